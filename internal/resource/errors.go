@@ -1,0 +1,86 @@
+package resource
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is an API error in ARM's shape:
+//
+//	{"error":{"code":"...","message":"...","target":"...","details":[...]}}
+//
+// Code is stable (scripts branch on it); Message says what is wrong and which
+// rule was broken; Target names the offending field as a JSON path such as
+// "properties.ipConfigurations[0].properties.subnet.id".
+type Error struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Target  string  `json:"target,omitempty"`
+	Details []Error `json:"details,omitempty"`
+	// Status is the HTTP status the API answers with; not serialized.
+	Status int `json:"-"`
+}
+
+func (e *Error) Error() string {
+	if e.Target != "" {
+		return fmt.Sprintf("%s: %s (target %s)", e.Code, e.Message, e.Target)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// HTTPStatus is the status code the API returns for e (400 when unset).
+func (e *Error) HTTPStatus() int {
+	if e.Status == 0 {
+		return http.StatusBadRequest
+	}
+	return e.Status
+}
+
+// Stable error codes. Codes that Azure uses keep Azure's spelling.
+const (
+	CodeInvalidRequestContent = "InvalidRequestContent"    // malformed JSON, unknown property
+	CodeInvalidParameter      = "InvalidParameter"         // a field's value breaks a rule
+	CodeMissingParameter      = "MissingRequiredParameter" // a required field is absent
+	CodeInvalidResourceID     = "InvalidResourceId"
+	CodeInvalidResourceName   = "InvalidResourceName"
+	CodeInvalidResourceType   = "InvalidResourceType"
+	CodeInvalidAPIVersion     = "InvalidApiVersionParameter"
+	CodeMissingAPIVersion     = "MissingApiVersionParameter"
+	CodeResourceNotFound      = "ResourceNotFound"
+	CodeResourceGroupNotFound = "ResourceGroupNotFound"
+	CodeReferencedNotFound    = "ReferencedResourceNotFound" // a referenced resource does not exist
+	CodeInUse                 = "InUseCannotDelete"          // 409: still referenced
+	CodeConflict              = "Conflict"                   // 409: concurrent change, operation in progress
+	CodePreconditionFailed    = "PreconditionFailed"         // 412: If-Match / If-None-Match
+	CodeImmutableProperty     = "PropertyChangeNotAllowed"   // vpnType, gatewayType, connectionProtocol, ...
+	CodeLimitExceeded         = "LimitExceeded"              // SKU/tunnel/prefix counts
+	CodeAddressOverlap        = "AddressSpaceOverlap"
+	CodeGatewaySubnet         = "GatewaySubnetInvalid"
+	CodeInvalidGatewaySku     = "InvalidGatewaySku"
+	CodeResizeNotSupported    = "CrossSeriesOrCrossGatewayGenenrationResizeNotSupported" // sic, as Azure
+	CodePolicyBasedLimit      = "PolicyBasedGatewayNotSupported"
+	CodeBgpNotSupported       = "BgpNotSupported"
+	CodeActiveActiveInvalid   = "ActiveActiveGatewayInvalid"
+	CodeInvalidAsn            = "InvalidAsn"
+	CodeInvalidSharedKey      = "InvalidSharedKey"
+	CodeInvalidIpsecPolicy    = "InvalidIpsecPolicy"
+	CodeMethodNotAllowed      = "MethodNotAllowed"
+	CodeInternal              = "InternalServerError"
+	CodeOperationNotFound     = "OperationNotFound"
+)
+
+// Errorf returns a 400 Error with code, target and a formatted message.
+func Errorf(code, target, format string, args ...any) *Error {
+	return &Error{Code: code, Target: target, Message: fmt.Sprintf(format, args...)}
+}
+
+// WithStatus sets the HTTP status of e and returns e.
+func (e *Error) WithStatus(status int) *Error { e.Status = status; return e }
+
+// AsError returns err as *Error if it is one (or wraps one).
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

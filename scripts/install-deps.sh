@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# install-deps.sh — install the Debian packages vpngw's tests and benchmarks
+# need, when they are missing. Runs apt-get only as root and only when something
+# is missing; prints what it installs.
+set -euo pipefail
+
+PKGS=(
+	iproute2 nftables iputils-ping iperf3 procps
+	strongswan-charon strongswan-swanctl
+	libcharon-extra-plugins libcharon-extauth-plugins
+	libstrongswan-standard-plugins libstrongswan-extra-plugins
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
