@@ -8,6 +8,11 @@ import (
 // Provider is the only resource provider vpngw serves.
 const Provider = "Microsoft.Network"
 
+// DefaultSubscription is the subscription the CLI uses when none is given
+// (--subscription, VPNGW_SUBSCRIPTION). Any subscription ID is accepted; the
+// control plane has no subscription registry.
+const DefaultSubscription = "00000000-0000-0000-0000-000000000000"
+
 // Resource type segments as ARM spells them (after providers/Microsoft.Network/).
 const (
 	TypeVirtualNetworks        = "virtualNetworks"
