@@ -68,6 +68,23 @@ const (
 	CodeMethodNotAllowed      = "MethodNotAllowed"
 	CodeInternal              = "InternalServerError"
 	CodeOperationNotFound     = "OperationNotFound"
+
+	// Codes added with the resource rules (docs/resources.md lists every
+	// rule that uses each of them).
+	CodeInvalidCIDR               = "InvalidCIDRNotation"                         // a prefix is not a canonical CIDR
+	CodeSubnetOutsideVnet         = "NetcfgSubnetRangeOutsideVnet"                // a subnet is not inside the VNet's address space
+	CodeInUseCannotUpdate         = "InUseCannotUpdate"                           // a resource in use cannot change that property
+	CodePublicIPBasicSku          = "PublicIpWithBasicSkuNotAllowedOnVPNGateways" // as Azure
+	CodeLocationMismatch          = "ResourceLocationMismatch"                    // gateway, VNet and public IP in different locations
+	CodeInvalidLocation           = "InvalidResourceLocation"                     // location missing, or changed on update
+	CodeUnsupportedConnection     = "ConnectionTypeNotSupported"                  // ExpressRoute / VPNClient connections
+	CodeVpnClientConfiguration    = "VpnClientConfigurationInvalid"               // point-to-site settings
+	CodeInvalidTag                = "InvalidTag"                                  // tag count or length
+	CodeInvalidTrafficSelector    = "InvalidTrafficSelectorPolicy"                // trafficSelectorPolicies
+	CodeGatewayPerVnetLimit       = "VirtualNetworkGatewayPerVnetLimitReached"    // a second Vpn (or ExpressRoute) gateway in a VNet
+	CodeInvalidPublicIPAddress    = "InvalidPublicIPAddress"                      // public IP unusable for a gateway
+	CodeInvalidLocalNetworkGw     = "InvalidLocalNetworkGateway"                  // local network gateway addressing
+	CodeInvalidConnectionTopology = "InvalidConnectionTopology"                   // wrong peers for the connection type
 )
 
 // Errorf returns a 400 Error with code, target and a formatted message.

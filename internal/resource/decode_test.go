@@ -1,0 +1,171 @@
+package resource
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDecodeStrict(t *testing.T) {
+	tests := []struct {
+		name   string
+		into   func() any
+		body   string
+		code   string // "" = success
+		target string
+		msg    string
+	}{
+		{name: "gateway", into: gwPtr, body: `{"location":"westeurope","properties":{"gatewayType":"Vpn","ipConfigurations":[{"name":"a","properties":{"subnet":{"id":"x"}}}],"sku":{"name":"VpnGw1"},"enableBgp":true,"bgpSettings":{"asn":65010}}}`},
+		{name: "read-only fields accepted", into: gwPtr, body: `{"id":"/x","name":"gw","type":"Microsoft.Network/virtualNetworkGateways","etag":"W/\"1\"","properties":{"provisioningState":"Succeeded","resourceGuid":"g","sku":{"name":"VpnGw1","tier":"VpnGw1","capacity":2},"ipConfigurations":[{"id":"/y","etag":"e","properties":{"privateIPAddress":"10.0.0.4","provisioningState":"Succeeded"}}]}}`},
+		{name: "case-insensitive names", into: gwPtr, body: `{"Location":"westeurope","Properties":{"GatewayType":"Vpn"}}`},
+		{name: "null anywhere", into: gwPtr, body: `{"tags":null,"properties":{"ipConfigurations":null,"bgpSettings":null,"enableBgp":null}}`},
+		{name: "unknown top-level", into: gwPtr, body: `{"location":"x","foo":1}`,
+			code: CodeInvalidRequestContent, target: "foo", msg: "foo"},
+		{name: "unknown nested", into: gwPtr, body: `{"properties":{"ipConfigurations":[{"name":"a","properties":{}},{"properties":{"subnet":{"id":"s"},"foo":true}}]}}`,
+			code: CodeInvalidRequestContent, target: "properties.ipConfigurations[1].properties.foo", msg: "foo"},
+		{name: "unknown in sub-resource", into: gwPtr, body: `{"properties":{"gatewayDefaultSite":{"id":"x","name":"y"}}}`,
+			code: CodeInvalidRequestContent, target: "properties.gatewayDefaultSite.name"},
+		{name: "2024 field not served", into: gwPtr, body: `{"properties":{"natRules":[]}}`,
+			code: CodeInvalidRequestContent, target: "properties.natRules"},
+		{name: "bool as string", into: gwPtr, body: `{"properties":{"enableBgp":"true"}}`,
+			code: CodeInvalidRequestContent, target: "properties.enableBgp", msg: "boolean"},
+		{name: "string as number", into: gwPtr, body: `{"properties":{"gatewayType":1}}`,
+			code: CodeInvalidRequestContent, target: "properties.gatewayType", msg: "string"},
+		{name: "int with fraction", into: connPtr, body: `{"properties":{"dpdTimeoutSeconds":45.5}}`,
+			code: CodeInvalidRequestContent, target: "properties.dpdTimeoutSeconds", msg: "integer"},
+		{name: "int32 overflow", into: connPtr, body: `{"properties":{"routingWeight":3000000000}}`,
+			code: CodeInvalidRequestContent, target: "properties.routingWeight", msg: "out of range"},
+		{name: "int64 asn ok", into: gwPtr, body: `{"properties":{"bgpSettings":{"asn":4294967295}}}`},
+		{name: "array expected", into: vnetPtr, body: `{"properties":{"addressSpace":{"addressPrefixes":"10.0.0.0/16"}}}`,
+			code: CodeInvalidRequestContent, target: "properties.addressSpace.addressPrefixes", msg: "array"},
+		{name: "array element type", into: vnetPtr, body: `{"properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16",7]}}}`,
+			code: CodeInvalidRequestContent, target: "properties.addressSpace.addressPrefixes[1]"},
+		{name: "object expected", into: vnetPtr, body: `{"properties":[]}`,
+			code: CodeInvalidRequestContent, target: "properties", msg: "object"},
+		{name: "subnet unknown", into: vnetPtr, body: `{"properties":{"subnets":[{"name":"a","properties":{"addressPrefix":"10.0.0.0/24","networkSecurityGroup":{"id":"x"}}}]}}`,
+			code: CodeInvalidRequestContent, target: "properties.subnets[0].properties.networkSecurityGroup"},
+		{name: "tag value type", into: vnetPtr, body: `{"tags":{"env":1}}`,
+			code: CodeInvalidRequestContent, target: "tags.env"},
+		{name: "top-level array", into: vnetPtr, body: `[]`,
+			code: CodeInvalidRequestContent, target: "", msg: "request body"},
+		{name: "syntax error", into: vnetPtr, body: `{"location":}`,
+			code: CodeInvalidRequestContent, target: "", msg: "not valid JSON"},
+		{name: "truncated", into: vnetPtr, body: `{"location":"x"`,
+			code: CodeInvalidRequestContent, target: "", msg: "not valid JSON"},
+		{name: "trailing data", into: vnetPtr, body: `{"location":"x"} {}`,
+			code: CodeInvalidRequestContent, target: "", msg: "after the JSON value"},
+		{name: "empty body", into: vnetPtr, body: "  \n",
+			code: CodeInvalidRequestContent, target: "", msg: "empty"},
+		{name: "shared key body", into: func() any {
+			return &struct {
+				Value string `json:"value"`
+			}{}
+		}, body: `{"value":"abc"}`},
+		{name: "shared key body unknown", into: func() any {
+			return &struct {
+				Value string `json:"value"`
+			}{}
+		}, body: `{"value":"abc","keyLength":3}`, code: CodeInvalidRequestContent, target: "keyLength"},
+		{name: "tags patch", into: func() any {
+			return &struct {
+				Tags map[string]string `json:"tags"`
+			}{}
+		}, body: `{"tags":{"a":"b"}}`},
+		{name: "uint", into: func() any {
+			return &struct {
+				N uint8 `json:"n"`
+			}{}
+		}, body: `{"n":256}`, code: CodeInvalidRequestContent, target: "n", msg: "out of range"},
+		{name: "negative uint", into: func() any {
+			return &struct {
+				N uint `json:"n"`
+			}{}
+		}, body: `{"n":-1}`, code: CodeInvalidRequestContent, target: "n"},
+		{name: "float", into: func() any {
+			return &struct {
+				F float64 `json:"f"`
+			}{}
+		}, body: `{"f":1.5e3}`},
+		{name: "float type", into: func() any {
+			return &struct {
+				F float32 `json:"f"`
+			}{}
+		}, body: `{"f":"x"}`, code: CodeInvalidRequestContent, target: "f"},
+		{name: "any", into: func() any {
+			return &struct {
+				A any `json:"a"`
+			}{}
+		}, body: `{"a":{"b":[1,"x"]}}`},
+		{name: "bytes as base64", into: func() any {
+			return &struct {
+				B []byte `json:"b"`
+			}{}
+		}, body: `{"b":"aGk="}`},
+		{name: "skipped field", into: func() any {
+			return &struct {
+				A string `json:"-"`
+			}{}
+		}, body: `{"A":"x"}`, code: CodeInvalidRequestContent, target: "A"},
+		{name: "array too long", into: func() any {
+			return &struct {
+				A [1]int `json:"a"`
+			}{}
+		}, body: `{"a":[1,2]}`, code: CodeInvalidRequestContent, target: "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := DecodeStrict([]byte(tt.body), tt.into())
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("DecodeStrict: %v", err)
+				}
+				return
+			}
+			e, ok := AsError(err)
+			if !ok {
+				t.Fatalf("want *Error %s, got %v", tt.code, err)
+			}
+			if e.Code != tt.code || e.Target != tt.target || !strings.Contains(e.Message, tt.msg) {
+				t.Fatalf("got %s at %q: %s; want %s at %q containing %q", e.Code, e.Target, e.Message, tt.code, tt.target, tt.msg)
+			}
+		})
+	}
+}
+
+func gwPtr() any   { return &VirtualNetworkGateway{} }
+func connPtr() any { return &Connection{} }
+func vnetPtr() any { return &VirtualNetwork{} }
+
+func TestDecodeStrictValues(t *testing.T) {
+	var g VirtualNetworkGateway
+	body := `{"location":"West Europe","properties":{"gatewayType":"vpn","enableBgp":true,"bgpSettings":{"asn":65010},"ipConfigurations":[{"name":"a","properties":{"subnet":{"id":"s"}}}]}}`
+	if err := DecodeStrict([]byte(body), &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Location != "West Europe" || g.Properties.GatewayType != "vpn" || !g.Properties.EnableBgp ||
+		g.Properties.BgpSettings.ASN != 65010 || g.Properties.IPConfigurations[0].Properties.Subnet.ID != "s" {
+		t.Fatalf("decoded %+v", g)
+	}
+	if err := DecodeStrict([]byte(`{}`), g); err == nil {
+		t.Fatal("non-pointer accepted")
+	}
+	if _, ok := AsError(DecodeStrict([]byte(`{}`), (*VirtualNetwork)(nil))); ok {
+		t.Fatal("nil pointer reported as a request error")
+	}
+}
+
+// FuzzDecodeStrict checks that DecodeStrict never panics and that what it
+// accepts encoding/json accepts too.
+func FuzzDecodeStrict(f *testing.F) {
+	for _, s := range []string{`{}`, `{"properties":{"ipConfigurations":[{"name":"a"}]}}`, `{"tags":{"a":"b"}}`, `[1]`, `{"properties":{"bgpSettings":{"asn":1e3}}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var g VirtualNetworkGateway
+		err := DecodeStrict(data, &g)
+		if err != nil {
+			if _, ok := AsError(err); !ok {
+				t.Fatalf("non-request error %v", err)
+			}
+		}
+	})
+}
