@@ -1,0 +1,352 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store"
+)
+
+var (
+	gatewayKind    = kinds[2]
+	connectionKind = kinds[4]
+)
+
+// ConnectionSharedKey is the connections/{name}/sharedkey sub-resource, the
+// only response that carries a shared key.
+type ConnectionSharedKey struct {
+	// ID is the sub-resource's ID (read-only).
+	ID string `json:"id,omitempty"`
+	// Value is the pre-shared key.
+	Value string `json:"value"`
+}
+
+// ConnectionResetSharedKey is the body of connections/{name}/sharedkey/reset.
+type ConnectionResetSharedKey struct {
+	// KeyLength is the length of the new random key, 1 to 128.
+	KeyLength int `json:"keyLength"`
+}
+
+// loadConnection loads the request's connection (nil if absent).
+func (s *Server) loadConnection(ctx context.Context, r *request) (resource.ID, *stored, *resource.Connection, error) {
+	id, err := resourceID(r, connectionKind)
+	if err != nil {
+		return id, nil, nil, err
+	}
+	st, err := load(ctx, s.st, id)
+	if err != nil {
+		return id, nil, nil, err
+	}
+	if st == nil {
+		return id, nil, nil, s.notFoundIn(ctx, id)
+	}
+	return id, st, st.obj.(*resource.Connection), nil
+}
+
+func sharedKeyBody(st *stored, c *resource.Connection) ConnectionSharedKey {
+	return ConnectionSharedKey{ID: st.id.String() + "/sharedkey", Value: c.SharedKeyValue()}
+}
+
+// getSharedKey serves GET connections/{name}/sharedkey.
+func (s *Server) getSharedKey(w http.ResponseWriter, r *request) error {
+	_, st, c, err := s.loadConnection(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, sharedKeyBody(st, c))
+	return nil
+}
+
+// putSharedKey serves PUT connections/{name}/sharedkey: a long-running
+// update of the connection with the given key.
+func (s *Server) putSharedKey(w http.ResponseWriter, r *request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in ConnectionSharedKey
+	if err := resource.DecodeStrict(body, &in); err != nil {
+		return err
+	}
+	if err := resource.ValidateSharedKey(in.Value, "value"); err != nil {
+		return err
+	}
+	return s.changeSharedKey(w, r, opSharedKey, in.Value, 0)
+}
+
+// resetSharedKey serves POST connections/{name}/sharedkey/reset: a new
+// random key of the given length.
+func (s *Server) resetSharedKey(w http.ResponseWriter, r *request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var in ConnectionResetSharedKey
+	if err := resource.DecodeStrict(body, &in); err != nil {
+		return err
+	}
+	if in.KeyLength < 1 || in.KeyLength > resource.MaxSharedKeyLength {
+		return errorf(http.StatusBadRequest, resource.CodeInvalidParameter, "keyLength",
+			"keyLength must be 1 to %d; got %d.", resource.MaxSharedKeyLength, in.KeyLength)
+	}
+	key, err := resource.GenerateSharedKey(s.rand, in.KeyLength)
+	if err != nil {
+		return err
+	}
+	return s.changeSharedKey(w, r, opResetSharedKey, key, in.KeyLength)
+}
+
+// changeSharedKey stores a connection's new key and starts the operation
+// that realizes it.
+func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind opKind, key string, keyLength int) error {
+	ctx := r.Context()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, st, c, err := s.loadConnection(ctx, r)
+	if err != nil {
+		return err
+	}
+	if st.op != "" {
+		return errBusy(st.id)
+	}
+	if err := s.checkGroupWritable(ctx, id); err != nil {
+		return err
+	}
+	if kind == opSharedKey && c.SharedKeyValue() == key && idle(st) {
+		writeJSON(w, http.StatusOK, sharedKeyBody(st, c))
+		return nil
+	}
+	nc := resource.Clone(c).(*resource.Connection)
+	nc.SetSharedKey(key)
+	op := s.newOperation(kind, st.id, nc.Location, r.apiVersion)
+	op.KeyLength = keyLength
+	if err := s.commitOp(ctx, op, st.id, st, nc, resource.ProvisioningUpdating, nil, nil); err != nil {
+		return err
+	}
+	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
+	s.startOp(op.ID)
+	s.setLROHeaders(w, r, op)
+	if kind == opResetSharedKey {
+		writeJSON(w, http.StatusAccepted, ConnectionResetSharedKey{KeyLength: keyLength})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, sharedKeyBody(st, nc))
+	return nil
+}
+
+// listGatewayConnections serves GET virtualNetworkGateways/{name}/connections:
+// the connections whose virtualNetworkGateway1 or virtualNetworkGateway2 is
+// the gateway.
+func (s *Server) listGatewayConnections(w http.ResponseWriter, r *request) error {
+	ctx := r.Context()
+	id, err := resourceID(r, gatewayKind)
+	if err != nil {
+		return err
+	}
+	gw, err := load(ctx, s.st, id)
+	if err != nil {
+		return err
+	}
+	if gw == nil {
+		return s.notFoundIn(ctx, id)
+	}
+	conns, err := list(ctx, s.st, typePrefix(resource.TypeConnections), resource.TypeConnections)
+	if err != nil {
+		return err
+	}
+	out := listBody{Value: []resource.Object{}}
+	for _, st := range conns {
+		c := st.obj.(*resource.Connection)
+		if refers(c.Properties.VirtualNetworkGateway1, gw.id) || refers(c.Properties.VirtualNetworkGateway2, gw.id) {
+			out.Value = append(out.Value, s.render(ctx, c))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func refers(ref *resource.SubResource, id resource.ID) bool {
+	if ref == nil {
+		return false
+	}
+	rid, err := resource.ParseID(ref.ID, "")
+	return err == nil && rid.Equal(id)
+}
+
+// resetGateway serves POST virtualNetworkGateways/{name}/reset.
+func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
+	ctx := r.Context()
+	id, err := resourceID(r, gatewayKind)
+	if err != nil {
+		return err
+	}
+	vip := r.URL.Query().Get("gatewayVip")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := load(ctx, s.st, id)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return s.notFoundIn(ctx, id)
+	}
+	if st.op != "" {
+		return errBusy(st.id)
+	}
+	if vip != "" {
+		if err := checkGatewayVIP(ctx, s.view, st.obj.(*resource.VirtualNetworkGateway), vip); err != nil {
+			return err
+		}
+	}
+	op := s.newOperation(opReset, st.id, st.obj.Meta().Location, r.apiVersion)
+	op.GatewayVIP = vip
+	if err := s.commitOp(ctx, op, st.id, st, st.obj, resource.ProvisioningUpdating, nil, nil); err != nil {
+		return err
+	}
+	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
+	s.startOp(op.ID)
+	s.setLROHeaders(w, r, op)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// checkGatewayVIP checks that vip is the address of one of the gateway's
+// public IPs (gatewayVip of a reset names one active-active instance).
+func checkGatewayVIP(ctx context.Context, v resource.View, gw *resource.VirtualNetworkGateway, vip string) error {
+	for _, ipc := range gw.Properties.IPConfigurations {
+		if ipc.Properties.PublicIPAddress == nil {
+			continue
+		}
+		pid, err := resource.ParseID(ipc.Properties.PublicIPAddress.ID, "")
+		if err != nil {
+			continue
+		}
+		obj, err := v.Get(ctx, pid)
+		if errors.Is(err, resource.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if p, ok := obj.(*resource.PublicIPAddress); ok && strings.EqualFold(p.Properties.IPAddress, vip) {
+			return nil
+		}
+	}
+	return errorf(http.StatusBadRequest, resource.CodeInvalidParameter, "gatewayVip",
+		"gatewayVip '%s' is not the public IP address of one of the gateway's instances.", vip)
+}
+
+// getOperationStatus serves the Azure-AsyncOperation URL.
+func (s *Server) getOperationStatus(w http.ResponseWriter, r *request) error {
+	op, err := s.requestOp(r)
+	if err != nil {
+		return err
+	}
+	body := OperationStatus{
+		ID:        op.statusPath(),
+		Name:      op.ID,
+		Status:    op.Status,
+		StartTime: op.StartTime,
+		Error:     op.Error,
+	}
+	if !op.EndTime.IsZero() {
+		t := op.EndTime
+		body.EndTime = &t
+	}
+	if op.Status == StatusInProgress {
+		w.Header().Set("Retry-After", s.retryAfterHeader())
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// getOperationResult serves the Location URL: 202 while the operation
+// runs, then its result: the resource (200), nothing (204) or the error.
+func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
+	ctx := r.Context()
+	op, err := s.requestOp(r)
+	if err != nil {
+		return err
+	}
+	switch op.Status {
+	case StatusInProgress:
+		w.Header().Set("Location", baseURL(r.Request)+op.resultPath()+op.query())
+		w.Header().Set("Retry-After", s.retryAfterHeader())
+		w.WriteHeader(http.StatusAccepted)
+		return nil
+	case StatusFailed:
+		e := op.Error
+		if e == nil {
+			e = resource.Errorf(resource.CodeInternal, "", "The operation failed.")
+		}
+		status := op.ErrorStatus
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		writeJSON(w, status, errorBody{Error: e})
+		return nil
+	}
+	target := op.target()
+	switch op.Kind {
+	case opDelete, opGroupDelete:
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case opResetSharedKey:
+		writeJSON(w, http.StatusOK, ConnectionResetSharedKey{KeyLength: op.KeyLength})
+		return nil
+	}
+	st, err := load(ctx, s.st, target.Parent())
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return resource.NotFound(target)
+	}
+	switch {
+	case op.Kind == opSharedKey:
+		writeJSON(w, http.StatusOK, sharedKeyBody(st, st.obj.(*resource.Connection)))
+	case target.Child == resource.TypeSubnets:
+		sub, ok := s.renderedSubnet(r, st.obj, target.ChildName)
+		if !ok {
+			return resource.NotFound(target)
+		}
+		writeJSON(w, http.StatusOK, sub)
+	default:
+		writeJSON(w, http.StatusOK, s.render(ctx, st.obj))
+	}
+	return nil
+}
+
+// requestOp loads the request's operation, which must belong to the
+// subscription and location in the path.
+func (s *Server) requestOp(r *request) (*operation, error) {
+	id := r.param(paramOp)
+	notFound := errorf(http.StatusNotFound, resource.CodeOperationNotFound, "",
+		"The operation '%s' was not found (finished operations are kept for %s).", id, s.opRetention)
+	if id == "" || strings.ContainsAny(id, "/") {
+		return nil, notFound
+	}
+	op, _, err := s.loadOp(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(op.target().Subscription, r.param(paramSub)) ||
+		!strings.EqualFold(op.Location, normalizeLocation(r.param(paramLocation))) {
+		return nil, notFound
+	}
+	return op, nil
+}
+
+// getOpenAPI serves /openapi.json.
+func (s *Server) getOpenAPI(w http.ResponseWriter, r *request) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(s.spec)
+	return nil
+}

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/vpngw/vpngw/internal/resource"
+)
+
+// Path prefixes of the route table.
+const (
+	subPath     = "/subscriptions/{" + paramSub + "}"
+	groupPath   = subPath + "/resourcegroups/{" + paramGroup + "}"
+	networkPath = "/providers/" + resource.Provider
+)
+
+// buildRoutes is the route table: every path and method the API serves.
+// The router dispatches from it and openAPI describes it; nothing else
+// registers handlers.
+func (s *Server) buildRoutes() []*route {
+	lro := func(status int, desc string, body *schemaRef) responseSpec {
+		return responseSpec{status: status, desc: desc, body: body, lro: true}
+	}
+	ok := func(body *schemaRef) responseSpec { return responseSpec{status: http.StatusOK, desc: "OK", body: body} }
+	deleted := []responseSpec{
+		lro(http.StatusAccepted, "Accepted: the delete runs as a long-running operation.", nil),
+		{status: http.StatusNoContent, desc: "The resource does not exist."},
+	}
+
+	rgID := func(r *request) (resource.ID, error) { return groupID(r) }
+	routes := []*route{
+		{
+			pattern: subPath + "/resourcegroups", tag: "ResourceGroups",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "ResourceGroups_List", summary: "List the resource groups of a subscription.",
+				handle: s.listGroups, responses: []responseSpec{ok(listOf[resource.ResourceGroup]())},
+			}},
+		},
+		{
+			pattern: groupPath, tag: "ResourceGroups",
+			endpoints: []*endpoint{
+				{
+					method: http.MethodGet, operationID: "ResourceGroups_Get", summary: "Get a resource group.",
+					handle: s.getGroup, responses: []responseSpec{ok(schemaOf[resource.ResourceGroup]())},
+				},
+				{
+					method: http.MethodPut, operationID: "ResourceGroups_CreateOrUpdate", summary: "Create or update a resource group (synchronous).",
+					handle: s.putGroup, body: schemaOf[resource.ResourceGroup](), conditional: true,
+					responses: []responseSpec{
+						ok(schemaOf[resource.ResourceGroup]()),
+						{status: http.StatusCreated, desc: "Created", body: schemaOf[resource.ResourceGroup]()},
+					},
+				},
+				{
+					method: http.MethodPatch, operationID: "ResourceGroups_Update", summary: "Replace a resource group's tags.",
+					handle: s.patchTags(rgID), body: schemaOf[TagsObject](), conditional: true,
+					responses: []responseSpec{ok(schemaOf[resource.ResourceGroup]())},
+				},
+				{
+					method: http.MethodDelete, operationID: "ResourceGroups_Delete",
+					summary: "Delete a resource group and every resource in it (connections, gateways, local network gateways, public IPs, then virtual networks).",
+					handle:  s.deleteGroup, longRunning: true,
+					responses: []responseSpec{lro(http.StatusAccepted, "Accepted: the delete runs as a long-running operation.", nil)},
+				},
+			},
+		},
+	}
+
+	for _, k := range kinds {
+		k := k
+		item := groupPath + networkPath + "/" + k.typ + "/{" + k.param + "}"
+		itemOf := func(r *request) (resource.ID, error) { return resourceID(r, k) }
+		schema := &schemaRef{typ: objectType(k.typ)}
+		list := &schemaRef{typ: objectType(k.typ), list: true}
+		routes = append(routes,
+			&route{
+				pattern: subPath + networkPath + "/" + k.typ, tag: k.opPrefix,
+				endpoints: []*endpoint{{
+					method: http.MethodGet, operationID: k.opPrefix + "_ListAll", summary: "List the " + k.noun + "s of a subscription.",
+					handle: s.listResources(k, false), responses: []responseSpec{ok(list)},
+				}},
+			},
+			&route{
+				pattern: groupPath + networkPath + "/" + k.typ, tag: k.opPrefix,
+				endpoints: []*endpoint{{
+					method: http.MethodGet, operationID: k.opPrefix + "_List", summary: "List the " + k.noun + "s of a resource group.",
+					handle: s.listResources(k, true), responses: []responseSpec{ok(list)},
+				}},
+			},
+			&route{
+				pattern: item, tag: k.opPrefix,
+				endpoints: []*endpoint{
+					{
+						method: http.MethodGet, operationID: k.opPrefix + "_Get", summary: "Get a " + k.noun + ".",
+						handle: s.getResource(k), responses: []responseSpec{ok(schema)},
+					},
+					{
+						method: http.MethodPut, operationID: k.opPrefix + "_CreateOrUpdate", summary: "Create or update a " + k.noun + ".",
+						handle: s.putResource(k), body: schema, conditional: true, longRunning: true,
+						responses: []responseSpec{
+							lro(http.StatusOK, "Updated (or unchanged, then without operation headers).", schema),
+							lro(http.StatusCreated, "Created.", schema),
+						},
+					},
+					{
+						method: http.MethodPatch, operationID: k.opPrefix + "_UpdateTags", summary: "Replace a " + k.noun + "'s tags (synchronous).",
+						handle: s.patchTags(itemOf), body: schemaOf[TagsObject](), conditional: true,
+						responses: []responseSpec{ok(schema)},
+					},
+					{
+						method: http.MethodDelete, operationID: k.opPrefix + "_Delete", summary: "Delete a " + k.noun + ".",
+						handle: s.deleteResource(k), conditional: true, longRunning: true, responses: deleted,
+					},
+				},
+			},
+		)
+	}
+
+	vnetItem := groupPath + networkPath + "/" + resource.TypeVirtualNetworks + "/{" + vnetKind.param + "}"
+	gwItem := groupPath + networkPath + "/" + resource.TypeVirtualNetworkGateways + "/{" + gatewayKind.param + "}"
+	connItem := groupPath + networkPath + "/" + resource.TypeConnections + "/{" + connectionKind.param + "}"
+	opsPath := subPath + networkPath + "/locations/{" + paramLocation + "}"
+	subnet := schemaOf[resource.Subnet]()
+	sharedKey := schemaOf[ConnectionSharedKey]()
+	resetKey := schemaOf[ConnectionResetSharedKey]()
+	routes = append(routes,
+		&route{
+			pattern: vnetItem + "/subnets", tag: "Subnets",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "Subnets_List", summary: "List a virtual network's subnets.",
+				handle: s.listSubnets, responses: []responseSpec{ok(listOf[resource.Subnet]())},
+			}},
+		},
+		&route{
+			pattern: vnetItem + "/subnets/{" + paramSubnet + "}", tag: "Subnets",
+			endpoints: []*endpoint{
+				{
+					method: http.MethodGet, operationID: "Subnets_Get", summary: "Get a subnet.",
+					handle: s.getSubnet, responses: []responseSpec{ok(subnet)},
+				},
+				{
+					method: http.MethodPut, operationID: "Subnets_CreateOrUpdate", summary: "Create or update a subnet (an update of its virtual network).",
+					handle: s.putSubnet, body: subnet, conditional: true, longRunning: true,
+					responses: []responseSpec{lro(http.StatusOK, "Updated.", subnet), lro(http.StatusCreated, "Created.", subnet)},
+				},
+				{
+					method: http.MethodDelete, operationID: "Subnets_Delete", summary: "Delete a subnet (refused while in use).",
+					handle: s.deleteSubnet, conditional: true, longRunning: true, responses: deleted,
+				},
+			},
+		},
+		&route{
+			pattern: connItem + "/sharedkey", tag: "VirtualNetworkGatewayConnections",
+			endpoints: []*endpoint{
+				{
+					method: http.MethodGet, operationID: "VirtualNetworkGatewayConnections_GetSharedKey",
+					summary: "Get a connection's shared key (the only response that contains it).",
+					handle:  s.getSharedKey, responses: []responseSpec{ok(sharedKey)},
+				},
+				{
+					method: http.MethodPut, operationID: "VirtualNetworkGatewayConnections_SetSharedKey", summary: "Set a connection's shared key.",
+					handle: s.putSharedKey, body: sharedKey, longRunning: true,
+					responses: []responseSpec{lro(http.StatusOK, "Accepted; the connection is updated by a long-running operation (no headers when the key is unchanged).", sharedKey)},
+				},
+			},
+		},
+		&route{
+			pattern: connItem + "/sharedkey/reset", tag: "VirtualNetworkGatewayConnections",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGatewayConnections_ResetSharedKey",
+				summary: "Replace a connection's shared key with a new random key of keyLength characters.",
+				handle:  s.resetSharedKey, body: resetKey, longRunning: true,
+				responses: []responseSpec{lro(http.StatusAccepted, "Accepted.", resetKey)},
+			}},
+		},
+		&route{
+			pattern: gwItem + "/connections", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListConnections",
+				summary: "List the connections that use a gateway.",
+				handle:  s.listGatewayConnections, responses: []responseSpec{ok(listOf[resource.Connection]())},
+			}},
+		},
+		&route{
+			pattern: gwItem + "/reset", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGateways_Reset",
+				summary: "Reset a gateway (query gatewayVip: one active-active instance).",
+				handle:  s.resetGateway, longRunning: true,
+				responses: []responseSpec{lro(http.StatusAccepted, "Accepted; the result is the gateway.", nil)},
+			}},
+		},
+		&route{
+			pattern: opsPath + "/operations/{" + paramOp + "}", tag: "Operations",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "Operations_GetStatus",
+				summary: "Status of a long-running operation (the Azure-AsyncOperation URL).",
+				handle:  s.getOperationStatus, responses: []responseSpec{ok(schemaOf[OperationStatus]())},
+			}},
+		},
+		&route{
+			pattern: opsPath + "/operationResults/{" + paramOp + "}", tag: "Operations",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "Operations_GetResult",
+				summary: "Result of a long-running operation (the Location URL): 202 while running, then the resource (200), nothing (204) or the operation's error.",
+				handle:  s.getOperationResult,
+				responses: []responseSpec{
+					{status: http.StatusOK, desc: "Succeeded: the resulting resource."},
+					{status: http.StatusAccepted, desc: "Still running.", location: true},
+					{status: http.StatusNoContent, desc: "Succeeded (delete)."},
+				},
+			}},
+		},
+		&route{
+			pattern: "/openapi.json", tag: "Meta",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "OpenAPI_Get", summary: "This OpenAPI 3.0 document.",
+				handle: s.getOpenAPI, noAPIVersion: true,
+				responses: []responseSpec{{status: http.StatusOK, desc: "OK", body: &schemaRef{raw: map[string]any{"type": "object"}}}},
+			}},
+		},
+	)
+	return routes
+}

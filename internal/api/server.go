@@ -1,0 +1,319 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store"
+)
+
+// maxBodyBytes bounds request bodies.
+const maxBodyBytes = 4 << 20
+
+// Config configures a Server.
+type Config struct {
+	// Store holds resources and operations. Required.
+	Store store.Store
+	// Provisioner realizes resources; nil means NoneProvisioner.
+	Provisioner Provisioner
+	// Logger receives the access log and diagnostics; nil is silent.
+	Logger *slog.Logger
+	// PublicIPPool is where public IP addresses come from; nil means
+	// DefaultPublicIPPool().
+	PublicIPPool *AddressPool
+	// RetryAfter is the poll interval suggested to clients (Retry-After);
+	// 1s when 0.
+	RetryAfter time.Duration
+	// OperationRetention is how long finished operations stay queryable;
+	// 24h when 0.
+	OperationRetention time.Duration
+	// Rand is the source of randomness for IDs, etags and generated keys;
+	// crypto/rand when nil.
+	Rand io.Reader
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is the ARM-shaped API. It is an http.Handler; Start resumes the
+// operations a previous process left unfinished, Close stops operation
+// goroutines.
+type Server struct {
+	st          store.Store
+	view        storeView
+	prov        Provisioner
+	log         *slog.Logger
+	pool        *AddressPool
+	rand        io.Reader
+	now         func() time.Time
+	retryAfter  time.Duration
+	opRetention time.Duration
+
+	routes []*route
+	router *router
+	// spec is the generated OpenAPI document.
+	spec []byte
+
+	// mu is the writer lock: every write holds it from validation to
+	// commit, operation goroutines hold it to commit their outcome.
+	mu sync.Mutex
+
+	// ctx is the lifetime of operation goroutines; cancel is called by
+	// Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// opsMu guards closed and running.
+	opsMu sync.Mutex
+	// closed is set by Close; no operation starts after it.
+	closed bool
+	// running holds the IDs of operations with a live goroutine.
+	running map[string]bool
+	// wg counts operation and janitor goroutines.
+	wg sync.WaitGroup
+}
+
+// New returns a Server over cfg.Store.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is required")
+	}
+	s := &Server{
+		st:          cfg.Store,
+		view:        storeView{st: cfg.Store},
+		prov:        cfg.Provisioner,
+		log:         cfg.Logger,
+		pool:        cfg.PublicIPPool,
+		rand:        cfg.Rand,
+		now:         cfg.Now,
+		retryAfter:  cfg.RetryAfter,
+		opRetention: cfg.OperationRetention,
+		running:     make(map[string]bool),
+	}
+	if s.prov == nil {
+		s.prov = NoneProvisioner{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.pool == nil {
+		p, err := ParseAddressPool(DefaultPublicIPPool())
+		if err != nil {
+			return nil, err
+		}
+		s.pool = p
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.retryAfter <= 0 {
+		s.retryAfter = time.Second
+	}
+	if s.opRetention <= 0 {
+		s.opRetention = 24 * time.Hour
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.routes = s.buildRoutes()
+	s.router = newRouter(s.routes)
+	spec, err := json.MarshalIndent(s.openAPI(), "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("api: openapi: %w", err)
+	}
+	s.spec = spec
+	return s, nil
+}
+
+// Start resumes every operation left in progress by a previous process
+// (resources in provisioningState Updating or Deleting) and starts the
+// janitor that forgets finished operations after OperationRetention. It
+// returns after scheduling them; ctx bounds only the scan.
+func (s *Server) Start(ctx context.Context) error {
+	n, err := s.resume(ctx)
+	if err != nil {
+		return fmt.Errorf("api: resume operations: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("resuming operations", "count", n)
+	}
+	s.opsMu.Lock()
+	defer s.opsMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.wg.Add(1)
+	go s.janitor()
+	return nil
+}
+
+// Close stops operation goroutines (an interrupted operation is resumed by
+// the next Start) and waits for them. It does not close the store.
+func (s *Server) Close() error {
+	s.opsMu.Lock()
+	s.closed = true
+	s.opsMu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// OpenAPI returns the OpenAPI 3.0 document served at /openapi.json.
+func (s *Server) OpenAPI() []byte { return bytes.Clone(s.spec) }
+
+// statusWriter records the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	reqID := s.newUUID()
+	corr := r.Header.Get("x-ms-correlation-request-id")
+	if corr == "" {
+		corr = reqID
+	}
+	w.Header().Set("x-ms-request-id", reqID)
+	w.Header().Set("x-ms-correlation-request-id", corr)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic serving request", "requestId", reqID, "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if sw.status == 0 {
+				s.writeError(sw, reqID, internalf("panic: %v", p))
+			}
+		}
+		// Log IDs and status only: never bodies, never the query.
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(r.Context(), level, "request", "requestId", reqID, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "duration", time.Since(start).Round(time.Microsecond))
+	}()
+	if err := s.dispatch(sw, r, reqID); err != nil {
+		s.writeError(sw, reqID, err)
+	}
+}
+
+// dispatch routes r and calls its handler.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, reqID string) error {
+	segs, err := splitPath(r.URL.EscapedPath())
+	if err != nil {
+		return err
+	}
+	rt, params := s.router.match(segs)
+	if rt == nil {
+		return notFound(r.Method, segs)
+	}
+	ep := rt.endpoint(r.Method)
+	if ep == nil {
+		w.Header().Set("Allow", rt.allow())
+		return errorf(http.StatusMethodNotAllowed, resource.CodeMethodNotAllowed, "",
+			"The method %s is not allowed on this path; allowed: %s.", r.Method, rt.allow())
+	}
+	req := &request{Request: r, params: params, requestID: reqID}
+	if !ep.noAPIVersion {
+		v, err := checkAPIVersion(r)
+		if err != nil {
+			return err
+		}
+		req.apiVersion = v
+	}
+	return ep.handle(w, req)
+}
+
+// writeError writes err in ARM's error shape. Internal errors are logged
+// with the request ID and answered without their text.
+func (s *Server) writeError(w http.ResponseWriter, reqID string, err error) {
+	e, internal := apiError(err)
+	if internal {
+		s.log.Error("internal error", "requestId", reqID, "err", err)
+	}
+	writeJSON(w, e.HTTPStatus(), errorBody{Error: e})
+}
+
+// writeJSON writes v as the JSON response body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Our own types always encode; this is a bug.
+		http.Error(w, `{"error":{"code":"InternalServerError","message":"response encoding failed"}}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// readBody reads a required JSON request body.
+func readBody(w http.ResponseWriter, r *request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, errorf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "",
+			"The request body is larger than %d bytes.", maxBodyBytes)
+	}
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, resource.CodeInvalidRequestContent, "", "Reading the request body failed: %v", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, errorf(http.StatusBadRequest, resource.CodeInvalidRequestContent, "", "The request body is required.")
+	}
+	return b, nil
+}
+
+// newUUID returns a random (version 4) UUID.
+func (s *Server) newUUID() string {
+	var b [16]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		// crypto/rand does not fail; a broken test reader is a bug.
+		panic(fmt.Sprintf("api: reading randomness: %v", err))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// newEtag returns a fresh weak etag as ARM writes them.
+func (s *Server) newEtag() string { return `W/"` + s.newUUID() + `"` }
+
+// subRE is what vpngw accepts as a subscription ID (Azure uses GUIDs; any
+// token of these characters is accepted, there is no subscription
+// registry).
+var subRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
