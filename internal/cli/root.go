@@ -52,13 +52,18 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return ExitOK
 	}
 	var ee exitError
 	var ue usageError
 	switch {
+	case cmd == root && !errors.As(err, &ee) && !errors.As(err, &ue):
+		// The root runs nothing itself: its errors are cobra's "unknown
+		// command" and argument errors, i.e. usage errors.
+		fmt.Fprintln(stderr, "ERROR:", err)
+		return ExitUsage
 	case errors.As(err, &ee):
 		if ee.err != nil {
 			fmt.Fprintln(stderr, "ERROR:", ee.err)
@@ -99,4 +104,7 @@ virtual networks and on-premises sites, driven by an Azure-style resource API.
 // tree is visible in one place.
 var commandGroups = []func(root *cobra.Command, e *env){
 	addVersionCommand,
+	addServeCommand,
+	addGroupCommands,
+	addNetworkCommands,
 }
