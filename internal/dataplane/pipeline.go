@@ -1,0 +1,606 @@
+package dataplane
+
+/* Packet path
+ *
+ * Outbound (inner packets from the TUN device to the peer):
+ *
+ *   1. TUN read (routineReadTUN, sequential): one read returns up to 128
+ *      packets; a TSO super-packet from the kernel is split into MSS-sized
+ *      segments in userspace (virtio-net header, tun package). Each packet
+ *      lands at txOffset in its own 64 KiB element buffer, leaving room for
+ *      the ESP header in front and the trailer behind.
+ *   2. Route and selector lookup (sequential): the inner destination is
+ *      looked up in the snapshot's prefix table (bart) to find the tunnel;
+ *      the tunnel's outbound SA is the one whose selectors match (one SA
+ *      with any-selectors for route-based tunnels: no parsing). TCP SYNs
+ *      get their MSS clamped. Packets are grouped per SA.
+ *   3. Sequence numbers (sequential): each group reserves consecutive
+ *      sequence numbers from its SA, so sequence order equals send order.
+ *      The group (an outBatch) is locked and queued twice: on sendQ, which
+ *      keeps order, and on encQ, which feeds the workers.
+ *   4. Encryption (routineEncrypt, parallel, one per CPU): seals each packet
+ *      in place (esp.OutboundSA.SealSeq) and unlocks the batch.
+ *   5. Transmission (routineSend, sequential): takes batches from sendQ in
+ *      order, waits for each batch's lock (its encryption), and sends it
+ *      with one sendmmsg: UDP GSO coalesces equal-sized ESP packets into
+ *      one super-datagram (conn.StdNetBind), or raw IP protocol 50.
+ *
+ * Inbound (ESP from the peer to the TUN device):
+ *
+ *   1. Receive (routineReceive per socket, sequential each): recvmmsg with
+ *      UDP GRO (split back into datagrams by conn.StdNetBind) on NATTPort
+ *      and IKEPort, or batched reads of the raw ESP socket.
+ *   2. Demultiplex: on NATTPort a 1-byte 0xFF is a NAT-keepalive (counted,
+ *      dropped), a zero non-ESP marker means IKE (handed to the IKE handler
+ *      without the marker), anything else is ESP. IKEPort carries only IKE.
+ *   3. SPI lookup and replay pre-check (esp.InboundSA.Check): unknown SPIs,
+ *      replays and too-old packets are dropped before any crypto. Packets
+ *      are grouped per SA into an inBatch, locked and queued on writeQ (in
+ *      order) and decQ (workers).
+ *   4. Decryption (routineDecrypt, parallel): verifies the ICV and decrypts
+ *      in place (esp.InboundSA.Decrypt), then unlocks the batch.
+ *   5. Commit and write (routineWriteTUN, sequential): in receive order,
+ *      commits each sequence number to the replay window (Commit re-checks,
+ *      so a duplicate decrypted in parallel is dropped here), drops dummy
+ *      packets, checks the inner addresses against the SA's selectors,
+ *      clamps TCP MSS, and writes the batch to the TUN device with one
+ *      call; the tun package coalesces TCP segments (GRO) into
+ *      super-packets for the kernel.
+ *
+ * Locking, producers and consumers
+ *
+ * As in wireguard-go, a batch's mutex is locked by its producer before it
+ * is queued and unlocked by the worker that finished its crypto; the
+ * sequential consumer (sender or TUN writer) blocks on Lock until then.
+ * Lookups read the immutable snapshot (Dataplane.state) and the tunnels'
+ * atomic pointers: the packet path takes no lock except the per-SA replay
+ * window mutex (esp) and the batch mutexes. Elements and batches come from
+ * bounded pools (elemPool), which is the back-pressure: when all buffers are
+ * in flight the readers wait.
+ *
+ * Shutdown: Close closes the TUN device (the reader exits and closes encQ
+ * and sendQ, which drains the encryption workers and the sender) and the
+ * sockets (receivers exit; the last one out makes Close close decQ and
+ * writeQ, draining the decryption workers and the TUN writer).
+ */
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/vpngw/vpngw/internal/esp"
+)
+
+const (
+	// bufSize holds the largest datagram or coalesced super-packet (64 KiB)
+	// plus the offsets below.
+	bufSize = 65536 + 128
+	// txOffset is where the TUN reader places inner packets: room for the
+	// ESP header, IV and ESN scratch (esp.MaxHeadroom).
+	txOffset = 64
+	// rxOffset is where receivers place datagrams: room for esp.ScratchLen
+	// before the packet, and for the virtio-net header before the inner
+	// packet when it is written to the TUN device.
+	rxOffset = 32
+	// tunWriteOffset is the offset passed to tun.Device.Write; the tun
+	// package writes its virtio-net header (10 bytes) in front of the packet.
+	tunWriteOffset = 16
+	// queueLen bounds each queue (in batches).
+	queueLen = 1024
+	// poolLimit bounds the number of element buffers in existence (128 MiB).
+	// The readers hold conn.IdealBatchSize each; the rest is in flight.
+	poolLimit = 2048
+)
+
+// element is one packet buffer moving through the pipeline.
+type element struct {
+	buf *[bufSize]byte
+	pkt []byte // the current packet: inner before sealing / after opening, ESP otherwise
+	seq uint64 // sequence number; 0 on the outbound path means "no number: drop"
+	nh  byte   // next header after decryption
+	ok  bool   // crypto succeeded
+}
+
+// elemPool hands out elements, at most limit at a time (blocking beyond).
+// It keeps freed elements on a free list rather than in a sync.Pool: a
+// sync.Pool drops its contents at every other GC, and re-allocating (and
+// zeroing) 64 KiB buffers showed up in CPU profiles. The free list holds at
+// most the peak number of elements in flight.
+type elemPool struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	free  []*element
+	count int // elements handed out and not yet returned
+	limit int
+}
+
+func newElemPool(limit int) *elemPool {
+	p := &elemPool{limit: limit}
+	p.cond.L = &p.mu
+	return p
+}
+
+// fill replaces the nil entries of es with elements under one lock (the
+// readers refill the slots they handed on once per batch) and reports
+// whether it replaced any.
+func (p *elemPool) fill(es []*element) bool {
+	filled := false
+	p.mu.Lock()
+	for i := range es {
+		if es[i] != nil {
+			continue
+		}
+		for p.count >= p.limit {
+			p.cond.Wait()
+		}
+		p.count++
+		if n := len(p.free); n > 0 {
+			es[i] = p.free[n-1]
+			p.free[n-1] = nil
+			p.free = p.free[:n-1]
+		} else {
+			es[i] = &element{buf: new([bufSize]byte)}
+		}
+		filled = true
+	}
+	p.mu.Unlock()
+	return filled
+}
+
+// putAll returns elements under one lock; es is cleared.
+func (p *elemPool) putAll(es []*element) {
+	p.mu.Lock()
+	for i, e := range es {
+		if e == nil {
+			continue
+		}
+		e.pkt, e.seq, e.nh, e.ok = nil, 0, 0, false
+		p.free = append(p.free, e)
+		p.count--
+		es[i] = nil
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// outBatch is a group of packets for one outbound SA from one TUN read.
+type outBatch struct {
+	mu    sync.Mutex // locked until encryption finished
+	elems []*element
+	t     *tunnel
+	sa    *esp.OutboundSA
+}
+
+// inBatch is a group of ESP packets for one inbound SA from one receive.
+type inBatch struct {
+	mu    sync.Mutex // locked until decryption finished
+	elems []*element
+	in    *inboundSA
+}
+
+var (
+	outBatchPool = sync.Pool{New: func() any { return &outBatch{elems: make([]*element, 0, conn.IdealBatchSize)} }}
+	inBatchPool  = sync.Pool{New: func() any { return &inBatch{elems: make([]*element, 0, conn.IdealBatchSize)} }}
+)
+
+func (d *Dataplane) freeOut(b *outBatch) {
+	d.pool.putAll(b.elems)
+	b.elems, b.t, b.sa = b.elems[:0], nil, nil
+	outBatchPool.Put(b)
+}
+
+func (d *Dataplane) freeIn(b *inBatch) {
+	d.pool.putAll(b.elems)
+	b.elems, b.in = b.elems[:0], nil
+	inBatchPool.Put(b)
+}
+
+// start launches the packet path goroutines.
+func (d *Dataplane) start() {
+	d.evWG.Add(1)
+	go d.runEvents()
+	d.wg.Add(4 + 2*d.cfg.Workers)
+	go d.routineReadTUN()
+	go d.routineTUNEvents()
+	go d.routineSend()
+	go d.routineWriteTUN()
+	for range d.cfg.Workers {
+		go d.routineEncrypt()
+		go d.routineDecrypt()
+	}
+	for _, fn := range d.ikeRecv {
+		d.recvWG.Add(1)
+		go d.routineReceive(fn, false)
+	}
+	for _, fn := range d.nattRecv {
+		d.recvWG.Add(1)
+		go d.routineReceive(fn, true)
+	}
+	if d.raw != nil {
+		d.recvWG.Add(1)
+		go d.routineReceiveRaw()
+	}
+}
+
+// routineTUNEvents drains the TUN device's event channel (it blocks its
+// netlink listener otherwise) until the device closes.
+func (d *Dataplane) routineTUNEvents() {
+	defer d.wg.Done()
+	for ev := range d.tun.Events() {
+		if ev&tun.EventMTUUpdate == 0 {
+			d.log.Debug("tun event", "event", int(ev))
+		}
+	}
+}
+
+// routineReadTUN is stages 1-3 of the outbound path.
+func (d *Dataplane) routineReadTUN() {
+	defer func() {
+		close(d.encQ)
+		close(d.sendQ)
+		d.wg.Done()
+	}()
+	n := d.batchSize
+	elems := make([]*element, n)
+	bufs := make([][]byte, n)
+	sizes := make([]int, n)
+	d.pool.fill(elems)
+	for i := range elems {
+		bufs[i] = elems[i].buf[:]
+	}
+	defer d.pool.putAll(elems)
+	groups := make([]*outBatch, 0, 8)
+	limiter := d.cfg.Limiter
+	for {
+		count, err := d.tun.Read(bufs, sizes, txOffset)
+		if count > 0 {
+			snap := d.state.Load()
+			for i := 0; i < count; i++ {
+				size := sizes[i]
+				if size < 1 {
+					continue
+				}
+				e := elems[i]
+				pkt := e.buf[txOffset : txOffset+size]
+				dst, ok := dstAddr(pkt)
+				if !ok {
+					d.stats.malformed.Add(1)
+					continue
+				}
+				t, ok := snap.routes.Lookup(dst)
+				if !ok {
+					d.stats.noRoute.Add(1)
+					continue
+				}
+				sa := t.pickOutbound(pkt)
+				if sa == nil {
+					t.dropNoSA.Add(1)
+					continue
+				}
+				if limiter != nil && !limiter.Allow(t.id, size) {
+					t.dropRate.Add(1)
+					continue
+				}
+				mss := t.mss.Load()
+				clampMSS(pkt, uint16(mss), uint16(mss>>16))
+				var b *outBatch
+				for _, g := range groups {
+					if g.sa == sa {
+						b = g
+						break
+					}
+				}
+				if b == nil {
+					b = outBatchPool.Get().(*outBatch)
+					b.t, b.sa = t, sa
+					groups = append(groups, b)
+				}
+				e.pkt = pkt
+				b.elems = append(b.elems, e)
+				elems[i] = nil
+			}
+			if d.pool.fill(elems[:count]) {
+				for i := range count {
+					bufs[i] = elems[i].buf[:]
+				}
+			}
+			for _, b := range groups {
+				first, got := b.sa.Reserve(len(b.elems))
+				for j, e := range b.elems {
+					if j < got {
+						e.seq = first + uint64(j)
+					}
+				}
+				if got < len(b.elems) {
+					for range len(b.elems) - got {
+						b.sa.CountDrop(esp.DropSeqExhausted)
+					}
+				}
+				b.mu.Lock()
+				d.sendQ <- b
+				d.encQ <- b
+			}
+			clear(groups)
+			groups = groups[:0]
+		}
+		if err != nil {
+			if errors.Is(err, tun.ErrTooManySegments) {
+				d.stats.malformed.Add(1)
+				continue
+			}
+			if !d.closed.Load() && !errors.Is(err, os.ErrClosed) {
+				d.log.Error("TUN read failed; outbound path stopped", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// routineEncrypt is stage 4 of the outbound path.
+func (d *Dataplane) routineEncrypt() {
+	defer d.wg.Done()
+	for b := range d.encQ {
+		for _, e := range b.elems {
+			if e.seq == 0 {
+				continue
+			}
+			start := cap(e.buf) - cap(e.pkt)
+			p, err := b.sa.SealSeq(e.buf[:start+len(e.pkt)], start, e.seq, 0)
+			if err != nil {
+				continue // counted by the SA
+			}
+			e.pkt, e.ok = p, true
+		}
+		b.mu.Unlock()
+	}
+}
+
+// routineSend is stage 5 of the outbound path.
+func (d *Dataplane) routineSend() {
+	defer d.wg.Done()
+	bufs := make([][]byte, 0, conn.IdealBatchSize)
+	msgs := make([]ipv4.Message, conn.IdealBatchSize)
+	for i := range msgs {
+		msgs[i].Buffers = make([][]byte, 1)
+	}
+	for b := range d.sendQ {
+		b.mu.Lock()
+		t := b.t
+		bufs = bufs[:0]
+		var bytes uint64
+		for _, e := range b.elems {
+			if e.ok {
+				bufs = append(bufs, e.pkt)
+				bytes += uint64(len(e.pkt))
+			}
+		}
+		if len(bufs) > 0 && !d.closed.Load() {
+			path := t.path.Load()
+			var err error
+			if path.encap {
+				if err = d.nattBind.Send(bufs, path.ep); err != nil {
+					var gso conn.ErrUDPGSODisabled
+					if errors.As(err, &gso) {
+						d.log.Warn("UDP GSO disabled", "err", err)
+						err = gso.RetryErr
+					}
+				}
+			} else {
+				err = d.raw.send(bufs, path.ipAddr, msgs)
+			}
+			if err != nil {
+				t.dropSend.Add(uint64(len(bufs)))
+			} else {
+				t.txPackets.Add(uint64(len(bufs)))
+				t.txBytes.Add(bytes)
+			}
+		}
+		b.mu.Unlock()
+		d.freeOut(b)
+	}
+}
+
+// routineReceive is stages 1-3 of the inbound path for one UDP socket
+// family (natt: the NAT-T port with demultiplexing; else the IKE port).
+func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
+	defer d.recvWG.Done()
+	n := conn.IdealBatchSize
+	elems := make([]*element, n)
+	bufs := make([][]byte, n)
+	sizes := make([]int, n)
+	eps := make([]conn.Endpoint, n)
+	d.pool.fill(elems)
+	for i := range elems {
+		bufs[i] = elems[i].buf[rxOffset:]
+	}
+	defer d.pool.putAll(elems)
+	port := d.cfg.IKEPort
+	if natt {
+		port = d.cfg.NATTPort
+	}
+	groups := make([]*inBatch, 0, 8)
+	errorsInARow := 0
+	for {
+		count, err := fn(bufs, sizes, eps)
+		if err != nil {
+			if d.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			errorsInARow++
+			if errorsInARow > 10 {
+				d.log.Error("UDP receive keeps failing; receiver stopped", "port", port, "err", err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		errorsInARow = 0
+		snap := d.state.Load()
+		for i := 0; i < count; i++ {
+			size := sizes[i]
+			if size == 0 {
+				continue
+			}
+			data := elems[i].buf[rxOffset : rxOffset+size]
+			ep, _ := eps[i].(*conn.StdNetEndpoint)
+			if ep == nil {
+				continue
+			}
+			remote := ep.AddrPort
+			if !natt {
+				d.deliverIKE(data, d.localFor(ep, port), remote)
+				continue
+			}
+			switch classify4500(data) {
+			case kindKeepalive:
+				d.stats.keepalives.Add(1)
+				if t := snap.byRemote[remote]; t != nil {
+					t.keepalives.Add(1)
+					t.lastKeepalive.Store(time.Now().UnixNano())
+				}
+			case kindIKE:
+				d.deliverIKE(data[esp.NonESPMarkerLen:], d.localFor(ep, port), remote)
+			case kindESP:
+				if d.acceptESP(snap, elems[i], rxOffset, size, &groups) {
+					elems[i] = nil
+				}
+			default:
+				d.stats.malformed.Add(1)
+			}
+			eps[i] = nil
+		}
+		if d.pool.fill(elems[:count]) {
+			for i := range count {
+				bufs[i] = elems[i].buf[rxOffset:]
+			}
+		}
+		d.dispatchIn(groups)
+		clear(groups)
+		groups = groups[:0]
+	}
+}
+
+// deliverIKE hands an IKE datagram to the handler.
+func (d *Dataplane) deliverIKE(data []byte, local, remote netip.AddrPort) {
+	d.stats.ikeIn.Add(1)
+	if h := d.ikeHandler.Load(); h != nil {
+		(*h)(IKEPacket{Data: data, Local: local, Remote: remote})
+	}
+}
+
+// acceptESP looks up the SA of the ESP packet e.buf[off:off+size], runs the
+// replay pre-check and adds it to its SA's group. It reports whether it took
+// the element.
+func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, groups *[]*inBatch) bool {
+	pkt := e.buf[off : off+size]
+	spi, err := esp.ParseSPI(pkt)
+	if err != nil {
+		d.stats.malformed.Add(1)
+		return false
+	}
+	in := snap.bySPI[spi]
+	if in == nil {
+		d.stats.unknownSPI.Add(1)
+		return false
+	}
+	seq, err := in.sa.Check(pkt)
+	if err != nil {
+		return false // counted by the SA
+	}
+	e.pkt, e.seq = pkt, seq
+	var b *inBatch
+	for _, g := range *groups {
+		if g.in == in {
+			b = g
+			break
+		}
+	}
+	if b == nil {
+		b = inBatchPool.Get().(*inBatch)
+		b.in = in
+		*groups = append(*groups, b)
+	}
+	b.elems = append(b.elems, e)
+	return true
+}
+
+// dispatchIn queues the groups of one receive for decryption and writing.
+func (d *Dataplane) dispatchIn(groups []*inBatch) {
+	for _, b := range groups {
+		b.mu.Lock()
+		d.writeQ <- b
+		d.decQ <- b
+	}
+}
+
+// routineDecrypt is stage 4 of the inbound path.
+func (d *Dataplane) routineDecrypt() {
+	defer d.wg.Done()
+	for b := range d.decQ {
+		sa := b.in.sa
+		for _, e := range b.elems {
+			start := cap(e.buf) - cap(e.pkt)
+			inner, nh, err := sa.Decrypt(e.buf[:start+len(e.pkt)], start, e.seq)
+			if err != nil {
+				continue // counted by the SA
+			}
+			e.pkt, e.nh, e.ok = inner, nh, true
+		}
+		b.mu.Unlock()
+	}
+}
+
+// routineWriteTUN is stage 5 of the inbound path.
+func (d *Dataplane) routineWriteTUN() {
+	defer d.wg.Done()
+	bufs := make([][]byte, 0, conn.IdealBatchSize)
+	for b := range d.writeQ {
+		b.mu.Lock()
+		in := b.in
+		t := in.tun
+		mss := t.mss.Load()
+		bufs = bufs[:0]
+		var bytes uint64
+		for _, e := range b.elems {
+			if !e.ok {
+				continue
+			}
+			if in.sa.Commit(e.seq, len(e.pkt)) != nil {
+				continue // replayed meanwhile or expired; counted by the SA
+			}
+			if e.nh == esp.NextHeaderNone {
+				in.sa.CountDummy()
+				continue
+			}
+			if !in.any {
+				f, ok := parseFlow(e.pkt)
+				if !ok || !in.sel.matchInbound(&f) {
+					in.sa.CountDrop(esp.DropSelector)
+					continue
+				}
+			}
+			clampMSS(e.pkt, uint16(mss), uint16(mss>>16))
+			start := cap(e.buf) - cap(e.pkt)
+			bufs = append(bufs, e.buf[start-tunWriteOffset:start+len(e.pkt)])
+			bytes += uint64(len(e.pkt))
+		}
+		if len(bufs) > 0 {
+			t.lastRx.Store(time.Now().UnixNano())
+			t.rxPackets.Add(uint64(len(bufs)))
+			t.rxBytes.Add(bytes)
+			if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
+				d.stats.tunWriteErrs.Add(1)
+			}
+		}
+		b.mu.Unlock()
+		d.freeIn(b)
+	}
+}

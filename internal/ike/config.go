@@ -1,0 +1,311 @@
+package ike
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/ike/message"
+	"github.com/vpngw/vpngw/internal/transform"
+)
+
+// Mode says which side may start IKE negotiations for a peer, as the
+// connectionMode of an Azure connection.
+type Mode uint8
+
+// Connection modes.
+const (
+	// ModeDefault initiates and responds.
+	ModeDefault Mode = iota
+	// ModeInitiatorOnly initiates and ignores IKE_SA_INIT from the peer.
+	ModeInitiatorOnly
+	// ModeResponderOnly never initiates.
+	ModeResponderOnly
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeInitiatorOnly:
+		return "InitiatorOnly"
+	case ModeResponderOnly:
+		return "ResponderOnly"
+	default:
+		return "Default"
+	}
+}
+
+// Identity is an IKE identity (RFC 7296 §3.5).
+type Identity struct {
+	Type message.IDType
+	Data []byte
+}
+
+// IPIdentity is the ID_IPV4_ADDR or ID_IPV6_ADDR identity of addr.
+func IPIdentity(addr netip.Addr) Identity {
+	if addr.Is4() {
+		a := addr.As4()
+		return Identity{Type: message.IDIPv4Addr, Data: a[:]}
+	}
+	a := addr.As16()
+	return Identity{Type: message.IDIPv6Addr, Data: a[:]}
+}
+
+// FQDNIdentity is the ID_FQDN identity name.
+func FQDNIdentity(name string) Identity {
+	return Identity{Type: message.IDFQDN, Data: []byte(name)}
+}
+
+// IsZero reports whether id is unset (meaning: any identity).
+func (id Identity) IsZero() bool { return id.Type == 0 && len(id.Data) == 0 }
+
+// Equal reports whether two identities are the same.
+func (id Identity) Equal(o Identity) bool {
+	return id.Type == o.Type && string(id.Data) == string(o.Data)
+}
+
+func (id Identity) String() string {
+	switch id.Type {
+	case message.IDIPv4Addr, message.IDIPv6Addr:
+		if a, ok := netip.AddrFromSlice(id.Data); ok {
+			return a.String()
+		}
+	case message.IDFQDN, message.IDRFC822Addr:
+		return string(id.Data)
+	case 0:
+		if len(id.Data) == 0 {
+			return "%any"
+		}
+	}
+	return fmt.Sprintf("%d:%x", id.Type, id.Data)
+}
+
+// Peer is the configuration of one connection to one remote gateway: what
+// the agent derives from a connection resource or a config file entry.
+type Peer struct {
+	// Name identifies the peer (the connection name); unique per Engine.
+	Name string
+	// Local is our address for this peer; it is the source of our IKE and
+	// ESP packets and the default local identity.
+	Local netip.Addr
+	// Remote is the peer's address. The zero Addr means "unknown": the
+	// peer may only initiate (the responder matches it by identity).
+	Remote netip.Addr
+	// LocalID is the identity we send; zero means Local as an IP identity.
+	LocalID Identity
+	// RemoteID is the identity the peer must present; zero accepts any
+	// identity (the peer is then matched by address).
+	RemoteID Identity
+	// PSK is the pre-shared key (the connection's shared key).
+	PSK []byte
+	// IKEProposals are the IKE SA proposals, in preference order.
+	IKEProposals []transform.Proposal
+	// ESPProposals are the Child SA proposals, in preference order; a DH
+	// group in them requests PFS for rekeys and CREATE_CHILD_SA.
+	ESPProposals []transform.Proposal
+	// Mode is the connection mode.
+	Mode Mode
+	// LocalTS and RemoteTS are the traffic selectors: our protected
+	// prefixes and the peer's. Route-based connections use 0.0.0.0/0 on
+	// both sides and let the routing table pick the tunnel.
+	LocalTS, RemoteTS []netip.Prefix
+	// PolicyBased negotiates one Child SA per (local, remote) prefix pair
+	// when initiating, as Azure's usePolicyBasedTrafficSelectors.
+	PolicyBased bool
+	// IKELifetime is the IKE SA lifetime; the SA is rekeyed before it.
+	IKELifetime time.Duration
+	// ChildLifetime and ChildLifeBytes are the Child SA lifetimes; the SA
+	// is rekeyed before either is reached.
+	ChildLifetime  time.Duration
+	ChildLifeBytes uint64
+	// DPDTimeout is how long the peer may stay silent before it is
+	// declared dead; liveness checks start before it.
+	DPDTimeout time.Duration
+	// ForceEncap uses UDP encapsulation for ESP even without a NAT, by
+	// faking the NAT detection hash (as strongSwan's encap=yes).
+	ForceEncap bool
+	// NoFragmentation disables IKE fragmentation (RFC 7383).
+	NoFragmentation bool
+	// Port is the peer's IKE port (default 500). Tests use other ports.
+	Port uint16
+
+	// customIKE and customESP record that proposals were configured (not
+	// defaulted): then they are also all we accept as responder.
+	customIKE, customESP bool
+}
+
+// Defaults, as Azure documents them (reference §3).
+const (
+	DefaultIKELifetime    = 28800 * time.Second
+	DefaultChildLifetime  = 27000 * time.Second
+	DefaultChildLifeBytes = 102400000 * 1024
+	DefaultDPDTimeout     = 45 * time.Second
+	MinDPDTimeout         = 9 * time.Second
+	MaxDPDTimeout         = 3600 * time.Second
+)
+
+// ErrConfig is wrapped by configuration errors.
+var ErrConfig = errors.New("ike: invalid peer configuration")
+
+// withDefaults returns p with zero fields defaulted.
+func (p Peer) withDefaults() Peer {
+	if p.LocalID.IsZero() && p.Local.IsValid() {
+		p.LocalID = IPIdentity(p.Local)
+	}
+	if len(p.IKEProposals) > 0 {
+		p.customIKE = true
+	} else {
+		p.IKEProposals = append(transform.AzureDefaultIKEProposals(), transform.ModernIKEProposals()...)
+	}
+	if len(p.ESPProposals) > 0 {
+		p.customESP = true
+	} else {
+		p.ESPProposals = append(transform.AzureDefaultESPInitiator(), transform.ModernESPProposals()...)
+	}
+	if len(p.LocalTS) == 0 {
+		p.LocalTS = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+	}
+	if len(p.RemoteTS) == 0 {
+		p.RemoteTS = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+	}
+	if p.IKELifetime == 0 {
+		p.IKELifetime = DefaultIKELifetime
+	}
+	if p.ChildLifetime == 0 {
+		p.ChildLifetime = DefaultChildLifetime
+	}
+	if p.ChildLifeBytes == 0 {
+		p.ChildLifeBytes = DefaultChildLifeBytes
+	}
+	if p.DPDTimeout == 0 {
+		p.DPDTimeout = DefaultDPDTimeout
+	}
+	if p.Port == 0 {
+		p.Port = 500
+	}
+	return p
+}
+
+// Validate checks a peer configuration (after defaults).
+func (p Peer) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: peer %q: %s", ErrConfig, p.Name, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case p.Name == "":
+		return fmt.Errorf("%w: peer without a name", ErrConfig)
+	case !p.Local.IsValid():
+		return bad("no local address")
+	case len(p.PSK) == 0:
+		return bad("no pre-shared key")
+	case p.Mode == ModeInitiatorOnly && !p.Remote.IsValid():
+		return bad("mode InitiatorOnly needs a remote address")
+	case p.DPDTimeout < MinDPDTimeout || p.DPDTimeout > MaxDPDTimeout:
+		return bad("DPD timeout %v outside %v..%v", p.DPDTimeout, MinDPDTimeout, MaxDPDTimeout)
+	}
+	for i, pr := range p.IKEProposals {
+		if err := pr.Validate(false); err != nil {
+			return bad("IKE proposal %d: %v", i+1, err)
+		}
+	}
+	for i, pr := range p.ESPProposals {
+		if err := pr.Validate(true); err != nil {
+			return bad("ESP proposal %d: %v", i+1, err)
+		}
+	}
+	return nil
+}
+
+// Config configures an Engine.
+type Config struct {
+	// Rand is the source of SPIs, nonces and DH keys; nil means crypto/rand.
+	Rand io.Reader
+	// Retransmit is the first retransmission timeout (default 1 s); it
+	// doubles on each try up to RetransmitMax (default 8 s) for
+	// RetransmitTries tries (default 6), after which the exchange fails.
+	Retransmit, RetransmitMax time.Duration
+	RetransmitTries           int
+	// RetryInitiate is the first delay before a failed initiation is tried
+	// again (default 2 s); it doubles up to 30 s. Azure retries every few
+	// seconds.
+	RetryInitiate time.Duration
+	// CookieThreshold is the number of half-open IKE SAs above which
+	// IKE_SA_INIT requests must carry a cookie (RFC 7296 §2.6); default 64.
+	CookieThreshold int
+	// HalfOpenTimeout drops responder IKE SAs that did not complete
+	// IKE_AUTH (default 30 s).
+	HalfOpenTimeout time.Duration
+	// RekeyGrace is how long the inbound side of a rekeyed Child SA stays
+	// installed after its replacement is active (default 10 s).
+	RekeyGrace time.Duration
+	// FragmentSize is the largest IKE datagram before fragmentation, when
+	// the peer supports it (default 1280).
+	FragmentSize int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Retransmit == 0 {
+		c.Retransmit = time.Second
+	}
+	if c.RetransmitMax == 0 {
+		c.RetransmitMax = 8 * time.Second
+	}
+	if c.RetransmitTries == 0 {
+		c.RetransmitTries = 6
+	}
+	if c.RetryInitiate == 0 {
+		c.RetryInitiate = 2 * time.Second
+	}
+	if c.CookieThreshold == 0 {
+		c.CookieThreshold = 64
+	}
+	if c.HalfOpenTimeout == 0 {
+		c.HalfOpenTimeout = 30 * time.Second
+	}
+	if c.RekeyGrace == 0 {
+		c.RekeyGrace = 10 * time.Second
+	}
+	if c.FragmentSize == 0 {
+		c.FragmentSize = 1280
+	}
+	return c
+}
+
+// Responder defaults. With no custom policy vpngw initiates with Azure's
+// documented proposal lists (then a few modern suites) and, as responder,
+// accepts Azure's lists plus any combination of the algorithms below, so
+// that devices configured from Azure's docs and devices with modern
+// defaults (strongSwan, for one) both connect. Azure accepts only its own
+// lists; this is deliberately more accommodating.
+var (
+	acceptEncrAEAD = []transform.Encr{{ID: transform.EncrAESGCM16, KeyBits: 256}, {ID: transform.EncrAESGCM16, KeyBits: 128},
+		{ID: transform.EncrAESGCM16, KeyBits: 192}, {ID: transform.EncrChaCha20Poly1305}}
+	acceptEncrCBC = []transform.Encr{{ID: transform.EncrAESCBC, KeyBits: 256}, {ID: transform.EncrAESCBC, KeyBits: 192},
+		{ID: transform.EncrAESCBC, KeyBits: 128}, {ID: transform.EncrDES3}}
+	acceptPRF   = []transform.ID{transform.PRFHMACSHA2256, transform.PRFHMACSHA2384, transform.PRFHMACSHA2512, transform.PRFHMACSHA1}
+	acceptInteg = []transform.ID{transform.IntegHMACSHA2256128, transform.IntegHMACSHA2384192, transform.IntegHMACSHA2512256, transform.IntegHMACSHA196}
+	acceptDH    = []transform.ID{transform.DHECP256, transform.DHECP384, transform.DHCurve25519, transform.DHMODP2048,
+		transform.DHMODP3072, transform.DHMODP4096, transform.DHECP521, transform.DHMODP2048S256, transform.DHMODP1536, transform.DHMODP1024}
+)
+
+// ikeAccept is what a responder accepts for p's IKE SA.
+func (p *Peer) ikeAccept() []transform.Proposal {
+	if p.customIKE {
+		return p.IKEProposals
+	}
+	return append(append([]transform.Proposal(nil), p.IKEProposals...),
+		transform.Proposal{Encr: acceptEncrAEAD, PRF: acceptPRF, DH: acceptDH},
+		transform.Proposal{Encr: acceptEncrCBC, PRF: acceptPRF, Integ: acceptInteg, DH: acceptDH},
+	)
+}
+
+// espAcceptDefault is what a responder accepts for Child SAs without a
+// custom policy.
+func espAcceptDefault() []transform.Proposal {
+	pfs := append([]transform.ID{transform.DHNone}, acceptDH...)
+	return append(append(transform.AzureDefaultESPResponder(), transform.ModernESPProposals()...),
+		transform.Proposal{Encr: acceptEncrAEAD, DH: pfs, ESN: []transform.ID{transform.ESNNo, transform.ESNYes}},
+		transform.Proposal{Encr: acceptEncrCBC, Integ: acceptInteg, DH: pfs, ESN: []transform.ID{transform.ESNNo, transform.ESNYes}},
+	)
+}

@@ -1,0 +1,172 @@
+package ike
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/ike/message"
+)
+
+type netipPrefix = netip.Prefix
+
+// netipAddrPortNoPort keeps the address of ap with port 0 (raw ESP has no
+// ports).
+func netipAddrPortNoPort(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr(), 0) }
+
+// handleInformationalRequest answers INFORMATIONAL requests: Deletes and
+// liveness checks (an empty request).
+func (sa *ikeSA) handleInformationalRequest(now time.Time, m *message.Message) {
+	var answer []message.Payload
+	deleteIKE := false
+	var ourDeleted []*childSA
+	for _, d := range m.Deletes() {
+		switch d.Protocol {
+		case message.ProtoIKE:
+			deleteIKE = true
+		case message.ProtoESP, message.ProtoAH:
+			resp := &message.Delete{Protocol: d.Protocol}
+			for _, spi := range d.SPIs {
+				if len(spi) != 4 {
+					continue
+				}
+				c := sa.childByOutSPI(binary.BigEndian.Uint32(spi))
+				if c == nil {
+					continue
+				}
+				resp.SPIs = append(resp.SPIs, spiBytes(c.inSPI))
+				ourDeleted = append(ourDeleted, c)
+			}
+			if len(resp.SPIs) > 0 {
+				answer = append(answer, resp)
+			}
+		}
+	}
+	if deleteIKE {
+		sa.respond(now, m, nil)
+		sa.e.log.Info("peer deleted the IKE SA", sa.logAttrs()...)
+		if sa.rekeyedTo != nil {
+			// The old SA of a rekey: its Child SAs already moved.
+			sa.destroy(now, "rekeyed")
+			return
+		}
+		sa.destroy(now, "deleted by peer")
+		return
+	}
+	for _, c := range ourDeleted {
+		switch {
+		case c.replacedBy != nil && c.replacedBy.state == chInstalled:
+			// The initiator of a rekey deletes the old SA: switch our
+			// outbound traffic to the new one and let the old inbound SA
+			// linger for packets in flight.
+			sa.activateOutbound(c.replacedBy)
+			c.state = chRekeyed
+			c.removeAt = now.Add(sa.e.cfg.RekeyGrace)
+			if r := c.redundant; r != nil {
+				// Our own rekey of it lost the collision: delete it now
+				// that nothing is sent on it.
+				c.redundant = nil
+				sa.deleteChildren(now, []*childSA{r})
+			}
+		case c.state == chRekeying && c.peerRekey != nil:
+			// Simultaneous rekey: the peer's exchange won and it deletes
+			// the old SA.
+			sa.activateOutbound(c.peerRekey)
+			c.replacedBy = c.peerRekey
+			c.state = chRekeyed
+			c.removeAt = now.Add(sa.e.cfg.RekeyGrace)
+		case c.state == chRekeyed:
+			if c.removeAt.IsZero() || c.removeAt.After(now.Add(sa.e.cfg.RekeyGrace)) {
+				c.removeAt = now.Add(sa.e.cfg.RekeyGrace)
+			}
+		default:
+			if o := sa.twinOf(c); o != nil {
+				// Another SA carries the same traffic (a redundant SA of
+				// a rekey collision): linger for packets in flight.
+				if c.outActive {
+					sa.activateOutbound(o)
+				}
+				c.state = chRekeyed
+				c.removeAt = now.Add(sa.e.cfg.RekeyGrace)
+				continue
+			}
+			sa.removeChild(now, c, "deleted by peer")
+		}
+	}
+	sa.respond(now, m, answer)
+}
+
+// livenessIdle is how long the peer may be silent before we check on it.
+func (sa *ikeSA) livenessIdle() time.Duration {
+	t := sa.peer.cfg.DPDTimeout
+	return max(t/3, 2*time.Second)
+}
+
+// liveness runs dead peer detection: after livenessIdle without any IKE or
+// ESP from the peer, send an empty INFORMATIONAL; if the peer stays silent
+// for the DPD timeout, it is declared dead. The connection is negotiated
+// again when the peer is back (Default and InitiatorOnly modes).
+func (sa *ikeSA) liveness(now time.Time) {
+	if sa.peer == nil || sa.pending != nil || len(sa.queue) > 0 || sa.dpdSent {
+		return
+	}
+	if now.Sub(sa.lastRecv) < sa.livenessIdle() {
+		return
+	}
+	sa.dpdSent = true
+	deadline := sa.lastRecv.Add(sa.peer.cfg.DPDTimeout)
+	if !deadline.After(now) {
+		deadline = now.Add(sa.e.cfg.Retransmit)
+	}
+	timeout := sa.peer.cfg.DPDTimeout
+	sa.request(now, &request{
+		exchange: message.Informational,
+		giveUpAt: deadline,
+		onResponse: func(now time.Time, _ *message.Message) {
+			sa.dpdSent = false
+		},
+		onTimeout: func(now time.Time) {
+			sa.e.log.Warn("dead peer detected", append(sa.logAttrs(), "silent_for", now.Sub(sa.lastRecv).Round(time.Second), "dpd_timeout", timeout)...)
+			sa.destroy(now, fmt.Sprintf("peer dead: no answer for %v (DPD timeout %v)", now.Sub(sa.lastRecv).Round(time.Second), timeout))
+		},
+	})
+}
+
+func (sa *ikeSA) livenessDeadline() time.Time {
+	if sa.peer == nil || sa.pending != nil || sa.dpdSent {
+		return time.Time{}
+	}
+	return sa.lastRecv.Add(sa.livenessIdle())
+}
+
+// PeerAlive tells the engine that traffic from the peer arrived at t (ESP
+// that authenticated): no liveness check is needed before the DPD idle time
+// passes again.
+func (e *Engine) PeerAlive(name string, t time.Time) {
+	p := e.peers[name]
+	if p == nil || p.sa == nil {
+		return
+	}
+	if t.After(p.sa.lastRecv) {
+		p.sa.lastRecv = t
+	}
+}
+
+// updateChildEndpoints tells the data plane the peer's new address (a NAT
+// mapping changed).
+func (sa *ikeSA) updateChildEndpoints(now time.Time) {
+	if sa.peer != nil {
+		sa.e.host.PeerEndpoint(sa.peer.cfg.Name, sa.local, sa.remote)
+	}
+}
+
+// twinOf returns another installed Child SA with the same selectors as c.
+func (sa *ikeSA) twinOf(c *childSA) *childSA {
+	for _, o := range sa.sortedChildren() {
+		if o != c && o.state == chInstalled && tsListEqual(o.localTS, c.localTS) && tsListEqual(o.remoteTS, c.remoteTS) {
+			return o
+		}
+	}
+	return nil
+}

@@ -1,0 +1,468 @@
+package ike
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/ike/message"
+	"github.com/vpngw/vpngw/internal/transform"
+)
+
+const nonceLen = 32
+
+// startInit sends (or re-sends, after COOKIE or INVALID_KE_PAYLOAD) the
+// IKE_SA_INIT request with a KE payload of the given group.
+func (sa *ikeSA) startInit(now time.Time, group transform.ID) {
+	p := sa.peer
+	dh, err := transform.NewDH(group, sa.e.rand)
+	if err != nil {
+		sa.destroy(now, fmt.Sprintf("cannot use DH group %s: %v", transform.Name(transform.TypeDH, group), err))
+		return
+	}
+	sa.state = stInitSent
+	sa.dh, sa.initGroup = dh, group
+	if sa.ni == nil {
+		sa.ni = sa.e.randBytes(nonceLen)
+	}
+	var ps []message.Payload
+	if sa.cookie != nil {
+		ps = append(ps, &message.Notify{Type: message.NotifyCookie, Data: sa.cookie})
+	}
+	ps = append(ps,
+		&message.SA{Proposals: offer(p.cfg.IKEProposals, message.ProtoIKE, nil, true)},
+		&message.KE{Group: group, Data: dh.Public()},
+		&message.Nonce{Data: sa.ni},
+	)
+	ps = append(ps, sa.natdPayloads(sa.local, sa.remote)...)
+	if !p.cfg.NoFragmentation {
+		ps = append(ps, &message.Notify{Type: message.NotifyFragmentationSupported})
+	}
+	sa.nextID = 0
+	sa.pending = nil
+	sa.request(now, &request{exchange: message.IKESAInit, payloads: ps})
+}
+
+// natdPayloads are our NAT_DETECTION_SOURCE_IP and _DESTINATION_IP
+// notifies (RFC 7296 §2.23). ForceEncap fakes the source hash so that both
+// sides believe we are behind a NAT and encapsulate ESP in UDP.
+func (sa *ikeSA) natdPayloads(local, remote netip.AddrPort) []message.Payload {
+	src := natHash(sa.spiI, sa.spiR, local)
+	if sa.peer != nil && sa.peer.cfg.ForceEncap {
+		src = sa.e.randBytes(sha1.Size)
+	}
+	return []message.Payload{
+		&message.Notify{Type: message.NotifyNATDetectionSourceIP, Data: src},
+		&message.Notify{Type: message.NotifyNATDetectionDestinationIP, Data: natHash(sa.spiI, sa.spiR, remote)},
+	}
+}
+
+// natHash is SHA-1(SPIi | SPIr | IP | port).
+func natHash(spii, spir uint64, ap netip.AddrPort) []byte {
+	h := sha1.New()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], spii)
+	h.Write(b[:])
+	binary.BigEndian.PutUint64(b[:], spir)
+	h.Write(b[:])
+	h.Write(ap.Addr().Unmap().AsSlice())
+	binary.BigEndian.PutUint16(b[:2], ap.Port())
+	h.Write(b[:2])
+	return h.Sum(nil)
+}
+
+// detectNAT compares the peer's NAT detection hashes with the addresses the
+// message really travelled between. Without the notifies, no NAT is assumed.
+//
+// The hashes in an IKE_SA_INIT request are computed with SPIr zero (the
+// responder's SPI is not known yet); in the response with both SPIs.
+func (sa *ikeSA) detectNAT(m *message.Message, pkt Packet) {
+	spir := sa.spiR
+	if !m.IsResponse() {
+		spir = 0
+	}
+	var srcs [][]byte
+	var dst []byte
+	for _, n := range m.Notifies() {
+		switch n.Type {
+		case message.NotifyNATDetectionSourceIP:
+			srcs = append(srcs, n.Data)
+		case message.NotifyNATDetectionDestinationIP:
+			dst = n.Data
+		}
+	}
+	if len(srcs) == 0 || dst == nil {
+		return
+	}
+	want := natHash(sa.spiI, spir, pkt.Remote)
+	sa.natRemote = true
+	for _, s := range srcs {
+		if bytes.Equal(s, want) {
+			sa.natRemote = false
+		}
+	}
+	sa.natLocal = !bytes.Equal(dst, natHash(sa.spiI, spir, pkt.Local))
+}
+
+// handleInitResponse processes the responder's IKE_SA_INIT answer.
+func (sa *ikeSA) handleInitResponse(now time.Time, pkt Packet, h message.Header) {
+	r := sa.pending
+	if r == nil || r.exchange != message.IKESAInit || h.MessageID != 0 {
+		return
+	}
+	m, err := message.Decode(pkt.Data, nil)
+	if err != nil {
+		sa.e.log.Debug("dropping malformed IKE_SA_INIT response", append(sa.logAttrs(), "err", err)...)
+		return
+	}
+	p := sa.peer
+	if n := m.Notify(message.NotifyCookie); n != nil && h.SPIr == 0 {
+		if sa.cookie != nil && bytes.Equal(sa.cookie, n.Data) {
+			return // the same cookie again: keep retransmitting
+		}
+		sa.e.log.Info("responder asked for a cookie", sa.logAttrs()...)
+		sa.cookie = append([]byte(nil), n.Data...)
+		sa.startInit(now, sa.initGroup)
+		return
+	}
+	if n := m.Notify(message.NotifyInvalidKEPayload); n != nil {
+		if len(n.Data) != 2 {
+			return
+		}
+		g := transform.ID(binary.BigEndian.Uint16(n.Data))
+		ok := false
+		for _, x := range dhGroupsOf(p.cfg.IKEProposals) {
+			ok = ok || x == g
+		}
+		if !ok || g == sa.initGroup {
+			sa.destroy(now, fmt.Sprintf("INVALID_KE_PAYLOAD: peer wants DH group %s, which we do not offer (we offer %s)",
+				transform.Name(transform.TypeDH, g), groupNames(dhGroupsOf(p.cfg.IKEProposals))))
+			return
+		}
+		sa.e.log.Info("INVALID_KE_PAYLOAD: retrying with the peer's DH group", append(sa.logAttrs(), "group", transform.Name(transform.TypeDH, g))...)
+		sa.startInit(now, g)
+		return
+	}
+	for _, n := range m.Notifies() {
+		if n.Type.IsError() {
+			reason := n.Type.String()
+			if n.Type == message.NotifyNoProposalChosen {
+				reason += ": the peer accepts none of our IKE proposals (we offered " + transform.FormatProposals(p.cfg.IKEProposals) + ")"
+			}
+			sa.destroy(now, reason)
+			return
+		}
+	}
+	if h.SPIr == 0 {
+		return
+	}
+	saP, ke, nonce := m.SA(), m.KE(), m.Nonce()
+	if saP == nil || ke == nil || nonce == nil {
+		sa.destroy(now, "IKE_SA_INIT response without SA, KE or Nonce")
+		return
+	}
+	_, s, ok := acceptedProposal(p.cfg.IKEProposals, saP, message.ProtoIKE, true)
+	if !ok {
+		sa.destroy(now, "IKE_SA_INIT response selected a proposal we did not offer: "+describe(saP.Proposals))
+		return
+	}
+	if ke.Group != sa.initGroup || s.dh != sa.initGroup {
+		sa.destroy(now, fmt.Sprintf("IKE_SA_INIT response KE group %d does not match ours %d", ke.Group, sa.initGroup))
+		return
+	}
+	gir, err := sa.dh.Shared(ke.Data)
+	if err != nil {
+		sa.destroy(now, "invalid DH public value from peer: "+err.Error())
+		return
+	}
+	sa.pending = nil
+	sa.nextID = 1
+	sa.spiR = h.SPIr
+	sa.nr = append([]byte(nil), nonce.Data...)
+	sa.suite = s
+	if err := sa.deriveKeys(gir); err != nil {
+		sa.destroy(now, err.Error())
+		return
+	}
+	sa.dh = nil
+	sa.initResp = append([]byte(nil), pkt.Data...)
+	sa.detectNAT(m, pkt)
+	sa.fragOK = !p.cfg.NoFragmentation && m.Notify(message.NotifyFragmentationSupported) != nil
+	if sa.encap() {
+		sa.local = netip.AddrPortFrom(sa.local.Addr(), natTPort(sa.local.Port()))
+		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), natTPort(sa.remote.Port()))
+	}
+	sa.e.log.Info("IKE_SA_INIT done", append(sa.logAttrs(), "suite", s.String(), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)...)
+	sa.startAuth(now)
+}
+
+// natTPort is the NAT-T port for an IKE port: 4500 for 500 (tests using
+// other ports add 1).
+func natTPort(p uint16) uint16 {
+	if p == 500 || p == 4500 {
+		return 4500
+	}
+	if p%2 == 0 {
+		return p + 1
+	}
+	return p
+}
+
+// deriveKeys computes the IKE SA keys from the DH secret and the nonces.
+func (sa *ikeSA) deriveKeys(gir []byte) error {
+	prf, err := transform.NewPRF(sa.suite.prf)
+	if err != nil {
+		return err
+	}
+	keys, err := transform.DeriveIKEKeys(prf, sa.ni, sa.nr, gir, sa.spiI, sa.spiR, sa.suite.encr.ID, sa.suite.encr.KeyBits, sa.suite.integ)
+	if err != nil {
+		return err
+	}
+	sa.prf = prf
+	return sa.useKeys(keys)
+}
+
+// useKeys installs the SK_e/SK_a ciphers for both directions.
+func (sa *ikeSA) useKeys(keys transform.IKEKeys) error {
+	s := sa.suite
+	ci, err := transform.NewCipher(s.encr.ID, s.encr.KeyBits, s.integ, keys.SKei, keys.SKai)
+	if err != nil {
+		return err
+	}
+	cr, err := transform.NewCipher(s.encr.ID, s.encr.KeyBits, s.integ, keys.SKer, keys.SKar)
+	if err != nil {
+		return err
+	}
+	sa.keys = keys
+	if sa.initiator {
+		sa.out, sa.in = &message.Crypto{Cipher: ci, Rand: sa.e.rand}, &message.Crypto{Cipher: cr}
+	} else {
+		sa.out, sa.in = &message.Crypto{Cipher: cr, Rand: sa.e.rand}, &message.Crypto{Cipher: ci}
+	}
+	return nil
+}
+
+// handleInitRequest is the responder side of IKE_SA_INIT.
+func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) {
+	key := initKey{h.SPIi, pkt.Remote}
+	if sa := e.initResp[key]; sa != nil {
+		if bytes.Equal(sa.initReq, pkt.Data) && sa.initResp != nil {
+			sa.send([][]byte{sa.initResp})
+		}
+		return
+	}
+	m, err := message.Decode(pkt.Data, nil)
+	if err != nil {
+		e.log.Debug("dropping malformed IKE_SA_INIT", "from", pkt.Remote, "err", err)
+		return
+	}
+	reply := func(payloads ...message.Payload) {
+		r := &message.Message{
+			Header:   message.Header{SPIi: h.SPIi, Version: 0x20, Exchange: message.IKESAInit, Flags: message.FlagResponse},
+			Payloads: payloads,
+		}
+		if b, err := r.Encode(); err == nil {
+			e.host.SendIKE(Packet{Data: b, Local: pkt.Local, Remote: pkt.Remote})
+		}
+	}
+	cands := e.peersFor(pkt.Local.Addr(), pkt.Remote.Addr())
+	if len(cands) == 0 {
+		e.log.Warn("IKE_SA_INIT from an unknown peer: no connection for this address", "from", pkt.Remote, "to", pkt.Local)
+		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
+		return
+	}
+	saP, ke, nonce := m.SA(), m.KE(), m.Nonce()
+	if saP == nil || ke == nil || nonce == nil {
+		reply(&message.Notify{Type: message.NotifyInvalidSyntax})
+		return
+	}
+	if e.halfOpen >= e.cfg.CookieThreshold {
+		c := m.Notify(message.NotifyCookie)
+		if c == nil || len(m.Payloads) == 0 || m.Payloads[0] != message.Payload(c) || !e.cookies.valid(c.Data, nonce.Data, pkt.Remote, h.SPIi) {
+			reply(&message.Notify{Type: message.NotifyCookie, Data: e.cookies.make(nonce.Data, pkt.Remote, h.SPIi)})
+			return
+		}
+	}
+	var props []transformProposals
+	for _, p := range cands {
+		props = append(props, p.cfg.ikeAccept())
+	}
+	ours := flatten(props)
+	idx, s, ok := selectProposal(ours, saP.Proposals, message.ProtoIKE, true)
+	if !ok {
+		reason := "NO_PROPOSAL_CHOSEN: peer offered " + describe(saP.Proposals) + "; we accept " + transform.FormatProposals(ours)
+		e.log.Warn("IKE_SA_INIT: no acceptable proposal", "from", pkt.Remote, "offered", describe(saP.Proposals), "accepted", transform.FormatProposals(ours))
+		for _, p := range cands {
+			p.lastError = reason
+			e.host.Event(Event{Kind: EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+		}
+		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
+		return
+	}
+	if ke.Group != s.dh {
+		// Accept the KE group if both sides allow it in this proposal.
+		alt, ok2 := pick(transform.Proposal{Encr: []transform.Encr{s.encr}, PRF: []transform.ID{s.prf}, Integ: []transform.ID{s.integ}, DH: []transform.ID{ke.Group}}, &saP.Proposals[idx], message.ProtoIKE, true)
+		allowed := false
+		for _, g := range dhGroupsOf(ours) {
+			allowed = allowed || g == ke.Group
+		}
+		if !ok2 || !allowed {
+			var d [2]byte
+			binary.BigEndian.PutUint16(d[:], uint16(s.dh))
+			e.log.Info("IKE_SA_INIT: asking for another DH group", "from", pkt.Remote, "got", transform.Name(transform.TypeDH, ke.Group), "want", transform.Name(transform.TypeDH, s.dh))
+			reply(&message.Notify{Type: message.NotifyInvalidKEPayload, Data: d[:]})
+			return
+		}
+		s = alt
+	}
+	dh, err := transform.NewDH(s.dh, e.rand)
+	if err != nil {
+		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
+		return
+	}
+	gir, err := dh.Shared(ke.Data)
+	if err != nil {
+		e.log.Info("IKE_SA_INIT: invalid DH public value", "from", pkt.Remote, "err", err)
+		reply(&message.Notify{Type: message.NotifyInvalidSyntax})
+		return
+	}
+	sa := e.newSA(nil, false, now)
+	sa.spiI = h.SPIi
+	sa.candidates = cands
+	sa.local, sa.remote = pkt.Local, pkt.Remote
+	sa.ni = append([]byte(nil), nonce.Data...)
+	sa.nr = e.randBytes(nonceLen)
+	sa.suite = s
+	if err := sa.deriveKeys(gir); err != nil {
+		sa.destroy(now, err.Error())
+		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
+		return
+	}
+	sa.detectNAT(m, pkt)
+	if cands[0].cfg.ForceEncap {
+		sa.natLocal = true
+	}
+	fragWanted := !cands[0].cfg.NoFragmentation
+	sa.fragOK = fragWanted && m.Notify(message.NotifyFragmentationSupported) != nil
+	ps := []message.Payload{
+		&message.SA{Proposals: []message.Proposal{responseProposal(saP.Proposals[idx].Number, message.ProtoIKE, nil, s, true)}},
+		&message.KE{Group: s.dh, Data: dh.Public()},
+		&message.Nonce{Data: sa.nr},
+	}
+	ps = append(ps, sa.natdPayloadsResponder(cands[0], pkt)...)
+	if sa.fragOK {
+		ps = append(ps, &message.Notify{Type: message.NotifyFragmentationSupported})
+	}
+	r := &message.Message{Header: sa.header(message.IKESAInit, 0, true), Payloads: ps}
+	b, err := r.Encode()
+	if err != nil {
+		sa.destroy(now, "cannot encode IKE_SA_INIT response: "+err.Error())
+		return
+	}
+	sa.initReq = append([]byte(nil), pkt.Data...)
+	sa.initResp = b
+	sa.peerNextID = 1
+	sa.nextID = 0
+	sa.state = stInitDone
+	sa.halfOpen = true
+	e.halfOpen++
+	e.initResp[key] = sa
+	e.log.Info("IKE_SA_INIT answered", append(sa.logAttrs(), "from", pkt.Remote, "suite", s.String(), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)...)
+	sa.send([][]byte{b})
+}
+
+func (sa *ikeSA) natdPayloadsResponder(p *peer, pkt Packet) []message.Payload {
+	src := natHash(sa.spiI, sa.spiR, pkt.Local)
+	if p.cfg.ForceEncap {
+		src = sa.e.randBytes(sha1.Size)
+	}
+	return []message.Payload{
+		&message.Notify{Type: message.NotifyNATDetectionSourceIP, Data: src},
+		&message.Notify{Type: message.NotifyNATDetectionDestinationIP, Data: natHash(sa.spiI, sa.spiR, pkt.Remote)},
+	}
+}
+
+type transformProposals = []transform.Proposal
+
+func flatten(ps []transformProposals) []transform.Proposal {
+	var out []transform.Proposal
+	for _, p := range ps {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func groupNames(gs []transform.ID) string {
+	s := ""
+	for i, g := range gs {
+		if i > 0 {
+			s += ","
+		}
+		s += transform.Name(transform.TypeDH, g)
+	}
+	return s
+}
+
+// cookieJar makes and checks stateless cookies (RFC 7296 §2.6):
+// cookie = version ‖ HMAC-SHA256(secret, Ni ‖ IPi ‖ SPIi)[:16]. The secret
+// rotates every few minutes; the previous one stays valid.
+type cookieJar struct {
+	version   uint32
+	cur, prev [32]byte
+	rotatedAt time.Time
+}
+
+func (c *cookieJar) init(r io.Reader) {
+	_, _ = io.ReadFull(r, c.cur[:])
+	c.prev = c.cur
+}
+
+func (c *cookieJar) rotate(now time.Time, r io.Reader) {
+	if c.rotatedAt.IsZero() {
+		c.rotatedAt = now
+		return
+	}
+	if now.Sub(c.rotatedAt) < 5*time.Minute {
+		return
+	}
+	c.prev = c.cur
+	_, _ = io.ReadFull(r, c.cur[:])
+	c.version++
+	c.rotatedAt = now
+}
+
+func cookieMAC(secret []byte, version uint32, ni []byte, from netip.AddrPort, spii uint64) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write(ni)
+	m.Write(from.Addr().AsSlice())
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], spii)
+	m.Write(b[:])
+	out := make([]byte, 4, 20)
+	binary.BigEndian.PutUint32(out, version)
+	return append(out, m.Sum(nil)[:16]...)
+}
+
+func (c *cookieJar) make(ni []byte, from netip.AddrPort, spii uint64) []byte {
+	return cookieMAC(c.cur[:], c.version, ni, from, spii)
+}
+
+func (c *cookieJar) valid(cookie, ni []byte, from netip.AddrPort, spii uint64) bool {
+	if len(cookie) != 20 {
+		return false
+	}
+	v := binary.BigEndian.Uint32(cookie)
+	switch v {
+	case c.version:
+		return hmac.Equal(cookie, cookieMAC(c.cur[:], v, ni, from, spii))
+	case c.version - 1:
+		return hmac.Equal(cookie, cookieMAC(c.prev[:], v, ni, from, spii))
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/transform"
+)
+
+// PeerStatus is the state of one configured peer, for status displays.
+type PeerStatus struct {
+	Name string `json:"name"`
+	// State is "established", "connecting" or "down".
+	State     string         `json:"state"`
+	Remote    netip.AddrPort `json:"remote"`
+	Mode      string         `json:"mode"`
+	LastError string         `json:"lastError,omitempty"`
+	// UpSince is when the current IKE SA was established.
+	UpSince time.Time     `json:"upSince,omitempty"`
+	IKE     []IKESAStatus `json:"ikeSAs,omitempty"`
+}
+
+// IKESAStatus describes one IKE SA.
+type IKESAStatus struct {
+	SPIi        string          `json:"spii"`
+	SPIr        string          `json:"spir"`
+	Initiator   bool            `json:"initiator"`
+	State       string          `json:"state"`
+	Local       netip.AddrPort  `json:"local"`
+	Remote      netip.AddrPort  `json:"remote"`
+	Suite       string          `json:"suite"`
+	NATLocal    bool            `json:"natLocal"`
+	NATRemote   bool            `json:"natRemote"`
+	Encap       bool            `json:"udpEncapsulation"`
+	Established time.Time       `json:"established,omitempty"`
+	RekeyAt     time.Time       `json:"rekeyAt,omitempty"`
+	Children    []ChildSAStatus `json:"childSAs,omitempty"`
+}
+
+// ChildSAStatus describes one Child SA.
+type ChildSAStatus struct {
+	InSPI       string    `json:"inSpi"`
+	OutSPI      string    `json:"outSpi"`
+	State       string    `json:"state"`
+	Suite       string    `json:"suite"`
+	LocalTS     string    `json:"localTs"`
+	RemoteTS    string    `json:"remoteTs"`
+	Outbound    bool      `json:"outbound"`
+	Established time.Time `json:"established,omitempty"`
+	RekeyAt     time.Time `json:"rekeyAt,omitempty"`
+}
+
+var childStateNames = map[childState]string{
+	chPending: "negotiating", chInstalled: "installed", chRekeying: "rekeying", chRekeyed: "rekeyed", chDeleting: "deleting",
+}
+
+// Status reports every configured peer with its SAs.
+func (e *Engine) Status() []PeerStatus {
+	var out []PeerStatus
+	for _, name := range e.Peers() {
+		p := e.peers[name]
+		ps := PeerStatus{Name: name, State: "down", Mode: p.cfg.Mode.String(), LastError: p.lastError}
+		if p.cfg.Remote.IsValid() {
+			ps.Remote = netip.AddrPortFrom(p.cfg.Remote, p.cfg.Port)
+		}
+		if p.sa != nil {
+			ps.State = "connecting"
+			if p.sa.state == stEstablished {
+				ps.State = "established"
+				ps.UpSince = p.upSince
+				ps.Remote = p.sa.remote
+			}
+		}
+		for _, sa := range e.sasOf(p) {
+			st := IKESAStatus{
+				SPIi: spiHex(sa.spiI), SPIr: spiHex(sa.spiR), Initiator: sa.initiator, State: sa.state.String(),
+				Local: sa.local, Remote: sa.remote, NATLocal: sa.natLocal, NATRemote: sa.natRemote, Encap: sa.encap(),
+				Established: sa.established, RekeyAt: sa.rekeyAt,
+			}
+			if sa.suite.encr.ID != 0 {
+				st.Suite = sa.suite.String()
+			}
+			for _, c := range sa.sortedChildren() {
+				if c.state == chPending {
+					continue
+				}
+				st.Children = append(st.Children, ChildSAStatus{
+					InSPI: fmt.Sprintf("%08x", c.inSPI), OutSPI: fmt.Sprintf("%08x", c.outSPI),
+					State: childStateNames[c.state], Suite: c.suite.String(),
+					LocalTS: TSString(c.localTS), RemoteTS: TSString(c.remoteTS), Outbound: c.outActive,
+					Established: c.created, RekeyAt: c.rekeyAt,
+				})
+			}
+			ps.IKE = append(ps.IKE, st)
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// Established reports whether the peer has an established IKE SA with at
+// least one installed Child SA.
+func (e *Engine) Established(name string) bool {
+	p := e.peers[name]
+	if p == nil || p.sa == nil || p.sa.state != stEstablished {
+		return false
+	}
+	for _, c := range p.sa.children {
+		if c.state == chInstalled || c.state == chRekeying {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = transform.DHNone

@@ -1,0 +1,5 @@
+package nstest
+
+import "syscall"
+
+const syscallSignal0 = syscall.Signal(0)
