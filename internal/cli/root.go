@@ -105,6 +105,7 @@ virtual networks and on-premises sites, driven by an Azure-style resource API.
 var commandGroups = []func(root *cobra.Command, e *env){
 	addVersionCommand,
 	addServeCommand,
+	addAgentCommand,
 	addGroupCommands,
 	addNetworkCommands,
 }

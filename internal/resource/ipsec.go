@@ -126,3 +126,14 @@ func (p IpsecPolicy) String() string {
 		p.IkeEncryption, p.IkeIntegrity, p.DhGroup, p.IpsecEncryption, p.IpsecIntegrity, p.PfsGroup,
 		p.SaLifeTimeSeconds, p.SaDataSizeKilobytes)
 }
+
+// ValidateIpsecPolicy canonicalises a policy's enum values (they are
+// accepted case-insensitively) and checks it by the same rules as a
+// connection's ipsecPolicies entry; target names the policy in errors
+// ("connections[0].ipsecPolicy"). The agent's config file uses it.
+func ValidateIpsecPolicy(p *IpsecPolicy, target string) error {
+	canonicalIpsecPolicy(p)
+	var l errList
+	validateIpsecPolicy(&l, p, target)
+	return l.err()
+}

@@ -1,0 +1,248 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/swantest"
+)
+
+// site is a gateway namespace with a host namespace behind it:
+//
+//	host (lanHost/24) --lan0-- gw (lanGW/24 | wan) ==== ...
+type site struct {
+	gw, host *nstest.NS
+	wan      netip.Addr
+	lanGW    netip.Addr
+	lanHost  netip.Addr
+	prefix   netip.Prefix // the site's LAN
+}
+
+// lab is two sites joined by a WAN link (TEST-NET-1), optionally through a
+// NAT router in front of site A.
+type lab struct {
+	t    *testing.T
+	a, b *site
+	nat  *nstest.NS
+}
+
+func newSite(t *testing.T, name string, lan netip.Prefix) *site {
+	s := &site{gw: nstest.New(t, "vag-"+name+"g"), host: nstest.New(t, "vag-"+name+"h"), prefix: lan}
+	s.lanGW = lan.Addr().Next()
+	s.lanHost = s.lanGW.Next()
+	nstest.Link(t, s.host, "lan0", netip.PrefixFrom(s.lanHost, lan.Bits()), s.gw, "lan0", netip.PrefixFrom(s.lanGW, lan.Bits()))
+	s.host.MustRun(t, "ip", "route", "add", "default", "via", s.lanGW.String())
+	s.gw.Sysctl(t, "net.ipv4.ip_forward", "1")
+	s.gw.Sysctl(t, "net.ipv4.conf.all.rp_filter", "0")
+	s.gw.Sysctl(t, "net.ipv4.conf.default.rp_filter", "0")
+	return s
+}
+
+// newLab builds site A (10.1.0.0/24, WAN 192.0.2.1) and site B
+// (10.2.0.0/24, WAN 192.0.2.2). With nat, site A sits behind a masquerading
+// router: A's WAN is 172.16.0.2, the router's public side 192.0.2.1.
+func newLab(t *testing.T, nat bool) *lab {
+	nstest.RequirePriv(t)
+	l := &lab{t: t}
+	l.a = newSite(t, "a", netip.MustParsePrefix("10.1.0.0/24"))
+	l.b = newSite(t, "b", netip.MustParsePrefix("10.2.0.0/24"))
+	l.b.wan = netip.MustParseAddr("192.0.2.2")
+	if !nat {
+		l.a.wan = netip.MustParseAddr("192.0.2.1")
+		nstest.Link(t, l.a.gw, "wan0", netip.MustParsePrefix("192.0.2.1/24"), l.b.gw, "wan0", netip.MustParsePrefix("192.0.2.2/24"))
+		return l
+	}
+	l.a.wan = netip.MustParseAddr("172.16.0.2")
+	l.nat = nstest.New(t, "vag-nat")
+	nstest.Link(t, l.a.gw, "wan0", netip.MustParsePrefix("172.16.0.2/24"), l.nat, "in0", netip.MustParsePrefix("172.16.0.1/24"))
+	nstest.Link(t, l.nat, "out0", netip.MustParsePrefix("192.0.2.1/24"), l.b.gw, "wan0", netip.MustParsePrefix("192.0.2.2/24"))
+	l.a.gw.MustRun(t, "ip", "route", "add", "default", "via", "172.16.0.1")
+	l.nat.Sysctl(t, "net.ipv4.ip_forward", "1")
+	l.nat.MustRun(t, "nft", "add table ip nat; add chain ip nat post { type nat hook postrouting priority 100; }; add rule ip nat post oifname out0 masquerade")
+	return l
+}
+
+// startAgent runs a vpngw agent in-process inside the gateway namespace of
+// s; it stops (deleting its SAs on the peer) when the test ends or stop is
+// called.
+func startAgent(t *testing.T, s *site, cfg *agent.Config) (a *agent.Agent, stop func()) {
+	t.Helper()
+	if cfg.StatusSocket == "" {
+		cfg.StatusSocket = t.TempDir() + "/agent.sock"
+	}
+	a, err := agent.New(cfg, agent.Options{Logger: testLog(t), IKE: ike.Config{RekeyGrace: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.gw.Do(func() error { return a.Run(ctx) })
+	}()
+	go func() { _ = agent.ServeStatus(ctx, a, cfg.StatusSocket) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("agent: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("agent did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	return a, stop
+}
+
+// ping sends count pings from one namespace to addr and returns the loss
+// percentage.
+func ping(t *testing.T, from *nstest.NS, addr netip.Addr, count int, interval string) int {
+	t.Helper()
+	out, _ := from.Run("ping", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", "-q", addr.String())
+	i := strings.Index(out, "% packet loss")
+	if i < 0 {
+		t.Fatalf("ping output: %s", out)
+	}
+	j := strings.LastIndexAny(out[:i], " ,") + 1
+	loss, err := strconv.ParseFloat(out[j:i], 64)
+	if err != nil {
+		t.Fatalf("ping output: %s", out)
+	}
+	return int(loss)
+}
+
+// reachable waits until a ping gets through.
+func reachable(t *testing.T, from *nstest.NS, addr netip.Addr, timeout time.Duration) {
+	t.Helper()
+	nstest.WaitFor(t, timeout, func() bool {
+		_, err := from.Run("ping", "-c", "1", "-W", "1", "-q", addr.String())
+		return err == nil
+	}, "%s cannot reach %s", from.Name, addr)
+}
+
+// transfer sends n random bytes over TCP from one host to the other and
+// checks the SHA-256 on arrival.
+func transfer(t *testing.T, from, to *nstest.NS, toAddr netip.Addr, n int) {
+	t.Helper()
+	var ln net.Listener
+	if err := to.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", ":5201")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		var s [32]byte
+		copy(s[:], h.Sum(nil))
+		got <- result{s, n, err}
+	}()
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	want := sha256.Sum256(data)
+	var c net.Conn
+	if err := from.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(toAddr, 5201).String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.Copy(c, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.n != int64(n) || r.sum != want {
+		t.Fatalf("TCP transfer corrupted: got %d bytes, checksum match %v", r.n, r.sum == want)
+	}
+}
+
+// agentConfig is site A's agent configuration toward site B.
+func (l *lab) agentConfig(ikeP, espP string) *agent.Config {
+	return &agent.Config{
+		Name:          "gw-a",
+		LocalAddress:  l.a.wan.String(),
+		LocalPrefixes: []string{l.a.prefix.String()},
+		Connections: []agent.Connection{{
+			Name:           "to-b",
+			RemoteAddress:  l.b.wan.String(),
+			RemotePrefixes: []string{l.b.prefix.String()},
+			SharedKey:      "interopPSK123",
+			IKEProposals:   ikeP,
+			ESPProposals:   espP,
+		}},
+	}
+}
+
+// swanB is strongSwan on site B's gateway toward site A.
+func (l *lab) swanB(ikeP, espP string, edit func(*swantest.Conn)) *swantest.Daemon {
+	c := swantest.Conn{Name: "vpngw", LocalAddr: l.b.wan.String(), RemoteAddr: "%any", PSK: "interopPSK123",
+		RemoteID: "%any", IKE: ikeP, ESP: espP,
+		LocalTS: []string{l.b.prefix.String()}, RemoteTS: []string{l.a.prefix.String()}}
+	if l.nat == nil {
+		c.RemoteAddr = l.a.wan.String()
+		c.RemoteID = l.a.wan.String()
+	}
+	if edit != nil {
+		edit(&c)
+	}
+	return swantest.Start(l.t, l.b.gw, c)
+}
+
+func waitConnected(t *testing.T, a *agent.Agent, name string, timeout time.Duration) {
+	t.Helper()
+	nstest.WaitFor(t, timeout, func() bool { return a.Status().Connected(name) }, "connection %s not Connected: %+v", name, a.Status())
+}
+
+func testLog(t *testing.T) *slogLogger {
+	return newTestLogger(t)
+}
+
+func fmtStatus(st agent.Status) string {
+	var b bytes.Buffer
+	agent.WriteStatus(&b, st)
+	return b.String()
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// ServeStatus serves the agent's status as JSON on a Unix socket (GET
+// /status) until ctx ends. The socket is created mode 0660 and removed on
+// exit. Status never contains keys.
+func ServeStatus(ctx context.Context, a *Agent, socket string) error {
+	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
+		return err
+	}
+	_ = os.Remove(socket)
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		return fmt.Errorf("agent: status socket: %w", err)
+	}
+	_ = os.Chmod(socket, 0o660)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(a.Status())
+	})
+	mux.HandleFunc("POST /connections/{name}/initiate", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Initiate(r.Context(), r.PathValue("name")); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /connections/{name}/rekey", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Rekey(r.Context(), r.PathValue("name"), r.URL.Query().Get("sa") == "ike"); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	_ = os.Remove(socket)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// FetchStatus reads a running agent's status from its socket.
+func FetchStatus(ctx context.Context, socket string) (Status, error) {
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent/status", nil)
+	if err != nil {
+		return Status{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return Status{}, fmt.Errorf("agent: no agent answers on %s: %w", socket, err)
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return Status{}, fmt.Errorf("agent: bad status from %s: %w", socket, err)
+	}
+	return st, nil
+}
+
+// WriteStatus prints a status as tables: connections, then SAs.
+func WriteStatus(w io.Writer, st Status) {
+	fmt.Fprintf(w, "Instance %s (%s), TUN %s, up %s\n\n", st.Name, st.LocalAddress, st.TUN, time.Since(st.Started).Round(time.Second))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTION\tSTATUS\tREMOTE\tMODE\tINGRESS\tEGRESS\tLAST ERROR")
+	for _, c := range st.Connections {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Name, c.Status, c.Remote, c.Mode, c.IngressBytes, c.EgressBytes, c.LastError)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONNECTION\tSA\tSPI IN/OUT\tSTATE\tALGORITHMS\tSELECTORS\tENCAP")
+	for _, c := range st.Connections {
+		for _, s := range c.IKE {
+			role := "responder"
+			if s.Initiator {
+				role = "initiator"
+			}
+			fmt.Fprintf(tw, "%s\tIKE (%s)\t%s/%s\t%s\t%s\t%s <-> %s\t%v\n", c.Name, role, s.SPIi, s.SPIr, s.State, s.Suite, s.Local, s.Remote, s.Encap)
+			for _, ch := range s.Children {
+				out := ""
+				if ch.Outbound {
+					out = " (out)"
+				}
+				fmt.Fprintf(tw, "%s\tChild\t%s/%s\t%s%s\t%s\t%s <-> %s\t\n", c.Name, ch.InSPI, ch.OutSPI, ch.State, out, ch.Suite, ch.LocalTS, ch.RemoteTS)
+			}
+		}
+	}
+	tw.Flush()
+	if st.Dataplane != nil {
+		d := st.Dataplane
+		fmt.Fprintf(w, "\nData plane: no-route %d, unknown SPI %d, malformed %d, IKE in/out %d/%d, keepalives %d\n",
+			d.NoRoute, d.UnknownSPI, d.Malformed, d.IKEIn, d.IKEOut, d.Keepalives)
+	}
+}
+
+// Connected reports whether a connection of st is Connected.
+func (st Status) Connected(name string) bool {
+	for _, c := range st.Connections {
+		if strings.EqualFold(c.Name, name) {
+			return c.Status == "Connected"
+		}
+	}
+	return false
+}

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vpngw/vpngw/internal/agent"
+)
+
+func addAgentCommand(root *cobra.Command, e *env) {
+	var (
+		configPath, socket, logLevel, logFormat, output string
+		status, check                                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "agent --config FILE",
+		Short: "Run one gateway instance (IKEv2, ESP, routing)",
+		Long: `Run one gateway instance: IKEv2 negotiation with each configured peer and
+the userspace ESP data plane (a TUN device, UDP 500/4500 and raw ESP).
+
+The configuration is a YAML file (see docs/agent.md); SIGHUP reloads it and
+applies changes per connection, leaving unchanged connections untouched.
+SIGINT or SIGTERM deletes the SAs on the peers and exits.
+
+  vpngw agent --config /etc/vpngw/agent.yaml
+  vpngw agent --check --config /etc/vpngw/agent.yaml   validate and exit
+  vpngw agent --status [--config FILE | --socket PATH]  show SAs and counters`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if status {
+				return agentStatus(cmd.Context(), e, configPath, socket, output)
+			}
+			if configPath == "" {
+				return usageError{fmt.Errorf("--config is required")}
+			}
+			cfg, err := agent.LoadFile(configPath)
+			if err != nil {
+				return err
+			}
+			if check {
+				fmt.Fprintf(e.stdout, "%s: valid (%d connections)\n", configPath, len(cfg.Connections))
+				return nil
+			}
+			if socket != "" {
+				cfg.StatusSocket = socket
+			}
+			log, err := newLogger(e, logLevel, logFormat)
+			if err != nil {
+				return usageError{err}
+			}
+			return runAgent(cmd.Context(), cfg, configPath, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "configuration file (YAML)")
+	f.BoolVar(&status, "status", false, "show a running agent's status and exit")
+	f.BoolVar(&check, "check", false, "validate the configuration and exit")
+	f.StringVar(&socket, "socket", "", "status socket (default: statusSocket from the config, /run/vpngw/agent-NAME.sock)")
+	f.StringVarP(&output, "output", "o", "table", "status output: table or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	root.AddCommand(cmd)
+}
+
+func runAgent(ctx context.Context, cfg *agent.Config, path string, log *slog.Logger) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := agent.New(cfg, agent.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				next, err := agent.LoadFile(path)
+				if err == nil {
+					err = a.Reload(ctx, next)
+				}
+				if err != nil {
+					log.Error("reload refused; keeping the running configuration", "err", err)
+				}
+			}
+		}
+	}()
+	go func() {
+		if err := agent.ServeStatus(ctx, a, cfg.StatusSocket); err != nil {
+			log.Error("status endpoint", "err", err)
+		}
+	}()
+	return a.Run(ctx)
+}
+
+func agentStatus(ctx context.Context, e *env, configPath, socket, output string) error {
+	if socket == "" {
+		if configPath == "" {
+			return usageError{fmt.Errorf("--status needs --config or --socket")}
+		}
+		cfg, err := agent.LoadFile(configPath)
+		if err != nil {
+			return err
+		}
+		socket = cfg.StatusSocket
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := agent.FetchStatus(ctx, socket)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	agent.WriteStatus(e.stdout, st)
+	return nil
+}
