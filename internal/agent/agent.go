@@ -64,6 +64,8 @@ type Agent struct {
 
 	status  atomic.Pointer[Status]
 	started time.Time
+	waiters []waiter     // InitiateWait callers (loop-owned)
+	upAt    atomic.Value // time.Time a waiter's connection came up
 }
 
 // New checks cfg and prepares an agent; Run starts it.
@@ -176,6 +178,9 @@ func (a *Agent) loop(ctx context.Context) {
 			continue
 		}
 		if a.host.dirty {
+			if len(a.waiters) > 0 {
+				a.notifyWaiters()
+			}
 			a.refresh()
 		}
 	}
@@ -272,6 +277,66 @@ func (a *Agent) Initiate(ctx context.Context, name string) error {
 		return err
 	}
 	return ierr
+}
+
+// Terminate deletes a connection's SAs on both sides; see ike.Engine.Terminate.
+func (a *Agent) Terminate(ctx context.Context, name string) error {
+	var terr error
+	err := a.do(ctx, func() { terr = a.eng.Terminate(time.Now(), name) })
+	if err != nil {
+		return err
+	}
+	return terr
+}
+
+// InitiateWait starts negotiating a connection and waits until it is
+// Connected (an IKE SA with a Child SA installed), returning how long that
+// took as measured by the agent.
+func (a *Agent) InitiateWait(ctx context.Context, name string) (time.Duration, error) {
+	var start time.Time
+	var ierr error
+	up := make(chan struct{}, 1)
+	err := a.do(ctx, func() {
+		start = time.Now()
+		a.waiters = append(a.waiters, waiter{name: name, ch: up})
+		ierr = a.eng.Initiate(start, name)
+		if ierr == nil && a.eng.Established(name) {
+			a.notifyWaiters()
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if ierr != nil {
+		return 0, ierr
+	}
+	select {
+	case <-up:
+		return a.upAt.Load().(time.Time).Sub(start), nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// waiter is an InitiateWait caller.
+type waiter struct {
+	name string
+	ch   chan struct{}
+}
+
+// notifyWaiters wakes InitiateWait callers whose connection is up (on the
+// loop, right after the engine installed a Child SA).
+func (a *Agent) notifyWaiters() {
+	kept := a.waiters[:0]
+	for _, w := range a.waiters {
+		if a.eng.Established(w.name) {
+			a.upAt.Store(time.Now())
+			w.ch <- struct{}{}
+			continue
+		}
+		kept = append(kept, w)
+	}
+	a.waiters = kept
 }
 
 // Rekey rekeys a connection's Child SAs, or its IKE SA, now.

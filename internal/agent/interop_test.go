@@ -275,3 +275,39 @@ func TestVpngwToVpngw(t *testing.T) {
 
 var _ = netip.Addr{}
 var _ = syscall.SIGTERM
+
+// Operator actions: initiate (waiting for the tunnel, as the benchmark
+// measures setup latency), terminate, and again.
+func TestInitiateWaitTerminate(t *testing.T) {
+	nstest.RequirePriv(t)
+	l := newLab(t, false)
+	ca := l.agentConfig("aes256gcm16-prfsha256-ecp256", "aes256gcm16")
+	ca.Connections[0].ConnectionMode = "ResponderOnly"
+	cb := &agent.Config{Name: "gw-b", LocalAddress: l.b.wan.String(), LocalPrefixes: []string{l.b.prefix.String()},
+		Connections: []agent.Connection{{Name: "to-a", RemoteAddress: l.a.wan.String(), RemotePrefixes: []string{l.a.prefix.String()},
+			SharedKey: "interopPSK123", ConnectionMode: "ResponderOnly"}}}
+	a, _ := startAgent(t, l.a, ca)
+	b, _ := startAgent(t, l.b, cb)
+	time.Sleep(200 * time.Millisecond)
+	if a.Status().Connected("to-b") {
+		t.Fatal("ResponderOnly on both sides connected by itself")
+	}
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		took, err := a.InitiateWait(ctx, "to-b")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took <= 0 || took > 2*time.Second {
+			t.Fatalf("setup took %v", took)
+		}
+		t.Logf("IKE_SA+CHILD_SA setup: %v", took)
+		waitConnected(t, b, "to-a", 2*time.Second)
+		reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+		if err := a.Terminate(context.Background(), "to-b"); err != nil {
+			t.Fatal(err)
+		}
+		nstest.WaitFor(t, 5*time.Second, func() bool { return !b.Status().Connected("to-a") }, "peer still connected after terminate")
+	}
+}

@@ -36,7 +36,33 @@ func ServeStatus(ctx context.Context, a *Agent, socket string) error {
 		_ = enc.Encode(a.Status())
 	})
 	mux.HandleFunc("POST /connections/{name}/initiate", func(w http.ResponseWriter, r *http.Request) {
+		// ?wait=DURATION blocks until the connection is up and reports
+		// the setup time measured by the agent.
+		if ws := r.URL.Query().Get("wait"); ws != "" {
+			d, err := time.ParseDuration(ws)
+			if err != nil {
+				http.Error(w, "bad wait duration", http.StatusBadRequest)
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			took, err := a.InitiateWait(ctx, r.PathValue("name"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusGatewayTimeout)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]float64{"setupMs": float64(took.Microseconds()) / 1000})
+			return
+		}
 		if err := a.Initiate(r.Context(), r.PathValue("name")); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /connections/{name}/terminate", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Terminate(r.Context(), r.PathValue("name")); err != nil {
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}

@@ -384,3 +384,17 @@ func (e *Engine) Rekey(now time.Time, name string, ikeSA bool) error {
 	}
 	return nil
 }
+
+// Terminate deletes a peer's IKE SAs (telling the peer) without removing
+// the peer: in Default and InitiatorOnly modes it is negotiated again after
+// the retry delay; in ResponderOnly mode it waits for the peer or Initiate.
+func (e *Engine) Terminate(now time.Time, name string) error {
+	p, ok := e.peers[name]
+	if !ok {
+		return fmt.Errorf("ike: no peer %q", name)
+	}
+	for _, sa := range e.sasOf(p) {
+		sa.deleteIKE(now, "terminated by operator")
+	}
+	return nil
+}
