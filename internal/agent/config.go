@@ -88,7 +88,7 @@ type Connection struct {
 	// remote prefix instead of 0.0.0.0/0 ↔ 0.0.0.0/0.
 	UsePolicyBasedTrafficSelectors bool `yaml:"usePolicyBasedTrafficSelectors" json:"usePolicyBasedTrafficSelectors,omitempty"`
 	// IpsecPolicy is an Azure custom IPsec/IKE policy (all eight fields).
-	IpsecPolicy *resource.IpsecPolicy `yaml:"ipsecPolicy" json:"ipsecPolicy,omitempty"`
+	IpsecPolicy *IpsecPolicy `yaml:"ipsecPolicy" json:"ipsecPolicy,omitempty"`
 	// IKEProposals and ESPProposals give proposals in strongSwan syntax
 	// ("aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048") instead of an
 	// ipsecPolicy (a vpngw extension).
@@ -103,6 +103,24 @@ type Connection struct {
 	UDPEncapsulation string `yaml:"udpEncapsulation" json:"udpEncapsulation,omitempty"`
 	// RemotePort is the peer's IKE port (default 500).
 	RemotePort int `yaml:"remotePort" json:"remotePort,omitempty"`
+}
+
+// IpsecPolicy is an Azure custom IPsec/IKE policy, with the names and
+// rules of a connection's ipsecPolicies entry (resource.IpsecPolicy).
+type IpsecPolicy struct {
+	SaLifeTimeSeconds   int    `yaml:"saLifeTimeSeconds" json:"saLifeTimeSeconds"`
+	SaDataSizeKilobytes int64  `yaml:"saDataSizeKilobytes" json:"saDataSizeKilobytes"`
+	IpsecEncryption     string `yaml:"ipsecEncryption" json:"ipsecEncryption"`
+	IpsecIntegrity      string `yaml:"ipsecIntegrity" json:"ipsecIntegrity"`
+	IkeEncryption       string `yaml:"ikeEncryption" json:"ikeEncryption"`
+	IkeIntegrity        string `yaml:"ikeIntegrity" json:"ikeIntegrity"`
+	DhGroup             string `yaml:"dhGroup" json:"dhGroup"`
+	PfsGroup            string `yaml:"pfsGroup" json:"pfsGroup"`
+}
+
+func (p *IpsecPolicy) resource() *resource.IpsecPolicy {
+	r := resource.IpsecPolicy(*p)
+	return &r
 }
 
 // ErrInvalid is wrapped by every configuration error; the message names the
@@ -298,7 +316,10 @@ func (cn *Connection) validate(f string, c *Config) error {
 		if cn.IKEProposals != "" || cn.ESPProposals != "" {
 			return fieldErr(f+".ipsecPolicy", "give ipsecPolicy or ikeProposals/espProposals, not both")
 		}
-		if err := resource.ValidateIpsecPolicy(cn.IpsecPolicy, f+".ipsecPolicy"); err != nil {
+		rp := cn.IpsecPolicy.resource()
+		err := resource.ValidateIpsecPolicy(rp, f+".ipsecPolicy")
+		*cn.IpsecPolicy = IpsecPolicy(*rp) // canonical spelling
+		if err != nil {
 			if e, ok := resource.AsError(err); ok {
 				return fieldErr(e.Target, "%s", e.Message)
 			}
@@ -377,7 +398,7 @@ func parsePrefixes(list []string, field string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func azurePolicy(p *resource.IpsecPolicy) transform.AzurePolicy {
+func azurePolicy(p *IpsecPolicy) transform.AzurePolicy {
 	return transform.AzurePolicy{
 		IkeEncryption: p.IkeEncryption, IkeIntegrity: p.IkeIntegrity, DhGroup: p.DhGroup,
 		IpsecEncryption: p.IpsecEncryption, IpsecIntegrity: p.IpsecIntegrity, PfsGroup: p.PfsGroup,

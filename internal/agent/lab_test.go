@@ -246,3 +246,8 @@ func fmtStatus(st agent.Status) string {
 }
 
 var _ = fmt.Sprintf
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// invalidPrefix leaves a link end without an address.
+var invalidPrefix netip.Prefix

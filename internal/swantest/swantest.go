@@ -178,13 +178,21 @@ secrets {
 // (by PID) when the test ends; its log is printed if the test failed.
 func Start(t testing.TB, ns *nstest.NS, conns ...Conn) *Daemon {
 	t.Helper()
+	swconf := filepath.Join(t.TempDir(), "swanctl.conf")
+	writeTemplate(t, swconf, swanctlConf, conns)
+	return StartFile(t, ns, swconf)
+}
+
+// StartFile runs charon in ns with the connections and secrets of an
+// existing swanctl.conf (for example one from the documentation).
+func StartFile(t testing.TB, ns *nstest.NS, swconf string) *Daemon {
+	t.Helper()
 	dir := t.TempDir()
-	d := &Daemon{t: t, ns: ns, runDir: filepath.Join(dir, "run"), conf: filepath.Join(dir, "strongswan.conf"), swconf: filepath.Join(dir, "swanctl.conf")}
+	d := &Daemon{t: t, ns: ns, runDir: filepath.Join(dir, "run"), conf: filepath.Join(dir, "strongswan.conf"), swconf: swconf}
 	if err := os.MkdirAll(d.runDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	writeTemplate(t, d.conf, strongswanConf, nil)
-	writeTemplate(t, d.swconf, swanctlConf, conns)
 	d.cmd = ns.Command(context.Background(), "sh", "-c",
 		fmt.Sprintf("mount --bind '%s' /run && exec env STRONGSWAN_CONF='%s' %s", d.runDir, d.conf, Charon))
 	out, err := os.Create(filepath.Join(dir, "charon.stdout"))

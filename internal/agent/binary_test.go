@@ -1,0 +1,222 @@
+package agent_test
+
+// Tests that run the real `vpngw agent` binary, as a user does.
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/swantest"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// vpngwBin returns the vpngw binary: $VPNGW_BIN (make test sets it) or one
+// built once for this test process.
+func vpngwBin(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("VPNGW_BIN"); p != "" {
+		return p
+	}
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vpngw-agent-test")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "vpngw")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/vpngw").CombinedOutput()
+		if err != nil {
+			binErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("building vpngw: %v", binErr)
+	}
+	return binPath
+}
+
+// runBinary starts `vpngw agent --config cfg --socket sock` in ns; it is
+// stopped with SIGTERM at cleanup (by PID).
+func runBinary(t *testing.T, ns *nstest.NS, cfg, sock string) *exec.Cmd {
+	t.Helper()
+	cmd := ns.Command(context.Background(), vpngwBin(t), "agent", "--config", cfg, "--socket", sock, "--log-level", "debug")
+	logf, err := os.Create(filepath.Join(t.TempDir(), "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := ns.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("agent binary log:\n%s", b)
+		}
+	})
+	return cmd
+}
+
+func statusOf(t *testing.T, sock string) agent.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := agent.FetchStatus(ctx, sock)
+	if err != nil {
+		return agent.Status{}
+	}
+	return st
+}
+
+// TestDocumentedExample runs docs/examples/agent.yaml against strongSwan
+// with docs/examples/swanctl.conf, exactly as the documentation shows.
+func TestDocumentedExample(t *testing.T) {
+	swantest.Require(t)
+	l := newLab(t, false)
+	// The example protects 10.1.0.0/16 and 10.2.0.0/16.
+	swantest.StartFile(t, l.b.gw, "../../docs/examples/swanctl.conf")
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	runBinary(t, l.a.gw, "../../docs/examples/agent.yaml", sock)
+	nstest.WaitFor(t, 15*time.Second, func() bool { return statusOf(t, sock).Connected("onprem") }, "example not connected")
+	reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+	reachable(t, l.b.host, l.a.lanHost, 5*time.Second)
+	out, err := exec.Command(vpngwBin(t), "agent", "--status", "--socket", sock).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "onprem") || !strings.Contains(string(out), "Connected") ||
+		!strings.Contains(string(out), "aes256gcm16") {
+		t.Fatalf("vpngw agent --status: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "ExampleKey") {
+		t.Fatal("status shows the shared key")
+	}
+}
+
+// TestReloadOnSIGHUP changes one of two connections and sends SIGHUP: the
+// changed connection renegotiates, the other keeps its SAs; an invalid file
+// changes nothing.
+func TestReloadOnSIGHUP(t *testing.T) {
+	nstest.RequirePriv(t)
+	// A star: gw A in the middle of a WAN switch with gw B and gw C.
+	wan := nstest.New(t, "vag-wan")
+	wan.MustRun(t, "ip", "link", "add", "br0", "type", "bridge")
+	wan.MustRun(t, "ip", "link", "set", "br0", "up")
+	mk := func(name, addr, lan string) *site {
+		s := newSite(t, name, mustPrefix(lan))
+		nstest.Link(t, s.gw, "wan0", mustPrefix(addr+"/24"), wan, "p-"+name, invalidPrefix)
+		wan.MustRun(t, "ip", "link", "set", "p-"+name, "master", "br0")
+		s.wan = mustPrefix(addr + "/32").Addr()
+		return s
+	}
+	a := mk("a", "192.0.2.1", "10.1.0.0/24")
+	b := mk("b", "192.0.2.2", "10.2.0.0/24")
+	c := mk("c", "192.0.2.3", "10.3.0.0/24")
+	peer := func(s *site, name string) *agent.Config {
+		return &agent.Config{Name: "gw-" + name, LocalAddress: s.wan.String(), LocalPrefixes: []string{s.prefix.String()},
+			Connections: []agent.Connection{{Name: "to-a", RemoteAddress: "192.0.2.1", RemotePrefixes: []string{"10.1.0.0/24"},
+				SharedKey: "reloadKey42", ConnectionMode: "ResponderOnly"}}}
+	}
+	startAgent(t, b, peer(b, "b"))
+	startAgent(t, c, peer(c, "c"))
+	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
+	write := func(body string) {
+		if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := `name: gw-a
+localAddress: 192.0.2.1
+localPrefixes: [10.1.0.0/24]
+connections:
+  - name: to-b
+    remoteAddress: 192.0.2.2
+    remotePrefixes: [10.2.0.0/24]
+    sharedKey: reloadKey42
+  - name: to-c
+    remoteAddress: 192.0.2.3
+    remotePrefixes: [10.3.0.0/24]
+    sharedKey: reloadKey42
+`
+	write(base)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	cmd := runBinary(t, a.gw, cfgPath, sock)
+	nstest.WaitFor(t, 15*time.Second, func() bool {
+		st := statusOf(t, sock)
+		return st.Connected("to-b") && st.Connected("to-c")
+	}, "not both connected")
+	reachable(t, a.host, b.lanHost, 5*time.Second)
+	reachable(t, a.host, c.lanHost, 5*time.Second)
+	spis := func() (string, string) {
+		st := statusOf(t, sock)
+		var sb, sc string
+		for _, cn := range st.Connections {
+			if len(cn.IKE) == 0 {
+				continue
+			}
+			id := cn.IKE[0].SPIi
+			if len(cn.IKE[0].Children) > 0 {
+				id += "/" + cn.IKE[0].Children[0].InSPI
+			}
+			if cn.Name == "to-b" {
+				sb = id
+			} else {
+				sc = id
+			}
+		}
+		return sb, sc
+	}
+	b0, c0 := spis()
+
+	// An invalid file: refused, nothing changes.
+	write(strings.Replace(base, "dpdTimeout", "x", 1) + "bogus: true\n")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(time.Second)
+	if b1, c1 := spis(); b1 != b0 || c1 != c0 {
+		t.Fatalf("an invalid configuration disturbed the tunnels: %s→%s %s→%s", b0, b1, c0, c1)
+	}
+
+	// Change to-c only (its DPD timeout): to-c renegotiates, to-b stays.
+	write(base + "    dpdTimeoutSeconds: 30\n")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	nstest.WaitFor(t, 15*time.Second, func() bool {
+		_, c2 := spis()
+		return c2 != "" && c2 != c0 && statusOf(t, sock).Connected("to-c")
+	}, "to-c was not renegotiated")
+	if b2, _ := spis(); b2 != b0 {
+		t.Fatalf("to-b was disturbed by a change to to-c: %s → %s", b0, b2)
+	}
+	reachable(t, a.host, c.lanHost, 5*time.Second)
+
+	// Remove to-c: its tunnel and routes go away, to-b stays.
+	write(strings.Split(base, "  - name: to-c")[0])
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	nstest.WaitFor(t, 10*time.Second, func() bool { return len(statusOf(t, sock).Connections) == 1 }, "to-c not removed")
+	if b3, _ := spis(); b3 != b0 {
+		t.Fatalf("to-b disturbed by removing to-c: %s → %s", b0, b3)
+	}
+	if out, _ := a.gw.Run("ip", "route", "show", "10.3.0.0/24"); strings.TrimSpace(out) != "" {
+		t.Fatalf("route to the removed connection remains: %s", out)
+	}
+	reachable(t, a.host, b.lanHost, 5*time.Second)
+}
