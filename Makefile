@@ -1,5 +1,6 @@
 # vpngw — build, test, benchmark.
 #
+#   make serve       build and run the control plane (vpngw serve) on 127.0.0.1:8480
 #   make build       build bin/vpngw
 #   make test        install missing Debian test packages (as root), go vet, every test
 #   make fuzz        run every fuzz target for FUZZTIME (default 30s each)
@@ -13,12 +14,15 @@ BIN       ?= bin/vpngw
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: all build test vet deps fuzz bench clean
+.PHONY: all build serve test vet deps fuzz bench clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/vpngw
+
+serve: build
+	./$(BIN) serve
 
 deps:
 	./scripts/install-deps.sh
