@@ -194,3 +194,12 @@ func (v storeView) GroupExists(ctx context.Context, subscription, group string) 
 	s, err := load(ctx, v.st, resource.ID{Subscription: subscription, ResourceGroup: group})
 	return s != nil, err
 }
+
+// NewView returns a resource.View that reads the resources the API stores
+// in st, for other control-plane components (the reconciler). It is not
+// synchronised with the API's writes: each read sees the store at that time.
+func NewView(st store.Store) resource.View { return storeView{st: st} }
+
+// ResourceKeyPrefix is the store key prefix of every network resource
+// record; a watch on it sees every resource change.
+const ResourceKeyPrefix = prefixResource

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 func addAgentCommand(root *cobra.Command, e *env) {
 	var (
 		configPath, socket, logLevel, logFormat, output string
+		server, instance, tokenFile, stateDir           string
 		status, check                                   bool
 	)
 	cmd := &cobra.Command{
@@ -30,16 +32,45 @@ The configuration is a YAML file (see docs/agent.md); SIGHUP reloads it and
 applies changes per connection, leaving unchanged connections untouched.
 SIGINT or SIGTERM deletes the SAs on the peers and exits.
 
+With --server and --instance the configuration comes from the control plane
+(vpngw serve) instead, and the agent reports its status back; it keeps
+forwarding with its last configuration while the control plane is away.
+
   vpngw agent --config /etc/vpngw/agent.yaml
   vpngw agent --check --config /etc/vpngw/agent.yaml   validate and exit
-  vpngw agent --status [--config FILE | --socket PATH]  show SAs and counters`,
+  vpngw agent --status [--config FILE | --socket PATH]  show SAs and counters
+  vpngw agent --server http://cp:8481 --instance NAME --token-file /etc/vpngw/token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status {
 				return agentStatus(cmd.Context(), e, configPath, socket, output)
 			}
+			if server != "" {
+				if configPath != "" {
+					return usageError{fmt.Errorf("give --config or --server, not both")}
+				}
+				if instance == "" {
+					return usageError{fmt.Errorf("--server needs --instance")}
+				}
+				log, err := newLogger(e, logLevel, logFormat)
+				if err != nil {
+					return err
+				}
+				token := ""
+				if tokenFile != "" {
+					b, err := os.ReadFile(tokenFile)
+					if err != nil {
+						return usageError{fmt.Errorf("--token-file: %w", err)}
+					}
+					token = strings.TrimSpace(string(b))
+				}
+				ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGINT, syscall.SIGTERM)
+				defer stop()
+				return agent.RunRemote(ctx, agent.RemoteOptions{Server: server, Instance: instance, Token: token,
+					StateDir: stateDir, Logger: log.With("instance", instance), StatusSocket: socket})
+			}
 			if configPath == "" {
-				return usageError{fmt.Errorf("--config is required")}
+				return usageError{fmt.Errorf("--config (or --server with --instance) is required")}
 			}
 			cfg, err := agent.LoadFile(configPath)
 			if err != nil {
@@ -61,6 +92,10 @@ SIGINT or SIGTERM deletes the SAs on the peers and exits.
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "", "configuration file (YAML)")
+	f.StringVar(&server, "server", "", "take the configuration from the control plane's agent API (http://HOST:PORT or unix:///PATH)")
+	f.StringVar(&instance, "instance", "", "this instance's name at the control plane (with --server)")
+	f.StringVar(&tokenFile, "token-file", "", "file with the agent API token (with --server)")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/vpngw", "where the last assignment is cached (with --server)")
 	f.BoolVar(&status, "status", false, "show a running agent's status and exit")
 	f.BoolVar(&check, "check", false, "validate the configuration and exit")
 	f.StringVar(&socket, "socket", "", "status socket (default: statusSocket from the config, /run/vpngw/agent-NAME.sock)")
@@ -68,6 +103,13 @@ SIGINT or SIGTERM deletes the SAs on the peers and exits.
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(cmd)
+}
+
+func contextOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
 }
 
 func runAgent(ctx context.Context, cfg *agent.Config, path string, log *slog.Logger) error {

@@ -1,0 +1,429 @@
+package reconcile
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/resource"
+)
+
+// Snapshot is the stored resources one reconcile pass works from.
+type Snapshot struct {
+	VNets       []*resource.VirtualNetwork
+	PublicIPs   []*resource.PublicIPAddress
+	Gateways    []*resource.VirtualNetworkGateway
+	LNGs        []*resource.LocalNetworkGateway
+	Connections []*resource.Connection
+}
+
+// GatewayState is the reconciler's persistent state of one gateway.
+type GatewayState struct {
+	// Active is the index of the active instance (active-standby).
+	Active int `json:"active"`
+	// Restarts counts each instance's resets; a change restarts the
+	// instance from scratch (every SA deleted and negotiated again).
+	Restarts [2]int64 `json:"restarts"`
+}
+
+// Options tune the desired state.
+type Options struct {
+	// NoThroughputCap disables the SKU's aggregate throughput cap.
+	NoThroughputCap bool
+}
+
+// Desired is what the infrastructure should look like.
+type Desired struct {
+	VNets    []*VNetSpec
+	Gateways []*GatewaySpec
+	// Instances indexes every gateway instance by ID.
+	Instances map[string]*InstanceSpec
+	// Problems are resources that cannot be realized as asked (for the
+	// logs and the connection status).
+	Problems map[string]string
+}
+
+// VNetSpec is a virtual network to realize.
+type VNetSpec struct {
+	ID           resource.ID
+	Key          string // short, stable: namespace names derive from it
+	AddressSpace []netip.Prefix
+	Subnets      []SubnetSpec
+}
+
+// SubnetSpec is one subnet.
+type SubnetSpec struct {
+	Name   string
+	Prefix netip.Prefix
+}
+
+// GatewaySpec is a VPN gateway to realize.
+type GatewaySpec struct {
+	ID            resource.ID
+	Key           string
+	VNetKey       string
+	GatewaySubnet netip.Prefix
+	ActiveActive  bool
+	SKU           string
+	// Instances are the gateway's two instances.
+	Instances []*InstanceSpec
+	// Routes are the prefixes the VNet routes to the gateway (the remote
+	// prefixes of its connections).
+	Routes []netip.Prefix
+	// Connections maps each connection's ID key to the name the agents
+	// know it by.
+	Connections map[string]string
+}
+
+// InstanceSpec is one gateway instance (an agent).
+type InstanceSpec struct {
+	// ID names the instance (the agent's --instance).
+	ID string
+	// Gateway is the gateway's ID; GatewayKey its short key.
+	Gateway    resource.ID
+	GatewayKey string
+	Index      int
+	// PrivateIP is the instance's address in GatewaySubnet.
+	PrivateIP netip.Addr
+	// PublicIP is the address the instance uses (and holds when active).
+	PublicIP netip.Addr
+	// Active says the instance runs the connections (both of an
+	// active-active pair; one of an active-standby pair).
+	Active bool
+	// Assignment is what the agent receives (Revision set by the hub).
+	Assignment agent.Assignment
+	// Deps are the ID keys of the resources the assignment derives from:
+	// realizing one of them waits for this instance.
+	Deps map[string]bool
+}
+
+// shortKey is a stable short key for a resource ID.
+func shortKey(prefix string, id resource.ID) string {
+	h := sha1.Sum([]byte(id.Key()))
+	return prefix + hex.EncodeToString(h[:4])
+}
+
+// GatewayKey is the short key of a gateway.
+func GatewayKey(id resource.ID) string { return shortKey("g", id) }
+
+// VNetKey is the short key of a virtual network.
+func VNetKey(id resource.ID) string { return shortKey("v", id) }
+
+// InstanceID names a gateway's instance i.
+func InstanceID(gw resource.ID, i int) string { return fmt.Sprintf("%s-%d", GatewayKey(gw), i) }
+
+// agentConnName is the name a connection has in its agents' configuration:
+// the resource name plus a short hash of its ID (unique on the gateway even
+// for same-named connections in other groups, and stable).
+func agentConnName(id resource.ID) string {
+	h := sha1.Sum([]byte(id.Key()))
+	name := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '/' {
+			return '_'
+		}
+		return r
+	}, id.Name)
+	return name + "-" + hex.EncodeToString(h[:3])
+}
+
+// instanceIP is the address of instance i in GatewaySubnet: Azure
+// reserves the first four addresses, so instances start at .4.
+func instanceIP(p netip.Prefix, i int) netip.Addr {
+	a := p.Masked().Addr()
+	for k := 0; k < 4+i; k++ {
+		a = a.Next()
+	}
+	return a
+}
+
+func parsePrefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+func idOf(s string) (resource.ID, bool) {
+	id, err := resource.ParseID(s, "")
+	return id, err == nil
+}
+
+func ref(r *resource.SubResource) (resource.ID, bool) {
+	if r == nil {
+		return resource.ID{}, false
+	}
+	return idOf(r.ID)
+}
+
+// Compute derives the desired infrastructure from stored resources. It is
+// pure: same inputs, same output (so that a restarted control plane hands
+// running agents identical assignments and disturbs no tunnel).
+func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired {
+	d := &Desired{Instances: map[string]*InstanceSpec{}, Problems: map[string]string{}}
+	vnets := map[string]*resource.VirtualNetwork{}
+	for _, v := range s.VNets {
+		id, ok := idOf(v.ID)
+		if !ok {
+			continue
+		}
+		vnets[id.Key()] = v
+		spec := &VNetSpec{ID: id, Key: VNetKey(id), AddressSpace: parsePrefixes(v.Properties.AddressSpace.AddressPrefixes)}
+		for i := range v.Properties.Subnets {
+			sn := &v.Properties.Subnets[i]
+			for _, p := range parsePrefixes(sn.Prefixes()) {
+				if p.Addr().Is4() {
+					spec.Subnets = append(spec.Subnets, SubnetSpec{Name: sn.Name, Prefix: p})
+					break
+				}
+			}
+		}
+		d.VNets = append(d.VNets, spec)
+	}
+	sort.Slice(d.VNets, func(i, j int) bool { return d.VNets[i].Key < d.VNets[j].Key })
+	pips := map[string]netip.Addr{}
+	for _, p := range s.PublicIPs {
+		if id, ok := idOf(p.ID); ok {
+			if a, err := netip.ParseAddr(p.Properties.IPAddress); err == nil {
+				pips[id.Key()] = a
+			}
+		}
+	}
+	lngs := map[string]*resource.LocalNetworkGateway{}
+	for _, l := range s.LNGs {
+		if id, ok := idOf(l.ID); ok {
+			lngs[id.Key()] = l
+		}
+	}
+	gws := map[string]*resource.VirtualNetworkGateway{}
+	for _, g := range s.Gateways {
+		if id, ok := idOf(g.ID); ok && strings.EqualFold(g.Properties.GatewayType, resource.GatewayTypeVpn) {
+			gws[id.Key()] = g
+		}
+	}
+	// gatewayVNet finds a gateway's VNet and GatewaySubnet.
+	gatewayVNet := func(g *resource.VirtualNetworkGateway) (resource.ID, *resource.VirtualNetwork, netip.Prefix, bool) {
+		if len(g.Properties.IPConfigurations) == 0 {
+			return resource.ID{}, nil, netip.Prefix{}, false
+		}
+		sid, ok := ref(g.Properties.IPConfigurations[0].Properties.Subnet)
+		if !ok {
+			return resource.ID{}, nil, netip.Prefix{}, false
+		}
+		v := vnets[sid.Parent().Key()]
+		if v == nil {
+			return resource.ID{}, nil, netip.Prefix{}, false
+		}
+		sn, ok := v.Subnet(sid.ChildName)
+		if !ok {
+			return resource.ID{}, nil, netip.Prefix{}, false
+		}
+		ps := parsePrefixes(sn.Prefixes())
+		if len(ps) == 0 {
+			return resource.ID{}, nil, netip.Prefix{}, false
+		}
+		return sid.Parent(), v, ps[0], true
+	}
+	// gatewayPublicIPs lists a gateway's instance addresses (one per
+	// ipConfiguration, in order).
+	gatewayPublicIPs := func(g *resource.VirtualNetworkGateway) ([]netip.Addr, []string) {
+		var out []netip.Addr
+		var ids []string
+		for _, ic := range g.Properties.IPConfigurations {
+			pid, ok := ref(ic.Properties.PublicIPAddress)
+			if !ok {
+				continue
+			}
+			if a, ok := pips[pid.Key()]; ok {
+				out = append(out, a)
+				ids = append(ids, pid.Key())
+			}
+		}
+		return out, ids
+	}
+
+	keys := make([]string, 0, len(gws))
+	for k := range gws {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		g := gws[k]
+		gid, _ := idOf(g.ID)
+		vid, vnet, gwSubnet, ok := gatewayVNet(g)
+		if !ok {
+			d.Problems[gid.Key()] = "the gateway's GatewaySubnet is not found"
+			continue
+		}
+		addrs, pipIDs := gatewayPublicIPs(g)
+		if len(addrs) == 0 {
+			d.Problems[gid.Key()] = "the gateway's public IP has no address"
+			continue
+		}
+		aa := g.Properties.ActiveActive && len(addrs) >= 2
+		st := states[GatewayKey(gid)]
+		if st.Active < 0 || st.Active > 1 {
+			st.Active = 0
+		}
+		spec := &GatewaySpec{ID: gid, Key: GatewayKey(gid), VNetKey: VNetKey(vid), GatewaySubnet: gwSubnet,
+			ActiveActive: aa, SKU: g.Properties.SKU.Name, Connections: map[string]string{}}
+		local := vnet.Properties.AddressSpace.AddressPrefixes
+		throughput := 0
+		if sku, ok := resource.LookupSKU(g.Properties.SKU.Name); ok && !opts.NoThroughputCap {
+			gen := g.Properties.VpnGatewayGeneration
+			if gen == "" {
+				gen = sku.DefaultGeneration()
+			}
+			throughput = int(sku.ThroughputFor(gen) / 1_000_000)
+			if aa {
+				throughput /= 2
+			}
+		}
+		// The connections of this gateway, in a stable order.
+		var conns []agent.Connection
+		deps := map[string]bool{gid.Key(): true, vid.Key(): true}
+		for _, pk := range pipIDs {
+			deps[pk] = true
+		}
+		var routes []netip.Prefix
+		cs := append([]*resource.Connection(nil), s.Connections...)
+		sort.Slice(cs, func(i, j int) bool { return strings.ToLower(cs[i].ID) < strings.ToLower(cs[j].ID) })
+		for _, c := range cs {
+			cid, ok := idOf(c.ID)
+			g1, ok1 := ref(c.Properties.VirtualNetworkGateway1)
+			if !ok || !ok1 || g1.Key() != gid.Key() {
+				continue
+			}
+			deps[cid.Key()] = true
+			ac, remote, deps2, problem := connectionFor(c, cid, lngs, gws, vnets, pips, gatewayVNet, gatewayPublicIPs)
+			for dk := range deps2 {
+				deps[dk] = true
+			}
+			if problem != "" {
+				d.Problems[cid.Key()] = problem
+				continue
+			}
+			ac.Name = agentConnName(cid)
+			spec.Connections[cid.Key()] = ac.Name
+			conns = append(conns, ac)
+			routes = append(routes, remote...)
+		}
+		spec.Routes = dedupPrefixes(routes)
+		for i := 0; i < 2; i++ {
+			pub := addrs[0]
+			active := i == st.Active
+			if aa {
+				pub = addrs[min(i, len(addrs)-1)]
+				active = true
+			}
+			inst := &InstanceSpec{ID: InstanceID(gid, i), Gateway: gid, GatewayKey: spec.Key, Index: i,
+				PrivateIP: instanceIP(gwSubnet, i), PublicIP: pub, Active: active, Deps: deps}
+			cfg := agent.Config{
+				Name:                inst.ID,
+				LocalAddress:        pub.String(),
+				LocalPrefixes:       local,
+				ThroughputLimitMbps: throughput,
+			}
+			role := agent.RoleStandby
+			if active {
+				role = agent.RoleActive
+				cfg.Connections = conns
+			}
+			inst.Assignment = agent.Assignment{Role: role, Restart: st.Restarts[i], Config: cfg}
+			spec.Instances = append(spec.Instances, inst)
+			d.Instances[inst.ID] = inst
+		}
+		d.Gateways = append(d.Gateways, spec)
+	}
+	return d
+}
+
+// connectionFor builds the agent's view of one connection: the agent
+// connection, the prefixes routed to it, the resources it depends on, or
+// why it cannot be realized.
+func connectionFor(c *resource.Connection, cid resource.ID,
+	lngs map[string]*resource.LocalNetworkGateway, gws map[string]*resource.VirtualNetworkGateway,
+	vnets map[string]*resource.VirtualNetwork, pips map[string]netip.Addr,
+	gatewayVNet func(*resource.VirtualNetworkGateway) (resource.ID, *resource.VirtualNetwork, netip.Prefix, bool),
+	gatewayPublicIPs func(*resource.VirtualNetworkGateway) ([]netip.Addr, []string),
+) (agent.Connection, []netip.Prefix, map[string]bool, string) {
+	p := c.Properties
+	deps := map[string]bool{}
+	ac := agent.Connection{
+		SharedKey:                      c.SharedKeyValue(),
+		ConnectionProtocol:             p.ConnectionProtocol,
+		ConnectionMode:                 p.ConnectionMode,
+		DPDTimeoutSeconds:              p.DpdTimeoutSeconds,
+		UsePolicyBasedTrafficSelectors: p.UsePolicyBasedTrafficSelectors,
+	}
+	if strings.EqualFold(p.ConnectionProtocol, "IKEv1") {
+		return ac, nil, deps, "connectionProtocol IKEv1 is not supported by vpngw yet; use IKEv2"
+	}
+	if len(p.IpsecPolicies) > 0 {
+		ip := agent.IpsecPolicy(p.IpsecPolicies[0])
+		ac.IpsecPolicy = &ip
+	}
+	var remote []netip.Prefix
+	switch p.ConnectionType {
+	case resource.ConnectionTypeIPsec:
+		lid, ok := ref(p.LocalNetworkGateway2)
+		if !ok || lngs[lid.Key()] == nil {
+			return ac, nil, deps, "the local network gateway is not found"
+		}
+		deps[lid.Key()] = true
+		l := lngs[lid.Key()]
+		ac.RemoteAddress = l.Properties.GatewayIPAddress
+		if ac.RemoteAddress == "" {
+			ac.RemoteFQDN = l.Properties.Fqdn
+		}
+		remote = parsePrefixes(l.Properties.LocalNetworkAddressSpace.AddressPrefixes)
+		if len(remote) == 0 {
+			return ac, nil, deps, "the local network gateway has no address prefixes (BGP-learned routes are not supported yet)"
+		}
+	case resource.ConnectionTypeVnet2Vnet:
+		g2id, ok := ref(p.VirtualNetworkGateway2)
+		if !ok || gws[g2id.Key()] == nil {
+			return ac, nil, deps, "the peer virtual network gateway is not found"
+		}
+		deps[g2id.Key()] = true
+		g2 := gws[g2id.Key()]
+		addrs, pipIDs := gatewayPublicIPs(g2)
+		for _, k := range pipIDs {
+			deps[k] = true
+		}
+		v2id, v2, _, ok := gatewayVNet(g2)
+		if len(addrs) == 0 || !ok {
+			return ac, nil, deps, "the peer gateway has no public IP address or GatewaySubnet yet"
+		}
+		// The peer's hidden local network gateway, kept up to date: its
+		// first instance address and its VNet's address space.
+		deps[v2id.Key()] = true
+		ac.RemoteAddress = addrs[0].String()
+		remote = parsePrefixes(v2.Properties.AddressSpace.AddressPrefixes)
+	default:
+		return ac, nil, deps, "connectionType " + p.ConnectionType + " is not served by vpngw"
+	}
+	for _, r := range remote {
+		ac.RemotePrefixes = append(ac.RemotePrefixes, r.String())
+	}
+	return ac, remote, deps, ""
+}
+
+func dedupPrefixes(ps []netip.Prefix) []netip.Prefix {
+	seen := map[netip.Prefix]bool{}
+	var out []netip.Prefix
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}

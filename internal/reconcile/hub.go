@@ -1,0 +1,229 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/agent"
+)
+
+// Hub is the control plane's side of the agent API: it hands each gateway
+// instance its assignment (long poll) and collects the instances' reports.
+//
+//	GET /agent/v1/instances/{id}/config?after=REV&wait=25s  → 200 Assignment | 204 (no newer one)
+//	PUT /agent/v1/instances/{id}/status  Report            → 204
+//
+// With a token, requests must carry "Authorization: Bearer TOKEN".
+type Hub struct {
+	log   *slog.Logger
+	token string
+
+	mu      sync.Mutex
+	assign  map[string]*agent.Assignment // desired, by instance ID
+	reports map[string]*Seen             // latest report, by instance ID
+	lastRev int64
+	changed chan struct{} // closed and replaced on every change
+}
+
+// Seen is an instance's latest report and when it arrived.
+type Seen struct {
+	agent.Report
+	At time.Time
+}
+
+// NewHub returns an empty hub.
+func NewHub(token string, log *slog.Logger) *Hub {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{log: log, token: token, assign: map[string]*agent.Assignment{}, reports: map[string]*Seen{}, changed: make(chan struct{})}
+}
+
+// broadcast wakes every waiter (h.mu held).
+func (h *Hub) broadcast() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+// nextRev returns a revision above every earlier one, also across control
+// plane restarts (it follows the clock).
+func (h *Hub) nextRev() int64 {
+	r := time.Now().UnixNano()
+	if r <= h.lastRev {
+		r = h.lastRev + 1
+	}
+	h.lastRev = r
+	return r
+}
+
+func sameAssignment(a, b *agent.Assignment) bool {
+	x, y := *a, *b
+	x.Revision, y.Revision = 0, 0
+	bx, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return string(bx) == string(by)
+}
+
+// Set replaces the desired assignments. Instances whose assignment changed
+// get a new revision; it returns each instance's current revision.
+func (h *Hub) Set(want map[string]agent.Assignment) map[string]int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	revs := map[string]int64{}
+	changed := false
+	for id, a := range want {
+		a := a
+		cur := h.assign[id]
+		if cur == nil || !sameAssignment(cur, &a) {
+			a.Revision = h.nextRev()
+			h.assign[id] = &a
+			changed = true
+		}
+		revs[id] = h.assign[id].Revision
+	}
+	for id := range h.assign {
+		if _, ok := want[id]; !ok {
+			delete(h.assign, id)
+			delete(h.reports, id)
+			changed = true
+		}
+	}
+	if changed {
+		h.broadcast()
+	}
+	return revs
+}
+
+// Report returns an instance's latest report.
+func (h *Hub) Report(id string) (Seen, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.reports[id]
+	if !ok {
+		return Seen{}, false
+	}
+	return *s, true
+}
+
+// Wait blocks until cond (called with the hub unlocked) returns true,
+// re-checking after every change and at least every 500 ms.
+func (h *Hub) Wait(ctx context.Context, cond func() bool) error {
+	for {
+		h.mu.Lock()
+		ch := h.changed
+		h.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (h *Hub) authorized(r *http.Request) bool {
+	if h.token == "" {
+		return true
+	}
+	got := r.Header.Get("Authorization")
+	want := "Bearer " + h.token
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// ServeHTTP implements the agent API.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /agent/v1/instances/{id}/config", h.getConfig)
+	mux.HandleFunc("PUT /agent/v1/instances/{id}/status", h.putStatus)
+	if !h.authorized(r) {
+		http.Error(w, "missing or wrong agent token", http.StatusUnauthorized)
+		return
+	}
+	mux.ServeHTTP(w, r)
+}
+
+func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	wait, err := time.ParseDuration(r.URL.Query().Get("wait"))
+	if err != nil || wait > time.Minute {
+		wait = 0
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		h.mu.Lock()
+		a := h.assign[id]
+		ch := h.changed
+		var out agent.Assignment
+		if a != nil {
+			out = *a
+		}
+		h.mu.Unlock()
+		if a != nil && out.Revision > after {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(out)
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			if a == nil {
+				// Unknown instances wait too: a new gateway's agents may
+				// ask before the pass that created them hands out their
+				// assignments.
+				http.Error(w, "no such gateway instance: "+id, http.StatusNotFound)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var rep agent.Report
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&rep); err != nil {
+		http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	if _, ok := h.assign[id]; !ok {
+		h.mu.Unlock()
+		http.Error(w, "no such gateway instance: "+id, http.StatusNotFound)
+		return
+	}
+	prev := h.reports[id]
+	h.reports[id] = &Seen{Report: rep, At: time.Now()}
+	// Wake waiters only when something they may wait for changed.
+	if prev == nil || prev.Revision != rep.Revision || prev.Error != rep.Error || statusDigest(prev.Status) != statusDigest(rep.Status) {
+		h.broadcast()
+	}
+	h.mu.Unlock()
+	if rep.Error != "" && (prev == nil || prev.Error != rep.Error) {
+		h.log.Warn("gateway instance cannot apply its assignment", "instance", id, "revision", rep.Revision, "err", rep.Error)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// statusDigest summarizes what waiters care about: each connection's state.
+func statusDigest(s agent.Status) string {
+	d := ""
+	for _, c := range s.Connections {
+		d += c.Name + "=" + c.Status + ";"
+	}
+	return d
+}

@@ -1,0 +1,457 @@
+package reconcile_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/client"
+	"github.com/vpngw/vpngw/internal/reconcile"
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store/boltstore"
+)
+
+// fakeProvider records what Apply was asked to build.
+type fakeProvider struct {
+	mu     sync.Mutex
+	last   *reconcile.Desired
+	passes int
+}
+
+func (p *fakeProvider) Name() string { return "fake" }
+func (p *fakeProvider) Apply(_ context.Context, d *reconcile.Desired) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last, p.passes = d, p.passes+1
+	return nil
+}
+func (p *fakeProvider) InstanceProblem(string) string { return "" }
+
+// fakeAgent plays one gateway instance against the agent API: it applies
+// every assignment at once and reports each of its connections as
+// Connected (or as told).
+type fakeAgent struct {
+	id       string
+	base     string
+	mu       sync.Mutex
+	cur      *agent.Assignment
+	silent   bool // stops reporting (a dead instance)
+	state    string
+	restarts int
+}
+
+func (a *fakeAgent) run(ctx context.Context, t *testing.T) {
+	var after int64
+	go func() {
+		for ctx.Err() == nil {
+			a.report(ctx)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/agent/v1/instances/%s/config?after=%d&wait=2s", a.base, a.id, after), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if resp.StatusCode == 200 {
+			var as agent.Assignment
+			_ = json.NewDecoder(resp.Body).Decode(&as)
+			a.mu.Lock()
+			if a.cur != nil && a.cur.Restart != as.Restart {
+				a.restarts++
+			}
+			a.cur = &as
+			a.mu.Unlock()
+			after = as.Revision
+		}
+		resp.Body.Close()
+	}
+}
+
+func (a *fakeAgent) report(ctx context.Context) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.silent || a.cur == nil {
+		return
+	}
+	st := agent.Status{Name: a.id}
+	state := a.state
+	if state == "" {
+		state = "Connected"
+	}
+	for _, c := range a.cur.Config.Connections {
+		cs := agent.ConnectionStatus{Status: state, IngressBytes: 100, EgressBytes: 200}
+		cs.Name = c.Name
+		st.Connections = append(st.Connections, cs)
+	}
+	b, _ := json.Marshal(agent.Report{Revision: a.cur.Revision, Status: st})
+	req, _ := http.NewRequestWithContext(ctx, "PUT", a.base+"/agent/v1/instances/"+a.id+"/status", bytes.NewReader(b))
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	c      *client.Client
+	prov   *fakeProvider
+	rec    *reconcile.Reconciler
+	hubURL string
+	mu     sync.Mutex
+	agents map[string]*fakeAgent
+}
+
+const sub = "/subscriptions/00000000-0000-0000-0000-000000000000"
+
+func newHarness(t *testing.T, opts reconcile.Options) *harness {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, ctx: ctx, prov: &fakeProvider{}, agents: map[string]*fakeAgent{}}
+	hub := reconcile.NewHub("", nil)
+	h.rec = reconcile.New(reconcile.Config{Store: st, View: api.NewView(st), WatchPrefix: api.ResourceKeyPrefix,
+		Provider: h.prov, Hub: hub, Options: opts, RealizeTimeout: 5 * time.Second, FailoverAfter: time.Second})
+	hubSrv := httptest.NewServer(hub)
+	t.Cleanup(hubSrv.Close)
+	h.hubURL = hubSrv.URL
+	srv, err := api.New(api.Config{Store: st, Provisioner: h.rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if err := h.rec.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apiSrv := httptest.NewServer(srv)
+	t.Cleanup(apiSrv.Close)
+	h.c, err = client.New(apiSrv.URL, client.WithPollInterval(20*time.Millisecond, 10*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fake agents appear for every instance the provider was asked for.
+	go func() {
+		for ctx.Err() == nil {
+			h.prov.mu.Lock()
+			d := h.prov.last
+			h.prov.mu.Unlock()
+			if d != nil {
+				for id := range d.Instances {
+					h.mu.Lock()
+					if h.agents[id] == nil {
+						a := &fakeAgent{id: id, base: h.hubURL}
+						h.agents[id] = a
+						go a.run(ctx, t)
+					}
+					h.mu.Unlock()
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return h
+}
+
+func (h *harness) agent(id string) *fakeAgent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.agents[id]
+}
+
+// put creates or updates a resource and waits for its operation.
+func (h *harness) put(path string, body string) map[string]any {
+	h.t.Helper()
+	p, err := h.c.Put(h.ctx, path, json.RawMessage(body), nil)
+	if err != nil {
+		h.t.Fatalf("PUT %s: %v", path, err)
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 20*time.Second)
+	defer cancel()
+	if err := p.Wait(ctx, nil); err != nil {
+		h.t.Fatalf("PUT %s: %v", path, err)
+	}
+	var out map[string]any
+	_ = p.Result(&out)
+	return out
+}
+
+func (h *harness) putErr(path, body string) error {
+	p, err := h.c.Put(h.ctx, path, json.RawMessage(body), nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 20*time.Second)
+	defer cancel()
+	return p.Wait(ctx, nil)
+}
+
+func (h *harness) get(path string) map[string]any {
+	h.t.Helper()
+	var out map[string]any
+	if _, err := h.c.Get(h.ctx, path, &out); err != nil {
+		h.t.Fatalf("GET %s: %v", path, err)
+	}
+	return out
+}
+
+func (h *harness) del(path string) {
+	h.t.Helper()
+	p, err := h.c.Delete(h.ctx, path, nil)
+	if err != nil {
+		h.t.Fatalf("DELETE %s: %v", path, err)
+	}
+	if err := p.Wait(h.ctx, nil); err != nil {
+		h.t.Fatalf("DELETE %s: %v", path, err)
+	}
+}
+
+func rg(name string) string { return sub + "/resourceGroups/" + name }
+func res(group, typ, name string) string {
+	return rg(group) + "/providers/Microsoft.Network/" + typ + "/" + name
+}
+
+// site builds a VNet with a GatewaySubnet, a public IP and a gateway.
+func (h *harness) site(group, vnet, space, gwSubnet, gw string) {
+	h.put(rg(group), `{"location":"westeurope"}`)
+	h.put(res(group, "virtualNetworks", vnet), fmt.Sprintf(`{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["%s"]},
+		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"%s"}}]}}`, space, gwSubnet))
+	h.put(res(group, "publicIPAddresses", gw+"-ip"), `{"location":"westeurope","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`)
+	h.put(res(group, "virtualNetworkGateways", gw), fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw2"},"vpnGatewayGeneration":"Generation2",
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"%s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%s"}}}]}}`,
+		res(group, "virtualNetworks", vnet), res(group, "publicIPAddresses", gw+"-ip")))
+}
+
+func (h *harness) desired() *reconcile.Desired {
+	h.prov.mu.Lock()
+	defer h.prov.mu.Unlock()
+	return h.prov.last
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGatewaySucceedsWhenInstancesReport(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	start := time.Now()
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	gw := h.get(res("rg1", "virtualNetworkGateways", "gw1"))
+	if gw["properties"].(map[string]any)["provisioningState"] != "Succeeded" {
+		t.Fatalf("gateway: %v", gw)
+	}
+	t.Logf("gateway create → Succeeded with instances reporting: %v", time.Since(start))
+	d := h.desired()
+	if len(d.Gateways) != 1 || len(d.Gateways[0].Instances) != 2 {
+		t.Fatalf("desired: %+v", d)
+	}
+	g := d.Gateways[0]
+	if g.GatewaySubnet.String() != "10.1.255.0/27" || g.Instances[0].PrivateIP.String() != "10.1.255.4" || g.Instances[1].PrivateIP.String() != "10.1.255.5" {
+		t.Fatalf("instance addresses: %+v %+v", g.Instances[0], g.Instances[1])
+	}
+	if !g.Instances[0].Active || g.Instances[1].Active || g.Instances[1].Assignment.Role != agent.RoleStandby {
+		t.Fatalf("roles: %+v %+v", g.Instances[0].Assignment.Role, g.Instances[1].Assignment.Role)
+	}
+	// Gen2 VpnGw2: 1.25 Gbit/s.
+	if g.Instances[0].Assignment.Config.ThroughputLimitMbps != 1250 {
+		t.Fatalf("throughput cap %d", g.Instances[0].Assignment.Config.ThroughputLimitMbps)
+	}
+}
+
+func TestGatewayFailsWhenInstancesDoNotReport(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.put(rg("rg1"), `{"location":"westeurope"}`)
+	h.put(res("rg1", "virtualNetworks", "v"), `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16"]},"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}}]}}`)
+	h.put(res("rg1", "publicIPAddresses", "ip"), `{"location":"westeurope","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`)
+	// Make every future agent silent.
+	h.mu.Lock()
+	for _, id := range []string{"x"} {
+		_ = id
+	}
+	h.mu.Unlock()
+	go func() {
+		for h.ctx.Err() == nil {
+			h.mu.Lock()
+			for _, a := range h.agents {
+				a.mu.Lock()
+				a.silent = true
+				a.mu.Unlock()
+			}
+			h.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	err := h.putErr(res("rg1", "virtualNetworkGateways", "gw"), fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw1"},
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"%s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%s"}}}]}}`,
+		res("rg1", "virtualNetworks", "v"), res("rg1", "publicIPAddresses", "ip")))
+	if err == nil || !strings.Contains(err.Error(), "GatewayInstanceNotReady") || !strings.Contains(err.Error(), "did not apply their configuration") {
+		t.Fatalf("want GatewayInstanceNotReady, got %v", err)
+	}
+	gw := h.get(res("rg1", "virtualNetworkGateways", "gw"))
+	if gw["properties"].(map[string]any)["provisioningState"] != "Failed" {
+		t.Fatalf("provisioningState %v", gw["properties"].(map[string]any)["provisioningState"])
+	}
+}
+
+func TestSiteToSiteConnectionStatusAndTeardown(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10","localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16"]}}}`)
+	h.put(res("rg1", "connections", "c1"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc",
+		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"},"dpdTimeoutSeconds":30}}`,
+		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
+	d := h.desired()
+	g := d.Gateways[0]
+	cfg := g.Instances[0].Assignment.Config
+	if len(cfg.Connections) != 1 || cfg.Connections[0].RemoteAddress != "192.0.2.10" || cfg.Connections[0].SharedKey != "k1abc" ||
+		cfg.Connections[0].RemotePrefixes[0] != "10.50.0.0/16" || cfg.Connections[0].DPDTimeoutSeconds != 30 || cfg.LocalPrefixes[0] != "10.1.0.0/16" {
+		t.Fatalf("assignment: %+v", cfg)
+	}
+	if len(g.Instances[1].Assignment.Config.Connections) != 0 {
+		t.Fatal("standby got connections")
+	}
+	if g.Routes[0].String() != "10.50.0.0/16" {
+		t.Fatalf("routes %v", g.Routes)
+	}
+	waitFor(t, 3*time.Second, func() bool {
+		c := h.get(res("rg1", "connections", "c1"))["properties"].(map[string]any)
+		return c["connectionStatus"] == "Connected"
+	}, "connection never Connected")
+	c := h.get(res("rg1", "connections", "c1"))["properties"].(map[string]any)
+	if c["egressBytesTransferred"].(float64) != 200 || len(c["tunnelConnectionStatus"].([]any)) != 1 {
+		t.Fatalf("connection status: %v", c)
+	}
+	if _, ok := c["sharedKey"]; ok {
+		t.Fatal("shared key in GET")
+	}
+	// The site's prefixes change: the agents get them.
+	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10","localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16","10.51.0.0/16"]}}}`)
+	if got := h.agent(g.Instances[0].ID).cur.Config.Connections[0].RemotePrefixes; len(got) != 2 {
+		t.Fatalf("LNG update not applied before the operation finished: %v", got)
+	}
+	// Deleting the connection removes it from the agents before the
+	// operation ends.
+	h.del(res("rg1", "connections", "c1"))
+	a := h.agent(g.Instances[0].ID)
+	a.mu.Lock()
+	n := len(a.cur.Config.Connections)
+	a.mu.Unlock()
+	if n != 0 {
+		t.Fatal("deleted connection still assigned")
+	}
+	h.del(res("rg1", "virtualNetworkGateways", "gw1"))
+	if d := h.desired(); len(d.Gateways) != 0 || len(d.Instances) != 0 {
+		t.Fatalf("gateway not torn down: %+v", d)
+	}
+}
+
+func TestVnet2VnetFollowsPeerAddressSpace(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	h.site("rg2", "vnet2", "10.2.0.0/16", "10.2.255.0/27", "gw2")
+	for _, p := range [][4]string{{"rg1", "c12", "gw1", "rg2/gw2"}, {"rg2", "c21", "gw2", "rg1/gw1"}} {
+		other := strings.Split(p[3], "/")
+		h.put(res(p[0], "connections", p[1]), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"Vnet2Vnet","sharedKey":"v2vKey",
+			"virtualNetworkGateway1":{"id":"%s"},"virtualNetworkGateway2":{"id":"%s"}}}`,
+			res(p[0], "virtualNetworkGateways", p[2]), res(other[0], "virtualNetworkGateways", other[1])))
+	}
+	conn := func(gw string) agent.Connection {
+		for _, g := range h.desired().Gateways {
+			if g.ID.Name == gw {
+				return g.Instances[0].Assignment.Config.Connections[0]
+			}
+		}
+		t.Fatalf("no gateway %s", gw)
+		return agent.Connection{}
+	}
+	pip := func(group, gw string) string {
+		return h.get(res(group, "publicIPAddresses", gw+"-ip"))["properties"].(map[string]any)["ipAddress"].(string)
+	}
+	if c := conn("gw1"); c.RemoteAddress != pip("rg2", "gw2") || c.RemotePrefixes[0] != "10.2.0.0/16" {
+		t.Fatalf("gw1's view of gw2: %+v", c)
+	}
+	if c := conn("gw2"); c.RemoteAddress != pip("rg1", "gw1") || c.RemotePrefixes[0] != "10.1.0.0/16" {
+		t.Fatalf("gw2's view of gw1: %+v", c)
+	}
+	// VNet 2 grows: gw1's agents learn it without any user action on gw1.
+	h.put(res("rg2", "virtualNetworks", "vnet2"), `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.2.0.0/16","10.22.0.0/16"]},
+		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.2.255.0/27"}}]}}`)
+	if c := conn("gw1"); len(c.RemotePrefixes) != 2 || c.RemotePrefixes[1] != "10.22.0.0/16" {
+		t.Fatalf("gw1 did not learn vnet2's new prefix: %+v", c)
+	}
+	// And it reached gw1's running instance before the VNet PUT finished.
+	var gw1 string
+	for _, g := range h.desired().Gateways {
+		if g.ID.Name == "gw1" {
+			gw1 = g.Instances[0].ID
+		}
+	}
+	if got := h.agent(gw1).cur.Config.Connections[0].RemotePrefixes; len(got) != 2 {
+		t.Fatalf("running instance still has %v", got)
+	}
+}
+
+func TestResetFailsOverToStandby(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	g := h.desired().Gateways[0]
+	i0, i1 := g.Instances[0].ID, g.Instances[1].ID
+	p, err := h.c.Post(h.ctx, res("rg1", "virtualNetworkGateways", "gw1")+"/reset", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(h.ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	g = h.desired().Gateways[0]
+	if g.Instances[0].Active || !g.Instances[1].Active {
+		t.Fatal("standby did not take over")
+	}
+	if h.agent(i0).restarts != 1 || h.agent(i1).cur.Role != agent.RoleActive {
+		t.Fatalf("old active restarts %d, new active role %s", h.agent(i0).restarts, h.agent(i1).cur.Role)
+	}
+	// Unplanned: the active instance goes silent; the standby takes over.
+	a := h.agent(i1)
+	a.mu.Lock()
+	a.silent = true
+	a.mu.Unlock()
+	waitFor(t, 10*time.Second, func() bool {
+		d := h.desired()
+		return len(d.Gateways) == 1 && d.Gateways[0].Instances[0].Active
+	}, "no failover from a silent active instance")
+}
+
+func TestThroughputCapSwitch(t *testing.T) {
+	h := newHarness(t, reconcile.Options{NoThroughputCap: true})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	if c := h.desired().Gateways[0].Instances[0].Assignment.Config.ThroughputLimitMbps; c != 0 {
+		t.Fatalf("cap %d with the switch off", c)
+	}
+}
+
+var _ = resource.ProvisioningSucceeded
