@@ -257,7 +257,7 @@ func (s *Server) getOperationStatus(w http.ResponseWriter, r *request) error {
 		body.EndTime = &t
 	}
 	if op.Status == StatusInProgress {
-		w.Header().Set("Retry-After", s.retryAfterHeader())
+		s.setRetryAfter(w.Header(), op)
 	}
 	writeJSON(w, http.StatusOK, body)
 	return nil
@@ -274,7 +274,7 @@ func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
 	switch op.Status {
 	case StatusInProgress:
 		w.Header().Set("Location", baseURL(r.Request)+op.resultPath()+op.query())
-		w.Header().Set("Retry-After", s.retryAfterHeader())
+		s.setRetryAfter(w.Header(), op)
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	case StatusFailed:

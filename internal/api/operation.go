@@ -147,11 +147,25 @@ func (s *Server) setLROHeaders(w http.ResponseWriter, r *request, op *operation)
 	h := w.Header()
 	h.Set("Azure-AsyncOperation", baseURL(r.Request)+op.statusPath()+op.query())
 	h.Set("Location", baseURL(r.Request)+op.resultPath()+op.query())
-	h.Set("Retry-After", s.retryAfterHeader())
+	s.setRetryAfter(h, op)
 }
 
 func (s *Server) retryAfterHeader() string {
 	return strconv.Itoa(max(1, int((s.retryAfter+time.Second-1)/time.Second)))
+}
+
+// setRetryAfter suggests when to poll op again: Retry-After in whole
+// seconds for every ARM client, and ARM's retry-after-ms, which clients
+// that read it (the vpngw CLI does) use to poll sooner while a young
+// operation is likely to finish within the second: vpngw realizes most
+// resources in well under a second.
+func (s *Server) setRetryAfter(h http.Header, op *operation) {
+	h.Set("Retry-After", s.retryAfterHeader())
+	ms := s.retryAfter.Milliseconds()
+	if age := s.now().Sub(op.StartTime); age < 5*time.Second {
+		ms = min(ms, 100)
+	}
+	h.Set("Retry-After-Ms", strconv.FormatInt(ms, 10))
 }
 
 func (s *Server) loadOp(ctx context.Context, id string) (*operation, int64, error) {

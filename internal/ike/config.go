@@ -227,7 +227,7 @@ type Config struct {
 	Retransmit, RetransmitMax time.Duration
 	RetransmitTries           int
 	// RetryInitiate is the first delay before a failed initiation is tried
-	// again (default 2 s); it doubles up to 30 s. Azure retries every few
+	// again (default 2 s); it doubles up to 10 s. Azure retries every few
 	// seconds.
 	RetryInitiate time.Duration
 	// CookieThreshold is the number of half-open IKE SAs above which

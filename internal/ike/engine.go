@@ -262,6 +262,10 @@ func (e *Engine) initiate(now time.Time, p *peer) {
 	sa.startInit(now, p.cfg.IKEProposals[0].DH[0])
 }
 
+// maxRetryInitiate caps the initiation backoff: Azure "retries a failed
+// negotiation every few seconds".
+const maxRetryInitiate = 10 * time.Second
+
 // failed records a failed negotiation for p and schedules a retry.
 func (e *Engine) failed(now time.Time, p *peer, reason string) {
 	if p == nil {
@@ -270,8 +274,8 @@ func (e *Engine) failed(now time.Time, p *peer, reason string) {
 	p.lastError = reason
 	if p.retryDelay == 0 {
 		p.retryDelay = e.cfg.RetryInitiate
-	} else if p.retryDelay < 30*time.Second {
-		p.retryDelay = min(2*p.retryDelay, 30*time.Second)
+	} else {
+		p.retryDelay = min(2*p.retryDelay, maxRetryInitiate)
 	}
 	p.retryAt = now.Add(p.retryDelay)
 	e.host.Event(Event{Kind: EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})

@@ -427,3 +427,5 @@ func dedupPrefixes(ps []netip.Prefix) []netip.Prefix {
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
 }
+
+func parseGatewayID(s string) (resource.ID, error) { return resource.ParseID(s, "") }

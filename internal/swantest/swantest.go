@@ -72,10 +72,20 @@ type Conn struct {
 	ChildLifetimeBytes string   // life_bytes
 }
 
+// Namespace runs commands inside a network namespace: *nstest.NS, or an
+// adapter for a namespace someone else made (the lab's).
+type Namespace interface {
+	// Command returns a command that runs inside the namespace.
+	Command(ctx context.Context, name string, args ...string) *exec.Cmd
+	// Start starts cmd and makes sure it is stopped (by PID) when the test
+	// ends.
+	Start(cmd *exec.Cmd) error
+}
+
 // Daemon is a running charon.
 type Daemon struct {
 	t      testing.TB
-	ns     *nstest.NS
+	ns     Namespace
 	runDir string // mounted over /run inside charon
 	conf   string // strongswan.conf
 	swconf string // swanctl.conf
@@ -176,7 +186,7 @@ secrets {
 
 // Start runs charon in ns with the given connections loaded. It is stopped
 // (by PID) when the test ends; its log is printed if the test failed.
-func Start(t testing.TB, ns *nstest.NS, conns ...Conn) *Daemon {
+func Start(t testing.TB, ns Namespace, conns ...Conn) *Daemon {
 	t.Helper()
 	swconf := filepath.Join(t.TempDir(), "swanctl.conf")
 	writeTemplate(t, swconf, swanctlConf, conns)
@@ -185,7 +195,7 @@ func Start(t testing.TB, ns *nstest.NS, conns ...Conn) *Daemon {
 
 // StartFile runs charon in ns with the connections and secrets of an
 // existing swanctl.conf (for example one from the documentation).
-func StartFile(t testing.TB, ns *nstest.NS, swconf string) *Daemon {
+func StartFile(t testing.TB, ns Namespace, swconf string) *Daemon {
 	t.Helper()
 	dir := t.TempDir()
 	d := &Daemon{t: t, ns: ns, runDir: filepath.Join(dir, "run"), conf: filepath.Join(dir, "strongswan.conf"), swconf: swconf}
@@ -206,14 +216,14 @@ func StartFile(t testing.TB, ns *nstest.NS, swconf string) *Daemon {
 	t.Cleanup(func() {
 		d.Stop()
 		if t.Failed() {
-			t.Logf("charon log (%s):\n%s", ns.Name, tail(d.Log(), 200))
+			t.Logf("charon log (%s):\n%s", nsName(ns), tail(d.Log(), 200))
 		}
 	})
 	if !nstest.Eventually(10*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(d.runDir, "charon.vici"))
 		return err == nil
 	}) {
-		t.Fatalf("swantest: charon in %s did not start: %s", ns.Name, d.Log())
+		t.Fatalf("swantest: charon in %s did not start: %s", nsName(ns), d.Log())
 	}
 	if _, err := d.Swanctl("--load-all", "--file", d.swconf); err != nil {
 		t.Fatalf("swantest: loading connections: %v", err)
@@ -337,3 +347,13 @@ func tail(s string, n int) string {
 }
 
 var termSignal = syscall.SIGTERM
+
+func nsName(ns Namespace) string {
+	if n, ok := ns.(*nstest.NS); ok {
+		return n.Name
+	}
+	if s, ok := ns.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return "namespace"
+}
