@@ -108,4 +108,5 @@ var commandGroups = []func(root *cobra.Command, e *env){
 	addAgentCommand,
 	addGroupCommands,
 	addNetworkCommands,
+	addLabCommands,
 }

@@ -22,13 +22,17 @@ import (
 
 // serveOptions are the flags of vpngw serve.
 type serveOptions struct {
-	listen     string
-	listenFile string
-	dataDir    string
-	provider   string
-	logLevel   string
-	logFormat  string
-	pool       []string
+	listen      string
+	listenFile  string
+	dataDir     string
+	provider    string
+	logLevel    string
+	logFormat   string
+	pool        []string
+	agentListen string
+	agentToken  string
+	labPrefix   string
+	noCap       bool
 }
 
 func addServeCommand(root *cobra.Command, e *env) {
@@ -54,7 +58,11 @@ stop resume on the next start.`,
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8480", "address to serve HTTP on (port 0 picks a free port)")
 	f.StringVar(&o.listenFile, "listen-file", "", "write the bound address to this file when ready")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the store (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
-	f.StringVar(&o.provider, "provider", "none", "what realizes resources: none (control plane only)")
+	f.StringVar(&o.provider, "provider", defaultProvider(), "what realizes resources: lab (network namespaces on this host; the default as root on Linux), host (agents on real hosts), none (control plane only)")
+	f.StringVar(&o.agentListen, "agent-listen", "", "where agents reach the control plane: unix:///PATH or HOST:PORT (default: unix socket DATA-DIR/agent.sock for lab, 127.0.0.1:8481 for host)")
+	f.StringVar(&o.agentToken, "agent-token-file", "", "token agents must present (default for host: DATA-DIR/agent-token, created if missing)")
+	f.StringVar(&o.labPrefix, "lab-prefix", "vpngw", "prefix of the lab's network namespace names")
+	f.BoolVar(&o.noCap, "no-throughput-cap", false, "do not cap each gateway's aggregate throughput at its SKU's benchmark")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", api.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
@@ -100,12 +108,10 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	var prov api.Provisioner
 	switch o.provider {
-	case "none":
-		prov = api.NoneProvisioner{}
+	case "none", "lab", "host":
 	default:
-		return usageError{fmt.Errorf("--provider %q: only \"none\" is available", o.provider)}
+		return usageError{fmt.Errorf("--provider %q: want lab, host or none", o.provider)}
 	}
 	pool, err := api.ParseAddressPool(o.pool)
 	if err != nil {
@@ -131,6 +137,16 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 			log.Error("closing store", "err", err)
 		}
 	}()
+	var prov api.Provisioner = api.NoneProvisioner{}
+	var mounts map[string]http.Handler
+	if o.provider != "none" {
+		p, m, cleanup, err := startProvider(ctx, e, o, dir, st, pool, log)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		prov, mounts = p, m
+	}
 	srv, err := api.New(api.Config{
 		Store:        st,
 		Provisioner:  prov,
@@ -150,8 +166,17 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	addr := ln.Addr().String()
+	var handler http.Handler = srv
+	if len(mounts) > 0 {
+		mux := http.NewServeMux()
+		mux.Handle("/", srv)
+		for path, h := range mounts {
+			mux.Handle(path, h)
+		}
+		handler = mux
+	}
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/lab"
+	"github.com/vpngw/vpngw/internal/reconcile"
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store"
+)
+
+// defaultProvider is lab as root on Linux (with ip(8)), else none.
+func defaultProvider() string {
+	if runtime.GOOS == "linux" && os.Geteuid() == 0 {
+		if _, err := exec.LookPath("ip"); err == nil {
+			return "lab"
+		}
+	}
+	return "none"
+}
+
+// startProvider builds the reconciler over the lab or host provider, serves
+// the agent API, and returns the Provisioner, the extra HTTP handlers to
+// mount on the API's server, and a cleanup function.
+func startProvider(ctx context.Context, e *env, o serveOptions, dir string, st store.Store, pool *api.AddressPool, log *slog.Logger) (api.Provisioner, map[string]http.Handler, func(), error) {
+	var cleanups []func()
+	cleanup := func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	fail := func(err error) (api.Provisioner, map[string]http.Handler, func(), error) {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	listen := o.agentListen
+	if listen == "" {
+		if o.provider == "lab" {
+			listen = "unix://" + filepath.Join(dir, "agent.sock")
+		} else {
+			listen = "127.0.0.1:8481"
+		}
+	}
+	token := ""
+	if o.provider == "host" || o.agentToken != "" {
+		path := o.agentToken
+		if path == "" {
+			path = filepath.Join(dir, "agent-token")
+		}
+		t, err := loadOrCreateToken(path)
+		if err != nil {
+			return fail(fmt.Errorf("--agent-token-file: %w", err))
+		}
+		token = t
+		log.Info("agents authenticate with the token in " + path)
+	}
+	hub := reconcile.NewHub(token, log.With("component", "agents"))
+	mounts := map[string]http.Handler{}
+	var provider reconcile.Provider
+	switch o.provider {
+	case "lab":
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(err)
+		}
+		l, err := lab.Open(lab.Options{Dir: filepath.Join(dir, "lab"), Prefix: o.labPrefix, PublicIPPool: pool.Prefixes(), Logger: log.With("component", "lab")})
+		if err != nil {
+			return fail(err)
+		}
+		cleanups = append(cleanups, func() { l.Close() })
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err = l.Restore(rctx)
+		cancel()
+		if err != nil {
+			log.Warn("restoring the lab", "err", err)
+		}
+		provider = &reconcile.LabProvider{Lab: l, AgentArgv: []string{exe, "agent", "--server", listen, "--state-dir", filepath.Join(dir, "agents")}}
+		mounts["/lab/v1/"] = lab.Handler(l, storeVNetResolver{view: api.NewView(st)})
+	case "host":
+		provider = reconcile.HostProvider{}
+	}
+	rec := reconcile.New(reconcile.Config{
+		Store: st, View: api.NewView(st), WatchPrefix: api.ResourceKeyPrefix,
+		Provider: provider, Hub: hub, Options: reconcile.Options{NoThroughputCap: o.noCap},
+		Logger: log.With("component", "reconcile"),
+	})
+	ln, err := listenAgentAPI(listen)
+	if err != nil {
+		return fail(err)
+	}
+	hs := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("agent API", "err", err)
+		}
+	}()
+	cleanups = append(cleanups, func() { hs.Close() })
+	log.Info("agent API listening", "addr", listen)
+	if err := rec.Start(ctx); err != nil {
+		return fail(err)
+	}
+	return rec, mounts, cleanup, nil
+}
+
+func listenAgentAPI(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		_ = os.Remove(path)
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("agent API: %w", err)
+		}
+		_ = os.Chmod(path, 0o600)
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent API: %w", err)
+	}
+	return ln, nil
+}
+
+// loadOrCreateToken reads a token file, creating it (mode 0600) with a
+// random token if missing.
+func loadOrCreateToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		t := strings.TrimSpace(string(b))
+		if t == "" {
+			return "", fmt.Errorf("%s is empty", path)
+		}
+		return t, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var r [24]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	t := hex.EncodeToString(r[:])
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return t, nil
+}
+
+// storeVNetResolver looks VNets up for `vpngw lab vm create`.
+type storeVNetResolver struct{ view resource.View }
+
+// ResolveVNet implements lab.VNetResolver.
+func (r storeVNetResolver) ResolveVNet(ctx context.Context, subscription, group, name string) (lab.VNetSpec, error) {
+	if subscription == "" {
+		subscription = resource.DefaultSubscription
+	}
+	id := resource.ID{Subscription: subscription, ResourceGroup: group, Type: resource.TypeVirtualNetworks, Name: name}
+	obj, err := r.view.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, resource.ErrNotFound) {
+			return lab.VNetSpec{}, fmt.Errorf("%w: virtual network %s", lab.ErrNotFound, id)
+		}
+		return lab.VNetSpec{}, err
+	}
+	v, ok := obj.(*resource.VirtualNetwork)
+	if !ok {
+		return lab.VNetSpec{}, fmt.Errorf("%w: %s is not a virtual network", lab.ErrNotFound, id)
+	}
+	return lab.SpecFromVirtualNetwork(v)
+}

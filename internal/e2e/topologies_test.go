@@ -1,0 +1,326 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/swantest"
+)
+
+const sub1 = "00000000-0000-0000-0000-000000000000"
+
+// Site-to-Site to a strongSwan site, with strongSwan initiating and with
+// vpngw initiating (and a custom IPsec policy and DPD timeout reaching the
+// agent).
+func TestSiteToSite(t *testing.T) {
+	for _, mode := range []string{"vpngw-initiates", "strongswan-initiates"} {
+		t.Run(mode, func(t *testing.T) {
+			c := newCloud(t)
+			gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+			vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+			s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+			extra := []string{}
+			if mode == "strongswan-initiates" {
+				// vpngw waits; strongSwan brings the tunnel up.
+				extra = []string{"--connection-mode", "ResponderOnly", "--dpd-timeout", "30"}
+				s.strongswan(t, gwIP, "10.1.0.0/16", "s2sKey42", nil)
+			} else {
+				s.strongswan(t, gwIP, "10.1.0.0/16", "s2sKey42", func(cn *swantest.Conn) {
+					cn.IKE, cn.ESP = "aes256-sha256-modp2048", "aes256-sha256"
+				})
+			}
+			start := time.Now()
+			c.connect(sub1, "RG1", "VNet1-gw", s, "s2sKey42", extra...)
+			if mode == "vpngw-initiates" {
+				// A custom policy reaches the agent: only it is offered.
+				c.cli("network", "vpn-connection", "ipsec-policy", "add", "-g", "RG1", "--connection-name", "to-onprem",
+					"--ike-encryption", "AES256", "--ike-integrity", "SHA256", "--dh-group", "DHGroup14",
+					"--ipsec-encryption", "AES256", "--ipsec-integrity", "SHA256", "--pfs-group", "None",
+					"--sa-lifetime", "27000", "--sa-max-size", "102400000", "-o", "none")
+			}
+			if mode == "strongswan-initiates" {
+				if err := s.swan.Initiate("azure", 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			took := c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+			t.Logf("connection create → Connected in %v", time.Since(start).Round(time.Millisecond))
+			_ = took
+			vmNS := c.vmNS(sub1, "RG1", "vm1")
+			reachable(t, vmNS, s.host, 10*time.Second)
+			if loss := pingLoss(t, s.hostNS, vm, 5, "0.2"); loss != 0 {
+				t.Fatalf("host → VM: %d%% loss", loss)
+			}
+			transfer(t, vmNS, s.hostNS, s.host, 4<<20)
+			transfer(t, s.hostNS, vmNS, vm, 4<<20)
+			conn := c.connection(sub1, "RG1", "to-onprem")
+			if conn["connectionStatus"] != "Connected" || conn["ingressBytesTransferred"].(float64) == 0 {
+				nstest.WaitFor(t, 5*time.Second, func() bool {
+					conn = c.connection(sub1, "RG1", "to-onprem")
+					return conn["ingressBytesTransferred"].(float64) > 0
+				}, "byte counters: %v", conn)
+			}
+			tunnels, _ := conn["tunnelConnectionStatus"].([]any)
+			if len(tunnels) != 1 || tunnels[0].(map[string]any)["connectionStatus"] != "Connected" ||
+				tunnels[0].(map[string]any)["lastConnectionEstablishedUtcTime"] == "" {
+				t.Fatalf("tunnelConnectionStatus: %v", conn["tunnelConnectionStatus"])
+			}
+			if strings.Contains(fmt.Sprint(conn), "s2sKey42") {
+				t.Fatal("connection shows its shared key")
+			}
+			// What strongSwan negotiated shows the settings reached the agent.
+			sas, err := s.swan.SAs()
+			if err != nil || len(sas) != 1 {
+				t.Fatalf("strongSwan SAs: %v %+v", err, sas)
+			}
+			if mode == "vpngw-initiates" && (sas[0].Encr != "AES_CBC256" || sas[0].DH != "MODP_2048") {
+				t.Fatalf("custom policy not used: %+v", sas[0])
+			}
+			// Deleting the connection tears the tunnel down on both sides.
+			c.cli("network", "vpn-connection", "delete", "-g", "RG1", "-n", "to-onprem")
+			nstest.WaitFor(t, 10*time.Second, func() bool {
+				sas, _ := s.swan.SAs()
+				return len(sas) == 0
+			}, "strongSwan still has SAs after the connection was deleted")
+		})
+	}
+}
+
+// Multi-Site: three strongSwan sites on one RouteBased gateway at once.
+func TestMultiSite(t *testing.T) {
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	var sites []*labSite
+	for i := 0; i < 3; i++ {
+		s := c.site(fmt.Sprintf("branch%d", i), fmt.Sprintf("192.0.2.%d", 20+i), fmt.Sprintf("10.%d.0.0/16", 60+i))
+		key := fmt.Sprintf("branchKey%d", i)
+		s.strongswan(t, gwIP, "10.1.0.0/16", key, nil)
+		c.connect(sub1, "RG1", "VNet1-gw", s, key)
+		sites = append(sites, s)
+	}
+	for _, s := range sites {
+		c.waitConnected(sub1, "RG1", "to-"+s.name, 30*time.Second)
+	}
+	for _, s := range sites {
+		reachable(t, vmNS, s.host, 10*time.Second)
+	}
+	list := c.cli("network", "vnet-gateway", "list-connections", "-g", "RG1", "-n", "VNet1-gw", "-o", "json")
+	var conns []map[string]any
+	if err := json.Unmarshal([]byte(list), &conns); err != nil || len(conns) != 3 {
+		t.Fatalf("list-connections: %v %s", err, list)
+	}
+}
+
+// VNet-to-VNet between VNets in different resource groups and different
+// subscriptions, with the pair of Vnet2Vnet connections Azure uses; a
+// change to one VNet's address space reaches the other side without user
+// action. The first gateway also has a site-to-site connection (S2S and
+// VNet-to-VNet on one gateway).
+func TestVNetToVNetAndSiteToSite(t *testing.T) {
+	c := newCloud(t)
+	const sub2 = "11111111-2222-3333-4444-555555555555"
+	c.gateway("RG-A", sub1, "VNetA", "10.1.0.0/16")
+	c.gateway("RG-B", sub2, "VNetB", "10.2.0.0/16")
+	vmA := c.vm(sub1, "RG-A", "VNetA", "vma")
+	vmB := c.vm(sub2, "RG-B", "VNetB", "vmb")
+	gwA := "/subscriptions/" + sub1 + "/resourceGroups/RG-A/providers/Microsoft.Network/virtualNetworkGateways/VNetA-gw"
+	gwB := "/subscriptions/" + sub2 + "/resourceGroups/RG-B/providers/Microsoft.Network/virtualNetworkGateways/VNetB-gw"
+	c.cli("network", "vpn-connection", "create", "-g", "RG-A", "-n", "A-to-B", "--vnet-gateway1", gwA, "--vnet-gateway2", gwB,
+		"--shared-key", "v2vKey99", "--subscription", sub1, "-o", "none")
+	c.cli("network", "vpn-connection", "create", "-g", "RG-B", "-n", "B-to-A", "--vnet-gateway1", gwB, "--vnet-gateway2", gwA,
+		"--shared-key", "v2vKey99", "--subscription", sub2, "-o", "none")
+	c.waitConnected(sub1, "RG-A", "A-to-B", 30*time.Second)
+	c.waitConnected(sub2, "RG-B", "B-to-A", 30*time.Second)
+	nsA, nsB := c.vmNS(sub1, "RG-A", "vma"), c.vmNS(sub2, "RG-B", "vmb")
+	reachable(t, nsA, vmB, 10*time.Second)
+	reachable(t, nsB, vmA, 10*time.Second)
+	transfer(t, nsA, nsB, vmB, 4<<20)
+
+	// A site on gateway A as well.
+	gwAIP := strings.TrimSpace(c.cli("network", "public-ip", "show", "-g", "RG-A", "-n", "VNetA-gwip", "--query", "ipAddress", "-o", "tsv"))
+	s := c.site("onprem", "192.0.2.30", "10.70.0.0/16")
+	s.strongswan(t, gwAIP, "10.1.0.0/16", "siteKey7", nil)
+	c.connect(sub1, "RG-A", "VNetA-gw", s, "siteKey7")
+	c.waitConnected(sub1, "RG-A", "to-onprem", 30*time.Second)
+	reachable(t, nsA, s.host, 10*time.Second)
+	reachable(t, nsB, vmA, 5*time.Second)
+
+	// VNet B grows: a new prefix and subnet; a VM there is reachable from
+	// VNet A with no change to A's connection.
+	c.cli("network", "vnet", "update", "-g", "RG-B", "-n", "VNetB", "--address-prefixes", "10.2.0.0/16", "10.22.0.0/16",
+		"--subscription", sub2, "-o", "none")
+	c.cli("network", "vnet", "subnet", "create", "-g", "RG-B", "--vnet-name", "VNetB", "-n", "Workload2",
+		"--address-prefixes", "10.22.1.0/24", "--subscription", sub2, "-o", "none")
+	out := c.cli("lab", "vm", "create", "-g", "RG-B", "--vnet", "VNetB", "--subnet", "Workload2", "-n", "vmb2", "--subscription", sub2)
+	var m map[string]any
+	_ = json.Unmarshal([]byte(out), &m)
+	vmB2 := mustAddr(t, m["ipAddress"])
+	reachable(t, nsA, vmB2, 20*time.Second)
+}
+
+// The SKU at run time: the aggregate throughput cap (Basic: 100 Mbit/s)
+// shared by the gateway's tunnels, the operator switch that lifts it, and
+// the tunnel count limit.
+func TestSKUThroughputAndTunnelLimit(t *testing.T) {
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16", "--sku", "Basic")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	var sites []*labSite
+	for i := 0; i < 2; i++ {
+		s := c.site(fmt.Sprintf("b%d", i), fmt.Sprintf("192.0.2.%d", 40+i), fmt.Sprintf("10.%d.0.0/16", 80+i))
+		s.strongswan(t, gwIP, "10.1.0.0/16", "capKey1", nil)
+		c.connect(sub1, "RG1", "VNet1-gw", s, "capKey1")
+		sites = append(sites, s)
+	}
+	for _, s := range sites {
+		c.waitConnected(sub1, "RG1", "to-"+s.name, 30*time.Second)
+		reachable(t, vmNS, s.host, 10*time.Second)
+	}
+	// Both tunnels at once, VM → hosts (the gateway's egress).
+	rates := concurrentIperf(t, vmNS, sites, vm, 5)
+	total := rates[0] + rates[1]
+	t.Logf("Basic gateway, two tunnels: %.0f + %.0f = %.0f Mbit/s (cap 100)", rates[0], rates[1], total)
+	if total > 115 || total < 60 {
+		t.Fatalf("aggregate %.0f Mbit/s, want about 100", total)
+	}
+	for i, r := range rates {
+		if r < total*0.25 {
+			t.Fatalf("tunnel %d got %.0f of %.0f Mbit/s: not shared fairly", i, r, total)
+		}
+	}
+	// The tunnel count: Basic allows 10 connections; the 11th is refused.
+	for i := 2; i < 10; i++ {
+		c.cli("network", "local-gateway", "create", "-g", "RG1", "-n", fmt.Sprintf("extra%d", i), "--gateway-ip-address", fmt.Sprintf("192.0.2.%d", 100+i),
+			"--local-address-prefixes", fmt.Sprintf("10.%d.0.0/16", 100+i), "-o", "none")
+		c.cli("network", "vpn-connection", "create", "-g", "RG1", "-n", fmt.Sprintf("extra%d", i), "--vnet-gateway1", "VNet1-gw",
+			"--local-gateway2", fmt.Sprintf("extra%d", i), "--shared-key", "x1", "--no-wait", "-o", "none")
+	}
+	c.cli("network", "local-gateway", "create", "-g", "RG1", "-n", "extra10", "--gateway-ip-address", "192.0.2.110",
+		"--local-address-prefixes", "10.110.0.0/16", "-o", "none")
+	out, err := c.cliErr("network", "vpn-connection", "create", "-g", "RG1", "-n", "extra10", "--vnet-gateway1", "VNet1-gw",
+		"--local-gateway2", "extra10", "--shared-key", "x1", "-o", "none")
+	if err == nil || !strings.Contains(out, "LimitExceeded") {
+		t.Fatalf("11th connection on Basic: err %v: %s", err, out)
+	}
+
+	// The operator lifts the cap: restart the control plane with
+	// --no-throughput-cap; the instances restart with no limit.
+	c.stop(syscall.SIGTERM)
+	c.extra = []string{"--no-throughput-cap"}
+	c.start()
+	for _, s := range sites {
+		c.waitConnected(sub1, "RG1", "to-"+s.name, 40*time.Second)
+		reachable(t, vmNS, s.host, 20*time.Second)
+	}
+	rates = concurrentIperf(t, vmNS, sites, vm, 5)
+	t.Logf("without the cap: %.0f + %.0f Mbit/s", rates[0], rates[1])
+	if rates[0]+rates[1] < 150 {
+		t.Fatalf("the cap is still there: %.0f Mbit/s", rates[0]+rates[1])
+	}
+}
+
+// concurrentIperf runs iperf3 from the VM to each site host at once for
+// secs seconds and returns each stream's Mbit/s.
+func concurrentIperf(t *testing.T, vmNS labNS, sites []*labSite, vm interface{ String() string }, secs int) []float64 {
+	t.Helper()
+	for i, s := range sites {
+		srv := s.hostNS.Command(t.Context(), "iperf3", "-s", "-1", "-p", fmt.Sprint(5400+i))
+		if err := s.hostNS.Start(srv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	type res struct {
+		i    int
+		mbps float64
+		err  error
+	}
+	ch := make(chan res, len(sites))
+	for i, s := range sites {
+		go func(i int, s *labSite) {
+			out, err := vmNS.run("iperf3", "-c", s.host.String(), "-p", fmt.Sprint(5400+i), "-t", fmt.Sprint(secs), "-J")
+			if err != nil {
+				ch <- res{i, 0, fmt.Errorf("%v: %s", err, out)}
+				return
+			}
+			var r struct {
+				End struct {
+					SumReceived struct {
+						BitsPerSecond float64 `json:"bits_per_second"`
+					} `json:"sum_received"`
+				} `json:"end"`
+			}
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				ch <- res{i, 0, err}
+				return
+			}
+			ch <- res{i, r.End.SumReceived.BitsPerSecond / 1e6, nil}
+		}(i, s)
+	}
+	out := make([]float64, len(sites))
+	for range sites {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("iperf3 to site %d: %v", r.i, r.err)
+		}
+		out[r.i] = r.mbps
+	}
+	return out
+}
+
+// A gateway reset: the active instance restarts, the standby takes over,
+// traffic flows again; vpngw serve restarts (even killed) drop no tunnel.
+func TestResetAndServeRestart(t *testing.T) {
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	s.strongswan(t, gwIP, "10.1.0.0/16", "resetKey5", func(cn *swantest.Conn) { cn.DPDDelay = "5s"; cn.DPDAction = "restart" })
+	c.connect(sub1, "RG1", "VNet1-gw", s, "resetKey5")
+	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+	reachable(t, vmNS, s.host, 10*time.Second)
+
+	// Restart the control plane, first gracefully, then with SIGKILL,
+	// under continuous ping: no loss.
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		done := make(chan int, 1)
+		go func() { done <- pingLoss(t, vmNS, s.host, 100, "0.05") }()
+		time.Sleep(time.Second)
+		c.stop(sig)
+		c.start()
+		if loss := <-done; loss != 0 {
+			t.Fatalf("%d%% ping loss across a control plane restart (%v)", loss, sig)
+		}
+		if c.connection(sub1, "RG1", "to-onprem")["provisioningState"] != "Succeeded" {
+			t.Fatal("connection lost after restart")
+		}
+		c.waitConnected(sub1, "RG1", "to-onprem", 10*time.Second)
+	}
+
+	// Reset: the standby takes over.
+	start := time.Now()
+	c.cli("network", "vnet-gateway", "reset", "-g", "RG1", "-n", "VNet1-gw", "-o", "none")
+	resetDone := time.Since(start)
+	reachable(t, vmNS, s.host, 60*time.Second)
+	t.Logf("gateway reset: operation %v, traffic flowing again %v after the reset began", resetDone.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+	transfer(t, vmNS, s.hostNS, s.host, 2<<20)
+}
+
+func mustAddr(t *testing.T, v any) (a addrT) {
+	s, _ := v.(string)
+	a, err := parseAddr(s)
+	if err != nil {
+		t.Fatalf("address %v: %v", v, err)
+	}
+	return a
+}

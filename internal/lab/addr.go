@@ -1,0 +1,105 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// TestNets are the only ranges the lab puts on its internet segment: the
+// documentation ranges of RFC 5737 (TEST-NET-1, -2 and -3), which are never
+// routed on the real Internet.
+var TestNets = []netip.Prefix{
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+}
+
+// routerAddr is the internet router's own address, on its loopback: the
+// source of its ARP requests and ICMP errors. Link-local, never a public IP.
+var routerAddr = netip.MustParsePrefix("169.254.0.1/32")
+
+// linkLocal is refused as a private prefix (the router uses it).
+var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
+
+// IsTestNet reports whether a is an IPv4 address in a TEST-NET range.
+func IsTestNet(a netip.Addr) bool {
+	for _, p := range TestNets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkPublic validates an address for the internet segment.
+func checkPublic(a netip.Addr) error {
+	if !a.IsValid() {
+		return fmt.Errorf("%w: empty public IP address", ErrInvalid)
+	}
+	if !IsTestNet(a) {
+		return fmt.Errorf("%w: public IP %s is outside the TEST-NET ranges 192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24; the lab uses only documentation addresses on its internet", ErrInvalid, a)
+	}
+	return nil
+}
+
+// checkPrivate validates a prefix used inside a VNet or a site: IPv4,
+// canonical, and disjoint from the internet segment's ranges.
+func checkPrivate(what string, p netip.Prefix) error {
+	switch {
+	case !p.IsValid() || !p.Addr().Is4():
+		return fmt.Errorf("%w: %s %s: the lab realizes IPv4 prefixes only", ErrInvalid, what, p)
+	case p.Masked() != p:
+		return fmt.Errorf("%w: %s %s has host bits set", ErrInvalid, what, p)
+	case p.Overlaps(linkLocal):
+		return fmt.Errorf("%w: %s %s overlaps 169.254.0.0/16, which the lab's internet router uses", ErrInvalid, what, p)
+	}
+	for _, t := range TestNets {
+		if p.Overlaps(t) {
+			return fmt.Errorf("%w: %s %s overlaps the internet segment's TEST-NET range %s", ErrInvalid, what, p, t)
+		}
+	}
+	return nil
+}
+
+// nthAddr returns the address n after p's network address, and whether it
+// is inside p.
+func nthAddr(p netip.Prefix, n int) (netip.Addr, bool) {
+	a := p.Masked().Addr()
+	for range n {
+		a = a.Next()
+		if !a.IsValid() {
+			return a, false
+		}
+	}
+	return a, p.Contains(a)
+}
+
+// broadcast is the last address of an IPv4 prefix.
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(b)
+}
+
+// subnetRouter is the VNet router's address in a subnet: the first usable
+// address (Azure's default gateway, .1).
+func subnetRouter(p netip.Prefix) netip.Addr {
+	a, _ := nthAddr(p, 1)
+	return a
+}
+
+// firstHost is the first address Azure hands out in a subnet: the first four
+// are reserved (network, gateway, two for DNS), as is the last.
+const firstHost = 4
+
+// hostAddr returns address firstHost+i of subnet p, or false when it is
+// reserved or outside the subnet.
+func hostAddr(p netip.Prefix, i int) (netip.Addr, bool) {
+	a, ok := nthAddr(p, firstHost+i)
+	if !ok || a == broadcast(p) {
+		return netip.Addr{}, false
+	}
+	return a, true
+}

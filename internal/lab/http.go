@@ -1,0 +1,274 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/resource"
+)
+
+// VNetResolver finds a stored virtual network for the HTTP handler; the
+// server implements it over its store.
+type VNetResolver interface {
+	// ResolveVNet returns the spec of the virtual network name in resource
+	// group resourceGroup of subscription (empty: the default one), for
+	// example through SpecFromVirtualNetwork. A VNet that does not exist is
+	// an error wrapping ErrNotFound, or a *resource.Error with status 404.
+	ResolveVNet(ctx context.Context, subscription, resourceGroup, name string) (VNetSpec, error)
+}
+
+// VMRequest is the body of PUT /lab/v1/vms/{resourceGroup}/{name}.
+type VMRequest struct {
+	// Subscription holds the VNet; empty means the server's default.
+	Subscription string `json:"subscription,omitempty"`
+	// VNet is the virtual network's name (in the VM's resource group).
+	VNet string `json:"vnet"`
+	// Subnet is the subnet's name.
+	Subnet string `json:"subnet"`
+}
+
+// SiteRequest is the body of PUT /lab/v1/sites/{name}.
+type SiteRequest struct {
+	// PublicIP is the device's public address (TEST-NET).
+	PublicIP netip.Addr `json:"publicIp"`
+	// AddressPrefixes are the site's prefixes; the first is the LAN.
+	AddressPrefixes []netip.Prefix `json:"addressPrefixes"`
+}
+
+// List is the body of a list response, ARM style.
+type List[T any] struct {
+	Value []T `json:"value"`
+}
+
+// maxRequest bounds request bodies.
+const maxRequest = 1 << 20
+
+// requestTimeout bounds one request's work; the work is not canceled when
+// the client goes away, so that a half-built VM is never left behind.
+const requestTimeout = 2 * time.Minute
+
+// Handler serves the lab's HTTP API, which `vpngw serve --provider lab`
+// mounts and `vpngw lab` calls:
+//
+//	GET    /lab/v1/status                     Status
+//	POST   /lab/v1/down                       Down; answers the empty Status
+//	GET    /lab/v1/vms[?resourceGroup=RG]     List[VM]
+//	PUT    /lab/v1/vms/{resourceGroup}/{name} VMRequest → VM (create or repair)
+//	GET    /lab/v1/vms/{resourceGroup}/{name} VM
+//	DELETE /lab/v1/vms/{resourceGroup}/{name} 200, or 204 if there was none
+//	GET    /lab/v1/sites                      List[Site]
+//	PUT    /lab/v1/sites/{name}               SiteRequest → Site
+//	GET    /lab/v1/sites/{name}               Site
+//	DELETE /lab/v1/sites/{name}               200, or 204 if there was none
+//
+// Errors have the API's shape, {"error":{"code","message","target"}}:
+// ErrInvalid is 400 InvalidParameter, ErrNotFound 404 ResourceNotFound,
+// ErrConflict and ErrAddressInUse 409 Conflict, ErrExhausted 409
+// LimitExceeded, anything else 500 InternalServerError with the message (a
+// lab is a development tool: the details help).
+func Handler(l *Lab, resolver VNetResolver) http.Handler {
+	h := &handler{l: l, resolver: resolver}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /lab/v1/status", h.status)
+	mux.HandleFunc("POST /lab/v1/down", h.down)
+	mux.HandleFunc("GET /lab/v1/vms", h.listVMs)
+	mux.HandleFunc("PUT /lab/v1/vms/{group}/{name}", h.putVM)
+	mux.HandleFunc("GET /lab/v1/vms/{group}/{name}", h.getVM)
+	mux.HandleFunc("DELETE /lab/v1/vms/{group}/{name}", h.deleteVM)
+	mux.HandleFunc("GET /lab/v1/sites", h.listSites)
+	mux.HandleFunc("PUT /lab/v1/sites/{name}", h.putSite)
+	mux.HandleFunc("GET /lab/v1/sites/{name}", h.getSite)
+	mux.HandleFunc("DELETE /lab/v1/sites/{name}", h.deleteSite)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &resource.Error{Code: "PathNotFound", Status: http.StatusNotFound,
+			Message: fmt.Sprintf("No lab API serves %s %s.", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+type handler struct {
+	l        *Lab
+	resolver VNetResolver
+}
+
+func workContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(r.Context()), requestTimeout)
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.l.Status())
+}
+
+func (h *handler) down(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := workContext(r)
+	defer cancel()
+	if err := h.l.Down(ctx); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.l.Status())
+}
+
+func (h *handler) listVMs(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, List[VM]{Value: h.l.VMs(r.URL.Query().Get("resourceGroup"))})
+}
+
+func (h *handler) putVM(w http.ResponseWriter, r *http.Request) {
+	var req VMRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	group, name := r.PathValue("group"), r.PathValue("name")
+	if req.VNet == "" || req.Subnet == "" {
+		writeError(w, resource.Errorf(resource.CodeMissingParameter, "vnet", "A VM needs a vnet and a subnet."))
+		return
+	}
+	ctx, cancel := workContext(r)
+	defer cancel()
+	if h.resolver == nil {
+		writeError(w, fmt.Errorf("lab: no VNet resolver configured"))
+		return
+	}
+	spec, err := h.resolver.ResolveVNet(ctx, req.Subscription, group, req.VNet)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// Realize the VNet as stored (idempotent; the reconciler does the same)
+	// so that a VM can be added before the VNet's reconcile has run.
+	if err := h.l.EnsureVNet(ctx, spec); err != nil {
+		writeError(w, err)
+		return
+	}
+	vm, err := h.l.CreateVM(ctx, VMSpec{ResourceGroup: group, Name: name, VNet: spec.ID, Subnet: req.Subnet})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, vm)
+}
+
+func (h *handler) getVM(w http.ResponseWriter, r *http.Request) {
+	vm, err := h.l.GetVM(r.PathValue("group"), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, vm)
+}
+
+func (h *handler) deleteVM(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := workContext(r)
+	defer cancel()
+	err := h.l.DeleteVM(ctx, r.PathValue("group"), r.PathValue("name"))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		w.WriteHeader(http.StatusNoContent)
+	case err != nil:
+		writeError(w, err)
+	default:
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (h *handler) listSites(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, List[Site]{Value: h.l.Sites()})
+}
+
+func (h *handler) putSite(w http.ResponseWriter, r *http.Request) {
+	var req SiteRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	ctx, cancel := workContext(r)
+	defer cancel()
+	s, err := h.l.CreateSite(ctx, SiteSpec{Name: r.PathValue("name"), PublicIP: req.PublicIP, AddressPrefixes: req.AddressPrefixes})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (h *handler) getSite(w http.ResponseWriter, r *http.Request) {
+	s, err := h.l.GetSite(r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (h *handler) deleteSite(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := workContext(r)
+	defer cancel()
+	err := h.l.DeleteSite(ctx, r.PathValue("name"))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		w.WriteHeader(http.StatusNoContent)
+	case err != nil:
+		writeError(w, err)
+	default:
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// readJSON decodes the request body strictly, answering 400 on failure.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	d := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
+	d.DisallowUnknownFields()
+	err := d.Decode(v)
+	if err == nil && d.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, resource.Errorf(resource.CodeInvalidRequestContent, "", "The request body is not valid: %v.", err))
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeError answers err in the API's error shape.
+func writeError(w http.ResponseWriter, err error) {
+	e, ok := resource.AsError(err)
+	if !ok {
+		e = &resource.Error{Code: resource.CodeInternal, Status: http.StatusInternalServerError, Message: err.Error()}
+		for _, s := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrAddressInUse, ErrExhausted, ErrLocked} {
+			e.Message = strings.TrimPrefix(e.Message, s.Error()+": ")
+		}
+		switch {
+		case errors.Is(err, ErrInvalid):
+			e.Code, e.Status = resource.CodeInvalidParameter, http.StatusBadRequest
+		case errors.Is(err, ErrNotFound):
+			e.Code, e.Status = resource.CodeResourceNotFound, http.StatusNotFound
+		case errors.Is(err, ErrConflict), errors.Is(err, ErrAddressInUse), errors.Is(err, ErrLocked):
+			e.Code, e.Status = resource.CodeConflict, http.StatusConflict
+		case errors.Is(err, ErrExhausted):
+			e.Code, e.Status = resource.CodeLimitExceeded, http.StatusConflict
+		}
+	}
+	b, _ := json.Marshal(struct {
+		Error *resource.Error `json:"error"`
+	}{e})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(e.HTTPStatus())
+	w.Write(append(b, '\n'))
+}

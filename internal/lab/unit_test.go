@@ -1,0 +1,317 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vpngw/vpngw/internal/resource"
+)
+
+// These tests need no privileges: they exercise names, validation (which
+// runs before anything touches a namespace), state files and the HTTP
+// error shape.
+
+func TestNames(t *testing.T) {
+	n := Names{Prefix: "vpngw"}
+	long := strings.Repeat("x", 200)
+	for _, ns := range []string{n.Internet(), n.VNet(long), n.GatewayInstance(long, 7), n.VM(long, long), n.SiteDevice("a"), n.SiteHost("a")} {
+		if !n.Owns(ns) {
+			t.Errorf("%s is not owned by its lab", ns)
+		}
+		for _, kind := range []byte{'p', 'v'} {
+			if name := routerIf(kind, ns); len(name) > 15 {
+				t.Errorf("interface name %s longer than 15 bytes", name)
+			}
+		}
+	}
+	if name := bridgeName(long); len(name) > 15 {
+		t.Errorf("bridge name %s too long", name)
+	}
+	// Keys are case-insensitive, names deterministic.
+	if n.VNet("/A/b") != n.VNet("/a/B") || n.VM("RG", "Vm") != n.VM("rg", "vm") || n.SiteDevice("Site") != "vpngw-site-site" {
+		t.Errorf("names depend on case")
+	}
+	if n.VM("rg", "a-b") == n.VM("rg-a", "b") {
+		t.Errorf("VM names collide across groups")
+	}
+	if n.Owns("vpngwx-inet") || n.Owns("vpngw") || !n.Owns("vpngw-anything") {
+		t.Errorf("Owns does not stop at the prefix boundary")
+	}
+	for p, ok := range map[string]bool{"vpngw": true, "vlab1a2b3c": true, "": false, "vpn-gw": false, "Vpngw": false, "1ab": false, "abcdefghijklmnopq": false} {
+		if ValidPrefix(p) != ok {
+			t.Errorf("ValidPrefix(%q) = %v", p, !ok)
+		}
+	}
+	for s, ok := range map[string]bool{"onprem": true, "Branch-1": true, "a": true, "-a": false, "a-": false, "a_b": false, "a/b": false, strings.Repeat("a", 41): false} {
+		if (checkSiteName(s) == nil) != ok {
+			t.Errorf("checkSiteName(%q) = %v", s, checkSiteName(s))
+		}
+	}
+}
+
+func TestAddresses(t *testing.T) {
+	p := netip.MustParsePrefix("10.1.255.0/27")
+	if a, ok := hostAddr(p, 0); !ok || a.String() != "10.1.255.4" {
+		t.Errorf("hostAddr 0 = %v %v", a, ok)
+	}
+	if a, ok := hostAddr(p, 26); !ok || a.String() != "10.1.255.30" {
+		t.Errorf("hostAddr 26 = %v %v", a, ok)
+	}
+	if _, ok := hostAddr(p, 27); ok {
+		t.Errorf("hostAddr hands out the broadcast address")
+	}
+	if _, ok := hostAddr(netip.MustParsePrefix("10.0.0.0/30"), 0); ok {
+		t.Errorf("hostAddr in a /30")
+	}
+	if r := subnetRouter(p); r.String() != "10.1.255.1" {
+		t.Errorf("router = %s", r)
+	}
+	for a, ok := range map[string]bool{"192.0.2.1": true, "198.51.100.200": true, "203.0.113.9": true, "8.8.8.8": false, "10.0.0.1": false, "192.0.3.1": false, "2001:db8::1": false} {
+		if (checkPublic(netip.MustParseAddr(a)) == nil) != ok {
+			t.Errorf("checkPublic(%s) = %v", a, checkPublic(netip.MustParseAddr(a)))
+		}
+	}
+	for p, ok := range map[string]bool{"10.0.0.0/16": true, "172.16.0.0/12": true, "198.51.0.0/16": false, "169.254.0.0/24": false, "10.0.0.1/16": false, "fd00::/64": false} {
+		if (checkPrivate("x", netip.MustParsePrefix(p)) == nil) != ok {
+			t.Errorf("checkPrivate(%s) = %v", p, checkPrivate("x", netip.MustParsePrefix(p)))
+		}
+	}
+}
+
+func openUnpriv(t *testing.T) *Lab {
+	t.Helper()
+	l, err := Open(Options{Dir: t.TempDir(), Prefix: randomPrefix(t), PublicIPPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestValidationBeforeAnyChange(t *testing.T) {
+	l := openUnpriv(t)
+	ctx := context.Background()
+	pfx := []netip.Prefix{netip.MustParsePrefix("10.50.0.0/16")}
+	for _, c := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"site outside TEST-NET", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("8.8.8.8"), AddressPrefixes: pfx})
+			return err
+		}(), ErrInvalid},
+		{"site in the API pool", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("198.51.100.7"), AddressPrefixes: pfx})
+			return err
+		}(), ErrInvalid},
+		{"site prefix public", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
+			return err
+		}(), ErrInvalid},
+		{"site prefix too small", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/31")}})
+			return err
+		}(), ErrInvalid},
+		{"bad site name", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a b", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: pfx})
+			return err
+		}(), ErrInvalid},
+		{"overlapping subnets", l.EnsureVNet(ctx, VNetSpec{ID: "x", Subnets: []SubnetSpec{
+			{Name: "a", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}},
+			{Name: "b", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.128/25")}},
+		}}), ErrInvalid},
+		{"tiny subnet", l.EnsureVNet(ctx, VNetSpec{ID: "x", Subnets: []SubnetSpec{{Name: "a", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/30")}}}}), ErrInvalid},
+		{"VM in unknown VNet", func() error {
+			_, err := l.CreateVM(ctx, VMSpec{ResourceGroup: "rg", Name: "vm", VNet: "nope", Subnet: "apps"})
+			return err
+		}(), ErrNotFound},
+		{"VM name", func() error {
+			_, err := l.CreateVM(ctx, VMSpec{ResourceGroup: "rg", Name: "a/b", VNet: "nope", Subnet: "apps"})
+			return err
+		}(), ErrInvalid},
+		{"routes for unknown VNet", l.SetVNetRoutes(ctx, "nope", nil), ErrNotFound},
+		{"public IP of unknown instance", l.SetPublicIPs(ctx, "gw", 0, []netip.Addr{netip.MustParseAddr("198.51.100.1")}), ErrNotFound},
+		{"public IP outside TEST-NET", l.SetPublicIPs(ctx, "gw", 0, []netip.Addr{netip.MustParseAddr("1.1.1.1")}), ErrInvalid},
+		{"instance index", func() error {
+			_, err := l.EnsureGatewayInstance(ctx, GatewayInstanceSpec{Gateway: "gw", Instance: MaxInstances, VNet: "x"})
+			return err
+		}(), ErrInvalid},
+	} {
+		if !errors.Is(c.err, c.want) {
+			t.Errorf("%s: err = %v, want %v", c.name, c.err, c.want)
+		}
+	}
+	if st := l.Status(); st.Internet != nil || len(st.VNets) != 0 || len(st.Sites) != 0 {
+		t.Errorf("a refused call changed the state: %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir(), stateFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused call wrote the state: %v", err)
+	}
+}
+
+func TestOpenChecks(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(Options{Dir: dir, Prefix: "bad-prefix"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad prefix: %v", err)
+	}
+	if _, err := Open(Options{Dir: dir, PublicIPPool: []netip.Prefix{netip.MustParsePrefix("100.64.0.0/24")}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("pool outside TEST-NET: %v", err)
+	}
+	if _, err := Open(Options{Dir: dir, PublicIPPool: []netip.Prefix{netip.MustParsePrefix("198.51.0.0/16")}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("pool larger than TEST-NET: %v", err)
+	}
+	// A state directory belongs to one prefix.
+	st := newState("vlabone")
+	st.Sites["s"] = &Site{Name: "s", PublicIP: netip.MustParseAddr("192.0.2.1")}
+	if err := saveState(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: dir, Prefix: "vlabtwo"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("other prefix: %v", err)
+	}
+	l, err := Open(Options{Dir: dir, Prefix: "vlabone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := l.GetSite("S"); err != nil || s.PublicIP.String() != "192.0.2.1" {
+		t.Errorf("state round trip: %+v, %v", s, err)
+	}
+	if _, err := Open(Options{Dir: dir, Prefix: "vlabone"}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second open: %v", err)
+	}
+	l.Close()
+	l, err = Open(Options{Dir: dir, Prefix: "vlabone"})
+	if err != nil {
+		t.Errorf("open after close: %v", err)
+	} else {
+		l.Close()
+	}
+	os.WriteFile(filepath.Join(dir, stateFile), []byte(`{"version":99,"prefix":"vlabone"}`), 0o600)
+	if _, err := Open(Options{Dir: dir, Prefix: "vlabone"}); err == nil {
+		t.Errorf("unknown state version accepted")
+	}
+}
+
+func TestSpecFromVirtualNetwork(t *testing.T) {
+	var v resource.VirtualNetwork
+	err := json.Unmarshal([]byte(`{"id":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v",
+		"properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16","fd00::/48"]},
+		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}},
+		           {"name":"dual","properties":{"addressPrefixes":["10.1.1.0/24","fd00::/64"]}},
+		           {"name":"v6only","properties":{"addressPrefix":"fd00:0:0:1::/64"}}]}}`), &v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := SpecFromVirtualNetwork(&v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(spec)
+	want := `{"id":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v","addressSpace":["10.1.0.0/16"],"subnets":[{"name":"GatewaySubnet","prefixes":["10.1.255.0/27"]},{"name":"dual","prefixes":["10.1.1.0/24"]}]}`
+	if string(got) != want {
+		t.Errorf("spec = %s\nwant   %s", got, want)
+	}
+}
+
+// fakeResolver resolves VNets from a map keyed by resource group/name.
+type fakeResolver map[string]VNetSpec
+
+func (f fakeResolver) ResolveVNet(_ context.Context, _, rg, name string) (VNetSpec, error) {
+	if s, ok := f[strings.ToLower(rg+"/"+name)]; ok {
+		return s, nil
+	}
+	return VNetSpec{}, resource.Errorf(resource.CodeResourceNotFound, "", "The Resource 'Microsoft.Network/virtualNetworks/%s' under resource group '%s' was not found.", name, rg).WithStatus(http.StatusNotFound)
+}
+
+func TestHTTPErrors(t *testing.T) {
+	l := openUnpriv(t)
+	srv := httptest.NewServer(Handler(l, fakeResolver{}))
+	defer srv.Close()
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code, mention      string
+	}{
+		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"8.8.8.8","addressPrefixes":["10.50.0.0/16"]}`, 400, "InvalidParameter", "TEST-NET"},
+		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"192.0.2.1","addressPrefixes":["10.50.0.0/16"],"extra":1}`, 400, "InvalidRequestContent", "extra"},
+		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"not an ip"}`, 400, "InvalidRequestContent", ""},
+		{"GET", "/lab/v1/sites/s1", "", 404, "ResourceNotFound", "s1"},
+		{"PUT", "/lab/v1/vms/rg/vm1", `{"vnet":"v","subnet":"apps"}`, 404, "ResourceNotFound", "virtualNetworks/v"},
+		{"PUT", "/lab/v1/vms/rg/vm1", `{"vnet":"v"}`, 400, "MissingRequiredParameter", ""},
+		{"GET", "/lab/v1/vms/rg/vm1", "", 404, "ResourceNotFound", "vm1"},
+		{"POST", "/lab/v1/vms", "", 404, "PathNotFound", "POST /lab/v1/vms"},
+		{"GET", "/lab/v1/nothing", "", 404, "PathNotFound", ""},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error resource.Error }
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != c.status || body.Error.Code != c.code || !strings.Contains(body.Error.Message, c.mention) {
+			t.Errorf("%s %s: %d %+v (%v), want %d %s mentioning %q", c.method, c.path, resp.StatusCode, body.Error, err, c.status, c.code, c.mention)
+		}
+		if strings.HasPrefix(body.Error.Message, "lab: ") {
+			t.Errorf("%s %s: message keeps the Go error prefix: %q", c.method, c.path, body.Error.Message)
+		}
+	}
+	// Deleting what is not there is not an error, as in ARM.
+	for _, p := range []string{"/lab/v1/sites/s1", "/lab/v1/vms/rg/vm1"} {
+		req, _ := http.NewRequest("DELETE", srv.URL+p, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("DELETE %s = %d, want 204", p, resp.StatusCode)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/lab/v1/vms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list List[VM]
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.Value == nil || len(list.Value) != 0 {
+		t.Errorf("empty VM list = %+v, %v", list, err)
+	}
+}
+
+func TestIPv4Only(t *testing.T) {
+	spec := VNetSpec{
+		ID:           "v",
+		AddressSpace: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00::/48")},
+		Subnets: []SubnetSpec{
+			{Name: "dual", Prefixes: []netip.Prefix{netip.MustParsePrefix("fd00::/64"), netip.MustParsePrefix("10.1.1.0/24")}},
+			{Name: "v6", Prefixes: []netip.Prefix{netip.MustParsePrefix("fd00:0:0:1::/64")}},
+			{Name: "empty"},
+		},
+	}
+	got, _ := json.Marshal(spec.ipv4Only())
+	want := `{"id":"v","addressSpace":["10.1.0.0/16"],"subnets":[{"name":"dual","prefixes":["10.1.1.0/24"]},{"name":"empty","prefixes":null}]}`
+	if string(got) != want {
+		t.Errorf("ipv4Only = %s\nwant       %s", got, want)
+	}
+	// The empty subnet is still refused by validation; IPv6 is not.
+	v4 := spec.ipv4Only()
+	if err := v4.validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "empty has no IPv4 prefix") {
+		t.Errorf("validate = %v", err)
+	}
+	spec.Subnets = spec.Subnets[:2]
+	v4 = spec.ipv4Only()
+	if err := v4.validate(); err != nil {
+		t.Errorf("validate dual stack = %v", err)
+	}
+}
