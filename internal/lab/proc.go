@@ -40,6 +40,10 @@ type Process struct {
 // become the command.
 const execTimeout = 5 * time.Second
 
+// startGrace is how long StartDetached watches a started command before it
+// calls it running.
+const startGrace = 50 * time.Millisecond
+
 // StartDetached starts argv inside namespace ns so that it outlives the
 // caller: through `ip netns exec` (which execs argv, keeping the PID), in a
 // new session and process group, stdin from /dev/null and stdout and stderr
@@ -85,6 +89,14 @@ func StartDetached(ctx context.Context, ns string, argv []string, logFile string
 	defer deadline.Stop()
 	for {
 		if st, ok := startTime(p.PID); ok && sameCmdline(p.PID, argv) {
+			// The command runs; give one that fails at once (a bad flag, a
+			// missing file) a moment to show it, so the caller gets its
+			// error instead of a process that is already gone.
+			select {
+			case <-exited:
+				return Process{}, fmt.Errorf("lab: %s in %s exited at once: %s", argv[0], ns, strings.TrimSpace(string(readFrom(logFile, logStart, 2048))))
+			case <-time.After(startGrace):
+			}
 			p.StartTime = st
 			return p, nil
 		}
