@@ -270,10 +270,7 @@ func (sa *ikeSA) installChild(now time.Time, c *childSA, gir []byte, weInitiated
 	c.expireAt = now.Add(p.cfg.ChildLifetime)
 	c.rekeyAt = now.Add(sa.e.jitter(p.cfg.ChildLifetime))
 	if outbound {
-		c.outActive = true
-		if c.replaces != nil {
-			c.replaces.outActive = false
-		}
+		sa.outboundMovedTo(c)
 	}
 	sa.e.log.Info("Child SA installed", append(sa.logAttrs(),
 		"in_spi", fmt.Sprintf("%08x", c.inSPI), "out_spi", fmt.Sprintf("%08x", c.outSPI),
@@ -631,16 +628,36 @@ func spiOf(c *childSA) uint32 {
 
 // activateOutbound makes c the outbound SA for its selectors.
 func (sa *ikeSA) activateOutbound(c *childSA) {
-	if c.outActive || c.state != chInstalled {
+	if c.outActive || (c.state != chInstalled && c.state != chRekeying) {
 		return
 	}
 	sa.e.host.ActivateOutbound(c.inSPI)
+	sa.outboundMovedTo(c)
+}
+
+// outboundMovedTo records that c now carries the outbound traffic of its
+// selectors: no other Child SA of the peer does (the data plane replaced
+// them), whichever IKE SA they belong to (simultaneous initiation leaves
+// two IKE SAs for a while).
+func (sa *ikeSA) outboundMovedTo(c *childSA) {
 	c.outActive = true
-	for _, o := range sa.children {
+	for _, o := range sa.peerChildren() {
 		if o != c && o.outActive && tsListEqual(o.localTS, c.localTS) && tsListEqual(o.remoteTS, c.remoteTS) {
 			o.outActive = false
 		}
 	}
+}
+
+// peerChildren lists the Child SAs of every IKE SA of this SA's peer.
+func (sa *ikeSA) peerChildren() []*childSA {
+	if sa.peer == nil {
+		return sa.sortedChildren()
+	}
+	var out []*childSA
+	for _, o := range sa.e.sasOf(sa.peer) {
+		out = append(out, o.sortedChildren()...)
+	}
+	return out
 }
 
 // deleteChildren sends a Delete for Child SAs (rekeyed or unwanted). Their
@@ -680,8 +697,8 @@ func (sa *ikeSA) removeChild(now time.Time, c *childSA, reason string) {
 		if r := c.replacedBy; r != nil && r.state == chInstalled {
 			repl = r
 		} else {
-			for _, o := range sa.sortedChildren() {
-				if o != c && (o.state == chInstalled || o.state == chRekeying) && tsListEqual(o.localTS, c.localTS) && tsListEqual(o.remoteTS, c.remoteTS) {
+			for _, o := range sa.peerChildren() {
+				if o != c && o.sa.state != stDead && (o.state == chInstalled || o.state == chRekeying) && tsListEqual(o.localTS, c.localTS) && tsListEqual(o.remoteTS, c.remoteTS) {
 					repl = o
 					break
 				}
@@ -689,7 +706,7 @@ func (sa *ikeSA) removeChild(now time.Time, c *childSA, reason string) {
 		}
 		c.outActive = false
 		if repl != nil {
-			sa.activateOutbound(repl)
+			repl.sa.activateOutbound(repl)
 		}
 	}
 	if r := c.redundant; r != nil && r.sa == sa && sa.children[r.inSPI] == r && sa.state != stDead {

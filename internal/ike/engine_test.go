@@ -444,6 +444,39 @@ func TestSimultaneousInitiation(t *testing.T) {
 	}
 }
 
+// Simultaneous initiation where one side's first IKE_SA_INIT is lost: the
+// SA that loses the tie-break may be the one whose Child SA the data plane
+// sends on; removing it must hand the traffic back to the surviving SA's
+// Child SA (seen with two agents).
+func TestSimultaneousInitiationLostFirstPacket(t *testing.T) {
+	for _, lose := range []string{"A", "B"} {
+		t.Run("lose-"+lose, func(t *testing.T) {
+			n := newTestNet(t, Config{}, Config{})
+			pa, pb := basicPeers()
+			pb.Mode = ModeDefault
+			from := addrA
+			if lose == "B" {
+				from = addrB
+			}
+			dropped := false
+			n.drop = func(p Packet) bool {
+				h, _ := message.ParseHeader(p.Data)
+				if !dropped && p.Local.Addr() == from && h.Exchange == message.IKESAInit && !h.IsResponse() {
+					dropped = true
+					return true
+				}
+				return false
+			}
+			n.setPeers([]Peer{pa}, []Peer{pb})
+			n.run(10 * time.Second)
+			n.established(1)
+			if ikeSAs(n.a) != 1 || ikeSAs(n.b) != 1 {
+				t.Fatalf("IKE SAs: A %d B %d", ikeSAs(n.a), ikeSAs(n.b))
+			}
+		})
+	}
+}
+
 func TestModes(t *testing.T) {
 	// InitiatorOnly on B ignores A's IKE_SA_INIT; A as ResponderOnly never
 	// starts: nothing happens.

@@ -163,8 +163,8 @@ func (sa *ikeSA) updateChildEndpoints(now time.Time) {
 
 // twinOf returns another installed Child SA with the same selectors as c.
 func (sa *ikeSA) twinOf(c *childSA) *childSA {
-	for _, o := range sa.sortedChildren() {
-		if o != c && o.state == chInstalled && tsListEqual(o.localTS, c.localTS) && tsListEqual(o.remoteTS, c.remoteTS) {
+	for _, o := range sa.peerChildren() {
+		if o != c && o.state == chInstalled && o.sa.state != stDead && tsListEqual(o.localTS, c.localTS) && tsListEqual(o.remoteTS, c.remoteTS) {
 			return o
 		}
 	}
