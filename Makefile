@@ -1,5 +1,7 @@
 # vpngw — build, test, benchmark.
 #
+#   make demo        the seed's topologies in a lab on this host, through the CLI (as root; Ctrl-C ends it)
+#   make demo-check  the same once; exit 0 or 1 (part of make test)
 #   make serve       build and run the control plane (vpngw serve) on 127.0.0.1:8480
 #   make build       build bin/vpngw
 #   make test        install missing Debian test packages (as root), go vet, every test
@@ -14,7 +16,7 @@ BIN       ?= bin/vpngw
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: all build serve test vet deps fuzz bench clean
+.PHONY: all build serve demo demo-check test vet deps fuzz bench clean
 
 all: build
 
@@ -24,6 +26,12 @@ build:
 serve: build
 	./$(BIN) serve
 
+demo: deps build
+	VPNGW_BIN=$(CURDIR)/$(BIN) ./scripts/demo.sh
+
+demo-check: deps build
+	VPNGW_BIN=$(CURDIR)/$(BIN) ./scripts/demo.sh --check
+
 deps:
 	./scripts/install-deps.sh
 
@@ -32,6 +40,7 @@ vet:
 
 test: deps vet build
 	VPNGW_REQUIRE_PRIV=1 VPNGW_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 25m $(TESTFLAGS) ./...
+	VPNGW_BIN=$(CURDIR)/$(BIN) ./scripts/demo.sh --check
 
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)
