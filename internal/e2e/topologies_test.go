@@ -324,3 +324,59 @@ func mustAddr(t *testing.T, v any) (a addrT) {
 	}
 	return a
 }
+
+// Active-active: both instances hold their own public IP and build their
+// own tunnel to the site; the one connection reports two tunnels; resetting
+// one instance (by its VIP) keeps traffic flowing over the other.
+func TestActiveActive(t *testing.T) {
+	c := newCloud(t)
+	c.cli("group", "create", "-n", "RG1", "-l", "westeurope", "-o", "none")
+	c.cli("network", "vnet", "create", "-g", "RG1", "-n", "VNet1", "--address-prefixes", "10.1.0.0/16",
+		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
+	c.cli("network", "vnet", "subnet", "create", "-g", "RG1", "--vnet-name", "VNet1", "-n", "GatewaySubnet", "--address-prefixes", "10.1.255.0/27", "-o", "none")
+	var ips []string
+	for _, n := range []string{"ip1", "ip2"} {
+		c.cli("network", "public-ip", "create", "-g", "RG1", "-n", n, "-o", "none")
+		ips = append(ips, strings.TrimSpace(c.cli("network", "public-ip", "show", "-g", "RG1", "-n", n, "--query", "ipAddress", "-o", "tsv")))
+	}
+	c.cli("network", "vnet-gateway", "create", "-g", "RG1", "-n", "GW1", "--vnet", "VNet1", "--public-ip-addresses", "ip1", "ip2",
+		"--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "-o", "none")
+	gw := c.json("network", "vnet-gateway", "show", "-g", "RG1", "-n", "GW1")
+	if gw["activeActive"] != true {
+		t.Fatalf("two public IPs did not make an active-active gateway: %v", gw["activeActive"])
+	}
+	c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	// The device builds one tunnel to each instance.
+	conns := []swantest.Conn{}
+	for i, ip := range ips {
+		conns = append(conns, swantest.Conn{Name: fmt.Sprintf("azure%d", i), LocalAddr: "192.0.2.10", RemoteAddr: ip, PSK: "aaKey42",
+			IKE: "aes256gcm16-prfsha256-ecp256", ESP: "aes256gcm16", LocalTS: []string{"10.50.0.0/16"}, RemoteTS: []string{"10.1.0.0/16"}})
+	}
+	s.swan = swantest.Start(t, s.device, conns...)
+	c.connect(sub1, "RG1", "GW1", s, "aaKey42")
+	nstest.WaitFor(t, 30*time.Second, func() bool {
+		conn := c.connection(sub1, "RG1", "to-onprem")
+		tun, _ := conn["tunnelConnectionStatus"].([]any)
+		if len(tun) != 2 {
+			return false
+		}
+		for _, x := range tun {
+			if x.(map[string]any)["connectionStatus"] != "Connected" {
+				return false
+			}
+		}
+		return true
+	}, "two Connected tunnels: %v", c.connection(sub1, "RG1", "to-onprem")["tunnelConnectionStatus"])
+	reachable(t, vmNS, s.host, 10*time.Second)
+	// Reset the second instance by its VIP: traffic keeps flowing.
+	done := make(chan int, 1)
+	go func() { done <- pingLoss(t, vmNS, s.host, 60, "0.05") }()
+	time.Sleep(500 * time.Millisecond)
+	c.cli("network", "vnet-gateway", "reset", "-g", "RG1", "-n", "GW1", "--gateway-vip", ips[1], "-o", "none")
+	if loss := <-done; loss > 5 {
+		t.Fatalf("%d%% loss while resetting the instance that does not carry VNet traffic", loss)
+	}
+	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+}
