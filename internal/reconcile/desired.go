@@ -42,9 +42,18 @@ type Desired struct {
 	Gateways []*GatewaySpec
 	// Instances indexes every gateway instance by ID.
 	Instances map[string]*InstanceSpec
-	// Problems are resources that cannot be realized as asked (for the
-	// logs and the connection status).
-	Problems map[string]string
+	// Problems are resources that cannot be realized as asked, by ID key.
+	Problems map[string]Problem
+}
+
+// Problem says why a resource cannot be realized.
+type Problem struct {
+	// Msg is the reason, for the client and the logs.
+	Msg string
+	// Unsupported marks what vpngw does not do (yet): realizing it fails.
+	// Otherwise the problem is expected to pass (a peer not ready yet)
+	// and the resource is created, not connected.
+	Unsupported bool
 }
 
 // VNetSpec is a virtual network to realize.
@@ -166,7 +175,7 @@ func ref(r *resource.SubResource) (resource.ID, bool) {
 // pure: same inputs, same output (so that a restarted control plane hands
 // running agents identical assignments and disturbs no tunnel).
 func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired {
-	d := &Desired{Instances: map[string]*InstanceSpec{}, Problems: map[string]string{}}
+	d := &Desired{Instances: map[string]*InstanceSpec{}, Problems: map[string]Problem{}}
 	vnets := map[string]*resource.VirtualNetwork{}
 	for _, v := range s.VNets {
 		id, ok := idOf(v.ID)
@@ -258,12 +267,12 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 		gid, _ := idOf(g.ID)
 		vid, vnet, gwSubnet, ok := gatewayVNet(g)
 		if !ok {
-			d.Problems[gid.Key()] = "the gateway's GatewaySubnet is not found"
+			d.Problems[gid.Key()] = Problem{Msg: "the gateway's GatewaySubnet is not found"}
 			continue
 		}
 		addrs, pipIDs := gatewayPublicIPs(g)
 		if len(addrs) == 0 {
-			d.Problems[gid.Key()] = "the gateway's public IP has no address"
+			d.Problems[gid.Key()] = Problem{Msg: "the gateway's public IP has no address"}
 			continue
 		}
 		aa := g.Properties.ActiveActive && len(addrs) >= 2
@@ -305,7 +314,7 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			for dk := range deps2 {
 				deps[dk] = true
 			}
-			if problem != "" {
+			if problem.Msg != "" {
 				d.Problems[cid.Key()] = problem
 				continue
 			}
@@ -352,7 +361,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 	vnets map[string]*resource.VirtualNetwork, pips map[string]netip.Addr,
 	gatewayVNet func(*resource.VirtualNetworkGateway) (resource.ID, *resource.VirtualNetwork, netip.Prefix, bool),
 	gatewayPublicIPs func(*resource.VirtualNetworkGateway) ([]netip.Addr, []string),
-) (agent.Connection, []netip.Prefix, map[string]bool, string) {
+) (agent.Connection, []netip.Prefix, map[string]bool, Problem) {
 	p := c.Properties
 	deps := map[string]bool{}
 	ac := agent.Connection{
@@ -363,7 +372,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		UsePolicyBasedTrafficSelectors: p.UsePolicyBasedTrafficSelectors,
 	}
 	if strings.EqualFold(p.ConnectionProtocol, "IKEv1") {
-		return ac, nil, deps, "connectionProtocol IKEv1 is not supported by vpngw yet; use IKEv2"
+		return ac, nil, deps, Problem{Msg: "connectionProtocol IKEv1 is not supported by vpngw yet; use IKEv2", Unsupported: true}
 	}
 	if len(p.IpsecPolicies) > 0 {
 		ip := agent.IpsecPolicy(p.IpsecPolicies[0])
@@ -374,7 +383,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 	case resource.ConnectionTypeIPsec:
 		lid, ok := ref(p.LocalNetworkGateway2)
 		if !ok || lngs[lid.Key()] == nil {
-			return ac, nil, deps, "the local network gateway is not found"
+			return ac, nil, deps, Problem{Msg: "the local network gateway is not found"}
 		}
 		deps[lid.Key()] = true
 		l := lngs[lid.Key()]
@@ -384,12 +393,12 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		}
 		remote = parsePrefixes(l.Properties.LocalNetworkAddressSpace.AddressPrefixes)
 		if len(remote) == 0 {
-			return ac, nil, deps, "the local network gateway has no address prefixes (BGP-learned routes are not supported yet)"
+			return ac, nil, deps, Problem{Msg: "the local network gateway has no address prefixes, and BGP-learned routes are not supported by vpngw yet", Unsupported: true}
 		}
 	case resource.ConnectionTypeVnet2Vnet:
 		g2id, ok := ref(p.VirtualNetworkGateway2)
 		if !ok || gws[g2id.Key()] == nil {
-			return ac, nil, deps, "the peer virtual network gateway is not found"
+			return ac, nil, deps, Problem{Msg: "the peer virtual network gateway is not found"}
 		}
 		deps[g2id.Key()] = true
 		g2 := gws[g2id.Key()]
@@ -399,7 +408,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		}
 		v2id, v2, _, ok := gatewayVNet(g2)
 		if len(addrs) == 0 || !ok {
-			return ac, nil, deps, "the peer gateway has no public IP address or GatewaySubnet yet"
+			return ac, nil, deps, Problem{Msg: "the peer gateway has no public IP address or GatewaySubnet yet"}
 		}
 		// The peer's hidden local network gateway, kept up to date: its
 		// first instance address and its VNet's address space.
@@ -407,12 +416,12 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		ac.RemoteAddress = addrs[0].String()
 		remote = parsePrefixes(v2.Properties.AddressSpace.AddressPrefixes)
 	default:
-		return ac, nil, deps, "connectionType " + p.ConnectionType + " is not served by vpngw"
+		return ac, nil, deps, Problem{Msg: "connectionType " + p.ConnectionType + " is not served by vpngw", Unsupported: true}
 	}
 	for _, r := range remote {
 		ac.RemotePrefixes = append(ac.RemotePrefixes, r.String())
 	}
-	return ac, remote, deps, ""
+	return ac, remote, deps, Problem{}
 }
 
 func dedupPrefixes(ps []netip.Prefix) []netip.Prefix {

@@ -395,13 +395,15 @@ func (r *Reconciler) Realize(ctx context.Context, _ resource.View, obj resource.
 	if err := r.pass(ctx); err != nil {
 		return resource.Errorf(CodeProviderFailed, "", "realizing %s: %v", id, err)
 	}
-	if p := r.desired.Load().Problems[key]; p != "" {
-		if _, isConn := obj.(*resource.Connection); !isConn {
-			return resource.Errorf(CodeNotRealizable, "", "%s cannot be realized: %s", id, p)
+	if p, ok := r.desired.Load().Problems[key]; ok {
+		_, isConn := obj.(*resource.Connection)
+		if p.Unsupported || !isConn {
+			return resource.Errorf(CodeNotRealizable, "", "%s cannot be realized: %s", id, p.Msg)
 		}
-		// A connection that cannot run yet is still created (its status
-		// says why), as Azure creates connections whose peer is absent.
-		r.log.Warn("connection cannot run", "connection", id.String(), "why", p)
+		// A connection whose peer is not ready yet is still created, as
+		// Azure creates connections whose peer is absent; it connects
+		// when the peer is there.
+		r.log.Warn("connection cannot run yet", "connection", id.String(), "why", p.Msg)
 	}
 	return r.waitApplied(ctx, "realizing "+id.String(), r.dependents(key))
 }
@@ -553,7 +555,7 @@ func (r *Reconciler) ConnectionStatus(_ context.Context, c *resource.Connection)
 		}
 		t := resource.TunnelConnectionHealth{Tunnel: fmt.Sprintf("%s_%s", in.ID, in.PublicIP), ConnectionStatus: resource.ConnectionStatusUnknown}
 		s, ok := r.cfg.Hub.Report(in.ID)
-		if ok && time.Since(s.At) < 10*time.Second {
+		if ok && time.Since(s.At) < reportFresh {
 			t.ConnectionStatus = resource.ConnectionStatusNotConnected
 			for _, cs := range s.Status.Connections {
 				if cs.Name != name {

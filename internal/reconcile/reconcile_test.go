@@ -455,3 +455,41 @@ func TestThroughputCapSwitch(t *testing.T) {
 }
 
 var _ = resource.ProvisioningSucceeded
+
+// Every connection setting the agent understands reaches it; what vpngw
+// cannot do fails the operation with the reason.
+func TestConnectionSettingsReachTheAgent(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10","localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16","10.51.0.0/16"]}}}`)
+	h.put(res("rg1", "connections", "c1"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc",
+		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"},
+		"connectionMode":"InitiatorOnly","dpdTimeoutSeconds":90,"usePolicyBasedTrafficSelectors":true,
+		"ipsecPolicies":[{"saLifeTimeSeconds":3600,"saDataSizeKilobytes":2048,"ipsecEncryption":"AES256","ipsecIntegrity":"SHA256",
+			"ikeEncryption":"GCMAES256","ikeIntegrity":"SHA384","dhGroup":"ECP384","pfsGroup":"ECP256"}]}}`,
+		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
+	g := h.desired().Gateways[0]
+	a := h.agent(g.Instances[0].ID)
+	a.mu.Lock()
+	cn := a.cur.Config.Connections[0]
+	a.mu.Unlock()
+	p := cn.IpsecPolicy
+	if cn.ConnectionMode != "InitiatorOnly" || cn.DPDTimeoutSeconds != 90 || !cn.UsePolicyBasedTrafficSelectors ||
+		cn.ConnectionProtocol != "IKEv2" || p == nil || p.IkeEncryption != "GCMAES256" || p.PfsGroup != "ECP256" ||
+		p.SaLifeTimeSeconds != 3600 || p.SaDataSizeKilobytes != 2048 || len(cn.RemotePrefixes) != 2 {
+		t.Fatalf("agent assignment: %+v policy %+v", cn, p)
+	}
+	// The agent must accept what it is given.
+	cfg := a.cur.Config
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("assignment does not validate: %v", err)
+	}
+	// IKEv1: stored (Azure allows it) but the operation fails with why.
+	h.put(res("rg1", "localNetworkGateways", "site2"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.11","localNetworkAddressSpace":{"addressPrefixes":["10.60.0.0/16"]}}}`)
+	err := h.putErr(res("rg1", "connections", "c2"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k2abc",
+		"connectionProtocol":"IKEv1","virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
+		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site2")))
+	if err == nil || !strings.Contains(err.Error(), "IKEv1 is not supported by vpngw yet") {
+		t.Fatalf("IKEv1 connection: %v", err)
+	}
+}
