@@ -376,3 +376,16 @@ func parseSPI(s string) uint32 {
 	fmt.Sscanf(s, "%x", &v)
 	return v
 }
+
+// strongSwan accepts only MODP2048; we send ECP256 first and retry with the
+// group its INVALID_KE_PAYLOAD names.
+func TestInteropInvalidKERetry(t *testing.T) {
+	l := newIKELab(t)
+	l.swan = swantest.Start(t, l.b, swanConn("aes256-sha256-modp2048", "aes256-sha256"))
+	l.setPeer(ourPeer(t, "aes256-sha256-ecp256-modp2048", "aes256-sha256", ike.ModeDefault))
+	nstest.WaitFor(t, 10*time.Second, l.established, "not established after INVALID_KE_PAYLOAD: %+v", l.status())
+	if s := l.status().IKE[0].Suite; !strings.Contains(s, "modp2048") {
+		t.Fatalf("suite %q", s)
+	}
+	l.agree()
+}
