@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(
-	iproute2 nftables iputils-ping iperf3 procps openssl
+	iproute2 nftables iputils-ping iperf3 procps openssl wireguard-tools
 	strongswan-charon strongswan-swanctl
 	libcharon-extra-plugins libcharon-extauth-plugins
 	libstrongswan-standard-plugins libstrongswan-extra-plugins

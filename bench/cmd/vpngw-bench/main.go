@@ -1,0 +1,181 @@
+// Command vpngw-bench is the measuring half of `make bench`. The other
+// half, scripts/bench.sh, builds the four-namespace topology and starts and
+// stops the daemons (vpngw agents, strongSwan charons, wireguard-go); this
+// program takes the measurements and turns the samples of one invocation
+// into a report with ratios against the baselines run beside vpngw.
+//
+//	vpngw-bench iperf       one bounded iperf3 transfer (client and server in
+//	                        namespaces) with the daemons' CPU time and the
+//	                        whole box's busy time sampled in the steady part
+//	vpngw-bench vpngw-up    initiate a vpngw connection and wait until it is up
+//	vpngw-bench vpngw-setup IKE_SA+CHILD_SA setup latency of vpngw, measured
+//	                        as the status socket's initiate?wait round trip
+//	vpngw-bench swan-setup  the same for strongSwan, as the vici initiate
+//	                        round trip
+//	vpngw-bench idle        the box's busy cores with no benchmark traffic
+//	                        (what other users of the machine take)
+//	vpngw-bench report      summary table, ratios and targets: stdout,
+//	                        results.json and results.md
+//
+// Samples are appended as JSON lines to throughput.jsonl and setup.jsonl in
+// the results directory; every step is bounded by a deadline. See
+// docs/benchmarks.md for what each figure means.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// errUsage marks command-line mistakes (exit status 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vpngw-bench:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|idle|report [flags]", errUsage)
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	switch cmd {
+	case "iperf":
+		var o iperfOptions
+		var pids string
+		fs.StringVar(&o.Out, "out", "", "results directory (throughput.jsonl is appended)")
+		fs.StringVar(&o.Mode, "mode", "", "mode label (plain, vpngw-udp, vpngw-esp, strongswan, wireguard-go)")
+		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		fs.IntVar(&o.Streams, "streams", 1, "iperf3 -P")
+		fs.IntVar(&o.Duration, "t", 10, "iperf3 -t (seconds)")
+		fs.IntVar(&o.Omit, "O", 1, "iperf3 -O (seconds)")
+		fs.StringVar(&o.ClientNS, "client-ns", "", "namespace of the iperf3 client")
+		fs.StringVar(&o.ServerNS, "server-ns", "", "namespace of the iperf3 server")
+		fs.StringVar(&o.Dst, "dst", "", "server address")
+		fs.IntVar(&o.Port, "port", 5201, "server port")
+		fs.StringVar(&pids, "pids", "", "comma-separated daemon PIDs whose CPU time is sampled")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		p, err := parsePIDs(pids)
+		if err != nil {
+			return fmt.Errorf("%w: -pids: %w", errUsage, err)
+		}
+		o.PIDs = p
+		if o.Out == "" || o.Mode == "" || o.ClientNS == "" || o.ServerNS == "" || o.Dst == "" {
+			return fmt.Errorf("%w: iperf needs -out, -mode, -client-ns, -server-ns and -dst", errUsage)
+		}
+		s := runIperf(ctx, o)
+		printThroughput(os.Stdout, s)
+		if err := appendJSONLine(o.Out, throughputFile, s); err != nil {
+			return err
+		}
+		if s.Error != "" {
+			return errors.New(s.Error)
+		}
+		return nil
+	case "vpngw-up":
+		var sockA, sockB, conn, want string
+		fs.StringVar(&sockA, "a", "", "initiating agent's status socket")
+		fs.StringVar(&sockB, "b", "", "responding agent's status socket (waited for)")
+		fs.StringVar(&conn, "conn", "", "connection name")
+		fs.StringVar(&want, "encap", "", "fail unless the IKE SA's UDP encapsulation is yes or no")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if sockA == "" || sockB == "" || conn == "" {
+			return fmt.Errorf("%w: vpngw-up needs -a, -b and -conn", errUsage)
+		}
+		ms, encap, err := vpngwUp(ctx, sockA, sockB, conn)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  vpngw %s up (agent setupMs %.2f, UDP encapsulation %v)\n", conn, ms, encap)
+		if (want == "yes" && !encap) || (want == "no" && encap) {
+			return fmt.Errorf("connection %s: UDP encapsulation is %v, want %s", conn, encap, want)
+		}
+		return nil
+	case "vpngw-setup", "swan-setup":
+		var o setupOptions
+		fs.StringVar(&o.Out, "out", "", "results directory (setup.jsonl is appended)")
+		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		fs.IntVar(&o.N, "n", 7, "measured initiate/terminate cycles (after one warm-up cycle)")
+		if cmd == "vpngw-setup" {
+			fs.StringVar(&o.SockA, "a", "", "initiating agent's status socket")
+			fs.StringVar(&o.SockB, "b", "", "responding agent's status socket")
+			fs.StringVar(&o.Conn, "conn", "", "connection name on the initiator")
+		} else {
+			fs.StringVar(&o.SockA, "a", "", "initiating charon's vici socket")
+			fs.StringVar(&o.SockB, "b", "", "responding charon's vici socket")
+			fs.StringVar(&o.Conn, "ike", "", "IKE connection name on the initiator")
+			fs.StringVar(&o.Child, "child", "", "CHILD_SA name on the initiator")
+		}
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if o.Out == "" || o.SockA == "" || o.SockB == "" || o.Conn == "" || (cmd == "swan-setup" && o.Child == "") {
+			return fmt.Errorf("%w: %s: missing flags (see -h)", errUsage, cmd)
+		}
+		var samples []SetupSample
+		var err error
+		if cmd == "vpngw-setup" {
+			samples, err = vpngwSetup(ctx, o)
+		} else {
+			samples, err = swanSetup(ctx, o)
+		}
+		for _, s := range samples {
+			if werr := appendJSONLine(o.Out, setupFile, s); werr != nil {
+				return werr
+			}
+		}
+		printSetup(os.Stdout, samples)
+		return err
+	case "idle":
+		var o idleOptions
+		fs.StringVar(&o.Out, "out", "", "results directory (idle.jsonl is appended)")
+		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		fs.DurationVar(&o.Window, "window", 2*time.Second, "sampling window")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if o.Out == "" {
+			return fmt.Errorf("%w: idle needs -out", errUsage)
+		}
+		s, err := runIdle(ctx, o)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  r%d background: box %.2f cores busy with no benchmark traffic (load1 %.2f)\n", s.Repeat, s.BoxCores, s.Load1)
+		return appendJSONLine(o.Out, idleFile, s)
+	case "report":
+		var dir string
+		meta := metaFlag{}
+		fs.StringVar(&dir, "dir", "", "results directory")
+		fs.Var(meta, "meta", "key=value shown in the report header (repeatable)")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if dir == "" {
+			return fmt.Errorf("%w: report needs -dir", errUsage)
+		}
+		return writeReport(dir, meta, os.Stdout)
+	default:
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestStat(t *testing.T) {
+	for _, tc := range []struct {
+		in          []float64
+		median, p90 float64
+	}{
+		{[]float64{3}, 3, 3},
+		{[]float64{4, 1}, 2.5, 4},
+		{[]float64{5, 1, 3}, 3, 5},
+		{[]float64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, 5.5, 9},
+		{[]float64{20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, 10.5, 18},
+	} {
+		s := stat(tc.in)
+		if !near(s.Median, tc.median) || !near(s.P90, tc.p90) || s.N != len(tc.in) {
+			t.Errorf("stat(%v) = %+v, want median %v p90 %v", tc.in, s, tc.median, tc.p90)
+		}
+	}
+	if s := stat(nil); s.N != 0 {
+		t.Errorf("stat(nil) = %+v", s)
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want uint64
+		err  bool
+	}{
+		{"1234 (vpngw) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 1000 0 0", 325, false},
+		{"99 (a b) c)) R 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 0 0", 10, false},
+		{"99 no-paren R 1", 0, true},
+		{"99 (x) R 1 2", 0, true},
+	} {
+		got, err := parseProcStat(tc.line)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseProcStat(%q) = %d, %v; want %d, err %v", tc.line, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestParseBoxBusy(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	got, err := parseBoxBusy("cpu  100 5 50 1000 30 2 8 40 0 0")
+	if err != nil || got != 165 {
+		t.Fatalf("parseBoxBusy = %d, %v; want 165", got, err)
+	}
+	if _, err := parseBoxBusy("cpu0 1 2 3 4 5 6 7"); err == nil {
+		t.Fatal("per-CPU line accepted")
+	}
+}
+
+func TestFillCPU(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	a := cpuSnapshot{at: t0, daemons: []uint64{1000, 2000}, boxBusy: 5000}
+	b := cpuSnapshot{at: t0.Add(2 * time.Second), daemons: []uint64{1100, 2150}, boxBusy: 5300}
+	s := ThroughputSample{Gbps: 2.5}
+	fillCPU(&s, a, b, 100)
+	// 100 and 150 ticks over 2 s at 100 Hz: 0.5 and 0.75 cores; box 1.5 cores.
+	if !near(s.WindowSeconds, 2) || len(s.DaemonCores) != 2 || !near(s.DaemonCores[0], 0.5) || !near(s.DaemonCores[1], 0.75) {
+		t.Fatalf("cores: %+v", s)
+	}
+	if !near(s.DaemonCPUPerGbit, 1.25/2.5) || !near(s.BoxCores, 1.5) || !near(s.BoxCPUPerGbit, 1.5/2.5) {
+		t.Fatalf("per Gbit: %+v", s)
+	}
+}
+
+func TestBuildReportRatios(t *testing.T) {
+	tp := []ThroughputSample{
+		// Repeat 1: a slow repeat for everyone; repeat 2 fast; repeat 3's
+		// wireguard-go run failed and must not pair.
+		{Repeat: 1, Mode: "wireguard-go", Streams: 1, Gbps: 1.0, DaemonCores: []float64{0.5, 0.5}, DaemonCPUPerGbit: 1.0, BoxCPUPerGbit: 2},
+		{Repeat: 1, Mode: "vpngw-udp", Streams: 1, Gbps: 1.5, DaemonCores: []float64{0.4, 0.35}, DaemonCPUPerGbit: 0.5, BoxCPUPerGbit: 1},
+		{Repeat: 1, Mode: "strongswan", Streams: 1, Gbps: 0.25, DaemonCores: []float64{1, 1}, DaemonCPUPerGbit: 8, BoxCPUPerGbit: 8},
+		{Repeat: 2, Mode: "wireguard-go", Streams: 1, Gbps: 2.0, DaemonCores: []float64{1, 1}, DaemonCPUPerGbit: 1.0, BoxCPUPerGbit: 1},
+		{Repeat: 2, Mode: "vpngw-udp", Streams: 1, Gbps: 2.0, DaemonCores: []float64{1, 1}, DaemonCPUPerGbit: 1.0, BoxCPUPerGbit: 1},
+		{Repeat: 2, Mode: "strongswan", Streams: 1, Gbps: 0.4, DaemonCores: []float64{1, 1}, DaemonCPUPerGbit: 5, BoxCPUPerGbit: 5},
+		{Repeat: 3, Mode: "wireguard-go", Streams: 1, Error: "iperf3 received nothing"},
+		{Repeat: 3, Mode: "vpngw-udp", Streams: 1, Gbps: 9, DaemonCores: []float64{1, 1}, DaemonCPUPerGbit: 0.2, BoxCPUPerGbit: 0.2},
+		{Repeat: 3, Mode: "strongswan", Streams: 1, Gbps: 1.0, DaemonCores: []float64{1, 1}, DaemonCPUPerGbit: 2, BoxCPUPerGbit: 2},
+		{Repeat: 1, Mode: "plain", Streams: 1, Gbps: 10, BoxCPUPerGbit: 0.2},
+	}
+	su := []SetupSample{
+		{Impl: "vpngw", ClientMs: 4, AgentMs: 3}, {Impl: "vpngw", ClientMs: 6, AgentMs: 5},
+		{Impl: "strongswan", ClientMs: 5}, {Impl: "strongswan", ClientMs: 7},
+	}
+	r := buildReport(map[string]string{"started": "test"}, tp, su, nil)
+
+	for _, tc := range []struct {
+		mode, base, metric string
+		want               float64
+	}{
+		{"vpngw-udp", "wireguard-go", "throughput", (1.5 + 1.0) / 2}, // repeats 1 and 2 only
+		{"vpngw-udp", "strongswan", "throughput", 6},                 // 6, 5, 9
+		{"vpngw-udp", "plain", "throughput", 0.15},                   // repeat 1 only
+		{"vpngw-udp", "wireguard-go", "daemonCpuPerGbit", 0.75},      // 0.5, 1.0
+		{"vpngw-udp", "strongswan", "daemonCpuPerGbit", 0.1},         // 1/16, 1/5, 1/10
+	} {
+		got, ok := r.ratio(tc.mode, tc.base, 1, tc.metric)
+		if !ok || !near(got, tc.want) {
+			t.Errorf("%s %s/%s = %v (found %v), want %v", tc.metric, tc.mode, tc.base, got, ok, tc.want)
+		}
+	}
+	if _, ok := r.ratio("vpngw-udp", "plain", 1, "daemonCpuPerGbit"); ok {
+		t.Error("daemon CPU ratio against plain routing (which has no daemon)")
+	}
+	if s := r.summary("wireguard-go", 1); s == nil || s.Failed != 1 || s.Gbps.N != 2 {
+		t.Errorf("wireguard-go summary: %+v", s)
+	}
+	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0], "repeat 3 wireguard-go P1") {
+		t.Errorf("failures: %v", r.Failures)
+	}
+	if !near(r.SetupRatio["median"], 5.0/6.0) || !near(r.SetupRatio["p90"], 6.0/7.0) {
+		t.Errorf("setup ratio: %v", r.SetupRatio)
+	}
+	met := map[string]bool{}
+	for _, tg := range r.Targets {
+		met[tg.Name] = tg.Met
+	}
+	want := map[string]bool{
+		"vpngw-udp / wireguard-go throughput, 1 stream": true,
+		"vpngw-udp / strongSwan throughput, 1 stream":   true,
+		"vpngw / strongSwan setup latency (median)":     true,
+	}
+	for k, v := range want {
+		if got, ok := met[k]; !ok || got != v {
+			t.Errorf("target %q: met=%v (present %v), want %v; all: %+v", k, got, ok, v, r.Targets)
+		}
+	}
+	md := r.Markdown()
+	for _, s := range []string{"| vpngw-udp ", "1.25×", "NOT MET", "failed"} {
+		if s == "NOT MET" {
+			if strings.Contains(md, s) {
+				t.Errorf("markdown says NOT MET although every target is met:\n%s", md)
+			}
+			continue
+		}
+		if !strings.Contains(md, s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md)
+		}
+	}
+}
+
+func TestReadJSONLines(t *testing.T) {
+	dir := t.TempDir()
+	if got, err := readJSONLines[SetupSample](dir, setupFile); err != nil || got != nil {
+		t.Fatalf("missing file: %v, %v", got, err)
+	}
+	for _, s := range []SetupSample{{Impl: "vpngw", ClientMs: 1}, {Impl: "strongswan", ClientMs: 2}} {
+		if err := appendJSONLine(dir, setupFile, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := readJSONLines[SetupSample](dir, setupFile)
+	if err != nil || len(got) != 2 || got[1].Impl != "strongswan" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, throughputFile), []byte("{\"mode\":\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readJSONLines[ThroughputSample](dir, throughputFile); err == nil {
+		t.Fatal("truncated line accepted")
+	}
+}
