@@ -415,6 +415,10 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		deps[v2id.Key()] = true
 		ac.RemoteAddress = addrs[0].String()
 		remote = parsePrefixes(v2.Properties.AddressSpace.AddressPrefixes)
+		// Both ends are vpngw: encapsulate ESP in UDP even without a NAT.
+		// Linux batches UDP (GSO/GRO) but not IP protocol 50, which makes
+		// this about 1.5x faster than raw ESP (docs/benchmarks.md).
+		ac.UDPEncapsulation = "always"
 	default:
 		return ac, nil, deps, Problem{Msg: "connectionType " + p.ConnectionType + " is not served by vpngw", Unsupported: true}
 	}

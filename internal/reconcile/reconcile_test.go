@@ -392,7 +392,7 @@ func TestVnet2VnetFollowsPeerAddressSpace(t *testing.T) {
 	pip := func(group, gw string) string {
 		return h.get(res(group, "publicIPAddresses", gw+"-ip"))["properties"].(map[string]any)["ipAddress"].(string)
 	}
-	if c := conn("gw1"); c.RemoteAddress != pip("rg2", "gw2") || c.RemotePrefixes[0] != "10.2.0.0/16" {
+	if c := conn("gw1"); c.RemoteAddress != pip("rg2", "gw2") || c.RemotePrefixes[0] != "10.2.0.0/16" || c.UDPEncapsulation != "always" {
 		t.Fatalf("gw1's view of gw2: %+v", c)
 	}
 	if c := conn("gw2"); c.RemoteAddress != pip("rg1", "gw1") || c.RemotePrefixes[0] != "10.1.0.0/16" {
