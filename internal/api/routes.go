@@ -181,6 +181,14 @@ func (s *Server) buildRoutes() []*route {
 			}},
 		},
 		&route{
+			pattern: gwItem + "/instances", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListInstances",
+				summary: "vpngw extension: list a gateway's instances (the agents that run it: IDs, roles, addresses, last reports; never keys). 404 InstancesNotAvailable with --provider none.",
+				handle:  s.listGatewayInstances, responses: []responseSpec{ok(listOf[GatewayInstance]())},
+			}},
+		},
+		&route{
 			pattern: gwItem + "/reset", tag: "VirtualNetworkGateways",
 			endpoints: []*endpoint{{
 				method: http.MethodPost, operationID: "VirtualNetworkGateways_Reset",

@@ -46,6 +46,7 @@ for it unless --no-wait is given.`)
 		deleteCmd(e, g, vnetGatewayKind),
 		vnetGatewayResetCmd(e, g),
 		vnetGatewayListConnectionsCmd(e, g),
+		vnetGatewayListInstancesCmd(e, g),
 		waitCmd(e, g, vnetGatewayKind),
 	)
 	return cmd
@@ -376,6 +377,42 @@ func vnetGatewayListConnectionsCmd(e *env, g *globalOptions) *cobra.Command {
 	cmd := leaf(e, g, "list-connections", "List the connections of a virtual network gateway.", func(ctx context.Context, x *invocation) error {
 		return x.list(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/connections", connectionKind.cols)
 	})
+	groupFlag(cmd, &rg)
+	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
+	required(cmd, "resource-group", "name")
+	return cmd
+}
+
+// instanceCols are the table columns of list-instances.
+var instanceCols = []column{
+	col("Name", "name"),
+	col("Role", "role"),
+	col("State", "state"),
+	col("PublicIP", "publicIpAddress"),
+	col("PrivateIP", "privateIpAddress"),
+	col("LastReport", "lastReport"),
+	{header: "Applied/Desired", value: func(o any) string {
+		return cell(lookup(o, "appliedRevision")) + "/" + cell(lookup(o, "desiredRevision"))
+	}},
+}
+
+func vnetGatewayListInstancesCmd(e *env, g *globalOptions) *cobra.Command {
+	var rg, name string
+	cmd := leaf(e, g, "list-instances", "List the instances of a virtual network gateway (vpngw extension).", func(ctx context.Context, x *invocation) error {
+		return x.list(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/instances", instanceCols)
+	})
+	cmd.Long = `List the instances of a virtual network gateway: the two gateway instances
+(vpngw agent processes) that run it, with their IDs, roles (active or
+standby), public and private addresses, when each last reported to the
+control plane, the assignment revision it runs against the one it should
+run, and its connections' status. This is a vpngw extension; az has no such
+command.
+
+With --provider host, the instance names are what each gateway host's agent
+is started with: vpngw agent --server URL --instance NAME (see docs/host.md).
+With --provider none there are no instances and the command fails with
+InstancesNotAvailable.`
+	cmd.Example = `  vpngw network vnet-gateway list-instances -g MyResourceGroup -n MyVnetGateway -o table`
 	groupFlag(cmd, &rg)
 	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
 	required(cmd, "resource-group", "name")

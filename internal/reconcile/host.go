@@ -16,7 +16,8 @@ func (HostProvider) Name() string { return "host" }
 // agent API by themselves.
 func (HostProvider) Apply(context.Context, *Desired) error { return nil }
 
-// InstanceProblem implements Provider.
-func (HostProvider) InstanceProblem(string) string {
-	return "start it on its host with `vpngw agent --server URL --instance ID`"
+// InstanceProblem implements Provider: the control plane cannot see the
+// hosts, so it can only say how to start the instance.
+func (HostProvider) InstanceProblem(id string) string {
+	return "start it on its host with `vpngw agent --server URL --instance " + id + " --token-file FILE` (see docs/host.md)"
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -30,6 +31,9 @@ type Hub struct {
 	reports map[string]*Seen             // latest report, by instance ID
 	lastRev int64
 	changed chan struct{} // closed and replaced on every change
+	// refusedAt is when a refused request from each remote host was last
+	// logged (one line per host and minute, however often it retries).
+	refusedAt map[string]time.Time
 }
 
 // Seen is an instance's latest report and when it arrived.
@@ -43,7 +47,7 @@ func NewHub(token string, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{log: log, token: token, assign: map[string]*agent.Assignment{}, reports: map[string]*Seen{}, changed: make(chan struct{})}
+	return &Hub{log: log, token: token, assign: map[string]*agent.Assignment{}, reports: map[string]*Seen{}, changed: make(chan struct{}), refusedAt: map[string]time.Time{}}
 }
 
 // broadcast wakes every waiter (h.mu held).
@@ -146,10 +150,38 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mux.HandleFunc("GET /agent/v1/instances/{id}/config", h.getConfig)
 	mux.HandleFunc("PUT /agent/v1/instances/{id}/status", h.putStatus)
 	if !h.authorized(r) {
+		h.logRefused(r)
 		http.Error(w, "missing or wrong agent token", http.StatusUnauthorized)
 		return
 	}
 	mux.ServeHTTP(w, r)
+}
+
+// logRefused logs a request refused for its token, at most once a minute
+// per remote host.
+func (h *Hub) logRefused(r *http.Request) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr // a Unix socket's peer has no port (often "@" or "")
+	}
+	now := time.Now()
+	h.mu.Lock()
+	last, seen := h.refusedAt[host]
+	if seen && now.Sub(last) < time.Minute {
+		h.mu.Unlock()
+		return
+	}
+	if len(h.refusedAt) > 1024 {
+		clear(h.refusedAt)
+	}
+	h.refusedAt[host] = now
+	h.mu.Unlock()
+	why := "wrong token"
+	if r.Header.Get("Authorization") == "" {
+		why = "no token"
+	}
+	h.log.Warn("agent API request refused: "+why+"; the agent needs --token-file with the control plane's agent token",
+		"remote", host, "method", r.Method, "path", r.URL.Path)
 }
 
 func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {

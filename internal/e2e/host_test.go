@@ -1,0 +1,620 @@
+package e2e_test
+
+// The host provider end to end: `vpngw serve --provider host` on a control
+// plane host and `vpngw agent --server URL --instance ID` on two gateway
+// hosts, each a network namespace with its own interfaces, as real machines
+// would have them:
+//
+//	                  ┌──────── vhost-inet (bridge br0: "the internet", 203.0.113.0/24) ────────┐
+//	          wan0 203.0.113.10/24          wan0 (no address)              wan0 203.0.113.50/24
+//	     ┌──── vhost-gw0 ────┐         ┌──── vhost-gw1 ────┐         ┌─── vhost-site ───┐ strongSwan
+//	     │ agent instance -0 │         │ agent instance -1 │         │ lan0 10.50.0.1   │
+//	     └ mgmt0 ─── lan0 ───┘         └ mgmt0 ─── lan0 ───┘         └───────┬──────────┘
+//	  10.99.0.10   10.1.255.4/27     10.99.0.11   10.1.255.5/27        eth0 10.50.0.2
+//	       │            │                 │            │              vhost-sitehost
+//	  ┌────┴── vhost-cp (bridge mgmt0 10.99.0.1/24) ───┴┐ │
+//	  │ vpngw serve --provider host                     │ │
+//	  │   --agent-listen 10.99.0.1:8481                 │ │
+//	  └─────────────────────────────────────────────────┘ │
+//	            ┌── vhost-vnet (router; bridge gws0 10.1.255.1/27; 10.50.0.0/16 via the active host) ──┐
+//	            └── w0 10.1.1.1/24 ── eth0 10.1.1.4/24 vhost-vm (the VNet host) ────────────────────────┘
+//
+// The gateway's public IP (the pool is exactly 203.0.113.10/32) is on the
+// active host only; the standby host's internet leg has no address, like a
+// real standby whose floating address is elsewhere. The VNet side routes the
+// site's prefix to the active host: the test sets that route, as the
+// operator's network would. The control plane reaches nothing itself: the
+// agents connect to its agent API over the management network with the
+// token it created.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/reconcile"
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/swantest"
+)
+
+// Addresses of the host-provider world.
+var (
+	hostPublicIP  = netip.MustParseAddr("203.0.113.10")
+	hostSiteIP    = netip.MustParseAddr("203.0.113.50")
+	hostAgentAPI  = "10.99.0.1:8481"
+	hostVM        = netip.MustParseAddr("10.1.1.4")
+	hostSiteHost  = netip.MustParseAddr("10.50.0.2")
+	hostLANAddrs  = [2]string{"10.1.255.4/27", "10.1.255.5/27"}
+	hostMgmtAddrs = [2]string{"10.99.0.10/24", "10.99.0.11/24"}
+)
+
+// hostProc is a process the test started (in a namespace), stopped by PID.
+type hostProc struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+// stop signals the process (by PID) and waits for it, killing it after 15 s.
+func (p *hostProc) stop(sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *hostProc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *hostProc) logText() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// hostWorld is the namespaces above, the control plane and the agents.
+type hostWorld struct {
+	t    *testing.T
+	bin  string
+	dir  string // test files: logs, token copies, agent state
+	data string // the control plane's --data-dir
+
+	inet, cp, vnet, vm, site, siteHost *nstest.NS
+	gw                                 [2]*nstest.NS
+
+	serve *hostProc
+	url   string // the ARM API, reachable inside vhost-cp
+	procs []*hostProc
+}
+
+func newHostWorld(t *testing.T) *hostWorld {
+	swantest.Require(t)
+	w := &hostWorld{t: t, bin: vpngwBin(t), dir: t.TempDir()}
+	w.data = filepath.Join(w.dir, "data")
+	w.inet = nstest.New(t, "vhost-inet")
+	w.cp = nstest.New(t, "vhost-cp")
+	w.gw[0] = nstest.New(t, "vhost-gw0")
+	w.gw[1] = nstest.New(t, "vhost-gw1")
+	w.vnet = nstest.New(t, "vhost-vnet")
+	w.vm = nstest.New(t, "vhost-vm")
+	w.site = nstest.New(t, "vhost-site")
+	w.siteHost = nstest.New(t, "vhost-sitehost")
+	none := netip.Prefix{}
+
+	bridge(t, w.inet, "br0", none)
+	bridge(t, w.cp, "mgmt0", netip.MustParsePrefix("10.99.0.1/24"))
+	bridge(t, w.vnet, "gws0", netip.MustParsePrefix("10.1.255.1/27"))
+	for i, h := range w.gw {
+		// The internet leg: the public IP on the active host only.
+		wan := none
+		if i == 0 {
+			wan = netip.PrefixFrom(hostPublicIP, 24)
+		}
+		bridgePort(t, w.inet, "br0", fmt.Sprintf("p%d", i), h, "wan0", wan)
+		bridgePort(t, w.cp, "mgmt0", fmt.Sprintf("m%d", i), h, "mgmt0", netip.MustParsePrefix(hostMgmtAddrs[i]))
+		bridgePort(t, w.vnet, "gws0", fmt.Sprintf("g%d", i), h, "lan0", netip.MustParsePrefix(hostLANAddrs[i]))
+		// What docs/host.md asks of a gateway host: forwarding, no strict
+		// reverse-path filter, the VNet's address space via the VNet side.
+		h.Sysctl(t, "net.ipv4.ip_forward", "1")
+		h.Sysctl(t, "net.ipv4.conf.all.rp_filter", "0")
+		h.Sysctl(t, "net.ipv4.conf.default.rp_filter", "0")
+		h.MustRun(t, "ip", "route", "add", "10.1.0.0/16", "via", "10.1.255.1", "dev", "lan0")
+	}
+	// The VNet: a router with the GatewaySubnet bridge and a workload
+	// subnet with one host.
+	nstest.Link(t, w.vnet, "w0", netip.MustParsePrefix("10.1.1.1/24"), w.vm, "eth0", netip.PrefixFrom(hostVM, 24))
+	w.vnet.Sysctl(t, "net.ipv4.ip_forward", "1")
+	w.vm.MustRun(t, "ip", "route", "add", "default", "via", "10.1.1.1")
+	w.routeSiteVia(0)
+	// The site: a VPN device on the internet with a host behind it.
+	bridgePort(t, w.inet, "br0", "p9", w.site, "wan0", netip.PrefixFrom(hostSiteIP, 24))
+	nstest.Link(t, w.site, "lan0", netip.MustParsePrefix("10.50.0.1/24"), w.siteHost, "eth0", netip.PrefixFrom(hostSiteHost, 24))
+	w.site.Sysctl(t, "net.ipv4.ip_forward", "1")
+	w.siteHost.MustRun(t, "ip", "route", "add", "default", "via", "10.50.0.1")
+
+	// Runs before the namespaces go (cleanups run last-in first-out).
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.dumpLogs()
+		}
+		for i := len(w.procs) - 1; i >= 0; i-- {
+			w.procs[i].stop(syscall.SIGTERM)
+		}
+	})
+	return w
+}
+
+func bridge(t *testing.T, ns *nstest.NS, name string, addr netip.Prefix) {
+	t.Helper()
+	ns.MustRun(t, "ip", "link", "add", name, "type", "bridge")
+	if addr.IsValid() {
+		ns.MustRun(t, "ip", "addr", "add", addr.String(), "dev", name)
+	}
+	ns.MustRun(t, "ip", "link", "set", name, "up")
+}
+
+// bridgePort links other's interface otherName (with otherAddr) to the
+// bridge br in brNS through the port portName.
+func bridgePort(t *testing.T, brNS *nstest.NS, br, portName string, other *nstest.NS, otherName string, otherAddr netip.Prefix) {
+	t.Helper()
+	nstest.Link(t, brNS, portName, netip.Prefix{}, other, otherName, otherAddr)
+	brNS.MustRun(t, "ip", "link", "set", portName, "master", br)
+}
+
+// routeSiteVia points the VNet's route to the site at gateway host i (the
+// operator's job with real hosts).
+func (w *hostWorld) routeSiteVia(i int) {
+	w.t.Helper()
+	via := strings.Split(hostLANAddrs[i], "/")[0]
+	w.vnet.MustRun(w.t, "ip", "route", "replace", "10.50.0.0/16", "via", via)
+}
+
+// start runs argv in ns with its output in logName and tracks it.
+func (w *hostWorld) start(ns *nstest.NS, logName string, argv ...string) *hostProc {
+	w.t.Helper()
+	logPath := filepath.Join(w.dir, logName)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := ns.Command(context.Background(), argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	p := &hostProc{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	w.procs = append(w.procs, p)
+	return p
+}
+
+// startServe starts the control plane in vhost-cp and waits for its API.
+func (w *hostWorld) startServe() {
+	w.t.Helper()
+	listenFile := filepath.Join(w.dir, "listen")
+	_ = os.Remove(listenFile)
+	w.serve = w.start(w.cp, "serve.log", w.bin, "serve", "--provider", "host",
+		"--listen", "127.0.0.1:0", "--listen-file", listenFile,
+		"--agent-listen", hostAgentAPI, "--data-dir", w.data,
+		"--public-ip-pool", netip.PrefixFrom(hostPublicIP, 32).String(), "--log-level", "debug")
+	nstest.WaitFor(w.t, 30*time.Second, func() bool {
+		b, err := os.ReadFile(listenFile)
+		if err != nil {
+			return !w.serve.running() // stop waiting: it died
+		}
+		w.url = "http://" + strings.TrimSpace(string(b))
+		return true
+	}, "vpngw serve did not start")
+	if !w.serve.running() {
+		w.t.Fatalf("vpngw serve exited:\n%s", w.serve.logText())
+	}
+}
+
+// startAgent runs `vpngw agent --server ... --instance ID` on gateway host i
+// with the token in tokenFile; tag names its files.
+func (w *hostWorld) startAgent(i int, instance, tokenFile, tag string) *hostProc {
+	w.t.Helper()
+	dir := filepath.Join(w.dir, tag)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.start(w.gw[i], tag+".log", w.bin, "agent", "--server", "http://"+hostAgentAPI, "--instance", instance,
+		"--token-file", tokenFile, "--state-dir", dir, "--socket", filepath.Join(dir, "status.sock"), "--log-level", "debug")
+}
+
+func (w *hostWorld) dumpLogs() {
+	for _, p := range w.procs {
+		text := p.logText()
+		lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+		if len(lines) > 60 {
+			lines = lines[len(lines)-60:]
+		}
+		w.t.Logf("%s (tail):\n%s", filepath.Base(p.log), strings.Join(lines, "\n"))
+	}
+}
+
+// cliErr runs the vpngw CLI inside vhost-cp against the control plane.
+func (w *hostWorld) cliErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := w.cp.Command(ctx, w.bin, args...)
+	cmd.Env = append(os.Environ(), "VPNGW_URL="+w.url)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String() + errb.String(), err
+	}
+	return out.String(), nil
+}
+
+func (w *hostWorld) cli(args ...string) string {
+	w.t.Helper()
+	out, err := w.cliErr(args...)
+	if err != nil {
+		w.t.Fatalf("vpngw %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (w *hostWorld) tsv(args ...string) string {
+	w.t.Helper()
+	return strings.TrimSpace(w.cli(append(args, "-o", "tsv")...))
+}
+
+// instances reads the instances view through the CLI.
+func (w *hostWorld) instances(group, gw string) []api.GatewayInstance {
+	w.t.Helper()
+	out := w.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "json")
+	var list []api.GatewayInstance
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		w.t.Fatalf("list-instances: %v: %s", err, out)
+	}
+	return list
+}
+
+func (w *hostWorld) connectionStatus(group, name string) string {
+	out, err := w.cliErr("network", "vpn-connection", "show", "-g", group, "-n", name, "--query", "connectionStatus", "-o", "tsv")
+	if err != nil {
+		return "error: " + out
+	}
+	return strings.TrimSpace(out)
+}
+
+func (w *hostWorld) waitConnected(group, name string, timeout time.Duration) {
+	w.t.Helper()
+	nstest.WaitFor(w.t, timeout, func() bool { return w.connectionStatus(group, name) == "Connected" },
+		"connection %s/%s is %s", group, name, w.connectionStatus(group, name))
+}
+
+func asLabNS(t *testing.T, n *nstest.NS) labNS { return labNS{t: t, name: n.Name} }
+
+// writeToken writes a token file as an operator would install it.
+func writeToken(t *testing.T, path, token string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHostProvider runs a gateway on two "real" gateway hosts fed by
+// `vpngw serve --provider host`: the gateway succeeds only once both agents
+// report, a wrong token is refused, the tunnel to a strongSwan site carries
+// traffic between the VNet and the site, it keeps doing so while the
+// control plane is killed and comes back with it, and a failover works
+// once the operator moves the public IP (which vpngw does not do).
+func TestHostProvider(t *testing.T) {
+	w := newHostWorld(t)
+	const (
+		group, vnet, pip, gw = "HostRG", "HostVNet", "HostGWIP", "HostGW"
+		key                  = "hostKey4242"
+	)
+	w.startServe()
+	tokenPath := filepath.Join(w.data, "agent-token")
+	fi, err := os.Stat(tokenPath)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("agent token %s: %v %v", tokenPath, fi, err)
+	}
+	token, _ := os.ReadFile(tokenPath)
+
+	w.cli("group", "create", "-n", group, "-l", "westeurope", "-o", "none")
+	w.cli("network", "vnet", "create", "-g", group, "-n", vnet, "--address-prefixes", "10.1.0.0/16",
+		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
+	w.cli("network", "vnet", "subnet", "create", "-g", group, "--vnet-name", vnet, "-n", "GatewaySubnet",
+		"--address-prefixes", "10.1.255.0/27", "-o", "none")
+	w.cli("network", "public-ip", "create", "-g", group, "-n", pip, "-o", "none")
+	if got := w.tsv("network", "public-ip", "show", "-g", group, "-n", pip, "--query", "ipAddress"); got != hostPublicIP.String() {
+		t.Fatalf("public IP %q, want %s (the address gateway host 0 owns)", got, hostPublicIP)
+	}
+	w.cli("network", "vnet-gateway", "create", "-g", group, "-n", gw, "--vnet", vnet, "--public-ip-addresses", pip,
+		"--sku", "VpnGw1", "--no-wait", "-o", "none")
+	gwState := func() string {
+		return w.tsv("network", "vnet-gateway", "show", "-g", group, "-n", gw, "--query", "provisioningState")
+	}
+
+	// The instance IDs, as the operator learns them.
+	var list []api.GatewayInstance
+	nstest.WaitFor(t, 30*time.Second, func() bool {
+		list = w.instances(group, gw)
+		return len(list) == 2
+	}, "list-instances: %+v", list)
+	gwID := resource.ID{Subscription: resource.DefaultSubscription, ResourceGroup: group, Type: resource.TypeVirtualNetworkGateways, Name: gw}
+	var ids [2]string
+	for i, in := range list {
+		ids[i] = in.Name
+		if in.Name != reconcile.InstanceID(gwID, i) || in.Index != i || in.PublicIPAddress != hostPublicIP.String() ||
+			in.PrivateIPAddress+"/27" != hostLANAddrs[i] || in.State != api.InstanceStateNotConnected ||
+			!strings.Contains(in.Error, "--instance "+in.Name) {
+			t.Fatalf("instance %d: %+v", i, in)
+		}
+	}
+	if list[0].Role != "active" || list[1].Role != "standby" {
+		t.Fatalf("roles %s/%s", list[0].Role, list[1].Role)
+	}
+
+	// A wrong token is refused, with a line in both logs saying so.
+	writeToken(t, filepath.Join(w.dir, "wrong", "agent-token"), "not-the-token")
+	wrong := w.startAgent(0, ids[0], filepath.Join(w.dir, "wrong", "agent-token"), "agent-wrong-token")
+	nstest.WaitFor(t, 30*time.Second, func() bool {
+		return strings.Contains(wrong.logText(), "401 Unauthorized: missing or wrong agent token") &&
+			regexp.MustCompile(`agent API request refused: wrong token.*remote=10\.99\.0\.10`).MatchString(w.serve.logText())
+	}, "no refusal in the logs")
+	wrong.stop(syscall.SIGTERM)
+	// The gateway waits for its instances meanwhile.
+	if st := gwState(); st != "Updating" {
+		t.Fatalf("gateway %s before any agent reported", st)
+	}
+	for _, in := range w.instances(group, gw) {
+		if in.State != api.InstanceStateNotConnected {
+			t.Fatalf("instance %s is %s after a refused agent", in.Name, in.State)
+		}
+	}
+
+	// The operator installs the token on each gateway host and starts the
+	// agents: the active instance first (see docs/host.md).
+	var agents [2]*hostProc
+	for i := range agents {
+		tok := filepath.Join(w.dir, fmt.Sprintf("host%d", i), "agent-token")
+		writeToken(t, tok, strings.TrimSpace(string(token)))
+		agents[i] = w.startAgent(i, ids[i], tok, fmt.Sprintf("agent%d", i))
+		nstest.WaitFor(t, 30*time.Second, func() bool { return w.instances(group, gw)[i].LastReport != "" },
+			"instance %s never reported", ids[i])
+		if i == 0 {
+			// One instance is not enough: the gateway waits for both.
+			if st := gwState(); st != "Updating" {
+				t.Fatalf("gateway %s with only instance 0 running", st)
+			}
+		}
+	}
+	nstest.WaitFor(t, 60*time.Second, func() bool { return gwState() != "Updating" }, "gateway still Updating")
+	if st := gwState(); st != "Succeeded" {
+		t.Fatalf("gateway %s", st)
+	}
+	t.Logf("list-instances -o table:\n%s", w.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "table"))
+	for _, in := range w.instances(group, gw) {
+		if in.State != api.InstanceStateReady || in.AppliedRevision != in.DesiredRevision {
+			t.Fatalf("instance %s: %+v", in.Name, in)
+		}
+	}
+
+	// The site: strongSwan on the VPN device, the local network gateway
+	// and the connection.
+	swan := swantest.Start(t, w.site, swantest.Conn{Name: "azure", LocalAddr: hostSiteIP.String(), RemoteAddr: hostPublicIP.String(), PSK: key,
+		IKE: "aes256-sha1-modp1024,aes256gcm16-prfsha256-ecp256", ESP: "aes256gcm16,aes256-sha1",
+		LocalTS: []string{"10.50.0.0/16"}, RemoteTS: []string{"10.1.0.0/16"}, DPDDelay: "5s", DPDAction: "restart"})
+	w.cli("network", "local-gateway", "create", "-g", group, "-n", "onprem", "--gateway-ip-address", hostSiteIP.String(),
+		"--local-address-prefixes", "10.50.0.0/16", "-o", "none")
+	w.cli("network", "vpn-connection", "create", "-g", group, "-n", "to-onprem", "--vnet-gateway1", gw,
+		"--local-gateway2", "onprem", "--shared-key", key, "-o", "none")
+	w.waitConnected(group, "to-onprem", 60*time.Second)
+	out := w.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "json")
+	if strings.Contains(out, key) {
+		t.Fatal("list-instances shows the shared key")
+	}
+	list = w.instances(group, gw)
+	if len(list[0].Connections) != 1 || list[0].Connections[0].Name != "to-onprem" || list[0].Connections[0].ConnectionStatus != "Connected" ||
+		len(list[1].Connections) != 0 {
+		t.Fatalf("instances' connections: %+v", list)
+	}
+	if sas, err := swan.SAs(); err != nil || len(sas) != 1 {
+		t.Fatalf("strongSwan SAs: %v %+v", err, sas)
+	}
+
+	vmNS, siteHostNS := asLabNS(t, w.vm), asLabNS(t, w.siteHost)
+	reachable(t, vmNS, hostSiteHost, 20*time.Second)
+	if loss := pingLoss(t, siteHostNS, hostVM, 5, "0.2"); loss != 0 {
+		t.Fatalf("site host → VNet host: %d%% loss", loss)
+	}
+	transfer(t, vmNS, siteHostNS, hostSiteHost, 4<<20)
+	transfer(t, siteHostNS, vmNS, hostVM, 4<<20)
+
+	// The control plane dies (SIGKILL): traffic keeps flowing.
+	pinged := make(chan int, 1)
+	go func() { pinged <- pingLoss(t, vmNS, hostSiteHost, 100, "0.05") }()
+	time.Sleep(time.Second) // kill it in the middle of the pings
+	w.serve.stop(syscall.SIGKILL)
+	transfer(t, vmNS, siteHostNS, hostSiteHost, 2<<20)
+	nstest.WaitFor(t, 30*time.Second, func() bool {
+		return strings.Contains(agents[0].logText(), "control plane unreachable") && strings.Contains(agents[1].logText(), "control plane unreachable")
+	}, "the agents did not notice the control plane was gone")
+	if loss := <-pinged; loss != 0 {
+		t.Fatalf("%d%% ping loss while the control plane was killed", loss)
+	}
+	// It comes back: the agents report again and the status returns.
+	restarted := time.Now()
+	w.startServe()
+	w.waitConnected(group, "to-onprem", 60*time.Second)
+	nstest.WaitFor(t, 60*time.Second, func() bool {
+		for _, in := range w.instances(group, gw) {
+			at, err := time.Parse(time.RFC3339, in.LastReport)
+			if err != nil || at.Before(restarted.Add(-time.Second)) || in.State != api.InstanceStateReady {
+				return false
+			}
+		}
+		return true
+	}, "instances not Ready after the restart: %+v", w.instances(group, gw))
+	if st := gwState(); st != "Succeeded" {
+		t.Fatalf("gateway %s after the restart", st)
+	}
+	reachable(t, vmNS, hostSiteHost, 10*time.Second)
+
+	// The active host dies. The control plane promotes the standby after
+	// its silence; the public IP and the VNet's route do not move by
+	// themselves: the operator (or their tooling) moves them.
+	agents[0].stop(syscall.SIGKILL)
+	nstest.WaitFor(t, 90*time.Second, func() bool {
+		l := w.instances(group, gw)
+		return l[0].Role == "standby" && l[1].Role == "active"
+	}, "no failover to the standby: %+v", w.instances(group, gw))
+	failedOver := time.Now()
+	w.gw[0].MustRun(t, "ip", "addr", "del", netip.PrefixFrom(hostPublicIP, 24).String(), "dev", "wan0")
+	w.gw[1].MustRun(t, "ip", "addr", "add", netip.PrefixFrom(hostPublicIP, 24).String(), "dev", "wan0")
+	w.routeSiteVia(1)
+	w.waitConnected(group, "to-onprem", 90*time.Second)
+	reachable(t, vmNS, hostSiteHost, 30*time.Second)
+	t.Logf("failover: traffic flows %v after the control plane promoted the standby", time.Since(failedOver).Round(time.Millisecond))
+	transfer(t, siteHostNS, vmNS, hostVM, 2<<20)
+	// The view tells the story: the dead instance silent, the new active
+	// one Ready with the connection up.
+	nstest.WaitFor(t, 30*time.Second, func() bool {
+		list = w.instances(group, gw)
+		return list[0].State == api.InstanceStateSilent && list[1].State == api.InstanceStateReady &&
+			len(list[1].Connections) == 1 && list[1].Connections[0].ConnectionStatus == "Connected"
+	}, "instances after the failover: %+v", list)
+}
+
+// The systemd units in deploy/systemd: systemd-analyze verify accepts them,
+// and their command lines (with the example settings) parse with this
+// vpngw, so that neither can drift from the other.
+func TestSystemdUnits(t *testing.T) {
+	bin := vpngwBin(t)
+	unitDir := filepath.Join("..", "..", "deploy", "systemd")
+	env := map[string]string{}
+	for _, f := range []string{"vpngw.env.example", "agent.env.example"} {
+		b, err := os.ReadFile(filepath.Join(unitDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
+				env[k] = v
+			}
+		}
+	}
+	for _, tc := range []struct {
+		unit, sub string
+		want      []string // lines the unit must have
+	}{
+		{"vpngw.service", "serve", []string{"EnvironmentFile=/etc/vpngw/vpngw.env", "Restart=on-failure"}},
+		{"vpngw-agent@.service", "agent", []string{"EnvironmentFile=/etc/vpngw/agent.env", "Restart=on-failure",
+			"DeviceAllow=/dev/net/tun rw", "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE"}},
+	} {
+		t.Run(tc.unit, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(unitDir, tc.unit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(b)
+			lines := strings.Split(text, "\n")
+			for _, want := range tc.want {
+				found := false
+				for _, l := range lines {
+					found = found || l == want
+				}
+				if !found {
+					t.Errorf("%s lacks %q", tc.unit, want)
+				}
+			}
+			var execStart []string
+			for _, l := range lines {
+				if v, ok := strings.CutPrefix(l, "ExecStart="); ok {
+					execStart = strings.Fields(v)
+				}
+			}
+			if len(execStart) < 2 || execStart[0] != "/usr/local/bin/vpngw" || execStart[1] != tc.sub {
+				t.Fatalf("ExecStart %v", execStart)
+			}
+			// Expand as systemd would with the example settings, and let
+			// vpngw parse the flags (--help: parse, print usage, exit 0).
+			args := []string{}
+			for _, a := range execStart[1:] {
+				a = strings.ReplaceAll(a, "%i", "g0123abcd-0")
+				a = regexp.MustCompile(`\$\{(\w+)\}`).ReplaceAllStringFunc(a, func(v string) string {
+					name := v[2 : len(v)-1]
+					val, ok := env[name]
+					if !ok {
+						if m := regexp.MustCompile(`(?m)^Environment=` + name + `=(.*)$`).FindStringSubmatch(text); m != nil {
+							return m[1]
+						}
+						t.Errorf("%s uses ${%s}, which neither the unit nor the example settings define", tc.unit, name)
+					}
+					return val
+				})
+				args = append(args, a)
+			}
+			out, err := runOut(bin, append(args, "--help")...)
+			if err != nil || !strings.Contains(out, "Usage:") {
+				t.Fatalf("vpngw %s --help: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		})
+	}
+
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Log("systemd-analyze not installed: units checked against vpngw's flags only")
+		return
+	}
+	// systemd-analyze verify checks every key and value (it needs the
+	// binary to exist, so the copies point at the one under test).
+	dir := t.TempDir()
+	for _, u := range []string{"vpngw.service", "vpngw-agent@.service"} {
+		b, err := os.ReadFile(filepath.Join(unitDir, u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, u), bytes.ReplaceAll(b, []byte("/usr/local/bin/vpngw"), []byte(bin)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("systemd-analyze", "verify", "--man=no", "./vpngw.service", "./vpngw-agent@.service")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// exec_ runs a command and returns its combined output.
+func runOut(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
