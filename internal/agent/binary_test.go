@@ -8,47 +8,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/testbin"
 
 	"github.com/vpngw/vpngw/internal/agent"
 	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/swantest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// vpngwBin returns the vpngw binary: $VPNGW_BIN (make test sets it) or one
-// built once for this test process.
-func vpngwBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VPNGW_BIN"); p != "" {
-		return p
-	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vpngw-agent-test")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "vpngw")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/vpngw").CombinedOutput()
-		if err != nil {
-			binErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("building vpngw: %v", binErr)
-	}
-	return binPath
-}
+// vpngwBin returns the vpngw binary (see internal/testbin).
+func vpngwBin(t *testing.T) string { return testbin.Path(t) }
 
 // runBinary starts `vpngw agent --config cfg --socket sock` in ns; it is
 // stopped with SIGTERM at cleanup (by PID).
@@ -220,3 +192,5 @@ connections:
 	}
 	reachable(t, a.host, b.lanHost, 5*time.Second)
 }
+
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }

@@ -141,7 +141,7 @@ func (r *remote) do(ctx context.Context, method, path string, body any, out any)
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return resp.StatusCode, fmt.Errorf("agent: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+		return resp.StatusCode, &httpError{code: resp.StatusCode, msg: fmt.Sprintf("agent: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))}
 	}
 	if out != nil && resp.StatusCode == http.StatusOK {
 		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
@@ -165,6 +165,20 @@ func (r *remote) fetch(ctx context.Context, after int64) (*Assignment, error) {
 func (r *remote) report(ctx context.Context, rep Report) error {
 	_, err := r.do(ctx, http.MethodPut, "/agent/v1/instances/"+url.PathEscape(r.opts.Instance)+"/status", rep, nil)
 	return err
+}
+
+// httpError is a non-2xx answer of the agent API.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func (r *remote) removeCache() {
+	if p := r.cachePath(); p != "" {
+		_ = os.Remove(p)
+	}
 }
 
 func (r *remote) cachePath() string {
@@ -357,7 +371,25 @@ func RunRemote(ctx context.Context, o RemoteOptions) error {
 			if ctx.Err() != nil {
 				break
 			}
-			r.log.Warn("control plane unreachable; running with the last assignment", "err", err, "retry_in", backoff)
+			var he *httpError
+			switch {
+			case errors.As(err, &he) && he.code == http.StatusUnauthorized:
+				r.log.Error("the control plane refused this agent's token; check --token-file", "retry_in", backoff)
+			case errors.As(err, &he) && he.code == http.StatusGone:
+				// The gateway was deleted: stop its tunnels, keep asking in
+				// case an instance of this name comes back.
+				mu.Lock()
+				if running != nil {
+					r.log.Warn("the control plane deleted this instance; stopping its tunnels")
+					stop()
+					cur = nil
+					after = 0
+					r.removeCache()
+				}
+				mu.Unlock()
+			default:
+				r.log.Warn("control plane unreachable; running with the last assignment", "err", err, "retry_in", backoff)
+			}
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():

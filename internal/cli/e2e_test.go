@@ -8,11 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/testbin"
 )
 
 // e2e drives the real vpngw binary: a `vpngw serve` process and one CLI
@@ -24,29 +25,12 @@ type e2e struct {
 	dir string
 }
 
-// vpngwBinary returns $VPNGW_BIN, or builds ./cmd/vpngw into dir.
-func vpngwBinary(t *testing.T, dir string) string {
-	t.Helper()
-	if bin := os.Getenv("VPNGW_BIN"); bin != "" {
-		return bin
-	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	bin := filepath.Join(dir, "vpngw")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vpngw")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // startServer starts `vpngw serve` on a free loopback port and stops it
 // (by PID) when the test ends.
 func startServer(t *testing.T) *e2e {
 	t.Helper()
 	dir := t.TempDir()
-	x := &e2e{t: t, bin: vpngwBinary(t, dir), dir: dir}
+	x := &e2e{t: t, bin: testbin.Path(t), dir: dir}
 	addrFile := filepath.Join(dir, "addr")
 	var logs bytes.Buffer
 	cmd := exec.Command(x.bin, "serve", "--provider", "none", "--data-dir", filepath.Join(dir, "data"),
@@ -273,3 +257,5 @@ func TestEndToEndSiteToSite(t *testing.T) {
 		t.Errorf("group exists after delete: exit %d, %q", code, out)
 	}
 }
+
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }

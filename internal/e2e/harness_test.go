@@ -20,10 +20,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/testbin"
 
 	"github.com/vishvananda/netns"
 
@@ -32,34 +33,9 @@ import (
 	"github.com/vpngw/vpngw/internal/swantest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
-func vpngwBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VPNGW_BIN"); p != "" {
-		return p
-	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vpngw-e2e")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "vpngw")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/vpngw").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("building vpngw: %v", binErr)
-	}
-	return binPath
-}
+func vpngwBin(t *testing.T) string { return testbin.Path(t) }
 
 // cloud is one `vpngw serve --provider lab` with its own lab prefix and
 // data directory.

@@ -29,6 +29,7 @@ type Hub struct {
 	mu      sync.Mutex
 	assign  map[string]*agent.Assignment // desired, by instance ID
 	reports map[string]*Seen             // latest report, by instance ID
+	gone    map[string]time.Time         // instances removed recently (answered 410)
 	lastRev int64
 	changed chan struct{} // closed and replaced on every change
 	// refusedAt is when a refused request from each remote host was last
@@ -47,7 +48,8 @@ func NewHub(token string, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{log: log, token: token, assign: map[string]*agent.Assignment{}, reports: map[string]*Seen{}, changed: make(chan struct{}), refusedAt: map[string]time.Time{}}
+	return &Hub{log: log, token: token, assign: map[string]*agent.Assignment{}, reports: map[string]*Seen{},
+		gone: map[string]time.Time{}, changed: make(chan struct{}), refusedAt: map[string]time.Time{}}
 }
 
 // broadcast wakes every waiter (h.mu held).
@@ -96,7 +98,13 @@ func (h *Hub) Set(want map[string]agent.Assignment) map[string]int64 {
 		if _, ok := want[id]; !ok {
 			delete(h.assign, id)
 			delete(h.reports, id)
+			h.gone[id] = time.Now()
 			changed = true
+		}
+	}
+	for id, at := range h.gone {
+		if _, ok := want[id]; ok || time.Since(at) > time.Hour {
+			delete(h.gone, id)
 		}
 	}
 	if changed {
@@ -213,7 +221,14 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 			if a == nil {
 				// Unknown instances wait too: a new gateway's agents may
 				// ask before the pass that created them hands out their
-				// assignments.
+				// assignments. A deleted gateway's instances are told so.
+				h.mu.Lock()
+				_, wasGone := h.gone[id]
+				h.mu.Unlock()
+				if wasGone {
+					http.Error(w, "gateway instance "+id+" was deleted", http.StatusGone)
+					return
+				}
 				http.Error(w, "no such gateway instance: "+id, http.StatusNotFound)
 				return
 			}

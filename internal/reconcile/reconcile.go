@@ -515,7 +515,10 @@ func (r *Reconciler) failoverSilent(ctx context.Context) {
 		if !sok || time.Since(s.At) > 3*time.Second {
 			continue // no healthy standby
 		}
-		if aok && time.Since(a.At) < r.cfg.FailoverAfter {
+		// Only an instance that was running can fall silent: one that never
+		// reported (not started yet, on a real host) is not failed over,
+		// or the roles would swap away from where the public IP is.
+		if !aok || time.Since(a.At) < r.cfg.FailoverAfter {
 			continue
 		}
 		r.log.Warn("active gateway instance is silent: failing over to the standby", "gateway", g.ID.String(), "silent", act.ID, "standby", stby.ID)

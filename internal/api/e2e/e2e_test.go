@@ -16,13 +16,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/testbin"
 )
 
 const (
@@ -30,35 +31,7 @@ const (
 	sub        = "00000000-0000-0000-0000-000000000000"
 )
 
-var vpngwBin string
-
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	if b := os.Getenv("VPNGW_BIN"); b != "" {
-		vpngwBin = b
-		return m.Run()
-	}
-	dir, err := os.MkdirTemp("", "vpngw-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	vpngwBin = filepath.Join(dir, "vpngw")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goTool, "build", "-o", vpngwBin, "github.com/vpngw/vpngw/cmd/vpngw")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building vpngw: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
 // lockedBuffer collects a process's stderr.
 type lockedBuffer struct {
@@ -94,7 +67,7 @@ func startServer(t *testing.T, dataDir string) *server {
 	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	s := &server{t: t, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(vpngwBin, "serve", "--provider", "none", "--data-dir", dataDir,
+	s.cmd = exec.Command(testbin.Path(t), "serve", "--provider", "none", "--data-dir", dataDir,
 		"--listen", "127.0.0.1:0", "--listen-file", addrFile, "--log-level", "info")
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -317,7 +290,7 @@ func TestServeFlags(t *testing.T) {
 		{"serve", "--log-level", "loud"},
 		{"serve", "--bogus"},
 	} {
-		cmd := exec.Command(vpngwBin, append(args, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")...)
+		cmd := exec.Command(testbin.Path(t), append(args, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 {

@@ -1,0 +1,57 @@
+package reconcile_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/reconcile"
+)
+
+func TestHubTokenUnknownAndGone(t *testing.T) {
+	hub := reconcile.NewHub("s3cret", nil)
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	get := func(id, token string) int {
+		req, _ := http.NewRequest("GET", srv.URL+"/agent/v1/instances/"+id+"/config?after=0&wait=50ms", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get("i-0", ""); c != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", c)
+	}
+	if c := get("i-0", "wrong"); c != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", c)
+	}
+	if c := get("i-0", "s3cret"); c != http.StatusNotFound {
+		t.Fatalf("unknown instance: %d", c)
+	}
+	revs := hub.Set(map[string]agent.Assignment{"i-0": {Role: agent.RoleActive}})
+	if c := get("i-0", "s3cret"); c != http.StatusOK || revs["i-0"] == 0 {
+		t.Fatalf("assigned instance: %d rev %d", c, revs["i-0"])
+	}
+	// The same assignment again keeps its revision.
+	if r2 := hub.Set(map[string]agent.Assignment{"i-0": {Role: agent.RoleActive}}); r2["i-0"] != revs["i-0"] {
+		t.Fatal("unchanged assignment got a new revision")
+	}
+	hub.Set(nil)
+	if c := get("i-0", "s3cret"); c != http.StatusGone {
+		t.Fatalf("deleted instance: %d", c)
+	}
+	req, _ := http.NewRequest("PUT", srv.URL+"/agent/v1/instances/i-0/status", strings.NewReader(`{"revision":1}`))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("report from a deleted instance: %d", resp.StatusCode)
+	}
+}
