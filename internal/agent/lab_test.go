@@ -3,15 +3,10 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -119,16 +114,11 @@ func startAgent(t *testing.T, s *site, cfg *agent.Config) (a *agent.Agent, stop 
 func ping(t *testing.T, from *nstest.NS, addr netip.Addr, count int, interval string) int {
 	t.Helper()
 	out, _ := from.Run("ping", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", "-q", addr.String())
-	i := strings.Index(out, "% packet loss")
-	if i < 0 {
-		t.Fatalf("ping output: %s", out)
-	}
-	j := strings.LastIndexAny(out[:i], " ,") + 1
-	loss, err := strconv.ParseFloat(out[j:i], 64)
+	loss, err := nstest.PingLoss(out)
 	if err != nil {
-		t.Fatalf("ping output: %s", out)
+		t.Fatal(err)
 	}
-	return int(loss)
+	return loss
 }
 
 // reachable waits until a ping gets through.
@@ -140,62 +130,11 @@ func reachable(t *testing.T, from *nstest.NS, addr netip.Addr, timeout time.Dura
 	}, "%s cannot reach %s", from.Name, addr)
 }
 
-// transfer sends n random bytes over TCP from one host to the other and
-// checks the SHA-256 on arrival.
+// transfer sends n bytes over TCP from one host to the other and checks
+// the SHA-256 on arrival.
 func transfer(t *testing.T, from, to *nstest.NS, toAddr netip.Addr, n int) {
 	t.Helper()
-	var ln net.Listener
-	if err := to.Do(func() error {
-		var err error
-		ln, err = net.Listen("tcp4", ":5201")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		got <- result{s, n, err}
-	}()
-	data := make([]byte, n)
-	_, _ = rand.Read(data)
-	want := sha256.Sum256(data)
-	var c net.Conn
-	if err := from.Do(func() error {
-		var err error
-		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(toAddr, 5201).String(), 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.Copy(c, bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	r := <-got
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if r.n != int64(n) || r.sum != want {
-		t.Fatalf("TCP transfer corrupted: got %d bytes, checksum match %v", r.n, r.sum == want)
-	}
+	nstest.TransferTCP(t, from.Handle(), to.Handle(), toAddr, 5201, int64(n))
 }
 
 // agentConfig is site A's agent configuration toward site B.

@@ -2,10 +2,7 @@ package dataplane
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"runtime"
@@ -138,72 +135,11 @@ func ping(t *testing.T, ns *nstest.NS, args ...string) {
 	ns.MustRun(t, "ping", append([]string{"-c", "3", "-i", "0.05", "-W", "2"}, args...)...)
 }
 
-// transfer sends n bytes of pseudo-random data over TCP from hostA to hostB
-// and compares SHA-256 digests at both ends.
+// transfer sends n bytes over TCP from hostA to hostB and compares
+// SHA-256 digests at both ends.
 func (l *lab) transfer(t *testing.T, n int64) time.Duration {
 	t.Helper()
-	var ln net.Listener
-	must(t, l.hostB.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", "10.2.0.10:5001")
-		return err
-	}))
-	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(90 * time.Second))
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		got <- r
-	}()
-	var c net.Conn
-	must(t, l.hostA.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp4", "10.2.0.10:5001", 5*time.Second)
-		return err
-	}))
-	c.SetDeadline(time.Now().Add(90 * time.Second))
-	h := sha256.New()
-	rng := rand.New(rand.NewPCG(7, 9))
-	buf := make([]byte, 256<<10)
-	start := time.Now()
-	for sent := int64(0); sent < n; {
-		chunk := buf[:min(int64(len(buf)), n-sent)]
-		for i := 0; i+8 <= len(chunk); i += 8 {
-			v := rng.Uint64()
-			chunk[i], chunk[i+1], chunk[i+2], chunk[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-			chunk[i+4], chunk[i+5], chunk[i+6], chunk[i+7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
-		}
-		h.Write(chunk)
-		if _, err := c.Write(chunk); err != nil {
-			t.Fatalf("write after %d bytes: %v", sent, err)
-		}
-		sent += int64(len(chunk))
-	}
-	c.Close()
-	r := <-got
-	elapsed := time.Since(start)
-	if r.err != nil || r.n != n {
-		t.Fatalf("receiver: %d bytes, %v", r.n, r.err)
-	}
-	var want [32]byte
-	copy(want[:], h.Sum(nil))
-	if r.sum != want {
-		t.Fatalf("digest mismatch")
-	}
-	return elapsed
+	return nstest.TransferTCP(t, l.hostA.Handle(), l.hostB.Handle(), netip.MustParseAddr("10.2.0.10"), 5001, n)
 }
 
 func testTunnel(t *testing.T, encap bool) {

@@ -8,12 +8,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -326,13 +323,11 @@ func (c *cloud) vmNS(sub, group, name string) labNS {
 func pingLoss(t *testing.T, ns labNS, addr netip.Addr, count int, interval string) int {
 	t.Helper()
 	out, _ := ns.run("ping", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", "-q", addr.String())
-	i := strings.Index(out, "% packet loss")
-	if i < 0 {
-		t.Fatalf("ping: %s", out)
+	loss, err := nstest.PingLoss(out)
+	if err != nil {
+		t.Fatal(err)
 	}
-	j := strings.LastIndexAny(out[:i], " ,") + 1
-	loss, _ := strconv.ParseFloat(out[j:i], 64)
-	return int(loss)
+	return loss
 }
 
 func reachable(t *testing.T, ns labNS, addr netip.Addr, timeout time.Duration) {
@@ -343,67 +338,21 @@ func reachable(t *testing.T, ns labNS, addr netip.Addr, timeout time.Duration) {
 	}, "%s cannot reach %s", ns.name, addr)
 }
 
-// transfer sends n random bytes over TCP from one namespace to a listener
-// in another and compares checksums.
+// transfer sends n bytes over TCP from one namespace to a listener in
+// another and compares checksums.
 func transfer(t *testing.T, from, to labNS, toAddr netip.Addr, n int) {
 	t.Helper()
-	toH, err := netnsHandle(to.name)
-	if err != nil {
-		t.Fatal(err)
-	}
 	fromH, err := netnsHandle(from.name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ln net.Listener
-	if err := nstest.Do(toH, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", ":5301")
-		return err
-	}); err != nil {
+	defer fromH.Close()
+	toH, err := netnsHandle(to.name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	type res struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan res, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			got <- res{err: err}
-			return
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(time.Minute))
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		var s [32]byte
-		copy(s[:], h.Sum(nil))
-		got <- res{s, n, err}
-	}()
-	data := make([]byte, n)
-	_, _ = rand.Read(data)
-	want := sha256.Sum256(data)
-	var conn net.Conn
-	if err := nstest.Do(fromH, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp4", netip.AddrPortFrom(toAddr, 5301).String(), 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(time.Minute))
-	if _, err := io.Copy(conn, bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	r := <-got
-	if r.err != nil || r.n != int64(n) || r.sum != want {
-		t.Fatalf("TCP transfer: %d of %d bytes, checksum ok %v, err %v", r.n, n, r.sum == want, r.err)
-	}
+	defer toH.Close()
+	nstest.TransferTCP(t, fromH, toH, toAddr, 5301, int64(n))
 }
 
 // instanceSocket finds the status socket of a gateway's active instance.
