@@ -109,7 +109,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Logger:    a.log.With("component", "dataplane"),
 	}
 	if a.cfg.ThroughputLimitMbps > 0 {
-		dcfg.Limiter = dataplane.NewTokenBucket(float64(a.cfg.ThroughputLimitMbps)*1e6, 0)
+		dcfg.Limiter = dataplane.NewFairShare(float64(a.cfg.ThroughputLimitMbps)*1e6, 0)
 	}
 	dp, err := dataplane.Open(ctx, dcfg)
 	if err != nil {
