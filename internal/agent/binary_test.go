@@ -4,9 +4,13 @@ package agent_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,6 +86,27 @@ func TestDocumentedExample(t *testing.T) {
 	}
 	if strings.Contains(string(out), "ExampleKey") {
 		t.Fatal("status shows the shared key")
+	}
+	// Prometheus metrics on the same socket.
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	// The snapshot behind /status and /metrics refreshes every second.
+	var m string
+	re := regexp.MustCompile(`vpngw_sa_packets_total\{connection="onprem",direction="in",spi="[0-9a-f]{8}"\} [1-9]`)
+	ok := nstest.Eventually(3*time.Second, func() bool {
+		resp, err := hc.Get("http://agent/metrics")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m = string(body)
+		return strings.Contains(m, `vpngw_connection_up{connection="onprem"} 1`) && re.MatchString(m)
+	})
+	if !ok {
+		t.Fatalf("metrics:\n%s", m)
 	}
 }
 

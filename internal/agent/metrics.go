@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vpngw/vpngw/internal/esp"
+)
+
+// metricsHandler serves the agent's Prometheus metrics (namespace vpngw),
+// read from its status snapshot at scrape time. Each agent has its own
+// registry: nothing is global.
+func metricsHandler(a *Agent) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{a: a})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+type collector struct{ a *Agent }
+
+var (
+	descUp = prometheus.NewDesc("vpngw_connection_up",
+		"1 when the connection has an established IKE SA with an installed Child SA (Azure: Connected).", []string{"connection"}, nil)
+	descIngress = prometheus.NewDesc("vpngw_connection_ingress_bytes_total",
+		"Bytes received from the peer through the tunnel (Azure: ingressBytesTransferred).", []string{"connection"}, nil)
+	descEgress = prometheus.NewDesc("vpngw_connection_egress_bytes_total",
+		"Bytes sent to the peer through the tunnel (Azure: egressBytesTransferred).", []string{"connection"}, nil)
+	descIKESAs = prometheus.NewDesc("vpngw_connection_ike_sas",
+		"IKE SAs of the connection (more than one during a rekey).", []string{"connection"}, nil)
+	descChildSAs = prometheus.NewDesc("vpngw_connection_child_sas",
+		"Child SAs of the connection (Azure's QMSA count).", []string{"connection"}, nil)
+	descRateDrops = prometheus.NewDesc("vpngw_connection_rate_limit_drops_total",
+		"Outbound packets dropped by the gateway's throughput cap.", []string{"connection"}, nil)
+	descSAPackets = prometheus.NewDesc("vpngw_sa_packets_total",
+		"Packets an ESP SA protected (out) or accepted (in).", []string{"connection", "spi", "direction"}, nil)
+	descSABytes = prometheus.NewDesc("vpngw_sa_bytes_total",
+		"Inner bytes an ESP SA protected (out) or accepted (in).", []string{"connection", "spi", "direction"}, nil)
+	descSADrops = prometheus.NewDesc("vpngw_sa_drops_total",
+		"Packets an ESP SA refused, by reason (replay, auth, selector, ...).", []string{"connection", "spi", "direction", "reason"}, nil)
+	descDataplane = prometheus.NewDesc("vpngw_dataplane_packets_total",
+		"Gateway-wide packet counters that belong to no tunnel.", []string{"kind"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descSAPackets, descSABytes, descSADrops, descDataplane} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.a.Status()
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	for _, cs := range st.Connections {
+		up := 0.0
+		if cs.Status == "Connected" {
+			up = 1
+		}
+		gauge(descUp, up, cs.Name)
+		counter(descIngress, cs.IngressBytes, cs.Name)
+		counter(descEgress, cs.EgressBytes, cs.Name)
+		gauge(descIKESAs, float64(len(cs.IKE)), cs.Name)
+		children := 0
+		for _, s := range cs.IKE {
+			children += len(s.Children)
+		}
+		gauge(descChildSAs, float64(children), cs.Name)
+		if cs.Traffic == nil {
+			continue
+		}
+		counter(descRateDrops, cs.Traffic.DropRateLimit, cs.Name)
+		for _, sa := range cs.Traffic.SAs {
+			dir := "out"
+			if sa.Inbound {
+				dir = "in"
+			}
+			spi := fmt.Sprintf("%08x", sa.SPI)
+			counter(descSAPackets, sa.Packets, cs.Name, spi, dir)
+			counter(descSABytes, sa.Bytes, cs.Name, spi, dir)
+			for r := esp.DropReason(0); r < esp.DropReason(len(sa.Drops)); r++ {
+				if n := sa.Drop(r); n > 0 {
+					counter(descSADrops, n, cs.Name, spi, dir, r.String())
+				}
+			}
+		}
+	}
+	if d := st.Dataplane; d != nil {
+		for kind, v := range map[string]uint64{
+			"no_route": d.NoRoute, "unknown_spi": d.UnknownSPI, "malformed": d.Malformed,
+			"ike_in": d.IKEIn, "ike_out": d.IKEOut, "keepalives": d.Keepalives,
+		} {
+			counter(descDataplane, v, kind)
+		}
+	}
+}
