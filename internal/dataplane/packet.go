@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 )
 
@@ -242,8 +243,15 @@ func clampMSS(p []byte, mss4, mss6 uint16) bool {
 				return false
 			}
 			binary.BigEndian.PutUint16(opts[i+2:], limit)
+			// An option at an odd offset (after one NOP, say) puts the
+			// value across two 16-bit checksum words, where its bytes
+			// count swapped (RFC 1071 §2(B)).
+			o, n := old, limit
+			if i%2 == 1 {
+				o, n = bits.ReverseBytes16(old), bits.ReverseBytes16(limit)
+			}
 			sum := binary.BigEndian.Uint16(tcp[16:])
-			binary.BigEndian.PutUint16(tcp[16:], csumReplace16(sum, old, limit))
+			binary.BigEndian.PutUint16(tcp[16:], csumReplace16(sum, o, n))
 			return true
 		default:
 			if i+1 >= len(opts) || opts[i+1] < 2 {

@@ -687,6 +687,11 @@ func (sa *ikeSA) deleteChildren(now time.Time, cs []*childSA) {
 
 // removeChild takes a Child SA out of the data plane.
 func (sa *ikeSA) removeChild(now time.Time, c *childSA, reason string) {
+	if sa.e.children[c.inSPI] != c {
+		// Already removed: both sides deleted it at once (RFC 7296
+		// §1.4.1) and the response to our Delete came after the peer's.
+		return
+	}
 	if c.state == chPending {
 		sa.dropChild(c)
 		return
@@ -746,6 +751,12 @@ func (c *childSA) tick(now time.Time) {
 func (c *childSA) deadline() time.Time {
 	switch c.state {
 	case chInstalled:
+		if c.sa.rekeying != nil {
+			// tick starts no rekey while the IKE SA is being rekeyed:
+			// until then only the expiry is due (else the engine would
+			// ask to be ticked at once, again and again).
+			return c.expireAt
+		}
 		if c.rekeyDue {
 			return time.Unix(1, 0)
 		}

@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vpngw/vpngw/internal/ike"
+)
+
+// nopHost is an ike.Host that drops everything.
+type nopHost struct{}
+
+func (nopHost) SendIKE(ike.Packet)                                  {}
+func (nopHost) InstallChildSA(*ike.ChildSA, bool) error             { return nil }
+func (nopHost) ActivateOutbound(uint32)                             {}
+func (nopHost) DeleteChildSA(uint32)                                {}
+func (nopHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
+func (nopHost) Event(ike.Event)                                     {}
+
+// readsSpecialFile reports whether b names a sharedKeyFile that exists and
+// is not a regular file (/dev/zero, a FIFO, ...): reading it could block or
+// never end, which is the operator's business, not the parser's.
+func readsSpecialFile(b []byte) bool {
+	var c Config
+	if yaml.NewDecoder(bytes.NewReader(b)).Decode(&c) != nil {
+		return false
+	}
+	for _, cn := range c.Connections {
+		if cn.SharedKeyFile == "" {
+			continue
+		}
+		if fi, err := os.Stat(cn.SharedKeyFile); err == nil && !fi.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzParse feeds arbitrary YAML and JSON to Parse. It must not panic; it
+// returns either an error wrapping ErrInvalid or a configuration that
+// Validate accepts again unchanged, that survives the JSON encoding the
+// control plane sends and the YAML encoding an operator writes, and whose
+// connections the IKE engine accepts as peers.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(baseConfig))
+	f.Add([]byte(`{"name":"gw","localAddress":"2001:db8::1","localPrefixes":["10.1.0.0/16"],"tunnel":{"mtu":1400,"addresses":["10.1.255.254/32"]},` +
+		`"connections":[{"name":"c1","remoteFqdn":"vpn.example.test","remotePrefixes":["10.2.0.0/16","fd00::/8"],"sharedKey":"abc123",` +
+		`"connectionMode":"initiatoronly","usePolicyBasedTrafficSelectors":true,"ikeProposals":"aes256gcm16-prfsha256-ecp256","espProposals":"aes256gcm16"}]}`))
+	f.Add([]byte(baseConfig + `    ipsecPolicy:
+      saLifeTimeSeconds: 27000
+      saDataSizeKilobytes: 102400000
+      ipsecEncryption: GCMAES256
+      ipsecIntegrity: GCMAES256
+      ikeEncryption: AES256
+      ikeIntegrity: SHA256
+      dhGroup: DHGroup14
+      pfsGroup: None
+    udpEncapsulation: always
+    remotePort: 4500
+    dpdTimeoutSeconds: 9
+    localId: gw.example.test
+    remoteId: 192.0.2.2
+rawEsp: false
+`))
+	if b, err := os.ReadFile("../../docs/examples/agent.yaml"); err == nil {
+		f.Add(b)
+	}
+	lookup := func(string) ([]string, error) { return []string{"198.51.100.9"}, nil }
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if readsSpecialFile(b) {
+			t.Skip("names a special file as sharedKeyFile")
+		}
+		c, err := Parse(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			if c != nil {
+				t.Fatal("configuration returned with an error")
+			}
+			return
+		}
+		again := *c
+		again.Connections = slices.Clone(c.Connections)
+		if err := again.Validate(); err != nil {
+			t.Fatalf("Validate rejects what Parse accepted: %v", err)
+		}
+		if !reflect.DeepEqual(&again, c) {
+			t.Fatalf("Validate is not idempotent:\n%+v\n%+v", c, &again)
+		}
+		j, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("JSON encoding: %v", err)
+		}
+		y, err := yaml.Marshal(c)
+		if err != nil {
+			t.Fatalf("YAML encoding: %v", err)
+		}
+		for _, enc := range [][]byte{j, y} {
+			c2, err := Parse(enc)
+			if err != nil {
+				t.Fatalf("Parse rejects its own output %s: %v", enc, err)
+			}
+			// YAML, which writes nil and empty lists alike, compares.
+			y2, _ := yaml.Marshal(c2)
+			if !bytes.Equal(y, y2) {
+				t.Fatalf("round trip through %s changed the configuration:\n%s\n%s", enc, y, y2)
+			}
+		}
+		peers, err := c.peers(lookup)
+		if err != nil {
+			t.Fatalf("valid configuration has no IKE peers: %v", err)
+		}
+		if err := ike.New(ike.Config{}, nopHost{}, nil).SetPeers(time.Unix(1_700_000_000, 0), peers); err != nil {
+			t.Fatalf("the IKE engine rejects a valid configuration: %v", err)
+		}
+	})
+}
