@@ -213,21 +213,31 @@ func gatewayVNetKey(g *VirtualNetworkGateway) string {
 	return ""
 }
 
+// lookup fetches a stored resource that should exist (a reference of a
+// stored resource, resolved when it was written): nil when it is missing;
+// a store failure is recorded as fatal.
+func (r *resolver) lookup(id ID) Object {
+	if r.fatal != nil {
+		return nil
+	}
+	o, err := r.v.Get(r.ctx, id)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			r.fatal = fmt.Errorf("resource: get %s: %w", id, err)
+		}
+		return nil
+	}
+	return o
+}
+
 // gatewayVNet fetches the VNet of a stored gateway (nil when unresolvable;
 // stored gateways were resolved when written).
 func (r *resolver) gatewayVNet(g *VirtualNetworkGateway) *VirtualNetwork {
 	id, ok := gatewaySubnetID(g)
-	if !ok || r.fatal != nil {
+	if !ok {
 		return nil
 	}
-	o, err := r.v.Get(r.ctx, id.Parent())
-	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
-			r.fatal = fmt.Errorf("resource: get %s: %w", id.Parent(), err)
-		}
-		return nil
-	}
-	v, _ := o.(*VirtualNetwork)
+	v, _ := r.lookup(id.Parent()).(*VirtualNetwork)
 	return v
 }
 
@@ -765,17 +775,10 @@ func (r *resolver) siteOf(c *Connection) (site, bool) {
 	switch pr.ConnectionType {
 	case ConnectionTypeIPsec:
 		id, err := ParseID(refID(pr.LocalNetworkGateway2), "")
-		if err != nil || r.fatal != nil {
-			return site{}, false
-		}
-		o, err := r.v.Get(r.ctx, id)
 		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				r.fatal = fmt.Errorf("resource: get %s: %w", id, err)
-			}
 			return site{}, false
 		}
-		lg, ok := o.(*LocalNetworkGateway)
+		lg, ok := r.lookup(id).(*LocalNetworkGateway)
 		if !ok {
 			return site{}, false
 		}
@@ -783,17 +786,10 @@ func (r *resolver) siteOf(c *Connection) (site, bool) {
 			prefixes: mustPrefixes(lg.Properties.LocalNetworkAddressSpace.AddressPrefixes)}, true
 	case ConnectionTypeVnet2Vnet:
 		id, err := ParseID(refID(pr.VirtualNetworkGateway2), "")
-		if err != nil || r.fatal != nil {
-			return site{}, false
-		}
-		o, err := r.v.Get(r.ctx, id)
 		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
-				r.fatal = fmt.Errorf("resource: get %s: %w", id, err)
-			}
 			return site{}, false
 		}
-		g2, ok := o.(*VirtualNetworkGateway)
+		g2, ok := r.lookup(id).(*VirtualNetworkGateway)
 		if !ok {
 			return site{}, false
 		}
