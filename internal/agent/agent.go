@@ -1,7 +1,9 @@
 // Package agent runs one gateway instance: it joins the IKEv2 engine
 // (package ike) with the packet data plane (package dataplane) for the
 // connections of a Config, serves status, and applies configuration changes
-// per connection without disturbing the others.
+// per connection without disturbing the others. Its configuration is a
+// checked gwconfig.Instance; in remote mode (RunRemote) it comes from the
+// control plane through the contract of package agentapi.
 //
 // # Architecture
 //
@@ -27,10 +29,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/dataplane"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
 )
 
@@ -52,7 +57,7 @@ type Agent struct {
 	log  *slog.Logger
 	opts Options
 
-	cfg  *Config // owned by the loop
+	cfg  *gwconfig.Instance // owned by the loop
 	dp   *dataplane.Dataplane
 	eng  *ike.Engine
 	host *host
@@ -68,11 +73,8 @@ type Agent struct {
 	upAt    atomic.Value // time.Time a waiter's connection came up
 }
 
-// New checks cfg and prepares an agent; Run starts it.
-func New(cfg *Config, opts Options) (*Agent, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+// New prepares an agent for a checked configuration; Run starts it.
+func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -94,15 +96,14 @@ func New(cfg *Config, opts Options) (*Agent, error) {
 // the configured connections and serves until ctx is cancelled. On the way
 // out it deletes its SAs on the peers and removes its routes and TUN.
 func (a *Agent) Run(ctx context.Context) error {
-	peers, err := a.cfg.peers(a.opts.Lookup)
+	peers, err := peers(a.cfg, a.opts.Lookup)
 	if err != nil {
 		return err
 	}
-	addrs, _ := parsePrefixes(a.cfg.Tunnel.Addresses, "")
 	dcfg := dataplane.Config{
 		TUNName:   a.cfg.Tunnel.Device,
 		MTU:       a.cfg.Tunnel.MTU,
-		Addresses: addrs,
+		Addresses: a.cfg.TunnelAddrs,
 		IKEPort:   uint16(a.cfg.IKEPort),
 		NATTPort:  uint16(a.cfg.NATTPort),
 		RawESP:    *a.cfg.RawESP,
@@ -230,17 +231,14 @@ func (a *Agent) feedLiveness() {
 
 // Reload applies a new configuration: connections whose settings did not
 // change keep their SAs; changed ones are renegotiated; removed ones are
-// deleted on the peer. An invalid configuration changes nothing.
-func (a *Agent) Reload(ctx context.Context, cfg *Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
+// deleted on the peer. A change that needs a restart
+// (gwconfig.RestartFields) is refused and changes nothing.
+func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
+	if f := gwconfig.RestartFields(&a.cfg.Config, &cfg.Config); len(f) > 0 {
+		return fmt.Errorf("%w: %s: changing the TUN device, its MTU, ports, raw ESP, local address or throughput limit needs a restart",
+			gwconfig.ErrInvalid, strings.Join(f, ", "))
 	}
-	if cfg.Tunnel.Device != a.cfg.Tunnel.Device || cfg.Tunnel.MTU != a.cfg.Tunnel.MTU ||
-		cfg.IKEPort != a.cfg.IKEPort || cfg.NATTPort != a.cfg.NATTPort || *cfg.RawESP != *a.cfg.RawESP ||
-		cfg.LocalAddress != a.cfg.LocalAddress {
-		return fieldErr("tunnel/ports/localAddress", "changing the TUN device, ports or local address needs a restart")
-	}
-	peers, err := cfg.peers(a.opts.Lookup)
+	peers, err := peers(cfg, a.opts.Lookup)
 	if err != nil {
 		return err
 	}
@@ -256,9 +254,6 @@ func (a *Agent) Reload(ctx context.Context, cfg *Config) error {
 			return
 		}
 		a.host.pruneTunnels(peers)
-		if cfg.ThroughputLimitMbps != a.cfg.ThroughputLimitMbps {
-			a.log.Info("throughput limit changes on restart only", "now", a.cfg.ThroughputLimitMbps, "configured", cfg.ThroughputLimitMbps)
-		}
 		a.cfg = cfg
 		a.log.Info("configuration reloaded", "connections", len(peers))
 		a.refresh()
@@ -362,7 +357,7 @@ func (a *Agent) refresh() {
 		g := a.dp.Stats()
 		st.Dataplane = &g
 	}
-	conns := map[string]Connection{}
+	conns := map[string]gwconfig.Connection{}
 	for _, c := range a.cfg.Connections {
 		conns[c.Name] = c
 	}
@@ -391,30 +386,9 @@ func (a *Agent) refresh() {
 	}
 }
 
-// Status is a snapshot of the instance for `vpngw agent --status` and the
-// control plane.
-type Status struct {
-	Name         string             `json:"name"`
-	LocalAddress string             `json:"localAddress"`
-	TUN          string             `json:"tun,omitempty"`
-	Started      time.Time          `json:"started"`
-	Connections  []ConnectionStatus `json:"connections"`
-	Dataplane    *dataplane.Stats   `json:"dataplane,omitempty"`
-}
+// Status is the instance's status snapshot, the agent API's (served on
+// the status socket and reported to the control plane).
+type Status = agentapi.Status
 
-// ConnectionStatus is one connection's state, in Azure's vocabulary where
-// it has one (Connected, Connecting, NotConnected) plus the IKE detail.
-type ConnectionStatus struct {
-	ike.PeerStatus
-	// Status is Azure's connectionStatus: Connected, Connecting or
-	// NotConnected.
-	Status         string   `json:"connectionStatus"`
-	RemotePrefixes []string `json:"remotePrefixes,omitempty"`
-	// IngressBytes and EgressBytes count inner bytes received from and
-	// sent to the peer (Azure's ingressBytesTransferred /
-	// egressBytesTransferred).
-	IngressBytes  uint64                 `json:"ingressBytesTransferred"`
-	EgressBytes   uint64                 `json:"egressBytesTransferred"`
-	LastConnected time.Time              `json:"lastConnectionEstablishedUtcTime,omitempty"`
-	Traffic       *dataplane.TunnelStats `json:"traffic,omitempty"`
-}
+// ConnectionStatus is one connection's part of a Status.
+type ConnectionStatus = agentapi.ConnectionStatus

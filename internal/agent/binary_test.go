@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/testbin"
 
 	"github.com/vpngw/vpngw/internal/agent"
@@ -129,9 +130,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	a := mk("a", "192.0.2.1", "10.1.0.0/24")
 	b := mk("b", "192.0.2.2", "10.2.0.0/24")
 	c := mk("c", "192.0.2.3", "10.3.0.0/24")
-	peer := func(s *site, name string) *agent.Config {
-		return &agent.Config{Name: "gw-" + name, LocalAddress: s.wan.String(), LocalPrefixes: []string{s.prefix.String()},
-			Connections: []agent.Connection{{Name: "to-a", RemoteAddress: "192.0.2.1", RemotePrefixes: []string{"10.1.0.0/24"},
+	peer := func(s *site, name string) *gwconfig.Config {
+		return &gwconfig.Config{Name: "gw-" + name, LocalAddress: s.wan.String(), LocalPrefixes: []string{s.prefix.String()},
+			Connections: []gwconfig.Connection{{Name: "to-a", RemoteAddress: "192.0.2.1", RemotePrefixes: []string{"10.1.0.0/24"},
 				SharedKey: "reloadKey42", ConnectionMode: "ResponderOnly"}}}
 	}
 	startAgent(t, b, peer(b, "b"))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/dataplane"
 	"github.com/vpngw/vpngw/internal/esp"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/transform"
@@ -46,9 +47,9 @@ func newHost(a *Agent, dp *dataplane.Dataplane) *host {
 // setTunnels creates or updates the data plane tunnel (and its kernel
 // routes) of every connection. The remote endpoint is refined when Child
 // SAs are installed (NAT traversal decides the port and encapsulation).
-func (h *host) setTunnels(cfg *Config, peers []ike.Peer) error {
-	for i, cn := range cfg.Connections {
-		prefixes, _ := parsePrefixes(cn.RemotePrefixes, "")
+func (h *host) setTunnels(cfg *gwconfig.Instance, peers []ike.Peer) error {
+	for i, cn := range cfg.Peers {
+		prefixes := cn.RemoteNets
 		h.prefixes[cn.Name] = prefixes
 		tc, ok := h.tunnels[cn.Name]
 		if !ok {
@@ -58,10 +59,7 @@ func (h *host) setTunnels(cfg *Config, peers []ike.Peer) error {
 				// the peer connects.
 				remote = netip.IPv4Unspecified()
 			}
-			tc = dataplane.TunnelConfig{ID: cn.Name, Remote: netip.AddrPortFrom(remote, uint16(cfg.NATTPort)), Encap: true}
-			if local, err := netip.ParseAddr(cfg.LocalAddress); err == nil {
-				tc.Local = local
-			}
+			tc = dataplane.TunnelConfig{ID: cn.Name, Remote: netip.AddrPortFrom(remote, uint16(cfg.NATTPort)), Encap: true, Local: cfg.Local}
 		}
 		tc.RemotePrefixes = prefixes
 		if err := h.setTunnel(tc); err != nil {

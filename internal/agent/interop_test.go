@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/swantest"
 )
@@ -250,8 +251,8 @@ func TestVpngwToVpngw(t *testing.T) {
 			l := newLab(t, false)
 			ca := l.agentConfig("aes256gcm16-prfsha256-ecp256", "aes256gcm16")
 			ca.Connections[0].UDPEncapsulation = encap
-			cb := &agent.Config{Name: "gw-b", LocalAddress: l.b.wan.String(), LocalPrefixes: []string{l.b.prefix.String()},
-				Connections: []agent.Connection{{Name: "to-a", RemoteAddress: l.a.wan.String(), RemotePrefixes: []string{l.a.prefix.String()},
+			cb := &gwconfig.Config{Name: "gw-b", LocalAddress: l.b.wan.String(), LocalPrefixes: []string{l.b.prefix.String()},
+				Connections: []gwconfig.Connection{{Name: "to-a", RemoteAddress: l.a.wan.String(), RemotePrefixes: []string{l.a.prefix.String()},
 					SharedKey: "interopPSK123", IKEProposals: "aes256gcm16-prfsha256-ecp256", ESPProposals: "aes256gcm16", UDPEncapsulation: encap}}}
 			a, _ := startAgent(t, l.a, ca)
 			b, _ := startAgent(t, l.b, cb)
@@ -283,8 +284,8 @@ func TestInitiateWaitTerminate(t *testing.T) {
 	l := newLab(t, false)
 	ca := l.agentConfig("aes256gcm16-prfsha256-ecp256", "aes256gcm16")
 	ca.Connections[0].ConnectionMode = "ResponderOnly"
-	cb := &agent.Config{Name: "gw-b", LocalAddress: l.b.wan.String(), LocalPrefixes: []string{l.b.prefix.String()},
-		Connections: []agent.Connection{{Name: "to-a", RemoteAddress: l.a.wan.String(), RemotePrefixes: []string{l.a.prefix.String()},
+	cb := &gwconfig.Config{Name: "gw-b", LocalAddress: l.b.wan.String(), LocalPrefixes: []string{l.b.prefix.String()},
+		Connections: []gwconfig.Connection{{Name: "to-a", RemoteAddress: l.a.wan.String(), RemotePrefixes: []string{l.a.prefix.String()},
 			SharedKey: "interopPSK123", ConnectionMode: "ResponderOnly"}}}
 	a, _ := startAgent(t, l.a, ca)
 	b, _ := startAgent(t, l.b, cb)

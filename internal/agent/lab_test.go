@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/swantest"
@@ -74,12 +75,16 @@ func newLab(t *testing.T, nat bool) *lab {
 // startAgent runs a vpngw agent in-process inside the gateway namespace of
 // s; it stops (deleting its SAs on the peer) when the test ends or stop is
 // called.
-func startAgent(t *testing.T, s *site, cfg *agent.Config) (a *agent.Agent, stop func()) {
+func startAgent(t *testing.T, s *site, cfg *gwconfig.Config) (a *agent.Agent, stop func()) {
 	t.Helper()
 	if cfg.StatusSocket == "" {
 		cfg.StatusSocket = t.TempDir() + "/agent.sock"
 	}
-	a, err := agent.New(cfg, agent.Options{Logger: testLog(t), IKE: ike.Config{RekeyGrace: 2 * time.Second}})
+	in, err := cfg.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err = agent.New(in, agent.Options{Logger: testLog(t), IKE: ike.Config{RekeyGrace: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,12 +143,12 @@ func transfer(t *testing.T, from, to *nstest.NS, toAddr netip.Addr, n int) {
 }
 
 // agentConfig is site A's agent configuration toward site B.
-func (l *lab) agentConfig(ikeP, espP string) *agent.Config {
-	return &agent.Config{
+func (l *lab) agentConfig(ikeP, espP string) *gwconfig.Config {
+	return &gwconfig.Config{
 		Name:          "gw-a",
 		LocalAddress:  l.a.wan.String(),
 		LocalPrefixes: []string{l.a.prefix.String()},
-		Connections: []agent.Connection{{
+		Connections: []gwconfig.Connection{{
 			Name:           "to-b",
 			RemoteAddress:  l.b.wan.String(),
 			RemotePrefixes: []string{l.b.prefix.String()},

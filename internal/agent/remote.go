@@ -1,67 +1,42 @@
 package agent
 
 // Remote mode: the agent takes its configuration from the control plane
-// (vpngw serve) instead of a file, and reports its status back.
-//
-//	agent ── GET  /agent/v1/instances/ID/config?after=REV  (long poll) ──► serve
-//	      ◄── {revision, role, restart, config}
-//	agent ── PUT  /agent/v1/instances/ID/status {revision, status} ────► serve
+// (vpngw serve) instead of a file, and reports its status back, through the
+// contract of package agentapi.
 //
 // The control plane owns desired state; the agent owns packets: when the
 // control plane is unreachable the agent keeps running with its last
 // configuration (also cached in the state directory, so a restarted agent
 // comes back without the control plane) and retries with backoff.
+//
+// RunRemote starts two routines and joins them when ctx ends:
+//
+//	routinePoll:   long-polls for assignments ─► accept ─► apply ─► start/stop or Reload the instance
+//	routineReport: every 2 s and on every status change ─► PUT the Report
+//
+// The instance (an Agent with its status socket) runs on goroutines of its
+// own, started by startInstance and joined by instance.stop. The
+// supervisor's mutex guards which instance runs and with what.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/google/renameio/v2"
+
+	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 )
-
-// Roles of an instance.
-const (
-	// RoleActive runs the configured connections.
-	RoleActive = "active"
-	// RoleStandby keeps the data plane ready but negotiates nothing (the
-	// active-standby pair's second instance).
-	RoleStandby = "standby"
-)
-
-// Assignment is what the control plane hands an instance.
-type Assignment struct {
-	// Revision increases whenever the assignment changes.
-	Revision int64 `json:"revision"`
-	// Role is RoleActive or RoleStandby.
-	Role string `json:"role"`
-	// Restart changes when the instance must restart from scratch (a
-	// gateway reset): every SA is deleted and negotiated again.
-	Restart int64 `json:"restart"`
-	// Config is the instance's configuration (a standby's has no
-	// connections).
-	Config Config `json:"config"`
-}
-
-// Report is what an instance sends back.
-type Report struct {
-	// Revision is the assignment revision the instance runs.
-	Revision int64 `json:"revision"`
-	// Error is why the assignment could not be applied, if it could not.
-	Error string `json:"error,omitempty"`
-	// Status is the instance's status.
-	Status Status `json:"status"`
-}
 
 // RemoteOptions configure RunRemote.
 type RemoteOptions struct {
@@ -80,112 +55,311 @@ type RemoteOptions struct {
 	StatusSocket string
 }
 
-// remote is the client side of the agent API.
-type remote struct {
-	opts RemoteOptions
-	log  *slog.Logger
-	http *http.Client
-	base string
+// Timing of remote mode.
+const (
+	// reportEvery is the status report period (reports are also sent on
+	// every change, after reportSettle).
+	reportEvery  = 2 * time.Second
+	reportSettle = 100 * time.Millisecond
+	// reportTimeout bounds one report.
+	reportTimeout = 5 * time.Second
+	// stopTimeout is how long a stopping instance may take to delete its
+	// SAs on the peers.
+	stopTimeout = 15 * time.Second
+)
+
+// RunRemote runs an instance fed by the control plane until ctx ends.
+func RunRemote(ctx context.Context, o RemoteOptions) error {
+	client, err := agentapi.NewClient(o.Server, o.Instance, o.Token)
+	if err != nil {
+		return err
+	}
+	s := &supervisor{opts: o, log: o.Logger, client: client, poked: make(chan struct{}, 1)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if a := s.loadCache(); a != nil {
+		s.log.Info("starting from the cached assignment until the control plane answers", "revision", a.Revision)
+		s.accept(ctx, a)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.routinePoll(ctx) }()
+	go func() { defer wg.Done(); s.routineReport(ctx) }()
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stop()
+	return nil
 }
 
-func newRemote(o RemoteOptions) (*remote, error) {
-	r := &remote{opts: o, log: o.Logger}
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
-	}
-	u, err := url.Parse(o.Server)
-	if err != nil {
-		return nil, fmt.Errorf("agent: --server %q: %w", o.Server, err)
-	}
-	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: time.Minute}
-	switch u.Scheme {
-	case "unix":
-		path := u.Path
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}
-		r.base = "http://vpngw"
-	case "http", "https":
-		r.base = strings.TrimSuffix(o.Server, "/")
+// supervisor runs the instance the control plane assigns.
+type supervisor struct {
+	opts   RemoteOptions
+	log    *slog.Logger
+	client *agentapi.Client
+	// poked wakes routineReport (an instance's status changed).
+	poked chan struct{}
+
+	mu sync.Mutex
+	// cur is the assignment running (or that failed to start); guarded by mu.
+	cur *agentapi.Assignment
+	// run is the running instance, nil when none; guarded by mu.
+	run *instance
+	// applyErr is why the latest assignment could not be applied; guarded
+	// by mu.
+	applyErr string
+}
+
+// poke asks routineReport for a report soon.
+func (s *supervisor) poke() {
+	select {
+	case s.poked <- struct{}{}:
 	default:
-		return nil, fmt.Errorf("agent: --server %q: want http://, https:// or unix://", o.Server)
 	}
-	r.http = &http.Client{Transport: tr}
-	return r, nil
 }
 
-func (r *remote) do(ctx context.Context, method, path string, body any, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+// routinePoll long-polls for assignments and applies them, retrying with
+// exponential backoff (1 s doubling to 15 s, no jitter) while the control
+// plane is away.
+func (s *supervisor) routinePoll(ctx context.Context) {
+	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(time.Second), backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(15*time.Second), backoff.WithRandomizationFactor(0), backoff.WithMaxElapsedTime(0))
+	var after int64
+	s.mu.Lock()
+	if s.cur != nil {
+		after = s.cur.Revision
+	}
+	s.mu.Unlock()
+	for ctx.Err() == nil {
+		a, err := s.client.Fetch(ctx, after)
 		if err != nil {
-			return 0, err
+			if ctx.Err() != nil {
+				return
+			}
+			wait := retry.NextBackOff()
+			var he *agentapi.HTTPError
+			switch {
+			case errors.As(err, &he) && he.Code == http.StatusUnauthorized:
+				s.log.Error("the control plane refused this agent's token; check --token-file", "retry_in", wait)
+			case errors.As(err, &he) && he.Code == http.StatusGone:
+				// The gateway was deleted: stop its tunnels, keep asking in
+				// case an instance of this name comes back.
+				if s.forget() {
+					after = 0
+				}
+			default:
+				s.log.Warn("control plane unreachable; running with the last assignment", "err", err, "retry_in", wait)
+			}
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+			continue
 		}
-		rd = bytes.NewReader(b)
+		retry.Reset()
+		if a == nil {
+			continue
+		}
+		if s.accept(ctx, a) {
+			s.saveCache(a)
+		}
+		after = a.Revision
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	if r.opts.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.opts.Token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return resp.StatusCode, &httpError{code: resp.StatusCode, msg: fmt.Sprintf("agent: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))}
-	}
-	if out != nil && resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode, nil
 }
 
-// fetch long-polls for an assignment newer than after.
-func (r *remote) fetch(ctx context.Context, after int64) (*Assignment, error) {
-	var a Assignment
-	code, err := r.do(ctx, http.MethodGet, fmt.Sprintf("/agent/v1/instances/%s/config?after=%d&wait=25s", url.PathEscape(r.opts.Instance), after), nil, &a)
+// routineReport sends the instance's report every reportEvery and soon
+// after every status change.
+func (s *supervisor) routineReport(ctx context.Context) {
+	tick := time.NewTicker(reportEvery)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.poked:
+			// Let a burst of changes settle into one report.
+			select {
+			case <-time.After(reportSettle):
+			case <-ctx.Done():
+				return
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		err := s.client.Report(rctx, s.report())
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				s.log.Warn("cannot report status to the control plane; will retry", "err", err)
+			}
+			failing = true
+		case err == nil:
+			failing = false
+		}
+	}
+}
+
+// report is the current Report.
+func (s *supervisor) report() agentapi.Report {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep := agentapi.Report{Revision: -1, Error: s.applyErr}
+	if s.cur != nil {
+		rep.Revision = s.cur.Revision
+	}
+	if s.run != nil {
+		rep.Status = s.run.ag.Status()
+	}
+	return rep
+}
+
+// accept checks an assignment and applies it; an invalid one is reported,
+// changes nothing and is not accepted (false).
+func (s *supervisor) accept(ctx context.Context, a *agentapi.Assignment) bool {
+	if a.Role == agentapi.RoleStandby {
+		a.Config.Connections = nil
+	}
+	in, err := a.Config.Check()
+	if err != nil {
+		s.log.Error("control plane sent an invalid configuration", "revision", a.Revision, "err", err)
+		s.mu.Lock()
+		s.applyErr = err.Error()
+		s.mu.Unlock()
+		s.poke()
+		return false
+	}
+	if s.opts.StatusSocket != "" {
+		in.StatusSocket = s.opts.StatusSocket
+	}
+	s.apply(ctx, a, in)
+	return true
+}
+
+// apply runs a checked assignment: a restart, or a change that needs one
+// (gwconfig.RestartFields), restarts the instance; anything else is a
+// per-connection reload.
+func (s *supervisor) apply(ctx context.Context, a *agentapi.Assignment, in *gwconfig.Instance) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applyErr = ""
+	var restart []string
+	switch {
+	case s.run == nil || s.cur == nil:
+	case s.cur.Restart != a.Restart:
+		restart = []string{"restart"}
+	default:
+		restart = gwconfig.RestartFields(&s.run.cfg.Config, &in.Config)
+	}
+	if s.run == nil || s.cur == nil || len(restart) > 0 {
+		if s.run != nil {
+			s.log.Info("restarting the instance", "revision", a.Revision, "changed", strings.Join(restart, ","))
+		}
+		s.stop()
+		run, err := startInstance(ctx, in, Options{Logger: s.log, OnStatus: func(Status) { s.poke() }})
+		if err != nil {
+			s.applyErr = err.Error()
+			s.log.Error("cannot start the instance", "revision", a.Revision, "err", err)
+			return
+		}
+		s.run = run
+	} else {
+		in.StatusSocket = s.run.cfg.StatusSocket
+		if err := s.run.ag.Reload(ctx, in); err != nil {
+			s.applyErr = err.Error()
+			s.log.Error("cannot apply the assignment", "revision", a.Revision, "err", err)
+			return
+		}
+		s.run.cfg = in
+	}
+	s.cur = a
+	s.log.Info("assignment applied", "revision", a.Revision, "role", a.Role, "connections", len(in.Peers))
+	s.poke()
+}
+
+// forget stops the instance of a deleted gateway and drops its cached
+// assignment; it reports whether one was running.
+func (s *supervisor) forget() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return false
+	}
+	s.log.Warn("the control plane deleted this instance; stopping its tunnels")
+	s.stop()
+	s.cur = nil
+	if p := s.cachePath(); p != "" {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot remove the cached assignment", "err", err)
+		}
+	}
+	return true
+}
+
+// stop stops the running instance, if any (s.mu held).
+func (s *supervisor) stop() {
+	if s.run == nil {
+		return
+	}
+	s.run.stop(s.log)
+	s.run = nil
+}
+
+// instance is a running Agent with its status endpoint.
+type instance struct {
+	ag *Agent
+	// cfg is the configuration it runs (the supervisor's copy; the
+	// agent's own belongs to its loop).
+	cfg    *gwconfig.Instance
+	cancel context.CancelFunc
+	// done receives Run's result; served is closed when the status
+	// endpoint has stopped.
+	done   chan error
+	served chan struct{}
+}
+
+// startInstance starts an Agent and its status endpoint.
+func startInstance(ctx context.Context, in *gwconfig.Instance, opts Options) (*instance, error) {
+	ag, err := New(in, opts)
 	if err != nil {
 		return nil, err
 	}
-	if code == http.StatusNoContent {
-		return nil, nil
+	ctx, cancel := context.WithCancel(ctx)
+	r := &instance{ag: ag, cfg: in, cancel: cancel, done: make(chan error, 1), served: make(chan struct{})}
+	go func() { r.done <- ag.Run(ctx) }()
+	go func() {
+		defer close(r.served)
+		if err := ServeStatus(ctx, ag, in.StatusSocket); err != nil && opts.Logger != nil {
+			opts.Logger.Warn("status endpoint", "err", err)
+		}
+	}()
+	return r, nil
+}
+
+// stop stops the instance and waits for it (at most stopTimeout for the
+// agent to delete its SAs on the peers).
+func (r *instance) stop(log *slog.Logger) {
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Warn("instance stopped with an error", "err", err)
+		}
+	case <-time.After(stopTimeout):
+		log.Error("instance did not stop in time")
 	}
-	return &a, nil
+	<-r.served
 }
 
-func (r *remote) report(ctx context.Context, rep Report) error {
-	_, err := r.do(ctx, http.MethodPut, "/agent/v1/instances/"+url.PathEscape(r.opts.Instance)+"/status", rep, nil)
-	return err
-}
-
-// httpError is a non-2xx answer of the agent API.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func (r *remote) removeCache() {
-	if p := r.cachePath(); p != "" {
-		_ = os.Remove(p)
-	}
-}
-
-func (r *remote) cachePath() string {
-	if r.opts.StateDir == "" {
+// cachePath is the cached assignment's file ("" without a state
+// directory).
+func (s *supervisor) cachePath() string {
+	if s.opts.StateDir == "" {
 		return ""
 	}
-	return filepath.Join(r.opts.StateDir, "agent-"+safeName(r.opts.Instance)+".json")
+	return filepath.Join(s.opts.StateDir, "agent-"+safeName(s.opts.Instance)+".json")
 }
 
 func safeName(s string) string {
@@ -197,225 +371,48 @@ func safeName(s string) string {
 	}, s)
 }
 
-func (r *remote) saveCache(a *Assignment) {
-	p := r.cachePath()
-	if p == "" {
-		return
-	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		return
-	}
-	_ = os.MkdirAll(filepath.Dir(p), 0o700)
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err == nil {
-		_ = os.Rename(tmp, p)
+// saveCache writes the assignment to the state directory, atomically and
+// durably (it is what a restarted agent runs), mode 0600 (it holds the
+// shared keys). A failure is logged: the agent runs on without a cache.
+func (s *supervisor) saveCache(a *agentapi.Assignment) {
+	if err := s.writeCache(a); err != nil {
+		s.log.Warn("cannot cache the assignment; a restarted agent will wait for the control plane", "err", err)
 	}
 }
 
-func (r *remote) loadCache() *Assignment {
-	p := r.cachePath()
+func (s *supervisor) writeCache(a *agentapi.Assignment) error {
+	p := s.cachePath()
+	if p == "" {
+		return nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	return renameio.WriteFile(p, b, 0o600, renameio.WithStaticPermissions(0o600))
+}
+
+// loadCache reads the cached assignment, nil if there is none (or it
+// cannot be read, which is logged).
+func (s *supervisor) loadCache() *agentapi.Assignment {
+	p := s.cachePath()
 	if p == "" {
 		return nil
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot read the cached assignment", "err", err)
+		}
 		return nil
 	}
-	var a Assignment
-	if json.Unmarshal(b, &a) != nil {
+	var a agentapi.Assignment
+	if err := json.Unmarshal(b, &a); err != nil {
+		s.log.Warn("ignoring a corrupt cached assignment", "path", p, "err", err)
 		return nil
 	}
 	return &a
-}
-
-// RunRemote runs an instance fed by the control plane until ctx ends.
-func RunRemote(ctx context.Context, o RemoteOptions) error {
-	r, err := newRemote(o)
-	if err != nil {
-		return err
-	}
-	var (
-		mu       sync.Mutex
-		cur      *Assignment // the assignment running (or being started)
-		running  *Agent
-		runDone  chan error
-		runStop  context.CancelFunc
-		applyErr string
-		sock     string // the running instance's status socket
-		reported int64  = -1
-	)
-	statusCh := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case statusCh <- struct{}{}:
-		default:
-		}
-	}
-	start := func(a *Assignment) error {
-		cfg := a.Config
-		if o.StatusSocket != "" {
-			cfg.StatusSocket = o.StatusSocket
-		}
-		ag, err := New(&cfg, Options{Logger: r.log, OnStatus: func(Status) { poke() }})
-		if err != nil {
-			return err
-		}
-		actx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- ag.Run(actx) }()
-		go func() { _ = ServeStatus(actx, ag, cfg.StatusSocket) }()
-		running, runDone, runStop, sock = ag, done, cancel, cfg.StatusSocket
-		return nil
-	}
-	stop := func() {
-		if runStop == nil {
-			return
-		}
-		runStop()
-		select {
-		case err := <-runDone:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				r.log.Warn("instance stopped with an error", "err", err)
-			}
-		case <-time.After(15 * time.Second):
-			r.log.Error("instance did not stop in time")
-		}
-		running, runDone, runStop = nil, nil, nil
-	}
-	// apply runs an assignment: a restart or a changed local address
-	// restarts the instance; anything else is a per-connection reload.
-	apply := func(a *Assignment) {
-		mu.Lock()
-		defer mu.Unlock()
-		applyErr = ""
-		if a.Role == RoleStandby {
-			a.Config.Connections = nil
-		}
-		needRestart := running == nil || cur == nil || cur.Restart != a.Restart ||
-			cur.Config.LocalAddress != a.Config.LocalAddress || cur.Config.Tunnel.Device != a.Config.Tunnel.Device ||
-			cur.Config.ThroughputLimitMbps != a.Config.ThroughputLimitMbps
-		if needRestart {
-			stop()
-			if err := start(a); err != nil {
-				applyErr = err.Error()
-				r.log.Error("cannot start the instance", "revision", a.Revision, "err", err)
-				return
-			}
-		} else {
-			cfg := a.Config
-			cfg.StatusSocket = sock
-			if err := running.Reload(ctx, &cfg); err != nil {
-				applyErr = err.Error()
-				r.log.Error("cannot apply the assignment", "revision", a.Revision, "err", err)
-				return
-			}
-		}
-		cur = a
-		r.log.Info("assignment applied", "revision", a.Revision, "role", a.Role, "connections", len(a.Config.Connections))
-		poke()
-	}
-
-	if c := r.loadCache(); c != nil {
-		r.log.Info("starting from the cached assignment until the control plane answers", "revision", c.Revision)
-		apply(c)
-	}
-
-	// Status reporter: on every change (rate-limited) and every 2 s.
-	go func() {
-		tick := time.NewTicker(2 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			case <-statusCh:
-				time.Sleep(100 * time.Millisecond)
-			}
-			mu.Lock()
-			rep := Report{Revision: -1, Error: applyErr}
-			if cur != nil {
-				rep.Revision = cur.Revision
-			}
-			if running != nil {
-				rep.Status = running.Status()
-			}
-			mu.Unlock()
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := r.report(rctx, rep); err != nil && ctx.Err() == nil {
-				if reported != -2 {
-					r.log.Warn("cannot report status to the control plane; will retry", "err", err)
-				}
-				reported = -2
-			} else {
-				reported = rep.Revision
-			}
-			cancel()
-		}
-	}()
-
-	// Assignment poller.
-	backoff := time.Second
-	var after int64
-	mu.Lock()
-	if cur != nil {
-		after = cur.Revision
-	}
-	mu.Unlock()
-	for ctx.Err() == nil {
-		pctx, cancel := context.WithTimeout(ctx, 35*time.Second)
-		a, err := r.fetch(pctx, after)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			var he *httpError
-			switch {
-			case errors.As(err, &he) && he.code == http.StatusUnauthorized:
-				r.log.Error("the control plane refused this agent's token; check --token-file", "retry_in", backoff)
-			case errors.As(err, &he) && he.code == http.StatusGone:
-				// The gateway was deleted: stop its tunnels, keep asking in
-				// case an instance of this name comes back.
-				mu.Lock()
-				if running != nil {
-					r.log.Warn("the control plane deleted this instance; stopping its tunnels")
-					stop()
-					cur = nil
-					after = 0
-					r.removeCache()
-				}
-				mu.Unlock()
-			default:
-				r.log.Warn("control plane unreachable; running with the last assignment", "err", err, "retry_in", backoff)
-			}
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(2*backoff, 15*time.Second)
-			continue
-		}
-		backoff = time.Second
-		if a == nil {
-			continue
-		}
-		if err := a.Config.Validate(); err != nil {
-			r.log.Error("control plane sent an invalid configuration", "revision", a.Revision, "err", err)
-			mu.Lock()
-			applyErr = err.Error()
-			mu.Unlock()
-			after = a.Revision
-			poke()
-			continue
-		}
-		apply(a)
-		r.saveCache(a)
-		after = a.Revision
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	stop()
-	return nil
 }

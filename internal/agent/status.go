@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -148,14 +147,4 @@ func WriteStatus(w io.Writer, st Status) {
 		fmt.Fprintf(w, "\nData plane: no-route %d, unknown SPI %d, malformed %d, IKE in/out %d/%d, keepalives %d\n",
 			d.NoRoute, d.UnknownSPI, d.Malformed, d.IKEIn, d.IKEOut, d.Keepalives)
 	}
-}
-
-// Connected reports whether a connection of st is Connected.
-func (st Status) Connected(name string) bool {
-	for _, c := range st.Connections {
-		if strings.EqualFold(c.Name, name) {
-			return c.Status == "Connected"
-		}
-	}
-	return false
 }

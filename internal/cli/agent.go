@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 )
 
 func addAgentCommand(root *cobra.Command, e *env) {
@@ -72,7 +73,7 @@ forwarding with its last configuration while the control plane is away.
 			if configPath == "" {
 				return usageError{fmt.Errorf("--config (or --server with --instance) is required")}
 			}
-			cfg, err := agent.LoadFile(configPath)
+			cfg, err := gwconfig.LoadFile(configPath)
 			if err != nil {
 				return err
 			}
@@ -112,7 +113,7 @@ func contextOf(cmd *cobra.Command) context.Context {
 	return context.Background()
 }
 
-func runAgent(ctx context.Context, cfg *agent.Config, path string, log *slog.Logger) error {
+func runAgent(ctx context.Context, cfg *gwconfig.Instance, path string, log *slog.Logger) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -131,7 +132,7 @@ func runAgent(ctx context.Context, cfg *agent.Config, path string, log *slog.Log
 			case <-ctx.Done():
 				return
 			case <-hup:
-				next, err := agent.LoadFile(path)
+				next, err := gwconfig.LoadFile(path)
 				if err == nil {
 					err = a.Reload(ctx, next)
 				}
@@ -154,7 +155,7 @@ func agentStatus(ctx context.Context, e *env, configPath, socket, output string)
 		if configPath == "" {
 			return usageError{fmt.Errorf("--status needs --config or --socket")}
 		}
-		cfg, err := agent.LoadFile(configPath)
+		cfg, err := gwconfig.LoadFile(configPath)
 		if err != nil {
 			return err
 		}

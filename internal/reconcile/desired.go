@@ -8,7 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -104,7 +105,7 @@ type InstanceSpec struct {
 	// active-active pair; one of an active-standby pair).
 	Active bool
 	// Assignment is what the agent receives (Revision set by the hub).
-	Assignment agent.Assignment
+	Assignment agentapi.Assignment
 	// Deps are the ID keys of the resources the assignment derives from:
 	// realizing one of them waits for this instance.
 	Deps map[string]bool
@@ -295,7 +296,7 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			}
 		}
 		// The connections of this gateway, in a stable order.
-		var conns []agent.Connection
+		var conns []gwconfig.Connection
 		deps := map[string]bool{gid.Key(): true, vid.Key(): true}
 		for _, pk := range pipIDs {
 			deps[pk] = true
@@ -333,18 +334,18 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			}
 			inst := &InstanceSpec{ID: InstanceID(gid, i), Gateway: gid, GatewayKey: spec.Key, Index: i,
 				PrivateIP: instanceIP(gwSubnet, i), PublicIP: pub, Active: active, Deps: deps}
-			cfg := agent.Config{
+			cfg := gwconfig.Config{
 				Name:                inst.ID,
 				LocalAddress:        pub.String(),
 				LocalPrefixes:       local,
 				ThroughputLimitMbps: throughput,
 			}
-			role := agent.RoleStandby
+			role := agentapi.RoleStandby
 			if active {
-				role = agent.RoleActive
+				role = agentapi.RoleActive
 				cfg.Connections = conns
 			}
-			inst.Assignment = agent.Assignment{Role: role, Restart: st.Restarts[i], Config: cfg}
+			inst.Assignment = agentapi.Assignment{Role: role, Restart: st.Restarts[i], Config: cfg}
 			spec.Instances = append(spec.Instances, inst)
 			d.Instances[inst.ID] = inst
 		}
@@ -361,10 +362,10 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 	vnets map[string]*resource.VirtualNetwork, pips map[string]netip.Addr,
 	gatewayVNet func(*resource.VirtualNetworkGateway) (resource.ID, *resource.VirtualNetwork, netip.Prefix, bool),
 	gatewayPublicIPs func(*resource.VirtualNetworkGateway) ([]netip.Addr, []string),
-) (agent.Connection, []netip.Prefix, map[string]bool, Problem) {
+) (gwconfig.Connection, []netip.Prefix, map[string]bool, Problem) {
 	p := c.Properties
 	deps := map[string]bool{}
-	ac := agent.Connection{
+	ac := gwconfig.Connection{
 		SharedKey:                      c.SharedKeyValue(),
 		ConnectionProtocol:             p.ConnectionProtocol,
 		ConnectionMode:                 p.ConnectionMode,
@@ -375,7 +376,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		return ac, nil, deps, Problem{Msg: "connectionProtocol IKEv1 is not supported by vpngw yet; use IKEv2", Unsupported: true}
 	}
 	if len(p.IpsecPolicies) > 0 {
-		ip := agent.IpsecPolicy(p.IpsecPolicies[0])
+		ip := p.IpsecPolicies[0]
 		ac.IpsecPolicy = &ip
 	}
 	var remote []netip.Prefix

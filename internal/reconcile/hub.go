@@ -12,24 +12,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/agentapi"
 )
 
-// Hub is the control plane's side of the agent API: it hands each gateway
-// instance its assignment (long poll) and collects the instances' reports.
-//
-//	GET /agent/v1/instances/{id}/config?after=REV&wait=25s  → 200 Assignment | 204 (no newer one)
-//	PUT /agent/v1/instances/{id}/status  Report            → 204
-//
-// With a token, requests must carry "Authorization: Bearer TOKEN".
+// Hub is the control plane's side of the agent API (package agentapi): it
+// hands each gateway instance its assignment (long poll) and collects the
+// instances' reports.
 type Hub struct {
 	log   *slog.Logger
 	token string
 
 	mu      sync.Mutex
-	assign  map[string]*agent.Assignment // desired, by instance ID
-	reports map[string]*Seen             // latest report, by instance ID
-	gone    map[string]time.Time         // instances removed recently (answered 410)
+	assign  map[string]*agentapi.Assignment // desired, by instance ID
+	reports map[string]*Seen                // latest report, by instance ID
+	gone    map[string]time.Time            // instances removed recently (answered 410)
 	lastRev int64
 	changed chan struct{} // closed and replaced on every change
 	// refusedAt is when a refused request from each remote host was last
@@ -39,7 +35,7 @@ type Hub struct {
 
 // Seen is an instance's latest report and when it arrived.
 type Seen struct {
-	agent.Report
+	agentapi.Report
 	At time.Time
 }
 
@@ -48,7 +44,7 @@ func NewHub(token string, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{log: log, token: token, assign: map[string]*agent.Assignment{}, reports: map[string]*Seen{},
+	return &Hub{log: log, token: token, assign: map[string]*agentapi.Assignment{}, reports: map[string]*Seen{},
 		gone: map[string]time.Time{}, changed: make(chan struct{}), refusedAt: map[string]time.Time{}}
 }
 
@@ -69,7 +65,7 @@ func (h *Hub) nextRev() int64 {
 	return r
 }
 
-func sameAssignment(a, b *agent.Assignment) bool {
+func sameAssignment(a, b *agentapi.Assignment) bool {
 	x, y := *a, *b
 	x.Revision, y.Revision = 0, 0
 	bx, _ := json.Marshal(x)
@@ -79,7 +75,7 @@ func sameAssignment(a, b *agent.Assignment) bool {
 
 // Set replaces the desired assignments. Instances whose assignment changed
 // get a new revision; it returns each instance's current revision.
-func (h *Hub) Set(want map[string]agent.Assignment) map[string]int64 {
+func (h *Hub) Set(want map[string]agentapi.Assignment) map[string]int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	revs := map[string]int64{}
@@ -155,8 +151,8 @@ func (h *Hub) authorized(r *http.Request) bool {
 // ServeHTTP implements the agent API.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /agent/v1/instances/{id}/config", h.getConfig)
-	mux.HandleFunc("PUT /agent/v1/instances/{id}/status", h.putStatus)
+	mux.HandleFunc(agentapi.ConfigRoute, h.getConfig)
+	mux.HandleFunc(agentapi.StatusRoute, h.putStatus)
 	if !h.authorized(r) {
 		h.logRefused(r)
 		http.Error(w, "missing or wrong agent token", http.StatusUnauthorized)
@@ -196,7 +192,7 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
 	wait, err := time.ParseDuration(r.URL.Query().Get("wait"))
-	if err != nil || wait > time.Minute {
+	if err != nil || wait > agentapi.MaxWait {
 		wait = 0
 	}
 	deadline := time.NewTimer(wait)
@@ -205,7 +201,7 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		a := h.assign[id]
 		ch := h.changed
-		var out agent.Assignment
+		var out agentapi.Assignment
 		if a != nil {
 			out = *a
 		}
@@ -242,7 +238,7 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 
 func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	var rep agent.Report
+	var rep agentapi.Report
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&rep); err != nil {
 		http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
 		return
@@ -267,7 +263,7 @@ func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // statusDigest summarizes what waiters care about: each connection's state.
-func statusDigest(s agent.Status) string {
+func statusDigest(s agentapi.Status) string {
 	d := ""
 	for _, c := range s.Connections {
 		d += c.Name + "=" + c.Status + ";"

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/reconcile"
 )
 
@@ -35,12 +35,12 @@ func TestHubTokenUnknownAndGone(t *testing.T) {
 	if c := get("i-0", "s3cret"); c != http.StatusNotFound {
 		t.Fatalf("unknown instance: %d", c)
 	}
-	revs := hub.Set(map[string]agent.Assignment{"i-0": {Role: agent.RoleActive}})
+	revs := hub.Set(map[string]agentapi.Assignment{"i-0": {Role: agentapi.RoleActive}})
 	if c := get("i-0", "s3cret"); c != http.StatusOK || revs["i-0"] == 0 {
 		t.Fatalf("assigned instance: %d rev %d", c, revs["i-0"])
 	}
 	// The same assignment again keeps its revision.
-	if r2 := hub.Set(map[string]agent.Assignment{"i-0": {Role: agent.RoleActive}}); r2["i-0"] != revs["i-0"] {
+	if r2 := hub.Set(map[string]agentapi.Assignment{"i-0": {Role: agentapi.RoleActive}}); r2["i-0"] != revs["i-0"] {
 		t.Fatal("unchanged assignment got a new revision")
 	}
 	hub.Set(nil)

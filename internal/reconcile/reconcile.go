@@ -38,7 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 )
@@ -287,7 +287,7 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	// the VNet routes before the new active instance starts negotiating),
 	// then hand out the assignments (new agents wait for theirs).
 	err = r.cfg.Provider.Apply(ctx, d)
-	want := make(map[string]agent.Assignment, len(d.Instances))
+	want := make(map[string]agentapi.Assignment, len(d.Instances))
 	for id, in := range d.Instances {
 		want[id] = in.Assignment
 	}

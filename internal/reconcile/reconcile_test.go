@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/client"
+	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
@@ -44,7 +45,7 @@ type fakeAgent struct {
 	id       string
 	base     string
 	mu       sync.Mutex
-	cur      *agent.Assignment
+	cur      *agentapi.Assignment
 	silent   bool // stops reporting (a dead instance)
 	state    string
 	restarts int
@@ -66,7 +67,7 @@ func (a *fakeAgent) run(ctx context.Context, t *testing.T) {
 			continue
 		}
 		if resp.StatusCode == 200 {
-			var as agent.Assignment
+			var as agentapi.Assignment
 			_ = json.NewDecoder(resp.Body).Decode(&as)
 			a.mu.Lock()
 			if a.cur != nil && a.cur.Restart != as.Restart {
@@ -86,17 +87,17 @@ func (a *fakeAgent) report(ctx context.Context) {
 	if a.silent || a.cur == nil {
 		return
 	}
-	st := agent.Status{Name: a.id}
+	st := agentapi.Status{Name: a.id}
 	state := a.state
 	if state == "" {
 		state = "Connected"
 	}
 	for _, c := range a.cur.Config.Connections {
-		cs := agent.ConnectionStatus{Status: state, IngressBytes: 100, EgressBytes: 200}
+		cs := agentapi.ConnectionStatus{Status: state, IngressBytes: 100, EgressBytes: 200}
 		cs.Name = c.Name
 		st.Connections = append(st.Connections, cs)
 	}
-	b, _ := json.Marshal(agent.Report{Revision: a.cur.Revision, Status: st})
+	b, _ := json.Marshal(agentapi.Report{Revision: a.cur.Revision, Status: st})
 	req, _ := http.NewRequestWithContext(ctx, "PUT", a.base+"/agent/v1/instances/"+a.id+"/status", bytes.NewReader(b))
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
@@ -274,7 +275,7 @@ func TestGatewaySucceedsWhenInstancesReport(t *testing.T) {
 	if g.GatewaySubnet.String() != "10.1.255.0/27" || g.Instances[0].PrivateIP.String() != "10.1.255.4" || g.Instances[1].PrivateIP.String() != "10.1.255.5" {
 		t.Fatalf("instance addresses: %+v %+v", g.Instances[0], g.Instances[1])
 	}
-	if !g.Instances[0].Active || g.Instances[1].Active || g.Instances[1].Assignment.Role != agent.RoleStandby {
+	if !g.Instances[0].Active || g.Instances[1].Active || g.Instances[1].Assignment.Role != agentapi.RoleStandby {
 		t.Fatalf("roles: %+v %+v", g.Instances[0].Assignment.Role, g.Instances[1].Assignment.Role)
 	}
 	// Gen2 VpnGw2: 1.25 Gbit/s.
@@ -380,14 +381,14 @@ func TestVnet2VnetFollowsPeerAddressSpace(t *testing.T) {
 			"virtualNetworkGateway1":{"id":"%s"},"virtualNetworkGateway2":{"id":"%s"}}}`,
 			res(p[0], "virtualNetworkGateways", p[2]), res(other[0], "virtualNetworkGateways", other[1])))
 	}
-	conn := func(gw string) agent.Connection {
+	conn := func(gw string) gwconfig.Connection {
 		for _, g := range h.desired().Gateways {
 			if g.ID.Name == gw {
 				return g.Instances[0].Assignment.Config.Connections[0]
 			}
 		}
 		t.Fatalf("no gateway %s", gw)
-		return agent.Connection{}
+		return gwconfig.Connection{}
 	}
 	pip := func(group, gw string) string {
 		return h.get(res(group, "publicIPAddresses", gw+"-ip"))["properties"].(map[string]any)["ipAddress"].(string)
@@ -432,7 +433,7 @@ func TestResetFailsOverToStandby(t *testing.T) {
 	if g.Instances[0].Active || !g.Instances[1].Active {
 		t.Fatal("standby did not take over")
 	}
-	if h.agent(i0).restarts != 1 || h.agent(i1).cur.Role != agent.RoleActive {
+	if h.agent(i0).restarts != 1 || h.agent(i1).cur.Role != agentapi.RoleActive {
 		t.Fatalf("old active restarts %d, new active role %s", h.agent(i0).restarts, h.agent(i1).cur.Role)
 	}
 	// Unplanned: the active instance goes silent; the standby takes over.
@@ -480,8 +481,7 @@ func TestConnectionSettingsReachTheAgent(t *testing.T) {
 		t.Fatalf("agent assignment: %+v policy %+v", cn, p)
 	}
 	// The agent must accept what it is given.
-	cfg := a.cur.Config
-	if err := cfg.Validate(); err != nil {
+	if _, err := a.cur.Config.Check(); err != nil {
 		t.Fatalf("assignment does not validate: %v", err)
 	}
 	// IKEv1: stored (Azure allows it) but the operation fails with why.

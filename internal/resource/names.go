@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // Limits on names and tags (ARM).
@@ -106,7 +108,7 @@ func sortedStringKeys(m map[string]string) []string { return slices.Sorted(maps.
 
 // Shared key limits (reference §1.6).
 const (
-	MaxSharedKeyLength     = 128
+	MaxSharedKeyLength     = transform.MaxSharedKeyLength
 	DefaultSharedKeyLength = 32
 )
 
@@ -122,34 +124,11 @@ func ValidateSharedKey(key, target string) error {
 }
 
 func validateSharedKey(key, target string) *Error {
-	if key == "" {
-		return Errorf(CodeInvalidSharedKey, target, "The shared key is empty; it must be 1 to %d characters.", MaxSharedKeyLength)
-	}
-	if len(key) > MaxSharedKeyLength {
-		return Errorf(CodeInvalidSharedKey, target, "The shared key is %d characters long; it must be 1 to %d characters.", len(key), MaxSharedKeyLength)
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !sharedKeyChar(c) {
-			what := fmt.Sprintf("byte 0x%02x", c)
-			switch {
-			case c == ' ':
-				what = "a space"
-			case c == '-':
-				what = "a hyphen (-)"
-			case c == '~':
-				what = "a tilde (~)"
-			case c >= 0x80:
-				what = "a non-ASCII character"
-			}
-			return Errorf(CodeInvalidSharedKey, target,
-				"The shared key contains %s at position %d; it may contain only printable ASCII characters except space, hyphen (-) and tilde (~).", what, i+1)
-		}
+	if err := transform.CheckSharedKey(key); err != nil {
+		return Errorf(CodeInvalidSharedKey, target, "%s", err.Error())
 	}
 	return nil
 }
-
-func sharedKeyChar(c byte) bool { return c > ' ' && c < 0x7f && c != '-' && c != '~' }
 
 // sharedKeyAlphabet is what GenerateSharedKey draws from: letters and
 // digits, a subset of the allowed characters that needs no quoting in any

@@ -9,12 +9,9 @@ import (
 
 // Defaults (reference §1.4, §1.6, §3.2).
 const (
-	DefaultDpdTimeoutSeconds = 45
-	MinDpdTimeoutSeconds     = 9
-	MaxDpdTimeoutSeconds     = 3600
-	DefaultIdleTimeout       = 4
-	MaxRoutingWeight         = 32000
-	GatewayCapacity          = 2 // instances per gateway
+	DefaultIdleTimeout = 4
+	MaxRoutingWeight   = 32000
+	GatewayCapacity    = 2 // instances per gateway
 )
 
 // Enumerations shared by Prepare (canonical spelling) and Validate.

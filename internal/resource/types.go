@@ -523,26 +523,6 @@ func (c *Connection) SharedKeyValue() string { return c.Properties.SharedKey }
 // ValidateSharedKey).
 func (c *Connection) SetSharedKey(key string) { c.Properties.SharedKey = key }
 
-// IpsecPolicy is a custom IPsec/IKE policy; all eight fields are required.
-type IpsecPolicy struct {
-	// SaLifeTimeSeconds is the IPsec (quick mode) SA lifetime: 300..172799.
-	SaLifeTimeSeconds int `json:"saLifeTimeSeconds"`
-	// SaDataSizeKilobytes is the IPsec SA volume lifetime: >= 1024.
-	SaDataSizeKilobytes int64 `json:"saDataSizeKilobytes"`
-	// IpsecEncryption is the phase 2 cipher.
-	IpsecEncryption string `json:"ipsecEncryption"`
-	// IpsecIntegrity is the phase 2 integrity algorithm.
-	IpsecIntegrity string `json:"ipsecIntegrity"`
-	// IkeEncryption is the phase 1 cipher.
-	IkeEncryption string `json:"ikeEncryption"`
-	// IkeIntegrity is the phase 1 integrity algorithm.
-	IkeIntegrity string `json:"ikeIntegrity"`
-	// DhGroup is the phase 1 Diffie-Hellman group.
-	DhGroup string `json:"dhGroup"`
-	// PfsGroup is the phase 2 PFS group.
-	PfsGroup string `json:"pfsGroup"`
-}
-
 // TrafficSelectorPolicy is a pair of local and remote prefix lists.
 type TrafficSelectorPolicy struct {
 	// LocalAddressRanges are Azure-side prefixes.

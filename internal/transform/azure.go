@@ -12,31 +12,6 @@ import (
 // peers with present-day defaults, strongSwan's in particular, connect
 // without configuration (Modern…).
 
-// AzurePolicy is an Azure custom IPsec/IKE policy (the ARM "ipsecPolicies"
-// element of a connection), with Azure's spelling of algorithm names.
-type AzurePolicy struct {
-	// IkeEncryption: DES, DES3, AES128, AES192, AES256, GCMAES128, GCMAES256.
-	IkeEncryption string
-	// IkeIntegrity: MD5, SHA1, SHA256, SHA384, GCMAES128, GCMAES256.
-	IkeIntegrity string
-	// DhGroup: None, DHGroup1, DHGroup2, DHGroup14, DHGroup2048, DHGroup24,
-	// ECP256, ECP384.
-	DhGroup string
-	// IpsecEncryption: None, DES, DES3, AES128, AES192, AES256, GCMAES128,
-	// GCMAES192, GCMAES256.
-	IpsecEncryption string
-	// IpsecIntegrity: MD5, SHA1, SHA256, GCMAES128, GCMAES192, GCMAES256.
-	IpsecIntegrity string
-	// PfsGroup: None, PFS1, PFS2, PFS14, PFS2048, PFS24, ECP256, ECP384,
-	// PFSMM.
-	PfsGroup string
-	// SALifeTimeSeconds is the Child SA lifetime (not part of a proposal).
-	SALifeTimeSeconds int64
-	// SADataSizeKilobytes is the Child SA volume limit (not part of a
-	// proposal).
-	SADataSizeKilobytes int64
-}
-
 // azureCipher maps Azure's encryption names (case-insensitively).
 var azureCipher = map[string]Encr{
 	"DES3":      {EncrDES3, 0},
@@ -93,7 +68,9 @@ var azureDH = map[string]ID{
 //   - ESP proposals offer no ESN.
 //
 // The lifetimes are not part of a proposal; callers read them from p.
-func FromAzurePolicy(p AzurePolicy) (ike Proposal, esp Proposal, err error) {
+// FromAzurePolicy does not apply IpsecPolicy.Check's rules (missing
+// fields, lifetimes); callers check first.
+func FromAzurePolicy(p IpsecPolicy) (ike Proposal, esp Proposal, err error) {
 	ikeEncr, err := azureEncr("ikeEncryption", p.IkeEncryption, false)
 	if err != nil {
 		return Proposal{}, Proposal{}, err

@@ -10,47 +10,47 @@ import (
 func TestFromAzurePolicy(t *testing.T) {
 	cases := []struct {
 		name     string
-		p        AzurePolicy
+		p        IpsecPolicy
 		ike, esp Proposal
 	}{
 		{
 			name: "recommended AES256/SHA256/DH2, GCM-AES256, no PFS",
-			p: AzurePolicy{IkeEncryption: "AES256", IkeIntegrity: "SHA256", DhGroup: "DHGroup2",
+			p: IpsecPolicy{IkeEncryption: "AES256", IkeIntegrity: "SHA256", DhGroup: "DHGroup2",
 				IpsecEncryption: "GCMAES256", IpsecIntegrity: "GCMAES256", PfsGroup: "None"},
 			ike: Proposal{Encr: []Encr{{EncrAESCBC, 256}}, Integ: []ID{IntegHMACSHA2256128}, PRF: []ID{PRFHMACSHA2256}, DH: []ID{DHMODP1024}},
 			esp: Proposal{Encr: []Encr{{EncrAESGCM16, 256}}, ESN: []ID{ESNNo}},
 		},
 		{
 			name: "SHA384 gives PRF SHA384 and HMAC_SHA2_384_192",
-			p: AzurePolicy{IkeEncryption: "aes128", IkeIntegrity: "sha384", DhGroup: "ECP384",
+			p: IpsecPolicy{IkeEncryption: "aes128", IkeIntegrity: "sha384", DhGroup: "ECP384",
 				IpsecEncryption: "AES192", IpsecIntegrity: "SHA1", PfsGroup: "PFS24"},
 			ike: Proposal{Encr: []Encr{{EncrAESCBC, 128}}, Integ: []ID{IntegHMACSHA2384192}, PRF: []ID{PRFHMACSHA2384}, DH: []ID{DHECP384}},
 			esp: Proposal{Encr: []Encr{{EncrAESCBC, 192}}, Integ: []ID{IntegHMACSHA196}, DH: []ID{DHMODP2048S256}, ESN: []ID{ESNNo}},
 		},
 		{
 			name: "GCM IKE with GCM integrity: PRF SHA256, SHA384 alternative",
-			p: AzurePolicy{IkeEncryption: "GCMAES256", IkeIntegrity: "GCMAES256", DhGroup: "DHGroup24",
+			p: IpsecPolicy{IkeEncryption: "GCMAES256", IkeIntegrity: "GCMAES256", DhGroup: "DHGroup24",
 				IpsecEncryption: "GCMAES128", IpsecIntegrity: "GCMAES128", PfsGroup: "ECP256"},
 			ike: Proposal{Encr: []Encr{{EncrAESGCM16, 256}}, PRF: []ID{PRFHMACSHA2256, PRFHMACSHA2384}, DH: []ID{DHMODP2048S256}},
 			esp: Proposal{Encr: []Encr{{EncrAESGCM16, 128}}, DH: []ID{DHECP256}, ESN: []ID{ESNNo}},
 		},
 		{
 			name: "GCM IKE with hash integrity: hash is the PRF only",
-			p: AzurePolicy{IkeEncryption: "GCMAES128", IkeIntegrity: "SHA384", DhGroup: "DHGroup2048",
+			p: IpsecPolicy{IkeEncryption: "GCMAES128", IkeIntegrity: "SHA384", DhGroup: "DHGroup2048",
 				IpsecEncryption: "None", IpsecIntegrity: "SHA256", PfsGroup: "PFSMM"},
 			ike: Proposal{Encr: []Encr{{EncrAESGCM16, 128}}, PRF: []ID{PRFHMACSHA2384}, DH: []ID{DHMODP2048}},
 			esp: Proposal{Encr: []Encr{{EncrNULL, 0}}, Integ: []ID{IntegHMACSHA2256128}, DH: []ID{DHMODP2048}, ESN: []ID{ESNNo}},
 		},
 		{
 			name: "3DES/MD5/DH1, PFS14",
-			p: AzurePolicy{IkeEncryption: "DES3", IkeIntegrity: "MD5", DhGroup: "DHGroup1",
+			p: IpsecPolicy{IkeEncryption: "DES3", IkeIntegrity: "MD5", DhGroup: "DHGroup1",
 				IpsecEncryption: "DES3", IpsecIntegrity: "MD5", PfsGroup: "PFS14"},
 			ike: Proposal{Encr: []Encr{{EncrDES3, 0}}, Integ: []ID{IntegHMACMD596}, PRF: []ID{PRFHMACMD5}, DH: []ID{DHMODP768}},
 			esp: Proposal{Encr: []Encr{{EncrDES3, 0}}, Integ: []ID{IntegHMACMD596}, DH: []ID{DHMODP2048}, ESN: []ID{ESNNo}},
 		},
 		{
 			name: "PFS1, PFS2, PFS2048 spellings",
-			p: AzurePolicy{IkeEncryption: "AES192", IkeIntegrity: "SHA1", DhGroup: "DHGroup14",
+			p: IpsecPolicy{IkeEncryption: "AES192", IkeIntegrity: "SHA1", DhGroup: "DHGroup14",
 				IpsecEncryption: "AES256", IpsecIntegrity: "SHA256", PfsGroup: "PFS2048"},
 			ike: Proposal{Encr: []Encr{{EncrAESCBC, 192}}, Integ: []ID{IntegHMACSHA196}, PRF: []ID{PRFHMACSHA1}, DH: []ID{DHMODP2048}},
 			esp: Proposal{Encr: []Encr{{EncrAESCBC, 256}}, Integ: []ID{IntegHMACSHA2256128}, DH: []ID{DHMODP2048}, ESN: []ID{ESNNo}},
@@ -72,32 +72,32 @@ func TestFromAzurePolicy(t *testing.T) {
 }
 
 func TestFromAzurePolicyErrors(t *testing.T) {
-	good := AzurePolicy{IkeEncryption: "AES256", IkeIntegrity: "SHA256", DhGroup: "DHGroup14",
+	good := IpsecPolicy{IkeEncryption: "AES256", IkeIntegrity: "SHA256", DhGroup: "DHGroup14",
 		IpsecEncryption: "AES256", IpsecIntegrity: "SHA256", PfsGroup: "None"}
 	cases := []struct {
 		name        string
-		edit        func(*AzurePolicy)
+		edit        func(*IpsecPolicy)
 		unsupported bool
 	}{
-		{"IKE single DES", func(p *AzurePolicy) { p.IkeEncryption = "DES" }, true},
-		{"IPsec single DES", func(p *AzurePolicy) { p.IpsecEncryption = "DES" }, true},
-		{"GCM integrity with CBC IKE", func(p *AzurePolicy) { p.IkeIntegrity = "GCMAES256" }, false},
-		{"DH None", func(p *AzurePolicy) { p.DhGroup = "None" }, false},
-		{"PFS name as DH group", func(p *AzurePolicy) { p.DhGroup = "PFS2" }, false},
-		{"DH name as PFS group", func(p *AzurePolicy) { p.PfsGroup = "DHGroup2" }, false},
-		{"GCM ESP with SHA integrity", func(p *AzurePolicy) { p.IpsecEncryption = "GCMAES256" }, false},
-		{"GCM ESP integrity size mismatch", func(p *AzurePolicy) {
+		{"IKE single DES", func(p *IpsecPolicy) { p.IkeEncryption = "DES" }, true},
+		{"IPsec single DES", func(p *IpsecPolicy) { p.IpsecEncryption = "DES" }, true},
+		{"GCM integrity with CBC IKE", func(p *IpsecPolicy) { p.IkeIntegrity = "GCMAES256" }, false},
+		{"DH None", func(p *IpsecPolicy) { p.DhGroup = "None" }, false},
+		{"PFS name as DH group", func(p *IpsecPolicy) { p.DhGroup = "PFS2" }, false},
+		{"DH name as PFS group", func(p *IpsecPolicy) { p.PfsGroup = "DHGroup2" }, false},
+		{"GCM ESP with SHA integrity", func(p *IpsecPolicy) { p.IpsecEncryption = "GCMAES256" }, false},
+		{"GCM ESP integrity size mismatch", func(p *IpsecPolicy) {
 			p.IpsecEncryption, p.IpsecIntegrity = "GCMAES256", "GCMAES128"
 		}, false},
-		{"GCM integrity with CBC ESP", func(p *AzurePolicy) { p.IpsecIntegrity = "GCMAES256" }, false},
-		{"NULL encryption with GMAC", func(p *AzurePolicy) {
+		{"GCM integrity with CBC ESP", func(p *IpsecPolicy) { p.IpsecIntegrity = "GCMAES256" }, false},
+		{"NULL encryption with GMAC", func(p *IpsecPolicy) {
 			p.IpsecEncryption, p.IpsecIntegrity = "None", "GCMAES256"
 		}, false},
-		{"unknown IKE encryption", func(p *AzurePolicy) { p.IkeEncryption = "AES512" }, false},
-		{"IKE None encryption", func(p *AzurePolicy) { p.IkeEncryption = "None" }, false},
-		{"unknown integrity", func(p *AzurePolicy) { p.IkeIntegrity = "SHA3" }, false},
-		{"SHA384 IPsec integrity", func(p *AzurePolicy) { p.IpsecIntegrity = "SHA384" }, false},
-		{"unknown PFS", func(p *AzurePolicy) { p.PfsGroup = "PFS5" }, false},
+		{"unknown IKE encryption", func(p *IpsecPolicy) { p.IkeEncryption = "AES512" }, false},
+		{"IKE None encryption", func(p *IpsecPolicy) { p.IkeEncryption = "None" }, false},
+		{"unknown integrity", func(p *IpsecPolicy) { p.IkeIntegrity = "SHA3" }, false},
+		{"SHA384 IPsec integrity", func(p *IpsecPolicy) { p.IpsecIntegrity = "SHA384" }, false},
+		{"unknown PFS", func(p *IpsecPolicy) { p.PfsGroup = "PFS5" }, false},
 	}
 	if _, _, err := FromAzurePolicy(good); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package agent
+package gwconfig
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 const baseConfig = `
@@ -70,7 +70,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestConfigDefaultsAndPeers(t *testing.T) {
+func TestConfigDefaultsAndTypedValues(t *testing.T) {
 	c, err := Parse([]byte(baseConfig + "    ipsecPolicy: {ikeEncryption: aes256, ikeIntegrity: sha256, dhGroup: dhgroup14, ipsecEncryption: gcmaes256, ipsecIntegrity: gcmaes256, pfsGroup: pfs2048, saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400}\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,22 +83,17 @@ func TestConfigDefaultsAndPeers(t *testing.T) {
 	if cn.IpsecPolicy.IkeEncryption != "AES256" || cn.IpsecPolicy.PfsGroup != "PFS2048" {
 		t.Fatalf("policy not canonicalised: %+v", cn.IpsecPolicy)
 	}
-	peers, err := c.peers(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := peers[0]
-	if p.Mode != ike.ModeDefault || string(p.PSK) != "abc123" || p.ChildLifetime.Seconds() != 3600 || p.ChildLifeBytes != 102400*1024 ||
+	p := c.Peers[0]
+	if p.Connection.IpsecPolicy.IkeEncryption != "AES256" || c.Local.String() != "192.0.2.1" || p.Remote.String() != "192.0.2.2" ||
+		string(p.PSK) != "abc123" || p.DPDTimeout.Seconds() != 45 || p.ChildLifetime.Seconds() != 3600 || p.ChildLifeBytes != 102400*1024 ||
 		len(p.IKEProposals) != 1 || p.IKEProposals[0].String() != "aes256-sha256-prfsha256-modp2048" ||
-		len(p.ESPProposals) != 1 || p.ESPProposals[0].String() != "aes256gcm16-modp2048" {
+		len(p.ESPProposals) != 1 || p.ESPProposals[0].String() != "aes256gcm16-modp2048" ||
+		len(p.RemoteNets) != 1 || p.RemoteNets[0].String() != "10.2.0.0/16" || len(p.LocalNets) != 1 || p.LocalNets[0].String() != "10.1.0.0/16" || p.ForceEncap {
 		t.Fatalf("peer: %+v ike=%v esp=%v", p, p.IKEProposals, p.ESPProposals)
-	}
-	if p.LocalTS[0].String() != "0.0.0.0/0" || p.PolicyBased {
-		t.Fatalf("route-based selectors: %+v", p)
 	}
 }
 
-func TestConfigSharedKeyFileAndFQDN(t *testing.T) {
+func TestConfigSharedKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "key")
 	if err := os.WriteFile(key, []byte("fromFile42\n"), 0o600); err != nil {
@@ -110,30 +105,65 @@ func TestConfigSharedKeyFileAndFQDN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peers, err := c.peers(func(h string) ([]string, error) {
-		if h != "vpn.example.test" {
-			t.Fatalf("looked up %q", h)
-		}
-		return []string{"198.51.100.7"}, nil
-	})
+	// The key is read once, when the configuration is checked.
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if string(c.Peers[0].PSK) != "fromFile42" || c.Peers[0].Remote.IsValid() || c.Peers[0].RemoteFQDN != "vpn.example.test" {
+		t.Fatalf("%+v", c.Peers[0])
+	}
+}
+
+// Check works on a copy: the caller's Config (an assignment the control
+// plane sent, say) keeps its own spelling.
+func TestCheckLeavesConfigAlone(t *testing.T) {
+	c := Config{LocalAddress: "192.0.2.1", Connections: []Connection{{Name: "c1", RemoteAddress: "192.0.2.2", RemotePrefixes: []string{"10.2.0.0/16"},
+		SharedKey: "k", ConnectionMode: "initiatoronly", IpsecPolicy: &transform.IpsecPolicy{IkeEncryption: "aes256", IkeIntegrity: "sha256", DhGroup: "dhgroup14",
+			IpsecEncryption: "aes256", IpsecIntegrity: "sha256", PfsGroup: "none", SaLifeTimeSeconds: 3600, SaDataSizeKilobytes: 102400}}}}
+	in, err := c.Check()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(peers[0].PSK) != "fromFile42" || peers[0].Remote.String() != "198.51.100.7" {
-		t.Fatalf("%+v", peers[0])
+	if in.Connections[0].ConnectionMode != "InitiatorOnly" || in.Connections[0].IpsecPolicy.IkeEncryption != "AES256" {
+		t.Fatalf("not canonical: %+v", in.Connections[0])
 	}
-	_, err = c.peers(func(string) ([]string, error) { return nil, errors.New("no such host") })
-	if err == nil || !strings.Contains(err.Error(), `connections[0].remoteFqdn: cannot resolve "vpn.example.test"`) {
-		t.Fatalf("resolution error: %v", err)
+	if c.Connections[0].ConnectionMode != "initiatoronly" || c.Connections[0].IpsecPolicy.IkeEncryption != "aes256" || c.Tunnel.MTU != 0 {
+		t.Fatalf("Check changed its input: %+v", c)
+	}
+}
+
+func TestRestartFields(t *testing.T) {
+	cur, err := Parse([]byte(baseConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		extra string
+		want  string
+	}{
+		{"", ""},
+		{"tunnel: {mtu: 1300}\n", "tunnel.mtu"},
+		{"tunnel: {device: vpngw1}\n", "tunnel.device"},
+		{"ikePort: 1500\nnattPort: 1501\n", "ikePort,nattPort"},
+		{"rawEsp: false\n", "rawEsp"},
+		{"throughputLimitMbps: 650\n", "throughputLimitMbps"},
+	} {
+		next, err := Parse([]byte(baseConfig + tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(RestartFields(&cur.Config, &next.Config), ","); got != tc.want {
+			t.Errorf("%q: RestartFields = %q, want %q", tc.extra, got, tc.want)
+		}
+	}
+	next, _ := Parse([]byte(strings.Replace(baseConfig, "192.0.2.1", "192.0.2.9", 1)))
+	if got := RestartFields(&cur.Config, &next.Config); len(got) != 1 || got[0] != "localAddress" {
+		t.Errorf("local address: %v", got)
 	}
 }
 
 func TestExampleConfigIsValid(t *testing.T) {
-	c, err := LoadFile("../../docs/examples/agent.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.peers(nil); err != nil {
+	if _, err := LoadFile("../../docs/examples/agent.yaml"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,125 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/ike"
+)
+
+const baseConfig = `
+name: gw
+localAddress: 192.0.2.1
+localPrefixes: [10.1.0.0/16]
+connections:
+  - name: c1
+    remoteAddress: 192.0.2.2
+    remotePrefixes: [10.2.0.0/16]
+    sharedKey: abc123
+`
+
+func TestPeers(t *testing.T) {
+	c, err := gwconfig.Parse([]byte(baseConfig + "    ipsecPolicy: {ikeEncryption: aes256, ikeIntegrity: sha256, dhGroup: dhgroup14, ipsecEncryption: gcmaes256, ipsecIntegrity: gcmaes256, pfsGroup: pfs2048, saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := peers(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ps[0]
+	if p.Mode != ike.ModeDefault || string(p.PSK) != "abc123" || p.ChildLifetime.Seconds() != 3600 || p.ChildLifeBytes != 102400*1024 ||
+		len(p.IKEProposals) != 1 || p.IKEProposals[0].String() != "aes256-sha256-prfsha256-modp2048" ||
+		len(p.ESPProposals) != 1 || p.ESPProposals[0].String() != "aes256gcm16-modp2048" ||
+		p.DPDTimeout != 45*time.Second || p.Port != 500 || p.Local.String() != "192.0.2.1" || p.Remote.String() != "192.0.2.2" {
+		t.Fatalf("peer: %+v ike=%v esp=%v", p, p.IKEProposals, p.ESPProposals)
+	}
+	if p.LocalTS[0].String() != "0.0.0.0/0" || p.PolicyBased {
+		t.Fatalf("route-based selectors: %+v", p)
+	}
+}
+
+func TestPeersResolveFQDN(t *testing.T) {
+	c, err := gwconfig.Parse([]byte(`
+localAddress: 192.0.2.1
+connections:
+  - name: c1
+    remoteFqdn: vpn.example.test
+    remotePrefixes: [10.2.0.0/16]
+    sharedKey: abc123
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := peers(c, func(h string) ([]string, error) {
+		if h != "vpn.example.test" {
+			t.Fatalf("looked up %q", h)
+		}
+		return []string{"198.51.100.7"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].Remote.String() != "198.51.100.7" {
+		t.Fatalf("%+v", ps[0])
+	}
+	_, err = peers(c, func(string) ([]string, error) { return nil, errors.New("no such host") })
+	if err == nil || !errors.Is(err, gwconfig.ErrInvalid) || !strings.Contains(err.Error(), `connections[0].remoteFqdn: cannot resolve "vpn.example.test"`) {
+		t.Fatalf("resolution error: %v", err)
+	}
+}
+
+func TestExampleConfigPeers(t *testing.T) {
+	c, err := gwconfig.LoadFile("../../docs/examples/agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peers(c, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nopHost is an ike.Host that drops everything.
+type nopHost struct{}
+
+func (nopHost) SendIKE(ike.Packet)                                  {}
+func (nopHost) InstallChildSA(*ike.ChildSA, bool) error             { return nil }
+func (nopHost) ActivateOutbound(uint32)                             {}
+func (nopHost) DeleteChildSA(uint32)                                {}
+func (nopHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
+func (nopHost) Event(ike.Event)                                     {}
+
+// FuzzPeers feeds arbitrary configurations through gwconfig.Parse to the
+// IKE engine: every connection of a configuration that Parse accepts
+// becomes a peer that the engine accepts. (The parser itself is fuzzed by
+// gwconfig's FuzzParse.)
+func FuzzPeers(f *testing.F) {
+	f.Add([]byte(baseConfig))
+	f.Add([]byte(baseConfig + "    usePolicyBasedTrafficSelectors: true\n    connectionMode: responderonly\n    ikeProposals: aes256gcm16-prfsha256-ecp256\n    espProposals: aes256gcm16\n"))
+	if b, err := os.ReadFile("../../docs/examples/agent.yaml"); err == nil {
+		f.Add(b)
+	}
+	lookup := func(string) ([]string, error) { return []string{"198.51.100.9"}, nil }
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if bytes.Contains(b, []byte("sharedKeyFile")) {
+			t.Skip("reading files is gwconfig's FuzzParse's business")
+		}
+		c, err := gwconfig.Parse(b)
+		if err != nil {
+			return
+		}
+		ps, err := peers(c, lookup)
+		if err != nil {
+			t.Fatalf("valid configuration has no IKE peers: %v", err)
+		}
+		if err := ike.New(ike.Config{}, nopHost{}, nil).SetPeers(time.Unix(1_700_000_000, 0), ps); err != nil {
+			t.Fatalf("the IKE engine rejects a valid configuration: %v", err)
+		}
+	})
+}

@@ -1,0 +1,127 @@
+// Package agentapi is the contract between the control plane (vpngw serve,
+// package reconcile's Hub) and a gateway instance in remote mode (vpngw
+// agent --server, package agent's RunRemote): the wire types, the paths,
+// and the client the agent uses. Both sides import it; neither imports the
+// other.
+//
+//	agent ── GET  /agent/v1/instances/ID/config?after=REV&wait=25s (long poll) ──► serve
+//	      ◄── 200 Assignment | 204 (nothing newer) | 404 (unknown) | 410 (deleted)
+//	agent ── PUT  /agent/v1/instances/ID/status  Report ──────────────────────────► serve
+//	      ◄── 204
+//
+// With a token, requests carry "Authorization: Bearer TOKEN"; a wrong or
+// missing one is answered 401. The assignment's Config is the same
+// gwconfig.Config an operator writes in YAML; the agent checks it on
+// arrival (gwconfig.Config.Check).
+package agentapi
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/dataplane"
+	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/ike"
+)
+
+// Routes of the agent API, as net/http patterns with the instance ID as
+// {id}.
+const (
+	ConfigRoute = "GET " + prefix + "{id}/config"
+	StatusRoute = "PUT " + prefix + "{id}/status"
+	prefix      = "/agent/v1/instances/"
+)
+
+// MaxWait is the longest long poll the control plane holds (a longer wait
+// parameter is ignored).
+const MaxWait = time.Minute
+
+// ConfigPath is the long poll for an assignment newer than revision after,
+// held at most wait.
+func ConfigPath(id string, after int64, wait time.Duration) string {
+	return fmt.Sprintf("%s%s/config?after=%d&wait=%s", prefix, url.PathEscape(id), after, wait)
+}
+
+// StatusPath is where an instance puts its Report.
+func StatusPath(id string) string { return prefix + url.PathEscape(id) + "/status" }
+
+// Roles of an instance.
+const (
+	// RoleActive runs the configured connections.
+	RoleActive = "active"
+	// RoleStandby keeps the data plane ready but negotiates nothing (the
+	// active-standby pair's second instance).
+	RoleStandby = "standby"
+)
+
+// Assignment is what the control plane hands an instance.
+type Assignment struct {
+	// Revision increases whenever the assignment changes.
+	Revision int64 `json:"revision"`
+	// Role is RoleActive or RoleStandby.
+	Role string `json:"role"`
+	// Restart changes when the instance must restart from scratch (a
+	// gateway reset): every SA is deleted and negotiated again.
+	Restart int64 `json:"restart"`
+	// Config is the instance's configuration (a standby's has no
+	// connections).
+	Config gwconfig.Config `json:"config"`
+}
+
+// Report is what an instance sends back.
+type Report struct {
+	// Revision is the assignment revision the instance runs (-1: none).
+	Revision int64 `json:"revision"`
+	// Error is why the assignment could not be applied, if it could not.
+	Error string `json:"error,omitempty"`
+	// Status is the instance's status.
+	Status Status `json:"status"`
+}
+
+// Status is a snapshot of an instance: what it reports to the control
+// plane and serves on its status socket (`vpngw agent --status`). It never
+// contains keys.
+type Status struct {
+	Name         string             `json:"name"`
+	LocalAddress string             `json:"localAddress"`
+	TUN          string             `json:"tun,omitempty"`
+	Started      time.Time          `json:"started"`
+	Connections  []ConnectionStatus `json:"connections"`
+	Dataplane    *dataplane.Stats   `json:"dataplane,omitempty"`
+}
+
+// Connection states, Azure's connectionStatus.
+const (
+	Connected    = "Connected"
+	Connecting   = "Connecting"
+	NotConnected = "NotConnected"
+)
+
+// ConnectionStatus is one connection's state, in Azure's vocabulary where
+// it has one (Connected, Connecting, NotConnected) plus the IKE detail.
+type ConnectionStatus struct {
+	ike.PeerStatus
+	// Status is Azure's connectionStatus: Connected, Connecting or
+	// NotConnected.
+	Status         string   `json:"connectionStatus"`
+	RemotePrefixes []string `json:"remotePrefixes,omitempty"`
+	// IngressBytes and EgressBytes count inner bytes received from and
+	// sent to the peer (Azure's ingressBytesTransferred /
+	// egressBytesTransferred).
+	IngressBytes  uint64                 `json:"ingressBytesTransferred"`
+	EgressBytes   uint64                 `json:"egressBytesTransferred"`
+	LastConnected time.Time              `json:"lastConnectionEstablishedUtcTime,omitempty"`
+	Traffic       *dataplane.TunnelStats `json:"traffic,omitempty"`
+}
+
+// Connected reports whether a connection of st is Connected.
+func (st Status) Connected(name string) bool {
+	for _, c := range st.Connections {
+		if strings.EqualFold(c.Name, name) {
+			return c.Status == Connected
+		}
+	}
+	return false
+}

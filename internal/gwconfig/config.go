@@ -1,0 +1,115 @@
+// Package gwconfig is a gateway instance's configuration: the YAML file of
+// `vpngw agent --config FILE` and the JSON the control plane sends in an
+// assignment (package agentapi) are the same type, Config.
+//
+// A Config is checked once, at the edge where it enters (Check, Parse,
+// LoadFile), into an Instance: the same settings with defaults filled in,
+// names in canonical spelling, and typed values (addresses, prefixes,
+// durations, proposals, the shared key read from sharedKeyFile) that the
+// agent uses directly. Errors wrap ErrInvalid and name the field
+// ("connections[1].remotePrefixes[0]") and the rule.
+//
+// Adding a connection setting: a field on Connection (documented, with its
+// YAML/JSON name), its rule in check, its typed value on Peer; the agent
+// hands it to the IKE engine in agent/peers.go; the control plane fills it
+// in reconcile/desired.go (connectionFor).
+package gwconfig
+
+import (
+	"errors"
+
+	"github.com/vpngw/vpngw/internal/transform"
+)
+
+// Config is one gateway instance's configuration: what `vpngw agent
+// --config FILE` reads (YAML) and what the control plane sends (JSON, the
+// same field names). Field names follow Azure's resource properties where
+// one exists. See docs/agent.md for the reference with examples.
+type Config struct {
+	// Name identifies the instance in logs and status (default: the host name).
+	Name string `yaml:"name" json:"name"`
+	// LocalAddress is the gateway's public address: the source of IKE and
+	// ESP and the default IKE identity.
+	LocalAddress string `yaml:"localAddress" json:"localAddress"`
+	// LocalPrefixes are the networks behind the gateway (the virtual
+	// network's address space). Policy-based connections use them as
+	// traffic selectors; route-based ones offer 0.0.0.0/0.
+	LocalPrefixes []string `yaml:"localPrefixes" json:"localPrefixes,omitempty"`
+	// Tunnel configures the TUN device.
+	Tunnel TunnelConfig `yaml:"tunnel" json:"tunnel"`
+	// IKEPort and NATTPort are the UDP ports (defaults 500 and 4500).
+	IKEPort  int `yaml:"ikePort" json:"ikePort,omitempty"`
+	NATTPort int `yaml:"nattPort" json:"nattPort,omitempty"`
+	// RawESP enables ESP as IP protocol 50 when no NAT is in the way
+	// (default true); without it every tunnel uses UDP encapsulation.
+	RawESP *bool `yaml:"rawEsp" json:"rawEsp,omitempty"`
+	// StatusSocket is the Unix socket of the status endpoint (default
+	// /run/vpngw/agent-NAME.sock).
+	StatusSocket string `yaml:"statusSocket" json:"statusSocket,omitempty"`
+	// ThroughputLimitMbps caps the gateway's aggregate throughput, shared
+	// fairly by its tunnels (0: no cap). The control plane sets it from the
+	// SKU.
+	ThroughputLimitMbps int `yaml:"throughputLimitMbps" json:"throughputLimitMbps,omitempty"`
+	// Connections are the site-to-site and VNet-to-VNet tunnels.
+	Connections []Connection `yaml:"connections" json:"connections"`
+}
+
+// TunnelConfig configures the TUN device that carries tunnelled traffic.
+type TunnelConfig struct {
+	// Device is the TUN device name (default vpngw0).
+	Device string `yaml:"device" json:"device,omitempty"`
+	// MTU is the TUN MTU (default 1400, Azure's guidance; see docs/dataplane.md).
+	MTU int `yaml:"mtu" json:"mtu,omitempty"`
+	// Addresses are assigned to the TUN device (optional).
+	Addresses []string `yaml:"addresses" json:"addresses,omitempty"`
+}
+
+// Connection is one tunnel to a peer gateway.
+type Connection struct {
+	// Name identifies the connection (unique).
+	Name string `yaml:"name" json:"name"`
+	// RemoteAddress is the peer's public address (the local network
+	// gateway's gatewayIpAddress); or give RemoteFQDN.
+	RemoteAddress string `yaml:"remoteAddress" json:"remoteAddress,omitempty"`
+	// RemoteFQDN is resolved when the configuration is loaded.
+	RemoteFQDN string `yaml:"remoteFqdn" json:"remoteFqdn,omitempty"`
+	// RemotePrefixes are the peer's networks, routed into the tunnel.
+	RemotePrefixes []string `yaml:"remotePrefixes" json:"remotePrefixes"`
+	// LocalPrefixes override the gateway's LocalPrefixes for this
+	// connection's traffic selectors.
+	LocalPrefixes []string `yaml:"localPrefixes" json:"localPrefixes,omitempty"`
+	// SharedKey is the pre-shared key; or SharedKeyFile holds it.
+	SharedKey     string `yaml:"sharedKey" json:"sharedKey,omitempty"`
+	SharedKeyFile string `yaml:"sharedKeyFile" json:"sharedKeyFile,omitempty"`
+	// ConnectionProtocol is IKEv2 (default). IKEv1 is not supported yet.
+	ConnectionProtocol string `yaml:"connectionProtocol" json:"connectionProtocol,omitempty"`
+	// ConnectionMode is Default, InitiatorOnly or ResponderOnly.
+	ConnectionMode string `yaml:"connectionMode" json:"connectionMode,omitempty"`
+	// DPDTimeoutSeconds is the dead peer detection timeout, 9–3600
+	// (default 45).
+	DPDTimeoutSeconds int `yaml:"dpdTimeoutSeconds" json:"dpdTimeoutSeconds,omitempty"`
+	// UsePolicyBasedTrafficSelectors negotiates one Child SA per local ×
+	// remote prefix instead of 0.0.0.0/0 ↔ 0.0.0.0/0.
+	UsePolicyBasedTrafficSelectors bool `yaml:"usePolicyBasedTrafficSelectors" json:"usePolicyBasedTrafficSelectors,omitempty"`
+	// IpsecPolicy is an Azure custom IPsec/IKE policy (all eight fields;
+	// Azure's names and rules, see transform.IpsecPolicy).
+	IpsecPolicy *transform.IpsecPolicy `yaml:"ipsecPolicy" json:"ipsecPolicy,omitempty"`
+	// IKEProposals and ESPProposals give proposals in strongSwan syntax
+	// ("aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048") instead of an
+	// ipsecPolicy (a vpngw extension).
+	IKEProposals string `yaml:"ikeProposals" json:"ikeProposals,omitempty"`
+	ESPProposals string `yaml:"espProposals" json:"espProposals,omitempty"`
+	// LocalID and RemoteID are IKE identities: an IP address or a name
+	// (FQDN). Default: our address; any identity from the peer.
+	LocalID  string `yaml:"localId" json:"localId,omitempty"`
+	RemoteID string `yaml:"remoteId" json:"remoteId,omitempty"`
+	// UDPEncapsulation is "auto" (default: when a NAT is detected) or
+	// "always".
+	UDPEncapsulation string `yaml:"udpEncapsulation" json:"udpEncapsulation,omitempty"`
+	// RemotePort is the peer's IKE port (default 500).
+	RemotePort int `yaml:"remotePort" json:"remotePort,omitempty"`
+}
+
+// ErrInvalid is wrapped by every configuration error; the message names the
+// field and the rule.
+var ErrInvalid = errors.New("invalid agent configuration")
