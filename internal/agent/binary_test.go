@@ -31,7 +31,14 @@ func vpngwBin(t *testing.T) string { return testbin.Path(t) }
 // stopped with SIGTERM at cleanup (by PID).
 func runBinary(t *testing.T, ns *nstest.NS, cfg, sock string) *exec.Cmd {
 	t.Helper()
-	cmd := ns.Command(context.Background(), vpngwBin(t), "agent", "--config", cfg, "--socket", sock, "--log-level", "debug")
+	return runAgentArgs(t, ns, "--config", cfg, "--socket", sock)
+}
+
+// runAgentArgs starts `vpngw agent ARGS --log-level debug` in ns; it is
+// stopped with SIGTERM at cleanup (by PID).
+func runAgentArgs(t *testing.T, ns *nstest.NS, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := ns.Command(context.Background(), vpngwBin(t), append(append([]string{"agent"}, args...), "--log-level", "debug")...)
 	logf, err := os.Create(filepath.Join(t.TempDir(), "agent.log"))
 	if err != nil {
 		t.Fatal(err)
