@@ -362,15 +362,15 @@ func (a *Agent) refresh() {
 		conns[c.Name] = c
 	}
 	for _, ps := range a.eng.Status() {
-		cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting"}
+		cs := ConnectionStatus{PeerStatus: ps, Status: agentapi.Connecting}
 		if c, ok := conns[ps.Name]; ok {
 			cs.RemotePrefixes = c.RemotePrefixes
 			if c.ConnectionMode == "ResponderOnly" {
-				cs.Status = "NotConnected"
+				cs.Status = agentapi.NotConnected
 			}
 		}
 		if a.eng.Established(ps.Name) {
-			cs.Status = "Connected"
+			cs.Status = agentapi.Connected
 		}
 		if ts, ok := a.dp.TunnelStats(ps.Name); ok {
 			cs.Traffic = &ts

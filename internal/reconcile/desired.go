@@ -217,28 +217,10 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			gws[id.Key()] = g
 		}
 	}
-	// gatewayVNet finds a gateway's VNet and GatewaySubnet.
+	// gatewayVNet finds a gateway's VNet and GatewaySubnet (the resource
+	// package's rule, the one its validation applies).
 	gatewayVNet := func(g *resource.VirtualNetworkGateway) (resource.ID, *resource.VirtualNetwork, netip.Prefix, bool) {
-		if len(g.Properties.IPConfigurations) == 0 {
-			return resource.ID{}, nil, netip.Prefix{}, false
-		}
-		sid, ok := ref(g.Properties.IPConfigurations[0].Properties.Subnet)
-		if !ok {
-			return resource.ID{}, nil, netip.Prefix{}, false
-		}
-		v := vnets[sid.Parent().Key()]
-		if v == nil {
-			return resource.ID{}, nil, netip.Prefix{}, false
-		}
-		sn, ok := v.Subnet(sid.ChildName)
-		if !ok {
-			return resource.ID{}, nil, netip.Prefix{}, false
-		}
-		ps := parsePrefixes(sn.Prefixes())
-		if len(ps) == 0 {
-			return resource.ID{}, nil, netip.Prefix{}, false
-		}
-		return sid.Parent(), v, ps[0], true
+		return resource.GatewayVNet(g, func(id resource.ID) *resource.VirtualNetwork { return vnets[id.Key()] })
 	}
 	// gatewayPublicIPs lists a gateway's instance addresses (one per
 	// ipConfiguration, in order).

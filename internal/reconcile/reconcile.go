@@ -565,10 +565,10 @@ func (r *Reconciler) ConnectionStatus(_ context.Context, c *resource.Connection)
 					continue
 				}
 				switch cs.Status {
-				case "Connected":
+				case agentapi.Connected:
 					t.ConnectionStatus = resource.ConnectionStatusConnected
 					connected = true
-				case "Connecting":
+				case agentapi.Connecting:
 					t.ConnectionStatus = resource.ConnectionStatusConnecting
 					connecting = true
 				}

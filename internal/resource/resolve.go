@@ -233,12 +233,32 @@ func (r *resolver) lookup(id ID) Object {
 // gatewayVNet fetches the VNet of a stored gateway (nil when unresolvable;
 // stored gateways were resolved when written).
 func (r *resolver) gatewayVNet(g *VirtualNetworkGateway) *VirtualNetwork {
-	id, ok := gatewaySubnetID(g)
-	if !ok {
-		return nil
-	}
-	v, _ := r.lookup(id.Parent()).(*VirtualNetwork)
+	_, v, _, _ := GatewayVNet(g, func(id ID) *VirtualNetwork {
+		v, _ := r.lookup(id).(*VirtualNetwork)
+		return v
+	})
 	return v
+}
+
+// GatewayVNet finds a gateway's virtual network and its GatewaySubnet
+// prefix (the subnet's first IPv4 prefix), following the subnet reference
+// of the gateway's first ipConfiguration that has one; vnet fetches a VNet
+// by ID (nil if there is none). The VNet is returned whenever it is found;
+// ok also needs the subnet and its IPv4 prefix.
+func GatewayVNet(g *VirtualNetworkGateway, vnet func(ID) *VirtualNetwork) (id ID, v *VirtualNetwork, gatewaySubnet netip.Prefix, ok bool) {
+	sid, ok := gatewaySubnetID(g)
+	if !ok {
+		return ID{}, nil, netip.Prefix{}, false
+	}
+	if v = vnet(sid.Parent()); v == nil {
+		return ID{}, nil, netip.Prefix{}, false
+	}
+	sn, ok := v.Subnet(sid.ChildName)
+	if !ok {
+		return sid.Parent(), v, netip.Prefix{}, false
+	}
+	p, ok := ipv4Prefix(mustPrefixes(sn.Prefixes()))
+	return sid.Parent(), v, p, ok
 }
 
 // ipConfigID is the ID of a gateway's ipConfiguration.
