@@ -362,15 +362,15 @@ func (a *Agent) refresh() {
 		conns[c.Name] = c
 	}
 	for _, ps := range a.eng.Status() {
-		cs := ConnectionStatus{PeerStatus: ps, Status: agentapi.Connecting}
+		cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting"}
 		if c, ok := conns[ps.Name]; ok {
 			cs.RemotePrefixes = c.RemotePrefixes
 			if c.ConnectionMode == "ResponderOnly" {
-				cs.Status = agentapi.NotConnected
+				cs.Status = "NotConnected"
 			}
 		}
 		if a.eng.Established(ps.Name) {
-			cs.Status = agentapi.Connected
+			cs.Status = "Connected"
 		}
 		if ts, ok := a.dp.TunnelStats(ps.Name); ok {
 			cs.Traffic = &ts
