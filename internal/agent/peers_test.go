@@ -13,19 +13,15 @@ import (
 	"github.com/vpngw/vpngw/internal/ike"
 )
 
-const baseConfig = `
-name: gw
-localAddress: 192.0.2.1
-localPrefixes: [10.1.0.0/16]
-connections:
-  - name: c1
-    remoteAddress: 192.0.2.2
-    remotePrefixes: [10.2.0.0/16]
-    sharedKey: abc123
-`
+// policyConfig is one connection with an Azure custom policy (JSON, as the
+// control plane sends it).
+const policyConfig = `{"name":"gw","localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"connections":[{"name":"c1",
+ "remoteAddress":"192.0.2.2","remotePrefixes":["10.2.0.0/16"],"sharedKey":"abc123",
+ "ipsecPolicy":{"ikeEncryption":"aes256","ikeIntegrity":"sha256","dhGroup":"dhgroup14","ipsecEncryption":"gcmaes256",
+  "ipsecIntegrity":"gcmaes256","pfsGroup":"pfs2048","saLifeTimeSeconds":3600,"saDataSizeKilobytes":102400}}]}`
 
 func TestPeers(t *testing.T) {
-	c, err := gwconfig.Parse([]byte(baseConfig + "    ipsecPolicy: {ikeEncryption: aes256, ikeIntegrity: sha256, dhGroup: dhgroup14, ipsecEncryption: gcmaes256, ipsecIntegrity: gcmaes256, pfsGroup: pfs2048, saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400}\n"))
+	c, err := gwconfig.Parse([]byte(policyConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +96,8 @@ func (nopHost) Event(ike.Event)                                     {}
 // becomes a peer that the engine accepts. (The parser itself is fuzzed by
 // gwconfig's FuzzParse.)
 func FuzzPeers(f *testing.F) {
-	f.Add([]byte(baseConfig))
-	f.Add([]byte(baseConfig + "    usePolicyBasedTrafficSelectors: true\n    connectionMode: responderonly\n    ikeProposals: aes256gcm16-prfsha256-ecp256\n    espProposals: aes256gcm16\n"))
+	f.Add([]byte(policyConfig))
+	f.Add([]byte(strings.Replace(policyConfig, `"sharedKey"`, `"usePolicyBasedTrafficSelectors":true,"connectionMode":"responderonly","sharedKey"`, 1)))
 	if b, err := os.ReadFile("../../docs/examples/agent.yaml"); err == nil {
 		f.Add(b)
 	}
