@@ -140,9 +140,10 @@ const (
 	DefaultIKELifetime    = 28800 * time.Second
 	DefaultChildLifetime  = 27000 * time.Second
 	DefaultChildLifeBytes = 102400000 * 1024
-	DefaultDPDTimeout     = 45 * time.Second
-	MinDPDTimeout         = 9 * time.Second
-	MaxDPDTimeout         = 3600 * time.Second
+	// The dead peer detection bounds are Azure's (transform owns them).
+	DefaultDPDTimeout = transform.DefaultDpdTimeoutSeconds * time.Second
+	MinDPDTimeout     = transform.MinDpdTimeoutSeconds * time.Second
+	MaxDPDTimeout     = transform.MaxDpdTimeoutSeconds * time.Second
 )
 
 // ErrConfig is wrapped by configuration errors.
