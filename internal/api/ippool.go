@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // DefaultPublicIPPool returns the prefixes public IP addresses come from
@@ -85,7 +87,7 @@ func (p *AddressPool) Contains(a netip.Addr) bool {
 // usableRange returns the first and last assignable address of pfx.
 func usableRange(pfx netip.Prefix) (first, last netip.Addr) {
 	first = pfx.Addr()
-	last = lastAddr(pfx)
+	last = netx.LastAddr(pfx)
 	bits := pfx.Addr().BitLen()
 	if pfx.Bits() < bits-1 {
 		first = first.Next() // network (v4) / subnet-router anycast (v6)
@@ -94,13 +96,4 @@ func usableRange(pfx netip.Prefix) (first, last netip.Addr) {
 		}
 	}
 	return first, last
-}
-
-func lastAddr(pfx netip.Prefix) netip.Addr {
-	b := pfx.Addr().AsSlice()
-	for i := pfx.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }

@@ -57,35 +57,6 @@ func TestNames(t *testing.T) {
 	}
 }
 
-func TestAddresses(t *testing.T) {
-	p := netip.MustParsePrefix("10.1.255.0/27")
-	if a, ok := hostAddr(p, 0); !ok || a.String() != "10.1.255.4" {
-		t.Errorf("hostAddr 0 = %v %v", a, ok)
-	}
-	if a, ok := hostAddr(p, 26); !ok || a.String() != "10.1.255.30" {
-		t.Errorf("hostAddr 26 = %v %v", a, ok)
-	}
-	if _, ok := hostAddr(p, 27); ok {
-		t.Errorf("hostAddr hands out the broadcast address")
-	}
-	if _, ok := hostAddr(netip.MustParsePrefix("10.0.0.0/30"), 0); ok {
-		t.Errorf("hostAddr in a /30")
-	}
-	if r := subnetRouter(p); r.String() != "10.1.255.1" {
-		t.Errorf("router = %s", r)
-	}
-	for a, ok := range map[string]bool{"192.0.2.1": true, "198.51.100.200": true, "203.0.113.9": true, "8.8.8.8": false, "10.0.0.1": false, "192.0.3.1": false, "2001:db8::1": false} {
-		if (checkPublic(netip.MustParseAddr(a)) == nil) != ok {
-			t.Errorf("checkPublic(%s) = %v", a, checkPublic(netip.MustParseAddr(a)))
-		}
-	}
-	for p, ok := range map[string]bool{"10.0.0.0/16": true, "172.16.0.0/12": true, "198.51.0.0/16": false, "169.254.0.0/24": false, "10.0.0.1/16": false, "fd00::/64": false} {
-		if (checkPrivate("x", netip.MustParsePrefix(p)) == nil) != ok {
-			t.Errorf("checkPrivate(%s) = %v", p, checkPrivate("x", netip.MustParsePrefix(p)))
-		}
-	}
-}
-
 func openUnpriv(t *testing.T) *Lab {
 	t.Helper()
 	l, err := Open(Options{Dir: t.TempDir(), Prefix: randomPrefix(t), PublicIPPool: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}})
@@ -313,5 +284,18 @@ func TestIPv4Only(t *testing.T) {
 	v4 = spec.ipv4Only()
 	if err := v4.validate(); err != nil {
 		t.Errorf("validate dual stack = %v", err)
+	}
+}
+
+func TestAddresses(t *testing.T) {
+	for a, ok := range map[string]bool{"192.0.2.1": true, "198.51.100.200": true, "203.0.113.9": true, "8.8.8.8": false, "10.0.0.1": false, "192.0.3.1": false, "2001:db8::1": false} {
+		if (checkPublic(netip.MustParseAddr(a)) == nil) != ok {
+			t.Errorf("checkPublic(%s) = %v", a, checkPublic(netip.MustParseAddr(a)))
+		}
+	}
+	for p, ok := range map[string]bool{"10.0.0.0/16": true, "172.16.0.0/12": true, "198.51.0.0/16": false, "169.254.0.0/24": false, "10.0.0.1/16": false, "fd00::/64": false} {
+		if (checkPrivate("x", netip.MustParsePrefix(p)) == nil) != ok {
+			t.Errorf("checkPrivate(%s) = %v", p, checkPrivate("x", netip.MustParsePrefix(p)))
+		}
 	}
 }

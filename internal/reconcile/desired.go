@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/netx"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -139,13 +140,10 @@ func agentConnName(id resource.ID) string {
 	return name + "-" + hex.EncodeToString(h[:3])
 }
 
-// instanceIP is the address of instance i in GatewaySubnet: Azure
-// reserves the first four addresses, so instances start at .4.
+// instanceIP is the address of instance i in GatewaySubnet (netx.HostAddr:
+// Azure reserves the first four addresses, so instances start at .4).
 func instanceIP(p netip.Prefix, i int) netip.Addr {
-	a := p.Masked().Addr()
-	for k := 0; k < 4+i; k++ {
-		a = a.Next()
-	}
+	a, _ := netx.HostAddr(p, i)
 	return a
 }
 

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // Resolve applies the rules that need other resources, reading them from v:
@@ -342,7 +344,7 @@ func (r *resolver) virtualNetwork(v, old *VirtualNetwork) {
 	}
 	// Gateways in this VNet: the prefix limit, their P2S pools and their
 	// connections must still hold with the new address space.
-	space := mustPrefixes(v.Properties.AddressSpace.AddressPrefixes)
+	space := netx.ParsePrefixes(v.Properties.AddressSpace.AddressPrefixes)
 	const t = "properties.addressSpace.addressPrefixes"
 	var gws []*VirtualNetworkGateway
 	for _, g := range r.gateways() {
@@ -354,7 +356,7 @@ func (r *resolver) virtualNetwork(v, old *VirtualNetwork) {
 			r.l.addf(CodeLimitExceeded, t, "A virtual network with a VPN gateway can have at most %d address prefixes; got %d.", MaxVnetPrefixesPerVpnGw, len(space))
 		}
 		if c := g.Properties.VpnClientConfiguration; c != nil && c.VpnClientAddressPool != nil {
-			if a, b, ok := firstOverlap(space, mustPrefixes(c.VpnClientAddressPool.AddressPrefixes)); ok {
+			if a, b, ok := netx.FirstOverlap(space, netx.ParsePrefixes(c.VpnClientAddressPool.AddressPrefixes)); ok {
 				r.l.addf(CodeAddressOverlap, t, "Address prefix %s overlaps the point-to-site client pool %s of gateway %s.", a, b, g.Meta().ID)
 			}
 		}
@@ -376,7 +378,7 @@ func (r *resolver) virtualNetwork(v, old *VirtualNetwork) {
 
 func normPrefixes(list []string) []string {
 	out := make([]string, 0, len(list))
-	for _, p := range mustPrefixes(list) {
+	for _, p := range netx.ParsePrefixes(list) {
 		out = append(out, p.String())
 	}
 	slices.Sort(out)
@@ -531,7 +533,7 @@ func (r *resolver) gateway(g, old *VirtualNetworkGateway) {
 				r.l.addf(CodeGatewaySubnet, st,
 					"The gateway's subnet is named %q; a gateway must be deployed in the subnet named exactly GatewaySubnet (case-sensitive).", s.Name)
 			default:
-				p, ok := ipv4Prefix(mustPrefixes(s.Prefixes()))
+				p, ok := ipv4Prefix(netx.ParsePrefixes(s.Prefixes()))
 				if !ok {
 					r.l.addf(CodeGatewaySubnet, st, "GatewaySubnet of %s has no IPv4 prefix; a gateway needs one.", nameOf(vnet))
 				} else if p.Bits() > MinGatewaySubnetBits {
@@ -619,15 +621,15 @@ func (r *resolver) gateway(g, old *VirtualNetworkGateway) {
 		}
 	}
 	if cfg := pr.VpnClientConfiguration; vpnClientConfigured(g) && cfg.VpnClientAddressPool != nil {
-		pool := mustPrefixes(cfg.VpnClientAddressPool.AddressPrefixes)
+		pool := netx.ParsePrefixes(cfg.VpnClientAddressPool.AddressPrefixes)
 		const pt = "properties.vpnClientConfiguration.vpnClientAddressPool.addressPrefixes"
 		if vnet != nil {
-			if a, b, ok := firstOverlap(pool, mustPrefixes(vnet.Properties.AddressSpace.AddressPrefixes)); ok {
+			if a, b, ok := netx.FirstOverlap(pool, netx.ParsePrefixes(vnet.Properties.AddressSpace.AddressPrefixes)); ok {
 				r.l.addf(CodeAddressOverlap, pt, "Client address pool %s overlaps the virtual network's address space (%s); the pool must not overlap the VNet or connected sites.", a, b)
 			}
 		}
 		for _, s := range r.sitesOf(g.ID, "", "") {
-			if a, b, ok := firstOverlap(pool, s.prefixes); ok {
+			if a, b, ok := netx.FirstOverlap(pool, s.prefixes); ok {
 				r.l.addf(CodeAddressOverlap, pt, "Client address pool %s overlaps %s of %s; the pool must not overlap the VNet or connected sites.", a, b, s.label)
 			}
 		}
@@ -665,7 +667,7 @@ func (r *resolver) computeGatewayAddresses(g *VirtualNetworkGateway, gwPrefix ne
 		return
 	}
 	for i := range pr.IPConfigurations {
-		if a, ok := nthAddr(gwPrefix, 4+i); ok {
+		if a, ok := netx.HostAddr(gwPrefix, i); ok {
 			pr.IPConfigurations[i].Properties.PrivateIPAddress = a.String()
 		}
 	}
@@ -683,7 +685,7 @@ func (r *resolver) computeGatewayAddresses(g *VirtualNetworkGateway, gwPrefix ne
 			defaults = append(defaults, pr.IPConfigurations[i].Properties.PrivateIPAddress)
 		}
 	} else {
-		defaults = []string{lastUsable(gwPrefix).String()}
+		defaults = []string{netx.LastUsable(gwPrefix).String()}
 	}
 	b.BgpPeeringAddress = strings.Join(defaults, ",")
 	var out []IPConfigurationBgpPeeringAddress
@@ -783,7 +785,7 @@ func (r *resolver) siteOf(c *Connection) (site, bool) {
 			return site{}, false
 		}
 		return site{key: id.Key(), label: "local network gateway " + id.String(),
-			prefixes: mustPrefixes(lg.Properties.LocalNetworkAddressSpace.AddressPrefixes)}, true
+			prefixes: netx.ParsePrefixes(lg.Properties.LocalNetworkAddressSpace.AddressPrefixes)}, true
 	case ConnectionTypeVnet2Vnet:
 		id, err := ParseID(refID(pr.VirtualNetworkGateway2), "")
 		if err != nil {
@@ -798,7 +800,7 @@ func (r *resolver) siteOf(c *Connection) (site, bool) {
 			return site{}, false
 		}
 		return site{key: id.Key(), label: "virtual network " + vn.ID + " (gateway " + id.Name + ")",
-			prefixes: mustPrefixes(vn.Properties.AddressSpace.AddressPrefixes)}, true
+			prefixes: netx.ParsePrefixes(vn.Properties.AddressSpace.AddressPrefixes)}, true
 	}
 	return site{}, false
 }
@@ -877,11 +879,11 @@ func (r *resolver) connectionRelations(c *Connection, creating, setDefaults bool
 	vnet1 := r.gatewayVNet(gw1)
 	var space1 []netip.Prefix
 	if vnet1 != nil {
-		space1 = mustPrefixes(vnet1.Properties.AddressSpace.AddressPrefixes)
+		space1 = netx.ParsePrefixes(vnet1.Properties.AddressSpace.AddressPrefixes)
 	}
 	var pool []netip.Prefix
 	if cfg := g1.VpnClientConfiguration; cfg != nil && cfg.VpnClientAddressPool != nil {
-		pool = mustPrefixes(cfg.VpnClientAddressPool.AddressPrefixes)
+		pool = netx.ParsePrefixes(cfg.VpnClientAddressPool.AddressPrefixes)
 	}
 
 	var peerT string
@@ -895,7 +897,7 @@ func (r *resolver) connectionRelations(c *Connection, creating, setDefaults bool
 			return
 		}
 		peerKey, peerLabel = keyOf(lg), "local network gateway "+nameOf(lg)
-		peerPrefixes = mustPrefixes(lg.Properties.LocalNetworkAddressSpace.AddressPrefixes)
+		peerPrefixes = netx.ParsePrefixes(lg.Properties.LocalNetworkAddressSpace.AddressPrefixes)
 		if pr.EnableBgp && !policy {
 			b := lg.Properties.BgpSettings
 			switch {
@@ -941,20 +943,20 @@ func (r *resolver) connectionRelations(c *Connection, creating, setDefaults bool
 			return
 		}
 		peerKey, peerLabel = keyOf(gw2), "virtual network "+nameOf(vnet2)
-		peerPrefixes = mustPrefixes(vnet2.Properties.AddressSpace.AddressPrefixes)
+		peerPrefixes = netx.ParsePrefixes(vnet2.Properties.AddressSpace.AddressPrefixes)
 	}
 
 	// Address spaces of everything reachable through gw1 must be disjoint.
-	if a, b, ok := firstOverlap(peerPrefixes, space1); ok {
+	if a, b, ok := netx.FirstOverlap(peerPrefixes, space1); ok {
 		r.l.addf(CodeAddressOverlap, peerT, "%s prefix %s overlaps the virtual network's address space (%s); connected networks must not overlap.", capitalize(peerLabel), a, b)
 	}
 	for _, s := range r.sitesOf(gw1.ID, keyOf(c), peerKey) {
-		if a, b, ok := firstOverlap(peerPrefixes, s.prefixes); ok {
+		if a, b, ok := netx.FirstOverlap(peerPrefixes, s.prefixes); ok {
 			r.l.addf(CodeAddressOverlap, peerT, "%s prefix %s overlaps %s of %s, which is already connected to gateway %s; connected networks must not overlap.",
 				capitalize(peerLabel), a, b, s.label, nameOf(gw1))
 		}
 	}
-	if a, b, ok := firstOverlap(peerPrefixes, pool); ok {
+	if a, b, ok := netx.FirstOverlap(peerPrefixes, pool); ok {
 		r.l.addf(CodeAddressOverlap, peerT, "%s prefix %s overlaps the gateway's point-to-site client pool %s.", capitalize(peerLabel), a, b)
 	}
 

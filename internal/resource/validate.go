@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // Limits checked by Validate (reference §1.1, §2.5, §4).
@@ -164,7 +166,7 @@ func validateVirtualNetwork(l *errList, v *VirtualNetwork) {
 			pt = st + ".properties.addressPrefixes"
 		}
 		for _, p := range prefixes {
-			inside := slices.ContainsFunc(space, func(sp netip.Prefix) bool { return containsPrefix(sp, p) })
+			inside := slices.ContainsFunc(space, func(sp netip.Prefix) bool { return netx.ContainsPrefix(sp, p) })
 			if !inside && len(space) > 0 {
 				l.addf(CodeSubnetOutsideVnet, pt,
 					"Subnet %q prefix %s is not inside the virtual network's address space (%s); every subnet must lie within one of the VNet's address prefixes.",
