@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/armerr"
 )
 
 // These tests need no privileges: they exercise names, validation (which
@@ -172,27 +172,6 @@ func TestOpenChecks(t *testing.T) {
 	}
 }
 
-func TestSpecFromVirtualNetwork(t *testing.T) {
-	var v resource.VirtualNetwork
-	err := json.Unmarshal([]byte(`{"id":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v",
-		"properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16","fd00::/48"]},
-		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}},
-		           {"name":"dual","properties":{"addressPrefixes":["10.1.1.0/24","fd00::/64"]}},
-		           {"name":"v6only","properties":{"addressPrefix":"fd00:0:0:1::/64"}}]}}`), &v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := SpecFromVirtualNetwork(&v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := json.Marshal(spec)
-	want := `{"id":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v","addressSpace":["10.1.0.0/16"],"subnets":[{"name":"GatewaySubnet","prefixes":["10.1.255.0/27"]},{"name":"dual","prefixes":["10.1.1.0/24"]}]}`
-	if string(got) != want {
-		t.Errorf("spec = %s\nwant   %s", got, want)
-	}
-}
-
 // fakeResolver resolves VNets from a map keyed by resource group/name.
 type fakeResolver map[string]VNetSpec
 
@@ -200,7 +179,7 @@ func (f fakeResolver) ResolveVNet(_ context.Context, _, rg, name string) (VNetSp
 	if s, ok := f[strings.ToLower(rg+"/"+name)]; ok {
 		return s, nil
 	}
-	return VNetSpec{}, resource.Errorf(resource.CodeResourceNotFound, "", "The Resource 'Microsoft.Network/virtualNetworks/%s' under resource group '%s' was not found.", name, rg).WithStatus(http.StatusNotFound)
+	return VNetSpec{}, armerr.Errorf(armerr.CodeResourceNotFound, "", "The Resource 'Microsoft.Network/virtualNetworks/%s' under resource group '%s' was not found.", name, rg).WithStatus(http.StatusNotFound)
 }
 
 func TestHTTPErrors(t *testing.T) {
@@ -227,7 +206,7 @@ func TestHTTPErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body struct{ Error resource.Error }
+		var body struct{ Error armerr.Error }
 		err = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != c.status || body.Error.Code != c.code || !strings.Contains(body.Error.Message, c.mention) {

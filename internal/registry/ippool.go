@@ -1,4 +1,4 @@
-package api
+package registry
 
 import (
 	"fmt"
@@ -25,20 +25,20 @@ type AddressPool struct {
 // must be zero and prefixes must not overlap.
 func ParseAddressPool(cidrs []string) (*AddressPool, error) {
 	if len(cidrs) == 0 {
-		return nil, fmt.Errorf("api: empty public IP pool")
+		return nil, fmt.Errorf("registry: empty public IP pool")
 	}
 	p := &AddressPool{}
 	for _, c := range cidrs {
 		pfx, err := netip.ParsePrefix(strings.TrimSpace(c))
 		if err != nil {
-			return nil, fmt.Errorf("api: public IP pool: %w", err)
+			return nil, fmt.Errorf("registry: public IP pool: %w", err)
 		}
 		if pfx.Masked() != pfx {
-			return nil, fmt.Errorf("api: public IP pool: %s has host bits set (did you mean %s?)", pfx, pfx.Masked())
+			return nil, fmt.Errorf("registry: public IP pool: %s has host bits set (did you mean %s?)", pfx, pfx.Masked())
 		}
 		for _, q := range p.prefixes {
 			if q.Overlaps(pfx) {
-				return nil, fmt.Errorf("api: public IP pool: %s overlaps %s", pfx, q)
+				return nil, fmt.Errorf("registry: public IP pool: %s overlaps %s", pfx, q)
 			}
 		}
 		p.prefixes = append(p.prefixes, pfx)
