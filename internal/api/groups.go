@@ -130,7 +130,7 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	var members []*registry.Record
-	for _, typ := range registry.TopTypes {
+	for _, typ := range resource.DeleteOrder() {
 		ms, err := registry.List(ctx, s.st, registry.TypePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
 		if err != nil {
 			return err

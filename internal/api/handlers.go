@@ -155,27 +155,11 @@ func etagListMatch(header, etag string) bool {
 	return false
 }
 
-// setEtag sets obj's etag and that of its inline children, which ARM changes
-// with their parent.
-func setEtag(obj resource.Object, etag string) {
-	obj.Meta().Etag = etag
-	switch o := obj.(type) {
-	case *resource.VirtualNetwork:
-		for i := range o.Properties.Subnets {
-			o.Properties.Subnets[i].Etag = etag
-		}
-	case *resource.VirtualNetworkGateway:
-		for i := range o.Properties.IPConfigurations {
-			o.Properties.IPConfigurations[i].Etag = etag
-		}
-	}
-}
-
 // sameState reports whether obj, the prepared new state, equals the stored
 // one apart from etag and provisioning state: a PUT of it changes nothing.
 func sameState(obj resource.Object, old *registry.Record) (bool, error) {
 	a := resource.Clone(obj)
-	setEtag(a, old.Obj.Meta().Etag)
+	resource.SetEtag(a, old.Obj.Meta().Etag)
 	a.SetProvisioningState(old.Obj.ProvisioningState())
 	ja, err := json.Marshal(a)
 	if err != nil {
@@ -211,26 +195,17 @@ func (s *Server) checkGroupWritable(ctx context.Context, id resource.ID) error {
 	return nil
 }
 
-// prepare runs the resource rules on obj, the new state of the top-level
-// resource id (old is its stored state, nil on create). The caller holds
-// s.mu.
+// prepare admits obj, the new state of the top-level resource id (old is
+// its stored state, nil on create): the one call into the resource rules,
+// then the API's own rule that no reference may point at a resource being
+// deleted. The caller holds s.mu.
 func (s *Server) prepare(ctx context.Context, id resource.ID, obj resource.Object, old *registry.Record) error {
 	var oldObj resource.Object
 	if old != nil {
 		oldObj = old.Obj
 		id = old.ID // names keep the case they were created with
 	}
-	resource.AssignIDs(obj, id)
-	if err := resource.Prepare(obj, oldObj, s.rand); err != nil {
-		return err
-	}
-	// Prepare never sets these; make sure a body cannot either.
-	setEtag(obj, "")
-	obj.SetProvisioningState("")
-	if err := resource.Validate(obj); err != nil {
-		return err
-	}
-	if err := resource.Resolve(ctx, s.view, obj, oldObj); err != nil {
+	if err := resource.Admit(ctx, s.view, id, obj, oldObj, s.rand); err != nil {
 		return err
 	}
 	return s.checkReferencesLive(ctx, obj)

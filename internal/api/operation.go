@@ -259,14 +259,14 @@ func (s *Server) completeOp(op *registry.Operation, workErr error, log *slog.Log
 }
 
 // stamp gives obj, and its inline children, a new etag.
-func (s *Server) stamp(obj resource.Object) { setEtag(obj, s.newEtag()) }
+func (s *Server) stamp(obj resource.Object) { resource.SetEtag(obj, s.newEtag()) }
 
 // runGroupDelete removes a group's resources in dependency order, each in
 // its own commit, then the group. It is safe to resume: what is already
 // gone is not listed again.
 func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *registry.Operation) {
 	gid := op.TargetID()
-	for _, typ := range registry.TopTypes {
+	for _, typ := range resource.DeleteOrder() {
 		members, err := registry.List(ctx, s.st, registry.TypePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -347,7 +347,7 @@ func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *regi
 		ops = append(ops, store.PutOp(registry.Key(m.ID), b))
 		return nil
 	}
-	for _, typ := range registry.TopTypes {
+	for _, typ := range resource.DeleteOrder() {
 		members, err := registry.List(ctx, s.st, registry.TypePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
 		if err != nil {
 			log.Error("group delete: list", "err", err)
@@ -392,7 +392,7 @@ func (s *Server) resume(ctx context.Context) (int, error) {
 			pending = append(pending, g)
 		}
 	}
-	for _, typ := range registry.TopTypes {
+	for _, typ := range resource.DeleteOrder() {
 		rs, err := registry.List(ctx, s.st, registry.TypePrefix(typ), typ)
 		if err != nil {
 			return 0, err
@@ -450,7 +450,7 @@ func (s *Server) recreateOp(ctx context.Context, p *registry.Record) (*registry.
 	cmps := []store.Cmp{{Key: registry.Key(p.ID), ModRevision: p.Rev}}
 	if kind == registry.OpGroupDelete {
 		// Members still name the lost operation; hand them to the new one.
-		for _, typ := range registry.TopTypes {
+		for _, typ := range resource.DeleteOrder() {
 			ms, err := registry.List(ctx, s.st, registry.TypePrefix(typ, p.ID.Subscription, p.ID.ResourceGroup), typ)
 			if err != nil {
 				return nil, err

@@ -35,16 +35,6 @@ const (
 	AddressKeyPrefix   = "a/"
 )
 
-// TopTypes are the top-level network resource types, in the order a
-// resource group delete removes them (dependents first).
-var TopTypes = []string{
-	resource.TypeConnections,
-	resource.TypeVirtualNetworkGateways,
-	resource.TypeLocalNetworkGateways,
-	resource.TypePublicIPAddresses,
-	resource.TypeVirtualNetworks,
-}
-
 // Key is the store key of a resource group (id.Type == "") or of a
 // top-level resource (children map to their parent).
 func Key(id resource.ID) string {
