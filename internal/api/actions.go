@@ -125,12 +125,9 @@ func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind registr
 	nc.SetSharedKey(key)
 	op := s.newOperation(kind, st.ID, nc.Location, r.apiVersion)
 	op.KeyLength = keyLength
-	if err := s.commitOp(ctx, op, st.ID, st, nc, resource.ProvisioningUpdating, nil, nil); err != nil {
+	if err := s.accept(ctx, w, r, op, st.ID, st, nc, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
 	if kind == registry.OpResetSharedKey {
 		writeJSON(w, http.StatusAccepted, ConnectionResetSharedKey{KeyLength: keyLength})
 		return nil
@@ -205,12 +202,9 @@ func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
 	}
 	op := s.newOperation(registry.OpReset, st.ID, st.Obj.Meta().Location, r.apiVersion)
 	op.GatewayVIP = vip
-	if err := s.commitOp(ctx, op, st.ID, st, st.Obj, resource.ProvisioningUpdating, nil, nil); err != nil {
+	if err := s.accept(ctx, w, r, op, st.ID, st, st.Obj, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

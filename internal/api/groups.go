@@ -62,11 +62,8 @@ func (s *Server) putGroup(w http.ResponseWriter, r *request) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := registry.Load(ctx, s.st, gid)
+	old, err := s.loadForWrite(ctx, r, gid)
 	if err != nil {
-		return err
-	}
-	if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
 		return err
 	}
 	if old != nil && old.Op != "" {
@@ -167,10 +164,7 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *request) error {
 	if _, err := s.st.Txn(ctx, cmps, ops); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target,
-		"resources", len(members), "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
+	s.launch(w, r, op, "resources", len(members))
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

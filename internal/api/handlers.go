@@ -227,10 +227,25 @@ func (s *Server) checkReferencesLive(ctx context.Context, obj resource.Object) e
 	return nil
 }
 
-// commitOp stores obj as the state of top-level resource id in
-// provisioning state state, owned by the new operation op, together with
-// extra conditions and writes, in one transaction. The caller holds s.mu.
-func (s *Server) commitOp(ctx context.Context, op *registry.Operation, id resource.ID, old *registry.Record, obj resource.Object, state string, cmps []store.Cmp, ops []store.Op) error {
+// loadForWrite loads the stored state at id (nil if none) for a write and
+// applies the request's If-Match and If-None-Match to it. The caller holds
+// s.mu, from this load to the commit.
+func (s *Server) loadForWrite(ctx context.Context, r *request, id resource.ID) (*registry.Record, error) {
+	old, err := registry.Load(ctx, s.st, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
+		return nil, err
+	}
+	return old, nil
+}
+
+// accept starts operation op on the top-level resource id: it stores obj
+// as id's state in provisioning state state, owned by op, together with
+// extra conditions and writes, in one transaction; then it launches op.
+// The caller holds s.mu.
+func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *request, op *registry.Operation, id resource.ID, old *registry.Record, obj resource.Object, state string, cmps []store.Cmp, ops []store.Op) error {
 	obj.SetProvisioningState(state)
 	s.stamp(obj)
 	b, err := registry.Encode(obj, op.ID)
@@ -243,8 +258,19 @@ func (s *Server) commitOp(ctx context.Context, op *registry.Operation, id resour
 	}
 	cmps = append(cmps, store.Cmp{Key: registry.Key(id), ModRevision: rev})
 	ops = append(ops, store.PutOp(registry.Key(id), b), op.Put())
-	_, err = s.st.Txn(ctx, cmps, ops)
-	return err
+	if _, err := s.st.Txn(ctx, cmps, ops); err != nil {
+		return err
+	}
+	s.launch(w, r, op)
+	return nil
+}
+
+// launch starts the goroutine of op, just committed, and points the
+// client at its status (the LRO headers).
+func (s *Server) launch(w http.ResponseWriter, r *request, op *registry.Operation, logArgs ...any) {
+	s.log.Info("operation accepted", append([]any{"operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID}, logArgs...)...)
+	s.startOp(op.ID)
+	s.setLROHeaders(w, r, op)
 }
 
 // allocateAddress assigns p an address from the pool and returns the
@@ -310,11 +336,8 @@ func (s *Server) putResource(k kind) func(http.ResponseWriter, *request) error {
 		if err := s.checkGroupWritable(ctx, id); err != nil {
 			return err
 		}
-		old, err := registry.Load(ctx, s.st, id)
+		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
-			return err
-		}
-		if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
 			return err
 		}
 		if old != nil && old.Op != "" {
@@ -345,16 +368,13 @@ func (s *Server) putResource(k kind) func(http.ResponseWriter, *request) error {
 			}
 		}
 		op := s.newOperation(registry.OpPut, idOf(old, id), obj.Meta().Location, r.apiVersion)
-		if err := s.commitOp(ctx, op, id, old, obj, resource.ProvisioningUpdating, cmps, ops); err != nil {
+		if err := s.accept(ctx, w, r, op, id, old, obj, resource.ProvisioningUpdating, cmps, ops); err != nil {
 			return err
 		}
-		s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-		s.startOp(op.ID)
 		status := http.StatusOK
 		if old == nil {
 			status = http.StatusCreated
 		}
-		s.setLROHeaders(w, r, op)
 		writeJSON(w, status, s.render(ctx, obj))
 		return nil
 	}
@@ -377,11 +397,8 @@ func (s *Server) deleteResource(k kind) func(http.ResponseWriter, *request) erro
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		old, err := registry.Load(ctx, s.st, id)
+		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
-			return err
-		}
-		if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
 			return err
 		}
 		if old == nil {
@@ -395,12 +412,9 @@ func (s *Server) deleteResource(k kind) func(http.ResponseWriter, *request) erro
 			return err
 		}
 		op := s.newOperation(registry.OpDelete, old.ID, old.Obj.Meta().Location, r.apiVersion)
-		if err := s.commitOp(ctx, op, old.ID, old, old.Obj, resource.ProvisioningDeleting, nil, nil); err != nil {
+		if err := s.accept(ctx, w, r, op, old.ID, old, old.Obj, resource.ProvisioningDeleting, nil, nil); err != nil {
 			return err
 		}
-		s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-		s.startOp(op.ID)
-		s.setLROHeaders(w, r, op)
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
@@ -434,11 +448,8 @@ func (s *Server) patchTags(idOf func(*request) (resource.ID, error)) func(http.R
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		old, err := registry.Load(ctx, s.st, id)
+		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
-			return err
-		}
-		if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
 			return err
 		}
 		if old == nil {

@@ -140,17 +140,14 @@ func (s *Server) putSubnet(w http.ResponseWriter, r *request) error {
 	target := old.ID
 	target.Child, target.ChildName = resource.TypeSubnets, name
 	op := s.newOperation(registry.OpPut, target, vnet.Location, r.apiVersion)
-	if err := s.commitOp(ctx, op, old.ID, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
+	if err := s.accept(ctx, w, r, op, old.ID, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
 	status := http.StatusOK
 	if !exists {
 		status = http.StatusCreated
 	}
 	rs, _ := s.renderedSubnet(r, vnet, name)
-	s.setLROHeaders(w, r, op)
 	writeJSON(w, status, rs)
 	return nil
 }
@@ -195,12 +192,9 @@ func (s *Server) deleteSubnet(w http.ResponseWriter, r *request) error {
 	target := old.ID
 	target.Child, target.ChildName = resource.TypeSubnets, id.ChildName
 	op := s.newOperation(registry.OpDelete, target, vnet.Location, r.apiVersion)
-	if err := s.commitOp(ctx, op, old.ID, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
+	if err := s.accept(ctx, w, r, op, old.ID, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
