@@ -168,15 +168,7 @@ func (h *handler) getVM(w http.ResponseWriter, r *http.Request) {
 func (h *handler) deleteVM(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
-	err := h.l.DeleteVM(ctx, r.PathValue("group"), r.PathValue("name"))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		w.WriteHeader(http.StatusNoContent)
-	case err != nil:
-		h.writeError(w, err)
-	default:
-		w.WriteHeader(http.StatusOK)
-	}
+	h.deleted(w, h.l.DeleteVM(ctx, r.PathValue("group"), r.PathValue("name")))
 }
 
 func (h *handler) listSites(w http.ResponseWriter, r *http.Request) {
@@ -210,7 +202,12 @@ func (h *handler) getSite(w http.ResponseWriter, r *http.Request) {
 func (h *handler) deleteSite(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
-	err := h.l.DeleteSite(ctx, r.PathValue("name"))
+	h.deleted(w, h.l.DeleteSite(ctx, r.PathValue("name")))
+}
+
+// deleted answers a DELETE: 200, or 204 if there was nothing to delete, as
+// in ARM.
+func (h *handler) deleted(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		w.WriteHeader(http.StatusNoContent)

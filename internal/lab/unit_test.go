@@ -278,3 +278,32 @@ func TestAddresses(t *testing.T) {
 		}
 	}
 }
+
+// failingResolver fails with an error whose text must stay in the log.
+type failingResolver struct{}
+
+func (failingResolver) ResolveVNet(context.Context, string, string, string) (VNetSpec, error) {
+	return VNetSpec{}, errors.New("store: open /var/lib/vpngw/secret-path: permission denied")
+}
+
+func TestHTTPInternalErrorWithheld(t *testing.T) {
+	l := openUnpriv(t)
+	srv := httptest.NewServer(Handler(l, failingResolver{}))
+	defer srv.Close()
+	req, _ := http.NewRequest("PUT", srv.URL+"/lab/v1/vms/rg/vm1", strings.NewReader(`{"vnet":"v","subnet":"apps"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error armerr.Error }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusInternalServerError || body.Error.Code != armerr.CodeInternal {
+		t.Errorf("PUT with a failing resolver = %d %+v, want 500 %s", resp.StatusCode, body.Error, armerr.CodeInternal)
+	}
+	if strings.Contains(body.Error.Message, "secret-path") {
+		t.Errorf("a 500 leaks the internal error: %q", body.Error.Message)
+	}
+}
