@@ -770,6 +770,24 @@ func (r *resolver) computeGatewayAddresses(g *VirtualNetworkGateway, gwPrefix ne
 	b.BgpPeeringAddresses = out
 }
 
+// ipConfigUsers returns the IDs of the gateway ipConfigurations for which
+// match holds: the users of a subnet or a public IP.
+func ipConfigUsers(ctx context.Context, v View, match func(c *VirtualNetworkGatewayIPConfiguration) bool) ([]string, error) {
+	gws, err := listGateways(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	var users []string
+	for _, g := range gws {
+		for i := range g.Properties.IPConfigurations {
+			if c := &g.Properties.IPConfigurations[i]; match(c) {
+				users = append(users, ipConfigID(g, c.Name))
+			}
+		}
+	}
+	return users, nil
+}
+
 // checkGatewayDelete refuses to delete a gateway while a connection uses
 // it.
 func checkGatewayDelete(ctx context.Context, v View, o *VirtualNetworkGateway) error {

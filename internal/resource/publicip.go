@@ -227,17 +227,11 @@ func (r *resolver) publicIPUser(pipKey, exceptKey string) string {
 // checkPublicIPDelete refuses to delete a public IP while a gateway uses
 // it.
 func checkPublicIPDelete(ctx context.Context, v View, o *PublicIPAddress) error {
-	gws, err := listGateways(ctx, v)
+	users, err := ipConfigUsers(ctx, v, func(c *VirtualNetworkGatewayIPConfiguration) bool {
+		return sameID(refID(c.Properties.PublicIPAddress), o.ID)
+	})
 	if err != nil {
 		return err
-	}
-	var users []string
-	for _, g := range gws {
-		for _, c := range g.Properties.IPConfigurations {
-			if sameID(refID(c.Properties.PublicIPAddress), o.ID) {
-				users = append(users, ipConfigID(g, c.Name))
-			}
-		}
 	}
 	if len(users) > 0 {
 		return inUse("Public IP address "+o.Name, users)

@@ -146,18 +146,12 @@ func CheckSubnetDelete(ctx context.Context, v View, vnet *VirtualNetwork, subnet
 	if !ok {
 		return fmt.Errorf("resource: CheckSubnetDelete: the virtual network has no ID")
 	}
-	gws, err := listGateways(ctx, v)
+	users, err := ipConfigUsers(ctx, v, func(c *VirtualNetworkGatewayIPConfiguration) bool {
+		sid, err := ParseID(refID(c.Properties.Subnet), "")
+		return err == nil && sid.Parent().Equal(id) && strings.EqualFold(sid.ChildName, subnet)
+	})
 	if err != nil {
 		return err
-	}
-	var users []string
-	for _, g := range gws {
-		for _, c := range g.Properties.IPConfigurations {
-			sid, err := ParseID(refID(c.Properties.Subnet), "")
-			if err == nil && sid.Parent().Equal(id) && strings.EqualFold(sid.ChildName, subnet) {
-				users = append(users, ipConfigID(g, c.Name))
-			}
-		}
 	}
 	if len(users) > 0 {
 		return inUse("Subnet "+subnet, users)

@@ -308,17 +308,12 @@ func (r *resolver) subnetUses(vnetKey string) map[string][]string {
 // checkVirtualNetworkDelete refuses to delete a VNet while a gateway uses
 // one of its subnets (its subnets are deleted with it).
 func checkVirtualNetworkDelete(ctx context.Context, v View, id ID, o *VirtualNetwork) error {
-	gws, err := listGateways(ctx, v)
+	users, err := ipConfigUsers(ctx, v, func(c *VirtualNetworkGatewayIPConfiguration) bool {
+		sid, err := ParseID(refID(c.Properties.Subnet), "")
+		return err == nil && sid.Parent().Equal(id)
+	})
 	if err != nil {
 		return err
-	}
-	var users []string
-	for _, g := range gws {
-		for _, c := range g.Properties.IPConfigurations {
-			if sid, err := ParseID(refID(c.Properties.Subnet), ""); err == nil && sid.Parent().Equal(id) {
-				users = append(users, ipConfigID(g, c.Name))
-			}
-		}
 	}
 	if len(users) > 0 {
 		return inUse(fmt.Sprintf("Virtual network %s (its GatewaySubnet)", o.Name), users)
