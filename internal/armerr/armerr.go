@@ -106,16 +106,28 @@ const (
 	// CodeResourceGroupBeingDeleted: 409, a write into a group whose delete
 	// is in progress.
 	CodeResourceGroupBeingDeleted = "ResourceGroupBeingDeleted"
+	// CodeInvalidSubscriptionID: 400, the subscription in the path is not
+	// a valid ID.
+	CodeInvalidSubscriptionID = "InvalidSubscriptionId"
 	// CodePathNotFound: 404, no route serves the path.
 	CodePathNotFound = "PathNotFound"
 	// CodePoolExhausted: 409, no free address of the requested family in
 	// the public IP pool.
 	CodePoolExhausted = "PublicIPAddressPoolExhausted"
-	// CodeRequestTooLarge: 413, the request body exceeds maxBodyBytes.
+	// CodeRequestTooLarge: 413, the request body exceeds the API's limit.
 	CodeRequestTooLarge = "RequestEntityTooLarge"
 	// CodeReferencedBeingDeleted: 409, a new reference to a resource whose
 	// delete is in progress.
 	CodeReferencedBeingDeleted = "ReferencedResourceBeingDeleted"
+)
+
+// Codes of provisioning failures: the error of an operation whose resource
+// could not be realized (package reconcile).
+const (
+	CodeInstanceNotReady = "GatewayInstanceNotReady"
+	CodeInstanceFailed   = "GatewayInstanceFailed"
+	CodeNotRealizable    = "ResourceNotRealizable"
+	CodeProviderFailed   = "InfrastructureFailed"
 )
 
 // Errorf returns a 400 Error with code, target and a formatted message.
