@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 )
@@ -31,23 +33,23 @@ type ConnectionResetSharedKey struct {
 }
 
 // loadConnection loads the request's connection (nil if absent).
-func (s *Server) loadConnection(ctx context.Context, r *request) (resource.ID, *stored, *resource.Connection, error) {
+func (s *Server) loadConnection(ctx context.Context, r *request) (resource.ID, *registry.Record, *resource.Connection, error) {
 	id, err := resourceID(r, connectionKind)
 	if err != nil {
 		return id, nil, nil, err
 	}
-	st, err := load(ctx, s.st, id)
+	st, err := registry.Load(ctx, s.st, id)
 	if err != nil {
 		return id, nil, nil, err
 	}
 	if st == nil {
 		return id, nil, nil, s.notFoundIn(ctx, id)
 	}
-	return id, st, st.obj.(*resource.Connection), nil
+	return id, st, st.Obj.(*resource.Connection), nil
 }
 
-func sharedKeyBody(st *stored, c *resource.Connection) ConnectionSharedKey {
-	return ConnectionSharedKey{ID: st.id.String() + "/sharedkey", Value: c.SharedKeyValue()}
+func sharedKeyBody(st *registry.Record, c *resource.Connection) ConnectionSharedKey {
+	return ConnectionSharedKey{ID: st.ID.String() + "/sharedkey", Value: c.SharedKeyValue()}
 }
 
 // getSharedKey serves GET connections/{name}/sharedkey.
@@ -74,7 +76,7 @@ func (s *Server) putSharedKey(w http.ResponseWriter, r *request) error {
 	if err := resource.ValidateSharedKey(in.Value, "value"); err != nil {
 		return err
 	}
-	return s.changeSharedKey(w, r, opSharedKey, in.Value, 0)
+	return s.changeSharedKey(w, r, registry.OpSharedKey, in.Value, 0)
 }
 
 // resetSharedKey serves POST connections/{name}/sharedkey/reset: a new
@@ -89,19 +91,19 @@ func (s *Server) resetSharedKey(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	if in.KeyLength < 1 || in.KeyLength > resource.MaxSharedKeyLength {
-		return errorf(http.StatusBadRequest, resource.CodeInvalidParameter, "keyLength",
+		return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "keyLength",
 			"keyLength must be 1 to %d; got %d.", resource.MaxSharedKeyLength, in.KeyLength)
 	}
 	key, err := resource.GenerateSharedKey(s.rand, in.KeyLength)
 	if err != nil {
 		return err
 	}
-	return s.changeSharedKey(w, r, opResetSharedKey, key, in.KeyLength)
+	return s.changeSharedKey(w, r, registry.OpResetSharedKey, key, in.KeyLength)
 }
 
 // changeSharedKey stores a connection's new key and starts the operation
 // that realizes it.
-func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind opKind, key string, keyLength int) error {
+func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind registry.OpKind, key string, keyLength int) error {
 	ctx := r.Context()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,27 +111,24 @@ func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind opKind,
 	if err != nil {
 		return err
 	}
-	if st.op != "" {
-		return errBusy(st.id)
+	if st.Op != "" {
+		return errBusy(st.ID)
 	}
 	if err := s.checkGroupWritable(ctx, id); err != nil {
 		return err
 	}
-	if kind == opSharedKey && c.SharedKeyValue() == key && idle(st) {
+	if kind == registry.OpSharedKey && c.SharedKeyValue() == key && st.Idle() {
 		writeJSON(w, http.StatusOK, sharedKeyBody(st, c))
 		return nil
 	}
 	nc := resource.Clone(c).(*resource.Connection)
 	nc.SetSharedKey(key)
-	op := s.newOperation(kind, st.id, nc.Location, r.apiVersion)
+	op := s.newOperation(kind, st.ID, nc.Location, r.apiVersion)
 	op.KeyLength = keyLength
-	if err := s.commitOp(ctx, op, st.id, st, nc, resource.ProvisioningUpdating, nil, nil); err != nil {
+	if err := s.accept(ctx, w, r, op, st.ID, st, nc, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
-	if kind == opResetSharedKey {
+	if kind == registry.OpResetSharedKey {
 		writeJSON(w, http.StatusAccepted, ConnectionResetSharedKey{KeyLength: keyLength})
 		return nil
 	}
@@ -146,21 +145,21 @@ func (s *Server) listGatewayConnections(w http.ResponseWriter, r *request) error
 	if err != nil {
 		return err
 	}
-	gw, err := load(ctx, s.st, id)
+	gw, err := registry.Load(ctx, s.st, id)
 	if err != nil {
 		return err
 	}
 	if gw == nil {
 		return s.notFoundIn(ctx, id)
 	}
-	conns, err := list(ctx, s.st, typePrefix(resource.TypeConnections), resource.TypeConnections)
+	conns, err := registry.List(ctx, s.st, registry.TypePrefix(resource.TypeConnections), resource.TypeConnections)
 	if err != nil {
 		return err
 	}
 	out := listBody{Value: []resource.Object{}}
 	for _, st := range conns {
-		c := st.obj.(*resource.Connection)
-		if refers(c.Properties.VirtualNetworkGateway1, gw.id) || refers(c.Properties.VirtualNetworkGateway2, gw.id) {
+		c := st.Obj.(*resource.Connection)
+		if refers(c.Properties.VirtualNetworkGateway1, gw.ID) || refers(c.Properties.VirtualNetworkGateway2, gw.ID) {
 			out.Value = append(out.Value, s.render(ctx, c))
 		}
 	}
@@ -186,29 +185,26 @@ func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
 	vip := r.URL.Query().Get("gatewayVip")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := load(ctx, s.st, id)
+	st, err := registry.Load(ctx, s.st, id)
 	if err != nil {
 		return err
 	}
 	if st == nil {
 		return s.notFoundIn(ctx, id)
 	}
-	if st.op != "" {
-		return errBusy(st.id)
+	if st.Op != "" {
+		return errBusy(st.ID)
 	}
 	if vip != "" {
-		if err := checkGatewayVIP(ctx, s.view, st.obj.(*resource.VirtualNetworkGateway), vip); err != nil {
+		if err := checkGatewayVIP(ctx, s.view, st.Obj.(*resource.VirtualNetworkGateway), vip); err != nil {
 			return err
 		}
 	}
-	op := s.newOperation(opReset, st.id, st.obj.Meta().Location, r.apiVersion)
+	op := s.newOperation(registry.OpReset, st.ID, st.Obj.Meta().Location, r.apiVersion)
 	op.GatewayVIP = vip
-	if err := s.commitOp(ctx, op, st.id, st, st.obj, resource.ProvisioningUpdating, nil, nil); err != nil {
+	if err := s.accept(ctx, w, r, op, st.ID, st, st.Obj, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
@@ -235,7 +231,7 @@ func checkGatewayVIP(ctx context.Context, v resource.View, gw *resource.VirtualN
 			return nil
 		}
 	}
-	return errorf(http.StatusBadRequest, resource.CodeInvalidParameter, "gatewayVip",
+	return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "gatewayVip",
 		"gatewayVip '%s' is not the public IP address of one of the gateway's instances.", vip)
 }
 
@@ -246,7 +242,7 @@ func (s *Server) getOperationStatus(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	body := OperationStatus{
-		ID:        op.statusPath(),
+		ID:        statusPath(op),
 		Name:      op.ID,
 		Status:    op.Status,
 		StartTime: op.StartTime,
@@ -273,32 +269,32 @@ func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
 	}
 	switch op.Status {
 	case StatusInProgress:
-		w.Header().Set("Location", baseURL(r.Request)+op.resultPath()+op.query())
+		w.Header().Set("Location", baseURL(r.Request)+resultPath(op)+opQuery(op))
 		s.setRetryAfter(w.Header(), op)
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	case StatusFailed:
 		e := op.Error
 		if e == nil {
-			e = resource.Errorf(resource.CodeInternal, "", "The operation failed.")
+			e = armerr.Errorf(armerr.CodeInternal, "", "The operation failed.")
 		}
 		status := op.ErrorStatus
 		if status == 0 {
 			status = http.StatusInternalServerError
 		}
-		writeJSON(w, status, errorBody{Error: e})
+		writeJSON(w, status, armerr.Body{Error: e})
 		return nil
 	}
-	target := op.target()
+	target := op.TargetID()
 	switch op.Kind {
-	case opDelete, opGroupDelete:
+	case registry.OpDelete, registry.OpGroupDelete:
 		w.WriteHeader(http.StatusNoContent)
 		return nil
-	case opResetSharedKey:
+	case registry.OpResetSharedKey:
 		writeJSON(w, http.StatusOK, ConnectionResetSharedKey{KeyLength: op.KeyLength})
 		return nil
 	}
-	st, err := load(ctx, s.st, target.Parent())
+	st, err := registry.Load(ctx, s.st, target.Parent())
 	if err != nil {
 		return err
 	}
@@ -306,37 +302,37 @@ func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
 		return resource.NotFound(target)
 	}
 	switch {
-	case op.Kind == opSharedKey:
-		writeJSON(w, http.StatusOK, sharedKeyBody(st, st.obj.(*resource.Connection)))
+	case op.Kind == registry.OpSharedKey:
+		writeJSON(w, http.StatusOK, sharedKeyBody(st, st.Obj.(*resource.Connection)))
 	case target.Child == resource.TypeSubnets:
-		sub, ok := s.renderedSubnet(r, st.obj, target.ChildName)
+		sub, ok := s.renderedSubnet(r, st.Obj, target.ChildName)
 		if !ok {
 			return resource.NotFound(target)
 		}
 		writeJSON(w, http.StatusOK, sub)
 	default:
-		writeJSON(w, http.StatusOK, s.render(ctx, st.obj))
+		writeJSON(w, http.StatusOK, s.render(ctx, st.Obj))
 	}
 	return nil
 }
 
 // requestOp loads the request's operation, which must belong to the
 // subscription and location in the path.
-func (s *Server) requestOp(r *request) (*operation, error) {
+func (s *Server) requestOp(r *request) (*registry.Operation, error) {
 	id := r.param(paramOp)
-	notFound := errorf(http.StatusNotFound, resource.CodeOperationNotFound, "",
+	notFound := errorf(http.StatusNotFound, armerr.CodeOperationNotFound, "",
 		"The operation '%s' was not found (finished operations are kept for %s).", id, s.opRetention)
 	if id == "" || strings.ContainsAny(id, "/") {
 		return nil, notFound
 	}
-	op, _, err := s.loadOp(r.Context(), id)
+	op, _, err := registry.LoadOperation(r.Context(), s.st, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !strings.EqualFold(op.target().Subscription, r.param(paramSub)) ||
+	if !strings.EqualFold(op.TargetID().Subscription, r.param(paramSub)) ||
 		!strings.EqualFold(op.Location, normalizeLocation(r.param(paramLocation))) {
 		return nil, notFound
 	}

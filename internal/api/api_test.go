@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -72,7 +74,7 @@ func TestLROProtocol(t *testing.T) {
 		t.Fatalf("delete operation %+v", st)
 	}
 	h.expect(h.do(http.MethodGet, d.header.Get("Location"), nil), http.StatusNoContent)
-	h.expectErr(h.do(http.MethodGet, path, nil), http.StatusNotFound, resource.CodeResourceNotFound)
+	h.expectErr(h.do(http.MethodGet, path, nil), http.StatusNotFound, armerr.CodeResourceNotFound)
 	// Deleting again: 204, as ARM.
 	h.expect(h.do(http.MethodDelete, path, nil), http.StatusNoContent)
 }
@@ -101,10 +103,10 @@ func TestOperationResultWhileRunning(t *testing.T) {
 		t.Fatalf("provisioningState while running: %s", s)
 	}
 
-	h.expectErr(h.do(http.MethodPut, path, lngBody("192.0.2.2", "192.168.1.0/24")), http.StatusConflict, CodeAnotherOperationInProgress)
-	h.expectErr(h.do(http.MethodDelete, path, nil), http.StatusConflict, CodeAnotherOperationInProgress)
-	h.expectErr(h.do(http.MethodPatch, path, `{"tags":{"a":"b"}}`), http.StatusConflict, CodeAnotherOperationInProgress)
-	h.expectErr(h.do(http.MethodDelete, groupPathOf("rg"), nil), http.StatusConflict, CodeAnotherOperationInProgress)
+	h.expectErr(h.do(http.MethodPut, path, lngBody("192.0.2.2", "192.168.1.0/24")), http.StatusConflict, armerr.CodeAnotherOperationInProgress)
+	h.expectErr(h.do(http.MethodDelete, path, nil), http.StatusConflict, armerr.CodeAnotherOperationInProgress)
+	h.expectErr(h.do(http.MethodPatch, path, `{"tags":{"a":"b"}}`), http.StatusConflict, armerr.CodeAnotherOperationInProgress)
+	h.expectErr(h.do(http.MethodDelete, groupPathOf("rg"), nil), http.StatusConflict, armerr.CodeAnotherOperationInProgress)
 
 	close(gate.release)
 	if st := h.wait(r); st.Status != StatusSucceeded {
@@ -117,7 +119,7 @@ func TestOperationResultWhileRunning(t *testing.T) {
 // the error, the resource Failed, and a later PUT retries.
 func TestFailedOperation(t *testing.T) {
 	gate := newGate()
-	gate.err = resource.Errorf(resource.CodeInvalidParameter, "properties.gatewayIpAddress", "the site is unreachable")
+	gate.err = armerr.Errorf(armerr.CodeInvalidParameter, "properties.gatewayIpAddress", "the site is unreachable")
 	close(gate.release)
 	h := newHarness(t, Config{Provisioner: gate})
 	h.put(groupPathOf("rg"), groupBody())
@@ -125,10 +127,10 @@ func TestFailedOperation(t *testing.T) {
 	body := lngBody("192.0.2.1", "192.168.1.0/24")
 	r := h.expect(h.do(http.MethodPut, path, body), http.StatusCreated)
 	st := h.wait(r)
-	if st.Status != StatusFailed || st.Error == nil || st.Error.Code != resource.CodeInvalidParameter || st.EndTime == nil {
+	if st.Status != StatusFailed || st.Error == nil || st.Error.Code != armerr.CodeInvalidParameter || st.EndTime == nil {
 		t.Fatalf("failed operation status %+v", st)
 	}
-	h.expectErr(h.do(http.MethodGet, r.header.Get("Location"), nil), http.StatusBadRequest, resource.CodeInvalidParameter)
+	h.expectErr(h.do(http.MethodGet, r.header.Get("Location"), nil), http.StatusBadRequest, armerr.CodeInvalidParameter)
 	if s := provState(h.get(path)); s != resource.ProvisioningFailed {
 		t.Fatalf("provisioningState %s, want Failed", s)
 	}
@@ -137,7 +139,7 @@ func TestFailedOperation(t *testing.T) {
 	gate.err = errorsNew("disk on fire at /secret/path")
 	r = h.expect(h.do(http.MethodPut, path, body), http.StatusOK)
 	st = h.wait(r)
-	if st.Status != StatusFailed || st.Error.Code != resource.CodeInternal || strings.Contains(st.Error.Message, "secret") {
+	if st.Status != StatusFailed || st.Error.Code != armerr.CodeInternal || strings.Contains(st.Error.Message, "secret") {
 		t.Fatalf("internal failure status %+v", st)
 	}
 	// The same body again is not a no-op on a Failed resource: it retries.
@@ -226,30 +228,30 @@ func TestEtags(t *testing.T) {
 	path := rid("rg", "localNetworkGateways", "site")
 	body := lngBody("192.0.2.1", "192.168.1.0/24")
 
-	h.expectErr(h.do(http.MethodPut, path, body, "If-Match", "*"), http.StatusPreconditionFailed, resource.CodePreconditionFailed)
+	h.expectErr(h.do(http.MethodPut, path, body, "If-Match", "*"), http.StatusPreconditionFailed, armerr.CodePreconditionFailed)
 	r := h.expect(h.do(http.MethodPut, path, body, "If-None-Match", "*"), http.StatusCreated)
 	h.wait(r)
-	h.expectErr(h.do(http.MethodPut, path, body, "If-None-Match", "*"), http.StatusPreconditionFailed, resource.CodePreconditionFailed)
+	h.expectErr(h.do(http.MethodPut, path, body, "If-None-Match", "*"), http.StatusPreconditionFailed, armerr.CodePreconditionFailed)
 
 	etag1, _ := h.get(path)["etag"].(string)
 	if !etagRE.MatchString(etag1) {
 		t.Fatalf("etag %q is not W/\"<uuid>\"", etag1)
 	}
 	body2 := lngBody("192.0.2.2", "192.168.1.0/24")
-	h.expectErr(h.do(http.MethodPut, path, body2, "If-Match", `W/"00000000-0000-4000-8000-000000000000"`), http.StatusPreconditionFailed, resource.CodePreconditionFailed)
+	h.expectErr(h.do(http.MethodPut, path, body2, "If-Match", `W/"00000000-0000-4000-8000-000000000000"`), http.StatusPreconditionFailed, armerr.CodePreconditionFailed)
 	h.wait(h.expect(h.do(http.MethodPut, path, body2, "If-Match", etag1), http.StatusOK))
 	etag2, _ := h.get(path)["etag"].(string)
 	if etag2 == etag1 || !etagRE.MatchString(etag2) {
 		t.Fatalf("etag after update %q (was %q)", etag2, etag1)
 	}
 	// PATCH is a write too.
-	h.expectErr(h.do(http.MethodPatch, path, `{"tags":{"env":"test"}}`, "If-Match", etag1), http.StatusPreconditionFailed, resource.CodePreconditionFailed)
+	h.expectErr(h.do(http.MethodPatch, path, `{"tags":{"env":"test"}}`, "If-Match", etag1), http.StatusPreconditionFailed, armerr.CodePreconditionFailed)
 	var patched map[string]any
 	h.expect(h.do(http.MethodPatch, path, `{"tags":{"env":"test"}}`, "If-Match", etag2), http.StatusOK).json(t, &patched)
 	if patched["etag"] == etag2 || patched["tags"].(map[string]any)["env"] != "test" {
 		t.Fatalf("PATCH result %v", patched)
 	}
-	h.expectErr(h.do(http.MethodDelete, path, nil, "If-Match", etag2), http.StatusPreconditionFailed, resource.CodePreconditionFailed)
+	h.expectErr(h.do(http.MethodDelete, path, nil, "If-Match", etag2), http.StatusPreconditionFailed, armerr.CodePreconditionFailed)
 	h.wait(h.expect(h.do(http.MethodDelete, path, nil, "If-Match", patched["etag"].(string)), http.StatusAccepted))
 }
 
@@ -261,28 +263,28 @@ func TestRequestErrors(t *testing.T) {
 	vnet := rid("rg", "virtualNetworks", "v")
 
 	e := h.expectErr(h.do(http.MethodPut, vnet, `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"bogus":1}}`),
-		http.StatusBadRequest, resource.CodeInvalidRequestContent)
+		http.StatusBadRequest, armerr.CodeInvalidRequestContent)
 	if e.Target != "properties.bogus" || !strings.Contains(e.Message, "bogus") {
 		t.Errorf("unknown property error %+v", e)
 	}
-	h.expectErr(h.do(http.MethodPut, vnet, `{"location":`), http.StatusBadRequest, resource.CodeInvalidRequestContent)
-	h.expectErr(h.do(http.MethodPut, vnet, ``), http.StatusBadRequest, resource.CodeInvalidRequestContent)
+	h.expectErr(h.do(http.MethodPut, vnet, `{"location":`), http.StatusBadRequest, armerr.CodeInvalidRequestContent)
+	h.expectErr(h.do(http.MethodPut, vnet, ``), http.StatusBadRequest, armerr.CodeInvalidRequestContent)
 	h.expectErr(h.do(http.MethodPut, rid("rg", "virtualNetworks", "-bad"), vnetBody("10.0.0.0/16", "10.0.0.0/27")),
-		http.StatusBadRequest, resource.CodeInvalidResourceName)
+		http.StatusBadRequest, armerr.CodeInvalidResourceName)
 	h.expectErr(h.do(http.MethodPut, rid("nogroup", "virtualNetworks", "v"), vnetBody("10.0.0.0/16", "10.0.0.0/27")),
-		http.StatusNotFound, resource.CodeResourceGroupNotFound)
-	h.expectErr(h.do(http.MethodGet, rid("nogroup", "virtualNetworks", "v"), nil), http.StatusNotFound, resource.CodeResourceGroupNotFound)
+		http.StatusNotFound, armerr.CodeResourceGroupNotFound)
+	h.expectErr(h.do(http.MethodGet, rid("nogroup", "virtualNetworks", "v"), nil), http.StatusNotFound, armerr.CodeResourceGroupNotFound)
 
 	for _, tc := range []struct {
 		query, code string
 	}{
-		{"", resource.CodeMissingAPIVersion},
-		{"?api-version=", resource.CodeMissingAPIVersion},
-		{"?api-version=2018-07-31", resource.CodeInvalidAPIVersion},
-		{"?api-version=latest", resource.CodeInvalidAPIVersion},
-		{"?api-version=2024-13-01", resource.CodeInvalidAPIVersion},
-		{"?api-version=2024-05-01-beta", resource.CodeInvalidAPIVersion},
-		{"?api-version=2024-05-01&api-version=2024-05-01", resource.CodeInvalidAPIVersion},
+		{"", armerr.CodeMissingAPIVersion},
+		{"?api-version=", armerr.CodeMissingAPIVersion},
+		{"?api-version=2018-07-31", armerr.CodeInvalidAPIVersion},
+		{"?api-version=latest", armerr.CodeInvalidAPIVersion},
+		{"?api-version=2024-13-01", armerr.CodeInvalidAPIVersion},
+		{"?api-version=2024-05-01-beta", armerr.CodeInvalidAPIVersion},
+		{"?api-version=2024-05-01&api-version=2024-05-01", armerr.CodeInvalidAPIVersion},
 		{"?api-version=2018-08-01", ""},
 		{"?api-version=2030-01-01-preview", ""},
 	} {
@@ -309,18 +311,18 @@ func TestRequestErrors(t *testing.T) {
 	}
 	h.wait(r)
 
-	h.expectErr(h.do(http.MethodGet, "/nope", nil), http.StatusNotFound, CodePathNotFound)
+	h.expectErr(h.do(http.MethodGet, "/nope", nil), http.StatusNotFound, armerr.CodePathNotFound)
 	h.expectErr(h.do(http.MethodGet, "/subscriptions/"+testSub+"/resourceGroups/rg/providers/Microsoft.Network/widgets/w", nil),
-		http.StatusNotFound, resource.CodeInvalidResourceType)
+		http.StatusNotFound, armerr.CodeInvalidResourceType)
 	h.expectErr(h.do(http.MethodGet, "/subscriptions/"+testSub+"/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/w", nil),
-		http.StatusNotFound, resource.CodeInvalidResourceType)
+		http.StatusNotFound, armerr.CodeInvalidResourceType)
 	m := h.do(http.MethodPost, vnet, nil)
-	h.expectErr(m, http.StatusMethodNotAllowed, resource.CodeMethodNotAllowed)
+	h.expectErr(m, http.StatusMethodNotAllowed, armerr.CodeMethodNotAllowed)
 	if m.header.Get("Allow") != "DELETE, GET, PATCH, PUT" {
 		t.Errorf("Allow = %q", m.header.Get("Allow"))
 	}
 	m = h.do(http.MethodDelete, groupPathOf("rg")+"/providers/Microsoft.Network/virtualNetworks", nil)
-	h.expectErr(m, http.StatusMethodNotAllowed, resource.CodeMethodNotAllowed)
+	h.expectErr(m, http.StatusMethodNotAllowed, armerr.CodeMethodNotAllowed)
 	if m.header.Get("Allow") != "GET" {
 		t.Errorf("Allow = %q", m.header.Get("Allow"))
 	}
@@ -392,7 +394,7 @@ func TestLists(t *testing.T) {
 	check(s.gw+"/connections", "conn1")
 	check("/subscriptions/nobody/providers/Microsoft.Network/virtualNetworks")
 	h.expectErr(h.do(http.MethodGet, groupPathOf("missing")+"/providers/Microsoft.Network/virtualNetworks", nil),
-		http.StatusNotFound, resource.CodeResourceGroupNotFound)
+		http.StatusNotFound, armerr.CodeResourceGroupNotFound)
 	// An empty list is [] not null.
 	r := h.expect(h.do(http.MethodGet, groupPathOf("rg2")+"/providers/Microsoft.Network/connections", nil), http.StatusOK)
 	if !strings.Contains(string(r.body), `"value":[]`) {
@@ -435,21 +437,21 @@ func TestSubnets(t *testing.T) {
 	if ipc, _ := gws["properties"].(map[string]any)["ipConfigurations"].([]any); len(ipc) != 1 {
 		t.Errorf("GatewaySubnet ipConfigurations %v", gws["properties"])
 	}
-	h.expectErr(h.do(http.MethodDelete, s.vnet+"/subnets/GatewaySubnet", nil), http.StatusConflict, resource.CodeInUse)
+	h.expectErr(h.do(http.MethodDelete, s.vnet+"/subnets/GatewaySubnet", nil), http.StatusConflict, armerr.CodeInUse)
 	// Unknown property, location on a subnet.
-	h.expectErr(h.do(http.MethodPut, sub, `{"properties":{"addressPrefix":"10.1.1.0/24","x":1}}`), http.StatusBadRequest, resource.CodeInvalidRequestContent)
-	h.expectErr(h.do(http.MethodPut, sub, `{"location":"westeurope","properties":{"addressPrefix":"10.1.1.0/24"}}`), http.StatusBadRequest, resource.CodeInvalidParameter)
+	h.expectErr(h.do(http.MethodPut, sub, `{"properties":{"addressPrefix":"10.1.1.0/24","x":1}}`), http.StatusBadRequest, armerr.CodeInvalidRequestContent)
+	h.expectErr(h.do(http.MethodPut, sub, `{"location":"westeurope","properties":{"addressPrefix":"10.1.1.0/24"}}`), http.StatusBadRequest, armerr.CodeInvalidParameter)
 	// Unchanged PUT is a no-op.
 	if r := h.expect(h.do(http.MethodPut, sub, `{"properties":{"addressPrefix":"10.1.1.0/24"}}`), http.StatusOK); r.header.Get("Azure-AsyncOperation") != "" {
 		t.Error("unchanged subnet PUT started an operation")
 	}
 	// Delete.
 	h.del(sub)
-	h.expectErr(h.do(http.MethodGet, sub, nil), http.StatusNotFound, resource.CodeResourceNotFound)
+	h.expectErr(h.do(http.MethodGet, sub, nil), http.StatusNotFound, armerr.CodeResourceNotFound)
 	h.expect(h.do(http.MethodDelete, sub, nil), http.StatusNoContent)
-	h.expectErr(h.do(http.MethodGet, rid("rg", "virtualNetworks", "nope")+"/subnets/x", nil), http.StatusNotFound, resource.CodeResourceNotFound)
+	h.expectErr(h.do(http.MethodGet, rid("rg", "virtualNetworks", "nope")+"/subnets/x", nil), http.StatusNotFound, armerr.CodeResourceNotFound)
 	h.expectErr(h.do(http.MethodPut, rid("rg", "virtualNetworks", "nope")+"/subnets/x", `{"properties":{"addressPrefix":"10.1.1.0/24"}}`),
-		http.StatusNotFound, resource.CodeResourceNotFound)
+		http.StatusNotFound, armerr.CodeResourceNotFound)
 }
 
 // TestInUseDeletes: referential integrity on delete.
@@ -457,7 +459,7 @@ func TestInUseDeletes(t *testing.T) {
 	h := newHarness(t, Config{})
 	s := h.site("rg", "")
 	for _, p := range []string{s.pip, s.gw, s.lng, s.vnet} {
-		e := h.expectErr(h.do(http.MethodDelete, p, nil), http.StatusConflict, resource.CodeInUse)
+		e := h.expectErr(h.do(http.MethodDelete, p, nil), http.StatusConflict, armerr.CodeInUse)
 		if !strings.Contains(e.Message, "/") {
 			t.Errorf("in-use error does not name the user: %s", e.Message)
 		}
@@ -480,17 +482,17 @@ func TestGroupCascade(t *testing.T) {
 		t.Fatalf("first public IP %s", got)
 	}
 
-	h.expectErr(h.do(http.MethodDelete, groupPathOf("missing"), nil), http.StatusNotFound, resource.CodeResourceGroupNotFound)
+	h.expectErr(h.do(http.MethodDelete, groupPathOf("missing"), nil), http.StatusNotFound, armerr.CodeResourceGroupNotFound)
 	r := h.expect(h.do(http.MethodDelete, s.group, nil), http.StatusAccepted)
 	if st := h.wait(r); st.Status != StatusSucceeded {
 		t.Fatalf("group delete %+v", st)
 	}
 	h.expect(h.do(http.MethodGet, r.header.Get("Location"), nil), http.StatusNoContent)
 	for _, p := range []string{s.conn, s.gw, s.lng, s.pip, s.vnet} {
-		h.expectErr(h.do(http.MethodGet, p, nil), http.StatusNotFound, resource.CodeResourceGroupNotFound)
+		h.expectErr(h.do(http.MethodGet, p, nil), http.StatusNotFound, armerr.CodeResourceGroupNotFound)
 	}
-	h.expectErr(h.do(http.MethodGet, s.group, nil), http.StatusNotFound, resource.CodeResourceGroupNotFound)
-	kvs, _, err := h.st.List(t.Context(), prefixResource)
+	h.expectErr(h.do(http.MethodGet, s.group, nil), http.StatusNotFound, armerr.CodeResourceGroupNotFound)
+	kvs, _, err := h.st.List(t.Context(), registry.ResourceKeyPrefix)
 	if err != nil || len(kvs) != 1 {
 		t.Fatalf("store after cascade: %d resources (%v), want 1", len(kvs), err)
 	}
@@ -508,7 +510,7 @@ func TestGroupDeleteReferencedFromOutside(t *testing.T) {
 	h.put(groupPathOf("rg2"), groupBody())
 	h.put(rid("rg2", "localNetworkGateways", "site2"), lngBody("192.0.2.50", "192.168.50.0/24"))
 	h.put(rid("rg1", "connections", "conn2"), connBody("rg1", "gw1", "rg2", "site2", ""))
-	e := h.expectErr(h.do(http.MethodDelete, groupPathOf("rg2"), nil), http.StatusConflict, resource.CodeInUse)
+	e := h.expectErr(h.do(http.MethodDelete, groupPathOf("rg2"), nil), http.StatusConflict, armerr.CodeInUse)
 	if !strings.Contains(e.Message, "conn2") {
 		t.Errorf("message does not name the referrer: %s", e.Message)
 	}
@@ -527,9 +529,9 @@ func TestGroups(t *testing.T) {
 	if r.header.Get("Azure-AsyncOperation") != "" {
 		t.Error("group PUT is synchronous")
 	}
-	h.expectErr(h.do(http.MethodPut, p, `{"location":"eastus"}`), http.StatusBadRequest, resource.CodeInvalidLocation)
-	h.expectErr(h.do(http.MethodPut, p, `{"location":"westeurope","foo":1}`), http.StatusBadRequest, resource.CodeInvalidRequestContent)
-	h.expectErr(h.do(http.MethodPut, p, `{}`), http.StatusBadRequest, resource.CodeInvalidLocation)
+	h.expectErr(h.do(http.MethodPut, p, `{"location":"eastus"}`), http.StatusBadRequest, armerr.CodeInvalidLocation)
+	h.expectErr(h.do(http.MethodPut, p, `{"location":"westeurope","foo":1}`), http.StatusBadRequest, armerr.CodeInvalidRequestContent)
+	h.expectErr(h.do(http.MethodPut, p, `{}`), http.StatusBadRequest, armerr.CodeInvalidLocation)
 	var g map[string]any
 	h.expect(h.do(http.MethodPatch, p, `{"tags":{"b":"2"}}`), http.StatusOK).json(t, &g)
 	if tags := g["tags"].(map[string]any); tags["b"] != "2" || tags["a"] != nil {
@@ -538,14 +540,14 @@ func TestGroups(t *testing.T) {
 	if g["location"] != "westeurope" || provState(g) != resource.ProvisioningSucceeded {
 		t.Errorf("group %v", g)
 	}
-	h.expectErr(h.do(http.MethodPut, groupPathOf("bad/name"), groupBody()), http.StatusNotFound, CodePathNotFound)
-	h.expectErr(h.do(http.MethodPut, groupPathOf("bad*name"), groupBody()), http.StatusBadRequest, resource.CodeInvalidResourceName)
+	h.expectErr(h.do(http.MethodPut, groupPathOf("bad/name"), groupBody()), http.StatusNotFound, armerr.CodePathNotFound)
+	h.expectErr(h.do(http.MethodPut, groupPathOf("bad*name"), groupBody()), http.StatusBadRequest, armerr.CodeInvalidResourceName)
 }
 
 // TestPublicIPAllocation: lowest free address, unique, released on delete,
 // pool exhaustion.
 func TestPublicIPAllocation(t *testing.T) {
-	pool, err := ParseAddressPool([]string{"203.0.113.0/30", "198.51.100.8/31"})
+	pool, err := registry.ParseAddressPool([]string{"203.0.113.0/30", "198.51.100.8/31"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +564,7 @@ func TestPublicIPAllocation(t *testing.T) {
 			t.Fatalf("address %d = %s, want %s", i, got, w)
 		}
 	}
-	h.expectErr(h.do(http.MethodPut, rid("rg", "publicIPAddresses", "full"), pipBody()), http.StatusConflict, CodePoolExhausted)
+	h.expectErr(h.do(http.MethodPut, rid("rg", "publicIPAddresses", "full"), pipBody()), http.StatusConflict, armerr.CodePoolExhausted)
 	// An update keeps the address; a client cannot set it.
 	h.put(rid("rg", "publicIPAddresses", "pb"), `{"location":"westeurope","sku":{"name":"Standard"},"tags":{"x":"y"},"properties":{"publicIPAllocationMethod":"Static","ipAddress":"203.0.113.1"}}`)
 	if got := ip("pb"); got != "203.0.113.2" {
@@ -626,9 +628,9 @@ func TestSharedKey(t *testing.T) {
 	if k.Value != "Initial1Key2" {
 		t.Fatalf("sharedkey GET %+v", k)
 	}
-	h.expectErr(h.do(http.MethodPut, s.conn+"/sharedkey", `{"value":"has space"}`), http.StatusBadRequest, resource.CodeInvalidSharedKey)
-	h.expectErr(h.do(http.MethodPut, s.conn+"/sharedkey", `{"value":"ok","extra":1}`), http.StatusBadRequest, resource.CodeInvalidRequestContent)
-	h.expectErr(h.do(http.MethodPut, s.conn+"/sharedkey", `{}`), http.StatusBadRequest, resource.CodeInvalidSharedKey)
+	h.expectErr(h.do(http.MethodPut, s.conn+"/sharedkey", `{"value":"has space"}`), http.StatusBadRequest, armerr.CodeInvalidSharedKey)
+	h.expectErr(h.do(http.MethodPut, s.conn+"/sharedkey", `{"value":"ok","extra":1}`), http.StatusBadRequest, armerr.CodeInvalidRequestContent)
+	h.expectErr(h.do(http.MethodPut, s.conn+"/sharedkey", `{}`), http.StatusBadRequest, armerr.CodeInvalidSharedKey)
 	r := h.put(s.conn+"/sharedkey", `{"value":"Second3Key4"}`)
 	if r.header.Get("Azure-AsyncOperation") == "" {
 		t.Error("sharedkey PUT started no operation")
@@ -663,7 +665,7 @@ func TestSharedKey(t *testing.T) {
 	if k2.Value != k.Value {
 		t.Fatal("a PUT without sharedKey changed the key")
 	}
-	h.expectErr(h.do(http.MethodGet, rid("rg", "connections", "nope")+"/sharedkey", nil), http.StatusNotFound, resource.CodeResourceNotFound)
+	h.expectErr(h.do(http.MethodGet, rid("rg", "connections", "nope")+"/sharedkey", nil), http.StatusNotFound, armerr.CodeResourceNotFound)
 }
 
 // TestSecretsNeverLeak: shared keys and RADIUS secrets appear in no
@@ -816,9 +818,9 @@ func TestGatewayReset(t *testing.T) {
 	if gw["id"] != s.gw || provState(gw) != resource.ProvisioningSucceeded {
 		t.Fatalf("reset result %v", gw)
 	}
-	h.expectErr(h.do(http.MethodPost, s.gw+"/reset?api-version="+testAPIVersion+"&gatewayVip=192.0.2.99", nil), http.StatusBadRequest, resource.CodeInvalidParameter)
+	h.expectErr(h.do(http.MethodPost, s.gw+"/reset?api-version="+testAPIVersion+"&gatewayVip=192.0.2.99", nil), http.StatusBadRequest, armerr.CodeInvalidParameter)
 	h.wait(h.expect(h.do(http.MethodPost, s.gw+"/reset?api-version="+testAPIVersion+"&gatewayVip=198.51.100.1", nil), http.StatusAccepted))
-	h.expectErr(h.do(http.MethodPost, rid("rg", "virtualNetworkGateways", "nope")+"/reset", nil), http.StatusNotFound, resource.CodeResourceNotFound)
+	h.expectErr(h.do(http.MethodPost, rid("rg", "virtualNetworkGateways", "nope")+"/reset", nil), http.StatusNotFound, armerr.CodeResourceNotFound)
 }
 
 // TestOperationNotFound: unknown operations, and operations asked for in
@@ -829,11 +831,11 @@ func TestOperationNotFound(t *testing.T) {
 	r := h.expect(h.do(http.MethodPut, rid("rg", "localNetworkGateways", "s"), lngBody("192.0.2.1", "192.168.1.0/24")), http.StatusCreated)
 	h.wait(r)
 	base := "/subscriptions/" + testSub + "/providers/Microsoft.Network/locations/westeurope/operations/"
-	h.expectErr(h.do(http.MethodGet, base+"00000000-0000-4000-8000-000000000000", nil), http.StatusNotFound, resource.CodeOperationNotFound)
+	h.expectErr(h.do(http.MethodGet, base+"00000000-0000-4000-8000-000000000000", nil), http.StatusNotFound, armerr.CodeOperationNotFound)
 	other := strings.Replace(r.header.Get("Azure-AsyncOperation"), testSub, "another-subscription", 1)
-	h.expectErr(h.do(http.MethodGet, other, nil), http.StatusNotFound, resource.CodeOperationNotFound)
+	h.expectErr(h.do(http.MethodGet, other, nil), http.StatusNotFound, armerr.CodeOperationNotFound)
 	wrongLoc := strings.Replace(r.header.Get("Azure-AsyncOperation"), "westeurope", "eastus", 1)
-	h.expectErr(h.do(http.MethodGet, wrongLoc, nil), http.StatusNotFound, resource.CodeOperationNotFound)
+	h.expectErr(h.do(http.MethodGet, wrongLoc, nil), http.StatusNotFound, armerr.CodeOperationNotFound)
 	// Case-insensitive path segments here too.
 	up := strings.Replace(r.header.Get("Azure-AsyncOperation"), "/operations/", "/OPERATIONS/", 1)
 	h.expect(h.do(http.MethodGet, up, nil), http.StatusOK)
@@ -853,5 +855,5 @@ func TestOperationsPruned(t *testing.T) {
 	if err := h.srv.pruneOps(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	h.expectErr(h.do(http.MethodGet, r.header.Get("Azure-AsyncOperation"), nil), http.StatusNotFound, resource.CodeOperationNotFound)
+	h.expectErr(h.do(http.MethodGet, r.header.Get("Azure-AsyncOperation"), nil), http.StatusNotFound, armerr.CodeOperationNotFound)
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/armerr"
 )
 
 // MinAPIVersion is the oldest api-version served. Any later date is accepted:
@@ -20,12 +20,12 @@ var apiVersionRE = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})(-preview)?$`)
 func checkAPIVersion(r *http.Request) (string, error) {
 	vals, ok := r.URL.Query()["api-version"]
 	if !ok || len(vals) == 0 || vals[0] == "" {
-		return "", errorf(http.StatusBadRequest, resource.CodeMissingAPIVersion, "api-version",
+		return "", errorf(http.StatusBadRequest, armerr.CodeMissingAPIVersion, "api-version",
 			"The api-version query parameter (?api-version=) is required for all requests. Supported versions: %s and later (YYYY-MM-DD, optionally with -preview).", MinAPIVersion)
 	}
 	v := vals[0]
 	bad := func() (string, error) {
-		return "", errorf(http.StatusBadRequest, resource.CodeInvalidAPIVersion, "api-version",
+		return "", errorf(http.StatusBadRequest, armerr.CodeInvalidAPIVersion, "api-version",
 			"The api-version '%s' is invalid. The supported versions are %s and later, in the form YYYY-MM-DD or YYYY-MM-DD-preview.", v, MinAPIVersion)
 	}
 	if len(vals) > 1 {

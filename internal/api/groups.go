@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 )
@@ -13,14 +15,14 @@ func (s *Server) getGroup(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	g, err := load(r.Context(), s.st, gid)
+	g, err := registry.Load(r.Context(), s.st, gid)
 	if err != nil {
 		return err
 	}
 	if g == nil {
 		return resource.NotFound(gid)
 	}
-	writeJSON(w, http.StatusOK, s.render(r.Context(), g.obj))
+	writeJSON(w, http.StatusOK, s.render(r.Context(), g.Obj))
 	return nil
 }
 
@@ -30,13 +32,13 @@ func (s *Server) listGroups(w http.ResponseWriter, r *request) error {
 	if err := checkSubscription(sub); err != nil {
 		return err
 	}
-	gs, err := list(r.Context(), s.st, groupsPrefix(sub), resource.TypeResourceGroups)
+	gs, err := registry.List(r.Context(), s.st, registry.GroupsPrefix(sub), resource.TypeResourceGroups)
 	if err != nil {
 		return err
 	}
 	out := listBody{Value: make([]resource.Object, 0, len(gs))}
 	for _, g := range gs {
-		out.Value = append(out.Value, s.render(r.Context(), g.obj))
+		out.Value = append(out.Value, s.render(r.Context(), g.Obj))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -60,16 +62,13 @@ func (s *Server) putGroup(w http.ResponseWriter, r *request) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := load(ctx, s.st, gid)
+	old, err := s.loadForWrite(ctx, r, gid)
 	if err != nil {
 		return err
 	}
-	if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
-		return err
-	}
-	if old != nil && old.op != "" {
-		return errorf(http.StatusConflict, CodeResourceGroupBeingDeleted, "",
-			"The resource group '%s' is being deleted.", old.id.ResourceGroup)
+	if old != nil && old.Op != "" {
+		return errorf(http.StatusConflict, armerr.CodeResourceGroupBeingDeleted, "",
+			"The resource group '%s' is being deleted.", old.ID.ResourceGroup)
 	}
 	if err := s.prepare(ctx, gid, obj, old); err != nil {
 		return err
@@ -81,20 +80,20 @@ func (s *Server) putGroup(w http.ResponseWriter, r *request) error {
 			return err
 		}
 		if same {
-			writeJSON(w, http.StatusOK, s.render(ctx, old.obj))
+			writeJSON(w, http.StatusOK, s.render(ctx, old.Obj))
 			return nil
 		}
 	}
-	b, err := encodeRecord(obj, "")
+	b, err := registry.Encode(obj, "")
 	if err != nil {
 		return err
 	}
 	var rev int64
 	status := http.StatusCreated
 	if old != nil {
-		rev, status = old.rev, http.StatusOK
+		rev, status = old.Rev, http.StatusOK
 	}
-	if _, err := s.st.CompareAndSwap(ctx, recordKey(gid), b, rev); err != nil {
+	if _, err := s.st.CompareAndSwap(ctx, registry.Key(gid), b, rev); err != nil {
 		return err
 	}
 	writeJSON(w, status, s.render(ctx, obj))
@@ -113,62 +112,59 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *request) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, err := load(ctx, s.st, gid)
+	g, err := registry.Load(ctx, s.st, gid)
 	if err != nil {
 		return err
 	}
 	if g == nil {
 		return resource.NotFound(gid)
 	}
-	if g.op != "" {
-		return errBusy(g.id)
+	if g.Op != "" {
+		return errBusy(g.ID)
 	}
 	// Refused while something outside the group refers into it.
 	if _, err := resource.PlanGroupDelete(ctx, s.view, gid.Subscription, gid.ResourceGroup); err != nil {
 		return err
 	}
-	var members []*stored
-	for _, typ := range topTypes {
-		ms, err := list(ctx, s.st, typePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
+	var members []*registry.Record
+	for _, typ := range resource.DeleteOrder() {
+		ms, err := registry.List(ctx, s.st, registry.TypePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
 		if err != nil {
 			return err
 		}
 		for _, m := range ms {
-			if m.op != "" {
-				return errBusy(m.id)
+			if m.Op != "" {
+				return errBusy(m.ID)
 			}
 		}
 		members = append(members, ms...)
 	}
-	op := s.newOperation(opGroupDelete, g.id, g.obj.Meta().Location, r.apiVersion)
+	op := s.newOperation(registry.OpGroupDelete, g.ID, g.Obj.Meta().Location, r.apiVersion)
 	var (
 		cmps []store.Cmp
 		ops  []store.Op
 	)
 	for _, m := range members {
-		m.obj.SetProvisioningState(resource.ProvisioningDeleting)
-		s.stamp(m.obj)
-		b, err := encodeRecord(m.obj, op.ID)
+		m.Obj.SetProvisioningState(resource.ProvisioningDeleting)
+		s.stamp(m.Obj)
+		b, err := registry.Encode(m.Obj, op.ID)
 		if err != nil {
 			return err
 		}
-		cmps = append(cmps, store.Cmp{Key: recordKey(m.id), ModRevision: m.rev})
-		ops = append(ops, store.PutOp(recordKey(m.id), b))
+		cmps = append(cmps, store.Cmp{Key: registry.Key(m.ID), ModRevision: m.Rev})
+		ops = append(ops, store.PutOp(registry.Key(m.ID), b))
 	}
-	g.obj.SetProvisioningState(resource.ProvisioningDeleting)
-	b, err := encodeRecord(g.obj, op.ID)
+	g.Obj.SetProvisioningState(resource.ProvisioningDeleting)
+	b, err := registry.Encode(g.Obj, op.ID)
 	if err != nil {
 		return err
 	}
-	cmps = append(cmps, store.Cmp{Key: recordKey(g.id), ModRevision: g.rev})
-	ops = append(ops, store.PutOp(recordKey(g.id), b), store.PutOp(opKey(op.ID), encodeOp(op)))
+	cmps = append(cmps, store.Cmp{Key: registry.Key(g.ID), ModRevision: g.Rev})
+	ops = append(ops, store.PutOp(registry.Key(g.ID), b), op.Put())
 	if _, err := s.st.Txn(ctx, cmps, ops); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target,
-		"resources", len(members), "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
+	s.launch(w, r, op, "resources", len(members))
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 )
@@ -67,7 +69,7 @@ func resourceID(r *request, k kind) (resource.ID, error) {
 
 func checkSubscription(sub string) error {
 	if !subRE.MatchString(sub) {
-		return errorf(http.StatusBadRequest, "InvalidSubscriptionId", paramSub,
+		return errorf(http.StatusBadRequest, armerr.CodeInvalidSubscriptionID, paramSub,
 			"The subscription ID '%s' is invalid: use letters, digits, '.', '_' and '-' (a GUID, as in Azure).", sub)
 	}
 	return nil
@@ -76,7 +78,7 @@ func checkSubscription(sub string) error {
 // notFoundIn returns ResourceGroupNotFound if id's group is missing, else
 // the not-found error for id.
 func (s *Server) notFoundIn(ctx context.Context, id resource.ID) error {
-	g, err := load(ctx, s.st, id.GroupID())
+	g, err := registry.Load(ctx, s.st, id.GroupID())
 	if err != nil {
 		return err
 	}
@@ -126,16 +128,16 @@ func (s *Server) connectionStatus(ctx context.Context, c *resource.Connection) r
 func checkPreconditions(r *request, exists bool, etag string) error {
 	if im := r.Header.Get("If-Match"); im != "" {
 		if !exists {
-			return errorf(http.StatusPreconditionFailed, resource.CodePreconditionFailed, "If-Match",
+			return errorf(http.StatusPreconditionFailed, armerr.CodePreconditionFailed, "If-Match",
 				"The If-Match condition failed: the resource does not exist.")
 		}
 		if !etagListMatch(im, etag) {
-			return errorf(http.StatusPreconditionFailed, resource.CodePreconditionFailed, "If-Match",
+			return errorf(http.StatusPreconditionFailed, armerr.CodePreconditionFailed, "If-Match",
 				"The If-Match condition failed: the resource's etag is %s.", etag)
 		}
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && exists && etagListMatch(inm, etag) {
-		return errorf(http.StatusPreconditionFailed, resource.CodePreconditionFailed, "If-None-Match",
+		return errorf(http.StatusPreconditionFailed, armerr.CodePreconditionFailed, "If-None-Match",
 			"The If-None-Match condition failed: the resource exists with etag %s.", etag)
 	}
 	return nil
@@ -153,33 +155,17 @@ func etagListMatch(header, etag string) bool {
 	return false
 }
 
-// setEtag sets obj's etag and that of its inline children, which ARM changes
-// with their parent.
-func setEtag(obj resource.Object, etag string) {
-	obj.Meta().Etag = etag
-	switch o := obj.(type) {
-	case *resource.VirtualNetwork:
-		for i := range o.Properties.Subnets {
-			o.Properties.Subnets[i].Etag = etag
-		}
-	case *resource.VirtualNetworkGateway:
-		for i := range o.Properties.IPConfigurations {
-			o.Properties.IPConfigurations[i].Etag = etag
-		}
-	}
-}
-
 // sameState reports whether obj, the prepared new state, equals the stored
 // one apart from etag and provisioning state: a PUT of it changes nothing.
-func sameState(obj resource.Object, old *stored) (bool, error) {
+func sameState(obj resource.Object, old *registry.Record) (bool, error) {
 	a := resource.Clone(obj)
-	setEtag(a, old.obj.Meta().Etag)
-	a.SetProvisioningState(old.obj.ProvisioningState())
+	resource.SetEtag(a, old.Obj.Meta().Etag)
+	a.SetProvisioningState(old.Obj.ProvisioningState())
 	ja, err := json.Marshal(a)
 	if err != nil {
 		return false, internalf("compare: %w", err)
 	}
-	jb, err := json.Marshal(old.obj)
+	jb, err := json.Marshal(old.Obj)
 	if err != nil {
 		return false, internalf("compare: %w", err)
 	}
@@ -188,47 +174,38 @@ func sameState(obj resource.Object, old *stored) (bool, error) {
 
 // idle reports whether a stored resource has no operation in progress and
 // its last one succeeded.
-func idle(st *stored) bool {
-	return st.op == "" && st.obj.ProvisioningState() == resource.ProvisioningSucceeded
+func idle(st *registry.Record) bool {
+	return st.Op == "" && st.Obj.ProvisioningState() == resource.ProvisioningSucceeded
 }
 
 // checkGroupWritable checks that id's resource group exists and is not
 // being deleted. The caller holds s.mu.
 func (s *Server) checkGroupWritable(ctx context.Context, id resource.ID) error {
-	g, err := load(ctx, s.st, id.GroupID())
+	g, err := registry.Load(ctx, s.st, id.GroupID())
 	if err != nil {
 		return err
 	}
 	if g == nil {
 		return resource.NotFound(id.GroupID())
 	}
-	if g.op != "" {
-		return errorf(http.StatusConflict, CodeResourceGroupBeingDeleted, "",
+	if g.Op != "" {
+		return errorf(http.StatusConflict, armerr.CodeResourceGroupBeingDeleted, "",
 			"The resource group '%s' is being deleted; no resources can be created or changed in it.", id.ResourceGroup)
 	}
 	return nil
 }
 
-// prepare runs the resource rules on obj, the new state of the top-level
-// resource id (old is its stored state, nil on create). The caller holds
-// s.mu.
-func (s *Server) prepare(ctx context.Context, id resource.ID, obj resource.Object, old *stored) error {
+// prepare admits obj, the new state of the top-level resource id (old is
+// its stored state, nil on create): the one call into the resource rules,
+// then the API's own rule that no reference may point at a resource being
+// deleted. The caller holds s.mu.
+func (s *Server) prepare(ctx context.Context, id resource.ID, obj resource.Object, old *registry.Record) error {
 	var oldObj resource.Object
 	if old != nil {
-		oldObj = old.obj
-		id = old.id // names keep the case they were created with
+		oldObj = old.Obj
+		id = old.ID // names keep the case they were created with
 	}
-	resource.AssignIDs(obj, id)
-	if err := resource.Prepare(obj, oldObj, s.rand); err != nil {
-		return err
-	}
-	// Prepare never sets these; make sure a body cannot either.
-	setEtag(obj, "")
-	obj.SetProvisioningState("")
-	if err := resource.Validate(obj); err != nil {
-		return err
-	}
-	if err := resource.Resolve(ctx, s.view, obj, oldObj); err != nil {
+	if err := resource.Admit(ctx, s.view, id, obj, oldObj, s.rand); err != nil {
 		return err
 	}
 	return s.checkReferencesLive(ctx, obj)
@@ -238,50 +215,70 @@ func (s *Server) prepare(ctx context.Context, id resource.ID, obj resource.Objec
 // deleted.
 func (s *Server) checkReferencesLive(ctx context.Context, obj resource.Object) error {
 	for _, ref := range resource.References(obj) {
-		st, err := load(ctx, s.st, ref.Parent())
+		st, err := registry.Load(ctx, s.st, ref.Parent())
 		if err != nil {
 			return err
 		}
-		if st != nil && st.obj.ProvisioningState() == resource.ProvisioningDeleting {
-			return errorf(http.StatusConflict, CodeReferencedBeingDeleted, "",
-				"The referenced resource '%s' is being deleted.", st.id)
+		if st != nil && st.Obj.ProvisioningState() == resource.ProvisioningDeleting {
+			return errorf(http.StatusConflict, armerr.CodeReferencedBeingDeleted, "",
+				"The referenced resource '%s' is being deleted.", st.ID)
 		}
 	}
 	return nil
 }
 
-// commitOp stores obj as the state of top-level resource id in
-// provisioning state state, owned by the new operation op, together with
-// extra conditions and writes, in one transaction. The caller holds s.mu.
-func (s *Server) commitOp(ctx context.Context, op *operation, id resource.ID, old *stored, obj resource.Object, state string, cmps []store.Cmp, ops []store.Op) error {
+// loadForWrite loads the stored state at id (nil if none) for a write and
+// applies the request's If-Match and If-None-Match to it. The caller holds
+// s.mu, from this load to the commit.
+func (s *Server) loadForWrite(ctx context.Context, r *request, id resource.ID) (*registry.Record, error) {
+	old, err := registry.Load(ctx, s.st, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
+		return nil, err
+	}
+	return old, nil
+}
+
+// accept starts operation op on the top-level resource id: it stores obj
+// as id's state in provisioning state state, owned by op, together with
+// extra conditions and writes, in one transaction; then it launches op.
+// The caller holds s.mu.
+func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *request, op *registry.Operation, id resource.ID, old *registry.Record, obj resource.Object, state string, cmps []store.Cmp, ops []store.Op) error {
 	obj.SetProvisioningState(state)
 	s.stamp(obj)
-	b, err := encodeRecord(obj, op.ID)
+	b, err := registry.Encode(obj, op.ID)
 	if err != nil {
 		return err
 	}
 	var rev int64
 	if old != nil {
-		rev = old.rev
+		rev = old.Rev
 	}
-	cmps = append(cmps, store.Cmp{Key: recordKey(id), ModRevision: rev})
-	ops = append(ops, store.PutOp(recordKey(id), b), store.PutOp(opKey(op.ID), encodeOp(op)))
-	_, err = s.st.Txn(ctx, cmps, ops)
-	return err
+	cmps = append(cmps, store.Cmp{Key: registry.Key(id), ModRevision: rev})
+	ops = append(ops, store.PutOp(registry.Key(id), b), op.Put())
+	if _, err := s.st.Txn(ctx, cmps, ops); err != nil {
+		return err
+	}
+	s.launch(w, r, op)
+	return nil
+}
+
+// launch starts the goroutine of op, just committed, and points the
+// client at its status (the LRO headers).
+func (s *Server) launch(w http.ResponseWriter, r *request, op *registry.Operation, logArgs ...any) {
+	s.log.Info("operation accepted", append([]any{"operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID}, logArgs...)...)
+	s.startOp(op.ID)
+	s.setLROHeaders(w, r, op)
 }
 
 // allocateAddress assigns p an address from the pool and returns the
 // reservation to commit with it. The caller holds s.mu.
 func (s *Server) allocateAddress(ctx context.Context, id resource.ID, p *resource.PublicIPAddress) ([]store.Cmp, []store.Op, error) {
-	kvs, _, err := s.st.List(ctx, prefixAddress)
+	used, err := registry.ReservedAddresses(ctx, s.st)
 	if err != nil {
 		return nil, nil, err
-	}
-	used := make(map[netip.Addr]bool, len(kvs))
-	for _, kv := range kvs {
-		if a, err := netip.ParseAddr(strings.TrimPrefix(kv.Key, prefixAddress)); err == nil {
-			used[a] = true
-		}
 	}
 	v6 := strings.EqualFold(p.Properties.PublicIPAddressVersion, resource.IPv6)
 	a, ok := s.pool.Allocate(v6, func(a netip.Addr) bool { return used[a] })
@@ -290,12 +287,12 @@ func (s *Server) allocateAddress(ctx context.Context, id resource.ID, p *resourc
 		if v6 {
 			fam = "IPv6"
 		}
-		return nil, nil, errorf(http.StatusConflict, CodePoolExhausted, "properties.publicIPAddressVersion",
+		return nil, nil, errorf(http.StatusConflict, armerr.CodePoolExhausted, "properties.publicIPAddressVersion",
 			"No free %s address is left in the public IP pool (%v).", fam, s.pool.Prefixes())
 	}
 	p.Properties.IPAddress = a.String()
-	return []store.Cmp{{Key: addrKey(a), ModRevision: 0}},
-		[]store.Op{store.PutOp(addrKey(a), []byte(recordKey(id)))}, nil
+	cmp, op := registry.Reserve(a, id)
+	return []store.Cmp{cmp}, []store.Op{op}, nil
 }
 
 // getResource serves GET of a top-level resource.
@@ -305,14 +302,14 @@ func (s *Server) getResource(k kind) func(http.ResponseWriter, *request) error {
 		if err != nil {
 			return err
 		}
-		st, err := load(r.Context(), s.st, id)
+		st, err := registry.Load(r.Context(), s.st, id)
 		if err != nil {
 			return err
 		}
 		if st == nil {
 			return s.notFoundIn(r.Context(), id)
 		}
-		writeJSON(w, http.StatusOK, s.render(r.Context(), st.obj))
+		writeJSON(w, http.StatusOK, s.render(r.Context(), st.Obj))
 		return nil
 	}
 }
@@ -339,26 +336,23 @@ func (s *Server) putResource(k kind) func(http.ResponseWriter, *request) error {
 		if err := s.checkGroupWritable(ctx, id); err != nil {
 			return err
 		}
-		old, err := load(ctx, s.st, id)
+		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
 			return err
 		}
-		if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
-			return err
-		}
-		if old != nil && old.op != "" {
-			return errBusy(old.id)
+		if old != nil && old.Op != "" {
+			return errBusy(old.ID)
 		}
 		if err := s.prepare(ctx, id, obj, old); err != nil {
 			return err
 		}
-		if old != nil && idle(old) {
+		if old != nil && old.Idle() {
 			same, err := sameState(obj, old)
 			if err != nil {
 				return err
 			}
 			if same {
-				writeJSON(w, http.StatusOK, s.render(ctx, old.obj))
+				writeJSON(w, http.StatusOK, s.render(ctx, old.Obj))
 				return nil
 			}
 		}
@@ -367,33 +361,30 @@ func (s *Server) putResource(k kind) func(http.ResponseWriter, *request) error {
 			ops  []store.Op
 		)
 		if p, ok := obj.(*resource.PublicIPAddress); ok {
-			if _, has := publicIP(p); !has {
+			if _, has := registry.PublicIP(p); !has {
 				if cmps, ops, err = s.allocateAddress(ctx, id, p); err != nil {
 					return err
 				}
 			}
 		}
-		op := s.newOperation(opPut, idOf(old, id), obj.Meta().Location, r.apiVersion)
-		if err := s.commitOp(ctx, op, id, old, obj, resource.ProvisioningUpdating, cmps, ops); err != nil {
+		op := s.newOperation(registry.OpPut, idOf(old, id), obj.Meta().Location, r.apiVersion)
+		if err := s.accept(ctx, w, r, op, id, old, obj, resource.ProvisioningUpdating, cmps, ops); err != nil {
 			return err
 		}
-		s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-		s.startOp(op.ID)
 		status := http.StatusOK
 		if old == nil {
 			status = http.StatusCreated
 		}
-		s.setLROHeaders(w, r, op)
 		writeJSON(w, status, s.render(ctx, obj))
 		return nil
 	}
 }
 
-func etagOf(st *stored) string {
+func etagOf(st *registry.Record) string {
 	if st == nil {
 		return ""
 	}
-	return st.obj.Meta().Etag
+	return st.Obj.Meta().Etag
 }
 
 // deleteResource serves DELETE of a top-level resource.
@@ -406,30 +397,24 @@ func (s *Server) deleteResource(k kind) func(http.ResponseWriter, *request) erro
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		old, err := load(ctx, s.st, id)
+		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
-			return err
-		}
-		if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
 			return err
 		}
 		if old == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		}
-		if old.op != "" {
-			return errBusy(old.id)
+		if old.Op != "" {
+			return errBusy(old.ID)
 		}
-		if err := resource.CheckDelete(ctx, s.view, old.obj); err != nil {
+		if err := resource.CheckDelete(ctx, s.view, old.Obj); err != nil {
 			return err
 		}
-		op := s.newOperation(opDelete, old.id, old.obj.Meta().Location, r.apiVersion)
-		if err := s.commitOp(ctx, op, old.id, old, old.obj, resource.ProvisioningDeleting, nil, nil); err != nil {
+		op := s.newOperation(registry.OpDelete, old.ID, old.Obj.Meta().Location, r.apiVersion)
+		if err := s.accept(ctx, w, r, op, old.ID, old, old.Obj, resource.ProvisioningDeleting, nil, nil); err != nil {
 			return err
 		}
-		s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-		s.startOp(op.ID)
-		s.setLROHeaders(w, r, op)
 		w.WriteHeader(http.StatusAccepted)
 		return nil
 	}
@@ -463,29 +448,26 @@ func (s *Server) patchTags(idOf func(*request) (resource.ID, error)) func(http.R
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		old, err := load(ctx, s.st, id)
+		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
-			return err
-		}
-		if err := checkPreconditions(r, old != nil, etagOf(old)); err != nil {
 			return err
 		}
 		if old == nil {
 			return s.notFoundIn(ctx, id)
 		}
-		if old.op != "" {
-			return errBusy(old.id)
+		if old.Op != "" {
+			return errBusy(old.ID)
 		}
-		obj := old.obj
+		obj := old.Obj
 		obj.Meta().Tags = patch.Tags
 		if id.Type != "" {
 			s.stamp(obj)
 		}
-		b, err := encodeRecord(obj, "")
+		b, err := registry.Encode(obj, "")
 		if err != nil {
 			return err
 		}
-		if _, err := s.st.CompareAndSwap(ctx, recordKey(old.id), b, old.rev); err != nil {
+		if _, err := s.st.CompareAndSwap(ctx, registry.Key(old.ID), b, old.Rev); err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, s.render(ctx, obj))
@@ -510,28 +492,28 @@ func (s *Server) listResources(k kind, inGroup bool) func(http.ResponseWriter, *
 			if err != nil {
 				return err
 			}
-			g, err := load(ctx, s.st, gid)
+			g, err := registry.Load(ctx, s.st, gid)
 			if err != nil {
 				return err
 			}
 			if g == nil {
 				return resource.NotFound(gid)
 			}
-			prefix = typePrefix(k.typ, gid.Subscription, gid.ResourceGroup)
+			prefix = registry.TypePrefix(k.typ, gid.Subscription, gid.ResourceGroup)
 		} else {
 			sub := r.param(paramSub)
 			if err := checkSubscription(sub); err != nil {
 				return err
 			}
-			prefix = typePrefix(k.typ, sub)
+			prefix = registry.TypePrefix(k.typ, sub)
 		}
-		ss, err := list(ctx, s.st, prefix, k.typ)
+		ss, err := registry.List(ctx, s.st, prefix, k.typ)
 		if err != nil {
 			return err
 		}
 		out := listBody{Value: make([]resource.Object, 0, len(ss))}
 		for _, st := range ss {
-			out.Value = append(out.Value, s.render(ctx, st.obj))
+			out.Value = append(out.Value, s.render(ctx, st.Obj))
 		}
 		writeJSON(w, http.StatusOK, out)
 		return nil
@@ -539,9 +521,9 @@ func (s *Server) listResources(k kind, inGroup bool) func(http.ResponseWriter, *
 }
 
 // idOf is the ID of a stored resource, or id if there is none.
-func idOf(st *stored, id resource.ID) resource.ID {
+func idOf(st *registry.Record, id resource.ID) resource.ID {
 	if st != nil {
-		return st.id
+		return st.ID
 	}
 	return id
 }

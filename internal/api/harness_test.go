@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
@@ -195,7 +196,7 @@ func (h *harness) expect(r *resp, status int) *resp {
 }
 
 // expectErr fails unless r is an ARM error with status and code.
-func (h *harness) expectErr(r *resp, status int, code string) *resource.Error {
+func (h *harness) expectErr(r *resp, status int, code string) *armerr.Error {
 	h.t.Helper()
 	var e errorBody
 	if err := json.Unmarshal(r.body, &e); err != nil || e.Error == nil {

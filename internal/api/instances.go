@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -82,7 +83,7 @@ const (
 type GatewayInstanceLister interface {
 	// GatewayInstances lists gw's instances in index order, answering
 	// from memory. A gateway that is not (yet) realized has none; a
-	// returned *resource.Error is shown to the client.
+	// returned *armerr.Error is shown to the client.
 	GatewayInstances(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]GatewayInstance, error)
 }
 
@@ -103,7 +104,7 @@ func (s *Server) listGatewayInstances(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	st, err := load(ctx, s.st, id)
+	st, err := registry.Load(ctx, s.st, id)
 	if err != nil {
 		return err
 	}
@@ -115,7 +116,7 @@ func (s *Server) listGatewayInstances(w http.ResponseWriter, r *request) error {
 		return errorf(http.StatusNotFound, CodeInstancesNotAvailable, "",
 			"The server runs with --provider %s, which runs no gateway instances; the instances view needs --provider host or lab.", s.prov.Name())
 	}
-	list, err := lister.GatewayInstances(ctx, st.obj.(*resource.VirtualNetworkGateway))
+	list, err := lister.GatewayInstances(ctx, st.Obj.(*resource.VirtualNetworkGateway))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -36,8 +37,8 @@ func TestGatewayInstancesView(t *testing.T) {
 		if !strings.Contains(e.Message, "--provider none") || !strings.Contains(e.Message, "--provider host") {
 			t.Fatalf("message %q does not say why", e.Message)
 		}
-		h.expectErr(h.do(http.MethodGet, rid("rg", "virtualNetworkGateways", "nope")+"/instances", nil), http.StatusNotFound, resource.CodeResourceNotFound)
-		h.expectErr(h.do(http.MethodGet, rid("nogroup", "virtualNetworkGateways", "gw1")+"/instances", nil), http.StatusNotFound, resource.CodeResourceGroupNotFound)
+		h.expectErr(h.do(http.MethodGet, rid("rg", "virtualNetworkGateways", "nope")+"/instances", nil), http.StatusNotFound, armerr.CodeResourceNotFound)
+		h.expectErr(h.do(http.MethodGet, rid("nogroup", "virtualNetworkGateways", "gw1")+"/instances", nil), http.StatusNotFound, armerr.CodeResourceGroupNotFound)
 	})
 
 	for _, tc := range []struct {
@@ -56,7 +57,7 @@ func TestGatewayInstancesView(t *testing.T) {
 		}},
 		{name: "not realized yet", status: http.StatusOK, wantLen: 0},
 		{name: "not realizable", status: http.StatusConflict, wantCode: "ResourceNotRealizable",
-			err: resource.Errorf("ResourceNotRealizable", "", "no GatewaySubnet").WithStatus(http.StatusConflict)},
+			err: armerr.Errorf("ResourceNotRealizable", "", "no GatewaySubnet").WithStatus(http.StatusConflict)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &instanceProvisioner{list: tc.list, err: tc.err, asked: make(chan string, 100)}

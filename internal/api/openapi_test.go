@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vpngw/vpngw/internal/armerr"
 )
 
 type openAPIDoc struct {
@@ -40,7 +42,7 @@ func routed(r *resp) bool {
 		return false
 	}
 	code := r.errCode()
-	return !(r.status == http.StatusNotFound && (code == CodePathNotFound || code == "InvalidResourceType"))
+	return !(r.status == http.StatusNotFound && (code == armerr.CodePathNotFound || code == "InvalidResourceType"))
 }
 
 // TestOpenAPIMatchesRoutes: the spec lists exactly what the router serves.

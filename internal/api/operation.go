@@ -2,86 +2,27 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 )
 
-// Operation statuses (the "status" of an operation status body).
+// Operation statuses (the "status" of an operation status body), as
+// registry stores them.
 const (
-	StatusInProgress = "InProgress"
-	StatusSucceeded  = "Succeeded"
-	StatusFailed     = "Failed"
+	StatusInProgress = registry.StatusInProgress
+	StatusSucceeded  = registry.StatusSucceeded
+	StatusFailed     = registry.StatusFailed
 )
-
-// opKind says what an operation does and what its result is.
-type opKind string
-
-const (
-	// opPut realizes a created or updated resource (or, with a subnet
-	// target, the VNet holding the subnet). Result: the resource.
-	opPut opKind = "put"
-	// opDelete tears a resource down and removes it (with a subnet
-	// target: realizes the VNet without the subnet). Result: 204.
-	opDelete opKind = "delete"
-	// opReset resets a gateway. Result: the gateway.
-	opReset opKind = "reset"
-	// opSharedKey realizes a connection after a sharedkey PUT. Result:
-	// the shared key.
-	opSharedKey opKind = "sharedKey"
-	// opResetSharedKey realizes a connection after sharedkey/reset.
-	// Result: {"keyLength": n}.
-	opResetSharedKey opKind = "resetSharedKey"
-	// opGroupDelete deletes a resource group and everything in it.
-	// Result: 204.
-	opGroupDelete opKind = "groupDelete"
-)
-
-// operation is the stored record of a long-running operation.
-type operation struct {
-	// ID is the operation ID (a UUID), the last segment of its URLs.
-	ID string `json:"id"`
-	// Kind says what the operation does.
-	Kind opKind `json:"kind"`
-	// Target is the ID of the resource the operation acts on (a subnet ID
-	// for subnet operations, a group ID for a group delete).
-	Target string `json:"target"`
-	// Location is the target's location, normalized ("westeurope").
-	Location string `json:"location"`
-	// APIVersion is the api-version of the request that started it, echoed
-	// in the operation URLs.
-	APIVersion string `json:"apiVersion"`
-	// Status is InProgress, Succeeded or Failed.
-	Status string `json:"status"`
-	// StartTime and EndTime bound the operation; EndTime is zero while it
-	// runs.
-	StartTime time.Time `json:"startTime"`
-	EndTime   time.Time `json:"endTime,omitzero"`
-	// Error is why it failed.
-	Error *resource.Error `json:"error,omitempty"`
-	// ErrorStatus is the HTTP status of Error for the operationResults
-	// URL.
-	ErrorStatus int `json:"errorStatus,omitempty"`
-	// KeyLength is the requested length of a sharedkey/reset.
-	KeyLength int `json:"keyLength,omitempty"`
-	// GatewayVIP is the optional gatewayVip of a gateway reset.
-	GatewayVIP string `json:"gatewayVip,omitempty"`
-}
-
-func (op *operation) target() resource.ID {
-	id, _ := resource.ParseID(op.Target, "target")
-	return id
-}
 
 // OperationStatus is the body of the Azure-AsyncOperation URL.
 type OperationStatus struct {
@@ -96,7 +37,7 @@ type OperationStatus struct {
 	// EndTime is when it finished (absent while in progress).
 	EndTime *time.Time `json:"endTime,omitempty"`
 	// Error is why it failed.
-	Error *resource.Error `json:"error,omitempty"`
+	Error *armerr.Error `json:"error,omitempty"`
 }
 
 // normalizeLocation turns "West Europe" into "westeurope", as ARM does in
@@ -109,8 +50,8 @@ func normalizeLocation(loc string) string {
 	return url.PathEscape(loc)
 }
 
-func (s *Server) newOperation(kind opKind, target resource.ID, location, apiVersion string) *operation {
-	return &operation{
+func (s *Server) newOperation(kind registry.OpKind, target resource.ID, location, apiVersion string) *registry.Operation {
+	return &registry.Operation{
 		ID:         s.newUUID(),
 		Kind:       kind,
 		Target:     target.String(),
@@ -121,13 +62,13 @@ func (s *Server) newOperation(kind opKind, target resource.ID, location, apiVers
 	}
 }
 
-func (op *operation) statusPath() string {
-	return "/subscriptions/" + url.PathEscape(op.target().Subscription) + "/providers/" + resource.Provider +
+func statusPath(op *registry.Operation) string {
+	return "/subscriptions/" + url.PathEscape(op.TargetID().Subscription) + "/providers/" + resource.Provider +
 		"/locations/" + op.Location + "/operations/" + op.ID
 }
 
-func (op *operation) resultPath() string {
-	return "/subscriptions/" + url.PathEscape(op.target().Subscription) + "/providers/" + resource.Provider +
+func resultPath(op *registry.Operation) string {
+	return "/subscriptions/" + url.PathEscape(op.TargetID().Subscription) + "/providers/" + resource.Provider +
 		"/locations/" + op.Location + "/operationResults/" + op.ID
 }
 
@@ -140,13 +81,13 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (op *operation) query() string { return "?api-version=" + url.QueryEscape(op.APIVersion) }
+func opQuery(op *registry.Operation) string { return "?api-version=" + url.QueryEscape(op.APIVersion) }
 
 // setLROHeaders sets the headers of a response that started op.
-func (s *Server) setLROHeaders(w http.ResponseWriter, r *request, op *operation) {
+func (s *Server) setLROHeaders(w http.ResponseWriter, r *request, op *registry.Operation) {
 	h := w.Header()
-	h.Set("Azure-AsyncOperation", baseURL(r.Request)+op.statusPath()+op.query())
-	h.Set("Location", baseURL(r.Request)+op.resultPath()+op.query())
+	h.Set("Azure-AsyncOperation", baseURL(r.Request)+statusPath(op)+opQuery(op))
+	h.Set("Location", baseURL(r.Request)+resultPath(op)+opQuery(op))
 	s.setRetryAfter(h, op)
 }
 
@@ -159,33 +100,13 @@ func (s *Server) retryAfterHeader() string {
 // that read it (the vpngw CLI does) use to poll sooner while a young
 // operation is likely to finish within the second: vpngw realizes most
 // resources in well under a second.
-func (s *Server) setRetryAfter(h http.Header, op *operation) {
+func (s *Server) setRetryAfter(h http.Header, op *registry.Operation) {
 	h.Set("Retry-After", s.retryAfterHeader())
 	ms := s.retryAfter.Milliseconds()
 	if age := s.now().Sub(op.StartTime); age < 5*time.Second {
 		ms = min(ms, 100)
 	}
 	h.Set("Retry-After-Ms", strconv.FormatInt(ms, 10))
-}
-
-func (s *Server) loadOp(ctx context.Context, id string) (*operation, int64, error) {
-	kv, err := s.st.Get(ctx, opKey(id))
-	if err != nil {
-		return nil, 0, err
-	}
-	var op operation
-	if err := json.Unmarshal(kv.Value, &op); err != nil {
-		return nil, 0, internalf("decode operation %s: %w", id, err)
-	}
-	return &op, kv.ModRevision, nil
-}
-
-func encodeOp(op *operation) []byte {
-	b, err := json.Marshal(op)
-	if err != nil {
-		panic(fmt.Sprintf("api: encode operation: %v", err)) // plain struct: cannot fail
-	}
-	return b
 }
 
 // startOp runs op's goroutine unless one is running or the server is
@@ -211,7 +132,7 @@ func (s *Server) startOp(id string) {
 
 // runOp does the work of operation id and commits its outcome.
 func (s *Server) runOp(ctx context.Context, id string) {
-	op, _, err := s.loadOp(ctx, id)
+	op, _, err := registry.LoadOperation(ctx, s.st, id)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("load operation", "operation", id, "err", err)
@@ -223,13 +144,13 @@ func (s *Server) runOp(ctx context.Context, id string) {
 	}
 	log := s.log.With("operation", op.ID, "kind", op.Kind, "target", op.Target)
 	log.Debug("operation started")
-	target := op.target()
-	if op.Kind == opGroupDelete {
+	target := op.TargetID()
+	if op.Kind == registry.OpGroupDelete {
 		s.runGroupDelete(ctx, log, op)
 		return
 	}
 	top := target.Parent()
-	cur, err := load(ctx, s.st, top)
+	cur, err := registry.Load(ctx, s.st, top)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Error("load operation target", "err", err)
@@ -237,32 +158,32 @@ func (s *Server) runOp(ctx context.Context, id string) {
 		return
 	}
 	switch {
-	case cur == nil && op.Kind == opDelete && target.Child == "":
+	case cur == nil && op.Kind == registry.OpDelete && target.Child == "":
 		// Already gone (an earlier run committed the delete but not the
 		// operation, which one Txn prevents, or the store was edited).
 		s.finish(ctx, log, op, nil)
 		return
 	case cur == nil:
-		s.finish(ctx, log, op, errorf(http.StatusNotFound, resource.CodeResourceNotFound, "",
+		s.finish(ctx, log, op, errorf(http.StatusNotFound, armerr.CodeResourceNotFound, "",
 			"The resource '%s' no longer exists.", top))
 		return
-	case cur.op != op.ID:
-		s.finish(ctx, log, op, internalf("resource %s is owned by operation %q, not %s", top, cur.op, op.ID))
+	case cur.Op != op.ID:
+		s.finish(ctx, log, op, internalf("resource %s is owned by operation %q, not %s", top, cur.Op, op.ID))
 		return
 	}
 	switch op.Kind {
-	case opPut, opSharedKey, opResetSharedKey:
-		err = s.prov.Realize(ctx, s.view, cur.obj)
-	case opDelete:
+	case registry.OpPut, registry.OpSharedKey, registry.OpResetSharedKey:
+		err = s.prov.Realize(ctx, s.view, cur.Obj)
+	case registry.OpDelete:
 		if target.Child != "" {
-			err = s.prov.Realize(ctx, s.view, cur.obj)
+			err = s.prov.Realize(ctx, s.view, cur.Obj)
 		} else {
-			err = s.prov.Teardown(ctx, s.view, cur.obj)
+			err = s.prov.Teardown(ctx, s.view, cur.Obj)
 		}
-	case opReset:
-		gw, ok := cur.obj.(*resource.VirtualNetworkGateway)
+	case registry.OpReset:
+		gw, ok := cur.Obj.(*resource.VirtualNetworkGateway)
 		if !ok {
-			err = internalf("reset of %T", cur.obj)
+			err = internalf("reset of %T", cur.Obj)
 			break
 		}
 		err = s.prov.ResetGateway(ctx, s.view, gw, op.GatewayVIP)
@@ -278,11 +199,11 @@ func (s *Server) runOp(ctx context.Context, id string) {
 
 // finish commits the outcome of op (not a group delete): the resource
 // leaves Updating/Deleting, and the operation records its status.
-func (s *Server) finish(ctx context.Context, log *slog.Logger, op *operation, workErr error) {
+func (s *Server) finish(ctx context.Context, log *slog.Logger, op *registry.Operation, workErr error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	target := op.target()
-	cur, err := load(ctx, s.st, target.Parent())
+	target := op.TargetID()
+	cur, err := registry.Load(ctx, s.st, target.Parent())
 	if err != nil {
 		log.Error("commit operation: load", "err", err)
 		return
@@ -292,29 +213,29 @@ func (s *Server) finish(ctx context.Context, log *slog.Logger, op *operation, wo
 		cmps []store.Cmp
 		ops  []store.Op
 	)
-	if cur != nil && cur.op == op.ID {
-		cmps = append(cmps, store.Cmp{Key: recordKey(cur.id), ModRevision: cur.rev})
-		if workErr == nil && op.Kind == opDelete && target.Child == "" {
-			ops = append(ops, store.DeleteOp(recordKey(cur.id)))
-			if a, ok := publicIP(cur.obj); ok {
-				ops = append(ops, store.DeleteOp(addrKey(a)))
+	if cur != nil && cur.Op == op.ID {
+		cmps = append(cmps, store.Cmp{Key: registry.Key(cur.ID), ModRevision: cur.Rev})
+		if workErr == nil && op.Kind == registry.OpDelete && target.Child == "" {
+			ops = append(ops, store.DeleteOp(registry.Key(cur.ID)))
+			if a, ok := registry.PublicIP(cur.Obj); ok {
+				ops = append(ops, store.DeleteOp(registry.AddressKey(a)))
 			}
 		} else {
 			state := resource.ProvisioningSucceeded
 			if workErr != nil {
 				state = resource.ProvisioningFailed
 			}
-			cur.obj.SetProvisioningState(state)
-			s.stamp(cur.obj)
-			b, err := encodeRecord(cur.obj, "")
+			cur.Obj.SetProvisioningState(state)
+			s.stamp(cur.Obj)
+			b, err := registry.Encode(cur.Obj, "")
 			if err != nil {
 				log.Error("commit operation: encode", "err", err)
 				return
 			}
-			ops = append(ops, store.PutOp(recordKey(cur.id), b))
+			ops = append(ops, store.PutOp(registry.Key(cur.ID), b))
 		}
 	}
-	ops = append(ops, store.PutOp(opKey(op.ID), encodeOp(op)))
+	ops = append(ops, op.Put())
 	if _, err := s.st.Txn(ctx, cmps, ops); err != nil {
 		log.Error("commit operation", "err", err)
 		return
@@ -323,7 +244,7 @@ func (s *Server) finish(ctx context.Context, log *slog.Logger, op *operation, wo
 }
 
 // completeOp sets op's terminal status from the work's error.
-func (s *Server) completeOp(op *operation, workErr error, log *slog.Logger) {
+func (s *Server) completeOp(op *registry.Operation, workErr error, log *slog.Logger) {
 	op.EndTime = s.now().UTC()
 	if workErr == nil {
 		op.Status = StatusSucceeded
@@ -338,25 +259,15 @@ func (s *Server) completeOp(op *operation, workErr error, log *slog.Logger) {
 }
 
 // stamp gives obj, and its inline children, a new etag.
-func (s *Server) stamp(obj resource.Object) { setEtag(obj, s.newEtag()) }
-
-// publicIP returns the address assigned to a public IP resource.
-func publicIP(obj resource.Object) (netip.Addr, bool) {
-	p, ok := obj.(*resource.PublicIPAddress)
-	if !ok || p.Properties.IPAddress == "" {
-		return netip.Addr{}, false
-	}
-	a, err := netip.ParseAddr(p.Properties.IPAddress)
-	return a, err == nil
-}
+func (s *Server) stamp(obj resource.Object) { resource.SetEtag(obj, s.newEtag()) }
 
 // runGroupDelete removes a group's resources in dependency order, each in
 // its own commit, then the group. It is safe to resume: what is already
 // gone is not listed again.
-func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *operation) {
-	gid := op.target()
-	for _, typ := range topTypes {
-		members, err := list(ctx, s.st, typePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
+func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *registry.Operation) {
+	gid := op.TargetID()
+	for _, typ := range resource.DeleteOrder() {
+		members, err := registry.List(ctx, s.st, registry.TypePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("group delete: list", "err", err)
@@ -364,26 +275,26 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *opera
 			return
 		}
 		for _, m := range members {
-			if m.op != op.ID {
-				s.failGroupDelete(context.WithoutCancel(ctx), log, op, internalf("%s is owned by operation %q", m.id, m.op))
+			if m.Op != op.ID {
+				s.failGroupDelete(context.WithoutCancel(ctx), log, op, internalf("%s is owned by operation %q", m.ID, m.Op))
 				return
 			}
-			if err := s.prov.Teardown(ctx, s.view, m.obj); err != nil {
+			if err := s.prov.Teardown(ctx, s.view, m.Obj); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				s.failGroupDelete(context.WithoutCancel(ctx), log, op, err)
 				return
 			}
-			ops := []store.Op{store.DeleteOp(recordKey(m.id))}
-			if a, ok := publicIP(m.obj); ok {
-				ops = append(ops, store.DeleteOp(addrKey(a)))
+			ops := []store.Op{store.DeleteOp(registry.Key(m.ID))}
+			if a, ok := registry.PublicIP(m.Obj); ok {
+				ops = append(ops, store.DeleteOp(registry.AddressKey(a)))
 			}
 			s.mu.Lock()
-			_, err := s.st.Txn(context.WithoutCancel(ctx), []store.Cmp{{Key: recordKey(m.id), ModRevision: m.rev}}, ops)
+			_, err := s.st.Txn(context.WithoutCancel(ctx), []store.Cmp{{Key: registry.Key(m.ID), ModRevision: m.Rev}}, ops)
 			s.mu.Unlock()
 			if err != nil {
-				log.Error("group delete: remove member", "member", m.id.String(), "err", err)
+				log.Error("group delete: remove member", "member", m.ID.String(), "err", err)
 				return
 			}
 		}
@@ -391,17 +302,17 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *opera
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
-	g, err := load(ctx, s.st, gid)
+	g, err := registry.Load(ctx, s.st, gid)
 	if err != nil {
 		log.Error("group delete: load group", "err", err)
 		return
 	}
 	s.completeOp(op, nil, log)
-	ops := []store.Op{store.PutOp(opKey(op.ID), encodeOp(op))}
+	ops := []store.Op{op.Put()}
 	var cmps []store.Cmp
 	if g != nil {
-		cmps = []store.Cmp{{Key: recordKey(gid), ModRevision: g.rev}}
-		ops = append(ops, store.DeleteOp(recordKey(gid)))
+		cmps = []store.Cmp{{Key: registry.Key(gid), ModRevision: g.Rev}}
+		ops = append(ops, store.DeleteOp(registry.Key(gid)))
 	}
 	if _, err := s.st.Txn(ctx, cmps, ops); err != nil {
 		log.Error("group delete: commit", "err", err)
@@ -412,32 +323,32 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *opera
 
 // failGroupDelete marks the group and its remaining resources Failed and
 // ends the operation.
-func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *operation, workErr error) {
+func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *registry.Operation, workErr error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	gid := op.target()
+	gid := op.TargetID()
 	var (
 		cmps []store.Cmp
 		ops  []store.Op
 	)
-	mark := func(m *stored) error {
-		if m.op != op.ID {
+	mark := func(m *registry.Record) error {
+		if m.Op != op.ID {
 			return nil
 		}
-		m.obj.SetProvisioningState(resource.ProvisioningFailed)
-		if m.id.Type != "" {
-			s.stamp(m.obj)
+		m.Obj.SetProvisioningState(resource.ProvisioningFailed)
+		if m.ID.Type != "" {
+			s.stamp(m.Obj)
 		}
-		b, err := encodeRecord(m.obj, "")
+		b, err := registry.Encode(m.Obj, "")
 		if err != nil {
 			return err
 		}
-		cmps = append(cmps, store.Cmp{Key: recordKey(m.id), ModRevision: m.rev})
-		ops = append(ops, store.PutOp(recordKey(m.id), b))
+		cmps = append(cmps, store.Cmp{Key: registry.Key(m.ID), ModRevision: m.Rev})
+		ops = append(ops, store.PutOp(registry.Key(m.ID), b))
 		return nil
 	}
-	for _, typ := range topTypes {
-		members, err := list(ctx, s.st, typePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
+	for _, typ := range resource.DeleteOrder() {
+		members, err := registry.List(ctx, s.st, registry.TypePrefix(typ, gid.Subscription, gid.ResourceGroup), typ)
 		if err != nil {
 			log.Error("group delete: list", "err", err)
 			return
@@ -449,7 +360,7 @@ func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *oper
 			}
 		}
 	}
-	if g, err := load(ctx, s.st, gid); err != nil {
+	if g, err := registry.Load(ctx, s.st, gid); err != nil {
 		log.Error("group delete: load group", "err", err)
 		return
 	} else if g != nil {
@@ -459,7 +370,7 @@ func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *oper
 		}
 	}
 	s.completeOp(op, workErr, log)
-	ops = append(ops, store.PutOp(opKey(op.ID), encodeOp(op)))
+	ops = append(ops, op.Put())
 	if _, err := s.st.Txn(ctx, cmps, ops); err != nil {
 		log.Error("group delete: commit failure", "err", err)
 		return
@@ -471,33 +382,33 @@ func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *oper
 // previous process left Updating or Deleting. A resource whose operation
 // record is missing gets a new operation of the matching kind.
 func (s *Server) resume(ctx context.Context) (int, error) {
-	var pending []*stored
-	gs, err := list(ctx, s.st, prefixGroup, resource.TypeResourceGroups)
+	var pending []*registry.Record
+	gs, err := registry.List(ctx, s.st, registry.GroupKeyPrefix, resource.TypeResourceGroups)
 	if err != nil {
 		return 0, err
 	}
 	for _, g := range gs {
-		if g.op != "" {
+		if g.Op != "" {
 			pending = append(pending, g)
 		}
 	}
-	for _, typ := range topTypes {
-		rs, err := list(ctx, s.st, typePrefix(typ), typ)
+	for _, typ := range resource.DeleteOrder() {
+		rs, err := registry.List(ctx, s.st, registry.TypePrefix(typ), typ)
 		if err != nil {
 			return 0, err
 		}
 		for _, r := range rs {
-			if r.op != "" {
+			if r.Op != "" {
 				pending = append(pending, r)
 			}
 		}
 	}
 	started := map[string]bool{}
 	for _, p := range pending {
-		if started[p.op] {
+		if started[p.Op] {
 			continue
 		}
-		op, _, err := s.loadOp(ctx, p.op)
+		op, _, err := registry.LoadOperation(ctx, s.st, p.Op)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			if op, err = s.recreateOp(ctx, p); err != nil {
@@ -520,40 +431,40 @@ func (s *Server) resume(ctx context.Context) (int, error) {
 }
 
 // recreateOp gives a pending resource a fresh operation record.
-func (s *Server) recreateOp(ctx context.Context, p *stored) (*operation, error) {
+func (s *Server) recreateOp(ctx context.Context, p *registry.Record) (*registry.Operation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	kind := opPut
+	kind := registry.OpPut
 	switch {
-	case p.id.Type == "":
-		kind = opGroupDelete
-	case p.obj.ProvisioningState() == resource.ProvisioningDeleting:
-		kind = opDelete
+	case p.ID.Type == "":
+		kind = registry.OpGroupDelete
+	case p.Obj.ProvisioningState() == resource.ProvisioningDeleting:
+		kind = registry.OpDelete
 	}
-	op := s.newOperation(kind, p.id, p.obj.Meta().Location, MinAPIVersion)
-	b, err := encodeRecord(p.obj, op.ID)
+	op := s.newOperation(kind, p.ID, p.Obj.Meta().Location, MinAPIVersion)
+	b, err := registry.Encode(p.Obj, op.ID)
 	if err != nil {
 		return nil, err
 	}
-	ops := []store.Op{store.PutOp(recordKey(p.id), b), store.PutOp(opKey(op.ID), encodeOp(op))}
-	cmps := []store.Cmp{{Key: recordKey(p.id), ModRevision: p.rev}}
-	if kind == opGroupDelete {
+	ops := []store.Op{store.PutOp(registry.Key(p.ID), b), op.Put()}
+	cmps := []store.Cmp{{Key: registry.Key(p.ID), ModRevision: p.Rev}}
+	if kind == registry.OpGroupDelete {
 		// Members still name the lost operation; hand them to the new one.
-		for _, typ := range topTypes {
-			ms, err := list(ctx, s.st, typePrefix(typ, p.id.Subscription, p.id.ResourceGroup), typ)
+		for _, typ := range resource.DeleteOrder() {
+			ms, err := registry.List(ctx, s.st, registry.TypePrefix(typ, p.ID.Subscription, p.ID.ResourceGroup), typ)
 			if err != nil {
 				return nil, err
 			}
 			for _, m := range ms {
-				if m.op != p.op {
+				if m.Op != p.Op {
 					continue
 				}
-				mb, err := encodeRecord(m.obj, op.ID)
+				mb, err := registry.Encode(m.Obj, op.ID)
 				if err != nil {
 					return nil, err
 				}
-				cmps = append(cmps, store.Cmp{Key: recordKey(m.id), ModRevision: m.rev})
-				ops = append(ops, store.PutOp(recordKey(m.id), mb))
+				cmps = append(cmps, store.Cmp{Key: registry.Key(m.ID), ModRevision: m.Rev})
+				ops = append(ops, store.PutOp(registry.Key(m.ID), mb))
 			}
 		}
 	}
@@ -581,22 +492,5 @@ func (s *Server) janitor() {
 }
 
 func (s *Server) pruneOps(ctx context.Context) error {
-	kvs, _, err := s.st.List(ctx, prefixOperation)
-	if err != nil {
-		return err
-	}
-	cutoff := s.now().Add(-s.opRetention)
-	for _, kv := range kvs {
-		var op operation
-		if err := json.Unmarshal(kv.Value, &op); err != nil {
-			continue
-		}
-		if op.Status == StatusInProgress || op.EndTime.IsZero() || op.EndTime.After(cutoff) {
-			continue
-		}
-		if _, err := s.st.Delete(ctx, kv.Key, kv.ModRevision); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
+	return registry.PruneOperations(ctx, s.st, s.now().Add(-s.opRetention))
 }

@@ -25,7 +25,7 @@ type Provisioner interface {
 
 	// Realize creates or updates the infrastructure for obj: a resource
 	// group, VNet, public IP, gateway, local network gateway or
-	// connection. A returned *resource.Error is shown to the client as the
+	// connection. A returned *armerr.Error is shown to the client as the
 	// operation's error; any other error becomes an internal error. If ctx
 	// is canceled because the server is shutting down, the operation is
 	// resumed on the next start.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
@@ -59,7 +61,7 @@ func TestRestartResumesOperations(t *testing.T) {
 	t.Cleanup(func() { st2.Close() })
 	lostOp := lost.header.Get("Azure-AsyncOperation")
 	lostOp = lostOp[strings.LastIndex(lostOp, "/")+1 : strings.Index(lostOp, "?")]
-	if _, err := st2.Delete(t.Context(), opKey(lostOp), 0); err != nil {
+	if _, err := st2.Delete(t.Context(), registry.OperationKey(lostOp), 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -76,8 +78,8 @@ func TestRestartResumesOperations(t *testing.T) {
 		t.Fatalf("resumed group delete: %+v", st)
 	}
 	h2.expect(h2.do(http.MethodGet, rebase(del.header.Get("Location")), nil), http.StatusNoContent)
-	h2.expectErr(h2.do(http.MethodGet, groupPathOf("doomed"), nil), http.StatusNotFound, resource.CodeResourceGroupNotFound)
-	h2.expectErr(h2.do(http.MethodGet, rebase(lost.header.Get("Azure-AsyncOperation")), nil), http.StatusNotFound, resource.CodeOperationNotFound)
+	h2.expectErr(h2.do(http.MethodGet, groupPathOf("doomed"), nil), http.StatusNotFound, armerr.CodeResourceGroupNotFound)
+	h2.expectErr(h2.do(http.MethodGet, rebase(lost.header.Get("Azure-AsyncOperation")), nil), http.StatusNotFound, armerr.CodeOperationNotFound)
 	lostPath := rid("rg", "localNetworkGateways", "lost")
 	for i := 0; provState(h2.get(lostPath)) != resource.ProvisioningSucceeded; i++ {
 		if i > 1000 {
@@ -89,7 +91,7 @@ func TestRestartResumesOperations(t *testing.T) {
 		t.Fatalf("resumed update lost its state: %v", ip)
 	}
 	// The deleted group's public IP address was released.
-	kvs, _, err := st2.List(t.Context(), prefixAddress)
+	kvs, _, err := st2.List(t.Context(), registry.AddressKeyPrefix)
 	if err != nil || len(kvs) != 0 {
 		t.Fatalf("address reservations after the group delete: %v %v", kvs, err)
 	}
@@ -122,7 +124,7 @@ func TestInternalErrors(t *testing.T) {
 	h.put(groupPathOf("rg"), groupBody())
 	fs.fail.Store(true)
 	r := h.do(http.MethodGet, groupPathOf("rg"), nil)
-	h.expectErr(r, http.StatusInternalServerError, resource.CodeInternal)
+	h.expectErr(r, http.StatusInternalServerError, armerr.CodeInternal)
 	if strings.Contains(string(r.body), "secret") {
 		t.Fatalf("500 body leaks internals: %s", r.body)
 	}

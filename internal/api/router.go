@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -112,7 +113,7 @@ func splitPath(escaped string) ([]string, error) {
 	for i, s := range raw {
 		u, err := url.PathUnescape(s)
 		if err != nil {
-			return nil, errorf(http.StatusBadRequest, resource.CodeInvalidResourceID, "", "The request path is not a valid URL path: %v", err)
+			return nil, errorf(http.StatusBadRequest, armerr.CodeInvalidResourceID, "", "The request path is not a valid URL path: %v", err)
 		}
 		segs[i] = u
 	}
@@ -190,14 +191,14 @@ func notFound(method string, segs []string) error {
 	for i, s := range segs {
 		if strings.EqualFold(s, "providers") && i+2 < len(segs) {
 			if !strings.EqualFold(segs[i+1], resource.Provider) {
-				return errorf(http.StatusNotFound, resource.CodeInvalidResourceType, "",
+				return errorf(http.StatusNotFound, armerr.CodeInvalidResourceType, "",
 					"The resource namespace '%s' is not served; vpngw serves only %s.", segs[i+1], resource.Provider)
 			}
 			if _, ok := resource.CanonicalType(segs[i+2]); !ok && !strings.EqualFold(segs[i+2], "locations") {
-				return errorf(http.StatusNotFound, resource.CodeInvalidResourceType, "",
+				return errorf(http.StatusNotFound, armerr.CodeInvalidResourceType, "",
 					"The resource type '%s' could not be found in the namespace '%s'.", segs[i+2], resource.Provider)
 			}
 		}
 	}
-	return errorf(http.StatusNotFound, CodePathNotFound, "", "No API serves %s /%s.", method, strings.Join(segs, "/"))
+	return errorf(http.StatusNotFound, armerr.CodePathNotFound, "", "No API serves %s /%s.", method, strings.Join(segs, "/"))
 }

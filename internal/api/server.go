@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 )
@@ -32,8 +34,8 @@ type Config struct {
 	// Logger receives the access log and diagnostics; nil is silent.
 	Logger *slog.Logger
 	// PublicIPPool is where public IP addresses come from; nil means
-	// DefaultPublicIPPool().
-	PublicIPPool *AddressPool
+	// registry.DefaultPublicIPPool().
+	PublicIPPool *registry.AddressPool
 	// RetryAfter is the poll interval suggested to clients (Retry-After);
 	// 1s when 0.
 	RetryAfter time.Duration
@@ -52,10 +54,10 @@ type Config struct {
 // goroutines.
 type Server struct {
 	st          store.Store
-	view        storeView
+	view        resource.View
 	prov        Provisioner
 	log         *slog.Logger
-	pool        *AddressPool
+	pool        *registry.AddressPool
 	rand        io.Reader
 	now         func() time.Time
 	retryAfter  time.Duration
@@ -91,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		st:          cfg.Store,
-		view:        storeView{st: cfg.Store},
+		view:        registry.NewView(cfg.Store),
 		prov:        cfg.Provisioner,
 		log:         cfg.Logger,
 		pool:        cfg.PublicIPPool,
@@ -108,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.pool == nil {
-		p, err := ParseAddressPool(DefaultPublicIPPool())
+		p, err := registry.ParseAddressPool(registry.DefaultPublicIPPool())
 		if err != nil {
 			return nil, err
 		}
@@ -241,7 +243,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, reqID string) 
 	ep := rt.endpoint(r.Method)
 	if ep == nil {
 		w.Header().Set("Allow", rt.allow())
-		return errorf(http.StatusMethodNotAllowed, resource.CodeMethodNotAllowed, "",
+		return errorf(http.StatusMethodNotAllowed, armerr.CodeMethodNotAllowed, "",
 			"The method %s is not allowed on this path; allowed: %s.", r.Method, rt.allow())
 	}
 	req := &request{Request: r, params: params, requestID: reqID}
@@ -262,37 +264,25 @@ func (s *Server) writeError(w http.ResponseWriter, reqID string, err error) {
 	if internal {
 		s.log.Error("internal error", "requestId", reqID, "err", err)
 	}
-	writeJSON(w, e.HTTPStatus(), errorBody{Error: e})
+	armerr.Write(w, e)
 }
 
 // writeJSON writes v as the JSON response body with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		// Our own types always encode; this is a bug.
-		http.Error(w, `{"error":{"code":"InternalServerError","message":"response encoding failed"}}`, http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { armerr.WriteJSON(w, status, v) }
 
 // readBody reads a required JSON request body.
 func readBody(w http.ResponseWriter, r *request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "",
+		return nil, errorf(http.StatusRequestEntityTooLarge, armerr.CodeRequestTooLarge, "",
 			"The request body is larger than %d bytes.", maxBodyBytes)
 	}
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, resource.CodeInvalidRequestContent, "", "Reading the request body failed: %v", err)
+		return nil, errorf(http.StatusBadRequest, armerr.CodeInvalidRequestContent, "", "Reading the request body failed: %v", err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, errorf(http.StatusBadRequest, resource.CodeInvalidRequestContent, "", "The request body is required.")
+		return nil, errorf(http.StatusBadRequest, armerr.CodeInvalidRequestContent, "", "The request body is required.")
 	}
 	return b, nil
 }

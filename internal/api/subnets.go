@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -36,14 +37,14 @@ func (s *Server) getSubnet(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	v, err := load(r.Context(), s.st, id.Parent())
+	v, err := registry.Load(r.Context(), s.st, id.Parent())
 	if err != nil {
 		return err
 	}
 	if v == nil {
 		return s.notFoundIn(r.Context(), id.Parent())
 	}
-	sub, ok := s.renderedSubnet(r, v.obj, id.ChildName)
+	sub, ok := s.renderedSubnet(r, v.Obj, id.ChildName)
 	if !ok {
 		return resource.NotFound(id)
 	}
@@ -57,14 +58,14 @@ func (s *Server) listSubnets(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	v, err := load(r.Context(), s.st, id)
+	v, err := registry.Load(r.Context(), s.st, id)
 	if err != nil {
 		return err
 	}
 	if v == nil {
 		return s.notFoundIn(r.Context(), id)
 	}
-	rv := s.render(r.Context(), v.obj).(*resource.VirtualNetwork)
+	rv := s.render(r.Context(), v.Obj).(*resource.VirtualNetwork)
 	subnets := rv.Properties.Subnets
 	if subnets == nil {
 		subnets = []resource.Subnet{}
@@ -93,19 +94,19 @@ func (s *Server) putSubnet(w http.ResponseWriter, r *request) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := load(ctx, s.st, id.Parent())
+	old, err := registry.Load(ctx, s.st, id.Parent())
 	if err != nil {
 		return err
 	}
 	if old == nil {
 		return s.notFoundIn(ctx, id.Parent())
 	}
-	oldSub, exists := old.obj.(*resource.VirtualNetwork).Subnet(id.ChildName)
+	oldSub, exists := old.Obj.(*resource.VirtualNetwork).Subnet(id.ChildName)
 	if err := checkPreconditions(r, exists, etagOf(old)); err != nil {
 		return err
 	}
-	if old.op != "" {
-		return errBusy(old.id)
+	if old.Op != "" {
+		return errBusy(old.ID)
 	}
 	if err := s.checkGroupWritable(ctx, id); err != nil {
 		return err
@@ -120,36 +121,33 @@ func (s *Server) putSubnet(w http.ResponseWriter, r *request) error {
 	if err := resource.Validate(&sub); err != nil {
 		return err
 	}
-	vnet := resource.Clone(old.obj).(*resource.VirtualNetwork)
+	vnet := resource.Clone(old.Obj).(*resource.VirtualNetwork)
 	vnet.PutSubnet(sub)
-	if err := s.prepare(ctx, old.id, vnet, old); err != nil {
+	if err := s.prepare(ctx, old.ID, vnet, old); err != nil {
 		return err
 	}
-	if idle(old) {
+	if old.Idle() {
 		same, err := sameState(vnet, old)
 		if err != nil {
 			return err
 		}
 		if same {
-			rs, _ := s.renderedSubnet(r, old.obj, name)
+			rs, _ := s.renderedSubnet(r, old.Obj, name)
 			writeJSON(w, http.StatusOK, rs)
 			return nil
 		}
 	}
-	target := old.id
+	target := old.ID
 	target.Child, target.ChildName = resource.TypeSubnets, name
-	op := s.newOperation(opPut, target, vnet.Location, r.apiVersion)
-	if err := s.commitOp(ctx, op, old.id, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
+	op := s.newOperation(registry.OpPut, target, vnet.Location, r.apiVersion)
+	if err := s.accept(ctx, w, r, op, old.ID, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
 	status := http.StatusOK
 	if !exists {
 		status = http.StatusCreated
 	}
 	rs, _ := s.renderedSubnet(r, vnet, name)
-	s.setLROHeaders(w, r, op)
 	writeJSON(w, status, rs)
 	return nil
 }
@@ -164,13 +162,13 @@ func (s *Server) deleteSubnet(w http.ResponseWriter, r *request) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, err := load(ctx, s.st, id.Parent())
+	old, err := registry.Load(ctx, s.st, id.Parent())
 	if err != nil {
 		return err
 	}
 	var exists bool
 	if old != nil {
-		_, exists = old.obj.(*resource.VirtualNetwork).Subnet(id.ChildName)
+		_, exists = old.Obj.(*resource.VirtualNetwork).Subnet(id.ChildName)
 	}
 	if err := checkPreconditions(r, exists, etagOf(old)); err != nil {
 		return err
@@ -179,27 +177,24 @@ func (s *Server) deleteSubnet(w http.ResponseWriter, r *request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	if old.op != "" {
-		return errBusy(old.id)
+	if old.Op != "" {
+		return errBusy(old.ID)
 	}
-	oldVnet := old.obj.(*resource.VirtualNetwork)
+	oldVnet := old.Obj.(*resource.VirtualNetwork)
 	if err := resource.CheckSubnetDelete(ctx, s.view, oldVnet, id.ChildName); err != nil {
 		return err
 	}
-	vnet := resource.Clone(old.obj).(*resource.VirtualNetwork)
+	vnet := resource.Clone(old.Obj).(*resource.VirtualNetwork)
 	vnet.DeleteSubnet(id.ChildName)
-	if err := s.prepare(ctx, old.id, vnet, old); err != nil {
+	if err := s.prepare(ctx, old.ID, vnet, old); err != nil {
 		return err
 	}
-	target := old.id
+	target := old.ID
 	target.Child, target.ChildName = resource.TypeSubnets, id.ChildName
-	op := s.newOperation(opDelete, target, vnet.Location, r.apiVersion)
-	if err := s.commitOp(ctx, op, old.id, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
+	op := s.newOperation(registry.OpDelete, target, vnet.Location, r.apiVersion)
+	if err := s.accept(ctx, w, r, op, old.ID, old, vnet, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	s.log.Info("operation accepted", "operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID)
-	s.startOp(op.ID)
-	s.setLROHeaders(w, r, op)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // MaxInstances bounds a gateway's instance index (Azure runs two).
@@ -103,7 +105,7 @@ func (l *Lab) EnsureGatewayInstance(ctx context.Context, spec GatewayInstanceSpe
 		addr = old.Address // keep what was handed out
 	default:
 		var preferred netip.Addr
-		if a, ok := hostAddr(sn.Prefixes[0], spec.Instance); ok {
+		if a, ok := netx.HostAddr(sn.Prefixes[0], spec.Instance); ok {
 			preferred = a
 		}
 		p, err := l.allocate(spec.VNet, sn, preferred, ns)
@@ -119,7 +121,7 @@ func (l *Lab) EnsureGatewayInstance(ctx context.Context, spec GatewayInstanceSpe
 		VNet:         v.Spec.ID,
 		Subnet:       sn.Name,
 		Address:      addr,
-		Router:       subnetRouter(addr.Masked()),
+		Router:       netx.Router(addr.Masked()),
 		LANInterface: IfLAN,
 		WANInterface: IfWAN,
 	}

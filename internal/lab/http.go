@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/armerr"
 )
 
 // VNetResolver finds a stored virtual network for the HTTP handler; the
@@ -19,8 +19,8 @@ import (
 type VNetResolver interface {
 	// ResolveVNet returns the spec of the virtual network name in resource
 	// group resourceGroup of subscription (empty: the default one), for
-	// example through SpecFromVirtualNetwork. A VNet that does not exist is
-	// an error wrapping ErrNotFound, or a *resource.Error with status 404.
+	// example from the stored virtual network. A VNet that does not exist
+	// is an error wrapping ErrNotFound, or an *armerr.Error with status 404.
 	ResolveVNet(ctx context.Context, subscription, resourceGroup, name string) (VNetSpec, error)
 }
 
@@ -71,8 +71,9 @@ const requestTimeout = 2 * time.Minute
 // Errors have the API's shape, {"error":{"code","message","target"}}:
 // ErrInvalid is 400 InvalidParameter, ErrNotFound 404 ResourceNotFound,
 // ErrConflict and ErrAddressInUse 409 Conflict, ErrExhausted 409
-// LimitExceeded, anything else 500 InternalServerError with the message (a
-// lab is a development tool: the details help).
+// LimitExceeded, an *armerr.Error itself; anything else is 500
+// InternalServerError, logged with its details to the lab's logger and
+// answered without them.
 func Handler(l *Lab, resolver VNetResolver) http.Handler {
 	h := &handler{l: l, resolver: resolver}
 	mux := http.NewServeMux()
@@ -87,8 +88,8 @@ func Handler(l *Lab, resolver VNetResolver) http.Handler {
 	mux.HandleFunc("GET /lab/v1/sites/{name}", h.getSite)
 	mux.HandleFunc("DELETE /lab/v1/sites/{name}", h.deleteSite)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &resource.Error{Code: "PathNotFound", Status: http.StatusNotFound,
-			Message: fmt.Sprintf("No lab API serves %s %s.", r.Method, r.URL.Path)})
+		h.writeError(w, armerr.Errorf(armerr.CodePathNotFound, "",
+			"No lab API serves %s %s.", r.Method, r.URL.Path).WithStatus(http.StatusNotFound))
 	})
 	return mux
 }
@@ -103,125 +104,122 @@ func workContext(r *http.Request) (context.Context, context.CancelFunc) {
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, h.l.Status())
+	h.writeJSON(w, http.StatusOK, h.l.Status())
 }
 
 func (h *handler) down(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
 	if err := h.l.Down(ctx); err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.l.Status())
+	h.writeJSON(w, http.StatusOK, h.l.Status())
 }
 
 func (h *handler) listVMs(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[VM]{Value: h.l.VMs(r.URL.Query().Get("resourceGroup"))})
+	h.writeJSON(w, http.StatusOK, List[VM]{Value: h.l.VMs(r.URL.Query().Get("resourceGroup"))})
 }
 
 func (h *handler) putVM(w http.ResponseWriter, r *http.Request) {
 	var req VMRequest
-	if !readJSON(w, r, &req) {
+	if !h.readJSON(w, r, &req) {
 		return
 	}
 	group, name := r.PathValue("group"), r.PathValue("name")
 	if req.VNet == "" || req.Subnet == "" {
-		writeError(w, resource.Errorf(resource.CodeMissingParameter, "vnet", "A VM needs a vnet and a subnet."))
+		h.writeError(w, armerr.Errorf(armerr.CodeMissingParameter, "vnet", "A VM needs a vnet and a subnet."))
 		return
 	}
 	ctx, cancel := workContext(r)
 	defer cancel()
 	if h.resolver == nil {
-		writeError(w, fmt.Errorf("lab: no VNet resolver configured"))
+		h.writeError(w, fmt.Errorf("lab: no VNet resolver configured"))
 		return
 	}
 	spec, err := h.resolver.ResolveVNet(ctx, req.Subscription, group, req.VNet)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	// Realize the VNet as stored (idempotent; the reconciler does the same)
 	// so that a VM can be added before the VNet's reconcile has run.
 	if err := h.l.EnsureVNet(ctx, spec); err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	vm, err := h.l.CreateVM(ctx, VMSpec{ResourceGroup: group, Name: name, VNet: spec.ID, Subnet: req.Subnet})
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, vm)
+	h.writeJSON(w, http.StatusOK, vm)
 }
 
 func (h *handler) getVM(w http.ResponseWriter, r *http.Request) {
 	vm, err := h.l.GetVM(r.PathValue("group"), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, vm)
+	h.writeJSON(w, http.StatusOK, vm)
 }
 
 func (h *handler) deleteVM(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
-	err := h.l.DeleteVM(ctx, r.PathValue("group"), r.PathValue("name"))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		w.WriteHeader(http.StatusNoContent)
-	case err != nil:
-		writeError(w, err)
-	default:
-		w.WriteHeader(http.StatusOK)
-	}
+	h.deleted(w, h.l.DeleteVM(ctx, r.PathValue("group"), r.PathValue("name")))
 }
 
 func (h *handler) listSites(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, List[Site]{Value: h.l.Sites()})
+	h.writeJSON(w, http.StatusOK, List[Site]{Value: h.l.Sites()})
 }
 
 func (h *handler) putSite(w http.ResponseWriter, r *http.Request) {
 	var req SiteRequest
-	if !readJSON(w, r, &req) {
+	if !h.readJSON(w, r, &req) {
 		return
 	}
 	ctx, cancel := workContext(r)
 	defer cancel()
 	s, err := h.l.CreateSite(ctx, SiteSpec{Name: r.PathValue("name"), PublicIP: req.PublicIP, AddressPrefixes: req.AddressPrefixes})
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	h.writeJSON(w, http.StatusOK, s)
 }
 
 func (h *handler) getSite(w http.ResponseWriter, r *http.Request) {
 	s, err := h.l.GetSite(r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	h.writeJSON(w, http.StatusOK, s)
 }
 
 func (h *handler) deleteSite(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
-	err := h.l.DeleteSite(ctx, r.PathValue("name"))
+	h.deleted(w, h.l.DeleteSite(ctx, r.PathValue("name")))
+}
+
+// deleted answers a DELETE: 200, or 204 if there was nothing to delete, as
+// in ARM.
+func (h *handler) deleted(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		w.WriteHeader(http.StatusNoContent)
 	case err != nil:
-		writeError(w, err)
+		h.writeError(w, err)
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
 }
 
 // readJSON decodes the request body strictly, answering 400 on failure.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+func (h *handler) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	d := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
 	d.DisallowUnknownFields()
 	err := d.Decode(v)
@@ -229,16 +227,16 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		err = errors.New("trailing data after the JSON object")
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		writeError(w, resource.Errorf(resource.CodeInvalidRequestContent, "", "The request body is not valid: %v.", err))
+		h.writeError(w, armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body is not valid: %v.", err))
 		return false
 	}
 	return true
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func (h *handler) writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -246,29 +244,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// writeError answers err in the API's error shape.
-func writeError(w http.ResponseWriter, err error) {
-	e, ok := resource.AsError(err)
+// writeError answers err in the API's error shape (armerr). An error the
+// lab does not classify is internal: logged, and answered without its text.
+func (h *handler) writeError(w http.ResponseWriter, err error) {
+	e, ok := armerr.AsError(err)
 	if !ok {
-		e = &resource.Error{Code: resource.CodeInternal, Status: http.StatusInternalServerError, Message: err.Error()}
+		e = armerr.Errorf("", "", "%s", err.Error())
 		for _, s := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrAddressInUse, ErrExhausted, ErrLocked} {
 			e.Message = strings.TrimPrefix(e.Message, s.Error()+": ")
 		}
 		switch {
 		case errors.Is(err, ErrInvalid):
-			e.Code, e.Status = resource.CodeInvalidParameter, http.StatusBadRequest
+			e.Code, e.Status = armerr.CodeInvalidParameter, http.StatusBadRequest
 		case errors.Is(err, ErrNotFound):
-			e.Code, e.Status = resource.CodeResourceNotFound, http.StatusNotFound
+			e.Code, e.Status = armerr.CodeResourceNotFound, http.StatusNotFound
 		case errors.Is(err, ErrConflict), errors.Is(err, ErrAddressInUse), errors.Is(err, ErrLocked):
-			e.Code, e.Status = resource.CodeConflict, http.StatusConflict
+			e.Code, e.Status = armerr.CodeConflict, http.StatusConflict
 		case errors.Is(err, ErrExhausted):
-			e.Code, e.Status = resource.CodeLimitExceeded, http.StatusConflict
+			e.Code, e.Status = armerr.CodeLimitExceeded, http.StatusConflict
+		default:
+			h.l.log.Error("lab API: internal error", "err", err)
+			e = armerr.Internal()
 		}
 	}
-	b, _ := json.Marshal(struct {
-		Error *resource.Error `json:"error"`
-	}{e})
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(e.HTTPStatus())
-	w.Write(append(b, '\n'))
+	armerr.Write(w, e)
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // SiteSpec describes an on-premises site to create.
@@ -69,8 +71,8 @@ func (l *Lab) CreateSite(ctx context.Context, spec SiteSpec) (Site, error) {
 		return Site{}, fmt.Errorf("%w: site prefix %s: the first prefix needs two usable addresses (/30 or larger)", ErrInvalid, lan)
 	}
 	name := strings.ToLower(spec.Name)
-	dev, _ := nthAddr(lan, 1)
-	host, _ := nthAddr(lan, 2)
+	dev, _ := netx.NthAddr(lan, 1)
+	host, _ := netx.NthAddr(lan, 2)
 	site := &Site{
 		Name:            name,
 		PublicIP:        spec.PublicIP,

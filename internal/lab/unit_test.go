@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/armerr"
 )
 
 // These tests need no privileges: they exercise names, validation (which
@@ -53,35 +53,6 @@ func TestNames(t *testing.T) {
 	for s, ok := range map[string]bool{"onprem": true, "Branch-1": true, "a": true, "-a": false, "a-": false, "a_b": false, "a/b": false, strings.Repeat("a", 41): false} {
 		if (checkSiteName(s) == nil) != ok {
 			t.Errorf("checkSiteName(%q) = %v", s, checkSiteName(s))
-		}
-	}
-}
-
-func TestAddresses(t *testing.T) {
-	p := netip.MustParsePrefix("10.1.255.0/27")
-	if a, ok := hostAddr(p, 0); !ok || a.String() != "10.1.255.4" {
-		t.Errorf("hostAddr 0 = %v %v", a, ok)
-	}
-	if a, ok := hostAddr(p, 26); !ok || a.String() != "10.1.255.30" {
-		t.Errorf("hostAddr 26 = %v %v", a, ok)
-	}
-	if _, ok := hostAddr(p, 27); ok {
-		t.Errorf("hostAddr hands out the broadcast address")
-	}
-	if _, ok := hostAddr(netip.MustParsePrefix("10.0.0.0/30"), 0); ok {
-		t.Errorf("hostAddr in a /30")
-	}
-	if r := subnetRouter(p); r.String() != "10.1.255.1" {
-		t.Errorf("router = %s", r)
-	}
-	for a, ok := range map[string]bool{"192.0.2.1": true, "198.51.100.200": true, "203.0.113.9": true, "8.8.8.8": false, "10.0.0.1": false, "192.0.3.1": false, "2001:db8::1": false} {
-		if (checkPublic(netip.MustParseAddr(a)) == nil) != ok {
-			t.Errorf("checkPublic(%s) = %v", a, checkPublic(netip.MustParseAddr(a)))
-		}
-	}
-	for p, ok := range map[string]bool{"10.0.0.0/16": true, "172.16.0.0/12": true, "198.51.0.0/16": false, "169.254.0.0/24": false, "10.0.0.1/16": false, "fd00::/64": false} {
-		if (checkPrivate("x", netip.MustParsePrefix(p)) == nil) != ok {
-			t.Errorf("checkPrivate(%s) = %v", p, checkPrivate("x", netip.MustParsePrefix(p)))
 		}
 	}
 }
@@ -201,27 +172,6 @@ func TestOpenChecks(t *testing.T) {
 	}
 }
 
-func TestSpecFromVirtualNetwork(t *testing.T) {
-	var v resource.VirtualNetwork
-	err := json.Unmarshal([]byte(`{"id":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v",
-		"properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16","fd00::/48"]},
-		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}},
-		           {"name":"dual","properties":{"addressPrefixes":["10.1.1.0/24","fd00::/64"]}},
-		           {"name":"v6only","properties":{"addressPrefix":"fd00:0:0:1::/64"}}]}}`), &v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := SpecFromVirtualNetwork(&v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := json.Marshal(spec)
-	want := `{"id":"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v","addressSpace":["10.1.0.0/16"],"subnets":[{"name":"GatewaySubnet","prefixes":["10.1.255.0/27"]},{"name":"dual","prefixes":["10.1.1.0/24"]}]}`
-	if string(got) != want {
-		t.Errorf("spec = %s\nwant   %s", got, want)
-	}
-}
-
 // fakeResolver resolves VNets from a map keyed by resource group/name.
 type fakeResolver map[string]VNetSpec
 
@@ -229,7 +179,7 @@ func (f fakeResolver) ResolveVNet(_ context.Context, _, rg, name string) (VNetSp
 	if s, ok := f[strings.ToLower(rg+"/"+name)]; ok {
 		return s, nil
 	}
-	return VNetSpec{}, resource.Errorf(resource.CodeResourceNotFound, "", "The Resource 'Microsoft.Network/virtualNetworks/%s' under resource group '%s' was not found.", name, rg).WithStatus(http.StatusNotFound)
+	return VNetSpec{}, armerr.Errorf(armerr.CodeResourceNotFound, "", "The Resource 'Microsoft.Network/virtualNetworks/%s' under resource group '%s' was not found.", name, rg).WithStatus(http.StatusNotFound)
 }
 
 func TestHTTPErrors(t *testing.T) {
@@ -256,7 +206,7 @@ func TestHTTPErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body struct{ Error resource.Error }
+		var body struct{ Error armerr.Error }
 		err = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != c.status || body.Error.Code != c.code || !strings.Contains(body.Error.Message, c.mention) {
@@ -313,5 +263,47 @@ func TestIPv4Only(t *testing.T) {
 	v4 = spec.ipv4Only()
 	if err := v4.validate(); err != nil {
 		t.Errorf("validate dual stack = %v", err)
+	}
+}
+
+func TestAddresses(t *testing.T) {
+	for a, ok := range map[string]bool{"192.0.2.1": true, "198.51.100.200": true, "203.0.113.9": true, "8.8.8.8": false, "10.0.0.1": false, "192.0.3.1": false, "2001:db8::1": false} {
+		if (checkPublic(netip.MustParseAddr(a)) == nil) != ok {
+			t.Errorf("checkPublic(%s) = %v", a, checkPublic(netip.MustParseAddr(a)))
+		}
+	}
+	for p, ok := range map[string]bool{"10.0.0.0/16": true, "172.16.0.0/12": true, "198.51.0.0/16": false, "169.254.0.0/24": false, "10.0.0.1/16": false, "fd00::/64": false} {
+		if (checkPrivate("x", netip.MustParsePrefix(p)) == nil) != ok {
+			t.Errorf("checkPrivate(%s) = %v", p, checkPrivate("x", netip.MustParsePrefix(p)))
+		}
+	}
+}
+
+// failingResolver fails with an error whose text must stay in the log.
+type failingResolver struct{}
+
+func (failingResolver) ResolveVNet(context.Context, string, string, string) (VNetSpec, error) {
+	return VNetSpec{}, errors.New("store: open /var/lib/vpngw/secret-path: permission denied")
+}
+
+func TestHTTPInternalErrorWithheld(t *testing.T) {
+	l := openUnpriv(t)
+	srv := httptest.NewServer(Handler(l, failingResolver{}))
+	defer srv.Close()
+	req, _ := http.NewRequest("PUT", srv.URL+"/lab/v1/vms/rg/vm1", strings.NewReader(`{"vnet":"v","subnet":"apps"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error armerr.Error }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusInternalServerError || body.Error.Code != armerr.CodeInternal {
+		t.Errorf("PUT with a failing resolver = %d %+v, want 500 %s", resp.StatusCode, body.Error, armerr.CodeInternal)
+	}
+	if strings.Contains(body.Error.Message, "secret-path") {
+		t.Errorf("a 500 leaks the internal error: %q", body.Error.Message)
 	}
 }

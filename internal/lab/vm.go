@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // VMSpec describes a VM to create.
@@ -91,7 +93,7 @@ func (l *Lab) CreateVM(ctx context.Context, spec VMSpec) (VM, error) {
 		Namespace:      ns,
 		IPAddress:      addr.Addr(),
 		AddressPrefix:  addr.Masked(),
-		DefaultGateway: subnetRouter(addr.Masked()),
+		DefaultGateway: netx.Router(addr.Masked()),
 	}
 	l.st.VMs[key] = vm
 	if err := l.save(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // GatewaySubnetName is the subnet gateway instances go into by default; VMs
@@ -253,7 +255,7 @@ func (l *Lab) realizeVNetBase(ctx context.Context, v *vnetState) error {
 		}
 		var addrs []netip.Prefix
 		for _, p := range sn.Prefixes {
-			addrs = append(addrs, netip.PrefixFrom(subnetRouter(p), p.Bits()))
+			addrs = append(addrs, netip.PrefixFrom(netx.Router(p), p.Bits()))
 		}
 		if err := c.setAddrs(name, addrs); err != nil {
 			return err
@@ -425,7 +427,7 @@ func (l *Lab) allocate(vnetID string, sn *SubnetSpec, preferred netip.Addr, exce
 	}
 	for _, p := range sn.Prefixes {
 		for i := 0; ; i++ {
-			a, ok := hostAddr(p, i)
+			a, ok := netx.HostAddr(p, i)
 			if !ok {
 				break
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/netx"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -140,24 +141,11 @@ func agentConnName(id resource.ID) string {
 	return name + "-" + hex.EncodeToString(h[:3])
 }
 
-// instanceIP is the address of instance i in GatewaySubnet: Azure
-// reserves the first four addresses, so instances start at .4.
+// instanceIP is the address of instance i in GatewaySubnet (netx.HostAddr:
+// Azure reserves the first four addresses, so instances start at .4).
 func instanceIP(p netip.Prefix, i int) netip.Addr {
-	a := p.Masked().Addr()
-	for k := 0; k < 4+i; k++ {
-		a = a.Next()
-	}
+	a, _ := netx.HostAddr(p, i)
 	return a
-}
-
-func parsePrefixes(list []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range list {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-		}
-	}
-	return out
 }
 
 func idOf(s string) (resource.ID, bool) {
@@ -184,10 +172,10 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			continue
 		}
 		vnets[id.Key()] = v
-		spec := &VNetSpec{ID: id, Key: VNetKey(id), AddressSpace: parsePrefixes(v.Properties.AddressSpace.AddressPrefixes)}
+		spec := &VNetSpec{ID: id, Key: VNetKey(id), AddressSpace: netx.ParsePrefixes(v.Properties.AddressSpace.AddressPrefixes)}
 		for i := range v.Properties.Subnets {
 			sn := &v.Properties.Subnets[i]
-			for _, p := range parsePrefixes(sn.Prefixes()) {
+			for _, p := range netx.ParsePrefixes(sn.Prefixes()) {
 				if p.Addr().Is4() {
 					spec.Subnets = append(spec.Subnets, SubnetSpec{Name: sn.Name, Prefix: p})
 					break
@@ -374,7 +362,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		if ac.RemoteAddress == "" {
 			ac.RemoteFQDN = l.Properties.Fqdn
 		}
-		remote = parsePrefixes(l.Properties.LocalNetworkAddressSpace.AddressPrefixes)
+		remote = netx.ParsePrefixes(l.Properties.LocalNetworkAddressSpace.AddressPrefixes)
 		if len(remote) == 0 {
 			return ac, nil, deps, Problem{Msg: "the local network gateway has no address prefixes, and BGP-learned routes are not supported by vpngw yet", Unsupported: true}
 		}
@@ -397,7 +385,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		// first instance address and its VNet's address space.
 		deps[v2id.Key()] = true
 		ac.RemoteAddress = addrs[0].String()
-		remote = parsePrefixes(v2.Properties.AddressSpace.AddressPrefixes)
+		remote = netx.ParsePrefixes(v2.Properties.AddressSpace.AddressPrefixes)
 		// Both ends are vpngw: encapsulate ESP in UDP even without a NAT.
 		// Linux batches UDP (GSO/GRO) but not IP protocol 50, which makes
 		// this about 1.5x faster than raw ESP (docs/benchmarks.md).

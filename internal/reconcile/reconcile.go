@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 )
@@ -378,12 +379,12 @@ func (r *Reconciler) waitApplied(ctx context.Context, what string, want map[stri
 	return nil
 }
 
-// Error codes of provisioning failures.
+// Error codes of provisioning failures (defined in armerr).
 const (
-	CodeInstanceNotReady = "GatewayInstanceNotReady"
-	CodeInstanceFailed   = "GatewayInstanceFailed"
-	CodeNotRealizable    = "ResourceNotRealizable"
-	CodeProviderFailed   = "InfrastructureFailed"
+	CodeInstanceNotReady = armerr.CodeInstanceNotReady
+	CodeInstanceFailed   = armerr.CodeInstanceFailed
+	CodeNotRealizable    = armerr.CodeNotRealizable
+	CodeProviderFailed   = armerr.CodeProviderFailed
 )
 
 // Realize implements api.Provisioner.

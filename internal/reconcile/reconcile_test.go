@@ -18,6 +18,7 @@ import (
 	"github.com/vpngw/vpngw/internal/client"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/reconcile"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
 )
@@ -127,7 +128,7 @@ func newHarness(t *testing.T, opts reconcile.Options) *harness {
 	t.Cleanup(func() { st.Close() })
 	h := &harness{t: t, ctx: ctx, prov: &fakeProvider{}, agents: map[string]*fakeAgent{}}
 	hub := reconcile.NewHub("", nil)
-	h.rec = reconcile.New(reconcile.Config{Store: st, View: api.NewView(st), WatchPrefix: api.ResourceKeyPrefix,
+	h.rec = reconcile.New(reconcile.Config{Store: st, View: registry.NewView(st), WatchPrefix: registry.ResourceKeyPrefix,
 		Provider: h.prov, Hub: hub, Options: opts, RealizeTimeout: 5 * time.Second, FailoverAfter: time.Second})
 	hubSrv := httptest.NewServer(hub)
 	t.Cleanup(hubSrv.Close)

@@ -85,34 +85,6 @@ func parsePrefixList(l *errList, list []string, target string) []netip.Prefix {
 	return out
 }
 
-// mustPrefixes parses prefixes already validated; invalid ones are skipped.
-func mustPrefixes(list []string) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-		}
-	}
-	return out
-}
-
-// firstOverlap returns a pair of overlapping prefixes from a and b.
-func firstOverlap(a, b []netip.Prefix) (netip.Prefix, netip.Prefix, bool) {
-	for _, x := range a {
-		for _, y := range b {
-			if x.Overlaps(y) {
-				return x, y, true
-			}
-		}
-	}
-	return netip.Prefix{}, netip.Prefix{}, false
-}
-
-// containsPrefix reports whether outer contains all of inner.
-func containsPrefix(outer, inner netip.Prefix) bool {
-	return outer.Addr().Is4() == inner.Addr().Is4() && outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
-}
-
 // parseAddr parses an IP address (no zone, no IPv4-mapped form).
 func parseAddr(s, target, what string) (netip.Addr, *Error) {
 	a, err := netip.ParseAddr(s)
@@ -123,25 +95,6 @@ func parseAddr(s, target, what string) (netip.Addr, *Error) {
 		return netip.Addr{}, Errorf(CodeInvalidParameter, target, "%s %q is an IPv4-mapped IPv6 address; write %s.", what, s, a.Unmap())
 	}
 	return a, nil
-}
-
-// lastUsable is the last usable host address of an IPv4 prefix (the
-// address before broadcast).
-func lastUsable(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As4()
-	n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
-	n |= (1 << (32 - p.Bits())) - 1
-	n--
-	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
-}
-
-// nthAddr is the address off hosts after the network address of p.
-func nthAddr(p netip.Prefix, off int) (netip.Addr, bool) {
-	a := p.Masked().Addr()
-	for range off {
-		a = a.Next()
-	}
-	return a, p.Contains(a)
 }
 
 // validDNSName reports whether s is a DNS host name: labels of 1-63

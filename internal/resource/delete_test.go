@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"testing"
 )
 
@@ -81,41 +80,6 @@ func groupObj(name string) *ResourceGroup {
 	g := &ResourceGroup{Envelope: Envelope{Location: "westeurope"}}
 	AssignIDs(g, ID{Subscription: testSub, ResourceGroup: name})
 	return g
-}
-
-func TestCheckSubnetDelete(t *testing.T) {
-	w := deleteWorld(t)
-	v := w.get(TypeVirtualNetworks, "vnet1").(*VirtualNetwork)
-	expectErr(t, CheckSubnetDelete(context.Background(), w.v, v, "gatewaysubnet"), CodeInUse, "", "ipconfig1")
-	expectErr(t, CheckSubnetDelete(context.Background(), w.v, v, "default"), "", "")
-	expectErr(t, CheckSubnetDelete(context.Background(), w.v, v, "nosuch"), "", "")
-	if err := CheckSubnetDelete(context.Background(), w.v, newVNet("x"), "a"); err == nil {
-		t.Fatal("VNet without ID accepted")
-	}
-}
-
-func TestPlanGroupDelete(t *testing.T) {
-	w := deleteWorld(t)
-	// rg refers to "other" (cext -> ext); deleting rg itself is fine.
-	plan, err := PlanGroupDelete(context.Background(), w.v, testSub, "RG")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var order []string
-	for _, o := range plan {
-		order = append(order, TypeOf(o)+"/"+o.Meta().Name)
-	}
-	rank := map[string]int{TypeConnections: 0, TypeVirtualNetworkGateways: 1, TypeLocalNetworkGateways: 2, TypePublicIPAddresses: 3, TypeVirtualNetworks: 4}
-	if !slices.IsSortedFunc(plan, func(a, b Object) int { return rank[TypeOf(a)] - rank[TypeOf(b)] }) {
-		t.Fatalf("plan not in deletion order: %v", order)
-	}
-	if len(plan) != 3+2+2+6+3 || slices.Contains(order, "localNetworkGateways/ext") {
-		t.Fatalf("plan = %v", order)
-	}
-	if _, err := PlanGroupDelete(context.Background(), w.v, testSub, "other"); err == nil {
-		t.Fatal("group with outside references: want error")
-	}
-	expectErr(t, CheckDelete(context.Background(), w.v, groupObj("rg")), "", "")
 }
 
 func TestCheckDeleteErrors(t *testing.T) {

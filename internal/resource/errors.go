@@ -1,103 +1,67 @@
 package resource
 
-import (
-	"errors"
-	"fmt"
-	"net/http"
-)
+import "github.com/vpngw/vpngw/internal/armerr"
 
-// Error is an API error in ARM's shape:
-//
-//	{"error":{"code":"...","message":"...","target":"...","details":[...]}}
-//
-// Code is stable (scripts branch on it); Message says what is wrong and which
-// rule was broken; Target names the offending field as a JSON path such as
+// Error is the API's error in ARM's shape (package armerr, the one home of
+// the type and its codes). Code is stable (scripts branch on it); Message
+// says what is wrong and which rule was broken; Target names the offending
+// field as a JSON path such as
 // "properties.ipConfigurations[0].properties.subnet.id".
-type Error struct {
-	Code    string  `json:"code"`
-	Message string  `json:"message"`
-	Target  string  `json:"target,omitempty"`
-	Details []Error `json:"details,omitempty"`
-	// Status is the HTTP status the API answers with; not serialized.
-	Status int `json:"-"`
-}
+type Error = armerr.Error
 
-func (e *Error) Error() string {
-	if e.Target != "" {
-		return fmt.Sprintf("%s: %s (target %s)", e.Code, e.Message, e.Target)
-	}
-	return e.Code + ": " + e.Message
-}
-
-// HTTPStatus is the status code the API returns for e (400 when unset).
-func (e *Error) HTTPStatus() int {
-	if e.Status == 0 {
-		return http.StatusBadRequest
-	}
-	return e.Status
-}
-
-// Stable error codes. Codes that Azure uses keep Azure's spelling.
+// The codes the resource rules use, re-exported from armerr so that rule
+// code reads Errorf(CodeInvalidParameter, ...); docs/resources.md lists
+// every rule that uses each of them.
 const (
-	CodeInvalidRequestContent = "InvalidRequestContent"    // malformed JSON, unknown property
-	CodeInvalidParameter      = "InvalidParameter"         // a field's value breaks a rule
-	CodeMissingParameter      = "MissingRequiredParameter" // a required field is absent
-	CodeInvalidResourceID     = "InvalidResourceId"
-	CodeInvalidResourceName   = "InvalidResourceName"
-	CodeInvalidResourceType   = "InvalidResourceType"
-	CodeInvalidAPIVersion     = "InvalidApiVersionParameter"
-	CodeMissingAPIVersion     = "MissingApiVersionParameter"
-	CodeResourceNotFound      = "ResourceNotFound"
-	CodeResourceGroupNotFound = "ResourceGroupNotFound"
-	CodeReferencedNotFound    = "ReferencedResourceNotFound" // a referenced resource does not exist
-	CodeInUse                 = "InUseCannotDelete"          // 409: still referenced
-	CodeConflict              = "Conflict"                   // 409: concurrent change, operation in progress
-	CodePreconditionFailed    = "PreconditionFailed"         // 412: If-Match / If-None-Match
-	CodeImmutableProperty     = "PropertyChangeNotAllowed"   // vpnType, gatewayType, connectionProtocol, ...
-	CodeLimitExceeded         = "LimitExceeded"              // SKU/tunnel/prefix counts
-	CodeAddressOverlap        = "AddressSpaceOverlap"
-	CodeGatewaySubnet         = "GatewaySubnetInvalid"
-	CodeInvalidGatewaySku     = "InvalidGatewaySku"
-	CodeResizeNotSupported    = "CrossSeriesOrCrossGatewayGenenrationResizeNotSupported" // sic, as Azure
-	CodePolicyBasedLimit      = "PolicyBasedGatewayNotSupported"
-	CodeBgpNotSupported       = "BgpNotSupported"
-	CodeActiveActiveInvalid   = "ActiveActiveGatewayInvalid"
-	CodeInvalidAsn            = "InvalidAsn"
-	CodeInvalidSharedKey      = "InvalidSharedKey"
-	CodeInvalidIpsecPolicy    = "InvalidIpsecPolicy"
-	CodeMethodNotAllowed      = "MethodNotAllowed"
-	CodeInternal              = "InternalServerError"
-	CodeOperationNotFound     = "OperationNotFound"
-
-	// Codes added with the resource rules (docs/resources.md lists every
-	// rule that uses each of them).
-	CodeInvalidCIDR               = "InvalidCIDRNotation"                         // a prefix is not a canonical CIDR
-	CodeSubnetOutsideVnet         = "NetcfgSubnetRangeOutsideVnet"                // a subnet is not inside the VNet's address space
-	CodeInUseCannotUpdate         = "InUseCannotUpdate"                           // a resource in use cannot change that property
-	CodePublicIPBasicSku          = "PublicIpWithBasicSkuNotAllowedOnVPNGateways" // as Azure
-	CodeLocationMismatch          = "ResourceLocationMismatch"                    // gateway, VNet and public IP in different locations
-	CodeInvalidLocation           = "InvalidResourceLocation"                     // location missing, or changed on update
-	CodeUnsupportedConnection     = "ConnectionTypeNotSupported"                  // ExpressRoute / VPNClient connections
-	CodeVpnClientConfiguration    = "VpnClientConfigurationInvalid"               // point-to-site settings
-	CodeInvalidTag                = "InvalidTag"                                  // tag count or length
-	CodeInvalidTrafficSelector    = "InvalidTrafficSelectorPolicy"                // trafficSelectorPolicies
-	CodeGatewayPerVnetLimit       = "VirtualNetworkGatewayPerVnetLimitReached"    // a second Vpn (or ExpressRoute) gateway in a VNet
-	CodeInvalidPublicIPAddress    = "InvalidPublicIPAddress"                      // public IP unusable for a gateway
-	CodeInvalidLocalNetworkGw     = "InvalidLocalNetworkGateway"                  // local network gateway addressing
-	CodeInvalidConnectionTopology = "InvalidConnectionTopology"                   // wrong peers for the connection type
+	CodeInvalidRequestContent     = armerr.CodeInvalidRequestContent
+	CodeInvalidParameter          = armerr.CodeInvalidParameter
+	CodeMissingParameter          = armerr.CodeMissingParameter
+	CodeInvalidResourceID         = armerr.CodeInvalidResourceID
+	CodeInvalidResourceName       = armerr.CodeInvalidResourceName
+	CodeInvalidResourceType       = armerr.CodeInvalidResourceType
+	CodeInvalidAPIVersion         = armerr.CodeInvalidAPIVersion
+	CodeMissingAPIVersion         = armerr.CodeMissingAPIVersion
+	CodeResourceNotFound          = armerr.CodeResourceNotFound
+	CodeResourceGroupNotFound     = armerr.CodeResourceGroupNotFound
+	CodeReferencedNotFound        = armerr.CodeReferencedNotFound
+	CodeInUse                     = armerr.CodeInUse
+	CodeConflict                  = armerr.CodeConflict
+	CodePreconditionFailed        = armerr.CodePreconditionFailed
+	CodeImmutableProperty         = armerr.CodeImmutableProperty
+	CodeLimitExceeded             = armerr.CodeLimitExceeded
+	CodeAddressOverlap            = armerr.CodeAddressOverlap
+	CodeGatewaySubnet             = armerr.CodeGatewaySubnet
+	CodeInvalidGatewaySku         = armerr.CodeInvalidGatewaySku
+	CodeResizeNotSupported        = armerr.CodeResizeNotSupported
+	CodePolicyBasedLimit          = armerr.CodePolicyBasedLimit
+	CodeBgpNotSupported           = armerr.CodeBgpNotSupported
+	CodeActiveActiveInvalid       = armerr.CodeActiveActiveInvalid
+	CodeInvalidAsn                = armerr.CodeInvalidAsn
+	CodeInvalidSharedKey          = armerr.CodeInvalidSharedKey
+	CodeInvalidIpsecPolicy        = armerr.CodeInvalidIpsecPolicy
+	CodeMethodNotAllowed          = armerr.CodeMethodNotAllowed
+	CodeInternal                  = armerr.CodeInternal
+	CodeOperationNotFound         = armerr.CodeOperationNotFound
+	CodeInvalidCIDR               = armerr.CodeInvalidCIDR
+	CodeSubnetOutsideVnet         = armerr.CodeSubnetOutsideVnet
+	CodeInUseCannotUpdate         = armerr.CodeInUseCannotUpdate
+	CodePublicIPBasicSku          = armerr.CodePublicIPBasicSku
+	CodeLocationMismatch          = armerr.CodeLocationMismatch
+	CodeInvalidLocation           = armerr.CodeInvalidLocation
+	CodeUnsupportedConnection     = armerr.CodeUnsupportedConnection
+	CodeVpnClientConfiguration    = armerr.CodeVpnClientConfiguration
+	CodeInvalidTag                = armerr.CodeInvalidTag
+	CodeInvalidTrafficSelector    = armerr.CodeInvalidTrafficSelector
+	CodeGatewayPerVnetLimit       = armerr.CodeGatewayPerVnetLimit
+	CodeInvalidPublicIPAddress    = armerr.CodeInvalidPublicIPAddress
+	CodeInvalidLocalNetworkGw     = armerr.CodeInvalidLocalNetworkGw
+	CodeInvalidConnectionTopology = armerr.CodeInvalidConnectionTopology
 )
 
 // Errorf returns a 400 Error with code, target and a formatted message.
 func Errorf(code, target, format string, args ...any) *Error {
-	return &Error{Code: code, Target: target, Message: fmt.Sprintf(format, args...)}
+	return armerr.Errorf(code, target, format, args...)
 }
-
-// WithStatus sets the HTTP status of e and returns e.
-func (e *Error) WithStatus(status int) *Error { e.Status = status; return e }
 
 // AsError returns err as *Error if it is one (or wraps one).
-func AsError(err error) (*Error, bool) {
-	var e *Error
-	ok := errors.As(err, &e)
-	return e, ok
-}
+func AsError(err error) (*Error, bool) { return armerr.AsError(err) }

@@ -256,30 +256,6 @@ func TestPrepareSubnetsAndIDs(t *testing.T) {
 	}
 }
 
-func subnetID(vnet, name string) ID {
-	i := id(TypeVirtualNetworks, vnet)
-	i.Child, i.ChildName = TypeSubnets, name
-	return i
-}
-
-func TestSubnetHelpers(t *testing.T) {
-	v := stdVNet("vnet1")
-	if s, ok := v.Subnet("gatewaysubnet"); !ok || s.Name != GatewaySubnetName || s.Prefixes()[0] != "10.1.255.0/27" {
-		t.Fatal("Subnet lookup")
-	}
-	v.PutSubnet(Subnet{Envelope: Envelope{Name: "DEFAULT"}, Properties: SubnetProperties{AddressPrefixes: []string{"10.1.7.0/24"}}})
-	if len(v.Properties.Subnets) != 2 || v.Properties.Subnets[0].Name != "DEFAULT" || v.Properties.Subnets[0].Prefixes()[0] != "10.1.7.0/24" {
-		t.Fatalf("PutSubnet replace: %+v", v.Properties.Subnets)
-	}
-	v.PutSubnet(Subnet{Envelope: Envelope{Name: "new"}})
-	if !v.DeleteSubnet("NEW") || v.DeleteSubnet("new") || len(v.Properties.Subnets) != 2 {
-		t.Fatal("DeleteSubnet")
-	}
-	if _, ok := v.Subnet("new"); ok {
-		t.Fatal("deleted subnet found")
-	}
-}
-
 func TestObjectAccessors(t *testing.T) {
 	objs := []Object{&ResourceGroup{}, &VirtualNetwork{}, &Subnet{}, &PublicIPAddress{}, &VirtualNetworkGateway{
 		Properties: VirtualNetworkGatewayProperties{IPConfigurations: make([]VirtualNetworkGatewayIPConfiguration, 2)}}, &LocalNetworkGateway{}, &Connection{}}

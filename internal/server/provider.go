@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -10,33 +10,22 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/lab"
 	"github.com/vpngw/vpngw/internal/reconcile"
-	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/store"
 )
-
-// defaultProvider is lab as root on Linux (with ip(8)), else none.
-func defaultProvider() string {
-	if runtime.GOOS == "linux" && os.Geteuid() == 0 {
-		if _, err := exec.LookPath("ip"); err == nil {
-			return "lab"
-		}
-	}
-	return "none"
-}
 
 // startProvider builds the reconciler over the lab or host provider, serves
 // the agent API, and returns the Provisioner, the extra HTTP handlers to
 // mount on the API's server, and a cleanup function.
-func startProvider(ctx context.Context, e *env, o serveOptions, dir string, st store.Store, pool *api.AddressPool, log *slog.Logger) (api.Provisioner, map[string]http.Handler, func(), error) {
+func startProvider(ctx context.Context, o Options, st store.Store, pool *registry.AddressPool, log *slog.Logger) (api.Provisioner, map[string]http.Handler, func(), error) {
+	dir := o.DataDir
 	var cleanups []func()
 	cleanup := func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -47,17 +36,17 @@ func startProvider(ctx context.Context, e *env, o serveOptions, dir string, st s
 		cleanup()
 		return nil, nil, nil, err
 	}
-	listen := o.agentListen
+	listen := o.AgentListen
 	if listen == "" {
-		if o.provider == "lab" {
+		if o.Provider == ProviderLab {
 			listen = "unix://" + filepath.Join(dir, "agent.sock")
 		} else {
 			listen = "127.0.0.1:8481"
 		}
 	}
 	token := ""
-	if o.provider == "host" || o.agentToken != "" {
-		path := o.agentToken
+	if o.Provider == ProviderHost || o.AgentTokenFile != "" {
+		path := o.AgentTokenFile
 		if path == "" {
 			path = filepath.Join(dir, "agent-token")
 		}
@@ -71,13 +60,13 @@ func startProvider(ctx context.Context, e *env, o serveOptions, dir string, st s
 	hub := reconcile.NewHub(token, log.With("component", "agents"))
 	mounts := map[string]http.Handler{}
 	var provider reconcile.Provider
-	switch o.provider {
-	case "lab":
+	switch o.Provider {
+	case ProviderLab:
 		exe, err := os.Executable()
 		if err != nil {
 			return fail(err)
 		}
-		l, err := lab.Open(lab.Options{Dir: filepath.Join(dir, "lab"), Prefix: o.labPrefix, PublicIPPool: pool.Prefixes(), Logger: log.With("component", "lab")})
+		l, err := lab.Open(lab.Options{Dir: filepath.Join(dir, "lab"), Prefix: o.LabPrefix, PublicIPPool: pool.Prefixes(), Logger: log.With("component", "lab")})
 		if err != nil {
 			return fail(err)
 		}
@@ -89,13 +78,13 @@ func startProvider(ctx context.Context, e *env, o serveOptions, dir string, st s
 			log.Warn("restoring the lab", "err", err)
 		}
 		provider = &reconcile.LabProvider{Lab: l, AgentArgv: []string{exe, "agent", "--server", listen, "--state-dir", filepath.Join(dir, "agents")}}
-		mounts["/lab/v1/"] = lab.Handler(l, storeVNetResolver{view: api.NewView(st)})
-	case "host":
+		mounts["/lab/v1/"] = lab.Handler(l, vnetResolver{view: registry.NewView(st)})
+	case ProviderHost:
 		provider = reconcile.HostProvider{}
 	}
 	rec := reconcile.New(reconcile.Config{
-		Store: st, View: api.NewView(st), WatchPrefix: api.ResourceKeyPrefix,
-		Provider: provider, Hub: hub, Options: reconcile.Options{NoThroughputCap: o.noCap},
+		Store: st, View: registry.NewView(st), WatchPrefix: registry.ResourceKeyPrefix,
+		Provider: provider, Hub: hub, Options: reconcile.Options{NoThroughputCap: o.NoThroughputCap},
 		Logger: log.With("component", "reconcile"),
 	})
 	ln, err := listenAgentAPI(listen)
@@ -156,27 +145,4 @@ func loadOrCreateToken(path string) (string, error) {
 		return "", err
 	}
 	return t, nil
-}
-
-// storeVNetResolver looks VNets up for `vpngw lab vm create`.
-type storeVNetResolver struct{ view resource.View }
-
-// ResolveVNet implements lab.VNetResolver.
-func (r storeVNetResolver) ResolveVNet(ctx context.Context, subscription, group, name string) (lab.VNetSpec, error) {
-	if subscription == "" {
-		subscription = resource.DefaultSubscription
-	}
-	id := resource.ID{Subscription: subscription, ResourceGroup: group, Type: resource.TypeVirtualNetworks, Name: name}
-	obj, err := r.view.Get(ctx, id)
-	if err != nil {
-		if errors.Is(err, resource.ErrNotFound) {
-			return lab.VNetSpec{}, fmt.Errorf("%w: virtual network %s", lab.ErrNotFound, id)
-		}
-		return lab.VNetSpec{}, err
-	}
-	v, ok := obj.(*resource.VirtualNetwork)
-	if !ok {
-		return lab.VNetSpec{}, fmt.Errorf("%w: %s is not a virtual network", lab.ErrNotFound, id)
-	}
-	return lab.SpecFromVirtualNetwork(v)
 }

@@ -1,9 +1,11 @@
-package api
+package registry
 
 import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // DefaultPublicIPPool returns the prefixes public IP addresses come from
@@ -23,20 +25,20 @@ type AddressPool struct {
 // must be zero and prefixes must not overlap.
 func ParseAddressPool(cidrs []string) (*AddressPool, error) {
 	if len(cidrs) == 0 {
-		return nil, fmt.Errorf("api: empty public IP pool")
+		return nil, fmt.Errorf("registry: empty public IP pool")
 	}
 	p := &AddressPool{}
 	for _, c := range cidrs {
 		pfx, err := netip.ParsePrefix(strings.TrimSpace(c))
 		if err != nil {
-			return nil, fmt.Errorf("api: public IP pool: %w", err)
+			return nil, fmt.Errorf("registry: public IP pool: %w", err)
 		}
 		if pfx.Masked() != pfx {
-			return nil, fmt.Errorf("api: public IP pool: %s has host bits set (did you mean %s?)", pfx, pfx.Masked())
+			return nil, fmt.Errorf("registry: public IP pool: %s has host bits set (did you mean %s?)", pfx, pfx.Masked())
 		}
 		for _, q := range p.prefixes {
 			if q.Overlaps(pfx) {
-				return nil, fmt.Errorf("api: public IP pool: %s overlaps %s", pfx, q)
+				return nil, fmt.Errorf("registry: public IP pool: %s overlaps %s", pfx, q)
 			}
 		}
 		p.prefixes = append(p.prefixes, pfx)
@@ -85,7 +87,7 @@ func (p *AddressPool) Contains(a netip.Addr) bool {
 // usableRange returns the first and last assignable address of pfx.
 func usableRange(pfx netip.Prefix) (first, last netip.Addr) {
 	first = pfx.Addr()
-	last = lastAddr(pfx)
+	last = netx.LastAddr(pfx)
 	bits := pfx.Addr().BitLen()
 	if pfx.Bits() < bits-1 {
 		first = first.Next() // network (v4) / subnet-router anycast (v6)
@@ -94,13 +96,4 @@ func usableRange(pfx netip.Prefix) (first, last netip.Addr) {
 		}
 	}
 	return first, last
-}
-
-func lastAddr(pfx netip.Prefix) netip.Addr {
-	b := pfx.Addr().AsSlice()
-	for i := pfx.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }

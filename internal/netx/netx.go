@@ -1,0 +1,90 @@
+// Package netx holds the subnet addressing rules and prefix helpers that the
+// control plane (resource, reconcile, registry) and the lab share, so that
+// each rule is written once.
+//
+// Azure's addressing in a subnet: the network address (.0) is not a host;
+// .1 is the subnet's router (the default gateway), .2 and .3 are reserved
+// for DNS, so the first address handed out is .4 ([FirstHost]); the last
+// address (broadcast) is reserved too.
+package netx
+
+import "net/netip"
+
+// FirstHost is the offset of the first address Azure hands out in a subnet:
+// the four before it (network, router, two for DNS) are reserved.
+const FirstHost = 4
+
+// NthAddr returns the address n after p's network address, and whether it
+// is inside p.
+func NthAddr(p netip.Prefix, n int) (netip.Addr, bool) {
+	a := p.Masked().Addr()
+	for range n {
+		a = a.Next()
+		if !a.IsValid() {
+			return a, false
+		}
+	}
+	return a, p.Contains(a)
+}
+
+// HostAddr returns host i of subnet p, the address FirstHost+i after its
+// network address, or false when that is outside p or is p's (IPv4)
+// broadcast address.
+func HostAddr(p netip.Prefix, i int) (netip.Addr, bool) {
+	a, ok := NthAddr(p, FirstHost+i)
+	if !ok || (a.Is4() && a == LastAddr(p)) {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// Router is the subnet router's address in p: the address after the
+// network address (Azure's default gateway, .1).
+func Router(p netip.Prefix) netip.Addr {
+	a, _ := NthAddr(p, 1)
+	return a
+}
+
+// LastAddr is the last address of p (for IPv4, the broadcast address).
+func LastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// LastUsable is the last usable host address of an IPv4 prefix: the
+// address before broadcast.
+func LastUsable(p netip.Prefix) netip.Addr { return LastAddr(p).Prev() }
+
+// ParsePrefixes parses a list of prefixes that were validated before,
+// masking each; entries that do not parse are left out.
+func ParsePrefixes(list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+// FirstOverlap returns a pair of overlapping prefixes, one from a and one
+// from b.
+func FirstOverlap(a, b []netip.Prefix) (netip.Prefix, netip.Prefix, bool) {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Overlaps(y) {
+				return x, y, true
+			}
+		}
+	}
+	return netip.Prefix{}, netip.Prefix{}, false
+}
+
+// ContainsPrefix reports whether outer contains all of inner.
+func ContainsPrefix(outer, inner netip.Prefix) bool {
+	return outer.Addr().Is4() == inner.Addr().Is4() && outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
+}

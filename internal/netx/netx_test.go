@@ -1,0 +1,74 @@
+package netx
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestHostAddr(t *testing.T) {
+	p := netip.MustParsePrefix("10.1.255.0/29")
+	for i, want := range []string{"10.1.255.4", "10.1.255.5", "10.1.255.6"} {
+		a, ok := HostAddr(p, i)
+		if !ok || a.String() != want {
+			t.Errorf("HostAddr(%s, %d) = %s, %v; want %s", p, i, a, ok, want)
+		}
+	}
+	if a, ok := HostAddr(p, 3); ok {
+		t.Errorf("HostAddr(%s, 3) = %s: the broadcast address is not a host", p, a)
+	}
+	if a, ok := HostAddr(netip.MustParsePrefix("10.0.0.0/30"), 0); ok {
+		t.Errorf("HostAddr(/30, 0) = %s: outside the prefix", a)
+	}
+}
+
+func TestLastAddr(t *testing.T) {
+	for _, c := range []struct{ p, last, usable string }{
+		{"10.1.255.0/27", "10.1.255.31", "10.1.255.30"},
+		{"198.51.100.0/24", "198.51.100.255", "198.51.100.254"},
+		{"2001:db8::/126", "2001:db8::3", "2001:db8::2"},
+	} {
+		p := netip.MustParsePrefix(c.p)
+		if got := LastAddr(p).String(); got != c.last {
+			t.Errorf("LastAddr(%s) = %s, want %s", p, got, c.last)
+		}
+		if got := LastUsable(p).String(); got != c.usable {
+			t.Errorf("LastUsable(%s) = %s, want %s", p, got, c.usable)
+		}
+	}
+	if got := Router(netip.MustParsePrefix("10.0.1.0/24")).String(); got != "10.0.1.1" {
+		t.Errorf("Router = %s", got)
+	}
+}
+
+func TestPrefixHelpers(t *testing.T) {
+	ps := ParsePrefixes([]string{"10.0.0.0/16", "bad", "10.2.0.1/16"})
+	if len(ps) != 2 || ps[1].String() != "10.2.0.0/16" {
+		t.Fatalf("ParsePrefixes = %v", ps)
+	}
+	if _, _, ok := FirstOverlap(ps, ParsePrefixes([]string{"10.0.5.0/24"})); !ok {
+		t.Error("FirstOverlap missed 10.0.5.0/24 in 10.0.0.0/16")
+	}
+	if !ContainsPrefix(ps[0], netip.MustParsePrefix("10.0.5.0/24")) || ContainsPrefix(netip.MustParsePrefix("10.0.5.0/24"), ps[0]) {
+		t.Error("ContainsPrefix")
+	}
+}
+
+// TestLabAddresses is the lab's addressing test, from before the rule moved here.
+func TestLabAddresses(t *testing.T) {
+	p := netip.MustParsePrefix("10.1.255.0/27")
+	if a, ok := HostAddr(p, 0); !ok || a.String() != "10.1.255.4" {
+		t.Errorf("hostAddr 0 = %v %v", a, ok)
+	}
+	if a, ok := HostAddr(p, 26); !ok || a.String() != "10.1.255.30" {
+		t.Errorf("hostAddr 26 = %v %v", a, ok)
+	}
+	if _, ok := HostAddr(p, 27); ok {
+		t.Errorf("hostAddr hands out the broadcast address")
+	}
+	if _, ok := HostAddr(netip.MustParsePrefix("10.0.0.0/30"), 0); ok {
+		t.Errorf("hostAddr in a /30")
+	}
+	if r := Router(p); r.String() != "10.1.255.1" {
+		t.Errorf("router = %s", r)
+	}
+}

@@ -1,0 +1,353 @@
+package resource
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Point-to-site limits (reference §2.5).
+const (
+	MaxRootCertificates    = 20
+	MaxRevokedCertificates = 300
+	MinClientPoolBits      = 29 // P2S pool /29 or larger
+	// MinClientPoolBitsActiveActive: /28 or larger on an active-active gateway.
+	MinClientPoolBitsActiveActive = 28
+)
+
+// Point-to-site enumerations, in ARM's spelling.
+const (
+	VpnClientIkeV2   = "IkeV2"
+	VpnClientSSTP    = "SSTP"
+	VpnClientOpenVPN = "OpenVPN"
+
+	AuthCertificate = "Certificate"
+	AuthRadius      = "Radius"
+	AuthAAD         = "AAD"
+)
+
+// VpnClientConfiguration is a gateway's point-to-site configuration.
+type VpnClientConfiguration struct {
+	// VpnClientAddressPool is the private pool client addresses come from.
+	VpnClientAddressPool *AddressSpace `json:"vpnClientAddressPool,omitempty"`
+	// VpnClientRootCertificates are trusted root CAs (at most 20).
+	VpnClientRootCertificates []VpnClientRootCertificate `json:"vpnClientRootCertificates,omitempty"`
+	// VpnClientRevokedCertificates are revoked client certificates (at most 300).
+	VpnClientRevokedCertificates []VpnClientRevokedCertificate `json:"vpnClientRevokedCertificates,omitempty"`
+	// VpnClientProtocols are IkeV2, SSTP, OpenVPN (SSTP and OpenVPN exclusive).
+	VpnClientProtocols []string `json:"vpnClientProtocols,omitempty"`
+	// VpnAuthenticationTypes are Certificate, Radius, AAD.
+	VpnAuthenticationTypes []string `json:"vpnAuthenticationTypes,omitempty"`
+	// VpnClientIpsecPolicies are custom IPsec policies for P2S IKEv2.
+	VpnClientIpsecPolicies []IpsecPolicy `json:"vpnClientIpsecPolicies,omitempty"`
+	// RadiusServerAddress is the RADIUS server's IP address.
+	RadiusServerAddress string `json:"radiusServerAddress,omitempty"`
+	// RadiusServerSecret is write-only (removed by Redact).
+	RadiusServerSecret string `json:"radiusServerSecret,omitempty"`
+	// RadiusServers are several RADIUS servers with scores.
+	RadiusServers []RadiusServer `json:"radiusServers,omitempty"`
+	// AadTenant is the Entra ID tenant URL (AAD authentication).
+	AadTenant string `json:"aadTenant,omitempty"`
+	// AadAudience is the Entra ID application ID (AAD authentication).
+	AadAudience string `json:"aadAudience,omitempty"`
+	// AadIssuer is the Entra ID issuer URL (AAD authentication).
+	AadIssuer string `json:"aadIssuer,omitempty"`
+}
+
+// VpnClientRootCertificate is a trusted P2S root certificate.
+type VpnClientRootCertificate struct {
+	// ID is read-only.
+	ID string `json:"id,omitempty"`
+	// Name is the certificate's name.
+	Name string `json:"name"`
+	// Etag is read-only.
+	Etag string `json:"etag,omitempty"`
+	// Properties holds the certificate data.
+	Properties VpnClientRootCertificateProperties `json:"properties"`
+}
+
+// VpnClientRootCertificateProperties hold a root certificate's data.
+type VpnClientRootCertificateProperties struct {
+	// PublicCertData is the base64 DER certificate, without PEM armour.
+	PublicCertData string `json:"publicCertData"`
+	// ProvisioningState is read-only.
+	ProvisioningState string `json:"provisioningState,omitempty"`
+}
+
+// VpnClientRevokedCertificate is a revoked P2S client certificate.
+type VpnClientRevokedCertificate struct {
+	// ID is read-only.
+	ID string `json:"id,omitempty"`
+	// Name is the entry's name.
+	Name string `json:"name"`
+	// Etag is read-only.
+	Etag string `json:"etag,omitempty"`
+	// Properties holds the thumbprint.
+	Properties VpnClientRevokedCertificateProperties `json:"properties"`
+}
+
+// VpnClientRevokedCertificateProperties hold a revoked certificate's thumbprint.
+type VpnClientRevokedCertificateProperties struct {
+	// Thumbprint is the SHA-1 thumbprint: 40 hex digits (stored upper-case).
+	Thumbprint string `json:"thumbprint"`
+	// ProvisioningState is read-only.
+	ProvisioningState string `json:"provisioningState,omitempty"`
+}
+
+// RadiusServer is one RADIUS server.
+type RadiusServer struct {
+	// RadiusServerAddress is the server's IP address.
+	RadiusServerAddress string `json:"radiusServerAddress"`
+	// RadiusServerScore orders servers (higher first).
+	RadiusServerScore int64 `json:"radiusServerScore,omitempty"`
+	// RadiusServerSecret is write-only (removed by Redact).
+	RadiusServerSecret string `json:"radiusServerSecret,omitempty"`
+}
+
+func prepareVpnClient(g, old *VirtualNetworkGateway) {
+	c := g.Properties.VpnClientConfiguration
+	if c == nil {
+		return
+	}
+	if vpnClientEmpty(c) {
+		g.Properties.VpnClientConfiguration = nil
+		return
+	}
+	for i, p := range c.VpnClientProtocols {
+		c.VpnClientProtocols[i] = canonical(p, VpnClientIkeV2, VpnClientSSTP, VpnClientOpenVPN)
+	}
+	for i, a := range c.VpnAuthenticationTypes {
+		c.VpnAuthenticationTypes[i] = canonical(a, AuthCertificate, AuthRadius, AuthAAD)
+	}
+	for i := range c.VpnClientRevokedCertificates {
+		r := &c.VpnClientRevokedCertificates[i]
+		r.Properties.Thumbprint = strings.ToUpper(r.Properties.Thumbprint)
+		r.ID, r.Etag, r.Properties.ProvisioningState = "", "", ""
+	}
+	for i := range c.VpnClientRootCertificates {
+		r := &c.VpnClientRootCertificates[i]
+		r.ID, r.Etag, r.Properties.ProvisioningState = "", "", ""
+	}
+	for i := range c.VpnClientIpsecPolicies {
+		canonicalIpsecPolicy(&c.VpnClientIpsecPolicies[i])
+	}
+	if len(c.VpnClientProtocols) == 0 && c.VpnClientAddressPool != nil && len(c.VpnClientAddressPool.AddressPrefixes) > 0 {
+		// Azure's default: SSTP and IKEv2, SSTP only on Basic.
+		if strings.EqualFold(g.Properties.SKU.Name, "Basic") {
+			c.VpnClientProtocols = []string{VpnClientSSTP}
+		} else {
+			c.VpnClientProtocols = []string{VpnClientIkeV2, VpnClientSSTP}
+		}
+	}
+	// RADIUS secrets are write-only: GET never shows them, so a
+	// GET-modify-PUT omits them; keep the stored ones.
+	if old == nil || old.Properties.VpnClientConfiguration == nil {
+		return
+	}
+	oc := old.Properties.VpnClientConfiguration
+	if c.RadiusServerSecret == "" && c.RadiusServerAddress != "" && strings.EqualFold(c.RadiusServerAddress, oc.RadiusServerAddress) {
+		c.RadiusServerSecret = oc.RadiusServerSecret
+	}
+	for i := range c.RadiusServers {
+		s := &c.RadiusServers[i]
+		if s.RadiusServerSecret != "" {
+			continue
+		}
+		for _, os := range oc.RadiusServers {
+			if strings.EqualFold(os.RadiusServerAddress, s.RadiusServerAddress) {
+				s.RadiusServerSecret = os.RadiusServerSecret
+			}
+		}
+	}
+}
+
+// vpnClientEmpty reports a vpnClientConfiguration with nothing in it, which
+// means no point-to-site configuration.
+func vpnClientEmpty(c *VpnClientConfiguration) bool {
+	return (c.VpnClientAddressPool == nil || len(c.VpnClientAddressPool.AddressPrefixes) == 0) &&
+		len(c.VpnClientRootCertificates) == 0 && len(c.VpnClientRevokedCertificates) == 0 &&
+		len(c.VpnClientProtocols) == 0 && len(c.VpnAuthenticationTypes) == 0 &&
+		len(c.VpnClientIpsecPolicies) == 0 && c.RadiusServerAddress == "" && c.RadiusServerSecret == "" &&
+		len(c.RadiusServers) == 0 && c.AadTenant == "" && c.AadAudience == "" && c.AadIssuer == ""
+}
+
+// vpnClientConfigured reports whether a gateway has point-to-site settings.
+func vpnClientConfigured(g *VirtualNetworkGateway) bool {
+	c := g.Properties.VpnClientConfiguration
+	return c != nil && !vpnClientEmpty(c)
+}
+
+func validateVpnClient(l *errList, g *VirtualNetworkGateway, sku SKU, skuOK bool) {
+	const t = "properties.vpnClientConfiguration"
+	c := g.Properties.VpnClientConfiguration
+	pt := t + ".vpnClientAddressPool.addressPrefixes"
+	if c.VpnClientAddressPool == nil || len(c.VpnClientAddressPool.AddressPrefixes) == 0 {
+		l.addf(CodeMissingParameter, pt, "Point-to-site needs a client address pool (vpnClientAddressPool.addressPrefixes), a private range such as 172.16.201.0/24.")
+	} else {
+		pool := parsePrefixList(l, c.VpnClientAddressPool.AddressPrefixes, pt)
+		for i, p := range pool {
+			et := fmt.Sprintf("%s[%d]", pt, i)
+			if !p.Addr().IsPrivate() {
+				l.addf(CodeVpnClientConfiguration, et, "Client address pool %s is not a private range; use RFC 1918 (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) or IPv6 ULA space.", p)
+			}
+			limit, where := MinClientPoolBits, ""
+			if g.Properties.ActiveActive {
+				limit, where = MinClientPoolBitsActiveActive, " on an active-active gateway"
+			}
+			if p.Addr().Is4() && p.Bits() > limit {
+				l.addf(CodeVpnClientConfiguration, et, "Client address pool %s is too small: it must be /%d or larger%s.", p, limit, where)
+			}
+			for _, q := range pool[:i] {
+				if p.Overlaps(q) {
+					l.addf(CodeAddressOverlap, et, "Client address pool prefixes %s and %s overlap.", q, p)
+				}
+			}
+		}
+	}
+	protos := c.VpnClientProtocols
+	for i, p := range protos {
+		et := fmt.Sprintf("%s.vpnClientProtocols[%d]", t, i)
+		checkEnum(l, et, p, VpnClientIkeV2, VpnClientSSTP, VpnClientOpenVPN)
+		if slices.Contains(protos[:i], p) {
+			l.addf(CodeVpnClientConfiguration, et, "Protocol %s is listed twice.", p)
+		}
+	}
+	if slices.Contains(protos, VpnClientSSTP) && slices.Contains(protos, VpnClientOpenVPN) {
+		l.addf(CodeVpnClientConfiguration, t+".vpnClientProtocols", "SSTP and OpenVPN cannot be enabled together; choose IkeV2 with one of them.")
+	}
+	auth := c.VpnAuthenticationTypes
+	for i, a := range auth {
+		et := fmt.Sprintf("%s.vpnAuthenticationTypes[%d]", t, i)
+		checkEnum(l, et, a, AuthCertificate, AuthRadius, AuthAAD)
+		if slices.Contains(auth[:i], a) {
+			l.addf(CodeVpnClientConfiguration, et, "Authentication type %s is listed twice.", a)
+		}
+	}
+	// Without vpnAuthenticationTypes (2018 API) the types follow from the
+	// fields present.
+	radius := slices.Contains(auth, AuthRadius) || len(auth) == 0 && (c.RadiusServerAddress != "" || len(c.RadiusServers) > 0)
+	aad := slices.Contains(auth, AuthAAD) || len(auth) == 0 && (c.AadTenant != "" || c.AadAudience != "" || c.AadIssuer != "")
+	if slices.Contains(auth, AuthCertificate) && len(c.VpnClientRootCertificates) == 0 {
+		l.addf(CodeMissingParameter, t+".vpnClientRootCertificates", "Certificate authentication needs at least one root certificate (vpnClientRootCertificates).")
+	}
+	if len(c.VpnClientRootCertificates) > MaxRootCertificates {
+		l.addf(CodeLimitExceeded, t+".vpnClientRootCertificates", "A gateway can have at most %d root certificates; got %d.", MaxRootCertificates, len(c.VpnClientRootCertificates))
+	}
+	for i := range c.VpnClientRootCertificates {
+		r := &c.VpnClientRootCertificates[i]
+		et := fmt.Sprintf("%s.vpnClientRootCertificates[%d]", t, i)
+		if r.Name == "" {
+			l.addf(CodeMissingParameter, et+".name", "Every root certificate needs a name.")
+		} else {
+			l.add(validateName(TypeVirtualNetworkGateways, r.Name, et+".name"))
+			for j := range i {
+				if strings.EqualFold(c.VpnClientRootCertificates[j].Name, r.Name) {
+					l.addf(CodeVpnClientConfiguration, et+".name", "Root certificate name %q is used twice.", r.Name)
+				}
+			}
+		}
+		if e := checkCertData(r.Properties.PublicCertData, et+".properties.publicCertData"); e != nil {
+			l.add(e)
+		}
+	}
+	if len(c.VpnClientRevokedCertificates) > MaxRevokedCertificates {
+		l.addf(CodeLimitExceeded, t+".vpnClientRevokedCertificates", "A gateway can have at most %d revoked certificates; got %d.", MaxRevokedCertificates, len(c.VpnClientRevokedCertificates))
+	}
+	for i := range c.VpnClientRevokedCertificates {
+		r := &c.VpnClientRevokedCertificates[i]
+		et := fmt.Sprintf("%s.vpnClientRevokedCertificates[%d]", t, i)
+		if r.Name == "" {
+			l.addf(CodeMissingParameter, et+".name", "Every revoked certificate entry needs a name.")
+		} else {
+			l.add(validateName(TypeVirtualNetworkGateways, r.Name, et+".name"))
+		}
+		tp := r.Properties.Thumbprint
+		if b, err := hex.DecodeString(tp); err != nil || len(b) != 20 {
+			l.addf(CodeVpnClientConfiguration, et+".properties.thumbprint", "Thumbprint %q is invalid: it must be the certificate's SHA-1 thumbprint, 40 hexadecimal digits.", tp)
+		}
+		for j := range i {
+			if c.VpnClientRevokedCertificates[j].Properties.Thumbprint == tp {
+				l.addf(CodeVpnClientConfiguration, et+".properties.thumbprint", "Thumbprint %s is listed twice.", tp)
+			}
+		}
+	}
+	if radius {
+		if c.RadiusServerAddress == "" && len(c.RadiusServers) == 0 {
+			l.addf(CodeMissingParameter, t+".radiusServerAddress", "RADIUS authentication needs radiusServerAddress and radiusServerSecret, or radiusServers.")
+		}
+		if c.RadiusServerAddress != "" {
+			if _, e := parseAddr(c.RadiusServerAddress, t+".radiusServerAddress", "RADIUS server address"); e != nil {
+				l.add(e)
+			}
+			if c.RadiusServerSecret == "" {
+				l.addf(CodeMissingParameter, t+".radiusServerSecret", "radiusServerSecret is required with radiusServerAddress.")
+			}
+		}
+		for i, s := range c.RadiusServers {
+			et := fmt.Sprintf("%s.radiusServers[%d]", t, i)
+			if _, e := parseAddr(s.RadiusServerAddress, et+".radiusServerAddress", "RADIUS server address"); e != nil {
+				l.add(e)
+			}
+			if s.RadiusServerSecret == "" {
+				l.addf(CodeMissingParameter, et+".radiusServerSecret", "Every RADIUS server needs radiusServerSecret.")
+			}
+			if s.RadiusServerScore < 0 {
+				l.addf(CodeInvalidParameter, et+".radiusServerScore", "radiusServerScore must not be negative.")
+			}
+		}
+	}
+	if aad {
+		for _, f := range []struct{ name, v string }{{"aadTenant", c.AadTenant}, {"aadAudience", c.AadAudience}, {"aadIssuer", c.AadIssuer}} {
+			if f.v == "" {
+				l.addf(CodeMissingParameter, t+"."+f.name, "Azure AD (Entra ID) authentication needs aadTenant, aadAudience and aadIssuer; %s is missing.", f.name)
+			}
+		}
+		for _, f := range []struct{ name, v string }{{"aadTenant", c.AadTenant}, {"aadIssuer", c.AadIssuer}} {
+			if u, err := url.Parse(f.v); f.v != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
+				l.addf(CodeVpnClientConfiguration, t+"."+f.name, "%s %q must be an https URL, such as https://login.microsoftonline.com/{tenantId}/.", f.name, f.v)
+			}
+		}
+		if !slices.Contains(protos, VpnClientOpenVPN) {
+			l.addf(CodeVpnClientConfiguration, t+".vpnClientProtocols", "Azure AD authentication works only with the OpenVPN protocol; add OpenVPN to vpnClientProtocols.")
+		}
+	}
+	for i := range c.VpnClientIpsecPolicies {
+		validateIpsecPolicy(l, &c.VpnClientIpsecPolicies[i], fmt.Sprintf("%s.vpnClientIpsecPolicies[%d]", t, i))
+	}
+	if skuOK && sku.Name == "Basic" {
+		for _, p := range protos {
+			if p != VpnClientSSTP {
+				l.addf(CodeVpnClientConfiguration, t+".vpnClientProtocols", "The Basic SKU supports only SSTP for point-to-site; %s needs VpnGw1 or larger.", p)
+			}
+		}
+		if radius {
+			l.addf(CodeVpnClientConfiguration, t+".vpnAuthenticationTypes", "RADIUS authentication is not supported on the Basic SKU; use VpnGw1 or larger.")
+		}
+		if len(c.VpnClientIpsecPolicies) > 0 {
+			l.addf(CodeVpnClientConfiguration, t+".vpnClientIpsecPolicies", "Custom point-to-site IPsec policies are not supported on the Basic SKU.")
+		}
+	}
+}
+
+// checkCertData checks a root certificate's publicCertData: the base64 body
+// of a DER X.509 certificate, line breaks allowed, no PEM armour.
+func checkCertData(data, target string) *Error {
+	if data == "" {
+		return Errorf(CodeMissingParameter, target, "publicCertData is required: the base64 body of the root certificate (.cer), without the BEGIN/END lines.")
+	}
+	if strings.Contains(data, "-----BEGIN") {
+		return Errorf(CodeVpnClientConfiguration, target, "publicCertData must be only the base64 body of the certificate: remove the -----BEGIN CERTIFICATE----- and -----END CERTIFICATE----- lines.")
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(data), ""))
+	if err != nil {
+		return Errorf(CodeVpnClientConfiguration, target, "publicCertData is not valid base64: %v.", err)
+	}
+	if _, err := x509.ParseCertificate(der); err != nil {
+		return Errorf(CodeVpnClientConfiguration, target, "publicCertData is not an X.509 certificate: %v.", err)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+// Package server wires `vpngw serve`: it opens the store, builds the
+// provider (the lab or agents on hosts), the agent hub and the reconciler,
+// and serves the ARM API and the agent API until its context ends. The CLI
+// only turns flags into Options.
+//
+// Run starts, in order: the store (DataDir/vpngw.db); for the lab and host
+// providers, the agent hub and its listener, the lab (restored from
+// DataDir/lab) and the reconciler; the API server, which resumes unfinished
+// operations; the HTTP listener. It stops them in reverse order.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/registry"
+	"github.com/vpngw/vpngw/internal/store/boltstore"
+)
+
+// Providers: what realizes the resources.
+const (
+	// ProviderLab builds network namespaces on this host (package lab).
+	ProviderLab = "lab"
+	// ProviderHost serves agents on real hosts.
+	ProviderHost = "host"
+	// ProviderNone is the control plane alone.
+	ProviderNone = "none"
+)
+
+// CheckProvider reports whether p is one of the providers.
+func CheckProvider(p string) error {
+	switch p {
+	case ProviderLab, ProviderHost, ProviderNone:
+		return nil
+	}
+	return fmt.Errorf("--provider %q: want lab, host or none", p)
+}
+
+// DefaultProvider is lab as root on Linux (with ip(8)), else none.
+func DefaultProvider() string {
+	if runtime.GOOS == "linux" && os.Geteuid() == 0 {
+		if _, err := exec.LookPath("ip"); err == nil {
+			return ProviderLab
+		}
+	}
+	return ProviderNone
+}
+
+// Options configure Run; the fields are the flags of `vpngw serve`,
+// already parsed.
+type Options struct {
+	// Listen is the API's TCP address (port 0 picks a free port).
+	Listen string
+	// ListenFile, when set, receives the bound address once the socket is
+	// open.
+	ListenFile string
+	// DataDir holds the store, the lab's state and agent sockets; created
+	// if missing. Required.
+	DataDir string
+	// Provider is ProviderLab, ProviderHost or ProviderNone.
+	Provider string
+	// PublicIPPool is where public IP addresses come from; nil means
+	// registry.DefaultPublicIPPool().
+	PublicIPPool *registry.AddressPool
+	// AgentListen is where agents reach the control plane: unix:///PATH or
+	// HOST:PORT; empty means DataDir/agent.sock for the lab, 127.0.0.1:8481
+	// for hosts.
+	AgentListen string
+	// AgentTokenFile holds the token agents present; empty means none for
+	// the lab and DataDir/agent-token (created if missing) for hosts.
+	AgentTokenFile string
+	// LabPrefix prefixes the lab's network namespace names.
+	LabPrefix string
+	// NoThroughputCap leaves gateways' aggregate throughput uncapped.
+	NoThroughputCap bool
+	// Logger receives the logs of every component; nil is silent.
+	Logger *slog.Logger
+}
+
+// Run serves the control plane until ctx ends, then shuts down gracefully:
+// operations interrupted by the stop resume on the next start.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := CheckProvider(o.Provider); err != nil {
+		return err
+	}
+	if o.DataDir == "" {
+		return errors.New("server: Options.DataDir is required")
+	}
+	pool := o.PublicIPPool
+	if pool == nil {
+		p, err := registry.ParseAddressPool(registry.DefaultPublicIPPool())
+		if err != nil {
+			return err
+		}
+		pool = p
+	}
+	dir := o.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	defer log.Info("stopped")
+	st, err := boltstore.Open(filepath.Join(dir, "vpngw.db"), boltstore.Options{Logger: log.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
+	var prov api.Provisioner = api.NoneProvisioner{}
+	var mounts map[string]http.Handler
+	if o.Provider != ProviderNone {
+		p, m, cleanup, err := startProvider(ctx, o, st, pool, log)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		prov, mounts = p, m
+	}
+	srv, err := api.New(api.Config{
+		Store:        st,
+		Provisioner:  prov,
+		Logger:       log.With("component", "api"),
+		PublicIPPool: pool,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	var handler http.Handler = srv
+	if len(mounts) > 0 {
+		mux := http.NewServeMux()
+		mux.Handle("/", srv)
+		for path, h := range mounts {
+			mux.Handle(path, h)
+		}
+		handler = mux
+	}
+	hs := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("listening", "addr", addr, "dataDir", dir, "provider", prov.Name(),
+		"publicIPPool", joinPrefixes(pool))
+	if o.ListenFile != "" {
+		if err := writeFileAtomic(o.ListenFile, addr+"\n"); err != nil {
+			hs.Close()
+			return fmt.Errorf("--listen-file: %w", err)
+		}
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		log.Warn("graceful shutdown incomplete", "err", err)
+		hs.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("http server", "err", err)
+	}
+	// Deferred: srv.Close (operation goroutines stop; unfinished ones
+	// resume on the next start), the provider, then the store.
+	return nil
+}
+
+func joinPrefixes(pool *registry.AddressPool) string {
+	var s []string
+	for _, p := range pool.Prefixes() {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ",")
+}
+
+// writeFileAtomic writes data to path through a temporary file and a
+// rename, so a reader never sees a partial file.
+func writeFileAtomic(path, data string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
