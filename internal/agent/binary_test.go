@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/testbin"
+	"github.com/vpngw/vpngw/internal/tstest/testbin"
 
 	"github.com/vpngw/vpngw/internal/agent"
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 // vpngwBin returns the vpngw binary (see internal/testbin).

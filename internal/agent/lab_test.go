@@ -12,8 +12,8 @@ import (
 
 	"github.com/vpngw/vpngw/internal/agent"
 	"github.com/vpngw/vpngw/internal/ike"
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 // site is a gateway namespace with a host namespace behind it:

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/testbin"
+	"github.com/vpngw/vpngw/internal/tstest/testbin"
 )
 
 // e2e drives the real vpngw binary: a `vpngw serve` process and one CLI

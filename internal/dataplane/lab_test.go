@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/esp"
-	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // lab is the topology of the baseline bench (shared/bench/netns-lab.sh):

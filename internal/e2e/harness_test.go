@@ -21,13 +21,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/testbin"
+	"github.com/vpngw/vpngw/internal/tstest/testbin"
 
 	"github.com/vishvananda/netns"
 
 	"github.com/vpngw/vpngw/internal/agent"
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }

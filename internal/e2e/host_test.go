@@ -43,10 +43,10 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/api"
-	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 // Addresses of the host-provider world.

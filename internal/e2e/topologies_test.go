@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 const sub1 = "00000000-0000-0000-0000-000000000000"

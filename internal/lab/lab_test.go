@@ -20,7 +20,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // testLab is a lab with a unique prefix whose namespaces are removed when

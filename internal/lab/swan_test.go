@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 // labNS lets swantest run charon inside a lab namespace.

@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/testbin"
+	"github.com/vpngw/vpngw/internal/tstest/testbin"
 )
 
 const (

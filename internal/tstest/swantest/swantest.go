@@ -9,7 +9,7 @@
 //
 // (`ip netns exec` gives it a private mount namespace). Its vici socket,
 // pid file and log land in DIR on the host. See
-// ../../../shared/notes/strongswan-interop.md for the background.
+// ../../../../shared/notes/strongswan-interop.md for the background.
 package swantest
 
 import (
@@ -24,7 +24,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // Charon is the charon binary Debian installs.
