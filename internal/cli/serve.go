@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/vpngw/vpngw/internal/api"
@@ -187,7 +188,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	log.Info("listening", "addr", addr, "dataDir", dir, "provider", prov.Name(),
 		"publicIPPool", strings.Join(o.pool, ","))
 	if o.listenFile != "" {
-		if err := writeFileAtomic(o.listenFile, addr+"\n"); err != nil {
+		if err := renameio.WriteFile(o.listenFile, []byte(addr+"\n"), 0o644); err != nil {
 			hs.Close()
 			return fmt.Errorf("--listen-file: %w", err)
 		}
@@ -211,14 +212,4 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	// Deferred: srv.Close (operation goroutines stop; unfinished ones
 	// resume on the next start), then the store.
 	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so a reader never sees a partial file.
-func writeFileAtomic(path, data string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
