@@ -13,8 +13,8 @@ import (
 	"github.com/vpngw/vpngw/internal/agent"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 // site is a gateway namespace with a host namespace behind it:
@@ -37,15 +37,8 @@ type lab struct {
 }
 
 func newSite(t *testing.T, name string, lan netip.Prefix) *site {
-	s := &site{gw: nstest.New(t, "vag-"+name+"g"), host: nstest.New(t, "vag-"+name+"h"), prefix: lan}
-	s.lanGW = lan.Addr().Next()
-	s.lanHost = s.lanGW.Next()
-	nstest.Link(t, s.host, "lan0", netip.PrefixFrom(s.lanHost, lan.Bits()), s.gw, "lan0", netip.PrefixFrom(s.lanGW, lan.Bits()))
-	s.host.MustRun(t, "ip", "route", "add", "default", "via", s.lanGW.String())
-	s.gw.Sysctl(t, "net.ipv4.ip_forward", "1")
-	s.gw.Sysctl(t, "net.ipv4.conf.all.rp_filter", "0")
-	s.gw.Sysctl(t, "net.ipv4.conf.default.rp_filter", "0")
-	return s
+	ns := nstest.NewSite(t, "vag-"+name, lan)
+	return &site{gw: ns.GW, host: ns.Host, prefix: lan, lanGW: ns.LANGW, lanHost: ns.LANHost}
 }
 
 // newLab builds site A (10.1.0.0/24, WAN 192.0.2.1) and site B
@@ -190,8 +183,3 @@ func fmtStatus(st agent.Status) string {
 }
 
 var _ = fmt.Sprintf
-
-func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-
-// invalidPrefix leaves a link end without an address.
-var invalidPrefix netip.Prefix

@@ -41,7 +41,7 @@ type globalOptions struct {
 	server string
 	// output is -o/--output.
 	output string
-	// query is --query, a JMESPath (subset) applied to the output.
+	// query is --query, a JMESPath expression applied to the output.
 	query string
 	// onlyShowErrors is --only-show-errors: no warnings on stderr.
 	onlyShowErrors bool
@@ -58,7 +58,7 @@ func addGlobalFlags(cmd *cobra.Command, g *globalOptions) {
 	addEnum(f, &g.output, "output", "o", "Output format.", outputFormats)
 	g.output = "json"
 	f.Lookup("output").Usage += " Default: json."
-	f.StringVar(&g.query, "query", "", "JMESPath query string (a subset: fields, '.', [n], [*], [], {key: expr, ...}, [expr, ...]).")
+	f.StringVar(&g.query, "query", "", "JMESPath query string. See http://jmespath.org/ for more information and examples.")
 	f.BoolVar(&g.onlyShowErrors, "only-show-errors", false, "Only show errors, suppressing warnings.")
 	f.BoolVar(&g.debug, "debug", false, "Log every HTTP request (method, URL, status; never bodies) to stderr.")
 }

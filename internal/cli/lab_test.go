@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/lab"
-	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // labResolver resolves vnet1 in resource group rg of the default

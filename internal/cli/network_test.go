@@ -299,7 +299,7 @@ func TestExitCodesAndErrors(t *testing.T) {
 			[]string{"exactly one of --local-gateway2"}, true},
 		{"unknown subcommand", []string{"network", "vnet", "frobnicate"}, ExitUsage, []string{"'frobnicate' is misspelled"}, true},
 		{"unknown command", []string{"frobnicate"}, ExitUsage, []string{`unknown command "frobnicate"`}, true},
-		{"bad query", []string{"network", "vnet", "list", "-g", "rg1", "--query", "[?name=='x']"}, ExitUsage, []string{"--query"}, true},
+		{"bad query", []string{"network", "vnet", "list", "-g", "rg1", "--query", "[?name=='x'"}, ExitUsage, []string{"--query"}, true},
 		{"group delete without --yes", []string{"group", "delete", "-n", "rg1"}, ExitUsage, []string{"use --yes"}, true},
 		{"list missing group", []string{"network", "vnet-gateway", "list"}, ExitUsage, []string{"--resource-group/-g"}, true},
 	}

@@ -40,7 +40,14 @@ func countCol(header, path string) column {
 func lookup(o any, path string) any {
 	cur := o
 	for _, k := range strings.Split(path, ".") {
-		cur = qField{k}.eval(cur)
+		switch m := cur.(type) {
+		case map[string]any:
+			cur = m[k]
+		case *ordered:
+			cur = m.m[k]
+		default:
+			return nil
+		}
 	}
 	return cur
 }
@@ -162,7 +169,7 @@ type printer struct {
 	// format is the -o/--output format.
 	format string
 	// query is the parsed --query, or nil.
-	query queryNode
+	query *query
 }
 
 // print writes v (decoded JSON, already in az's shape) using table columns
@@ -171,7 +178,11 @@ func (p printer) print(v any, cols []column) error {
 	if p.query != nil {
 		// As in az, the query runs on the az-shaped result and table
 		// columns then follow the query's result.
-		v, cols = p.query.eval(v), nil
+		var err error
+		if v, err = p.query.eval(v); err != nil {
+			return err
+		}
+		cols = nil
 	}
 	switch p.format {
 	case "none":

@@ -33,13 +33,18 @@ func TestQuery(t *testing.T) {
 		{"[5]", `null`},
 		{"[0].missing.deeper", `null`},
 		{"[].{N: name, S: sku.name}", `[{"N":"a","S":"VpnGw1"},{"N":"b","S":"VpnGw2"}]`},
+		{"[].{S: sku.name, N: name}", `[{"S":"VpnGw1","N":"a"},{"S":"VpnGw2","N":"b"}]`},
+		{"[0].{Z: name, A: {Y: sku.name, B: name}}", `{"Z":"a","A":{"Y":"VpnGw1","B":"a"}}`},
 		{"[0].[name, sku.name]", `["a","VpnGw1"]`},
 		{"@[1].name", `"b"`},
-		{"length(@)", ""},
-		{"[?name=='a']", ""},
-		{"[0].name | upper", ""},
-		{"[0:1]", ""},
+		// Full JMESPath: functions, filters, pipes, slices.
+		{"length(@)", `2`},
+		{"[?name=='a'].sku.name", `["VpnGw1"]`},
+		{"[0].sku | name", `"VpnGw1"`},
+		{"[0:1][].name", `["a"]`},
 		{"", ""},
+		{"[0", ""},
+		{"[?name==]", ""},
 	}
 	for _, tt := range tests {
 		q, err := parseQuery(tt.q)
@@ -55,7 +60,12 @@ func TestQuery(t *testing.T) {
 			t.Errorf("parseQuery(%q): %v", tt.q, err)
 			continue
 		}
-		got, _ := json.Marshal(q.eval(v))
+		r, err := q.eval(v)
+		if err != nil {
+			t.Errorf("%q: %v", tt.q, err)
+			continue
+		}
+		got, _ := json.Marshal(r)
 		if string(got) != tt.want {
 			t.Errorf("%q = %s, want %s", tt.q, got, tt.want)
 		}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/esp"
-	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // lab is the topology of the baseline bench (shared/bench/netns-lab.sh):
@@ -258,7 +258,8 @@ func TestRekeyNoLoss(t *testing.T) {
 	var out strings.Builder
 	cmd := l.hostA.Command(ctx, "ping", "-c", "300", "-i", "0.01", "-W", "1", "10.2.0.10")
 	cmd.Stdout = &out
-	must(t, l.hostA.Start(cmd))
+	proc, err := l.hostA.StartProc(cmd, time.Second)
+	must(t, err)
 	time.Sleep(time.Second)
 	for round, spi := range []uint32{0x3000, 0x5000, 0x7000} {
 		oldAB, oldBA := uint32(0x1000), uint32(0x2000)
@@ -281,7 +282,7 @@ func TestRekeyNoLoss(t *testing.T) {
 		must(t, l.dpA.RemoveInboundSA(oldBA))
 		time.Sleep(300 * time.Millisecond)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := proc.Wait(); err != nil {
 		t.Fatalf("ping: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), " 0% packet loss") {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // TestThroughput is a measurement, not a pass/fail test: it runs bounded

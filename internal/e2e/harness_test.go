@@ -1,7 +1,14 @@
-// Package e2e holds end-to-end tests of the whole service: a real
-// `vpngw serve --provider lab` building namespaces and running agents,
-// driven through the vpngw CLI as a user would, with strongSwan on the
-// on-premises sites and traffic between lab VMs and site hosts.
+// Package e2e holds every test that drives the vpngw binary, through one
+// harness: vpngw serve as a real process (startServe; on loopback or inside
+// a namespace, restartable on the same data directory), the CLI run one
+// process per command against it, and vpngw agent processes (startProc).
+// Every process is stopped by PID at cleanup (internal/tstest).
+//
+// api_test.go checks durability across SIGKILL; cli_test.go walks the CLI;
+// agent_test.go runs the agent from a file; topologies_test.go runs
+// `vpngw serve --provider lab` building namespaces and agents, with
+// strongSwan on the on-premises sites; host_test.go runs the host provider
+// with agents on "real" gateway hosts.
 package e2e_test
 
 import (
@@ -10,7 +17,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -21,152 +31,309 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/testbin"
-
-	"github.com/vishvananda/netns"
-
 	"github.com/vpngw/vpngw/internal/agent"
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/testbin"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
 
-func vpngwBin(t *testing.T) string { return testbin.Path(t) }
+func vpngwBin(t testing.TB) string { return testbin.Path(t) }
+
+// stopGrace is how long a process gets between SIGTERM and SIGKILL.
+const stopGrace = 20 * time.Second
+
+// proc is a process the test started, its output appended to a log file.
+type proc struct {
+	*tstest.Proc
+	log    string
+	offset int64 // the log's size when the process started
+}
+
+// startProc starts argv (inside ns unless it is nil) with its output
+// appended to logPath. The caller stops it.
+func startProc(t *testing.T, ns *nstest.NS, logPath string, argv ...string) *proc {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	fi, err := logf.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if ns != nil {
+		cmd = ns.Command(context.Background(), argv[0], argv[1:]...)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	p, err := tstest.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &proc{Proc: p, log: logPath, offset: fi.Size()}
+}
+
+// startProcT is startProc with the process stopped (SIGTERM) at cleanup
+// and its log printed if the test failed.
+func startProcT(t *testing.T, ns *nstest.NS, logPath string, argv ...string) *proc {
+	t.Helper()
+	p := startProc(t, ns, logPath, argv...)
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("%s:\n%s", filepath.Base(p.log), p.logText())
+		}
+	})
+	return p
+}
+
+// stop signals the process (by PID) and waits for it, killing it after
+// stopGrace; it reports whether the process exited without SIGKILL.
+func (p *proc) stop(sig syscall.Signal) bool { return p.Stop(sig, stopGrace) }
+
+// logText returns what this process has logged.
+func (p *proc) logText() string {
+	b, _ := os.ReadFile(p.log)
+	if int64(len(b)) < p.offset {
+		return ""
+	}
+	return string(b[p.offset:])
+}
+
+// tail returns the last n lines of the process's log.
+func (p *proc) tail(n int) string { return tailLines(p.logText(), n) }
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// server is one `vpngw serve` (inside ns unless it is nil), with the CLI and
+// HTTP clients that talk to it. restart runs it again with the same flags.
+type server struct {
+	t    *testing.T
+	ns   *nstest.NS
+	dir  string   // the log and the listen file
+	args []string // after "serve"
+	url  string   // the ARM API
+	proc *proc
+}
+
+// startServe runs `vpngw serve --listen 127.0.0.1:0 ARGS...`, waits for its
+// address and stops it (SIGTERM, by PID) at cleanup.
+func startServe(t *testing.T, ns *nstest.NS, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, ns: ns, dir: t.TempDir(), args: args}
+	t.Cleanup(func() { s.stop(syscall.SIGTERM) })
+	s.restart()
+	return s
+}
+
+// restart starts the server (again) and waits until it has written its
+// address.
+func (s *server) restart() {
+	s.t.Helper()
+	listenFile := filepath.Join(s.dir, "listen")
+	_ = os.Remove(listenFile)
+	argv := append([]string{vpngwBin(s.t), "serve", "--listen", "127.0.0.1:0", "--listen-file", listenFile}, s.args...)
+	s.proc = startProc(s.t, s.ns, filepath.Join(s.dir, "serve.log"), argv...)
+	nstest.WaitFor(s.t, 30*time.Second, func() bool {
+		b, err := os.ReadFile(listenFile)
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return !s.proc.Running() // stop waiting: it died
+		}
+		s.url = "http://" + strings.TrimSpace(string(b))
+		return true
+	}, "vpngw serve did not start:\n%s", s.proc.tail(40))
+	if !s.proc.Running() {
+		s.t.Fatalf("vpngw serve exited (%v):\n%s", s.proc.Err(), s.proc.logText())
+	}
+}
+
+// stop stops the server with sig (by PID) and waits for it; it reports
+// whether it exited without SIGKILL.
+func (s *server) stop(sig syscall.Signal) bool {
+	if s.proc == nil {
+		return true
+	}
+	return s.proc.stop(sig)
+}
+
+// logText returns what the running (or last) server process has logged.
+func (s *server) logText() string { return s.proc.logText() }
+
+// run runs `vpngw ARGS...` against the server (in its namespace), bounded
+// by 2 minutes, and returns the exit code, stdout and stderr.
+func (s *server) run(args ...string) (int, string, string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, vpngwBin(s.t), args...)
+	if s.ns != nil {
+		cmd = s.ns.Command(ctx, vpngwBin(s.t), args...)
+	}
+	cmd.Env = append(os.Environ(), "VPNGW_URL="+s.url, "VPNGW_SUBSCRIPTION=")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errOut.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out.String(), errOut.String()
+	}
+	s.t.Fatalf("running vpngw %v: %v", args, err)
+	return 0, "", ""
+}
+
+// cliErr runs a CLI command and returns its stdout, or its stdout and
+// stderr and an error if it failed.
+func (s *server) cliErr(args ...string) (string, error) {
+	s.t.Helper()
+	code, out, errOut := s.run(args...)
+	if code != 0 {
+		return out + errOut, fmt.Errorf("exit code %d", code)
+	}
+	return out, nil
+}
+
+// cli runs a CLI command and returns stdout; it fails the test on a
+// non-zero exit.
+func (s *server) cli(args ...string) string {
+	s.t.Helper()
+	out, err := s.cliErr(args...)
+	if err != nil {
+		s.t.Fatalf("vpngw %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// tsv runs a CLI command with -o tsv and returns its trimmed output.
+func (s *server) tsv(args ...string) string {
+	s.t.Helper()
+	return strings.TrimSpace(s.cli(append(args, "-o", "tsv")...))
+}
+
+// json runs a CLI command with -o json and decodes its output.
+func (s *server) json(args ...string) map[string]any {
+	s.t.Helper()
+	var m map[string]any
+	out := s.cli(append(args, "-o", "json")...)
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		s.t.Fatalf("vpngw %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return m
+}
+
+// ok runs a command that must succeed without writing to stderr and
+// decodes its JSON output (if any).
+func (s *server) ok(args ...string) map[string]any {
+	s.t.Helper()
+	code, out, errOut := s.run(args...)
+	if code != 0 {
+		s.t.Fatalf("vpngw %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	if errOut != "" {
+		s.t.Errorf("vpngw %s wrote to stderr: %s", strings.Join(args, " "), errOut)
+	}
+	var v map[string]any
+	if strings.HasPrefix(strings.TrimSpace(out), "{") {
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			s.t.Fatalf("vpngw %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return v
+}
+
+// fails runs a command that must exit with code and mention every string
+// on stderr.
+func (s *server) fails(code int, mention []string, args ...string) {
+	s.t.Helper()
+	got, out, errOut := s.run(args...)
+	if got != code {
+		s.t.Errorf("vpngw %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), got, code, out, errOut)
+	}
+	for _, m := range mention {
+		if !strings.Contains(errOut, m) {
+			s.t.Errorf("vpngw %s: stderr lacks %q:\n%s", strings.Join(args, " "), m, errOut)
+		}
+	}
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// do sends an ARM request (api-version added unless the path has a query)
+// and returns the status, body and headers.
+func (s *server) do(ctx context.Context, method, path, body string) (int, []byte, http.Header, error) {
+	u := path
+	if !strings.HasPrefix(u, "http") {
+		u = s.url + path
+	}
+	if !strings.Contains(u, "?") {
+		u += "?api-version=" + apiVersion
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	res, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, res.Header, err
+}
+
+// apiVersion is the api-version do sends.
+const apiVersion = "2024-05-01"
 
 // cloud is one `vpngw serve --provider lab` with its own lab prefix and
 // data directory.
 type cloud struct {
-	t       *testing.T
-	bin     string
-	dir     string
-	prefix  string
-	url     string
-	serve   *exec.Cmd
-	extra   []string
-	logPath string
+	*server
+	t      *testing.T
+	dir    string
+	prefix string
 }
 
 func newCloud(t *testing.T, extraFlags ...string) *cloud {
 	swantest.Require(t)
 	var r [3]byte
 	_, _ = rand.Read(r[:])
-	c := &cloud{t: t, bin: vpngwBin(t), dir: t.TempDir(), prefix: "ve" + hex.EncodeToString(r[:]), extra: extraFlags}
-	c.start()
+	c := &cloud{t: t, dir: t.TempDir(), prefix: "ve" + hex.EncodeToString(r[:])}
+	c.server = startServe(t, nil, append([]string{"--provider", "lab", "--lab-prefix", c.prefix, "--data-dir", c.dir,
+		"--log-level", "debug"}, extraFlags...)...)
+	// Runs before the server stops (cleanups run last-in first-out).
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs()
 		}
 		// Tear the lab down (agents and charons stopped by PID), then
-		// stop the server.
-		out, err := exec.Command(c.bin, "lab", "down", "--server", c.url, "--lab-prefix", c.prefix).CombinedOutput()
+		// the server stops.
+		out, err := exec.Command(vpngwBin(t), "lab", "down", "--server", c.url, "--lab-prefix", c.prefix).CombinedOutput()
 		if err != nil {
 			t.Logf("lab down: %v %s", err, out)
 		}
-		c.stop(syscall.SIGTERM)
 	})
 	return c
 }
 
-func (c *cloud) start() {
-	c.t.Helper()
-	listenFile := filepath.Join(c.dir, "listen")
-	_ = os.Remove(listenFile)
-	c.logPath = filepath.Join(c.dir, "serve.log")
-	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	args := append([]string{"serve", "--provider", "lab", "--lab-prefix", c.prefix, "--data-dir", c.dir,
-		"--listen", "127.0.0.1:0", "--listen-file", listenFile, "--log-level", "debug"}, c.extra...)
-	c.serve = exec.Command(c.bin, args...)
-	c.serve.Stdout, c.serve.Stderr = logf, logf
-	if err := c.serve.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	nstest.WaitFor(c.t, 20*time.Second, func() bool {
-		b, err := os.ReadFile(listenFile)
-		if err != nil {
-			return false
-		}
-		c.url = "http://" + strings.TrimSpace(string(b))
-		return true
-	}, "vpngw serve did not start: %s", c.tailLog())
-}
-
-// stop stops the server (by PID) with sig and waits.
-func (c *cloud) stop(sig syscall.Signal) {
-	if c.serve == nil || c.serve.Process == nil {
-		return
-	}
-	_ = c.serve.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { _ = c.serve.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = c.serve.Process.Kill()
-		<-done
-	}
-	c.serve = nil
-}
-
-func (c *cloud) tailLog() string {
-	b, _ := os.ReadFile(c.logPath)
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 func (c *cloud) dumpLogs() {
-	c.t.Logf("serve log (tail):\n%s", c.tailLog())
+	c.t.Logf("serve log (tail):\n%s", c.proc.tail(40))
 	logs, _ := filepath.Glob(filepath.Join(c.dir, "lab", "logs", "*.log"))
 	for _, l := range logs {
 		b, _ := os.ReadFile(l)
-		lines := strings.Split(string(b), "\n")
-		if len(lines) > 30 {
-			lines = lines[len(lines)-30:]
-		}
-		c.t.Logf("%s (tail):\n%s", filepath.Base(l), strings.Join(lines, "\n"))
+		c.t.Logf("%s (tail):\n%s", filepath.Base(l), tailLines(string(b), 30))
 	}
-}
-
-// cli runs `vpngw ARGS...` against the cloud and returns stdout; it fails
-// the test on a non-zero exit.
-func (c *cloud) cli(args ...string) string {
-	c.t.Helper()
-	out, err := c.cliErr(args...)
-	if err != nil {
-		c.t.Fatalf("vpngw %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (c *cloud) cliErr(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, args...)
-	cmd.Env = append(os.Environ(), "VPNGW_URL="+c.url)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		return out.String() + errb.String(), err
-	}
-	return out.String(), nil
-}
-
-// json runs a CLI command with -o json and decodes its output.
-func (c *cloud) json(args ...string) map[string]any {
-	c.t.Helper()
-	var m map[string]any
-	out := c.cli(append(args, "-o", "json")...)
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		c.t.Fatalf("vpngw %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return m
 }
 
 // vnet creates a resource group (if needed), a VNet with a workload
@@ -210,7 +377,7 @@ func (c *cloud) vm(sub, group, vnet, name string) netip.Addr {
 type labSite struct {
 	name           string
 	publicIP, host netip.Addr
-	device, hostNS labNS
+	device, hostNS *nstest.NS
 	prefix         netip.Prefix
 	swan           *swantest.Daemon
 }
@@ -223,7 +390,7 @@ func (c *cloud) site(name, publicIP, prefix string) *labSite {
 		c.t.Fatalf("lab site create: %v: %s", err, out)
 	}
 	return &labSite{name: name, publicIP: netip.MustParseAddr(publicIP), host: netip.MustParseAddr(m["hostIp"].(string)),
-		device: labNS{t: c.t, name: m["namespace"].(string)}, hostNS: labNS{t: c.t, name: m["hostNamespace"].(string)},
+		device: nstest.Open(c.t, m["namespace"].(string)), hostNS: nstest.Open(c.t, m["hostNamespace"].(string)),
 		prefix: netip.MustParsePrefix(prefix)}
 }
 
@@ -260,44 +427,8 @@ func (c *cloud) waitConnected(sub, group, name string, timeout time.Duration) ti
 	return time.Since(start)
 }
 
-// labNS runs commands in a namespace the lab made.
-type labNS struct {
-	t    *testing.T
-	name string
-}
-
-func (n labNS) String() string { return n.name }
-
-func (n labNS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name, name}, args...)...)
-}
-
-func (n labNS) Start(cmd *exec.Cmd) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	n.t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _, _ = cmd.Process.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	return nil
-}
-
-func (n labNS) run(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out, err := n.Command(ctx, args[0], args[1:]...).CombinedOutput()
-	return string(out), err
-}
-
 // vmNS is a VM's namespace (from `vpngw lab status`).
-func (c *cloud) vmNS(sub, group, name string) labNS {
+func (c *cloud) vmNS(sub, group, name string) *nstest.NS {
 	out := c.cli("lab", "vm", "list", "-g", group, "--subscription", sub, "-o", "json")
 	var list []map[string]any
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
@@ -311,18 +442,18 @@ func (c *cloud) vmNS(sub, group, name string) labNS {
 	}
 	for _, v := range list {
 		if strings.EqualFold(v["name"].(string), name) {
-			return labNS{t: c.t, name: v["namespace"].(string)}
+			return nstest.Open(c.t, v["namespace"].(string))
 		}
 	}
 	c.t.Fatalf("no VM %s in %s", name, out)
-	return labNS{}
+	return nil
 }
 
 // pingLoss pings addr count times at interval from ns and returns the loss
 // in percent.
-func pingLoss(t *testing.T, ns labNS, addr netip.Addr, count int, interval string) int {
+func pingLoss(t *testing.T, ns *nstest.NS, addr netip.Addr, count int, interval string) int {
 	t.Helper()
-	out, _ := ns.run("ping", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", "-q", addr.String())
+	out, _ := ns.Run("ping", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", "-q", addr.String())
 	loss, err := nstest.PingLoss(out)
 	if err != nil {
 		t.Fatal(err)
@@ -330,29 +461,19 @@ func pingLoss(t *testing.T, ns labNS, addr netip.Addr, count int, interval strin
 	return loss
 }
 
-func reachable(t *testing.T, ns labNS, addr netip.Addr, timeout time.Duration) {
+func reachable(t *testing.T, ns *nstest.NS, addr netip.Addr, timeout time.Duration) {
 	t.Helper()
 	nstest.WaitFor(t, timeout, func() bool {
-		_, err := ns.run("ping", "-c", "1", "-W", "1", "-q", addr.String())
+		_, err := ns.Run("ping", "-c", "1", "-W", "1", "-q", addr.String())
 		return err == nil
-	}, "%s cannot reach %s", ns.name, addr)
+	}, "%s cannot reach %s", ns.Name, addr)
 }
 
 // transfer sends n bytes over TCP from one namespace to a listener in
 // another and compares checksums.
-func transfer(t *testing.T, from, to labNS, toAddr netip.Addr, n int) {
+func transfer(t *testing.T, from, to *nstest.NS, toAddr netip.Addr, n int) {
 	t.Helper()
-	fromH, err := netnsHandle(from.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fromH.Close()
-	toH, err := netnsHandle(to.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer toH.Close()
-	nstest.TransferTCP(t, fromH, toH, toAddr, 5301, int64(n))
+	nstest.TransferTCP(t, from.Handle(), to.Handle(), toAddr, 5301, int64(n))
 }
 
 // instanceSocket finds the status socket of a gateway's active instance.
@@ -363,8 +484,12 @@ func (c *cloud) agentStatus(instance string) agent.Status {
 	return st
 }
 
-func netnsHandle(name string) (netns.NsHandle, error) { return netns.GetFromName(name) }
-
-type addrT = netip.Addr
-
-func parseAddr(s string) (netip.Addr, error) { return netip.ParseAddr(s) }
+func mustAddr(t *testing.T, v any) netip.Addr {
+	t.Helper()
+	str, _ := v.(string)
+	a, err := netip.ParseAddr(str)
+	if err != nil {
+		t.Fatalf("address %v: %v", v, err)
+	}
+	return a
+}

@@ -43,10 +43,10 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/api"
-	"github.com/vpngw/vpngw/internal/nstest"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 // Addresses of the host-provider world.
@@ -60,43 +60,6 @@ var (
 	hostMgmtAddrs = [2]string{"10.99.0.10/24", "10.99.0.11/24"}
 )
 
-// hostProc is a process the test started (in a namespace), stopped by PID.
-type hostProc struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-// stop signals the process (by PID) and waits for it, killing it after 15 s.
-func (p *hostProc) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *hostProc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *hostProc) logText() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
 // hostWorld is the namespaces above, the control plane and the agents.
 type hostWorld struct {
 	t    *testing.T
@@ -107,9 +70,8 @@ type hostWorld struct {
 	inet, cp, vnet, vm, site, siteHost *nstest.NS
 	gw                                 [2]*nstest.NS
 
-	serve *hostProc
-	url   string // the ARM API, reachable inside vhost-cp
-	procs []*hostProc
+	serve *server // the control plane, in vhost-cp; nil before startServe
+	procs []*proc // the agents
 }
 
 func newHostWorld(t *testing.T) *hostWorld {
@@ -157,13 +119,11 @@ func newHostWorld(t *testing.T) *hostWorld {
 	w.site.Sysctl(t, "net.ipv4.ip_forward", "1")
 	w.siteHost.MustRun(t, "ip", "route", "add", "default", "via", "10.50.0.1")
 
-	// Runs before the namespaces go (cleanups run last-in first-out).
+	// Runs after the processes have stopped (cleanups run last-in
+	// first-out), before the namespaces go.
 	t.Cleanup(func() {
 		if t.Failed() {
 			w.dumpLogs()
-		}
-		for i := len(w.procs) - 1; i >= 0; i-- {
-			w.procs[i].stop(syscall.SIGTERM)
 		}
 	})
 	return w
@@ -194,103 +154,48 @@ func (w *hostWorld) routeSiteVia(i int) {
 	w.vnet.MustRun(w.t, "ip", "route", "replace", "10.50.0.0/16", "via", via)
 }
 
-// start runs argv in ns with its output in logName and tracks it.
-func (w *hostWorld) start(ns *nstest.NS, logName string, argv ...string) *hostProc {
-	w.t.Helper()
-	logPath := filepath.Join(w.dir, logName)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := ns.Command(context.Background(), argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		w.t.Fatal(err)
-	}
-	p := &hostProc{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	w.procs = append(w.procs, p)
-	return p
-}
-
-// startServe starts the control plane in vhost-cp and waits for its API.
+// startServe starts the control plane in vhost-cp (again, on the same data
+// directory, if it ran before) and waits for its API.
 func (w *hostWorld) startServe() {
 	w.t.Helper()
-	listenFile := filepath.Join(w.dir, "listen")
-	_ = os.Remove(listenFile)
-	w.serve = w.start(w.cp, "serve.log", w.bin, "serve", "--provider", "host",
-		"--listen", "127.0.0.1:0", "--listen-file", listenFile,
+	if w.serve != nil {
+		w.serve.restart()
+		return
+	}
+	w.serve = startServe(w.t, w.cp, "--provider", "host",
 		"--agent-listen", hostAgentAPI, "--data-dir", w.data,
 		"--public-ip-pool", netip.PrefixFrom(hostPublicIP, 32).String(), "--log-level", "debug")
-	nstest.WaitFor(w.t, 30*time.Second, func() bool {
-		b, err := os.ReadFile(listenFile)
-		if err != nil {
-			return !w.serve.running() // stop waiting: it died
-		}
-		w.url = "http://" + strings.TrimSpace(string(b))
-		return true
-	}, "vpngw serve did not start")
-	if !w.serve.running() {
-		w.t.Fatalf("vpngw serve exited:\n%s", w.serve.logText())
-	}
 }
 
 // startAgent runs `vpngw agent --server ... --instance ID` on gateway host i
 // with the token in tokenFile; tag names its files.
-func (w *hostWorld) startAgent(i int, instance, tokenFile, tag string) *hostProc {
+func (w *hostWorld) startAgent(i int, instance, tokenFile, tag string) *proc {
 	w.t.Helper()
 	dir := filepath.Join(w.dir, tag)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		w.t.Fatal(err)
 	}
-	return w.start(w.gw[i], tag+".log", w.bin, "agent", "--server", "http://"+hostAgentAPI, "--instance", instance,
+	p := startProc(w.t, w.gw[i], filepath.Join(w.dir, tag+".log"), w.bin, "agent", "--server", "http://"+hostAgentAPI, "--instance", instance,
 		"--token-file", tokenFile, "--state-dir", dir, "--socket", filepath.Join(dir, "status.sock"), "--log-level", "debug")
+	w.t.Cleanup(func() { p.stop(syscall.SIGTERM) })
+	w.procs = append(w.procs, p)
+	return p
 }
 
 func (w *hostWorld) dumpLogs() {
-	for _, p := range w.procs {
-		text := p.logText()
-		lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-		if len(lines) > 60 {
-			lines = lines[len(lines)-60:]
-		}
-		w.t.Logf("%s (tail):\n%s", filepath.Base(p.log), strings.Join(lines, "\n"))
+	procs := w.procs
+	if w.serve != nil {
+		procs = append([]*proc{w.serve.proc}, procs...)
 	}
-}
-
-// cliErr runs the vpngw CLI inside vhost-cp against the control plane.
-func (w *hostWorld) cliErr(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := w.cp.Command(ctx, w.bin, args...)
-	cmd.Env = append(os.Environ(), "VPNGW_URL="+w.url)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String() + errb.String(), err
+	for _, p := range procs {
+		w.t.Logf("%s (tail):\n%s", filepath.Base(p.log), p.tail(60))
 	}
-	return out.String(), nil
-}
-
-func (w *hostWorld) cli(args ...string) string {
-	w.t.Helper()
-	out, err := w.cliErr(args...)
-	if err != nil {
-		w.t.Fatalf("vpngw %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (w *hostWorld) tsv(args ...string) string {
-	w.t.Helper()
-	return strings.TrimSpace(w.cli(append(args, "-o", "tsv")...))
 }
 
 // instances reads the instances view through the CLI.
 func (w *hostWorld) instances(group, gw string) []api.GatewayInstance {
 	w.t.Helper()
-	out := w.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "json")
+	out := w.serve.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "json")
 	var list []api.GatewayInstance
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		w.t.Fatalf("list-instances: %v: %s", err, out)
@@ -299,7 +204,7 @@ func (w *hostWorld) instances(group, gw string) []api.GatewayInstance {
 }
 
 func (w *hostWorld) connectionStatus(group, name string) string {
-	out, err := w.cliErr("network", "vpn-connection", "show", "-g", group, "-n", name, "--query", "connectionStatus", "-o", "tsv")
+	out, err := w.serve.cliErr("network", "vpn-connection", "show", "-g", group, "-n", name, "--query", "connectionStatus", "-o", "tsv")
 	if err != nil {
 		return "error: " + out
 	}
@@ -311,8 +216,6 @@ func (w *hostWorld) waitConnected(group, name string, timeout time.Duration) {
 	nstest.WaitFor(w.t, timeout, func() bool { return w.connectionStatus(group, name) == "Connected" },
 		"connection %s/%s is %s", group, name, w.connectionStatus(group, name))
 }
-
-func asLabNS(t *testing.T, n *nstest.NS) labNS { return labNS{t: t, name: n.Name} }
 
 // writeToken writes a token file as an operator would install it.
 func writeToken(t *testing.T, path, token string) {
@@ -345,19 +248,19 @@ func TestHostProvider(t *testing.T) {
 	}
 	token, _ := os.ReadFile(tokenPath)
 
-	w.cli("group", "create", "-n", group, "-l", "westeurope", "-o", "none")
-	w.cli("network", "vnet", "create", "-g", group, "-n", vnet, "--address-prefixes", "10.1.0.0/16",
+	w.serve.cli("group", "create", "-n", group, "-l", "westeurope", "-o", "none")
+	w.serve.cli("network", "vnet", "create", "-g", group, "-n", vnet, "--address-prefixes", "10.1.0.0/16",
 		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
-	w.cli("network", "vnet", "subnet", "create", "-g", group, "--vnet-name", vnet, "-n", "GatewaySubnet",
+	w.serve.cli("network", "vnet", "subnet", "create", "-g", group, "--vnet-name", vnet, "-n", "GatewaySubnet",
 		"--address-prefixes", "10.1.255.0/27", "-o", "none")
-	w.cli("network", "public-ip", "create", "-g", group, "-n", pip, "-o", "none")
-	if got := w.tsv("network", "public-ip", "show", "-g", group, "-n", pip, "--query", "ipAddress"); got != hostPublicIP.String() {
+	w.serve.cli("network", "public-ip", "create", "-g", group, "-n", pip, "-o", "none")
+	if got := w.serve.tsv("network", "public-ip", "show", "-g", group, "-n", pip, "--query", "ipAddress"); got != hostPublicIP.String() {
 		t.Fatalf("public IP %q, want %s (the address gateway host 0 owns)", got, hostPublicIP)
 	}
-	w.cli("network", "vnet-gateway", "create", "-g", group, "-n", gw, "--vnet", vnet, "--public-ip-addresses", pip,
+	w.serve.cli("network", "vnet-gateway", "create", "-g", group, "-n", gw, "--vnet", vnet, "--public-ip-addresses", pip,
 		"--sku", "VpnGw1", "--no-wait", "-o", "none")
 	gwState := func() string {
-		return w.tsv("network", "vnet-gateway", "show", "-g", group, "-n", gw, "--query", "provisioningState")
+		return w.serve.tsv("network", "vnet-gateway", "show", "-g", group, "-n", gw, "--query", "provisioningState")
 	}
 
 	// The instance IDs, as the operator learns them.
@@ -400,7 +303,7 @@ func TestHostProvider(t *testing.T) {
 
 	// The operator installs the token on each gateway host and starts the
 	// agents: the active instance first (see docs/host.md).
-	var agents [2]*hostProc
+	var agents [2]*proc
 	for i := range agents {
 		tok := filepath.Join(w.dir, fmt.Sprintf("host%d", i), "agent-token")
 		writeToken(t, tok, strings.TrimSpace(string(token)))
@@ -418,7 +321,7 @@ func TestHostProvider(t *testing.T) {
 	if st := gwState(); st != "Succeeded" {
 		t.Fatalf("gateway %s", st)
 	}
-	t.Logf("list-instances -o table:\n%s", w.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "table"))
+	t.Logf("list-instances -o table:\n%s", w.serve.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "table"))
 	for _, in := range w.instances(group, gw) {
 		if in.State != api.InstanceStateReady || in.AppliedRevision != in.DesiredRevision {
 			t.Fatalf("instance %s: %+v", in.Name, in)
@@ -430,12 +333,12 @@ func TestHostProvider(t *testing.T) {
 	swan := swantest.Start(t, w.site, swantest.Conn{Name: "azure", LocalAddr: hostSiteIP.String(), RemoteAddr: hostPublicIP.String(), PSK: key,
 		IKE: "aes256-sha1-modp1024,aes256gcm16-prfsha256-ecp256", ESP: "aes256gcm16,aes256-sha1",
 		LocalTS: []string{"10.50.0.0/16"}, RemoteTS: []string{"10.1.0.0/16"}, DPDDelay: "5s", DPDAction: "restart"})
-	w.cli("network", "local-gateway", "create", "-g", group, "-n", "onprem", "--gateway-ip-address", hostSiteIP.String(),
+	w.serve.cli("network", "local-gateway", "create", "-g", group, "-n", "onprem", "--gateway-ip-address", hostSiteIP.String(),
 		"--local-address-prefixes", "10.50.0.0/16", "-o", "none")
-	w.cli("network", "vpn-connection", "create", "-g", group, "-n", "to-onprem", "--vnet-gateway1", gw,
+	w.serve.cli("network", "vpn-connection", "create", "-g", group, "-n", "to-onprem", "--vnet-gateway1", gw,
 		"--local-gateway2", "onprem", "--shared-key", key, "-o", "none")
 	w.waitConnected(group, "to-onprem", 60*time.Second)
-	out := w.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "json")
+	out := w.serve.cli("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "json")
 	if strings.Contains(out, key) {
 		t.Fatal("list-instances shows the shared key")
 	}
@@ -448,7 +351,7 @@ func TestHostProvider(t *testing.T) {
 		t.Fatalf("strongSwan SAs: %v %+v", err, sas)
 	}
 
-	vmNS, siteHostNS := asLabNS(t, w.vm), asLabNS(t, w.siteHost)
+	vmNS, siteHostNS := w.vm, w.siteHost
 	reachable(t, vmNS, hostSiteHost, 20*time.Second)
 	if loss := pingLoss(t, siteHostNS, hostVM, 5, "0.2"); loss != 0 {
 		t.Fatalf("site host → VNet host: %d%% loss", loss)

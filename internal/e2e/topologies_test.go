@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 const sub1 = "00000000-0000-0000-0000-000000000000"
@@ -214,8 +214,8 @@ func TestSKUThroughputAndTunnelLimit(t *testing.T) {
 	// The operator lifts the cap: restart the control plane with
 	// --no-throughput-cap; the instances restart with no limit.
 	c.stop(syscall.SIGTERM)
-	c.extra = []string{"--no-throughput-cap"}
-	c.start()
+	c.args = append(c.args, "--no-throughput-cap")
+	c.restart()
 	for _, s := range sites {
 		c.waitConnected(sub1, "RG1", "to-"+s.name, 40*time.Second)
 		reachable(t, vmNS, s.host, 20*time.Second)
@@ -229,7 +229,7 @@ func TestSKUThroughputAndTunnelLimit(t *testing.T) {
 
 // concurrentIperf runs iperf3 from the VM to each site host at once for
 // secs seconds and returns each stream's Mbit/s.
-func concurrentIperf(t *testing.T, vmNS labNS, sites []*labSite, vm interface{ String() string }, secs int) []float64 {
+func concurrentIperf(t *testing.T, vmNS *nstest.NS, sites []*labSite, vm interface{ String() string }, secs int) []float64 {
 	t.Helper()
 	for i, s := range sites {
 		srv := s.hostNS.Command(t.Context(), "iperf3", "-s", "-1", "-p", fmt.Sprint(5400+i))
@@ -246,7 +246,7 @@ func concurrentIperf(t *testing.T, vmNS labNS, sites []*labSite, vm interface{ S
 	ch := make(chan res, len(sites))
 	for i, s := range sites {
 		go func(i int, s *labSite) {
-			out, err := vmNS.run("iperf3", "-c", s.host.String(), "-p", fmt.Sprint(5400+i), "-t", fmt.Sprint(secs), "-J")
+			out, err := vmNS.Run("iperf3", "-c", s.host.String(), "-p", fmt.Sprint(5400+i), "-t", fmt.Sprint(secs), "-J")
 			if err != nil {
 				ch <- res{i, 0, fmt.Errorf("%v: %s", err, out)}
 				return
@@ -296,7 +296,7 @@ func TestResetAndServeRestart(t *testing.T) {
 		go func() { done <- pingLoss(t, vmNS, s.host, 100, "0.05") }()
 		time.Sleep(time.Second)
 		c.stop(sig)
-		c.start()
+		c.restart()
 		if loss := <-done; loss != 0 {
 			t.Fatalf("%d%% ping loss across a control plane restart (%v)", loss, sig)
 		}
@@ -314,15 +314,6 @@ func TestResetAndServeRestart(t *testing.T) {
 	t.Logf("gateway reset: operation %v, traffic flowing again %v after the reset began", resetDone.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
 	transfer(t, vmNS, s.hostNS, s.host, 2<<20)
-}
-
-func mustAddr(t *testing.T, v any) (a addrT) {
-	s, _ := v.(string)
-	a, err := parseAddr(s)
-	if err != nil {
-		t.Fatalf("address %v: %v", v, err)
-	}
-	return a
 }
 
 // Active-active: both instances hold their own public IP and build their

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike"
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
 // udpHost runs an Engine on UDP sockets and records Child SAs.

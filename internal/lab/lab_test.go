@@ -20,7 +20,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/tstest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // testLab is a lab with a unique prefix whose namespaces are removed when
@@ -650,9 +651,7 @@ func TestDownRemovesOnlyTheLab(t *testing.T) {
 	p := must[Process](t)(tl.l.EnsureProcess(ctx, ProcessSpec{Name: "agent", Namespace: tp.gw10.Namespace, Argv: []string{"sleep", "303"}}))
 	// A process the lab did not start, inside one of its namespaces.
 	stray := exec.Command("ip", "netns", "exec", tp.vm1.Namespace, "sleep", "304")
-	check(t, stray.Start())
-	go stray.Wait()
-	t.Cleanup(func() { stray.Process.Kill() })
+	tstest.StartT(t, stray, time.Second)
 	// Namespaces with the prefix but not in the state go too...
 	check(t, runIPErr("netns", "add", tl.prefix+"-stray"))
 	// ...but not namespaces of other labs, even with a similar name.

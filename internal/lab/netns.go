@@ -62,13 +62,33 @@ func ensureNS(ctx context.Context, name string) (bool, error) {
 	if err := os.Remove(filepath.Join(netnsDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("lab: stale namespace file %s: %w", name, err)
 	}
-	if err := runIP(ctx, "netns", "add", name); err != nil {
-		return false, fmt.Errorf("lab: %w", err)
+	h, err := newNamedNS(name)
+	if err != nil {
+		return false, fmt.Errorf("lab: create namespace %s: %w", name, err)
 	}
+	h.Close()
 	if err := runIP(ctx, "-n", name, "link", "set", "lo", "up"); err != nil {
 		return true, fmt.Errorf("lab: %w", err)
 	}
 	return true, nil
+}
+
+// newNamedNS creates a namespace bind-mounted at /run/netns/NAME, as `ip
+// netns add` does. netns.NewNamed moves the calling thread into the new
+// namespace, so it runs on a locked thread that exits with its goroutine.
+func newNamedNS(name string) (netns.NsHandle, error) {
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		h, err := netns.NewNamed(name)
+		ch <- result{h, err}
+	}()
+	r := <-ch
+	return r.h, r.err
 }
 
 // deleteNS stops every process inside the named namespace (SIGTERM, then
@@ -83,8 +103,8 @@ func deleteNS(ctx context.Context, name string, grace time.Duration) error {
 		return err
 	}
 	if nsPresent(name) {
-		if err := runIP(ctx, "netns", "del", name); err != nil {
-			return fmt.Errorf("lab: %w", err)
+		if err := netns.DeleteNamed(name); err != nil {
+			return fmt.Errorf("lab: delete namespace %s: %w", name, err)
 		}
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -124,23 +125,8 @@ func saveState(dir string, st *state) error {
 	if err != nil {
 		return fmt.Errorf("lab: encode state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, stateFile+".*")
-	if err != nil {
-		return fmt.Errorf("lab: write state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("lab: write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("lab: write state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("lab: write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+	// renameio: a temporary file beside it, fsync, rename.
+	if err := renameio.WriteFile(filepath.Join(dir, stateFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("lab: write state: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil {

@@ -1,47 +1,13 @@
 package lab
 
 import (
-	"context"
 	"net/netip"
-	"os/exec"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/swantest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
-
-// labNS lets swantest run charon inside a lab namespace.
-type labNS struct {
-	t    *testing.T
-	name string
-}
-
-func (n labNS) String() string { return n.name }
-
-func (n labNS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.name, name}, args...)...)
-}
-
-func (n labNS) Start(cmd *exec.Cmd) error {
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	var once sync.Once
-	done := make(chan struct{})
-	go func() { cmd.Wait(); once.Do(func() { close(done) }) }()
-	n.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	return nil
-}
 
 // TestStrongSwanSiteToSite runs strongSwan on a site's device and, standing
 // in for the gateway agent, on an active gateway instance: a VM and the
@@ -58,8 +24,8 @@ func TestStrongSwanSiteToSite(t *testing.T) {
 		return swantest.Conn{Name: name, LocalAddr: local.String(), RemoteAddr: remote.String(), PSK: "lab-test-psk",
 			IKE: "aes256gcm16-prfsha256-ecp256", ESP: "aes256gcm16", LocalTS: []string{lts}, RemoteTS: []string{rts}}
 	}
-	gw := swantest.Start(t, labNS{t, tp.gw10.Namespace}, conn("site", pip1, spip, "10.1.0.0/16", "10.50.0.0/16"))
-	swantest.Start(t, labNS{t, tp.site.Namespace}, conn("azure", spip, pip1, "10.50.0.0/16", "10.1.0.0/16"))
+	gw := swantest.Start(t, nstest.Open(t, tp.gw10.Namespace), conn("site", pip1, spip, "10.1.0.0/16", "10.50.0.0/16"))
+	swantest.Start(t, nstest.Open(t, tp.site.Namespace), conn("azure", spip, pip1, "10.50.0.0/16", "10.1.0.0/16"))
 	if err := gw.Initiate("site", 20*time.Second); err != nil {
 		t.Fatalf("initiate: %v", err)
 	}

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
@@ -173,7 +175,7 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("listening", "addr", addr, "dataDir", dir, "provider", prov.Name(),
 		"publicIPPool", joinPrefixes(pool))
 	if o.ListenFile != "" {
-		if err := writeFileAtomic(o.ListenFile, addr+"\n"); err != nil {
+		if err := renameio.WriteFile(o.ListenFile, []byte(addr+"\n"), 0o644); err != nil {
 			hs.Close()
 			return fmt.Errorf("--listen-file: %w", err)
 		}
@@ -205,14 +207,4 @@ func joinPrefixes(pool *registry.AddressPool) string {
 		s = append(s, p.String())
 	}
 	return strings.Join(s, ",")
-}
-
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so a reader never sees a partial file.
-func writeFileAtomic(path, data string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,4 +1,4 @@
-package agent_test
+package e2e_test
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/gwconfig"
-	"github.com/vpngw/vpngw/internal/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
 // fakeControlPlane serves the agent API for one instance from a Unix
@@ -85,8 +85,9 @@ func TestRemoteRestartsForMTUAndPorts(t *testing.T) {
 	cfg := gwconfig.Config{Name: "rem", LocalAddress: "192.0.2.1", Tunnel: gwconfig.TunnelConfig{Device: "vpngwr0", MTU: 1400}}
 	cp.set(agentapi.Assignment{Revision: 1, Role: agentapi.RoleActive, Config: cfg})
 	cp.serve(t, filepath.Join(dir, "cp.sock"))
-	runAgentArgs(t, ns, "--server", "unix://"+filepath.Join(dir, "cp.sock"), "--instance", "i-0",
-		"--state-dir", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "agent.sock"))
+	startProcT(t, ns, filepath.Join(dir, "agent.log"), vpngwBin(t), "agent",
+		"--server", "unix://"+filepath.Join(dir, "cp.sock"), "--instance", "i-0",
+		"--state-dir", filepath.Join(dir, "state"), "--socket", filepath.Join(dir, "agent.sock"), "--log-level", "debug")
 
 	// applied waits until the instance reports revision rev without an
 	// error, and returns when its data plane started.

@@ -18,7 +18,8 @@
 // Namespace names are the given prefix plus a random suffix, so parallel
 // tests and concurrent test runs do not collide. Cleanup (registered with
 // t.Cleanup) kills every process started through the NS by PID, then any
-// process still inside the namespace by PID, and deletes the namespace;
+// process still inside the namespace by PID, and deletes the namespace
+// (a namespace from Open keeps its other processes and stays);
 // veth links vanish with their namespaces. Nothing is ever killed by name.
 //
 // Do runs Go code with the calling OS thread switched into the namespace:
@@ -46,6 +47,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/vpngw/vpngw/internal/tstest"
 )
 
 // EnvRequirePriv is the environment variable that turns RequirePriv's skip
@@ -90,7 +93,8 @@ func privMissing() string {
 	return privReason
 }
 
-// NS is a network namespace owned by one test.
+// NS is a network namespace used by one test (created by New, or made by
+// someone else and opened with Open).
 type NS struct {
 	// Name is the namespace's name as `ip netns` knows it.
 	Name string
@@ -98,8 +102,17 @@ type NS struct {
 	t      testing.TB
 	handle netns.NsHandle
 
-	mu    sync.Mutex  // guards procs
-	procs []*exec.Cmd // started processes, killed at cleanup
+	owned bool // created by New: deleted at cleanup
+
+	mu    sync.Mutex // guards procs
+	procs []tracked  // started processes, stopped at cleanup
+}
+
+// tracked is a process Start started, with its grace between SIGTERM and
+// SIGKILL at cleanup.
+type tracked struct {
+	p     *tstest.Proc
+	grace time.Duration
 }
 
 // New creates a namespace named prefix-<random>, brings its loopback up and
@@ -110,19 +123,50 @@ func New(t testing.TB, prefix string) *NS {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	name := prefix + "-" + hex.EncodeToString(rnd[:])
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("nstest: ip netns add %s: %v: %s", name, err, out)
+	h, err := newNamed(name)
+	if err != nil {
+		t.Fatalf("nstest: create namespace %s: %v", name, err)
 	}
-	ns := &NS{Name: name, t: t, handle: -1}
+	ns := &NS{Name: name, t: t, handle: h, owned: true}
 	t.Cleanup(ns.cleanup)
+	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+// newNamed creates a namespace bind-mounted at /run/netns/NAME (as `ip
+// netns add` does). netns.NewNamed moves the calling thread into the new
+// namespace, so it runs on a locked thread that exits with its goroutine.
+func newNamed(name string) (netns.NsHandle, error) {
+	type result struct {
+		h   netns.NsHandle
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		h, err := netns.NewNamed(name)
+		ch <- result{h, err}
+	}()
+	r := <-ch
+	return r.h, r.err
+}
+
+// Open returns an NS for a namespace someone else made (a lab's, say):
+// processes started through it are stopped at cleanup, but other
+// processes inside it are left alone and the namespace is not deleted.
+func Open(t testing.TB, name string) *NS {
+	t.Helper()
 	h, err := netns.GetFromName(name)
 	if err != nil {
 		t.Fatalf("nstest: open namespace %s: %v", name, err)
 	}
-	ns.handle = h
-	ns.MustRun(t, "ip", "link", "set", "lo", "up")
+	ns := &NS{Name: name, t: t, handle: h}
+	t.Cleanup(ns.cleanup)
 	return ns
 }
+
+// String returns the namespace's name.
+func (ns *NS) String() string { return ns.Name }
 
 // Handle returns the namespace's file handle (owned by the NS; do not close).
 func (ns *NS) Handle() netns.NsHandle { return ns.handle }
@@ -132,8 +176,12 @@ func (ns *NS) cleanup() {
 	procs := ns.procs
 	ns.procs = nil
 	ns.mu.Unlock()
-	for _, c := range procs {
-		stopProcess(c)
+	for _, tp := range procs {
+		tp.p.Stop(syscall.SIGTERM, tp.grace)
+	}
+	if !ns.owned {
+		ns.handle.Close()
+		return
 	}
 	// Anything else still inside (children of ip netns exec, daemons that
 	// forked): kill by PID.
@@ -150,8 +198,8 @@ func (ns *NS) cleanup() {
 	if ns.handle >= 0 {
 		ns.handle.Close()
 	}
-	if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
-		ns.t.Errorf("nstest: ip netns del %s: %v: %s", ns.Name, err, out)
+	if err := netns.DeleteNamed(ns.Name); err != nil {
+		ns.t.Errorf("nstest: delete namespace %s: %v", ns.Name, err)
 	}
 }
 
@@ -169,26 +217,6 @@ func (ns *NS) pids() []int {
 	return pids
 }
 
-// stopProcess sends SIGTERM, waits up to a second, then SIGKILL, by PID.
-func stopProcess(c *exec.Cmd) {
-	if c.Process == nil {
-		return
-	}
-	done := make(chan struct{})
-	go func() {
-		c.Wait()
-		close(done)
-	}()
-	c.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-		return
-	case <-time.After(time.Second):
-	}
-	c.Process.Kill()
-	<-done
-}
-
 // Command returns an exec.Cmd that runs name with args inside the
 // namespace (through `ip netns exec`, which execs the command, so the
 // process keeps the PID that Start reports). Start it with ns.Start to have
@@ -197,16 +225,24 @@ func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cm
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 }
 
-// Start starts cmd and tracks it: at cleanup it gets SIGTERM, then SIGKILL,
-// by PID. The caller may Wait for it; cleanup copes with both.
+// Start starts cmd and tracks it: at cleanup it gets SIGTERM, then SIGKILL
+// a second later, by PID. Do not call cmd.Wait; use StartProc to wait.
 func (ns *NS) Start(cmd *exec.Cmd) error {
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("nstest: start %v: %w", cmd.Args, err)
+	_, err := ns.StartProc(cmd, time.Second)
+	return err
+}
+
+// StartProc is Start with grace between SIGTERM and SIGKILL at cleanup; it
+// returns the process's waiter, through which the test may also stop it.
+func (ns *NS) StartProc(cmd *exec.Cmd, grace time.Duration) (*tstest.Proc, error) {
+	p, err := tstest.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("nstest: %w", err)
 	}
 	ns.mu.Lock()
-	ns.procs = append(ns.procs, cmd)
+	ns.procs = append(ns.procs, tracked{p, grace})
 	ns.mu.Unlock()
-	return nil
+	return p, nil
 }
 
 // Run runs a command inside the namespace, bounded by 30 s, and returns its
@@ -289,6 +325,32 @@ func Link(t testing.TB, a *NS, aName string, aAddr netip.Prefix, b *NS, bName st
 		}
 		end.ns.MustRun(t, "ip", "link", "set", end.name, "up")
 	}
+}
+
+// Site is a gateway namespace with a host namespace behind it on a LAN:
+//
+//	Host (LANHost) --lan0-- GW (LANGW) ...the test builds the WAN side
+//
+// The gateway forwards without a strict reverse-path filter; the host's
+// default route is the gateway.
+type Site struct {
+	GW, Host       *NS
+	LAN            netip.Prefix
+	LANGW, LANHost netip.Addr // the LAN's first and second addresses
+}
+
+// NewSite builds a Site with namespaces named prefix+"g" and prefix+"h".
+func NewSite(t testing.TB, prefix string, lan netip.Prefix) *Site {
+	t.Helper()
+	s := &Site{GW: New(t, prefix+"g"), Host: New(t, prefix+"h"), LAN: lan}
+	s.LANGW = lan.Addr().Next()
+	s.LANHost = s.LANGW.Next()
+	Link(t, s.Host, "lan0", netip.PrefixFrom(s.LANHost, lan.Bits()), s.GW, "lan0", netip.PrefixFrom(s.LANGW, lan.Bits()))
+	s.Host.MustRun(t, "ip", "route", "add", "default", "via", s.LANGW.String())
+	s.GW.Sysctl(t, "net.ipv4.ip_forward", "1")
+	s.GW.Sysctl(t, "net.ipv4.conf.all.rp_filter", "0")
+	s.GW.Sysctl(t, "net.ipv4.conf.default.rp_filter", "0")
+	return s
 }
 
 // Sysctl sets a sysctl (like "net.ipv4.ip_forward") inside the namespace.

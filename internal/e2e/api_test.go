@@ -1,9 +1,8 @@
-// Package e2e runs the vpngw binary: `vpngw serve` as a real process,
-// killed with SIGKILL in the middle of a write burst and restarted on the
-// same data directory, to check that every acknowledged write survives.
-//
-// The binary is built once in TestMain, or taken from $VPNGW_BIN.
-package e2e
+package e2e_test
+
+// vpngw serve as a real process, killed with SIGKILL in the middle of a
+// write burst and restarted on the same data directory, to check that every
+// acknowledged write survives.
 
 import (
 	"bytes"
@@ -11,142 +10,33 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vpngw/vpngw/internal/testbin"
 )
 
-const (
-	apiVersion = "2024-05-01"
-	sub        = "00000000-0000-0000-0000-000000000000"
-)
+// sub is the subscription of the API tests' requests.
+const sub = "00000000-0000-0000-0000-000000000000"
 
-func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
-
-// lockedBuffer collects a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// server is one `vpngw serve` process.
-type server struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	base   string
-	stderr *lockedBuffer
-	done   chan struct{}
-	err    error // exit status, valid after done
-}
-
-// startServer runs vpngw serve on dataDir on a free port and waits until
-// it has written its address.
-func startServer(t *testing.T, dataDir string) *server {
+// startAPIServer runs `vpngw serve --provider none` on dataDir.
+func startAPIServer(t *testing.T, dataDir string) *server {
 	t.Helper()
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	s := &server{t: t, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(testbin.Path(t), "serve", "--provider", "none", "--data-dir", dataDir,
-		"--listen", "127.0.0.1:0", "--listen-file", addrFile, "--log-level", "info")
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() { s.kill() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		b, err := os.ReadFile(addrFile)
-		if err == nil && strings.HasSuffix(string(b), "\n") {
-			s.base = "http://" + strings.TrimSpace(string(b))
-			break
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("vpngw serve exited early (%v):\n%s", s.err, s.stderr)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vpngw serve did not become ready:\n%s", s.stderr)
-		}
-	}
-	if !strings.Contains(s.stderr.String(), "msg=listening addr="+strings.TrimPrefix(s.base, "http://")) {
-		t.Errorf("no 'listening' log line with the address:\n%s", s.stderr)
-	}
+	s := startServe(t, nil, "--provider", "none", "--data-dir", dataDir, "--log-level", "info")
+	checkListeningLog(t, s)
 	return s
 }
 
-// kill sends SIGKILL (by PID) and waits for the process.
-func (s *server) kill() {
-	select {
-	case <-s.done:
-		return
-	default:
+// checkListeningLog checks that the server logged the address it listens on.
+func checkListeningLog(t *testing.T, s *server) {
+	t.Helper()
+	if !strings.Contains(s.logText(), "msg=listening addr="+strings.TrimPrefix(s.url, "http://")) {
+		t.Errorf("no 'listening' log line with the address:\n%s", s.logText())
 	}
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-}
-
-// term sends SIGTERM and waits for a clean exit.
-func (s *server) term() {
-	s.t.Helper()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		s.kill()
-		s.t.Fatalf("vpngw serve did not stop on SIGTERM:\n%s", s.stderr)
-	}
-	if s.err != nil {
-		s.t.Fatalf("vpngw serve exited with %v after SIGTERM:\n%s", s.err, s.stderr)
-	}
-}
-
-var client = &http.Client{Timeout: 10 * time.Second}
-
-func (s *server) do(ctx context.Context, method, path, body string) (int, []byte, http.Header, error) {
-	u := path
-	if !strings.HasPrefix(u, "http") {
-		u = s.base + path
-	}
-	if !strings.Contains(u, "?") {
-		u += "?api-version=" + apiVersion
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	res, err := client.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, b, res.Header, err
 }
 
 func groupPath(name string) string { return "/subscriptions/" + sub + "/resourcegroups/" + name }
@@ -164,7 +54,7 @@ func TestDurabilityKill9(t *testing.T) {
 		t.Skip("builds and runs the vpngw binary")
 	}
 	dataDir := t.TempDir()
-	s := startServer(t, dataDir)
+	s := startAPIServer(t, dataDir)
 	ctx := context.Background()
 
 	// Before the burst: a network resource through its long-running
@@ -228,7 +118,7 @@ func TestDurabilityKill9(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.kill()
+	s.stop(syscall.SIGKILL)
 	wg.Wait()
 	stopBurst()
 	mu.Lock()
@@ -239,7 +129,9 @@ func TestDurabilityKill9(t *testing.T) {
 	mu.Unlock()
 
 	// Restart on the same directory.
-	s2 := startServer(t, dataDir)
+	s2 := s
+	s2.restart()
+	checkListeningLog(t, s2)
 	st, b, _, err = s2.do(ctx, http.MethodGet, "/subscriptions/"+sub+"/resourcegroups", "")
 	if err != nil || st != http.StatusOK {
 		t.Fatalf("list groups after restart: %d %s %v", st, b, err)
@@ -275,9 +167,14 @@ func TestDurabilityKill9(t *testing.T) {
 	if st, b, _, err := s2.do(ctx, http.MethodPut, groupPath("after"), `{"location":"westeurope"}`); err != nil || st != http.StatusCreated {
 		t.Fatalf("PUT after restart: %d %s %v", st, b, err)
 	}
-	s2.term()
-	if !strings.Contains(s2.stderr.String(), "shutting down") {
-		t.Errorf("no shutdown log:\n%s", s2.stderr)
+	if !s2.stop(syscall.SIGTERM) {
+		t.Fatalf("vpngw serve did not stop on SIGTERM:\n%s", s2.logText())
+	}
+	if err := s2.proc.Err(); err != nil {
+		t.Fatalf("vpngw serve exited with %v after SIGTERM:\n%s", err, s2.logText())
+	}
+	if !strings.Contains(s2.logText(), "shutting down") {
+		t.Errorf("no shutdown log:\n%s", s2.logText())
 	}
 }
 
@@ -290,7 +187,7 @@ func TestServeFlags(t *testing.T) {
 		{"serve", "--log-level", "loud"},
 		{"serve", "--bogus"},
 	} {
-		cmd := exec.Command(testbin.Path(t), append(args, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")...)
+		cmd := exec.Command(vpngwBin(t), append(args, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 {

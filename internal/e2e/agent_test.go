@@ -1,12 +1,14 @@
-package agent_test
+package e2e_test
 
-// Tests that run the real `vpngw agent` binary, as a user does.
+// vpngw agent configured by a file (no control plane), as a user runs it.
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,52 +19,19 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agent"
-	"github.com/vpngw/vpngw/internal/gwconfig"
-	"github.com/vpngw/vpngw/internal/nstest"
-	"github.com/vpngw/vpngw/internal/swantest"
-	"github.com/vpngw/vpngw/internal/testbin"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
-// vpngwBin returns the vpngw binary (see internal/testbin).
-func vpngwBin(t *testing.T) string { return testbin.Path(t) }
-
-// runBinary starts `vpngw agent --config cfg --socket sock` in ns; it is
+// runAgent starts `vpngw agent --config cfg --socket sock` in ns; it is
 // stopped with SIGTERM at cleanup (by PID).
-func runBinary(t *testing.T, ns *nstest.NS, cfg, sock string) *exec.Cmd {
+func runAgent(t *testing.T, ns *nstest.NS, cfg, sock string) *proc {
 	t.Helper()
-	return runAgentArgs(t, ns, "--config", cfg, "--socket", sock)
+	return startProcT(t, ns, filepath.Join(t.TempDir(), "agent.log"),
+		vpngwBin(t), "agent", "--config", cfg, "--socket", sock, "--log-level", "debug")
 }
 
-// runAgentArgs starts `vpngw agent ARGS --log-level debug` in ns; it is
-// stopped with SIGTERM at cleanup (by PID).
-func runAgentArgs(t *testing.T, ns *nstest.NS, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := ns.Command(context.Background(), vpngwBin(t), append(append([]string{"agent"}, args...), "--log-level", "debug")...)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "agent.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := ns.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("agent binary log:\n%s", b)
-		}
-	})
-	return cmd
-}
-
+// statusOf is the agent's status from its socket (zero if unreachable).
 func statusOf(t *testing.T, sock string) agent.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -78,14 +47,17 @@ func statusOf(t *testing.T, sock string) agent.Status {
 // with docs/examples/swanctl.conf, exactly as the documentation shows.
 func TestDocumentedExample(t *testing.T) {
 	swantest.Require(t)
-	l := newLab(t, false)
+	// Site A (WAN 192.0.2.1) and site B (WAN 192.0.2.2) on one link.
+	a := nstest.NewSite(t, "vag-a", netip.MustParsePrefix("10.1.0.0/24"))
+	b := nstest.NewSite(t, "vag-b", netip.MustParsePrefix("10.2.0.0/24"))
+	nstest.Link(t, a.GW, "wan0", netip.MustParsePrefix("192.0.2.1/24"), b.GW, "wan0", netip.MustParsePrefix("192.0.2.2/24"))
 	// The example protects 10.1.0.0/16 and 10.2.0.0/16.
-	swantest.StartFile(t, l.b.gw, "../../docs/examples/swanctl.conf")
+	swantest.StartFile(t, b.GW, "../../docs/examples/swanctl.conf")
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	runBinary(t, l.a.gw, "../../docs/examples/agent.yaml", sock)
+	runAgent(t, a.GW, "../../docs/examples/agent.yaml", sock)
 	nstest.WaitFor(t, 15*time.Second, func() bool { return statusOf(t, sock).Connected("onprem") }, "example not connected")
-	reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
-	reachable(t, l.b.host, l.a.lanHost, 5*time.Second)
+	reachable(t, a.Host, b.LANHost, 5*time.Second)
+	reachable(t, b.Host, a.LANHost, 5*time.Second)
 	out, err := exec.Command(vpngwBin(t), "agent", "--status", "--socket", sock).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "onprem") || !strings.Contains(string(out), "Connected") ||
 		!strings.Contains(string(out), "aes256gcm16") {
@@ -126,23 +98,35 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	wan := nstest.New(t, "vag-wan")
 	wan.MustRun(t, "ip", "link", "add", "br0", "type", "bridge")
 	wan.MustRun(t, "ip", "link", "set", "br0", "up")
-	mk := func(name, addr, lan string) *site {
-		s := newSite(t, name, mustPrefix(lan))
-		nstest.Link(t, s.gw, "wan0", mustPrefix(addr+"/24"), wan, "p-"+name, invalidPrefix)
+	mk := func(name, addr, lan string) *nstest.Site {
+		s := nstest.NewSite(t, "vag-"+name, netip.MustParsePrefix(lan))
+		nstest.Link(t, s.GW, "wan0", netip.MustParsePrefix(addr+"/24"), wan, "p-"+name, netip.Prefix{})
 		wan.MustRun(t, "ip", "link", "set", "p-"+name, "master", "br0")
-		s.wan = mustPrefix(addr + "/32").Addr()
 		return s
 	}
 	a := mk("a", "192.0.2.1", "10.1.0.0/24")
 	b := mk("b", "192.0.2.2", "10.2.0.0/24")
 	c := mk("c", "192.0.2.3", "10.3.0.0/24")
-	peer := func(s *site, name string) *gwconfig.Config {
-		return &gwconfig.Config{Name: "gw-" + name, LocalAddress: s.wan.String(), LocalPrefixes: []string{s.prefix.String()},
-			Connections: []gwconfig.Connection{{Name: "to-a", RemoteAddress: "192.0.2.1", RemotePrefixes: []string{"10.1.0.0/24"},
-				SharedKey: "reloadKey42", ConnectionMode: "ResponderOnly"}}}
+	// B and C answer A only.
+	peer := func(s *nstest.Site, name, wanAddr string) {
+		cfg := filepath.Join(t.TempDir(), "agent.yaml")
+		body := fmt.Sprintf(`name: gw-%s
+localAddress: %s
+localPrefixes: [%s]
+connections:
+  - name: to-a
+    remoteAddress: 192.0.2.1
+    remotePrefixes: [10.1.0.0/24]
+    sharedKey: reloadKey42
+    connectionMode: ResponderOnly
+`, name, wanAddr, s.LAN)
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		runAgent(t, s.GW, cfg, filepath.Join(t.TempDir(), "agent.sock"))
 	}
-	startAgent(t, b, peer(b, "b"))
-	startAgent(t, c, peer(c, "c"))
+	peer(b, "b", "192.0.2.2")
+	peer(c, "c", "192.0.2.3")
 	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
 	write := func(body string) {
 		if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
@@ -164,13 +148,13 @@ connections:
 `
 	write(base)
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := runBinary(t, a.gw, cfgPath, sock)
+	cmd := runAgent(t, a.GW, cfgPath, sock)
 	nstest.WaitFor(t, 15*time.Second, func() bool {
 		st := statusOf(t, sock)
 		return st.Connected("to-b") && st.Connected("to-c")
 	}, "not both connected")
-	reachable(t, a.host, b.lanHost, 5*time.Second)
-	reachable(t, a.host, c.lanHost, 5*time.Second)
+	reachable(t, a.Host, b.LANHost, 5*time.Second)
+	reachable(t, a.Host, c.LANHost, 5*time.Second)
 	spis := func() (string, string) {
 		st := statusOf(t, sock)
 		var sb, sc string
@@ -194,7 +178,7 @@ connections:
 
 	// An invalid file: refused, nothing changes.
 	write(strings.Replace(base, "dpdTimeout", "x", 1) + "bogus: true\n")
-	_ = cmd.Process.Signal(syscall.SIGHUP)
+	_ = cmd.Cmd.Process.Signal(syscall.SIGHUP)
 	time.Sleep(time.Second)
 	if b1, c1 := spis(); b1 != b0 || c1 != c0 {
 		t.Fatalf("an invalid configuration disturbed the tunnels: %s→%s %s→%s", b0, b1, c0, c1)
@@ -202,7 +186,7 @@ connections:
 
 	// Change to-c only (its DPD timeout): to-c renegotiates, to-b stays.
 	write(base + "    dpdTimeoutSeconds: 30\n")
-	_ = cmd.Process.Signal(syscall.SIGHUP)
+	_ = cmd.Cmd.Process.Signal(syscall.SIGHUP)
 	nstest.WaitFor(t, 15*time.Second, func() bool {
 		_, c2 := spis()
 		return c2 != "" && c2 != c0 && statusOf(t, sock).Connected("to-c")
@@ -210,19 +194,17 @@ connections:
 	if b2, _ := spis(); b2 != b0 {
 		t.Fatalf("to-b was disturbed by a change to to-c: %s → %s", b0, b2)
 	}
-	reachable(t, a.host, c.lanHost, 5*time.Second)
+	reachable(t, a.Host, c.LANHost, 5*time.Second)
 
 	// Remove to-c: its tunnel and routes go away, to-b stays.
 	write(strings.Split(base, "  - name: to-c")[0])
-	_ = cmd.Process.Signal(syscall.SIGHUP)
+	_ = cmd.Cmd.Process.Signal(syscall.SIGHUP)
 	nstest.WaitFor(t, 10*time.Second, func() bool { return len(statusOf(t, sock).Connections) == 1 }, "to-c not removed")
 	if b3, _ := spis(); b3 != b0 {
 		t.Fatalf("to-b disturbed by removing to-c: %s → %s", b0, b3)
 	}
-	if out, _ := a.gw.Run("ip", "route", "show", "10.3.0.0/24"); strings.TrimSpace(out) != "" {
+	if out, _ := a.GW.Run("ip", "route", "show", "10.3.0.0/24"); strings.TrimSpace(out) != "" {
 		t.Fatalf("route to the removed connection remains: %s", out)
 	}
-	reachable(t, a.host, b.lanHost, 5*time.Second)
+	reachable(t, a.Host, b.LANHost, 5*time.Second)
 }
-
-func TestMain(m *testing.M) { os.Exit(testbin.Main(m)) }
