@@ -17,6 +17,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/vpngw/vpngw/internal/namedns"
 )
 
 // netnsDir is where ip-netns(8) keeps named namespaces (bind mounts of
@@ -62,7 +64,7 @@ func ensureNS(ctx context.Context, name string) (bool, error) {
 	if err := os.Remove(filepath.Join(netnsDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("lab: stale namespace file %s: %w", name, err)
 	}
-	h, err := newNamedNS(name)
+	h, err := namedns.Create(name)
 	if err != nil {
 		return false, fmt.Errorf("lab: create namespace %s: %w", name, err)
 	}
@@ -71,24 +73,6 @@ func ensureNS(ctx context.Context, name string) (bool, error) {
 		return true, fmt.Errorf("lab: %w", err)
 	}
 	return true, nil
-}
-
-// newNamedNS creates a namespace bind-mounted at /run/netns/NAME, as `ip
-// netns add` does. netns.NewNamed moves the calling thread into the new
-// namespace, so it runs on a locked thread that exits with its goroutine.
-func newNamedNS(name string) (netns.NsHandle, error) {
-	type result struct {
-		h   netns.NsHandle
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		h, err := netns.NewNamed(name)
-		ch <- result{h, err}
-	}()
-	r := <-ch
-	return r.h, r.err
 }
 
 // deleteNS stops every process inside the named namespace (SIGTERM, then

@@ -48,6 +48,8 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"github.com/vpngw/vpngw/internal/namedns"
+
 	"github.com/vpngw/vpngw/internal/tstest"
 )
 
@@ -123,7 +125,7 @@ func New(t testing.TB, prefix string) *NS {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	name := prefix + "-" + hex.EncodeToString(rnd[:])
-	h, err := newNamed(name)
+	h, err := namedns.Create(name)
 	if err != nil {
 		t.Fatalf("nstest: create namespace %s: %v", name, err)
 	}
@@ -131,24 +133,6 @@ func New(t testing.TB, prefix string) *NS {
 	t.Cleanup(ns.cleanup)
 	ns.MustRun(t, "ip", "link", "set", "lo", "up")
 	return ns
-}
-
-// newNamed creates a namespace bind-mounted at /run/netns/NAME (as `ip
-// netns add` does). netns.NewNamed moves the calling thread into the new
-// namespace, so it runs on a locked thread that exits with its goroutine.
-func newNamed(name string) (netns.NsHandle, error) {
-	type result struct {
-		h   netns.NsHandle
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		h, err := netns.NewNamed(name)
-		ch <- result{h, err}
-	}()
-	r := <-ch
-	return r.h, r.err
 }
 
 // Open returns an NS for a namespace someone else made (a lab's, say):
