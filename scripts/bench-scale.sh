@@ -148,7 +148,7 @@ run_vpngw() { # N REPEAT
 	fi
 	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" ||
 		fail "$impl scale N=$n repeat $r"
-	[ -n "$perfpid" ] && { kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null; }
+	if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true; fi
 	stop_pid "$pid"
 	rm -f "$SOCK"
 }
