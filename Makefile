@@ -7,6 +7,7 @@
 #   make test        install missing Debian test packages (as root), go vet, every test
 #   make fuzz        run every fuzz target for FUZZTIME (default 30s each)
 #   make bench       data-plane and handshake benchmarks against baselines (root)
+#                    SCALE="1000 10000" make bench: the scale mode instead
 #
 # Tests that need root, network namespaces or strongSwan fail (never skip)
 # under `make test`, because it sets VPNGW_REQUIRE_PRIV=1.

@@ -23,6 +23,7 @@
 # measuring and the report).
 #
 # Env:
+#   SCALE="1000"      run the scale mode instead (scripts/bench-scale.sh)
 #   REPEATS=3         repeats
 #   DURATION=10 OMIT=1  iperf3 -t and -O (seconds)
 #   STREAMS="1 4"     iperf3 -P values
@@ -39,6 +40,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
+# SCALE="1000 10000": the scale mode instead (many tunnels on one responder).
+if [ -n "${SCALE:-}" ]; then exec "$ROOT/scripts/bench-scale.sh"; fi
 export PATH=$PATH:/usr/local/go/bin
 
 REPEATS=${REPEATS:-3}

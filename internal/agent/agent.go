@@ -18,9 +18,15 @@
 //	                     dataplane: SendIKE, SetTunnel, Add/Set/RemoveSA
 //
 // The data plane moves packets on its own goroutines; the loop only
-// installs and removes SAs. Every second the loop tells the engine which
-// peers sent authenticated ESP (so that liveness checks stay quiet while
-// traffic flows) and refreshes the status snapshot.
+// installs and removes SAs. When a liveness check falls due the engine asks
+// the data plane whether the peer sent authenticated ESP (so that checks
+// stay quiet while traffic flows).
+//
+// Status costs the loop nothing per tunnel: after each input the loop
+// rebuilds the IKE part of the status of the connections the engine
+// reports as changed (ike.Engine.Changed), and only those; Status
+// assembles the snapshot on demand in the caller's goroutine and reads the
+// traffic counters from the data plane there.
 package agent
 
 import (
@@ -30,6 +36,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,8 +54,9 @@ type Options struct {
 	IKE ike.Config
 	// Lookup resolves remoteFqdn (default net.LookupHost).
 	Lookup func(host string) ([]string, error)
-	// OnStatus, if set, is called from the loop whenever the status
-	// changes (at most once per second and on every event).
+	// OnStatus, if set, is called whenever the status changed, from a
+	// goroutine of its own (never the loop): changes that happen while it
+	// runs are reported by one more call.
 	OnStatus func(Status)
 }
 
@@ -67,7 +75,10 @@ type Agent struct {
 	calls  chan func()
 	done   chan struct{}
 
-	status  atomic.Pointer[Status]
+	// book holds the connections' IKE status, updated by the loop for
+	// changed connections only; see Status.
+	book    statusBook
+	changed chan struct{} // pokes the OnStatus notifier (capacity 1)
 	started time.Time
 	waiters []waiter     // InitiateWait callers (loop-owned)
 	upAt    atomic.Value // time.Time a waiter's connection came up
@@ -87,8 +98,11 @@ func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 		events: make(chan dataplane.Event, 64),
 		calls:  make(chan func()),
 		done:   make(chan struct{}),
+
+		changed: make(chan struct{}, 1),
 	}
-	a.status.Store(&Status{Name: cfg.Name})
+	a.book.conns = map[string]ConnectionStatus{}
+	a.book.name = cfg.Name
 	return a, nil
 }
 
@@ -118,7 +132,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.dp = dp
 	a.host = newHost(a, dp)
-	a.eng = ike.New(a.opts.IKE, a.host, a.log.With("component", "ike"))
+	a.eng = ike.New(a.opts.IKE, liveHost{a.host}, a.log.With("component", "ike"))
 	a.started = time.Now()
 	dp.SetIKEHandler(func(p dataplane.IKEPacket) {
 		pkt := ike.Packet{Data: append([]byte(nil), p.Data...), Local: p.Local, Remote: p.Remote}
@@ -142,6 +156,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("agent running", "name", a.cfg.Name, "local", a.cfg.LocalAddress, "tun", dp.TUNName(), "connections", len(peers))
+	if a.opts.OnStatus != nil {
+		go a.notifyStatus(ctx)
+	}
 	a.loop(ctx)
 	close(a.done)
 	a.eng.Close(time.Now())
@@ -153,8 +170,6 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) loop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	second := time.NewTicker(time.Second)
-	defer second.Stop()
 	a.refresh()
 	for {
 		if d := a.eng.NextDeadline(); !d.IsZero() {
@@ -173,17 +188,11 @@ func (a *Agent) loop(ctx context.Context) {
 			f()
 		case <-timer.C:
 			a.eng.Tick(time.Now())
-		case <-second.C:
-			a.feedLiveness()
-			a.refresh()
-			continue
 		}
-		if a.host.dirty {
-			if len(a.waiters) > 0 {
-				a.notifyWaiters()
-			}
-			a.refresh()
+		if a.host.dirty && len(a.waiters) > 0 {
+			a.notifyWaiters()
 		}
+		a.publish()
 	}
 }
 
@@ -220,14 +229,11 @@ func (a *Agent) dataplaneEvent(ev dataplane.Event) {
 	}
 }
 
-// feedLiveness tells the engine which peers sent authenticated ESP.
-func (a *Agent) feedLiveness() {
-	for _, name := range a.eng.Peers() {
-		if t, ok := a.dp.LastReceived(name); ok {
-			a.eng.PeerAlive(name, t)
-		}
-	}
-}
+// liveHost is the engine's host: the agent's host, plus the data plane's
+// last-ESP times for liveness checks (ike.LastReceiver).
+type liveHost struct{ *host }
+
+func (h liveHost) LastReceived(peer string) (time.Time, bool) { return h.dp.LastReceived(peer) }
 
 // Reload applies a new configuration: connections whose settings did not
 // change keep their SAs; changed ones are renegotiated; removed ones are
@@ -344,45 +350,134 @@ func (a *Agent) Rekey(ctx context.Context, name string, ikeSA bool) error {
 	return rerr
 }
 
-// Status returns the latest status snapshot (refreshed every second and on
-// every change).
-func (a *Agent) Status() Status { return *a.status.Load() }
-
-// refresh rebuilds the status snapshot (on the loop).
-func (a *Agent) refresh() {
-	a.host.dirty = false
-	st := Status{Name: a.cfg.Name, LocalAddress: a.cfg.LocalAddress, Started: a.started}
-	if a.dp != nil {
-		st.TUN = a.dp.TUNName()
-		g := a.dp.Stats()
-		st.Dataplane = &g
-	}
-	conns := map[string]gwconfig.Connection{}
-	for _, c := range a.cfg.Connections {
-		conns[c.Name] = c
-	}
-	for _, ps := range a.eng.Status() {
-		cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting"}
-		if c, ok := conns[ps.Name]; ok {
-			cs.RemotePrefixes = c.RemotePrefixes
-			if c.ConnectionMode == "ResponderOnly" {
-				cs.Status = "NotConnected"
-			}
-		}
-		if a.eng.Established(ps.Name) {
-			cs.Status = "Connected"
-		}
-		if ts, ok := a.dp.TunnelStats(ps.Name); ok {
-			cs.Traffic = &ts
-			cs.IngressBytes, cs.EgressBytes = ts.RxBytes, ts.TxBytes
-		}
-		cs.LastConnected = a.host.lastUp[ps.Name]
+// Status returns the instance's status, assembled now: the IKE state as of
+// the loop's last event and the traffic counters read from the data plane.
+// It runs in the caller's goroutine, costs O(connections) there and
+// nothing on the loop.
+func (a *Agent) Status() Status {
+	b := &a.book
+	b.mu.Lock()
+	st := Status{Name: b.name, LocalAddress: b.local, Started: b.started, TUN: b.tun}
+	dp := b.dp
+	st.Connections = make([]ConnectionStatus, 0, len(b.conns))
+	for _, cs := range b.conns {
 		st.Connections = append(st.Connections, cs)
 	}
+	b.mu.Unlock()
 	sort.Slice(st.Connections, func(i, j int) bool { return st.Connections[i].Name < st.Connections[j].Name })
-	a.status.Store(&st)
-	if a.opts.OnStatus != nil {
-		a.opts.OnStatus(st)
+	if dp != nil {
+		g := dp.Stats()
+		st.Dataplane = &g
+		for i := range st.Connections {
+			cs := &st.Connections[i]
+			if ts, ok := dp.TunnelStats(cs.Name); ok {
+				cs.Traffic = &ts
+				cs.IngressBytes, cs.EgressBytes = ts.RxBytes, ts.TxBytes
+			}
+		}
+	}
+	return st
+}
+
+// statusBook is the IKE part of the status, per connection. The loop
+// writes it; Status reads it.
+type statusBook struct {
+	mu          sync.Mutex // guards the fields below but byName
+	name, local string
+	tun         string
+	started     time.Time
+	dp          *dataplane.Dataplane
+	conns       map[string]ConnectionStatus // without traffic counters
+	updates     uint64                      // connection entries rebuilt (for tests)
+
+	byName map[string]gwconfig.Connection // the configuration as of the last refresh (loop-owned)
+}
+
+// refresh rebuilds the whole status book (on the loop, at start and on
+// every configuration change: work proportional to the connections).
+func (a *Agent) refresh() {
+	b := &a.book
+	b.byName = make(map[string]gwconfig.Connection, len(a.cfg.Connections))
+	for _, c := range a.cfg.Connections {
+		b.byName[c.Name] = c
+	}
+	b.mu.Lock()
+	b.name, b.local, b.started, b.dp = a.cfg.Name, a.cfg.LocalAddress, a.started, a.dp
+	if a.dp != nil {
+		b.tun = a.dp.TUNName()
+	}
+	clear(b.conns)
+	b.mu.Unlock()
+	for _, name := range a.eng.Peers() {
+		a.updateConn(name)
+	}
+	a.eng.Changed(func(string) {}) // all are fresh
+	a.host.dirty = false
+	a.poke()
+}
+
+// publish updates the status of the connections the engine reports as
+// changed since the last call (on the loop, after every input): work
+// proportional to the changes, whatever the number of connections.
+func (a *Agent) publish() {
+	n := 0
+	a.eng.Changed(func(name string) {
+		a.updateConn(name)
+		n++
+	})
+	if n > 0 || a.host.dirty {
+		a.host.dirty = false
+		a.poke()
+	}
+}
+
+// updateConn rebuilds one connection's entry in the book.
+func (a *Agent) updateConn(name string) {
+	b := &a.book
+	ps, ok := a.eng.PeerStatus(name)
+	if !ok {
+		b.mu.Lock()
+		delete(b.conns, name)
+		b.mu.Unlock()
+		return
+	}
+	cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting"}
+	if c, ok := b.byName[name]; ok {
+		cs.RemotePrefixes = c.RemotePrefixes
+		if c.ConnectionMode == "ResponderOnly" {
+			cs.Status = "NotConnected"
+		}
+	}
+	if a.eng.Established(name) {
+		cs.Status = "Connected"
+	}
+	cs.LastConnected = a.host.lastUp[name]
+	b.mu.Lock()
+	b.conns[name] = cs
+	b.updates++
+	b.mu.Unlock()
+}
+
+// poke wakes the OnStatus notifier, if any.
+func (a *Agent) poke() {
+	if a.opts.OnStatus == nil {
+		return
+	}
+	select {
+	case a.changed <- struct{}{}:
+	default:
+	}
+}
+
+// notifyStatus calls OnStatus after changes, off the loop.
+func (a *Agent) notifyStatus(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.changed:
+			a.opts.OnStatus(a.Status())
+		}
 	}
 }
 

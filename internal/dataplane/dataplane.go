@@ -198,14 +198,22 @@ type Dataplane struct {
 	raw       *rawESP // nil without Config.RawESP
 	batchSize int
 
-	// state is the immutable lookup snapshot read by the packet path.
-	state atomic.Pointer[snapshot]
+	// state is the immutable route table read by the packet path; bySPI
+	// and byRemote are its other lookups (see state.go).
+	state    atomic.Pointer[snapshot]
+	bySPI    cowIndex[uint32, *inboundSA]
+	byRemote cowIndex[netip.AddrPort, *tunnel]
 
 	mu       sync.Mutex         // guards the fields below and snapshot rebuilds
 	tunnels  map[string]*tunnel // by ID
 	inSAs    map[uint32]*inboundSA
 	outOwner map[uint32]*tunnel // outbound SPI -> tunnel
 	routes   map[netip.Prefix]string
+	// retiredOwner maps an outbound SPI replaced by SetOutboundSA to its
+	// tunnel until RemoveOutboundSA (created on first use).
+	retiredOwner map[uint32]*tunnel
+	// remotes are the tunnels by peer address, behind byRemote.
+	remotes map[netip.AddrPort][]*tunnel
 
 	localMu    sync.Mutex // guards localCache
 	localCache map[netip.Addr]localEntry
@@ -512,15 +520,26 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 		t = &tunnel{id: tc.ID}
 		d.tunnels[tc.ID] = t
 	}
+	oldRemote, hadPath := netip.AddrPort{}, false
+	if p := t.path.Load(); p != nil {
+		oldRemote, hadPath = p.remote, true
+	}
 	t.setPath(tc, d.raw)
+	if r := t.path.Load().remote; !hadPath || r != oldRemote {
+		if hadPath {
+			d.dropRemote(t, oldRemote)
+		}
+		d.addRemote(t, r)
+	}
 	t.updateMSS(d.tunMTU, d.cfg.UnderlayMTU)
 	want := map[netip.Prefix]bool{}
 	for _, p := range tc.RemotePrefixes {
 		want[p.Masked()] = true
 	}
 	var errs []error
-	for p, owner := range d.routes {
-		if owner == tc.ID && !want[p] {
+	for _, p := range t.prefixes {
+		p = p.Masked()
+		if owner, ok := d.routes[p]; ok && owner == tc.ID && !want[p] {
 			errs = append(errs, d.delRoute(p))
 			delete(d.routes, p)
 		}
@@ -535,8 +554,8 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 		}
 		d.routes[p] = tc.ID
 	}
+	d.setRoutes(t, t.prefixes, tc.RemotePrefixes)
 	t.prefixes = tc.RemotePrefixes
-	d.rebuild()
 	return errors.Join(errs...)
 }
 
@@ -549,25 +568,31 @@ func (d *Dataplane) RemoveTunnel(id string) error {
 		return fmt.Errorf("%w: %s", ErrNoTunnel, id)
 	}
 	var errs []error
-	for p, owner := range d.routes {
-		if owner == id {
+	for _, p := range t.prefixes {
+		p = p.Masked()
+		if owner, ok := d.routes[p]; ok && owner == id {
 			errs = append(errs, d.delRoute(p))
 			delete(d.routes, p)
 		}
 	}
-	for spi, in := range d.inSAs {
-		if in.tun == t {
-			delete(d.inSAs, spi)
-		}
+	d.setRoutes(t, t.prefixes, nil)
+	for spi := range t.in {
+		delete(d.inSAs, spi)
+		d.bySPI.set(spiShard(spi), spi, nil, true)
 	}
-	for spi, owner := range d.outOwner {
-		if owner == t {
-			delete(d.outOwner, spi)
-		}
+	t.in = nil
+	for _, o := range t.outSAs() {
+		delete(d.outOwner, o.sa.SPI())
+	}
+	t.retired.Range(func(k, _ any) bool {
+		delete(d.retiredOwner, k.(uint32))
+		return true
+	})
+	if p := t.path.Load(); p != nil {
+		d.dropRemote(t, p.remote)
 	}
 	t.out.Store(nil)
 	delete(d.tunnels, id)
-	d.rebuild()
 	return errors.Join(errs...)
 }
 
@@ -595,7 +620,11 @@ func (d *Dataplane) AddInboundSA(tunnelID string, sa *esp.InboundSA, sel Selecto
 		d.emit(Event{Kind: limitEvent(l), TunnelID: tunnelID, SPI: spi, Inbound: true})
 	})
 	d.inSAs[spi] = in
-	d.rebuild()
+	if t.in == nil {
+		t.in = map[uint32]*inboundSA{}
+	}
+	t.in[spi] = in
+	d.bySPI.set(spiShard(spi), spi, in, false)
 	return nil
 }
 
@@ -626,6 +655,10 @@ func (d *Dataplane) SetOutboundSA(tunnelID string, sa *esp.OutboundSA, sel Selec
 		if !replaced && selectorsEqual(o.sel, sel) {
 			delete(d.outOwner, o.sa.SPI())
 			t.retired.Store(o.sa.SPI(), o.sa) // stats stay readable until removed
+			if d.retiredOwner == nil {
+				d.retiredOwner = map[uint32]*tunnel{}
+			}
+			d.retiredOwner[o.sa.SPI()] = t
 			next = append(next, outboundSA{sa: sa, sel: sel, any: sel.matchesAll()})
 			replaced = true
 			continue
@@ -651,7 +684,8 @@ func (d *Dataplane) RemoveInboundSA(spi uint32) error {
 	}
 	in.sa.SetLimitHandler(nil)
 	delete(d.inSAs, spi)
-	d.rebuild()
+	delete(in.tun.in, spi)
+	d.bySPI.set(spiShard(spi), spi, nil, true)
 	return nil
 }
 
@@ -660,7 +694,8 @@ func (d *Dataplane) RemoveInboundSA(spi uint32) error {
 func (d *Dataplane) RemoveOutboundSA(spi uint32) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, t := range d.tunnels {
+	if t := d.retiredOwner[spi]; t != nil {
+		delete(d.retiredOwner, spi)
 		if sa, ok := t.retired.LoadAndDelete(spi); ok {
 			sa.(*esp.OutboundSA).SetLimitHandler(nil)
 			return nil
@@ -765,10 +800,8 @@ func (d *Dataplane) TunnelStats(id string) (TunnelStats, bool) {
 		st.SAs = append(st.SAs, SAStats{SPI: k.(uint32), Counters: v.(*esp.OutboundSA).Stats()})
 		return true
 	})
-	for spi, in := range d.inSAs {
-		if in.tun == t {
-			st.SAs = append(st.SAs, SAStats{SPI: spi, Inbound: true, Counters: in.sa.Stats()})
-		}
+	for spi, in := range t.in {
+		st.SAs = append(st.SAs, SAStats{SPI: spi, Inbound: true, Counters: in.sa.Stats()})
 	}
 	return st, true
 }

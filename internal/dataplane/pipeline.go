@@ -462,7 +462,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 			switch classify4500(data) {
 			case kindKeepalive:
 				d.stats.keepalives.Add(1)
-				if t := snap.byRemote[remote]; t != nil {
+				if t := d.tunnelByRemote(remote); t != nil {
 					t.keepalives.Add(1)
 					t.lastKeepalive.Store(time.Now().UnixNano())
 				}
@@ -506,7 +506,7 @@ func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, groups 
 		d.stats.malformed.Add(1)
 		return false
 	}
-	in := snap.bySPI[spi]
+	in := d.inboundByID(spi)
 	if in == nil {
 		d.stats.unknownSPI.Add(1)
 		return false

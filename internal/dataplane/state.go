@@ -13,38 +13,151 @@ import (
 	"github.com/vpngw/vpngw/internal/esp"
 )
 
-// snapshot is the immutable lookup state of the packet path. Control-plane
-// calls build a new one under Dataplane.mu and publish it with an atomic
-// store (copy-on-write); the packet path loads it once per batch and never
-// locks.
+// snapshot is the immutable route table of the packet path. Control-plane
+// calls derive a new one under Dataplane.mu with bart's persistent
+// (path-copying) updates, which copy only the nodes on the changed
+// prefixes' paths, and publish it with an atomic store; the packet path
+// loads it once per batch and never locks.
 type snapshot struct {
-	routes   *bart.Table[*tunnel]       // inner destination -> tunnel
-	bySPI    map[uint32]*inboundSA      // inbound SPI -> SA
-	byRemote map[netip.AddrPort]*tunnel // outer peer address -> tunnel (keepalives)
+	routes *bart.Table[*tunnel] // inner destination -> tunnel
 }
 
 func emptySnapshot() *snapshot {
-	return &snapshot{routes: new(bart.Table[*tunnel]), bySPI: map[uint32]*inboundSA{}, byRemote: map[netip.AddrPort]*tunnel{}}
+	return &snapshot{routes: new(bart.Table[*tunnel])}
 }
 
-// rebuild publishes a new snapshot from the control-plane maps. Called with
-// d.mu held.
-func (d *Dataplane) rebuild() {
-	s := &snapshot{
-		routes:   new(bart.Table[*tunnel]),
-		bySPI:    make(map[uint32]*inboundSA, len(d.inSAs)),
-		byRemote: make(map[netip.AddrPort]*tunnel, len(d.tunnels)),
+// cowIndex is a map read without locks by the packet path and written
+// under Dataplane.mu: 256 copy-on-write shards, so that one write copies
+// 1/256 of the entries instead of all of them. The zero value is empty.
+type cowIndex[K comparable, V any] struct {
+	shards [256]atomic.Pointer[map[K]V]
+}
+
+func (x *cowIndex[K, V]) get(shard uint8, k K) (V, bool) {
+	if m := x.shards[shard].Load(); m != nil {
+		v, ok := (*m)[k]
+		return v, ok
 	}
+	var zero V
+	return zero, false
+}
+
+// set stores (or with del, deletes) k; called with Dataplane.mu held.
+func (x *cowIndex[K, V]) set(shard uint8, k K, v V, del bool) {
+	var next map[K]V
+	if m := x.shards[shard].Load(); m != nil {
+		next = make(map[K]V, len(*m)+1)
+		for kk, vv := range *m {
+			next[kk] = vv
+		}
+	} else {
+		next = map[K]V{}
+	}
+	if del {
+		delete(next, k)
+	} else {
+		next[k] = v
+	}
+	x.shards[shard].Store(&next)
+}
+
+// reset empties the index; called with Dataplane.mu held.
+func (x *cowIndex[K, V]) reset() {
+	for i := range x.shards {
+		x.shards[i].Store(nil)
+	}
+}
+
+func spiShard(spi uint32) uint8 { return uint8(spi) ^ uint8(spi>>8) }
+
+func remoteShard(ap netip.AddrPort) uint8 {
+	b := ap.Addr().As16()
+	return b[15] ^ b[14] ^ uint8(ap.Port())
+}
+
+// inboundByID returns the inbound SA with SPI spi, or nil.
+func (d *Dataplane) inboundByID(spi uint32) *inboundSA {
+	in, _ := d.bySPI.get(spiShard(spi), spi)
+	return in
+}
+
+// tunnelByRemote returns the tunnel whose peer is remote (keepalives).
+func (d *Dataplane) tunnelByRemote(remote netip.AddrPort) *tunnel {
+	t, _ := d.byRemote.get(remoteShard(remote), remote)
+	return t
+}
+
+// rebuild publishes every index anew from the control-plane maps (for
+// tests that assemble tunnels by hand). Called with d.mu held.
+func (d *Dataplane) rebuild() {
+	routes := new(bart.Table[*tunnel])
+	d.byRemote.reset()
+	d.remotes = map[netip.AddrPort][]*tunnel{}
 	for _, t := range d.tunnels {
 		for _, p := range t.prefixes {
-			s.routes.Insert(p.Masked(), t)
+			routes.Insert(p.Masked(), t)
 		}
-		s.byRemote[t.path.Load().remote] = t
+		d.addRemote(t, t.path.Load().remote)
 	}
+	d.state.Store(&snapshot{routes: routes})
+	d.bySPI.reset()
 	for spi, in := range d.inSAs {
-		s.bySPI[spi] = in
+		d.bySPI.set(spiShard(spi), spi, in, false)
+		if in.tun.in == nil {
+			in.tun.in = map[uint32]*inboundSA{}
+		}
+		in.tun.in[spi] = in
 	}
-	d.state.Store(s)
+}
+
+// setRoutes moves the tunnel's prefixes in the route table from old to
+// new. Called with d.mu held.
+func (d *Dataplane) setRoutes(t *tunnel, old, new []netip.Prefix) {
+	tab := d.state.Load().routes
+	keep := map[netip.Prefix]bool{}
+	for _, p := range new {
+		keep[p.Masked()] = true
+	}
+	for _, p := range old {
+		if !keep[p.Masked()] {
+			if cur, ok := tab.Get(p.Masked()); ok && cur == t {
+				tab = tab.DeletePersist(p.Masked())
+			}
+		}
+	}
+	for _, p := range new {
+		if cur, ok := tab.Get(p.Masked()); !ok || cur != t {
+			tab = tab.InsertPersist(p.Masked(), t)
+		}
+	}
+	d.state.Store(&snapshot{routes: tab})
+}
+
+// addRemote and dropRemote keep byRemote pointing at a tunnel with that
+// peer address, if any. Called with d.mu held.
+func (d *Dataplane) addRemote(t *tunnel, r netip.AddrPort) {
+	if d.remotes == nil {
+		d.remotes = map[netip.AddrPort][]*tunnel{}
+	}
+	d.remotes[r] = append(d.remotes[r], t)
+	d.byRemote.set(remoteShard(r), r, d.remotes[r][0], false)
+}
+
+func (d *Dataplane) dropRemote(t *tunnel, r netip.AddrPort) {
+	ts := d.remotes[r]
+	for i, o := range ts {
+		if o == t {
+			ts = append(ts[:i:i], ts[i+1:]...)
+			break
+		}
+	}
+	if len(ts) == 0 {
+		delete(d.remotes, r)
+		d.byRemote.set(remoteShard(r), r, nil, true)
+		return
+	}
+	d.remotes[r] = ts
+	d.byRemote.set(remoteShard(r), r, ts[0], false)
 }
 
 // tunnel is the packet path's view of one tunnel. The pointer is stable for
@@ -52,6 +165,9 @@ func (d *Dataplane) rebuild() {
 type tunnel struct {
 	id       string
 	prefixes []netip.Prefix // guarded by Dataplane.mu
+	// in are the tunnel's inbound SAs by SPI, guarded by Dataplane.mu
+	// (created on first use).
+	in map[uint32]*inboundSA
 
 	path atomic.Pointer[tunnelPath]   // where to send
 	out  atomic.Pointer[[]outboundSA] // outbound SAs, copy-on-write

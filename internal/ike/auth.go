@@ -150,7 +150,7 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, pkt Packet, m *message.Message
 		sa.destroy(now, "authentication failed")
 		return
 	}
-	sa.peer = p
+	sa.e.attach(sa, p)
 	sa.candidates = nil
 	sa.initialContact = m.Notify(message.NotifyInitialContact) != nil
 	// The peer moves to port 4500 after IKE_SA_INIT with a NAT (or when

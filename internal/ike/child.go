@@ -827,6 +827,8 @@ func (e *Engine) SoftLimit(now time.Time, inSPI uint32) {
 	if c := e.children[inSPI]; c != nil && c.state == chInstalled {
 		c.rekeyDue = true
 		c.sa.tick(now)
+		e.touch(c.sa)
+		e.flush()
 	}
 }
 
@@ -836,6 +838,8 @@ func (e *Engine) HardLimit(now time.Time, inSPI uint32) {
 	if c := e.children[inSPI]; c != nil && c.state != chPending && c.state != chDeleting {
 		c.state = chDeleting
 		c.sa.deleteChildren(now, []*childSA{c})
+		e.touch(c.sa)
+		e.flush()
 	}
 }
 

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"container/heap"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -30,6 +31,24 @@ type Engine struct {
 	children map[uint32]*childSA
 	halfOpen int
 	cookies  cookieJar
+
+	// byRemote indexes the peers that accept IKE_SA_INIT from an address
+	// (not InitiatorOnly), sorted by name; loose lists those without a
+	// fixed address or with a remote identity (matched in IKE_AUTH).
+	// Both are rebuilt by SetPeers.
+	byRemote map[netip.Addr][]*peer
+	loose    []*peer
+
+	// timers holds the next deadline of every live IKE SA and of every
+	// peer waiting to initiate; see timers.go.
+	timers timerHeap
+	// dirty and dirtyPeers are touched since the last flush; changed are
+	// the peers touched since the last Changed.
+	dirty      map[*ikeSA]struct{}
+	dirtyPeers map[*peer]struct{}
+	changed    map[string]struct{}
+	// work counts SAs and peers visited by bookkeeping (see Work).
+	work uint64
 }
 
 type initKey struct {
@@ -50,6 +69,34 @@ type peer struct {
 	lastError  string
 	// upSince is when the current IKE SA was established.
 	upSince time.Time
+	// sas are the peer's live IKE SAs (sa and transient duplicates).
+	sas []*ikeSA
+	// tm is the initiation timer (queued while sa is nil).
+	tm timer
+}
+
+// attach makes p the owner of sa.
+func (e *Engine) attach(sa *ikeSA, p *peer) {
+	sa.peer = p
+	if p != nil {
+		p.sas = append(p.sas, sa)
+		e.touchPeer(p)
+	}
+}
+
+// detach removes a destroyed sa from its peer's list.
+func (e *Engine) detach(sa *ikeSA) {
+	p := sa.peer
+	if p == nil {
+		return
+	}
+	for i, o := range p.sas {
+		if o == sa {
+			p.sas = append(p.sas[:i], p.sas[i+1:]...)
+			break
+		}
+	}
+	e.touchPeer(p)
 }
 
 // New returns an Engine that reports to host and logs to log (nil: silent).
@@ -71,6 +118,11 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 		sas:      map[uint64]*ikeSA{},
 		initResp: map[initKey]*ikeSA{},
 		children: map[uint32]*childSA{},
+		byRemote: map[netip.Addr][]*peer{},
+
+		dirty:      map[*ikeSA]struct{}{},
+		dirtyPeers: map[*peer]struct{}{},
+		changed:    map[string]struct{}{},
 	}
 	e.cookies.init(r)
 	return e
@@ -102,21 +154,45 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 			sa.deleteIKE(now, "configuration changed")
 		}
 		delete(e.peers, name)
+		e.touchPeer(p)
 	}
 	for name, cfg := range want {
 		if _, ok := e.peers[name]; ok {
 			continue
 		}
-		e.peers[name] = &peer{cfg: cfg}
+		p := &peer{cfg: cfg, tm: timer{idx: -1}}
+		p.tm.p = p
+		e.peers[name] = p
+		e.touchPeer(p)
 		e.log.Info("peer configured", "peer", name, "remote", cfg.Remote, "mode", cfg.Mode)
 	}
+	e.indexPeers()
 	e.Tick(now)
 	return nil
+}
+
+// indexPeers rebuilds byRemote and loose (on configuration changes).
+func (e *Engine) indexPeers() {
+	clear(e.byRemote)
+	e.loose = e.loose[:0]
+	for _, name := range e.Peers() {
+		p := e.peers[name]
+		if p.cfg.Mode == ModeInitiatorOnly {
+			continue
+		}
+		if p.cfg.Remote.IsValid() {
+			e.byRemote[p.cfg.Remote] = append(e.byRemote[p.cfg.Remote], p)
+		}
+		if !p.cfg.Remote.IsValid() || !p.cfg.RemoteID.IsZero() {
+			e.loose = append(e.loose, p)
+		}
+	}
 }
 
 // Peers returns the names of the configured peers, sorted.
 func (e *Engine) Peers() []string {
 	out := make([]string, 0, len(e.peers))
+	e.work += uint64(len(e.peers))
 	for n := range e.peers {
 		out = append(out, n)
 	}
@@ -124,14 +200,10 @@ func (e *Engine) Peers() []string {
 	return out
 }
 
-// sasOf lists the live IKE SAs of a peer.
+// sasOf lists the live IKE SAs of a peer, by local SPI.
 func (e *Engine) sasOf(p *peer) []*ikeSA {
-	var out []*ikeSA
-	for _, sa := range e.sas {
-		if sa.peer == p {
-			out = append(out, sa)
-		}
-	}
+	out := append([]*ikeSA(nil), p.sas...)
+	e.work += uint64(len(out))
 	sort.Slice(out, func(i, j int) bool { return out[i].spiLocal() < out[j].spiLocal() })
 	return out
 }
@@ -149,12 +221,15 @@ func (e *Engine) Initiate(now time.Time, name string) error {
 	if p.sa == nil {
 		e.initiate(now, p)
 	}
+	e.touchPeer(p)
+	e.flush()
 	return nil
 }
 
 // Close deletes every IKE SA, telling the peers (best effort: the Delete
 // requests are sent once and not retransmitted), and removes the Child SAs.
 func (e *Engine) Close(now time.Time) {
+	defer e.flush()
 	for _, sa := range e.sortedSAs() {
 		sa.deleteIKE(now, "shutting down")
 	}
@@ -165,6 +240,7 @@ func (e *Engine) Close(now time.Time) {
 
 func (e *Engine) sortedSAs() []*ikeSA {
 	out := make([]*ikeSA, 0, len(e.sas))
+	e.work += uint64(len(e.sas))
 	for _, sa := range e.sas {
 		out = append(out, sa)
 	}
@@ -174,6 +250,7 @@ func (e *Engine) sortedSAs() []*ikeSA {
 
 // HandlePacket processes one received IKE datagram.
 func (e *Engine) HandlePacket(now time.Time, pkt Packet) {
+	defer e.flush()
 	h, err := message.ParseHeader(pkt.Data)
 	if err != nil {
 		e.log.Debug("dropping malformed IKE datagram", "from", pkt.Remote, "err", err)
@@ -197,6 +274,7 @@ func (e *Engine) HandlePacket(now time.Time, pkt Packet) {
 		return
 	}
 	sa.handle(now, pkt, h)
+	e.touch(sa)
 }
 
 func peerSPIOf(h message.Header) uint64 {
@@ -208,18 +286,46 @@ func peerSPIOf(h message.Header) uint64 {
 
 // Tick runs timers: retransmissions, rekeys, expiries, liveness checks and
 // initiation retries. Call it at NextDeadline (calling it more often is
-// harmless).
+// harmless). Only the SAs and peers whose timers are due are visited.
 func (e *Engine) Tick(now time.Time) {
-	for _, sa := range e.sortedSAs() {
+	e.flush()
+	var sas []*ikeSA
+	var peers []*peer
+	for len(e.timers) > 0 && !e.timers[0].at.After(now) {
+		t := heap.Pop(&e.timers).(*timer)
+		e.work++
+		if t.sa != nil {
+			sas = append(sas, t.sa)
+			e.touch(t.sa)
+		} else {
+			peers = append(peers, t.p)
+		}
+	}
+	sort.Slice(sas, func(i, j int) bool { return sas[i].spiLocal() < sas[j].spiLocal() })
+	for _, sa := range sas {
 		sa.tick(now)
 	}
-	for _, name := range e.Peers() {
-		p := e.peers[name]
-		if p.sa == nil && e.shouldInitiate(p) && !now.Before(p.retryAt) {
+	// Peers whose timer is due, and peers the ticks left without an SA.
+	for sa := range e.dirty {
+		if p := sa.peer; p != nil && p.sa == nil {
+			peers = append(peers, p)
+		}
+	}
+	for p := range e.dirtyPeers {
+		peers = append(peers, p)
+	}
+	sort.Slice(peers, func(i, j int) bool { return peers[i].cfg.Name < peers[j].cfg.Name })
+	for i, p := range peers {
+		if i > 0 && peers[i-1] == p {
+			continue
+		}
+		e.touchPeer(p)
+		if e.peers[p.cfg.Name] == p && p.sa == nil && e.shouldInitiate(p) && !now.Before(p.retryAt) {
 			e.initiate(now, p)
 		}
 	}
 	e.cookies.rotate(now, e.rand)
+	e.flush()
 }
 
 func (e *Engine) shouldInitiate(p *peer) bool {
@@ -227,26 +333,14 @@ func (e *Engine) shouldInitiate(p *peer) bool {
 }
 
 // NextDeadline is when Tick must next be called; the zero Time means no
-// timer is pending.
+// timer is pending. It may be early (Tick then has nothing to do), never
+// late.
 func (e *Engine) NextDeadline() time.Time {
-	var d time.Time
-	earlier := func(t time.Time) {
-		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
-			d = t
-		}
+	e.flush()
+	if len(e.timers) == 0 {
+		return time.Time{}
 	}
-	for _, sa := range e.sas {
-		earlier(sa.deadline())
-	}
-	for _, p := range e.peers {
-		if p.sa == nil && e.shouldInitiate(p) {
-			earlier(p.retryAt)
-			if p.retryAt.IsZero() {
-				earlier(time.Unix(1, 0)) // initiate at once
-			}
-		}
-	}
-	return d
+	return e.timers[0].at
 }
 
 // initiate starts an IKE SA with p as original initiator.
@@ -278,6 +372,7 @@ func (e *Engine) failed(now time.Time, p *peer, reason string) {
 		p.retryDelay = min(2*p.retryDelay, maxRetryInitiate)
 	}
 	p.retryAt = now.Add(p.retryDelay)
+	e.touchPeer(p)
 	e.host.Event(Event{Kind: EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
 }
 
@@ -285,12 +380,12 @@ func (e *Engine) failed(now time.Time, p *peer, reason string) {
 func (e *Engine) newSA(p *peer, initiator bool, now time.Time) *ikeSA {
 	sa := &ikeSA{
 		e:         e,
-		peer:      p,
 		initiator: initiator,
 		created:   now,
 		children:  map[uint32]*childSA{},
 		reasm:     message.NewReassembler(0, 0),
 	}
+	sa.tm = timer{idx: -1, sa: sa}
 	spi := e.newIKESPI()
 	if initiator {
 		sa.spiI = spi
@@ -298,6 +393,8 @@ func (e *Engine) newSA(p *peer, initiator bool, now time.Time) *ikeSA {
 		sa.spiR = spi
 	}
 	e.sas[spi] = sa
+	e.attach(sa, p)
+	e.touch(sa)
 	return sa
 }
 
@@ -340,23 +437,23 @@ func (e *Engine) randBytes(n int) []byte {
 // with that address, else those without a fixed address or that may be
 // behind a NAT (matched by identity in IKE_AUTH).
 func (e *Engine) peersFor(local netip.Addr, remote netip.Addr) []*peer {
+	ok := func(p *peer) bool {
+		e.work++
+		return !(p.cfg.Local.IsValid() && local.IsValid() && p.cfg.Local != local)
+	}
 	var exact, loose []*peer
-	for _, name := range e.Peers() {
-		p := e.peers[name]
-		if p.cfg.Mode == ModeInitiatorOnly {
-			continue
-		}
-		if p.cfg.Local.IsValid() && local.IsValid() && p.cfg.Local != local {
-			continue
-		}
-		if p.cfg.Remote == remote {
+	for _, p := range e.byRemote[remote] {
+		if ok(p) {
 			exact = append(exact, p)
-		} else if !p.cfg.Remote.IsValid() || !p.cfg.RemoteID.IsZero() {
-			loose = append(loose, p)
 		}
 	}
 	if len(exact) > 0 {
 		return exact
+	}
+	for _, p := range e.loose {
+		if p.cfg.Remote != remote && ok(p) {
+			loose = append(loose, p)
+		}
 	}
 	return loose
 }
@@ -377,6 +474,8 @@ func (e *Engine) Rekey(now time.Time, name string, ikeSA bool) error {
 	if sa == nil || sa.state != stEstablished {
 		return fmt.Errorf("ike: peer %q has no established IKE SA", name)
 	}
+	defer e.flush()
+	e.touchPeer(p)
 	if ikeSA {
 		sa.startIKERekey(now)
 		return nil
@@ -400,5 +499,7 @@ func (e *Engine) Terminate(now time.Time, name string) error {
 	for _, sa := range e.sasOf(p) {
 		sa.deleteIKE(now, "terminated by operator")
 	}
+	e.touchPeer(p)
+	e.flush()
 	return nil
 }

@@ -97,10 +97,34 @@ func (sa *ikeSA) handleInformationalRequest(now time.Time, m *message.Message) {
 	sa.respond(now, m, answer)
 }
 
-// livenessIdle is how long the peer may be silent before we check on it.
+// livenessIdle is how long the peer may be silent before we check on it:
+// a third of the DPD timeout, less up to 10% that differs per SA (taken
+// from its random SPI) so that the checks of many tunnels brought up
+// together spread out instead of firing in the same instant.
 func (sa *ikeSA) livenessIdle() time.Duration {
-	t := sa.peer.cfg.DPDTimeout
-	return max(t/3, 2*time.Second)
+	t := sa.peer.cfg.DPDTimeout / 3
+	spread := t / 10 * time.Duration(sa.spiLocal()&0xffff) / 0xffff
+	return max(t-spread, 2*time.Second)
+}
+
+// LastReceiver is an optional interface of a Host that knows when
+// authenticated ESP last arrived from a peer. With it the engine asks only
+// when a liveness check is due, instead of being told (PeerAlive) about
+// every peer periodically.
+type LastReceiver interface {
+	LastReceived(peer string) (time.Time, bool)
+}
+
+// refreshLastRecv pulls the peer's last ESP time from the host, if it can
+// tell.
+func (sa *ikeSA) refreshLastRecv() {
+	lr, ok := sa.e.host.(LastReceiver)
+	if !ok || sa.peer == nil {
+		return
+	}
+	if t, ok := lr.LastReceived(sa.peer.cfg.Name); ok && t.After(sa.lastRecv) {
+		sa.lastRecv = t
+	}
 }
 
 // liveness runs dead peer detection: after livenessIdle without any IKE or
@@ -111,6 +135,10 @@ func (sa *ikeSA) liveness(now time.Time) {
 	if sa.peer == nil || sa.pending != nil || len(sa.queue) > 0 || sa.dpdSent {
 		return
 	}
+	if now.Sub(sa.lastRecv) < sa.livenessIdle() {
+		return
+	}
+	sa.refreshLastRecv()
 	if now.Sub(sa.lastRecv) < sa.livenessIdle() {
 		return
 	}

@@ -152,12 +152,15 @@ func (sa *ikeSA) finishIKERekey(now time.Time, m *message.Message) {
 // newRekeyedSA creates the IKE SA that results from a rekey of sa.
 func (sa *ikeSA) newRekeyedSA(now time.Time, initiator bool, spii, spir uint64, s suite) *ikeSA {
 	n := &ikeSA{
-		e: sa.e, peer: sa.peer, initiator: initiator, spiI: spii, spiR: spir,
+		e: sa.e, initiator: initiator, spiI: spii, spiR: spir,
 		local: sa.local, remote: sa.remote, natLocal: sa.natLocal, natRemote: sa.natRemote, fragOK: sa.fragOK,
 		suite: s, created: now, children: map[uint32]*childSA{}, reasm: message.NewReassembler(0, 0),
 		state: stEstablished, established: now, lastRecv: now,
 	}
+	n.tm = timer{idx: -1, sa: n}
 	sa.e.sas[n.spiLocal()] = n
+	sa.e.attach(n, sa.peer)
+	sa.e.touch(n)
 	n.scheduleLifetime(now)
 	return n
 }

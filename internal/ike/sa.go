@@ -86,6 +86,8 @@ type ikeSA struct {
 	pairRetryAt map[int]time.Time
 	dpdSent     bool   // a liveness check is outstanding
 	reason      string // why it is being deleted
+
+	tm timer // this SA's entry in Engine.timers
 }
 
 // request is one of our requests, with its retransmission state.
@@ -431,6 +433,9 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 		sa.removeChild(now, c, reason)
 	}
 	delete(sa.e.sas, sa.spiLocal())
+	sa.e.unschedule(&sa.tm)
+	sa.e.touch(sa)
+	sa.e.detach(sa)
 	if !sa.initiator {
 		delete(sa.e.initResp, initKey{sa.spiI, sa.remote})
 	}

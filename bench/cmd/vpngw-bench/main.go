@@ -12,6 +12,12 @@
 //	                        as the status socket's initiate?wait round trip
 //	vpngw-bench swan-setup  the same for strongSwan, as the vici initiate
 //	                        round trip
+//	vpngw-bench scale-plan  the scale mode's configurations: N initiator
+//	                        addresses, the agent's and charon's N connections
+//	vpngw-bench scale       the scale mode's load client: N IKE SAs with
+//	                        Child SAs from N source addresses against one
+//	                        responder (vpngw's own IKE engine as initiator),
+//	                        with the responder's CPU, RSS and idle CPU
 //	vpngw-bench idle        the box's busy cores with no benchmark traffic
 //	                        (what other users of the machine take)
 //	vpngw-bench report      summary table, ratios and targets: stdout,
@@ -27,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -51,7 +58,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|idle|report [flags]", errUsage)
+		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|scale-report|idle|report [flags]", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -146,6 +153,64 @@ func run(ctx context.Context, args []string) error {
 		}
 		printSetup(os.Stdout, samples)
 		return err
+	case "scale-plan":
+		var dir, resp, dev, sock string
+		var n int
+		fs.StringVar(&dir, "dir", "", "directory for scale-addrs.batch, scale-vpngw.yaml, scale-swanctl.conf")
+		fs.IntVar(&n, "n", 1000, "peers")
+		fs.StringVar(&resp, "responder", "192.0.2.2", "the responder's address")
+		fs.StringVar(&dev, "dev", "wan0", "the initiator's device for its addresses")
+		fs.StringVar(&sock, "sock", "", "the agent's status socket")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if dir == "" || sock == "" || n < 1 || n > 1<<20 {
+			return fmt.Errorf("%w: scale-plan needs -dir, -sock and 1 <= -n <= 2^20", errUsage)
+		}
+		return writeScalePlan(dir, n, resp, dev, scaleIKE, scaleESP, sock)
+	case "scale":
+		o := scaleOptions{IKE: scaleIKE, ESP: scaleESP}
+		var resp string
+		fs.StringVar(&o.Out, "out", "", "results directory (scale.jsonl is appended)")
+		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		fs.StringVar(&o.Impl, "impl", "", "responder: vpngw or strongswan")
+		fs.IntVar(&o.N, "n", 1000, "peers")
+		fs.IntVar(&o.Window, "window", 64, "setups in flight at most")
+		fs.StringVar(&resp, "responder", "192.0.2.2", "the responder's address")
+		fs.IntVar(&o.PID, "pid", 0, "the responder's PID")
+		fs.IntVar(&o.BaseRSSkB, "base-rss", 0, "the responder's RSS (kB) with no peer configured")
+		fs.DurationVar(&o.Idle, "idle", 10*time.Second, "idle window with all tunnels up")
+		fs.DurationVar(&o.Deadline, "deadline", 5*time.Minute, "bound of the setup phase")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		a, err := netip.ParseAddr(resp)
+		if err != nil || o.Out == "" || o.Impl == "" || o.PID <= 0 || o.N < 1 || o.Window < 1 {
+			return fmt.Errorf("%w: scale needs -out, -impl, -pid, -n >= 1, -window >= 1 and a -responder address", errUsage)
+		}
+		o.Responder = a
+		s, err := runScale(ctx, o)
+		if err != nil && s.Error == "" {
+			s.Error = err.Error()
+		}
+		printScale([]ScaleSample{s})
+		if werr := appendJSONLine(o.Out, scaleFile, s); werr != nil {
+			return werr
+		}
+		if s.Error != "" {
+			return errors.New(s.Error)
+		}
+		return nil
+	case "scale-report":
+		var dir string
+		fs.StringVar(&dir, "dir", "", "results directory with scale.jsonl")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if dir == "" {
+			return fmt.Errorf("%w: scale-report needs -dir", errUsage)
+		}
+		return writeScaleReport(dir, os.Stdout)
 	case "idle":
 		var o idleOptions
 		fs.StringVar(&o.Out, "out", "", "results directory (idle.jsonl is appended)")

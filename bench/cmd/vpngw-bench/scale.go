@@ -1,0 +1,493 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/transform"
+)
+
+// scaleFile holds one ScaleSample per line.
+const scaleFile = "scale.jsonl"
+
+// Scale plan: peer i (0-based) is the initiator address scaleAddr(i), which
+// protects the site prefix scaleSite(i); the responder protects scaleHub.
+// scripts/bench.sh writes the responder's configuration from the same plan
+// (vpngw-bench scale-plan).
+var scaleHub = netip.MustParsePrefix("172.16.0.0/16")
+
+func scaleAddr(i int) netip.Addr { return addU32(netip.MustParseAddr("10.64.0.1"), uint32(i)) }
+func scaleSite(i int) netip.Prefix {
+	return netip.PrefixFrom(addU32(netip.MustParseAddr("10.128.0.0"), uint32(i)<<8), 24)
+}
+func scaleName(i int) string { return fmt.Sprintf("site%05d", i) }
+func scalePSK(i int) string  { return fmt.Sprintf("vbenchScale%05dSecret", i) }
+
+func addU32(a netip.Addr, n uint32) netip.Addr {
+	b := a.As4()
+	v := binary.BigEndian.Uint32(b[:]) + n
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// scaleOptions describe one scale run against one responder.
+type scaleOptions struct {
+	Out       string
+	Repeat    int
+	Impl      string // vpngw or strongswan
+	N         int
+	Window    int           // IKE_SA+CHILD_SA setups in flight at most
+	Responder netip.Addr    // the responder's IKE address
+	PID       int           // the responder's PID (CPU and RSS)
+	BaseRSSkB int           // the responder's RSS with no peer configured
+	Idle      time.Duration // idle window with all tunnels up
+	Deadline  time.Duration // the whole setup phase
+	IKE, ESP  string        // proposals
+}
+
+// ScaleSample is one scale run.
+type ScaleSample struct {
+	Repeat int    `json:"repeat"`
+	Impl   string `json:"impl"`
+	N      int    `json:"n"`
+	Window int    `json:"window"`
+	// Up is the number of peers with an IKE SA and a Child SA at the end
+	// of the setup phase; SetupSec how long the phase took.
+	Up       int     `json:"up"`
+	SetupSec float64 `json:"setupSec"`
+	// SetupsPerSec is Up / SetupSec.
+	SetupsPerSec float64 `json:"setupsPerSec"`
+	// RespCPUms is the responder's CPU time (utime+stime) during the setup
+	// phase; RespCPUPerSetupMs that divided by Up.
+	RespCPUms         float64 `json:"respCpuMs"`
+	RespCPUPerSetupMs float64 `json:"respCpuPerSetupMs"`
+	// InitCPUms is this load client's CPU time in the setup phase.
+	InitCPUms float64 `json:"initCpuMs"`
+	// BaseRSSkB is the responder's RSS with no peer configured, RSSkB with
+	// N peers configured and Up tunnels established; KBPerTunnel is
+	// (RSSkB-BaseRSSkB)/Up: tunnel and per-peer configuration state.
+	BaseRSSkB   int     `json:"baseRssKB"`
+	RSSkB       int     `json:"rssKB"`
+	KBPerTunnel float64 `json:"kbPerTunnel"`
+	// IdlePctCore is the responder's CPU in the idle window with all
+	// tunnels up, in % of one core.
+	IdlePctCore float64 `json:"idlePctCore"`
+	Error       string  `json:"error,omitempty"`
+}
+
+// scaleHost is the load client's ike.Host: IKE over two UDP sockets
+// (ports 500 and 4500, any local address, the source chosen per packet),
+// Child SAs only counted (no ESP is sent).
+type scaleHost struct {
+	p500, p4500 *ipv4.PacketConn
+	up          map[string]bool // peers with a Child SA
+	upCount     int
+	sendErrs    int
+}
+
+func (h *scaleHost) SendIKE(p ike.Packet) {
+	pc, data := h.p500, p.Data
+	if p.Local.Port() == 4500 {
+		pc = h.p4500
+		data = append(make([]byte, 4, 4+len(p.Data)), p.Data...) // non-ESP marker
+	}
+	cm := &ipv4.ControlMessage{Src: p.Local.Addr().AsSlice()}
+	if _, err := pc.WriteTo(data, cm, net.UDPAddrFromAddrPort(p.Remote)); err != nil {
+		h.sendErrs++
+	}
+}
+func (h *scaleHost) InstallChildSA(c *ike.ChildSA, _ bool) error {
+	if !h.up[c.Peer] {
+		h.up[c.Peer] = true
+		h.upCount++
+	}
+	return nil
+}
+func (h *scaleHost) ActivateOutbound(uint32)                             {}
+func (h *scaleHost) DeleteChildSA(uint32)                                {}
+func (h *scaleHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
+func (h *scaleHost) Event(e ike.Event) {
+	if e.Kind == ike.EventIKEDown && h.up[e.Peer] {
+		h.up[e.Peer] = false
+		h.upCount--
+	}
+}
+
+func listenPktinfo(port int) (*ipv4.PacketConn, error) {
+	c, err := net.ListenPacket("udp4", ":"+strconv.Itoa(port))
+	if err != nil {
+		return nil, err
+	}
+	pc := ipv4.NewPacketConn(c)
+	if err := pc.SetControlMessage(ipv4.FlagDst, true); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return pc, nil
+}
+
+// runScale establishes N IKE SAs with Child SAs from N source addresses
+// against one responder, at most Window in flight, then watches the
+// responder idle. It runs in the initiator's namespace.
+func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
+	s := ScaleSample{Repeat: o.Repeat, Impl: o.Impl, N: o.N, Window: o.Window, BaseRSSkB: o.BaseRSSkB}
+	ikeP, err := transform.ParseProposals(o.IKE, false)
+	if err != nil {
+		return s, err
+	}
+	espP, err := transform.ParseProposals(o.ESP, true)
+	if err != nil {
+		return s, err
+	}
+	p500, err := listenPktinfo(500)
+	if err != nil {
+		return s, err
+	}
+	defer p500.Close()
+	p4500, err := listenPktinfo(4500)
+	if err != nil {
+		return s, err
+	}
+	defer p4500.Close()
+	h := &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}}
+	eng := ike.New(ike.Config{}, h, slog.New(slog.DiscardHandler))
+	peers := make([]ike.Peer, o.N)
+	for i := range o.N {
+		peers[i] = ike.Peer{
+			Name: scaleName(i), Local: scaleAddr(i), Remote: o.Responder, PSK: []byte(scalePSK(i)),
+			IKEProposals: ikeP, ESPProposals: espP, Mode: ike.ModeResponderOnly, // started one by one below
+			LocalTS: []netip.Prefix{scaleSite(i)}, RemoteTS: []netip.Prefix{scaleHub},
+		}
+	}
+	if err := eng.SetPeers(time.Now(), peers); err != nil {
+		return s, err
+	}
+	in := make(chan ike.Packet, 4096)
+	rctx, stopRecv := context.WithCancel(ctx)
+	defer stopRecv()
+	for _, pc := range []*ipv4.PacketConn{p500, p4500} {
+		go func() {
+			buf := make([]byte, 65536)
+			port := uint16(500)
+			if pc == p4500 {
+				port = 4500
+			}
+			for rctx.Err() == nil {
+				n, cm, src, err := pc.ReadFrom(buf)
+				if err != nil {
+					if rctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue
+				}
+				data := buf[:n]
+				if port == 4500 {
+					if n < 4 || binary.BigEndian.Uint32(data) != 0 {
+						continue // keepalive or ESP
+					}
+					data = data[4:]
+				}
+				ua, _ := src.(*net.UDPAddr)
+				if ua == nil || cm == nil {
+					continue
+				}
+				dst, _ := netip.AddrFromSlice(cm.Dst)
+				pkt := ike.Packet{Data: append([]byte(nil), data...), Local: netip.AddrPortFrom(dst.Unmap(), port), Remote: ua.AddrPort()}
+				select {
+				case in <- pkt:
+				case <-rctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	cpu0, _ := procTicks(o.PID)
+	self0, _ := procTicks(os.Getpid())
+	start := time.Now()
+	deadline := time.NewTimer(o.Deadline)
+	defer deadline.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	next, started := 0, map[string]time.Time{}
+	// A setup that takes longer than this is counted out of the window
+	// (it keeps retrying on its own).
+	const stuck = 10 * time.Second
+	loop := true
+	for loop && h.upCount < o.N {
+		now := time.Now()
+		inFlight := 0
+		for name, t := range started {
+			if h.up[name] || now.Sub(t) > stuck {
+				delete(started, name)
+				continue
+			}
+			inFlight++
+		}
+		for inFlight < o.Window && next < o.N {
+			_ = eng.Initiate(now, scaleName(next))
+			started[scaleName(next)] = now
+			next++
+			inFlight++
+		}
+		if d := eng.NextDeadline(); !d.IsZero() {
+			timer.Reset(max(time.Until(d), 0))
+		} else {
+			timer.Reset(time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-deadline.C:
+			loop = false
+		case p := <-in:
+			eng.HandlePacket(time.Now(), p)
+			for drained := 0; drained < 256; drained++ { // batch what is queued
+				select {
+				case p := <-in:
+					eng.HandlePacket(time.Now(), p)
+					continue
+				default:
+				}
+				break
+			}
+		case <-timer.C:
+			eng.Tick(time.Now())
+		}
+	}
+	elapsed := time.Since(start)
+	cpu1, _ := procTicks(o.PID)
+	self1, _ := procTicks(os.Getpid())
+	s.Up = h.upCount
+	s.SetupSec = elapsed.Seconds()
+	if s.Up > 0 {
+		s.SetupsPerSec = float64(s.Up) / s.SetupSec
+		s.RespCPUms = float64(cpu1-cpu0) * 1000 / float64(clockTicks())
+		s.RespCPUPerSetupMs = s.RespCPUms / float64(s.Up)
+	}
+	s.InitCPUms = float64(self1-self0) * 1000 / float64(clockTicks())
+	if s.Up < o.N {
+		s.Error = fmt.Sprintf("%d of %d tunnels up after %v", s.Up, o.N, o.Deadline)
+	}
+	// Settle (the responder's last installs and logs), then the idle
+	// window: the engine keeps answering liveness checks meanwhile.
+	idleStart := time.Now().Add(2 * time.Second)
+	var icpu0 uint64
+	measuring := false
+	for {
+		now := time.Now()
+		if !measuring && !now.Before(idleStart) {
+			icpu0, _ = procTicks(o.PID)
+			measuring = true
+		}
+		if measuring && now.Sub(idleStart) >= o.Idle {
+			break
+		}
+		wake := time.Second / 10
+		if d := eng.NextDeadline(); !d.IsZero() {
+			wake = min(wake, max(time.Until(d), 0))
+		}
+		timer.Reset(wake)
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case p := <-in:
+			eng.HandlePacket(time.Now(), p)
+		case <-timer.C:
+			eng.Tick(time.Now())
+		}
+	}
+	icpu1, _ := procTicks(o.PID)
+	s.IdlePctCore = float64(icpu1-icpu0) / float64(clockTicks()) / o.Idle.Seconds() * 100
+	if rss, err := procRSSkB(o.PID); err == nil {
+		s.RSSkB = rss
+		if s.Up > 0 && o.BaseRSSkB > 0 {
+			s.KBPerTunnel = float64(rss-o.BaseRSSkB) / float64(s.Up)
+		}
+	}
+	// Leave without deleting: the responder is stopped next, and Deletes
+	// for thousands of SAs would only load it.
+	return s, nil
+}
+
+// procRSSkB is a process's resident set (VmRSS) in kB.
+func procRSSkB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			return strconv.Atoi(f[1])
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// writeScalePlan writes the responder's side of the plan for n peers:
+// the initiator's addresses (an `ip -batch` file), the vpngw agent's
+// connections and strongSwan's connections and secrets. Both responders
+// get n explicit connections (one per peer: address, PSK, prefixes).
+func writeScalePlan(dir string, n int, respAddr, dev, ikeP, espP, sock string) error {
+	var ipb, yml, swan, sec strings.Builder
+	for i := range n {
+		fmt.Fprintf(&ipb, "address add %s/32 dev %s\n", scaleAddr(i), dev)
+	}
+	fmt.Fprintf(&yml, "# generated by vpngw-bench scale-plan: %d connections\nname: scale\nlocalAddress: %s\nlocalPrefixes: [%s]\nrawEsp: false\nstatusSocket: %s\ntunnel:\n  device: vpngw0\n  mtu: 1400\nconnections:\n", n, respAddr, scaleHub, sock)
+	for i := range n {
+		fmt.Fprintf(&yml, "  - name: %s\n    remoteAddress: %s\n    remotePrefixes: [%s]\n    sharedKey: %s\n    connectionMode: ResponderOnly\n    ikeProposals: %s\n    espProposals: %s\n    udpEncapsulation: always\n",
+			scaleName(i), scaleAddr(i), scaleSite(i), scalePSK(i), ikeP, espP)
+	}
+	fmt.Fprintf(&swan, "# generated by vpngw-bench scale-plan: %d connections\nconnections {\n", n)
+	for i := range n {
+		fmt.Fprintf(&swan, "\t%s {\n\t\tversion = 2\n\t\tlocal_addrs = %s\n\t\tremote_addrs = %s\n\t\tencap = yes\n\t\tproposals = %s\n\t\trekey_time = 0\n\t\tdpd_delay = 0\n\t\tlocal {\n\t\t\tauth = psk\n\t\t\tid = %s\n\t\t}\n\t\tremote {\n\t\t\tauth = psk\n\t\t\tid = %s\n\t\t}\n\t\tchildren {\n\t\t\tnet {\n\t\t\t\tlocal_ts = %s\n\t\t\t\tremote_ts = %s\n\t\t\t\tesp_proposals = %s\n\t\t\t\tmode = tunnel\n\t\t\t\trekey_time = 0\n\t\t\t\tstart_action = none\n\t\t\t}\n\t\t}\n\t}\n",
+			scaleName(i), respAddr, scaleAddr(i), ikeP, respAddr, scaleAddr(i), scaleHub, scaleSite(i), espP)
+		fmt.Fprintf(&sec, "\tike-%s {\n\t\tid-a = %s\n\t\tid-b = %s\n\t\tsecret = \"%s\"\n\t}\n", scaleName(i), respAddr, scaleAddr(i), scalePSK(i))
+	}
+	swan.WriteString("}\nsecrets {\n" + sec.String() + "}\n")
+	for name, b := range map[string]string{"scale-addrs.batch": ipb.String(), "scale-vpngw.yaml": yml.String(), "scale-swanctl.conf": swan.String()} {
+		if err := os.WriteFile(dir+"/"+name, []byte(b), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The scale mode's proposals, the same for both responders.
+const (
+	scaleIKE = "aes256gcm16-prfsha256-ecp256"
+	scaleESP = "aes256gcm16"
+)
+
+// printScale prints one line per sample.
+func printScale(samples []ScaleSample) {
+	for _, s := range samples {
+		fmt.Printf("  r%d %-10s N=%d up %d in %.1fs: %.0f setups/s, responder %.2f ms CPU/setup, %.1f kB/tunnel, idle %.2f%% core%s\n",
+			s.Repeat, s.Impl, s.N, s.Up, s.SetupSec, s.SetupsPerSec, s.RespCPUPerSetupMs, s.KBPerTunnel, s.IdlePctCore, errSuffix(s.Error))
+	}
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return " (" + e + ")"
+}
+
+// writeScaleReport prints, per peer count, each figure's medians for both
+// responders and the ratio vpngw/strongSwan of every repeat (samples of
+// the same repeat ran back to back) with their median, as markdown.
+func writeScaleReport(dir string, w io.Writer) error {
+	b, err := os.ReadFile(filepath.Join(dir, scaleFile))
+	if err != nil {
+		return err
+	}
+	type key struct {
+		n, repeat int
+		impl      string
+	}
+	got := map[key]ScaleSample{}
+	ns, reps := map[int]bool{}, map[int]bool{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var s ScaleSample
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			return fmt.Errorf("%s: %w", scaleFile, err)
+		}
+		got[key{s.N, s.Repeat, s.Impl}] = s
+		ns[s.N], reps[s.Repeat] = true, true
+	}
+	figures := []struct {
+		name string
+		v    func(ScaleSample) float64
+	}{
+		{"IKE_SA+CHILD_SA setups/s", func(s ScaleSample) float64 { return s.SetupsPerSec }},
+		{"responder CPU per setup (ms)", func(s ScaleSample) float64 { return s.RespCPUPerSetupMs }},
+		{"responder memory per tunnel (kB, incl. peer config)", func(s ScaleSample) float64 { return s.KBPerTunnel }},
+		{"responder idle CPU, all tunnels up (% of a core)", func(s ScaleSample) float64 { return s.IdlePctCore }},
+		{"load client CPU per setup (ms)", func(s ScaleSample) float64 { return s.InitCPUms / max(float64(s.Up), 1) }},
+	}
+	impls := []string{"vpngw"}
+	for k := range got {
+		if k.impl == "vpngw-before" {
+			impls = append(impls, "vpngw-before")
+			break
+		}
+	}
+	for _, n := range sortedKeys(ns) {
+		fmt.Fprintf(w, "\n### %d peers\n\n| figure | responder | median | strongSwan median | ratio to strongSwan: median | per repeat |\n|---|---|---|---|---|---|\n", n)
+		for _, f := range figures {
+			for _, impl := range impls {
+				var vv, sv, ratios []float64
+				var per []string
+				for _, r := range sortedKeys(reps) {
+					v, okV := got[key{n, r, impl}]
+					s, okS := got[key{n, r, "strongswan"}]
+					if okV && v.Error == "" {
+						vv = append(vv, f.v(v))
+					}
+					if okS && s.Error == "" {
+						sv = append(sv, f.v(s))
+					}
+					if okV && okS && v.Error == "" && s.Error == "" && f.v(s) != 0 {
+						ratios = append(ratios, f.v(v)/f.v(s))
+						per = append(per, fmt.Sprintf("%.2f", f.v(v)/f.v(s)))
+					} else {
+						per = append(per, "–")
+					}
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", f.name, impl, fmtMedian(vv), fmtMedian(sv), fmtMedian(ratios), strings.Join(per, " "))
+			}
+		}
+		for _, r := range sortedKeys(reps) {
+			for _, impl := range append(impls, "strongswan") {
+				if s, ok := got[key{n, r, impl}]; ok && s.Error != "" {
+					fmt.Fprintf(w, "\nrepeat %d, %s: %s (left out)\n", r, impl, s.Error)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys(m map[int]bool) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func fmtMedian(v []float64) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	switch {
+	case m >= 100:
+		return fmt.Sprintf("%.0f", m)
+	case m >= 1:
+		return fmt.Sprintf("%.2f", m)
+	}
+	return fmt.Sprintf("%.3f", m)
+}

@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/ike"
+)
+
+// sendHost is an ike.Host that keeps what it sends and drops the rest.
+type sendHost struct {
+	nopHost
+	sent []ike.Packet
+}
+
+func (h *sendHost) SendIKE(p ike.Packet) { h.sent = append(h.sent, p) }
+
+// statusWork brings up one tunnel of an agent configured with n
+// connections (an in-memory initiator against the agent's engine, the
+// agent's loop simulated by publish after every input) and returns how many
+// connection entries the status path rebuilt and how much bookkeeping the
+// engine did.
+func statusWork(t *testing.T, n int) (updates, work uint64) {
+	t.Helper()
+	now := time.Unix(1_700_000_000, 0)
+	gw := netip.MustParseAddr("192.0.2.1")
+	hub := []netip.Prefix{netip.MustParsePrefix("172.16.0.0/16")}
+	hostA := &sendHost{}
+	a := &Agent{cfg: &gwconfig.Instance{Config: gwconfig.Config{Name: "gw"}}, host: &host{lastUp: map[string]time.Time{}}}
+	a.book.conns = map[string]ConnectionStatus{}
+	a.eng = ike.New(ike.Config{}, hostA, nil)
+	var peers []ike.Peer
+	var site ike.Peer
+	for i := range n {
+		addr := netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})
+		ts := []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}
+		name := fmt.Sprintf("conn%05d", i)
+		peers = append(peers, ike.Peer{Name: name, Local: gw, Remote: addr, PSK: []byte("k" + name), Mode: ike.ModeResponderOnly, LocalTS: hub, RemoteTS: ts})
+		if i == 7 {
+			site = ike.Peer{Name: "hub", Local: addr, Remote: gw, PSK: []byte("k" + name), LocalTS: ts, RemoteTS: hub}
+		}
+	}
+	if err := a.eng.SetPeers(now, peers); err != nil {
+		t.Fatal(err)
+	}
+	a.refresh()
+	u0, w0 := a.book.updates, a.eng.Work()
+
+	hostS := &sendHost{}
+	s := ike.New(ike.Config{}, hostS, nil)
+	if err := s.SetPeers(now, []ike.Peer{site}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		for _, p := range hostS.sent {
+			a.eng.HandlePacket(now, ike.Packet{Data: p.Data, Local: p.Remote, Remote: p.Local})
+			a.publish()
+		}
+		hostS.sent = nil
+		for _, p := range hostA.sent {
+			s.HandlePacket(now, ike.Packet{Data: p.Data, Local: p.Remote, Remote: p.Local})
+		}
+		hostA.sent = nil
+	}
+	if !a.Status().Connected("conn00007") {
+		t.Fatalf("conn00007 not connected: %+v", a.Status().Connections[7])
+	}
+	return a.book.updates - u0, a.eng.Work() - w0
+}
+
+// TestStatusWorkPerEvent checks that the status path does O(1) work per
+// event: bringing up one tunnel rebuilds the same number of connection
+// entries, and the engine visits the same number of SAs and peers, with
+// 10 connections as with 1,000.
+func TestStatusWorkPerEvent(t *testing.T) {
+	us, ws := statusWork(t, 10)
+	ub, wb := statusWork(t, 1000)
+	t.Logf("status entries rebuilt: %d / %d, engine work: %d / %d (10 / 1000 connections)", us, ub, ws, wb)
+	if us == 0 || ub != us || wb != ws {
+		t.Errorf("one tunnel coming up: %d status rebuilds and %d engine visits with 10 connections, %d and %d with 1000: must not depend on the count", us, ws, ub, wb)
+	}
+}

@@ -1,0 +1,117 @@
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// scaleNet is an initiator engine A with n peers, each from its own
+// address, against a responder engine B with the n matching peers.
+type scaleNet struct {
+	t     *testing.T
+	now   time.Time
+	a, b  *Engine
+	ha    *testHost
+	hb    *testHost
+	names []string
+}
+
+func newScaleNet(t *testing.T, n int) *scaleNet {
+	t.Helper()
+	s := &scaleNet{t: t, now: time.Unix(1_700_000_000, 0), ha: newTestHost("A"), hb: newTestHost("B")}
+	s.a, s.b = New(Config{}, s.ha, nil), New(Config{}, s.hb, nil)
+	var pa, pb []Peer
+	for i := range n {
+		name := fmt.Sprintf("site%05d", i)
+		addr := netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})
+		siteTS := []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}
+		hubTS := []netip.Prefix{netip.MustParsePrefix("172.16.0.0/16")}
+		pa = append(pa, Peer{Name: name, Local: addr, Remote: addrB, PSK: []byte("k" + name), LocalTS: siteTS, RemoteTS: hubTS})
+		pb = append(pb, Peer{Name: name, Local: addrB, Remote: addr, PSK: []byte("k" + name), Mode: ModeResponderOnly, LocalTS: hubTS, RemoteTS: siteTS})
+		s.names = append(s.names, name)
+	}
+	if err := s.b.SetPeers(s.now, pb); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.a.SetPeers(s.now, pa); err != nil {
+		t.Fatal(err)
+	}
+	s.deliver()
+	for _, name := range s.names {
+		if !s.b.Established(name) {
+			t.Fatalf("B: %s not established", name)
+		}
+	}
+	return s
+}
+
+// deliver moves packets between the engines until both are quiet, and
+// ticks them when a timer is due (the clock stands still).
+func (s *scaleNet) deliver() {
+	for range 100 {
+		busy := false
+		for len(s.ha.sent)+len(s.hb.sent) > 0 {
+			busy = true
+			q := append(s.ha.sent, s.hb.sent...)
+			s.ha.sent, s.hb.sent = nil, nil
+			for _, p := range q {
+				in := Packet{Data: p.Data, Local: p.Remote, Remote: p.Local}
+				if p.Remote.Addr() == addrB {
+					s.b.HandlePacket(s.now, in)
+				} else {
+					s.a.HandlePacket(s.now, in)
+				}
+			}
+		}
+		for _, e := range []*Engine{s.a, s.b} {
+			if d := e.NextDeadline(); !d.IsZero() && !d.After(s.now) {
+				e.Tick(s.now)
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+	}
+	s.t.Fatal("engines did not settle")
+}
+
+// eventWork runs one peer's Child SA rekey, IKE SA rekey and a status
+// update of what changed, and returns the responder's bookkeeping work and
+// the number of peers it reported as changed.
+func (s *scaleNet) eventWork(name string) (work uint64, changed int) {
+	s.b.Changed(func(string) {})
+	w0 := s.b.Work()
+	for _, ike := range []bool{false, true} {
+		if err := s.a.Rekey(s.now, name, ike); err != nil {
+			s.t.Fatal(err)
+		}
+		s.deliver()
+		s.b.Changed(func(n string) {
+			changed++
+			if _, ok := s.b.PeerStatus(n); !ok {
+				s.t.Fatalf("no status for %s", n)
+			}
+		})
+	}
+	return s.b.Work() - w0, changed
+}
+
+// TestPerEventWorkIndependentOfPeers checks that negotiating on one tunnel
+// visits the same number of SAs and peers whether the engine has 10 or
+// 1,000 of them: no scans, timers in a heap, status per changed peer.
+func TestPerEventWorkIndependentOfPeers(t *testing.T) {
+	small := newScaleNet(t, 10)
+	big := newScaleNet(t, 1000)
+	ws, cs := small.eventWork(small.names[3])
+	wb, cb := big.eventWork(big.names[3])
+	t.Logf("work per event: %d with 10 peers, %d with 1000; peers changed %d / %d", ws, wb, cs, cb)
+	if cs != 2 || cb != 2 {
+		t.Errorf("peers reported changed after two rekeys: %d with 10 peers, %d with 1000; want 2 (the one peer, once each)", cs, cb)
+	}
+	if ws == 0 || wb != ws {
+		t.Errorf("work for one tunnel's rekeys: %d with 10 peers, %d with 1000: must not depend on the peer count", ws, wb)
+	}
+}

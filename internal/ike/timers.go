@@ -1,0 +1,134 @@
+package ike
+
+import (
+	"container/heap"
+	"time"
+)
+
+// Timers and per-event work
+//
+// The engine keeps one timer per live IKE SA (the earliest of its
+// retransmission, lifetime, rekey, liveness and Child SA deadlines) and one
+// per peer waiting to (re)initiate, in a binary heap ordered by due time.
+// Tick pops only what is due and NextDeadline reads the top: the cost of
+// time passing does not grow with the number of tunnels.
+//
+// A timer may be early, never late: every exported method that can move a
+// deadline earlier touches the SAs and peers it worked on, and before
+// returning the engine recomputes just those timers (flush). Deadlines that
+// only move later (PeerAlive) are left alone: the early timer fires, finds
+// nothing to do and is rescheduled.
+//
+// The same touched set records which peers' status may have changed, for
+// Changed.
+
+// timer is a heap entry: one IKE SA's or one peer's next deadline.
+type timer struct {
+	at  time.Time
+	idx int // position in Engine.timers; -1 when not queued
+	sa  *ikeSA
+	p   *peer
+}
+
+// timerHeap implements heap.Interface over *timer, earliest first.
+type timerHeap []*timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*timer)
+	t.idx = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.idx = -1
+	return t
+}
+
+// schedule (re)queues t at at; the zero Time unqueues it.
+func (e *Engine) schedule(t *timer, at time.Time) {
+	if at.IsZero() {
+		e.unschedule(t)
+		return
+	}
+	t.at = at
+	if t.idx >= 0 {
+		heap.Fix(&e.timers, t.idx)
+		return
+	}
+	heap.Push(&e.timers, t)
+}
+
+func (e *Engine) unschedule(t *timer) {
+	if t.idx >= 0 {
+		heap.Remove(&e.timers, t.idx)
+	}
+}
+
+// touch marks an IKE SA (and at flush, every SA of its peer) for a
+// deadline recomputation and its peer as changed.
+func (e *Engine) touch(sa *ikeSA) { e.dirty[sa] = struct{}{} }
+
+// touchPeer marks a peer and all its IKE SAs.
+func (e *Engine) touchPeer(p *peer) { e.dirtyPeers[p] = struct{}{} }
+
+// flush recomputes the timers of what was touched since the last flush.
+func (e *Engine) flush() {
+	for sa := range e.dirty {
+		if sa.peer != nil {
+			e.dirtyPeers[sa.peer] = struct{}{}
+		}
+	}
+	for p := range e.dirtyPeers {
+		for _, o := range p.sas {
+			e.dirty[o] = struct{}{}
+		}
+		e.changed[p.cfg.Name] = struct{}{}
+		e.work++
+		if e.peers[p.cfg.Name] == p && p.sa == nil && e.shouldInitiate(p) {
+			at := p.retryAt
+			if at.IsZero() {
+				at = time.Unix(1, 0) // initiate at once
+			}
+			e.schedule(&p.tm, at)
+		} else {
+			e.unschedule(&p.tm)
+		}
+	}
+	for sa := range e.dirty {
+		e.work++
+		if sa.state == stDead {
+			e.unschedule(&sa.tm)
+			continue
+		}
+		e.schedule(&sa.tm, sa.deadline())
+	}
+	clear(e.dirty)
+	clear(e.dirtyPeers)
+}
+
+// Changed calls f with the name of every peer whose state may have changed
+// since the last call (configured, removed, SAs negotiated, rekeyed,
+// deleted, failures), each once, and forgets them. A status display that
+// updates only these peers does work proportional to the events, not to
+// the number of peers.
+func (e *Engine) Changed(f func(name string)) {
+	e.flush()
+	for name := range e.changed {
+		f(name)
+	}
+	clear(e.changed)
+}
+
+// Work is a running count of IKE SAs and peers the engine visited outside
+// their own exchanges (timer bookkeeping, status, lookups). Tests use it to
+// check that the work per event does not grow with the number of peers.
+func (e *Engine) Work() uint64 { return e.work }
