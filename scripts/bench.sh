@@ -18,6 +18,8 @@
 #   strongswan    charon 5.9.8 + kernel-libipsec on both gateways, AES-256-GCM, encap=yes
 #                 (+ setup latency cycles)
 #   wireguard-go  wireguard-go on both gateways
+#   vpngw-before  (with VPNGW_BEFORE=path) another vpngw binary, as vpngw-udp:
+#                 a same-run before/after comparison of a change
 # and for each mode one bounded iperf3 transfer per stream count (-t 10 -O 1),
 # sampling the daemons' and the box's CPU time (bin/vpngw-bench does the
 # measuring and the report).
@@ -29,6 +31,7 @@
 #   STREAMS="1 4"     iperf3 -P values
 #   MODES="plain vpngw-udp vpngw-esp strongswan wireguard-go"
 #   SETUP_N=20        measured setup cycles per implementation, spread over the repeats
+#   VPNGW_BEFORE=path  add the vpngw-before mode with this binary
 #   VPNGW_BIN=bin/vpngw   WG_BIN (default: built into bin/bench/wireguard)
 #   RESULTS=bench-results/<timestamp>
 #
@@ -48,7 +51,8 @@ REPEATS=${REPEATS:-3}
 DURATION=${DURATION:-10}
 OMIT=${OMIT:-1}
 STREAMS=${STREAMS:-"1 4"}
-MODES=${MODES:-"plain vpngw-udp vpngw-esp strongswan wireguard-go"}
+VPNGW_BEFORE=${VPNGW_BEFORE:-}
+MODES=${MODES:-"plain vpngw-udp vpngw-esp strongswan wireguard-go${VPNGW_BEFORE:+ vpngw-before}"}
 SETUP_N=${SETUP_N:-20}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 WG_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
@@ -253,6 +257,11 @@ up_vpngw_esp() {
 }
 down_vpngw() { stop_pids ${VPNGW_A:+"$VPNGW_A"} ${VPNGW_B:+"$VPNGW_B"}; VPNGW_A= VPNGW_B=; }
 down_vpngw_udp() { down_vpngw; }
+up_vpngw_before() {
+	VPNGW_BIN=$VPNGW_BEFORE start_vpngw vpngw-before "$1" always false || return 1
+	"$BENCH" vpngw-up -a "$SOCK_A" -b "$SOCK_B" -conn to-b -encap yes
+}
+down_vpngw_before() { down_vpngw; }
 down_vpngw_esp() { down_vpngw; }
 
 # --- strongSwan (kernel-libipsec) -----------------------------------------------------------
@@ -419,7 +428,9 @@ run_mode() { # MODE REPEAT
 # --- main ---------------------------------------------------------------------------------------
 read -r -a MODE_LIST <<<"$MODES"
 for m in "${MODE_LIST[@]}"; do
-	case "$m" in plain | vpngw-udp | vpngw-esp | strongswan | wireguard-go) ;; *) die "unknown mode $m" ;; esac
+	case "$m" in plain | vpngw-udp | vpngw-esp | strongswan | wireguard-go) ;;
+	vpngw-before) [ -x "$VPNGW_BEFORE" ] || die "mode vpngw-before needs VPNGW_BEFORE=path to a vpngw binary" ;;
+	*) die "unknown mode $m" ;; esac
 done
 SETUP_PER=$(((SETUP_N + REPEATS - 1) / REPEATS))
 START_TS=$(date -Is)

@@ -23,10 +23,15 @@ const (
 )
 
 // modeOrder is the display order; other modes follow alphabetically.
-var modeOrder = []string{modePlain, "vpngw-udp", "vpngw-esp", modeSwan, modeWireGuard}
+var modeOrder = []string{modePlain, "vpngw-udp", "vpngw-esp", modeBefore, modeSwan, modeWireGuard}
 
 // baselines are what vpngw modes are compared against.
-var baselines = []string{modeWireGuard, modeSwan, modePlain}
+var baselines = []string{modeWireGuard, modeSwan, modePlain, modeBefore}
+
+// modeBefore is another vpngw binary (VPNGW_BEFORE) run with UDP
+// encapsulation in the same pass: vpngw-udp / vpngw-before is a same-run
+// before/after comparison of a change.
+const modeBefore = "vpngw-before"
 
 // metaFlag collects -meta key=value pairs.
 type metaFlag map[string]string
@@ -264,6 +269,9 @@ func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample
 			continue
 		}
 		for _, base := range baselines {
+			if base == k.mode {
+				continue
+			}
 			ratio(k.mode, base, k.streams, "throughput", func(s ThroughputSample) float64 { return s.Gbps })
 			if base != modePlain {
 				ratio(k.mode, base, k.streams, "daemonCpuPerGbit", func(s ThroughputSample) float64 { return s.DaemonCPUPerGbit })
