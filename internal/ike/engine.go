@@ -64,9 +64,12 @@ type peer struct {
 	// simultaneous initiation) are in Engine.sas with sa.peer == p.
 	sa *ikeSA
 	// retryAt is when to initiate again after a failure (zero: now).
-	retryAt    time.Time
-	retryDelay time.Duration
-	lastError  string
+	retryAt time.Time
+	// initiateAfterDelete is an operator's Initiate that arrived while the
+	// peer's IKE SA was being deleted: it runs when that SA is gone.
+	initiateAfterDelete bool
+	retryDelay          time.Duration
+	lastError           string
 	// upSince is when the current IKE SA was established.
 	upSince time.Time
 	// sas are the peer's live IKE SAs (sa and transient duplicates).
@@ -218,8 +221,13 @@ func (e *Engine) Initiate(now time.Time, name string) error {
 	if !p.cfg.Remote.IsValid() {
 		return fmt.Errorf("ike: peer %q has no remote address", name)
 	}
-	if p.sa == nil {
+	switch {
+	case p.sa == nil:
 		e.initiate(now, p)
+	case p.sa.state == stDeleting:
+		// The Delete is still in flight (the peer keeps pointing at the
+		// SA until it is gone); start again once it is.
+		p.initiateAfterDelete = true
 	}
 	e.touchPeer(p)
 	e.flush()

@@ -569,3 +569,32 @@ func TestNATDetectionWithoutNAT(t *testing.T) {
 		}
 	}
 }
+
+// TestInitiateWhileDeleting: an operator's Initiate that arrives while the
+// peer's IKE SA is still being deleted (Terminate sent the Delete, the
+// answer has not come back) is not lost: a new IKE SA starts once the old
+// one is gone, even in ResponderOnly mode.
+func TestInitiateWhileDeleting(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	pa, pb := basicPeers()
+	pa.Mode = ModeResponderOnly
+	n.setPeers([]Peer{pa}, []Peer{pb})
+	if err := n.a.e.Initiate(n.now, "to-b"); err != nil {
+		t.Fatal(err)
+	}
+	n.run(time.Second)
+	n.established(1)
+	old := n.a.e.peers["to-b"].sa.spiI
+	if err := n.a.e.Terminate(n.now, "to-b"); err != nil {
+		t.Fatal(err)
+	}
+	// The Delete is in flight: Initiate now, before it is answered.
+	if err := n.a.e.Initiate(n.now, "to-b"); err != nil {
+		t.Fatal(err)
+	}
+	n.run(time.Second)
+	n.established(1)
+	if sa := n.a.e.peers["to-b"].sa; sa == nil || sa.spiI == old {
+		t.Fatal("Initiate during the Delete was lost")
+	}
+}

@@ -463,6 +463,10 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 			} else if prev != stRekeyed {
 				sa.e.failed(now, p, reason)
 			}
+			if p.initiateAfterDelete && sa.e.peers[p.cfg.Name] == p {
+				p.initiateAfterDelete = false
+				sa.e.initiate(now, p)
+			}
 		}
 	}
 	sa.e.log.Info("IKE SA removed", append(sa.logAttrs(), "reason", reason, "state", prev)...)
