@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/dataplane"
-	"github.com/vpngw/vpngw/internal/esp"
-	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
@@ -22,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 // counters, plus a second connection that is down (nil traffic, empty SAs).
 func populatedStatus() Status {
 	t0 := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
-	counters := esp.Counters{Packets: 11, Bytes: 1100, Dummy: 1}
+	counters := tunstat.Counters{Packets: 11, Bytes: 1100, Dummy: 1}
 	for i := range counters.Drops {
 		counters.Drops[i] = uint64(100 + i)
 	}
@@ -32,20 +30,20 @@ func populatedStatus() Status {
 		TUN:          "vpngw0",
 		Started:      t0,
 		Connections: []ConnectionStatus{{
-			PeerStatus: ike.PeerStatus{
+			PeerStatus: tunstat.PeerStatus{
 				Name:      "site-a",
 				State:     "established",
 				Remote:    netip.MustParseAddrPort("198.51.100.7:4500"),
 				Mode:      "initiator",
 				LastError: "previous attempt: timeout",
 				UpSince:   t0.Add(time.Minute),
-				IKE: []ike.IKESAStatus{{
+				IKE: []tunstat.IKESAStatus{{
 					SPIi: "0102030405060708", SPIr: "1112131415161718", Initiator: true, State: "established",
 					Local:  netip.MustParseAddrPort("192.0.2.10:4500"),
 					Remote: netip.MustParseAddrPort("198.51.100.7:4500"),
 					Suite:  "AES-GCM-256/PRF-HMAC-SHA384/DH20", NATLocal: true, NATRemote: false, Encap: true,
 					Established: t0.Add(time.Minute), RekeyAt: t0.Add(8 * time.Hour),
-					Children: []ike.ChildSAStatus{{
+					Children: []tunstat.ChildSAStatus{{
 						InSPI: "c0000001", OutSPI: "c0000002", State: "installed", Suite: "AES-GCM-256",
 						LocalTS: "10.1.0.0/16", RemoteTS: "10.2.0.0/16", Outbound: true,
 						Established: t0.Add(2 * time.Minute), RekeyAt: t0.Add(time.Hour),
@@ -57,21 +55,21 @@ func populatedStatus() Status {
 			IngressBytes:   4096,
 			EgressBytes:    8192,
 			LastConnected:  t0.Add(time.Minute),
-			Traffic: &dataplane.TunnelStats{
+			Traffic: &tunstat.TunnelStats{
 				ID:        "site-a",
 				TxPackets: 1, TxBytes: 2, RxPackets: 3, RxBytes: 4,
 				DropNoSA: 5, DropSend: 6, DropRateLimit: 7, Keepalives: 8,
 				LastReceived: t0.Add(3 * time.Minute), LastKeepalive: t0.Add(4 * time.Minute),
-				SAs: []dataplane.SAStats{
+				SAs: []tunstat.SAStats{
 					{SPI: 0xc0000002, Counters: counters},
-					{SPI: 0xc0000001, Inbound: true, Counters: esp.Counters{Packets: 9}},
+					{SPI: 0xc0000001, Inbound: true, Counters: tunstat.Counters{Packets: 9}},
 				},
 			},
 		}, {
-			PeerStatus: ike.PeerStatus{Name: "site-b", State: "down", Mode: "responder"},
+			PeerStatus: tunstat.PeerStatus{Name: "site-b", State: "down", Mode: "responder"},
 			Status:     NotConnected,
 		}},
-		Dataplane: &dataplane.Stats{
+		Dataplane: &tunstat.Stats{
 			NoRoute: 1, UnknownSPI: 2, Malformed: 3, IKEIn: 4, IKEOut: 5, Keepalives: 6, EventsDropped: 7, TUNWriteErrs: 8,
 		},
 	}
