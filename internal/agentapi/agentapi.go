@@ -21,9 +21,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/dataplane"
 	"github.com/vpngw/vpngw/internal/gwconfig"
-	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 // Routes of the agent API, as net/http patterns with the instance ID as
@@ -89,7 +88,7 @@ type Status struct {
 	TUN          string             `json:"tun,omitempty"`
 	Started      time.Time          `json:"started"`
 	Connections  []ConnectionStatus `json:"connections"`
-	Dataplane    *dataplane.Stats   `json:"dataplane,omitempty"`
+	Dataplane    *tunstat.Stats     `json:"dataplane,omitempty"`
 }
 
 // Connection states, Azure's connectionStatus.
@@ -102,7 +101,7 @@ const (
 // ConnectionStatus is one connection's state, in Azure's vocabulary where
 // it has one (Connected, Connecting, NotConnected) plus the IKE detail.
 type ConnectionStatus struct {
-	ike.PeerStatus
+	tunstat.PeerStatus
 	// Status is Azure's connectionStatus: Connected, Connecting or
 	// NotConnected.
 	Status         string   `json:"connectionStatus"`
@@ -110,10 +109,10 @@ type ConnectionStatus struct {
 	// IngressBytes and EgressBytes count inner bytes received from and
 	// sent to the peer (Azure's ingressBytesTransferred /
 	// egressBytesTransferred).
-	IngressBytes  uint64                 `json:"ingressBytesTransferred"`
-	EgressBytes   uint64                 `json:"egressBytesTransferred"`
-	LastConnected time.Time              `json:"lastConnectionEstablishedUtcTime,omitempty"`
-	Traffic       *dataplane.TunnelStats `json:"traffic,omitempty"`
+	IngressBytes  uint64               `json:"ingressBytesTransferred"`
+	EgressBytes   uint64               `json:"egressBytesTransferred"`
+	LastConnected time.Time            `json:"lastConnectionEstablishedUtcTime,omitempty"`
+	Traffic       *tunstat.TunnelStats `json:"traffic,omitempty"`
 }
 
 // Connected reports whether a connection of st is Connected.

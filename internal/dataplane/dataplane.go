@@ -48,6 +48,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/vpngw/vpngw/internal/esp"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 // Defaults for Config fields left zero.
@@ -738,41 +739,19 @@ func (d *Dataplane) LastReceived(tunnelID string) (time.Time, bool) {
 	return time.Unix(0, ns), true
 }
 
-// SAStats are one SA's counters.
-type SAStats struct {
-	// SPI identifies the SA.
-	SPI uint32
-	// Inbound is true for an inbound SA.
-	Inbound bool
-	// Counters are the SA's packet, byte and drop counters.
-	esp.Counters
-}
+// The counters the data plane reports; they live in package tunstat so the
+// control plane can read them without importing the data plane.
+type (
+	// SAStats are one SA's counters.
+	SAStats = tunstat.SAStats
+	// TunnelStats are one tunnel's counters.
+	TunnelStats = tunstat.TunnelStats
+	// Stats are gateway-wide counters of packets that belong to no tunnel.
+	Stats = tunstat.Stats
+)
 
-// TunnelStats are one tunnel's counters; reading them takes a few atomic
+// TunnelStats returns a tunnel's counters; reading them takes a few atomic
 // loads per counter.
-type TunnelStats struct {
-	// ID is the tunnel's ID.
-	ID string
-	// TxPackets/TxBytes: ESP packets sent and their size on the wire (ESP
-	// header to ICV). RxPackets/RxBytes: inner packets delivered to the TUN
-	// device and their size.
-	TxPackets, TxBytes, RxPackets, RxBytes uint64
-	// DropNoSA: outbound packets routed to the tunnel with no matching SA.
-	DropNoSA uint64
-	// DropSend: ESP packets the socket refused.
-	DropSend uint64
-	// DropRateLimit: outbound packets dropped by the Limiter.
-	DropRateLimit uint64
-	// Keepalives counts NAT-keepalives received from Remote.
-	Keepalives uint64
-	// LastReceived is the time of the last authenticated ESP packet;
-	// LastKeepalive of the last NAT-keepalive.
-	LastReceived, LastKeepalive time.Time
-	// SAs are the tunnel's installed SAs (outbound first).
-	SAs []SAStats
-}
-
-// TunnelStats returns a tunnel's counters.
 func (d *Dataplane) TunnelStats(id string) (TunnelStats, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -804,18 +783,6 @@ func (d *Dataplane) TunnelStats(id string) (TunnelStats, bool) {
 		st.SAs = append(st.SAs, SAStats{SPI: spi, Inbound: true, Counters: in.sa.Stats()})
 	}
 	return st, true
-}
-
-// Stats are gateway-wide counters of packets that belong to no tunnel.
-type Stats struct {
-	NoRoute       uint64 // TUN packets whose destination is in no tunnel's prefixes
-	UnknownSPI    uint64 // ESP packets with no installed inbound SA
-	Malformed     uint64 // datagrams too short or not IP
-	IKEIn         uint64 // IKE datagrams received (both ports)
-	IKEOut        uint64 // IKE datagrams sent (both ports)
-	Keepalives    uint64 // NAT-keepalives received (from any peer)
-	EventsDropped uint64 // events lost because the queue was full
-	TUNWriteErrs  uint64 // failed TUN write calls
 }
 
 // Stats returns the gateway-wide counters.

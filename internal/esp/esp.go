@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 // Sizes of the fixed parts of an ESP packet and of its encapsulations.
@@ -193,73 +194,26 @@ func (l Limit) String() string {
 }
 
 // DropReason classifies packets an SA (or the data plane on its behalf)
-// refused.
-type DropReason uint8
+// refused. The reasons live with Counters in package tunstat, where the
+// control plane reads them too.
+type DropReason = tunstat.DropReason
 
 // Drop reasons counted per SA.
 const (
-	DropReplay       DropReason = iota // sequence number replayed or too old
-	DropAuth                           // ICV did not verify
-	DropPadding                        // padding bytes wrong
-	DropNextHeader                     // next header not 4/41/59 or mismatched
-	DropShort                          // too short or malformed
-	DropSelector                       // inner packet outside the SA's traffic selectors
-	DropSeqExhausted                   // outbound sequence numbers used up
-	DropExpired                        // hard lifetime reached
-	DropNoRoom                         // buffer too small (a caller bug)
-	numDropReasons
+	DropReplay       = tunstat.DropReplay       // sequence number replayed or too old
+	DropAuth         = tunstat.DropAuth         // ICV did not verify
+	DropPadding      = tunstat.DropPadding      // padding bytes wrong
+	DropNextHeader   = tunstat.DropNextHeader   // next header not 4/41/59 or mismatched
+	DropShort        = tunstat.DropShort        // too short or malformed
+	DropSelector     = tunstat.DropSelector     // inner packet outside the SA's traffic selectors
+	DropSeqExhausted = tunstat.DropSeqExhausted // outbound sequence numbers used up
+	DropExpired      = tunstat.DropExpired      // hard lifetime reached
+	DropNoRoom       = tunstat.DropNoRoom       // buffer too small (a caller bug)
 )
 
-// String returns the reason's name as used in stats.
-func (r DropReason) String() string {
-	switch r {
-	case DropReplay:
-		return "replay"
-	case DropAuth:
-		return "auth"
-	case DropPadding:
-		return "padding"
-	case DropNextHeader:
-		return "next-header"
-	case DropShort:
-		return "short"
-	case DropSelector:
-		return "selector"
-	case DropSeqExhausted:
-		return "seq-exhausted"
-	case DropExpired:
-		return "expired"
-	case DropNoRoom:
-		return "no-room"
-	}
-	return "unknown"
-}
-
-// Counters is a snapshot of an SA's counters.
-type Counters struct {
-	Packets uint64 // packets sealed, or opened and committed
-	Bytes   uint64 // inner (plaintext) bytes of those packets
-	Dummy   uint64 // inbound next-header-59 packets dropped silently
-	// Drops counts refused packets, indexed by DropReason.
-	Drops [numDropReasons]uint64
-}
-
-// Drop returns the count for one reason.
-func (c Counters) Drop(r DropReason) uint64 {
-	if int(r) >= len(c.Drops) {
-		return 0
-	}
-	return c.Drops[r]
-}
-
-// TotalDrops is the sum over all reasons.
-func (c Counters) TotalDrops() uint64 {
-	var t uint64
-	for _, v := range c.Drops {
-		t += v
-	}
-	return t
-}
+// Counters is a snapshot of an SA's counters (Drop and TotalDrops read
+// it).
+type Counters = tunstat.Counters
 
 // counters is the live, atomic form of Counters. The fields are padded
 // apart from the hot sequence counter by the embedding structs.
@@ -267,7 +221,7 @@ type counters struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	dummy   atomic.Uint64
-	drops   [numDropReasons]atomic.Uint64
+	drops   [tunstat.NumDropReasons]atomic.Uint64
 }
 
 func (c *counters) snapshot() Counters {

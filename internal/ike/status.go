@@ -3,53 +3,20 @@ package ike
 import (
 	"fmt"
 	"net/netip"
-	"time"
 
-	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
-// PeerStatus is the state of one configured peer, for status displays.
-type PeerStatus struct {
-	Name string `json:"name"`
-	// State is "established", "connecting" or "down".
-	State     string         `json:"state"`
-	Remote    netip.AddrPort `json:"remote"`
-	Mode      string         `json:"mode"`
-	LastError string         `json:"lastError,omitempty"`
-	// UpSince is when the current IKE SA was established.
-	UpSince time.Time     `json:"upSince,omitempty"`
-	IKE     []IKESAStatus `json:"ikeSAs,omitempty"`
-}
-
-// IKESAStatus describes one IKE SA.
-type IKESAStatus struct {
-	SPIi        string          `json:"spii"`
-	SPIr        string          `json:"spir"`
-	Initiator   bool            `json:"initiator"`
-	State       string          `json:"state"`
-	Local       netip.AddrPort  `json:"local"`
-	Remote      netip.AddrPort  `json:"remote"`
-	Suite       string          `json:"suite"`
-	NATLocal    bool            `json:"natLocal"`
-	NATRemote   bool            `json:"natRemote"`
-	Encap       bool            `json:"udpEncapsulation"`
-	Established time.Time       `json:"established,omitempty"`
-	RekeyAt     time.Time       `json:"rekeyAt,omitempty"`
-	Children    []ChildSAStatus `json:"childSAs,omitempty"`
-}
-
-// ChildSAStatus describes one Child SA.
-type ChildSAStatus struct {
-	InSPI       string    `json:"inSpi"`
-	OutSPI      string    `json:"outSpi"`
-	State       string    `json:"state"`
-	Suite       string    `json:"suite"`
-	LocalTS     string    `json:"localTs"`
-	RemoteTS    string    `json:"remoteTs"`
-	Outbound    bool      `json:"outbound"`
-	Established time.Time `json:"established,omitempty"`
-	RekeyAt     time.Time `json:"rekeyAt,omitempty"`
-}
+// The status values the engine reports; they live in package tunstat so
+// the control plane can read them without importing the engine.
+type (
+	// PeerStatus is the state of one configured peer, for status displays.
+	PeerStatus = tunstat.PeerStatus
+	// IKESAStatus describes one IKE SA.
+	IKESAStatus = tunstat.IKESAStatus
+	// ChildSAStatus describes one Child SA.
+	ChildSAStatus = tunstat.ChildSAStatus
+)
 
 var childStateNames = map[childState]string{
 	chPending: "negotiating", chInstalled: "installed", chRekeying: "rekeying", chRekeyed: "rekeyed", chDeleting: "deleting",
@@ -126,5 +93,3 @@ func (e *Engine) Established(name string) bool {
 	}
 	return false
 }
-
-var _ = transform.DHNone
