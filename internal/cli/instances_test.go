@@ -4,21 +4,24 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/vpngw/vpngw/internal/api"
 )
 
 // TestListInstances: vnet-gateway list-instances reads the instances view
 // and prints it as JSON or as a table with the operator's columns.
 func TestListInstances(t *testing.T) {
-	f := newFakeARM(t)
-	seed(t, f)
-	view := strings.ToLower(netPath + "/virtualNetworkGateways/gw1/instances")
-	f.objects[view+"/gabc-0"] = map[string]any{"name": "gabc-0", "index": 0, "role": "active", "state": "Ready",
-		"publicIpAddress": "203.0.113.10", "privateIpAddress": "10.1.255.4", "lastReport": "2026-01-02T03:04:05Z",
-		"appliedRevision": 1764000000000000001, "desiredRevision": 1764000000000000001, "error": "",
-		"connections": []any{map[string]any{"id": netPath + "/connections/c1", "name": "c1", "connectionStatus": "Connected"}}}
+	a := newTestAPI(t)
+	seed(t, a)
+	seedGateway(t, a, "gw1", "vnet1", "pip1", 1)
+	a.prov.SetInstances(netPath+"/virtualNetworkGateways/gw1", []api.GatewayInstance{{Name: "gabc-0", Index: 0, Role: "active", State: "Ready",
+		PublicIPAddress: "203.0.113.10", PrivateIPAddress: "10.1.255.4", LastReport: "2026-01-02T03:04:05Z",
+		AppliedRevision: 1764000000000000001, DesiredRevision: 1764000000000000001,
+		Connections: []api.GatewayInstanceConnection{{ID: netPath + "/connections/c1", Name: "c1", ConnectionStatus: "Connected"}}}})
+	a.reqs()
 
-	out := mustRun(t, f, "network", "vnet-gateway", "list-instances", "-g", "rg1", "-n", "gw1", "-o", "table")
-	get := find(t, f.reqs(), "GET", netPath+"/virtualNetworkGateways/gw1/instances")
+	out := mustRun(t, a, "network", "vnet-gateway", "list-instances", "-g", "rg1", "-n", "gw1", "-o", "table")
+	get := find(t, a.reqs(), "GET", netPath+"/virtualNetworkGateways/gw1/instances")
 	if !strings.Contains(get.Query, "api-version=") {
 		t.Errorf("query %q", get.Query)
 	}
@@ -37,7 +40,7 @@ func TestListInstances(t *testing.T) {
 		}
 	}
 
-	out = mustRun(t, f, "network", "vnet-gateway", "list-instances", "-g", "rg1", "-n", "gw1")
+	out = mustRun(t, a, "network", "vnet-gateway", "list-instances", "-g", "rg1", "-n", "gw1")
 	var list []map[string]any
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0]["name"] != "gabc-0" {
 		t.Fatalf("json: %v\n%s", err, out)
@@ -47,9 +50,12 @@ func TestListInstances(t *testing.T) {
 		t.Errorf("revision not exact:\n%s", out)
 	}
 
-	// A server without instances says why; the exit code is "not found".
-	f.reject["GET "+view] = &armErr{404, "InstancesNotAvailable", "The server runs with --provider none, which runs no gateway instances.", ""}
-	code, _, errOut := run(t, f, "network", "vnet-gateway", "list-instances", "-g", "rg1", "-n", "gw1")
+	// A server without instances (--provider none) says why; the exit code
+	// is "not found".
+	none := newTestAPIWith(t, api.NoneProvisioner{})
+	seed(t, none)
+	seedGateway(t, none, "gw1", "vnet1", "pip1", 1)
+	code, _, errOut := run(t, none, "network", "vnet-gateway", "list-instances", "-g", "rg1", "-n", "gw1")
 	if code != ExitNotFound || !strings.Contains(errOut, "InstancesNotAvailable") || !strings.Contains(errOut, "--provider none") {
 		t.Errorf("exit %d: %s", code, errOut)
 	}

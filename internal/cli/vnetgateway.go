@@ -108,6 +108,27 @@ func gatewayIPConfigs(subnet resource.ID, pips []resource.ID, names []string) []
 	return out
 }
 
+// dropPeeringAddresses removes from props' bgpSettings the
+// bgpPeeringAddresses entries of the named ipConfigurations, which an update
+// removed: the server lists one entry for each ipConfiguration of a gateway
+// it read, and refuses a write naming one the gateway no longer has.
+func dropPeeringAddresses(props map[string]any, removed []string) {
+	bgp, _ := props["bgpSettings"].(map[string]any)
+	list, _ := bgp["bgpPeeringAddresses"].([]any)
+	if len(removed) == 0 || list == nil {
+		return
+	}
+	kept := []any{}
+	for _, e := range list {
+		id, _ := lookup(e, "ipconfigurationId").(string)
+		name := id[strings.LastIndex(id, "/")+1:]
+		if !slices.ContainsFunc(removed, func(r string) bool { return strings.EqualFold(r, name) }) {
+			kept = append(kept, e)
+		}
+	}
+	bgp["bgpPeeringAddresses"] = kept
+}
+
 // publicIPs resolves --public-ip-addresses (names or IDs).
 func (x *invocation) publicIPs(list []string, rg string) ([]resource.ID, error) {
 	list = nonEmpty(list)
@@ -321,6 +342,7 @@ func vnetGatewayUpdateCmd(e *env, g *globalOptions) *cobra.Command {
 				}
 				props["ipConfigurations"] = gatewayIPConfigs(subnet, ips, names)
 				props["activeActive"] = len(ips) >= 2
+				dropPeeringAddresses(props, names[min(len(ips), len(names)):])
 			}
 			return setTags(x, gw, tags)
 		})
