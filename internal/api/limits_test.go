@@ -39,3 +39,23 @@ func TestHugeListsAnswerSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestStrictJSONBodies: duplicate and case-variant keys, invalid UTF-8 and
+// NUL are refused naming the field, where encoding/json kept the last.
+func TestStrictJSONBodies(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.put(groupPathOf("rg"), groupBody())
+	lng := rid("rg", "localNetworkGateways", "l")
+	for _, c := range []struct{ name, body, target string }{
+		{"duplicate", `{"location":"westeurope","location":"eastus","properties":{"gatewayIpAddress":"192.0.2.1","localNetworkAddressSpace":{"addressPrefixes":["192.168.1.0/24"]}}}`, "location"},
+		{"case variant", `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.1","GatewayIpAddress":"192.0.2.2","localNetworkAddressSpace":{"addressPrefixes":["192.168.1.0/24"]}}}`, "properties.GatewayIpAddress"},
+		{"invalid UTF-8", "{\"location\":\"westeurope\",\"tags\":{\"a\":\"\xff\"},\"properties\":{\"gatewayIpAddress\":\"192.0.2.1\",\"localNetworkAddressSpace\":{\"addressPrefixes\":[\"192.168.1.0/24\"]}}}", "tags.a"},
+		{"NUL", `{"location":"westeurope","tags":{"a":"b\u0000"},"properties":{"gatewayIpAddress":"192.0.2.1","localNetworkAddressSpace":{"addressPrefixes":["192.168.1.0/24"]}}}`, "tags.a"},
+	} {
+		e := h.expectErr(h.do(http.MethodPut, lng, c.body), http.StatusBadRequest, armerr.CodeInvalidRequestContent)
+		if e.Target != c.target {
+			t.Errorf("%s: target %q, want %q", c.name, e.Target, c.target)
+		}
+	}
+	h.expect(h.do(http.MethodGet, lng, nil), http.StatusNotFound)
+}
