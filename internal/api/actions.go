@@ -269,7 +269,7 @@ func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
 	}
 	switch op.Status {
 	case StatusInProgress:
-		w.Header().Set("Location", baseURL(r.Request)+resultPath(op)+opQuery(op))
+		w.Header().Set("Location", s.endpoint+resultPath(op)+opQuery(op))
 		s.setRetryAfter(w.Header(), op)
 		w.WriteHeader(http.StatusAccepted)
 		return nil

@@ -330,6 +330,11 @@ func (s *Server) putResource(k kind) func(http.ResponseWriter, *request) error {
 		if err := resource.DecodeStrict(body, obj); err != nil {
 			return err
 		}
+		// Bound every list before the writer lock: the rules under it are
+		// then fast whatever the body.
+		if err := resource.CheckLimits(obj); err != nil {
+			return err
+		}
 
 		s.mu.Lock()
 		defer s.mu.Unlock()

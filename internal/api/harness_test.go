@@ -90,15 +90,23 @@ func newHarness(t *testing.T, cfg Config) *harness {
 
 func (h *harness) start(cfg Config) {
 	h.t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = "http://" + ts.Listener.Addr().String()
+	}
 	srv, err := New(cfg)
 	if err != nil {
+		ts.Close()
 		h.t.Fatal(err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
+		ts.Close()
 		h.t.Fatal(err)
 	}
 	h.srv = srv
-	h.ts = httptest.NewServer(srv)
+	ts.Config.Handler = srv
+	ts.Start()
+	h.ts = ts
 	h.t.Cleanup(h.stop)
 }
 

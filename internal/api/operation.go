@@ -72,22 +72,13 @@ func resultPath(op *registry.Operation) string {
 		"/locations/" + op.Location + "/operationResults/" + op.ID
 }
 
-// baseURL is the scheme and host the client used.
-func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
 func opQuery(op *registry.Operation) string { return "?api-version=" + url.QueryEscape(op.APIVersion) }
 
 // setLROHeaders sets the headers of a response that started op.
 func (s *Server) setLROHeaders(w http.ResponseWriter, r *request, op *registry.Operation) {
 	h := w.Header()
-	h.Set("Azure-AsyncOperation", baseURL(r.Request)+statusPath(op)+opQuery(op))
-	h.Set("Location", baseURL(r.Request)+resultPath(op)+opQuery(op))
+	h.Set("Azure-AsyncOperation", s.endpoint+statusPath(op)+opQuery(op))
+	h.Set("Location", s.endpoint+resultPath(op)+opQuery(op))
 	s.setRetryAfter(h, op)
 }
 

@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +38,11 @@ type Config struct {
 	// PublicIPPool is where public IP addresses come from; nil means
 	// registry.DefaultPublicIPPool().
 	PublicIPPool *registry.AddressPool
+	// Endpoint is the URL clients reach the API at (scheme://host:port,
+	// no path); the Azure-AsyncOperation and Location URLs are built from
+	// it, never from a request's Host header. Empty: they are
+	// server-relative paths.
+	Endpoint string
 	// RetryAfter is the poll interval suggested to clients (Retry-After);
 	// 1s when 0.
 	RetryAfter time.Duration
@@ -53,14 +60,16 @@ type Config struct {
 // operations a previous process left unfinished, Close stops operation
 // goroutines.
 type Server struct {
-	st          store.Store
-	view        resource.View
-	prov        Provisioner
-	log         *slog.Logger
-	pool        *registry.AddressPool
-	rand        io.Reader
-	now         func() time.Time
-	retryAfter  time.Duration
+	st         store.Store
+	view       resource.View
+	prov       Provisioner
+	log        *slog.Logger
+	pool       *registry.AddressPool
+	rand       io.Reader
+	now        func() time.Time
+	retryAfter time.Duration
+	// endpoint is Config.Endpoint without a trailing slash.
+	endpoint    string
 	opRetention time.Duration
 
 	routes []*route
@@ -100,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 		rand:        cfg.Rand,
 		now:         cfg.Now,
 		retryAfter:  cfg.RetryAfter,
+		endpoint:    strings.TrimSuffix(cfg.Endpoint, "/"),
 		opRetention: cfg.OperationRetention,
 		running:     make(map[string]bool),
 	}
@@ -121,6 +131,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.endpoint != "" {
+		u, err := url.Parse(s.endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return nil, fmt.Errorf("api: Config.Endpoint %q: want http(s)://HOST[:PORT]", cfg.Endpoint)
+		}
 	}
 	if s.retryAfter <= 0 {
 		s.retryAfter = time.Second

@@ -92,6 +92,9 @@ func (s *Server) putSubnet(w http.ResponseWriter, r *request) error {
 	if err := resource.DecodeStrict(body, &sub); err != nil {
 		return err
 	}
+	if err := resource.CheckLimits(&sub); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, err := registry.Load(ctx, s.st, id.Parent())

@@ -119,6 +119,15 @@ const (
 	// CodeReferencedBeingDeleted: 409, a new reference to a resource whose
 	// delete is in progress.
 	CodeReferencedBeingDeleted = "ReferencedResourceBeingDeleted"
+	// CodeInvalidHost: 400, the request's Host header is not a name the
+	// server was configured to answer to (DNS rebinding).
+	CodeInvalidHost = "InvalidHost"
+	// CodeUnsupportedMediaType: 415, a PUT, POST or PATCH without
+	// Content-Type application/json.
+	CodeUnsupportedMediaType = "UnsupportedMediaType"
+	// CodeCrossOriginRequest: 403, the request's Origin is not the
+	// server's own (cross-site request forgery).
+	CodeCrossOriginRequest = "CrossOriginRequestRefused"
 )
 
 // Codes of provisioning failures: the error of an operation whose resource

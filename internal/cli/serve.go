@@ -18,6 +18,8 @@ import (
 type serveOptions struct {
 	listen      string
 	listenFile  string
+	allowedHost []string
+	insecure    bool
 	dataDir     string
 	provider    string
 	logLevel    string
@@ -40,7 +42,16 @@ func addServeCommand(root *cobra.Command, e *env) {
 The server logs "listening" with the bound address (useful with --listen
 127.0.0.1:0); --listen-file also writes the address to a file once the socket
 is open. SIGINT or SIGTERM stops it gracefully; operations interrupted by a
-stop resume on the next start.`,
+stop resume on the next start.
+
+The API has no TLS and no sign-in yet, so it listens on loopback only: a
+non-loopback --listen is refused unless --insecure-listen is given (then
+anyone who reaches the port can read every shared key; the server logs a
+warning). It answers only requests whose Host header names it: the listen
+address, localhost, 127.0.0.1 and [::1] on loopback, and each --allowed-host
+(for a DNS name or a proxy). Browsers are kept out: PUT, POST and PATCH need
+Content-Type application/json, and a request from another web origin is
+refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -50,6 +61,8 @@ stop resume on the next start.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8480", "address to serve HTTP on (port 0 picks a free port)")
+	f.StringSliceVar(&o.allowedHost, "allowed-host", nil, "further HOST or HOST:PORT the API answers to (its Host header); the first is used in operation URLs when --listen is a wildcard address")
+	f.BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address although the API has no TLS and no sign-in (logged as a warning)")
 	f.StringVar(&o.listenFile, "listen-file", "", "write the bound address to this file when ready")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the store (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
 	f.StringVar(&o.provider, "provider", server.DefaultProvider(), "what realizes resources: lab (network namespaces on this host; the default as root on Linux), host (agents on real hosts), none (control plane only)")
@@ -119,6 +132,8 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	return server.Run(ctx, server.Options{
 		Listen:          o.listen,
 		ListenFile:      o.listenFile,
+		AllowedHosts:    o.allowedHost,
+		InsecureListen:  o.insecure,
 		DataDir:         dir,
 		Provider:        o.provider,
 		PublicIPPool:    pool,

@@ -279,7 +279,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, o *Reque
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
-	if rd != nil {
+	// Every PUT, POST and PATCH carries the JSON Content-Type, even
+	// without a body: the server refuses writes without it (see api.Guard).
+	if rd != nil || method == http.MethodPut || method == http.MethodPost || method == http.MethodPatch {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if o != nil {

@@ -591,3 +591,25 @@ func TestTransportErrorIsWrapped(t *testing.T) {
 		t.Errorf("a transport failure is an *Error")
 	}
 }
+
+// TestEmptyWritesSendJSONContentType: the server refuses a PUT, POST or
+// PATCH without Content-Type application/json (cross-site request
+// forgery), so actions without a body carry it too; GET and DELETE do not.
+func TestEmptyWritesSendJSONContentType(t *testing.T) {
+	got := map[string]string{}
+	c := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got[r.Method] = r.Header.Get("Content-Type")
+		writeJSON(w, 200, map[string]any{})
+	}))
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodGet, http.MethodDelete} {
+		if _, err := c.Do(context.Background(), m, "/subscriptions/s/x", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for m, want := range map[string]string{http.MethodPost: "application/json", http.MethodPut: "application/json",
+		http.MethodPatch: "application/json", http.MethodGet: "", http.MethodDelete: ""} {
+		if got[m] != want {
+			t.Errorf("%s Content-Type %q, want %q", m, got[m], want)
+		}
+	}
+}

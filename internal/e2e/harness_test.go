@@ -284,6 +284,8 @@ func (s *server) do(ctx context.Context, method, path, body string) (int, []byte
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	// As every ARM client: the API refuses writes without it.
+	req.Header.Set("Content-Type", "application/json")
 	res, err := httpClient.Do(req)
 	if err != nil {
 		return 0, nil, nil, err

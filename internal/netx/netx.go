@@ -8,7 +8,11 @@
 // address (broadcast) is reserved too.
 package netx
 
-import "net/netip"
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+)
 
 // FirstHost is the offset of the first address Azure hands out in a subnet:
 // the four before it (network, router, two for DNS) are reserved.
@@ -72,16 +76,110 @@ func ParsePrefixes(list []string) []netip.Prefix {
 }
 
 // FirstOverlap returns a pair of overlapping prefixes, one from a and one
-// from b.
+// from b. It takes O(n log n) time for n = len(a)+len(b).
 func FirstOverlap(a, b []netip.Prefix) (netip.Prefix, netip.Prefix, bool) {
-	for _, x := range a {
-		for _, y := range b {
-			if x.Overlaps(y) {
-				return x, y, true
+	all := append(append(make([]netip.Prefix, 0, len(a)+len(b)), a...), b...)
+	ov := Overlaps(all, func(i int) int {
+		if i < len(a) {
+			return 0
+		}
+		return 1
+	})
+	if len(ov) == 0 {
+		return netip.Prefix{}, netip.Prefix{}, false
+	}
+	x, y := all[ov[0].Inner], all[ov[0].Outer]
+	if ov[0].Inner >= len(a) {
+		x, y = y, x
+	}
+	return x, y, true
+}
+
+// Overlap is one prefix lying inside another: Inner and Outer index the
+// list given to Overlaps.
+type Overlap struct{ Inner, Outer int }
+
+// Overlaps finds the prefixes of ps that lie inside (or equal) a prefix of
+// ps of another group, each reported once, against the innermost such
+// prefix, in the order of Inner. group(i) is prefix i's group; prefixes of
+// one group are not compared with each other; nil puts each prefix in a
+// group of its own. Two CIDR prefixes overlap only when one contains the
+// other, so Overlaps finds an overlap whenever there is one. It sorts the
+// prefixes and sweeps them with a stack of the enclosing ones (at most 129
+// deep): O(n log n) time, where comparing every pair would be O(n²).
+func Overlaps(ps []netip.Prefix, group func(i int) int) []Overlap {
+	if group == nil {
+		group = func(i int) int { return i }
+	}
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		a, b := ps[i].Masked(), ps[j].Masked()
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Bits(), b.Bits())
+	})
+	var out []Overlap
+	var stack []int // enclosing prefixes, outermost first
+	for _, i := range order {
+		p := ps[i]
+		for len(stack) > 0 && !ContainsPrefix(ps[stack[len(stack)-1]], p) {
+			stack = stack[:len(stack)-1]
+		}
+		for k := len(stack) - 1; k >= 0; k-- {
+			if group(stack[k]) != group(i) {
+				out = append(out, Overlap{Inner: i, Outer: stack[k]})
+				break
 			}
 		}
+		stack = append(stack, i)
 	}
-	return netip.Prefix{}, netip.Prefix{}, false
+	slices.SortFunc(out, func(a, b Overlap) int { return cmp.Compare(a.Inner, b.Inner) })
+	return out
+}
+
+// PrefixSet answers whether a prefix lies inside one of a list of
+// prefixes in O(log n) time.
+type PrefixSet struct {
+	// outer are the prefixes not inside another, sorted by address.
+	outer []netip.Prefix
+}
+
+// NewPrefixSet returns the set of the addresses of ps.
+func NewPrefixSet(ps []netip.Prefix) PrefixSet {
+	sorted := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		sorted[i] = p.Masked()
+	}
+	slices.SortFunc(sorted, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Bits(), b.Bits())
+	})
+	var s PrefixSet
+	for _, p := range sorted {
+		if n := len(s.outer); n > 0 && ContainsPrefix(s.outer[n-1], p) {
+			continue
+		}
+		s.outer = append(s.outer, p)
+	}
+	return s
+}
+
+// ContainsPrefix reports whether p lies inside one of the set's prefixes.
+func (s PrefixSet) ContainsPrefix(p netip.Prefix) bool {
+	p = p.Masked()
+	// The last outer prefix starting at or before p is the only candidate:
+	// outer prefixes are disjoint.
+	i, found := slices.BinarySearchFunc(s.outer, p.Addr(), func(o netip.Prefix, a netip.Addr) int { return o.Addr().Compare(a) })
+	if !found {
+		i--
+	}
+	return i >= 0 && ContainsPrefix(s.outer[i], p)
 }
 
 // ContainsPrefix reports whether outer contains all of inner.

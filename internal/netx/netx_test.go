@@ -1,6 +1,7 @@
 package netx
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
@@ -70,5 +71,77 @@ func TestLabAddresses(t *testing.T) {
 	}
 	if r := Router(p); r.String() != "10.1.255.1" {
 		t.Errorf("router = %s", r)
+	}
+}
+
+// TestOverlapsMatchesPairwise checks the sweep against comparing every
+// pair, on random nested and disjoint prefixes of both families.
+func TestOverlapsMatchesPairwise(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for round := range 500 {
+		n := 1 + rnd.IntN(40)
+		ps := make([]netip.Prefix, n)
+		groups := make([]int, n)
+		for i := range ps {
+			if rnd.IntN(4) == 0 {
+				a := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(rnd.IntN(4))})
+				ps[i] = netip.PrefixFrom(a, 32+rnd.IntN(8)).Masked()
+			} else {
+				a := netip.AddrFrom4([4]byte{10, byte(rnd.IntN(4)), byte(rnd.IntN(4)), 0})
+				ps[i] = netip.PrefixFrom(a, 14+rnd.IntN(12)).Masked()
+			}
+			groups[i] = rnd.IntN(3)
+		}
+		grouped := round%2 == 0
+		group := func(i int) int { return groups[i] }
+		if !grouped {
+			group = nil
+		}
+		want := map[int]bool{}
+		for i := range ps {
+			for j := range ps {
+				if i != j && ContainsPrefix(ps[j], ps[i]) && (!grouped || groups[i] != groups[j]) {
+					want[i] = true
+				}
+			}
+		}
+		// Equal prefixes contain each other; the sweep reports the later
+		// one only.
+		got := map[int]bool{}
+		for _, o := range Overlaps(ps, group) {
+			if !ContainsPrefix(ps[o.Outer], ps[o.Inner]) || o.Inner == o.Outer || (grouped && groups[o.Inner] == groups[o.Outer]) {
+				t.Fatalf("bad overlap %v: %s in %s", o, ps[o.Inner], ps[o.Outer])
+			}
+			if got[o.Inner] {
+				t.Fatalf("%s reported twice", ps[o.Inner])
+			}
+			got[o.Inner] = true
+		}
+		for i := range want {
+			if got[i] {
+				continue
+			}
+			// Allowed only for copies of one prefix: another copy is
+			// reported.
+			ok := false
+			for _, o := range Overlaps(ps, group) {
+				if ps[o.Outer] == ps[i] && ps[o.Inner] == ps[i] {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Fatalf("round %d: %s (group %d) not reported; %v", round, ps[i], groups[i], ps)
+			}
+		}
+		set := NewPrefixSet(ps[:n/2])
+		for _, p := range ps {
+			inside := false
+			for _, q := range ps[:n/2] {
+				inside = inside || ContainsPrefix(q, p)
+			}
+			if set.ContainsPrefix(p) != inside {
+				t.Fatalf("PrefixSet(%v).ContainsPrefix(%s) = %v", ps[:n/2], p, !inside)
+			}
+		}
 	}
 }

@@ -7,18 +7,36 @@ import (
 )
 
 // errList collects rule violations; err returns the first with the others
-// as its Details.
-type errList struct{ errs []*Error }
+// as its Details. It keeps maxReported and counts the rest, so that a body
+// breaking a rule thousands of times gets a small answer.
+type errList struct {
+	errs []*Error
+	// more counts the errors beyond maxReported.
+	more int
+}
 
 func (l *errList) add(e *Error) {
-	if e != nil {
-		l.errs = append(l.errs, e)
+	if e == nil {
+		return
 	}
+	if len(l.errs) >= maxReported {
+		l.more++
+		return
+	}
+	l.errs = append(l.errs, e)
 }
 
 func (l *errList) addf(code, target, format string, args ...any) {
+	if len(l.errs) >= maxReported {
+		l.more++ // not formatted
+		return
+	}
 	l.add(Errorf(code, target, format, args...))
 }
+
+// full reports whether further errors would only be counted: a check may
+// stop looking.
+func (l *errList) full() bool { return len(l.errs) >= maxReported }
 
 func (l *errList) addAll(err error) {
 	if err == nil {
@@ -45,6 +63,9 @@ func (l *errList) err() error {
 		d.Details = nil
 		first.Details = append(first.Details, d)
 		first.Details = append(first.Details, e.Details...)
+	}
+	if l.more > 0 {
+		first.Details = append(first.Details, moreErrors(l.more, first.Code))
 	}
 	return &first
 }

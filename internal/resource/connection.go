@@ -278,9 +278,6 @@ func validateConnection(l *errList, c *Connection) {
 		l.addf(CodeInvalidIpsecPolicy, "properties.usePolicyBasedTrafficSelectors",
 			"usePolicyBasedTrafficSelectors needs a custom IPsec policy: add one to ipsecPolicies.")
 	}
-	if len(pr.TrafficSelectorPolicies) > MaxTrafficSelectors {
-		l.addf(CodeLimitExceeded, "properties.trafficSelectorPolicies", "A gateway can have at most %d traffic selector policies; this connection has %d.", MaxTrafficSelectors, len(pr.TrafficSelectorPolicies))
-	}
 	for i, ts := range pr.TrafficSelectorPolicies {
 		t := fmt.Sprintf("properties.trafficSelectorPolicies[%d]", i)
 		if len(ts.LocalAddressRanges) == 0 {

@@ -15,9 +15,10 @@ import (
 )
 
 // DecodeStrict decodes a JSON request body into v (a non-nil pointer),
-// rejecting what encoding/json would silently accept: unknown properties,
-// values of the wrong JSON type, integers with a fraction or out of range,
-// and trailing data. Errors are *Error with Code CodeInvalidRequestContent
+// rejecting what encoding/json would silently accept: invalid UTF-8, NUL
+// characters, properties given twice (also in two spellings differing only
+// in case), unknown properties, values of the wrong JSON type, integers
+// with a fraction or out of range, and trailing data. Errors are *Error with Code CodeInvalidRequestContent
 // and a Target naming the full JSON path, such as
 // "properties.ipConfigurations[0].properties.foo".
 //
@@ -31,6 +32,9 @@ func DecodeStrict(data []byte, v any) error {
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Errorf(CodeInvalidRequestContent, "", "The request body is empty; a JSON object is required.")
+	}
+	if e := checkWellFormed(data); e != nil {
+		return e
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

@@ -1,8 +1,10 @@
 package resource
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecodeStrict(t *testing.T) {
@@ -105,6 +107,29 @@ func TestDecodeStrict(t *testing.T) {
 				A string `json:"-"`
 			}{}
 		}, body: `{"A":"x"}`, code: CodeInvalidRequestContent, target: "A"},
+		{name: "duplicate key", into: vnetPtr, body: `{"location":"westeurope","location":"eastus"}`,
+			code: CodeInvalidRequestContent, target: "location", msg: "twice"},
+		{name: "case-variant duplicate key", into: vnetPtr, body: `{"properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"],"AddressPrefixes":["0.0.0.0/0"]}}}`,
+			code: CodeInvalidRequestContent, target: "properties.addressSpace.AddressPrefixes", msg: "twice"},
+		{name: "Kelvin-sign duplicate key", into: connPtr, body: `{"properties":{"sharedKey":"a","sharedKey":"b"}}`,
+			code: CodeInvalidRequestContent, target: "properties.sharedKey", msg: "twice"},
+		{name: "duplicate key in an array element", into: vnetPtr, body: `{"properties":{"subnets":[{"name":"a"},{"name":"b","NAME":"c"}]}}`,
+			code: CodeInvalidRequestContent, target: "properties.subnets[1].NAME", msg: "twice"},
+		{name: "duplicate tag", into: vnetPtr, body: `{"tags":{"env":"a","ENV":"b"}}`,
+			code: CodeInvalidRequestContent, target: "tags.ENV", msg: "twice"},
+		{name: "same key in sibling objects", into: vnetPtr, body: `{"properties":{"subnets":[{"name":"a"},{"name":"b"}]},"location":"x"}`},
+		{name: "invalid UTF-8", into: vnetPtr, body: "{\"location\":\"west\xffeurope\"}",
+			code: CodeInvalidRequestContent, target: "location", msg: "UTF-8"},
+		{name: "invalid UTF-8 in a name", into: vnetPtr, body: "{\"tags\":{\"a\xc3\":\"b\"}}",
+			code: CodeInvalidRequestContent, target: "tags.a\ufffd", msg: "UTF-8"},
+		{name: "lone surrogate", into: vnetPtr, body: `{"properties":{"subnets":[{"name":"a\ud800"}]}}`,
+			code: CodeInvalidRequestContent, target: "properties.subnets[0].name", msg: "surrogate"},
+		{name: "escaped replacement character is fine", into: vnetPtr, body: `{"location":"a\uFFFDb"}`},
+		{name: "surrogate pair is fine", into: vnetPtr, body: `{"location":"\ud83d\ude00"}`},
+		{name: "NUL", into: connPtr, body: `{"properties":{"sharedKey":"abc\u0000def"}}`,
+			code: CodeInvalidRequestContent, target: "properties.sharedKey", msg: "NUL"},
+		{name: "NUL in a name", into: vnetPtr, body: `{"tags":{"a\u0000":"b"}}`,
+			code: CodeInvalidRequestContent, target: "tags.a\x00", msg: "NUL"},
 		{name: "array too long", into: func() any {
 			return &struct {
 				A [1]int `json:"a"`
@@ -156,7 +181,8 @@ func TestDecodeStrictValues(t *testing.T) {
 // FuzzDecodeStrict checks that DecodeStrict never panics and that what it
 // accepts encoding/json accepts too.
 func FuzzDecodeStrict(f *testing.F) {
-	for _, s := range []string{`{}`, `{"properties":{"ipConfigurations":[{"name":"a"}]}}`, `{"tags":{"a":"b"}}`, `[1]`, `{"properties":{"bgpSettings":{"asn":1e3}}}`} {
+	for _, s := range []string{`{}`, `{"properties":{"ipConfigurations":[{"name":"a"}]}}`, `{"tags":{"a":"b"}}`, `[1]`, `{"properties":{"bgpSettings":{"asn":1e3}}}`,
+		`{"location":"a","Location":"b"}`, "{\"location\":\"\xff\"}", `{"location":"\ud800\u0000"}`, `{"tags":{"k":"v","K":"w"}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -166,6 +192,41 @@ func FuzzDecodeStrict(f *testing.F) {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("non-request error %v", err)
 			}
+			return
+		}
+		// Accepted: the body was UTF-8 with no NUL, and decoding it
+		// generically finds no property given twice.
+		if !utf8.Valid(data) {
+			t.Fatalf("accepted invalid UTF-8: %q", data)
+		}
+		var raw any
+		if json.Unmarshal(data, &raw) == nil && hasNULOrDuplicate(raw) {
+			t.Fatalf("accepted NUL or a case-variant duplicate: %q", data)
 		}
 	})
+}
+
+// hasNULOrDuplicate reports a NUL in any string of a generic JSON value.
+// (Exact duplicates are gone after decoding; case variants remain as two
+// keys that fold to one.)
+func hasNULOrDuplicate(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.IndexByte(x, 0) >= 0
+	case []any:
+		for _, e := range x {
+			if hasNULOrDuplicate(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		seen := map[string]bool{}
+		for k, e := range x {
+			if seen[foldName(k)] || strings.IndexByte(k, 0) >= 0 || hasNULOrDuplicate(e) {
+				return true
+			}
+			seen[foldName(k)] = true
+		}
+	}
+	return false
 }

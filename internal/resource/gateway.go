@@ -414,9 +414,6 @@ func validateGateway(l *errList, g *VirtualNetworkGateway) {
 				}
 			}
 		}
-		if total > MaxCustomBgpAddresses {
-			l.addf(CodeLimitExceeded, "properties.bgpSettings.bgpPeeringAddresses", "A gateway can have at most %d custom APIPA BGP addresses; got %d.", MaxCustomBgpAddresses, total)
-		}
 		if total > 0 && !isVpn {
 			l.addf(CodeInvalidParameter, "properties.bgpSettings.bgpPeeringAddresses", "Custom BGP addresses apply to Vpn gateways only.")
 		}

@@ -135,9 +135,14 @@ func resourceGUID(old string, rnd io.Reader) (string, error) {
 // enumerations, ranges, and the relations inside one resource (a VNet's
 // subnets inside its address space, a gateway's SKU against its features).
 // Call it after Prepare. It returns an *Error: the first violation, with
-// the others as Details.
+// the others as Details (at most 20 listed, the rest counted); a list over
+// its count limit (CheckLimits) stops it before any other rule.
 func Validate(obj Object) error {
 	var l errList
+	// The count limits first: the other rules run on bounded lists only.
+	if checkLimits(&l, obj); !l.empty() {
+		return l.err()
+	}
 	switch o := obj.(type) {
 	case *ResourceGroup:
 		validateEnvelope(&l, obj, TypeResourceGroups)

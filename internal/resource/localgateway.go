@@ -64,9 +64,6 @@ func validateLocalNetworkGateway(l *errList, lg *LocalNetworkGateway) {
 	if len(list) == 0 && pr.BgpSettings == nil {
 		l.addf(CodeMissingParameter, t, "A local network gateway needs the site's address prefixes, unless it has bgpSettings (then routes are learned over BGP).")
 	}
-	if len(list) > MaxLocalNetworkPrefixes {
-		l.addf(CodeLimitExceeded, t, "A local network gateway can have at most %d address prefixes; got %d.", MaxLocalNetworkPrefixes, len(list))
-	}
 	ps := parsePrefixList(l, list, t)
 	seen := make(map[netip.Prefix]bool, len(ps))
 	for _, p := range ps {

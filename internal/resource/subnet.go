@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // Subnet size limits (reference §1.1).
@@ -88,12 +90,8 @@ func validateSubnet(l *errList, s *Subnet, t string) []netip.Prefix {
 	}
 	target = t + ".addressPrefixes"
 	ps := parsePrefixList(l, pr.AddressPrefixes, target)
-	for i, p := range ps {
-		for _, q := range ps[:i] {
-			if p.Overlaps(q) {
-				l.addf(CodeAddressOverlap, target, "Subnet prefixes %s and %s overlap.", q, p)
-			}
-		}
+	for _, o := range netx.Overlaps(ps, nil) {
+		l.addf(CodeAddressOverlap, target, "Subnet prefixes %s and %s overlap.", ps[o.Outer], ps[o.Inner])
 	}
 	return checkSubnetSizes(l, ps, target)
 }
@@ -136,6 +134,7 @@ func (r *resolver) subnet(s, _ *Subnet) {
 		e.Target = strings.TrimPrefix(e.Target, prefix)
 		r.l.add(e)
 	}
+	r.l.more += sub.l.more
 }
 
 // CheckSubnetDelete reports whether the named subnet of vnet may be

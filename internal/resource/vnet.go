@@ -144,38 +144,48 @@ func validateVirtualNetwork(l *errList, v *VirtualNetwork) {
 		l.addf(CodeMissingParameter, t, "A virtual network needs at least one address prefix in properties.addressSpace.addressPrefixes, such as 10.1.0.0/16.")
 	}
 	space := parsePrefixList(l, pr.AddressSpace.AddressPrefixes, t)
+	// Indexes in space are those of the list when every entry parsed.
+	index := func(i int) int {
+		if len(space) == len(pr.AddressSpace.AddressPrefixes) {
+			return i
+		}
+		return slices.Index(pr.AddressSpace.AddressPrefixes, space[i].String())
+	}
 	for i, p := range space {
 		for _, r := range reservedVnetRanges {
 			if p.Overlaps(r.prefix) {
-				l.addf(CodeInvalidParameter, fmt.Sprintf("%s[%d]", t, i),
+				l.addf(CodeInvalidParameter, fmt.Sprintf("%s[%d]", t, index(i)),
 					"Address prefix %s overlaps %s (%s), which cannot be used in a virtual network.", p, r.prefix, r.what)
 			}
 		}
-		for j := range i {
-			if p.Overlaps(space[j]) {
-				l.addf(CodeAddressOverlap, fmt.Sprintf("%s[%d]", t, i),
-					"Address prefix %s overlaps %s: the prefixes of a virtual network's address space must not overlap.", p, space[j])
-			}
+	}
+	for _, o := range netx.Overlaps(space, nil) {
+		// Report at the later of the two in the list, as a reader of the
+		// body meets them.
+		i, j := o.Inner, o.Outer
+		if j > i {
+			i, j = j, i
 		}
+		l.addf(CodeAddressOverlap, fmt.Sprintf("%s[%d]", t, index(i)),
+			"Address prefix %s overlaps %s: the prefixes of a virtual network's address space must not overlap.", space[i], space[j])
 	}
 	if d := pr.DhcpOptions; d != nil {
-		if len(d.DNSServers) > MaxDNSServers {
-			l.addf(CodeLimitExceeded, "properties.dhcpOptions.dnsServers", "A virtual network can have at most %d DNS servers; got %d.", MaxDNSServers, len(d.DNSServers))
-		}
 		for i, s := range d.DNSServers {
 			if _, e := parseAddr(s, fmt.Sprintf("properties.dhcpOptions.dnsServers[%d]", i), "DNS server"); e != nil {
 				l.add(e)
 			}
 		}
 	}
-	if len(pr.Subnets) > MaxSubnetsPerVnet {
-		l.addf(CodeLimitExceeded, "properties.subnets", "A virtual network can have at most %d subnets; got %d.", MaxSubnetsPerVnet, len(pr.Subnets))
-	}
+	// Subnets: each alone, then inside the address space and disjoint
+	// from each other, by a sweep over all their prefixes (O(n log n)).
+	firstName, _ := lowerIndex(len(pr.Subnets), func(i int) string { return pr.Subnets[i].Name })
+	inSpace := netx.NewPrefixSet(space)
 	type placed struct {
-		p    netip.Prefix
-		name string
+		p      netip.Prefix
+		subnet int    // index in pr.Subnets
+		target string // the prefix field's path
 	}
-	var seen []placed
+	var all []placed
 	for i := range pr.Subnets {
 		s := &pr.Subnets[i]
 		st := fmt.Sprintf("properties.subnets[%d]", i)
@@ -183,10 +193,8 @@ func validateVirtualNetwork(l *errList, v *VirtualNetwork) {
 			l.addf(CodeMissingParameter, st+".name", "Every subnet needs a name.")
 		} else {
 			l.add(validateName(TypeSubnets, s.Name, st+".name"))
-			for j := range i {
-				if strings.EqualFold(pr.Subnets[j].Name, s.Name) {
-					l.addf(CodeInvalidParameter, st+".name", "Subnet name %q is used twice (names compare case-insensitively).", s.Name)
-				}
+			if firstName[strings.ToLower(s.Name)] != i {
+				l.addf(CodeInvalidParameter, st+".name", "Subnet name %q is used twice (names compare case-insensitively).", s.Name)
 			}
 		}
 		if s.Location != "" || len(s.Tags) > 0 {
@@ -198,21 +206,34 @@ func validateVirtualNetwork(l *errList, v *VirtualNetwork) {
 			pt = st + ".properties.addressPrefixes"
 		}
 		for _, p := range prefixes {
-			inside := slices.ContainsFunc(space, func(sp netip.Prefix) bool { return netx.ContainsPrefix(sp, p) })
-			if !inside && len(space) > 0 {
+			if len(space) > 0 && !inSpace.ContainsPrefix(p) {
 				l.addf(CodeSubnetOutsideVnet, pt,
 					"Subnet %q prefix %s is not inside the virtual network's address space (%s); every subnet must lie within one of the VNet's address prefixes.",
 					s.Name, p, joinPrefixes(space))
 			}
-			for _, o := range seen {
-				if o.p.Overlaps(p) && o.name != s.Name {
-					l.addf(CodeAddressOverlap, pt, "Subnet %q prefix %s overlaps subnet %q prefix %s: subnets of a virtual network must not overlap.", s.Name, p, o.name, o.p)
-				}
-			}
+			all = append(all, placed{p, i, pt})
 		}
-		for _, p := range prefixes {
-			seen = append(seen, placed{p, s.Name})
+	}
+	// A subnet's own prefixes were compared by validateSubnet; two subnets
+	// of one name are reported above.
+	group := func(k int) int {
+		if f, ok := firstName[strings.ToLower(pr.Subnets[all[k].subnet].Name)]; ok {
+			return f
 		}
+		return all[k].subnet
+	}
+	ps := make([]netip.Prefix, len(all))
+	for k := range all {
+		ps[k] = all[k].p
+	}
+	for _, o := range netx.Overlaps(ps, group) {
+		// Report at the later subnet, as a reader of the body meets them.
+		a, b := all[o.Inner], all[o.Outer]
+		if a.subnet < b.subnet {
+			a, b = b, a
+		}
+		l.addf(CodeAddressOverlap, a.target, "Subnet %q prefix %s overlaps subnet %q prefix %s: subnets of a virtual network must not overlap.",
+			pr.Subnets[a.subnet].Name, a.p, pr.Subnets[b.subnet].Name, b.p)
 	}
 }
 

@@ -234,9 +234,6 @@ func validateVpnClient(l *errList, g *VirtualNetworkGateway, sku SKU, skuOK bool
 	if slices.Contains(auth, AuthCertificate) && len(c.VpnClientRootCertificates) == 0 {
 		l.addf(CodeMissingParameter, t+".vpnClientRootCertificates", "Certificate authentication needs at least one root certificate (vpnClientRootCertificates).")
 	}
-	if len(c.VpnClientRootCertificates) > MaxRootCertificates {
-		l.addf(CodeLimitExceeded, t+".vpnClientRootCertificates", "A gateway can have at most %d root certificates; got %d.", MaxRootCertificates, len(c.VpnClientRootCertificates))
-	}
 	for i := range c.VpnClientRootCertificates {
 		r := &c.VpnClientRootCertificates[i]
 		et := fmt.Sprintf("%s.vpnClientRootCertificates[%d]", t, i)
@@ -253,9 +250,6 @@ func validateVpnClient(l *errList, g *VirtualNetworkGateway, sku SKU, skuOK bool
 		if e := checkCertData(r.Properties.PublicCertData, et+".properties.publicCertData"); e != nil {
 			l.add(e)
 		}
-	}
-	if len(c.VpnClientRevokedCertificates) > MaxRevokedCertificates {
-		l.addf(CodeLimitExceeded, t+".vpnClientRevokedCertificates", "A gateway can have at most %d revoked certificates; got %d.", MaxRevokedCertificates, len(c.VpnClientRevokedCertificates))
 	}
 	for i := range c.VpnClientRevokedCertificates {
 		r := &c.VpnClientRevokedCertificates[i]

@@ -91,9 +91,9 @@ func startProvider(ctx context.Context, o Options, st store.Store, pool *registr
 	if err != nil {
 		return fail(err)
 	}
-	hs := &http.Server{Handler: hub, ReadHeaderTimeout: 10 * time.Second}
+	hs := newHTTPServer(ctx, hub, agentLimits, log.With("component", "agents"))
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(limitListener(ln, agentLimits)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("agent API", "err", err)
 		}
 	}()

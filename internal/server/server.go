@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,6 +63,14 @@ func DefaultProvider() string {
 type Options struct {
 	// Listen is the API's TCP address (port 0 picks a free port).
 	Listen string
+	// AllowedHosts are further names (HOST or HOST:PORT; the listen port
+	// when none) clients may reach the API by, such as a DNS name: the API
+	// refuses any other Host header (DNS rebinding). The first is the
+	// endpoint of operation URLs when Listen is a wildcard address.
+	AllowedHosts []string
+	// InsecureListen allows a non-loopback Listen address although the API
+	// has no TLS and no sign-in; Run then logs a warning.
+	InsecureListen bool
 	// ListenFile, when set, receives the bound address once the socket is
 	// open.
 	ListenFile string
@@ -111,6 +118,12 @@ func Run(ctx context.Context, o Options) error {
 		}
 		pool = p
 	}
+	// The socket first: a refused address fails before anything is built.
+	ln, hosts, endpoint, err := listenAPI(o, log)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // on early returns; Shutdown closes it otherwise
 	dir := o.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -140,6 +153,7 @@ func Run(ctx context.Context, o Options) error {
 		Provisioner:  prov,
 		Logger:       log.With("component", "api"),
 		PublicIPPool: pool,
+		Endpoint:     endpoint,
 	})
 	if err != nil {
 		return err
@@ -149,30 +163,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	addr := ln.Addr().String()
-	var handler http.Handler = srv
-	if len(mounts) > 0 {
-		mux := http.NewServeMux()
-		mux.Handle("/", srv)
-		for path, h := range mounts {
-			mux.Handle(path, h)
-		}
-		handler = mux
-	}
-	hs := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	hs := newHTTPServer(ctx, apiHandler(srv, mounts, hosts), apiLimits, log)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	log.Info("listening", "addr", addr, "dataDir", dir, "provider", prov.Name(),
+	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
+	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "provider", prov.Name(),
 		"publicIPPool", joinPrefixes(pool))
 	if o.ListenFile != "" {
 		if err := renameio.WriteFile(o.ListenFile, []byte(addr+"\n"), 0o644); err != nil {
@@ -207,4 +202,19 @@ func joinPrefixes(pool *registry.AddressPool) string {
 		s = append(s, p.String())
 	}
 	return strings.Join(s, ",")
+}
+
+// apiHandler is everything served on the API listener: the API, the
+// provider's mounts (the lab's /lab/v1/), all behind api.Guard for hosts.
+func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string) http.Handler {
+	handler := srv
+	if len(mounts) > 0 {
+		mux := http.NewServeMux()
+		mux.Handle("/", srv)
+		for path, h := range mounts {
+			mux.Handle(path, h)
+		}
+		handler = mux
+	}
+	return api.Guard(handler, hosts)
 }

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/vpngw/vpngw/internal/armerr"
+)
+
+// Guard returns next behind the checks that keep a web browser from using
+// the API on the operator's behalf; `vpngw serve` puts everything it serves
+// on the API listener (the API and the lab's /lab/v1) behind it. A refused
+// request never reaches next and is answered in ARM's error shape:
+//
+//   - Host must name this server (one of hosts): otherwise 400 InvalidHost.
+//     A page on attacker.example whose name a DNS rebinding points at
+//     127.0.0.1 sends Host: attacker.example.
+//   - Origin, when present, must be http(s)://H for one of hosts: otherwise
+//     403 CrossOriginRequestRefused. Browsers send Origin on every
+//     cross-origin request and on every POST, PUT and PATCH.
+//   - PUT, POST and PATCH, with or without a body, must carry Content-Type
+//     application/json (a charset parameter, utf-8, is allowed): otherwise
+//     415 UnsupportedMediaType. The forms a page can send without a CORS
+//     preflight (text/plain, form encodings) are all refused, and the API
+//     answers no preflight.
+//
+// hosts are HOST:PORT pairs, compared case-insensitively (IPv6 addresses
+// in brackets); a Host header without a port means port 80.
+func Guard(next http.Handler, hosts []string) http.Handler {
+	g := &guard{next: next, hosts: make(map[string]bool, len(hosts))}
+	for _, h := range hosts {
+		if n, ok := normalizeHost(h, ""); ok {
+			g.hosts[n] = true
+		}
+	}
+	return g
+}
+
+type guard struct {
+	next  http.Handler
+	hosts map[string]bool
+}
+
+func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := g.check(r); err != nil {
+		armerr.Write(w, err)
+		return
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+func (g *guard) check(r *http.Request) *armerr.Error {
+	if h, ok := normalizeHost(r.Host, "80"); !ok || !g.hosts[h] {
+		// The Host is not echoed: it is the attacker's text.
+		return errorf(http.StatusBadRequest, armerr.CodeInvalidHost, "",
+			"The request's Host header does not name this server; add the name with vpngw serve --allowed-host.")
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !g.sameOrigin(origin) {
+		return errorf(http.StatusForbidden, armerr.CodeCrossOriginRequest, "",
+			"Cross-origin requests are refused: the Origin header is not this server.")
+	}
+	switch r.Method {
+	case http.MethodPut, http.MethodPost, http.MethodPatch:
+		if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
+			return errorf(http.StatusUnsupportedMediaType, armerr.CodeUnsupportedMediaType, "",
+				"%s requests need Content-Type application/json (%v).", r.Method, err)
+		}
+	}
+	return nil
+}
+
+// sameOrigin reports whether origin is http(s)://H for an allowed H.
+func (g *guard) sameOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || u.Path != "" || u.User != nil {
+		return false
+	}
+	port := ""
+	switch u.Scheme {
+	case "http":
+		port = "80"
+	case "https":
+		port = "443"
+	default:
+		return false
+	}
+	h, ok := normalizeHost(u.Host, port)
+	return ok && g.hosts[h]
+}
+
+// checkJSONContentType accepts application/json with at most a utf-8
+// charset parameter.
+func checkJSONContentType(ct string) error {
+	if ct == "" {
+		return fmt.Errorf("none given")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("malformed Content-Type")
+	}
+	if mt != "application/json" {
+		return fmt.Errorf("got %s", mt)
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return fmt.Errorf("only the parameter charset=utf-8 is accepted")
+		}
+	}
+	return nil
+}
+
+// normalizeHost returns HOST:PORT in lower case without a trailing dot on
+// the name; defPort is used when hostport has none ("" means a port is
+// required).
+func normalizeHost(hostport, defPort string) (string, bool) {
+	if hostport == "" {
+		return "", false
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		if defPort == "" || strings.Count(hostport, ":") == 1 {
+			return "", false
+		}
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), defPort
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "" || port == "" {
+		return "", false
+	}
+	return net.JoinHostPort(host, port), true
+}

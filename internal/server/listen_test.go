@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/armerr"
+)
+
+// TestListenRefusesNonLoopback: a non-loopback --listen without
+// --insecure-listen fails before anything is bound or built.
+func TestListenRefusesNonLoopback(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:8480"} {
+		err := Run(context.Background(), Options{Listen: addr, DataDir: t.TempDir(), Provider: ProviderNone})
+		if !errors.Is(err, errInsecureListen) || !strings.Contains(err.Error(), "--insecure-listen") {
+			t.Errorf("--listen %s: %v", addr, err)
+		}
+	}
+	// The policy on bound addresses: with the flag, a wildcard needs a name.
+	wild := &net.TCPAddr{IP: net.IPv4zero, Port: 8480}
+	if _, _, err := apiNames(wild, Options{InsecureListen: true}); err == nil || !strings.Contains(err.Error(), "--allowed-host") {
+		t.Errorf("wildcard without --allowed-host: %v", err)
+	}
+	hosts, ep, err := apiNames(wild, Options{InsecureListen: true, AllowedHosts: []string{"vpngw.example"}})
+	if err != nil || ep != "http://vpngw.example:8480" || !slices.Contains(hosts, "vpngw.example:8480") || !slices.Contains(hosts, "localhost:8480") {
+		t.Errorf("wildcard with --allowed-host: %v %q %v", hosts, ep, err)
+	}
+	hosts, ep, err = apiNames(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8480}, Options{AllowedHosts: []string{"a.test:9", "[fd00::1]"}})
+	want := []string{"127.0.0.1:8480", "localhost:8480", "[::1]:8480", "a.test:9", "[fd00::1]:8480"}
+	if err != nil || ep != "http://127.0.0.1:8480" || !slices.Equal(hosts, want) {
+		t.Errorf("loopback: %v %q %v", hosts, ep, err)
+	}
+}
+
+// startNone runs `serve --provider none` on loopback and returns its
+// address.
+func startNone(t *testing.T, o Options) string {
+	t.Helper()
+	o.Listen, o.Provider = "127.0.0.1:0", ProviderNone
+	o.DataDir = t.TempDir()
+	o.ListenFile = filepath.Join(o.DataDir, "listen")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, o) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(o.ListenFile); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b))
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		default:
+		}
+	}
+	t.Fatal("serve did not start")
+	return ""
+}
+
+func send(t *testing.T, method, url, host, ct, origin, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, string(b)
+}
+
+// TestServeGuardsHost: the served API refuses a rebound Host and builds
+// operation URLs from its own address, whatever allowed name was used.
+func TestServeGuardsHost(t *testing.T) {
+	addr := startNone(t, Options{AllowedHosts: []string{"vpngw.test"}})
+	base := "http://" + addr
+	rg := base + "/subscriptions/s1/resourcegroups/rg?api-version=2024-05-01"
+	st, _, body := send(t, http.MethodPut, rg, "attacker.example", "application/json", "", `{"location":"westeurope"}`)
+	if st != http.StatusBadRequest || !strings.Contains(body, armerr.CodeInvalidHost) {
+		t.Fatalf("rebound Host: %d %s", st, body)
+	}
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	for _, host := range []string{addr, "localhost:" + port, "vpngw.test:" + port} {
+		if st, _, body := send(t, http.MethodPut, rg, host, "application/json", "", `{"location":"westeurope"}`); st/100 != 2 {
+			t.Fatalf("Host %s: %d %s", host, st, body)
+		}
+	}
+	lng := base + "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/localNetworkGateways/l?api-version=2024-05-01"
+	st, h, body := send(t, http.MethodPut, lng, "vpngw.test:"+port, "application/json", "",
+		`{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.1","localNetworkAddressSpace":{"addressPrefixes":["192.168.1.0/24"]}}}`)
+	if st != http.StatusCreated || !strings.HasPrefix(h.Get("Azure-AsyncOperation"), base+"/") || !strings.HasPrefix(h.Get("Location"), base+"/") {
+		t.Fatalf("%d %v %s", st, h, body)
+	}
+}
+
+// TestLabAPIGuarded: the mounts on the API listener (the lab's /lab/v1)
+// sit behind the same guard: a cross-site text/plain POST /lab/v1/down
+// never reaches the lab.
+func TestLabAPIGuarded(t *testing.T) {
+	var calls atomic.Int32
+	lab := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Errorf("API called for %s", r.URL) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: apiHandler(api, map[string]http.Handler{"/lab/v1/": lab}, []string{ln.Addr().String()})}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	u := "http://" + ln.Addr().String() + "/lab/v1/down"
+	for _, c := range []struct{ ct, origin string }{
+		{"text/plain", "http://attacker.example"},
+		{"text/plain", ""},
+		{"", ""},
+		{"application/x-www-form-urlencoded", ""},
+		{"application/json", "http://attacker.example"},
+	} {
+		if st, _, body := send(t, http.MethodPost, u, "", c.ct, c.origin, ""); st/100 != 4 {
+			t.Errorf("POST /lab/v1/down %+v: %d %s", c, st, body)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the lab was called %d times", n)
+	}
+	if st, _, _ := send(t, http.MethodPost, u, "", "application/json", "", ""); st != http.StatusOK || calls.Load() != 1 {
+		t.Fatalf("JSON POST: %d, %d calls", st, calls.Load())
+	}
+}
