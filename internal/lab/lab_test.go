@@ -413,6 +413,21 @@ func TestIdempotentAndRepair(t *testing.T) {
 			t.Fatalf("ip netns del %s: %v: %s", ns, err, out)
 		}
 	}
+	// The namespaces go away asynchronously; wait until the internet's
+	// legs have (the endpoints' cached neighbour entry for the router
+	// would otherwise still carry a ping through a dying router).
+	wanGone := func() bool {
+		c, err := dial(tp.gw2.Namespace)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		lk, err := c.link(IfWAN)
+		return err == nil && lk == nil
+	}
+	if !nstest.Eventually(5*time.Second, wanGone) {
+		t.Errorf("%s still has %s after the internet was deleted", tp.gw2.Namespace, IfWAN)
+	}
 	reach(t, tp.gw2.Namespace, pip1, false)
 	build(t, tl.l)
 	reach(t, tp.vm1.Namespace, tp.gw10.Address.Addr(), true)
@@ -812,8 +827,49 @@ func (c *nsConn) routeStrings() []string {
 		if l, err := c.h.LinkByIndex(r.LinkIndex); err == nil {
 			s += " dev " + l.Attrs().Name
 		}
+		if r.Flags&int(netlink.FLAG_ONLINK) != 0 {
+			s += " onlink"
+		}
 		out = append(out, s)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// A public endpoint routes to the internet via the router's address
+// (onlink), so traffic from many sources leaves one neighbour entry on its
+// wan0, not one per source: a flood from spoofed sources must not fill the
+// host-wide ARP table and break unrelated tunnels (issue 13).
+func TestEndpointNeighboursStayFew(t *testing.T) {
+	tl := newTestLab(t)
+	l := tl.l
+	tp := build(t, l)
+	for _, ns := range []string{tp.gw10.Namespace, tp.gw11.Namespace, tp.site.Namespace} {
+		if got := routesIn(t, ns); !slices.Contains(got, "0.0.0.0/0 via 169.254.0.1 dev wan0 onlink") {
+			t.Errorf("%s routes = %q, want the default via the internet router", ns, got)
+		}
+	}
+	// 64 sources (TEST-NET-3, outside what the lab has handed out) on the
+	// internet router, each pinging the site and gateway 1's active
+	// instance once.
+	inet := l.Names().Internet()
+	const sources = 64
+	for i := 0; i < sources; i++ {
+		mustRun(t, inet, "ip", "addr", "add", fmt.Sprintf("203.0.113.%d/32", 128+i), "dev", "lo")
+	}
+	script := fmt.Sprintf(`ok=0
+for i in $(seq 128 %d); do
+  for dst in %s %s; do ping -c1 -W2 -q -I 203.0.113.$i $dst >/dev/null 2>&1 && echo ok & done
+done
+wait`, 128+sources-1, spip, pip1)
+	out := mustRun(t, inet, "sh", "-c", script)
+	if n := strings.Count(out, "ok"); n < sources { // most of 2×64 answered
+		t.Fatalf("only %d of %d pings answered: the test sends no real traffic", n, 2*sources)
+	}
+	for _, ns := range []string{tp.site.Namespace, tp.gw10.Namespace} {
+		neigh := strings.TrimSpace(mustRun(t, ns, "ip", "-4", "neigh", "show", "dev", IfWAN))
+		if n := len(strings.Split(neigh, "\n")); n > 4 {
+			t.Errorf("%s has %d neighbour entries on %s after traffic from %d sources (want a handful):\n%s", ns, n, IfWAN, sources, neigh)
+		}
+	}
 }
