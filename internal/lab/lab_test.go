@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -743,6 +744,44 @@ func TestHTTPHandler(t *testing.T) {
 		t.Errorf("site = %v", site)
 	}
 	do("PUT", "/lab/v1/sites/hq2", `{"publicIp":"192.0.2.44","addressPrefixes":["10.91.0.0/24"]}`, 409)
+
+	// A reserved prefix: a clear 400 and nothing built, so the corrected
+	// PUT succeeds (it was a 500 and a half-built site answering 409).
+	errOf := func(m map[string]any) (code, msg string) {
+		e, _ := m["error"].(map[string]any)
+		code, _ = e["code"].(string)
+		msg, _ = e["message"].(string)
+		return code, msg
+	}
+	for _, bad := range []string{"224.0.0.0/4", "127.0.0.0/8", "255.255.255.255/32"} {
+		m := do("PUT", "/lab/v1/sites/mc", `{"publicIp":"192.0.2.45","addressPrefixes":["`+bad+`"]}`, 400)
+		if code, msg := errOf(m); code != "InvalidParameter" || !strings.Contains(msg, bad) {
+			t.Errorf("site with prefix %s: %v", bad, m)
+		}
+	}
+	do("GET", "/lab/v1/sites/mc", "", 404)
+	do("PUT", "/lab/v1/sites/mc", `{"publicIp":"192.0.2.45","addressPrefixes":["10.92.0.0/24"]}`, 200)
+	do("DELETE", "/lab/v1/sites/mc", "", 200)
+
+	// A site whose realization fails half-way (its host namespace cannot
+	// be created) is removed again: a 500 without internals, and a retry
+	// succeeds once the cause is gone.
+	blocker := filepath.Join(netnsDir, tl.l.Names().SiteHost("broken"))
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(blocker) })
+	m := do("PUT", "/lab/v1/sites/broken", `{"publicIp":"192.0.2.46","addressPrefixes":["10.93.0.0/24"]}`, 500)
+	if code, msg := errOf(m); code != "InternalServerError" || strings.Contains(msg, "netns") || strings.Contains(msg, "broken") {
+		t.Errorf("half-built site: %v", m)
+	}
+	do("GET", "/lab/v1/sites/broken", "", 404)
+	if ns := tl.l.Names().SiteDevice("broken"); nsPresent(ns) {
+		t.Errorf("namespace %s of a failed site left behind", ns)
+	}
+	os.RemoveAll(blocker)
+	do("PUT", "/lab/v1/sites/broken", `{"publicIp":"192.0.2.46","addressPrefixes":["10.93.0.0/24"]}`, 200)
+	do("DELETE", "/lab/v1/sites/broken", "", 200)
 	st := do("GET", "/lab/v1/status", "", 200)
 	if vms, _ := st["vms"].([]any); len(vms) != 1 || st["internet"] == nil {
 		t.Errorf("status = %v", st)
