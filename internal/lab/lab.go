@@ -325,6 +325,15 @@ func (l *Lab) recordedNamespaces() []string {
 	return slices.Compact(out)
 }
 
+// Empty reports whether the lab holds nothing but (perhaps) its internet
+// router: no VNet, gateway, VM, site or process.
+func (l *Lab) Empty() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.st
+	return len(st.VNets)+len(st.Gateways)+len(st.VMs)+len(st.Sites)+len(st.Processes) == 0
+}
+
 // save writes the state; callers hold mu.
 func (l *Lab) save() error { return saveState(l.dir, l.st) }
 
