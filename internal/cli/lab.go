@@ -324,7 +324,30 @@ func labDownCmd(e *env, g *globalOptions, o *labOptions) *cobra.Command {
 			}
 			// --force: delete the resource groups the server realizes
 			// in the lab through the API (as 'group delete' does), then
-			// take the lab down.
+			// take the lab down. Connections go first: a VNet-to-VNet
+			// connection in one group holds a gateway in another, which
+			// would refuse that group's deletion.
+			for _, d := range ce.Details {
+				items, err := x.api.List(ctx, d.Target+"/providers/Microsoft.Network/connections")
+				if err != nil && !errors.Is(err, client.ErrNotFound) {
+					return fmt.Errorf("listing the connections of %s: %w", d.Target, err)
+				}
+				for _, it := range items {
+					var c struct {
+						ID string `json:"id"`
+					}
+					if json.Unmarshal(it, &c) != nil || c.ID == "" {
+						continue
+					}
+					p, err := x.api.Delete(ctx, c.ID, nil)
+					if err == nil {
+						err = p.Wait(ctx, nil)
+					}
+					if err != nil && !errors.Is(err, client.ErrNotFound) {
+						return fmt.Errorf("deleting connection %s: %w", c.ID, err)
+					}
+				}
+			}
 			for _, d := range ce.Details {
 				p, err := x.api.Delete(ctx, d.Target, nil)
 				if err == nil {

@@ -43,7 +43,17 @@ func TestLabDownWithServer(t *testing.T) {
 	c := newCloud(t)
 	stayEmpty(t, c.prefix, 2*time.Second, "empty store")
 
+	// Two gateways with VNet-to-VNet connections across groups: each
+	// group holds a connection to the other's gateway.
 	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	c.gateway("RG2", sub1, "VNet2", "10.2.0.0/16")
+	gw := func(g, n string) string {
+		return "/subscriptions/" + sub1 + "/resourceGroups/" + g + "/providers/Microsoft.Network/virtualNetworkGateways/" + n
+	}
+	c.cli("network", "vpn-connection", "create", "-g", "RG1", "-n", "1-to-2", "--vnet-gateway1", gw("RG1", "VNet1-gw"),
+		"--vnet-gateway2", gw("RG2", "VNet2-gw"), "--shared-key", "v2vKey99", "-o", "none")
+	c.cli("network", "vpn-connection", "create", "-g", "RG2", "-n", "2-to-1", "--vnet-gateway1", gw("RG2", "VNet2-gw"),
+		"--vnet-gateway2", gw("RG1", "VNet1-gw"), "--shared-key", "v2vKey99", "-o", "none")
 	if len(labNamespaces(t, c.prefix)) < 3 {
 		t.Fatalf("gateway not realized: %v", labNamespaces(t, c.prefix))
 	}
@@ -53,6 +63,7 @@ func TestLabDownWithServer(t *testing.T) {
 	}
 	c.cli("lab", "down", "--force", "--lab-prefix", c.prefix)
 	c.fails(3, nil, "group", "show", "-n", "RG1", "--subscription", sub1)
+	c.fails(3, nil, "group", "show", "-n", "RG2", "--subscription", sub1)
 	stayEmpty(t, c.prefix, 3*time.Second, "after lab down --force")
 
 	if !c.stop(syscall.SIGTERM) {
