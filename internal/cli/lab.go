@@ -23,6 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vpngw/vpngw/internal/client"
 	"github.com/vpngw/vpngw/internal/lab"
 	"github.com/vpngw/vpngw/internal/resource"
 )
@@ -312,11 +313,51 @@ func statusRows(st lab.Status) []any {
 }
 
 func labDownCmd(e *env, g *globalOptions, o *labOptions) *cobra.Command {
-	var local bool
+	var local, force bool
 	var dataDir string
 	cmd := leaf(e, g, "down", "Remove the whole lab: stop its processes and delete its namespaces.", func(ctx context.Context, x *invocation) error {
 		if !local {
 			_, err := labCall(ctx, x, http.MethodPost, "/lab/v1/down", nil)
+			ce, ok := client.AsError(err)
+			if !force || !ok || ce.StatusCode != http.StatusConflict || len(ce.Details) == 0 {
+				return err
+			}
+			// --force: delete the resource groups the server realizes
+			// in the lab through the API (as 'group delete' does), then
+			// take the lab down. Connections go first: a VNet-to-VNet
+			// connection in one group holds a gateway in another, which
+			// would refuse that group's deletion.
+			for _, d := range ce.Details {
+				items, err := x.api.List(ctx, d.Target+"/providers/Microsoft.Network/connections")
+				if err != nil && !errors.Is(err, client.ErrNotFound) {
+					return fmt.Errorf("listing the connections of %s: %w", d.Target, err)
+				}
+				for _, it := range items {
+					var c struct {
+						ID string `json:"id"`
+					}
+					if json.Unmarshal(it, &c) != nil || c.ID == "" {
+						continue
+					}
+					p, err := x.api.Delete(ctx, c.ID, nil)
+					if err == nil {
+						err = p.Wait(ctx, nil)
+					}
+					if err != nil && !errors.Is(err, client.ErrNotFound) {
+						return fmt.Errorf("deleting connection %s: %w", c.ID, err)
+					}
+				}
+			}
+			for _, d := range ce.Details {
+				p, err := x.api.Delete(ctx, d.Target, nil)
+				if err == nil {
+					err = p.Wait(ctx, nil)
+				}
+				if err != nil && !errors.Is(err, client.ErrNotFound) {
+					return fmt.Errorf("deleting resource group %s: %w", d.Target, err)
+				}
+			}
+			_, err = labCall(ctx, x, http.MethodPost, "/lab/v1/down", nil)
 			return err
 		}
 		names, err := o.names(e)
@@ -340,6 +381,7 @@ func labDownCmd(e *env, g *globalOptions, o *labOptions) *cobra.Command {
 		return l.Down(ctx)
 	})
 	f := cmd.Flags()
+	f.BoolVar(&force, "force", false, "While resources exist (the server would build them again, so down is refused): delete their resource groups through the API first.")
 	f.BoolVar(&local, "local", false, "Do it here, without the server (which must not be running): stop the processes recorded in the lab's state and delete every namespace with the lab's prefix.")
 	f.StringVar(&dataDir, "data-dir", "", "With --local: the server's --data-dir (the lab's state is in its lab/ directory).")
 	return cmd

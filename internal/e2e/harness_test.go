@@ -321,7 +321,7 @@ func newCloud(t *testing.T, extraFlags ...string) *cloud {
 		}
 		// Tear the lab down (agents and charons stopped by PID), then
 		// the server stops.
-		out, err := exec.Command(vpngwBin(t), "lab", "down", "--server", c.url, "--lab-prefix", c.prefix).CombinedOutput()
+		out, err := exec.Command(vpngwBin(t), "lab", "down", "--force", "--server", c.url, "--lab-prefix", c.prefix).CombinedOutput()
 		if err != nil {
 			t.Logf("lab down: %v %s", err, out)
 		}

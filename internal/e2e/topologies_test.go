@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/reconcile"
+	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
@@ -138,6 +140,23 @@ func TestVNetToVNetAndSiteToSite(t *testing.T) {
 		"--shared-key", "v2vKey99", "--subscription", sub2, "-o", "none")
 	c.waitConnected(sub1, "RG-A", "A-to-B", 30*time.Second)
 	c.waitConnected(sub2, "RG-B", "B-to-A", 30*time.Second)
+	// Between two vpngw gateways: AES-GCM with elliptic-curve DH, not
+	// Azure's default AES256/SHA1/DH group 2 (docs/resources.md).
+	for _, gw := range []string{gwA, gwB} {
+		id, err := resource.ParseID(gw, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := c.agentStatus(reconcile.InstanceID(id, 0))
+		if len(st.Connections) != 1 || len(st.Connections[0].IKE) == 0 {
+			t.Fatalf("%s: agent status %+v", id.Name, st)
+		}
+		ike := st.Connections[0].IKE[0]
+		if !strings.HasPrefix(ike.Suite, "aes256gcm16-prfsha256-") || strings.Contains(ike.Suite, "modp") ||
+			len(ike.Children) == 0 || ike.Children[0].Suite != "aes256gcm16" {
+			t.Fatalf("%s: negotiated IKE %q ESP %+v, want AES-GCM-256 with ECP/Curve25519", id.Name, ike.Suite, ike.Children)
+		}
+	}
 	nsA, nsB := c.vmNS(sub1, "RG-A", "vma"), c.vmNS(sub2, "RG-B", "vmb")
 	reachable(t, nsA, vmB, 10*time.Second)
 	reachable(t, nsB, vmA, 10*time.Second)

@@ -287,6 +287,20 @@ func (cn *Connection) check(f string, rawESP bool, gatewayNets []netip.Prefix) (
 			return p, fieldErr(f+".espProposals", "%v", err)
 		}
 	}
+	switch strings.ToLower(cn.PeerType) {
+	case "", "any":
+		cn.PeerType = PeerAny
+	case PeerVpngw:
+		cn.PeerType = PeerVpngw
+		if p.IKEProposals == nil {
+			p.IKEProposals = transform.VpngwIKEProposals()
+		}
+		if p.ESPProposals == nil {
+			p.ESPProposals = transform.VpngwESPProposals()
+		}
+	default:
+		return p, fieldErr(f+".peerType", "%q is not any or vpngw", cn.PeerType)
+	}
 	switch strings.ToLower(cn.UDPEncapsulation) {
 	case "", "auto":
 		cn.UDPEncapsulation = "auto"

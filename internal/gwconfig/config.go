@@ -99,6 +99,13 @@ type Connection struct {
 	// ipsecPolicy (a vpngw extension).
 	IKEProposals string `yaml:"ikeProposals" json:"ikeProposals,omitempty"`
 	ESPProposals string `yaml:"espProposals" json:"espProposals,omitempty"`
+	// PeerType says what the peer is: "any" (default: offer Azure's
+	// default proposals, for any device configured from Azure's
+	// documentation) or "vpngw" (the peer is another vpngw gateway: offer
+	// and accept only transform.VpngwIKEProposals/VpngwESPProposals,
+	// AES-GCM with elliptic-curve DH). An ipsecPolicy or ikeProposals/
+	// espProposals take precedence.
+	PeerType string `yaml:"peerType" json:"peerType,omitempty"`
 	// LocalID and RemoteID are IKE identities: an IP address or a name
 	// (FQDN). Default: our address; any identity from the peer.
 	LocalID  string `yaml:"localId" json:"localId,omitempty"`
@@ -109,6 +116,12 @@ type Connection struct {
 	// RemotePort is the peer's IKE port (default 500).
 	RemotePort int `yaml:"remotePort" json:"remotePort,omitempty"`
 }
+
+// Connection.PeerType values.
+const (
+	PeerAny   = "any"
+	PeerVpngw = "vpngw"
+)
 
 // ErrInvalid is wrapped by every configuration error; the message names the
 // field and the rule.

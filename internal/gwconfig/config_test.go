@@ -51,6 +51,7 @@ func TestConfigErrors(t *testing.T) {
 		{"mtu", baseConfig + "tunnel: {mtu: 100}\n", "tunnel.mtu: 100 is outside 576..9000"},
 		{"ports", baseConfig + "ikePort: 4500\n", "nattPort: must differ from ikePort"},
 		{"encap", baseConfig + "    udpEncapsulation: sometimes\n", "connections[0].udpEncapsulation"},
+		{"peer type", baseConfig + "    peerType: cisco\n", `connections[0].peerType: "cisco" is not any or vpngw`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
@@ -90,6 +91,28 @@ func TestConfigDefaultsAndTypedValues(t *testing.T) {
 		len(p.ESPProposals) != 1 || p.ESPProposals[0].String() != "aes256gcm16-modp2048" ||
 		len(p.RemoteNets) != 1 || p.RemoteNets[0].String() != "10.2.0.0/16" || len(p.LocalNets) != 1 || p.LocalNets[0].String() != "10.1.0.0/16" || p.ForceEncap {
 		t.Fatalf("peer: %+v ike=%v esp=%v", p, p.IKEProposals, p.ESPProposals)
+	}
+}
+
+// peerType vpngw: the suite vpngw uses between its own gateways, unless a
+// policy or explicit proposals say otherwise; the default is Azure's lists.
+func TestPeerTypeVpngwProposals(t *testing.T) {
+	for _, tc := range []struct{ extra, ike, esp string }{
+		{"", "", ""},
+		{"    peerType: vpngw\n", "aes256gcm16-aes128gcm16-prfsha256-prfsha384-ecp256-ecp384-curve25519", "aes256gcm16-aes128gcm16-ecp256-ecp384-curve25519"},
+		{"    peerType: vpngw\n    ikeProposals: aes256-sha256-modp2048\n", "aes256-sha256-prfsha256-modp2048", "aes256gcm16-aes128gcm16-ecp256-ecp384-curve25519"},
+	} {
+		c, err := Parse([]byte(baseConfig + tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.Peers[0]
+		if got := transform.FormatProposals(p.IKEProposals); got != tc.ike {
+			t.Errorf("%q: IKE proposals %q, want %q", tc.extra, got, tc.ike)
+		}
+		if got := transform.FormatProposals(p.ESPProposals); got != tc.esp {
+			t.Errorf("%q: ESP proposals %q, want %q", tc.extra, got, tc.esp)
+		}
 	}
 }
 

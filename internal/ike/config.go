@@ -275,7 +275,8 @@ func (c Config) withDefaults() Config {
 
 // Responder defaults. With no custom policy vpngw initiates with Azure's
 // documented proposal lists (then a few modern suites) and, as responder,
-// accepts Azure's lists plus any combination of the algorithms below, so
+// prefers transform.VpngwIKEProposals and accepts Azure's lists plus any
+// combination of the algorithms below, so
 // that devices configured from Azure's docs and devices with modern
 // defaults (strongSwan, for one) both connect. Azure accepts only its own
 // lists; this is deliberately more accommodating.
@@ -290,12 +291,17 @@ var (
 		transform.DHMODP3072, transform.DHMODP4096, transform.DHECP521, transform.DHMODP2048S256, transform.DHMODP1536, transform.DHMODP1024}
 )
 
-// ikeAccept is what a responder accepts for p's IKE SA.
+// ikeAccept is what a responder accepts for p's IKE SA, in our order of
+// preference. Without a custom policy the suite vpngw uses between its own
+// gateways comes first: a vpngw initiator offers Azure's list first (for
+// third-party responders) but also the modern suites, so two vpngw agents
+// settle on AES-GCM with elliptic-curve DH (after one INVALID_KE_PAYLOAD
+// round trip) instead of Azure's AES256/SHA1/DH group 2.
 func (p *Peer) ikeAccept() []transform.Proposal {
 	if p.customIKE {
 		return p.IKEProposals
 	}
-	return append(append([]transform.Proposal(nil), p.IKEProposals...),
+	return append(append(transform.VpngwIKEProposals(), p.IKEProposals...),
 		transform.Proposal{Encr: acceptEncrAEAD, PRF: acceptPRF, DH: acceptDH},
 		transform.Proposal{Encr: acceptEncrCBC, PRF: acceptPRF, Integ: acceptInteg, DH: acceptDH},
 	)

@@ -3,6 +3,8 @@ package lab
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // TestNets are the only ranges the lab puts on its internet segment: the
@@ -18,8 +20,13 @@ var TestNets = []netip.Prefix{
 // source of its ARP requests and ICMP errors. Link-local, never a public IP.
 var routerAddr = netip.MustParsePrefix("169.254.0.1/32")
 
-// linkLocal is refused as a private prefix (the router uses it).
-var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
+// linkLocal is refused as a private prefix (the router uses it), and so
+// are netx.Reserved's ranges, "this network" and the reserved class E.
+var (
+	linkLocal   = netip.MustParsePrefix("169.254.0.0/16")
+	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
+	classE      = netip.MustParsePrefix("240.0.0.0/4")
+)
 
 // IsTestNet reports whether a is an IPv4 address in a TEST-NET range.
 func IsTestNet(a netip.Addr) bool {
@@ -52,6 +59,13 @@ func checkPrivate(what string, p netip.Prefix) error {
 		return fmt.Errorf("%w: %s %s has host bits set", ErrInvalid, what, p)
 	case p.Overlaps(linkLocal):
 		return fmt.Errorf("%w: %s %s overlaps 169.254.0.0/16, which the lab's internet router uses", ErrInvalid, what, p)
+	case p.Overlaps(thisNetwork):
+		return fmt.Errorf("%w: %s %s overlaps 0.0.0.0/8 (\"this network\"), which cannot be used in a network", ErrInvalid, what, p)
+	case p.Overlaps(classE):
+		return fmt.Errorf("%w: %s %s overlaps 240.0.0.0/4 (reserved), which cannot be used in a network", ErrInvalid, what, p)
+	}
+	if r, ok := netx.Reserved(p); ok {
+		return fmt.Errorf("%w: %s %s overlaps %s (%s), which cannot be used in a network", ErrInvalid, what, p, r.Prefix, r.What)
 	}
 	for _, t := range TestNets {
 		if p.Overlaps(t) {

@@ -24,6 +24,16 @@ type VNetResolver interface {
 	ResolveVNet(ctx context.Context, subscription, resourceGroup, name string) (VNetSpec, error)
 }
 
+// DownGuard is implemented by a VNetResolver whose server realizes stored
+// resources in the lab: Down would be undone by its next reconcile pass, so
+// POST /lab/v1/down is refused while InUse names resource groups.
+type DownGuard interface {
+	// InUse returns the IDs of the resource groups
+	// (/subscriptions/S/resourceGroups/G) holding resources the lab
+	// realizes (virtual networks, gateways, public IPs), sorted.
+	InUse(ctx context.Context) ([]string, error)
+}
+
 // VMRequest is the body of PUT /lab/v1/vms/{resourceGroup}/{name}.
 type VMRequest struct {
 	// Subscription holds the VNet; empty means the server's default.
@@ -58,7 +68,7 @@ const requestTimeout = 2 * time.Minute
 // mounts and `vpngw lab` calls:
 //
 //	GET    /lab/v1/status                     Status
-//	POST   /lab/v1/down                       Down; answers the empty Status
+//	POST   /lab/v1/down                       Down; answers the empty Status (409 while a DownGuard says in use)
 //	GET    /lab/v1/vms[?resourceGroup=RG]     List[VM]
 //	PUT    /lab/v1/vms/{resourceGroup}/{name} VMRequest → VM (create or repair)
 //	GET    /lab/v1/vms/{resourceGroup}/{name} VM
@@ -110,6 +120,22 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 func (h *handler) down(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
+	if g, ok := h.resolver.(DownGuard); ok {
+		groups, err := g.InUse(ctx)
+		if err != nil {
+			h.writeError(w, err)
+			return
+		}
+		if len(groups) > 0 {
+			e := armerr.Errorf(armerr.CodeConflict, "",
+				"The lab realizes the resources of %d resource group(s), which the server would build again; delete them first, or use 'vpngw lab down --force', which deletes these resource groups through the API.", len(groups)).WithStatus(http.StatusConflict)
+			for _, g := range groups {
+				e.Details = append(e.Details, armerr.Error{Code: armerr.CodeConflict, Target: g, Message: "Resource group " + g + " holds resources the lab realizes."})
+			}
+			h.writeError(w, e)
+			return
+		}
+	}
 	if err := h.l.Down(ctx); err != nil {
 		h.writeError(w, err)
 		return

@@ -25,9 +25,10 @@
 //
 // Internet. One router namespace. Each public endpoint (a gateway instance,
 // a site's device) has a veth leg into it: wan0 in the endpoint holds the
-// public IP(s) as /32s with an on-link default route ("default dev wan0");
-// the router end p-<hash> has no address, proxy ARP answers for everything
-// the router can reach, and a /32 route per public IP points at the holder's
+// public IP(s) as /32s with a default route via the router's own address
+// ("default via 169.254.0.1 dev wan0 onlink", one neighbour entry however
+// many peers); the router end p-<hash> has no address, proxy ARP answers
+// for everything the router can reach, and a /32 route per public IP points at the holder's
 // leg. There are no bridges and no shared subnet, so moving a public IP (a
 // failover) is: remove the /32 from the old holder's wan0, add it to the new
 // holder's wan0, replace the router's /32 route. The router knows only the
@@ -324,11 +325,28 @@ func (l *Lab) recordedNamespaces() []string {
 	return slices.Compact(out)
 }
 
+// Empty reports whether the lab holds nothing but (perhaps) its internet
+// router: no VNet, gateway, VM, site or process.
+func (l *Lab) Empty() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.st
+	return len(st.VNets)+len(st.Gateways)+len(st.VMs)+len(st.Sites)+len(st.Processes) == 0
+}
+
 // save writes the state; callers hold mu.
 func (l *Lab) save() error { return saveState(l.dir, l.st) }
 
 // defaultRoute is 0.0.0.0/0.
 var defaultRoute = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+
+// internetRoute is a public endpoint's default route: via the internet
+// router's address, on-link out of wan0 (the router answers ARP for it).
+// With a next hop the endpoint keeps one neighbour entry, the router's,
+// however many sources it talks to; "default dev wan0" needed one per
+// remote address, so a flood from spoofed sources overflowed the host-wide
+// ARP table and broke unrelated tunnels.
+var internetRoute = labRoute{Dst: defaultRoute, Gw: routerAddr.Addr(), Dev: IfWAN, Onlink: true}
 
 // endpointRoutes are the lab routes of an endpoint namespace: a gateway
 // instance routes its VNet's address space to the VNet router and the rest
@@ -339,7 +357,7 @@ func (l *Lab) endpointRoutes(ns string) []labRoute {
 		if gi.Namespace != ns {
 			continue
 		}
-		routes := []labRoute{{Dst: defaultRoute, Dev: IfWAN}}
+		routes := []labRoute{internetRoute}
 		if v, ok := l.st.VNets[strings.ToLower(gi.VNet)]; ok {
 			for _, p := range v.Spec.AddressSpace {
 				routes = append(routes, labRoute{Dst: p, Gw: gi.Router, Dev: IfLAN})
@@ -355,7 +373,7 @@ func (l *Lab) endpointRoutes(ns string) []labRoute {
 	for _, s := range l.st.Sites {
 		switch ns {
 		case s.Namespace:
-			return []labRoute{{Dst: defaultRoute, Dev: IfWAN}}
+			return []labRoute{internetRoute}
 		case s.HostNamespace:
 			return []labRoute{{Dst: defaultRoute, Gw: s.DeviceIP, Dev: IfVM}}
 		}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -413,6 +414,21 @@ func TestIdempotentAndRepair(t *testing.T) {
 			t.Fatalf("ip netns del %s: %v: %s", ns, err, out)
 		}
 	}
+	// The namespaces go away asynchronously; wait until the internet's
+	// legs have (the endpoints' cached neighbour entry for the router
+	// would otherwise still carry a ping through a dying router).
+	wanGone := func() bool {
+		c, err := dial(tp.gw2.Namespace)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		lk, err := c.link(IfWAN)
+		return err == nil && lk == nil
+	}
+	if !nstest.Eventually(5*time.Second, wanGone) {
+		t.Errorf("%s still has %s after the internet was deleted", tp.gw2.Namespace, IfWAN)
+	}
 	reach(t, tp.gw2.Namespace, pip1, false)
 	build(t, tl.l)
 	reach(t, tp.vm1.Namespace, tp.gw10.Address.Addr(), true)
@@ -728,6 +744,44 @@ func TestHTTPHandler(t *testing.T) {
 		t.Errorf("site = %v", site)
 	}
 	do("PUT", "/lab/v1/sites/hq2", `{"publicIp":"192.0.2.44","addressPrefixes":["10.91.0.0/24"]}`, 409)
+
+	// A reserved prefix: a clear 400 and nothing built, so the corrected
+	// PUT succeeds (it was a 500 and a half-built site answering 409).
+	errOf := func(m map[string]any) (code, msg string) {
+		e, _ := m["error"].(map[string]any)
+		code, _ = e["code"].(string)
+		msg, _ = e["message"].(string)
+		return code, msg
+	}
+	for _, bad := range []string{"224.0.0.0/4", "127.0.0.0/8", "255.255.255.255/32"} {
+		m := do("PUT", "/lab/v1/sites/mc", `{"publicIp":"192.0.2.45","addressPrefixes":["`+bad+`"]}`, 400)
+		if code, msg := errOf(m); code != "InvalidParameter" || !strings.Contains(msg, bad) {
+			t.Errorf("site with prefix %s: %v", bad, m)
+		}
+	}
+	do("GET", "/lab/v1/sites/mc", "", 404)
+	do("PUT", "/lab/v1/sites/mc", `{"publicIp":"192.0.2.45","addressPrefixes":["10.92.0.0/24"]}`, 200)
+	do("DELETE", "/lab/v1/sites/mc", "", 200)
+
+	// A site whose realization fails half-way (its host namespace cannot
+	// be created) is removed again: a 500 without internals, and a retry
+	// succeeds once the cause is gone.
+	blocker := filepath.Join(netnsDir, tl.l.Names().SiteHost("broken"))
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(blocker) })
+	m := do("PUT", "/lab/v1/sites/broken", `{"publicIp":"192.0.2.46","addressPrefixes":["10.93.0.0/24"]}`, 500)
+	if code, msg := errOf(m); code != "InternalServerError" || strings.Contains(msg, "netns") || strings.Contains(msg, "broken") {
+		t.Errorf("half-built site: %v", m)
+	}
+	do("GET", "/lab/v1/sites/broken", "", 404)
+	if ns := tl.l.Names().SiteDevice("broken"); nsPresent(ns) {
+		t.Errorf("namespace %s of a failed site left behind", ns)
+	}
+	os.RemoveAll(blocker)
+	do("PUT", "/lab/v1/sites/broken", `{"publicIp":"192.0.2.46","addressPrefixes":["10.93.0.0/24"]}`, 200)
+	do("DELETE", "/lab/v1/sites/broken", "", 200)
 	st := do("GET", "/lab/v1/status", "", 200)
 	if vms, _ := st["vms"].([]any); len(vms) != 1 || st["internet"] == nil {
 		t.Errorf("status = %v", st)
@@ -812,8 +866,49 @@ func (c *nsConn) routeStrings() []string {
 		if l, err := c.h.LinkByIndex(r.LinkIndex); err == nil {
 			s += " dev " + l.Attrs().Name
 		}
+		if r.Flags&int(netlink.FLAG_ONLINK) != 0 {
+			s += " onlink"
+		}
 		out = append(out, s)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// A public endpoint routes to the internet via the router's address
+// (onlink), so traffic from many sources leaves one neighbour entry on its
+// wan0, not one per source: a flood from spoofed sources must not fill the
+// host-wide ARP table and break unrelated tunnels (issue 13).
+func TestEndpointNeighboursStayFew(t *testing.T) {
+	tl := newTestLab(t)
+	l := tl.l
+	tp := build(t, l)
+	for _, ns := range []string{tp.gw10.Namespace, tp.gw11.Namespace, tp.site.Namespace} {
+		if got := routesIn(t, ns); !slices.Contains(got, "0.0.0.0/0 via 169.254.0.1 dev wan0 onlink") {
+			t.Errorf("%s routes = %q, want the default via the internet router", ns, got)
+		}
+	}
+	// 64 sources (TEST-NET-3, outside what the lab has handed out) on the
+	// internet router, each pinging the site and gateway 1's active
+	// instance once.
+	inet := l.Names().Internet()
+	const sources = 64
+	for i := 0; i < sources; i++ {
+		mustRun(t, inet, "ip", "addr", "add", fmt.Sprintf("203.0.113.%d/32", 128+i), "dev", "lo")
+	}
+	script := fmt.Sprintf(`ok=0
+for i in $(seq 128 %d); do
+  for dst in %s %s; do ping -c1 -W2 -q -I 203.0.113.$i $dst >/dev/null 2>&1 && echo ok & done
+done
+wait`, 128+sources-1, spip, pip1)
+	out := mustRun(t, inet, "sh", "-c", script)
+	if n := strings.Count(out, "ok"); n < sources { // most of 2×64 answered
+		t.Fatalf("only %d of %d pings answered: the test sends no real traffic", n, 2*sources)
+	}
+	for _, ns := range []string{tp.site.Namespace, tp.gw10.Namespace} {
+		neigh := strings.TrimSpace(mustRun(t, ns, "ip", "-4", "neigh", "show", "dev", IfWAN))
+		if n := len(strings.Split(neigh, "\n")); n > 4 {
+			t.Errorf("%s has %d neighbour entries on %s after traffic from %d sources (want a handful):\n%s", ns, n, IfWAN, sources, neigh)
+		}
+	}
 }

@@ -245,11 +245,15 @@ func (c *nsConn) setAddrs(name string, want []netip.Prefix) error {
 }
 
 // labRoute is a route the lab installs in the main table: to Dst via Gw
-// (when valid), or on-link out of Dev (when Gw is not valid).
+// (when valid), or on-link out of Dev (when Gw is not valid). With Onlink,
+// Gw is reachable out of Dev although no address of Dev covers it (the
+// public endpoints' default route to the internet router, whose address
+// lies in no subnet of theirs).
 type labRoute struct {
-	Dst netip.Prefix
-	Gw  netip.Addr
-	Dev string
+	Dst    netip.Prefix
+	Gw     netip.Addr
+	Dev    string
+	Onlink bool
 }
 
 // setRoutes makes the namespace's IPv4 lab routes (proto 200, main table)
@@ -289,6 +293,9 @@ func (c *nsConn) setRoutes(want []labRoute, partial bool) error {
 		}
 		if w.Gw.IsValid() {
 			r.Gw = w.Gw.AsSlice()
+			if w.Onlink {
+				r.Flags = int(netlink.FLAG_ONLINK)
+			}
 		} else {
 			r.Scope = netlink.SCOPE_LINK
 		}

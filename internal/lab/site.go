@@ -101,6 +101,11 @@ func (l *Lab) CreateSite(ctx context.Context, spec SiteSpec) (Site, error) {
 		return Site{}, err
 	}
 	if err := l.realizeSite(ctx, site); err != nil {
+		// Never leave a half-built site behind: it would block a
+		// corrected request (409) until deleted by hand.
+		if uerr := l.unrealizeSite(ctx, site); uerr != nil {
+			l.log.Error("removing a site that failed to build", "site", name, "err", uerr)
+		}
 		return Site{}, err
 	}
 	l.log.Info("created site", "site", name, "publicIP", site.PublicIP, "ns", site.Namespace)
@@ -138,6 +143,16 @@ func (l *Lab) DeleteSite(ctx context.Context, name string) error {
 	if !ok {
 		return fmt.Errorf("%w: site %s", ErrNotFound, name)
 	}
+	if err := l.unrealizeSite(ctx, s); err != nil {
+		return err
+	}
+	l.log.Info("deleted site", "site", s.Name)
+	return nil
+}
+
+// unrealizeSite stops the processes in a site's namespaces, deletes them
+// and its internet leg, and forgets the site; callers hold mu.
+func (l *Lab) unrealizeSite(ctx context.Context, s *Site) error {
 	for _, ns := range []string{s.Namespace, s.HostNamespace} {
 		if err := l.stopProcessesIn(ctx, ns); err != nil {
 			return err
@@ -152,7 +167,6 @@ func (l *Lab) DeleteSite(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	l.log.Info("deleted site", "site", s.Name)
 	return l.save()
 }
 

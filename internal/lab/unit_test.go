@@ -88,6 +88,23 @@ func TestValidationBeforeAnyChange(t *testing.T) {
 			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
 			return err
 		}(), ErrInvalid},
+		{"site prefix multicast", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("224.0.0.0/4")}})
+			return err
+		}(), ErrInvalid},
+		{"site second prefix loopback", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{pfx[0], netip.MustParsePrefix("127.0.0.0/8")}})
+			return err
+		}(), ErrInvalid},
+		{"site prefix this network", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/16")}})
+			return err
+		}(), ErrInvalid},
+		{"site prefix class E", func() error {
+			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("240.0.0.0/16")}})
+			return err
+		}(), ErrInvalid},
+		{"VNet multicast", l.EnsureVNet(ctx, VNetSpec{ID: "x", AddressSpace: []netip.Prefix{netip.MustParsePrefix("239.1.0.0/16")}}), ErrInvalid},
 		{"site prefix too small", func() error {
 			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/31")}})
 			return err

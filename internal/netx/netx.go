@@ -186,3 +186,32 @@ func (s PrefixSet) ContainsPrefix(p netip.Prefix) bool {
 func ContainsPrefix(outer, inner netip.Prefix) bool {
 	return outer.Addr().Is4() == inner.Addr().Is4() && outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
 }
+
+// ReservedRange is an address range that cannot be a network's address
+// space.
+type ReservedRange struct {
+	Prefix netip.Prefix
+	// What names the range ("multicast").
+	What string
+}
+
+// reservedRanges are the ranges Azure does not allow in a virtual network's
+// address space.
+var reservedRanges = [...]ReservedRange{
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("255.255.255.255/32"), "broadcast"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("168.63.129.16/32"), "the Azure internal DNS/health address"},
+}
+
+// Reserved returns the first range Azure reserves (multicast, broadcast,
+// loopback, link-local, its internal DNS address) that p overlaps.
+func Reserved(p netip.Prefix) (ReservedRange, bool) {
+	for _, r := range reservedRanges {
+		if p.Overlaps(r.Prefix) {
+			return r, true
+		}
+	}
+	return ReservedRange{}, false
+}

@@ -145,3 +145,15 @@ func TestOverlapsMatchesPairwise(t *testing.T) {
 		}
 	}
 }
+
+func TestReserved(t *testing.T) {
+	for p, want := range map[string]string{
+		"224.0.0.0/4": "multicast", "239.1.0.0/16": "multicast", "127.0.0.0/8": "loopback", "0.0.0.0/0": "multicast",
+		"169.254.1.0/24": "link-local", "168.63.129.0/24": "the Azure internal DNS/health address", "10.0.0.0/8": "",
+	} {
+		r, ok := Reserved(netip.MustParsePrefix(p))
+		if r.What != want || ok != (want != "") {
+			t.Errorf("Reserved(%s) = %+v %v, want %q", p, r, ok, want)
+		}
+	}
+}

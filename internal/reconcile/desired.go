@@ -390,6 +390,11 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		// Linux batches UDP (GSO/GRO) but not IP protocol 50, which makes
 		// this about 1.5x faster than raw ESP (docs/benchmarks.md).
 		ac.UDPEncapsulation = "always"
+		// And negotiate the suite vpngw uses between its own gateways
+		// (AES-GCM, elliptic-curve DH) rather than Azure's default list,
+		// which starts with AES256/SHA1/DH group 2 for third-party devices
+		// (docs/resources.md). A custom ipsecPolicy still wins.
+		ac.PeerType = gwconfig.PeerVpngw
 	default:
 		return ac, nil, deps, Problem{Msg: "connectionType " + p.ConnectionType + " is not served by vpngw", Unsupported: true}
 	}

@@ -397,6 +397,11 @@ func TestVnet2VnetFollowsPeerAddressSpace(t *testing.T) {
 	if c := conn("gw1"); c.RemoteAddress != pip("rg2", "gw2") || c.RemotePrefixes[0] != "10.2.0.0/16" || c.UDPEncapsulation != "always" {
 		t.Fatalf("gw1's view of gw2: %+v", c)
 	}
+	// Both ends are vpngw: the connection offers and accepts only the
+	// modern suite (AES-GCM, ECP/Curve25519), not Azure's default list.
+	if c := conn("gw1"); c.PeerType != gwconfig.PeerVpngw {
+		t.Fatalf("gw1's connection to gw2 has peerType %q", c.PeerType)
+	}
 	if c := conn("gw2"); c.RemoteAddress != pip("rg1", "gw1") || c.RemotePrefixes[0] != "10.1.0.0/16" {
 		t.Fatalf("gw2's view of gw1: %+v", c)
 	}
@@ -480,6 +485,10 @@ func TestConnectionSettingsReachTheAgent(t *testing.T) {
 		cn.ConnectionProtocol != "IKEv2" || p == nil || p.IkeEncryption != "GCMAES256" || p.PfsGroup != "ECP256" ||
 		p.SaLifeTimeSeconds != 3600 || p.SaDataSizeKilobytes != 2048 || len(cn.RemotePrefixes) != 2 {
 		t.Fatalf("agent assignment: %+v policy %+v", cn, p)
+	}
+	// A third-party device: Azure's proposal lists (or its policy).
+	if cn.PeerType != "" {
+		t.Fatalf("site connection has peerType %q", cn.PeerType)
 	}
 	// The agent must accept what it is given.
 	if _, err := a.cur.Config.Check(); err != nil {

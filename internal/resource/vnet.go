@@ -124,19 +124,6 @@ func prepareVirtualNetwork(v, old *VirtualNetwork, rnd io.Reader) error {
 	return nil
 }
 
-// reservedVnetRanges are ranges Azure does not allow in a VNet's address
-// space.
-var reservedVnetRanges = [...]struct {
-	prefix netip.Prefix
-	what   string
-}{
-	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
-	{netip.MustParsePrefix("255.255.255.255/32"), "broadcast"},
-	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
-	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
-	{netip.MustParsePrefix("168.63.129.16/32"), "the Azure internal DNS/health address"},
-}
-
 func validateVirtualNetwork(l *errList, v *VirtualNetwork) {
 	const t = "properties.addressSpace.addressPrefixes"
 	pr := &v.Properties
@@ -152,11 +139,9 @@ func validateVirtualNetwork(l *errList, v *VirtualNetwork) {
 		return slices.Index(pr.AddressSpace.AddressPrefixes, space[i].String())
 	}
 	for i, p := range space {
-		for _, r := range reservedVnetRanges {
-			if p.Overlaps(r.prefix) {
-				l.addf(CodeInvalidParameter, fmt.Sprintf("%s[%d]", t, index(i)),
-					"Address prefix %s overlaps %s (%s), which cannot be used in a virtual network.", p, r.prefix, r.what)
-			}
+		if r, ok := netx.Reserved(p); ok {
+			l.addf(CodeInvalidParameter, fmt.Sprintf("%s[%d]", t, index(i)),
+				"Address prefix %s overlaps %s (%s), which cannot be used in a virtual network.", p, r.Prefix, r.What)
 		}
 	}
 	for _, o := range netx.Overlaps(space, nil) {

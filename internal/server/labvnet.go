@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
+	"strings"
 
 	"github.com/vpngw/vpngw/internal/lab"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -67,4 +69,30 @@ func labVNetSpec(v *resource.VirtualNetwork) (lab.VNetSpec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// InUse implements lab.DownGuard: the resource groups holding virtual
+// networks, gateways or public IPs, which the reconciler realizes in the lab.
+func (r vnetResolver) InUse(ctx context.Context) ([]string, error) {
+	seen := map[string]string{}
+	for _, typ := range []string{resource.TypeVirtualNetworks, resource.TypeVirtualNetworkGateways, resource.TypePublicIPAddresses} {
+		objs, err := r.view.List(ctx, typ)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			id, err := resource.ParseID(o.Meta().ID, "")
+			if err != nil {
+				continue
+			}
+			g := "/subscriptions/" + id.Subscription + "/resourceGroups/" + id.ResourceGroup
+			seen[strings.ToLower(g)] = g
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for _, g := range seen {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -70,7 +70,18 @@ func startProvider(ctx context.Context, o Options, st store.Store, pool *registr
 		if err != nil {
 			return fail(err)
 		}
-		cleanups = append(cleanups, func() { l.Close() })
+		cleanups = append(cleanups, func() {
+			// A lab with nothing in it leaves nothing behind (its
+			// internet router would otherwise outlive the server).
+			if l.Empty() {
+				dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				if err := l.Down(dctx); err != nil {
+					log.Warn("removing the empty lab", "err", err)
+				}
+				cancel()
+			}
+			l.Close()
+		})
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err = l.Restore(rctx)
 		cancel()

@@ -298,3 +298,28 @@ func ModernESPProposals() []Proposal {
 		},
 	}
 }
+
+// VpngwIKEProposals returns the IKE proposal between two vpngw gateways
+// (a VNet-to-VNet connection, or two agents with peerType vpngw): AES-GCM-16
+// with a 256-bit key (128 as the alternative), PRF HMAC-SHA2-256 or -384,
+// DH ECP-256, ECP-384 or Curve25519. Azure's default list starts with
+// AES256/SHA1/DH group 2, which is right for third-party devices configured
+// from Azure's documentation but needlessly weak when both ends are ours.
+func VpngwIKEProposals() []Proposal {
+	return []Proposal{{
+		Encr: []Encr{aesGCM256, aesGCM128},
+		PRF:  []ID{PRFHMACSHA2256, PRFHMACSHA2384},
+		DH:   []ID{DHECP256, DHECP384, DHCurve25519},
+	}}
+}
+
+// VpngwESPProposals returns the ESP proposal between two vpngw gateways,
+// the counterpart of VpngwIKEProposals: AES-GCM-16 (256, then 128) with PFS
+// on rekeys from ECP-256, ECP-384 or Curve25519, no ESN.
+func VpngwESPProposals() []Proposal {
+	return []Proposal{{
+		Encr: []Encr{aesGCM256, aesGCM128},
+		DH:   []ID{DHECP256, DHECP384, DHCurve25519},
+		ESN:  []ID{ESNNo},
+	}}
+}
