@@ -182,7 +182,7 @@ func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header)
 		}
 	}
 	if chosen == nil {
-		reason := fmt.Sprintf("Main Mode: NO_PROPOSAL_CHOSEN: peer offered %v, we accept %v", offered, mmNames(p.mm))
+		reason := fmt.Sprintf("Main Mode: NO_PROPOSAL_CHOSEN: peer offered %v, we accept %v", offered, names(p.mm))
 		p.lastErr = reason
 		e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
 		e.log.Warn("IKEv1: no acceptable Main Mode proposal", "peer", p.cfg.Name, "reason", reason)
@@ -228,8 +228,9 @@ func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header)
 	e.transmit(now, s, s.x, msg, false)
 }
 
-func mmNames(l []mmSuite) []string {
-	var out []string
+// names lists suites for failure reasons.
+func names[S fmt.Stringer](l []S) []string {
+	out := make([]string, 0, len(l))
 	for _, s := range l {
 		out = append(out, s.String())
 	}

@@ -325,7 +325,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 		}
 	}
 	if chosen == nil {
-		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: NO_PROPOSAL_CHOSEN: peer offered %v, we accept %v", offered, qmNames(p.qms)))
+		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: NO_PROPOSAL_CHOSEN: peer offered %v, we accept %v", offered, names(p.qms)))
 		return
 	}
 	if q.life.seconds == 0 || q.life.seconds > p.qmLife {
@@ -368,14 +368,6 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	q.child = c
 	s.qms[q.mid] = q
 	e.transmit(now, s, q.x, msg, false)
-}
-
-func qmNames(l []qmSuite) []string {
-	var out []string
-	for _, s := range l {
-		out = append(out, s.String())
-	}
-	return out
 }
 
 func within(t message.TrafficSelector, allowed []netip.Prefix) bool {
