@@ -204,3 +204,7 @@ func TSPrefixes(t message.TrafficSelector) []netip.Prefix {
 		}
 	}
 }
+
+// PrefixTS is the traffic selector covering prefix p, any protocol and
+// port (for engines that negotiate prefixes, such as IKEv1's ID payloads).
+func PrefixTS(p netip.Prefix) message.TrafficSelector { return prefixTS(p) }

@@ -1,0 +1,306 @@
+package ikev1_test
+
+// IKEv1 interoperability with strongSwan 5.9.8 (kernel-libipsec, so ESP is
+// UDP-encapsulated and NAT-T is negotiated): the Engine runs over real UDP
+// sockets in one namespace, charon in another. The driver below owns the
+// sockets; the engine stays pure. It mirrors ike's interop driver.
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/ikev1"
+	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
+)
+
+type udpHost struct {
+	mu       sync.Mutex
+	s500     *net.UDPConn
+	s4500    *net.UDPConn
+	children map[uint32]*ike.ChildSA
+}
+
+func (h *udpHost) SendIKE(p ike.Packet) {
+	sock, data := h.s500, p.Data
+	if p.Local.Port() == 4500 {
+		sock = h.s4500
+		data = append([]byte{0, 0, 0, 0}, p.Data...)
+	}
+	_, _ = sock.WriteToUDPAddrPort(data, p.Remote)
+}
+func (h *udpHost) InstallChildSA(c *ike.ChildSA, _ bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.children[c.InSPI] = c
+	return nil
+}
+func (h *udpHost) ActivateOutbound(uint32) {}
+func (h *udpHost) DeleteChildSA(in uint32) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.children, in)
+}
+func (h *udpHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
+func (h *udpHost) Event(ike.Event)                                     {}
+
+func (h *udpHost) snapshot() map[uint32]*ike.ChildSA {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[uint32]*ike.ChildSA{}
+	for k, v := range h.children {
+		out[k] = v
+	}
+	return out
+}
+
+var ipA = netip.MustParseAddr("192.0.2.1")
+
+type lab struct {
+	t     *testing.T
+	a, b  *nstest.NS
+	host  *udpHost
+	calls chan func(*ikev1.Engine)
+	done  chan struct{}
+	swan  *swantest.Daemon
+}
+
+func newLab(t *testing.T) *lab {
+	swantest.Require(t)
+	l := &lab{t: t, host: &udpHost{children: map[uint32]*ike.ChildSA{}}, calls: make(chan func(*ikev1.Engine)), done: make(chan struct{})}
+	l.a, l.b = nstest.New(t, "vv1-a"), nstest.New(t, "vv1-b")
+	nstest.Link(t, l.a, "wan0", netip.MustParsePrefix("192.0.2.1/24"), l.b, "wan0", netip.MustParsePrefix("192.0.2.2/24"))
+	l.b.MustRun(t, "ip", "addr", "add", "10.2.0.1/16", "dev", "lo")
+	err := l.a.Do(func() error {
+		var err error
+		if l.host.s500, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 500}); err != nil {
+			return err
+		}
+		l.host.s4500, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 4500})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := ikev1.New(ikev1.Config{RekeyGrace: 2 * time.Second}, l.host, nil)
+	type rx struct {
+		data []byte
+		from netip.AddrPort
+		port uint16
+	}
+	in := make(chan rx, 64)
+	read := func(c *net.UDPConn, port uint16) {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			d := append([]byte(nil), buf[:n]...)
+			if port == 4500 {
+				if n < 4 || binary.BigEndian.Uint32(d) != 0 {
+					continue // keepalive or ESP
+				}
+				d = d[4:]
+			}
+			in <- rx{d, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), port}
+		}
+	}
+	go read(l.host.s500, 500)
+	go read(l.host.s4500, 4500)
+	go func() {
+		defer close(l.done)
+		timer := time.NewTimer(time.Hour)
+		for {
+			if d := engine.NextDeadline(); !d.IsZero() {
+				timer.Reset(max(time.Until(d), time.Millisecond))
+			}
+			select {
+			case p := <-in:
+				engine.HandlePacket(time.Now(), ike.Packet{Data: p.data, Remote: p.from, Local: netip.AddrPortFrom(ipA, p.port)})
+			case f, ok := <-l.calls:
+				if !ok {
+					return
+				}
+				f(engine)
+			case <-timer.C:
+				engine.Tick(time.Now())
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(l.calls)
+		<-l.done
+		l.host.s500.Close()
+		l.host.s4500.Close()
+	})
+	return l
+}
+
+func (l *lab) do(f func(*ikev1.Engine)) {
+	done := make(chan struct{})
+	l.calls <- func(e *ikev1.Engine) { f(e); close(done) }
+	<-done
+}
+
+func (l *lab) established() bool {
+	var ok bool
+	l.do(func(e *ikev1.Engine) { ok = e.Established("swan") })
+	return ok
+}
+
+func (l *lab) lastErr() string {
+	var s string
+	l.do(func(e *ikev1.Engine) { s = e.LastError("swan") })
+	return s
+}
+
+// agree checks strongSwan's installed child SAs are ours, with UDP
+// encapsulation.
+func (l *lab) agree() {
+	l.t.Helper()
+	sas, err := l.swan.SAs()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ours := map[uint32]*ike.ChildSA{}
+	for _, c := range l.host.snapshot() {
+		ours[c.OutSPI] = c
+	}
+	n := 0
+	for _, s := range sas {
+		l.t.Logf("strongSwan IKE SA %s state=%s %s/%s/%s/%s", s.Name, s.State, s.Encr, s.Integ, s.PRF, s.DH)
+		for _, c := range s.Children {
+			l.t.Logf("strongSwan CHILD SA %s state=%s in=%s out=%s %s/%s ts %v === %v", c.Name, c.State, c.SPIIn, c.SPIOut, c.Encr, c.Integ, c.LocalTS, c.RemoteTS)
+			if c.State != "INSTALLED" {
+				continue
+			}
+			var in uint32
+			_, _ = fmtSscanf(c.SPIIn, &in)
+			o := ours[in]
+			if o == nil {
+				l.t.Fatalf("strongSwan SPI-in %s is not our outbound SPI", c.SPIIn)
+			}
+			if !o.Encap {
+				l.t.Fatal("Child SA not UDP-encapsulated although libipsec needs it")
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		l.t.Fatalf("strongSwan has no installed CHILD SA: %+v", sas)
+	}
+}
+
+func swanConn(ikeP, espP string) swantest.Conn {
+	return swantest.Conn{Name: "vpngw", Version: 1, LocalAddr: "192.0.2.2", RemoteAddr: "192.0.2.1", PSK: "interop-psk-123",
+		IKE: ikeP, ESP: espP, LocalTS: []string{"10.2.0.0/16"}, RemoteTS: []string{"10.1.0.0/16"}}
+}
+
+func ourPeer(t *testing.T, ikeP, espP string, mode ike.Mode) ike.Peer {
+	p := ike.Peer{Name: "swan", Local: ipA, Remote: netip.MustParseAddr("192.0.2.2"), PSK: []byte("interop-psk-123"), Mode: mode,
+		LocalTS: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, RemoteTS: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}}
+	var err error
+	if ikeP != "" {
+		if p.IKEProposals, err = transform.ParseProposals(ikeP, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if espP != "" {
+		if p.ESPProposals, err = transform.ParseProposals(espP, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+func (l *lab) setPeer(p ike.Peer) {
+	var err error
+	l.do(func(e *ikev1.Engine) { err = e.SetPeers(time.Now(), []ike.Peer{p}) })
+	if err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// Azure's PolicyBased default suites and DH groups 2 and 14.
+var suites = []struct{ ike, esp string }{
+	{"aes256-sha256-modp1024", "aes256-sha256"},
+	{"aes256-sha1-modp1024", "aes256-sha1"},
+	{"aes128-sha1-modp2048", "aes128-sha1"},
+	{"3des-sha1-modp1024", "3des-sha1"},
+	{"aes256-sha256-modp2048", "aes256gcm16-modp2048"},
+}
+
+func TestInteropV1VpngwInitiates(t *testing.T) {
+	for _, s := range suites {
+		t.Run(s.ike+"/"+s.esp, func(t *testing.T) {
+			l := newLab(t)
+			l.swan = swantest.Start(t, l.b, swanConn(s.ike, s.esp))
+			l.setPeer(ourPeer(t, s.ike, s.esp, ike.ModeDefault))
+			nstest.WaitFor(t, 15*time.Second, l.established, "vpngw → strongSwan (IKEv1): %s", l.lastErr())
+			nstest.WaitFor(t, 5*time.Second, func() bool { return l.swan.Established("vpngw") }, "strongSwan side not established")
+			l.agree()
+		})
+	}
+}
+
+func TestInteropV1StrongSwanInitiates(t *testing.T) {
+	for _, s := range suites {
+		t.Run(s.ike+"/"+s.esp, func(t *testing.T) {
+			l := newLab(t)
+			l.setPeer(ourPeer(t, s.ike, s.esp, ike.ModeResponderOnly))
+			l.swan = swantest.Start(t, l.b, swanConn(s.ike, s.esp))
+			if err := l.swan.Initiate("vpngw", 15*time.Second); err != nil {
+				t.Fatalf("%v (ours: %s)", err, l.lastErr())
+			}
+			nstest.WaitFor(t, 5*time.Second, l.established, "not established: %s", l.lastErr())
+			l.agree()
+		})
+	}
+}
+
+// Quick Mode rekey by strongSwan, then delete by strongSwan.
+func TestInteropV1RekeyAndDelete(t *testing.T) {
+	l := newLab(t)
+	l.swan = swantest.Start(t, l.b, swanConn("aes256-sha256-modp1024", "aes256-sha256"))
+	l.setPeer(ourPeer(t, "aes256-sha256-modp1024", "aes256-sha256", ike.ModeDefault))
+	nstest.WaitFor(t, 15*time.Second, l.established, "not established: %s", l.lastErr())
+	nstest.WaitFor(t, 5*time.Second, func() bool { return l.swan.Established("vpngw") }, "strongSwan side not established")
+	l.agree()
+	first := l.host.snapshot()
+	if err := l.swan.RekeyChild("vpngw"); err != nil {
+		t.Fatal(err)
+	}
+	nstest.WaitFor(t, 10*time.Second, func() bool {
+		for in := range l.host.snapshot() {
+			if first[in] == nil {
+				return true
+			}
+		}
+		return false
+	}, "no new Child SA after strongSwan's Quick Mode rekey")
+	// Our own rekey.
+	var in uint32
+	for k := range l.host.snapshot() {
+		if first[k] == nil {
+			in = k
+		}
+	}
+	l.do(func(e *ikev1.Engine) {
+		if err := e.RekeyChild(time.Now(), in); err != nil {
+			t.Error(err)
+		}
+	})
+	nstest.WaitFor(t, 10*time.Second, func() bool { _, ok := l.host.snapshot()[in]; return !ok }, "our rekey did not retire %08x", in)
+	l.agree()
+	if err := l.swan.Terminate("vpngw"); err != nil {
+		t.Fatal(err)
+	}
+	nstest.WaitFor(t, 5*time.Second, func() bool { return len(l.host.snapshot()) == 0 }, "strongSwan's Delete not honoured")
+}

@@ -1,0 +1,551 @@
+package ikev1
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/isakmp"
+	"github.com/vpngw/vpngw/internal/transform"
+)
+
+// state is a phase 1 SA's progress.
+type state uint8
+
+const (
+	stMM1         state = iota + 1 // initiator: sent MM1
+	stMM3                          // initiator: sent MM3
+	stMM5                          // initiator: sent MM5
+	stMM2                          // responder: sent MM2
+	stMM4                          // responder: sent MM4
+	stEstablished                  // MM5/MM6 done
+	stDead
+)
+
+// sa is a phase 1 (ISAKMP) SA.
+type sa struct {
+	p         *peer
+	initiator bool
+	state     state
+	ci, cr    uint64
+	rc        uint64 // the responder cookie once known (== cr)
+	// local and remote are the IKE endpoints (port 4500 after NAT-T
+	// floating).
+	local, remote netip.AddrPort
+	suite         mmSuite
+	life          time.Duration
+	// natt: both sides sent the RFC 3947 vendor ID; nat: NAT-D found a
+	// NAT (or encapsulation is forced); dpd: the peer supports RFC 3706.
+	natt, nat, dpd bool
+	dh             transform.DH
+	saiB           []byte // the initiator's SA payload body
+	gxi, gxr       []byte
+	ni, nr         []byte
+	prf            transform.PRF
+	keys           transform.V1Keys
+	blk            cipher.Block
+	// iv is the phase 1 CBC chain; after phase 1 it is the last block,
+	// from which each phase 2 exchange derives its IV.
+	iv []byte
+	x  *xmit
+	// qms are the Quick Mode exchanges in progress, by message ID.
+	qms map[uint32]*qm
+	// infos are informational exchanges we wait an answer for (DPD).
+	dpdSeq      uint32
+	dpdPending  time.Time
+	lastSeen    time.Time
+	established time.Time
+}
+
+func (s *sa) cookies() []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, s.ci), s.cr)
+}
+
+func (s *sa) hdr(ex isakmp.ExchangeType, mid uint32) isakmp.Header {
+	return isakmp.Header{ICookie: s.ci, RCookie: s.cr, Exchange: ex, MessageID: mid}
+}
+
+func (s *sa) deadline() time.Time {
+	d := s.x.deadline()
+	for _, q := range s.qms {
+		if t := q.x.deadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	if t := s.dpdDeadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
+		d = t
+	}
+	return d
+}
+
+func (e *Engine) send(s *sa, data []byte) {
+	e.host.SendIKE(ike.Packet{Data: data, Local: s.local, Remote: s.remote})
+}
+
+// transmit sends a message and keeps it for retransmission.
+func (e *Engine) transmit(now time.Time, s *sa, x *xmit, data []byte, waiting bool) {
+	x.data, x.waiting, x.tries, x.next = data, waiting, 0, now.Add(e.cfg.RetransmitTimeout)
+	e.send(s, data)
+}
+
+// retransmit handles x's timer; it reports false when the exchange gave up.
+func (e *Engine) retransmit(now time.Time, s *sa, x *xmit) bool {
+	if x == nil || !x.waiting || now.Before(x.next) {
+		return true
+	}
+	if x.tries >= e.cfg.Retries {
+		return false
+	}
+	x.tries++
+	x.next = now.Add(e.cfg.RetransmitTimeout << x.tries)
+	e.send(s, x.data)
+	return true
+}
+
+func (e *Engine) tickSA(now time.Time, s *sa) {
+	if !e.retransmit(now, s, s.x) {
+		e.fail(now, s, fmt.Sprintf("Main Mode: no answer from %s", s.remote))
+		return
+	}
+	for mid, q := range s.qms {
+		if !e.retransmit(now, s, q.x) {
+			delete(s.qms, mid)
+			e.qmFailed(now, s, q, "Quick Mode: no answer")
+		}
+	}
+	e.tickDPD(now, s)
+}
+
+// startMainMode sends MM1.
+func (e *Engine) startMainMode(now time.Time, p *peer) {
+	local := netip.AddrPortFrom(p.cfg.Local, 500)
+	s := &sa{p: p, initiator: true, state: stMM1, ci: e.randUint64(), life: p.mmLife, x: &xmit{}, qms: map[uint32]*qm{},
+		local: local, remote: netip.AddrPortFrom(p.cfg.Remote, p.cfg.Port)}
+	var ts []isakmp.Transform
+	for i, su := range p.mm {
+		ts = append(ts, su.transform(uint8(i+1), p.mmLife))
+	}
+	sap := &isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentity,
+		Proposals: []isakmp.Proposal{{Num: 1, Protocol: isakmp.ProtoISAKMP, Transforms: ts}}}
+	s.saiB, _ = sap.Body()
+	msg, err := isakmp.Encode(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0), Payloads: []isakmp.Payload{sap,
+		&isakmp.Data{T: isakmp.PayloadVendorID, Data: isakmp.VendorNATT}, &isakmp.Data{T: isakmp.PayloadVendorID, Data: isakmp.VendorDPD}}})
+	if err != nil {
+		e.log.Error("IKEv1: encoding MM1", "err", err)
+		return
+	}
+	p.sa = s
+	e.sas[s.ci] = s
+	e.log.Info("IKEv1: initiating Main Mode", "peer", p.cfg.Name, "remote", s.remote)
+	e.transmit(now, s, s.x, msg, true)
+}
+
+// respondMainMode answers MM1 from a configured peer.
+func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header) {
+	peers := e.peersFor(pkt)
+	if len(peers) == 0 {
+		e.log.Debug("IKEv1: Main Mode from unknown peer", "from", pkt.Remote)
+		return
+	}
+	p := peers[0]
+	m, _, err := isakmp.Decode(pkt.Data, nil, nil)
+	if err != nil {
+		e.log.Debug("IKEv1: bad MM1", "from", pkt.Remote, "err", err)
+		return
+	}
+	sap, _ := m.Get(isakmp.PayloadSA).(*isakmp.SA)
+	if sap == nil {
+		return
+	}
+	var chosen *isakmp.Transform
+	var propNum uint8
+	var suite mmSuite
+	var life time.Duration
+	var offered []string
+	for _, pr := range sap.Proposals {
+		if pr.Protocol != isakmp.ProtoISAKMP {
+			continue
+		}
+		for _, t := range pr.Transforms {
+			su, l, ok := parseMM(t)
+			if ok {
+				offered = append(offered, su.String())
+			}
+			if ok && chosen == nil && containsMM(p.mm, su) {
+				chosen, propNum, suite, life = &t, pr.Num, su, l
+			}
+		}
+	}
+	if chosen == nil {
+		reason := fmt.Sprintf("Main Mode: NO_PROPOSAL_CHOSEN: peer offered %v, we accept %v", offered, names(p.mm))
+		p.lastErr = reason
+		e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+		e.log.Warn("IKEv1: no acceptable Main Mode proposal", "peer", p.cfg.Name, "reason", reason)
+		e.sendPlainNotify(pkt, h, isakmp.NotifyNoProposalChosen)
+		return
+	}
+	if p.sa != nil && p.sa.state != stEstablished && p.sa.initiator {
+		// Both sides initiated: keep ours only if its cookie is larger.
+		if p.sa.ci > h.ICookie {
+			return
+		}
+		e.dropSA(now, p.sa, "simultaneous Main Mode")
+	}
+	if life == 0 || life > p.mmLife {
+		life = p.mmLife
+	}
+	s := &sa{p: p, state: stMM2, ci: h.ICookie, cr: e.randUint64(), suite: suite, life: life, x: &xmit{}, qms: map[uint32]*qm{},
+		local: pkt.Local, remote: pkt.Remote, saiB: sap.Raw}
+	s.rc = s.cr
+	for _, v := range m.All(isakmp.PayloadVendorID) {
+		s.vendor(v.(*isakmp.Data).Data)
+	}
+	resp := &isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentity,
+		Proposals: []isakmp.Proposal{{Num: propNum, Protocol: isakmp.ProtoISAKMP, Transforms: []isakmp.Transform{*chosen}}}}
+	ps := []isakmp.Payload{resp}
+	if s.natt {
+		ps = append(ps, &isakmp.Data{T: isakmp.PayloadVendorID, Data: isakmp.VendorNATT})
+	}
+	ps = append(ps, &isakmp.Data{T: isakmp.PayloadVendorID, Data: isakmp.VendorDPD})
+	msg, err := isakmp.Encode(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0), Payloads: ps})
+	if err != nil {
+		return
+	}
+	if p.sa != nil && p.sa.state != stEstablished {
+		e.dropSA(now, p.sa, "replaced")
+	}
+	if p.sa == nil || p.sa.state != stEstablished {
+		p.sa = s
+	}
+	e.sas[s.ci] = s
+	s.x.lastIn = pkt.Data
+	e.log.Info("IKEv1: responding to Main Mode", "peer", p.cfg.Name, "suite", suite)
+	e.transmit(now, s, s.x, msg, false)
+}
+
+// names lists suites for failure reasons.
+func names[S fmt.Stringer](l []S) []string {
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+func (s *sa) vendor(v []byte) {
+	switch {
+	case bytes.Equal(v, isakmp.VendorNATT):
+		s.natt = true
+	case bytes.Equal(v, isakmp.VendorDPD):
+		s.dpd = true
+	}
+}
+
+// sendPlainNotify answers a phase 1 message with an unprotected notify.
+func (e *Engine) sendPlainNotify(pkt ike.Packet, h isakmp.Header, typ uint16) {
+	msg, err := isakmp.Encode(&isakmp.Message{
+		Header:   isakmp.Header{ICookie: h.ICookie, RCookie: h.RCookie, Exchange: isakmp.ExchInformational},
+		Payloads: []isakmp.Payload{&isakmp.Notification{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoISAKMP, Notify: typ}}})
+	if err == nil {
+		e.host.SendIKE(ike.Packet{Data: msg, Local: pkt.Local, Remote: pkt.Remote})
+	}
+}
+
+// handleMainMode processes MM2..MM6.
+func (e *Engine) handleMainMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.Header) {
+	if !s.initiator && bytes.Equal(pkt.Data, s.x.lastIn) {
+		e.send(s, s.x.data) // a retransmitted request
+		return
+	}
+	var m *isakmp.Message
+	var err error
+	var next []byte
+	if h.Flags&isakmp.FlagEncryption != 0 {
+		if s.blk == nil {
+			return
+		}
+		m, next, err = isakmp.Decode(pkt.Data, s.blk, s.iv)
+	} else {
+		m, _, err = isakmp.Decode(pkt.Data, nil, nil)
+	}
+	if err != nil {
+		if h.Flags&isakmp.FlagEncryption != 0 && (s.state == stMM4 || s.state == stMM5) {
+			// The keys differ: with PSK authentication that is a key mismatch.
+			e.fail(now, s, "Main Mode: AUTHENTICATION_FAILED: cannot decrypt the peer's identity (pre-shared key mismatch?)")
+			return
+		}
+		e.log.Debug("IKEv1: bad Main Mode message", "peer", s.p.cfg.Name, "err", err)
+		return
+	}
+	if n, ok := m.Get(isakmp.PayloadNotification).(*isakmp.Notification); ok && m.Get(isakmp.PayloadSA) == nil && m.Get(isakmp.PayloadKE) == nil && m.Get(isakmp.PayloadHash) == nil {
+		e.fail(now, s, fmt.Sprintf("Main Mode: peer sent notify %d", n.Notify))
+		return
+	}
+	switch {
+	case s.initiator && s.state == stMM1:
+		e.initMM2(now, s, m)
+	case s.initiator && s.state == stMM3:
+		e.initMM4(now, s, m)
+	case s.initiator && s.state == stMM5 && next != nil:
+		e.initMM6(now, s, m, next)
+	case !s.initiator && s.state == stMM2:
+		s.x.lastIn = pkt.Data
+		e.respMM3(now, s, m)
+	case !s.initiator && s.state == stMM4 && next != nil:
+		e.respMM5(now, s, pkt, m, next)
+	}
+}
+
+func (e *Engine) initMM2(now time.Time, s *sa, m *isakmp.Message) {
+	sap, _ := m.Get(isakmp.PayloadSA).(*isakmp.SA)
+	if sap == nil || len(sap.Proposals) != 1 || len(sap.Proposals[0].Transforms) != 1 {
+		e.fail(now, s, "Main Mode: response without one chosen transform")
+		return
+	}
+	su, life, ok := parseMM(sap.Proposals[0].Transforms[0])
+	if !ok || !containsMM(s.p.mm, su) {
+		e.fail(now, s, fmt.Sprintf("Main Mode: peer chose %v, which we did not offer", su))
+		return
+	}
+	s.suite, s.cr, s.rc = su, m.Header.RCookie, m.Header.RCookie
+	if life != 0 && life < s.life {
+		s.life = life
+	}
+	for _, v := range m.All(isakmp.PayloadVendorID) {
+		s.vendor(v.(*isakmp.Data).Data)
+	}
+	if err := e.makeKE(s); err != nil {
+		e.fail(now, s, err.Error())
+		return
+	}
+	s.ni = e.randBytes(32)
+	s.gxi = s.dh.Public()
+	msg, err := isakmp.Encode(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0), Payloads: e.kePayloads(s, s.gxi, s.ni)})
+	if err != nil {
+		return
+	}
+	s.state = stMM3
+	e.transmit(now, s, s.x, msg, true)
+}
+
+func (e *Engine) makeKE(s *sa) error {
+	dh, err := transform.NewDH(s.suite.dh, e.cfg.Rand)
+	if err != nil {
+		return fmt.Errorf("Main Mode: DH group %d: %w", s.suite.dh, err)
+	}
+	s.dh = dh
+	prf, err := transform.NewPRF(s.suite.prf)
+	if err != nil {
+		return err
+	}
+	s.prf = prf
+	return nil
+}
+
+// kePayloads are KE, nonce and (with NAT-T) the two NAT-D payloads: the
+// peer's address as we send to it, then ours (RFC 3947 §3.2).
+func (e *Engine) kePayloads(s *sa, ke, nonce []byte) []isakmp.Payload {
+	ps := []isakmp.Payload{&isakmp.Data{T: isakmp.PayloadKE, Data: ke}, &isakmp.Data{T: isakmp.PayloadNonce, Data: nonce}}
+	if s.natt {
+		ps = append(ps, &isakmp.Data{T: isakmp.PayloadNATD, Data: s.natd(s.remote)},
+			&isakmp.Data{T: isakmp.PayloadNATD, Data: s.natd(s.local)})
+	}
+	return ps
+}
+
+// natd is HASH(CKY-I | CKY-R | IP | Port) with the negotiated hash.
+func (s *sa) natd(ap netip.AddrPort) []byte {
+	a := ap.Addr().Unmap().AsSlice()
+	h, _ := transform.V1Hash(s.suite.prf, s.cookies(), a, binary.BigEndian.AppendUint16(nil, ap.Port()))
+	return h
+}
+
+// checkNATD reads the peer's NAT-D payloads: the first should hash our
+// address, the others the peer's.
+func (s *sa) checkNATD(m *isakmp.Message) {
+	nd := m.All(isakmp.PayloadNATD)
+	if !s.natt || len(nd) < 2 {
+		return
+	}
+	weBehind := !hmac.Equal(nd[0].(*isakmp.Data).Data, s.natd(s.local))
+	peerBehind := true
+	for _, p := range nd[1:] {
+		if hmac.Equal(p.(*isakmp.Data).Data, s.natd(s.remote)) {
+			peerBehind = false
+		}
+	}
+	s.nat = weBehind || peerBehind || s.p.cfg.ForceEncap
+}
+
+func (e *Engine) deriveKeys(s *sa, gxPeer []byte) error {
+	gxy, err := s.dh.Shared(gxPeer)
+	if err != nil {
+		return fmt.Errorf("Main Mode: %w", err)
+	}
+	s.keys, err = transform.DeriveV1Keys(s.prf, s.p.cfg.PSK, s.ni, s.nr, gxy, s.ci, s.cr, s.suite.encr)
+	if err != nil {
+		return fmt.Errorf("Main Mode: %w", err)
+	}
+	if s.blk, err = transform.NewBlock(s.suite.encr.ID, s.keys.Enc); err != nil {
+		return err
+	}
+	iv, err := transform.V1Hash(s.suite.prf, s.gxi, s.gxr)
+	if err != nil {
+		return err
+	}
+	s.iv = iv[:s.blk.BlockSize()]
+	return nil
+}
+
+func (e *Engine) initMM4(now time.Time, s *sa, m *isakmp.Message) {
+	ke, _ := m.Get(isakmp.PayloadKE).(*isakmp.Data)
+	no, _ := m.Get(isakmp.PayloadNonce).(*isakmp.Data)
+	if ke == nil || no == nil {
+		e.fail(now, s, "Main Mode: MM4 without KE or nonce")
+		return
+	}
+	s.gxr, s.nr = ke.Data, no.Data
+	if err := e.deriveKeys(s, s.gxr); err != nil {
+		e.fail(now, s, err.Error())
+		return
+	}
+	s.checkNATD(m)
+	if s.natt && (s.nat || s.p.cfg.ForceEncap) {
+		s.local = netip.AddrPortFrom(s.local.Addr(), 4500)
+		s.remote = netip.AddrPortFrom(s.remote.Addr(), 4500)
+	}
+	id := localID(s)
+	hash := s.prf.Sum(nil, s.keys.SKEYID, s.gxi, s.gxr, s.cookies(), s.saiB, id.Body())
+	msg, next, err := isakmp.EncodeEncrypted(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0),
+		Payloads: []isakmp.Payload{id, &isakmp.Data{T: isakmp.PayloadHash, Data: hash}}}, s.blk, s.iv)
+	if err != nil {
+		return
+	}
+	s.iv = next
+	s.state = stMM5
+	e.transmit(now, s, s.x, msg, true)
+}
+
+// localID is our phase 1 identity: the peer's LocalID if it is an
+// address or FQDN, else our address.
+func localID(s *sa) *isakmp.ID {
+	id := s.p.cfg.LocalID
+	switch id.Type {
+	case 1: // ike/message IDIPv4Addr (same value in IKEv1)
+		return &isakmp.ID{IDType: isakmp.IDIPv4Addr, Data: id.Data}
+	case 2:
+		return &isakmp.ID{IDType: isakmp.IDFQDN, Data: id.Data}
+	case 5:
+		return &isakmp.ID{IDType: isakmp.IDIPv6Addr, Data: id.Data}
+	}
+	a := s.local.Addr()
+	if a.Is4() {
+		return &isakmp.ID{IDType: isakmp.IDIPv4Addr, Data: a.AsSlice()}
+	}
+	return &isakmp.ID{IDType: isakmp.IDIPv6Addr, Data: a.AsSlice()}
+}
+
+func (e *Engine) initMM6(now time.Time, s *sa, m *isakmp.Message, next []byte) {
+	id, _ := m.Get(isakmp.PayloadID).(*isakmp.ID)
+	hp, _ := m.Get(isakmp.PayloadHash).(*isakmp.Data)
+	if id == nil || hp == nil {
+		e.fail(now, s, "Main Mode: MM6 without ID or HASH_R")
+		return
+	}
+	want := s.prf.Sum(nil, s.keys.SKEYID, s.gxr, s.gxi, s.rcookies(), s.saiB, id.Body())
+	if !hmac.Equal(want, hp.Data) {
+		e.fail(now, s, "Main Mode: AUTHENTICATION_FAILED: HASH_R does not verify (pre-shared key mismatch?)")
+		return
+	}
+	s.iv = next
+	s.x.waiting = false
+	e.established(now, s)
+	for _, l := range s.p.cfg.LocalTS {
+		for _, r := range s.p.cfg.RemoteTS {
+			e.startQuickMode(now, s, ike.PrefixTS(l), ike.PrefixTS(r), 0)
+		}
+	}
+}
+
+// rcookies is CKY-R | CKY-I (for HASH_R).
+func (s *sa) rcookies() []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, s.cr), s.ci)
+}
+
+func (e *Engine) established(now time.Time, s *sa) {
+	s.state = stEstablished
+	s.established, s.lastSeen = now, now
+	s.dh = nil
+	s.p.lastErr = ""
+	e.log.Info("IKEv1: Main Mode established", "peer", s.p.cfg.Name, "suite", s.suite, "natt", s.nat)
+	e.host.Event(ike.Event{Kind: ike.EventIKEUp, Peer: s.p.cfg.Name, Time: now})
+	if s.nat {
+		e.host.PeerEndpoint(s.p.cfg.Name, s.local, s.remote)
+	}
+}
+
+func (e *Engine) respMM3(now time.Time, s *sa, m *isakmp.Message) {
+	ke, _ := m.Get(isakmp.PayloadKE).(*isakmp.Data)
+	no, _ := m.Get(isakmp.PayloadNonce).(*isakmp.Data)
+	if ke == nil || no == nil {
+		e.fail(now, s, "Main Mode: MM3 without KE or nonce")
+		return
+	}
+	if err := e.makeKE(s); err != nil {
+		e.fail(now, s, err.Error())
+		return
+	}
+	s.gxi, s.ni = ke.Data, no.Data
+	s.gxr, s.nr = s.dh.Public(), e.randBytes(32)
+	if err := e.deriveKeys(s, s.gxi); err != nil {
+		e.fail(now, s, err.Error())
+		return
+	}
+	s.checkNATD(m)
+	msg, err := isakmp.Encode(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0), Payloads: e.kePayloads(s, s.gxr, s.nr)})
+	if err != nil {
+		return
+	}
+	s.state = stMM4
+	e.transmit(now, s, s.x, msg, false)
+}
+
+func (e *Engine) respMM5(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message, next []byte) {
+	id, _ := m.Get(isakmp.PayloadID).(*isakmp.ID)
+	hp, _ := m.Get(isakmp.PayloadHash).(*isakmp.Data)
+	if id == nil || hp == nil {
+		e.fail(now, s, "Main Mode: MM5 without ID or HASH_I")
+		return
+	}
+	want := s.prf.Sum(nil, s.keys.SKEYID, s.gxi, s.gxr, s.cookies(), s.saiB, id.Body())
+	if !hmac.Equal(want, hp.Data) {
+		e.fail(now, s, "Main Mode: AUTHENTICATION_FAILED: HASH_I does not verify (pre-shared key mismatch?)")
+		return
+	}
+	s.x.lastIn = pkt.Data
+	s.iv = next
+	s.local, s.remote = pkt.Local, pkt.Remote // NAT-T: the initiator floated to 4500
+	if s.local.Port() == 4500 {
+		s.nat = true
+	}
+	me := localID(s)
+	hash := s.prf.Sum(nil, s.keys.SKEYID, s.gxr, s.gxi, s.rcookies(), s.saiB, me.Body())
+	msg, next2, err := isakmp.EncodeEncrypted(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0),
+		Payloads: []isakmp.Payload{me, &isakmp.Data{T: isakmp.PayloadHash, Data: hash}}}, s.blk, s.iv)
+	if err != nil {
+		return
+	}
+	s.iv = next2
+	e.transmit(now, s, s.x, msg, false)
+	old := s.p.sa
+	s.p.sa = s
+	if old != nil && old != s {
+		e.dropSA(now, old, "replaced by a new Main Mode")
+	}
+	e.established(now, s)
+}
