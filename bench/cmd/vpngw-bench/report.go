@@ -269,7 +269,9 @@ func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample
 			continue
 		}
 		for _, base := range baselines {
-			if base == k.mode {
+			// vpngw-before runs with UDP encapsulation: compare it with
+			// vpngw-udp only.
+			if base == k.mode || (base == modeBefore && k.mode != "vpngw-udp") {
 				continue
 			}
 			ratio(k.mode, base, k.streams, "throughput", func(s ThroughputSample) float64 { return s.Gbps })
@@ -302,7 +304,7 @@ func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample
 	}
 
 	for _, k := range keys {
-		if !isVPNGW(k.mode) {
+		if !isVPNGW(k.mode) || k.mode == modeBefore {
 			continue
 		}
 		if q, found := r.ratio(k.mode, modeWireGuard, k.streams, "throughput"); found {
