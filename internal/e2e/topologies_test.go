@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
@@ -333,6 +335,84 @@ func TestResetAndServeRestart(t *testing.T) {
 	t.Logf("gateway reset: operation %v, traffic flowing again %v after the reset began", resetDone.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
 	transfer(t, vmNS, s.hostNS, s.host, 2<<20)
+}
+
+// An unplanned failover from a hung active instance (SIGSTOP: the process
+// holds its sockets and addresses but answers nothing): the connection
+// turns Unknown once the instance's report is older than the failover
+// timeout, the standby takes over (public IP, VNet routes, a new IKE SA
+// with the site) and the connection is Connected again. Pings at 20 per
+// second from the VM measure the outage.
+func TestHungActiveFailsOver(t *testing.T) {
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	s.strongswan(t, gwIP, "10.1.0.0/16", "hungKey3", nil)
+	c.connect(sub1, "RG1", "VNet1-gw", s, "hungKey3")
+	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+	reachable(t, vmNS, s.host, 10*time.Second)
+
+	gw, err := resource.ParseID("/subscriptions/"+sub1+"/resourceGroups/RG1/providers/Microsoft.Network/virtualNetworkGateways/VNet1-gw", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.labProcessPID("agent-" + reconcile.InstanceID(gw, 0))
+	// Nothing stays stopped: continue it (it comes back as the standby);
+	// lab down stops it by PID.
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+
+	const count, interval = 140, 50 * time.Millisecond // 7 s at 20/s
+	pings := make(chan pingRun, 1)
+	go func() { pings <- pingGaps(vmNS, s.host, count, interval) }()
+	time.Sleep(time.Second)
+	stopped := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Watch connectionStatus through the API (every 50 ms) until it is
+	// Connected again after Unknown.
+	path := "/subscriptions/" + sub1 + "/resourceGroups/RG1/providers/Microsoft.Network/connections/to-onprem"
+	var unknownAt, connectedAt time.Duration
+	for deadline := time.Now().Add(20 * time.Second); connectedAt == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		code, body, _, err := c.do(context.Background(), "GET", path, "")
+		if err != nil || code != 200 {
+			continue
+		}
+		var conn struct {
+			Properties struct {
+				ConnectionStatus string `json:"connectionStatus"`
+			} `json:"properties"`
+		}
+		_ = json.Unmarshal(body, &conn)
+		switch st := conn.Properties.ConnectionStatus; {
+		case st == "Unknown" && unknownAt == 0:
+			unknownAt = time.Since(stopped)
+		case st == "Connected" && unknownAt != 0:
+			connectedAt = time.Since(stopped)
+		}
+	}
+	run := <-pings
+	t.Logf("hung active instance: connectionStatus Unknown %v after SIGSTOP, Connected again after %v; "+
+		"%d of %d pings lost, longest outage %v (%d consecutive)",
+		unknownAt.Round(time.Millisecond), connectedAt.Round(time.Millisecond), run.lost, run.sent,
+		(time.Duration(run.maxGap) * interval), run.maxGap)
+	if unknownAt == 0 || connectedAt == 0 {
+		t.Fatalf("connectionStatus: Unknown after %v, Connected after %v (want both)", unknownAt, connectedAt)
+	}
+	if unknownAt > 2*time.Second {
+		t.Errorf("connectionStatus Unknown only %v after the instance hung", unknownAt)
+	}
+	if outage := time.Duration(run.maxGap) * interval; outage > 3*time.Second || run.received == 0 {
+		t.Fatalf("outage %v (%d of %d pings lost)", outage, run.lost, run.sent)
+	}
+	var list []api.GatewayInstance
+	out := c.cli("network", "vnet-gateway", "list-instances", "-g", "RG1", "-n", "VNet1-gw", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 || list[1].Role != "active" {
+		t.Fatalf("instances after the failover (want instance 1 active): %v %s", err, out)
+	}
+	reachable(t, vmNS, s.host, 5*time.Second)
 }
 
 // Active-active: both instances hold their own public IP and build their
