@@ -297,18 +297,27 @@ func concurrentIperf(t *testing.T, vmNS *nstest.NS, sites []*labSite, vm interfa
 	return out
 }
 
-// A gateway reset: the active instance restarts, the standby takes over,
-// traffic flows again; vpngw serve restarts (even killed) drop no tunnel.
-func TestResetAndServeRestart(t *testing.T) {
+// newSiteCloud builds the active-standby gateway VNet1-gw (10.1.0.0/16,
+// group RG1) with a VM, vm1, and the strongSwan site onprem (10.50.0.0/16)
+// connected to it with key (edit tunes strongSwan's side), and waits
+// until the VM reaches the site's host.
+func newSiteCloud(t *testing.T, key string, edit func(*swantest.Conn)) (*cloud, *nstest.NS, *labSite) {
 	c := newCloud(t)
 	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
 	c.vm(sub1, "RG1", "VNet1", "vm1")
 	vmNS := c.vmNS(sub1, "RG1", "vm1")
 	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
-	s.strongswan(t, gwIP, "10.1.0.0/16", "resetKey5", func(cn *swantest.Conn) { cn.DPDDelay = "5s"; cn.DPDAction = "restart" })
-	c.connect(sub1, "RG1", "VNet1-gw", s, "resetKey5")
+	s.strongswan(t, gwIP, "10.1.0.0/16", key, edit)
+	c.connect(sub1, "RG1", "VNet1-gw", s, key)
 	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
 	reachable(t, vmNS, s.host, 10*time.Second)
+	return c, vmNS, s
+}
+
+// A gateway reset: the active instance restarts, the standby takes over,
+// traffic flows again; vpngw serve restarts (even killed) drop no tunnel.
+func TestResetAndServeRestart(t *testing.T) {
+	c, vmNS, s := newSiteCloud(t, "resetKey5", func(cn *swantest.Conn) { cn.DPDDelay = "5s"; cn.DPDAction = "restart" })
 
 	// Restart the control plane, first gracefully, then with SIGKILL,
 	// under continuous ping: no loss.
@@ -344,15 +353,7 @@ func TestResetAndServeRestart(t *testing.T) {
 // with the site) and the connection is Connected again. Pings at 20 per
 // second from the VM measure the outage.
 func TestHungActiveFailsOver(t *testing.T) {
-	c := newCloud(t)
-	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
-	c.vm(sub1, "RG1", "VNet1", "vm1")
-	vmNS := c.vmNS(sub1, "RG1", "vm1")
-	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
-	s.strongswan(t, gwIP, "10.1.0.0/16", "hungKey3", nil)
-	c.connect(sub1, "RG1", "VNet1-gw", s, "hungKey3")
-	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
-	reachable(t, vmNS, s.host, 10*time.Second)
+	c, vmNS, s := newSiteCloud(t, "hungKey3", nil)
 
 	gw, err := resource.ParseID("/subscriptions/"+sub1+"/resourceGroups/RG1/providers/Microsoft.Network/virtualNetworkGateways/VNet1-gw", "")
 	if err != nil {
