@@ -12,7 +12,7 @@ package agent
 // RunRemote starts two routines and joins them when ctx ends:
 //
 //	routinePoll:   long-polls for assignments ─► accept ─► apply ─► start/stop or Reload the instance
-//	routineReport: every 2 s and on every status change ─► PUT the Report
+//	routineReport: every agentapi.ReportEvery (heartbeat) and on every status change ─► PUT the Report
 //
 // The instance (an Agent with its status socket) runs on goroutines of its
 // own, started by startInstance and joined by instance.stop. The
@@ -57,9 +57,8 @@ type RemoteOptions struct {
 
 // Timing of remote mode.
 const (
-	// reportEvery is the status report period (reports are also sent on
-	// every change, after reportSettle).
-	reportEvery  = 2 * time.Second
+	// reportSettle lets a burst of status changes settle into one report
+	// (reports also go out every agentapi.ReportEvery, the heartbeat).
 	reportSettle = 100 * time.Millisecond
 	// reportTimeout bounds one report.
 	reportTimeout = 5 * time.Second
@@ -109,6 +108,12 @@ type supervisor struct {
 	// applyErr is why the latest assignment could not be applied; guarded
 	// by mu.
 	applyErr string
+
+	// lastRep is the latest report built, sent again as the heartbeat
+	// while apply holds mu (stopping an instance can take stopTimeout,
+	// far longer than the control plane's failover timeout). Owned by
+	// routineReport.
+	lastRep agentapi.Report
 }
 
 // poke asks routineReport for a report soon.
@@ -168,10 +173,11 @@ func (s *supervisor) routinePoll(ctx context.Context) {
 	}
 }
 
-// routineReport sends the instance's report every reportEvery and soon
-// after every status change.
+// routineReport sends the instance's report every agentapi.ReportEvery
+// (the heartbeat by which the control plane tells a live instance from a
+// hung or dead one) and soon after every status change.
 func (s *supervisor) routineReport(ctx context.Context) {
-	tick := time.NewTicker(reportEvery)
+	tick := time.NewTicker(agentapi.ReportEvery)
 	defer tick.Stop()
 	failing := false
 	for {
@@ -202,9 +208,16 @@ func (s *supervisor) routineReport(ctx context.Context) {
 	}
 }
 
-// report is the current Report.
+// report is the current Report, or the previous one while apply holds
+// s.mu (the process is alive, and a heartbeat must not wait for an
+// instance to stop). Called by routineReport only.
 func (s *supervisor) report() agentapi.Report {
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		if s.lastRep.Revision != 0 {
+			return s.lastRep
+		}
+		s.mu.Lock() // nothing reported yet: wait for the first state
+	}
 	defer s.mu.Unlock()
 	rep := agentapi.Report{Revision: -1, Error: s.applyErr}
 	if s.cur != nil {
@@ -213,6 +226,7 @@ func (s *supervisor) report() agentapi.Report {
 	if s.run != nil {
 		rep.Status = s.run.ag.Status()
 	}
+	s.lastRep = rep
 	return rep
 }
 

@@ -37,6 +37,13 @@ const (
 // parameter is ignored).
 const MaxWait = time.Minute
 
+// ReportEvery is how often an instance reports even when nothing changed
+// (its heartbeat; it also reports soon after every change). The control
+// plane judges an instance by the age of its latest report: an active
+// instance silent for its failover timeout (reconcile.DefaultFailoverAfter,
+// several of these periods) is replaced by its standby.
+const ReportEvery = 150 * time.Millisecond
+
 // ConfigPath is the long poll for an assignment newer than revision after,
 // held at most wait.
 func ConfigPath(id string, after int64, wait time.Duration) string {

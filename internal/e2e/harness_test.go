@@ -495,3 +495,65 @@ func mustAddr(t *testing.T, v any) netip.Addr {
 	}
 	return a
 }
+
+// labProcessPID is the PID of a process the lab recorded (`vpngw lab
+// status`), e.g. "agent-" + an instance ID.
+func (c *cloud) labProcessPID(name string) int {
+	c.t.Helper()
+	var st struct {
+		Processes []struct {
+			Name    string `json:"name"`
+			PID     int    `json:"pid"`
+			Running bool   `json:"running"`
+		} `json:"processes"`
+	}
+	out := c.cli("lab", "status", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		c.t.Fatalf("lab status: %v: %s", err, out)
+	}
+	for _, p := range st.Processes {
+		if p.Name == name && p.Running && p.PID > 0 {
+			return p.PID
+		}
+	}
+	c.t.Fatalf("no running lab process %s: %s", name, out)
+	return 0
+}
+
+// pingRun is the outcome of pingGaps.
+type pingRun struct {
+	sent, received, lost int
+	// maxGap is the longest run of consecutive lost pings.
+	maxGap int
+}
+
+// pingGaps pings addr count times at interval from ns and finds the
+// longest run of lost replies (the outage, in pings).
+func pingGaps(ns *nstest.NS, addr netip.Addr, count int, interval time.Duration) pingRun {
+	out, _ := ns.Run("ping", "-n", "-c", strconv.Itoa(count), "-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64), "-W", "1", addr.String())
+	got := map[int]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		i := strings.Index(line, "icmp_seq=")
+		if i < 0 || !strings.Contains(line, "bytes from") { // not "Destination Host Unreachable"
+			continue
+		}
+		f := strings.Fields(line[i+len("icmp_seq="):])
+		if len(f) == 0 {
+			continue
+		}
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			got[n] = true
+		}
+	}
+	r := pingRun{sent: count, received: len(got), lost: count - len(got)}
+	gap := 0
+	for seq := 1; seq <= count; seq++ {
+		if got[seq] {
+			gap = 0
+			continue
+		}
+		gap++
+		r.maxGap = max(r.maxGap, gap)
+	}
+	return r
+}

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
@@ -295,18 +297,27 @@ func concurrentIperf(t *testing.T, vmNS *nstest.NS, sites []*labSite, vm interfa
 	return out
 }
 
-// A gateway reset: the active instance restarts, the standby takes over,
-// traffic flows again; vpngw serve restarts (even killed) drop no tunnel.
-func TestResetAndServeRestart(t *testing.T) {
+// newSiteCloud builds the active-standby gateway VNet1-gw (10.1.0.0/16,
+// group RG1) with a VM, vm1, and the strongSwan site onprem (10.50.0.0/16)
+// connected to it with key (edit tunes strongSwan's side), and waits
+// until the VM reaches the site's host.
+func newSiteCloud(t *testing.T, key string, edit func(*swantest.Conn)) (*cloud, *nstest.NS, *labSite) {
 	c := newCloud(t)
 	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
 	c.vm(sub1, "RG1", "VNet1", "vm1")
 	vmNS := c.vmNS(sub1, "RG1", "vm1")
 	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
-	s.strongswan(t, gwIP, "10.1.0.0/16", "resetKey5", func(cn *swantest.Conn) { cn.DPDDelay = "5s"; cn.DPDAction = "restart" })
-	c.connect(sub1, "RG1", "VNet1-gw", s, "resetKey5")
+	s.strongswan(t, gwIP, "10.1.0.0/16", key, edit)
+	c.connect(sub1, "RG1", "VNet1-gw", s, key)
 	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
 	reachable(t, vmNS, s.host, 10*time.Second)
+	return c, vmNS, s
+}
+
+// A gateway reset: the active instance restarts, the standby takes over,
+// traffic flows again; vpngw serve restarts (even killed) drop no tunnel.
+func TestResetAndServeRestart(t *testing.T) {
+	c, vmNS, s := newSiteCloud(t, "resetKey5", func(cn *swantest.Conn) { cn.DPDDelay = "5s"; cn.DPDAction = "restart" })
 
 	// Restart the control plane, first gracefully, then with SIGKILL,
 	// under continuous ping: no loss.
@@ -333,6 +344,76 @@ func TestResetAndServeRestart(t *testing.T) {
 	t.Logf("gateway reset: operation %v, traffic flowing again %v after the reset began", resetDone.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
 	transfer(t, vmNS, s.hostNS, s.host, 2<<20)
+}
+
+// An unplanned failover from a hung active instance (SIGSTOP: the process
+// holds its sockets and addresses but answers nothing): the connection
+// turns Unknown once the instance's report is older than the failover
+// timeout, the standby takes over (public IP, VNet routes, a new IKE SA
+// with the site) and the connection is Connected again. Pings at 20 per
+// second from the VM measure the outage.
+func TestHungActiveFailsOver(t *testing.T) {
+	c, vmNS, s := newSiteCloud(t, "hungKey3", nil)
+
+	gw, err := resource.ParseID("/subscriptions/"+sub1+"/resourceGroups/RG1/providers/Microsoft.Network/virtualNetworkGateways/VNet1-gw", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.labProcessPID("agent-" + reconcile.InstanceID(gw, 0))
+	// Nothing stays stopped: continue it (it comes back as the standby);
+	// lab down stops it by PID.
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+
+	const count, interval = 140, 50 * time.Millisecond // 7 s at 20/s
+	pings := make(chan pingRun, 1)
+	go func() { pings <- pingGaps(vmNS, s.host, count, interval) }()
+	time.Sleep(time.Second)
+	stopped := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// Watch connectionStatus through the API (every 50 ms) until it is
+	// Connected again after Unknown.
+	path := "/subscriptions/" + sub1 + "/resourceGroups/RG1/providers/Microsoft.Network/connections/to-onprem"
+	var unknownAt, connectedAt time.Duration
+	for deadline := time.Now().Add(20 * time.Second); connectedAt == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		code, body, _, err := c.do(context.Background(), "GET", path, "")
+		if err != nil || code != 200 {
+			continue
+		}
+		var conn struct {
+			Properties struct {
+				ConnectionStatus string `json:"connectionStatus"`
+			} `json:"properties"`
+		}
+		_ = json.Unmarshal(body, &conn)
+		switch st := conn.Properties.ConnectionStatus; {
+		case st == "Unknown" && unknownAt == 0:
+			unknownAt = time.Since(stopped)
+		case st == "Connected" && unknownAt != 0:
+			connectedAt = time.Since(stopped)
+		}
+	}
+	run := <-pings
+	t.Logf("hung active instance: connectionStatus Unknown %v after SIGSTOP, Connected again after %v; "+
+		"%d of %d pings lost, longest outage %v (%d consecutive)",
+		unknownAt.Round(time.Millisecond), connectedAt.Round(time.Millisecond), run.lost, run.sent,
+		(time.Duration(run.maxGap) * interval), run.maxGap)
+	if unknownAt == 0 || connectedAt == 0 {
+		t.Fatalf("connectionStatus: Unknown after %v, Connected after %v (want both)", unknownAt, connectedAt)
+	}
+	if unknownAt > 2*time.Second {
+		t.Errorf("connectionStatus Unknown only %v after the instance hung", unknownAt)
+	}
+	if outage := time.Duration(run.maxGap) * interval; outage > 3*time.Second || run.received == 0 {
+		t.Fatalf("outage %v (%d of %d pings lost)", outage, run.lost, run.sent)
+	}
+	var list []api.GatewayInstance
+	out := c.cli("network", "vnet-gateway", "list-instances", "-g", "RG1", "-n", "VNet1-gw", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 || list[1].Role != "active" {
+		t.Fatalf("instances after the failover (want instance 1 active): %v %s", err, out)
+	}
+	reachable(t, vmNS, s.host, 5*time.Second)
 }
 
 // Active-active: both instances hold their own public IP and build their

@@ -11,10 +11,6 @@ import (
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
-// reportFresh is how old an instance's latest report may be for its
-// connection statuses to count (agents report every 2 s).
-const reportFresh = 10 * time.Second
-
 var _ api.GatewayInstanceLister = (*Reconciler)(nil)
 
 // GatewayInstances implements api.GatewayInstanceLister from the last
@@ -59,7 +55,7 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 			Connections:      []api.GatewayInstanceConnection{},
 		}
 		seen, reported := r.cfg.Hub.Report(in.ID)
-		fresh := reported && now.Sub(seen.At) < reportFresh
+		fresh := reported && r.fresh(seen, now)
 		if reported {
 			gi.LastReport = seen.At.UTC().Format(time.RFC3339)
 			gi.AppliedRevision = seen.Revision
@@ -76,7 +72,7 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 			gi.Error = "it cannot apply its configuration: " + seen.Error
 		case !fresh:
 			gi.State = api.InstanceStateSilent
-			gi.Error = fmt.Sprintf("it last reported %s ago", now.Sub(seen.At).Round(time.Second))
+			gi.Error = fmt.Sprintf("it last reported %s ago", now.Sub(seen.At).Round(100*time.Millisecond))
 		case seen.Revision < gi.DesiredRevision:
 			gi.State = api.InstanceStateApplying
 		default:

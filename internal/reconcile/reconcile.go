@@ -77,10 +77,26 @@ type Config struct {
 	// RealizeTimeout bounds how long Realize waits for instances
 	// (default 60 s).
 	RealizeTimeout time.Duration
-	// FailoverAfter is how long an active instance may stay silent before
-	// its standby takes over (default 6 s).
+	// FailoverAfter is how old an active instance's latest report may get
+	// before its standby takes over, and before its connections show
+	// Unknown (default DefaultFailoverAfter).
 	FailoverAfter time.Duration
 }
+
+// DefaultFailoverAfter is the default failover timeout. Agents report every
+// agentapi.ReportEvery (150 ms), so 700 ms is four and a half missed
+// heartbeats: a live agent on a loaded 2-core machine (scheduling delays of
+// tens of milliseconds, a report that takes a garbage collection or a slow
+// fsync in the store) stays well inside it. A stall of the control plane
+// itself ages every report at once; the failover also requires a standby
+// whose own report is younger than the timeout and carries no error, so a
+// slow control plane does not swap the roles. With failoverCheckEvery this
+// puts the detection of a hung or dead active instance at 0.7–0.8 s.
+const DefaultFailoverAfter = 700 * time.Millisecond
+
+// failoverCheckEvery is how often the reconciler looks for silent active
+// instances.
+const failoverCheckEvery = 100 * time.Millisecond
 
 // Reconciler drives the infrastructure toward the stored resources.
 type Reconciler struct {
@@ -109,7 +125,7 @@ func New(cfg Config) *Reconciler {
 		cfg.RealizeTimeout = 60 * time.Second
 	}
 	if cfg.FailoverAfter == 0 {
-		cfg.FailoverAfter = 6 * time.Second
+		cfg.FailoverAfter = DefaultFailoverAfter
 	}
 	r := &Reconciler{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), states: map[string]GatewayState{}, excluded: map[string]bool{}, started: time.Now()}
 	r.desired.Store(&Desired{Instances: map[string]*InstanceSpec{}})
@@ -159,7 +175,7 @@ func (r *Reconciler) loop(ctx context.Context) {
 	events := r.watch(ctx)
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	monitor := time.NewTicker(time.Second)
+	monitor := time.NewTicker(failoverCheckEvery)
 	defer monitor.Stop()
 	for {
 		select {
@@ -172,8 +188,10 @@ func (r *Reconciler) loop(ctx context.Context) {
 		case <-r.kick:
 		case <-tick.C:
 		case <-monitor.C:
-			r.failoverSilent(ctx)
-			continue
+			if !r.failoverSilent(ctx) {
+				continue
+			}
+			// A failover: pass at once (public IP, routes, roles).
 		}
 		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
 			r.log.Warn("reconcile pass failed", "err", err)
@@ -499,12 +517,21 @@ func (r *Reconciler) ResetGateway(ctx context.Context, _ resource.View, gw *reso
 	return r.waitApplied(ctx, "resetting "+id.String(), want)
 }
 
+// fresh reports whether an instance's latest report is younger than the
+// failover timeout: an instance is judged by its heartbeat.
+func (r *Reconciler) fresh(s Seen, now time.Time) bool {
+	return now.Sub(s.At) < r.cfg.FailoverAfter
+}
+
 // failoverSilent promotes the standby of an active-standby gateway whose
-// active instance stopped reporting (an unplanned failover).
-func (r *Reconciler) failoverSilent(ctx context.Context) {
+// active instance stopped reporting (hung or dead: an unplanned failover).
+// It reports whether it failed any gateway over.
+func (r *Reconciler) failoverSilent(ctx context.Context) bool {
 	if time.Since(r.started) < 3*r.cfg.FailoverAfter {
-		return // give agents time to report after a control plane restart
+		return false // give agents time to report after a control plane restart
 	}
+	now := time.Now()
+	did := false
 	for _, g := range r.desired.Load().Gateways {
 		if g.ActiveActive || len(g.Instances) != 2 {
 			continue
@@ -513,28 +540,32 @@ func (r *Reconciler) failoverSilent(ctx context.Context) {
 		act, stby := g.Instances[st.Active], g.Instances[1-st.Active]
 		a, aok := r.cfg.Hub.Report(act.ID)
 		s, sok := r.cfg.Hub.Report(stby.ID)
-		if !sok || time.Since(s.At) > 3*time.Second {
-			continue // no healthy standby
+		if !sok || !r.fresh(s, now) || s.Error != "" {
+			continue // no healthy standby (or the control plane itself stalled)
 		}
 		// Only an instance that was running can fall silent: one that never
 		// reported (not started yet, on a real host) is not failed over,
 		// or the roles would swap away from where the public IP is.
-		if !aok || time.Since(a.At) < r.cfg.FailoverAfter {
+		if !aok || r.fresh(a, now) {
 			continue
 		}
-		r.log.Warn("active gateway instance is silent: failing over to the standby", "gateway", g.ID.String(), "silent", act.ID, "standby", stby.ID)
+		r.log.Warn("active gateway instance is silent: failing over to the standby", "gateway", g.ID.String(),
+			"silent", act.ID, "last_report", now.Sub(a.At).Round(time.Millisecond), "standby", stby.ID)
 		st.Active = 1 - st.Active
 		st.Restarts[1-st.Active]++
 		if err := r.setState(ctx, g.Key, st); err != nil {
 			r.log.Error("failover: saving state", "err", err)
 			continue
 		}
-		r.Kick()
+		did = true
 	}
+	return did
 }
 
 // ConnectionStatus implements api.Provisioner from the instances' latest
-// reports: Connected when an active instance has the tunnel up.
+// reports: Connected when an active instance has the tunnel up, Unknown
+// when no active instance has reported within the failover timeout (a hung
+// or dead instance, until its standby takes over).
 func (r *Reconciler) ConnectionStatus(_ context.Context, c *resource.Connection) (resource.ConnectionStatusReport, error) {
 	rep := resource.ConnectionStatusReport{Status: resource.ConnectionStatusNotConnected}
 	cid, err := resource.ParseID(c.ID, "")
@@ -552,14 +583,16 @@ func (r *Reconciler) ConnectionStatus(_ context.Context, c *resource.Connection)
 		return rep, nil
 	}
 	name := spec.Connections[cid.Key()]
-	connecting, connected := false, false
+	connecting, connected, known := false, false, false
+	now := time.Now()
 	for _, in := range spec.Instances {
 		if !in.Active {
 			continue
 		}
 		t := resource.TunnelConnectionHealth{Tunnel: fmt.Sprintf("%s_%s", in.ID, in.PublicIP), ConnectionStatus: resource.ConnectionStatusUnknown}
 		s, ok := r.cfg.Hub.Report(in.ID)
-		if ok && time.Since(s.At) < reportFresh {
+		if ok && r.fresh(s, now) {
+			known = true
 			t.ConnectionStatus = resource.ConnectionStatusNotConnected
 			for _, cs := range s.Status.Connections {
 				if cs.Name != name {
@@ -589,6 +622,8 @@ func (r *Reconciler) ConnectionStatus(_ context.Context, c *resource.Connection)
 		rep.Status = resource.ConnectionStatusConnected
 	case connecting:
 		rep.Status = resource.ConnectionStatusConnecting
+	case !known:
+		rep.Status = resource.ConnectionStatusUnknown
 	}
 	return rep, nil
 }

@@ -453,6 +453,50 @@ func TestResetFailsOverToStandby(t *testing.T) {
 	}, "no failover from a silent active instance")
 }
 
+// A hung active instance: its connection turns Unknown once its report is
+// older than the failover timeout; the standby takes over only while its
+// own report is fresh (both silent, as when the control plane itself
+// stalls: no swap); then the connection is Connected on the new active.
+func TestSilentActiveIsUnknownThenFailsOver(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10","localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16"]}}}`)
+	h.put(res("rg1", "connections", "c1"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc",
+		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
+		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
+	status := func() any {
+		return h.get(res("rg1", "connections", "c1"))["properties"].(map[string]any)["connectionStatus"]
+	}
+	waitFor(t, 5*time.Second, func() bool { return status() == "Connected" }, "connection never Connected")
+	g := h.desired().Gateways[0]
+	i0, i1 := g.Instances[0].ID, g.Instances[1].ID
+	// Let the control plane's start-up grace (3 × 1 s here) pass.
+	time.Sleep(3 * time.Second)
+	setSilent := func(id string, v bool) {
+		a := h.agent(id)
+		a.mu.Lock()
+		a.silent = v
+		a.mu.Unlock()
+	}
+	setSilent(i1, true)
+	setSilent(i0, true)
+	t.Cleanup(func() { setSilent(i0, false) })
+	waitFor(t, 3*time.Second, func() bool { return status() == "Unknown" }, "a silent active instance's connection is not Unknown")
+	time.Sleep(1500 * time.Millisecond)
+	if d := h.desired(); !d.Gateways[0].Instances[0].Active {
+		t.Fatal("failed over to a standby that is silent too")
+	}
+	if s := status(); s != "Unknown" {
+		t.Fatalf("connection %v while every instance is silent", s)
+	}
+	setSilent(i1, false)
+	waitFor(t, 3*time.Second, func() bool {
+		d := h.desired()
+		return d.Gateways[0].Instances[1].Active
+	}, "no failover to the standby once it reports")
+	waitFor(t, 3*time.Second, func() bool { return status() == "Connected" }, "connection not Connected after the failover")
+}
+
 func TestThroughputCapSwitch(t *testing.T) {
 	h := newHarness(t, reconcile.Options{NoThroughputCap: true})
 	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
