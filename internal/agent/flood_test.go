@@ -200,6 +200,6 @@ func metric(t *testing.T, socket, name string) float64 {
 			return f
 		}
 	}
-	t.Fatalf("no %s in /metrics:\n%s", name, body)
+	t.Fatalf("no %s in /metrics (HTTP %d):\n%s", name, resp.StatusCode, body)
 	return 0
 }

@@ -81,11 +81,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		counter(descRateDrops, cs.Traffic.DropRateLimit, cs.Name)
+		// The data plane may list an outbound SA twice (while it is both
+		// in use and being retired); a repeated sample would fail the
+		// whole scrape, so the first one counts.
+		seen := map[[2]uint32]bool{}
 		for _, sa := range cs.Traffic.SAs {
 			dir := "out"
 			if sa.Inbound {
 				dir = "in"
 			}
+			key := [2]uint32{sa.SPI, 0}
+			if sa.Inbound {
+				key[1] = 1
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
 			spi := fmt.Sprintf("%08x", sa.SPI)
 			counter(descSAPackets, sa.Packets, cs.Name, spi, dir)
 			counter(descSABytes, sa.Bytes, cs.Name, spi, dir)
