@@ -82,6 +82,9 @@ type Agent struct {
 	started time.Time
 	waiters []waiter     // InitiateWait callers (loop-owned)
 	upAt    atomic.Value // time.Time a waiter's connection came up
+	// ikeQueueFull counts IKE datagrams dropped because the loop was
+	// behind (ikeIn full); see metrics.go.
+	ikeQueueFull atomic.Uint64
 }
 
 // New prepares an agent for a checked configuration; Run starts it.
@@ -139,6 +142,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case a.ikeIn <- pkt:
 		default: // the loop is overloaded: drop (IKE retransmits)
+			a.ikeQueueFull.Add(1)
 		}
 	})
 	dp.SetEventHandler(func(ev dataplane.Event) {
@@ -387,6 +391,7 @@ type statusBook struct {
 	tun         string
 	started     time.Time
 	dp          *dataplane.Dataplane
+	ikeDrops    *ike.DropCounters           // the engine's (read without the loop)
 	conns       map[string]ConnectionStatus // without traffic counters
 	updates     uint64                      // connection entries rebuilt (for tests)
 
@@ -403,6 +408,7 @@ func (a *Agent) refresh() {
 	}
 	b.mu.Lock()
 	b.name, b.local, b.started, b.dp = a.cfg.Name, a.cfg.LocalAddress, a.started, a.dp
+	b.ikeDrops = a.eng.Drops()
 	if a.dp != nil {
 		b.tun = a.dp.TUNName()
 	}

@@ -70,6 +70,12 @@ func newLab(t *testing.T, nat bool) *lab {
 // called.
 func startAgent(t *testing.T, s *site, cfg *gwconfig.Config) (a *agent.Agent, stop func()) {
 	t.Helper()
+	return startAgentLog(t, s, cfg, testLog(t))
+}
+
+// startAgentLog is startAgent with the agent's logger.
+func startAgentLog(t *testing.T, s *site, cfg *gwconfig.Config, log *slogLogger) (a *agent.Agent, stop func()) {
+	t.Helper()
 	if cfg.StatusSocket == "" {
 		cfg.StatusSocket = t.TempDir() + "/agent.sock"
 	}
@@ -77,7 +83,7 @@ func startAgent(t *testing.T, s *site, cfg *gwconfig.Config) (a *agent.Agent, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err = agent.New(in, agent.Options{Logger: testLog(t), IKE: ike.Config{RekeyGrace: 2 * time.Second}})
+	a, err = agent.New(in, agent.Options{Logger: log, IKE: ike.Config{RekeyGrace: 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

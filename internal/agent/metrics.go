@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vpngw/vpngw/internal/esp"
+	"github.com/vpngw/vpngw/internal/ike"
 )
 
 // metricsHandler serves the agent's Prometheus metrics (namespace vpngw),
@@ -42,11 +43,13 @@ var (
 		"Packets an ESP SA refused, by reason (replay, auth, selector, ...).", []string{"connection", "spi", "direction", "reason"}, nil)
 	descDataplane = prometheus.NewDesc("vpngw_dataplane_packets_total",
 		"Gateway-wide packet counters that belong to no tunnel.", []string{"kind"}, nil)
+	descIKEDropped = prometheus.NewDesc("vpngw_ike_dropped_total",
+		"IKE messages refused, by reason (unknown_peer: IKE_SA_INIT from an address with no connection, not answered; malformed, unknown_sa, invalid_syntax, no_proposal, invalid_ke, cookie_required, queue_full).", []string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descSAPackets, descSABytes, descSADrops, descDataplane} {
+	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped} {
 		ch <- d
 	}
 }
@@ -78,11 +81,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		counter(descRateDrops, cs.Traffic.DropRateLimit, cs.Name)
+		// The data plane may list an outbound SA twice (while it is both
+		// in use and being retired); a repeated sample would fail the
+		// whole scrape, so the first one counts.
+		seen := map[[2]uint32]bool{}
 		for _, sa := range cs.Traffic.SAs {
 			dir := "out"
 			if sa.Inbound {
 				dir = "in"
 			}
+			key := [2]uint32{sa.SPI, 0}
+			if sa.Inbound {
+				key[1] = 1
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
 			spi := fmt.Sprintf("%08x", sa.SPI)
 			counter(descSAPackets, sa.Packets, cs.Name, spi, dir)
 			counter(descSABytes, sa.Bytes, cs.Name, spi, dir)
@@ -93,6 +108,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	if d := c.a.ikeDrops(); d != nil {
+		for r := ike.DropReason(0); r < ike.NumDropReasons; r++ {
+			counter(descIKEDropped, d.Load(r), r.String())
+		}
+		counter(descIKEDropped, c.a.ikeQueueFull.Load(), "queue_full")
+	}
 	if d := st.Dataplane; d != nil {
 		for kind, v := range map[string]uint64{
 			"no_route": d.NoRoute, "unknown_spi": d.UnknownSPI, "malformed": d.Malformed,
@@ -101,4 +122,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descDataplane, v, kind)
 		}
 	}
+}
+
+// ikeDrops returns the engine's drop counters, or nil before Run started it.
+func (a *Agent) ikeDrops() *ike.DropCounters {
+	a.book.mu.Lock()
+	defer a.book.mu.Unlock()
+	return a.book.ikeDrops
 }

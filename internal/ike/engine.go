@@ -32,6 +32,12 @@ type Engine struct {
 	halfOpen int
 	cookies  cookieJar
 
+	// drops counts refused messages (read concurrently through Drops);
+	// dropLog and replies rate-limit their log lines and error replies.
+	drops   DropCounters
+	dropLog dropLog
+	replies replyBucket
+
 	// byRemote indexes the peers that accept IKE_SA_INIT from an address
 	// (not InitiatorOnly), sorted by name; loose lists those without a
 	// fixed address or with a remote identity (matched in IKE_AUTH).
@@ -261,12 +267,14 @@ func (e *Engine) HandlePacket(now time.Time, pkt Packet) {
 	defer e.flush()
 	h, err := message.ParseHeader(pkt.Data)
 	if err != nil {
-		e.log.Debug("dropping malformed IKE datagram", "from", pkt.Remote, "err", err)
+		e.logDrop(now, DropMalformed, "dropping malformed IKE datagram", "from", pkt.Remote, "err", err)
 		return
 	}
 	if h.Exchange == message.IKESAInit && !h.IsResponse() {
 		if h.SPIr == 0 && h.MessageID == 0 {
 			e.handleInitRequest(now, pkt, h)
+		} else {
+			e.logDrop(now, DropMalformed, "dropping IKE_SA_INIT request with a responder SPI or message ID", "from", pkt.Remote)
 		}
 		return
 	}
@@ -278,7 +286,7 @@ func (e *Engine) HandlePacket(now time.Time, pkt Packet) {
 	}
 	sa := e.sas[ours]
 	if sa == nil || sa.spiPeer() != peerSPIOf(h) && !(h.Exchange == message.IKESAInit && sa.state == stInitSent) {
-		e.log.Debug("IKE message for unknown SA", "from", pkt.Remote, "exchange", h.Exchange, "spii", spiHex(h.SPIi), "spir", spiHex(h.SPIr))
+		e.logDrop(now, DropUnknownSA, "IKE message for unknown SA", "from", pkt.Remote, "exchange", h.Exchange, "spii", spiHex(h.SPIi), "spir", spiHex(h.SPIr))
 		return
 	}
 	sa.handle(now, pkt, h)

@@ -257,9 +257,16 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 		}
 		return
 	}
+	// Only configured peers get an answer, and unknown addresses cost one
+	// map lookup: sources are trivially spoofed (see DropReason).
+	cands := e.peersFor(pkt.Local.Addr(), pkt.Remote.Addr())
+	if len(cands) == 0 {
+		e.logDrop(now, DropUnknownPeer, "IKE_SA_INIT from an unknown peer: no connection for this address; not answered", "from", pkt.Remote, "to", pkt.Local)
+		return
+	}
 	m, err := message.Decode(pkt.Data, nil)
 	if err != nil {
-		e.log.Debug("dropping malformed IKE_SA_INIT", "from", pkt.Remote, "err", err)
+		e.logDrop(now, DropMalformed, "dropping malformed IKE_SA_INIT", "from", pkt.Remote, "err", err)
 		return
 	}
 	reply := func(payloads ...message.Payload) {
@@ -271,20 +278,24 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 			e.host.SendIKE(Packet{Data: b, Local: pkt.Local, Remote: pkt.Remote})
 		}
 	}
-	cands := e.peersFor(pkt.Local.Addr(), pkt.Remote.Addr())
-	if len(cands) == 0 {
-		e.log.Warn("IKE_SA_INIT from an unknown peer: no connection for this address", "from", pkt.Remote, "to", pkt.Local)
-		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
-		return
+	// replyError is an error reply, sent within the rate of replyBucket.
+	replyError := func(t message.NotifyType) {
+		if e.replies.take(now) {
+			reply(&message.Notify{Type: t})
+		}
 	}
 	saP, ke, nonce := m.SA(), m.KE(), m.Nonce()
 	if saP == nil || ke == nil || nonce == nil {
-		reply(&message.Notify{Type: message.NotifyInvalidSyntax})
+		e.logDrop(now, DropInvalidSyntax, "IKE_SA_INIT without SA, KE or Nonce", "from", pkt.Remote)
+		replyError(message.NotifyInvalidSyntax)
 		return
 	}
 	if e.halfOpen >= e.cfg.CookieThreshold {
 		c := m.Notify(message.NotifyCookie)
 		if c == nil || len(m.Payloads) == 0 || m.Payloads[0] != message.Payload(c) || !e.cookies.valid(c.Data, nonce.Data, pkt.Remote, h.SPIi) {
+			// Stateless and no larger than the request (RFC 7296 §2.6):
+			// a peer that really sent it returns the cookie.
+			e.logDrop(now, DropCookie, "many half-open IKE SAs: asking for a cookie", "from", pkt.Remote, "half_open", e.halfOpen)
 			reply(&message.Notify{Type: message.NotifyCookie, Data: e.cookies.make(nonce.Data, pkt.Remote, h.SPIi)})
 			return
 		}
@@ -297,12 +308,20 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 	idx, s, ok := selectProposal(ours, saP.Proposals, message.ProtoIKE, true)
 	if !ok {
 		reason := "NO_PROPOSAL_CHOSEN: peer offered " + describe(saP.Proposals) + "; we accept " + transform.FormatProposals(ours)
-		e.log.Warn("IKE_SA_INIT: no acceptable proposal", "from", pkt.Remote, "offered", describe(saP.Proposals), "accepted", transform.FormatProposals(ours))
 		for _, p := range cands {
-			p.lastError = reason
-			e.host.Event(Event{Kind: EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+			if p.lastError != reason {
+				p.lastError = reason
+				e.touchPeer(p)
+			}
 		}
-		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
+		// The log line and the failure events are rate-limited: the
+		// address may be spoofed.
+		if e.logDrop(now, DropNoProposal, "IKE_SA_INIT: no acceptable proposal", "from", pkt.Remote, "offered", describe(saP.Proposals), "accepted", transform.FormatProposals(ours)) {
+			for _, p := range cands {
+				e.host.Event(Event{Kind: EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+			}
+		}
+		replyError(message.NotifyNoProposalChosen)
 		return
 	}
 	if ke.Group != s.dh {
@@ -315,7 +334,7 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 		if !ok2 || !allowed {
 			var d [2]byte
 			binary.BigEndian.PutUint16(d[:], uint16(s.dh))
-			e.log.Info("IKE_SA_INIT: asking for another DH group", "from", pkt.Remote, "got", transform.Name(transform.TypeDH, ke.Group), "want", transform.Name(transform.TypeDH, s.dh))
+			e.logDrop(now, DropInvalidKE, "IKE_SA_INIT: asking for another DH group", "from", pkt.Remote, "got", transform.Name(transform.TypeDH, ke.Group), "want", transform.Name(transform.TypeDH, s.dh))
 			reply(&message.Notify{Type: message.NotifyInvalidKEPayload, Data: d[:]})
 			return
 		}
@@ -328,8 +347,8 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 	}
 	gir, err := dh.Shared(ke.Data)
 	if err != nil {
-		e.log.Info("IKE_SA_INIT: invalid DH public value", "from", pkt.Remote, "err", err)
-		reply(&message.Notify{Type: message.NotifyInvalidSyntax})
+		e.logDrop(now, DropInvalidSyntax, "IKE_SA_INIT: invalid DH public value", "from", pkt.Remote, "err", err)
+		replyError(message.NotifyInvalidSyntax)
 		return
 	}
 	sa := e.newSA(nil, false, now)

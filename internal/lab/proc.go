@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,6 +113,49 @@ func StartDetached(ctx context.Context, ns string, argv []string, logFile string
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// maxLogSize caps each lab process's log file; see capLog.
+const maxLogSize = 8 << 20
+
+// capLog keeps the log file path under max bytes for a process that
+// appends to it (O_APPEND) and cannot be asked to reopen it: once the file
+// is larger, its last max bytes move to path.1 (replacing the previous
+// one) and the file is truncated, so that the process goes on writing at
+// its start (copy and truncate, as logrotate's copytruncate; a line
+// written between the two is lost). EnsureProcess calls it on every
+// reconcile pass (every 2 s), so a process's logs take at most 2×max plus
+// what it writes in one pass, whatever it logs: a flood of packets cannot
+// fill the disk. A missing file is no error.
+func capLog(path string, max int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= max {
+		return err
+	}
+	tmp, err := os.OpenFile(path+".1.tmp", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(tmp, io.NewSectionReader(f, fi.Size()-max, max))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(path+".1.tmp", path+".1")
+	}
+	if err != nil {
+		os.Remove(path + ".1.tmp")
+		return fmt.Errorf("lab: rotating %s: %w", path, err)
+	}
+	return f.Truncate(0)
 }
 
 // readFrom returns up to n bytes of a file from offset off.
@@ -231,12 +275,18 @@ func (l *Lab) EnsureProcess(ctx context.Context, spec ProcessSpec) (Process, err
 	defer l.mu.Unlock()
 	if old, ok := l.st.Processes[spec.Name]; ok {
 		if Running(*old) && old.Namespace == spec.Namespace && slices.Equal(old.Argv, spec.Argv) {
+			if err := capLog(old.LogFile, maxLogSize); err != nil {
+				l.log.Warn("capping a process log", "name", spec.Name, "err", err)
+			}
 			return *old, nil
 		}
 		if err := Stop(ctx, *old, l.stopTimeout); err != nil {
 			return Process{}, err
 		}
 		delete(l.st.Processes, spec.Name)
+	}
+	if err := capLog(spec.LogFile, maxLogSize); err != nil {
+		l.log.Warn("capping a process log", "name", spec.Name, "err", err)
 	}
 	p, err := StartDetached(ctx, spec.Namespace, spec.Argv, spec.LogFile)
 	if err != nil {

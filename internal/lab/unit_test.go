@@ -1,14 +1,17 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -322,5 +325,43 @@ func TestHTTPInternalErrorWithheld(t *testing.T) {
 	}
 	if strings.Contains(body.Error.Message, "secret-path") {
 		t.Errorf("a 500 leaks the internal error: %q", body.Error.Message)
+	}
+}
+
+// A log over the cap moves (its tail) to .1 and starts again at zero,
+// while the process's O_APPEND descriptor keeps writing to it.
+func TestCapLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.log")
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	line := bytes.Repeat([]byte("x"), 99)
+	for i := range 30000 { // 3 MB
+		fmt.Fprintf(w, "%s%d\n", line[:99-len(strconv.Itoa(i))], i)
+	}
+	if err := capLog(path, 4<<20); err != nil { // under the cap: untouched
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Size() != 3_000_000 {
+		t.Fatalf("size %d", fi.Size())
+	}
+	if err := capLog(path, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(path + ".1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old) != 1<<20 || !bytes.HasSuffix(old, []byte("29999\n")) {
+		t.Fatalf(".1 has %d bytes ending %q", len(old), old[max(0, len(old)-10):])
+	}
+	fmt.Fprintf(w, "after\n")
+	if b, _ := os.ReadFile(path); string(b) != "after\n" {
+		t.Fatalf("log after capping: %q", b[:min(len(b), 40)])
+	}
+	if err := capLog(filepath.Join(t.TempDir(), "missing.log"), 1); err != nil {
+		t.Fatal(err)
 	}
 }
