@@ -39,6 +39,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -772,11 +773,17 @@ func (d *Dataplane) TunnelStats(id string) (TunnelStats, bool) {
 		LastReceived:  unixNano(t.lastRx.Load()),
 		LastKeepalive: unixNano(t.lastKeepalive.Load()),
 	}
-	for _, o := range t.outSAs() {
+	outs := t.outSAs()
+	for _, o := range outs {
 		st.SAs = append(st.SAs, SAStats{SPI: o.sa.SPI(), Counters: o.sa.Stats()})
 	}
 	t.retired.Range(func(k, v any) bool {
-		st.SAs = append(st.SAs, SAStats{SPI: k.(uint32), Counters: v.(*esp.OutboundSA).Stats()})
+		// An SA can be retired and still in use for a moment (both ends
+		// initiated at once): list it once.
+		spi := k.(uint32)
+		if !slices.ContainsFunc(outs, func(o outboundSA) bool { return o.sa.SPI() == spi }) {
+			st.SAs = append(st.SAs, SAStats{SPI: spi, Counters: v.(*esp.OutboundSA).Stats()})
+		}
 		return true
 	})
 	for spi, in := range t.in {
