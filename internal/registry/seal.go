@@ -14,7 +14,7 @@ import (
 
 // ErrUnknownKey is returned for a record sealed with a key the keyring
 // does not hold: the wrong key file, or a missing one.
-var ErrUnknownKey = errors.New("registry: record sealed with a key the keyring does not hold")
+var ErrUnknownKey = errors.New("registry: secrets sealed with a key the keyring does not hold")
 
 // envelopeV1 is the only envelope version.
 const envelopeV1 = "v1"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/vpngw/vpngw/internal/store"
 )
@@ -163,7 +164,7 @@ func (s *Sealed) CheckKeys(ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: the store's secrets are sealed with key %v", ErrUnknownKey, missing)
+		return fmt.Errorf("%w (key %s)", ErrUnknownKey, strings.Join(missing, ", "))
 	}
 	return nil
 }
