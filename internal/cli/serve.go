@@ -126,7 +126,7 @@ func storePaths(e *env, dataDir, keyFile string) (string, string, error) {
 		}
 	}
 	if keyFile == "" {
-		if keyFile, err = server.DefaultSecretsKeyFile(e.getenv); err != nil {
+		if keyFile, err = defaultSecretsKeyFile(e); err != nil {
 			return "", "", err
 		}
 	}
@@ -138,18 +138,35 @@ func defaultDataDir(e *env) (string, error) {
 	if os.Geteuid() == 0 {
 		return "/var/lib/vpngw", nil
 	}
-	if d := e.getenv("XDG_DATA_HOME"); d != "" {
+	return userDir(e, "XDG_DATA_HOME", ".local/share", "--data-dir")
+}
+
+// defaultSecretsKeyFile is where the key that seals secrets in the store
+// lives: /etc/vpngw/secrets.key for root, else in the user's config
+// directory; apart from the data directory either way, so that a copy of
+// the data directory alone does not carry the key.
+func defaultSecretsKeyFile(e *env) (string, error) {
+	if os.Geteuid() == 0 {
+		return "/etc/vpngw/secrets.key", nil
+	}
+	dir, err := userDir(e, "XDG_CONFIG_HOME", ".config", "--secrets-key-file")
+	return filepath.Join(dir, "secrets.key"), err
+}
+
+// userDir is $xdgVar/vpngw, else ~/fallback/vpngw.
+func userDir(e *env, xdgVar, fallback, flag string) (string, error) {
+	if d := e.getenv(xdgVar); d != "" {
 		return filepath.Join(d, "vpngw"), nil
 	}
 	home := e.getenv("HOME")
 	if home == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("no --data-dir given and no home directory: %w", err)
+			return "", fmt.Errorf("no %s given and no home directory: %w", flag, err)
 		}
 		home = h
 	}
-	return filepath.Join(home, ".local", "share", "vpngw"), nil
+	return filepath.Join(home, fallback, "vpngw"), nil
 }
 
 func newLogger(e *env, level, format string) (*slog.Logger, error) {

@@ -17,29 +17,6 @@ import (
 // storeFile is the store's file in the data directory.
 const storeFile = "vpngw.db"
 
-// DefaultSecretsKeyFile is where the key that seals secrets at rest lives
-// when --secrets-key-file is not given: /etc/vpngw/secrets.key as root,
-// else vpngw/secrets.key in the user's config directory ($XDG_CONFIG_HOME
-// or ~/.config) — apart from the data directory either way, so that a copy
-// or backup of the data directory alone does not carry the key.
-func DefaultSecretsKeyFile(getenv func(string) string) (string, error) {
-	if os.Geteuid() == 0 {
-		return "/etc/vpngw/secrets.key", nil
-	}
-	if d := getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "vpngw", "secrets.key"), nil
-	}
-	home := getenv("HOME")
-	if home == "" {
-		h, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("no --secrets-key-file given and no home directory: %w", err)
-		}
-		home = h
-	}
-	return filepath.Join(home, ".config", "vpngw", "secrets.key"), nil
-}
-
 // openSealed wraps st so that record secrets are sealed with the key file
 // at path. A missing file is created (one new key) unless the store
 // already holds sealed secrets; a key file that lacks a key the store

@@ -93,7 +93,7 @@ type Options struct {
 	// SecretsKeyFile is the key file that seals secrets (shared keys,
 	// RADIUS secrets) in the store (registry.KeyFile), created 0600 if
 	// missing while the store holds no sealed secrets. Required; the CLI
-	// defaults it to DefaultSecretsKeyFile, apart from DataDir.
+	// defaults it to a path apart from DataDir (docs/security.md).
 	SecretsKeyFile string
 	// LabPrefix prefixes the lab's network namespace names.
 	LabPrefix string
