@@ -21,6 +21,7 @@ type serveOptions struct {
 	allowedHost []string
 	insecure    bool
 	dataDir     string
+	keyFile     string
 	provider    string
 	logLevel    string
 	logFormat   string
@@ -51,7 +52,13 @@ warning). It answers only requests whose Host header names it: the listen
 address, localhost, 127.0.0.1 and [::1] on loopback, and each --allowed-host
 (for a DNS name or a proxy). Browsers are kept out: PUT, POST and PATCH need
 Content-Type application/json, and a request from another web origin is
-refused.`,
+refused.
+
+Secrets in the store (connection shared keys, RADIUS secrets) are sealed
+with AES-256-GCM under a key kept apart from the data directory, in
+--secrets-key-file (created 0600 on first start). Keep it and back it up
+apart from the data: without it the stored secrets cannot be read.
+"vpngw serve rotate-key" replaces it (docs/security.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -65,6 +72,7 @@ refused.`,
 	f.BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address although the API has no TLS and no sign-in (logged as a warning)")
 	f.StringVar(&o.listenFile, "listen-file", "", "write the bound address to this file when ready")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the store (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
+	f.StringVar(&o.keyFile, "secrets-key-file", "", "key file that seals secrets in the store, created if missing (default /etc/vpngw/secrets.key as root, else $XDG_CONFIG_HOME/vpngw/secrets.key or ~/.config/vpngw/secrets.key)")
 	f.StringVar(&o.provider, "provider", server.DefaultProvider(), "what realizes resources: lab (network namespaces on this host; the default as root on Linux), host (agents on real hosts), none (control plane only)")
 	f.StringVar(&o.agentListen, "agent-listen", "", "where agents reach the control plane: unix:///PATH or HOST:PORT (default: unix socket DATA-DIR/agent.sock for lab, 127.0.0.1:8481 for host)")
 	f.StringVar(&o.agentToken, "agent-token-file", "", "token agents must present (default for host: DATA-DIR/agent-token, created if missing)")
@@ -73,7 +81,56 @@ refused.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
+	addRotateKeyCommand(cmd, e)
 	root.AddCommand(cmd)
+}
+
+func addRotateKeyCommand(serve *cobra.Command, e *env) {
+	var dataDir, keyFile, logLevel string
+	cmd := &cobra.Command{
+		Use:   "rotate-key",
+		Short: "Replace the key that seals secrets in the store (with the server stopped)",
+		Long: `Replace the key that seals the secrets in the store (connection shared
+keys, RADIUS secrets): add a new key to the key file as the current one,
+seal every record's secrets with it, then remove the old key from the file.
+Stop vpngw serve first (the store is locked while it runs) and pass the
+same --data-dir and --secrets-key-file it uses. A rotation cut short keeps
+both keys in the file, so nothing becomes unreadable; run it again to
+finish. See docs/security.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(e, logLevel, "text")
+			if err != nil {
+				return err
+			}
+			dir, key, err := storePaths(e, dataDir, keyFile)
+			if err != nil {
+				return err
+			}
+			return server.RotateSecretsKey(cmd.Context(), dir, key, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	f.StringVar(&keyFile, "secrets-key-file", "", "the server's --secrets-key-file (same default)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	serve.AddCommand(cmd)
+}
+
+// storePaths are the data directory and the secrets key file, defaulted.
+func storePaths(e *env, dataDir, keyFile string) (string, string, error) {
+	var err error
+	if dataDir == "" {
+		if dataDir, err = defaultDataDir(e); err != nil {
+			return "", "", err
+		}
+	}
+	if keyFile == "" {
+		if keyFile, err = defaultSecretsKeyFile(e); err != nil {
+			return "", "", err
+		}
+	}
+	return dataDir, keyFile, nil
 }
 
 // defaultDataDir is /var/lib/vpngw for root, else the user's data dir.
@@ -81,18 +138,35 @@ func defaultDataDir(e *env) (string, error) {
 	if os.Geteuid() == 0 {
 		return "/var/lib/vpngw", nil
 	}
-	if d := e.getenv("XDG_DATA_HOME"); d != "" {
+	return userDir(e, "XDG_DATA_HOME", ".local/share", "--data-dir")
+}
+
+// defaultSecretsKeyFile is where the key that seals secrets in the store
+// lives: /etc/vpngw/secrets.key for root, else in the user's config
+// directory; apart from the data directory either way, so that a copy of
+// the data directory alone does not carry the key.
+func defaultSecretsKeyFile(e *env) (string, error) {
+	if os.Geteuid() == 0 {
+		return "/etc/vpngw/secrets.key", nil
+	}
+	dir, err := userDir(e, "XDG_CONFIG_HOME", ".config", "--secrets-key-file")
+	return filepath.Join(dir, "secrets.key"), err
+}
+
+// userDir is $xdgVar/vpngw, else ~/fallback/vpngw.
+func userDir(e *env, xdgVar, fallback, flag string) (string, error) {
+	if d := e.getenv(xdgVar); d != "" {
 		return filepath.Join(d, "vpngw"), nil
 	}
 	home := e.getenv("HOME")
 	if home == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
-			return "", fmt.Errorf("no --data-dir given and no home directory: %w", err)
+			return "", fmt.Errorf("no %s given and no home directory: %w", flag, err)
 		}
 		home = h
 	}
-	return filepath.Join(home, ".local", "share", "vpngw"), nil
+	return filepath.Join(home, fallback, "vpngw"), nil
 }
 
 func newLogger(e *env, level, format string) (*slog.Logger, error) {
@@ -123,11 +197,9 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--public-ip-pool: %w", err)}
 	}
-	dir := o.dataDir
-	if dir == "" {
-		if dir, err = defaultDataDir(e); err != nil {
-			return err
-		}
+	dir, keyFile, err := storePaths(e, o.dataDir, o.keyFile)
+	if err != nil {
+		return err
 	}
 	return server.Run(ctx, server.Options{
 		Listen:          o.listen,
@@ -135,6 +207,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AllowedHosts:    o.allowedHost,
 		InsecureListen:  o.insecure,
 		DataDir:         dir,
+		SecretsKeyFile:  keyFile,
 		Provider:        o.provider,
 		PublicIPPool:    pool,
 		AgentListen:     o.agentListen,

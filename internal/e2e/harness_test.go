@@ -8,7 +8,8 @@
 // agent_test.go runs the agent from a file; topologies_test.go runs
 // `vpngw serve --provider lab` building namespaces and agents, with
 // strongSwan on the on-premises sites; host_test.go runs the host provider
-// with agents on "real" gateway hosts.
+// with agents on "real" gateway hosts; secrets_test.go checks that shared
+// keys are sealed in the store and the key rotation.
 package e2e_test
 
 import (
@@ -25,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -127,10 +129,14 @@ type server struct {
 }
 
 // startServe runs `vpngw serve --listen 127.0.0.1:0 ARGS...`, waits for its
-// address and stops it (SIGTERM, by PID) at cleanup.
+// address and stops it (SIGTERM, by PID) at cleanup. Unless ARGS name one,
+// the secrets key file is the server's own (never the default in /etc).
 func startServe(t *testing.T, ns *nstest.NS, args ...string) *server {
 	t.Helper()
 	s := &server{t: t, ns: ns, dir: t.TempDir(), args: args}
+	if !slices.Contains(args, "--secrets-key-file") {
+		s.args = append(slices.Clone(args), "--secrets-key-file", filepath.Join(s.dir, "secrets.key"))
+	}
 	t.Cleanup(func() { s.stop(syscall.SIGTERM) })
 	s.restart()
 	return s

@@ -13,6 +13,21 @@
 //	r/{type}/{subscription}/{group}/{name}  network resource record
 //	o/{operationId}                         operation record
 //	a/{address}                             public IP reservation -> resource key
+//
+// Secrets at rest. A record whose object has a secret (resource.Secrets:
+// a connection's sharedKey, a gateway's RADIUS secrets) is stored with
+// those fields emptied in "object" and their values sealed in "sealed":
+//
+//	{"op":"…","object":{…no sharedKey…},"sealed":{"enc":"v1","kid":"…","n":"…","ct":"…"}}
+//
+// "ct" is AES-256-GCM, with a random 12-byte nonce "n" per write and the
+// record's store key as additional data (a sealed value moved to another
+// key does not open), of the JSON array of the secret values in
+// resource.Secrets order. "kid" names the Keyring key. Records without
+// "sealed" (written before sealing existed, or without secrets) load as
+// they are and are sealed on their next write. Sealed does this below
+// Encode and decode: a store wrapped in it (server.Run wraps its store) is
+// the only place records are sealed and opened; Reseal rotates keys.
 package registry
 
 import (

@@ -410,21 +410,35 @@ func Clone(obj Object) Object {
 	return out
 }
 
-// Redact returns a deep copy of obj with every secret removed: a
-// connection's sharedKey and the RADIUS server secrets of a gateway's
-// point-to-site configuration. Every API response body goes through it.
+// Secrets returns a pointer to every secret field of obj: a connection's
+// sharedKey and the RADIUS server secrets of a gateway's point-to-site
+// configuration. It is the one list of secrets: Redact clears them for
+// responses, and the registry seals them at rest. For objects of the same
+// shape (the same RADIUS servers) the order is the same.
+func Secrets(obj Object) []*string {
+	switch o := obj.(type) {
+	case *Connection:
+		return []*string{&o.Properties.SharedKey}
+	case *VirtualNetworkGateway:
+		c := o.Properties.VpnClientConfiguration
+		if c == nil {
+			return nil
+		}
+		out := []*string{&c.RadiusServerSecret}
+		for i := range c.RadiusServers {
+			out = append(out, &c.RadiusServers[i].RadiusServerSecret)
+		}
+		return out
+	}
+	return nil
+}
+
+// Redact returns a deep copy of obj with every secret (Secrets) removed.
+// Every API response body goes through it.
 func Redact(obj Object) Object {
 	out := Clone(obj)
-	switch o := out.(type) {
-	case *Connection:
-		o.Properties.SharedKey = ""
-	case *VirtualNetworkGateway:
-		if c := o.Properties.VpnClientConfiguration; c != nil {
-			c.RadiusServerSecret = ""
-			for i := range c.RadiusServers {
-				c.RadiusServers[i].RadiusServerSecret = ""
-			}
-		}
+	for _, p := range Secrets(out) {
+		*p = ""
 	}
 	return out
 }

@@ -21,7 +21,7 @@ import (
 // --insecure-listen fails before anything is bound or built.
 func TestListenRefusesNonLoopback(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:8480"} {
-		err := Run(context.Background(), Options{Listen: addr, DataDir: t.TempDir(), Provider: ProviderNone})
+		err := Run(context.Background(), Options{Listen: addr, DataDir: t.TempDir(), SecretsKeyFile: filepath.Join(t.TempDir(), "k"), Provider: ProviderNone})
 		if !errors.Is(err, errInsecureListen) || !strings.Contains(err.Error(), "--insecure-listen") {
 			t.Errorf("--listen %s: %v", addr, err)
 		}
@@ -47,7 +47,12 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 func startNone(t *testing.T, o Options) string {
 	t.Helper()
 	o.Listen, o.Provider = "127.0.0.1:0", ProviderNone
-	o.DataDir = t.TempDir()
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	if o.SecretsKeyFile == "" {
+		o.SecretsKeyFile = filepath.Join(t.TempDir(), "secrets.key")
+	}
 	o.ListenFile = filepath.Join(o.DataDir, "listen")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

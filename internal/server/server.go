@@ -3,7 +3,8 @@
 // and serves the ARM API and the agent API until its context ends. The CLI
 // only turns flags into Options.
 //
-// Run starts, in order: the store (DataDir/vpngw.db); for the lab and host
+// Run starts, in order: the store (DataDir/vpngw.db, its records' secrets
+// sealed with the key in SecretsKeyFile); for the lab and host
 // providers, the agent hub and its listener, the lab (restored from
 // DataDir/lab) and the reconciler; the API server, which resumes unfinished
 // operations; the HTTP listener. It stops them in reverse order.
@@ -89,6 +90,11 @@ type Options struct {
 	// AgentTokenFile holds the token agents present; empty means none for
 	// the lab and DataDir/agent-token (created if missing) for hosts.
 	AgentTokenFile string
+	// SecretsKeyFile is the key file that seals secrets (shared keys,
+	// RADIUS secrets) in the store (registry.KeyFile), created 0600 if
+	// missing while the store holds no sealed secrets. Required; the CLI
+	// defaults it to a path apart from DataDir (docs/security.md).
+	SecretsKeyFile string
 	// LabPrefix prefixes the lab's network namespace names.
 	LabPrefix string
 	// NoThroughputCap leaves gateways' aggregate throughput uncapped.
@@ -110,6 +116,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.DataDir == "" {
 		return errors.New("server: Options.DataDir is required")
 	}
+	if o.SecretsKeyFile == "" {
+		return errors.New("server: Options.SecretsKeyFile is required")
+	}
 	pool := o.PublicIPPool
 	if pool == nil {
 		p, err := registry.ParseAddressPool(registry.DefaultPublicIPPool())
@@ -129,15 +138,19 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	defer log.Info("stopped")
-	st, err := boltstore.Open(filepath.Join(dir, "vpngw.db"), boltstore.Options{Logger: log.With("component", "store")})
+	bolt, err := boltstore.Open(filepath.Join(dir, storeFile), boltstore.Options{Logger: log.With("component", "store")})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := st.Close(); err != nil {
+		if err := bolt.Close(); err != nil {
 			log.Error("closing store", "err", err)
 		}
 	}()
+	st, err := openSealed(ctx, bolt, o.SecretsKeyFile, log.With("component", "store"))
+	if err != nil {
+		return err
+	}
 	var prov api.Provisioner = api.NoneProvisioner{}
 	var mounts map[string]http.Handler
 	if o.Provider != ProviderNone {
