@@ -14,6 +14,7 @@ import (
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 const sub1 = "00000000-0000-0000-0000-000000000000"
@@ -149,13 +150,24 @@ func TestVNetToVNetAndSiteToSite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := c.agentStatus(reconcile.InstanceID(id, 0))
-		if len(st.Connections) != 1 || len(st.Connections[0].IKE) == 0 {
-			t.Fatalf("%s: agent status %+v", id.Name, st)
-		}
-		ike := st.Connections[0].IKE[0]
+		// The established IKE SA with its Child SA (both gateways initiate,
+		// so a duplicate being negotiated or deleted may be listed too).
+		var ike tunstat.IKESAStatus
+		nstest.WaitFor(t, 5*time.Second, func() bool {
+			st := c.agentStatus(reconcile.InstanceID(id, 0))
+			if len(st.Connections) != 1 {
+				return false
+			}
+			for _, sa := range st.Connections[0].IKE {
+				if sa.State == "established" && len(sa.Children) > 0 {
+					ike = sa
+					return true
+				}
+			}
+			return false
+		}, "%s: no established IKE SA with a Child SA in the agent's status", id.Name)
 		if !strings.HasPrefix(ike.Suite, "aes256gcm16-prfsha256-") || strings.Contains(ike.Suite, "modp") ||
-			len(ike.Children) == 0 || ike.Children[0].Suite != "aes256gcm16" {
+			ike.Children[0].Suite != "aes256gcm16" {
 			t.Fatalf("%s: negotiated IKE %q ESP %+v, want AES-GCM-256 with ECP/Curve25519", id.Name, ike.Suite, ike.Children)
 		}
 	}
