@@ -6,76 +6,26 @@ package ike_test
 // traffic through the tunnels.
 
 import (
-	"encoding/binary"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tstest/iketest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
-// udpHost runs an Engine on UDP sockets and records Child SAs.
-type udpHost struct {
-	mu       sync.Mutex
-	s500     *net.UDPConn
-	s4500    *net.UDPConn
-	children map[uint32]*ike.ChildSA
-	events   []ike.Event
-}
-
-func (h *udpHost) SendIKE(p ike.Packet) {
-	sock, data := h.s500, p.Data
-	if p.Local.Port() == 4500 {
-		sock = h.s4500
-		data = append([]byte{0, 0, 0, 0}, p.Data...)
-	}
-	_, _ = sock.WriteToUDPAddrPort(data, p.Remote)
-}
-func (h *udpHost) InstallChildSA(c *ike.ChildSA, _ bool) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.children[c.InSPI] = c
-	return nil
-}
-func (h *udpHost) ActivateOutbound(uint32) {}
-func (h *udpHost) DeleteChildSA(in uint32) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.children, in)
-}
-func (h *udpHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
-func (h *udpHost) Event(e ike.Event) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.events = append(h.events, e)
-}
-
-func (h *udpHost) childOut() map[uint32]*ike.ChildSA {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[uint32]*ike.ChildSA{}
-	for _, c := range h.children {
-		out[c.OutSPI] = c
-	}
-	return out
-}
-
-// ikeLab is a vpngw Engine in one namespace and charon in another.
+// ikeLab is a vpngw Engine in one namespace (driven over real UDP sockets
+// by iketest) and charon in another.
 type ikeLab struct {
-	t      *testing.T
-	a, b   *nstest.NS
-	host   *udpHost
-	calls  chan func(*ike.Engine)
-	done   chan struct{}
-	swan   *swantest.Daemon
-	engine *ike.Engine
+	t    *testing.T
+	a, b *nstest.NS
+	drv  *iketest.Driver[*ike.Engine]
+	swan *swantest.Daemon
 }
 
 var (
@@ -85,86 +35,19 @@ var (
 
 func newIKELab(t *testing.T) *ikeLab {
 	swantest.Require(t)
-	l := &ikeLab{t: t, host: &udpHost{children: map[uint32]*ike.ChildSA{}}, calls: make(chan func(*ike.Engine)), done: make(chan struct{})}
+	l := &ikeLab{t: t}
 	l.a, l.b = nstest.New(t, "vike-a"), nstest.New(t, "vike-b")
 	nstest.Link(t, l.a, "wan0", netip.MustParsePrefix("192.0.2.1/24"), l.b, "wan0", netip.MustParsePrefix("192.0.2.2/24"))
 	// charon (libipsec) needs an address inside its local selectors.
 	l.b.MustRun(t, "ip", "addr", "add", "10.2.0.1/16", "dev", "lo")
-	err := l.a.Do(func() error {
-		var err error
-		if l.host.s500, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 500}); err != nil {
-			return err
-		}
-		l.host.s4500, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 4500})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.engine = ike.New(ike.Config{RekeyGrace: 2 * time.Second}, l.host, nil)
-	type rx struct {
-		data []byte
-		from netip.AddrPort
-		port uint16
-	}
-	in := make(chan rx, 64)
-	read := func(c *net.UDPConn, port uint16) {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			d := append([]byte(nil), buf[:n]...)
-			if port == 4500 {
-				if n < 4 || binary.BigEndian.Uint32(d) != 0 {
-					continue // keepalive or ESP
-				}
-				d = d[4:]
-			}
-			in <- rx{d, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), port}
-		}
-	}
-	go read(l.host.s500, 500)
-	go read(l.host.s4500, 4500)
-	go func() {
-		defer close(l.done)
-		timer := time.NewTimer(time.Hour)
-		for {
-			if d := l.engine.NextDeadline(); !d.IsZero() {
-				timer.Reset(max(time.Until(d), time.Millisecond))
-			}
-			select {
-			case p, ok := <-in:
-				if !ok {
-					return
-				}
-				l.engine.HandlePacket(time.Now(), ike.Packet{Data: p.data, Remote: p.from, Local: netip.AddrPortFrom(ipA, p.port)})
-			case f, ok := <-l.calls:
-				if !ok {
-					return
-				}
-				f(l.engine)
-			case <-timer.C:
-				l.engine.Tick(time.Now())
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		close(l.calls)
-		<-l.done
-		l.host.s500.Close()
-		l.host.s4500.Close()
+	l.drv = iketest.Start(t, l.a, ipA, func(h ike.Host) *ike.Engine {
+		return ike.New(ike.Config{RekeyGrace: 2 * time.Second}, h, nil)
 	})
 	return l
 }
 
 // do runs f on the engine's goroutine.
-func (l *ikeLab) do(f func(*ike.Engine)) {
-	done := make(chan struct{})
-	l.calls <- func(e *ike.Engine) { f(e); close(done) }
-	<-done
-}
+func (l *ikeLab) do(f func(*ike.Engine)) { l.drv.Do(f) }
 
 func (l *ikeLab) status() ike.PeerStatus {
 	var st []ike.PeerStatus
@@ -185,7 +68,7 @@ func (l *ikeLab) agree() {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	ours := l.host.childOut()
+	ours := l.drv.Host.ByOutSPI()
 	n := 0
 	for _, s := range sas {
 		for _, c := range s.Children {
@@ -294,17 +177,17 @@ func TestInteropRekeysAndDelete(t *testing.T) {
 	nstest.WaitFor(t, 10*time.Second, l.established, "not established")
 	nstest.WaitFor(t, 5*time.Second, func() bool { return l.swan.Established("vpngw") }, "strongSwan side not established")
 	l.agree()
-	firstIn := keysOf(l.host.childOut())[0]
+	firstIn := keysOf(l.drv.Host.ByOutSPI())[0]
 
 	// strongSwan rekeys the child (with PFS), then the IKE SA.
 	if err := l.swan.RekeyChild("vpngw"); err != nil {
 		t.Fatal(err)
 	}
 	nstest.WaitFor(t, 10*time.Second, func() bool {
-		o := l.host.childOut()
+		o := l.drv.Host.ByOutSPI()
 		_, old := o[parseSPI(firstIn)]
 		return len(o) == 1 && !old
-	}, "child rekey by strongSwan: ours %v", keysOf(l.host.childOut()))
+	}, "child rekey by strongSwan: ours %v", keysOf(l.drv.Host.ByOutSPI()))
 	l.agree()
 	spi := l.status().IKE[0].SPIi
 	if err := l.swan.RekeyIKE("vpngw"); err != nil {
@@ -318,15 +201,14 @@ func TestInteropRekeysAndDelete(t *testing.T) {
 
 	// We rekey the child, then the IKE SA.
 	var in uint32
-	for _, c := range l.host.childOut() {
+	for _, c := range l.drv.Host.ByOutSPI() {
 		in = c.InSPI
 	}
 	l.do(func(e *ike.Engine) { e.SoftLimit(time.Now(), in) })
 	nstest.WaitFor(t, 10*time.Second, func() bool {
-		l.host.mu.Lock()
-		defer l.host.mu.Unlock()
-		_, old := l.host.children[in]
-		return !old && len(l.host.children) == 1
+		children := l.drv.Host.Children()
+		_, old := children[in]
+		return !old && len(children) == 1
 	}, "our child rekey")
 	l.agree()
 	nstest.WaitFor(t, 10*time.Second, func() bool {

@@ -3,151 +3,45 @@ package ikev1_test
 // IKEv1 interoperability with strongSwan 5.9.8 (kernel-libipsec, so ESP is
 // UDP-encapsulated and NAT-T is negotiated): the Engine runs over real UDP
 // sockets in one namespace, charon in another. The driver below owns the
-// sockets; the engine stays pure. It mirrors ike's interop driver.
+// sockets; the engine stays pure. The driver is iketest's, shared with ike's interop tests.
 
 import (
-	"encoding/binary"
-	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/ikev1"
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tstest/iketest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
-type udpHost struct {
-	mu       sync.Mutex
-	s500     *net.UDPConn
-	s4500    *net.UDPConn
-	children map[uint32]*ike.ChildSA
-}
-
-func (h *udpHost) SendIKE(p ike.Packet) {
-	sock, data := h.s500, p.Data
-	if p.Local.Port() == 4500 {
-		sock = h.s4500
-		data = append([]byte{0, 0, 0, 0}, p.Data...)
-	}
-	_, _ = sock.WriteToUDPAddrPort(data, p.Remote)
-}
-func (h *udpHost) InstallChildSA(c *ike.ChildSA, _ bool) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.children[c.InSPI] = c
-	return nil
-}
-func (h *udpHost) ActivateOutbound(uint32) {}
-func (h *udpHost) DeleteChildSA(in uint32) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.children, in)
-}
-func (h *udpHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
-func (h *udpHost) Event(ike.Event)                                     {}
-
-func (h *udpHost) snapshot() map[uint32]*ike.ChildSA {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[uint32]*ike.ChildSA{}
-	for k, v := range h.children {
-		out[k] = v
-	}
-	return out
-}
-
 var ipA = netip.MustParseAddr("192.0.2.1")
 
+// lab is an IKEv1 Engine in one namespace (driven over real UDP sockets by
+// iketest) and charon in another.
 type lab struct {
-	t     *testing.T
-	a, b  *nstest.NS
-	host  *udpHost
-	calls chan func(*ikev1.Engine)
-	done  chan struct{}
-	swan  *swantest.Daemon
+	t    *testing.T
+	a, b *nstest.NS
+	drv  *iketest.Driver[*ikev1.Engine]
+	swan *swantest.Daemon
 }
 
 func newLab(t *testing.T) *lab {
 	swantest.Require(t)
-	l := &lab{t: t, host: &udpHost{children: map[uint32]*ike.ChildSA{}}, calls: make(chan func(*ikev1.Engine)), done: make(chan struct{})}
+	l := &lab{t: t}
 	l.a, l.b = nstest.New(t, "vv1-a"), nstest.New(t, "vv1-b")
 	nstest.Link(t, l.a, "wan0", netip.MustParsePrefix("192.0.2.1/24"), l.b, "wan0", netip.MustParsePrefix("192.0.2.2/24"))
 	l.b.MustRun(t, "ip", "addr", "add", "10.2.0.1/16", "dev", "lo")
-	err := l.a.Do(func() error {
-		var err error
-		if l.host.s500, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 500}); err != nil {
-			return err
-		}
-		l.host.s4500, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 4500})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine := ikev1.New(ikev1.Config{RekeyGrace: 2 * time.Second}, l.host, nil)
-	type rx struct {
-		data []byte
-		from netip.AddrPort
-		port uint16
-	}
-	in := make(chan rx, 64)
-	read := func(c *net.UDPConn, port uint16) {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			d := append([]byte(nil), buf[:n]...)
-			if port == 4500 {
-				if n < 4 || binary.BigEndian.Uint32(d) != 0 {
-					continue // keepalive or ESP
-				}
-				d = d[4:]
-			}
-			in <- rx{d, netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), port}
-		}
-	}
-	go read(l.host.s500, 500)
-	go read(l.host.s4500, 4500)
-	go func() {
-		defer close(l.done)
-		timer := time.NewTimer(time.Hour)
-		for {
-			if d := engine.NextDeadline(); !d.IsZero() {
-				timer.Reset(max(time.Until(d), time.Millisecond))
-			}
-			select {
-			case p := <-in:
-				engine.HandlePacket(time.Now(), ike.Packet{Data: p.data, Remote: p.from, Local: netip.AddrPortFrom(ipA, p.port)})
-			case f, ok := <-l.calls:
-				if !ok {
-					return
-				}
-				f(engine)
-			case <-timer.C:
-				engine.Tick(time.Now())
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		close(l.calls)
-		<-l.done
-		l.host.s500.Close()
-		l.host.s4500.Close()
+	l.drv = iketest.Start(t, l.a, ipA, func(h ike.Host) *ikev1.Engine {
+		return ikev1.New(ikev1.Config{RekeyGrace: 2 * time.Second}, h, nil)
 	})
 	return l
 }
 
-func (l *lab) do(f func(*ikev1.Engine)) {
-	done := make(chan struct{})
-	l.calls <- func(e *ikev1.Engine) { f(e); close(done) }
-	<-done
-}
+func (l *lab) do(f func(*ikev1.Engine)) { l.drv.Do(f) }
 
 func (l *lab) established() bool {
 	var ok bool
@@ -169,10 +63,7 @@ func (l *lab) agree() {
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	ours := map[uint32]*ike.ChildSA{}
-	for _, c := range l.host.snapshot() {
-		ours[c.OutSPI] = c
-	}
+	ours := l.drv.Host.ByOutSPI()
 	n := 0
 	for _, s := range sas {
 		l.t.Logf("strongSwan IKE SA %s state=%s %s/%s/%s/%s", s.Name, s.State, s.Encr, s.Integ, s.PRF, s.DH)
@@ -273,12 +164,12 @@ func TestInteropV1RekeyAndDelete(t *testing.T) {
 	nstest.WaitFor(t, 15*time.Second, l.established, "not established: %s", l.lastErr())
 	nstest.WaitFor(t, 5*time.Second, func() bool { return l.swan.Established("vpngw") }, "strongSwan side not established")
 	l.agree()
-	first := l.host.snapshot()
+	first := l.drv.Host.Children()
 	if err := l.swan.RekeyChild("vpngw"); err != nil {
 		t.Fatal(err)
 	}
 	nstest.WaitFor(t, 10*time.Second, func() bool {
-		for in := range l.host.snapshot() {
+		for in := range l.drv.Host.Children() {
 			if first[in] == nil {
 				return true
 			}
@@ -287,7 +178,7 @@ func TestInteropV1RekeyAndDelete(t *testing.T) {
 	}, "no new Child SA after strongSwan's Quick Mode rekey")
 	// Our own rekey.
 	var in uint32
-	for k := range l.host.snapshot() {
+	for k := range l.drv.Host.Children() {
 		if first[k] == nil {
 			in = k
 		}
@@ -297,10 +188,10 @@ func TestInteropV1RekeyAndDelete(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	nstest.WaitFor(t, 10*time.Second, func() bool { _, ok := l.host.snapshot()[in]; return !ok }, "our rekey did not retire %08x", in)
+	nstest.WaitFor(t, 10*time.Second, func() bool { _, ok := l.drv.Host.Children()[in]; return !ok }, "our rekey did not retire %08x", in)
 	l.agree()
 	if err := l.swan.Terminate("vpngw"); err != nil {
 		t.Fatal(err)
 	}
-	nstest.WaitFor(t, 5*time.Second, func() bool { return len(l.host.snapshot()) == 0 }, "strongSwan's Delete not honoured")
+	nstest.WaitFor(t, 5*time.Second, func() bool { return len(l.drv.Host.Children()) == 0 }, "strongSwan's Delete not honoured")
 }
