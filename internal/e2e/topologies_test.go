@@ -130,20 +130,7 @@ func TestMultiSite(t *testing.T) {
 // action. The first gateway also has a site-to-site connection (S2S and
 // VNet-to-VNet on one gateway).
 func TestVNetToVNetAndSiteToSite(t *testing.T) {
-	c := newCloud(t)
-	const sub2 = "11111111-2222-3333-4444-555555555555"
-	c.gateway("RG-A", sub1, "VNetA", "10.1.0.0/16")
-	c.gateway("RG-B", sub2, "VNetB", "10.2.0.0/16")
-	vmA := c.vm(sub1, "RG-A", "VNetA", "vma")
-	vmB := c.vm(sub2, "RG-B", "VNetB", "vmb")
-	gwA := "/subscriptions/" + sub1 + "/resourceGroups/RG-A/providers/Microsoft.Network/virtualNetworkGateways/VNetA-gw"
-	gwB := "/subscriptions/" + sub2 + "/resourceGroups/RG-B/providers/Microsoft.Network/virtualNetworkGateways/VNetB-gw"
-	c.cli("network", "vpn-connection", "create", "-g", "RG-A", "-n", "A-to-B", "--vnet-gateway1", gwA, "--vnet-gateway2", gwB,
-		"--shared-key", "v2vKey99", "--subscription", sub1, "-o", "none")
-	c.cli("network", "vpn-connection", "create", "-g", "RG-B", "-n", "B-to-A", "--vnet-gateway1", gwB, "--vnet-gateway2", gwA,
-		"--shared-key", "v2vKey99", "--subscription", sub2, "-o", "none")
-	c.waitConnected(sub1, "RG-A", "A-to-B", 30*time.Second)
-	c.waitConnected(sub2, "RG-B", "B-to-A", 30*time.Second)
+	c, gwA, gwB, vmA, vmB := newVNetPair(t, "v2vKey99")
 	// Between two vpngw gateways: AES-GCM with elliptic-curve DH, not
 	// Azure's default AES256/SHA1/DH group 2 (docs/resources.md).
 	for _, gw := range []string{gwA, gwB} {
@@ -379,20 +366,7 @@ func TestHungActiveFailsOver(t *testing.T) {
 // new instance's IKE SA at once, as it takes any fresh IKE SA from the
 // same peer, rather than wait for dead peer detection.
 func TestHungActiveFailsOverVNetToVNet(t *testing.T) {
-	c := newCloud(t)
-	const sub2 = "11111111-2222-3333-4444-555555555555"
-	c.gateway("RG-A", sub1, "VNetA", "10.1.0.0/16")
-	c.gateway("RG-B", sub2, "VNetB", "10.2.0.0/16")
-	c.vm(sub1, "RG-A", "VNetA", "vma")
-	vmB := c.vm(sub2, "RG-B", "VNetB", "vmb")
-	gwA := "/subscriptions/" + sub1 + "/resourceGroups/RG-A/providers/Microsoft.Network/virtualNetworkGateways/VNetA-gw"
-	gwB := "/subscriptions/" + sub2 + "/resourceGroups/RG-B/providers/Microsoft.Network/virtualNetworkGateways/VNetB-gw"
-	c.cli("network", "vpn-connection", "create", "-g", "RG-A", "-n", "A-to-B", "--vnet-gateway1", gwA, "--vnet-gateway2", gwB,
-		"--shared-key", "v2vHung1", "--subscription", sub1, "-o", "none")
-	c.cli("network", "vpn-connection", "create", "-g", "RG-B", "-n", "B-to-A", "--vnet-gateway1", gwB, "--vnet-gateway2", gwA,
-		"--shared-key", "v2vHung1", "--subscription", sub2, "-o", "none")
-	c.waitConnected(sub1, "RG-A", "A-to-B", 30*time.Second)
-	c.waitConnected(sub2, "RG-B", "B-to-A", 30*time.Second)
+	c, _, _, _, vmB := newVNetPair(t, "v2vHung1")
 	nsA := c.vmNS(sub1, "RG-A", "vma")
 	reachable(t, nsA, vmB, 10*time.Second)
 
@@ -404,6 +378,32 @@ func TestHungActiveFailsOverVNetToVNet(t *testing.T) {
 	}
 	reachable(t, nsA, vmB, 5*time.Second)
 	c.waitConnected(sub2, "RG-B", "B-to-A", 10*time.Second)
+}
+
+// sub2 is the second subscription of the VNet-to-VNet tests.
+const sub2 = "11111111-2222-3333-4444-555555555555"
+
+// newVNetPair builds VNetA (10.1.0.0/16, group RG-A, subscription sub1)
+// and VNetB (10.2.0.0/16, RG-B, sub2), each with a gateway and a VM (vma,
+// vmb), joined by the pair of Vnet2Vnet connections Azure uses (A-to-B,
+// B-to-A) with key, and waits until both are Connected. It returns the
+// gateways' IDs and the VMs' addresses.
+func newVNetPair(t *testing.T, key string) (c *cloud, gwA, gwB string, vmA, vmB netip.Addr) {
+	t.Helper()
+	c = newCloud(t)
+	c.gateway("RG-A", sub1, "VNetA", "10.1.0.0/16")
+	c.gateway("RG-B", sub2, "VNetB", "10.2.0.0/16")
+	vmA = c.vm(sub1, "RG-A", "VNetA", "vma")
+	vmB = c.vm(sub2, "RG-B", "VNetB", "vmb")
+	gwA = "/subscriptions/" + sub1 + "/resourceGroups/RG-A/providers/Microsoft.Network/virtualNetworkGateways/VNetA-gw"
+	gwB = "/subscriptions/" + sub2 + "/resourceGroups/RG-B/providers/Microsoft.Network/virtualNetworkGateways/VNetB-gw"
+	c.cli("network", "vpn-connection", "create", "-g", "RG-A", "-n", "A-to-B", "--vnet-gateway1", gwA, "--vnet-gateway2", gwB,
+		"--shared-key", key, "--subscription", sub1, "-o", "none")
+	c.cli("network", "vpn-connection", "create", "-g", "RG-B", "-n", "B-to-A", "--vnet-gateway1", gwB, "--vnet-gateway2", gwA,
+		"--shared-key", key, "--subscription", sub2, "-o", "none")
+	c.waitConnected(sub1, "RG-A", "A-to-B", 30*time.Second)
+	c.waitConnected(sub2, "RG-B", "B-to-A", 30*time.Second)
+	return c, gwA, gwB, vmA, vmB
 }
 
 // hung is what hangActive measured.
