@@ -1,13 +1,13 @@
 package api
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/tstest"
 )
 
 // guarded serves h's Server behind Guard, allowing only its own address,
@@ -24,30 +24,8 @@ func guarded(t *testing.T, h *harness) (string, func(method, path, host, content
 		if !strings.Contains(path, "?") {
 			path += "?api-version=" + testAPIVersion
 		}
-		var rd io.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		}
-		req, err := http.NewRequest(method, ts.URL+path, rd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if host != "" {
-			req.Host = host
-		}
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return &resp{status: res.StatusCode, header: res.Header, body: b}
+		r := tstest.Do(t, tstest.Request{Method: method, URL: ts.URL + path, Host: host, ContentType: contentType, Origin: origin, Body: body})
+		return &resp{status: r.Status, header: r.Header, body: r.Body}
 	}
 }
 

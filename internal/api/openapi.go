@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/armjson"
 	"github.com/vpngw/vpngw/internal/resource"
 )
 
@@ -84,57 +85,33 @@ func (g *specGen) ref(t reflect.Type) map[string]any {
 	panic(fmt.Sprintf("api: openapi: unsupported type %v", t))
 }
 
-// object is the schema of a struct type's JSON form: exported fields by
-// their json names, embedded structs flattened.
+// object is the schema of a struct type's JSON form: its properties as
+// encoding/json (and so the API's decoder) sees them, embedded structs
+// flattened.
 func (g *specGen) object(t reflect.Type) map[string]any {
 	props := map[string]any{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag := f.Tag.Get("json")
-			if tag == "-" {
-				continue
-			}
-			name, _, _ := strings.Cut(tag, ",")
-			if f.Anonymous && name == "" {
-				ft := f.Type
-				if ft.Kind() == reflect.Pointer {
-					ft = ft.Elem()
+	for _, f := range armjson.Fields(t) {
+		name := f.Name
+		s := g.ref(f.Type)
+		if readOnlyProps[name] || writeOnlyProps[name] {
+			// Siblings of $ref are ignored in OpenAPI 3.0: wrap.
+			if _, isRef := s["$ref"]; isRef {
+				s = map[string]any{"allOf": []any{s}}
+			} else {
+				c := map[string]any{}
+				for k, v := range s {
+					c[k] = v
 				}
-				if ft.Kind() == reflect.Struct {
-					walk(ft)
-					continue
-				}
+				s = c
 			}
-			if !f.IsExported() {
-				continue
+			if readOnlyProps[name] {
+				s["readOnly"] = true
+			} else {
+				s["writeOnly"] = true
 			}
-			if name == "" {
-				name = f.Name
-			}
-			s := g.ref(f.Type)
-			if readOnlyProps[name] || writeOnlyProps[name] {
-				// Siblings of $ref are ignored in OpenAPI 3.0: wrap.
-				if _, isRef := s["$ref"]; isRef {
-					s = map[string]any{"allOf": []any{s}}
-				} else {
-					c := map[string]any{}
-					for k, v := range s {
-						c[k] = v
-					}
-					s = c
-				}
-				if readOnlyProps[name] {
-					s["readOnly"] = true
-				} else {
-					s["writeOnly"] = true
-				}
-			}
-			props[name] = s
 		}
+		props[name] = s
 	}
-	walk(t)
 	return map[string]any{"type": "object", "properties": props}
 }
 

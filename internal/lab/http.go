@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/armjson"
 )
 
 // VNetResolver finds a stored virtual network for the HTTP handler; the
@@ -244,16 +246,21 @@ func (h *handler) deleted(w http.ResponseWriter, err error) {
 	}
 }
 
-// readJSON decodes the request body strictly, answering 400 on failure.
+// readJSON decodes the request body strictly (armjson: unknown,
+// duplicate and case-variant properties, invalid UTF-8 and NUL characters
+// are refused, naming the field), answering 400 on failure. An empty body
+// leaves v as it is: every lab request body is optional.
 func (h *handler) readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	d := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequest))
-	d.DisallowUnknownFields()
-	err := d.Decode(v)
-	if err == nil && d.More() {
-		err = errors.New("trailing data after the JSON object")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequest))
+	if err != nil {
+		h.writeError(w, armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body could not be read: %v.", err))
+		return false
 	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		h.writeError(w, armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body is not valid: %v.", err))
+	if len(bytes.TrimSpace(body)) == 0 {
+		return true
+	}
+	if err := armjson.Decode(body, v); err != nil {
+		h.writeError(w, err)
 		return false
 	}
 	return true

@@ -214,6 +214,13 @@ func TestHTTPErrors(t *testing.T) {
 		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"8.8.8.8","addressPrefixes":["10.50.0.0/16"]}`, 400, "InvalidParameter", "TEST-NET"},
 		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"192.0.2.1","addressPrefixes":["10.50.0.0/16"],"extra":1}`, 400, "InvalidRequestContent", "extra"},
 		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"not an ip"}`, 400, "InvalidRequestContent", ""},
+		// Strict JSON, as the resource API: a key given twice or in two
+		// case spellings, NUL characters and invalid UTF-8 are refused by
+		// name instead of "last one wins".
+		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"192.0.2.1","publicIp":"192.0.2.2","addressPrefixes":["10.50.0.0/16"]}`, 400, "InvalidRequestContent", "publicIp"},
+		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"192.0.2.1","PublicIP":"192.0.2.2","addressPrefixes":["10.50.0.0/16"]}`, 400, "InvalidRequestContent", "PublicIP"},
+		{"PUT", "/lab/v1/sites/s1", `{"publicIp":"192.0.2.1","addressPrefixes":["10.50.0.0/16\u0000"]}`, 400, "InvalidRequestContent", "NUL"},
+		{"PUT", "/lab/v1/vms/rg/vm1", "{\"vnet\":\"v\xff\",\"subnet\":\"apps\"}", 400, "InvalidRequestContent", "UTF-8"},
 		{"GET", "/lab/v1/sites/s1", "", 404, "ResourceNotFound", "s1"},
 		{"PUT", "/lab/v1/vms/rg/vm1", `{"vnet":"v","subnet":"apps"}`, 404, "ResourceNotFound", "virtualNetworks/v"},
 		{"PUT", "/lab/v1/vms/rg/vm1", `{"vnet":"v"}`, 400, "MissingRequiredParameter", ""},

@@ -215,3 +215,16 @@ func Reserved(p netip.Prefix) (ReservedRange, bool) {
 	}
 	return ReservedRange{}, false
 }
+
+// ReservedWithin returns the range Azure reserves that contains all of p:
+// p would route only multicast, broadcast, loopback, link-local or Azure's
+// internal address. Unlike Reserved, a covering prefix such as 0.0.0.0/0 or
+// 192.0.0.0/2 is not reported: an on-premises site may advertise one.
+func ReservedWithin(p netip.Prefix) (ReservedRange, bool) {
+	for _, r := range reservedRanges {
+		if ContainsPrefix(r.Prefix, p) {
+			return r, true
+		}
+	}
+	return ReservedRange{}, false
+}

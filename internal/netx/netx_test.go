@@ -157,3 +157,18 @@ func TestReserved(t *testing.T) {
 		}
 	}
 }
+
+func TestReservedWithin(t *testing.T) {
+	for p, want := range map[string]string{
+		"224.0.0.0/4": "multicast", "239.1.0.0/16": "multicast", "127.0.0.1/32": "loopback",
+		"169.254.1.0/24": "link-local", "168.63.129.16/32": "the Azure internal DNS/health address",
+		"255.255.255.255/32": "broadcast",
+		// Covering prefixes route ordinary addresses too.
+		"0.0.0.0/0": "", "192.0.0.0/2": "", "168.63.129.0/24": "", "10.0.0.0/8": "",
+	} {
+		r, ok := ReservedWithin(netip.MustParsePrefix(p))
+		if r.What != want || ok != (want != "") {
+			t.Errorf("ReservedWithin(%s) = %+v %v, want %q", p, r, ok, want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/vpngw/vpngw/internal/armjson"
 )
 
 func TestDecodeStrict(t *testing.T) {
@@ -222,10 +224,10 @@ func hasNULOrDuplicate(v any) bool {
 	case map[string]any:
 		seen := map[string]bool{}
 		for k, e := range x {
-			if seen[foldName(k)] || strings.IndexByte(k, 0) >= 0 || hasNULOrDuplicate(e) {
+			if seen[armjson.FoldName(k)] || strings.IndexByte(k, 0) >= 0 || hasNULOrDuplicate(e) {
 				return true
 			}
-			seen[foldName(k)] = true
+			seen[armjson.FoldName(k)] = true
 		}
 	}
 	return false

@@ -1,6 +1,9 @@
 package resource
 
-import "github.com/vpngw/vpngw/internal/armerr"
+import (
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/armjson"
+)
 
 // Error is the API's error in ARM's shape (package armerr, the one home of
 // the type and its codes). Code is stable (scripts branch on it); Message
@@ -65,3 +68,9 @@ func Errorf(code, target, format string, args ...any) *Error {
 
 // AsError returns err as *Error if it is one (or wraps one).
 func AsError(err error) (*Error, bool) { return armerr.AsError(err) }
+
+// DecodeStrict decodes a JSON request body into v (a non-nil pointer) with
+// armjson's rules: unknown properties, duplicate or case-variant keys,
+// invalid UTF-8, NUL characters and type mismatches are refused with an
+// InvalidRequestContent error naming the full JSON path.
+func DecodeStrict(data []byte, v any) error { return armjson.Decode(data, v) }

@@ -2,8 +2,12 @@ package resource
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/netip"
+	"slices"
+
+	"github.com/vpngw/vpngw/internal/netx"
 )
 
 // MaxLocalNetworkPrefixes bounds a local network gateway's address space
@@ -71,6 +75,18 @@ func validateLocalNetworkGateway(l *errList, lg *LocalNetworkGateway) {
 			l.addf(CodeInvalidParameter, t, "Address prefix %s is listed twice.", p)
 		}
 		seen[p] = true
+		// A prefix that holds only reserved addresses would steer
+		// multicast, loopback or link-local traffic into the tunnel. A
+		// link-local /32 is the exception: it is how a site lists an APIPA
+		// BGP peering address (169.254.21.x) in its address space.
+		if r, ok := netx.ReservedWithin(p); ok && !(r.What == "link-local" && p.IsSingleIP()) {
+			target := t
+			if i := slices.Index(list, p.String()); i >= 0 {
+				target = fmt.Sprintf("%s[%d]", t, i)
+			}
+			l.addf(CodeInvalidParameter, target,
+				"Address prefix %s lies in %s (%s), which cannot be an on-premises network.", p, r.Prefix, r.What)
+		}
 	}
 	var gwIP netip.Addr
 	if pr.GatewayIPAddress != "" {

@@ -27,6 +27,21 @@ func TestValidateLocalNetworkGateway(t *testing.T) {
 			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"192.168.1.0/16"}
 		},
 			code: CodeInvalidCIDR, target: "properties.localNetworkAddressSpace.addressPrefixes[0]", msg: []string{"192.168.0.0/16"}},
+		{name: "multicast prefix", mut: func(l *LocalNetworkGateway) {
+			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"192.168.0.0/16", "239.1.0.0/16"}
+		}, code: CodeInvalidParameter, target: "properties.localNetworkAddressSpace.addressPrefixes[1]", msg: []string{"multicast"}},
+		{name: "loopback prefix", mut: func(l *LocalNetworkGateway) {
+			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"127.0.0.0/8"}
+		}, code: CodeInvalidParameter, target: "properties.localNetworkAddressSpace.addressPrefixes[0]", msg: []string{"loopback"}},
+		{name: "link-local prefix", mut: func(l *LocalNetworkGateway) {
+			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"169.254.10.0/24"}
+		}, code: CodeInvalidParameter, target: "properties.localNetworkAddressSpace.addressPrefixes[0]", msg: []string{"link-local"}},
+		{name: "APIPA BGP peer host prefix", mut: func(l *LocalNetworkGateway) {
+			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"192.168.0.0/16", "169.254.21.1/32"}
+		}},
+		{name: "default route prefix", mut: func(l *LocalNetworkGateway) {
+			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"0.0.0.0/0"}
+		}},
 		{name: "device address invalid", mut: func(l *LocalNetworkGateway) { l.Properties.GatewayIPAddress = "999.1.1.1" },
 			code: CodeInvalidParameter, target: "properties.gatewayIpAddress"},
 		{name: "device address multicast", mut: func(l *LocalNetworkGateway) { l.Properties.GatewayIPAddress = "224.0.0.5" },

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/tstest"
 )
 
 // TestListenRefusesNonLoopback: a non-loopback --listen without
@@ -79,26 +79,8 @@ func startNone(t *testing.T, o Options) string {
 
 func send(t *testing.T, method, url, host, ct, origin, body string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if host != "" {
-		req.Host = host
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, res.Header, string(b)
+	r := tstest.Do(t, tstest.Request{Method: method, URL: url, Host: host, ContentType: ct, Origin: origin, Body: body})
+	return r.Status, r.Header, string(r.Body)
 }
 
 // TestServeGuardsHost: the served API refuses a rebound Host and builds

@@ -1,6 +1,7 @@
 // Package tstest holds what vpngw's tests share: the process reaper here,
 // network namespace labs (nstest), strongSwan as a peer (swantest) and the
-// vpngw binary under test (testbin).
+// vpngw binary under test (testbin), and Do, the raw HTTP request the API
+// guard tests forge headers with.
 //
 // Every process a test starts is stopped by PID, never by name: Start
 // returns a Proc with exactly one goroutine waiting for the process, so the

@@ -1,4 +1,4 @@
-package resource
+package armjson
 
 import (
 	"bytes"
@@ -9,9 +9,11 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/vpngw/vpngw/internal/armerr"
 )
 
-// checkWellFormed is DecodeStrict's pre-pass over the raw body: it refuses
+// checkWellFormed is Decode's pre-pass over the raw body: it refuses
 // what encoding/json would silently accept or alter, naming the field:
 //
 //   - bytes that are not UTF-8, and \u escapes of lone surrogates
@@ -22,7 +24,7 @@ import (
 //     the last, and property names match case-insensitively.
 //
 // Syntax errors are left to the decoder that follows.
-func checkWellFormed(data []byte) *Error {
+func checkWellFormed(data []byte) *armerr.Error {
 	if utf8.Valid(data) && !bytes.Contains(data, []byte(`\u`)) && !bytes.Contains(data, []byte(`\U`)) {
 		// No escapes: nothing can decode to NUL or a replaced surrogate;
 		// only duplicates remain to check.
@@ -48,7 +50,7 @@ func (f *frame) elemPath() string {
 	return joinPath(f.path, f.key)
 }
 
-func checkDuplicates(data []byte, checkStrings bool) *Error {
+func checkDuplicates(data []byte, checkStrings bool) *armerr.Error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var stack []*frame
@@ -106,9 +108,9 @@ func checkDuplicates(data []byte, checkStrings bool) *Error {
 				}
 			}
 			if isKey {
-				k := foldName(t)
+				k := FoldName(t)
 				if top.seen[k] {
-					return Errorf(CodeInvalidRequestContent, target,
+					return armerr.Errorf(armerr.CodeInvalidRequestContent, target,
 						"Property '%s' is given twice in %s (names compare case-insensitively); give each property once.", t, pathName(top.path))
 				}
 				top.seen[k] = true
@@ -122,27 +124,27 @@ func checkDuplicates(data []byte, checkStrings bool) *Error {
 
 // checkString refuses a decoded string s whose raw JSON text was not UTF-8,
 // held a lone surrogate, or holds NUL.
-func checkString(s string, raw []byte, target string, isKey bool) *Error {
+func checkString(s string, raw []byte, target string, isKey bool) *armerr.Error {
 	what := "The value of " + pathName(target)
 	if isKey {
 		what = "The property name at " + pathName(target)
 	}
 	if !utf8.Valid(raw) {
-		return Errorf(CodeInvalidRequestContent, target, "%s is not valid UTF-8.", what)
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, target, "%s is not valid UTF-8.", what)
 	}
 	if strings.ContainsRune(s, utf8.RuneError) && !bytes.Contains(raw, []byte("\uFFFD")) &&
 		!bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
-		return Errorf(CodeInvalidRequestContent, target, "%s holds an escaped lone UTF-16 surrogate, which is not a character.", what)
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, target, "%s holds an escaped lone UTF-16 surrogate, which is not a character.", what)
 	}
 	if strings.IndexByte(s, 0) >= 0 {
-		return Errorf(CodeInvalidRequestContent, target, "%s holds a NUL character (\\u0000).", what)
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, target, "%s holds a NUL character (\\u0000).", what)
 	}
 	return nil
 }
 
-// foldName maps names that encoding/json matches to one another (Unicode
-// simple case folding) to one key.
-func foldName(s string) string {
+// FoldName maps property names that encoding/json matches to one another
+// (Unicode simple case folding) to one key.
+func FoldName(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		// The smallest rune of r's folding orbit.

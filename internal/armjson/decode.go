@@ -1,4 +1,4 @@
-package resource
+package armjson
 
 import (
 	"bytes"
@@ -12,26 +12,28 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vpngw/vpngw/internal/armerr"
 )
 
-// DecodeStrict decodes a JSON request body into v (a non-nil pointer),
+// Decode decodes a JSON request body into v (a non-nil pointer),
 // rejecting what encoding/json would silently accept: invalid UTF-8, NUL
 // characters, properties given twice (also in two spellings differing only
 // in case), unknown properties, values of the wrong JSON type, integers
-// with a fraction or out of range, and trailing data. Errors are *Error with Code CodeInvalidRequestContent
-// and a Target naming the full JSON path, such as
+// with a fraction or out of range, and trailing data. Errors are *armerr.Error with Code
+// armerr.CodeInvalidRequestContent and a Target naming the full JSON path, such as
 // "properties.ipConfigurations[0].properties.foo".
 //
 // Property names match case-insensitively (preferring an exact match), as
 // in encoding/json and ARM; null is accepted anywhere and leaves the Go
 // zero value.
-func DecodeStrict(data []byte, v any) error {
+func Decode(data []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return fmt.Errorf("resource: DecodeStrict needs a non-nil pointer, got %T", v)
+		return fmt.Errorf("armjson: Decode needs a non-nil pointer, got %T", v)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return Errorf(CodeInvalidRequestContent, "", "The request body is empty; a JSON object is required.")
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body is empty; a JSON object is required.")
 	}
 	if e := checkWellFormed(data); e != nil {
 		return e
@@ -43,7 +45,7 @@ func DecodeStrict(data []byte, v any) error {
 		return syntaxError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Errorf(CodeInvalidRequestContent, "", "The request body has data after the JSON value (at byte %d).", dec.InputOffset())
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body has data after the JSON value (at byte %d).", dec.InputOffset())
 	}
 	if e := checkJSON(raw, rv.Type().Elem(), ""); e != nil {
 		return e
@@ -53,22 +55,22 @@ func DecodeStrict(data []byte, v any) error {
 		// unmarshaler refused; report it with what encoding/json knows.
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return Errorf(CodeInvalidRequestContent, te.Field, "Property %s has an invalid value: %v.", te.Field, err)
+			return armerr.Errorf(armerr.CodeInvalidRequestContent, te.Field, "Property %s has an invalid value: %v.", te.Field, err)
 		}
-		return Errorf(CodeInvalidRequestContent, "", "The request body could not be decoded: %v.", err)
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body could not be decoded: %v.", err)
 	}
 	return nil
 }
 
-func syntaxError(err error) *Error {
+func syntaxError(err error) *armerr.Error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return Errorf(CodeInvalidRequestContent, "", "The request body is not valid JSON: %v (at byte %d).", se, se.Offset)
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body is not valid JSON: %v (at byte %d).", se, se.Offset)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return Errorf(CodeInvalidRequestContent, "", "The request body is not valid JSON: it ends too early.")
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body is not valid JSON: it ends too early.")
 	}
-	return Errorf(CodeInvalidRequestContent, "", "The request body is not valid JSON: %v.", err)
+	return armerr.Errorf(armerr.CodeInvalidRequestContent, "", "The request body is not valid JSON: %v.", err)
 }
 
 var (
@@ -78,7 +80,7 @@ var (
 
 // checkJSON walks a generic JSON value (decoded with UseNumber) against the
 // Go type it will be decoded into.
-func checkJSON(raw any, t reflect.Type, path string) *Error {
+func checkJSON(raw any, t reflect.Type, path string) *armerr.Error {
 	if raw == nil {
 		return nil // null: encoding/json leaves the zero value
 	}
@@ -88,8 +90,16 @@ func checkJSON(raw any, t reflect.Type, path string) *Error {
 	if t.Implements(jsonUnmarshalerType) || reflect.PointerTo(t).Implements(jsonUnmarshalerType) {
 		return nil // the type decodes itself
 	}
-	mismatch := func() *Error {
-		return Errorf(CodeInvalidRequestContent, path, "Property %s must be %s, not %s.", pathName(path), describeType(t), describeJSON(raw))
+	if textDecoded(t) {
+		// encoding/json hands a string to UnmarshalText (netip.Addr,
+		// netip.Prefix, ...), which then judges the value.
+		if _, ok := raw.(string); ok {
+			return nil
+		}
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s must be a string, not %s.", pathName(path), describeJSON(raw))
+	}
+	mismatch := func() *armerr.Error {
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s must be %s, not %s.", pathName(path), describeType(t), describeJSON(raw))
 	}
 	switch t.Kind() {
 	case reflect.Interface:
@@ -99,15 +109,15 @@ func checkJSON(raw any, t reflect.Type, path string) *Error {
 		if !ok {
 			return mismatch()
 		}
-		fields := jsonFields(t)
+		fields := Fields(t)
 		for _, key := range sortedKeys(obj) {
 			f, ok := lookupField(fields, key)
 			if !ok {
-				return Errorf(CodeInvalidRequestContent, joinPath(path, key),
+				return armerr.Errorf(armerr.CodeInvalidRequestContent, joinPath(path, key),
 					"Could not find member '%s' on object of type '%s' at %s: unknown properties are not allowed.",
 					key, typeLabel(t), pathName(path))
 			}
-			if e := checkJSON(obj[key], f.typ, joinPath(path, f.name)); e != nil {
+			if e := checkJSON(obj[key], f.Type, joinPath(path, f.Name)); e != nil {
 				return e
 			}
 		}
@@ -137,7 +147,7 @@ func checkJSON(raw any, t reflect.Type, path string) *Error {
 			return mismatch()
 		}
 		if t.Kind() == reflect.Array && len(arr) > t.Len() {
-			return Errorf(CodeInvalidRequestContent, path, "Property %s has at most %d elements.", pathName(path), t.Len())
+			return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s has at most %d elements.", pathName(path), t.Len())
 		}
 		for i, el := range arr {
 			if e := checkJSON(el, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); e != nil {
@@ -171,7 +181,7 @@ func checkJSON(raw any, t reflect.Type, path string) *Error {
 		}
 		if _, err := strconv.ParseUint(string(n), 10, t.Bits()); err != nil {
 			if strings.HasPrefix(string(n), "-") {
-				return Errorf(CodeInvalidRequestContent, path, "Property %s must not be negative, got %s.", pathName(path), n)
+				return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s must not be negative, got %s.", pathName(path), n)
 			}
 			return numberError(path, n, t, err)
 		}
@@ -182,35 +192,38 @@ func checkJSON(raw any, t reflect.Type, path string) *Error {
 			return mismatch()
 		}
 		if _, err := strconv.ParseFloat(string(n), t.Bits()); err != nil {
-			return Errorf(CodeInvalidRequestContent, path, "Property %s: %s is out of range.", pathName(path), n)
+			return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s: %s is out of range.", pathName(path), n)
 		}
 		return nil
 	}
-	return Errorf(CodeInvalidRequestContent, path, "Property %s cannot be decoded.", pathName(path))
+	return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s cannot be decoded.", pathName(path))
 }
 
-func numberError(path string, n json.Number, t reflect.Type, err error) *Error {
+func numberError(path string, n json.Number, t reflect.Type, err error) *armerr.Error {
 	if errors.Is(err, strconv.ErrRange) {
-		return Errorf(CodeInvalidRequestContent, path, "Property %s: %s is out of range for %s.", pathName(path), n, describeType(t))
+		return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s: %s is out of range for %s.", pathName(path), n, describeType(t))
 	}
-	return Errorf(CodeInvalidRequestContent, path, "Property %s must be an integer, not %s.", pathName(path), n)
+	return armerr.Errorf(armerr.CodeInvalidRequestContent, path, "Property %s must be an integer, not %s.", pathName(path), n)
 }
 
-type jsonField struct {
-	name string
-	typ  reflect.Type
+// Field is one JSON property of a struct type.
+type Field struct {
+	// Name is the property's name: the json tag's, else the Go field's.
+	Name string
+	// Type is the Go type its value decodes into.
+	Type reflect.Type
 }
 
-// jsonFields lists the JSON properties of a struct type the way
-// encoding/json sees them: tagged names, promoted fields of untagged
-// embedded structs (shallower fields win), "-" skipped.
-func jsonFields(t reflect.Type) []jsonField {
-	var out []jsonField
+// Fields lists the JSON properties of a struct type the way encoding/json
+// sees them: tagged names, promoted fields of untagged embedded structs
+// (shallower fields win), "-" and unexported fields skipped.
+func Fields(t reflect.Type) []Field {
+	var out []Field
 	seen := map[string]bool{}
 	current := []reflect.Type{t}
 	for len(current) > 0 {
 		var next []reflect.Type
-		var found []jsonField
+		var found []Field
 		for _, lt := range current {
 			for i := 0; i < lt.NumField(); i++ {
 				sf := lt.Field(i)
@@ -235,12 +248,12 @@ func jsonFields(t reflect.Type) []jsonField {
 				if name == "" {
 					name = sf.Name
 				}
-				found = append(found, jsonField{name: name, typ: sf.Type})
+				found = append(found, Field{Name: name, Type: sf.Type})
 			}
 		}
 		for _, f := range found {
-			if !seen[f.name] {
-				seen[f.name] = true
+			if !seen[f.Name] {
+				seen[f.Name] = true
 				out = append(out, f)
 			}
 		}
@@ -249,18 +262,18 @@ func jsonFields(t reflect.Type) []jsonField {
 	return out
 }
 
-func lookupField(fields []jsonField, key string) (jsonField, bool) {
+func lookupField(fields []Field, key string) (Field, bool) {
 	for _, f := range fields {
-		if f.name == key {
+		if f.Name == key {
 			return f, true
 		}
 	}
 	for _, f := range fields {
-		if strings.EqualFold(f.name, key) {
+		if strings.EqualFold(f.Name, key) {
 			return f, true
 		}
 	}
-	return jsonField{}, false
+	return Field{}, false
 }
 
 // sortedKeys makes errors deterministic: the first offending key in sorted
@@ -279,6 +292,12 @@ func pathName(path string) string {
 		return "(the request body)"
 	}
 	return "'" + path + "'"
+}
+
+// textDecoded reports whether encoding/json decodes a JSON string into t
+// with encoding.TextUnmarshaler.
+func textDecoded(t reflect.Type) bool {
+	return t.Implements(textUnmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType)
 }
 
 func typeLabel(t reflect.Type) string {

@@ -1,0 +1,58 @@
+package armjson
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/vpngw/vpngw/internal/armerr"
+)
+
+// The resource package tests Decode against every resource type
+// (resource.TestDecodeStrict, FuzzDecodeStrict); these cases cover what
+// other callers, such as the lab API, rely on.
+func TestDecode(t *testing.T) {
+	type site struct {
+		PublicIP netip.Addr     `json:"publicIp"`
+		Prefixes []netip.Prefix `json:"addressPrefixes"`
+		Count    int            `json:"count"`
+	}
+	tests := []struct {
+		name, body string
+		target     string // "" with ok
+		ok         bool
+	}{
+		{"valid", `{"publicIp":"192.0.2.1","addressPrefixes":["10.0.0.0/16"],"count":2}`, "", true},
+		{"text value in a list", `{"addressPrefixes":["10.0.0.0/16","10.1.0.0/16"]}`, "", true},
+		{"null", `{"publicIp":null}`, "", true},
+		{"text type given a number", `{"publicIp":5}`, "publicIp", false},
+		{"text type given an object", `{"addressPrefixes":[{}]}`, "addressPrefixes[0]", false},
+		{"bad text value", `{"publicIp":"not an address"}`, "", false},
+		{"duplicate", `{"count":1,"count":2}`, "count", false},
+		{"case variant", `{"count":1,"Count":2}`, "Count", false},
+		{"unknown", `{"counts":1}`, "counts", false},
+		{"NUL", `{"addressPrefixes":["10.0.0.0/16\u0000"]}`, "addressPrefixes[0]", false},
+		{"invalid UTF-8", "{\"publicIp\":\"\xff\"}", "publicIp", false},
+		{"fraction", `{"count":1.5}`, "count", false},
+		{"trailing", `{"count":1} {}`, "", false},
+		{"empty", ` `, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s site
+			err := Decode([]byte(tt.body), &s)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			e, ok := err.(*armerr.Error)
+			if !ok {
+				t.Fatalf("Decode = %v (%T), want an *armerr.Error", err, err)
+			}
+			if e.Code != armerr.CodeInvalidRequestContent || e.Target != tt.target {
+				t.Errorf("Decode = %s at %q (%s), want %s at %q", e.Code, e.Target, e.Message, armerr.CodeInvalidRequestContent, tt.target)
+			}
+		})
+	}
+}
