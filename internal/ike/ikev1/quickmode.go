@@ -128,7 +128,7 @@ func (e *Engine) startQuickMode(now time.Time, s *sa, local, remote message.Traf
 	p := s.p
 	q := &qm{mid: e.newMID(s), initiator: true, x: &xmit{}, ni: e.randBytes(32), spiIn: e.newSPI(),
 		local: local, remote: remote, replaces: replaces,
-		life: qmLife{seconds: p.qmLife, kb: p.cfg.ChildLifeBytes / 1024, encap: s.nat}}
+		life: qmLife{seconds: p.qmLife, kb: p.lifeKB(), encap: s.nat}}
 	q.iv = s.phase2IV(q.mid)
 	// All transforms of one offer share the PFS group of the first.
 	pfs := transform.DHNone
@@ -200,12 +200,13 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 		iv = q.iv
 	}
 	m, next, err := isakmp.Decode(pkt.Data, s.blk, iv)
-	if err != nil || h.Flags&isakmp.FlagEncryption == 0 {
-		e.log.Debug("IKEv1: bad Quick Mode message", "peer", s.p.cfg.Name, "err", err)
+	if err != nil || h.Flags&isakmp.FlagEncryption == 0 || len(m.Payloads) == 0 {
+		e.badHash(now, s, "Quick Mode", err)
 		return
 	}
 	hp, _ := m.Payloads[0].(*isakmp.Data)
 	if hp == nil || hp.T != isakmp.PayloadHash {
+		e.badHash(now, s, "Quick Mode without HASH", nil)
 		return
 	}
 	s.lastSeen = now
@@ -217,6 +218,7 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 	case !q.initiator && q.child != nil:
 		want := s.prf.Sum(nil, s.keys.A, []byte{0}, be32(q.mid), q.ni, q.nr)
 		if !hmac.Equal(want, hp.Data) {
+			e.badHash(now, s, "HASH(3)", nil)
 			return
 		}
 		delete(s.qms, q.mid)
@@ -227,6 +229,7 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 
 func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, next []byte) {
 	if !hmac.Equal(hash, s.prf.Sum(nil, s.keys.A, be32(q.mid), q.ni, m.AfterFirst())) {
+		e.badHash(now, s, "HASH(2)", nil)
 		return
 	}
 	q.iv = next
@@ -240,12 +243,15 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, n
 	su, life, ok := parseQM(sap.Proposals[0].Transforms[0])
 	if !ok || !containsQM(s.p.qmsInit, su) {
 		delete(s.qms, q.mid)
-		e.qmFailed(now, s, q, fmt.Sprintf("Quick Mode: peer chose %v, which we did not offer", su))
+		e.qmFailed(now, s, q, fmt.Sprintf("Quick Mode: peer chose %v, which we did not offer (we offered %v)", su, names(s.p.qmsInit)))
 		return
 	}
 	q.suite, q.nr, q.spiOut = su, no.Data, binary.BigEndian.Uint32(sap.Proposals[0].SPI)
 	if life.seconds != 0 && life.seconds < q.life.seconds {
 		q.life.seconds = life.seconds
+	}
+	if life.kb != 0 && life.kb < q.life.kb {
+		q.life.kb = life.kb
 	}
 	if q.dh != nil {
 		ke, _ := m.Get(isakmp.PayloadKE).(*isakmp.Data)
@@ -280,7 +286,7 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, n
 
 func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message, hash, next []byte) {
 	if !hmac.Equal(hash, s.prf.Sum(nil, s.keys.A, be32(m.Header.MessageID), m.AfterFirst())) {
-		e.log.Debug("IKEv1: Quick Mode HASH(1) does not verify", "peer", s.p.cfg.Name)
+		e.badHash(now, s, "HASH(1)", nil)
 		return
 	}
 	p := s.p
@@ -288,6 +294,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	sap, _ := m.Get(isakmp.PayloadSA).(*isakmp.SA)
 	no, _ := m.Get(isakmp.PayloadNonce).(*isakmp.Data)
 	if sap == nil || no == nil {
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropMalformed, "IKEv1: Quick Mode without SA or nonce", "peer", p.cfg.Name)
 		return
 	}
 	q.ni = no.Data
@@ -303,7 +310,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 		q.remote, q.local, ok = ike.PrefixTS(netip.PrefixFrom(s.remote.Addr(), 32)), ike.PrefixTS(netip.PrefixFrom(s.local.Addr(), 32)), len(ids) == 0
 	}
 	if !ok || !within(q.local, p.cfg.LocalTS) || !within(q.remote, p.cfg.RemoteTS) {
-		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: INVALID_ID_INFORMATION: peer proposed %s === %s, we allow %v === %v",
+		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: INVALID_ID_INFORMATION: peer proposed its %s to our %s, we allow its %v to our %v",
 			ike.TSString([]message.TrafficSelector{q.remote}), ike.TSString([]message.TrafficSelector{q.local}), p.cfg.RemoteTS, p.cfg.LocalTS))
 		return
 	}
@@ -330,6 +337,9 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	}
 	if q.life.seconds == 0 || q.life.seconds > p.qmLife {
 		q.life.seconds = p.qmLife
+	}
+	if q.life.kb == 0 || q.life.kb > p.lifeKB() {
+		q.life.kb = p.lifeKB()
 	}
 	q.spiIn = e.newSPI()
 	chosen.SPI = be32(q.spiIn)
@@ -394,7 +404,7 @@ func (e *Engine) install(now time.Time, s *sa, q *qm, outbound bool) (*child, er
 	}
 	in := transform.V1KeyMat(s.prf, s.keys.D, q.gxy, isakmp.ProtoESP, q.spiIn, q.ni, q.nr, elen+ilen)
 	out := transform.V1KeyMat(s.prf, s.keys.D, q.gxy, isakmp.ProtoESP, q.spiOut, q.ni, q.nr, elen+ilen)
-	c := &child{initiator: q.initiator, ChildSA: ike.ChildSA{
+	c := &child{initiator: q.initiator, on: s, ChildSA: ike.ChildSA{
 		Peer: s.p.cfg.Name, InSPI: q.spiIn, OutSPI: q.spiOut, Encr: q.suite.encr, Integ: q.suite.integ, PFS: q.suite.pfs,
 		InEncKey: in[:elen], InIntegKey: in[elen:], OutEncKey: out[:elen], OutIntegKey: out[elen:],
 		LocalTS: []message.TrafficSelector{q.local}, RemoteTS: []message.TrafficSelector{q.remote},
@@ -422,21 +432,37 @@ func (e *Engine) childUp(now time.Time, s *sa, c *child) {
 		}
 	}
 	p.children = append(p.children, c)
+	if cur := p.sa; cur != nil && cur != s && cur.initiator && cur.state == stEstablished && s.established.Before(cur.established) {
+		// Born on a phase 1 SA we replaced: move it to the current one.
+		c.move, c.rekeyAt = true, now
+	}
 	e.log.Info("IKEv1: Quick Mode established", "peer", p.cfg.Name, "in", fmt.Sprintf("%08x", c.InSPI),
-		"out", fmt.Sprintf("%08x", c.OutSPI), "suite", qmSuite{c.Encr, c.Integ, c.PFS})
-	e.host.Event(ike.Event{Kind: ike.EventChildUp, Peer: p.cfg.Name, Time: now, InSPI: c.InSPI})
+		"out", fmt.Sprintf("%08x", c.OutSPI), "suite", qmSuite{c.Encr, c.Integ, c.PFS},
+		"local_ts", ike.TSString(c.LocalTS), "remote_ts", ike.TSString(c.RemoteTS), "rekey_of", fmt.Sprintf("%08x", c.Replaces))
+	e.event(ike.Event{Kind: ike.EventChildUp, Peer: p.cfg.Name, Time: now, InSPI: c.InSPI})
+	e.settle(now, p)
 }
 
 func (e *Engine) qmFailed(now time.Time, s *sa, q *qm, reason string) {
-	s.p.lastErr = reason
-	for _, c := range s.p.children {
+	p := s.p
+	p.lastErr = reason
+	for _, c := range p.children {
 		if c.InSPI == q.replaces {
 			c.rekeying = false
 			c.rekeyAt = now.Add(e.cfg.RetryInterval)
 		}
 	}
-	e.log.Warn("IKEv1: Quick Mode failed", "peer", s.p.cfg.Name, "reason", reason)
-	e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: s.p.cfg.Name, Time: now, Reason: reason})
+	if q.initiator && q.replaces == 0 {
+		if pr := p.pairOf([]message.TrafficSelector{q.local}, []message.TrafficSelector{q.remote}); pr != nil {
+			if p.cfg.OnDemand {
+				pr.want = false
+			}
+			pr.retryAt = now.Add(e.cfg.RetryInterval)
+		}
+	}
+	e.log.Warn("IKEv1: Quick Mode failed", "peer", p.cfg.Name, "reason", reason,
+		"local_ts", ike.TSString([]message.TrafficSelector{q.local}), "remote_ts", ike.TSString([]message.TrafficSelector{q.remote}))
+	e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
 }
 
 // qmRefused answers a Quick Mode we cannot accept with a notify.
