@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -339,6 +340,12 @@ func (e *Engine) sasOf(p *peer) []*sa {
 // dropSA forgets a phase 1 SA (not its Child SAs).
 func (e *Engine) dropSA(now time.Time, s *sa, reason string) {
 	delete(e.sas, s.ci)
+	for _, mid := range slices.Sorted(maps.Keys(s.qms)) {
+		if q := s.qms[mid]; q.child != nil {
+			e.host.DeleteChildSA(q.child.InSPI) // installed inbound, never confirmed
+		}
+	}
+	clear(s.qms)
 	p := s.p
 	if p.reauth == s {
 		p.reauth = nil

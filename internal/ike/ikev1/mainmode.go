@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -78,7 +79,7 @@ func (s *sa) hdr(ex isakmp.ExchangeType, mid uint32) isakmp.Header {
 func (s *sa) deadline() time.Time {
 	d := s.x.deadline()
 	for _, q := range s.qms {
-		if t := q.x.deadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
+		if t := q.deadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
 	}
@@ -125,7 +126,15 @@ func (e *Engine) tickSA(now time.Time, s *sa) {
 		e.fail(now, s, fmt.Sprintf("Main Mode: no answer from %s", s.remote))
 		return
 	}
-	for mid, q := range s.qms {
+	for _, mid := range slices.Sorted(maps.Keys(s.qms)) {
+		q := s.qms[mid]
+		if q.child != nil && !now.Before(q.giveUp) {
+			// The initiator never confirmed with HASH(3).
+			delete(s.qms, mid)
+			e.host.DeleteChildSA(q.child.InSPI)
+			e.qmFailed(now, s, q, "Quick Mode: no HASH(3) from the initiator")
+			continue
+		}
 		if !e.retransmit(now, s, q.x) {
 			delete(s.qms, mid)
 			e.qmFailed(now, s, q, "Quick Mode: no answer")
@@ -528,8 +537,10 @@ func (e *Engine) initialContact(now time.Time, s *sa, m *isakmp.Message) {
 	p := s.p
 	stale := 0
 	for _, c := range slices.Clone(p.children) {
-		e.removeChild(now, p, c, "peer sent INITIAL-CONTACT", false)
-		stale++
+		if c.on != s {
+			e.removeChild(now, p, c, "peer sent INITIAL-CONTACT", false)
+			stale++
+		}
 	}
 	for _, o := range e.sasOf(p) {
 		if o != s {

@@ -31,8 +31,18 @@ type qm struct {
 	local, remote message.TrafficSelector
 	// replaces is the inbound SPI of the Child SA this one rekeys.
 	replaces uint32
-	// child is, for a responder waiting for HASH(3), the installed SA.
-	child *child
+	// child is, for a responder waiting for HASH(3), the installed SA
+	// (inbound only); giveUp is when it stops waiting and removes it.
+	child  *child
+	giveUp time.Time
+}
+
+// deadline is when the exchange's timer next fires.
+func (q *qm) deadline() time.Time {
+	if q.child != nil {
+		return q.giveUp
+	}
+	return q.x.deadline()
 }
 
 // phase2IV is hash(last phase 1 block | M-ID) (RFC 2409 Appendix B).
@@ -376,6 +386,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 		return
 	}
 	q.child = c
+	q.giveUp = now.Add(e.cfg.RetransmitTimeout << (e.cfg.Retries + 1))
 	s.qms[q.mid] = q
 	e.transmit(now, s, q.x, msg, false)
 }
