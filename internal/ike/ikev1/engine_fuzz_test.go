@@ -15,7 +15,7 @@ import (
 
 // FuzzEngine feeds an arbitrary datagram to either engine of a two-engine
 // exchange at any point of it (after stage deliveries: Main Mode, Quick
-// Modes, established, rekeying), then lets the exchange run on for
+// Modes, established, rekeying), then lets the exchange run on for three
 // minutes of fake time (retransmissions, rekeys, re-authentication, DPD).
 // HandlePacket must never panic, the engines must settle (no busy
 // deadline), and what each engine believes installed must be what its
@@ -55,7 +55,7 @@ func FuzzEngine(f *testing.F) {
 			to.e.HandlePacket(n.now, ike.Packet{Data: pkt, Local: netip.AddrPortFrom(to.addr, port), Remote: netip.AddrPortFrom(from.addr, port)})
 			fuzzConsistent(t, to)
 		}
-		n.run(20 * time.Minute)
+		n.run(3 * time.Minute)
 		fuzzConsistent(t, n.a)
 		fuzzConsistent(t, n.b)
 	})
@@ -79,7 +79,7 @@ func fuzzNet(tb testing.TB) *testNet {
 	for _, p := range []*ike.Peer{&pa, &pb} {
 		p.PolicyBased = true
 		p.IKEProposals, p.ESPProposals = ikeP, espP
-		p.IKELifetime, p.ChildLifetime = 10*time.Minute, 5*time.Minute
+		p.IKELifetime, p.ChildLifetime = 2*time.Minute, time.Minute
 		p.DPDTimeout = 30 * time.Second
 	}
 	pa.RemoteTS = append(pa.RemoteTS, netip.MustParsePrefix("10.3.0.0/24"))
