@@ -97,8 +97,8 @@ type child struct {
 	initiator bool
 	rekeying  bool
 	// move: rekey it at rekeyAt although the peer created it, because it
-	// lives on a phase 1 SA we replaced (re-authentication) or reached
-	// its byte lifetime (SoftLimit).
+	// lives on a phase 1 SA we replaced (re-authentication), reached its
+	// byte lifetime (SoftLimit) or an operator asked (Rekey, RekeyChild).
 	move bool
 }
 
@@ -474,14 +474,15 @@ func (e *Engine) NextDeadline() time.Time {
 			}
 			at(p.retryAt)
 		}
-		if t, ok := e.pairsDeadline(p); ok {
+		if t, ok := e.pairsDeadline(p); ok && e.room(p) > 0 {
 			if t.IsZero() {
 				return time.Unix(0, 1)
 			}
 			at(t)
 		}
+		room := e.room(p) > 0
 		for _, c := range p.children {
-			if e.rekeyable(p, c) {
+			if room && e.rekeyable(p, c) {
 				at(c.rekeyAt)
 			}
 			at(c.expireAt)
@@ -525,11 +526,9 @@ func (e *Engine) Tick(now time.Time) {
 			case !now.Before(c.expireAt):
 				e.removeChild(now, p, c, "lifetime expired", true)
 				e.pairLost(now, p, c)
-			case e.rekeyable(p, c) && !now.Before(c.rekeyAt):
-				e.rekey(now, p, c)
 			}
 		}
-		e.settle(now, p)
+		e.settle(now, p) // rekeys and new pairs
 	}
 }
 
@@ -537,6 +536,15 @@ func (e *Engine) Tick(now time.Time) {
 func (e *Engine) rekey(now time.Time, p *peer, c *child) {
 	c.rekeying = true
 	e.startQuickMode(now, p.sa, c.LocalTS[0], c.RemoteTS[0], c.InSPI)
+}
+
+// rekeyNow makes c due for a rekey now; settle starts it as soon as fewer
+// than maxQuickModes of ours are in flight.
+func (e *Engine) rekeyNow(now time.Time, c *child) {
+	if !c.initiator {
+		c.move = true
+	}
+	c.rekeyAt = now
 }
 
 // RekeyChild starts a Quick Mode rekey of the Child SA with inbound SPI
@@ -549,7 +557,10 @@ func (e *Engine) RekeyChild(now time.Time, inSPI uint32) error {
 	if p.sa == nil || p.sa.state != stEstablished {
 		return fmt.Errorf("ikev1: peer %q has no phase 1 SA", p.cfg.Name)
 	}
-	e.rekey(now, p, c)
+	if !c.rekeying {
+		e.rekeyNow(now, c)
+		e.settle(now, p)
+	}
 	return nil
 }
 
@@ -570,11 +581,12 @@ func (e *Engine) Rekey(now time.Time, name string, ikeSA bool) error {
 		}
 		return nil
 	}
-	for _, c := range slices.Clone(p.children) {
+	for _, c := range p.children {
 		if c.deleteAt.IsZero() && !c.rekeying {
-			e.rekey(now, p, c)
+			e.rekeyNow(now, c)
 		}
 	}
+	e.settle(now, p)
 	return nil
 }
 
@@ -597,10 +609,8 @@ func (e *Engine) SoftLimit(now time.Time, inSPI uint32) {
 		c.rekeyAt = minTime(c.rekeyAt, now.Add(softRekeyDelay))
 		return
 	}
-	c.rekeyAt = now
-	if e.rekeyable(p, c) {
-		e.rekey(now, p, c)
-	}
+	e.rekeyNow(now, c)
+	e.settle(now, p)
 }
 
 // HardLimit tells the engine a Child SA reached its hard byte lifetime in

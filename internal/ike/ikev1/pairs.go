@@ -126,13 +126,43 @@ func (e *Engine) pairsDeadline(p *peer) (d time.Time, ok bool) {
 	return d, ok
 }
 
-// settle brings p towards its configuration: Quick Modes for wanted pairs
-// without a Child SA, and the deletion of replaced phase 1 SAs whose
-// Child SAs are gone.
+// maxQuickModes bounds the Quick Modes we run at once on one phase 1 SA.
+// strongSwan keeps the CBC IVs of only three phase 2 exchanges per IKE SA
+// (MAX_IV in its keymat_v1.c) and cannot decrypt the HASH(3) of an older
+// one; the rest wait their turn (settle starts them as others finish).
+const maxQuickModes = 2
+
+// room is how many more Quick Modes we may start on p's current SA.
+func (e *Engine) room(p *peer) int {
+	s := p.sa
+	if e.closed || s == nil || s.state != stEstablished {
+		return 0
+	}
+	n := maxQuickModes
+	for _, q := range s.qms {
+		if q.initiator {
+			n--
+		}
+	}
+	return n
+}
+
+// settle brings p towards its configuration: due rekeys first, then Quick
+// Modes for wanted pairs without a Child SA (at most maxQuickModes at a
+// time), and the deletion of replaced phase 1 SAs whose Child SAs are
+// gone.
 func (e *Engine) settle(now time.Time, p *peer) {
+	room := e.room(p)
+	for _, c := range p.children {
+		if room > 0 && e.rekeyable(p, c) && !now.Before(c.rekeyAt) {
+			e.rekey(now, p, c)
+			room--
+		}
+	}
 	for _, pr := range e.duePairs(p) {
-		if !now.Before(pr.retryAt) {
+		if room > 0 && !now.Before(pr.retryAt) {
 			e.startQuickMode(now, p.sa, ike.PrefixTS(pr.local), ike.PrefixTS(pr.remote), 0)
+			room--
 		}
 	}
 	cur := p.sa

@@ -474,6 +474,7 @@ func (e *Engine) qmFailed(now time.Time, s *sa, q *qm, reason string) {
 	e.log.Warn("IKEv1: Quick Mode failed", "peer", p.cfg.Name, "reason", reason,
 		"local_ts", ike.TSString([]message.TrafficSelector{q.local}), "remote_ts", ike.TSString([]message.TrafficSelector{q.remote}))
 	e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+	e.settle(now, p) // its turn goes to the next
 }
 
 // qmRefused answers a Quick Mode we cannot accept with a notify.
