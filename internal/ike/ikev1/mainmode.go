@@ -58,6 +58,10 @@ type sa struct {
 	x  *xmit
 	// qms are the Quick Mode exchanges in progress, by message ID.
 	qms map[uint32]*qm
+	// answered are our last HASH(3)s with the QM2 each answered, so a
+	// retransmitted QM2 (our HASH(3) was lost) is answered again; the
+	// newest maxAnswered are kept.
+	answered []answered
 	// infos are informational exchanges we wait an answer for (DPD).
 	dpdSeq      uint32
 	dpdPending  time.Time
@@ -128,17 +132,17 @@ func (e *Engine) tickSA(now time.Time, s *sa) {
 	}
 	for _, mid := range slices.Sorted(maps.Keys(s.qms)) {
 		q := s.qms[mid]
-		if q.child != nil && !now.Before(q.giveUp) {
+		if e.retransmit(now, s, q.x) && (q.child == nil || now.Before(q.giveUp)) {
+			continue
+		}
+		delete(s.qms, mid)
+		if q.child != nil {
 			// The initiator never confirmed with HASH(3).
-			delete(s.qms, mid)
 			e.host.DeleteChildSA(q.child.InSPI)
 			e.qmFailed(now, s, q, "Quick Mode: no HASH(3) from the initiator")
 			continue
 		}
-		if !e.retransmit(now, s, q.x) {
-			delete(s.qms, mid)
-			e.qmFailed(now, s, q, "Quick Mode: no answer")
-		}
+		e.qmFailed(now, s, q, "Quick Mode: no answer")
 	}
 	e.tickDPD(now, s)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/isakmp"
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/transform"
 )
@@ -276,5 +277,30 @@ func TestTerminateReinitiates(t *testing.T) {
 			t.Fatalf("not back: %q", n.a.e.LastError("peer"))
 		}
 		mirrored(t, n)
+	}
+}
+
+// A lost HASH(3) costs nothing: the responder resends QM2 and the
+// initiator answers it again, so both sides end with the same SAs.
+func TestLostHash3(t *testing.T) {
+	for _, lost := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d lost", lost), func(t *testing.T) {
+			n := setup(t, ike.ModeDefault, ike.ModeResponderOnly, nil)
+			dropped := 0
+			n.drop = func(p ike.Packet) bool {
+				h, err := isakmp.ParseHeader(p.Data)
+				// HASH(3) is the initiator's only short Quick Mode message.
+				if err == nil && p.Remote.Addr() == addrB && h.Exchange == isakmp.ExchQuickMode && len(p.Data) < 100 && dropped < lost {
+					dropped++
+					return true
+				}
+				return false
+			}
+			n.run(30 * time.Second)
+			if dropped != lost {
+				t.Fatalf("dropped %d HASH(3)", dropped)
+			}
+			mirrored(t, n)
+		})
 	}
 }

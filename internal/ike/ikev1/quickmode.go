@@ -39,10 +39,11 @@ type qm struct {
 
 // deadline is when the exchange's timer next fires.
 func (q *qm) deadline() time.Time {
-	if q.child != nil {
+	d := q.x.deadline()
+	if q.child != nil && (d.IsZero() || q.giveUp.Before(d)) {
 		return q.giveUp
 	}
-	return q.x.deadline()
+	return d
 }
 
 // phase2IV is hash(last phase 1 block | M-ID) (RFC 2409 Appendix B).
@@ -205,6 +206,14 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 		e.send(s, q.x.data)
 		return
 	}
+	if q == nil {
+		for _, a := range s.answered {
+			if bytes.Equal(pkt.Data, a.qm2) {
+				e.send(s, a.hash3) // our HASH(3) was lost
+				return
+			}
+		}
+	}
 	iv := s.phase2IV(h.MessageID)
 	if q != nil {
 		iv = q.iv
@@ -224,7 +233,7 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 	case q == nil:
 		e.respQM1(now, s, pkt, m, hp.Data, next)
 	case q.initiator && q.x.waiting:
-		e.initQM2(now, s, q, m, hp.Data, next)
+		e.initQM2(now, s, q, pkt.Data, m, hp.Data, next)
 	case !q.initiator && q.child != nil:
 		want := s.prf.Sum(nil, s.keys.A, []byte{0}, be32(q.mid), q.ni, q.nr)
 		if !hmac.Equal(want, hp.Data) {
@@ -237,7 +246,13 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 	}
 }
 
-func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, next []byte) {
+// answered is a QM2 we answered with HASH(3).
+type answered struct{ qm2, hash3 []byte }
+
+// maxAnswered is how many HASH(3)s an SA keeps for retransmitted QM2s.
+const maxAnswered = 8
+
+func (e *Engine) initQM2(now time.Time, s *sa, q *qm, qm2 []byte, m *isakmp.Message, hash, next []byte) {
 	if !hmac.Equal(hash, s.prf.Sum(nil, s.keys.A, be32(q.mid), q.ni, m.AfterFirst())) {
 		e.badHash(now, s, "HASH(2)", nil)
 		return
@@ -291,6 +306,10 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, n
 		return
 	}
 	e.send(s, msg)
+	s.answered = append(s.answered, answered{qm2: qm2, hash3: msg})
+	if len(s.answered) > maxAnswered {
+		s.answered = s.answered[1:]
+	}
 	e.childUp(now, s, c)
 }
 
@@ -388,7 +407,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	q.child = c
 	q.giveUp = now.Add(e.cfg.RetransmitTimeout << (e.cfg.Retries + 1))
 	s.qms[q.mid] = q
-	e.transmit(now, s, q.x, msg, false)
+	e.transmit(now, s, q.x, msg, true) // resent until HASH(3) comes
 }
 
 func within(t message.TrafficSelector, allowed []netip.Prefix) bool {
