@@ -506,7 +506,8 @@ func (e *Engine) Rekey(now time.Time, name string, ikeSA bool) error {
 
 // Terminate deletes a peer's IKE SAs (telling the peer) without removing
 // the peer: in Default and InitiatorOnly modes it is negotiated again after
-// the retry delay; in ResponderOnly mode it waits for the peer or Initiate.
+// the retry delay; in ResponderOnly mode, and for OnDemand peers, it waits
+// for the peer or Initiate.
 func (e *Engine) Terminate(now time.Time, name string) error {
 	p, ok := e.peers[name]
 	if !ok {
