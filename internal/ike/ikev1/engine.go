@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 
@@ -125,10 +126,12 @@ func New(cfg Config, host ike.Host, log *slog.Logger) *Engine {
 	return &Engine{cfg: cfg, host: host, log: log, peers: map[string]*peer{}, sas: map[uint64]*sa{}, changed: map[string]struct{}{}}
 }
 
-// SetPeers replaces the configured peers. Removed peers are closed (their
-// SAs deleted); new peers in Default or InitiatorOnly mode that are not
-// OnDemand are initiated at the next Tick. It returns an error wrapping
-// ike.ErrConfig, and changes nothing, if a configuration is invalid.
+// SetPeers replaces the configured peers. Peers whose configuration did
+// not change keep their SAs; removed and changed peers are closed (their
+// SAs deleted, the peer told); new and changed peers in Default or
+// InitiatorOnly mode that are not OnDemand are initiated at the next Tick.
+// It returns an error wrapping ike.ErrConfig, and changes nothing, if a
+// configuration is invalid.
 func (e *Engine) SetPeers(now time.Time, peers []ike.Peer) error {
 	want := map[string]ike.Peer{}
 	var order []string
@@ -157,10 +160,15 @@ func (e *Engine) SetPeers(now time.Time, peers []ike.Peer) error {
 	for _, name := range order {
 		cfg := want[name]
 		p, ok := e.peers[name]
-		if !ok {
-			p = &peer{}
-			e.peers[name] = p
+		if ok && reflect.DeepEqual(p.cfg, cfg) {
+			continue
 		}
+		if ok {
+			e.log.Info("IKEv1: peer changed: deleting its SAs", "peer", name)
+			e.closePeer(now, p, "configuration changed")
+		}
+		p = &peer{}
+		e.peers[name] = p
 		p.cfg = cfg
 		p.setSuites()
 		p.setPairs(e.autoInitiates(p))

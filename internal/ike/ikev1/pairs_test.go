@@ -304,3 +304,38 @@ func TestLostHash3(t *testing.T) {
 		})
 	}
 }
+
+// SetPeers keeps the SAs of an unchanged peer and renegotiates a changed
+// one (the peer is told), as ike.Engine does.
+func TestSetPeersChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		change  func(p *ike.Peer)
+		renewed bool
+	}{
+		{"unchanged", func(*ike.Peer) {}, false},
+		{"lifetime changed", func(p *ike.Peer) { p.ChildLifetime = 2 * time.Hour }, true},
+		{"selectors changed", func(p *ike.Peer) { p.LocalTS = prefixes(t, "10.1.0.0/17") }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := setup(t, ike.ModeDefault, ike.ModeResponderOnly, nil)
+			n.run(5 * time.Second)
+			before := pairsOf(n.b.h)
+			var first uint32
+			for in := range n.a.h.children {
+				first = in
+			}
+			p := peerCfg(addrA, addrB, "10.1.0.0/16", "10.2.0.0/16", ike.ModeDefault)
+			tc.change(&p)
+			if err := n.a.e.SetPeers(n.now, []ike.Peer{p}); err != nil {
+				t.Fatal(err)
+			}
+			n.run(30 * time.Second)
+			_, kept := n.a.h.children[first]
+			if kept == tc.renewed || len(n.a.h.children) != 1 {
+				t.Fatalf("old Child SA kept %v, %d Child SAs (before %v, now %v)", kept, len(n.a.h.children), before, pairsOf(n.b.h))
+			}
+			mirrored(t, n)
+		})
+	}
+}
