@@ -175,9 +175,9 @@ func (e *Engine) startMainMode(now time.Time, p *peer) *sa {
 
 // respondMainMode answers MM1 from a configured peer.
 func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header) {
-	peers := e.peersFor(pkt)
+	peers := slices.DeleteFunc(e.peersFor(pkt), func(p *peer) bool { return p.cfg.Mode == ike.ModeInitiatorOnly })
 	if len(peers) == 0 {
-		e.dropLog.Log(now, e.log, &e.drops, ike.DropUnknownPeer, "IKEv1: Main Mode from unknown peer", "from", pkt.Remote)
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropUnknownPeer, "IKEv1: Main Mode from a peer we do not answer (unknown or InitiatorOnly)", "from", pkt.Remote)
 		return
 	}
 	p := peers[0]
@@ -218,12 +218,18 @@ func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header)
 		}
 		return
 	}
+	keepOurs := false
 	if p.sa != nil && p.sa.state != stEstablished && p.sa.initiator {
-		// Both sides initiated: keep ours only if its cookie is larger.
-		if p.sa.ci > h.ICookie {
-			return
+		switch {
+		case p.sa.state == stMM1 && p.sa.x.tries > 0:
+			// Ours went unanswered (the peer may be InitiatorOnly): run
+			// both; the first established wins (reauthenticated).
+			keepOurs = true
+		case p.sa.ci > h.ICookie:
+			return // both sides initiated at once: the larger cookie's goes on
+		default:
+			e.dropSA(now, p.sa, "simultaneous Main Mode")
 		}
-		e.dropSA(now, p.sa, "simultaneous Main Mode")
 	}
 	if life == 0 || life > p.mmLife {
 		life = p.mmLife
@@ -245,7 +251,7 @@ func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header)
 	if err != nil {
 		return
 	}
-	if p.sa != nil && p.sa.state != stEstablished {
+	if p.sa != nil && p.sa.state != stEstablished && !keepOurs {
 		e.dropSA(now, p.sa, "replaced")
 	}
 	if p.sa == nil {

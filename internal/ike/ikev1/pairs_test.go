@@ -339,3 +339,25 @@ func TestSetPeersChanged(t *testing.T) {
 		})
 	}
 }
+
+// An InitiatorOnly peer does not answer the peer's Main Mode; when it
+// initiates while the peer's own Main Mode to it is still unanswered, the
+// peer answers it anyway.
+func TestInitiatorOnlyIgnoresMainMode(t *testing.T) {
+	n := setup(t, ike.ModeResponderOnly, ike.ModeInitiatorOnly, func(a, b *ike.Peer) { b.OnDemand = true })
+	if err := n.a.e.Initiate(n.now, "peer"); err != nil {
+		t.Fatal(err)
+	}
+	n.run(2 * time.Second)
+	if len(n.a.h.children) != 0 || n.b.e.Drops().Load(ike.DropUnknownPeer) == 0 {
+		t.Fatalf("InitiatorOnly answered: %d Child SAs", len(n.a.h.children))
+	}
+	if err := n.b.e.Initiate(n.now, "peer"); err != nil {
+		t.Fatal(err)
+	}
+	n.run(5 * time.Second)
+	mirrored(t, n)
+	if len(n.a.e.sas) != 1 || len(n.b.e.sas) != 1 {
+		t.Fatalf("ISAKMP SAs: a %d b %d", len(n.a.e.sas), len(n.b.e.sas))
+	}
+}
