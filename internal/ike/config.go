@@ -111,8 +111,24 @@ type Peer struct {
 	// both sides and let the routing table pick the tunnel.
 	LocalTS, RemoteTS []netip.Prefix
 	// PolicyBased negotiates one Child SA per (local, remote) prefix pair
-	// when initiating, as Azure's usePolicyBasedTrafficSelectors.
+	// when initiating, as Azure's usePolicyBasedTrafficSelectors and
+	// PolicyBased gateways; each is installed with its own narrow
+	// selectors. The IKEv1 engine (package ikev1) does so for every peer
+	// (a Quick Mode carries one pair), and refuses more than
+	// transform.AzureMaxSelectorPairs pairs with ErrConfig.
 	PolicyBased bool
+	// OnDemand makes the engine never initiate on its own for this peer:
+	// not at SetPeers, not after a failure, not after the peer's Delete or
+	// an expiry. It initiates only when told to (Initiate, and in package
+	// ikev1 also InitiatePair); it still answers the peer, keeps
+	// established SAs up (Child SA rekeys, IKEv1 Main Mode
+	// re-authentication, DPD) and retransmits its own requests. The agent
+	// sets it for PolicyBased gateways: it calls Terminate after the idle
+	// time and Initiate on the next packet the data plane cannot send.
+	// In the IKEv2 engine a Child SA the peer deletes from an established
+	// IKE SA is still negotiated again (the IKE SA stays wanted); the
+	// IKEv1 engine forgets that pair until the next Initiate.
+	OnDemand bool
 	// IKELifetime is the IKE SA lifetime; the SA is rekeyed before it.
 	IKELifetime time.Duration
 	// ChildLifetime and ChildLifeBytes are the Child SA lifetimes; the SA

@@ -42,19 +42,27 @@ const (
 	// DropCookie: IKE_SA_INIT without a valid cookie while too many IKE
 	// SAs are half open (answered with a cookie, RFC 7296 §2.6).
 	DropCookie
+	// DropAggressiveMode: an IKEv1 Aggressive Mode message (package
+	// ikev1 speaks Main Mode only, as Azure). Not answered.
+	DropAggressiveMode
+	// DropBadHash: an IKEv1 message on a known ISAKMP SA that did not
+	// decrypt or whose HASH did not verify. Not answered.
+	DropBadHash
 
 	// NumDropReasons is the number of drop reasons.
 	NumDropReasons
 )
 
 var dropNames = [NumDropReasons]string{
-	DropMalformed:     "malformed",
-	DropUnknownPeer:   "unknown_peer",
-	DropUnknownSA:     "unknown_sa",
-	DropInvalidSyntax: "invalid_syntax",
-	DropNoProposal:    "no_proposal",
-	DropInvalidKE:     "invalid_ke",
-	DropCookie:        "cookie_required",
+	DropMalformed:      "malformed",
+	DropUnknownPeer:    "unknown_peer",
+	DropUnknownSA:      "unknown_sa",
+	DropInvalidSyntax:  "invalid_syntax",
+	DropNoProposal:     "no_proposal",
+	DropInvalidKE:      "invalid_ke",
+	DropCookie:         "cookie_required",
+	DropAggressiveMode: "aggressive_mode",
+	DropBadHash:        "bad_hash",
 }
 
 // String is the reason's metric label.
@@ -88,28 +96,34 @@ const dropLogEvery = 10 * time.Second
 
 // dropLevel is the level each reason is logged at (once per dropLogEvery).
 var dropLevel = [NumDropReasons]slog.Level{
-	DropMalformed:     slog.LevelDebug,
-	DropUnknownPeer:   slog.LevelWarn,
-	DropUnknownSA:     slog.LevelDebug,
-	DropInvalidSyntax: slog.LevelInfo,
-	DropNoProposal:    slog.LevelWarn,
-	DropInvalidKE:     slog.LevelInfo,
-	DropCookie:        slog.LevelInfo,
+	DropMalformed:      slog.LevelDebug,
+	DropUnknownPeer:    slog.LevelWarn,
+	DropUnknownSA:      slog.LevelDebug,
+	DropInvalidSyntax:  slog.LevelInfo,
+	DropNoProposal:     slog.LevelWarn,
+	DropInvalidKE:      slog.LevelInfo,
+	DropCookie:         slog.LevelInfo,
+	DropAggressiveMode: slog.LevelWarn,
+	DropBadHash:        slog.LevelInfo,
 }
 
-// dropLog rate-limits the log lines of refused messages: one per reason
-// per dropLogEvery (by the engine's clock).
-type dropLog struct {
+// DropLog rate-limits the log lines of refused messages: one per reason
+// per dropLogEvery (by the engine's clock). Each engine (this package's
+// and package ikev1's) owns one next to its DropCounters; it is used from
+// the engine's goroutine only.
+type DropLog struct {
 	last       [NumDropReasons]time.Time
 	suppressed [NumDropReasons]uint64
 }
 
-// drop counts a refused message and reports whether to log it (and the
-// events it causes); if so, it returns how many of this reason were not
-// logged since the last line.
-func (e *Engine) drop(now time.Time, r DropReason) (log bool, suppressed uint64) {
-	e.drops.n[r].Add(1)
-	d := &e.dropLog
+// Count counts a refused message in c and reports whether to log it (and
+// the events it causes); if so, it returns how many of this reason were
+// not logged since the last line.
+func (d *DropLog) Count(now time.Time, c *DropCounters, r DropReason) (log bool, suppressed uint64) {
+	if r >= NumDropReasons {
+		return false, 0
+	}
+	c.n[r].Add(1)
 	if !d.last[r].IsZero() && now.Sub(d.last[r]) < dropLogEvery && !now.Before(d.last[r]) {
 		d.suppressed[r]++
 		return false, 0
@@ -119,14 +133,27 @@ func (e *Engine) drop(now time.Time, r DropReason) (log bool, suppressed uint64)
 	return true, suppressed
 }
 
+// Log counts a refused message and logs it to log if its reason's line is
+// due, with the number of refusals not logged since the last one; it
+// reports whether it logged.
+func (d *DropLog) Log(now time.Time, log *slog.Logger, c *DropCounters, r DropReason, msg string, args ...any) bool {
+	ok, suppressed := d.Count(now, c, r)
+	if ok {
+		log.Log(context.Background(), dropLevel[r], msg, append(args, "reason", r.String(), "suppressed", suppressed)...)
+	}
+	return ok
+}
+
+// drop counts a refused message and reports whether to log it (see
+// DropLog.Count).
+func (e *Engine) drop(now time.Time, r DropReason) (log bool, suppressed uint64) {
+	return e.dropLog.Count(now, &e.drops, r)
+}
+
 // logDrop counts a refused message and logs it if its reason's line is
 // due, with the number of refusals not logged since the last one.
 func (e *Engine) logDrop(now time.Time, r DropReason, msg string, args ...any) bool {
-	ok, suppressed := e.drop(now, r)
-	if ok {
-		e.log.Log(context.Background(), dropLevel[r], msg, append(args, "reason", r.String(), "suppressed", suppressed)...)
-	}
-	return ok
+	return e.dropLog.Log(now, e.log, &e.drops, r, msg, args...)
 }
 
 // replyBucket is a token bucket for error replies to IKE_SA_INIT

@@ -35,7 +35,7 @@ type Engine struct {
 	// drops counts refused messages (read concurrently through Drops);
 	// dropLog and replies rate-limit their log lines and error replies.
 	drops   DropCounters
-	dropLog dropLog
+	dropLog DropLog
 	replies replyBucket
 
 	// byRemote indexes the peers that accept IKE_SA_INIT from an address
@@ -345,7 +345,7 @@ func (e *Engine) Tick(now time.Time) {
 }
 
 func (e *Engine) shouldInitiate(p *peer) bool {
-	return p.cfg.Remote.IsValid() && p.cfg.Mode != ModeResponderOnly
+	return p.cfg.Remote.IsValid() && p.cfg.Mode != ModeResponderOnly && !p.cfg.OnDemand
 }
 
 // NextDeadline is when Tick must next be called; the zero Time means no
@@ -506,7 +506,8 @@ func (e *Engine) Rekey(now time.Time, name string, ikeSA bool) error {
 
 // Terminate deletes a peer's IKE SAs (telling the peer) without removing
 // the peer: in Default and InitiatorOnly modes it is negotiated again after
-// the retry delay; in ResponderOnly mode it waits for the peer or Initiate.
+// the retry delay; in ResponderOnly mode, and for OnDemand peers, it waits
+// for the peer or Initiate.
 func (e *Engine) Terminate(now time.Time, name string) error {
 	p, ok := e.peers[name]
 	if !ok {

@@ -600,3 +600,36 @@ func TestInitiateWhileDeleting(t *testing.T) {
 		t.Fatal("Initiate during the Delete was lost")
 	}
 }
+
+// An OnDemand peer is negotiated only on Initiate: not at SetPeers, not
+// again after Terminate or the peer's Delete.
+func TestOnDemandPeer(t *testing.T) {
+	n := newTestNet(t, Config{}, Config{})
+	pa, pb := basicPeers()
+	pa.OnDemand = true
+	n.setPeers([]Peer{pa}, []Peer{pb})
+	n.run(time.Minute)
+	if ikeSAs(n.a) != 0 || n.delivered != 0 {
+		t.Fatalf("initiated on its own: %d IKE SAs, %d datagrams", ikeSAs(n.a), n.delivered)
+	}
+	for _, teardown := range []*side{n.a, n.b} {
+		if err := n.a.e.Initiate(n.now, "to-b"); err != nil {
+			t.Fatal(err)
+		}
+		n.run(time.Second)
+		n.established(1)
+		name := "to-b"
+		if teardown == n.b {
+			name = "to-a"
+		}
+		if err := teardown.e.Terminate(n.now, name); err != nil {
+			t.Fatal(err)
+		}
+		n.run(time.Second)
+		before := n.delivered
+		n.run(10 * time.Minute)
+		if ikeSAs(n.a) != 0 || n.delivered != before {
+			t.Fatalf("after Terminate by %s: %d IKE SAs, %d datagrams", teardown.name, ikeSAs(n.a), n.delivered-before)
+		}
+	}
+}

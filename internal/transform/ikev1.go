@@ -128,6 +128,11 @@ const (
 	AzureV1QuickModeLifeKB = 102400000
 )
 
+// AzureMaxSelectorPairs is the most Child SAs (subnet SA pairs: local
+// prefixes × remote prefixes) one policy-based connection may ask for
+// (reference §2.2: "a limit of 200 subnet SA pairs").
+const AzureMaxSelectorPairs = 200
+
 // AzureV1MainModeProposals returns Azure's IKEv1 Main Mode offers (reference
 // §3.1), DH group 2, in preference order: for PolicyBased gateways
 // AES256/SHA256, AES256/SHA1, AES128/SHA1, 3DES/SHA1; for RouteBased the

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 
@@ -46,10 +48,17 @@ type Engine struct {
 	// peers by name, and their names in configuration order.
 	peers map[string]*peer
 	order []string
-	// sas are the phase 1 SAs by initiator cookie.
+	// sas are the phase 1 SAs by initiator cookie: every peer's current,
+	// re-authenticating and replaced SAs.
 	sas map[uint64]*sa
 	// closed is set by Close: nothing is initiated any more.
 	closed bool
+	// drops counts refused messages by reason (read concurrently through
+	// Drops); dropLog rate-limits their log lines.
+	drops   ike.DropCounters
+	dropLog ike.DropLog
+	// changed are the peers touched since the last Changed.
+	changed map[string]struct{}
 }
 
 // peer is a configured connection with its state.
@@ -60,24 +69,38 @@ type peer struct {
 	mm, qm, qmInit []mmSuite
 	qms, qmsInit   []qmSuite
 	mmLife, qmLife time.Duration
-	// sa is the current (establishing or established) phase 1 SA.
+	// sa is the current phase 1 SA (establishing or established): new
+	// Quick Modes run on it. Replaced SAs stay in Engine.sas until their
+	// Child SAs are moved (make-before-break re-authentication).
 	sa *sa
+	// reauth is the Main Mode re-authenticating sa, while it runs.
+	reauth *sa
+	// pairs are the selector pairs we negotiate Child SAs for; see pairs.go.
+	pairs []*pair
 	// children are the installed Child SAs.
 	children []*child
 	// retryAt is when to initiate again after a failure (zero: now).
 	retryAt time.Time
 	lastErr string
+	// upSince is when the current phase 1 SA was established.
+	upSince time.Time
 }
 
 // child is an installed Child SA pair.
 type child struct {
 	ike.ChildSA
+	// on is the phase 1 SA whose Quick Mode created it.
+	on *sa
 	// rekeyAt and expireAt are its soft and hard deadlines; deleteAt,
 	// when set, is the end of its grace period after a rekey.
 	rekeyAt, expireAt, deleteAt time.Time
 	// initiator: we ran the Quick Mode that created it (and rekey it).
 	initiator bool
 	rekeying  bool
+	// move: rekey it at rekeyAt although the peer created it, because it
+	// lives on a phase 1 SA we replaced (re-authentication), reached its
+	// byte lifetime (SoftLimit) or an operator asked (Rekey, RekeyChild).
+	move bool
 }
 
 // New returns an Engine that calls host; log may be nil.
@@ -100,18 +123,29 @@ func New(cfg Config, host ike.Host, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{cfg: cfg, host: host, log: log, peers: map[string]*peer{}, sas: map[uint64]*sa{}}
+	return &Engine{cfg: cfg, host: host, log: log, peers: map[string]*peer{}, sas: map[uint64]*sa{}, changed: map[string]struct{}{}}
 }
 
-// SetPeers replaces the configured peers. Removed peers are closed (their
-// SAs deleted); new peers in Default or InitiatorOnly mode are initiated
-// at the next Tick.
+// SetPeers replaces the configured peers. Peers whose configuration did
+// not change keep their SAs; removed and changed peers are closed (their
+// SAs deleted, the peer told); new and changed peers in Default or
+// InitiatorOnly mode that are not OnDemand are initiated at the next Tick.
+// It returns an error wrapping ike.ErrConfig, and changes nothing, if a
+// configuration is invalid.
 func (e *Engine) SetPeers(now time.Time, peers []ike.Peer) error {
 	want := map[string]ike.Peer{}
 	var order []string
 	for _, p := range peers {
 		if p.Name == "" || !p.Remote.IsValid() || len(p.PSK) == 0 {
 			return fmt.Errorf("%w: peer %q: IKEv1 needs a name, a remote address and a pre-shared key", ike.ErrConfig, p.Name)
+		}
+		if _, dup := want[p.Name]; dup {
+			return fmt.Errorf("%w: duplicate peer name %q", ike.ErrConfig, p.Name)
+		}
+		p = withDefaults(p)
+		if n := len(p.LocalTS) * len(p.RemoteTS); n > transform.AzureMaxSelectorPairs {
+			return fmt.Errorf("%w: peer %q: %d local × %d remote prefixes make %d Child SAs; at most %d subnet SA pairs are allowed per connection",
+				ike.ErrConfig, p.Name, len(p.LocalTS), len(p.RemoteTS), n, transform.AzureMaxSelectorPairs)
 		}
 		want[p.Name] = p
 		order = append(order, p.Name)
@@ -120,29 +154,39 @@ func (e *Engine) SetPeers(now time.Time, peers []ike.Peer) error {
 		if _, ok := want[name]; !ok {
 			e.closePeer(now, p, "peer removed")
 			delete(e.peers, name)
+			e.touch(p)
 		}
 	}
 	for _, name := range order {
 		cfg := want[name]
-		if p, ok := e.peers[name]; ok {
-			p.cfg = withDefaults(cfg)
-			p.setSuites()
+		p, ok := e.peers[name]
+		if ok && reflect.DeepEqual(p.cfg, cfg) {
 			continue
 		}
-		p := &peer{cfg: withDefaults(cfg)}
-		p.setSuites()
+		if ok {
+			e.log.Info("IKEv1: peer changed: deleting its SAs", "peer", name)
+			e.closePeer(now, p, "configuration changed")
+		}
+		p = &peer{}
 		e.peers[name] = p
+		p.cfg = cfg
+		p.setSuites()
+		p.setPairs(e.autoInitiates(p))
+		e.touch(p)
 	}
 	e.order = order
 	return nil
 }
 
+// withDefaults fills what IKEv1 needs: without selectors a peer protects
+// 0.0.0.0/0 on both sides (route-based, as package ike).
 func withDefaults(p ike.Peer) ike.Peer {
+	any4 := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	if len(p.LocalTS) == 0 {
-		p.LocalTS = []netip.Prefix{netip.PrefixFrom(p.Local, p.Local.BitLen())}
+		p.LocalTS = []netip.Prefix{any4}
 	}
 	if len(p.RemoteTS) == 0 {
-		p.RemoteTS = []netip.Prefix{netip.PrefixFrom(p.Remote, p.Remote.BitLen())}
+		p.RemoteTS = []netip.Prefix{any4}
 	}
 	if p.Port == 0 {
 		p.Port = 500
@@ -177,6 +221,14 @@ func (p *peer) setSuites() {
 	}
 }
 
+// lifeKB is the Child SA byte lifetime we offer, in kilobytes.
+func (p *peer) lifeKB() uint64 {
+	if p.cfg.ChildLifeBytes != 0 {
+		return max(p.cfg.ChildLifeBytes/1024, 1)
+	}
+	return transform.AzureV1QuickModeLifeKB
+}
+
 func orDefault(a, b []transform.Proposal) []transform.Proposal {
 	if len(a) > 0 {
 		return a
@@ -184,47 +236,55 @@ func orDefault(a, b []transform.Proposal) []transform.Proposal {
 	return b
 }
 
-func (e *Engine) initiates(p *peer) bool { return !e.closed && p.cfg.Mode != ike.ModeResponderOnly }
+// autoInitiates reports whether the engine starts Main Mode with p on its
+// own (at SetPeers, after failures and Deletes).
+func (e *Engine) autoInitiates(p *peer) bool {
+	return !e.closed && p.cfg.Mode != ike.ModeResponderOnly && !p.cfg.OnDemand
+}
 
-// Initiate starts Main Mode (then Quick Mode) with the named peer now,
-// unless an SA is already being set up or established.
+// Initiate starts Main Mode (then one Quick Mode per selector pair) with
+// the named peer now, unless an SA is already being set up; with an
+// established SA it negotiates the pairs that have no Child SA. It works
+// in every mode (an explicit request) and is how OnDemand peers come up.
 func (e *Engine) Initiate(now time.Time, name string) error {
 	p := e.peers[name]
 	if p == nil {
 		return fmt.Errorf("ikev1: unknown peer %q", name)
 	}
-	if p.sa == nil {
-		e.startMainMode(now, p)
+	for _, pr := range p.pairs {
+		pr.want, pr.retryAt = true, time.Time{}
 	}
+	e.initiate(now, p)
 	return nil
 }
 
-// Established reports whether the named peer has an established phase 1
-// SA and at least one Child SA.
-func (e *Engine) Established(name string) bool {
-	p := e.peers[name]
-	return p != nil && p.sa != nil && p.sa.state == stEstablished && len(p.children) > 0
-}
-
-// Children returns the inbound SPIs of the named peer's Child SAs.
-func (e *Engine) Children(name string) []uint32 {
+// InitiatePair is Initiate for one selector pair: local and remote must be
+// one of the peer's LocalTS and one of its RemoteTS prefixes. Main Mode
+// is started if needed; only that pair's Quick Mode is wanted (the others
+// of an OnDemand peer stay down until asked for).
+func (e *Engine) InitiatePair(now time.Time, name string, local, remote netip.Prefix) error {
 	p := e.peers[name]
 	if p == nil {
-		return nil
+		return fmt.Errorf("ikev1: unknown peer %q", name)
 	}
-	var out []uint32
-	for _, c := range p.children {
-		out = append(out, c.InSPI)
+	pr := p.pair(local.Masked(), remote.Masked())
+	if pr == nil {
+		return fmt.Errorf("%w: peer %q has no selector pair %v === %v (local %v, remote %v)", ike.ErrConfig, name, local, remote, p.cfg.LocalTS, p.cfg.RemoteTS)
 	}
-	return out
+	pr.want, pr.retryAt = true, time.Time{}
+	e.initiate(now, p)
+	return nil
 }
 
-// LastError is the reason of the named peer's last failure.
-func (e *Engine) LastError(name string) string {
-	if p := e.peers[name]; p != nil {
-		return p.lastErr
+func (e *Engine) initiate(now time.Time, p *peer) {
+	p.retryAt = time.Time{}
+	switch {
+	case p.sa == nil:
+		p.sa = e.startMainMode(now, p)
+	case p.sa.state == stEstablished:
+		e.settle(now, p)
 	}
-	return ""
+	e.touch(p)
 }
 
 // Close deletes every SA (telling the peers) and forgets them.
@@ -235,8 +295,10 @@ func (e *Engine) Close(now time.Time) {
 	}
 }
 
-// Terminate deletes the named peer's SAs; a Default-mode peer is
-// initiated again after RetryInterval.
+// Terminate deletes the named peer's SAs, telling the peer (a Delete for
+// the Child SAs, then for each ISAKMP SA). A Default or InitiatorOnly
+// peer is initiated again after RetryInterval; ResponderOnly and OnDemand
+// peers wait for the peer or Initiate.
 func (e *Engine) Terminate(now time.Time, name string) error {
 	p := e.peers[name]
 	if p == nil {
@@ -244,41 +306,66 @@ func (e *Engine) Terminate(now time.Time, name string) error {
 	}
 	e.closePeer(now, p, "terminated")
 	p.retryAt = now.Add(e.cfg.RetryInterval)
+	if p.cfg.OnDemand {
+		for _, pr := range p.pairs {
+			pr.want = false
+		}
+	}
 	return nil
 }
 
+// closePeer deletes all of p's Child SAs and phase 1 SAs, telling the
+// peer over each established SA.
 func (e *Engine) closePeer(now time.Time, p *peer, reason string) {
-	s := p.sa
-	if s != nil && s.state == stEstablished {
-		var spis [][]byte
-		for _, c := range p.children {
-			spis = append(spis, be32(c.InSPI))
-		}
-		if len(spis) > 0 {
-			e.sendInfo(now, s, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP, SPIs: spis})
-		}
+	for _, c := range slices.Clone(p.children) {
+		e.removeChild(now, p, c, reason, true)
+	}
+	for _, s := range e.sasOf(p) {
+		e.deleteSA(now, s, reason)
+	}
+	e.touch(p)
+}
+
+// deleteSA tells the peer (if s is established) and forgets s.
+func (e *Engine) deleteSA(now time.Time, s *sa, reason string) {
+	if s.state == stEstablished {
 		e.sendInfo(now, s, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoISAKMP, SPIs: [][]byte{s.cookies()}})
 	}
-	for _, c := range p.children {
-		e.host.DeleteChildSA(c.InSPI)
-		e.host.Event(ike.Event{Kind: ike.EventChildDown, Peer: p.cfg.Name, Time: now, InSPI: c.InSPI, Reason: reason})
+	e.dropSA(now, s, reason)
+}
+
+// sasOf lists p's phase 1 SAs, by cookie.
+func (e *Engine) sasOf(p *peer) []*sa {
+	var out []*sa
+	for _, s := range e.sortedSAs() {
+		if s.p == p {
+			out = append(out, s)
+		}
 	}
-	p.children = nil
-	if s != nil {
-		e.dropSA(now, s, reason)
-	}
+	return out
 }
 
 // dropSA forgets a phase 1 SA (not its Child SAs).
 func (e *Engine) dropSA(now time.Time, s *sa, reason string) {
 	delete(e.sas, s.ci)
-	if s.p.sa == s {
-		s.p.sa = nil
+	for _, mid := range slices.Sorted(maps.Keys(s.qms)) {
+		if q := s.qms[mid]; q.child != nil {
+			e.host.DeleteChildSA(q.child.InSPI) // installed inbound, never confirmed
+		}
+	}
+	clear(s.qms)
+	p := s.p
+	if p.reauth == s {
+		p.reauth = nil
+	}
+	if p.sa == s {
+		p.sa = nil
 		if s.state == stEstablished {
-			e.host.Event(ike.Event{Kind: ike.EventIKEDown, Peer: s.p.cfg.Name, Time: now, Reason: reason})
+			e.event(ike.Event{Kind: ike.EventIKEDown, Peer: p.cfg.Name, Time: now, Reason: reason})
 		}
 	}
 	s.state = stDead
+	e.touch(p)
 }
 
 // fail ends a negotiation with a reason in the peer's status and events.
@@ -286,40 +373,59 @@ func (e *Engine) fail(now time.Time, s *sa, reason string) {
 	p := s.p
 	p.lastErr = reason
 	e.log.Warn("IKEv1 negotiation failed", "peer", p.cfg.Name, "reason", reason)
-	e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+	e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+	reauth := p.reauth == s
 	e.dropSA(now, s, reason)
+	if reauth && p.sa != nil {
+		p.sa.reauthAt = now.Add(e.cfg.RetryInterval) // the current SA carries on
+		return
+	}
 	p.retryAt = now.Add(e.cfg.RetryInterval)
 }
 
+// event reports e to the host and marks its peer changed.
+func (e *Engine) event(ev ike.Event) {
+	e.changed[ev.Peer] = struct{}{}
+	e.host.Event(ev)
+}
+
+// touch marks p changed (for Changed).
+func (e *Engine) touch(p *peer) { e.changed[p.cfg.Name] = struct{}{} }
+
 // HandlePacket processes one datagram (the non-ESP marker already removed
-// on port 4500).
+// on port 4500). What it refuses is counted in Drops and logged at most
+// once per reason every few seconds.
 func (e *Engine) HandlePacket(now time.Time, pkt ike.Packet) {
 	h, err := isakmp.ParseHeader(pkt.Data)
 	if err != nil {
-		e.log.Debug("IKEv1: dropped datagram", "from", pkt.Remote, "err", err)
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropMalformed, "IKEv1: dropped datagram", "from", pkt.Remote, "err", err)
 		return
 	}
 	if h.Exchange == isakmp.ExchAggressive {
-		e.log.Warn("IKEv1: refusing Aggressive Mode", "from", pkt.Remote, "err", ErrAggressiveMode)
+		if !e.dropLog.Log(now, e.log, &e.drops, ike.DropAggressiveMode, "IKEv1: refusing Aggressive Mode", "from", pkt.Remote, "err", ErrAggressiveMode) {
+			return
+		}
 		for _, p := range e.peersFor(pkt) {
 			p.lastErr = ErrAggressiveMode.Error()
-			e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: p.lastErr})
+			e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: p.lastErr})
 		}
 		return
 	}
 	s := e.sas[h.ICookie]
 	if s == nil {
 		if h.Exchange != isakmp.ExchMainMode || h.RCookie != 0 {
-			e.log.Debug("IKEv1: no SA for message", "from", pkt.Remote, "exchange", h.Exchange)
+			e.dropLog.Log(now, e.log, &e.drops, ike.DropUnknownSA, "IKEv1: no SA for message", "from", pkt.Remote, "exchange", h.Exchange)
 			return
 		}
 		e.respondMainMode(now, pkt, h)
 		return
 	}
 	if s.rc != 0 && h.RCookie != s.rc && !(s.initiator && s.state == stMM1) {
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropUnknownSA, "IKEv1: responder cookie mismatch", "from", pkt.Remote, "exchange", h.Exchange)
 		return
 	}
 	if s.remote.Addr() != pkt.Remote.Addr() {
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropUnknownSA, "IKEv1: message for an SA of another address", "from", pkt.Remote, "exchange", h.Exchange)
 		return
 	}
 	switch h.Exchange {
@@ -329,8 +435,24 @@ func (e *Engine) HandlePacket(now time.Time, pkt ike.Packet) {
 		e.handleQuickMode(now, s, pkt, h)
 	case isakmp.ExchInformational:
 		e.handleInfo(now, s, pkt, h)
+	default:
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropMalformed, "IKEv1: unsupported exchange", "from", pkt.Remote, "exchange", h.Exchange)
 	}
 }
+
+// badHash counts (and now and then logs) a protected message that did not
+// decrypt or authenticate.
+func (e *Engine) badHash(now time.Time, s *sa, what string, err error) {
+	args := []any{"peer", s.p.cfg.Name, "what", what}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	e.dropLog.Log(now, e.log, &e.drops, ike.DropBadHash, "IKEv1: message does not decrypt or authenticate", args...)
+}
+
+// Drops returns the engine's counters of refused messages, with the
+// reasons of package ike (safe for concurrent reads).
+func (e *Engine) Drops() *ike.DropCounters { return &e.drops }
 
 func (e *Engine) peersFor(pkt ike.Packet) []*peer {
 	var out []*peer
@@ -344,6 +466,7 @@ func (e *Engine) peersFor(pkt ike.Packet) []*peer {
 }
 
 // NextDeadline is when Tick must next be called (zero: nothing pending).
+// It may be early, never late.
 func (e *Engine) NextDeadline() time.Time {
 	var d time.Time
 	at := func(t time.Time) {
@@ -353,14 +476,21 @@ func (e *Engine) NextDeadline() time.Time {
 	}
 	for _, name := range e.order {
 		p := e.peers[name]
-		if p.sa == nil && e.initiates(p) {
-			at(p.retryAt)
+		if p.sa == nil && e.autoInitiates(p) {
 			if p.retryAt.IsZero() {
 				return time.Unix(0, 1)
 			}
+			at(p.retryAt)
 		}
+		if t, ok := e.pairsDeadline(p); ok && e.room(p) > 0 {
+			if t.IsZero() {
+				return time.Unix(0, 1)
+			}
+			at(t)
+		}
+		room := e.room(p) > 0
 		for _, c := range p.children {
-			if c.initiator && !c.rekeying {
+			if room && e.rekeyable(p, c) {
 				at(c.rekeyAt)
 			}
 			at(c.expireAt)
@@ -369,19 +499,33 @@ func (e *Engine) NextDeadline() time.Time {
 	}
 	for _, s := range e.sas {
 		at(s.deadline())
+		if s.state == stEstablished {
+			at(s.expireAt)
+			if e.mayReauth(s) {
+				at(s.reauthAt)
+			}
+		}
 	}
 	return d
 }
 
-// Tick runs timers: retransmissions, initiation, rekeys, expiry, DPD.
+// rekeyable reports whether Tick rekeys c at its rekeyAt.
+func (e *Engine) rekeyable(p *peer, c *child) bool {
+	return (c.initiator || c.move) && !c.rekeying && c.deleteAt.IsZero() && p.sa != nil && p.sa.state == stEstablished
+}
+
+// Tick runs timers: retransmissions, initiation, re-authentication,
+// rekeys, expiry, DPD.
 func (e *Engine) Tick(now time.Time) {
 	for _, s := range e.sortedSAs() {
-		e.tickSA(now, s)
+		if s.state != stDead {
+			e.tickSA(now, s)
+		}
 	}
 	for _, name := range e.order {
 		p := e.peers[name]
-		if p.sa == nil && e.initiates(p) && !now.Before(p.retryAt) {
-			e.startMainMode(now, p)
+		if p.sa == nil && e.autoInitiates(p) && !now.Before(p.retryAt) {
+			p.sa = e.startMainMode(now, p)
 		}
 		for _, c := range slices.Clone(p.children) {
 			switch {
@@ -389,43 +533,142 @@ func (e *Engine) Tick(now time.Time) {
 				e.removeChild(now, p, c, "rekeyed", true)
 			case !now.Before(c.expireAt):
 				e.removeChild(now, p, c, "lifetime expired", true)
-			case c.initiator && !c.rekeying && c.deleteAt.IsZero() && !now.Before(c.rekeyAt):
-				if p.sa != nil && p.sa.state == stEstablished {
-					c.rekeying = true
-					e.startQuickMode(now, p.sa, c.LocalTS[0], c.RemoteTS[0], c.InSPI)
-				}
+				e.pairLost(now, p, c)
 			}
 		}
+		e.settle(now, p) // rekeys and new pairs
 	}
+}
+
+// rekey starts a Quick Mode rekey of c on p's current phase 1 SA.
+func (e *Engine) rekey(now time.Time, p *peer, c *child) {
+	c.rekeying = true
+	e.startQuickMode(now, p.sa, c.LocalTS[0], c.RemoteTS[0], c.InSPI)
+}
+
+// rekeyNow makes c due for a rekey now; settle starts it as soon as fewer
+// than maxQuickModes of ours are in flight.
+func (e *Engine) rekeyNow(now time.Time, c *child) {
+	if !c.initiator {
+		c.move = true
+	}
+	c.rekeyAt = now
 }
 
 // RekeyChild starts a Quick Mode rekey of the Child SA with inbound SPI
-// inSPI (for tests and the data plane's byte limits).
+// inSPI now (for tests and operators).
 func (e *Engine) RekeyChild(now time.Time, inSPI uint32) error {
+	p, c := e.childByIn(inSPI)
+	if c == nil || !c.deleteAt.IsZero() {
+		return fmt.Errorf("ikev1: no Child SA %08x", inSPI)
+	}
+	if p.sa == nil || p.sa.state != stEstablished {
+		return fmt.Errorf("ikev1: peer %q has no phase 1 SA", p.cfg.Name)
+	}
+	if !c.rekeying {
+		e.rekeyNow(now, c)
+		e.settle(now, p)
+	}
+	return nil
+}
+
+// Rekey is the operator's rekey, as ike.Engine.Rekey: with ikeSA set it
+// re-authenticates the phase 1 SA (a new Main Mode, make-before-break);
+// otherwise it rekeys every Child SA of the peer.
+func (e *Engine) Rekey(now time.Time, name string, ikeSA bool) error {
+	p := e.peers[name]
+	if p == nil {
+		return fmt.Errorf("ikev1: unknown peer %q", name)
+	}
+	if p.sa == nil || p.sa.state != stEstablished {
+		return fmt.Errorf("ikev1: peer %q has no established phase 1 SA", name)
+	}
+	if ikeSA {
+		if p.reauth == nil {
+			e.startReauth(now, p)
+		}
+		return nil
+	}
+	for _, c := range p.children {
+		if c.deleteAt.IsZero() && !c.rekeying {
+			e.rekeyNow(now, c)
+		}
+	}
+	e.settle(now, p)
+	return nil
+}
+
+// softRekeyDelay is how long we leave the peer to rekey a Child SA it
+// created when the data plane reports its byte lifetime (both sides
+// count the same bytes; the creator goes first, as with time).
+const softRekeyDelay = 5 * time.Second
+
+// SoftLimit tells the engine that the Child SA with inbound SPI inSPI
+// reached its soft byte lifetime (or sequence number limit) in the data
+// plane: it is rekeyed now if we created it, else after a short delay
+// unless the peer rekeys it first. It mirrors ike.Engine.SoftLimit.
+func (e *Engine) SoftLimit(now time.Time, inSPI uint32) {
+	p, c := e.childByIn(inSPI)
+	if c == nil || !c.deleteAt.IsZero() || c.rekeying {
+		return
+	}
+	if !c.initiator {
+		c.move = true
+		c.rekeyAt = minTime(c.rekeyAt, now.Add(softRekeyDelay))
+		return
+	}
+	e.rekeyNow(now, c)
+	e.settle(now, p)
+}
+
+// HardLimit tells the engine a Child SA reached its hard byte lifetime in
+// the data plane: it is deleted (the peer is told). It mirrors
+// ike.Engine.HardLimit.
+func (e *Engine) HardLimit(now time.Time, inSPI uint32) {
+	p, c := e.childByIn(inSPI)
+	if c == nil {
+		return
+	}
+	e.removeChild(now, p, c, "byte lifetime reached", true)
+	e.pairLost(now, p, c)
+	e.settle(now, p)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (e *Engine) childByIn(inSPI uint32) (*peer, *child) {
 	for _, name := range e.order {
 		p := e.peers[name]
 		for _, c := range p.children {
-			if c.InSPI == inSPI && c.deleteAt.IsZero() {
-				if p.sa == nil || p.sa.state != stEstablished {
-					return fmt.Errorf("ikev1: peer %q has no phase 1 SA", name)
-				}
-				c.rekeying = true
-				e.startQuickMode(now, p.sa, c.LocalTS[0], c.RemoteTS[0], c.InSPI)
-				return nil
+			if c.InSPI == inSPI {
+				return p, c
 			}
 		}
 	}
-	return fmt.Errorf("ikev1: no Child SA %08x", inSPI)
+	return nil, nil
 }
 
-// removeChild uninstalls a Child SA, telling the peer when tell is set.
+// removeChild uninstalls a Child SA, telling the peer when tell is set
+// (over the phase 1 SA that created it if it still lives, else the
+// current one).
 func (e *Engine) removeChild(now time.Time, p *peer, c *child, reason string, tell bool) {
 	p.children = slices.DeleteFunc(p.children, func(x *child) bool { return x == c })
-	if tell && p.sa != nil && p.sa.state == stEstablished {
-		e.sendInfo(now, p.sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP, SPIs: [][]byte{be32(c.InSPI)}})
+	if tell {
+		via := c.on
+		if via == nil || via.state != stEstablished {
+			via = p.sa
+		}
+		if via != nil && via.state == stEstablished {
+			e.sendInfo(now, via, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP, SPIs: [][]byte{be32(c.InSPI)}})
+		}
 	}
 	e.host.DeleteChildSA(c.InSPI)
-	e.host.Event(ike.Event{Kind: ike.EventChildDown, Peer: p.cfg.Name, Time: now, InSPI: c.InSPI, Reason: reason})
+	e.event(ike.Event{Kind: ike.EventChildDown, Peer: p.cfg.Name, Time: now, InSPI: c.InSPI, Reason: reason})
 }
 
 func (e *Engine) sortedSAs() []*sa {
@@ -469,10 +712,10 @@ func (e *Engine) newSPI() uint32 {
 			for _, c := range p.children {
 				dup = dup || c.InSPI == v
 			}
-			if p.sa != nil {
-				for _, q := range p.sa.qms {
-					dup = dup || q.spiIn == v
-				}
+		}
+		for _, s := range e.sas {
+			for _, q := range s.qms {
+				dup = dup || q.spiIn == v
 			}
 		}
 		if !dup {

@@ -196,7 +196,7 @@ func TestFailureReasons(t *testing.T) {
 		if !strings.Contains(r, "NO_PROPOSAL_CHOSEN") || !strings.Contains(r, "aes128") || !strings.Contains(r, "aes256") {
 			t.Fatalf("reason %q", r)
 		}
-		if !strings.Contains(n.a.e.LastError("peer"), "NO_PROPOSAL_CHOSEN") {
+		if r := n.a.e.LastError("peer"); !strings.Contains(r, "NO_PROPOSAL_CHOSEN") || !strings.Contains(r, "we offered [aes128") {
 			t.Fatalf("initiator reason %q", n.a.e.LastError("peer"))
 		}
 	})

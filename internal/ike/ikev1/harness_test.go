@@ -63,6 +63,8 @@ type side struct {
 	e    *Engine
 	h    *testHost
 	addr netip.Addr
+	// nsent counts the datagrams it sent.
+	nsent int
 }
 
 // testNet connects two engines in memory with a fake clock.
@@ -72,6 +74,9 @@ type testNet struct {
 	a, b *side
 	// drop decides whether a packet is lost (nil: none).
 	drop func(p ike.Packet) bool
+	// check, when set, runs after every delivered packet and every tick
+	// (make-before-break assertions).
+	check func()
 }
 
 var (
@@ -116,6 +121,7 @@ func (n *testNet) run(d time.Duration) {
 			s.h.sent = nil
 			for _, p := range out {
 				moved = true
+				s.nsent++
 				if n.drop != nil && n.drop(p) {
 					continue
 				}
@@ -124,6 +130,9 @@ func (n *testNet) run(d time.Duration) {
 				}
 				// Swap endpoints: what one sends to, the other receives on.
 				other.e.HandlePacket(n.now, ike.Packet{Data: p.Data, Local: p.Remote, Remote: p.Local})
+				if n.check != nil {
+					n.check()
+				}
 			}
 		}
 		if moved {
@@ -142,6 +151,9 @@ func (n *testNet) run(d time.Duration) {
 		}
 		n.a.e.Tick(n.now)
 		n.b.e.Tick(n.now)
+		if n.check != nil {
+			n.check()
+		}
 	}
 	n.t.Fatal("no quiescence")
 }

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"encoding/binary"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/isakmp"
+	"github.com/vpngw/vpngw/internal/ike/message"
 )
 
 // dpdInterval is how long a peer may be silent before we ask R-U-THERE.
@@ -20,7 +24,7 @@ func (s *sa) dpdInterval() time.Duration {
 }
 
 func (s *sa) dpdDeadline() time.Time {
-	if s.state != stEstablished || !s.dpd || s.p.cfg.DPDTimeout < 0 {
+	if s.state != stEstablished || !s.dpd || s.p.cfg.DPDTimeout < 0 || s.p.sa != s {
 		return time.Time{}
 	}
 	if !s.dpdPending.IsZero() {
@@ -35,6 +39,18 @@ func (e *Engine) tickDPD(now time.Time, s *sa) {
 	d := s.dpdDeadline()
 	if d.IsZero() || now.Before(d) {
 		return
+	}
+	if lr, ok := e.host.(ike.LastReceiver); ok {
+		// ESP from the peer proves it alive as well as IKE does.
+		if t, ok := lr.LastReceived(s.p.cfg.Name); ok && t.After(s.lastSeen) {
+			s.lastSeen = t
+			if !s.dpdPending.IsZero() && t.After(s.dpdPending) {
+				s.dpdPending = time.Time{}
+			}
+			if d = s.dpdDeadline(); now.Before(d) {
+				return
+			}
+		}
 	}
 	if !s.dpdPending.IsZero() && now.Sub(s.lastSeen) >= 3*s.dpdInterval() {
 		e.log.Warn("IKEv1: dead peer detected", "peer", s.p.cfg.Name)
@@ -68,19 +84,22 @@ func (e *Engine) handleInfo(now time.Time, s *sa, pkt ike.Packet, h isakmp.Heade
 	if s.blk == nil || h.Flags&isakmp.FlagEncryption == 0 {
 		if m, _, err := isakmp.Decode(pkt.Data, nil, nil); err == nil && s.state != stEstablished {
 			if n, ok := m.Get(isakmp.PayloadNotification).(*isakmp.Notification); ok {
-				e.fail(now, s, "Main Mode: peer sent notify "+notifyName(n.Notify))
+				e.fail(now, s, e.mmNotifyReason(s, n.Notify))
+				return
 			}
 		}
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropMalformed, "IKEv1: unprotected informational", "peer", s.p.cfg.Name)
 		return
 	}
 	m, _, err := isakmp.Decode(pkt.Data, s.blk, s.phase2IV(h.MessageID))
 	if err != nil || len(m.Payloads) < 2 {
+		e.badHash(now, s, "informational", err)
 		return
 	}
 	hp, _ := m.Payloads[0].(*isakmp.Data)
 	if hp == nil || hp.T != isakmp.PayloadHash ||
 		!hmac.Equal(hp.Data, s.prf.Sum(nil, s.keys.A, binary.BigEndian.AppendUint32(nil, h.MessageID), m.AfterFirst())) {
-		e.log.Debug("IKEv1: informational HASH(1) does not verify", "peer", s.p.cfg.Name)
+		e.badHash(now, s, "informational HASH(1)", nil)
 		return
 	}
 	s.lastSeen = now
@@ -93,21 +112,43 @@ func (e *Engine) handleInfo(now time.Time, s *sa, pkt ike.Packet, h isakmp.Heade
 					Notify: isakmp.NotifyRUThereAck, Data: p.Data})
 			case isakmp.NotifyRUThereAck:
 				s.dpdPending = time.Time{}
+			case isakmp.NotifyInitialContact:
+				e.initialContact(now, s, m)
 			default:
 				if p.Notify < 16384 {
-					s.p.lastErr = "peer sent notify " + notifyName(p.Notify)
-					e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: s.p.cfg.Name, Time: now, Reason: s.p.lastErr})
-					for mid, q := range s.qms {
-						if q.initiator {
-							delete(s.qms, mid)
-							e.qmFailed(now, s, q, "Quick Mode: "+s.p.lastErr)
-						}
-					}
+					e.peerError(now, s, p.Notify)
 				}
 			}
 		case *isakmp.Delete:
 			e.handleDelete(now, s, p)
 		}
+	}
+}
+
+// peerError handles an error notify the peer sent on s: its Quick Modes
+// in progress fail, with what we proposed in the reason.
+func (e *Engine) peerError(now time.Time, s *sa, n uint16) {
+	p := s.p
+	p.lastErr = "peer sent notify " + notifyName(n)
+	failed := false
+	for _, mid := range slices.Sorted(maps.Keys(s.qms)) {
+		q := s.qms[mid]
+		if !q.initiator {
+			continue
+		}
+		delete(s.qms, mid)
+		failed = true
+		detail := ""
+		switch n {
+		case isakmp.NotifyNoProposalChosen:
+			detail = fmt.Sprintf(": we offered %v", names(p.qmsInit))
+		case isakmp.NotifyInvalidIDInfo:
+			detail = fmt.Sprintf(": we proposed our %s to its %s", ike.TSString([]message.TrafficSelector{q.local}), ike.TSString([]message.TrafficSelector{q.remote}))
+		}
+		e.qmFailed(now, s, q, "Quick Mode: "+p.lastErr+detail)
+	}
+	if !failed {
+		e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: p.lastErr})
 	}
 }
 
@@ -123,19 +164,32 @@ func (e *Engine) handleDelete(now time.Time, s *sa, d *isakmp.Delete) {
 			for _, c := range p.children {
 				if c.OutSPI == out {
 					e.removeChild(now, p, c, "deleted by peer", false)
+					if c.deleteAt.IsZero() {
+						e.pairLost(now, p, c)
+					}
 					break
 				}
 			}
 		}
 	case isakmp.ProtoISAKMP:
 		for _, spi := range d.SPIs {
-			if bytes.Equal(spi, s.cookies()) {
-				for _, c := range append([]*child(nil), p.children...) {
-					e.removeChild(now, p, c, "phase 1 SA deleted by peer", false)
-				}
-				e.dropSA(now, s, "deleted by peer")
-				p.retryAt = now.Add(e.cfg.RetryInterval)
+			if !bytes.Equal(spi, s.cookies()) {
+				continue
 			}
+			if p.sa != s {
+				// A replaced (or still negotiating) SA: its Child SAs
+				// live on (re-authentication, make-before-break).
+				e.dropSA(now, s, "deleted by peer")
+				return
+			}
+			for _, c := range slices.Clone(p.children) {
+				e.removeChild(now, p, c, "phase 1 SA deleted by peer", false)
+				if c.deleteAt.IsZero() {
+					e.pairLost(now, p, c)
+				}
+			}
+			e.dropSA(now, s, "deleted by peer")
+			p.retryAt = now.Add(e.cfg.RetryInterval)
 		}
 	}
 }

@@ -6,11 +6,14 @@ import (
 	"crypto/hmac"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/isakmp"
+	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -55,11 +58,18 @@ type sa struct {
 	x  *xmit
 	// qms are the Quick Mode exchanges in progress, by message ID.
 	qms map[uint32]*qm
+	// answered are our last HASH(3)s with the QM2 each answered, so a
+	// retransmitted QM2 (our HASH(3) was lost) is answered again; the
+	// newest maxAnswered are kept.
+	answered []answered
 	// infos are informational exchanges we wait an answer for (DPD).
 	dpdSeq      uint32
 	dpdPending  time.Time
 	lastSeen    time.Time
 	established time.Time
+	// reauthAt is when a new Main Mode replaces this SA (90 % of its
+	// life when we initiated it, 95 % otherwise); expireAt its end.
+	reauthAt, expireAt time.Time
 }
 
 func (s *sa) cookies() []byte {
@@ -73,7 +83,7 @@ func (s *sa) hdr(ex isakmp.ExchangeType, mid uint32) isakmp.Header {
 func (s *sa) deadline() time.Time {
 	d := s.x.deadline()
 	for _, q := range s.qms {
-		if t := q.x.deadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
+		if t := q.deadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
 	}
@@ -108,21 +118,38 @@ func (e *Engine) retransmit(now time.Time, s *sa, x *xmit) bool {
 }
 
 func (e *Engine) tickSA(now time.Time, s *sa) {
+	if s.state == stEstablished && !now.Before(s.expireAt) {
+		e.log.Info("IKEv1: ISAKMP SA lifetime expired", "peer", s.p.cfg.Name)
+		e.deleteSA(now, s, "ISAKMP SA lifetime expired")
+		return
+	}
+	if e.mayReauth(s) && !now.Before(s.reauthAt) {
+		e.startReauth(now, s.p)
+	}
 	if !e.retransmit(now, s, s.x) {
 		e.fail(now, s, fmt.Sprintf("Main Mode: no answer from %s", s.remote))
 		return
 	}
-	for mid, q := range s.qms {
-		if !e.retransmit(now, s, q.x) {
-			delete(s.qms, mid)
-			e.qmFailed(now, s, q, "Quick Mode: no answer")
+	for _, mid := range slices.Sorted(maps.Keys(s.qms)) {
+		q := s.qms[mid]
+		if e.retransmit(now, s, q.x) && (q.child == nil || now.Before(q.giveUp)) {
+			continue
 		}
+		delete(s.qms, mid)
+		if q.child != nil {
+			// The initiator never confirmed with HASH(3).
+			e.host.DeleteChildSA(q.child.InSPI)
+			e.qmFailed(now, s, q, "Quick Mode: no HASH(3) from the initiator")
+			continue
+		}
+		e.qmFailed(now, s, q, "Quick Mode: no answer")
 	}
 	e.tickDPD(now, s)
 }
 
-// startMainMode sends MM1.
-func (e *Engine) startMainMode(now time.Time, p *peer) {
+// startMainMode sends MM1 and returns the new SA (the caller makes it
+// p.sa or p.reauth).
+func (e *Engine) startMainMode(now time.Time, p *peer) *sa {
 	local := netip.AddrPortFrom(p.cfg.Local, 500)
 	s := &sa{p: p, initiator: true, state: stMM1, ci: e.randUint64(), life: p.mmLife, x: &xmit{}, qms: map[uint32]*qm{},
 		local: local, remote: netip.AddrPortFrom(p.cfg.Remote, p.cfg.Port)}
@@ -137,29 +164,30 @@ func (e *Engine) startMainMode(now time.Time, p *peer) {
 		&isakmp.Data{T: isakmp.PayloadVendorID, Data: isakmp.VendorNATT}, &isakmp.Data{T: isakmp.PayloadVendorID, Data: isakmp.VendorDPD}}})
 	if err != nil {
 		e.log.Error("IKEv1: encoding MM1", "err", err)
-		return
+		return nil
 	}
-	p.sa = s
 	e.sas[s.ci] = s
 	e.log.Info("IKEv1: initiating Main Mode", "peer", p.cfg.Name, "remote", s.remote)
 	e.transmit(now, s, s.x, msg, true)
+	e.touch(p)
+	return s
 }
 
 // respondMainMode answers MM1 from a configured peer.
 func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header) {
-	peers := e.peersFor(pkt)
+	peers := slices.DeleteFunc(e.peersFor(pkt), func(p *peer) bool { return p.cfg.Mode == ike.ModeInitiatorOnly })
 	if len(peers) == 0 {
-		e.log.Debug("IKEv1: Main Mode from unknown peer", "from", pkt.Remote)
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropUnknownPeer, "IKEv1: Main Mode from a peer we do not answer (unknown or InitiatorOnly)", "from", pkt.Remote)
 		return
 	}
 	p := peers[0]
 	m, _, err := isakmp.Decode(pkt.Data, nil, nil)
-	if err != nil {
-		e.log.Debug("IKEv1: bad MM1", "from", pkt.Remote, "err", err)
-		return
+	var sap *isakmp.SA
+	if err == nil {
+		sap, _ = m.Get(isakmp.PayloadSA).(*isakmp.SA)
 	}
-	sap, _ := m.Get(isakmp.PayloadSA).(*isakmp.SA)
 	if sap == nil {
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropMalformed, "IKEv1: bad MM1", "from", pkt.Remote, "err", err)
 		return
 	}
 	var chosen *isakmp.Transform
@@ -183,18 +211,25 @@ func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header)
 	}
 	if chosen == nil {
 		reason := fmt.Sprintf("Main Mode: NO_PROPOSAL_CHOSEN: peer offered %v, we accept %v", offered, names(p.mm))
-		p.lastErr = reason
-		e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
-		e.log.Warn("IKEv1: no acceptable Main Mode proposal", "peer", p.cfg.Name, "reason", reason)
-		e.sendPlainNotify(pkt, h, isakmp.NotifyNoProposalChosen)
+		if e.dropLog.Log(now, e.log, &e.drops, ike.DropNoProposal, "IKEv1: no acceptable Main Mode proposal", "peer", p.cfg.Name, "detail", reason) {
+			p.lastErr = reason
+			e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+			e.sendPlainNotify(pkt, h, isakmp.NotifyNoProposalChosen)
+		}
 		return
 	}
+	keepOurs := false
 	if p.sa != nil && p.sa.state != stEstablished && p.sa.initiator {
-		// Both sides initiated: keep ours only if its cookie is larger.
-		if p.sa.ci > h.ICookie {
-			return
+		switch {
+		case p.sa.state == stMM1 && p.sa.x.tries > 0:
+			// Ours went unanswered (the peer may be InitiatorOnly): run
+			// both; the first established wins (reauthenticated).
+			keepOurs = true
+		case p.sa.ci > h.ICookie:
+			return // both sides initiated at once: the larger cookie's goes on
+		default:
+			e.dropSA(now, p.sa, "simultaneous Main Mode")
 		}
-		e.dropSA(now, p.sa, "simultaneous Main Mode")
 	}
 	if life == 0 || life > p.mmLife {
 		life = p.mmLife
@@ -216,12 +251,12 @@ func (e *Engine) respondMainMode(now time.Time, pkt ike.Packet, h isakmp.Header)
 	if err != nil {
 		return
 	}
-	if p.sa != nil && p.sa.state != stEstablished {
+	if p.sa != nil && p.sa.state != stEstablished && !keepOurs {
 		e.dropSA(now, p.sa, "replaced")
 	}
-	if p.sa == nil || p.sa.state != stEstablished {
+	if p.sa == nil {
 		p.sa = s
-	}
+	} // else s re-authenticates the established p.sa: it takes over when established
 	e.sas[s.ci] = s
 	s.x.lastIn = pkt.Data
 	e.log.Info("IKEv1: responding to Main Mode", "peer", p.cfg.Name, "suite", suite)
@@ -276,14 +311,15 @@ func (e *Engine) handleMainMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.H
 	if err != nil {
 		if h.Flags&isakmp.FlagEncryption != 0 && (s.state == stMM4 || s.state == stMM5) {
 			// The keys differ: with PSK authentication that is a key mismatch.
+			e.badHash(now, s, "Main Mode", err)
 			e.fail(now, s, "Main Mode: AUTHENTICATION_FAILED: cannot decrypt the peer's identity (pre-shared key mismatch?)")
 			return
 		}
-		e.log.Debug("IKEv1: bad Main Mode message", "peer", s.p.cfg.Name, "err", err)
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropMalformed, "IKEv1: bad Main Mode message", "peer", s.p.cfg.Name, "err", err)
 		return
 	}
 	if n, ok := m.Get(isakmp.PayloadNotification).(*isakmp.Notification); ok && m.Get(isakmp.PayloadSA) == nil && m.Get(isakmp.PayloadKE) == nil && m.Get(isakmp.PayloadHash) == nil {
-		e.fail(now, s, fmt.Sprintf("Main Mode: peer sent notify %d", n.Notify))
+		e.fail(now, s, e.mmNotifyReason(s, n.Notify))
 		return
 	}
 	switch {
@@ -309,7 +345,7 @@ func (e *Engine) initMM2(now time.Time, s *sa, m *isakmp.Message) {
 	}
 	su, life, ok := parseMM(sap.Proposals[0].Transforms[0])
 	if !ok || !containsMM(s.p.mm, su) {
-		e.fail(now, s, fmt.Sprintf("Main Mode: peer chose %v, which we did not offer", su))
+		e.fail(now, s, fmt.Sprintf("Main Mode: peer chose %v, which we did not offer (we offered %v)", su, names(s.p.mm)))
 		return
 	}
 	s.suite, s.cr, s.rc = su, m.Header.RCookie, m.Header.RCookie
@@ -422,7 +458,7 @@ func (e *Engine) initMM4(now time.Time, s *sa, m *isakmp.Message) {
 	id := localID(s)
 	hash := s.prf.Sum(nil, s.keys.SKEYID, s.gxi, s.gxr, s.cookies(), s.saiB, id.Body())
 	msg, next, err := isakmp.EncodeEncrypted(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0),
-		Payloads: []isakmp.Payload{id, &isakmp.Data{T: isakmp.PayloadHash, Data: hash}}}, s.blk, s.iv)
+		Payloads: e.authPayloads(s, id, hash)}, s.blk, s.iv)
 	if err != nil {
 		return
 	}
@@ -459,17 +495,95 @@ func (e *Engine) initMM6(now time.Time, s *sa, m *isakmp.Message, next []byte) {
 	}
 	want := s.prf.Sum(nil, s.keys.SKEYID, s.gxr, s.gxi, s.rcookies(), s.saiB, id.Body())
 	if !hmac.Equal(want, hp.Data) {
+		e.badHash(now, s, "HASH_R", nil)
 		e.fail(now, s, "Main Mode: AUTHENTICATION_FAILED: HASH_R does not verify (pre-shared key mismatch?)")
+		return
+	}
+	if reason := checkRemoteID(s.p, id); reason != "" {
+		e.fail(now, s, reason)
 		return
 	}
 	s.iv = next
 	s.x.waiting = false
+	e.initialContact(now, s, m)
 	e.established(now, s)
-	for _, l := range s.p.cfg.LocalTS {
-		for _, r := range s.p.cfg.RemoteTS {
-			e.startQuickMode(now, s, ike.PrefixTS(l), ike.PrefixTS(r), 0)
+}
+
+// authPayloads are MM5/MM6: our ID and HASH, and INITIAL-CONTACT when we
+// have no other SA with the peer (RFC 2407 §4.6.3.3): never on a
+// re-authentication, which must leave the peer's SAs alone.
+func (e *Engine) authPayloads(s *sa, id *isakmp.ID, hash []byte) []isakmp.Payload {
+	ps := []isakmp.Payload{id, &isakmp.Data{T: isakmp.PayloadHash, Data: hash}}
+	if e.firstContact(s) {
+		ps = append(ps, &isakmp.Notification{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoISAKMP, SPI: s.cookies(), Notify: isakmp.NotifyInitialContact})
+	}
+	return ps
+}
+
+// firstContact reports whether s is the only SA with its peer and no
+// Child SA exists.
+func (e *Engine) firstContact(s *sa) bool {
+	if len(s.p.children) > 0 {
+		return false
+	}
+	for _, o := range e.sasOf(s.p) {
+		if o != s && o.state == stEstablished {
+			return false
 		}
 	}
+	return true
+}
+
+// initialContact honours the peer's INITIAL-CONTACT in MM5/MM6: the peer
+// lost its state, so every other SA we have with it goes, without telling.
+func (e *Engine) initialContact(now time.Time, s *sa, m *isakmp.Message) {
+	found := false
+	for _, pl := range m.All(isakmp.PayloadNotification) {
+		found = found || pl.(*isakmp.Notification).Notify == isakmp.NotifyInitialContact
+	}
+	if !found {
+		return
+	}
+	p := s.p
+	stale := 0
+	for _, c := range slices.Clone(p.children) {
+		if c.on != s {
+			e.removeChild(now, p, c, "peer sent INITIAL-CONTACT", false)
+			stale++
+		}
+	}
+	for _, o := range e.sasOf(p) {
+		if o != s {
+			e.dropSA(now, o, "peer sent INITIAL-CONTACT")
+			stale++
+		}
+	}
+	if stale > 0 {
+		e.log.Info("IKEv1: peer sent INITIAL-CONTACT: removed its older SAs", "peer", p.cfg.Name, "removed", stale)
+	}
+}
+
+// checkRemoteID returns why the peer's identity is refused ("" if it is
+// accepted): with RemoteID set, IDii/IDir must be that identity.
+func checkRemoteID(p *peer, id *isakmp.ID) string {
+	want := p.cfg.RemoteID
+	if want.IsZero() {
+		return ""
+	}
+	got := ike.Identity{Type: message.IDType(id.IDType), Data: id.Data}
+	if got.Equal(want) {
+		return ""
+	}
+	return fmt.Sprintf("Main Mode: AUTHENTICATION_FAILED: peer identity %v does not match the configured remote identity %v", got, want)
+}
+
+// mmNotifyReason explains a notify the peer sent during Main Mode.
+func (e *Engine) mmNotifyReason(s *sa, n uint16) string {
+	r := "Main Mode: peer sent " + notifyName(n)
+	if n == isakmp.NotifyNoProposalChosen {
+		r += fmt.Sprintf(": we offered %v", names(s.p.mm))
+	}
+	return r
 }
 
 // rcookies is CKY-R | CKY-I (for HASH_R).
@@ -478,15 +592,32 @@ func (s *sa) rcookies() []byte {
 }
 
 func (e *Engine) established(now time.Time, s *sa) {
+	p := s.p
 	s.state = stEstablished
 	s.established, s.lastSeen = now, now
-	s.dh = nil
-	s.p.lastErr = ""
-	e.log.Info("IKEv1: Main Mode established", "peer", s.p.cfg.Name, "suite", s.suite, "natt", s.nat)
-	e.host.Event(ike.Event{Kind: ike.EventIKEUp, Peer: s.p.cfg.Name, Time: now})
-	if s.nat {
-		e.host.PeerEndpoint(s.p.cfg.Name, s.local, s.remote)
+	s.expireAt = now.Add(s.life)
+	s.reauthAt = now.Add(s.life / 10 * 9)
+	if !s.initiator {
+		s.reauthAt = now.Add(s.life / 20 * 19)
 	}
+	s.dh = nil
+	p.lastErr = ""
+	p.upSince = now
+	e.log.Info("IKEv1: Main Mode established", "peer", p.cfg.Name, "suite", s.suite, "natt", s.nat, "initiator", s.initiator)
+	e.event(ike.Event{Kind: ike.EventIKEUp, Peer: p.cfg.Name, Time: now})
+	if s.nat {
+		e.host.PeerEndpoint(p.cfg.Name, s.local, s.remote)
+	}
+	e.reauthenticated(now, s)
+	if !s.initiator {
+		// The initiator proposes its pairs first; fill in later.
+		for _, pr := range p.pairs {
+			if pr.retryAt.Before(now.Add(e.cfg.RetryInterval)) {
+				pr.retryAt = now.Add(e.cfg.RetryInterval)
+			}
+		}
+	}
+	e.settle(now, p)
 }
 
 func (e *Engine) respMM3(now time.Time, s *sa, m *isakmp.Message) {
@@ -524,7 +655,12 @@ func (e *Engine) respMM5(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	}
 	want := s.prf.Sum(nil, s.keys.SKEYID, s.gxi, s.gxr, s.cookies(), s.saiB, id.Body())
 	if !hmac.Equal(want, hp.Data) {
+		e.badHash(now, s, "HASH_I", nil)
 		e.fail(now, s, "Main Mode: AUTHENTICATION_FAILED: HASH_I does not verify (pre-shared key mismatch?)")
+		return
+	}
+	if reason := checkRemoteID(s.p, id); reason != "" {
+		e.fail(now, s, reason)
 		return
 	}
 	s.x.lastIn = pkt.Data
@@ -533,19 +669,15 @@ func (e *Engine) respMM5(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	if s.local.Port() == 4500 {
 		s.nat = true
 	}
+	e.initialContact(now, s, m)
 	me := localID(s)
 	hash := s.prf.Sum(nil, s.keys.SKEYID, s.gxr, s.gxi, s.rcookies(), s.saiB, me.Body())
 	msg, next2, err := isakmp.EncodeEncrypted(&isakmp.Message{Header: s.hdr(isakmp.ExchMainMode, 0),
-		Payloads: []isakmp.Payload{me, &isakmp.Data{T: isakmp.PayloadHash, Data: hash}}}, s.blk, s.iv)
+		Payloads: e.authPayloads(s, me, hash)}, s.blk, s.iv)
 	if err != nil {
 		return
 	}
 	s.iv = next2
 	e.transmit(now, s, s.x, msg, false)
-	old := s.p.sa
-	s.p.sa = s
-	if old != nil && old != s {
-		e.dropSA(now, old, "replaced by a new Main Mode")
-	}
 	e.established(now, s)
 }

@@ -31,8 +31,19 @@ type qm struct {
 	local, remote message.TrafficSelector
 	// replaces is the inbound SPI of the Child SA this one rekeys.
 	replaces uint32
-	// child is, for a responder waiting for HASH(3), the installed SA.
-	child *child
+	// child is, for a responder waiting for HASH(3), the installed SA
+	// (inbound only); giveUp is when it stops waiting and removes it.
+	child  *child
+	giveUp time.Time
+}
+
+// deadline is when the exchange's timer next fires.
+func (q *qm) deadline() time.Time {
+	d := q.x.deadline()
+	if q.child != nil && (d.IsZero() || q.giveUp.Before(d)) {
+		return q.giveUp
+	}
+	return d
 }
 
 // phase2IV is hash(last phase 1 block | M-ID) (RFC 2409 Appendix B).
@@ -128,7 +139,7 @@ func (e *Engine) startQuickMode(now time.Time, s *sa, local, remote message.Traf
 	p := s.p
 	q := &qm{mid: e.newMID(s), initiator: true, x: &xmit{}, ni: e.randBytes(32), spiIn: e.newSPI(),
 		local: local, remote: remote, replaces: replaces,
-		life: qmLife{seconds: p.qmLife, kb: p.cfg.ChildLifeBytes / 1024, encap: s.nat}}
+		life: qmLife{seconds: p.qmLife, kb: p.lifeKB(), encap: s.nat}}
 	q.iv = s.phase2IV(q.mid)
 	// All transforms of one offer share the PFS group of the first.
 	pfs := transform.DHNone
@@ -195,17 +206,26 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 		e.send(s, q.x.data)
 		return
 	}
+	if q == nil {
+		for _, a := range s.answered {
+			if bytes.Equal(pkt.Data, a.qm2) {
+				e.send(s, a.hash3) // our HASH(3) was lost
+				return
+			}
+		}
+	}
 	iv := s.phase2IV(h.MessageID)
 	if q != nil {
 		iv = q.iv
 	}
 	m, next, err := isakmp.Decode(pkt.Data, s.blk, iv)
-	if err != nil || h.Flags&isakmp.FlagEncryption == 0 {
-		e.log.Debug("IKEv1: bad Quick Mode message", "peer", s.p.cfg.Name, "err", err)
+	if err != nil || h.Flags&isakmp.FlagEncryption == 0 || len(m.Payloads) == 0 {
+		e.badHash(now, s, "Quick Mode", err)
 		return
 	}
 	hp, _ := m.Payloads[0].(*isakmp.Data)
 	if hp == nil || hp.T != isakmp.PayloadHash {
+		e.badHash(now, s, "Quick Mode without HASH", nil)
 		return
 	}
 	s.lastSeen = now
@@ -213,10 +233,11 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 	case q == nil:
 		e.respQM1(now, s, pkt, m, hp.Data, next)
 	case q.initiator && q.x.waiting:
-		e.initQM2(now, s, q, m, hp.Data, next)
+		e.initQM2(now, s, q, pkt.Data, m, hp.Data, next)
 	case !q.initiator && q.child != nil:
 		want := s.prf.Sum(nil, s.keys.A, []byte{0}, be32(q.mid), q.ni, q.nr)
 		if !hmac.Equal(want, hp.Data) {
+			e.badHash(now, s, "HASH(3)", nil)
 			return
 		}
 		delete(s.qms, q.mid)
@@ -225,8 +246,15 @@ func (e *Engine) handleQuickMode(now time.Time, s *sa, pkt ike.Packet, h isakmp.
 	}
 }
 
-func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, next []byte) {
+// answered is a QM2 we answered with HASH(3).
+type answered struct{ qm2, hash3 []byte }
+
+// maxAnswered is how many HASH(3)s an SA keeps for retransmitted QM2s.
+const maxAnswered = 8
+
+func (e *Engine) initQM2(now time.Time, s *sa, q *qm, qm2 []byte, m *isakmp.Message, hash, next []byte) {
 	if !hmac.Equal(hash, s.prf.Sum(nil, s.keys.A, be32(q.mid), q.ni, m.AfterFirst())) {
+		e.badHash(now, s, "HASH(2)", nil)
 		return
 	}
 	q.iv = next
@@ -240,12 +268,15 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, n
 	su, life, ok := parseQM(sap.Proposals[0].Transforms[0])
 	if !ok || !containsQM(s.p.qmsInit, su) {
 		delete(s.qms, q.mid)
-		e.qmFailed(now, s, q, fmt.Sprintf("Quick Mode: peer chose %v, which we did not offer", su))
+		e.qmFailed(now, s, q, fmt.Sprintf("Quick Mode: peer chose %v, which we did not offer (we offered %v)", su, names(s.p.qmsInit)))
 		return
 	}
 	q.suite, q.nr, q.spiOut = su, no.Data, binary.BigEndian.Uint32(sap.Proposals[0].SPI)
 	if life.seconds != 0 && life.seconds < q.life.seconds {
 		q.life.seconds = life.seconds
+	}
+	if life.kb != 0 && life.kb < q.life.kb {
+		q.life.kb = life.kb
 	}
 	if q.dh != nil {
 		ke, _ := m.Get(isakmp.PayloadKE).(*isakmp.Data)
@@ -275,12 +306,16 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, m *isakmp.Message, hash, n
 		return
 	}
 	e.send(s, msg)
+	s.answered = append(s.answered, answered{qm2: qm2, hash3: msg})
+	if len(s.answered) > maxAnswered {
+		s.answered = s.answered[1:]
+	}
 	e.childUp(now, s, c)
 }
 
 func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message, hash, next []byte) {
 	if !hmac.Equal(hash, s.prf.Sum(nil, s.keys.A, be32(m.Header.MessageID), m.AfterFirst())) {
-		e.log.Debug("IKEv1: Quick Mode HASH(1) does not verify", "peer", s.p.cfg.Name)
+		e.badHash(now, s, "HASH(1)", nil)
 		return
 	}
 	p := s.p
@@ -288,6 +323,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	sap, _ := m.Get(isakmp.PayloadSA).(*isakmp.SA)
 	no, _ := m.Get(isakmp.PayloadNonce).(*isakmp.Data)
 	if sap == nil || no == nil {
+		e.dropLog.Log(now, e.log, &e.drops, ike.DropMalformed, "IKEv1: Quick Mode without SA or nonce", "peer", p.cfg.Name)
 		return
 	}
 	q.ni = no.Data
@@ -303,7 +339,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 		q.remote, q.local, ok = ike.PrefixTS(netip.PrefixFrom(s.remote.Addr(), 32)), ike.PrefixTS(netip.PrefixFrom(s.local.Addr(), 32)), len(ids) == 0
 	}
 	if !ok || !within(q.local, p.cfg.LocalTS) || !within(q.remote, p.cfg.RemoteTS) {
-		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: INVALID_ID_INFORMATION: peer proposed %s === %s, we allow %v === %v",
+		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: INVALID_ID_INFORMATION: peer proposed its %s to our %s, we allow its %v to our %v",
 			ike.TSString([]message.TrafficSelector{q.remote}), ike.TSString([]message.TrafficSelector{q.local}), p.cfg.RemoteTS, p.cfg.LocalTS))
 		return
 	}
@@ -330,6 +366,9 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	}
 	if q.life.seconds == 0 || q.life.seconds > p.qmLife {
 		q.life.seconds = p.qmLife
+	}
+	if q.life.kb == 0 || q.life.kb > p.lifeKB() {
+		q.life.kb = p.lifeKB()
 	}
 	q.spiIn = e.newSPI()
 	chosen.SPI = be32(q.spiIn)
@@ -366,8 +405,9 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 		return
 	}
 	q.child = c
+	q.giveUp = now.Add(e.cfg.RetransmitTimeout << (e.cfg.Retries + 1))
 	s.qms[q.mid] = q
-	e.transmit(now, s, q.x, msg, false)
+	e.transmit(now, s, q.x, msg, true) // resent until HASH(3) comes
 }
 
 func within(t message.TrafficSelector, allowed []netip.Prefix) bool {
@@ -394,7 +434,7 @@ func (e *Engine) install(now time.Time, s *sa, q *qm, outbound bool) (*child, er
 	}
 	in := transform.V1KeyMat(s.prf, s.keys.D, q.gxy, isakmp.ProtoESP, q.spiIn, q.ni, q.nr, elen+ilen)
 	out := transform.V1KeyMat(s.prf, s.keys.D, q.gxy, isakmp.ProtoESP, q.spiOut, q.ni, q.nr, elen+ilen)
-	c := &child{initiator: q.initiator, ChildSA: ike.ChildSA{
+	c := &child{initiator: q.initiator, on: s, ChildSA: ike.ChildSA{
 		Peer: s.p.cfg.Name, InSPI: q.spiIn, OutSPI: q.spiOut, Encr: q.suite.encr, Integ: q.suite.integ, PFS: q.suite.pfs,
 		InEncKey: in[:elen], InIntegKey: in[elen:], OutEncKey: out[:elen], OutIntegKey: out[elen:],
 		LocalTS: []message.TrafficSelector{q.local}, RemoteTS: []message.TrafficSelector{q.remote},
@@ -422,21 +462,38 @@ func (e *Engine) childUp(now time.Time, s *sa, c *child) {
 		}
 	}
 	p.children = append(p.children, c)
+	if cur := p.sa; cur != nil && cur != s && cur.initiator && cur.state == stEstablished && s.established.Before(cur.established) {
+		// Born on a phase 1 SA we replaced: move it to the current one.
+		c.move, c.rekeyAt = true, now
+	}
 	e.log.Info("IKEv1: Quick Mode established", "peer", p.cfg.Name, "in", fmt.Sprintf("%08x", c.InSPI),
-		"out", fmt.Sprintf("%08x", c.OutSPI), "suite", qmSuite{c.Encr, c.Integ, c.PFS})
-	e.host.Event(ike.Event{Kind: ike.EventChildUp, Peer: p.cfg.Name, Time: now, InSPI: c.InSPI})
+		"out", fmt.Sprintf("%08x", c.OutSPI), "suite", qmSuite{c.Encr, c.Integ, c.PFS},
+		"local_ts", ike.TSString(c.LocalTS), "remote_ts", ike.TSString(c.RemoteTS), "rekey_of", fmt.Sprintf("%08x", c.Replaces))
+	e.event(ike.Event{Kind: ike.EventChildUp, Peer: p.cfg.Name, Time: now, InSPI: c.InSPI})
+	e.settle(now, p)
 }
 
 func (e *Engine) qmFailed(now time.Time, s *sa, q *qm, reason string) {
-	s.p.lastErr = reason
-	for _, c := range s.p.children {
+	p := s.p
+	p.lastErr = reason
+	for _, c := range p.children {
 		if c.InSPI == q.replaces {
 			c.rekeying = false
 			c.rekeyAt = now.Add(e.cfg.RetryInterval)
 		}
 	}
-	e.log.Warn("IKEv1: Quick Mode failed", "peer", s.p.cfg.Name, "reason", reason)
-	e.host.Event(ike.Event{Kind: ike.EventFailure, Peer: s.p.cfg.Name, Time: now, Reason: reason})
+	if q.initiator && q.replaces == 0 {
+		if pr := p.pairOf([]message.TrafficSelector{q.local}, []message.TrafficSelector{q.remote}); pr != nil {
+			if p.cfg.OnDemand {
+				pr.want = false
+			}
+			pr.retryAt = now.Add(e.cfg.RetryInterval)
+		}
+	}
+	e.log.Warn("IKEv1: Quick Mode failed", "peer", p.cfg.Name, "reason", reason,
+		"local_ts", ike.TSString([]message.TrafficSelector{q.local}), "remote_ts", ike.TSString([]message.TrafficSelector{q.remote}))
+	e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
+	e.settle(now, p) // its turn goes to the next
 }
 
 // qmRefused answers a Quick Mode we cannot accept with a notify.
