@@ -35,6 +35,8 @@ var (
 		"Child SAs of the connection (Azure's QMSA count).", []string{"connection"}, nil)
 	descRateDrops = prometheus.NewDesc("vpngw_connection_rate_limit_drops_total",
 		"Outbound packets dropped by the gateway's throughput cap.", []string{"connection"}, nil)
+	descPolicyDrops = prometheus.NewDesc("vpngw_connection_policy_drops_total",
+		"Outbound packets routed to a PolicyBased connection but outside its selectors (gateway prefixes x site prefixes), dropped.", []string{"connection"}, nil)
 	descSAPackets = prometheus.NewDesc("vpngw_sa_packets_total",
 		"Packets an ESP SA protected (out) or accepted (in).", []string{"connection", "spi", "direction"}, nil)
 	descSABytes = prometheus.NewDesc("vpngw_sa_bytes_total",
@@ -49,7 +51,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped} {
+	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descPolicyDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped} {
 		ch <- d
 	}
 }
@@ -81,6 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		counter(descRateDrops, cs.Traffic.DropRateLimit, cs.Name)
+		counter(descPolicyDrops, cs.Traffic.DropPolicy, cs.Name)
 		// The data plane may list an outbound SA twice (while it is both
 		// in use and being retired); a repeated sample would fail the
 		// whole scrape, so the first one counts.
@@ -114,6 +117,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descIKEDropped, c.a.ikeQueueFull.Load(), "queue_full")
 	}
+	// The IKEv1 engine counts no drops yet: when it does, v1Engine.Drops
+	// returns them and they are added here under the same reasons.
+
 	if d := st.Dataplane; d != nil {
 		for kind, v := range map[string]uint64{
 			"no_route": d.NoRoute, "unknown_spi": d.UnknownSPI, "malformed": d.Malformed,

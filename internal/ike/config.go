@@ -113,6 +113,11 @@ type Peer struct {
 	// PolicyBased negotiates one Child SA per (local, remote) prefix pair
 	// when initiating, as Azure's usePolicyBasedTrafficSelectors.
 	PolicyBased bool
+	// OnDemand: the engine never initiates on its own (not at start, not
+	// after a failure, a deletion or an idle teardown); it initiates only
+	// when Initiate is called, which the agent does when traffic for the
+	// connection finds no SA (Azure's PolicyBased tunnels).
+	OnDemand bool
 	// IKELifetime is the IKE SA lifetime; the SA is rekeyed before it.
 	IKELifetime time.Duration
 	// ChildLifetime and ChildLifeBytes are the Child SA lifetimes; the SA
