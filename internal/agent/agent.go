@@ -476,7 +476,7 @@ func (a *Agent) updateConn(name string) {
 		cs.RemotePrefixes = c.RemotePrefixes
 		// A connection that waits for the peer, or (on demand) for
 		// traffic, is not "connecting" while down.
-		if c.ConnectionMode == "ResponderOnly" || (b.policyBased && ps.LastError == "") {
+		if c.ConnectionMode == "ResponderOnly" || b.policyBased {
 			cs.Status = "NotConnected"
 		}
 	}

@@ -45,6 +45,10 @@ type v1Peer struct {
 	upSince       time.Time
 	local, remote netip.AddrPort
 	encap         bool
+	// lastErr is the reason of the last failure or loss of the phase 1 SA
+	// (a dead peer, a Delete from the peer, a refused proposal), as the
+	// engine's events gave it.
+	lastErr string
 }
 
 func newV1Engine(cfg ikev1.Config, host ike.Host, log *slog.Logger) *v1Engine {
@@ -152,7 +156,7 @@ func (v *v1Engine) PeerStatus(name string) (ike.PeerStatus, bool) {
 	if vp == nil {
 		return ike.PeerStatus{}, false
 	}
-	ps := ike.PeerStatus{Name: name, State: "down", Mode: vp.cfg.Mode.String(), LastError: v.eng.LastError(name)}
+	ps := ike.PeerStatus{Name: name, State: "down", Mode: vp.cfg.Mode.String(), LastError: vp.lastErr}
 	if vp.cfg.OnDemand {
 		ps.Mode = "OnDemand"
 	}
@@ -252,6 +256,9 @@ func (h v1Host) Event(e ike.Event) {
 		vp.upSince = e.Time
 	case ike.EventIKEDown:
 		vp.upSince = time.Time{}
+		vp.lastErr = e.Reason
+	case ike.EventFailure:
+		vp.lastErr = e.Reason
 	}
 	h.v.changed[e.Peer] = struct{}{}
 }
