@@ -28,6 +28,48 @@ connections:
     connectionProtocol: IKEv1
 `
 
+// policyBasedConfig is a PolicyBased gateway's one connection.
+const policyBasedConfig = `
+name: gw
+localAddress: 192.0.2.1
+localPrefixes: [10.1.0.0/16]
+vpnType: PolicyBased
+connections:
+  - name: pb
+    remoteAddress: 192.0.2.3
+    remotePrefixes: [10.3.0.0/16, 10.4.0.0/16]
+    sharedKey: def456
+    idleTimeoutSeconds: 10
+`
+
+// TestPolicyBasedPeer: a PolicyBased gateway's connection is an on-demand
+// IKEv1 peer with the gateway's × the site's prefixes as selectors, no DPD.
+func TestPolicyBasedPeer(t *testing.T) {
+	in, err := gwconfig.Parse([]byte(policyBasedConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := peers(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ps[0]
+	if !p.PolicyBased || !p.OnDemand || p.DPDTimeout >= 0 || len(p.LocalTS) != 1 || len(p.RemoteTS) != 2 ||
+		p.RemoteTS[1] != netip.MustParsePrefix("10.4.0.0/16") || in.Peers[0].ConnectionProtocol != gwconfig.IKEv1 || in.Peers[0].IdleTimeout != 10*time.Second {
+		t.Fatalf("PolicyBased peer: %+v", p)
+	}
+	v := newV1Engine(ikev1.Config{}, nopHost{}, nil)
+	if err := v.SetPeers(time.Unix(1_700_000_000, 0), ps); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := v.PeerStatus("pb"); st.Mode != "OnDemand" || st.State != "down" {
+		t.Fatalf("on-demand peer status before traffic: %+v", st)
+	}
+	if !v.eng.NextDeadline().IsZero() {
+		t.Fatal("the engine plans to initiate an on-demand peer on its own")
+	}
+}
+
 // TestEnginesDemuxAndStatus brings up the IKEv1 connection of an agent
 // that runs both engines against an in-memory IKEv1 peer: datagrams reach
 // the IKEv1 engine by their version byte, the status book shows the
