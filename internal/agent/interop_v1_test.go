@@ -61,42 +61,80 @@ func afterLine(out, s string) string {
 	return ""
 }
 
-// Quick Mode rekeys by each side under 100 pps of ping: no loss.
+// Quick Mode rekeys under 100 pps of ping, with no loss: on request by
+// each side, and by time (strongSwan initiates with a Child SA rekey time
+// of 3 s and a lifetime of 10 s, so it rekeys twice during the run).
+//
+// Not covered yet (IKEv1 engine follow-ups, measured here): with
+// strongSwan's default lifetime of 110 % of a 3 s rekey time, (1) as
+// responder we delete the Child SA at exactly the lifetime strongSwan
+// proposed (3 s), before its rekey falls due, and (2) as initiator toward
+// strongSwan's shorter lifetime, strongSwan deletes the Child SA at its
+// expiry and the engine keeps the phase 1 SA without a Child SA: 78-80 %
+// of 800 pings lost in both cases.
 func TestInteropIKEv1RekeyNoLoss(t *testing.T) {
 	swantest.Require(t)
-	l := newLab(t, false)
-	sw := l.swanBv1("aes256-sha1-modp1024", "aes256-sha1", nil)
-	a, _ := startAgent(t, l.a, l.v1Config())
-	waitConnected(t, a, "to-b", 15*time.Second)
-	reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
-	type result struct{ sent, got int }
-	done := make(chan result, 1)
-	go func() {
-		s, g := pingCount(t, l.a.host, l.b.lanHost.String(), 800, "0.01") // 8 s at 100 pps
-		done <- result{s, g}
-	}()
-	time.Sleep(time.Second)
-	first := currentChild(t, a)
-	if err := sw.RekeyChild("vpngw"); err != nil {
-		t.Error(err)
+	for _, tc := range []struct {
+		name       string
+		rekeyTime  string // strongSwan's child rekey_time ("": none)
+		onRequest  bool   // rekeys by swanctl and by Agent.Rekey
+		swanStarts bool   // strongSwan initiates (vpngw is ResponderOnly)
+	}{
+		{name: "on-request", onRequest: true},
+		{name: "by-time", rekeyTime: "3s", swanStarts: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t, false)
+			sw := l.swanBv1("aes256-sha1-modp1024", "aes256-sha1", func(c *swantest.Conn) {
+				c.ChildRekeyTime = tc.rekeyTime
+				if tc.rekeyTime != "" {
+					c.ChildLifeTime, c.ChildRandTime = "10s", "0s"
+				}
+			})
+			cfg := l.v1Config()
+			if tc.swanStarts {
+				cfg.Connections[0].ConnectionMode = "ResponderOnly"
+			}
+			a, _ := startAgent(t, l.a, cfg)
+			if tc.swanStarts {
+				if err := sw.Initiate("vpngw", 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitConnected(t, a, "to-b", 15*time.Second)
+			reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+			type result struct{ sent, got int }
+			done := make(chan result, 1)
+			go func() {
+				s, g := pingCount(t, l.a.host, l.b.lanHost.String(), 800, "0.01") // 8 s at 100 pps
+				done <- result{s, g}
+			}()
+			time.Sleep(time.Second)
+			first := currentChild(t, a)
+			if tc.onRequest {
+				if err := sw.RekeyChild("vpngw"); err != nil {
+					t.Error(err)
+				}
+				time.Sleep(2 * time.Second)
+				if err := a.Rekey(context.Background(), "to-b", false); err != nil {
+					t.Error(err)
+				}
+				time.Sleep(2 * time.Second)
+				if err := sw.RekeyChild("vpngw"); err != nil {
+					t.Error(err)
+				}
+			}
+			r := <-done
+			t.Logf("Quick Mode rekeys (%s) under 100 pps: %d of %d pings answered, %d lost", tc.name, r.got, r.sent, r.sent-r.got)
+			if r.sent != r.got {
+				t.Fatalf("%d of %d pings lost across Quick Mode rekeys\n%s", r.sent-r.got, r.sent, fmtStatus(a.Status()))
+			}
+			if currentChild(t, a) == first {
+				t.Fatalf("the Child SA was not replaced:\n%s", fmtStatus(a.Status()))
+			}
+			transfer(t, l.a.host, l.b.host, l.b.lanHost, 4<<20)
+		})
 	}
-	time.Sleep(2 * time.Second)
-	if err := a.Rekey(context.Background(), "to-b", false); err != nil {
-		t.Error(err)
-	}
-	time.Sleep(2 * time.Second)
-	if err := sw.RekeyChild("vpngw"); err != nil {
-		t.Error(err)
-	}
-	r := <-done
-	t.Logf("Quick Mode rekeys (strongSwan, vpngw, strongSwan) under 100 pps: %d of %d pings answered, %d lost", r.got, r.sent, r.sent-r.got)
-	if r.sent != r.got {
-		t.Fatalf("%d of %d pings lost across Quick Mode rekeys\n%s", r.sent-r.got, r.sent, fmtStatus(a.Status()))
-	}
-	if currentChild(t, a) == first {
-		t.Fatalf("the Child SA was not replaced:\n%s", fmtStatus(a.Status()))
-	}
-	transfer(t, l.a.host, l.b.host, l.b.lanHost, 4<<20)
 }
 
 // Dead peer detection on a route-based IKEv1 connection: a silent peer is
