@@ -199,6 +199,23 @@ func TestInteropPolicyBasedGateway(t *testing.T) {
 				t.Skip("PENDING(merge wt-v1engine): per-pair PolicyBased Child SAs")
 			}
 			l := newLab(t, false)
+			// Each extra prefix gets a host address (.10) behind its site,
+			// routed by that site's gateway; B's gateway also gets .1 in
+			// each of its prefixes (libipsec wants a local address per TS).
+			var hostsA, hostsB []string
+			for _, p := range tc.local {
+				h := strings.TrimSuffix(p, "0/24") + "10"
+				l.a.host.MustRun(t, "ip", "addr", "add", h+"/32", "dev", "lan0")
+				l.a.gw.MustRun(t, "ip", "route", "add", h+"/32", "via", l.a.lanHost.String())
+				hostsA = append(hostsA, h)
+			}
+			for _, p := range tc.remote {
+				h := strings.TrimSuffix(p, "0/24") + "10"
+				l.b.host.MustRun(t, "ip", "addr", "add", h+"/32", "dev", "lan0")
+				l.b.gw.MustRun(t, "ip", "route", "add", h+"/32", "via", l.b.lanHost.String())
+				l.b.gw.MustRun(t, "ip", "addr", "add", strings.TrimSuffix(p, "0/24")+"1/32", "dev", "lan0")
+				hostsB = append(hostsB, h)
+			}
 			cfg := l.v1Config()
 			cfg.VPNType = gwconfig.PolicyBased
 			cfg.LocalPrefixes = append(cfg.LocalPrefixes, tc.local...)
@@ -211,6 +228,20 @@ func TestInteropPolicyBasedGateway(t *testing.T) {
 			waitConnected(t, a, "to-b", 15*time.Second)
 			reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
 			transfer(t, l.a.host, l.b.host, l.b.lanHost, 2<<20)
+			// Every pair carries traffic, on its own Child SA.
+			pairs := 0
+			for _, src := range append([]string{l.a.lanHost.String()}, hostsA...) {
+				for _, dst := range append([]string{l.b.lanHost.String()}, hostsB...) {
+					if out, err := l.a.host.Run("ping", "-c", "2", "-W", "1", "-I", src, dst); err != nil {
+						t.Fatalf("%s → %s: %v %s", src, dst, err, out)
+					}
+					pairs++
+				}
+			}
+			nstest.WaitFor(t, 10*time.Second, func() bool {
+				st := a.Status().Connections[0]
+				return len(st.IKE) == 1 && len(st.IKE[0].Children) == pairs
+			}, "want %d Child SAs (one per pair): %s", pairs, fmtStatus(a.Status()))
 
 			// Idle: no traffic for 4 s ends the SAs on both sides.
 			start := time.Now()
@@ -237,6 +268,12 @@ func TestInteropPolicyBasedGateway(t *testing.T) {
 			_, _ = l.a.gw.Run("ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", l.a.wan.String(), l.b.lanHost.String())
 			if d := policyDrops(a) - before; d < 3 {
 				t.Fatalf("%d packets counted outside the selectors, want 3\n%s", d, fmtStatus(a.Status()))
+			}
+			if m := metric(t, cfg.StatusSocket, `vpngw_connection_policy_drops_total{connection="to-b"}`); m < 3 {
+				t.Fatalf("vpngw_connection_policy_drops_total %v, want ≥ 3", m)
+			}
+			if !strings.Contains(fmtStatus(a.Status()), "OUTSIDE SELECTORS") {
+				t.Fatal("--status does not show the packets outside the selectors")
 			}
 			if !a.Status().Connected("to-b") {
 				t.Fatal("packets outside the selectors disturbed the tunnel")
