@@ -10,6 +10,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/agent"
 	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/transform"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
@@ -287,4 +288,37 @@ func policyDrops(a *agent.Agent) uint64 {
 		return tr.DropPolicy
 	}
 	return 0
+}
+
+// An Azure custom policy on an IKEv1 connection: it is all that is offered
+// and accepted, in Main Mode and in Quick Mode, with either side initiating.
+func TestInteropIKEv1CustomPolicy(t *testing.T) {
+	swantest.Require(t)
+	for _, vpngwInitiates := range []bool{true, false} {
+		t.Run(fmt.Sprintf("vpngw-initiates=%v", vpngwInitiates), func(t *testing.T) {
+			l := newLab(t, false)
+			cfg := l.v1Config()
+			cfg.Connections[0].IpsecPolicy = &transform.IpsecPolicy{IkeEncryption: "AES256", IkeIntegrity: "SHA256", DhGroup: "DHGroup14",
+				IpsecEncryption: "AES128", IpsecIntegrity: "SHA256", PfsGroup: "None", SaLifeTimeSeconds: 3600, SaDataSizeKilobytes: 102400000}
+			if !vpngwInitiates {
+				cfg.Connections[0].ConnectionMode = "ResponderOnly"
+			}
+			sw := l.swanBv1("aes256-sha1-modp1024,aes256-sha256-modp2048", "aes256-sha1,aes128-sha256", nil)
+			a, _ := startAgent(t, l.a, cfg)
+			if !vpngwInitiates {
+				if err := sw.Initiate("vpngw", 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitConnected(t, a, "to-b", 15*time.Second)
+			reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+			sas, err := sw.SAs()
+			if err != nil || len(sas) != 1 || len(sas[0].Children) == 0 {
+				t.Fatalf("strongSwan SAs: %v %+v", err, sas)
+			}
+			if s, c := sas[0], sas[0].Children[0]; s.Encr != "AES_CBC256" || s.DH != "MODP_2048" || c.Encr != "AES_CBC128" || c.Integ != "HMAC_SHA2_256_128" {
+				t.Fatalf("the custom policy was not what was negotiated: IKE %s/%s/%s, ESP %s/%s", s.Encr, s.Integ, s.DH, c.Encr, c.Integ)
+			}
+		})
+	}
 }
