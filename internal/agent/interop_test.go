@@ -88,18 +88,7 @@ func TestInteropMatrix(t *testing.T) {
 				if m.v1 {
 					cfg, swan = l.v1Config(), l.swanBv1
 				}
-				if !vpngwInitiates {
-					cfg.Connections[0].ConnectionMode = "ResponderOnly"
-				}
-				sw := swan(m.ike, m.esp, nil)
-				a, _ := startAgent(t, l.a, cfg)
-				if !vpngwInitiates {
-					if err := sw.Initiate("vpngw", 10*time.Second); err != nil {
-						t.Fatal(err)
-					}
-				}
-				waitConnected(t, a, "to-b", 15*time.Second)
-				reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+				a := l.bringUp(cfg, swan(m.ike, m.esp, nil), !vpngwInitiates)
 				if loss := ping(t, l.b.host, l.a.lanHost, 5, "0.2"); loss != 0 {
 					t.Fatalf("B→A ping loss %d%%", loss)
 				}

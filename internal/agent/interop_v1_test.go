@@ -92,18 +92,7 @@ func TestInteropIKEv1RekeyNoLoss(t *testing.T) {
 					c.ChildLifeTime, c.ChildRandTime = "10s", "0s"
 				}
 			})
-			cfg := l.v1Config()
-			if tc.swanStarts {
-				cfg.Connections[0].ConnectionMode = "ResponderOnly"
-			}
-			a, _ := startAgent(t, l.a, cfg)
-			if tc.swanStarts {
-				if err := sw.Initiate("vpngw", 10*time.Second); err != nil {
-					t.Fatal(err)
-				}
-			}
-			waitConnected(t, a, "to-b", 15*time.Second)
-			reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+			a := l.bringUp(l.v1Config(), sw, tc.swanStarts)
 			type result struct{ sent, got int }
 			done := make(chan result, 1)
 			go func() {
@@ -300,18 +289,8 @@ func TestInteropIKEv1CustomPolicy(t *testing.T) {
 			cfg := l.v1Config()
 			cfg.Connections[0].IpsecPolicy = &transform.IpsecPolicy{IkeEncryption: "AES256", IkeIntegrity: "SHA256", DhGroup: "DHGroup14",
 				IpsecEncryption: "AES128", IpsecIntegrity: "SHA256", PfsGroup: "None", SaLifeTimeSeconds: 3600, SaDataSizeKilobytes: 102400000}
-			if !vpngwInitiates {
-				cfg.Connections[0].ConnectionMode = "ResponderOnly"
-			}
 			sw := l.swanBv1("aes256-sha1-modp1024,aes256-sha256-modp2048", "aes256-sha1,aes128-sha256", nil)
-			a, _ := startAgent(t, l.a, cfg)
-			if !vpngwInitiates {
-				if err := sw.Initiate("vpngw", 10*time.Second); err != nil {
-					t.Fatal(err)
-				}
-			}
-			waitConnected(t, a, "to-b", 15*time.Second)
-			reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+			l.bringUp(cfg, sw, !vpngwInitiates)
 			sas, err := sw.SAs()
 			if err != nil || len(sas) != 1 || len(sas[0].Children) == 0 {
 				t.Fatalf("strongSwan SAs: %v %+v", err, sas)
