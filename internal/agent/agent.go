@@ -1,5 +1,5 @@
-// Package agent runs one gateway instance: it joins the IKEv2 engine
-// (package ike) with the packet data plane (package dataplane) for the
+// Package agent runs one gateway instance: it joins the IKE engines
+// (IKEv2, package ike, and IKEv1, package ikev1) with the packet data plane (package dataplane) for the
 // connections of a Config, serves status, and applies configuration changes
 // per connection without disturbing the others. Its configuration is a
 // checked gwconfig.Instance; in remote mode (RunRemote) it comes from the
@@ -7,15 +7,20 @@
 //
 // # Architecture
 //
-// One goroutine, the IKE loop (Agent.loop), owns the ike.Engine; everything
-// that touches it arrives on channels:
+// One goroutine, the IKE loop (Agent.loop), owns both IKE engines
+// (engines.go); everything that touches them arrives on channels:
 //
 //	dataplane IKE handler ──► ikeIn ──┐
-//	dataplane SA events ───► events ──┤
-//	Reload / Status / Initiate ► calls ┼─► loop ─► Engine ─► host (ike.Host)
-//	timer at Engine.NextDeadline ─────┘                      │
-//	                                                         ▼
+//	dataplane SA events ───► events ──┤        ┌► ike.Engine   (IKEv2) ┐
+//	Reload / Status / Initiate ► calls ┼─► loop ┤                       ├► host (ike.Host)
+//	timer at the earlier NextDeadline ┘        └► ikev1.Engine (IKEv1) ┘      │
+//	                                                                           ▼
 //	                     dataplane: SendIKE, SetTunnel, Add/Set/RemoveSA
+//
+// Datagrams go to an engine by the header's version byte, connections by
+// their connectionProtocol. Connections that come up on demand (PolicyBased)
+// are initiated by the loop when the data plane reports traffic without an
+// SA (an acquire event) and torn down after their idle timeout (idle.go).
 //
 // The data plane moves packets on its own goroutines; the loop only
 // installs and removes SAs. When a liveness check falls due the engine asks
@@ -44,14 +49,17 @@ import (
 	"github.com/vpngw/vpngw/internal/dataplane"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/ikev1"
 )
 
 // Options configure an Agent beyond its Config.
 type Options struct {
 	// Logger receives the agent's logs; nil is silent.
 	Logger *slog.Logger
-	// IKE tunes the engine (timers); zero values are defaults.
+	// IKE tunes the IKEv2 engine (timers); zero values are defaults.
 	IKE ike.Config
+	// IKEv1 tunes the IKEv1 engine; zero values are defaults.
+	IKEv1 ikev1.Config
 	// Lookup resolves remoteFqdn (default net.LookupHost).
 	Lookup func(host string) ([]string, error)
 	// OnStatus, if set, is called whenever the status changed, from a
@@ -67,7 +75,7 @@ type Agent struct {
 
 	cfg  *gwconfig.Instance // owned by the loop
 	dp   *dataplane.Dataplane
-	eng  *ike.Engine
+	eng  *engines
 	host *host
 
 	ikeIn  chan ike.Packet
@@ -81,6 +89,7 @@ type Agent struct {
 	changed chan struct{} // pokes the OnStatus notifier (capacity 1)
 	started time.Time
 	waiters []waiter     // InitiateWait callers (loop-owned)
+	idle    idleWatch    // on-demand connections (loop-owned; idle.go)
 	upAt    atomic.Value // time.Time a waiter's connection came up
 	// ikeQueueFull counts IKE datagrams dropped because the loop was
 	// behind (ikeIn full); see metrics.go.
@@ -135,7 +144,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.dp = dp
 	a.host = newHost(a, dp)
-	a.eng = ike.New(a.opts.IKE, liveHost{a.host}, a.log.With("component", "ike"))
+	a.eng = newEngines(ike.New(a.opts.IKE, liveHost{a.host}, a.log.With("component", "ike")),
+		ikev1.New(a.opts.IKEv1, liveHost{a.host}, a.log.With("component", "ikev1")))
 	a.started = time.Now()
 	dp.SetIKEHandler(func(p dataplane.IKEPacket) {
 		pkt := ike.Packet{Data: append([]byte(nil), p.Data...), Local: p.Local, Remote: p.Remote}
@@ -155,10 +165,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.dp.Close()
 		return err
 	}
-	if err := a.eng.SetPeers(time.Now(), peers); err != nil {
+	if err := a.eng.SetPeers(time.Now(), a.cfg, peers); err != nil {
 		a.dp.Close()
 		return err
 	}
+	a.setIdle(time.Now(), a.cfg, peers)
 	a.log.Info("agent running", "name", a.cfg.Name, "local", a.cfg.LocalAddress, "tun", dp.TUNName(), "connections", len(peers))
 	if a.opts.OnStatus != nil {
 		go a.notifyStatus(ctx)
@@ -176,7 +187,11 @@ func (a *Agent) loop(ctx context.Context) {
 	defer timer.Stop()
 	a.refresh()
 	for {
-		if d := a.eng.NextDeadline(); !d.IsZero() {
+		d := a.eng.NextDeadline()
+		if n := a.idle.next; !n.IsZero() && (d.IsZero() || n.Before(d)) {
+			d = n
+		}
+		if !d.IsZero() {
 			timer.Reset(max(time.Until(d), 0))
 		} else {
 			timer.Reset(time.Hour)
@@ -191,7 +206,9 @@ func (a *Agent) loop(ctx context.Context) {
 		case f := <-a.calls:
 			f()
 		case <-timer.C:
-			a.eng.Tick(time.Now())
+			now := time.Now()
+			a.eng.Tick(now)
+			a.checkIdle(now)
 		}
 		if a.host.dirty && len(a.waiters) > 0 {
 			a.notifyWaiters()
@@ -216,6 +233,10 @@ func (a *Agent) do(ctx context.Context, f func()) error {
 
 func (a *Agent) dataplaneEvent(ev dataplane.Event) {
 	now := time.Now()
+	if ev.Kind == dataplane.EventAcquire {
+		a.acquire(now, ev)
+		return
+	}
 	in := ev.SPI
 	if !ev.Inbound {
 		in = a.host.inSPIForOut(ev.SPI)
@@ -226,10 +247,10 @@ func (a *Agent) dataplaneEvent(ev dataplane.Event) {
 	switch ev.Kind {
 	case dataplane.EventSoftLifetime, dataplane.EventSeqNearExhaustion:
 		a.log.Info("SA needs a rekey", "tunnel", ev.TunnelID, "spi", fmt.Sprintf("%08x", ev.SPI), "why", ev.Kind)
-		a.eng.SoftLimit(now, in)
+		a.eng.SoftLimit(now, ev.TunnelID, in)
 	case dataplane.EventHardLifetime, dataplane.EventSeqExhausted:
 		a.log.Warn("SA reached its hard limit", "tunnel", ev.TunnelID, "spi", fmt.Sprintf("%08x", ev.SPI), "why", ev.Kind)
-		a.eng.HardLimit(now, in)
+		a.eng.HardLimit(now, ev.TunnelID, in)
 	}
 }
 
@@ -260,9 +281,10 @@ func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
 		if rerr = a.host.setTunnels(cfg, peers); rerr != nil {
 			return
 		}
-		if rerr = a.eng.SetPeers(now, peers); rerr != nil {
+		if rerr = a.eng.SetPeers(now, cfg, peers); rerr != nil {
 			return
 		}
+		a.setIdle(now, cfg, peers)
 		a.host.pruneTunnels(peers)
 		a.cfg = cfg
 		a.log.Info("configuration reloaded", "connections", len(peers))
@@ -391,17 +413,19 @@ type statusBook struct {
 	tun         string
 	started     time.Time
 	dp          *dataplane.Dataplane
-	ikeDrops    *ike.DropCounters           // the engine's (read without the loop)
+	ikeDrops    []*ike.DropCounters         // the engines' (read without the loop)
 	conns       map[string]ConnectionStatus // without traffic counters
 	updates     uint64                      // connection entries rebuilt (for tests)
 
-	byName map[string]gwconfig.Connection // the configuration as of the last refresh (loop-owned)
+	byName      map[string]gwconfig.Connection // the configuration as of the last refresh (loop-owned)
+	policyBased bool                           // the gateway is PolicyBased (loop-owned)
 }
 
 // refresh rebuilds the whole status book (on the loop, at start and on
 // every configuration change: work proportional to the connections).
 func (a *Agent) refresh() {
 	b := &a.book
+	b.policyBased = a.cfg.VPNType == gwconfig.PolicyBased
 	b.byName = make(map[string]gwconfig.Connection, len(a.cfg.Connections))
 	for _, c := range a.cfg.Connections {
 		b.byName[c.Name] = c
@@ -450,7 +474,9 @@ func (a *Agent) updateConn(name string) {
 	cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting"}
 	if c, ok := b.byName[name]; ok {
 		cs.RemotePrefixes = c.RemotePrefixes
-		if c.ConnectionMode == "ResponderOnly" {
+		// A connection that waits for the peer, or (on demand) for
+		// traffic, is not "connecting" while down.
+		if c.ConnectionMode == "ResponderOnly" || b.policyBased {
 			cs.Status = "NotConnected"
 		}
 	}

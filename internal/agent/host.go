@@ -62,6 +62,10 @@ func (h *host) setTunnels(cfg *gwconfig.Instance, peers []ike.Peer) error {
 			tc = dataplane.TunnelConfig{ID: cn.Name, Remote: netip.AddrPortFrom(remote, uint16(cfg.NATTPort)), Encap: true, Local: cfg.Local}
 		}
 		tc.RemotePrefixes = prefixes
+		tc.Policy = nil
+		if cn.PolicyBased {
+			tc.Policy = policySelectors(cn.LocalNets, cn.RemoteNets)
+		}
 		if err := h.setTunnel(tc); err != nil {
 			return fmt.Errorf("agent: connection %s: %w", cn.Name, err)
 		}
@@ -106,6 +110,19 @@ func (h *host) removeAll() {
 		_ = h.dp.RemoveTunnel(name)
 		delete(h.tunnels, name)
 	}
+}
+
+// policySelectors are a policy-based connection's configured selectors
+// for the data plane: any gateway prefix to any site prefix.
+func policySelectors(local, remote []netip.Prefix) *dataplane.Selectors {
+	conv := func(ps []netip.Prefix) []dataplane.TrafficSelector {
+		out := make([]dataplane.TrafficSelector, len(ps))
+		for i, p := range ps {
+			out[i] = dataplane.TrafficSelector{Prefix: p}
+		}
+		return out
+	}
+	return &dataplane.Selectors{Local: conv(local), Remote: conv(remote)}
 }
 
 // SendIKE implements ike.Host.

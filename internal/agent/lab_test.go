@@ -173,6 +173,26 @@ func (l *lab) swanB(ikeP, espP string, edit func(*swantest.Conn)) *swantest.Daem
 	return swantest.Start(l.t, l.b.gw, c)
 }
 
+// bringUp starts site A's agent with cfg against strongSwan sw and waits
+// until the tunnel carries traffic from A to B. With swanInitiates the
+// agent is ResponderOnly and strongSwan initiates; otherwise vpngw does.
+func (l *lab) bringUp(cfg *gwconfig.Config, sw *swantest.Daemon, swanInitiates bool) *agent.Agent {
+	t := l.t
+	t.Helper()
+	if swanInitiates {
+		cfg.Connections[0].ConnectionMode = "ResponderOnly"
+	}
+	a, _ := startAgent(t, l.a, cfg)
+	if swanInitiates {
+		if err := sw.Initiate("vpngw", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitConnected(t, a, "to-b", 15*time.Second)
+	reachable(t, l.a.host, l.b.lanHost, 5*time.Second)
+	return a
+}
+
 func waitConnected(t *testing.T, a *agent.Agent, name string, timeout time.Duration) {
 	t.Helper()
 	nstest.WaitFor(t, timeout, func() bool { return a.Status().Connected(name) }, "connection %s not Connected: %+v", name, a.Status())

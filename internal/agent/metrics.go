@@ -35,6 +35,8 @@ var (
 		"Child SAs of the connection (Azure's QMSA count).", []string{"connection"}, nil)
 	descRateDrops = prometheus.NewDesc("vpngw_connection_rate_limit_drops_total",
 		"Outbound packets dropped by the gateway's throughput cap.", []string{"connection"}, nil)
+	descPolicyDrops = prometheus.NewDesc("vpngw_connection_policy_drops_total",
+		"Outbound packets routed to a PolicyBased connection but outside its selectors (gateway prefixes x site prefixes), dropped.", []string{"connection"}, nil)
 	descSAPackets = prometheus.NewDesc("vpngw_sa_packets_total",
 		"Packets an ESP SA protected (out) or accepted (in).", []string{"connection", "spi", "direction"}, nil)
 	descSABytes = prometheus.NewDesc("vpngw_sa_bytes_total",
@@ -49,7 +51,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped} {
+	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descPolicyDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped} {
 		ch <- d
 	}
 }
@@ -81,6 +83,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		counter(descRateDrops, cs.Traffic.DropRateLimit, cs.Name)
+		counter(descPolicyDrops, cs.Traffic.DropPolicy, cs.Name)
 		// The data plane may list an outbound SA twice (while it is both
 		// in use and being retired); a repeated sample would fail the
 		// whole scrape, so the first one counts.
@@ -108,12 +111,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	if d := c.a.ikeDrops(); d != nil {
+	if ds := c.a.ikeDrops(); ds != nil {
 		for r := ike.DropReason(0); r < ike.NumDropReasons; r++ {
-			counter(descIKEDropped, d.Load(r), r.String())
+			var n uint64
+			for _, d := range ds {
+				n += d.Load(r)
+			}
+			counter(descIKEDropped, n, r.String())
 		}
 		counter(descIKEDropped, c.a.ikeQueueFull.Load(), "queue_full")
 	}
+
 	if d := st.Dataplane; d != nil {
 		for kind, v := range map[string]uint64{
 			"no_route": d.NoRoute, "unknown_spi": d.UnknownSPI, "malformed": d.Malformed,
@@ -124,8 +132,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// ikeDrops returns the engine's drop counters, or nil before Run started it.
-func (a *Agent) ikeDrops() *ike.DropCounters {
+// ikeDrops returns the engines' drop counters, or nil before Run started them.
+func (a *Agent) ikeDrops() []*ike.DropCounters {
 	a.book.mu.Lock()
 	defer a.book.mu.Unlock()
 	return a.book.ikeDrops

@@ -55,7 +55,16 @@ func peers(in *gwconfig.Instance, lookup resolver) ([]ike.Peer, error) {
 		case "ResponderOnly":
 			p.Mode = ike.ModeResponderOnly
 		}
-		if cn.UsePolicyBasedTrafficSelectors {
+		if cn.PolicyBased {
+			// A PolicyBased gateway's connection (IKEv1): Azure's
+			// PolicyBased offers and lifetimes (the engine picks them from
+			// PolicyBased), gateway prefixes × site prefixes as selectors,
+			// up on traffic and down when idle (idle.go).
+			p.PolicyBased = true
+			p.OnDemand = true
+			p.LocalTS = cn.LocalNets
+			p.RemoteTS = cn.RemoteNets
+		} else if cn.UsePolicyBasedTrafficSelectors {
 			p.PolicyBased = true
 			p.LocalTS = cn.LocalNets
 			p.RemoteTS = cn.RemoteNets

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/ikev1"
 )
 
 // policyConfig is one connection with an Azure custom policy (JSON, as the
@@ -92,12 +93,14 @@ func (nopHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
 func (nopHost) Event(ike.Event)                                     {}
 
 // FuzzPeers feeds arbitrary configurations through gwconfig.Parse to the
-// IKE engine: every connection of a configuration that Parse accepts
-// becomes a peer that the engine accepts. (The parser itself is fuzzed by
+// IKE engines: every connection of a configuration that Parse accepts
+// becomes a peer that its engine (IKEv2 or IKEv1) accepts. (The parser itself is fuzzed by
 // gwconfig's FuzzParse.)
 func FuzzPeers(f *testing.F) {
 	f.Add([]byte(policyConfig))
 	f.Add([]byte(strings.Replace(policyConfig, `"sharedKey"`, `"usePolicyBasedTrafficSelectors":true,"connectionMode":"responderonly","sharedKey"`, 1)))
+	f.Add([]byte(twoProtocols))
+	f.Add([]byte(policyBasedConfig))
 	if b, err := os.ReadFile("../../docs/examples/agent.yaml"); err == nil {
 		f.Add(b)
 	}
@@ -114,8 +117,9 @@ func FuzzPeers(f *testing.F) {
 		if err != nil {
 			t.Fatalf("valid configuration has no IKE peers: %v", err)
 		}
-		if err := ike.New(ike.Config{}, nopHost{}, nil).SetPeers(time.Unix(1_700_000_000, 0), ps); err != nil {
-			t.Fatalf("the IKE engine rejects a valid configuration: %v", err)
+		e := newEngines(ike.New(ike.Config{}, nopHost{}, nil), ikev1.New(ikev1.Config{}, nopHost{}, nil))
+		if err := e.SetPeers(time.Unix(1_700_000_000, 0), c, ps); err != nil {
+			t.Fatalf("the IKE engines reject a valid configuration: %v", err)
 		}
 	})
 }

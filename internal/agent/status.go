@@ -117,9 +117,13 @@ func FetchStatus(ctx context.Context, socket string) (Status, error) {
 func WriteStatus(w io.Writer, st Status) {
 	fmt.Fprintf(w, "Instance %s (%s), TUN %s, up %s\n\n", st.Name, st.LocalAddress, st.TUN, time.Since(st.Started).Round(time.Second))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONNECTION\tSTATUS\tREMOTE\tMODE\tINGRESS\tEGRESS\tLAST ERROR")
+	fmt.Fprintln(tw, "CONNECTION\tSTATUS\tREMOTE\tMODE\tINGRESS\tEGRESS\tOUTSIDE SELECTORS\tLAST ERROR")
 	for _, c := range st.Connections {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Name, c.Status, c.Remote, c.Mode, c.IngressBytes, c.EgressBytes, c.LastError)
+		var outside uint64
+		if c.Traffic != nil {
+			outside = c.Traffic.DropPolicy
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", c.Name, c.Status, c.Remote, c.Mode, c.IngressBytes, c.EgressBytes, outside, c.LastError)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/ikev1"
 )
 
 // sendHost is an ike.Host that keeps what it sends and drops the rest.
@@ -31,7 +32,8 @@ func statusWork(t *testing.T, n int) (updates, work uint64) {
 	hostA := &sendHost{}
 	a := &Agent{cfg: &gwconfig.Instance{Config: gwconfig.Config{Name: "gw"}}, host: &host{lastUp: map[string]time.Time{}}}
 	a.book.conns = map[string]ConnectionStatus{}
-	a.eng = ike.New(ike.Config{}, hostA, nil)
+	a.eng = newEngines(ike.New(ike.Config{}, hostA, nil), ikev1.New(ikev1.Config{}, hostA, nil))
+	a.cfg.Peers = make([]gwconfig.Peer, n) // all IKEv2
 	var peers []ike.Peer
 	var site ike.Peer
 	for i := range n {
@@ -43,11 +45,11 @@ func statusWork(t *testing.T, n int) (updates, work uint64) {
 			site = ike.Peer{Name: "hub", Local: addr, Remote: gw, PSK: []byte("k" + name), LocalTS: ts, RemoteTS: hub}
 		}
 	}
-	if err := a.eng.SetPeers(now, peers); err != nil {
+	if err := a.eng.SetPeers(now, a.cfg, peers); err != nil {
 		t.Fatal(err)
 	}
 	a.refresh()
-	u0, w0 := a.book.updates, a.eng.Work()
+	u0, w0 := a.book.updates, a.eng.v2.Work()
 
 	hostS := &sendHost{}
 	s := ike.New(ike.Config{}, hostS, nil)
@@ -68,7 +70,7 @@ func statusWork(t *testing.T, n int) (updates, work uint64) {
 	if !a.Status().Connected("conn00007") {
 		t.Fatalf("conn00007 not connected: %+v", a.Status().Connections[7])
 	}
-	return a.book.updates - u0, a.eng.Work() - w0
+	return a.book.updates - u0, a.eng.v2.Work() - w0
 }
 
 // TestStatusWorkPerEvent checks that the status path does O(1) work per

@@ -25,8 +25,8 @@ func addAgentCommand(root *cobra.Command, e *env) {
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE",
-		Short: "Run one gateway instance (IKEv2, ESP, routing)",
-		Long: `Run one gateway instance: IKEv2 negotiation with each configured peer and
+		Short: "Run one gateway instance (IKEv2 and IKEv1, ESP, routing)",
+		Long: `Run one gateway instance: IKEv2 or IKEv1 negotiation with each configured peer and
 the userspace ESP data plane (a TUN device, UDP 500/4500 and raw ESP).
 
 The configuration is a YAML file (see docs/agent.md); SIGHUP reloads it and

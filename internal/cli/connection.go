@@ -145,7 +145,7 @@ The shared key is never shown by 'show' or 'list'; use
 	f.StringVar(&gw1, "vnet-gateway1", "", "Name or ID of the source virtual network gateway.")
 	f.StringVar(&lng2, "local-gateway2", "", "Name or ID of the destination local network gateway.")
 	f.StringVar(&gw2, "vnet-gateway2", "", "Name or ID of the destination virtual network gateway.")
-	addEnum(f, &protocol, "connection-protocol", "", "Connection protocol; cannot be changed later. Default: IKEv2.", []string{"IKEv1", "IKEv2"})
+	addEnum(f, &protocol, "connection-protocol", "", "Connection protocol; cannot be changed later. Default: IKEv2 (IKEv1 on a PolicyBased gateway, which speaks only IKEv1).", []string{"IKEv1", "IKEv2"})
 	c.add(f)
 	required(cmd, "resource-group", "name", "vnet-gateway1")
 	return cmd

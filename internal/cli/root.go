@@ -82,7 +82,7 @@ func newRootCommand(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "vpngw",
 		Short: "Self-hosted virtual network gateway with an Azure-style API",
-		Long: `vpngw is a self-hosted virtual network gateway: IPsec/IKEv2 tunnels between
+		Long: `vpngw is a self-hosted virtual network gateway: IPsec (IKEv2, IKEv1) tunnels between
 virtual networks and on-premises sites, driven by an Azure-style resource API.
 
   vpngw serve        run the control plane (REST API, store, reconciler)

@@ -138,7 +138,16 @@ type TunnelConfig struct {
 	// and removed by the Dataplane) and form the lookup table that maps an
 	// inner destination to this tunnel.
 	RemotePrefixes []netip.Prefix
+	// Policy, when set, are the tunnel's configured traffic selectors (a
+	// policy-based connection that comes up on demand): an outbound packet
+	// no SA takes is counted as DropPolicy when it is outside them, and
+	// otherwise as DropNoSA and reported as EventAcquire (at most once per
+	// AcquireInterval), so that IKE brings the tunnel up.
+	Policy *Selectors
 }
+
+// AcquireInterval is the least time between two EventAcquire of a tunnel.
+const AcquireInterval = time.Second
 
 // EventKind tells what an Event reports.
 type EventKind uint8
@@ -154,6 +163,9 @@ const (
 	EventSeqNearExhaustion
 	// EventSeqExhausted: an outbound SA ran out of sequence numbers.
 	EventSeqExhausted
+	// EventAcquire: a packet inside a tunnel's Policy found no SA (SPI 0):
+	// negotiate one.
+	EventAcquire
 )
 
 // String returns the kind's name.
@@ -167,6 +179,8 @@ func (k EventKind) String() string {
 		return "seq-near-exhaustion"
 	case EventSeqExhausted:
 		return "seq-exhausted"
+	case EventAcquire:
+		return "acquire"
 	}
 	return "unknown"
 }
@@ -527,6 +541,7 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 		oldRemote, hadPath = p.remote, true
 	}
 	t.setPath(tc, d.raw)
+	t.policy.Store(tc.Policy)
 	if r := t.path.Load().remote; !hadPath || r != oldRemote {
 		if hadPath {
 			d.dropRemote(t, oldRemote)
@@ -740,6 +755,18 @@ func (d *Dataplane) LastReceived(tunnelID string) (time.Time, bool) {
 	return time.Unix(0, ns), true
 }
 
+// TunnelPackets returns how many packets the tunnel sent and received so
+// far (two atomic loads: the agent's idle check reads it per tunnel).
+func (d *Dataplane) TunnelPackets(tunnelID string) (uint64, bool) {
+	d.mu.Lock()
+	t := d.tunnels[tunnelID]
+	d.mu.Unlock()
+	if t == nil {
+		return 0, false
+	}
+	return t.txPackets.Load() + t.rxPackets.Load(), true
+}
+
 // The counters the data plane reports; they live in package tunstat so the
 // control plane can read them without importing the data plane.
 type (
@@ -767,6 +794,7 @@ func (d *Dataplane) TunnelStats(id string) (TunnelStats, bool) {
 		RxPackets:     t.rxPackets.Load(),
 		RxBytes:       t.rxBytes.Load(),
 		DropNoSA:      t.dropNoSA.Load(),
+		DropPolicy:    t.dropPolicy.Load(),
 		DropSend:      t.dropSend.Load(),
 		DropRateLimit: t.dropRate.Load(),
 		Keepalives:    t.keepalives.Load(),

@@ -13,7 +13,10 @@ package dataplane
  *      looked up in the snapshot's prefix table (bart) to find the tunnel;
  *      the tunnel's outbound SA is the one whose selectors match (one SA
  *      with any-selectors for route-based tunnels: no parsing). TCP SYNs
- *      get their MSS clamped. Packets are grouped per SA.
+ *      get their MSS clamped. Packets are grouped per SA. A packet no SA
+ *      takes is dropped and counted; on a policy-based tunnel it is either
+ *      outside the tunnel's Policy (DropPolicy) or reported to IKE as an
+ *      EventAcquire (noOutboundSA), which brings the tunnel up on demand.
  *   3. Sequence numbers (sequential): each group reserves consecutive
  *      sequence numbers from its SA, so sequence order equals send order.
  *      The group (an outBatch) is locked and queued twice: on sendQ, which
@@ -282,7 +285,7 @@ func (d *Dataplane) routineReadTUN() {
 				}
 				sa := t.pickOutbound(pkt)
 				if sa == nil {
-					t.dropNoSA.Add(1)
+					d.noOutboundSA(t, pkt)
 					continue
 				}
 				if limiter != nil && !limiter.Allow(t.id, size) {
@@ -602,5 +605,27 @@ func (d *Dataplane) routineWriteTUN() {
 		}
 		b.mu.Unlock()
 		d.freeIn(b)
+	}
+}
+
+// noOutboundSA accounts for a packet routed into t that no outbound SA
+// takes. Outside the tunnel's Policy it is a DropPolicy; otherwise a
+// DropNoSA, and an on-demand tunnel (one with a Policy) reports
+// EventAcquire, at most once per AcquireInterval.
+func (d *Dataplane) noOutboundSA(t *tunnel, pkt []byte) {
+	pol := t.policy.Load()
+	if pol == nil {
+		t.dropNoSA.Add(1)
+		return
+	}
+	if f, ok := parseFlow(pkt); !ok || !pol.matchOutbound(&f) {
+		t.dropPolicy.Add(1)
+		return
+	}
+	t.dropNoSA.Add(1)
+	now := time.Now().UnixNano()
+	last := t.lastAcquire.Load()
+	if now-last >= int64(AcquireInterval) && t.lastAcquire.CompareAndSwap(last, now) {
+		d.emit(Event{Kind: EventAcquire, TunnelID: t.id})
 	}
 }

@@ -179,9 +179,14 @@ type tunnel struct {
 	mss atomic.Uint32
 
 	// Counters, updated once per batch.
-	txPackets, txBytes   atomic.Uint64
-	rxPackets, rxBytes   atomic.Uint64
-	dropNoSA, dropSend   atomic.Uint64
+	txPackets, txBytes atomic.Uint64
+	rxPackets, rxBytes atomic.Uint64
+	dropNoSA, dropSend atomic.Uint64
+	dropPolicy         atomic.Uint64
+	// policy are the configured selectors of an on-demand tunnel (nil
+	// otherwise); lastAcquire is the unix ns of its last EventAcquire.
+	policy               atomic.Pointer[Selectors]
+	lastAcquire          atomic.Int64
 	dropRate, keepalives atomic.Uint64
 	lastRx               atomic.Int64 // unix ns of the last authenticated ESP packet
 	lastKeepalive        atomic.Int64

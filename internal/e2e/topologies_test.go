@@ -551,3 +551,62 @@ func TestActiveActive(t *testing.T) {
 	}
 	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
 }
+
+// IKEv1 through the CLI to a strongSwan site speaking IKEv1: a Basic
+// PolicyBased gateway (its connection defaults to IKEv1, with Azure's
+// PolicyBased suite) and a RouteBased VpnGw2 gateway with
+// connectionProtocol IKEv1 (Azure's RouteBased suite). Each becomes
+// Connected and carries traffic both ways; the PolicyBased gateway refuses
+// a second site with the ARM error.
+func TestIKEv1SiteToSite(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		gwArgs, connArgs []string
+		ike, esp         string
+	}{
+		{name: "PolicyBased", gwArgs: []string{"--sku", "Basic", "--vpn-type", "PolicyBased"},
+			ike: "aes256-sha256-modp1024", esp: "aes256-sha256"},
+		{name: "RouteBased", connArgs: []string{"--connection-protocol", "IKEv1"},
+			ike: "aes256-sha1-modp1024", esp: "aes256-sha1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCloud(t)
+			gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16", tc.gwArgs...)
+			vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+			s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+			s.strongswan(t, gwIP, "10.1.0.0/16", "v1Key42", func(cn *swantest.Conn) {
+				cn.Version = 1
+				cn.IKE, cn.ESP = tc.ike, tc.esp
+			})
+			start := time.Now()
+			c.connect(sub1, "RG1", "VNet1-gw", s, "v1Key42", tc.connArgs...)
+			c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+			t.Logf("%s IKEv1 connection create → Connected in %v", tc.name, time.Since(start).Round(time.Millisecond))
+			if p := c.connection(sub1, "RG1", "to-onprem")["connectionProtocol"]; p != "IKEv1" {
+				t.Fatalf("connectionProtocol %v", p)
+			}
+			vmNS := c.vmNS(sub1, "RG1", "vm1")
+			reachable(t, vmNS, s.host, 10*time.Second)
+			if loss := pingLoss(t, s.hostNS, vm, 5, "0.2"); loss != 0 {
+				t.Fatalf("host → VM: %d%% loss", loss)
+			}
+			transfer(t, vmNS, s.hostNS, s.host, 2<<20)
+			sas, err := s.swan.SAs()
+			if err != nil || len(sas) != 1 || len(sas[0].Children) == 0 {
+				t.Fatalf("strongSwan SAs: %v %+v", err, sas)
+			}
+			t.Logf("strongSwan: IKEv1 %s/%s/%s, Quick Mode %s/%s", sas[0].Encr, sas[0].Integ, sas[0].DH, sas[0].Children[0].Encr, sas[0].Children[0].Integ)
+			if tc.name != "PolicyBased" {
+				return
+			}
+			// The one-tunnel rule: a second site is refused with the ARM error.
+			s2 := c.site("onprem2", "192.0.2.11", "10.60.0.0/16")
+			c.cli("network", "local-gateway", "create", "-g", "RG1", "-n", s2.name, "--gateway-ip-address", s2.publicIP.String(),
+				"--local-address-prefixes", s2.prefix.String(), "--subscription", sub1, "-o", "none")
+			if out, err := c.cliErr("network", "vpn-connection", "create", "-g", "RG1", "-n", "to-onprem2", "--vnet-gateway1", "VNet1-gw",
+				"--local-gateway2", s2.name, "--shared-key", "v1Key43", "--subscription", sub1, "-o", "none"); err == nil || !strings.Contains(out, "PolicyBased") {
+				t.Fatalf("a second connection on a PolicyBased gateway: %v %s", err, out)
+			}
+		})
+	}
+}

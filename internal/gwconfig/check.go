@@ -54,6 +54,12 @@ type Peer struct {
 	ChildLifeBytes uint64
 	// ForceEncap is UDPEncapsulation "always" (or rawEsp false).
 	ForceEncap bool
+	// PolicyBased is set on the connections of a PolicyBased gateway:
+	// LocalNets × RemoteNets are the traffic selectors, the tunnel comes
+	// up on demand and IdleTimeout takes it down.
+	PolicyBased bool
+	// IdleTimeout is IdleTimeoutSeconds with its default (zero: never).
+	IdleTimeout time.Duration
 }
 
 // LoadFile reads and checks a YAML configuration file.
@@ -147,6 +153,20 @@ func (c Config) Check() (*Instance, error) {
 	if c.StatusSocket == "" {
 		c.StatusSocket = "/run/vpngw/agent-" + c.Name + ".sock"
 	}
+	switch strings.ToLower(c.VPNType) {
+	case "", "routebased":
+		c.VPNType = RouteBased
+	case "policybased":
+		c.VPNType = PolicyBased
+		if len(localNets) == 0 {
+			return nil, fieldErr("localPrefixes", "a PolicyBased gateway needs its prefixes (they are the traffic selectors)")
+		}
+		if len(c.Connections) > 1 {
+			return nil, fieldErr("connections", "a PolicyBased gateway has one site-to-site tunnel, not %d", len(c.Connections))
+		}
+	default:
+		return nil, fieldErr("vpnType", "%q is not RouteBased or PolicyBased", c.VPNType)
+	}
 	if c.ThroughputLimitMbps < 0 {
 		return nil, fieldErr("throughputLimitMbps", "%d is negative", c.ThroughputLimitMbps)
 	}
@@ -155,7 +175,7 @@ func (c Config) Check() (*Instance, error) {
 	for i := range c.Connections {
 		cn := &c.Connections[i]
 		f := fmt.Sprintf("connections[%d]", i)
-		p, err := cn.check(f, rawESP, localNets)
+		p, err := cn.check(f, rawESP, c.VPNType == PolicyBased, localNets)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +197,7 @@ func (c Config) Check() (*Instance, error) {
 
 // check checks a connection (filling in its defaults) and returns it in
 // typed form; f names it in errors.
-func (cn *Connection) check(f string, rawESP bool, gatewayNets []netip.Prefix) (Peer, error) {
+func (cn *Connection) check(f string, rawESP, policyBased bool, gatewayNets []netip.Prefix) (Peer, error) {
 	var p Peer
 	var err error
 	if cn.Name == "" {
@@ -233,13 +253,24 @@ func (cn *Connection) check(f string, rawESP bool, gatewayNets []netip.Prefix) (
 		}
 		p.PSK = []byte(cn.SharedKey)
 	}
-	switch cn.ConnectionProtocol {
-	case "", "IKEv2", "ikev2":
-		cn.ConnectionProtocol = "IKEv2"
-	case "IKEv1", "ikev1":
-		return p, fieldErr(f+".connectionProtocol", "IKEv1 is not supported yet; use IKEv2")
+	switch strings.ToLower(cn.ConnectionProtocol) {
+	case "":
+		cn.ConnectionProtocol = IKEv2
+		if policyBased {
+			cn.ConnectionProtocol = IKEv1
+		}
+	case "ikev2":
+		cn.ConnectionProtocol = IKEv2
+		if policyBased {
+			return p, fieldErr(f+".connectionProtocol", "a PolicyBased gateway speaks IKEv1 only")
+		}
+	case "ikev1":
+		cn.ConnectionProtocol = IKEv1
 	default:
 		return p, fieldErr(f+".connectionProtocol", "%q is not IKEv2 or IKEv1", cn.ConnectionProtocol)
+	}
+	if err := cn.checkIKEv1(f, policyBased, &p); err != nil {
+		return p, err
 	}
 	switch strings.ToLower(cn.ConnectionMode) {
 	case "", "default":
@@ -251,13 +282,21 @@ func (cn *Connection) check(f string, rawESP bool, gatewayNets []netip.Prefix) (
 	default:
 		return p, fieldErr(f+".connectionMode", "%q is not Default, InitiatorOnly or ResponderOnly", cn.ConnectionMode)
 	}
-	if cn.DPDTimeoutSeconds == 0 {
+	if policyBased {
+		if cn.DPDTimeoutSeconds != 0 {
+			return p, fieldErr(f+".dpdTimeoutSeconds", "a PolicyBased gateway has no dead peer detection")
+		}
+		// Azure's PolicyBased tunnels have no DPD: the idle timeout ends them.
+		p.DPDTimeout = -1
+	} else if cn.DPDTimeoutSeconds == 0 {
 		cn.DPDTimeoutSeconds = transform.DefaultDpdTimeoutSeconds
 	}
-	if cn.DPDTimeoutSeconds < transform.MinDpdTimeoutSeconds || cn.DPDTimeoutSeconds > transform.MaxDpdTimeoutSeconds {
-		return p, fieldErr(f+".dpdTimeoutSeconds", "%d is outside %d..%d", cn.DPDTimeoutSeconds, transform.MinDpdTimeoutSeconds, transform.MaxDpdTimeoutSeconds)
+	if !policyBased {
+		if cn.DPDTimeoutSeconds < transform.MinDpdTimeoutSeconds || cn.DPDTimeoutSeconds > transform.MaxDpdTimeoutSeconds {
+			return p, fieldErr(f+".dpdTimeoutSeconds", "%d is outside %d..%d", cn.DPDTimeoutSeconds, transform.MinDpdTimeoutSeconds, transform.MaxDpdTimeoutSeconds)
+		}
+		p.DPDTimeout = time.Duration(cn.DPDTimeoutSeconds) * time.Second
 	}
-	p.DPDTimeout = time.Duration(cn.DPDTimeoutSeconds) * time.Second
 	if cn.IpsecPolicy != nil {
 		if cn.IKEProposals != "" || cn.ESPProposals != "" {
 			return p, fieldErr(f+".ipsecPolicy", "give ipsecPolicy or ikeProposals/espProposals, not both")
@@ -355,6 +394,39 @@ func parsePrefixes(list []string, field string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// checkIKEv1 applies the rules of IKEv1 connections and of PolicyBased
+// gateways (reference §2.2, §3.2, §3.3) and fills p's PolicyBased and
+// IdleTimeout. It runs before the other settings are defaulted, so it sees
+// what was given.
+func (cn *Connection) checkIKEv1(f string, policyBased bool, p *Peer) error {
+	v1 := cn.ConnectionProtocol == IKEv1
+	switch {
+	case v1 && cn.UsePolicyBasedTrafficSelectors:
+		return fieldErr(f+".usePolicyBasedTrafficSelectors", "is an IKEv2 setting; IKEv1 connections negotiate their prefixes as Quick Mode IDs")
+	case v1 && strings.EqualFold(cn.PeerType, PeerVpngw):
+		return fieldErr(f+".peerType", "vpngw (AES-GCM with elliptic-curve DH) is an IKEv2 suite; IKEv1 peers take Azure's IKEv1 offers")
+	case v1 && cn.RemoteAddress == "" && cn.RemoteFQDN == "":
+		return fieldErr(f+".remoteAddress", "is required for IKEv1 (the IKEv1 engine matches peers by address)")
+	case policyBased && cn.IpsecPolicy != nil:
+		return fieldErr(f+".ipsecPolicy", "a PolicyBased gateway takes no custom IPsec/IKE policy")
+	case v1 && cn.IpsecPolicy != nil && cn.IpsecPolicy.CheckIKEv1() != nil:
+		e := cn.IpsecPolicy.CheckIKEv1()
+		return fieldErr(f+".ipsecPolicy."+e.Field, "%s", e.Message)
+	case !policyBased && cn.IdleTimeoutSeconds != 0:
+		return fieldErr(f+".idleTimeoutSeconds", "applies to PolicyBased gateways only")
+	case cn.IdleTimeoutSeconds < 0:
+		return fieldErr(f+".idleTimeoutSeconds", "%d is negative", cn.IdleTimeoutSeconds)
+	}
+	if policyBased {
+		p.PolicyBased = true
+		if cn.IdleTimeoutSeconds == 0 {
+			cn.IdleTimeoutSeconds = DefaultIdleTimeoutSeconds
+		}
+		p.IdleTimeout = time.Duration(cn.IdleTimeoutSeconds) * time.Second
+	}
+	return nil
 }
 
 // RestartFields names the settings that differ between two configurations

@@ -46,6 +46,12 @@ type Config struct {
 	// StatusSocket is the Unix socket of the status endpoint (default
 	// /run/vpngw/agent-NAME.sock).
 	StatusSocket string `yaml:"statusSocket" json:"statusSocket,omitempty"`
+	// VPNType is the gateway's vpnType: RouteBased (default) or
+	// PolicyBased. A PolicyBased gateway's connections are IKEv1, use the
+	// gateway's and the site's prefixes as traffic selectors (one Child SA
+	// per pair), take Azure's PolicyBased offers and lifetimes, come up on
+	// demand and go down after idleTimeoutSeconds without traffic.
+	VPNType string `yaml:"vpnType" json:"vpnType,omitempty"`
 	// ThroughputLimitMbps caps the gateway's aggregate throughput, shared
 	// fairly by its tunnels (0: no cap). The control plane sets it from the
 	// SKU.
@@ -81,7 +87,8 @@ type Connection struct {
 	// SharedKey is the pre-shared key; or SharedKeyFile holds it.
 	SharedKey     string `yaml:"sharedKey" json:"sharedKey,omitempty"`
 	SharedKeyFile string `yaml:"sharedKeyFile" json:"sharedKeyFile,omitempty"`
-	// ConnectionProtocol is IKEv2 (default). IKEv1 is not supported yet.
+	// ConnectionProtocol is IKEv2 (default on RouteBased gateways) or
+	// IKEv1 (the only one, and the default, on PolicyBased gateways).
 	ConnectionProtocol string `yaml:"connectionProtocol" json:"connectionProtocol,omitempty"`
 	// ConnectionMode is Default, InitiatorOnly or ResponderOnly.
 	ConnectionMode string `yaml:"connectionMode" json:"connectionMode,omitempty"`
@@ -115,7 +122,28 @@ type Connection struct {
 	UDPEncapsulation string `yaml:"udpEncapsulation" json:"udpEncapsulation,omitempty"`
 	// RemotePort is the peer's IKE port (default 500).
 	RemotePort int `yaml:"remotePort" json:"remotePort,omitempty"`
+	// IdleTimeoutSeconds is how long a PolicyBased connection may carry
+	// no traffic before its SAs are deleted (it comes up again with the
+	// next packet); 0 means Azure's 300. PolicyBased gateways only; a
+	// test setting (Azure's timeout is not configurable).
+	IdleTimeoutSeconds int `yaml:"idleTimeoutSeconds" json:"idleTimeoutSeconds,omitempty"`
 }
+
+// Config.VPNType values.
+const (
+	RouteBased  = "RouteBased"
+	PolicyBased = "PolicyBased"
+)
+
+// Connection.ConnectionProtocol values.
+const (
+	IKEv2 = "IKEv2"
+	IKEv1 = "IKEv1"
+)
+
+// DefaultIdleTimeoutSeconds is Azure's idle timeout of PolicyBased tunnels
+// (reference §2.2: torn down after 5 minutes without traffic).
+const DefaultIdleTimeoutSeconds = 300
 
 // Connection.PeerType values.
 const (

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vpngw/vpngw/internal/transform"
 )
@@ -34,7 +35,19 @@ func TestConfigErrors(t *testing.T) {
 		{"no prefixes", strings.Replace(baseConfig, "remotePrefixes: [10.2.0.0/16]", "remotePrefixes: []", 1), "connections[0].remotePrefixes: at least one prefix is required"},
 		{"no key", strings.Replace(baseConfig, "sharedKey: abc123", "", 1), "connections[0].sharedKey: is required"},
 		{"key with hyphen", strings.Replace(baseConfig, "abc123", "abc-123", 1), "connections[0].sharedKey: must be printable ASCII except space, '-' and '~'"},
-		{"ikev1", baseConfig + "    connectionProtocol: IKEv1\n", "IKEv1 is not supported yet"},
+		{"bad protocol", baseConfig + "    connectionProtocol: IKEv3\n", `connections[0].connectionProtocol: "IKEv3" is not IKEv2 or IKEv1`},
+		{"ikev1 with policy-based selectors", baseConfig + "    connectionProtocol: IKEv1\n    usePolicyBasedTrafficSelectors: true\n", "connections[0].usePolicyBasedTrafficSelectors: is an IKEv2 setting"},
+		{"ikev1 with vpngw suites", baseConfig + "    connectionProtocol: IKEv1\n    peerType: vpngw\n", "connections[0].peerType: vpngw"},
+		{"ikev1 without address", strings.Replace(baseConfig, "remoteAddress: 192.0.2.2", "", 1) + "    connectionProtocol: IKEv1\n    connectionMode: ResponderOnly\n", "connections[0].remoteAddress: is required for IKEv1"},
+		{"ikev1 with GCM IKE", baseConfig + "    connectionProtocol: IKEv1\n    ipsecPolicy: {ikeEncryption: GCMAES256, ikeIntegrity: GCMAES256, dhGroup: DHGroup14, ipsecEncryption: AES256, ipsecIntegrity: SHA256, pfsGroup: None, saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400}\n", "connections[0].ipsecPolicy.ikeEncryption: ikeEncryption GCMAES256 is not available with IKEv1"},
+		{"bad vpn type", baseConfig + "vpnType: Hybrid\n", `vpnType: "Hybrid" is not RouteBased or PolicyBased`},
+		{"policy-based with IKEv2", baseConfig + "    connectionProtocol: IKEv2\nvpnType: PolicyBased\n", "connections[0].connectionProtocol: a PolicyBased gateway speaks IKEv1 only"},
+		{"policy-based without prefixes", strings.Replace(baseConfig, "localPrefixes: [10.1.0.0/16]", "", 1) + "vpnType: PolicyBased\n", "localPrefixes: a PolicyBased gateway needs its prefixes"},
+		{"policy-based two tunnels", baseConfig + "  - name: c2\n    remoteAddress: 192.0.2.3\n    remotePrefixes: [10.3.0.0/16]\n    sharedKey: x\nvpnType: PolicyBased\n", "connections: a PolicyBased gateway has one site-to-site tunnel, not 2"},
+		{"policy-based custom policy", baseConfig + "    ipsecPolicy: {ikeEncryption: AES256, ikeIntegrity: SHA256, dhGroup: DHGroup14, ipsecEncryption: AES256, ipsecIntegrity: SHA256, pfsGroup: None, saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400}\nvpnType: PolicyBased\n", "connections[0].ipsecPolicy: a PolicyBased gateway takes no custom IPsec/IKE policy"},
+		{"policy-based DPD", baseConfig + "    dpdTimeoutSeconds: 45\nvpnType: PolicyBased\n", "connections[0].dpdTimeoutSeconds: a PolicyBased gateway has no dead peer detection"},
+		{"idle timeout on route-based", baseConfig + "    idleTimeoutSeconds: 10\n", "connections[0].idleTimeoutSeconds: applies to PolicyBased gateways only"},
+		{"negative idle timeout", baseConfig + "    idleTimeoutSeconds: -1\nvpnType: PolicyBased\n", "connections[0].idleTimeoutSeconds: -1 is negative"},
 		{"bad mode", baseConfig + "    connectionMode: Sometimes\n", `connections[0].connectionMode: "Sometimes" is not Default, InitiatorOnly or ResponderOnly`},
 		{"dpd range", baseConfig + "    dpdTimeoutSeconds: 5\n", "connections[0].dpdTimeoutSeconds: 5 is outside 9..3600"},
 		{"partial policy", baseConfig + "    ipsecPolicy: {ikeEncryption: AES256}\n", "connections[0].ipsecPolicy.saLifeTimeSeconds"},
@@ -188,5 +201,31 @@ func TestRestartFields(t *testing.T) {
 func TestExampleConfigIsValid(t *testing.T) {
 	if _, err := LoadFile("../../docs/examples/agent.yaml"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPolicyBasedAndIKEv1(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml  string
+		proto       string
+		policyBased bool
+		idle, dpd   time.Duration
+	}{
+		{"route-based IKEv1", baseConfig + "    connectionProtocol: ikev1\n", IKEv1, false, 0, 45 * time.Second},
+		{"route-based default", baseConfig, IKEv2, false, 0, 45 * time.Second},
+		{"policy-based defaults", baseConfig + "vpnType: policybased\n", IKEv1, true, 300 * time.Second, -1},
+		{"policy-based test idle timeout", baseConfig + "    idleTimeoutSeconds: 5\nvpnType: PolicyBased\n", IKEv1, true, 5 * time.Second, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := Parse([]byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := in.Peers[0]
+			if p.ConnectionProtocol != tc.proto || p.PolicyBased != tc.policyBased || p.IdleTimeout != tc.idle || p.DPDTimeout != tc.dpd {
+				t.Errorf("protocol %s, policyBased %v, idle %v, dpd %v; want %s, %v, %v, %v",
+					p.ConnectionProtocol, p.PolicyBased, p.IdleTimeout, p.DPDTimeout, tc.proto, tc.policyBased, tc.idle, tc.dpd)
+			}
+		})
 	}
 }

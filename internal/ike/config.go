@@ -36,6 +36,15 @@ func (m Mode) String() string {
 	}
 }
 
+// ModeName is the peer's mode as status reports it: "OnDemand" for an
+// on-demand peer, else its Mode.
+func (p *Peer) ModeName() string {
+	if p.OnDemand {
+		return "OnDemand"
+	}
+	return p.Mode.String()
+}
+
 // Identity is an IKE identity (RFC 7296 §3.5).
 type Identity struct {
 	Type message.IDType

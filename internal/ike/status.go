@@ -42,7 +42,7 @@ func (e *Engine) PeerStatus(name string) (PeerStatus, bool) {
 }
 
 func (e *Engine) peerStatus(p *peer) PeerStatus {
-	ps := PeerStatus{Name: p.cfg.Name, State: "down", Mode: p.cfg.Mode.String(), LastError: p.lastError}
+	ps := PeerStatus{Name: p.cfg.Name, State: "down", Mode: p.cfg.ModeName(), LastError: p.lastError}
 	if p.cfg.Remote.IsValid() {
 		ps.Remote = netip.AddrPortFrom(p.cfg.Remote, p.cfg.Port)
 	}

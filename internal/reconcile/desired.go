@@ -265,6 +265,7 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				throughput /= 2
 			}
 		}
+		policyBased := strings.EqualFold(g.Properties.VpnType, resource.VpnTypePolicyBased)
 		// The connections of this gateway, in a stable order.
 		var conns []gwconfig.Connection
 		deps := map[string]bool{gid.Key(): true, vid.Key(): true}
@@ -289,6 +290,11 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				d.Problems[cid.Key()] = problem
 				continue
 			}
+			if policyBased {
+				// Azure's PolicyBased tunnels have no DPD (the resource
+				// rules refuse a setting; this drops the stored default).
+				ac.DPDTimeoutSeconds = 0
+			}
 			ac.Name = agentConnName(cid)
 			spec.Connections[cid.Key()] = ac.Name
 			conns = append(conns, ac)
@@ -309,6 +315,9 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				LocalAddress:        pub.String(),
 				LocalPrefixes:       local,
 				ThroughputLimitMbps: throughput,
+			}
+			if policyBased {
+				cfg.VPNType = gwconfig.PolicyBased
 			}
 			role := agentapi.RoleStandby
 			if active {
@@ -341,9 +350,6 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		ConnectionMode:                 p.ConnectionMode,
 		DPDTimeoutSeconds:              p.DpdTimeoutSeconds,
 		UsePolicyBasedTrafficSelectors: p.UsePolicyBasedTrafficSelectors,
-	}
-	if strings.EqualFold(p.ConnectionProtocol, "IKEv1") {
-		return ac, nil, deps, Problem{Msg: "connectionProtocol IKEv1 is not supported by vpngw yet; use IKEv2", Unsupported: true}
 	}
 	if len(p.IpsecPolicies) > 0 {
 		ip := p.IpsecPolicies[0]
@@ -394,7 +400,9 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		// (AES-GCM, elliptic-curve DH) rather than Azure's default list,
 		// which starts with AES256/SHA1/DH group 2 for third-party devices
 		// (docs/resources.md). A custom ipsecPolicy still wins.
-		ac.PeerType = gwconfig.PeerVpngw
+		if !strings.EqualFold(p.ConnectionProtocol, gwconfig.IKEv1) {
+			ac.PeerType = gwconfig.PeerVpngw // an IKEv2 suite
+		}
 	default:
 		return ac, nil, deps, Problem{Msg: "connectionType " + p.ConnectionType + " is not served by vpngw", Unsupported: true}
 	}

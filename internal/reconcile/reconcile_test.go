@@ -538,12 +538,51 @@ func TestConnectionSettingsReachTheAgent(t *testing.T) {
 	if _, err := a.cur.Config.Check(); err != nil {
 		t.Fatalf("assignment does not validate: %v", err)
 	}
-	// IKEv1: stored (Azure allows it) but the operation fails with why.
+	// IKEv1 (VpnGw2 allows it): the agent gets it as it is.
 	h.put(res("rg1", "localNetworkGateways", "site2"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.11","localNetworkAddressSpace":{"addressPrefixes":["10.60.0.0/16"]}}}`)
-	err := h.putErr(res("rg1", "connections", "c2"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k2abc",
+	h.put(res("rg1", "connections", "c2"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k2abc",
 		"connectionProtocol":"IKEv1","virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
 		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site2")))
-	if err == nil || !strings.Contains(err.Error(), "IKEv1 is not supported by vpngw yet") {
-		t.Fatalf("IKEv1 connection: %v", err)
+	a.mu.Lock()
+	cfg := a.cur.Config
+	a.mu.Unlock()
+	in, err := cfg.Check()
+	if err != nil {
+		t.Fatalf("assignment with an IKEv1 connection does not validate: %v", err)
+	}
+	if len(in.Peers) != 2 || in.Peers[1].ConnectionProtocol != gwconfig.IKEv1 || in.Peers[1].PolicyBased || in.VPNType != gwconfig.RouteBased {
+		t.Fatalf("IKEv1 connection: %+v", in.Peers)
+	}
+}
+
+// A PolicyBased gateway's connection reaches the agent as the IKEv1
+// connection of a PolicyBased instance (gateway prefixes × site prefixes,
+// no DPD, the default idle timeout).
+func TestPolicyBasedGatewayReachesTheAgent(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.put(rg("rg1"), `{"location":"westeurope"}`)
+	h.put(res("rg1", "virtualNetworks", "vnet1"), `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16"]},
+		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}}]}}`)
+	h.put(res("rg1", "publicIPAddresses", "gw1-ip"), `{"location":"westeurope","sku":{"name":"Basic"},"properties":{"publicIPAllocationMethod":"Dynamic"}}`)
+	h.put(res("rg1", "virtualNetworkGateways", "gw1"), fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"PolicyBased","sku":{"name":"Basic"},
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"%s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%s"}}}]}}`,
+		res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip")))
+	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10","localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16","10.51.0.0/16"]}}}`)
+	h.put(res("rg1", "connections", "c1"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc",
+		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
+		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
+	g := h.desired().Gateways[0]
+	a := h.agent(g.Instances[0].ID)
+	a.mu.Lock()
+	cfg := a.cur.Config
+	a.mu.Unlock()
+	in, err := cfg.Check()
+	if err != nil {
+		t.Fatalf("PolicyBased assignment does not validate: %v", err)
+	}
+	p := in.Peers[0]
+	if in.VPNType != gwconfig.PolicyBased || p.ConnectionProtocol != gwconfig.IKEv1 || !p.PolicyBased || p.DPDTimeout >= 0 ||
+		p.IdleTimeout != gwconfig.DefaultIdleTimeoutSeconds*time.Second || len(p.LocalNets) != 1 || len(p.RemoteNets) != 2 {
+		t.Fatalf("PolicyBased instance: %+v peer %+v", in.Config, p)
 	}
 }

@@ -9,10 +9,13 @@ import (
 	"github.com/vpngw/vpngw/internal/netx"
 )
 
-// Connection defaults and limits (reference §3.2).
+// Connection defaults and limits (reference §3.2, §2.2).
 const (
 	MaxRoutingWeight    = 32000
 	MaxTrafficSelectors = 100 // per gateway
+	// MaxPolicyBasedPrefixPairs bounds a PolicyBased connection's SAs:
+	// virtual network prefixes × site prefixes.
+	MaxPolicyBasedPrefixPairs = 200
 )
 
 // Connection enumerations, in ARM's spelling (Prepare canonicalizes to it).
@@ -419,6 +422,11 @@ func (r *resolver) connectionRelations(c *Connection, creating, setDefaults bool
 		if pr.UsePolicyBasedTrafficSelectors {
 			r.l.addf(CodePolicyBasedLimit, "properties.usePolicyBasedTrafficSelectors", "usePolicyBasedTrafficSelectors needs a RouteBased gateway; %s is PolicyBased.", nameOf(gw1))
 		}
+		// The default is stored on every connection, so only another
+		// value is a setting.
+		if pr.DpdTimeoutSeconds != DefaultDpdTimeoutSeconds {
+			r.l.addf(CodePolicyBasedLimit, "properties.dpdTimeoutSeconds", "Dead peer detection is not supported on the PolicyBased gateway %s; remove dpdTimeoutSeconds or use a RouteBased gateway.", nameOf(gw1))
+		}
 	} else if len(pr.IpsecPolicies) > 0 && !sku1.CustomIPsecPolicy {
 		r.l.addf(CodeInvalidIpsecPolicy, "properties.ipsecPolicies", "Custom IPsec/IKE policies are not supported on the %s SKU; use VpnGw1 or larger.", sku1.Name)
 	}
@@ -455,6 +463,10 @@ func (r *resolver) connectionRelations(c *Connection, creating, setDefaults bool
 		}
 		peerKey, peerLabel = keyOf(lg), "local network gateway "+nameOf(lg)
 		peerPrefixes = netx.ParsePrefixes(lg.Properties.LocalNetworkAddressSpace.AddressPrefixes)
+		if pairs := len(space1) * len(peerPrefixes); policy && pairs > MaxPolicyBasedPrefixPairs {
+			r.l.addf(CodePolicyBasedLimit, peerT, "A PolicyBased gateway negotiates one SA per pair of virtual network and site prefixes, at most %d; %s (%d prefixes) with %s (%d prefixes) makes %d pairs. Aggregate the prefixes or use a RouteBased gateway.",
+				MaxPolicyBasedPrefixPairs, nameOf(gw1), len(space1), nameOf(lg), len(peerPrefixes), pairs)
+		}
 		if pr.EnableBgp && !policy {
 			b := lg.Properties.BgpSettings
 			switch {

@@ -235,6 +235,17 @@ func TestResolveConnection(t *testing.T) {
 			withPolicy(c)
 			c.Properties.UsePolicyBasedTrafficSelectors = true
 		}), code: CodePolicyBasedLimit, target: "properties.usePolicyBasedTrafficSelectors", msg: []string{"RouteBased"}},
+		{name: "PolicyBased DPD setting", setup: policyGW, obj: conn(func(c *Connection) { c.Properties.DpdTimeoutSeconds = 30 }),
+			code: CodePolicyBasedLimit, target: "properties.dpdTimeoutSeconds", msg: []string{"Dead peer detection"}},
+		{name: "PolicyBased 200 prefix pairs", setup: func(w *world) {
+			policyGW(w)
+			w.mustPut(newLNG("site3", "203.0.113.30", prefixes(200)...))
+		}, obj: conn(func(c *Connection) { c.Properties.LocalNetworkGateway2 = ref(TypeLocalNetworkGateways, "site3") })},
+		{name: "PolicyBased 201 prefix pairs", setup: func(w *world) {
+			policyGW(w)
+			w.mustPut(newVNet("vnet1", "10.1.0.0/16", "10.9.0.0/16").with(GatewaySubnetName, "10.1.255.0/27"), newLNG("site3", "203.0.113.30", prefixes(101)...))
+		}, obj: conn(func(c *Connection) { c.Properties.LocalNetworkGateway2 = ref(TypeLocalNetworkGateways, "site3") }),
+			code: CodePolicyBasedLimit, target: l2, msg: []string{"at most 200", "202 pairs"}},
 		{name: "PolicyBased Vnet2Vnet", setup: func(w *world) {
 			policyGW(w)
 			w.mustPut(newGateway("gw2", "vnet2", "pip2"))
@@ -422,4 +433,14 @@ func TestResolveConnectionDefaults(t *testing.T) {
 	if p2.SharedKey == key {
 		t.Error("two connections got the same generated key")
 	}
+}
+
+// prefixes returns n distinct /24s in 172.16.0.0/12 (site address spaces
+// for limit tests).
+func prefixes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("172.%d.%d.0/24", 16+i/256, i%256)
+	}
+	return out
 }

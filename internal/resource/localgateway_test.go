@@ -112,6 +112,13 @@ func TestResolveLocalNetworkGateway(t *testing.T) {
 		{name: "prefix overlaps another site", setup: conn, obj: lng("site1", func(l *LocalNetworkGateway) {
 			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"192.169.1.0/24"}
 		}), code: CodeAddressOverlap, target: at, msg: []string{"site2"}},
+		{name: "PolicyBased connection over 200 prefix pairs", setup: func(w *world) {
+			g := newGateway("gw1", "vnet1", "pip1")
+			g.Properties.VpnType, g.Properties.SKU.Name = "PolicyBased", "Basic"
+			w.mustPut(g, newConn("c1", "gw1", "site1"))
+		}, obj: lng("site1", func(l *LocalNetworkGateway) {
+			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = prefixes(201)
+		}), code: CodePolicyBasedLimit, target: at, msg: []string{"at most 200", "201 pairs"}},
 		{name: "unconnected site may overlap", obj: lng("site1", func(l *LocalNetworkGateway) {
 			l.Properties.LocalNetworkAddressSpace.AddressPrefixes = []string{"10.1.0.0/24"}
 		})},

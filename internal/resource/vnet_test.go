@@ -119,6 +119,14 @@ func TestResolveVirtualNetwork(t *testing.T) {
 		}, obj: vnet(func(v *VirtualNetwork) {
 			v.Properties.AddressSpace.AddressPrefixes = append(v.Properties.AddressSpace.AddressPrefixes, "192.168.5.0/24")
 		}), code: CodeAddressOverlap, target: at, msg: []string{"connections/c1"}},
+		{name: "address space grows past 200 PolicyBased prefix pairs", setup: func(w *world) {
+			g := newGateway("gw1", "vnet1", "pip1")
+			g.Properties.VpnType, g.Properties.SKU.Name = "PolicyBased", "Basic"
+			l := newLNG("site3", "203.0.113.30", prefixes(100)...)
+			w.mustPut(g, l, newConn("c1", "gw1", "site3"))
+		}, obj: vnet(func(v *VirtualNetwork) {
+			v.Properties.AddressSpace.AddressPrefixes = append(v.Properties.AddressSpace.AddressPrefixes, "10.60.0.0/16", "10.61.0.0/16")
+		}), code: CodePolicyBasedLimit, target: at, msg: []string{"at most 200", "300 pairs"}},
 		{name: "address space grows into a Vnet2Vnet peer", setup: func(w *world) {
 			gw(w)
 			w.mustPut(newGateway("gw2", "vnet2", "pip2"), newV2V("c12", "gw2", "gw1"))

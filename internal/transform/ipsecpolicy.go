@@ -229,3 +229,17 @@ func CheckSharedKey(key string) error {
 	}
 	return nil
 }
+
+// CheckIKEv1 is the rule a policy of an IKEv1 connection adds to Check:
+// IKEv1 Main Mode has no AEAD cipher, so ikeEncryption and ikeIntegrity
+// cannot be GCM (the IPsec side may be). It returns nil when p is usable
+// with IKEv1.
+func (p *IpsecPolicy) CheckIKEv1() *PolicyError {
+	for _, f := range []struct{ name, v string }{{"ikeEncryption", p.IkeEncryption}, {"ikeIntegrity", p.IkeIntegrity}} {
+		if strings.HasPrefix(strings.ToUpper(f.v), "GCMAES") {
+			return &PolicyError{Field: f.name, Message: fmt.Sprintf(
+				"%s %s is not available with IKEv1 (Main Mode has no AES-GCM); use AES256, AES192, AES128 or DES3 with SHA384, SHA256, SHA1 or MD5, or connectionProtocol IKEv2.", f.name, f.v)}
+		}
+	}
+	return nil
+}

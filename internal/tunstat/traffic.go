@@ -24,6 +24,9 @@ type TunnelStats struct {
 	TxPackets, TxBytes, RxPackets, RxBytes uint64
 	// DropNoSA: outbound packets routed to the tunnel with no matching SA.
 	DropNoSA uint64
+	// DropPolicy: outbound packets routed to a policy-based tunnel that are
+	// outside its configured selectors (no SA may ever carry them).
+	DropPolicy uint64
 	// DropSend: ESP packets the socket refused.
 	DropSend uint64
 	// DropRateLimit: outbound packets dropped by the data plane's rate

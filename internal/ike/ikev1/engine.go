@@ -361,6 +361,7 @@ func (e *Engine) dropSA(now time.Time, s *sa, reason string) {
 	if p.sa == s {
 		p.sa = nil
 		if s.state == stEstablished {
+			p.lastErr = reason // why the connection went down, until it is up again
 			e.event(ike.Event{Kind: ike.EventIKEDown, Peer: p.cfg.Name, Time: now, Reason: reason})
 		}
 	}

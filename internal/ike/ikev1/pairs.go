@@ -130,7 +130,13 @@ func (e *Engine) pairsDeadline(p *peer) (d time.Time, ok bool) {
 // strongSwan keeps the CBC IVs of only three phase 2 exchanges per IKE SA
 // (MAX_IV in its keymat_v1.c) and cannot decrypt the HASH(3) of an older
 // one; the rest wait their turn (settle starts them as others finish).
-const maxQuickModes = 2
+// One, not two: our HASH(3) ends a Quick Mode for us, but the peer's
+// worker threads may process it after the next exchanges' first messages
+// (seen with strongSwan: with two at a time the HASH(3) of a Quick Mode
+// met three newer exchanges and failed to decrypt). With one, that takes
+// a HASH(3) delayed by two whole round trips. Setting up n pairs takes n
+// round trips.
+const maxQuickModes = 1
 
 // room is how many more Quick Modes we may start on p's current SA.
 func (e *Engine) room(p *peer) int {

@@ -86,7 +86,7 @@ var stateNames = map[state]string{stMM1: "MM1 sent", stMM3: "MM3 sent", stMM5: "
 // peerStatus lists p's phase 1 SAs as IKE SAs; each Child SA is listed
 // under the SA whose Quick Mode created it.
 func (e *Engine) peerStatus(p *peer) ike.PeerStatus {
-	ps := ike.PeerStatus{Name: p.cfg.Name, State: "down", Mode: p.cfg.Mode.String(), LastError: p.lastErr,
+	ps := ike.PeerStatus{Name: p.cfg.Name, State: "down", Mode: p.cfg.ModeName(), LastError: p.lastErr,
 		Remote: netip.AddrPortFrom(p.cfg.Remote, p.cfg.Port)}
 	if p.sa != nil {
 		ps.State = "connecting"

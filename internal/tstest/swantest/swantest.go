@@ -64,6 +64,8 @@ type Conn struct {
 	StartAction        string   // child start_action: none (default), start, trap
 	RekeyTime          string   // IKE rekey_time (default 0: off)
 	ChildRekeyTime     string   // child rekey_time (default 0: off)
+	ChildLifeTime      string   // child life_time (default: strongSwan's, 110% of rekey_time)
+	ChildRandTime      string   // child rand_time (default: strongSwan's, life_time - rekey_time)
 	DPDDelay           string   // dpd_delay (default 0: off)
 	DPDAction          string   // child dpd_action: clear (default), restart, trap
 	CloseAction        string   // child close_action
@@ -151,6 +153,12 @@ connections {
 				esp_proposals = {{.ESP}}
 				mode = tunnel
 				rekey_time = {{or .ChildRekeyTime "0"}}
+				{{- if .ChildLifeTime}}
+				life_time = {{.ChildLifeTime}}
+				{{- end}}
+				{{- if .ChildRandTime}}
+				rand_time = {{.ChildRandTime}}
+				{{- end}}
 				{{- if .ChildLifetimeBytes}}
 				life_bytes = {{.ChildLifetimeBytes}}
 				{{- end}}
