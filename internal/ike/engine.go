@@ -17,10 +17,12 @@ import (
 
 // Engine is the IKEv2 engine of one gateway instance. See the package doc.
 type Engine struct {
-	cfg  Config
-	log  *slog.Logger
-	host Host
-	rand io.Reader
+	cfg Config
+	log *slog.Logger
+	// defaults are the peers' default proposals and selectors, shared.
+	defaults *peerDefaults
+	host     Host
+	rand     io.Reader
 
 	peers map[string]*peer  // by name
 	sas   map[uint64]*ikeSA // every live IKE SA, by our SPI
@@ -121,6 +123,7 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 	e := &Engine{
 		cfg:      cfg,
 		log:      log,
+		defaults: newPeerDefaults(),
 		host:     host,
 		rand:     r,
 		peers:    map[string]*peer{},
@@ -144,7 +147,7 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 	want := make(map[string]Peer, len(peers))
 	for _, p := range peers {
-		p = p.withDefaults()
+		p = p.withDefaults(e.defaults)
 		if err := p.Validate(); err != nil {
 			return err
 		}
@@ -398,8 +401,6 @@ func (e *Engine) newSA(p *peer, initiator bool, now time.Time) *ikeSA {
 		e:         e,
 		initiator: initiator,
 		created:   now,
-		children:  map[uint32]*childSA{},
-		reasm:     message.NewReassembler(0, 0),
 	}
 	sa.tm = timer{idx: -1, sa: sa}
 	spi := e.newIKESPI()

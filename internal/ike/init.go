@@ -391,6 +391,7 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 	sa.state = stInitDone
 	sa.halfOpen = true
 	e.halfOpen++
+	sa.initKey = key
 	e.initResp[key] = sa
 	e.log.Info("IKE_SA_INIT answered", append(sa.logAttrs(), "from", pkt.Remote, "suite", s.String(), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)...)
 	sa.send([][]byte{b})

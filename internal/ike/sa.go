@@ -52,7 +52,9 @@ type ikeSA struct {
 	ni    []byte
 	nr    []byte
 	dh    transform.DH // our DH key until the shared secret is computed
-	// initReq and initResp are the IKE_SA_INIT messages as sent, for AUTH.
+	// initReq and initResp are the IKE_SA_INIT messages as sent, for AUTH;
+	// released (with the cookie and SK_pi/SK_pr) once the SA is
+	// established.
 	initReq, initResp []byte
 	cookie            []byte // COOKIE notify data to echo
 	initGroup         transform.ID
@@ -64,6 +66,8 @@ type ikeSA struct {
 	expireAt    time.Time // hard lifetime
 	lastRecv    time.Time // last authenticated message or ESP from the peer
 	halfOpen    bool      // counted in Engine.halfOpen
+	// initKey is a responder SA's key in Engine.initResp.
+	initKey initKey
 
 	// Our requests (window size 1).
 	nextID  uint32
@@ -72,9 +76,11 @@ type ikeSA struct {
 	// The peer's requests.
 	peerNextID uint32
 	lastResp   [][]byte // datagrams of the last response, for retransmissions
-	reasm      *message.Reassembler
+	// reasm reassembles the peer's fragmented messages; made on the first
+	// fragment (most IKE SAs never see one).
+	reasm *message.Reassembler
 
-	children map[uint32]*childSA // by inbound SPI
+	children map[uint32]*childSA // by inbound SPI; nil until the first Child SA
 
 	// rekey state
 	rekeying  *ikeRekey // our IKE rekey in progress
@@ -267,6 +273,9 @@ func (sa *ikeSA) handle(now time.Time, pkt Packet, h message.Header) {
 	var err error
 	if h.NextPayload == message.PayloadSKF {
 		var done bool
+		if sa.reasm == nil {
+			sa.reasm = message.NewReassembler(0, 0)
+		}
 		m, done, err = sa.reasm.Add(pkt.Data, sa.in)
 		if err == nil && !done {
 			return
@@ -437,7 +446,7 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 	sa.e.touch(sa)
 	sa.e.detach(sa)
 	if !sa.initiator {
-		delete(sa.e.initResp, initKey{sa.spiI, sa.remote})
+		sa.e.forgetInit(sa)
 	}
 	if sa.halfOpen {
 		sa.halfOpen = false
@@ -482,9 +491,24 @@ func (sa *ikeSA) setEstablished(now time.Time) {
 		sa.e.halfOpen--
 	}
 	sa.scheduleLifetime(now)
+	sa.releaseHandshake()
 	p := sa.peer
 	p.retryDelay, p.retryAt, p.lastError = 0, time.Time{}, ""
 	p.upSince = now
+}
+
+// releaseHandshake drops what only IKE_SA_INIT and IKE_AUTH needed: the
+// IKE_SA_INIT messages (AUTH signs them), the cookie, SK_pi and SK_pr, and
+// the responder's index entry for retransmitted IKE_SA_INIT requests (a
+// late retransmission now meets a fresh half-open SA, which times out).
+// That is most of a handshake's memory; an established SA keeps its keys,
+// nonces (simultaneous initiation compares them) and last response.
+func (sa *ikeSA) releaseHandshake() {
+	if !sa.initiator && sa.initResp != nil {
+		sa.e.forgetInit(sa)
+	}
+	sa.initReq, sa.initResp, sa.cookie = nil, nil, nil
+	sa.keys.SKpi, sa.keys.SKpr = nil, nil
 }
 
 // scheduleLifetime sets the rekey time with jitter (rekey at 90% minus up
@@ -517,4 +541,13 @@ func minNonce(ns ...[]byte) []byte {
 		}
 	}
 	return m
+}
+
+// forgetInit removes a responder SA from the index of answered IKE_SA_INIT
+// requests (keyed by the address the request came from: the peer may have
+// moved to port 4500 since).
+func (e *Engine) forgetInit(sa *ikeSA) {
+	if e.initResp[sa.initKey] == sa {
+		delete(e.initResp, sa.initKey)
+	}
 }

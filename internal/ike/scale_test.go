@@ -3,6 +3,10 @@ package ike
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 )
@@ -10,7 +14,7 @@ import (
 // scaleNet is an initiator engine A with n peers, each from its own
 // address, against a responder engine B with the n matching peers.
 type scaleNet struct {
-	t     *testing.T
+	t     testing.TB
 	now   time.Time
 	a, b  *Engine
 	ha    *testHost
@@ -18,7 +22,7 @@ type scaleNet struct {
 	names []string
 }
 
-func newScaleNet(t *testing.T, n int) *scaleNet {
+func newScaleNet(t testing.TB, n int) *scaleNet {
 	t.Helper()
 	s := &scaleNet{t: t, now: time.Unix(1_700_000_000, 0), ha: newTestHost("A"), hb: newTestHost("B")}
 	s.a, s.b = New(Config{}, s.ha, nil), New(Config{}, s.hb, nil)
@@ -113,5 +117,63 @@ func TestPerEventWorkIndependentOfPeers(t *testing.T) {
 	}
 	if ws == 0 || wb != ws {
 		t.Errorf("work for one tunnel's rekeys: %d with 10 peers, %d with 1000: must not depend on the peer count", ws, wb)
+	}
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// writeHeapProfile writes the live heap (inuse_space) to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkMemoryPerTunnel reports the responder engine's live heap per
+// configured peer with its IKE SA and Child SA established: the engine's
+// share of the scale benchmark's "memory per tunnel" (per-peer
+// configuration included; the data plane's ESP SAs are esp's
+// BenchmarkMemoryPerSA). The initiator engine is dropped before measuring.
+//
+//	go test -run '^$' -bench MemoryPerTunnel -benchtime 1x ./internal/ike/
+//
+// IKE_HEAP_PROFILE_DIR=dir also writes the heap profile at the measurement
+// (dir/ike-heap-N.pprof, for go tool pprof -sample_index inuse_space).
+func BenchmarkMemoryPerTunnel(b *testing.B) {
+	if os.Getenv("IKE_HEAP_PROFILE_DIR") != "" {
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 64
+	}
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var per float64
+			for b.Loop() {
+				base := heapInUse()
+				s := newScaleNet(b, n)
+				// What stays is B's engine; its host's copies of the
+				// Child SAs stand for the data plane and are not counted.
+				s.a, s.ha = nil, nil
+				s.hb.children, s.hb.outbound, s.hb.events, s.hb.sent = nil, nil, nil, nil
+				after := heapInUse()
+				per = float64(after-base) / float64(n)
+				if dir := os.Getenv("IKE_HEAP_PROFILE_DIR"); dir != "" {
+					writeHeapProfile(b, filepath.Join(dir, fmt.Sprintf("ike-heap-%d.pprof", n)))
+				}
+				runtime.KeepAlive(s.b)
+			}
+			b.ReportMetric(per, "B/tunnel")
+		})
 	}
 }
