@@ -54,6 +54,8 @@ type Engine struct {
 	// the peers touched since the last Changed.
 	dirty      map[*ikeSA]struct{}
 	dirtyPeers map[*peer]struct{}
+	// retimed need a deadline recomputation only (see retime).
+	retimed map[*ikeSA]struct{}
 	changed    map[string]struct{}
 	// work counts SAs and peers visited by bookkeeping (see Work).
 	work uint64
@@ -134,6 +136,7 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 
 		dirty:      map[*ikeSA]struct{}{},
 		dirtyPeers: map[*peer]struct{}{},
+		retimed:    map[*ikeSA]struct{}{},
 		changed:    map[string]struct{}{},
 	}
 	e.cookies.init(r)
@@ -292,8 +295,9 @@ func (e *Engine) HandlePacket(now time.Time, pkt Packet) {
 		e.logDrop(now, DropUnknownSA, "IKE message for unknown SA", "from", pkt.Remote, "exchange", h.Exchange, "spii", spiHex(h.SPIi), "spir", spiHex(h.SPIr))
 		return
 	}
+	before := sa.statusSig()
 	sa.handle(now, pkt, h)
-	e.touch(sa)
+	e.retouch(sa, before)
 }
 
 func peerSPIOf(h message.Header) uint64 {
@@ -315,16 +319,22 @@ func (e *Engine) Tick(now time.Time) {
 		e.work++
 		if t.sa != nil {
 			sas = append(sas, t.sa)
-			e.touch(t.sa)
 		} else {
 			peers = append(peers, t.p)
 		}
 	}
 	sort.Slice(sas, func(i, j int) bool { return sas[i].spiLocal() < sas[j].spiLocal() })
 	for _, sa := range sas {
+		before := sa.statusSig()
 		sa.tick(now)
+		e.retouch(sa, before)
 	}
 	// Peers whose timer is due, and peers the ticks left without an SA.
+	for _, sa := range sas {
+		if p := sa.peer; p != nil && p.sa == nil {
+			peers = append(peers, p)
+		}
+	}
 	for sa := range e.dirty {
 		if p := sa.peer; p != nil && p.sa == nil {
 			peers = append(peers, p)
