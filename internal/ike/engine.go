@@ -56,7 +56,7 @@ type Engine struct {
 	dirtyPeers map[*peer]struct{}
 	// retimed need a deadline recomputation only (see retime).
 	retimed map[*ikeSA]struct{}
-	changed    map[string]struct{}
+	changed map[string]struct{}
 	// work counts SAs and peers visited by bookkeeping (see Work).
 	work uint64
 }
