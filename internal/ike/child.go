@@ -149,7 +149,7 @@ func (sa *ikeSA) childFailure(now time.Time, c *childSA, reason string) {
 		if sa.pairRetryAt == nil {
 			sa.pairRetryAt = map[int]time.Time{}
 		}
-		sa.pairRetryAt[c.pair] = now.Add(d)
+		sa.pairRetryAt[c.pair] = now.Add(sa.e.backoff(d))
 	}
 	sa.dropChild(c)
 }
@@ -568,10 +568,10 @@ func (sa *ikeSA) finishRekeyInitiator(now time.Time, m *message.Message, n, old 
 			sa.removeChild(now, old, "unknown to the peer")
 			return
 		case message.NotifyTemporaryFailure:
-			old.rekeyAt = now.Add(time.Duration(2+old.rekeyFails) * time.Second)
+			old.rekeyAt = now.Add(sa.e.backoff(time.Duration(2+old.rekeyFails) * time.Second))
 		default:
 			old.rekeyFails++
-			old.rekeyAt = now.Add(time.Duration(min(60, 5<<min(old.rekeyFails, 4))) * time.Second)
+			old.rekeyAt = now.Add(sa.e.backoff(time.Duration(min(60, 5<<min(old.rekeyFails, 4))) * time.Second))
 			sa.e.log.Warn("Child SA rekey refused", append(sa.logAttrs(), "reason", reason)...)
 		}
 		return
@@ -594,7 +594,7 @@ func (sa *ikeSA) finishRekeyInitiator(now time.Time, m *message.Message, n, old 
 		if old.state == chRekeying {
 			old.state = chInstalled
 			old.rekeyFails++
-			old.rekeyAt = now.Add(10 * time.Second)
+			old.rekeyAt = now.Add(sa.e.backoff(10 * time.Second))
 		}
 		return
 	}

@@ -246,7 +246,8 @@ type Config struct {
 	RetransmitTries           int
 	// RetryInitiate is the first delay before a failed initiation is tried
 	// again (default 2 s); it doubles up to 10 s. Azure retries every few
-	// seconds.
+	// seconds. Each delay is drawn between half of it and all of it, so
+	// that peers that failed together do not retry together.
 	RetryInitiate time.Duration
 	// CookieThreshold is the number of half-open IKE SAs above which
 	// IKE_SA_INIT requests must carry a cookie (RFC 7296 §2.6); default 64.

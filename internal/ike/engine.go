@@ -400,7 +400,7 @@ func (e *Engine) failed(now time.Time, p *peer, reason string) {
 	} else {
 		p.retryDelay = min(2*p.retryDelay, maxRetryInitiate)
 	}
-	p.retryAt = now.Add(p.retryDelay)
+	p.retryAt = now.Add(e.backoff(p.retryDelay))
 	e.touchPeer(p)
 	e.host.Event(Event{Kind: EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
 }

@@ -41,7 +41,7 @@ func (sa *ikeSA) proposeIKERekey(now time.Time, g transform.ID) {
 	dh, err := transform.NewDH(g, sa.e.rand)
 	if err != nil {
 		sa.rekeying = nil
-		sa.rekeyAt = now.Add(time.Minute)
+		sa.rekeyAt = now.Add(sa.e.backoff(time.Minute))
 		return
 	}
 	rk.dh = dh
@@ -84,7 +84,7 @@ func (sa *ikeSA) finishIKERekey(now time.Time, m *message.Message) {
 			return
 		}
 		sa.rekeying = nil
-		sa.rekeyAt = now.Add(d)
+		sa.rekeyAt = now.Add(sa.e.backoff(d))
 	}
 	if n := m.Notify(message.NotifyInvalidKEPayload); n != nil && len(n.Data) == 2 && rk.tries == 0 {
 		rk.tries++

@@ -2,7 +2,9 @@ package ike
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net/netip"
 	"reflect"
 	"time"
@@ -465,9 +467,9 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 		if p.sa == nil {
 			if wasEstablished {
 				sa.e.host.Event(Event{Kind: EventIKEDown, Peer: p.cfg.Name, Time: now, Reason: reason})
-				p.retryAt = now.Add(sa.e.cfg.RetryInitiate / 4)
+				p.retryAt = now.Add(sa.e.backoff(sa.e.cfg.RetryInitiate / 4))
 				if reason == "deleted by peer" || reason == "configuration changed" {
-					p.retryAt = now.Add(sa.e.cfg.RetryInitiate)
+					p.retryAt = now.Add(sa.e.backoff(sa.e.cfg.RetryInitiate))
 				}
 			} else if prev != stRekeyed {
 				sa.e.failed(now, p, reason)
@@ -511,19 +513,36 @@ func (sa *ikeSA) releaseHandshake() {
 	sa.keys.SKpi, sa.keys.SKpr = nil, nil
 }
 
-// scheduleLifetime sets the rekey time with jitter (rekey at 90% minus up
-// to 5% random) and the hard expiry.
+// scheduleLifetime sets the rekey time with jitter (rekey at 90% of the
+// lifetime minus up to 10% random, as strongSwan's rekey_time and
+// rand_time) and the hard expiry.
 func (sa *ikeSA) scheduleLifetime(now time.Time) {
 	life := sa.peer.cfg.IKELifetime
 	sa.expireAt = now.Add(life)
 	sa.rekeyAt = now.Add(sa.e.jitter(life))
 }
 
-// jitter returns a rekey delay for a lifetime: 90% minus up to 5%.
+// jitter returns a rekey delay for a lifetime: 90% minus up to 10%, so
+// that SAs established in the same instant (thousands of peers after a
+// restart) spread their rekeys over a tenth of the lifetime.
 func (e *Engine) jitter(life time.Duration) time.Duration {
-	b := e.randBytes(2)
-	frac := float64(uint16(b[0])<<8|uint16(b[1])) / 65535
-	return time.Duration(float64(life) * (0.90 - 0.05*frac))
+	return time.Duration(float64(life) * (0.90 - 0.10*e.randFrac()))
+}
+
+// backoff returns a retry delay of between half of d and d ("equal
+// jitter"): failures that happen together (a link down for thousands of
+// tunnels) are retried apart.
+func (e *Engine) backoff(d time.Duration) time.Duration {
+	return d/2 + time.Duration(float64(d/2)*e.randFrac())
+}
+
+// randFrac is a random number in [0, 1] from the engine's random source.
+func (e *Engine) randFrac() float64 {
+	var b [2]byte
+	if _, err := io.ReadFull(e.rand, b[:]); err != nil {
+		panic("ike: random source failed: " + err.Error())
+	}
+	return float64(binary.BigEndian.Uint16(b[:])) / 65535
 }
 
 func peerEqual(a, b Peer) bool { return reflect.DeepEqual(a, b) }
