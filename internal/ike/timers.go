@@ -165,9 +165,21 @@ func (e *Engine) flush() {
 		}
 		e.schedule(&sa.tm, sa.deadline())
 	}
-	clear(e.dirty)
-	clear(e.retimed)
-	clear(e.dirtyPeers)
+	e.dirty = emptied(e.dirty)
+	e.retimed = emptied(e.retimed)
+	e.dirtyPeers = emptied(e.dirtyPeers)
+}
+
+// emptied returns m emptied. A map keeps its table when cleared and
+// iterating it costs as much as its largest size, so a set that once held
+// every SA (configuration, a mass setup) is replaced by a fresh one:
+// otherwise every later event would pay a scan of the peer count.
+func emptied[K comparable](m map[K]struct{}) map[K]struct{} {
+	if len(m) > 32 {
+		return map[K]struct{}{}
+	}
+	clear(m)
+	return m
 }
 
 // Changed calls f with the name of every peer whose state may have changed
@@ -180,7 +192,7 @@ func (e *Engine) Changed(f func(name string)) {
 	for name := range e.changed {
 		f(name)
 	}
-	clear(e.changed)
+	e.changed = emptied(e.changed)
 }
 
 // Work is a running count of IKE SAs and peers the engine visited outside
