@@ -19,7 +19,8 @@
 #      (vpngw's default 45 s timeout, strongSwan dpd_delay = 30s); DPD=off:
 #      strongSwan dpd_delay = 0, vpngw and client the longest timeout;
 #      HEAPPROF=1 saves the vpngw agent's heap profile with all tunnels up
-#      (heap-IMPL-nN-rR.pprof);
+#      (heap-IMPL-nN-rR.pprof); IMPLS="vpngw" runs only these responders
+#      (no ratios without strongswan);
 #      VPNGW_BEFORE=path: also run this vpngw binary (impl vpngw-before),
 #      for before/after figures from the same run;
 #      PERF=1 records `perf record -g` of the vpngw agent's setup phase
@@ -195,7 +196,7 @@ for n in $SCALE; do
 	"$BENCH" scale-plan -dir "$CONF/$n" -n "$n" -sock "$SOCK" -dpd="$dpd"
 	topology "$n"
 	for r in $(seq 1 "$REPEATS"); do
-		impls="vpngw strongswan${VPNGW_BEFORE:+ vpngw-before}"
+		impls=${IMPLS:-"vpngw strongswan${VPNGW_BEFORE:+ vpngw-before}"}
 		order=$(echo $impls | tr ' ' '\n' | awk -v r="$r" '{a[NR]=$0} END {for (i=0; i<NR; i++) print a[(i+r-1)%NR+1]}')
 		for impl in $order; do
 			log "N=$n repeat $r/$REPEATS: $impl"
