@@ -13,7 +13,14 @@
 # initiator, WINDOW setups in flight, no ESP. Both responders get N explicit
 # connections (address, PSK, prefixes each; `vpngw-bench scale-plan`).
 #
-# Env: SCALE="1000"  peer counts; REPEATS=5; WINDOW=32; IDLE=10s;
+# Env: SCALE="1000"  peer counts; REPEATS=5; WINDOW=32; IDLE=45s (covers
+#      every tunnel's first liveness check, 24-30 s after it came up);
+#      DPD=on: dead peer detection on both responders and the client
+#      (vpngw's default 45 s timeout, strongSwan dpd_delay = 30s); DPD=off:
+#      strongSwan dpd_delay = 0, vpngw and client the longest timeout;
+#      HEAPPROF=1 saves the vpngw agent's heap profile with all tunnels up
+#      (heap-IMPL-nN-rR.pprof); IMPLS="vpngw" runs only these responders
+#      (no ratios without strongswan);
 #      VPNGW_BEFORE=path: also run this vpngw binary (impl vpngw-before),
 #      for before/after figures from the same run;
 #      PERF=1 records `perf record -g` of the vpngw agent's setup phase
@@ -27,7 +34,9 @@ export PATH=$PATH:/usr/local/go/bin
 SCALE=${SCALE:-1000}
 REPEATS=${REPEATS:-5}
 WINDOW=${WINDOW:-32}
-IDLE=${IDLE:-10s}
+IDLE=${IDLE:-45s}
+DPD=${DPD:-on}
+HEAPPROF=${HEAPPROF:-}
 PERF=${PERF:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
@@ -146,8 +155,12 @@ run_vpngw() { # N REPEAT
 		perfpid=$!
 		PIDS+=("$perfpid")
 	fi
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" ||
 		fail "$impl scale N=$n repeat $r"
+	if [ -n "$HEAPPROF" ]; then
+		curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/heap-$impl-n$n-r$r.pprof" "http://agent/debug/pprof/heap?gc=1" ||
+			log "no heap profile from $impl (an agent without /debug/pprof?)"
+	fi
 	if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true; fi
 	stop_pid "$pid"
 	rm -f "$SOCK"
@@ -166,19 +179,24 @@ run_strongswan() { # N REPEAT
 	timeout 600 swanctl --load-all --noprompt --uri "unix://$dir/charon.vici" --file "$CONF/$n/scale-swanctl.conf" >"$LOGS/strongswan-n$n-r$r-load.log" 2>&1 ||
 		{ fail "swanctl --load-all with $n connections"; stop_pid "$pid"; return 0; }
 	sleep 2
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" ||
 		fail "strongSwan scale N=$n repeat $r"
 	stop_pid "$pid"
 	mv "$dir/charon.log" "$LOGS/strongswan-n$n-r$r-charon.log" 2>/dev/null || true
 }
 
-log "scale mode: N in ($SCALE), $REPEATS repeats, window $WINDOW; results in $RESULTS"
+case $DPD in
+on) dpd=true ;;
+off) dpd=false ;;
+*) die "DPD=$DPD: on or off" ;;
+esac
+log "scale mode: N in ($SCALE), $REPEATS repeats, window $WINDOW, idle $IDLE, DPD $DPD; results in $RESULTS"
 for n in $SCALE; do
 	mkdir -p "$CONF/$n"
-	"$BENCH" scale-plan -dir "$CONF/$n" -n "$n" -sock "$SOCK"
+	"$BENCH" scale-plan -dir "$CONF/$n" -n "$n" -sock "$SOCK" -dpd="$dpd"
 	topology "$n"
 	for r in $(seq 1 "$REPEATS"); do
-		impls="vpngw strongswan${VPNGW_BEFORE:+ vpngw-before}"
+		impls=${IMPLS:-"vpngw strongswan${VPNGW_BEFORE:+ vpngw-before}"}
 		order=$(echo $impls | tr ' ' '\n' | awk -v r="$r" '{a[NR]=$0} END {for (i=0; i<NR; i++) print a[(i+r-1)%NR+1]}')
 		for impl in $order; do
 			log "N=$n repeat $r/$REPEATS: $impl"

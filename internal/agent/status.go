@@ -15,7 +15,8 @@ import (
 )
 
 // ServeStatus serves the agent's status as JSON on a Unix socket (GET
-// /status), its Prometheus metrics (GET /metrics) and operator actions
+// /status), its Prometheus metrics (GET /metrics), heap and CPU profiles
+// (GET /debug/pprof/heap, /debug/pprof/profile) and operator actions
 // until ctx ends. The socket is created mode 0660 and removed on
 // exit. Status never contains keys.
 func ServeStatus(ctx context.Context, a *Agent, socket string) error {
@@ -69,6 +70,7 @@ func ServeStatus(ctx context.Context, a *Agent, socket string) error {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.Handle("GET /metrics", metricsHandler(a))
+	debugRoutes(mux)
 	mux.HandleFunc("POST /connections/{name}/rekey", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Rekey(r.Context(), r.PathValue("name"), r.URL.Query().Get("sa") == "ike"); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)

@@ -415,6 +415,7 @@ func (d *Dataplane) Close() error {
 		d.wg.Wait()
 		close(d.done)
 		d.evWG.Wait()
+		d.pool.release()
 		d.nl.Close()
 		d.closeErr = errors.Join(errs...)
 		d.log.Info("dataplane closed", "tun", d.tunName)

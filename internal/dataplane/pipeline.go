@@ -123,6 +123,8 @@ type elemPool struct {
 	free  []*element
 	count int // elements handed out and not yet returned
 	limit int
+	// arena holds the buffers, outside the Go heap (see bufs.go).
+	arena bufArena
 }
 
 func newElemPool(limit int) *elemPool {
@@ -150,12 +152,21 @@ func (p *elemPool) fill(es []*element) bool {
 			p.free[n-1] = nil
 			p.free = p.free[:n-1]
 		} else {
-			es[i] = &element{buf: new([bufSize]byte)}
+			es[i] = &element{buf: p.arena.get()}
 		}
 		filled = true
 	}
 	p.mu.Unlock()
 	return filled
+}
+
+// release drops the free list and unmaps every buffer; the caller
+// guarantees that no element is used again (Close, after the joins).
+func (p *elemPool) release() {
+	p.mu.Lock()
+	p.free = nil
+	p.mu.Unlock()
+	p.arena.release()
 }
 
 // putAll returns elements under one lock; es is cleared.

@@ -118,8 +118,14 @@ func (d *Dataplane) routineReceiveRaw() {
 // localFor returns the local address and port a datagram from ep arrived
 // on: the IP_PKTINFO destination when the kernel reported it (conn drops it
 // for datagrams that went through UDP GRO), else the source address the
-// routing table picks towards the peer, cached for a minute. IKE needs it
+// routing table picks towards the peer, cached for localTTL. IKE needs it
 // for NAT detection (RFC 7296 §2.23).
+//
+// The cache holds every peer (up to localCacheMax): with 10,000 idle
+// tunnels each liveness check arrives through GRO without IP_PKTINFO, and a
+// smaller cache (it was 4,096, cleared when full) or a shorter life (it
+// was a minute) made a netlink route lookup of most of them, a fifth of
+// the idle agent's CPU.
 func (d *Dataplane) localFor(ep *conn.StdNetEndpoint, port uint16) netip.AddrPort {
 	if a := ep.SrcIP(); a.IsValid() && !a.IsUnspecified() {
 		return netip.AddrPortFrom(a.Unmap(), port)
@@ -128,7 +134,7 @@ func (d *Dataplane) localFor(ep *conn.StdNetEndpoint, port uint16) netip.AddrPor
 	now := time.Now()
 	d.localMu.Lock()
 	defer d.localMu.Unlock()
-	if c, ok := d.localCache[remote]; ok && now.Sub(c.at) < time.Minute {
+	if c, ok := d.localCache[remote]; ok && now.Sub(c.at) < localTTL {
 		return netip.AddrPortFrom(c.addr, port)
 	}
 	local := netip.IPv4Unspecified()
@@ -140,12 +146,20 @@ func (d *Dataplane) localFor(ep *conn.StdNetEndpoint, port uint16) netip.AddrPor
 			local = a.Unmap()
 		}
 	}
-	if len(d.localCache) > 4096 {
+	if len(d.localCache) >= localCacheMax {
 		clear(d.localCache)
 	}
 	d.localCache[remote] = localEntry{addr: local, at: now}
 	return netip.AddrPortFrom(local, port)
 }
+
+// localTTL is how long a routing lookup for localFor is trusted; a source
+// address that changes with the routes is followed within it.
+const localTTL = 10 * time.Minute
+
+// localCacheMax bounds localFor's cache (~64 bytes an entry); past it the
+// cache starts over.
+const localCacheMax = 1 << 17
 
 type localEntry struct {
 	addr netip.Addr

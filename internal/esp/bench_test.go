@@ -1,6 +1,7 @@
 package esp
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/vpngw/vpngw/internal/transform"
@@ -111,4 +112,46 @@ func TestSealOpenAllocs(t *testing.T) {
 			t.Errorf("esn=%v: %v allocations per Seal+Open, want 0", esn, allocs)
 		}
 	}
+}
+
+// BenchmarkMemoryPerSA reports the live heap of one Child SA's ESP state
+// in the data plane: an OutboundSA and an InboundSA with AES-256-GCM-16
+// ciphers (transform.NewCipher, as the agent installs them), idle (no
+// packet sent or received yet), per SA pair.
+//
+//	go test -run '^$' -bench MemoryPerSA -benchtime 1x ./internal/esp/
+func BenchmarkMemoryPerSA(b *testing.B) {
+	const n = 10000
+	key := make([]byte, 36)
+	var per float64
+	for b.Loop() {
+		var ms0, ms1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		outs, ins := make([]*OutboundSA, n), make([]*InboundSA, n)
+		for i := range n {
+			key[0], key[1] = byte(i), byte(i>>8)
+			co, err := transform.NewCipher(transform.EncrAESGCM16, 256, transform.IntegNone, key, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ci, err := transform.NewCipher(transform.EncrAESGCM16, 256, transform.IntegNone, key, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			spi := uint32(i + 256)
+			if outs[i], err = NewOutboundSA(OutboundConfig{SPI: spi, Encr: transform.EncrAESGCM16, Cipher: co}); err != nil {
+				b.Fatal(err)
+			}
+			if ins[i], err = NewInboundSA(InboundConfig{SPI: spi, Encr: transform.EncrAESGCM16, Cipher: ci}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&ms1)
+		per = float64(ms1.HeapAlloc-ms0.HeapAlloc) / n
+		runtime.KeepAlive(outs)
+		runtime.KeepAlive(ins)
+	}
+	b.ReportMetric(per, "B/SA-pair")
 }

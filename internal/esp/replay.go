@@ -6,12 +6,16 @@ package esp
 // ring has one block more than the window needs, so the block holding the
 // window's left edge is never reused while still inside the window.
 //
+// The ring is allocated when the first sequence number is recorded: an SA
+// that never receives (an idle tunnel, the lingering inbound half of a
+// rekeyed SA) costs no bitmap (1 KiB for the default 4096-packet window).
+//
 // It is not safe for concurrent use; InboundSA guards it with a mutex.
 type replayWindow struct {
 	top    uint64   // highest sequence number accepted; 0: none yet
 	size   uint64   // window size W in packets
-	blocks []uint64 // ring of bitmaps; len is a power of two
-	mask   uint64   // len(blocks) - 1
+	blocks []uint64 // ring of bitmaps, mask+1 long once allocated; nil: nothing recorded
+	mask   uint64   // ring length - 1 (a power of two minus one)
 }
 
 func newReplayWindow(size int) replayWindow {
@@ -20,7 +24,7 @@ func newReplayWindow(size int) replayWindow {
 	for p < n {
 		p <<= 1
 	}
-	return replayWindow{size: uint64(size), blocks: make([]uint64, p), mask: uint64(p - 1)}
+	return replayWindow{size: uint64(size), mask: uint64(p - 1)}
 }
 
 // check reports whether seq is acceptable: not 0, not left of the window,
@@ -35,12 +39,18 @@ func (w *replayWindow) check(seq uint64) bool {
 	if w.top-seq >= w.size {
 		return false
 	}
+	if w.blocks == nil {
+		return true // nothing recorded yet
+	}
 	return w.blocks[(seq>>6)&w.mask]&(1<<(seq&63)) == 0
 }
 
 // update marks seq as received, advancing the window if seq is new. The
 // caller has checked seq.
 func (w *replayWindow) update(seq uint64) {
+	if w.blocks == nil {
+		w.blocks = make([]uint64, w.mask+1)
+	}
 	if seq > w.top {
 		cur, nb := w.top>>6, seq>>6
 		if diff := nb - cur; diff > w.mask {

@@ -147,3 +147,25 @@ func TestESNWrap(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayWindowAllocatedOnFirstUpdate checks that an SA that has not
+// received anything holds no bitmap, and that the window behaves the same
+// once it has one.
+func TestReplayWindowAllocatedOnFirstUpdate(t *testing.T) {
+	w := newReplayWindow(4096)
+	if w.blocks != nil {
+		t.Fatalf("new window has %d blocks, want none until the first packet", len(w.blocks))
+	}
+	for _, seq := range []uint64{1, 4096, 5000} {
+		if !w.check(seq) {
+			t.Errorf("empty window refuses %d", seq)
+		}
+	}
+	w.update(7)
+	if len(w.blocks) != 128 {
+		t.Fatalf("after the first packet: %d blocks, want 128", len(w.blocks))
+	}
+	if w.check(7) || !w.check(6) || !w.check(8) {
+		t.Errorf("after 7: check(7)=%v check(6)=%v check(8)=%v, want false true true", w.check(7), w.check(6), w.check(8))
+	}
+}

@@ -87,9 +87,18 @@ func spiBytes(spi uint32) []byte {
 // newChild reserves an inbound SPI for a Child SA we are about to propose.
 func (sa *ikeSA) newChild(pair int, ts tsPair) *childSA {
 	c := &childSA{sa: sa, state: chPending, pair: pair, inSPI: sa.e.newChildSPI(), localTS: ts.local, remoteTS: ts.remote}
-	sa.e.children[c.inSPI] = c
-	sa.children[c.inSPI] = c
+	sa.addChild(c)
 	return c
+}
+
+// addChild registers c with the engine and its IKE SA (whose map is made on
+// the first Child SA: a half-open SA has none).
+func (sa *ikeSA) addChild(c *childSA) {
+	sa.e.children[c.inSPI] = c
+	if sa.children == nil {
+		sa.children = make(map[uint32]*childSA, 1)
+	}
+	sa.children[c.inSPI] = c
 }
 
 // dropChild releases a Child SA that never got installed.
@@ -140,7 +149,7 @@ func (sa *ikeSA) childFailure(now time.Time, c *childSA, reason string) {
 		if sa.pairRetryAt == nil {
 			sa.pairRetryAt = map[int]time.Time{}
 		}
-		sa.pairRetryAt[c.pair] = now.Add(d)
+		sa.pairRetryAt[c.pair] = now.Add(sa.e.backoff(d))
 	}
 	sa.dropChild(c)
 }
@@ -323,8 +332,7 @@ func (sa *ikeSA) acceptChild(now time.Time, m *message.Message, _ *childSA, _ *m
 	c := &childSA{sa: sa, state: chPending, pair: -1, inSPI: sa.e.newChildSPI(), suite: s,
 		localTS: nTSr, remoteTS: nTSi, nonceI: sa.ni, nonceR: sa.nr}
 	c.outSPI = binary.BigEndian.Uint32(saP.Proposals[idx].SPI)
-	sa.e.children[c.inSPI] = c
-	sa.children[c.inSPI] = c
+	sa.addChild(c)
 	c.pair = sa.matchPair(c)
 	if err := sa.installChild(now, c, nil, false, true); err != nil {
 		sa.dropChild(c)
@@ -441,8 +449,7 @@ func (sa *ikeSA) handleCreateChildRequest(now time.Time, m *message.Message) {
 	c := &childSA{sa: sa, state: chPending, pair: -1, inSPI: sa.e.newChildSPI(), suite: s,
 		localTS: nTSr, remoteTS: nTSi, nonceI: append([]byte(nil), nonce.Data...), nonceR: nr, replaces: old}
 	c.outSPI = binary.BigEndian.Uint32(saP.Proposals[idx].SPI)
-	sa.e.children[c.inSPI] = c
-	sa.children[c.inSPI] = c
+	sa.addChild(c)
 	if old != nil {
 		c.pair = old.pair
 	} else {
@@ -561,10 +568,10 @@ func (sa *ikeSA) finishRekeyInitiator(now time.Time, m *message.Message, n, old 
 			sa.removeChild(now, old, "unknown to the peer")
 			return
 		case message.NotifyTemporaryFailure:
-			old.rekeyAt = now.Add(time.Duration(2+old.rekeyFails) * time.Second)
+			old.rekeyAt = now.Add(sa.e.backoff(time.Duration(2+old.rekeyFails) * time.Second))
 		default:
 			old.rekeyFails++
-			old.rekeyAt = now.Add(time.Duration(min(60, 5<<min(old.rekeyFails, 4))) * time.Second)
+			old.rekeyAt = now.Add(sa.e.backoff(time.Duration(min(60, 5<<min(old.rekeyFails, 4))) * time.Second))
 			sa.e.log.Warn("Child SA rekey refused", append(sa.logAttrs(), "reason", reason)...)
 		}
 		return
@@ -587,7 +594,7 @@ func (sa *ikeSA) finishRekeyInitiator(now time.Time, m *message.Message, n, old 
 		if old.state == chRekeying {
 			old.state = chInstalled
 			old.rekeyFails++
-			old.rekeyAt = now.Add(10 * time.Second)
+			old.rekeyAt = now.Add(sa.e.backoff(10 * time.Second))
 		}
 		return
 	}

@@ -174,26 +174,43 @@ const (
 // ErrConfig is wrapped by configuration errors.
 var ErrConfig = errors.New("ike: invalid peer configuration")
 
-// withDefaults returns p with zero fields defaulted.
-func (p Peer) withDefaults() Peer {
+// peerDefaults are the default values of a Peer's slice fields, made once
+// per Engine and shared (read-only) by every peer that leaves them unset:
+// with thousands of peers a copy each would cost kilobytes per peer.
+type peerDefaults struct {
+	ike, esp []transform.Proposal
+	anyTS    []netip.Prefix
+}
+
+func newPeerDefaults() *peerDefaults {
+	return &peerDefaults{
+		ike:   append(transform.AzureDefaultIKEProposals(), transform.ModernIKEProposals()...),
+		esp:   append(transform.AzureDefaultESPInitiator(), transform.ModernESPProposals()...),
+		anyTS: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
+	}
+}
+
+// withDefaults returns p with zero fields defaulted; slices come from d
+// and must not be modified.
+func (p Peer) withDefaults(d *peerDefaults) Peer {
 	if p.LocalID.IsZero() && p.Local.IsValid() {
 		p.LocalID = IPIdentity(p.Local)
 	}
 	if len(p.IKEProposals) > 0 {
 		p.customIKE = true
 	} else {
-		p.IKEProposals = append(transform.AzureDefaultIKEProposals(), transform.ModernIKEProposals()...)
+		p.IKEProposals = d.ike
 	}
 	if len(p.ESPProposals) > 0 {
 		p.customESP = true
 	} else {
-		p.ESPProposals = append(transform.AzureDefaultESPInitiator(), transform.ModernESPProposals()...)
+		p.ESPProposals = d.esp
 	}
 	if len(p.LocalTS) == 0 {
-		p.LocalTS = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+		p.LocalTS = d.anyTS
 	}
 	if len(p.RemoteTS) == 0 {
-		p.RemoteTS = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+		p.RemoteTS = d.anyTS
 	}
 	if p.IKELifetime == 0 {
 		p.IKELifetime = DefaultIKELifetime
@@ -254,7 +271,8 @@ type Config struct {
 	RetransmitTries           int
 	// RetryInitiate is the first delay before a failed initiation is tried
 	// again (default 2 s); it doubles up to 10 s. Azure retries every few
-	// seconds.
+	// seconds. Each delay is drawn between half of it and all of it, so
+	// that peers that failed together do not retry together.
 	RetryInitiate time.Duration
 	// CookieThreshold is the number of half-open IKE SAs above which
 	// IKE_SA_INIT requests must carry a cookie (RFC 7296 §2.6); default 64.

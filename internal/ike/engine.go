@@ -17,10 +17,12 @@ import (
 
 // Engine is the IKEv2 engine of one gateway instance. See the package doc.
 type Engine struct {
-	cfg  Config
-	log  *slog.Logger
-	host Host
-	rand io.Reader
+	cfg Config
+	log *slog.Logger
+	// defaults are the peers' default proposals and selectors, shared.
+	defaults *peerDefaults
+	host     Host
+	rand     io.Reader
 
 	peers map[string]*peer  // by name
 	sas   map[uint64]*ikeSA // every live IKE SA, by our SPI
@@ -52,7 +54,9 @@ type Engine struct {
 	// the peers touched since the last Changed.
 	dirty      map[*ikeSA]struct{}
 	dirtyPeers map[*peer]struct{}
-	changed    map[string]struct{}
+	// retimed need a deadline recomputation only (see retime).
+	retimed map[*ikeSA]struct{}
+	changed map[string]struct{}
 	// work counts SAs and peers visited by bookkeeping (see Work).
 	work uint64
 }
@@ -121,6 +125,7 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 	e := &Engine{
 		cfg:      cfg,
 		log:      log,
+		defaults: newPeerDefaults(),
 		host:     host,
 		rand:     r,
 		peers:    map[string]*peer{},
@@ -131,6 +136,7 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 
 		dirty:      map[*ikeSA]struct{}{},
 		dirtyPeers: map[*peer]struct{}{},
+		retimed:    map[*ikeSA]struct{}{},
 		changed:    map[string]struct{}{},
 	}
 	e.cookies.init(r)
@@ -144,7 +150,7 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 	want := make(map[string]Peer, len(peers))
 	for _, p := range peers {
-		p = p.withDefaults()
+		p = p.withDefaults(e.defaults)
 		if err := p.Validate(); err != nil {
 			return err
 		}
@@ -289,8 +295,9 @@ func (e *Engine) HandlePacket(now time.Time, pkt Packet) {
 		e.logDrop(now, DropUnknownSA, "IKE message for unknown SA", "from", pkt.Remote, "exchange", h.Exchange, "spii", spiHex(h.SPIi), "spir", spiHex(h.SPIr))
 		return
 	}
+	before := sa.statusSig()
 	sa.handle(now, pkt, h)
-	e.touch(sa)
+	e.retouch(sa, before)
 }
 
 func peerSPIOf(h message.Header) uint64 {
@@ -312,16 +319,22 @@ func (e *Engine) Tick(now time.Time) {
 		e.work++
 		if t.sa != nil {
 			sas = append(sas, t.sa)
-			e.touch(t.sa)
 		} else {
 			peers = append(peers, t.p)
 		}
 	}
 	sort.Slice(sas, func(i, j int) bool { return sas[i].spiLocal() < sas[j].spiLocal() })
 	for _, sa := range sas {
+		before := sa.statusSig()
 		sa.tick(now)
+		e.retouch(sa, before)
 	}
 	// Peers whose timer is due, and peers the ticks left without an SA.
+	for _, sa := range sas {
+		if p := sa.peer; p != nil && p.sa == nil {
+			peers = append(peers, p)
+		}
+	}
 	for sa := range e.dirty {
 		if p := sa.peer; p != nil && p.sa == nil {
 			peers = append(peers, p)
@@ -387,7 +400,7 @@ func (e *Engine) failed(now time.Time, p *peer, reason string) {
 	} else {
 		p.retryDelay = min(2*p.retryDelay, maxRetryInitiate)
 	}
-	p.retryAt = now.Add(p.retryDelay)
+	p.retryAt = now.Add(e.backoff(p.retryDelay))
 	e.touchPeer(p)
 	e.host.Event(Event{Kind: EventFailure, Peer: p.cfg.Name, Time: now, Reason: reason})
 }
@@ -398,8 +411,6 @@ func (e *Engine) newSA(p *peer, initiator bool, now time.Time) *ikeSA {
 		e:         e,
 		initiator: initiator,
 		created:   now,
-		children:  map[uint32]*childSA{},
-		reasm:     message.NewReassembler(0, 0),
 	}
 	sa.tm = timer{idx: -1, sa: sa}
 	spi := e.newIKESPI()

@@ -41,7 +41,7 @@ func (sa *ikeSA) proposeIKERekey(now time.Time, g transform.ID) {
 	dh, err := transform.NewDH(g, sa.e.rand)
 	if err != nil {
 		sa.rekeying = nil
-		sa.rekeyAt = now.Add(time.Minute)
+		sa.rekeyAt = now.Add(sa.e.backoff(time.Minute))
 		return
 	}
 	rk.dh = dh
@@ -84,7 +84,7 @@ func (sa *ikeSA) finishIKERekey(now time.Time, m *message.Message) {
 			return
 		}
 		sa.rekeying = nil
-		sa.rekeyAt = now.Add(d)
+		sa.rekeyAt = now.Add(sa.e.backoff(d))
 	}
 	if n := m.Notify(message.NotifyInvalidKEPayload); n != nil && len(n.Data) == 2 && rk.tries == 0 {
 		rk.tries++
@@ -154,7 +154,7 @@ func (sa *ikeSA) newRekeyedSA(now time.Time, initiator bool, spii, spir uint64, 
 	n := &ikeSA{
 		e: sa.e, initiator: initiator, spiI: spii, spiR: spir,
 		local: sa.local, remote: sa.remote, natLocal: sa.natLocal, natRemote: sa.natRemote, fragOK: sa.fragOK,
-		suite: s, created: now, children: map[uint32]*childSA{}, reasm: message.NewReassembler(0, 0),
+		suite: s, created: now,
 		state: stEstablished, established: now, lastRecv: now,
 	}
 	n.tm = timer{idx: -1, sa: n}
@@ -185,6 +185,9 @@ func (n *ikeSA) deriveRekeyedKeys(old *ikeSA, gir []byte) error {
 func (sa *ikeSA) moveTo(now time.Time, n *ikeSA) {
 	for spi, c := range sa.children {
 		c.sa = n
+		if n.children == nil {
+			n.children = make(map[uint32]*childSA, len(sa.children))
+		}
 		n.children[spi] = c
 	}
 	sa.children = map[uint32]*childSA{}

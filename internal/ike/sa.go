@@ -2,7 +2,9 @@ package ike
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net/netip"
 	"reflect"
 	"time"
@@ -52,7 +54,9 @@ type ikeSA struct {
 	ni    []byte
 	nr    []byte
 	dh    transform.DH // our DH key until the shared secret is computed
-	// initReq and initResp are the IKE_SA_INIT messages as sent, for AUTH.
+	// initReq and initResp are the IKE_SA_INIT messages as sent, for AUTH;
+	// released (with the cookie and SK_pi/SK_pr) once the SA is
+	// established.
 	initReq, initResp []byte
 	cookie            []byte // COOKIE notify data to echo
 	initGroup         transform.ID
@@ -64,6 +68,8 @@ type ikeSA struct {
 	expireAt    time.Time // hard lifetime
 	lastRecv    time.Time // last authenticated message or ESP from the peer
 	halfOpen    bool      // counted in Engine.halfOpen
+	// initKey is a responder SA's key in Engine.initResp.
+	initKey initKey
 
 	// Our requests (window size 1).
 	nextID  uint32
@@ -72,9 +78,11 @@ type ikeSA struct {
 	// The peer's requests.
 	peerNextID uint32
 	lastResp   [][]byte // datagrams of the last response, for retransmissions
-	reasm      *message.Reassembler
+	// reasm reassembles the peer's fragmented messages; made on the first
+	// fragment (most IKE SAs never see one).
+	reasm *message.Reassembler
 
-	children map[uint32]*childSA // by inbound SPI
+	children map[uint32]*childSA // by inbound SPI; nil until the first Child SA
 
 	// rekey state
 	rekeying  *ikeRekey // our IKE rekey in progress
@@ -267,6 +275,9 @@ func (sa *ikeSA) handle(now time.Time, pkt Packet, h message.Header) {
 	var err error
 	if h.NextPayload == message.PayloadSKF {
 		var done bool
+		if sa.reasm == nil {
+			sa.reasm = message.NewReassembler(0, 0)
+		}
 		m, done, err = sa.reasm.Add(pkt.Data, sa.in)
 		if err == nil && !done {
 			return
@@ -437,7 +448,7 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 	sa.e.touch(sa)
 	sa.e.detach(sa)
 	if !sa.initiator {
-		delete(sa.e.initResp, initKey{sa.spiI, sa.remote})
+		sa.e.forgetInit(sa)
 	}
 	if sa.halfOpen {
 		sa.halfOpen = false
@@ -456,9 +467,9 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 		if p.sa == nil {
 			if wasEstablished {
 				sa.e.host.Event(Event{Kind: EventIKEDown, Peer: p.cfg.Name, Time: now, Reason: reason})
-				p.retryAt = now.Add(sa.e.cfg.RetryInitiate / 4)
+				p.retryAt = now.Add(sa.e.backoff(sa.e.cfg.RetryInitiate / 4))
 				if reason == "deleted by peer" || reason == "configuration changed" {
-					p.retryAt = now.Add(sa.e.cfg.RetryInitiate)
+					p.retryAt = now.Add(sa.e.backoff(sa.e.cfg.RetryInitiate))
 				}
 			} else if prev != stRekeyed {
 				sa.e.failed(now, p, reason)
@@ -482,24 +493,56 @@ func (sa *ikeSA) setEstablished(now time.Time) {
 		sa.e.halfOpen--
 	}
 	sa.scheduleLifetime(now)
+	sa.releaseHandshake()
 	p := sa.peer
 	p.retryDelay, p.retryAt, p.lastError = 0, time.Time{}, ""
 	p.upSince = now
 }
 
-// scheduleLifetime sets the rekey time with jitter (rekey at 90% minus up
-// to 5% random) and the hard expiry.
+// releaseHandshake drops what only IKE_SA_INIT and IKE_AUTH needed: the
+// IKE_SA_INIT messages (AUTH signs them), the cookie, SK_pi and SK_pr, and
+// the responder's index entry for retransmitted IKE_SA_INIT requests (a
+// late retransmission now meets a fresh half-open SA, which times out).
+// That is most of a handshake's memory; an established SA keeps its keys,
+// nonces (simultaneous initiation compares them) and last response.
+func (sa *ikeSA) releaseHandshake() {
+	if !sa.initiator && sa.initResp != nil {
+		sa.e.forgetInit(sa)
+	}
+	sa.initReq, sa.initResp, sa.cookie = nil, nil, nil
+	sa.keys.SKpi, sa.keys.SKpr = nil, nil
+}
+
+// scheduleLifetime sets the rekey time with jitter (rekey at 90% of the
+// lifetime minus up to 10% random, as strongSwan's rekey_time and
+// rand_time) and the hard expiry.
 func (sa *ikeSA) scheduleLifetime(now time.Time) {
 	life := sa.peer.cfg.IKELifetime
 	sa.expireAt = now.Add(life)
 	sa.rekeyAt = now.Add(sa.e.jitter(life))
 }
 
-// jitter returns a rekey delay for a lifetime: 90% minus up to 5%.
+// jitter returns a rekey delay for a lifetime: 90% minus up to 10%, so
+// that SAs established in the same instant (thousands of peers after a
+// restart) spread their rekeys over a tenth of the lifetime.
 func (e *Engine) jitter(life time.Duration) time.Duration {
-	b := e.randBytes(2)
-	frac := float64(uint16(b[0])<<8|uint16(b[1])) / 65535
-	return time.Duration(float64(life) * (0.90 - 0.05*frac))
+	return time.Duration(float64(life) * (0.90 - 0.10*e.randFrac()))
+}
+
+// backoff returns a retry delay of between half of d and d ("equal
+// jitter"): failures that happen together (a link down for thousands of
+// tunnels) are retried apart.
+func (e *Engine) backoff(d time.Duration) time.Duration {
+	return d/2 + time.Duration(float64(d/2)*e.randFrac())
+}
+
+// randFrac is a random number in [0, 1] from the engine's random source.
+func (e *Engine) randFrac() float64 {
+	var b [2]byte
+	if _, err := io.ReadFull(e.rand, b[:]); err != nil {
+		panic("ike: random source failed: " + err.Error())
+	}
+	return float64(binary.BigEndian.Uint16(b[:])) / 65535
 }
 
 func peerEqual(a, b Peer) bool { return reflect.DeepEqual(a, b) }
@@ -517,4 +560,13 @@ func minNonce(ns ...[]byte) []byte {
 		}
 	}
 	return m
+}
+
+// forgetInit removes a responder SA from the index of answered IKE_SA_INIT
+// requests (keyed by the address the request came from: the peer may have
+// moved to port 4500 since).
+func (e *Engine) forgetInit(sa *ikeSA) {
+	if e.initResp[sa.initKey] == sa {
+		delete(e.initResp, sa.initKey)
+	}
 }

@@ -3,6 +3,10 @@ package ike
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 )
@@ -10,15 +14,17 @@ import (
 // scaleNet is an initiator engine A with n peers, each from its own
 // address, against a responder engine B with the n matching peers.
 type scaleNet struct {
-	t     *testing.T
+	t     testing.TB
 	now   time.Time
 	a, b  *Engine
 	ha    *testHost
 	hb    *testHost
 	names []string
+	// delivered counts the datagrams deliver moved.
+	delivered int
 }
 
-func newScaleNet(t *testing.T, n int) *scaleNet {
+func newScaleNet(t testing.TB, n int) *scaleNet {
 	t.Helper()
 	s := &scaleNet{t: t, now: time.Unix(1_700_000_000, 0), ha: newTestHost("A"), hb: newTestHost("B")}
 	s.a, s.b = New(Config{}, s.ha, nil), New(Config{}, s.hb, nil)
@@ -56,6 +62,7 @@ func (s *scaleNet) deliver() {
 			busy = true
 			q := append(s.ha.sent, s.hb.sent...)
 			s.ha.sent, s.hb.sent = nil, nil
+			s.delivered += len(q)
 			for _, p := range q {
 				in := Packet{Data: p.Data, Local: p.Remote, Remote: p.Local}
 				if p.Remote.Addr() == addrB {
@@ -113,5 +120,131 @@ func TestPerEventWorkIndependentOfPeers(t *testing.T) {
 	}
 	if ws == 0 || wb != ws {
 		t.Errorf("work for one tunnel's rekeys: %d with 10 peers, %d with 1000: must not depend on the peer count", ws, wb)
+	}
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// writeHeapProfile writes the live heap (inuse_space) to path.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkMemoryPerTunnel reports the responder engine's live heap per
+// configured peer with its IKE SA and Child SA established: the engine's
+// share of the scale benchmark's "memory per tunnel" (per-peer
+// configuration included; the data plane's ESP SAs are esp's
+// BenchmarkMemoryPerSA). The initiator engine is dropped before measuring.
+//
+//	go test -run '^$' -bench MemoryPerTunnel -benchtime 1x ./internal/ike/
+//
+// IKE_HEAP_PROFILE_DIR=dir also writes the heap profile at the measurement
+// (dir/ike-heap-N.pprof, for go tool pprof -sample_index inuse_space).
+func BenchmarkMemoryPerTunnel(b *testing.B) {
+	if os.Getenv("IKE_HEAP_PROFILE_DIR") != "" {
+		defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+		runtime.MemProfileRate = 64
+	}
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var per float64
+			for b.Loop() {
+				base := heapInUse()
+				s := newScaleNet(b, n)
+				// What stays is B's engine; its host's copies of the
+				// Child SAs stand for the data plane and are not counted.
+				s.a, s.ha = nil, nil
+				s.hb.children, s.hb.outbound, s.hb.events, s.hb.sent = nil, nil, nil, nil
+				after := heapInUse()
+				per = float64(after-base) / float64(n)
+				if dir := os.Getenv("IKE_HEAP_PROFILE_DIR"); dir != "" {
+					writeHeapProfile(b, filepath.Join(dir, fmt.Sprintf("ike-heap-%d.pprof", n)))
+				}
+				runtime.KeepAlive(s.b)
+			}
+			b.ReportMetric(per, "B/tunnel")
+		})
+	}
+}
+
+// BenchmarkLivenessRound measures one round of liveness checks of n idle
+// tunnels (both engines: the probes, the answers, the timers), per tunnel.
+func BenchmarkLivenessRound(b *testing.B) {
+	const n = 1000
+	s := newScaleNet(b, n)
+	for b.Loop() {
+		s.now = s.now.Add(DefaultDPDTimeout)
+		s.deliver()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/tunnel")
+}
+
+// TestIdleLiveness checks the cost of idle tunnels: over two DPD timeouts
+// (90 s) of silence each tunnel sees at most 3.5 liveness exchanges (checks
+// start when the timeout minus the retransmission budget has passed, 24–30
+// s, not at a third of it, and one end's check spares the other's), no
+// peer's status is reported changed by them, and the
+// engine's timers fall on few distinct instants (coalesced wakeups) while
+// still spread over the check window.
+func TestIdleLiveness(t *testing.T) {
+	const n = 300
+	s := newScaleNet(t, n)
+	s.b.Changed(func(string) {})
+	s.delivered = 0
+	var deadlines map[time.Time]bool
+	changed := 0
+	for step := range 2 * int(DefaultDPDTimeout/time.Second) {
+		s.now = s.now.Add(time.Second)
+		s.deliver()
+		s.b.Changed(func(string) { changed++ })
+		if step == 0 {
+			deadlines = map[time.Time]bool{}
+			for _, tm := range s.b.timers {
+				deadlines[tm.at] = true
+			}
+		}
+	}
+	for _, name := range s.names {
+		if !s.b.Established(name) {
+			t.Fatalf("%s went down while idle", name)
+		}
+	}
+	// An exchange is two datagrams.
+	per := float64(s.delivered) / 2 / n
+	if per > 3.5 {
+		t.Errorf("%.2f liveness exchanges per tunnel in %v of silence, want ≤ 3.5", per, 2*DefaultDPDTimeout)
+	}
+	if changed != 0 {
+		t.Errorf("liveness checks reported %d status changes, want 0", changed)
+	}
+	var lo, hi time.Time
+	for d := range deadlines {
+		if lo.IsZero() || d.Before(lo) {
+			lo = d
+		}
+		if d.After(hi) {
+			hi = d
+		}
+	}
+	t.Logf("%.2f exchanges per tunnel; B's %d timers on %d instants over %v", per, len(s.b.timers), len(deadlines), hi.Sub(lo))
+	if len(deadlines) > 6 {
+		t.Errorf("B's timers fall on %d distinct instants, want them coalesced on the %v grid (≤ 6)", len(deadlines), livenessGrid)
+	}
+	if hi.Sub(lo) < 2*time.Second {
+		t.Errorf("B's liveness checks span %v, want them spread (≥ 2 s)", hi.Sub(lo))
 	}
 }

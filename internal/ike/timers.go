@@ -2,6 +2,7 @@ package ike
 
 import (
 	"container/heap"
+	"net/netip"
 	"time"
 )
 
@@ -20,7 +21,10 @@ import (
 // nothing to do and is rescheduled.
 //
 // The same touched set records which peers' status may have changed, for
-// Changed.
+// Changed. A packet or timer that left everything PeerStatus shows as it
+// was (a liveness check sent or answered: most events of idle tunnels) only
+// retimes its SA (statusSig, retouch), so idle tunnels cost no status
+// rebuilds.
 
 // timer is a heap entry: one IKE SA's or one peer's next deadline.
 type timer struct {
@@ -73,6 +77,53 @@ func (e *Engine) unschedule(t *timer) {
 	}
 }
 
+// retime marks an IKE SA for a deadline recomputation only: nothing its
+// peer's status shows changed (a liveness check sent or answered).
+func (e *Engine) retime(sa *ikeSA) { e.retimed[sa] = struct{}{} }
+
+// statusSig summarises what PeerStatus shows of an IKE SA and its peer, so
+// that handling a packet or a timer that changed none of it (liveness
+// checks: with thousands of idle tunnels, most of the events) does not
+// make the peer's status be rebuilt.
+type statusSig struct {
+	state             saState
+	remote            netip.AddrPort
+	rekeyAt           time.Time
+	peerSA            *ikeSA
+	lastError         string
+	upSince           time.Time
+	nChildren         int
+	children, rekeyNs uint64 // the Child SAs' states, SPIs and rekey times, mixed
+}
+
+func (sa *ikeSA) statusSig() statusSig {
+	s := statusSig{state: sa.state, remote: sa.remote, rekeyAt: sa.rekeyAt, nChildren: len(sa.children)}
+	if p := sa.peer; p != nil {
+		s.peerSA, s.lastError, s.upSince = p.sa, p.lastError, p.upSince
+	}
+	for _, c := range sa.children {
+		// Order-independent: a sum of per-Child SA mixes.
+		v := uint64(c.inSPI)<<32 | uint64(c.outSPI)
+		v ^= uint64(c.state)<<8 | uint64(c.pair)&0xff
+		if c.outActive {
+			v ^= 1 << 63
+		}
+		s.children += v * 0x9e3779b97f4a7c15
+		s.rekeyNs += uint64(c.rekeyAt.UnixNano())
+	}
+	return s
+}
+
+// retouch touches sa if its status signature moved from before, else only
+// retimes it.
+func (e *Engine) retouch(sa *ikeSA, before statusSig) {
+	if sa.statusSig() != before {
+		e.touch(sa)
+		return
+	}
+	e.retime(sa)
+}
+
 // touch marks an IKE SA (and at flush, every SA of its peer) for a
 // deadline recomputation and its peer as changed.
 func (e *Engine) touch(sa *ikeSA) { e.dirty[sa] = struct{}{} }
@@ -103,6 +154,9 @@ func (e *Engine) flush() {
 			e.unschedule(&p.tm)
 		}
 	}
+	for sa := range e.retimed {
+		e.dirty[sa] = struct{}{}
+	}
 	for sa := range e.dirty {
 		e.work++
 		if sa.state == stDead {
@@ -111,8 +165,21 @@ func (e *Engine) flush() {
 		}
 		e.schedule(&sa.tm, sa.deadline())
 	}
-	clear(e.dirty)
-	clear(e.dirtyPeers)
+	e.dirty = emptied(e.dirty)
+	e.retimed = emptied(e.retimed)
+	e.dirtyPeers = emptied(e.dirtyPeers)
+}
+
+// emptied returns m emptied. A map keeps its table when cleared and
+// iterating it costs as much as its largest size, so a set that once held
+// every SA (configuration, a mass setup) is replaced by a fresh one:
+// otherwise every later event would pay a scan of the peer count.
+func emptied[K comparable](m map[K]struct{}) map[K]struct{} {
+	if len(m) > 32 {
+		return map[K]struct{}{}
+	}
+	clear(m)
+	return m
 }
 
 // Changed calls f with the name of every peer whose state may have changed
@@ -125,7 +192,7 @@ func (e *Engine) Changed(f func(name string)) {
 	for name := range e.changed {
 		f(name)
 	}
-	clear(e.changed)
+	e.changed = emptied(e.changed)
 }
 
 // Work is a running count of IKE SAs and peers the engine visited outside

@@ -161,13 +161,14 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&resp, "responder", "192.0.2.2", "the responder's address")
 		fs.StringVar(&dev, "dev", "wan0", "the initiator's device for its addresses")
 		fs.StringVar(&sock, "sock", "", "the agent's status socket")
+		dpd := fs.Bool("dpd", true, "dead peer detection on both responders (vpngw: its default 45 s timeout; strongSwan: dpd_delay = 30s, vpngw's idle time before a check); false: off (strongSwan dpd_delay = 0, vpngw the longest timeout, 3600 s: it has no off)")
 		if err := fs.Parse(args); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if dir == "" || sock == "" || n < 1 || n > 1<<20 {
 			return fmt.Errorf("%w: scale-plan needs -dir, -sock and 1 <= -n <= 2^20", errUsage)
 		}
-		return writeScalePlan(dir, n, resp, dev, scaleIKE, scaleESP, sock)
+		return writeScalePlan(dir, n, resp, dev, scaleIKE, scaleESP, sock, *dpd)
 	case "scale":
 		o := scaleOptions{IKE: scaleIKE, ESP: scaleESP}
 		var resp string
@@ -181,6 +182,7 @@ func run(ctx context.Context, args []string) error {
 		fs.IntVar(&o.BaseRSSkB, "base-rss", 0, "the responder's RSS (kB) with no peer configured")
 		fs.DurationVar(&o.Idle, "idle", 10*time.Second, "idle window with all tunnels up")
 		fs.DurationVar(&o.Deadline, "deadline", 5*time.Minute, "bound of the setup phase")
+		fs.BoolVar(&o.DPD, "dpd", true, "the load client checks liveness (default DPD timeout, 45 s); false: the longest timeout (3600 s)")
 		if err := fs.Parse(args); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
