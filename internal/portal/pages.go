@@ -307,13 +307,25 @@ type policyField struct {
 	Options []option
 }
 
+// suggestedPolicy is what the IPsec policy editor starts from on a
+// connection without a custom policy: a strong policy every SKU with custom
+// policies accepts, not the first value of each list (DES, MD5), with
+// Azure's default SA lifetimes (27000 s, 102400000 KB).
+func suggestedPolicy() resource.IpsecPolicy {
+	return resource.IpsecPolicy{
+		IkeEncryption: "AES256", IkeIntegrity: "SHA256", DhGroup: "DHGroup14",
+		IpsecEncryption: "GCMAES256", IpsecIntegrity: "GCMAES256", PfsGroup: "None",
+		SaLifeTimeSeconds: 27000, SaDataSizeKilobytes: 102400000,
+	}
+}
+
 // connectionPage is the connection detail.
 type connectionPage struct {
 	// Group is the group's name; Path the connection's ARM path.
 	Group, Path string
 	// Conn is the connection (without its shared key).
 	Conn resource.Connection
-	// Policy is its custom IPsec policy, or the zero value.
+	// Policy is its custom IPsec policy, or suggestedPolicy().
 	Policy resource.IpsecPolicy
 	// HasPolicy reports a custom policy.
 	HasPolicy bool
@@ -329,6 +341,7 @@ func (p *Portal) connection(r *http.Request) (view, error) {
 	if err := p.get(r.Context(), pg.Path, &pg.Conn); err != nil {
 		return view{}, err
 	}
+	pg.Policy = suggestedPolicy()
 	if len(pg.Conn.Properties.IpsecPolicies) > 0 {
 		pg.Policy, pg.HasPolicy = pg.Conn.Properties.IpsecPolicies[0], true
 	}
