@@ -89,6 +89,14 @@ func (f *fixture) seed(t *testing.T) {
 		"subnet":{"id":"`+netP+`virtualNetworks/VNet1/subnets/GatewaySubnet"},"publicIPAddress":{"id":"`+netP+`publicIPAddresses/pip1"}}}]}}`)
 	f.put(t, netP+"localNetworkGateways/site1", `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10",
 		"localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16"]}}}`)
+	f.put(t, netP+"virtualNetworks/VNet2", `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.2.0.0/16"]},
+		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.2.255.0/27"}}]}}`)
+	f.put(t, netP+"publicIPAddresses/pip2", `{"location":"westeurope","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`)
+	f.put(t, netP+"virtualNetworkGateways/gw2", `{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw1"},
+		"ipConfigurations":[{"name":"default","properties":{
+		"subnet":{"id":"`+netP+`virtualNetworks/VNet2/subnets/GatewaySubnet"},"publicIPAddress":{"id":"`+netP+`publicIPAddresses/pip2"}}}]}}`)
+	f.put(t, netP+"connections/v1-to-v2", `{"location":"westeurope","properties":{"connectionType":"Vnet2Vnet","sharedKey":"`+secret+`",
+		"virtualNetworkGateway1":{"id":"`+netP+`virtualNetworkGateways/gw1"},"virtualNetworkGateway2":{"id":"`+netP+`virtualNetworkGateways/gw2"}}}`)
 	f.put(t, netP+"connections/to-site1", `{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"`+secret+`",
 		"virtualNetworkGateway1":{"id":"`+netP+`virtualNetworkGateways/gw1"},"localNetworkGateway2":{"id":"`+netP+`localNetworkGateways/site1"}}}`)
 }
@@ -104,10 +112,10 @@ func TestPages(t *testing.T) {
 		{"home", "/", 200, []string{"Resource groups", `href="/portal/rg/RG1"`, `data-path="/subscriptions/` + resource.DefaultSubscription + `/resourcegroups/{name}"`}},
 		{"group", "/portal/rg/RG1", 200, []string{"VNet1", "GatewaySubnet", "10.1.255.0/27", "pip1", "gw1", "site1", "192.0.2.10", `id="form-vnet"`, `id="form-lng"`}},
 		{"new gateway", "/portal/rg/RG1/gateways/new", 200, []string{`id="form-gateway"`, "VNet1 / GatewaySubnet", `data-sku="VpnGw5"`, "Generation2", "activeActive", "properties.bgpSettings.asn"}},
-		{"gateway", "/portal/rg/RG1/gateways/gw1", 200, []string{"VpnGw2", "1 of 30", "1.25 Gbit/s", "Reset gateway", "to-site1"}},
+		{"gateway", "/portal/rg/RG1/gateways/gw1", 200, []string{"VpnGw2", "2 of 30", "1.25 Gbit/s", "Reset gateway", "to-site1"}},
 		{"connections", "/portal/rg/RG1/connections", 200, []string{"to-site1", `data-poll-connections="` + netP + `connections"`, `id="form-connection"`}},
 		{"connection", "/portal/rg/RG1/connections/to-site1", 200, []string{"Show shared key", `data-path="` + netP + `connections/to-site1/sharedkey"`, "IPsec/IKE policy", "GCMAES256"}},
-		{"topology", "/portal/topology", 200, []string{"<svg", "VNet1", "gw1", "site1", "to-site1"}},
+		{"topology", "/portal/topology", 200, []string{"<svg", "VNet1", "gw1", "site1", "to-site1", "VNet2", "gw2", "v1-to-v2", "2 connections"}},
 		{"topology svg", "/portal/topology.svg", 200, []string{"<svg", "to-site1"}},
 		{"script", "/portal/static/app.js", 200, []string{"Azure-AsyncOperation", "api-version"}},
 		{"missing group", "/portal/rg/nope", 404, []string{"ResourceGroupNotFound"}},
@@ -155,7 +163,7 @@ func TestForgedPostsGetTheAPIsAnswer(t *testing.T) {
 		{"cross-origin JSON PUT", "PUT", rgPath + "?api-version=2024-05-01", "application/json", `{"location":"westeurope"}`, map[string]string{"Origin": "http://attacker.example"}, "CrossOriginRequestRefused"},
 		{"JSON POST to a portal page", "POST", "/portal/rg/RG1", "application/json", `{}`, nil, "PathNotFound"},
 		{"JSON PUT to a portal page", "PUT", "/portal/rg/RG1/gateways/new", "application/json", `{}`, nil, "PathNotFound"},
-		{"gateway in the wrong subnet", "PUT", netP + "virtualNetworkGateways/gw2?api-version=2024-05-01", "application/json", badGW, nil, "GatewaySubnetInvalid"},
+		{"gateway in the wrong subnet", "PUT", netP + "virtualNetworkGateways/gwbad?api-version=2024-05-01", "application/json", badGW, nil, "GatewaySubnetInvalid"},
 		{"delete through the portal's prefix", "DELETE", "/portal/rg/RG1", "", "", nil, "PathNotFound"},
 		{"wrong Host", "GET", "/", "", "", map[string]string{"Host": "evil.example"}, "InvalidHost"},
 	}
@@ -194,7 +202,7 @@ func TestForgedPostsGetTheAPIsAnswer(t *testing.T) {
 		})
 	}
 	// Nothing was created or reset.
-	for _, p := range []string{"/subscriptions/" + resource.DefaultSubscription + "/resourcegroups/RG2", netP + "virtualNetworkGateways/gw2"} {
+	for _, p := range []string{"/subscriptions/" + resource.DefaultSubscription + "/resourcegroups/RG2", netP + "virtualNetworkGateways/gwbad"} {
 		if rec := f.do(t, f.bare, http.MethodGet, p+"?api-version=2024-05-01", "", "", nil); rec.Code != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, rec.Code)
 		}
