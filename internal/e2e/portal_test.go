@@ -345,6 +345,12 @@ func TestPortal(t *testing.T) {
 	b.click("#reveal-key")
 	b.wait("shared key hidden", 10*time.Second, `document.getElementById("shared-key").hidden`)
 	b.docShot("connection.png")
+	// The same page on a phone: one column, nothing wider than the screen
+	// (tables scroll inside their boxes).
+	b.do("phone viewport", 10*time.Second, chromedp.EmulateViewport(390, 844))
+	b.wait("phone layout", 10*time.Second, `document.documentElement.scrollWidth <= window.innerWidth + 1`)
+	b.docShot("connection-phone.png")
+	b.do("laptop viewport", 10*time.Second, chromedp.EmulateViewport(1280, 900))
 
 	b.open("/portal/topology")
 	b.wait("topology: connected link", 20*time.Second, `document.querySelector("svg.topology path.link.st-ok")`)
