@@ -380,4 +380,8 @@ func TestPortal(t *testing.T) {
 	if st, _, _, _ := c.do(context.Background(), "GET", "/subscriptions/"+sub1+"/resourcegroups/"+rg, ""); st != 404 {
 		t.Fatalf("resource group after delete: %d", st)
 	}
+	// The key was shown once, on the click; the server never logged it.
+	if strings.Contains(c.logText(), key) {
+		t.Fatal("the serve log contains the shared key")
+	}
 }
