@@ -5,6 +5,7 @@
 #   make serve       build and run the control plane (vpngw serve) on 127.0.0.1:8480
 #   make build       build bin/vpngw
 #   make test        install missing Debian test packages (as root), go vet, every test
+#   make portal-shots  regenerate docs/portal/*.png with the portal's browser test (root)
 #   make fuzz        run every fuzz target for FUZZTIME (default 30s each)
 #   make bench       data-plane and handshake benchmarks against baselines (root)
 #                    SCALE="1000 10000" make bench: the scale mode instead
@@ -17,7 +18,7 @@ BIN       ?= bin/vpngw
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: all build serve demo demo-check test vet deps fuzz bench clean
+.PHONY: all build serve demo demo-check test vet deps fuzz bench clean portal-shots
 
 all: build
 
@@ -42,6 +43,13 @@ vet:
 test: deps vet build
 	VPNGW_REQUIRE_PRIV=1 VPNGW_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 25m $(TESTFLAGS) ./...
 	VPNGW_BIN=$(CURDIR)/$(BIN) ./scripts/demo.sh --check
+
+# The same chromedp test as in make test (internal/e2e/portal_test.go),
+# writing its documentation screenshots.
+portal-shots: deps build
+	mkdir -p docs/portal
+	VPNGW_REQUIRE_PRIV=1 VPNGW_BIN=$(CURDIR)/$(BIN) VPNGW_PORTAL_SHOTS=$(CURDIR)/docs/portal \
+		$(GO) test -count=1 -timeout 15m -run '^TestPortal$$' ./internal/e2e/
 
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)

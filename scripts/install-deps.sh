@@ -4,11 +4,14 @@
 # is missing; prints what it installs.
 set -euo pipefail
 
+# chromium-headless-shell (/usr/bin/chromium-headless-shell) is the browser the
+# portal test drives with chromedp (internal/e2e/portal_test.go).
 PKGS=(
 	iproute2 nftables iputils-ping iperf3 procps openssl wireguard-tools
 	strongswan-charon strongswan-swanctl
 	libcharon-extra-plugins libcharon-extauth-plugins
 	libstrongswan-standard-plugins libstrongswan-extra-plugins
+	chromium-headless-shell
 )
 
 missing=()

@@ -107,6 +107,30 @@ func TestServeGuardsHost(t *testing.T) {
 	}
 }
 
+// TestServePortal: the portal is served at / on the API listener, behind
+// the same guard (a rebound Host gets no page).
+func TestServePortal(t *testing.T) {
+	addr := startNone(t, Options{})
+	tests := []struct {
+		name, path, host string
+		status           int
+		want             string
+	}{
+		{"home", "/", addr, http.StatusOK, "Resource groups"},
+		{"script", "/portal/static/app.js", addr, http.StatusOK, "Azure-AsyncOperation"},
+		{"rebound Host", "/", "attacker.example", http.StatusBadRequest, armerr.CodeInvalidHost},
+		{"API unchanged", "/openapi.json", addr, http.StatusOK, `"openapi"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _, body := send(t, http.MethodGet, "http://"+addr+tc.path, tc.host, "", "", "")
+			if st != tc.status || !strings.Contains(body, tc.want) {
+				t.Fatalf("GET %s (Host %s): %d, want %d with %q\n%.300s", tc.path, tc.host, st, tc.status, tc.want, body)
+			}
+		})
+	}
+}
+
 // TestLabAPIGuarded: the mounts on the API listener (the lab's /lab/v1)
 // sit behind the same guard: a cross-site text/plain POST /lab/v1/down
 // never reaches the lab.

@@ -7,7 +7,8 @@
 // sealed with the key in SecretsKeyFile); for the lab and host
 // providers, the agent hub and its listener, the lab (restored from
 // DataDir/lab) and the reconciler; the API server, which resumes unfinished
-// operations; the HTTP listener. It stops them in reverse order.
+// operations; the portal (package portal) in front of it; the HTTP
+// listener. It stops them in reverse order.
 package server
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/portal"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
 )
@@ -176,8 +178,14 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	// The portal serves its pages and hands every other request (every
+	// write) to the API, behind the same guard.
+	web, err := portal.New(portal.Config{API: srv, Logger: log.With("component", "portal")})
+	if err != nil {
+		return err
+	}
 	addr := ln.Addr().String()
-	hs := newHTTPServer(ctx, apiHandler(srv, mounts, hosts), apiLimits, log)
+	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts), apiLimits, log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
 	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "provider", prov.Name(),
@@ -217,8 +225,9 @@ func joinPrefixes(pool *registry.AddressPool) string {
 	return strings.Join(s, ",")
 }
 
-// apiHandler is everything served on the API listener: the API, the
-// provider's mounts (the lab's /lab/v1/), all behind api.Guard for hosts.
+// apiHandler is everything served on the API listener: the API with the
+// portal in front of it (srv), the provider's mounts (the lab's /lab/v1/),
+// all behind api.Guard for hosts.
 func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string) http.Handler {
 	handler := srv
 	if len(mounts) > 0 {
