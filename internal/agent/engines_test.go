@@ -8,6 +8,7 @@ import (
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/ikev1"
+	"github.com/vpngw/vpngw/internal/ike/isakmp"
 )
 
 // twoProtocols is a gateway with an IKEv2 and an IKEv1 connection; the
@@ -149,7 +150,20 @@ func TestEnginesDemuxAndStatus(t *testing.T) {
 		t.Fatalf("after Terminate: %+v, %d datagrams to the peer", a.Status().Connections, len(hostA.sent))
 	}
 	if err := a.eng.Rekey(now, "v1", true); err == nil {
-		t.Fatal("an IKEv1 phase 1 rekey on request was accepted")
+		t.Fatal("a re-authentication of a terminated IKEv1 connection was accepted")
+	}
+
+	// The IKEv1 engine's refusals count with the IKEv2 engine's (metrics
+	// add them up by reason).
+	am, _ := isakmp.Encode(&isakmp.Message{Header: isakmp.Header{ICookie: 7, Exchange: isakmp.ExchAggressive},
+		Payloads: []isakmp.Payload{&isakmp.Data{T: isakmp.PayloadNonce, Data: []byte{1}}}})
+	a.eng.HandlePacket(now, ike.Packet{Data: am, Local: netip.MustParseAddrPort("192.0.2.1:500"), Remote: netip.MustParseAddrPort("192.0.2.3:500")})
+	var total uint64
+	for _, d := range a.eng.Drops() {
+		total += d.Load(ike.DropAggressiveMode)
+	}
+	if total != 1 {
+		t.Fatalf("Aggressive Mode counted %d times among the engines' drops, want 1", total)
 	}
 	if _, err := a.eng.of("nope"); err == nil {
 		t.Fatal("unknown connection found")
