@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -106,35 +107,46 @@ func TestInteropMatrix(t *testing.T) {
 	}
 }
 
+// usePolicyBasedTrafficSelectors on an IKEv2 connection against
+// strongSwan with the matching narrow selectors, either side initiating:
+// vpngw proposes one Child SA per (local, remote) prefix pair; as the
+// responder it accepts strongSwan's narrow selectors. Every pair carries
+// traffic.
 func TestInteropPolicyBased(t *testing.T) {
 	swantest.Require(t)
-	l := newLab(t, false)
-	// Two prefixes per side: 10.1.0.0/24 + 10.3.0.0/24 behind A,
-	// 10.2.0.0/24 + 10.4.0.0/24 behind B.
-	l.a.host.MustRun(t, "ip", "addr", "add", "10.3.0.10/32", "dev", "lan0")
-	l.a.gw.MustRun(t, "ip", "route", "add", "10.3.0.10/32", "via", l.a.lanHost.String())
-	l.b.host.MustRun(t, "ip", "addr", "add", "10.4.0.10/32", "dev", "lan0")
-	l.b.gw.MustRun(t, "ip", "route", "add", "10.4.0.10/32", "via", l.b.lanHost.String())
-	l.b.gw.MustRun(t, "ip", "addr", "add", "10.4.0.1/32", "dev", "lan0") // libipsec wants a local address per TS
-	cfg := l.agentConfig("aes256-sha256-modp2048", "aes256-sha256")
-	cfg.LocalPrefixes = []string{"10.1.0.0/24", "10.3.0.0/24"}
-	cfg.Connections[0].RemotePrefixes = []string{"10.2.0.0/24", "10.4.0.0/24"}
-	cfg.Connections[0].UsePolicyBasedTrafficSelectors = true
-	l.swanB("aes256-sha256-modp2048", "aes256-sha256", func(c *swantest.Conn) {
-		c.LocalTS = []string{"10.2.0.0/24", "10.4.0.0/24"}
-		c.RemoteTS = []string{"10.1.0.0/24", "10.3.0.0/24"}
-	})
-	a, _ := startAgent(t, l.a, cfg)
-	waitConnected(t, a, "to-b", 15*time.Second)
-	nstest.WaitFor(t, 10*time.Second, func() bool {
-		st := a.Status().Connections[0]
-		return len(st.IKE) == 1 && len(st.IKE[0].Children) == 4
-	}, "four Child SAs (one per pair): %s", fmtStatus(a.Status()))
-	for _, p := range [][2]string{{"10.1.0.2", "10.2.0.2"}, {"10.1.0.2", "10.4.0.10"}, {"10.3.0.10", "10.2.0.2"}, {"10.3.0.10", "10.4.0.10"}} {
-		out, err := l.a.host.Run("ping", "-c", "2", "-W", "1", "-I", p[0], p[1])
-		if err != nil {
-			t.Fatalf("%s → %s: %v %s", p[0], p[1], err, out)
-		}
+	for _, swanInitiates := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strongswan-initiates=%v", swanInitiates), func(t *testing.T) {
+			l := newLab(t, false)
+			// Two prefixes per side: 10.1.0.0/24 + 10.3.0.0/24 behind A,
+			// 10.2.0.0/24 + 10.4.0.0/24 behind B.
+			l.a.host.MustRun(t, "ip", "addr", "add", "10.3.0.10/32", "dev", "lan0")
+			l.a.gw.MustRun(t, "ip", "route", "add", "10.3.0.10/32", "via", l.a.lanHost.String())
+			l.b.host.MustRun(t, "ip", "addr", "add", "10.4.0.10/32", "dev", "lan0")
+			l.b.gw.MustRun(t, "ip", "route", "add", "10.4.0.10/32", "via", l.b.lanHost.String())
+			l.b.gw.MustRun(t, "ip", "addr", "add", "10.4.0.1/32", "dev", "lan0") // libipsec wants a local address per TS
+			cfg := l.agentConfig("aes256-sha256-modp2048", "aes256-sha256")
+			cfg.LocalPrefixes = []string{"10.1.0.0/24", "10.3.0.0/24"}
+			cfg.Connections[0].RemotePrefixes = []string{"10.2.0.0/24", "10.4.0.0/24"}
+			cfg.Connections[0].UsePolicyBasedTrafficSelectors = true
+			sw := l.swanB("aes256-sha256-modp2048", "aes256-sha256", func(c *swantest.Conn) {
+				c.LocalTS = []string{"10.2.0.0/24", "10.4.0.0/24"}
+				c.RemoteTS = []string{"10.1.0.0/24", "10.3.0.0/24"}
+			})
+			a := l.bringUp(cfg, sw, swanInitiates)
+			if !swanInitiates {
+				nstest.WaitFor(t, 10*time.Second, func() bool {
+					st := a.Status().Connections[0]
+					return len(st.IKE) == 1 && len(st.IKE[0].Children) == 4
+				}, "four Child SAs (one per pair): %s", fmtStatus(a.Status()))
+			}
+			for _, p := range [][2]string{{"10.1.0.2", "10.2.0.2"}, {"10.1.0.2", "10.4.0.10"}, {"10.3.0.10", "10.2.0.2"}, {"10.3.0.10", "10.4.0.10"}} {
+				out, err := l.a.host.Run("ping", "-c", "2", "-W", "1", "-I", p[0], p[1])
+				if err != nil {
+					t.Fatalf("%s → %s: %v %s\n%s", p[0], p[1], err, out, fmtStatus(a.Status()))
+				}
+			}
+			t.Logf("Child SAs: %d", len(a.Status().Connections[0].IKE[0].Children))
+		})
 	}
 }
 
