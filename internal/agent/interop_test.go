@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -327,5 +328,54 @@ func TestInitiateWaitTerminate(t *testing.T) {
 			t.Fatal(err)
 		}
 		nstest.WaitFor(t, 5*time.Second, func() bool { return !b.Status().Connected("to-a") }, "peer still connected after terminate")
+	}
+}
+
+// trafficSelectorPolicies: when vpngw initiates it proposes one Child SA
+// per policy with exactly that policy's selectors (Azure: proposed only
+// when Azure initiates); a flow no policy covers has no SA and is not
+// sent.
+func TestInteropTrafficSelectorPolicies(t *testing.T) {
+	swantest.Require(t)
+	l := newLab(t, false)
+	l.a.host.MustRun(t, "ip", "addr", "add", "10.3.0.10/32", "dev", "lan0")
+	l.a.gw.MustRun(t, "ip", "route", "add", "10.3.0.10/32", "via", l.a.lanHost.String())
+	l.b.host.MustRun(t, "ip", "addr", "add", "10.4.0.10/32", "dev", "lan0")
+	l.b.gw.MustRun(t, "ip", "route", "add", "10.4.0.10/32", "via", l.b.lanHost.String())
+	l.b.gw.MustRun(t, "ip", "addr", "add", "10.4.0.1/32", "dev", "lan0") // libipsec wants a local address per TS
+	cfg := l.agentConfig("aes256-sha256-modp2048", "aes256-sha256")
+	cfg.LocalPrefixes = []string{"10.1.0.0/24", "10.3.0.0/24"}
+	cfg.Connections[0].RemotePrefixes = []string{"10.2.0.0/24", "10.4.0.0/24"}
+	cfg.Connections[0].TrafficSelectorPolicies = []gwconfig.TrafficSelectorPolicy{
+		{LocalAddressRanges: []string{"10.1.0.0/24"}, RemoteAddressRanges: []string{"10.2.0.0/24"}},
+		{LocalAddressRanges: []string{"10.3.0.0/24"}, RemoteAddressRanges: []string{"10.4.0.0/24"}},
+	}
+	l.swanB("aes256-sha256-modp2048", "aes256-sha256", func(c *swantest.Conn) {
+		c.LocalTS = []string{"10.2.0.0/24", "10.4.0.0/24"}
+		c.RemoteTS = []string{"10.1.0.0/24", "10.3.0.0/24"}
+	})
+	a, _ := startAgent(t, l.a, cfg)
+	waitConnected(t, a, "to-b", 15*time.Second)
+	var got []string
+	nstest.WaitFor(t, 10*time.Second, func() bool {
+		got = nil
+		for _, s := range a.Status().Connections[0].IKE {
+			for _, c := range s.Children {
+				got = append(got, c.LocalTS+" === "+c.RemoteTS)
+			}
+		}
+		return len(got) == 2
+	}, "two Child SAs (one per policy): %s", fmtStatus(a.Status()))
+	slices.Sort(got)
+	if want := []string{"10.1.0.0/24 === 10.2.0.0/24", "10.3.0.0/24 === 10.4.0.0/24"}; !slices.Equal(got, want) {
+		t.Fatalf("Child SA selectors %q, want %q", got, want)
+	}
+	for _, p := range [][2]string{{"10.1.0.2", "10.2.0.2"}, {"10.3.0.10", "10.4.0.10"}} {
+		if out, err := l.a.host.Run("ping", "-c", "2", "-W", "1", "-I", p[0], p[1]); err != nil {
+			t.Fatalf("%s → %s: %v %s\n%s", p[0], p[1], err, out, fmtStatus(a.Status()))
+		}
+	}
+	if out, err := l.a.host.Run("ping", "-c", "2", "-W", "1", "-I", "10.1.0.2", "10.4.0.10"); err == nil {
+		t.Fatalf("10.1.0.2 → 10.4.0.10 crossed the tunnel though no policy covers it: %s", out)
 	}
 }

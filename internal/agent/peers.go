@@ -74,6 +74,9 @@ func peers(in *gwconfig.Instance, lookup resolver) ([]ike.Peer, error) {
 			p.LocalTS = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
 			p.RemoteTS = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
 		}
+		for _, s := range cn.Selectors {
+			p.ChildSelectors = append(p.ChildSelectors, ike.Selectors{Local: s.Local, Remote: s.Remote})
+		}
 		out = append(out, p)
 	}
 	return out, nil

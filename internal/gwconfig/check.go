@@ -60,6 +60,14 @@ type Peer struct {
 	PolicyBased bool
 	// IdleTimeout is IdleTimeoutSeconds with its default (zero: never).
 	IdleTimeout time.Duration
+	// Selectors are TrafficSelectorPolicies, parsed: the Child SAs to
+	// propose when initiating (nil: the usual ones).
+	Selectors []Selectors
+}
+
+// Selectors are one Child SA's local and remote prefixes.
+type Selectors struct {
+	Local, Remote []netip.Prefix
 }
 
 // LoadFile reads and checks a YAML configuration file.
@@ -361,6 +369,23 @@ func (cn *Connection) check(f string, rawESP, policyBased bool, gatewayNets []ne
 	if cn.UsePolicyBasedTrafficSelectors && len(p.LocalNets) == 0 {
 		return p, fieldErr(f+".usePolicyBasedTrafficSelectors", "needs localPrefixes (of the gateway or the connection)")
 	}
+	if n := len(cn.TrafficSelectorPolicies); n > MaxTrafficSelectorPolicies {
+		return p, fieldErr(f+".trafficSelectorPolicies", "%d policies; at most %d", n, MaxTrafficSelectorPolicies)
+	}
+	for i, ts := range cn.TrafficSelectorPolicies {
+		t := fmt.Sprintf("%s.trafficSelectorPolicies[%d]", f, i)
+		var s Selectors
+		if s.Local, err = parsePrefixes(ts.LocalAddressRanges, t+".localAddressRanges"); err != nil {
+			return p, err
+		}
+		if s.Remote, err = parsePrefixes(ts.RemoteAddressRanges, t+".remoteAddressRanges"); err != nil {
+			return p, err
+		}
+		if len(s.Local) == 0 || len(s.Remote) == 0 {
+			return p, fieldErr(t, "needs localAddressRanges and remoteAddressRanges")
+		}
+		p.Selectors = append(p.Selectors, s)
+	}
 	cn.LocalPrefixes = slices.Clone(cn.LocalPrefixes)
 	cn.RemotePrefixes = slices.Clone(cn.RemotePrefixes)
 	p.Connection = *cn
@@ -403,6 +428,8 @@ func parsePrefixes(list []string, field string) ([]netip.Prefix, error) {
 func (cn *Connection) checkIKEv1(f string, policyBased bool, p *Peer) error {
 	v1 := cn.ConnectionProtocol == IKEv1
 	switch {
+	case v1 && len(cn.TrafficSelectorPolicies) > 0:
+		return fieldErr(f+".trafficSelectorPolicies", "is an IKEv2 setting; IKEv1 connections negotiate their prefixes as Quick Mode IDs")
 	case v1 && cn.UsePolicyBasedTrafficSelectors:
 		return fieldErr(f+".usePolicyBasedTrafficSelectors", "is an IKEv2 setting; IKEv1 connections negotiate their prefixes as Quick Mode IDs")
 	case v1 && strings.EqualFold(cn.PeerType, PeerVpngw):

@@ -98,6 +98,12 @@ type Connection struct {
 	// UsePolicyBasedTrafficSelectors negotiates one Child SA per local ×
 	// remote prefix instead of 0.0.0.0/0 ↔ 0.0.0.0/0.
 	UsePolicyBasedTrafficSelectors bool `yaml:"usePolicyBasedTrafficSelectors" json:"usePolicyBasedTrafficSelectors,omitempty"`
+	// TrafficSelectorPolicies are the Child SAs proposed when this side
+	// initiates, one per policy with its local and remote ranges as the
+	// traffic selectors (Azure's trafficSelectorPolicies: proposed only
+	// when Azure initiates; as the responder the peer's selectors are
+	// accepted as usual). IKEv2 only.
+	TrafficSelectorPolicies []TrafficSelectorPolicy `yaml:"trafficSelectorPolicies" json:"trafficSelectorPolicies,omitempty"`
 	// IpsecPolicy is an Azure custom IPsec/IKE policy (all eight fields;
 	// Azure's names and rules, see transform.IpsecPolicy).
 	IpsecPolicy *transform.IpsecPolicy `yaml:"ipsecPolicy" json:"ipsecPolicy,omitempty"`
@@ -128,6 +134,17 @@ type Connection struct {
 	// test setting (Azure's timeout is not configurable).
 	IdleTimeoutSeconds int `yaml:"idleTimeoutSeconds" json:"idleTimeoutSeconds,omitempty"`
 }
+
+// TrafficSelectorPolicy is one Child SA's selectors: local (gateway-side)
+// and remote (peer-side) prefixes.
+type TrafficSelectorPolicy struct {
+	LocalAddressRanges  []string `yaml:"localAddressRanges" json:"localAddressRanges"`
+	RemoteAddressRanges []string `yaml:"remoteAddressRanges" json:"remoteAddressRanges"`
+}
+
+// MaxTrafficSelectorPolicies is Azure's limit of traffic selector
+// policies (reference §1.6: 100 per gateway; here per connection).
+const MaxTrafficSelectorPolicies = 100
 
 // Config.VPNType values.
 const (

@@ -30,6 +30,13 @@ type tsPair struct {
 
 // pairs lists the Child SAs the peer's configuration asks for.
 func (p *peer) pairs() []tsPair {
+	if len(p.cfg.ChildSelectors) > 0 {
+		out := make([]tsPair, 0, len(p.cfg.ChildSelectors))
+		for _, s := range p.cfg.ChildSelectors {
+			out = append(out, tsPair{local: prefixesTS(s.Local), remote: prefixesTS(s.Remote)})
+		}
+		return out
+	}
 	if !p.cfg.PolicyBased {
 		return []tsPair{{local: prefixesTS(p.cfg.LocalTS), remote: prefixesTS(p.cfg.RemoteTS)}}
 	}

@@ -36,6 +36,12 @@ func (m Mode) String() string {
 	}
 }
 
+// Selectors are the traffic selectors of one Child SA: local and remote
+// prefixes.
+type Selectors struct {
+	Local, Remote []netip.Prefix
+}
+
 // ModeName is the peer's mode as status reports it: "OnDemand" for an
 // on-demand peer, else its Mode.
 func (p *Peer) ModeName() string {
@@ -126,6 +132,13 @@ type Peer struct {
 	// (a Quick Mode carries one pair), and refuses more than
 	// transform.AzureMaxSelectorPairs pairs with ErrConfig.
 	PolicyBased bool
+	// ChildSelectors, when set, are the Child SAs negotiated when this
+	// side creates them, one per entry with its local and remote prefixes
+	// (Azure's trafficSelectorPolicies, proposed only when Azure
+	// initiates). They take the place of the LocalTS × RemoteTS pairs or
+	// the all-prefixes Child SA; as the responder LocalTS and RemoteTS
+	// still bound what the peer may propose. IKEv2 engine only.
+	ChildSelectors []Selectors
 	// OnDemand makes the engine never initiate on its own for this peer:
 	// not at SetPeers, not after a failure, not after the peer's Delete or
 	// an expiry. It initiates only when told to (Initiate, and in package

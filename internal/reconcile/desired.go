@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -350,6 +351,10 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		ConnectionMode:                 p.ConnectionMode,
 		DPDTimeoutSeconds:              p.DpdTimeoutSeconds,
 		UsePolicyBasedTrafficSelectors: p.UsePolicyBasedTrafficSelectors,
+	}
+	for _, ts := range p.TrafficSelectorPolicies {
+		ac.TrafficSelectorPolicies = append(ac.TrafficSelectorPolicies, gwconfig.TrafficSelectorPolicy{
+			LocalAddressRanges: slices.Clone(ts.LocalAddressRanges), RemoteAddressRanges: slices.Clone(ts.RemoteAddressRanges)})
 	}
 	if len(p.IpsecPolicies) > 0 {
 		ip := p.IpsecPolicies[0]

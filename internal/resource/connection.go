@@ -281,6 +281,10 @@ func validateConnection(l *errList, c *Connection) {
 		l.addf(CodeInvalidIpsecPolicy, "properties.usePolicyBasedTrafficSelectors",
 			"usePolicyBasedTrafficSelectors needs a custom IPsec policy: add one to ipsecPolicies.")
 	}
+	if len(pr.TrafficSelectorPolicies) > 0 && pr.ConnectionProtocol == ProtocolIKEv1 {
+		l.addf(CodeInvalidTrafficSelector, "properties.trafficSelectorPolicies",
+			"trafficSelectorPolicies are proposed in IKEv2 exchanges; an IKEv1 connection negotiates its prefixes as Quick Mode IDs.")
+	}
 	for i, ts := range pr.TrafficSelectorPolicies {
 		t := fmt.Sprintf("properties.trafficSelectorPolicies[%d]", i)
 		if len(ts.LocalAddressRanges) == 0 {
@@ -421,6 +425,9 @@ func (r *resolver) connectionRelations(c *Connection, creating, setDefaults bool
 		}
 		if pr.UsePolicyBasedTrafficSelectors {
 			r.l.addf(CodePolicyBasedLimit, "properties.usePolicyBasedTrafficSelectors", "usePolicyBasedTrafficSelectors needs a RouteBased gateway; %s is PolicyBased.", nameOf(gw1))
+		}
+		if len(pr.TrafficSelectorPolicies) > 0 {
+			r.l.addf(CodePolicyBasedLimit, "properties.trafficSelectorPolicies", "trafficSelectorPolicies need a RouteBased gateway; %s is PolicyBased (its selectors are its prefixes).", nameOf(gw1))
 		}
 		// The default is stored on every connection, so only another
 		// value is a setting.

@@ -143,6 +143,10 @@ func TestValidateConnection(t *testing.T) {
 		{name: "traffic selector bad CIDR", mut: func(c *Connection) {
 			c.Properties.TrafficSelectorPolicies = []TrafficSelectorPolicy{{LocalAddressRanges: []string{"10.1.0.0/16"}, RemoteAddressRanges: []string{"192.168.0.1/16"}}}
 		}, code: CodeInvalidCIDR, target: "properties.trafficSelectorPolicies[0].remoteAddressRanges[0]"},
+		{name: "traffic selectors on IKEv1", mut: func(c *Connection) {
+			c.Properties.ConnectionProtocol = ProtocolIKEv1
+			c.Properties.TrafficSelectorPolicies = []TrafficSelectorPolicy{{LocalAddressRanges: []string{"10.1.0.0/16"}, RemoteAddressRanges: []string{"192.168.0.0/16"}}}
+		}, code: CodeInvalidTrafficSelector, target: "properties.trafficSelectorPolicies"},
 		{name: "101 traffic selectors", mut: func(c *Connection) {
 			for range 101 {
 				c.Properties.TrafficSelectorPolicies = append(c.Properties.TrafficSelectorPolicies,
@@ -235,6 +239,9 @@ func TestResolveConnection(t *testing.T) {
 			withPolicy(c)
 			c.Properties.UsePolicyBasedTrafficSelectors = true
 		}), code: CodePolicyBasedLimit, target: "properties.usePolicyBasedTrafficSelectors", msg: []string{"RouteBased"}},
+		{name: "PolicyBased traffic selector policies", setup: policyGW, obj: conn(func(c *Connection) {
+			c.Properties.TrafficSelectorPolicies = []TrafficSelectorPolicy{{LocalAddressRanges: []string{"10.1.0.0/16"}, RemoteAddressRanges: []string{"192.168.0.0/16"}}}
+		}), code: CodePolicyBasedLimit, target: "properties.trafficSelectorPolicies", msg: []string{"RouteBased"}},
 		{name: "PolicyBased DPD setting", setup: policyGW, obj: conn(func(c *Connection) { c.Properties.DpdTimeoutSeconds = 30 }),
 			code: CodePolicyBasedLimit, target: "properties.dpdTimeoutSeconds", msg: []string{"Dead peer detection"}},
 		{name: "PolicyBased 200 prefix pairs", setup: func(w *world) {
