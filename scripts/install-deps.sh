@@ -5,13 +5,15 @@
 set -euo pipefail
 
 # chromium-headless-shell (/usr/bin/chromium-headless-shell) is the browser the
-# portal test drives with chromedp (internal/e2e/portal_test.go).
+# portal test drives with chromedp (internal/e2e/portal_test.go). freeradius is
+# the real RADIUS server of internal/radius's tests (internal/tstest/radiustest).
 PKGS=(
 	iproute2 nftables iputils-ping iperf3 procps openssl wireguard-tools
 	strongswan-charon strongswan-swanctl
 	libcharon-extra-plugins libcharon-extauth-plugins
 	libstrongswan-standard-plugins libstrongswan-extra-plugins
 	chromium-headless-shell
+	freeradius
 )
 
 missing=()

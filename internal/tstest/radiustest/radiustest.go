@@ -1,0 +1,189 @@
+// Package radiustest runs a real FreeRADIUS server (Debian's freeradius
+// 3.2) on loopback for tests: a copy of the packaged configuration in a
+// temporary directory, with the test's users, EAP-MSCHAPv2 as the default
+// EAP type and only the sites and modules that need no certificates. The
+// server is stopped by its PID when the test ends.
+package radiustest
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/tstest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+)
+
+// Binary and packaged configuration directory.
+const (
+	Binary    = "/usr/sbin/freeradius"
+	ConfigDir = "/etc/freeradius/3.0"
+)
+
+// Require skips the test when FreeRADIUS is not installed, or fails it
+// under VPNGW_REQUIRE_PRIV=1 (make test and CI install it).
+func Require(t testing.TB) {
+	t.Helper()
+	_, err1 := os.Stat(Binary)
+	_, err2 := os.Stat(filepath.Join(ConfigDir, "radiusd.conf"))
+	if err1 != nil || err2 != nil {
+		if os.Getenv(nstest.EnvRequirePriv) == "1" {
+			t.Fatal("FreeRADIUS (Debian package freeradius) is not installed")
+		}
+		t.Skip("FreeRADIUS is not installed")
+	}
+}
+
+// Server is a running FreeRADIUS.
+type Server struct {
+	// Addr is where it answers Access-Requests.
+	Addr netip.AddrPort
+	// Secret is the shared secret of loopback clients.
+	Secret string
+	dir    string
+	log    string
+	proc   *tstest.Proc
+}
+
+// minimalEAP replaces the packaged eap module: MD5 and MSCHAPv2 only (the
+// TLS-based types need certificates the package does not ship).
+const minimalEAP = `eap {
+	default_eap_type = mschapv2
+	timer_expire = 60
+	ignore_unknown_eap_types = no
+	cisco_accounting_username_bug = no
+	max_sessions = ${max_requests}
+	md5 {
+	}
+	mschapv2 {
+		send_error = no
+	}
+}
+`
+
+// site is the one virtual server: authentication on a loopback port,
+// users from the files module, EAP.
+const site = `server default {
+listen {
+	type = auth
+	ipaddr = 127.0.0.1
+	port = %d
+}
+authorize {
+	files
+	eap {
+		ok = return
+	}
+}
+authenticate {
+	Auth-Type MS-CHAP {
+		mschap
+	}
+	eap
+}
+post-auth {
+}
+}
+`
+
+// Start runs FreeRADIUS with users (name → cleartext password), on a free
+// loopback UDP port, secret "testing123".
+func Start(t testing.TB, users map[string]string) *Server {
+	t.Helper()
+	Require(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "raddb")
+	if out, err := exec.Command("cp", "-a", ConfigDir, conf).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v %s", ConfigDir, err, out)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Remove(filepath.Join(conf, "mods-enabled", "eap")))
+	must(os.WriteFile(filepath.Join(conf, "mods-enabled", "eap"), []byte(minimalEAP), 0o600))
+	_ = os.Remove(filepath.Join(conf, "sites-enabled", "inner-tunnel"))
+	port := freeUDPPort(t)
+	must(os.Remove(filepath.Join(conf, "sites-enabled", "default")))
+	must(os.WriteFile(filepath.Join(conf, "sites-enabled", "default"), []byte(fmt.Sprintf(site, port)), 0o600))
+	// Stay root: the test's temporary directory is not readable by the
+	// packaged freerad user.
+	rc := filepath.Join(conf, "radiusd.conf")
+	b, err := os.ReadFile(rc)
+	must(err)
+	var kept []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "user" || f[0] == "group") && f[1] == "=" {
+			continue
+		}
+		kept = append(kept, line)
+	}
+	must(os.WriteFile(rc, []byte(strings.Join(kept, "\n")), 0o600))
+	var u strings.Builder
+	for name, pw := range users {
+		fmt.Fprintf(&u, "%q Cleartext-Password := %q\n", name, pw)
+	}
+	must(os.WriteFile(filepath.Join(conf, "mods-config", "files", "authorize"), []byte(u.String()), 0o600))
+	s := &Server{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), Secret: "testing123", dir: dir,
+		log: filepath.Join(dir, "radiusd.log")}
+	logf, err := os.Create(s.log)
+	must(err)
+	t.Cleanup(func() { logf.Close() })
+	cmd := exec.Command(Binary, "-X", "-d", conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	s.proc = tstest.StartT(t, cmd, 2*time.Second)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(s.log)
+			t.Logf("freeradius log (last 6 kB):\n%s", b[max(0, len(b)-6<<10):])
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(s.log)
+		if strings.Contains(string(b), "Ready to process requests") {
+			return s
+		}
+		if !s.proc.Running() || time.Now().After(deadline) {
+			t.Fatalf("freeradius did not start (%v):\n%s", s.proc.Err(), b[max(0, len(b)-6<<10):])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Log returns what the server has logged so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.log)
+	return string(b)
+}
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago (and
+// the one after it: a test may use it as a port where nothing listens).
+func freeUDPPort(t testing.TB) uint16 {
+	t.Helper()
+	for range 50 {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := uint16(c.LocalAddr().(*net.UDPAddr).Port)
+		c.Close()
+		if port == 65535 {
+			continue
+		}
+		if c2, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port) + 1}); err == nil {
+			c2.Close()
+			return port
+		}
+	}
+	t.Fatal("no free UDP port pair on loopback")
+	return 0
+}
