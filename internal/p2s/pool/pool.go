@@ -2,9 +2,8 @@
 // vpnClientAddressPool: one address per connected client, never two
 // clients on one address, and an address returned only after its client
 // is gone. Azure's pools are IPv4 prefixes of /29 or larger; the network
-// and broadcast addresses and the first address of every prefix (which
-// the gateway keeps as its own inside the pool, as Azure does) are never
-// leased.
+// and broadcast addresses and the first host address of every prefix
+// (kept for the gateway's own side of the pool) are never leased.
 //
 // A Pool is O(1) per lease and release: a free list per prefix in
 // allocation order, so released addresses are reused last (a reconnecting
