@@ -1,0 +1,220 @@
+// Package pki is the certificate side of point-to-site: the per-gateway
+// certificate authority the control plane creates (its root is what the
+// client profile ships as VpnServerRoot.cer), the gateway's server
+// certificate for its FQDN identity, client certificates for the lab and
+// tests, and the checks the gateway runs on a client certificate: a chain
+// to one of the gateway's vpnClientRootCertificates (Azure's Base64 .cer
+// bodies), the client-authentication key usage, and the
+// vpnClientRevokedCertificates thumbprints.
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+)
+
+// Errors a client certificate check returns; callers branch on them.
+var (
+	// ErrUntrusted: the certificate does not chain to a configured root
+	// (or is expired, or not for client authentication).
+	ErrUntrusted = errors.New("pki: client certificate not trusted")
+	// ErrRevoked: the certificate's thumbprint is revoked.
+	ErrRevoked = errors.New("pki: client certificate revoked")
+	// ErrInvalid: a certificate or root that does not parse.
+	ErrInvalid = errors.New("pki: invalid certificate")
+)
+
+// KeyType selects the key of an issued certificate.
+type KeyType int
+
+// Key types.
+const (
+	ECDSAP256 KeyType = iota
+	RSA2048
+)
+
+// CA is a certificate authority: a self-signed root and its key.
+type CA struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+func newKey(kt KeyType) (crypto.Signer, error) {
+	if kt == RSA2048 {
+		return rsa.GenerateKey(rand.Reader, 2048)
+	}
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+}
+
+func serial() (*big.Int, error) { return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120)) }
+
+// NewCA creates a root CA named cn, valid for ten years.
+func NewCA(cn string, kt KeyType) (*CA, error) {
+	key, err := newKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	sn, err := serial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: sn, Subject: pkix.Name{CommonName: cn},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{Cert: c, Key: key}, nil
+}
+
+// Issued is an issued certificate with its key.
+type Issued struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+func (ca *CA) issue(tmpl *x509.Certificate, kt KeyType) (*Issued, error) {
+	key, err := newKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	if tmpl.SerialNumber, err = serial(); err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{Cert: c, Key: key}, nil
+}
+
+// IssueServer issues the gateway's certificate for its FQDN (the IKE
+// identity clients check), valid for validity.
+func (ca *CA) IssueServer(fqdn string, kt KeyType, validity time.Duration) (*Issued, error) {
+	now := time.Now()
+	return ca.issue(&x509.Certificate{
+		Subject: pkix.Name{CommonName: fqdn}, DNSNames: []string{fqdn},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// The IKE intermediate EKU that Windows and macOS clients look
+		// for on a VPN server's certificate.
+		UnknownExtKeyUsage: []asn1.ObjectIdentifier{ikeIntermediate},
+	}, kt)
+}
+
+// ikeIntermediate is the id-kp-ipsecIKE-intermediate EKU
+// (1.3.6.1.5.5.8.2.2), which Go's x509 has no name for.
+var ikeIntermediate = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 8, 2, 2}
+
+// IssueClient issues a client certificate with CN cn (Azure suggests
+// name@domain) for client authentication, valid for validity.
+func (ca *CA) IssueClient(cn string, kt KeyType, validity time.Duration) (*Issued, error) {
+	now := time.Now()
+	return ca.issue(&x509.Certificate{
+		Subject: pkix.Name{CommonName: cn}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, kt)
+}
+
+// PublicCertData is a certificate as Azure's publicCertData wants it: the
+// Base64 DER body on one line, without PEM armour.
+func PublicCertData(c *x509.Certificate) string { return base64.StdEncoding.EncodeToString(c.Raw) }
+
+// Thumbprint is a certificate's SHA-1 thumbprint as Azure shows it: 40
+// upper-case hex digits.
+func Thumbprint(c *x509.Certificate) string {
+	s := sha1.Sum(c.Raw)
+	return strings.ToUpper(hex.EncodeToString(s[:]))
+}
+
+// Verifier checks client certificates against a gateway's roots and
+// revoked thumbprints. It is immutable and safe for concurrent use.
+type Verifier struct {
+	roots   *x509.CertPool
+	names   []string
+	revoked map[string]bool
+}
+
+// NewVerifier parses the roots (publicCertData values) and the revoked
+// thumbprints; a root that does not parse is an error naming its index.
+func NewVerifier(roots []string, revoked []string) (*Verifier, error) {
+	v := &Verifier{roots: x509.NewCertPool(), revoked: map[string]bool{}}
+	for i, r := range roots {
+		der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(r), ""))
+		if err != nil {
+			return nil, fmt.Errorf("%w: roots[%d]: not Base64: %v", ErrInvalid, i, err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("%w: roots[%d]: %v", ErrInvalid, i, err)
+		}
+		v.roots.AddCert(c)
+		v.names = append(v.names, c.Subject.CommonName)
+	}
+	for _, t := range revoked {
+		v.revoked[strings.ToUpper(t)] = true
+	}
+	return v, nil
+}
+
+// Verify checks a client's certificate chain (end entity first, DER) at
+// time now: revoked thumbprints first (of every certificate in the chain,
+// as a revoked intermediate revokes its clients), then the chain to a
+// root, its validity and client-authentication usage.
+func (v *Verifier) Verify(chain [][]byte, now time.Time) (*x509.Certificate, error) {
+	if len(chain) == 0 {
+		return nil, fmt.Errorf("%w: no certificate", ErrUntrusted)
+	}
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("%w: certificate %d: %v", ErrInvalid, i, err)
+		}
+		certs[i] = c
+	}
+	for _, c := range certs {
+		if v.revoked[Thumbprint(c)] {
+			return certs[0], fmt.Errorf("%w: %q (thumbprint %s)", ErrRevoked, c.Subject.CommonName, Thumbprint(c))
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return certs[0], fmt.Errorf("%w: %q: %v (roots: %s)", ErrUntrusted, certs[0].Subject.CommonName, err, strings.Join(v.names, ", "))
+	}
+	return certs[0], nil
+}
