@@ -16,11 +16,10 @@ import (
 //	SignedOctets = RealMessage | Nonce(of the other side) | prf(SK_p, IDx')
 //
 // where IDx' is the ID payload body (type, three reserved bytes, data).
+// EAP authentication uses it with the MSK as the shared secret (§2.16).
 func pskAuth(prf transform.PRF, psk, realMessage, otherNonce, skp []byte, id Identity) []byte {
-	idBody := append([]byte{byte(id.Type), 0, 0, 0}, id.Data...)
-	maced := prf.Sum(nil, skp, idBody)
 	key := prf.Sum(nil, psk, []byte("Key Pad for IKEv2"))
-	return prf.Sum(nil, key, realMessage, otherNonce, maced)
+	return prf.Sum(nil, key, signedOctets(prf, realMessage, otherNonce, skp, id))
 }
 
 func idOf(p *message.ID) Identity { return Identity{Type: p.IDType, Data: p.Data} }
