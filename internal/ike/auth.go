@@ -115,6 +115,12 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *message.Message, c *childS
 // handleAuthRequest is the responder side of IKE_AUTH.
 func (sa *ikeSA) handleAuthRequest(now time.Time, pkt Packet, m *message.Message) {
 	idi, auth := m.IDi(), m.Auth()
+	if auth == nil {
+		if t := sa.remoteAccessFor(); t != nil {
+			sa.startEAP(now, pkt, m, t)
+			return
+		}
+	}
 	if idi == nil || auth == nil {
 		sa.notifyError(now, m, message.NotifyAuthenticationFailed, nil)
 		sa.destroy(now, "IKE_AUTH request without IDi or AUTH (EAP is not supported for site-to-site)")

@@ -7,7 +7,10 @@ import (
 	"net/netip"
 	"time"
 
+	"crypto"
 	"github.com/vpngw/vpngw/internal/ike/message"
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
+	"github.com/vpngw/vpngw/internal/p2s/pool"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -34,6 +37,20 @@ func (m Mode) String() string {
 	default:
 		return "Default"
 	}
+}
+
+// RemoteAccess configures a point-to-site template peer.
+type RemoteAccess struct {
+	// Cert is the gateway's certificate chain (DER, its own first) for
+	// LocalID, and Key that certificate's key: the gateway authenticates
+	// with them (RFC 7427 signature), as EAP clients require.
+	Cert [][]byte
+	Key  crypto.Signer
+	// Users authenticates EAP-MSCHAPv2 clients.
+	Users mschapv2.Lookup
+	// Pool gives each client its address; DNS servers are sent with it.
+	Pool *pool.Pool
+	DNS  []netip.Addr
 }
 
 // Selectors are the traffic selectors of one Child SA: local and remote
@@ -139,6 +156,14 @@ type Peer struct {
 	// the all-prefixes Child SA; as the responder LocalTS and RemoteTS
 	// still bound what the peer may propose. IKEv2 engine only.
 	ChildSelectors []Selectors
+	// RemoteAccess makes this peer a point-to-site template: any number
+	// of clients connect to it, each authenticated with EAP, given an
+	// address from the pool and a Child SA between that address and
+	// LocalTS, and each becomes a peer of its own for as long as its IKE
+	// SA lives (named "<template>/<user>/<address>", with PeerStatus.Client
+	// set). Remote must be unset and PSK is not used. Compared by pointer
+	// in SetPeers: keep the same value to keep the clients connected.
+	RemoteAccess *RemoteAccess
 	// OnDemand makes the engine never initiate on its own for this peer:
 	// not at SetPeers, not after a failure, not after the peer's Delete or
 	// an expiry. It initiates only when told to (Initiate, and in package
@@ -253,7 +278,10 @@ func (p Peer) Validate() error {
 		return fmt.Errorf("%w: peer without a name", ErrConfig)
 	case !p.Local.IsValid():
 		return bad("no local address")
-	case len(p.PSK) == 0:
+	case p.RemoteAccess != nil && (p.Remote.IsValid() || len(p.RemoteAccess.Cert) == 0 || p.RemoteAccess.Key == nil ||
+		p.RemoteAccess.Pool == nil || p.RemoteAccess.Users == nil || p.LocalID.Type != message.IDFQDN):
+		return bad("remote access needs no remote address, an FQDN local identity, a certificate with its key, users and a pool")
+	case len(p.PSK) == 0 && p.RemoteAccess == nil:
 		return bad("no pre-shared key")
 	case p.Mode == ModeInitiatorOnly && !p.Remote.IsValid():
 		return bad("mode InitiatorOnly needs a remote address")

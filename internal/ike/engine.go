@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike/message"
+	"github.com/vpngw/vpngw/internal/p2s/pool"
 )
 
 // Engine is the IKEv2 engine of one gateway instance. See the package doc.
@@ -86,6 +87,10 @@ type peer struct {
 	sas []*ikeSA
 	// tm is the initiation timer (queued while sa is nil).
 	tm timer
+	// client is set on a remote-access client's peer (remoteaccess.go),
+	// pool on it is the template's pool its address came from.
+	client *client
+	pool   *pool.Pool
 }
 
 // attach makes p the owner of sa.
@@ -159,9 +164,14 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 		}
 		want[p.Name] = p
 	}
+	kept := map[string]bool{}
 	for name, p := range e.peers {
-		cfg, ok := want[name]
-		if ok && peerEqual(p.cfg, cfg) {
+		if cfg, ok := want[name]; ok && p.client == nil && peerEqual(p.cfg, cfg) {
+			kept[name] = true
+		}
+	}
+	for name, p := range e.peers {
+		if kept[name] || (p.client != nil && kept[p.client.template]) {
 			continue
 		}
 		e.log.Info("peer removed or changed: deleting its SAs", "peer", name)
@@ -192,8 +202,8 @@ func (e *Engine) indexPeers() {
 	e.loose = e.loose[:0]
 	for _, name := range e.Peers() {
 		p := e.peers[name]
-		if p.cfg.Mode == ModeInitiatorOnly {
-			continue
+		if p.cfg.Mode == ModeInitiatorOnly || p.client != nil {
+			continue // clients reconnect through their template
 		}
 		if p.cfg.Remote.IsValid() {
 			e.byRemote[p.cfg.Remote] = append(e.byRemote[p.cfg.Remote], p)

@@ -96,6 +96,9 @@ type ikeSA struct {
 	reason      string // why it is being deleted
 
 	tm timer // this SA's entry in Engine.timers
+	// ra is a remote-access client's authentication in progress
+	// (remoteaccess.go).
+	ra *eapState
 }
 
 // request is one of our requests, with its retransmission state.
@@ -323,7 +326,11 @@ func (sa *ikeSA) handle(now time.Time, pkt Packet, h message.Header) {
 func (sa *ikeSA) handleRequest(now time.Time, pkt Packet, m *message.Message) {
 	switch m.Exchange {
 	case message.IKEAuth:
-		if !sa.initiator && sa.state == stInitDone {
+		switch {
+		case sa.initiator || sa.state != stInitDone:
+		case sa.ra != nil:
+			sa.continueEAP(now, m)
+		default:
 			sa.handleAuthRequest(now, pkt, m)
 		}
 	case message.CreateChildSA:
@@ -480,6 +487,9 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 			}
 		}
 	}
+	if p != nil && p.client != nil && len(p.sas) == 0 {
+		sa.e.removeClient(p)
+	}
 	sa.e.log.Info("IKE SA removed", append(sa.logAttrs(), "reason", reason, "state", prev)...)
 }
 
@@ -545,7 +555,15 @@ func (e *Engine) randFrac() float64 {
 	return float64(binary.BigEndian.Uint16(b[:])) / 65535
 }
 
-func peerEqual(a, b Peer) bool { return reflect.DeepEqual(a, b) }
+// peerEqual compares configurations; RemoteAccess (which holds functions
+// and keys) by pointer.
+func peerEqual(a, b Peer) bool {
+	if a.RemoteAccess != b.RemoteAccess {
+		return false
+	}
+	a.RemoteAccess, b.RemoteAccess = nil, nil
+	return reflect.DeepEqual(a, b)
+}
 
 // lowerNonce reports whether nonce a sorts before b (RFC 7296 §2.8.1:
 // octet by octet; a shorter prefix sorts first).

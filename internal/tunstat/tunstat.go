@@ -26,6 +26,18 @@ type PeerStatus struct {
 	// UpSince is when the current IKE SA was established.
 	UpSince time.Time     `json:"upSince,omitempty"`
 	IKE     []IKESAStatus `json:"ikeSAs,omitempty"`
+	// Client is set for a point-to-site client's entry.
+	Client *ClientStatus `json:"client,omitempty"`
+}
+
+// ClientStatus describes a connected point-to-site client.
+type ClientStatus struct {
+	// Template is the remote-access connection the client connected to.
+	Template string `json:"template"`
+	// User is the name it authenticated as.
+	User string `json:"user"`
+	// VirtualIP is the address it was given from the pool.
+	VirtualIP netip.Addr `json:"virtualIp"`
 }
 
 // IKESAStatus describes one IKE SA.

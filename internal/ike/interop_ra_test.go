@@ -1,0 +1,215 @@
+package ike_test
+
+import (
+	"encoding/pem"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
+	"github.com/vpngw/vpngw/internal/p2s/pki"
+	"github.com/vpngw/vpngw/internal/p2s/pool"
+	"github.com/vpngw/vpngw/internal/tstest/iketest"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
+)
+
+// raLab is a point-to-site gateway (the Engine with a remote-access
+// template, over real UDP sockets) and strongSwan clients in their own
+// namespaces on the same link.
+type raLab struct {
+	t    *testing.T
+	gw   *nstest.NS
+	drv  *iketest.Driver[*ike.Engine]
+	ca   *pki.CA
+	pool *pool.Pool
+	dir  string
+}
+
+const raFQDN = "gw.vpngw.test"
+
+func newRALab(t *testing.T, poolPrefix string, users map[string]string) *raLab {
+	swantest.Require(t)
+	l := &raLab{t: t, dir: t.TempDir()}
+	l.gw = nstest.New(t, "vra-gw")
+	l.gw.MustRun(t, "ip", "addr", "add", ipA.String()+"/32", "dev", "lo")
+	var err error
+	if l.ca, err = pki.NewCA("vpngw P2S test CA", pki.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := l.ca.IssueServer(raFQDN, pki.ECDSAP256, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.pool, err = pool.New([]netip.Prefix{netip.MustParsePrefix(poolPrefix)}); err != nil {
+		t.Fatal(err)
+	}
+	l.drv = iketest.Start(t, l.gw, ipA, func(h ike.Host) *ike.Engine { return ike.New(ike.Config{}, h, nil) })
+	ra := &ike.RemoteAccess{Cert: [][]byte{srv.Cert.Raw}, Key: srv.Key, Pool: l.pool, DNS: []netip.Addr{netip.MustParseAddr("10.1.0.53")},
+		Users: func(u string) ([16]byte, bool) {
+			pw, ok := users[mschapv2.UserName(u)]
+			return mschapv2.NTPasswordHash(pw), ok
+		}}
+	var serr error
+	l.drv.Do(func(e *ike.Engine) {
+		serr = e.SetPeers(time.Now(), []ike.Peer{{Name: "p2s", Local: ipA, LocalID: ike.FQDNIdentity(raFQDN), Mode: ike.ModeResponderOnly,
+			LocalTS: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, RemoteAccess: ra}})
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return l
+}
+
+// client starts a strongSwan client at addr (on the gateway's link) that
+// authenticates as user with password, checking the gateway's certificate
+// against the lab's CA, and asks for a virtual IP.
+func (l *raLab) client(name string, addr netip.Addr, user, password string) *swantest.Daemon {
+	t := l.t
+	ns := nstest.New(t, "vra-"+name)
+	nstest.Link(t, l.gw, "c"+name, netip.PrefixFrom(netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 100+addr.As4()[3])), 32), ns, "wan0", netip.PrefixFrom(addr, 24))
+	l.gw.MustRun(t, "ip", "route", "replace", addr.String()+"/32", "dev", "c"+name)
+	ns.MustRun(t, "ip", "route", "replace", ipA.String()+"/32", "dev", "wan0")
+	caFile := filepath.Join(l.dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.ca.Cert.Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`connections {
+	p2s {
+		version = 2
+		local_addrs = %s
+		remote_addrs = %s
+		vips = 0.0.0.0
+		encap = yes
+		proposals = aes256gcm16-prfsha256-ecp256
+		local {
+			auth = eap-mschapv2
+			id = %s
+			eap_id = %s
+		}
+		remote {
+			auth = pubkey
+			id = %s
+			cacerts = %s
+		}
+		children {
+			p2s-net {
+				remote_ts = 10.1.0.0/16
+				esp_proposals = aes256gcm16
+				start_action = none
+			}
+		}
+	}
+}
+secrets {
+	eap-user {
+		id = %s
+		secret = "%s"
+	}
+}
+`, addr, ipA, user, user, raFQDN, caFile, user, password)
+	f := filepath.Join(t.TempDir(), "swanctl.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return swantest.StartFile(t, ns, f)
+}
+
+func (l *raLab) status() []ike.PeerStatus {
+	var st []ike.PeerStatus
+	l.drv.Do(func(e *ike.Engine) { st = e.Status() })
+	return st
+}
+
+func (l *raLab) clients() map[string]ike.PeerStatus {
+	out := map[string]ike.PeerStatus{}
+	for _, p := range l.status() {
+		if p.Client != nil {
+			out[p.Client.User] = p
+		}
+	}
+	return out
+}
+
+// TestInteropRemoteAccessEAPMSCHAPv2: strongSwan clients authenticate with
+// EAP-MSCHAPv2 against a gateway that proves itself with its certificate;
+// each gets its own address from the pool, a Child SA narrowed to that
+// address and the VNet, and the address returns to the pool when it
+// leaves. A wrong password is refused with a reason in the template's
+// status.
+func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
+	l := newRALab(t, "172.16.201.0/29", map[string]string{"alice": "correct horse", "bob": "s3cret!"})
+	alice := l.client("a", netip.MustParseAddr("192.0.2.11"), "alice", "correct horse")
+	if err := alice.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("alice: %v\n%s", err, alice.Log())
+	}
+	bob := l.client("b", netip.MustParseAddr("192.0.2.12"), `CORP\bob`, "s3cret!")
+	if err := bob.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("bob: %v", err)
+	}
+	cs := l.clients()
+	a, b := cs["alice"], cs[`CORP\bob`]
+	if a.Client == nil || b.Client == nil || a.Client.VirtualIP == b.Client.VirtualIP || !netip.MustParsePrefix("172.16.201.0/29").Contains(a.Client.VirtualIP) {
+		t.Fatalf("clients: %+v", cs)
+	}
+	for _, c := range []ike.PeerStatus{a, b} {
+		if len(c.IKE) != 1 || len(c.IKE[0].Children) != 1 {
+			t.Fatalf("%s: %+v", c.Name, c)
+		}
+		ch := c.IKE[0].Children[0]
+		if ch.RemoteTS != c.Client.VirtualIP.String()+"/32" || ch.LocalTS != "10.1.0.0/16" {
+			t.Fatalf("%s: Child SA %s <-> %s", c.Name, ch.LocalTS, ch.RemoteTS)
+		}
+	}
+	// strongSwan installed the address it was given.
+	if out, _ := alice.Swanctl("--list-sas"); !strings.Contains(out, a.Client.VirtualIP.String()) {
+		t.Fatalf("alice's charon does not show %v:\n%s", a.Client.VirtualIP, out)
+	}
+	// What strongSwan says it checked: our certificate signature, the
+	// EAP method and its MSK, the address.
+	log := alice.Log()
+	for _, want := range []string{"authentication of '" + raFQDN + "' with ECDSA", "EAP method EAP_MSCHAPV2 succeeded, MSK established",
+		"installing new virtual IP " + a.Client.VirtualIP.String()} {
+		if !strings.Contains(log, want) {
+			t.Errorf("alice's charon log lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "authentication of") || strings.Contains(line, "EAP method") || strings.Contains(line, "virtual IP") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+	t.Logf("alice %v, bob %v", a.Client.VirtualIP, b.Client.VirtualIP)
+
+	// Leaving returns the address.
+	if err := alice.Terminate("p2s"); err != nil {
+		t.Fatal(err)
+	}
+	nstest.WaitFor(t, 5*time.Second, func() bool { _, ok := l.clients()["alice"]; return !ok }, "alice still listed after leaving")
+	if n, _ := l.pool.Stats(); n != 1 {
+		t.Fatalf("%d addresses leased after alice left, want 1", n)
+	}
+
+	// A wrong password.
+	eve := l.client("e", netip.MustParseAddr("192.0.2.13"), "alice", "guess")
+	if err := eve.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a wrong password connected")
+	}
+	var tmpl ike.PeerStatus
+	for _, p := range l.status() {
+		if p.Name == "p2s" {
+			tmpl = p
+		}
+	}
+	if !strings.Contains(tmpl.LastError, "wrong password") {
+		t.Fatalf("template's last error %q", tmpl.LastError)
+	}
+	if n, _ := l.pool.Stats(); n != 1 {
+		t.Fatalf("%d addresses leased after a refused client, want 1", n)
+	}
+}
