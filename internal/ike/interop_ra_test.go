@@ -126,6 +126,16 @@ func (l *raLab) status() []ike.PeerStatus {
 	return st
 }
 
+func (l *raLab) template() ike.PeerStatus {
+	for _, p := range l.status() {
+		if p.Name == "p2s" {
+			return p
+		}
+	}
+	l.t.Fatal("no template in the status")
+	return ike.PeerStatus{}
+}
+
 func (l *raLab) clients() map[string]ike.PeerStatus {
 	out := map[string]ike.PeerStatus{}
 	for _, p := range l.status() {
@@ -143,7 +153,7 @@ func (l *raLab) clients() map[string]ike.PeerStatus {
 // leaves. A wrong password is refused with a reason in the template's
 // status.
 func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
-	l := newRALab(t, "172.16.201.0/29", map[string]string{"alice": "correct horse", "bob": "s3cret!"})
+	l := newRALab(t, "172.16.201.0/29", map[string]string{"alice": "correct horse", "bob": "s3cret!", "carol": "pw-carol"})
 	alice := l.client("a", netip.MustParseAddr("192.0.2.11"), "alice", "correct horse")
 	if err := alice.Initiate("p2s", 15*time.Second); err != nil {
 		t.Fatalf("alice: %v\n%s", err, alice.Log())
@@ -186,6 +196,31 @@ func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
 	}
 	t.Logf("alice %v, bob %v", a.Client.VirtualIP, b.Client.VirtualIP)
 
+	// The pool exhausted: the next client gets a clear IKE failure, not a
+	// hang (the /29 has five client addresses: fill the other three).
+	for i := range 3 {
+		if _, err := l.pool.Lease(fmt.Sprint("filler", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	carol := l.client("c", netip.MustParseAddr("192.0.2.14"), "carol", "pw-carol")
+	start := time.Now()
+	if err := carol.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a client connected with the pool exhausted")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the refusal took %v", d)
+	}
+	if !strings.Contains(carol.Log(), "N(INT_ADDR_FAIL)") { // charon's name for INTERNAL_ADDRESS_FAILURE
+		t.Error("carol's charon was not told INTERNAL_ADDRESS_FAILURE")
+	}
+	if st := l.template(); !strings.Contains(st.LastError, "every client address is in use") {
+		t.Fatalf("template's last error %q", st.LastError)
+	}
+	for i := range 3 {
+		l.pool.Release(fmt.Sprint("filler", i))
+	}
+
 	// Leaving returns the address.
 	if err := alice.Terminate("p2s"); err != nil {
 		t.Fatal(err)
@@ -200,13 +235,7 @@ func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
 	if err := eve.Initiate("p2s", 10*time.Second); err == nil {
 		t.Fatal("a wrong password connected")
 	}
-	var tmpl ike.PeerStatus
-	for _, p := range l.status() {
-		if p.Name == "p2s" {
-			tmpl = p
-		}
-	}
-	if !strings.Contains(tmpl.LastError, "wrong password") {
+	if tmpl := l.template(); !strings.Contains(tmpl.LastError, "wrong password") {
 		t.Fatalf("template's last error %q", tmpl.LastError)
 	}
 	if n, _ := l.pool.Stats(); n != 1 {
