@@ -26,6 +26,25 @@ func (s *Server) getGroup(w http.ResponseWriter, r *request) error {
 	return nil
 }
 
+// headGroup serves HEAD of a resource group (az group exists): 204 if it
+// exists, 404 if not, never a body.
+func (s *Server) headGroup(w http.ResponseWriter, r *request) error {
+	gid, err := groupID(r)
+	if err != nil {
+		return err
+	}
+	g, err := registry.Load(r.Context(), s.st, gid)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		w.WriteHeader(http.StatusNotFound)
+		return nil
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // listGroups serves GET of a subscription's resource groups.
 func (s *Server) listGroups(w http.ResponseWriter, r *request) error {
 	sub := r.param(paramSub)

@@ -18,7 +18,7 @@ type openAPIDoc struct {
 	} `json:"components"`
 }
 
-var allMethods = []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete}
+var allMethods = []string{http.MethodHead, http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete}
 
 // samplePath fills a pattern's parameters with values that route.
 func samplePath(pattern string) string {
@@ -170,7 +170,7 @@ func TestRouterMatch(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{"/", "/subscriptions", "/subscriptions/S/resourcegroups/G/extra", "/subscriptions//resourcegroups"} {
+	for _, p := range []string{"/", "/subscriptions/S/resourcegroups/G/extra", "/subscriptions//resourcegroups"} {
 		segs, _ := splitPath(p)
 		if rt, _ := h.srv.router.match(segs); rt != nil {
 			t.Errorf("%s matched %s", p, rt.pattern)
