@@ -297,10 +297,13 @@ func (s *supervisor) apply(ctx context.Context, a *agentapi.Assignment, in *gwco
 }
 
 // resetConnections resets the connections whose reset counter differs
-// from the running assignment's (s.mu held, s.run and s.cur set).
+// from the previous assignment's (s.mu held, s.run and s.cur set). A
+// connection the previous assignment did not run (new, or a standby
+// taking over) starts with fresh SAs anyway.
 func (s *supervisor) resetConnections(ctx context.Context, a *agentapi.Assignment) {
 	for _, name := range slices.Sorted(maps.Keys(a.ConnectionResets)) {
-		if a.ConnectionResets[name] == s.cur.ConnectionResets[name] {
+		ran := slices.ContainsFunc(s.cur.Config.Connections, func(c gwconfig.Connection) bool { return c.Name == name })
+		if !ran || a.ConnectionResets[name] == s.cur.ConnectionResets[name] {
 			continue
 		}
 		s.log.Info("resetting a connection", "revision", a.Revision, "connection", name)

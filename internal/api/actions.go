@@ -48,6 +48,23 @@ func (s *Server) loadConnection(ctx context.Context, r *request) (resource.ID, *
 	return id, st, st.Obj.(*resource.Connection), nil
 }
 
+// loadConnectionForWrite loads the request's connection for an action
+// (s.mu held): it must exist, have no operation running and not be in a
+// group being deleted.
+func (s *Server) loadConnectionForWrite(ctx context.Context, r *request) (*registry.Record, *resource.Connection, error) {
+	id, st, c, err := s.loadConnection(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Op != "" {
+		return nil, nil, errBusy(st.ID)
+	}
+	if err := s.checkGroupWritable(ctx, id); err != nil {
+		return nil, nil, err
+	}
+	return st, c, nil
+}
+
 func sharedKeyBody(st *registry.Record, c *resource.Connection) ConnectionSharedKey {
 	return ConnectionSharedKey{ID: st.ID.String() + "/sharedkey", Value: c.SharedKeyValue()}
 }
@@ -107,14 +124,8 @@ func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind registr
 	ctx := r.Context()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, st, c, err := s.loadConnection(ctx, r)
+	st, c, err := s.loadConnectionForWrite(ctx, r)
 	if err != nil {
-		return err
-	}
-	if st.Op != "" {
-		return errBusy(st.ID)
-	}
-	if err := s.checkGroupWritable(ctx, id); err != nil {
 		return err
 	}
 	if kind == registry.OpSharedKey && c.SharedKeyValue() == key && st.Idle() {
@@ -222,14 +233,8 @@ func (s *Server) resetConnection(w http.ResponseWriter, r *request) error {
 	ctx := r.Context()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, st, _, err := s.loadConnection(ctx, r)
+	st, _, err := s.loadConnectionForWrite(ctx, r)
 	if err != nil {
-		return err
-	}
-	if st.Op != "" {
-		return errBusy(st.ID)
-	}
-	if err := s.checkGroupWritable(ctx, id); err != nil {
 		return err
 	}
 	op := s.newOperation(registry.OpResetConnection, st.ID, st.Obj.Meta().Location, r.apiVersion)

@@ -259,3 +259,25 @@ func TestCloudEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestSDKSubnetPolicies: the Azure SDK for Python (network 2022-07-01)
+// sends privateEndpointNetworkPolicies and
+// privateLinkServiceNetworkPolicies with every subnet; they are stored and
+// returned.
+func TestSDKSubnetPolicies(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.put(groupPathOf("rg"), groupBody())
+	vnet := rid("rg", "virtualNetworks", "v")
+	h.put(vnet, `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16"]},
+		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27",
+		"privateEndpointNetworkPolicies":"Disabled","privateLinkServiceNetworkPolicies":"enabled"}}]}}`)
+	sub := h.get(vnet + "/subnets/GatewaySubnet")["properties"].(map[string]any)
+	if sub["privateEndpointNetworkPolicies"] != "Disabled" || sub["privateLinkServiceNetworkPolicies"] != "Enabled" {
+		t.Fatalf("subnet %v", sub)
+	}
+	e := h.expectErr(h.do(http.MethodPut, vnet+"/subnets/s2", `{"properties":{"addressPrefix":"10.1.1.0/24","privateLinkServiceNetworkPolicies":"Sometimes"}}`),
+		http.StatusBadRequest, armerr.CodeInvalidParameter)
+	if e.Target != "properties.privateLinkServiceNetworkPolicies" {
+		t.Fatalf("target %q", e.Target)
+	}
+}

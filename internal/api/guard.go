@@ -27,7 +27,11 @@ import (
 //     application/json (a charset parameter, utf-8, is allowed): otherwise
 //     415 UnsupportedMediaType. The forms a page can send without a CORS
 //     preflight (text/plain, form encodings) are all refused, and the API
-//     answers no preflight.
+//     answers no preflight. One exception: a POST with an empty body, no
+//     Content-Type and an x-ms-client-request-id header, which is what the
+//     Azure SDKs send for body-less actions (reset, resetconnection); a
+//     page cannot add that header without a CORS preflight, which the API
+//     never grants.
 //
 // hosts are HOST:PORT pairs, compared case-insensitively (IPv6 addresses
 // in brackets); a Host header without a port means port 80.
@@ -130,12 +134,23 @@ func (g *guard) check(r *http.Request) *armerr.Error {
 	}
 	switch r.Method {
 	case http.MethodPut, http.MethodPost, http.MethodPatch:
+		if sdkAction(r) {
+			break
+		}
 		if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
 			return errorf(http.StatusUnsupportedMediaType, armerr.CodeUnsupportedMediaType, "",
 				"%s requests need Content-Type application/json (%v).", r.Method, err)
 		}
 	}
 	return nil
+}
+
+// sdkAction reports whether r is a body-less POST action as the Azure SDKs
+// send it: no body, no Content-Type, an x-ms-client-request-id header (a
+// header no cross-origin page can send without a preflight).
+func sdkAction(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.ContentLength == 0 && r.Header.Get("Content-Type") == "" &&
+		r.Header.Get("X-Ms-Client-Request-Id") != ""
 }
 
 // sameOrigin reports whether origin is http(s)://H for an allowed H.

@@ -147,6 +147,8 @@ func TestRouterMatch(t *testing.T) {
 		params        map[string]string
 	}{
 		{"/subscriptions/S/resourcegroups", subPath + "/resourcegroups", map[string]string{paramSub: "S"}},
+		{"//metadata/endpoints", "/metadata/endpoints", nil},
+		{"//subscriptions/S/resourcegroups/", subPath + "/resourcegroups", map[string]string{paramSub: "S"}},
 		{"/subscriptions/S/resourceGroups/G/providers/Microsoft.Network/virtualNetworkGateways/gw/connections",
 			gwPattern() + "/connections", map[string]string{paramSub: "S", paramGroup: "G", "virtualNetworkGatewayName": "gw"}},
 		{"/Subscriptions/S/ResourceGroups/G/Providers/microsoft.network/Connections/c/SharedKey/Reset/",

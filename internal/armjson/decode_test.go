@@ -46,14 +46,20 @@ func TestDecode(t *testing.T) {
 				}
 				return
 			}
-			e, ok := err.(*armerr.Error)
-			if !ok {
-				t.Fatalf("Decode = %v (%T), want an *armerr.Error", err, err)
-			}
-			if e.Code != armerr.CodeInvalidRequestContent || e.Target != tt.target {
-				t.Errorf("Decode = %s at %q (%s), want %s at %q", e.Code, e.Target, e.Message, armerr.CodeInvalidRequestContent, tt.target)
-			}
+			wantContentError(t, err, tt.target)
 		})
+	}
+}
+
+// wantContentError fails unless err is InvalidRequestContent at target.
+func wantContentError(t *testing.T, err error, target string) {
+	t.Helper()
+	e, ok := err.(*armerr.Error)
+	if !ok {
+		t.Fatalf("Decode = %v (%T), want an *armerr.Error", err, err)
+	}
+	if e.Code != armerr.CodeInvalidRequestContent || e.Target != target {
+		t.Errorf("Decode = %s at %q (%s), want %s at %q", e.Code, e.Target, e.Message, armerr.CodeInvalidRequestContent, target)
 	}
 }
 
@@ -101,13 +107,7 @@ func TestDecodeReference(t *testing.T) {
 				}
 				return
 			}
-			e, ok := err.(*armerr.Error)
-			if !ok {
-				t.Fatalf("Decode = %v (%T), want an *armerr.Error", err, err)
-			}
-			if e.Code != armerr.CodeInvalidRequestContent || e.Target != tt.target {
-				t.Errorf("Decode = %s at %q (%s), want %s at %q", e.Code, e.Target, e.Message, armerr.CodeInvalidRequestContent, tt.target)
-			}
+			wantContentError(t, err, tt.target)
 		})
 	}
 }

@@ -97,17 +97,16 @@ func TestSiteToSite(t *testing.T) {
 	}
 }
 
-// Multi-Site: three strongSwan sites on one RouteBased gateway at once.
-func TestMultiSite(t *testing.T) {
-	c := newCloud(t)
-	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
-	c.vm(sub1, "RG1", "VNet1", "vm1")
-	vmNS := c.vmNS(sub1, "RG1", "vm1")
+// branches connects n strongSwan sites, branch0... (192.0.2.20+i, with
+// 10.(60+i).0.0/16 and key keyPrefix+i), to VNet1-gw (10.1.0.0/16, group
+// RG1) and waits until each is Connected and reachable from vmNS.
+func (c *cloud) branches(gwIP string, vmNS *nstest.NS, n int, keyPrefix string) []*labSite {
+	c.t.Helper()
 	var sites []*labSite
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		s := c.site(fmt.Sprintf("branch%d", i), fmt.Sprintf("192.0.2.%d", 20+i), fmt.Sprintf("10.%d.0.0/16", 60+i))
-		key := fmt.Sprintf("branchKey%d", i)
-		s.strongswan(t, gwIP, "10.1.0.0/16", key, nil)
+		key := fmt.Sprintf("%s%d", keyPrefix, i)
+		s.strongswan(c.t, gwIP, "10.1.0.0/16", key, nil)
 		c.connect(sub1, "RG1", "VNet1-gw", s, key)
 		sites = append(sites, s)
 	}
@@ -115,8 +114,18 @@ func TestMultiSite(t *testing.T) {
 		c.waitConnected(sub1, "RG1", "to-"+s.name, 30*time.Second)
 	}
 	for _, s := range sites {
-		reachable(t, vmNS, s.host, 10*time.Second)
+		reachable(c.t, vmNS, s.host, 10*time.Second)
 	}
+	return sites
+}
+
+// Multi-Site: three strongSwan sites on one RouteBased gateway at once.
+func TestMultiSite(t *testing.T) {
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	c.branches(gwIP, vmNS, 3, "branchKey")
 	list := c.cli("network", "vnet-gateway", "list-connections", "-g", "RG1", "-n", "VNet1-gw", "-o", "json")
 	var conns []map[string]any
 	if err := json.Unmarshal([]byte(list), &conns); err != nil || len(conns) != 3 {
@@ -619,18 +628,7 @@ func TestResetConnection(t *testing.T) {
 	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
 	c.vm(sub1, "RG1", "VNet1", "vm1")
 	vmNS := c.vmNS(sub1, "RG1", "vm1")
-	var sites []*labSite
-	for i := 0; i < 2; i++ {
-		s := c.site(fmt.Sprintf("branch%d", i), fmt.Sprintf("192.0.2.%d", 20+i), fmt.Sprintf("10.%d.0.0/16", 60+i))
-		key := fmt.Sprintf("resetConnKey%d", i)
-		s.strongswan(t, gwIP, "10.1.0.0/16", key, nil)
-		c.connect(sub1, "RG1", "VNet1-gw", s, key)
-		sites = append(sites, s)
-	}
-	for _, s := range sites {
-		c.waitConnected(sub1, "RG1", "to-"+s.name, 30*time.Second)
-		reachable(t, vmNS, s.host, 10*time.Second)
-	}
+	sites := c.branches(gwIP, vmNS, 2, "resetConnKey")
 	gw, err := resource.ParseID("/subscriptions/"+sub1+"/resourceGroups/RG1/providers/Microsoft.Network/virtualNetworkGateways/VNet1-gw", "")
 	if err != nil {
 		t.Fatal(err)
