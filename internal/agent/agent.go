@@ -316,6 +316,33 @@ func (a *Agent) Terminate(ctx context.Context, name string) error {
 	return terr
 }
 
+// ResetConnection resets one connection (Azure's resetconnection): its SAs
+// are deleted, the peer told, and negotiated again at once (a
+// ResponderOnly connection waits for the peer). Other connections are not
+// touched.
+func (a *Agent) ResetConnection(ctx context.Context, name string) error {
+	var rerr error
+	err := a.do(ctx, func() {
+		now := time.Now()
+		if rerr = a.eng.Terminate(now, name); rerr != nil {
+			return
+		}
+		responderOnly := false
+		for _, c := range a.cfg.Connections {
+			if c.Name == name {
+				responderOnly = c.ConnectionMode == "ResponderOnly"
+			}
+		}
+		if !responderOnly {
+			rerr = a.eng.Initiate(now, name)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return rerr
+}
+
 // InitiateWait starts negotiating a connection and waits until it is
 // Connected (an IKE SA with a Child SA installed), returning how long that
 // took as measured by the agent.

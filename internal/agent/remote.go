@@ -24,9 +24,11 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -287,10 +289,29 @@ func (s *supervisor) apply(ctx context.Context, a *agentapi.Assignment, in *gwco
 			return
 		}
 		s.run.cfg = in
+		s.resetConnections(ctx, a)
 	}
 	s.cur = a
 	s.log.Info("assignment applied", "revision", a.Revision, "role", a.Role, "connections", len(in.Peers))
 	s.poke()
+}
+
+// resetConnections resets the connections whose reset counter differs
+// from the previous assignment's (s.mu held, s.run and s.cur set). A
+// connection the previous assignment did not run (new, or a standby
+// taking over) starts with fresh SAs anyway.
+func (s *supervisor) resetConnections(ctx context.Context, a *agentapi.Assignment) {
+	for _, name := range slices.Sorted(maps.Keys(a.ConnectionResets)) {
+		ran := slices.ContainsFunc(s.cur.Config.Connections, func(c gwconfig.Connection) bool { return c.Name == name })
+		if !ran || a.ConnectionResets[name] == s.cur.ConnectionResets[name] {
+			continue
+		}
+		s.log.Info("resetting a connection", "revision", a.Revision, "connection", name)
+		if err := s.run.ag.ResetConnection(ctx, name); err != nil {
+			// The connection is still configured and negotiates on its own.
+			s.log.Warn("resetting a connection", "connection", name, "err", err)
+		}
+	}
 }
 
 // forget stops the instance of a deleted gateway and drops its cached

@@ -71,6 +71,11 @@ type Assignment struct {
 	// Restart changes when the instance must restart from scratch (a
 	// gateway reset): every SA is deleted and negotiated again.
 	Restart int64 `json:"restart"`
+	// ConnectionResets maps a connection's name to a counter that changes
+	// when that connection alone must be reset (resetconnection): the
+	// instance deletes its SAs and negotiates them again, leaving the
+	// other connections alone. Absent means 0.
+	ConnectionResets map[string]int64 `json:"connectionResets,omitempty"`
 	// Config is the instance's configuration (a standby's has no
 	// connections).
 	Config gwconfig.Config `json:"config"`

@@ -48,6 +48,23 @@ func (s *Server) loadConnection(ctx context.Context, r *request) (resource.ID, *
 	return id, st, st.Obj.(*resource.Connection), nil
 }
 
+// loadConnectionForWrite loads the request's connection for an action
+// (s.mu held): it must exist, have no operation running and not be in a
+// group being deleted.
+func (s *Server) loadConnectionForWrite(ctx context.Context, r *request) (*registry.Record, *resource.Connection, error) {
+	id, st, c, err := s.loadConnection(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Op != "" {
+		return nil, nil, errBusy(st.ID)
+	}
+	if err := s.checkGroupWritable(ctx, id); err != nil {
+		return nil, nil, err
+	}
+	return st, c, nil
+}
+
 func sharedKeyBody(st *registry.Record, c *resource.Connection) ConnectionSharedKey {
 	return ConnectionSharedKey{ID: st.ID.String() + "/sharedkey", Value: c.SharedKeyValue()}
 }
@@ -107,14 +124,8 @@ func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind registr
 	ctx := r.Context()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, st, c, err := s.loadConnection(ctx, r)
+	st, c, err := s.loadConnectionForWrite(ctx, r)
 	if err != nil {
-		return err
-	}
-	if st.Op != "" {
-		return errBusy(st.ID)
-	}
-	if err := s.checkGroupWritable(ctx, id); err != nil {
 		return err
 	}
 	if kind == registry.OpSharedKey && c.SharedKeyValue() == key && st.Idle() {
@@ -195,13 +206,38 @@ func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
 	if st.Op != "" {
 		return errBusy(st.ID)
 	}
+	gw := st.Obj.(*resource.VirtualNetworkGateway)
+	if !gw.Properties.ActiveActive && strings.EqualFold(vip, "None") {
+		// az 2.45 sends gatewayVip=None when none is given; Azure resets an
+		// active-standby gateway whatever the VIP.
+		vip = ""
+	}
 	if vip != "" {
-		if err := checkGatewayVIP(ctx, s.view, st.Obj.(*resource.VirtualNetworkGateway), vip); err != nil {
+		if err := checkGatewayVIP(ctx, s.view, gw, vip); err != nil {
 			return err
 		}
 	}
 	op := s.newOperation(registry.OpReset, st.ID, st.Obj.Meta().Location, r.apiVersion)
 	op.GatewayVIP = vip
+	if err := s.accept(ctx, w, r, op, st.ID, st, st.Obj, resource.ProvisioningUpdating, nil, nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// resetConnection serves POST connections/{name}/resetconnection: a
+// long-running operation that resets the connection's SAs on every
+// instance of its gateway; the result is 204.
+func (s *Server) resetConnection(w http.ResponseWriter, r *request) error {
+	ctx := r.Context()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, _, err := s.loadConnectionForWrite(ctx, r)
+	if err != nil {
+		return err
+	}
+	op := s.newOperation(registry.OpResetConnection, st.ID, st.Obj.Meta().Location, r.apiVersion)
 	if err := s.accept(ctx, w, r, op, st.ID, st, st.Obj, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
@@ -269,7 +305,7 @@ func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
 	}
 	switch op.Status {
 	case StatusInProgress:
-		w.Header().Set("Location", s.endpoint+resultPath(op)+opQuery(op))
+		w.Header().Set("Location", s.endpointFor(r.Request)+resultPath(op)+opQuery(op))
 		s.setRetryAfter(w.Header(), op)
 		w.WriteHeader(http.StatusAccepted)
 		return nil
@@ -287,7 +323,7 @@ func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
 	}
 	target := op.TargetID()
 	switch op.Kind {
-	case registry.OpDelete, registry.OpGroupDelete:
+	case registry.OpDelete, registry.OpGroupDelete, registry.OpResetConnection:
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case registry.OpResetSharedKey:

@@ -9,13 +9,19 @@ import (
 	"github.com/vpngw/vpngw/internal/store"
 )
 
-// getGroup serves GET of a resource group.
-func (s *Server) getGroup(w http.ResponseWriter, r *request) error {
+// loadGroup loads the request's resource group (nil if absent).
+func (s *Server) loadGroup(r *request) (resource.ID, *registry.Record, error) {
 	gid, err := groupID(r)
 	if err != nil {
-		return err
+		return gid, nil, err
 	}
 	g, err := registry.Load(r.Context(), s.st, gid)
+	return gid, g, err
+}
+
+// getGroup serves GET of a resource group.
+func (s *Server) getGroup(w http.ResponseWriter, r *request) error {
+	gid, g, err := s.loadGroup(r)
 	if err != nil {
 		return err
 	}
@@ -23,6 +29,21 @@ func (s *Server) getGroup(w http.ResponseWriter, r *request) error {
 		return resource.NotFound(gid)
 	}
 	writeJSON(w, http.StatusOK, s.render(r.Context(), g.Obj))
+	return nil
+}
+
+// headGroup serves HEAD of a resource group (az group exists): 204 if it
+// exists, 404 if not, never a body.
+func (s *Server) headGroup(w http.ResponseWriter, r *request) error {
+	_, g, err := s.loadGroup(r)
+	switch {
+	case err != nil:
+		return err
+	case g == nil:
+		w.WriteHeader(http.StatusNotFound)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"mime"
 	"net"
@@ -26,12 +27,33 @@ import (
 //     application/json (a charset parameter, utf-8, is allowed): otherwise
 //     415 UnsupportedMediaType. The forms a page can send without a CORS
 //     preflight (text/plain, form encodings) are all refused, and the API
-//     answers no preflight.
+//     answers no preflight. One exception: a POST with an empty body, no
+//     Content-Type and an x-ms-client-request-id header, which is what the
+//     Azure SDKs send for body-less actions (reset, resetconnection); a
+//     page cannot add that header without a CORS preflight, which the API
+//     never grants.
 //
 // hosts are HOST:PORT pairs, compared case-insensitively (IPv6 addresses
 // in brackets); a Host header without a port means port 80.
 func Guard(next http.Handler, hosts []string) http.Handler {
-	g := &guard{next: next, hosts: make(map[string]bool, len(hosts))}
+	return newGuard(next, hosts, false)
+}
+
+// GuardBehindProxy is Guard for a server behind a reverse proxy it trusts
+// (vpngw serve --trust-proxy): a request's X-Forwarded-Proto (http or
+// https) and X-Forwarded-Host (the first of a list) say where the client
+// reached the proxy, and the API builds its operation URLs and
+// /metadata/endpoints from them instead of the configured endpoint. The
+// forwarded host must be one of hosts too (with the forwarded scheme's
+// default port when it has none), or the request is 400 InvalidHost: a
+// proxy that passes a rebound name through is refused as a direct
+// request would be.
+func GuardBehindProxy(next http.Handler, hosts []string) http.Handler {
+	return newGuard(next, hosts, true)
+}
+
+func newGuard(next http.Handler, hosts []string, trustProxy bool) *guard {
+	g := &guard{next: next, hosts: make(map[string]bool, len(hosts)), trustProxy: trustProxy}
 	for _, h := range hosts {
 		if n, ok := normalizeHost(h, ""); ok {
 			g.hosts[n] = true
@@ -43,6 +65,8 @@ func Guard(next http.Handler, hosts []string) http.Handler {
 type guard struct {
 	next  http.Handler
 	hosts map[string]bool
+	// trustProxy: honour X-Forwarded-Proto and X-Forwarded-Host.
+	trustProxy bool
 }
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +74,52 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		armerr.Write(w, err)
 		return
 	}
+	if g.trustProxy {
+		fw, err := g.forwarded(r)
+		if err != nil {
+			armerr.Write(w, err)
+			return
+		}
+		if fw != (forwarded{}) {
+			r = r.WithContext(context.WithValue(r.Context(), forwardedKey{}, fw))
+		}
+	}
 	g.next.ServeHTTP(w, r)
+}
+
+// forwarded is what a trusted proxy said about the client's request: the
+// scheme and HOST[:PORT] it reached the proxy at ("" when not said).
+type forwarded struct{ scheme, host string }
+
+// forwardedKey is the context key of a request's forwarded value.
+type forwardedKey struct{}
+
+// firstValue is the first element of a comma-separated header (proxies
+// append theirs to the client's).
+func firstValue(h http.Header, name string) string {
+	v, _, _ := strings.Cut(h.Get(name), ",")
+	return strings.TrimSpace(v)
+}
+
+// forwarded reads and checks X-Forwarded-Proto and X-Forwarded-Host.
+func (g *guard) forwarded(r *http.Request) (forwarded, *armerr.Error) {
+	fw := forwarded{scheme: strings.ToLower(firstValue(r.Header, "X-Forwarded-Proto")), host: firstValue(r.Header, "X-Forwarded-Host")}
+	port := "80"
+	switch fw.scheme {
+	case "", "http":
+	case "https":
+		port = "443"
+	default:
+		return forwarded{}, errorf(http.StatusBadRequest, armerr.CodeInvalidHost, "",
+			"The X-Forwarded-Proto header must be http or https.")
+	}
+	if fw.host != "" {
+		if h, ok := normalizeHost(fw.host, port); !ok || !g.hosts[h] || strings.ContainsAny(fw.host, "/?#@ ") {
+			return forwarded{}, errorf(http.StatusBadRequest, armerr.CodeInvalidHost, "",
+				"The request's X-Forwarded-Host header does not name this server; add the name with vpngw serve --allowed-host.")
+		}
+	}
+	return fw, nil
 }
 
 func (g *guard) check(r *http.Request) *armerr.Error {
@@ -65,12 +134,23 @@ func (g *guard) check(r *http.Request) *armerr.Error {
 	}
 	switch r.Method {
 	case http.MethodPut, http.MethodPost, http.MethodPatch:
+		if sdkAction(r) {
+			break
+		}
 		if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
 			return errorf(http.StatusUnsupportedMediaType, armerr.CodeUnsupportedMediaType, "",
 				"%s requests need Content-Type application/json (%v).", r.Method, err)
 		}
 	}
 	return nil
+}
+
+// sdkAction reports whether r is a body-less POST action as the Azure SDKs
+// send it: no body, no Content-Type, an x-ms-client-request-id header (a
+// header no cross-origin page can send without a preflight).
+func sdkAction(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.ContentLength == 0 && r.Header.Get("Content-Type") == "" &&
+		r.Header.Get("X-Ms-Client-Request-Id") != ""
 }
 
 // sameOrigin reports whether origin is http(s)://H for an allowed H.

@@ -127,6 +127,30 @@ func TestGuardCSRF(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Errorf("same-origin JSON PUT: %d %s", r.status, r.body)
 	}
+	// What the Azure SDKs send for a body-less action: no Content-Type, an
+	// x-ms-client-request-id header (which a page cannot send without a
+	// preflight). Allowed for an empty POST only, and the Origin rule
+	// still applies.
+	sdk := http.Header{"X-Ms-Client-Request-Id": {"3f0b7e9c-0000-4000-8000-000000000001"}}
+	for _, c := range []struct {
+		name, method, path, origin, body string
+		status                           int
+	}{
+		{"SDK reset", http.MethodPost, s.gw + "/reset", "", "", http.StatusAccepted},
+		{"SDK resetconnection", http.MethodPost, s.conn + "/resetconnection", "", "", http.StatusAccepted},
+		{"with a body", http.MethodPost, s.conn + "/sharedkey/reset", "", `{"keyLength":10}`, http.StatusUnsupportedMediaType},
+		{"a PUT", http.MethodPut, s.conn + "/sharedkey", "", "", http.StatusUnsupportedMediaType},
+		{"from another origin", http.MethodPost, s.gw + "/reset", "http://attacker.example", "", http.StatusForbidden},
+	} {
+		res := tstest.Do(t, tstest.Request{Method: c.method, URL: "http://" + addr + c.path + "?api-version=" + testAPIVersion,
+			Origin: c.origin, Body: c.body, Header: sdk})
+		if res.Status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, res.Status, res.Body, c.status)
+		}
+		if res.Status == http.StatusAccepted {
+			h.waitURL(res.Header.Get("Azure-AsyncOperation"))
+		}
+	}
 }
 
 func TestNormalizeHost(t *testing.T) {

@@ -18,7 +18,7 @@ type openAPIDoc struct {
 	} `json:"components"`
 }
 
-var allMethods = []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete}
+var allMethods = []string{http.MethodHead, http.MethodGet, http.MethodPut, http.MethodPost, http.MethodPatch, http.MethodDelete}
 
 // samplePath fills a pattern's parameters with values that route.
 func samplePath(pattern string) string {
@@ -147,6 +147,8 @@ func TestRouterMatch(t *testing.T) {
 		params        map[string]string
 	}{
 		{"/subscriptions/S/resourcegroups", subPath + "/resourcegroups", map[string]string{paramSub: "S"}},
+		{"//metadata/endpoints", "/metadata/endpoints", nil},
+		{"//subscriptions/S/resourcegroups/", subPath + "/resourcegroups", map[string]string{paramSub: "S"}},
 		{"/subscriptions/S/resourceGroups/G/providers/Microsoft.Network/virtualNetworkGateways/gw/connections",
 			gwPattern() + "/connections", map[string]string{paramSub: "S", paramGroup: "G", "virtualNetworkGatewayName": "gw"}},
 		{"/Subscriptions/S/ResourceGroups/G/Providers/microsoft.network/Connections/c/SharedKey/Reset/",
@@ -170,7 +172,7 @@ func TestRouterMatch(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{"/", "/subscriptions", "/subscriptions/S/resourcegroups/G/extra", "/subscriptions//resourcegroups"} {
+	for _, p := range []string{"/", "/subscriptions/S/resourcegroups/G/extra", "/subscriptions//resourcegroups"} {
 		segs, _ := splitPath(p)
 		if rt, _ := h.srv.router.match(segs); rt != nil {
 			t.Errorf("%s matched %s", p, rt.pattern)

@@ -77,8 +77,9 @@ func opQuery(op *registry.Operation) string { return "?api-version=" + url.Query
 // setLROHeaders sets the headers of a response that started op.
 func (s *Server) setLROHeaders(w http.ResponseWriter, r *request, op *registry.Operation) {
 	h := w.Header()
-	h.Set("Azure-AsyncOperation", s.endpoint+statusPath(op)+opQuery(op))
-	h.Set("Location", s.endpoint+resultPath(op)+opQuery(op))
+	base := s.endpointFor(r.Request)
+	h.Set("Azure-AsyncOperation", base+statusPath(op)+opQuery(op))
+	h.Set("Location", base+resultPath(op)+opQuery(op))
 	s.setRetryAfter(h, op)
 }
 
@@ -178,6 +179,13 @@ func (s *Server) runOp(ctx context.Context, id string) {
 			break
 		}
 		err = s.prov.ResetGateway(ctx, s.view, gw, op.GatewayVIP)
+	case registry.OpResetConnection:
+		c, ok := cur.Obj.(*resource.Connection)
+		if !ok {
+			err = internalf("connection reset of %T", cur.Obj)
+			break
+		}
+		err = s.prov.ResetConnection(ctx, s.view, c)
 	default:
 		err = internalf("unknown operation kind %q", op.Kind)
 	}

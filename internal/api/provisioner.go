@@ -40,6 +40,11 @@ type Provisioner interface {
 	// active-active instance to reset.
 	ResetGateway(ctx context.Context, v resource.View, gw *resource.VirtualNetworkGateway, gatewayVIP string) error
 
+	// ResetConnection resets one connection (Azure's resetconnection):
+	// every instance running it deletes its SAs and negotiates them again;
+	// the gateway's other connections are not touched.
+	ResetConnection(ctx context.Context, v resource.View, c *resource.Connection) error
+
 	// ConnectionStatus reports the live status of a realized connection
 	// (provisioningState Succeeded): connectionStatus, per-tunnel status and
 	// byte counters. It must be honest: Connected only when a tunnel is up.
@@ -71,6 +76,11 @@ func (NoneProvisioner) Teardown(ctx context.Context, _ resource.View, _ resource
 
 // ResetGateway implements Provisioner; it does nothing.
 func (NoneProvisioner) ResetGateway(ctx context.Context, _ resource.View, _ *resource.VirtualNetworkGateway, _ string) error {
+	return ctx.Err()
+}
+
+// ResetConnection implements Provisioner; it does nothing.
+func (NoneProvisioner) ResetConnection(ctx context.Context, _ resource.View, _ *resource.Connection) error {
 	return ctx.Err()
 }
 

@@ -102,9 +102,10 @@ func newRouter(routes []*route) *router {
 }
 
 // splitPath splits an escaped URL path into unescaped segments. A trailing
-// slash is ignored.
+// slash is ignored, and so are repeated leading ones: az cloud register
+// --endpoint-resource-manager http://host/ asks for //metadata/endpoints.
 func splitPath(escaped string) ([]string, error) {
-	p := strings.TrimSuffix(strings.TrimPrefix(escaped, "/"), "/")
+	p := strings.TrimSuffix(strings.TrimLeft(escaped, "/"), "/")
 	if p == "" {
 		return nil, nil
 	}

@@ -43,6 +43,15 @@ func (s *Server) buildRoutes() []*route {
 					handle: s.getGroup, responses: []responseSpec{ok(schemaOf[resource.ResourceGroup]())},
 				},
 				{
+					method: http.MethodHead, operationID: "ResourceGroups_CheckExistence",
+					summary: "Whether a resource group exists: 204 if it does, 404 if not (no body).",
+					handle:  s.headGroup,
+					responses: []responseSpec{
+						{status: http.StatusNoContent, desc: "The resource group exists."},
+						{status: http.StatusNotFound, desc: "The resource group does not exist."},
+					},
+				},
+				{
 					method: http.MethodPut, operationID: "ResourceGroups_CreateOrUpdate", summary: "Create or update a resource group (synchronous).",
 					handle: s.putGroup, body: schemaOf[resource.ResourceGroup](), conditional: true,
 					responses: []responseSpec{
@@ -173,6 +182,15 @@ func (s *Server) buildRoutes() []*route {
 			}},
 		},
 		&route{
+			pattern: connItem + "/resetconnection", tag: "VirtualNetworkGatewayConnections",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGatewayConnections_ResetConnection",
+				summary: "Reset a connection: every gateway instance running it deletes its SAs and negotiates them again; the gateway's other connections are not touched. The result is 204.",
+				handle:  s.resetConnection, longRunning: true,
+				responses: []responseSpec{lro(http.StatusAccepted, "Accepted.", nil)},
+			}},
+		},
+		&route{
 			pattern: gwItem + "/connections", tag: "VirtualNetworkGateways",
 			endpoints: []*endpoint{{
 				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListConnections",
@@ -216,6 +234,37 @@ func (s *Server) buildRoutes() []*route {
 					{status: http.StatusAccepted, desc: "Still running.", location: true},
 					{status: http.StatusNoContent, desc: "Succeeded (delete)."},
 				},
+			}},
+		},
+		&route{
+			pattern: "/metadata/endpoints", tag: "Meta",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "Metadata_GetEndpoints",
+				summary: "The cloud's endpoints in Azure Stack's shape, for az cloud register --endpoint-resource-manager (any api-version; az sends 2015-01-01). URLs are this server's.",
+				handle:  s.getCloudMetadata, noAPIVersion: true, responses: []responseSpec{ok(schemaOf[CloudMetadata]())},
+			}},
+		},
+		&route{
+			pattern: "/subscriptions", tag: "Subscriptions",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "Subscriptions_List",
+				summary: "The subscriptions: the default one and every one holding a resource group (any api-version).",
+				handle:  s.listSubscriptions, noAPIVersion: true, responses: []responseSpec{ok(listOf[Subscription]())},
+			}},
+		},
+		&route{
+			pattern: subPath, tag: "Subscriptions",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "Subscriptions_Get",
+				summary: "A subscription (every well-formed ID is served; any api-version).",
+				handle:  s.getSubscription, noAPIVersion: true, responses: []responseSpec{ok(schemaOf[Subscription]())},
+			}},
+		},
+		&route{
+			pattern: "/tenants", tag: "Subscriptions",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "Tenants_List", summary: "The one tenant (any api-version).",
+				handle: s.listTenants, noAPIVersion: true, responses: []responseSpec{ok(listOf[Tenant]())},
 			}},
 		},
 		&route{

@@ -273,6 +273,31 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, reqID string) 
 	return ep.handle(w, req)
 }
 
+// endpointFor is the scheme://host[:port] the operation URLs of r's
+// response are built from: the configured endpoint, or what a trusted
+// proxy forwarded (GuardBehindProxy, which checked the host). Never the
+// request's Host header.
+func (s *Server) endpointFor(r *http.Request) string {
+	fw, ok := r.Context().Value(forwardedKey{}).(forwarded)
+	if !ok {
+		return s.endpoint
+	}
+	scheme, host := "http", ""
+	if u, err := url.Parse(s.endpoint); err == nil && s.endpoint != "" {
+		scheme, host = u.Scheme, u.Host
+	}
+	if fw.scheme != "" {
+		scheme = fw.scheme
+	}
+	if fw.host != "" {
+		host = fw.host
+	}
+	if host == "" {
+		return s.endpoint
+	}
+	return scheme + "://" + host
+}
+
 // writeError writes err in ARM's error shape. Internal errors are logged
 // with the request ID and answered without their text.
 func (s *Server) writeError(w http.ResponseWriter, reqID string, err error) {

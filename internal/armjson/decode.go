@@ -81,6 +81,13 @@ var (
 // checkJSON walks a generic JSON value (decoded with UseNumber) against the
 // Go type it will be decoded into.
 func checkJSON(raw any, t reflect.Type, path string) *armerr.Error {
+	return checkValue(raw, t, path, false)
+}
+
+// checkValue is checkJSON; reference means the value is a whole resource
+// given where a reference is expected (a field tagged armjson:"reference"):
+// its known properties are checked, the others are ignored.
+func checkValue(raw any, t reflect.Type, path string, reference bool) *armerr.Error {
 	if raw == nil {
 		return nil // null: encoding/json leaves the zero value
 	}
@@ -112,12 +119,15 @@ func checkJSON(raw any, t reflect.Type, path string) *armerr.Error {
 		fields := Fields(t)
 		for _, key := range sortedKeys(obj) {
 			f, ok := lookupField(fields, key)
+			if !ok && reference {
+				continue // a property of the referenced resource
+			}
 			if !ok {
 				return armerr.Errorf(armerr.CodeInvalidRequestContent, joinPath(path, key),
 					"Could not find member '%s' on object of type '%s' at %s: unknown properties are not allowed.",
 					key, typeLabel(t), pathName(path))
 			}
-			if e := checkJSON(obj[key], f.Type, joinPath(path, f.Name)); e != nil {
+			if e := checkValue(obj[key], f.Type, joinPath(path, f.Name), f.Reference); e != nil {
 				return e
 			}
 		}
@@ -212,6 +222,13 @@ type Field struct {
 	Name string
 	// Type is the Go type its value decodes into.
 	Type reflect.Type
+	// Reference is set by the struct tag armjson:"reference": the value
+	// refers to another resource (a struct with its id), and clients may
+	// send that whole resource, as GET returned it, in its place (the Azure
+	// SDKs do for a connection's gateways). Its known properties are
+	// checked and decoded; the others are ignored, though the whole body
+	// must still be well-formed (UTF-8, no NUL, no duplicate names).
+	Reference bool
 }
 
 // Fields lists the JSON properties of a struct type the way encoding/json
@@ -248,7 +265,7 @@ func Fields(t reflect.Type) []Field {
 				if name == "" {
 					name = sf.Name
 				}
-				found = append(found, Field{Name: name, Type: sf.Type})
+				found = append(found, Field{Name: name, Type: sf.Type, Reference: sf.Tag.Get("armjson") == "reference"})
 			}
 		}
 		for _, f := range found {

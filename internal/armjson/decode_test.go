@@ -46,13 +46,68 @@ func TestDecode(t *testing.T) {
 				}
 				return
 			}
-			e, ok := err.(*armerr.Error)
-			if !ok {
-				t.Fatalf("Decode = %v (%T), want an *armerr.Error", err, err)
+			wantContentError(t, err, tt.target)
+		})
+	}
+}
+
+// wantContentError fails unless err is InvalidRequestContent at target.
+func wantContentError(t *testing.T, err error, target string) {
+	t.Helper()
+	e, ok := err.(*armerr.Error)
+	if !ok {
+		t.Fatalf("Decode = %v (%T), want an *armerr.Error", err, err)
+	}
+	if e.Code != armerr.CodeInvalidRequestContent || e.Target != target {
+		t.Errorf("Decode = %s at %q (%s), want %s at %q", e.Code, e.Target, e.Message, armerr.CodeInvalidRequestContent, target)
+	}
+}
+
+// A field tagged armjson:"reference" takes the whole referenced resource,
+// as the Azure SDKs send a connection's gateways: its known properties are
+// checked and read, the rest ignored, but the body stays strict.
+func TestDecodeReference(t *testing.T) {
+	type ref struct {
+		ID string `json:"id"`
+	}
+	type conn struct {
+		Gateway *ref   `json:"gateway,omitempty" armjson:"reference"`
+		Plain   *ref   `json:"plain,omitempty"`
+		Name    string `json:"name"`
+	}
+	full := `{"id":"/x/gw1","name":"gw1","etag":"W/\"1\"","type":"t","location":"westeurope","tags":{},` +
+		`"properties":{"ipConfigurations":[{"id":"/x/gw1/ipConfigurations/default","properties":{"subnet":{"id":"/s"}}}],"activeActive":false}}`
+	tests := []struct {
+		name, body string
+		wantID     string
+		target     string // with !ok
+		ok         bool
+	}{
+		{"id only", `{"gateway":{"id":"/x/gw1"}}`, "/x/gw1", "", true},
+		{"whole resource", `{"gateway":` + full + `}`, "/x/gw1", "", true},
+		{"null", `{"gateway":null}`, "", "", true},
+		{"not an object", `{"gateway":"/x/gw1"}`, "", "gateway", false},
+		{"id of the wrong type", `{"gateway":{"id":5,"etag":"x"}}`, "", "gateway.id", false},
+		{"duplicate id", `{"gateway":{"id":"/a","id":"/b"}}`, "", "gateway.id", false},
+		{"duplicate in the ignored part", `{"gateway":{"id":"/a","etag":"1","etag":"2"}}`, "", "gateway.etag", false},
+		{"invalid UTF-8 in the id", "{\"gateway\":{\"id\":\"\xff\"}}", "", "gateway.id", false},
+		{"a plain reference stays strict", `{"plain":{"id":"/x","etag":"1"}}`, "", "plain.etag", false},
+		{"unknown property beside the reference", `{"gateway":{"id":"/x"},"etag":"1"}`, "", "etag", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c conn
+			err := Decode([]byte(tt.body), &c)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				if got := ""; c.Gateway != nil && c.Gateway.ID != tt.wantID || c.Gateway == nil && tt.wantID != got {
+					t.Fatalf("gateway = %+v, want id %q", c.Gateway, tt.wantID)
+				}
+				return
 			}
-			if e.Code != armerr.CodeInvalidRequestContent || e.Target != tt.target {
-				t.Errorf("Decode = %s at %q (%s), want %s at %q", e.Code, e.Target, e.Message, armerr.CodeInvalidRequestContent, tt.target)
-			}
+			wantContentError(t, err, tt.target)
 		})
 	}
 }

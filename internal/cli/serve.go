@@ -19,6 +19,8 @@ type serveOptions struct {
 	listen      string
 	listenFile  string
 	allowedHost []string
+	endpoint    string
+	trustProxy  bool
 	insecure    bool
 	dataDir     string
 	keyFile     string
@@ -69,6 +71,8 @@ apart from the data: without it the stored secrets cannot be read.
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8480", "address to serve HTTP on (port 0 picks a free port)")
 	f.StringSliceVar(&o.allowedHost, "allowed-host", nil, "further HOST or HOST:PORT the API answers to (its Host header); the first is used in operation URLs when --listen is a wildcard address")
+	f.StringVar(&o.endpoint, "endpoint", "", "URL clients reach the API at, http(s)://HOST[:PORT] (e.g. a TLS proxy's): operation URLs and /metadata/endpoints use it, and its host is allowed (default: http:// and the listen address)")
+	f.BoolVar(&o.trustProxy, "trust-proxy", false, "build operation URLs from X-Forwarded-Proto and X-Forwarded-Host (which must name an allowed host): only behind a reverse proxy that sets them")
 	f.BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address although the API has no TLS and no sign-in (logged as a warning)")
 	f.StringVar(&o.listenFile, "listen-file", "", "write the bound address to this file when ready")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the store (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
@@ -205,6 +209,8 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		Listen:          o.listen,
 		ListenFile:      o.listenFile,
 		AllowedHosts:    o.allowedHost,
+		Endpoint:        o.endpoint,
+		TrustProxy:      o.trustProxy,
 		InsecureListen:  o.insecure,
 		DataDir:         dir,
 		SecretsKeyFile:  keyFile,

@@ -97,17 +97,16 @@ func TestSiteToSite(t *testing.T) {
 	}
 }
 
-// Multi-Site: three strongSwan sites on one RouteBased gateway at once.
-func TestMultiSite(t *testing.T) {
-	c := newCloud(t)
-	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
-	c.vm(sub1, "RG1", "VNet1", "vm1")
-	vmNS := c.vmNS(sub1, "RG1", "vm1")
+// branches connects n strongSwan sites, branch0... (192.0.2.20+i, with
+// 10.(60+i).0.0/16 and key keyPrefix+i), to VNet1-gw (10.1.0.0/16, group
+// RG1) and waits until each is Connected and reachable from vmNS.
+func (c *cloud) branches(gwIP string, vmNS *nstest.NS, n int, keyPrefix string) []*labSite {
+	c.t.Helper()
 	var sites []*labSite
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		s := c.site(fmt.Sprintf("branch%d", i), fmt.Sprintf("192.0.2.%d", 20+i), fmt.Sprintf("10.%d.0.0/16", 60+i))
-		key := fmt.Sprintf("branchKey%d", i)
-		s.strongswan(t, gwIP, "10.1.0.0/16", key, nil)
+		key := fmt.Sprintf("%s%d", keyPrefix, i)
+		s.strongswan(c.t, gwIP, "10.1.0.0/16", key, nil)
 		c.connect(sub1, "RG1", "VNet1-gw", s, key)
 		sites = append(sites, s)
 	}
@@ -115,8 +114,18 @@ func TestMultiSite(t *testing.T) {
 		c.waitConnected(sub1, "RG1", "to-"+s.name, 30*time.Second)
 	}
 	for _, s := range sites {
-		reachable(t, vmNS, s.host, 10*time.Second)
+		reachable(c.t, vmNS, s.host, 10*time.Second)
 	}
+	return sites
+}
+
+// Multi-Site: three strongSwan sites on one RouteBased gateway at once.
+func TestMultiSite(t *testing.T) {
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	c.branches(gwIP, vmNS, 3, "branchKey")
 	list := c.cli("network", "vnet-gateway", "list-connections", "-g", "RG1", "-n", "VNet1-gw", "-o", "json")
 	var conns []map[string]any
 	if err := json.Unmarshal([]byte(list), &conns); err != nil || len(conns) != 3 {
@@ -609,4 +618,87 @@ func TestIKEv1SiteToSite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// resetconnection resets one connection: its IKE and Child SAs are
+// negotiated again (new SPIs) while the gateway's other connection keeps
+// its SAs untouched, and traffic flows over both afterwards.
+func TestResetConnection(t *testing.T) {
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	sites := c.branches(gwIP, vmNS, 2, "resetConnKey")
+	gw, err := resource.ParseID("/subscriptions/"+sub1+"/resourceGroups/RG1/providers/Microsoft.Network/virtualNetworkGateways/VNet1-gw", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := reconcile.InstanceID(gw, 0)
+	// spis is a connection's established IKE SAs on the active instance,
+	// each with its Child SAs' inbound SPIs ("SPIi/in1,in2").
+	spis := func(conn string) []string {
+		var out []string
+		for _, cn := range c.agentStatus(active).Connections {
+			if !strings.HasPrefix(cn.Name, conn+"-") {
+				continue
+			}
+			for _, sa := range cn.IKE {
+				if sa.State != "established" {
+					continue
+				}
+				id := sa.SPIi + "/"
+				for _, ch := range sa.Children {
+					id += ch.InSPI + ","
+				}
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	var a0, b0 []string
+	nstest.WaitFor(t, 10*time.Second, func() bool {
+		a0, b0 = spis("to-branch0"), spis("to-branch1")
+		return len(a0) == 1 && len(b0) == 1 && !strings.HasSuffix(a0[0], "/") && !strings.HasSuffix(b0[0], "/")
+	}, "one established IKE SA with Child SAs per connection: %v %v", a0, b0)
+
+	path := "/subscriptions/" + sub1 + "/resourceGroups/RG1/providers/Microsoft.Network/connections/to-branch0/resetconnection"
+	code, body, hdr, err := c.do(context.Background(), "POST", path, "")
+	if err != nil || code != 202 || hdr.Get("Azure-AsyncOperation") == "" || hdr.Get("Location") == "" {
+		t.Fatalf("resetconnection: %v %d %s %v", err, code, body, hdr)
+	}
+	nstest.WaitFor(t, 60*time.Second, func() bool {
+		_, b, _, err := c.do(context.Background(), "GET", hdr.Get("Azure-AsyncOperation"), "")
+		var st api.OperationStatus
+		if err != nil || json.Unmarshal(b, &st) != nil {
+			return false
+		}
+		if st.Status == api.StatusFailed {
+			t.Fatalf("resetconnection failed: %s", b)
+		}
+		return st.Status == api.StatusSucceeded
+	}, "resetconnection did not finish")
+	if code, _, _, _ := c.do(context.Background(), "GET", hdr.Get("Location"), ""); code != 204 {
+		t.Fatalf("resetconnection result: %d, want 204", code)
+	}
+
+	// The reset connection comes back with new SAs.
+	var a1 []string
+	nstest.WaitFor(t, 30*time.Second, func() bool {
+		a1 = spis("to-branch0")
+		return len(a1) == 1 && !strings.HasSuffix(a1[0], "/") && a1[0] != a0[0]
+	}, "to-branch0 kept its SAs after resetconnection: before %v, now %v", a0, a1)
+	if strings.Split(a1[0], "/")[0] == strings.Split(a0[0], "/")[0] {
+		t.Fatalf("to-branch0's IKE SA was not replaced: %v → %v", a0, a1)
+	}
+	c.waitConnected(sub1, "RG1", "to-branch0", 30*time.Second)
+	reachable(t, vmNS, sites[0].host, 10*time.Second)
+	// The other connection was not touched.
+	if b1 := spis("to-branch1"); len(b1) != 1 || b1[0] != b0[0] {
+		t.Fatalf("to-branch1's SAs changed: %v → %v", b0, b1)
+	}
+	reachable(t, vmNS, sites[1].host, 5*time.Second)
+	if st := c.connection(sub1, "RG1", "to-branch0")["provisioningState"]; st != "Succeeded" {
+		t.Fatalf("connection after reset: provisioningState %v", st)
+	}
+	t.Logf("resetconnection: to-branch0 %v → %v; to-branch1 kept %v", a0, a1, b0)
 }

@@ -31,6 +31,10 @@ type GatewayState struct {
 	// Restarts counts each instance's resets; a change restarts the
 	// instance from scratch (every SA deleted and negotiated again).
 	Restarts [2]int64 `json:"restarts"`
+	// ConnectionResets counts each connection's resets (resetconnection),
+	// by the name the agents know it by; a change makes the active
+	// instances delete the connection's SAs and negotiate them again.
+	ConnectionResets map[string]int64 `json:"connectionResets,omitempty"`
 }
 
 // Options tune the desired state.
@@ -321,17 +325,34 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				cfg.VPNType = gwconfig.PolicyBased
 			}
 			role := agentapi.RoleStandby
+			var resets map[string]int64
 			if active {
 				role = agentapi.RoleActive
 				cfg.Connections = conns
+				resets = connectionResets(st.ConnectionResets, conns)
 			}
-			inst.Assignment = agentapi.Assignment{Role: role, Restart: st.Restarts[i], Config: cfg}
+			inst.Assignment = agentapi.Assignment{Role: role, Restart: st.Restarts[i], ConnectionResets: resets, Config: cfg}
 			spec.Instances = append(spec.Instances, inst)
 			d.Instances[inst.ID] = inst
 		}
 		d.Gateways = append(d.Gateways, spec)
 	}
 	return d
+}
+
+// connectionResets is the part of a gateway's connection reset counters
+// that names one of conns (nil if none).
+func connectionResets(all map[string]int64, conns []gwconfig.Connection) map[string]int64 {
+	var out map[string]int64
+	for _, c := range conns {
+		if n := all[c.Name]; n != 0 {
+			if out == nil {
+				out = map[string]int64{}
+			}
+			out[c.Name] = n
+		}
+	}
+	return out
 }
 
 // connectionFor builds the agent's view of one connection: the agent

@@ -507,6 +507,55 @@ func (r *Reconciler) ResetGateway(ctx context.Context, _ resource.View, gw *reso
 	if err := r.pass(ctx); err != nil {
 		return resource.Errorf(CodeProviderFailed, "", "resetting %s: %v", id, err)
 	}
+	return r.waitApplied(ctx, "resetting "+id.String(), r.gatewayRevisions(gk))
+}
+
+// ResetConnection implements api.Provisioner: the active instances of the
+// connection's gateway delete its SAs (telling the peer) and negotiate
+// them again; the gateway's other connections are not touched.
+func (r *Reconciler) ResetConnection(ctx context.Context, _ resource.View, c *resource.Connection) error {
+	key, id, err := keyOf(c)
+	if err != nil {
+		return err
+	}
+	var spec *GatewaySpec
+	for _, g := range r.desired.Load().Gateways {
+		if _, ok := g.Connections[key]; ok {
+			spec = g
+		}
+	}
+	if spec == nil {
+		why := "it is not running on a gateway"
+		if p, ok := r.desired.Load().Problems[key]; ok {
+			why = p.Msg
+		}
+		return resource.Errorf(CodeNotRealizable, "", "connection %s cannot be reset: %s", id, why)
+	}
+	name := spec.Connections[key]
+	st := r.state(spec.Key)
+	// Keep the counters of the gateway's connections (drop those of
+	// connections that are gone) and count this reset.
+	resets := map[string]int64{}
+	for _, n := range spec.Connections {
+		if v := st.ConnectionResets[n]; v != 0 {
+			resets[n] = v
+		}
+	}
+	resets[name]++
+	st.ConnectionResets = resets
+	r.log.Info("connection reset", "connection", id.String(), "gateway", spec.ID.String())
+	if err := r.setState(ctx, spec.Key, st); err != nil {
+		return err
+	}
+	if err := r.pass(ctx); err != nil {
+		return resource.Errorf(CodeProviderFailed, "", "resetting %s: %v", id, err)
+	}
+	return r.waitApplied(ctx, "resetting "+id.String(), r.gatewayRevisions(spec.Key))
+}
+
+// gatewayRevisions are the current assignment revisions of a gateway's
+// instances: what a reset waits for them to apply.
+func (r *Reconciler) gatewayRevisions(gk string) map[string]int64 {
 	want := map[string]int64{}
 	revs := *r.revs.Load()
 	for _, in := range r.desired.Load().Instances {
@@ -514,7 +563,7 @@ func (r *Reconciler) ResetGateway(ctx context.Context, _ resource.View, gw *reso
 			want[in.ID] = revs[in.ID]
 		}
 	}
-	return r.waitApplied(ctx, "resetting "+id.String(), want)
+	return want
 }
 
 // fresh reports whether an instance's latest report is younger than the

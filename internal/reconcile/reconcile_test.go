@@ -586,3 +586,54 @@ func TestPolicyBasedGatewayReachesTheAgent(t *testing.T) {
 		t.Fatalf("PolicyBased instance: %+v peer %+v", in.Config, p)
 	}
 }
+
+// resetconnection: the active instance's assignment counts a reset of that
+// one connection (the agent resets its SAs when the counter changes); the
+// other connection's counter, the standby and the instance restart counter
+// are untouched, and the counter survives later assignments.
+func TestResetConnectionReachesTheActiveInstance(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	for i, c := range []string{"c1", "c2"} {
+		h.put(res("rg1", "localNetworkGateways", "site"+c), fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.%d","localNetworkAddressSpace":{"addressPrefixes":["10.%d.0.0/16"]}}}`, 10+i, 50+i))
+		h.put(res("rg1", "connections", c), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc",
+			"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
+			res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site"+c)))
+	}
+	g := h.desired().Gateways[0]
+	name := func(c string) string {
+		for _, cn := range g.Instances[0].Assignment.Config.Connections {
+			if strings.HasPrefix(cn.Name, c+"-") {
+				return cn.Name
+			}
+		}
+		t.Fatalf("no connection %s in %+v", c, g.Instances[0].Assignment.Config.Connections)
+		return ""
+	}
+	c1, c2 := name("c1"), name("c2")
+	for want := int64(1); want <= 2; want++ {
+		p, err := h.c.Post(h.ctx, res("rg1", "connections", "c1")+"/resetconnection", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(h.ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		a := h.agent(g.Instances[0].ID)
+		a.mu.Lock()
+		cur := a.cur
+		restarts := a.restarts
+		a.mu.Unlock()
+		if cur.ConnectionResets[c1] != want || cur.ConnectionResets[c2] != 0 || cur.Restart != 0 || restarts != 0 {
+			t.Fatalf("after reset %d: active instance has resets %v, restart %d (%d restarts)", want, cur.ConnectionResets, cur.Restart, restarts)
+		}
+		if sb := h.desired().Gateways[0].Instances[1].Assignment; len(sb.ConnectionResets) != 0 {
+			t.Fatalf("standby assignment has resets %v", sb.ConnectionResets)
+		}
+	}
+	// A later change keeps the counter (no second reset on the agent).
+	h.put(res("rg1", "localNetworkGateways", "sitec2"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.11","localNetworkAddressSpace":{"addressPrefixes":["10.51.0.0/16","10.61.0.0/16"]}}}`)
+	if got := h.desired().Gateways[0].Instances[0].Assignment.ConnectionResets; got[c1] != 2 || len(got) != 1 {
+		t.Fatalf("resets after another change: %v", got)
+	}
+}

@@ -37,6 +37,9 @@ const (
 	// OpResetSharedKey realizes a connection after sharedkey/reset.
 	// Result: {"keyLength": n}.
 	OpResetSharedKey OpKind = "resetSharedKey"
+	// OpResetConnection resets a connection's SAs (resetconnection).
+	// Result: 204.
+	OpResetConnection OpKind = "resetConnection"
 	// OpGroupDelete deletes a resource group and everything in it.
 	// Result: 204.
 	OpGroupDelete OpKind = "groupDelete"

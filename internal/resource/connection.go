@@ -55,11 +55,14 @@ const (
 // ConnectionProperties are a connection's properties.
 type ConnectionProperties struct {
 	// VirtualNetworkGateway1 is the Azure-side gateway (required, Vpn type).
-	VirtualNetworkGateway1 *SubResource `json:"virtualNetworkGateway1,omitempty"`
+	// The three gateway references are whole resources in ARM's schema:
+	// a client may send the gateway as GET returned it; only its id is
+	// read (armjson:"reference").
+	VirtualNetworkGateway1 *SubResource `json:"virtualNetworkGateway1,omitempty" armjson:"reference"`
 	// VirtualNetworkGateway2 is the peer gateway of a Vnet2Vnet connection.
-	VirtualNetworkGateway2 *SubResource `json:"virtualNetworkGateway2,omitempty"`
+	VirtualNetworkGateway2 *SubResource `json:"virtualNetworkGateway2,omitempty" armjson:"reference"`
 	// LocalNetworkGateway2 is the site of an IPsec connection.
-	LocalNetworkGateway2 *SubResource `json:"localNetworkGateway2,omitempty"`
+	LocalNetworkGateway2 *SubResource `json:"localNetworkGateway2,omitempty" armjson:"reference"`
 	// ConnectionType is IPsec or Vnet2Vnet (required). Immutable.
 	ConnectionType string `json:"connectionType"`
 	// ConnectionProtocol is IKEv2 or IKEv1 (default IKEv2, IKEv1 on a

@@ -31,6 +31,12 @@ type SubnetProperties struct {
 	AddressPrefix string `json:"addressPrefix,omitempty"`
 	// AddressPrefixes are the subnet's prefixes (dual stack).
 	AddressPrefixes []string `json:"addressPrefixes,omitempty"`
+	// PrivateEndpointNetworkPolicies and PrivateLinkServiceNetworkPolicies
+	// are stored and returned only (vpngw has no private endpoints): the
+	// Azure SDKs send their defaults (Disabled, Enabled) with every
+	// subnet.
+	PrivateEndpointNetworkPolicies    string `json:"privateEndpointNetworkPolicies,omitempty"`
+	PrivateLinkServiceNetworkPolicies string `json:"privateLinkServiceNetworkPolicies,omitempty"`
 	// IPConfigurations is read-only: the gateway ipConfigurations that use
 	// the subnet (filled by Populate).
 	IPConfigurations []SubResource `json:"ipConfigurations,omitempty"`
@@ -55,8 +61,17 @@ func (s *Subnet) ProvisioningState() string { return s.Properties.ProvisioningSt
 // SetProvisioningState sets properties.provisioningState.
 func (s *Subnet) SetProvisioningState(st string) { s.Properties.ProvisioningState = st }
 
+// Values of a subnet's network policies.
+var (
+	privateEndpointPolicies    = []string{"Enabled", "Disabled", "NetworkSecurityGroupEnabled", "RouteTableEnabled"}
+	privateLinkServicePolicies = []string{"Enabled", "Disabled"}
+)
+
 func prepareSubnet(s, old *Subnet) {
 	s.Type = ARMTypeSubnet
+	pr := &s.Properties
+	pr.PrivateEndpointNetworkPolicies = canonical(pr.PrivateEndpointNetworkPolicies, privateEndpointPolicies...)
+	pr.PrivateLinkServiceNetworkPolicies = canonical(pr.PrivateLinkServiceNetworkPolicies, privateLinkServicePolicies...)
 	s.Etag = ""
 	s.Properties.IPConfigurations = nil
 	if old != nil {
@@ -72,6 +87,12 @@ func prepareSubnet(s, old *Subnet) {
 // properties. It returns the parsed prefixes.
 func validateSubnet(l *errList, s *Subnet, t string) []netip.Prefix {
 	pr := &s.Properties
+	if v := pr.PrivateEndpointNetworkPolicies; v != "" {
+		checkEnum(l, t+".privateEndpointNetworkPolicies", v, privateEndpointPolicies...)
+	}
+	if v := pr.PrivateLinkServiceNetworkPolicies; v != "" {
+		checkEnum(l, t+".privateLinkServiceNetworkPolicies", v, privateLinkServicePolicies...)
+	}
 	target := t + ".addressPrefix"
 	switch {
 	case pr.AddressPrefix != "" && len(pr.AddressPrefixes) > 0:

@@ -14,6 +14,15 @@ func TestValidateSubnet(t *testing.T) {
 		{name: "tags", mut: func(s *Subnet) { s.Tags = map[string]string{"a": "b"} }, code: CodeInvalidParameter, target: "tags"},
 		{name: "bad prefix", mut: func(s *Subnet) { s.Properties.AddressPrefix = "10.1.3.7/24" }, code: CodeInvalidCIDR, target: "properties.addressPrefix"},
 		{name: "too small", mut: func(s *Subnet) { s.Properties.AddressPrefix = "10.1.3.0/31" }, code: CodeInvalidParameter, target: "properties.addressPrefix"},
+		// The Azure SDKs send these with every subnet.
+		{name: "SDK network policies", mut: func(s *Subnet) {
+			s.Properties.PrivateEndpointNetworkPolicies, s.Properties.PrivateLinkServiceNetworkPolicies = "Disabled", "Enabled"
+		}},
+		{name: "network policies, other case", mut: func(s *Subnet) { s.Properties.PrivateEndpointNetworkPolicies = "routetableenabled" }},
+		{name: "bad private endpoint policy", mut: func(s *Subnet) { s.Properties.PrivateEndpointNetworkPolicies = "Maybe" },
+			code: CodeInvalidParameter, target: "properties.privateEndpointNetworkPolicies"},
+		{name: "bad private link policy", mut: func(s *Subnet) { s.Properties.PrivateLinkServiceNetworkPolicies = "RouteTableEnabled" },
+			code: CodeInvalidParameter, target: "properties.privateLinkServiceNetworkPolicies"},
 	})
 }
 

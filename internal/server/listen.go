@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -143,6 +145,21 @@ func apiNames(a *net.TCPAddr, o Options) ([]string, string, error) {
 		extra = append(extra, hp)
 	}
 	hosts = append(hosts, extra...)
+	if o.Endpoint != "" {
+		u, err := url.Parse(o.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, "", fmt.Errorf("--endpoint %q: want http(s)://HOST[:PORT]", o.Endpoint)
+		}
+		hp := u.Host
+		if u.Port() == "" {
+			hp = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+		}
+		if !slices.Contains(hosts, hp) {
+			hosts = append(hosts, hp)
+		}
+		return hosts, u.Scheme + "://" + u.Host, nil
+	}
 	switch {
 	case !a.IP.IsUnspecified():
 		return hosts, "http://" + net.JoinHostPort(a.IP.String(), port), nil

@@ -142,7 +142,7 @@ func TestLabAPIGuarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: apiHandler(api, map[string]http.Handler{"/lab/v1/": lab}, []string{ln.Addr().String()})}
+	hs := &http.Server{Handler: apiHandler(api, map[string]http.Handler{"/lab/v1/": lab}, []string{ln.Addr().String()}, false)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	u := "http://" + ln.Addr().String() + "/lab/v1/down"
@@ -162,5 +162,83 @@ func TestLabAPIGuarded(t *testing.T) {
 	}
 	if st, _, _ := send(t, http.MethodPost, u, "", "application/json", "", ""); st != http.StatusOK || calls.Load() != 1 {
 		t.Fatalf("JSON POST: %d, %d calls", st, calls.Load())
+	}
+}
+
+// TestServeEndpointAndTrustProxy: operation URLs and /metadata/endpoints
+// use --endpoint; X-Forwarded-Proto/-Host count only with --trust-proxy,
+// and then only for an allowed host.
+func TestServeEndpointAndTrustProxy(t *testing.T) {
+	fwd := func(proto, host string) http.Header {
+		h := http.Header{}
+		if proto != "" {
+			h.Set("X-Forwarded-Proto", proto)
+		}
+		if host != "" {
+			h.Set("X-Forwarded-Host", host)
+		}
+		return h
+	}
+	tests := []struct {
+		name   string
+		opts   Options
+		header http.Header
+		status int
+		// base is the start of the operation URLs ("" with the listen
+		// address).
+		base string
+	}{
+		{"listen address", Options{}, nil, http.StatusCreated, ""},
+		{"forwarded headers ignored without --trust-proxy", Options{AllowedHosts: []string{"vpngw.test:443"}},
+			fwd("https", "vpngw.test"), http.StatusCreated, ""},
+		{"--endpoint", Options{Endpoint: "https://vpngw.test"}, nil, http.StatusCreated, "https://vpngw.test/"},
+		{"--endpoint with a port", Options{Endpoint: "https://vpngw.test:8443/"}, nil, http.StatusCreated, "https://vpngw.test:8443/"},
+		{"--trust-proxy without headers", Options{TrustProxy: true, Endpoint: "https://vpngw.test"}, nil, http.StatusCreated, "https://vpngw.test/"},
+		{"--trust-proxy", Options{TrustProxy: true, AllowedHosts: []string{"proxy.test:443"}},
+			fwd("https", "proxy.test"), http.StatusCreated, "https://proxy.test/"},
+		{"--trust-proxy, first of a list", Options{TrustProxy: true, AllowedHosts: []string{"proxy.test:8443"}},
+			fwd("https, http", "proxy.test:8443, inner.test"), http.StatusCreated, "https://proxy.test:8443/"},
+		{"--trust-proxy, rebound forwarded host", Options{TrustProxy: true, AllowedHosts: []string{"proxy.test:443"}},
+			fwd("https", "attacker.example"), http.StatusBadRequest, ""},
+		{"--trust-proxy, forwarded host on another port", Options{TrustProxy: true, AllowedHosts: []string{"proxy.test:443"}},
+			fwd("http", "proxy.test"), http.StatusBadRequest, ""},
+		{"--trust-proxy, bad scheme", Options{TrustProxy: true}, fwd("gopher", ""), http.StatusBadRequest, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startNone(t, tc.opts)
+			base := tc.base
+			if base == "" {
+				base = "http://" + addr + "/"
+			}
+			rg := "http://" + addr + "/subscriptions/s1/resourcegroups/rg?api-version=2024-05-01"
+			if r := tstest.Do(t, tstest.Request{Method: http.MethodPut, URL: rg, ContentType: "application/json", Body: `{"location":"westeurope"}`}); r.Status/100 != 2 {
+				t.Fatalf("PUT group: %d %s", r.Status, r.Body)
+			}
+			lng := "http://" + addr + "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/localNetworkGateways/l?api-version=2024-05-01"
+			r := tstest.Do(t, tstest.Request{Method: http.MethodPut, URL: lng, ContentType: "application/json", Header: tc.header,
+				Body: `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.1","localNetworkAddressSpace":{"addressPrefixes":["192.168.1.0/24"]}}}`})
+			if r.Status != tc.status {
+				t.Fatalf("PUT: %d, want %d: %s", r.Status, tc.status, r.Body)
+			}
+			if tc.status != http.StatusCreated {
+				if !strings.Contains(string(r.Body), armerr.CodeInvalidHost) {
+					t.Fatalf("refusal: %s", r.Body)
+				}
+				return
+			}
+			if !strings.HasPrefix(r.Header.Get("Azure-AsyncOperation"), base) || !strings.HasPrefix(r.Header.Get("Location"), base) {
+				t.Fatalf("operation URLs %q, %q, want them under %s", r.Header.Get("Azure-AsyncOperation"), r.Header.Get("Location"), base)
+			}
+			m := tstest.Do(t, tstest.Request{Method: http.MethodGet, URL: "http://" + addr + "/metadata/endpoints?api-version=2015-01-01", Header: tc.header})
+			if m.Status != http.StatusOK || !strings.Contains(string(m.Body), `"loginEndpoint":"`+base+`"`) {
+				t.Fatalf("metadata: %d %s, want URLs under %s", m.Status, m.Body, base)
+			}
+		})
+	}
+	for _, bad := range []string{"ftp://x", "https://", "https://x/path", "https://x?q=1", "x:80"} {
+		if _, _, err := apiNames(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8480}, Options{Endpoint: bad}); err == nil || !strings.Contains(err.Error(), "--endpoint") {
+			t.Errorf("--endpoint %q: %v", bad, err)
+		}
 	}
 }

@@ -71,6 +71,16 @@ type Options struct {
 	// refuses any other Host header (DNS rebinding). The first is the
 	// endpoint of operation URLs when Listen is a wildcard address.
 	AllowedHosts []string
+	// Endpoint is the URL clients reach the API at (http(s)://HOST[:PORT],
+	// e.g. a TLS proxy's): operation URLs and /metadata/endpoints are
+	// built from it, and its HOST:PORT is an allowed host. Empty: http://
+	// and the listen address (or the first AllowedHosts for a wildcard
+	// Listen).
+	Endpoint string
+	// TrustProxy honours X-Forwarded-Proto and X-Forwarded-Host (whose
+	// host must be an allowed one) in operation URLs: only for a server
+	// reached solely through a reverse proxy that sets them.
+	TrustProxy bool
 	// InsecureListen allows a non-loopback Listen address although the API
 	// has no TLS and no sign-in; Run then logs a warning.
 	InsecureListen bool
@@ -185,7 +195,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts), apiLimits, log)
+	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts, o.TrustProxy), apiLimits, log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
 	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "provider", prov.Name(),
@@ -228,7 +238,7 @@ func joinPrefixes(pool *registry.AddressPool) string {
 // apiHandler is everything served on the API listener: the API with the
 // portal in front of it (srv), the provider's mounts (the lab's /lab/v1/),
 // all behind api.Guard for hosts.
-func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string) http.Handler {
+func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
 	handler := srv
 	if len(mounts) > 0 {
 		mux := http.NewServeMux()
@@ -237,6 +247,9 @@ func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string
 			mux.Handle(path, h)
 		}
 		handler = mux
+	}
+	if trustProxy {
+		return api.GuardBehindProxy(handler, hosts)
 	}
 	return api.Guard(handler, hosts)
 }

@@ -18,6 +18,8 @@ type Request struct {
 	ContentType, Origin string
 	// Body is sent when not empty.
 	Body string
+	// Header holds further request headers (X-Forwarded-Host, ...).
+	Header http.Header
 }
 
 // Response is what Do read back: the status, the headers and the whole body.
@@ -38,6 +40,9 @@ func Do(t testing.TB, r Request) Response {
 	req, err := http.NewRequest(r.Method, r.URL, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, vs := range r.Header {
+		req.Header[k] = vs
 	}
 	if r.Host != "" {
 		req.Host = r.Host

@@ -167,6 +167,11 @@ func (p *Provisioner) ResetGateway(ctx context.Context, _ resource.View, gw *res
 	return p.run(ctx, gw.ID)
 }
 
+// ResetConnection implements api.Provisioner.
+func (p *Provisioner) ResetConnection(ctx context.Context, _ resource.View, c *resource.Connection) error {
+	return p.run(ctx, c.ID)
+}
+
 // ConnectionStatus implements api.Provisioner: NotConnected, as no tunnel
 // exists.
 func (p *Provisioner) ConnectionStatus(ctx context.Context, c *resource.Connection) (resource.ConnectionStatusReport, error) {
