@@ -1,0 +1,24 @@
+package etcdtest
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestStartStop starts a member, checks it answers and stops it by PID.
+func TestStartStop(t *testing.T) {
+	start := time.Now()
+	s := Start(t)
+	t.Logf("etcd %s healthy after %v", s.Endpoint, time.Since(start))
+	resp, err := http.Get(s.Endpoint + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	s.Stop()
+	if s.proc.Running() {
+		t.Fatal("etcd still running after Stop")
+	}
+	s.Stop() // harmless
+}
