@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/tstest/etcdtest"
 )
 
@@ -160,5 +162,49 @@ func TestCheckStore(t *testing.T) {
 		if err := CheckStore(o); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: %v, want an error about %s", o, err, want)
 		}
+	}
+}
+
+// TestServeEtcdTLS runs serve on an etcd that serves https and requires a
+// client certificate: --etcd-cacert, --etcd-cert and --etcd-key.
+func TestServeEtcdTLS(t *testing.T) {
+	etcd := etcdtest.StartWith(t, etcdtest.Config{TLS: true})
+	o := etcdOptions(t, etcd.Endpoint, "/vpngw/", filepath.Join(t.TempDir(), "secrets.key"))
+	o.Store.Etcd.CAFile, o.Store.Etcd.CertFile, o.Store.Etcd.KeyFile = etcd.TLS.CA, etcd.TLS.ClientCert, etcd.TLS.ClientKey
+	base := "http://" + startNone(t, o)
+	rg := "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/tls"
+	putJSON(t, base+rg+etcdTestAPI, `{"location":"westeurope"}`)
+	if st, _ := getState(t, base+rg+etcdTestAPI); st != http.StatusOK {
+		t.Fatalf("GET resource group over TLS etcd: %d", st)
+	}
+}
+
+// TestRotateKeyEtcd runs rotate-key on an etcd store: the key file gets a
+// new current key, and a server starts on it and reads what it stored.
+func TestRotateKeyEtcd(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	o := etcdOptions(t, etcd.Endpoint, "/vpngw/", keyFile)
+	addr, stop := startNoneStop(t, o)
+	rg := "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rot"
+	putJSON(t, "http://"+addr+rg+etcdTestAPI, `{"location":"westeurope"}`)
+	stop()
+	before, err := registry.LoadKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RotateSecretsKey(context.Background(), o.Store, o.DataDir, keyFile, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := registry.LoadKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := after.IDs(); len(ids) != 1 || ids[0] == before.IDs()[0] {
+		t.Fatalf("key IDs %v after rotating %v", ids, before.IDs())
+	}
+	addr, _ = startNoneStop(t, etcdOptions(t, etcd.Endpoint, "/vpngw/", keyFile))
+	if st, _ := getState(t, "http://"+addr+rg+etcdTestAPI); st != http.StatusOK {
+		t.Fatalf("after rotate-key: GET resource group: %d", st)
 	}
 }

@@ -63,15 +63,34 @@ func Require(t testing.TB) string {
 	return bin
 }
 
+// Config configures StartWith.
+type Config struct {
+	// TLS serves clients over https with a fresh CA, and requires client
+	// certificates signed by it (--client-cert-auth); the files are in
+	// Server.TLS.
+	TLS bool
+}
+
+// TLSFiles are the PEM files of a TLS member: the CA that signed the
+// server's and the client's certificates, and the client's certificate
+// and key.
+type TLSFiles struct {
+	CA, ClientCert, ClientKey string
+}
+
 // Server is one running etcd member.
 type Server struct {
-	// Endpoint is the client URL, http://127.0.0.1:PORT.
+	// Endpoint is the client URL, http://127.0.0.1:PORT (https:// with
+	// Config.TLS).
 	Endpoint string
 	// Dir is the member's data directory.
 	Dir string
+	// TLS holds the certificates with Config.TLS.
+	TLS TLSFiles
 
-	proc *tstest.Proc
-	log  string
+	proc   *tstest.Proc
+	log    string
+	health *http.Client
 }
 
 // Start starts a fresh single-member etcd and waits until it is healthy;
@@ -79,13 +98,27 @@ type Server struct {
 // or fails like Require when etcd is missing.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Config{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, c Config) *Server {
+	t.Helper()
 	bin := Require(t)
 	dir := t.TempDir()
+	var files *TLSFiles
+	if c.TLS {
+		f, err := writeCerts(dir)
+		if err != nil {
+			t.Fatalf("etcdtest: certificates: %v", err)
+		}
+		files = f
+	}
 	var lastErr error
 	// Free ports are picked by binding and releasing them, so another
 	// process can take one in between: retry with new ones.
 	for range 3 {
-		s, err := start(bin, dir)
+		s, err := start(bin, dir, files)
 		if err == nil {
 			t.Cleanup(func() { s.Stop() })
 			return s
@@ -96,12 +129,16 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(bin, dir string) (*Server, error) {
+func start(bin, dir string, files *TLSFiles) (*Server, error) {
 	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	scheme := "http"
+	if files != nil {
+		scheme = "https"
+	}
+	client := fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[0])
 	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	data, err := os.MkdirTemp(dir, "member-")
 	if err != nil {
@@ -113,25 +150,42 @@ func start(bin, dir string) (*Server, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin,
+	args := []string{
 		"--name", "vpngw-test",
 		"--data-dir", data,
 		"--listen-client-urls", client,
 		"--advertise-client-urls", client,
 		"--listen-peer-urls", peer,
 		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "vpngw-test="+peer,
+		"--initial-cluster", "vpngw-test=" + peer,
 		"--initial-cluster-state", "new",
 		"--logger", "zap",
 		"--log-outputs", "stderr",
-	)
+	}
+	health := http.DefaultClient
+	if files != nil {
+		args = append(args,
+			"--cert-file", filepath.Join(dir, "server.pem"),
+			"--key-file", filepath.Join(dir, "server-key.pem"),
+			"--trusted-ca-file", files.CA,
+			"--client-cert-auth")
+		tc, err := files.clientTLS()
+		if err != nil {
+			return nil, err
+		}
+		health = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p, err := tstest.Start(cmd)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Endpoint: client, Dir: data, proc: p, log: logPath}
+	s := &Server{Endpoint: client, Dir: data, proc: p, log: logPath, health: health}
+	if files != nil {
+		s.TLS = *files
+	}
 	if err := s.waitHealthy(30 * time.Second); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, s.tail())
@@ -153,7 +207,7 @@ func (s *Server) waitHealthy(timeout time.Duration) error {
 			return fmt.Errorf("etcd exited during start: %v", s.proc.Err())
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/health", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := s.health.Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()

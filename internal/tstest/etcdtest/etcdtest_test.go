@@ -22,3 +22,22 @@ func TestStartStop(t *testing.T) {
 	}
 	s.Stop() // harmless
 }
+
+// TestStartTLS starts a member that serves https and requires client
+// certificates.
+func TestStartTLS(t *testing.T) {
+	s := StartWith(t, Config{TLS: true})
+	if _, err := http.Get(s.Endpoint + "/version"); err == nil {
+		t.Fatal("plain client reached a TLS member with client-cert-auth")
+	}
+	tc, err := s.TLS.clientTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	resp, err := hc.Get(s.Endpoint + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
