@@ -199,13 +199,6 @@ func (s *Store) fail(ctx context.Context, what string, err error) error {
 	return fmt.Errorf("etcdstore: %s: %w", what, err)
 }
 
-func checkKey(key string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty key", store.ErrInvalidArgument)
-	}
-	return nil
-}
-
 // kv converts an etcd key-value, stripping the prefix.
 func (s *Store) kv(k *mvccpb.KeyValue) store.KV {
 	return store.KV{
@@ -219,7 +212,7 @@ func (s *Store) kv(k *mvccpb.KeyValue) store.KV {
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return store.KV{}, err
 	}
 	rctx, done, err := s.begin(ctx)
@@ -275,26 +268,11 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.KV, int64, err
 
 // Put implements store.Store.
 func (s *Store) Put(ctx context.Context, key string, value []byte) (int64, error) {
-	if err := checkKey(key); err != nil {
-		return 0, err
-	}
-	rctx, done, err := s.begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer done()
-	resp, err := s.cli.Put(rctx, s.prefix+key, string(value))
-	if err != nil {
-		return 0, s.fail(ctx, "put", err)
-	}
-	return resp.Header.Revision, nil
+	return s.Txn(ctx, nil, []store.Op{store.PutOp(key, value)})
 }
 
 // CompareAndSwap implements store.Store.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expected int64) (int64, error) {
-	if expected < 0 {
-		return 0, fmt.Errorf("%w: negative revision", store.ErrInvalidArgument)
-	}
 	return s.Txn(ctx, []store.Cmp{{Key: key, ModRevision: expected}}, []store.Op{store.PutOp(key, value)})
 }
 
@@ -302,10 +280,10 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, ex
 // if it exists (at revision expected, unless 0) and otherwise reads it to
 // tell ErrNotFound from ErrConflict.
 func (s *Store) Delete(ctx context.Context, key string, expected int64) (int64, error) {
-	if expected < 0 {
-		return 0, fmt.Errorf("%w: negative revision", store.ErrInvalidArgument)
+	if err := store.CheckRevision(expected); err != nil {
+		return 0, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return 0, err
 	}
 	rctx, done, err := s.begin(ctx)
@@ -337,33 +315,19 @@ func (s *Store) Delete(ctx context.Context, key string, expected int64) (int64, 
 // itself leaves the revision alone when nothing changes (deletes of
 // missing keys, no operations).
 func (s *Store) Txn(ctx context.Context, cmps []store.Cmp, ops []store.Op) (int64, error) {
+	if err := store.CheckTxn(cmps, ops); err != nil {
+		return 0, err
+	}
 	ifs := make([]clientv3.Cmp, 0, len(cmps))
 	for _, c := range cmps {
-		if err := checkKey(c.Key); err != nil {
-			return 0, err
-		}
-		if c.ModRevision < 0 {
-			return 0, fmt.Errorf("%w: negative revision for %q", store.ErrInvalidArgument, c.Key)
-		}
 		ifs = append(ifs, clientv3.Compare(clientv3.ModRevision(s.prefix+c.Key), "=", c.ModRevision))
 	}
-	seen := make(map[string]bool, len(ops))
 	thens := make([]clientv3.Op, 0, len(ops))
 	for _, op := range ops {
-		if err := checkKey(op.Key); err != nil {
-			return 0, err
-		}
-		if seen[op.Key] {
-			return 0, fmt.Errorf("%w: key %q appears twice in one txn", store.ErrInvalidArgument, op.Key)
-		}
-		seen[op.Key] = true
-		switch op.Type {
-		case store.OpPut:
+		if op.Type == store.OpPut {
 			thens = append(thens, clientv3.OpPut(s.prefix+op.Key, string(op.Value)))
-		case store.OpDelete:
+		} else {
 			thens = append(thens, clientv3.OpDelete(s.prefix+op.Key))
-		default:
-			return 0, fmt.Errorf("%w: unknown op type %d", store.ErrInvalidArgument, op.Type)
 		}
 	}
 	rctx, done, err := s.begin(ctx)
@@ -414,8 +378,8 @@ func (s *Store) Compact(ctx context.Context, rev int64) error {
 // Watch needs afterRevision >= C (etcd's read at afterRevision must
 // succeed), which is also what boltstore's Compact(C) means.
 func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (<-chan store.WatchResponse, error) {
-	if afterRevision < 0 {
-		return nil, fmt.Errorf("%w: negative revision", store.ErrInvalidArgument)
+	if err := store.CheckRevision(afterRevision); err != nil {
+		return nil, err
 	}
 	if err := s.checkCompacted(ctx, afterRevision); err != nil {
 		return nil, err

@@ -169,7 +169,7 @@ func TestWatchSurvivesCompaction(t *testing.T) {
 		if last, err = s.Put(ctx, "k", []byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
-		if r := recv(t, ch); r.Err != nil || r.Events[0].Revision != last {
+		if r := storetest.Next(t, ch); r.Err != nil || r.Events[0].Revision != last {
 			t.Fatalf("event %d = %+v", i, r)
 		}
 	}
@@ -180,7 +180,7 @@ func TestWatchSurvivesCompaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, ch); got.Err != nil || got.Events[0].Revision != r {
+	if got := storetest.Next(t, ch); got.Err != nil || got.Events[0].Revision != r {
 		t.Fatalf("after compaction: %+v, want revision %d", got, r)
 	}
 	// Compacting again, or beyond the store, is harmless / refused.
@@ -190,20 +190,6 @@ func TestWatchSurvivesCompaction(t *testing.T) {
 	if err := s.Compact(ctx, r+10); !errors.Is(err, store.ErrInvalidArgument) {
 		t.Fatalf("Compact in the future = %v", err)
 	}
-}
-
-func recv(t *testing.T, ch <-chan store.WatchResponse) store.WatchResponse {
-	t.Helper()
-	select {
-	case r, ok := <-ch:
-		if !ok {
-			t.Fatal("watch channel closed")
-		}
-		return r
-	case <-time.After(10 * time.Second):
-		t.Fatal("no watch response")
-	}
-	panic("unreachable")
 }
 
 // TestForward checks the translation of etcd watch responses without an
@@ -308,7 +294,7 @@ func TestAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := recv(t, ch); r.Err != nil || r.Events[0].Revision != rev {
+	if r := storetest.Next(t, ch); r.Err != nil || r.Events[0].Revision != rev {
 		t.Fatalf("authenticated watch: %+v", r)
 	}
 }
