@@ -22,6 +22,10 @@
 // increasing, and List's revision is still the right one to Watch from,
 // but consecutive writes of one installation may be more than one apart.
 //
+// A slow watcher's backlog waits in the etcd client's memory (etcd sends
+// events as they commit), so unlike boltstore a slow reader is not cut off
+// with ErrCompacted; it still delays only its own watch.
+//
 // Limits come from the etcd server: a Txn may hold at most
 // --max-txn-ops comparisons and as many operations (128 by default), and a
 // request at most --max-request-bytes (1.5 MiB by default). How much
@@ -140,7 +144,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	defer ccancel()
 	if _, err := cli.Get(cctx, opts.Prefix, clientv3.WithCountOnly()); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("etcdstore: etcd at %s does not answer: %w", strings.Join(opts.Endpoints, ","), err)
+		return nil, fmt.Errorf("etcdstore: etcd at %s did not answer a read under %s within %v: %w", strings.Join(opts.Endpoints, ","), opts.Prefix, opts.DialTimeout, err)
 	}
 	return s, nil
 }
@@ -407,7 +411,8 @@ func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (
 
 // checkCompacted fails with ErrCompacted when afterRevision is older than
 // etcd's compacted revision: it reads one key at max(afterRevision, 1),
-// which etcd refuses below its compacted revision.
+// which etcd refuses below its compacted revision. A compaction between
+// this check and the watch's start is reported on the stream instead.
 func (s *Store) checkCompacted(ctx context.Context, afterRevision int64) error {
 	rctx, done, err := s.begin(ctx)
 	if err != nil {
