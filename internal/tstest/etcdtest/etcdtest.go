@@ -8,7 +8,7 @@
 //	srv := etcdtest.Start(t) // skips if etcd is missing, fails under VPNGW_REQUIRE_PRIV=1
 //	... srv.Endpoint ...     // http://127.0.0.1:PORT
 //
-// $VPNGW_ETCD names another etcd binary.
+// $VPNGW_ETCD names another etcd binary (it must exist).
 package etcdtest
 
 import (
@@ -33,19 +33,14 @@ import (
 // this package does not pull the namespace helpers in).
 const envRequire = "VPNGW_REQUIRE_PRIV"
 
-// Binary returns the etcd binary: $VPNGW_ETCD, else etcd on PATH, else
-// /usr/bin/etcd; "" if none exists.
+// Binary returns the etcd binary: $VPNGW_ETCD, else etcd on PATH; "" if
+// there is none.
 func Binary() string {
 	if p := os.Getenv("VPNGW_ETCD"); p != "" {
 		return p
 	}
-	if p, err := exec.LookPath("etcd"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/etcd"); err == nil {
-		return "/usr/bin/etcd"
-	}
-	return ""
+	p, _ := exec.LookPath("etcd")
+	return p
 }
 
 // Require returns the etcd binary. When there is none it skips the test,
@@ -59,6 +54,9 @@ func Require(t testing.TB) string {
 			t.Fatalf("etcd is not installed (apt-get install etcd-server, or set VPNGW_ETCD) and %s=1", envRequire)
 		}
 		t.Skip("etcd is not installed (apt-get install etcd-server, or set VPNGW_ETCD): skipping the etcd tests")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("etcd binary: %v", err)
 	}
 	return bin
 }
