@@ -7,6 +7,11 @@ set -euo pipefail
 # chromium-headless-shell (/usr/bin/chromium-headless-shell) is the browser the
 # portal test drives with chromedp (internal/e2e/portal_test.go). freeradius is
 # the real RADIUS server of internal/radius's tests (internal/tstest/radiustest).
+# etcd-server (/usr/bin/etcd) is the real etcd that the etcd store's tests
+# start on loopback (internal/tstest/etcdtest: the conformance suite in
+# internal/store/etcdstore and TestServeEtcd in internal/server); Debian's
+# package is 3.4, and the Go client (v3.7) is tested against it. The package
+# also enables its own etcd.service (127.0.0.1:2379), which no test uses.
 PKGS=(
 	iproute2 nftables iputils-ping iperf3 procps openssl wireguard-tools
 	strongswan-charon strongswan-swanctl
@@ -14,6 +19,7 @@ PKGS=(
 	libstrongswan-standard-plugins libstrongswan-extra-plugins
 	chromium-headless-shell
 	freeradius
+	etcd-server
 )
 
 missing=()

@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/server"
 )
@@ -32,6 +34,74 @@ type serveOptions struct {
 	agentToken  string
 	labPrefix   string
 	noCap       bool
+	store       storeFlags
+}
+
+// storeFlags are the --store and --etcd-* flags of serve and rotate-key.
+type storeFlags struct {
+	kind               string
+	endpoints          []string
+	prefix             string
+	cert, key, cacert  string
+	username, password string
+	flags              *pflag.FlagSet
+}
+
+// Environment variables the etcd credentials are read from when their
+// flags are not given (a password on the command line is visible to
+// every user in ps).
+const (
+	envEtcdUsername = "VPNGW_ETCD_USERNAME"
+	envEtcdPassword = "VPNGW_ETCD_PASSWORD"
+)
+
+func addStoreFlags(f *pflag.FlagSet, o *storeFlags) {
+	o.flags = f
+	f.StringVar(&o.kind, "store", server.StoreBolt, "where the state lives: bolt (embedded, DATA-DIR/vpngw.db) or etcd (an etcd v3 cluster that several servers can share; --etcd-*)")
+	f.StringSliceVar(&o.endpoints, "etcd-endpoints", nil, "with --store etcd: etcd client URLs, http://HOST:PORT or https://HOST:PORT, comma-separated")
+	f.StringVar(&o.prefix, "etcd-prefix", server.DefaultEtcdPrefix, "with --store etcd: key prefix, ending in /; installations sharing an etcd need distinct ones")
+	f.StringVar(&o.cert, "etcd-cert", "", "with --store etcd: client certificate (PEM) for https endpoints, with --etcd-key")
+	f.StringVar(&o.key, "etcd-key", "", "with --store etcd: the client certificate's private key (PEM)")
+	f.StringVar(&o.cacert, "etcd-cacert", "", "with --store etcd: CA bundle (PEM) that verifies the etcd servers (default: the system's)")
+	f.StringVar(&o.username, "etcd-username", "", "with --store etcd: user to authenticate as (default $"+envEtcdUsername+")")
+	f.StringVar(&o.password, "etcd-password", "", "with --store etcd: the user's password (default $"+envEtcdPassword+", which ps does not show)")
+}
+
+// options turns the flags into server.StoreOptions, checked; errors are
+// usage errors.
+func (o *storeFlags) options(e *env) (server.StoreOptions, error) {
+	so := server.StoreOptions{Kind: o.kind}
+	if o.kind != server.StoreEtcd {
+		var set []string
+		o.flags.Visit(func(f *pflag.Flag) {
+			if strings.HasPrefix(f.Name, "etcd-") {
+				set = append(set, "--"+f.Name)
+			}
+		})
+		if len(set) > 0 {
+			return so, usageError{fmt.Errorf("%s: only with --store etcd", strings.Join(set, ", "))}
+		}
+	} else {
+		so.Etcd = server.EtcdOptions{
+			Endpoints: o.endpoints,
+			Prefix:    o.prefix,
+			CertFile:  o.cert,
+			KeyFile:   o.key,
+			CAFile:    o.cacert,
+			Username:  o.username,
+			Password:  o.password,
+		}
+		if so.Etcd.Username == "" {
+			so.Etcd.Username = e.getenv(envEtcdUsername)
+		}
+		if so.Etcd.Password == "" {
+			so.Etcd.Password = e.getenv(envEtcdPassword)
+		}
+	}
+	if err := server.CheckStore(so); err != nil {
+		return so, usageError{err}
+	}
+	return so, nil
 }
 
 func addServeCommand(root *cobra.Command, e *env) {
@@ -40,7 +110,9 @@ func addServeCommand(root *cobra.Command, e *env) {
 		Use:   "serve",
 		Short: "Run the control plane: the ARM-shaped REST API and its store",
 		Long: `Run the vpngw control plane: the Azure Resource Manager-shaped REST API
-(see docs/api.md and GET /openapi.json) over an embedded bbolt store.
+(see docs/api.md and GET /openapi.json) over an embedded bbolt store, or
+over etcd with --store etcd (several servers can share one etcd; see
+docs/api.md#the-store).
 
 The server logs "listening" with the bound address (useful with --listen
 127.0.0.1:0); --listen-file also writes the address to a file once the socket
@@ -75,7 +147,7 @@ apart from the data: without it the stored secrets cannot be read.
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "build operation URLs from X-Forwarded-Proto and X-Forwarded-Host (which must name an allowed host): only behind a reverse proxy that sets them")
 	f.BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address although the API has no TLS and no sign-in (logged as a warning)")
 	f.StringVar(&o.listenFile, "listen-file", "", "write the bound address to this file when ready")
-	f.StringVar(&o.dataDir, "data-dir", "", "directory for the store (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
+	f.StringVar(&o.dataDir, "data-dir", "", "directory for the bbolt store, the lab's state and agent sockets (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
 	f.StringVar(&o.keyFile, "secrets-key-file", "", "key file that seals secrets in the store, created if missing (default /etc/vpngw/secrets.key as root, else $XDG_CONFIG_HOME/vpngw/secrets.key or ~/.config/vpngw/secrets.key)")
 	f.StringVar(&o.provider, "provider", server.DefaultProvider(), "what realizes resources: lab (network namespaces on this host; the default as root on Linux), host (agents on real hosts), none (control plane only)")
 	f.StringVar(&o.agentListen, "agent-listen", "", "where agents reach the control plane: unix:///PATH or HOST:PORT (default: unix socket DATA-DIR/agent.sock for lab, 127.0.0.1:8481 for host)")
@@ -85,20 +157,25 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
+	addStoreFlags(f, &o.store)
 	addRotateKeyCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
 func addRotateKeyCommand(serve *cobra.Command, e *env) {
-	var dataDir, keyFile, logLevel string
+	var (
+		dataDir, keyFile, logLevel string
+		sf                         storeFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "rotate-key",
 		Short: "Replace the key that seals secrets in the store (with the server stopped)",
 		Long: `Replace the key that seals the secrets in the store (connection shared
 keys, RADIUS secrets): add a new key to the key file as the current one,
 seal every record's secrets with it, then remove the old key from the file.
-Stop vpngw serve first (the store is locked while it runs) and pass the
-same --data-dir and --secrets-key-file it uses. A rotation cut short keeps
+Stop vpngw serve first (the bbolt store is locked while it runs; with
+--store etcd, stop every server sharing the etcd prefix) and pass the same
+--data-dir, --secrets-key-file and store flags it uses. A rotation cut short keeps
 both keys in the file, so nothing becomes unreadable; run it again to
 finish. See docs/security.md.`,
 		Args: cobra.NoArgs,
@@ -107,17 +184,22 @@ finish. See docs/security.md.`,
 			if err != nil {
 				return err
 			}
+			so, err := sf.options(e)
+			if err != nil {
+				return err
+			}
 			dir, key, err := storePaths(e, dataDir, keyFile)
 			if err != nil {
 				return err
 			}
-			return server.RotateSecretsKey(cmd.Context(), dir, key, log)
+			return server.RotateSecretsKey(cmd.Context(), so, dir, key, log)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
 	f.StringVar(&keyFile, "secrets-key-file", "", "the server's --secrets-key-file (same default)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addStoreFlags(f, &sf)
 	serve.AddCommand(cmd)
 }
 
@@ -201,6 +283,10 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--public-ip-pool: %w", err)}
 	}
+	so, err := o.store.options(e)
+	if err != nil {
+		return err
+	}
 	dir, keyFile, err := storePaths(e, o.dataDir, o.keyFile)
 	if err != nil {
 		return err
@@ -213,6 +299,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		TrustProxy:      o.trustProxy,
 		InsecureListen:  o.insecure,
 		DataDir:         dir,
+		Store:           so,
 		SecretsKeyFile:  keyFile,
 		Provider:        o.provider,
 		PublicIPPool:    pool,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,8 +44,17 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 }
 
 // startNone runs `serve --provider none` on loopback and returns its
-// address.
+// address; it stops at cleanup.
 func startNone(t *testing.T, o Options) string {
+	t.Helper()
+	addr, _ := startNoneStop(t, o)
+	return addr
+}
+
+// startNoneStop is startNone that also returns a function that stops the
+// server and waits for Run to return (also called at cleanup; calling it
+// twice is harmless).
+func startNoneStop(t *testing.T, o Options) (string, func()) {
 	t.Helper()
 	o.Listen, o.Provider = "127.0.0.1:0", ProviderNone
 	if o.DataDir == "" {
@@ -54,27 +64,33 @@ func startNone(t *testing.T, o Options) string {
 		o.SecretsKeyFile = filepath.Join(t.TempDir(), "secrets.key")
 	}
 	o.ListenFile = filepath.Join(o.DataDir, "listen")
+	os.Remove(o.ListenFile) // a restart's: not this run's address
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if b, err := os.ReadFile(o.ListenFile); err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b))
+			return strings.TrimSpace(string(b)), stop
 		}
 		select {
 		case err := <-done:
+			done <- err // for stop
 			t.Fatalf("serve: %v", err)
 		default:
 		}
 	}
 	t.Fatal("serve did not start")
-	return ""
+	return "", nil
 }
 
 func send(t *testing.T, method, url, host, ct, origin, body string) (int, http.Header, string) {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/store"
-	"github.com/vpngw/vpngw/internal/store/boltstore"
 )
 
 // storeFile is the store's file in the data directory.
@@ -54,30 +53,32 @@ func openSealed(ctx context.Context, st store.Store, path string, log *slog.Logg
 	return sealed, nil
 }
 
-// RotateSecretsKey is `vpngw serve rotate-key`: with the server stopped,
-// it adds a new key to the key file at keyFile as the current one, seals
-// every record's secrets in dataDir's store with it, and then removes the
-// old keys from the file. Until the last step both keys are in the file,
-// so a rotation cut short leaves every record readable; running it again
+// RotateSecretsKey is `vpngw serve rotate-key`: with the server (every
+// server, on a shared etcd) stopped, it adds a new key to the key file at
+// keyFile as the current one, seals every record's secrets in the store
+// (st: dataDir's bbolt file, or etcd) with it, and then removes the old
+// keys from the file. Until the last step both keys are in the file, so
+// a rotation cut short leaves every record readable; running it again
 // finishes it.
-func RotateSecretsKey(ctx context.Context, dataDir, keyFile string, log *slog.Logger) error {
+func RotateSecretsKey(ctx context.Context, st StoreOptions, dataDir, keyFile string, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	db := filepath.Join(dataDir, storeFile)
-	if _, err := os.Stat(db); err != nil {
-		return fmt.Errorf("rotate-key: store: %w", err)
+	if st.Kind != StoreEtcd {
+		if _, err := os.Stat(filepath.Join(dataDir, storeFile)); err != nil {
+			return fmt.Errorf("rotate-key: store: %w", err)
+		}
 	}
-	bolt, err := boltstore.Open(db, boltstore.Options{})
+	raw, err := openStore(ctx, st, dataDir, log.With("component", "store"))
 	if err != nil {
 		return fmt.Errorf("rotate-key: %w (stop vpngw serve first)", err)
 	}
-	defer bolt.Close()
+	defer raw.Close()
 	kf, err := registry.LoadKeyFile(keyFile)
 	if err != nil {
 		return fmt.Errorf("rotate-key: %w", err)
 	}
-	if err := registry.NewSealed(bolt, kf).CheckKeys(ctx); err != nil {
+	if err := registry.NewSealed(raw, kf).CheckKeys(ctx); err != nil {
 		return fmt.Errorf("rotate-key: secrets key file %s: %w (the wrong key file?)", keyFile, err)
 	}
 	old := kf.IDs()
@@ -85,7 +86,7 @@ func RotateSecretsKey(ctx context.Context, dataDir, keyFile string, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("rotate-key: %w", err)
 	}
-	n, err := registry.NewSealed(bolt, kf).Reseal(ctx)
+	n, err := registry.NewSealed(raw, kf).Reseal(ctx)
 	if err != nil {
 		return fmt.Errorf("rotate-key: sealing with the new key (both keys stay in %s; run rotate-key again): %w", keyFile, err)
 	}

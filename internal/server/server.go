@@ -3,8 +3,9 @@
 // and serves the ARM API and the agent API until its context ends. The CLI
 // only turns flags into Options.
 //
-// Run starts, in order: the store (DataDir/vpngw.db, its records' secrets
-// sealed with the key in SecretsKeyFile); for the lab and host
+// Run starts, in order: the store (DataDir/vpngw.db, or etcd with
+// Options.Store; its records' secrets sealed with the key in
+// SecretsKeyFile); for the lab and host
 // providers, the agent hub and its listener, the lab (restored from
 // DataDir/lab) and the reconciler; the API server, which resumes unfinished
 // operations; the portal (package portal) in front of it; the HTTP
@@ -19,7 +20,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -29,7 +29,6 @@ import (
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/portal"
 	"github.com/vpngw/vpngw/internal/registry"
-	"github.com/vpngw/vpngw/internal/store/boltstore"
 )
 
 // Providers: what realizes the resources.
@@ -87,9 +86,11 @@ type Options struct {
 	// ListenFile, when set, receives the bound address once the socket is
 	// open.
 	ListenFile string
-	// DataDir holds the store, the lab's state and agent sockets; created
-	// if missing. Required.
+	// DataDir holds the store (unless it is etcd), the lab's state and
+	// agent sockets; created if missing. Required.
 	DataDir string
+	// Store is the store: bbolt in DataDir (the default) or etcd.
+	Store StoreOptions
 	// Provider is ProviderLab, ProviderHost or ProviderNone.
 	Provider string
 	// PublicIPPool is where public IP addresses come from; nil means
@@ -125,6 +126,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := CheckProvider(o.Provider); err != nil {
 		return err
 	}
+	if err := CheckStore(o.Store); err != nil {
+		return err
+	}
 	if o.DataDir == "" {
 		return errors.New("server: Options.DataDir is required")
 	}
@@ -150,16 +154,16 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	defer log.Info("stopped")
-	bolt, err := boltstore.Open(filepath.Join(dir, storeFile), boltstore.Options{Logger: log.With("component", "store")})
+	raw, err := openStore(ctx, o.Store, dir, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := bolt.Close(); err != nil {
+		if err := raw.Close(); err != nil {
 			log.Error("closing store", "err", err)
 		}
 	}()
-	st, err := openSealed(ctx, bolt, o.SecretsKeyFile, log.With("component", "store"))
+	st, err := openSealed(ctx, raw, o.SecretsKeyFile, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
@@ -198,7 +202,7 @@ func Run(ctx context.Context, o Options) error {
 	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts, o.TrustProxy), apiLimits, log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
-	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "provider", prov.Name(),
+	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "store", describeStore(o.Store, dir), "provider", prov.Name(),
 		"publicIPPool", joinPrefixes(pool))
 	if o.ListenFile != "" {
 		if err := renameio.WriteFile(o.ListenFile, []byte(addr+"\n"), 0o644); err != nil {

@@ -1,14 +1,17 @@
 // Package store defines the storage interface of the vpngw control plane: a
 // small, ordered key-value store with a global revision, compare-and-swap,
-// multi-key transactions and watches, with etcd's semantics so that an etcd
-// implementation can replace the embedded one (internal/store/boltstore)
-// without touching callers.
+// multi-key transactions and watches, with etcd's semantics so that the etcd
+// implementation (internal/store/etcdstore) can replace the embedded one
+// (internal/store/boltstore) without touching callers. Both pass the
+// conformance suite in internal/store/storetest.
 //
 // Revisions. Every committed write (Put, CompareAndSwap, Delete or a Txn with
 // at least one effective change) advances the store's revision by exactly one;
-// revisions start at 1 and never repeat, also across restarts. Every key
-// remembers the revision that created it (CreateRevision) and the revision of
-// its last change (ModRevision); compare-and-swap compares ModRevision.
+// revisions are positive and never repeat, also across restarts. (On an etcd
+// shared with other writers the revision is the cluster's, so a write may
+// advance it by more than one.) Every key remembers the revision that created
+// it (CreateRevision) and the revision of its last change (ModRevision);
+// compare-and-swap compares ModRevision.
 //
 // Watches. The store keeps a bounded change log. Watch delivers, in revision
 // order, every change to keys under a prefix after a given revision; a watcher

@@ -156,16 +156,9 @@ func (s *Store) enter(ctx context.Context) error {
 	return nil
 }
 
-func checkKey(key string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty key", store.ErrInvalidArgument)
-	}
-	return nil
-}
-
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) (store.KV, error) {
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return store.KV{}, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -221,18 +214,15 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) (int64, error
 
 // CompareAndSwap implements store.Store.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, value []byte, expected int64) (int64, error) {
-	if expected < 0 {
-		return 0, fmt.Errorf("%w: negative revision", store.ErrInvalidArgument)
-	}
 	return s.Txn(ctx, []store.Cmp{{Key: key, ModRevision: expected}}, []store.Op{store.PutOp(key, value)})
 }
 
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, key string, expected int64) (int64, error) {
-	if expected < 0 {
-		return 0, fmt.Errorf("%w: negative revision", store.ErrInvalidArgument)
+	if err := store.CheckRevision(expected); err != nil {
+		return 0, err
 	}
-	if err := checkKey(key); err != nil {
+	if err := store.CheckKey(key); err != nil {
 		return 0, err
 	}
 	if err := s.enter(ctx); err != nil {
@@ -267,26 +257,8 @@ func (s *Store) Delete(ctx context.Context, key string, expected int64) (int64, 
 
 // Txn implements store.Store.
 func (s *Store) Txn(ctx context.Context, cmps []store.Cmp, ops []store.Op) (int64, error) {
-	seen := make(map[string]bool, len(ops))
-	for _, c := range cmps {
-		if err := checkKey(c.Key); err != nil {
-			return 0, err
-		}
-		if c.ModRevision < 0 {
-			return 0, fmt.Errorf("%w: negative revision for %q", store.ErrInvalidArgument, c.Key)
-		}
-	}
-	for _, op := range ops {
-		if err := checkKey(op.Key); err != nil {
-			return 0, err
-		}
-		if op.Type != store.OpPut && op.Type != store.OpDelete {
-			return 0, fmt.Errorf("%w: unknown op type %d", store.ErrInvalidArgument, op.Type)
-		}
-		if seen[op.Key] {
-			return 0, fmt.Errorf("%w: key %q appears twice in one txn", store.ErrInvalidArgument, op.Key)
-		}
-		seen[op.Key] = true
+	if err := store.CheckTxn(cmps, ops); err != nil {
+		return 0, err
 	}
 	if err := s.enter(ctx); err != nil {
 		return 0, err
@@ -432,8 +404,8 @@ func (s *Store) notifyChan() <-chan struct{} {
 
 // Watch implements store.Store.
 func (s *Store) Watch(ctx context.Context, prefix string, afterRevision int64) (<-chan store.WatchResponse, error) {
-	if afterRevision < 0 {
-		return nil, fmt.Errorf("%w: negative revision", store.ErrInvalidArgument)
+	if err := store.CheckRevision(afterRevision); err != nil {
+		return nil, err
 	}
 	if err := s.enter(ctx); err != nil {
 		return nil, err

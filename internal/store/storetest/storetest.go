@@ -383,8 +383,9 @@ func testConcurrentCAS(t *testing.T, h Harness) {
 	}
 }
 
-// next receives one response or fails after a timeout.
-func next(t *testing.T, ch <-chan store.WatchResponse) store.WatchResponse {
+// Next receives one response from a watch channel, failing the test if
+// the channel is closed or nothing arrives within 10 seconds.
+func Next(t *testing.T, ch <-chan store.WatchResponse) store.WatchResponse {
 	t.Helper()
 	select {
 	case r, ok := <-ch:
@@ -422,7 +423,7 @@ func testWatchOrder(t *testing.T, h Harness) {
 		{Type: store.EventDelete, Key: "w/a", Revision: r3},
 	}
 	for i, w := range want {
-		r := next(t, ch)
+		r := Next(t, ch)
 		if r.Err != nil || len(r.Events) != 1 || !eventEqual(r.Events[0], w) {
 			t.Fatalf("response %d = %+v, want %+v", i, r, w)
 		}
@@ -447,14 +448,14 @@ func testWatchReplay(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	for i := 1; i < 5; i++ {
-		r := next(t, ch)
+		r := Next(t, ch)
 		if len(r.Events) != 1 || r.Events[0].Revision != revs[i] || string(r.Events[0].Value) != strconv.Itoa(i) {
 			t.Fatalf("replay %d = %+v", i, r)
 		}
 	}
 	// Then live events.
 	rl := mustPut(t, s, "p/k", "live")
-	if r := next(t, ch); r.Events[0].Revision != rl {
+	if r := Next(t, ch); r.Events[0].Revision != rl {
 		t.Fatalf("live event = %+v", r)
 	}
 	// From 0: everything retained.
@@ -462,7 +463,7 @@ func testWatchReplay(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := next(t, ch0); r.Events[0].Revision != revs[0] {
+	if r := Next(t, ch0); r.Events[0].Revision != revs[0] {
 		t.Fatalf("watch from 0 starts at %+v, want revision %d", r, revs[0])
 	}
 }
@@ -480,7 +481,7 @@ func testWatchTxnOneRevision(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := next(t, ch)
+	r := Next(t, ch)
 	want := []store.Event{
 		{Type: store.EventPut, Key: "t/b", Value: []byte("b"), Revision: trev},
 		{Type: store.EventDelete, Key: "t/old", Revision: trev},
@@ -527,7 +528,7 @@ func testWatchConcurrentWriters(t *testing.T, h Harness) {
 	wg.Wait()
 	var last int64
 	for range workers * each {
-		r := next(t, ch)
+		r := Next(t, ch)
 		if len(r.Events) != 1 {
 			t.Fatalf("response %+v", r)
 		}
@@ -585,7 +586,7 @@ func testWatchCompacted(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatalf("Watch at the compacted revision: %v", err)
 	}
-	if r := next(t, ch); r.Err != nil || r.Events[0].Revision != revs[6] {
+	if r := Next(t, ch); r.Err != nil || r.Events[0].Revision != revs[6] {
 		t.Fatalf("first event after compaction = %+v, want revision %d", r, revs[6])
 	}
 	// Data is unaffected by compaction.
