@@ -115,9 +115,14 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *message.Message, c *childS
 // handleAuthRequest is the responder side of IKE_AUTH.
 func (sa *ikeSA) handleAuthRequest(now time.Time, pkt Packet, m *message.Message) {
 	idi, auth := m.IDi(), m.Auth()
-	if auth == nil {
-		if t := sa.remoteAccessFor(); t != nil {
+	if t := sa.remoteAccessFor(); t != nil {
+		ra := t.cfg.RemoteAccess
+		switch {
+		case auth == nil && ra.Users != nil:
 			sa.startEAP(now, pkt, m, t)
+			return
+		case auth != nil && auth.Method != message.AuthSharedKeyMIC && ra.Clients != nil:
+			sa.certClient(now, pkt, m, t)
 			return
 		}
 	}

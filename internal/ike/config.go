@@ -10,6 +10,7 @@ import (
 	"crypto"
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
+	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
 	"github.com/vpngw/vpngw/internal/transform"
 )
@@ -46,8 +47,11 @@ type RemoteAccess struct {
 	// with them (RFC 7427 signature), as EAP clients require.
 	Cert [][]byte
 	Key  crypto.Signer
-	// Users authenticates EAP-MSCHAPv2 clients.
+	// Users authenticates EAP-MSCHAPv2 clients (nil: EAP not offered).
 	Users mschapv2.Lookup
+	// Clients checks the certificates of certificate-authenticated
+	// clients (nil: certificate clients refused).
+	Clients *pki.Verifier
 	// Pool gives each client its address; DNS servers are sent with it.
 	Pool *pool.Pool
 	DNS  []netip.Addr
@@ -279,8 +283,8 @@ func (p Peer) Validate() error {
 	case !p.Local.IsValid():
 		return bad("no local address")
 	case p.RemoteAccess != nil && (p.Remote.IsValid() || len(p.RemoteAccess.Cert) == 0 || p.RemoteAccess.Key == nil ||
-		p.RemoteAccess.Pool == nil || p.RemoteAccess.Users == nil || p.LocalID.Type != message.IDFQDN):
-		return bad("remote access needs no remote address, an FQDN local identity, a certificate with its key, users and a pool")
+		p.RemoteAccess.Pool == nil || (p.RemoteAccess.Users == nil && p.RemoteAccess.Clients == nil) || p.LocalID.Type != message.IDFQDN):
+		return bad("remote access needs no remote address, an FQDN local identity, a certificate with its key, users or client roots, and a pool")
 	case len(p.PSK) == 0 && p.RemoteAccess == nil:
 		return bad("no pre-shared key")
 	case p.Mode == ModeInitiatorOnly && !p.Remote.IsValid():

@@ -421,6 +421,11 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 	if sa.fragOK {
 		ps = append(ps, &message.Notify{Type: message.NotifyFragmentationSupported})
 	}
+	if t := sa.remoteAccessFor(); t != nil && t.cfg.RemoteAccess.Clients != nil {
+		// Ask certificate clients for their certificate (clients send
+		// it only when asked), naming the roots we trust.
+		ps = append(ps, &message.CertReq{Encoding: message.CertX509Signature, Data: t.cfg.RemoteAccess.Clients.CertReq()})
+	}
 	r := &message.Message{Header: sa.header(message.IKESAInit, 0, true), Payloads: ps}
 	b, err := r.Encode()
 	if err != nil {

@@ -1,6 +1,9 @@
 package ike_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net/netip"
@@ -29,6 +32,7 @@ type raLab struct {
 	ca   *pki.CA
 	pool *pool.Pool
 	dir  string
+	tmpl ike.Peer // the template as last set
 }
 
 const raFQDN = "gw.vpngw.test"
@@ -50,20 +54,100 @@ func newRALab(t *testing.T, poolPrefix string, users map[string]string) *raLab {
 		t.Fatal(err)
 	}
 	l.drv = iketest.Start(t, l.gw, ipA, func(h ike.Host) *ike.Engine { return ike.New(ike.Config{}, h, nil) })
+	clients, err := pki.NewVerifier([]string{pki.PublicCertData(l.ca.Cert)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ra := &ike.RemoteAccess{Cert: [][]byte{srv.Cert.Raw}, Key: srv.Key, Pool: l.pool, DNS: []netip.Addr{netip.MustParseAddr("10.1.0.53")},
 		Users: func(u string) ([16]byte, bool) {
 			pw, ok := users[mschapv2.UserName(u)]
 			return mschapv2.NTPasswordHash(pw), ok
-		}}
-	var serr error
-	l.drv.Do(func(e *ike.Engine) {
-		serr = e.SetPeers(time.Now(), []ike.Peer{{Name: "p2s", Local: ipA, LocalID: ike.FQDNIdentity(raFQDN), Mode: ike.ModeResponderOnly,
-			LocalTS: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, RemoteAccess: ra}})
-	})
-	if serr != nil {
-		t.Fatal(serr)
-	}
+		}, Clients: clients}
+	l.tmpl = ike.Peer{Name: "p2s", Local: ipA, LocalID: ike.FQDNIdentity(raFQDN), Mode: ike.ModeResponderOnly,
+		LocalTS: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, RemoteAccess: ra}
+	l.setTemplate()
 	return l
+}
+
+// setTemplate gives the engine l.tmpl.
+func (l *raLab) setTemplate() {
+	var err error
+	l.drv.Do(func(e *ike.Engine) { err = e.SetPeers(time.Now(), []ike.Peer{l.tmpl}) })
+	if err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// clientNS makes a client namespace at addr on the gateway's link.
+func (l *raLab) clientNS(name string, addr netip.Addr) *nstest.NS {
+	t := l.t
+	ns := nstest.New(t, "vra-"+name)
+	nstest.Link(t, l.gw, "c"+name, netip.PrefixFrom(netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 100+addr.As4()[3])), 32), ns, "wan0", netip.PrefixFrom(addr, 24))
+	l.gw.MustRun(t, "ip", "route", "replace", addr.String()+"/32", "dev", "c"+name)
+	ns.MustRun(t, "ip", "route", "replace", ipA.String()+"/32", "dev", "wan0")
+	return ns
+}
+
+// certClient starts a strongSwan client at addr that authenticates with
+// the certificate c (its key in PEM next to it), checking the gateway's
+// certificate against the lab's CA.
+func (l *raLab) certClient(name string, addr netip.Addr, c *pki.Issued) *swantest.Daemon {
+	t := l.t
+	ns := l.clientNS(name, addr)
+	dir := t.TempDir()
+	for _, d := range []string{"x509", "x509ca", "private"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(path string, blk *pem.Block) {
+		if err := os.WriteFile(filepath.Join(dir, path), pem.EncodeToMemory(blk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("x509ca/ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: l.ca.Cert.Raw})
+	write("x509/client.pem", &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
+	switch k := c.Key.(type) {
+	case *ecdsa.PrivateKey:
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write("private/client.key", &pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+	case *rsa.PrivateKey:
+		write("private/client.key", &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	}
+	conf := fmt.Sprintf(`connections {
+	p2s {
+		version = 2
+		local_addrs = %s
+		remote_addrs = %s
+		vips = 0.0.0.0
+		encap = yes
+		proposals = aes256gcm16-prfsha256-ecp256
+		local {
+			auth = pubkey
+			certs = client.pem
+		}
+		remote {
+			auth = pubkey
+			id = %s
+		}
+		children {
+			p2s-net {
+				remote_ts = 10.1.0.0/16
+				esp_proposals = aes256gcm16
+				start_action = none
+			}
+		}
+	}
+}
+`, addr, ipA, raFQDN)
+	f := filepath.Join(dir, "swanctl.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return swantest.StartFile(t, ns, f)
 }
 
 // client starts a strongSwan client at addr (on the gateway's link) that
@@ -71,10 +155,7 @@ func newRALab(t *testing.T, poolPrefix string, users map[string]string) *raLab {
 // against the lab's CA, and asks for a virtual IP.
 func (l *raLab) client(name string, addr netip.Addr, user, password string) *swantest.Daemon {
 	t := l.t
-	ns := nstest.New(t, "vra-"+name)
-	nstest.Link(t, l.gw, "c"+name, netip.PrefixFrom(netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 100+addr.As4()[3])), 32), ns, "wan0", netip.PrefixFrom(addr, 24))
-	l.gw.MustRun(t, "ip", "route", "replace", addr.String()+"/32", "dev", "c"+name)
-	ns.MustRun(t, "ip", "route", "replace", ipA.String()+"/32", "dev", "wan0")
+	ns := l.clientNS(name, addr)
 	caFile := filepath.Join(l.dir, "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.ca.Cert.Raw}), 0o644); err != nil {
 		t.Fatal(err)
@@ -240,5 +321,71 @@ func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
 	}
 	if n, _ := l.pool.Stats(); n != 1 {
 		t.Fatalf("%d addresses leased after a refused client, want 1", n)
+	}
+}
+
+// TestInteropRemoteAccessCertificates: strongSwan clients with ECDSA and
+// RSA client certificates from the gateway's root connect (Azure's
+// "Certificate" authentication); a certificate from another root is
+// refused; revoking a thumbprint refuses that certificate on its next
+// authentication while others reconnect.
+func TestInteropRemoteAccessCertificates(t *testing.T) {
+	l := newRALab(t, "172.16.202.0/28", nil)
+	dave, err := l.ca.IssueClient("dave@contoso.com", pki.ECDSAP256, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	erin, _ := l.ca.IssueClient("erin@contoso.com", pki.RSA2048, 24*time.Hour)
+	other, _ := pki.NewCA("Another root", pki.ECDSAP256)
+	mallory, _ := other.IssueClient("mallory@evil.example", pki.ECDSAP256, 24*time.Hour)
+
+	d := l.certClient("d", netip.MustParseAddr("192.0.2.21"), dave)
+	e := l.certClient("e", netip.MustParseAddr("192.0.2.22"), erin)
+	for _, c := range []*swantest.Daemon{d, e} {
+		if err := c.Initiate("p2s", 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := l.clients()
+	if cs["dave@contoso.com"].Client == nil || cs["erin@contoso.com"].Client == nil {
+		t.Fatalf("clients: %+v", cs)
+	}
+	for name, c := range cs {
+		if ch := c.IKE[0].Children; len(ch) != 1 || ch[0].RemoteTS != c.Client.VirtualIP.String()+"/32" {
+			t.Fatalf("%s: %+v", name, c.IKE[0])
+		}
+	}
+	if !strings.Contains(e.Log(), "authentication of '"+raFQDN+"' with ECDSA_WITH_SHA256_DER successful") {
+		t.Error("erin's charon did not verify the gateway's signature")
+	}
+
+	m := l.certClient("m", netip.MustParseAddr("192.0.2.23"), mallory)
+	if err := m.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a certificate from another root connected")
+	}
+	if st := l.template(); !strings.Contains(st.LastError, "not trusted") {
+		t.Fatalf("template's last error %q", st.LastError)
+	}
+
+	// Revoke erin: a new configuration (clients reconnect), her
+	// certificate refused.
+	ra := *l.tmpl.RemoteAccess
+	if ra.Clients, err = pki.NewVerifier([]string{pki.PublicCertData(l.ca.Cert)}, []string{pki.Thumbprint(erin.Cert)}); err != nil {
+		t.Fatal(err)
+	}
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
+	nstest.WaitFor(t, 5*time.Second, func() bool { return len(l.clients()) == 0 }, "clients of the old configuration still listed")
+	if err := d.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("dave after the change: %v", err)
+	}
+	if err := e.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a revoked certificate connected")
+	}
+	if st := l.template(); !strings.Contains(st.LastError, "revoked") {
+		t.Fatalf("template's last error %q", st.LastError)
+	}
+	if _, ok := l.clients()["dave@contoso.com"]; !ok || len(l.clients()) != 1 {
+		t.Fatalf("clients after revocation: %+v", l.clients())
 	}
 }

@@ -19,9 +19,12 @@ package ike
 // (removeClient), and its address returns to the pool.
 
 import (
+	"bytes"
 	"crypto/hmac"
+	"crypto/x509"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike/message"
@@ -156,24 +159,106 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 		sa.raFail(now, t, m, fmt.Sprintf("AUTHENTICATION_FAILED: client %s (%s) did not prove the EAP key", sa.remote, ra.user), authFailed)
 		return
 	}
+	lid := t.cfg.LocalID
+	sa.raAccept(now, m, ra.first, t, ra.user, ra.idi,
+		&message.Auth{Method: message.AuthSharedKeyMIC, Data: pskAuth(sa.prf, ra.msk, sa.initResp, sa.ni, sa.keys.SKpr, lid)})
+}
+
+// raAccept completes an authenticated client: it leases an address, makes
+// the client's peer, and answers m with ours (the gateway's ID, CERT and
+// AUTH, as the method needs), CFG_REPLY and the first Child SA of first.
+func (sa *ikeSA) raAccept(now time.Time, m, first *message.Message, t *peer, user string, idi Identity, ours ...message.Payload) {
 	key := spiHex(sa.spiI) + "@" + sa.remote.String()
 	vip, err := t.cfg.RemoteAccess.Pool.Lease(key)
 	if err != nil {
-		sa.raFail(now, t, m, fmt.Sprintf("client %s (%s): %v", sa.remote, ra.user, err), &message.Notify{Type: message.NotifyInternalAddressFailure})
+		sa.raFail(now, t, m, fmt.Sprintf("client %s (%s): %v", sa.remote, user, err), &message.Notify{Type: message.NotifyInternalAddressFailure})
 		return
 	}
-	lid := t.cfg.LocalID
-	ps := []message.Payload{&message.Auth{Method: message.AuthSharedKeyMIC, Data: pskAuth(sa.prf, ra.msk, sa.initResp, sa.ni, sa.keys.SKpr, lid)}}
-	ps = append(ps, cpReply(vip, t.cfg.RemoteAccess.DNS, t.cfg.LocalTS))
-	p := sa.e.addClient(t, sa, ra, vip, key)
+	ps := append(ours, cpReply(vip, t.cfg.RemoteAccess.DNS, t.cfg.LocalTS))
+	p := sa.e.addClient(t, sa, user, idi, vip, key)
 	sa.e.attach(sa, p)
 	sa.candidates, sa.ra = nil, nil
 	p.sa = sa
 	sa.setEstablished(now)
-	sa.e.log.Info("remote-access client connected", append(sa.logAttrs(), "user", ra.user, "remote", sa.remote, "address", vip, "suite", sa.suite.String())...)
+	sa.e.log.Info("remote-access client connected", append(sa.logAttrs(), "user", user, "remote", sa.remote, "address", vip, "suite", sa.suite.String())...)
 	sa.e.host.Event(Event{Kind: EventIKEUp, Peer: p.cfg.Name, Time: now})
-	ps = append(ps, sa.acceptChild(now, ra.first, nil, nil, false)...)
+	ps = append(ps, sa.acceptChild(now, first, nil, nil, false)...)
 	sa.respond(now, m, ps)
+}
+
+// certClient authenticates a client by its certificate (Azure's
+// "Certificate" authentication): the chain to a configured root, no
+// revoked thumbprint, an identity the certificate vouches for, and a
+// signature over its signed octets. The gateway answers with its own
+// certificate and signature.
+func (sa *ikeSA) certClient(now time.Time, pkt Packet, m *message.Message, t *peer) {
+	ra := t.cfg.RemoteAccess
+	authFailed := &message.Notify{Type: message.NotifyAuthenticationFailed}
+	idi, auth := m.IDi(), m.Auth()
+	if idi == nil {
+		sa.raFail(now, t, m, "IKE_AUTH without IDi", authFailed)
+		return
+	}
+	if m.CP() == nil || m.CP().CPType != message.CPRequest {
+		sa.raFail(now, t, m, fmt.Sprintf("client %s (%s) asked for no address (no CFG_REQUEST): point-to-site clients get one from the pool", pkt.Remote, idOf(idi)), authFailed)
+		return
+	}
+	var chain [][]byte
+	for _, c := range m.Certs() {
+		if c.Encoding == message.CertX509Signature {
+			chain = append(chain, c.Data)
+		}
+	}
+	leaf, err := ra.Clients.Verify(chain, now)
+	if err != nil {
+		sa.raFail(now, t, m, fmt.Sprintf("client %s: %v", pkt.Remote, err), authFailed)
+		return
+	}
+	id := idOf(idi)
+	if !certVouches(leaf, id) {
+		sa.raFail(now, t, m, fmt.Sprintf("client %s: identity %s is not its certificate's (%s)", pkt.Remote, id, leaf.Subject), authFailed)
+		return
+	}
+	if err := VerifySignatureAuth(leaf.PublicKey, auth.Method, auth.Data, signedOctets(sa.prf, sa.initReq, sa.nr, sa.keys.SKpi, id)); err != nil {
+		sa.raFail(now, t, m, fmt.Sprintf("client %s (%s): %v", pkt.Remote, leaf.Subject.CommonName, err), authFailed)
+		return
+	}
+	sa.remote, sa.local = pkt.Remote, pkt.Local
+	lid := t.cfg.LocalID
+	method, sig, err := SignatureAuth(ra.Key, signedOctets(sa.prf, sa.initResp, sa.ni, sa.keys.SKpr, lid))
+	if err != nil {
+		sa.raFail(now, t, m, err.Error(), authFailed)
+		return
+	}
+	ours := []message.Payload{&message.ID{Initiator: false, IDType: lid.Type, Data: lid.Data}}
+	if len(ra.Cert) > 0 {
+		ours = append(ours, &message.Cert{Encoding: message.CertX509Signature, Data: ra.Cert[0]})
+	}
+	ours = append(ours, &message.Auth{Method: method, Data: sig})
+	sa.raAccept(now, m, m, t, leaf.Subject.CommonName, id, ours...)
+}
+
+// certVouches reports whether the certificate names the identity: its
+// subject DN, or a DNS name, e-mail address or IP address in it (or the
+// subject CN).
+func certVouches(c *x509.Certificate, id Identity) bool {
+	switch id.Type {
+	case message.IDDerASN1DN:
+		return bytes.Equal(id.Data, c.RawSubject)
+	case message.IDFQDN, message.IDRFC822Addr:
+		s := string(id.Data)
+		if c.Subject.CommonName == s || slices.Contains(c.DNSNames, s) || slices.Contains(c.EmailAddresses, s) {
+			return true
+		}
+	case message.IDIPv4Addr, message.IDIPv6Addr:
+		a, ok := netip.AddrFromSlice(id.Data)
+		for _, ip := range c.IPAddresses {
+			if b, ok2 := netip.AddrFromSlice(ip); ok && ok2 && a.Unmap() == b.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cpReply is the CFG_REPLY: the client's address, the DNS servers, and
@@ -201,16 +286,16 @@ func cpReply(vip netip.Addr, dns []netip.Addr, nets []netip.Prefix) *message.CP 
 }
 
 // addClient makes the peer of one authenticated remote-access client.
-func (e *Engine) addClient(t *peer, sa *ikeSA, ra *eapState, vip netip.Addr, key string) *peer {
+func (e *Engine) addClient(t *peer, sa *ikeSA, user string, idi Identity, vip netip.Addr, key string) *peer {
 	cfg := t.cfg
-	cfg.Name = fmt.Sprintf("%s/%s/%s", t.cfg.Name, ra.user, vip)
+	cfg.Name = fmt.Sprintf("%s/%s/%s", t.cfg.Name, user, vip)
 	cfg.Remote, cfg.Port = sa.remote.Addr(), sa.remote.Port()
-	cfg.RemoteID = ra.idi
+	cfg.RemoteID = idi
 	cfg.Mode = ModeResponderOnly
 	cfg.RemoteTS = []netip.Prefix{netip.PrefixFrom(vip, 32)}
 	cfg.RemoteAccess = nil
 	cfg.ChildSelectors, cfg.PolicyBased = nil, false
-	p := &peer{cfg: cfg, tm: timer{idx: -1}, client: &client{template: t.cfg.Name, user: ra.user, vip: vip, leaseKey: key}}
+	p := &peer{cfg: cfg, tm: timer{idx: -1}, client: &client{template: t.cfg.Name, user: user, vip: vip, leaseKey: key}}
 	p.tm.p = p
 	p.pool = t.cfg.RemoteAccess.Pool
 	e.peers[cfg.Name] = p

@@ -162,6 +162,7 @@ type Verifier struct {
 	roots   *x509.CertPool
 	names   []string
 	revoked map[string]bool
+	certReq []byte
 }
 
 // NewVerifier parses the roots (publicCertData values) and the revoked
@@ -179,12 +180,19 @@ func NewVerifier(roots []string, revoked []string) (*Verifier, error) {
 		}
 		v.roots.AddCert(c)
 		v.names = append(v.names, c.Subject.CommonName)
+		h := sha1.Sum(c.RawSubjectPublicKeyInfo)
+		v.certReq = append(v.certReq, h[:]...)
 	}
 	for _, t := range revoked {
 		v.revoked[strings.ToUpper(t)] = true
 	}
 	return v, nil
 }
+
+// CertReq is the certification authority field of an IKEv2 CERTREQ
+// for X.509 (RFC 7296 §3.7): the SHA-1 hashes of the roots' public keys
+// (SubjectPublicKeyInfo), concatenated.
+func (v *Verifier) CertReq() []byte { return v.certReq }
 
 // Verify checks a client's certificate chain (end entity first, DER) at
 // time now: revoked thumbprints first (of every certificate in the chain,

@@ -46,6 +46,9 @@ func TestVerifyClient(t *testing.T) {
 			}
 		})
 	}
+	if len(v.CertReq()) != 20 {
+		t.Fatalf("CERTREQ data of %d bytes for one root, want one SHA-1 hash", len(v.CertReq()))
+	}
 	if _, err := v.Verify(nil, now); !errors.Is(err, ErrUntrusted) {
 		t.Fatalf("empty chain: %v", err)
 	}

@@ -243,12 +243,16 @@ func writeTemplate(t testing.TB, path string, tpl *template.Template, data any) 
 }
 
 // Swanctl runs swanctl against this daemon (the command option first, as
-// swanctl wants) and returns its output.
+// swanctl wants) and returns its output. Credentials are loaded from the
+// x509, x509ca and private directories next to its swanctl.conf.
 func (d *Daemon) Swanctl(args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	full := append([]string{args[0], "--uri", "unix://" + filepath.Join(d.runDir, "charon.vici")}, args[1:]...)
-	out, err := exec.CommandContext(ctx, "swanctl", full...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "swanctl", full...)
+	// Credentials (x509/, x509ca/, private/) are read next to swanctl.conf.
+	cmd.Env = append(os.Environ(), "SWANCTL_DIR="+filepath.Dir(d.swconf))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("swanctl %s: %w: %s", strings.Join(args, " "), err, out)
 	}
