@@ -165,10 +165,24 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 		want[p.Name] = p
 	}
 	kept := map[string]bool{}
+	var recheck []*peer
 	for name, p := range e.peers {
-		if cfg, ok := want[name]; ok && p.client == nil && peerEqual(p.cfg, cfg) {
+		cfg, ok := want[name]
+		switch {
+		case !ok || p.client != nil:
+		case peerEqual(p.cfg, cfg):
 			kept[name] = true
+		case raCompatible(p.cfg, cfg):
+			// Only the client-certificate check changed: keep the
+			// clients that still pass it.
+			p.cfg = cfg
+			kept[name] = true
+			e.touchPeer(p)
+			recheck = append(recheck, p)
 		}
+	}
+	for _, p := range recheck {
+		e.recheckClients(now, p)
 	}
 	for name, p := range e.peers {
 		if kept[name] || (p.client != nil && kept[p.client.template]) {

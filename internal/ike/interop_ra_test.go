@@ -327,8 +327,8 @@ func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
 // TestInteropRemoteAccessCertificates: strongSwan clients with ECDSA and
 // RSA client certificates from the gateway's root connect (Azure's
 // "Certificate" authentication); a certificate from another root is
-// refused; revoking a thumbprint refuses that certificate on its next
-// authentication while others reconnect.
+// refused; revoking a thumbprint ends that client's live session and
+// refuses it afterwards, without disturbing the others.
 func TestInteropRemoteAccessCertificates(t *testing.T) {
 	l := newRALab(t, "172.16.202.0/28", nil)
 	dave, err := l.ca.IssueClient("dave@contoso.com", pki.ECDSAP256, 24*time.Hour)
@@ -367,17 +367,19 @@ func TestInteropRemoteAccessCertificates(t *testing.T) {
 		t.Fatalf("template's last error %q", st.LastError)
 	}
 
-	// Revoke erin: a new configuration (clients reconnect), her
-	// certificate refused.
+	// Revoke erin's thumbprint: her live session ends (the gateway deletes
+	// it), dave's stays, and she cannot come back.
+	daveIKE := cs["dave@contoso.com"].IKE[0].SPIi
 	ra := *l.tmpl.RemoteAccess
 	if ra.Clients, err = pki.NewVerifier([]string{pki.PublicCertData(l.ca.Cert)}, []string{pki.Thumbprint(erin.Cert)}); err != nil {
 		t.Fatal(err)
 	}
 	l.tmpl.RemoteAccess = &ra
 	l.setTemplate()
-	nstest.WaitFor(t, 5*time.Second, func() bool { return len(l.clients()) == 0 }, "clients of the old configuration still listed")
-	if err := d.Initiate("p2s", 15*time.Second); err != nil {
-		t.Fatalf("dave after the change: %v", err)
+	nstest.WaitFor(t, 5*time.Second, func() bool { _, ok := l.clients()["erin@contoso.com"]; return !ok }, "erin still connected after her certificate was revoked")
+	nstest.WaitFor(t, 5*time.Second, func() bool { return !e.Established("p2s") }, "erin's charon still has the IKE SA")
+	if c, ok := l.clients()["dave@contoso.com"]; !ok || c.IKE[0].SPIi != daveIKE || !d.Established("p2s") {
+		t.Fatalf("dave was disturbed by erin's revocation: %+v", l.clients())
 	}
 	if err := e.Initiate("p2s", 10*time.Second); err == nil {
 		t.Fatal("a revoked certificate connected")
@@ -385,7 +387,7 @@ func TestInteropRemoteAccessCertificates(t *testing.T) {
 	if st := l.template(); !strings.Contains(st.LastError, "revoked") {
 		t.Fatalf("template's last error %q", st.LastError)
 	}
-	if _, ok := l.clients()["dave@contoso.com"]; !ok || len(l.clients()) != 1 {
+	if len(l.clients()) != 1 {
 		t.Fatalf("clients after revocation: %+v", l.clients())
 	}
 }

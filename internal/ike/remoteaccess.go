@@ -24,6 +24,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"time"
 
@@ -50,6 +51,9 @@ type client struct {
 	user     string
 	vip      netip.Addr
 	leaseKey string
+	// chain is a certificate client's chain (nil for EAP clients),
+	// checked again when the template's roots or revocations change.
+	chain [][]byte
 }
 
 // remoteAccessFor returns the remote-access template among the SA's
@@ -167,12 +171,12 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 // raAccept completes an authenticated client: it leases an address, makes
 // the client's peer, and answers m with ours (the gateway's ID, CERT and
 // AUTH, as the method needs), CFG_REPLY and the first Child SA of first.
-func (sa *ikeSA) raAccept(now time.Time, m, first *message.Message, t *peer, user string, idi Identity, ours ...message.Payload) {
+func (sa *ikeSA) raAccept(now time.Time, m, first *message.Message, t *peer, user string, idi Identity, ours ...message.Payload) *peer {
 	key := spiHex(sa.spiI) + "@" + sa.remote.String()
 	vip, err := t.cfg.RemoteAccess.Pool.Lease(key)
 	if err != nil {
 		sa.raFail(now, t, m, fmt.Sprintf("client %s (%s): %v", sa.remote, user, err), &message.Notify{Type: message.NotifyInternalAddressFailure})
-		return
+		return nil
 	}
 	ps := append(ours, cpReply(vip, t.cfg.RemoteAccess.DNS, t.cfg.LocalTS))
 	p := sa.e.addClient(t, sa, user, idi, vip, key)
@@ -184,6 +188,48 @@ func (sa *ikeSA) raAccept(now time.Time, m, first *message.Message, t *peer, use
 	sa.e.host.Event(Event{Kind: EventIKEUp, Peer: p.cfg.Name, Time: now})
 	ps = append(ps, sa.acceptChild(now, first, nil, nil, false)...)
 	sa.respond(now, m, ps)
+	return p
+}
+
+// raCompatible reports whether template configuration b can replace a
+// without disconnecting its clients: both remote access, the same pool,
+// key, certificate, users and DNS, and nothing else changed but the
+// client-certificate check (new roots or revoked thumbprints).
+func raCompatible(a, b Peer) bool {
+	ra, rb := a.RemoteAccess, b.RemoteAccess
+	if ra == nil || rb == nil || ra.Pool != rb.Pool || ra.Key != rb.Key || !reflect.DeepEqual(ra.Cert, rb.Cert) ||
+		!reflect.DeepEqual(ra.DNS, rb.DNS) || (ra.Users == nil) != (rb.Users == nil) ||
+		(ra.Users != nil && reflect.ValueOf(ra.Users).Pointer() != reflect.ValueOf(rb.Users).Pointer()) {
+		return false
+	}
+	a.RemoteAccess, b.RemoteAccess = nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// recheckClients disconnects the certificate clients of template t whose
+// chain no longer verifies (a revoked thumbprint, a removed root), as
+// Azure does when a certificate is revoked.
+func (e *Engine) recheckClients(now time.Time, t *peer) {
+	v := t.cfg.RemoteAccess.Clients
+	for _, p := range e.peers {
+		c := p.client
+		if c == nil || c.template != t.cfg.Name || c.chain == nil {
+			continue
+		}
+		var err error
+		if v == nil {
+			err = fmt.Errorf("certificate clients are no longer accepted")
+		} else {
+			_, err = v.Verify(c.chain, now)
+		}
+		if err == nil {
+			continue
+		}
+		e.log.Info("disconnecting remote-access client", "peer", p.cfg.Name, "reason", err)
+		for _, sa := range e.sasOf(p) {
+			sa.deleteIKE(now, err.Error())
+		}
+	}
 }
 
 // certClient authenticates a client by its certificate (Azure's
@@ -235,7 +281,9 @@ func (sa *ikeSA) certClient(now time.Time, pkt Packet, m *message.Message, t *pe
 		ours = append(ours, &message.Cert{Encoding: message.CertX509Signature, Data: ra.Cert[0]})
 	}
 	ours = append(ours, &message.Auth{Method: method, Data: sig})
-	sa.raAccept(now, m, m, t, leaf.Subject.CommonName, id, ours...)
+	if p := sa.raAccept(now, m, m, t, leaf.Subject.CommonName, id, ours...); p != nil {
+		p.client.chain = chain
+	}
 }
 
 // certVouches reports whether the certificate names the identity: its
