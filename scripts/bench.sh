@@ -22,15 +22,21 @@
 #                 a same-run before/after comparison of a change
 # and for each mode one bounded iperf3 transfer per stream count (-t 10 -O 1),
 # sampling the daemons' and the box's CPU time (bin/vpngw-bench does the
-# measuring and the report).
+# measuring and the report). Two more modes run only setup cycles, no
+# transfer: IKEv1 Main Mode (PSK) + Quick Mode with aes256-sha256-modp2048 /
+# aes256-sha256 (no PFS) and UDP encapsulation forced, on both sides
+#   vpngw-ikev1       the two agents, RouteBased, connectionProtocol: IKEv1
+#   strongswan-ikev1  the two charons with version = 1
+# The report has a separate "IKEv1 setup latency" section and target
+# (vpngw / strongSwan median <= 0.5x).
 #
 # Env:
 #   SCALE="1000"      run the scale mode instead (scripts/bench-scale.sh)
 #   REPEATS=3         repeats
 #   DURATION=10 OMIT=1  iperf3 -t and -O (seconds)
 #   STREAMS="1 4"     iperf3 -P values
-#   MODES="plain vpngw-udp vpngw-esp strongswan wireguard-go"
-#   SETUP_N=20        measured setup cycles per implementation, spread over the repeats
+#   MODES="plain vpngw-udp vpngw-esp strongswan wireguard-go vpngw-ikev1 strongswan-ikev1"
+#   SETUP_N=20        measured setup cycles per implementation and protocol, spread over the repeats
 #   VPNGW_BEFORE=path  add the vpngw-before mode with this binary
 #   VPNGW_BIN=bin/vpngw   WG_BIN (default: built into bin/bench/wireguard)
 #   RESULTS=bench-results/<timestamp>
@@ -52,7 +58,7 @@ DURATION=${DURATION:-10}
 OMIT=${OMIT:-1}
 STREAMS=${STREAMS:-"1 4"}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
-MODES=${MODES:-"plain vpngw-udp vpngw-esp strongswan wireguard-go${VPNGW_BEFORE:+ vpngw-before}"}
+MODES=${MODES:-"plain vpngw-udp vpngw-esp strongswan wireguard-go vpngw-ikev1 strongswan-ikev1${VPNGW_BEFORE:+ vpngw-before}"}
 SETUP_N=${SETUP_N:-20}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 WG_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
@@ -64,6 +70,10 @@ CHARON=/usr/lib/ipsec/charon
 
 IKE_PROPOSAL=aes256gcm16-prfsha256-ecp256
 ESP_PROPOSAL=aes256gcm16
+# IKEv1 (the *-ikev1 modes): no AES-GCM in phase 1, so AES-CBC with HMAC;
+# no PFS in Quick Mode, as the IKEv2 Child SA has none.
+IKE_V1_PROPOSAL=aes256-sha256-modp2048
+ESP_V1_PROPOSAL=aes256-sha256
 PSK=vbenchPSK0123456789abcdef
 
 ID=vbench$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
@@ -210,8 +220,9 @@ down_plain() {
 
 # --- vpngw ------------------------------------------------------------------------------
 VPNGW_A= VPNGW_B=
-vpngw_conf() { # SIDE ENCAP RAWESP
-	local side=$1 encap=$2 raw=$3 la lp ra rp conn
+vpngw_conf() { # SIDE ENCAP RAWESP [PROTOCOL]
+	local side=$1 encap=$2 raw=$3 proto=${4:-IKEv2} ikep=$IKE_PROPOSAL espp=$ESP_PROPOSAL la lp ra rp conn
+	[ "$proto" = IKEv1 ] && ikep=$IKE_V1_PROPOSAL espp=$ESP_V1_PROPOSAL
 	if [ "$side" = a ]; then la=192.0.2.1 lp=10.1.0.0/16 ra=192.0.2.2 rp=10.2.0.0/16 conn=to-b; else
 		la=192.0.2.2 lp=10.2.0.0/16 ra=192.0.2.1 rp=10.1.0.0/16 conn=to-a; fi
 	cat >"$CONF/vpngw-$side.yaml" <<EOF
@@ -230,14 +241,15 @@ connections:
     remotePrefixes: [$rp]
     sharedKey: $PSK
     connectionMode: ResponderOnly   # only the benchmark's initiate requests start IKE
-    ikeProposals: $IKE_PROPOSAL
-    espProposals: $ESP_PROPOSAL
+    connectionProtocol: $proto
+    ikeProposals: $ikep
+    espProposals: $espp
     udpEncapsulation: $encap
 EOF
 }
-start_vpngw() { # MODE REPEAT ENCAP RAWESP
+start_vpngw() { # MODE REPEAT ENCAP RAWESP [PROTOCOL]
 	local m=$1 r=$2
-	vpngw_conf a "$3" "$4" && vpngw_conf b "$3" "$4" || return 1
+	vpngw_conf a "$3" "$4" "${5:-}" && vpngw_conf b "$3" "$4" "${5:-}" || return 1
 	nsx_bg "$NS_BG" "$LOGS/$m-r$r-gw-b.log" "$VPNGW_BIN" agent --config "$CONF/vpngw-b.yaml" --log-level warn
 	VPNGW_B=$BG_PID
 	nsx_bg "$NS_AG" "$LOGS/$m-r$r-gw-a.log" "$VPNGW_BIN" agent --config "$CONF/vpngw-a.yaml" --log-level warn
@@ -263,6 +275,12 @@ up_vpngw_before() {
 }
 down_vpngw_before() { down_vpngw; }
 down_vpngw_esp() { down_vpngw; }
+up_vpngw_ikev1() { # setup cycles only (Main Mode + Quick Mode), no transfer
+	local r=$1
+	start_vpngw vpngw-ikev1 "$r" always false IKEv1 || return 1
+	"$BENCH" vpngw-setup -out "$RESULTS" -repeat "$r" -a "$SOCK_A" -b "$SOCK_B" -conn to-b -n "$SETUP_PER" -protocol IKEv1
+}
+down_vpngw_ikev1() { down_vpngw; }
 
 # --- strongSwan (kernel-libipsec) -----------------------------------------------------------
 # charon hard-codes /var/run/charon.pid: each runs with $RUN/<gw> bind-mounted
@@ -270,8 +288,9 @@ down_vpngw_esp() { down_vpngw; }
 # file and vici socket land in $RUN/<gw>. kernel-libipsec (userspace ESP, UDP
 # encapsulation only) must come before kernel-netlink in the plugin list.
 SWAN_A= SWAN_B=
-swan_conf() { # SIDE
-	local side=$1 dir=$CONF/${1}g la ra lts rts lid rid
+swan_conf() { # SIDE [IKE_VERSION]
+	local side=$1 dir=$CONF/${1}g ver=${2:-2} ikep=$IKE_PROPOSAL espp=$ESP_PROPOSAL la ra lts rts lid rid
+	[ "$ver" = 1 ] && ikep=$IKE_V1_PROPOSAL espp=$ESP_V1_PROPOSAL
 	if [ "$side" = a ]; then la=192.0.2.1 ra=192.0.2.2 lts=10.1.0.0/16 rts=10.2.0.0/16 lid=192.0.2.1 rid=192.0.2.2; else
 		la=192.0.2.2 ra=192.0.2.1 lts=10.2.0.0/16 rts=10.1.0.0/16 lid=192.0.2.2 rid=192.0.2.1; fi
 	cat >"$dir/strongswan.conf" <<EOF
@@ -300,11 +319,11 @@ EOF
 # generated by scripts/bench.sh
 connections {
 	s2s {
-		version = 2
+		version = $ver
 		local_addrs = $la
 		remote_addrs = $ra
 		encap = yes
-		proposals = $IKE_PROPOSAL
+		proposals = $ikep
 		rekey_time = 0
 		dpd_delay = 0
 		local {
@@ -319,7 +338,7 @@ connections {
 			net {
 				local_ts = $lts
 				remote_ts = $rts
-				esp_proposals = $ESP_PROPOSAL
+				esp_proposals = $espp
 				mode = tunnel
 				rekey_time = 0
 				start_action = none
@@ -336,10 +355,10 @@ secrets {
 }
 EOF
 }
-start_charon() { # SIDE MODE REPEAT; sets BG_PID
+start_charon() { # SIDE MODE REPEAT [IKE_VERSION]; sets BG_PID
 	local side=$1 dir=$RUN/${1}g conf=$CONF/${1}g ns
 	[ "$side" = a ] && ns=$NS_AG || ns=$NS_BG
-	mkdir -p "$conf" && swan_conf "$side" || return 1
+	mkdir -p "$conf" && swan_conf "$side" "${4:-2}" || return 1
 	rm -f "$dir/charon.pid" "$dir/charon.vici"
 	nsx_bg "$ns" "$LOGS/$2-r$3-gw-$side.log" sh -c "mount --bind '$dir' /run && exec env STRONGSWAN_CONF='$conf/strongswan.conf' $CHARON"
 	for _ in $(seq 1 100); do
@@ -351,26 +370,37 @@ start_charon() { # SIDE MODE REPEAT; sets BG_PID
 	timeout 20 swanctl --load-all --uri "unix://$dir/charon.vici" --file "$conf/swanctl.conf" >"$LOGS/$2-r$3-swanctl-$side.log" 2>&1 ||
 		{ grep -v '^opening directory' "$LOGS/$2-r$3-swanctl-$side.log" >&2; return 1; }
 }
-up_strongswan() {
-	local r=$1
-	start_charon b strongswan "$r" || return 1
+start_charons() { # MODE REPEAT IKE_VERSION
+	start_charon b "$1" "$2" "$3" || return 1
 	SWAN_B=$BG_PID
-	start_charon a strongswan "$r" || return 1
+	start_charon a "$1" "$2" "$3" || return 1
 	SWAN_A=$BG_PID
 	DAEMON_PIDS=("$SWAN_A" "$SWAN_B")
+}
+up_strongswan() {
+	local r=$1
+	start_charons strongswan "$r" 2 || return 1
 	[ "$SETUP_PER" -gt 0 ] && { "$BENCH" swan-setup -out "$RESULTS" -repeat "$r" -a "$RUN/ag/charon.vici" -b "$RUN/bg/charon.vici" \
 		-ike s2s -child net -n "$SETUP_PER" || fail "strongSwan setup latency, repeat $r"; }
 	timeout 20 swanctl --initiate --uri "unix://$RUN/ag/charon.vici" --ike s2s --child net --timeout 10 >>"$LOGS/strongswan-r$r-swanctl-a.log" 2>&1
 }
-down_strongswan() {
+down_charons() { # MODE REPEAT
 	local s
 	stop_pids ${SWAN_A:+"$SWAN_A"} ${SWAN_B:+"$SWAN_B"}
 	SWAN_A= SWAN_B=
 	for s in a b; do
-		[ -f "$RUN/${s}g/charon.log" ] && mv "$RUN/${s}g/charon.log" "$LOGS/strongswan-r$1-charon-$s.log"
+		[ -f "$RUN/${s}g/charon.log" ] && mv "$RUN/${s}g/charon.log" "$LOGS/$1-r$2-charon-$s.log"
 	done
 	return 0
 }
+down_strongswan() { down_charons strongswan "$1"; }
+up_strongswan_ikev1() { # setup cycles only (Main Mode + Quick Mode), no transfer
+	local r=$1
+	start_charons strongswan-ikev1 "$r" 1 || return 1
+	"$BENCH" swan-setup -out "$RESULTS" -repeat "$r" -a "$RUN/ag/charon.vici" -b "$RUN/bg/charon.vici" \
+		-ike s2s -child net -n "$SETUP_PER" -protocol IKEv1
+}
+down_strongswan_ikev1() { down_charons strongswan-ikev1 "$1"; }
 
 # --- wireguard-go -----------------------------------------------------------------------------
 WGP_A= WGP_B=
@@ -408,7 +438,9 @@ run_mode() { # MODE REPEAT
 	local m=$1 r=$2 fn=${1//-/_} p rc=0 pids
 	DAEMON_PIDS=()
 	log "repeat $r/$REPEATS: $m"
-	if ! "up_$fn" "$r"; then
+	if [[ $m == *-ikev1 ]]; then # setup cycles only, run by up_*
+		"up_$fn" "$r" || { fail "$m, repeat $r: setup cycles failed (logs in $LOGS)"; rc=1; }
+	elif ! "up_$fn" "$r"; then
 		fail "$m, repeat $r: could not bring the mode up (logs in $LOGS)"
 		rc=1
 	elif ! reachable; then
@@ -428,7 +460,7 @@ run_mode() { # MODE REPEAT
 # --- main ---------------------------------------------------------------------------------------
 read -r -a MODE_LIST <<<"$MODES"
 for m in "${MODE_LIST[@]}"; do
-	case "$m" in plain | vpngw-udp | vpngw-esp | strongswan | wireguard-go) ;;
+	case "$m" in plain | vpngw-udp | vpngw-esp | strongswan | wireguard-go | vpngw-ikev1 | strongswan-ikev1) ;;
 	vpngw-before) [ -x "$VPNGW_BEFORE" ] || die "mode vpngw-before needs VPNGW_BEFORE=path to a vpngw binary" ;;
 	*) die "unknown mode $m" ;; esac
 done
@@ -456,8 +488,8 @@ vcs=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	-meta "repeats=$REPEATS" \
 	-meta "iperf3=$(iperf3 --version | head -1 | cut -d' ' -f1-2), -t $DURATION -O $OMIT, streams $STREAMS" \
 	-meta "modes=$MODES" \
-	-meta "setup_cycles=$SETUP_PER per repeat and implementation (+1 warm-up)" \
-	-meta "proposals=IKE $IKE_PROPOSAL, ESP $ESP_PROPOSAL" \
+	-meta "setup_cycles=$SETUP_PER per repeat, implementation and protocol (+1 warm-up)" \
+	-meta "proposals=IKE $IKE_PROPOSAL, ESP $ESP_PROPOSAL; IKEv1 modes: IKE $IKE_V1_PROPOSAL, ESP $ESP_V1_PROPOSAL" \
 	-meta "strongswan=$(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null || echo unknown) (kernel-libipsec)" \
 	-meta "wireguard-go=$WG_VERSION" \
 	-meta "vpngw=$vcs" \

@@ -154,6 +154,31 @@ func TestCurve25519Vector(t *testing.T) {
 var allGroups = []ID{DHMODP768, DHMODP1024, DHMODP1536, DHMODP2048, DHMODP3072, DHMODP4096,
 	DHMODP2048S256, DHECP256, DHECP384, DHECP521, DHCurve25519}
 
+// TestFixedBasePowers checks the fixed-base table against big.Int.Exp for
+// every MODP group, with exponents of the drawn length, edge values and
+// one too long for the table.
+func TestFixedBasePowers(t *testing.T) {
+	for id, g := range modpGroups {
+		bits := g.exponentBits()
+		xs := []*big.Int{big.NewInt(1), big.NewInt(2), big.NewInt(15), big.NewInt(16),
+			new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(bits)), big.NewInt(1)), // all ones
+			new(big.Int).Lsh(big.NewInt(1), uint(bits)),                                  // one bit too long: Exp
+		}
+		for range 8 {
+			x, err := g.randomExponent(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			xs = append(xs, x)
+		}
+		for _, x := range xs {
+			if got, want := g.powG(x), new(big.Int).Exp(g.g, x, g.p); got.Cmp(want) != 0 {
+				t.Fatalf("%s: g^%x differs from Exp", Name(TypeDH, id), x)
+			}
+		}
+	}
+}
+
 func TestDHAgreement(t *testing.T) {
 	for _, g := range allGroups {
 		t.Run(Name(TypeDH, g), func(t *testing.T) {

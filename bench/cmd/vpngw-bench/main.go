@@ -10,6 +10,7 @@
 //	vpngw-bench vpngw-up    initiate a vpngw connection and wait until it is up
 //	vpngw-bench vpngw-setup IKE_SA+CHILD_SA setup latency of vpngw, measured
 //	                        as the status socket's initiate?wait round trip
+//	                        (-protocol IKEv1: Main Mode + Quick Mode)
 //	vpngw-bench swan-setup  the same for strongSwan, as the vici initiate
 //	                        round trip
 //	vpngw-bench scale-plan  the scale mode's configurations: N initiator
@@ -123,6 +124,7 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&o.Out, "out", "", "results directory (setup.jsonl is appended)")
 		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
 		fs.IntVar(&o.N, "n", 7, "measured initiate/terminate cycles (after one warm-up cycle)")
+		fs.StringVar(&o.Protocol, "protocol", protoIKEv2, "label of the samples: IKEv2 or IKEv1 (what the daemons are configured to speak)")
 		if cmd == "vpngw-setup" {
 			fs.StringVar(&o.SockA, "a", "", "initiating agent's status socket")
 			fs.StringVar(&o.SockB, "b", "", "responding agent's status socket")
@@ -138,6 +140,9 @@ func run(ctx context.Context, args []string) error {
 		}
 		if o.Out == "" || o.SockA == "" || o.SockB == "" || o.Conn == "" || (cmd == "swan-setup" && o.Child == "") {
 			return fmt.Errorf("%w: %s: missing flags (see -h)", errUsage, cmd)
+		}
+		if o.Protocol != protoIKEv2 && o.Protocol != protoIKEv1 {
+			return fmt.Errorf("%w: %s: -protocol %q is not IKEv2 or IKEv1", errUsage, cmd, o.Protocol)
 		}
 		var samples []SetupSample
 		var err error

@@ -118,11 +118,36 @@ type Ratio struct {
 	PerRepeat []float64 `json:"perRepeat"`
 }
 
-// SetupSummary is one implementation's setup latency.
+// SetupSummary is one implementation's setup latency with one protocol.
 type SetupSummary struct {
 	Impl     string `json:"impl"`
+	Protocol string `json:"protocol"` // IKEv2 or IKEv1
 	ClientMs Stat   `json:"clientMs"`
 	AgentMs  Stat   `json:"agentMs,omitzero"`
+}
+
+// SetupRatio compares vpngw's setup latency with strongSwan's for one
+// protocol (client round trips; lower is better for vpngw).
+type SetupRatio struct {
+	Protocol string `json:"protocol"`
+	// Median and P90 are vpngw's median (p90) over strongSwan's, all
+	// cycles of the run pooled.
+	Median float64 `json:"median"`
+	P90    float64 `json:"p90"`
+	// PerRepeat is each repeat's vpngw median over its strongSwan median
+	// (both series of a repeat ran back to back); RepeatMedian their median.
+	PerRepeat    []float64 `json:"perRepeat"`
+	RepeatMedian float64   `json:"repeatMedian"`
+}
+
+// setupProtocols are the setup latency series, in display order, with
+// the target ratio vpngw / strongSwan (median) of each.
+var setupProtocols = []struct {
+	proto, target string
+	want          float64
+}{
+	{protoIKEv2, "vpngw / strongSwan setup latency (median)", 1.0},
+	{protoIKEv1, "vpngw / strongSwan IKEv1 setup latency (median)", 0.5},
 }
 
 // Target is one goal of the benchmark issue.
@@ -135,13 +160,13 @@ type Target struct {
 
 // Report is results.json.
 type Report struct {
-	Meta       map[string]string  `json:"meta"`
-	Throughput []ModeSummary      `json:"throughput"`
-	Ratios     []Ratio            `json:"ratios"`
-	Setup      []SetupSummary     `json:"setup"`
-	SetupRatio map[string]float64 `json:"setupRatio,omitempty"` // vpngw/strongswan: median, p90
-	Targets    []Target           `json:"targets"`
-	Failures   []string           `json:"failures,omitempty"`
+	Meta        map[string]string `json:"meta"`
+	Throughput  []ModeSummary     `json:"throughput"`
+	Ratios      []Ratio           `json:"ratios"`
+	Setup       []SetupSummary    `json:"setup"`
+	SetupRatios []SetupRatio      `json:"setupRatios,omitempty"` // vpngw / strongSwan per protocol
+	Targets     []Target          `json:"targets"`
+	Failures    []string          `json:"failures,omitempty"`
 	// Background is the box's busy cores before each repeat, with no
 	// benchmark traffic: the share of the machine other users took.
 	Background []IdleSample `json:"background,omitempty"`
@@ -180,7 +205,7 @@ func readJSONLines[T any](dir, name string) ([]T, error) {
 
 // buildReport computes summaries, ratios and targets from the samples.
 func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample, failures []string) Report {
-	r := Report{Meta: meta, Failures: failures, SetupRatio: map[string]float64{}}
+	r := Report{Meta: meta, Failures: failures}
 	r.Samples.Throughput, r.Samples.Setup = tp, su
 	if r.Samples.Throughput == nil {
 		r.Samples.Throughput = []ThroughputSample{}
@@ -282,25 +307,8 @@ func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample
 		}
 	}
 
-	impls := map[string][]SetupSample{}
-	for _, s := range su {
-		impls[s.Impl] = append(impls[s.Impl], s)
-	}
-	for _, impl := range []string{"vpngw", modeSwan} {
-		var c, a []float64
-		for _, s := range impls[impl] {
-			c = append(c, s.ClientMs)
-			if s.AgentMs > 0 {
-				a = append(a, s.AgentMs)
-			}
-		}
-		if len(c) > 0 {
-			r.Setup = append(r.Setup, SetupSummary{Impl: impl, ClientMs: stat(c), AgentMs: stat(a)})
-		}
-	}
-	if v, s := r.setup("vpngw"), r.setup(modeSwan); v != nil && s != nil {
-		r.SetupRatio["median"] = v.ClientMs.Median / s.ClientMs.Median
-		r.SetupRatio["p90"] = v.ClientMs.P90 / s.ClientMs.P90
+	for _, sp := range setupProtocols {
+		r.addSetup(sp.proto, su)
 	}
 
 	for _, k := range keys {
@@ -316,16 +324,72 @@ func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample
 				Want: "≥ 4.0×", Got: q, Met: q >= 4.0})
 		}
 	}
-	if q, found := r.SetupRatio["median"]; found {
-		r.Targets = append(r.Targets, Target{Name: "vpngw / strongSwan setup latency (median)", Want: "≤ 1.0×", Got: q, Met: q <= 1.0})
+	for _, sp := range setupProtocols {
+		if q := r.setupRatio(sp.proto); q != nil {
+			r.Targets = append(r.Targets, Target{Name: sp.target, Want: fmt.Sprintf("≤ %.1f×", sp.want), Got: q.Median, Met: q.Median <= sp.want})
+		}
 	}
 	return r
 }
 
-func (r *Report) setup(impl string) *SetupSummary {
+// addSetup summarises the setup samples of one protocol: each
+// implementation's latency and, with both, the ratio vpngw / strongSwan.
+func (r *Report) addSetup(proto string, su []SetupSample) {
+	type series struct{ client, agent []float64 }
+	all := map[string]*series{}
+	perRep := map[string]map[int][]float64{} // impl → repeat → client ms
+	for _, s := range su {
+		if s.protocol() != proto {
+			continue
+		}
+		if all[s.Impl] == nil {
+			all[s.Impl], perRep[s.Impl] = &series{}, map[int][]float64{}
+		}
+		all[s.Impl].client = append(all[s.Impl].client, s.ClientMs)
+		if s.AgentMs > 0 {
+			all[s.Impl].agent = append(all[s.Impl].agent, s.AgentMs)
+		}
+		perRep[s.Impl][s.Repeat] = append(perRep[s.Impl][s.Repeat], s.ClientMs)
+	}
+	for _, impl := range []string{"vpngw", modeSwan} {
+		if x := all[impl]; x != nil {
+			r.Setup = append(r.Setup, SetupSummary{Impl: impl, Protocol: proto, ClientMs: stat(x.client), AgentMs: stat(x.agent)})
+		}
+	}
+	v, w := r.setup("vpngw", proto), r.setup(modeSwan, proto)
+	if v == nil || w == nil {
+		return
+	}
+	q := SetupRatio{Protocol: proto, Median: v.ClientMs.Median / w.ClientMs.Median, P90: v.ClientMs.P90 / w.ClientMs.P90}
+	var reps []int
+	for rep := range perRep["vpngw"] {
+		if _, ok := perRep[modeSwan][rep]; ok {
+			reps = append(reps, rep)
+		}
+	}
+	sort.Ints(reps)
+	for _, rep := range reps {
+		q.PerRepeat = append(q.PerRepeat, median(perRep["vpngw"][rep])/median(perRep[modeSwan][rep]))
+	}
+	if len(q.PerRepeat) > 0 {
+		q.RepeatMedian = median(q.PerRepeat)
+	}
+	r.SetupRatios = append(r.SetupRatios, q)
+}
+
+func (r *Report) setup(impl, proto string) *SetupSummary {
 	for i := range r.Setup {
-		if r.Setup[i].Impl == impl {
+		if r.Setup[i].Impl == impl && r.Setup[i].Protocol == proto {
 			return &r.Setup[i]
+		}
+	}
+	return nil
+}
+
+func (r *Report) setupRatio(proto string) *SetupRatio {
+	for i := range r.SetupRatios {
+		if r.SetupRatios[i].Protocol == proto {
+			return &r.SetupRatios[i]
 		}
 	}
 	return nil
@@ -577,21 +641,8 @@ func (r Report) Markdown() string {
 		writeTable(&b, head, rows)
 	}
 
-	if len(r.Setup) > 0 {
-		b.WriteString("\n## IKE_SA+CHILD_SA setup latency (ms; client round trip of a blocking initiate over the daemon's Unix socket)\n\n")
-		var rows [][]string
-		for _, s := range r.Setup {
-			agent := "–"
-			if s.AgentMs.N > 0 {
-				agent = fmt.Sprintf("%.2f / %.2f", s.AgentMs.Median, s.AgentMs.P90)
-			}
-			rows = append(rows, []string{s.Impl, fmt.Sprint(s.ClientMs.N), fmt.Sprintf("%.2f", s.ClientMs.Median),
-				fmt.Sprintf("%.2f", s.ClientMs.P90), fmt.Sprintf("%.2f–%.2f", s.ClientMs.Min, s.ClientMs.Max), agent})
-		}
-		if q, ok := r.SetupRatio["median"]; ok {
-			rows = append(rows, []string{"vpngw / strongswan", "", fmt.Sprintf("%.2f×", q), fmt.Sprintf("%.2f×", r.SetupRatio["p90"]), "", ""})
-		}
-		writeTable(&b, []string{"implementation", "n", "median", "p90", "min–max", "inside agent median / p90"}, rows)
+	for _, sp := range setupProtocols {
+		r.setupMarkdown(&b, sp.proto)
 	}
 
 	if len(r.Targets) > 0 {
@@ -613,6 +664,46 @@ func (r Report) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// setupHeading titles each protocol's setup latency section.
+var setupHeading = map[string]string{
+	protoIKEv2: "IKE_SA+CHILD_SA setup latency",
+	protoIKEv1: "IKEv1 setup latency (Main Mode + Quick Mode)",
+}
+
+// setupMarkdown renders one protocol's setup latency: each
+// implementation, the ratio of the pooled medians and p90s and each
+// repeat's ratio.
+func (r Report) setupMarkdown(b *strings.Builder, proto string) {
+	var rows [][]string
+	for _, s := range r.Setup {
+		if s.Protocol != proto {
+			continue
+		}
+		agent := "–"
+		if s.AgentMs.N > 0 {
+			agent = fmt.Sprintf("%.2f / %.2f", s.AgentMs.Median, s.AgentMs.P90)
+		}
+		rows = append(rows, []string{s.Impl, fmt.Sprint(s.ClientMs.N), fmt.Sprintf("%.2f", s.ClientMs.Median),
+			fmt.Sprintf("%.2f", s.ClientMs.P90), fmt.Sprintf("%.2f–%.2f", s.ClientMs.Min, s.ClientMs.Max), agent})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	q := r.setupRatio(proto)
+	if q != nil {
+		rows = append(rows, []string{"vpngw / strongswan", "", fmt.Sprintf("%.2f×", q.Median), fmt.Sprintf("%.2f×", q.P90), "", ""})
+	}
+	fmt.Fprintf(b, "\n## %s (ms; client round trip of a blocking initiate over the daemon's Unix socket)\n\n", setupHeading[proto])
+	writeTable(b, []string{"implementation", "n", "median", "p90", "min–max", "inside agent median / p90"}, rows)
+	if q != nil && len(q.PerRepeat) > 0 {
+		per := make([]string, len(q.PerRepeat))
+		for i, v := range q.PerRepeat {
+			per[i] = fmt.Sprintf("%.2f", v)
+		}
+		fmt.Fprintf(b, "\nvpngw / strongswan per repeat (each repeat's median over median): %.2f× [%s]\n", q.RepeatMedian, strings.Join(per, " "))
+	}
 }
 
 // writeTable writes a markdown table with padded columns (readable as

@@ -121,8 +121,8 @@ func TestBuildReportRatios(t *testing.T) {
 	if len(r.Failures) != 1 || !strings.Contains(r.Failures[0], "repeat 3 wireguard-go P1") {
 		t.Errorf("failures: %v", r.Failures)
 	}
-	if !near(r.SetupRatio["median"], 5.0/6.0) || !near(r.SetupRatio["p90"], 6.0/7.0) {
-		t.Errorf("setup ratio: %v", r.SetupRatio)
+	if q := r.setupRatio(protoIKEv2); q == nil || !near(q.Median, 5.0/6.0) || !near(q.P90, 6.0/7.0) {
+		t.Errorf("setup ratio: %+v", q)
 	}
 	met := map[string]bool{}
 	for _, tg := range r.Targets {
@@ -149,6 +149,115 @@ func TestBuildReportRatios(t *testing.T) {
 		if !strings.Contains(md, s) {
 			t.Errorf("markdown lacks %q:\n%s", s, md)
 		}
+	}
+}
+
+func TestBuildReportSetup(t *testing.T) {
+	v1 := func(rep int, impl string, ms float64) SetupSample {
+		return SetupSample{Repeat: rep, Impl: impl, Protocol: protoIKEv1, ClientMs: ms}
+	}
+	const (
+		v2Target = "vpngw / strongSwan setup latency (median)"
+		v1Target = "vpngw / strongSwan IKEv1 setup latency (median)"
+	)
+	type ratio struct {
+		median, p90, repeatMedian float64
+		perRepeat                 []float64
+	}
+	for _, tc := range []struct {
+		name    string
+		su      []SetupSample
+		ratios  map[string]ratio // by protocol; absent: no ratio
+		targets map[string]bool  // name → met; no other setup target
+		md      []string         // in the markdown
+		notMD   []string         // not in the markdown
+	}{
+		{
+			name: "unlabelled samples are IKEv2",
+			su: []SetupSample{{Repeat: 1, Impl: "vpngw", ClientMs: 2}, {Repeat: 1, Impl: "strongswan", ClientMs: 4},
+				{Repeat: 2, Impl: "vpngw", ClientMs: 3, Protocol: protoIKEv2}, {Repeat: 2, Impl: "strongswan", ClientMs: 5}},
+			ratios:  map[string]ratio{protoIKEv2: {median: 2.5 / 4.5, p90: 3.0 / 5.0, repeatMedian: (0.5 + 0.6) / 2, perRepeat: []float64{0.5, 0.6}}},
+			targets: map[string]bool{v2Target: true},
+			md:      []string{"## IKE_SA+CHILD_SA setup latency", "0.56×", "[0.50 0.60]"},
+			notMD:   []string{"IKEv1 setup latency"},
+		},
+		{
+			name: "IKEv1 beside IKEv2, per-repeat ratios of the repeats both ran",
+			su: []SetupSample{
+				{Repeat: 1, Impl: "vpngw", ClientMs: 2}, {Repeat: 1, Impl: "strongswan", ClientMs: 1},
+				v1(1, "vpngw", 4), v1(1, "vpngw", 6), v1(1, "strongswan", 20), v1(1, "strongswan", 30),
+				v1(2, "vpngw", 9), v1(2, "strongswan", 20),
+				v1(3, "vpngw", 5), v1(3, "strongswan", 10), v1(3, "strongswan", 12),
+				v1(4, "vpngw", 1), // strongSwan failed in repeat 4: no ratio for it
+			},
+			ratios: map[string]ratio{
+				protoIKEv2: {median: 2, p90: 2, repeatMedian: 2, perRepeat: []float64{2}},
+				// vpngw 1 4 5 6 9: median 5, p90 9; strongSwan 10 12 20 20 30: median 20, p90 30.
+				protoIKEv1: {median: 0.25, p90: 0.3, repeatMedian: 0.45, perRepeat: []float64{5.0 / 25, 9.0 / 20, 5.0 / 11}},
+			},
+			targets: map[string]bool{v2Target: false, v1Target: true},
+			md:      []string{"## IKEv1 setup latency (Main Mode + Quick Mode)", "0.25×", "0.45× [0.20 0.45 0.45]", "| " + v1Target + " | ≤ 0.5× | 0.25× | MET"},
+		},
+		{
+			name:    "IKEv1 over the goal",
+			su:      []SetupSample{v1(1, "vpngw", 6), v1(1, "strongswan", 10)},
+			ratios:  map[string]ratio{protoIKEv1: {median: 0.6, p90: 0.6, repeatMedian: 0.6, perRepeat: []float64{0.6}}},
+			targets: map[string]bool{v1Target: false},
+			md:      []string{"NOT MET"},
+			notMD:   []string{"## IKE_SA+CHILD_SA setup latency"},
+		},
+		{
+			name:    "one implementation only: no ratio, no target",
+			su:      []SetupSample{v1(1, "vpngw", 6), v1(2, "vpngw", 7)},
+			targets: map[string]bool{},
+			md:      []string{"## IKEv1 setup latency", "| vpngw "},
+			notMD:   []string{"vpngw / strongswan"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := buildReport(map[string]string{}, nil, tc.su, nil)
+			for _, proto := range []string{protoIKEv2, protoIKEv1} {
+				q := r.setupRatio(proto)
+				want, ok := tc.ratios[proto]
+				if (q != nil) != ok {
+					t.Fatalf("%s ratio %+v, want present %v", proto, q, ok)
+				}
+				if !ok {
+					continue
+				}
+				if !near(q.Median, want.median) || !near(q.P90, want.p90) || !near(q.RepeatMedian, want.repeatMedian) || len(q.PerRepeat) != len(want.perRepeat) {
+					t.Fatalf("%s ratio %+v, want %+v", proto, q, want)
+				}
+				for i := range want.perRepeat {
+					if !near(q.PerRepeat[i], want.perRepeat[i]) {
+						t.Fatalf("%s per-repeat %v, want %v", proto, q.PerRepeat, want.perRepeat)
+					}
+				}
+			}
+			got := map[string]bool{}
+			for _, tg := range r.Targets {
+				got[tg.Name] = tg.Met
+			}
+			if len(got) != len(tc.targets) {
+				t.Errorf("targets %+v, want %v", r.Targets, tc.targets)
+			}
+			for k, v := range tc.targets {
+				if m, ok := got[k]; !ok || m != v {
+					t.Errorf("target %q met=%v (present %v), want %v", k, m, ok, v)
+				}
+			}
+			md := r.Markdown()
+			for _, s := range tc.md {
+				if !strings.Contains(md, s) {
+					t.Errorf("markdown lacks %q:\n%s", s, md)
+				}
+			}
+			for _, s := range tc.notMD {
+				if strings.Contains(md, s) {
+					t.Errorf("markdown has %q:\n%s", s, md)
+				}
+			}
+		})
 	}
 }
 

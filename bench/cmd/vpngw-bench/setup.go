@@ -31,7 +31,17 @@ type setupOptions struct {
 	SockB  string // responder's socket
 	Conn   string // connection (vpngw) or IKE config (strongSwan) on the initiator
 	Child  string // CHILD_SA config (strongSwan)
+	// Protocol labels the samples: protoIKEv2 or protoIKEv1 (the daemons'
+	// configuration decides what is negotiated).
+	Protocol string
 }
+
+// Setup protocols: IKEv2 (IKE_SA_INIT + IKE_AUTH) or IKEv1 (Main Mode +
+// Quick Mode).
+const (
+	protoIKEv2 = "IKEv2"
+	protoIKEv1 = "IKEv1"
+)
 
 // SetupSample is one IKE_SA+CHILD_SA establishment as seen by a client of
 // the initiating daemon.
@@ -39,6 +49,9 @@ type SetupSample struct {
 	// Repeat and Impl ("vpngw" or "strongswan") identify the series.
 	Repeat int    `json:"repeat"`
 	Impl   string `json:"impl"`
+	// Protocol is "IKEv1" for Main Mode + Quick Mode; empty (samples of
+	// earlier runs) or "IKEv2" for IKE_SA_INIT + IKE_AUTH.
+	Protocol string `json:"protocol,omitempty"`
 	// ClientMs is the round trip of the blocking initiate request over the
 	// daemon's Unix socket: from sending the request to reading the whole
 	// answer, which the daemon sends once the initiator has installed the
@@ -48,6 +61,14 @@ type SetupSample struct {
 	// AgentMs is vpngw's own measurement (setupMs: initiate call to
 	// Child SA installed, inside the agent); zero for strongSwan.
 	AgentMs float64 `json:"agentMs,omitempty"`
+}
+
+// protocol is the sample's protocol, IKEv2 when unlabelled.
+func (s SetupSample) protocol() string {
+	if s.Protocol == "" {
+		return protoIKEv2
+	}
+	return s.Protocol
 }
 
 // unixHTTP is an HTTP client for an agent's status socket; it keeps one
@@ -214,7 +235,7 @@ func vpngwSetup(ctx context.Context, o setupOptions) ([]SetupSample, error) {
 			return out, fmt.Errorf("vpngw initiate %d: %w", i, err)
 		}
 		if i > 0 { // cycle 0 warms up both daemons
-			out = append(out, SetupSample{Repeat: o.Repeat, Impl: "vpngw", ClientMs: ms2(client), AgentMs: ms})
+			out = append(out, SetupSample{Repeat: o.Repeat, Impl: "vpngw", Protocol: o.Protocol, ClientMs: ms2(client), AgentMs: ms})
 		}
 		if _, err := post(ctx, a, "/connections/"+o.Conn+"/terminate"); err != nil {
 			return out, fmt.Errorf("vpngw terminate %d: %w", i, err)
@@ -285,7 +306,7 @@ func swanSetup(ctx context.Context, o setupOptions) ([]SetupSample, error) {
 			return out, fmt.Errorf("strongswan initiate %d: %w", i, err)
 		}
 		if i > 0 {
-			out = append(out, SetupSample{Repeat: o.Repeat, Impl: "strongswan", ClientMs: ms2(client)})
+			out = append(out, SetupSample{Repeat: o.Repeat, Impl: "strongswan", Protocol: o.Protocol, ClientMs: ms2(client)})
 		}
 		t := vici.NewMessage()
 		_ = t.Set("ike", o.Conn)
@@ -345,7 +366,7 @@ func printSetup(w io.Writer, s []SetupSample) {
 			a = append(a, x.AgentMs)
 		}
 	}
-	fmt.Fprintf(w, "  r%d %-13s setup  client median %.2f ms (n=%d)", s[0].Repeat, s[0].Impl, median(c), len(c))
+	fmt.Fprintf(w, "  r%d %-10s %s setup  client median %.2f ms (n=%d)", s[0].Repeat, s[0].Impl, s[0].protocol(), median(c), len(c))
 	if len(a) > 0 {
 		fmt.Fprintf(w, ", agent median %.2f ms", median(a))
 	}
