@@ -269,6 +269,7 @@ func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *request, 
 // client at its status (the LRO headers).
 func (s *Server) launch(w http.ResponseWriter, r *request, op *registry.Operation, logArgs ...any) {
 	s.log.Info("operation accepted", append([]any{"operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID}, logArgs...)...)
+	s.logStarted(r, op)
 	s.startOp(op.ID)
 	s.setLROHeaders(w, r, op)
 }
