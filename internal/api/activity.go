@@ -28,7 +28,7 @@ const activityRingSize = 500
 
 // ActivityLogAPIVersion is the api-version of the activity log, Azure
 // Monitor's.
-const ActivityLogAPIVersion = "2015-04-01"
+const ActivityLogAPIVersion = resource.ActivityLogAPIVersion
 
 // LocalizableString is Azure Monitor's {value, localizedValue} pair.
 type LocalizableString struct {
@@ -176,18 +176,22 @@ func (s *Server) newEvent(r *request, opID string, target resource.ID, opName, d
 	}
 }
 
-// operationName is the Azure operation name of op and its display text.
+// operationName is the Azure operation name of op and its display text
+// ("Reset virtual network gateway gw1").
 func operationName(kind registry.OpKind, target resource.ID) (string, string) {
-	typ := resource.Provider + "/" + target.Type
-	noun := target.Type
-	if target.Child != "" {
-		typ += "/" + target.Child
-		noun = target.Child
+	typ, noun := "Microsoft.Resources/subscriptions/resourceGroups", "resource group"
+	switch {
+	case target.Child != "":
+		typ, noun = resource.Provider+"/"+target.Type+"/"+target.Child, strings.TrimSuffix(target.Child, "s")
+	case target.Type != "":
+		typ, noun = resource.Provider+"/"+target.Type, target.Type
+		for _, k := range kinds {
+			if k.typ == target.Type {
+				noun = k.noun
+			}
+		}
 	}
-	if target.Type == "" {
-		typ, noun = "Microsoft.Resources/subscriptions/resourceGroups", "resource group"
-	}
-	noun = strings.TrimSuffix(noun, "s") + " " + leafName(target)
+	noun += " " + leafName(target)
 	switch kind {
 	case registry.OpPut:
 		return typ + "/write", "Create or update " + noun
@@ -251,22 +255,52 @@ func markFailed(e *EventData, status int, err *armerr.Error) {
 }
 
 // logRefused records a write the API refused with err (not reads, not
-// requests that name no resource).
+// requests that name no resource). The target is the resource the path
+// names, without an action's suffix (.../reset, .../sharedkey).
 func (s *Server) logRefused(r *request, err *armerr.Error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return
 	}
-	target, perr := resource.ParseID(r.URL.Path, "")
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	action := ""
+	target, perr := resource.ParseID(path, "")
+	for i := 0; perr != nil && i < 2; i++ {
+		cut := strings.LastIndexByte(path, '/')
+		if cut <= 0 {
+			return
+		}
+		path, action = path[:cut], path[cut+1:]+cond(action != "", "/"+action, "")
+		target, perr = resource.ParseID(path, "")
+	}
 	if perr != nil {
 		return
 	}
-	verb := map[string]string{http.MethodPut: "write", http.MethodPatch: "write", http.MethodDelete: "delete", http.MethodPost: "action"}[r.Method]
-	name, _ := operationName(registry.OpKind(verb), target)
-	e := s.newEvent(r, r.requestID, target, name, r.Method+" "+leafName(target))
+	kind := map[string]registry.OpKind{http.MethodPut: registry.OpPut, http.MethodPatch: registry.OpPut, http.MethodDelete: registry.OpDelete}[r.Method]
+	switch strings.ToLower(action) {
+	case "":
+	case "reset":
+		kind = registry.OpReset
+	case "sharedkey":
+		kind = registry.OpSharedKey
+	case "sharedkey/reset":
+		kind = registry.OpResetSharedKey
+	default:
+		kind = registry.OpKind(action)
+	}
+	name, display := operationName(kind, target)
+	e := s.newEvent(r, r.requestID, target, name, display)
 	e.EventTimestamp = e.SubmissionTimestamp
 	e.Properties["endTime"] = e.EventTimestamp.Format(time.RFC3339Nano)
 	markFailed(e, err.HTTPStatus(), err)
 	s.activity.add(e)
+}
+
+// cond is a if c, else b.
+func cond(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
 }
 
 // getActivityLog serves GET /subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values:

@@ -238,7 +238,7 @@ func (s *Server) buildRoutes() []*route {
 			}},
 		},
 		&route{
-			pattern: subPath + "/providers/Microsoft.Insights/eventtypes/management/values", tag: "ActivityLogs",
+			pattern: subPath + resource.ActivityLogPath(""), tag: "ActivityLogs",
 			endpoints: []*endpoint{{
 				method: http.MethodGet, operationID: "ActivityLogs_List", minAPIVersion: ActivityLogAPIVersion,
 				summary: "The activity log: the last " + fmt.Sprint(activityRingSize) + " long-running operations and refused writes of the subscription, newest first, each with its caller, status and ARM error. $filter: eventTimestamp ge|le 'TIME', resourceGroupName eq 'NAME', resourceUri eq 'ID', joined by 'and'.",

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vpngw/vpngw/internal/resource"
 )
 
 // addMonitorCommands attaches "vpngw monitor activity-log", az's
@@ -63,8 +65,8 @@ func activityLogListCmd(e *env, g *globalOptions) *cobra.Command {
 		if resourceID != "" {
 			filter += " and resourceUri eq '" + strings.TrimSuffix(resourceID, "/") + "'"
 		}
-		items, err := x.api.List(ctx, "/subscriptions/"+url.PathEscape(x.sub)+
-			"/providers/Microsoft.Insights/eventtypes/management/values?$filter="+url.QueryEscape(filter))
+		items, err := x.api.List(ctx, resource.ActivityLogPath(x.sub)+"?$filter="+url.QueryEscape(filter)+
+			"&api-version="+resource.ActivityLogAPIVersion)
 		if err != nil {
 			return err
 		}
