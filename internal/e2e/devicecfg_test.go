@@ -1,0 +1,88 @@
+package e2e_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
+)
+
+// TestDeviceConfigStrongSwan is the proof of the device configuration
+// script: the swanctl.conf vpngw writes for a connection to an
+// active-active gateway is loaded, unedited but for one line, into a real
+// charon on the site's device, and both tunnels come up and carry traffic.
+//
+// The one line: this lab's charon has no kernel ESP and runs
+// kernel-libipsec, which sends ESP only inside UDP (swantest's package
+// comment), so the test adds "encap = yes" to each connection. A device
+// with kernel ESP needs nothing added.
+func TestDeviceConfigStrongSwan(t *testing.T) {
+	c := newCloud(t)
+	c.cli("group", "create", "-n", "RG1", "-l", "westeurope", "-o", "none")
+	c.cli("network", "vnet", "create", "-g", "RG1", "-n", "VNet1", "--address-prefixes", "10.1.0.0/16",
+		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
+	c.cli("network", "vnet", "subnet", "create", "-g", "RG1", "--vnet-name", "VNet1", "-n", "GatewaySubnet", "--address-prefixes", "10.1.255.0/27", "-o", "none")
+	var ips []string
+	for _, n := range []string{"ip1", "ip2"} {
+		c.cli("network", "public-ip", "create", "-g", "RG1", "-n", n, "-o", "none")
+		ips = append(ips, strings.TrimSpace(c.cli("network", "public-ip", "show", "-g", "RG1", "-n", n, "--query", "ipAddress", "-o", "tsv")))
+	}
+	c.cli("network", "vnet-gateway", "create", "-g", "RG1", "-n", "GW1", "--vnet", "VNet1", "--public-ip-addresses", "ip1", "ip2",
+		"--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "-o", "none")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	const key = "devCfgKey42"
+	c.connect(sub1, "RG1", "GW1", s, key)
+
+	devices := c.cli("network", "vnet-gateway", "show-supported-devices", "-g", "RG1", "-n", "GW1", "-o", "tsv")
+	if !strings.Contains(devices, `<Vendor name="strongSwan">`) {
+		t.Fatalf("supported devices:\n%s", devices)
+	}
+	script := c.cli("network", "vpn-connection", "show-device-config-script", "-g", "RG1", "-n", "to-onprem",
+		"--vendor", "strongSwan", "--device-family", "swanctl.conf", "--firmware-version", "5.9 and later", "-o", "tsv")
+	for _, want := range []string{"remote_addrs = " + ips[0], "remote_addrs = " + ips[1], `secret = "` + key + `"`,
+		"local_ts = 10.50.0.0/16", "remote_ts = 10.1.0.0/16"} {
+		if !strings.Contains(script, want) {
+			t.Fatalf("script lacks %q:\n%s", want, script)
+		}
+	}
+	conf := strings.ReplaceAll(script, "\t\tversion = 2\n", "\t\tversion = 2\n\t\tencap = yes\n")
+	if strings.Count(conf, "encap = yes") != 2 {
+		t.Fatalf("could not add encap to both connections:\n%s", conf)
+	}
+	path := filepath.Join(t.TempDir(), "azure.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.swan = swantest.StartFile(t, s.device, path)
+
+	// Both tunnels, one per instance, come up (the script starts them;
+	// vpngw initiates too) and carry traffic.
+	nstest.WaitFor(t, 60*time.Second, func() bool {
+		tun, _ := c.connection(sub1, "RG1", "to-onprem")["tunnelConnectionStatus"].([]any)
+		if len(tun) != 2 {
+			return false
+		}
+		for _, x := range tun {
+			if x.(map[string]any)["connectionStatus"] != "Connected" {
+				return false
+			}
+		}
+		return true
+	}, "two Connected tunnels: %v", c.connection(sub1, "RG1", "to-onprem")["tunnelConnectionStatus"])
+	for _, n := range []string{"to-onprem-gw0", "to-onprem-gw1"} {
+		nstest.WaitFor(t, 30*time.Second, func() bool { return s.swan.Established(n) }, "charon's %s not established", n)
+	}
+	reachable(t, vmNS, s.host, 20*time.Second)
+	if loss := pingLoss(t, s.hostNS, vm, 10, "0.1"); loss > 10 {
+		t.Fatalf("site host → VM: %d%% loss", loss)
+	}
+	if strings.Contains(c.logText(), key) {
+		t.Fatal("the serve log contains the shared key")
+	}
+}
