@@ -203,9 +203,20 @@ func operationName(kind registry.OpKind, target resource.ID) (string, string) {
 		return typ + "/sharedKey/write", "Set the shared key of " + noun
 	case registry.OpResetSharedKey:
 		return typ + "/sharedKey/reset/action", "Reset the shared key of " + noun
+	case opDeviceScript:
+		return typ + "/vpndeviceconfigurationscript/action", "Generate the VPN device configuration of " + noun
+	case opSupportedDevices:
+		return typ + "/supportedvpndevices/action", "List the supported VPN devices of " + noun
 	}
 	return typ + "/" + string(kind), string(kind) + " " + noun
 }
+
+// The synchronous actions a refused write may name (registry's kinds are
+// the long-running ones).
+const (
+	opDeviceScript     registry.OpKind = "vpndeviceconfigurationscript"
+	opSupportedDevices registry.OpKind = "supportedvpndevices"
+)
 
 // logStarted records an accepted long-running operation.
 func (s *Server) logStarted(r *request, op *registry.Operation) {
@@ -285,7 +296,7 @@ func (s *Server) logRefused(r *request, err *armerr.Error) {
 	case "sharedkey/reset":
 		kind = registry.OpResetSharedKey
 	default:
-		kind = registry.OpKind(action)
+		kind = registry.OpKind(strings.ToLower(action))
 	}
 	name, display := operationName(kind, target)
 	e := s.newEvent(r, r.requestID, target, name, display)
