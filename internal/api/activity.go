@@ -280,7 +280,11 @@ func (s *Server) logRefused(r *request, err *armerr.Error) {
 		if cut <= 0 {
 			return
 		}
-		path, action = path[:cut], path[cut+1:]+cond(action != "", "/"+action, "")
+		suffix := ""
+		if action != "" {
+			suffix = "/" + action
+		}
+		path, action = path[:cut], path[cut+1:]+suffix
 		target, perr = resource.ParseID(path, "")
 	}
 	if perr != nil {
@@ -304,14 +308,6 @@ func (s *Server) logRefused(r *request, err *armerr.Error) {
 	e.Properties["endTime"] = e.EventTimestamp.Format(time.RFC3339Nano)
 	markFailed(e, err.HTTPStatus(), err)
 	s.activity.add(e)
-}
-
-// cond is a if c, else b.
-func cond(c bool, a, b string) string {
-	if c {
-		return a
-	}
-	return b
 }
 
 // getActivityLog serves GET /subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values:

@@ -50,12 +50,8 @@ func (s *Server) vpnDeviceScript(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var in VpnDeviceScriptParameters
-	if err := resource.DecodeStrict(body, &in); err != nil {
+	if err := decodeBody(w, r, &in); err != nil {
 		return err
 	}
 	dev, err := vpndevice.Lookup(in.Vendor, in.DeviceFamily, in.FirmwareVersion)
@@ -130,18 +126,13 @@ func (s *Server) deviceParams(ctx context.Context, c *resource.Connection) (vpnd
 		return p, err
 	}
 	p.PolicyBased = strings.EqualFold(gw.Properties.VpnType, resource.VpnTypePolicyBased)
-	for _, ipc := range gw.Properties.IPConfigurations {
-		if ipc.Properties.PublicIPAddress == nil {
-			continue
-		}
-		pid, err := resource.ParseID(ipc.Properties.PublicIPAddress.ID, "")
-		if err != nil {
-			continue
-		}
-		if obj, err := s.view.Get(ctx, pid); err == nil {
-			if a, err := netip.ParseAddr(obj.(*resource.PublicIPAddress).Properties.IPAddress); err == nil {
-				p.GatewayAddrs = append(p.GatewayAddrs, a)
-			}
+	pips, err := gatewayPublicIPs(ctx, s.view, gw)
+	if err != nil {
+		return p, err
+	}
+	for _, pip := range pips {
+		if a, err := netip.ParseAddr(pip.Properties.IPAddress); err == nil {
+			p.GatewayAddrs = append(p.GatewayAddrs, a)
 		}
 	}
 	if !gw.Properties.ActiveActive && len(p.GatewayAddrs) > 1 {

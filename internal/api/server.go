@@ -296,6 +296,16 @@ func (s *Server) writeError(w http.ResponseWriter, reqID string, err error) *arm
 // writeJSON writes v as the JSON response body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) { armerr.WriteJSON(w, status, v) }
 
+// decodeBody reads a required JSON request body into v
+// (resource.DecodeStrict: unknown properties are errors).
+func decodeBody(w http.ResponseWriter, r *request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return resource.DecodeStrict(body, v)
+}
+
 // readBody reads a required JSON request body.
 func readBody(w http.ResponseWriter, r *request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))

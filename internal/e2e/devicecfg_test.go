@@ -22,17 +22,7 @@ import (
 // with kernel ESP needs nothing added.
 func TestDeviceConfigStrongSwan(t *testing.T) {
 	c := newCloud(t)
-	c.cli("group", "create", "-n", "RG1", "-l", "westeurope", "-o", "none")
-	c.cli("network", "vnet", "create", "-g", "RG1", "-n", "VNet1", "--address-prefixes", "10.1.0.0/16",
-		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
-	c.cli("network", "vnet", "subnet", "create", "-g", "RG1", "--vnet-name", "VNet1", "-n", "GatewaySubnet", "--address-prefixes", "10.1.255.0/27", "-o", "none")
-	var ips []string
-	for _, n := range []string{"ip1", "ip2"} {
-		c.cli("network", "public-ip", "create", "-g", "RG1", "-n", n, "-o", "none")
-		ips = append(ips, strings.TrimSpace(c.cli("network", "public-ip", "show", "-g", "RG1", "-n", n, "--query", "ipAddress", "-o", "tsv")))
-	}
-	c.cli("network", "vnet-gateway", "create", "-g", "RG1", "-n", "GW1", "--vnet", "VNet1", "--public-ip-addresses", "ip1", "ip2",
-		"--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "-o", "none")
+	ips := c.activeActiveGateway()
 	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
 	vmNS := c.vmNS(sub1, "RG1", "vm1")
 	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
@@ -63,18 +53,7 @@ func TestDeviceConfigStrongSwan(t *testing.T) {
 
 	// Both tunnels, one per instance, come up (the script starts them;
 	// vpngw initiates too) and carry traffic.
-	nstest.WaitFor(t, 60*time.Second, func() bool {
-		tun, _ := c.connection(sub1, "RG1", "to-onprem")["tunnelConnectionStatus"].([]any)
-		if len(tun) != 2 {
-			return false
-		}
-		for _, x := range tun {
-			if x.(map[string]any)["connectionStatus"] != "Connected" {
-				return false
-			}
-		}
-		return true
-	}, "two Connected tunnels: %v", c.connection(sub1, "RG1", "to-onprem")["tunnelConnectionStatus"])
+	c.waitTunnelsConnected(sub1, "RG1", "to-onprem", 2, 60*time.Second)
 	for _, n := range []string{"to-onprem-gw0", "to-onprem-gw1"} {
 		nstest.WaitFor(t, 30*time.Second, func() bool { return s.swan.Established(n) }, "charon's %s not established", n)
 	}

@@ -23,7 +23,7 @@ func renderCisco(b *builder, p *plan) {
 	if p.IKEv1 {
 		for i, pr := range p.ike {
 			b.line("crypto isakmp policy %d", 10*(i+1))
-			b.line(" encr %s", ciscoISAKMPEncr(pr.Encr[0]))
+			b.line(" encr %s", ciscoISAKMPEncr.name(pr.Encr[0]))
 			b.line(" hash %s", ciscoISAKMPHash(pr.Integ[0]))
 			b.line(" authentication pre-share")
 			b.line(" group %d", pr.DH[0])
@@ -40,7 +40,7 @@ func renderCisco(b *builder, p *plan) {
 	} else {
 		for i, pr := range p.ike {
 			b.line("crypto ikev2 proposal %s-%d", name, i+1)
-			b.line(" encryption %s", ciscoJoin(len(pr.Encr), func(j int) string { return ciscoIKEv2Encr(pr.Encr[j]) }))
+			b.line(" encryption %s", ciscoJoin(len(pr.Encr), func(j int) string { return ciscoIKEv2Encr.name(pr.Encr[j]) }))
 			if len(pr.Integ) > 0 {
 				b.line(" integrity %s", ciscoJoin(len(pr.Integ), func(j int) string { return hashName(transform.TypeINTEG, pr.Integ[j]) }))
 			} else {

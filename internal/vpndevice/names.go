@@ -30,20 +30,46 @@ func hashName(t transform.Type, id transform.ID) string {
 	return transform.Name(t, id)
 }
 
-// libreswanEncr is libreswan's name of an encryption transform.
-func libreswanEncr(e transform.Encr) string {
+// encrSpelling is how one vendor's syntax writes the encryption
+// transforms: 3DES, NULL, and prefixes of AES-CBC and AES-GCM-16 to which
+// the key length is appended.
+type encrSpelling struct{ des3, null, cbc, gcm string }
+
+// Vendor spellings of encryption transforms.
+var (
+	libreswanEncr   = encrSpelling{des3: "3des", null: "null", cbc: "aes", gcm: "aes_gcm"}
+	ciscoIKEv2Encr  = encrSpelling{des3: "3des", cbc: "aes-cbc-", gcm: "aes-gcm-"}
+	ciscoISAKMPEncr = encrSpelling{des3: "3des", cbc: "aes "}
+	ciscoESPEncr    = encrSpelling{des3: "esp-3des", null: "esp-null", cbc: "esp-aes ", gcm: "esp-gcm "}
+)
+
+// name spells e; a transform the vendor has no word for is written as
+// transform names it.
+func (sp encrSpelling) name(e transform.Encr) string {
 	bits := strconv.Itoa(e.KeyBits)
+	var n string
 	switch e.ID {
 	case transform.EncrDES3:
-		return "3des"
+		n = sp.des3
 	case transform.EncrNULL:
-		return "null"
+		n = sp.null
 	case transform.EncrAESCBC:
-		return "aes" + bits
+		n = cond(sp.cbc != "", sp.cbc+bits, "")
 	case transform.EncrAESGCM16:
-		return "aes_gcm" + bits
+		n = cond(sp.gcm != "", sp.gcm+bits, "")
 	}
-	return e.Name()
+	if n == "" {
+		return e.Name()
+	}
+	return n
+}
+
+// cond is a if c, else b.
+func cond(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
 }
 
 // libreswanHash is libreswan's name of a hash ("sha2_256").
@@ -85,7 +111,7 @@ func libreswanProposal(p transform.Proposal, esp bool) string {
 		}
 		parts = append(parts, strings.Join(s, "+"))
 	}
-	alt(len(p.Encr), func(i int) string { return libreswanEncr(p.Encr[i]) })
+	alt(len(p.Encr), func(i int) string { return libreswanEncr.name(p.Encr[i]) })
 	if esp {
 		alt(len(p.Integ), func(i int) string { return libreswanHash(transform.TypeINTEG, p.Integ[i]) })
 	} else {
@@ -93,31 +119,6 @@ func libreswanProposal(p transform.Proposal, esp bool) string {
 	}
 	alt(len(p.DH), func(i int) string { return libreswanDH(p.DH[i]) })
 	return strings.Join(parts, "-")
-}
-
-// ciscoIKEv2Encr is IOS's IKEv2 proposal encryption keyword.
-func ciscoIKEv2Encr(e transform.Encr) string {
-	bits := strconv.Itoa(e.KeyBits)
-	switch e.ID {
-	case transform.EncrDES3:
-		return "3des"
-	case transform.EncrAESCBC:
-		return "aes-cbc-" + bits
-	case transform.EncrAESGCM16:
-		return "aes-gcm-" + bits
-	}
-	return e.Name()
-}
-
-// ciscoISAKMPEncr is IOS's IKEv1 (ISAKMP policy) encryption.
-func ciscoISAKMPEncr(e transform.Encr) string {
-	switch e.ID {
-	case transform.EncrDES3:
-		return "3des"
-	case transform.EncrAESCBC:
-		return "aes " + strconv.Itoa(e.KeyBits)
-	}
-	return e.Name()
 }
 
 // ciscoISAKMPHash is IOS's IKEv1 hash keyword ("sha" is SHA-1).
@@ -132,19 +133,7 @@ func ciscoISAKMPHash(id transform.ID) string {
 func ciscoTransformSet(p transform.Proposal) string {
 	var parts []string
 	for _, e := range p.Encr[:1] {
-		bits := strconv.Itoa(e.KeyBits)
-		switch e.ID {
-		case transform.EncrDES3:
-			parts = append(parts, "esp-3des")
-		case transform.EncrNULL:
-			parts = append(parts, "esp-null")
-		case transform.EncrAESCBC:
-			parts = append(parts, "esp-aes "+bits)
-		case transform.EncrAESGCM16:
-			parts = append(parts, "esp-gcm "+bits)
-		default:
-			parts = append(parts, e.Name())
-		}
+		parts = append(parts, ciscoESPEncr.name(e))
 	}
 	for _, id := range p.Integ[:min(1, len(p.Integ))] {
 		switch h := hashName(transform.TypeINTEG, id); h {
