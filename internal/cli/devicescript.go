@@ -20,7 +20,7 @@ func (x *invocation) post(ctx context.Context, path string, body any) error {
 
 func vnetGatewayShowSupportedDevicesCmd(e *env, g *globalOptions) *cobra.Command {
 	var rg, name string
-	cmd := leaf(e, g, "show-supported-devices", "Get a xml format representation for supported vpn devices.", func(ctx context.Context, x *invocation) error {
+	cmd := leaf(e, g, "show-supported-devices", "Get an XML representation of the supported VPN devices.", func(ctx context.Context, x *invocation) error {
 		return x.post(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/supportedvpndevices", nil)
 	})
 	cmd.Long = `List the on-premises VPN devices for which 'vpngw network vpn-connection
@@ -36,7 +36,7 @@ Azure's supportedvpndevices answers it.`
 
 func connectionDeviceScriptCmd(e *env, g *globalOptions) *cobra.Command {
 	var rg, name, vendor, family, firmware string
-	cmd := leaf(e, g, "show-device-config-script", "Get a XML format representation for VPN connection device configuration script.", func(ctx context.Context, x *invocation) error {
+	cmd := leaf(e, g, "show-device-config-script", "Get the configuration script of an on-premises VPN device for a connection.", func(ctx context.Context, x *invocation) error {
 		return x.post(ctx, x.id(rg, resource.TypeConnections, name).String()+"/vpndeviceconfigurationscript",
 			map[string]any{"vendor": vendor, "deviceFamily": family, "firmwareVersion": firmware})
 	})

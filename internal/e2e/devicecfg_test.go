@@ -61,6 +61,26 @@ func TestDeviceConfigStrongSwan(t *testing.T) {
 	if loss := pingLoss(t, s.hostNS, vm, 10, "0.1"); loss > 10 {
 		t.Fatalf("site host → VM: %d%% loss", loss)
 	}
+
+	// The portal draws one sparkline per tunnel: under the connection's on
+	// the list (it has two), and in the connection page's tunnel table.
+	// Traffic while the pages are open, so that the sparklines move.
+	pinging := make(chan struct{})
+	go func() {
+		defer close(pinging)
+		_, _ = vmNS.Run("ping", "-c", "150", "-i", "0.1", "-s", "1200", "-q", s.host.String())
+	}()
+	defer func() { <-pinging }()
+	b := newBrowser(t, c.url)
+	b.open("/portal/rg/RG1/connections")
+	spark := `.getAttribute("points").split(" ").length >= 2`
+	b.wait("a sparkline per tunnel on the list", 30*time.Second, `(function(){const l=document.querySelectorAll("tr[data-id] ul.c-tunnels:not([hidden]) li svg.spark polyline");`+
+		`return l.length == 2 && Array.from(l).every(p => p`+spark+`)})()`)
+	b.screenshot("connections-two-tunnels")
+	b.open("/portal/rg/RG1/connections/to-onprem")
+	b.wait("a sparkline per tunnel on the connection page", 30*time.Second, `(function(){const l=document.querySelectorAll("table.tunnels tr[data-tunnel] svg.spark polyline");`+
+		`return l.length == 2 && Array.from(l).every(p => p`+spark+`) && /[1-9][0-9.]* (k|M)?bit\/s/.test(document.querySelector("table.tunnels").textContent)})()`)
+	b.docShot("connection-tunnels.png")
 	if strings.Contains(c.logText(), key) {
 		t.Fatal("the serve log contains the shared key")
 	}

@@ -101,6 +101,19 @@ func (f *fixture) seed(t *testing.T) {
 		"virtualNetworkGateway1":{"id":"`+netP+`virtualNetworkGateways/gw1"},"localNetworkGateway2":{"id":"`+netP+`localNetworkGateways/site1"}}}`)
 }
 
+// TestDeviceConfigOnlyForSites: the Download configuration form is on
+// site-to-site connections only (a VNet-to-VNet connection has no device).
+func TestDeviceConfigOnlyForSites(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t)
+	for name, want := range map[string]bool{"to-site1": true, "v1-to-v2": false} {
+		rec := f.do(t, f.web, http.MethodGet, "/portal/rg/RG1/connections/"+name, "", "", nil)
+		if got := strings.Contains(rec.Body.String(), `id="form-devcfg"`); rec.Code != 200 || got != want {
+			t.Errorf("%s: status %d, device configuration form %v, want %v", name, rec.Code, got, want)
+		}
+	}
+}
+
 func TestPages(t *testing.T) {
 	f := newFixture(t)
 	f.seed(t)
