@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,10 +17,7 @@ import (
 // active-active gateway is loaded, unedited but for one line, into a real
 // charon on the site's device, and both tunnels come up and carry traffic.
 //
-// The one line: this lab's charon has no kernel ESP and runs
-// kernel-libipsec, which sends ESP only inside UDP (swantest's package
-// comment), so the test adds "encap = yes" to each connection. A device
-// with kernel ESP needs nothing added.
+// The one line: see loadDeviceConfig.
 func TestDeviceConfigStrongSwan(t *testing.T) {
 	c := newCloud(t)
 	ips := c.activeActiveGateway()
@@ -33,23 +31,13 @@ func TestDeviceConfigStrongSwan(t *testing.T) {
 	if !strings.Contains(devices, `<Vendor name="strongSwan">`) {
 		t.Fatalf("supported devices:\n%s", devices)
 	}
-	script := c.cli("network", "vpn-connection", "show-device-config-script", "-g", "RG1", "-n", "to-onprem",
-		"--vendor", "strongSwan", "--device-family", "swanctl.conf", "--firmware-version", "5.9 and later", "-o", "tsv")
+	script := s.loadDeviceConfig(t, c, "to-onprem", 2)
 	for _, want := range []string{"remote_addrs = " + ips[0], "remote_addrs = " + ips[1], `secret = "` + key + `"`,
 		"local_ts = 10.50.0.0/16", "remote_ts = 10.1.0.0/16"} {
 		if !strings.Contains(script, want) {
 			t.Fatalf("script lacks %q:\n%s", want, script)
 		}
 	}
-	conf := strings.ReplaceAll(script, "\t\tversion = 2\n", "\t\tversion = 2\n\t\tencap = yes\n")
-	if strings.Count(conf, "encap = yes") != 2 {
-		t.Fatalf("could not add encap to both connections:\n%s", conf)
-	}
-	path := filepath.Join(t.TempDir(), "azure.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.swan = swantest.StartFile(t, s.device, path)
 
 	// Both tunnels, one per instance, come up (the script starts them;
 	// vpngw initiates too) and carry traffic.
@@ -84,4 +72,51 @@ func TestDeviceConfigStrongSwan(t *testing.T) {
 	if strings.Contains(c.logText(), key) {
 		t.Fatal("the serve log contains the shared key")
 	}
+}
+
+// TestDeviceConfigStrongSwanIKEv1 is the same proof for a Basic
+// PolicyBased gateway: the script speaks IKEv1 with Azure's PolicyBased
+// proposals and lifetimes, and the tunnel comes up and carries traffic.
+func TestDeviceConfigStrongSwanIKEv1(t *testing.T) {
+	c := newCloud(t)
+	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16", "--sku", "Basic", "--vpn-type", "PolicyBased")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	c.connect(sub1, "RG1", "VNet1-gw", s, "v1CfgKey42")
+	script := s.loadDeviceConfig(t, c, "to-onprem", 1)
+	for _, want := range []string{"version = 1", "reauth_time = 28800s", "rekey_time = 3600s", "proposals = aes256-sha256-prfsha256-modp1024,"} {
+		if !strings.Contains(script, want) {
+			t.Fatalf("script lacks %q:\n%s", want, script)
+		}
+	}
+	c.waitConnected(sub1, "RG1", "to-onprem", 60*time.Second)
+	nstest.WaitFor(t, 30*time.Second, func() bool { return s.swan.Established("to-onprem") }, "charon's to-onprem not established")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	reachable(t, vmNS, s.host, 20*time.Second)
+	if loss := pingLoss(t, s.hostNS, vm, 10, "0.1"); loss > 10 {
+		t.Fatalf("site host → VM: %d%% loss", loss)
+	}
+}
+
+// loadDeviceConfig gets the strongSwan configuration of connection conn
+// with the CLI and runs charon with it on the site's device. This lab's
+// charon has no kernel ESP and runs kernel-libipsec, which sends ESP only
+// inside UDP (swantest's package comment), so "encap = yes" is added to
+// each of the script's connections; nothing else is changed. A device with
+// kernel ESP needs nothing added. It returns the script as generated.
+func (s *labSite) loadDeviceConfig(t *testing.T, c *cloud, conn string, ikeVersion int) string {
+	t.Helper()
+	script := c.cli("network", "vpn-connection", "show-device-config-script", "-g", "RG1", "-n", conn,
+		"--vendor", "strongSwan", "--device-family", "swanctl.conf", "--firmware-version", "5.9 and later", "-o", "tsv")
+	version := fmt.Sprintf("\t\tversion = %d\n", ikeVersion)
+	conf := strings.ReplaceAll(script, version, version+"\t\tencap = yes\n")
+	if strings.Count(conf, "encap = yes") != strings.Count(script, version) || !strings.Contains(conf, "encap = yes") {
+		t.Fatalf("could not add encap to the connections:\n%s", conf)
+	}
+	path := filepath.Join(t.TempDir(), "azure.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.swan = swantest.StartFile(t, s.device, path)
+	return script
 }
