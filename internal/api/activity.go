@@ -144,8 +144,19 @@ func caller(r *http.Request) string {
 	return who
 }
 
-// newEvent builds the event of a request on target.
-func (s *Server) newEvent(r *request, opID string, target resource.ID, opName, display string) *EventData {
+// resumedCaller is the caller of an operation whose start the ring does
+// not hold (resumed after a restart).
+const resumedCaller = "vpngw serve (resumed after a restart)"
+
+// correlationID is the request's x-ms-correlation-request-id (ServeHTTP
+// answers with the request ID when the client sent none).
+func correlationID(r *request) string {
+	return cmp.Or(r.Header.Get("x-ms-correlation-request-id"), r.requestID)
+}
+
+// newEvent builds the event of an operation on target asked for by who,
+// with the request's correlation ID.
+func (s *Server) newEvent(who, correlation, opID string, target resource.ID, opName, display string) *EventData {
 	now := s.now().UTC()
 	typ := "Microsoft.Resources/subscriptions/resourceGroups"
 	provider := "Microsoft.Resources"
@@ -159,8 +170,8 @@ func (s *Server) newEvent(r *request, opID string, target resource.ID, opName, d
 		ID:                   target.String() + "/events/" + opID,
 		EventDataID:          opID,
 		OperationID:          opID,
-		CorrelationID:        cmp.Or(r.Header.Get("x-ms-correlation-request-id"), r.requestID),
-		Caller:               caller(r.Request),
+		CorrelationID:        correlation,
+		Caller:               who,
 		OperationName:        LocalizableString{Value: opName, LocalizedValue: display},
 		Category:             LocalizableString{Value: "Administrative", LocalizedValue: "Administrative"},
 		Level:                "Informational",
@@ -222,7 +233,7 @@ const (
 func (s *Server) logStarted(r *request, op *registry.Operation) {
 	target := op.TargetID()
 	name, display := operationName(op.Kind, target)
-	e := s.newEvent(r, op.ID, target, name, display)
+	e := s.newEvent(caller(r.Request), correlationID(r), op.ID, target, name, display)
 	e.SubmissionTimestamp, e.EventTimestamp = op.StartTime, op.StartTime
 	e.Properties["startTime"] = op.StartTime.Format(time.RFC3339Nano)
 	s.activity.add(e)
@@ -243,7 +254,7 @@ func (s *Server) logFinished(op *registry.Operation) {
 		// Resumed after a restart: the start is not in the ring.
 		target := op.TargetID()
 		name, display := operationName(op.Kind, target)
-		e := s.newEvent(&request{Request: &http.Request{Header: http.Header{"User-Agent": {"vpngw-resume"}}}}, op.ID, target, name, display)
+		e := s.newEvent(resumedCaller, op.ID, op.ID, target, name, display)
 		e.SubmissionTimestamp = op.StartTime
 		e.Properties["startTime"] = op.StartTime.Format(time.RFC3339Nano)
 		apply(e)
@@ -303,7 +314,7 @@ func (s *Server) logRefused(r *request, err *armerr.Error) {
 		kind = registry.OpKind(strings.ToLower(action))
 	}
 	name, display := operationName(kind, target)
-	e := s.newEvent(r, r.requestID, target, name, display)
+	e := s.newEvent(caller(r.Request), correlationID(r), r.requestID, target, name, display)
 	e.EventTimestamp = e.SubmissionTimestamp
 	e.Properties["endTime"] = e.EventTimestamp.Format(time.RFC3339Nano)
 	markFailed(e, err.HTTPStatus(), err)
