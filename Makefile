@@ -44,12 +44,12 @@ test: deps vet build
 	VPNGW_REQUIRE_PRIV=1 VPNGW_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 25m $(TESTFLAGS) ./...
 	VPNGW_BIN=$(CURDIR)/$(BIN) ./scripts/demo.sh --check
 
-# The same chromedp test as in make test (internal/e2e/portal_test.go),
-# writing its documentation screenshots.
+# The same chromedp tests as in make test (internal/e2e/portal_test.go and
+# devicecfg_test.go), writing their documentation screenshots.
 portal-shots: deps build
 	mkdir -p docs/portal
 	VPNGW_REQUIRE_PRIV=1 VPNGW_BIN=$(CURDIR)/$(BIN) VPNGW_PORTAL_SHOTS=$(CURDIR)/docs/portal \
-		$(GO) test -count=1 -timeout 15m -run '^TestPortal$$' ./internal/e2e/
+		$(GO) test -count=1 -timeout 15m -run '^(TestPortal|TestDeviceConfigStrongSwan)$$' ./internal/e2e/
 
 fuzz:
 	./scripts/fuzz-all.sh $(FUZZTIME)

@@ -82,12 +82,8 @@ func (s *Server) getSharedKey(w http.ResponseWriter, r *request) error {
 // putSharedKey serves PUT connections/{name}/sharedkey: a long-running
 // update of the connection with the given key.
 func (s *Server) putSharedKey(w http.ResponseWriter, r *request) error {
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var in ConnectionSharedKey
-	if err := resource.DecodeStrict(body, &in); err != nil {
+	if err := decodeBody(w, r, &in); err != nil {
 		return err
 	}
 	if err := resource.ValidateSharedKey(in.Value, "value"); err != nil {
@@ -99,12 +95,8 @@ func (s *Server) putSharedKey(w http.ResponseWriter, r *request) error {
 // resetSharedKey serves POST connections/{name}/sharedkey/reset: a new
 // random key of the given length.
 func (s *Server) resetSharedKey(w http.ResponseWriter, r *request) error {
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var in ConnectionResetSharedKey
-	if err := resource.DecodeStrict(body, &in); err != nil {
+	if err := decodeBody(w, r, &in); err != nil {
 		return err
 	}
 	if in.KeyLength < 1 || in.KeyLength > resource.MaxSharedKeyLength {
@@ -248,6 +240,23 @@ func (s *Server) resetConnection(w http.ResponseWriter, r *request) error {
 // checkGatewayVIP checks that vip is the address of one of the gateway's
 // public IPs (gatewayVip of a reset names one active-active instance).
 func checkGatewayVIP(ctx context.Context, v resource.View, gw *resource.VirtualNetworkGateway, vip string) error {
+	pips, err := gatewayPublicIPs(ctx, v, gw)
+	if err != nil {
+		return err
+	}
+	for _, p := range pips {
+		if strings.EqualFold(p.Properties.IPAddress, vip) {
+			return nil
+		}
+	}
+	return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "gatewayVip",
+		"gatewayVip '%s' is not the public IP address of one of the gateway's instances.", vip)
+}
+
+// gatewayPublicIPs returns the public IPs of gw's ipConfigurations, in
+// order (those that no longer exist are left out).
+func gatewayPublicIPs(ctx context.Context, v resource.View, gw *resource.VirtualNetworkGateway) ([]*resource.PublicIPAddress, error) {
+	var out []*resource.PublicIPAddress
 	for _, ipc := range gw.Properties.IPConfigurations {
 		if ipc.Properties.PublicIPAddress == nil {
 			continue
@@ -261,14 +270,13 @@ func checkGatewayVIP(ctx context.Context, v resource.View, gw *resource.VirtualN
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if p, ok := obj.(*resource.PublicIPAddress); ok && strings.EqualFold(p.Properties.IPAddress, vip) {
-			return nil
+		if p, ok := obj.(*resource.PublicIPAddress); ok {
+			out = append(out, p)
 		}
 	}
-	return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "gatewayVip",
-		"gatewayVip '%s' is not the public IP address of one of the gateway's instances.", vip)
+	return out, nil
 }
 
 // getOperationStatus serves the Azure-AsyncOperation URL.

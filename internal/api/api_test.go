@@ -690,9 +690,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	r := h.do(http.MethodPut, s.gw, gw)
 	h.expect(r, http.StatusOK)
 	h.wait(r)
+	// A refused key (its error is in the activity log) must not be echoed.
+	h.expectErr(h.do(http.MethodPut, s.conn+"/sharedkey", `{"value":"`+key1+` x"}`), http.StatusBadRequest, "InvalidSharedKey")
 	// Read everything every way.
 	for _, p := range []string{s.conn, s.gw, s.gw + "/connections", groupPathOf("rg") + "/providers/Microsoft.Network/connections",
-		"/subscriptions/" + testSub + "/providers/Microsoft.Network/virtualNetworkGateways", "/openapi.json"} {
+		"/subscriptions/" + testSub + "/providers/Microsoft.Network/virtualNetworkGateways", "/openapi.json",
+		resource.ActivityLogPath(testSub) + "?api-version=" + ActivityLogAPIVersion} {
 		h.do(http.MethodGet, p, nil)
 	}
 	h.del(s.conn)

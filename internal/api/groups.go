@@ -73,12 +73,8 @@ func (s *Server) putGroup(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
 	obj := &resource.ResourceGroup{}
-	if err := resource.DecodeStrict(body, obj); err != nil {
+	if err := decodeBody(w, r, obj); err != nil {
 		return err
 	}
 	s.mu.Lock()

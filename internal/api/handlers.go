@@ -269,6 +269,7 @@ func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *request, 
 // client at its status (the LRO headers).
 func (s *Server) launch(w http.ResponseWriter, r *request, op *registry.Operation, logArgs ...any) {
 	s.log.Info("operation accepted", append([]any{"operation", op.ID, "kind", op.Kind, "target", op.Target, "requestId", r.requestID}, logArgs...)...)
+	s.logStarted(r, op)
 	s.startOp(op.ID)
 	s.setLROHeaders(w, r, op)
 }
@@ -322,12 +323,8 @@ func (s *Server) putResource(k kind) func(http.ResponseWriter, *request) error {
 		if err != nil {
 			return err
 		}
-		body, err := readBody(w, r)
-		if err != nil {
-			return err
-		}
 		obj, _ := resource.NewObject(k.typ)
-		if err := resource.DecodeStrict(body, obj); err != nil {
+		if err := decodeBody(w, r, obj); err != nil {
 			return err
 		}
 		// Bound every list before the writer lock: the rules under it are
@@ -440,12 +437,8 @@ func (s *Server) patchTags(idOf func(*request) (resource.ID, error)) func(http.R
 		if err != nil {
 			return err
 		}
-		body, err := readBody(w, r)
-		if err != nil {
-			return err
-		}
 		var patch TagsObject
-		if err := resource.DecodeStrict(body, &patch); err != nil {
+		if err := decodeBody(w, r, &patch); err != nil {
 			return err
 		}
 		if err := resource.ValidateTags(patch.Tags, "tags"); err != nil {

@@ -245,6 +245,7 @@ func (s *Server) finish(ctx context.Context, log *slog.Logger, op *registry.Oper
 // completeOp sets op's terminal status from the work's error.
 func (s *Server) completeOp(op *registry.Operation, workErr error, log *slog.Logger) {
 	op.EndTime = s.now().UTC()
+	defer s.logFinished(op)
 	if workErr == nil {
 		op.Status = StatusSucceeded
 		return

@@ -90,6 +90,21 @@ func TestRestartResumesOperations(t *testing.T) {
 	if ip := h2.get(lostPath)["properties"].(map[string]any)["gatewayIpAddress"]; ip != "192.0.2.9" {
 		t.Fatalf("resumed update lost its state: %v", ip)
 	}
+	// The new server's activity log has the resumed operations' ends.
+	var log struct {
+		Value []EventData `json:"value"`
+	}
+	h2.expect(h2.do(http.MethodGet, resource.ActivityLogPath(testSub)+"?api-version="+ActivityLogAPIVersion, nil), http.StatusOK).json(t, &log)
+	resumed := map[string]string{}
+	for _, e := range log.Value {
+		if e.Caller == resumedCaller {
+			resumed[e.OperationName.Value] = e.Status.Value
+		}
+	}
+	if resumed["Microsoft.Network/localNetworkGateways/write"] != StatusSucceeded ||
+		resumed["Microsoft.Resources/subscriptions/resourceGroups/delete"] != StatusSucceeded {
+		t.Errorf("resumed operations in the activity log: %v (%+v)", resumed, log.Value)
+	}
 	// The deleted group's public IP address was released.
 	kvs, _, err := st2.List(t.Context(), registry.AddressKeyPrefix)
 	if err != nil || len(kvs) != 0 {

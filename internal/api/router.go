@@ -43,6 +43,9 @@ type endpoint struct {
 	longRunning bool
 	// noAPIVersion: the endpoint does not take api-version (openapi.json).
 	noAPIVersion bool
+	// minAPIVersion is the oldest api-version the endpoint takes;
+	// MinAPIVersion when empty (another provider's endpoint has its own).
+	minAPIVersion string
 }
 
 // responseSpec documents one success response.

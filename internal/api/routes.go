@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/vpngw/vpngw/internal/resource"
@@ -191,6 +192,24 @@ func (s *Server) buildRoutes() []*route {
 			}},
 		},
 		&route{
+			pattern: connItem + "/vpndeviceconfigurationscript", tag: "VirtualNetworkGatewayConnections",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGateways_VpnDeviceConfigurationScript",
+				summary: "The configuration of an on-premises VPN device (vendor, deviceFamily, firmwareVersion from supportedvpndevices) for a site-to-site connection, as a string. It contains the shared key: read it like sharedkey.",
+				handle:  s.vpnDeviceScript, body: schemaOf[VpnDeviceScriptParameters](),
+				responses: []responseSpec{ok(&schemaRef{raw: map[string]any{"type": "string"}})},
+			}},
+		},
+		&route{
+			pattern: gwItem + "/supportedvpndevices", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGateways_SupportedVpnDevices",
+				summary:   "The VPN devices vpndeviceconfigurationscript can configure, as an XML document (RpVpnDeviceList) in a string.",
+				handle:    s.supportedVpnDevices,
+				responses: []responseSpec{ok(&schemaRef{raw: map[string]any{"type": "string"}})},
+			}},
+		},
+		&route{
 			pattern: gwItem + "/connections", tag: "VirtualNetworkGateways",
 			endpoints: []*endpoint{{
 				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListConnections",
@@ -265,6 +284,14 @@ func (s *Server) buildRoutes() []*route {
 			endpoints: []*endpoint{{
 				method: http.MethodGet, operationID: "Tenants_List", summary: "The one tenant (any api-version).",
 				handle: s.listTenants, noAPIVersion: true, responses: []responseSpec{ok(listOf[Tenant]())},
+			}},
+		},
+		&route{
+			pattern: subPath + resource.ActivityLogPath(""), tag: "ActivityLogs",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "ActivityLogs_List", minAPIVersion: ActivityLogAPIVersion,
+				summary: "The activity log: the last " + fmt.Sprint(activityRingSize) + " long-running operations and refused writes of the subscription, newest first, each with its caller, status and ARM error. $filter: eventTimestamp ge|le 'TIME', resourceGroupName eq 'NAME', resourceUri eq 'ID', joined by 'and'.",
+				handle:  s.getActivityLog, responses: []responseSpec{ok(listOf[EventData]())},
 			}},
 		},
 		&route{

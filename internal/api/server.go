@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -93,6 +94,9 @@ type Server struct {
 	running map[string]bool
 	// wg counts operation and janitor goroutines.
 	wg sync.WaitGroup
+
+	// activity is the activity log (activity.go).
+	activity activityLog
 }
 
 // New returns a Server over cfg.Store.
@@ -241,36 +245,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Log(r.Context(), level, "request", "requestId", reqID, "method", r.Method, "path", r.URL.Path,
 			"status", sw.status, "duration", time.Since(start).Round(time.Microsecond))
 	}()
-	if err := s.dispatch(sw, r, reqID); err != nil {
-		s.writeError(sw, reqID, err)
+	if req, err := s.dispatch(sw, r, reqID); err != nil {
+		e := s.writeError(sw, reqID, err)
+		if req != nil {
+			s.logRefused(req, e)
+		}
 	}
 }
 
-// dispatch routes r and calls its handler.
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, reqID string) error {
+// dispatch routes r and calls its handler. It returns the request once
+// an endpoint serves it (nil before), for the activity log.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, reqID string) (*request, error) {
 	segs, err := splitPath(r.URL.EscapedPath())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rt, params := s.router.match(segs)
 	if rt == nil {
-		return notFound(r.Method, segs)
+		return nil, notFound(r.Method, segs)
 	}
 	ep := rt.endpoint(r.Method)
 	if ep == nil {
 		w.Header().Set("Allow", rt.allow())
-		return errorf(http.StatusMethodNotAllowed, armerr.CodeMethodNotAllowed, "",
+		return nil, errorf(http.StatusMethodNotAllowed, armerr.CodeMethodNotAllowed, "",
 			"The method %s is not allowed on this path; allowed: %s.", r.Method, rt.allow())
 	}
 	req := &request{Request: r, params: params, requestID: reqID}
 	if !ep.noAPIVersion {
-		v, err := checkAPIVersion(r)
+		v, err := checkAPIVersion(r, cmp.Or(ep.minAPIVersion, MinAPIVersion))
 		if err != nil {
-			return err
+			return req, err
 		}
 		req.apiVersion = v
 	}
-	return ep.handle(w, req)
+	return req, ep.handle(w, req)
 }
 
 // endpointFor is the scheme://host[:port] the operation URLs of r's
@@ -298,18 +306,30 @@ func (s *Server) endpointFor(r *http.Request) string {
 	return scheme + "://" + host
 }
 
-// writeError writes err in ARM's error shape. Internal errors are logged
-// with the request ID and answered without their text.
-func (s *Server) writeError(w http.ResponseWriter, reqID string, err error) {
+// writeError writes err in ARM's error shape and returns what it wrote.
+// Internal errors are logged with the request ID and answered without
+// their text.
+func (s *Server) writeError(w http.ResponseWriter, reqID string, err error) *armerr.Error {
 	e, internal := apiError(err)
 	if internal {
 		s.log.Error("internal error", "requestId", reqID, "err", err)
 	}
 	armerr.Write(w, e)
+	return e
 }
 
 // writeJSON writes v as the JSON response body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) { armerr.WriteJSON(w, status, v) }
+
+// decodeBody reads a required JSON request body into v
+// (resource.DecodeStrict: unknown properties are errors).
+func decodeBody(w http.ResponseWriter, r *request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return resource.DecodeStrict(body, v)
+}
 
 // readBody reads a required JSON request body.
 func readBody(w http.ResponseWriter, r *request) ([]byte, error) {

@@ -84,12 +84,8 @@ func (s *Server) putSubnet(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
 	var sub resource.Subnet
-	if err := resource.DecodeStrict(body, &sub); err != nil {
+	if err := decodeBody(w, r, &sub); err != nil {
 		return err
 	}
 	if err := resource.CheckLimits(&sub); err != nil {

@@ -40,6 +40,7 @@ with the same shared key).`)
 		waitCmd(e, g, connectionKind),
 		sharedKeyCommand(e, g),
 		ipsecPolicyCommand(e, g),
+		connectionDeviceScriptCmd(e, g),
 	)
 	return cmd
 }

@@ -108,5 +108,6 @@ var commandGroups = []func(root *cobra.Command, e *env){
 	addAgentCommand,
 	addGroupCommands,
 	addNetworkCommands,
+	addMonitorCommands,
 	addLabCommands,
 }

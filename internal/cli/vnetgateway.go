@@ -47,6 +47,7 @@ for it unless --no-wait is given.`)
 		vnetGatewayResetCmd(e, g),
 		vnetGatewayListConnectionsCmd(e, g),
 		vnetGatewayListInstancesCmd(e, g),
+		vnetGatewayShowSupportedDevicesCmd(e, g),
 		waitCmd(e, g, vnetGatewayKind),
 	)
 	return cmd

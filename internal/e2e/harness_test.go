@@ -370,6 +370,25 @@ func (c *cloud) gateway(group, sub, vnet, space string, extraGW ...string) (gwIP
 	return strings.TrimSpace(c.cli(append([]string{"network", "public-ip", "show", "-g", group, "-n", vnet + "-gwip", "--query", "ipAddress", "-o", "tsv"}, subf...)...))
 }
 
+// activeActiveGateway creates group RG1 with VNet1 (10.1.0.0/16: Workload
+// 10.1.1.0/24 and GatewaySubnet), public IPs ip1 and ip2 and the
+// active-active VpnGw2 gateway GW1 on them, and returns the two addresses.
+func (c *cloud) activeActiveGateway() []string {
+	c.t.Helper()
+	c.cli("group", "create", "-n", "RG1", "-l", "westeurope", "-o", "none")
+	c.cli("network", "vnet", "create", "-g", "RG1", "-n", "VNet1", "--address-prefixes", "10.1.0.0/16",
+		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
+	c.cli("network", "vnet", "subnet", "create", "-g", "RG1", "--vnet-name", "VNet1", "-n", "GatewaySubnet", "--address-prefixes", "10.1.255.0/27", "-o", "none")
+	var ips []string
+	for _, n := range []string{"ip1", "ip2"} {
+		c.cli("network", "public-ip", "create", "-g", "RG1", "-n", n, "-o", "none")
+		ips = append(ips, strings.TrimSpace(c.cli("network", "public-ip", "show", "-g", "RG1", "-n", n, "--query", "ipAddress", "-o", "tsv")))
+	}
+	c.cli("network", "vnet-gateway", "create", "-g", "RG1", "-n", "GW1", "--vnet", "VNet1", "--public-ip-addresses", "ip1", "ip2",
+		"--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "-o", "none")
+	return ips
+}
+
 // vm adds a VM to a VNet's workload subnet and returns its address.
 func (c *cloud) vm(sub, group, vnet, name string) netip.Addr {
 	c.t.Helper()
@@ -433,6 +452,24 @@ func (c *cloud) waitConnected(sub, group, name string, timeout time.Duration) ti
 		return c.connection(sub, group, name)["connectionStatus"] == "Connected"
 	}, "connection %s/%s not Connected: %v", group, name, c.connection(sub, group, name))
 	return time.Since(start)
+}
+
+// waitTunnelsConnected waits until connection name reports n tunnels, all
+// Connected.
+func (c *cloud) waitTunnelsConnected(sub, group, name string, n int, timeout time.Duration) {
+	c.t.Helper()
+	nstest.WaitFor(c.t, timeout, func() bool {
+		tun, _ := c.connection(sub, group, name)["tunnelConnectionStatus"].([]any)
+		if len(tun) != n {
+			return false
+		}
+		for _, x := range tun {
+			if x.(map[string]any)["connectionStatus"] != "Connected" {
+				return false
+			}
+		}
+		return true
+	}, "%d Connected tunnels: %v", n, c.connection(sub, group, name)["tunnelConnectionStatus"])
 }
 
 // vmNS is a VM's namespace (from `vpngw lab status`).

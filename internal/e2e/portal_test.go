@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
@@ -338,6 +339,47 @@ func TestPortal(t *testing.T) {
 	}
 	b.wait("bytes grow", 20*time.Second, fmt.Sprintf(`Number(document.querySelector("tr[data-id] .c-in").dataset.bytes) > %v`, in0))
 	b.wait("sparkline drawn", 20*time.Second, `document.querySelector("tr[data-id] svg.spark polyline").getAttribute("points").split(" ").length >= 2`)
+	// One sparkline per tunnel (one here: the gateway is active-standby).
+	b.wait("tunnel sparkline drawn", 20*time.Second, `document.querySelectorAll("table.tunnels tr[data-tunnel]").length == 1 && `+
+		`document.querySelector("table.tunnels tr[data-tunnel] svg.spark polyline").getAttribute("points").split(" ").length >= 2 && `+
+		`document.querySelector("table.tunnels tr[data-tunnel] .t-status").textContent.trim() == "Connected"`)
+
+	// Download configuration: the selects come from supportedvpndevices;
+	// the file is the strongSwan configuration with the gateway's address
+	// and the key, and the key never enters the page.
+	dl := t.TempDir()
+	b.do("allow downloads", 10*time.Second, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl})
+		return err
+	}))
+	b.wait("device list", 10*time.Second, `document.getElementById("dev-vendor").options.length == 4 && document.getElementById("dev-family").value == "swanctl.conf"`)
+	b.choose("dev-vendor", "strongSwan")
+	b.submit("form-devcfg")
+	b.wait("configuration downloaded", 20*time.Second, `/Downloaded to-onprem-strongSwan\.conf/.test(document.querySelector("#form-devcfg .op").textContent)`)
+	var conf []byte
+	nstest.WaitFor(t, 10*time.Second, func() bool {
+		conf, err = os.ReadFile(filepath.Join(dl, "to-onprem-strongSwan.conf"))
+		return err == nil && len(conf) > 0
+	}, "downloaded file: %v", err)
+	if !strings.Contains(string(conf), "remote_addrs = "+pip.Properties.IPAddress) || !strings.Contains(string(conf), `secret = "`+key+`"`) {
+		t.Fatalf("downloaded configuration:\n%s", conf)
+	}
+	if html, _ := eval[string](b, "document.documentElement.outerHTML"); strings.Contains(html, key) {
+		t.Fatal("the page shows the shared key after the download")
+	}
+
+	// The activity log is the server's: an operation started from the CLI
+	// shows with its caller, and a refused one with its ARM error.
+	c.cli("network", "vpn-connection", "update", "-g", rg, "-n", "to-onprem", "--dpd-timeout", "40", "-o", "none")
+	b.wait("CLI operation in the activity log", 10*time.Second,
+		`/Create or update connection to-onprem: Succeeded by vpngw-cli/.test(document.getElementById("activity-list").textContent)`)
+	if _, err := c.cliErr("network", "local-gateway", "create", "-g", rg, "-n", "badsite", "--gateway-ip-address", "192.0.2.99",
+		"--local-address-prefixes", "10.60.0.1/16"); err == nil {
+		t.Fatal("a local network gateway with a bad prefix was created")
+	}
+	b.wait("refused CLI write in the activity log", 10*time.Second,
+		`/Create or update local network gateway badsite: Failed — InvalidCIDRNotation: .*\(target properties\.localNetworkAddressSpace\.addressPrefixes\[0\]\) by vpngw-cli/.test(document.getElementById("activity-list").textContent)`)
 
 	// The shared key, on an explicit click only.
 	b.click("#reveal-key")
@@ -366,7 +408,7 @@ func TestPortal(t *testing.T) {
 	b.click("#reset-gateway")
 	b.wait("reset Succeeded", 3*time.Minute, `/Reset gateway VNet1-gw: Succeeded/.test(document.getElementById("reset-gateway").parentElement.querySelector(".op").textContent)`)
 	b.screenshot("gateway-reset")
-	b.wait("activity log", 5*time.Second, `/Reset gateway VNet1-gw: Succeeded/.test(document.getElementById("activity-list").textContent)`)
+	b.wait("activity log", 5*time.Second, `/Reset virtual network gateway VNet1-gw: Succeeded by vpngw-portal/.test(document.getElementById("activity-list").textContent)`)
 	c.waitConnected(sub1, rg, "to-onprem", 60*time.Second)
 
 	// Delete everything: the VM is the lab's (not an ARM resource), then

@@ -510,17 +510,7 @@ func hangActive(t *testing.T, c *cloud, subscription, group, gwName, conn string
 // one instance (by its VIP) keeps traffic flowing over the other.
 func TestActiveActive(t *testing.T) {
 	c := newCloud(t)
-	c.cli("group", "create", "-n", "RG1", "-l", "westeurope", "-o", "none")
-	c.cli("network", "vnet", "create", "-g", "RG1", "-n", "VNet1", "--address-prefixes", "10.1.0.0/16",
-		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
-	c.cli("network", "vnet", "subnet", "create", "-g", "RG1", "--vnet-name", "VNet1", "-n", "GatewaySubnet", "--address-prefixes", "10.1.255.0/27", "-o", "none")
-	var ips []string
-	for _, n := range []string{"ip1", "ip2"} {
-		c.cli("network", "public-ip", "create", "-g", "RG1", "-n", n, "-o", "none")
-		ips = append(ips, strings.TrimSpace(c.cli("network", "public-ip", "show", "-g", "RG1", "-n", n, "--query", "ipAddress", "-o", "tsv")))
-	}
-	c.cli("network", "vnet-gateway", "create", "-g", "RG1", "-n", "GW1", "--vnet", "VNet1", "--public-ip-addresses", "ip1", "ip2",
-		"--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "-o", "none")
+	ips := c.activeActiveGateway()
 	gw := c.json("network", "vnet-gateway", "show", "-g", "RG1", "-n", "GW1")
 	if gw["activeActive"] != true {
 		t.Fatalf("two public IPs did not make an active-active gateway: %v", gw["activeActive"])
@@ -536,19 +526,7 @@ func TestActiveActive(t *testing.T) {
 	}
 	s.swan = swantest.Start(t, s.device, conns...)
 	c.connect(sub1, "RG1", "GW1", s, "aaKey42")
-	nstest.WaitFor(t, 30*time.Second, func() bool {
-		conn := c.connection(sub1, "RG1", "to-onprem")
-		tun, _ := conn["tunnelConnectionStatus"].([]any)
-		if len(tun) != 2 {
-			return false
-		}
-		for _, x := range tun {
-			if x.(map[string]any)["connectionStatus"] != "Connected" {
-				return false
-			}
-		}
-		return true
-	}, "two Connected tunnels: %v", c.connection(sub1, "RG1", "to-onprem")["tunnelConnectionStatus"])
+	c.waitTunnelsConnected(sub1, "RG1", "to-onprem", 2, 30*time.Second)
 	reachable(t, vmNS, s.host, 10*time.Second)
 	// Reset the second instance by its VIP: traffic keeps flowing.
 	done := make(chan int, 1)

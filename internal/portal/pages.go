@@ -20,6 +20,9 @@ type pageData struct {
 	APIVersion string
 	// Group is the resource group the page belongs to ("" for none).
 	Group string
+	// ActivityPath is the subscription's activity log, which the page's
+	// activity panel polls.
+	ActivityPath string
 	// Page is the page's own data.
 	Page any
 }
@@ -60,7 +63,8 @@ func (p *Portal) page(build func(r *http.Request) (view, error)) http.HandlerFun
 func (p *Portal) render(w http.ResponseWriter, status int, v view) {
 	t := p.pages[v.tmpl]
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, pageData{Title: v.title, APIVersion: p.apiVersion, Group: v.group, Page: v.data}); err != nil {
+	if err := t.Execute(&buf, pageData{Title: v.title, APIVersion: p.apiVersion, Group: v.group, Page: v.data,
+		ActivityPath: resource.ActivityLogPath(p.sub) + "?api-version=" + resource.ActivityLogAPIVersion}); err != nil {
 		p.log.Error("portal template", "template", v.tmpl, "err", err)
 		http.Error(w, "portal: rendering failed", http.StatusInternalServerError)
 		return

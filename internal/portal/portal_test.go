@@ -101,6 +101,19 @@ func (f *fixture) seed(t *testing.T) {
 		"virtualNetworkGateway1":{"id":"`+netP+`virtualNetworkGateways/gw1"},"localNetworkGateway2":{"id":"`+netP+`localNetworkGateways/site1"}}}`)
 }
 
+// TestDeviceConfigOnlyForSites: the Download configuration form is on
+// site-to-site connections only (a VNet-to-VNet connection has no device).
+func TestDeviceConfigOnlyForSites(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t)
+	for name, want := range map[string]bool{"to-site1": true, "v1-to-v2": false} {
+		rec := f.do(t, f.web, http.MethodGet, "/portal/rg/RG1/connections/"+name, "", "", nil)
+		if got := strings.Contains(rec.Body.String(), `id="form-devcfg"`); rec.Code != 200 || got != want {
+			t.Errorf("%s: status %d, device configuration form %v, want %v", name, rec.Code, got, want)
+		}
+	}
+}
+
 func TestPages(t *testing.T) {
 	f := newFixture(t)
 	f.seed(t)
@@ -114,7 +127,9 @@ func TestPages(t *testing.T) {
 		{"new gateway", "/portal/rg/RG1/gateways/new", 200, []string{`id="form-gateway"`, "VNet1 / GatewaySubnet", `data-sku="VpnGw5"`, "Generation2", "activeActive", "properties.bgpSettings.asn"}},
 		{"gateway", "/portal/rg/RG1/gateways/gw1", 200, []string{"VpnGw2", "2 of 30", "1.25 Gbit/s", "Reset gateway", "to-site1"}},
 		{"connections", "/portal/rg/RG1/connections", 200, []string{"to-site1", `data-poll-connections="` + netP + `connections"`, `id="form-connection"`}},
-		{"connection", "/portal/rg/RG1/connections/to-site1", 200, []string{"Show shared key", `data-path="` + netP + `connections/to-site1/sharedkey"`, "IPsec/IKE policy", "GCMAES256"}},
+		{"connection", "/portal/rg/RG1/connections/to-site1", 200, []string{"Show shared key", `data-path="` + netP + `connections/to-site1/sharedkey"`, "IPsec/IKE policy", "GCMAES256",
+			`id="form-devcfg"`, `data-devices="` + netP + `virtualNetworkGateways/gw1/supportedvpndevices"`, `data-path="` + netP + `connections/to-site1/vpndeviceconfigurationscript"`,
+			`data-tunnels-of="` + netP + `connections/to-site1"`, `data-activity="/subscriptions/` + resource.DefaultSubscription + `/providers/Microsoft.Insights/eventtypes/management/values?api-version=2015-04-01"`}},
 		{"topology", "/portal/topology", 200, []string{"<svg", "VNet1", "gw1", "site1", "to-site1", "VNet2", "gw2", "v1-to-v2", "2 connections"}},
 		{"topology svg", "/portal/topology.svg", 200, []string{"<svg", "to-site1"}},
 		{"script", "/portal/static/app.js", 200, []string{"Azure-AsyncOperation", "api-version"}},

@@ -7,10 +7,14 @@
 //     progress and result, and puts an ARM error's message on the input its
 //     target names (data-json / data-targets);
 //   - reveals a connection's shared key on an explicit click (.reveal-key);
-//   - polls connection status every 2 s and draws throughput sparklines
-//     ([data-poll-connections]), provisioning states ([data-poll-state]) and
-//     the topology ([data-refresh]);
-//   - keeps an activity log of this tab's operations (sessionStorage).
+//   - polls connection status every 2 s and draws throughput sparklines, one
+//     per connection and one per tunnel ([data-poll-connections]),
+//     provisioning states ([data-poll-state]) and the topology
+//     ([data-refresh]);
+//   - downloads a connection's device configuration (form.devcfg), its
+//     selects filled from the gateway's supportedvpndevices;
+//   - shows the server's activity log ([data-activity]): operations from
+//     any client, the CLI's too.
 // It never logs request or response bodies.
 (function () {
   'use strict';
@@ -32,7 +36,9 @@
   }
 
   async function arm(method, path, body) {
-    var init = { method: method, headers: { 'Accept': 'application/json' }, credentials: 'same-origin' };
+    // x-ms-command-name names the portal as the caller in the activity
+    // log, as Azure's portal does.
+    var init = { method: method, headers: { 'Accept': 'application/json', 'x-ms-command-name': 'vpngw-portal' }, credentials: 'same-origin' };
     if (method !== 'GET') {
       init.headers['Content-Type'] = 'application/json';
       if (body !== undefined) { init.body = JSON.stringify(body); }
@@ -66,42 +72,58 @@
 
   // --- activity log -------------------------------------------------------
 
-  var LOG_KEY = 'vpngw-activity';
+  var ACTIVITY_WINDOW_MS = 6 * 3600 * 1000;
+  var ACTIVITY_SHOWN = 25;
+  var activityTick = null;
 
-  function loadLog() {
-    try { return JSON.parse(sessionStorage.getItem(LOG_KEY)) || []; } catch (e) { return []; }
+  function activityLine(e) {
+    var st = (e.status && e.status.value) || '';
+    var p = e.properties || {};
+    var text = new Date(e.submissionTimestamp).toLocaleTimeString() + ' ' +
+      ((e.operationName && e.operationName.localizedValue) || '') + ': ';
+    if (st === 'Started') {
+      text += 'in progress, ' + Math.max(0, Math.round((Date.now() - Date.parse(p.startTime || e.submissionTimestamp)) / 1000)) + ' s';
+    } else {
+      text += st;
+    }
+    if (st === 'Failed' && p.statusMessage) {
+      try {
+        var err = JSON.parse(p.statusMessage).error || {};
+        text += ' — ' + err.code + ': ' + err.message + (err.target ? ' (target ' + err.target + ')' : '');
+      } catch (x) { /* not JSON */ }
+    }
+    return { cls: 'act-' + (st === 'Started' ? 'InProgress' : st), text: text, by: 'by ' + (e.caller || 'unknown') };
   }
 
-  function saveLog(log) {
-    try { sessionStorage.setItem(LOG_KEY, JSON.stringify(log.slice(0, 50))); } catch (e) { /* full or disabled */ }
-    renderLog();
+  function pollActivity(ol) {
+    activityTick = async function () {
+      var since = new Date(Date.now() - ACTIVITY_WINDOW_MS).toISOString();
+      var r;
+      try {
+        r = await fetch(ol.dataset.activity + '&$filter=' + encodeURIComponent("eventTimestamp ge '" + since + "'"),
+          { headers: { 'Accept': 'application/json' } });
+      } catch (x) { return; }
+      if (!r.ok) { return; }
+      var body;
+      try { body = await r.json(); } catch (x) { return; }
+      ol.textContent = '';
+      (body.value || []).slice(0, ACTIVITY_SHOWN).forEach(function (e) {
+        var line = activityLine(e);
+        var li = document.createElement('li');
+        li.className = line.cls;
+        li.textContent = line.text + ' ';
+        var by = document.createElement('span');
+        by.className = 'hint';
+        by.textContent = line.by;
+        li.appendChild(by);
+        ol.appendChild(li);
+      });
+    };
+    loop(activityTick);
   }
 
-  function renderLog() {
-    var ol = document.getElementById('activity-list');
-    if (!ol) { return; }
-    ol.textContent = '';
-    loadLog().forEach(function (e) {
-      var li = document.createElement('li');
-      li.className = 'act-' + e.status;
-      li.textContent = e.time + ' ' + e.what + ': ' + e.status + (e.msg ? ' — ' + e.msg : '');
-      ol.appendChild(li);
-    });
-  }
-
-  function logStart(what) {
-    var log = loadLog();
-    var e = { id: Date.now() + Math.random(), time: new Date().toLocaleTimeString(), what: what, status: 'InProgress', msg: '' };
-    log.unshift(e);
-    saveLog(log);
-    return e.id;
-  }
-
-  function logEnd(id, status, msg) {
-    var log = loadLog();
-    log.forEach(function (e) { if (e.id === id) { e.status = status; e.msg = msg || ''; } });
-    saveLog(log);
-  }
+  // activityNow refreshes the activity log at once (after an operation).
+  function activityNow() { if (activityTick) { activityTick(); } }
 
   // --- errors on fields ---------------------------------------------------
 
@@ -171,30 +193,29 @@
   async function run(method, path, body, ui) {
     clearErrors(ui.form);
     setStatus(ui.status, 'busy', ui.what + ': sending…');
-    var id = logStart(ui.what);
     var r;
     try {
       r = await arm(method, path, body);
     } catch (e) {
       setStatus(ui.status, 'bad', ui.what + ' failed: the server did not answer.');
-      logEnd(id, 'Failed', 'no answer');
       return null;
     }
     if (!r.res.ok) {
       var msg = showError(ui.form, r.json && r.json.error, r.res.status);
       setStatus(ui.status, 'bad', ui.what + ' failed: ' + msg);
-      logEnd(id, 'Failed', msg);
+      activityNow();
       return null;
     }
+    activityNow();
     var s = await follow(r.res, function (m) { setStatus(ui.status, 'busy', ui.what + ': ' + m); });
     if (s && s.status !== 'Succeeded') {
       var m2 = showError(ui.form, s.error, 0);
       setStatus(ui.status, 'bad', ui.what + ' failed: ' + m2);
-      logEnd(id, 'Failed', m2);
+      activityNow();
       return null;
     }
     setStatus(ui.status, 'ok', ui.what + ': Succeeded');
-    logEnd(id, 'Succeeded', '');
+    activityNow();
     return r.json || {};
   }
 
@@ -349,6 +370,78 @@
     });
   }
 
+  // --- device configuration -------------------------------------------------
+
+  // initDeviceConfig fills the vendor, family and firmware selects from the
+  // gateway's supportedvpndevices (an XML document in a JSON string) and
+  // downloads the script the connection's vpndeviceconfigurationscript
+  // returns. The script holds the shared key: it goes to the file only.
+  async function initDeviceConfig(form) {
+    var status = form.querySelector('.op');
+    var sel = { vendor: form.elements.vendor, family: form.elements.deviceFamily, firmware: form.elements.firmwareVersion };
+    var r = await arm('POST', form.dataset.devices);
+    if (!r.res.ok || typeof r.json !== 'string') {
+      setStatus(status, 'bad', 'The device list could not be read: ' + showError(form, r.json && r.json.error, r.res.status));
+      return;
+    }
+    var doc = new DOMParser().parseFromString(r.json, 'application/xml');
+    function fillSelect(select, nodes) {
+      var keep = select.value;
+      select.textContent = '';
+      nodes.forEach(function (n) {
+        var o = document.createElement('option');
+        o.textContent = n.getAttribute('name');
+        select.appendChild(o);
+      });
+      if (keep) { select.value = keep; }
+      if (select.selectedIndex < 0) { select.selectedIndex = 0; }
+    }
+    function children(parent, tag, name) {
+      return Array.prototype.filter.call(parent.children, function (n) {
+        return n.tagName === tag && (name === undefined || n.getAttribute('name') === name);
+      });
+    }
+    function refill() {
+      var root = doc.documentElement;
+      fillSelect(sel.vendor, children(root, 'Vendor'));
+      var v = children(root, 'Vendor', sel.vendor.value)[0];
+      fillSelect(sel.family, v ? children(v, 'DeviceFamily') : []);
+      var f = v && children(v, 'DeviceFamily', sel.family.value)[0];
+      fillSelect(sel.firmware, f ? children(f, 'FirmwareVersion') : []);
+    }
+    refill();
+    form.addEventListener('change', refill);
+    form.addEventListener('submit', async function (ev) {
+      ev.preventDefault();
+      var button = form.querySelector('button[type=submit]');
+      button.disabled = true;
+      clearErrors(form);
+      setStatus(status, 'busy', 'Generating the configuration…');
+      try {
+        var body = { vendor: sel.vendor.value, deviceFamily: sel.family.value, firmwareVersion: sel.firmware.value };
+        var res = await arm('POST', form.dataset.path, body);
+        if (!res.res.ok || typeof res.json !== 'string') {
+          setStatus(status, 'bad', 'Download configuration failed: ' + showError(form, res.json && res.json.error, res.res.status));
+          activityNow();
+          return;
+        }
+        var ext = /conf/.test(body.deviceFamily) ? '.conf' : '.txt';
+        var file = (form.dataset.name + '-' + body.vendor + ext).replace(/[^A-Za-z0-9._-]+/g, '_');
+        var url = URL.createObjectURL(new Blob([res.json], { type: 'text/plain' }));
+        var a = document.createElement('a');
+        a.href = url;
+        a.download = file;
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+        setStatus(status, 'ok', 'Downloaded ' + file + ' (it contains the shared key).');
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
   // --- live status --------------------------------------------------------
 
   function fmtBytes(n) {
@@ -376,8 +469,90 @@
     line.setAttribute('points', pts.join(' '));
   }
 
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+
+  function newSpark(label) {
+    var svg = document.createElementNS(SVG_NS, 'svg');
+    svg.setAttribute('class', 'spark');
+    svg.setAttribute('width', '120');
+    svg.setAttribute('height', '28');
+    svg.setAttribute('viewBox', '0 0 120 28');
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', label);
+    svg.appendChild(document.createElementNS(SVG_NS, 'polyline'));
+    return svg;
+  }
+
+  // rateOf records a byte total under key and returns the rate since the
+  // last sample and the last minute of rates.
+  function rateOf(hist, key, bytes, now) {
+    var h = hist[key] || (hist[key] = { t: now, bytes: bytes, rates: [] });
+    var rate = 0;
+    if (now > h.t) {
+      rate = Math.max(0, (bytes - h.bytes) * 8 * 1000 / (now - h.t));
+      h.rates.push(rate);
+    }
+    if (h.rates.length > 30) { h.rates.shift(); }
+    h.t = now; h.bytes = bytes;
+    return { rate: rate, rates: h.rates };
+  }
+
+  function setState(span, st) {
+    span.textContent = st;
+    span.className = 'state ' + st;
+  }
+
+  // drawTunnelList draws one small sparkline per tunnel under a
+  // connection's own, when it has several (active-active).
+  function drawTunnelList(ul, tunnels) {
+    ul.hidden = tunnels.length < 2;
+    if (ul.hidden) { return; }
+    tunnels.forEach(function (t) {
+      var li = Array.prototype.find.call(ul.children, function (x) { return x.dataset.tunnel === t.name; });
+      if (!li) {
+        li = document.createElement('li');
+        li.dataset.tunnel = t.name;
+        li.appendChild(newSpark('throughput of tunnel ' + t.name + ', last minute'));
+        li.appendChild(document.createElement('span'));
+        ul.appendChild(li);
+      }
+      drawSpark(li.querySelector('svg'), t.rates);
+      li.querySelector('span').textContent = ' ' + t.name + ': ' + fmtRate(t.rate);
+    });
+  }
+
+  // drawTunnelRows updates the connection page's tunnel table, one row per
+  // tunnel (rows for new tunnels are added).
+  function drawTunnelRows(table, tunnels) {
+    var body = table.tBodies[0];
+    if (tunnels.length) {
+      body.querySelectorAll('tr.no-tunnel').forEach(function (tr) { tr.remove(); });
+    }
+    tunnels.forEach(function (t) {
+      var tr = Array.prototype.find.call(body.rows, function (x) { return x.dataset.tunnel === t.name; });
+      if (!tr) {
+        tr = body.insertRow();
+        tr.dataset.tunnel = t.name;
+        ['', 't-status', 't-in', 't-out', 't-spark', 't-est'].forEach(function (c) { tr.insertCell().className = c; });
+        tr.cells[0].textContent = t.name;
+        tr.cells[1].appendChild(document.createElement('span'));
+        tr.cells[4].appendChild(newSpark('throughput of ' + t.name + ', last minute'));
+        tr.cells[4].appendChild(document.createTextNode(' '));
+        var rate = document.createElement('span');
+        rate.className = 't-rate';
+        tr.cells[4].appendChild(rate);
+      }
+      setState(tr.querySelector('.t-status span'), t.status);
+      tr.querySelector('.t-in').textContent = fmtBytes(t.in);
+      tr.querySelector('.t-out').textContent = fmtBytes(t.out);
+      tr.querySelector('.t-est').textContent = t.established;
+      drawSpark(tr.querySelector('svg.spark'), t.rates);
+      tr.querySelector('.t-rate').textContent = fmtRate(t.rate);
+    });
+  }
+
   function pollConnections(table) {
-    var hist = {}; // id -> {t, bytes, rates[]}
+    var hist = {}; // connection ID, or ID|tunnel -> {t, bytes, rates[]}
     var path = table.dataset.pollConnections;
     async function tick() {
       var r;
@@ -388,29 +563,30 @@
       var total = 0;
       items.forEach(function (c) {
         var p = c.properties || {};
+        var id = (c.id || '').toLowerCase();
         var row = null;
         table.querySelectorAll('tr[data-id]').forEach(function (tr) {
-          if (tr.dataset.id.toLowerCase() === (c.id || '').toLowerCase()) { row = tr; }
+          if (tr.dataset.id.toLowerCase() === id) { row = tr; }
         });
-        var bytes = (p.ingressBytesTransferred || 0) + (p.egressBytesTransferred || 0);
-        var h = hist[c.id] || (hist[c.id] = { t: now, bytes: bytes, rates: [] });
-        var rate = 0;
-        if (now > h.t) { rate = Math.max(0, (bytes - h.bytes) * 8 * 1000 / (now - h.t)); }
-        if (now > h.t) { h.rates.push(rate); }
-        if (h.rates.length > 30) { h.rates.shift(); }
-        h.t = now; h.bytes = bytes;
-        total += rate;
+        var cr = rateOf(hist, id, (p.ingressBytesTransferred || 0) + (p.egressBytesTransferred || 0), now);
+        total += cr.rate;
+        var tunnels = (p.tunnelConnectionStatus || []).map(function (t) {
+          var tr = rateOf(hist, id + '|' + t.tunnel, (t.ingressBytesTransferred || 0) + (t.egressBytesTransferred || 0), now);
+          return { name: t.tunnel, status: t.connectionStatus || 'Unknown', in: t.ingressBytesTransferred || 0,
+            out: t.egressBytesTransferred || 0, established: t.lastConnectionEstablishedUtcTime || '', rate: tr.rate, rates: tr.rates };
+        });
+        document.querySelectorAll('table[data-tunnels-of]').forEach(function (tt) {
+          if (tt.dataset.tunnelsOf.toLowerCase() === id) { drawTunnelRows(tt, tunnels); }
+        });
         if (!row) { return; }
-        var st = p.connectionStatus || 'Unknown';
-        var span = row.querySelector('.c-status span');
-        span.textContent = st;
-        span.className = 'state ' + st;
+        setState(row.querySelector('.c-status span'), p.connectionStatus || 'Unknown');
         row.querySelector('.c-in').textContent = fmtBytes(p.ingressBytesTransferred || 0);
         row.querySelector('.c-in').dataset.bytes = p.ingressBytesTransferred || 0;
         row.querySelector('.c-out').textContent = fmtBytes(p.egressBytesTransferred || 0);
         row.querySelector('.c-out').dataset.bytes = p.egressBytesTransferred || 0;
-        row.querySelector('.c-rate').textContent = fmtRate(rate);
-        drawSpark(row.querySelector('svg.spark'), h.rates);
+        row.querySelector('.c-rate').textContent = fmtRate(cr.rate);
+        drawSpark(row.querySelector('svg.spark'), cr.rates);
+        drawTunnelList(row.querySelector('.c-tunnels'), tunnels);
       });
       var tput = document.getElementById('tput-now');
       if (tput) { tput.textContent = fmtRate(total); }
@@ -451,6 +627,7 @@
   document.querySelectorAll('[data-poll-connections]').forEach(pollConnections);
   document.querySelectorAll('[data-poll-state]').forEach(pollState);
   document.querySelectorAll('[data-refresh]').forEach(refreshTopology);
-  renderLog();
+  document.querySelectorAll('form.devcfg').forEach(initDeviceConfig);
+  document.querySelectorAll('[data-activity]').forEach(pollActivity);
   document.documentElement.classList.add('js');
 })();
