@@ -52,9 +52,47 @@ type RemoteAccess struct {
 	// Clients checks the certificates of certificate-authenticated
 	// clients (nil: certificate clients refused).
 	Clients *pki.Verifier
+	// Relay, when set, authenticates EAP clients instead of Users: their
+	// EAP messages go to an authentication server (RADIUS, Azure's
+	// "Radius" authentication) and the engine waits for RelayDone.
+	Relay EAPRelay
 	// Pool gives each client its address; DNS servers are sent with it.
 	Pool *pool.Pool
 	DNS  []netip.Addr
+}
+
+// EAPRelay passes a point-to-site client's EAP messages to an
+// authentication server. Relay must not block: it starts the exchange and
+// returns; the answer goes to Engine.RelayDone on the engine's goroutine.
+type EAPRelay interface {
+	Relay(r RelayRequest)
+}
+
+// RelayRequest is one EAP message of a client for the server.
+type RelayRequest struct {
+	// ID names the exchange in RelayDone.
+	ID uint64
+	// User is the client's identity (the first message is the EAP
+	// Identity Response the gateway builds from it).
+	User string
+	// EAP is the client's EAP packet.
+	EAP []byte
+	// Session is what the relay returned with the previous answer for
+	// this client (nil for the first message).
+	Session any
+}
+
+// RelayResult is the server's answer.
+type RelayResult struct {
+	// EAP is the server's EAP packet for the client: a Request, Success
+	// or (with Err) Failure.
+	EAP []byte
+	// MSK is the EAP master session key, with Success.
+	MSK []byte
+	// Session is kept for the client's next message.
+	Session any
+	// Err says why the client was refused or the server did not answer.
+	Err error
 }
 
 // Selectors are the traffic selectors of one Child SA: local and remote
@@ -283,8 +321,8 @@ func (p Peer) Validate() error {
 	case !p.Local.IsValid():
 		return bad("no local address")
 	case p.RemoteAccess != nil && (p.Remote.IsValid() || len(p.RemoteAccess.Cert) == 0 || p.RemoteAccess.Key == nil ||
-		p.RemoteAccess.Pool == nil || (p.RemoteAccess.Users == nil && p.RemoteAccess.Clients == nil) || p.LocalID.Type != message.IDFQDN):
-		return bad("remote access needs no remote address, an FQDN local identity, a certificate with its key, users or client roots, and a pool")
+		p.RemoteAccess.Pool == nil || (p.RemoteAccess.Users == nil && p.RemoteAccess.Clients == nil && p.RemoteAccess.Relay == nil) || p.LocalID.Type != message.IDFQDN):
+		return bad("remote access needs no remote address, an FQDN local identity, a certificate with its key, users, a relay or client roots, and a pool")
 	case len(p.PSK) == 0 && p.RemoteAccess == nil:
 		return bad("no pre-shared key")
 	case p.Mode == ModeInitiatorOnly && !p.Remote.IsValid():

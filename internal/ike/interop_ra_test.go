@@ -1,6 +1,7 @@
 package ike_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
@@ -17,8 +18,10 @@ import (
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
+	"github.com/vpngw/vpngw/internal/radius"
 	"github.com/vpngw/vpngw/internal/tstest/iketest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/radiustest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
@@ -389,5 +392,70 @@ func TestInteropRemoteAccessCertificates(t *testing.T) {
 	}
 	if len(l.clients()) != 1 {
 		t.Fatalf("clients after revocation: %+v", l.clients())
+	}
+}
+
+// radiusRelay relays clients' EAP to a RADIUS server, as the agent will:
+// one EAPSession per client, the answer handed back on the engine's
+// goroutine.
+type radiusRelay struct {
+	c   *radius.Client
+	drv *iketest.Driver[*ike.Engine]
+}
+
+func (r *radiusRelay) Relay(req ike.RelayRequest) {
+	go func() {
+		s, _ := req.Session.(*radius.EAPSession)
+		if s == nil {
+			s = r.c.NewEAPSession(req.User, radius.Attr{Type: radius.AttrNASIdentifier, Value: []byte("vpngw-test")})
+		}
+		res, err := s.Send(context.Background(), req.EAP)
+		out := ike.RelayResult{EAP: res.EAP, MSK: res.MSK, Session: s, Err: err}
+		r.drv.Do(func(e *ike.Engine) { e.RelayDone(time.Now(), req.ID, out) })
+	}()
+}
+
+// TestInteropRemoteAccessRADIUS: the gateway knows no passwords; a real
+// FreeRADIUS 3.2 does. EAP-MSCHAPv2 between a strongSwan client and
+// FreeRADIUS is relayed through the gateway, whose IKE AUTH then uses the
+// MSK FreeRADIUS sent in its Access-Accept. A wrong password is rejected
+// by the server and the client told.
+func TestInteropRemoteAccessRADIUS(t *testing.T) {
+	srv := radiustest.Start(t, map[string]string{"alice": "correct horse"})
+	l := newRALab(t, "172.16.203.0/29", nil)
+	c, err := radius.NewClient([]radius.Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := *l.tmpl.RemoteAccess
+	ra.Users, ra.Clients, ra.Relay = nil, nil, &radiusRelay{c: c, drv: l.drv}
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
+
+	alice := l.client("a", netip.MustParseAddr("192.0.2.31"), "alice", "correct horse")
+	if err := alice.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	a, ok := l.clients()["alice"]
+	if !ok || !netip.MustParsePrefix("172.16.203.0/29").Contains(a.Client.VirtualIP) {
+		t.Fatalf("clients: %+v", l.clients())
+	}
+	if !strings.Contains(alice.Log(), "EAP method EAP_MSCHAPV2 succeeded, MSK established") ||
+		!strings.Contains(alice.Log(), "authentication of '"+raFQDN+"' with EAP successful") {
+		t.Fatal("alice's charon did not verify the gateway's MSK AUTH")
+	}
+	if !strings.Contains(srv.Log(), "Sent Access-Accept") {
+		t.Fatal("FreeRADIUS did not accept alice")
+	}
+
+	mallory := l.client("m", netip.MustParseAddr("192.0.2.32"), "alice", "guess")
+	if err := mallory.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a wrong password connected through RADIUS")
+	}
+	if st := l.template(); !strings.Contains(st.LastError, "RADIUS") || !strings.Contains(st.LastError, "rejected") {
+		t.Fatalf("template's last error %q", st.LastError)
+	}
+	if n, _ := l.pool.Stats(); n != 1 {
+		t.Fatalf("%d addresses leased, want 1 (alice)", n)
 	}
 }

@@ -36,6 +36,15 @@ import (
 // eapState is a responder SA's remote-access authentication in progress.
 type eapState struct {
 	tmpl *peer
+	// Relayed EAP (RemoteAccess.Relay): waiting is set while a client's
+	// message is at the server (the client's retransmissions are
+	// dropped); pending is the request to answer when it returns, with
+	// ours the gateway's ID, CERT and AUTH still to send (first answer
+	// only); session is the relay's state for this client.
+	waiting bool
+	pending *message.Message
+	ours    []message.Payload
+	session any
 	// first is the client's first IKE_AUTH request: its SA, TS and CP
 	// are answered when authentication succeeds.
 	first  *message.Message
@@ -102,6 +111,23 @@ func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer
 		sa.raFail(now, t, m, err.Error(), authFailed)
 		return
 	}
+	ours := []message.Payload{&message.ID{Initiator: false, IDType: lid.Type, Data: lid.Data}}
+	if len(ra.Cert) > 0 {
+		ours = append(ours, &message.Cert{Encoding: message.CertX509Signature, Data: ra.Cert[0]})
+	}
+	ours = append(ours, &message.Auth{Method: method, Data: sig})
+	if ra.Relay != nil {
+		// RADIUS: the client's IKE identity is its EAP identity; the
+		// server's first Request answers this IKE_AUTH.
+		sa.ra = &eapState{tmpl: t, first: m, idi: idOf(idi), user: string(idi.Data), ours: ours}
+		ident, err := eap.Packet{Code: eap.CodeResponse, Identifier: 0, Type: eap.TypeIdentity, Data: idi.Data}.Marshal()
+		if err != nil {
+			sa.raFail(now, t, m, err.Error(), authFailed)
+			return
+		}
+		sa.relay(m, ident)
+		return
+	}
 	srv, req, err := mschapv2.NewServer(sa.e.rand, ra.Users, 1)
 	if err != nil {
 		sa.raFail(now, t, m, err.Error(), authFailed)
@@ -113,12 +139,62 @@ func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer
 		return
 	}
 	sa.ra = &eapState{tmpl: t, first: m, idi: idOf(idi), server: srv}
-	ps := []message.Payload{&message.ID{Initiator: false, IDType: lid.Type, Data: lid.Data}}
-	if len(ra.Cert) > 0 {
-		ps = append(ps, &message.Cert{Encoding: message.CertX509Signature, Data: ra.Cert[0]})
+	sa.respond(now, m, append(ours, &message.EAP{Data: eb}))
+}
+
+// relay hands one of the client's EAP messages to RemoteAccess.Relay; the
+// answer comes back through Engine.RelayDone.
+func (sa *ikeSA) relay(m *message.Message, msg []byte) {
+	ra := sa.ra
+	ra.waiting, ra.pending = true, m
+	ra.tmpl.cfg.RemoteAccess.Relay.Relay(RelayRequest{ID: sa.spiLocal(), User: ra.user, EAP: msg, Session: ra.session})
+}
+
+// RelayDone gives the engine the server's answer to RelayRequest id
+// (call it on the engine's goroutine). An answer for an SA that is gone or
+// no longer waiting is ignored.
+func (e *Engine) RelayDone(now time.Time, id uint64, r RelayResult) {
+	defer e.flush()
+	sa := e.sas[id]
+	if sa == nil || sa.ra == nil || !sa.ra.waiting || sa.state != stInitDone {
+		return
 	}
-	ps = append(ps, &message.Auth{Method: method, Data: sig}, &message.EAP{Data: eb})
-	sa.respond(now, m, ps)
+	ra := sa.ra
+	t, m := ra.tmpl, ra.pending
+	ra.waiting, ra.pending, ra.session = false, nil, r.Session
+	e.touch(sa)
+	var reply []message.Payload
+	if len(ra.ours) > 0 {
+		reply, ra.ours = ra.ours, nil
+	}
+	if r.Err != nil {
+		var fail message.Payload = &message.Notify{Type: message.NotifyAuthenticationFailed}
+		if len(r.EAP) > 0 {
+			fail = &message.EAP{Data: r.EAP}
+		}
+		if reply != nil {
+			// The first answer: the gateway's identity too, so the client
+			// can tell why.
+			sa.respond(now, m, append(reply, fail))
+			sa.raFail(now, t, m, fmt.Sprintf("RADIUS for %q (%s): %v", ra.user, sa.remote, r.Err), nil)
+			return
+		}
+		sa.raFail(now, t, m, fmt.Sprintf("RADIUS for %q (%s): %v", ra.user, sa.remote, r.Err), fail)
+		return
+	}
+	p, err := eap.Parse(r.EAP)
+	if err != nil {
+		sa.raFail(now, t, m, fmt.Sprintf("RADIUS for %q: the server's EAP message: %v", ra.user, err), &message.Notify{Type: message.NotifyAuthenticationFailed})
+		return
+	}
+	if p.Code == eap.CodeSuccess {
+		if len(r.MSK) == 0 {
+			sa.raFail(now, t, m, fmt.Sprintf("RADIUS for %q: accepted without an MSK (MS-MPPE keys)", ra.user), &message.EAP{Data: []byte{byte(eap.CodeFailure), p.Identifier, 0, 4}})
+			return
+		}
+		ra.msk = r.MSK
+	}
+	sa.respond(now, m, append(reply, &message.EAP{Data: r.EAP}))
 }
 
 // continueEAP handles the client's later IKE_AUTH requests: EAP
@@ -127,6 +203,9 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 	ra := sa.ra
 	t := ra.tmpl
 	authFailed := &message.Notify{Type: message.NotifyAuthenticationFailed}
+	if ra.waiting {
+		return // a retransmission while the server thinks
+	}
 	if ra.msk == nil {
 		ep := m.EAP()
 		if ep == nil {
@@ -136,6 +215,10 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 		in, err := eap.Parse(ep.Data)
 		if err != nil {
 			sa.raFail(now, t, m, err.Error(), authFailed)
+			return
+		}
+		if ra.server == nil {
+			sa.relay(m, ep.Data)
 			return
 		}
 		next, done, res, err := ra.server.Handle(in)
@@ -197,7 +280,7 @@ func (sa *ikeSA) raAccept(now time.Time, m, first *message.Message, t *peer, use
 // client-certificate check (new roots or revoked thumbprints).
 func raCompatible(a, b Peer) bool {
 	ra, rb := a.RemoteAccess, b.RemoteAccess
-	if ra == nil || rb == nil || ra.Pool != rb.Pool || ra.Key != rb.Key || !reflect.DeepEqual(ra.Cert, rb.Cert) ||
+	if ra == nil || rb == nil || ra.Pool != rb.Pool || ra.Key != rb.Key || ra.Relay != rb.Relay || !reflect.DeepEqual(ra.Cert, rb.Cert) ||
 		!reflect.DeepEqual(ra.DNS, rb.DNS) || (ra.Users == nil) != (rb.Users == nil) ||
 		(ra.Users != nil && reflect.ValueOf(ra.Users).Pointer() != reflect.ValueOf(rb.Users).Pointer()) {
 		return false

@@ -381,7 +381,7 @@ func (sa *ikeSA) tick(now time.Time) {
 	}
 	switch sa.state {
 	case stInitDone, stInitSent, stAuthSent:
-		if now.Sub(sa.created) > sa.e.cfg.HalfOpenTimeout {
+		if now.Sub(sa.created) > sa.halfOpenTimeout() {
 			sa.destroy(now, "negotiation did not complete")
 			return
 		}
@@ -408,6 +408,19 @@ func (sa *ikeSA) tick(now time.Time) {
 	}
 }
 
+// raHalfOpen is how long a point-to-site client's IKE_AUTH may take: EAP
+// takes several round trips, and a RADIUS server may take 30 s to answer
+// (or fail over to the next).
+const raHalfOpen = 2 * time.Minute
+
+// halfOpenTimeout is when an unauthenticated responder SA is dropped.
+func (sa *ikeSA) halfOpenTimeout() time.Duration {
+	if sa.ra != nil {
+		return max(raHalfOpen, sa.e.cfg.HalfOpenTimeout)
+	}
+	return sa.e.cfg.HalfOpenTimeout
+}
+
 // deadline is when tick must run next for this SA.
 func (sa *ikeSA) deadline() time.Time {
 	var d time.Time
@@ -421,7 +434,7 @@ func (sa *ikeSA) deadline() time.Time {
 	}
 	switch sa.state {
 	case stInitDone, stInitSent, stAuthSent:
-		earlier(sa.created.Add(sa.e.cfg.HalfOpenTimeout + time.Millisecond))
+		earlier(sa.created.Add(sa.halfOpenTimeout() + time.Millisecond))
 	case stRekeyed, stDeleting:
 		earlier(sa.deleteAt)
 	case stEstablished:
