@@ -22,6 +22,8 @@ type Instance struct {
 	Config
 	// Local is LocalAddress.
 	Local netip.Addr
+	// LocalNets are LocalPrefixes.
+	LocalNets []netip.Prefix
 	// TunnelAddrs are Tunnel.Addresses.
 	TunnelAddrs []netip.Prefix
 	// Peers are the Connections in typed form, in the same order.
@@ -122,6 +124,7 @@ func (c Config) Check() (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.LocalNets = localNets
 	if c.Tunnel.Device == "" {
 		c.Tunnel.Device = "vpngw0"
 	}
