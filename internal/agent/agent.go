@@ -566,20 +566,13 @@ func (a *Agent) updateConn(name string) {
 		b.mu.Unlock()
 		return
 	}
-	if ps.Client != nil {
-		cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting", RemotePrefixes: []string{netip.PrefixFrom(ps.Client.VirtualIP, 32).String()}}
-		if a.eng.Established(name) {
-			cs.Status = "Connected"
-		}
-		cs.LastConnected = a.host.lastUp[name]
-		b.mu.Lock()
-		b.clients[name] = cs
-		b.updates++
-		b.mu.Unlock()
-		return
-	}
 	cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting"}
-	if c, ok := b.byName[name]; ok {
+	into := b.conns
+	if ps.Client != nil {
+		// A point-to-site client: its address is its one routed prefix.
+		into = b.clients
+		cs.RemotePrefixes = []string{netip.PrefixFrom(ps.Client.VirtualIP, 32).String()}
+	} else if c, ok := b.byName[name]; ok {
 		cs.RemotePrefixes = c.RemotePrefixes
 		// A connection that waits for the peer, or (on demand) for
 		// traffic, is not "connecting" while down.
@@ -592,7 +585,7 @@ func (a *Agent) updateConn(name string) {
 	}
 	cs.LastConnected = a.host.lastUp[name]
 	b.mu.Lock()
-	b.conns[name] = cs
+	into[name] = cs
 	b.updates++
 	b.mu.Unlock()
 }
