@@ -523,6 +523,14 @@ func (a *Agent) refresh() {
 	for _, name := range a.eng.Peers() {
 		a.updateConn(name)
 	}
+	// Clients the engine dropped with their template (a changed or removed
+	// pointToSite section) lose their tunnels now: the changes that would
+	// report them are swallowed below.
+	for name := range a.host.clients {
+		if _, ok := a.eng.v2.Client(name); !ok {
+			a.host.dropClient(name)
+		}
+	}
 	a.eng.Changed(func(string) {}) // all are fresh
 	a.host.dirty = false
 	a.poke()

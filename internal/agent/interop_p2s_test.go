@@ -227,4 +227,34 @@ func TestInteropP2SClientsAndSite(t *testing.T) {
 	}
 	reachable(t, aliceNS, l.a.lanHost, 5*time.Second)
 	t.Logf("alice came back as %v", again)
+
+	// A changed pointToSite section (another DNS server) is a new
+	// template: its clients are disconnected, their tunnels and routes
+	// go, the new pool is empty; they connect again under it.
+	changed := l.withP2S(l.agentConfig(ikeP, espP), pkiDir)
+	changed.PointToSite.DNS = []string{"10.1.0.54"}
+	changed.StatusSocket = cfg.StatusSocket
+	if in, err = changed.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	nstest.WaitFor(t, 5*time.Second, func() bool { p := a.Status().PointToSite; return p != nil && len(p.Clients) == 0 },
+		"clients of the old template still listed:\n%s", fmtStatus(a.Status()))
+	if r := l.gwRoutes(); strings.Contains(r, bobIP.String()+" ") || strings.Contains(r, again.String()+" ") {
+		t.Fatalf("client routes outlived their template:\n%s", r)
+	}
+	if p := a.Status().PointToSite; p.LeasedAddresses != 0 {
+		t.Fatalf("the new pool has %d addresses leased", p.LeasedAddresses)
+	}
+	_ = bob.Terminate("p2s") // strongSwan may not have noticed yet
+	if err := bob.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("bob under the new template: %v", err)
+	}
+	p2sClientStatus(t, a, "bob")
+	reachable(t, bobNS, l.a.lanHost, 5*time.Second)
+	if !a.Status().Connected("to-b") {
+		t.Fatal("the site tunnel went down with the point-to-site reloads")
+	}
 }
