@@ -18,7 +18,9 @@
 //	                     dataplane: SendIKE, SetTunnel, Add/Set/RemoveSA
 //
 // Datagrams go to an engine by the header's version byte, connections by
-// their connectionProtocol. Connections that come up on demand (PolicyBased)
+// their connectionProtocol; a pointToSite section is one more IKEv2 peer,
+// whose clients get data-plane tunnels of their own while they are
+// connected (p2s.go). Connections that come up on demand (PolicyBased)
 // are initiated by the loop when the data plane reports traffic without an
 // SA (an acquire event) and torn down after their idle timeout (idle.go).
 //
