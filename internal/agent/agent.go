@@ -18,7 +18,9 @@
 //	                     dataplane: SendIKE, SetTunnel, Add/Set/RemoveSA
 //
 // Datagrams go to an engine by the header's version byte, connections by
-// their connectionProtocol. Connections that come up on demand (PolicyBased)
+// their connectionProtocol; a pointToSite section is one more IKEv2 peer,
+// whose clients get data-plane tunnels of their own while they are
+// connected (p2s.go). Connections that come up on demand (PolicyBased)
 // are initiated by the loop when the data plane reports traffic without an
 // SA (an acquire event) and torn down after their idle timeout (idle.go).
 //
@@ -39,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +53,7 @@ import (
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/ikev1"
+	"github.com/vpngw/vpngw/internal/p2s/pool"
 )
 
 // Options configure an Agent beyond its Config.
@@ -74,6 +78,7 @@ type Agent struct {
 	opts Options
 
 	cfg  *gwconfig.Instance // owned by the loop
+	p2s  *p2sState          // the point-to-site template (loop-owned; nil: none)
 	dp   *dataplane.Dataplane
 	eng  *engines
 	host *host
@@ -114,6 +119,7 @@ func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 		changed: make(chan struct{}, 1),
 	}
 	a.book.conns = map[string]ConnectionStatus{}
+	a.book.clients = map[string]ConnectionStatus{}
 	a.book.name = cfg.Name
 	return a, nil
 }
@@ -165,7 +171,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.dp.Close()
 		return err
 	}
-	if err := a.eng.SetPeers(time.Now(), a.cfg, peers); err != nil {
+	if a.p2s, err = newP2S(nil, a.cfg); err != nil {
+		a.dp.Close()
+		return err
+	}
+	if err := a.eng.SetPeers(time.Now(), a.cfg, peers, a.p2s.peer(a.cfg)); err != nil {
 		a.dp.Close()
 		return err
 	}
@@ -281,9 +291,15 @@ func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
 		if rerr = a.host.setTunnels(cfg, peers); rerr != nil {
 			return
 		}
-		if rerr = a.eng.SetPeers(now, cfg, peers); rerr != nil {
+		p2s, err := newP2S(a.p2s, cfg)
+		if err != nil {
+			rerr = err
 			return
 		}
+		if rerr = a.eng.SetPeers(now, cfg, peers, p2s.peer(cfg)); rerr != nil {
+			return
+		}
+		a.p2s = p2s
 		a.setIdle(now, cfg, peers)
 		a.host.pruneTunnels(peers)
 		a.cfg = cfg
@@ -416,20 +432,47 @@ func (a *Agent) Status() Status {
 	for _, cs := range b.conns {
 		st.Connections = append(st.Connections, cs)
 	}
+	if b.p2s != nil {
+		p := *b.p2s
+		p.Clients = make([]ConnectionStatus, 0, len(b.clients))
+		for _, cs := range b.clients {
+			p.Clients = append(p.Clients, cs)
+		}
+		st.PointToSite = &p
+	}
+	pl := b.pool
 	b.mu.Unlock()
-	sort.Slice(st.Connections, func(i, j int) bool { return st.Connections[i].Name < st.Connections[j].Name })
+	sortByName(st.Connections)
 	if dp != nil {
 		g := dp.Stats()
 		st.Dataplane = &g
-		for i := range st.Connections {
-			cs := &st.Connections[i]
-			if ts, ok := dp.TunnelStats(cs.Name); ok {
-				cs.Traffic = &ts
-				cs.IngressBytes, cs.EgressBytes = ts.RxBytes, ts.TxBytes
-			}
+		addTraffic(dp, st.Connections)
+	}
+	if p := st.PointToSite; p != nil {
+		sortByName(p.Clients)
+		if dp != nil {
+			addTraffic(dp, p.Clients)
+		}
+		if pl != nil {
+			p.LeasedAddresses, p.PoolSize = pl.Stats()
 		}
 	}
 	return st
+}
+
+func sortByName(cs []ConnectionStatus) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
+}
+
+// addTraffic fills in the tunnels' traffic counters.
+func addTraffic(dp *dataplane.Dataplane, cs []ConnectionStatus) {
+	for i := range cs {
+		c := &cs[i]
+		if ts, ok := dp.TunnelStats(c.Name); ok {
+			c.Traffic = &ts
+			c.IngressBytes, c.EgressBytes = ts.RxBytes, ts.TxBytes
+		}
+	}
 }
 
 // statusBook is the IKE part of the status, per connection. The loop
@@ -443,9 +486,16 @@ type statusBook struct {
 	ikeDrops    []*ike.DropCounters         // the engines' (read without the loop)
 	conns       map[string]ConnectionStatus // without traffic counters
 	updates     uint64                      // connection entries rebuilt (for tests)
+	// p2s is the point-to-site template's part (nil: none; no clients
+	// and no pool counts) and clients its clients, without traffic
+	// counters; pool is the template's address pool.
+	p2s     *PointToSiteStatus
+	clients map[string]ConnectionStatus
+	pool    *pool.Pool
 
 	byName      map[string]gwconfig.Connection // the configuration as of the last refresh (loop-owned)
 	policyBased bool                           // the gateway is PolicyBased (loop-owned)
+	p2sName     string                         // the point-to-site template's name (loop-owned)
 }
 
 // refresh rebuilds the whole status book (on the loop, at start and on
@@ -457,6 +507,7 @@ func (a *Agent) refresh() {
 	for _, c := range a.cfg.Connections {
 		b.byName[c.Name] = c
 	}
+	b.p2sName = a.p2s.name()
 	b.mu.Lock()
 	b.name, b.local, b.started, b.dp = a.cfg.Name, a.cfg.LocalAddress, a.started, a.dp
 	b.ikeDrops = a.eng.Drops()
@@ -464,9 +515,23 @@ func (a *Agent) refresh() {
 		b.tun = a.dp.TUNName()
 	}
 	clear(b.conns)
+	clear(b.clients)
+	b.p2s, b.pool = nil, nil
+	if s := a.p2s; s != nil {
+		b.p2s = &PointToSiteStatus{Name: s.cfg.Name, AddressPool: s.cfg.AddressPool}
+		b.pool = s.ra.Pool
+	}
 	b.mu.Unlock()
 	for _, name := range a.eng.Peers() {
 		a.updateConn(name)
+	}
+	// Clients the engine dropped with their template (a changed or removed
+	// pointToSite section) lose their tunnels now: the changes that would
+	// report them are swallowed below.
+	for name := range a.host.clients {
+		if _, ok := a.eng.v2.Client(name); !ok {
+			a.host.dropClient(name)
+		}
 	}
 	a.eng.Changed(func(string) {}) // all are fresh
 	a.host.dirty = false
@@ -488,18 +553,36 @@ func (a *Agent) publish() {
 	}
 }
 
-// updateConn rebuilds one connection's entry in the book.
+// updateConn rebuilds one connection's entry in the book (or a
+// point-to-site client's, or the template's). A client the engine no
+// longer has loses its tunnel here.
 func (a *Agent) updateConn(name string) {
 	b := &a.book
 	ps, ok := a.eng.PeerStatus(name)
 	if !ok {
 		b.mu.Lock()
 		delete(b.conns, name)
+		delete(b.clients, name)
+		b.mu.Unlock()
+		a.host.dropClient(name)
+		return
+	}
+	if name == b.p2sName && b.p2sName != "" {
+		b.mu.Lock()
+		if b.p2s != nil {
+			b.p2s.LastError = ps.LastError
+		}
+		b.updates++
 		b.mu.Unlock()
 		return
 	}
 	cs := ConnectionStatus{PeerStatus: ps, Status: "Connecting"}
-	if c, ok := b.byName[name]; ok {
+	into := b.conns
+	if ps.Client != nil {
+		// A point-to-site client: its address is its one routed prefix.
+		into = b.clients
+		cs.RemotePrefixes = []string{netip.PrefixFrom(ps.Client.VirtualIP, 32).String()}
+	} else if c, ok := b.byName[name]; ok {
 		cs.RemotePrefixes = c.RemotePrefixes
 		// A connection that waits for the peer, or (on demand) for
 		// traffic, is not "connecting" while down.
@@ -512,7 +595,7 @@ func (a *Agent) updateConn(name string) {
 	}
 	cs.LastConnected = a.host.lastUp[name]
 	b.mu.Lock()
-	b.conns[name] = cs
+	into[name] = cs
 	b.updates++
 	b.mu.Unlock()
 }
@@ -546,3 +629,6 @@ type Status = agentapi.Status
 
 // ConnectionStatus is one connection's part of a Status.
 type ConnectionStatus = agentapi.ConnectionStatus
+
+// PointToSiteStatus is the point-to-site part of a Status.
+type PointToSiteStatus = agentapi.PointToSiteStatus

@@ -64,9 +64,14 @@ func newEngines(v2 *ike.Engine, v1 *ikev1.Engine) *engines {
 
 // SetPeers gives each engine its connections: peers[i] is the typed form
 // of cfg.Peers[i], and cfg.Peers[i].ConnectionProtocol picks the engine.
-func (e *engines) SetPeers(now time.Time, cfg *gwconfig.Instance, peers []ike.Peer) error {
+// p2s, if not nil, is the point-to-site template, an IKEv2 peer.
+func (e *engines) SetPeers(now time.Time, cfg *gwconfig.Instance, peers []ike.Peer, p2s *ike.Peer) error {
 	var v1, v2 []ike.Peer
-	byName := make(map[string]engine, len(peers))
+	byName := make(map[string]engine, len(peers)+1)
+	if p2s != nil {
+		v2 = append(v2, *p2s)
+		byName[p2s.Name] = e.v2
+	}
 	for i, p := range peers {
 		if cfg.Peers[i].ConnectionProtocol == gwconfig.IKEv1 {
 			v1 = append(v1, p)
@@ -86,10 +91,14 @@ func (e *engines) SetPeers(now time.Time, cfg *gwconfig.Instance, peers []ike.Pe
 	return nil
 }
 
-// of returns the engine of the named connection.
+// of returns the engine of the named connection, or of the named
+// point-to-site client (the IKEv2 engine's).
 func (e *engines) of(name string) (engine, error) {
 	if g, ok := e.byName[name]; ok {
 		return g, nil
+	}
+	if _, ok := e.v2.Client(name); ok {
+		return e.v2, nil
 	}
 	return nil, fmt.Errorf("agent: unknown connection %q", name)
 }
@@ -168,13 +177,10 @@ func (e *engines) PeerStatus(name string) (ike.PeerStatus, bool) {
 	return g.PeerStatus(name)
 }
 
-// Peers lists the configured connections (both engines).
+// Peers lists the configured connections (both engines), the
+// point-to-site template and its clients.
 func (e *engines) Peers() []string {
-	out := make([]string, 0, len(e.byName))
-	for name := range e.byName {
-		out = append(out, name)
-	}
-	return out
+	return append(e.v2.Peers(), e.v1.Peers()...)
 }
 
 // Changed reports the connections of either engine whose state may have

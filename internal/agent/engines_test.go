@@ -93,7 +93,7 @@ func TestEnginesDemuxAndStatus(t *testing.T) {
 	a := &Agent{cfg: in, host: &host{lastUp: map[string]time.Time{}}}
 	a.book.conns = map[string]ConnectionStatus{}
 	a.eng = newEngines(ike.New(ike.Config{}, hostA, nil), ikev1.New(ikev1.Config{}, hostA, nil))
-	if err := a.eng.SetPeers(now, in, ps); err != nil {
+	if err := a.eng.SetPeers(now, in, ps, nil); err != nil {
 		t.Fatal(err)
 	}
 	a.refresh()

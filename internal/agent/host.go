@@ -29,6 +29,9 @@ type host struct {
 	outToIn map[uint32]uint32
 	// lastUp is when each connection last got a Child SA.
 	lastUp map[string]time.Time
+	// clients are the tunnels made for point-to-site clients (p2s.go):
+	// not configured connections, so never pruned as such.
+	clients map[string]bool
 	// dirty asks the loop to refresh the status snapshot.
 	dirty bool
 }
@@ -41,7 +44,7 @@ type installed struct {
 
 func newHost(a *Agent, dp *dataplane.Dataplane) *host {
 	return &host{a: a, dp: dp, tunnels: map[string]dataplane.TunnelConfig{}, prefixes: map[string][]netip.Prefix{},
-		children: map[uint32]*installed{}, outToIn: map[uint32]uint32{}, lastUp: map[string]time.Time{}}
+		children: map[uint32]*installed{}, outToIn: map[uint32]uint32{}, lastUp: map[string]time.Time{}, clients: map[string]bool{}}
 }
 
 // setTunnels creates or updates the data plane tunnel (and its kernel
@@ -86,22 +89,29 @@ func (h *host) setTunnel(tc dataplane.TunnelConfig) error {
 	return nil
 }
 
-// pruneTunnels removes the tunnels of connections no longer configured.
+// pruneTunnels removes the tunnels of connections no longer configured
+// (point-to-site clients' tunnels go with their clients: dropClient).
 func (h *host) pruneTunnels(peers []ike.Peer) {
 	keep := map[string]bool{}
 	for _, p := range peers {
 		keep[p.Name] = true
 	}
 	for name := range h.tunnels {
-		if keep[name] {
+		if keep[name] || h.clients[name] {
 			continue
 		}
-		if err := h.dp.RemoveTunnel(name); err != nil && !errors.Is(err, dataplane.ErrNoTunnel) {
-			h.a.log.Warn("removing tunnel", "connection", name, "err", err)
-		}
-		delete(h.tunnels, name)
-		delete(h.prefixes, name)
+		h.removeTunnel(name)
 	}
+}
+
+// removeTunnel removes a tunnel from the data plane, with its SAs and
+// routes.
+func (h *host) removeTunnel(name string) {
+	if err := h.dp.RemoveTunnel(name); err != nil && !errors.Is(err, dataplane.ErrNoTunnel) {
+		h.a.log.Warn("removing tunnel", "connection", name, "err", err)
+	}
+	delete(h.tunnels, name)
+	delete(h.prefixes, name)
 }
 
 // removeAll removes every tunnel (shutdown).
@@ -169,7 +179,14 @@ func (h *host) InstallChildSA(c *ike.ChildSA, outbound bool) error {
 	// its (possibly NAT-mapped) port 4500, or raw ESP.
 	tc, ok := h.tunnels[c.Peer]
 	if !ok {
-		return fmt.Errorf("agent: no tunnel for connection %s", c.Peer)
+		client, err := h.clientTunnel(c.Peer, c.Local, c.Remote, c.Encap)
+		if err != nil {
+			return err
+		}
+		if !client {
+			return fmt.Errorf("agent: no tunnel for connection %s", c.Peer)
+		}
+		tc = h.tunnels[c.Peer]
 	}
 	tc.Encap = c.Encap
 	if c.Encap {

@@ -45,13 +45,22 @@ var (
 		"Packets an ESP SA refused, by reason (replay, auth, selector, ...).", []string{"connection", "spi", "direction", "reason"}, nil)
 	descDataplane = prometheus.NewDesc("vpngw_dataplane_packets_total",
 		"Gateway-wide packet counters that belong to no tunnel.", []string{"kind"}, nil)
+	descP2SClients = prometheus.NewDesc("vpngw_p2s_clients",
+		"Point-to-site clients connected (one per leased address).", nil, nil)
+	descP2SPool = prometheus.NewDesc("vpngw_p2s_pool_addresses",
+		"Point-to-site pool addresses, leased and in all.", []string{"state"}, nil)
+	descP2SIngress = prometheus.NewDesc("vpngw_p2s_client_ingress_bytes_total",
+		"Bytes received from a point-to-site client through its tunnel.", []string{"client", "user"}, nil)
+	descP2SEgress = prometheus.NewDesc("vpngw_p2s_client_egress_bytes_total",
+		"Bytes sent to a point-to-site client through its tunnel.", []string{"client", "user"}, nil)
 	descIKEDropped = prometheus.NewDesc("vpngw_ike_dropped_total",
 		"IKE messages refused, by reason (unknown_peer: IKE_SA_INIT from an address with no connection, not answered; malformed, unknown_sa, invalid_syntax, no_proposal, invalid_ke, cookie_required, queue_full).", []string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descPolicyDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped} {
+	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descPolicyDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped,
+		descP2SClients, descP2SPool, descP2SIngress, descP2SEgress} {
 		ch <- d
 	}
 }
@@ -109,6 +118,19 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					counter(descSADrops, n, cs.Name, spi, dir, r.String())
 				}
 			}
+		}
+	}
+	if p := st.PointToSite; p != nil {
+		gauge(descP2SClients, float64(len(p.Clients)))
+		gauge(descP2SPool, float64(p.LeasedAddresses), "leased")
+		gauge(descP2SPool, float64(p.PoolSize), "size")
+		for _, cs := range p.Clients {
+			user := ""
+			if cs.Client != nil {
+				user = cs.Client.User
+			}
+			counter(descP2SIngress, cs.IngressBytes, cs.Name, user)
+			counter(descP2SEgress, cs.EgressBytes, cs.Name, user)
 		}
 	}
 	if ds := c.a.ikeDrops(); ds != nil {

@@ -94,19 +94,25 @@ func (nopHost) Event(ike.Event)                                     {}
 
 // FuzzPeers feeds arbitrary configurations through gwconfig.Parse to the
 // IKE engines: every connection of a configuration that Parse accepts
-// becomes a peer that its engine (IKEv2 or IKEv1) accepts. (The parser itself is fuzzed by
+// becomes a peer that its engine (IKEv2 or IKEv1) accepts, and its
+// point-to-site section a template the IKEv2 engine accepts. (The parser itself is fuzzed by
 // gwconfig's FuzzParse.)
 func FuzzPeers(f *testing.F) {
 	f.Add([]byte(policyConfig))
 	f.Add([]byte(strings.Replace(policyConfig, `"sharedKey"`, `"usePolicyBasedTrafficSelectors":true,"connectionMode":"responderonly","sharedKey"`, 1)))
 	f.Add([]byte(twoProtocols))
 	f.Add([]byte(policyBasedConfig))
+	f.Add([]byte(strings.Replace(policyConfig, `"connections"`, `"pointToSite":{"addressPool":["192.168.50.0/29","10.9.0.0/16"],"fqdn":"gw.vpngw.test",`+
+		`"pkiDir":"../gwconfig/testdata/p2s","users":[{"name":"alice","password":"pw"}],"dns":["10.1.0.53"]},"connections"`, 1)))
+	f.Add([]byte(strings.Replace(policyConfig, `"connections"`, `"rawEsp":false,"pointToSite":{"name":"vpn","addressPool":["172.31.0.0/16"],"fqdn":"GW.vpngw.test.",`+
+		`"pkiDir":"../gwconfig/testdata/p2s","users":[{"name":"CORP\\alice","ntHash":"8846f7eaee8fb117ad06bdd830b7586c"}]},"connections"`, 1)))
 	if b, err := os.ReadFile("../../docs/examples/agent.yaml"); err == nil {
 		f.Add(b)
 	}
 	lookup := func(string) ([]string, error) { return []string{"198.51.100.9"}, nil }
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if bytes.Contains(b, []byte("sharedKeyFile")) {
+		if bytes.Contains(b, []byte("sharedKeyFile")) || bytes.Contains(b, []byte("certificateFile")) ||
+			(bytes.Contains(b, []byte("pkiDir")) && !bytes.Contains(b, []byte(`"pkiDir":"../gwconfig/testdata/p2s"`))) {
 			t.Skip("reading files is gwconfig's FuzzParse's business")
 		}
 		c, err := gwconfig.Parse(b)
@@ -117,8 +123,12 @@ func FuzzPeers(f *testing.F) {
 		if err != nil {
 			t.Fatalf("valid configuration has no IKE peers: %v", err)
 		}
+		p2s, err := newP2S(nil, c)
+		if err != nil {
+			t.Fatalf("valid point-to-site section has no template: %v", err)
+		}
 		e := newEngines(ike.New(ike.Config{}, nopHost{}, nil), ikev1.New(ikev1.Config{}, nopHost{}, nil))
-		if err := e.SetPeers(time.Unix(1_700_000_000, 0), c, ps); err != nil {
+		if err := e.SetPeers(time.Unix(1_700_000_000, 0), c, ps, p2s.peer(c)); err != nil {
 			t.Fatalf("the IKE engines reject a valid configuration: %v", err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -115,7 +116,8 @@ func FetchStatus(ctx context.Context, socket string) (Status, error) {
 	return st, nil
 }
 
-// WriteStatus prints a status as tables: connections, then SAs.
+// WriteStatus prints a status as tables: connections, then SAs, then
+// point-to-site clients.
 func WriteStatus(w io.Writer, st Status) {
 	fmt.Fprintf(w, "Instance %s (%s), TUN %s, up %s\n\n", st.Name, st.LocalAddress, st.TUN, time.Since(st.Started).Round(time.Second))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -148,9 +150,39 @@ func WriteStatus(w io.Writer, st Status) {
 		}
 	}
 	tw.Flush()
+	writeP2S(w, st.PointToSite)
 	if st.Dataplane != nil {
 		d := st.Dataplane
 		fmt.Fprintf(w, "\nData plane: no-route %d, unknown SPI %d, malformed %d, IKE in/out %d/%d, keepalives %d\n",
 			d.NoRoute, d.UnknownSPI, d.Malformed, d.IKEIn, d.IKEOut, d.Keepalives)
 	}
+}
+
+// writeP2S prints the point-to-site section: the pool and the clients.
+func writeP2S(w io.Writer, p *PointToSiteStatus) {
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nPoint-to-site %s: pool %s, %d of %d addresses leased, %d clients\n", p.Name, strings.Join(p.AddressPool, ", "), p.LeasedAddresses, p.PoolSize, len(p.Clients))
+	if p.LastError != "" {
+		fmt.Fprintf(w, "Last refusal: %s\n", p.LastError)
+	}
+	if len(p.Clients) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POINT-TO-SITE CLIENTS\tUSER\tVIRTUAL IP\tPUBLIC ADDRESS\tSTATUS\tINGRESS\tEGRESS\tUP SINCE")
+	for _, c := range p.Clients {
+		var user, vip string
+		if c.Client != nil {
+			user, vip = c.Client.User, c.Client.VirtualIP.String()
+		}
+		up := ""
+		if !c.UpSince.IsZero() {
+			up = c.UpSince.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Name, user, vip, c.Remote, c.Status, c.IngressBytes, c.EgressBytes, up)
+	}
+	tw.Flush()
 }

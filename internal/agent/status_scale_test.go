@@ -45,7 +45,7 @@ func statusWork(t *testing.T, n int) (updates, work uint64) {
 			site = ike.Peer{Name: "hub", Local: addr, Remote: gw, PSK: []byte("k" + name), LocalTS: ts, RemoteTS: hub}
 		}
 	}
-	if err := a.eng.SetPeers(now, a.cfg, peers); err != nil {
+	if err := a.eng.SetPeers(now, a.cfg, peers, nil); err != nil {
 		t.Fatal(err)
 	}
 	a.refresh()

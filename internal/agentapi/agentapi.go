@@ -100,7 +100,28 @@ type Status struct {
 	TUN          string             `json:"tun,omitempty"`
 	Started      time.Time          `json:"started"`
 	Connections  []ConnectionStatus `json:"connections"`
-	Dataplane    *tunstat.Stats     `json:"dataplane,omitempty"`
+	// PointToSite is the point-to-site state (nil: not configured).
+	PointToSite *PointToSiteStatus `json:"pointToSite,omitempty"`
+	Dataplane   *tunstat.Stats     `json:"dataplane,omitempty"`
+}
+
+// PointToSiteStatus is the state of the gateway's point-to-site
+// configuration: its address pool and the connected clients.
+type PointToSiteStatus struct {
+	// Name is the remote-access template's name.
+	Name        string   `json:"name"`
+	AddressPool []string `json:"addressPool"`
+	// LeasedAddresses and PoolSize count the pool's addresses in use and
+	// in all.
+	LeasedAddresses int `json:"leasedAddresses"`
+	PoolSize        int `json:"poolSize"`
+	// LastError is why the last client was refused, if one was.
+	LastError string `json:"lastError,omitempty"`
+	// Clients are the connected clients, by name ("NAME/USER/ADDRESS"):
+	// PeerStatus.Client says who (user, virtual IP), PeerStatus.Remote
+	// where from (public address and port), and the byte counters are
+	// the client's tunnel's.
+	Clients []ConnectionStatus `json:"clients"`
 }
 
 // Connection states, Azure's connectionStatus.

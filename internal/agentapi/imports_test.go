@@ -56,10 +56,22 @@ func TestImportRules(t *testing.T) {
 	forbid(gateway, controlPlane...)
 	forbid([]string{"lab"}, append(controlPlane, gateway...)...)
 
+	// The point-to-site building blocks gwconfig checks a pointToSite
+	// section with (the pool's rules, NT password hashes, the gateway's
+	// certificate) are pure leaves both sides use.
+	p2s := []string{"p2s/eap", "p2s/mschapv2", "p2s/pki", "p2s/pool"}
 	allowed := map[string]bool{"agentapi": true, "gwconfig": true, "transform": true, "tunstat": true}
+	for _, p := range p2s {
+		allowed[p] = true
+	}
 	for p := range deps(t, "agentapi") {
 		if !allowed[p] {
 			t.Errorf("agentapi imports %s; the contract may import only %v", p, allowed)
+		}
+	}
+	for p := range deps(t, p2s...) {
+		if !strings.HasPrefix(p, "p2s/") {
+			t.Errorf("%v import %s; they are leaves (standard library and each other only)", p2s, p)
 		}
 	}
 	for p := range deps(t, "tunstat") {

@@ -22,10 +22,14 @@ type Instance struct {
 	Config
 	// Local is LocalAddress.
 	Local netip.Addr
+	// LocalNets are LocalPrefixes.
+	LocalNets []netip.Prefix
 	// TunnelAddrs are Tunnel.Addresses.
 	TunnelAddrs []netip.Prefix
 	// Peers are the Connections in typed form, in the same order.
 	Peers []Peer
+	// P2S is PointToSite in typed form (nil: no point-to-site).
+	P2S *P2S
 }
 
 // Peer is one checked connection in typed form.
@@ -120,6 +124,7 @@ func (c Config) Check() (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.LocalNets = localNets
 	if c.Tunnel.Device == "" {
 		c.Tunnel.Device = "vpngw0"
 	}
@@ -198,6 +203,16 @@ func (c Config) Check() (*Instance, error) {
 			routed[r] = cn.Name
 		}
 		in.Peers = append(in.Peers, p)
+	}
+	if c.PointToSite != nil {
+		ps := *c.PointToSite
+		if in.P2S, err = ps.check(localNets, routed, c.VPNType == PolicyBased); err != nil {
+			return nil, err
+		}
+		if j, dup := names[ps.Name]; dup {
+			return nil, fieldErr("pointToSite.name", "%q is also the name of connections[%d]", ps.Name, j)
+		}
+		c.PointToSite = &ps
 	}
 	in.Config = c
 	return in, nil

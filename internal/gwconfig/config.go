@@ -58,6 +58,9 @@ type Config struct {
 	ThroughputLimitMbps int `yaml:"throughputLimitMbps" json:"throughputLimitMbps,omitempty"`
 	// Connections are the site-to-site and VNet-to-VNet tunnels.
 	Connections []Connection `yaml:"connections" json:"connections"`
+	// PointToSite, if set, lets remote-access clients connect (IKEv2,
+	// EAP-MSCHAPv2 with local users); see PointToSite.
+	PointToSite *PointToSite `yaml:"pointToSite" json:"pointToSite,omitempty"`
 }
 
 // TunnelConfig configures the TUN device that carries tunnelled traffic.

@@ -5,25 +5,41 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// readsSpecialFile reports whether b names a sharedKeyFile that exists and
-// is not a regular file (/dev/zero, a FIFO, ...): reading it could block or
-// never end, which is the operator's business, not the parser's.
+// readsSpecialFile reports whether b names a sharedKeyFile, certificate or
+// key file that exists and is not a regular file (/dev/zero, a FIFO, ...):
+// reading it could block or never end, which is the operator's business,
+// not the parser's; or a pkiDir that Check would write to.
 func readsSpecialFile(b []byte) bool {
 	var c Config
 	if yaml.NewDecoder(bytes.NewReader(b)).Decode(&c) != nil {
 		return false
 	}
+	files := []string{}
 	for _, cn := range c.Connections {
-		if cn.SharedKeyFile == "" {
+		files = append(files, cn.SharedKeyFile)
+	}
+	if ps := c.PointToSite; ps != nil {
+		files = append(files, ps.CertificateFile, ps.KeyFile)
+		if ps.PKIDir != "" {
+			// A pkiDir without a certificate would be written to.
+			if _, err := os.Stat(filepath.Join(ps.PKIDir, PKICertFile)); err != nil {
+				return true
+			}
+			files = append(files, filepath.Join(ps.PKIDir, PKICertFile), filepath.Join(ps.PKIDir, PKIKeyFile))
+		}
+	}
+	for _, f := range files {
+		if f == "" {
 			continue
 		}
-		if fi, err := os.Stat(cn.SharedKeyFile); err == nil && !fi.Mode().IsRegular() {
+		if fi, err := os.Stat(f); err == nil && !fi.Mode().IsRegular() {
 			return true
 		}
 	}
@@ -56,6 +72,9 @@ func FuzzParse(f *testing.F) {
     remoteId: 192.0.2.2
 rawEsp: false
 `))
+	f.Add([]byte(p2sConfig("")))
+	f.Add([]byte(`{"localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"pointToSite":{"name":"vpn","addressPool":["192.168.50.0/29","10.9.0.0/16"],` +
+		`"fqdn":"GW.vpngw.test.","pkiDir":"testdata/p2s","users":[{"name":"CORP\\alice","ntHash":"8846F7EAEE8FB117AD06BDD830B7586C"}]}}`))
 	if b, err := os.ReadFile("../../docs/examples/agent.yaml"); err == nil {
 		f.Add(b)
 	}

@@ -163,45 +163,8 @@ func (l *raLab) client(name string, addr netip.Addr, user, password string) *swa
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: l.ca.Cert.Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`connections {
-	p2s {
-		version = 2
-		local_addrs = %s
-		remote_addrs = %s
-		vips = 0.0.0.0
-		encap = yes
-		proposals = aes256gcm16-prfsha256-ecp256
-		local {
-			auth = eap-mschapv2
-			id = %s
-			eap_id = %s
-		}
-		remote {
-			auth = pubkey
-			id = %s
-			cacerts = %s
-		}
-		children {
-			p2s-net {
-				remote_ts = 10.1.0.0/16
-				esp_proposals = aes256gcm16
-				start_action = none
-			}
-		}
-	}
-}
-secrets {
-	eap-user {
-		id = %s
-		secret = "%s"
-	}
-}
-`, addr, ipA, user, user, raFQDN, caFile, user, password)
-	f := filepath.Join(t.TempDir(), "swanctl.conf")
-	if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return swantest.StartFile(t, ns, f)
+	return swantest.StartClient(t, ns, swantest.Client{LocalAddr: addr.String(), RemoteAddr: ipA.String(), User: user, Password: password,
+		GatewayID: raFQDN, CACert: caFile, RemoteTS: []string{"10.1.0.0/16"}})
 }
 
 func (l *raLab) status() []ike.PeerStatus {

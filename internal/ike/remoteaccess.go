@@ -31,6 +31,7 @@ import (
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/p2s/eap"
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 // eapState is a responder SA's remote-access authentication in progress.
@@ -432,6 +433,20 @@ func (e *Engine) addClient(t *peer, sa *ikeSA, user string, idi Identity, vip ne
 	e.peers[cfg.Name] = p
 	e.touchPeer(p)
 	return p
+}
+
+// Client reports whether the named peer is a remote-access client, and
+// which: its template, user and address (O(1)).
+func (e *Engine) Client(name string) (tunstat.ClientStatus, bool) {
+	p := e.peers[name]
+	if p == nil || p.client == nil {
+		return tunstat.ClientStatus{}, false
+	}
+	return p.client.status(), true
+}
+
+func (c *client) status() tunstat.ClientStatus {
+	return tunstat.ClientStatus{Template: c.template, User: c.user, VirtualIP: c.vip}
 }
 
 // removeClient forgets a client peer whose last IKE SA is gone and returns

@@ -44,7 +44,8 @@ func (e *Engine) PeerStatus(name string) (PeerStatus, bool) {
 func (e *Engine) peerStatus(p *peer) PeerStatus {
 	ps := PeerStatus{Name: p.cfg.Name, State: "down", Mode: p.cfg.ModeName(), LastError: p.lastError}
 	if c := p.client; c != nil {
-		ps.Client = &tunstat.ClientStatus{Template: c.template, User: c.user, VirtualIP: c.vip}
+		cs := c.status()
+		ps.Client = &cs
 	}
 	if p.cfg.Remote.IsValid() {
 		ps.Remote = netip.AddrPortFrom(p.cfg.Remote, p.cfg.Port)

@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/ikev1"
+)
+
+const p2sConfig = `{"name":"gw","localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"connections":[],
+ "pointToSite":{"addressPool":["192.168.50.0/29"],"fqdn":"gw.vpngw.test","pkiDir":"../gwconfig/testdata/p2s",
+  "users":[{"name":"alice","password":"pw"}],"dns":["10.1.0.53"]}}`
+
+// The template keeps its RemoteAccess (pool and clients) across reloads
+// while the pointToSite section is unchanged, and gets a new one when it
+// changes; the engine accepts it beside the connections.
+func TestP2STemplateAcrossReloads(t *testing.T) {
+	parse := func(s string) *gwconfig.Instance {
+		t.Helper()
+		in, err := gwconfig.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	first := parse(p2sConfig)
+	s1, err := newP2S(nil, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s1.peer(first)
+	if p.Name != "p2s" || !reflect.DeepEqual(p.LocalID, ike.FQDNIdentity("gw.vpngw.test")) || p.Mode != ike.ModeResponderOnly || len(p.LocalTS) != 1 ||
+		p.LocalTS[0].String() != "10.1.0.0/16" || p.RemoteAccess == nil || len(p.RemoteAccess.DNS) != 1 || p.ForceEncap {
+		t.Fatalf("template: %+v", p)
+	}
+	if _, ok := p.RemoteAccess.Users("CORP\\alice"); !ok {
+		t.Fatal("alice unknown")
+	}
+	e := newEngines(ike.New(ike.Config{}, nopHost{}, nil), ikev1.New(ikev1.Config{}, nopHost{}, nil))
+	if err := e.SetPeers(time.Unix(1_700_000_000, 0), first, nil, p); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := e.of("p2s"); err != nil || g != engine(e.v2) {
+		t.Fatalf("the template is not the IKEv2 engine's: %v", err)
+	}
+	for _, tc := range []struct {
+		name, cfg string
+		same      bool
+	}{
+		{"unchanged", p2sConfig, true},
+		{"a connection added", strings.Replace(p2sConfig, `"connections":[]`, `"connections":[{"name":"c1","remoteAddress":"192.0.2.2","remotePrefixes":["10.2.0.0/16"],"sharedKey":"k"}]`, 1), true},
+		{"DNS changed", strings.Replace(p2sConfig, "10.1.0.53", "10.1.0.54", 1), false},
+		{"password changed", strings.Replace(p2sConfig, `"pw"`, `"pw2"`, 1), false},
+		{"pool changed", strings.Replace(p2sConfig, "192.168.50.0/29", "192.168.50.0/28", 1), false},
+	} {
+		s2, err := newP2S(s1, parse(tc.cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (s2 == s1) != tc.same || (s2.ra == s1.ra) != tc.same {
+			t.Errorf("%s: same template %v, want %v", tc.name, s2 == s1, tc.same)
+		}
+	}
+	none, err := newP2S(s1, parse(`{"localAddress":"192.0.2.1"}`))
+	if err != nil || none != nil || none.peer(first) != nil || none.name() != "" {
+		t.Fatalf("without pointToSite: %v %v", none, err)
+	}
+}
