@@ -81,8 +81,11 @@ func azurePolicies(vnet []netip.Prefix) (sets []*api.DefinedSet, imp, exp *api.P
 	}}
 	if len(vnet) > 0 {
 		sets = append(sets, prefixSet(setVNetInside, insideEntries(vnet)), prefixSet(setVNetOverlap, overlapEntries(vnet)))
+		// Only learned routes (eBGP and iBGP): the gateway's own VNet
+		// prefixes pass through the import policy too.
 		imp.Statements = append(imp.Statements,
-			reject("vpngw-import-no-vnet", &api.Conditions{PrefixSet: matchAny(setVNetInside)}))
+			reject("vpngw-import-no-vnet-ebgp", &api.Conditions{PrefixSet: matchAny(setVNetInside), RouteType: api.Conditions_ROUTE_TYPE_EXTERNAL}),
+			reject("vpngw-import-no-vnet-ibgp", &api.Conditions{PrefixSet: matchAny(setVNetInside), RouteType: api.Conditions_ROUTE_TYPE_INTERNAL}))
 		exp.Statements = append(exp.Statements,
 			reject("vpngw-export-no-learned-vnet", &api.Conditions{
 				PrefixSet: matchAny(setVNetOverlap),

@@ -467,7 +467,9 @@ func (s *Speaker) peerStatus(p *api.Peer) PeerStatus {
 		st.MessagesReceived = int64(m.GetReceived().GetTotal())
 	}
 	for _, a := range p.GetAfiSafis() {
-		st.RoutesReceived += int64(a.GetState().GetReceived())
+		// Accepted: received less the paths dropped as AS-path loops
+		// (our own routes echoed back).
+		st.RoutesReceived += int64(a.GetState().GetAccepted())
 	}
 	switch ps.AdminState {
 	case api.PeerState_ADMIN_STATE_DOWN:
