@@ -174,10 +174,21 @@ func (h *harness) sawEvent(f func(bgp.Route) bool) bool {
 
 // frrConf is a bgpd.conf for AS asn with router ID id, fast timers, eBGP
 // without policies, the given neighbor lines and networks; every neighbor
-// gets the route-map NOECHO out (no routes with our ASN in the path).
+// gets the route-map NOECHO out (no routes with our ASN in the path), so
+// that route counts are exact.
 func frrConf(asn uint32, id string, neighbors []string, networks ...string) string {
+	return frrConfEcho(asn, id, false, neighbors, networks...)
+}
+
+// frrConfEcho is frrConf; with echo, FRR sends our own routes back to us
+// (FRR's default), as a real router may.
+func frrConfEcho(asn uint32, id string, echo bool, neighbors []string, networks ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "hostname frr%d\nbgp as-path access-list OURS permit _%d_\nroute-map NOECHO deny 5\n match as-path OURS\nexit\nroute-map NOECHO permit 10\nexit\n", asn, gwASN)
+	action := "deny"
+	if echo {
+		action = "permit"
+	}
+	fmt.Fprintf(&b, "hostname frr%d\nbgp as-path access-list OURS permit _%d_\nroute-map NOECHO %s 5\n match as-path OURS\nexit\nroute-map NOECHO permit 10\nexit\n", asn, gwASN, action)
 	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n no bgp network import-check\n timers bgp 3 9\n", asn, id)
 	for _, n := range neighbors {
 		fmt.Fprintf(&b, " %s\n", n)
@@ -353,8 +364,9 @@ func TestFRRSessionRoutesAndPolicy(t *testing.T) {
 	}, "FRR sees the session closed")
 }
 
-// TestFRRMaxPrefixes: 4,000 prefixes are fine; the 4,001st tears the
-// session down, and the reason shows in the peer status.
+// TestFRRMaxPrefixes: 4,000 prefixes are fine, even with our own two
+// routes echoed back by FRR; the 4,001st tears the session down, and the
+// reason shows in the peer status.
 func TestFRRMaxPrefixes(t *testing.T) {
 	bgptest.RequireFRR(t)
 	self := bgptest.Self(t)
@@ -369,13 +381,19 @@ func TestFRRMaxPrefixes(t *testing.T) {
 		a[2] = byte(i)
 		nets[i] = netip.PrefixFrom(netip.AddrFrom4(a), 24).String()
 	}
-	frr := bgptest.StartFRR(t, ns, frrConf(frrASN, "192.0.2.6", frrNeighbor("192.0.2.5", gwASN), nets...))
+	frr := bgptest.StartFRR(t, ns, frrConfEcho(frrASN, "192.0.2.6", true, frrNeighbor("192.0.2.5", gwASN), nets...))
 	h := startSpeaker(t, us, bgp.Neighbor{Address: them, ASN: frrASN}) // MaxPrefixes: the default 4000
 	h.waitConnected(them)
 	nstest.WaitFor(t, wait, func() bool { return h.peer(them).RoutesReceived == bgp.DefaultMaxPrefixes },
 		"4000 routes received (%+v)", h.peer(them))
 	nstest.WaitFor(t, wait, func() bool { return len(h.sp.InstalledRoutes()) == bgp.DefaultMaxPrefixes },
 		"4000 routes installed")
+	// Our VNet and site prefixes came back (AS-path loops): not counted.
+	nstest.WaitFor(t, wait, func() bool {
+		n, err := frr.Neighbor("192.0.2.5")
+		return err == nil && n.AddressFamilyInfo.IPv4Unicast.Sent == bgp.DefaultMaxPrefixes+2
+	}, "FRR sends 4002 prefixes, ours included")
+	time.Sleep(time.Second)
 	if st := h.peer(them); st.State != bgp.PeerConnected {
 		t.Fatalf("session down at 4000 prefixes: %+v", st)
 	}

@@ -3,8 +3,8 @@ package bgp
 // Architecture
 //
 // A Speaker wraps one embedded GoBGP server (server.BgpServer, driven
-// through its Go API, no gRPC) and owns nothing else: no goroutines of its
-// own besides GoBGP's, no global state. The layers:
+// through its Go API, no gRPC) and owns one goroutine of its own, the
+// prefix-limit enforcer; no global state. The layers:
 //
 //	caller (later: the agent)
 //	   | Config, SetNeighbors, SetAdvertised        ^ OnRoute, Peers,
@@ -20,6 +20,16 @@ package bgp
 // outgoing connections on per-peer goroutines. They land in the network
 // namespace of the process (GoBGP cannot be pointed at another one), which
 // is why the interop tests run the whole test binary inside a namespace.
+//
+// Prefix limit: GoBGP's own limit counts every prefix in a peer's
+// Adj-RIB-In, including our own routes that the peer echoes back and that
+// are dropped as AS-path loops (FRR and IOS do send them back), so a peer
+// with 3,999 prefixes of its own would be cut off. The speaker therefore
+// configures no GoBGP limit and enforces Neighbor.MaxPrefixes itself: every
+// received UPDATE kicks the enforcer, which compares each peer's accepted
+// count (loops excluded) with its limit and, when it is exceeded, sets
+// GoBGP's limit to 1, which makes GoBGP send Cease/Maximum Number of
+// Prefixes Reached and keep the peer down (admin state PFX_CT).
 //
 // Installed routes: GoBGP's best-path watcher reports every change of a
 // prefix's best path; the speaker turns those into Route values (learned
@@ -67,7 +77,9 @@ type Speaker struct {
 	mu         sync.Mutex // guards the fields below; held across GoBGP calls that change them
 	state      lifecycle
 	srv        *server.BgpServer
-	stopWatch  context.CancelFunc
+	stopWatch  context.CancelFunc // ends the watcher and the enforcer
+	enforcer   chan struct{}      // closed when the enforcer has returned
+	kick       chan struct{}      // (cap 1) asks the enforcer to check the limits
 	neighbors  map[netip.Addr]Neighbor
 	advertised map[netip.Prefix]bool
 
@@ -87,6 +99,7 @@ func New(cfg Config) (*Speaker, error) {
 		neighbors:  map[netip.Addr]Neighbor{},
 		advertised: map[netip.Prefix]bool{},
 		installed:  map[netip.Prefix]Route{},
+		kick:       make(chan struct{}, 1),
 	}, nil
 }
 
@@ -122,14 +135,20 @@ func (s *Speaker) Start(ctx context.Context) error {
 		return fail(err)
 	}
 	watchCtx, cancel := context.WithCancel(context.Background())
-	err = srv.WatchEvent(watchCtx, server.WatchEventMessageCallbacks{OnBestPath: s.onBestPath}, server.WatchBestPath(false))
+	err = srv.WatchEvent(watchCtx, server.WatchEventMessageCallbacks{
+		OnBestPath:   s.onBestPath,
+		OnPathUpdate: func([]*apiutil.Path, time.Time) { s.kickEnforcer() },
+	}, server.WatchBestPath(false), server.WatchUpdate(false, "", ""))
 	if err != nil {
 		cancel()
 		return fail(fmt.Errorf("bgp: watch best paths: %w", err))
 	}
+	s.enforcer = make(chan struct{})
+	go s.enforceLimits(watchCtx, srv, s.enforcer)
 	s.srv, s.stopWatch = srv, cancel
 	if err := s.setAdvertised(s.cfg.Advertise); err != nil {
 		cancel()
+		<-s.enforcer
 		s.srv = nil
 		return fail(err)
 	}
@@ -152,6 +171,7 @@ func (s *Speaker) Stop(ctx context.Context) error {
 	s.stopWatch()
 	done := make(chan struct{})
 	go func() {
+		<-s.enforcer
 		s.srv.Stop()
 		close(done)
 	}()
@@ -220,7 +240,7 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 			}
 			delete(s.neighbors, addr)
 		}
-		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(n)}); err != nil {
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(n, 0)}); err != nil {
 			errs = append(errs, fmt.Errorf("bgp: add neighbor %v: %w", addr, err))
 			continue
 		}
@@ -247,12 +267,13 @@ func (s *Speaker) deletePeer(ctx context.Context, addr netip.Addr) error {
 
 var ipv4Unicast = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 
-// apiPeer is n as GoBGP's peer configuration.
-func (s *Speaker) apiPeer(n Neighbor) *api.Peer {
+// apiPeer is n as GoBGP's peer configuration, with GoBGP's own prefix
+// limit set to gobgpLimit (0: none; the speaker enforces n.MaxPrefixes).
+func (s *Speaker) apiPeer(n Neighbor, gobgpLimit uint32) *api.Peer {
 	secs := func(d time.Duration) uint64 { return uint64(d / time.Second) }
 	afi := &api.AfiSafi{
 		Config:       &api.AfiSafiConfig{Family: ipv4Unicast, Enabled: true},
-		PrefixLimits: &api.PrefixLimit{Family: ipv4Unicast, MaxPrefixes: uint32(n.MaxPrefixes)},
+		PrefixLimits: &api.PrefixLimit{Family: ipv4Unicast, MaxPrefixes: gobgpLimit},
 	}
 	p := &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: n.Address.String(), PeerAsn: n.ASN},
@@ -269,6 +290,58 @@ func (s *Speaker) apiPeer(n Neighbor) *api.Peer {
 		afi.MpGracefulRestart = &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}}
 	}
 	return p
+}
+
+func (s *Speaker) kickEnforcer() {
+	select {
+	case s.kick <- struct{}{}:
+	default: // a check is pending already
+	}
+}
+
+// enforceLimits runs until ctx ends: on every kick it stops the peers that
+// sent more prefixes than their MaxPrefixes (see the architecture comment).
+func (s *Speaker) enforceLimits(ctx context.Context, srv *server.BgpServer, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		}
+		var over []Neighbor
+		err := srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+			if p.GetState().GetAdminState() != api.PeerState_ADMIN_STATE_UP {
+				return
+			}
+			addr, err := netip.ParseAddr(p.GetConf().GetNeighborAddress())
+			if err != nil {
+				return
+			}
+			var accepted uint64
+			for _, a := range p.GetAfiSafis() {
+				accepted += a.GetState().GetAccepted()
+			}
+			s.mu.Lock()
+			n, ok := s.neighbors[addr]
+			s.mu.Unlock()
+			if ok && accepted > uint64(n.MaxPrefixes) {
+				over = append(over, n)
+			}
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("bgp: prefix limit check", "err", err)
+			}
+			continue
+		}
+		for _, n := range over {
+			s.log.Warn("bgp neighbor exceeded its prefix limit: stopping the session", "neighbor", n.Address, "maxPrefixes", n.MaxPrefixes)
+			if _, err := srv.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: s.apiPeer(n, 1)}); err != nil && ctx.Err() == nil {
+				s.log.Error("bgp: stop neighbor over its prefix limit", "neighbor", n.Address, "err", err)
+			}
+		}
+	}
 }
 
 // SetAdvertised makes the originated prefixes exactly ps (the VNet's and

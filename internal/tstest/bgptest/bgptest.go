@@ -294,6 +294,12 @@ type FRRNeighbor struct {
 	PortLocal              int    `json:"portLocal"`
 	HostForeign            string `json:"hostForeign"`
 	PortForeign            int    `json:"portForeign"`
+	AddressFamilyInfo      struct {
+		IPv4Unicast struct {
+			Accepted int `json:"acceptedPrefixCounter"`
+			Sent     int `json:"sentPrefixCounter"`
+		} `json:"ipv4Unicast"`
+	} `json:"addressFamilyInfo"`
 }
 
 // Neighbor returns FRR's view of its neighbor addr.
