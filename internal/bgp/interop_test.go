@@ -5,7 +5,6 @@ package bgp_test
 // a namespace the test creates, over veth links.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/bgp"
+	"github.com/vpngw/vpngw/internal/tstest"
 	"github.com/vpngw/vpngw/internal/tstest/bgptest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
@@ -39,24 +39,6 @@ var (
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func addr(s string) netip.Addr  { return netip.MustParseAddr(s) }
 
-// syncBuffer collects the speaker's log; it is shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // harness is a started speaker and what it reported through OnRoute.
 type harness struct {
 	t  *testing.T
@@ -71,7 +53,7 @@ type harness struct {
 func startSpeaker(t *testing.T, listen netip.Addr, ns ...bgp.Neighbor) *harness {
 	t.Helper()
 	h := &harness{t: t}
-	logs := &syncBuffer{}
+	logs := &tstest.SyncBuffer{} // shown when the test fails
 	sp, err := bgp.New(bgp.Config{
 		ListenAddr:   listen,
 		VNet:         []netip.Prefix{vnet},
@@ -172,6 +154,17 @@ func (h *harness) sawEvent(f func(bgp.Route) bool) bool {
 	return slices.ContainsFunc(h.events, f)
 }
 
+// peerLink creates a namespace for a peer, linked to the test process's
+// namespace by a veth named ifname (ours) / eth0 (theirs) with the
+// addresses ours and theirs (both in one /30).
+func peerLink(t *testing.T, nsPrefix, ifname, ours, theirs string) (ns *nstest.NS, us, them netip.Addr) {
+	t.Helper()
+	self := bgptest.Self(t)
+	ns = nstest.New(t, nsPrefix)
+	nstest.Link(t, self, ifname, pfx(ours+"/30"), ns, "eth0", pfx(theirs+"/30"))
+	return ns, addr(ours), addr(theirs)
+}
+
 // frrConf is a bgpd.conf for AS asn with router ID id, fast timers, eBGP
 // without policies, the given neighbor lines and networks; every neighbor
 // gets the route-map NOECHO out (no routes with our ASN in the path), so
@@ -251,10 +244,7 @@ func frrPrefixes(t *testing.T, f *bgptest.FRR) []string {
 // SetNeighbors changes that leave the FRR session alone.
 func TestFRRSessionRoutesAndPolicy(t *testing.T) {
 	bgptest.RequireFRR(t)
-	self := bgptest.Self(t)
-	ns := nstest.New(t, "bgpfrr")
-	nstest.Link(t, self, "frr1", pfx("192.0.2.1/30"), ns, "eth0", pfx("192.0.2.2/30"))
-	us, them := addr("192.0.2.1"), addr("192.0.2.2")
+	ns, us, them := peerLink(t, "bgpfrr", "frr1", "192.0.2.1", "192.0.2.2")
 	frr := bgptest.StartFRR(t, ns, frrConf(frrASN, "192.0.2.2", frrNeighbor("192.0.2.1", gwASN),
 		"198.51.100.0/24", "0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24"))
 	h := startSpeaker(t, us, bgp.Neighbor{Address: them, ASN: frrASN})
@@ -369,10 +359,7 @@ func TestFRRSessionRoutesAndPolicy(t *testing.T) {
 // reason shows in the peer status.
 func TestFRRMaxPrefixes(t *testing.T) {
 	bgptest.RequireFRR(t)
-	self := bgptest.Self(t)
-	ns := nstest.New(t, "bgpmax")
-	nstest.Link(t, self, "max1", pfx("192.0.2.5/30"), ns, "eth0", pfx("192.0.2.6/30"))
-	us, them := addr("192.0.2.5"), addr("192.0.2.6")
+	ns, us, them := peerLink(t, "bgpmax", "max1", "192.0.2.5", "192.0.2.6")
 	nets := make([]string, bgp.DefaultMaxPrefixes)
 	base := addr("100.64.0.0").As4()
 	for i := range nets {
@@ -420,11 +407,8 @@ func TestFRRMaxPrefixes(t *testing.T) {
 // shorter AS path wins, and when the prepending moves, so does the best.
 func TestFRRASPathPrepending(t *testing.T) {
 	bgptest.RequireFRR(t)
-	self := bgptest.Self(t)
-	nsA, nsB := nstest.New(t, "bgppa"), nstest.New(t, "bgppb")
-	nstest.Link(t, self, "pre1", pfx("192.0.2.9/30"), nsA, "eth0", pfx("192.0.2.10/30"))
-	nstest.Link(t, self, "pre2", pfx("192.0.2.13/30"), nsB, "eth0", pfx("192.0.2.14/30"))
-	us, a, b := addr("192.0.2.9"), addr("192.0.2.10"), addr("192.0.2.14")
+	nsA, us, a := peerLink(t, "bgppa", "pre1", "192.0.2.9", "192.0.2.10")
+	nsB, _, b := peerLink(t, "bgppb", "pre2", "192.0.2.13", "192.0.2.14")
 	// B reaches our peering address (on the first link) through the second.
 	nsB.MustRun(t, "ip", "route", "add", "192.0.2.9/32", "via", "192.0.2.13")
 	confA := frrConf(frrASN, "192.0.2.10", frrNeighbor("192.0.2.9", gwASN), "203.0.113.0/24") +
@@ -461,10 +445,7 @@ func TestFRRASPathPrepending(t *testing.T) {
 // session to our port 179, we only listen.
 func TestFRRPassiveAPIPA(t *testing.T) {
 	bgptest.RequireFRR(t)
-	self := bgptest.Self(t)
-	ns := nstest.New(t, "bgpapipa")
-	nstest.Link(t, self, "apipa1", pfx("169.254.21.1/30"), ns, "eth0", pfx("169.254.21.2/30"))
-	us, them := addr("169.254.21.1"), addr("169.254.21.2")
+	ns, us, them := peerLink(t, "bgpapipa", "apipa1", "169.254.21.1", "169.254.21.2")
 	for _, a := range []netip.Addr{us, them} {
 		if err := bgp.ValidateAPIPA(a); err != nil {
 			t.Fatal(err)
@@ -512,10 +493,7 @@ func birdRoute(t *testing.T, b *bgptest.BIRD, p string) string {
 // 2, and a withdrawal.
 func TestBIRDSessionAndRoutes(t *testing.T) {
 	bgptest.RequireBIRD(t)
-	self := bgptest.Self(t)
-	ns := nstest.New(t, "bgpbird")
-	nstest.Link(t, self, "bird1", pfx("192.0.2.17/30"), ns, "eth0", pfx("192.0.2.18/30"))
-	us, them := addr("192.0.2.17"), addr("192.0.2.18")
+	ns, us, them := peerLink(t, "bgpbird", "bird1", "192.0.2.17", "192.0.2.18")
 	bird := bgptest.StartBIRD(t, ns, birdConf("192.0.2.18", "192.0.2.18", "192.0.2.17", "203.0.113.0/24"))
 	h := startSpeaker(t, us, bgp.Neighbor{Address: them, ASN: birdASN})
 	h.waitConnected(them)
@@ -545,11 +523,8 @@ func TestBIRDSessionAndRoutes(t *testing.T) {
 func TestTransitFRRToBIRD(t *testing.T) {
 	bgptest.RequireFRR(t)
 	bgptest.RequireBIRD(t)
-	self := bgptest.Self(t)
-	nsB, nsF := nstest.New(t, "bgptb"), nstest.New(t, "bgptf")
-	nstest.Link(t, self, "tr1", pfx("192.0.2.21/30"), nsB, "eth0", pfx("192.0.2.22/30"))
-	nstest.Link(t, self, "tr2", pfx("192.0.2.25/30"), nsF, "eth0", pfx("192.0.2.26/30"))
-	us, birdAddr, frrAddr := addr("192.0.2.21"), addr("192.0.2.22"), addr("192.0.2.26")
+	nsB, us, birdAddr := peerLink(t, "bgptb", "tr1", "192.0.2.21", "192.0.2.22")
+	nsF, _, frrAddr := peerLink(t, "bgptf", "tr2", "192.0.2.25", "192.0.2.26")
 	nsF.MustRun(t, "ip", "route", "add", "192.0.2.21/32", "via", "192.0.2.25")
 	bird := bgptest.StartBIRD(t, nsB, birdConf("192.0.2.22", "192.0.2.22", "192.0.2.21", "203.0.113.0/24"))
 	frr := bgptest.StartFRR(t, nsF, frrConf(frrASN, "192.0.2.26", frrNeighbor("192.0.2.21", gwASN, "ebgp-multihop 2"),

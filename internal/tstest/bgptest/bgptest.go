@@ -115,11 +115,7 @@ func Self(t testing.TB) *nstest.NS {
 	nstest.RequirePriv(t)
 	name := os.Getenv(envNS)
 	if name == "" {
-		msg := "test binary is not running inside its own namespace (TestMain must call bgptest.Main; nsenter needed)"
-		if os.Getenv(nstest.EnvRequirePriv) == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		nstest.Missing(t, "test binary is not running inside its own namespace (TestMain must call bgptest.Main; nsenter needed)")
 	}
 	return nstest.Open(t, name)
 }
@@ -129,11 +125,7 @@ func require(t testing.TB, what string, bins ...string) {
 	nstest.RequirePriv(t)
 	for _, b := range bins {
 		if _, err := os.Stat(b); err != nil {
-			msg := fmt.Sprintf("%s is not installed (%s missing; apt-get install frr bird2, see scripts/install-deps.sh)", what, b)
-			if os.Getenv(nstest.EnvRequirePriv) == "1" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
+			nstest.Missing(t, "%s is not installed (%s missing; apt-get install frr bird2, see scripts/install-deps.sh)", what, b)
 		}
 	}
 }
