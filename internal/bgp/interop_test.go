@@ -52,9 +52,15 @@ type harness struct {
 // advertising the VNet and one site prefix, and the given neighbors.
 func startSpeaker(t *testing.T, listen netip.Addr, ns ...bgp.Neighbor) *harness {
 	t.Helper()
+	return startSpeakerWith(t, nil, listen, ns...)
+}
+
+// startSpeakerWith is startSpeaker with the configuration changed by mod.
+func startSpeakerWith(t *testing.T, mod func(*bgp.Config), listen netip.Addr, ns ...bgp.Neighbor) *harness {
+	t.Helper()
 	h := &harness{t: t}
 	logs := &tstest.SyncBuffer{} // shown when the test fails
-	sp, err := bgp.New(bgp.Config{
+	cfg := bgp.Config{
 		ListenAddr:   listen,
 		VNet:         []netip.Prefix{vnet},
 		Advertise:    []netip.Prefix{vnet, site},
@@ -67,7 +73,11 @@ func startSpeaker(t *testing.T, listen netip.Addr, ns ...bgp.Neighbor) *harness 
 			defer h.mu.Unlock()
 			h.events = append(h.events, r)
 		},
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	sp, err := bgp.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +452,8 @@ func TestFRRASPathPrepending(t *testing.T) {
 }
 
 // TestFRRPassiveAPIPA: an APIPA neighbor marked passive: FRR initiates the
-// session to our port 179, we only listen.
+// session to our port 179, we only listen. The speaker also announces
+// graceful restart here.
 func TestFRRPassiveAPIPA(t *testing.T) {
 	bgptest.RequireFRR(t)
 	ns, us, them := peerLink(t, "bgpapipa", "apipa1", "169.254.21.1", "169.254.21.2")
@@ -452,11 +463,14 @@ func TestFRRPassiveAPIPA(t *testing.T) {
 		}
 	}
 	frr := bgptest.StartFRR(t, ns, frrConf(frrASN, "169.254.21.2", frrNeighbor("169.254.21.1", gwASN), "198.51.100.0/24"))
-	h := startSpeaker(t, us, bgp.Neighbor{Address: them, ASN: frrASN, Passive: true})
+	h := startSpeakerWith(t, func(c *bgp.Config) { c.GracefulRestart = true }, us, bgp.Neighbor{Address: them, ASN: frrASN, Passive: true})
 	h.waitConnected(them)
 	n, err := frr.Neighbor("169.254.21.1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if gr := fmt.Sprint(n.NeighborCapabilities["gracefulRestart"]); !strings.Contains(gr, "Received") {
+		t.Errorf("FRR did not receive our graceful restart capability: %q (%v)", gr, n.NeighborCapabilities)
 	}
 	if n.PortForeign != 179 || n.PortLocal == 179 {
 		t.Errorf("FRR's session: local port %d, remote port %d; want FRR to have connected to our 179", n.PortLocal, n.PortForeign)

@@ -286,7 +286,10 @@ type FRRNeighbor struct {
 	PortLocal              int    `json:"portLocal"`
 	HostForeign            string `json:"hostForeign"`
 	PortForeign            int    `json:"portForeign"`
-	AddressFamilyInfo      struct {
+	// NeighborCapabilities maps a capability to FRR's word for it, like
+	// "gracefulRestart": "advertisedAndReceived".
+	NeighborCapabilities map[string]any `json:"neighborCapabilities"`
+	AddressFamilyInfo    struct {
 		IPv4Unicast struct {
 			Accepted int `json:"acceptedPrefixCounter"`
 			Sent     int `json:"sentPrefixCounter"`
