@@ -172,6 +172,14 @@ func peerLink(t *testing.T, nsPrefix, ifname, ours, theirs string) (ns *nstest.N
 	self := bgptest.Self(t)
 	ns = nstest.New(t, nsPrefix)
 	nstest.Link(t, self, ifname, pfx(ours+"/30"), ns, "eth0", pfx(theirs+"/30"))
+	// The test process's namespace outlives the test: delete our end now
+	// (the kernel removes a veth of a deleted namespace asynchronously, and
+	// a repeated test would find it still there).
+	t.Cleanup(func() {
+		if _, err := self.Run("ip", "link", "del", ifname); err != nil {
+			t.Error(err)
+		}
+	})
 	return ns, addr(ours), addr(theirs)
 }
 
