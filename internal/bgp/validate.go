@@ -19,6 +19,8 @@ var (
 	ErrSameASN = errors.New("the on-premises ASN must differ from the gateway's ASN")
 	// ErrAPIPARange: a custom APIPA BGP address outside 169.254.21.0-169.254.22.255.
 	ErrAPIPARange = errors.New("custom APIPA BGP addresses must be in 169.254.21.0-169.254.22.255")
+	// ErrPeerAddress: an on-premises BGP peer address Azure refuses.
+	ErrPeerAddress = errors.New("invalid on-premises BGP peer address")
 )
 
 // reservedASNs are the ASNs no gateway and no on-premises device may use
@@ -85,6 +87,26 @@ func ValidateAPIPA(addr netip.Addr) error {
 	a := addr.Unmap()
 	if !a.Is4() || a.Less(apipaFirst) || apipaLast.Less(a) {
 		return fmt.Errorf("%v: %w", addr, ErrAPIPARange)
+	}
+	return nil
+}
+
+// ValidatePeerAddress checks an on-premises BGP peer address (a local
+// network gateway's bgpPeeringAddress): it must not be the device's public
+// IP address nor fall inside the VNet's address space. A loopback address
+// of the device is fine.
+func ValidatePeerAddress(addr, devicePublicIP netip.Addr, vnet []netip.Prefix) error {
+	a := addr.Unmap()
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("%w: no address", ErrPeerAddress)
+	case a == devicePublicIP.Unmap():
+		return fmt.Errorf("%w: %v is the device's public IP address", ErrPeerAddress, addr)
+	}
+	for _, p := range vnet {
+		if p.Contains(a) {
+			return fmt.Errorf("%w: %v is inside the VNet address space %v", ErrPeerAddress, addr, p)
+		}
 	}
 	return nil
 }

@@ -90,6 +90,30 @@ func TestValidateAPIPA(t *testing.T) {
 	}
 }
 
+func TestValidatePeerAddress(t *testing.T) {
+	pub := netip.MustParseAddr("203.0.113.10")
+	vnet := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.2.0.0/16")}
+	for _, tc := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"192.168.1.1", true},
+		{"10.3.0.1", true},
+		{"169.254.21.1", true},
+		{"203.0.113.10", false}, // the device's public IP
+		{"10.1.255.254", false}, // inside the VNet
+		{"10.2.0.1", false},
+	} {
+		err := ValidatePeerAddress(netip.MustParseAddr(tc.addr), pub, vnet)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrPeerAddress)) {
+			t.Errorf("ValidatePeerAddress(%s) = %v, want ok=%v", tc.addr, err, tc.ok)
+		}
+	}
+	if err := ValidatePeerAddress(netip.Addr{}, pub, vnet); !errors.Is(err, ErrPeerAddress) {
+		t.Errorf("no address: %v", err)
+	}
+}
+
 func TestConfigValidation(t *testing.T) {
 	base := Config{ListenAddr: netip.MustParseAddr("192.0.2.1"), VNet: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
 	for _, tc := range []struct {
