@@ -20,6 +20,8 @@ PKGS=(
 	chromium-headless-shell
 	freeradius
 	etcd-server
+	# internal/bgp interop tests (TestFRR*, TestBIRD*, TestTransit*): real BGP peers
+	frr bird2
 )
 
 missing=()

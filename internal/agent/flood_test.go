@@ -19,6 +19,7 @@ import (
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tstest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
 
@@ -53,7 +54,7 @@ func TestIKEFloodKeepsTunnel(t *testing.T) {
 		Connections: []gwconfig.Connection{{Name: "to-a", RemoteAddress: l.a.wan.String(), RemotePrefixes: []string{l.a.prefix.String()},
 			SharedKey: "interopPSK123", IKEProposals: "aes256gcm16-prfsha256-ecp256", ESPProposals: "aes256gcm16"}}}
 	cb.StatusSocket = t.TempDir() + "/b.sock"
-	logB := &lockedBuf{}
+	logB := &tstest.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			s := logB.String()

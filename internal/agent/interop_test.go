@@ -8,13 +8,13 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agent"
 	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/tstest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
@@ -28,30 +28,13 @@ func newTestLogger(t *testing.T) *slog.Logger {
 	if os.Getenv("VPNGW_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
-	w := &lockedBuf{}
+	w := &tstest.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("agent log:\n%s", w.String())
 		}
 	})
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedBuf) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuf) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // The interop matrix: IKE and ESP proposals, each with vpngw and with

@@ -19,30 +19,13 @@ import (
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
+	"github.com/vpngw/vpngw/internal/tstest"
 )
 
 const (
 	testAPIVersion = "2024-05-01"
 	testSub        = resource.DefaultSubscription
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // exchange is one recorded request and response.
 type exchange struct {
@@ -60,7 +43,7 @@ type harness struct {
 	st   store.Store
 	srv  *Server
 	ts   *httptest.Server
-	logs *syncBuffer
+	logs *tstest.SyncBuffer
 
 	mu        sync.Mutex
 	exchanges []exchange
@@ -70,7 +53,7 @@ type harness struct {
 // temporary directory.
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}}
+	h := &harness{t: t, logs: &tstest.SyncBuffer{}}
 	if cfg.Store == nil {
 		h.dir = t.TempDir()
 		st, err := boltstore.Open(filepath.Join(h.dir, "vpngw.db"), boltstore.Options{})

@@ -63,11 +63,19 @@ const EnvRequirePriv = "VPNGW_REQUIRE_PRIV"
 func RequirePriv(t testing.TB) {
 	t.Helper()
 	if reason := privMissing(); reason != "" {
-		if os.Getenv(EnvRequirePriv) == "1" {
-			t.Fatalf("privileged test cannot run (%s) and %s=1", reason, EnvRequirePriv)
-		}
-		t.Skipf("skipping privileged test: %s", reason)
+		Missing(t, "privileged test cannot run: %s", reason)
 	}
+}
+
+// Missing ends a privileged test that lacks something it needs (a tool, a
+// package): it skips, or fails when VPNGW_REQUIRE_PRIV=1.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(EnvRequirePriv) == "1" {
+		t.Fatalf("%s (and %s=1)", msg, EnvRequirePriv)
+	}
+	t.Skip(msg)
 }
 
 var (

@@ -1,0 +1,118 @@
+package bgp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// DefaultASN is the ASN Azure gives a gateway when none is configured.
+const DefaultASN = 65515
+
+// Sentinel errors of the validation helpers; callers branch with errors.Is.
+var (
+	// ErrInvalidASN: an ASN of 0.
+	ErrInvalidASN = errors.New("ASN 0 is not a valid ASN")
+	// ErrReservedASN: an ASN Azure or IANA reserves.
+	ErrReservedASN = errors.New("ASN is reserved")
+	// ErrSameASN: the on-premises ASN equals the gateway's.
+	ErrSameASN = errors.New("the on-premises ASN must differ from the gateway's ASN")
+	// ErrAPIPARange: a custom APIPA BGP address outside 169.254.21.0-169.254.22.255.
+	ErrAPIPARange = errors.New("custom APIPA BGP addresses must be in 169.254.21.0-169.254.22.255")
+	// ErrPeerAddress: an on-premises BGP peer address Azure refuses.
+	ErrPeerAddress = errors.New("invalid on-premises BGP peer address")
+)
+
+// reservedASNs are the ASNs no gateway and no on-premises device may use
+// (docs/bgp.md, reference §2.6), as inclusive ranges. 65515 is in the list:
+// only the gateway itself may use it (ValidateGatewayASN).
+var reservedASNs = [][2]uint32{
+	{8074, 8075},             // Azure public
+	{12076, 12076},           // Azure public
+	{23456, 23456},           // IANA AS_TRANS
+	{64496, 64511},           // IANA documentation
+	{65515, 65520},           // Azure private
+	{65535, 65551},           // IANA reserved / documentation
+	{4294967295, 4294967295}, // IANA last ASN (RFC 7300)
+}
+
+// apipaFirst and apipaLast bound the custom APIPA BGP addresses Azure takes.
+var (
+	apipaFirst = netip.MustParseAddr("169.254.21.0")
+	apipaLast  = netip.MustParseAddr("169.254.22.255")
+)
+
+func reserved(asn uint32) bool {
+	for _, r := range reservedASNs {
+		if asn >= r[0] && asn <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateGatewayASN checks the ASN of a gateway (bgpSettings.asn): any
+// 16- or 32-bit ASN except the reserved ones, where the Azure default
+// 65515 is allowed.
+func ValidateGatewayASN(asn uint32) error {
+	switch {
+	case asn == 0:
+		return ErrInvalidASN
+	case asn == DefaultASN:
+		return nil
+	case reserved(asn):
+		return fmt.Errorf("gateway ASN %d: %w", asn, ErrReservedASN)
+	}
+	return nil
+}
+
+// ValidatePeerASN checks the ASN of an on-premises BGP peer (a local
+// network gateway's bgpSettings.asn) against the gateway's ASN: reserved
+// ASNs, 65515 included, are refused, and the two must differ.
+func ValidatePeerASN(asn, gatewayASN uint32) error {
+	switch {
+	case asn == 0:
+		return ErrInvalidASN
+	case reserved(asn):
+		return fmt.Errorf("peer ASN %d: %w", asn, ErrReservedASN)
+	case asn == gatewayASN:
+		return fmt.Errorf("peer ASN %d: %w", asn, ErrSameASN)
+	}
+	return nil
+}
+
+// ValidateAPIPA checks a custom APIPA BGP address (customBgpIpAddresses,
+// gatewayCustomBgpIpAddresses): it must lie in 169.254.21.0-169.254.22.255.
+func ValidateAPIPA(addr netip.Addr) error {
+	a := addr.Unmap()
+	if !a.Is4() || a.Less(apipaFirst) || apipaLast.Less(a) {
+		return fmt.Errorf("%v: %w", addr, ErrAPIPARange)
+	}
+	return nil
+}
+
+// ValidatePeerAddress checks an on-premises BGP peer address (a local
+// network gateway's bgpPeeringAddress): it must not be the device's public
+// IP address nor fall inside the VNet's address space. A loopback address
+// of the device is fine.
+func ValidatePeerAddress(addr, devicePublicIP netip.Addr, vnet []netip.Prefix) error {
+	a := addr.Unmap()
+	switch {
+	case !a.IsValid():
+		return fmt.Errorf("%w: no address", ErrPeerAddress)
+	case a == devicePublicIP.Unmap():
+		return fmt.Errorf("%w: %v is the device's public IP address", ErrPeerAddress, addr)
+	}
+	for _, p := range vnet {
+		if p.Contains(a) {
+			return fmt.Errorf("%w: %v is inside the VNet address space %v", ErrPeerAddress, addr, p)
+		}
+	}
+	return nil
+}
+
+// IsAPIPA reports whether addr is a link-local (169.254.0.0/16) address,
+// the kind Azure calls APIPA: such peers must initiate the session.
+func IsAPIPA(addr netip.Addr) bool {
+	return addr.Unmap().Is4() && addr.Unmap().IsLinkLocalUnicast()
+}
