@@ -509,7 +509,16 @@ func TestSystemdUnits(t *testing.T) {
 	cmd := exec.Command("systemd-analyze", "verify", "--man=no", "./vpngw.service", "./vpngw-agent@.service")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+	// verify also loads the units ours depend on and may warn about the
+	// system's own (e.g. a package's freeradius.service): only lines
+	// about vpngw's units count.
+	var ours []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "vpngw") {
+			ours = append(ours, line)
+		}
+	}
+	if err != nil || len(ours) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }

@@ -242,8 +242,8 @@ type Peer struct {
 
 // Defaults, as Azure documents them (reference §3).
 const (
-	DefaultIKELifetime    = 28800 * time.Second
-	DefaultChildLifetime  = 27000 * time.Second
+	DefaultIKELifetime    = transform.AzureIKELifetime
+	DefaultChildLifetime  = transform.AzureChildLifetime
 	DefaultChildLifeBytes = 102400000 * 1024
 	// The dead peer detection bounds are Azure's (transform owns them).
 	DefaultDPDTimeout = transform.DefaultDpdTimeoutSeconds * time.Second

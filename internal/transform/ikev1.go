@@ -115,6 +115,14 @@ func NewBlock(encr ID, key []byte) (cipher.Block, error) {
 	return nil, fmt.Errorf("%w: %s as a block cipher", ErrUnsupported, Name(TypeENCR, encr))
 }
 
+// Azure's IKEv2 lifetimes without a custom policy (reference §3.1): the
+// IKE SA and the Child SA. Package ike's defaults and the device
+// configuration scripts both use them.
+const (
+	AzureIKELifetime   = 28800 * time.Second
+	AzureChildLifetime = 27000 * time.Second
+)
+
 // Azure's IKEv1 lifetimes (reference §3.1).
 const (
 	// AzureV1MainModeLifetime is the Main Mode SA lifetime of both

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -233,7 +232,7 @@ func newPlan(p *Params) (*plan, error) {
 	if len(p.AzurePrefixes) == 0 || len(p.SitePrefixes) == 0 {
 		return nil, fmt.Errorf("vpndevice: both sides need address prefixes")
 	}
-	pl := &plan{Params: p, ikeLife: ike.DefaultIKELifetime, childLife: ike.DefaultChildLifetime, childKB: transform.AzureV1QuickModeLifeKB}
+	pl := &plan{Params: p, ikeLife: transform.AzureIKELifetime, childLife: transform.AzureChildLifetime, childKB: transform.AzureV1QuickModeLifeKB}
 	switch {
 	case p.Policy != nil:
 		ikeP, espP, err := transform.FromAzurePolicy(*p.Policy)
