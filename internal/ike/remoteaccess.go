@@ -77,6 +77,21 @@ func (sa *ikeSA) remoteAccessFor() *peer {
 	return nil
 }
 
+// gatewayProof is how the gateway authenticates to a client: its ID, its
+// certificate and its signature over the responder's signed octets.
+func (sa *ikeSA) gatewayProof(t *peer) ([]message.Payload, error) {
+	ra, lid := t.cfg.RemoteAccess, t.cfg.LocalID
+	method, sig, err := SignatureAuth(ra.Key, signedOctets(sa.prf, sa.initResp, sa.ni, sa.keys.SKpr, lid))
+	if err != nil {
+		return nil, err
+	}
+	ps := []message.Payload{&message.ID{Initiator: false, IDType: lid.Type, Data: lid.Data}}
+	if len(ra.Cert) > 0 {
+		ps = append(ps, &message.Cert{Encoding: message.CertX509Signature, Data: ra.Cert[0]})
+	}
+	return append(ps, &message.Auth{Method: method, Data: sig}), nil
+}
+
 // raFail ends a remote-access negotiation: the reason goes to the log and
 // the template's status and events, reply (if any) to the client, and
 // the SA is removed.
@@ -106,17 +121,11 @@ func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer
 		return
 	}
 	sa.remote, sa.local = pkt.Remote, pkt.Local
-	lid := t.cfg.LocalID
-	method, sig, err := SignatureAuth(ra.Key, signedOctets(sa.prf, sa.initResp, sa.ni, sa.keys.SKpr, lid))
+	ours, err := sa.gatewayProof(t)
 	if err != nil {
 		sa.raFail(now, t, m, err.Error(), authFailed)
 		return
 	}
-	ours := []message.Payload{&message.ID{Initiator: false, IDType: lid.Type, Data: lid.Data}}
-	if len(ra.Cert) > 0 {
-		ours = append(ours, &message.Cert{Encoding: message.CertX509Signature, Data: ra.Cert[0]})
-	}
-	ours = append(ours, &message.Auth{Method: method, Data: sig})
 	if ra.Relay != nil {
 		// RADIUS: the client's IKE identity is its EAP identity; the
 		// server's first Request answers this IKE_AUTH.
@@ -354,17 +363,11 @@ func (sa *ikeSA) certClient(now time.Time, pkt Packet, m *message.Message, t *pe
 		return
 	}
 	sa.remote, sa.local = pkt.Remote, pkt.Local
-	lid := t.cfg.LocalID
-	method, sig, err := SignatureAuth(ra.Key, signedOctets(sa.prf, sa.initResp, sa.ni, sa.keys.SKpr, lid))
+	ours, err := sa.gatewayProof(t)
 	if err != nil {
 		sa.raFail(now, t, m, err.Error(), authFailed)
 		return
 	}
-	ours := []message.Payload{&message.ID{Initiator: false, IDType: lid.Type, Data: lid.Data}}
-	if len(ra.Cert) > 0 {
-		ours = append(ours, &message.Cert{Encoding: message.CertX509Signature, Data: ra.Cert[0]})
-	}
-	ours = append(ours, &message.Auth{Method: method, Data: sig})
 	if p := sa.raAccept(now, m, m, t, leaf.Subject.CommonName, id, ours...); p != nil {
 		p.client.chain = chain
 	}
