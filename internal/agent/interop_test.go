@@ -101,16 +101,7 @@ func TestInteropPolicyBased(t *testing.T) {
 	for _, swanInitiates := range []bool{false, true} {
 		t.Run(fmt.Sprintf("strongswan-initiates=%v", swanInitiates), func(t *testing.T) {
 			l := newLab(t, false)
-			// Two prefixes per side: 10.1.0.0/24 + 10.3.0.0/24 behind A,
-			// 10.2.0.0/24 + 10.4.0.0/24 behind B.
-			l.a.host.MustRun(t, "ip", "addr", "add", "10.3.0.10/32", "dev", "lan0")
-			l.a.gw.MustRun(t, "ip", "route", "add", "10.3.0.10/32", "via", l.a.lanHost.String())
-			l.b.host.MustRun(t, "ip", "addr", "add", "10.4.0.10/32", "dev", "lan0")
-			l.b.gw.MustRun(t, "ip", "route", "add", "10.4.0.10/32", "via", l.b.lanHost.String())
-			l.b.gw.MustRun(t, "ip", "addr", "add", "10.4.0.1/32", "dev", "lan0") // libipsec wants a local address per TS
-			cfg := l.agentConfig("aes256-sha256-modp2048", "aes256-sha256")
-			cfg.LocalPrefixes = []string{"10.1.0.0/24", "10.3.0.0/24"}
-			cfg.Connections[0].RemotePrefixes = []string{"10.2.0.0/24", "10.4.0.0/24"}
+			cfg := l.twoPrefixesEach()
 			cfg.Connections[0].UsePolicyBasedTrafficSelectors = true
 			sw := l.swanB("aes256-sha256-modp2048", "aes256-sha256", func(c *swantest.Conn) {
 				c.LocalTS = []string{"10.2.0.0/24", "10.4.0.0/24"}
@@ -321,14 +312,7 @@ func TestInitiateWaitTerminate(t *testing.T) {
 func TestInteropTrafficSelectorPolicies(t *testing.T) {
 	swantest.Require(t)
 	l := newLab(t, false)
-	l.a.host.MustRun(t, "ip", "addr", "add", "10.3.0.10/32", "dev", "lan0")
-	l.a.gw.MustRun(t, "ip", "route", "add", "10.3.0.10/32", "via", l.a.lanHost.String())
-	l.b.host.MustRun(t, "ip", "addr", "add", "10.4.0.10/32", "dev", "lan0")
-	l.b.gw.MustRun(t, "ip", "route", "add", "10.4.0.10/32", "via", l.b.lanHost.String())
-	l.b.gw.MustRun(t, "ip", "addr", "add", "10.4.0.1/32", "dev", "lan0") // libipsec wants a local address per TS
-	cfg := l.agentConfig("aes256-sha256-modp2048", "aes256-sha256")
-	cfg.LocalPrefixes = []string{"10.1.0.0/24", "10.3.0.0/24"}
-	cfg.Connections[0].RemotePrefixes = []string{"10.2.0.0/24", "10.4.0.0/24"}
+	cfg := l.twoPrefixesEach()
 	cfg.Connections[0].TrafficSelectorPolicies = []gwconfig.TrafficSelectorPolicy{
 		{LocalAddressRanges: []string{"10.1.0.0/24"}, RemoteAddressRanges: []string{"10.2.0.0/24"}},
 		{LocalAddressRanges: []string{"10.3.0.0/24"}, RemoteAddressRanges: []string{"10.4.0.0/24"}},
@@ -361,4 +345,20 @@ func TestInteropTrafficSelectorPolicies(t *testing.T) {
 	if out, err := l.a.host.Run("ping", "-c", "2", "-W", "1", "-I", "10.1.0.2", "10.4.0.10"); err == nil {
 		t.Fatalf("10.1.0.2 → 10.4.0.10 crossed the tunnel though no policy covers it: %s", out)
 	}
+}
+
+// twoPrefixesEach gives each site a second prefix with a host in it
+// (10.1.0.0/24 + 10.3.0.0/24 behind A, 10.2.0.0/24 + 10.4.0.0/24 behind
+// B) and returns A's agent configuration for both, AES-CBC with MODP-2048.
+func (l *lab) twoPrefixesEach() *gwconfig.Config {
+	t := l.t
+	l.a.host.MustRun(t, "ip", "addr", "add", "10.3.0.10/32", "dev", "lan0")
+	l.a.gw.MustRun(t, "ip", "route", "add", "10.3.0.10/32", "via", l.a.lanHost.String())
+	l.b.host.MustRun(t, "ip", "addr", "add", "10.4.0.10/32", "dev", "lan0")
+	l.b.gw.MustRun(t, "ip", "route", "add", "10.4.0.10/32", "via", l.b.lanHost.String())
+	l.b.gw.MustRun(t, "ip", "addr", "add", "10.4.0.1/32", "dev", "lan0") // libipsec wants a local address per TS
+	cfg := l.agentConfig("aes256-sha256-modp2048", "aes256-sha256")
+	cfg.LocalPrefixes = []string{"10.1.0.0/24", "10.3.0.0/24"}
+	cfg.Connections[0].RemotePrefixes = []string{"10.2.0.0/24", "10.4.0.0/24"}
+	return cfg
 }
