@@ -186,11 +186,15 @@ func TestInteropV1RekeyAndDelete(t *testing.T) {
 			in = k
 		}
 	}
-	l.do(func(e *ikev1.Engine) {
-		if err := e.RekeyChild(time.Now(), in); err != nil {
-			t.Error(err)
-		}
-	})
+	// The host installs the new inbound SA on our QM2, the engine counts it
+	// established on strongSwan's HASH(3): until then RekeyChild refuses.
+	var err error
+	if !nstest.Eventually(5*time.Second, func() bool {
+		l.do(func(e *ikev1.Engine) { err = e.RekeyChild(time.Now(), in) })
+		return err == nil
+	}) {
+		t.Fatalf("our rekey of %08x: %v", in, err)
+	}
 	nstest.WaitFor(t, 10*time.Second, func() bool { _, ok := l.drv.Host.Children()[in]; return !ok }, "our rekey did not retire %08x", in)
 	l.agree()
 	if err := l.swan.Terminate("vpngw"); err != nil {
