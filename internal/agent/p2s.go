@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/dataplane"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
@@ -185,4 +186,39 @@ func (h *host) dropClient(name string) {
 	delete(h.clients, name)
 	delete(h.lastUp, name)
 	h.a.log.Info("point-to-site client tunnel removed", "client", name)
+}
+
+// DisconnectClients ends the point-to-site sessions named by their
+// agentapi.VpnConnectionID (Azure's disconnectVirtualNetworkGatewayVpnConnections):
+// each client's IKE SA is deleted (the client told) and its address goes
+// back to the pool. IDs of sessions that are gone are ignored; it returns
+// how many clients it disconnected.
+func (a *Agent) DisconnectClients(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	err := a.do(ctx, func() {
+		now := time.Now()
+		for _, name := range a.eng.v2.Peers() {
+			if _, ok := a.eng.v2.Client(name); !ok {
+				continue
+			}
+			ps, _ := a.eng.v2.PeerStatus(name)
+			for _, sa := range ps.IKE {
+				if want[agentapi.VpnConnectionID(sa.SPIi)] {
+					a.log.Info("disconnecting point-to-site client", "client", name, "vpnConnectionId", agentapi.VpnConnectionID(sa.SPIi))
+					if err := a.eng.v2.Terminate(now, name); err == nil {
+						n++
+					}
+					break
+				}
+			}
+		}
+	})
+	return n, err
 }

@@ -173,6 +173,13 @@ func newHarness(t *testing.T, opts reconcile.Options) *harness {
 	return h
 }
 
+// config is the configuration of the agent's current assignment.
+func (a *fakeAgent) config() gwconfig.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cur.Config
+}
+
 func (h *harness) agent(id string) *fakeAgent {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -572,11 +579,7 @@ func TestPolicyBasedGatewayReachesTheAgent(t *testing.T) {
 		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
 		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
 	g := h.desired().Gateways[0]
-	a := h.agent(g.Instances[0].ID)
-	a.mu.Lock()
-	cfg := a.cur.Config
-	a.mu.Unlock()
-	in, err := cfg.Check()
+	in, err := h.agent(g.Instances[0].ID).config().Check()
 	if err != nil {
 		t.Fatalf("PolicyBased assignment does not validate: %v", err)
 	}
