@@ -6,8 +6,8 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"slices"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,7 +234,9 @@ func TestPointToSiteInlineClientsRadius(t *testing.T) {
 	}
 	want := []RadiusServer{{Addr: netip.MustParseAddrPort("10.1.0.10:1812"), Secret: []byte("s1"), Score: 5},
 		{Addr: netip.MustParseAddrPort("10.1.0.11:1645"), Secret: []byte("s2")}}
-	if !slices.EqualFunc(p.Radius, want, func(a, b RadiusServer) bool { return a.Addr == b.Addr && a.Score == b.Score && string(a.Secret) == string(b.Secret) }) {
+	if !slices.EqualFunc(p.Radius, want, func(a, b RadiusServer) bool {
+		return a.Addr == b.Addr && a.Score == b.Score && string(a.Secret) == string(b.Secret)
+	}) {
 		t.Fatalf("radius: %+v", p.Radius)
 	}
 	revoked := check(section(strings.ToLower(pki.Thumbprint(alice.Cert))))

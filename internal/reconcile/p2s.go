@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/netx"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
@@ -330,3 +331,6 @@ func (r *Reconciler) DisconnectVpnClients(ctx context.Context, gw *resource.Virt
 	}
 	return r.waitApplied(ctx, "disconnecting clients of "+id.String(), r.gatewayRevisions(spec.Key))
 }
+
+// The reconciler answers the API's point-to-site actions.
+var _ api.PointToSiteProvisioner = (*Reconciler)(nil)

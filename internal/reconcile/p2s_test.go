@@ -1,14 +1,21 @@
 package reconcile_test
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/reconcile"
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 // A gateway's vpnClientConfiguration reaches its active instance as a
@@ -60,6 +67,62 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 	out := h.get(gwPath)
 	if b := fmt.Sprint(out); strings.Contains(b, "radsecret") || strings.Contains(b, "PRIVATE KEY") {
 		t.Fatalf("GET shows a secret: %s", b)
+	}
+	// The profile: a URL to a zip with Azure's files and a swanctl.conf.
+	gen, err := h.c.Do(h.ctx, "POST", gwPath+"/generatevpnprofile", json.RawMessage(`{"authenticationMethod":"EAPTLS"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var url string
+	if err := json.Unmarshal(gen.Body, &url); err != nil || !strings.HasPrefix(url, "/vpnclientpackages/") {
+		t.Fatalf("generatevpnprofile = %s, %v", gen.Body, err)
+	}
+	zresp, err := h.c.Do(h.ctx, "GET", url, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zresp.Body), int64(len(zresp.Body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	for _, want := range []string{"Generic/VpnSettings.xml", "Generic/VpnServerRoot.cer", "strongSwan/swanctl.conf"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the package lacks %s: %v", want, names)
+		}
+	}
+	// Health: the clients the active instance reports.
+	up := time.Now().Add(-time.Minute)
+	cs := agentapi.ConnectionStatus{Status: agentapi.Connected, IngressBytes: 1000, EgressBytes: 2000}
+	cs.Name, cs.UpSince = "p2s/alice/172.16.201.2", up
+	cs.Client = &tunstat.ClientStatus{Template: "p2s", User: "alice", VirtualIP: netip.MustParseAddr("172.16.201.2")}
+	cs.IKE = []tunstat.IKESAStatus{{SPIi: "0123456789abcdef", Remote: netip.MustParseAddrPort("198.51.100.7:4500")}}
+	cs.Traffic = &tunstat.TunnelStats{RxPackets: 10, TxPackets: 20}
+	a.mu.Lock()
+	a.p2s = &agentapi.PointToSiteStatus{Name: "p2s", Clients: []agentapi.ConnectionStatus{cs}}
+	a.mu.Unlock()
+	var health resource.VpnClientConnectionHealthDetailListResult
+	waitFor(t, 3*time.Second, func() bool {
+		r, err := h.c.Do(h.ctx, "POST", gwPath+"/getvpnclientconnectionhealth", nil, nil)
+		return err == nil && json.Unmarshal(r.Body, &health) == nil && len(health.Value) == 1
+	}, "health does not show the client")
+	d0 := health.Value[0]
+	if d0.VpnConnectionID != "IKEv2_0123456789abcdef" || d0.VpnUserName != "alice" || d0.PrivateIPAddress != "172.16.201.2" ||
+		d0.PublicIPAddress != "198.51.100.7:4500" || d0.IngressBytesTransferred != 1000 || d0.EgressPacketsTransferred != 20 || d0.VpnConnectionDuration < 59 {
+		t.Fatalf("health: %+v", d0)
+	}
+	// Disconnect: the session ID reaches the active instance.
+	if _, err := h.c.Do(h.ctx, "POST", gwPath+"/disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":["IKEv2_0123456789abcdef"]}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.assignment().DisconnectClients; !slices.Equal(got, []string{"IKEv2_0123456789abcdef"}) {
+		t.Fatalf("DisconnectClients = %v", got)
+	}
+	if _, err := h.c.Do(h.ctx, "POST", gwPath+"/disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":[]}`), nil); err == nil {
+		t.Fatal("an empty disconnect was accepted")
 	}
 	// Revoking a thumbprint keeps the identity.
 	h.put(gwPath, gwBody(vc(`{"name":"lost","properties":{"thumbprint":"`+strings.Repeat("ab", 20)+`"}}`, `"IkeV2"`)))
