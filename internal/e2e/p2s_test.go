@@ -1,0 +1,254 @@
+package e2e_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/p2s/pki"
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/swantest"
+)
+
+// p2sClient is a strongSwan point-to-site client in the lab, configured
+// from the gateway's generated profile.
+type p2sClient struct {
+	ns   *nstest.NS
+	swan *swantest.Daemon
+	conn string
+}
+
+// connect brings the client's tunnel up (swanctl --initiate, as the
+// profile's README says).
+func (p *p2sClient) connect(timeout time.Duration) error {
+	_, err := p.swan.Swanctl("--initiate", "--child", p.conn, "--timeout", strconv.Itoa(int(timeout.Seconds())))
+	return err
+}
+
+// generateProfile asks the gateway for its client package and returns its
+// files, by name.
+func (c *cloud) generateProfile(gwPath string) map[string][]byte {
+	c.t.Helper()
+	code, body, _, err := c.do(context.Background(), http.MethodPost, gwPath+"/generatevpnprofile", `{"authenticationMethod":"EAPTLS"}`)
+	if err != nil || code != http.StatusOK {
+		c.t.Fatalf("generatevpnprofile: %d %s %v", code, body, err)
+	}
+	var url string
+	if err := json.Unmarshal(body, &url); err != nil || !strings.HasPrefix(url, c.url+"/vpnclientpackages/") {
+		c.t.Fatalf("generatevpnprofile answered %s", body)
+	}
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	zb, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" {
+		c.t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		files[f.Name], _ = io.ReadAll(rc)
+		rc.Close()
+	}
+	return files
+}
+
+// health is the gateway's getvpnclientconnectionhealth.
+func (c *cloud) health(gwPath string) []resource.VpnClientConnectionHealthDetail {
+	c.t.Helper()
+	code, body, _, err := c.do(context.Background(), http.MethodPost, gwPath+"/getvpnclientconnectionhealth", "")
+	if err != nil || code != http.StatusOK {
+		c.t.Fatalf("getvpnclientconnectionhealth: %d %s %v", code, body, err)
+	}
+	var h resource.VpnClientConnectionHealthDetailListResult
+	if err := json.Unmarshal(body, &h); err != nil {
+		c.t.Fatal(err)
+	}
+	return h.Value
+}
+
+// putWait PUTs a resource and waits for its operation to succeed.
+func (c *cloud) putWait(path string, obj any) {
+	c.t.Helper()
+	b, _ := json.Marshal(obj)
+	code, body, hdr, err := c.do(context.Background(), http.MethodPut, path, string(b))
+	if err != nil || code >= 300 {
+		c.t.Fatalf("PUT %s: %d %s %v", path, code, body, err)
+	}
+	nstest.WaitFor(c.t, 60*time.Second, func() bool {
+		_, b, _, err := c.do(context.Background(), http.MethodGet, hdr.Get("Azure-AsyncOperation"), "")
+		var st api.OperationStatus
+		if err != nil || json.Unmarshal(b, &st) != nil {
+			return false
+		}
+		if st.Status == api.StatusFailed {
+			c.t.Fatalf("PUT %s failed: %s", path, b)
+		}
+		return st.Status == api.StatusSucceeded
+	}, "PUT %s did not finish", path)
+}
+
+// TestPointToSiteCertificate: point-to-site end to end through the real
+// path. A gateway gets a vpnClientConfiguration (IkeV2, Certificate, a
+// test root CA); the control plane gives it its own CA and certificate;
+// generatevpnprofile's zip, unchanged but for the client's certificate
+// and key dropped into it, configures a real strongSwan client on the
+// emulated internet, which connects, gets an address from the pool,
+// pings a VM and sends it a checksummed TCP stream. Health shows the
+// client; disconnect by its vpnConnectionId drops it; it reconnects; its
+// thumbprint added to the revoked list ends its session and it cannot
+// connect again.
+func TestPointToSiteCertificate(t *testing.T) {
+	c := newCloud(t)
+	start := time.Now()
+	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	vmNS := c.vmNS(sub1, "RG1", "vm1")
+	// A laptop on the internet: a site's device namespace has a public
+	// address and nothing else that matters here.
+	laptop := c.site("laptop", "192.0.2.50", "10.70.0.0/24")
+
+	ca, err := pki.NewCA("Contoso P2S Root", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := ca.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwPath := "/subscriptions/" + sub1 + "/resourceGroups/RG1/providers/Microsoft.Network/virtualNetworkGateways/VNet1-gw"
+	_, body, _, err := c.do(context.Background(), http.MethodGet, gwPath, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gw map[string]any
+	if err := json.Unmarshal(body, &gw); err != nil {
+		t.Fatal(err)
+	}
+	vc := map[string]any{
+		"vpnClientAddressPool":      map[string]any{"addressPrefixes": []string{"172.16.201.0/24"}},
+		"vpnClientProtocols":        []string{"IkeV2"},
+		"vpnAuthenticationTypes":    []string{"Certificate"},
+		"vpnClientRootCertificates": []any{map[string]any{"name": "ContosoRoot", "properties": map[string]any{"publicCertData": pki.PublicCertData(ca.Cert)}}},
+	}
+	gw["properties"].(map[string]any)["vpnClientConfiguration"] = vc
+	c.putWait(gwPath, gw)
+	t.Logf("gateway with point-to-site: %v", time.Since(start).Round(time.Millisecond))
+
+	files := c.generateProfile(gwPath)
+	for _, f := range []string{"Generic/VpnSettings.xml", "Generic/VpnServerRoot.cer", "strongSwan/swanctl.conf", "strongSwan/x509ca/VpnServerRoot.pem", "NetworkManager/VNet1-gw.nmconnection"} {
+		if len(files[f]) == 0 {
+			t.Fatalf("the package lacks %s", f)
+		}
+	}
+	if _, err := x509.ParseCertificate(files["Generic/VpnServerRoot.cer"]); err != nil {
+		t.Fatalf("VpnServerRoot.cer: %v", err)
+	}
+	// The profile's strongSwan directory, with alice's certificate and key.
+	dir := t.TempDir()
+	for name, b := range files {
+		rel, ok := strings.CutPrefix(name, "strongSwan/")
+		if !ok {
+			continue
+		}
+		writeFile(t, filepath.Join(dir, rel), b)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(alice.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "x509", "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: alice.Cert.Raw}))
+	writeFile(t, filepath.Join(dir, "private", "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	cl := &p2sClient{ns: laptop.device, conn: "VNet1-gw", swan: swantest.StartFile(t, laptop.device, filepath.Join(dir, "swanctl.conf"))}
+
+	up := time.Now()
+	if err := cl.connect(15 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("client connected in %v", time.Since(up).Round(time.Millisecond))
+	reachable(t, laptop.device, vm, 10*time.Second)
+	if loss := pingLoss(t, laptop.device, vm, 5, "0.2"); loss != 0 {
+		t.Fatalf("laptop → VM: %d%% loss", loss)
+	}
+	transfer(t, laptop.device, vmNS, vm, 1<<20)
+
+	// Health shows alice: her address from the pool, where she is, traffic.
+	var h []resource.VpnClientConnectionHealthDetail
+	nstest.WaitFor(t, 5*time.Second, func() bool {
+		h = c.health(gwPath)
+		return len(h) == 1 && h[0].IngressBytesTransferred > 1<<20 && h[0].EgressPacketsTransferred > 0
+	}, "health: %+v", h)
+	sas, err := cl.swan.SAs()
+	if err != nil || len(sas) != 1 {
+		t.Fatalf("client SAs: %+v %v", sas, err)
+	}
+	d := h[0]
+	if d.VpnUserName != "alice@contoso.test" || !netip.MustParsePrefix("172.16.201.0/24").Contains(netip.MustParseAddr(d.PrivateIPAddress)) ||
+		!strings.HasPrefix(d.PublicIPAddress, "192.0.2.50:") || !strings.EqualFold(d.VpnConnectionID, "IKEv2_"+sas[0].SPIi) ||
+		d.VpnConnectionTime == "" {
+		t.Fatalf("health: %+v (client SPIi %s)", d, sas[0].SPIi)
+	}
+
+	// Disconnect by vpnConnectionId: the client is told and is gone.
+	code, body, _, err := c.do(context.Background(), http.MethodPost, gwPath+"/disconnectvirtualnetworkgatewayvpnconnections",
+		`{"vpnConnectionIds":["`+d.VpnConnectionID+`"]}`)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("disconnect: %d %s %v", code, body, err)
+	}
+	nstest.WaitFor(t, 10*time.Second, func() bool { return !cl.swan.Established(cl.conn) }, "the client still has its SA after disconnect")
+	nstest.WaitFor(t, 5*time.Second, func() bool { return len(c.health(gwPath)) == 0 }, "health still shows the client after disconnect")
+
+	// It may come back; revoking its certificate ends that for good.
+	if err := cl.connect(15 * time.Second); err != nil {
+		t.Fatalf("reconnect after disconnect: %v", err)
+	}
+	reachable(t, laptop.device, vm, 10*time.Second)
+	_, body, _, _ = c.do(context.Background(), http.MethodGet, gwPath, "")
+	if err := json.Unmarshal(body, &gw); err != nil {
+		t.Fatal(err)
+	}
+	gw["properties"].(map[string]any)["vpnClientConfiguration"].(map[string]any)["vpnClientRevokedCertificates"] = []any{
+		map[string]any{"name": "alice-laptop", "properties": map[string]any{"thumbprint": pki.Thumbprint(alice.Cert)}}}
+	c.putWait(gwPath, gw)
+	nstest.WaitFor(t, 10*time.Second, func() bool { return !cl.swan.Established(cl.conn) }, "the revoked client still has its SA")
+	if err := cl.connect(10 * time.Second); err == nil {
+		t.Fatal("a revoked certificate connected")
+	}
+	if h := c.health(gwPath); len(h) != 0 {
+		t.Fatalf("health after revocation: %+v", h)
+	}
+	t.Logf("whole test: %v", time.Since(start).Round(time.Millisecond))
+}
+
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
