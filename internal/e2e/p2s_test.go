@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
@@ -41,15 +39,12 @@ func (p *p2sClient) connect(timeout time.Duration) error {
 
 // generateProfile asks the gateway for its client package and returns its
 // files, by name.
-func (c *cloud) generateProfile(gwPath string) map[string][]byte {
+func (c *cloud) generateProfile(gwName string) map[string][]byte {
 	c.t.Helper()
-	code, body, _, err := c.do(context.Background(), http.MethodPost, gwPath+"/generatevpnprofile", `{"authenticationMethod":"EAPTLS"}`)
-	if err != nil || code != http.StatusOK {
-		c.t.Fatalf("generatevpnprofile: %d %s %v", code, body, err)
-	}
-	var url string
-	if err := json.Unmarshal(body, &url); err != nil || !strings.HasPrefix(url, c.url+"/vpnclientpackages/") {
-		c.t.Fatalf("generatevpnprofile answered %s", body)
+	url := strings.TrimSpace(c.cli("network", "vnet-gateway", "vpn-client", "generate", "-g", "RG1", "-n", gwName,
+		"--authentication-method", "EAPTLS", "-o", "tsv"))
+	if !strings.HasPrefix(url, c.url+"/vpnclientpackages/") {
+		c.t.Fatalf("vpn-client generate printed %q", url)
 	}
 	resp, err := httpClient.Get(url)
 	if err != nil {
@@ -76,39 +71,15 @@ func (c *cloud) generateProfile(gwPath string) map[string][]byte {
 	return files
 }
 
-// health is the gateway's getvpnclientconnectionhealth.
-func (c *cloud) health(gwPath string) []resource.VpnClientConnectionHealthDetail {
+// health is the gateway's getvpnclientconnectionhealth (vpn-client show-health).
+func (c *cloud) health(gwName string) []resource.VpnClientConnectionHealthDetail {
 	c.t.Helper()
-	code, body, _, err := c.do(context.Background(), http.MethodPost, gwPath+"/getvpnclientconnectionhealth", "")
-	if err != nil || code != http.StatusOK {
-		c.t.Fatalf("getvpnclientconnectionhealth: %d %s %v", code, body, err)
-	}
+	out := c.cli("network", "vnet-gateway", "vpn-client", "show-health", "-g", "RG1", "-n", gwName, "-o", "json")
 	var h resource.VpnClientConnectionHealthDetailListResult
-	if err := json.Unmarshal(body, &h); err != nil {
-		c.t.Fatal(err)
+	if err := json.Unmarshal([]byte(out), &h); err != nil {
+		c.t.Fatalf("show-health: %v: %s", err, out)
 	}
 	return h.Value
-}
-
-// putWait PUTs a resource and waits for its operation to succeed.
-func (c *cloud) putWait(path string, obj any) {
-	c.t.Helper()
-	b, _ := json.Marshal(obj)
-	code, body, hdr, err := c.do(context.Background(), http.MethodPut, path, string(b))
-	if err != nil || code >= 300 {
-		c.t.Fatalf("PUT %s: %d %s %v", path, code, body, err)
-	}
-	nstest.WaitFor(c.t, 60*time.Second, func() bool {
-		_, b, _, err := c.do(context.Background(), http.MethodGet, hdr.Get("Azure-AsyncOperation"), "")
-		var st api.OperationStatus
-		if err != nil || json.Unmarshal(b, &st) != nil {
-			return false
-		}
-		if st.Status == api.StatusFailed {
-			c.t.Fatalf("PUT %s failed: %s", path, b)
-		}
-		return st.Status == api.StatusSucceeded
-	}, "PUT %s did not finish", path)
 }
 
 // TestPointToSiteCertificate: point-to-site end to end through the real
@@ -139,26 +110,16 @@ func TestPointToSiteCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gwPath := "/subscriptions/" + sub1 + "/resourceGroups/RG1/providers/Microsoft.Network/virtualNetworkGateways/VNet1-gw"
-	_, body, _, err := c.do(context.Background(), http.MethodGet, gwPath, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gw map[string]any
-	if err := json.Unmarshal(body, &gw); err != nil {
-		t.Fatal(err)
-	}
-	vc := map[string]any{
-		"vpnClientAddressPool":      map[string]any{"addressPrefixes": []string{"172.16.201.0/24"}},
-		"vpnClientProtocols":        []string{"IkeV2"},
-		"vpnAuthenticationTypes":    []string{"Certificate"},
-		"vpnClientRootCertificates": []any{map[string]any{"name": "ContosoRoot", "properties": map[string]any{"publicCertData": pki.PublicCertData(ca.Cert)}}},
-	}
-	gw["properties"].(map[string]any)["vpnClientConfiguration"] = vc
-	c.putWait(gwPath, gw)
+	// az's steps: the pool and protocol, then the root (a .cer file).
+	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.201.0/24",
+		"--client-protocol", "IkeV2", "-o", "none")
+	rootFile := filepath.Join(t.TempDir(), "ContosoRoot.cer")
+	writeFile(t, rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
+	c.cli("network", "vnet-gateway", "root-cert", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "ContosoRoot",
+		"--public-cert-data", rootFile, "-o", "none")
 	t.Logf("gateway with point-to-site: %v", time.Since(start).Round(time.Millisecond))
 
-	files := c.generateProfile(gwPath)
+	files := c.generateProfile("VNet1-gw")
 	for _, f := range []string{"Generic/VpnSettings.xml", "Generic/VpnServerRoot.cer", "strongSwan/swanctl.conf", "strongSwan/x509ca/VpnServerRoot.pem", "NetworkManager/VNet1-gw.nmconnection"} {
 		if len(files[f]) == 0 {
 			t.Fatalf("the package lacks %s", f)
@@ -198,7 +159,7 @@ func TestPointToSiteCertificate(t *testing.T) {
 	// Health shows alice: her address from the pool, where she is, traffic.
 	var h []resource.VpnClientConnectionHealthDetail
 	nstest.WaitFor(t, 5*time.Second, func() bool {
-		h = c.health(gwPath)
+		h = c.health("VNet1-gw")
 		return len(h) == 1 && h[0].IngressBytesTransferred > 1<<20 && h[0].EgressPacketsTransferred > 0
 	}, "health: %+v", h)
 	sas, err := cl.swan.SAs()
@@ -213,31 +174,22 @@ func TestPointToSiteCertificate(t *testing.T) {
 	}
 
 	// Disconnect by vpnConnectionId: the client is told and is gone.
-	code, body, _, err := c.do(context.Background(), http.MethodPost, gwPath+"/disconnectvirtualnetworkgatewayvpnconnections",
-		`{"vpnConnectionIds":["`+d.VpnConnectionID+`"]}`)
-	if err != nil || code != http.StatusOK {
-		t.Fatalf("disconnect: %d %s %v", code, body, err)
-	}
+	c.cli("network", "vnet-gateway", "disconnect-vpn-connections", "-g", "RG1", "-n", "VNet1-gw", "--vpn-connection-ids", d.VpnConnectionID, "-o", "none")
 	nstest.WaitFor(t, 10*time.Second, func() bool { return !cl.swan.Established(cl.conn) }, "the client still has its SA after disconnect")
-	nstest.WaitFor(t, 5*time.Second, func() bool { return len(c.health(gwPath)) == 0 }, "health still shows the client after disconnect")
+	nstest.WaitFor(t, 5*time.Second, func() bool { return len(c.health("VNet1-gw")) == 0 }, "health still shows the client after disconnect")
 
 	// It may come back; revoking its certificate ends that for good.
 	if err := cl.connect(15 * time.Second); err != nil {
 		t.Fatalf("reconnect after disconnect: %v", err)
 	}
 	reachable(t, laptop.device, vm, 10*time.Second)
-	_, body, _, _ = c.do(context.Background(), http.MethodGet, gwPath, "")
-	if err := json.Unmarshal(body, &gw); err != nil {
-		t.Fatal(err)
-	}
-	gw["properties"].(map[string]any)["vpnClientConfiguration"].(map[string]any)["vpnClientRevokedCertificates"] = []any{
-		map[string]any{"name": "alice-laptop", "properties": map[string]any{"thumbprint": pki.Thumbprint(alice.Cert)}}}
-	c.putWait(gwPath, gw)
+	c.cli("network", "vnet-gateway", "revoked-cert", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "alice-laptop",
+		"--thumbprint", pki.Thumbprint(alice.Cert), "-o", "none")
 	nstest.WaitFor(t, 10*time.Second, func() bool { return !cl.swan.Established(cl.conn) }, "the revoked client still has its SA")
 	if err := cl.connect(10 * time.Second); err == nil {
 		t.Fatal("a revoked certificate connected")
 	}
-	if h := c.health(gwPath); len(h) != 0 {
+	if h := c.health("VNet1-gw"); len(h) != 0 {
 		t.Fatalf("health after revocation: %+v", h)
 	}
 	t.Logf("whole test: %v", time.Since(start).Round(time.Millisecond))

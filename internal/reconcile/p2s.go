@@ -203,7 +203,9 @@ func pointToSiteFor(g *resource.VirtualNetworkGateway, ident P2SIdentity, haveId
 		}
 	}
 	if len(ps.ClientRootCertificates) == 0 && len(ps.RadiusServers) == 0 {
-		return nil, nil, Problem{Msg: "vpnClientConfiguration has no way for clients to authenticate: give vpnClientRootCertificates (Certificate) or RADIUS servers (Radius)"}
+		// No client could authenticate yet (a pool set before its root
+		// certificates, as az's steps go): nothing to run.
+		return nil, nil, Problem{}
 	}
 	return ps, netx.ParsePrefixes(ps.AddressPool), Problem{}
 }
