@@ -19,6 +19,7 @@ import (
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
+	"github.com/vpngw/vpngw/internal/tstest/radiustest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 )
 
@@ -39,10 +40,10 @@ func (p *p2sClient) connect(timeout time.Duration) error {
 
 // generateProfile asks the gateway for its client package and returns its
 // files, by name.
-func (c *cloud) generateProfile(gwName string) map[string][]byte {
+func (c *cloud) generateProfile(gwName, authMethod string) map[string][]byte {
 	c.t.Helper()
 	url := strings.TrimSpace(c.cli("network", "vnet-gateway", "vpn-client", "generate", "-g", "RG1", "-n", gwName,
-		"--authentication-method", "EAPTLS", "-o", "tsv"))
+		"--authentication-method", authMethod, "-o", "tsv"))
 	if !strings.HasPrefix(url, c.url+"/vpnclientpackages/") {
 		c.t.Fatalf("vpn-client generate printed %q", url)
 	}
@@ -119,7 +120,7 @@ func TestPointToSiteCertificate(t *testing.T) {
 		"--public-cert-data", rootFile, "-o", "none")
 	t.Logf("gateway with point-to-site: %v", time.Since(start).Round(time.Millisecond))
 
-	files := c.generateProfile("VNet1-gw")
+	files := c.generateProfile("VNet1-gw", "EAPTLS")
 	for _, f := range []string{"Generic/VpnSettings.xml", "Generic/VpnServerRoot.cer", "strongSwan/swanctl.conf", "strongSwan/x509ca/VpnServerRoot.pem", "NetworkManager/VNet1-gw.nmconnection"} {
 		if len(files[f]) == 0 {
 			t.Fatalf("the package lacks %s", f)
@@ -129,14 +130,7 @@ func TestPointToSiteCertificate(t *testing.T) {
 		t.Fatalf("VpnServerRoot.cer: %v", err)
 	}
 	// The profile's strongSwan directory, with alice's certificate and key.
-	dir := t.TempDir()
-	for name, b := range files {
-		rel, ok := strings.CutPrefix(name, "strongSwan/")
-		if !ok {
-			continue
-		}
-		writeFile(t, filepath.Join(dir, rel), b)
-	}
+	dir := strongSwanDir(t, files, nil)
 	keyDER, err := x509.MarshalPKCS8PrivateKey(alice.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +187,59 @@ func TestPointToSiteCertificate(t *testing.T) {
 		t.Fatalf("health after revocation: %+v", h)
 	}
 	t.Logf("whole test: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// strongSwanDir writes the profile's strongSwan directory, swanctl.conf
+// edited by r (the user name and password of an EAP profile).
+func strongSwanDir(t *testing.T, files map[string][]byte, r *strings.Replacer) string {
+	dir := t.TempDir()
+	for name, b := range files {
+		rel, ok := strings.CutPrefix(name, "strongSwan/")
+		if !ok {
+			continue
+		}
+		if rel == "swanctl.conf" && r != nil {
+			b = []byte(r.Replace(string(b)))
+		}
+		writeFile(t, filepath.Join(dir, rel), b)
+	}
+	return dir
+}
+
+// TestPointToSiteRADIUS: Azure's Radius authentication through the real
+// path. A real FreeRADIUS 3.2 runs on a VM in the gateway's VNet and
+// alone knows bob's password; the gateway's vpnClientConfiguration names
+// it (vnet-gateway update --vpn-auth-type Radius --radius-server
+// --radius-secret); the generated EAP-MSCHAPv2 profile, with bob's name
+// and password put in its placeholders, connects a real strongSwan client
+// whose EAP the gateway relays to FreeRADIUS; the client reaches the VM;
+// health shows bob; the secret is in no GET.
+func TestPointToSiteRADIUS(t *testing.T) {
+	radiustest.Require(t)
+	c := newCloud(t)
+	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	vm := c.vm(sub1, "RG1", "VNet1", "radius1")
+	vmNS := c.vmNS(sub1, "RG1", "radius1")
+	radiustest.StartWith(t, radiustest.Options{Users: map[string]string{"bob": "Bob-Secret-42"}, NS: vmNS, Addr: vm,
+		Clients: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}})
+	laptop := c.site("laptop", "192.0.2.51", "10.71.0.0/24")
+	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.202.0/24",
+		"--client-protocol", "IkeV2", "--vpn-auth-type", "Radius", "--radius-server", vm.String(), "--radius-secret", "testing123", "-o", "none")
+	if out := c.cli("network", "vnet-gateway", "show", "-g", "RG1", "-n", "VNet1-gw", "-o", "json"); strings.Contains(out, "testing123") {
+		t.Fatalf("the gateway shows its RADIUS secret: %s", out)
+	}
+	files := c.generateProfile("VNet1-gw", "EAPMSCHAPv2")
+	dir := strongSwanDir(t, files, strings.NewReplacer("USERNAME", "bob", "PASSWORD", "Bob-Secret-42"))
+	cl := &p2sClient{ns: laptop.device, conn: "VNet1-gw", swan: swantest.StartFile(t, laptop.device, filepath.Join(dir, "swanctl.conf"))}
+	if err := cl.connect(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	reachable(t, laptop.device, vm, 10*time.Second)
+	var h []resource.VpnClientConnectionHealthDetail
+	nstest.WaitFor(t, 5*time.Second, func() bool {
+		h = c.health("VNet1-gw")
+		return len(h) == 1 && h[0].VpnUserName == "bob" && netip.MustParsePrefix("172.16.202.0/24").Contains(netip.MustParseAddr(h[0].PrivateIPAddress))
+	}, "health: %+v", h)
 }
 
 func writeFile(t *testing.T, path string, b []byte) {
