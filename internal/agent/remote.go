@@ -290,6 +290,7 @@ func (s *supervisor) apply(ctx context.Context, a *agentapi.Assignment, in *gwco
 		}
 		s.run.cfg = in
 		s.resetConnections(ctx, a)
+		s.disconnectClients(ctx, a)
 	}
 	s.cur = a
 	s.log.Info("assignment applied", "revision", a.Revision, "role", a.Role, "connections", len(in.Peers))
@@ -311,6 +312,21 @@ func (s *supervisor) resetConnections(ctx context.Context, a *agentapi.Assignmen
 			// The connection is still configured and negotiates on its own.
 			s.log.Warn("resetting a connection", "connection", name, "err", err)
 		}
+	}
+}
+
+// disconnectClients ends the point-to-site sessions the assignment names
+// (s.mu held, s.run set); a freshly started instance has none.
+func (s *supervisor) disconnectClients(ctx context.Context, a *agentapi.Assignment) {
+	if len(a.DisconnectClients) == 0 {
+		return
+	}
+	n, err := s.run.ag.DisconnectClients(ctx, a.DisconnectClients)
+	switch {
+	case err != nil:
+		s.log.Warn("disconnecting point-to-site clients", "err", err)
+	case n > 0:
+		s.log.Info("disconnected point-to-site clients", "revision", a.Revision, "clients", n)
 	}
 }
 

@@ -76,6 +76,11 @@ type Assignment struct {
 	// instance deletes its SAs and negotiates them again, leaving the
 	// other connections alone. Absent means 0.
 	ConnectionResets map[string]int64 `json:"connectionResets,omitempty"`
+	// DisconnectClients are the point-to-site sessions to end, by
+	// VpnConnectionID (Azure's disconnectVirtualNetworkGatewayVpnConnections).
+	// A session ID never comes back, so the list may be applied again
+	// harmlessly; the control plane keeps the latest few.
+	DisconnectClients []string `json:"disconnectClients,omitempty"`
 	// Config is the instance's configuration (a standby's has no
 	// connections).
 	Config gwconfig.Config `json:"config"`
@@ -147,6 +152,12 @@ type ConnectionStatus struct {
 	LastConnected time.Time            `json:"lastConnectionEstablishedUtcTime,omitempty"`
 	Traffic       *tunstat.TunnelStats `json:"traffic,omitempty"`
 }
+
+// VpnConnectionID is the ID of a point-to-site client's session (Azure's
+// vpnConnectionId): the protocol and the initiator SPI of the client's
+// IKE SA, unique per session. Connection health shows it and
+// disconnectVirtualNetworkGatewayVpnConnections takes it.
+func VpnConnectionID(spii string) string { return "IKEv2_" + spii }
 
 // Connected reports whether a connection of st is Connected.
 func (st Status) Connected(name string) bool {
