@@ -82,18 +82,19 @@ type Server struct {
 	// commit, operation goroutines hold it to commit their outcome.
 	mu sync.Mutex
 
-	// ctx is the lifetime of operation goroutines; cancel is called by
-	// Close.
+	// ctx is the server's lifetime, the parent of the workers Start
+	// starts; cancel is called by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// opsMu guards closed and running.
+	// opsMu guards closed, workers and running.
 	opsMu sync.Mutex
 	// closed is set by Close; no operation starts after it.
 	closed bool
+	// workers is the running term of the operation workers (workers.go);
+	// nil while this server does not run operations (a follower).
+	workers *workers
 	// running holds the IDs of operations with a live goroutine.
 	running map[string]bool
-	// wg counts operation and janitor goroutines.
-	wg sync.WaitGroup
 
 	// activity is the activity log (activity.go).
 	activity activityLog
@@ -159,36 +160,20 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Start resumes every operation left in progress by a previous process
-// (resources in provisioningState Updating or Deleting) and starts the
-// janitor that forgets finished operations after OperationRetention. It
-// returns after scheduling them; ctx bounds only the scan.
-func (s *Server) Start(ctx context.Context) error {
-	n, err := s.resume(ctx)
-	if err != nil {
-		return fmt.Errorf("api: resume operations: %w", err)
-	}
-	if n > 0 {
-		s.log.Info("resuming operations", "count", n)
-	}
-	s.opsMu.Lock()
-	defer s.opsMu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.wg.Add(1)
-	go s.janitor()
-	return nil
-}
+// Start runs the operation workers for the server's lifetime (until
+// Close): StartWorkers for a server that is always the one running
+// operations (one process on its own store). ctx bounds only the scan of
+// unfinished operations.
+func (s *Server) Start(ctx context.Context) error { return s.startWorkers(s.ctx, ctx) }
 
-// Close stops operation goroutines (an interrupted operation is resumed by
-// the next Start) and waits for them. It does not close the store.
+// Close stops the operation workers (an interrupted operation is resumed
+// by the next start) and waits for them. It does not close the store.
 func (s *Server) Close() error {
 	s.opsMu.Lock()
 	s.closed = true
 	s.opsMu.Unlock()
 	s.cancel()
-	s.wg.Wait()
+	s.StopWorkers()
 	return nil
 }
 
