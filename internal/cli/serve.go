@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,6 +35,7 @@ type serveOptions struct {
 	agentToken  string
 	labPrefix   string
 	noCap       bool
+	leaderTTL   time.Duration
 	store       storeFlags
 }
 
@@ -158,6 +160,7 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
 	addStoreFlags(f, &o.store)
+	f.DurationVar(&o.leaderTTL, "leader-ttl", server.DefaultLeaderTTL, "with --store etcd: lease of the elected leader among servers sharing the prefix, whole seconds from 2s to 60s; a dead leader is replaced about this long after its last renewal")
 	addRotateKeyCommand(cmd, e)
 	root.AddCommand(cmd)
 }
@@ -287,6 +290,9 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := server.CheckLeaderTTL(o.leaderTTL); err != nil {
+		return usageError{err}
+	}
 	dir, keyFile, err := storePaths(e, o.dataDir, o.keyFile)
 	if err != nil {
 		return err
@@ -307,6 +313,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AgentTokenFile:  o.agentToken,
 		LabPrefix:       o.labPrefix,
 		NoThroughputCap: o.noCap,
+		LeaderTTL:       o.leaderTTL,
 		Logger:          log,
 	})
 }
