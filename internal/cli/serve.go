@@ -61,6 +61,12 @@ func addStoreFlags(f *pflag.FlagSet, o *storeFlags) {
 	o.flags = f
 	f.StringVar(&o.kind, "store", server.StoreBolt, "where the state lives: bolt (embedded, DATA-DIR/vpngw.db) or etcd (an etcd v3 cluster that several servers can share; --etcd-*)")
 	f.StringSliceVar(&o.endpoints, "etcd-endpoints", nil, "with --store etcd: etcd client URLs, http://HOST:PORT or https://HOST:PORT, comma-separated")
+	addEtcdFlags(f, o)
+}
+
+// addEtcdFlags adds the --etcd-* flags but the endpoints.
+func addEtcdFlags(f *pflag.FlagSet, o *storeFlags) {
+	o.flags = f
 	f.StringVar(&o.prefix, "etcd-prefix", server.DefaultEtcdPrefix, "with --store etcd: key prefix, ending in /; installations sharing an etcd need distinct ones")
 	f.StringVar(&o.cert, "etcd-cert", "", "with --store etcd: client certificate (PEM) for https endpoints, with --etcd-key")
 	f.StringVar(&o.key, "etcd-key", "", "with --store etcd: the client certificate's private key (PEM)")
@@ -162,6 +168,7 @@ apart from the data: without it the stored secrets cannot be read.
 	addStoreFlags(f, &o.store)
 	f.DurationVar(&o.leaderTTL, "leader-ttl", server.DefaultLeaderTTL, "with --store etcd: lease of the elected leader among servers sharing the prefix, whole seconds from 2s to 60s; a dead leader is replaced about this long after its last renewal")
 	addRotateKeyCommand(cmd, e)
+	addMigrateCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
