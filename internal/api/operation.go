@@ -201,8 +201,12 @@ func (s *Server) runOp(ctx context.Context, id string) {
 // finish commits the outcome of op (not a group delete): the resource
 // leaves Updating/Deleting, and the operation records its status.
 func (s *Server) finish(ctx context.Context, log *slog.Logger, op *registry.Operation, workErr error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		log.Error("commit operation", "err", err)
+		return
+	}
+	defer unlock()
 	target := op.TargetID()
 	cur, err := registry.Load(ctx, s.st, target.Parent())
 	if err != nil {
@@ -292,18 +296,24 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *regis
 			if a, ok := registry.PublicIP(m.Obj); ok {
 				ops = append(ops, store.DeleteOp(registry.AddressKey(a)))
 			}
-			s.mu.Lock()
-			_, err := s.st.Txn(context.WithoutCancel(ctx), []store.Cmp{{Key: registry.Key(m.ID), ModRevision: m.Rev}}, ops)
-			s.mu.Unlock()
+			unlock, err := s.lockWrites(context.WithoutCancel(ctx))
+			if err == nil {
+				_, err = s.st.Txn(context.WithoutCancel(ctx), []store.Cmp{{Key: registry.Key(m.ID), ModRevision: m.Rev}}, ops)
+				unlock()
+			}
 			if err != nil {
 				log.Error("group delete: remove member", "member", m.ID.String(), "err", err)
 				return
 			}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		log.Error("group delete: commit", "err", err)
+		return
+	}
+	defer unlock()
 	g, err := registry.Load(ctx, s.st, gid)
 	if err != nil {
 		log.Error("group delete: load group", "err", err)
@@ -326,8 +336,12 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *regis
 // failGroupDelete marks the group and its remaining resources Failed and
 // ends the operation.
 func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *registry.Operation, workErr error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		log.Error("group delete: commit failure", "err", err)
+		return
+	}
+	defer unlock()
 	gid := op.TargetID()
 	var (
 		cmps []store.Cmp
@@ -434,8 +448,11 @@ func (s *Server) resume(ctx context.Context) (int, error) {
 
 // recreateOp gives a pending resource a fresh operation record.
 func (s *Server) recreateOp(ctx context.Context, p *registry.Record) (*registry.Operation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	kind := registry.OpPut
 	switch {
 	case p.ID.Type == "":

@@ -55,6 +55,21 @@ type Config struct {
 	Rand io.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// WriteLock, when set, serializes writes with the other servers
+	// sharing Store (replicas on etcd): every write holds it, besides
+	// this server's own lock, from validation to commit. Nil: this
+	// server is the store's only writer.
+	WriteLock WriteLocker
+}
+
+// WriteLocker is a writer lock shared by the servers on one store, so
+// that a rule spanning resources (a VNet in use, an address space that
+// must not overlap) is checked and committed with no other server's write
+// in between.
+type WriteLocker interface {
+	// Lock returns once this server holds the lock, or an error (ctx
+	// ended, the store unreachable). unlock releases it.
+	Lock(ctx context.Context) (unlock func(), err error)
 }
 
 // Server is the ARM-shaped API. It is an http.Handler; Start resumes the
@@ -78,9 +93,13 @@ type Server struct {
 	// spec is the generated OpenAPI document.
 	spec []byte
 
-	// mu is the writer lock: every write holds it from validation to
-	// commit, operation goroutines hold it to commit their outcome.
+	// mu is the writer lock within this process: every write holds it
+	// (lockWrites) from validation to commit, operation goroutines hold it
+	// to commit their outcome.
 	mu sync.Mutex
+	// writeLock, when set, is the writer lock across the servers sharing
+	// the store, taken under mu (Config.WriteLock).
+	writeLock WriteLocker
 
 	// ctx is the server's lifetime, the parent of the workers Start
 	// starts; cancel is called by Close.
@@ -116,6 +135,7 @@ func New(cfg Config) (*Server, error) {
 		retryAfter:  cfg.RetryAfter,
 		endpoint:    strings.TrimSuffix(cfg.Endpoint, "/"),
 		opRetention: cfg.OperationRetention,
+		writeLock:   cfg.WriteLock,
 		running:     make(map[string]bool),
 	}
 	if s.prov == nil {

@@ -521,3 +521,67 @@ func TestReplicasEtcdMemberLost(t *testing.T) {
 	}
 }
 
+// TestReplicasShareWriterLock races two replicas on one etcd over a rule
+// that spans resources: each of 20 rounds PUTs, at the same moment, four
+// gateways (two through each replica) that all name the same public IP
+// address. The shared writer lock lets exactly one in (201); the others
+// are refused (400, the address is already used). Without it (each
+// replica locking only itself) two gateways got the address in the first
+// round when this was tried.
+func TestReplicasShareWriterLock(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	var bases [2]string
+	for i := range bases {
+		addr, _ := startNoneStop(t, etcdOptions(t, etcd.Endpoint, "/vpngw/lock/", keyFile))
+		bases[i] = "http://" + addr
+	}
+	const rounds, racers = 20, 4
+	putJSON(t, bases[0]+haSub+"/resourceGroups/lock"+etcdTestAPI, `{"location":"westeurope"}`)
+	vnetBody := `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16"]},"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}}]}}`
+	for r := range rounds {
+		for side := range racers {
+			putJSON(t, bases[0]+haID("lock", "virtualNetworks", fmt.Sprintf("v%d-%d", r, side))+etcdTestAPI, vnetBody)
+		}
+		putJSON(t, bases[0]+haID("lock", "publicIPAddresses", fmt.Sprintf("ip%d", r))+etcdTestAPI,
+			`{"location":"westeurope","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`)
+	}
+	for r := range rounds {
+		pip := haID("lock", "publicIPAddresses", fmt.Sprintf("ip%d", r))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		var codes [racers]int
+		for side := range racers {
+			vnet := haID("lock", "virtualNetworks", fmt.Sprintf("v%d-%d", r, side))
+			body := fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw1"},
+				"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":%q},"publicIPAddress":{"id":%q}}}]}}`, vnet+"/subnets/GatewaySubnet", pip)
+			url := bases[side%2] + haID("lock", "virtualNetworkGateways", fmt.Sprintf("gw%d-%d", r, side)) + etcdTestAPI
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				resp.Body.Close()
+				codes[side] = resp.StatusCode
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, c := range codes {
+			if c == http.StatusCreated {
+				ok++
+			} else if c != http.StatusBadRequest {
+				t.Fatalf("round %d: statuses %v, want one 201 and 400s", r, codes)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: statuses %v: %d gateways took public IP %s", r, codes, ok, pip)
+		}
+	}
+}

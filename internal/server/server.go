@@ -192,12 +192,15 @@ func Run(ctx context.Context, o Options) error {
 	if o.Provider != ProviderNone {
 		prov = terms
 	}
+	wlock, closeLock := writeLockFor(raw, o.LeaderTTL) // shared by replicas on etcd
+	defer closeLock()
 	srv, err := api.New(api.Config{
 		Store:        st,
 		Provisioner:  prov,
 		Logger:       log.With("component", "api"),
 		PublicIPPool: pool,
 		Endpoint:     endpoint,
+		WriteLock:    wlock,
 	})
 	if err != nil {
 		return err
