@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -34,6 +35,7 @@ type serveOptions struct {
 	agentToken  string
 	labPrefix   string
 	noCap       bool
+	leaderTTL   time.Duration
 	store       storeFlags
 }
 
@@ -59,6 +61,12 @@ func addStoreFlags(f *pflag.FlagSet, o *storeFlags) {
 	o.flags = f
 	f.StringVar(&o.kind, "store", server.StoreBolt, "where the state lives: bolt (embedded, DATA-DIR/vpngw.db) or etcd (an etcd v3 cluster that several servers can share; --etcd-*)")
 	f.StringSliceVar(&o.endpoints, "etcd-endpoints", nil, "with --store etcd: etcd client URLs, http://HOST:PORT or https://HOST:PORT, comma-separated")
+	addEtcdFlags(f, o)
+}
+
+// addEtcdFlags adds the --etcd-* flags but the endpoints.
+func addEtcdFlags(f *pflag.FlagSet, o *storeFlags) {
+	o.flags = f
 	f.StringVar(&o.prefix, "etcd-prefix", server.DefaultEtcdPrefix, "with --store etcd: key prefix, ending in /; installations sharing an etcd need distinct ones")
 	f.StringVar(&o.cert, "etcd-cert", "", "with --store etcd: client certificate (PEM) for https endpoints, with --etcd-key")
 	f.StringVar(&o.key, "etcd-key", "", "with --store etcd: the client certificate's private key (PEM)")
@@ -158,7 +166,9 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
 	addStoreFlags(f, &o.store)
+	f.DurationVar(&o.leaderTTL, "leader-ttl", server.DefaultLeaderTTL, "with --store etcd: lease of the elected leader among servers sharing the prefix, whole seconds from 2s to 60s; a dead leader is replaced about this long after its last renewal")
 	addRotateKeyCommand(cmd, e)
+	addMigrateCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
@@ -287,6 +297,9 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := server.CheckLeaderTTL(o.leaderTTL); err != nil {
+		return usageError{err}
+	}
 	dir, keyFile, err := storePaths(e, o.dataDir, o.keyFile)
 	if err != nil {
 		return err
@@ -307,6 +320,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AgentTokenFile:  o.agentToken,
 		LabPrefix:       o.labPrefix,
 		NoThroughputCap: o.noCap,
+		LeaderTTL:       o.leaderTTL,
 		Logger:          log,
 	})
 }

@@ -54,7 +54,7 @@ func startNone(t *testing.T, o Options) string {
 // startNoneStop is startNone that also returns a function that stops the
 // server and waits for Run to return (also called at cleanup; calling it
 // twice is harmless).
-func startNoneStop(t *testing.T, o Options) (string, func()) {
+func startNoneStop(t testing.TB, o Options) (string, func()) {
 	t.Helper()
 	o.Listen, o.Provider = "127.0.0.1:0", ProviderNone
 	if o.DataDir == "" {

@@ -21,6 +21,19 @@ import (
 	"github.com/vpngw/vpngw/internal/store"
 )
 
+// labMount is the path of the lab's API (ProviderLab) on the API's
+// listener.
+const labMount = "/lab/v1/"
+
+// providerMounts are the paths of the handlers startProvider mounts for
+// provider.
+func providerMounts(provider string) []string {
+	if provider == ProviderLab {
+		return []string{labMount}
+	}
+	return nil
+}
+
 // startProvider builds the reconciler over the lab or host provider, serves
 // the agent API, and returns the Provisioner, the extra HTTP handlers to
 // mount on the API's server, and a cleanup function.
@@ -89,7 +102,7 @@ func startProvider(ctx context.Context, o Options, st store.Store, pool *registr
 			log.Warn("restoring the lab", "err", err)
 		}
 		provider = &reconcile.LabProvider{Lab: l, AgentArgv: []string{exe, "agent", "--server", listen, "--state-dir", filepath.Join(dir, "agents")}}
-		mounts["/lab/v1/"] = lab.Handler(l, vnetResolver{view: registry.NewView(st)})
+		mounts[labMount] = lab.Handler(l, vnetResolver{view: registry.NewView(st)})
 	case ProviderHost:
 		provider = reconcile.HostProvider{}
 	}

@@ -91,6 +91,10 @@ type Options struct {
 	DataDir string
 	// Store is the store: bbolt in DataDir (the default) or etcd.
 	Store StoreOptions
+	// LeaderTTL is the lease of the elected leader among replicas on
+	// etcd (DefaultLeaderTTL when 0; CheckLeaderTTL): a dead leader is
+	// replaced about this long after its last renewal.
+	LeaderTTL time.Duration
 	// Provider is ProviderLab, ProviderHost or ProviderNone.
 	Provider string
 	// PublicIPPool is where public IP addresses come from; nil means
@@ -114,6 +118,10 @@ type Options struct {
 	NoThroughputCap bool
 	// Logger receives the logs of every component; nil is silent.
 	Logger *slog.Logger
+
+	// provisioner replaces api.NoneProvisioner for ProviderNone: tests
+	// give a provider that holds operations, to stop a leader mid-way.
+	provisioner api.Provisioner
 }
 
 // Run serves the control plane until ctx ends, then shuts down gracefully:
@@ -127,6 +135,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := CheckStore(o.Store); err != nil {
+		return err
+	}
+	if err := CheckLeaderTTL(o.LeaderTTL); err != nil {
 		return err
 	}
 	if o.DataDir == "" {
@@ -167,29 +178,42 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Leadership (leader.go): the provider and the operation workers run
+	// only in this replica's terms as leader; on bbolt, one term for the
+	// whole run, started before the API serves.
+	host, _ := os.Hostname()
+	id := replicaID(host, ln.Addr().String())
+	el := newElector(raw, id, o.LeaderTTL, log.With("component", "leader"))
 	var prov api.Provisioner = api.NoneProvisioner{}
-	var mounts map[string]http.Handler
-	if o.Provider != ProviderNone {
-		p, m, cleanup, err := startProvider(ctx, o, st, pool, log)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		prov, mounts = p, m
+	if o.provisioner != nil {
+		prov = o.provisioner
 	}
+	terms := &termProvider{name: o.Provider}
+	if o.Provider != ProviderNone {
+		prov = terms
+	}
+	wlock, closeLock := writeLockFor(raw, o.LeaderTTL) // shared by replicas on etcd
+	defer closeLock()
 	srv, err := api.New(api.Config{
 		Store:        st,
 		Provisioner:  prov,
 		Logger:       log.With("component", "api"),
 		PublicIPPool: pool,
 		Endpoint:     endpoint,
+		WriteLock:    wlock,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Start(ctx); err != nil {
+	stopLeading, err := lead(ctx, el, o, st, pool, srv, terms, log)
+	if err != nil {
 		return err
+	}
+	defer stopLeading() // the last term stops before the API and the store close
+	mounts := map[string]http.Handler{}
+	for _, path := range providerMounts(o.Provider) {
+		mounts[path] = terms.mount(path)
 	}
 
 	// The portal serves its pages and hands every other request (every
@@ -199,7 +223,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts, o.TrustProxy), apiLimits, log)
+	handler := withHealth(apiHandler(web, mounts, hosts, o.TrustProxy), &health{el: el, id: id, st: raw, kind: storeKind(o.Store)})
+	hs := newHTTPServer(ctx, handler, apiLimits, log)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
 	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "store", describeStore(o.Store, dir), "provider", prov.Name(),
@@ -226,8 +251,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http server", "err", err)
 	}
-	// Deferred: srv.Close (operation goroutines stop; unfinished ones
-	// resume on the next start), the provider, then the store.
+	// Deferred: the last term stops (operation goroutines and the
+	// provider; unfinished operations resume on the next start), then
+	// srv.Close, then the store.
 	return nil
 }
 
