@@ -18,23 +18,26 @@ import (
 
 // serveOptions are the flags of vpngw serve.
 type serveOptions struct {
-	listen      string
-	listenFile  string
-	allowedHost []string
-	endpoint    string
-	trustProxy  bool
-	insecure    bool
-	dataDir     string
-	keyFile     string
-	provider    string
-	logLevel    string
-	logFormat   string
-	pool        []string
-	agentListen string
-	agentToken  string
-	labPrefix   string
-	noCap       bool
-	store       storeFlags
+	listen       string
+	listenFile   string
+	allowedHost  []string
+	endpoint     string
+	trustProxy   bool
+	insecure     bool
+	insecureHTTP bool
+	tlsCert      string
+	tlsKey       string
+	dataDir      string
+	keyFile      string
+	provider     string
+	logLevel     string
+	logFormat    string
+	pool         []string
+	agentListen  string
+	agentToken   string
+	labPrefix    string
+	noCap        bool
+	store        storeFlags
 }
 
 // storeFlags are the --store and --etcd-* flags of serve and rotate-key.
@@ -146,6 +149,9 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.endpoint, "endpoint", "", "URL clients reach the API at, http(s)://HOST[:PORT] (e.g. a TLS proxy's): operation URLs and /metadata/endpoints use it, and its host is allowed (default: http:// and the listen address)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "build operation URLs from X-Forwarded-Proto and X-Forwarded-Host (which must name an allowed host): only behind a reverse proxy that sets them")
 	f.BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address although the API has no TLS and no sign-in (logged as a warning)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "the API's certificate chain (PEM), with --tls-key (default: a certificate from the server's own CA, DATA-DIR/tls/ca.crt, created on the first start)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "the private key (PEM) of --tls-cert")
+	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS (loopback --listen only)")
 	f.StringVar(&o.listenFile, "listen-file", "", "write the bound address to this file when ready")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the bbolt store, the lab's state and agent sockets (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
 	f.StringVar(&o.keyFile, "secrets-key-file", "", "key file that seals secrets in the store, created if missing (default /etc/vpngw/secrets.key as root, else $XDG_CONFIG_HOME/vpngw/secrets.key or ~/.config/vpngw/secrets.key)")
@@ -298,6 +304,9 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		Endpoint:        o.endpoint,
 		TrustProxy:      o.trustProxy,
 		InsecureListen:  o.insecure,
+		InsecureHTTP:    o.insecureHTTP,
+		TLSCertFile:     o.tlsCert,
+		TLSKeyFile:      o.tlsKey,
 		DataDir:         dir,
 		Store:           so,
 		SecretsKeyFile:  keyFile,

@@ -95,8 +95,11 @@ const insecureHint = "Keep it on 127.0.0.1 (reach it through SSH or a TLS proxy)
 // needs one.
 func listenAPI(o Options, log *slog.Logger) (net.Listener, []string, string, error) {
 	// Refuse a literal non-loopback address before binding it.
-	if host, _, err := net.SplitHostPort(o.Listen); err == nil && !o.InsecureListen {
+	if host, _, err := net.SplitHostPort(o.Listen); err == nil && (!o.InsecureListen || o.InsecureHTTP) {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && !ip.IsLoopback()) {
+			if o.InsecureHTTP {
+				return nil, nil, "", fmt.Errorf("--insecure-http: plain HTTP is served on loopback only, and --listen %s is not a loopback address", o.Listen)
+			}
 			return nil, nil, "", fmt.Errorf("--listen %s is not a loopback address; %w. %s", o.Listen, errInsecureListen, insecureHint)
 		}
 	}
@@ -119,6 +122,9 @@ func listenAPI(o Options, log *slog.Logger) (net.Listener, []string, string, err
 // apiNames is listenAPI's policy for a bound address.
 func apiNames(a *net.TCPAddr, o Options) ([]string, string, error) {
 	port := strconv.Itoa(a.Port)
+	if o.InsecureHTTP && !a.IP.IsLoopback() {
+		return nil, "", fmt.Errorf("--insecure-http: plain HTTP is served on loopback only, and --listen %s is not a loopback address", o.Listen)
+	}
 	if !a.IP.IsLoopback() && !o.InsecureListen {
 		return nil, "", fmt.Errorf("--listen %s is not a loopback address; %w. %s", o.Listen, errInsecureListen, insecureHint)
 	}
@@ -160,11 +166,15 @@ func apiNames(a *net.TCPAddr, o Options) ([]string, string, error) {
 		}
 		return hosts, u.Scheme + "://" + u.Host, nil
 	}
+	scheme := "https://"
+	if o.InsecureHTTP {
+		scheme = "http://"
+	}
 	switch {
 	case !a.IP.IsUnspecified():
-		return hosts, "http://" + net.JoinHostPort(a.IP.String(), port), nil
+		return hosts, scheme + net.JoinHostPort(a.IP.String(), port), nil
 	case len(extra) > 0:
-		return hosts, "http://" + extra[0], nil
+		return hosts, scheme + extra[0], nil
 	}
 	return nil, "", fmt.Errorf("--listen %s binds every address: name the one clients use with --allowed-host (operation URLs are built from it)", o.Listen)
 }

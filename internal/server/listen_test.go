@@ -33,12 +33,12 @@ func TestListenRefusesNonLoopback(t *testing.T) {
 		t.Errorf("wildcard without --allowed-host: %v", err)
 	}
 	hosts, ep, err := apiNames(wild, Options{InsecureListen: true, AllowedHosts: []string{"vpngw.example"}})
-	if err != nil || ep != "http://vpngw.example:8480" || !slices.Contains(hosts, "vpngw.example:8480") || !slices.Contains(hosts, "localhost:8480") {
+	if err != nil || ep != "https://vpngw.example:8480" || !slices.Contains(hosts, "vpngw.example:8480") || !slices.Contains(hosts, "localhost:8480") {
 		t.Errorf("wildcard with --allowed-host: %v %q %v", hosts, ep, err)
 	}
 	hosts, ep, err = apiNames(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8480}, Options{AllowedHosts: []string{"a.test:9", "[fd00::1]"}})
 	want := []string{"127.0.0.1:8480", "localhost:8480", "[::1]:8480", "a.test:9", "[fd00::1]:8480"}
-	if err != nil || ep != "http://127.0.0.1:8480" || !slices.Equal(hosts, want) {
+	if err != nil || ep != "https://127.0.0.1:8480" || !slices.Equal(hosts, want) {
 		t.Errorf("loopback: %v %q %v", hosts, ep, err)
 	}
 }
@@ -54,7 +54,20 @@ func startNone(t *testing.T, o Options) string {
 // startNoneStop is startNone that also returns a function that stops the
 // server and waits for Run to return (also called at cleanup; calling it
 // twice is harmless).
+//
+// It serves plain HTTP (--insecure-http, on loopback) unless o names a
+// certificate: these tests are about the API's names and guard;
+// TestServeTLS (runNone) is about HTTPS.
 func startNoneStop(t *testing.T, o Options) (string, func()) {
+	t.Helper()
+	if o.TLSCertFile == "" {
+		o.InsecureHTTP = true
+	}
+	return runNone(t, o)
+}
+
+// runNone runs `serve --provider none` on loopback with o as it is.
+func runNone(t *testing.T, o Options) (string, func()) {
 	t.Helper()
 	o.Listen, o.Provider = "127.0.0.1:0", ProviderNone
 	if o.DataDir == "" {

@@ -14,6 +14,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,6 +81,13 @@ type Options struct {
 	// host must be an allowed one) in operation URLs: only for a server
 	// reached solely through a reverse proxy that sets them.
 	TrustProxy bool
+	// TLSCertFile and TLSKeyFile are the API's certificate chain and key
+	// (PEM); empty: a certificate issued at every start by the server's own
+	// CA in DataDir/tls (package tlsca).
+	TLSCertFile, TLSKeyFile string
+	// InsecureHTTP serves plain HTTP instead of HTTPS; only on a loopback
+	// Listen.
+	InsecureHTTP bool
 	// InsecureListen allows a non-loopback Listen address although the API
 	// has no TLS and no sign-in; Run then logs a warning.
 	InsecureListen bool
@@ -154,6 +162,12 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	defer log.Info("stopped")
+	var tlsCfg *tls.Config
+	if !o.InsecureHTTP {
+		if tlsCfg, err = apiTLS(o, hosts, log); err != nil {
+			return err
+		}
+	}
 	raw, err := openStore(ctx, o.Store, dir, log.With("component", "store"))
 	if err != nil {
 		return err
@@ -201,7 +215,12 @@ func Run(ctx context.Context, o Options) error {
 	addr := ln.Addr().String()
 	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts, o.TrustProxy), apiLimits, log)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
+	if tlsCfg == nil {
+		go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
+	} else {
+		hs.TLSConfig = tlsCfg
+		go func() { served <- hs.ServeTLS(limitListener(ln, apiLimits), "", "") }()
+	}
 	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "store", describeStore(o.Store, dir), "provider", prov.Name(),
 		"publicIPPool", joinPrefixes(pool))
 	if o.ListenFile != "" {
