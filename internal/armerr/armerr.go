@@ -128,6 +128,14 @@ const (
 	// CodeCrossOriginRequest: 403, the request's Origin is not the
 	// server's own (cross-site request forgery).
 	CodeCrossOriginRequest = "CrossOriginRequestRefused"
+
+	// 401: a request without a valid access token (package identity), as
+	// Azure Resource Manager answers it.
+	CodeAuthenticationFailed = "AuthenticationFailed"               // no or malformed Authorization header
+	CodeInvalidToken         = "InvalidAuthenticationToken"         // bad signature, malformed, unknown principal
+	CodeExpiredToken         = "ExpiredAuthenticationToken"         // past its exp
+	CodeInvalidTokenAudience = "InvalidAuthenticationTokenAudience" // for another resource
+	CodeInvalidTokenIssuer   = "InvalidAuthenticationTokenTenant"   // from another issuer
 )
 
 // Codes of provisioning failures: the error of an operation whose resource

@@ -202,7 +202,7 @@ func prepare(e *env, g *globalOptions, cmd *cobra.Command, args []string) (*invo
 	if err != nil {
 		return nil, usageError{err}
 	}
-	opts = append(opts, client.WithHTTPClient(hc))
+	opts = append(opts, client.WithHTTPClient(hc), client.WithToken(tokenSource(e, server, hc)))
 	api, err := client.New(server, opts...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("invalid --server: %w", err)}

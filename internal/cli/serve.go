@@ -122,14 +122,25 @@ The server logs "listening" with the bound address (useful with --listen
 is open. SIGINT or SIGTERM stops it gracefully; operations interrupted by a
 stop resume on the next start.
 
-The API has no TLS and no sign-in yet, so it listens on loopback only: a
-non-loopback --listen is refused unless --insecure-listen is given (then
-anyone who reaches the port can read every shared key; the server logs a
-warning). It answers only requests whose Host header names it: the listen
+The API is HTTPS: on the first start the server creates its own CA in
+DATA-DIR/tls (ca.crt is what clients trust; the vpngw CLI on this host
+trusts it by itself, az through REQUESTS_CA_BUNDLE) and issues its
+certificate from it at every start, unless --tls-cert and --tls-key name
+one. --insecure-http serves plain HTTP, on a loopback --listen only.
+
+Every API request needs an access token from the server's own token
+issuer (DATA-DIR/identity; an AD FS-style authority at /adfs, published in
+/metadata/endpoints for az cloud register and the Azure SDKs). The first
+start creates an administrator service principal and writes its client ID
+and secret to DATA-DIR/identity/admin-credential.json (mode 0600); sign in
+with "vpngw login --credential-file FILE" or "az login --service-principal
+-u ID -p SECRET --tenant adfs" (docs/security.md).
+
+The API answers only requests whose Host header names it: the listen
 address, localhost, 127.0.0.1 and [::1] on loopback, and each --allowed-host
 (for a DNS name or a proxy). Browsers are kept out: PUT, POST and PATCH need
 Content-Type application/json, and a request from another web origin is
-refused.
+refused; the portal signs in with a SameSite=Strict session cookie.
 
 Secrets in the store (connection shared keys, RADIUS secrets) are sealed
 with AES-256-GCM under a key kept apart from the data directory, in
@@ -148,7 +159,8 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringSliceVar(&o.allowedHost, "allowed-host", nil, "further HOST or HOST:PORT the API answers to (its Host header); the first is used in operation URLs when --listen is a wildcard address")
 	f.StringVar(&o.endpoint, "endpoint", "", "URL clients reach the API at, http(s)://HOST[:PORT] (e.g. a TLS proxy's): operation URLs and /metadata/endpoints use it, and its host is allowed (default: http:// and the listen address)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "build operation URLs from X-Forwarded-Proto and X-Forwarded-Host (which must name an allowed host): only behind a reverse proxy that sets them")
-	f.BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address although the API has no TLS and no sign-in (logged as a warning)")
+	f.BoolVar(&o.insecure, "insecure-listen", false, "no effect: any --listen address is allowed now that the API has HTTPS and sign-in")
+	_ = f.MarkDeprecated("insecure-listen", "the API has HTTPS and sign-in: any --listen address is allowed (plain HTTP, --insecure-http, only on loopback)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "the API's certificate chain (PEM), with --tls-key (default: a certificate from the server's own CA, DATA-DIR/tls/ca.crt, created on the first start)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "the private key (PEM) of --tls-cert")
 	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS (loopback --listen only)")
@@ -303,7 +315,6 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AllowedHosts:    o.allowedHost,
 		Endpoint:        o.endpoint,
 		TrustProxy:      o.trustProxy,
-		InsecureListen:  o.insecure,
 		InsecureHTTP:    o.insecureHTTP,
 		TLSCertFile:     o.tlsCert,
 		TLSKeyFile:      o.tlsKey,

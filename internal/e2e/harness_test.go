@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/client"
 	"github.com/vpngw/vpngw/internal/tstest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
@@ -129,6 +130,8 @@ type server struct {
 	url  string   // the ARM API
 	data string   // its --data-dir
 	hc   *http.Client
+	// token is an administrator's access token (do signs in on first use).
+	token string
 	proc *proc
 }
 
@@ -172,14 +175,45 @@ func (s *server) restart() {
 		s.t.Fatalf("vpngw serve exited (%v):\n%s", s.proc.Err(), s.proc.logText())
 	}
 	s.hc = tlsClient(s.t, s.caFile())
+	s.token = "" // for the old address
+}
+
+// credentialFile is the administrator's credential, which the server
+// wrote on its first start.
+func (s *server) credentialFile() string {
+	return filepath.Join(s.data, "identity", "admin-credential.json")
+}
+
+// bearer returns an administrator's access token, signing in once.
+func (s *server) bearer(ctx context.Context) (string, error) {
+	if s.token != "" {
+		return s.token, nil
+	}
+	b, err := os.ReadFile(s.credentialFile())
+	if err != nil {
+		return "", err
+	}
+	var c struct{ ClientID, ClientSecret string }
+	if err := json.Unmarshal(b, &c); err != nil {
+		return "", err
+	}
+	tok, err := client.SignIn(ctx, s.hc, s.url, c.ClientID, c.ClientSecret, "", "")
+	if err != nil {
+		return "", err
+	}
+	s.token = tok.AccessToken
+	return s.token, nil
 }
 
 // caFile is the server's own CA, which its HTTPS certificate chains to.
 func (s *server) caFile() string { return filepath.Join(s.data, "tls", "ca.crt") }
 
-// env is what a CLI process needs to reach the server: its URL and CA.
+// env is what a CLI process needs to reach the server: its URL, its CA,
+// the administrator's credential and a CLI config directory of its own
+// (no login of the user running the tests).
 func (s *server) env() []string {
-	return []string{"VPNGW_URL=" + s.url, "VPNGW_CA_FILE=" + s.caFile()}
+	return []string{"VPNGW_URL=" + s.url, "VPNGW_CA_FILE=" + s.caFile(), "VPNGW_CREDENTIAL_FILE=" + s.credentialFile(),
+		"VPNGW_CONFIG_DIR=" + filepath.Join(s.dir, "cli")}
 }
 
 // tlsClient is an HTTP client that trusts the CA in caFile.
@@ -325,6 +359,11 @@ func (s *server) do(ctx context.Context, method, path, body string) (int, []byte
 	}
 	// As every ARM client: the API refuses writes without it.
 	req.Header.Set("Content-Type", "application/json")
+	tok, err := s.bearer(ctx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
 	res, err := s.hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, err

@@ -91,7 +91,30 @@ func newBrowser(t *testing.T, s *server) *browser {
 		t.Fatalf("starting %s: %v", chromiumPath(t), err)
 	}
 	b.do("viewport", 30*time.Second, chromedp.EmulateViewport(1280, 900))
+	b.signIn(s)
 	return b
+}
+
+// signIn signs in as the server's administrator through the portal's
+// sign-in page, as a person would: a page load without a session is sent
+// there, and the form brings the browser back.
+func (b *browser) signIn(s *server) {
+	b.t.Helper()
+	cb, err := os.ReadFile(s.credentialFile())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var c struct{ ClientID, ClientSecret string }
+	if err := json.Unmarshal(cb, &c); err != nil {
+		b.t.Fatal(err)
+	}
+	b.do("sign in", 30*time.Second,
+		chromedp.Navigate(b.base+"/portal/topology"),
+		chromedp.WaitVisible(chromedp.CSS("form#signin")),
+		chromedp.SendKeys(chromedp.CSS("#signin-id"), c.ClientID),
+		chromedp.SendKeys(chromedp.CSS("#signin-secret"), c.ClientSecret),
+		chromedp.Click(chromedp.CSS("form#signin button")))
+	b.wait("back on the page after sign-in", 30*time.Second, `location.pathname === "/portal/topology" && document.querySelector("main h1")`)
 }
 
 // serverSPKI is the base64 SHA-256 of the public key of the certificate s

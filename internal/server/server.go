@@ -28,6 +28,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/portal"
 	"github.com/vpngw/vpngw/internal/registry"
 )
@@ -88,9 +89,6 @@ type Options struct {
 	// InsecureHTTP serves plain HTTP instead of HTTPS; only on a loopback
 	// Listen.
 	InsecureHTTP bool
-	// InsecureListen allows a non-loopback Listen address although the API
-	// has no TLS and no sign-in; Run then logs a warning.
-	InsecureListen bool
 	// ListenFile, when set, receives the bound address once the socket is
 	// open.
 	ListenFile string
@@ -213,7 +211,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts, o.TrustProxy), apiLimits, log)
+	iss, err := openIssuer(o, endpoint, log.With("component", "identity"))
+	if err != nil {
+		return err
+	}
+	hs := newHTTPServer(ctx, apiHandler(web, iss, mounts, hosts, o.TrustProxy), apiLimits, log)
 	served := make(chan error, 1)
 	if tlsCfg == nil {
 		go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
@@ -258,21 +260,22 @@ func joinPrefixes(pool *registry.AddressPool) string {
 	return strings.Join(s, ",")
 }
 
-// apiHandler is everything served on the API listener: the API with the
-// portal in front of it (srv), the provider's mounts (the lab's /lab/v1/),
-// all behind api.Guard for hosts.
-func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
-	handler := srv
-	if len(mounts) > 0 {
-		mux := http.NewServeMux()
-		mux.Handle("/", srv)
-		for path, h := range mounts {
-			mux.Handle(path, h)
-		}
-		handler = mux
+// apiHandler is everything served on the API listener: the token issuer
+// (/adfs/), and behind its token check the API with the portal in front of
+// it (srv) and the provider's mounts (the lab's /lab/v1/); all behind
+// api.Guard for hosts.
+func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	for path, h := range mounts {
+		mux.Handle(path, h)
 	}
+	top := http.NewServeMux()
+	top.Handle(identity.AuthorityPath+"/", iss.Handler())
+	top.HandleFunc("POST "+portal.SignInPath, iss.SessionSignIn)
+	top.Handle("/", iss.Authenticate(mux, openPath, portalPage, portal.SignInPath))
 	if trustProxy {
-		return api.GuardBehindProxy(handler, hosts)
+		return api.GuardBehindProxy(top, hosts)
 	}
-	return api.Guard(handler, hosts)
+	return api.Guard(top, hosts)
 }

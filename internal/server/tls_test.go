@@ -41,6 +41,8 @@ func TestServeTLS(t *testing.T) {
 		if i == 0 {
 			req, _ := http.NewRequest(http.MethodPut, "https://"+host+"/subscriptions/s1/resourcegroups/rg?api-version=2024-05-01", strings.NewReader(`{"location":"westeurope"}`))
 			req.Header.Set("Content-Type", "application/json")
+		tok, _ := serverTokens.Load(addr)
+		req.Header.Set("Authorization", "Bearer "+tok.(string))
 			res, err := hc.Do(req)
 			if err != nil || res.StatusCode/100 != 2 {
 				t.Fatalf("group: %v %v", res, err)
@@ -50,6 +52,8 @@ func TestServeTLS(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPut, "https://"+host+"/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/localNetworkGateways/l"+port+host[:1]+"?api-version=2024-05-01",
 			strings.NewReader(`{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.1","localNetworkAddressSpace":{"addressPrefixes":["192.168.1.0/24"]}}}`))
 		req.Header.Set("Content-Type", "application/json")
+		tok, _ := serverTokens.Load(addr)
+		req.Header.Set("Authorization", "Bearer "+tok.(string))
 		res, err := hc.Do(req)
 		if err != nil {
 			t.Fatalf("https via %s: %v", host, err)
@@ -61,11 +65,11 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 	// A client that does not trust the CA is refused by its own TLS.
-	if _, err := http.Get("https://" + addr + "/openapi.json"); err == nil {
+	if _, err := http.Get("https://" + addr + "/metadata/endpoints"); err == nil {
 		t.Error("the system roots accepted the server's certificate")
 	}
 	// Plain HTTP on the TLS port gets no API.
-	if res, err := http.Get("http://" + addr + "/openapi.json"); err == nil {
+	if res, err := http.Get("http://" + addr + "/metadata/endpoints"); err == nil {
 		res.Body.Close()
 		if res.StatusCode != http.StatusBadRequest {
 			t.Errorf("plain HTTP: %d", res.StatusCode)
@@ -79,7 +83,7 @@ func TestServeTLS(t *testing.T) {
 	}
 
 	// --insecure-http only on loopback.
-	err = Run(context.Background(), Options{Listen: "0.0.0.0:0", InsecureHTTP: true, InsecureListen: true, AllowedHosts: []string{"a.test"},
+	err = Run(context.Background(), Options{Listen: "0.0.0.0:0", InsecureHTTP: true, AllowedHosts: []string{"a.test"},
 		DataDir: t.TempDir(), SecretsKeyFile: filepath.Join(t.TempDir(), "k"), Provider: ProviderNone})
 	if err == nil || !strings.Contains(err.Error(), "--insecure-http") {
 		t.Errorf("--insecure-http on a wildcard: %v", err)
@@ -108,7 +112,7 @@ func TestServeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool2}}}).Get("https://" + addr3 + "/openapi.json")
+	res, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool2}}}).Get("https://" + addr3 + "/metadata/endpoints")
 	if err != nil {
 		t.Fatalf("--tls-cert: %v", err)
 	}
