@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/server"
 )
@@ -169,7 +170,7 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.keyFile, "secrets-key-file", "", "key file that seals secrets in the store, created if missing (default /etc/vpngw/secrets.key as root, else $XDG_CONFIG_HOME/vpngw/secrets.key or ~/.config/vpngw/secrets.key)")
 	f.StringVar(&o.provider, "provider", server.DefaultProvider(), "what realizes resources: lab (network namespaces on this host; the default as root on Linux), host (agents on real hosts), none (control plane only)")
 	f.StringVar(&o.agentListen, "agent-listen", "", "where agents reach the control plane: unix:///PATH or HOST:PORT (default: unix socket DATA-DIR/agent.sock for lab, 127.0.0.1:8481 for host)")
-	f.StringVar(&o.agentToken, "agent-token-file", "", "token agents must present (default for host: DATA-DIR/agent-token, created if missing)")
+	f.StringVar(&o.agentToken, "agent-token-file", "", "the agent key: each instance's agent presents its own token derived from it, printed by vpngw serve agent-token (default for host: DATA-DIR/agent-token, created if missing)")
 	f.StringVar(&o.labPrefix, "lab-prefix", "vpngw", "prefix of the lab's network namespace names")
 	f.BoolVar(&o.noCap, "no-throughput-cap", false, "do not cap each gateway's aggregate throughput at its SKU's benchmark")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -177,6 +178,7 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
 	addStoreFlags(f, &o.store)
 	addRotateKeyCommand(cmd, e)
+	addAgentTokenCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
@@ -218,6 +220,50 @@ finish. See docs/security.md.`,
 	f.StringVar(&keyFile, "secrets-key-file", "", "the server's --secrets-key-file (same default)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	addStoreFlags(f, &sf)
+	serve.AddCommand(cmd)
+}
+
+func addAgentTokenCommand(serve *cobra.Command, e *env) {
+	var dataDir, keyFile, instance string
+	cmd := &cobra.Command{
+		Use:   "agent-token --instance ID",
+		Short: "Print a gateway instance's own agent API token",
+		Long: `Print the token the agent of one gateway instance presents to the agent API
+(vpngw agent --token-file), derived from the control plane's agent key
+(--agent-token-file, default DATA-DIR/agent-token, which vpngw serve
+creates for the host provider). Each instance has its own: a gateway
+host's token fetches only its own instance's assignment, and is refused
+once the instance is deleted. Instance IDs are in the gateway's
+instances view (vpngw network vnet-gateway instances, or GET
+.../virtualNetworkGateways/{gw}/instances). See docs/host.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if instance == "" {
+				return usageError{fmt.Errorf("--instance is required")}
+			}
+			if keyFile == "" {
+				dir := dataDir
+				if dir == "" {
+					d, err := defaultDataDir(e)
+					if err != nil {
+						return err
+					}
+					dir = d
+				}
+				keyFile = filepath.Join(dir, "agent-token")
+			}
+			b, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fmt.Errorf("agent key: %w", err)
+			}
+			fmt.Fprintln(e.stdout, agentapi.InstanceToken(strings.TrimSpace(string(b)), instance))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&instance, "instance", "", "the instance's ID")
+	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	f.StringVar(&keyFile, "agent-token-file", "", "the server's --agent-token-file (default DATA-DIR/agent-token)")
 	serve.AddCommand(cmd)
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/portal"
 	"github.com/vpngw/vpngw/internal/registry"
+	"github.com/vpngw/vpngw/internal/tlsca"
 )
 
 // Providers: what realizes the resources.
@@ -160,9 +161,17 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	defer log.Info("stopped")
-	var tlsCfg *tls.Config
+	// The server's own CA signs the API's certificate (unless the
+	// operator gave one) and the TCP agent API's.
+	var (
+		ca     *tlsca.CA
+		tlsCfg *tls.Config
+	)
 	if !o.InsecureHTTP {
-		if tlsCfg, err = apiTLS(o, hosts, log); err != nil {
+		if ca, err = loadCA(o, log); err != nil {
+			return err
+		}
+		if tlsCfg, err = apiTLS(o, ca, hosts, log); err != nil {
 			return err
 		}
 	}
@@ -182,7 +191,7 @@ func Run(ctx context.Context, o Options) error {
 	var prov api.Provisioner = api.NoneProvisioner{}
 	var mounts map[string]http.Handler
 	if o.Provider != ProviderNone {
-		p, m, cleanup, err := startProvider(ctx, o, st, pool, log)
+		p, m, cleanup, err := startProvider(ctx, o, st, pool, ca, hosts, log)
 		if err != nil {
 			return err
 		}

@@ -41,8 +41,8 @@ func TestServeTLS(t *testing.T) {
 		if i == 0 {
 			req, _ := http.NewRequest(http.MethodPut, "https://"+host+"/subscriptions/s1/resourcegroups/rg?api-version=2024-05-01", strings.NewReader(`{"location":"westeurope"}`))
 			req.Header.Set("Content-Type", "application/json")
-		tok, _ := serverTokens.Load(addr)
-		req.Header.Set("Authorization", "Bearer "+tok.(string))
+			tok, _ := serverTokens.Load(addr)
+			req.Header.Set("Authorization", "Bearer "+tok.(string))
 			res, err := hc.Do(req)
 			if err != nil || res.StatusCode/100 != 2 {
 				t.Fatalf("group: %v %v", res, err)
