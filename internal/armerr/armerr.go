@@ -136,6 +136,9 @@ const (
 	CodeExpiredToken         = "ExpiredAuthenticationToken"         // past its exp
 	CodeInvalidTokenAudience = "InvalidAuthenticationTokenAudience" // for another resource
 	CodeInvalidTokenIssuer   = "InvalidAuthenticationTokenTenant"   // from another issuer
+
+	// 403: no role of the principal allows the action at the scope.
+	CodeAuthorizationFailed = "AuthorizationFailed"
 )
 
 // Codes of provisioning failures: the error of an operation whose resource

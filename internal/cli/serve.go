@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/server"
 )
@@ -179,6 +182,7 @@ apart from the data: without it the stored secrets cannot be read.
 	addStoreFlags(f, &o.store)
 	addRotateKeyCommand(cmd, e)
 	addAgentTokenCommand(cmd, e)
+	addPrincipalCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
@@ -223,6 +227,67 @@ finish. See docs/security.md.`,
 	serve.AddCommand(cmd)
 }
 
+func addPrincipalCommand(serve *cobra.Command, e *env) {
+	var dataDir, name, user string
+	cmd := &cobra.Command{
+		Use:   "principal-create",
+		Short: "Create a service principal (prints its credential) or a user (password on stdin)",
+		Long: `Create a principal that can sign in to vpngw serve, in its DATA-DIR/identity
+(a running server sees it at its next sign-in):
+
+  vpngw serve principal-create --name NAME      a service principal: prints its
+                                                credential JSON (tenantId, clientId,
+                                                clientSecret, objectId) once
+  vpngw serve principal-create --user NAME      a user: reads the password (at least
+                                                8 characters) from the first line of stdin
+
+A new principal has no role: give it one with a role assignment (PUT
+SCOPE/providers/Microsoft.Authorization/roleAssignments/GUID with its
+objectId; docs/api.md#role-based-access-control).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (name == "") == (user == "") {
+				return usageError{fmt.Errorf("give --name (a service principal) or --user")}
+			}
+			dir, err := dataDirOf(e, dataDir)
+			if err != nil {
+				return err
+			}
+			idDir := filepath.Join(dir, server.IdentityDir)
+			if user != "" {
+				line, err := bufio.NewReader(e.stdin).ReadString('\n')
+				if err != nil && line == "" {
+					return usageError{fmt.Errorf("--user: give the password on stdin")}
+				}
+				p, err := identity.NewUser(user, strings.TrimRight(line, "\r\n"))
+				if err != nil {
+					return usageError{err}
+				}
+				if err := identity.AddPrincipal(idDir, p); err != nil {
+					return err
+				}
+				return json.NewEncoder(e.stdout).Encode(map[string]string{"userName": p.UserName, "objectId": p.ObjectID})
+			}
+			p, secret, err := identity.NewServicePrincipal(name)
+			if err != nil {
+				return err
+			}
+			if err := identity.AddPrincipal(idDir, p); err != nil {
+				return err
+			}
+			out, _ := json.MarshalIndent(map[string]string{"tenantId": identity.Tenant, "clientId": p.AppID, "clientSecret": secret,
+				"objectId": p.ObjectID, "displayName": p.DisplayName}, "", "  ")
+			fmt.Fprintln(e.stdout, string(out))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "create a service principal with this display name")
+	f.StringVar(&user, "user", "", "create a user with this sign-in name")
+	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	serve.AddCommand(cmd)
+}
+
 func addAgentTokenCommand(serve *cobra.Command, e *env) {
 	var dataDir, keyFile, instance string
 	cmd := &cobra.Command{
@@ -242,13 +307,9 @@ instances view (vpngw network vnet-gateway instances, or GET
 				return usageError{fmt.Errorf("--instance is required")}
 			}
 			if keyFile == "" {
-				dir := dataDir
-				if dir == "" {
-					d, err := defaultDataDir(e)
-					if err != nil {
-						return err
-					}
-					dir = d
+				dir, err := dataDirOf(e, dataDir)
+				if err != nil {
+					return err
 				}
 				keyFile = filepath.Join(dir, "agent-token")
 			}
@@ -265,6 +326,14 @@ instances view (vpngw network vnet-gateway instances, or GET
 	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
 	f.StringVar(&keyFile, "agent-token-file", "", "the server's --agent-token-file (default DATA-DIR/agent-token)")
 	serve.AddCommand(cmd)
+}
+
+// dataDirOf is dataDir, else the default data directory.
+func dataDirOf(e *env, dataDir string) (string, error) {
+	if dataDir != "" {
+		return dataDir, nil
+	}
+	return defaultDataDir(e)
 }
 
 // storePaths are the data directory and the secrets key file, defaulted.

@@ -132,7 +132,7 @@ type server struct {
 	hc   *http.Client
 	// token is an administrator's access token (do signs in on first use).
 	token string
-	proc *proc
+	proc  *proc
 }
 
 // startServe runs `vpngw serve --listen 127.0.0.1:0 ARGS...`, waits for its

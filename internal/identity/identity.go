@@ -17,9 +17,16 @@
 // InvalidAuthenticationTokenAudience) and a WWW-Authenticate header that
 // names the authority.
 //
+// Authorize then checks the principal's role assignments (authz.go):
+// Azure's built-in Owner, Contributor, Reader and Network Contributor
+// roles, assigned at a scope and inherited below it, and the
+// Microsoft.Authorization API that manages them (Roles); a refusal is 403
+// AuthorizationFailed.
+//
 // State, in Config.Dir (DATA-DIR/identity, mode 0700): signing.key (the
 // ES256 key, 0600), principals.json (service principals and users with
-// their secrets' hashes, 0600) and, written once on the first start,
+// their secrets' hashes, 0600), roleassignments.json (0600) and, written
+// once on the first start,
 // admin-credential.json (the administrator service principal's client ID
 // and secret, 0600): the only place a secret is ever written in clear.
 // Nothing here logs a secret or a token.
@@ -134,6 +141,8 @@ type Issuer struct {
 	principals []Principal
 	// modTime is principals.json's when it was read.
 	modTime time.Time
+	// amu serializes reads and writes of the role assignments file.
+	amu sync.Mutex
 }
 
 // Open loads the issuer's state from cfg.Dir, creating the signing key
@@ -186,6 +195,10 @@ func (i *Issuer) bootstrap() error {
 	// The credential first: a principal whose secret was lost is useless.
 	if err := renameio.WriteFile(filepath.Join(i.cfg.Dir, AdminCredentialFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("identity: %w", err)
+	}
+	// The administrator is Owner at the root scope.
+	if err := Assign(i.cfg.Dir, RoleAssignment{Name: newUUID(), Scope: "/", RoleID: RoleOwner.ID, PrincipalID: p.ObjectID}); err != nil {
+		return err
 	}
 	return writePrincipals(i.cfg.Dir, []Principal{p})
 }

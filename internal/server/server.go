@@ -270,19 +270,28 @@ func joinPrefixes(pool *registry.AddressPool) string {
 }
 
 // apiHandler is everything served on the API listener: the token issuer
-// (/adfs/), and behind its token check the API with the portal in front of
-// it (srv) and the provider's mounts (the lab's /lab/v1/); all behind
-// api.Guard for hosts.
+// (/adfs/), and behind its token check and role check the API with the
+// portal in front of it (srv), the role API and the provider's mounts
+// (the lab's /lab/v1/); all behind api.Guard for hosts.
 func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", srv)
 	for path, h := range mounts {
 		mux.Handle(path, h)
 	}
+	// The role API (SCOPE/providers/Microsoft.Authorization/...) beside
+	// the rest, all behind the token check and the role check.
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if identity.IsAuthorizationPath(r) {
+			iss.Roles(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	top := http.NewServeMux()
 	top.Handle(identity.AuthorityPath+"/", iss.Handler())
 	top.HandleFunc("POST "+portal.SignInPath, iss.SessionSignIn)
-	top.Handle("/", iss.Authenticate(mux, openPath, portalPage, portal.SignInPath))
+	top.Handle("/", iss.Authenticate(iss.Authorize(inner, classify), openPath, portalPage, portal.SignInPath))
 	if trustProxy {
 		return api.GuardBehindProxy(top, hosts)
 	}

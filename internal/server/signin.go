@@ -9,6 +9,7 @@ import (
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/portal"
+	"github.com/vpngw/vpngw/internal/resource"
 )
 
 // IdentityDir is where the token issuer keeps its signing key and
@@ -59,4 +60,32 @@ func openPath(r *http.Request) bool {
 		return false
 	}
 	return r.URL.Path == "/metadata/endpoints" || r.URL.Path == portal.SignInPath || strings.HasPrefix(r.URL.Path, portal.Prefix+"static/")
+}
+
+// classify is what a request on the API listener asks to do, for the role
+// check (identity.Authorize): open for what any signed-in principal may
+// read (the subscription and tenant lists, the OpenAPI document, an
+// operation's status by its random ID); the role API's and ARM's actions
+// at the request's path; a portal page reads the default subscription;
+// the lab's API (/lab/v1) needs the vpngw.Lab actions, which only Owner
+// grants.
+func classify(r *http.Request) identity.Request {
+	p := strings.ToLower(strings.TrimRight(r.URL.Path, "/"))
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch {
+	case openPath(r):
+		return identity.Request{Open: true}
+	case read && (p == "/openapi.json" || p == "/subscriptions" || p == "/tenants"):
+		return identity.Request{Open: true}
+	case read && strings.Count(p, "/") == 2 && strings.HasPrefix(p, "/subscriptions/"):
+		return identity.Request{Open: true}
+	case read && strings.Contains(p, "/providers/microsoft.network/locations/") &&
+		(strings.Contains(p, "/operations/") || strings.Contains(p, "/operationresults/")):
+		return identity.Request{Open: true}
+	case identity.IsAuthorizationPath(r):
+		return identity.ClassifyAuthorization(r)
+	case read && (p == "" || strings.HasPrefix(p+"/", portal.Prefix)):
+		return identity.Request{Actions: []string{"Microsoft.Resources/subscriptions/read"}, Scope: "/subscriptions/" + resource.DefaultSubscription}
+	}
+	return identity.ClassifyARM(r)
 }
