@@ -228,7 +228,7 @@ finish. See docs/security.md.`,
 }
 
 func addPrincipalCommand(serve *cobra.Command, e *env) {
-	var dataDir, name, user string
+	var dataDir, name, user, certFile string
 	cmd := &cobra.Command{
 		Use:   "principal-create",
 		Short: "Create a service principal (prints its credential) or a user (password on stdin)",
@@ -238,6 +238,11 @@ func addPrincipalCommand(serve *cobra.Command, e *env) {
   vpngw serve principal-create --name NAME      a service principal: prints its
                                                 credential JSON (tenantId, clientId,
                                                 clientSecret, objectId) once
+  vpngw serve principal-create --name NAME --cert-file CERT.pem
+                                                a service principal that signs in with
+                                                a client assertion signed by the
+                                                certificate's key (RSA; azidentity's
+                                                ClientCertificateCredential): no secret
   vpngw serve principal-create --user NAME      a user: reads the password (at least
                                                 8 characters) from the first line of stdin
 
@@ -268,15 +273,29 @@ objectId; docs/api.md#role-based-access-control).`,
 				}
 				return json.NewEncoder(e.stdout).Encode(map[string]string{"userName": p.UserName, "objectId": p.ObjectID})
 			}
-			p, secret, err := identity.NewServicePrincipal(name)
-			if err != nil {
+			var (
+				p      identity.Principal
+				secret string
+			)
+			if certFile != "" {
+				b, err := os.ReadFile(certFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--cert-file: %w", err)}
+				}
+				if p, err = identity.NewCertificatePrincipal(name, b); err != nil {
+					return usageError{fmt.Errorf("--cert-file: %w", err)}
+				}
+			} else if p, secret, err = identity.NewServicePrincipal(name); err != nil {
 				return err
 			}
 			if err := identity.AddPrincipal(idDir, p); err != nil {
 				return err
 			}
-			out, _ := json.MarshalIndent(map[string]string{"tenantId": identity.Tenant, "clientId": p.AppID, "clientSecret": secret,
-				"objectId": p.ObjectID, "displayName": p.DisplayName}, "", "  ")
+			cred := map[string]string{"tenantId": identity.Tenant, "clientId": p.AppID, "objectId": p.ObjectID, "displayName": p.DisplayName}
+			if secret != "" {
+				cred["clientSecret"] = secret
+			}
+			out, _ := json.MarshalIndent(cred, "", "  ")
 			fmt.Fprintln(e.stdout, string(out))
 			return nil
 		},
@@ -284,6 +303,7 @@ objectId; docs/api.md#role-based-access-control).`,
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "create a service principal with this display name")
 	f.StringVar(&user, "user", "", "create a user with this sign-in name")
+	f.StringVar(&certFile, "cert-file", "", "with --name: the service principal signs in with this certificate (PEM, RSA key) instead of a secret")
 	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
 	serve.AddCommand(cmd)
 }

@@ -92,8 +92,12 @@ type Principal struct {
 	DisplayName string `json:"displayName"`
 	// SecretHash is the SHA-256 (hex) of a service principal's client
 	// secret, a random 256-bit value, or a user's password as
-	// argon2id$SALT$HASH (base64).
-	SecretHash string `json:"secretHash"`
+	// argon2id$SALT$HASH (base64); "" for a principal with a certificate
+	// only.
+	SecretHash string `json:"secretHash,omitempty"`
+	// Certificate is a service principal's certificate (PEM, RSA key),
+	// for client assertions (assertion.go).
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // principalsDoc is principals.json.
@@ -232,6 +236,16 @@ func NewServicePrincipal(name string) (Principal, string, error) {
 		SecretHash: hex.EncodeToString(sum[:])}, secret, nil
 }
 
+// NewCertificatePrincipal returns a service principal named name that
+// signs in with certificate (PEM; RSA key) and has no secret.
+func NewCertificatePrincipal(name string, certificate []byte) (Principal, error) {
+	if _, err := ParseCertificate(certificate); err != nil {
+		return Principal{}, err
+	}
+	return Principal{Kind: KindServicePrincipal, ObjectID: newUUID(), AppID: newUUID(), DisplayName: name,
+		Certificate: string(certificate)}, nil
+}
+
 // NewUser returns a user named name with password (stored as argon2id).
 func NewUser(name, password string) (Principal, error) {
 	if name == "" || len(password) < 8 {
@@ -259,7 +273,7 @@ func (p *Principal) checkSecret(secret string) bool {
 	}
 	sum := sha256.Sum256([]byte(secret))
 	want, err := hex.DecodeString(p.SecretHash)
-	return err == nil && subtle.ConstantTimeCompare(sum[:], want) == 1
+	return err == nil && len(want) == sha256.Size && subtle.ConstantTimeCompare(sum[:], want) == 1
 }
 
 // reload reads principals.json when it changed since the last read.

@@ -56,7 +56,7 @@ func (i *Issuer) discovery(w http.ResponseWriter, r *http.Request) {
 		"grant_types_supported":                 []string{"client_credentials", "password"},
 		"subject_types_supported":               []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic", "private_key_jwt"},
 		"scopes_supported":                      []string{"openid", "profile", "offline_access"},
 		"access_token_issuer":                   auth,
 	})
@@ -124,17 +124,25 @@ func (i *Issuer) grant(r *http.Request, ep string) (map[string]any, *oauthError)
 		if u, pw, ok := r.BasicAuth(); ok {
 			id, secret = u, pw
 		}
-		if f.Get("client_assertion") != "" {
-			return nil, &oauthError{http.StatusBadRequest, "invalid_client", "Certificate credentials (client_assertion) are not supported yet; use a client secret."}
+		assertion := f.Get("client_assertion")
+		if assertion != "" && f.Get("client_assertion_type") != AssertionType {
+			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "client_assertion_type must be " + AssertionType + "."}
 		}
-		if id == "" || secret == "" {
-			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "client_id and client_secret are required."}
+		if id == "" || (secret == "") == (assertion == "") {
+			return nil, &oauthError{http.StatusBadRequest, "invalid_request", "client_id and one of client_secret or client_assertion are required."}
 		}
 		var ok bool
 		p, ok = i.find(func(q *Principal) bool { return q.Kind == KindServicePrincipal && strings.EqualFold(q.AppID, id) })
-		if !ok || !p.checkSecret(secret) {
-			i.log.Warn("sign-in refused: unknown client or wrong secret", "clientId", id)
-			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "MSIS9607: The client is not known or its secret is wrong."}
+		switch {
+		case ok && assertion != "" && p.Certificate != "":
+			if err := checkAssertion(assertion, p.AppID, ep+TokenPath, p.Certificate, i.cfg.Now()); err != nil {
+				i.log.Warn("sign-in refused: client assertion", "clientId", id, "err", err)
+				return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "MSIS9608: The client assertion is not valid: " + strings.TrimPrefix(err.Error(), ErrAssertion.Error()+": ")}
+			}
+		case ok && secret != "" && p.SecretHash != "" && p.checkSecret(secret):
+		default:
+			i.log.Warn("sign-in refused: unknown client or wrong credential", "clientId", id)
+			return nil, &oauthError{http.StatusUnauthorized, "invalid_client", "MSIS9607: The client is not known or its credential is wrong."}
 		}
 	case "password":
 		user, pw := f.Get("username"), f.Get("password")

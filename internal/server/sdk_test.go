@@ -2,11 +2,18 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,6 +26,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
 
+	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tlsca"
@@ -258,5 +266,73 @@ func TestAzureSDKForGo(t *testing.T) {
 	}
 	if _, err := conns.Get(ctx, rg, "VNet1toSite1", nil); err == nil {
 		t.Fatal("the connection is still there")
+	}
+}
+
+// TestAzureSDKCertificateCredential: a service principal registered with a
+// certificate signs in with azidentity's ClientCertificateCredential (a
+// client assertion signed with the certificate's key) and gets its role's
+// rights: a Reader lists groups and is refused a PUT with 403. A
+// credential with another key for the same client is refused at sign-in.
+func TestAzureSDKCertificateCredential(t *testing.T) {
+	data := t.TempDir()
+	addr, _ := runNone(t, Options{DataDir: data})
+	ep := "https://" + addr
+	copts := sdkCloud(t, ep, CAFile(data))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	selfSigned := func() (*x509.Certificate, *rsa.PrivateKey, []byte) {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sdk-cert"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, _ := x509.ParseCertificate(der)
+		return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	cert, key, certPEM := selfSigned()
+	p, err := identity.NewCertificatePrincipal("sdk-cert", certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idDir := filepath.Join(data, IdentityDir)
+	if err := identity.AddPrincipal(idDir, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := identity.Assign(idDir, identity.RoleAssignment{Name: "77777777-7777-4777-8777-777777777777",
+		Scope: "/subscriptions/" + resource.DefaultSubscription, RoleID: identity.RoleReader.ID, PrincipalID: p.ObjectID}); err != nil {
+		t.Fatal(err)
+	}
+	groupsWith := func(cert *x509.Certificate, key *rsa.PrivateKey) *armresources.ResourceGroupsClient {
+		cred, err := azidentity.NewClientCertificateCredential(identity.Tenant, p.AppID, []*x509.Certificate{cert}, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := armresources.NewResourceGroupsClient(resource.DefaultSubscription, cred, &arm.ClientOptions{ClientOptions: copts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	groups := groupsWith(cert, key)
+	if _, err := groups.NewListPager(nil).NextPage(ctx); err != nil {
+		t.Fatalf("Reader lists groups: %v", err)
+	}
+	var re *azcore.ResponseError
+	if _, err := groups.CreateOrUpdate(ctx, "rg", armresources.ResourceGroup{Location: to.Ptr("eastus")}, nil); !errors.As(err, &re) ||
+		re.StatusCode != http.StatusForbidden || re.ErrorCode != armerr.CodeAuthorizationFailed {
+		t.Fatalf("Reader creates a group: %v", err)
+	}
+	otherCert, otherKey, _ := selfSigned()
+	var authErr *azidentity.AuthenticationFailedError
+	if _, err := groupsWith(otherCert, otherKey).NewListPager(nil).NextPage(ctx); !errors.As(err, &authErr) {
+		t.Fatalf("another key: %v", err)
 	}
 }
