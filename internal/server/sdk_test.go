@@ -2,15 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,6 +26,7 @@ import (
 	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/tlsca"
+	"github.com/vpngw/vpngw/internal/tstest"
 )
 
 // sdkCloud is the Azure SDK's view of a vpngw server at ep over HTTPS
@@ -282,20 +279,7 @@ func TestAzureSDKCertificateCredential(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	selfSigned := func() (*x509.Certificate, *rsa.PrivateKey, []byte) {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sdk-cert"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, _ := x509.ParseCertificate(der)
-		return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
+	selfSigned := func() (*x509.Certificate, *rsa.PrivateKey, []byte) { return tstest.SelfSignedRSA(t) }
 	cert, key, certPEM := selfSigned()
 	p, err := identity.NewCertificatePrincipal("sdk-cert", certPEM)
 	if err != nil {
