@@ -22,6 +22,7 @@ import (
 // ApplicationGatewaySkuName, for any cloud, even for --help), and its
 // hybrid profile lacks the vnet-gateway and vpn-connection operations
 // modules (ModuleNotFoundError) — az's packaging, not the server.
+// A user signs in with az login -u and is refused by the role check.
 // Skipped when az is not installed.
 func TestAzureCLI(t *testing.T) {
 	azBin, err := exec.LookPath("az")
@@ -105,7 +106,25 @@ func TestAzureCLI(t *testing.T) {
 	if out, err := az("network", "local-gateway", "show", "-g", "AzRG", "-n", "Site1"); err == nil {
 		t.Fatalf("deleted local gateway still shown:\n%s", out)
 	}
-	if strings.Contains(s.logText(), c.ClientSecret) {
-		t.Fatal("the server logged the client secret")
+
+	// A user signs in with a password (az login -u, the password grant;
+	// az reads the user from the ID token) and, without a role, is refused
+	// with Azure's AuthorizationFailed.
+	mk := exec.Command(vpngwBin(t), "serve", "principal-create", "--user", "alice", "--data-dir", s.data)
+	mk.Stdin = strings.NewReader("correct horse battery\n")
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("principal-create: %v %s", err, out)
+	}
+	ok("login", "-u", "alice", "-p", "correct horse battery")
+	if u := ok("account", "show", "--query", "[user.name, user.type]", "-o", "tsv"); strings.Join(strings.Fields(u), " ") != "alice user" {
+		t.Fatalf("account user %q", u)
+	}
+	if out, err := az("group", "list"); err == nil || !strings.Contains(out, "AuthorizationFailed") || !strings.Contains(out, "'alice'") {
+		t.Fatalf("az group list as alice without a role: %v\n%s", err, out)
+	}
+	for _, secret := range []string{c.ClientSecret, "correct horse battery"} {
+		if strings.Contains(s.logText(), secret) {
+			t.Fatal("the server logged a secret")
+		}
 	}
 }

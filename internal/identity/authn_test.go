@@ -103,6 +103,9 @@ func TestTokenEndpoint(t *testing.T) {
 		if st != tc.status || (tc.code != "" && m["error"] != tc.code) {
 			t.Errorf("%s: %d %v, want %d %s", tc.name, st, m, tc.status, tc.code)
 		}
+		if _, ok := m["id_token"]; ok != (tc.name == "password") {
+			t.Errorf("%s: id_token %v (only a user's sign-in with openid gets one)", tc.name, ok)
+		}
 		if tok, ok := m["access_token"].(string); ok {
 			secrets = append(secrets, tok)
 			if m["token_type"] != "Bearer" || m["expires_in"] != float64(3600) {

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -181,6 +182,18 @@ func (i *Issuer) grant(r *http.Request, ep string) (map[string]any, *oauthError)
 	}
 	if s := f.Get("scope"); s != "" {
 		res["scope"] = s
+	}
+	// A user's sign-in with the openid scope (MSAL adds it) also gets an
+	// ID token: az reads the user's name from its upn claim.
+	if p.Kind == KindUser && slices.Contains(strings.Fields(f.Get("scope")), "openid") {
+		idc := c
+		idc.Audience = f.Get("client_id")
+		idt, err := signToken(i.key, i.kid, idc)
+		if err != nil {
+			i.log.Error("signing an ID token", "err", err)
+			return nil, &oauthError{http.StatusInternalServerError, "server_error", "The token could not be signed."}
+		}
+		res["id_token"] = idt
 	}
 	return res, nil
 }
