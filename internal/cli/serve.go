@@ -138,7 +138,10 @@ issuer (DATA-DIR/identity; an AD FS-style authority at /adfs, published in
 start creates an administrator service principal and writes its client ID
 and secret to DATA-DIR/identity/admin-credential.json (mode 0600); sign in
 with "vpngw login --credential-file FILE" or "az login --service-principal
--u ID -p SECRET --tenant adfs" (docs/security.md).
+-u ID -p SECRET --tenant adfs" (docs/security.md). Every request's action
+is checked against the principal's role assignments (Azure's Owner,
+Contributor, Reader and Network Contributor; the administrator is Owner);
+"vpngw serve principal-create" adds principals (docs/api.md).
 
 The API answers only requests whose Host header names it: the listen
 address, localhost, 127.0.0.1 and [::1] on loopback, and each --allowed-host
