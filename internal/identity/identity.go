@@ -226,11 +226,16 @@ func AddPrincipal(dir string, p Principal) error {
 // NewServicePrincipal returns a service principal named name with a new
 // client ID and a new random client secret (returned once, never stored).
 func NewServicePrincipal(name string) (Principal, string, error) {
-	var s [32]byte
-	if _, err := rand.Read(s[:]); err != nil {
-		return Principal{}, "", err
+	// A secret never starts with '-' or '_': az's argument parser would
+	// take "-p -xyz" for an option.
+	var secret string
+	for secret == "" || secret[0] == '-' || secret[0] == '_' {
+		var s [32]byte
+		if _, err := rand.Read(s[:]); err != nil {
+			return Principal{}, "", err
+		}
+		secret = base64.RawURLEncoding.EncodeToString(s[:])
 	}
-	secret := base64.RawURLEncoding.EncodeToString(s[:])
 	sum := sha256.Sum256([]byte(secret))
 	return Principal{Kind: KindServicePrincipal, ObjectID: newUUID(), AppID: newUUID(), DisplayName: name,
 		SecretHash: hex.EncodeToString(sum[:])}, secret, nil

@@ -66,3 +66,17 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+// TestSecretsStartAlphanumeric: a client secret never starts with '-' (az
+// would parse "-p -xyz" as an option) or '_'.
+func TestSecretsStartAlphanumeric(t *testing.T) {
+	for range 500 {
+		_, secret, err := NewServicePrincipal("x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if secret[0] == '-' || secret[0] == '_' || len(secret) != 43 {
+			t.Fatalf("secret %q", secret[:1])
+		}
+	}
+}
