@@ -76,10 +76,14 @@ func startNoneStop(t *testing.T, o Options) (string, func()) {
 	return runNone(t, o)
 }
 
-// runNone runs `serve --provider none` on loopback with o as it is.
+// runNone runs `serve --provider none` (or o.Provider) on loopback with o
+// as it is.
 func runNone(t *testing.T, o Options) (string, func()) {
 	t.Helper()
-	o.Listen, o.Provider = "127.0.0.1:0", ProviderNone
+	o.Listen = "127.0.0.1:0"
+	if o.Provider == "" {
+		o.Provider = ProviderNone
+	}
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
