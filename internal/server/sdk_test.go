@@ -68,7 +68,8 @@ func adminCredential(t *testing.T, dataDir string) identity.Credential {
 // the server's own token endpoint (client-credentials grant, AD FS
 // authority), and armresources and armnetwork/v9 run a site-to-site
 // lifecycle with their pollers: group, VNet with GatewaySubnet, public IP,
-// gateway, local gateway, a connection that embeds the gateway and site
+// gateway create, resize (the object GET returned, another SKU) and reset,
+// local gateway, a connection that embeds the gateway and site
 // objects, shared key get/set/reset, resetconnection, tags, list, delete.
 // A wrong secret is refused at sign-in.
 func TestAzureSDKForGo(t *testing.T) {
@@ -170,6 +171,17 @@ func TestAzureSDKForGo(t *testing.T) {
 	gw, err := gp.PollUntilDone(ctx, poll)
 	if err != nil || *gw.Properties.ProvisioningState != armnetwork.ProvisioningStateSucceeded {
 		t.Fatalf("gateway: %v", err)
+	}
+	// Resize: the gateway as GET returned it, with another SKU of the
+	// same generation.
+	gw.Properties.SKU = &armnetwork.VirtualNetworkGatewaySKU{Name: to.Ptr(armnetwork.VirtualNetworkGatewaySKUNameVPNGw3),
+		Tier: to.Ptr(armnetwork.VirtualNetworkGatewaySKUTierVPNGw3)}
+	up, err := gws.BeginCreateOrUpdate(ctx, rg, "VNet1GW", gw.VirtualNetworkGateway, nil)
+	if err != nil {
+		t.Fatalf("gateway resize: %v", err)
+	}
+	if gw, err = up.PollUntilDone(ctx, poll); err != nil || *gw.Properties.SKU.Name != armnetwork.VirtualNetworkGatewaySKUNameVPNGw3 {
+		t.Fatalf("gateway resize: %v", err)
 	}
 	rp, err := gws.BeginReset(ctx, rg, "VNet1GW", nil)
 	if err != nil {
