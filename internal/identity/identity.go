@@ -147,6 +147,8 @@ type Issuer struct {
 	modTime time.Time
 	// amu serializes reads and writes of the role assignments file.
 	amu sync.Mutex
+	// hashing holds a slot per password hash running (maxHashing).
+	hashing chan struct{}
 }
 
 // Open loads the issuer's state from cfg.Dir, creating the signing key
@@ -163,7 +165,7 @@ func Open(cfg Config) (iss *Issuer, created bool, err error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	i := &Issuer{cfg: cfg, log: cfg.Logger}
+	i := &Issuer{cfg: cfg, log: cfg.Logger, hashing: make(chan struct{}, maxHashing)}
 	if i.log == nil {
 		i.log = slog.New(slog.DiscardHandler)
 	}
@@ -260,9 +262,21 @@ func NewUser(name, password string) (Principal, error) {
 	if _, err := rand.Read(salt[:]); err != nil {
 		return Principal{}, err
 	}
-	h := argon2.IDKey([]byte(password), salt[:], 1, 64<<10, 2, 32)
+	h := hashPassword(password, salt[:])
 	return Principal{Kind: KindUser, ObjectID: newUUID(), UserName: name, DisplayName: name,
 		SecretHash: "argon2id$" + b64.EncodeToString(salt[:]) + "$" + b64.EncodeToString(h)}, nil
+}
+
+// Password hashing: argon2id with OWASP's parameters (19 MiB, two passes,
+// one lane). At most maxHashing run at once (Issuer.hashing), so a flood
+// of password sign-ins costs time, not memory.
+const (
+	argonTime, argonMemoryKiB, argonThreads = 2, 19 << 10, 1
+	maxHashing                              = 2
+)
+
+func hashPassword(password string, salt []byte) []byte {
+	return argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, 32)
 }
 
 // checkSecret reports whether secret is p's.
@@ -273,7 +287,7 @@ func (p *Principal) checkSecret(secret string) bool {
 		if err1 != nil || err2 != nil {
 			return false
 		}
-		got := argon2.IDKey([]byte(secret), s, 1, 64<<10, 2, 32)
+		got := hashPassword(secret, s)
 		return subtle.ConstantTimeCompare(got, want) == 1
 	}
 	sum := sha256.Sum256([]byte(secret))

@@ -152,7 +152,16 @@ func (i *Issuer) grant(r *http.Request, ep string) (map[string]any, *oauthError)
 		}
 		var ok bool
 		p, ok = i.find(func(q *Principal) bool { return q.Kind == KindUser && strings.EqualFold(q.UserName, user) })
-		if !ok || !p.checkSecret(pw) {
+		if ok {
+			select {
+			case i.hashing <- struct{}{}:
+			case <-r.Context().Done():
+				return nil, &oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "The sign-in was cancelled."}
+			}
+			ok = p.checkSecret(pw)
+			<-i.hashing
+		}
+		if !ok {
 			i.log.Warn("sign-in refused: unknown user or wrong password", "user", user)
 			return nil, &oauthError{http.StatusBadRequest, "invalid_grant", "MSIS9659: Invalid 'username' or 'password'."}
 		}
