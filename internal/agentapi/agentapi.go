@@ -16,6 +16,9 @@
 package agentapi
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"strings"
@@ -167,4 +170,17 @@ func (st Status) Connected(name string) bool {
 		}
 	}
 	return false
+}
+
+// InstanceToken is the token the agent of instance presents, derived from
+// the control plane's agent key (its --agent-token-file):
+// base64url(HMAC-SHA256(key, instance)). Each instance has its own, so a
+// gateway host's token fetches only its own instance's assignment (shared
+// keys included); the control plane refuses it for any other instance,
+// and answers 410 once the instance is deleted. `vpngw serve agent-token
+// --instance ID` prints one.
+func InstanceToken(key, instance string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte("vpngw agent instance\x00" + instance))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

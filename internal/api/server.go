@@ -289,16 +289,21 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, reqID string) 
 }
 
 // endpointFor is the scheme://host[:port] the operation URLs of r's
-// response are built from: the configured endpoint, or what a trusted
-// proxy forwarded (GuardBehindProxy, which checked the host). Never the
-// request's Host header.
-func (s *Server) endpointFor(r *http.Request) string {
+// response are built from (RequestEndpoint).
+func (s *Server) endpointFor(r *http.Request) string { return RequestEndpoint(r, s.endpoint) }
+
+// RequestEndpoint is the scheme://host[:port] a client reached the API at
+// for r: configured (the server's endpoint), or what a trusted proxy
+// forwarded (GuardBehindProxy, which checked the host). Never the
+// request's Host header. Operation URLs, /metadata/endpoints and the
+// token issuer's URLs are built from it.
+func RequestEndpoint(r *http.Request, configured string) string {
 	fw, ok := r.Context().Value(forwardedKey{}).(forwarded)
 	if !ok {
-		return s.endpoint
+		return configured
 	}
 	scheme, host := "http", ""
-	if u, err := url.Parse(s.endpoint); err == nil && s.endpoint != "" {
+	if u, err := url.Parse(configured); err == nil && configured != "" {
 		scheme, host = u.Scheme, u.Host
 	}
 	if fw.scheme != "" {
@@ -308,7 +313,7 @@ func (s *Server) endpointFor(r *http.Request) string {
 		host = fw.host
 	}
 	if host == "" {
-		return s.endpoint
+		return configured
 	}
 	return scheme + "://" + host
 }

@@ -47,7 +47,7 @@ func (c *cloud) generateProfile(gwName, authMethod string) map[string][]byte {
 	if !strings.HasPrefix(url, c.url+"/vpnclientpackages/") {
 		c.t.Fatalf("vpn-client generate printed %q", url)
 	}
-	resp, err := httpClient.Get(url)
+	resp, err := c.hc.Get(url) // no token: the URL is the capability
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ import (
 	"github.com/vpngw/vpngw/internal/resource"
 	"github.com/vpngw/vpngw/internal/store"
 	"github.com/vpngw/vpngw/internal/store/etcdstore"
+	"github.com/vpngw/vpngw/internal/tlsca"
 )
 
 // DefaultLeaderTTL is the leader's lease when Options.LeaderTTL is 0: a
@@ -283,11 +284,11 @@ func newElector(raw store.Store, id string, ttl time.Duration, log *slog.Logger)
 // starts the provider (unless ProviderNone; its Provisioner and mounts go
 // into terms) and srv's operation workers. A solo replica's one term
 // starts before lead returns, and its failure is lead's error.
-func lead(ctx context.Context, el elector, o Options, st store.Store, pool *registry.AddressPool, srv *api.Server, terms *termProvider, log *slog.Logger) (stop func(), err error) {
+func lead(ctx context.Context, el elector, o Options, st store.Store, pool *registry.AddressPool, ca *tlsca.CA, hosts []string, srv *api.Server, terms *termProvider, log *slog.Logger) (stop func(), err error) {
 	start := func(lctx context.Context) (func(), error) {
 		cleanup := func() {}
 		if o.Provider != ProviderNone {
-			p, m, c, err := startProvider(lctx, o, st, pool, log)
+			p, m, c, err := startProvider(lctx, o, st, pool, ca, hosts, log)
 			if err != nil {
 				return nil, err
 			}

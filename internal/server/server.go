@@ -14,6 +14,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,8 +28,10 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/portal"
 	"github.com/vpngw/vpngw/internal/registry"
+	"github.com/vpngw/vpngw/internal/tlsca"
 )
 
 // Providers: what realizes the resources.
@@ -80,9 +83,13 @@ type Options struct {
 	// host must be an allowed one) in operation URLs: only for a server
 	// reached solely through a reverse proxy that sets them.
 	TrustProxy bool
-	// InsecureListen allows a non-loopback Listen address although the API
-	// has no TLS and no sign-in; Run then logs a warning.
-	InsecureListen bool
+	// TLSCertFile and TLSKeyFile are the API's certificate chain and key
+	// (PEM); empty: a certificate issued at every start by the server's own
+	// CA in DataDir/tls (package tlsca).
+	TLSCertFile, TLSKeyFile string
+	// InsecureHTTP serves plain HTTP instead of HTTPS; only on a loopback
+	// Listen.
+	InsecureHTTP bool
 	// ListenFile, when set, receives the bound address once the socket is
 	// open.
 	ListenFile string
@@ -165,6 +172,20 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	defer log.Info("stopped")
+	// The server's own CA signs the API's certificate (unless the
+	// operator gave one) and the TCP agent API's.
+	var (
+		ca     *tlsca.CA
+		tlsCfg *tls.Config
+	)
+	if !o.InsecureHTTP {
+		if ca, err = loadCA(o, log); err != nil {
+			return err
+		}
+		if tlsCfg, err = apiTLS(o, ca, hosts, log); err != nil {
+			return err
+		}
+	}
 	raw, err := openStore(ctx, o.Store, dir, log.With("component", "store"))
 	if err != nil {
 		return err
@@ -206,7 +227,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer srv.Close()
-	stopLeading, err := lead(ctx, el, o, st, pool, srv, terms, log)
+	stopLeading, err := lead(ctx, el, o, st, pool, ca, hosts, srv, terms, log)
 	if err != nil {
 		return err
 	}
@@ -223,10 +244,19 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	handler := withHealth(apiHandler(web, mounts, hosts, o.TrustProxy), &health{el: el, id: id, st: raw, kind: storeKind(o.Store)})
+	iss, err := openIssuer(o, endpoint, log.With("component", "identity"))
+	if err != nil {
+		return err
+	}
+	handler := withHealth(apiHandler(web, iss, mounts, hosts, o.TrustProxy), &health{el: el, id: id, st: raw, kind: storeKind(o.Store)})
 	hs := newHTTPServer(ctx, handler, apiLimits, log)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
+	if tlsCfg == nil {
+		go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
+	} else {
+		hs.TLSConfig = tlsCfg
+		go func() { served <- hs.ServeTLS(limitListener(ln, apiLimits), "", "") }()
+	}
 	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "store", describeStore(o.Store, dir), "provider", prov.Name(),
 		"publicIPPool", joinPrefixes(pool))
 	if o.ListenFile != "" {
@@ -265,21 +295,31 @@ func joinPrefixes(pool *registry.AddressPool) string {
 	return strings.Join(s, ",")
 }
 
-// apiHandler is everything served on the API listener: the API with the
-// portal in front of it (srv), the provider's mounts (the lab's /lab/v1/),
-// all behind api.Guard for hosts.
-func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
-	handler := srv
-	if len(mounts) > 0 {
-		mux := http.NewServeMux()
-		mux.Handle("/", srv)
-		for path, h := range mounts {
-			mux.Handle(path, h)
+// apiHandler is everything served on the API listener: the token issuer
+// (/adfs/), and behind its token check and role check the API with the
+// portal in front of it (srv), the role API and the provider's mounts
+// (the lab's /lab/v1/); all behind api.Guard for hosts.
+func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	for path, h := range mounts {
+		mux.Handle(path, h)
+	}
+	// The role API (SCOPE/providers/Microsoft.Authorization/...) beside
+	// the rest, all behind the token check and the role check.
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if identity.IsAuthorizationPath(r) {
+			iss.Roles(w, r)
+			return
 		}
-		handler = mux
-	}
+		mux.ServeHTTP(w, r)
+	})
+	top := http.NewServeMux()
+	top.Handle(identity.AuthorityPath+"/", iss.Handler())
+	top.HandleFunc("POST "+portal.SignInPath, iss.SessionSignIn)
+	top.Handle("/", iss.Authenticate(iss.Authorize(inner, classify), openPath, portalPage, portal.SignInPath))
 	if trustProxy {
-		return api.GuardBehindProxy(handler, hosts)
+		return api.GuardBehindProxy(top, hosts)
 	}
-	return api.Guard(handler, hosts)
+	return api.Guard(top, hosts)
 }
