@@ -379,7 +379,7 @@ func startServeBinary(t *testing.T, bin string, endpoints []string, keyFile stri
 	cmd := exec.Command(bin, "serve", "--provider", "none", "--listen", "127.0.0.1:0", "--listen-file", listenFile,
 		"--data-dir", filepath.Join(dir, "data"), "--secrets-key-file", keyFile,
 		"--store", "etcd", "--etcd-endpoints", strings.Join(endpoints, ","), "--etcd-prefix", "/vpngw/ha/",
-		"--leader-ttl", ttl.String(), "--log-level", "debug")
+		"--leader-ttl", ttl.String(), "--log-level", "debug", "--insecure-http")
 	logf, err := os.Create(filepath.Join(dir, "serve.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +389,9 @@ func startServeBinary(t *testing.T, bin string, endpoints []string, keyFile stri
 	p := tstest.StartT(t, cmd, 10*time.Second)
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if b, err := os.ReadFile(listenFile); err == nil && len(b) > 0 {
-			return &serveProc{proc: p, base: "http://" + strings.TrimSpace(string(b))}
+			addr := strings.TrimSpace(string(b))
+			serverTokens.Store(addr, adminToken(t, Options{DataDir: filepath.Join(dir, "data"), InsecureHTTP: true}, addr))
+			return &serveProc{proc: p, base: "http://" + addr}
 		}
 		if !p.Running() {
 			break
@@ -556,12 +558,14 @@ func TestReplicasShareWriterLock(t *testing.T) {
 			body := fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw1"},
 				"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":%q},"publicIPAddress":{"id":%q}}}]}}`, vnet+"/subnets/GatewaySubnet", pip)
 			url := bases[side%2] + haID("lock", "virtualNetworkGateways", fmt.Sprintf("gw%d-%d", r, side)) + etcdTestAPI
+			tok, _ := serverTokens.Load(strings.TrimPrefix(bases[side%2], "http://"))
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
 				req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+tok.(string))
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return
