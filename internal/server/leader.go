@@ -386,8 +386,9 @@ type termProvider struct {
 type provisionerBox struct{ p api.Provisioner }
 
 var (
-	_ api.Provisioner           = (*termProvider)(nil)
-	_ api.GatewayInstanceLister = (*termProvider)(nil)
+	_ api.Provisioner            = (*termProvider)(nil)
+	_ api.GatewayInstanceLister  = (*termProvider)(nil)
+	_ api.PointToSiteProvisioner = (*termProvider)(nil)
 )
 
 // set installs a term's provider and mounts (nil: none).
@@ -480,4 +481,42 @@ func (t *termProvider) mount(path string) http.Handler {
 // host's name and the API's bound address.
 func replicaID(host, addr string) string {
 	return strings.TrimSuffix(host, ".") + "/" + addr
+}
+
+// p2s is the term's point-to-site side (api.PointToSiteProvisioner): the
+// point-to-site actions reach the leader's provider like the others.
+func (t *termProvider) p2s() (api.PointToSiteProvisioner, error) {
+	p, err := t.get()
+	if err != nil {
+		return nil, err
+	}
+	ps, ok := p.(api.PointToSiteProvisioner)
+	if !ok {
+		return nil, fmt.Errorf("point-to-site is not available with provider %s", t.name)
+	}
+	return ps, nil
+}
+
+func (t *termProvider) VpnServer(ctx context.Context, gw *resource.VirtualNetworkGateway) (resource.VpnServer, error) {
+	p, err := t.p2s()
+	if err != nil {
+		return resource.VpnServer{}, err
+	}
+	return p.VpnServer(ctx, gw)
+}
+
+func (t *termProvider) VpnClientHealth(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]resource.VpnClientConnectionHealthDetail, error) {
+	p, err := t.p2s()
+	if err != nil {
+		return nil, err
+	}
+	return p.VpnClientHealth(ctx, gw)
+}
+
+func (t *termProvider) DisconnectVpnClients(ctx context.Context, gw *resource.VirtualNetworkGateway, ids []string) error {
+	p, err := t.p2s()
+	if err != nil {
+		return err
+	}
+	return p.DisconnectVpnClients(ctx, gw, ids)
 }
