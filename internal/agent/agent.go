@@ -276,7 +276,7 @@ func (h liveHost) LastReceived(peer string) (time.Time, bool) { return h.dp.Last
 // (gwconfig.RestartFields) is refused and changes nothing.
 func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
 	if f := gwconfig.RestartFields(&a.cfg.Config, &cfg.Config); len(f) > 0 {
-		return fmt.Errorf("%w: %s: changing the TUN device, its MTU, ports, raw ESP, local address or throughput limit needs a restart",
+		return fmt.Errorf("%w: %s: changing the TUN device, its MTU, ports, raw ESP, local address, throughput limit or BGP peering address needs a restart",
 			gwconfig.ErrInvalid, strings.Join(f, ", "))
 	}
 	peers, err := peers(cfg, a.opts.Lookup)

@@ -1,4 +1,9 @@
-package bgp
+// Package bgprules holds Azure's rules for BGP settings (reserved ASNs,
+// the custom APIPA range, on-premises peer addresses), shared by the
+// control plane (resource validation), the agent's configuration check
+// (gwconfig) and the speaker (package bgp). It is a leaf: standard library
+// only, so the contract packages may import it.
+package bgprules
 
 import (
 	"errors"
