@@ -26,7 +26,7 @@ func TestValidateGatewayASN(t *testing.T) {
 		{23456, ErrReservedASN},
 		{64496, ErrReservedASN},
 		{64511, ErrReservedASN},
-		{65516, ErrReservedASN},
+		{65516, nil}, // not in Azure's list (65515, 65517-65520)
 		{65517, ErrReservedASN},
 		{65520, ErrReservedASN},
 		{65535, ErrReservedASN},
