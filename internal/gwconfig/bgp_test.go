@@ -43,6 +43,10 @@ func TestBGPConfig(t *testing.T) {
 	if len(in.TunnelAddrs) != 1 {
 		t.Errorf("TunnelAddrs = %v", in.TunnelAddrs)
 	}
+	// With BGP the static prefixes may be left out.
+	if _, err := Parse([]byte(strings.Replace(bgpConfig, "remotePrefixes: [10.2.0.0/16]", "remotePrefixes: []", 1))); err != nil {
+		t.Fatalf("BGP connection without remotePrefixes: %v", err)
+	}
 	// Without enableBgp a connection has no BGP peer.
 	in, err = Parse([]byte(baseConfig + "bgpSettings: {asn: 65001, bgpPeeringAddress: 10.1.255.30}\n"))
 	if err != nil || in.Peers[0].BGP != nil || in.BGP.ASN != 65001 {

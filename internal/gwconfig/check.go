@@ -264,8 +264,8 @@ func (cn *Connection) check(f string, rawESP, policyBased bool, gatewayNets []ne
 			return p, fieldErr(f+".remoteAddress", "is required (or remoteFqdn), unless connectionMode is ResponderOnly")
 		}
 	}
-	if len(cn.RemotePrefixes) == 0 {
-		return p, fieldErr(f+".remotePrefixes", "at least one prefix is required")
+	if len(cn.RemotePrefixes) == 0 && !cn.EnableBgp {
+		return p, fieldErr(f+".remotePrefixes", "at least one prefix is required (unless enableBgp: then the peer's prefixes are learned)")
 	}
 	if p.RemoteNets, err = parsePrefixes(cn.RemotePrefixes, f+".remotePrefixes"); err != nil {
 		return p, err

@@ -86,7 +86,8 @@ type Connection struct {
 	RemoteAddress string `yaml:"remoteAddress" json:"remoteAddress,omitempty"`
 	// RemoteFQDN is resolved when the configuration is loaded.
 	RemoteFQDN string `yaml:"remoteFqdn" json:"remoteFqdn,omitempty"`
-	// RemotePrefixes are the peer's networks, routed into the tunnel.
+	// RemotePrefixes are the peer's networks, routed into the tunnel
+	// (may be empty with EnableBgp: the peer's routes are learned).
 	RemotePrefixes []string `yaml:"remotePrefixes" json:"remotePrefixes"`
 	// LocalPrefixes override the gateway's LocalPrefixes for this
 	// connection's traffic selectors.

@@ -170,6 +170,8 @@ func GenerateSharedKey(rand io.Reader, n int) (string, error) {
 const (
 	DefaultGatewayASN = 65515
 	MaxASN            = 4294967295
+	// MaxPeerWeight is the largest bgpSettings.peerWeight (Azure: 0-100).
+	MaxPeerWeight = 100
 )
 
 // ReservedASN reports whether asn may not be used, and why. The gateway's

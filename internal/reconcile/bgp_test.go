@@ -1,0 +1,53 @@
+package reconcile_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/vpngw/vpngw/internal/reconcile"
+)
+
+// A BGP gateway's bgpSettings and a BGP connection's local network gateway
+// bgpSettings reach the agent: the instance's speaker (ASN, the last
+// GatewaySubnet address, or a custom APIPA address), and the connection's
+// peer (ASN, peering address, weight), with no static prefixes needed.
+func TestBGPSettingsReachTheAgent(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	gw := res("rg1", "virtualNetworkGateways", "gw1")
+	h.put(gw, fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw2"},"vpnGatewayGeneration":"Generation2",
+		"enableBgp":true,"bgpSettings":{"asn":65001},
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"%s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%s"}}}]}}`,
+		res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip")))
+	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10",
+		"localNetworkAddressSpace":{"addressPrefixes":[]},"bgpSettings":{"asn":65010,"bgpPeeringAddress":"10.50.255.1","peerWeight":7}}}`)
+	h.put(res("rg1", "connections", "c1"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc","enableBgp":true,
+		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`, gw, res("rg1", "localNetworkGateways", "site1")))
+	g := h.desired().Gateways[0]
+	for i, inst := range g.Instances {
+		cfg := inst.Assignment.Config
+		in, err := cfg.Check()
+		if err != nil {
+			t.Fatalf("instance %d: assignment does not validate: %v", i, err)
+		}
+		if in.BGP == nil || in.BGP.ASN != 65001 || in.BGP.PeeringAddr.String() != "10.1.255.30" {
+			t.Fatalf("instance %d: BGP %+v", i, in.BGP)
+		}
+		if i != 0 {
+			continue // the standby runs no connections
+		}
+		if len(in.Peers) != 1 || in.Peers[0].BGP == nil || in.Peers[0].BGP.ASN != 65010 ||
+			in.Peers[0].BGP.Addr.String() != "10.50.255.1" || in.Peers[0].BGP.Weight != 7 || len(in.Peers[0].RemoteNets) != 0 {
+			t.Fatalf("BGP connection: %+v", in.Peers)
+		}
+	}
+	// A custom APIPA address on the ipConfiguration becomes the speaker's.
+	h.put(gw, fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw2"},"vpnGatewayGeneration":"Generation2",
+		"enableBgp":true,"bgpSettings":{"asn":65001,"bgpPeeringAddresses":[{"ipconfigurationId":"%s/ipConfigurations/default","customBgpIpAddresses":["169.254.21.5"]}]},
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"%s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%s"}}}]}}`,
+		gw, res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip")))
+	cfg := h.desired().Gateways[0].Instances[0].Assignment.Config
+	if cfg.BgpSettings == nil || cfg.BgpSettings.BgpPeeringAddress != "169.254.21.5" {
+		t.Fatalf("custom APIPA address: %+v", cfg.BgpSettings)
+	}
+}
