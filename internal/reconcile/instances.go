@@ -18,23 +18,9 @@ var _ api.GatewayInstanceLister = (*Reconciler)(nil)
 // reconciler has not computed yet has no instances; one it cannot realize
 // is a ResourceNotRealizable error saying why.
 func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]api.GatewayInstance, error) {
-	key, id, err := keyOf(gw)
-	if err != nil {
+	spec, err := r.gatewaySpec(gw)
+	if spec == nil || err != nil {
 		return nil, err
-	}
-	d := r.desired.Load()
-	gk := GatewayKey(id)
-	var spec *GatewaySpec
-	for _, g := range d.Gateways {
-		if g.Key == gk {
-			spec = g
-		}
-	}
-	if spec == nil {
-		if p, ok := d.Problems[key]; ok {
-			return nil, resource.Errorf(CodeNotRealizable, "", "Gateway %s has no instances: %s.", id.Name, p.Msg).WithStatus(http.StatusConflict)
-		}
-		return nil, nil
 	}
 	conns, err := r.gatewayConnections(ctx, spec)
 	if err != nil {
@@ -101,6 +87,27 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 		out = append(out, gi)
 	}
 	return out, nil
+}
+
+// gatewaySpec finds gw in the last pass's desired state: nil if the
+// reconciler has not computed it yet, a ResourceNotRealizable error if it
+// cannot realize it.
+func (r *Reconciler) gatewaySpec(gw *resource.VirtualNetworkGateway) (*GatewaySpec, error) {
+	key, id, err := keyOf(gw)
+	if err != nil {
+		return nil, err
+	}
+	d := r.desired.Load()
+	gk := GatewayKey(id)
+	for _, g := range d.Gateways {
+		if g.Key == gk {
+			return g, nil
+		}
+	}
+	if p, ok := d.Problems[key]; ok {
+		return nil, resource.Errorf(CodeNotRealizable, "", "Gateway %s has no instances: %s.", id.Name, p.Msg).WithStatus(http.StatusConflict)
+	}
+	return nil, nil
 }
 
 // connRef is a connection of a gateway: its ID as stored and the name its

@@ -50,6 +50,7 @@ type fakeAgent struct {
 	silent   bool // stops reporting (a dead instance)
 	state    string
 	restarts int
+	bgp      *agentapi.BGPStatus // reported as is when set
 }
 
 func (a *fakeAgent) run(ctx context.Context, t *testing.T) {
@@ -98,6 +99,7 @@ func (a *fakeAgent) report(ctx context.Context) {
 		cs.Name = c.Name
 		st.Connections = append(st.Connections, cs)
 	}
+	st.BGP = a.bgp
 	b, _ := json.Marshal(agentapi.Report{Revision: a.cur.Revision, Status: st})
 	req, _ := http.NewRequestWithContext(ctx, "PUT", a.base+"/agent/v1/instances/"+a.id+"/status", bytes.NewReader(b))
 	if resp, err := http.DefaultClient.Do(req); err == nil {
