@@ -16,12 +16,8 @@ var _ api.GatewayBGPReporter = (*Reconciler)(nil)
 // fresh report of each of gw's instances that runs a speaker, with the
 // peers' connections named as the API names them.
 func (r *Reconciler) GatewayBGP(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]agentapi.BGPStatus, error) {
-	spec, err := r.gatewaySpec(gw)
+	spec, conns, err := r.gatewaySpec(ctx, gw)
 	if spec == nil || err != nil {
-		return nil, err
-	}
-	conns, err := r.gatewayConnections(ctx, spec)
-	if err != nil {
 		return nil, err
 	}
 	names := map[string]string{}

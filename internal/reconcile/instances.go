@@ -18,15 +18,10 @@ var _ api.GatewayInstanceLister = (*Reconciler)(nil)
 // reconciler has not computed yet has no instances; one it cannot realize
 // is a ResourceNotRealizable error saying why.
 func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]api.GatewayInstance, error) {
-	spec, err := r.gatewaySpec(gw)
+	spec, conns, err := r.gatewaySpec(ctx, gw)
 	if spec == nil || err != nil {
 		return nil, err
 	}
-	conns, err := r.gatewayConnections(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-
 	revs := *r.revs.Load()
 	now := time.Now()
 	out := make([]api.GatewayInstance, 0, len(spec.Instances))
@@ -89,25 +84,26 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 	return out, nil
 }
 
-// gatewaySpec finds gw in the last pass's desired state: nil if the
-// reconciler has not computed it yet, a ResourceNotRealizable error if it
-// cannot realize it.
-func (r *Reconciler) gatewaySpec(gw *resource.VirtualNetworkGateway) (*GatewaySpec, error) {
+// gatewaySpec finds gw in the last pass's desired state, with its
+// connections: nil if the reconciler has not computed it yet, a
+// ResourceNotRealizable error if it cannot realize it.
+func (r *Reconciler) gatewaySpec(ctx context.Context, gw *resource.VirtualNetworkGateway) (*GatewaySpec, []connRef, error) {
 	key, id, err := keyOf(gw)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := r.desired.Load()
 	gk := GatewayKey(id)
 	for _, g := range d.Gateways {
 		if g.Key == gk {
-			return g, nil
+			conns, err := r.gatewayConnections(ctx, g)
+			return g, conns, err
 		}
 	}
 	if p, ok := d.Problems[key]; ok {
-		return nil, resource.Errorf(CodeNotRealizable, "", "Gateway %s has no instances: %s.", id.Name, p.Msg).WithStatus(http.StatusConflict)
+		return nil, nil, resource.Errorf(CodeNotRealizable, "", "Gateway %s has no instances: %s.", id.Name, p.Msg).WithStatus(http.StatusConflict)
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // connRef is a connection of a gateway: its ID as stored and the name its
