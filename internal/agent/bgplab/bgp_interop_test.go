@@ -43,7 +43,6 @@ func TestMain(m *testing.M) { os.Exit(bgptest.Main(m, "vagbgp")) }
 
 const (
 	gwASN    = 65515
-	gwBGP    = "10.1.255.30"
 	psk      = "bgpLabPSK123"
 	ikeSuite = "aes256gcm16-prfsha256-ecp256"
 	espSuite = "aes256gcm16"
@@ -67,15 +66,16 @@ type bgpSite struct {
 
 // lab is the gateway (this process's namespace) with its VNet host.
 type lab struct {
-	t    *testing.T
-	gw   *nstest.NS
-	vnet *nstest.NS // the VNet host, 10.1.0.2
+	t     *testing.T
+	gw    *nstest.NS
+	vnet  *nstest.NS // the VNet host, 10.1.0.2
+	gwBGP string     // the gateway's BGP address
 }
 
 func newLab(t *testing.T) *lab {
 	swantest.Require(t)
 	bgptest.RequireFRR(t)
-	l := &lab{t: t, gw: bgptest.Self(t), vnet: nstest.New(t, "vbgv")}
+	l := &lab{t: t, gw: bgptest.Self(t), vnet: nstest.New(t, "vbgv"), gwBGP: "10.1.255.30"}
 	l.link(l.vnet, "lan0", netip.MustParsePrefix("10.1.0.2/24"), "lan0", netip.MustParsePrefix("10.1.0.1/24"))
 	l.vnet.MustRun(t, "ip", "route", "add", "default", "via", "10.1.0.1")
 	l.gw.Sysctl(t, "net.ipv4.ip_forward", "1")
@@ -92,15 +92,34 @@ func (l *lab) link(ns *nstest.NS, name string, addr netip.Prefix, gwName string,
 	l.t.Cleanup(func() { _, _ = l.gw.Run("ip", "link", "del", gwName) })
 }
 
+// siteOpts vary a site.
+type siteOpts struct {
+	// remote are more prefixes the site's selectors reach (the other
+	// site's, for transit).
+	remote []string
+	// apipa: BGP over custom APIPA addresses, the gateway 169.254.21.2
+	// (passive: Azure's rule) and the site 169.254.21.1, which opens the
+	// session.
+	apipa bool
+	// nets are more prefixes FRR advertises.
+	nets []string
+}
+
 // site builds site n (2: B, 3: C) on the gateway's interface wan<n-2>,
 // with strongSwan whose selectors are the site's 10.n.0.0/16 and the
-// prefixes it may reach (remote), and FRR peering with the gateway and
-// advertising 10.n.50.0/24.
-func (l *lab) site(n int, remote ...string) *bgpSite {
+// prefixes it may reach, and FRR peering with the gateway and advertising
+// 10.n.50.0/24.
+func (l *lab) site(n int, o siteOpts) *bgpSite {
 	t := l.t
 	s := &bgpSite{Site: nstest.NewSite(t, fmt.Sprintf("vbg%d", n), netip.MustParsePrefix(fmt.Sprintf("10.%d.0.0/24", n))), n: n,
 		wan: netip.AddrFrom4([4]byte{192, 0, 2, byte(4*(n-2) + 2)}), bgpAddr: fmt.Sprintf("10.%d.255.1", n),
 		bgpOnly: netip.AddrFrom4([4]byte{10, byte(n), 50, 10}), asn: uint32(65000 + 10*(2*n-3))}
+	local := []string{fmt.Sprintf("10.%d.0.0/16", n)}
+	remote := append([]string{vnet.String()}, o.remote...)
+	if o.apipa {
+		l.gwBGP, s.bgpAddr = "169.254.21.2", "169.254.21.1"
+		local, remote = append(local, s.bgpAddr+"/32"), append(remote, l.gwBGP+"/32")
+	}
 	gwWAN := netip.AddrFrom4([4]byte{192, 0, 2, byte(4*(n-2) + 1)})
 	l.link(s.GW, "wan0", netip.PrefixFrom(s.wan, 30), fmt.Sprintf("wan%d", n-2), netip.PrefixFrom(gwWAN, 30))
 	s.GW.MustRun(t, "ip", "addr", "add", s.bgpAddr+"/32", "dev", "lo")
@@ -108,7 +127,11 @@ func (l *lab) site(n int, remote ...string) *bgpSite {
 	s.GW.MustRun(t, "ip", "route", "add", s.bgpOnly.String()+"/32", "via", s.LANHost.String())
 	swantest.Start(t, s.GW, swantest.Conn{Name: "vpngw", LocalAddr: s.wan.String(), RemoteAddr: gwWAN.String(), PSK: psk,
 		RemoteID: gwPublic.String(), // the agent's IKE identity is its localAddress, whichever link it speaks from
-		IKE:      ikeSuite, ESP: espSuite, LocalTS: []string{fmt.Sprintf("10.%d.0.0/16", n)}, RemoteTS: append([]string{vnet.String()}, remote...)})
+		IKE:      ikeSuite, ESP: espSuite, LocalTS: local, RemoteTS: remote})
+	var nets strings.Builder
+	for _, p := range append([]string{fmt.Sprintf("10.%d.50.0/24", n)}, o.nets...) {
+		fmt.Fprintf(&nets, "  network %s\n", p)
+	}
 	s.frr = bgptest.StartFRR(t, s.GW, fmt.Sprintf(`hostname site%d
 router bgp %d
  bgp router-id %s
@@ -120,9 +143,8 @@ router bgp %d
  neighbor %s ebgp-multihop 2
  neighbor %s timers connect 1
  address-family ipv4 unicast
-  network 10.%d.50.0/24
- exit-address-family
-`, n, s.asn, s.bgpAddr, gwBGP, gwASN, gwBGP, s.bgpAddr, gwBGP, gwBGP, n))
+%s exit-address-family
+`, n, s.asn, s.bgpAddr, l.gwBGP, gwASN, l.gwBGP, s.bgpAddr, l.gwBGP, l.gwBGP, nets.String()))
 	return s
 }
 
@@ -137,7 +159,7 @@ func (s *bgpSite) connection() gwconfig.Connection {
 func (l *lab) config(sites ...*bgpSite) *gwconfig.Config {
 	c := &gwconfig.Config{Name: "gw", LocalAddress: gwPublic.String(), LocalPrefixes: []string{vnet.String()},
 		StatusSocket: l.t.TempDir() + "/agent.sock",
-		BgpSettings:  &gwconfig.BgpSettings{BgpPeeringAddress: gwBGP, FastTimers: true}}
+		BgpSettings:  &gwconfig.BgpSettings{BgpPeeringAddress: l.gwBGP, FastTimers: true}}
 	for _, s := range sites {
 		c.Connections = append(c.Connections, s.connection())
 	}
@@ -226,7 +248,7 @@ func pings(from *nstest.NS, args ...string) bool {
 // is gone, from the data plane and the kernel.
 func TestBGPLearnedRouteThroughTunnel(t *testing.T) {
 	l := newLab(t)
-	b := l.site(2)
+	b := l.site(2, siteOpts{})
 	if pings(l.vnet, b.bgpOnly.String()) {
 		t.Fatal("10.2.50.10 reachable before BGP")
 	}
@@ -284,16 +306,26 @@ func TestBGPLearnedRouteThroughTunnel(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	if n, err := b.frr.Neighbor(gwBGP); err != nil || n.ConnectionsEstablished != 1 || n.State != "Established" {
+	if n, err := b.frr.Neighbor(l.gwBGP); err != nil || n.ConnectionsEstablished != 1 || n.State != "Established" {
 		t.Fatalf("after a reload: FRR's session %+v, %v", n, err)
 	}
 	if !pings(l.vnet, b.bgpOnly.String()) {
 		t.Fatal("10.2.50.10 unreachable after a reload")
 	}
 
+	// The session goes down (FRR shuts the neighbor down): the route goes
+	// with it, and comes back with the session.
+	router := fmt.Sprintf("router bgp %d", b.asn)
+	b.frr.Configure(t, router, "neighbor "+l.gwBGP+" shutdown")
+	nstest.WaitFor(t, 15*time.Second, func() bool { return l.gw.MustRun(t, "ip", "route", "show", "10.2.50.0/24") == "" },
+		"route to 10.2.50.0/24 still installed after the session went down")
+	b.frr.Configure(t, router, "no neighbor "+l.gwBGP+" shutdown")
+	nstest.WaitFor(t, 20*time.Second, func() bool { return pings(l.vnet, b.bgpOnly.String()) },
+		"10.2.50.10 unreachable after the session came back")
+
 	// Withdrawn: the route leaves the kernel and the data plane.
 	withdrawn := time.Now()
-	b.frr.Configure(t, fmt.Sprintf("router bgp %d", b.asn), "address-family ipv4 unicast", "no network 10.2.50.0/24")
+	b.frr.Configure(t, router, "address-family ipv4 unicast", "no network 10.2.50.0/24")
 	nstest.WaitFor(t, 15*time.Second, func() bool {
 		return l.gw.MustRun(t, "ip", "route", "show", "10.2.50.0/24") == "" && a.Status().BGP.Installed == 0
 	}, "route to 10.2.50.0/24 still installed after the withdrawal:\n%s", fmtStatus(a))
@@ -313,8 +345,11 @@ func TestBGPLearnedRouteThroughTunnel(t *testing.T) {
 // 10.2.50.10, both ways through the gateway's two tunnels.
 func TestBGPTransit(t *testing.T) {
 	l := newLab(t)
-	b := l.site(2, "10.3.0.0/16")
-	c := l.site(3, "10.2.0.0/16")
+	// Site B also advertises the default route and a prefix inside the
+	// VNet: the first is accepted (not routed into the tunnel, it would
+	// carry the tunnels themselves) and not passed on, the second refused.
+	b := l.site(2, siteOpts{remote: []string{"10.3.0.0/16"}, nets: []string{"0.0.0.0/0", "10.1.5.0/24"}})
+	c := l.site(3, siteOpts{remote: []string{"10.2.0.0/16"}})
 	a := l.start(l.config(b, c))
 	nstest.WaitFor(t, 30*time.Second, func() bool {
 		return learnedFrom(a, "10.2.50.0/24", b.bgpAddr) && learnedFrom(a, "10.3.50.0/24", c.bgpAddr)
@@ -322,6 +357,15 @@ func TestBGPTransit(t *testing.T) {
 	nstest.WaitFor(t, 10*time.Second, func() bool {
 		return frrHas(b.frr, "10.3.50.0/24", fmt.Sprintf("%d %d", gwASN, c.asn)) && frrHas(c.frr, "10.2.50.0/24", fmt.Sprintf("%d %d", gwASN, b.asn))
 	}, "transit routes not at the sites")
+	if !learnedFrom(a, "0.0.0.0/0", b.bgpAddr) || learnedFrom(a, "10.1.5.0/24", b.bgpAddr) {
+		t.Errorf("site B's default route should be learned and its VNet prefix refused: %+v", a.Status().BGP.LearnedRoutes)
+	}
+	if r := l.gw.MustRun(t, "ip", "route", "show", "default"); strings.Contains(r, "vpngw0") {
+		t.Errorf("the learned default route replaced the gateway's own: %q", r)
+	}
+	if rs, err := c.frr.Routes(); err != nil || rs["0.0.0.0/0"] != nil || rs["10.1.5.0/24"] != nil {
+		t.Errorf("site C got what must not be re-advertised (%v): %v", err, rs)
+	}
 	// The sites also learn each other's static prefixes (connected local
 	// network gateways are advertised), from the gateway itself.
 	if !frrHas(b.frr, c.LAN.String(), "65515") {
@@ -336,5 +380,24 @@ func TestBGPTransit(t *testing.T) {
 		if conn.IngressBytes == 0 || conn.EgressBytes == 0 {
 			t.Errorf("%s carried nothing: %+v", conn.Name, conn)
 		}
+	}
+}
+
+// TestBGPAPIPASiteInitiates: custom APIPA addresses on both sides
+// (169.254.21.2 the gateway, 169.254.21.1 the site): the gateway only
+// listens, as Azure does with APIPA peers, FRR opens the session to its
+// port 179 through the tunnel, and the learned prefix carries traffic.
+func TestBGPAPIPASiteInitiates(t *testing.T) {
+	l := newLab(t)
+	b := l.site(2, siteOpts{apipa: true})
+	a := l.start(l.config(b))
+	nstest.WaitFor(t, 30*time.Second, func() bool { return learnedFrom(a, "10.2.50.0/24", b.bgpAddr) }, "10.2.50.0/24 not learned over APIPA")
+	nstest.WaitFor(t, 5*time.Second, func() bool { return pings(l.vnet, b.bgpOnly.String()) }, "the VNet host cannot reach 10.2.50.10")
+	n, err := b.frr.Neighbor(l.gwBGP)
+	if err != nil || n.State != "Established" || n.PortForeign != 179 || n.HostLocal != b.bgpAddr {
+		t.Fatalf("FRR's session (it must have connected to our port 179 from %s): %+v %v", b.bgpAddr, n, err)
+	}
+	if p := a.Status().BGP.Peers; len(p) != 1 || p[0].LocalAddress != "169.254.21.2" || p[0].State != "Connected" {
+		t.Fatalf("peer status: %+v", p)
 	}
 }
