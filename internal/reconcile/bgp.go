@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -40,3 +41,39 @@ func (r *Reconciler) GatewayBGP(ctx context.Context, gw *resource.VirtualNetwork
 	}
 	return out, nil
 }
+
+// addLearnedRoutes adds to each gateway's VNet routes the prefixes its
+// active instances learned over BGP, as their fresh reports list them
+// (Azure's VNet learns the gateway's BGP routes). Left out: 0.0.0.0/0 (it
+// would take the VNet's own egress, which vpngw does not steer yet) and
+// prefixes overlapping the VNet's address space. Passes run every two
+// seconds, so a learned or withdrawn route reaches the VNet within one
+// pass after the report.
+func (r *Reconciler) addLearnedRoutes(d *Desired, now time.Time) {
+	space := map[string][]netip.Prefix{}
+	for _, v := range d.VNets {
+		space[v.Key] = v.AddressSpace
+	}
+	for _, g := range d.Gateways {
+		routes := slices.Clone(g.Routes)
+		for _, in := range g.Instances {
+			seen, reported := r.cfg.Hub.Report(in.ID)
+			if !in.Active || !reported || !r.fresh(seen, now) || seen.Status.BGP == nil {
+				continue
+			}
+			for _, rt := range seen.Status.BGP.LearnedRoutes {
+				p, err := netip.ParsePrefix(rt.Network)
+				if err != nil || rt.Origin == bgpOriginNetwork || p.Bits() == 0 ||
+					slices.ContainsFunc(space[g.VNetKey], p.Overlaps) {
+					continue
+				}
+				routes = append(routes, p.Masked())
+			}
+		}
+		g.Routes = dedupPrefixes(routes)
+	}
+}
+
+// bgpOriginNetwork is the origin of a speaker's own routes in a report
+// (bgp.OriginNetwork; the control plane does not link the speaker).
+const bgpOriginNetwork = "Network"

@@ -93,8 +93,11 @@ func TestBGPActionsAnswerFromReports(t *testing.T) {
 	a.bgp = &agentapi.BGPStatus{ASN: 65001, LocalAddress: "10.1.255.30",
 		Peers: []agentapi.BGPPeerStatus{{LocalAddress: "10.1.255.30", Neighbor: "10.50.255.1", ASN: 65010, State: "Connected",
 			ConnectedDuration: "00:01:00.0000000", RoutesReceived: 1, Connection: conn}},
-		LearnedRoutes: []agentapi.GatewayRoute{{LocalAddress: "10.1.255.30", Network: "10.50.0.0/24", NextHop: "10.50.255.1",
-			SourcePeer: "10.50.255.1", Origin: "EBgp", ASPath: "65010"}},
+		LearnedRoutes: []agentapi.GatewayRoute{
+			{LocalAddress: "10.1.255.30", Network: "10.1.0.0/16", SourcePeer: "10.1.255.30", Origin: "Network", Weight: 32768},
+			{LocalAddress: "10.1.255.30", Network: "0.0.0.0/0", NextHop: "10.50.255.1", SourcePeer: "10.50.255.1", Origin: "EBgp", ASPath: "65010"},
+			{LocalAddress: "10.1.255.30", Network: "10.50.0.0/24", NextHop: "10.50.255.1", SourcePeer: "10.50.255.1", Origin: "EBgp", ASPath: "65010"},
+		},
 		AdvertisedRoutes: map[string][]agentapi.GatewayRoute{"10.50.255.1": {{LocalAddress: "10.1.255.30", Network: "10.1.0.0/16",
 			NextHop: "10.1.255.30", Origin: "Network", ASPath: "65001", Weight: 32768}}}}
 	a.mu.Unlock()
@@ -107,9 +110,15 @@ func TestBGPActionsAnswerFromReports(t *testing.T) {
 	if err := post("getBgpPeerStatus?peer=10.9.9.9", &list); err != nil || len(list.Value) != 0 {
 		t.Fatalf("another peer: %v %v", err, list.Value)
 	}
-	if err := post("getLearnedRoutes", &list); err != nil || len(list.Value) != 1 || list.Value[0]["network"] != "10.50.0.0/24" || list.Value[0]["asPath"] != "65010" {
+	if err := post("getLearnedRoutes", &list); err != nil || len(list.Value) != 3 || list.Value[2]["network"] != "10.50.0.0/24" || list.Value[2]["asPath"] != "65010" {
 		t.Fatalf("learned routes: %v %v", err, list.Value)
 	}
+	// The VNet routes the learned prefix to the gateway; not the default
+	// route, not the gateway's own prefix.
+	waitFor(t, 5*time.Second, func() bool {
+		rs := h.desired().Gateways[0].Routes
+		return len(rs) == 1 && rs[0].String() == "10.50.0.0/24"
+	}, "the learned prefix is not among the VNet's routes")
 	if err := post("getAdvertisedRoutes?peer=10.50.255.1", &list); err != nil || len(list.Value) != 1 || list.Value[0]["network"] != "10.1.0.0/16" {
 		t.Fatalf("advertised routes: %v %v", err, list.Value)
 	}

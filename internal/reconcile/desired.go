@@ -90,7 +90,8 @@ type GatewaySpec struct {
 	// Instances are the gateway's two instances.
 	Instances []*InstanceSpec
 	// Routes are the prefixes the VNet routes to the gateway (the remote
-	// prefixes of its connections).
+	// prefixes of its connections; a pass adds those its active instances
+	// learned over BGP: Reconciler.addLearnedRoutes).
 	Routes []netip.Prefix
 	// Connections maps each connection's ID key to the name the agents
 	// know it by.
