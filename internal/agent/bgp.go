@@ -36,8 +36,9 @@ import (
 
 // bgpRouting is the running speaker and what it learned.
 type bgpRouting struct {
-	sp  *bgp.Speaker
-	key bgpKey // the settings it was started with
+	sp   *bgp.Speaker
+	key  bgpKey             // the settings it was started with
+	stop context.CancelFunc // ends routineRefresh
 
 	mu      sync.Mutex                 // guards the fields below
 	learned map[netip.Prefix]bgp.Route // best learned paths, from OnRoute
@@ -69,6 +70,26 @@ func fmtPrefixes(ps []netip.Prefix) string {
 
 // bgpQueryTimeout bounds the speaker queries of a status snapshot.
 const bgpQueryTimeout = 2 * time.Second
+
+// bgpRefreshEvery is how often the status is refreshed while a speaker
+// runs: session states and durations change without a route changing,
+// and reports to the control plane go out on status changes.
+const bgpRefreshEvery = 10 * time.Second
+
+// routineRefresh pokes the status notifier every bgpRefreshEvery until
+// ctx ends.
+func (a *Agent) routineRefresh(ctx context.Context) {
+	t := time.NewTicker(bgpRefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.poke()
+		}
+	}
+}
 
 // setBGP makes the speaker match cfg (on the loop): started, restarted
 // when its key changed, stopped without bgpSettings; neighbors and
@@ -102,6 +123,9 @@ func (a *Agent) setBGP(ctx context.Context, cfg *gwconfig.Instance) error {
 			return err
 		}
 		r.sp = sp
+		var rctx context.Context
+		rctx, r.stop = context.WithCancel(context.Background())
+		go a.routineRefresh(rctx)
 		a.bgp = r
 		a.bgpCur.Store(r)
 	} else if err := r.sp.SetAdvertised(ctx, advertised(cfg)); err != nil {
@@ -129,6 +153,7 @@ func (a *Agent) stopBGP() {
 	}
 	a.bgp = nil
 	a.bgpCur.Store(nil)
+	r.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.sp.Stop(ctx); err != nil {
