@@ -9,6 +9,7 @@
 #   make fuzz        run every fuzz target for FUZZTIME (default 30s each)
 #   make bench       data-plane and handshake benchmarks against baselines (root)
 #                    SCALE="1000 10000" make bench: the scale mode instead
+#   make bench-store API write latency and throughput, bbolt vs etcd, same run (needs etcd)
 #
 # Tests that need root, network namespaces or strongSwan fail (never skip)
 # under `make test`, because it sets VPNGW_REQUIRE_PRIV=1.
@@ -18,7 +19,7 @@ BIN       ?= bin/vpngw
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: all build serve demo demo-check test vet deps fuzz bench clean portal-shots
+.PHONY: all build serve demo demo-check test vet deps fuzz bench bench-store clean portal-shots
 
 all: build
 
@@ -56,6 +57,9 @@ fuzz:
 
 bench: deps build
 	./scripts/bench.sh
+
+bench-store:
+	$(GO) test -run '^$$' -bench BenchmarkAPIWrite -benchtime 3s ./internal/server/
 
 clean:
 	rm -rf bin

@@ -69,8 +69,18 @@ say "vpngw serve --provider lab: every resource becomes network namespaces on th
 SERVE_PID=$!
 for _ in $(seq 1 100); do [ -s "$DEMO_DIR/listen" ] && break; sleep 0.1; done
 [ -s "$DEMO_DIR/listen" ] || { echo "vpngw serve did not start:"; tail "$DEMO_DIR/serve.log"; exit 1; }
-export VPNGW_URL=http://$(cat "$DEMO_DIR/listen")
-say "API at $VPNGW_URL (log: $DEMO_DIR/serve.log)"
+export VPNGW_URL=https://$(cat "$DEMO_DIR/listen")
+# The server made its own CA in its data directory; the CLI trusts it
+# (as it does by itself for a server with the default data directory).
+export VPNGW_CA_FILE=$DEMO_DIR/data/tls/ca.crt
+say "API at $VPNGW_URL (log: $DEMO_DIR/serve.log; CA: $VPNGW_CA_FILE)"
+# Every API request carries a token from the server's own issuer. On its
+# first start the server wrote its administrator's credential (mode 0600);
+# vpngw login signs in with it and caches the token (here in the demo's
+# own CLI config directory).
+export VPNGW_CONFIG_DIR=$DEMO_DIR/cli
+vpngw login --credential-file "$DEMO_DIR/data/identity/admin-credential.json" >/dev/null
+say "signed in: vpngw login --credential-file $DEMO_DIR/data/identity/admin-credential.json"
 
 # vnet_with_gateway RG VNET SPACE (a /16): a VNet with a FrontEnd subnet and
 # a GatewaySubnet, a public IP and a RouteBased VpnGw2 gateway.
@@ -213,7 +223,7 @@ if [ "$CHECK" = 1 ]; then
 fi
 
 bold "Running. Try:"
-say "export VPNGW_URL=$VPNGW_URL VPNGW_LAB_PREFIX=$PREFIX"
+say "export VPNGW_URL=$VPNGW_URL VPNGW_CA_FILE=$VPNGW_CA_FILE VPNGW_CONFIG_DIR=$VPNGW_CONFIG_DIR VPNGW_LAB_PREFIX=$PREFIX"
 say "$BIN network vpn-connection show -g TestRG1 -n VNet1toSite1 -o table"
 say "$BIN lab exec vm/vm1 -- ping 10.101.0.2"
 say "$BIN network vnet-gateway reset -g TestRG1 -n VNet1GW"

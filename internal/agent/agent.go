@@ -179,7 +179,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.dp.Close()
 		return err
 	}
-	if a.p2s, err = newP2S(nil, a.cfg); err != nil {
+	if a.p2s, err = newP2S(nil, a.cfg, a.newRelay); err != nil {
 		a.dp.Close()
 		return err
 	}
@@ -309,7 +309,7 @@ func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
 		if rerr = a.host.setTunnels(cfg, peers); rerr != nil {
 			return
 		}
-		p2s, err := newP2S(a.p2s, cfg)
+		p2s, err := newP2S(a.p2s, cfg, a.newRelay)
 		if err != nil {
 			rerr = err
 			return

@@ -1,13 +1,17 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/dataplane"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
+	"github.com/vpngw/vpngw/internal/radius"
 )
 
 // Point-to-site through the agent:
@@ -25,8 +29,14 @@ import (
 //     (Engine.Changed), removes the tunnel and its route (host.dropClient);
 //   - a reload keeps the template's *ike.RemoteAccess (and so its pool and
 //     the connected clients) while the pointToSite section is unchanged
-//     (gwconfig.P2S.Equal); client tunnels are never pruned as
-//     unconfigured connections.
+//     (gwconfig.P2S.Equal); when only the client-certificate check changed
+//     (roots, revoked thumbprints: gwconfig.P2S.SameServer) the template
+//     gets a RemoteAccess sharing everything but Clients, which the engine
+//     applies in place, disconnecting only the clients it now refuses;
+//     client tunnels are never pruned as unconfigured connections;
+//   - with RADIUS servers, clients' EAP is relayed (radiusRelay): each
+//     message is sent from a goroutine of its own and the answer handed
+//     back to the engine on the loop (Engine.RelayDone).
 
 // p2sState is the agent's point-to-site template: the checked section it
 // was built from and the RemoteAccess the engine compares by pointer.
@@ -37,22 +47,86 @@ type p2sState struct {
 
 // newP2S returns the point-to-site state of a configuration: prev itself
 // when the section did not change (the same RemoteAccess keeps clients
-// connected across a reload), a new one (with an empty pool) when it did,
-// nil when there is none.
-func newP2S(prev *p2sState, in *gwconfig.Instance) (*p2sState, error) {
-	if in.P2S == nil {
+// connected across a reload), prev's RemoteAccess with the new client
+// check when only that changed, a new one (with an empty pool) otherwise,
+// nil when there is none. relay makes the RADIUS relay (nil: RADIUS
+// servers are refused).
+func newP2S(prev *p2sState, in *gwconfig.Instance, relay func([]gwconfig.RadiusServer) (ike.EAPRelay, error)) (*p2sState, error) {
+	p := in.P2S
+	if p == nil {
 		return nil, nil
 	}
-	if prev != nil && prev.cfg.Equal(in.P2S) {
+	if prev != nil && prev.cfg.Equal(p) {
 		return prev, nil
 	}
-	pl, err := pool.New(in.P2S.Pool)
+	if prev != nil && prev.cfg.SameServer(p) {
+		ra := *prev.ra
+		ra.Clients = p.Clients
+		return &p2sState{cfg: p, ra: &ra}, nil
+	}
+	pl, err := pool.New(p.Pool)
 	if err != nil {
 		return nil, fmt.Errorf("%w: pointToSite.addressPool: %w", gwconfig.ErrInvalid, err)
 	}
-	return &p2sState{cfg: in.P2S, ra: &ike.RemoteAccess{
-		Cert: in.P2S.Cert, Key: in.P2S.Key, Users: in.P2S.Lookup, Pool: pl, DNS: in.P2S.DNS,
-	}}, nil
+	ra := &ike.RemoteAccess{Cert: p.Cert, Key: p.Key, Clients: p.Clients, Pool: pl, DNS: p.DNS}
+	if len(p.Users) > 0 {
+		ra.Users = p.Lookup
+	}
+	if len(p.Radius) > 0 {
+		if relay == nil {
+			return nil, fmt.Errorf("%w: pointToSite.radiusServers: no RADIUS relay here", gwconfig.ErrInvalid)
+		}
+		if ra.Relay, err = relay(p.Radius); err != nil {
+			return nil, fmt.Errorf("%w: pointToSite.radiusServers: %w", gwconfig.ErrInvalid, err)
+		}
+	}
+	return &p2sState{cfg: p, ra: ra}, nil
+}
+
+// radiusRelay relays point-to-site clients' EAP to RADIUS servers (Azure's
+// "Radius" authentication): one radius.EAPSession per client, each
+// message sent from a goroutine of its own, the answer handed to the
+// engine on the loop.
+type radiusRelay struct {
+	c *radius.Client
+	// nas names the gateway instance to the server (NAS-Identifier).
+	nas string
+	// done hands an answer to the engine (on the loop).
+	done func(id uint64, out ike.RelayResult)
+}
+
+// newRelay is the agent's RADIUS relay for servers.
+func (a *Agent) newRelay(servers []gwconfig.RadiusServer) (ike.EAPRelay, error) {
+	rs := make([]radius.Server, len(servers))
+	for i, s := range servers {
+		rs[i] = radius.Server{Addr: s.Addr, Secret: s.Secret, Score: s.Score}
+	}
+	c, err := radius.NewClient(rs, a.log.With("component", "radius"))
+	if err != nil {
+		return nil, err
+	}
+	done := func(id uint64, out ike.RelayResult) {
+		select {
+		case a.calls <- func() { a.eng.v2.RelayDone(time.Now(), id, out) }:
+		case <-a.done:
+		}
+	}
+	return &radiusRelay{c: c, nas: a.cfg.Name, done: done}, nil
+}
+
+// Relay implements ike.EAPRelay.
+func (r *radiusRelay) Relay(req ike.RelayRequest) {
+	go func() {
+		s, _ := req.Session.(*radius.EAPSession)
+		if s == nil {
+			s = r.c.NewEAPSession(req.User, radius.Attr{Type: radius.AttrNASIdentifier, Value: []byte(r.nas)})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.c.Timeout+time.Second)
+		defer cancel()
+		res, err := s.Send(ctx, req.EAP)
+		out := ike.RelayResult{EAP: res.EAP, MSK: res.MSK, Session: s, Err: err}
+		r.done(req.ID, out)
+	}()
 }
 
 // peer is the template peer for the IKEv2 engine: it answers clients at
@@ -112,4 +186,39 @@ func (h *host) dropClient(name string) {
 	delete(h.clients, name)
 	delete(h.lastUp, name)
 	h.a.log.Info("point-to-site client tunnel removed", "client", name)
+}
+
+// DisconnectClients ends the point-to-site sessions named by their
+// agentapi.VpnConnectionID (Azure's disconnectVirtualNetworkGatewayVpnConnections):
+// each client's IKE SA is deleted (the client told) and its address goes
+// back to the pool. IDs of sessions that are gone are ignored; it returns
+// how many clients it disconnected.
+func (a *Agent) DisconnectClients(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	err := a.do(ctx, func() {
+		now := time.Now()
+		for _, name := range a.eng.v2.Peers() {
+			if _, ok := a.eng.v2.Client(name); !ok {
+				continue
+			}
+			ps, _ := a.eng.v2.PeerStatus(name)
+			for _, sa := range ps.IKE {
+				if want[agentapi.VpnConnectionID(sa.SPIi)] {
+					a.log.Info("disconnecting point-to-site client", "client", name, "vpnConnectionId", agentapi.VpnConnectionID(sa.SPIi))
+					if err := a.eng.v2.Terminate(now, name); err == nil {
+						n++
+					}
+					break
+				}
+			}
+		}
+	})
+	return n, err
 }

@@ -1,6 +1,10 @@
 package agent
 
 import (
+	"encoding/base64"
+	"encoding/pem"
+	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,7 +32,7 @@ func TestP2STemplateAcrossReloads(t *testing.T) {
 		return in
 	}
 	first := parse(p2sConfig)
-	s1, err := newP2S(nil, first)
+	s1, err := newP2S(nil, first, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +61,7 @@ func TestP2STemplateAcrossReloads(t *testing.T) {
 		{"password changed", strings.Replace(p2sConfig, `"pw"`, `"pw2"`, 1), false},
 		{"pool changed", strings.Replace(p2sConfig, "192.168.50.0/29", "192.168.50.0/28", 1), false},
 	} {
-		s2, err := newP2S(s1, parse(tc.cfg))
+		s2, err := newP2S(s1, parse(tc.cfg), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,8 +69,68 @@ func TestP2STemplateAcrossReloads(t *testing.T) {
 			t.Errorf("%s: same template %v, want %v", tc.name, s2 == s1, tc.same)
 		}
 	}
-	none, err := newP2S(s1, parse(`{"localAddress":"192.0.2.1"}`))
+	none, err := newP2S(s1, parse(`{"localAddress":"192.0.2.1"}`), nil)
 	if err != nil || none != nil || none.peer(first) != nil || none.name() != "" {
 		t.Fatalf("without pointToSite: %v %v", none, err)
+	}
+}
+
+// A change of the revoked thumbprints alone gives the template a
+// RemoteAccess that shares the pool, key and relay with the old one and
+// differs only in Clients: the engine applies it in place (its clients stay
+// connected, those now revoked are disconnected).
+func TestP2SRevocationKeepsTemplate(t *testing.T) {
+	caPEM, err := os.ReadFile("../gwconfig/testdata/p2s/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(caPEM)
+	root := base64.StdEncoding.EncodeToString(blk.Bytes)
+	cfg := func(revoked string) *gwconfig.Instance {
+		t.Helper()
+		s := strings.Replace(p2sConfig, `"users":[{"name":"alice","password":"pw"}]`, `"clientRootCertificates":["`+root+`"],"revokedThumbprints":[`+revoked+`]`, 1)
+		in, err := gwconfig.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	first := cfg("")
+	s1, err := newP2S(nil, first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.ra.Clients == nil || s1.ra.Users != nil {
+		t.Fatalf("certificate clients: %+v", s1.ra)
+	}
+	e := newEngines(ike.New(ike.Config{}, nopHost{}, nil), ikev1.New(ikev1.Config{}, nopHost{}, nil))
+	now := time.Unix(1_700_000_000, 0)
+	if err := e.SetPeers(now, first, nil, s1.peer(first)); err != nil {
+		t.Fatal(err)
+	}
+	second := cfg(`"` + strings.Repeat("AB", 20) + `"`)
+	s2, err := newP2S(s1, second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2 == s1 || s2.ra == s1.ra || s2.ra.Pool != s1.ra.Pool || s2.ra.Key != s1.ra.Key || s2.ra.Clients == s1.ra.Clients {
+		t.Fatalf("revocation: %+v vs %+v", s2.ra, s1.ra)
+	}
+	if err := e.SetPeers(now, second, nil, s2.peer(second)); err != nil {
+		t.Fatal(err)
+	}
+	// RADIUS needs the agent's relay.
+	rad := strings.Replace(p2sConfig, `"users":[{"name":"alice","password":"pw"}]`, `"radiusServers":[{"address":"10.1.0.10","secret":"s"}]`, 1)
+	in, err := gwconfig.Parse([]byte(rad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newP2S(nil, in, nil); err == nil || !strings.Contains(err.Error(), "pointToSite.radiusServers") {
+		t.Fatalf("RADIUS without a relay: %v", err)
+	}
+	a := &Agent{cfg: in, log: slog.New(slog.DiscardHandler)}
+	s3, err := newP2S(nil, in, a.newRelay)
+	if err != nil || s3.ra.Relay == nil || s3.ra.Users != nil {
+		t.Fatalf("RADIUS: %+v %v", s3, err)
 	}
 }

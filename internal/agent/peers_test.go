@@ -123,7 +123,7 @@ func FuzzPeers(f *testing.F) {
 		if err != nil {
 			t.Fatalf("valid configuration has no IKE peers: %v", err)
 		}
-		p2s, err := newP2S(nil, c)
+		p2s, err := newP2S(nil, c, nil)
 		if err != nil {
 			t.Fatalf("valid point-to-site section has no template: %v", err)
 		}

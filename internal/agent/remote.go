@@ -20,6 +20,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -42,13 +43,17 @@ import (
 
 // RemoteOptions configure RunRemote.
 type RemoteOptions struct {
-	// Server is the control plane's agent API: http://host:port or
-	// unix:///path/to/socket.
+	// Server is the control plane's agent API: https://host:port,
+	// http://host:port or unix:///path/to/socket.
 	Server string
 	// Instance is this instance's ID, as the control plane named it.
 	Instance string
-	// Token authenticates to the control plane (empty: none).
+	// Token authenticates to the control plane (empty: none): the
+	// instance's own (agentapi.InstanceToken).
 	Token string
+	// RootCAs verify an https Server (nil: the system's roots); the
+	// control plane's CA is its DATA-DIR/tls/ca.crt.
+	RootCAs *x509.CertPool
 	// StateDir holds the cached assignment (mode 0600: it contains keys).
 	StateDir string
 	// Logger receives the logs; nil is silent.
@@ -71,7 +76,7 @@ const (
 
 // RunRemote runs an instance fed by the control plane until ctx ends.
 func RunRemote(ctx context.Context, o RemoteOptions) error {
-	client, err := agentapi.NewClient(o.Server, o.Instance, o.Token)
+	client, err := agentapi.NewClient(o.Server, o.Instance, o.Token, o.RootCAs)
 	if err != nil {
 		return err
 	}
@@ -290,6 +295,7 @@ func (s *supervisor) apply(ctx context.Context, a *agentapi.Assignment, in *gwco
 		}
 		s.run.cfg = in
 		s.resetConnections(ctx, a)
+		s.disconnectClients(ctx, a)
 	}
 	s.cur = a
 	s.log.Info("assignment applied", "revision", a.Revision, "role", a.Role, "connections", len(in.Peers))
@@ -311,6 +317,21 @@ func (s *supervisor) resetConnections(ctx context.Context, a *agentapi.Assignmen
 			// The connection is still configured and negotiates on its own.
 			s.log.Warn("resetting a connection", "connection", name, "err", err)
 		}
+	}
+}
+
+// disconnectClients ends the point-to-site sessions the assignment names
+// (s.mu held, s.run set); a freshly started instance has none.
+func (s *supervisor) disconnectClients(ctx context.Context, a *agentapi.Assignment) {
+	if len(a.DisconnectClients) == 0 {
+		return
+	}
+	n, err := s.run.ag.DisconnectClients(ctx, a.DisconnectClients)
+	switch {
+	case err != nil:
+		s.log.Warn("disconnecting point-to-site clients", "err", err)
+	case n > 0:
+		s.log.Info("disconnected point-to-site clients", "revision", a.Revision, "clients", n)
 	}
 }
 

@@ -16,6 +16,9 @@
 package agentapi
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"strings"
@@ -76,6 +79,11 @@ type Assignment struct {
 	// instance deletes its SAs and negotiates them again, leaving the
 	// other connections alone. Absent means 0.
 	ConnectionResets map[string]int64 `json:"connectionResets,omitempty"`
+	// DisconnectClients are the point-to-site sessions to end, by
+	// VpnConnectionID (Azure's disconnectVirtualNetworkGatewayVpnConnections).
+	// A session ID never comes back, so the list may be applied again
+	// harmlessly; the control plane keeps the latest few.
+	DisconnectClients []string `json:"disconnectClients,omitempty"`
 	// Config is the instance's configuration (a standby's has no
 	// connections).
 	Config gwconfig.Config `json:"config"`
@@ -203,6 +211,12 @@ type ConnectionStatus struct {
 	Traffic       *tunstat.TunnelStats `json:"traffic,omitempty"`
 }
 
+// VpnConnectionID is the ID of a point-to-site client's session (Azure's
+// vpnConnectionId): the protocol and the initiator SPI of the client's
+// IKE SA, unique per session. Connection health shows it and
+// disconnectVirtualNetworkGatewayVpnConnections takes it.
+func VpnConnectionID(spii string) string { return "IKEv2_" + spii }
+
 // Connected reports whether a connection of st is Connected.
 func (st Status) Connected(name string) bool {
 	for _, c := range st.Connections {
@@ -211,4 +225,17 @@ func (st Status) Connected(name string) bool {
 		}
 	}
 	return false
+}
+
+// InstanceToken is the token the agent of instance presents, derived from
+// the control plane's agent key (its --agent-token-file):
+// base64url(HMAC-SHA256(key, instance)). Each instance has its own, so a
+// gateway host's token fetches only its own instance's assignment (shared
+// keys included); the control plane refuses it for any other instance,
+// and answers 410 once the instance is deleted. `vpngw serve agent-token
+// --instance ID` prints one.
+func InstanceToken(key, instance string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte("vpngw agent instance\x00" + instance))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

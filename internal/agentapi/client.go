@@ -3,6 +3,8 @@ package agentapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,15 +28,17 @@ type Client struct {
 }
 
 // NewClient returns a client of the control plane at server
-// (http://host:port, https://host:port or unix:///path/to/socket) for the
-// instance named instance; token may be empty.
-func NewClient(server, instance, token string) (*Client, error) {
+// (https://host:port, http://host:port or unix:///path/to/socket) for the
+// instance named instance; token may be empty. roots verify an https
+// server (nil: the system's roots).
+func NewClient(server, instance, token string, roots *x509.CertPool) (*Client, error) {
 	u, err := url.Parse(server)
 	if err != nil {
 		return nil, fmt.Errorf("agentapi: --server %q: %w", server, err)
 	}
 	c := &Client{instance: instance, token: token}
-	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: time.Minute}
+	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: time.Minute,
+		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
 	switch u.Scheme {
 	case "unix":
 		path := u.Path

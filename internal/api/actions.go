@@ -49,7 +49,7 @@ func (s *Server) loadConnection(ctx context.Context, r *request) (resource.ID, *
 }
 
 // loadConnectionForWrite loads the request's connection for an action
-// (s.mu held): it must exist, have no operation running and not be in a
+// (the writer lock held): it must exist, have no operation running and not be in a
 // group being deleted.
 func (s *Server) loadConnectionForWrite(ctx context.Context, r *request) (*registry.Record, *resource.Connection, error) {
 	id, st, c, err := s.loadConnection(ctx, r)
@@ -114,8 +114,11 @@ func (s *Server) resetSharedKey(w http.ResponseWriter, r *request) error {
 // that realizes it.
 func (s *Server) changeSharedKey(w http.ResponseWriter, r *request, kind registry.OpKind, key string, keyLength int) error {
 	ctx := r.Context()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, c, err := s.loadConnectionForWrite(ctx, r)
 	if err != nil {
 		return err
@@ -186,8 +189,11 @@ func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	vip := r.URL.Query().Get("gatewayVip")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := registry.Load(ctx, s.st, id)
 	if err != nil {
 		return err
@@ -223,8 +229,11 @@ func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
 // instance of its gateway; the result is 204.
 func (s *Server) resetConnection(w http.ResponseWriter, r *request) error {
 	ctx := r.Context()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, _, err := s.loadConnectionForWrite(ctx, r)
 	if err != nil {
 		return err

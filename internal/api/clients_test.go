@@ -235,7 +235,7 @@ func TestCloudEndpoints(t *testing.T) {
 	}{
 		{"metadata", "/metadata/endpoints?api-version=2015-01-01", http.StatusOK, js(CloudMetadata{
 			GalleryEndpoint: base, GraphEndpoint: base, PortalEndpoint: base + "portal/",
-			Authentication: CloudAuthentication{LoginEndpoint: base, Audiences: []string{base}},
+			Authentication: CloudAuthentication{LoginEndpoint: base + "adfs", Audiences: []string{base}},
 		})},
 		{"metadata without api-version", "/metadata/endpoints?", http.StatusOK, ""},
 		{"subscriptions", "/subscriptions?api-version=2016-06-01", http.StatusOK,

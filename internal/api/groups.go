@@ -77,8 +77,11 @@ func (s *Server) putGroup(w http.ResponseWriter, r *request) error {
 	if err := decodeBody(w, r, obj); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := s.loadForWrite(ctx, r, gid)
 	if err != nil {
 		return err
@@ -127,8 +130,11 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	g, err := registry.Load(ctx, s.st, gid)
 	if err != nil {
 		return err

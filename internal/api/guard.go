@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/identity"
 )
 
 // Guard returns next behind the checks that keep a web browser from using
@@ -27,7 +28,8 @@ import (
 //     application/json (a charset parameter, utf-8, is allowed): otherwise
 //     415 UnsupportedMediaType. The forms a page can send without a CORS
 //     preflight (text/plain, form encodings) are all refused, and the API
-//     answers no preflight. One exception: a POST with an empty body, no
+//     answers no preflight. The token endpoint (identity.TokenPath) takes
+//     the form encoding OAuth 2.0 prescribes. One exception: a POST with an empty body, no
 //     Content-Type and an x-ms-client-request-id header, which is what the
 //     Azure SDKs send for body-less actions (reset, resetconnection); a
 //     page cannot add that header without a CORS preflight, which the API
@@ -134,7 +136,7 @@ func (g *guard) check(r *http.Request) *armerr.Error {
 	}
 	switch r.Method {
 	case http.MethodPut, http.MethodPost, http.MethodPatch:
-		if sdkAction(r) {
+		if sdkAction(r) || tokenRequest(r) {
 			break
 		}
 		if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
@@ -146,11 +148,21 @@ func (g *guard) check(r *http.Request) *armerr.Error {
 }
 
 // sdkAction reports whether r is a body-less POST action as the Azure SDKs
-// send it: no body, no Content-Type, an x-ms-client-request-id header (a
-// header no cross-origin page can send without a preflight).
+// send it: no body, no Content-Type, and an x-ms-client-request-id or an
+// Authorization header (headers no cross-origin page can send without a
+// preflight; the Go SDK sends only the latter).
 func sdkAction(r *http.Request) bool {
 	return r.Method == http.MethodPost && r.ContentLength == 0 && r.Header.Get("Content-Type") == "" &&
-		r.Header.Get("X-Ms-Client-Request-Id") != ""
+		(r.Header.Get("X-Ms-Client-Request-Id") != "" || r.Header.Get("Authorization") != "")
+}
+
+// tokenRequest reports whether r is a POST to the token endpoint
+// (identity.TokenPath), which OAuth 2.0 clients send form-encoded. It
+// changes nothing and its answer is only readable by the sender, and the
+// Origin check still applies.
+func tokenRequest(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return r.Method == http.MethodPost && r.URL.Path == identity.TokenPath && mt == "application/x-www-form-urlencoded"
 }
 
 // sameOrigin reports whether origin is http(s)://H for an allowed H.

@@ -151,6 +151,14 @@ func TestGuardCSRF(t *testing.T) {
 			h.waitURL(res.Header.Get("Azure-AsyncOperation"))
 		}
 	}
+	// The Go SDK sends no x-ms-client-request-id, but its bearer token (a
+	// header a page cannot send either).
+	res := tstest.Do(t, tstest.Request{Method: http.MethodPost, URL: "http://" + addr + s.gw + "/reset?api-version=" + testAPIVersion,
+		Header: http.Header{"Authorization": {"Bearer x"}}})
+	if res.Status != http.StatusAccepted {
+		t.Errorf("Go SDK reset: %d %s", res.Status, res.Body)
+	}
+	h.waitURL(res.Header.Get("Azure-AsyncOperation"))
 }
 
 func TestNormalizeHost(t *testing.T) {

@@ -179,7 +179,7 @@ func idle(st *registry.Record) bool {
 }
 
 // checkGroupWritable checks that id's resource group exists and is not
-// being deleted. The caller holds s.mu.
+// being deleted. The caller holds the writer lock.
 func (s *Server) checkGroupWritable(ctx context.Context, id resource.ID) error {
 	g, err := registry.Load(ctx, s.st, id.GroupID())
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *Server) checkGroupWritable(ctx context.Context, id resource.ID) error {
 // prepare admits obj, the new state of the top-level resource id (old is
 // its stored state, nil on create): the one call into the resource rules,
 // then the API's own rule that no reference may point at a resource being
-// deleted. The caller holds s.mu.
+// deleted. The caller holds the writer lock.
 func (s *Server) prepare(ctx context.Context, id resource.ID, obj resource.Object, old *registry.Record) error {
 	var oldObj resource.Object
 	if old != nil {
@@ -229,7 +229,7 @@ func (s *Server) checkReferencesLive(ctx context.Context, obj resource.Object) e
 
 // loadForWrite loads the stored state at id (nil if none) for a write and
 // applies the request's If-Match and If-None-Match to it. The caller holds
-// s.mu, from this load to the commit.
+// the writer lock, from this load to the commit.
 func (s *Server) loadForWrite(ctx context.Context, r *request, id resource.ID) (*registry.Record, error) {
 	old, err := registry.Load(ctx, s.st, id)
 	if err != nil {
@@ -244,7 +244,7 @@ func (s *Server) loadForWrite(ctx context.Context, r *request, id resource.ID) (
 // accept starts operation op on the top-level resource id: it stores obj
 // as id's state in provisioning state state, owned by op, together with
 // extra conditions and writes, in one transaction; then it launches op.
-// The caller holds s.mu.
+// The caller holds the writer lock.
 func (s *Server) accept(ctx context.Context, w http.ResponseWriter, r *request, op *registry.Operation, id resource.ID, old *registry.Record, obj resource.Object, state string, cmps []store.Cmp, ops []store.Op) error {
 	obj.SetProvisioningState(state)
 	s.stamp(obj)
@@ -275,7 +275,7 @@ func (s *Server) launch(w http.ResponseWriter, r *request, op *registry.Operatio
 }
 
 // allocateAddress assigns p an address from the pool and returns the
-// reservation to commit with it. The caller holds s.mu.
+// reservation to commit with it. The caller holds the writer lock.
 func (s *Server) allocateAddress(ctx context.Context, id resource.ID, p *resource.PublicIPAddress) ([]store.Cmp, []store.Op, error) {
 	used, err := registry.ReservedAddresses(ctx, s.st)
 	if err != nil {
@@ -333,8 +333,11 @@ func (s *Server) putResource(k kind) func(http.ResponseWriter, *request) error {
 			return err
 		}
 
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		unlock, err := s.lockWrites(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		if err := s.checkGroupWritable(ctx, id); err != nil {
 			return err
 		}
@@ -397,8 +400,11 @@ func (s *Server) deleteResource(k kind) func(http.ResponseWriter, *request) erro
 		if err != nil {
 			return err
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		unlock, err := s.lockWrites(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
 			return err
@@ -444,8 +450,11 @@ func (s *Server) patchTags(idOf func(*request) (resource.ID, error)) func(http.R
 		if err := resource.ValidateTags(patch.Tags, "tags"); err != nil {
 			return err
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		unlock, err := s.lockWrites(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		old, err := s.loadForWrite(ctx, r, id)
 		if err != nil {
 			return err

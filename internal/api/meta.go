@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
 )
@@ -31,10 +32,10 @@ type CloudMetadata struct {
 
 // CloudAuthentication is CloudMetadata's authentication block.
 type CloudAuthentication struct {
-	// LoginEndpoint is this server: vpngw has no sign-in yet, so no token
-	// can be obtained from it.
+	// LoginEndpoint is the token issuer, this server's /adfs (package
+	// identity): an AD FS authority, as on Azure Stack Hub.
 	LoginEndpoint string `json:"loginEndpoint"`
-	// Audiences are the token audiences: this server's URL.
+	// Audiences are the token audiences: this server's URL, with a slash.
 	Audiences []string `json:"audiences"`
 }
 
@@ -65,7 +66,7 @@ func (s *Server) getCloudMetadata(w http.ResponseWriter, r *request) error {
 		GalleryEndpoint: base,
 		GraphEndpoint:   base,
 		PortalEndpoint:  base + "portal/",
-		Authentication:  CloudAuthentication{LoginEndpoint: base, Audiences: []string{base}},
+		Authentication:  CloudAuthentication{LoginEndpoint: identity.Authority(s.endpointFor(r.Request)), Audiences: []string{base}},
 	})
 	return nil
 }

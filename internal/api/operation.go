@@ -101,24 +101,26 @@ func (s *Server) setRetryAfter(h http.Header, op *registry.Operation) {
 	h.Set("Retry-After-Ms", strconv.FormatInt(ms, 10))
 }
 
-// startOp runs op's goroutine unless one is running or the server is
-// closing (then the next Start resumes it).
+// startOp runs op's goroutine unless one is running, the server runs no
+// workers (a follower: the leader's watch picks the operation up) or it is
+// closing (then the next start resumes it).
 func (s *Server) startOp(id string) {
 	s.opsMu.Lock()
 	defer s.opsMu.Unlock()
-	if s.closed || s.running[id] {
+	w := s.workers
+	if s.closed || w == nil || s.running[id] {
 		return
 	}
 	s.running[id] = true
-	s.wg.Add(1)
+	w.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
+		defer w.wg.Done()
 		defer func() {
 			s.opsMu.Lock()
 			delete(s.running, id)
 			s.opsMu.Unlock()
 		}()
-		s.runOp(s.ctx, id)
+		s.runOp(w.ctx, id)
 	}()
 }
 
@@ -190,7 +192,7 @@ func (s *Server) runOp(ctx context.Context, id string) {
 		err = internalf("unknown operation kind %q", op.Kind)
 	}
 	if err != nil && ctx.Err() != nil {
-		log.Info("operation interrupted by shutdown; it resumes on the next start")
+		log.Info("operation interrupted (shutdown or lost leadership); it resumes on the next start")
 		return
 	}
 	s.finish(context.WithoutCancel(ctx), log, op, err)
@@ -199,8 +201,12 @@ func (s *Server) runOp(ctx context.Context, id string) {
 // finish commits the outcome of op (not a group delete): the resource
 // leaves Updating/Deleting, and the operation records its status.
 func (s *Server) finish(ctx context.Context, log *slog.Logger, op *registry.Operation, workErr error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		log.Error("commit operation", "err", err)
+		return
+	}
+	defer unlock()
 	target := op.TargetID()
 	cur, err := registry.Load(ctx, s.st, target.Parent())
 	if err != nil {
@@ -290,18 +296,24 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *regis
 			if a, ok := registry.PublicIP(m.Obj); ok {
 				ops = append(ops, store.DeleteOp(registry.AddressKey(a)))
 			}
-			s.mu.Lock()
-			_, err := s.st.Txn(context.WithoutCancel(ctx), []store.Cmp{{Key: registry.Key(m.ID), ModRevision: m.Rev}}, ops)
-			s.mu.Unlock()
+			unlock, err := s.lockWrites(context.WithoutCancel(ctx))
+			if err == nil {
+				_, err = s.st.Txn(context.WithoutCancel(ctx), []store.Cmp{{Key: registry.Key(m.ID), ModRevision: m.Rev}}, ops)
+				unlock()
+			}
 			if err != nil {
 				log.Error("group delete: remove member", "member", m.ID.String(), "err", err)
 				return
 			}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		log.Error("group delete: commit", "err", err)
+		return
+	}
+	defer unlock()
 	g, err := registry.Load(ctx, s.st, gid)
 	if err != nil {
 		log.Error("group delete: load group", "err", err)
@@ -324,8 +336,12 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *regis
 // failGroupDelete marks the group and its remaining resources Failed and
 // ends the operation.
 func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *registry.Operation, workErr error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		log.Error("group delete: commit failure", "err", err)
+		return
+	}
+	defer unlock()
 	gid := op.TargetID()
 	var (
 		cmps []store.Cmp
@@ -432,8 +448,11 @@ func (s *Server) resume(ctx context.Context) (int, error) {
 
 // recreateOp gives a pending resource a fresh operation record.
 func (s *Server) recreateOp(ctx context.Context, p *registry.Record) (*registry.Operation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	kind := registry.OpPut
 	switch {
 	case p.ID.Type == "":
@@ -474,17 +493,18 @@ func (s *Server) recreateOp(ctx context.Context, p *registry.Record) (*registry.
 	return op, nil
 }
 
-// janitor forgets finished operations older than the retention.
-func (s *Server) janitor() {
-	defer s.wg.Done()
+// janitor forgets finished operations older than the retention, until w
+// ends.
+func (s *Server) janitor(w *workers) {
+	defer w.wg.Done()
 	t := time.NewTicker(max(min(s.opRetention/4, time.Hour), time.Second))
 	defer t.Stop()
 	for {
-		if err := s.pruneOps(s.ctx); err != nil && s.ctx.Err() == nil {
+		if err := s.pruneOps(w.ctx); err != nil && w.ctx.Err() == nil {
 			s.log.Warn("pruning operations", "err", err)
 		}
 		select {
-		case <-s.ctx.Done():
+		case <-w.ctx.Done():
 			return
 		case <-t.C:
 		}

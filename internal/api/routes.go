@@ -127,6 +127,12 @@ func (s *Server) buildRoutes() []*route {
 
 	vnetItem := groupPath + networkPath + "/" + resource.TypeVirtualNetworks + "/{" + vnetKind.param + "}"
 	gwItem := groupPath + networkPath + "/" + resource.TypeVirtualNetworkGateways + "/{" + gatewayKind.param + "}"
+	str := &schemaRef{raw: map[string]any{"type": "string"}}
+	// gwPost is a synchronous POST action on a gateway.
+	gwPost := func(action, opID, summary string, handle func(http.ResponseWriter, *request) error, body *schemaRef, resp responseSpec) *route {
+		return &route{pattern: gwItem + "/" + action, tag: "VirtualNetworkGateways", endpoints: []*endpoint{{
+			method: http.MethodPost, operationID: opID, summary: summary, handle: handle, body: body, responses: []responseSpec{resp}}}}
+	}
 	connItem := groupPath + networkPath + "/" + resource.TypeConnections + "/{" + connectionKind.param + "}"
 	opsPath := subPath + networkPath + "/locations/{" + paramLocation + "}"
 	subnet := schemaOf[resource.Subnet]()
@@ -223,6 +229,26 @@ func (s *Server) buildRoutes() []*route {
 				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListInstances",
 				summary: "vpngw extension: list a gateway's instances (the agents that run it: IDs, roles, addresses, last reports; never keys). 404 InstancesNotAvailable with --provider none.",
 				handle:  s.listGatewayInstances, responses: []responseSpec{ok(listOf[GatewayInstance]())},
+			}},
+		},
+		gwPost("generatevpnprofile", "VirtualNetworkGateways_GenerateVpnProfile",
+			"Build the gateway's point-to-site client package (Generic/VpnSettings.xml, Generic/VpnServerRoot.cer, a strongSwan swanctl.conf, a NetworkManager keyfile) and return the URL it is served at for an hour, as a string. The body (VpnClientParameters) is optional; authenticationMethod EAPTLS or EAPMSCHAPv2 picks the client authentication. Answered at once (200), not as a long-running operation.",
+			s.generateVpnProfile, schemaOf[resource.VpnClientParameters](), ok(str)),
+		gwPost("generatevpnclientpackage", "VirtualNetworkGateways_Generatevpnclientpackage", "The same as generatevpnprofile (Azure's older name).",
+			s.generateVpnProfile, schemaOf[resource.VpnClientParameters](), ok(str)),
+		gwPost("getvpnclientconnectionhealth", "VirtualNetworkGateways_GetVpnclientConnectionHealth",
+			"The connected point-to-site clients: session ID, user, public and private address, connection time and duration, bytes and packets both ways (from the instances' latest reports). Answered at once (200).",
+			s.getVpnClientConnectionHealth, nil, ok(schemaOf[resource.VpnClientConnectionHealthDetailListResult]())),
+		gwPost("disconnectvirtualnetworkgatewayvpnconnections", "VirtualNetworkGateways_DisconnectVirtualNetworkGatewayVpnConnections",
+			"End point-to-site sessions by vpnConnectionId (from getvpnclientconnectionhealth): their IKE SAs are deleted and the clients told. 200 once the gateway applied it; IDs of sessions already gone are ignored.",
+			s.disconnectVpnConnections, schemaOf[resource.P2SVpnConnectionRequest](), responseSpec{status: http.StatusOK, desc: "The sessions are ended."}),
+		&route{
+			pattern: "/vpnclientpackages/{" + paramPackage + "}", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodGet, operationID: "VpnClientPackages_Get",
+				summary: "vpngw: a client package generatevpnprofile built (application/zip); the URL is the capability and lasts an hour.",
+				handle:  s.getVpnClientPackage, noAPIVersion: true,
+				responses: []responseSpec{{status: http.StatusOK, desc: "The zip.", body: &schemaRef{raw: map[string]any{"type": "string", "format": "binary"}}}},
 			}},
 		},
 		&route{

@@ -55,6 +55,21 @@ type Config struct {
 	Rand io.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// WriteLock, when set, serializes writes with the other servers
+	// sharing Store (replicas on etcd): every write holds it, besides
+	// this server's own lock, from validation to commit. Nil: this
+	// server is the store's only writer.
+	WriteLock WriteLocker
+}
+
+// WriteLocker is a writer lock shared by the servers on one store, so
+// that a rule spanning resources (a VNet in use, an address space that
+// must not overlap) is checked and committed with no other server's write
+// in between.
+type WriteLocker interface {
+	// Lock returns once this server holds the lock, or an error (ctx
+	// ended, the store unreachable). unlock releases it.
+	Lock(ctx context.Context) (unlock func(), err error)
 }
 
 // Server is the ARM-shaped API. It is an http.Handler; Start resumes the
@@ -78,25 +93,32 @@ type Server struct {
 	// spec is the generated OpenAPI document.
 	spec []byte
 
-	// mu is the writer lock: every write holds it from validation to
-	// commit, operation goroutines hold it to commit their outcome.
+	// mu is the writer lock within this process: every write holds it
+	// (lockWrites) from validation to commit, operation goroutines hold it
+	// to commit their outcome.
 	mu sync.Mutex
+	// writeLock, when set, is the writer lock across the servers sharing
+	// the store, taken under mu (Config.WriteLock).
+	writeLock WriteLocker
 
-	// ctx is the lifetime of operation goroutines; cancel is called by
-	// Close.
+	// ctx is the server's lifetime, the parent of the workers Start
+	// starts; cancel is called by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// opsMu guards closed and running.
+	// opsMu guards closed, workers and running.
 	opsMu sync.Mutex
 	// closed is set by Close; no operation starts after it.
 	closed bool
+	// workers is the running term of the operation workers (workers.go);
+	// nil while this server does not run operations (a follower).
+	workers *workers
 	// running holds the IDs of operations with a live goroutine.
 	running map[string]bool
-	// wg counts operation and janitor goroutines.
-	wg sync.WaitGroup
 
 	// activity is the activity log (activity.go).
 	activity activityLog
+	// packages are the generated point-to-site client packages (p2s.go).
+	packages packageStore
 }
 
 // New returns a Server over cfg.Store.
@@ -115,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 		retryAfter:  cfg.RetryAfter,
 		endpoint:    strings.TrimSuffix(cfg.Endpoint, "/"),
 		opRetention: cfg.OperationRetention,
+		writeLock:   cfg.WriteLock,
 		running:     make(map[string]bool),
 	}
 	if s.prov == nil {
@@ -159,36 +182,20 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Start resumes every operation left in progress by a previous process
-// (resources in provisioningState Updating or Deleting) and starts the
-// janitor that forgets finished operations after OperationRetention. It
-// returns after scheduling them; ctx bounds only the scan.
-func (s *Server) Start(ctx context.Context) error {
-	n, err := s.resume(ctx)
-	if err != nil {
-		return fmt.Errorf("api: resume operations: %w", err)
-	}
-	if n > 0 {
-		s.log.Info("resuming operations", "count", n)
-	}
-	s.opsMu.Lock()
-	defer s.opsMu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.wg.Add(1)
-	go s.janitor()
-	return nil
-}
+// Start runs the operation workers for the server's lifetime (until
+// Close): StartWorkers for a server that is always the one running
+// operations (one process on its own store). ctx bounds only the scan of
+// unfinished operations.
+func (s *Server) Start(ctx context.Context) error { return s.startWorkers(s.ctx, ctx) }
 
-// Close stops operation goroutines (an interrupted operation is resumed by
-// the next Start) and waits for them. It does not close the store.
+// Close stops the operation workers (an interrupted operation is resumed
+// by the next start) and waits for them. It does not close the store.
 func (s *Server) Close() error {
 	s.opsMu.Lock()
 	s.closed = true
 	s.opsMu.Unlock()
 	s.cancel()
-	s.wg.Wait()
+	s.StopWorkers()
 	return nil
 }
 
@@ -282,16 +289,21 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, reqID string) 
 }
 
 // endpointFor is the scheme://host[:port] the operation URLs of r's
-// response are built from: the configured endpoint, or what a trusted
-// proxy forwarded (GuardBehindProxy, which checked the host). Never the
-// request's Host header.
-func (s *Server) endpointFor(r *http.Request) string {
+// response are built from (RequestEndpoint).
+func (s *Server) endpointFor(r *http.Request) string { return RequestEndpoint(r, s.endpoint) }
+
+// RequestEndpoint is the scheme://host[:port] a client reached the API at
+// for r: configured (the server's endpoint), or what a trusted proxy
+// forwarded (GuardBehindProxy, which checked the host). Never the
+// request's Host header. Operation URLs, /metadata/endpoints and the
+// token issuer's URLs are built from it.
+func RequestEndpoint(r *http.Request, configured string) string {
 	fw, ok := r.Context().Value(forwardedKey{}).(forwarded)
 	if !ok {
-		return s.endpoint
+		return configured
 	}
 	scheme, host := "http", ""
-	if u, err := url.Parse(s.endpoint); err == nil && s.endpoint != "" {
+	if u, err := url.Parse(configured); err == nil && configured != "" {
 		scheme, host = u.Scheme, u.Host
 	}
 	if fw.scheme != "" {
@@ -301,7 +313,7 @@ func (s *Server) endpointFor(r *http.Request) string {
 		host = fw.host
 	}
 	if host == "" {
-		return s.endpoint
+		return configured
 	}
 	return scheme + "://" + host
 }

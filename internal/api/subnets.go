@@ -91,8 +91,11 @@ func (s *Server) putSubnet(w http.ResponseWriter, r *request) error {
 	if err := resource.CheckLimits(&sub); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := registry.Load(ctx, s.st, id.Parent())
 	if err != nil {
 		return err
@@ -159,8 +162,11 @@ func (s *Server) deleteSubnet(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := registry.Load(ctx, s.st, id.Parent())
 	if err != nil {
 		return err

@@ -128,6 +128,17 @@ const (
 	// CodeCrossOriginRequest: 403, the request's Origin is not the
 	// server's own (cross-site request forgery).
 	CodeCrossOriginRequest = "CrossOriginRequestRefused"
+
+	// 401: a request without a valid access token (package identity), as
+	// Azure Resource Manager answers it.
+	CodeAuthenticationFailed = "AuthenticationFailed"               // no or malformed Authorization header
+	CodeInvalidToken         = "InvalidAuthenticationToken"         // bad signature, malformed, unknown principal
+	CodeExpiredToken         = "ExpiredAuthenticationToken"         // past its exp
+	CodeInvalidTokenAudience = "InvalidAuthenticationTokenAudience" // for another resource
+	CodeInvalidTokenIssuer   = "InvalidAuthenticationTokenTenant"   // from another issuer
+
+	// 403: no role of the principal allows the action at the scope.
+	CodeAuthorizationFailed = "AuthorizationFailed"
 )
 
 // Codes of provisioning failures: the error of an operation whose resource

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,12 +16,13 @@ import (
 
 	"github.com/vpngw/vpngw/internal/agent"
 	"github.com/vpngw/vpngw/internal/gwconfig"
+	"github.com/vpngw/vpngw/internal/tlsca"
 )
 
 func addAgentCommand(root *cobra.Command, e *env) {
 	var (
 		configPath, socket, logLevel, logFormat, output string
-		server, instance, tokenFile, stateDir           string
+		server, instance, tokenFile, stateDir, caFile   string
 		status, check                                   bool
 	)
 	cmd := &cobra.Command{
@@ -40,7 +42,13 @@ forwarding with its last configuration while the control plane is away.
   vpngw agent --config /etc/vpngw/agent.yaml
   vpngw agent --check --config /etc/vpngw/agent.yaml   validate and exit
   vpngw agent --status [--config FILE | --socket PATH]  show SAs and counters
-  vpngw agent --server http://cp:8481 --instance NAME --token-file /etc/vpngw/token`,
+  vpngw agent --server https://cp:8481 --instance NAME --token-file /etc/vpngw/token \
+      --ca-file /etc/vpngw/ca.crt
+
+The token file holds the instance's own token (vpngw serve agent-token
+--instance NAME prints it on the control plane); --ca-file is the control
+plane's CA (its DATA-DIR/tls/ca.crt), which its agent API's certificate
+chains to.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status {
@@ -65,9 +73,15 @@ forwarding with its last configuration while the control plane is away.
 					}
 					token = strings.TrimSpace(string(b))
 				}
+				var roots *x509.CertPool
+				if caFile != "" {
+					if roots, err = tlsca.Pool(caFile); err != nil {
+						return usageError{fmt.Errorf("--ca-file: %w", err)}
+					}
+				}
 				ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGINT, syscall.SIGTERM)
 				defer stop()
-				return agent.RunRemote(ctx, agent.RemoteOptions{Server: server, Instance: instance, Token: token,
+				return agent.RunRemote(ctx, agent.RemoteOptions{Server: server, Instance: instance, Token: token, RootCAs: roots,
 					StateDir: stateDir, Logger: log.With("instance", instance), StatusSocket: socket})
 			}
 			if configPath == "" {
@@ -93,9 +107,10 @@ forwarding with its last configuration while the control plane is away.
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "", "configuration file (YAML)")
-	f.StringVar(&server, "server", "", "take the configuration from the control plane's agent API (http://HOST:PORT or unix:///PATH)")
+	f.StringVar(&server, "server", "", "take the configuration from the control plane's agent API (https://HOST:PORT, http://HOST:PORT or unix:///PATH)")
+	f.StringVar(&caFile, "ca-file", "", "CA certificate (PEM) of the control plane's agent API, with an https --server (the control plane's DATA-DIR/tls/ca.crt; default: the system's roots)")
 	f.StringVar(&instance, "instance", "", "this instance's name at the control plane (with --server)")
-	f.StringVar(&tokenFile, "token-file", "", "file with the agent API token (with --server)")
+	f.StringVar(&tokenFile, "token-file", "", "file with this instance's agent API token, from vpngw serve agent-token (with --server)")
 	f.StringVar(&stateDir, "state-dir", "/var/lib/vpngw", "where the last assignment is cached (with --server)")
 	f.BoolVar(&status, "status", false, "show a running agent's status and exit")
 	f.BoolVar(&check, "check", false, "validate the configuration and exit")

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"path/filepath"
+
 	"bytes"
 	"encoding/json"
 	"io"
@@ -10,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/identity"
 
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/api/apitest"
@@ -77,11 +82,35 @@ func newTestAPIWith(t *testing.T, prov api.Provisioner) *testAPI {
 		t.Fatal(err)
 	}
 	a.api = apitest.NewServer(t, api.Config{Provisioner: prov, PublicIPPool: pool})
-	a.srv = httptest.NewServer(http.HandlerFunc(a.serve))
+	a.srv = httptest.NewServer(signedIn(t, http.HandlerFunc(a.serve)))
 	// Cleanups run last-in first-out: the HTTP server closes before the
 	// API server and store apitest registered.
 	t.Cleanup(a.srv.Close)
 	return a
+}
+
+// signedIn puts next behind the token check of a real token issuer, as
+// vpngw serve does, and points the CLI at its administrator's credential
+// ($VPNGW_CREDENTIAL_FILE, in a CLI config directory of the test's own).
+// The sign-in's requests (the issuer's, and the audience from
+// /metadata/endpoints, answered here) do not reach next: next records
+// only the commands' own requests.
+func signedIn(t *testing.T, next http.Handler) http.Handler {
+	t.Helper()
+	dir := t.TempDir()
+	iss, _, err := identity.Open(identity.Config{Dir: dir, Endpoint: func(r *http.Request) string { return "http://" + r.Host }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VPNGW_CREDENTIAL_FILE", filepath.Join(dir, identity.AdminCredentialFile))
+	t.Setenv("VPNGW_CONFIG_DIR", t.TempDir())
+	m := http.NewServeMux()
+	m.Handle(identity.AuthorityPath+"/", iss.Handler())
+	m.HandleFunc("GET /metadata/endpoints", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"authentication":{"loginEndpoint":"http://%s/adfs","audiences":["http://%s/"]}}`, r.Host, r.Host)
+	})
+	m.Handle("/", iss.Authenticate(next, nil, nil, ""))
+	return m
 }
 
 func (a *testAPI) serve(w http.ResponseWriter, r *http.Request) {

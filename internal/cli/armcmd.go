@@ -30,7 +30,7 @@ import (
 
 // DefaultServer is the API address the CLI uses when neither --server nor
 // VPNGW_URL is set (vpngw serve's default --listen).
-const DefaultServer = "http://127.0.0.1:8480"
+const DefaultServer = "https://127.0.0.1:8480"
 
 // globalOptions are az's global arguments, shared by every resource command.
 type globalOptions struct {
@@ -39,6 +39,9 @@ type globalOptions struct {
 	subscription string
 	// server is --server (default $VPNGW_URL, else DefaultServer).
 	server string
+	// caFile is --ca-file (default $VPNGW_CA_FILE, else the local
+	// server's CA in the default data directory when it exists).
+	caFile string
 	// output is -o/--output.
 	output string
 	// query is --query, a JMESPath expression applied to the output.
@@ -55,6 +58,7 @@ func addGlobalFlags(cmd *cobra.Command, g *globalOptions) {
 	f := cmd.PersistentFlags()
 	f.StringVar(&g.subscription, "subscription", "", "Subscription ID. Default: $VPNGW_SUBSCRIPTION, else "+resource.DefaultSubscription+".")
 	f.StringVar(&g.server, "server", "", "URL of the vpngw API (vpngw serve). Default: $VPNGW_URL, else "+DefaultServer+".")
+	f.StringVar(&g.caFile, "ca-file", "", "CA certificate (PEM) that the API's HTTPS certificate chains to, trusted besides the system's. Default: $VPNGW_CA_FILE, else the CA of a vpngw serve on this host (DATA-DIR/tls/ca.crt in its default data directory).")
 	addEnum(f, &g.output, "output", "o", "Output format.", outputFormats)
 	g.output = "json"
 	f.Lookup("output").Usage += " Default: json."
@@ -194,6 +198,11 @@ func prepare(e *env, g *globalOptions, cmd *cobra.Command, args []string) (*invo
 		h := slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 		opts = append(opts, client.WithLogger(slog.New(h)))
 	}
+	hc, err := httpClient(e, g.caFile)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	opts = append(opts, client.WithHTTPClient(hc), client.WithToken(tokenSource(e, server, hc)))
 	api, err := client.New(server, opts...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("invalid --server: %w", err)}

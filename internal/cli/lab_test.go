@@ -49,7 +49,7 @@ func labServer(t *testing.T) (url, prefix string, l *lab.Lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(lab.Handler(l, labResolver{}))
+	srv := httptest.NewServer(signedIn(t, lab.Handler(l, labResolver{})))
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

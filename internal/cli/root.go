@@ -87,6 +87,7 @@ virtual networks and on-premises sites, driven by an Azure-style resource API.
 
   vpngw serve        run the control plane (REST API, store, reconciler)
   vpngw agent        run one gateway instance (IKE, ESP, routing)
+  vpngw login        sign in to a server (the token the other commands send)
   vpngw group ...    manage resource groups
   vpngw network ...  manage network resources, in the style of 'az network'`,
 		SilenceUsage:  true,
@@ -105,6 +106,7 @@ virtual networks and on-premises sites, driven by an Azure-style resource API.
 var commandGroups = []func(root *cobra.Command, e *env){
 	addVersionCommand,
 	addServeCommand,
+	addLoginCommands,
 	addAgentCommand,
 	addGroupCommands,
 	addNetworkCommands,

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,32 +11,39 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/server"
 )
 
 // serveOptions are the flags of vpngw serve.
 type serveOptions struct {
-	listen      string
-	listenFile  string
-	allowedHost []string
-	endpoint    string
-	trustProxy  bool
-	insecure    bool
-	dataDir     string
-	keyFile     string
-	provider    string
-	logLevel    string
-	logFormat   string
-	pool        []string
-	agentListen string
-	agentToken  string
-	labPrefix   string
-	noCap       bool
-	store       storeFlags
+	listen       string
+	listenFile   string
+	allowedHost  []string
+	endpoint     string
+	trustProxy   bool
+	insecure     bool
+	insecureHTTP bool
+	tlsCert      string
+	tlsKey       string
+	dataDir      string
+	keyFile      string
+	provider     string
+	logLevel     string
+	logFormat    string
+	pool         []string
+	agentListen  string
+	agentToken   string
+	labPrefix    string
+	noCap        bool
+	leaderTTL    time.Duration
+	store        storeFlags
 }
 
 // storeFlags are the --store and --etcd-* flags of serve and rotate-key.
@@ -59,6 +68,12 @@ func addStoreFlags(f *pflag.FlagSet, o *storeFlags) {
 	o.flags = f
 	f.StringVar(&o.kind, "store", server.StoreBolt, "where the state lives: bolt (embedded, DATA-DIR/vpngw.db) or etcd (an etcd v3 cluster that several servers can share; --etcd-*)")
 	f.StringSliceVar(&o.endpoints, "etcd-endpoints", nil, "with --store etcd: etcd client URLs, http://HOST:PORT or https://HOST:PORT, comma-separated")
+	addEtcdFlags(f, o)
+}
+
+// addEtcdFlags adds the --etcd-* flags but the endpoints.
+func addEtcdFlags(f *pflag.FlagSet, o *storeFlags) {
+	o.flags = f
 	f.StringVar(&o.prefix, "etcd-prefix", server.DefaultEtcdPrefix, "with --store etcd: key prefix, ending in /; installations sharing an etcd need distinct ones")
 	f.StringVar(&o.cert, "etcd-cert", "", "with --store etcd: client certificate (PEM) for https endpoints, with --etcd-key")
 	f.StringVar(&o.key, "etcd-key", "", "with --store etcd: the client certificate's private key (PEM)")
@@ -119,14 +134,28 @@ The server logs "listening" with the bound address (useful with --listen
 is open. SIGINT or SIGTERM stops it gracefully; operations interrupted by a
 stop resume on the next start.
 
-The API has no TLS and no sign-in yet, so it listens on loopback only: a
-non-loopback --listen is refused unless --insecure-listen is given (then
-anyone who reaches the port can read every shared key; the server logs a
-warning). It answers only requests whose Host header names it: the listen
+The API is HTTPS: on the first start the server creates its own CA in
+DATA-DIR/tls (ca.crt is what clients trust; the vpngw CLI on this host
+trusts it by itself, az through REQUESTS_CA_BUNDLE) and issues its
+certificate from it at every start, unless --tls-cert and --tls-key name
+one. --insecure-http serves plain HTTP, on a loopback --listen only.
+
+Every API request needs an access token from the server's own token
+issuer (DATA-DIR/identity; an AD FS-style authority at /adfs, published in
+/metadata/endpoints for az cloud register and the Azure SDKs). The first
+start creates an administrator service principal and writes its client ID
+and secret to DATA-DIR/identity/admin-credential.json (mode 0600); sign in
+with "vpngw login --credential-file FILE" or "az login --service-principal
+-u ID -p SECRET --tenant adfs" (docs/security.md). Every request's action
+is checked against the principal's role assignments (Azure's Owner,
+Contributor, Reader and Network Contributor; the administrator is Owner);
+"vpngw serve principal-create" adds principals (docs/api.md).
+
+The API answers only requests whose Host header names it: the listen
 address, localhost, 127.0.0.1 and [::1] on loopback, and each --allowed-host
 (for a DNS name or a proxy). Browsers are kept out: PUT, POST and PATCH need
 Content-Type application/json, and a request from another web origin is
-refused.
+refused; the portal signs in with a SameSite=Strict session cookie.
 
 Secrets in the store (connection shared keys, RADIUS secrets) are sealed
 with AES-256-GCM under a key kept apart from the data directory, in
@@ -145,20 +174,28 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringSliceVar(&o.allowedHost, "allowed-host", nil, "further HOST or HOST:PORT the API answers to (its Host header); the first is used in operation URLs when --listen is a wildcard address")
 	f.StringVar(&o.endpoint, "endpoint", "", "URL clients reach the API at, http(s)://HOST[:PORT] (e.g. a TLS proxy's): operation URLs and /metadata/endpoints use it, and its host is allowed (default: http:// and the listen address)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "build operation URLs from X-Forwarded-Proto and X-Forwarded-Host (which must name an allowed host): only behind a reverse proxy that sets them")
-	f.BoolVar(&o.insecure, "insecure-listen", false, "allow a non-loopback --listen address although the API has no TLS and no sign-in (logged as a warning)")
+	f.BoolVar(&o.insecure, "insecure-listen", false, "no effect: any --listen address is allowed now that the API has HTTPS and sign-in")
+	_ = f.MarkDeprecated("insecure-listen", "the API has HTTPS and sign-in: any --listen address is allowed (plain HTTP, --insecure-http, only on loopback)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "the API's certificate chain (PEM), with --tls-key (default: a certificate from the server's own CA, DATA-DIR/tls/ca.crt, created on the first start)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "the private key (PEM) of --tls-cert")
+	f.BoolVar(&o.insecureHTTP, "insecure-http", false, "serve plain HTTP instead of HTTPS (loopback --listen only)")
 	f.StringVar(&o.listenFile, "listen-file", "", "write the bound address to this file when ready")
 	f.StringVar(&o.dataDir, "data-dir", "", "directory for the bbolt store, the lab's state and agent sockets (default /var/lib/vpngw as root, else $XDG_DATA_HOME/vpngw or ~/.local/share/vpngw)")
 	f.StringVar(&o.keyFile, "secrets-key-file", "", "key file that seals secrets in the store, created if missing (default /etc/vpngw/secrets.key as root, else $XDG_CONFIG_HOME/vpngw/secrets.key or ~/.config/vpngw/secrets.key)")
 	f.StringVar(&o.provider, "provider", server.DefaultProvider(), "what realizes resources: lab (network namespaces on this host; the default as root on Linux), host (agents on real hosts), none (control plane only)")
 	f.StringVar(&o.agentListen, "agent-listen", "", "where agents reach the control plane: unix:///PATH or HOST:PORT (default: unix socket DATA-DIR/agent.sock for lab, 127.0.0.1:8481 for host)")
-	f.StringVar(&o.agentToken, "agent-token-file", "", "token agents must present (default for host: DATA-DIR/agent-token, created if missing)")
+	f.StringVar(&o.agentToken, "agent-token-file", "", "the agent key: each instance's agent presents its own token derived from it, printed by vpngw serve agent-token (default for host: DATA-DIR/agent-token, created if missing)")
 	f.StringVar(&o.labPrefix, "lab-prefix", "vpngw", "prefix of the lab's network namespace names")
 	f.BoolVar(&o.noCap, "no-throughput-cap", false, "do not cap each gateway's aggregate throughput at its SKU's benchmark")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
 	addStoreFlags(f, &o.store)
+	f.DurationVar(&o.leaderTTL, "leader-ttl", server.DefaultLeaderTTL, "with --store etcd: lease of the elected leader among servers sharing the prefix, whole seconds from 2s to 60s; a dead leader is replaced about this long after its last renewal")
 	addRotateKeyCommand(cmd, e)
+	addMigrateCommand(cmd, e)
+	addAgentTokenCommand(cmd, e)
+	addPrincipalCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
@@ -201,6 +238,135 @@ finish. See docs/security.md.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	addStoreFlags(f, &sf)
 	serve.AddCommand(cmd)
+}
+
+func addPrincipalCommand(serve *cobra.Command, e *env) {
+	var dataDir, name, user, certFile string
+	cmd := &cobra.Command{
+		Use:   "principal-create",
+		Short: "Create a service principal (prints its credential) or a user (password on stdin)",
+		Long: `Create a principal that can sign in to vpngw serve, in its DATA-DIR/identity
+(a running server sees it at its next sign-in):
+
+  vpngw serve principal-create --name NAME      a service principal: prints its
+                                                credential JSON (tenantId, clientId,
+                                                clientSecret, objectId) once
+  vpngw serve principal-create --name NAME --cert-file CERT.pem
+                                                a service principal that signs in with
+                                                a client assertion signed by the
+                                                certificate's key (RSA; azidentity's
+                                                ClientCertificateCredential): no secret
+  vpngw serve principal-create --user NAME      a user: reads the password (at least
+                                                8 characters) from the first line of stdin
+
+A new principal has no role: give it one with a role assignment (PUT
+SCOPE/providers/Microsoft.Authorization/roleAssignments/GUID with its
+objectId; docs/api.md#role-based-access-control).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (name == "") == (user == "") {
+				return usageError{fmt.Errorf("give --name (a service principal) or --user")}
+			}
+			dir, err := dataDirOf(e, dataDir)
+			if err != nil {
+				return err
+			}
+			idDir := filepath.Join(dir, server.IdentityDir)
+			if user != "" {
+				line, err := bufio.NewReader(e.stdin).ReadString('\n')
+				if err != nil && line == "" {
+					return usageError{fmt.Errorf("--user: give the password on stdin")}
+				}
+				p, err := identity.NewUser(user, strings.TrimRight(line, "\r\n"))
+				if err != nil {
+					return usageError{err}
+				}
+				if err := identity.AddPrincipal(idDir, p); err != nil {
+					return err
+				}
+				return json.NewEncoder(e.stdout).Encode(map[string]string{"userName": p.UserName, "objectId": p.ObjectID})
+			}
+			var (
+				p      identity.Principal
+				secret string
+			)
+			if certFile != "" {
+				b, err := os.ReadFile(certFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--cert-file: %w", err)}
+				}
+				if p, err = identity.NewCertificatePrincipal(name, b); err != nil {
+					return usageError{fmt.Errorf("--cert-file: %w", err)}
+				}
+			} else if p, secret, err = identity.NewServicePrincipal(name); err != nil {
+				return err
+			}
+			if err := identity.AddPrincipal(idDir, p); err != nil {
+				return err
+			}
+			cred := map[string]string{"tenantId": identity.Tenant, "clientId": p.AppID, "objectId": p.ObjectID, "displayName": p.DisplayName}
+			if secret != "" {
+				cred["clientSecret"] = secret
+			}
+			out, _ := json.MarshalIndent(cred, "", "  ")
+			fmt.Fprintln(e.stdout, string(out))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "create a service principal with this display name")
+	f.StringVar(&user, "user", "", "create a user with this sign-in name")
+	f.StringVar(&certFile, "cert-file", "", "with --name: the service principal signs in with this certificate (PEM, RSA key) instead of a secret")
+	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	serve.AddCommand(cmd)
+}
+
+func addAgentTokenCommand(serve *cobra.Command, e *env) {
+	var dataDir, keyFile, instance string
+	cmd := &cobra.Command{
+		Use:   "agent-token --instance ID",
+		Short: "Print a gateway instance's own agent API token",
+		Long: `Print the token the agent of one gateway instance presents to the agent API
+(vpngw agent --token-file), derived from the control plane's agent key
+(--agent-token-file, default DATA-DIR/agent-token, which vpngw serve
+creates for the host provider). Each instance has its own: a gateway
+host's token fetches only its own instance's assignment, and is refused
+once the instance is deleted. Instance IDs are in the gateway's
+instances view (vpngw network vnet-gateway instances, or GET
+.../virtualNetworkGateways/{gw}/instances). See docs/host.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if instance == "" {
+				return usageError{fmt.Errorf("--instance is required")}
+			}
+			if keyFile == "" {
+				dir, err := dataDirOf(e, dataDir)
+				if err != nil {
+					return err
+				}
+				keyFile = filepath.Join(dir, "agent-token")
+			}
+			b, err := os.ReadFile(keyFile)
+			if err != nil {
+				return fmt.Errorf("agent key: %w", err)
+			}
+			fmt.Fprintln(e.stdout, agentapi.InstanceToken(strings.TrimSpace(string(b)), instance))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&instance, "instance", "", "the instance's ID")
+	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	f.StringVar(&keyFile, "agent-token-file", "", "the server's --agent-token-file (default DATA-DIR/agent-token)")
+	serve.AddCommand(cmd)
+}
+
+// dataDirOf is dataDir, else the default data directory.
+func dataDirOf(e *env, dataDir string) (string, error) {
+	if dataDir != "" {
+		return dataDir, nil
+	}
+	return defaultDataDir(e)
 }
 
 // storePaths are the data directory and the secrets key file, defaulted.
@@ -287,6 +453,9 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := server.CheckLeaderTTL(o.leaderTTL); err != nil {
+		return usageError{err}
+	}
 	dir, keyFile, err := storePaths(e, o.dataDir, o.keyFile)
 	if err != nil {
 		return err
@@ -297,7 +466,9 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AllowedHosts:    o.allowedHost,
 		Endpoint:        o.endpoint,
 		TrustProxy:      o.trustProxy,
-		InsecureListen:  o.insecure,
+		InsecureHTTP:    o.insecureHTTP,
+		TLSCertFile:     o.tlsCert,
+		TLSKeyFile:      o.tlsKey,
 		DataDir:         dir,
 		Store:           so,
 		SecretsKeyFile:  keyFile,
@@ -307,6 +478,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AgentTokenFile:  o.agentToken,
 		LabPrefix:       o.labPrefix,
 		NoThroughputCap: o.noCap,
+		LeaderTTL:       o.leaderTTL,
 		Logger:          log,
 	})
 }

@@ -52,6 +52,10 @@ for it unless --no-wait is given.`)
 		vnetGatewayBGPCmd(e, g, "list-learned-routes", "getLearnedRoutes", false),
 		vnetGatewayBGPCmd(e, g, "list-advertised-routes", "getAdvertisedRoutes", true),
 		vnetGatewayShowSupportedDevicesCmd(e, g),
+		vnetGatewayDisconnectCmd(e, g),
+		vpnClientCommand(e, g),
+		p2sCertCommand(e, g, rootCertKind),
+		p2sCertCommand(e, g, revokedCertKind),
 		waitCmd(e, g, vnetGatewayKind),
 	)
 	return cmd
@@ -153,20 +157,35 @@ func (x *invocation) publicIPs(list []string, rg string) ([]resource.ID, error) 
 
 // p2sFlags are the point-to-site flags of a gateway.
 type p2sFlags struct {
-	pool      []string
-	protocols []string
+	pool         []string
+	protocols    []string
+	authTypes    []string
+	radiusServer string
+	radiusSecret string
 }
 
 func (p *p2sFlags) add(f *pflag.FlagSet) {
 	addList(f, &p.pool, "address-prefixes", "", "Space-separated list of CIDR prefixes representing the point-to-site client address pool.")
-	addList(f, &p.protocols, "client-protocol", "", "Space-separated list of point-to-site client protocols. Accepted values: IkeV2, OpenVPN, SSTP.")
+	addList(f, &p.protocols, "client-protocol", "", "Space-separated list of point-to-site client protocols. Accepted values: IkeV2, OpenVPN, SSTP (vpngw serves IkeV2 only).")
+	addList(f, &p.authTypes, "vpn-auth-type", "", "Space-separated list of point-to-site authentication types. Accepted values: AAD, Certificate, Radius (vpngw serves Certificate and Radius).")
+	f.StringVar(&p.radiusServer, "radius-server", "", "Radius server address to connect to.")
+	f.StringVar(&p.radiusSecret, "radius-secret", "", "Radius secret to use for authentication.")
 }
 
 func (p *p2sFlags) apply(x *invocation, props map[string]any) error {
-	if !x.changed("address-prefixes") && !x.changed("client-protocol") {
+	if !x.changed("address-prefixes") && !x.changed("client-protocol") && !x.changed("vpn-auth-type") && !x.changed("radius-server") && !x.changed("radius-secret") {
 		return nil
 	}
 	vc := obj(props, "vpnClientConfiguration")
+	if x.changed("vpn-auth-type") {
+		vc["vpnAuthenticationTypes"] = strs(nonEmpty(p.authTypes))
+	}
+	if x.changed("radius-server") {
+		vc["radiusServerAddress"] = p.radiusServer
+	}
+	if x.changed("radius-secret") {
+		vc["radiusServerSecret"] = p.radiusSecret
+	}
 	if x.changed("address-prefixes") {
 		vc["vpnClientAddressPool"] = map[string]any{"addressPrefixes": strs(nonEmpty(p.pool))}
 	}

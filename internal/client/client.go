@@ -62,6 +62,8 @@ type Client struct {
 	log *slog.Logger
 	// userAgent is sent as User-Agent.
 	userAgent string
+	// token, when set, gives the bearer token of each request.
+	token func(context.Context) (string, error)
 	// pollDefault, pollFloor and pollCeiling shape the polling interval.
 	pollDefault, pollFloor, pollCeiling time.Duration
 }
@@ -78,6 +80,13 @@ func WithAPIVersion(v string) Option { return func(c *Client) { c.apiVersion = v
 // WithLogger sets the logger that receives a debug record per HTTP exchange.
 // Request and response bodies are never logged.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithToken sets the source of the bearer token sent with every request
+// (Authorization: Bearer); it is called for each request, so it may
+// refresh an expired token.
+func WithToken(token func(context.Context) (string, error)) Option {
+	return func(c *Client) { c.token = token }
+}
 
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -279,6 +288,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, o *Reque
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
+	if c.token != nil {
+		tok, err := c.token(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("client: signing in: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	// Every PUT, POST and PATCH carries the JSON Content-Type, even
 	// without a body: the server refuses writes without it (see api.Guard).
 	if rd != nil || method == http.MethodPut || method == http.MethodPost || method == http.MethodPatch {

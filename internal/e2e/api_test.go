@@ -34,7 +34,7 @@ func startAPIServer(t *testing.T, dataDir string) *server {
 // checkListeningLog checks that the server logged the address it listens on.
 func checkListeningLog(t *testing.T, s *server) {
 	t.Helper()
-	if !strings.Contains(s.logText(), "msg=listening addr="+strings.TrimPrefix(s.url, "http://")) {
+	if !strings.Contains(s.logText(), "msg=listening addr="+strings.TrimPrefix(s.url, "https://")) {
 		t.Errorf("no 'listening' log line with the address:\n%s", s.logText())
 	}
 }

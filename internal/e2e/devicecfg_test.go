@@ -59,7 +59,7 @@ func TestDeviceConfigStrongSwan(t *testing.T) {
 		_, _ = vmNS.Run("ping", "-c", "150", "-i", "0.1", "-s", "1200", "-q", s.host.String())
 	}()
 	defer func() { <-pinging }()
-	b := newBrowser(t, c.url)
+	b := newBrowser(t, c.server)
 	b.open("/portal/rg/RG1/connections")
 	spark := `.getAttribute("points").split(" ").length >= 2`
 	b.wait("a sparkline per tunnel on the list", 30*time.Second, `(function(){const l=document.querySelectorAll("tr[data-id] ul.c-tunnels:not([hidden]) li svg.spark polyline");`+

@@ -16,6 +16,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,6 +36,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agent"
+	"github.com/vpngw/vpngw/internal/client"
 	"github.com/vpngw/vpngw/internal/tstest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
@@ -125,7 +128,11 @@ type server struct {
 	dir  string   // the log and the listen file
 	args []string // after "serve"
 	url  string   // the ARM API
-	proc *proc
+	data string   // its --data-dir
+	hc   *http.Client
+	// token is an administrator's access token (do signs in on first use).
+	token string
+	proc  *proc
 }
 
 // startServe runs `vpngw serve --listen 127.0.0.1:0 ARGS...`, waits for its
@@ -136,6 +143,12 @@ func startServe(t *testing.T, ns *nstest.NS, args ...string) *server {
 	s := &server{t: t, ns: ns, dir: t.TempDir(), args: args}
 	if !slices.Contains(args, "--secrets-key-file") {
 		s.args = append(slices.Clone(args), "--secrets-key-file", filepath.Join(s.dir, "secrets.key"))
+	}
+	if i := slices.Index(s.args, "--data-dir"); i >= 0 {
+		s.data = s.args[i+1]
+	} else {
+		s.data = filepath.Join(s.dir, "data")
+		s.args = append(s.args, "--data-dir", s.data)
 	}
 	t.Cleanup(func() { s.stop(syscall.SIGTERM) })
 	s.restart()
@@ -155,12 +168,68 @@ func (s *server) restart() {
 		if err != nil || !strings.HasSuffix(string(b), "\n") {
 			return !s.proc.Running() // stop waiting: it died
 		}
-		s.url = "http://" + strings.TrimSpace(string(b))
+		s.url = "https://" + strings.TrimSpace(string(b))
 		return true
 	}, "vpngw serve did not start:\n%s", s.proc.tail(40))
 	if !s.proc.Running() {
 		s.t.Fatalf("vpngw serve exited (%v):\n%s", s.proc.Err(), s.proc.logText())
 	}
+	s.hc = tlsClient(s.t, s.caFile())
+	s.token = "" // for the old address
+}
+
+// credentialFile is the administrator's credential, which the server
+// wrote on its first start.
+func (s *server) credentialFile() string {
+	return filepath.Join(s.data, "identity", "admin-credential.json")
+}
+
+// bearer returns an administrator's access token, signing in once.
+func (s *server) bearer(ctx context.Context) (string, error) {
+	if s.token != "" {
+		return s.token, nil
+	}
+	b, err := os.ReadFile(s.credentialFile())
+	if err != nil {
+		return "", err
+	}
+	var c struct{ ClientID, ClientSecret string }
+	if err := json.Unmarshal(b, &c); err != nil {
+		return "", err
+	}
+	tok, err := client.SignIn(ctx, s.hc, s.url, c.ClientID, c.ClientSecret, "", "")
+	if err != nil {
+		return "", err
+	}
+	s.token = tok.AccessToken
+	return s.token, nil
+}
+
+// caFile is the server's own CA, which its HTTPS certificate chains to.
+func (s *server) caFile() string { return filepath.Join(s.data, "tls", "ca.crt") }
+
+// env is what a CLI process needs to reach the server: its URL, its CA,
+// the administrator's credential and a CLI config directory of its own
+// (no login of the user running the tests).
+func (s *server) env() []string {
+	return []string{"VPNGW_URL=" + s.url, "VPNGW_CA_FILE=" + s.caFile(), "VPNGW_CREDENTIAL_FILE=" + s.credentialFile(),
+		"VPNGW_CONFIG_DIR=" + filepath.Join(s.dir, "cli")}
+}
+
+// tlsClient is an HTTP client that trusts the CA in caFile.
+func tlsClient(t testing.TB, caFile string) *http.Client {
+	t.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("%s: no certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
 }
 
 // stop stops the server with sig (by PID) and waits for it; it reports
@@ -185,7 +254,7 @@ func (s *server) run(args ...string) (int, string, string) {
 	if s.ns != nil {
 		cmd = s.ns.Command(ctx, vpngwBin(s.t), args...)
 	}
-	cmd.Env = append(os.Environ(), "VPNGW_URL="+s.url, "VPNGW_SUBSCRIPTION=")
+	cmd.Env = append(append(os.Environ(), s.env()...), "VPNGW_SUBSCRIPTION=")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -274,8 +343,6 @@ func (s *server) fails(code int, mention []string, args ...string) {
 	}
 }
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
-
 // do sends an ARM request (api-version added unless the path has a query)
 // and returns the status, body and headers.
 func (s *server) do(ctx context.Context, method, path, body string) (int, []byte, http.Header, error) {
@@ -292,7 +359,12 @@ func (s *server) do(ctx context.Context, method, path, body string) (int, []byte
 	}
 	// As every ARM client: the API refuses writes without it.
 	req.Header.Set("Content-Type", "application/json")
-	res, err := httpClient.Do(req)
+	tok, err := s.bearer(ctx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := s.hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -327,7 +399,9 @@ func newCloud(t *testing.T, extraFlags ...string) *cloud {
 		}
 		// Tear the lab down (agents and charons stopped by PID), then
 		// the server stops.
-		out, err := exec.Command(vpngwBin(t), "lab", "down", "--force", "--server", c.url, "--lab-prefix", c.prefix).CombinedOutput()
+		down := exec.Command(vpngwBin(t), "lab", "down", "--force", "--server", c.url, "--lab-prefix", c.prefix)
+		down.Env = append(os.Environ(), c.env()...)
+		out, err := down.CombinedOutput()
 		if err != nil {
 			t.Logf("lab down: %v %s", err, out)
 		}

@@ -175,8 +175,8 @@ func (w *hostWorld) startAgent(i int, instance, tokenFile, tag string) *proc {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		w.t.Fatal(err)
 	}
-	p := startProc(w.t, w.gw[i], filepath.Join(w.dir, tag+".log"), w.bin, "agent", "--server", "http://"+hostAgentAPI, "--instance", instance,
-		"--token-file", tokenFile, "--state-dir", dir, "--socket", filepath.Join(dir, "status.sock"), "--log-level", "debug")
+	p := startProc(w.t, w.gw[i], filepath.Join(w.dir, tag+".log"), w.bin, "agent", "--server", "https://"+hostAgentAPI, "--instance", instance,
+		"--ca-file", w.serve.caFile(), "--token-file", tokenFile, "--state-dir", dir, "--socket", filepath.Join(dir, "status.sock"), "--log-level", "debug")
 	w.t.Cleanup(func() { p.stop(syscall.SIGTERM) })
 	w.procs = append(w.procs, p)
 	return p
@@ -246,7 +246,14 @@ func TestHostProvider(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("agent token %s: %v %v", tokenPath, fi, err)
 	}
-	token, _ := os.ReadFile(tokenPath)
+	// Each instance's own token, as the operator prints it for its host.
+	instanceToken := func(id string) string {
+		out, err := exec.Command(w.bin, "serve", "agent-token", "--data-dir", w.data, "--instance", id).Output()
+		if err != nil {
+			t.Fatalf("serve agent-token: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
 
 	w.serve.cli("group", "create", "-n", group, "-l", "westeurope", "-o", "none")
 	w.serve.cli("network", "vnet", "create", "-g", group, "-n", vnet, "--address-prefixes", "10.1.0.0/16",
@@ -283,8 +290,10 @@ func TestHostProvider(t *testing.T) {
 		t.Fatalf("roles %s/%s", list[0].Role, list[1].Role)
 	}
 
-	// A wrong token is refused, with a line in both logs saying so.
-	writeToken(t, filepath.Join(w.dir, "wrong", "agent-token"), "not-the-token")
+	// A wrong token is refused, with a line in both logs saying so: here
+	// the other instance's own token (each host's token is good for its
+	// instance only).
+	writeToken(t, filepath.Join(w.dir, "wrong", "agent-token"), instanceToken(ids[1]))
 	wrong := w.startAgent(0, ids[0], filepath.Join(w.dir, "wrong", "agent-token"), "agent-wrong-token")
 	nstest.WaitFor(t, 30*time.Second, func() bool {
 		return strings.Contains(wrong.logText(), "401 Unauthorized: missing or wrong agent token") &&
@@ -306,7 +315,7 @@ func TestHostProvider(t *testing.T) {
 	var agents [2]*proc
 	for i := range agents {
 		tok := filepath.Join(w.dir, fmt.Sprintf("host%d", i), "agent-token")
-		writeToken(t, tok, strings.TrimSpace(string(token)))
+		writeToken(t, tok, instanceToken(ids[i]))
 		agents[i] = w.startAgent(i, ids[i], tok, fmt.Sprintf("agent%d", i))
 		nstest.WaitFor(t, 30*time.Second, func() bool { return w.instances(group, gw)[i].LastReport != "" },
 			"instance %s never reported", ids[i])
@@ -364,13 +373,16 @@ func TestHostProvider(t *testing.T) {
 	go func() { pinged <- pingLoss(t, vmNS, hostSiteHost, 100, "0.05") }()
 	time.Sleep(time.Second) // kill it in the middle of the pings
 	w.serve.stop(syscall.SIGKILL)
-	transfer(t, vmNS, siteHostNS, hostSiteHost, 2<<20)
 	nstest.WaitFor(t, 30*time.Second, func() bool {
 		return strings.Contains(agents[0].logText(), "control plane unreachable") && strings.Contains(agents[1].logText(), "control plane unreachable")
 	}, "the agents did not notice the control plane was gone")
 	if loss := <-pinged; loss != 0 {
 		t.Fatalf("%d%% ping loss while the control plane was killed", loss)
 	}
+	// Bulk data too, once the pings are done: a TCP transfer fills the
+	// tunnel's queues, and a ping dropped behind it would be congestion,
+	// not the control plane's absence.
+	transfer(t, vmNS, siteHostNS, hostSiteHost, 2<<20)
 	// It comes back: the agents report again and the status returns.
 	restarted := time.Now()
 	w.startServe()

@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -63,11 +65,15 @@ type shot struct {
 	png  []byte
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+// The browser accepts exactly the server's certificate key: the test
+// checks the certificate against the server's CA itself, then names its
+// key's SPKI hash to chromium (which has no way to trust a CA file).
+func newBrowser(t *testing.T, s *server) *browser {
 	t.Helper()
+	base := s.url
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-gpu", true))
+		chromedp.Flag("disable-gpu", true), chromedp.Flag("ignore-certificate-errors-spki-list", serverSPKI(t, s)))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	b := &browser{t: t, ctx: ctx, base: base}
@@ -85,7 +91,43 @@ func newBrowser(t *testing.T, base string) *browser {
 		t.Fatalf("starting %s: %v", chromiumPath(t), err)
 	}
 	b.do("viewport", 30*time.Second, chromedp.EmulateViewport(1280, 900))
+	b.signIn(s)
 	return b
+}
+
+// signIn signs in as the server's administrator through the portal's
+// sign-in page, as a person would: a page load without a session is sent
+// there, and the form brings the browser back.
+func (b *browser) signIn(s *server) {
+	b.t.Helper()
+	cb, err := os.ReadFile(s.credentialFile())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var c struct{ ClientID, ClientSecret string }
+	if err := json.Unmarshal(cb, &c); err != nil {
+		b.t.Fatal(err)
+	}
+	b.do("sign in", 30*time.Second,
+		chromedp.Navigate(b.base+"/portal/topology"),
+		chromedp.WaitVisible(chromedp.CSS("form#signin")),
+		chromedp.SendKeys(chromedp.CSS("#signin-id"), c.ClientID),
+		chromedp.SendKeys(chromedp.CSS("#signin-secret"), c.ClientSecret),
+		chromedp.Click(chromedp.CSS("form#signin button")))
+	b.wait("back on the page after sign-in", 30*time.Second, `location.pathname === "/portal/topology" && document.querySelector("main h1")`)
+}
+
+// serverSPKI is the base64 SHA-256 of the public key of the certificate s
+// serves, after checking that it chains to s's CA.
+func serverSPKI(t *testing.T, s *server) string {
+	t.Helper()
+	res, err := s.hc.Get(s.url + "/metadata/endpoints?api-version=2015-01-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	sum := sha256.Sum256(res.TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // do runs chromedp steps bounded by timeout and fails the test on error.
@@ -235,7 +277,7 @@ func (b *browser) docShot(file string) {
 // the gateway is reset, and everything is deleted.
 func TestPortal(t *testing.T) {
 	c := newCloud(t)
-	b := newBrowser(t, c.url)
+	b := newBrowser(t, c.server)
 	const (
 		rg  = "PortalRG"
 		key = "portalKey42"

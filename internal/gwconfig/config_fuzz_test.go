@@ -79,6 +79,9 @@ rawEsp: false
 	f.Add([]byte(p2sConfig("")))
 	f.Add([]byte(`{"localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"pointToSite":{"name":"vpn","addressPool":["192.168.50.0/29","10.9.0.0/16"],` +
 		`"fqdn":"GW.vpngw.test.","pkiDir":"testdata/p2s","users":[{"name":"CORP\\alice","ntHash":"8846F7EAEE8FB117AD06BDD830B7586C"}]}}`))
+	f.Add([]byte(`{"localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"pointToSite":{"addressPool":["172.16.201.0/24"],"fqdn":"gw.vpngw.test",` +
+		`"certificatePem":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n","keyPem":"x","clientRootCertificates":["aGVsbG8="],` +
+		`"revokedThumbprints":["0123456789abcdef0123456789abcdef01234567"],"radiusServers":[{"address":"10.1.0.10:1812","secret":"s","score":3}]}}`))
 	if b, err := os.ReadFile("../../docs/examples/agent.yaml"); err == nil {
 		f.Add(b)
 	}

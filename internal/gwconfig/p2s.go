@@ -23,13 +23,16 @@ import (
 	"github.com/vpngw/vpngw/internal/p2s/pool"
 )
 
-// PointToSite is the gateway's point-to-site (remote access) setting:
-// IKEv2 clients (strongSwan, Windows, macOS, iOS, Android) authenticate
-// with EAP-MSCHAPv2 against the local users, the gateway with its
-// certificate for FQDN; each client gets an address from AddressPool and
-// reaches the gateway's localPrefixes. It is Azure's vpnClientConfiguration
-// with vpnAuthenticationTypes [Radius]-like user authentication answered
-// by the gateway itself (a vpngw extension: Azure relays to RADIUS).
+// PointToSite is the gateway's point-to-site (remote access) setting, Azure's
+// vpnClientConfiguration for IKEv2: clients (strongSwan, Windows, macOS,
+// iOS, Android) authenticate with a certificate chained to one of
+// ClientRootCertificates (Azure's "Certificate"), with EAP relayed to
+// RadiusServers ("Radius"), or with EAP-MSCHAPv2 against the local Users
+// (a vpngw extension); the gateway authenticates with its certificate for
+// FQDN. Each client gets an address from AddressPool and reaches the
+// gateway's localPrefixes. At least one of Users, ClientRootCertificates
+// and RadiusServers is required; Users and RadiusServers exclude each
+// other (both answer EAP).
 type PointToSite struct {
 	// Name is the remote-access template's name in logs and status
 	// (default "p2s"); clients are named "NAME/USER/ADDRESS". It must not
@@ -47,15 +50,57 @@ type PointToSite struct {
 	// certificate first) and KeyFile its private key (PEM, ECDSA or RSA).
 	CertificateFile string `yaml:"certificateFile" json:"certificateFile,omitempty"`
 	KeyFile         string `yaml:"keyFile" json:"keyFile,omitempty"`
+	// CertificatePEM and KeyPEM, instead of the files, are the chain and
+	// the key themselves (PEM): how the control plane hands its instances
+	// the gateway's certificate. KeyPEM is a secret.
+	CertificatePEM string `yaml:"certificatePem" json:"certificatePem,omitempty"`
+	KeyPEM         string `yaml:"keyPem" json:"keyPem,omitempty"`
 	// PKIDir, instead of CertificateFile and KeyFile, is a directory
 	// holding ca.pem, server.pem and server.key; when they are absent a
 	// self-signed CA and a server certificate for FQDN are generated
 	// there (for tests and labs: clients must trust ca.pem).
 	PKIDir string `yaml:"pkiDir" json:"pkiDir,omitempty"`
 	// Users are the accounts clients authenticate as (EAP-MSCHAPv2).
-	Users []P2SUser `yaml:"users" json:"users"`
+	Users []P2SUser `yaml:"users" json:"users,omitempty"`
+	// ClientRootCertificates are the roots client certificates must chain
+	// to (Azure's vpnClientRootCertificates: each the Base64 DER body of a
+	// .cer, publicCertData), at most MaxP2SRoots.
+	ClientRootCertificates []string `yaml:"clientRootCertificates" json:"clientRootCertificates,omitempty"`
+	// RevokedThumbprints are the SHA-1 thumbprints (40 hex digits) of
+	// client or intermediate certificates no longer accepted (Azure's
+	// vpnClientRevokedCertificates), at most MaxP2SRevoked. A change of
+	// the roots or of this list alone keeps the other clients connected;
+	// a connected client whose chain is revoked is disconnected.
+	RevokedThumbprints []string `yaml:"revokedThumbprints" json:"revokedThumbprints,omitempty"`
+	// RadiusServers authenticate EAP clients (Azure's radiusServers, or
+	// radiusServerAddress with radiusServerSecret): the client's EAP is
+	// relayed to them, highest score first.
+	RadiusServers []P2SRadiusServer `yaml:"radiusServers" json:"radiusServers,omitempty"`
 	// DNS are the DNS servers (IPv4) sent to clients with their address.
 	DNS []string `yaml:"dns" json:"dns,omitempty"`
+}
+
+// P2SRadiusServer is one RADIUS server point-to-site relays EAP to.
+type P2SRadiusServer struct {
+	// Address is the server's IP address, with ":PORT" if not 1812.
+	Address string `yaml:"address" json:"address"`
+	// Secret is the RADIUS shared secret (never logged or reported).
+	Secret string `yaml:"secret" json:"secret"`
+	// Score orders the servers: higher first (Azure's radiusServerScore).
+	Score int64 `yaml:"score" json:"score,omitempty"`
+}
+
+// Point-to-site limits (Azure's: reference §2.5).
+const (
+	MaxP2SRoots   = 20
+	MaxP2SRevoked = 300
+)
+
+// RadiusServer is a checked P2SRadiusServer.
+type RadiusServer struct {
+	Addr   netip.AddrPort
+	Secret []byte
+	Score  int64
 }
 
 // P2SUser is one point-to-site account: a Password, or the NT hash of
@@ -93,6 +138,10 @@ type P2S struct {
 	Users map[string][16]byte
 	// DNS are the DNS addresses.
 	DNS []netip.Addr
+	// Clients checks client certificates (nil: no ClientRootCertificates).
+	Clients *pki.Verifier
+	// Radius are the RADIUS servers (nil: none).
+	Radius []RadiusServer
 }
 
 // Lookup finds a user's NT hash by the name a client sent (domain and
@@ -106,12 +155,29 @@ func (p *P2S) Lookup(user string) ([16]byte, bool) {
 // certificate and key content included (files may change under the same
 // names). Either may be nil.
 func (p *P2S) Equal(o *P2S) bool {
+	return p.SameServer(o) && (p == nil || p.ClientsEqual(o))
+}
+
+// SameServer reports whether two checked point-to-site settings are the
+// same but for the client-certificate check (ClientRootCertificates and
+// RevokedThumbprints): such a change applies without disconnecting the
+// clients it still accepts. Either may be nil.
+func (p *P2S) SameServer(o *P2S) bool {
 	if p == nil || o == nil {
 		return p == o
 	}
 	return p.Name == o.Name && p.FQDN == o.FQDN && slices.Equal(p.Pool, o.Pool) && slices.Equal(p.DNS, o.DNS) &&
 		slices.EqualFunc(p.Cert, o.Cert, func(a, b []byte) bool { return string(a) == string(b) }) &&
-		keyEqual(p.Key, o.Key) && mapsEqual(p.Users, o.Users)
+		keyEqual(p.Key, o.Key) && mapsEqual(p.Users, o.Users) &&
+		slices.EqualFunc(p.Radius, o.Radius, func(a, b RadiusServer) bool {
+			return a.Addr == b.Addr && a.Score == b.Score && string(a.Secret) == string(b.Secret)
+		})
+}
+
+// ClientsEqual reports whether two checked settings check client
+// certificates alike (the same roots and revoked thumbprints).
+func (p *P2S) ClientsEqual(o *P2S) bool {
+	return slices.Equal(p.ClientRootCertificates, o.ClientRootCertificates) && slices.Equal(p.RevokedThumbprints, o.RevokedThumbprints)
 }
 
 func keyEqual(a, b crypto.Signer) bool {
@@ -196,8 +262,17 @@ func (ps *PointToSite) check(localNets []netip.Prefix, routed map[netip.Prefix]s
 	if err := ps.loadCert(out); err != nil {
 		return nil, err
 	}
-	if len(ps.Users) == 0 {
-		return nil, fieldErr(f+".users", "at least one user is required")
+	if len(ps.Users) == 0 && len(ps.ClientRootCertificates) == 0 && len(ps.RadiusServers) == 0 {
+		return nil, fieldErr(f+".users", "at least one user, clientRootCertificates entry or radiusServers entry is required (how clients authenticate)")
+	}
+	if len(ps.Users) > 0 && len(ps.RadiusServers) > 0 {
+		return nil, fieldErr(f+".radiusServers", "give users or radiusServers, not both (both answer the clients' EAP)")
+	}
+	if err := ps.checkClients(out); err != nil {
+		return nil, err
+	}
+	if err := ps.checkRadius(out); err != nil {
+		return nil, err
 	}
 	for i, u := range ps.Users {
 		uf := fmt.Sprintf("%s.users[%d]", f, i)
@@ -237,8 +312,84 @@ func (ps *PointToSite) check(localNets []netip.Prefix, routed map[netip.Prefix]s
 	ps.AddressPool = slices.Clone(ps.AddressPool)
 	ps.Users = slices.Clone(ps.Users)
 	ps.DNS = slices.Clone(ps.DNS)
+	ps.ClientRootCertificates = slices.Clone(ps.ClientRootCertificates)
+	ps.RevokedThumbprints = slices.Clone(ps.RevokedThumbprints)
+	ps.RadiusServers = slices.Clone(ps.RadiusServers)
 	out.PointToSite = *ps
 	return out, nil
+}
+
+// checkClients checks the client-certificate settings: the roots parse
+// as X.509 and the thumbprints are SHA-1 thumbprints (stored upper case).
+func (ps *PointToSite) checkClients(out *P2S) error {
+	const f = "pointToSite"
+	if len(ps.ClientRootCertificates) > MaxP2SRoots {
+		return fieldErr(f+".clientRootCertificates", "%d roots; at most %d", len(ps.ClientRootCertificates), MaxP2SRoots)
+	}
+	if len(ps.RevokedThumbprints) > MaxP2SRevoked {
+		return fieldErr(f+".revokedThumbprints", "%d thumbprints; at most %d", len(ps.RevokedThumbprints), MaxP2SRevoked)
+	}
+	revoked := make([]string, len(ps.RevokedThumbprints))
+	for i, t := range ps.RevokedThumbprints {
+		if b, err := hex.DecodeString(t); err != nil || len(b) != 20 {
+			return fieldErr(fmt.Sprintf("%s.revokedThumbprints[%d]", f, i), "%q is not a SHA-1 thumbprint (40 hex digits)", t)
+		}
+		revoked[i] = strings.ToUpper(t)
+	}
+	ps.RevokedThumbprints = revoked
+	if len(ps.ClientRootCertificates) == 0 {
+		if len(revoked) > 0 {
+			return fieldErr(f+".revokedThumbprints", "revoked thumbprints need clientRootCertificates (certificate clients)")
+		}
+		return nil
+	}
+	for i, r := range ps.ClientRootCertificates {
+		if _, err := pki.NewVerifier([]string{r}, nil); err != nil {
+			return fieldErr(fmt.Sprintf("%s.clientRootCertificates[%d]", f, i), "not the Base64 DER body of an X.509 certificate (%v)", err)
+		}
+	}
+	v, err := pki.NewVerifier(ps.ClientRootCertificates, revoked)
+	if err != nil {
+		return fieldErr(f+".clientRootCertificates", "%v", err)
+	}
+	out.Clients = v
+	return nil
+}
+
+// checkRadius checks the RADIUS servers: an IP address (and port), a
+// secret, a score not negative.
+func (ps *PointToSite) checkRadius(out *P2S) error {
+	for i, s := range ps.RadiusServers {
+		sf := fmt.Sprintf("pointToSite.radiusServers[%d]", i)
+		ap, err := netip.ParseAddrPort(s.Address)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s.Address)
+			if aerr != nil {
+				return fieldErr(sf+".address", "%q is not an IP address (with an optional :port)", s.Address)
+			}
+			ap = netip.AddrPortFrom(a, 1812)
+		}
+		if ap.Port() == 0 || ap.Addr().IsUnspecified() {
+			return fieldErr(sf+".address", "%q is not a server's address", s.Address)
+		}
+		if s.Secret == "" {
+			// Never echo a secret in an error.
+			return fieldErr(sf+".secret", "is required (the RADIUS shared secret)")
+		}
+		if len(s.Secret) > 128 {
+			return fieldErr(sf+".secret", "is longer than 128 bytes")
+		}
+		if s.Score < 0 {
+			return fieldErr(sf+".score", "%d is negative", s.Score)
+		}
+		for j, o := range out.Radius {
+			if o.Addr == ap {
+				return fieldErr(sf+".address", "%v is also radiusServers[%d]", ap, j)
+			}
+		}
+		out.Radius = append(out.Radius, RadiusServer{Addr: ap, Secret: []byte(s.Secret), Score: s.Score})
+	}
+	return nil
 }
 
 // loadCert reads (or, with PKIDir, generates) the certificate and key
@@ -247,7 +398,21 @@ func (ps *PointToSite) loadCert(out *P2S) error {
 	const f = "pointToSite"
 	certField, keyField := f+".certificateFile", f+".keyFile"
 	certFile, keyFile := ps.CertificateFile, ps.KeyFile
+	var certPEM, keyPEM []byte
+	inline := ps.CertificatePEM != "" || ps.KeyPEM != ""
 	switch {
+	case inline && (ps.PKIDir != "" || certFile != "" || keyFile != ""):
+		return fieldErr(f+".certificatePem", "give certificatePem/keyPem, certificateFile/keyFile or pkiDir, only one")
+	case inline:
+		certField, keyField = f+".certificatePem", f+".keyPem"
+		certFile, keyFile = "certificatePem", "keyPem"
+		if ps.CertificatePEM == "" {
+			return fieldErr(certField, "is required with keyPem")
+		}
+		if ps.KeyPEM == "" {
+			return fieldErr(keyField, "is required with certificatePem")
+		}
+		certPEM, keyPEM = []byte(ps.CertificatePEM), []byte(ps.KeyPEM)
 	case ps.PKIDir != "" && (certFile != "" || keyFile != ""):
 		return fieldErr(f+".pkiDir", "give pkiDir or certificateFile/keyFile, not both")
 	case ps.PKIDir != "":
@@ -257,20 +422,22 @@ func (ps *PointToSite) loadCert(out *P2S) error {
 			return fieldErr(f+".pkiDir", "%v", err)
 		}
 	case certFile == "":
-		return fieldErr(certField, "is required (or pkiDir)")
+		return fieldErr(certField, "is required (or pkiDir, or certificatePem and keyPem)")
 	case keyFile == "":
 		return fieldErr(keyField, "is required")
 	}
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
-		return fieldErr(certField, "%v", err)
-	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return fieldErr(keyField, "%v", err)
+	var err error
+	if !inline {
+		if certPEM, err = os.ReadFile(certFile); err != nil {
+			return fieldErr(certField, "%v", err)
+		}
+		if keyPEM, err = os.ReadFile(keyFile); err != nil {
+			return fieldErr(keyField, "%v", err)
+		}
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
+		// crypto/tls's errors name no key material.
 		return fieldErr(keyField, "%s and %s: %v", certFile, keyFile, err)
 	}
 	leaf, err := x509.ParseCertificate(pair.Certificate[0])

@@ -3,8 +3,11 @@ package gwconfig
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +53,11 @@ func TestPointToSiteErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := strings.Replace
+	root := pki.PublicCertData(ca.Cert)
+	// noUsers is p2sConfig without its users, extra appended.
+	noUsers := func(extra string) string {
+		return r(r(p2sConfig(extra), `    - {name: alice, password: "correct horse"}`+"\n", "", 1), "    - {name: bob, ntHash: 8846f7eaee8fb117ad06bdd830b7586c}\n", "", 1)
+	}
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
@@ -69,13 +77,26 @@ func TestPointToSiteErrors(t *testing.T) {
 		{"name of a connection", p2sConfig("  name: c1\n"), `pointToSite.name: "c1" is also the name of connections[0]`},
 		{"no fqdn", r(p2sConfig(""), "fqdn: gw.vpngw.test", "", 1), "pointToSite.fqdn: is required"},
 		{"fqdn an address", r(p2sConfig(""), "fqdn: gw.vpngw.test", "fqdn: 192.0.2.1", 1), `pointToSite.fqdn: "192.0.2.1" is not a DNS name`},
-		{"no certificate", r(p2sConfig(""), "certificateFile: testdata/p2s/server.pem", "", 1), "pointToSite.certificateFile: is required (or pkiDir)"},
+		{"no certificate", r(p2sConfig(""), "certificateFile: testdata/p2s/server.pem", "", 1), "pointToSite.certificateFile: is required (or pkiDir, or certificatePem and keyPem)"},
 		{"no key", r(p2sConfig(""), "keyFile: testdata/p2s/server.key", "", 1), "pointToSite.keyFile: is required"},
 		{"missing certificate", r(p2sConfig(""), "testdata/p2s/server.pem", "testdata/p2s/nothere.pem", 1), "pointToSite.certificateFile: open testdata/p2s/nothere.pem"},
 		{"key not the certificate's", r(p2sConfig(""), "testdata/p2s/server.key", otherKey, 1), "pointToSite.keyFile: testdata/p2s/server.pem and " + otherKey + ": tls: private key does not match public key"},
 		{"certificate for another name", r(r(p2sConfig(""), "testdata/p2s/server.key", otherKey, 1), "testdata/p2s/server.pem", otherCert, 1), "pointToSite.certificateFile: " + otherCert + " does not name fqdn gw.vpngw.test"},
 		{"pkiDir and files", p2sConfig("  pkiDir: " + dir + "\n"), "pointToSite.pkiDir: give pkiDir or certificateFile/keyFile, not both"},
-		{"no users", r(r(p2sConfig(""), `    - {name: alice, password: "correct horse"}`+"\n", "", 1), "    - {name: bob, ntHash: 8846f7eaee8fb117ad06bdd830b7586c}\n", "", 1), "pointToSite.users: at least one user is required"},
+		{"no users", r(r(p2sConfig(""), `    - {name: alice, password: "correct horse"}`+"\n", "", 1), "    - {name: bob, ntHash: 8846f7eaee8fb117ad06bdd830b7586c}\n", "", 1), "pointToSite.users: at least one user, clientRootCertificates entry or radiusServers entry is required"},
+		{"users and radius", p2sConfig("  radiusServers: [{address: 10.1.0.10, secret: radsecret}]\n"), "pointToSite.radiusServers: give users or radiusServers, not both"},
+		{"radius not an address", noUsers("  radiusServers: [{address: radius.example, secret: radsecret}]\n"), `pointToSite.radiusServers[0].address: "radius.example" is not an IP address`},
+		{"radius port 0", noUsers("  radiusServers: [{address: '10.1.0.10:0', secret: radsecret}]\n"), `pointToSite.radiusServers[0].address: "10.1.0.10:0" is not a server's address`},
+		{"radius without secret", noUsers("  radiusServers: [{address: 10.1.0.10}]\n"), "pointToSite.radiusServers[0].secret: is required"},
+		{"radius negative score", noUsers("  radiusServers: [{address: 10.1.0.10, secret: radsecret, score: -1}]\n"), "pointToSite.radiusServers[0].score: -1 is negative"},
+		{"radius twice", noUsers("  radiusServers: [{address: 10.1.0.10, secret: radsecret}, {address: '10.1.0.10:1812', secret: radsecret}]\n"), "pointToSite.radiusServers[1].address: 10.1.0.10:1812 is also radiusServers[0]"},
+		{"root not X.509", noUsers("  clientRootCertificates: [aGVsbG8=]\n"), "pointToSite.clientRootCertificates[0]: not the Base64 DER body of an X.509 certificate"},
+		{"root not Base64", noUsers("  clientRootCertificates: ['-----BEGIN']\n"), "pointToSite.clientRootCertificates[0]: not the Base64 DER body"},
+		{"bad thumbprint", noUsers("  clientRootCertificates: [" + root + "]\n  revokedThumbprints: [abc]\n"), `pointToSite.revokedThumbprints[0]: "abc" is not a SHA-1 thumbprint`},
+		{"revoked without roots", p2sConfig("  revokedThumbprints: [" + strings.Repeat("ab", 20) + "]\n"), "pointToSite.revokedThumbprints: revoked thumbprints need clientRootCertificates"},
+		{"inline and files", p2sConfig("  certificatePem: x\n  keyPem: y\n"), "pointToSite.certificatePem: give certificatePem/keyPem, certificateFile/keyFile or pkiDir, only one"},
+		{"inline without key", r(r(p2sConfig("  certificatePem: x\n"), "  certificateFile: testdata/p2s/server.pem\n", "", 1), "  keyFile: testdata/p2s/server.key\n", "", 1), "pointToSite.keyPem: is required with certificatePem"},
+		{"inline not PEM", r(r(p2sConfig("  certificatePem: x\n  keyPem: notakey\n"), "  certificateFile: testdata/p2s/server.pem\n", "", 1), "  keyFile: testdata/p2s/server.key\n", "", 1), "pointToSite.keyPem: certificatePem and keyPem: tls: failed to find any PEM data"},
 		{"user without name", r(p2sConfig(""), "name: alice", "name: ''", 1), `pointToSite.users[0].name: "" is not a user name`},
 		{"user twice", r(p2sConfig(""), "name: bob", `name: 'CORP\Alice'`, 1), `pointToSite.users[1].name: "CORP\\Alice" is given twice`},
 		{"user without password", r(p2sConfig(""), `, password: "correct horse"`, "", 1), "pointToSite.users[0].password: is required (or ntHash)"},
@@ -84,7 +105,9 @@ func TestPointToSiteErrors(t *testing.T) {
 		{"bad dns", r(p2sConfig(""), "dns: [10.1.0.53]", "dns: [10.1.0.530]", 1), `pointToSite.dns[0]: "10.1.0.530" is not an IP address`},
 		{"IPv6 dns", r(p2sConfig(""), "dns: [10.1.0.53]", "dns: ['fd00::53']", 1), "pointToSite.dns[0]: fd00::53 is not IPv4"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { refused(t, tc.yaml, tc.want, "8846f7eaee8fb117ad06bdd830b758", "correct horse") })
+		t.Run(tc.name, func(t *testing.T) {
+			refused(t, tc.yaml, tc.want, "8846f7eaee8fb117ad06bdd830b758", "correct horse", "radsecret", "notakey")
+		})
 	}
 }
 
@@ -160,5 +183,75 @@ func TestPointToSitePKIDir(t *testing.T) {
 	}
 	if !in.P2S.Equal(again.P2S) {
 		t.Fatal("a second load generated new certificates")
+	}
+}
+
+// The control plane's form: the certificate and key inline, certificate
+// clients and RADIUS; a change of the revoked list alone keeps the server
+// side the same (SameServer), so the agent keeps its clients.
+func TestPointToSiteInlineClientsRadius(t *testing.T) {
+	certPEM, err := os.ReadFile("testdata/p2s/server.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile("testdata/p2s/server.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.NewCA("clients", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := ca.IssueClient("alice@vpngw.test", pki.ECDSAP256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := func(revoked string) *PointToSite {
+		ps := &PointToSite{AddressPool: []string{"172.16.201.0/24"}, FQDN: "gw.vpngw.test",
+			CertificatePEM: string(certPEM), KeyPEM: string(keyPEM),
+			ClientRootCertificates: []string{pki.PublicCertData(ca.Cert)},
+			RadiusServers:          []P2SRadiusServer{{Address: "10.1.0.10", Secret: "s1", Score: 5}, {Address: "10.1.0.11:1645", Secret: "s2"}}}
+		if revoked != "" {
+			ps.RevokedThumbprints = []string{revoked}
+		}
+		return ps
+	}
+	check := func(ps *PointToSite) *P2S {
+		t.Helper()
+		c := Config{LocalAddress: "192.0.2.1", LocalPrefixes: []string{"10.1.0.0/16"}, PointToSite: ps}
+		in, err := c.Check()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.P2S
+	}
+	p := check(section(""))
+	if p.Clients == nil || len(p.Cert) != 2 || p.Key == nil || len(p.Users) != 0 {
+		t.Fatalf("typed: %+v", p)
+	}
+	if _, err := p.Clients.Verify([][]byte{alice.Cert.Raw}, time.Now()); err != nil {
+		t.Fatalf("alice's certificate is refused: %v", err)
+	}
+	want := []RadiusServer{{Addr: netip.MustParseAddrPort("10.1.0.10:1812"), Secret: []byte("s1"), Score: 5},
+		{Addr: netip.MustParseAddrPort("10.1.0.11:1645"), Secret: []byte("s2")}}
+	if !slices.EqualFunc(p.Radius, want, func(a, b RadiusServer) bool {
+		return a.Addr == b.Addr && a.Score == b.Score && string(a.Secret) == string(b.Secret)
+	}) {
+		t.Fatalf("radius: %+v", p.Radius)
+	}
+	revoked := check(section(strings.ToLower(pki.Thumbprint(alice.Cert))))
+	if revoked.RevokedThumbprints[0] != pki.Thumbprint(alice.Cert) {
+		t.Errorf("thumbprint not stored upper case: %v", revoked.RevokedThumbprints)
+	}
+	if _, err := revoked.Clients.Verify([][]byte{alice.Cert.Raw}, time.Now()); !errors.Is(err, pki.ErrRevoked) {
+		t.Fatalf("revoked alice: %v", err)
+	}
+	if !p.SameServer(revoked) || p.Equal(revoked) || !p.Equal(check(section(""))) {
+		t.Error("a change of the revoked list: SameServer must hold and Equal must not")
+	}
+	other := section("")
+	other.RadiusServers[1].Secret = "s3"
+	if p.SameServer(check(other)) {
+		t.Error("a new RADIUS secret is the same server")
 	}
 }

@@ -41,6 +41,10 @@ var staticFS embed.FS
 // home page is / itself.
 const Prefix = "/portal/"
 
+// SignInPath is the portal's sign-in page (GET) and its sign-in request
+// (POST, JSON), which `vpngw serve` lets through without a token.
+const SignInPath = Prefix + "signin"
+
 // csp is the Content-Security-Policy of every portal response: scripts,
 // styles and fetches from this origin only, no framing.
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
@@ -102,6 +106,7 @@ func New(cfg Config) (*Portal, error) {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", p.page(p.home))
 	m.Handle("GET "+Prefix+"static/", http.StripPrefix(Prefix+"static/", http.FileServerFS(static)))
+	m.HandleFunc("GET "+SignInPath, p.page(func(*http.Request) (view, error) { return view{tmpl: "signin.html", title: "Sign in"}, nil }))
 	m.HandleFunc("GET "+Prefix+"topology", p.page(p.topology))
 	m.HandleFunc("GET "+Prefix+"topology.svg", p.topologySVG)
 	m.HandleFunc("GET "+Prefix+"rg/{group}", p.page(p.group))

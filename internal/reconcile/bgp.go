@@ -17,7 +17,7 @@ var _ api.GatewayBGPReporter = (*Reconciler)(nil)
 // fresh report of each of gw's instances that runs a speaker, with the
 // peers' connections named as the API names them.
 func (r *Reconciler) GatewayBGP(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]agentapi.BGPStatus, error) {
-	spec, conns, err := r.gatewaySpec(ctx, gw)
+	spec, conns, err := r.gatewayView(ctx, gw)
 	if spec == nil || err != nil {
 		return nil, err
 	}

@@ -24,6 +24,9 @@ type Snapshot struct {
 	Gateways    []*resource.VirtualNetworkGateway
 	LNGs        []*resource.LocalNetworkGateway
 	Connections []*resource.Connection
+	// Identities are the gateways' point-to-site identities, by gateway
+	// key (ensureIdentities).
+	Identities map[string]P2SIdentity
 }
 
 // GatewayState is the reconciler's persistent state of one gateway.
@@ -37,6 +40,10 @@ type GatewayState struct {
 	// by the name the agents know it by; a change makes the active
 	// instances delete the connection's SAs and negotiate them again.
 	ConnectionResets map[string]int64 `json:"connectionResets,omitempty"`
+	// Disconnects are the latest point-to-site sessions the operator
+	// ended (vpnConnectionIds, at most maxDisconnects); the active
+	// instances' assignments carry them.
+	Disconnects []string `json:"disconnects,omitempty"`
 }
 
 // Options tune the desired state.
@@ -320,7 +327,21 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			conns = append(conns, ac)
 			routes = append(routes, remote...)
 		}
+		ident, haveIdent := s.Identities[spec.Key]
+		p2s, pool, problem := pointToSiteFor(g, ident, haveIdent)
+		if problem.Msg != "" {
+			// The gateway keeps running (its connections too); its
+			// operation fails with the reason.
+			d.Problems[gid.Key()] = problem
+		}
+		routes = append(routes, pool...)
 		spec.Routes = dedupPrefixes(routes)
+		// Point-to-site runs on the first active instance, where the VNet
+		// routes the pool.
+		p2sIndex := st.Active
+		if aa {
+			p2sIndex = 0
+		}
 		for i := 0; i < 2; i++ {
 			pub := addrs[0]
 			active := i == st.Active
@@ -351,7 +372,13 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				cfg.Connections = conns
 				resets = connectionResets(st.ConnectionResets, conns)
 			}
-			inst.Assignment = agentapi.Assignment{Role: role, Restart: st.Restarts[i], ConnectionResets: resets, Config: cfg}
+			var disconnect []string
+			if active && i == p2sIndex && p2s != nil {
+				c := *p2s
+				cfg.PointToSite = &c
+				disconnect = slices.Clone(st.Disconnects)
+			}
+			inst.Assignment = agentapi.Assignment{Role: role, Restart: st.Restarts[i], ConnectionResets: resets, DisconnectClients: disconnect, Config: cfg}
 			spec.Instances = append(spec.Instances, inst)
 			d.Instances[inst.ID] = inst
 		}

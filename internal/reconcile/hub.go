@@ -19,7 +19,10 @@ import (
 // hands each gateway instance its assignment (long poll) and collects the
 // instances' reports.
 type Hub struct {
-	log   *slog.Logger
+	log *slog.Logger
+	// token is the agent key: each instance presents
+	// agentapi.InstanceToken(token, its ID); "" lets every request in (the
+	// lab's agents, on a Unix socket only the server's user can open).
 	token string
 
 	mu      sync.Mutex
@@ -139,26 +142,35 @@ func (h *Hub) Wait(ctx context.Context, cond func() bool) error {
 	}
 }
 
+// authorized reports whether r carries the token of the instance its
+// path names (agentapi.InstanceToken of the hub's key).
 func (h *Hub) authorized(r *http.Request) bool {
 	if h.token == "" {
 		return true
 	}
 	got := r.Header.Get("Authorization")
-	want := "Bearer " + h.token
+	want := "Bearer " + agentapi.InstanceToken(h.token, r.PathValue("id"))
 	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
 // ServeHTTP implements the agent API.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mux := http.NewServeMux()
-	mux.HandleFunc(agentapi.ConfigRoute, h.getConfig)
-	mux.HandleFunc(agentapi.StatusRoute, h.putStatus)
-	if !h.authorized(r) {
-		h.logRefused(r)
-		http.Error(w, "missing or wrong agent token", http.StatusUnauthorized)
-		return
-	}
+	mux.HandleFunc(agentapi.ConfigRoute, h.checked(h.getConfig))
+	mux.HandleFunc(agentapi.StatusRoute, h.checked(h.putStatus))
 	mux.ServeHTTP(w, r)
+}
+
+// checked runs next for a request with its instance's token.
+func (h *Hub) checked(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.authorized(r) {
+			h.logRefused(r)
+			http.Error(w, "missing or wrong agent token", http.StatusUnauthorized)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // logRefused logs a request refused for its token, at most once a minute
@@ -184,7 +196,7 @@ func (h *Hub) logRefused(r *http.Request) {
 	if r.Header.Get("Authorization") == "" {
 		why = "no token"
 	}
-	h.log.Warn("agent API request refused: "+why+"; the agent needs --token-file with the control plane's agent token",
+	h.log.Warn("agent API request refused: "+why+"; the agent needs --token-file with its instance's token (vpngw serve agent-token --instance ID)",
 		"remote", host, "method", r.Method, "path", r.URL.Path)
 }
 

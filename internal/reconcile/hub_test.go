@@ -32,11 +32,18 @@ func TestHubTokenUnknownAndGone(t *testing.T) {
 	if c := get("i-0", "wrong"); c != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d", c)
 	}
-	if c := get("i-0", "s3cret"); c != http.StatusNotFound {
+	if c := get("i-0", "s3cret"); c != http.StatusUnauthorized {
+		t.Fatalf("the agent key itself: %d", c)
+	}
+	if c := get("i-0", agentapi.InstanceToken("s3cret", "i-1")); c != http.StatusUnauthorized {
+		t.Fatalf("another instance's token: %d", c)
+	}
+	tok := agentapi.InstanceToken("s3cret", "i-0")
+	if c := get("i-0", tok); c != http.StatusNotFound {
 		t.Fatalf("unknown instance: %d", c)
 	}
 	revs := hub.Set(map[string]agentapi.Assignment{"i-0": {Role: agentapi.RoleActive}})
-	if c := get("i-0", "s3cret"); c != http.StatusOK || revs["i-0"] == 0 {
+	if c := get("i-0", tok); c != http.StatusOK || revs["i-0"] == 0 {
 		t.Fatalf("assigned instance: %d rev %d", c, revs["i-0"])
 	}
 	// The same assignment again keeps its revision.
@@ -44,11 +51,11 @@ func TestHubTokenUnknownAndGone(t *testing.T) {
 		t.Fatal("unchanged assignment got a new revision")
 	}
 	hub.Set(nil)
-	if c := get("i-0", "s3cret"); c != http.StatusGone {
+	if c := get("i-0", tok); c != http.StatusGone {
 		t.Fatalf("deleted instance: %d", c)
 	}
 	req, _ := http.NewRequest("PUT", srv.URL+"/agent/v1/instances/i-0/status", strings.NewReader(`{"revision":1}`))
-	req.Header.Set("Authorization", "Bearer s3cret")
+	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, _ := http.DefaultClient.Do(req)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {

@@ -18,7 +18,7 @@ var _ api.GatewayInstanceLister = (*Reconciler)(nil)
 // reconciler has not computed yet has no instances; one it cannot realize
 // is a ResourceNotRealizable error saying why.
 func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]api.GatewayInstance, error) {
-	spec, conns, err := r.gatewaySpec(ctx, gw)
+	spec, conns, err := r.gatewayView(ctx, gw)
 	if spec == nil || err != nil {
 		return nil, err
 	}
@@ -84,10 +84,10 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 	return out, nil
 }
 
-// gatewaySpec finds gw in the last pass's desired state, with its
+// gatewayView finds gw in the last pass's desired state, with its
 // connections: nil if the reconciler has not computed it yet, a
 // ResourceNotRealizable error if it cannot realize it.
-func (r *Reconciler) gatewaySpec(ctx context.Context, gw *resource.VirtualNetworkGateway) (*GatewaySpec, []connRef, error) {
+func (r *Reconciler) gatewayView(ctx context.Context, gw *resource.VirtualNetworkGateway) (*GatewaySpec, []connRef, error) {
 	key, id, err := keyOf(gw)
 	if err != nil {
 		return nil, nil, err

@@ -109,9 +109,10 @@ type Reconciler struct {
 	passErr  atomic.Pointer[string]
 	started  time.Time
 	kick     chan struct{}
-	mu       sync.Mutex // guards states and excluded
+	mu       sync.Mutex // guards states, idents and excluded
 	states   map[string]GatewayState
-	excluded map[string]bool // resource ID keys being torn down
+	idents   map[string]P2SIdentity // point-to-site identities by gateway key (p2s.go)
+	excluded map[string]bool        // resource ID keys being torn down
 }
 
 const stateKeyPrefix = "x/gateway/"
@@ -127,7 +128,8 @@ func New(cfg Config) *Reconciler {
 	if cfg.FailoverAfter == 0 {
 		cfg.FailoverAfter = DefaultFailoverAfter
 	}
-	r := &Reconciler{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), states: map[string]GatewayState{}, excluded: map[string]bool{}, started: time.Now()}
+	r := &Reconciler{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), states: map[string]GatewayState{}, idents: map[string]P2SIdentity{},
+		excluded: map[string]bool{}, started: time.Now()}
 	r.desired.Store(&Desired{Instances: map[string]*InstanceSpec{}})
 	empty := map[string]int64{}
 	r.revs.Store(&empty)
@@ -295,6 +297,9 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.ensureIdentities(ctx, snap); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	states := make(map[string]GatewayState, len(r.states))
 	for k, v := range r.states {
@@ -440,6 +445,9 @@ func (r *Reconciler) Teardown(ctx context.Context, _ resource.View, obj resource
 	r.mu.Unlock()
 	if err := r.pass(ctx); err != nil {
 		return resource.Errorf(CodeProviderFailed, "", "tearing down %s: %v", id, err)
+	}
+	if _, ok := obj.(*resource.VirtualNetworkGateway); ok {
+		r.forgetIdentity(ctx, GatewayKey(id))
 	}
 	// Instances that remain must drop the resource from their
 	// configuration (a deleted connection tears its tunnel down).

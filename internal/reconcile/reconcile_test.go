@@ -50,7 +50,8 @@ type fakeAgent struct {
 	silent   bool // stops reporting (a dead instance)
 	state    string
 	restarts int
-	bgp      *agentapi.BGPStatus // reported as is when set
+	bgp      *agentapi.BGPStatus         // reported as is when set
+	p2s      *agentapi.PointToSiteStatus // reported as is
 }
 
 func (a *fakeAgent) run(ctx context.Context, t *testing.T) {
@@ -100,6 +101,7 @@ func (a *fakeAgent) report(ctx context.Context) {
 		st.Connections = append(st.Connections, cs)
 	}
 	st.BGP = a.bgp
+	st.PointToSite = a.p2s
 	b, _ := json.Marshal(agentapi.Report{Revision: a.cur.Revision, Status: st})
 	req, _ := http.NewRequestWithContext(ctx, "PUT", a.base+"/agent/v1/instances/"+a.id+"/status", bytes.NewReader(b))
 	if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -174,6 +176,16 @@ func newHarness(t *testing.T, opts reconcile.Options) *harness {
 	}()
 	return h
 }
+
+// assignment is the agent's current assignment.
+func (a *fakeAgent) assignment() agentapi.Assignment {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return *a.cur
+}
+
+// config is the configuration of the agent's current assignment.
+func (a *fakeAgent) config() gwconfig.Config { return a.assignment().Config }
 
 func (h *harness) agent(id string) *fakeAgent {
 	h.mu.Lock()
@@ -574,11 +586,7 @@ func TestPolicyBasedGatewayReachesTheAgent(t *testing.T) {
 		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
 		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
 	g := h.desired().Gateways[0]
-	a := h.agent(g.Instances[0].ID)
-	a.mu.Lock()
-	cfg := a.cur.Config
-	a.mu.Unlock()
-	in, err := cfg.Check()
+	in, err := h.agent(g.Instances[0].ID).config().Check()
 	if err != nil {
 		t.Fatalf("PolicyBased assignment does not validate: %v", err)
 	}

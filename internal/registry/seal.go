@@ -44,6 +44,76 @@ func isRecordKey(key string) bool {
 	return strings.HasPrefix(key, ResourceKeyPrefix) || strings.HasPrefix(key, GroupKeyPrefix)
 }
 
+// SecretKeyPrefix is where the control plane keeps secrets of its own
+// (not resources): every value under it is sealed whole.
+const SecretKeyPrefix = "x/secret/"
+
+// isSecretKey reports whether key holds a value sealed whole.
+func isSecretKey(key string) bool { return strings.HasPrefix(key, SecretKeyPrefix) }
+
+// sealWhole returns value sealed whole under kr's current key, as a
+// sealedRecord with no object; a value already sealed is returned as is.
+func sealWhole(kr Keyring, key string, value []byte) ([]byte, error) {
+	if sealedWith(value) != "" {
+		return value, nil
+	}
+	env, err := sealBytes(kr, key, value)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sealedRecord{Sealed: env})
+}
+
+// openAny opens a record (open) or a value sealed whole (by its key).
+func openAny(kr Keyring, key string, value []byte) ([]byte, error) {
+	if !isSecretKey(key) {
+		return open(kr, key, value)
+	}
+	var rec sealedRecord
+	if err := json.Unmarshal(value, &rec); err != nil || rec.Sealed == nil {
+		return nil, fmt.Errorf("registry: %s is not sealed", key)
+	}
+	return openBytes(kr, key, rec.Sealed)
+}
+
+// sealBytes seals pt under kr's current key, bound to key.
+func sealBytes(kr Keyring, key string, pt []byte) (*envelope, error) {
+	kid, k := kr.Current()
+	aead, err := gcm(k)
+	if err != nil {
+		return nil, err
+	}
+	env := &envelope{Enc: envelopeV1, KID: kid, Nonce: make([]byte, aead.NonceSize())}
+	if _, err := rand.Read(env.Nonce); err != nil {
+		return nil, err
+	}
+	env.CT = aead.Seal(nil, env.Nonce, pt, []byte(key))
+	return env, nil
+}
+
+// openBytes opens an envelope sealed for key.
+func openBytes(kr Keyring, key string, env *envelope) ([]byte, error) {
+	if env.Enc != envelopeV1 {
+		return nil, fmt.Errorf("registry: record %s: unknown envelope version %q", key, env.Enc)
+	}
+	k, ok := kr.Lookup(env.KID)
+	if !ok {
+		return nil, fmt.Errorf("%w: record %s, key %s", ErrUnknownKey, key, env.KID)
+	}
+	aead, err := gcm(k)
+	if err != nil {
+		return nil, err
+	}
+	if len(env.Nonce) != aead.NonceSize() {
+		return nil, fmt.Errorf("registry: record %s: bad nonce", key)
+	}
+	pt, err := aead.Open(nil, env.Nonce, env.CT, []byte(key))
+	if err != nil {
+		return nil, fmt.Errorf("registry: record %s: secrets do not open with key %s: %w", key, env.KID, err)
+	}
+	return pt, nil
+}
+
 // recordType is the resource type of the record at key.
 func recordType(key string) (string, error) {
 	if strings.HasPrefix(key, GroupKeyPrefix) {
@@ -101,16 +171,10 @@ func seal(kr Keyring, key string, value []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	kid, k := kr.Current()
-	aead, err := gcm(k)
+	env, err := sealBytes(kr, key, pt)
 	if err != nil {
 		return nil, err
 	}
-	env := &envelope{Enc: envelopeV1, KID: kid, Nonce: make([]byte, aead.NonceSize())}
-	if _, err := rand.Read(env.Nonce); err != nil {
-		return nil, err
-	}
-	env.CT = aead.Seal(nil, env.Nonce, pt, []byte(key))
 	if rec.Object, err = json.Marshal(obj); err != nil {
 		return nil, err
 	}
@@ -129,24 +193,9 @@ func open(kr Keyring, key string, value []byte) ([]byte, error) {
 	if rec.Sealed == nil {
 		return value, nil
 	}
-	env := rec.Sealed
-	if env.Enc != envelopeV1 {
-		return nil, fmt.Errorf("registry: record %s: unknown envelope version %q", key, env.Enc)
-	}
-	k, ok := kr.Lookup(env.KID)
-	if !ok {
-		return nil, fmt.Errorf("%w: record %s, key %s", ErrUnknownKey, key, env.KID)
-	}
-	aead, err := gcm(k)
+	pt, err := openBytes(kr, key, rec.Sealed)
 	if err != nil {
 		return nil, err
-	}
-	if len(env.Nonce) != aead.NonceSize() {
-		return nil, fmt.Errorf("registry: record %s: bad nonce", key)
-	}
-	pt, err := aead.Open(nil, env.Nonce, env.CT, []byte(key))
-	if err != nil {
-		return nil, fmt.Errorf("registry: record %s: secrets do not open with key %s: %w", key, env.KID, err)
 	}
 	var vals []string
 	if err := json.Unmarshal(pt, &vals); err != nil {

@@ -13,7 +13,9 @@ import (
 // Sealed is a store.Store over another that keeps the secrets of records
 // sealed at rest (the package comment has the format): writes of resource
 // group and resource records (keys under GroupKeyPrefix and
-// ResourceKeyPrefix) are sealed with the keyring's current key, and reads
+// ResourceKeyPrefix) are sealed with the keyring's current key, and so are
+// whole values under SecretKeyPrefix (the control plane's own secrets,
+// such as each gateway's point-to-site CA and key); reads
 // and watch events of them are opened, so that callers — Load, List, the
 // view, the API — see the records Encode writes. Every other key passes
 // through unchanged. The control plane opens its store once and wraps it
@@ -29,17 +31,20 @@ var _ store.Store = (*Sealed)(nil)
 func NewSealed(st store.Store, kr Keyring) *Sealed { return &Sealed{inner: st, kr: kr} }
 
 func (s *Sealed) sealValue(key string, value []byte) ([]byte, error) {
-	if !isRecordKey(key) {
-		return value, nil
+	switch {
+	case isSecretKey(key):
+		return sealWhole(s.kr, key, value)
+	case isRecordKey(key):
+		return seal(s.kr, key, value)
 	}
-	return seal(s.kr, key, value)
+	return value, nil
 }
 
 func (s *Sealed) openKV(kv store.KV) (store.KV, error) {
-	if !isRecordKey(kv.Key) {
+	if !isRecordKey(kv.Key) && !isSecretKey(kv.Key) {
 		return kv, nil
 	}
-	v, err := open(s.kr, kv.Key, kv.Value)
+	v, err := openAny(s.kr, kv.Key, kv.Value)
 	if err != nil {
 		return store.KV{}, err
 	}
@@ -125,10 +130,10 @@ func (s *Sealed) Watch(ctx context.Context, prefix string, afterRevision int64) 
 				continue // drain until the inner watch ends with ctx
 			}
 			for i, ev := range resp.Events {
-				if ev.Type != store.EventPut || !isRecordKey(ev.Key) {
+				if ev.Type != store.EventPut || (!isRecordKey(ev.Key) && !isSecretKey(ev.Key)) {
 					continue
 				}
-				v, err := open(s.kr, ev.Key, ev.Value)
+				v, err := openAny(s.kr, ev.Key, ev.Value)
 				if err != nil {
 					resp = store.WatchResponse{Err: err}
 					failed = true
@@ -173,7 +178,7 @@ func (s *Sealed) CheckKeys(ctx context.Context) error {
 // (an unwrapped store), sorted.
 func SealedKeyIDs(ctx context.Context, st store.Store) ([]string, error) {
 	seen := map[string]bool{}
-	for _, prefix := range []string{GroupKeyPrefix, ResourceKeyPrefix} {
+	for _, prefix := range []string{GroupKeyPrefix, ResourceKeyPrefix, SecretKeyPrefix} {
 		kvs, _, err := st.List(ctx, prefix)
 		if err != nil {
 			return nil, err
@@ -200,7 +205,7 @@ func SealedKeyIDs(ctx context.Context, st store.Store) ([]string, error) {
 func (s *Sealed) Reseal(ctx context.Context) (int, error) {
 	cur, _ := s.kr.Current()
 	n := 0
-	for _, prefix := range []string{GroupKeyPrefix, ResourceKeyPrefix} {
+	for _, prefix := range []string{GroupKeyPrefix, ResourceKeyPrefix, SecretKeyPrefix} {
 		kvs, _, err := s.inner.List(ctx, prefix)
 		if err != nil {
 			return n, err

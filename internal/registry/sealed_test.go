@@ -300,3 +300,43 @@ func TestSealedConformance(t *testing.T) {
 		},
 	})
 }
+
+// TestSecretValuesSealedWhole: a value under SecretKeyPrefix (the control
+// plane's own secrets) is sealed whole: nowhere in plain text in the
+// store, read back through Sealed (Get, List), bound to its key, and
+// counted by SealedKeyIDs so a wrong key file is noticed.
+func TestSecretValuesSealedWhole(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	kf := newKeyFile(t, filepath.Join(dir, "secrets.key"))
+	bolt := openBolt(t, filepath.Join(dir, "vpngw.db"))
+	st := NewSealed(bolt, kf)
+	key, val := SecretKeyPrefix+"p2s/g1", []byte(`{"key":"-----BEGIN PRIVATE KEY-----\nTOPSECRET"}`)
+	if _, err := st.Put(ctx, key, val); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := bolt.Get(ctx, key)
+	if err != nil || bytes.Contains(raw.Value, []byte("TOPSECRET")) {
+		t.Fatalf("stored %s, %v", raw.Value, err)
+	}
+	if kv, err := st.Get(ctx, key); err != nil || !bytes.Equal(kv.Value, val) {
+		t.Fatalf("Get = %s, %v", kv.Value, err)
+	}
+	if kvs, _, err := st.List(ctx, SecretKeyPrefix); err != nil || len(kvs) != 1 || !bytes.Equal(kvs[0].Value, val) {
+		t.Fatalf("List = %v, %v", kvs, err)
+	}
+	if ids, err := SealedKeyIDs(ctx, bolt); err != nil || len(ids) != 1 {
+		t.Fatalf("SealedKeyIDs = %v, %v", ids, err)
+	}
+	// Moved to another key, the envelope does not open.
+	if _, err := bolt.Put(ctx, SecretKeyPrefix+"p2s/g2", raw.Value); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, SecretKeyPrefix+"p2s/g2"); err == nil {
+		t.Fatal("an envelope opened under another key")
+	}
+	other := NewSealed(bolt, newKeyFile(t, filepath.Join(dir, "other.key")))
+	if err := other.CheckKeys(ctx); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("CheckKeys with another key file: %v", err)
+	}
+}

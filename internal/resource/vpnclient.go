@@ -136,11 +136,12 @@ func prepareVpnClient(g, old *VirtualNetworkGateway) {
 		canonicalIpsecPolicy(&c.VpnClientIpsecPolicies[i])
 	}
 	if len(c.VpnClientProtocols) == 0 && c.VpnClientAddressPool != nil && len(c.VpnClientAddressPool.AddressPrefixes) > 0 {
-		// Azure's default: SSTP and IKEv2, SSTP only on Basic.
+		// Azure's default is SSTP and IKEv2 (SSTP only on Basic); vpngw
+		// does not serve SSTP yet, so its default is IKEv2 alone.
 		if strings.EqualFold(g.Properties.SKU.Name, "Basic") {
 			c.VpnClientProtocols = []string{VpnClientSSTP}
 		} else {
-			c.VpnClientProtocols = []string{VpnClientIkeV2, VpnClientSSTP}
+			c.VpnClientProtocols = []string{VpnClientIkeV2}
 		}
 	}
 	// RADIUS secrets are write-only: GET never shows them, so a
@@ -344,4 +345,73 @@ func checkCertData(data, target string) *Error {
 		return Errorf(CodeVpnClientConfiguration, target, "publicCertData is not an X.509 certificate: %v.", err)
 	}
 	return nil
+}
+
+// VpnClientParameters is the body of generatevpnclientpackage and
+// generatevpnprofile.
+type VpnClientParameters struct {
+	// ProcessorArchitecture is Amd64 or X86 (Windows installers; vpngw
+	// builds none and ignores it).
+	ProcessorArchitecture string `json:"processorArchitecture,omitempty"`
+	// AuthenticationMethod is EAPTLS or EAPMSCHAPv2 (the profile's
+	// client authentication; by default the gateway's first
+	// vpnAuthenticationTypes).
+	AuthenticationMethod string `json:"authenticationMethod,omitempty"`
+	// RadiusServerAuthCertificate and ClientRootCertificates are for
+	// EAP-TLS through RADIUS (accepted, unused).
+	RadiusServerAuthCertificate string   `json:"radiusServerAuthCertificate,omitempty"`
+	ClientRootCertificates      []string `json:"clientRootCertificates,omitempty"`
+}
+
+// VpnClientConnectionHealthDetail is one connected point-to-site client
+// (getvpnclientconnectionhealth).
+type VpnClientConnectionHealthDetail struct {
+	// VpnConnectionID identifies the session (disconnect takes it).
+	VpnConnectionID string `json:"vpnConnectionId"`
+	// VpnConnectionDuration is how long it has been connected, in seconds.
+	VpnConnectionDuration int64 `json:"vpnConnectionDuration"`
+	// VpnConnectionTime is when it connected (RFC 3339, UTC).
+	VpnConnectionTime string `json:"vpnConnectionTime"`
+	// PublicIPAddress is where it connects from (address:port).
+	PublicIPAddress string `json:"publicIpAddress"`
+	// PrivateIPAddress is its address from the pool.
+	PrivateIPAddress string `json:"privateIpAddress"`
+	// VpnUserName is who it authenticated as.
+	VpnUserName string `json:"vpnUserName"`
+	// MaxBandwidth and MaxPacketsPerSecond are not measured (0).
+	MaxBandwidth        int64 `json:"maxBandwidth"`
+	MaxPacketsPerSecond int64 `json:"maxPacketsPerSecond"`
+	// Egress is toward the client, ingress from it.
+	EgressPacketsTransferred  int64 `json:"egressPacketsTransferred"`
+	EgressBytesTransferred    int64 `json:"egressBytesTransferred"`
+	IngressPacketsTransferred int64 `json:"ingressPacketsTransferred"`
+	IngressBytesTransferred   int64 `json:"ingressBytesTransferred"`
+}
+
+// VpnClientConnectionHealthDetailListResult is getvpnclientconnectionhealth's answer.
+type VpnClientConnectionHealthDetailListResult struct {
+	Value []VpnClientConnectionHealthDetail `json:"value"`
+}
+
+// P2SVpnConnectionRequest is the body of
+// disconnectvirtualnetworkgatewayvpnconnections.
+type P2SVpnConnectionRequest struct {
+	// VpnConnectionIDs are the sessions to end (vpnConnectionId of
+	// getvpnclientconnectionhealth).
+	VpnConnectionIDs []string `json:"vpnConnectionIds"`
+}
+
+// VpnServer is what a client needs to know of a gateway's point-to-site
+// server: its identity, where it listens, and the root that vouches for
+// it (what generatevpnprofile packages).
+type VpnServer struct {
+	// FQDN is the gateway's IKE identity (its certificate names it).
+	FQDN string
+	// Addresses are the public addresses clients connect to.
+	Addresses []string
+	// RootCertificate is the CA that issued the gateway's certificate
+	// (DER): Azure's VpnServerRoot.cer.
+	RootCertificate []byte
+	// Routes are the prefixes clients reach through the gateway.
+	Routes []string
 }

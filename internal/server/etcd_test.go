@@ -17,7 +17,7 @@ const etcdTestAPI = "?api-version=2024-05-01"
 
 // etcdOptions are serve's options on the etcd at endpoint under prefix,
 // with a fresh data directory.
-func etcdOptions(t *testing.T, endpoint, prefix, keyFile string) Options {
+func etcdOptions(t testing.TB, endpoint, prefix, keyFile string) Options {
 	return Options{
 		DataDir:        t.TempDir(),
 		SecretsKeyFile: keyFile,

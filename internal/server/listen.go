@@ -78,26 +78,24 @@ func limitListener(ln net.Listener, lim httpLimits) net.Listener {
 	return netutil.LimitListener(ln, lim.maxConns)
 }
 
-// errInsecureListen refuses a non-loopback --listen without
-// --insecure-listen.
-var errInsecureListen = errors.New("the API has no TLS and no sign-in yet: anyone who reaches it can read every shared key")
-
-const insecureHint = "Keep it on 127.0.0.1 (reach it through SSH or a TLS proxy), or pass --insecure-listen to accept the risk"
+// errInsecureHTTP refuses --insecure-http on a non-loopback --listen.
+var errInsecureHTTP = errors.New("--insecure-http: plain HTTP is served on loopback only (tokens and shared keys would cross the network in clear)")
 
 // listenAPI opens the API's socket and returns it with the HOST:PORT names
 // the API answers to (api.Guard) and the endpoint its operation URLs use.
 //
-// A non-loopback address is refused unless o.InsecureListen. The names are
-// the bound address; localhost, 127.0.0.1 and [::1] when the socket accepts
-// loopback connections; and o.AllowedHosts (a name without a port gets the
-// bound port). The endpoint is http:// and the bound address, or the first
-// allowed host when the address is a wildcard (0.0.0.0, ::), which then
-// needs one.
+// Any address is served over HTTPS; plain HTTP (o.InsecureHTTP) only on a
+// loopback address. The names are the bound address; localhost, 127.0.0.1
+// and [::1] when the socket accepts loopback connections; and
+// o.AllowedHosts (a name without a port gets the bound port). The endpoint
+// is https:// (http:// with o.InsecureHTTP) and the bound address, or the
+// first allowed host when the address is a wildcard (0.0.0.0, ::), which
+// then needs one.
 func listenAPI(o Options, log *slog.Logger) (net.Listener, []string, string, error) {
-	// Refuse a literal non-loopback address before binding it.
-	if host, _, err := net.SplitHostPort(o.Listen); err == nil && !o.InsecureListen {
+	// Refuse plain HTTP on a literal non-loopback address before binding.
+	if host, _, err := net.SplitHostPort(o.Listen); err == nil && o.InsecureHTTP {
 		if ip := net.ParseIP(host); host == "" || (ip != nil && !ip.IsLoopback()) {
-			return nil, nil, "", fmt.Errorf("--listen %s is not a loopback address; %w. %s", o.Listen, errInsecureListen, insecureHint)
+			return nil, nil, "", fmt.Errorf("--listen %s: %w", o.Listen, errInsecureHTTP)
 		}
 	}
 	ln, err := net.Listen("tcp", o.Listen)
@@ -109,18 +107,14 @@ func listenAPI(o Options, log *slog.Logger) (net.Listener, []string, string, err
 		ln.Close()
 		return nil, nil, "", err
 	}
-	if !ln.Addr().(*net.TCPAddr).IP.IsLoopback() {
-		log.Warn("INSECURE: the API listens on a non-loopback address without TLS or sign-in (--insecure-listen): "+
-			"anyone who reaches it can change every resource and read every shared key", "addr", ln.Addr().String())
-	}
 	return ln, hosts, endpoint, nil
 }
 
 // apiNames is listenAPI's policy for a bound address.
 func apiNames(a *net.TCPAddr, o Options) ([]string, string, error) {
 	port := strconv.Itoa(a.Port)
-	if !a.IP.IsLoopback() && !o.InsecureListen {
-		return nil, "", fmt.Errorf("--listen %s is not a loopback address; %w. %s", o.Listen, errInsecureListen, insecureHint)
+	if o.InsecureHTTP && !a.IP.IsLoopback() {
+		return nil, "", fmt.Errorf("--listen %s: %w", o.Listen, errInsecureHTTP)
 	}
 	var hosts []string
 	if !a.IP.IsUnspecified() {
@@ -160,11 +154,15 @@ func apiNames(a *net.TCPAddr, o Options) ([]string, string, error) {
 		}
 		return hosts, u.Scheme + "://" + u.Host, nil
 	}
+	scheme := "https://"
+	if o.InsecureHTTP {
+		scheme = "http://"
+	}
 	switch {
 	case !a.IP.IsUnspecified():
-		return hosts, "http://" + net.JoinHostPort(a.IP.String(), port), nil
+		return hosts, scheme + net.JoinHostPort(a.IP.String(), port), nil
 	case len(extra) > 0:
-		return hosts, "http://" + extra[0], nil
+		return hosts, scheme + extra[0], nil
 	}
 	return nil, "", fmt.Errorf("--listen %s binds every address: name the one clients use with --allowed-host (operation URLs are built from it)", o.Listen)
 }

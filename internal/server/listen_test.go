@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,30 +18,37 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/client"
+	"github.com/vpngw/vpngw/internal/identity"
+	"github.com/vpngw/vpngw/internal/tlsca"
 	"github.com/vpngw/vpngw/internal/tstest"
 )
 
-// TestListenRefusesNonLoopback: a non-loopback --listen without
-// --insecure-listen fails before anything is bound or built.
-func TestListenRefusesNonLoopback(t *testing.T) {
+// TestListenPlainHTTPLoopbackOnly: --insecure-http on a non-loopback
+// --listen fails before anything is bound or built; HTTPS may listen
+// anywhere.
+func TestListenPlainHTTPLoopbackOnly(t *testing.T) {
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:8480"} {
-		err := Run(context.Background(), Options{Listen: addr, DataDir: t.TempDir(), SecretsKeyFile: filepath.Join(t.TempDir(), "k"), Provider: ProviderNone})
-		if !errors.Is(err, errInsecureListen) || !strings.Contains(err.Error(), "--insecure-listen") {
+		err := Run(context.Background(), Options{Listen: addr, InsecureHTTP: true, DataDir: t.TempDir(), SecretsKeyFile: filepath.Join(t.TempDir(), "k"), Provider: ProviderNone})
+		if !errors.Is(err, errInsecureHTTP) {
 			t.Errorf("--listen %s: %v", addr, err)
 		}
 	}
-	// The policy on bound addresses: with the flag, a wildcard needs a name.
+	// The policy on bound addresses: a wildcard needs a name.
 	wild := &net.TCPAddr{IP: net.IPv4zero, Port: 8480}
-	if _, _, err := apiNames(wild, Options{InsecureListen: true}); err == nil || !strings.Contains(err.Error(), "--allowed-host") {
+	if _, _, err := apiNames(wild, Options{}); err == nil || !strings.Contains(err.Error(), "--allowed-host") {
 		t.Errorf("wildcard without --allowed-host: %v", err)
 	}
-	hosts, ep, err := apiNames(wild, Options{InsecureListen: true, AllowedHosts: []string{"vpngw.example"}})
-	if err != nil || ep != "http://vpngw.example:8480" || !slices.Contains(hosts, "vpngw.example:8480") || !slices.Contains(hosts, "localhost:8480") {
+	if _, _, err := apiNames(wild, Options{InsecureHTTP: true, AllowedHosts: []string{"vpngw.example"}}); !errors.Is(err, errInsecureHTTP) {
+		t.Errorf("wildcard with --insecure-http: %v", err)
+	}
+	hosts, ep, err := apiNames(wild, Options{AllowedHosts: []string{"vpngw.example"}})
+	if err != nil || ep != "https://vpngw.example:8480" || !slices.Contains(hosts, "vpngw.example:8480") || !slices.Contains(hosts, "localhost:8480") {
 		t.Errorf("wildcard with --allowed-host: %v %q %v", hosts, ep, err)
 	}
 	hosts, ep, err = apiNames(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8480}, Options{AllowedHosts: []string{"a.test:9", "[fd00::1]"}})
 	want := []string{"127.0.0.1:8480", "localhost:8480", "[::1]:8480", "a.test:9", "[fd00::1]:8480"}
-	if err != nil || ep != "http://127.0.0.1:8480" || !slices.Equal(hosts, want) {
+	if err != nil || ep != "https://127.0.0.1:8480" || !slices.Equal(hosts, want) {
 		t.Errorf("loopback: %v %q %v", hosts, ep, err)
 	}
 }
@@ -54,9 +64,26 @@ func startNone(t *testing.T, o Options) string {
 // startNoneStop is startNone that also returns a function that stops the
 // server and waits for Run to return (also called at cleanup; calling it
 // twice is harmless).
-func startNoneStop(t *testing.T, o Options) (string, func()) {
+//
+// It serves plain HTTP (--insecure-http, on loopback) unless o names a
+// certificate: these tests are about the API's names and guard;
+// TestServeTLS (runNone) is about HTTPS.
+func startNoneStop(t testing.TB, o Options) (string, func()) {
 	t.Helper()
-	o.Listen, o.Provider = "127.0.0.1:0", ProviderNone
+	if o.TLSCertFile == "" {
+		o.InsecureHTTP = true
+	}
+	return runNone(t, o)
+}
+
+// runNone runs `serve --provider none` (or o.Provider) on loopback with o
+// as it is.
+func runNone(t testing.TB, o Options) (string, func()) {
+	t.Helper()
+	o.Listen = "127.0.0.1:0"
+	if o.Provider == "" {
+		o.Provider = ProviderNone
+	}
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
@@ -80,7 +107,9 @@ func startNoneStop(t *testing.T, o Options) (string, func()) {
 	t.Cleanup(stop)
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if b, err := os.ReadFile(o.ListenFile); err == nil && len(b) > 0 {
-			return strings.TrimSpace(string(b)), stop
+			addr := strings.TrimSpace(string(b))
+			serverTokens.Store(addr, adminToken(t, o, addr))
+			return addr, stop
 		}
 		select {
 		case err := <-done:
@@ -93,10 +122,72 @@ func startNoneStop(t *testing.T, o Options) (string, func()) {
 	return "", nil
 }
 
-func send(t *testing.T, method, url, host, ct, origin, body string) (int, http.Header, string) {
+// serverTokens holds an administrator's access token for each server
+// runNone started, by its address: send signs its requests with it.
+var serverTokens sync.Map
+
+// send sends a request, with the bearer token of the server it goes to
+// (when runNone started it).
+func send(t *testing.T, method, rawURL, host, ct, origin, body string) (int, http.Header, string) {
 	t.Helper()
-	r := tstest.Do(t, tstest.Request{Method: method, URL: url, Host: host, ContentType: ct, Origin: origin, Body: body})
+	var hdr http.Header
+	if u, err := url.Parse(rawURL); err == nil {
+		if tok, ok := serverTokens.Load(u.Host); ok {
+			hdr = http.Header{"Authorization": {"Bearer " + tok.(string)}}
+		}
+	}
+	r := tstest.Do(t, tstest.Request{Method: method, URL: rawURL, Host: host, ContentType: ct, Origin: origin, Body: body, Header: hdr})
 	return r.Status, r.Header, string(r.Body)
+}
+
+// adminToken signs in as the administrator of the server o runs at addr.
+func adminToken(t testing.TB, o Options, addr string) string {
+	t.Helper()
+	b, err := os.ReadFile(AdminCredentialFile(o.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c identity.Credential
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	hc, scheme := &http.Client{Timeout: 10 * time.Second}, "http://"
+	if o.TLSCertFile != "" {
+		return "" // the test's own certificate: it signs in itself
+	}
+	if !o.InsecureHTTP {
+		pool, err := tlsca.Pool(CAFile(o.DataDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		scheme = "https://"
+	}
+	tok, err := client.SignIn(context.Background(), hc, scheme+addr, c.ClientID, c.ClientSecret, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.AccessToken
+}
+
+// testIssuer is a token issuer in a temporary directory for any
+// endpoint (the request's Host), and its administrator's credential.
+func testIssuer(t *testing.T) (*identity.Issuer, identity.Credential) {
+	t.Helper()
+	dir := t.TempDir()
+	iss, _, err := identity.Open(identity.Config{Dir: dir, Endpoint: func(r *http.Request) string { return "http://" + r.Host }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c identity.Credential
+	b, err := os.ReadFile(filepath.Join(dir, identity.AdminCredentialFile))
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss, c
 }
 
 // TestServeGuardsHost: the served API refuses a rebound Host and builds
@@ -153,12 +244,19 @@ func TestServePortal(t *testing.T) {
 func TestLabAPIGuarded(t *testing.T) {
 	var calls atomic.Int32
 	lab := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })
-	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Errorf("API called for %s", r.URL) })
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metadata/endpoints" { // for the sign-in
+			w.Write([]byte(`{"authentication":{"audiences":["http://` + r.Host + `/"]}}`))
+			return
+		}
+		t.Errorf("API called for %s", r.URL)
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: apiHandler(api, map[string]http.Handler{"/lab/v1/": lab}, []string{ln.Addr().String()}, false)}
+	iss, cred := testIssuer(t)
+	hs := &http.Server{Handler: apiHandler(api, iss, map[string]http.Handler{"/lab/v1/": lab}, []string{ln.Addr().String()}, false)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	u := "http://" + ln.Addr().String() + "/lab/v1/down"
@@ -176,8 +274,17 @@ func TestLabAPIGuarded(t *testing.T) {
 	if n := calls.Load(); n != 0 {
 		t.Fatalf("the lab was called %d times", n)
 	}
-	if st, _, _ := send(t, http.MethodPost, u, "", "application/json", "", ""); st != http.StatusOK || calls.Load() != 1 {
-		t.Fatalf("JSON POST: %d, %d calls", st, calls.Load())
+	// A same-origin JSON POST passes the guard and meets the token check.
+	if st, h, _ := send(t, http.MethodPost, u, "", "application/json", "", ""); st != http.StatusUnauthorized || h.Get("WWW-Authenticate") == "" || calls.Load() != 0 {
+		t.Fatalf("JSON POST without a token: %d, %d calls", st, calls.Load())
+	}
+	tok, err := client.SignIn(context.Background(), http.DefaultClient, "http://"+ln.Addr().String(), cred.ClientID, cred.ClientSecret, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tstest.Do(t, tstest.Request{Method: http.MethodPost, URL: u, ContentType: "application/json", Header: http.Header{"Authorization": {"Bearer " + tok.AccessToken}}})
+	if r.Status != http.StatusOK || calls.Load() != 1 {
+		t.Fatalf("JSON POST: %d, %d calls", r.Status, calls.Load())
 	}
 }
 
@@ -227,12 +334,18 @@ func TestServeEndpointAndTrustProxy(t *testing.T) {
 			if base == "" {
 				base = "http://" + addr + "/"
 			}
+			tok, _ := serverTokens.Load(addr)
+			auth := http.Header{"Authorization": {"Bearer " + tok.(string)}}
+			hdr := auth.Clone()
+			for k, v := range tc.header {
+				hdr[k] = v
+			}
 			rg := "http://" + addr + "/subscriptions/s1/resourcegroups/rg?api-version=2024-05-01"
-			if r := tstest.Do(t, tstest.Request{Method: http.MethodPut, URL: rg, ContentType: "application/json", Body: `{"location":"westeurope"}`}); r.Status/100 != 2 {
+			if r := tstest.Do(t, tstest.Request{Method: http.MethodPut, URL: rg, ContentType: "application/json", Header: auth, Body: `{"location":"westeurope"}`}); r.Status/100 != 2 {
 				t.Fatalf("PUT group: %d %s", r.Status, r.Body)
 			}
 			lng := "http://" + addr + "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/localNetworkGateways/l?api-version=2024-05-01"
-			r := tstest.Do(t, tstest.Request{Method: http.MethodPut, URL: lng, ContentType: "application/json", Header: tc.header,
+			r := tstest.Do(t, tstest.Request{Method: http.MethodPut, URL: lng, ContentType: "application/json", Header: hdr,
 				Body: `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.1","localNetworkAddressSpace":{"addressPrefixes":["192.168.1.0/24"]}}}`})
 			if r.Status != tc.status {
 				t.Fatalf("PUT: %d, want %d: %s", r.Status, tc.status, r.Body)
@@ -247,7 +360,7 @@ func TestServeEndpointAndTrustProxy(t *testing.T) {
 				t.Fatalf("operation URLs %q, %q, want them under %s", r.Header.Get("Azure-AsyncOperation"), r.Header.Get("Location"), base)
 			}
 			m := tstest.Do(t, tstest.Request{Method: http.MethodGet, URL: "http://" + addr + "/metadata/endpoints?api-version=2015-01-01", Header: tc.header})
-			if m.Status != http.StatusOK || !strings.Contains(string(m.Body), `"loginEndpoint":"`+base+`"`) {
+			if m.Status != http.StatusOK || !strings.Contains(string(m.Body), `"loginEndpoint":"`+base+`adfs"`) {
 				t.Fatalf("metadata: %d %s, want URLs under %s", m.Status, m.Body, base)
 			}
 		})

@@ -19,12 +19,30 @@ import (
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/store"
+	"github.com/vpngw/vpngw/internal/tlsca"
 )
+
+// labMount is the path of the lab's API (ProviderLab) on the API's
+// listener.
+const labMount = "/lab/v1/"
+
+// providerMounts are the paths of the handlers startProvider mounts for
+// provider.
+func providerMounts(provider string) []string {
+	if provider == ProviderLab {
+		return []string{labMount}
+	}
+	return nil
+}
 
 // startProvider builds the reconciler over the lab or host provider, serves
 // the agent API, and returns the Provisioner, the extra HTTP handlers to
 // mount on the API's server, and a cleanup function.
-func startProvider(ctx context.Context, o Options, st store.Store, pool *registry.AddressPool, log *slog.Logger) (api.Provisioner, map[string]http.Handler, func(), error) {
+//
+// A TCP agent API is served over HTTPS with a certificate from ca for its
+// address and hosts (the API's names), or plain HTTP when ca is nil
+// (--insecure-http).
+func startProvider(ctx context.Context, o Options, st store.Store, pool *registry.AddressPool, ca *tlsca.CA, hosts []string, log *slog.Logger) (api.Provisioner, map[string]http.Handler, func(), error) {
 	dir := o.DataDir
 	var cleanups []func()
 	cleanup := func() {
@@ -55,7 +73,8 @@ func startProvider(ctx context.Context, o Options, st store.Store, pool *registr
 			return fail(fmt.Errorf("--agent-token-file: %w", err))
 		}
 		token = t
-		log.Info("agents authenticate with the token in " + path)
+		log.Info("each agent authenticates with its instance's own token, derived from the agent key in this file: "+
+			"vpngw serve agent-token --instance ID prints it", "agentKeyFile", path)
 	}
 	hub := reconcile.NewHub(token, log.With("component", "agents"))
 	mounts := map[string]http.Handler{}
@@ -89,7 +108,7 @@ func startProvider(ctx context.Context, o Options, st store.Store, pool *registr
 			log.Warn("restoring the lab", "err", err)
 		}
 		provider = &reconcile.LabProvider{Lab: l, AgentArgv: []string{exe, "agent", "--server", listen, "--state-dir", filepath.Join(dir, "agents")}}
-		mounts["/lab/v1/"] = lab.Handler(l, vnetResolver{view: registry.NewView(st)})
+		mounts[labMount] = lab.Handler(l, vnetResolver{view: registry.NewView(st)})
 	case ProviderHost:
 		provider = reconcile.HostProvider{}
 	}
@@ -103,13 +122,27 @@ func startProvider(ctx context.Context, o Options, st store.Store, pool *registr
 		return fail(err)
 	}
 	hs := newHTTPServer(ctx, hub, agentLimits, log.With("component", "agents"))
+	// A TCP agent API is HTTPS with a certificate from the server's CA
+	// (plain HTTP only with --insecure-http); a Unix socket is plain.
+	serve := func() error { return hs.Serve(limitListener(ln, agentLimits)) }
+	scheme := "unix"
+	if ca != nil && !strings.HasPrefix(listen, "unix://") {
+		if hs.TLSConfig, err = agentTLS(ca, listen, hosts); err != nil {
+			ln.Close()
+			return fail(err)
+		}
+		serve = func() error { return hs.ServeTLS(limitListener(ln, agentLimits), "", "") }
+		scheme = "https"
+	} else if !strings.HasPrefix(listen, "unix://") {
+		scheme = "http"
+	}
 	go func() {
-		if err := hs.Serve(limitListener(ln, agentLimits)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("agent API", "err", err)
 		}
 	}()
 	cleanups = append(cleanups, func() { hs.Close() })
-	log.Info("agent API listening", "addr", listen)
+	log.Info("agent API listening", "addr", listen, "scheme", scheme)
 	if err := rec.Start(ctx); err != nil {
 		return fail(err)
 	}

@@ -14,6 +14,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,8 +28,10 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/portal"
 	"github.com/vpngw/vpngw/internal/registry"
+	"github.com/vpngw/vpngw/internal/tlsca"
 )
 
 // Providers: what realizes the resources.
@@ -80,9 +83,13 @@ type Options struct {
 	// host must be an allowed one) in operation URLs: only for a server
 	// reached solely through a reverse proxy that sets them.
 	TrustProxy bool
-	// InsecureListen allows a non-loopback Listen address although the API
-	// has no TLS and no sign-in; Run then logs a warning.
-	InsecureListen bool
+	// TLSCertFile and TLSKeyFile are the API's certificate chain and key
+	// (PEM); empty: a certificate issued at every start by the server's own
+	// CA in DataDir/tls (package tlsca).
+	TLSCertFile, TLSKeyFile string
+	// InsecureHTTP serves plain HTTP instead of HTTPS; only on a loopback
+	// Listen.
+	InsecureHTTP bool
 	// ListenFile, when set, receives the bound address once the socket is
 	// open.
 	ListenFile string
@@ -91,6 +98,10 @@ type Options struct {
 	DataDir string
 	// Store is the store: bbolt in DataDir (the default) or etcd.
 	Store StoreOptions
+	// LeaderTTL is the lease of the elected leader among replicas on
+	// etcd (DefaultLeaderTTL when 0; CheckLeaderTTL): a dead leader is
+	// replaced about this long after its last renewal.
+	LeaderTTL time.Duration
 	// Provider is ProviderLab, ProviderHost or ProviderNone.
 	Provider string
 	// PublicIPPool is where public IP addresses come from; nil means
@@ -114,6 +125,10 @@ type Options struct {
 	NoThroughputCap bool
 	// Logger receives the logs of every component; nil is silent.
 	Logger *slog.Logger
+
+	// provisioner replaces api.NoneProvisioner for ProviderNone: tests
+	// give a provider that holds operations, to stop a leader mid-way.
+	provisioner api.Provisioner
 }
 
 // Run serves the control plane until ctx ends, then shuts down gracefully:
@@ -127,6 +142,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := CheckStore(o.Store); err != nil {
+		return err
+	}
+	if err := CheckLeaderTTL(o.LeaderTTL); err != nil {
 		return err
 	}
 	if o.DataDir == "" {
@@ -154,6 +172,20 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	defer log.Info("stopped")
+	// The server's own CA signs the API's certificate (unless the
+	// operator gave one) and the TCP agent API's.
+	var (
+		ca     *tlsca.CA
+		tlsCfg *tls.Config
+	)
+	if !o.InsecureHTTP {
+		if ca, err = loadCA(o, log); err != nil {
+			return err
+		}
+		if tlsCfg, err = apiTLS(o, ca, hosts, log); err != nil {
+			return err
+		}
+	}
 	raw, err := openStore(ctx, o.Store, dir, log.With("component", "store"))
 	if err != nil {
 		return err
@@ -167,29 +199,42 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Leadership (leader.go): the provider and the operation workers run
+	// only in this replica's terms as leader; on bbolt, one term for the
+	// whole run, started before the API serves.
+	host, _ := os.Hostname()
+	id := replicaID(host, ln.Addr().String())
+	el := newElector(raw, id, o.LeaderTTL, log.With("component", "leader"))
 	var prov api.Provisioner = api.NoneProvisioner{}
-	var mounts map[string]http.Handler
-	if o.Provider != ProviderNone {
-		p, m, cleanup, err := startProvider(ctx, o, st, pool, log)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		prov, mounts = p, m
+	if o.provisioner != nil {
+		prov = o.provisioner
 	}
+	terms := &termProvider{name: o.Provider}
+	if o.Provider != ProviderNone {
+		prov = terms
+	}
+	wlock, closeLock := writeLockFor(raw, o.LeaderTTL) // shared by replicas on etcd
+	defer closeLock()
 	srv, err := api.New(api.Config{
 		Store:        st,
 		Provisioner:  prov,
 		Logger:       log.With("component", "api"),
 		PublicIPPool: pool,
 		Endpoint:     endpoint,
+		WriteLock:    wlock,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	if err := srv.Start(ctx); err != nil {
+	stopLeading, err := lead(ctx, el, o, st, pool, ca, hosts, srv, terms, log)
+	if err != nil {
 		return err
+	}
+	defer stopLeading() // the last term stops before the API and the store close
+	mounts := map[string]http.Handler{}
+	for _, path := range providerMounts(o.Provider) {
+		mounts[path] = terms.mount(path)
 	}
 
 	// The portal serves its pages and hands every other request (every
@@ -199,9 +244,19 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	hs := newHTTPServer(ctx, apiHandler(web, mounts, hosts, o.TrustProxy), apiLimits, log)
+	iss, err := openIssuer(o, endpoint, log.With("component", "identity"))
+	if err != nil {
+		return err
+	}
+	handler := withHealth(apiHandler(web, iss, mounts, hosts, o.TrustProxy), &health{el: el, id: id, st: raw, kind: storeKind(o.Store)})
+	hs := newHTTPServer(ctx, handler, apiLimits, log)
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
+	if tlsCfg == nil {
+		go func() { served <- hs.Serve(limitListener(ln, apiLimits)) }()
+	} else {
+		hs.TLSConfig = tlsCfg
+		go func() { served <- hs.ServeTLS(limitListener(ln, apiLimits), "", "") }()
+	}
 	log.Info("listening", "addr", addr, "endpoint", endpoint, "dataDir", dir, "store", describeStore(o.Store, dir), "provider", prov.Name(),
 		"publicIPPool", joinPrefixes(pool))
 	if o.ListenFile != "" {
@@ -226,8 +281,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http server", "err", err)
 	}
-	// Deferred: srv.Close (operation goroutines stop; unfinished ones
-	// resume on the next start), the provider, then the store.
+	// Deferred: the last term stops (operation goroutines and the
+	// provider; unfinished operations resume on the next start), then
+	// srv.Close, then the store.
 	return nil
 }
 
@@ -239,21 +295,31 @@ func joinPrefixes(pool *registry.AddressPool) string {
 	return strings.Join(s, ",")
 }
 
-// apiHandler is everything served on the API listener: the API with the
-// portal in front of it (srv), the provider's mounts (the lab's /lab/v1/),
-// all behind api.Guard for hosts.
-func apiHandler(srv http.Handler, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
-	handler := srv
-	if len(mounts) > 0 {
-		mux := http.NewServeMux()
-		mux.Handle("/", srv)
-		for path, h := range mounts {
-			mux.Handle(path, h)
+// apiHandler is everything served on the API listener: the token issuer
+// (/adfs/), and behind its token check and role check the API with the
+// portal in front of it (srv), the role API and the provider's mounts
+// (the lab's /lab/v1/); all behind api.Guard for hosts.
+func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	for path, h := range mounts {
+		mux.Handle(path, h)
+	}
+	// The role API (SCOPE/providers/Microsoft.Authorization/...) beside
+	// the rest, all behind the token check and the role check.
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if identity.IsAuthorizationPath(r) {
+			iss.Roles(w, r)
+			return
 		}
-		handler = mux
-	}
+		mux.ServeHTTP(w, r)
+	})
+	top := http.NewServeMux()
+	top.Handle(identity.AuthorityPath+"/", iss.Handler())
+	top.HandleFunc("POST "+portal.SignInPath, iss.SessionSignIn)
+	top.Handle("/", iss.Authenticate(iss.Authorize(inner, classify), openPath, portalPage, portal.SignInPath))
 	if trustProxy {
-		return api.GuardBehindProxy(handler, hosts)
+		return api.GuardBehindProxy(top, hosts)
 	}
-	return api.Guard(handler, hosts)
+	return api.Guard(top, hosts)
 }

@@ -20,6 +20,9 @@ type Request struct {
 	Body string
 	// Header holds further request headers (X-Forwarded-Host, ...).
 	Header http.Header
+	// Client sends the request; nil means http.DefaultClient (an HTTPS
+	// server's tests pass one that trusts its CA).
+	Client *http.Client
 }
 
 // Response is what Do read back: the status, the headers and the whole body.
@@ -29,8 +32,8 @@ type Response struct {
 	Body   []byte
 }
 
-// Do sends r with http.DefaultClient and reads the whole response; a
-// transport error fails the test.
+// Do sends r with r.Client (default http.DefaultClient) and reads the
+// whole response; a transport error fails the test.
 func Do(t testing.TB, r Request) Response {
 	t.Helper()
 	var body io.Reader
@@ -53,7 +56,11 @@ func Do(t testing.TB, r Request) Response {
 	if r.Origin != "" {
 		req.Header.Set("Origin", r.Origin)
 	}
-	res, err := http.DefaultClient.Do(req)
+	hc := r.Client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -500,6 +500,7 @@ func (e *Engine) NextDeadline() time.Time {
 	}
 	for _, s := range e.sas {
 		at(s.deadline())
+		at(s.retireAt)
 		if s.state == stEstablished {
 			at(s.expireAt)
 			if e.mayReauth(s) {
@@ -519,6 +520,9 @@ func (e *Engine) rekeyable(p *peer, c *child) bool {
 // rekeys, expiry, DPD.
 func (e *Engine) Tick(now time.Time) {
 	for _, s := range e.sortedSAs() {
+		if !s.retireAt.IsZero() && !now.Before(s.retireAt) {
+			s.retireAt = time.Time{} // settle may delete it now
+		}
 		if s.state != stDead {
 			e.tickSA(now, s)
 		}
@@ -666,6 +670,9 @@ func (e *Engine) removeChild(now time.Time, p *peer, c *child, reason string, te
 		}
 		if via != nil && via.state == stEstablished {
 			e.sendInfo(now, via, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP, SPIs: [][]byte{be32(c.InSPI)}})
+			if via != p.sa {
+				via.retireAt = now.Add(retireDelay)
+			}
 		}
 	}
 	e.host.DeleteChildSA(c.InSPI)

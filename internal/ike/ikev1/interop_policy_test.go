@@ -180,11 +180,23 @@ func TestInteropV1MainModeReauth(t *testing.T) {
 			if len(first) != 1 {
 				t.Fatalf("our ISAKMP SAs %v", first)
 			}
-			deadline := time.Now().Add(40 * time.Second)
+			start := time.Now()
+			deadline := start.Add(40 * time.Second)
 			minOurs, minSwan := 99, 99
+			// timeline records every change of the two counts, for the
+			// failure message; a failed vici query (-1) is no sample.
+			var timeline []string
+			lastOurs, lastSwan := -2, -2
 			for time.Now().Before(deadline) {
-				minOurs = min(minOurs, len(l.drv.Host.Children()))
-				minSwan = min(minSwan, l.swanInstalled())
+				ours, swan := len(l.drv.Host.Children()), l.swanInstalled()
+				minOurs = min(minOurs, ours)
+				if swan >= 0 {
+					minSwan = min(minSwan, swan)
+				}
+				if ours != lastOurs || swan != lastSwan {
+					timeline = append(timeline, fmt.Sprintf("%.1fs ours=%d swan=%d", time.Since(start).Seconds(), ours, swan))
+					lastOurs, lastSwan = ours, swan
+				}
 				time.Sleep(100 * time.Millisecond)
 			}
 			after := l.ourIKE()
@@ -193,7 +205,8 @@ func TestInteropV1MainModeReauth(t *testing.T) {
 				t.Fatalf("no re-authentication: %v -> %v (%s)", first, after, l.lastErr())
 			}
 			if minOurs < 1 || minSwan < 1 {
-				t.Fatalf("a gap: ours %d, strongSwan's %d installed at the worst moment", minOurs, minSwan)
+				t.Fatalf("a gap: ours %d, strongSwan's %d installed at the worst moment; timeline %v; events %v\ncharon:\n%s",
+					minOurs, minSwan, timeline, l.drv.Host.Events(), ikeLines(l.swan.Log()))
 			}
 			for _, ev := range l.drv.Host.Events() {
 				if ev.Kind == ike.EventIKEDown {

@@ -27,6 +27,8 @@ type lab struct {
 	a, b *nstest.NS
 	drv  *iketest.Driver[*ikev1.Engine]
 	swan *swantest.Daemon
+	// log holds the engine's log, printed when a test fails.
+	log *iketest.LogBuffer
 }
 
 func newLab(t *testing.T) *lab {
@@ -35,8 +37,9 @@ func newLab(t *testing.T) *lab {
 	l.a, l.b = nstest.New(t, "vv1-a"), nstest.New(t, "vv1-b")
 	nstest.Link(t, l.a, "wan0", netip.MustParsePrefix("192.0.2.1/24"), l.b, "wan0", netip.MustParsePrefix("192.0.2.2/24"))
 	l.b.MustRun(t, "ip", "addr", "add", "10.2.0.1/16", "dev", "lo")
+	l.log = iketest.NewLogBuffer(t)
 	l.drv = iketest.Start(t, l.a, ipA, func(h ike.Host) *ikev1.Engine {
-		return ikev1.New(ikev1.Config{RekeyGrace: 2 * time.Second}, h, nil)
+		return ikev1.New(ikev1.Config{RekeyGrace: 2 * time.Second}, h, l.log.Logger())
 	})
 	return l
 }
@@ -183,11 +186,15 @@ func TestInteropV1RekeyAndDelete(t *testing.T) {
 			in = k
 		}
 	}
-	l.do(func(e *ikev1.Engine) {
-		if err := e.RekeyChild(time.Now(), in); err != nil {
-			t.Error(err)
-		}
-	})
+	// The host installs the new inbound SA on our QM2, the engine counts it
+	// established on strongSwan's HASH(3): until then RekeyChild refuses.
+	var err error
+	if !nstest.Eventually(5*time.Second, func() bool {
+		l.do(func(e *ikev1.Engine) { err = e.RekeyChild(time.Now(), in) })
+		return err == nil
+	}) {
+		t.Fatalf("our rekey of %08x: %v", in, err)
+	}
 	nstest.WaitFor(t, 10*time.Second, func() bool { _, ok := l.drv.Host.Children()[in]; return !ok }, "our rekey did not retire %08x", in)
 	l.agree()
 	if err := l.swan.Terminate("vpngw"); err != nil {

@@ -70,7 +70,19 @@ type sa struct {
 	// reauthAt is when a new Main Mode replaces this SA (90 % of its
 	// life when we initiated it, 95 % otherwise); expireAt its end.
 	reauthAt, expireAt time.Time
+	// retireAt, set when we sent a Child SA's Delete over this replaced
+	// SA, is the earliest its own Delete may follow (retireDelay later).
+	retireAt time.Time
 }
+
+// retireDelay separates the Delete of a replaced phase 1 SA from the
+// Deletes of its Child SAs sent just before. strongSwan hands the
+// messages of one SA to parallel worker threads, so back to back they may
+// be processed in either order; the ISAKMP Delete first makes it adopt the
+// SA's remaining Child SAs into the new phase 1 SA, after which the Child
+// SA's Delete (scoped to the old SA) no longer finds it, and the replaced
+// Child SA lingers there until its lifetime ends.
+const retireDelay = time.Second
 
 func (s *sa) cookies() []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, s.ci), s.cr)

@@ -176,7 +176,8 @@ func (e *Engine) settle(now time.Time, p *peer) {
 		return // the side that re-authenticated cleans up
 	}
 	for _, s := range e.sasOf(p) {
-		if s == cur || s == p.reauth || s.state != stEstablished || len(s.qms) > 0 || !s.established.Before(cur.established) {
+		if s == cur || s == p.reauth || s.state != stEstablished || len(s.qms) > 0 || !s.established.Before(cur.established) ||
+			!s.retireAt.IsZero() {
 			continue
 		}
 		used := false

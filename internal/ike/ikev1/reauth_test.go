@@ -74,7 +74,33 @@ func TestMainModeReauthMakeBeforeBreak(t *testing.T) {
 			for in := range n.a.h.children {
 				firstChildren[in] = true
 			}
-			n.check = continuous(t, n, pairs)
+			// The side that re-authenticated deletes the replaced SA's
+			// Child SAs, then, retireDelay later, the SA itself: note when
+			// each side last saw a Child SA on its old SA and when the old
+			// SA went away.
+			cont := continuous(t, n, pairs)
+			childrenGone, saGone := map[*side]time.Time{}, map[*side]time.Time{}
+			n.check = func() {
+				cont()
+				for _, s := range []*side{n.a, n.b} {
+					old := s.e.sas[firstSA[s]]
+					if old == nil {
+						if saGone[s].IsZero() {
+							saGone[s] = n.now
+						}
+						continue
+					}
+					on := 0
+					for _, c := range s.e.peers["peer"].children {
+						if c.on == old {
+							on++
+						}
+					}
+					if on == 0 && childrenGone[s].IsZero() {
+						childrenGone[s] = n.now
+					}
+				}
+			}
 			if tc.explicit {
 				if err := n.a.e.Rekey(n.now, "peer", true); err != nil {
 					t.Fatal(err)
@@ -107,6 +133,11 @@ func TestMainModeReauthMakeBeforeBreak(t *testing.T) {
 			}
 			if len(n.a.h.children) != pairs {
 				t.Fatalf("%d Child SAs, want %d", len(n.a.h.children), pairs)
+			}
+			for _, s := range []*side{n.a, n.b} {
+				if gap := saGone[s].Sub(childrenGone[s]); childrenGone[s].IsZero() || gap < retireDelay {
+					t.Fatalf("the old ISAKMP SA went %v after its last Child SA, want >= %v (a peer handling both Deletes in parallel adopts the Child SAs)", gap, retireDelay)
+				}
 			}
 			mirrored(t, n)
 			// Past the old SA's lifetime nothing breaks.

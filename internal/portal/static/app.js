@@ -14,7 +14,8 @@
 //   - downloads a connection's device configuration (form.devcfg), its
 //     selects filled from the gateway's supportedvpndevices;
 //   - shows the server's activity log ([data-activity]): operations from
-//     any client, the CLI's too.
+//     any client, the CLI's too;
+//   - signs in (form#signin on /portal/signin).
 // It never logs request or response bodies.
 (function () {
   'use strict';
@@ -619,6 +620,29 @@
       if (!document.hidden) { await tick(); }
       await sleep(POLL_MS);
     }
+  }
+
+  // The sign-in form: POST /portal/signin (JSON) sets the session cookie
+  // (HttpOnly, SameSite=Strict), then back to the page that sent us here.
+  var signin = document.getElementById('signin');
+  if (signin) {
+    signin.addEventListener('submit', async function (ev) {
+      ev.preventDefault();
+      var errBox = document.getElementById('signin-error');
+      errBox.hidden = true;
+      var res = await fetch('/portal/signin', { method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'Accept': 'application/json' },
+        body: JSON.stringify({ id: signin.elements.id.value, secret: signin.elements.secret.value }) });
+      if (res.ok) {
+        var next = new URLSearchParams(location.search).get('next') || '/';
+        location.href = next.charAt(0) === '/' && next.charAt(1) !== '/' ? next : '/';
+        return;
+      }
+      var j = null;
+      try { j = await res.json(); } catch (e) { j = null; }
+      errBox.textContent = j && j.error ? j.error.code + ': ' + j.error.message : 'Sign-in failed (' + res.status + ').';
+      errBox.hidden = false;
+    });
   }
 
   document.querySelectorAll('form.arm').forEach(initForm);

@@ -1,5 +1,6 @@
-// Package etcdtest runs a real single-member etcd for tests of the etcd
-// store (internal/store/etcdstore) and of `vpngw serve --store etcd`.
+// Package etcdtest runs a real single-member etcd (Start), or a cluster of
+// several members on loopback (StartCluster), for tests of the etcd store
+// (internal/store/etcdstore) and of `vpngw serve --store etcd`.
 //
 // The member is Debian's etcd-server (scripts/install-deps.sh installs it),
 // started as a child process on loopback with free ports and a temporary
@@ -13,6 +14,7 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +26,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/vpngw/vpngw/internal/tstest"
 )
@@ -132,12 +137,38 @@ func start(bin, dir string, files *TLSFiles) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := member{name: "vpngw-test", client: ports[0], peer: ports[1]}
+	s, err := m.start(bin, dir, files, []member{m})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitHealthy(30 * time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("%w\n%s", err, s.tail())
+	}
+	return s, nil
+}
+
+// member is one member's name and loopback ports.
+type member struct {
+	name         string
+	client, peer int
+}
+
+func (m member) peerURL() string { return fmt.Sprintf("http://127.0.0.1:%d", m.peer) }
+
+// start starts m as a member of the new cluster of all (m among them)
+// without waiting for it.
+func (m member) start(bin, dir string, files *TLSFiles, all []member) (*Server, error) {
 	scheme := "http"
 	if files != nil {
 		scheme = "https"
 	}
-	client := fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[0])
-	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	client := fmt.Sprintf("%s://127.0.0.1:%d", scheme, m.client)
+	var initial []string
+	for _, o := range all {
+		initial = append(initial, o.name+"="+o.peerURL())
+	}
 	data, err := os.MkdirTemp(dir, "member-")
 	if err != nil {
 		return nil, err
@@ -149,13 +180,13 @@ func start(bin, dir string, files *TLSFiles) (*Server, error) {
 	}
 	defer logf.Close()
 	args := []string{
-		"--name", "vpngw-test",
+		"--name", m.name,
 		"--data-dir", data,
 		"--listen-client-urls", client,
 		"--advertise-client-urls", client,
-		"--listen-peer-urls", peer,
-		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "vpngw-test=" + peer,
+		"--listen-peer-urls", m.peerURL(),
+		"--initial-advertise-peer-urls", m.peerURL(),
+		"--initial-cluster", strings.Join(initial, ","),
 		"--initial-cluster-state", "new",
 		"--logger", "zap",
 		"--log-outputs", "stderr",
@@ -184,16 +215,113 @@ func start(bin, dir string, files *TLSFiles) (*Server, error) {
 	if files != nil {
 		s.TLS = *files
 	}
-	if err := s.waitHealthy(30 * time.Second); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, s.tail())
-	}
 	return s, nil
+}
+
+// Cluster is a multi-member etcd cluster on loopback.
+type Cluster struct {
+	// Members are the running members, in start order.
+	Members []*Server
+}
+
+// Endpoints are the members' client URLs.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, m := range c.Members {
+		eps = append(eps, m.Endpoint)
+	}
+	return eps
+}
+
+// StartCluster starts a fresh cluster of n members (plain http) and waits
+// until every member is healthy (the cluster has a leader); the members
+// are stopped at the test's cleanup. It skips or fails like Require when
+// etcd is missing.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := Require(t)
+	dir := t.TempDir()
+	var lastErr error
+	for range 3 {
+		c, err := startCluster(bin, dir, n)
+		if err == nil {
+			t.Cleanup(func() {
+				for _, m := range c.Members {
+					m.Stop()
+				}
+			})
+			return c
+		}
+		lastErr = err
+	}
+	t.Fatalf("etcdtest: %v", lastErr)
+	return nil
+}
+
+// Leader returns the index in Members of the member that leads the
+// cluster (Raft), asking each member's status.
+func (c *Cluster) Leader(ctx context.Context) (int, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return -1, err
+	}
+	defer cli.Close()
+	ids := map[uint64]int{}
+	var leader uint64
+	for i, m := range c.Members {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := cli.Status(sctx, m.Endpoint)
+		cancel()
+		if err != nil {
+			continue
+		}
+		ids[st.Header.MemberId] = i
+		leader = st.Leader
+	}
+	if i, ok := ids[leader]; ok {
+		return i, nil
+	}
+	return -1, errors.New("etcdtest: the cluster has no leader")
+}
+
+func startCluster(bin, dir string, n int) (*Cluster, error) {
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	var all []member
+	for i := range n {
+		all = append(all, member{name: fmt.Sprintf("vpngw-test-%d", i), client: ports[2*i], peer: ports[2*i+1]})
+	}
+	c := &Cluster{}
+	stop := func() {
+		for _, m := range c.Members {
+			m.Stop()
+		}
+	}
+	for _, m := range all {
+		s, err := m.start(bin, dir, nil, all)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		c.Members = append(c.Members, s)
+	}
+	for _, s := range c.Members {
+		if err := s.waitHealthy(30 * time.Second); err != nil {
+			stop()
+			return nil, fmt.Errorf("%w\n%s", err, s.tail())
+		}
+	}
+	return c, nil
 }
 
 // Stop stops the member by PID: SIGTERM, SIGKILL after 10 s. Calling it
 // again is harmless.
 func (s *Server) Stop() { s.proc.Stop(syscall.SIGTERM, 10*time.Second) }
+
+// Kill kills the member by PID with SIGKILL (a crash) and waits for it.
+func (s *Server) Kill() { s.proc.Stop(syscall.SIGKILL, 10*time.Second) }
 
 // waitHealthy polls the member's /health until it reports a leader.
 func (s *Server) waitHealthy(timeout time.Duration) error {

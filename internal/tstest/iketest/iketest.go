@@ -7,6 +7,7 @@ package iketest
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -133,6 +134,9 @@ func Start[E Engine](t testing.TB, ns *nstest.NS, local netip.Addr, newEngine fu
 		for {
 			n, from, err := c.ReadFromUDPAddrPort(buf)
 			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					t.Errorf("iketest: reading port %d: %v", port, err)
+				}
 				return
 			}
 			data := append([]byte(nil), buf[:n]...)

@@ -6,6 +6,7 @@
 package radiustest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,7 +74,7 @@ const minimalEAP = `eap {
 const site = `server default {
 listen {
 	type = auth
-	ipaddr = 127.0.0.1
+	ipaddr = %s
 	port = %d
 }
 authorize {
@@ -96,7 +98,28 @@ post-auth {
 // loopback UDP port, secret "testing123".
 func Start(t testing.TB, users map[string]string) *Server {
 	t.Helper()
+	return StartWith(t, Options{Users: users})
+}
+
+// Options say where a server runs.
+type Options struct {
+	// Users maps names to cleartext passwords.
+	Users map[string]string
+	// NS, when set, is the namespace it runs in (else the test's).
+	NS *nstest.NS
+	// Addr is the address it listens on, port 1812 (default: loopback,
+	// a free port).
+	Addr netip.Addr
+	// Clients are the networks allowed to ask, with the secret
+	// "testing123" (loopback always is).
+	Clients []netip.Prefix
+}
+
+// StartWith runs FreeRADIUS as o says.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
 	Require(t)
+	users := o.Users
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "raddb")
 	if out, err := exec.Command("cp", "-a", ConfigDir, conf).CombinedOutput(); err != nil {
@@ -111,9 +134,22 @@ func Start(t testing.TB, users map[string]string) *Server {
 	must(os.Remove(filepath.Join(conf, "mods-enabled", "eap")))
 	must(os.WriteFile(filepath.Join(conf, "mods-enabled", "eap"), []byte(minimalEAP), 0o600))
 	_ = os.Remove(filepath.Join(conf, "sites-enabled", "inner-tunnel"))
-	port := freeUDPPort(t)
+	addr, port := netip.MustParseAddr("127.0.0.1"), uint16(1812)
+	if o.Addr.IsValid() {
+		addr = o.Addr
+	} else {
+		port = freeUDPPort(t)
+	}
 	must(os.Remove(filepath.Join(conf, "sites-enabled", "default")))
-	must(os.WriteFile(filepath.Join(conf, "sites-enabled", "default"), []byte(fmt.Sprintf(site, port)), 0o600))
+	must(os.WriteFile(filepath.Join(conf, "sites-enabled", "default"), []byte(fmt.Sprintf(site, addr, port)), 0o600))
+	if len(o.Clients) > 0 {
+		f, err := os.OpenFile(filepath.Join(conf, "clients.conf"), os.O_APPEND|os.O_WRONLY, 0)
+		must(err)
+		for i, p := range o.Clients {
+			fmt.Fprintf(f, "\nclient test%d {\n\tipaddr = %s\n\tsecret = testing123\n}\n", i, p)
+		}
+		must(f.Close())
+	}
 	// Stay root: the test's temporary directory is not readable by the
 	// packaged freerad user.
 	rc := filepath.Join(conf, "radiusd.conf")
@@ -132,14 +168,23 @@ func Start(t testing.TB, users map[string]string) *Server {
 		fmt.Fprintf(&u, "%q Cleartext-Password := %q\n", name, pw)
 	}
 	must(os.WriteFile(filepath.Join(conf, "mods-config", "files", "authorize"), []byte(u.String()), 0o600))
-	s := &Server{Addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port), Secret: "testing123", dir: dir,
+	s := &Server{Addr: netip.AddrPortFrom(addr, port), Secret: "testing123", dir: dir,
 		log: filepath.Join(dir, "radiusd.log")}
 	logf, err := os.Create(s.log)
 	must(err)
 	t.Cleanup(func() { logf.Close() })
-	cmd := exec.Command(Binary, "-X", "-d", conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	s.proc = tstest.StartT(t, cmd, 2*time.Second)
+	if o.NS != nil {
+		cmd := o.NS.Command(context.Background(), Binary, "-X", "-d", conf)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if s.proc, err = o.NS.StartProc(cmd, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.proc.Stop(syscall.SIGTERM, 2*time.Second) })
+	} else {
+		cmd := exec.Command(Binary, "-X", "-d", conf)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		s.proc = tstest.StartT(t, cmd, 2*time.Second)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(s.log)

@@ -1,0 +1,231 @@
+package api
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/p2s/profile"
+	"github.com/vpngw/vpngw/internal/resource"
+)
+
+// PointToSiteProvisioner is what a Provisioner that runs point-to-site
+// also offers (the reconciler does; --provider none does not): the
+// gateway actions of point-to-site are answered from it.
+type PointToSiteProvisioner interface {
+	// VpnServer is what a client profile needs of a gateway.
+	VpnServer(ctx context.Context, gw *resource.VirtualNetworkGateway) (resource.VpnServer, error)
+	// VpnClientHealth lists the connected clients.
+	VpnClientHealth(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]resource.VpnClientConnectionHealthDetail, error)
+	// DisconnectVpnClients ends sessions by vpnConnectionId and returns
+	// once the gateway's instances applied it.
+	DisconnectVpnClients(ctx context.Context, gw *resource.VirtualNetworkGateway, ids []string) error
+}
+
+// Client packages (generatevpnprofile) are kept this long, like the hour
+// Azure's SAS URLs last, and at most maxPackages at once.
+const (
+	packageTTL  = time.Hour
+	maxPackages = 256
+	// maxDisconnectIDs bounds one disconnect request.
+	maxDisconnectIDs = 100
+	paramPackage     = "packageId"
+)
+
+// packageStore holds generated client packages by their random ID (the
+// URL is the capability, as Azure's SAS URL is).
+type packageStore struct {
+	mu   sync.Mutex
+	pkgs map[string]clientPackage
+}
+
+type clientPackage struct {
+	zip     []byte
+	name    string
+	expires time.Time
+}
+
+func (p *packageStore) put(id string, c clientPackage, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pkgs == nil {
+		p.pkgs = map[string]clientPackage{}
+	}
+	for k, v := range p.pkgs {
+		if now.After(v.expires) {
+			delete(p.pkgs, k)
+		}
+	}
+	if len(p.pkgs) >= maxPackages {
+		var oldest string
+		for k, v := range p.pkgs {
+			if oldest == "" || v.expires.Before(p.pkgs[oldest].expires) {
+				oldest = k
+			}
+		}
+		delete(p.pkgs, oldest)
+	}
+	p.pkgs[id] = c
+}
+
+func (p *packageStore) get(id string, now time.Time) (clientPackage, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.pkgs[id]
+	return c, ok && !now.After(c.expires)
+}
+
+// p2sProvisioner returns the provisioner's point-to-site side, or the
+// error a request gets without one.
+func (s *Server) p2sProvisioner() (PointToSiteProvisioner, error) {
+	if p, ok := s.prov.(PointToSiteProvisioner); ok {
+		return p, nil
+	}
+	return nil, errorf(http.StatusBadRequest, armerr.CodeVpnClientConfiguration, "",
+		"Point-to-site is not available with provider %s: no gateway runs.", s.prov.Name())
+}
+
+// p2sGateway loads the request's gateway and the point-to-site provisioner.
+func (s *Server) p2sGateway(r *request) (*resource.VirtualNetworkGateway, PointToSiteProvisioner, error) {
+	id, err := resourceID(r, gatewayKind)
+	if err != nil {
+		return nil, nil, err
+	}
+	gw, err := s.loadGateway(r.Context(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if gw.Properties.VpnClientConfiguration == nil {
+		return nil, nil, errorf(http.StatusBadRequest, armerr.CodeVpnClientConfiguration, "properties.vpnClientConfiguration",
+			"The gateway has no point-to-site configuration (vpnClientConfiguration).")
+	}
+	p, err := s.p2sProvisioner()
+	return gw, p, err
+}
+
+// generateVpnProfile serves POST generatevpnprofile and
+// generatevpnclientpackage: it builds the gateway's client package (see
+// package profile) and answers with the URL it is served at for an hour,
+// as a JSON string. Azure runs it as a long-running operation; vpngw
+// answers at once (200), which Azure's clients accept.
+func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
+	var in resource.VpnClientParameters
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		return errorf(http.StatusBadRequest, armerr.CodeInvalidRequestContent, "", "Reading the request body failed: %v", err)
+	}
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := resource.DecodeStrict(b, &in); err != nil {
+			return err
+		}
+	}
+	gw, p, err := s.p2sGateway(r)
+	if err != nil {
+		return err
+	}
+	c := gw.Properties.VpnClientConfiguration
+	auth := profile.AuthEAPMSCHAPv2
+	if slices.Contains(c.VpnAuthenticationTypes, resource.AuthCertificate) || len(c.VpnAuthenticationTypes) == 0 && len(c.VpnClientRootCertificates) > 0 {
+		auth = profile.AuthCertificate
+	}
+	switch {
+	case in.AuthenticationMethod == "" || strings.EqualFold(in.AuthenticationMethod, "EAPTLS") && auth == profile.AuthCertificate:
+	case strings.EqualFold(in.AuthenticationMethod, "EAPMSCHAPv2") && slices.Contains(c.VpnAuthenticationTypes, resource.AuthRadius):
+		auth = profile.AuthEAPMSCHAPv2
+	default:
+		return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "authenticationMethod",
+			"authenticationMethod %q does not match the gateway's vpnAuthenticationTypes %v (EAPTLS needs Certificate, EAPMSCHAPv2 needs Radius).",
+			in.AuthenticationMethod, c.VpnAuthenticationTypes)
+	}
+	srv, err := p.VpnServer(r.Context(), gw)
+	if err != nil {
+		return err
+	}
+	rootCN := ""
+	if rc, err := x509.ParseCertificate(srv.RootCertificate); err == nil {
+		rootCN = rc.Subject.CommonName
+	}
+	zip, err := profile.Build(profile.Profile{Name: gw.Name, FQDN: srv.FQDN, Addresses: srv.Addresses, RootCertificate: srv.RootCertificate,
+		Routes: srv.Routes, Auth: auth}, rootCN)
+	if err != nil {
+		return internalf("building the client package of %s: %v", gw.ID, err)
+	}
+	var idb [16]byte
+	if _, err := io.ReadFull(s.rand, idb[:]); err != nil {
+		return internalf("randomness: %v", err)
+	}
+	id := hex.EncodeToString(idb[:])
+	s.packages.put(id, clientPackage{zip: zip, name: gw.Name, expires: s.now().Add(packageTTL)}, s.now())
+	writeJSON(w, http.StatusOK, s.endpointFor(r.Request)+"/vpnclientpackages/"+id)
+	return nil
+}
+
+// getVpnClientPackage serves the zip at the URL generatevpnprofile gave.
+func (s *Server) getVpnClientPackage(w http.ResponseWriter, r *request) error {
+	c, ok := s.packages.get(r.param(paramPackage), s.now())
+	if !ok {
+		return errorf(http.StatusNotFound, armerr.CodeResourceNotFound, "",
+			"The client package was not found: links last %v; generate the profile again.", packageTTL)
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+c.name+`-vpnclientpackage.zip"`)
+	w.WriteHeader(http.StatusOK)
+	w.Write(c.zip)
+	return nil
+}
+
+// getVpnClientConnectionHealth serves POST getvpnclientconnectionhealth:
+// the connected clients, from the instances' latest reports.
+func (s *Server) getVpnClientConnectionHealth(w http.ResponseWriter, r *request) error {
+	gw, p, err := s.p2sGateway(r)
+	if err != nil {
+		return err
+	}
+	ds, err := p.VpnClientHealth(r.Context(), gw)
+	if err != nil {
+		return err
+	}
+	if ds == nil {
+		ds = []resource.VpnClientConnectionHealthDetail{}
+	}
+	writeJSON(w, http.StatusOK, resource.VpnClientConnectionHealthDetailListResult{Value: ds})
+	return nil
+}
+
+// disconnectVpnConnections serves POST
+// disconnectvirtualnetworkgatewayvpnconnections: the named sessions end
+// (their IKE SAs deleted, the clients told); 200 once the gateway applied
+// it. IDs of sessions already gone are ignored.
+func (s *Server) disconnectVpnConnections(w http.ResponseWriter, r *request) error {
+	var in resource.P2SVpnConnectionRequest
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if len(in.VpnConnectionIDs) == 0 || len(in.VpnConnectionIDs) > maxDisconnectIDs {
+		return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "vpnConnectionIds",
+			"vpnConnectionIds must list 1 to %d session IDs (vpnConnectionId of getvpnclientconnectionhealth); got %d.", maxDisconnectIDs, len(in.VpnConnectionIDs))
+	}
+	for i, id := range in.VpnConnectionIDs {
+		if id == "" || len(id) > 128 || strings.ContainsAny(id, " \t\n") {
+			return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "vpnConnectionIds["+strconv.Itoa(i)+"]",
+				"%q is not a vpnConnectionId.", id)
+		}
+	}
+	gw, p, err := s.p2sGateway(r)
+	if err != nil {
+		return err
+	}
+	if err := p.DisconnectVpnClients(r.Context(), gw, in.VpnConnectionIDs); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

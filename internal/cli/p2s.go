@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vpngw/vpngw/internal/resource"
+)
+
+// Point-to-site commands of vnet-gateway, in az's words: vpn-client
+// generate / show-health, root-cert and revoked-cert create / delete,
+// disconnect-vpn-connections.
+
+func vpnClientCommand(e *env, g *globalOptions) *cobra.Command {
+	cmd := newGroup("vpn-client", "Download a VPN client configuration package and see the connected clients.",
+		`Point-to-site clients of a virtual network gateway: the client
+configuration package (generate) and the connected clients (show-health).`)
+	cmd.AddCommand(vpnClientGenerateCmd(e, g), vpnClientShowHealthCmd(e, g))
+	return cmd
+}
+
+func vpnClientGenerateCmd(e *env, g *globalOptions) *cobra.Command {
+	var rg, name, auth, arch string
+	cmd := leaf(e, g, "generate", "Generate a VPN client configuration package.", func(ctx context.Context, x *invocation) error {
+		body := map[string]any{}
+		if auth != "" {
+			body["authenticationMethod"] = auth
+		}
+		if arch != "" {
+			body["processorArchitecture"] = arch
+		}
+		return x.post(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/generatevpnprofile", body)
+	})
+	cmd.Long = `Generate the gateway's point-to-site client package and print the URL it can
+be downloaded from for an hour (a zip): Azure's Generic/VpnSettings.xml and
+Generic/VpnServerRoot.cer (the CA that vouches for the gateway), a ready
+strongSwan directory (strongSwan/swanctl.conf, laid out like /etc/swanctl)
+and a NetworkManager keyfile. With certificate authentication, put the
+client's certificate in strongSwan/x509/client.pem and its key in
+strongSwan/private/; then 'swanctl --load-all --file swanctl.conf' and
+'swanctl --initiate --child GATEWAY' connect.`
+	cmd.Example = `  curl -o vpnclient.zip "$(vpngw network vnet-gateway vpn-client generate -g MyResourceGroup -n MyVnetGateway -o tsv)"`
+	groupFlag(cmd, &rg)
+	f := cmd.Flags()
+	f.StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
+	addEnum(f, &auth, "authentication-method", "", "Method used to authenticate with the generated client.", []string{"EAPMSCHAPv2", "EAPTLS"})
+	addEnum(f, &arch, "processor-architecture", "", "Processor architecture of the target system (accepted, unused: vpngw builds no installers).", []string{"Amd64", "X86"})
+	required(cmd, "resource-group", "name")
+	return cmd
+}
+
+func vpnClientShowHealthCmd(e *env, g *globalOptions) *cobra.Command {
+	var rg, name string
+	cmd := leaf(e, g, "show-health", "Get the VPN client connection health detail per client connection.", func(ctx context.Context, x *invocation) error {
+		return x.post(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/getvpnclientconnectionhealth", nil)
+	})
+	cmd.Long = `Show the connected point-to-site clients: session ID (vpnConnectionId, what
+disconnect-vpn-connections takes), user, public and private address, when
+it connected and for how long, and bytes and packets both ways.`
+	groupFlag(cmd, &rg)
+	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
+	required(cmd, "resource-group", "name")
+	return cmd
+}
+
+func vnetGatewayDisconnectCmd(e *env, g *globalOptions) *cobra.Command {
+	var rg, name string
+	var ids []string
+	cmd := leaf(e, g, "disconnect-vpn-connections", "Disconnect vpn connections of virtual network gateway.", func(ctx context.Context, x *invocation) error {
+		return x.post(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/disconnectvirtualnetworkgatewayvpnconnections",
+			map[string]any{"vpnConnectionIds": strs(nonEmpty(ids))})
+	})
+	cmd.Long = `End point-to-site sessions by their vpnConnectionId (from 'vpn-client
+show-health'): the clients are told and their addresses return to the pool.`
+	groupFlag(cmd, &rg)
+	f := cmd.Flags()
+	f.StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
+	addList(f, &ids, "vpn-connection-ids", "", "List of the vpn connection ids of virtual network gateway.")
+	required(cmd, "resource-group", "name", "vpn-connection-ids")
+	return cmd
+}
+
+// p2sCertKind is root-cert or revoked-cert.
+type p2sCertKind struct {
+	use, what, list, field, flag, flagHelp string
+}
+
+var (
+	rootCertKind = p2sCertKind{use: "root-cert", what: "VPN client root certificate", list: "vpnClientRootCertificates",
+		field: "publicCertData", flag: "public-cert-data", flagHelp: "Base64 contents of the root certificate file or file path."}
+	revokedCertKind = p2sCertKind{use: "revoked-cert", what: "revoked VPN client certificate", list: "vpnClientRevokedCertificates",
+		field: "thumbprint", flag: "thumbprint", flagHelp: "Certificate thumbprint."}
+)
+
+func p2sCertCommand(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
+	cmd := newGroup(k.use, "Manage "+k.what+"s.", "Manage the "+k.what+"s of a gateway's point-to-site configuration ("+k.list+").")
+	cmd.AddCommand(p2sCertCreateCmd(e, g, k), p2sCertDeleteCmd(e, g, k))
+	return cmd
+}
+
+func p2sCertCreateCmd(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
+	var rg, gw, name, value string
+	var noWait bool
+	cmd := leaf(e, g, "create", "Upload a "+k.what+".", func(ctx context.Context, x *invocation) error {
+		v := value
+		if k.use == rootCertKind.use {
+			if b, err := os.ReadFile(value); err == nil {
+				v = string(b)
+			}
+			// A .cer in Base64 may keep its PEM lines; publicCertData is
+			// the body.
+			v = strings.Join(strings.Fields(strings.NewReplacer("-----BEGIN CERTIFICATE-----", "", "-----END CERTIFICATE-----", "").Replace(v)), "")
+		}
+		return x.update(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, gw).String(), noWait, vnetGatewayKind.cols, func(o map[string]any) error {
+			vc := obj(obj(o, "properties"), "vpnClientConfiguration")
+			l, _ := vc[k.list].([]any)
+			for _, c := range l {
+				if n, _ := c.(map[string]any)["name"].(string); strings.EqualFold(n, name) {
+					return fmt.Errorf("%s %q already exists on gateway %s", k.use, name, gw)
+				}
+			}
+			vc[k.list] = append(l, map[string]any{"name": name, "properties": map[string]any{k.field: v}})
+			return nil
+		})
+	})
+	cmd.Long = "Add a " + k.what + " to a gateway (" + k.list + "); the gateway is updated as a long-running operation."
+	if k.use == revokedCertKind.use {
+		cmd.Long += " Clients whose certificate chain has the thumbprint are refused, and connected ones are disconnected."
+	}
+	groupFlag(cmd, &rg)
+	f := cmd.Flags()
+	f.StringVar(&gw, "gateway-name", "", "Virtual network gateway name.")
+	f.StringVarP(&name, "name", "n", "", "Name of the "+k.what+".")
+	f.StringVar(&value, k.flag, "", k.flagHelp)
+	f.BoolVar(&noWait, "no-wait", false, helpNoWait)
+	required(cmd, "resource-group", "gateway-name", "name", k.flag)
+	return cmd
+}
+
+func p2sCertDeleteCmd(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
+	var rg, gw, name string
+	var noWait bool
+	cmd := leaf(e, g, "delete", "Delete a "+k.what+".", func(ctx context.Context, x *invocation) error {
+		return x.update(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, gw).String(), noWait, vnetGatewayKind.cols, func(o map[string]any) error {
+			vc := obj(obj(o, "properties"), "vpnClientConfiguration")
+			l, _ := vc[k.list].([]any)
+			keep := []any{}
+			for _, c := range l {
+				if n, _ := c.(map[string]any)["name"].(string); !strings.EqualFold(n, name) {
+					keep = append(keep, c)
+				}
+			}
+			if len(keep) == len(l) {
+				return fmt.Errorf("gateway %s has no %s named %q", gw, k.use, name)
+			}
+			vc[k.list] = keep
+			return nil
+		})
+	})
+	groupFlag(cmd, &rg)
+	f := cmd.Flags()
+	f.StringVar(&gw, "gateway-name", "", "Virtual network gateway name.")
+	f.StringVarP(&name, "name", "n", "", "Name of the "+k.what+".")
+	f.BoolVar(&noWait, "no-wait", false, helpNoWait)
+	required(cmd, "resource-group", "gateway-name", "name")
+	return cmd
+}

@@ -1,0 +1,249 @@
+// Package profile builds a gateway's point-to-site client package, the zip
+// Azure's generatevpnprofile and generatevpnclientpackage link to:
+//
+//	Generic/VpnSettings.xml              the server, tunnel type and routes (Azure's)
+//	Generic/VpnServerRoot.cer            the CA that vouches for the gateway (DER, Azure's)
+//	strongSwan/swanctl.conf              a ready strongSwan connection (vpngw's)
+//	strongSwan/x509ca/VpnServerRoot.pem  the same CA for swanctl
+//	strongSwan/README.txt                where the client's certificate or password goes
+//	NetworkManager/NAME.nmconnection     a NetworkManager (strongswan plugin) keyfile
+//
+// The strongSwan directory is laid out like /etc/swanctl: with the
+// client's certificate in x509/ and its key in private/ (certificate
+// authentication), or its password in swanctl.conf's secrets (RADIUS),
+// `swanctl --load-all --file strongSwan/swanctl.conf` loads it as is.
+// The package holds no secret. It imports only the standard library.
+package profile
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/pem"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Client authentication methods a profile is built for.
+const (
+	// AuthCertificate: IKEv2 certificate authentication (Azure's
+	// "Certificate"; EAPTLS in VpnClientParameters).
+	AuthCertificate = "Certificate"
+	// AuthEAPMSCHAPv2: a user name and password (Azure's "Radius" with
+	// EAPMSCHAPv2).
+	AuthEAPMSCHAPv2 = "EAPMSCHAPv2"
+)
+
+// Profile describes the gateway a package connects to.
+type Profile struct {
+	// Name names the connection (the gateway's name).
+	Name string
+	// FQDN is the gateway's IKE identity; its certificate names it.
+	FQDN string
+	// Addresses are the gateway's public addresses (the first is used).
+	Addresses []string
+	// RootCertificate is the CA that issued the gateway's certificate (DER).
+	RootCertificate []byte
+	// Routes are the prefixes reached through the tunnel.
+	Routes []string
+	// Auth is AuthCertificate or AuthEAPMSCHAPv2.
+	Auth string
+}
+
+// ErrInvalid is returned for a profile that cannot be built.
+var ErrInvalid = errors.New("profile: invalid")
+
+// vpnSettings is Generic/VpnSettings.xml, in Azure's shape.
+type vpnSettings struct {
+	XMLName        xml.Name `xml:"VpnProfile"`
+	VpnServer      string   `xml:"VpnServer"`
+	VpnType        string   `xml:"VpnType"`
+	CertPublicKeys struct {
+		ServerCertRootCn   string `xml:"ServerCertRootCn"`
+		ServerCertIssuerCn string `xml:"ServerCertIssuerCn"`
+	} `xml:"CertPublicKeys"`
+	Routes           string `xml:"Routes"`
+	CustomDNSServers string `xml:"CustomDnsServers"`
+	// VpnServerAddress is vpngw's addition: the address to connect to
+	// when VpnServer is not in DNS.
+	VpnServerAddress string `xml:"VpnServerAddress"`
+	// Authentication is vpngw's addition: how the client authenticates.
+	Authentication string `xml:"Authentication"`
+}
+
+// Build returns the package (a zip) for p, with rootCN the CA's common
+// name (as VpnSettings.xml names it).
+func Build(p Profile, rootCN string) ([]byte, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	vs := vpnSettings{VpnServer: p.FQDN, VpnType: "IkeV2", Routes: strings.Join(p.Routes, ","),
+		VpnServerAddress: p.Addresses[0], Authentication: p.Auth}
+	vs.CertPublicKeys.ServerCertRootCn, vs.CertPublicKeys.ServerCertIssuerCn = rootCN, rootCN
+	xb, err := xml.MarshalIndent(vs, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.RootCertificate})
+	files := []struct {
+		name string
+		data []byte
+	}{
+		{"Generic/VpnSettings.xml", append([]byte(xml.Header), append(xb, '\n')...)},
+		{"Generic/VpnServerRoot.cer", p.RootCertificate},
+		{"strongSwan/swanctl.conf", []byte(p.swanctl())},
+		{"strongSwan/x509ca/VpnServerRoot.pem", rootPEM},
+		{"strongSwan/README.txt", []byte(p.readme())},
+		{"NetworkManager/" + p.Name + ".nmconnection", []byte(p.networkManager())},
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range files {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: time.Now().UTC()})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(f.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (p *Profile) check() error {
+	switch {
+	case p.Name == "" || strings.ContainsAny(p.Name, " /\\{}\"\n\t#"):
+		return fmt.Errorf("%w: name %q", ErrInvalid, p.Name)
+	case p.FQDN == "" || strings.ContainsAny(p.FQDN, " {}\"\n\t#"):
+		return fmt.Errorf("%w: fqdn %q", ErrInvalid, p.FQDN)
+	case len(p.Addresses) == 0:
+		return fmt.Errorf("%w: no address", ErrInvalid)
+	case len(p.RootCertificate) == 0:
+		return fmt.Errorf("%w: no root certificate", ErrInvalid)
+	case len(p.Routes) == 0:
+		return fmt.Errorf("%w: no routes", ErrInvalid)
+	case p.Auth != AuthCertificate && p.Auth != AuthEAPMSCHAPv2:
+		return fmt.Errorf("%w: authentication %q", ErrInvalid, p.Auth)
+	}
+	if _, err := netip.ParseAddr(p.Addresses[0]); err != nil {
+		return fmt.Errorf("%w: address %q", ErrInvalid, p.Addresses[0])
+	}
+	for _, r := range p.Routes {
+		if _, err := netip.ParsePrefix(r); err != nil {
+			return fmt.Errorf("%w: route %q", ErrInvalid, r)
+		}
+	}
+	return nil
+}
+
+// swanctl is strongSwan/swanctl.conf. encap = yes because strongSwan's
+// userspace ESP (kernel-libipsec) needs it and every gateway takes it.
+func (p *Profile) swanctl() string {
+	var local, secrets string
+	if p.Auth == AuthCertificate {
+		local = `		local {
+			# Your certificate (x509/client.pem) and its key (private/);
+			# the identity is the certificate's subject.
+			auth = pubkey
+			certs = client.pem
+		}`
+	} else {
+		local = `		local {
+			# Your user name: here and in secrets below.
+			auth = eap-mschapv2
+			id = USERNAME
+			eap_id = USERNAME
+		}`
+		secrets = `
+secrets {
+	eap-user {
+		id = USERNAME
+		secret = "PASSWORD"
+	}
+}
+`
+	}
+	return fmt.Sprintf(`# vpngw point-to-site profile: gateway %[1]s (IKEv2, %[5]s).
+# Load with: swanctl --load-all --file swanctl.conf   then: swanctl --initiate --child %[1]s
+connections {
+	%[1]s {
+		version = 2
+		remote_addrs = %[2]s
+		vips = 0.0.0.0
+		encap = yes
+		proposals = aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048,default
+%[6]s
+		remote {
+			auth = pubkey
+			id = %[3]s
+			cacerts = VpnServerRoot.pem
+		}
+		children {
+			%[1]s {
+				remote_ts = %[4]s
+				esp_proposals = aes256gcm16,aes256-sha256,default
+				start_action = none
+			}
+		}
+	}
+}
+%[7]s`, p.Name, p.Addresses[0], p.FQDN, strings.Join(p.Routes, ","), p.Auth, local, secrets)
+}
+
+func (p *Profile) readme() string {
+	how := "Certificate authentication: put your client certificate (PEM, issued by a root\n" +
+		"uploaded to the gateway's vpnClientRootCertificates) in x509/client.pem and its\n" +
+		"private key (PEM) in private/."
+	if p.Auth == AuthEAPMSCHAPv2 {
+		how = "User name and password (EAP-MSCHAPv2, checked by the gateway's RADIUS server):\n" +
+			"replace USERNAME and PASSWORD in swanctl.conf."
+	}
+	return fmt.Sprintf(`vpngw point-to-site profile for gateway %s
+
+Server: %s (identity %s), IKEv2.
+Routes through the tunnel: %s
+
+This directory is laid out like /etc/swanctl. %s
+
+Then, with charon running:
+  swanctl --load-all --file swanctl.conf
+  swanctl --initiate --child %s
+`, p.Name, p.Addresses[0], p.FQDN, strings.Join(p.Routes, ", "), how, p.Name)
+}
+
+// networkManager is a keyfile for NetworkManager's strongswan plugin
+// (/etc/NetworkManager/system-connections/, mode 0600); the certificate
+// paths are where the user puts the files.
+func (p *Profile) networkManager() string {
+	method, creds := "key", "usercert=/etc/swanctl/x509/client.pem\nuserkey=/etc/swanctl/private/client.key\n"
+	if p.Auth == AuthEAPMSCHAPv2 {
+		// The password is asked for when connecting (not saved).
+		method, creds = "eap", "user=USERNAME\npassword-flags=2\n"
+	}
+	return fmt.Sprintf(`[connection]
+id=%[1]s
+type=vpn
+autoconnect=false
+
+[vpn]
+service-type=org.freedesktop.NetworkManager.strongswan
+address=%[2]s
+remote-identity=%[3]s
+certificate=/etc/swanctl/x509ca/VpnServerRoot.pem
+method=%[4]s
+%[5]svirtual=yes
+encap=yes
+ipcomp=no
+proposal=no
+
+[ipv4]
+method=auto
+never-default=true
+`, p.Name, p.Addresses[0], p.FQDN, method, creds)
+}

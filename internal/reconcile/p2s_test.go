@@ -1,0 +1,142 @@
+package reconcile_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/p2s/pki"
+	"github.com/vpngw/vpngw/internal/reconcile"
+	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/tunstat"
+)
+
+// A gateway's vpnClientConfiguration reaches its active instance as a
+// pointToSite section the agent accepts: the pool (routed by the VNet to
+// that instance), the gateway's generated identity, the roots and revoked
+// thumbprints, the RADIUS servers. The identity is made once and survives
+// updates; SSTP is refused with the reason and the gateway keeps running.
+func TestPointToSiteReachesTheAgent(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	ca, err := pki.NewCA("clients", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwPath := res("rg1", "virtualNetworkGateways", "gw1")
+	gwBody := func(vc string) string {
+		return fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw2"},"vpnGatewayGeneration":"Generation2",
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"%s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%s"}}}],
+		"vpnClientConfiguration":%s}}`, res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip"), vc)
+	}
+	vc := func(revoked, protocols string) string {
+		return fmt.Sprintf(`{"vpnClientAddressPool":{"addressPrefixes":["172.16.201.0/24"]},"vpnClientProtocols":[%s],
+			"vpnAuthenticationTypes":["Certificate","Radius"],
+			"vpnClientRootCertificates":[{"name":"root1","properties":{"publicCertData":"%s"}}],
+			"vpnClientRevokedCertificates":[%s],
+			"radiusServers":[{"radiusServerAddress":"10.1.0.10","radiusServerScore":5,"radiusServerSecret":"radsecret"}]}`,
+			protocols, pki.PublicCertData(ca.Cert), revoked)
+	}
+	h.put(gwPath, gwBody(vc("", `"IkeV2"`)))
+	d := h.desired()
+	g := d.Gateways[0]
+	if !slices.Contains(g.Routes, netip.MustParsePrefix("172.16.201.0/24")) {
+		t.Fatalf("the VNet does not route the pool to the gateway: %v", g.Routes)
+	}
+	a := h.agent(g.Instances[0].ID)
+	cfg := a.config()
+	in, err := cfg.Check()
+	if err != nil {
+		t.Fatalf("assignment does not validate: %v", err)
+	}
+	p := in.P2S
+	if p == nil || p.Clients == nil || len(p.Radius) != 1 || p.Radius[0].Score != 5 || p.FQDN != reconcile.P2SFQDN(g.Key) || len(p.Cert) != 2 {
+		t.Fatalf("pointToSite: %+v", p)
+	}
+	if st := h.desired().Instances[g.Instances[1].ID]; st.Assignment.Config.PointToSite != nil {
+		t.Fatal("the standby runs point-to-site")
+	}
+	// GET never shows the RADIUS secret; the identity's key is nowhere in the gateway.
+	out := h.get(gwPath)
+	if b := fmt.Sprint(out); strings.Contains(b, "radsecret") || strings.Contains(b, "PRIVATE KEY") {
+		t.Fatalf("GET shows a secret: %s", b)
+	}
+	// The profile: a URL to a zip with Azure's files and a swanctl.conf.
+	gen, err := h.c.Do(h.ctx, "POST", gwPath+"/generatevpnprofile", json.RawMessage(`{"authenticationMethod":"EAPTLS"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var url string
+	if err := json.Unmarshal(gen.Body, &url); err != nil || !strings.HasPrefix(url, "/vpnclientpackages/") {
+		t.Fatalf("generatevpnprofile = %s, %v", gen.Body, err)
+	}
+	zresp, err := h.c.Do(h.ctx, "GET", url, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zresp.Body), int64(len(zresp.Body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+	}
+	for _, want := range []string{"Generic/VpnSettings.xml", "Generic/VpnServerRoot.cer", "strongSwan/swanctl.conf"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("the package lacks %s: %v", want, names)
+		}
+	}
+	// Health: the clients the active instance reports.
+	up := time.Now().Add(-time.Minute)
+	cs := agentapi.ConnectionStatus{Status: agentapi.Connected, IngressBytes: 1000, EgressBytes: 2000}
+	cs.Name, cs.UpSince = "p2s/alice/172.16.201.2", up
+	cs.Client = &tunstat.ClientStatus{Template: "p2s", User: "alice", VirtualIP: netip.MustParseAddr("172.16.201.2")}
+	cs.IKE = []tunstat.IKESAStatus{{SPIi: "0123456789abcdef", Remote: netip.MustParseAddrPort("198.51.100.7:4500")}}
+	cs.Traffic = &tunstat.TunnelStats{RxPackets: 10, TxPackets: 20}
+	a.mu.Lock()
+	a.p2s = &agentapi.PointToSiteStatus{Name: "p2s", Clients: []agentapi.ConnectionStatus{cs}}
+	a.mu.Unlock()
+	var health resource.VpnClientConnectionHealthDetailListResult
+	waitFor(t, 3*time.Second, func() bool {
+		r, err := h.c.Do(h.ctx, "POST", gwPath+"/getvpnclientconnectionhealth", nil, nil)
+		return err == nil && json.Unmarshal(r.Body, &health) == nil && len(health.Value) == 1
+	}, "health does not show the client")
+	d0 := health.Value[0]
+	if d0.VpnConnectionID != "IKEv2_0123456789abcdef" || d0.VpnUserName != "alice" || d0.PrivateIPAddress != "172.16.201.2" ||
+		d0.PublicIPAddress != "198.51.100.7:4500" || d0.IngressBytesTransferred != 1000 || d0.EgressPacketsTransferred != 20 || d0.VpnConnectionDuration < 59 {
+		t.Fatalf("health: %+v", d0)
+	}
+	// Disconnect: the session ID reaches the active instance.
+	if _, err := h.c.Do(h.ctx, "POST", gwPath+"/disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":["IKEv2_0123456789abcdef"]}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.assignment().DisconnectClients; !slices.Equal(got, []string{"IKEv2_0123456789abcdef"}) {
+		t.Fatalf("DisconnectClients = %v", got)
+	}
+	if _, err := h.c.Do(h.ctx, "POST", gwPath+"/disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":[]}`), nil); err == nil {
+		t.Fatal("an empty disconnect was accepted")
+	}
+	// Revoking a thumbprint keeps the identity.
+	h.put(gwPath, gwBody(vc(`{"name":"lost","properties":{"thumbprint":"`+strings.Repeat("ab", 20)+`"}}`, `"IkeV2"`)))
+	cfg2 := a.config()
+	if cfg2.PointToSite == nil || cfg2.PointToSite.CertificatePEM != cfg.PointToSite.CertificatePEM ||
+		!slices.Equal(cfg2.PointToSite.RevokedThumbprints, []string{strings.Repeat("AB", 20)}) {
+		t.Fatalf("after revocation: %+v", cfg2.PointToSite)
+	}
+	// SSTP: refused with the reason; the gateway keeps running.
+	err = h.putErr(gwPath, gwBody(vc("", `"IkeV2","SSTP"`)))
+	if err == nil || !strings.Contains(err.Error(), "SSTP is not served by vpngw yet") {
+		t.Fatalf("SSTP: %v", err)
+	}
+	if len(h.desired().Gateways) != 1 {
+		t.Fatal("the gateway stopped running")
+	}
+}

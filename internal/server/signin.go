@@ -1,0 +1,95 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/identity"
+	"github.com/vpngw/vpngw/internal/portal"
+	"github.com/vpngw/vpngw/internal/resource"
+)
+
+// IdentityDir is where the token issuer keeps its signing key and
+// principals, under the data directory.
+const IdentityDir = "identity"
+
+// AdminCredentialFile is the path of the administrator service
+// principal's credential in dataDir, written on the first start.
+func AdminCredentialFile(dataDir string) string {
+	return filepath.Join(dataDir, IdentityDir, identity.AdminCredentialFile)
+}
+
+// openIssuer opens the token issuer in DataDir/identity; on the first
+// start it creates the administrator service principal and logs how to
+// use it (its client ID and file, never the secret).
+func openIssuer(o Options, endpoint string, log *slog.Logger) (*identity.Issuer, error) {
+	iss, created, err := identity.Open(identity.Config{
+		Dir:        filepath.Join(o.DataDir, IdentityDir),
+		Endpoint:   func(r *http.Request) string { return api.RequestEndpoint(r, endpoint) },
+		Configured: endpoint,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		path := AdminCredentialFile(o.DataDir)
+		log.Info("created the administrator service principal; its client ID and secret are in the credential file (mode 0600). "+
+			"Sign in with: vpngw login --credential-file FILE (az: az login --service-principal -u CLIENT-ID -p SECRET --tenant adfs)",
+			"credentialFile", path)
+	}
+	log.Info("sign-in: API requests need a bearer token from the token issuer", "authority", identity.Authority(endpoint))
+	return iss, nil
+}
+
+// portalPage reports whether r is a browser's load of a portal page,
+// which is sent to the sign-in page rather than refused.
+func portalPage(r *http.Request) bool {
+	return r.Method == http.MethodGet && (r.URL.Path == "/" || strings.HasPrefix(r.URL.Path, portal.Prefix)) &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// openPath reports whether r may reach the API without a token: the
+// cloud metadata (az cloud register reads it before signing in) and the
+// portal's sign-in page and assets.
+func openPath(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	return r.URL.Path == "/metadata/endpoints" || r.URL.Path == portal.SignInPath || strings.HasPrefix(r.URL.Path, portal.Prefix+"static/") ||
+		// A point-to-site client package, by the random 128-bit ID that
+		// generatevpnprofile returned, for an hour: the URL is the
+		// capability, like the SAS URL Azure returns.
+		strings.HasPrefix(r.URL.Path, "/vpnclientpackages/")
+}
+
+// classify is what a request on the API listener asks to do, for the role
+// check (identity.Authorize): open for what any signed-in principal may
+// read (the subscription and tenant lists, the OpenAPI document, an
+// operation's status by its random ID); the role API's and ARM's actions
+// at the request's path; a portal page reads the default subscription;
+// the lab's API (/lab/v1) needs the vpngw.Lab actions, which only Owner
+// grants.
+func classify(r *http.Request) identity.Request {
+	p := strings.ToLower(strings.TrimRight(r.URL.Path, "/"))
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch {
+	case openPath(r):
+		return identity.Request{Open: true}
+	case read && (p == "/openapi.json" || p == "/subscriptions" || p == "/tenants"):
+		return identity.Request{Open: true}
+	case read && strings.Count(p, "/") == 2 && strings.HasPrefix(p, "/subscriptions/"):
+		return identity.Request{Open: true}
+	case read && strings.Contains(p, "/providers/microsoft.network/locations/") &&
+		(strings.Contains(p, "/operations/") || strings.Contains(p, "/operationresults/")):
+		return identity.Request{Open: true}
+	case identity.IsAuthorizationPath(r):
+		return identity.ClassifyAuthorization(r)
+	case read && (p == "" || strings.HasPrefix(p+"/", portal.Prefix)):
+		return identity.Request{Actions: []string{"Microsoft.Resources/subscriptions/read"}, Scope: "/subscriptions/" + resource.DefaultSubscription}
+	}
+	return identity.ClassifyARM(r)
+}

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/vpngw/vpngw/internal/api"
+	"github.com/vpngw/vpngw/internal/store"
+	"github.com/vpngw/vpngw/internal/store/etcdstore"
+)
+
+// writerKey is the shared writer lock's key prefix under the store's
+// prefix; the registry uses none of it.
+const writerKey = "writer/"
+
+// etcdWriteLock is the API's writer lock shared by the replicas on one
+// etcd prefix (api.Config.WriteLock): a concurrency.Mutex on a session
+// of this replica's, whose lease (ttl) frees the lock if the replica
+// dies holding it.
+type etcdWriteLock struct {
+	cli *clientv3.Client
+	// key is the mutex's key prefix.
+	key string
+	// ttl is the session's lease.
+	ttl time.Duration
+
+	// mu guards sess, created on first use and again after it ends.
+	mu   sync.Mutex
+	sess *concurrency.Session
+}
+
+// writeLockFor is the shared writer lock for raw: etcd's, or nil for a
+// store only this process writes.
+func writeLockFor(raw store.Store, ttl time.Duration) (api.WriteLocker, func()) {
+	s, ok := raw.(*etcdstore.Store)
+	if !ok {
+		return nil, func() {}
+	}
+	if ttl == 0 {
+		ttl = DefaultLeaderTTL
+	}
+	l := &etcdWriteLock{cli: s.Client(), key: s.Prefix() + writerKey, ttl: ttl}
+	return l, l.close
+}
+
+// session returns the live session, creating one if needed.
+func (l *etcdWriteLock) session(ctx context.Context) (*concurrency.Session, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sess != nil {
+		select {
+		case <-l.sess.Done():
+			l.sess = nil
+		default:
+			return l.sess, nil
+		}
+	}
+	// The lease is granted under ctx (bounded), the session then keeps
+	// it alive for the replica's life.
+	lease, err := l.cli.Grant(ctx, int64(l.ttl/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("writer lock: lease: %w", err)
+	}
+	// (WithTTL also bounds Close's revoke, 60 s by default.)
+	sess, err := concurrency.NewSession(l.cli, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(l.ttl/time.Second)),
+		concurrency.WithContext(context.WithoutCancel(ctx)))
+	if err != nil {
+		return nil, fmt.Errorf("writer lock: session: %w", err)
+	}
+	l.sess = sess
+	return sess, nil
+}
+
+// Lock implements api.WriteLocker. It retries until ctx ends: etcd
+// refuses requests for a moment while it elects a new leader member.
+func (l *etcdWriteLock) Lock(ctx context.Context) (func(), error) {
+	for {
+		unlock, err := l.tryLock(ctx)
+		if err == nil || ctx.Err() != nil {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (l *etcdWriteLock) tryLock(ctx context.Context) (func(), error) {
+	sess, err := l.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := concurrency.NewMutex(sess, l.key)
+	if err := m.Lock(ctx); err != nil {
+		return nil, fmt.Errorf("writer lock: %w", err)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.Unlock(uctx) // else the lease frees it
+	}, nil
+}
+
+// close revokes the session (and any lock it holds).
+func (l *etcdWriteLock) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sess != nil {
+		_ = l.sess.Close()
+		l.sess = nil
+	}
+}
