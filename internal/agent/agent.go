@@ -99,6 +99,13 @@ type Agent struct {
 	// ikeQueueFull counts IKE datagrams dropped because the loop was
 	// behind (ikeIn full); see metrics.go.
 	ikeQueueFull atomic.Uint64
+
+	// bgp is the BGP speaker (loop-owned; nil without bgpSettings) and
+	// bgpCur the same for Status; bgpKick (capacity 1) tells the loop
+	// that learned routes changed (bgp.go).
+	bgp     *bgpRouting
+	bgpCur  atomic.Pointer[bgpRouting]
+	bgpKick chan struct{}
 }
 
 // New prepares an agent for a checked configuration; Run starts it.
@@ -117,6 +124,7 @@ func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 		done:   make(chan struct{}),
 
 		changed: make(chan struct{}, 1),
+		bgpKick: make(chan struct{}, 1),
 	}
 	a.book.conns = map[string]ConnectionStatus{}
 	a.book.clients = map[string]ConnectionStatus{}
@@ -180,12 +188,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.setIdle(time.Now(), a.cfg, peers)
+	if err := a.setBGP(ctx, a.cfg); err != nil {
+		a.stopBGP()
+		a.eng.Close(time.Now())
+		a.host.removeAll()
+		a.dp.Close()
+		return fmt.Errorf("agent: BGP: %w", err)
+	}
 	a.log.Info("agent running", "name", a.cfg.Name, "local", a.cfg.LocalAddress, "tun", dp.TUNName(), "connections", len(peers))
 	if a.opts.OnStatus != nil {
 		go a.notifyStatus(ctx)
 	}
 	a.loop(ctx)
 	close(a.done)
+	a.stopBGP()
 	a.eng.Close(time.Now())
 	a.host.removeAll()
 	return dp.Close()
@@ -215,6 +231,8 @@ func (a *Agent) loop(ctx context.Context) {
 			a.dataplaneEvent(ev)
 		case f := <-a.calls:
 			f()
+		case <-a.bgpKick:
+			a.applyLearned()
 		case <-timer.C:
 			now := time.Now()
 			a.eng.Tick(now)
@@ -276,7 +294,7 @@ func (h liveHost) LastReceived(peer string) (time.Time, bool) { return h.dp.Last
 // (gwconfig.RestartFields) is refused and changes nothing.
 func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
 	if f := gwconfig.RestartFields(&a.cfg.Config, &cfg.Config); len(f) > 0 {
-		return fmt.Errorf("%w: %s: changing the TUN device, its MTU, ports, raw ESP, local address or throughput limit needs a restart",
+		return fmt.Errorf("%w: %s: changing the TUN device, its MTU, ports, raw ESP, local address, throughput limit or BGP peering address needs a restart",
 			gwconfig.ErrInvalid, strings.Join(f, ", "))
 	}
 	peers, err := peers(cfg, a.opts.Lookup)
@@ -303,6 +321,10 @@ func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
 		a.setIdle(now, cfg, peers)
 		a.host.pruneTunnels(peers)
 		a.cfg = cfg
+		if rerr = a.setBGP(ctx, cfg); rerr != nil {
+			rerr = fmt.Errorf("agent: BGP: %w", rerr)
+		}
+		a.applyLearned()
 		a.log.Info("configuration reloaded", "connections", len(peers))
 		a.refresh()
 	})
@@ -448,6 +470,7 @@ func (a *Agent) Status() Status {
 		st.Dataplane = &g
 		addTraffic(dp, st.Connections)
 	}
+	st.BGP = a.bgpStatus()
 	if p := st.PointToSite; p != nil {
 		sortByName(p.Clients)
 		if dp != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/dataplane"
@@ -23,6 +24,14 @@ type host struct {
 	tunnels map[string]dataplane.TunnelConfig
 	// prefixes are each connection's remote prefixes (kernel routes).
 	prefixes map[string][]netip.Prefix
+	// bgpHost is the /32 of each BGP-enabled connection's peer (bgp.go).
+	bgpHost map[string]netip.Prefix
+	// learned are the prefixes learned over BGP, by the connection whose
+	// peer taught them (bgp.go: applyLearned).
+	learned map[string][]netip.Prefix
+	// static maps every configured route (remote prefixes, BGP peer
+	// addresses) to its connection: learned prefixes never take them.
+	static map[netip.Prefix]string
 	// children are the installed Child SAs by inbound SPI.
 	children map[uint32]*installed
 	// outToIn maps an outbound SPI to its Child SA's inbound SPI.
@@ -44,6 +53,7 @@ type installed struct {
 
 func newHost(a *Agent, dp *dataplane.Dataplane) *host {
 	return &host{a: a, dp: dp, tunnels: map[string]dataplane.TunnelConfig{}, prefixes: map[string][]netip.Prefix{},
+		bgpHost: map[string]netip.Prefix{}, learned: map[string][]netip.Prefix{}, static: map[netip.Prefix]string{},
 		children: map[uint32]*installed{}, outToIn: map[uint32]uint32{}, lastUp: map[string]time.Time{}, clients: map[string]bool{}}
 }
 
@@ -51,9 +61,25 @@ func newHost(a *Agent, dp *dataplane.Dataplane) *host {
 // routes) of every connection. The remote endpoint is refined when Child
 // SAs are installed (NAT traversal decides the port and encapsulation).
 func (h *host) setTunnels(cfg *gwconfig.Instance, peers []ike.Peer) error {
+	// Learned prefixes the new configuration routes statically leave
+	// their tunnels first (the data plane routes a prefix to one tunnel).
+	h.static = map[netip.Prefix]string{}
+	for _, cn := range cfg.Peers {
+		for _, p := range cn.RemoteNets {
+			h.static[p] = cn.Name
+		}
+		if cn.BGP != nil {
+			h.static[netip.PrefixFrom(cn.BGP.Addr, 32)] = cn.Name
+		}
+	}
+	h.setLearned(h.learned)
 	for i, cn := range cfg.Peers {
-		prefixes := cn.RemoteNets
-		h.prefixes[cn.Name] = prefixes
+		h.prefixes[cn.Name] = cn.RemoteNets
+		delete(h.bgpHost, cn.Name)
+		if cn.BGP != nil {
+			h.bgpHost[cn.Name] = netip.PrefixFrom(cn.BGP.Addr, 32)
+		}
+		prefixes := h.routes(cn.Name)
 		tc, ok := h.tunnels[cn.Name]
 		if !ok {
 			remote := peers[i].Remote
@@ -112,6 +138,57 @@ func (h *host) removeTunnel(name string) {
 	}
 	delete(h.tunnels, name)
 	delete(h.prefixes, name)
+	delete(h.bgpHost, name)
+	delete(h.learned, name)
+}
+
+// routes are the prefixes a connection's tunnel carries: its remote
+// prefixes, its BGP peer's address and what it taught over BGP (minus what
+// another connection routes statically).
+func (h *host) routes(name string) []netip.Prefix {
+	out := slices.Clone(h.prefixes[name])
+	if p, ok := h.bgpHost[name]; ok {
+		out = append(out, p)
+	}
+	for _, p := range h.learned[name] {
+		if c := h.static[p]; c == "" || c == name {
+			out = append(out, p)
+		}
+	}
+	return sortPrefixes(out)
+}
+
+// setLearned makes the tunnels carry the learned prefixes byConn (by
+// connection name). Prefixes leave their old tunnels before they join new
+// ones, as a best path that moves between peers must.
+func (h *host) setLearned(byConn map[string][]netip.Prefix) {
+	h.learned = byConn
+	next := map[string][]netip.Prefix{}
+	for name, tc := range h.tunnels {
+		if h.clients[name] {
+			continue
+		}
+		want := h.routes(name)
+		if slices.Equal(want, tc.RemotePrefixes) {
+			continue
+		}
+		next[name] = want
+		// First pass: only what stays.
+		tc.RemotePrefixes = slices.DeleteFunc(slices.Clone(tc.RemotePrefixes), func(p netip.Prefix) bool { return !slices.Contains(want, p) })
+		if err := h.setTunnel(tc); err != nil {
+			h.a.log.Warn("removing learned routes", "connection", name, "err", err)
+		}
+	}
+	for name, want := range next {
+		tc := h.tunnels[name]
+		tc.RemotePrefixes = want
+		if err := h.setTunnel(tc); err != nil {
+			h.a.log.Warn("installing learned routes", "connection", name, "err", err)
+		}
+	}
+	if len(next) > 0 {
+		h.a.log.Info("learned routes changed", "tunnels", len(next))
+	}
 }
 
 // removeAll removes every tunnel (shutdown).

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -23,19 +22,7 @@ type slogLogger = slog.Logger
 
 // newTestLogger logs to a buffer printed when the test fails (or to stderr
 // with VPNGW_TEST_LOG=1).
-func newTestLogger(t *testing.T) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
-	if os.Getenv("VPNGW_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	w := &tstest.SyncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agent log:\n%s", w.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(w, opts))
-}
+func newTestLogger(t *testing.T) *slog.Logger { return tstest.Logger(t, "agent") }
 
 // The interop matrix: IKE and ESP proposals, each with vpngw and with
 // strongSwan initiating; traffic checked both ways with ping and a TCP

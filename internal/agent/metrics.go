@@ -53,6 +53,12 @@ var (
 		"Bytes received from a point-to-site client through its tunnel.", []string{"client", "user"}, nil)
 	descP2SEgress = prometheus.NewDesc("vpngw_p2s_client_egress_bytes_total",
 		"Bytes sent to a point-to-site client through its tunnel.", []string{"client", "user"}, nil)
+	descBGPPeerUp = prometheus.NewDesc("vpngw_bgp_peer_up",
+		"1 when the BGP session with the peer is established (getBgpPeerStatus: Connected).", []string{"peer", "connection"}, nil)
+	descBGPPeerRoutes = prometheus.NewDesc("vpngw_bgp_peer_routes_received",
+		"Prefixes accepted from the BGP peer (getBgpPeerStatus: routesReceived).", []string{"peer", "connection"}, nil)
+	descBGPInstalled = prometheus.NewDesc("vpngw_bgp_installed_routes",
+		"Prefixes learned over BGP and routed into tunnels.", nil, nil)
 	descIKEDropped = prometheus.NewDesc("vpngw_ike_dropped_total",
 		"IKE messages refused, by reason (unknown_peer: IKE_SA_INIT from an address with no connection, not answered; malformed, unknown_sa, invalid_syntax, no_proposal, invalid_ke, cookie_required, queue_full).", []string{"reason"}, nil)
 )
@@ -60,7 +66,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descPolicyDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped,
-		descP2SClients, descP2SPool, descP2SIngress, descP2SEgress} {
+		descP2SClients, descP2SPool, descP2SIngress, descP2SEgress, descBGPPeerUp, descBGPPeerRoutes, descBGPInstalled} {
 		ch <- d
 	}
 }
@@ -131,6 +137,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			counter(descP2SIngress, cs.IngressBytes, cs.Name, user)
 			counter(descP2SEgress, cs.EgressBytes, cs.Name, user)
+		}
+	}
+	if b := st.BGP; b != nil {
+		gauge(descBGPInstalled, float64(b.Installed))
+		for _, p := range b.Peers {
+			up := 0.0
+			if p.State == "Connected" {
+				up = 1
+			}
+			gauge(descBGPPeerUp, up, p.Neighbor, p.Connection)
+			gauge(descBGPPeerRoutes, float64(p.RoutesReceived), p.Neighbor, p.Connection)
 		}
 	}
 	if ds := c.a.ikeDrops(); ds != nil {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/agentapi"
 )
 
 // ServeStatus serves the agent's status as JSON on a Unix socket (GET
@@ -151,11 +153,37 @@ func WriteStatus(w io.Writer, st Status) {
 	}
 	tw.Flush()
 	writeP2S(w, st.PointToSite)
+	writeBGP(w, st.BGP)
 	if st.Dataplane != nil {
 		d := st.Dataplane
 		fmt.Fprintf(w, "\nData plane: no-route %d, unknown SPI %d, malformed %d, IKE in/out %d/%d, keepalives %d\n",
 			d.NoRoute, d.UnknownSPI, d.Malformed, d.IKEIn, d.IKEOut, d.Keepalives)
 	}
+}
+
+// writeBGP prints the BGP section: the peers and the learned routes.
+func writeBGP(w io.Writer, b *agentapi.BGPStatus) {
+	if b == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nBGP: ASN %d, peering address %s, %d learned prefixes routed into tunnels\n", b.ASN, b.LocalAddress, b.Installed)
+	if b.Error != "" {
+		fmt.Fprintf(w, "BGP error: %s\n", b.Error)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BGP PEER\tASN\tCONNECTION\tSTATE\tCONNECTED\tROUTES RECEIVED\tMSGS SENT/RECEIVED\tREASON")
+	for _, p := range b.Peers {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\t%d/%d\t%s\n", p.Neighbor, p.ASN, p.Connection, p.State, p.ConnectedDuration, p.RoutesReceived, p.MessagesSent, p.MessagesReceived, p.Reason)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NETWORK\tNEXT HOP\tSOURCE PEER\tORIGIN\tAS PATH\tWEIGHT")
+	for _, r := range b.LearnedRoutes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", r.Network, r.NextHop, r.SourcePeer, r.Origin, r.ASPath, r.Weight)
+	}
+	tw.Flush()
 }
 
 // writeP2S prints the point-to-site section: the pool and the clients.

@@ -111,6 +111,61 @@ type Status struct {
 	// PointToSite is the point-to-site state (nil: not configured).
 	PointToSite *PointToSiteStatus `json:"pointToSite,omitempty"`
 	Dataplane   *tunstat.Stats     `json:"dataplane,omitempty"`
+	// BGP is the instance's BGP speaker (nil: no bgpSettings).
+	BGP *BGPStatus `json:"bgp,omitempty"`
+}
+
+// BGPStatus is an instance's BGP speaker: what the gateway's
+// getBgpPeerStatus, getLearnedRoutes and getAdvertisedRoutes report, in
+// Azure's shapes.
+type BGPStatus struct {
+	// ASN and LocalAddress are the speaker's ASN and peering address.
+	ASN          uint32 `json:"asn"`
+	LocalAddress string `json:"localAddress"`
+	// Peers are the neighbors (one per BGP-enabled connection), sorted by
+	// address.
+	Peers []BGPPeerStatus `json:"peers"`
+	// LearnedRoutes are the RIB's routes: the gateway's own (origin
+	// Network) and every path learned from a peer.
+	LearnedRoutes []GatewayRoute `json:"learnedRoutes"`
+	// AdvertisedRoutes are what the gateway sends each peer, by the
+	// peer's address.
+	AdvertisedRoutes map[string][]GatewayRoute `json:"advertisedRoutes,omitempty"`
+	// Installed counts the learned prefixes routed into tunnels.
+	Installed int `json:"installedRoutes"`
+	// Error says why the speaker or a query failed, if one did.
+	Error string `json:"error,omitempty"`
+}
+
+// BGPPeerStatus is one entry of getBgpPeerStatus (Azure's BgpPeerStatus),
+// plus the connection it belongs to and why a session is down.
+type BGPPeerStatus struct {
+	LocalAddress string `json:"localAddress"`
+	Neighbor     string `json:"neighbor"`
+	ASN          uint32 `json:"asn"`
+	// State is Unknown, Stopped, Idle, Connecting or Connected.
+	State string `json:"state"`
+	// ConnectedDuration is "hh:mm:ss.fffffff".
+	ConnectedDuration string `json:"connectedDuration"`
+	RoutesReceived    int64  `json:"routesReceived"`
+	MessagesSent      int64  `json:"messagesSent"`
+	MessagesReceived  int64  `json:"messagesReceived"`
+	Connection        string `json:"connection,omitempty"`
+	Reason            string `json:"reason,omitempty"`
+}
+
+// GatewayRoute is one entry of getLearnedRoutes / getAdvertisedRoutes
+// (Azure's GatewayRoute).
+type GatewayRoute struct {
+	LocalAddress string `json:"localAddress"`
+	Network      string `json:"network"`
+	NextHop      string `json:"nextHop"`
+	SourcePeer   string `json:"sourcePeer"`
+	// Origin is Network, EBgp or IBgp.
+	Origin string `json:"origin"`
+	// ASPath is the AS path joined by "-" (Azure's spelling).
+	ASPath string `json:"asPath"`
+	Weight int    `json:"weight"`
 }
 
 // PointToSiteStatus is the state of the gateway's point-to-site

@@ -60,7 +60,9 @@ func TestImportRules(t *testing.T) {
 	// section with (the pool's rules, NT password hashes, the gateway's
 	// certificate) are pure leaves both sides use.
 	p2s := []string{"p2s/eap", "p2s/mschapv2", "p2s/pki", "p2s/pool"}
-	allowed := map[string]bool{"agentapi": true, "gwconfig": true, "transform": true, "tunstat": true}
+	// bgp/bgprules likewise: Azure's BGP rules, which gwconfig checks
+	// bgpSettings with.
+	allowed := map[string]bool{"agentapi": true, "gwconfig": true, "transform": true, "tunstat": true, "bgp/bgprules": true}
 	for _, p := range p2s {
 		allowed[p] = true
 	}
@@ -72,6 +74,11 @@ func TestImportRules(t *testing.T) {
 	for p := range deps(t, p2s...) {
 		if !strings.HasPrefix(p, "p2s/") {
 			t.Errorf("%v import %s; they are leaves (standard library and each other only)", p2s, p)
+		}
+	}
+	for p := range deps(t, "bgp/bgprules") {
+		if p != "bgp/bgprules" {
+			t.Errorf("bgp/bgprules imports %s; it is a leaf (standard library only)", p)
 		}
 	}
 	for p := range deps(t, "tunstat") {

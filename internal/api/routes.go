@@ -252,6 +252,30 @@ func (s *Server) buildRoutes() []*route {
 			}},
 		},
 		&route{
+			pattern: gwItem + "/getBgpPeerStatus", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGateways_GetBgpPeerStatus",
+				summary: "The BGP peers of the gateway's instances (query peer: one peer), from the instances' latest reports. Azure answers 202 and a result to poll; vpngw answers 200 with the result.",
+				handle:  s.getBgpPeerStatus, responses: []responseSpec{ok(listOf[BgpPeerStatus]())},
+			}},
+		},
+		&route{
+			pattern: gwItem + "/getLearnedRoutes", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGateways_GetLearnedRoutes",
+				summary: "The routes in the gateway instances' BGP tables: their own prefixes (origin Network) and every path learned from a peer. 200 with the result (Azure: 202 and a result to poll).",
+				handle:  s.getLearnedRoutes, responses: []responseSpec{ok(listOf[GatewayRoute]())},
+			}},
+		},
+		&route{
+			pattern: gwItem + "/getAdvertisedRoutes", tag: "VirtualNetworkGateways",
+			endpoints: []*endpoint{{
+				method: http.MethodPost, operationID: "VirtualNetworkGateways_GetAdvertisedRoutes",
+				summary: "The routes the gateway's instances advertise to the BGP peer given by query peer (required). 200 with the result (Azure: 202 and a result to poll).",
+				handle:  s.getAdvertisedRoutes, responses: []responseSpec{ok(listOf[GatewayRoute]())},
+			}},
+		},
+		&route{
 			pattern: gwItem + "/reset", tag: "VirtualNetworkGateways",
 			endpoints: []*endpoint{{
 				method: http.MethodPost, operationID: "VirtualNetworkGateways_Reset",

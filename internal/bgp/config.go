@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/bgp/bgprules"
 )
 
 // Timer and limit defaults (Azure's).
@@ -45,7 +47,7 @@ var ErrDefaultRoute = errors.New("the default route 0.0.0.0/0 is never advertise
 
 // Config is the speaker of one gateway instance.
 type Config struct {
-	// ASN is the gateway's ASN (default DefaultASN, 65515).
+	// ASN is the gateway's ASN (default bgprules.DefaultASN, 65515).
 	ASN uint32
 	// RouterID is the BGP identifier (default: ListenAddr).
 	RouterID netip.Addr
@@ -102,7 +104,7 @@ type Neighbor struct {
 // withDefaults returns c with its defaults filled in.
 func (c Config) withDefaults() Config {
 	if c.ASN == 0 {
-		c.ASN = DefaultASN
+		c.ASN = bgprules.DefaultASN
 	}
 	if !c.RouterID.IsValid() {
 		c.RouterID = c.ListenAddr
@@ -137,7 +139,7 @@ func maskAll(ps []netip.Prefix) []netip.Prefix {
 
 // validate checks a Config after withDefaults.
 func (c Config) validate() error {
-	if err := ValidateGatewayASN(c.ASN); err != nil {
+	if err := bgprules.ValidateGatewayASN(c.ASN); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if !c.ListenAddr.Is4() {
@@ -182,7 +184,7 @@ func (n Neighbor) Validate(gatewayASN uint32) error {
 	if !n.Address.Is4() {
 		return fmt.Errorf("%w: neighbor address %v is not IPv4", ErrInvalidConfig, n.Address)
 	}
-	if err := ValidatePeerASN(n.ASN, gatewayASN); err != nil {
+	if err := bgprules.ValidatePeerASN(n.ASN, gatewayASN); err != nil {
 		return fmt.Errorf("%w: neighbor %v: %w", ErrInvalidConfig, n.Address, err)
 	}
 	if n.MaxPrefixes < 0 {

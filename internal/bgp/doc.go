@@ -10,6 +10,6 @@
 // through a callback, and status in the shapes of Azure's getBgpPeerStatus
 // and getLearnedRoutes/getAdvertisedRoutes.
 //
-// The package also holds the ARM-style validation rules for BGP settings
-// (reserved ASNs, the APIPA range) that the control plane reuses.
+// Azure's rules for BGP settings (reserved ASNs, the APIPA range) live
+// in the leaf package bgprules, which the control plane reuses.
 package bgp

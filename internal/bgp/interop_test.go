@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/bgp"
+	"github.com/vpngw/vpngw/internal/bgp/bgprules"
 	"github.com/vpngw/vpngw/internal/tstest"
 	"github.com/vpngw/vpngw/internal/tstest/bgptest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
@@ -466,7 +467,7 @@ func TestFRRPassiveAPIPA(t *testing.T) {
 	bgptest.RequireFRR(t)
 	ns, us, them := peerLink(t, "bgpapipa", "apipa1", "169.254.21.1", "169.254.21.2")
 	for _, a := range []netip.Addr{us, them} {
-		if err := bgp.ValidateAPIPA(a); err != nil {
+		if err := bgprules.ValidateAPIPA(a); err != nil {
 			t.Fatal(err)
 		}
 	}

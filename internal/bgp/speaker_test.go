@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/bgp"
+	"github.com/vpngw/vpngw/internal/bgp/bgprules"
 )
 
 // TestLifecycle runs a speaker without peers on loopback and a high port
@@ -31,7 +32,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("second Start: %v", err)
 	}
 	err = sp.SetNeighbors(ctx, []bgp.Neighbor{{Address: netip.MustParseAddr("192.0.2.2"), ASN: 65515}})
-	if !errors.Is(err, bgp.ErrReservedASN) || !errors.Is(err, bgp.ErrInvalidConfig) {
+	if !errors.Is(err, bgprules.ErrReservedASN) || !errors.Is(err, bgp.ErrInvalidConfig) {
 		t.Errorf("neighbor with ASN 65515: %v", err)
 	}
 	if err := sp.SetAdvertised(ctx, []netip.Prefix{pfx("0.0.0.0/0")}); !errors.Is(err, bgp.ErrDefaultRoute) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -47,6 +48,9 @@ for it unless --no-wait is given.`)
 		vnetGatewayResetCmd(e, g),
 		vnetGatewayListConnectionsCmd(e, g),
 		vnetGatewayListInstancesCmd(e, g),
+		vnetGatewayBGPCmd(e, g, "list-bgp-peer-status", "getBgpPeerStatus", false),
+		vnetGatewayBGPCmd(e, g, "list-learned-routes", "getLearnedRoutes", false),
+		vnetGatewayBGPCmd(e, g, "list-advertised-routes", "getAdvertisedRoutes", true),
 		vnetGatewayShowSupportedDevicesCmd(e, g),
 		vnetGatewayDisconnectCmd(e, g),
 		vpnClientCommand(e, g),
@@ -458,5 +462,83 @@ InstancesNotAvailable.`
 	groupFlag(cmd, &rg)
 	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
 	required(cmd, "resource-group", "name")
+	return cmd
+}
+
+// bgpPeerCols and gatewayRouteCols are the table columns of the BGP
+// listings (az's).
+var (
+	bgpPeerCols = []column{
+		col("Neighbor", "neighbor"), col("ASN", "asn"), col("State", "state"), col("ConnectedDuration", "connectedDuration"),
+		col("RoutesReceived", "routesReceived"), col("MessagesSent", "messagesSent"), col("MessagesReceived", "messagesReceived"),
+	}
+	gatewayRouteCols = []column{
+		col("Network", "network"), col("NextHop", "nextHop"), col("Origin", "origin"), col("SourcePeer", "sourcePeer"),
+		col("AsPath", "asPath"), col("Weight", "weight"),
+	}
+)
+
+// vnetGatewayBGPCmd is one of az's BGP listings of a gateway: a POST of
+// action, whose result ({"value": [...]}) is printed as az prints it: the
+// object, or its entries as table rows.
+func vnetGatewayBGPCmd(e *env, g *globalOptions, use, action string, needPeer bool) *cobra.Command {
+	var rg, name, peer string
+	short := map[string]string{
+		"getBgpPeerStatus":    "Retrieve the status of BGP peers.",
+		"getLearnedRoutes":    "This operation retrieves a list of routes the virtual network gateway has learned, including routes learned from BGP peers.",
+		"getAdvertisedRoutes": "This operation retrieves a list of routes the virtual network gateway is advertising to the specified peer.",
+	}[action]
+	cols := gatewayRouteCols
+	if action == "getBgpPeerStatus" {
+		cols = bgpPeerCols
+	}
+	cmd := leaf(e, g, use, short, func(ctx context.Context, x *invocation) error {
+		var o *client.RequestOptions
+		if peer != "" {
+			o = &client.RequestOptions{Query: url.Values{"peer": {peer}}}
+		}
+		p, err := x.api.Post(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/"+action, nil, o)
+		if err != nil {
+			return err
+		}
+		if err := x.finish(ctx, p, false, false, nil); err != nil {
+			return err
+		}
+		if f := x.out.format; f != "table" && f != "tsv" {
+			// az prints the result object, {"value": [...]}.
+			return x.show(p.Body(), cols)
+		}
+		var res struct {
+			Value []json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal(p.Body(), &res); err != nil {
+			return fmt.Errorf("the server answered %s with %q: %w", action, p.Body(), err)
+		}
+		raw := make([][]byte, len(res.Value))
+		for i, v := range res.Value {
+			raw[i] = v
+		}
+		return x.showList(raw, cols)
+	})
+	cmd.Long = short + `
+
+The answer comes from the gateway instances' latest reports: each entry's
+localAddress names the instance (both instances when active-active). -o table
+shows az's columns.`
+	cmd.Example = "  vpngw network vnet-gateway " + use + " -g MyResourceGroup -n MyVnetGateway"
+	if needPeer {
+		cmd.Example += " --peer 10.0.0.254"
+	}
+	groupFlag(cmd, &rg)
+	f := cmd.Flags()
+	f.StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
+	if action != "getLearnedRoutes" {
+		f.StringVar(&peer, "peer", "", "The IP address of the BGP peer.")
+	}
+	if needPeer {
+		required(cmd, "resource-group", "name", "peer")
+	} else {
+		required(cmd, "resource-group", "name")
+	}
 	return cmd
 }

@@ -30,6 +30,9 @@ type Instance struct {
 	Peers []Peer
 	// P2S is PointToSite in typed form (nil: no point-to-site).
 	P2S *P2S
+	// BGP is BgpSettings in typed form (nil: no BGP speaker). Its
+	// peering address is among TunnelAddrs.
+	BGP *BGP
 }
 
 // Peer is one checked connection in typed form.
@@ -67,6 +70,8 @@ type Peer struct {
 	// Selectors are TrafficSelectorPolicies, parsed: the Child SAs to
 	// propose when initiating (nil: the usual ones).
 	Selectors []Selectors
+	// BGP is the BGP peer of an enableBgp connection (nil: none).
+	BGP *PeerBGP
 }
 
 // Selectors are one Child SA's local and remote prefixes.
@@ -180,6 +185,17 @@ func (c Config) Check() (*Instance, error) {
 	default:
 		return nil, fieldErr("vpnType", "%q is not RouteBased or PolicyBased", c.VPNType)
 	}
+	if c.BgpSettings != nil {
+		b := *c.BgpSettings
+		if in.BGP, err = checkBGP(&b, c.VPNType); err != nil {
+			return nil, err
+		}
+		c.BgpSettings = &b
+		host := netip.PrefixFrom(in.BGP.PeeringAddr, 32)
+		if !slices.ContainsFunc(in.TunnelAddrs, func(p netip.Prefix) bool { return p.Addr() == host.Addr() }) {
+			in.TunnelAddrs = append(in.TunnelAddrs, host)
+		}
+	}
 	if c.ThroughputLimitMbps < 0 {
 		return nil, fieldErr("throughputLimitMbps", "%d is negative", c.ThroughputLimitMbps)
 	}
@@ -190,6 +206,9 @@ func (c Config) Check() (*Instance, error) {
 		f := fmt.Sprintf("connections[%d]", i)
 		p, err := cn.check(f, rawESP, c.VPNType == PolicyBased, localNets)
 		if err != nil {
+			return nil, err
+		}
+		if err := cn.checkBgpPeer(f, in.BGP, &p); err != nil {
 			return nil, err
 		}
 		if j, dup := names[cn.Name]; dup {
@@ -203,6 +222,9 @@ func (c Config) Check() (*Instance, error) {
 			routed[r] = cn.Name
 		}
 		in.Peers = append(in.Peers, p)
+	}
+	if err := checkBgpPeers(in.Peers); err != nil {
+		return nil, err
 	}
 	if c.PointToSite != nil {
 		ps := *c.PointToSite
@@ -242,8 +264,8 @@ func (cn *Connection) check(f string, rawESP, policyBased bool, gatewayNets []ne
 			return p, fieldErr(f+".remoteAddress", "is required (or remoteFqdn), unless connectionMode is ResponderOnly")
 		}
 	}
-	if len(cn.RemotePrefixes) == 0 {
-		return p, fieldErr(f+".remotePrefixes", "at least one prefix is required")
+	if len(cn.RemotePrefixes) == 0 && !cn.EnableBgp {
+		return p, fieldErr(f+".remotePrefixes", "at least one prefix is required (unless enableBgp: then the peer's prefixes are learned)")
 	}
 	if p.RemoteNets, err = parsePrefixes(cn.RemotePrefixes, f+".remotePrefixes"); err != nil {
 		return p, err
@@ -473,7 +495,8 @@ func (cn *Connection) checkIKEv1(f string, policyBased bool, p *Peer) error {
 
 // RestartFields names the settings that differ between two configurations
 // and that a running instance cannot change in place: the TUN device and
-// its MTU, the ports, raw ESP, the local address and the throughput limit.
+// its MTU, the ports, raw ESP, the local address, the throughput limit and
+// the BGP peering address (an address of the TUN device).
 // A change of any of them restarts the data plane (the control plane's
 // agent does so itself; `vpngw agent --config` refuses the reload). Both
 // configurations must be checked (Instance.Config).
@@ -491,5 +514,14 @@ func RestartFields(cur, next *Config) []string {
 	diff("rawEsp", (cur.RawESP == nil || *cur.RawESP) != (next.RawESP == nil || *next.RawESP))
 	diff("localAddress", cur.LocalAddress != next.LocalAddress)
 	diff("throughputLimitMbps", cur.ThroughputLimitMbps != next.ThroughputLimitMbps)
+	// The BGP peering address lives on the TUN device.
+	diff("bgpSettings.bgpPeeringAddress", bgpAddr(cur) != bgpAddr(next))
 	return out
+}
+
+func bgpAddr(c *Config) string {
+	if c.BgpSettings == nil {
+		return ""
+	}
+	return c.BgpSettings.BgpPeeringAddress
 }

@@ -58,6 +58,10 @@ type Config struct {
 	ThroughputLimitMbps int `yaml:"throughputLimitMbps" json:"throughputLimitMbps,omitempty"`
 	// Connections are the site-to-site and VNet-to-VNet tunnels.
 	Connections []Connection `yaml:"connections" json:"connections"`
+	// BgpSettings, if set, runs a BGP speaker on the instance that peers
+	// with the connections whose enableBgp is set, through their tunnels
+	// (RouteBased only); see BgpSettings and docs/bgp.md.
+	BgpSettings *BgpSettings `yaml:"bgpSettings" json:"bgpSettings,omitempty"`
 	// PointToSite, if set, lets remote-access clients connect (IKEv2,
 	// EAP-MSCHAPv2 with local users); see PointToSite.
 	PointToSite *PointToSite `yaml:"pointToSite" json:"pointToSite,omitempty"`
@@ -82,7 +86,8 @@ type Connection struct {
 	RemoteAddress string `yaml:"remoteAddress" json:"remoteAddress,omitempty"`
 	// RemoteFQDN is resolved when the configuration is loaded.
 	RemoteFQDN string `yaml:"remoteFqdn" json:"remoteFqdn,omitempty"`
-	// RemotePrefixes are the peer's networks, routed into the tunnel.
+	// RemotePrefixes are the peer's networks, routed into the tunnel
+	// (may be empty with EnableBgp: the peer's routes are learned).
 	RemotePrefixes []string `yaml:"remotePrefixes" json:"remotePrefixes"`
 	// LocalPrefixes override the gateway's LocalPrefixes for this
 	// connection's traffic selectors.
@@ -136,6 +141,14 @@ type Connection struct {
 	// next packet); 0 means Azure's 300. PolicyBased gateways only; a
 	// test setting (Azure's timeout is not configurable).
 	IdleTimeoutSeconds int `yaml:"idleTimeoutSeconds" json:"idleTimeoutSeconds,omitempty"`
+	// EnableBgp peers with BgpPeer through this tunnel: the routes it
+	// advertises are routed into the tunnel, and the gateway advertises
+	// its prefixes, the other sites' and the routes learned from other
+	// BGP peers (transit). Needs the gateway's bgpSettings.
+	EnableBgp bool `yaml:"enableBgp" json:"enableBgp,omitempty"`
+	// BgpPeer is the on-premises BGP speaker (the local network gateway's
+	// bgpSettings); required with EnableBgp.
+	BgpPeer *BgpPeer `yaml:"bgpPeer" json:"bgpPeer,omitempty"`
 }
 
 // TrafficSelectorPolicy is one Child SA's selectors: local (gateway-side)

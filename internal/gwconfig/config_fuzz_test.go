@@ -72,6 +72,10 @@ func FuzzParse(f *testing.F) {
     remoteId: 192.0.2.2
 rawEsp: false
 `))
+	f.Add([]byte(bgpConfig))
+	f.Add([]byte(`{"localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"bgpSettings":{"asn":4200000000,"bgpPeeringAddress":"169.254.21.2","fastTimers":true},` +
+		`"connections":[{"name":"c1","remoteAddress":"192.0.2.2","remotePrefixes":["10.2.0.0/16"],"sharedKey":"k","enableBgp":true,` +
+		`"bgpPeer":{"asn":65010,"bgpPeeringAddress":"169.254.21.1"}}]}`))
 	f.Add([]byte(p2sConfig("")))
 	f.Add([]byte(`{"localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"pointToSite":{"name":"vpn","addressPool":["192.168.50.0/29","10.9.0.0/16"],` +
 		`"fqdn":"GW.vpngw.test.","pkiDir":"testdata/p2s","users":[{"name":"CORP\\alice","ntHash":"8846F7EAEE8FB117AD06BDD830B7586C"}]}}`))

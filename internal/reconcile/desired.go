@@ -3,6 +3,7 @@ package reconcile
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/bgp/bgprules"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/netx"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -95,7 +97,8 @@ type GatewaySpec struct {
 	// Instances are the gateway's two instances.
 	Instances []*InstanceSpec
 	// Routes are the prefixes the VNet routes to the gateway (the remote
-	// prefixes of its connections).
+	// prefixes of its connections; a pass adds those its active instances
+	// learned over BGP: Reconciler.addLearnedRoutes).
 	Routes []netip.Prefix
 	// Connections maps each connection's ID key to the name the agents
 	// know it by.
@@ -278,6 +281,15 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			}
 		}
 		policyBased := strings.EqualFold(g.Properties.VpnType, resource.VpnTypePolicyBased)
+		// gwASN is the gateway's ASN when it speaks BGP (0: it does not).
+		var gwASN uint32
+		if b := g.Properties.BgpSettings; g.Properties.EnableBgp && !policyBased && b != nil {
+			gwASN = uint32(b.ASN)
+			if gwASN == 0 {
+				gwASN = bgprules.DefaultASN
+			}
+		}
+		space := netx.ParsePrefixes(local)
 		// The connections of this gateway, in a stable order.
 		var conns []gwconfig.Connection
 		deps := map[string]bool{gid.Key(): true, vid.Key(): true}
@@ -295,6 +307,9 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			}
 			deps[cid.Key()] = true
 			ac, remote, deps2, problem := connectionFor(c, cid, lngs, gws, vnets, pips, gatewayVNet, gatewayPublicIPs)
+			if problem.Msg == "" {
+				problem = bgpPeerFor(&ac, c, lngs, gwASN, space)
+			}
 			for dk := range deps2 {
 				deps[dk] = true
 			}
@@ -344,6 +359,11 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			}
 			if policyBased {
 				cfg.VPNType = gwconfig.PolicyBased
+			}
+			if gwASN != 0 {
+				// Both instances run a speaker (the standby's has no
+				// neighbors), so a failover changes no restart field.
+				cfg.BgpSettings = &gwconfig.BgpSettings{ASN: gwASN, BgpPeeringAddress: bgpPeeringAddress(g, gwSubnet, i, aa).String()}
 			}
 			role := agentapi.RoleStandby
 			var resets map[string]int64
@@ -422,8 +442,8 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 			ac.RemoteFQDN = l.Properties.Fqdn
 		}
 		remote = netx.ParsePrefixes(l.Properties.LocalNetworkAddressSpace.AddressPrefixes)
-		if len(remote) == 0 {
-			return ac, nil, deps, Problem{Msg: "the local network gateway has no address prefixes, and BGP-learned routes are not supported by vpngw yet", Unsupported: true}
+		if len(remote) == 0 && !p.EnableBgp {
+			return ac, nil, deps, Problem{Msg: "the local network gateway has no address prefixes and the connection does not use BGP"}
 		}
 	case resource.ConnectionTypeVnet2Vnet:
 		g2id, ok := ref(p.VirtualNetworkGateway2)
@@ -463,6 +483,71 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 		ac.RemotePrefixes = append(ac.RemotePrefixes, r.String())
 	}
 	return ac, remote, deps, Problem{}
+}
+
+// bgpPeerFor turns on BGP for a site-to-site connection with enableBgp on a
+// BGP gateway (gwASN ≠ 0): the peer is the local network gateway's
+// bgpSettings. The resource rules checked them on PUT; the agent's rules
+// (bgprules) are checked again here so that a connection the agent would
+// refuse becomes a problem of that connection rather than of the instance.
+// VNet-to-VNet connections run without BGP (their prefixes are static).
+func bgpPeerFor(ac *gwconfig.Connection, c *resource.Connection, lngs map[string]*resource.LocalNetworkGateway, gwASN uint32, vnet []netip.Prefix) Problem {
+	p := c.Properties
+	if !p.EnableBgp || gwASN == 0 || p.ConnectionType != resource.ConnectionTypeIPsec {
+		if len(ac.RemotePrefixes) == 0 {
+			return Problem{Msg: "the local network gateway has no address prefixes and BGP is not in use"}
+		}
+		return Problem{}
+	}
+	lid, _ := ref(p.LocalNetworkGateway2)
+	l := lngs[lid.Key()]
+	b := l.Properties.BgpSettings
+	if b == nil {
+		return Problem{Msg: "the local network gateway has no bgpSettings"}
+	}
+	addr, err := netip.ParseAddr(b.BgpPeeringAddress)
+	if err != nil || !addr.Is4() {
+		return Problem{Msg: "the local network gateway's bgpPeeringAddress " + b.BgpPeeringAddress + " is not an IPv4 address (BGP is IPv4 only in vpngw)", Unsupported: true}
+	}
+	public, _ := netip.ParseAddr(l.Properties.GatewayIPAddress)
+	if b.ASN < 0 || b.ASN > resource.MaxASN {
+		return Problem{Msg: fmt.Sprintf("the local network gateway's ASN %d is out of range", b.ASN)}
+	}
+	if err := errors.Join(bgprules.ValidatePeerASN(uint32(b.ASN), gwASN), bgprules.ValidatePeerAddress(addr, public, vnet)); err != nil {
+		return Problem{Msg: "BGP: " + err.Error()}
+	}
+	ac.EnableBgp = true
+	ac.BgpPeer = &gwconfig.BgpPeer{ASN: uint32(b.ASN), BgpPeeringAddress: addr.String(), PeerWeight: int(b.PeerWeight)}
+	return Problem{}
+}
+
+// bgpPeeringAddress is instance i's BGP address: the first custom APIPA
+// address of its ipConfiguration if it has one, else Azure's default (the
+// last usable GatewaySubnet address when active-standby, the instance's
+// own address when active-active). An instance has one speaker address.
+func bgpPeeringAddress(g *resource.VirtualNetworkGateway, gwSubnet netip.Prefix, i int, activeActive bool) netip.Addr {
+	ics := g.Properties.IPConfigurations
+	ic := min(i, len(ics)-1)
+	if !activeActive {
+		ic = 0
+	}
+	if ic >= 0 {
+		suffix := "/ipconfigurations/" + strings.ToLower(ics[ic].Name)
+		for _, e := range g.Properties.BgpSettings.BgpPeeringAddresses {
+			if !strings.HasSuffix(strings.ToLower(e.IPConfigurationID), suffix) {
+				continue
+			}
+			for _, s := range e.CustomBgpIPAddresses {
+				if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+					return a
+				}
+			}
+		}
+	}
+	if activeActive {
+		return instanceIP(gwSubnet, i)
+	}
+	return netx.LastUsable(gwSubnet)
 }
 
 func dedupPrefixes(ps []netip.Prefix) []netip.Prefix {

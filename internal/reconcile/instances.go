@@ -18,29 +18,10 @@ var _ api.GatewayInstanceLister = (*Reconciler)(nil)
 // reconciler has not computed yet has no instances; one it cannot realize
 // is a ResourceNotRealizable error saying why.
 func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]api.GatewayInstance, error) {
-	key, id, err := keyOf(gw)
-	if err != nil {
+	spec, conns, err := r.gatewayView(ctx, gw)
+	if spec == nil || err != nil {
 		return nil, err
 	}
-	d := r.desired.Load()
-	gk := GatewayKey(id)
-	var spec *GatewaySpec
-	for _, g := range d.Gateways {
-		if g.Key == gk {
-			spec = g
-		}
-	}
-	if spec == nil {
-		if p, ok := d.Problems[key]; ok {
-			return nil, resource.Errorf(CodeNotRealizable, "", "Gateway %s has no instances: %s.", id.Name, p.Msg).WithStatus(http.StatusConflict)
-		}
-		return nil, nil
-	}
-	conns, err := r.gatewayConnections(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-
 	revs := *r.revs.Load()
 	now := time.Now()
 	out := make([]api.GatewayInstance, 0, len(spec.Instances))
@@ -101,6 +82,28 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 		out = append(out, gi)
 	}
 	return out, nil
+}
+
+// gatewayView finds gw in the last pass's desired state, with its
+// connections: nil if the reconciler has not computed it yet, a
+// ResourceNotRealizable error if it cannot realize it.
+func (r *Reconciler) gatewayView(ctx context.Context, gw *resource.VirtualNetworkGateway) (*GatewaySpec, []connRef, error) {
+	key, id, err := keyOf(gw)
+	if err != nil {
+		return nil, nil, err
+	}
+	d := r.desired.Load()
+	gk := GatewayKey(id)
+	for _, g := range d.Gateways {
+		if g.Key == gk {
+			conns, err := r.gatewayConnections(ctx, g)
+			return g, conns, err
+		}
+	}
+	if p, ok := d.Problems[key]; ok {
+		return nil, nil, resource.Errorf(CodeNotRealizable, "", "Gateway %s has no instances: %s.", id.Name, p.Msg).WithStatus(http.StatusConflict)
+	}
+	return nil, nil, nil
 }
 
 // connRef is a connection of a gateway: its ID as stored and the name its

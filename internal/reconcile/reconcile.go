@@ -307,6 +307,7 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	d := Compute(snap, states, r.cfg.Options)
+	r.addLearnedRoutes(d, time.Now())
 	// Build the infrastructure first (a failover moves the public IP and
 	// the VNet routes before the new active instance starts negotiating),
 	// then hand out the assignments (new agents wait for theirs).

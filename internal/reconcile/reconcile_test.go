@@ -50,6 +50,7 @@ type fakeAgent struct {
 	silent   bool // stops reporting (a dead instance)
 	state    string
 	restarts int
+	bgp      *agentapi.BGPStatus         // reported as is when set
 	p2s      *agentapi.PointToSiteStatus // reported as is
 }
 
@@ -99,6 +100,7 @@ func (a *fakeAgent) report(ctx context.Context) {
 		cs.Name = c.Name
 		st.Connections = append(st.Connections, cs)
 	}
+	st.BGP = a.bgp
 	st.PointToSite = a.p2s
 	b, _ := json.Marshal(agentapi.Report{Revision: a.cur.Revision, Status: st})
 	req, _ := http.NewRequestWithContext(ctx, "PUT", a.base+"/agent/v1/instances/"+a.id+"/status", bytes.NewReader(b))

@@ -116,8 +116,8 @@ func validateLocalNetworkGateway(l *errList, lg *LocalNetworkGateway) {
 		} else if gwIP.IsValid() && a == gwIP {
 			l.addf(CodeInvalidLocalNetworkGw, bt, "bgpPeeringAddress %s must not equal gatewayIpAddress: use the BGP speaker's own (for example loopback or APIPA) address.", a)
 		}
-		if b.PeerWeight < 0 {
-			l.addf(CodeInvalidParameter, "properties.bgpSettings.peerWeight", "peerWeight must not be negative.")
+		if b.PeerWeight < 0 || b.PeerWeight > MaxPeerWeight {
+			l.addf(CodeInvalidParameter, "properties.bgpSettings.peerWeight", "peerWeight %d is out of range: it must be 0 to %d.", b.PeerWeight, MaxPeerWeight)
 		}
 		if len(b.BgpPeeringAddresses) > 0 {
 			l.addf(CodeInvalidParameter, "properties.bgpSettings.bgpPeeringAddresses", "bgpPeeringAddresses applies to virtual network gateways, not to local network gateways.")

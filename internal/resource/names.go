@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/vpngw/vpngw/internal/bgp/bgprules"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -169,21 +170,18 @@ func GenerateSharedKey(rand io.Reader, n int) (string, error) {
 const (
 	DefaultGatewayASN = 65515
 	MaxASN            = 4294967295
+	// MaxPeerWeight is the largest bgpSettings.peerWeight (Azure: 0-100).
+	MaxPeerWeight = 100
 )
 
 // ReservedASN reports whether asn may not be used, and why. The gateway's
 // own default 65515 is reported as reserved too; callers allow it for a
 // gateway.
 func ReservedASN(asn int64) (string, bool) {
-	switch {
-	case asn == 8074 || asn == 8075 || asn == 12076:
-		return "reserved for Azure public peering", true
-	case asn == 65515 || asn >= 65517 && asn <= 65520:
-		return "reserved by Azure (65515, 65517-65520)", true
-	case asn == 0 || asn == 23456 || asn >= 64496 && asn <= 64511 || asn >= 65535 && asn <= 65551 || asn == MaxASN:
-		return "reserved by IANA (0, 23456, 64496-64511, 65535-65551, 4294967295)", true
+	if asn < 0 || asn > MaxASN {
+		return "", false
 	}
-	return "", false
+	return bgprules.Reserved(uint32(asn))
 }
 
 // validateASN checks an ASN; gateway allows the Azure default 65515.

@@ -34,6 +34,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/registry"
@@ -461,6 +462,18 @@ func (t *termProvider) GatewayInstances(ctx context.Context, gw *resource.Virtua
 		return nil, nil
 	}
 	return l.GatewayInstances(ctx, gw)
+}
+
+func (t *termProvider) GatewayBGP(ctx context.Context, gw *resource.VirtualNetworkGateway) ([]agentapi.BGPStatus, error) {
+	p, err := t.get()
+	if err != nil {
+		return nil, err
+	}
+	r, ok := p.(api.GatewayBGPReporter)
+	if !ok {
+		return nil, nil
+	}
+	return r.GatewayBGP(ctx, gw)
 }
 
 // mount serves path with the term's handler for it; 503 NotLeader

@@ -2,7 +2,10 @@ package tstest
 
 import (
 	"bytes"
+	"log/slog"
+	"os"
 	"sync"
+	"testing"
 )
 
 // SyncBuffer is a goroutine-safe in-memory sink (for a logger that
@@ -24,4 +27,20 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Logger returns a debug logger for t that writes to a buffer printed when
+// the test fails (name introduces it), or to stderr with VPNGW_TEST_LOG=1.
+func Logger(t testing.TB, name string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
+	if os.Getenv("VPNGW_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	w := &SyncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, w.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(w, opts))
 }

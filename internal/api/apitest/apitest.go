@@ -8,6 +8,7 @@
 //   - Fail makes them fail with a given ARM error, which the API reports as
 //     the operation's error;
 //   - SetInstances fills the instances view of a gateway.
+//   - SetBGP sets the BGP reports of a gateway's instances.
 //
 // Everything else (validation, references, etags, shared keys, deletes) is
 // the API's own.
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -63,6 +65,8 @@ type Provisioner struct {
 	fails map[string]*armerr.Error
 	// instances is the instances view of these gateways.
 	instances map[string][]api.GatewayInstance
+	// bgp are the BGP reports of these gateways' instances.
+	bgp map[string][]agentapi.BGPStatus
 }
 
 var (
@@ -76,6 +80,7 @@ func NewProvisioner() *Provisioner {
 		gates:     map[string]*Gate{},
 		fails:     map[string]*armerr.Error{},
 		instances: map[string][]api.GatewayInstance{},
+		bgp:       map[string][]agentapi.BGPStatus{},
 	}
 }
 
@@ -176,6 +181,21 @@ func (p *Provisioner) ResetConnection(ctx context.Context, _ resource.View, c *r
 // exists.
 func (p *Provisioner) ConnectionStatus(ctx context.Context, c *resource.Connection) (resource.ConnectionStatusReport, error) {
 	return api.NoneProvisioner{}.ConnectionStatus(ctx, c)
+}
+
+// SetBGP sets the BGP reports of the gateway gwID's instances.
+func (p *Provisioner) SetBGP(gwID string, reports []agentapi.BGPStatus) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bgp[strings.ToLower(gwID)] = reports
+}
+
+// GatewayBGP implements api.GatewayBGPReporter: the reports given to
+// SetBGP, or none.
+func (p *Provisioner) GatewayBGP(_ context.Context, gw *resource.VirtualNetworkGateway) ([]agentapi.BGPStatus, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bgp[strings.ToLower(gw.ID)], nil
 }
 
 // GatewayInstances implements api.GatewayInstanceLister: the list given to

@@ -1,4 +1,9 @@
-package bgp
+// Package bgprules holds Azure's rules for BGP settings (reserved ASNs,
+// the custom APIPA range, on-premises peer addresses), shared by the
+// control plane (resource validation), the agent's configuration check
+// (gwconfig) and the speaker (package bgp). It is a leaf: standard library
+// only, so the contract packages may import it.
+package bgprules
 
 import (
 	"errors"
@@ -24,16 +29,43 @@ var (
 )
 
 // reservedASNs are the ASNs no gateway and no on-premises device may use
-// (docs/bgp.md, reference §2.6), as inclusive ranges. 65515 is in the list:
-// only the gateway itself may use it (ValidateGatewayASN).
-var reservedASNs = [][2]uint32{
-	{8074, 8075},             // Azure public
-	{12076, 12076},           // Azure public
-	{23456, 23456},           // IANA AS_TRANS
-	{64496, 64511},           // IANA documentation
-	{65515, 65520},           // Azure private
-	{65535, 65551},           // IANA reserved / documentation
-	{4294967295, 4294967295}, // IANA last ASN (RFC 7300)
+// (reference §2.6), as inclusive ranges with the reason. 65515 is in the
+// list: only the gateway itself may use it (ValidateGatewayASN). 65516 is
+// not reserved (Azure lists 65515 and 65517-65520).
+var reservedASNs = []struct {
+	lo, hi uint32
+	why    string
+}{
+	{8074, 8075, azurePublic},
+	{12076, 12076, azurePublic},
+	{65515, 65515, azurePrivate},
+	{65517, 65520, azurePrivate},
+	{0, 0, iana},
+	{23456, 23456, iana},           // AS_TRANS
+	{64496, 64511, iana},           // documentation
+	{65535, 65551, iana},           // reserved / documentation
+	{4294967295, 4294967295, iana}, // RFC 7300
+}
+
+const (
+	azurePublic  = "reserved for Azure public peering"
+	azurePrivate = "reserved by Azure (65515, 65517-65520)"
+	iana         = "reserved by IANA (0, 23456, 64496-64511, 65535-65551, 4294967295)"
+)
+
+// Reserved reports whether asn is reserved, and by whom.
+func Reserved(asn uint32) (why string, ok bool) {
+	for _, r := range reservedASNs {
+		if asn >= r.lo && asn <= r.hi {
+			return r.why, true
+		}
+	}
+	return "", false
+}
+
+func reserved(asn uint32) bool {
+	_, ok := Reserved(asn)
+	return ok
 }
 
 // apipaFirst and apipaLast bound the custom APIPA BGP addresses Azure takes.
@@ -41,15 +73,6 @@ var (
 	apipaFirst = netip.MustParseAddr("169.254.21.0")
 	apipaLast  = netip.MustParseAddr("169.254.22.255")
 )
-
-func reserved(asn uint32) bool {
-	for _, r := range reservedASNs {
-		if asn >= r[0] && asn <= r[1] {
-			return true
-		}
-	}
-	return false
-}
 
 // ValidateGatewayASN checks the ASN of a gateway (bgpSettings.asn): any
 // 16- or 32-bit ASN except the reserved ones, where the Azure default

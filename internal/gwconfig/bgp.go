@@ -1,0 +1,173 @@
+package gwconfig
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/vpngw/vpngw/internal/bgp/bgprules"
+)
+
+// BgpSettings are an instance's BGP settings: with them the agent runs a
+// BGP speaker (package bgp) that peers with the BGP-enabled connections
+// through their tunnels. Names follow the gateway's bgpSettings.
+type BgpSettings struct {
+	// ASN is the gateway's ASN (default 65515, Azure's). Reserved ASNs
+	// are refused (see docs/bgp.md).
+	ASN uint32 `yaml:"asn" json:"asn,omitempty"`
+	// BgpPeeringAddress is this instance's BGP address: its GatewaySubnet
+	// address, or a custom APIPA address (169.254.21.0–169.254.22.255).
+	// The agent puts it on the TUN device (as a /32) unless it is already
+	// one of tunnel.addresses, listens on TCP 179 there and opens its
+	// sessions from it. Required.
+	BgpPeeringAddress string `yaml:"bgpPeeringAddress" json:"bgpPeeringAddress"`
+	// FastTimers use a 9 s hold time and 3 s keepalives instead of
+	// Azure's 180 s / 60 s (a vpngw extension for peers that agree; Azure
+	// has no BFD).
+	FastTimers bool `yaml:"fastTimers" json:"fastTimers,omitempty"`
+}
+
+// BgpPeer is the on-premises BGP speaker of a connection: the local
+// network gateway's bgpSettings.
+type BgpPeer struct {
+	// ASN is the peer's ASN: not reserved, not the gateway's.
+	ASN uint32 `yaml:"asn" json:"asn"`
+	// BgpPeeringAddress is the peer's BGP address, reached through this
+	// connection's tunnel (the agent routes it there as a /32). Not the
+	// peer's public address, not inside the gateway's localPrefixes. An
+	// APIPA (169.254.x.x) peer must open the session: the gateway only
+	// listens for it.
+	BgpPeeringAddress string `yaml:"bgpPeeringAddress" json:"bgpPeeringAddress"`
+	// PeerWeight is reported with the routes learned from this peer
+	// (Azure's peerWeight, 0–100).
+	PeerWeight int `yaml:"peerWeight" json:"peerWeight,omitempty"`
+}
+
+// BGP is BgpSettings in typed form.
+type BGP struct {
+	// ASN is the gateway's ASN, defaulted.
+	ASN uint32
+	// PeeringAddr is BgpPeeringAddress.
+	PeeringAddr netip.Addr
+	// Fast is FastTimers.
+	Fast bool
+}
+
+// PeerBGP is a BGP-enabled connection's peer in typed form.
+type PeerBGP struct {
+	// ASN is the peer's ASN.
+	ASN uint32
+	// Addr is the peer's BGP address.
+	Addr netip.Addr
+	// Weight is PeerWeight.
+	Weight int
+	// Passive: the peer is APIPA and must initiate.
+	Passive bool
+}
+
+// MaxPeerWeight is the largest peerWeight Azure takes.
+const MaxPeerWeight = 100
+
+// checkBGP checks the instance's bgpSettings (filling in the ASN) and
+// returns it typed; nil without one.
+func checkBGP(b *BgpSettings, vpnType string) (*BGP, error) {
+	if b == nil {
+		return nil, nil
+	}
+	if vpnType != RouteBased {
+		return nil, fieldErr("bgpSettings", "BGP needs a RouteBased gateway")
+	}
+	if b.ASN == 0 {
+		b.ASN = bgprules.DefaultASN
+	}
+	if err := bgprules.ValidateGatewayASN(b.ASN); err != nil {
+		return nil, fieldErr("bgpSettings.asn", "%v", err)
+	}
+	a, err := parseAddr(b.BgpPeeringAddress, "bgpSettings.bgpPeeringAddress")
+	if err != nil {
+		return nil, err
+	}
+	if !a.Is4() {
+		return nil, fieldErr("bgpSettings.bgpPeeringAddress", "%s is not an IPv4 address (BGP is IPv4 only)", a)
+	}
+	if bgprules.IsAPIPA(a) {
+		if err := bgprules.ValidateAPIPA(a); err != nil {
+			return nil, fieldErr("bgpSettings.bgpPeeringAddress", "%v", err)
+		}
+	}
+	return &BGP{ASN: b.ASN, PeeringAddr: a, Fast: b.FastTimers}, nil
+}
+
+// checkBgpPeer checks a connection's BGP settings (f names the connection)
+// against the instance's; p's Remote and LocalNets are set already.
+func (cn *Connection) checkBgpPeer(f string, gw *BGP, p *Peer) error {
+	if !cn.EnableBgp {
+		if cn.BgpPeer != nil {
+			return fieldErr(f+".bgpPeer", "is set but enableBgp is false")
+		}
+		return nil
+	}
+	switch {
+	case gw == nil:
+		return fieldErr(f+".enableBgp", "needs the gateway's bgpSettings")
+	case cn.BgpPeer == nil:
+		return fieldErr(f+".bgpPeer", "is required with enableBgp (the peer's asn and bgpPeeringAddress)")
+	case cn.UsePolicyBasedTrafficSelectors || len(cn.TrafficSelectorPolicies) > 0:
+		return fieldErr(f+".enableBgp", "needs the route-based selectors 0.0.0.0/0 (the BGP session and the learned prefixes are routed into the tunnel); not with usePolicyBasedTrafficSelectors or trafficSelectorPolicies")
+	}
+	bp := cn.BgpPeer
+	if err := bgprules.ValidatePeerASN(bp.ASN, gw.ASN); err != nil {
+		return fieldErr(f+".bgpPeer.asn", "%v", err)
+	}
+	a, err := parseAddr(bp.BgpPeeringAddress, f+".bgpPeer.bgpPeeringAddress")
+	if err != nil {
+		return err
+	}
+	if !a.Is4() {
+		return fieldErr(f+".bgpPeer.bgpPeeringAddress", "%s is not an IPv4 address (BGP is IPv4 only)", a)
+	}
+	if err := bgprules.ValidatePeerAddress(a, p.Remote, p.LocalNets); err != nil {
+		return fieldErr(f+".bgpPeer.bgpPeeringAddress", "%v", err)
+	}
+	if a == gw.PeeringAddr {
+		return fieldErr(f+".bgpPeer.bgpPeeringAddress", "%s is the gateway's own bgpPeeringAddress", a)
+	}
+	if bp.PeerWeight < 0 || bp.PeerWeight > MaxPeerWeight {
+		return fieldErr(f+".bgpPeer.peerWeight", "%d is outside 0..%d", bp.PeerWeight, MaxPeerWeight)
+	}
+	p.BGP = &PeerBGP{ASN: bp.ASN, Addr: a, Weight: bp.PeerWeight, Passive: bgprules.IsAPIPA(a)}
+	c := *bp
+	cn.BgpPeer = &c
+	return nil
+}
+
+// checkBgpPeers checks what concerns several connections: each peer
+// address once, and not one of the other connections' remote prefixes.
+func checkBgpPeers(peers []Peer) error {
+	seen := map[netip.Addr]int{}
+	for i, p := range peers {
+		if p.BGP == nil {
+			continue
+		}
+		f := fmt.Sprintf("connections[%d].bgpPeer.bgpPeeringAddress", i)
+		if j, dup := seen[p.BGP.Addr]; dup {
+			return fieldErr(f, "%s is also the BGP peer of connections[%d]", p.BGP.Addr, j)
+		}
+		seen[p.BGP.Addr] = i
+		host := netip.PrefixFrom(p.BGP.Addr, 32)
+		for j, o := range peers {
+			if j != i && containsPrefix(o.RemoteNets, host) {
+				return fieldErr(f, "%s is routed to connections[%d] (its remotePrefixes)", p.BGP.Addr, j)
+			}
+		}
+	}
+	return nil
+}
+
+func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
