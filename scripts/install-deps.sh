@@ -22,6 +22,8 @@ PKGS=(
 	etcd-server
 	# internal/bgp interop tests (TestFRR*, TestBIRD*, TestTransit*): real BGP peers
 	frr bird2
+	# internal/e2e TestAzureCLI: Debian's az, unpatched, against vpngw serve
+	azure-cli
 )
 
 missing=()
