@@ -2,6 +2,8 @@ package reconcile_test
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +189,57 @@ func TestBGPVnet2VnetPeers(t *testing.T) {
 	if p := peerOf("gw2"); p == nil || p.ASN != 65515 || p.BgpPeeringAddress != "10.1.255.30" || !p.Gateway {
 		t.Fatalf("gw2's BGP peer: %+v", p)
 	}
+}
+
+// Active-active: a prefix both instances learned goes through the first
+// one; when its report no longer lists it (its session went down), the
+// VNet route moves to the second instance, and back when it returns.
+func TestBGPLearnedRouteFallsBackToTheOtherInstance(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	h.put(res("rg1", "publicIPAddresses", "gw1-ip2"), `{"location":"westeurope","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`)
+	gw := res("rg1", "virtualNetworkGateways", "gw1")
+	h.put(gw, fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw2"},"vpnGatewayGeneration":"Generation2",
+		"activeActive":true,"enableBgp":true,"bgpSettings":{"asn":65001},
+		"ipConfigurations":[{"name":"ic1","properties":{"subnet":{"id":"%[1]s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%[2]s"}}},
+		{"name":"ic2","properties":{"subnet":{"id":"%[1]s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%[3]s"}}}]}}`,
+		res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip"), res("rg1", "publicIPAddresses", "gw1-ip2")))
+	learned := netip.MustParsePrefix("10.60.0.0/24")
+	report := func(i int, learns bool) {
+		t.Helper()
+		g := h.desired().Gateways[0]
+		if !g.Instances[i].Active {
+			t.Fatalf("instance %d is not active: %+v", i, g.Instances[i])
+		}
+		var a *fakeAgent
+		waitFor(t, 5*time.Second, func() bool { a = h.agent(g.Instances[i].ID); return a != nil }, "no agent")
+		st := &agentapi.BGPStatus{ASN: 65001}
+		if learns {
+			st.LearnedRoutes = []agentapi.GatewayRoute{{Network: learned.String(), NextHop: "10.50.255.1", SourcePeer: "10.50.255.1", Origin: "EBgp", ASPath: "65010"}}
+		}
+		a.mu.Lock()
+		a.bgp = st
+		a.mu.Unlock()
+	}
+	via := func(want int) {
+		t.Helper()
+		waitFor(t, 5*time.Second, func() bool {
+			g := h.desired().Gateways[0]
+			i, ok := g.LearnedVia[learned]
+			return ok && i == want && slices.Contains(g.Routes, learned)
+		}, fmt.Sprintf("%v is not routed via instance %d: %+v", learned, want, h.desired().Gateways[0].LearnedVia))
+	}
+	report(0, true)
+	report(1, true)
+	via(0)
+	report(0, false) // instance 0's session is down
+	via(1)
+	report(0, true)
+	via(0)
+	report(0, false)
+	report(1, false)
+	waitFor(t, 5*time.Second, func() bool {
+		g := h.desired().Gateways[0]
+		return !slices.Contains(g.Routes, learned) && len(g.LearnedVia) == 0
+	}, "the prefix is still routed after both instances lost it")
 }

@@ -100,6 +100,14 @@ type GatewaySpec struct {
 	// prefixes of its connections; a pass adds those its active instances
 	// learned over BGP: Reconciler.addLearnedRoutes).
 	Routes []netip.Prefix
+	// LearnedVia maps each prefix of Routes that is known only over BGP to
+	// the index of the active instance the VNet routes it through: the
+	// first active instance (in index order) whose fresh report lists it
+	// as learned from a peer. When that instance loses the route (its
+	// session went down), the next pass moves the prefix to the other
+	// active instance if that one learned it too (active-active). Routes
+	// not in LearnedVia go through the first active instance.
+	LearnedVia map[netip.Prefix]int
 	// Connections maps each connection's ID key to the name the agents
 	// know it by.
 	Connections map[string]string
