@@ -135,7 +135,7 @@ func (a *Agent) setBGP(ctx context.Context, cfg *gwconfig.Instance) error {
 	byPeer := map[netip.Addr]string{}
 	for _, p := range cfg.Peers {
 		if b := p.BGP; b != nil {
-			ns = append(ns, bgp.Neighbor{Address: b.Addr, ASN: b.ASN, Passive: b.Passive, Weight: b.Weight})
+			ns = append(ns, bgp.Neighbor{Address: b.Addr, ASN: b.ASN, Passive: b.Passive, Weight: b.Weight, Gateway: b.Gateway})
 			byPeer[b.Addr] = p.Name
 		}
 	}

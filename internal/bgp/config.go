@@ -99,6 +99,9 @@ type Neighbor struct {
 	// GatewayRoute.weight). Azure reserves routingWeight for ExpressRoute,
 	// so it does not take part in best-path selection.
 	Weight int
+	// Gateway: the peer is another gateway (VNet-to-VNet), whose ASN
+	// follows the gateway rules (Azure's default 65515 allowed).
+	Gateway bool
 }
 
 // withDefaults returns c with its defaults filled in.
@@ -184,7 +187,11 @@ func (n Neighbor) Validate(gatewayASN uint32) error {
 	if !n.Address.Is4() {
 		return fmt.Errorf("%w: neighbor address %v is not IPv4", ErrInvalidConfig, n.Address)
 	}
-	if err := bgprules.ValidatePeerASN(n.ASN, gatewayASN); err != nil {
+	validate := bgprules.ValidatePeerASN
+	if n.Gateway {
+		validate = bgprules.ValidateGatewayPeerASN
+	}
+	if err := validate(n.ASN, gatewayASN); err != nil {
 		return fmt.Errorf("%w: neighbor %v: %w", ErrInvalidConfig, n.Address, err)
 	}
 	if n.MaxPrefixes < 0 {

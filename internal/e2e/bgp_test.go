@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -25,34 +26,7 @@ func TestBGPSiteToSite(t *testing.T) {
 	c := newCloud(t)
 	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16", "--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "--asn", "65515")
 	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
-	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
-	bgpOnly := netip.MustParseAddr("10.60.0.10")
-	dev := ""
-	for _, l := range strings.Split(s.hostNS.MustRun(t, "ip", "-o", "-4", "addr", "show"), "\n") {
-		if f := strings.Fields(l); len(f) > 3 && strings.HasPrefix(f[3], s.host.String()+"/") {
-			dev = f[1]
-		}
-	}
-	s.hostNS.MustRun(t, "ip", "addr", "add", bgpOnly.String()+"/32", "dev", dev)
-	s.device.MustRun(t, "ip", "route", "add", bgpOnly.String()+"/32", "via", s.host.String())
-	s.device.MustRun(t, "ip", "addr", "add", "10.50.255.1/32", "dev", "lo")
-	s.device.MustRun(t, "ip", "addr", "add", "10.60.0.1/32", "dev", "lo") // libipsec wants a local address in each local selector
-	s.strongswan(t, gwIP, "10.1.0.0/16", "bgpKey42", func(cn *swantest.Conn) {
-		cn.LocalTS = []string{"10.50.0.0/16", "10.60.0.0/16"}
-	})
-	frr := bgptest.StartFRR(t, s.device, `hostname onprem
-router bgp 65010
- bgp router-id 10.50.255.1
- no bgp ebgp-requires-policy
- no bgp network import-check
- neighbor 10.1.255.30 remote-as 65515
- neighbor 10.1.255.30 update-source 10.50.255.1
- neighbor 10.1.255.30 ebgp-multihop 2
- neighbor 10.1.255.30 timers connect 1
- address-family ipv4 unicast
-  network 10.60.0.0/24
- exit-address-family
-`)
+	s, frr, bgpOnly := bgpSite(t, c, gwIP, []string{"10.1.0.0/16"}, "10.1.255.30", 65515)
 	c.cli("network", "local-gateway", "create", "-g", "RG1", "-n", s.name, "--gateway-ip-address", s.publicIP.String(),
 		"--local-address-prefixes", s.prefix.String(), "--asn", "65010", "--bgp-peering-address", "10.50.255.1", "-o", "none")
 	start := time.Now()
@@ -95,4 +69,44 @@ router bgp 65010
 		_, err := vmNS.Run("ping", "-c", "1", "-W", "1", "-q", bgpOnly.String())
 		return err != nil
 	}, "the VM still reaches %s after FRR withdrew it", bgpOnly)
+}
+
+// bgpSite starts lab site "onprem" (192.0.2.10, 10.50.0.0/16) whose device
+// runs strongSwan toward gwIP (remote selectors remoteTS, shared key
+// bgpKey42) and FRR (ASN 65010, BGP address 10.50.255.1 on its loopback)
+// peering with the gateway's gwBGP/gwASN. FRR advertises 10.60.0.0/24,
+// which exists only in BGP; the returned address in it is on the site's
+// host.
+func bgpSite(t *testing.T, c *cloud, gwIP string, remoteTS []string, gwBGP string, gwASN int) (*labSite, *bgptest.FRR, netip.Addr) {
+	t.Helper()
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	bgpOnly := netip.MustParseAddr("10.60.0.10")
+	dev := ""
+	for _, l := range strings.Split(s.hostNS.MustRun(t, "ip", "-o", "-4", "addr", "show"), "\n") {
+		if f := strings.Fields(l); len(f) > 3 && strings.HasPrefix(f[3], s.host.String()+"/") {
+			dev = f[1]
+		}
+	}
+	s.hostNS.MustRun(t, "ip", "addr", "add", bgpOnly.String()+"/32", "dev", dev)
+	s.device.MustRun(t, "ip", "route", "add", bgpOnly.String()+"/32", "via", s.host.String())
+	s.device.MustRun(t, "ip", "addr", "add", "10.50.255.1/32", "dev", "lo")
+	s.device.MustRun(t, "ip", "addr", "add", "10.60.0.1/32", "dev", "lo") // libipsec wants a local address in each local selector
+	s.strongswan(t, gwIP, remoteTS[0], "bgpKey42", func(cn *swantest.Conn) {
+		cn.LocalTS = []string{"10.50.0.0/16", "10.60.0.0/16"}
+		cn.RemoteTS = remoteTS
+	})
+	frr := bgptest.StartFRR(t, s.device, fmt.Sprintf(`hostname onprem
+router bgp 65010
+ bgp router-id 10.50.255.1
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor %[1]s remote-as %[2]d
+ neighbor %[1]s update-source 10.50.255.1
+ neighbor %[1]s ebgp-multihop 2
+ neighbor %[1]s timers connect 1
+ address-family ipv4 unicast
+  network 10.60.0.0/24
+ exit-address-family
+`, gwBGP, gwASN))
+	return s, frr, bgpOnly
 }

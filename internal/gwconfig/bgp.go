@@ -26,10 +26,12 @@ type BgpSettings struct {
 	FastTimers bool `yaml:"fastTimers" json:"fastTimers,omitempty"`
 }
 
-// BgpPeer is the on-premises BGP speaker of a connection: the local
-// network gateway's bgpSettings.
+// BgpPeer is the BGP speaker at the other end of a connection: the local
+// network gateway's bgpSettings, or for a VNet-to-VNet connection the
+// other gateway's.
 type BgpPeer struct {
-	// ASN is the peer's ASN: not reserved, not the gateway's.
+	// ASN is the peer's ASN: not reserved, not the gateway's. A Gateway
+	// peer may use 65515, Azure's default gateway ASN.
 	ASN uint32 `yaml:"asn" json:"asn"`
 	// BgpPeeringAddress is the peer's BGP address, reached through this
 	// connection's tunnel (the agent routes it there as a /32). Not the
@@ -40,6 +42,9 @@ type BgpPeer struct {
 	// PeerWeight is reported with the routes learned from this peer
 	// (Azure's peerWeight, 0–100).
 	PeerWeight int `yaml:"peerWeight" json:"peerWeight,omitempty"`
+	// Gateway says the peer is another gateway (a VNet-to-VNet
+	// connection), whose ASN follows the gateway rules: 65515 allowed.
+	Gateway bool `yaml:"gateway" json:"gateway,omitempty"`
 }
 
 // BGP is BgpSettings in typed form.
@@ -62,6 +67,8 @@ type PeerBGP struct {
 	Weight int
 	// Passive: the peer is APIPA and must initiate.
 	Passive bool
+	// Gateway: the peer is another gateway (BgpPeer.Gateway).
+	Gateway bool
 }
 
 // MaxPeerWeight is the largest peerWeight Azure takes.
@@ -115,8 +122,12 @@ func (cn *Connection) checkBgpPeer(f string, gw *BGP, p *Peer) error {
 		return fieldErr(f+".enableBgp", "needs the route-based selectors 0.0.0.0/0 (the BGP session and the learned prefixes are routed into the tunnel); not with usePolicyBasedTrafficSelectors or trafficSelectorPolicies")
 	}
 	bp := cn.BgpPeer
-	if err := bgprules.ValidatePeerASN(bp.ASN, gw.ASN); err != nil {
-		return fieldErr(f+".bgpPeer.asn", "%v", err)
+	asnErr := bgprules.ValidatePeerASN(bp.ASN, gw.ASN)
+	if bp.Gateway {
+		asnErr = bgprules.ValidateGatewayPeerASN(bp.ASN, gw.ASN)
+	}
+	if asnErr != nil {
+		return fieldErr(f+".bgpPeer.asn", "%v", asnErr)
 	}
 	a, err := parseAddr(bp.BgpPeeringAddress, f+".bgpPeer.bgpPeeringAddress")
 	if err != nil {
@@ -134,7 +145,7 @@ func (cn *Connection) checkBgpPeer(f string, gw *BGP, p *Peer) error {
 	if bp.PeerWeight < 0 || bp.PeerWeight > MaxPeerWeight {
 		return fieldErr(f+".bgpPeer.peerWeight", "%d is outside 0..%d", bp.PeerWeight, MaxPeerWeight)
 	}
-	p.BGP = &PeerBGP{ASN: bp.ASN, Addr: a, Weight: bp.PeerWeight, Passive: bgprules.IsAPIPA(a)}
+	p.BGP = &PeerBGP{ASN: bp.ASN, Addr: a, Weight: bp.PeerWeight, Passive: bgprules.IsAPIPA(a), Gateway: bp.Gateway}
 	c := *bp
 	cn.BgpPeer = &c
 	return nil

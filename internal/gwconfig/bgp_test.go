@@ -70,6 +70,8 @@ func TestBGPConfigErrors(t *testing.T) {
 		{"policy-based selectors", bgpConfig + "    usePolicyBasedTrafficSelectors: true\n", "connections[0].enableBgp: needs the route-based selectors"},
 		{"reserved peer ASN", strings.Replace(bgpConfig, "asn: 65010", "asn: 65517", 1), "connections[0].bgpPeer.asn: peer ASN 65517: ASN is reserved"},
 		{"peer ASN 65515", strings.Replace(bgpConfig, "asn: 65010", "asn: 65515", 1), "connections[0].bgpPeer.asn: peer ASN 65515: ASN is reserved"},
+		{"gateway peer ASN reserved", strings.Replace(bgpConfig, "asn: 65010,", "asn: 65517, gateway: true,", 1), "connections[0].bgpPeer.asn: gateway ASN 65517: ASN is reserved"},
+		{"gateway peer ASN same as gateway", strings.Replace(bgpConfig, "asn: 65010,", "asn: 65515, gateway: true,", 1), "connections[0].bgpPeer.asn: peer ASN 65515: the on-premises ASN must differ"},
 		{"peer ASN same as gateway", strings.Replace(bgpConfig, "bgpSettings: {", "bgpSettings: {asn: 65010, ", 1), "connections[0].bgpPeer.asn: peer ASN 65010: the on-premises ASN must differ"},
 		{"peer ASN zero", strings.Replace(bgpConfig, "asn: 65010", "asn: 0", 1), "connections[0].bgpPeer.asn: ASN 0 is not a valid ASN"},
 		{"peer address is public IP", strings.Replace(bgpConfig, "bgpPeeringAddress: 10.2.255.1", "bgpPeeringAddress: 192.0.2.2", 1), "connections[0].bgpPeer.bgpPeeringAddress: invalid on-premises BGP peer address: 192.0.2.2 is the device's public IP address"},
@@ -81,6 +83,18 @@ func TestBGPConfigErrors(t *testing.T) {
 		{"peer routed elsewhere", bgpConfig + "  - name: c2\n    remoteAddress: 192.0.2.3\n    remotePrefixes: [10.2.255.1/32]\n    sharedKey: x\n", "connections[0].bgpPeer.bgpPeeringAddress: 10.2.255.1 is routed to connections[1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { refused(t, tc.yaml, tc.want) })
+	}
+}
+
+// A gateway peer (VNet-to-VNet) may use Azure's default ASN 65515.
+func TestBGPGatewayPeerASN(t *testing.T) {
+	y := strings.Replace(strings.Replace(bgpConfig, "asn: 65010,", "asn: 65515, gateway: true,", 1), "bgpSettings: {", "bgpSettings: {asn: 65020, ", 1)
+	in, err := Parse([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := in.Peers[0].BGP; b == nil || b.ASN != 65515 {
+		t.Fatalf("peer BGP %+v", b)
 	}
 }
 

@@ -48,7 +48,10 @@ func (r *Reconciler) GatewayBGP(ctx context.Context, gw *resource.VirtualNetwork
 // would take the VNet's own egress, which vpngw does not steer yet) and
 // prefixes overlapping the VNet's address space. Passes run every two
 // seconds, so a learned or withdrawn route reaches the VNet within one
-// pass after the report.
+// pass after the report. Each learned prefix goes through the first
+// active instance that learned it (GatewaySpec.LearnedVia), so in
+// active-active it falls back to the other instance when the first loses
+// its session.
 func (r *Reconciler) addLearnedRoutes(d *Desired, now time.Time) {
 	space := map[string][]netip.Prefix{}
 	for _, v := range d.VNets {
@@ -56,6 +59,10 @@ func (r *Reconciler) addLearnedRoutes(d *Desired, now time.Time) {
 	}
 	for _, g := range d.Gateways {
 		routes := slices.Clone(g.Routes)
+		static := map[netip.Prefix]bool{}
+		for _, p := range g.Routes {
+			static[p] = true
+		}
 		for _, in := range g.Instances {
 			seen, reported := r.cfg.Hub.Report(in.ID)
 			if !in.Active || !reported || !r.fresh(seen, now) || seen.Status.BGP == nil {
@@ -67,7 +74,17 @@ func (r *Reconciler) addLearnedRoutes(d *Desired, now time.Time) {
 					slices.ContainsFunc(space[g.VNetKey], p.Overlaps) {
 					continue
 				}
-				routes = append(routes, p.Masked())
+				p = p.Masked()
+				if static[p] {
+					continue
+				}
+				if _, ok := g.LearnedVia[p]; !ok {
+					if g.LearnedVia == nil {
+						g.LearnedVia = map[netip.Prefix]int{}
+					}
+					g.LearnedVia[p] = in.Index
+					routes = append(routes, p)
+				}
 			}
 		}
 		g.Routes = dedupPrefixes(routes)

@@ -100,6 +100,14 @@ type GatewaySpec struct {
 	// prefixes of its connections; a pass adds those its active instances
 	// learned over BGP: Reconciler.addLearnedRoutes).
 	Routes []netip.Prefix
+	// LearnedVia maps each prefix of Routes that is known only over BGP to
+	// the index of the active instance the VNet routes it through: the
+	// first active instance (in index order) whose fresh report lists it
+	// as learned from a peer. When that instance loses the route (its
+	// session went down), the next pass moves the prefix to the other
+	// active instance if that one learned it too (active-active). Routes
+	// not in LearnedVia go through the first active instance.
+	LearnedVia map[netip.Prefix]int
 	// Connections maps each connection's ID key to the name the agents
 	// know it by.
 	Connections map[string]string
@@ -309,6 +317,9 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			ac, remote, deps2, problem := connectionFor(c, cid, lngs, gws, vnets, pips, gatewayVNet, gatewayPublicIPs)
 			if problem.Msg == "" {
 				problem = bgpPeerFor(&ac, c, lngs, gwASN, space)
+				if problem.Msg == "" && c.Properties.ConnectionType == resource.ConnectionTypeVnet2Vnet {
+					problem = vnet2VnetBGPPeer(&ac, c, gws, gwASN, space, gatewayVNet, gatewayPublicIPs)
+				}
 			}
 			for dk := range deps2 {
 				deps[dk] = true
@@ -490,7 +501,7 @@ func connectionFor(c *resource.Connection, cid resource.ID,
 // bgpSettings. The resource rules checked them on PUT; the agent's rules
 // (bgprules) are checked again here so that a connection the agent would
 // refuse becomes a problem of that connection rather than of the instance.
-// VNet-to-VNet connections run without BGP (their prefixes are static).
+// VNet-to-VNet connections are vnet2VnetBGPPeer's.
 func bgpPeerFor(ac *gwconfig.Connection, c *resource.Connection, lngs map[string]*resource.LocalNetworkGateway, gwASN uint32, vnet []netip.Prefix) Problem {
 	p := c.Properties
 	if !p.EnableBgp || gwASN == 0 || p.ConnectionType != resource.ConnectionTypeIPsec {
@@ -521,6 +532,52 @@ func bgpPeerFor(ac *gwconfig.Connection, c *resource.Connection, lngs map[string
 	return Problem{}
 }
 
+// vnet2VnetBGPPeer turns on BGP for a VNet-to-VNet connection with
+// enableBgp when both gateways speak BGP: the peer is the other gateway's
+// ASN and the BGP address of the instance this connection's tunnel ends on
+// (its first instance, the one connectionFor dials). The connection keeps
+// the other VNet's address space as static prefixes (Azure's hidden local
+// network gateway has them too); BGP adds what the other gateway learned
+// (transit to its sites). Without BGP on our side or theirs, the
+// connection stays static, as before.
+func vnet2VnetBGPPeer(ac *gwconfig.Connection, c *resource.Connection, gws map[string]*resource.VirtualNetworkGateway, gwASN uint32, vnet []netip.Prefix,
+	gatewayVNet func(*resource.VirtualNetworkGateway) (resource.ID, *resource.VirtualNetwork, netip.Prefix, bool),
+	gatewayPublicIPs func(*resource.VirtualNetworkGateway) ([]netip.Addr, []string),
+) Problem {
+	p := c.Properties
+	if !p.EnableBgp || gwASN == 0 {
+		return Problem{}
+	}
+	g2id, _ := ref(p.VirtualNetworkGateway2)
+	g2 := gws[g2id.Key()]
+	if !g2.Properties.EnableBgp || strings.EqualFold(g2.Properties.VpnType, resource.VpnTypePolicyBased) {
+		return Problem{Msg: "BGP: the peer gateway does not have BGP enabled; a BGP Vnet2Vnet connection needs BGP on both gateways"}
+	}
+	b := resource.BgpSettings{}
+	if g2.Properties.BgpSettings != nil {
+		b = *g2.Properties.BgpSettings
+	}
+	asn := uint32(b.ASN)
+	if b.ASN == 0 {
+		asn = bgprules.DefaultASN
+	}
+	if b.ASN < 0 || b.ASN > resource.MaxASN {
+		return Problem{Msg: fmt.Sprintf("BGP: the peer gateway's ASN %d is out of range", b.ASN)}
+	}
+	if asn == gwASN {
+		return Problem{Msg: fmt.Sprintf("BGP: both gateways use ASN %d; a BGP Vnet2Vnet connection needs different ASNs", asn)}
+	}
+	_, _, subnet2, _ := gatewayVNet(g2)
+	addrs, _ := gatewayPublicIPs(g2)
+	addr := bgpPeeringAddress(g2, subnet2, 0, g2.Properties.ActiveActive && len(addrs) >= 2)
+	if err := bgprules.ValidatePeerAddress(addr, addrs[0], vnet); err != nil {
+		return Problem{Msg: "BGP: " + err.Error()}
+	}
+	ac.EnableBgp = true
+	ac.BgpPeer = &gwconfig.BgpPeer{ASN: asn, BgpPeeringAddress: addr.String(), PeerWeight: int(b.PeerWeight), Gateway: true}
+	return Problem{}
+}
+
 // bgpPeeringAddress is instance i's BGP address: the first custom APIPA
 // address of its ipConfiguration if it has one, else Azure's default (the
 // last usable GatewaySubnet address when active-standby, the instance's
@@ -531,7 +588,7 @@ func bgpPeeringAddress(g *resource.VirtualNetworkGateway, gwSubnet netip.Prefix,
 	if !activeActive {
 		ic = 0
 	}
-	if ic >= 0 {
+	if ic >= 0 && g.Properties.BgpSettings != nil {
 		suffix := "/ipconfigurations/" + strings.ToLower(ics[ic].Name)
 		for _, e := range g.Properties.BgpSettings.BgpPeeringAddresses {
 			if !strings.HasSuffix(strings.ToLower(e.IPConfigurationID), suffix) {

@@ -73,6 +73,7 @@ func (p *LabProvider) Apply(ctx context.Context, d *Desired) error {
 		gid := g.ID.String()
 		wantGW[strings.ToLower(gid)] = true
 		var via netip.Addr
+		viaOf := map[int]netip.Addr{} // each active instance's address
 		// Release the public IPs first (a failover moves them), then
 		// give them to the active instances.
 		ordered := append([]*InstanceSpec(nil), g.Instances...)
@@ -92,6 +93,7 @@ func (p *LabProvider) Apply(ctx context.Context, d *Desired) error {
 					if !via.IsValid() {
 						via = gi.Address.Addr()
 					}
+					viaOf[in.Index] = gi.Address.Addr()
 				}
 				if err := l.SetPublicIPs(ctx, gid, in.Index, ips); err != nil {
 					errs = append(errs, fmt.Errorf("gateway %s instance %d public IP: %w", g.ID, in.Index, err))
@@ -104,7 +106,11 @@ func (p *LabProvider) Apply(ctx context.Context, d *Desired) error {
 		}
 		if via.IsValid() {
 			for _, r := range g.Routes {
-				routes[vnetID] = append(routes[vnetID], lab.Route{Prefix: r, Via: via})
+				v := via
+				if i, ok := g.LearnedVia[r]; ok && viaOf[i].IsValid() {
+					v = viaOf[i] // learned over BGP by this instance
+				}
+				routes[vnetID] = append(routes[vnetID], lab.Route{Prefix: r, Via: v})
 			}
 		}
 	}

@@ -104,6 +104,19 @@ func ValidatePeerASN(asn, gatewayASN uint32) error {
 	return nil
 }
 
+// ValidateGatewayPeerASN checks the ASN of a peer that is another gateway
+// (a VNet-to-VNet connection): the gateway rules apply (65515, Azure's
+// default, is allowed) and it must differ from this gateway's ASN.
+func ValidateGatewayPeerASN(asn, gatewayASN uint32) error {
+	if err := ValidateGatewayASN(asn); err != nil {
+		return err
+	}
+	if asn == gatewayASN {
+		return fmt.Errorf("peer ASN %d: %w", asn, ErrSameASN)
+	}
+	return nil
+}
+
 // ValidateAPIPA checks a custom APIPA BGP address (customBgpIpAddresses,
 // gatewayCustomBgpIpAddresses): it must lie in 169.254.21.0-169.254.22.255.
 func ValidateAPIPA(addr netip.Addr) error {
