@@ -103,21 +103,7 @@ func TestPointToSiteCertificate(t *testing.T) {
 	// address and nothing else that matters here.
 	laptop := c.site("laptop", "192.0.2.50", "10.70.0.0/24")
 
-	ca, err := pki.NewCA("Contoso P2S Root", pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := ca.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// az's steps: the pool and protocol, then the root (a .cer file).
-	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.201.0/24",
-		"--client-protocol", "IkeV2", "-o", "none")
-	rootFile := filepath.Join(t.TempDir(), "ContosoRoot.cer")
-	writeFile(t, rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
-	c.cli("network", "vnet-gateway", "root-cert", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "ContosoRoot",
-		"--public-cert-data", rootFile, "-o", "none")
+	alice := c.certP2S("172.16.201.0/24")
 	t.Logf("gateway with point-to-site: %v", time.Since(start).Round(time.Millisecond))
 
 	files := c.generateProfile("VNet1-gw", "EAPTLS")
@@ -130,14 +116,7 @@ func TestPointToSiteCertificate(t *testing.T) {
 		t.Fatalf("VpnServerRoot.cer: %v", err)
 	}
 	// The profile's strongSwan directory, with alice's certificate and key.
-	dir := strongSwanDir(t, files, nil)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(alice.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "x509", "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: alice.Cert.Raw}))
-	writeFile(t, filepath.Join(dir, "private", "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	cl := &p2sClient{ns: laptop.device, conn: "VNet1-gw", swan: swantest.StartFile(t, laptop.device, filepath.Join(dir, "swanctl.conf"))}
+	cl := certClient(t, laptop.device, files, alice, nil)
 
 	up := time.Now()
 	if err := cl.connect(15 * time.Second); err != nil {
@@ -187,6 +166,133 @@ func TestPointToSiteCertificate(t *testing.T) {
 		t.Fatalf("health after revocation: %+v", h)
 	}
 	t.Logf("whole test: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// certP2S gives VNet1-gw point-to-site with certificate authentication
+// the way az's steps go (the pool and protocol, then a root .cer) and
+// returns a client certificate the root issued (alice@contoso.test).
+func (c *cloud) certP2S(pool string) *pki.Issued {
+	t := c.t
+	t.Helper()
+	ca, err := pki.NewCA("Contoso P2S Root", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := ca.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", pool,
+		"--client-protocol", "IkeV2", "-o", "none")
+	rootFile := filepath.Join(t.TempDir(), "ContosoRoot.cer")
+	writeFile(t, rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
+	c.cli("network", "vnet-gateway", "root-cert", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "ContosoRoot",
+		"--public-cert-data", rootFile, "-o", "none")
+	return alice
+}
+
+// certClient starts a strongSwan client in ns configured from the
+// profile's strongSwan directory (swanctl.conf edited by r when not nil)
+// with cert's certificate and key dropped into it.
+func certClient(t *testing.T, ns *nstest.NS, files map[string][]byte, cert *pki.Issued, r *strings.Replacer) *p2sClient {
+	t.Helper()
+	dir := strongSwanDir(t, files, r)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "x509", "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Cert.Raw}))
+	writeFile(t, filepath.Join(dir, "private", "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	return &p2sClient{ns: ns, conn: "VNet1-gw", swan: swantest.StartFile(t, ns, filepath.Join(dir, "swanctl.conf"))}
+}
+
+// Proposal lines of the generated swanctl.conf (internal/p2s/profile).
+const (
+	profileIKEProposals = "proposals = aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048,default"
+	profileESPProposals = "esp_proposals = aes256gcm16,aes256-sha256,default"
+)
+
+// TestPointToSiteIpsecPolicy: a custom point-to-site policy applied for
+// real. After 'vpn-client ipsec-policy set' (AES256/SHA256/ECP256 for
+// IKE, AES128-GCM without PFS for ESP) a strongSwan client offering only
+// that suite connects and reaches a VM; one offering only an IKE suite
+// outside it (which the default offer accepts) is refused with
+// NO_PROPOSAL_CHOSEN, and so is one whose IKE suite fits but whose ESP
+// suite does not; 'ipsec-policy clear' brings the default offer back.
+func TestPointToSiteIpsecPolicy(t *testing.T) {
+	c := newCloud(t)
+	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	alice := c.certP2S("172.16.203.0/24")
+	out := c.cli("network", "vnet-gateway", "vpn-client", "ipsec-policy", "set", "-g", "RG1", "-n", "VNet1-gw",
+		"--ike-encryption", "AES256", "--ike-integrity", "SHA256", "--dh-group", "ECP256",
+		"--ipsec-encryption", "GCMAES128", "--ipsec-integrity", "GCMAES128", "--pfs-group", "None",
+		"--sa-lifetime", "3600", "--sa-max-size", "102400", "-o", "tsv", "--query", "ipsecEncryption")
+	if strings.TrimSpace(out) != "GCMAES128" {
+		t.Fatalf("ipsec-policy set printed %q", out)
+	}
+	files := c.generateProfile("VNet1-gw", "EAPTLS")
+	only := func(ike, esp string) *strings.Replacer {
+		return strings.NewReplacer(profileIKEProposals, "proposals = "+ike, profileESPProposals, "esp_proposals = "+esp)
+	}
+	if !bytes.Contains(files["strongSwan/swanctl.conf"], []byte(profileIKEProposals)) || !bytes.Contains(files["strongSwan/swanctl.conf"], []byte(profileESPProposals)) {
+		t.Fatalf("the profile's proposal lines changed: %s", files["strongSwan/swanctl.conf"])
+	}
+
+	good := certClient(t, c.site("laptop1", "192.0.2.61", "10.72.0.0/24").device, files, alice, only("aes256-sha256-ecp256", "aes128gcm16"))
+	if err := good.connect(20 * time.Second); err != nil {
+		t.Fatalf("a client offering only the custom suite: %v", err)
+	}
+	reachable(t, good.ns, vm, 10*time.Second)
+	sas, err := good.swan.SAs()
+	if err != nil || len(sas) != 1 {
+		t.Fatalf("client SAs: %+v %v", sas, err)
+	}
+
+	badIKE := certClient(t, c.site("laptop2", "192.0.2.62", "10.73.0.0/24").device, files, alice, only("aes256gcm16-prfsha384-ecp384", "aes128gcm16"))
+	err = badIKE.connect(10 * time.Second)
+	if err == nil || !strings.Contains(err.Error(), "NO_PROPOSAL_CHOSEN") {
+		t.Fatalf("a client offering only another IKE suite: %v", err)
+	}
+	t.Logf("refused as it should be: %v", lastLine(err.Error(), "NO_PROPOSAL_CHOSEN"))
+	badESP := certClient(t, c.site("laptop3", "192.0.2.63", "10.74.0.0/24").device, files, alice, only("aes256-sha256-ecp256", "aes256-sha256"))
+	err = badESP.connect(10 * time.Second)
+	if err == nil || !strings.Contains(err.Error(), "NO_PROPOSAL_CHOSEN") {
+		t.Fatalf("a client offering only another ESP suite: %v", err)
+	}
+	t.Logf("refused as it should be: %v", lastLine(err.Error(), "NO_PROPOSAL_CHOSEN"))
+
+	// Clear: the default offer accepts the other IKE suite again.
+	c.cli("network", "vnet-gateway", "vpn-client", "ipsec-policy", "clear", "-g", "RG1", "-n", "VNet1-gw", "-o", "none")
+	if err := connectWithin(badIKE, 20*time.Second); err != nil {
+		t.Fatalf("after clear, the other suite: %v", err)
+	}
+	reachable(t, badIKE.ns, vm, 10*time.Second)
+}
+
+// lastLine is the last line of s that contains sub ("" if none).
+func lastLine(s, sub string) string {
+	var out string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = strings.TrimSpace(l)
+		}
+	}
+	return out
+}
+
+// connectWithin retries connect until it succeeds or d passes (the
+// gateway applies a configuration change a moment after the API
+// operation ends).
+func connectWithin(p *p2sClient, d time.Duration) error {
+	end := time.Now().Add(d)
+	for {
+		err := p.connect(5 * time.Second)
+		if err == nil || time.Now().After(end) {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // strongSwanDir writes the profile's strongSwan directory, swanctl.conf
