@@ -16,6 +16,7 @@ import (
 	"github.com/vpngw/vpngw/internal/p2s/profile"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // PointToSiteProvisioner is what a Provisioner that runs point-to-site
@@ -153,8 +154,17 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 	if rc, err := x509.ParseCertificate(srv.RootCertificate); err == nil {
 		rootCN = rc.Subject.CommonName
 	}
-	zip, err := profile.Build(profile.Profile{Name: gw.Name, FQDN: srv.FQDN, Addresses: srv.Addresses, RootCertificate: srv.RootCertificate,
-		Routes: srv.Routes, Auth: auth}, rootCN)
+	prof := profile.Profile{Name: gw.Name, FQDN: srv.FQDN, Addresses: srv.Addresses, RootCertificate: srv.RootCertificate,
+		Routes: srv.Routes, Auth: auth}
+	if len(c.VpnClientIpsecPolicies) > 0 {
+		// The gateway accepts only this suite: the client offers it alone.
+		ikeP, espP, err := transform.FromAzurePolicy(c.VpnClientIpsecPolicies[0])
+		if err != nil {
+			return internalf("the point-to-site policy of %s: %v", gw.ID, err)
+		}
+		prof.IKEProposals, prof.ESPProposals = transform.FormatProposals([]transform.Proposal{ikeP}), transform.FormatProposals([]transform.Proposal{espP})
+	}
+	zip, err := profile.Build(prof, rootCN)
 	if err != nil {
 		return internalf("building the client package of %s: %v", gw.ID, err)
 	}
