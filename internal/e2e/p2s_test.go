@@ -359,3 +359,48 @@ func writeFile(t *testing.T, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestPointToSiteRADIUSOverS2S: Azure's on-premises RADIUS case. The
+// FreeRADIUS server runs on a host of an on-premises site reached only
+// through a site-to-site tunnel (a real strongSwan on the site's device);
+// the gateway relays a point-to-site client's EAP to it through that
+// tunnel, and the client connects and reaches a VM.
+func TestPointToSiteRADIUSOverS2S(t *testing.T) {
+	radiustest.Require(t)
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	s.strongswan(t, gwIP, "10.1.0.0/16", "s2sKey42", nil)
+	c.connect(sub1, "RG1", "VNet1-gw", s, "s2sKey42")
+	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+	radiustest.StartWith(t, radiustest.Options{Users: map[string]string{"carol": "Carol-Secret-7"}, NS: s.hostNS, Addr: s.host,
+		Clients: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}})
+	laptop := c.site("laptop", "192.0.2.52", "10.75.0.0/24")
+	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.204.0/24",
+		"--client-protocol", "IkeV2", "--vpn-auth-type", "Radius", "--radius-server", s.host.String(), "--radius-secret", "testing123", "-o", "none")
+	files := c.generateProfile("VNet1-gw", "EAPMSCHAPv2")
+	dir := strongSwanDir(t, files, strings.NewReplacer("USERNAME", "carol", "PASSWORD", "Carol-Secret-7"))
+	cl := &p2sClient{ns: laptop.device, conn: "VNet1-gw", swan: swantest.StartFile(t, laptop.device, filepath.Join(dir, "swanctl.conf"))}
+	if err := connectWithin(cl, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	reachable(t, laptop.device, vm, 10*time.Second)
+	var h []resource.VpnClientConnectionHealthDetail
+	nstest.WaitFor(t, 5*time.Second, func() bool {
+		h = c.health("VNet1-gw")
+		return len(h) == 1 && h[0].VpnUserName == "carol"
+	}, "health: %+v", h)
+	// The RADIUS exchange is the only traffic the site-to-site tunnel
+	// carried (the client's pings go to the VNet): it went through it,
+	// both ways. FreeRADIUS only answers clients in 10.1.0.0/16, so the
+	// gateway sourced it from its VNet address.
+	var cn map[string]any
+	nstest.WaitFor(t, 10*time.Second, func() bool {
+		cn = c.connection(sub1, "RG1", "to-onprem")
+		in, _ := cn["ingressBytesTransferred"].(float64)
+		out, _ := cn["egressBytesTransferred"].(float64)
+		return in > 0 && out > 0
+	}, "the site-to-site connection carried no RADIUS traffic: %v", cn)
+	t.Logf("site-to-site tunnel: %v bytes in, %v bytes out", cn["ingressBytesTransferred"], cn["egressBytesTransferred"])
+}
