@@ -144,6 +144,12 @@ func (s *p2sState) peer(in *gwconfig.Instance) *ike.Peer {
 		Mode:         ike.ModeResponderOnly,
 		ForceEncap:   !*in.RawESP,
 		RemoteAccess: s.ra,
+		// A custom policy (pointToSite.ipsecPolicy) replaces the default
+		// offer; nil keeps the engine's defaults.
+		IKEProposals:   s.cfg.IKEProposals,
+		ESPProposals:   s.cfg.ESPProposals,
+		ChildLifetime:  s.cfg.ChildLifetime,
+		ChildLifeBytes: s.cfg.ChildLifeBytes,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/ikev1"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 const p2sConfig = `{"name":"gw","localAddress":"192.0.2.1","localPrefixes":["10.1.0.0/16"],"connections":[],
@@ -132,5 +133,39 @@ func TestP2SRevocationKeepsTemplate(t *testing.T) {
 	s3, err := newP2S(nil, in, a.newRelay)
 	if err != nil || s3.ra.Relay == nil || s3.ra.Users != nil {
 		t.Fatalf("RADIUS: %+v %v", s3, err)
+	}
+}
+
+// A pointToSite.ipsecPolicy reaches the template peer as its only
+// proposals and its Child SA lifetimes (replacing the default offer);
+// without one the engine's defaults apply (nil).
+func TestP2STemplateIpsecPolicy(t *testing.T) {
+	withPolicy := strings.Replace(p2sConfig, `"dns":["10.1.0.53"]`, `"dns":["10.1.0.53"],"ipsecPolicy":{"saLifeTimeSeconds":3600,"saDataSizeKilobytes":102400,
+	 "ipsecEncryption":"GCMAES128","ipsecIntegrity":"GCMAES128","ikeEncryption":"GCMAES256","ikeIntegrity":"SHA256","dhGroup":"ECP256","pfsGroup":"None"}`, 1)
+	for _, tc := range []struct {
+		name, cfg, ike, esp string
+		life                time.Duration
+	}{
+		{"default", p2sConfig, "", "", 0},
+		{"custom", withPolicy, "aes256gcm16-prfsha256-ecp256", "aes128gcm16", time.Hour},
+	} {
+		in, err := gwconfig.Parse([]byte(tc.cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := newP2S(nil, in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := s.peer(in)
+		if got := transform.FormatProposals(p.IKEProposals); got != tc.ike {
+			t.Errorf("%s: IKE %q, want %q", tc.name, got, tc.ike)
+		}
+		if got := transform.FormatProposals(p.ESPProposals); got != tc.esp {
+			t.Errorf("%s: ESP %q, want %q", tc.name, got, tc.esp)
+		}
+		if p.ChildLifetime != tc.life {
+			t.Errorf("%s: child lifetime %v, want %v", tc.name, p.ChildLifetime, tc.life)
+		}
 	}
 }

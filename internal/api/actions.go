@@ -194,17 +194,10 @@ func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	defer unlock()
-	st, err := registry.Load(ctx, s.st, id)
+	st, gw, err := s.loadGatewayForWrite(ctx, id)
 	if err != nil {
 		return err
 	}
-	if st == nil {
-		return s.notFoundIn(ctx, id)
-	}
-	if st.Op != "" {
-		return errBusy(st.ID)
-	}
-	gw := st.Obj.(*resource.VirtualNetworkGateway)
 	if !gw.Properties.ActiveActive && strings.EqualFold(vip, "None") {
 		// az 2.45 sends gatewayVip=None when none is given; Azure resets an
 		// active-standby gateway whatever the VIP.
@@ -222,6 +215,23 @@ func (s *Server) resetGateway(w http.ResponseWriter, r *request) error {
 	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// loadGatewayForWrite loads the gateway at id for an action that
+// changes it (the writer lock held): it must exist and have no operation
+// running.
+func (s *Server) loadGatewayForWrite(ctx context.Context, id resource.ID) (*registry.Record, *resource.VirtualNetworkGateway, error) {
+	st, err := registry.Load(ctx, s.st, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st == nil {
+		return nil, nil, s.notFoundIn(ctx, id)
+	}
+	if st.Op != "" {
+		return nil, nil, errBusy(st.ID)
+	}
+	return st, st.Obj.(*resource.VirtualNetworkGateway), nil
 }
 
 // resetConnection serves POST connections/{name}/resetconnection: a

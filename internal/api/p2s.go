@@ -14,7 +14,9 @@ import (
 
 	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/p2s/profile"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // PointToSiteProvisioner is what a Provisioner that runs point-to-site
@@ -104,8 +106,7 @@ func (s *Server) p2sGateway(r *request) (*resource.VirtualNetworkGateway, PointT
 		return nil, nil, err
 	}
 	if gw.Properties.VpnClientConfiguration == nil {
-		return nil, nil, errorf(http.StatusBadRequest, armerr.CodeVpnClientConfiguration, "properties.vpnClientConfiguration",
-			"The gateway has no point-to-site configuration (vpnClientConfiguration).")
+		return nil, nil, errNoVpnClientConfiguration()
 	}
 	p, err := s.p2sProvisioner()
 	return gw, p, err
@@ -153,8 +154,17 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 	if rc, err := x509.ParseCertificate(srv.RootCertificate); err == nil {
 		rootCN = rc.Subject.CommonName
 	}
-	zip, err := profile.Build(profile.Profile{Name: gw.Name, FQDN: srv.FQDN, Addresses: srv.Addresses, RootCertificate: srv.RootCertificate,
-		Routes: srv.Routes, Auth: auth}, rootCN)
+	prof := profile.Profile{Name: gw.Name, FQDN: srv.FQDN, Addresses: srv.Addresses, RootCertificate: srv.RootCertificate,
+		Routes: srv.Routes, Auth: auth}
+	if len(c.VpnClientIpsecPolicies) > 0 {
+		// The gateway accepts only this suite: the client offers it alone.
+		ikeP, espP, err := transform.FromAzurePolicy(c.VpnClientIpsecPolicies[0])
+		if err != nil {
+			return internalf("the point-to-site policy of %s: %v", gw.ID, err)
+		}
+		prof.IKEProposals, prof.ESPProposals = transform.FormatProposals([]transform.Proposal{ikeP}), transform.FormatProposals([]transform.Proposal{espP})
+	}
+	zip, err := profile.Build(prof, rootCN)
 	if err != nil {
 		return internalf("building the client package of %s: %v", gw.ID, err)
 	}
@@ -227,5 +237,119 @@ func (s *Server) disconnectVpnConnections(w http.ResponseWriter, r *request) err
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// VpnClientIPsecDefaults is getvpnclientipsecparameters' answer for a
+// gateway without a custom point-to-site policy (a vpngw shape: Azure's
+// answer is then empty): Azure's default point-to-site IKEv2 offer
+// (reference §3.4), one entry per IKE/IPsec suite pair at its strongest
+// DH group. vpngw accepts these and more (docs/p2s.md).
+type VpnClientIPsecDefaults struct {
+	// Default is true: no custom policy is set.
+	Default bool `json:"default"`
+	// Value are the default suites.
+	Value []resource.IpsecPolicy `json:"value"`
+}
+
+// p2sDefaultSuites are Azure's default point-to-site suites (reference
+// §3.4) in VpnClientIPsecParameters form; each IKE suite is also offered
+// with DHGroup14, ECP384 and ECP256 (AES256/SHA256 with DHGroup2 too) and
+// each IPsec suite with PFS24, PFS2048, ECP384 and ECP256.
+func p2sDefaultSuites() []resource.IpsecPolicy {
+	const life, size = 27000, 102400000
+	mk := func(ikeEnc, ikeInt, espEnc, espInt string) resource.IpsecPolicy {
+		return resource.IpsecPolicy{SaLifeTimeSeconds: life, SaDataSizeKilobytes: size, IkeEncryption: ikeEnc, IkeIntegrity: ikeInt,
+			DhGroup: "DHGroup24", IpsecEncryption: espEnc, IpsecIntegrity: espInt, PfsGroup: "None"}
+	}
+	return []resource.IpsecPolicy{
+		mk("GCMAES256", "SHA384", "GCMAES256", "GCMAES256"),
+		mk("GCMAES256", "SHA256", "GCMAES256", "GCMAES256"),
+		mk("AES256", "SHA384", "AES256", "SHA256"),
+		mk("AES256", "SHA256", "AES256", "SHA256"),
+		mk("AES256", "SHA256", "AES256", "SHA1"),
+	}
+}
+
+// getVpnClientIPsecParameters serves POST getvpnclientipsecparameters:
+// the gateway's custom point-to-site policy (VpnClientIPsecParameters),
+// or, without one, Azure's defaults (VpnClientIPsecDefaults). Answered
+// at once (200).
+func (s *Server) getVpnClientIPsecParameters(w http.ResponseWriter, r *request) error {
+	id, err := resourceID(r, gatewayKind)
+	if err != nil {
+		return err
+	}
+	gw, err := s.loadGateway(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	vc := gw.Properties.VpnClientConfiguration
+	if vc == nil {
+		return errNoVpnClientConfiguration()
+	}
+	if len(vc.VpnClientIpsecPolicies) > 0 {
+		writeJSON(w, http.StatusOK, vc.VpnClientIpsecPolicies[0])
+		return nil
+	}
+	writeJSON(w, http.StatusOK, VpnClientIPsecDefaults{Default: true, Value: p2sDefaultSuites()})
+	return nil
+}
+
+// errNoVpnClientConfiguration is the error of a point-to-site action on a
+// gateway without point-to-site.
+func errNoVpnClientConfiguration() error {
+	return errorf(http.StatusBadRequest, armerr.CodeVpnClientConfiguration, "properties.vpnClientConfiguration",
+		"The gateway has no point-to-site configuration (vpnClientConfiguration).")
+}
+
+// setVpnClientIPsecParameters serves POST setvpnclientipsecparameters: the
+// body (VpnClientIPsecParameters, all eight fields) becomes the gateway's
+// one vpnClientIpsecPolicies entry, replacing the default offer; the
+// gateway is updated as by a PUT (the same rules: not on Basic), a
+// long-running operation whose headers are set, answered 200 with the
+// policy as stored.
+func (s *Server) setVpnClientIPsecParameters(w http.ResponseWriter, r *request) error {
+	ctx := r.Context()
+	var in resource.IpsecPolicy
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if err := resource.ValidateVpnClientIPsecParameters(&in); err != nil {
+		return err
+	}
+	id, err := resourceID(r, gatewayKind)
+	if err != nil {
+		return err
+	}
+	unlock, err := s.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := s.checkGroupWritable(ctx, id); err != nil {
+		return err
+	}
+	st, gw, err := s.loadGatewayForWrite(ctx, id)
+	if err != nil {
+		return err
+	}
+	if gw.Properties.VpnClientConfiguration == nil {
+		return errNoVpnClientConfiguration()
+	}
+	if pols := gw.Properties.VpnClientConfiguration.VpnClientIpsecPolicies; len(pols) == 1 && pols[0] == in && st.Idle() {
+		writeJSON(w, http.StatusOK, in)
+		return nil
+	}
+	ng := resource.Clone(gw).(*resource.VirtualNetworkGateway)
+	ng.Properties.VpnClientConfiguration.VpnClientIpsecPolicies = []resource.IpsecPolicy{in}
+	if err := s.prepare(ctx, st.ID, ng, st); err != nil {
+		return err
+	}
+	op := s.newOperation(registry.OpPut, st.ID, ng.Location, r.apiVersion)
+	if err := s.accept(ctx, w, r, op, st.ID, st, ng, resource.ProvisioningUpdating, nil, nil); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, in)
 	return nil
 }

@@ -242,6 +242,12 @@ func (s *Server) buildRoutes() []*route {
 		gwPost("disconnectvirtualnetworkgatewayvpnconnections", "VirtualNetworkGateways_DisconnectVirtualNetworkGatewayVpnConnections",
 			"End point-to-site sessions by vpnConnectionId (from getvpnclientconnectionhealth): their IKE SAs are deleted and the clients told. 200 once the gateway applied it; IDs of sessions already gone are ignored.",
 			s.disconnectVpnConnections, schemaOf[resource.P2SVpnConnectionRequest](), responseSpec{status: http.StatusOK, desc: "The sessions are ended."}),
+		gwPost("setvpnclientipsecparameters", "VirtualNetworkGateways_SetVpnclientIpsecParameters",
+			"Set the gateway's custom point-to-site IPsec/IKE policy (VpnClientIPsecParameters: all eight fields, Azure's values and rules): it becomes vpnClientIpsecPolicies[0] and replaces the default offer, so IKEv2 clients must propose exactly its suite. The gateway is updated as by a PUT (not on Basic); 200 with the policy, with the operation's Azure-AsyncOperation header.",
+			s.setVpnClientIPsecParameters, schemaOf[resource.IpsecPolicy](), ok(schemaOf[resource.IpsecPolicy]())),
+		gwPost("getvpnclientipsecparameters", "VirtualNetworkGateways_GetVpnclientIpsecParameters",
+			"The gateway's custom point-to-site IPsec/IKE policy (VpnClientIPsecParameters); without one, vpngw answers {\"default\":true,\"value\":[...]} with Azure's default point-to-site suites (Azure answers an empty policy). Answered at once (200).",
+			s.getVpnClientIPsecParameters, nil, ok(schemaOf[resource.IpsecPolicy]())),
 		&route{
 			pattern: "/vpnclientpackages/{" + paramPackage + "}", tag: "VirtualNetworkGateways",
 			endpoints: []*endpoint{{

@@ -127,6 +127,10 @@ func required(cmd *cobra.Command, names ...string) {
 	if cmd.Annotations == nil {
 		cmd.Annotations = map[string]string{}
 	}
+	if prev := cmd.Annotations["required"]; prev != "" {
+		// Called again (shared flag sets): the names add up.
+		names = append(strings.Split(prev, ","), names...)
+	}
 	cmd.Annotations["required"] = strings.Join(names, ",")
 	for _, n := range names {
 		if fl := cmd.Flags().Lookup(n); fl != nil && !strings.HasPrefix(fl.Usage, "[Required] ") {

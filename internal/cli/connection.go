@@ -251,24 +251,13 @@ gateway offers its default proposals.`)
 	}
 
 	var aRG, aConn string
-	var ikeEnc, ikeInt, dh, ipsecEnc, ipsecInt, pfs string
-	var lifetime int
-	var maxSize int64
+	var pf policyFlags
 	var aNoWait bool
 	add := leaf(e, g, "add", "Add a VPN connection IPSec policy.", func(ctx context.Context, x *invocation) error {
 		return x.update(ctx, connPath(x, aRG, aConn), aNoWait, connectionKind.cols, func(conn map[string]any) error {
 			props := obj(conn, "properties")
 			list, _ := props["ipsecPolicies"].([]any)
-			props["ipsecPolicies"] = append(list, map[string]any{
-				"ikeEncryption":       ikeEnc,
-				"ikeIntegrity":        ikeInt,
-				"dhGroup":             dh,
-				"ipsecEncryption":     ipsecEnc,
-				"ipsecIntegrity":      ipsecInt,
-				"pfsGroup":            pfs,
-				"saLifeTimeSeconds":   lifetime,
-				"saDataSizeKilobytes": maxSize,
-			})
+			props["ipsecPolicies"] = append(list, pf.body())
 			return nil
 		})
 	})
@@ -279,18 +268,9 @@ re-negotiates the tunnel. A connection takes at most one policy.`
       --dh-group DHGroup14 --ike-encryption AES256 --ike-integrity SHA384 --ipsec-encryption DES3 \
       --ipsec-integrity GCMAES256 --pfs-group PFS2048 --sa-lifetime 27000 --sa-max-size 102400000`
 	flags(add, &aRG, &aConn)
-	f := add.Flags()
-	addEnum(f, &ikeEnc, "ike-encryption", "", "The IKE encryption algorithm (IKE phase 1).", resource.IpsecPolicyValues("ikeEncryption"))
-	addEnum(f, &ikeInt, "ike-integrity", "", "The IKE integrity algorithm (IKE phase 1).", resource.IpsecPolicyValues("ikeIntegrity"))
-	addEnum(f, &dh, "dh-group", "", "The DH group used in IKE phase 1 for initial SA.", resource.IpsecPolicyValues("dhGroup"))
-	addEnum(f, &ipsecEnc, "ipsec-encryption", "", "The IPSec encryption algorithm (IKE phase 2).", resource.IpsecPolicyValues("ipsecEncryption"))
-	addEnum(f, &ipsecInt, "ipsec-integrity", "", "The IPSec integrity algorithm (IKE phase 2).", resource.IpsecPolicyValues("ipsecIntegrity"))
-	addEnum(f, &pfs, "pfs-group", "", "The Perfect Forward Secrecy (PFS) group used in IKE phase 2 for the new child SA.", resource.IpsecPolicyValues("pfsGroup"))
-	f.IntVar(&lifetime, "sa-lifetime", 0, "The IPSec Security Association (also called Quick Mode or Phase 2 SA) lifetime in seconds (at least 300; Azure's default 27000).")
-	f.Int64Var(&maxSize, "sa-max-size", 0, "The IPSec Security Association (also called Quick Mode or Phase 2 SA) payload size in KB (at least 1024; Azure's default 102400000).")
-	f.BoolVar(&aNoWait, "no-wait", false, helpNoWait)
-	required(add, "resource-group", "connection-name", "ike-encryption", "ike-integrity", "dh-group",
-		"ipsec-encryption", "ipsec-integrity", "pfs-group", "sa-lifetime", "sa-max-size")
+	pf.register(add)
+	add.Flags().BoolVar(&aNoWait, "no-wait", false, helpNoWait)
+	required(add, "resource-group", "connection-name")
 
 	var lRG, lConn string
 	list := leaf(e, g, "list", "List IPSec policies associated with a VPN connection.", func(ctx context.Context, x *invocation) error {
@@ -321,4 +301,41 @@ re-negotiates the tunnel. A connection takes at most one policy.`
 
 	cmd.AddCommand(add, list, clear)
 	return cmd
+}
+
+// policyFlags are the eight flags of an IPsec/IKE policy (az's names),
+// shared by vpn-connection ipsec-policy add and vnet-gateway vpn-client
+// ipsec-policy set.
+type policyFlags struct {
+	ikeEnc, ikeInt, dh, ipsecEnc, ipsecInt, pfs string
+	lifetime                                    int
+	maxSize                                     int64
+}
+
+// register adds the flags to cmd, all required.
+func (p *policyFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	addEnum(f, &p.ikeEnc, "ike-encryption", "", "The IKE encryption algorithm (IKE phase 1).", resource.IpsecPolicyValues("ikeEncryption"))
+	addEnum(f, &p.ikeInt, "ike-integrity", "", "The IKE integrity algorithm (IKE phase 1).", resource.IpsecPolicyValues("ikeIntegrity"))
+	addEnum(f, &p.dh, "dh-group", "", "The DH group used in IKE phase 1 for initial SA.", resource.IpsecPolicyValues("dhGroup"))
+	addEnum(f, &p.ipsecEnc, "ipsec-encryption", "", "The IPSec encryption algorithm (IKE phase 2).", resource.IpsecPolicyValues("ipsecEncryption"))
+	addEnum(f, &p.ipsecInt, "ipsec-integrity", "", "The IPSec integrity algorithm (IKE phase 2).", resource.IpsecPolicyValues("ipsecIntegrity"))
+	addEnum(f, &p.pfs, "pfs-group", "", "The Perfect Forward Secrecy (PFS) group used in IKE phase 2 for the new child SA.", resource.IpsecPolicyValues("pfsGroup"))
+	f.IntVar(&p.lifetime, "sa-lifetime", 0, "The IPSec Security Association (also called Quick Mode or Phase 2 SA) lifetime in seconds (at least 300; Azure's default 27000).")
+	f.Int64Var(&p.maxSize, "sa-max-size", 0, "The IPSec Security Association (also called Quick Mode or Phase 2 SA) payload size in KB (at least 1024; Azure's default 102400000).")
+	required(cmd, "ike-encryption", "ike-integrity", "dh-group", "ipsec-encryption", "ipsec-integrity", "pfs-group", "sa-lifetime", "sa-max-size")
+}
+
+// body is the policy in the API's shape.
+func (p *policyFlags) body() map[string]any {
+	return map[string]any{
+		"ikeEncryption":       p.ikeEnc,
+		"ikeIntegrity":        p.ikeInt,
+		"dhGroup":             p.dh,
+		"ipsecEncryption":     p.ipsecEnc,
+		"ipsecIntegrity":      p.ipsecInt,
+		"pfsGroup":            p.pfs,
+		"saLifeTimeSeconds":   p.lifetime,
+		"saDataSizeKilobytes": p.maxSize,
+	}
 }

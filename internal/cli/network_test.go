@@ -665,3 +665,43 @@ func TestHelpIsNotAnError(t *testing.T) {
 		}
 	}
 }
+
+func TestVpnClientIpsecPolicy(t *testing.T) {
+	a := newTestAPI(t)
+	seed(t, a)
+	seedGateway(t, a, "gw1", "vnet1", "pip1", 1)
+	mustRun(t, a, "network", "vnet-gateway", "update", "-g", "rg1", "-n", "gw1", "--address-prefixes", "172.16.0.0/24",
+		"--client-protocol", "IkeV2", "--vpn-auth-type", "Radius", "--radius-server", "10.9.9.9", "--radius-secret", "RadSecret1", "-o", "none")
+	a.reqs()
+	out := mustRun(t, a, "network", "vnet-gateway", "vpn-client", "ipsec-policy", "show", "-g", "rg1", "-n", "gw1", "-o", "json")
+	if !strings.Contains(out, `"default": true`) {
+		t.Errorf("show without a policy: %s", out)
+	}
+	out = mustRun(t, a, "network", "vnet-gateway", "vpn-client", "ipsec-policy", "set", "-g", "rg1", "-n", "gw1",
+		"--ike-encryption", "aes256", "--ike-integrity", "SHA384", "--dh-group", "ECP384", "--ipsec-encryption", "GCMAES256",
+		"--ipsec-integrity", "GCMAES256", "--pfs-group", "None", "--sa-lifetime", "3600", "--sa-max-size", "102400", "-o", "json")
+	post := find(t, a.reqs(), "POST", netPath+"/virtualNetworkGateways/gw1/setvpnclientipsecparameters")
+	sameJSON(t, "set body", post.Body, `{"ikeEncryption":"AES256","ikeIntegrity":"SHA384","dhGroup":"ECP384",
+		"ipsecEncryption":"GCMAES256","ipsecIntegrity":"GCMAES256","pfsGroup":"None","saLifeTimeSeconds":3600,"saDataSizeKilobytes":102400}`)
+	if !strings.Contains(out, `"ikeEncryption": "AES256"`) || strings.Contains(out, "default") {
+		t.Errorf("set printed %s", out)
+	}
+	out = mustRun(t, a, "network", "vnet-gateway", "vpn-client", "ipsec-policy", "show", "-g", "rg1", "-n", "gw1", "-o", "tsv", "--query", "ipsecEncryption")
+	if strings.TrimSpace(out) != "GCMAES256" {
+		t.Errorf("show: %q", out)
+	}
+	code, _, errOut := run(t, a, "network", "vnet-gateway", "vpn-client", "ipsec-policy", "set", "-g", "rg1", "-n", "gw1",
+		"--ike-encryption", "AES256", "--ike-integrity", "SHA384", "--dh-group", "ECP384", "--ipsec-encryption", "GCMAES256",
+		"--ipsec-integrity", "SHA256", "--pfs-group", "None", "--sa-lifetime", "3600", "--sa-max-size", "102400")
+	if code == 0 || !strings.Contains(errOut, "ipsecIntegrity") {
+		t.Errorf("GCM mismatch: exit %d, %s", code, errOut)
+	}
+	mustRun(t, a, "network", "vnet-gateway", "vpn-client", "ipsec-policy", "clear", "-g", "rg1", "-n", "gw1", "-o", "none")
+	put := find(t, a.reqs(), "PUT", netPath+"/virtualNetworkGateways/gw1")
+	if l := lookup(put.Body, "properties.vpnClientConfiguration.vpnClientIpsecPolicies").([]any); len(l) != 0 {
+		t.Errorf("clear left %v", l)
+	}
+	if out := mustRun(t, a, "network", "vnet-gateway", "vpn-client", "ipsec-policy", "show", "-g", "rg1", "-n", "gw1", "-o", "json"); !strings.Contains(out, `"default": true`) {
+		t.Errorf("show after clear: %s", out)
+	}
+}

@@ -19,7 +19,81 @@ func vpnClientCommand(e *env, g *globalOptions) *cobra.Command {
 	cmd := newGroup("vpn-client", "Download a VPN client configuration package and see the connected clients.",
 		`Point-to-site clients of a virtual network gateway: the client
 configuration package (generate) and the connected clients (show-health).`)
-	cmd.AddCommand(vpnClientGenerateCmd(e, g), vpnClientShowHealthCmd(e, g))
+	cmd.AddCommand(vpnClientGenerateCmd(e, g), vpnClientShowHealthCmd(e, g), vpnClientIpsecPolicyCommand(e, g))
+	return cmd
+}
+
+func vpnClientIpsecPolicyCommand(e *env, g *globalOptions) *cobra.Command {
+	cmd := newGroup("ipsec-policy", "Manage the VPN client connection ipsec-policy for P2S client connection.",
+		`The custom IPsec/IKE policy of a gateway's point-to-site IKEv2 clients
+(vpnClientIpsecPolicies; at most one, all eight parameters required). Once
+set, clients must propose exactly its suite: the default offer is
+replaced. Without one the gateway accepts Azure's default point-to-site
+suites and more (docs/p2s.md).`)
+	gwPath := func(x *invocation, rg, name string) string {
+		return x.id(rg, resource.TypeVirtualNetworkGateways, name).String()
+	}
+
+	var sRG, sName string
+	var pf policyFlags
+	var sNoWait bool
+	set := leaf(e, g, "set", "Set the VPN client connection ipsec-policy per P2S client connection.", func(ctx context.Context, x *invocation) error {
+		p, err := x.api.Post(ctx, gwPath(x, sRG, sName)+"/setvpnclientipsecparameters", pf.body(), nil)
+		if err != nil {
+			return err
+		}
+		if err := x.finish(ctx, p, sNoWait, false, nil); err != nil || sNoWait {
+			return err
+		}
+		return x.post(ctx, gwPath(x, sRG, sName)+"/getvpnclientipsecparameters", nil)
+	})
+	set.Long = `Set the gateway's point-to-site IPsec/IKE policy
+(setvpnclientipsecparameters): it replaces the default offer, so IKEv2
+clients proposing anything else are refused (NO_PROPOSAL_CHOSEN); the
+connected clients are disconnected and must reconnect with the new suite.
+Not on the Basic SKU. Prints the policy once the gateway applied it.`
+	set.Example = `  vpngw network vnet-gateway vpn-client ipsec-policy set -g MyResourceGroup -n MyVnetGateway \
+      --ike-encryption AES256 --ike-integrity SHA384 --dh-group ECP384 \
+      --ipsec-encryption GCMAES256 --ipsec-integrity GCMAES256 --pfs-group None \
+      --sa-lifetime 27000 --sa-max-size 102400000`
+	groupFlag(set, &sRG)
+	set.Flags().StringVarP(&sName, "name", "n", "", "Name of the VNet gateway.")
+	pf.register(set)
+	set.Flags().BoolVar(&sNoWait, "no-wait", false, helpNoWait)
+	required(set, "resource-group", "name")
+
+	var shRG, shName string
+	show := leaf(e, g, "show", "Show the VPN client connection ipsec-policy per P2S client connection.", func(ctx context.Context, x *invocation) error {
+		return x.post(ctx, gwPath(x, shRG, shName)+"/getvpnclientipsecparameters", nil)
+	})
+	show.Long = `Show the gateway's point-to-site IPsec/IKE policy (getvpnclientipsecparameters).
+Without a custom policy vpngw shows {"default": true, "value": [...]}, Azure's
+default point-to-site suites.`
+	groupFlag(show, &shRG)
+	show.Flags().StringVarP(&shName, "name", "n", "", "Name of the VNet gateway.")
+	required(show, "resource-group", "name")
+
+	var cRG, cName string
+	var cNoWait bool
+	clear := leaf(e, g, "clear", "Remove the VPN client connection ipsec-policy (vpngw extension).", func(ctx context.Context, x *invocation) error {
+		return x.update(ctx, gwPath(x, cRG, cName), cNoWait, vnetGatewayKind.cols, func(o map[string]any) error {
+			vc, _ := obj(o, "properties")["vpnClientConfiguration"].(map[string]any)
+			if vc == nil {
+				return fmt.Errorf("gateway %s has no point-to-site configuration (vpnClientConfiguration)", cName)
+			}
+			vc["vpnClientIpsecPolicies"] = []any{}
+			return nil
+		})
+	})
+	clear.Long = `Remove the gateway's point-to-site IPsec/IKE policy (vpnClientIpsecPolicies
+set to [] by a gateway update; az has no such command): the default offer
+returns. Clients reconnect.`
+	groupFlag(clear, &cRG)
+	clear.Flags().StringVarP(&cName, "name", "n", "", "Name of the VNet gateway.")
+	clear.Flags().BoolVar(&cNoWait, "no-wait", false, helpNoWait)
+	required(clear, "resource-group", "name")
+
+	cmd.AddCommand(set, show, clear)
 	return cmd
 }
 

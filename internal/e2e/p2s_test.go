@@ -103,21 +103,7 @@ func TestPointToSiteCertificate(t *testing.T) {
 	// address and nothing else that matters here.
 	laptop := c.site("laptop", "192.0.2.50", "10.70.0.0/24")
 
-	ca, err := pki.NewCA("Contoso P2S Root", pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := ca.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// az's steps: the pool and protocol, then the root (a .cer file).
-	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.201.0/24",
-		"--client-protocol", "IkeV2", "-o", "none")
-	rootFile := filepath.Join(t.TempDir(), "ContosoRoot.cer")
-	writeFile(t, rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
-	c.cli("network", "vnet-gateway", "root-cert", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "ContosoRoot",
-		"--public-cert-data", rootFile, "-o", "none")
+	alice := c.certP2S("172.16.201.0/24")
 	t.Logf("gateway with point-to-site: %v", time.Since(start).Round(time.Millisecond))
 
 	files := c.generateProfile("VNet1-gw", "EAPTLS")
@@ -130,14 +116,7 @@ func TestPointToSiteCertificate(t *testing.T) {
 		t.Fatalf("VpnServerRoot.cer: %v", err)
 	}
 	// The profile's strongSwan directory, with alice's certificate and key.
-	dir := strongSwanDir(t, files, nil)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(alice.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "x509", "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: alice.Cert.Raw}))
-	writeFile(t, filepath.Join(dir, "private", "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	cl := &p2sClient{ns: laptop.device, conn: "VNet1-gw", swan: swantest.StartFile(t, laptop.device, filepath.Join(dir, "swanctl.conf"))}
+	cl := certClient(t, laptop.device, files, alice, nil)
 
 	up := time.Now()
 	if err := cl.connect(15 * time.Second); err != nil {
@@ -187,6 +166,135 @@ func TestPointToSiteCertificate(t *testing.T) {
 		t.Fatalf("health after revocation: %+v", h)
 	}
 	t.Logf("whole test: %v", time.Since(start).Round(time.Millisecond))
+}
+
+// certP2S gives VNet1-gw point-to-site with certificate authentication
+// the way az's steps go (the pool and protocol, then a root .cer) and
+// returns a client certificate the root issued (alice@contoso.test).
+func (c *cloud) certP2S(pool string) *pki.Issued {
+	t := c.t
+	t.Helper()
+	ca, err := pki.NewCA("Contoso P2S Root", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := ca.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", pool,
+		"--client-protocol", "IkeV2", "-o", "none")
+	rootFile := filepath.Join(t.TempDir(), "ContosoRoot.cer")
+	writeFile(t, rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
+	c.cli("network", "vnet-gateway", "root-cert", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "ContosoRoot",
+		"--public-cert-data", rootFile, "-o", "none")
+	return alice
+}
+
+// certClient starts a strongSwan client in ns configured from the
+// profile's strongSwan directory (swanctl.conf edited by r when not nil)
+// with cert's certificate and key dropped into it.
+func certClient(t *testing.T, ns *nstest.NS, files map[string][]byte, cert *pki.Issued, r *strings.Replacer) *p2sClient {
+	t.Helper()
+	dir := strongSwanDir(t, files, r)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "x509", "client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Cert.Raw}))
+	writeFile(t, filepath.Join(dir, "private", "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	return &p2sClient{ns: ns, conn: "VNet1-gw", swan: swantest.StartFile(t, ns, filepath.Join(dir, "swanctl.conf"))}
+}
+
+// Proposal lines of the generated swanctl.conf (internal/p2s/profile)
+// with the policy TestPointToSiteIpsecPolicy sets.
+const (
+	profileIKEProposals = "proposals = aes256-sha256-prfsha256-ecp256\n"
+	profileESPProposals = "esp_proposals = aes128gcm16\n"
+)
+
+// TestPointToSiteIpsecPolicy: a custom point-to-site policy applied for
+// real. After 'vpn-client ipsec-policy set' (AES256/SHA256/ECP256 for
+// IKE, AES128-GCM without PFS for ESP) the generated profile offers only
+// that suite and a strongSwan client configured from it unchanged
+// connects and reaches a VM; one offering only an IKE suite
+// outside it (which the default offer accepts) is refused with
+// NO_PROPOSAL_CHOSEN, and so is one whose IKE suite fits but whose ESP
+// suite does not; 'ipsec-policy clear' brings the default offer back.
+func TestPointToSiteIpsecPolicy(t *testing.T) {
+	c := newCloud(t)
+	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	alice := c.certP2S("172.16.203.0/24")
+	out := c.cli("network", "vnet-gateway", "vpn-client", "ipsec-policy", "set", "-g", "RG1", "-n", "VNet1-gw",
+		"--ike-encryption", "AES256", "--ike-integrity", "SHA256", "--dh-group", "ECP256",
+		"--ipsec-encryption", "GCMAES128", "--ipsec-integrity", "GCMAES128", "--pfs-group", "None",
+		"--sa-lifetime", "3600", "--sa-max-size", "102400", "-o", "tsv", "--query", "ipsecEncryption")
+	if strings.TrimSpace(out) != "GCMAES128" {
+		t.Fatalf("ipsec-policy set printed %q", out)
+	}
+	files := c.generateProfile("VNet1-gw", "EAPTLS")
+	only := func(ike, esp string) *strings.Replacer {
+		return strings.NewReplacer(profileIKEProposals, "proposals = "+ike+"\n", profileESPProposals, "esp_proposals = "+esp+"\n")
+	}
+	if !bytes.Contains(files["strongSwan/swanctl.conf"], []byte(profileIKEProposals)) || !bytes.Contains(files["strongSwan/swanctl.conf"], []byte(profileESPProposals)) {
+		t.Fatalf("the profile does not offer the policy's suite alone: %s", files["strongSwan/swanctl.conf"])
+	}
+
+	good := certClient(t, c.site("laptop1", "192.0.2.61", "10.72.0.0/24").device, files, alice, nil)
+	if err := good.connect(20 * time.Second); err != nil {
+		t.Fatalf("a client offering only the custom suite: %v", err)
+	}
+	reachable(t, good.ns, vm, 10*time.Second)
+	sas, err := good.swan.SAs()
+	if err != nil || len(sas) != 1 {
+		t.Fatalf("client SAs: %+v %v", sas, err)
+	}
+
+	badIKE := certClient(t, c.site("laptop2", "192.0.2.62", "10.73.0.0/24").device, files, alice, only("aes256gcm16-prfsha384-ecp384", "aes128gcm16"))
+	err = badIKE.connect(10 * time.Second)
+	if err == nil || !strings.Contains(err.Error(), "NO_PROPOSAL_CHOSEN") {
+		t.Fatalf("a client offering only another IKE suite: %v", err)
+	}
+	t.Logf("refused as it should be: %v", lastLine(err.Error(), "NO_PROPOSAL_CHOSEN"))
+	badESP := certClient(t, c.site("laptop3", "192.0.2.63", "10.74.0.0/24").device, files, alice, only("aes256-sha256-ecp256", "aes256-sha256"))
+	err = badESP.connect(10 * time.Second)
+	if err == nil || !strings.Contains(err.Error(), "NO_PROPOSAL_CHOSEN") {
+		t.Fatalf("a client offering only another ESP suite: %v", err)
+	}
+	t.Logf("refused as it should be: %v", lastLine(err.Error(), "NO_PROPOSAL_CHOSEN"))
+
+	// Clear: the default offer accepts the other IKE suite again.
+	c.cli("network", "vnet-gateway", "vpn-client", "ipsec-policy", "clear", "-g", "RG1", "-n", "VNet1-gw", "-o", "none")
+	if err := connectWithin(badIKE, 20*time.Second); err != nil {
+		t.Fatalf("after clear, the other suite: %v", err)
+	}
+	reachable(t, badIKE.ns, vm, 10*time.Second)
+}
+
+// lastLine is the last line of s that contains sub ("" if none).
+func lastLine(s, sub string) string {
+	var out string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = strings.TrimSpace(l)
+		}
+	}
+	return out
+}
+
+// connectWithin retries connect until it succeeds or d passes (the
+// gateway applies a configuration change a moment after the API
+// operation ends).
+func connectWithin(p *p2sClient, d time.Duration) error {
+	end := time.Now().Add(d)
+	for {
+		err := p.connect(5 * time.Second)
+		if err == nil || time.Now().After(end) {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // strongSwanDir writes the profile's strongSwan directory, swanctl.conf
@@ -250,4 +358,49 @@ func writeFile(t *testing.T, path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPointToSiteRADIUSOverS2S: Azure's on-premises RADIUS case. The
+// FreeRADIUS server runs on a host of an on-premises site reached only
+// through a site-to-site tunnel (a real strongSwan on the site's device);
+// the gateway relays a point-to-site client's EAP to it through that
+// tunnel, and the client connects and reaches a VM.
+func TestPointToSiteRADIUSOverS2S(t *testing.T) {
+	radiustest.Require(t)
+	c := newCloud(t)
+	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
+	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
+	s.strongswan(t, gwIP, "10.1.0.0/16", "s2sKey42", nil)
+	c.connect(sub1, "RG1", "VNet1-gw", s, "s2sKey42")
+	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+	radiustest.StartWith(t, radiustest.Options{Users: map[string]string{"carol": "Carol-Secret-7"}, NS: s.hostNS, Addr: s.host,
+		Clients: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}})
+	laptop := c.site("laptop", "192.0.2.52", "10.75.0.0/24")
+	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.204.0/24",
+		"--client-protocol", "IkeV2", "--vpn-auth-type", "Radius", "--radius-server", s.host.String(), "--radius-secret", "testing123", "-o", "none")
+	files := c.generateProfile("VNet1-gw", "EAPMSCHAPv2")
+	dir := strongSwanDir(t, files, strings.NewReplacer("USERNAME", "carol", "PASSWORD", "Carol-Secret-7"))
+	cl := &p2sClient{ns: laptop.device, conn: "VNet1-gw", swan: swantest.StartFile(t, laptop.device, filepath.Join(dir, "swanctl.conf"))}
+	if err := connectWithin(cl, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	reachable(t, laptop.device, vm, 10*time.Second)
+	var h []resource.VpnClientConnectionHealthDetail
+	nstest.WaitFor(t, 5*time.Second, func() bool {
+		h = c.health("VNet1-gw")
+		return len(h) == 1 && h[0].VpnUserName == "carol"
+	}, "health: %+v", h)
+	// The RADIUS exchange is the only traffic the site-to-site tunnel
+	// carried (the client's pings go to the VNet): it went through it,
+	// both ways. FreeRADIUS only answers clients in 10.1.0.0/16, so the
+	// gateway sourced it from its VNet address.
+	var cn map[string]any
+	nstest.WaitFor(t, 10*time.Second, func() bool {
+		cn = c.connection(sub1, "RG1", "to-onprem")
+		in, _ := cn["ingressBytesTransferred"].(float64)
+		out, _ := cn["egressBytesTransferred"].(float64)
+		return in > 0 && out > 0
+	}, "the site-to-site connection carried no RADIUS traffic: %v", cn)
+	t.Logf("site-to-site tunnel: %v bytes in, %v bytes out", cn["ingressBytesTransferred"], cn["egressBytesTransferred"])
 }

@@ -346,20 +346,12 @@ func (cn *Connection) check(f string, rawESP, policyBased bool, gatewayNets []ne
 		if cn.IKEProposals != "" || cn.ESPProposals != "" {
 			return p, fieldErr(f+".ipsecPolicy", "give ipsecPolicy or ikeProposals/espProposals, not both")
 		}
-		pol := *cn.IpsecPolicy
-		pol.Canonicalize()
-		cn.IpsecPolicy = &pol
-		if errs := pol.Check(); len(errs) > 0 {
-			return p, fieldErr(f+".ipsecPolicy."+errs[0].Field, "%s", errs[0].Message)
-		}
-		ikeP, espP, err := transform.FromAzurePolicy(pol)
+		ap, err := checkPolicy(cn.IpsecPolicy, f+".ipsecPolicy")
 		if err != nil {
-			return p, fieldErr(f+".ipsecPolicy", "%v", err)
+			return p, err
 		}
-		p.IKEProposals = []transform.Proposal{ikeP}
-		p.ESPProposals = []transform.Proposal{espP}
-		p.ChildLifetime = time.Duration(pol.SaLifeTimeSeconds) * time.Second
-		p.ChildLifeBytes = uint64(pol.SaDataSizeKilobytes) * 1024
+		cn.IpsecPolicy = &ap.Policy
+		ap.apply(&p.IKEProposals, &p.ESPProposals, &p.ChildLifetime, &p.ChildLifeBytes)
 	}
 	if cn.IKEProposals != "" {
 		if p.IKEProposals, err = transform.ParseProposals(cn.IKEProposals, false); err != nil {
@@ -524,4 +516,43 @@ func bgpAddr(c *Config) string {
 		return ""
 	}
 	return c.BgpSettings.BgpPeeringAddress
+}
+
+// appliedPolicy is a checked Azure custom IPsec/IKE policy in the form
+// the IKE engine takes.
+type appliedPolicy struct {
+	// Policy is the policy canonicalized (Azure's spellings).
+	Policy transform.IpsecPolicy
+	// IKE and ESP are the one IKE and the one ESP proposal it allows.
+	IKE, ESP []transform.Proposal
+	// ChildLifetime and ChildLifeBytes are its SA lifetimes.
+	ChildLifetime  time.Duration
+	ChildLifeBytes uint64
+}
+
+// checkPolicy checks an Azure custom IPsec/IKE policy given at field f
+// (errors name f and the broken field) and maps it to proposals and
+// lifetimes; in is not modified.
+func checkPolicy(in *transform.IpsecPolicy, f string) (appliedPolicy, error) {
+	pol := *in
+	pol.Canonicalize()
+	if errs := pol.Check(); len(errs) > 0 {
+		return appliedPolicy{}, fieldErr(f+"."+errs[0].Field, "%s", errs[0].Message)
+	}
+	ikeP, espP, err := transform.FromAzurePolicy(pol)
+	if err != nil {
+		return appliedPolicy{}, fieldErr(f, "%v", err)
+	}
+	return appliedPolicy{
+		Policy:         pol,
+		IKE:            []transform.Proposal{ikeP},
+		ESP:            []transform.Proposal{espP},
+		ChildLifetime:  time.Duration(pol.SaLifeTimeSeconds) * time.Second,
+		ChildLifeBytes: uint64(pol.SaDataSizeKilobytes) * 1024,
+	}, nil
+}
+
+// apply stores the policy's proposals and lifetimes in the given fields.
+func (ap appliedPolicy) apply(ikeP, espP *[]transform.Proposal, life *time.Duration, bytes *uint64) {
+	*ikeP, *espP, *life, *bytes = ap.IKE, ap.ESP, ap.ChildLifetime, ap.ChildLifeBytes
 }

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // PointToSite is the gateway's point-to-site (remote access) setting, Azure's
@@ -78,6 +80,11 @@ type PointToSite struct {
 	RadiusServers []P2SRadiusServer `yaml:"radiusServers" json:"radiusServers,omitempty"`
 	// DNS are the DNS servers (IPv4) sent to clients with their address.
 	DNS []string `yaml:"dns" json:"dns,omitempty"`
+	// IpsecPolicy is a custom IPsec/IKE policy for clients (Azure's
+	// vpnClientIpsecPolicies, which holds at most one; all eight fields,
+	// Azure's names and rules, see transform.IpsecPolicy). It replaces
+	// the default offer: clients must propose exactly its suite.
+	IpsecPolicy *transform.IpsecPolicy `yaml:"ipsecPolicy" json:"ipsecPolicy,omitempty"`
 }
 
 // P2SRadiusServer is one RADIUS server point-to-site relays EAP to.
@@ -142,6 +149,12 @@ type P2S struct {
 	Clients *pki.Verifier
 	// Radius are the RADIUS servers (nil: none).
 	Radius []RadiusServer
+	// IKEProposals and ESPProposals are IpsecPolicy's one suite each, and
+	// ChildLifetime and ChildLifeBytes its SA lifetimes (zero without a
+	// policy: the engine's defaults).
+	IKEProposals, ESPProposals []transform.Proposal
+	ChildLifetime              time.Duration
+	ChildLifeBytes             uint64
 }
 
 // Lookup finds a user's NT hash by the name a client sent (domain and
@@ -169,6 +182,7 @@ func (p *P2S) SameServer(o *P2S) bool {
 	return p.Name == o.Name && p.FQDN == o.FQDN && slices.Equal(p.Pool, o.Pool) && slices.Equal(p.DNS, o.DNS) &&
 		slices.EqualFunc(p.Cert, o.Cert, func(a, b []byte) bool { return string(a) == string(b) }) &&
 		keyEqual(p.Key, o.Key) && mapsEqual(p.Users, o.Users) &&
+		reflect.DeepEqual(p.IpsecPolicy, o.IpsecPolicy) &&
 		slices.EqualFunc(p.Radius, o.Radius, func(a, b RadiusServer) bool {
 			return a.Addr == b.Addr && a.Score == b.Score && string(a.Secret) == string(b.Secret)
 		})
@@ -308,6 +322,14 @@ func (ps *PointToSite) check(localNets []netip.Prefix, routed map[netip.Prefix]s
 			return nil, fieldErr(fmt.Sprintf("%s.dns[%d]", f, i), "%v is not IPv4 (clients are told IPv4 DNS servers)", a)
 		}
 		out.DNS = append(out.DNS, a)
+	}
+	if ps.IpsecPolicy != nil {
+		ap, err := checkPolicy(ps.IpsecPolicy, f+".ipsecPolicy")
+		if err != nil {
+			return nil, err
+		}
+		ps.IpsecPolicy = &ap.Policy
+		ap.apply(&out.IKEProposals, &out.ESPProposals, &out.ChildLifetime, &out.ChildLifeBytes)
 	}
 	ps.AddressPool = slices.Clone(ps.AddressPool)
 	ps.Users = slices.Clone(ps.Users)

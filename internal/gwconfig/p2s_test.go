@@ -14,6 +14,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // p2sConfig is baseConfig with a point-to-site section using the test
@@ -104,6 +105,8 @@ func TestPointToSiteErrors(t *testing.T) {
 		{"bad hash", r(p2sConfig(""), "8846f7eaee8fb117ad06bdd830b7586c", "8846f7eaee8fb117ad06bdd830b758", 1), "pointToSite.users[1].ntHash: must be 32 hex digits"},
 		{"bad dns", r(p2sConfig(""), "dns: [10.1.0.53]", "dns: [10.1.0.530]", 1), `pointToSite.dns[0]: "10.1.0.530" is not an IP address`},
 		{"IPv6 dns", r(p2sConfig(""), "dns: [10.1.0.53]", "dns: ['fd00::53']", 1), "pointToSite.dns[0]: fd00::53 is not IPv4"},
+		{"policy field missing", p2sConfig("  ipsecPolicy: {saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400000, ipsecEncryption: GCMAES256, ipsecIntegrity: GCMAES256, ikeEncryption: GCMAES256, ikeIntegrity: SHA384, dhGroup: ECP384}\n"), "pointToSite.ipsecPolicy.pfsGroup: "},
+		{"policy bad value", p2sConfig("  ipsecPolicy: {saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400000, ipsecEncryption: AES512, ipsecIntegrity: SHA256, ikeEncryption: AES256, ikeIntegrity: SHA384, dhGroup: ECP384, pfsGroup: ECP384}\n"), "pointToSite.ipsecPolicy.ipsecEncryption: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			refused(t, tc.yaml, tc.want, "8846f7eaee8fb117ad06bdd830b758", "correct horse", "radsecret", "notakey")
@@ -253,5 +256,46 @@ func TestPointToSiteInlineClientsRadius(t *testing.T) {
 	other.RadiusServers[1].Secret = "s3"
 	if p.SameServer(check(other)) {
 		t.Error("a new RADIUS secret is the same server")
+	}
+}
+
+// pointToSite.ipsecPolicy (Azure's vpnClientIpsecPolicies[0]) becomes the
+// one IKE and the one ESP proposal the template accepts, and its
+// lifetimes; a change of it is a change of the server side.
+func TestPointToSiteIpsecPolicy(t *testing.T) {
+	const pol = "  ipsecPolicy: {saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400, ipsecEncryption: gcmaes256, ipsecIntegrity: GCMAES256, ikeEncryption: AES256, ikeIntegrity: SHA384, dhGroup: ECP384, pfsGroup: ECP384}\n"
+	in, err := Parse([]byte(p2sConfig(pol)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := in.P2S
+	if got, want := transform.FormatProposals(p.IKEProposals), "aes256-sha384-prfsha384-ecp384"; got != want {
+		t.Errorf("IKE proposals %q, want %q", got, want)
+	}
+	if got, want := transform.FormatProposals(p.ESPProposals), "aes256gcm16-ecp384"; got != want {
+		t.Errorf("ESP proposals %q, want %q", got, want)
+	}
+	if p.ChildLifetime != time.Hour || p.ChildLifeBytes != 102400*1024 {
+		t.Errorf("lifetimes %v %d", p.ChildLifetime, p.ChildLifeBytes)
+	}
+	if p.IpsecPolicy.IpsecEncryption != "GCMAES256" {
+		t.Errorf("not canonicalized: %+v", p.IpsecPolicy)
+	}
+	none, err := Parse([]byte(p2sConfig("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none.P2S.IKEProposals != nil || none.P2S.ESPProposals != nil || none.P2S.ChildLifetime != 0 {
+		t.Errorf("proposals without a policy: %+v", none.P2S)
+	}
+	if p.SameServer(none.P2S) || none.P2S.SameServer(p) {
+		t.Error("adding a policy is not a server change")
+	}
+	again, err := Parse([]byte(p2sConfig(pol)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Equal(again.P2S) {
+		t.Error("the same policy is not Equal")
 	}
 }

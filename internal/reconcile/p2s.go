@@ -182,6 +182,11 @@ func pointToSiteFor(g *resource.VirtualNetworkGateway, ident P2SIdentity, haveId
 		CertificatePEM: ident.Cert,
 		KeyPEM:         ident.Key,
 	}
+	if len(c.VpnClientIpsecPolicies) > 0 {
+		// Azure allows one custom policy; it replaces the default offer.
+		pol := c.VpnClientIpsecPolicies[0]
+		ps.IpsecPolicy = &pol
+	}
 	auth := c.VpnAuthenticationTypes
 	// Without vpnAuthenticationTypes (the 2018 API) the fields present say.
 	certs := slices.Contains(auth, resource.AuthCertificate) || len(auth) == 0 && len(c.VpnClientRootCertificates) > 0

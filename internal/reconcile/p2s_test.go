@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/transform"
 	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
@@ -130,6 +132,30 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 	if cfg2.PointToSite == nil || cfg2.PointToSite.CertificatePEM != cfg.PointToSite.CertificatePEM ||
 		!slices.Equal(cfg2.PointToSite.RevokedThumbprints, []string{strings.Repeat("AB", 20)}) {
 		t.Fatalf("after revocation: %+v", cfg2.PointToSite)
+	}
+	// setvpnclientipsecparameters: the custom policy reaches the agent's
+	// pointToSite section and becomes its only proposals.
+	if p := in.P2S; p.IKEProposals != nil || p.ESPProposals != nil {
+		t.Fatalf("proposals without a custom policy: %+v", p)
+	}
+	sp, err := h.c.Post(h.ctx, gwPath+"/setvpnclientipsecparameters", json.RawMessage(`{"saLifeTimeSeconds":3600,"saDataSizeKilobytes":102400,
+		"ipsecEncryption":"GCMAES256","ipsecIntegrity":"GCMAES256","ikeEncryption":"AES256","ikeIntegrity":"SHA384","dhGroup":"ECP384","pfsGroup":"None"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(h.ctx, 20*time.Second)
+	defer cancel()
+	if err := sp.Wait(wctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg3 := a.config()
+	in3, err := cfg3.Check()
+	if err != nil {
+		t.Fatalf("assignment with a policy does not validate: %v", err)
+	}
+	if got := transform.FormatProposals(in3.P2S.IKEProposals) + " " + transform.FormatProposals(in3.P2S.ESPProposals); got != "aes256-sha384-prfsha384-ecp384 aes256gcm16" ||
+		in3.P2S.ChildLifetime != time.Hour || cfg3.PointToSite.CertificatePEM != cfg.PointToSite.CertificatePEM {
+		t.Fatalf("after setvpnclientipsecparameters: %q %+v", got, in3.P2S)
 	}
 	// SSTP: refused with the reason; the gateway keeps running.
 	err = h.putErr(gwPath, gwBody(vc("", `"IkeV2","SSTP"`)))

@@ -35,13 +35,30 @@ const (
 func canonicalIpsecPolicy(p *IpsecPolicy) { p.Canonicalize() }
 
 // validateIpsecPolicy checks one policy; target is its path
-// ("properties.ipsecPolicies[0]").
+// ("properties.ipsecPolicies[0]"; "" for a body that is the policy).
 func validateIpsecPolicy(l *errList, p *IpsecPolicy, target string) {
+	field := func(f string) string {
+		if target == "" {
+			return f
+		}
+		return target + "." + f
+	}
 	for _, pe := range p.Check() {
-		e := Errorf(CodeInvalidIpsecPolicy, target+"."+pe.Field, "%s", pe.Message)
+		e := Errorf(CodeInvalidIpsecPolicy, field(pe.Field), "%s", pe.Message)
 		for _, d := range pe.Also {
-			e.Details = append(e.Details, *Errorf(CodeInvalidIpsecPolicy, target+"."+d.Field, "%s", d.Message))
+			e.Details = append(e.Details, *Errorf(CodeInvalidIpsecPolicy, field(d.Field), "%s", d.Message))
 		}
 		l.add(e)
 	}
+}
+
+// ValidateVpnClientIPsecParameters checks the body of
+// setvpnclientipsecparameters (Azure's VpnClientIPsecParameters: the eight
+// IpsecPolicy fields, all required), canonicalizing p's enum values;
+// errors name the body's fields.
+func ValidateVpnClientIPsecParameters(p *IpsecPolicy) error {
+	canonicalIpsecPolicy(p)
+	var l errList
+	validateIpsecPolicy(&l, p, "")
+	return l.err()
 }

@@ -18,6 +18,7 @@ package profile
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"encoding/pem"
 	"encoding/xml"
 	"errors"
@@ -51,7 +52,17 @@ type Profile struct {
 	Routes []string
 	// Auth is AuthCertificate or AuthEAPMSCHAPv2.
 	Auth string
+	// IKEProposals and ESPProposals are the gateway's custom suite in
+	// strongSwan syntax (from vpnClientIpsecPolicies), offered alone;
+	// empty: a default list that Azure's and vpngw's defaults accept.
+	IKEProposals, ESPProposals string
 }
+
+// Default proposals of the strongSwan profile.
+const (
+	defaultIKEProposals = "aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048,default"
+	defaultESPProposals = "aes256gcm16,aes256-sha256,default"
+)
 
 // ErrInvalid is returned for a profile that cannot be built.
 var ErrInvalid = errors.New("profile: invalid")
@@ -128,6 +139,8 @@ func (p *Profile) check() error {
 		return fmt.Errorf("%w: no root certificate", ErrInvalid)
 	case len(p.Routes) == 0:
 		return fmt.Errorf("%w: no routes", ErrInvalid)
+	case strings.Trim(p.IKEProposals+p.ESPProposals, "abcdefghijklmnopqrstuvwxyz0123456789,-") != "":
+		return fmt.Errorf("%w: proposals %q %q (strongSwan syntax: lower-case letters, digits, '-' and ',')", ErrInvalid, p.IKEProposals, p.ESPProposals)
 	case p.Auth != AuthCertificate && p.Auth != AuthEAPMSCHAPv2:
 		return fmt.Errorf("%w: authentication %q", ErrInvalid, p.Auth)
 	}
@@ -177,7 +190,7 @@ connections {
 		remote_addrs = %[2]s
 		vips = 0.0.0.0
 		encap = yes
-		proposals = aes256gcm16-prfsha256-ecp256,aes256-sha256-modp2048,default
+		proposals = %[8]s
 %[6]s
 		remote {
 			auth = pubkey
@@ -187,13 +200,14 @@ connections {
 		children {
 			%[1]s {
 				remote_ts = %[4]s
-				esp_proposals = aes256gcm16,aes256-sha256,default
+				esp_proposals = %[9]s
 				start_action = none
 			}
 		}
 	}
 }
-%[7]s`, p.Name, p.Addresses[0], p.FQDN, strings.Join(p.Routes, ","), p.Auth, local, secrets)
+%[7]s`, p.Name, p.Addresses[0], p.FQDN, strings.Join(p.Routes, ","), p.Auth, local, secrets,
+		cmp.Or(p.IKEProposals, defaultIKEProposals), cmp.Or(p.ESPProposals, defaultESPProposals))
 }
 
 func (p *Profile) readme() string {

@@ -77,6 +77,17 @@ func TestBuild(t *testing.T) {
 			t.Errorf("swanctl.conf lacks %q:\n%s", want, sw)
 		}
 	}
+	if !strings.Contains(sw, "proposals = "+defaultIKEProposals+"\n") || !strings.Contains(sw, "esp_proposals = "+defaultESPProposals+"\n") {
+		t.Errorf("default proposals:\n%s", sw)
+	}
+	// A custom policy's suite is offered alone.
+	custom := p
+	custom.IKEProposals, custom.ESPProposals = "aes256-sha256-prfsha256-ecp256", "aes128gcm16"
+	if b, err := Build(custom, "root"); err != nil {
+		t.Fatal(err)
+	} else if sw := unzip(t, b)["strongSwan/swanctl.conf"]; !strings.Contains(sw, "\tproposals = aes256-sha256-prfsha256-ecp256\n") || !strings.Contains(sw, "esp_proposals = aes128gcm16\n") {
+		t.Errorf("custom proposals:\n%s", sw)
+	}
 	if !strings.Contains(files["strongSwan/x509ca/VpnServerRoot.pem"], "BEGIN CERTIFICATE") || !strings.Contains(files["NetworkManager/gw1.nmconnection"], "method=key") {
 		t.Errorf("files: %v", files)
 	}
@@ -99,6 +110,7 @@ func TestBuild(t *testing.T) {
 		{"no root", func(p *Profile) { p.RootCertificate = nil }},
 		{"bad route", func(p *Profile) { p.Routes = []string{"10.1.0.0"} }},
 		{"bad auth", func(p *Profile) { p.Auth = "PSK" }},
+		{"proposals with a newline", func(p *Profile) { p.ESPProposals = "aes128gcm16\n}" }},
 	} {
 		q := p
 		tc.mut(&q)
