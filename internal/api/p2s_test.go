@@ -51,14 +51,12 @@ func TestVpnClientIPsecParameters(t *testing.T) {
 		}
 	}
 
-	r := h.expect(h.do(http.MethodPost, set, pol), http.StatusOK)
+	// An update of the gateway (an operation, as a PUT) whose result is
+	// the policy.
 	var got resource.IpsecPolicy
-	r.json(t, &got)
+	h.action(set, pol).json(t, &got)
 	if got.IpsecEncryption != "GCMAES128" || got.PfsGroup != "ECP384" {
 		t.Fatalf("set answered %+v", got)
-	}
-	if st := h.wait(r); st.Status != StatusSucceeded {
-		t.Fatalf("operation: %+v", st)
 	}
 	var cur resource.IpsecPolicy
 	h.expect(h.do(http.MethodPost, get, nil), http.StatusOK).json(t, &cur)
@@ -70,9 +68,13 @@ func TestVpnClientIPsecParameters(t *testing.T) {
 	if pols, _ := vc["vpnClientIpsecPolicies"].([]any); len(pols) != 1 || pols[0].(map[string]any)["ipsecEncryption"] != "GCMAES128" {
 		t.Fatalf("the gateway's vpnClientIpsecPolicies: %v", vc["vpnClientIpsecPolicies"])
 	}
-	// The same policy again changes nothing (no operation).
-	if r := h.expect(h.do(http.MethodPost, set, pol), http.StatusOK); r.header.Get("Azure-AsyncOperation") != "" {
-		t.Error("setting the same policy started an operation")
+	// The same policy again changes nothing (the gateway is not
+	// updated: its etag stays).
+	etag := h.get(s.gw)["etag"]
+	var same resource.IpsecPolicy
+	h.action(set, pol).json(t, &same)
+	if same != got || h.get(s.gw)["etag"] != etag {
+		t.Errorf("setting the same policy again: %+v, etag %v → %v", same, etag, h.get(s.gw)["etag"])
 	}
 	h.expectErr(h.do(http.MethodPost, rid("rg", "virtualNetworkGateways", "nope")+"/getvpnclientipsecparameters", nil), http.StatusNotFound, "ResourceNotFound")
 }
