@@ -46,7 +46,9 @@ package dataplane
  *      commits each sequence number to the replay window (Commit re-checks,
  *      so a duplicate decrypted in parallel is dropped here), drops dummy
  *      packets, checks the inner addresses against the SA's selectors,
- *      clamps TCP MSS, and writes the batch to the TUN device with one
+ *      applies the transit rule (a packet routed on into another tunnel
+ *      is dropped when either tunnel has NoTransit; skipped while no
+ *      tunnel has it), clamps TCP MSS, and writes the batch to the TUN device with one
  *      call; the tun package coalesces TCP segments (GRO) into
  *      super-packets for the kernel.
  *
@@ -581,6 +583,12 @@ func (d *Dataplane) routineWriteTUN() {
 		in := b.in
 		t := in.tun
 		mss := t.mss.Load()
+		checkTransit := d.noTransit.Load() > 0
+		snap := d.state.Load()
+		var local []netip.Prefix
+		if l := d.local.Load(); l != nil {
+			local = *l
+		}
 		bufs = bufs[:0]
 		var bytes uint64
 		for _, e := range b.elems {
@@ -601,6 +609,10 @@ func (d *Dataplane) routineWriteTUN() {
 					continue
 				}
 			}
+			if checkTransit && !transitAllowed(snap, local, t, e.pkt) {
+				t.dropTransit.Add(1)
+				continue
+			}
 			clampMSS(e.pkt, uint16(mss), uint16(mss>>16))
 			start := cap(e.buf) - cap(e.pkt)
 			bufs = append(bufs, e.buf[start-tunWriteOffset:start+len(e.pkt)])
@@ -617,6 +629,32 @@ func (d *Dataplane) routineWriteTUN() {
 		b.mu.Unlock()
 		d.freeIn(b)
 	}
+}
+
+// transitAllowed applies the transit rule to a packet that arrived
+// through tunnel from: when its destination is routed into another tunnel
+// and either of the two has NoTransit, the kernel must not forward it
+// there. Destinations in the local prefixes (the VNet, which the kernel
+// routes there even when a tunnel carries a supernet), outside every
+// tunnel, or in the tunnel's own prefixes always pass, and so does a
+// destination only a tunnel's default route covers: the kernel routes
+// packets from the VNet alone by it (defaultroute.go), not packets from a
+// tunnel.
+func transitAllowed(snap *snapshot, local []netip.Prefix, from *tunnel, pkt []byte) bool {
+	dst, ok := dstAddr(pkt)
+	if !ok {
+		return true
+	}
+	for _, p := range local {
+		if p.Contains(dst) {
+			return true
+		}
+	}
+	lpm, to, ok := snap.routes.LookupPrefixLPM(netip.PrefixFrom(dst, dst.BitLen()))
+	if !ok || to == from || lpm.Bits() == 0 {
+		return true
+	}
+	return !from.noTransit.Load() && !to.noTransit.Load()
 }
 
 // noOutboundSA accounts for a packet routed into t that no outbound SA
