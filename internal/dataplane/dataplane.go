@@ -248,6 +248,9 @@ type Dataplane struct {
 	// is installed (defaultroute.go).
 	egressFrom   []netip.Prefix
 	defaultRoute bool
+	// throws are the peer addresses the default route table throws back
+	// to the main table.
+	throws map[netip.Addr]bool
 
 	localMu    sync.Mutex // guards localCache
 	localCache map[netip.Addr]localEntry
@@ -599,6 +602,9 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 	}
 	d.setRoutes(t, t.prefixes, tc.RemotePrefixes)
 	t.prefixes = tc.RemotePrefixes
+	if d.defaultRoute {
+		errs = append(errs, d.syncThrowRoutes())
+	}
 	return errors.Join(errs...)
 }
 
@@ -639,6 +645,9 @@ func (d *Dataplane) RemoveTunnel(id string) error {
 		d.noTransit.Add(-1)
 	}
 	delete(d.tunnels, id)
+	if d.defaultRoute {
+		errs = append(errs, d.syncThrowRoutes())
+	}
 	return errors.Join(errs...)
 }
 

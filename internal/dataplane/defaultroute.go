@@ -14,7 +14,10 @@ package dataplane
 //	ip route add default dev <tun> table 30301
 //
 // The gateway's own traffic (from its public address) and traffic from
-// the tunnels keep the main table's default route. The data plane's own
+// the tunnels keep the main table's default route. The table also holds a
+// throw route for each peer's address, so that IKE and ESP keep the main
+// table even when the gateway's source address lies in the VNet (a host
+// behind NAT). The data plane's own
 // prefix table holds 0.0.0.0/0 like any prefix, so a packet the kernel
 // sends into the TUN device by that route finds the tunnel.
 
@@ -71,7 +74,48 @@ func (d *Dataplane) addDefaultRoute() error {
 		return fmt.Errorf("dataplane: default route dev %s table %d: %w", d.tunName, DefaultRouteTable, err)
 	}
 	d.defaultRoute = true
-	return errors.Join(d.rule(suppressRule(), true), d.setSourceRules(d.egressFrom, true))
+	return errors.Join(d.syncThrowRoutes(), d.rule(suppressRule(), true), d.setSourceRules(d.egressFrom, true))
+}
+
+// syncThrowRoutes makes the default route table throw the peers'
+// addresses back to the main table (d.mu held; SetTunnel and RemoveTunnel
+// call it, as peers come and go).
+func (d *Dataplane) syncThrowRoutes() error {
+	want := map[netip.Addr]bool{}
+	if d.defaultRoute {
+		for r := range d.remotes {
+			if a := r.Addr().Unmap(); a.Is4() {
+				want[a] = true
+			}
+		}
+	}
+	var errs []error
+	for a := range d.throws {
+		if !want[a] {
+			if err := d.nl.RouteDel(throwRoute(a)); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("dataplane: delete throw route %v table %d: %w", a, DefaultRouteTable, err))
+			}
+			delete(d.throws, a)
+		}
+	}
+	for a := range want {
+		if d.throws[a] {
+			continue
+		}
+		if err := d.nl.RouteReplace(throwRoute(a)); err != nil {
+			errs = append(errs, fmt.Errorf("dataplane: throw route %v table %d: %w", a, DefaultRouteTable, err))
+			continue
+		}
+		if d.throws == nil {
+			d.throws = map[netip.Addr]bool{}
+		}
+		d.throws[a] = true
+	}
+	return errors.Join(errs...)
+}
+
+func throwRoute(a netip.Addr) *netlink.Route {
+	return &netlink.Route{Dst: prefixToIPNet(netip.PrefixFrom(a, 32)), Table: DefaultRouteTable, Type: unix.RTN_THROW}
 }
 
 // delDefaultRoute removes them (d.mu held).
@@ -83,7 +127,7 @@ func (d *Dataplane) delDefaultRoute() error {
 	if err := d.nl.RouteDel(r); err != nil {
 		errs = append(errs, fmt.Errorf("dataplane: delete default route table %d: %w", DefaultRouteTable, err))
 	}
-	return errors.Join(append(errs, d.setSourceRules(d.egressFrom, false), d.rule(suppressRule(), false))...)
+	return errors.Join(append(errs, d.syncThrowRoutes(), d.setSourceRules(d.egressFrom, false), d.rule(suppressRule(), false))...)
 }
 
 func suppressRule() *netlink.Rule {

@@ -267,8 +267,20 @@ func TestBGPDefaultRouteSteersVNetEgress(t *testing.T) {
 		t.Errorf("the gateway's own packets to %s take the default route: %q", only, r)
 	}
 	for _, s := range []*bgpSite{b, c} {
-		if r := l.gw.MustRun(t, "ip", "route", "get", s.wan.String()); strings.Contains(r, "vpngw0") {
-			t.Errorf("the way to site %d's public address %s goes into the tunnel: %q", s.n, s.wan, r)
+		// Also from a VNet address (a gateway whose own address is in the
+		// VNet): the default route's table throws the peers back to main.
+		for _, from := range [][]string{nil, {"from", "10.1.0.2", "iif", "lan0"}} {
+			if r := l.gw.MustRun(t, "ip", append([]string{"route", "get", s.wan.String()}, from...)...); strings.Contains(r, "vpngw0") {
+				t.Errorf("the way to site %d's public address %s %v goes into the tunnel: %q", s.n, s.wan, from, r)
+			}
+		}
+	}
+	// The default route's table: the route into the TUN device and a
+	// throw route per peer (back to the main table).
+	tab := l.gw.MustRun(t, "ip", "route", "show", "table", "30301")
+	for _, want := range []string{"default dev vpngw0", "throw " + b.wan.String(), "throw " + c.wan.String()} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table 30301 lacks %q:\n%s", want, tab)
 		}
 	}
 	// The tunnels keep working: site C's BGP-only network, and the
