@@ -236,11 +236,13 @@ type agentBGPPeer struct {
 // nothing for 10.2.99.0/24, a network only it knows (its selectors cover
 // 10.2.0.0/16). The gateway accepts the default route and routes the
 // VNet's egress into B's tunnel: the VNet host reaches 10.2.99.10. The
-// gateway's own routing is left alone: the main table gets no default
-// route, its way to the sites' public addresses stays on the WAN links
-// (the tunnels keep running), and only packets from the VNet take the
-// default route's table. When B withdraws the default route, 10.2.99.10
-// is unreachable again and the rules are gone.
+// gateway has a default route of its own (via site C's public address,
+// where 10.2.99.10 is unreachable, so only B's tunnel can deliver the
+// pings); it stays, the gateway's own packets keep using it, its way to
+// the sites' public addresses stays on the WAN links (the tunnels keep
+// running), and only packets from the VNet take the learned default
+// route. When B withdraws it, 10.2.99.10 is unreachable again and the
+// rules are gone.
 func TestBGPDefaultRouteSteersVNetEgress(t *testing.T) {
 	l := newLab(t)
 	b := l.site(2, siteOpts{nets: []string{"0.0.0.0/0"}})
@@ -248,6 +250,10 @@ func TestBGPDefaultRouteSteersVNetEgress(t *testing.T) {
 	only := "10.2.99.10"
 	b.Host.MustRun(t, "ip", "addr", "add", only+"/32", "dev", "lan0")
 	b.GW.MustRun(t, "ip", "route", "add", only+"/32", "via", b.LANHost.String())
+	// The gateway's own default route (the namespace outlives the test).
+	l.gw.MustRun(t, "ip", "route", "add", "default", "via", c.wan.String(), "dev", "wan1")
+	t.Cleanup(func() { _, _ = l.gw.Run("ip", "route", "del", "default") })
+	ownDefault := "default via " + c.wan.String() + " dev wan1"
 	a := l.start(l.config(b, c))
 	nstest.WaitFor(t, 30*time.Second, func() bool {
 		return learnedFrom(a, "0.0.0.0/0", b.bgpAddr) && learnedFrom(a, "10.3.50.0/24", c.bgpAddr)
@@ -257,14 +263,14 @@ func TestBGPDefaultRouteSteersVNetEgress(t *testing.T) {
 	nstest.WaitFor(t, 10*time.Second, func() bool { return pings(l.vnet, only) },
 		"the VNet host cannot reach %s through the learned default route:\n%s\n%s", only, fmtStatus(a), l.gw.MustRun(t, "ip", "rule"))
 	t.Logf("VNet egress through the learned default route after %v", time.Since(start))
-	if r := l.gw.MustRun(t, "ip", "route", "show", "default"); r != "" {
-		t.Errorf("the main table got a default route: %q", r)
+	if r := strings.TrimSpace(l.gw.MustRun(t, "ip", "route", "show", "default")); r != ownDefault {
+		t.Errorf("the main table's default route changed: %q, want %q", r, ownDefault)
 	}
 	if r := l.gw.MustRun(t, "ip", "route", "get", only, "from", "10.1.0.2", "iif", "lan0"); !strings.Contains(r, "dev vpngw0") {
 		t.Errorf("a VNet packet to %s is not routed into the TUN device: %q", only, r)
 	}
-	if r, _ := l.gw.Run("ip", "route", "get", only); strings.Contains(r, "vpngw0") { // unreachable: no route in main
-		t.Errorf("the gateway's own packets to %s take the default route: %q", only, r)
+	if r := l.gw.MustRun(t, "ip", "route", "get", only); !strings.Contains(r, "via "+c.wan.String()+" dev wan1") {
+		t.Errorf("the gateway's own packets to %s do not take its own default route: %q", only, r)
 	}
 	for _, s := range []*bgpSite{b, c} {
 		// Also from a VNet address (a gateway whose own address is in the
