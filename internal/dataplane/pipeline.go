@@ -48,9 +48,9 @@ package dataplane
  *      packets, checks the inner addresses against the SA's selectors,
  *      applies the transit rule (a packet routed on into another tunnel
  *      is dropped when either tunnel has NoTransit; skipped while no
- *      tunnel has it), clamps TCP MSS, and writes the batch to the TUN device with one
- *      call; the tun package coalesces TCP segments (GRO) into
- *      super-packets for the kernel.
+ *      tunnel has it), clamps TCP MSS, and writes the batch to the TUN
+ *      device with one call; the tun package coalesces TCP segments (GRO)
+ *      into super-packets for the kernel.
  *
  * Locking, producers and consumers
  *
