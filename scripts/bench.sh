@@ -32,6 +32,7 @@
 #
 # Env:
 #   SCALE="1000"      run the scale mode instead (scripts/bench-scale.sh)
+#   TUNNELS=100       run the many-tunnels mode instead (scripts/bench-tunnels.sh)
 #   REPEATS=3         repeats
 #   DURATION=10 OMIT=1  iperf3 -t and -O (seconds)
 #   STREAMS="1 4"     iperf3 -P values
@@ -51,6 +52,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 # SCALE="1000 10000": the scale mode instead (many tunnels on one responder).
 if [ -n "${SCALE:-}" ]; then exec "$ROOT/scripts/bench-scale.sh"; fi
+# TUNNELS=100: the many-tunnels mode instead (N flows through 1 and N tunnels).
+if [ -n "${TUNNELS:-}" ]; then exec "$ROOT/scripts/bench-tunnels.sh"; fi
 export PATH=$PATH:/usr/local/go/bin
 
 REPEATS=${REPEATS:-3}

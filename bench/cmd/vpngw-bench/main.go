@@ -19,6 +19,13 @@
 //	                        Child SAs from N source addresses against one
 //	                        responder (vpngw's own IKE engine as initiator),
 //	                        with the responder's CPU, RSS and idle CPU
+//	vpngw-bench tunnels-up  initiate every connection of an agent and wait
+//	                        until all are Connected (the many-tunnels mode)
+//	vpngw-bench flows       the many-tunnels mode's transfer: N TCP flows at
+//	                        once (flows-source and flows-sink, this binary in
+//	                        the host namespaces), bytes counted by the sink
+//	vpngw-bench flows-report  the many-tunnels table: aggregates and the
+//	                        N-tunnel / 1-tunnel ratio of every repeat
 //	vpngw-bench idle        the box's busy cores with no benchmark traffic
 //	                        (what other users of the machine take)
 //	vpngw-bench report      summary table, ratios and targets: stdout,
@@ -59,7 +66,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|scale-report|idle|report [flags]", errUsage)
+		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|scale-report|tunnels-up|flows|flows-sink|flows-source|flows-report|idle|report [flags]", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -218,6 +225,89 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: scale-report needs -dir", errUsage)
 		}
 		return writeScaleReport(dir, os.Stdout)
+	case "tunnels-up":
+		var sockA, sockB, want string
+		fs.StringVar(&sockA, "a", "", "initiating agent's status socket")
+		fs.StringVar(&sockB, "b", "", "responding agent's status socket (waited for)")
+		fs.StringVar(&want, "encap", "", "fail unless every IKE SA's UDP encapsulation is yes or no")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if sockA == "" || sockB == "" {
+			return fmt.Errorf("%w: tunnels-up needs -a and -b", errUsage)
+		}
+		n, err := flowsUp(ctx, sockA, sockB, want)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  vpngw: %d connections up\n", n)
+		return nil
+	case "flows":
+		var o flowsOptions
+		var pids string
+		fs.StringVar(&o.Out, "out", "", "results directory (flows.jsonl is appended)")
+		fs.StringVar(&o.Mode, "mode", "", "mode label (vpngw-udp-1, vpngw-udp-100, ...)")
+		fs.IntVar(&o.Tunnels, "tunnels", 1, "tunnels the flows are spread over")
+		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		fs.IntVar(&o.N, "n", 100, "flows (flow i: 10.1.i.10 -> 10.2.i.10)")
+		fs.IntVar(&o.Duration, "t", 10, "measured seconds")
+		fs.IntVar(&o.Omit, "O", 1, "seconds skipped before measuring")
+		fs.StringVar(&o.ClientNS, "client-ns", "", "namespace of the source")
+		fs.StringVar(&o.ServerNS, "server-ns", "", "namespace of the sink")
+		fs.IntVar(&o.Port, "port", 5301, "sink port")
+		fs.StringVar(&pids, "pids", "", "comma-separated daemon PIDs whose CPU time is sampled")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		p, err := parsePIDs(pids)
+		if err != nil {
+			return fmt.Errorf("%w: -pids: %w", errUsage, err)
+		}
+		o.PIDs = p
+		if o.Out == "" || o.Mode == "" || o.ClientNS == "" || o.ServerNS == "" || o.N < 1 || o.N > maxFlows || o.Duration < 1 || o.Omit < 0 {
+			return fmt.Errorf("%w: flows needs -out, -mode, -client-ns, -server-ns, 1 <= -n <= %d, -t >= 1", errUsage, maxFlows)
+		}
+		s := runFlows(ctx, o)
+		printFlows(os.Stdout, s)
+		if err := appendJSONLine(o.Out, flowsFile, s); err != nil {
+			return err
+		}
+		if s.Error != "" {
+			return errors.New(s.Error)
+		}
+		return nil
+	case "flows-sink":
+		var port, omit, dur int
+		fs.IntVar(&port, "port", 5301, "port")
+		fs.IntVar(&omit, "O", 1, "seconds skipped after the first flow arrives")
+		fs.IntVar(&dur, "t", 10, "measured seconds")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return runFlowsSink(ctx, port, time.Duration(omit)*time.Second, time.Duration(dur)*time.Second, os.Stdout)
+	case "flows-source":
+		var n, port int
+		var d time.Duration
+		fs.IntVar(&n, "n", 100, "flows (flow i: 10.1.i.10 -> 10.2.i.10)")
+		fs.IntVar(&port, "port", 5301, "sink port")
+		fs.DurationVar(&d, "d", 13*time.Second, "how long to send")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if n < 1 || n > maxFlows || d <= 0 || d > 10*time.Minute {
+			return fmt.Errorf("%w: flows-source needs 1 <= -n <= %d and 0 < -d <= 10m", errUsage, maxFlows)
+		}
+		return runFlowsSource(ctx, n, port, d)
+	case "flows-report":
+		var dir string
+		fs.StringVar(&dir, "dir", "", "results directory with flows.jsonl")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if dir == "" {
+			return fmt.Errorf("%w: flows-report needs -dir", errUsage)
+		}
+		return writeFlowsReport(dir, os.Stdout)
 	case "idle":
 		var o idleOptions
 		fs.StringVar(&o.Out, "out", "", "results directory (idle.jsonl is appended)")
