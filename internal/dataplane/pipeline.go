@@ -24,9 +24,11 @@ package dataplane
  *   4. Encryption (routineEncrypt, parallel, one per CPU): seals each packet
  *      in place (esp.OutboundSA.SealSeq) and unlocks the batch.
  *   5. Transmission (routineSend, sequential): takes batches from sendQ in
- *      order, waits for each batch's lock (its encryption), and sends it
- *      with one sendmmsg: UDP GSO coalesces equal-sized ESP packets into
- *      one super-datagram (conn.StdNetBind), or raw IP protocol 50.
+ *      order, waits for each batch's lock (its encryption), and sends the
+ *      batches of one TUN read together, however many tunnels they belong
+ *      to: one sendmmsg per peer address with UDP encapsulation, where UDP
+ *      GSO coalesces equal-sized ESP packets into one super-datagram
+ *      (conn.StdNetBind), or one sendmmsg of raw IP protocol 50 for all.
  *
  * Inbound (ESP from the peer to the TUN device):
  *
@@ -46,9 +48,9 @@ package dataplane
  *      commits each sequence number to the replay window (Commit re-checks,
  *      so a duplicate decrypted in parallel is dropped here), drops dummy
  *      packets, checks the inner addresses against the SA's selectors,
- *      clamps TCP MSS, and writes the batch to the TUN device with one
- *      call; the tun package coalesces TCP segments (GRO) into
- *      super-packets for the kernel.
+ *      clamps TCP MSS, and writes the batches of one receive (all its
+ *      tunnels) to the TUN device with one call; the tun package coalesces
+ *      TCP segments (GRO) into super-packets for the kernel.
  *
  * Locking, producers and consumers
  *
@@ -191,6 +193,10 @@ type outBatch struct {
 	elems []*element
 	t     *tunnel
 	sa    *esp.OutboundSA
+	// last marks the last group of its TUN read: the sender sends the
+	// groups of one read together (one call per peer address) when it
+	// reaches it.
+	last bool
 }
 
 // inBatch is a group of ESP packets for one inbound SA from one receive.
@@ -198,6 +204,9 @@ type inBatch struct {
 	mu    sync.Mutex // locked until decryption finished
 	elems []*element
 	in    *inboundSA
+	// last marks the last group of its receive: the TUN writer writes the
+	// groups of one receive with one call when it reaches it.
+	last bool
 }
 
 var (
@@ -326,7 +335,8 @@ func (d *Dataplane) routineReadTUN() {
 					bufs[i] = elems[i].buf[:]
 				}
 			}
-			for _, b := range groups {
+			for gi, b := range groups {
+				b.last = gi == len(groups)-1
 				first, got := b.sa.Reserve(len(b.elems))
 				for j, e := range b.elems {
 					if j < got {
@@ -377,46 +387,98 @@ func (d *Dataplane) routineEncrypt() {
 	}
 }
 
-// routineSend is stage 5 of the outbound path.
+// routineSend is stage 5 of the outbound path. It collects the groups of
+// one TUN read (up to the one marked last) and sends them together: the
+// groups of consecutive UDP-encapsulated tunnels to one peer address with
+// one Send (UDP GSO coalesces across them), all raw ESP groups with one
+// sendmmsg (each message has its own destination). So many tunnels cost
+// no more system calls per read than one.
 func (d *Dataplane) routineSend() {
 	defer d.wg.Done()
-	bufs := make([][]byte, 0, conn.IdealBatchSize)
-	msgs := make([]ipv4.Message, conn.IdealBatchSize)
-	for i := range msgs {
-		msgs[i].Buffers = make([][]byte, 1)
+	s := sendBufs{
+		bufs: make([][]byte, 0, conn.IdealBatchSize),
+		dsts: make([]*net.IPAddr, 0, conn.IdealBatchSize),
+		msgs: make([]ipv4.Message, conn.IdealBatchSize),
 	}
+	for i := range s.msgs {
+		s.msgs[i].Buffers = make([][]byte, 1)
+	}
+	pending := make([]*outBatch, 0, 8)
 	for b := range d.sendQ {
 		b.mu.Lock()
-		t := b.t
-		bufs = bufs[:0]
-		var bytes uint64
-		for _, e := range b.elems {
-			if e.ok {
-				bufs = append(bufs, e.pkt)
-				bytes += uint64(len(e.pkt))
+		pending = append(pending, b)
+		if b.last {
+			d.sendGroups(pending, &s)
+			clear(pending)
+			pending = pending[:0]
+		}
+	}
+	d.sendGroups(pending, &s)
+}
+
+// sendBufs is routineSend's scratch space.
+type sendBufs struct {
+	bufs [][]byte
+	dsts []*net.IPAddr  // raw ESP: each buffer's destination
+	msgs []ipv4.Message // raw ESP: sendmmsg headers
+}
+
+// sendGroups sends the sealed packets of pending (locked, in sequence
+// order), accounts them to their tunnels, and unlocks and frees them.
+func (d *Dataplane) sendGroups(pending []*outBatch, s *sendBufs) {
+	for i := 0; i < len(pending); {
+		path := pending[i].t.path.Load()
+		s.bufs, s.dsts = s.bufs[:0], s.dsts[:0]
+		j := i
+		for ; j < len(pending); j++ {
+			p := pending[j].t.path.Load()
+			if j > i && (p.encap != path.encap || (p.encap && p.remote != path.remote)) {
+				break
+			}
+			for _, e := range pending[j].elems {
+				if e.ok {
+					s.bufs = append(s.bufs, e.pkt)
+					s.dsts = append(s.dsts, p.ipAddr)
+				}
 			}
 		}
-		if len(bufs) > 0 && !d.closed.Load() {
-			path := t.path.Load()
+		if len(s.bufs) > 0 && !d.closed.Load() {
 			var err error
 			if path.encap {
-				if err = d.nattBind.Send(bufs, path.ep); err != nil {
-					var gso conn.ErrUDPGSODisabled
-					if errors.As(err, &gso) {
-						d.log.Warn("UDP GSO disabled", "err", err)
-						err = gso.RetryErr
+				// StdNetBind.Send takes at most IdealBatchSize buffers.
+				for k := 0; k < len(s.bufs) && err == nil; k += conn.IdealBatchSize {
+					if err = d.nattBind.Send(s.bufs[k:min(k+conn.IdealBatchSize, len(s.bufs))], path.ep); err != nil {
+						var gso conn.ErrUDPGSODisabled
+						if errors.As(err, &gso) {
+							d.log.Warn("UDP GSO disabled", "err", err)
+							err = gso.RetryErr
+						}
 					}
 				}
 			} else {
-				err = d.raw.send(bufs, path.ipAddr, msgs)
+				err = d.raw.send(s.bufs, s.dsts, s.msgs)
 			}
-			if err != nil {
-				t.dropSend.Add(uint64(len(bufs)))
-			} else {
-				t.txPackets.Add(uint64(len(bufs)))
-				t.txBytes.Add(bytes)
+			for _, b := range pending[i:j] {
+				var n, bytes uint64
+				for _, e := range b.elems {
+					if e.ok {
+						n++
+						bytes += uint64(len(e.pkt))
+					}
+				}
+				switch {
+				case n == 0:
+				case err != nil:
+					b.t.dropSend.Add(n)
+				default:
+					b.t.txPackets.Add(n)
+					b.t.txBytes.Add(bytes)
+				}
 			}
 		}
+		i = j
+	}
+	for _, b := range pending {
 		b.mu.Unlock()
 		d.freeOut(b)
 	}
@@ -548,7 +610,8 @@ func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, groups 
 
 // dispatchIn queues the groups of one receive for decryption and writing.
 func (d *Dataplane) dispatchIn(groups []*inBatch) {
-	for _, b := range groups {
+	for i, b := range groups {
+		b.last = i == len(groups)-1
 		b.mu.Lock()
 		d.writeQ <- b
 		d.decQ <- b
@@ -572,51 +635,76 @@ func (d *Dataplane) routineDecrypt() {
 	}
 }
 
-// routineWriteTUN is stage 5 of the inbound path.
+// routineWriteTUN is stage 5 of the inbound path. It collects the groups
+// of one receive (up to the one marked last) and writes them to the TUN
+// device with one call, so that the tun package coalesces (GRO) across
+// tunnels and many tunnels cost no more writes than one.
 func (d *Dataplane) routineWriteTUN() {
 	defer d.wg.Done()
 	bufs := make([][]byte, 0, conn.IdealBatchSize)
-	for b := range d.writeQ {
-		b.mu.Lock()
-		in := b.in
-		t := in.tun
-		mss := t.mss.Load()
-		bufs = bufs[:0]
-		var bytes uint64
-		for _, e := range b.elems {
-			if !e.ok {
-				continue
-			}
-			if in.sa.Commit(e.seq, len(e.pkt)) != nil {
-				continue // replayed meanwhile or expired; counted by the SA
-			}
-			if e.nh == esp.NextHeaderNone {
-				in.sa.CountDummy()
-				continue
-			}
-			if !in.any {
-				f, ok := parseFlow(e.pkt)
-				if !ok || !in.sel.matchInbound(&f) {
-					in.sa.CountDrop(esp.DropSelector)
-					continue
-				}
-			}
-			clampMSS(e.pkt, uint16(mss), uint16(mss>>16))
-			start := cap(e.buf) - cap(e.pkt)
-			bufs = append(bufs, e.buf[start-tunWriteOffset:start+len(e.pkt)])
-			bytes += uint64(len(e.pkt))
-		}
+	pending := make([]*inBatch, 0, 8)
+	flush := func() {
 		if len(bufs) > 0 {
-			t.lastRx.Store(time.Now().UnixNano())
-			t.rxPackets.Add(uint64(len(bufs)))
-			t.rxBytes.Add(bytes)
 			if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
 				d.stats.tunWriteErrs.Add(1)
 			}
 		}
-		b.mu.Unlock()
-		d.freeIn(b)
+		for _, b := range pending {
+			b.mu.Unlock()
+			d.freeIn(b)
+		}
+		clear(pending)
+		pending, bufs = pending[:0], bufs[:0]
 	}
+	for b := range d.writeQ {
+		b.mu.Lock()
+		bufs = d.commitIn(b, bufs)
+		pending = append(pending, b)
+		if b.last {
+			flush()
+		}
+	}
+	flush()
+}
+
+// commitIn commits the decrypted packets of b to its SA's replay window,
+// checks them, accounts them to the tunnel and appends the ones to write
+// to bufs (with tunWriteOffset of headroom).
+func (d *Dataplane) commitIn(b *inBatch, bufs [][]byte) [][]byte {
+	in := b.in
+	t := in.tun
+	mss := t.mss.Load()
+	var n, bytes uint64
+	for _, e := range b.elems {
+		if !e.ok {
+			continue
+		}
+		if in.sa.Commit(e.seq, len(e.pkt)) != nil {
+			continue // replayed meanwhile or expired; counted by the SA
+		}
+		if e.nh == esp.NextHeaderNone {
+			in.sa.CountDummy()
+			continue
+		}
+		if !in.any {
+			f, ok := parseFlow(e.pkt)
+			if !ok || !in.sel.matchInbound(&f) {
+				in.sa.CountDrop(esp.DropSelector)
+				continue
+			}
+		}
+		clampMSS(e.pkt, uint16(mss), uint16(mss>>16))
+		start := cap(e.buf) - cap(e.pkt)
+		bufs = append(bufs, e.buf[start-tunWriteOffset:start+len(e.pkt)])
+		n++
+		bytes += uint64(len(e.pkt))
+	}
+	if n > 0 {
+		t.lastRx.Store(time.Now().UnixNano())
+		t.rxPackets.Add(n)
+		t.rxBytes.Add(bytes)
+	}
+	return bufs
 }
 
 // noOutboundSA accounts for a packet routed into t that no outbound SA
