@@ -23,7 +23,9 @@
 # counted by the sink for DURATION seconds after OMIT).
 #
 # Env: TUNNELS=100 (N, at most 250); REPEATS=5; DURATION=10 OMIT=2;
-#      MODES="udp esp plain"; VPNGW_BIN; RESULTS.
+#      MODES="udp esp plain"; VPNGW_BIN; RESULTS;
+#      VPNGW_BEFORE=path: also vpngw-before-{udp,esp}-{1,N} with this
+#      binary (N flows through 1 and N tunnels), a same-run before/after.
 # Output: progress lines, the table (stdout and $RESULTS/tunnels.md),
 # flows.jsonl and the agents' logs. Needs root. Everything it starts is
 # stopped by PID and every namespace deleted on exit, Ctrl-C and errors.
@@ -39,6 +41,7 @@ DURATION=${DURATION:-10}
 OMIT=${OMIT:-2}
 MODES=${MODES:-"udp esp plain"}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
+VPNGW_BEFORE=${VPNGW_BEFORE:-}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=${RESULTS:-$ROOT/bench-results/tunnels-$STAMP}
@@ -53,42 +56,21 @@ LOGS=$RESULTS/logs
 CONF=$RESULTS/conf
 SOCK_A=$RUN/vpngw-a.sock SOCK_B=$RUN/vpngw-b.sock
 
-log() { printf '%s %s\n' "$(date +%T)" "$*"; }
-die() { echo "bench-tunnels: $*" >&2; exit 1; }
-fail() { echo "bench-tunnels: FAILED: $*" >&2; echo "$*" >>"$RESULTS/failures.txt"; }
-
-PIDS=()
-BG_PID=
-alive() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1; [ -n "$st" ] && [ "${st%% *}" != Z ]; }
-stop_pid() { # TERM, up to 10 s, KILL; reap
-	local p=$1 q keep=()
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 1 100); do alive "$p" || break; sleep 0.1; done
-	alive "$p" && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null || true
-	for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-	PIDS=("${keep[@]}")
-}
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-nsx_bg() { local ns=$1 logf=$2; shift 2; ip netns exec "$ns" "$@" </dev/null >"$logf" 2>&1 & BG_PID=$!; PIDS+=("$BG_PID"); }
-
+BENCH_NAME=bench-tunnels
+# shellcheck source=scripts/bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
 cleanup() {
-	local rc=$? ns p
+	local rc=$?
 	trap - EXIT INT TERM
 	set +e
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	for ns in "${ALL_NS[@]}"; do
-		[ -e "/run/netns/$ns" ] || continue
-		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-		ip netns del "$ns" 2>/dev/null
-	done
+	kill_tracked_and_netns "${ALL_NS[@]}"
 	rm -rf "$RUN"
 	exit "$rc"
 }
 
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, TUN devices)"
 [ -x "$VPNGW_BIN" ] || die "$VPNGW_BIN is missing (make build)"
+[ -z "$VPNGW_BEFORE" ] || [ -x "$VPNGW_BEFORE" ] || die "VPNGW_BEFORE=$VPNGW_BEFORE is not an executable"
 [[ "$TUNNELS" =~ ^[0-9]+$ ]] && [ "$TUNNELS" -ge 2 ] && [ "$TUNNELS" -le 250 ] || die "TUNNELS must be 2..250"
 [[ "$REPEATS" =~ ^[1-9][0-9]*$ ]] || die "REPEATS must be a positive integer"
 go build -o "$BENCH" ./bench/cmd/vpngw-bench
@@ -97,15 +79,8 @@ trap cleanup EXIT
 trap 'echo "bench-tunnels: interrupted" >&2; exit 130' INT TERM
 
 topology() {
-	local ns i
-	for ns in "${ALL_NS[@]}"; do
-		ip netns add "$ns"
-		nsx "$ns" ip link set lo up
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	done
-	ip link add lan0 netns "$NS_AH" type veth peer name lan0 netns "$NS_AG"
-	ip link add wan0 netns "$NS_AG" type veth peer name wan0 netns "$NS_BG"
-	ip link add lan0 netns "$NS_BG" type veth peer name lan0 netns "$NS_BH"
+	local i
+	gateway_pair "${ALL_NS[@]}"
 	nsx "$NS_AG" ip addr add 10.1.255.1/16 dev lan0
 	nsx "$NS_AG" ip addr add 192.0.2.1/24 dev wan0
 	nsx "$NS_BG" ip addr add 192.0.2.2/24 dev wan0
@@ -116,17 +91,8 @@ topology() {
 	done
 	nsx "$NS_AH" ip -batch "$CONF/host-a.batch"
 	nsx "$NS_BH" ip -batch "$CONF/host-b.batch"
-	nsx "$NS_AH" ip link set lan0 up
-	nsx "$NS_AG" ip link set lan0 up
-	nsx "$NS_AG" ip link set wan0 up
-	nsx "$NS_BG" ip link set wan0 up
-	nsx "$NS_BG" ip link set lan0 up
-	nsx "$NS_BH" ip link set lan0 up
 	nsx "$NS_AH" ip route add default via 10.1.255.1
 	nsx "$NS_BH" ip route add default via 10.2.255.1
-	for ns in "$NS_AG" "$NS_BG"; do
-		nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-	done
 }
 
 # vpngw_conf SIDE N ENCAP RAWESP: the agent's file with N connections
@@ -147,9 +113,11 @@ vpngw_conf() {
 	echo "$f"
 }
 
-run_mode() { # ENC TUNNELS FLOWS REPEAT
-	local enc=$1 n=$2 flows=$3 r=$4 m="vpngw-$1-$2" encap raw want ca cb a b rc=0
-	[ "$flows" = 1 ] && m="vpngw-$1-1flow"
+run_mode() { # ENC TUNNELS FLOWS REPEAT [before]
+	local enc=$1 n=$2 flows=$3 r=$4 impl=vpngw bin=$VPNGW_BIN encap raw want ca cb a b rc=0 m
+	[ "${5:-}" = before ] && impl=vpngw-before bin=$VPNGW_BEFORE
+	m="$impl-$enc-$n"
+	[ "$flows" = 1 ] && m="$impl-$enc-1flow"
 	if [ "$enc" = plain ]; then
 		m=plain-$flows
 		[ "$flows" = 1 ] && m=plain-1flow
@@ -165,9 +133,9 @@ run_mode() { # ENC TUNNELS FLOWS REPEAT
 	case $enc in udp) encap=always raw=false want=yes ;; esp) encap=auto raw=true want=no ;; esac
 	ca=$(vpngw_conf a "$n" "$encap" "$raw") && cb=$(vpngw_conf b "$n" "$encap" "$raw")
 	log "repeat $r/$REPEATS: $m"
-	nsx_bg "$NS_BG" "$LOGS/$m-r$r-gw-b.log" "$VPNGW_BIN" agent --config "$cb" --log-level warn
+	nsx_bg "$NS_BG" "$LOGS/$m-r$r-gw-b.log" "$bin" agent --config "$cb" --log-level warn
 	b=$BG_PID
-	nsx_bg "$NS_AG" "$LOGS/$m-r$r-gw-a.log" "$VPNGW_BIN" agent --config "$ca" --log-level warn
+	nsx_bg "$NS_AG" "$LOGS/$m-r$r-gw-a.log" "$bin" agent --config "$ca" --log-level warn
 	a=$BG_PID
 	if ! "$BENCH" tunnels-up -a "$SOCK_A" -b "$SOCK_B" -encap "$want"; then
 		fail "$m, repeat $r: the tunnels did not come up (logs in $LOGS)"
@@ -184,7 +152,14 @@ run_mode() { # ENC TUNNELS FLOWS REPEAT
 
 list=()
 for e in $MODES; do
-	case $e in udp | esp) list+=("$e 1 1" "$e 1 $TUNNELS" "$e $TUNNELS $TUNNELS") ;; *) die "unknown encapsulation $e (udp, esp)" ;; esac
+	case $e in
+	udp | esp)
+		list+=("$e 1 1" "$e 1 $TUNNELS" "$e $TUNNELS $TUNNELS")
+		[ -n "$VPNGW_BEFORE" ] && list+=("$e 1 $TUNNELS before" "$e $TUNNELS $TUNNELS before")
+		;;
+	plain) list+=("plain 0 1" "plain 0 $TUNNELS") ;;
+	*) die "unknown mode $e (udp, esp, plain)" ;;
+	esac
 done
 log "bench-tunnels $ID: $TUNNELS flows through 1 and $TUNNELS tunnels, [$MODES], $REPEATS repeats, ${DURATION}s after ${OMIT}s; results in $RESULTS"
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
@@ -193,8 +168,8 @@ status=0
 for r in $(seq 1 "$REPEATS"); do
 	k=${#list[@]}
 	for i in $(seq 0 $((k - 1))); do
-		read -r enc n flows <<<"${list[$(((i + r - 1) % k))]}"
-		run_mode "$enc" "$n" "$flows" "$r" || status=1
+		read -r enc n flows before <<<"${list[$(((i + r - 1) % k))]}"
+		run_mode "$enc" "$n" "$flows" "$r" $before || status=1
 	done
 done
 echo

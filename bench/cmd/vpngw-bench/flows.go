@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -42,17 +41,9 @@ func flowAddrs(i int) (src, dst netip.Addr) {
 
 // flowsOptions describe one bounded many-flow transfer.
 type flowsOptions struct {
-	Out      string // results directory
-	Mode     string // mode label (vpngw-udp-1, vpngw-udp-100, ...)
-	Tunnels  int    // tunnels the flows are spread over (the label's number)
-	Repeat   int    // repeat number
-	N        int    // flows
-	Duration int    // measured seconds
-	Omit     int    // seconds skipped before measuring
-	ClientNS string // namespace of the source
-	ServerNS string // namespace of the sink
-	Port     int    // sink port
-	PIDs     []int  // daemons whose CPU time is sampled
+	transfer
+	Tunnels int // tunnels the flows are spread over (the label's number)
+	N       int // flows
 }
 
 // FlowsSample is one many-flow transfer through one mode.
@@ -444,14 +435,12 @@ func pass(ok bool) string {
 func flowsUp(ctx context.Context, sockA, sockB, want string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	a, b := unixHTTP(sockA), unixHTTP(sockB)
+	a, b, err := waitAgents(ctx, sockA, sockB)
+	if err != nil {
+		return 0, err
+	}
 	defer a.CloseIdleConnections()
 	defer b.CloseIdleConnections()
-	for _, c := range []*http.Client{b, a} {
-		if err := waitSocket(ctx, c); err != nil {
-			return 0, err
-		}
-	}
 	st, err := getStatus(ctx, a)
 	if err != nil {
 		return 0, err
