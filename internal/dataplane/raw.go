@@ -69,7 +69,7 @@ func (d *Dataplane) routineReceiveRaw() {
 		msgs[i].Buffers = [][]byte{elems[i].buf[rxOffset:]}
 	}
 	defer d.pool.putAll(elems)
-	groups := make([]*inBatch, 0, 8)
+	var batch *inBatch
 	errorsInARow := 0
 	for {
 		count, err := d.raw.pc.ReadBatch(msgs, 0)
@@ -99,7 +99,7 @@ func (d *Dataplane) routineReceiveRaw() {
 				d.stats.malformed.Add(1)
 				continue
 			}
-			if d.acceptESP(snap, elems[i], rxOffset+ihl, size-ihl, &groups) {
+			if d.acceptESP(snap, elems[i], rxOffset+ihl, size-ihl, &batch) {
 				elems[i] = nil
 			}
 			msgs[i].Addr = nil
@@ -109,9 +109,8 @@ func (d *Dataplane) routineReceiveRaw() {
 				msgs[i].Buffers[0] = elems[i].buf[rxOffset:]
 			}
 		}
-		d.dispatchIn(groups)
-		clear(groups)
-		groups = groups[:0]
+		d.dispatchIn(batch)
+		batch = nil
 	}
 }
 
