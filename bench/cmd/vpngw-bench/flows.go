@@ -389,6 +389,9 @@ func writeFlowsReport(dir string, w io.Writer) error {
 				continue
 			}
 			label := map[string]string{"1xN": "N tunnels / the same N flows through 1 tunnel", "1x1": "N tunnels / 1 flow through 1 tunnel"}[base]
+			if e == "plain" {
+				label = "N flows / 1 flow (no tunnel)"
+			}
 			rows = append(rows, []string{e, label, fmt.Sprintf("%.2f", median(ratios)), fmtList(ratios, "%.2f"), pass(median(ratios) >= 0.9)})
 		}
 	}

@@ -40,6 +40,8 @@ func TestFlowsReportRatios(t *testing.T) {
 		{Repeat: 2, Mode: "vpngw-udp-100", Tunnels: 100, Flows: 100, Gbps: 2},
 		{Repeat: 3, Mode: "vpngw-udp-100", Tunnels: 100, Flows: 100, Error: "tunnels did not come up"},
 		{Repeat: 1, Mode: "vpngw-before-esp-1", Tunnels: 1, Flows: 100, Gbps: 1},
+		{Repeat: 1, Mode: "plain-1flow", Tunnels: 0, Flows: 1, Gbps: 8},
+		{Repeat: 1, Mode: "plain-100", Tunnels: 0, Flows: 100, Gbps: 10},
 		{Repeat: 1, Mode: "vpngw-before-esp-100", Tunnels: 100, Flows: 100, Gbps: 0.5},
 	} {
 		if err := appendJSONLine(dir, flowsFile, s); err != nil {
@@ -56,6 +58,7 @@ func TestFlowsReportRatios(t *testing.T) {
 		"| vpngw-udp     | N tunnels / the same N flows through 1 tunnel | 0.90   | 0.80, 1.00 | met",
 		"| vpngw-udp     | N tunnels / 1 flow through 1 tunnel           | 1.20   | 0.40, 2.00 | met",
 		"| vpngw-before-esp | N tunnels / the same N flows through 1 tunnel | 0.50",
+		"| plain | N flows / 1 flow (no tunnel) | 1.25",
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("report lacks %q:\n%s", want, out)
