@@ -44,6 +44,7 @@ VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
+VCS=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 RESULTS=${RESULTS:-$ROOT/bench-results/tunnels-$STAMP}
 IKE_PROPOSAL=aes256gcm16-prfsha256-ecp256
 ESP_PROPOSAL=aes256gcm16
@@ -174,7 +175,7 @@ for r in $(seq 1 "$REPEATS"); do
 done
 echo
 {
-	echo "vpngw $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null), $TUNNELS flows, $REPEATS repeats, ${DURATION}s measured after ${OMIT}s, $(date -Is)"
+	echo "vpngw $VPNGW_BIN (tree at $VCS when the run started), $TUNNELS flows, $REPEATS repeats, ${DURATION}s measured after ${OMIT}s, $(date -Is)"
 	echo
 	"$BENCH" flows-report -dir "$RESULTS"
 } | tee "$RESULTS/tunnels.md"
