@@ -8,8 +8,10 @@
 #   vpngw serve (lab) ── gateway GW (VNet 10.1.0.0/16, two instances, agents)
 #        │ emulated internet (lab inet namespace)
 #   lab site "many": one strongSwan 5.9.8 (kernel-libipsec) with N public
-#        addresses 192.0.2.(100+i) on its wan0 (the internet router gets a
-#        /32 route for each) and N connections, i's local_ts 10.200.i.0/24
+#        addresses 192.0.2.(100+i) on its loopback (put on wan0 they were
+#        removed again by the time the tunnels came up; wan0 answers ARP
+#        for loopback addresses) and a /32 route for each in the internet
+#        router; N connections, i's local_ts 10.200.i.0/24
 #
 # Local network gateways site0..site(N-1) (192.0.2.(100+i), 10.200.i.0/24);
 # connections conn0..conn(N-2) are created first and waited for until
@@ -113,7 +115,7 @@ LEG=$(vpngw lab exec inet -- ip -o route get 192.0.2.10 | sed -n 's/.* dev \([^ 
 : >"$CONF/site.batch"
 : >"$CONF/inet.batch"
 for i in $(seq 0 $((N - 1))); do
-	echo "addr add 192.0.2.$((100 + i))/32 dev wan0" >>"$CONF/site.batch"
+	echo "addr add 192.0.2.$((100 + i))/32 dev lo" >>"$CONF/site.batch"
 	echo "addr add 10.200.$i.1/32 dev lo" >>"$CONF/site.batch"
 	echo "route add 192.0.2.$((100 + i))/32 dev $LEG" >>"$CONF/inet.batch"
 done
