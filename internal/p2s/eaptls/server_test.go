@@ -70,11 +70,11 @@ func newTestPKI(t *testing.T, kt pki.KeyType) *testPKI {
 
 // run drives a whole exchange and returns the server's result, its error
 // and the number of round trips.
-func run(t *testing.T, s *Server, start eap.Packet, p *testPeer) (Result, error, int) {
+func run(t *testing.T, s *Server, start eap.Packet, p *Peer) (Result, error, int) {
 	t.Helper()
 	req := start
 	for rounds := 1; rounds < 200; rounds++ {
-		resp, err := p.handle(req)
+		resp, err := p.Handle(req)
 		if err != nil {
 			t.Fatalf("peer: %v", err)
 		}
@@ -117,9 +117,9 @@ func TestExchange(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			p := newTestPeer(&tls.Config{RootCAs: k.serverCA, ServerName: "gw.example.net", Certificates: []tls.Certificate{k.client},
+			p := NewPeer(&tls.Config{RootCAs: k.serverCA, ServerName: "gw.example.net", Certificates: []tls.Certificate{k.client},
 				MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tc.suite}}, tc.peerFragment)
-			defer p.close()
+			defer p.Close()
 			res, err, rounds := run(t, s, start, p)
 			if err != nil {
 				t.Fatal(err)
@@ -127,7 +127,7 @@ func TestExchange(t *testing.T) {
 			if res.User != k.clientCN || len(res.Chain) != 1 || !bytes.Equal(res.Chain[0], k.client.Certificate[0]) {
 				t.Errorf("user %q, chain of %d", res.User, len(res.Chain))
 			}
-			st := p.tc.ConnectionState()
+			st := p.State()
 			if st.CipherSuite != tc.suite {
 				t.Errorf("suite %s", tls.CipherSuiteName(st.CipherSuite))
 			}
@@ -176,8 +176,8 @@ func TestRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			p := newTestPeer(&tls.Config{RootCAs: k.serverCA, ServerName: "gw.example.net", Certificates: tc.cert, MaxVersion: tls.VersionTLS12}, 1024)
-			defer p.close()
+			p := NewPeer(&tls.Config{RootCAs: k.serverCA, ServerName: "gw.example.net", Certificates: tc.cert, MaxVersion: tls.VersionTLS12}, 1024)
+			defer p.Close()
 			res, err, _ := run(t, s, start, p)
 			if !errors.Is(err, ErrAuthFailed) || res.MSK != nil || res.User != tc.want {
 				t.Fatalf("err %v, user %q, MSK %x", err, res.User, res.MSK)

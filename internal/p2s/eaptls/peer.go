@@ -8,34 +8,40 @@ import (
 	"github.com/vpngw/vpngw/internal/p2s/eap"
 )
 
-// testPeer is the client side of EAP-TLS over Go's crypto/tls, for the
-// tests: it answers Requests as strongSwan's eap-tls does (acknowledging
-// fragments, fragmenting its own flights).
-type testPeer struct {
+// Peer is the client side of EAP-TLS over Go's crypto/tls, for tests and
+// load clients: it answers Requests as strongSwan's eap-tls does
+// (acknowledging fragments, fragmenting its own flights). Close it when
+// done.
+type Peer struct {
 	cfg      *tls.Config
 	fragment int
+	// The TLS goroutine and its pipe (set by the Start Request).
 	conn     *pipeConn
 	tc       *tls.Conn
 	cancel   context.CancelFunc
 	done     chan error
 	finished bool
-	err      error
+	err      error // the handshake's result, once finished
 	in       *Reassembler
 	out      *Fragmenter
 }
 
-func newTestPeer(cfg *tls.Config, fragment int) *testPeer {
-	return &testPeer{cfg: cfg, fragment: fragment, in: NewReassembler(DefaultMaxMessage)}
+// NewPeer returns a client with TLS configuration cfg (its certificate,
+// the roots and name of the server) sending fragments of up to fragment
+// bytes.
+func NewPeer(cfg *tls.Config, fragment int) *Peer {
+	return &Peer{cfg: cfg, fragment: fragment, in: NewReassembler(DefaultMaxMessage)}
 }
 
-func (p *testPeer) close() {
+// Close stops the TLS goroutine.
+func (p *Peer) Close() {
 	if p.cancel != nil {
 		p.cancel()
 	}
 }
 
 // wait lets the TLS client run until it wants input or is done.
-func (p *testPeer) wait() []byte {
+func (p *Peer) wait() []byte {
 	select {
 	case <-p.conn.want:
 	case err := <-p.done:
@@ -44,12 +50,12 @@ func (p *testPeer) wait() []byte {
 	return p.conn.take()
 }
 
-func (p *testPeer) respond(req eap.Packet, m Message) eap.Packet {
+func (p *Peer) respond(req eap.Packet, m Message) eap.Packet {
 	return eap.Packet{Code: eap.CodeResponse, Identifier: req.Identifier, Type: eap.TypeTLS, Data: m.Append(nil)}
 }
 
 // send starts sending a flight (or acknowledges with an empty message).
-func (p *testPeer) send(req eap.Packet, flight []byte) eap.Packet {
+func (p *Peer) send(req eap.Packet, flight []byte) eap.Packet {
 	if len(flight) == 0 {
 		return p.respond(req, Message{})
 	}
@@ -61,8 +67,8 @@ func (p *testPeer) send(req eap.Packet, flight []byte) eap.Packet {
 	return p.respond(req, m)
 }
 
-// handle answers one Request.
-func (p *testPeer) handle(req eap.Packet) (eap.Packet, error) {
+// Handle answers one Request.
+func (p *Peer) Handle(req eap.Packet) (eap.Packet, error) {
 	if req.Code != eap.CodeRequest || req.Type != eap.TypeTLS {
 		return eap.Packet{}, fmt.Errorf("not an EAP-TLS Request: %v %v", req.Code, req.Type)
 	}
@@ -100,3 +106,19 @@ func (p *testPeer) handle(req eap.Packet) (eap.Packet, error) {
 	p.conn.push(msg)
 	return p.send(req, p.wait()), nil
 }
+
+// MSK is RFC 5216's MSK as the client derives it (after the handshake).
+func (p *Peer) MSK() ([]byte, error) {
+	if !p.finished || p.err != nil {
+		return nil, fmt.Errorf("%w: the handshake did not complete: %v", ErrAuthFailed, p.err)
+	}
+	st := p.tc.ConnectionState()
+	k, err := st.ExportKeyingMaterial(mskLabel, nil, 2*MSKLen)
+	if err != nil {
+		return nil, err
+	}
+	return k[:MSKLen], nil
+}
+
+// State is the TLS connection's state.
+func (p *Peer) State() tls.ConnectionState { return p.tc.ConnectionState() }
