@@ -556,11 +556,13 @@ func TestInteropRemoteAccessRADIUS(t *testing.T) {
 // over 253 bytes cross the relay, FreeRADIUS's MS-MPPE keys give the MSK
 // the client's AUTH proves, and the client gets an address. The client
 // checks FreeRADIUS's certificate (aaa_id). A certificate from another
-// root is rejected by the server.
+// root is rejected by the server. With client roots as well (Certificate
+// and Radius), EAP-TLS clients are served by the gateway and a client
+// that Naks EAP-TLS for EAP-MSCHAPv2 is relayed to RADIUS.
 func TestInteropRemoteAccessEAPTLSRADIUS(t *testing.T) {
 	l := newRALab(t, "172.16.205.0/29", nil)
 	tlsFiles, aaaCA := radiustest.NewTLS(t, "radius.contoso.test", l.ca.Cert)
-	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles})
+	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles, Users: map[string]string{"hank": "Hank-pw-7"}})
 	l.useRADIUS(srv)
 
 	frank, err := l.ca.IssueClient("frank@contoso.com", pki.ECDSAP256, 24*time.Hour)
@@ -607,5 +609,34 @@ func TestInteropRemoteAccessEAPTLSRADIUS(t *testing.T) {
 	}
 	if st := l.template(); !strings.Contains(st.LastError, "RADIUS") {
 		t.Fatalf("template's last error %q", st.LastError)
+	}
+
+	// Certificate and Radius together (Azure's two types on one
+	// gateway): EAP-TLS against the roots in the gateway first; a client
+	// that Naks it for EAP-MSCHAPv2 is relayed to RADIUS.
+	ra := *l.tmpl.RemoteAccess
+	if ra.Clients, err = pki.NewVerifier([]string{pki.PublicCertData(l.ca.Cert)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
+	ivy, _ := l.ca.IssueClient("ivy@contoso.com", pki.ECDSAP256, 24*time.Hour)
+	i := l.certClientWith("i", netip.MustParseAddr("192.0.2.44"), ivy, certOpts{auth: "eap-tls"})
+	if err := i.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("ivy (local EAP-TLS beside RADIUS): %v\n%s", err, i.Log())
+	}
+	hank := l.client("h", netip.MustParseAddr("192.0.2.45"), "hank", "Hank-pw-7")
+	if err := hank.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("hank (EAP-MSCHAPv2 to RADIUS after a Nak of EAP-TLS): %v\n%s", err, hank.Log())
+	}
+	if !strings.Contains(hank.Log(), "EAP method EAP_MSCHAPV2 succeeded") {
+		t.Fatal("hank's charon did not use EAP-MSCHAPv2")
+	}
+	cs = l.clients()
+	if _, ok := cs["ivy@contoso.com"]; !ok {
+		t.Fatalf("clients: %+v", cs)
+	}
+	if _, ok := cs["hank"]; !ok {
+		t.Fatalf("clients: %+v", cs)
 	}
 }
