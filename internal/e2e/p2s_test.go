@@ -407,7 +407,8 @@ func TestPointToSiteEAPTLSRADIUS(t *testing.T) {
 	vm := c.vm(sub1, "RG1", "VNet1", "radius1")
 	vmNS := c.vmNS(sub1, "RG1", "radius1")
 	radiustest.StartWith(t, radiustest.Options{NS: vmNS, Addr: vm, Clients: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, TLS: tlsFiles})
-	laptop := c.site("laptop", "192.0.2.52", "10.72.0.0/24")
+	// A laptop on the internet: a lab client (vpngw lab client create).
+	laptop := c.labClient("laptop", "192.0.2.52")
 	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.203.0/24",
 		"--client-protocol", "IkeV2", "--vpn-auth-type", "Radius", "--radius-server", vm.String(), "--radius-secret", "testing123", "-o", "none")
 	caFile := filepath.Join(t.TempDir(), "RadiusCA.cer")
@@ -416,15 +417,15 @@ func TestPointToSiteEAPTLSRADIUS(t *testing.T) {
 	if len(files["strongSwan/x509ca/RadiusServerRoot.pem"]) == 0 {
 		t.Fatal("the package lacks the RADIUS server's root")
 	}
-	cl := certClient(t, laptop.device, files, carol, nil)
+	cl := certClient(t, laptop, files, carol, nil)
 	if err := cl.connect(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if log := cl.swan.Log(); !strings.Contains(log, "EAP method EAP_TLS succeeded, MSK established") {
 		t.Fatal("the client's charon log does not show EAP-TLS")
 	}
-	reachable(t, laptop.device, vm, 10*time.Second)
-	if loss := pingLoss(t, laptop.device, vm, 5, "0.2"); loss != 0 {
+	reachable(t, laptop, vm, 10*time.Second)
+	if loss := pingLoss(t, laptop, vm, 5, "0.2"); loss != 0 {
 		t.Fatalf("laptop → VM: %d%% loss", loss)
 	}
 	var h []resource.VpnClientConnectionHealthDetail
@@ -433,7 +434,7 @@ func TestPointToSiteEAPTLSRADIUS(t *testing.T) {
 		return len(h) == 1 && h[0].VpnUserName == "CN=carol@contoso.test" && netip.MustParsePrefix("172.16.203.0/24").Contains(netip.MustParseAddr(h[0].PrivateIPAddress))
 	}, "health: %+v", h)
 
-	m := certClient(t, c.site("laptop2", "192.0.2.53", "10.73.0.0/24").device, files, mallory, nil)
+	m := certClient(t, c.labClient("laptop2", "192.0.2.53"), files, mallory, nil)
 	if err := m.connect(10 * time.Second); err == nil {
 		t.Fatal("a certificate from another root connected through RADIUS")
 	}
