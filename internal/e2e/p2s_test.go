@@ -124,10 +124,12 @@ func pointToSiteCertificate(t *testing.T, r *strings.Replacer, want string) {
 	// address and nothing else that matters here.
 	laptop := c.site("laptop", "192.0.2.50", "10.70.0.0/24")
 
+	// The VNet's custom DNS server goes to clients with their address
+	// (set first: changing it later changes the point-to-site template,
+	// which reconnects clients).
+	c.cli("network", "vnet", "update", "-g", "RG1", "-n", "VNet1", "--dns-servers", "10.1.0.4", "-o", "none")
 	alice := c.certP2S("172.16.201.0/24")
 	t.Logf("gateway with point-to-site: %v", time.Since(start).Round(time.Millisecond))
-	// The VNet's custom DNS server goes to clients with their address.
-	c.cli("network", "vnet", "update", "-g", "RG1", "-n", "VNet1", "--dns-servers", "10.1.0.4", "-o", "none")
 
 	files := c.generateProfile("VNet1-gw", "EAPTLS")
 	if !strings.Contains(string(files["Generic/VpnSettings.xml"]), "<CustomDnsServers>10.1.0.4</CustomDnsServers>") {
