@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"slices"
@@ -113,6 +115,31 @@ func (s *Server) p2sGateway(r *request) (*resource.VirtualNetworkGateway, PointT
 	return gw, p, err
 }
 
+// radiusServerRoot parses VpnClientParameters.radiusServerAuthCertificate:
+// the CA certificate (Base64 DER, as publicCertData, or PEM) that issued
+// the RADIUS server's certificate, which an EAP-TLS client checks.
+func radiusServerRoot(data string) ([]byte, error) {
+	const field = "radiusServerAuthCertificate"
+	if strings.TrimSpace(data) == "" {
+		return nil, errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, field,
+			"%s is required for authenticationMethod EAPTLS on a gateway with Radius authentication: the certificate (Base64 DER or PEM) of the CA that issued the RADIUS server's certificate.", field)
+	}
+	der := []byte(nil)
+	if blk, _ := pem.Decode([]byte(data)); blk != nil {
+		der = blk.Bytes
+	} else {
+		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(data), ""))
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, field, "%s is neither PEM nor Base64: %v", field, err)
+		}
+		der = b
+	}
+	if _, err := x509.ParseCertificate(der); err != nil {
+		return nil, errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, field, "%s is not an X.509 certificate: %v", field, err)
+	}
+	return der, nil
+}
+
 // generateVpnProfile serves POST generatevpnprofile and
 // generatevpnclientpackage: it builds the gateway's client package (see
 // package profile) and answers with the URL it is served at for an hour,
@@ -135,16 +162,27 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 	}
 	c := gw.Properties.VpnClientConfiguration
 	auth := profile.AuthEAPMSCHAPv2
-	if slices.Contains(c.VpnAuthenticationTypes, resource.AuthCertificate) || len(c.VpnAuthenticationTypes) == 0 && len(c.VpnClientRootCertificates) > 0 {
+	certs := slices.Contains(c.VpnAuthenticationTypes, resource.AuthCertificate) || len(c.VpnAuthenticationTypes) == 0 && len(c.VpnClientRootCertificates) > 0
+	radius := slices.Contains(c.VpnAuthenticationTypes, resource.AuthRadius)
+	if certs {
 		auth = profile.AuthCertificate
 	}
+	var radiusRoot []byte
 	switch {
-	case in.AuthenticationMethod == "" || strings.EqualFold(in.AuthenticationMethod, "EAPTLS") && auth == profile.AuthCertificate:
-	case strings.EqualFold(in.AuthenticationMethod, "EAPMSCHAPv2") && slices.Contains(c.VpnAuthenticationTypes, resource.AuthRadius):
+	case in.AuthenticationMethod == "" || strings.EqualFold(in.AuthenticationMethod, "EAPTLS") && certs:
+	case strings.EqualFold(in.AuthenticationMethod, "EAPTLS") && radius:
+		// EAP-TLS with the RADIUS server: the client must know the
+		// server certificate's root.
+		root, err := radiusServerRoot(in.RadiusServerAuthCertificate)
+		if err != nil {
+			return err
+		}
+		auth, radiusRoot = profile.AuthEAPTLSRadius, root
+	case strings.EqualFold(in.AuthenticationMethod, "EAPMSCHAPv2") && radius:
 		auth = profile.AuthEAPMSCHAPv2
 	default:
 		return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "authenticationMethod",
-			"authenticationMethod %q does not match the gateway's vpnAuthenticationTypes %v (EAPTLS needs Certificate, EAPMSCHAPv2 needs Radius).",
+			"authenticationMethod %q does not match the gateway's vpnAuthenticationTypes %v (EAPTLS needs Certificate or Radius, EAPMSCHAPv2 needs Radius).",
 			in.AuthenticationMethod, c.VpnAuthenticationTypes)
 	}
 	srv, err := p.VpnServer(r.Context(), gw)
@@ -156,7 +194,7 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 		rootCN = rc.Subject.CommonName
 	}
 	prof := profile.Profile{Name: gw.Name, FQDN: srv.FQDN, Addresses: srv.Addresses, RootCertificate: srv.RootCertificate,
-		Routes: srv.Routes, Auth: auth}
+		Routes: srv.Routes, DNS: srv.DNS, Auth: auth, RadiusServerRoot: radiusRoot}
 	if len(c.VpnClientIpsecPolicies) > 0 {
 		// The gateway accepts only this suite: the client offers it alone.
 		ikeP, espP, err := transform.FromAzurePolicy(c.VpnClientIpsecPolicies[0])

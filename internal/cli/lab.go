@@ -60,6 +60,7 @@ var (
 		col("Name", "name"), col("PublicIp", "publicIp"), col("DeviceIp", "deviceIp"),
 		col("HostIp", "hostIp"), col("AddressPrefixes", "addressPrefixes"), col("Namespace", "namespace"),
 	}
+	labClientColumns = []column{col("Name", "name"), col("PublicIp", "publicIp"), col("Namespace", "namespace")}
 	labStatusColumns = []column{
 		col("Kind", "kind"), col("Name", "name"), col("Namespace", "namespace"),
 		col("Addresses", "addresses"), col("Present", "present"),
@@ -78,6 +79,7 @@ and the VMs and on-premises sites added here. See docs/lab.md.
 
   vpngw lab vm create -g RG --vnet VNET --subnet SUBNET -n VM
   vpngw lab site create -n NAME --public-ip 192.0.2.10 --address-prefixes 10.50.0.0/16
+  vpngw lab client create -n laptop1 --public-ip 192.0.2.60
   vpngw lab exec site/NAME -- ipsec statusall
   vpngw lab exec vm/VM -- ping 10.50.0.2
   vpngw lab status
@@ -93,8 +95,14 @@ given without -g.`)
 	site := newGroup("site", "Manage lab on-premises sites.", `Manage lab on-premises sites: a VPN device namespace on the lab's internet
 (the public IP, and the first address of the first prefix on its LAN side) and
 a host namespace behind it (the next address).`)
-	site.AddCommand(labSiteCreateCmd(e, g), labSiteShowCmd(e, g), labSiteListCmd(e, g), labSiteDeleteCmd(e, g))
-	cmd.AddCommand(vm, site, labExecCmd(e, g, o), labStatusCmd(e, g), labDownCmd(e, g, o))
+	site.AddCommand(labSiteCreateCmd(e, g), labShowCmd(e, g, "site", labSitePath, labSiteColumns),
+		labListCmd(e, g, "site", labSitePath, labSiteColumns), labDeleteCmd(e, g, "site", labSitePath))
+	client := newGroup("client", "Manage lab point-to-site clients.", `Manage lab point-to-site clients: a namespace on the lab's internet with a
+public IP (TEST-NET) and no LAN, like a laptop; run a VPN client (strongSwan,
+configured from 'vpn-client generate') in it with 'vpngw lab exec client/NAME'.`)
+	client.AddCommand(labClientCreateCmd(e, g), labShowCmd(e, g, "client", labClientPath, labClientColumns),
+		labListCmd(e, g, "client", labClientPath, labClientColumns), labDeleteCmd(e, g, "client", labClientPath))
+	cmd.AddCommand(vm, site, client, labExecCmd(e, g, o), labStatusCmd(e, g), labDownCmd(e, g, o))
 	root.AddCommand(cmd)
 }
 
@@ -207,38 +215,58 @@ func labSiteCreateCmd(e *env, g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func labSiteShowCmd(e *env, g *globalOptions) *cobra.Command {
+// labShowCmd, labListCmd and labDeleteCmd are the show, list and delete
+// commands of a kind of lab endpoint (site, client) at path.
+func labShowCmd(e *env, g *globalOptions, kind string, path func(string) string, cols []column) *cobra.Command {
 	var name string
-	cmd := leaf(e, g, "show", "Show a site.", func(ctx context.Context, x *invocation) error {
-		body, err := labCall(ctx, x, http.MethodGet, labSitePath(name), nil)
+	cmd := leaf(e, g, "show", "Show a "+kind+".", func(ctx context.Context, x *invocation) error {
+		body, err := labCall(ctx, x, http.MethodGet, path(name), nil)
 		if err != nil {
 			return err
 		}
-		return x.show(body, labSiteColumns)
+		return x.show(body, cols)
 	})
-	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the site.")
+	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the "+kind+".")
 	required(cmd, "name")
 	return cmd
 }
 
-func labSiteListCmd(e *env, g *globalOptions) *cobra.Command {
-	return leaf(e, g, "list", "List sites.", func(ctx context.Context, x *invocation) error {
-		body, err := labCall(ctx, x, http.MethodGet, "/lab/v1/sites", nil)
+func labListCmd(e *env, g *globalOptions, kind string, path func(string) string, cols []column) *cobra.Command {
+	return leaf(e, g, "list", "List "+kind+"s.", func(ctx context.Context, x *invocation) error {
+		body, err := labCall(ctx, x, http.MethodGet, strings.TrimSuffix(path(""), "/"), nil)
 		if err != nil {
 			return err
 		}
-		return showLabList(x, body, labSiteColumns)
+		return showLabList(x, body, cols)
 	})
 }
 
-func labSiteDeleteCmd(e *env, g *globalOptions) *cobra.Command {
+func labDeleteCmd(e *env, g *globalOptions, kind string, path func(string) string) *cobra.Command {
 	var name string
-	cmd := leaf(e, g, "delete", "Delete a site and the processes inside it.", func(ctx context.Context, x *invocation) error {
-		_, err := labCall(ctx, x, http.MethodDelete, labSitePath(name), nil)
+	cmd := leaf(e, g, "delete", "Delete a "+kind+" and the processes inside it.", func(ctx context.Context, x *invocation) error {
+		_, err := labCall(ctx, x, http.MethodDelete, path(name), nil)
 		return err
 	})
-	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the site.")
+	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the "+kind+".")
 	required(cmd, "name")
+	return cmd
+}
+
+func labClientPath(name string) string { return "/lab/v1/clients/" + url.PathEscape(name) }
+
+func labClientCreateCmd(e *env, g *globalOptions) *cobra.Command {
+	var name, publicIP string
+	cmd := leaf(e, g, "create", "Create a point-to-site client: a namespace on the internet with a public IP and no LAN (prints publicIp, namespace).", func(ctx context.Context, x *invocation) error {
+		body, err := labCall(ctx, x, http.MethodPut, labClientPath(name), map[string]any{"publicIp": publicIP})
+		if err != nil {
+			return err
+		}
+		return x.show(body, labClientColumns)
+	})
+	f := cmd.Flags()
+	f.StringVarP(&name, "name", "n", "", "Name of the client: letters, digits and hyphens.")
+	f.StringVar(&publicIP, "public-ip", "", "The client's public IP: a TEST-NET address (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) outside the server's public IP pool.")
+	required(cmd, "name", "public-ip")
 	return cmd
 }
 
@@ -298,6 +326,9 @@ func statusRows(st lab.Status) []any {
 	for _, s := range st.Sites {
 		rows = append(rows, row("site", s.Name, s.Namespace, s.Present, s.PublicIP.String(), s.DeviceIP.String()))
 		rows = append(rows, row("site-host", s.Name, s.HostNamespace, s.Present, s.HostIP.String()))
+	}
+	for _, c := range st.Clients {
+		rows = append(rows, row("client", c.Name, c.Namespace, c.Present, c.PublicIP.String()))
 	}
 	for _, p := range st.Processes {
 		state := "running"
@@ -401,6 +432,7 @@ stderr; the exit code is the command's. Needs root (it uses 'ip netns exec').
 Targets:
   site/NAME          the site's VPN device (run an IPsec daemon here)
   site/NAME/host     the host behind the site's device
+  client/NAME        a point-to-site client (run its VPN client here)
   vm/NAME            a lab VM (-g RG, or the server finds the only VM of that name)
   gw/NAME[/N]        instance N (default 0) of a virtual network gateway (-g RG)
   vnet/NAME          a virtual network's router (-g RG)
@@ -438,7 +470,7 @@ Put -- before the command when it has flags of its own.`,
 // execTarget resolves an exec target to a namespace name.
 func execTarget(ctx context.Context, e *env, g *globalOptions, names lab.Names, rg, target string) (string, error) {
 	parts := strings.Split(target, "/")
-	bad := usageError{fmt.Errorf("target %q: want site/NAME, site/NAME/host, vm/NAME, gw/NAME[/N], vnet/NAME or inet", target)}
+	bad := usageError{fmt.Errorf("target %q: want site/NAME, site/NAME/host, client/NAME, vm/NAME, gw/NAME[/N], vnet/NAME or inet", target)}
 	for _, p := range parts {
 		if p == "" {
 			return "", bad
@@ -464,6 +496,8 @@ func execTarget(ctx context.Context, e *env, g *globalOptions, names lab.Names, 
 		return names.SiteDevice(parts[1]), nil
 	case parts[0] == "site" && len(parts) == 3 && parts[2] == "host":
 		return names.SiteHost(parts[1]), nil
+	case parts[0] == "client" && len(parts) == 2:
+		return names.Client(parts[1]), nil
 	case parts[0] == "vm" && len(parts) == 2:
 		if rg != "" {
 			return names.VM(rg, parts[1]), nil

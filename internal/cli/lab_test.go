@@ -91,6 +91,10 @@ func TestLabCommands(t *testing.T) {
 			t.Errorf("site create: %s = %v, want %s", k, site[k], want)
 		}
 	}
+	cl := ok("lab", "client", "create", "-n", "Laptop1", "--public-ip", "192.0.2.30")
+	if cl["publicIp"] != "192.0.2.30" || cl["namespace"] != prefix+"-client-laptop1" {
+		t.Errorf("client create = %v", cl)
+	}
 	vm := ok("lab", "vm", "create", "-g", "rg", "--vnet", "vnet1", "--subnet", "apps", "-n", "vm1")
 	if vm["ipAddress"] != "10.1.1.4" || vm["namespace"] != (lab.Names{Prefix: prefix}).VM("rg", "vm1") {
 		t.Errorf("vm create = %v", vm)
@@ -107,6 +111,13 @@ func TestLabCommands(t *testing.T) {
 		stderr string // contained in stderr
 	}{
 		{args: []string{"lab", "exec", "site/s1/host", "--", "ping", "-c1", "-W2", "10.60.0.1"}, code: 0},
+		// A client reaches the site over the internet; it has wan0 and
+		// no LAN.
+		{args: []string{"lab", "exec", "client/laptop1", "--", "ping", "-c1", "-W2", "192.0.2.20"}, code: 0},
+		{args: []string{"lab", "exec", "client/laptop1", "--", "sh", "-c", "ip -o link | grep -q ' wan0@' && ! ip -o link | grep -v -e ' lo:' -e ' wan0@'"}, code: 0},
+		{args: []string{"lab", "client", "create", "-n", "laptop2", "--public-ip", "192.0.2.20"}, code: ExitError, stderr: "(Conflict)"},
+		{args: []string{"lab", "client", "list", "--query", "[].publicIp", "-o", "tsv"}, code: 0, stdout: "192.0.2.30"},
+		{args: []string{"lab", "client", "show", "-n", "LAPTOP1", "--query", "namespace", "-o", "tsv"}, code: 0, stdout: prefix + "-client-laptop1"},
 		{args: []string{"lab", "exec", "site/s1", "--", "sh", "-c", "exit 7"}, code: 7},
 		{args: []string{"lab", "exec", "site/s1", "--", "sh", "-c", "kill -TERM $$"}, code: 128 + 15},
 		{stdin: "through stdin\n", args: []string{"lab", "exec", "site/S1", "--", "cat"}, code: 0, stdout: "through stdin"},
@@ -143,12 +154,12 @@ func TestLabCommands(t *testing.T) {
 	if vms, _ := st["vms"].([]any); len(vms) != 1 {
 		t.Errorf("status vms = %v", st["vms"])
 	}
-	for _, args := range [][]string{{"lab", "vm", "delete", "-g", "rg", "-n", "vm1"}, {"lab", "vm", "delete", "-g", "rg", "-n", "vm1"}, {"lab", "site", "delete", "-n", "s1"}} {
+	for _, args := range [][]string{{"lab", "vm", "delete", "-g", "rg", "-n", "vm1"}, {"lab", "vm", "delete", "-g", "rg", "-n", "vm1"}, {"lab", "site", "delete", "-n", "s1"}, {"lab", "client", "delete", "-n", "laptop1"}} {
 		if code, _, errOut := labRun("", append(args, common...)...); code != 0 {
 			t.Errorf("vpngw %s: exit %d: %s", strings.Join(args, " "), code, errOut)
 		}
 	}
-	if lab.Exists(vm["namespace"].(string)) || lab.Exists(prefix+"-site-s1") {
+	if lab.Exists(vm["namespace"].(string)) || lab.Exists(prefix+"-site-s1") || lab.Exists(prefix+"-client-laptop1") {
 		t.Errorf("namespaces survive delete")
 	}
 	ok("lab", "vm", "create", "-g", "rg", "--vnet", "vnet1", "--subnet", "apps", "-n", "vm3")

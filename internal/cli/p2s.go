@@ -98,11 +98,14 @@ returns. Clients reconnect.`
 }
 
 func vpnClientGenerateCmd(e *env, g *globalOptions) *cobra.Command {
-	var rg, name, auth, arch string
+	var rg, name, auth, arch, radiusCert string
 	cmd := leaf(e, g, "generate", "Generate a VPN client configuration package.", func(ctx context.Context, x *invocation) error {
 		body := map[string]any{}
 		if auth != "" {
 			body["authenticationMethod"] = auth
+		}
+		if radiusCert != "" {
+			body["radiusServerAuthCertificate"] = certBody(radiusCert)
 		}
 		if arch != "" {
 			body["processorArchitecture"] = arch
@@ -116,12 +119,16 @@ strongSwan directory (strongSwan/swanctl.conf, laid out like /etc/swanctl)
 and a NetworkManager keyfile. With certificate authentication, put the
 client's certificate in strongSwan/x509/client.pem and its key in
 strongSwan/private/; then 'swanctl --load-all --file swanctl.conf' and
-'swanctl --initiate --child GATEWAY' connect.`
+'swanctl --initiate --child GATEWAY' connect. The client's certificate goes
+inside EAP-TLS (auth = eap-tls); with --authentication-method EAPTLS on a
+gateway with Radius authentication only, EAP-TLS is with the RADIUS server,
+whose CA --radius-server-auth-certificate gives.`
 	cmd.Example = `  curl -o vpnclient.zip "$(vpngw network vnet-gateway vpn-client generate -g MyResourceGroup -n MyVnetGateway -o tsv)"`
 	groupFlag(cmd, &rg)
 	f := cmd.Flags()
 	f.StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
 	addEnum(f, &auth, "authentication-method", "", "Method used to authenticate with the generated client.", []string{"EAPMSCHAPv2", "EAPTLS"})
+	f.StringVar(&radiusCert, "radius-server-auth-certificate", "", "Public certificate data for the Radius server auth certificate in Base-64 format, or its file. Required only if external Radius auth has been configured with EAPTLS auth (vpngw: the CA that issued the RADIUS server's certificate).")
 	addEnum(f, &arch, "processor-architecture", "", "Processor architecture of the target system (accepted, unused: vpngw builds no installers).", []string{"Amd64", "X86"})
 	required(cmd, "resource-group", "name")
 	return cmd
@@ -176,18 +183,24 @@ func p2sCertCommand(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
 	return cmd
 }
 
+// certBody is a certificate flag's value as Azure's fields want it: the
+// Base64 DER body, from the value itself or the file it names (a .cer in
+// Base64 may keep its PEM lines).
+func certBody(value string) string {
+	v := value
+	if b, err := os.ReadFile(value); err == nil {
+		v = string(b)
+	}
+	return strings.Join(strings.Fields(strings.NewReplacer("-----BEGIN CERTIFICATE-----", "", "-----END CERTIFICATE-----", "").Replace(v)), "")
+}
+
 func p2sCertCreateCmd(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
 	var rg, gw, name, value string
 	var noWait bool
 	cmd := leaf(e, g, "create", "Upload a "+k.what+".", func(ctx context.Context, x *invocation) error {
 		v := value
 		if k.use == rootCertKind.use {
-			if b, err := os.ReadFile(value); err == nil {
-				v = string(b)
-			}
-			// A .cer in Base64 may keep its PEM lines; publicCertData is
-			// the body.
-			v = strings.Join(strings.Fields(strings.NewReplacer("-----BEGIN CERTIFICATE-----", "", "-----END CERTIFICATE-----", "").Replace(v)), "")
+			v = certBody(value)
 		}
 		return x.update(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, gw).String(), noWait, vnetGatewayKind.cols, func(o map[string]any) error {
 			vc := obj(obj(o, "properties"), "vpnClientConfiguration")

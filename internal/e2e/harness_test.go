@@ -495,6 +495,18 @@ func (c *cloud) site(name, publicIP, prefix string) *labSite {
 		prefix: netip.MustParsePrefix(prefix)}
 }
 
+// labClient creates a point-to-site client on the lab's internet (vpngw
+// lab client create) and returns its namespace.
+func (c *cloud) labClient(name, publicIP string) *nstest.NS {
+	c.t.Helper()
+	out := c.cli("lab", "client", "create", "-n", name, "--public-ip", publicIP)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		c.t.Fatalf("lab client create: %v: %s", err, out)
+	}
+	return nstest.Open(c.t, m["namespace"].(string))
+}
+
 // strongswan runs charon on the site's device toward a gateway.
 func (s *labSite) strongswan(t *testing.T, gwIP, vnetSpace, key string, edit func(*swantest.Conn)) {
 	conn := swantest.Conn{Name: "azure", LocalAddr: s.publicIP.String(), RemoteAddr: gwIP, PSK: key,

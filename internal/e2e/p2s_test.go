@@ -39,11 +39,11 @@ func (p *p2sClient) connect(timeout time.Duration) error {
 }
 
 // generateProfile asks the gateway for its client package and returns its
-// files, by name.
-func (c *cloud) generateProfile(gwName, authMethod string) map[string][]byte {
+// files, by name (args: more flags of vpn-client generate).
+func (c *cloud) generateProfile(gwName, authMethod string, args ...string) map[string][]byte {
 	c.t.Helper()
-	url := strings.TrimSpace(c.cli("network", "vnet-gateway", "vpn-client", "generate", "-g", "RG1", "-n", gwName,
-		"--authentication-method", authMethod, "-o", "tsv"))
+	url := strings.TrimSpace(c.cli(append([]string{"network", "vnet-gateway", "vpn-client", "generate", "-g", "RG1", "-n", gwName,
+		"--authentication-method", authMethod, "-o", "tsv"}, args...)...))
 	if !strings.HasPrefix(url, c.url+"/vpnclientpackages/") {
 		c.t.Fatalf("vpn-client generate printed %q", url)
 	}
@@ -85,7 +85,9 @@ func (c *cloud) health(gwName string) []resource.VpnClientConnectionHealthDetail
 
 // TestPointToSiteCertificate: point-to-site end to end through the real
 // path. A gateway gets a vpnClientConfiguration (IkeV2, Certificate, a
-// test root CA); the control plane gives it its own CA and certificate;
+// test root CA) and its VNet a custom DNS server, which the profile and
+// the client's resolv.conf show; the control plane gives it its own CA
+// and certificate;
 // generatevpnprofile's zip, unchanged but for the client's certificate
 // and key dropped into it, configures a real strongSwan client on the
 // emulated internet, which connects, gets an address from the pool,
@@ -93,7 +95,26 @@ func (c *cloud) health(gwName string) []resource.VpnClientConnectionHealthDetail
 // client; disconnect by its vpnConnectionId drops it; it reconnects; its
 // thumbprint added to the revoked list ends its session and it cannot
 // connect again.
+//
+// The client authenticates as the profile's swanctl.conf says, with
+// EAP-TLS (Azure's strongSwan instructions), here edited to IKEv2
+// certificate authentication (auth = pubkey), which the gateway also
+// takes; TestPointToSiteEAPTLS runs the profile unchanged.
 func TestPointToSiteCertificate(t *testing.T) {
+	pointToSiteCertificate(t, strings.NewReplacer("auth = eap-tls", "auth = pubkey"), "(myself) with ECDSA")
+}
+
+// TestPointToSiteEAPTLS is TestPointToSiteCertificate with the profile's
+// swanctl.conf unchanged: the client's certificate goes inside EAP-TLS,
+// which the gateway terminates (internal/p2s/eaptls).
+func TestPointToSiteEAPTLS(t *testing.T) {
+	pointToSiteCertificate(t, nil, "EAP method EAP_TLS succeeded, MSK established")
+}
+
+// pointToSiteCertificate runs the certificate tests with the profile's
+// swanctl.conf edited by r (nil: unchanged); the client's charon log must
+// say want.
+func pointToSiteCertificate(t *testing.T, r *strings.Replacer, want string) {
 	c := newCloud(t)
 	start := time.Now()
 	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
@@ -103,10 +124,17 @@ func TestPointToSiteCertificate(t *testing.T) {
 	// address and nothing else that matters here.
 	laptop := c.site("laptop", "192.0.2.50", "10.70.0.0/24")
 
+	// The VNet's custom DNS server goes to clients with their address
+	// (set first: changing it later changes the point-to-site template,
+	// which reconnects clients).
+	c.cli("network", "vnet", "update", "-g", "RG1", "-n", "VNet1", "--dns-servers", "10.1.0.4", "-o", "none")
 	alice := c.certP2S("172.16.201.0/24")
 	t.Logf("gateway with point-to-site: %v", time.Since(start).Round(time.Millisecond))
 
 	files := c.generateProfile("VNet1-gw", "EAPTLS")
+	if !strings.Contains(string(files["Generic/VpnSettings.xml"]), "<CustomDnsServers>10.1.0.4</CustomDnsServers>") {
+		t.Fatalf("VpnSettings.xml:\n%s", files["Generic/VpnSettings.xml"])
+	}
 	for _, f := range []string{"Generic/VpnSettings.xml", "Generic/VpnServerRoot.cer", "strongSwan/swanctl.conf", "strongSwan/x509ca/VpnServerRoot.pem", "NetworkManager/VNet1-gw.nmconnection"} {
 		if len(files[f]) == 0 {
 			t.Fatalf("the package lacks %s", f)
@@ -116,11 +144,17 @@ func TestPointToSiteCertificate(t *testing.T) {
 		t.Fatalf("VpnServerRoot.cer: %v", err)
 	}
 	// The profile's strongSwan directory, with alice's certificate and key.
-	cl := certClient(t, laptop.device, files, alice, nil)
+	cl := certClient(t, laptop.device, files, alice, r)
 
 	up := time.Now()
 	if err := cl.connect(15 * time.Second); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(cl.swan.Log(), want) {
+		t.Fatalf("the client's charon log lacks %q", want)
+	}
+	if rc := cl.swan.ResolvConf(); !strings.Contains(rc, "nameserver 10.1.0.4") {
+		t.Fatalf("the client was not given the VNet's DNS server: resolv.conf %q", rc)
 	}
 	t.Logf("client connected in %v", time.Since(up).Round(time.Millisecond))
 	reachable(t, laptop.device, vm, 10*time.Second)
@@ -348,6 +382,64 @@ func TestPointToSiteRADIUS(t *testing.T) {
 		h = c.health("VNet1-gw")
 		return len(h) == 1 && h[0].VpnUserName == "bob" && netip.MustParsePrefix("172.16.202.0/24").Contains(netip.MustParseAddr(h[0].PrivateIPAddress))
 	}, "health: %+v", h)
+}
+
+// TestPointToSiteEAPTLSRADIUS: EAP-TLS with a RADIUS server through the
+// real path. A real FreeRADIUS 3.2 on a VM in the gateway's VNet runs
+// its eap/tls module with its own server certificate and trusts the
+// users' root; the gateway has Radius authentication only; the EAPTLS
+// profile, generated with --radius-server-auth-certificate (the RADIUS
+// server's CA), configures a real strongSwan client unchanged but for
+// carol's certificate and key. The gateway relays the EAP-TLS exchange,
+// the client reaches the VM and health shows it. A certificate from
+// another root is refused by FreeRADIUS.
+func TestPointToSiteEAPTLSRADIUS(t *testing.T) {
+	radiustest.Require(t)
+	users, err := pki.NewCA("Contoso Users", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, _ := users.IssueClient("carol@contoso.test", pki.ECDSAP256, time.Hour)
+	other, _ := pki.NewCA("Another root", pki.ECDSAP256)
+	mallory, _ := other.IssueClient("mallory@evil.example", pki.ECDSAP256, time.Hour)
+	tlsFiles, radiusCA := radiustest.NewTLS(t, "radius.contoso.test", users.Cert)
+
+	c := newCloud(t)
+	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
+	vm := c.vm(sub1, "RG1", "VNet1", "radius1")
+	vmNS := c.vmNS(sub1, "RG1", "radius1")
+	radiustest.StartWith(t, radiustest.Options{NS: vmNS, Addr: vm, Clients: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, TLS: tlsFiles})
+	// A laptop on the internet: a lab client (vpngw lab client create).
+	laptop := c.labClient("laptop", "192.0.2.52")
+	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", "172.16.203.0/24",
+		"--client-protocol", "IkeV2", "--vpn-auth-type", "Radius", "--radius-server", vm.String(), "--radius-secret", "testing123", "-o", "none")
+	caFile := filepath.Join(t.TempDir(), "RadiusCA.cer")
+	writeFile(t, caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: radiusCA.Cert.Raw}))
+	files := c.generateProfile("VNet1-gw", "EAPTLS", "--radius-server-auth-certificate", caFile)
+	if len(files["strongSwan/x509ca/RadiusServerRoot.pem"]) == 0 {
+		t.Fatal("the package lacks the RADIUS server's root")
+	}
+	cl := certClient(t, laptop, files, carol, nil)
+	if err := cl.connect(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if log := cl.swan.Log(); !strings.Contains(log, "EAP method EAP_TLS succeeded, MSK established") {
+		t.Fatal("the client's charon log does not show EAP-TLS")
+	}
+	reachable(t, laptop, vm, 10*time.Second)
+	if loss := pingLoss(t, laptop, vm, 5, "0.2"); loss != 0 {
+		t.Fatalf("laptop → VM: %d%% loss", loss)
+	}
+	var h []resource.VpnClientConnectionHealthDetail
+	nstest.WaitFor(t, 5*time.Second, func() bool {
+		h = c.health("VNet1-gw")
+		return len(h) == 1 && h[0].VpnUserName == "CN=carol@contoso.test" && netip.MustParsePrefix("172.16.203.0/24").Contains(netip.MustParseAddr(h[0].PrivateIPAddress))
+	}, "health: %+v", h)
+
+	m := certClient(t, c.labClient("laptop2", "192.0.2.53"), files, mallory, nil)
+	if err := m.connect(10 * time.Second); err == nil {
+		t.Fatal("a certificate from another root connected through RADIUS")
+	}
 }
 
 func writeFile(t *testing.T, path string, b []byte) {

@@ -118,7 +118,7 @@ func (sa *ikeSA) handleAuthRequest(now time.Time, pkt Packet, m *message.Message
 	if t := sa.remoteAccessFor(); t != nil {
 		ra := t.cfg.RemoteAccess
 		switch {
-		case auth == nil && (ra.Users != nil || ra.Relay != nil):
+		case auth == nil && (ra.Users != nil || ra.Relay != nil || ra.Clients != nil):
 			sa.startEAP(now, pkt, m, t)
 			return
 		case auth != nil && auth.Method != message.AuthSharedKeyMIC && ra.Clients != nil:

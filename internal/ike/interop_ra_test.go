@@ -95,6 +95,21 @@ func (l *raLab) clientNS(name string, addr netip.Addr) *nstest.NS {
 // the certificate c (its key in PEM next to it), checking the gateway's
 // certificate against the lab's CA.
 func (l *raLab) certClient(name string, addr netip.Addr, c *pki.Issued) *swantest.Daemon {
+	return l.certClientWith(name, addr, c, certOpts{auth: "pubkey"})
+}
+
+// certOpts are a certificate client's options.
+type certOpts struct {
+	// auth is pubkey (IKE signatures) or eap-tls.
+	auth string
+	// aaaID is the EAP server's identity (an EAP-TLS server that is not
+	// the gateway: RADIUS), and aaaCA its root.
+	aaaID string
+	aaaCA *x509.Certificate
+}
+
+// certClientWith is certClient with options.
+func (l *raLab) certClientWith(name string, addr netip.Addr, c *pki.Issued, o certOpts) *swantest.Daemon {
 	t := l.t
 	ns := l.clientNS(name, addr)
 	dir := t.TempDir()
@@ -109,6 +124,11 @@ func (l *raLab) certClient(name string, addr netip.Addr, c *pki.Issued) *swantes
 		}
 	}
 	write("x509ca/ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: l.ca.Cert.Raw})
+	aaa := ""
+	if o.aaaCA != nil {
+		write("x509ca/aaa.pem", &pem.Block{Type: "CERTIFICATE", Bytes: o.aaaCA.Raw})
+		aaa = "\n\t\t\taaa_id = " + o.aaaID
+	}
 	write("x509/client.pem", &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
 	switch k := c.Key.(type) {
 	case *ecdsa.PrivateKey:
@@ -129,8 +149,8 @@ func (l *raLab) certClient(name string, addr netip.Addr, c *pki.Issued) *swantes
 		encap = yes
 		proposals = aes256gcm16-prfsha256-ecp256
 		local {
-			auth = pubkey
-			certs = client.pem
+			auth = %s
+			certs = client.pem%s
 		}
 		remote {
 			auth = pubkey
@@ -145,7 +165,7 @@ func (l *raLab) certClient(name string, addr netip.Addr, c *pki.Issued) *swantes
 		}
 	}
 }
-`, addr, ipA, raFQDN)
+`, addr, ipA, o.auth, aaa, raFQDN)
 	f := filepath.Join(dir, "swanctl.conf")
 	if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -290,6 +310,39 @@ func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
 	}
 }
 
+// revoke gives the template the lab's root with c's thumbprint revoked.
+func (l *raLab) revoke(c *pki.Issued) {
+	v, err := pki.NewVerifier([]string{pki.PublicCertData(l.ca.Cert)}, []string{pki.Thumbprint(c.Cert)})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ra := *l.tmpl.RemoteAccess
+	ra.Clients = v
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
+}
+
+// certificates issues the certificate tests' clients: dave (ECDSA) and
+// erin (RSA) from the lab's root, mallory from another.
+func (l *raLab) certificates() (dave, erin, mallory *pki.Issued) {
+	t := l.t
+	dave, err := l.ca.IssueClient("dave@contoso.com", pki.ECDSAP256, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if erin, err = l.ca.IssueClient("erin@contoso.com", pki.RSA2048, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("Another root", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mallory, err = other.IssueClient("mallory@evil.example", pki.ECDSAP256, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return dave, erin, mallory
+}
+
 // TestInteropRemoteAccessCertificates: strongSwan clients with ECDSA and
 // RSA client certificates from the gateway's root connect (Azure's
 // "Certificate" authentication); a certificate from another root is
@@ -297,13 +350,7 @@ func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
 // refuses it afterwards, without disturbing the others.
 func TestInteropRemoteAccessCertificates(t *testing.T) {
 	l := newRALab(t, "172.16.202.0/28", nil)
-	dave, err := l.ca.IssueClient("dave@contoso.com", pki.ECDSAP256, 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	erin, _ := l.ca.IssueClient("erin@contoso.com", pki.RSA2048, 24*time.Hour)
-	other, _ := pki.NewCA("Another root", pki.ECDSAP256)
-	mallory, _ := other.IssueClient("mallory@evil.example", pki.ECDSAP256, 24*time.Hour)
+	dave, erin, mallory := l.certificates()
 
 	d := l.certClient("d", netip.MustParseAddr("192.0.2.21"), dave)
 	e := l.certClient("e", netip.MustParseAddr("192.0.2.22"), erin)
@@ -336,12 +383,7 @@ func TestInteropRemoteAccessCertificates(t *testing.T) {
 	// Revoke erin's thumbprint: her live session ends (the gateway deletes
 	// it), dave's stays, and she cannot come back.
 	daveIKE := cs["dave@contoso.com"].IKE[0].SPIi
-	ra := *l.tmpl.RemoteAccess
-	if ra.Clients, err = pki.NewVerifier([]string{pki.PublicCertData(l.ca.Cert)}, []string{pki.Thumbprint(erin.Cert)}); err != nil {
-		t.Fatal(err)
-	}
-	l.tmpl.RemoteAccess = &ra
-	l.setTemplate()
+	l.revoke(erin)
 	nstest.WaitFor(t, 5*time.Second, func() bool { _, ok := l.clients()["erin@contoso.com"]; return !ok }, "erin still connected after her certificate was revoked")
 	nstest.WaitFor(t, 5*time.Second, func() bool { return !e.Established("p2s") }, "erin's charon still has the IKE SA")
 	if c, ok := l.clients()["dave@contoso.com"]; !ok || c.IKE[0].SPIi != daveIKE || !d.Established("p2s") {
@@ -355,6 +397,85 @@ func TestInteropRemoteAccessCertificates(t *testing.T) {
 	}
 	if len(l.clients()) != 1 {
 		t.Fatalf("clients after revocation: %+v", l.clients())
+	}
+}
+
+// TestInteropRemoteAccessEAPTLS: strongSwan clients configured as Azure's
+// Linux instructions say (leftauth=eap-tls with the client certificate)
+// authenticate with EAP-TLS terminated in the gateway: with local users
+// configured too, the client Naks EAP-MSCHAPv2 and gets EAP-TLS; without,
+// EAP-TLS starts at once. charon checks the gateway's TLS certificate and
+// derives the same MSK (its AUTH verifies). A certificate from another
+// root is refused, and revoking a client's thumbprint ends its session.
+func TestInteropRemoteAccessEAPTLS(t *testing.T) {
+	l := newRALab(t, "172.16.204.0/28", map[string]string{"alice": "pw"})
+	dave, erin, mallory := l.certificates()
+
+	d := l.certClientWith("d", netip.MustParseAddr("192.0.2.31"), dave, certOpts{auth: "eap-tls"})
+	if err := d.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("dave (after a Nak of EAP-MSCHAPv2): %v\n%s", err, d.Log())
+	}
+	// No local users: EAP-TLS is the gateway's first offer.
+	ra := *l.tmpl.RemoteAccess
+	ra.Users = nil
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
+	nstest.WaitFor(t, 5*time.Second, func() bool { _, ok := l.clients()["dave@contoso.com"]; return !ok }, "dave kept across a change of EAP methods")
+	if err := d.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("dave: %v\n%s", err, d.Log())
+	}
+	e := l.certClientWith("e", netip.MustParseAddr("192.0.2.32"), erin, certOpts{auth: "eap-tls"})
+	if err := e.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("erin: %v\n%s", err, e.Log())
+	}
+	cs := l.clients()
+	for _, u := range []string{"dave@contoso.com", "erin@contoso.com"} {
+		c := cs[u]
+		if c.Client == nil || len(c.IKE) != 1 || len(c.IKE[0].Children) != 1 || c.IKE[0].Children[0].RemoteTS != c.Client.VirtualIP.String()+"/32" {
+			t.Fatalf("%s: %+v", u, c)
+		}
+	}
+	log := e.Log()
+	for _, want := range []string{"EAP method EAP_TLS succeeded, MSK established", "authentication of '" + raFQDN + "' with ECDSA",
+		"installing new virtual IP " + cs["erin@contoso.com"].Client.VirtualIP.String()} {
+		if !strings.Contains(log, want) {
+			t.Errorf("erin's charon log lacks %q", want)
+		}
+	}
+	if !strings.Contains(d.Log(), "EAP_TLS") {
+		t.Error("dave's charon log does not mention EAP_TLS")
+	}
+	// The template's DNS server reached the client (INTERNAL_IP4_DNS,
+	// installed by charon's resolve plugin).
+	if rc := e.ResolvConf(); !strings.Contains(rc, "nameserver 10.1.0.53") {
+		t.Errorf("erin's resolv.conf: %q", rc)
+	}
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "EAP") || strings.Contains(line, "authentication of") || strings.Contains(line, "TLS") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+
+	m := l.certClientWith("m", netip.MustParseAddr("192.0.2.33"), mallory, certOpts{auth: "eap-tls"})
+	if err := m.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a certificate from another root connected over EAP-TLS")
+	}
+	if st := l.template(); !strings.Contains(st.LastError, "EAP-TLS") || !strings.Contains(st.LastError, "not trusted") {
+		t.Fatalf("template's last error %q", st.LastError)
+	}
+
+	// Revoking erin's thumbprint ends her EAP-TLS session; dave stays.
+	daveIKE := l.clients()["dave@contoso.com"].IKE[0].SPIi
+	l.revoke(erin)
+	nstest.WaitFor(t, 5*time.Second, func() bool { _, ok := l.clients()["erin@contoso.com"]; return !ok }, "erin still connected after her certificate was revoked")
+	if c, ok := l.clients()["dave@contoso.com"]; !ok || c.IKE[0].SPIi != daveIKE {
+		t.Fatalf("dave was disturbed by erin's revocation: %+v", l.clients())
+	}
+	if err := e.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a revoked certificate connected over EAP-TLS")
+	}
+	if st := l.template(); !strings.Contains(st.LastError, "revoked") {
+		t.Fatalf("template's last error %q", st.LastError)
 	}
 }
 
@@ -378,6 +499,19 @@ func (r *radiusRelay) Relay(req ike.RelayRequest) {
 	}()
 }
 
+// useRADIUS makes the template relay EAP to srv (no local users, no
+// client roots).
+func (l *raLab) useRADIUS(srv *radiustest.Server) {
+	c, err := radius.NewClient([]radius.Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	ra := *l.tmpl.RemoteAccess
+	ra.Users, ra.Clients, ra.Relay = nil, nil, &radiusRelay{c: c, drv: l.drv}
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
+}
+
 // TestInteropRemoteAccessRADIUS: the gateway knows no passwords; a real
 // FreeRADIUS 3.2 does. EAP-MSCHAPv2 between a strongSwan client and
 // FreeRADIUS is relayed through the gateway, whose IKE AUTH then uses the
@@ -386,14 +520,7 @@ func (r *radiusRelay) Relay(req ike.RelayRequest) {
 func TestInteropRemoteAccessRADIUS(t *testing.T) {
 	srv := radiustest.Start(t, map[string]string{"alice": "correct horse"})
 	l := newRALab(t, "172.16.203.0/29", nil)
-	c, err := radius.NewClient([]radius.Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ra := *l.tmpl.RemoteAccess
-	ra.Users, ra.Clients, ra.Relay = nil, nil, &radiusRelay{c: c, drv: l.drv}
-	l.tmpl.RemoteAccess = &ra
-	l.setTemplate()
+	l.useRADIUS(srv)
 
 	alice := l.client("a", netip.MustParseAddr("192.0.2.31"), "alice", "correct horse")
 	if err := alice.Initiate("p2s", 15*time.Second); err != nil {
@@ -420,5 +547,96 @@ func TestInteropRemoteAccessRADIUS(t *testing.T) {
 	}
 	if n, _ := l.pool.Stats(); n != 1 {
 		t.Fatalf("%d addresses leased, want 1 (alice)", n)
+	}
+}
+
+// TestInteropRemoteAccessEAPTLSRADIUS: EAP-TLS between a strongSwan
+// client and a real FreeRADIUS 3.2 (its eap/tls module with the client
+// root), relayed by the gateway: the many round trips and the TLS flights
+// over 253 bytes cross the relay, FreeRADIUS's MS-MPPE keys give the MSK
+// the client's AUTH proves, and the client gets an address. The client
+// checks FreeRADIUS's certificate (aaa_id). A certificate from another
+// root is rejected by the server. With client roots as well (Certificate
+// and Radius), EAP-TLS clients are served by the gateway and a client
+// that Naks EAP-TLS for EAP-MSCHAPv2 is relayed to RADIUS.
+func TestInteropRemoteAccessEAPTLSRADIUS(t *testing.T) {
+	l := newRALab(t, "172.16.205.0/29", nil)
+	tlsFiles, aaaCA := radiustest.NewTLS(t, "radius.contoso.test", l.ca.Cert)
+	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles, Users: map[string]string{"hank": "Hank-pw-7"}})
+	l.useRADIUS(srv)
+
+	frank, err := l.ca.IssueClient("frank@contoso.com", pki.ECDSAP256, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := l.certClientWith("f", netip.MustParseAddr("192.0.2.41"), frank, certOpts{auth: "eap-tls", aaaID: "radius.contoso.test", aaaCA: aaaCA.Cert})
+	if err := f.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("frank: %v\n%s", err, f.Log())
+	}
+	cs := l.clients()
+	if len(cs) != 1 {
+		t.Fatalf("clients: %+v", cs)
+	}
+	for user, c := range cs {
+		// The client's IKE identity is its certificate's subject DN,
+		// sent to RADIUS (and shown) as text.
+		if user != "CN=frank@contoso.com" || !netip.MustParsePrefix("172.16.205.0/29").Contains(c.Client.VirtualIP) {
+			t.Fatalf("client %q: %+v", user, c)
+		}
+	}
+	log := f.Log()
+	for _, want := range []string{"EAP method EAP_TLS succeeded, MSK established", "authentication of '" + raFQDN + "' with EAP successful"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("frank's charon log lacks %q", want)
+		}
+	}
+	if !strings.Contains(srv.Log(), "Sent Access-Accept") {
+		t.Fatal("FreeRADIUS did not accept frank")
+	}
+	// aaa_id = %any (what a generated profile says when it knows only the
+	// RADIUS server's root): any server certificate from that root.
+	grace, _ := l.ca.IssueClient("grace@contoso.com", pki.ECDSAP256, 24*time.Hour)
+	g := l.certClientWith("g", netip.MustParseAddr("192.0.2.43"), grace, certOpts{auth: "eap-tls", aaaID: "%any", aaaCA: aaaCA.Cert})
+	if err := g.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("grace (aaa_id = %%any): %v\n%s", err, g.Log())
+	}
+
+	other, _ := pki.NewCA("Another root", pki.ECDSAP256)
+	mallory, _ := other.IssueClient("mallory@evil.example", pki.ECDSAP256, 24*time.Hour)
+	m := l.certClientWith("m", netip.MustParseAddr("192.0.2.42"), mallory, certOpts{auth: "eap-tls", aaaID: "radius.contoso.test", aaaCA: aaaCA.Cert})
+	if err := m.Initiate("p2s", 10*time.Second); err == nil {
+		t.Fatal("a certificate from another root connected through RADIUS")
+	}
+	if st := l.template(); !strings.Contains(st.LastError, "RADIUS") {
+		t.Fatalf("template's last error %q", st.LastError)
+	}
+
+	// Certificate and Radius together (Azure's two types on one
+	// gateway): EAP-TLS against the roots in the gateway first; a client
+	// that Naks it for EAP-MSCHAPv2 is relayed to RADIUS.
+	ra := *l.tmpl.RemoteAccess
+	if ra.Clients, err = pki.NewVerifier([]string{pki.PublicCertData(l.ca.Cert)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
+	ivy, _ := l.ca.IssueClient("ivy@contoso.com", pki.ECDSAP256, 24*time.Hour)
+	i := l.certClientWith("i", netip.MustParseAddr("192.0.2.44"), ivy, certOpts{auth: "eap-tls"})
+	if err := i.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("ivy (local EAP-TLS beside RADIUS): %v\n%s", err, i.Log())
+	}
+	hank := l.client("h", netip.MustParseAddr("192.0.2.45"), "hank", "Hank-pw-7")
+	if err := hank.Initiate("p2s", 15*time.Second); err != nil {
+		t.Fatalf("hank (EAP-MSCHAPv2 to RADIUS after a Nak of EAP-TLS): %v\n%s", err, hank.Log())
+	}
+	if !strings.Contains(hank.Log(), "EAP method EAP_MSCHAPV2 succeeded") {
+		t.Fatal("hank's charon did not use EAP-MSCHAPv2")
+	}
+	cs = l.clients()
+	if _, ok := cs["ivy@contoso.com"]; !ok {
+		t.Fatalf("clients: %+v", cs)
+	}
+	if _, ok := cs["hank"]; !ok {
+		t.Fatalf("clients: %+v", cs)
 	}
 }

@@ -10,6 +10,15 @@ package ike
 //	IKE_AUTH  EAP(Response) ──►          ◄── EAP(Request) ... EAP(Success)
 //	IKE_AUTH  AUTH(MSK) ──►              ◄── AUTH(MSK), CP(CFG_REPLY), SA, TSi, TSr
 //
+// The EAP method is EAP-MSCHAPv2 with local users (RemoteAccess.Users),
+// EAP-TLS against the client roots (RemoteAccess.Clients: Azure's
+// Certificate authentication as its Linux instructions configure it,
+// leftauth=eap-tls), or whatever the RADIUS server runs
+// (RemoteAccess.Relay). With both local users and roots, a client that
+// Naks EAP-MSCHAPv2 asking for EAP-TLS gets EAP-TLS; with both roots and
+// RADIUS, EAP-TLS comes first and a client that Naks it for another
+// method is relayed to RADIUS.
+//
 // Only when the client's AUTH verifies with the EAP MSK does the gateway
 // lease it an address (so unauthenticated clients cannot drain the pool),
 // make it a peer of its own (addClient: "<template>/<user>/<address>",
@@ -21,7 +30,11 @@ package ike
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -30,6 +43,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/p2s/eap"
+	"github.com/vpngw/vpngw/internal/p2s/eaptls"
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/tunstat"
 )
@@ -48,11 +62,70 @@ type eapState struct {
 	session any
 	// first is the client's first IKE_AUTH request: its SA, TS and CP
 	// are answered when authentication succeeds.
-	first  *message.Message
-	idi    Identity
-	server *mschapv2.Server
+	first *message.Message
+	idi   Identity
+	// method is the locally terminated EAP method (nil when relayed).
+	method eapMethod
 	user   string
-	msk    []byte // set when EAP succeeded
+	msk    []byte   // set when EAP succeeded
+	chain  [][]byte // an EAP-TLS client's certificate chain
+}
+
+// eapMethod is an EAP method the gateway terminates itself.
+type eapMethod interface {
+	// handle answers the client's Response (see mschapv2.Server.Handle).
+	handle(now time.Time, resp eap.Packet) (next eap.Packet, done bool, res eapResult, err error)
+	// name is the method's name for the log.
+	name() string
+	// close releases the method's resources (EAP-TLS's goroutine).
+	close()
+}
+
+// eapResult is a finished (or progressing) method's outcome.
+type eapResult struct {
+	user  string
+	msk   []byte
+	chain [][]byte
+}
+
+// mschapMethod is EAP-MSCHAPv2 with local users.
+type mschapMethod struct{ s *mschapv2.Server }
+
+func (m mschapMethod) handle(_ time.Time, resp eap.Packet) (eap.Packet, bool, eapResult, error) {
+	next, done, res, err := m.s.Handle(resp)
+	return next, done, eapResult{user: res.User, msk: res.MSK}, err
+}
+func (mschapMethod) name() string { return "EAP-MSCHAPv2" }
+func (mschapMethod) close()       {}
+
+// tlsMethod is EAP-TLS against the template's client roots; now is the
+// time of the Response being handled (the certificate check's clock).
+type tlsMethod struct {
+	s   *eaptls.Server
+	now *time.Time
+}
+
+func (m tlsMethod) handle(now time.Time, resp eap.Packet) (eap.Packet, bool, eapResult, error) {
+	*m.now = now
+	next, done, res, err := m.s.Handle(resp)
+	return next, done, eapResult{user: res.User, msk: res.MSK, chain: res.Chain}, err
+}
+func (tlsMethod) name() string { return "EAP-TLS" }
+func (m tlsMethod) close()     { m.s.Close() }
+
+// newTLSMethod starts EAP-TLS with the gateway's certificate as the TLS
+// server's and the template's client check; req is the Start Request.
+func newTLSMethod(ra *RemoteAccess, eapID uint8) (eapMethod, eap.Packet, error) {
+	now := new(time.Time)
+	v := ra.Clients
+	s, req, err := eaptls.NewServer(eaptls.Config{
+		Certificate: tls.Certificate{Certificate: ra.Cert, PrivateKey: ra.Key},
+		Verify:      func(chain [][]byte) (*x509.Certificate, error) { return v.Verify(chain, *now) },
+	}, eapID)
+	if err != nil {
+		return nil, eap.Packet{}, err
+	}
+	return tlsMethod{s: s, now: now}, req, nil
 }
 
 // client marks a peer made for one remote-access client.
@@ -107,7 +180,9 @@ func (sa *ikeSA) raFail(now time.Time, t *peer, m *message.Message, reason strin
 }
 
 // startEAP answers a client's first IKE_AUTH (no AUTH payload): the
-// gateway authenticates with its certificate and starts EAP-MSCHAPv2.
+// gateway authenticates with its certificate and starts EAP: relayed
+// (RADIUS without client roots), EAP-MSCHAPv2 with local users, or else
+// EAP-TLS.
 func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer) {
 	ra := t.cfg.RemoteAccess
 	authFailed := &message.Notify{Type: message.NotifyAuthenticationFailed}
@@ -126,11 +201,12 @@ func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer
 		sa.raFail(now, t, m, err.Error(), authFailed)
 		return
 	}
-	if ra.Relay != nil {
+	if ra.Relay != nil && ra.Clients == nil {
 		// RADIUS: the client's IKE identity is its EAP identity; the
 		// server's first Request answers this IKE_AUTH.
-		sa.ra = &eapState{tmpl: t, first: m, idi: idOf(idi), user: string(idi.Data), ours: ours}
-		ident, err := eap.Packet{Code: eap.CodeResponse, Identifier: 0, Type: eap.TypeIdentity, Data: idi.Data}.Marshal()
+		user := eapIdentity(idOf(idi))
+		sa.ra = &eapState{tmpl: t, first: m, idi: idOf(idi), user: user, ours: ours}
+		ident, err := eap.Packet{Code: eap.CodeResponse, Identifier: 0, Type: eap.TypeIdentity, Data: []byte(user)}.Marshal()
 		if err != nil {
 			sa.raFail(now, t, m, err.Error(), authFailed)
 			return
@@ -138,18 +214,44 @@ func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer
 		sa.relay(m, ident)
 		return
 	}
-	srv, req, err := mschapv2.NewServer(sa.e.rand, ra.Users, 1)
-	if err != nil {
-		sa.raFail(now, t, m, err.Error(), authFailed)
+	var method eapMethod
+	var req eap.Packet
+	var err2 error
+	if ra.Users != nil && ra.Relay == nil {
+		var srv *mschapv2.Server
+		srv, req, err2 = mschapv2.NewServer(sa.e.rand, ra.Users, 1)
+		method = mschapMethod{srv}
+	} else {
+		method, req, err2 = newTLSMethod(ra, 1)
+	}
+	if err2 != nil {
+		sa.raFail(now, t, m, err2.Error(), authFailed)
 		return
 	}
 	eb, err := req.Marshal()
 	if err != nil {
+		method.close()
 		sa.raFail(now, t, m, err.Error(), authFailed)
 		return
 	}
-	sa.ra = &eapState{tmpl: t, first: m, idi: idOf(idi), server: srv}
+	sa.ra = &eapState{tmpl: t, first: m, idi: idOf(idi), method: method}
 	sa.respond(now, m, append(ours, &message.EAP{Data: eb}))
+}
+
+// eapIdentity is the EAP (and RADIUS User-Name) identity of a client that
+// sent IKE identity id: the text of an FQDN, e-mail address or key ID,
+// and a distinguished name (an EAP-TLS client's certificate subject) as
+// RFC 4514 text, "CN=alice,O=Contoso", not its DER.
+func eapIdentity(id Identity) string {
+	if id.Type == message.IDDerASN1DN {
+		var rdn pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(id.Data, &rdn); err == nil && len(rest) == 0 {
+			var n pkix.Name
+			n.FillFromRDNSequence(&rdn)
+			return n.String()
+		}
+	}
+	return string(id.Data)
 }
 
 // relay hands one of the client's EAP messages to RemoteAccess.Relay; the
@@ -227,25 +329,53 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 			sa.raFail(now, t, m, err.Error(), authFailed)
 			return
 		}
-		if ra.server == nil {
+		if ra.method == nil {
 			sa.relay(m, ep.Data)
 			return
 		}
-		next, done, res, err := ra.server.Handle(in)
-		if res.User != "" {
-			ra.user = res.User
+		if types, ok := in.Nak(); ok && !slices.Contains(types, eap.TypeTLS) && t.cfg.RemoteAccess.Relay != nil {
+			// Certificate and RADIUS both configured: a client that
+			// wants another method than local EAP-TLS goes to RADIUS,
+			// which starts with the client's identity.
+			ra.method.close()
+			ra.method, ra.user = nil, eapIdentity(ra.idi)
+			ident, err := eap.Packet{Code: eap.CodeResponse, Identifier: in.Identifier, Type: eap.TypeIdentity, Data: []byte(ra.user)}.Marshal()
+			if err != nil {
+				sa.raFail(now, t, m, err.Error(), authFailed)
+				return
+			}
+			sa.relay(m, ident)
+			return
+		}
+		if types, ok := in.Nak(); ok && slices.Contains(types, eap.TypeTLS) && t.cfg.RemoteAccess.Clients != nil && ra.method.name() != "EAP-TLS" {
+			// The client wants EAP-TLS instead (RFC 3748 §5.3.1).
+			method, req, err := newTLSMethod(t.cfg.RemoteAccess, in.Identifier+1)
+			b, merr := req.Marshal()
+			if err != nil || merr != nil {
+				sa.raFail(now, t, m, fmt.Sprintf("EAP-TLS for %s: %v", sa.remote, errors.Join(err, merr)), authFailed)
+				return
+			}
+			ra.method.close()
+			ra.method = method
+			sa.respond(now, m, []message.Payload{&message.EAP{Data: b}})
+			return
+		}
+		next, done, res, err := ra.method.handle(now, in)
+		if res.user != "" {
+			ra.user = res.user
 		}
 		b, merr := next.Marshal()
 		if merr != nil || (err != nil && !done) {
-			sa.raFail(now, t, m, fmt.Sprintf("EAP-MSCHAPv2 from %s: %v", sa.remote, err), authFailed)
+			sa.raFail(now, t, m, fmt.Sprintf("%s from %s: %v", ra.method.name(), sa.remote, errors.Join(err, merr)), authFailed)
 			return
 		}
 		if err != nil {
-			sa.raFail(now, t, m, fmt.Sprintf("EAP-MSCHAPv2 from %s: %v", sa.remote, err), &message.EAP{Data: b})
+			sa.raFail(now, t, m, fmt.Sprintf("%s from %s: %v", ra.method.name(), sa.remote, err), &message.EAP{Data: b})
 			return
 		}
 		if done {
-			ra.msk = res.MSK
+			ra.msk, ra.chain = res.msk, res.chain
+			ra.method.close()
 		}
 		sa.respond(now, m, []message.Payload{&message.EAP{Data: b}})
 		return
@@ -257,8 +387,13 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 		return
 	}
 	lid := t.cfg.LocalID
-	sa.raAccept(now, m, ra.first, t, ra.user, ra.idi,
-		&message.Auth{Method: message.AuthSharedKeyMIC, Data: pskAuth(sa.prf, ra.msk, sa.initResp, sa.ni, sa.keys.SKpr, lid)})
+	chain := ra.chain
+	if p := sa.raAccept(now, m, ra.first, t, ra.user, ra.idi,
+		&message.Auth{Method: message.AuthSharedKeyMIC, Data: pskAuth(sa.prf, ra.msk, sa.initResp, sa.ni, sa.keys.SKpr, lid)}); p != nil && chain != nil {
+		// An EAP-TLS client: revoking its certificate ends its session
+		// as for certificate clients.
+		p.client.chain = chain
+	}
 }
 
 // raAccept completes an authenticated client: it leases an address, makes

@@ -460,6 +460,9 @@ func (sa *ikeSA) destroy(now time.Time, reason string) {
 	prev := sa.state
 	sa.state = stDead
 	sa.pending, sa.queue = nil, nil
+	if sa.ra != nil && sa.ra.method != nil {
+		sa.ra.method.close()
+	}
 	for _, c := range sa.sortedChildren() {
 		sa.removeChild(now, c, reason)
 	}

@@ -54,6 +54,12 @@ type SiteRequest struct {
 	AddressPrefixes []netip.Prefix `json:"addressPrefixes"`
 }
 
+// ClientRequest is the body of PUT /lab/v1/clients/{name}.
+type ClientRequest struct {
+	// PublicIP is the client's public address (TEST-NET).
+	PublicIP netip.Addr `json:"publicIp"`
+}
+
 // List is the body of a list response, ARM style.
 type List[T any] struct {
 	Value []T `json:"value"`
@@ -79,6 +85,10 @@ const requestTimeout = 2 * time.Minute
 //	PUT    /lab/v1/sites/{name}               SiteRequest → Site
 //	GET    /lab/v1/sites/{name}               Site
 //	DELETE /lab/v1/sites/{name}               200, or 204 if there was none
+//	GET    /lab/v1/clients                    List[Client]
+//	PUT    /lab/v1/clients/{name}             ClientRequest → Client
+//	GET    /lab/v1/clients/{name}             Client
+//	DELETE /lab/v1/clients/{name}             200, or 204 if there was none
 //
 // Errors have the API's shape, {"error":{"code","message","target"}}:
 // ErrInvalid is 400 InvalidParameter, ErrNotFound 404 ResourceNotFound,
@@ -99,6 +109,10 @@ func Handler(l *Lab, resolver VNetResolver) http.Handler {
 	mux.HandleFunc("PUT /lab/v1/sites/{name}", h.putSite)
 	mux.HandleFunc("GET /lab/v1/sites/{name}", h.getSite)
 	mux.HandleFunc("DELETE /lab/v1/sites/{name}", h.deleteSite)
+	mux.HandleFunc("GET /lab/v1/clients", h.listClients)
+	mux.HandleFunc("PUT /lab/v1/clients/{name}", h.putClient)
+	mux.HandleFunc("GET /lab/v1/clients/{name}", h.getClient)
+	mux.HandleFunc("DELETE /lab/v1/clients/{name}", h.deleteClient)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, armerr.Errorf(armerr.CodePathNotFound, "",
 			"No lab API serves %s %s.", r.Method, r.URL.Path).WithStatus(http.StatusNotFound))
@@ -211,26 +225,53 @@ func (h *handler) putSite(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
 	s, err := h.l.CreateSite(ctx, SiteSpec{Name: r.PathValue("name"), PublicIP: req.PublicIP, AddressPrefixes: req.AddressPrefixes})
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	h.writeJSON(w, http.StatusOK, s)
+	h.answer(w, s, err)
 }
 
 func (h *handler) getSite(w http.ResponseWriter, r *http.Request) {
 	s, err := h.l.GetSite(r.PathValue("name"))
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	h.writeJSON(w, http.StatusOK, s)
+	h.answer(w, s, err)
 }
 
 func (h *handler) deleteSite(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := workContext(r)
 	defer cancel()
 	h.deleted(w, h.l.DeleteSite(ctx, r.PathValue("name")))
+}
+
+func (h *handler) listClients(w http.ResponseWriter, r *http.Request) {
+	h.writeJSON(w, http.StatusOK, List[Client]{Value: h.l.Clients()})
+}
+
+func (h *handler) putClient(w http.ResponseWriter, r *http.Request) {
+	var req ClientRequest
+	if !h.readJSON(w, r, &req) {
+		return
+	}
+	ctx, cancel := workContext(r)
+	defer cancel()
+	c, err := h.l.CreateClient(ctx, ClientSpec{Name: r.PathValue("name"), PublicIP: req.PublicIP})
+	h.answer(w, c, err)
+}
+
+func (h *handler) getClient(w http.ResponseWriter, r *http.Request) {
+	c, err := h.l.GetClient(r.PathValue("name"))
+	h.answer(w, c, err)
+}
+
+func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := workContext(r)
+	defer cancel()
+	h.deleted(w, h.l.DeleteClient(ctx, r.PathValue("name")))
+}
+
+// answer writes v, or err when it is set.
+func (h *handler) answer(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	h.writeJSON(w, http.StatusOK, v)
 }
 
 // deleted answers a DELETE: 200, or 204 if there was nothing to delete, as

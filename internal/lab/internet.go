@@ -116,6 +116,9 @@ func (l *Lab) publicEndpoints() []string {
 	for _, k := range sortedKeys(l.st.Sites) {
 		out = append(out, l.st.Sites[k].Namespace)
 	}
+	for _, k := range sortedKeys(l.st.Clients) {
+		out = append(out, l.st.Clients[k].Namespace)
+	}
 	return out
 }
 
@@ -129,6 +132,9 @@ func (l *Lab) holders() map[netip.Addr]string {
 	}
 	for _, s := range l.st.Sites {
 		m[s.PublicIP] = s.Namespace
+	}
+	for _, c := range l.st.Clients {
+		m[c.PublicIP] = c.Namespace
 	}
 	return m
 }

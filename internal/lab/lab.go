@@ -57,6 +57,10 @@
 // a host namespace behind it with the next address and a default route via
 // the device.
 //
+// Point-to-site clients. A namespace with wan0 on the internet (its public
+// IP) and nothing else, like a laptop: its VPN client gets the tunnel
+// address from the gateway.
+//
 // # Names
 //
 // Namespace names are deterministic (see Names): <p>-inet, <p>-vnet-<hash of
@@ -258,7 +262,10 @@ func (l *Lab) Restore(ctx context.Context) error {
 	for _, k := range sortedKeys(l.st.Sites) {
 		errs = append(errs, l.realizeSite(ctx, l.st.Sites[k]))
 	}
-	if l.st.Internet || len(l.st.Sites) > 0 || len(l.st.Gateways) > 0 {
+	for _, k := range sortedKeys(l.st.Clients) {
+		errs = append(errs, l.realizeClient(ctx, l.st.Clients[k]))
+	}
+	if l.hasInternet() {
 		errs = append(errs, l.realizeInternet(ctx))
 	}
 	return errors.Join(errs...)
@@ -306,7 +313,7 @@ func (l *Lab) Down(ctx context.Context) error {
 // recordedNamespaces lists every namespace the state implies.
 func (l *Lab) recordedNamespaces() []string {
 	var out []string
-	if l.st.Internet || len(l.st.Sites) > 0 || len(l.st.Gateways) > 0 {
+	if l.hasInternet() {
 		out = append(out, l.names.Internet())
 	}
 	for _, v := range l.st.VNets {
@@ -321,17 +328,26 @@ func (l *Lab) recordedNamespaces() []string {
 	for _, s := range l.st.Sites {
 		out = append(out, s.Namespace, s.HostNamespace)
 	}
+	for _, c := range l.st.Clients {
+		out = append(out, c.Namespace)
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
+// hasInternet reports whether the state implies the internet router;
+// callers hold mu.
+func (l *Lab) hasInternet() bool {
+	return l.st.Internet || len(l.st.Sites) > 0 || len(l.st.Clients) > 0 || len(l.st.Gateways) > 0
+}
+
 // Empty reports whether the lab holds nothing but (perhaps) its internet
-// router: no VNet, gateway, VM, site or process.
+// router: no VNet, gateway, VM, site, client or process.
 func (l *Lab) Empty() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.st
-	return len(st.VNets)+len(st.Gateways)+len(st.VMs)+len(st.Sites)+len(st.Processes) == 0
+	return len(st.VNets)+len(st.Gateways)+len(st.VMs)+len(st.Sites)+len(st.Clients)+len(st.Processes) == 0
 }
 
 // save writes the state; callers hold mu.
@@ -368,6 +384,11 @@ func (l *Lab) endpointRoutes(ns string) []labRoute {
 	for _, vm := range l.st.VMs {
 		if vm.Namespace == ns {
 			return []labRoute{{Dst: defaultRoute, Gw: vm.DefaultGateway, Dev: IfVM}}
+		}
+	}
+	for _, c := range l.st.Clients {
+		if c.Namespace == ns {
+			return []labRoute{internetRoute}
 		}
 	}
 	for _, s := range l.st.Sites {

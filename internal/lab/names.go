@@ -71,6 +71,9 @@ func (n Names) SiteDevice(name string) string { return n.Prefix + "-site-" + str
 // SiteHost is the namespace of the host behind site name's device.
 func (n Names) SiteHost(name string) string { return n.Prefix + "-sitehost-" + strings.ToLower(name) }
 
+// Client is the namespace of point-to-site client name.
+func (n Names) Client(name string) string { return n.Prefix + "-client-" + strings.ToLower(name) }
+
 // vmKey is the state key of a VM.
 func vmKey(rg, name string) string { return strings.ToLower(rg) + "/" + strings.ToLower(name) }
 
@@ -89,9 +92,12 @@ func bridgeName(subnet string) string { return "b-" + shortHash(subnet) }
 
 // checkSiteName validates a site name: 1-40 lower-case letters, digits and
 // hyphens, not starting or ending with a hyphen (matched case-insensitively).
-func checkSiteName(name string) error {
+func checkSiteName(name string) error { return checkEndpointName("site", name) }
+
+// checkEndpointName checks the name of a site or client (kind).
+func checkEndpointName(kind, name string) error {
 	if !siteRE.MatchString(strings.ToLower(name)) {
-		return fmt.Errorf("%w: site name %q: want 1-40 letters, digits and hyphens, not starting or ending with a hyphen", ErrInvalid, name)
+		return fmt.Errorf("%w: %s name %q: want 1-40 letters, digits and hyphens, not starting or ending with a hyphen", ErrInvalid, kind, name)
 	}
 	return nil
 }

@@ -50,13 +50,8 @@ func (l *Lab) CreateSite(ctx context.Context, spec SiteSpec) (Site, error) {
 	if err := checkSiteName(spec.Name); err != nil {
 		return Site{}, err
 	}
-	if err := checkPublic(spec.PublicIP); err != nil {
+	if err := l.checkEndpointIP(spec.PublicIP); err != nil {
 		return Site{}, err
-	}
-	for _, p := range l.pool {
-		if p.Contains(spec.PublicIP) {
-			return Site{}, fmt.Errorf("%w: public IP %s is in the API's public IP pool %s, from which gateways get their addresses; pick a TEST-NET address outside it (for example from 192.0.2.0/24)", ErrInvalid, spec.PublicIP, p)
-		}
 	}
 	if len(spec.AddressPrefixes) == 0 {
 		return Site{}, fmt.Errorf("%w: site %s needs at least one address prefix", ErrInvalid, spec.Name)
@@ -110,6 +105,20 @@ func (l *Lab) CreateSite(ctx context.Context, spec SiteSpec) (Site, error) {
 	}
 	l.log.Info("created site", "site", name, "publicIP", site.PublicIP, "ns", site.Namespace)
 	return cloneSite(site), nil
+}
+
+// checkEndpointIP checks the public address of a site or client: TEST-NET
+// and outside the API's public IP pool.
+func (l *Lab) checkEndpointIP(a netip.Addr) error {
+	if err := checkPublic(a); err != nil {
+		return err
+	}
+	for _, p := range l.pool {
+		if p.Contains(a) {
+			return fmt.Errorf("%w: public IP %s is in the API's public IP pool %s, from which gateways get their addresses; pick a TEST-NET address outside it (for example from 192.0.2.0/24)", ErrInvalid, a, p)
+		}
+	}
+	return nil
 }
 
 // GetSite returns a site.

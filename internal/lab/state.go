@@ -41,6 +41,8 @@ type state struct {
 	VMs map[string]*VM `json:"vms"`
 	// Sites by lower-cased name.
 	Sites map[string]*Site `json:"sites"`
+	// Clients by lower-cased name.
+	Clients map[string]*Client `json:"clients,omitempty"`
 	// Processes by name.
 	Processes map[string]*Process `json:"processes"`
 }
@@ -69,6 +71,7 @@ func newState(prefix string) *state {
 		Gateways:  map[string]*gatewayState{},
 		VMs:       map[string]*VM{},
 		Sites:     map[string]*Site{},
+		Clients:   map[string]*Client{},
 		Processes: map[string]*Process{},
 	}
 }
@@ -106,6 +109,9 @@ func loadState(dir, prefix string) (*state, error) {
 	}
 	if st.Sites == nil {
 		st.Sites = fresh.Sites
+	}
+	if st.Clients == nil {
+		st.Clients = fresh.Clients
 	}
 	if st.Processes == nil {
 		st.Processes = fresh.Processes

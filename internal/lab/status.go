@@ -18,6 +18,8 @@ type Status struct {
 	Gateways []GatewayStatus `json:"gateways"`
 	VMs      []VMStatus      `json:"vms"`
 	Sites    []SiteStatus    `json:"sites"`
+	// Clients are the point-to-site clients, ordered by name.
+	Clients []ClientStatus `json:"clients"`
 	// Processes are the recorded processes.
 	Processes []ProcessStatus `json:"processes"`
 	// StrayNamespaces carry the lab's prefix but are not in its state
@@ -78,6 +80,13 @@ type SiteStatus struct {
 	Present bool `json:"present"`
 }
 
+// ClientStatus is one point-to-site client.
+type ClientStatus struct {
+	Client
+	// Present reports whether its namespace exists.
+	Present bool `json:"present"`
+}
+
 // Status returns the lab's topology.
 func (l *Lab) Status() Status {
 	l.mu.Lock()
@@ -89,9 +98,10 @@ func (l *Lab) Status() Status {
 		Gateways:  []GatewayStatus{},
 		VMs:       []VMStatus{},
 		Sites:     []SiteStatus{},
+		Clients:   []ClientStatus{},
 		Processes: l.processStatus(),
 	}
-	if l.st.Internet || len(l.st.Sites) > 0 || len(l.st.Gateways) > 0 {
+	if l.hasInternet() {
 		in := &InternetStatus{Namespace: l.names.Internet(), Present: nsPresent(l.names.Internet()), PublicIPs: []PublicIPStatus{}}
 		for a, ns := range l.holders() {
 			in.PublicIPs = append(in.PublicIPs, PublicIPStatus{Address: a, Namespace: ns})
@@ -120,6 +130,10 @@ func (l *Lab) Status() Status {
 	for _, k := range sortedKeys(l.st.Sites) {
 		site := l.st.Sites[k]
 		s.Sites = append(s.Sites, SiteStatus{Site: cloneSite(site), Present: nsPresent(site.Namespace) && nsPresent(site.HostNamespace)})
+	}
+	for _, k := range sortedKeys(l.st.Clients) {
+		c := l.st.Clients[k]
+		s.Clients = append(s.Clients, ClientStatus{Client: *c, Present: nsPresent(c.Namespace)})
 	}
 	recorded := l.recordedNamespaces()
 	owned, _ := listNS(l.names)

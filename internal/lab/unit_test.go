@@ -112,6 +112,19 @@ func TestValidationBeforeAnyChange(t *testing.T) {
 			_, err := l.CreateSite(ctx, SiteSpec{Name: "a", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/31")}})
 			return err
 		}(), ErrInvalid},
+		{"client outside TEST-NET", func() error {
+			_, err := l.CreateClient(ctx, ClientSpec{Name: "c", PublicIP: netip.MustParseAddr("8.8.8.8")})
+			return err
+		}(), ErrInvalid},
+		{"client in the API pool", func() error {
+			_, err := l.CreateClient(ctx, ClientSpec{Name: "c", PublicIP: netip.MustParseAddr("198.51.100.7")})
+			return err
+		}(), ErrInvalid},
+		{"bad client name", func() error {
+			_, err := l.CreateClient(ctx, ClientSpec{Name: "-c", PublicIP: netip.MustParseAddr("192.0.2.1")})
+			return err
+		}(), ErrInvalid},
+		{"unknown client", l.DeleteClient(ctx, "nope"), ErrNotFound},
 		{"bad site name", func() error {
 			_, err := l.CreateSite(ctx, SiteSpec{Name: "a b", PublicIP: netip.MustParseAddr("192.0.2.1"), AddressPrefixes: pfx})
 			return err
@@ -141,7 +154,7 @@ func TestValidationBeforeAnyChange(t *testing.T) {
 			t.Errorf("%s: err = %v, want %v", c.name, c.err, c.want)
 		}
 	}
-	if st := l.Status(); st.Internet != nil || len(st.VNets) != 0 || len(st.Sites) != 0 {
+	if st := l.Status(); st.Internet != nil || len(st.VNets) != 0 || len(st.Sites) != 0 || len(st.Clients) != 0 {
 		t.Errorf("a refused call changed the state: %+v", st)
 	}
 	if _, err := os.Stat(filepath.Join(l.Dir(), stateFile)); !errors.Is(err, os.ErrNotExist) {

@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"crypto/tls"
+	"crypto/x509"
 	"github.com/vpngw/vpngw/internal/p2s/eap"
+	"github.com/vpngw/vpngw/internal/p2s/eaptls"
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
+	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/tstest/radiustest"
 )
 
@@ -215,5 +219,91 @@ func TestEAPMSCHAPv2ThroughFreeRADIUS(t *testing.T) {
 			t.Fatalf("with a dead first server: %v %v", res.Code, err)
 		}
 		t.Logf("authenticated through the second server in %v", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// tlsRelay runs EAP-TLS between peer and the RADIUS server through an
+// EAPSession, as the gateway relays it, and returns the largest EAP
+// message that crossed (either way) and the round trips.
+func tlsRelay(t *testing.T, c *Client, user string, peer *eaptls.Peer) (res Result, largest, rounds int, err error) {
+	t.Helper()
+	s := c.NewEAPSession(user, Attr{Type: AttrNASIdentifier, Value: []byte("vpngw-test")})
+	msg, _ := eap.Packet{Code: eap.CodeResponse, Identifier: 0, Type: eap.TypeIdentity, Data: []byte(user)}.Marshal()
+	ctx := context.Background()
+	for rounds = 1; rounds <= 40; rounds++ {
+		largest = max(largest, len(msg))
+		res, err = s.Send(ctx, msg)
+		if err != nil || res.Code == AccessAccept {
+			return res, largest, rounds, err
+		}
+		largest = max(largest, len(res.EAP))
+		req, err := eap.Parse(res.EAP)
+		if err != nil {
+			t.Fatalf("server's EAP: %v", err)
+		}
+		resp, err := peer.Handle(req)
+		if err != nil {
+			return res, largest, rounds, err
+		}
+		if msg, err = resp.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("no Access-Accept after 40 round trips")
+	return
+}
+
+// TestEAPTLSThroughFreeRADIUS: a real FreeRADIUS 3.2 with its eap/tls
+// module authenticates a client certificate over EAP-TLS relayed through
+// EAPSession: many round trips, EAP messages far over one attribute's 253
+// bytes (split into several EAP-Message attributes and joined again),
+// the State carried; the MSK from the MS-MPPE keys equals the client's
+// RFC 5216 MSK. A certificate from another root is rejected.
+func TestEAPTLSThroughFreeRADIUS(t *testing.T) {
+	clientCA, err := pki.NewCA("Contoso clients", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := clientCA.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
+	other, _ := pki.NewCA("Another root", pki.ECDSAP256)
+	mallory, _ := other.IssueClient("mallory@evil.example", pki.ECDSAP256, time.Hour)
+	tlsFiles, srvCA := radiustest.NewTLS(t, "radius.example.test", clientCA.Cert)
+	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles})
+	c, err := NewClient([]Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srvCA.Cert)
+	peerFor := func(cert *pki.Issued) *eaptls.Peer {
+		p := eaptls.NewPeer(&tls.Config{RootCAs: roots, ServerName: "radius.example.test", MaxVersion: tls.VersionTLS12,
+			Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Cert.Raw}, PrivateKey: cert.Key}}}, 1000)
+		t.Cleanup(p.Close)
+		return p
+	}
+
+	p := peerFor(alice)
+	res, largest, rounds, err := tlsRelay(t, c, "alice@contoso.test", p)
+	if err != nil || res.Code != AccessAccept {
+		t.Fatalf("EAP-TLS: %v %v", res.Code, err)
+	}
+	msk, err := p.MSK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.MSK) != eaptls.MSKLen || !bytes.Equal(res.MSK, msk) {
+		t.Fatalf("MSK from the Access-Accept %x, the client's %x", res.MSK, msk)
+	}
+	if largest <= 253 || rounds < 4 {
+		t.Fatalf("largest EAP message %d bytes, %d round trips: nothing exercised attribute splitting", largest, rounds)
+	}
+	t.Logf("EAP-TLS through FreeRADIUS: %d round trips, largest EAP message %d bytes, %s", rounds, largest, tls.CipherSuiteName(p.State().CipherSuite))
+
+	t.Run("another root", func(t *testing.T) {
+		res, _, _, err := tlsRelay(t, c, "mallory@evil.example", peerFor(mallory))
+		if err == nil && res.Code == AccessAccept {
+			t.Fatal("a certificate from another root was accepted")
+		}
+		t.Logf("refused: %v", err)
 	})
 }

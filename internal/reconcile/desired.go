@@ -340,6 +340,9 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 		}
 		ident, haveIdent := s.Identities[spec.Key]
 		p2s, pool, problem := pointToSiteFor(g, ident, haveIdent)
+		if p2s != nil {
+			p2s.DNS = p2sDNS(vnet)
+		}
 		if problem.Msg != "" {
 			// The gateway keeps running (its connections too); its
 			// operation fails with the reason.

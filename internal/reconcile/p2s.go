@@ -215,6 +215,22 @@ func pointToSiteFor(g *resource.VirtualNetworkGateway, ident P2SIdentity, haveId
 	return ps, netx.ParsePrefixes(ps.AddressPool), Problem{}
 }
 
+// p2sDNS is what point-to-site clients are told to use for DNS: the
+// VNet's custom DNS servers (dhcpOptions.dnsServers), IPv4 ones (the
+// CFG_REPLY's INTERNAL_IP4_DNS); none for Azure-provided DNS.
+func p2sDNS(vnet *resource.VirtualNetwork) []string {
+	if vnet == nil || vnet.Properties.DhcpOptions == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range vnet.Properties.DhcpOptions.DNSServers {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
 // p2sInstance is the instance of spec that runs point-to-site: the first
 // active one (an active-active gateway's second instance runs none yet).
 func p2sInstance(spec *GatewaySpec) *InstanceSpec {
@@ -264,7 +280,7 @@ func (r *Reconciler) VpnServer(_ context.Context, gw *resource.VirtualNetworkGat
 		return resource.VpnServer{}, resource.Errorf(CodeNotRealizable, "", "gateway %s has no point-to-site identity yet", id)
 	}
 	return resource.VpnServer{FQDN: ident.FQDN, Addresses: []string{in.PublicIP.String()}, RootCertificate: blk.Bytes,
-		Routes: slices.Clone(in.Assignment.Config.LocalPrefixes)}, nil
+		Routes: slices.Clone(in.Assignment.Config.LocalPrefixes), DNS: slices.Clone(in.Assignment.Config.PointToSite.DNS)}, nil
 }
 
 // VpnClientHealth reports the connected point-to-site clients of a

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -148,6 +149,19 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 		!slices.Equal(cfg2.PointToSite.RevokedThumbprints, []string{strings.Repeat("AB", 20)}) {
 		t.Fatalf("after revocation: %+v", cfg2.PointToSite)
 	}
+	// The VNet's custom DNS servers reach the clients (IPv4 only: the
+	// CFG_REPLY carries INTERNAL_IP4_DNS), and the identity stays.
+	if cfg.PointToSite.DNS != nil {
+		t.Fatalf("DNS without dhcpOptions: %v", cfg.PointToSite.DNS)
+	}
+	h.put(res("rg1", "virtualNetworks", "vnet1"), `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16"]},
+		"dhcpOptions":{"dnsServers":["10.1.0.4","2001:db8::53","10.1.0.5"]},
+		"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}}]}}`)
+	waitFor(t, 5*time.Second, func() bool { return slices.Equal(a.config().PointToSite.DNS, []string{"10.1.0.4", "10.1.0.5"}) },
+		"the VNet's DNS servers do not reach the agent")
+	if a.config().PointToSite.CertificatePEM != cfg.PointToSite.CertificatePEM {
+		t.Fatal("the identity changed with the DNS servers")
+	}
 	// setvpnclientipsecparameters: the custom policy reaches the agent's
 	// pointToSite section and becomes its only proposals.
 	if p := in.P2S; p.IKEProposals != nil || p.ESPProposals != nil {
@@ -183,5 +197,45 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 	}
 	if len(h.desired().Gateways) != 1 {
 		t.Fatal("the gateway stopped running")
+	}
+
+	// EAPTLS on a Radius-only gateway: EAP-TLS with the RADIUS server,
+	// whose root (radiusServerAuthCertificate) the profile ships.
+	h.put(gwPath, gwBody(`{"vpnClientAddressPool":{"addressPrefixes":["172.16.201.0/24"]},"vpnClientProtocols":["IkeV2"],
+		"vpnAuthenticationTypes":["Radius"],"radiusServerAddress":"10.1.0.10","radiusServerSecret":"radsecret"}`))
+	for _, tc := range []struct{ body, want string }{
+		{`{"authenticationMethod":"EAPTLS"}`, "radiusServerAuthCertificate is required"},
+		{`{"authenticationMethod":"EAPTLS","radiusServerAuthCertificate":"bm90IGEgY2VydA=="}`, "radiusServerAuthCertificate is not an X.509 certificate"},
+	} {
+		_, err := action("generatevpnprofile", json.RawMessage(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+	}
+	gen, err = action("generatevpnprofile", json.RawMessage(`{"authenticationMethod":"EAPTLS","radiusServerAuthCertificate":"`+pki.PublicCertData(ca.Cert)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(gen, &url); err != nil {
+		t.Fatal(err)
+	}
+	if zresp, err = h.c.Do(h.ctx, "GET", url, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if zr, err = zip.NewReader(bytes.NewReader(zresp.Body), int64(len(zresp.Body))); err != nil {
+		t.Fatal(err)
+	}
+	var sw []byte
+	names = nil
+	for _, f := range zr.File {
+		names = append(names, f.Name)
+		if f.Name == "strongSwan/swanctl.conf" {
+			rc, _ := f.Open()
+			sw, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+	}
+	if !slices.Contains(names, "strongSwan/x509ca/RadiusServerRoot.pem") || !strings.Contains(string(sw), "aaa_id = %any") {
+		t.Fatalf("EAP-TLS through RADIUS package: %v\n%s", names, sw)
 	}
 }

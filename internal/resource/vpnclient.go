@@ -357,10 +357,14 @@ type VpnClientParameters struct {
 	// client authentication; by default the gateway's first
 	// vpnAuthenticationTypes).
 	AuthenticationMethod string `json:"authenticationMethod,omitempty"`
-	// RadiusServerAuthCertificate and ClientRootCertificates are for
-	// EAP-TLS through RADIUS (accepted, unused).
-	RadiusServerAuthCertificate string   `json:"radiusServerAuthCertificate,omitempty"`
-	ClientRootCertificates      []string `json:"clientRootCertificates,omitempty"`
+	// RadiusServerAuthCertificate is, for EAPTLS on a gateway with Radius
+	// authentication (and no Certificate), the CA certificate (Base64 DER
+	// or PEM) of the RADIUS server's certificate: the profile's client
+	// checks the server against it.
+	RadiusServerAuthCertificate string `json:"radiusServerAuthCertificate,omitempty"`
+	// ClientRootCertificates are for Azure's Windows installers
+	// (accepted, unused).
+	ClientRootCertificates []string `json:"clientRootCertificates,omitempty"`
 }
 
 // VpnClientConnectionHealthDetail is one connected point-to-site client
@@ -414,4 +418,7 @@ type VpnServer struct {
 	RootCertificate []byte
 	// Routes are the prefixes clients reach through the gateway.
 	Routes []string
+	// DNS are the DNS servers clients are given (the VNet's custom DNS
+	// servers).
+	DNS []string
 }

@@ -30,12 +30,18 @@ import (
 
 // Client authentication methods a profile is built for.
 const (
-	// AuthCertificate: IKEv2 certificate authentication (Azure's
-	// "Certificate"; EAPTLS in VpnClientParameters).
+	// AuthCertificate: the client's certificate inside EAP-TLS (Azure's
+	// "Certificate"; EAPTLS in VpnClientParameters). The gateway also
+	// takes it in IKEv2 certificate authentication.
 	AuthCertificate = "Certificate"
 	// AuthEAPMSCHAPv2: a user name and password (Azure's "Radius" with
 	// EAPMSCHAPv2).
 	AuthEAPMSCHAPv2 = "EAPMSCHAPv2"
+	// AuthEAPTLSRadius: the client's certificate inside EAP-TLS, which the
+	// gateway relays to its RADIUS server (Azure's "Radius" with EAPTLS);
+	// the client checks the server's certificate against
+	// RadiusServerRoot.
+	AuthEAPTLSRadius = "EAPTLS-Radius"
 )
 
 // Profile describes the gateway a package connects to.
@@ -50,8 +56,15 @@ type Profile struct {
 	RootCertificate []byte
 	// Routes are the prefixes reached through the tunnel.
 	Routes []string
-	// Auth is AuthCertificate or AuthEAPMSCHAPv2.
+	// DNS are the DNS servers the gateway gives clients (the VNet's
+	// custom DNS servers): VpnSettings.xml's CustomDnsServers and the
+	// README (strongSwan installs them itself, with its resolve plugin).
+	DNS []string
+	// Auth is AuthCertificate, AuthEAPMSCHAPv2 or AuthEAPTLSRadius.
 	Auth string
+	// RadiusServerRoot is the CA of the RADIUS server's certificate
+	// (DER; AuthEAPTLSRadius only): strongSwan/x509ca/RadiusServerRoot.pem.
+	RadiusServerRoot []byte
 	// IKEProposals and ESPProposals are the gateway's custom suite in
 	// strongSwan syntax (from vpnClientIpsecPolicies), offered alone;
 	// empty: a default list that Azure's and vpngw's defaults accept.
@@ -92,7 +105,7 @@ func Build(p Profile, rootCN string) ([]byte, error) {
 		return nil, err
 	}
 	vs := vpnSettings{VpnServer: p.FQDN, VpnType: "IkeV2", Routes: strings.Join(p.Routes, ","),
-		VpnServerAddress: p.Addresses[0], Authentication: p.Auth}
+		CustomDNSServers: strings.Join(p.DNS, ","), VpnServerAddress: p.Addresses[0], Authentication: p.Auth}
 	vs.CertPublicKeys.ServerCertRootCn, vs.CertPublicKeys.ServerCertIssuerCn = rootCN, rootCN
 	xb, err := xml.MarshalIndent(vs, "", "  ")
 	if err != nil {
@@ -109,6 +122,12 @@ func Build(p Profile, rootCN string) ([]byte, error) {
 		{"strongSwan/x509ca/VpnServerRoot.pem", rootPEM},
 		{"strongSwan/README.txt", []byte(p.readme())},
 		{"NetworkManager/" + p.Name + ".nmconnection", []byte(p.networkManager())},
+	}
+	if len(p.RadiusServerRoot) > 0 {
+		files = append(files, struct {
+			name string
+			data []byte
+		}{"strongSwan/x509ca/RadiusServerRoot.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.RadiusServerRoot})})
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -141,8 +160,10 @@ func (p *Profile) check() error {
 		return fmt.Errorf("%w: no routes", ErrInvalid)
 	case strings.Trim(p.IKEProposals+p.ESPProposals, "abcdefghijklmnopqrstuvwxyz0123456789,-") != "":
 		return fmt.Errorf("%w: proposals %q %q (strongSwan syntax: lower-case letters, digits, '-' and ',')", ErrInvalid, p.IKEProposals, p.ESPProposals)
-	case p.Auth != AuthCertificate && p.Auth != AuthEAPMSCHAPv2:
+	case p.Auth != AuthCertificate && p.Auth != AuthEAPMSCHAPv2 && p.Auth != AuthEAPTLSRadius:
 		return fmt.Errorf("%w: authentication %q", ErrInvalid, p.Auth)
+	case (p.Auth == AuthEAPTLSRadius) != (len(p.RadiusServerRoot) > 0):
+		return fmt.Errorf("%w: a RADIUS server root goes with %s alone", ErrInvalid, AuthEAPTLSRadius)
 	}
 	if _, err := netip.ParseAddr(p.Addresses[0]); err != nil {
 		return fmt.Errorf("%w: address %q", ErrInvalid, p.Addresses[0])
@@ -152,6 +173,11 @@ func (p *Profile) check() error {
 			return fmt.Errorf("%w: route %q", ErrInvalid, r)
 		}
 	}
+	for _, d := range p.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return fmt.Errorf("%w: DNS server %q", ErrInvalid, d)
+		}
+	}
 	return nil
 }
 
@@ -159,14 +185,27 @@ func (p *Profile) check() error {
 // userspace ESP (kernel-libipsec) needs it and every gateway takes it.
 func (p *Profile) swanctl() string {
 	var local, secrets string
-	if p.Auth == AuthCertificate {
+	switch p.Auth {
+	case AuthEAPTLSRadius:
+		local = `		local {
+			# Your certificate (x509/client.pem) and its key (private/),
+			# inside EAP-TLS with the gateway's RADIUS server, whose
+			# certificate must come from x509ca/RadiusServerRoot.pem. To
+			# also pin its name, replace %any with it.
+			auth = eap-tls
+			certs = client.pem
+			aaa_id = %any
+		}`
+	case AuthCertificate:
 		local = `		local {
 			# Your certificate (x509/client.pem) and its key (private/);
-			# the identity is the certificate's subject.
-			auth = pubkey
+			# the identity is the certificate's subject. EAP-TLS, as
+			# Azure's strongSwan instructions (leftauth=eap-tls); the
+			# gateway takes auth = pubkey (IKEv2 certificates) as well.
+			auth = eap-tls
 			certs = client.pem
 		}`
-	} else {
+	default:
 		local = `		local {
 			# Your user name: here and in secrets below.
 			auth = eap-mschapv2
@@ -214,21 +253,32 @@ func (p *Profile) readme() string {
 	how := "Certificate authentication: put your client certificate (PEM, issued by a root\n" +
 		"uploaded to the gateway's vpnClientRootCertificates) in x509/client.pem and its\n" +
 		"private key (PEM) in private/."
-	if p.Auth == AuthEAPMSCHAPv2 {
+	switch p.Auth {
+	case AuthEAPMSCHAPv2:
 		how = "User name and password (EAP-MSCHAPv2, checked by the gateway's RADIUS server):\n" +
 			"replace USERNAME and PASSWORD in swanctl.conf."
+	case AuthEAPTLSRadius:
+		how = "Certificate authentication with EAP-TLS, checked by the gateway's RADIUS server:\n" +
+			"put your client certificate (PEM, from a root the RADIUS server trusts) in\n" +
+			"x509/client.pem and its private key (PEM) in private/. The RADIUS server's\n" +
+			"certificate is checked against x509ca/RadiusServerRoot.pem."
+	}
+	dns := "none (the client keeps its own)"
+	if len(p.DNS) > 0 {
+		dns = strings.Join(p.DNS, ", ") + " (sent with the address; strongSwan's resolve plugin installs them)"
 	}
 	return fmt.Sprintf(`vpngw point-to-site profile for gateway %s
 
 Server: %s (identity %s), IKEv2.
 Routes through the tunnel: %s
+DNS servers: %s
 
 This directory is laid out like /etc/swanctl. %s
 
 Then, with charon running:
   swanctl --load-all --file swanctl.conf
   swanctl --initiate --child %s
-`, p.Name, p.Addresses[0], p.FQDN, strings.Join(p.Routes, ", "), how, p.Name)
+`, p.Name, p.Addresses[0], p.FQDN, strings.Join(p.Routes, ", "), dns, how, p.Name)
 }
 
 // networkManager is a keyfile for NetworkManager's strongswan plugin
@@ -236,9 +286,12 @@ Then, with charon running:
 // paths are where the user puts the files.
 func (p *Profile) networkManager() string {
 	method, creds := "key", "usercert=/etc/swanctl/x509/client.pem\nuserkey=/etc/swanctl/private/client.key\n"
-	if p.Auth == AuthEAPMSCHAPv2 {
+	switch p.Auth {
+	case AuthEAPMSCHAPv2:
 		// The password is asked for when connecting (not saved).
 		method, creds = "eap", "user=USERNAME\npassword-flags=2\n"
+	case AuthEAPTLSRadius:
+		method = "eap-tls"
 	}
 	return fmt.Sprintf(`[connection]
 id=%[1]s

@@ -54,7 +54,7 @@ func unzip(t *testing.T, b []byte) map[string]string {
 func TestBuild(t *testing.T) {
 	root := testRoot(t)
 	p := Profile{Name: "gw1", FQDN: "azuregateway-g1.vpn.vpngw.internal", Addresses: []string{"203.0.113.5"}, RootCertificate: root,
-		Routes: []string{"10.1.0.0/16", "10.2.0.0/16"}, Auth: AuthCertificate}
+		Routes: []string{"10.1.0.0/16", "10.2.0.0/16"}, DNS: []string{"10.1.0.4", "10.1.0.5"}, Auth: AuthCertificate}
 	b, err := Build(p, "root")
 	if err != nil {
 		t.Fatal(err)
@@ -67,12 +67,13 @@ func TestBuild(t *testing.T) {
 	if err := xml.Unmarshal([]byte(files["Generic/VpnSettings.xml"]), &vs); err != nil {
 		t.Fatal(err)
 	}
-	if vs.VpnServer != p.FQDN || vs.VpnType != "IkeV2" || vs.Routes != "10.1.0.0/16,10.2.0.0/16" || vs.CertPublicKeys.ServerCertRootCn != "root" || vs.VpnServerAddress != "203.0.113.5" {
+	if vs.VpnServer != p.FQDN || vs.VpnType != "IkeV2" || vs.Routes != "10.1.0.0/16,10.2.0.0/16" || vs.CertPublicKeys.ServerCertRootCn != "root" || vs.VpnServerAddress != "203.0.113.5" ||
+		vs.CustomDNSServers != "10.1.0.4,10.1.0.5" {
 		t.Fatalf("VpnSettings.xml: %+v", vs)
 	}
 	sw := files["strongSwan/swanctl.conf"]
 	for _, want := range []string{"remote_addrs = 203.0.113.5", "id = azuregateway-g1.vpn.vpngw.internal", "vips = 0.0.0.0", "remote_ts = 10.1.0.0/16,10.2.0.0/16",
-		"auth = pubkey\n\t\t\tcerts = client.pem", "cacerts = VpnServerRoot.pem"} {
+		"auth = eap-tls\n\t\t\tcerts = client.pem", "cacerts = VpnServerRoot.pem"} {
 		if !strings.Contains(sw, want) {
 			t.Errorf("swanctl.conf lacks %q:\n%s", want, sw)
 		}
@@ -88,6 +89,14 @@ func TestBuild(t *testing.T) {
 	} else if sw := unzip(t, b)["strongSwan/swanctl.conf"]; !strings.Contains(sw, "\tproposals = aes256-sha256-prfsha256-ecp256\n") || !strings.Contains(sw, "esp_proposals = aes128gcm16\n") {
 		t.Errorf("custom proposals:\n%s", sw)
 	}
+	if !strings.Contains(files["strongSwan/README.txt"], "DNS servers: 10.1.0.4, 10.1.0.5") {
+		t.Errorf("README:\n%s", files["strongSwan/README.txt"])
+	}
+	bad := p
+	bad.DNS = []string{"ns1"}
+	if _, err := Build(bad, "root"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a DNS server that is no address: %v", err)
+	}
 	if !strings.Contains(files["strongSwan/x509ca/VpnServerRoot.pem"], "BEGIN CERTIFICATE") || !strings.Contains(files["NetworkManager/gw1.nmconnection"], "method=key") {
 		t.Errorf("files: %v", files)
 	}
@@ -100,6 +109,18 @@ func TestBuild(t *testing.T) {
 	if sw := files["strongSwan/swanctl.conf"]; !strings.Contains(sw, "auth = eap-mschapv2") || !strings.Contains(sw, "secrets {") {
 		t.Errorf("EAP swanctl.conf:\n%s", sw)
 	}
+	// EAP-TLS through RADIUS: the RADIUS server's root in x509ca.
+	rp := p
+	rp.Auth, rp.RadiusServerRoot = AuthEAPTLSRadius, root
+	if b, err = Build(rp, "root"); err != nil {
+		t.Fatal(err)
+	}
+	files = unzip(t, b)
+	if sw := files["strongSwan/swanctl.conf"]; !strings.Contains(sw, "auth = eap-tls\n\t\t\tcerts = client.pem\n\t\t\taaa_id = %any") ||
+		!strings.Contains(files["strongSwan/x509ca/RadiusServerRoot.pem"], "BEGIN CERTIFICATE") || strings.Contains(sw, "secrets {") ||
+		!strings.Contains(files["NetworkManager/gw1.nmconnection"], "method=eap-tls") {
+		t.Errorf("EAP-TLS through RADIUS: %v", files)
+	}
 	for _, tc := range []struct {
 		name string
 		mut  func(*Profile)
@@ -110,6 +131,8 @@ func TestBuild(t *testing.T) {
 		{"no root", func(p *Profile) { p.RootCertificate = nil }},
 		{"bad route", func(p *Profile) { p.Routes = []string{"10.1.0.0"} }},
 		{"bad auth", func(p *Profile) { p.Auth = "PSK" }},
+		{"RADIUS root without EAP-TLS through RADIUS", func(p *Profile) { p.RadiusServerRoot = p.RootCertificate }},
+		{"EAP-TLS through RADIUS without its root", func(p *Profile) { p.Auth = AuthEAPTLSRadius }},
 		{"proposals with a newline", func(p *Profile) { p.ESPProposals = "aes128gcm16\n}" }},
 	} {
 		q := p

@@ -1,12 +1,15 @@
 // Package radiustest runs a real FreeRADIUS server (Debian's freeradius
 // 3.2) on loopback for tests: a copy of the packaged configuration in a
 // temporary directory, with the test's users, EAP-MSCHAPv2 as the default
-// EAP type and only the sites and modules that need no certificates. The
-// server is stopped by its PID when the test ends.
+// EAP type (EAP-TLS with the test's certificates when Options.TLS is set)
+// and only the sites and modules that need nothing else. The server is
+// stopped by its PID when the test ends.
 package radiustest
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/netip"
@@ -18,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/tstest"
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
@@ -69,6 +73,74 @@ const minimalEAP = `eap {
 }
 `
 
+// tlsEAP is the eap module with EAP-TLS (the default type) and
+// EAP-MSCHAPv2: the server's certificate and key, and the roots client
+// certificates must chain to (files written by StartWith). TLS 1.2, as
+// the packaged configuration and strongSwan's eap-tls.
+const tlsEAP = `eap {
+	default_eap_type = tls
+	timer_expire = 60
+	ignore_unknown_eap_types = no
+	cisco_accounting_username_bug = no
+	max_sessions = ${max_requests}
+	tls-config tls-common {
+		private_key_file = %s
+		certificate_file = %s
+		ca_file = %s
+		cipher_list = "DEFAULT"
+		tls_min_version = "1.2"
+		tls_max_version = "1.2"
+		ecdh_curve = "prime256v1"
+		fragment_size = 1024
+		include_length = yes
+		cache {
+			enable = no
+		}
+		ocsp {
+			enable = no
+		}
+	}
+	tls {
+		tls = tls-common
+	}
+	mschapv2 {
+		send_error = no
+	}
+}
+`
+
+// NewTLS makes what EAP-TLS needs for a test: a CA ("RADIUS CA", whose
+// certificate the client must trust) and the server's certificate for
+// name from it, with clientRoot as the root client certificates must
+// chain to.
+func NewTLS(t testing.TB, name string, clientRoot *x509.Certificate) (*TLS, *pki.CA) {
+	t.Helper()
+	ca, err := pki.NewCA("RADIUS CA", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ca.IssueServer(name, pki.ECDSAP256, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(srv.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := func(c *x509.Certificate) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return &TLS{CertPEM: certPEM(srv.Cert), KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), ClientCAPEM: certPEM(clientRoot)}, ca
+}
+
+// TLS is what EAP-TLS needs: PEM files' contents.
+type TLS struct {
+	// CertPEM and KeyPEM are the server's certificate (chain) and key.
+	CertPEM, KeyPEM []byte
+	// ClientCAPEM are the roots that client certificates must chain to.
+	ClientCAPEM []byte
+}
+
 // site is the one virtual server: authentication on a loopback port,
 // users from the files module, EAP.
 const site = `server default {
@@ -113,6 +185,9 @@ type Options struct {
 	// Clients are the networks allowed to ask, with the secret
 	// "testing123" (loopback always is).
 	Clients []netip.Prefix
+	// TLS, when set, makes EAP-TLS the default EAP type with these
+	// certificates.
+	TLS *TLS
 }
 
 // StartWith runs FreeRADIUS as o says.
@@ -132,7 +207,15 @@ func StartWith(t testing.TB, o Options) *Server {
 		}
 	}
 	must(os.Remove(filepath.Join(conf, "mods-enabled", "eap")))
-	must(os.WriteFile(filepath.Join(conf, "mods-enabled", "eap"), []byte(minimalEAP), 0o600))
+	eapConf := minimalEAP
+	if o.TLS != nil {
+		files := [3]string{filepath.Join(dir, "server.key"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "client-ca.pem")}
+		for i, b := range [][]byte{o.TLS.KeyPEM, o.TLS.CertPEM, o.TLS.ClientCAPEM} {
+			must(os.WriteFile(files[i], b, 0o600))
+		}
+		eapConf = fmt.Sprintf(tlsEAP, files[0], files[1], files[2])
+	}
+	must(os.WriteFile(filepath.Join(conf, "mods-enabled", "eap"), []byte(eapConf), 0o600))
 	_ = os.Remove(filepath.Join(conf, "sites-enabled", "inner-tunnel"))
 	addr, port := netip.MustParseAddr("127.0.0.1"), uint16(1812)
 	if o.Addr.IsValid() {
