@@ -9,6 +9,9 @@
 #   make fuzz        run every fuzz target for FUZZTIME (default 30s each)
 #   make bench       data-plane and handshake benchmarks against baselines (root)
 #                    SCALE="1000 10000" make bench: the scale mode instead
+#                    P2S="1000 10000" make bench: point-to-site clients (certificates,
+#                    pool addresses) against vpngw and strongSwan, connects/s, memory
+#                    per client, time to first ping (docs/benchmarks.md "Point-to-site")
 #   make bench-store API write latency and throughput, bbolt vs etcd, same run (needs etcd)
 #
 # Tests that need root, network namespaces or strongSwan fail (never skip)

@@ -32,6 +32,7 @@
 #
 # Env:
 #   SCALE="1000"      run the scale mode instead (scripts/bench-scale.sh)
+#   P2S="1000"        run its point-to-site variant instead (the same script)
 #   REPEATS=3         repeats
 #   DURATION=10 OMIT=1  iperf3 -t and -O (seconds)
 #   STREAMS="1 4"     iperf3 -P values
@@ -49,8 +50,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-# SCALE="1000 10000": the scale mode instead (many tunnels on one responder).
-if [ -n "${SCALE:-}" ]; then exec "$ROOT/scripts/bench-scale.sh"; fi
+# SCALE="1000 10000": the scale mode instead (many tunnels on one responder);
+# P2S="1000 10000" its point-to-site variant.
+if [ -n "${SCALE:-}" ] || [ -n "${P2S:-}" ]; then exec "$ROOT/scripts/bench-scale.sh"; fi
 export PATH=$PATH:/usr/local/go/bin
 
 REPEATS=${REPEATS:-3}

@@ -15,10 +15,16 @@
 //	                        round trip
 //	vpngw-bench scale-plan  the scale mode's configurations: N initiator
 //	                        addresses, the agent's and charon's N connections
+//	                        (-p2s: also a point-to-site template for each)
 //	vpngw-bench scale       the scale mode's load client: N IKE SAs with
 //	                        Child SAs from N source addresses against one
 //	                        responder (vpngw's own IKE engine as initiator),
 //	                        with the responder's CPU, RSS and idle CPU
+//	                        (-p2s: point-to-site clients with certificates
+//	                        and a CFG_REQUEST, P2S="..." make bench)
+//	vpngw-bench first-ping  P2S: strongSwan client connects, each timed from
+//	                        swanctl --initiate to the first echo reply
+//	                        through the tunnel
 //	vpngw-bench idle        the box's busy cores with no benchmark traffic
 //	                        (what other users of the machine take)
 //	vpngw-bench report      summary table, ratios and targets: stdout,
@@ -59,7 +65,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|scale-report|idle|report [flags]", errUsage)
+		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|first-ping|scale-report|idle|report [flags]", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -167,13 +173,20 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&dev, "dev", "wan0", "the initiator's device for its addresses")
 		fs.StringVar(&sock, "sock", "", "the agent's status socket")
 		dpd := fs.Bool("dpd", true, "dead peer detection on both responders (vpngw: its default 45 s timeout; strongSwan: dpd_delay = 30s, vpngw's idle time before a check); false: off (strongSwan dpd_delay = 0, vpngw the longest timeout, 3600 s: it has no off)")
+		p2s := fs.Bool("p2s", false, "also write the point-to-site plan: a root CA (ca.pem, ca.key) and the gateway's certificate, p2s-vpngw.yaml (a pointToSite template) and swanctl/ (one connection with a pool and certificate authentication)")
 		if err := fs.Parse(args); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if dir == "" || sock == "" || n < 1 || n > 1<<20 {
 			return fmt.Errorf("%w: scale-plan needs -dir, -sock and 1 <= -n <= 2^20", errUsage)
 		}
-		return writeScalePlan(dir, n, resp, dev, scaleIKE, scaleESP, sock, *dpd)
+		if err := writeScalePlan(dir, n, resp, dev, scaleIKE, scaleESP, sock, *dpd); err != nil {
+			return err
+		}
+		if *p2s {
+			return writeP2SPlan(dir, resp, sock, scaleIKE, scaleESP, *dpd)
+		}
+		return nil
 	case "scale":
 		o := scaleOptions{IKE: scaleIKE, ESP: scaleESP}
 		var resp string
@@ -188,6 +201,7 @@ func run(ctx context.Context, args []string) error {
 		fs.DurationVar(&o.Idle, "idle", 10*time.Second, "idle window with all tunnels up")
 		fs.DurationVar(&o.Deadline, "deadline", 5*time.Minute, "bound of the setup phase")
 		fs.BoolVar(&o.DPD, "dpd", true, "the load client checks liveness (default DPD timeout, 45 s); false: the longest timeout (3600 s)")
+		fs.StringVar(&o.P2SDir, "p2s", "", "point-to-site clients (certificate auth, CFG_REQUEST) with the plan in this directory (scale-plan -p2s)")
 		if err := fs.Parse(args); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
@@ -208,6 +222,32 @@ func run(ctx context.Context, args []string) error {
 			return errors.New(s.Error)
 		}
 		return nil
+	case "first-ping":
+		o := firstPingOptions{Every: 2 * time.Millisecond}
+		var dst string
+		fs.StringVar(&o.Out, "out", "", "results directory (firstping.jsonl is appended)")
+		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		fs.StringVar(&o.Impl, "impl", "", "the gateway: vpngw or strongswan")
+		fs.IntVar(&o.Tries, "tries", 5, "connects (each followed by a terminate)")
+		fs.StringVar(&o.Vici, "vici", "", "the client charon's vici URI (unix:///...)")
+		fs.StringVar(&dst, "dst", "172.16.0.1", "the host behind the gateway that answers the pings")
+		fs.DurationVar(&o.Bound, "bound", 20*time.Second, "one connect at most")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		a, err := netip.ParseAddr(dst)
+		if err != nil || o.Out == "" || o.Impl == "" || o.Vici == "" || o.Tries < 1 {
+			return fmt.Errorf("%w: first-ping needs -out, -impl, -vici, -tries >= 1 and a -dst address", errUsage)
+		}
+		o.Dst = a
+		samples, err := runFirstPing(ctx, o)
+		for _, s := range samples {
+			fmt.Printf("  r%d %-10s connect %d: first ping after %.1f ms (initiate %.1f ms)%s\n", s.Repeat, s.Impl, s.Try, s.FirstPingMs, s.InitiateMs, errSuffix(s.Error))
+			if werr := appendJSONLine(o.Out, pingFile, s); werr != nil {
+				return werr
+			}
+		}
+		return err
 	case "scale-report":
 		var dir string
 		fs.StringVar(&dir, "dir", "", "results directory with scale.jsonl")
