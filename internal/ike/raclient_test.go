@@ -3,6 +3,7 @@ package ike
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -174,5 +175,87 @@ func TestRemoteAccessClientValidate(t *testing.T) {
 	}
 	if err := r.n.a.e.SetPeers(r.n.now, []Peer{good}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// raScaleNet is a remote-access gateway (engine B, one template) with n
+// certificate clients connected from n addresses (engine A).
+type raScaleNet struct {
+	*scaleNet
+	r     *raPair
+	peers []Peer
+}
+
+func newRAScaleNet(t *testing.T, n int) *raScaleNet {
+	t.Helper()
+	r := newRAPair(t, pki.ECDSAP256)
+	// Room for the clients (the test's pair has a /29).
+	pl, err := pool.New([]netip.Prefix{netip.MustParsePrefix("172.20.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.tmpl.RemoteAccess.Pool, r.pool = pl, pl
+	s := &raScaleNet{r: r, scaleNet: &scaleNet{t: t, now: r.n.now, ha: newTestHost("A"), hb: newTestHost("B")}}
+	s.a, s.b = New(Config{}, s.ha, nil), New(Config{}, s.hb, nil)
+	if err := s.b.SetPeers(s.now, []Peer{r.tmpl}); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		s.addClient()
+	}
+	return s
+}
+
+// addClient connects one more client (from its own address) and returns
+// the gateway's bookkeeping work for it, status of what changed included.
+func (s *raScaleNet) addClient() uint64 {
+	s.t.Helper()
+	i := len(s.peers)
+	p := s.r.client(s.t.(*testing.T), fmt.Sprintf("c%05d", i), s.r.ca, pki.ECDSAP256, s.r.ca.Cert)
+	p.Local = netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})
+	p.Mode = ModeResponderOnly // initiated below
+	s.peers = append(s.peers, p)
+	if err := s.a.SetPeers(s.now, s.peers); err != nil {
+		s.t.Fatal(err)
+	}
+	s.b.Changed(func(string) {})
+	w0 := s.b.Work()
+	if err := s.a.Initiate(s.now, p.Name); err != nil {
+		s.t.Fatal(err)
+	}
+	s.deliver()
+	s.b.Changed(func(n string) {
+		if _, ok := s.b.PeerStatus(n); !ok {
+			s.t.Fatalf("no status for %s", n)
+		}
+	})
+	if !s.a.Established(p.Name) {
+		s.t.Fatalf("client %s not connected", p.Name)
+	}
+	return s.b.Work() - w0
+}
+
+// TestRemoteAccessWorkPerClientIndependentOfClients: connecting one more
+// certificate client visits as many SAs and peers at a gateway with 10
+// clients as at one with 300 (pool lease, the client's peer, its status:
+// no scan of the others), and every client holds its own address.
+func TestRemoteAccessWorkPerClientIndependentOfClients(t *testing.T) {
+	small, big := newRAScaleNet(t, 10), newRAScaleNet(t, 300)
+	ws, wb := small.addClient(), big.addClient()
+	t.Logf("gateway work for one client's connect: %d with 10 clients, %d with 300", ws, wb)
+	if ws == 0 || wb != ws {
+		t.Errorf("work for one client's connect: %d with 10 clients, %d with 300: must not depend on the client count", ws, wb)
+	}
+	if leased, _ := big.r.pool.Stats(); leased != 301 {
+		t.Errorf("pool: %d leased, want 301", leased)
+	}
+	seen := map[netip.Addr]bool{}
+	for _, e := range big.ha.events {
+		if e.Kind == EventIKEUp {
+			if seen[e.VirtualIP] {
+				t.Fatalf("address %v given twice", e.VirtualIP)
+			}
+			seen[e.VirtualIP] = true
+		}
 	}
 }
