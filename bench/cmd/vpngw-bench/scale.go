@@ -507,7 +507,11 @@ func writeScaleReport(dir string, w io.Writer) error {
 		fmt.Fprintf(w, "\nBackground before each repeat, busy cores of the box with no benchmark traffic: %s\n", strings.Join(per, ", "))
 	}
 	for _, n := range sortedKeys(ns) {
-		fmt.Fprintf(w, "\n### %d peers\n\n| figure | responder | median | strongSwan median | ratio to strongSwan: median | per repeat |\n|---|---|---|---|---|---|\n", n)
+		unit := "peers"
+		if p2s {
+			unit = "point-to-site clients"
+		}
+		fmt.Fprintf(w, "\n### %d %s\n\n| figure | responder | median | strongSwan median | ratio to strongSwan: median | per repeat |\n|---|---|---|---|---|---|\n", n, unit)
 		for _, f := range figures {
 			for _, impl := range impls {
 				var vv, sv, ratios []float64
