@@ -38,8 +38,9 @@
 # its own. With the first N it also times a strongSwan client (charon,
 # vips = 0.0.0.0, the plan's client/ certificate; in the initiator
 # namespace) from `swanctl --initiate` to its first ping of 172.16.0.1
-# through the tunnel, PING_TRIES (5) connects per gateway and repeat
-# (`vpngw-bench first-ping`). Results in bench-results/p2s-STAMP. See
+# through the tunnel, PING_TRIES (5) connects per gateway and repeat, then
+# the same with a Go client (vpngw's engine sending an ICMP echo inside
+# ESP and timing the reply; `vpngw-bench first-ping`). Results in bench-results/p2s-STAMP. See
 # docs/benchmarks.md ("Point-to-site").
 set -euo pipefail
 
@@ -243,6 +244,10 @@ first_ping() {
 	fi
 	stop_pid "$cl"
 	mv "$cdir/charon.log" "$LOGS/ping-client-$impl-r$r-charon.log" 2>/dev/null || true
+	# The Go client (vpngw's engine, ICMP inside ESP) against the same
+	# gateway, now that charon has left the IKE ports.
+	nsx "$NS_I" "$BENCH" first-ping -client go -p2s "$CONF/$n" -out "$RESULTS" -repeat "$r" -impl "$impl" -tries "$PING_TRIES" ||
+		fail "first ping (Go client): $impl repeat $r"
 	stop_pid "$gw"
 	mv "$gdir/charon.log" "$LOGS/ping-strongswan-r$r-charon.log" 2>/dev/null || true
 	rm -f "$SOCK"

@@ -47,10 +47,13 @@ type firstPingOptions struct {
 type PingSample struct {
 	Repeat int    `json:"repeat"`
 	Impl   string `json:"impl"`
+	// Client is the client: "strongswan" (charon) or "go" (goping.go).
+	Client string `json:"client,omitempty"`
 	Try    int    `json:"try"`
-	// FirstPingMs is from the start of `swanctl --initiate` to the first
-	// echo reply through the tunnel; InitiateMs to swanctl's return (the
-	// client has its IKE SA, Child SA and address).
+	// FirstPingMs is from the start of the connect (`swanctl --initiate`;
+	// the Go client's Initiate) to the first echo reply through the
+	// tunnel; InitiateMs to the client having its Child SA and address
+	// (swanctl's return; the Go client's Child SA installed).
 	FirstPingMs float64 `json:"firstPingMs"`
 	InitiateMs  float64 `json:"initiateMs"`
 	Error       string  `json:"error,omitempty"`
@@ -69,7 +72,7 @@ func runFirstPing(ctx context.Context, o firstPingOptions) ([]PingSample, error)
 	defer c.Close()
 	var out []PingSample
 	for try := 1; try <= o.Tries; try++ {
-		s := PingSample{Repeat: o.Repeat, Impl: o.Impl, Try: try}
+		s := PingSample{Repeat: o.Repeat, Impl: o.Impl, Client: "strongswan", Try: try}
 		fp, ini, err := firstPing(ctx, c, o, try)
 		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
 		if err != nil {
@@ -163,14 +166,31 @@ func lastLine(s string) string {
 	return l[len(l)-1]
 }
 
-// writePingReport prints the first-ping figures: per gateway the median
-// over all connects, per repeat the ratio vpngw/strongSwan of that
-// repeat's medians, and the median of those ratios.
+// writePingReport prints the first-ping figures per client: per gateway
+// the median over all connects, per repeat the ratio vpngw/strongSwan of
+// that repeat's medians, and the median of those ratios.
 func writePingReport(dir string, w io.Writer) error {
 	samples, err := readJSONLines[PingSample](dir, pingFile)
 	if err != nil || len(samples) == 0 {
 		return err
 	}
+	byClient := map[string][]PingSample{}
+	for _, s := range samples {
+		c := s.Client
+		if c == "" {
+			c = "strongswan"
+		}
+		byClient[c] = append(byClient[c], s)
+	}
+	for _, c := range []string{"strongswan", "go"} {
+		if len(byClient[c]) > 0 {
+			writePingTable(w, c, byClient[c])
+		}
+	}
+	return nil
+}
+
+func writePingTable(w io.Writer, client string, samples []PingSample) {
 	type key struct {
 		repeat int
 		impl   string
@@ -200,7 +220,8 @@ func writePingReport(dir string, w io.Writer) error {
 		ratios = append(ratios, x)
 		per = append(per, fmt.Sprintf("%.2f", x))
 	}
-	fmt.Fprintf(w, "\n### First ping: client IKE_SA_INIT to the first echo reply through the tunnel (ms)\n\n")
+	name := map[string]string{"strongswan": "strongSwan charon client", "go": "Go client (vpngw's engine, ICMP in ESP)"}[client]
+	fmt.Fprintf(w, "\n### First ping, %s: IKE_SA_INIT to the first echo reply through the tunnel (ms)\n\n", name)
 	fmt.Fprintf(w, "| gateway | median (all connects) | per repeat (median of its connects) |\n|---|---|---|\n")
 	for _, impl := range []string{"vpngw", "strongswan"} {
 		var pr []string
@@ -213,5 +234,4 @@ func writePingReport(dir string, w io.Writer) error {
 	if failed > 0 {
 		fmt.Fprintf(w, "\n%d connects failed and are left out (see %s).\n", failed, pingFile)
 	}
-	return nil
 }

@@ -224,7 +224,10 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	case "first-ping":
 		o := firstPingOptions{Every: 2 * time.Millisecond}
-		var dst string
+		var dst, client, p2sDir, resp string
+		fs.StringVar(&client, "client", "strongswan", "the client: strongswan (a charon at -vici) or go (vpngw's engine, ICMP in ESP; needs -p2s)")
+		fs.StringVar(&p2sDir, "p2s", "", "the P2S plan (scale-plan -p2s) whose root issues the Go client's certificates")
+		fs.StringVar(&resp, "responder", "192.0.2.2", "the gateway's address (Go client)")
 		fs.StringVar(&o.Out, "out", "", "results directory (firstping.jsonl is appended)")
 		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
 		fs.StringVar(&o.Impl, "impl", "", "the gateway: vpngw or strongswan")
@@ -236,13 +239,20 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		a, err := netip.ParseAddr(dst)
-		if err != nil || o.Out == "" || o.Impl == "" || o.Vici == "" || o.Tries < 1 {
-			return fmt.Errorf("%w: first-ping needs -out, -impl, -vici, -tries >= 1 and a -dst address", errUsage)
+		r, rerr := netip.ParseAddr(resp)
+		if err != nil || rerr != nil || o.Out == "" || o.Impl == "" || o.Tries < 1 ||
+			(client == "strongswan" && o.Vici == "") || (client == "go" && p2sDir == "") || (client != "go" && client != "strongswan") {
+			return fmt.Errorf("%w: first-ping needs -out, -impl, -tries >= 1, -dst and -responder addresses, and -client strongswan with -vici or -client go with -p2s", errUsage)
 		}
 		o.Dst = a
-		samples, err := runFirstPing(ctx, o)
+		var samples []PingSample
+		if client == "go" {
+			samples, err = runGoFirstPing(ctx, goPingOptions{firstPingOptions: o, P2SDir: p2sDir, Responder: r})
+		} else {
+			samples, err = runFirstPing(ctx, o)
+		}
 		for _, s := range samples {
-			fmt.Printf("  r%d %-10s connect %d: first ping after %.1f ms (initiate %.1f ms)%s\n", s.Repeat, s.Impl, s.Try, s.FirstPingMs, s.InitiateMs, errSuffix(s.Error))
+			fmt.Printf("  r%d %-10s %s client, connect %d: first ping after %.1f ms (Child SA after %.1f ms)%s\n", s.Repeat, s.Impl, s.Client, s.Try, s.FirstPingMs, s.InitiateMs, errSuffix(s.Error))
 			if werr := appendJSONLine(o.Out, pingFile, s); werr != nil {
 				return werr
 			}

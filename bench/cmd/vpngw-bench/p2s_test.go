@@ -4,6 +4,13 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+
+	"github.com/vpngw/vpngw/internal/esp"
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 func TestCheckAddresses(t *testing.T) {
@@ -64,5 +71,52 @@ func TestP2SReport(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestEchoPacketRoundTrip: the Go client's ICMP echo request sealed for
+// one SA opens with the other direction's keys as an IPv4 ICMP echo with
+// a valid header checksum; a reply with our ID is recognized.
+func TestEchoPacketRoundTrip(t *testing.T) {
+	key := make([]byte, 36) // AES-256-GCM key and salt
+	c := &ike.ChildSA{InSPI: 0x1234, OutSPI: 0x1234, Encr: transform.Encr{ID: transform.EncrAESGCM16, KeyBits: 256},
+		InEncKey: key, OutEncKey: key}
+	out, in, err := espSAs(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, dst := netip.MustParseAddr("192.168.0.2"), netip.MustParseAddr("172.16.0.1")
+	b, err := echoPacket(src, dst, 0x4242, 1, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := append(make([]byte, esp.ScratchLen), b...)
+	inner, _, _, err := in.Open(buf, esp.ScratchLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ipChecksum(inner[:20]) != 0 || netip.AddrFrom4([4]byte(inner[12:16])) != src || netip.AddrFrom4([4]byte(inner[16:20])) != dst {
+		t.Fatalf("bad IPv4 header % x", inner[:20])
+	}
+	// The same packet as a reply: type 0, checksum fixed.
+	inner[20], inner[22], inner[23] = 0, 0, 0
+	m, _ := icmp.ParseMessage(1, inner[20:])
+	m.Type = ipv4.ICMPTypeEchoReply
+	body, _ := m.Marshal(nil)
+	reply := append(append([]byte(nil), inner[:20]...), body...)
+	out2, in2, _ := espSAs(c)
+	off := out2.Headroom()
+	rb := make([]byte, off+len(reply), off+len(reply)+out2.Tailroom())
+	copy(rb[off:], reply)
+	sealed, err := out2.Seal(rb, off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := isEchoReply(sealed, in2, 0x4242); !ok || err != nil {
+		t.Errorf("reply not recognized: %v %v", ok, err)
+	}
+	sealed2, _ := out2.Seal(append(make([]byte, off, off+len(reply)+out2.Tailroom()), reply...), off)
+	if ok, _ := isEchoReply(sealed2, in2, 0x4343); ok {
+		t.Error("reply with another ID recognized")
 	}
 }

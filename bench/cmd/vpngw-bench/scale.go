@@ -213,42 +213,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	in := make(chan ike.Packet, 4096)
 	rctx, stopRecv := context.WithCancel(ctx)
 	defer stopRecv()
-	for _, pc := range []*ipv4.PacketConn{p500, p4500} {
-		go func() {
-			buf := make([]byte, 65536)
-			port := uint16(500)
-			if pc == p4500 {
-				port = 4500
-			}
-			for rctx.Err() == nil {
-				n, cm, src, err := pc.ReadFrom(buf)
-				if err != nil {
-					if rctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-						return
-					}
-					continue
-				}
-				data := buf[:n]
-				if port == 4500 {
-					if n < 4 || binary.BigEndian.Uint32(data) != 0 {
-						continue // keepalive or ESP
-					}
-					data = data[4:]
-				}
-				ua, _ := src.(*net.UDPAddr)
-				if ua == nil || cm == nil {
-					continue
-				}
-				dst, _ := netip.AddrFromSlice(cm.Dst)
-				pkt := ike.Packet{Data: append([]byte(nil), data...), Local: netip.AddrPortFrom(dst.Unmap(), port), Remote: ua.AddrPort()}
-				select {
-				case in <- pkt:
-				case <-rctx.Done():
-					return
-				}
-			}
-		}()
-	}
+	startReceivers(rctx, p500, p4500, in, nil)
 	cpu0, _ := procTicks(o.PID)
 	self0, _ := procTicks(os.Getpid())
 	start := time.Now()
@@ -371,6 +336,57 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	// Leave without deleting: the responder is stopped next, and Deletes
 	// for thousands of SAs would only load it.
 	return s, nil
+}
+
+// startReceivers reads IKE from both ports into in until ctx ends. ESP
+// arriving on port 4500 goes to espIn (a copy, from the SPI on) when it is
+// not nil, and is dropped otherwise (the scale mode sends none).
+func startReceivers(ctx context.Context, p500, p4500 *ipv4.PacketConn, in chan<- ike.Packet, espIn chan<- []byte) {
+	for _, pc := range []*ipv4.PacketConn{p500, p4500} {
+		go func() {
+			buf := make([]byte, 65536)
+			port := uint16(500)
+			if pc == p4500 {
+				port = 4500
+			}
+			for ctx.Err() == nil {
+				n, cm, src, err := pc.ReadFrom(buf)
+				if err != nil {
+					if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue
+				}
+				data := buf[:n]
+				if port == 4500 {
+					if n < 4 {
+						continue // keepalive
+					}
+					if binary.BigEndian.Uint32(data) != 0 {
+						if espIn != nil {
+							select {
+							case espIn <- append([]byte(nil), data...):
+							default:
+							}
+						}
+						continue
+					}
+					data = data[4:]
+				}
+				ua, _ := src.(*net.UDPAddr)
+				if ua == nil || cm == nil {
+					continue
+				}
+				dst, _ := netip.AddrFromSlice(cm.Dst)
+				pkt := ike.Packet{Data: append([]byte(nil), data...), Local: netip.AddrPortFrom(dst.Unmap(), port), Remote: ua.AddrPort()}
+				select {
+				case in <- pkt:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 }
 
 // procRSSkB is a process's resident set (VmRSS) in kB.
