@@ -64,15 +64,11 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 	if err != nil {
 		return nil, err
 	}
-	p500, err := listenPktinfo(500)
+	p500, p4500, err := listenIKE()
 	if err != nil {
 		return nil, err
 	}
 	defer p500.Close()
-	p4500, err := listenPktinfo(4500)
-	if err != nil {
-		return nil, err
-	}
 	defer p4500.Close()
 	in := make(chan ike.Packet, 64)
 	espIn := make(chan []byte, 64)

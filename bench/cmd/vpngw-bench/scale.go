@@ -160,6 +160,18 @@ func listenPktinfo(port int) (*ipv4.PacketConn, error) {
 	return pc, nil
 }
 
+// listenIKE opens the client's IKE sockets, ports 500 and 4500.
+func listenIKE() (p500, p4500 *ipv4.PacketConn, err error) {
+	if p500, err = listenPktinfo(500); err != nil {
+		return nil, nil, err
+	}
+	if p4500, err = listenPktinfo(4500); err != nil {
+		p500.Close()
+		return nil, nil, err
+	}
+	return p500, p4500, nil
+}
+
 // runScale establishes N IKE SAs with Child SAs from N source addresses
 // against one responder, at most Window in flight, then watches the
 // responder idle. It runs in the initiator's namespace.
@@ -176,15 +188,11 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	if err != nil {
 		return s, err
 	}
-	p500, err := listenPktinfo(500)
+	p500, p4500, err := listenIKE()
 	if err != nil {
 		return s, err
 	}
 	defer p500.Close()
-	p4500, err := listenPktinfo(4500)
-	if err != nil {
-		return s, err
-	}
 	defer p4500.Close()
 	h := &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}, vips: map[string]netip.Addr{}}
 	eng := ike.New(ike.Config{}, h, slog.New(slog.DiscardHandler))
