@@ -12,6 +12,7 @@ import (
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // raPair is a remote-access gateway (B, a template with certificate
@@ -257,5 +258,24 @@ func TestRemoteAccessWorkPerClientIndependentOfClients(t *testing.T) {
 			}
 			seen[e.VirtualIP] = true
 		}
+	}
+}
+
+// TestESPAcceptDefaultBuiltOnce: a responder without a custom policy
+// answers each Child SA with the engine's one default acceptance list
+// (no list built per Child SA, as a gateway with thousands of clients
+// connecting would pay in allocations), the same as espAcceptDefault.
+func TestESPAcceptDefaultBuiltOnce(t *testing.T) {
+	d := newPeerDefaults()
+	p := &peer{cfg: Peer{Name: "p", Local: addrA, PSK: []byte("k")}.withDefaults(d)}
+	if got, want := transform.FormatProposals(p.espAccept(d)), transform.FormatProposals(espAcceptDefault()); got != want {
+		t.Fatalf("espAccept = %s, want %s", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = p.espAccept(d) }); n != 0 {
+		t.Errorf("espAccept allocates %v times per Child SA, want 0", n)
+	}
+	custom := &peer{cfg: Peer{Name: "c", Local: addrA, PSK: []byte("k"), ESPProposals: mustProposals(t, "aes128gcm16", true)}.withDefaults(d)}
+	if got := transform.FormatProposals(custom.espAccept(d)); got != "aes128gcm16" {
+		t.Errorf("custom policy: espAccept = %s, want aes128gcm16 alone", got)
 	}
 }
