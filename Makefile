@@ -13,6 +13,9 @@
 #                      100 vpngw tunnels at once, raw ESP and UDP (aggregate ratio)
 #                    GWOPS=100 make bench: vpngw serve with 100 connections on one
 #                      gateway: create -> Connected, connection list (CLI and REST)
+#                    P2S="1000 10000" make bench: point-to-site clients (certificates,
+#                    pool addresses) against vpngw and strongSwan, connects/s, memory
+#                    per client, time to first ping (docs/benchmarks.md "Point-to-site")
 #   make bench-store API write latency and throughput, bbolt vs etcd, same run (needs etcd)
 #
 # Tests that need root, network namespaces or strongSwan fail (never skip)

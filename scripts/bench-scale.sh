@@ -25,24 +25,44 @@
 #      for before/after figures from the same run;
 #      PERF=1 records `perf record -g` of the vpngw agent's setup phase
 #      (first repeat, each N) into $RESULTS/perf-N.data.
+#
+# P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
+# variant: the same load client and addresses, but each client is a
+# remote-access client (ECDSA P-256 certificate from one root, CFG_REQUEST
+# for a pool address, 0.0.0.0/0 narrowed by the gateway) and each
+# responder has one point-to-site template instead of N connections
+# (`vpngw-bench scale-plan -p2s`): vpngw's agent a pointToSite section,
+# strongSwan a connection with a pool and certificate authentication. The
+# memory baseline is then the responder with its template loaded and no
+# client; IDLE defaults to 5s; every client's address is checked to be
+# its own. With the first N it also times a strongSwan client (charon,
+# vips = 0.0.0.0, the plan's client/ certificate; in the initiator
+# namespace) from `swanctl --initiate` to its first ping of 172.16.0.1
+# through the tunnel, PING_TRIES (5) connects per gateway and repeat, then
+# the same with a Go client (vpngw's engine sending an ICMP echo inside
+# ESP and timing the reply; `vpngw-bench first-ping`). Results in bench-results/p2s-STAMP. See
+# docs/benchmarks.md ("Point-to-site").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export PATH=$PATH:/usr/local/go/bin
 
+MODE=scale
+if [ -n "${P2S:-}" ]; then MODE=p2s SCALE=$P2S IDLE=${IDLE:-5s}; fi
 SCALE=${SCALE:-1000}
 REPEATS=${REPEATS:-5}
 WINDOW=${WINDOW:-32}
 IDLE=${IDLE:-45s}
 DPD=${DPD:-on}
 HEAPPROF=${HEAPPROF:-}
+PING_TRIES=${PING_TRIES:-5}
 PERF=${PERF:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
-RESULTS=${RESULTS:-$ROOT/bench-results/scale-$STAMP}
+RESULTS=${RESULTS:-$ROOT/bench-results/$MODE-$STAMP}
 CHARON=/usr/lib/ipsec/charon
 
 ID=vscale$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
@@ -100,7 +120,7 @@ swan_conf() { # DIR
 # half-open SAs as vpngw's default.
 charon {
 	load_modular = no
-	load = random nonce openssl aes aesni gcm sha1 sha2 hmac kdf pem pkcs1 x509 pubkey curve25519 kernel-libipsec kernel-netlink socket-default vici
+	load = random nonce openssl aes aesni gcm sha1 sha2 hmac kdf pem pkcs1 pkcs8 x509 pubkey curve25519 kernel-libipsec kernel-netlink socket-default vici
 	install_routes = yes
 	threads = 16
 	ikesa_table_size = 4096
@@ -115,25 +135,29 @@ EOF
 
 run_vpngw_before() { VPNGW_BIN=$VPNGW_BEFORE IMPL=vpngw-before run_vpngw "$@"; }
 run_vpngw() { # N REPEAT
-	local n=$1 r=$2 base pid perfpid= impl=${IMPL:-vpngw}
+	local n=$1 r=$2 base pid perfpid= impl=${IMPL:-vpngw} cfg=$CONF/$n/scale-vpngw.yaml p2s=()
+	if [ "$MODE" = p2s ]; then cfg=$CONF/$n/p2s-vpngw.yaml p2s=(-p2s "$CONF/$n"); fi
 	printf 'name: scale\nlocalAddress: 192.0.2.2\nlocalPrefixes: [172.16.0.0/16]\nrawEsp: false\nstatusSocket: %s\ntunnel:\n  device: vpngw0\n  mtu: 1400\nconnections: []\n' "$SOCK" >"$CONF/vpngw-empty.yaml"
-	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r-base.log" "$VPNGW_BIN" agent --config "$CONF/vpngw-empty.yaml" --log-level warn
-	pid=$BG_PID
-	for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-	sleep 1
-	base=$(rss "$pid")
-	stop_pid "$pid" 200
-	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r.log" "$VPNGW_BIN" agent --config "$CONF/$n/scale-vpngw.yaml" --log-level warn
+	if [ "$MODE" = scale ]; then # baseline: the agent with no peer configured
+		nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r-base.log" "$VPNGW_BIN" agent --config "$CONF/vpngw-empty.yaml" --log-level warn
+		pid=$BG_PID
+		for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
+		sleep 1
+		base=$(rss "$pid")
+		stop_pid "$pid" 200
+	fi
+	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r.log" "$VPNGW_BIN" agent --config "$cfg" --log-level warn
 	pid=$BG_PID
 	for _ in $(seq 1 1200); do [ -S "$SOCK" ] && break; alive "$pid" || break; sleep 0.05; done
 	[ -S "$SOCK" ] || { fail "vpngw agent with $n connections did not come up"; stop_pid "$pid" 200; return 0; }
 	sleep 2
+	[ "$MODE" = scale ] || base=$(rss "$pid") # P2S baseline: the template, no client
 	if [ -n "$PERF" ] && [ "$r" = 1 ] && command -v perf >/dev/null; then
 		perf record -g -F 499 -p "$pid" -o "$RESULTS/perf-$impl-n$n.data" -- sleep 30 >"$LOGS/perf-$impl-n$n.log" 2>&1 &
 		perfpid=$!
 		PIDS+=("$perfpid")
 	fi
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "$impl scale N=$n repeat $r"
 	if [ -n "$HEAPPROF" ]; then
 		curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/heap-$impl-n$n-r$r.pprof" "http://agent/debug/pprof/heap?gc=1" ||
@@ -145,7 +169,8 @@ run_vpngw() { # N REPEAT
 }
 
 run_strongswan() { # N REPEAT
-	local n=$1 r=$2 base pid dir=$RUN/r
+	local n=$1 r=$2 base pid dir=$RUN/r swdir=$CONF/$n file=$CONF/$n/scale-swanctl.conf p2s=()
+	if [ "$MODE" = p2s ]; then swdir=$CONF/$n/swanctl file=$CONF/$n/swanctl/swanctl.conf p2s=(-p2s "$CONF/$n"); fi
 	swan_conf "$CONF"
 	rm -f "$dir/charon.pid" "$dir/charon.vici"
 	nsx_bg "$NS_R" "$LOGS/strongswan-n$n-r$r.log" sh -c "mount --bind '$dir' /run && exec env STRONGSWAN_CONF='$CONF/strongswan.conf' $CHARON"
@@ -154,13 +179,56 @@ run_strongswan() { # N REPEAT
 	[ -S "$dir/charon.vici" ] || { fail "charon did not come up"; stop_pid "$pid" 200; return 0; }
 	sleep 1
 	base=$(rss "$pid")
-	timeout 600 swanctl --load-all --noprompt --uri "unix://$dir/charon.vici" --file "$CONF/$n/scale-swanctl.conf" >"$LOGS/strongswan-n$n-r$r-load.log" 2>&1 ||
-		{ fail "swanctl --load-all with $n connections"; stop_pid "$pid" 200; return 0; }
+	SWANCTL_DIR=$swdir timeout 600 swanctl --load-all --noprompt --uri "unix://$dir/charon.vici" --file "$file" >"$LOGS/strongswan-n$n-r$r-load.log" 2>&1 ||
+		{ fail "swanctl --load-all ($MODE, N=$n)"; stop_pid "$pid" 200; return 0; }
 	sleep 2
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" ||
+	[ "$MODE" = scale ] || base=$(rss "$pid") # P2S baseline: the template, no client
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "strongSwan scale N=$n repeat $r"
 	stop_pid "$pid" 200
 	mv "$dir/charon.log" "$LOGS/strongswan-n$n-r$r-charon.log" 2>/dev/null || true
+}
+
+# first_ping N REPEAT IMPL: the strongSwan client's connects to one gateway
+# (P2S mode).
+first_ping() {
+	local n=$1 r=$2 impl=$3 gw cl cdir=$RUN/c gdir=$RUN/r
+	for ns in "$NS_I" "$NS_R"; do nsx "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0; done
+	swan_conf "$CONF"
+	if [ "$impl" = vpngw ]; then
+		nsx_bg "$NS_R" "$LOGS/ping-vpngw-r$r.log" "$VPNGW_BIN" agent --config "$CONF/$n/p2s-vpngw.yaml" --log-level warn
+		gw=$BG_PID
+		for _ in $(seq 1 200); do [ -S "$SOCK" ] && break; alive "$gw" || break; sleep 0.05; done
+		[ -S "$SOCK" ] || { fail "first ping: vpngw agent did not come up"; stop_pid "$gw"; return 0; }
+	else
+		rm -f "$gdir/charon.pid" "$gdir/charon.vici"
+		nsx_bg "$NS_R" "$LOGS/ping-strongswan-r$r.log" sh -c "mount --bind '$gdir' /run && exec env STRONGSWAN_CONF='$CONF/strongswan.conf' $CHARON"
+		gw=$BG_PID
+		for _ in $(seq 1 100); do [ -S "$gdir/charon.vici" ] && break; alive "$gw" || break; sleep 0.05; done
+		SWANCTL_DIR=$CONF/$n/swanctl timeout 60 swanctl --load-all --noprompt --uri "unix://$gdir/charon.vici" --file "$CONF/$n/swanctl/swanctl.conf" >"$LOGS/ping-strongswan-r$r-load.log" 2>&1 ||
+			{ fail "first ping: strongSwan gateway did not load"; stop_pid "$gw"; return 0; }
+	fi
+	mkdir -p "$cdir"
+	rm -f "$cdir/charon.pid" "$cdir/charon.vici"
+	nsx_bg "$NS_I" "$LOGS/ping-client-$impl-r$r.log" sh -c "mount --bind '$cdir' /run && exec env STRONGSWAN_CONF='$CONF/strongswan.conf' $CHARON"
+	cl=$BG_PID
+	for _ in $(seq 1 100); do [ -S "$cdir/charon.vici" ] && break; alive "$cl" || break; sleep 0.05; done
+	if SWANCTL_DIR=$CONF/$n/client timeout 60 swanctl --load-all --noprompt --uri "unix://$cdir/charon.vici" --file "$CONF/$n/client/swanctl.conf" >"$LOGS/ping-client-$impl-r$r-load.log" 2>&1; then
+		sleep 1
+		nsx "$NS_I" "$BENCH" first-ping -out "$RESULTS" -repeat "$r" -impl "$impl" -tries "$PING_TRIES" -vici "unix://$cdir/charon.vici" ||
+			fail "first ping: $impl repeat $r"
+	else
+		fail "first ping: the strongSwan client did not load"
+	fi
+	stop_pid "$cl"
+	mv "$cdir/charon.log" "$LOGS/ping-client-$impl-r$r-charon.log" 2>/dev/null || true
+	# The Go client (vpngw's engine, ICMP inside ESP) against the same
+	# gateway, now that charon has left the IKE ports.
+	nsx "$NS_I" "$BENCH" first-ping -client go -p2s "$CONF/$n" -out "$RESULTS" -repeat "$r" -impl "$impl" -tries "$PING_TRIES" ||
+		fail "first ping (Go client): $impl repeat $r"
+	stop_pid "$gw"
+	mv "$gdir/charon.log" "$LOGS/ping-strongswan-r$r-charon.log" 2>/dev/null || true
+	rm -f "$SOCK"
 }
 
 case $DPD in
@@ -168,12 +236,15 @@ on) dpd=true ;;
 off) dpd=false ;;
 *) die "DPD=$DPD: on or off" ;;
 esac
-log "scale mode: N in ($SCALE), $REPEATS repeats, window $WINDOW, idle $IDLE, DPD $DPD; results in $RESULTS"
+log "$MODE mode: N in ($SCALE), $REPEATS repeats, window $WINDOW, idle $IDLE, DPD $DPD; results in $RESULTS"
 for n in $SCALE; do
 	mkdir -p "$CONF/$n"
-	"$BENCH" scale-plan -dir "$CONF/$n" -n "$n" -sock "$SOCK" -dpd="$dpd"
+	plan=()
+	[ "$MODE" = scale ] || plan=(-p2s)
+	"$BENCH" scale-plan -dir "$CONF/$n" -n "$n" -sock "$SOCK" -dpd="$dpd" "${plan[@]}"
 	topology "$n"
 	for r in $(seq 1 "$REPEATS"); do
+		"$BENCH" idle -out "$RESULTS" -repeat "$r" -window 2s || true
 		impls=${IMPLS:-"vpngw strongswan${VPNGW_BEFORE:+ vpngw-before}"}
 		order=$(echo $impls | tr ' ' '\n' | awk -v r="$r" '{a[NR]=$0} END {for (i=0; i<NR; i++) print a[(i+r-1)%NR+1]}')
 		for impl in $order; do
@@ -181,8 +252,17 @@ for n in $SCALE; do
 			"run_${impl//-/_}" "$n" "$r"
 		done
 	done
+	if [ "$MODE" = p2s ] && [ "$n" = "${SCALE%% *}" ] && [ "$PING_TRIES" -gt 0 ]; then
+		for r in $(seq 1 "$REPEATS"); do
+			order=vpngw; [ $((r % 2)) = 0 ] && order="strongswan vpngw" || order="vpngw strongswan"
+			for impl in $order; do
+				log "first ping, repeat $r/$REPEATS: $impl gateway"
+				first_ping "$n" "$r" "$impl"
+			done
+		done
+	fi
 	for p in $(ip netns pids "$NS_I" 2>/dev/null) $(ip netns pids "$NS_R" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
 	ip netns del "$NS_I"; ip netns del "$NS_R"
 done
-"$BENCH" scale-report -dir "$RESULTS" | tee "$RESULTS/scale.md"
+"$BENCH" scale-report -dir "$RESULTS" | tee "$RESULTS/$MODE.md"
 [ ! -s "$RESULTS/failures.txt" ]

@@ -34,6 +34,7 @@
 #   SCALE="1000"      run the scale mode instead (scripts/bench-scale.sh)
 #   TUNNELS=100       run the many-tunnels mode instead (scripts/bench-tunnels.sh)
 #   GWOPS=100         run the gateway-operations mode instead (scripts/bench-gwops.sh)
+#   P2S="1000"        run the point-to-site variant of the scale mode instead (bench-scale.sh)
 #   REPEATS=3         repeats
 #   DURATION=10 OMIT=1  iperf3 -t and -O (seconds)
 #   STREAMS="1 4"     iperf3 -P values
@@ -51,8 +52,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-# SCALE="1000 10000": the scale mode instead (many tunnels on one responder).
-if [ -n "${SCALE:-}" ]; then exec "$ROOT/scripts/bench-scale.sh"; fi
+# SCALE="1000 10000": the scale mode instead (many tunnels on one responder);
+# P2S="1000 10000" its point-to-site variant.
+if [ -n "${SCALE:-}" ] || [ -n "${P2S:-}" ]; then exec "$ROOT/scripts/bench-scale.sh"; fi
 # TUNNELS=100: the many-tunnels mode instead (N flows through 1 and N tunnels).
 if [ -n "${TUNNELS:-}" ]; then exec "$ROOT/scripts/bench-tunnels.sh"; fi
 # GWOPS=100: the gateway-operations mode instead (vpngw serve, N connections).

@@ -3,6 +3,7 @@ package ike
 import (
 	"crypto/hmac"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike/message"
@@ -33,7 +34,16 @@ func (sa *ikeSA) startAuth(now time.Time) {
 	if !p.cfg.RemoteID.IsZero() {
 		ps = append(ps, &message.ID{Initiator: false, IDType: p.cfg.RemoteID.Type, Data: p.cfg.RemoteID.Data})
 	}
-	ps = append(ps, &message.Auth{Method: message.AuthSharedKeyMIC, Data: pskAuth(sa.prf, p.cfg.PSK, sa.initReq, sa.nr, sa.keys.SKpi, lid)})
+	if p.cfg.Client != nil {
+		cps, err := sa.clientProof()
+		if err != nil {
+			sa.destroy(now, "cannot sign IKE_AUTH: "+err.Error())
+			return
+		}
+		ps = append(ps, cps...)
+	} else {
+		ps = append(ps, &message.Auth{Method: message.AuthSharedKeyMIC, Data: pskAuth(sa.prf, p.cfg.PSK, sa.initReq, sa.nr, sa.keys.SKpi, lid)})
+	}
 	fresh := true
 	for _, o := range sa.e.sasOf(p) {
 		if o != sa && o.state == stEstablished {
@@ -90,13 +100,20 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *message.Message, c *childS
 		sa.deleteIKE(now, fmt.Sprintf("peer identity %s is not the configured %s", idOf(idr), p.cfg.RemoteID))
 		return
 	}
-	if auth.Method != message.AuthSharedKeyMIC {
+	var vip netip.Addr
+	if p.cfg.Client != nil {
+		var err error
+		if vip, err = sa.checkGateway(now, m, idOf(idr), auth); err != nil {
+			sa.dropChild(c)
+			sa.deleteIKE(now, err.Error())
+			sa.e.failed(now, p, err.Error())
+			return
+		}
+	} else if auth.Method != message.AuthSharedKeyMIC {
 		sa.dropChild(c)
 		sa.deleteIKE(now, fmt.Sprintf("peer authenticated with method %d; only pre-shared keys are configured", auth.Method))
 		return
-	}
-	want := pskAuth(sa.prf, p.cfg.PSK, sa.initResp, sa.ni, sa.keys.SKpr, idOf(idr))
-	if !hmac.Equal(want, auth.Data) {
+	} else if want := pskAuth(sa.prf, p.cfg.PSK, sa.initResp, sa.ni, sa.keys.SKpr, idOf(idr)); !hmac.Equal(want, auth.Data) {
 		sa.dropChild(c)
 		sa.deleteIKE(now, "AUTHENTICATION_FAILED: the peer's AUTH does not verify (pre-shared keys differ?)")
 		sa.e.failed(now, p, "AUTHENTICATION_FAILED: the peer's AUTH does not verify (pre-shared keys differ?)")
@@ -104,7 +121,7 @@ func (sa *ikeSA) handleAuthResponse(now time.Time, m *message.Message, c *childS
 	}
 	sa.setEstablished(now)
 	sa.e.log.Info("IKE SA established", append(sa.logAttrs(), "role", "initiator", "remote", sa.remote, "peer_id", idOf(idr).String(), "suite", sa.suite.String(), "encap", sa.encap())...)
-	sa.e.host.Event(Event{Kind: EventIKEUp, Peer: p.cfg.Name, Time: now})
+	sa.e.host.Event(Event{Kind: EventIKEUp, Peer: p.cfg.Name, Time: now, VirtualIP: vip})
 	sa.e.resolveDuplicates(now, sa)
 	if sa.state != stEstablished {
 		return

@@ -50,12 +50,13 @@ func (p *peer) pairs() []tsPair {
 }
 
 // espAccept is what we accept as responder: the configured proposals, or
-// with none configured Azure's responder list plus modern suites.
-func (p *peer) espAccept() []transform.Proposal {
+// with none configured Azure's responder list plus modern suites (d's,
+// shared: read only).
+func (p *peer) espAccept(d *peerDefaults) []transform.Proposal {
 	if p.cfg.customESP {
 		return p.cfg.ESPProposals
 	}
-	return espAcceptDefault()
+	return d.espAccept
 }
 
 // childSA is one Child SA.
@@ -315,7 +316,7 @@ func (sa *ikeSA) acceptChild(now time.Time, m *message.Message, _ *childSA, _ *m
 	if m.Notify(message.NotifyUseTransportMode) != nil {
 		sa.e.log.Info("peer asked for transport mode; answering with tunnel mode", sa.logAttrs()...)
 	}
-	accept := p.espAccept()
+	accept := p.espAccept(sa.e.defaults)
 	idx, s, ok := selectProposal(accept, saP.Proposals, message.ProtoESP, false)
 	if !ok {
 		reason := "NO_PROPOSAL_CHOSEN (Child SA): peer offered " + describe(saP.Proposals) + "; we accept " + transform.FormatProposals(accept)
@@ -413,7 +414,7 @@ func (sa *ikeSA) handleCreateChildRequest(now time.Time, m *message.Message) {
 		sa.notifyError(now, m, message.NotifyInvalidSyntax, nil)
 		return
 	}
-	accept := p.espAccept()
+	accept := p.espAccept(sa.e.defaults)
 	ke := m.KE()
 	idx, s, ok := selectProposal(accept, saP.Proposals, message.ProtoESP, true)
 	if !ok {

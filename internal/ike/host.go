@@ -122,4 +122,7 @@ type Event struct {
 	Time   time.Time
 	InSPI  uint32 // Child SA events
 	Reason string
+	// VirtualIP is, with EventIKEUp of a remote-access client
+	// (Peer.Client), the address the gateway assigned.
+	VirtualIP netip.Addr
 }

@@ -574,10 +574,11 @@ func (e *Engine) randFrac() float64 {
 // peerEqual compares configurations; RemoteAccess (which holds functions
 // and keys) by pointer.
 func peerEqual(a, b Peer) bool {
-	if a.RemoteAccess != b.RemoteAccess {
+	if a.RemoteAccess != b.RemoteAccess || a.Client != b.Client {
 		return false
 	}
 	a.RemoteAccess, b.RemoteAccess = nil, nil
+	a.Client, b.Client, a.trust, b.trust = nil, nil, nil, nil
 	return reflect.DeepEqual(a, b)
 }
 

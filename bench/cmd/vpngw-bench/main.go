@@ -15,6 +15,7 @@
 //	                        round trip
 //	vpngw-bench scale-plan  the scale mode's configurations: N initiator
 //	                        addresses, the agent's and charon's N connections
+//	                        (-p2s: also a point-to-site template for each)
 //	vpngw-bench scale       the scale mode's load client: N IKE SAs with
 //	                        Child SAs from N source addresses against one
 //	                        responder (vpngw's own IKE engine as initiator),
@@ -30,6 +31,11 @@
 //	                        with the CLI until Connected, list connections
 //	                        (CLI and REST), delete it; -repeats cycles
 //	vpngw-bench gwops-report  median and p90 of those figures
+//	                        (-p2s: point-to-site clients with certificates
+//	                        and a CFG_REQUEST, P2S="..." make bench)
+//	vpngw-bench first-ping  P2S: strongSwan client connects, each timed from
+//	                        swanctl --initiate to the first echo reply
+//	                        through the tunnel
 //	vpngw-bench idle        the box's busy cores with no benchmark traffic
 //	                        (what other users of the machine take)
 //	vpngw-bench report      summary table, ratios and targets: stdout,
@@ -70,7 +76,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|scale-report|tunnels-up|flows|flows-sink|flows-source|flows-report|gwops|gwops-report|idle|report [flags]", errUsage)
+		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|first-ping|scale-report|tunnels-up|flows|flows-sink|flows-source|flows-report|gwops|gwops-report|idle|report [flags]", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -164,13 +170,20 @@ func run(ctx context.Context, args []string) error {
 		fs.StringVar(&dev, "dev", "wan0", "the initiator's device for its addresses")
 		fs.StringVar(&sock, "sock", "", "the agent's status socket")
 		dpd := fs.Bool("dpd", true, "dead peer detection on both responders (vpngw: its default 45 s timeout; strongSwan: dpd_delay = 30s, vpngw's idle time before a check); false: off (strongSwan dpd_delay = 0, vpngw the longest timeout, 3600 s: it has no off)")
+		p2s := fs.Bool("p2s", false, "also write the point-to-site plan: a root CA (ca.pem, ca.key) and the gateway's certificate, p2s-vpngw.yaml (a pointToSite template) and swanctl/ (one connection with a pool and certificate authentication)")
 		if err := fs.Parse(args); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if dir == "" || sock == "" || n < 1 || n > 1<<20 {
 			return fmt.Errorf("%w: scale-plan needs -dir, -sock and 1 <= -n <= 2^20", errUsage)
 		}
-		return writeScalePlan(dir, n, resp, dev, scaleIKE, scaleESP, sock, *dpd)
+		if err := writeScalePlan(dir, n, resp, dev, scaleIKE, scaleESP, sock, *dpd); err != nil {
+			return err
+		}
+		if *p2s {
+			return writeP2SPlan(dir, resp, sock, scaleIKE, scaleESP, *dpd)
+		}
+		return nil
 	case "scale":
 		o := scaleOptions{IKE: scaleIKE, ESP: scaleESP}
 		var resp string
@@ -185,6 +198,7 @@ func run(ctx context.Context, args []string) error {
 		fs.DurationVar(&o.Idle, "idle", 10*time.Second, "idle window with all tunnels up")
 		fs.DurationVar(&o.Deadline, "deadline", 5*time.Minute, "bound of the setup phase")
 		fs.BoolVar(&o.DPD, "dpd", true, "the load client checks liveness (default DPD timeout, 45 s); false: the longest timeout (3600 s)")
+		fs.StringVar(&o.P2SDir, "p2s", "", "point-to-site clients (certificate auth, CFG_REQUEST) with the plan in this directory (scale-plan -p2s)")
 		if err := fs.Parse(args); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
@@ -205,6 +219,42 @@ func run(ctx context.Context, args []string) error {
 			return errors.New(s.Error)
 		}
 		return nil
+	case "first-ping":
+		o := firstPingOptions{Every: 2 * time.Millisecond}
+		var dst, client, p2sDir, resp string
+		fs.StringVar(&client, "client", "strongswan", "the client: strongswan (a charon at -vici) or go (vpngw's engine, ICMP in ESP; needs -p2s)")
+		fs.StringVar(&p2sDir, "p2s", "", "the P2S plan (scale-plan -p2s) whose root issues the Go client's certificates")
+		fs.StringVar(&resp, "responder", "192.0.2.2", "the gateway's address (Go client)")
+		fs.StringVar(&o.Out, "out", "", "results directory (firstping.jsonl is appended)")
+		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		fs.StringVar(&o.Impl, "impl", "", "the gateway: vpngw or strongswan")
+		fs.IntVar(&o.Tries, "tries", 5, "connects (each followed by a terminate)")
+		fs.StringVar(&o.Vici, "vici", "", "the client charon's vici URI (unix:///...)")
+		fs.StringVar(&dst, "dst", "172.16.0.1", "the host behind the gateway that answers the pings")
+		fs.DurationVar(&o.Bound, "bound", 20*time.Second, "one connect at most")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		a, err := netip.ParseAddr(dst)
+		r, rerr := netip.ParseAddr(resp)
+		if err != nil || rerr != nil || o.Out == "" || o.Impl == "" || o.Tries < 1 ||
+			(client == "strongswan" && o.Vici == "") || (client == "go" && p2sDir == "") || (client != "go" && client != "strongswan") {
+			return fmt.Errorf("%w: first-ping needs -out, -impl, -tries >= 1, -dst and -responder addresses, and -client strongswan with -vici or -client go with -p2s", errUsage)
+		}
+		o.Dst = a
+		var samples []PingSample
+		if client == "go" {
+			samples, err = runGoFirstPing(ctx, goPingOptions{firstPingOptions: o, P2SDir: p2sDir, Responder: r})
+		} else {
+			samples, err = runFirstPing(ctx, o)
+		}
+		for _, s := range samples {
+			fmt.Printf("  r%d %-10s %s client, connect %d: first ping after %.1f ms (Child SA after %.1f ms)%s\n", s.Repeat, s.Impl, s.Client, s.Try, s.FirstPingMs, s.InitiateMs, errSuffix(s.Error))
+			if werr := appendJSONLine(o.Out, pingFile, s); werr != nil {
+				return werr
+			}
+		}
+		return err
 	case "scale-report":
 		var dir string
 		fs.StringVar(&dir, "dir", "", "results directory with scale.jsonl")

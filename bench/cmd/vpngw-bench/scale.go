@@ -62,6 +62,9 @@ type scaleOptions struct {
 	// DPD: the client's peers keep the default DPD timeout; false: the
 	// longest (no liveness check within a run).
 	DPD bool
+	// P2SDir, when set, makes the clients point-to-site clients with
+	// certificates from the plan in P2SDir (see p2s.go).
+	P2SDir string
 }
 
 // ScaleSample is one scale run.
@@ -92,8 +95,13 @@ type ScaleSample struct {
 	// tunnels up, in % of one core.
 	IdlePctCore float64 `json:"idlePctCore"`
 	// DPD is whether dead peer detection was on (see writeScalePlan).
-	DPD   bool   `json:"dpd"`
-	Error string `json:"error,omitempty"`
+	DPD bool `json:"dpd"`
+	// Mode is "p2s" for point-to-site clients (empty: site-to-site
+	// peers); Addresses is then the number of distinct pool addresses
+	// the Up clients got (a clash is an Error).
+	Mode      string `json:"mode,omitempty"`
+	Addresses int    `json:"addresses,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // scaleHost is the load client's ike.Host: IKE over two UDP sockets
@@ -104,6 +112,8 @@ type scaleHost struct {
 	up          map[string]bool // peers with a Child SA
 	upCount     int
 	sendErrs    int
+	// vips are the addresses point-to-site clients were assigned.
+	vips map[string]netip.Addr
 }
 
 func (h *scaleHost) SendIKE(p ike.Packet) {
@@ -128,6 +138,9 @@ func (h *scaleHost) ActivateOutbound(uint32)                             {}
 func (h *scaleHost) DeleteChildSA(uint32)                                {}
 func (h *scaleHost) PeerEndpoint(string, netip.AddrPort, netip.AddrPort) {}
 func (h *scaleHost) Event(e ike.Event) {
+	if e.Kind == ike.EventIKEUp && e.VirtualIP.IsValid() {
+		h.vips[e.Peer] = e.VirtualIP
+	}
 	if e.Kind == ike.EventIKEDown && h.up[e.Peer] {
 		h.up[e.Peer] = false
 		h.upCount--
@@ -147,11 +160,26 @@ func listenPktinfo(port int) (*ipv4.PacketConn, error) {
 	return pc, nil
 }
 
+// listenIKE opens the client's IKE sockets, ports 500 and 4500.
+func listenIKE() (p500, p4500 *ipv4.PacketConn, err error) {
+	if p500, err = listenPktinfo(500); err != nil {
+		return nil, nil, err
+	}
+	if p4500, err = listenPktinfo(4500); err != nil {
+		p500.Close()
+		return nil, nil, err
+	}
+	return p500, p4500, nil
+}
+
 // runScale establishes N IKE SAs with Child SAs from N source addresses
 // against one responder, at most Window in flight, then watches the
 // responder idle. It runs in the initiator's namespace.
 func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	s := ScaleSample{Repeat: o.Repeat, Impl: o.Impl, N: o.N, Window: o.Window, BaseRSSkB: o.BaseRSSkB, DPD: o.DPD}
+	if o.P2SDir != "" {
+		s.Mode = "p2s"
+	}
 	ikeP, err := transform.ParseProposals(o.IKE, false)
 	if err != nil {
 		return s, err
@@ -160,20 +188,24 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	if err != nil {
 		return s, err
 	}
-	p500, err := listenPktinfo(500)
+	p500, p4500, err := listenIKE()
 	if err != nil {
 		return s, err
 	}
 	defer p500.Close()
-	p4500, err := listenPktinfo(4500)
-	if err != nil {
-		return s, err
-	}
 	defer p4500.Close()
-	h := &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}}
+	h := &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}, vips: map[string]netip.Addr{}}
 	eng := ike.New(ike.Config{}, h, slog.New(slog.DiscardHandler))
 	peers := make([]ike.Peer, o.N)
+	if o.P2SDir != "" {
+		if peers, err = p2sPeers(o.P2SDir, o.N, o.Responder, ikeP, espP, o.DPD); err != nil {
+			return s, err
+		}
+	}
 	for i := range o.N {
+		if o.P2SDir != "" {
+			break
+		}
 		peers[i] = ike.Peer{
 			Name: scaleName(i), Local: scaleAddr(i), Remote: o.Responder, PSK: []byte(scalePSK(i)),
 			IKEProposals: ikeP, ESPProposals: espP, Mode: ike.ModeResponderOnly, // started one by one below
@@ -189,42 +221,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	in := make(chan ike.Packet, 4096)
 	rctx, stopRecv := context.WithCancel(ctx)
 	defer stopRecv()
-	for _, pc := range []*ipv4.PacketConn{p500, p4500} {
-		go func() {
-			buf := make([]byte, 65536)
-			port := uint16(500)
-			if pc == p4500 {
-				port = 4500
-			}
-			for rctx.Err() == nil {
-				n, cm, src, err := pc.ReadFrom(buf)
-				if err != nil {
-					if rctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-						return
-					}
-					continue
-				}
-				data := buf[:n]
-				if port == 4500 {
-					if n < 4 || binary.BigEndian.Uint32(data) != 0 {
-						continue // keepalive or ESP
-					}
-					data = data[4:]
-				}
-				ua, _ := src.(*net.UDPAddr)
-				if ua == nil || cm == nil {
-					continue
-				}
-				dst, _ := netip.AddrFromSlice(cm.Dst)
-				pkt := ike.Packet{Data: append([]byte(nil), data...), Local: netip.AddrPortFrom(dst.Unmap(), port), Remote: ua.AddrPort()}
-				select {
-				case in <- pkt:
-				case <-rctx.Done():
-					return
-				}
-			}
-		}()
-	}
+	startReceivers(rctx, p500, p4500, in, nil)
 	cpu0, _ := procTicks(o.PID)
 	self0, _ := procTicks(os.Getpid())
 	start := time.Now()
@@ -292,6 +289,22 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	if s.Up < o.N {
 		s.Error = fmt.Sprintf("%d of %d tunnels up after %v", s.Up, o.N, o.Deadline)
 	}
+	if o.P2SDir != "" {
+		up := map[string]netip.Addr{}
+		for name, a := range h.vips {
+			if h.up[name] {
+				up[name] = a
+			}
+		}
+		var err error
+		s.Addresses, err = checkAddresses(up)
+		switch {
+		case err != nil:
+			s.Error = err.Error()
+		case s.Addresses != s.Up && s.Error == "":
+			s.Error = fmt.Sprintf("%d clients up but %d reported an address", s.Up, s.Addresses)
+		}
+	}
 	// Settle (the responder's last installs and logs), then the idle
 	// window: the engine keeps answering liveness checks meanwhile.
 	idleStart := time.Now().Add(2 * time.Second)
@@ -331,6 +344,57 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	// Leave without deleting: the responder is stopped next, and Deletes
 	// for thousands of SAs would only load it.
 	return s, nil
+}
+
+// startReceivers reads IKE from both ports into in until ctx ends. ESP
+// arriving on port 4500 goes to espIn (a copy, from the SPI on) when it is
+// not nil, and is dropped otherwise (the scale mode sends none).
+func startReceivers(ctx context.Context, p500, p4500 *ipv4.PacketConn, in chan<- ike.Packet, espIn chan<- []byte) {
+	for _, pc := range []*ipv4.PacketConn{p500, p4500} {
+		go func() {
+			buf := make([]byte, 65536)
+			port := uint16(500)
+			if pc == p4500 {
+				port = 4500
+			}
+			for ctx.Err() == nil {
+				n, cm, src, err := pc.ReadFrom(buf)
+				if err != nil {
+					if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue
+				}
+				data := buf[:n]
+				if port == 4500 {
+					if n < 4 {
+						continue // keepalive
+					}
+					if binary.BigEndian.Uint32(data) != 0 {
+						if espIn != nil {
+							select {
+							case espIn <- append([]byte(nil), data...):
+							default:
+							}
+						}
+						continue
+					}
+					data = data[4:]
+				}
+				ua, _ := src.(*net.UDPAddr)
+				if ua == nil || cm == nil {
+					continue
+				}
+				dst, _ := netip.AddrFromSlice(cm.Dst)
+				pkt := ike.Packet{Data: append([]byte(nil), data...), Local: netip.AddrPortFrom(dst.Unmap(), port), Remote: ua.AddrPort()}
+				select {
+				case in <- pkt:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 }
 
 // procRSSkB is a process's resident set (VmRSS) in kB.
@@ -394,8 +458,12 @@ const (
 // printScale prints one line per sample.
 func printScale(samples []ScaleSample) {
 	for _, s := range samples {
-		fmt.Printf("  r%d %-10s N=%d up %d in %.1fs: %.0f setups/s, responder %.2f ms CPU/setup, %.1f kB/tunnel, idle %.2f%% core%s\n",
-			s.Repeat, s.Impl, s.N, s.Up, s.SetupSec, s.SetupsPerSec, s.RespCPUPerSetupMs, s.KBPerTunnel, s.IdlePctCore, errSuffix(s.Error))
+		addrs := ""
+		if s.Mode == "p2s" {
+			addrs = fmt.Sprintf(" (%d distinct pool addresses)", s.Addresses)
+		}
+		fmt.Printf("  r%d %-10s N=%d up %d%s in %.1fs: %.0f setups/s, responder %.2f ms CPU/setup, %.1f kB/tunnel, idle %.2f%% core%s\n",
+			s.Repeat, s.Impl, s.N, s.Up, addrs, s.SetupSec, s.SetupsPerSec, s.RespCPUPerSetupMs, s.KBPerTunnel, s.IdlePctCore, errSuffix(s.Error))
 	}
 }
 
@@ -428,13 +496,22 @@ func writeScaleReport(dir string, w io.Writer) error {
 		got[key{s.N, s.Repeat, s.Impl}] = s
 		ns[s.N], reps[s.Repeat] = true, true
 	}
+	p2s := false
+	for _, s := range got {
+		p2s = p2s || s.Mode == "p2s"
+	}
+	setups, memory := "IKE_SA+CHILD_SA setups/s", "responder memory per tunnel (kB, incl. peer config)"
+	if p2s {
+		setups, memory = "P2S client connects/s (certificate auth, CP address, Child SA)", "responder memory per connected client (kB)"
+	}
 	figures := []struct {
 		name string
 		v    func(ScaleSample) float64
 	}{
-		{"IKE_SA+CHILD_SA setups/s", func(s ScaleSample) float64 { return s.SetupsPerSec }},
+		{setups, func(s ScaleSample) float64 { return s.SetupsPerSec }},
 		{"responder CPU per setup (ms)", func(s ScaleSample) float64 { return s.RespCPUPerSetupMs }},
-		{"responder memory per tunnel (kB, incl. peer config)", func(s ScaleSample) float64 { return s.KBPerTunnel }},
+		{memory, func(s ScaleSample) float64 { return s.KBPerTunnel }},
+		{"responder RSS, all connected (MiB)", func(s ScaleSample) float64 { return float64(s.RSSkB) / 1024 }},
 		{"responder idle CPU, all tunnels up (% of a core)", func(s ScaleSample) float64 { return s.IdlePctCore }},
 		{"load client CPU per setup (ms)", func(s ScaleSample) float64 { return s.InitCPUms / max(float64(s.Up), 1) }},
 	}
@@ -445,8 +522,20 @@ func writeScaleReport(dir string, w io.Writer) error {
 			break
 		}
 	}
+	// The machine is shared: what it was busy with before each repeat.
+	if idle, err := readJSONLines[IdleSample](dir, idleFile); err == nil && len(idle) > 0 {
+		var per []string
+		for _, s := range idle {
+			per = append(per, fmt.Sprintf("%.2f (load1 %.2f)", s.BoxCores, s.Load1))
+		}
+		fmt.Fprintf(w, "\nBackground before each repeat, busy cores of the box with no benchmark traffic: %s\n", strings.Join(per, ", "))
+	}
 	for _, n := range sortedKeys(ns) {
-		fmt.Fprintf(w, "\n### %d peers\n\n| figure | responder | median | strongSwan median | ratio to strongSwan: median | per repeat |\n|---|---|---|---|---|---|\n", n)
+		unit := "peers"
+		if p2s {
+			unit = "point-to-site clients"
+		}
+		fmt.Fprintf(w, "\n### %d %s\n\n| figure | responder | median | strongSwan median | ratio to strongSwan: median | per repeat |\n|---|---|---|---|---|---|\n", n, unit)
 		for _, f := range figures {
 			for _, impl := range impls {
 				var vv, sv, ratios []float64
@@ -470,6 +559,17 @@ func writeScaleReport(dir string, w io.Writer) error {
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", f.name, impl, fmtMedian(vv), fmtMedian(sv), fmtMedian(ratios), strings.Join(per, " "))
 			}
 		}
+		if p2s {
+			var per []string
+			for _, r := range sortedKeys(reps) {
+				for _, impl := range append(impls, "strongswan") {
+					if s, ok := got[key{n, r, impl}]; ok {
+						per = append(per, fmt.Sprintf("r%d %s %d/%d", r, impl, s.Addresses, s.Up))
+					}
+				}
+			}
+			fmt.Fprintf(w, "\nDistinct pool addresses / clients up: %s\n", strings.Join(per, ", "))
+		}
 		for _, r := range sortedKeys(reps) {
 			for _, impl := range append(impls, "strongswan") {
 				if s, ok := got[key{n, r, impl}]; ok && s.Error != "" {
@@ -478,7 +578,7 @@ func writeScaleReport(dir string, w io.Writer) error {
 			}
 		}
 	}
-	return nil
+	return writePingReport(dir, w)
 }
 
 func sortedKeys(m map[int]bool) []int {
@@ -494,12 +594,7 @@ func fmtMedian(v []float64) string {
 	if len(v) == 0 {
 		return "–"
 	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	m := s[len(s)/2]
-	if len(s)%2 == 0 {
-		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
+	m := median(v)
 	switch {
 	case m >= 100:
 		return fmt.Sprintf("%.0f", m)

@@ -1,0 +1,259 @@
+package main
+
+// The first-ping measurement with the Go client (first-ping -client go):
+// one remote-access client of vpngw's engine, as the load client makes
+// them (p2sPeers), connects; as soon as its Child SA is installed it sends
+// an ICMP echo request inside ESP (UDP-encapsulated, esp.OutboundSA from
+// the Child SA's keys) to the host behind the gateway, again every 2 ms,
+// and the sample ends with the first echo reply it decrypts. The client's
+// own work is a few milliseconds of Go with no TUN, kernel routes or
+// virtual address to install, so the figure is mostly the gateway's: its
+// two IKE exchanges, its Child SA and route installation, and its data
+// path for the first packet both ways.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+
+	"github.com/vpngw/vpngw/internal/esp"
+	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/transform"
+)
+
+// pingHost is scaleHost that keeps the Child SA.
+type pingHost struct {
+	*scaleHost
+	child *ike.ChildSA
+}
+
+func (h *pingHost) InstallChildSA(c *ike.ChildSA, outbound bool) error {
+	h.child = c
+	return h.scaleHost.InstallChildSA(c, outbound)
+}
+
+// goPingOptions add the client's side to firstPingOptions.
+type goPingOptions struct {
+	firstPingOptions
+	P2SDir    string
+	Responder netip.Addr
+}
+
+// runGoFirstPing runs o.Tries connects of a Go client, each followed by a
+// Delete.
+func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) {
+	ikeP, err := transform.ParseProposals(scaleIKE, false)
+	if err != nil {
+		return nil, err
+	}
+	espP, err := transform.ParseProposals(scaleESP, true)
+	if err != nil {
+		return nil, err
+	}
+	// One certificate per connect (distinct identities, as the load
+	// client's), issued before any timing.
+	peers, err := p2sPeers(o.P2SDir, o.Tries, o.Responder, ikeP, espP, true)
+	if err != nil {
+		return nil, err
+	}
+	p500, p4500, err := listenIKE()
+	if err != nil {
+		return nil, err
+	}
+	defer p500.Close()
+	defer p4500.Close()
+	in := make(chan ike.Packet, 64)
+	espIn := make(chan []byte, 64)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	startReceivers(rctx, p500, p4500, in, espIn)
+	var out []PingSample
+	for try := 1; try <= o.Tries; try++ {
+		s := PingSample{Repeat: o.Repeat, Impl: o.Impl, Client: "go", Try: try}
+		fp, ini, err := goFirstPing(ctx, o, peers[try-1], p500, p4500, in, espIn)
+		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
+		if err != nil {
+			s.Error = err.Error()
+		}
+		out = append(out, s)
+		if err := pause(ctx, 500*time.Millisecond); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// goFirstPing is one connect of peer: the time to the first echo reply
+// and to the Child SA.
+func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte) (time.Duration, time.Duration, error) {
+	h := &pingHost{scaleHost: &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}, vips: map[string]netip.Addr{}}}
+	eng := ike.New(ike.Config{}, h, slog.New(slog.DiscardHandler))
+	if err := eng.SetPeers(time.Now(), []ike.Peer{peer}); err != nil {
+		return 0, 0, err
+	}
+	// Leave with a Delete (the gateway frees the address) and drain.
+	defer func() {
+		now := time.Now()
+		_ = eng.Terminate(now, peer.Name)
+		end := now.Add(time.Second)
+		for time.Now().Before(end) && eng.Established(peer.Name) {
+			select {
+			case p := <-in:
+				eng.HandlePacket(time.Now(), p)
+			case <-time.After(10 * time.Millisecond):
+				eng.Tick(time.Now())
+			}
+		}
+	}()
+	var (
+		outSA   *esp.OutboundSA
+		inSA    *esp.InboundSA
+		vip     netip.Addr
+		childAt time.Time
+		seq     int
+	)
+	id := int(peer.Local.As4()[3])<<8 | seqID()
+	send := func() error {
+		b, err := echoPacket(vip, o.Dst, id, seq, outSA)
+		seq++
+		if err != nil {
+			return err
+		}
+		c := h.child
+		_, err = p4500.WriteTo(b, &ipv4.ControlMessage{Src: c.Local.Addr().AsSlice()}, net.UDPAddrFromAddrPort(c.Remote))
+		return err
+	}
+	bound := time.NewTimer(o.Bound)
+	defer bound.Stop()
+	tick := time.NewTicker(o.Every)
+	defer tick.Stop()
+	t0 := time.Now()
+	if err := eng.Initiate(t0, peer.Name); err != nil {
+		return 0, 0, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-bound.C:
+			return 0, 0, fmt.Errorf("no echo reply within %v", o.Bound)
+		case p := <-in:
+			eng.HandlePacket(time.Now(), p)
+		case b := <-espIn:
+			if inSA == nil {
+				continue
+			}
+			if ok, err := isEchoReply(b, inSA, id); err == nil && ok {
+				return time.Since(t0), childAt.Sub(t0), nil
+			}
+		case <-tick.C:
+			eng.Tick(time.Now())
+			if outSA != nil {
+				if err := send(); err != nil {
+					return 0, childAt.Sub(t0), err
+				}
+			}
+		}
+		if outSA == nil && h.child != nil {
+			childAt = time.Now()
+			var err error
+			if outSA, inSA, err = espSAs(h.child); err != nil {
+				return 0, childAt.Sub(t0), err
+			}
+			if vip = h.vips[peer.Name]; !vip.IsValid() {
+				return 0, childAt.Sub(t0), errors.New("Child SA without an address")
+			}
+			if err := send(); err != nil {
+				return 0, childAt.Sub(t0), err
+			}
+		}
+	}
+}
+
+// seqID varies the echo ID per process.
+func seqID() int { return int(time.Now().UnixNano()>>10) & 0xff }
+
+// espSAs are the ESP SAs of an installed Child SA.
+func espSAs(c *ike.ChildSA) (*esp.OutboundSA, *esp.InboundSA, error) {
+	outC, err := transform.NewCipher(c.Encr.ID, c.Encr.KeyBits, c.Integ, c.OutEncKey, c.OutIntegKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	inC, err := transform.NewCipher(c.Encr.ID, c.Encr.KeyBits, c.Integ, c.InEncKey, c.InIntegKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := esp.NewOutboundSA(esp.OutboundConfig{SPI: c.OutSPI, Encr: c.Encr.ID, Cipher: outC, ESN: c.ESN})
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := esp.NewInboundSA(esp.InboundConfig{SPI: c.InSPI, Encr: c.Encr.ID, Cipher: inC, ESN: c.ESN})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, in, nil
+}
+
+// echoPacket is an ICMP echo request from src to dst in an IPv4 packet,
+// sealed by sa (the ESP packet, SPI first).
+func echoPacket(src, dst netip.Addr, id, seq int, sa *esp.OutboundSA) ([]byte, error) {
+	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: id, Seq: seq & 0xffff, Data: []byte("vpngw-bench first ping")}}
+	body, err := msg.Marshal(nil)
+	if err != nil {
+		return nil, err
+	}
+	ip := make([]byte, 20, 20+len(body))
+	ip[0], ip[8], ip[9] = 0x45, 64, 1 // IPv4, TTL, ICMP
+	binary.BigEndian.PutUint16(ip[2:], uint16(20+len(body)))
+	s, d := src.As4(), dst.As4()
+	copy(ip[12:16], s[:])
+	copy(ip[16:20], d[:])
+	binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip))
+	ip = append(ip, body...)
+	off := sa.Headroom()
+	buf := make([]byte, off+len(ip), off+len(ip)+sa.Tailroom())
+	copy(buf[off:], ip)
+	return sa.Seal(buf, off)
+}
+
+func ipChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// isEchoReply decrypts an ESP packet and reports whether it carries an
+// ICMP echo reply with id.
+func isEchoReply(b []byte, sa *esp.InboundSA, id int) (bool, error) {
+	buf := append(make([]byte, esp.ScratchLen), b...)
+	inner, _, _, err := sa.Open(buf, esp.ScratchLen)
+	if err != nil {
+		return false, err
+	}
+	if len(inner) < 20 || inner[0]>>4 != 4 || inner[9] != 1 {
+		return false, nil
+	}
+	hl := int(inner[0]&0x0f) * 4
+	if len(inner) < hl {
+		return false, nil
+	}
+	m, err := icmp.ParseMessage(1, inner[hl:])
+	if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+		return false, err
+	}
+	e, ok := m.Body.(*icmp.Echo)
+	return ok && e.ID == id, nil
+}
