@@ -383,6 +383,7 @@ func measureOutage(t *testing.T, ns *nstest.NS, addr netip.Addr, bound time.Dura
 	last := 0
 	var evAt, backAt time.Time
 	evSeq := 0
+	lastAt := time.Now() // when the latest reply came
 	start := time.Now()
 	deadline := time.After(bound + time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -408,7 +409,7 @@ loop:
 				backAt = r.at
 			}
 			got[r.seq] = true
-			last = max(last, r.seq)
+			last, lastAt = max(last, r.seq), time.Now()
 			if evAt.IsZero() {
 				evSeq = last
 			}
@@ -421,8 +422,9 @@ loop:
 			case evAt.IsZero():
 			case !backAt.IsZero() && time.Since(backAt) > 2*time.Second && time.Since(evAt) > minWatch:
 				break loop // back for 2 s, and watched long enough to see a second interruption
-			case backAt.IsZero() && time.Since(evAt) > 20*time.Second && last > evSeq && !lostSince(last+1):
-				break loop // nothing lost in 20 s
+			case backAt.IsZero() && time.Since(evAt) > 20*time.Second && last > evSeq && !lostSince(last+1) &&
+				time.Since(lastAt) < 500*time.Millisecond:
+				break loop // nothing lost in 20 s (and replies still coming)
 			}
 		case <-deadline:
 			break loop
@@ -450,6 +452,8 @@ loop:
 	if !backAt.IsZero() {
 		o.firstReply = backAt.Sub(evAt)
 	}
-	o.recovered = last > evSeq && (o.lost == 0 || !backAt.IsZero())
+	// Pings after the last reply are lost too: no recovery unless
+	// replies were still coming at the end.
+	o.recovered = last > evSeq && (o.lost == 0 || !backAt.IsZero()) && time.Since(lastAt) < time.Second
 	return o
 }
