@@ -52,12 +52,13 @@ type bgpKey struct {
 	asn  uint32
 	addr netip.Addr
 	fast bool
+	gr   bool
 	vnet string
 }
 
 func bgpKeyOf(cfg *gwconfig.Instance) bgpKey {
 	b := cfg.BGP
-	return bgpKey{asn: b.ASN, addr: b.PeeringAddr, fast: b.Fast, vnet: fmtPrefixes(cfg.LocalNets)}
+	return bgpKey{asn: b.ASN, addr: b.PeeringAddr, fast: b.Fast, gr: b.GracefulRestart, vnet: fmtPrefixes(cfg.LocalNets)}
 }
 
 func fmtPrefixes(ps []netip.Prefix) string {
@@ -105,12 +106,13 @@ func (a *Agent) setBGP(ctx context.Context, cfg *gwconfig.Instance) error {
 	if r == nil {
 		r = &bgpRouting{key: bgpKeyOf(cfg), learned: map[netip.Prefix]bgp.Route{}, byPeer: map[netip.Addr]string{}}
 		bc := bgp.Config{
-			ASN:        cfg.BGP.ASN,
-			ListenAddr: cfg.BGP.PeeringAddr,
-			VNet:       cfg.LocalNets,
-			Advertise:  advertised(cfg),
-			Logger:     a.log.With("component", "bgp"),
-			OnRoute:    func(rt bgp.Route) { r.onRoute(rt, a.bgpKick) },
+			ASN:             cfg.BGP.ASN,
+			ListenAddr:      cfg.BGP.PeeringAddr,
+			GracefulRestart: cfg.BGP.GracefulRestart,
+			VNet:            cfg.LocalNets,
+			Advertise:       advertised(cfg),
+			Logger:          a.log.With("component", "bgp"),
+			OnRoute:         func(rt bgp.Route) { r.onRoute(rt, a.bgpKick) },
 		}
 		if cfg.BGP.Fast {
 			bc.HoldTime, bc.KeepAlive, bc.ConnectRetry = bgp.FastHoldTime, bgp.FastKeepAlive, 2*time.Second

@@ -24,6 +24,11 @@ type BgpSettings struct {
 	// Azure's 180 s / 60 s (a vpngw extension for peers that agree; Azure
 	// has no BFD).
 	FastTimers bool `yaml:"fastTimers" json:"fastTimers,omitempty"`
+	// GracefulRestart announces the BGP graceful restart capability
+	// (RFC 4724, restart time 120 s) to every peer: a peer that also
+	// announces it keeps our routes while our session restarts, and a
+	// new session from us replaces an old one the peer still holds.
+	GracefulRestart bool `yaml:"gracefulRestart" json:"gracefulRestart,omitempty"`
 }
 
 // BgpPeer is the BGP speaker at the other end of a connection: the local
@@ -55,6 +60,8 @@ type BGP struct {
 	PeeringAddr netip.Addr
 	// Fast is FastTimers.
 	Fast bool
+	// GracefulRestart is BgpSettings.GracefulRestart.
+	GracefulRestart bool
 }
 
 // PeerBGP is a BGP-enabled connection's peer in typed form.
@@ -101,7 +108,7 @@ func checkBGP(b *BgpSettings, vpnType string) (*BGP, error) {
 			return nil, fieldErr("bgpSettings.bgpPeeringAddress", "%v", err)
 		}
 	}
-	return &BGP{ASN: b.ASN, PeeringAddr: a, Fast: b.FastTimers}, nil
+	return &BGP{ASN: b.ASN, PeeringAddr: a, Fast: b.FastTimers, GracefulRestart: b.GracefulRestart}, nil
 }
 
 // checkBgpPeer checks a connection's BGP settings (f names the connection)

@@ -291,7 +291,10 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 		policyBased := strings.EqualFold(g.Properties.VpnType, resource.VpnTypePolicyBased)
 		// gwASN is the gateway's ASN when it speaks BGP (0: it does not).
 		var gwASN uint32
+		// gwFast and gwGR are the gateway's vpngw BGP extensions.
+		var gwFast, gwGR bool
 		if b := g.Properties.BgpSettings; g.Properties.EnableBgp && !policyBased && b != nil {
+			gwFast, gwGR = b.FastTimers, b.GracefulRestart
 			gwASN = uint32(b.ASN)
 			if gwASN == 0 {
 				gwASN = bgprules.DefaultASN
@@ -377,7 +380,8 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			if gwASN != 0 {
 				// Both instances run a speaker (the standby's has no
 				// neighbors), so a failover changes no restart field.
-				cfg.BgpSettings = &gwconfig.BgpSettings{ASN: gwASN, BgpPeeringAddress: bgpPeeringAddress(g, gwSubnet, i, aa).String()}
+				cfg.BgpSettings = &gwconfig.BgpSettings{ASN: gwASN, BgpPeeringAddress: bgpPeeringAddress(g, gwSubnet, i, aa).String(),
+					FastTimers: gwFast, GracefulRestart: gwGR}
 			}
 			role := agentapi.RoleStandby
 			var resets map[string]int64

@@ -117,6 +117,14 @@ type BgpSettings struct {
 	PeerWeight int32 `json:"peerWeight"`
 	// BgpPeeringAddresses are per-ipConfiguration addresses (gateway only).
 	BgpPeeringAddresses []IPConfigurationBgpPeeringAddress `json:"bgpPeeringAddresses,omitempty"`
+	// FastTimers (vpngw extension, gateway only) gives the instances'
+	// sessions a 9 s hold time and 3 s keepalives instead of Azure's
+	// 180 s / 60 s, so a dead peer is noticed in seconds (Azure has no
+	// BFD). The peers must accept a 9 s hold time.
+	FastTimers bool `json:"fastTimers,omitempty"`
+	// GracefulRestart (vpngw extension, gateway only) announces the BGP
+	// graceful restart capability (RFC 4724) to every peer.
+	GracefulRestart bool `json:"gracefulRestart,omitempty"`
 }
 
 // IPConfigurationBgpPeeringAddress are the BGP addresses of one gateway

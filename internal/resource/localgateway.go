@@ -122,6 +122,12 @@ func validateLocalNetworkGateway(l *errList, lg *LocalNetworkGateway) {
 		if len(b.BgpPeeringAddresses) > 0 {
 			l.addf(CodeInvalidParameter, "properties.bgpSettings.bgpPeeringAddresses", "bgpPeeringAddresses applies to virtual network gateways, not to local network gateways.")
 		}
+		if b.FastTimers {
+			l.addf(CodeInvalidParameter, "properties.bgpSettings.fastTimers", "fastTimers applies to virtual network gateways, not to local network gateways.")
+		}
+		if b.GracefulRestart {
+			l.addf(CodeInvalidParameter, "properties.bgpSettings.gracefulRestart", "gracefulRestart applies to virtual network gateways, not to local network gateways.")
+		}
 	}
 }
 
