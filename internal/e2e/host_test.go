@@ -764,7 +764,7 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	nstest.WaitFor(t, 60*time.Second, func() bool { return gwState(fw) == "Succeeded" }, "gateway %s", gwState(fw))
 
 	swantest.Start(t, w.site, swantest.Conn{Name: "azure", LocalAddr: hostSiteIP.String(), RemoteAddr: hostPublicIP.String(), PSK: key,
-		IKE: "aes256gcm16-prfsha256-ecp256", ESP: "aes256gcm16",
+		IKE: "aes256-sha1-modp1024,aes256gcm16-prfsha256-ecp256", ESP: "aes256gcm16,aes256-sha1",
 		LocalTS: []string{"10.50.0.0/16"}, RemoteTS: []string{"10.1.0.0/16"}, DPDDelay: "5s", DPDAction: "restart"})
 	fw.cli("network", "local-gateway", "create", "-g", group, "-n", "onprem", "--gateway-ip-address", hostSiteIP.String(),
 		"--local-address-prefixes", "10.50.0.0/16", "-o", "none")
