@@ -640,8 +640,9 @@ func (c *cloud) labProcessPID(name string) int {
 // pingRun is the outcome of pingGaps.
 type pingRun struct {
 	sent, received, lost int
-	// maxGap is the longest run of consecutive lost pings.
-	maxGap int
+	// maxGap is the longest run of consecutive lost pings, and gapFrom
+	// the sequence number (from 1) of its first.
+	maxGap, gapFrom int
 }
 
 // pingGaps pings addr count times at interval from ns and finds the
@@ -670,7 +671,9 @@ func pingGaps(ns *nstest.NS, addr netip.Addr, count int, interval time.Duration)
 			continue
 		}
 		gap++
-		r.maxGap = max(r.maxGap, gap)
+		if gap > r.maxGap {
+			r.maxGap, r.gapFrom = gap, seq-gap+1
+		}
 	}
 	return r
 }

@@ -788,6 +788,7 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	// Pings at 10 pps throughout; the leader is killed a second in.
 	const pings = 300 // 30 s
 	pinged := make(chan pingRun, 1)
+	pingStart := time.Now()
 	go func() { pinged <- pingGaps(w.vm, hostSiteHost, pings, 100*time.Millisecond) }()
 	time.Sleep(time.Second)
 	fw.cli("network", "vpn-connection", "create", "-g", group, "-n", "to-onprem2", "--vnet-gateway1", gw,
@@ -839,9 +840,13 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	t.Logf("the connection created as the leader died is Succeeded %v after the kill", time.Since(killed).Round(time.Millisecond))
 
 	r := <-pinged
-	t.Logf("pings VNet host → site host at 10 pps across the takeover: %d sent, %d received, longest gap %d", r.sent, r.received, r.maxGap)
+	t.Logf("pings VNet host → site host at 10 pps across the takeover: %d sent, %d received, longest gap %d from seq %d "+
+		"(pings began %v before the kill, at %s)", r.sent, r.received, r.maxGap, r.gapFrom,
+		killed.Sub(pingStart).Round(time.Millisecond), pingStart.UTC().Format("15:04:05.000"))
 	if r.lost != 0 {
 		t.Errorf("%d of %d pings lost across the takeover", r.lost, r.sent)
+		out, _ := w.gw[0].Run(w.bin, "agent", "--status", "--socket", filepath.Join(w.dir, "agent0", "status.sock"))
+		t.Logf("active instance's status:\n%s", out)
 	}
 
 	// Every acknowledged write is on both live replicas, and completes.
