@@ -646,9 +646,14 @@ type pingRun struct {
 }
 
 // pingGaps pings addr count times at interval from ns and finds the
-// longest run of lost replies (the outage, in pings).
+// longest run of lost replies (the outage, in pings). ping waits up to 2 s
+// after the last request for replies still on their way (-w), so that the
+// last requests are not counted lost for arriving later than ping's usual
+// two round trips.
 func pingGaps(ns *nstest.NS, addr netip.Addr, count int, interval time.Duration) pingRun {
-	out, _ := ns.Run("ping", "-n", "-c", strconv.Itoa(count), "-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64), "-W", "1", addr.String())
+	deadline := time.Duration(count)*interval + 2*time.Second
+	out, _ := ns.Run("ping", "-n", "-c", strconv.Itoa(count), "-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64), "-W", "1",
+		"-w", strconv.Itoa(int(deadline.Seconds()+0.999)), addr.String())
 	got := map[int]bool{}
 	for _, line := range strings.Split(out, "\n") {
 		i := strings.Index(line, "icmp_seq=")
