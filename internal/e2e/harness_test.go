@@ -643,17 +643,14 @@ type pingRun struct {
 	// maxGap is the longest run of consecutive lost pings, and gapFrom
 	// the sequence number (from 1) of its first.
 	maxGap, gapFrom int
+	// lostSeqs are the sequence numbers (from 1) of the lost pings.
+	lostSeqs []int
 }
 
 // pingGaps pings addr count times at interval from ns and finds the
-// longest run of lost replies (the outage, in pings). ping waits up to 2 s
-// after the last request for replies still on their way (-w), so that the
-// last requests are not counted lost for arriving later than ping's usual
-// two round trips.
+// longest run of lost replies (the outage, in pings).
 func pingGaps(ns *nstest.NS, addr netip.Addr, count int, interval time.Duration) pingRun {
-	deadline := time.Duration(count)*interval + 2*time.Second
-	out, _ := ns.Run("ping", "-n", "-c", strconv.Itoa(count), "-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64), "-W", "1",
-		"-w", strconv.Itoa(int(deadline.Seconds()+0.999)), addr.String())
+	out, _ := ns.Run("ping", "-n", "-c", strconv.Itoa(count), "-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64), "-W", "1", addr.String())
 	got := map[int]bool{}
 	for _, line := range strings.Split(out, "\n") {
 		i := strings.Index(line, "icmp_seq=")
@@ -676,6 +673,7 @@ func pingGaps(ns *nstest.NS, addr netip.Addr, count int, interval time.Duration)
 			continue
 		}
 		gap++
+		r.lostSeqs = append(r.lostSeqs, seq)
 		if gap > r.maxGap {
 			r.maxGap, r.gapFrom = gap, seq-gap+1
 		}
