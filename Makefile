@@ -9,6 +9,10 @@
 #   make fuzz        run every fuzz target for FUZZTIME (default 30s each)
 #   make bench       data-plane and handshake benchmarks against baselines (root)
 #                    SCALE="1000 10000" make bench: the scale mode instead
+#                    TUNNELS=100 make bench: the same 100 TCP flows through 1 and through
+#                      100 vpngw tunnels at once, raw ESP and UDP (aggregate ratio)
+#                    GWOPS=100 make bench: vpngw serve with 100 connections on one
+#                      gateway: create -> Connected, connection list (CLI and REST)
 #   make bench-store API write latency and throughput, bbolt vs etcd, same run (needs etcd)
 #
 # Tests that need root, network namespaces or strongSwan fail (never skip)

@@ -52,38 +52,16 @@ LOGS=$RESULTS/logs
 CONF=$RESULTS/conf
 SOCK=$RUN/vpngw.sock
 
-log() { printf '%s %s\n' "$(date +%T)" "$*"; }
-die() { echo "bench-scale: $*" >&2; exit 1; }
-fail() { echo "bench-scale: FAILED: $*" >&2; echo "$*" >>"$RESULTS/failures.txt"; }
-
-PIDS=()
-BG_PID=
-alive() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1; [ -n "$st" ] && [ "${st%% *}" != Z ]; }
-stop_pid() { # TERM, up to 20 s (thousands of SAs to drop), KILL; reap
-	local p=$1
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 1 200); do alive "$p" || break; sleep 0.1; done
-	alive "$p" && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null || true
-	local keep=() q
-	for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
-	PIDS=("${keep[@]}")
-}
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-nsx_bg() { local ns=$1 logf=$2; shift 2; ip netns exec "$ns" "$@" </dev/null >"$logf" 2>&1 & BG_PID=$!; PIDS+=("$BG_PID"); }
+BENCH_NAME=bench-scale
+# shellcheck source=scripts/bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 cleanup() {
-	local rc=$? ns p
+	local rc=$?
 	trap - EXIT INT TERM
 	set +e
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	for ns in "$NS_I" "$NS_R"; do
-		[ -e "/run/netns/$ns" ] || continue
-		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-		ip netns del "$ns" 2>/dev/null
-	done
+	kill_tracked_and_netns "$NS_I" "$NS_R"
 	rm -rf "$RUN"
 	exit "$rc"
 }
@@ -144,11 +122,11 @@ run_vpngw() { # N REPEAT
 	for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 	sleep 1
 	base=$(rss "$pid")
-	stop_pid "$pid"
+	stop_pid "$pid" 200
 	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r.log" "$VPNGW_BIN" agent --config "$CONF/$n/scale-vpngw.yaml" --log-level warn
 	pid=$BG_PID
 	for _ in $(seq 1 1200); do [ -S "$SOCK" ] && break; alive "$pid" || break; sleep 0.05; done
-	[ -S "$SOCK" ] || { fail "vpngw agent with $n connections did not come up"; stop_pid "$pid"; return 0; }
+	[ -S "$SOCK" ] || { fail "vpngw agent with $n connections did not come up"; stop_pid "$pid" 200; return 0; }
 	sleep 2
 	if [ -n "$PERF" ] && [ "$r" = 1 ] && command -v perf >/dev/null; then
 		perf record -g -F 499 -p "$pid" -o "$RESULTS/perf-$impl-n$n.data" -- sleep 30 >"$LOGS/perf-$impl-n$n.log" 2>&1 &
@@ -162,7 +140,7 @@ run_vpngw() { # N REPEAT
 			log "no heap profile from $impl (an agent without /debug/pprof?)"
 	fi
 	if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true; fi
-	stop_pid "$pid"
+	stop_pid "$pid" 200
 	rm -f "$SOCK"
 }
 
@@ -173,15 +151,15 @@ run_strongswan() { # N REPEAT
 	nsx_bg "$NS_R" "$LOGS/strongswan-n$n-r$r.log" sh -c "mount --bind '$dir' /run && exec env STRONGSWAN_CONF='$CONF/strongswan.conf' $CHARON"
 	pid=$BG_PID
 	for _ in $(seq 1 100); do [ -S "$dir/charon.vici" ] && break; alive "$pid" || break; sleep 0.05; done
-	[ -S "$dir/charon.vici" ] || { fail "charon did not come up"; stop_pid "$pid"; return 0; }
+	[ -S "$dir/charon.vici" ] || { fail "charon did not come up"; stop_pid "$pid" 200; return 0; }
 	sleep 1
 	base=$(rss "$pid")
 	timeout 600 swanctl --load-all --noprompt --uri "unix://$dir/charon.vici" --file "$CONF/$n/scale-swanctl.conf" >"$LOGS/strongswan-n$n-r$r-load.log" 2>&1 ||
-		{ fail "swanctl --load-all with $n connections"; stop_pid "$pid"; return 0; }
+		{ fail "swanctl --load-all with $n connections"; stop_pid "$pid" 200; return 0; }
 	sleep 2
 	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" ||
 		fail "strongSwan scale N=$n repeat $r"
-	stop_pid "$pid"
+	stop_pid "$pid" 200
 	mv "$dir/charon.log" "$LOGS/strongswan-n$n-r$r-charon.log" 2>/dev/null || true
 }
 

@@ -32,6 +32,8 @@
 #
 # Env:
 #   SCALE="1000"      run the scale mode instead (scripts/bench-scale.sh)
+#   TUNNELS=100       run the many-tunnels mode instead (scripts/bench-tunnels.sh)
+#   GWOPS=100         run the gateway-operations mode instead (scripts/bench-gwops.sh)
 #   REPEATS=3         repeats
 #   DURATION=10 OMIT=1  iperf3 -t and -O (seconds)
 #   STREAMS="1 4"     iperf3 -P values
@@ -51,6 +53,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 # SCALE="1000 10000": the scale mode instead (many tunnels on one responder).
 if [ -n "${SCALE:-}" ]; then exec "$ROOT/scripts/bench-scale.sh"; fi
+# TUNNELS=100: the many-tunnels mode instead (N flows through 1 and N tunnels).
+if [ -n "${TUNNELS:-}" ]; then exec "$ROOT/scripts/bench-tunnels.sh"; fi
+# GWOPS=100: the gateway-operations mode instead (vpngw serve, N connections).
+if [ -n "${GWOPS:-}" ]; then exec "$ROOT/scripts/bench-gwops.sh"; fi
 export PATH=$PATH:/usr/local/go/bin
 
 REPEATS=${REPEATS:-3}
@@ -85,26 +91,16 @@ CONF=$RESULTS/conf # generated configs (not under /run: charon gets its own /run
 WG_A=${ID}a WG_B=${ID}b # wireguard-go's UAPI sockets live in the shared /var/run/wireguard
 SOCK_A=$RUN/vpngw-a.sock SOCK_B=$RUN/vpngw-b.sock
 
-log() { printf '%s %s\n' "$(date +%T)" "$*"; }
-die() { echo "bench: $*" >&2; exit 1; }
-fail() { # a failed step: noted in the report, the run goes on
-	echo "bench: FAILED: $*" >&2
-	echo "$*" >>"$RESULTS/failures.txt"
-}
+BENCH_NAME=bench
+# log, die, fail, alive, nsx, nsx_bg (PIDS, BG_PID), gateway_pair
+# shellcheck source=scripts/bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
 
 # --- processes (tracked by PID) ------------------------------------------------------
-PIDS=()
-BG_PID=
-track() { PIDS+=("$1"); }
 untrack() {
 	local p keep=()
 	for p in "${PIDS[@]}"; do [[ " $* " == *" $p "* ]] || keep+=("$p"); done
 	PIDS=("${keep[@]}")
-}
-alive() { # running (not a zombie)?
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "${st%% *}" != Z ]
 }
 stop_pids() { # TERM, up to 5 s, KILL; then reap
 	local p any
@@ -120,14 +116,6 @@ stop_pids() { # TERM, up to 5 s, KILL; then reap
 	for p in "$@"; do wait "$p" 2>/dev/null || true; done
 	untrack "$@"
 }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-nsx_bg() { # NS LOG CMD...: start in the background; BG_PID is its PID (ip netns exec execs)
-	local ns=$1 logf=$2; shift 2
-	ip netns exec "$ns" "$@" </dev/null >"$logf" 2>&1 &
-	BG_PID=$!
-	track "$BG_PID"
-}
-
 ns_exists() { [ -e "/run/netns/$1" ]; }
 
 cleanup() {
@@ -172,32 +160,15 @@ ps -eo pcpu,pid,etime,comm --sort=-pcpu | head -8 >"$LOGS/top-start.txt"
 
 # --- topology --------------------------------------------------------------------------
 topology() {
-	local ns
-	for ns in "${ALL_NS[@]}"; do
-		ip netns add "$ns"
-		nsx "$ns" ip link set lo up
-		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	done
-	ip link add lan0 netns "$NS_AH" type veth peer name lan0 netns "$NS_AG"
-	ip link add wan0 netns "$NS_AG" type veth peer name wan0 netns "$NS_BG"
-	ip link add lan0 netns "$NS_BG" type veth peer name lan0 netns "$NS_BH"
+	gateway_pair "${ALL_NS[@]}"
 	nsx "$NS_AH" ip addr add 10.1.0.10/24 dev lan0
 	nsx "$NS_AG" ip addr add 10.1.0.1/24 dev lan0
 	nsx "$NS_AG" ip addr add 192.0.2.1/24 dev wan0
 	nsx "$NS_BG" ip addr add 192.0.2.2/24 dev wan0
 	nsx "$NS_BG" ip addr add 10.2.0.1/24 dev lan0
 	nsx "$NS_BH" ip addr add 10.2.0.10/24 dev lan0
-	nsx "$NS_AH" ip link set lan0 up
-	nsx "$NS_AG" ip link set lan0 up
-	nsx "$NS_AG" ip link set wan0 up
-	nsx "$NS_BG" ip link set wan0 up
-	nsx "$NS_BG" ip link set lan0 up
-	nsx "$NS_BH" ip link set lan0 up
 	nsx "$NS_AH" ip route add default via 10.1.0.1
 	nsx "$NS_BH" ip route add default via 10.2.0.1
-	for ns in "$NS_AG" "$NS_BG"; do
-		nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-	done
 }
 
 # reachable: host A gets a ping through to host B (at most ~10 s).

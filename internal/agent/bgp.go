@@ -163,12 +163,19 @@ func (a *Agent) stopBGP() {
 }
 
 // advertised is what the gateway originates: its prefixes and those of
-// every connected site (Azure advertises the local network gateways'
-// prefixes), never 0.0.0.0/0.
+// every BGP-enabled connection's site (Azure advertises the connected
+// local network gateways' prefixes), never 0.0.0.0/0. A static
+// connection's prefixes are not advertised: transit through the gateway
+// needs BGP on every connection it crosses, so a BGP site cannot reach a
+// static one through the gateway (the data plane drops such packets:
+// host.setTunnels sets NoTransit) and an advertisement would only draw
+// its traffic into a black hole.
 func advertised(cfg *gwconfig.Instance) []netip.Prefix {
 	out := slices.Clone(cfg.LocalNets)
 	for _, p := range cfg.Peers {
-		out = append(out, p.RemoteNets...)
+		if p.BGP != nil {
+			out = append(out, p.RemoteNets...)
+		}
 	}
 	out = slices.DeleteFunc(out, func(p netip.Prefix) bool { return !p.Addr().Is4() || p.Bits() == 0 })
 	return sortPrefixes(out)
@@ -203,11 +210,14 @@ func (r *bgpRouting) onRoute(rt bgp.Route, kick chan<- struct{}) {
 
 // applyLearned routes every learned prefix into the tunnel of the
 // connection whose peer taught it, and removes the routes of prefixes no
-// longer learned (on the loop). A learned prefix is not installed when it
-// is 0.0.0.0/0 (it would replace the instance's own default route, which
-// carries the tunnels), when it contains the instance's or a peer's public
-// address (the tunnel would carry itself), or when a connection routes it
-// statically (remotePrefixes win).
+// longer learned (on the loop). A learned 0.0.0.0/0 steers the VNet's
+// egress (Azure: it forces the VNet's Internet traffic on-premises): the
+// data plane routes it for packets from the VNet prefixes only
+// (dataplane.SetLocalPrefixes), so the instance's own default route, which
+// carries the tunnels, stays. Any other prefix is not installed when it
+// contains the instance's or a peer's public address (the tunnel would
+// carry itself), nor when a connection routes it statically
+// (remotePrefixes win).
 func (a *Agent) applyLearned() {
 	byConn := map[string][]netip.Prefix{}
 	if r := a.bgp; r != nil {
@@ -219,8 +229,8 @@ func (a *Agent) applyLearned() {
 		r.mu.Lock()
 		for p, rt := range r.learned {
 			conn, ok := r.byPeer[rt.Peer]
-			if !ok || p.Bits() == 0 || a.host.static[p] != "" ||
-				slices.ContainsFunc(publics, p.Contains) {
+			if !ok || a.host.static[p] != "" || !p.Addr().Is4() ||
+				p.Bits() > 0 && slices.ContainsFunc(publics, p.Contains) {
 				continue
 			}
 			byConn[conn] = append(byConn[conn], p)

@@ -61,6 +61,11 @@ func newHost(a *Agent, dp *dataplane.Dataplane) *host {
 // routes) of every connection. The remote endpoint is refined when Child
 // SAs are installed (NAT traversal decides the port and encapsulation).
 func (h *host) setTunnels(cfg *gwconfig.Instance, peers []ike.Peer) error {
+	// A default route learned over BGP carries the VNet's egress only,
+	// and packets to the VNet are never transit.
+	if err := h.dp.SetLocalPrefixes(cfg.LocalNets); err != nil {
+		return fmt.Errorf("agent: local prefixes: %w", err)
+	}
 	// Learned prefixes the new configuration routes statically leave
 	// their tunnels first (the data plane routes a prefix to one tunnel).
 	h.static = map[netip.Prefix]string{}
@@ -91,6 +96,11 @@ func (h *host) setTunnels(cfg *gwconfig.Instance, peers []ike.Peer) error {
 			tc = dataplane.TunnelConfig{ID: cn.Name, Remote: netip.AddrPortFrom(remote, uint16(cfg.NATTPort)), Encap: true, Local: cfg.Local}
 		}
 		tc.RemotePrefixes = prefixes
+		// Azure: transit through the gateway needs BGP on every
+		// connection it crosses; a static connection's tunnel takes no
+		// part in it (the data plane drops packets between it and any
+		// other tunnel; point-to-site clients reach BGP sites only).
+		tc.NoTransit = cn.BGP == nil
 		tc.Policy = nil
 		if cn.PolicyBased {
 			tc.Policy = policySelectors(cn.LocalNets, cn.RemoteNets)

@@ -37,6 +37,8 @@ var (
 		"Outbound packets dropped by the gateway's throughput cap.", []string{"connection"}, nil)
 	descPolicyDrops = prometheus.NewDesc("vpngw_connection_policy_drops_total",
 		"Outbound packets routed to a PolicyBased connection but outside its selectors (gateway prefixes x site prefixes), dropped.", []string{"connection"}, nil)
+	descTransitDrops = prometheus.NewDesc("vpngw_connection_transit_drops_total",
+		"Packets from the connection's tunnel routed on into another tunnel and dropped because one of the two connections has no BGP (Azure: transit needs BGP on every connection it crosses).", []string{"connection"}, nil)
 	descSAPackets = prometheus.NewDesc("vpngw_sa_packets_total",
 		"Packets an ESP SA protected (out) or accepted (in).", []string{"connection", "spi", "direction"}, nil)
 	descSABytes = prometheus.NewDesc("vpngw_sa_bytes_total",
@@ -65,7 +67,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descPolicyDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped,
+	for _, d := range []*prometheus.Desc{descUp, descIngress, descEgress, descIKESAs, descChildSAs, descRateDrops, descPolicyDrops, descTransitDrops, descSAPackets, descSABytes, descSADrops, descDataplane, descIKEDropped,
 		descP2SClients, descP2SPool, descP2SIngress, descP2SEgress, descBGPPeerUp, descBGPPeerRoutes, descBGPInstalled} {
 		ch <- d
 	}
@@ -99,6 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descRateDrops, cs.Traffic.DropRateLimit, cs.Name)
 		counter(descPolicyDrops, cs.Traffic.DropPolicy, cs.Name)
+		counter(descTransitDrops, cs.Traffic.DropTransit, cs.Name)
 		// The data plane may list an outbound SA twice (while it is both
 		// in use and being retired); a repeated sample would fail the
 		// whole scrape, so the first one counts.

@@ -348,6 +348,9 @@ func (s *Server) getOperationResult(w http.ResponseWriter, r *request) error {
 		writeJSON(w, status, armerr.Body{Error: e})
 		return nil
 	}
+	if writeOpResult(w, op) {
+		return nil
+	}
 	target := op.TargetID()
 	switch op.Kind {
 	case registry.OpDelete, registry.OpGroupDelete, registry.OpResetConnection:

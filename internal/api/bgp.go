@@ -14,10 +14,9 @@ import (
 // A BGP gateway's instances each run a speaker and report it (agentapi
 // BGPStatus). getBgpPeerStatus, getLearnedRoutes and getAdvertisedRoutes
 // answer from those reports, merged over the instances as Azure merges
-// them (each entry names its instance's localAddress). Azure answers 202
-// and a Location to poll; the reports are at hand, so vpngw answers 200
-// with the result at once, which az's poller takes as a finished
-// operation.
+// them (each entry names its instance's localAddress). They are
+// long-running operations as in Azure (answerAction: 202, the result at
+// the Location URL), answered from the reports at hand.
 
 // BgpPeerStatus is one entry of getBgpPeerStatus: Azure's BgpPeerStatus
 // plus the connection and, for a session that is down, why (vpngw
@@ -47,30 +46,31 @@ type gatewayRouteList struct {
 }
 
 // gatewayBGP loads the gateway and its instances' BGP reports.
-func (s *Server) gatewayBGP(r *request) ([]agentapi.BGPStatus, error) {
+func (s *Server) gatewayBGP(r *request) (*resource.VirtualNetworkGateway, []agentapi.BGPStatus, error) {
 	ctx := r.Context()
 	id, err := resourceID(r, gatewayKind)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st, err := registry.Load(ctx, s.st, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if st == nil {
-		return nil, s.notFoundIn(ctx, id)
+		return nil, nil, s.notFoundIn(ctx, id)
 	}
 	gw := st.Obj.(*resource.VirtualNetworkGateway)
 	if !gw.Properties.EnableBgp {
-		return nil, errorf(http.StatusBadRequest, armerr.CodeBgpNotSupported, "",
+		return nil, nil, errorf(http.StatusBadRequest, armerr.CodeBgpNotSupported, "",
 			"Gateway %s does not have BGP enabled; set its enableBgp to true first.", id.Name)
 	}
 	rep, ok := s.prov.(GatewayBGPReporter)
 	if !ok {
-		return nil, errorf(http.StatusNotFound, CodeInstancesNotAvailable, "",
+		return nil, nil, errorf(http.StatusNotFound, CodeInstancesNotAvailable, "",
 			"The server runs with --provider %s, which runs no gateway instances, so there are no BGP speakers to ask; use --provider host or lab.", s.prov.Name())
 	}
-	return rep.GatewayBGP(ctx, gw)
+	reports, err := rep.GatewayBGP(ctx, gw)
+	return gw, reports, err
 }
 
 // peerParam is the optional ?peer= of the BGP actions.
@@ -95,7 +95,7 @@ func (s *Server) getBgpPeerStatus(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	reports, err := s.gatewayBGP(r)
+	gw, reports, err := s.gatewayBGP(r)
 	if err != nil {
 		return err
 	}
@@ -107,13 +107,12 @@ func (s *Server) getBgpPeerStatus(w http.ResponseWriter, r *request) error {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return s.answerAction(w, r, gw, out)
 }
 
 // getLearnedRoutes serves POST virtualNetworkGateways/{gw}/getLearnedRoutes.
 func (s *Server) getLearnedRoutes(w http.ResponseWriter, r *request) error {
-	reports, err := s.gatewayBGP(r)
+	gw, reports, err := s.gatewayBGP(r)
 	if err != nil {
 		return err
 	}
@@ -121,8 +120,7 @@ func (s *Server) getLearnedRoutes(w http.ResponseWriter, r *request) error {
 	for _, b := range reports {
 		out.Value = append(out.Value, b.LearnedRoutes...)
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return s.answerAction(w, r, gw, out)
 }
 
 // getAdvertisedRoutes serves POST virtualNetworkGateways/{gw}/getAdvertisedRoutes?peer=IP.
@@ -131,7 +129,7 @@ func (s *Server) getAdvertisedRoutes(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	reports, err := s.gatewayBGP(r)
+	gw, reports, err := s.gatewayBGP(r)
 	if err != nil {
 		return err
 	}
@@ -139,6 +137,5 @@ func (s *Server) getAdvertisedRoutes(w http.ResponseWriter, r *request) error {
 	for _, b := range reports {
 		out.Value = append(out.Value, b.AdvertisedRoutes[peer]...)
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return s.answerAction(w, r, gw, out)
 }

@@ -149,8 +149,8 @@ func (s *Server) p2sGateway(r *request) (*resource.VirtualNetworkGateway, PointT
 // generateVpnProfile serves POST generatevpnprofile and
 // generatevpnclientpackage: it builds the gateway's client package (see
 // package profile) and answers with the URL it is served at for an hour,
-// as a JSON string. Azure runs it as a long-running operation; vpngw
-// answers at once (200), which Azure's clients accept.
+// as a JSON string: a long-running operation whose result is that string
+// (answerAction).
 func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 	var in resource.VpnClientParameters
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -210,8 +210,7 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 	if err := s.putPackage(r.Context(), id, clientPackage{Zip: zip, Name: gw.Name, Expires: s.now().Add(packageTTL)}); err != nil {
 		return internalf("storing the client package of %s: %v", gw.ID, err)
 	}
-	writeJSON(w, http.StatusOK, s.endpointFor(r.Request)+"/vpnclientpackages/"+id)
-	return nil
+	return s.answerAction(w, r, gw, s.endpointFor(r.Request)+"/vpnclientpackages/"+id)
 }
 
 // getVpnClientPackage serves the zip at the URL generatevpnprofile gave.
@@ -232,7 +231,8 @@ func (s *Server) getVpnClientPackage(w http.ResponseWriter, r *request) error {
 }
 
 // getVpnClientConnectionHealth serves POST getvpnclientconnectionhealth:
-// the connected clients, from the instances' latest reports.
+// the connected clients, from the instances' latest reports (a
+// long-running operation: answerAction).
 func (s *Server) getVpnClientConnectionHealth(w http.ResponseWriter, r *request) error {
 	gw, p, err := s.p2sGateway(r)
 	if err != nil {
@@ -245,14 +245,14 @@ func (s *Server) getVpnClientConnectionHealth(w http.ResponseWriter, r *request)
 	if ds == nil {
 		ds = []resource.VpnClientConnectionHealthDetail{}
 	}
-	writeJSON(w, http.StatusOK, resource.VpnClientConnectionHealthDetailListResult{Value: ds})
-	return nil
+	return s.answerAction(w, r, gw, resource.VpnClientConnectionHealthDetailListResult{Value: ds})
 }
 
 // disconnectVpnConnections serves POST
 // disconnectvirtualnetworkgatewayvpnconnections: the named sessions end
-// (their IKE SAs deleted, the clients told); 200 once the gateway applied
-// it. IDs of sessions already gone are ignored.
+// (their IKE SAs deleted, the clients told); a long-running operation
+// (answerAction) that is accepted once the gateway applied it, with no
+// result body. IDs of sessions already gone are ignored.
 func (s *Server) disconnectVpnConnections(w http.ResponseWriter, r *request) error {
 	var in resource.P2SVpnConnectionRequest
 	if err := decodeBody(w, r, &in); err != nil {
@@ -275,8 +275,7 @@ func (s *Server) disconnectVpnConnections(w http.ResponseWriter, r *request) err
 	if err := p.DisconnectVpnClients(r.Context(), gw, in.VpnConnectionIDs); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusOK)
-	return nil
+	return s.answerAction(w, r, gw, nil)
 }
 
 // VpnClientIPsecDefaults is getvpnclientipsecparameters' answer for a
@@ -313,7 +312,8 @@ func p2sDefaultSuites() []resource.IpsecPolicy {
 // getVpnClientIPsecParameters serves POST getvpnclientipsecparameters:
 // the gateway's custom point-to-site policy (VpnClientIPsecParameters),
 // or, without one, Azure's defaults (VpnClientIPsecDefaults). Answered
-// at once (200).
+// at once (200): Azure's spec marks it long-running but gives it only a
+// 200 response, and its SDK refuses a 202.
 func (s *Server) getVpnClientIPsecParameters(w http.ResponseWriter, r *request) error {
 	id, err := resourceID(r, gatewayKind)
 	if err != nil {
@@ -346,8 +346,10 @@ func errNoVpnClientConfiguration() error {
 // body (VpnClientIPsecParameters, all eight fields) becomes the gateway's
 // one vpnClientIpsecPolicies entry, replacing the default offer; the
 // gateway is updated as by a PUT (the same rules: not on Basic), a
-// long-running operation whose headers are set, answered 200 with the
-// policy as stored.
+// long-running operation (202) whose result, once the gateway is
+// realized, is the policy as stored (Operation.Result). Setting the
+// policy the gateway already has is an action answered at once the same
+// way (answerAction).
 func (s *Server) setVpnClientIPsecParameters(w http.ResponseWriter, r *request) error {
 	ctx := r.Context()
 	var in resource.IpsecPolicy
@@ -377,8 +379,7 @@ func (s *Server) setVpnClientIPsecParameters(w http.ResponseWriter, r *request) 
 		return errNoVpnClientConfiguration()
 	}
 	if pols := gw.Properties.VpnClientConfiguration.VpnClientIpsecPolicies; len(pols) == 1 && pols[0] == in && st.Idle() {
-		writeJSON(w, http.StatusOK, in)
-		return nil
+		return s.answerActionLocked(w, r, gw, in)
 	}
 	ng := resource.Clone(gw).(*resource.VirtualNetworkGateway)
 	ng.Properties.VpnClientConfiguration.VpnClientIpsecPolicies = []resource.IpsecPolicy{in}
@@ -386,9 +387,12 @@ func (s *Server) setVpnClientIPsecParameters(w http.ResponseWriter, r *request) 
 		return err
 	}
 	op := s.newOperation(registry.OpPut, st.ID, ng.Location, r.apiVersion)
+	if op.Result, err = json.Marshal(in); err != nil {
+		return internalf("encoding the policy: %v", err)
+	}
 	if err := s.accept(ctx, w, r, op, st.ID, st, ng, resource.ProvisioningUpdating, nil, nil); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, in)
+	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

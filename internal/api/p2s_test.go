@@ -65,14 +65,12 @@ func TestVpnClientIPsecParameters(t *testing.T) {
 		}
 	}
 
-	r := h.expect(h.do(http.MethodPost, set, pol), http.StatusOK)
+	// An update of the gateway (an operation, as a PUT) whose result is
+	// the policy.
 	var got resource.IpsecPolicy
-	r.json(t, &got)
+	h.action(set, pol).json(t, &got)
 	if got.IpsecEncryption != "GCMAES128" || got.PfsGroup != "ECP384" {
 		t.Fatalf("set answered %+v", got)
-	}
-	if st := h.wait(r); st.Status != StatusSucceeded {
-		t.Fatalf("operation: %+v", st)
 	}
 	var cur resource.IpsecPolicy
 	h.expect(h.do(http.MethodPost, get, nil), http.StatusOK).json(t, &cur)
@@ -84,9 +82,13 @@ func TestVpnClientIPsecParameters(t *testing.T) {
 	if pols, _ := vc["vpnClientIpsecPolicies"].([]any); len(pols) != 1 || pols[0].(map[string]any)["ipsecEncryption"] != "GCMAES128" {
 		t.Fatalf("the gateway's vpnClientIpsecPolicies: %v", vc["vpnClientIpsecPolicies"])
 	}
-	// The same policy again changes nothing (no operation).
-	if r := h.expect(h.do(http.MethodPost, set, pol), http.StatusOK); r.header.Get("Azure-AsyncOperation") != "" {
-		t.Error("setting the same policy started an operation")
+	// The same policy again changes nothing (the gateway is not
+	// updated: its etag stays).
+	etag := h.get(s.gw)["etag"]
+	var same resource.IpsecPolicy
+	h.action(set, pol).json(t, &same)
+	if same != got || h.get(s.gw)["etag"] != etag {
+		t.Errorf("setting the same policy again: %+v, etag %v → %v", same, etag, h.get(s.gw)["etag"])
 	}
 	h.expectErr(h.do(http.MethodPost, rid("rg", "virtualNetworkGateways", "nope")+"/getvpnclientipsecparameters", nil), http.StatusNotFound, "ResourceNotFound")
 }
@@ -154,7 +156,7 @@ func TestVpnClientPackageSharedByReplicas(t *testing.T) {
 	h1.wait(h1.expect(h1.do(http.MethodPut, s.gw, radiusP2SGateway(s)), http.StatusOK))
 
 	var link string
-	h1.expect(h1.do(http.MethodPost, s.gw+"/generatevpnprofile", `{}`), http.StatusOK).json(t, &link)
+	h1.action(s.gw+"/generatevpnprofile", `{}`).json(t, &link)
 	u, err := url.Parse(link)
 	if err != nil || !strings.HasPrefix(u.Path, "/vpnclientpackages/") {
 		t.Fatalf("generatevpnprofile answered %q", link)
@@ -193,7 +195,7 @@ func TestVpnClientPackageSharedByReplicas(t *testing.T) {
 	for _, h := range []*harness{h1, h2} {
 		h.expectErr(h.do(http.MethodGet, u.Path, nil), http.StatusNotFound, armerr.CodeResourceNotFound)
 	}
-	h2.expect(h2.do(http.MethodPost, s.gw+"/generatevpnprofile", `{}`), http.StatusOK)
+	h2.action(s.gw+"/generatevpnprofile", `{}`)
 	if kvs, _, err := st.List(context.Background(), packageKeyPrefix); err != nil || len(kvs) != 1 || kvs[0].Key == packageKeyPrefix+path.Base(u.Path) {
 		t.Fatalf("stored packages after expiry: %v %+v", err, kvs)
 	}

@@ -128,10 +128,16 @@ func (s *Server) buildRoutes() []*route {
 	vnetItem := groupPath + networkPath + "/" + resource.TypeVirtualNetworks + "/{" + vnetKind.param + "}"
 	gwItem := groupPath + networkPath + "/" + resource.TypeVirtualNetworkGateways + "/{" + gatewayKind.param + "}"
 	str := &schemaRef{raw: map[string]any{"type": "string"}}
-	// gwPost is a synchronous POST action on a gateway.
-	gwPost := func(action, opID, summary string, handle func(http.ResponseWriter, *request) error, body *schemaRef, resp responseSpec) *route {
+	// gwAction is a POST action on a gateway run as a long-running
+	// operation (answerAction): 202, and the result, of schema result (nil:
+	// none), at the operation's Location URL, as in Azure's spec.
+	gwAction := func(action, opID, summary string, handle func(http.ResponseWriter, *request) error, body, result *schemaRef) *route {
 		return &route{pattern: gwItem + "/" + action, tag: "VirtualNetworkGateways", endpoints: []*endpoint{{
-			method: http.MethodPost, operationID: opID, summary: summary, handle: handle, body: body, responses: []responseSpec{resp}}}}
+			method: http.MethodPost, operationID: opID, summary: summary, handle: handle, body: body, longRunning: true,
+			responses: []responseSpec{
+				{status: http.StatusOK, desc: "The operation's result (what its Location URL answers).", body: result},
+				lro(http.StatusAccepted, "Accepted: a long-running operation; its Location URL answers the result.", nil),
+			}}}}
 	}
 	connItem := groupPath + networkPath + "/" + resource.TypeConnections + "/{" + connectionKind.param + "}"
 	opsPath := subPath + networkPath + "/locations/{" + paramLocation + "}"
@@ -231,23 +237,24 @@ func (s *Server) buildRoutes() []*route {
 				handle:  s.listGatewayInstances, responses: []responseSpec{ok(listOf[GatewayInstance]())},
 			}},
 		},
-		gwPost("generatevpnprofile", "VirtualNetworkGateways_GenerateVpnProfile",
-			"Build the gateway's point-to-site client package (Generic/VpnSettings.xml, Generic/VpnServerRoot.cer, a strongSwan swanctl.conf, a NetworkManager keyfile) and return the URL it is served at for an hour, as a string. The body (VpnClientParameters) is optional; authenticationMethod EAPTLS or EAPMSCHAPv2 picks the client authentication. Answered at once (200), not as a long-running operation.",
-			s.generateVpnProfile, schemaOf[resource.VpnClientParameters](), ok(str)),
-		gwPost("generatevpnclientpackage", "VirtualNetworkGateways_Generatevpnclientpackage", "The same as generatevpnprofile (Azure's older name).",
-			s.generateVpnProfile, schemaOf[resource.VpnClientParameters](), ok(str)),
-		gwPost("getvpnclientconnectionhealth", "VirtualNetworkGateways_GetVpnclientConnectionHealth",
-			"The connected point-to-site clients: session ID, user, public and private address, connection time and duration, bytes and packets both ways (from the instances' latest reports). Answered at once (200).",
-			s.getVpnClientConnectionHealth, nil, ok(schemaOf[resource.VpnClientConnectionHealthDetailListResult]())),
-		gwPost("disconnectvirtualnetworkgatewayvpnconnections", "VirtualNetworkGateways_DisconnectVirtualNetworkGatewayVpnConnections",
-			"End point-to-site sessions by vpnConnectionId (from getvpnclientconnectionhealth): their IKE SAs are deleted and the clients told. 200 once the gateway applied it; IDs of sessions already gone are ignored.",
-			s.disconnectVpnConnections, schemaOf[resource.P2SVpnConnectionRequest](), responseSpec{status: http.StatusOK, desc: "The sessions are ended."}),
-		gwPost("setvpnclientipsecparameters", "VirtualNetworkGateways_SetVpnclientIpsecParameters",
-			"Set the gateway's custom point-to-site IPsec/IKE policy (VpnClientIPsecParameters: all eight fields, Azure's values and rules): it becomes vpnClientIpsecPolicies[0] and replaces the default offer, so IKEv2 clients must propose exactly its suite. The gateway is updated as by a PUT (not on Basic); 200 with the policy, with the operation's Azure-AsyncOperation header.",
-			s.setVpnClientIPsecParameters, schemaOf[resource.IpsecPolicy](), ok(schemaOf[resource.IpsecPolicy]())),
-		gwPost("getvpnclientipsecparameters", "VirtualNetworkGateways_GetVpnclientIpsecParameters",
-			"The gateway's custom point-to-site IPsec/IKE policy (VpnClientIPsecParameters); without one, vpngw answers {\"default\":true,\"value\":[...]} with Azure's default point-to-site suites (Azure answers an empty policy). Answered at once (200).",
-			s.getVpnClientIPsecParameters, nil, ok(schemaOf[resource.IpsecPolicy]())),
+		gwAction("generatevpnprofile", "VirtualNetworkGateways_GenerateVpnProfile",
+			"Build the gateway's point-to-site client package (Generic/VpnSettings.xml, Generic/VpnServerRoot.cer, a strongSwan swanctl.conf, a NetworkManager keyfile); the operation's result is the URL it is served at for an hour, as a string. The body (VpnClientParameters) is optional; authenticationMethod EAPTLS or EAPMSCHAPv2 picks the client authentication.",
+			s.generateVpnProfile, schemaOf[resource.VpnClientParameters](), str),
+		gwAction("generatevpnclientpackage", "VirtualNetworkGateways_Generatevpnclientpackage", "The same as generatevpnprofile (Azure's older name).",
+			s.generateVpnProfile, schemaOf[resource.VpnClientParameters](), str),
+		gwAction("getvpnclientconnectionhealth", "VirtualNetworkGateways_GetVpnclientConnectionHealth",
+			"The connected point-to-site clients: session ID, user, public and private address, connection time and duration, bytes and packets both ways (from the instances' latest reports), as the operation's result.",
+			s.getVpnClientConnectionHealth, nil, schemaOf[resource.VpnClientConnectionHealthDetailListResult]()),
+		gwAction("disconnectvirtualnetworkgatewayvpnconnections", "VirtualNetworkGateways_DisconnectVirtualNetworkGatewayVpnConnections",
+			"End point-to-site sessions by vpnConnectionId (from getvpnclientconnectionhealth): their IKE SAs are deleted and the clients told. Accepted once the gateway applied it (the result has no body); IDs of sessions already gone are ignored.",
+			s.disconnectVpnConnections, schemaOf[resource.P2SVpnConnectionRequest](), nil),
+		gwAction("setvpnclientipsecparameters", "VirtualNetworkGateways_SetVpnclientIpsecParameters",
+			"Set the gateway's custom point-to-site IPsec/IKE policy (VpnClientIPsecParameters: all eight fields, Azure's values and rules): it becomes vpnClientIpsecPolicies[0] and replaces the default offer, so IKEv2 clients must propose exactly its suite. The gateway is updated as by a PUT (not on Basic); the operation's result, once the gateway applied it, is the policy.",
+			s.setVpnClientIPsecParameters, schemaOf[resource.IpsecPolicy](), schemaOf[resource.IpsecPolicy]()),
+		&route{pattern: gwItem + "/getvpnclientipsecparameters", tag: "VirtualNetworkGateways", endpoints: []*endpoint{{
+			method: http.MethodPost, operationID: "VirtualNetworkGateways_GetVpnclientIpsecParameters",
+			summary: "The gateway's custom point-to-site IPsec/IKE policy (VpnClientIPsecParameters); without one, vpngw answers {\"default\":true,\"value\":[...]} with Azure's default point-to-site suites (Azure answers an empty policy). Answered at once (200): Azure's spec gives this action only a 200 response.",
+			handle:  s.getVpnClientIPsecParameters, responses: []responseSpec{ok(schemaOf[resource.IpsecPolicy]())}}}},
 		&route{
 			pattern: "/vpnclientpackages/{" + paramPackage + "}", tag: "VirtualNetworkGateways",
 			endpoints: []*endpoint{{
@@ -257,30 +264,15 @@ func (s *Server) buildRoutes() []*route {
 				responses: []responseSpec{{status: http.StatusOK, desc: "The zip.", body: &schemaRef{raw: map[string]any{"type": "string", "format": "binary"}}}},
 			}},
 		},
-		&route{
-			pattern: gwItem + "/getBgpPeerStatus", tag: "VirtualNetworkGateways",
-			endpoints: []*endpoint{{
-				method: http.MethodPost, operationID: "VirtualNetworkGateways_GetBgpPeerStatus",
-				summary: "The BGP peers of the gateway's instances (query peer: one peer), from the instances' latest reports. Azure answers 202 and a result to poll; vpngw answers 200 with the result.",
-				handle:  s.getBgpPeerStatus, responses: []responseSpec{ok(listOf[BgpPeerStatus]())},
-			}},
-		},
-		&route{
-			pattern: gwItem + "/getLearnedRoutes", tag: "VirtualNetworkGateways",
-			endpoints: []*endpoint{{
-				method: http.MethodPost, operationID: "VirtualNetworkGateways_GetLearnedRoutes",
-				summary: "The routes in the gateway instances' BGP tables: their own prefixes (origin Network) and every path learned from a peer. 200 with the result (Azure: 202 and a result to poll).",
-				handle:  s.getLearnedRoutes, responses: []responseSpec{ok(listOf[GatewayRoute]())},
-			}},
-		},
-		&route{
-			pattern: gwItem + "/getAdvertisedRoutes", tag: "VirtualNetworkGateways",
-			endpoints: []*endpoint{{
-				method: http.MethodPost, operationID: "VirtualNetworkGateways_GetAdvertisedRoutes",
-				summary: "The routes the gateway's instances advertise to the BGP peer given by query peer (required). 200 with the result (Azure: 202 and a result to poll).",
-				handle:  s.getAdvertisedRoutes, responses: []responseSpec{ok(listOf[GatewayRoute]())},
-			}},
-		},
+		gwAction("getBgpPeerStatus", "VirtualNetworkGateways_GetBgpPeerStatus",
+			"The BGP peers of the gateway's instances (query peer: one peer), from the instances' latest reports, as the operation's result.",
+			s.getBgpPeerStatus, nil, listOf[BgpPeerStatus]()),
+		gwAction("getLearnedRoutes", "VirtualNetworkGateways_GetLearnedRoutes",
+			"The routes in the gateway instances' BGP tables: their own prefixes (origin Network) and every path learned from a peer, as the operation's result.",
+			s.getLearnedRoutes, nil, listOf[GatewayRoute]()),
+		gwAction("getAdvertisedRoutes", "VirtualNetworkGateways_GetAdvertisedRoutes",
+			"The routes the gateway's instances advertise to the BGP peer given by query peer (required), as the operation's result.",
+			s.getAdvertisedRoutes, nil, listOf[GatewayRoute]()),
 		&route{
 			pattern: gwItem + "/reset", tag: "VirtualNetworkGateways",
 			endpoints: []*endpoint{{
@@ -302,7 +294,7 @@ func (s *Server) buildRoutes() []*route {
 			pattern: opsPath + "/operationResults/{" + paramOp + "}", tag: "Operations",
 			endpoints: []*endpoint{{
 				method: http.MethodGet, operationID: "Operations_GetResult",
-				summary: "Result of a long-running operation (the Location URL): 202 while running, then the resource (200), nothing (204) or the operation's error.",
+				summary: "Result of a long-running operation (the Location URL): 202 while running, then the resource or an action's result (200), nothing (204; 200 without a body for an action without a result) or the operation's error.",
 				handle:  s.getOperationResult,
 				responses: []responseSpec{
 					{status: http.StatusOK, desc: "Succeeded: the resulting resource."},

@@ -144,6 +144,14 @@ type TunnelConfig struct {
 	// otherwise as DropNoSA and reported as EventAcquire (at most once per
 	// AcquireInterval), so that IKE brings the tunnel up.
 	Policy *Selectors
+	// NoTransit keeps the tunnel out of transit between tunnels: a packet
+	// that arrives through it and whose destination is routed into
+	// another tunnel, or that arrives through another tunnel and is
+	// routed into it, is dropped (DropTransit of the arriving tunnel)
+	// instead of being written to the TUN device, where the kernel would
+	// forward it. Azure's rule: transit through the gateway needs BGP on
+	// every connection it crosses, so a static connection sets it.
+	NoTransit bool
 }
 
 // AcquireInterval is the least time between two EventAcquire of a tunnel.
@@ -219,6 +227,11 @@ type Dataplane struct {
 	state    atomic.Pointer[snapshot]
 	bySPI    cowIndex[uint32, *inboundSA]
 	byRemote cowIndex[netip.AddrPort, *tunnel]
+	// noTransit counts the tunnels with TunnelConfig.NoTransit (written
+	// under mu): while it is 0 the TUN writer skips the transit check.
+	noTransit atomic.Int32
+	// local are the local prefixes for the packet path (SetLocalPrefixes).
+	local atomic.Pointer[[]netip.Prefix]
 
 	mu       sync.Mutex         // guards the fields below and snapshot rebuilds
 	tunnels  map[string]*tunnel // by ID
@@ -230,6 +243,14 @@ type Dataplane struct {
 	retiredOwner map[uint32]*tunnel
 	// remotes are the tunnels by peer address, behind byRemote.
 	remotes map[netip.AddrPort][]*tunnel
+	// egressFrom are the local prefixes (SetLocalPrefixes), the sources a
+	// 0.0.0.0/0 tunnel route carries, and defaultRoute tells whether one
+	// is installed (defaultroute.go).
+	egressFrom   []netip.Prefix
+	defaultRoute bool
+	// throws are the peer addresses the default route table throws back
+	// to the main table.
+	throws map[netip.Addr]bool
 
 	localMu    sync.Mutex // guards localCache
 	localCache map[netip.Addr]localEntry
@@ -543,6 +564,13 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 	}
 	t.setPath(tc, d.raw)
 	t.policy.Store(tc.Policy)
+	if t.noTransit.Swap(tc.NoTransit) != tc.NoTransit {
+		if tc.NoTransit {
+			d.noTransit.Add(1)
+		} else {
+			d.noTransit.Add(-1)
+		}
+	}
 	if r := t.path.Load().remote; !hadPath || r != oldRemote {
 		if hadPath {
 			d.dropRemote(t, oldRemote)
@@ -574,6 +602,9 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 	}
 	d.setRoutes(t, t.prefixes, tc.RemotePrefixes)
 	t.prefixes = tc.RemotePrefixes
+	if d.defaultRoute {
+		errs = append(errs, d.syncThrowRoutes())
+	}
 	return errors.Join(errs...)
 }
 
@@ -610,7 +641,13 @@ func (d *Dataplane) RemoveTunnel(id string) error {
 		d.dropRemote(t, p.remote)
 	}
 	t.out.Store(nil)
+	if t.noTransit.Swap(false) {
+		d.noTransit.Add(-1)
+	}
 	delete(d.tunnels, id)
+	if d.defaultRoute {
+		errs = append(errs, d.syncThrowRoutes())
+	}
 	return errors.Join(errs...)
 }
 
@@ -796,6 +833,7 @@ func (d *Dataplane) TunnelStats(id string) (TunnelStats, bool) {
 		RxBytes:       t.rxBytes.Load(),
 		DropNoSA:      t.dropNoSA.Load(),
 		DropPolicy:    t.dropPolicy.Load(),
+		DropTransit:   t.dropTransit.Load(),
 		DropSend:      t.dropSend.Load(),
 		DropRateLimit: t.dropRate.Load(),
 		Keepalives:    t.keepalives.Load(),
@@ -849,8 +887,12 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// addRoute routes p into the TUN device (called with d.mu held).
+// addRoute routes p into the TUN device (called with d.mu held); the
+// default route goes into a table of its own (defaultroute.go).
 func (d *Dataplane) addRoute(p netip.Prefix) error {
+	if isDefault(p) {
+		return d.addDefaultRoute()
+	}
 	r := &netlink.Route{LinkIndex: d.link.Attrs().Index, Dst: prefixToIPNet(p.Masked()), Scope: netlink.SCOPE_LINK}
 	if err := d.nl.RouteReplace(r); err != nil {
 		return fmt.Errorf("dataplane: route %v dev %s: %w", p, d.tunName, err)
@@ -859,6 +901,9 @@ func (d *Dataplane) addRoute(p netip.Prefix) error {
 }
 
 func (d *Dataplane) delRoute(p netip.Prefix) error {
+	if isDefault(p) {
+		return d.delDefaultRoute()
+	}
 	r := &netlink.Route{LinkIndex: d.link.Attrs().Index, Dst: prefixToIPNet(p), Scope: netlink.SCOPE_LINK}
 	if err := d.nl.RouteDel(r); err != nil {
 		return fmt.Errorf("dataplane: delete route %v: %w", p, err)

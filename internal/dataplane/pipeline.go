@@ -13,20 +13,26 @@ package dataplane
  *      looked up in the snapshot's prefix table (bart) to find the tunnel;
  *      the tunnel's outbound SA is the one whose selectors match (one SA
  *      with any-selectors for route-based tunnels: no parsing). TCP SYNs
- *      get their MSS clamped. Packets are grouped per SA. A packet no SA
- *      takes is dropped and counted; on a policy-based tunnel it is either
+ *      get their MSS clamped. Each packet records its tunnel and SA; the
+ *      read stays one batch (an outBatch) however many tunnels it spans,
+ *      so queue operations, locks and system calls per read do not grow
+ *      with the number of tunnels. A packet no SA takes is dropped and
+ *      counted; on a policy-based tunnel it is either
  *      outside the tunnel's Policy (DropPolicy) or reported to IKE as an
  *      EventAcquire (noOutboundSA), which brings the tunnel up on demand.
- *   3. Sequence numbers (sequential): each group reserves consecutive
- *      sequence numbers from its SA, so sequence order equals send order.
- *      The group (an outBatch) is locked and queued twice: on sendQ, which
- *      keeps order, and on encQ, which feeds the workers.
+ *   3. Sequence numbers (sequential, seqReserver): each SA of the read
+ *      reserves consecutive sequence numbers for its packets, handed out
+ *      in read order, so sequence order equals send order. The batch is
+ *      locked and queued twice: on sendQ, which keeps order, and on encQ,
+ *      which feeds the workers.
  *   4. Encryption (routineEncrypt, parallel, one per CPU): seals each packet
  *      in place (esp.OutboundSA.SealSeq) and unlocks the batch.
  *   5. Transmission (routineSend, sequential): takes batches from sendQ in
- *      order, waits for each batch's lock (its encryption), and sends it
- *      with one sendmmsg: UDP GSO coalesces equal-sized ESP packets into
- *      one super-datagram (conn.StdNetBind), or raw IP protocol 50.
+ *      order, waits for each batch's lock (its encryption), and sends it:
+ *      one sendmmsg per peer address with UDP encapsulation, where UDP GSO
+ *      coalesces equal-sized ESP packets into one super-datagram
+ *      (conn.StdNetBind), and one sendmmsg of raw IP protocol 50 for all
+ *      raw ESP packets (each message with its own destination).
  *
  * Inbound (ESP from the peer to the TUN device):
  *
@@ -37,18 +43,22 @@ package dataplane
  *      dropped), a zero non-ESP marker means IKE (handed to the IKE handler
  *      without the marker), anything else is ESP. IKEPort carries only IKE.
  *   3. SPI lookup and replay pre-check (esp.InboundSA.Check): unknown SPIs,
- *      replays and too-old packets are dropped before any crypto. Packets
- *      are grouped per SA into an inBatch, locked and queued on writeQ (in
- *      order) and decQ (workers).
+ *      replays and too-old packets are dropped before any crypto. Each
+ *      packet records its inbound SA; the receive's packets form one
+ *      inBatch however many SAs they belong to, locked and queued on
+ *      writeQ (in order) and decQ (workers).
  *   4. Decryption (routineDecrypt, parallel): verifies the ICV and decrypts
  *      in place (esp.InboundSA.Decrypt), then unlocks the batch.
  *   5. Commit and write (routineWriteTUN, sequential): in receive order,
  *      commits each sequence number to the replay window (Commit re-checks,
  *      so a duplicate decrypted in parallel is dropped here), drops dummy
  *      packets, checks the inner addresses against the SA's selectors,
- *      clamps TCP MSS, and writes the batch to the TUN device with one
- *      call; the tun package coalesces TCP segments (GRO) into
- *      super-packets for the kernel.
+ *      applies the transit rule (a packet routed on into another tunnel
+ *      is dropped when either tunnel has NoTransit; skipped while no
+ *      tunnel has it), clamps TCP MSS, and writes the batch (all its
+ *      tunnels) to the TUN
+ *      device with one call; the tun package coalesces TCP segments (GRO)
+ *      into super-packets for the kernel.
  *
  * Locking, producers and consumers
  *
@@ -72,6 +82,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -110,6 +121,11 @@ type element struct {
 	seq uint64 // sequence number; 0 on the outbound path means "no number: drop"
 	nh  byte   // next header after decryption
 	ok  bool   // crypto succeeded
+	// t and sa are the packet's tunnel and SA on the outbound path.
+	t  *tunnel
+	sa *esp.OutboundSA
+	// in is the packet's inbound SA on the inbound path.
+	in *inboundSA
 }
 
 // elemPool hands out elements, at most limit at a time (blocking beyond).
@@ -177,6 +193,7 @@ func (p *elemPool) putAll(es []*element) {
 			continue
 		}
 		e.pkt, e.seq, e.nh, e.ok = nil, 0, 0, false
+		e.t, e.sa, e.in = nil, nil, nil
 		p.free = append(p.free, e)
 		p.count--
 		es[i] = nil
@@ -185,19 +202,20 @@ func (p *elemPool) putAll(es []*element) {
 	p.mu.Unlock()
 }
 
-// outBatch is a group of packets for one outbound SA from one TUN read.
+// outBatch is the packets of one TUN read, whatever tunnels they belong
+// to (each element names its tunnel and SA): one batch per read, so the
+// queues, locks and system calls per read do not grow with the number of
+// tunnels it spans.
 type outBatch struct {
 	mu    sync.Mutex // locked until encryption finished
 	elems []*element
-	t     *tunnel
-	sa    *esp.OutboundSA
 }
 
-// inBatch is a group of ESP packets for one inbound SA from one receive.
+// inBatch is the ESP packets of one receive, whatever SAs they belong to
+// (each element names its inbound SA).
 type inBatch struct {
 	mu    sync.Mutex // locked until decryption finished
 	elems []*element
-	in    *inboundSA
 }
 
 var (
@@ -207,13 +225,13 @@ var (
 
 func (d *Dataplane) freeOut(b *outBatch) {
 	d.pool.putAll(b.elems)
-	b.elems, b.t, b.sa = b.elems[:0], nil, nil
+	b.elems = b.elems[:0]
 	outBatchPool.Put(b)
 }
 
 func (d *Dataplane) freeIn(b *inBatch) {
 	d.pool.putAll(b.elems)
-	b.elems, b.in = b.elems[:0], nil
+	b.elems = b.elems[:0]
 	inBatchPool.Put(b)
 }
 
@@ -271,11 +289,12 @@ func (d *Dataplane) routineReadTUN() {
 		bufs[i] = elems[i].buf[:]
 	}
 	defer d.pool.putAll(elems)
-	groups := make([]*outBatch, 0, 8)
+	var seqs seqReserver
 	limiter := d.cfg.Limiter
 	for {
 		count, err := d.tun.Read(bufs, sizes, txOffset)
 		if count > 0 {
+			b := outBatchPool.Get().(*outBatch)
 			snap := d.state.Load()
 			for i := 0; i < count; i++ {
 				size := sizes[i]
@@ -305,19 +324,8 @@ func (d *Dataplane) routineReadTUN() {
 				}
 				mss := t.mss.Load()
 				clampMSS(pkt, uint16(mss), uint16(mss>>16))
-				var b *outBatch
-				for _, g := range groups {
-					if g.sa == sa {
-						b = g
-						break
-					}
-				}
-				if b == nil {
-					b = outBatchPool.Get().(*outBatch)
-					b.t, b.sa = t, sa
-					groups = append(groups, b)
-				}
-				e.pkt = pkt
+				e.pkt, e.t, e.sa = pkt, t, sa
+				seqs.count(sa)
 				b.elems = append(b.elems, e)
 				elems[i] = nil
 			}
@@ -326,24 +334,14 @@ func (d *Dataplane) routineReadTUN() {
 					bufs[i] = elems[i].buf[:]
 				}
 			}
-			for _, b := range groups {
-				first, got := b.sa.Reserve(len(b.elems))
-				for j, e := range b.elems {
-					if j < got {
-						e.seq = first + uint64(j)
-					}
-				}
-				if got < len(b.elems) {
-					for range len(b.elems) - got {
-						b.sa.CountDrop(esp.DropSeqExhausted)
-					}
-				}
+			if len(b.elems) == 0 {
+				outBatchPool.Put(b)
+			} else {
+				seqs.assign(b.elems)
 				b.mu.Lock()
 				d.sendQ <- b
 				d.encQ <- b
 			}
-			clear(groups)
-			groups = groups[:0]
 		}
 		if err != nil {
 			if errors.Is(err, tun.ErrTooManySegments) {
@@ -367,7 +365,7 @@ func (d *Dataplane) routineEncrypt() {
 				continue
 			}
 			start := cap(e.buf) - cap(e.pkt)
-			p, err := b.sa.SealSeq(e.buf[:start+len(e.pkt)], start, e.seq, 0)
+			p, err := e.sa.SealSeq(e.buf[:start+len(e.pkt)], start, e.seq, 0)
 			if err != nil {
 				continue // counted by the SA
 			}
@@ -377,48 +375,173 @@ func (d *Dataplane) routineEncrypt() {
 	}
 }
 
-// routineSend is stage 5 of the outbound path.
+// seqReserver gives the packets of one TUN read their sequence numbers:
+// one Reserve per SA for all its packets in the read, consecutive numbers
+// in read order (so sequence order is send order).
+type seqReserver struct {
+	sas []seqRange
+}
+
+// seqRange is one SA's packets in the read and, after reserve, the next
+// number to hand out and how many are left.
+type seqRange struct {
+	sa         *esp.OutboundSA
+	n          int
+	next       uint64
+	got, given int
+}
+
+// count notes one more packet for sa (reads mostly hold few SAs; the last
+// one is checked first).
+func (r *seqReserver) count(sa *esp.OutboundSA) {
+	for i := len(r.sas) - 1; i >= 0; i-- {
+		if r.sas[i].sa == sa {
+			r.sas[i].n++
+			return
+		}
+	}
+	r.sas = append(r.sas, seqRange{sa: sa, n: 1})
+}
+
+// assign reserves each SA's numbers and hands them out in order; packets
+// beyond an exhausted SA keep seq 0 (dropped) and are counted.
+func (r *seqReserver) assign(elems []*element) {
+	for i := range r.sas {
+		g := &r.sas[i]
+		g.next, g.got = g.sa.Reserve(g.n)
+		for range g.n - g.got {
+			g.sa.CountDrop(esp.DropSeqExhausted)
+		}
+	}
+	last := 0
+	for _, e := range elems {
+		if r.sas[last].sa != e.sa {
+			for i := range r.sas {
+				if r.sas[i].sa == e.sa {
+					last = i
+					break
+				}
+			}
+		}
+		g := &r.sas[last]
+		if g.given < g.got {
+			e.seq = g.next
+			g.next++
+			g.given++
+		}
+	}
+	clear(r.sas)
+	r.sas = r.sas[:0]
+}
+
+// routineSend is stage 5 of the outbound path. A batch is one TUN read,
+// however many tunnels it spans: its UDP-encapsulated packets leave with
+// one Send per peer address (UDP GSO coalesces across tunnels to the same
+// address), its raw ESP packets with one sendmmsg (each message has its
+// own destination).
 func (d *Dataplane) routineSend() {
 	defer d.wg.Done()
-	bufs := make([][]byte, 0, conn.IdealBatchSize)
-	msgs := make([]ipv4.Message, conn.IdealBatchSize)
-	for i := range msgs {
-		msgs[i].Buffers = make([][]byte, 1)
+	s := sendBufs{
+		bufs: make([][]byte, 0, conn.IdealBatchSize),
+		dsts: make([]*net.IPAddr, 0, conn.IdealBatchSize),
+		msgs: make([]ipv4.Message, conn.IdealBatchSize),
+	}
+	for i := range s.msgs {
+		s.msgs[i].Buffers = make([][]byte, 1)
 	}
 	for b := range d.sendQ {
 		b.mu.Lock()
-		t := b.t
-		bufs = bufs[:0]
-		var bytes uint64
-		for _, e := range b.elems {
-			if e.ok {
-				bufs = append(bufs, e.pkt)
-				bytes += uint64(len(e.pkt))
-			}
-		}
-		if len(bufs) > 0 && !d.closed.Load() {
-			path := t.path.Load()
-			var err error
-			if path.encap {
-				if err = d.nattBind.Send(bufs, path.ep); err != nil {
-					var gso conn.ErrUDPGSODisabled
-					if errors.As(err, &gso) {
-						d.log.Warn("UDP GSO disabled", "err", err)
-						err = gso.RetryErr
-					}
-				}
-			} else {
-				err = d.raw.send(bufs, path.ipAddr, msgs)
-			}
-			if err != nil {
-				t.dropSend.Add(uint64(len(bufs)))
-			} else {
-				t.txPackets.Add(uint64(len(bufs)))
-				t.txBytes.Add(bytes)
-			}
+		if !d.closed.Load() {
+			d.sendBatch(b, &s)
 		}
 		b.mu.Unlock()
 		d.freeOut(b)
+	}
+}
+
+// sendBufs is routineSend's scratch space.
+type sendBufs struct {
+	bufs  [][]byte
+	dsts  []*net.IPAddr  // raw ESP: each buffer's destination
+	msgs  []ipv4.Message // raw ESP: sendmmsg headers
+	paths []*tunnelPath  // the batch's distinct UDP paths
+	sent  []*element     // the packets of the current call
+}
+
+// sendBatch sends the sealed packets of b (in order within each path) and
+// accounts them to their tunnels.
+func (d *Dataplane) sendBatch(b *outBatch, s *sendBufs) {
+	s.paths = s.paths[:0]
+	raw := false
+	for _, e := range b.elems {
+		if !e.ok {
+			continue
+		}
+		p := e.t.path.Load()
+		if !p.encap {
+			raw = true
+			continue
+		}
+		if !slices.ContainsFunc(s.paths, func(q *tunnelPath) bool { return q.remote == p.remote }) {
+			s.paths = append(s.paths, p)
+		}
+	}
+	for _, path := range s.paths {
+		s.bufs, s.sent = s.bufs[:0], s.sent[:0]
+		for _, e := range b.elems {
+			if e.ok {
+				if p := e.t.path.Load(); p.encap && p.remote == path.remote {
+					s.bufs = append(s.bufs, e.pkt)
+					s.sent = append(s.sent, e)
+				}
+			}
+		}
+		var err error
+		// StdNetBind.Send takes at most IdealBatchSize buffers.
+		for k := 0; k < len(s.bufs) && err == nil; k += conn.IdealBatchSize {
+			if err = d.nattBind.Send(s.bufs[k:min(k+conn.IdealBatchSize, len(s.bufs))], path.ep); err != nil {
+				var gso conn.ErrUDPGSODisabled
+				if errors.As(err, &gso) {
+					d.log.Warn("UDP GSO disabled", "err", err)
+					err = gso.RetryErr
+				}
+			}
+		}
+		countSent(s.sent, err)
+	}
+	if raw {
+		s.bufs, s.dsts, s.sent = s.bufs[:0], s.dsts[:0], s.sent[:0]
+		for _, e := range b.elems {
+			if e.ok {
+				if p := e.t.path.Load(); !p.encap {
+					s.bufs = append(s.bufs, e.pkt)
+					s.dsts = append(s.dsts, p.ipAddr)
+					s.sent = append(s.sent, e)
+				}
+			}
+		}
+		countSent(s.sent, d.raw.send(s.bufs, s.dsts, s.msgs))
+	}
+	clear(s.sent)
+}
+
+// countSent accounts the packets of one send call to their tunnels (sent,
+// or dropped when the call failed), one counter update per run of packets
+// of the same tunnel.
+func countSent(es []*element, err error) {
+	for i := 0; i < len(es); {
+		t := es[i].t
+		var n, bytes uint64
+		for ; i < len(es) && es[i].t == t; i++ {
+			n++
+			bytes += uint64(len(es[i].pkt))
+		}
+		if err != nil {
+			t.dropSend.Add(n)
+		} else {
+			t.txPackets.Add(n)
+			t.txBytes.Add(bytes)
+		}
 	}
 }
 
@@ -440,7 +563,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 	if natt {
 		port = d.cfg.NATTPort
 	}
-	groups := make([]*inBatch, 0, 8)
+	var batch *inBatch
 	errorsInARow := 0
 	for {
 		count, err := fn(bufs, sizes, eps)
@@ -483,7 +606,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 			case kindIKE:
 				d.deliverIKE(data[esp.NonESPMarkerLen:], d.localFor(ep, port), remote)
 			case kindESP:
-				if d.acceptESP(snap, elems[i], rxOffset, size, &groups) {
+				if d.acceptESP(snap, elems[i], rxOffset, size, &batch) {
 					elems[i] = nil
 				}
 			default:
@@ -496,9 +619,8 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 				bufs[i] = elems[i].buf[rxOffset:]
 			}
 		}
-		d.dispatchIn(groups)
-		clear(groups)
-		groups = groups[:0]
+		d.dispatchIn(batch)
+		batch = nil
 	}
 }
 
@@ -511,9 +633,9 @@ func (d *Dataplane) deliverIKE(data []byte, local, remote netip.AddrPort) {
 }
 
 // acceptESP looks up the SA of the ESP packet e.buf[off:off+size], runs the
-// replay pre-check and adds it to its SA's group. It reports whether it took
-// the element.
-func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, groups *[]*inBatch) bool {
+// replay pre-check and adds it to the receive's batch (*b, taken from the
+// pool on first use). It reports whether it took the element.
+func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, b **inBatch) bool {
 	pkt := e.buf[off : off+size]
 	spi, err := esp.ParseSPI(pkt)
 	if err != nil {
@@ -529,40 +651,32 @@ func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, groups 
 	if err != nil {
 		return false // counted by the SA
 	}
-	e.pkt, e.seq = pkt, seq
-	var b *inBatch
-	for _, g := range *groups {
-		if g.in == in {
-			b = g
-			break
-		}
+	e.pkt, e.seq, e.in = pkt, seq, in
+	if *b == nil {
+		*b = inBatchPool.Get().(*inBatch)
 	}
-	if b == nil {
-		b = inBatchPool.Get().(*inBatch)
-		b.in = in
-		*groups = append(*groups, b)
-	}
-	b.elems = append(b.elems, e)
+	(*b).elems = append((*b).elems, e)
 	return true
 }
 
-// dispatchIn queues the groups of one receive for decryption and writing.
-func (d *Dataplane) dispatchIn(groups []*inBatch) {
-	for _, b := range groups {
-		b.mu.Lock()
-		d.writeQ <- b
-		d.decQ <- b
+// dispatchIn queues the batch of one receive (nil: no ESP in it) for
+// decryption and writing.
+func (d *Dataplane) dispatchIn(b *inBatch) {
+	if b == nil {
+		return
 	}
+	b.mu.Lock()
+	d.writeQ <- b
+	d.decQ <- b
 }
 
 // routineDecrypt is stage 4 of the inbound path.
 func (d *Dataplane) routineDecrypt() {
 	defer d.wg.Done()
 	for b := range d.decQ {
-		sa := b.in.sa
 		for _, e := range b.elems {
 			start := cap(e.buf) - cap(e.pkt)
-			inner, nh, err := sa.Decrypt(e.buf[:start+len(e.pkt)], start, e.seq)
+			inner, nh, err := e.in.sa.Decrypt(e.buf[:start+len(e.pkt)], start, e.seq)
 			if err != nil {
 				continue // counted by the SA
 			}
@@ -572,51 +686,112 @@ func (d *Dataplane) routineDecrypt() {
 	}
 }
 
-// routineWriteTUN is stage 5 of the inbound path.
+// routineWriteTUN is stage 5 of the inbound path. A batch is one receive,
+// however many SAs it spans: it is written to the TUN device with one
+// call, so that the tun package coalesces (GRO) across tunnels.
 func (d *Dataplane) routineWriteTUN() {
 	defer d.wg.Done()
 	bufs := make([][]byte, 0, conn.IdealBatchSize)
 	for b := range d.writeQ {
 		b.mu.Lock()
-		in := b.in
-		t := in.tun
-		mss := t.mss.Load()
-		bufs = bufs[:0]
-		var bytes uint64
-		for _, e := range b.elems {
-			if !e.ok {
-				continue
-			}
-			if in.sa.Commit(e.seq, len(e.pkt)) != nil {
-				continue // replayed meanwhile or expired; counted by the SA
-			}
-			if e.nh == esp.NextHeaderNone {
-				in.sa.CountDummy()
-				continue
-			}
-			if !in.any {
-				f, ok := parseFlow(e.pkt)
-				if !ok || !in.sel.matchInbound(&f) {
-					in.sa.CountDrop(esp.DropSelector)
-					continue
-				}
-			}
-			clampMSS(e.pkt, uint16(mss), uint16(mss>>16))
-			start := cap(e.buf) - cap(e.pkt)
-			bufs = append(bufs, e.buf[start-tunWriteOffset:start+len(e.pkt)])
-			bytes += uint64(len(e.pkt))
-		}
+		bufs = d.commitIn(b, bufs[:0])
 		if len(bufs) > 0 {
-			t.lastRx.Store(time.Now().UnixNano())
-			t.rxPackets.Add(uint64(len(bufs)))
-			t.rxBytes.Add(bytes)
 			if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
 				d.stats.tunWriteErrs.Add(1)
 			}
 		}
+		clear(bufs)
 		b.mu.Unlock()
 		d.freeIn(b)
 	}
+}
+
+// transitAllowed applies the transit rule to a packet that arrived
+// through tunnel from: when its destination is routed into another tunnel
+// and either of the two has NoTransit, the kernel must not forward it
+// there. Destinations in the local prefixes (the VNet, which the kernel
+// routes there even when a tunnel carries a supernet), outside every
+// tunnel, or in the tunnel's own prefixes always pass, and so does a
+// destination only a tunnel's default route covers: the kernel routes
+// packets from the VNet alone by it (defaultroute.go), not packets from a
+// tunnel.
+func transitAllowed(snap *snapshot, local []netip.Prefix, from *tunnel, pkt []byte) bool {
+	dst, ok := dstAddr(pkt)
+	if !ok {
+		return true
+	}
+	for _, p := range local {
+		if p.Contains(dst) {
+			return true
+		}
+	}
+	lpm, to, ok := snap.routes.LookupPrefixLPM(netip.PrefixFrom(dst, dst.BitLen()))
+	if !ok || to == from || lpm.Bits() == 0 {
+		return true
+	}
+	return !from.noTransit.Load() && !to.noTransit.Load()
+}
+
+// commitIn commits the decrypted packets of b to their SAs' replay
+// windows, checks them, accounts them to their tunnels (one counter update
+// per run of packets of the same SA) and appends the ones to write to bufs
+// (with tunWriteOffset of headroom).
+func (d *Dataplane) commitIn(b *inBatch, bufs [][]byte) [][]byte {
+	var (
+		cur      *inboundSA
+		n, bytes uint64
+		local    []netip.Prefix
+	)
+	checkTransit := d.noTransit.Load() > 0
+	snap := d.state.Load()
+	if l := d.local.Load(); l != nil {
+		local = *l
+	}
+	account := func() {
+		if cur != nil && n > 0 {
+			t := cur.tun
+			t.lastRx.Store(time.Now().UnixNano())
+			t.rxPackets.Add(n)
+			t.rxBytes.Add(bytes)
+		}
+		n, bytes = 0, 0
+	}
+	for _, e := range b.elems {
+		if !e.ok {
+			continue
+		}
+		in := e.in
+		if in != cur {
+			account()
+			cur = in
+		}
+		if in.sa.Commit(e.seq, len(e.pkt)) != nil {
+			continue // replayed meanwhile or expired; counted by the SA
+		}
+		if e.nh == esp.NextHeaderNone {
+			in.sa.CountDummy()
+			continue
+		}
+		if !in.any {
+			f, ok := parseFlow(e.pkt)
+			if !ok || !in.sel.matchInbound(&f) {
+				in.sa.CountDrop(esp.DropSelector)
+				continue
+			}
+		}
+		if checkTransit && !transitAllowed(snap, local, in.tun, e.pkt) {
+			in.tun.dropTransit.Add(1)
+			continue
+		}
+		mss := in.tun.mss.Load()
+		clampMSS(e.pkt, uint16(mss), uint16(mss>>16))
+		start := cap(e.buf) - cap(e.pkt)
+		bufs = append(bufs, e.buf[start-tunWriteOffset:start+len(e.pkt)])
+		n++
+		bytes += uint64(len(e.pkt))
+	}
+	account()
+	return bufs
 }
 
 // noOutboundSA accounts for a packet routed into t that no outbound SA

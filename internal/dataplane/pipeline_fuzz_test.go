@@ -34,6 +34,7 @@ type fakeTUN struct {
 	mu      sync.Mutex
 	in      [][]byte
 	written [][]byte
+	writes  int // Write calls
 	events  chan tun.Event
 }
 
@@ -55,6 +56,7 @@ func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 func (f *fakeTUN) Write(bufs [][]byte, offset int) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.writes++
 	for _, b := range bufs {
 		f.written = append(f.written, bytes.Clone(b[offset:]))
 	}
@@ -74,8 +76,9 @@ type sentDatagram struct {
 
 // fakeBind is a conn.Bind that records sends.
 type fakeBind struct {
-	mu   sync.Mutex
-	sent []sentDatagram
+	mu    sync.Mutex
+	sent  []sentDatagram
+	sends int // Send calls
 }
 
 func (b *fakeBind) Open(uint16) ([]conn.ReceiveFunc, uint16, error) { return nil, 0, nil }
@@ -86,6 +89,7 @@ func (b *fakeBind) BatchSize() int                                  { return con
 func (b *fakeBind) Send(bufs [][]byte, ep conn.Endpoint) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.sends++
 	to := ep.(*conn.StdNetEndpoint).AddrPort
 	for _, d := range bufs {
 		b.sent = append(b.sent, sentDatagram{data: bytes.Clone(d), to: to})
@@ -142,16 +146,17 @@ type fuzzGateway struct {
 	ike    []IKEPacket
 }
 
-func newFuzzGateway(t testing.TB, pool *elemPool) *fuzzGateway {
-	g := &fuzzGateway{tun: &fakeTUN{events: make(chan tun.Event)}, bind: &fakeBind{}, peerIn: map[uint32]*esp.InboundSA{}}
+// newFakeDataplane is a Dataplane (not started) over a fake TUN device
+// and a fake bind for both UDP ports, with one crypto worker.
+func newFakeDataplane(tu *fakeTUN, bind *fakeBind, pool *elemPool) *Dataplane {
 	d := &Dataplane{
 		cfg:        Config{MTU: DefaultMTU, IKEPort: DefaultIKEPort, NATTPort: DefaultNATTPort, UnderlayMTU: DefaultUnderlayMTU, Workers: 1},
 		log:        slog.New(slog.DiscardHandler),
-		tun:        g.tun,
+		tun:        tu,
 		tunName:    "fuzz0",
 		tunMTU:     DefaultMTU,
-		ikeBind:    g.bind,
-		nattBind:   g.bind,
+		ikeBind:    bind,
+		nattBind:   bind,
 		batchSize:  conn.IdealBatchSize,
 		tunnels:    map[string]*tunnel{},
 		inSAs:      map[uint32]*inboundSA{},
@@ -166,6 +171,21 @@ func newFuzzGateway(t testing.TB, pool *elemPool) *fuzzGateway {
 		decQ:       make(chan *inBatch, queueLen),
 		writeQ:     make(chan *inBatch, queueLen),
 	}
+	d.state.Store(emptySnapshot())
+	return d
+}
+
+// addFakeTunnel adds a UDP-encapsulated tunnel (before d.rebuild).
+func addFakeTunnel(d *Dataplane, id string, remote netip.AddrPort, prefixes []netip.Prefix) {
+	tu := &tunnel{id: id, prefixes: prefixes}
+	tu.setPath(TunnelConfig{ID: id, Remote: remote, Encap: true}, nil)
+	tu.updateMSS(d.tunMTU, d.cfg.UnderlayMTU)
+	d.tunnels[id] = tu
+}
+
+func newFuzzGateway(t testing.TB, pool *elemPool) *fuzzGateway {
+	g := &fuzzGateway{tun: &fakeTUN{events: make(chan tun.Event)}, bind: &fakeBind{}, peerIn: map[uint32]*esp.InboundSA{}}
+	d := newFakeDataplane(g.tun, g.bind, pool)
 	g.d = d
 	// localFor would ask the kernel; the cache answers instead.
 	for _, r := range []netip.AddrPort{fuzzRouteRemote, fuzzPolicyRemote} {
@@ -175,14 +195,8 @@ func newFuzzGateway(t testing.TB, pool *elemPool) *fuzzGateway {
 		p.Data = bytes.Clone(p.Data)
 		g.ike = append(g.ike, p)
 	})
-	addTunnel := func(id string, remote netip.AddrPort, prefixes []netip.Prefix) {
-		tu := &tunnel{id: id, prefixes: prefixes}
-		tu.setPath(TunnelConfig{ID: id, Remote: remote, Encap: true}, nil)
-		tu.updateMSS(d.tunMTU, d.cfg.UnderlayMTU)
-		d.tunnels[id] = tu
-	}
-	addTunnel("route", fuzzRouteRemote, fuzzRoutePrefix)
-	addTunnel("policy", fuzzPolicyRemote, []netip.Prefix{pfx("10.3.0.0/16")})
+	addFakeTunnel(d, "route", fuzzRouteRemote, fuzzRoutePrefix)
+	addFakeTunnel(d, "policy", fuzzPolicyRemote, []netip.Prefix{pfx("10.3.0.0/16")})
 	d.mu.Lock()
 	d.rebuild()
 	d.mu.Unlock()
@@ -212,22 +226,30 @@ func newFuzzGateway(t testing.TB, pool *elemPool) *fuzzGateway {
 // receive runs the inbound path over the datagrams (NAT-T port, then IKE
 // port) until they are all written to the TUN device or dropped.
 func (g *fuzzGateway) receive(natt, ike [][]byte) {
-	d := g.d
+	runReceive(g.d, fuzzRouteRemote, natt, ike)
+}
+
+// runReceive runs d's inbound path over datagrams from remote (NAT-T
+// port, then IKE port) until they are all written to the TUN device or
+// dropped.
+func runReceive(d *Dataplane, remote netip.AddrPort, natt, ike [][]byte) {
 	d.wg.Add(2)
 	go d.routineDecrypt()
 	go d.routineWriteTUN()
 	d.recvWG.Add(2)
-	d.routineReceive(recvFrom(fuzzRouteRemote, natt), true)
-	d.routineReceive(recvFrom(fuzzRouteRemote, ike), false)
+	d.routineReceive(recvFrom(remote, natt), true)
+	d.routineReceive(recvFrom(remote, ike), false)
 	close(d.decQ)
 	close(d.writeQ)
 	d.wg.Wait()
 }
 
 // send runs the outbound path over packets read from the TUN device.
-func (g *fuzzGateway) send(inner [][]byte) {
-	d := g.d
-	g.tun.in = inner
+func (g *fuzzGateway) send(inner [][]byte) { runSend(g.d, g.tun, inner) }
+
+// runSend runs d's outbound path over packets read from its fake TUN.
+func runSend(d *Dataplane, tu *fakeTUN, inner [][]byte) {
+	tu.in = inner
 	d.wg.Add(2)
 	go d.routineEncrypt()
 	go d.routineSend()

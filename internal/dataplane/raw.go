@@ -40,14 +40,14 @@ func openRawESP() (*rawESP, error) {
 
 func (r *rawESP) Close() error { return r.c.Close() }
 
-// send writes ESP packets to dst with one sendmmsg; msgs is scratch space of
-// at least len(bufs) messages with one buffer each.
-func (r *rawESP) send(bufs [][]byte, dst *net.IPAddr, msgs []ipv4.Message) error {
+// send writes ESP packets, bufs[i] to dsts[i], with one sendmmsg per
+// len(msgs) packets; msgs is scratch space of messages with one buffer each.
+func (r *rawESP) send(bufs [][]byte, dsts []*net.IPAddr, msgs []ipv4.Message) error {
 	for start := 0; start < len(bufs); {
 		n := min(len(bufs)-start, len(msgs))
 		for i := 0; i < n; i++ {
 			msgs[i].Buffers[0] = bufs[start+i]
-			msgs[i].Addr = dst
+			msgs[i].Addr = dsts[start+i]
 		}
 		sent, err := r.pc.WriteBatch(msgs[:n], 0)
 		if err != nil {
@@ -69,7 +69,7 @@ func (d *Dataplane) routineReceiveRaw() {
 		msgs[i].Buffers = [][]byte{elems[i].buf[rxOffset:]}
 	}
 	defer d.pool.putAll(elems)
-	groups := make([]*inBatch, 0, 8)
+	var batch *inBatch
 	errorsInARow := 0
 	for {
 		count, err := d.raw.pc.ReadBatch(msgs, 0)
@@ -99,7 +99,7 @@ func (d *Dataplane) routineReceiveRaw() {
 				d.stats.malformed.Add(1)
 				continue
 			}
-			if d.acceptESP(snap, elems[i], rxOffset+ihl, size-ihl, &groups) {
+			if d.acceptESP(snap, elems[i], rxOffset+ihl, size-ihl, &batch) {
 				elems[i] = nil
 			}
 			msgs[i].Addr = nil
@@ -109,9 +109,8 @@ func (d *Dataplane) routineReceiveRaw() {
 				msgs[i].Buffers[0] = elems[i].buf[rxOffset:]
 			}
 		}
-		d.dispatchIn(groups)
-		clear(groups)
-		groups = groups[:0]
+		d.dispatchIn(batch)
+		batch = nil
 	}
 }
 

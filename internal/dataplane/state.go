@@ -183,6 +183,10 @@ type tunnel struct {
 	rxPackets, rxBytes atomic.Uint64
 	dropNoSA, dropSend atomic.Uint64
 	dropPolicy         atomic.Uint64
+	// dropTransit counts inbound packets refused by the transit rule
+	// (TunnelConfig.NoTransit); noTransit is the tunnel's setting.
+	dropTransit atomic.Uint64
+	noTransit   atomic.Bool
 	// policy are the configured selectors of an on-demand tunnel (nil
 	// otherwise); lastAcquire is the unix ns of its last EventAcquire.
 	policy               atomic.Pointer[Selectors]

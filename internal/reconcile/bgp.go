@@ -44,9 +44,11 @@ func (r *Reconciler) GatewayBGP(ctx context.Context, gw *resource.VirtualNetwork
 
 // addLearnedRoutes adds to each gateway's VNet routes the prefixes its
 // active instances learned over BGP, as their fresh reports list them
-// (Azure's VNet learns the gateway's BGP routes). Left out: 0.0.0.0/0 (it
-// would take the VNet's own egress, which vpngw does not steer yet) and
-// prefixes overlapping the VNet's address space. Passes run every two
+// (Azure's VNet learns the gateway's BGP routes). A learned 0.0.0.0/0
+// becomes the VNet's default route (Azure: it forces the VNet's egress
+// on-premises; the instance routes it into the tunnel for the VNet's
+// packets only, dataplane.SetLocalPrefixes). Left out: prefixes
+// overlapping the VNet's address space. Passes run every two
 // seconds, so a learned or withdrawn route reaches the VNet within one
 // pass after the report. Each learned prefix goes through the first
 // active instance that learned it (GatewaySpec.LearnedVia), so in
@@ -70,8 +72,8 @@ func (r *Reconciler) addLearnedRoutes(d *Desired, now time.Time) {
 			}
 			for _, rt := range seen.Status.BGP.LearnedRoutes {
 				p, err := netip.ParsePrefix(rt.Network)
-				if err != nil || rt.Origin == bgpOriginNetwork || p.Bits() == 0 ||
-					slices.ContainsFunc(space[g.VNetKey], p.Overlaps) {
+				if err != nil || rt.Origin == bgpOriginNetwork ||
+					p.Bits() > 0 && slices.ContainsFunc(space[g.VNetKey], p.Overlaps) {
 					continue
 				}
 				p = p.Masked()

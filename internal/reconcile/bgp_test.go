@@ -116,12 +116,13 @@ func TestBGPActionsAnswerFromReports(t *testing.T) {
 	if err := post("getLearnedRoutes", &list); err != nil || len(list.Value) != 3 || list.Value[2]["network"] != "10.50.0.0/24" || list.Value[2]["asPath"] != "65010" {
 		t.Fatalf("learned routes: %v %v", err, list.Value)
 	}
-	// The VNet routes the learned prefix to the gateway; not the default
-	// route, not the gateway's own prefix.
+	// The VNet routes the learned prefix and the learned default route
+	// (it steers the VNet's egress) to the gateway; not the gateway's own
+	// prefix.
 	waitFor(t, 5*time.Second, func() bool {
 		rs := h.desired().Gateways[0].Routes
-		return len(rs) == 1 && rs[0].String() == "10.50.0.0/24"
-	}, "the learned prefix is not among the VNet's routes")
+		return len(rs) == 2 && rs[0].String() == "0.0.0.0/0" && rs[1].String() == "10.50.0.0/24"
+	}, "the learned prefixes are not the VNet's routes")
 	if err := post("getAdvertisedRoutes?peer=10.50.255.1", &list); err != nil || len(list.Value) != 1 || list.Value[0]["network"] != "10.1.0.0/16" {
 		t.Fatalf("advertised routes: %v %v", err, list.Value)
 	}

@@ -70,14 +70,29 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 	if b := fmt.Sprint(out); strings.Contains(b, "radsecret") || strings.Contains(b, "PRIVATE KEY") {
 		t.Fatalf("GET shows a secret: %s", b)
 	}
+	// The actions are long-running operations (202); action polls one and
+	// returns its result.
+	action := func(name string, body any) ([]byte, error) {
+		p, err := h.c.Post(h.ctx, gwPath+"/"+name, body, nil)
+		if err != nil {
+			return nil, err
+		}
+		if p.Done() {
+			return nil, fmt.Errorf("%s answered at once, not as a long-running operation", name)
+		}
+		if err := p.Wait(h.ctx, nil); err != nil {
+			return nil, err
+		}
+		return p.Body(), nil
+	}
 	// The profile: a URL to a zip with Azure's files and a swanctl.conf.
-	gen, err := h.c.Do(h.ctx, "POST", gwPath+"/generatevpnprofile", json.RawMessage(`{"authenticationMethod":"EAPTLS"}`), nil)
+	gen, err := action("generatevpnprofile", json.RawMessage(`{"authenticationMethod":"EAPTLS"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var url string
-	if err := json.Unmarshal(gen.Body, &url); err != nil || !strings.HasPrefix(url, "/vpnclientpackages/") {
-		t.Fatalf("generatevpnprofile = %s, %v", gen.Body, err)
+	if err := json.Unmarshal(gen, &url); err != nil || !strings.HasPrefix(url, "/vpnclientpackages/") {
+		t.Fatalf("generatevpnprofile = %s, %v", gen, err)
 	}
 	zresp, err := h.c.Do(h.ctx, "GET", url, nil, nil)
 	if err != nil {
@@ -108,8 +123,8 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 	a.mu.Unlock()
 	var health resource.VpnClientConnectionHealthDetailListResult
 	waitFor(t, 3*time.Second, func() bool {
-		r, err := h.c.Do(h.ctx, "POST", gwPath+"/getvpnclientconnectionhealth", nil, nil)
-		return err == nil && json.Unmarshal(r.Body, &health) == nil && len(health.Value) == 1
+		r, err := action("getvpnclientconnectionhealth", nil)
+		return err == nil && json.Unmarshal(r, &health) == nil && len(health.Value) == 1
 	}, "health does not show the client")
 	d0 := health.Value[0]
 	if d0.VpnConnectionID != "IKEv2_0123456789abcdef" || d0.VpnUserName != "alice" || d0.PrivateIPAddress != "172.16.201.2" ||
@@ -117,13 +132,13 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 		t.Fatalf("health: %+v", d0)
 	}
 	// Disconnect: the session ID reaches the active instance.
-	if _, err := h.c.Do(h.ctx, "POST", gwPath+"/disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":["IKEv2_0123456789abcdef"]}`), nil); err != nil {
+	if _, err := action("disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":["IKEv2_0123456789abcdef"]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if got := a.assignment().DisconnectClients; !slices.Equal(got, []string{"IKEv2_0123456789abcdef"}) {
 		t.Fatalf("DisconnectClients = %v", got)
 	}
-	if _, err := h.c.Do(h.ctx, "POST", gwPath+"/disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":[]}`), nil); err == nil {
+	if _, err := action("disconnectvirtualnetworkgatewayvpnconnections", json.RawMessage(`{"vpnConnectionIds":[]}`)); err == nil {
 		t.Fatal("an empty disconnect was accepted")
 	}
 	// Revoking a thumbprint keeps the identity.
@@ -147,6 +162,10 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 	defer cancel()
 	if err := sp.Wait(wctx, nil); err != nil {
 		t.Fatal(err)
+	}
+	var setRes resource.IpsecPolicy
+	if err := sp.Result(&setRes); err != nil || setRes.IkeIntegrity != "SHA384" {
+		t.Fatalf("setvpnclientipsecparameters' result: %s %v", sp.Body(), err)
 	}
 	cfg3 := a.config()
 	in3, err := cfg3.Check()

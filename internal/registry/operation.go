@@ -43,6 +43,11 @@ const (
 	// OpGroupDelete deletes a resource group and everything in it.
 	// Result: 204.
 	OpGroupDelete OpKind = "groupDelete"
+	// OpAction is a POST action whose work is done when it is accepted
+	// (getBgpPeerStatus, getvpnclientconnectionhealth, …): it is stored
+	// already finished, and its result is Result (200, or 200 without a
+	// body when Result is empty).
+	OpAction OpKind = "action"
 )
 
 // Operation is the stored record of a long-running operation.
@@ -74,6 +79,10 @@ type Operation struct {
 	KeyLength int `json:"keyLength,omitempty"`
 	// GatewayVIP is the optional gatewayVip of a gateway reset.
 	GatewayVIP string `json:"gatewayVip,omitempty"`
+	// Result, when set, is the body the operationResults URL answers once
+	// the operation succeeded, instead of the resource: the result of an
+	// OpAction, or the policy of a setvpnclientipsecparameters (OpPut).
+	Result json.RawMessage `json:"result,omitempty"`
 }
 
 // TargetID is the parsed Target.

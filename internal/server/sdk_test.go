@@ -16,7 +16,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v9"
@@ -73,14 +72,8 @@ func adminCredential(t *testing.T, dataDir string) identity.Credential {
 // objects, shared key get/set/reset, resetconnection, tags, list, delete.
 // A wrong secret is refused at sign-in.
 func TestAzureSDKForGo(t *testing.T) {
-	data := t.TempDir()
-	addr, _ := runNone(t, Options{DataDir: data})
-	ep := "https://" + addr
-	copts := sdkCloud(t, ep, CAFile(data))
-	c := adminCredential(t, data)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
+	sdk := newSDKServer(t)
+	ctx, copts, c := sdk.ctx, sdk.copts, sdk.admin
 	bad, err := azidentity.NewClientSecretCredential(identity.Tenant, c.ClientID, "wrong", &azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: true})
 	if err != nil {
 		t.Fatal(err)
@@ -93,14 +86,7 @@ func TestAzureSDKForGo(t *testing.T) {
 	if _, err := badGroups.CheckExistence(ctx, "x", nil); !errors.As(err, &authErr) {
 		t.Fatalf("wrong secret: %v", err)
 	}
-
-	cred, err := azidentity.NewClientSecretCredential(identity.Tenant, c.ClientID, c.ClientSecret, &azidentity.ClientSecretCredentialOptions{ClientOptions: copts, DisableInstanceDiscovery: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	aopts := &arm.ClientOptions{ClientOptions: copts}
-	sub := resource.DefaultSubscription
-	poll := &runtime.PollUntilDoneOptions{Frequency: 100 * time.Millisecond}
+	cred, aopts, sub, poll := sdk.cred, sdk.aopts, sdk.sub, sdk.poll
 	const rg = "sdk-rg"
 
 	groups, err := armresources.NewResourceGroupsClient(sub, cred, aopts)

@@ -27,6 +27,11 @@ type TunnelStats struct {
 	// DropPolicy: outbound packets routed to a policy-based tunnel that are
 	// outside its configured selectors (no SA may ever carry them).
 	DropPolicy uint64
+	// DropTransit: inbound packets from the tunnel whose destination is
+	// routed into another tunnel, refused because one of the two does not
+	// allow transit (a static connection: Azure's transit needs BGP on
+	// both).
+	DropTransit uint64
 	// DropSend: ESP packets the socket refused.
 	DropSend uint64
 	// DropRateLimit: outbound packets dropped by the data plane's rate

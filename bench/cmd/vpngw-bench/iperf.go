@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,19 +18,55 @@ import (
 // throughputFile holds one ThroughputSample per line.
 const throughputFile = "throughput.jsonl"
 
-// iperfOptions describe one bounded iperf3 transfer.
-type iperfOptions struct {
+// transfer is what the bounded transfers (iperf, flows) have in common.
+type transfer struct {
 	Out      string // results directory
 	Mode     string // mode label
 	Repeat   int    // repeat number
-	Streams  int    // iperf3 -P
-	Duration int    // iperf3 -t, seconds
-	Omit     int    // iperf3 -O, seconds
-	ClientNS string // namespace of the client
-	ServerNS string // namespace of the server
-	Dst      string // server address
+	Duration int    // measured seconds
+	Omit     int    // seconds skipped before measuring
+	ClientNS string // namespace of the client (source)
+	ServerNS string // namespace of the server (sink)
 	Port     int    // server port
 	PIDs     []int  // daemons whose CPU time is sampled
+	pids     string // -pids, parsed into PIDs by parse
+}
+
+// flags registers the transfer's flags on fs.
+func (t *transfer) flags(fs *flag.FlagSet, file string, port int) {
+	fs.StringVar(&t.Out, "out", "", "results directory ("+file+" is appended)")
+	fs.StringVar(&t.Mode, "mode", "", "mode label")
+	fs.IntVar(&t.Repeat, "repeat", 0, "repeat number")
+	fs.IntVar(&t.Duration, "t", 10, "measured seconds (iperf3 -t)")
+	fs.IntVar(&t.Omit, "O", 1, "seconds skipped before measuring (iperf3 -O)")
+	fs.StringVar(&t.ClientNS, "client-ns", "", "namespace of the client (source)")
+	fs.StringVar(&t.ServerNS, "server-ns", "", "namespace of the server (sink)")
+	fs.IntVar(&t.Port, "port", port, "server port")
+	fs.StringVar(&t.pids, "pids", "", "comma-separated daemon PIDs whose CPU time is sampled")
+}
+
+// parse parses fs's arguments and -pids, and checks the flags every
+// transfer needs.
+func (t *transfer) parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	p, err := parsePIDs(t.pids)
+	if err != nil {
+		return fmt.Errorf("%w: -pids: %w", errUsage, err)
+	}
+	t.PIDs = p
+	if t.Out == "" || t.Mode == "" || t.ClientNS == "" || t.ServerNS == "" || t.Duration < 1 || t.Omit < 0 {
+		return fmt.Errorf("%w: %s needs -out, -mode, -client-ns, -server-ns, -t >= 1 and -O >= 0", errUsage, fs.Name())
+	}
+	return nil
+}
+
+// iperfOptions describe one bounded iperf3 transfer.
+type iperfOptions struct {
+	transfer
+	Streams int    // iperf3 -P
+	Dst     string // server address
 }
 
 // ThroughputSample is one iperf3 transfer through one mode.

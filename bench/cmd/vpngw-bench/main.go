@@ -19,6 +19,17 @@
 //	                        Child SAs from N source addresses against one
 //	                        responder (vpngw's own IKE engine as initiator),
 //	                        with the responder's CPU, RSS and idle CPU
+//	vpngw-bench tunnels-up  initiate every connection of an agent and wait
+//	                        until all are Connected (the many-tunnels mode)
+//	vpngw-bench flows       the many-tunnels mode's transfer: N TCP flows at
+//	                        once (flows-source and flows-sink, this binary in
+//	                        the host namespaces), bytes counted by the sink
+//	vpngw-bench flows-report  the many-tunnels table: aggregates and the
+//	                        N-tunnel / 1-tunnel ratio of every repeat
+//	vpngw-bench gwops       the gateway-operations mode: create a connection
+//	                        with the CLI until Connected, list connections
+//	                        (CLI and REST), delete it; -repeats cycles
+//	vpngw-bench gwops-report  median and p90 of those figures
 //	vpngw-bench idle        the box's busy cores with no benchmark traffic
 //	                        (what other users of the machine take)
 //	vpngw-bench report      summary table, ratios and targets: stdout,
@@ -59,35 +70,21 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|scale-report|idle|report [flags]", errUsage)
+		return fmt.Errorf("%w: vpngw-bench iperf|vpngw-up|vpngw-setup|swan-setup|scale-plan|scale|scale-report|tunnels-up|flows|flows-sink|flows-source|flows-report|gwops|gwops-report|idle|report [flags]", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	switch cmd {
 	case "iperf":
 		var o iperfOptions
-		var pids string
-		fs.StringVar(&o.Out, "out", "", "results directory (throughput.jsonl is appended)")
-		fs.StringVar(&o.Mode, "mode", "", "mode label (plain, vpngw-udp, vpngw-esp, strongswan, wireguard-go)")
-		fs.IntVar(&o.Repeat, "repeat", 0, "repeat number")
+		o.flags(fs, throughputFile, 5201)
 		fs.IntVar(&o.Streams, "streams", 1, "iperf3 -P")
-		fs.IntVar(&o.Duration, "t", 10, "iperf3 -t (seconds)")
-		fs.IntVar(&o.Omit, "O", 1, "iperf3 -O (seconds)")
-		fs.StringVar(&o.ClientNS, "client-ns", "", "namespace of the iperf3 client")
-		fs.StringVar(&o.ServerNS, "server-ns", "", "namespace of the iperf3 server")
 		fs.StringVar(&o.Dst, "dst", "", "server address")
-		fs.IntVar(&o.Port, "port", 5201, "server port")
-		fs.StringVar(&pids, "pids", "", "comma-separated daemon PIDs whose CPU time is sampled")
-		if err := fs.Parse(args); err != nil {
-			return fmt.Errorf("%w: %w", errUsage, err)
+		if err := o.parse(fs, args); err != nil {
+			return err
 		}
-		p, err := parsePIDs(pids)
-		if err != nil {
-			return fmt.Errorf("%w: -pids: %w", errUsage, err)
-		}
-		o.PIDs = p
-		if o.Out == "" || o.Mode == "" || o.ClientNS == "" || o.ServerNS == "" || o.Dst == "" {
-			return fmt.Errorf("%w: iperf needs -out, -mode, -client-ns, -server-ns and -dst", errUsage)
+		if o.Dst == "" {
+			return fmt.Errorf("%w: iperf needs -dst", errUsage)
 		}
 		s := runIperf(ctx, o)
 		printThroughput(os.Stdout, s)
@@ -218,6 +215,108 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: scale-report needs -dir", errUsage)
 		}
 		return writeScaleReport(dir, os.Stdout)
+	case "tunnels-up":
+		var sockA, sockB, want string
+		fs.StringVar(&sockA, "a", "", "initiating agent's status socket")
+		fs.StringVar(&sockB, "b", "", "responding agent's status socket (waited for)")
+		fs.StringVar(&want, "encap", "", "fail unless every IKE SA's UDP encapsulation is yes or no")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if sockA == "" || sockB == "" {
+			return fmt.Errorf("%w: tunnels-up needs -a and -b", errUsage)
+		}
+		n, err := flowsUp(ctx, sockA, sockB, want)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  vpngw: %d connections up\n", n)
+		return nil
+	case "flows":
+		var o flowsOptions
+		o.flags(fs, flowsFile, 5301)
+		fs.IntVar(&o.Tunnels, "tunnels", 1, "tunnels the flows are spread over")
+		fs.IntVar(&o.N, "n", 100, "flows (flow i: 10.1.i.10 -> 10.2.i.10)")
+		if err := o.parse(fs, args); err != nil {
+			return err
+		}
+		if o.N < 1 || o.N > maxFlows {
+			return fmt.Errorf("%w: flows needs 1 <= -n <= %d", errUsage, maxFlows)
+		}
+		s := runFlows(ctx, o)
+		printFlows(os.Stdout, s)
+		if err := appendJSONLine(o.Out, flowsFile, s); err != nil {
+			return err
+		}
+		if s.Error != "" {
+			return errors.New(s.Error)
+		}
+		return nil
+	case "flows-sink":
+		var port, omit, dur int
+		fs.IntVar(&port, "port", 5301, "port")
+		fs.IntVar(&omit, "O", 1, "seconds skipped after the first flow arrives")
+		fs.IntVar(&dur, "t", 10, "measured seconds")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return runFlowsSink(ctx, port, time.Duration(omit)*time.Second, time.Duration(dur)*time.Second, os.Stdout)
+	case "flows-source":
+		var n, port int
+		var d time.Duration
+		fs.IntVar(&n, "n", 100, "flows (flow i: 10.1.i.10 -> 10.2.i.10)")
+		fs.IntVar(&port, "port", 5301, "sink port")
+		fs.DurationVar(&d, "d", 13*time.Second, "how long to send")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if n < 1 || n > maxFlows || d <= 0 || d > 10*time.Minute {
+			return fmt.Errorf("%w: flows-source needs 1 <= -n <= %d and 0 < -d <= 10m", errUsage, maxFlows)
+		}
+		return runFlowsSource(ctx, n, port, d)
+	case "flows-report":
+		var dir string
+		fs.StringVar(&dir, "dir", "", "results directory with flows.jsonl")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if dir == "" {
+			return fmt.Errorf("%w: flows-report needs -dir", errUsage)
+		}
+		return writeFlowsReport(dir, os.Stdout)
+	case "gwops":
+		var o gwopsOptions
+		fs.StringVar(&o.Out, "out", "", "results directory (gwops.jsonl is appended)")
+		fs.IntVar(&o.Repeats, "repeats", 5, "create/list/delete cycles")
+		fs.IntVar(&o.Lists, "lists", 5, "timed lists of each kind per cycle")
+		fs.StringVar(&o.Bin, "bin", "bin/vpngw", "the vpngw binary (its CLI runs with this environment's VPNGW_URL, VPNGW_CA_FILE, VPNGW_CONFIG_DIR)")
+		fs.StringVar(&o.URL, "url", os.Getenv("VPNGW_URL"), "the API")
+		fs.StringVar(&o.CAFile, "ca", os.Getenv("VPNGW_CA_FILE"), "the server's CA certificate")
+		fs.StringVar(&o.Credential, "credential", "", "the administrator's credential file (for the REST client's sign-in)")
+		fs.StringVar(&o.Group, "g", "", "resource group")
+		fs.StringVar(&o.Gateway, "gateway", "", "virtual network gateway")
+		fs.StringVar(&o.Conn, "conn", "", "connection created and deleted each cycle")
+		fs.StringVar(&o.Site, "site", "", "its local network gateway")
+		fs.StringVar(&o.SharedKey, "shared-key", "", "its shared key")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if o.Out == "" || o.URL == "" || o.CAFile == "" || o.Credential == "" || o.Group == "" || o.Gateway == "" ||
+			o.Conn == "" || o.Site == "" || o.SharedKey == "" || o.Repeats < 1 || o.Lists < 1 {
+			return fmt.Errorf("%w: gwops needs -out, -url, -ca, -credential, -g, -gateway, -conn, -site, -shared-key, -repeats >= 1, -lists >= 1", errUsage)
+		}
+		_, err := runGwops(ctx, o)
+		return err
+	case "gwops-report":
+		var dir string
+		fs.StringVar(&dir, "dir", "", "results directory with gwops.jsonl")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if dir == "" {
+			return fmt.Errorf("%w: gwops-report needs -dir", errUsage)
+		}
+		return writeGwopsReport(dir, os.Stdout)
 	case "idle":
 		var o idleOptions
 		fs.StringVar(&o.Out, "out", "", "results directory (idle.jsonl is appended)")

@@ -156,20 +156,30 @@ func waitSocket(ctx context.Context, c *http.Client) error {
 	}
 }
 
+// waitAgents waits until the agents behind sockB, then sockA, answer with
+// their data planes open, and returns a client for each.
+func waitAgents(ctx context.Context, sockA, sockB string) (a, b *http.Client, err error) {
+	a, b = unixHTTP(sockA), unixHTTP(sockB)
+	for _, c := range []*http.Client{b, a} {
+		if err := waitSocket(ctx, c); err != nil {
+			return nil, nil, err
+		}
+	}
+	return a, b, nil
+}
+
 // vpngwUp initiates conn on the agent behind sockA (after the agent behind
 // sockB is ready) and waits until it is up. It returns the agent's setupMs
 // and whether the IKE SA uses UDP encapsulation.
 func vpngwUp(ctx context.Context, sockA, sockB, conn string) (ms float64, encap bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	a, b := unixHTTP(sockA), unixHTTP(sockB)
+	a, b, err := waitAgents(ctx, sockA, sockB)
+	if err != nil {
+		return 0, false, err
+	}
 	defer a.CloseIdleConnections()
 	defer b.CloseIdleConnections()
-	for _, c := range []*http.Client{b, a} {
-		if err := waitSocket(ctx, c); err != nil {
-			return 0, false, err
-		}
-	}
 	if _, ms, err = initiateWait(ctx, a, conn); err != nil {
 		return 0, false, err
 	}

@@ -346,8 +346,9 @@ func TestBGPLearnedRouteThroughTunnel(t *testing.T) {
 func TestBGPTransit(t *testing.T) {
 	l := newLab(t)
 	// Site B also advertises the default route and a prefix inside the
-	// VNet: the first is accepted (not routed into the tunnel, it would
-	// carry the tunnels themselves) and not passed on, the second refused.
+	// VNet: the first is accepted (it steers the VNet's egress only, not
+	// the gateway's own default route: TestBGPDefaultRouteSteersVNetEgress)
+	// and not passed on, the second refused.
 	b := l.site(2, siteOpts{remote: []string{"10.3.0.0/16"}, nets: []string{"0.0.0.0/0", "10.1.5.0/24"}})
 	c := l.site(3, siteOpts{remote: []string{"10.2.0.0/16"}})
 	a := l.start(l.config(b, c))
@@ -366,8 +367,8 @@ func TestBGPTransit(t *testing.T) {
 	if rs, err := c.frr.Routes(); err != nil || rs["0.0.0.0/0"] != nil || rs["10.1.5.0/24"] != nil {
 		t.Errorf("site C got what must not be re-advertised (%v): %v", err, rs)
 	}
-	// The sites also learn each other's static prefixes (connected local
-	// network gateways are advertised), from the gateway itself.
+	// The sites also learn each other's static prefixes (the local network
+	// gateways of BGP connections are advertised), from the gateway itself.
 	if !frrHas(b.frr, c.LAN.String(), "65515") {
 		t.Errorf("site B did not learn site C's LAN %s from the gateway", c.LAN)
 	}

@@ -1,0 +1,71 @@
+# bench-lib.sh — helpers the `make bench` scripts share (sourced, not run):
+# logging, processes tracked by PID, commands in network namespaces, and
+# the four-namespace gateway pair of bench.sh and bench-tunnels.sh.
+# Set BENCH_NAME (message prefix) and RESULTS before calling die or fail.
+
+PIDS=()  # background processes started with nsx_bg, stopped by PID
+BG_PID=  # the last one
+
+log() { printf '%s %s\n' "$(date +%T)" "$*"; }
+die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
+fail() { # a failed step: noted in $RESULTS/failures.txt, the run goes on
+	echo "$BENCH_NAME: FAILED: $*" >&2
+	echo "$*" >>"$RESULTS/failures.txt"
+}
+
+# alive PID: running (not a zombie)?
+alive() { local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1; [ -n "$st" ] && [ "${st%% *}" != Z ]; }
+
+# stop_pid PID [TENTHS]: TERM, up to TENTHS tenths of a second (default
+# 100), KILL; reap; forget it.
+stop_pid() {
+	local p=$1 q keep=()
+	[ -n "$p" ] || return 0
+	kill -TERM "$p" 2>/dev/null || true
+	for _ in $(seq 1 "${2:-100}"); do alive "$p" || break; sleep 0.1; done
+	alive "$p" && kill -KILL "$p" 2>/dev/null
+	wait "$p" 2>/dev/null || true
+	for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+	PIDS=("${keep[@]}")
+}
+
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# nsx_bg NS LOG CMD...: start in the background (ip netns exec execs, so
+# BG_PID is the command's PID).
+nsx_bg() { local ns=$1 logf=$2; shift 2; ip netns exec "$ns" "$@" </dev/null >"$logf" 2>&1 & BG_PID=$!; PIDS+=("$BG_PID"); }
+
+# kill_tracked_and_netns NS...: on exit, KILL what nsx_bg started and
+# whatever else runs in the namespaces, and delete them.
+kill_tracked_and_netns() {
+	local ns p
+	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	for ns in "$@"; do
+		[ -e "/run/netns/$ns" ] || continue
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+}
+
+# gateway_pair AH AG BG BH: host A --lan0-- gw A ==wan0== gw B --lan0--
+# host B, links up, IPv6 off, the gateways forwarding with rp_filter off;
+# the caller adds addresses and routes.
+gateway_pair() {
+	local ns
+	for ns in "$@"; do
+		ip netns add "$ns"
+		nsx "$ns" ip link set lo up
+		nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	done
+	ip link add lan0 netns "$1" type veth peer name lan0 netns "$2"
+	ip link add wan0 netns "$2" type veth peer name wan0 netns "$3"
+	ip link add lan0 netns "$3" type veth peer name lan0 netns "$4"
+	nsx "$1" ip link set lan0 up
+	nsx "$2" ip link set lan0 up
+	nsx "$2" ip link set wan0 up
+	nsx "$3" ip link set wan0 up
+	nsx "$3" ip link set lan0 up
+	nsx "$4" ip link set lan0 up
+	for ns in "$2" "$3"; do
+		nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+	done
+}
