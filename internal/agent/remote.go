@@ -9,10 +9,21 @@ package agent
 // configuration (also cached in the state directory, so a restarted agent
 // comes back without the control plane) and retries with backoff.
 //
+// A replicated control plane (docs/ha.md) has several agent API URLs, of
+// which only the leading replica's answers: the agent talks to one at a
+// time (supervisor.server) and, when it fails, moves on to the next,
+// waiting only after a whole round of them failed. routinePoll owns that
+// choice; routineReport reports to the server in use, and when that server
+// cannot be reached it interrupts the long poll waiting on it, so that a
+// dead leader is left at the next heartbeat rather than when the poll
+// times out.
+//
 // RunRemote starts two routines and joins them when ctx ends:
 //
-//	routinePoll:   long-polls for assignments ─► accept ─► apply ─► start/stop or Reload the instance
+//	routinePoll:   long-polls the server in use for assignments ─► accept ─► apply ─► start/stop or Reload the instance
+//	               on failure ─► the next server (a whole round failed: back off)
 //	routineReport: every agentapi.ReportEvery (heartbeat) and on every status change ─► PUT the Report
+//	               unreachable ─► interrupt routinePoll's request to that server
 //
 // The instance (an Agent with its status socket) runs on goroutines of its
 // own, started by startInstance and joined by instance.stop. The
@@ -23,6 +34,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -32,6 +44,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -43,9 +56,10 @@ import (
 
 // RemoteOptions configure RunRemote.
 type RemoteOptions struct {
-	// Server is the control plane's agent API: https://host:port,
-	// http://host:port or unix:///path/to/socket.
-	Server string
+	// Servers are the control plane's agent API URLs (https://host:port,
+	// http://host:port or unix:///path/to/socket): one, or one per
+	// replica of a replicated control plane, tried in turn.
+	Servers []string
 	// Instance is this instance's ID, as the control plane named it.
 	Instance string
 	// Token authenticates to the control plane (empty: none): the
@@ -74,13 +88,25 @@ const (
 	stopTimeout = 15 * time.Second
 )
 
+// ErrNoServer is RunRemote's error without a control plane URL.
+var ErrNoServer = errors.New("agent: no control plane URL (--server)")
+
 // RunRemote runs an instance fed by the control plane until ctx ends.
 func RunRemote(ctx context.Context, o RemoteOptions) error {
-	client, err := agentapi.NewClient(o.Server, o.Instance, o.Token, o.RootCAs)
-	if err != nil {
-		return err
+	if len(o.Servers) == 0 {
+		return ErrNoServer
 	}
-	s := &supervisor{opts: o, log: o.Logger, client: client, poked: make(chan struct{}, 1)}
+	s := &supervisor{opts: o, log: o.Logger, poked: make(chan struct{}, 1)}
+	for i, u := range o.Servers {
+		if slices.Contains(o.Servers[:i], u) {
+			return fmt.Errorf("agent: --server %q given twice", u)
+		}
+		c, err := agentapi.NewClient(u, o.Instance, o.Token, o.RootCAs)
+		if err != nil {
+			return err
+		}
+		s.clients = append(s.clients, c)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -101,11 +127,22 @@ func RunRemote(ctx context.Context, o RemoteOptions) error {
 
 // supervisor runs the instance the control plane assigns.
 type supervisor struct {
-	opts   RemoteOptions
-	log    *slog.Logger
-	client *agentapi.Client
+	opts RemoteOptions
+	log  *slog.Logger
+	// clients are the control plane's agent APIs, one per
+	// opts.Servers entry.
+	clients []*agentapi.Client
+	// server is the index of the client in use; written by routinePoll
+	// only.
+	server atomic.Int32
 	// poked wakes routineReport (an instance's status changed).
 	poked chan struct{}
+
+	// pollMu guards pollServer and pollCancel: routinePoll's request in
+	// flight, which routineReport interrupts when that server is gone.
+	pollMu     sync.Mutex
+	pollServer int32
+	pollCancel context.CancelFunc
 
 	mu sync.Mutex
 	// cur is the assignment running (or that failed to start); guarded by mu.
@@ -131,35 +168,65 @@ func (s *supervisor) poke() {
 	}
 }
 
-// routinePoll long-polls for assignments and applies them, retrying with
-// exponential backoff (1 s doubling to 15 s, no jitter) while the control
-// plane is away.
+// Retry timing of routinePoll: after a whole round of servers failed, it
+// waits retryFirst, doubling up to retryMax (retryMaxSeveral with several
+// servers: a replica takes over within its lease, and the agent should
+// find it soon after).
+const (
+	retryFirst      = time.Second
+	retryMax        = 15 * time.Second
+	retryMaxSeveral = 2 * time.Second
+)
+
+// routinePoll long-polls the server in use for assignments and applies
+// them. When a request fails it moves to the next server at once; when
+// every server failed in a row it waits with exponential backoff
+// (retryFirst doubling to retryMax, no jitter) and starts a new round.
 func (s *supervisor) routinePoll(ctx context.Context) {
-	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(time.Second), backoff.WithMultiplier(2),
-		backoff.WithMaxInterval(15*time.Second), backoff.WithRandomizationFactor(0), backoff.WithMaxElapsedTime(0))
+	maxWait := retryMax
+	if len(s.clients) > 1 {
+		maxWait = retryMaxSeveral
+	}
+	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(retryFirst), backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(maxWait), backoff.WithRandomizationFactor(0), backoff.WithMaxElapsedTime(0))
 	var after int64
 	s.mu.Lock()
 	if s.cur != nil {
 		after = s.cur.Revision
 	}
 	s.mu.Unlock()
+	failed := 0 // requests failed in a row, across servers
 	for ctx.Err() == nil {
-		a, err := s.client.Fetch(ctx, after)
+		i := s.server.Load()
+		a, err := s.fetch(ctx, i, after)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			wait := retry.NextBackOff()
+			failed++
 			var he *agentapi.HTTPError
-			switch {
-			case errors.As(err, &he) && he.Code == http.StatusUnauthorized:
-				s.log.Error("the control plane refused this agent's token; check --token-file", "retry_in", wait)
-			case errors.As(err, &he) && he.Code == http.StatusGone:
+			gone := errors.As(err, &he) && he.Code == http.StatusGone
+			if gone {
 				// The gateway was deleted: stop its tunnels, keep asking in
 				// case an instance of this name comes back.
 				if s.forget() {
 					after = 0
 				}
+			} else if len(s.clients) > 1 {
+				next := (i + 1) % int32(len(s.clients))
+				s.log.Debug("control plane server failed; trying the next", "server", s.opts.Servers[i], "err", err, "next", s.opts.Servers[next])
+				s.server.Store(next)
+				if failed%len(s.clients) != 0 {
+					continue // the round is not over: no wait
+				}
+			}
+			wait := retry.NextBackOff()
+			switch {
+			case gone:
+			case errors.As(err, &he) && he.Code == http.StatusUnauthorized:
+				s.log.Error("the control plane refused this agent's token; check --token-file", "retry_in", wait)
+			case len(s.clients) > 1:
+				s.log.Warn("control plane unreachable (no server answered); running with the last assignment", "err", err, "retry_in", wait)
 			default:
 				s.log.Warn("control plane unreachable; running with the last assignment", "err", err, "retry_in", wait)
 			}
@@ -169,6 +236,10 @@ func (s *supervisor) routinePoll(ctx context.Context) {
 			}
 			continue
 		}
+		if failed > 0 && len(s.clients) > 1 {
+			s.log.Info("control plane answered", "server", s.opts.Servers[i])
+		}
+		failed = 0
 		retry.Reset()
 		if a == nil {
 			continue
@@ -177,6 +248,32 @@ func (s *supervisor) routinePoll(ctx context.Context) {
 			s.saveCache(a)
 		}
 		after = a.Revision
+	}
+}
+
+// fetch long-polls server i, as a request routineReport can interrupt
+// (abandon).
+func (s *supervisor) fetch(ctx context.Context, i int32, after int64) (*agentapi.Assignment, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.pollMu.Lock()
+	s.pollServer, s.pollCancel = i, cancel
+	s.pollMu.Unlock()
+	defer func() {
+		s.pollMu.Lock()
+		s.pollCancel = nil
+		s.pollMu.Unlock()
+	}()
+	return s.clients[i].Fetch(rctx, after)
+}
+
+// abandon interrupts routinePoll's request if it waits on server i, which
+// could not be reached: routinePoll then moves to the next server.
+func (s *supervisor) abandon(i int32) {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	if s.pollCancel != nil && s.pollServer == i {
+		s.pollCancel()
 	}
 }
 
@@ -200,15 +297,24 @@ func (s *supervisor) routineReport(ctx context.Context) {
 				return
 			}
 		}
+		i := s.server.Load()
 		rctx, cancel := context.WithTimeout(ctx, reportTimeout)
-		err := s.client.Report(rctx, s.report())
+		err := s.clients[i].Report(rctx, s.report())
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if !failing {
-				s.log.Warn("cannot report status to the control plane; will retry", "err", err)
+				s.log.Warn("cannot report status to the control plane; will retry", "server", s.opts.Servers[i], "err", err)
 			}
 			failing = true
+			// A server that answers (whatever it says) is routinePoll's
+			// to judge; one that cannot be reached is left now, with
+			// several to choose from, rather than when the long poll on
+			// it times out.
+			var he *agentapi.HTTPError
+			if len(s.clients) > 1 && !errors.As(err, &he) {
+				s.abandon(i)
+			}
 		case err == nil:
 			failing = false
 		}

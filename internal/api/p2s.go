@@ -7,18 +7,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/p2s/profile"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -45,47 +46,79 @@ const (
 	paramPackage     = "packageId"
 )
 
-// packageStore holds generated client packages by their random ID (the
-// URL is the capability, as Azure's SAS URL is).
-type packageStore struct {
-	mu   sync.Mutex
-	pkgs map[string]clientPackage
-}
+// packageKeyPrefix is where client packages are kept: in the store, so
+// that the URL generatevpnprofile returns is served by every replica of a
+// replicated control plane, and under registry.SecretKeyPrefix, so that
+// they are sealed whole at rest (the URL is the capability to fetch one,
+// as Azure's SAS URL is).
+const packageKeyPrefix = registry.SecretKeyPrefix + "vpnclientpackages/"
 
+// clientPackage is a stored client package.
 type clientPackage struct {
-	zip     []byte
-	name    string
-	expires time.Time
+	// Zip is the package.
+	Zip []byte `json:"zip"`
+	// Name is the gateway's name (the file name's start).
+	Name string `json:"name"`
+	// Expires is when the URL stops working (packageTTL after it was
+	// built).
+	Expires time.Time `json:"expires"`
 }
 
-func (p *packageStore) put(id string, c clientPackage, now time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pkgs == nil {
-		p.pkgs = map[string]clientPackage{}
+// putPackage stores a client package under its random ID, first deleting
+// expired ones and, beyond maxPackages, the oldest.
+func (s *Server) putPackage(ctx context.Context, id string, c clientPackage) error {
+	kvs, _, err := s.st.List(ctx, packageKeyPrefix)
+	if err != nil {
+		return err
 	}
-	for k, v := range p.pkgs {
-		if now.After(v.expires) {
-			delete(p.pkgs, k)
-		}
+	type stored struct {
+		key     string
+		expires time.Time
 	}
-	if len(p.pkgs) >= maxPackages {
-		var oldest string
-		for k, v := range p.pkgs {
-			if oldest == "" || v.expires.Before(p.pkgs[oldest].expires) {
-				oldest = k
+	var live []stored
+	for _, kv := range kvs {
+		var p clientPackage
+		if json.Unmarshal(kv.Value, &p) != nil || s.now().After(p.Expires) {
+			if _, err := s.st.Delete(ctx, kv.Key, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
 			}
+			continue
 		}
-		delete(p.pkgs, oldest)
+		live = append(live, stored{kv.Key, p.Expires})
 	}
-	p.pkgs[id] = c
+	slices.SortFunc(live, func(a, b stored) int { return a.expires.Compare(b.expires) })
+	for len(live) >= maxPackages {
+		if _, err := s.st.Delete(ctx, live[0].key, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		live = live[1:]
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	_, err = s.st.Put(ctx, packageKeyPrefix+id, b)
+	return err
 }
 
-func (p *packageStore) get(id string, now time.Time) (clientPackage, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	c, ok := p.pkgs[id]
-	return c, ok && !now.After(c.expires)
+// getPackage returns the client package stored under id, if it has not
+// expired.
+func (s *Server) getPackage(ctx context.Context, id string) (clientPackage, bool, error) {
+	var c clientPackage
+	if id == "" || strings.ContainsAny(id, "/") {
+		return c, false, nil
+	}
+	kv, err := s.st.Get(ctx, packageKeyPrefix+id)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, false, nil
+	}
+	if err != nil {
+		return c, false, err
+	}
+	if err := json.Unmarshal(kv.Value, &c); err != nil {
+		return c, false, err
+	}
+	return c, !s.now().After(c.Expires), nil
 }
 
 // p2sProvisioner returns the provisioner's point-to-site side, or the
@@ -212,21 +245,26 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 		return internalf("randomness: %v", err)
 	}
 	id := hex.EncodeToString(idb[:])
-	s.packages.put(id, clientPackage{zip: zip, name: gw.Name, expires: s.now().Add(packageTTL)}, s.now())
+	if err := s.putPackage(r.Context(), id, clientPackage{Zip: zip, Name: gw.Name, Expires: s.now().Add(packageTTL)}); err != nil {
+		return internalf("storing the client package of %s: %v", gw.ID, err)
+	}
 	return s.answerAction(w, r, gw, s.endpointFor(r.Request)+"/vpnclientpackages/"+id)
 }
 
 // getVpnClientPackage serves the zip at the URL generatevpnprofile gave.
 func (s *Server) getVpnClientPackage(w http.ResponseWriter, r *request) error {
-	c, ok := s.packages.get(r.param(paramPackage), s.now())
+	c, ok, err := s.getPackage(r.Context(), r.param(paramPackage))
+	if err != nil {
+		return internalf("reading a client package: %v", err)
+	}
 	if !ok {
 		return errorf(http.StatusNotFound, armerr.CodeResourceNotFound, "",
 			"The client package was not found: links last %v; generate the profile again.", packageTTL)
 	}
 	w.Header().Set("Content-Type", "application/zip")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+c.name+`-vpnclientpackage.zip"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+c.Name+`-vpnclientpackage.zip"`)
 	w.WriteHeader(http.StatusOK)
-	w.Write(c.zip)
+	w.Write(c.Zip)
 	return nil
 }
 

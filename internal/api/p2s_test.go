@@ -1,10 +1,28 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"math/big"
 	"net/http"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store/boltstore"
 )
 
 // setvpnclientipsecparameters validates its body naming the field, makes
@@ -21,11 +39,7 @@ func TestVpnClientIPsecParameters(t *testing.T) {
 	h.expectErr(h.do(http.MethodPost, get, nil), http.StatusBadRequest, "VpnClientConfigurationInvalid")
 	h.expectErr(h.do(http.MethodPost, set, pol), http.StatusBadRequest, "VpnClientConfigurationInvalid")
 
-	gw := `{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw1"},
-		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"` + s.vnet + `/subnets/GatewaySubnet"},"publicIPAddress":{"id":"` + s.pip + `"}}}],
-		"vpnClientConfiguration":{"vpnClientAddressPool":{"addressPrefixes":["172.16.0.0/24"]},"vpnClientProtocols":["IkeV2"],
-		"vpnAuthenticationTypes":["Radius"],"radiusServerAddress":"10.9.9.9","radiusServerSecret":"RadSecret"}}}`
-	h.wait(h.expect(h.do(http.MethodPut, s.gw, gw), http.StatusOK))
+	h.wait(h.expect(h.do(http.MethodPut, s.gw, radiusP2SGateway(s)), http.StatusOK))
 
 	var defs VpnClientIPsecDefaults
 	h.expect(h.do(http.MethodPost, get, nil), http.StatusOK).json(t, &defs)
@@ -77,4 +91,112 @@ func TestVpnClientIPsecParameters(t *testing.T) {
 		t.Errorf("setting the same policy again: %+v, etag %v → %v", same, etag, h.get(s.gw)["etag"])
 	}
 	h.expectErr(h.do(http.MethodPost, rid("rg", "virtualNetworkGateways", "nope")+"/getvpnclientipsecparameters", nil), http.StatusNotFound, "ResourceNotFound")
+}
+
+// radiusP2SGateway is a gateway of site s with point-to-site over RADIUS.
+func radiusP2SGateway(s site) string {
+	return `{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw1"},
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"` + s.vnet + `/subnets/GatewaySubnet"},"publicIPAddress":{"id":"` + s.pip + `"}}}],
+		"vpnClientConfiguration":{"vpnClientAddressPool":{"addressPrefixes":["172.16.0.0/24"]},"vpnClientProtocols":["IkeV2"],
+		"vpnAuthenticationTypes":["Radius"],"radiusServerAddress":"10.9.9.9","radiusServerSecret":"RadSecret"}}}`
+}
+
+// p2sTestProvisioner answers VpnServer with a fixed gateway, like the
+// reconciler does for a gateway with point-to-site.
+type p2sTestProvisioner struct {
+	NoneProvisioner
+	srv resource.VpnServer
+}
+
+func (p p2sTestProvisioner) VpnServer(context.Context, *resource.VirtualNetworkGateway) (resource.VpnServer, error) {
+	return p.srv, nil
+}
+
+func (p2sTestProvisioner) VpnClientHealth(context.Context, *resource.VirtualNetworkGateway) ([]resource.VpnClientConnectionHealthDetail, error) {
+	return nil, nil
+}
+
+func (p2sTestProvisioner) DisconnectVpnClients(context.Context, *resource.VirtualNetworkGateway, []string) error {
+	return nil
+}
+
+// A client package generatevpnprofile built through one server is served
+// by another server on the same store (another replica), kept sealed in
+// the store, until its hour is over; an unknown ID is 404 on both.
+func TestVpnClientPackageSharedByReplicas(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "P2S Root"}, IsCA: true,
+		BasicConstraintsValid: true, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := p2sTestProvisioner{srv: resource.VpnServer{FQDN: "gw.example", Addresses: []string{"203.0.113.7"}, RootCertificate: der,
+		Routes: []string{"10.1.0.0/16"}}}
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	// One store, sealed as vpngw serve opens it, under both servers.
+	raw, err := boltstore.Open(filepath.Join(t.TempDir(), "vpngw.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	kf, err := registry.CreateKeyFile(filepath.Join(t.TempDir(), "secrets.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := registry.NewSealed(raw, kf)
+	h1 := newHarness(t, Config{Provisioner: prov, Now: clock, Store: st})
+	h2 := newHarness(t, Config{Provisioner: prov, Now: clock, Store: st})
+	s := h1.site("rg", "Key1Key1Key1")
+	h1.wait(h1.expect(h1.do(http.MethodPut, s.gw, radiusP2SGateway(s)), http.StatusOK))
+
+	var link string
+	h1.action(s.gw+"/generatevpnprofile", `{}`).json(t, &link)
+	u, err := url.Parse(link)
+	if err != nil || !strings.HasPrefix(u.Path, "/vpnclientpackages/") {
+		t.Fatalf("generatevpnprofile answered %q", link)
+	}
+	var zips [2][]byte
+	for i, h := range []*harness{h1, h2} {
+		r := h.expect(h.do(http.MethodGet, u.Path, nil), http.StatusOK)
+		if r.header.Get("Content-Type") != "application/zip" || !bytes.HasPrefix(r.body, []byte("PK")) {
+			t.Fatalf("server %d: %s %q", i+1, r.header.Get("Content-Type"), r.body[:min(len(r.body), 16)])
+		}
+		zips[i] = r.body
+		h.expectErr(h.do(http.MethodGet, "/vpnclientpackages/00112233445566778899aabbccddeeff", nil), http.StatusNotFound, armerr.CodeResourceNotFound)
+	}
+	if !bytes.Equal(zips[0], zips[1]) {
+		t.Fatal("the servers served different packages")
+	}
+	// In the store with its expiry, sealed at rest: the raw value holds
+	// neither the package nor its JSON.
+	kvs, _, err := st.List(context.Background(), packageKeyPrefix)
+	if err != nil || len(kvs) != 1 {
+		t.Fatalf("stored packages: %v %d", err, len(kvs))
+	}
+	var c clientPackage
+	if json.Unmarshal(kvs[0].Value, &c) != nil || !bytes.Equal(c.Zip, zips[0]) || !c.Expires.Equal(clock().Add(packageTTL)) {
+		t.Fatalf("stored package: %+v", c.Expires)
+	}
+	rawKV, err := raw.Get(context.Background(), kvs[0].Key)
+	if err != nil || bytes.Contains(rawKV.Value, []byte(`"zip"`)) || bytes.Contains(rawKV.Value, zips[0][:64]) {
+		t.Fatalf("the package is not sealed at rest: %v %q", err, rawKV.Value[:min(len(rawKV.Value), 64)])
+	}
+	// After its hour: gone on both, and dropped from the store by the
+	// next one built.
+	mu.Lock()
+	now = now.Add(packageTTL + time.Second)
+	mu.Unlock()
+	for _, h := range []*harness{h1, h2} {
+		h.expectErr(h.do(http.MethodGet, u.Path, nil), http.StatusNotFound, armerr.CodeResourceNotFound)
+	}
+	h2.action(s.gw+"/generatevpnprofile", `{}`)
+	if kvs, _, err := st.List(context.Background(), packageKeyPrefix); err != nil || len(kvs) != 1 || kvs[0].Key == packageKeyPrefix+path.Base(u.Path) {
+		t.Fatalf("stored packages after expiry: %v %+v", err, kvs)
+	}
 }

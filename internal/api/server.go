@@ -117,8 +117,6 @@ type Server struct {
 
 	// activity is the activity log (activity.go).
 	activity activityLog
-	// packages are the generated point-to-site client packages (p2s.go).
-	packages packageStore
 }
 
 // New returns a Server over cfg.Store.

@@ -22,7 +22,8 @@ import (
 func addAgentCommand(root *cobra.Command, e *env) {
 	var (
 		configPath, socket, logLevel, logFormat, output string
-		server, instance, tokenFile, stateDir, caFile   string
+		instance, tokenFile, stateDir, caFile           string
+		servers                                         []string
 		status, check                                   bool
 	)
 	cmd := &cobra.Command{
@@ -38,12 +39,17 @@ SIGINT or SIGTERM deletes the SAs on the peers and exits.
 With --server and --instance the configuration comes from the control plane
 (vpngw serve) instead, and the agent reports its status back; it keeps
 forwarding with its last configuration while the control plane is away.
+A replicated control plane (several vpngw serve on etcd, docs/ha.md) has one
+agent API per replica, of which only the leader's answers: give them all
+(--server repeated, or a comma-separated list); the agent uses one at a time
+and moves to the next when it cannot be reached or fails.
 
   vpngw agent --config /etc/vpngw/agent.yaml
   vpngw agent --check --config /etc/vpngw/agent.yaml   validate and exit
   vpngw agent --status [--config FILE | --socket PATH]  show SAs and counters
   vpngw agent --server https://cp:8481 --instance NAME --token-file /etc/vpngw/token \
       --ca-file /etc/vpngw/ca.crt
+  vpngw agent --server https://cp1:8481,https://cp2:8481,https://cp3:8481 --instance NAME ...
 
 The token file holds the instance's own token (vpngw serve agent-token
 --instance NAME prints it on the control plane); --ca-file is the control
@@ -54,7 +60,7 @@ chains to.`,
 			if status {
 				return agentStatus(cmd.Context(), e, configPath, socket, output)
 			}
-			if server != "" {
+			if len(servers) > 0 {
 				if configPath != "" {
 					return usageError{fmt.Errorf("give --config or --server, not both")}
 				}
@@ -81,7 +87,7 @@ chains to.`,
 				}
 				ctx, stop := signal.NotifyContext(contextOf(cmd), syscall.SIGINT, syscall.SIGTERM)
 				defer stop()
-				return agent.RunRemote(ctx, agent.RemoteOptions{Server: server, Instance: instance, Token: token, RootCAs: roots,
+				return agent.RunRemote(ctx, agent.RemoteOptions{Servers: servers, Instance: instance, Token: token, RootCAs: roots,
 					StateDir: stateDir, Logger: log.With("instance", instance), StatusSocket: socket})
 			}
 			if configPath == "" {
@@ -107,7 +113,7 @@ chains to.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&configPath, "config", "", "configuration file (YAML)")
-	f.StringVar(&server, "server", "", "take the configuration from the control plane's agent API (https://HOST:PORT, http://HOST:PORT or unix:///PATH)")
+	f.StringSliceVar(&servers, "server", nil, "take the configuration from the control plane's agent API (https://HOST:PORT, http://HOST:PORT or unix:///PATH); repeat it or give a comma-separated list for the replicas of a replicated control plane")
 	f.StringVar(&caFile, "ca-file", "", "CA certificate (PEM) of the control plane's agent API, with an https --server (the control plane's DATA-DIR/tls/ca.crt; default: the system's roots)")
 	f.StringVar(&instance, "instance", "", "this instance's name at the control plane (with --server)")
 	f.StringVar(&tokenFile, "token-file", "", "file with this instance's agent API token, from vpngw serve agent-token (with --server)")

@@ -652,8 +652,11 @@ func (c *cloud) labProcessPID(name string) int {
 // pingRun is the outcome of pingGaps.
 type pingRun struct {
 	sent, received, lost int
-	// maxGap is the longest run of consecutive lost pings.
-	maxGap int
+	// maxGap is the longest run of consecutive lost pings, and gapFrom
+	// the sequence number (from 1) of its first.
+	maxGap, gapFrom int
+	// lostSeqs are the sequence numbers (from 1) of the lost pings.
+	lostSeqs []int
 }
 
 // pingGaps pings addr count times at interval from ns and finds the
@@ -682,7 +685,10 @@ func pingGaps(ns *nstest.NS, addr netip.Addr, count int, interval time.Duration)
 			continue
 		}
 		gap++
-		r.maxGap = max(r.maxGap, gap)
+		r.lostSeqs = append(r.lostSeqs, seq)
+		if gap > r.maxGap {
+			r.maxGap, r.gapFrom = gap, seq-gap+1
+		}
 	}
 	return r
 }

@@ -218,7 +218,11 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 			out = *a
 		}
 		h.mu.Unlock()
-		if a != nil && out.Revision > after {
+		// A revision above this hub's is one it never issued: another
+		// control plane replica's, whose clock ran ahead of this one's
+		// (revisions follow the clock). The instance gets this hub's
+		// assignment at once rather than after the clock catches up.
+		if a != nil && out.Revision != after {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(out)
 			return
@@ -260,6 +264,11 @@ func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		http.Error(w, "no such gateway instance: "+id, http.StatusNotFound)
 		return
+	}
+	if rep.Revision > h.assign[id].Revision {
+		// Not an assignment of this hub (see getConfig): the instance
+		// has not applied this hub's yet.
+		rep.Revision = -1
 	}
 	prev := h.reports[id]
 	h.reports[id] = &Seen{Report: rep, At: time.Now()}
