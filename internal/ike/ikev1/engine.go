@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
@@ -419,6 +420,15 @@ func (e *Engine) HandlePacket(now time.Time, pkt ike.Packet) {
 			return
 		}
 		e.respondMainMode(now, pkt, h)
+		return
+	}
+	if h.RCookie == 0 && h.Exchange == isakmp.ExchMainMode && !s.initiator && s.remote.Addr() == pkt.Remote.Addr() &&
+		bytes.Equal(pkt.Data, s.x.lastIn) {
+		// A retransmitted MM1 (its responder cookie is still zero): the
+		// peer did not get our MM2. Send it again; without this the
+		// exchange stalls until the peer gives up (strongSwan's
+		// re-authentication from port 4500 once lost 10 s this way).
+		e.send(s, s.x.data)
 		return
 	}
 	if s.rc != 0 && h.RCookie != s.rc && !(s.initiator && s.state == stMM1) {

@@ -226,3 +226,25 @@ func TestAggressiveModeRefused(t *testing.T) {
 		t.Fatalf("reason %q", r)
 	}
 }
+
+// TestLostMM2IsResent: the responder's MM2 is lost; the initiator's
+// retransmitted MM1 (responder cookie still zero) must get it again, so
+// Main Mode completes after one retransmission instead of stalling.
+func TestLostMM2IsResent(t *testing.T) {
+	n := setup(t, ike.ModeDefault, ike.ModeResponderOnly, nil)
+	dropped := false
+	n.drop = func(p ike.Packet) bool {
+		if !dropped && p.Remote.Addr() == addrA {
+			dropped = true // b's first datagram: MM2
+			return true
+		}
+		return false
+	}
+	n.run(3 * time.Second) // the initiator retransmits MM1 after 1 s
+	if !dropped {
+		t.Fatal("nothing dropped")
+	}
+	if !n.a.e.Established("peer") || !n.b.e.Established("peer") {
+		t.Fatalf("not established 3 s after a lost MM2: a %q, b %q", n.a.e.LastError("peer"), n.b.e.LastError("peer"))
+	}
+}
