@@ -660,7 +660,9 @@ type pingRun struct {
 }
 
 // pingGaps pings addr count times at interval from ns and finds the
-// longest run of lost replies (the outage, in pings).
+// longest run of lost replies (the outage, in pings). NS.Run kills a
+// command after 30 s: keep count × interval well under that, or the last
+// pings count as lost.
 func pingGaps(ns *nstest.NS, addr netip.Addr, count int, interval time.Duration) pingRun {
 	out, _ := ns.Run("ping", "-n", "-c", strconv.Itoa(count), "-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64), "-W", "1", addr.String())
 	got := map[int]bool{}

@@ -651,8 +651,8 @@ func leads(hc *http.Client, s *server) bool {
 // throughout. A second connection is created through a follower and the
 // leader is killed (SIGKILL) while that operation is in flight; more
 // writes go to the followers during the takeover. It checks: no ping
-// lost from the first until 2 s after that operation completed (later
-// losses, at the end of the run, are logged); a follower leads within the lease plus a margin; the agents
+// lost (25 s of them, the leader killed 1 s in); a follower leads within
+// the lease plus a margin; the agents
 // report to the new leader (both instances Ready there, the connection
 // Connected read from it); the in-flight operation reaches Succeeded; and
 // every acknowledged write is on both live replicas. It logs the takeover
@@ -787,7 +787,7 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	reachable(t, w.vm, hostSiteHost, 20*time.Second)
 
 	// Pings at 10 pps throughout; the leader is killed a second in.
-	const pings = 300 // 30 s
+	const pings = 250 // 25 s: NS.Run kills a command after 30 s
 	pinged := make(chan pingRun, 1)
 	pingStart := time.Now()
 	go func() { pinged <- pingGaps(w.vm, hostSiteHost, pings, 100*time.Millisecond) }()
@@ -845,25 +845,15 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	t.Logf("pings VNet host → site host at 10 pps across the takeover: %d sent, %d received, longest gap %d from seq %d "+
 		"(pings began %v before the kill, at %s)", r.sent, r.received, r.maxGap, r.gapFrom,
 		killed.Sub(pingStart).Round(time.Millisecond), pingStart.UTC().Format("15:04:05.000"))
-	// The takeover window: from the first ping until 2 s after the
-	// operation completed (the agents had followed the new leader by
-	// then). Its pings must all come back. A ping after it that is lost
-	// is logged, not failed: the last requests of a run on this shared
-	// machine sometimes miss ping's final wait of two round trips.
-	window := int((settled.Sub(pingStart)+2*time.Second)/(100*time.Millisecond)) + 1
-	var lostIn, lostAfter []int
-	for _, seq := range r.lostSeqs {
-		if seq <= window {
-			lostIn = append(lostIn, seq)
-		} else {
-			lostAfter = append(lostAfter, seq)
-		}
+	// Every ping must come back. (The run lasts 25 s: a command in a
+	// namespace is killed after 30 s, and a 30 s run of pings lost its last
+	// ones that way, which looked like a loss late in the takeover.)
+	if settled.Sub(pingStart)+2*time.Second > time.Duration(pings)*100*time.Millisecond {
+		t.Logf("the operation completed %v after the pings began, near their end: the pings do not cover 2 s after it",
+			settled.Sub(pingStart).Round(time.Millisecond))
 	}
-	if len(lostAfter) > 0 {
-		t.Logf("pings lost after the takeover window (seq 1-%d): %v", window, lostAfter)
-	}
-	if len(lostIn) != 0 {
-		t.Errorf("pings lost during the takeover (seq 1-%d): %v", window, lostIn)
+	if len(r.lostSeqs) != 0 {
+		t.Errorf("pings lost across the takeover: %v", r.lostSeqs)
 		out, _ := w.gw[0].Run(w.bin, "agent", "--status", "--socket", filepath.Join(w.dir, "agent0", "status.sock"))
 		t.Logf("active instance's status:\n%s", out)
 	}
