@@ -23,10 +23,11 @@
 // Microsoft.Authorization API that manages them (Roles); a refusal is 403
 // AuthorizationFailed.
 //
-// State, in Config.Dir (DATA-DIR/identity, mode 0700): signing.key (the
-// ES256 key, 0600), principals.json (service principals and users with
-// their secrets' hashes, 0600), roleassignments.json (0600) and, written
-// once on the first start,
+// State: principals (service principals and users with their secrets'
+// hashes) and role assignments in Config.Store when set (store.go, shared
+// by replicas), else principals.json and roleassignments.json (0600); in
+// Config.Dir (DATA-DIR/identity, mode 0700): signing.key (the ES256 key,
+// 0600) and, written once on the first start,
 // admin-credential.json (the administrator service principal's client ID
 // and secret, 0600): the only place a secret is ever written in clear.
 // Nothing here logs a secret or a token.
