@@ -17,6 +17,7 @@ import (
 	"github.com/vpngw/vpngw/internal/store"
 	"github.com/vpngw/vpngw/internal/store/boltstore"
 	"github.com/vpngw/vpngw/internal/tstest"
+	"github.com/vpngw/vpngw/internal/tstest/etcdtest"
 )
 
 // replica is one API listener (the real apiHandler: token issuer, token
@@ -176,5 +177,31 @@ func TestRoleAssignmentSharedByReplicas(t *testing.T) {
 	}
 	if len(kvs) != 21 { // the administrator's and 20
 		t.Fatalf("%d role assignments in the store, want 21", len(kvs))
+	}
+}
+
+// TestPrincipalCreateEtcd: `serve principal-create` with --store etcd
+// (AddPrincipal) writes the principal to the shared store, where a
+// running replica's administrator and the new principal sign in, and
+// refuses a second principal of the same name.
+func TestPrincipalCreateEtcd(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	o := etcdOptions(t, etcd.Endpoint, "/vpngw/principals/", keyFile)
+	addr, _ := startNoneStop(t, o)
+	p, secret, err := identity.NewServicePrincipal("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddPrincipal(context.Background(), o.Store, t.TempDir(), p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(o.DataDir, IdentityDir, identity.PrincipalsFile)); err == nil {
+		t.Fatal("principal-create with etcd wrote principals.json")
+	}
+	time.Sleep(150 * time.Millisecond) // past the issuer's re-read on a miss
+	replica{base: "http://" + addr}.signIn(t, p.AppID, secret)
+	if err := AddPrincipal(context.Background(), o.Store, t.TempDir(), p, nil); err == nil {
+		t.Fatal("a second carol was added")
 	}
 }
