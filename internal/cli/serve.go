@@ -241,12 +241,18 @@ finish. See docs/security.md.`,
 }
 
 func addPrincipalCommand(serve *cobra.Command, e *env) {
-	var dataDir, name, user, certFile string
+	var (
+		dataDir, name, user, certFile string
+		sf                            storeFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "principal-create",
 		Short: "Create a service principal (prints its credential) or a user (password on stdin)",
-		Long: `Create a principal that can sign in to vpngw serve, in its DATA-DIR/identity
-(a running server sees it at its next sign-in):
+		Long: `Create a principal that can sign in to vpngw serve. With --store etcd (and
+the server's etcd flags) it is written to the store, where every replica
+sees it at once; with the embedded bbolt store it goes to the server's
+DATA-DIR/identity/principals.json, which the server imports into its store
+at its next sign-in or start:
 
   vpngw serve principal-create --name NAME      a service principal: prints its
                                                 credential JSON (tenantId, clientId,
@@ -271,7 +277,13 @@ objectId; docs/api.md#role-based-access-control).`,
 			if err != nil {
 				return err
 			}
-			idDir := filepath.Join(dir, server.IdentityDir)
+			so, err := sf.options(e)
+			if err != nil {
+				return err
+			}
+			add := func(p identity.Principal) error {
+				return server.AddPrincipal(cmd.Context(), so, dir, p, nil)
+			}
 			if user != "" {
 				line, err := bufio.NewReader(e.stdin).ReadString('\n')
 				if err != nil && line == "" {
@@ -281,7 +293,7 @@ objectId; docs/api.md#role-based-access-control).`,
 				if err != nil {
 					return usageError{err}
 				}
-				if err := identity.AddPrincipal(idDir, p); err != nil {
+				if err := add(p); err != nil {
 					return err
 				}
 				return json.NewEncoder(e.stdout).Encode(map[string]string{"userName": p.UserName, "objectId": p.ObjectID})
@@ -301,7 +313,7 @@ objectId; docs/api.md#role-based-access-control).`,
 			} else if p, secret, err = identity.NewServicePrincipal(name); err != nil {
 				return err
 			}
-			if err := identity.AddPrincipal(idDir, p); err != nil {
+			if err := add(p); err != nil {
 				return err
 			}
 			cred := map[string]string{"tenantId": identity.Tenant, "clientId": p.AppID, "objectId": p.ObjectID, "displayName": p.DisplayName}
@@ -318,6 +330,7 @@ objectId; docs/api.md#role-based-access-control).`,
 	f.StringVar(&user, "user", "", "create a user with this sign-in name")
 	f.StringVar(&certFile, "cert-file", "", "with --name: the service principal signs in with this certificate (PEM, RSA key) instead of a secret")
 	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	addStoreFlags(f, &sf)
 	serve.AddCommand(cmd)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/vpngw/vpngw/internal/armerr"
+	"github.com/vpngw/vpngw/internal/store"
 )
 
 // Role-based access control, in Azure's shapes: the built-in role
@@ -151,11 +152,70 @@ func Assign(dir string, a RoleAssignment) error {
 	return writeAssignments(dir, append(as, a))
 }
 
+// errAssignmentExists: another replica created an assignment of that
+// name first.
+var errAssignmentExists = errors.New("identity: the role assignment exists")
+
+// listAssignments returns the role assignments, from the store (cached)
+// or the file. Called with i.amu held.
+func (i *Issuer) listAssignments() ([]storedAssignment, error) {
+	if i.cfg.Store != nil {
+		ctx, cancel := storeCtx()
+		defer cancel()
+		s, err := i.loadStore(ctx)
+		return s.assignments, err
+	}
+	as, err := readAssignments(i.cfg.Dir)
+	out := make([]storedAssignment, len(as))
+	for k, a := range as {
+		out[k] = storedAssignment{RoleAssignment: a}
+	}
+	return out, err
+}
+
+// addAssignment adds a, which listAssignments did not return; with a
+// store, errAssignmentExists when another replica created it meanwhile.
+// Called with i.amu held.
+func (i *Issuer) addAssignment(a RoleAssignment) error {
+	if i.cfg.Store == nil {
+		return Assign(i.cfg.Dir, a)
+	}
+	defer i.invalidate()
+	ctx, cancel := storeCtx()
+	defer cancel()
+	b, _ := json.Marshal(a)
+	if _, err := i.cfg.Store.CompareAndSwap(ctx, assignmentKey(a.Name), b, 0); errors.Is(err, store.ErrConflict) {
+		return errAssignmentExists
+	} else if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	return nil
+}
+
+// removeAssignment deletes a as listAssignments returned it. Called with
+// i.amu held.
+func (i *Issuer) removeAssignment(a storedAssignment) error {
+	if i.cfg.Store == nil {
+		as, err := readAssignments(i.cfg.Dir)
+		if err != nil {
+			return err
+		}
+		return writeAssignments(i.cfg.Dir, slices.DeleteFunc(as, func(x RoleAssignment) bool { return x == a.RoleAssignment }))
+	}
+	defer i.invalidate()
+	ctx, cancel := storeCtx()
+	defer cancel()
+	if _, err := i.cfg.Store.Delete(ctx, assignmentKey(a.Name), a.modRevision); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("identity: %w", err)
+	}
+	return nil
+}
+
 // permitted reports whether principal p may perform action at scope.
 func (i *Issuer) permitted(p Principal, action, scope string) (bool, error) {
 	i.amu.Lock()
 	defer i.amu.Unlock()
-	as, err := readAssignments(i.cfg.Dir)
+	as, err := i.listAssignments()
 	if err != nil {
 		return false, err
 	}
@@ -381,7 +441,7 @@ func (i *Issuer) Roles(w http.ResponseWriter, r *http.Request) {
 	}
 	i.amu.Lock()
 	defer i.amu.Unlock()
-	as, err := readAssignments(i.cfg.Dir)
+	as, err := i.listAssignments()
 	if err != nil {
 		armerr.Write(w, &armerr.Error{Code: armerr.CodeInternal, Message: "The role assignments could not be read.", Status: http.StatusInternalServerError})
 		return
@@ -396,7 +456,7 @@ func (i *Issuer) Roles(w http.ResponseWriter, r *http.Request) {
 		}
 		return "ServicePrincipal"
 	}
-	idx := slices.IndexFunc(as, func(a RoleAssignment) bool {
+	idx := slices.IndexFunc(as, func(a storedAssignment) bool {
 		return strings.EqualFold(a.Name, name) && strings.EqualFold(strings.TrimRight(a.Scope, "/"), strings.TrimRight(scope, "/"))
 	})
 	switch {
@@ -404,7 +464,7 @@ func (i *Issuer) Roles(w http.ResponseWriter, r *http.Request) {
 		out := []roleAssignmentJSON{}
 		for _, a := range as {
 			if appliesTo(a.Scope, scope) || appliesTo(scope, a.Scope) {
-				out = append(out, assignmentJSON(a, kindOf(a.PrincipalID)))
+				out = append(out, assignmentJSON(a.RoleAssignment, kindOf(a.PrincipalID)))
 			}
 		}
 		armerr.WriteJSON(w, http.StatusOK, map[string]any{"value": out})
@@ -415,18 +475,18 @@ func (i *Issuer) Roles(w http.ResponseWriter, r *http.Request) {
 			notFound("RoleAssignment")
 			return
 		}
-		armerr.WriteJSON(w, http.StatusOK, assignmentJSON(as[idx], kindOf(as[idx].PrincipalID)))
+		armerr.WriteJSON(w, http.StatusOK, assignmentJSON(as[idx].RoleAssignment, kindOf(as[idx].PrincipalID)))
 	case r.Method == http.MethodDelete:
 		if idx < 0 {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		gone := as[idx]
-		if err := writeAssignments(i.cfg.Dir, slices.Delete(as, idx, idx+1)); err != nil {
+		if err := i.removeAssignment(gone); err != nil {
 			armerr.Write(w, &armerr.Error{Code: armerr.CodeInternal, Message: "The role assignments could not be written.", Status: http.StatusInternalServerError})
 			return
 		}
-		armerr.WriteJSON(w, http.StatusOK, assignmentJSON(gone, kindOf(gone.PrincipalID)))
+		armerr.WriteJSON(w, http.StatusOK, assignmentJSON(gone.RoleAssignment, kindOf(gone.PrincipalID)))
 	case r.Method == http.MethodPut:
 		a, e := i.parseAssignment(r, scope, name)
 		if e != nil {
@@ -441,7 +501,10 @@ func (i *Issuer) Roles(w http.ResponseWriter, r *http.Request) {
 			armerr.Write(w, &armerr.Error{Code: "RoleAssignmentUpdateNotPermitted", Message: "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.", Status: http.StatusConflict})
 			return
 		}
-		if err := writeAssignments(i.cfg.Dir, append(as, a)); err != nil {
+		if err := i.addAssignment(a); errors.Is(err, errAssignmentExists) {
+			armerr.Write(w, &armerr.Error{Code: "RoleAssignmentExists", Message: "The role assignment already exists.", Status: http.StatusConflict})
+			return
+		} else if err != nil {
 			armerr.Write(w, &armerr.Error{Code: armerr.CodeInternal, Message: "The role assignments could not be written.", Status: http.StatusInternalServerError})
 			return
 		}

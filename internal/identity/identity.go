@@ -23,10 +23,11 @@
 // Microsoft.Authorization API that manages them (Roles); a refusal is 403
 // AuthorizationFailed.
 //
-// State, in Config.Dir (DATA-DIR/identity, mode 0700): signing.key (the
-// ES256 key, 0600), principals.json (service principals and users with
-// their secrets' hashes, 0600), roleassignments.json (0600) and, written
-// once on the first start,
+// State: principals (service principals and users with their secrets'
+// hashes) and role assignments in Config.Store when set (store.go, shared
+// by replicas), else principals.json and roleassignments.json (0600); in
+// Config.Dir (DATA-DIR/identity, mode 0700): signing.key (the ES256 key,
+// 0600) and, written once on the first start,
 // admin-credential.json (the administrator service principal's client ID
 // and secret, 0600): the only place a secret is ever written in clear.
 // Nothing here logs a secret or a token.
@@ -56,6 +57,8 @@ import (
 
 	"github.com/google/renameio/v2"
 	"golang.org/x/crypto/argon2"
+
+	"github.com/vpngw/vpngw/internal/store"
 )
 
 // Files in Config.Dir.
@@ -132,6 +135,10 @@ type Config struct {
 	// Logger receives sign-ins and refusals (never secrets or tokens); nil
 	// is silent.
 	Logger *slog.Logger
+	// Store, when set, holds the principals and role assignments
+	// (store.go), shared by every replica on it; nil keeps them in files
+	// in Dir.
+	Store store.Store
 }
 
 // Issuer issues and checks access tokens.
@@ -143,8 +150,10 @@ type Issuer struct {
 	// mu guards principals (re-read from the file when it changes).
 	mu         sync.Mutex
 	principals []Principal
-	// modTime is principals.json's when it was read.
+	// modTime is principals.json's when it was read (without a Store).
 	modTime time.Time
+	// cache is the store's content as last read (with a Store).
+	cache storeState
 	// amu serializes reads and writes of the role assignments file.
 	amu sync.Mutex
 	// hashing holds a slot per password hash running (maxHashing).
@@ -178,6 +187,15 @@ func Open(cfg Config) (iss *Issuer, created bool, err error) {
 	der, _ := x509.MarshalPKIXPublicKey(&i.key.PublicKey)
 	sum := sha256.Sum256(der)
 	i.kid = hex.EncodeToString(sum[:8])
+	if cfg.Store != nil {
+		ctx, cancel := storeCtx()
+		defer cancel()
+		created, err := i.bootstrapStore(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		return i, created, nil
+	}
 	path := filepath.Join(cfg.Dir, PrincipalsFile)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		if err := i.bootstrap(); err != nil {
@@ -197,10 +215,9 @@ func (i *Issuer) bootstrap() error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(Credential{TenantID: Tenant, ClientID: p.AppID, ClientSecret: secret}, "", "  ")
 	// The credential first: a principal whose secret was lost is useless.
-	if err := renameio.WriteFile(filepath.Join(i.cfg.Dir, AdminCredentialFile), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("identity: %w", err)
+	if err := writeCredential(filepath.Join(i.cfg.Dir, AdminCredentialFile), Credential{TenantID: Tenant, ClientID: p.AppID, ClientSecret: secret}); err != nil {
+		return err
 	}
 	// The administrator is Owner at the root scope.
 	if err := Assign(i.cfg.Dir, RoleAssignment{Name: newUUID(), Scope: "/", RoleID: RoleOwner.ID, PrincipalID: p.ObjectID}); err != nil {
@@ -209,16 +226,28 @@ func (i *Issuer) bootstrap() error {
 	return writePrincipals(i.cfg.Dir, []Principal{p})
 }
 
+// writeCredential writes c to path (mode 0600).
+func writeCredential(path string, c Credential) error {
+	b, _ := json.MarshalIndent(c, "", "  ")
+	if err := renameio.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	return nil
+}
+
 // AddPrincipal adds p to the principals file in dir (for `vpngw serve
-// principal add` and tests); a running server reads it on its next
-// sign-in.
+// principal-create` and tests); a running server reads it on its next
+// sign-in, and one with a Store imports it into the store (store.go).
 func AddPrincipal(dir string, p Principal) error {
 	doc, err := readPrincipals(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
 	for _, q := range doc.Principals {
-		if (p.AppID != "" && strings.EqualFold(q.AppID, p.AppID)) || (p.UserName != "" && strings.EqualFold(q.UserName, p.UserName)) {
+		if sameName(p, q) {
 			return fmt.Errorf("identity: a principal named %s%s exists", p.AppID, p.UserName)
 		}
 	}
@@ -315,8 +344,44 @@ func (i *Issuer) reload() error {
 	return nil
 }
 
-// find returns the principal matching pred, reloading the file first.
+// find returns the principal matching pred, reloading the file (or the
+// store) first.
 func (i *Issuer) find(pred func(*Principal) bool) (Principal, bool) {
+	if i.cfg.Store != nil {
+		ctx, cancel := storeCtx()
+		defer cancel()
+		s, err := i.loadStore(ctx)
+		if err != nil {
+			i.log.Error("reading principals", "err", err)
+			return Principal{}, false
+		}
+		for _, p := range s.principals {
+			if pred(&p) {
+				return p, true
+			}
+		}
+		// A miss re-reads a cache older than missTTL: a principal just
+		// created through another replica signs in at once.
+		i.mu.Lock()
+		stale := time.Since(i.cache.read) >= missTTL
+		if stale {
+			i.cache = storeState{}
+		}
+		i.mu.Unlock()
+		if !stale {
+			return Principal{}, false
+		}
+		if s, err = i.loadStore(ctx); err != nil {
+			i.log.Error("reading principals", "err", err)
+			return Principal{}, false
+		}
+		for _, p := range s.principals {
+			if pred(&p) {
+				return p, true
+			}
+		}
+		return Principal{}, false
+	}
 	if err := i.reload(); err != nil {
 		i.log.Error("reading principals", "err", err)
 		return Principal{}, false

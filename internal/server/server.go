@@ -244,7 +244,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	iss, err := openIssuer(o, endpoint, log.With("component", "identity"))
+	iss, err := openIssuer(o, raw, endpoint, log.With("component", "identity"))
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/portal"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store"
 )
 
 // IdentityDir is where the token issuer keeps its signing key and
@@ -22,11 +24,13 @@ func AdminCredentialFile(dataDir string) string {
 	return filepath.Join(dataDir, IdentityDir, identity.AdminCredentialFile)
 }
 
-// openIssuer opens the token issuer in DataDir/identity; on the first
-// start it creates the administrator service principal and logs how to
-// use it (its client ID and file, never the secret).
-func openIssuer(o Options, endpoint string, log *slog.Logger) (*identity.Issuer, error) {
+// openIssuer opens the token issuer in DataDir/identity with its
+// principals and role assignments in st (shared by every replica); on the
+// first start it creates the administrator service principal and logs how
+// to use it (its client ID and file, never the secret).
+func openIssuer(o Options, st store.Store, endpoint string, log *slog.Logger) (*identity.Issuer, error) {
 	iss, created, err := identity.Open(identity.Config{
+		Store:      st,
 		Dir:        filepath.Join(o.DataDir, IdentityDir),
 		Endpoint:   func(r *http.Request) string { return api.RequestEndpoint(r, endpoint) },
 		Configured: endpoint,
@@ -92,4 +96,21 @@ func classify(r *http.Request) identity.Request {
 		return identity.Request{Actions: []string{"Microsoft.Resources/subscriptions/read"}, Scope: "/subscriptions/" + resource.DefaultSubscription}
 	}
 	return identity.ClassifyARM(r)
+}
+
+// AddPrincipal adds p for `vpngw serve principal-create`. With etcd it
+// writes p to the store, where every replica sees it; with bbolt, whose
+// file a running server holds locked, it adds p to
+// DATA-DIR/identity/principals.json, which the server imports into its
+// store at its next sign-in or start (identity/store.go).
+func AddPrincipal(ctx context.Context, so StoreOptions, dataDir string, p identity.Principal, log *slog.Logger) error {
+	if so.Kind != StoreEtcd {
+		return identity.AddPrincipal(filepath.Join(dataDir, IdentityDir), p)
+	}
+	st, err := openStore(ctx, so, dataDir, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return identity.AddPrincipalToStore(ctx, st, p)
 }

@@ -1,0 +1,132 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/store"
+	"github.com/vpngw/vpngw/internal/store/boltstore"
+)
+
+func testStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "store.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func openStored(t *testing.T, st store.Store, dir string) (*Issuer, bool) {
+	t.Helper()
+	now := time.Now()
+	i, created, err := Open(Config{Store: st, Dir: dir, Endpoint: func(*http.Request) string { return "https://gw.test" },
+		Configured: "https://gw.test", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i, created
+}
+
+// TestStoreMigratesFiles: an installation whose principals and role
+// assignments are files is imported into the store on the first start
+// with a store, the files renamed *.imported, and its administrator keeps
+// signing in with its role; no second administrator is created.
+func TestStoreMigratesFiles(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	testIssuer(t, dir, "https://gw.test", &now, nil)
+	alice, err := NewUser("alice", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddPrincipal(dir, alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := Assign(dir, RoleAssignment{Name: newUUID(), Scope: "/subscriptions/s1", RoleID: RoleReader.ID, PrincipalID: alice.ObjectID}); err != nil {
+		t.Fatal(err)
+	}
+	cred := adminCred(t, dir)
+	st := testStore(t)
+	i, created := openStored(t, st, dir)
+	if created {
+		t.Fatal("a migrated installation created a new administrator")
+	}
+	for _, f := range []string{PrincipalsFile, RoleAssignmentsFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s still there after the import: %v", f, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, f+ImportedSuffix)); err != nil {
+			t.Errorf("%s: %v", f+ImportedSuffix, err)
+		}
+	}
+	ps, _, _ := st.List(context.Background(), PrincipalsPrefix)
+	as, _, _ := st.List(context.Background(), RoleAssignmentsPrefix)
+	if len(ps) != 2 || len(as) != 2 {
+		t.Fatalf("store holds %d principals and %d assignments, want 2 and 2", len(ps), len(as))
+	}
+	if st, m := tokenRequest(i, clientCredentials(cred, "https://gw.test/")); st != http.StatusOK {
+		t.Fatalf("admin sign-in after the migration: %d %v", st, m)
+	}
+	admin, ok := i.find(func(p *Principal) bool { return p.AppID == cred.ClientID })
+	if !ok {
+		t.Fatal("administrator not found")
+	}
+	if ok, err := i.permitted(admin, "Microsoft.Network/virtualNetworks/write", "/subscriptions/s1"); !ok || err != nil {
+		t.Fatalf("administrator lost Owner: %v %v", ok, err)
+	}
+	if ok, _ := i.permitted(alice, "Microsoft.Network/virtualNetworks/read", "/subscriptions/s1/resourceGroups/rg"); !ok {
+		t.Fatal("alice lost Reader")
+	}
+	// A reopen does not import again or bootstrap.
+	if _, created := openStored(t, st, dir); created {
+		t.Fatal("reopen created an administrator")
+	}
+}
+
+// TestStoreBootstrapOnce: two issuers opening one empty store create one
+// administrator; the credential file is written only by the one that did.
+// A principal added to the file of a running issuer (principal-create on
+// a single-node installation) is imported into the store.
+func TestStoreBootstrapOnce(t *testing.T) {
+	st := testStore(t)
+	d1, d2 := t.TempDir(), t.TempDir()
+	i1, c1 := openStored(t, st, d1)
+	_, c2 := openStored(t, st, d2)
+	if !c1 || c2 {
+		t.Fatalf("created: %v %v, want true false", c1, c2)
+	}
+	if _, err := os.Stat(filepath.Join(d2, AdminCredentialFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("second issuer's credential file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(d1, AdminCredentialFile+".new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("temporary credential file left: %v", err)
+	}
+	if ps, _, _ := st.List(context.Background(), PrincipalsPrefix); len(ps) != 1 {
+		t.Fatalf("%d principals, want 1", len(ps))
+	}
+	bob, err := NewUser("bob", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddPrincipal(d1, bob); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(missTTL)
+	if _, ok := i1.find(func(p *Principal) bool { return p.UserName == "bob" }); !ok {
+		t.Fatal("bob, added to the inbox file, not found")
+	}
+	if ps, _, _ := st.List(context.Background(), PrincipalsPrefix); len(ps) != 2 {
+		t.Fatalf("%d principals in the store, want 2", len(ps))
+	}
+	if err := AddPrincipalToStore(context.Background(), st, bob); err == nil {
+		t.Fatal("a second bob was added")
+	}
+}
