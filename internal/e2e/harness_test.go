@@ -132,7 +132,11 @@ type server struct {
 	hc   *http.Client
 	// token is an administrator's access token (do signs in on first use).
 	token string
-	proc  *proc
+	// credential, when set, is the administrator's credential file to use
+	// instead of the server's own: replicas on one store bootstrap one
+	// administrator, whose credential only the first replica writes.
+	credential string
+	proc       *proc
 }
 
 // startServe runs `vpngw serve --listen 127.0.0.1:0 ARGS...`, waits for its
@@ -181,6 +185,9 @@ func (s *server) restart() {
 // credentialFile is the administrator's credential, which the server
 // wrote on its first start.
 func (s *server) credentialFile() string {
+	if s.credential != "" {
+		return s.credential
+	}
 	return filepath.Join(s.data, "identity", "admin-credential.json")
 }
 

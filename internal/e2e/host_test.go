@@ -709,6 +709,11 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	for i := range reps {
 		start(i)
 	}
+	// Replica 0 bootstrapped the administrator in the shared store; the
+	// others sign in with its credential (principals live in the store).
+	for i := 1; i < len(reps); i++ {
+		reps[i].credential = reps[0].credentialFile()
+	}
 	w.serve = reps[0] // the CA and the agent key every replica shares
 	var urls []string
 	for _, a := range replicaAgentAPIs {
