@@ -116,3 +116,72 @@ func TestBGPVnet2VnetActiveActiveFullMesh(t *testing.T) {
 		})
 	}
 }
+
+// A site-to-site connection's gatewayCustomBgpIpAddresses reach each
+// instance of an active-active gateway: the instance's other custom APIPA
+// addresses as bgpSettings.customBgpIpAddresses, and the one the
+// connection chose for that instance's ipConfiguration as the peer's
+// localBgpAddress; another connection without a choice uses the
+// instance's bgpPeeringAddress. A choice the gateway no longer has
+// becomes a problem of the connection.
+func TestBGPGatewayCustomBgpIPAddressesReachTheAgent(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	h.put(res("rg1", "publicIPAddresses", "gw1-ip2"), `{"location":"westeurope","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`)
+	gw := res("rg1", "virtualNetworkGateways", "gw1")
+	gwBody := func(second string) string {
+		return fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw2"},"vpnGatewayGeneration":"Generation2",
+		"activeActive":true,"enableBgp":true,"bgpSettings":{"asn":65515,"bgpPeeringAddresses":[
+			{"ipconfigurationId":"%[4]s/ipConfigurations/ic1","customBgpIpAddresses":["169.254.21.2","169.254.21.6"]},
+			{"ipconfigurationId":"%[4]s/ipConfigurations/ic2","customBgpIpAddresses":["169.254.22.2",%[5]s]}]},
+		"ipConfigurations":[{"name":"ic1","properties":{"subnet":{"id":"%[1]s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%[2]s"}}},
+		{"name":"ic2","properties":{"subnet":{"id":"%[1]s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%[3]s"}}}]}}`,
+			res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip"), res("rg1", "publicIPAddresses", "gw1-ip2"), gw, second)
+	}
+	h.put(gw, gwBody(`"169.254.22.6"`))
+	for _, s := range [][3]string{{"site1", "192.0.2.10", "169.254.21.1"}, {"site2", "192.0.2.11", "169.254.21.5"}} {
+		h.put(res("rg1", "localNetworkGateways", s[0]), fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayIpAddress":"%s",
+		"localNetworkAddressSpace":{"addressPrefixes":[]},"bgpSettings":{"asn":65010,"bgpPeeringAddress":"%s"}}}`, s[1], s[2]))
+	}
+	custom := ""
+	for _, s := range [][2]string{{"ic1", "169.254.21.6"}, {"ic2", "169.254.22.6"}} {
+		if custom != "" {
+			custom += ","
+		}
+		custom += fmt.Sprintf(`{"ipConfigurationId":"%s/ipConfigurations/%s","customBgpIpAddress":"%s"}`, gw, s[0], s[1])
+	}
+	for _, c := range [][2]string{{"c1", "site1"}, {"c2", "site2"}} {
+		extra := ""
+		if c[0] == "c2" {
+			extra = `,"gatewayCustomBgpIpAddresses":[` + custom + `]`
+		}
+		h.put(res("rg1", "connections", c[0]), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc","enableBgp":true%s,
+		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`, extra, gw, res("rg1", "localNetworkGateways", c[1])))
+	}
+	want := []struct{ peering, custom, c2Local string }{
+		{"169.254.21.2", "169.254.21.6", "169.254.21.6"},
+		{"169.254.22.2", "169.254.22.6", "169.254.22.6"},
+	}
+	g := h.desired().Gateways[0]
+	for i, in := range g.Instances {
+		cfg := in.Assignment.Config
+		if _, err := cfg.Check(); err != nil {
+			t.Fatalf("%s: assignment does not validate: %v", in.ID, err)
+		}
+		b := cfg.BgpSettings
+		if b.BgpPeeringAddress != want[i].peering || !slices.Equal(b.CustomBgpIPAddresses, []string{want[i].custom}) {
+			t.Errorf("%s: bgpSettings %+v, want %s + [%s]", in.ID, b, want[i].peering, want[i].custom)
+		}
+		locals := map[string]string{}
+		for _, c := range cfg.Connections {
+			locals[c.BgpPeer.BgpPeeringAddress] = c.BgpPeer.LocalBgpAddress
+		}
+		if locals["169.254.21.1"] != "" || locals["169.254.21.5"] != want[i].c2Local {
+			t.Errorf("%s: local BGP addresses by peer %v, want c1 none, c2 %s", in.ID, locals, want[i].c2Local)
+		}
+	}
+	// The gateway cannot drop an address a connection uses.
+	if err := h.putErr(gw, gwBody(`"169.254.22.9"`)); err == nil || !strings.Contains(err.Error(), "169.254.22.6 is not one of ipConfiguration ic2's customBgpIpAddresses") {
+		t.Fatalf("gateway PUT dropping c2's address: %v", err)
+	}
+}

@@ -324,6 +324,9 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			deps[pk] = true
 		}
 		var routes []netip.Prefix
+		// locals are the connections' per-instance local BGP addresses
+		// (gatewayCustomBgpIpAddresses), by agent name.
+		locals := map[string][2]string{}
 		cs := append([]*resource.Connection(nil), s.Connections...)
 		sort.Slice(cs, func(i, j int) bool { return strings.ToLower(cs[i].ID) < strings.ToLower(cs[j].ID) })
 		for _, c := range cs {
@@ -336,10 +339,15 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			ac, remote, deps2, problem := connectionFor(c, cid, lngs, gws, vnets, pips, gatewayVNet, gatewayPublicIPs)
 			// more are the tunnels to the peer's other instances.
 			var more []gwconfig.Connection
+			// local is the BGP address each instance uses for it.
+			var local [2]string
 			if problem.Msg == "" {
 				problem = bgpPeerFor(&ac, c, lngs, gwASN, space)
 				if problem.Msg == "" && c.Properties.ConnectionType == resource.ConnectionTypeVnet2Vnet {
 					more, problem = vnet2VnetBGPPeer(&ac, c, gws, gwASN, space, gatewayVNet, gatewayPublicIPs)
+				}
+				if problem.Msg == "" && ac.EnableBgp {
+					local, problem = gatewayCustomBgp(c, g, aa)
 				}
 			}
 			for dk := range deps2 {
@@ -357,6 +365,9 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			ac.Name = agentConnName(cid)
 			spec.Connections[cid.Key()] = ac.Name
 			conns = append(conns, ac)
+			if local != ([2]string{}) {
+				locals[ac.Name] = local
+			}
 			for j, m := range more {
 				m.Name = fmt.Sprintf("%s-i%d", ac.Name, j+1)
 				if spec.PeerTunnels == nil {
@@ -413,13 +424,13 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				// Both instances run a speaker (the standby's has no
 				// neighbors), so a failover changes no restart field.
 				cfg.BgpSettings = &gwconfig.BgpSettings{ASN: gwASN, BgpPeeringAddress: bgpPeeringAddress(g, gwSubnet, i, aa).String(),
-					FastTimers: gwFast, GracefulRestart: gwGR}
+					CustomBgpIPAddresses: customBgpAddresses(g, i, aa), FastTimers: gwFast, GracefulRestart: gwGR}
 			}
 			role := agentapi.RoleStandby
 			var resets map[string]int64
 			if active {
 				role = agentapi.RoleActive
-				cfg.Connections = conns
+				cfg.Connections = withLocalBGP(conns, locals, i)
 				resets = connectionResets(st.ConnectionResets, conns)
 			}
 			var disconnect []string
@@ -642,30 +653,99 @@ func vnet2VnetBGPPeer(ac *gwconfig.Connection, c *resource.Connection, gws map[s
 // bgpPeeringAddress is instance i's BGP address: the first custom APIPA
 // address of its ipConfiguration if it has one, else Azure's default (the
 // last usable GatewaySubnet address when active-standby, the instance's
-// own address when active-active). An instance has one speaker address.
+// own address when active-active). Connections may choose another of the
+// ipConfiguration's custom addresses (customBgpAddresses).
 func bgpPeeringAddress(g *resource.VirtualNetworkGateway, gwSubnet netip.Prefix, i int, activeActive bool) netip.Addr {
-	ics := g.Properties.IPConfigurations
-	ic := min(i, len(ics)-1)
-	if !activeActive {
-		ic = 0
-	}
-	if ic >= 0 && g.Properties.BgpSettings != nil {
-		suffix := "/ipconfigurations/" + strings.ToLower(ics[ic].Name)
-		for _, e := range g.Properties.BgpSettings.BgpPeeringAddresses {
-			if !strings.HasSuffix(strings.ToLower(e.IPConfigurationID), suffix) {
-				continue
-			}
-			for _, s := range e.CustomBgpIPAddresses {
-				if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
-					return a
-				}
-			}
-		}
+	if custom := instanceCustomBgp(g, i, activeActive); len(custom) > 0 {
+		return custom[0]
 	}
 	if activeActive {
 		return instanceIP(gwSubnet, i)
 	}
 	return netx.LastUsable(gwSubnet)
+}
+
+// instanceIPConfig is the name of the ipConfiguration instance i runs on:
+// its own when active-active, the first one when active-standby (the
+// standby takes over the active one's).
+func instanceIPConfig(g *resource.VirtualNetworkGateway, i int, activeActive bool) string {
+	ics := g.Properties.IPConfigurations
+	if len(ics) == 0 {
+		return ""
+	}
+	if !activeActive {
+		return ics[0].Name
+	}
+	return ics[min(i, len(ics)-1)].Name
+}
+
+// instanceCustomBgp lists the custom APIPA BGP addresses of instance i's
+// ipConfiguration (the valid IPv4 ones, once each, in order).
+func instanceCustomBgp(g *resource.VirtualNetworkGateway, i int, activeActive bool) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range g.CustomBgpIPAddressesOf(instanceIPConfig(g, i, activeActive)) {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// customBgpAddresses are instance i's custom BGP addresses other than its
+// bgpPeeringAddress, as the agent's bgpSettings.customBgpIpAddresses.
+func customBgpAddresses(g *resource.VirtualNetworkGateway, i int, activeActive bool) []string {
+	var out []string
+	for j, a := range instanceCustomBgp(g, i, activeActive) {
+		if j > 0 {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// gatewayCustomBgp is, per instance, the local BGP address that c's
+// gatewayCustomBgpIpAddresses choose for its session ("" for the
+// instance's bgpPeeringAddress), or why it cannot be used: the resource
+// rules checked it against the gateway when c was written, the gateway
+// may have changed since.
+func gatewayCustomBgp(c *resource.Connection, g *resource.VirtualNetworkGateway, activeActive bool) ([2]string, Problem) {
+	var out [2]string
+	if len(c.Properties.GatewayCustomBgpIPAddresses) == 0 {
+		return out, Problem{}
+	}
+	if c.Properties.ConnectionType != resource.ConnectionTypeIPsec {
+		return out, Problem{Msg: "BGP: gatewayCustomBgpIpAddresses are served on IPsec connections only"}
+	}
+	for i := range out {
+		ic := instanceIPConfig(g, i, activeActive)
+		s := c.GatewayCustomBgpIPAddressFor(ic)
+		if s == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || !slices.Contains(instanceCustomBgp(g, i, activeActive), a) {
+			return out, Problem{Msg: fmt.Sprintf("BGP: gatewayCustomBgpIpAddresses: %s is not one of ipConfiguration %s's customBgpIpAddresses on the gateway", s, ic)}
+		}
+		out[i] = a.String()
+	}
+	return out, Problem{}
+}
+
+// withLocalBGP returns conns as instance i sees them: each BGP peer with
+// the local address its connection chose for i (locals, by agent name).
+func withLocalBGP(conns []gwconfig.Connection, locals map[string][2]string, i int) []gwconfig.Connection {
+	if len(locals) == 0 {
+		return conns
+	}
+	out := slices.Clone(conns)
+	for k := range out {
+		if l := locals[out[k].Name][i]; l != "" && out[k].BgpPeer != nil {
+			p := *out[k].BgpPeer
+			p.LocalBgpAddress = l
+			out[k].BgpPeer = &p
+		}
+	}
+	return out
 }
 
 func dedupPrefixes(ps []netip.Prefix) []netip.Prefix {
