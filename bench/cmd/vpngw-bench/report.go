@@ -23,15 +23,33 @@ const (
 )
 
 // modeOrder is the display order; other modes follow alphabetically.
-var modeOrder = []string{modePlain, "vpngw-udp", "vpngw-esp", modeBefore, modeSwan, modeWireGuard}
+var modeOrder = []string{modePlain, "vpngw-udp", "vpngw-esp", modeBefore, modeBeforeESP, modeSwan, modeWireGuard}
 
 // baselines are what vpngw modes are compared against.
-var baselines = []string{modeWireGuard, modeSwan, modePlain, modeBefore}
+var baselines = []string{modeWireGuard, modeSwan, modePlain, modeBefore, modeBeforeESP}
 
 // modeBefore is another vpngw binary (VPNGW_BEFORE) run with UDP
 // encapsulation in the same pass: vpngw-udp / vpngw-before is a same-run
 // before/after comparison of a change.
 const modeBefore = "vpngw-before"
+
+// modeBeforeESP is the VPNGW_BEFORE binary run as vpngw-esp (raw ESP):
+// vpngw-esp / vpngw-before-esp is the same comparison for raw ESP.
+const modeBeforeESP = "vpngw-before-esp"
+
+// beforeOf is a vpngw mode's same-run "before" mode ("" for none).
+func beforeOf(mode string) string {
+	switch mode {
+	case "vpngw-udp":
+		return modeBefore
+	case "vpngw-esp":
+		return modeBeforeESP
+	}
+	return ""
+}
+
+// isBefore reports whether mode runs the VPNGW_BEFORE binary.
+func isBefore(mode string) bool { return mode == modeBefore || mode == modeBeforeESP }
 
 // metaFlag collects -meta key=value pairs.
 type metaFlag map[string]string
@@ -294,9 +312,9 @@ func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample
 			continue
 		}
 		for _, base := range baselines {
-			// vpngw-before runs with UDP encapsulation: compare it with
-			// vpngw-udp only.
-			if base == k.mode || (base == modeBefore && k.mode != "vpngw-udp") {
+			// vpngw-before runs with UDP encapsulation, vpngw-before-esp
+			// with raw ESP: each is compared with its own mode only.
+			if base == k.mode || (isBefore(base) && beforeOf(k.mode) != base) {
 				continue
 			}
 			ratio(k.mode, base, k.streams, "throughput", func(s ThroughputSample) float64 { return s.Gbps })
@@ -312,7 +330,7 @@ func buildReport(meta map[string]string, tp []ThroughputSample, su []SetupSample
 	}
 
 	for _, k := range keys {
-		if !isVPNGW(k.mode) || k.mode == modeBefore {
+		if !isVPNGW(k.mode) || isBefore(k.mode) {
 			continue
 		}
 		if q, found := r.ratio(k.mode, modeWireGuard, k.streams, "throughput"); found {

@@ -282,3 +282,36 @@ func TestReadJSONLines(t *testing.T) {
 		t.Fatal("truncated line accepted")
 	}
 }
+
+// TestBuildReportBeforeModes: each "before" mode is compared with its own
+// encapsulation only, and has no targets of its own.
+func TestBuildReportBeforeModes(t *testing.T) {
+	var tp []ThroughputSample
+	for _, s := range []struct {
+		mode string
+		gbps float64
+	}{{"vpngw-udp", 3}, {"vpngw-esp", 2}, {"vpngw-before", 1.5}, {"vpngw-before-esp", 0.8}, {"wireguard-go", 1}} {
+		tp = append(tp, ThroughputSample{Repeat: 1, Mode: s.mode, Streams: 1, Gbps: s.gbps, DaemonCores: []float64{1}, DaemonCPUPerGbit: 1, BoxCPUPerGbit: 1})
+	}
+	r := buildReport(map[string]string{"started": "test"}, tp, nil, nil)
+	for _, tc := range []struct {
+		mode, base string
+		want       float64 // 0: no such ratio
+	}{
+		{"vpngw-udp", "vpngw-before", 2},
+		{"vpngw-esp", "vpngw-before-esp", 2.5},
+		{"vpngw-esp", "vpngw-before", 0},
+		{"vpngw-udp", "vpngw-before-esp", 0},
+		{"vpngw-before-esp", "wireguard-go", 0.8},
+	} {
+		got, ok := r.ratio(tc.mode, tc.base, 1, "throughput")
+		if ok != (tc.want != 0) || (ok && !near(got, tc.want)) {
+			t.Errorf("%s/%s = %v (found %v), want %v", tc.mode, tc.base, got, ok, tc.want)
+		}
+	}
+	for _, tg := range r.Targets {
+		if strings.Contains(tg.Name, "before") {
+			t.Errorf("target for a before mode: %+v", tg)
+		}
+	}
+}
