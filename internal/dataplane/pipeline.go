@@ -86,7 +86,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/ipv4"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/tun"
 
@@ -443,11 +442,7 @@ func (d *Dataplane) routineSend() {
 	defer d.wg.Done()
 	s := sendBufs{
 		bufs: make([][]byte, 0, conn.IdealBatchSize),
-		dsts: make([]*net.IPAddr, 0, conn.IdealBatchSize),
-		msgs: make([]ipv4.Message, conn.IdealBatchSize),
-	}
-	for i := range s.msgs {
-		s.msgs[i].Buffers = make([][]byte, 1)
+		dsts: make([][4]byte, 0, conn.IdealBatchSize),
 	}
 	for b := range d.sendQ {
 		b.mu.Lock()
@@ -462,10 +457,10 @@ func (d *Dataplane) routineSend() {
 // sendBufs is routineSend's scratch space.
 type sendBufs struct {
 	bufs  [][]byte
-	dsts  []*net.IPAddr  // raw ESP: each buffer's destination
-	msgs  []ipv4.Message // raw ESP: sendmmsg headers
-	paths []*tunnelPath  // the batch's distinct UDP paths
-	sent  []*element     // the packets of the current call
+	dsts  [][4]byte     // raw ESP: each buffer's destination
+	drops []*element    // raw ESP: packets to a remote that is not IPv4
+	paths []*tunnelPath // the batch's distinct UDP paths
+	sent  []*element    // the packets of the current call
 }
 
 // sendBatch sends the sealed packets of b (in order within each path) and
@@ -510,17 +505,23 @@ func (d *Dataplane) sendBatch(b *outBatch, s *sendBufs) {
 		countSent(s.sent, err)
 	}
 	if raw {
-		s.bufs, s.dsts, s.sent = s.bufs[:0], s.dsts[:0], s.sent[:0]
+		s.bufs, s.dsts, s.sent, s.drops = s.bufs[:0], s.dsts[:0], s.sent[:0], s.drops[:0]
 		for _, e := range b.elems {
 			if e.ok {
 				if p := e.t.path.Load(); !p.encap {
-					s.bufs = append(s.bufs, e.pkt)
-					s.dsts = append(s.dsts, p.ipAddr)
+					if !p.raw4OK {
+						s.drops = append(s.drops, e)
+						continue
+					}
+					s.bufs = append(s.bufs, d.raw.rawFrame(e, p.raw4))
+					s.dsts = append(s.dsts, p.raw4)
 					s.sent = append(s.sent, e)
 				}
 			}
 		}
-		countSent(s.sent, d.raw.send(s.bufs, s.dsts, s.msgs))
+		countSent(s.sent, d.raw.send(s.bufs, s.dsts))
+		countSent(s.drops, errRawNotIPv4)
+		clear(s.drops)
 	}
 	clear(s.sent)
 }
