@@ -689,23 +689,66 @@ func (d *Dataplane) routineDecrypt() {
 
 // routineWriteTUN is stage 5 of the inbound path. A batch is one receive,
 // however many SAs it spans: it is written to the TUN device with one
-// call, so that the tun package coalesces (GRO) across tunnels.
+// call, so that the tun package coalesces (GRO) across tunnels, together
+// with the batches queued behind it that are already decrypted (up to
+// writeCoalesceMax packets).
 func (d *Dataplane) routineWriteTUN() {
 	defer d.wg.Done()
-	bufs := make([][]byte, 0, conn.IdealBatchSize)
-	for b := range d.writeQ {
+	bufs := make([][]byte, 0, writeCoalesceMax+conn.IdealBatchSize)
+	held := make([]*inBatch, 0, 8)
+	var next *inBatch // taken from writeQ but not yet decrypted
+	for {
+		b := next
+		next = nil
+		if b == nil {
+			var ok bool
+			if b, ok = <-d.writeQ; !ok {
+				return
+			}
+		}
 		b.mu.Lock()
 		bufs = d.commitIn(b, bufs[:0])
+		held = append(held, b)
+		// Batches queued behind b and already decrypted join its write:
+		// when the writer falls behind (small receives, as raw ESP's
+		// without GRO, or many interleaved flows), the tun package's GRO
+		// sees more segments of each flow per write. A batch still being
+		// decrypted is not waited for; it starts the next write.
+	coalesce:
+		for len(bufs) < writeCoalesceMax {
+			select {
+			case b2, ok := <-d.writeQ:
+				if !ok {
+					break coalesce // closed: the next receive returns
+				}
+				if !b2.mu.TryLock() {
+					next = b2
+					break coalesce
+				}
+				bufs = d.commitIn(b2, bufs)
+				held = append(held, b2)
+			default:
+				break coalesce
+			}
+		}
 		if len(bufs) > 0 {
 			if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
 				d.stats.tunWriteErrs.Add(1)
 			}
 		}
 		clear(bufs)
-		b.mu.Unlock()
-		d.freeIn(b)
+		for i, h := range held {
+			h.mu.Unlock()
+			d.freeIn(h)
+			held[i] = nil
+		}
+		held = held[:0]
 	}
 }
+
+// writeCoalesceMax is the number of packets past which the TUN writer
+// stops adding ready batches to a write.
+const writeCoalesceMax = 4 * conn.IdealBatchSize
 
 // transitAllowed applies the transit rule to a packet that arrived
 // through tunnel from: when its destination is routed into another tunnel
