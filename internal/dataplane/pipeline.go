@@ -32,7 +32,9 @@ package dataplane
  *      one sendmmsg per peer address with UDP encapsulation, where UDP GSO
  *      coalesces equal-sized ESP packets into one super-datagram
  *      (conn.StdNetBind), and one sendmmsg of raw IP protocol 50 for all
- *      raw ESP packets (each message with its own destination).
+ *      raw ESP packets (each message with its own destination, each
+ *      packet with its outer IPv4 header written into its headroom:
+ *      IP_HDRINCL, raw.go).
  *
  * Inbound (ESP from the peer to the TUN device):
  *
@@ -56,9 +58,10 @@ package dataplane
  *      applies the transit rule (a packet routed on into another tunnel
  *      is dropped when either tunnel has NoTransit; skipped while no
  *      tunnel has it), clamps TCP MSS, and writes the batch (all its
- *      tunnels) to the TUN
- *      device with one call; the tun package coalesces TCP segments (GRO)
- *      into super-packets for the kernel.
+ *      tunnels) to the TUN device with one call, together with the
+ *      batches queued behind it whose decryption is done (a writer that
+ *      fell behind writes more per call); the tun package coalesces TCP
+ *      segments (GRO) into super-packets for the kernel.
  *
  * Locking, producers and consumers
  *
