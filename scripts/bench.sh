@@ -20,6 +20,8 @@
 #   wireguard-go  wireguard-go on both gateways
 #   vpngw-before  (with VPNGW_BEFORE=path) another vpngw binary, as vpngw-udp:
 #                 a same-run before/after comparison of a change
+#   vpngw-before-esp  (with VPNGW_BEFORE=path, only when named in MODES) the same
+#                 binary as vpngw-esp (raw ESP)
 # and for each mode one bounded iperf3 transfer per stream count (-t 10 -O 1),
 # sampling the daemons' and the box's CPU time (bin/vpngw-bench does the
 # measuring and the report). Two more modes run only setup cycles, no
@@ -247,6 +249,11 @@ up_vpngw_before() {
 	"$BENCH" vpngw-up -a "$SOCK_A" -b "$SOCK_B" -conn to-b -encap yes
 }
 down_vpngw_before() { down_vpngw; }
+up_vpngw_before_esp() {
+	VPNGW_BIN=$VPNGW_BEFORE start_vpngw vpngw-before-esp "$1" auto true || return 1
+	"$BENCH" vpngw-up -a "$SOCK_A" -b "$SOCK_B" -conn to-b -encap no
+}
+down_vpngw_before_esp() { down_vpngw; }
 down_vpngw_esp() { down_vpngw; }
 up_vpngw_ikev1() { # setup cycles only (Main Mode + Quick Mode), no transfer
 	local r=$1
@@ -434,7 +441,7 @@ run_mode() { # MODE REPEAT
 read -r -a MODE_LIST <<<"$MODES"
 for m in "${MODE_LIST[@]}"; do
 	case "$m" in plain | vpngw-udp | vpngw-esp | strongswan | wireguard-go | vpngw-ikev1 | strongswan-ikev1) ;;
-	vpngw-before) [ -x "$VPNGW_BEFORE" ] || die "mode vpngw-before needs VPNGW_BEFORE=path to a vpngw binary" ;;
+	vpngw-before | vpngw-before-esp) [ -x "$VPNGW_BEFORE" ] || die "mode $m needs VPNGW_BEFORE=path to a vpngw binary" ;;
 	*) die "unknown mode $m" ;; esac
 done
 SETUP_PER=$(((SETUP_N + REPEATS - 1) / REPEATS))

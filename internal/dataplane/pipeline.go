@@ -32,7 +32,9 @@ package dataplane
  *      one sendmmsg per peer address with UDP encapsulation, where UDP GSO
  *      coalesces equal-sized ESP packets into one super-datagram
  *      (conn.StdNetBind), and one sendmmsg of raw IP protocol 50 for all
- *      raw ESP packets (each message with its own destination).
+ *      raw ESP packets (each message with its own destination, each
+ *      packet with its outer IPv4 header written into its headroom:
+ *      IP_HDRINCL, raw.go).
  *
  * Inbound (ESP from the peer to the TUN device):
  *
@@ -56,9 +58,10 @@ package dataplane
  *      applies the transit rule (a packet routed on into another tunnel
  *      is dropped when either tunnel has NoTransit; skipped while no
  *      tunnel has it), clamps TCP MSS, and writes the batch (all its
- *      tunnels) to the TUN
- *      device with one call; the tun package coalesces TCP segments (GRO)
- *      into super-packets for the kernel.
+ *      tunnels) to the TUN device with one call, together with the
+ *      batches queued behind it whose decryption is done (a writer that
+ *      fell behind writes more per call); the tun package coalesces TCP
+ *      segments (GRO) into super-packets for the kernel.
  *
  * Locking, producers and consumers
  *
@@ -86,7 +89,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/ipv4"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/tun"
 
@@ -443,11 +445,7 @@ func (d *Dataplane) routineSend() {
 	defer d.wg.Done()
 	s := sendBufs{
 		bufs: make([][]byte, 0, conn.IdealBatchSize),
-		dsts: make([]*net.IPAddr, 0, conn.IdealBatchSize),
-		msgs: make([]ipv4.Message, conn.IdealBatchSize),
-	}
-	for i := range s.msgs {
-		s.msgs[i].Buffers = make([][]byte, 1)
+		dsts: make([][4]byte, 0, conn.IdealBatchSize),
 	}
 	for b := range d.sendQ {
 		b.mu.Lock()
@@ -462,10 +460,10 @@ func (d *Dataplane) routineSend() {
 // sendBufs is routineSend's scratch space.
 type sendBufs struct {
 	bufs  [][]byte
-	dsts  []*net.IPAddr  // raw ESP: each buffer's destination
-	msgs  []ipv4.Message // raw ESP: sendmmsg headers
-	paths []*tunnelPath  // the batch's distinct UDP paths
-	sent  []*element     // the packets of the current call
+	dsts  [][4]byte     // raw ESP: each buffer's destination
+	drops []*element    // raw ESP: packets to a remote that is not IPv4
+	paths []*tunnelPath // the batch's distinct UDP paths
+	sent  []*element    // the packets of the current call
 }
 
 // sendBatch sends the sealed packets of b (in order within each path) and
@@ -510,17 +508,23 @@ func (d *Dataplane) sendBatch(b *outBatch, s *sendBufs) {
 		countSent(s.sent, err)
 	}
 	if raw {
-		s.bufs, s.dsts, s.sent = s.bufs[:0], s.dsts[:0], s.sent[:0]
+		s.bufs, s.dsts, s.sent, s.drops = s.bufs[:0], s.dsts[:0], s.sent[:0], s.drops[:0]
 		for _, e := range b.elems {
 			if e.ok {
 				if p := e.t.path.Load(); !p.encap {
-					s.bufs = append(s.bufs, e.pkt)
-					s.dsts = append(s.dsts, p.ipAddr)
+					if !p.raw4OK {
+						s.drops = append(s.drops, e)
+						continue
+					}
+					s.bufs = append(s.bufs, d.raw.rawFrame(e, p.raw4))
+					s.dsts = append(s.dsts, p.raw4)
 					s.sent = append(s.sent, e)
 				}
 			}
 		}
-		countSent(s.sent, d.raw.send(s.bufs, s.dsts, s.msgs))
+		countSent(s.sent, d.raw.send(s.bufs, s.dsts))
+		countSent(s.drops, errRawNotIPv4)
+		clear(s.drops)
 	}
 	clear(s.sent)
 }
@@ -688,23 +692,66 @@ func (d *Dataplane) routineDecrypt() {
 
 // routineWriteTUN is stage 5 of the inbound path. A batch is one receive,
 // however many SAs it spans: it is written to the TUN device with one
-// call, so that the tun package coalesces (GRO) across tunnels.
+// call, so that the tun package coalesces (GRO) across tunnels, together
+// with the batches queued behind it that are already decrypted (up to
+// writeCoalesceMax packets).
 func (d *Dataplane) routineWriteTUN() {
 	defer d.wg.Done()
-	bufs := make([][]byte, 0, conn.IdealBatchSize)
-	for b := range d.writeQ {
+	bufs := make([][]byte, 0, writeCoalesceMax+conn.IdealBatchSize)
+	held := make([]*inBatch, 0, 8)
+	var next *inBatch // taken from writeQ but not yet decrypted
+	for {
+		b := next
+		next = nil
+		if b == nil {
+			var ok bool
+			if b, ok = <-d.writeQ; !ok {
+				return
+			}
+		}
 		b.mu.Lock()
 		bufs = d.commitIn(b, bufs[:0])
+		held = append(held, b)
+		// Batches queued behind b and already decrypted join its write:
+		// when the writer falls behind (small receives, as raw ESP's
+		// without GRO, or many interleaved flows), the tun package's GRO
+		// sees more segments of each flow per write. A batch still being
+		// decrypted is not waited for; it starts the next write.
+	coalesce:
+		for len(bufs) < writeCoalesceMax {
+			select {
+			case b2, ok := <-d.writeQ:
+				if !ok {
+					break coalesce // closed: the next receive returns
+				}
+				if !b2.mu.TryLock() {
+					next = b2
+					break coalesce
+				}
+				bufs = d.commitIn(b2, bufs)
+				held = append(held, b2)
+			default:
+				break coalesce
+			}
+		}
 		if len(bufs) > 0 {
 			if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
 				d.stats.tunWriteErrs.Add(1)
 			}
 		}
 		clear(bufs)
-		b.mu.Unlock()
-		d.freeIn(b)
+		for i, h := range held {
+			h.mu.Unlock()
+			d.freeIn(h)
+			held[i] = nil
+		}
+		held = held[:0]
 	}
 }
+
+// writeCoalesceMax is the number of packets past which the TUN writer
+// stops adding ready batches to a write.
+const writeCoalesceMax = 4 * conn.IdealBatchSize
 
 // transitAllowed applies the transit rule to a packet that arrived
 // through tunnel from: when its destination is routed into another tunnel

@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -201,7 +200,10 @@ type tunnelPath struct {
 	remote netip.AddrPort
 	encap  bool
 	ep     *conn.StdNetEndpoint // for UDP sends
-	ipAddr *net.IPAddr          // for raw ESP sends
+	// raw4 is the destination of raw ESP sends; raw4OK is false when the
+	// remote is not IPv4 (raw ESP is IPv4 only: its packets are dropped).
+	raw4   [4]byte
+	raw4OK bool
 }
 
 func (t *tunnel) setPath(tc TunnelConfig, raw *rawESP) {
@@ -211,7 +213,9 @@ func (t *tunnel) setPath(tc TunnelConfig, raw *rawESP) {
 		p.remote = netip.AddrPortFrom(tc.Remote.Addr(), 0)
 	}
 	p.ep = &conn.StdNetEndpoint{AddrPort: tc.Remote}
-	p.ipAddr = &net.IPAddr{IP: tc.Remote.Addr().AsSlice()}
+	if a := tc.Remote.Addr().Unmap(); a.Is4() {
+		p.raw4, p.raw4OK = a.As4(), true
+	}
 	t.path.Store(p)
 }
 
