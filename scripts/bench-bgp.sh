@@ -139,14 +139,8 @@ connections {
 		}
 	}
 }
-secrets {
-	ike-s2s {
-		id-a = 192.0.2.1
-		id-b = 192.0.2.2
-		secret = "$PSK"
-	}
-}
 EOF
+	swan_secrets "$PSK" >>"$conf/swanctl.conf"
 	nsx_bg "$ns" "$9" sh -c "mount --bind '$dir' /run && exec env STRONGSWAN_CONF='$conf/strongswan.conf' $CHARON"
 	local pid=$BG_PID
 	for _ in $(seq 1 100); do

@@ -322,14 +322,8 @@ connections {
 		}
 	}
 }
-secrets {
-	ike-s2s {
-		id-a = 192.0.2.1
-		id-b = 192.0.2.2
-		secret = "$PSK"
-	}
-}
 EOF
+	swan_secrets "$PSK" >>"$dir/swanctl.conf"
 }
 start_charon() { # SIDE MODE REPEAT [IKE_VERSION]; sets BG_PID
 	local side=$1 dir=$RUN/${1}g conf=$CONF/${1}g ns
