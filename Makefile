@@ -16,6 +16,8 @@
 #                    P2S="1000 10000" make bench: point-to-site clients (certificates,
 #                    pool addresses) against vpngw and strongSwan, connects/s, memory
 #                    per client, time to first ping (docs/benchmarks.md "Point-to-site")
+#                    BGP=1 make bench: agent start -> first packet on a BGP-learned route,
+#                      withdraw/re-announce convergence, vpngw vs strongSwan + FRR
 #   make bench-store API write latency and throughput, bbolt vs etcd, same run (needs etcd)
 #
 # Tests that need root, network namespaces or strongSwan fail (never skip)

@@ -29,6 +29,10 @@ stop_pid() {
 	PIDS=("${keep[@]}")
 }
 
+# swan_secrets PSK: the swanctl.conf secrets section for the gateway
+# pair's two IKE identities, 192.0.2.1 and 192.0.2.2.
+swan_secrets() { printf 'secrets {\n\tike-s2s {\n\t\tid-a = 192.0.2.1\n\t\tid-b = 192.0.2.2\n\t\tsecret = "%s"\n\t}\n}\n' "$1"; }
+
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # nsx_bg NS LOG CMD...: start in the background (ip netns exec execs, so
 # BG_PID is the command's PID).

@@ -36,6 +36,7 @@
 #   SCALE="1000"      run the scale mode instead (scripts/bench-scale.sh)
 #   TUNNELS=100       run the many-tunnels mode instead (scripts/bench-tunnels.sh)
 #   GWOPS=100         run the gateway-operations mode instead (scripts/bench-gwops.sh)
+#   BGP=1             run the BGP mode instead (scripts/bench-bgp.sh)
 #   P2S="1000"        run the point-to-site variant of the scale mode instead (bench-scale.sh)
 #   REPEATS=3         repeats
 #   DURATION=10 OMIT=1  iperf3 -t and -O (seconds)
@@ -61,6 +62,8 @@ if [ -n "${SCALE:-}" ] || [ -n "${P2S:-}" ]; then exec "$ROOT/scripts/bench-scal
 if [ -n "${TUNNELS:-}" ]; then exec "$ROOT/scripts/bench-tunnels.sh"; fi
 # GWOPS=100: the gateway-operations mode instead (vpngw serve, N connections).
 if [ -n "${GWOPS:-}" ]; then exec "$ROOT/scripts/bench-gwops.sh"; fi
+# BGP=1: the BGP mode instead (learned route in use, convergence; vs strongSwan + FRR).
+if [ -n "${BGP:-}" ]; then exec "$ROOT/scripts/bench-bgp.sh"; fi
 export PATH=$PATH:/usr/local/go/bin
 
 REPEATS=${REPEATS:-3}
@@ -326,14 +329,8 @@ connections {
 		}
 	}
 }
-secrets {
-	ike-s2s {
-		id-a = 192.0.2.1
-		id-b = 192.0.2.2
-		secret = "$PSK"
-	}
-}
 EOF
+	swan_secrets "$PSK" >>"$dir/swanctl.conf"
 }
 start_charon() { # SIDE MODE REPEAT [IKE_VERSION]; sets BG_PID
 	local side=$1 dir=$RUN/${1}g conf=$CONF/${1}g ns

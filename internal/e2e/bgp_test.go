@@ -27,12 +27,7 @@ func TestBGPSiteToSite(t *testing.T) {
 	gwIP := c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16", "--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "--asn", "65515")
 	vm := c.vm(sub1, "RG1", "VNet1", "vm1")
 	s, frr, bgpOnly := bgpSite(t, c, gwIP, []string{"10.1.0.0/16"}, "10.1.255.30", 65515)
-	c.cli("network", "local-gateway", "create", "-g", "RG1", "-n", s.name, "--gateway-ip-address", s.publicIP.String(),
-		"--local-address-prefixes", s.prefix.String(), "--asn", "65010", "--bgp-peering-address", "10.50.255.1", "-o", "none")
-	start := time.Now()
-	c.cli("network", "vpn-connection", "create", "-g", "RG1", "-n", "to-onprem", "--vnet-gateway1", "VNet1-gw",
-		"--local-gateway2", s.name, "--shared-key", "bgpKey42", "--enable-bgp", "-o", "none")
-	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+	start := c.connectBGPSite(s)
 	vmNS := c.vmNS(sub1, "RG1", "vm1")
 	nstest.WaitFor(t, 30*time.Second, func() bool {
 		_, err := vmNS.Run("ping", "-c", "1", "-W", "1", "-q", bgpOnly.String())
@@ -71,6 +66,21 @@ func TestBGPSiteToSite(t *testing.T) {
 	}, "the VM still reaches %s after FRR withdrew it", bgpOnly)
 }
 
+// connectBGPSite creates the local network gateway of s (the site of
+// bgpSite: ASN 65010, BGP address 10.50.255.1) and connection "to-onprem"
+// with --enable-bgp from RG1's VNet1-gw, waits until it is Connected and
+// returns when the connection create began.
+func (c *cloud) connectBGPSite(s *labSite) time.Time {
+	c.t.Helper()
+	c.cli("network", "local-gateway", "create", "-g", "RG1", "-n", s.name, "--gateway-ip-address", s.publicIP.String(),
+		"--local-address-prefixes", s.prefix.String(), "--asn", "65010", "--bgp-peering-address", "10.50.255.1", "-o", "none")
+	start := time.Now()
+	c.cli("network", "vpn-connection", "create", "-g", "RG1", "-n", "to-onprem", "--vnet-gateway1", "VNet1-gw",
+		"--local-gateway2", s.name, "--shared-key", "bgpKey42", "--enable-bgp", "-o", "none")
+	c.waitConnected(sub1, "RG1", "to-onprem", 30*time.Second)
+	return start
+}
+
 // bgpSite starts lab site "onprem" (192.0.2.10, 10.50.0.0/16) whose device
 // runs strongSwan toward gwIP (remote selectors remoteTS, shared key
 // bgpKey42) and FRR (ASN 65010, BGP address 10.50.255.1 on its loopback)
@@ -78,6 +88,29 @@ func TestBGPSiteToSite(t *testing.T) {
 // which exists only in BGP; the returned address in it is on the site's
 // host.
 func bgpSite(t *testing.T, c *cloud, gwIP string, remoteTS []string, gwBGP string, gwASN int) (*labSite, *bgptest.FRR, netip.Addr) {
+	t.Helper()
+	s, bgpOnly := bgpSiteTunnel(t, c, gwIP, remoteTS)
+	frr := bgptest.StartFRR(t, s.device, fmt.Sprintf(`hostname onprem
+router bgp 65010
+ bgp router-id 10.50.255.1
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor %[1]s remote-as %[2]d
+ neighbor %[1]s update-source 10.50.255.1
+ neighbor %[1]s ebgp-multihop 2
+ neighbor %[1]s timers connect 1
+ address-family ipv4 unicast
+  network 10.60.0.0/24
+ exit-address-family
+`, gwBGP, gwASN))
+	return s, frr, bgpOnly
+}
+
+// bgpSiteTunnel starts the site of bgpSite without its router: the
+// device's BGP address 10.50.255.1 on its loopback, the host's address
+// 10.60.0.10 (returned), which only BGP will announce, and strongSwan with
+// local selectors 10.50.0.0/16 and 10.60.0.0/16.
+func bgpSiteTunnel(t *testing.T, c *cloud, gwIP string, remoteTS []string) (*labSite, netip.Addr) {
 	t.Helper()
 	s := c.site("onprem", "192.0.2.10", "10.50.0.0/16")
 	bgpOnly := netip.MustParseAddr("10.60.0.10")
@@ -95,18 +128,5 @@ func bgpSite(t *testing.T, c *cloud, gwIP string, remoteTS []string, gwBGP strin
 		cn.LocalTS = []string{"10.50.0.0/16", "10.60.0.0/16"}
 		cn.RemoteTS = remoteTS
 	})
-	frr := bgptest.StartFRR(t, s.device, fmt.Sprintf(`hostname onprem
-router bgp 65010
- bgp router-id 10.50.255.1
- no bgp ebgp-requires-policy
- no bgp network import-check
- neighbor %[1]s remote-as %[2]d
- neighbor %[1]s update-source 10.50.255.1
- neighbor %[1]s ebgp-multihop 2
- neighbor %[1]s timers connect 1
- address-family ipv4 unicast
-  network 10.60.0.0/24
- exit-address-family
-`, gwBGP, gwASN))
-	return s, frr, bgpOnly
+	return s, bgpOnly
 }

@@ -330,7 +330,19 @@ func StartBIRD(t testing.TB, ns *nstest.NS, conf string) *BIRD {
 	}
 	sock := filepath.Join(dir, "bird.ctl")
 	d := startDaemon(t, ns, dir, log, sock, Bird, "-f", "-c", cf, "-s", sock, "-P", filepath.Join(dir, "bird.pid"))
-	return &BIRD{daemon: d, sock: sock}
+	b := &BIRD{daemon: d, sock: sock}
+	// bird opens its control socket before it reads the configuration:
+	// it is up when it answers and still runs (a bad configuration makes
+	// it exit).
+	var err error
+	if !nstest.Eventually(10*time.Second, func() bool {
+		_, err = b.Cmd("show", "status")
+		return (err == nil && d.proc.Running()) || !d.proc.Running()
+	}) || !d.proc.Running() {
+		d.dumpLog()
+		t.Fatalf("bgptest: bird did not come up: %v (exit: %v)", err, d.proc.Err())
+	}
+	return b
 }
 
 // Cmd runs a birdc command (e.g. "show route all") and returns its output.
