@@ -21,7 +21,7 @@ const nonceLen = 32
 // IKE_SA_INIT request with a KE payload of the given group.
 func (sa *ikeSA) startInit(now time.Time, group transform.ID) {
 	p := sa.peer
-	dh, err := transform.NewDH(group, sa.e.rand)
+	dh, err := sa.e.cfg.Keys.Get(group, sa.e.rand)
 	if err != nil {
 		sa.destroy(now, fmt.Sprintf("cannot use DH group %s: %v", transform.Name(transform.TypeDH, group), err))
 		return
@@ -383,7 +383,7 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 		}
 		s = alt
 	}
-	dh, err := transform.NewDH(s.dh, e.rand)
+	dh, err := e.cfg.Keys.Get(s.dh, e.rand)
 	if err != nil {
 		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
 		return
