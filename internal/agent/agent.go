@@ -24,6 +24,10 @@
 // are initiated by the loop when the data plane reports traffic without an
 // SA (an acquire event) and torn down after their idle timeout (idle.go).
 //
+// One more goroutine refills the engines' key pool (transform.KeyPool):
+// MODP key pairs drawn ahead, between exchanges, so that no g^x waits on a
+// setup's critical path.
+//
 // The data plane moves packets on its own goroutines; the loop only
 // installs and removes SAs. When a liveness check falls due the engine asks
 // the data plane whether the peer sent authenticated ESP (so that checks
