@@ -24,7 +24,9 @@
 #      VPNGW_BEFORE=path: also run this vpngw binary (impl vpngw-before),
 #      for before/after figures from the same run;
 #      PERF=1 records `perf record -g` of the vpngw agent's setup phase
-#      (first repeat, each N) into $RESULTS/perf-N.data.
+#      (first repeat, each N) into $RESULTS/perf-N.data;
+#      PING_ONLY=1 (P2S mode) runs only the first-ping part, not the N
+#      clients (N then only sizes the plan).
 #
 # P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
 # variant: the same load client and addresses, but each client is a
@@ -58,6 +60,7 @@ DPD=${DPD:-on}
 HEAPPROF=${HEAPPROF:-}
 PING_TRIES=${PING_TRIES:-5}
 PERF=${PERF:-}
+PING_ONLY=${PING_ONLY:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
 BENCH=$ROOT/bin/vpngw-bench
@@ -244,6 +247,7 @@ for n in $SCALE; do
 	"$BENCH" scale-plan -dir "$CONF/$n" -n "$n" -sock "$SOCK" -dpd="$dpd" "${plan[@]}"
 	topology "$n"
 	for r in $(seq 1 "$REPEATS"); do
+		[ -z "$PING_ONLY" ] || break
 		"$BENCH" idle -out "$RESULTS" -repeat "$r" -window 2s || true
 		impls=${IMPLS:-"vpngw strongswan${VPNGW_BEFORE:+ vpngw-before}"}
 		order=$(echo $impls | tr ' ' '\n' | awk -v r="$r" '{a[NR]=$0} END {for (i=0; i<NR; i++) print a[(i+r-1)%NR+1]}')
@@ -255,6 +259,7 @@ for n in $SCALE; do
 	if [ "$MODE" = p2s ] && [ "$n" = "${SCALE%% *}" ] && [ "$PING_TRIES" -gt 0 ]; then
 		for r in $(seq 1 "$REPEATS"); do
 			order=vpngw; [ $((r % 2)) = 0 ] && order="strongswan vpngw" || order="vpngw strongswan"
+			[ -z "$PING_ONLY" ] || "$BENCH" idle -out "$RESULTS" -repeat "$r" -window 2s || true
 			for impl in $order; do
 				log "first ping, repeat $r/$REPEATS: $impl gateway"
 				first_ping "$n" "$r" "$impl"

@@ -24,6 +24,10 @@
 // are initiated by the loop when the data plane reports traffic without an
 // SA (an acquire event) and torn down after their idle timeout (idle.go).
 //
+// One more goroutine refills the engines' key pool (transform.KeyPool):
+// MODP key pairs drawn ahead, between exchanges, so that no g^x waits on a
+// setup's critical path.
+//
 // The data plane moves packets on its own goroutines; the loop only
 // installs and removes SAs. When a liveness check falls due the engine asks
 // the data plane whether the peer sent authenticated ESP (so that checks
@@ -54,6 +58,7 @@ import (
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/ikev1"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // Options configure an Agent beyond its Config.
@@ -158,8 +163,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.dp = dp
 	a.host = newHost(a, dp)
-	a.eng = newEngines(ike.New(a.opts.IKE, liveHost{a.host}, a.log.With("component", "ike")),
-		ikev1.New(a.opts.IKEv1, liveHost{a.host}, a.log.With("component", "ikev1")))
+	// MODP key pairs drawn ahead, between exchanges (transform.KeyPool),
+	// shared by both engines, unless a test set its own randomness.
+	v2cfg, v1cfg := a.opts.IKE, a.opts.IKEv1
+	if v2cfg.Keys == nil && v1cfg.Keys == nil && v2cfg.Rand == nil && v1cfg.Rand == nil {
+		keys := transform.NewKeyPool(0, 0, nil)
+		v2cfg.Keys, v1cfg.Keys = keys, keys
+		kctx, stopKeys := context.WithCancel(ctx)
+		var kwg sync.WaitGroup
+		kwg.Go(func() { keys.Run(kctx) })
+		defer func() { stopKeys(); kwg.Wait() }()
+	}
+	a.eng = newEngines(ike.New(v2cfg, liveHost{a.host}, a.log.With("component", "ike")),
+		ikev1.New(v1cfg, liveHost{a.host}, a.log.With("component", "ikev1")))
 	a.started = time.Now()
 	dp.SetIKEHandler(func(p dataplane.IKEPacket) {
 		pkt := ike.Packet{Data: append([]byte(nil), p.Data...), Local: p.Local, Remote: p.Remote}

@@ -432,7 +432,7 @@ func (sa *ikeSA) handleCreateChildRequest(now time.Time, m *message.Message) {
 			sa.notifyError(now, m, message.NotifyInvalidKEPayload, d[:])
 			return
 		}
-		dh, err := transform.NewDH(s.dh, sa.e.rand)
+		dh, err := sa.e.cfg.Keys.Get(s.dh, sa.e.rand)
 		if err != nil {
 			sa.notifyError(now, m, message.NotifyNoProposalChosen, nil)
 			return
@@ -507,7 +507,7 @@ func (sa *ikeSA) proposeChild(now time.Time, c *childSA, old *childSA, g transfo
 	props := p.cfg.ESPProposals
 	if g != transform.DHNone {
 		var err error
-		if dh, err = transform.NewDH(g, sa.e.rand); err != nil {
+		if dh, err = sa.e.cfg.Keys.Get(g, sa.e.rand); err != nil {
 			sa.childFailure(now, c, "cannot use PFS group: "+err.Error())
 			return
 		}

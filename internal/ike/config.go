@@ -403,6 +403,10 @@ func (p Peer) Validate() error {
 type Config struct {
 	// Rand is the source of SPIs, nonces and DH keys; nil means crypto/rand.
 	Rand io.Reader
+	// Keys, if set, supplies the DH key pairs of the MODP groups drawn
+	// ahead of time (Rand is then not used for them); nil draws each
+	// when it is needed.
+	Keys *transform.KeyPool
 	// Retransmit is the first retransmission timeout (default 1 s); it
 	// doubles on each try up to RetransmitMax (default 8 s) for
 	// RetransmitTries tries (default 6), after which the exchange fails.

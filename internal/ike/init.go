@@ -21,7 +21,7 @@ const nonceLen = 32
 // IKE_SA_INIT request with a KE payload of the given group.
 func (sa *ikeSA) startInit(now time.Time, group transform.ID) {
 	p := sa.peer
-	dh, err := transform.NewDH(group, sa.e.rand)
+	dh, err := sa.e.cfg.Keys.Get(group, sa.e.rand)
 	if err != nil {
 		sa.destroy(now, fmt.Sprintf("cannot use DH group %s: %v", transform.Name(transform.TypeDH, group), err))
 		return
@@ -383,13 +383,14 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 		}
 		s = alt
 	}
-	dh, err := transform.NewDH(s.dh, e.rand)
+	dh, err := e.cfg.Keys.Get(s.dh, e.rand)
 	if err != nil {
 		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
 		return
 	}
-	gir, err := dh.Shared(ke.Data)
-	if err != nil {
+	// The peer's value is checked now; the exchange itself (g^ir and the
+	// keys) waits until our answer is out (respondInitKeys).
+	if err := transform.CheckPublic(s.dh, ke.Data); err != nil {
 		e.logDrop(now, DropInvalidSyntax, "IKE_SA_INIT: invalid DH public value", "from", pkt.Remote, "err", err)
 		replyError(message.NotifyInvalidSyntax)
 		return
@@ -401,11 +402,6 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 	sa.ni = append([]byte(nil), nonce.Data...)
 	sa.nr = e.randBytes(nonceLen)
 	sa.suite = s
-	if err := sa.deriveKeys(gir); err != nil {
-		sa.destroy(now, err.Error())
-		reply(&message.Notify{Type: message.NotifyNoProposalChosen})
-		return
-	}
 	sa.detectNAT(m, pkt)
 	if cands[0].cfg.ForceEncap {
 		sa.natLocal = true
@@ -443,6 +439,31 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 	e.initResp[key] = sa
 	e.log.Info("IKE_SA_INIT answered", append(sa.logAttrs(), "from", pkt.Remote, "suite", s.String(), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)...)
 	sa.send([][]byte{b})
+	sa.respondInitKeys(now, dh, ke.Data)
+}
+
+// respondInitKeys is the responder's work after its IKE_SA_INIT answer
+// went out, done while the answer is on the wire and the initiator
+// computes its own: g^ir, the SA's keys and, for a point-to-site
+// template, the gateway's AUTH for IKE_AUTH (gatewayProof; not while
+// half-open SAs are many, so that a flood of IKE_SA_INITs costs no
+// signatures). A failure here (a degenerate shared secret, which
+// CheckPublic cannot see) removes the SA: the initiator's IKE_AUTH then
+// finds none.
+func (sa *ikeSA) respondInitKeys(now time.Time, dh transform.DH, peerKE []byte) {
+	gir, err := dh.Shared(peerKE)
+	if err == nil {
+		err = sa.deriveKeys(gir)
+	}
+	if err != nil {
+		sa.e.logDrop(now, DropInvalidSyntax, "IKE_SA_INIT: no keys from the DH exchange", "from", sa.remote, "err", err)
+		sa.destroy(now, err.Error())
+		return
+	}
+	if t := sa.remoteAccessFor(); t != nil && sa.e.halfOpen < sa.e.cfg.CookieThreshold/2 {
+		sa.proof = &gatewayProof{tmpl: t}
+		sa.proof.payloads, sa.proof.err = sa.gatewayProof(t)
+	}
 }
 
 func (sa *ikeSA) natdPayloadsResponder(p *peer, pkt Packet) []message.Payload {

@@ -1,10 +1,13 @@
 package ike
 
 import (
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +280,46 @@ func TestESPAcceptDefaultBuiltOnce(t *testing.T) {
 	custom := &peer{cfg: Peer{Name: "c", Local: addrA, PSK: []byte("k"), ESPProposals: mustProposals(t, "aes128gcm16", true)}.withDefaults(d)}
 	if got := transform.FormatProposals(custom.espAccept(d)); got != "aes128gcm16" {
 		t.Errorf("custom policy: espAccept = %s, want aes128gcm16 alone", got)
+	}
+}
+
+// countingSigner is a crypto.Signer that notes, at each signature, what
+// at() returns.
+type countingSigner struct {
+	crypto.Signer
+	at    func() int
+	signs []int
+}
+
+func (s *countingSigner) Sign(r io.Reader, digest []byte, o crypto.SignerOpts) ([]byte, error) {
+	s.signs = append(s.signs, s.at())
+	return s.Signer.Sign(r, digest, o)
+}
+
+// TestRemoteAccessProofSignedAhead: the gateway signs its AUTH for a
+// certificate client while handling the client's IKE_SA_INIT, right after
+// answering it, not when the client's IKE_AUTH arrives; the client
+// accepts that signature and gets its address.
+func TestRemoteAccessProofSignedAhead(t *testing.T) {
+	for _, kt := range []pki.KeyType{pki.ECDSAP256, pki.RSA2048} {
+		r := newRAPair(t, kt)
+		// The exchange of the latest request to the gateway.
+		var last message.ExchangeType
+		r.n.drop = func(p Packet) bool {
+			if h, err := message.ParseHeader(p.Data); err == nil && p.Remote.Addr() == addrB && !h.IsResponse() {
+				last = h.Exchange
+			}
+			return false
+		}
+		signer := &countingSigner{Signer: r.tmpl.RemoteAccess.Key, at: func() int { return int(last) }}
+		r.tmpl.RemoteAccess.Key = signer
+		r.n.setPeers([]Peer{r.client(t, "laptop1", r.ca, kt, r.ca.Cert)}, []Peer{r.tmpl})
+		r.n.run(5 * time.Second)
+		if vips := r.vips(); !vips["laptop1"].IsValid() {
+			t.Fatalf("key %d: client not connected (%v)", kt, vips)
+		}
+		if want := []int{int(message.IKESAInit)}; !slices.Equal(signer.signs, want) {
+			t.Fatalf("key %d: gateway signed while handling exchanges %v, want once with IKE_SA_INIT %v", kt, signer.signs, want)
+		}
 	}
 }

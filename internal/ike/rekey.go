@@ -38,7 +38,7 @@ func (sa *ikeSA) startIKERekey(now time.Time) {
 
 func (sa *ikeSA) proposeIKERekey(now time.Time, g transform.ID) {
 	rk := sa.rekeying
-	dh, err := transform.NewDH(g, sa.e.rand)
+	dh, err := sa.e.cfg.Keys.Get(g, sa.e.rand)
 	if err != nil {
 		sa.rekeying = nil
 		sa.rekeyAt = now.Add(sa.e.backoff(time.Minute))
@@ -232,7 +232,7 @@ func (sa *ikeSA) handleIKERekeyRequest(now time.Time, m *message.Message) {
 		sa.notifyError(now, m, message.NotifyInvalidSyntax, nil)
 		return
 	}
-	dh, err := transform.NewDH(s.dh, sa.e.rand)
+	dh, err := sa.e.cfg.Keys.Get(s.dh, sa.e.rand)
 	if err != nil {
 		sa.notifyError(now, m, message.NotifyNoProposalChosen, nil)
 		return

@@ -150,6 +150,25 @@ func (sa *ikeSA) remoteAccessFor() *peer {
 	return nil
 }
 
+// gatewayProof is the gateway's ID, CERT and AUTH payloads for template
+// tmpl, signed right after the IKE_SA_INIT answer (respondInitKeys).
+type gatewayProof struct {
+	tmpl     *peer
+	payloads []message.Payload
+	err      error
+}
+
+// ourProof returns the gateway's proof for template t: the one signed
+// ahead if it was for t, else a new one.
+func (sa *ikeSA) ourProof(t *peer) ([]message.Payload, error) {
+	if p := sa.proof; p != nil && p.tmpl == t && sa.e.peers[t.cfg.Name] == t {
+		sa.proof = nil
+		return p.payloads, p.err
+	}
+	sa.proof = nil
+	return sa.gatewayProof(t)
+}
+
 // gatewayProof is how the gateway authenticates to a client: its ID, its
 // certificate and its signature over the responder's signed octets.
 func (sa *ikeSA) gatewayProof(t *peer) ([]message.Payload, error) {
@@ -196,7 +215,7 @@ func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer
 		return
 	}
 	sa.remote, sa.local = pkt.Remote, pkt.Local
-	ours, err := sa.gatewayProof(t)
+	ours, err := sa.ourProof(t)
 	if err != nil {
 		sa.raFail(now, t, m, err.Error(), authFailed)
 		return
@@ -498,7 +517,7 @@ func (sa *ikeSA) certClient(now time.Time, pkt Packet, m *message.Message, t *pe
 		return
 	}
 	sa.remote, sa.local = pkt.Remote, pkt.Local
-	ours, err := sa.gatewayProof(t)
+	ours, err := sa.ourProof(t)
 	if err != nil {
 		sa.raFail(now, t, m, err.Error(), authFailed)
 		return

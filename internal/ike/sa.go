@@ -99,6 +99,10 @@ type ikeSA struct {
 	// ra is a remote-access client's authentication in progress
 	// (remoteaccess.go).
 	ra *eapState
+	// proof is a remote-access responder's ID, CERT and AUTH signed while
+	// the initiator computed its IKE_AUTH (respondInitKeys); taken by
+	// IKE_AUTH's answer.
+	proof *gatewayProof
 }
 
 // request is one of our requests, with its retransmission state.

@@ -230,6 +230,67 @@ func (g *modpGroup) buildPowers() {
 	}
 }
 
+// check validates a peer's public value (see modpKey.Shared) and returns
+// it as a number.
+func (g *modpGroup) check(peerPublic []byte) (*big.Int, error) {
+	if len(peerPublic) != g.size {
+		return nil, fmt.Errorf("%w: %s public value is %d bytes, want %d",
+			ErrInvalidPublic, Name(TypeDH, g.id), len(peerPublic), g.size)
+	}
+	one := big.NewInt(1)
+	y := new(big.Int).SetBytes(peerPublic)
+	if y.Cmp(one) <= 0 || y.Cmp(g.pMinus1) >= 0 {
+		return nil, fmt.Errorf("%w: %s public value out of range", ErrInvalidPublic, Name(TypeDH, g.id))
+	}
+	if g.q != nil && new(big.Int).Exp(y, g.q, g.p).Cmp(one) != 0 {
+		return nil, fmt.Errorf("%w: %s public value not in the prime-order subgroup", ErrInvalidPublic, Name(TypeDH, g.id))
+	}
+	return y, nil
+}
+
+// CheckPublic validates a peer's public value of group as Shared does
+// (length and range, subgroup membership, the point on the curve)
+// without the exchange itself: a responder can refuse a bad KE payload
+// before it answers, and compute the shared secret after. Shared may
+// still refuse a degenerate result (an all-zero X25519 output).
+func CheckPublic(group ID, peerPublic []byte) error {
+	if g, ok := modpGroups[group]; ok {
+		_, err := g.check(peerPublic)
+		return err
+	}
+	curve, coord, ok := ecdhCurve(group)
+	if !ok {
+		return fmt.Errorf("%w: DH group %s", ErrUnsupported, Name(TypeDH, group))
+	}
+	_, err := ecdhPublic(group, curve, coord, peerPublic)
+	return err
+}
+
+// ecdhPublic parses a peer's KE value of an ECP group or Curve25519
+// (crypto/ecdh checks that the point is on the curve and not the
+// identity).
+func ecdhPublic(group ID, curve ecdh.Curve, coord int, peerPublic []byte) (*ecdh.PublicKey, error) {
+	want := coord
+	if group != DHCurve25519 {
+		want = 2 * coord
+	}
+	if len(peerPublic) != want {
+		return nil, fmt.Errorf("%w: %s public value is %d bytes, want %d",
+			ErrInvalidPublic, Name(TypeDH, group), len(peerPublic), want)
+	}
+	enc := peerPublic
+	if group != DHCurve25519 {
+		enc = make([]byte, 1+len(peerPublic))
+		enc[0] = 0x04
+		copy(enc[1:], peerPublic)
+	}
+	pk, err := curve.NewPublicKey(enc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidPublic, Name(TypeDH, group), err)
+	}
+	return pk, nil
+}
+
 // modpKey is one side of a MODP exchange.
 type modpKey struct {
 	group *modpGroup
@@ -245,18 +306,11 @@ func (k *modpKey) Public() []byte { return append([]byte(nil), k.pub...) }
 // returns y^x mod p left-padded to the prime's length (RFC 7296 §2.14).
 func (k *modpKey) Shared(peerPublic []byte) ([]byte, error) {
 	g := k.group
-	if len(peerPublic) != g.size {
-		return nil, fmt.Errorf("%w: %s public value is %d bytes, want %d",
-			ErrInvalidPublic, Name(TypeDH, g.id), len(peerPublic), g.size)
+	y, err := g.check(peerPublic)
+	if err != nil {
+		return nil, err
 	}
 	one := big.NewInt(1)
-	y := new(big.Int).SetBytes(peerPublic)
-	if y.Cmp(one) <= 0 || y.Cmp(g.pMinus1) >= 0 {
-		return nil, fmt.Errorf("%w: %s public value out of range", ErrInvalidPublic, Name(TypeDH, g.id))
-	}
-	if g.q != nil && new(big.Int).Exp(y, g.q, g.p).Cmp(one) != 0 {
-		return nil, fmt.Errorf("%w: %s public value not in the prime-order subgroup", ErrInvalidPublic, Name(TypeDH, g.id))
-	}
 	z := new(big.Int).Exp(y, k.x, g.p)
 	if z.Cmp(one) <= 0 {
 		return nil, fmt.Errorf("%w: %s shared secret is degenerate", ErrInvalidPublic, Name(TypeDH, g.id))
@@ -288,20 +342,10 @@ func (k *ecdhKey) Public() []byte { return append([]byte(nil), k.pub...) }
 // point (RFC 5903 §7) or the X25519 output (RFC 8031 §2.1), rejecting an
 // all-zero X25519 result (RFC 8031 §2.3).
 func (k *ecdhKey) Shared(peerPublic []byte) ([]byte, error) {
-	if len(peerPublic) != len(k.pub) {
-		return nil, fmt.Errorf("%w: %s public value is %d bytes, want %d",
-			ErrInvalidPublic, Name(TypeDH, k.group), len(peerPublic), len(k.pub))
-	}
-	enc := peerPublic
-	if k.group != DHCurve25519 {
-		enc = make([]byte, 1+len(peerPublic))
-		enc[0] = 0x04
-		copy(enc[1:], peerPublic)
-	}
-	curve := k.priv.Curve()
-	pk, err := curve.NewPublicKey(enc)
+	curve, coord, _ := ecdhCurve(k.group)
+	pk, err := ecdhPublic(k.group, curve, coord, peerPublic)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidPublic, Name(TypeDH, k.group), err)
+		return nil, err
 	}
 	z, err := k.priv.ECDH(pk)
 	if err != nil {

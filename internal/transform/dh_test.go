@@ -287,6 +287,16 @@ func TestDHInvalidPublic(t *testing.T) {
 			if z, err := k.Shared(c.peer); !errors.Is(err, ErrInvalidPublic) {
 				t.Errorf("%s %s: Shared = %x, %v; want ErrInvalidPublic", Name(TypeDH, g), c.name, z, err)
 			}
+			// CheckPublic refuses the same before any exchange, except
+			// X25519's low-order points: only the all-zero result of
+			// Shared shows them.
+			lowOrder := g == DHCurve25519 && c.name != "short"
+			if err := CheckPublic(g, c.peer); lowOrder != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidPublic)) {
+				t.Errorf("%s %s: CheckPublic = %v", Name(TypeDH, g), c.name, err)
+			}
+		}
+		if err := CheckPublic(g, k.Public()); err != nil {
+			t.Errorf("%s: CheckPublic(a valid value) = %v", Name(TypeDH, g), err)
 		}
 	}
 }

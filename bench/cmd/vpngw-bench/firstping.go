@@ -56,7 +56,11 @@ type PingSample struct {
 	// (swanctl's return; the Go client's Child SA installed).
 	FirstPingMs float64 `json:"firstPingMs"`
 	InitiateMs  float64 `json:"initiateMs"`
-	Error       string  `json:"error,omitempty"`
+	// IKEInMs (Go client only) are the arrival times of the gateway's
+	// IKE messages (IKE_SA_INIT response, IKE_AUTH response), from the
+	// start: the gateway's and the client's shares of the setup.
+	IKEInMs []float64 `json:"ikeInMs,omitempty"`
+	Error   string    `json:"error,omitempty"`
 }
 
 func swanctl(ctx context.Context, uri string, args ...string) *exec.Cmd {
@@ -231,6 +235,22 @@ func writePingTable(w io.Writer, client string, samples []PingSample) {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", impl, fmtMedian(all[impl]), strings.Join(pr, " "))
 	}
 	fmt.Fprintf(w, "| ratio vpngw/strongSwan | **%s** (median of the per-repeat ratios) | %s |\n", fmtMedian(ratios), strings.Join(per, " "))
+	// Where the time went, from the client: the gateway's last IKE
+	// message (IKE_AUTH response) in, the Child SA installed.
+	auth, child := map[string][]float64{}, map[string][]float64{}
+	for _, s := range samples {
+		if s.Error != "" {
+			continue
+		}
+		child[s.Impl] = append(child[s.Impl], s.InitiateMs)
+		if n := len(s.IKEInMs); n > 0 {
+			auth[s.Impl] = append(auth[s.Impl], s.IKEInMs[n-1])
+		}
+	}
+	if len(auth["vpngw"]) > 0 {
+		fmt.Fprintf(w, "\nMedians (ms from the start): the gateway's IKE_AUTH response in, vpngw %s, strongSwan %s; the client's Child SA installed, vpngw %s, strongSwan %s.\n",
+			fmtMedian(auth["vpngw"]), fmtMedian(auth["strongswan"]), fmtMedian(child["vpngw"]), fmtMedian(child["strongswan"]))
+	}
 	if failed > 0 {
 		fmt.Fprintf(w, "\n%d connects failed and are left out (see %s).\n", failed, pingFile)
 	}

@@ -78,8 +78,11 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 	var out []PingSample
 	for try := 1; try <= o.Tries; try++ {
 		s := PingSample{Repeat: o.Repeat, Impl: o.Impl, Client: "go", Try: try}
-		fp, ini, err := goFirstPing(ctx, o, peers[try-1], p500, p4500, in, espIn)
+		fp, ini, ikeIn, err := goFirstPing(ctx, o, peers[try-1], p500, p4500, in, espIn)
 		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
+		for _, d := range ikeIn {
+			s.IKEInMs = append(s.IKEInMs, ms(d))
+		}
 		if err != nil {
 			s.Error = err.Error()
 		}
@@ -91,13 +94,13 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 	return out, nil
 }
 
-// goFirstPing is one connect of peer: the time to the first echo reply
-// and to the Child SA.
-func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte) (time.Duration, time.Duration, error) {
+// goFirstPing is one connect of peer: the time to the first echo reply,
+// to the Child SA and to the arrival of each IKE message.
+func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte) (first, child time.Duration, ikeIn []time.Duration, err error) {
 	h := &pingHost{scaleHost: &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}, vips: map[string]netip.Addr{}}}
 	eng := ike.New(ike.Config{}, h, slog.New(slog.DiscardHandler))
 	if err := eng.SetPeers(time.Now(), []ike.Peer{peer}); err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	// Leave with a Delete (the gateway frees the address) and drain.
 	defer func() {
@@ -137,28 +140,30 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 	defer tick.Stop()
 	t0 := time.Now()
 	if err := eng.Initiate(t0, peer.Name); err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return 0, 0, ctx.Err()
+			return 0, 0, ikeIn, ctx.Err()
 		case <-bound.C:
-			return 0, 0, fmt.Errorf("no echo reply within %v", o.Bound)
+			return 0, 0, ikeIn, fmt.Errorf("no echo reply within %v", o.Bound)
 		case p := <-in:
-			eng.HandlePacket(time.Now(), p)
+			now := time.Now()
+			ikeIn = append(ikeIn, now.Sub(t0))
+			eng.HandlePacket(now, p)
 		case b := <-espIn:
 			if inSA == nil {
 				continue
 			}
 			if ok, err := isEchoReply(b, inSA, id); err == nil && ok {
-				return time.Since(t0), childAt.Sub(t0), nil
+				return time.Since(t0), childAt.Sub(t0), ikeIn, nil
 			}
 		case <-tick.C:
 			eng.Tick(time.Now())
 			if outSA != nil {
 				if err := send(); err != nil {
-					return 0, childAt.Sub(t0), err
+					return 0, childAt.Sub(t0), ikeIn, err
 				}
 			}
 		}
@@ -166,13 +171,13 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 			childAt = time.Now()
 			var err error
 			if outSA, inSA, err = espSAs(h.child); err != nil {
-				return 0, childAt.Sub(t0), err
+				return 0, childAt.Sub(t0), ikeIn, err
 			}
 			if vip = h.vips[peer.Name]; !vip.IsValid() {
-				return 0, childAt.Sub(t0), errors.New("Child SA without an address")
+				return 0, childAt.Sub(t0), ikeIn, errors.New("Child SA without an address")
 			}
 			if err := send(); err != nil {
-				return 0, childAt.Sub(t0), err
+				return 0, childAt.Sub(t0), ikeIn, err
 			}
 		}
 	}

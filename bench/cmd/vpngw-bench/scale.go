@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -479,6 +480,10 @@ func errSuffix(e string) string {
 // the same repeat ran back to back) with their median, as markdown.
 func writeScaleReport(dir string, w io.Writer) error {
 	b, err := os.ReadFile(filepath.Join(dir, scaleFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		// PING_ONLY: the first-ping part alone.
+		return writePingReport(dir, w)
+	}
 	if err != nil {
 		return err
 	}

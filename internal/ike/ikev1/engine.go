@@ -28,6 +28,10 @@ var ErrAggressiveMode = errors.New("ikev1: Aggressive Mode refused (only Main Mo
 type Config struct {
 	// Rand is the randomness source (crypto/rand when nil).
 	Rand io.Reader
+	// Keys, if set, supplies the DH key pairs of the MODP groups drawn
+	// ahead of time (Rand is then not used for them); nil draws each
+	// when it is needed.
+	Keys *transform.KeyPool
 	// RetransmitTimeout is the first retransmission delay (default 1 s),
 	// doubled each time, for Retries tries (default 5).
 	RetransmitTimeout time.Duration

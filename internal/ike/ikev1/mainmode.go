@@ -187,7 +187,7 @@ func (e *Engine) startMainMode(now time.Time, p *peer) *sa {
 	// with MODP-2048, off the setup's critical path). The key is this
 	// SA's only: makeKE uses it if the chosen suite has its group.
 	if g, ok := oneGroup(p.mm); ok {
-		s.dh, _ = transform.NewDH(g, e.cfg.Rand) // on error makeKE tries again and reports it
+		s.dh, _ = e.cfg.Keys.Get(g, e.cfg.Rand) // on error makeKE tries again and reports it
 	}
 	return s
 }
@@ -405,7 +405,7 @@ func (e *Engine) initMM2(now time.Time, s *sa, m *isakmp.Message) {
 // drew one in its group) and sets up the PRF.
 func (e *Engine) makeKE(s *sa) error {
 	if s.dh == nil || s.dh.Group() != s.suite.dh {
-		dh, err := transform.NewDH(s.suite.dh, e.cfg.Rand)
+		dh, err := e.cfg.Keys.Get(s.suite.dh, e.cfg.Rand)
 		if err != nil {
 			return fmt.Errorf("Main Mode: DH group %d: %w", s.suite.dh, err)
 		}

@@ -158,7 +158,7 @@ func (e *Engine) startQuickMode(now time.Time, s *sa, local, remote message.Traf
 		&isakmp.Data{T: isakmp.PayloadNonce, Data: q.ni},
 	}
 	if pfs != transform.DHNone {
-		dh, err := transform.NewDH(pfs, e.cfg.Rand)
+		dh, err := e.cfg.Keys.Get(pfs, e.cfg.Rand)
 		if err != nil {
 			e.log.Error("IKEv1: PFS group", "err", err)
 			return
@@ -376,7 +376,7 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 	ps := []isakmp.Payload{&isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentity, Proposals: []isakmp.Proposal{*chosen}},
 		&isakmp.Data{T: isakmp.PayloadNonce, Data: q.nr}}
 	if ke != nil {
-		dh, err := transform.NewDH(q.suite.pfs, e.cfg.Rand)
+		dh, err := e.cfg.Keys.Get(q.suite.pfs, e.cfg.Rand)
 		if err != nil {
 			return
 		}
