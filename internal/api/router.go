@@ -46,6 +46,11 @@ type endpoint struct {
 	// minAPIVersion is the oldest api-version the endpoint takes;
 	// MinAPIVersion when empty (another provider's endpoint has its own).
 	minAPIVersion string
+	// leader: the answer needs the leader's live state (the agents'
+	// reports: connection status, instances, BGP, point-to-site), so a
+	// follower replica forwards the request to the leader
+	// (Server.NeedsLeader).
+	leader bool
 }
 
 // responseSpec documents one success response.

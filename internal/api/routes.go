@@ -87,6 +87,7 @@ func (s *Server) buildRoutes() []*route {
 				endpoints: []*endpoint{{
 					method: http.MethodGet, operationID: k.opPrefix + "_ListAll", summary: "List the " + k.noun + "s of a subscription.",
 					handle: s.listResources(k, false), responses: []responseSpec{ok(list)},
+					leader: k == connectionKind, // connectionStatus is live
 				}},
 			},
 			&route{
@@ -94,6 +95,7 @@ func (s *Server) buildRoutes() []*route {
 				endpoints: []*endpoint{{
 					method: http.MethodGet, operationID: k.opPrefix + "_List", summary: "List the " + k.noun + "s of a resource group.",
 					handle: s.listResources(k, true), responses: []responseSpec{ok(list)},
+					leader: k == connectionKind,
 				}},
 			},
 			&route{
@@ -102,6 +104,7 @@ func (s *Server) buildRoutes() []*route {
 					{
 						method: http.MethodGet, operationID: k.opPrefix + "_Get", summary: "Get a " + k.noun + ".",
 						handle: s.getResource(k), responses: []responseSpec{ok(schema)},
+						leader: k == connectionKind,
 					},
 					{
 						method: http.MethodPut, operationID: k.opPrefix + "_CreateOrUpdate", summary: "Create or update a " + k.noun + ".",
@@ -134,6 +137,9 @@ func (s *Server) buildRoutes() []*route {
 	gwAction := func(action, opID, summary string, handle func(http.ResponseWriter, *request) error, body, result *schemaRef) *route {
 		return &route{pattern: gwItem + "/" + action, tag: "VirtualNetworkGateways", endpoints: []*endpoint{{
 			method: http.MethodPost, operationID: opID, summary: summary, handle: handle, body: body, longRunning: true,
+			// Every such action but setvpnclientipsecparameters (an update
+			// run by the operation workers) reads the agents' reports.
+			leader: action != "setvpnclientipsecparameters",
 			responses: []responseSpec{
 				{status: http.StatusOK, desc: "The operation's result (what its Location URL answers).", body: result},
 				lro(http.StatusAccepted, "Accepted: a long-running operation; its Location URL answers the result.", nil),
@@ -227,6 +233,7 @@ func (s *Server) buildRoutes() []*route {
 				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListConnections",
 				summary: "List the connections that use a gateway.",
 				handle:  s.listGatewayConnections, responses: []responseSpec{ok(listOf[resource.Connection]())},
+				leader: true,
 			}},
 		},
 		&route{
@@ -235,6 +242,7 @@ func (s *Server) buildRoutes() []*route {
 				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListInstances",
 				summary: "vpngw extension: list a gateway's instances (the agents that run it: IDs, roles, addresses, last reports; never keys). 404 InstancesNotAvailable with --provider none.",
 				handle:  s.listGatewayInstances, responses: []responseSpec{ok(listOf[GatewayInstance]())},
+				leader: true,
 			}},
 		},
 		gwAction("generatevpnprofile", "VirtualNetworkGateways_GenerateVpnProfile",

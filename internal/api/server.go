@@ -378,3 +378,33 @@ func (s *Server) newEtag() string { return `W/"` + s.newUUID() + `"` }
 // token of these characters is accepted, there is no subscription
 // registry).
 var subRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// NeedsLeader reports whether r is a request whose answer needs the
+// leader's live state (the route table's leader endpoints: a connection's
+// connectionStatus, the instances view, the BGP and point-to-site
+// actions): a follower replica forwards it to the leader. Paths the API
+// does not serve need no leader (they answer 404 anywhere).
+func (s *Server) NeedsLeader(r *http.Request) bool {
+	segs, err := splitPath(r.URL.EscapedPath())
+	if err != nil {
+		return false
+	}
+	rt, _ := s.router.match(segs)
+	if rt == nil {
+		return false
+	}
+	ep := rt.endpoint(r.Method)
+	return ep != nil && ep.leader
+}
+
+// WithRequestEndpoint returns r with endpoint (http(s)://HOST[:PORT]) as
+// the endpoint RequestEndpoint reports for it: a request another replica
+// forwarded (and vouched for) builds its operation URLs for the endpoint
+// the client reached, not this replica's.
+func WithRequestEndpoint(r *http.Request, endpoint string) *http.Request {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), forwardedKey{}, forwarded{scheme: u.Scheme, host: u.Host}))
+}

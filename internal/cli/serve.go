@@ -28,6 +28,7 @@ type serveOptions struct {
 	allowedHost  []string
 	endpoint     string
 	trustProxy   bool
+	advertiseURL string
 	insecure     bool
 	insecureHTTP bool
 	tlsCert      string
@@ -191,6 +192,7 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
 	addStoreFlags(f, &o.store)
+	f.StringVar(&o.advertiseURL, "advertise-url", "", "with --store etcd: this replica's API as the other replicas reach it, http(s)://HOST:PORT; followers forward what only the leader knows (live status, instances, BGP and point-to-site actions) to the leader's (default: the listen address, none for a wildcard one)")
 	f.DurationVar(&o.leaderTTL, "leader-ttl", server.DefaultLeaderTTL, "with --store etcd: lease of the elected leader among servers sharing the prefix, whole seconds from 2s to 60s; a dead leader is replaced about this long after its last renewal")
 	addRotateKeyCommand(cmd, e)
 	addMigrateCommand(cmd, e)
@@ -479,6 +481,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AllowedHosts:    o.allowedHost,
 		Endpoint:        o.endpoint,
 		TrustProxy:      o.trustProxy,
+		AdvertiseURL:    o.advertiseURL,
 		InsecureHTTP:    o.insecureHTTP,
 		TLSCertFile:     o.tlsCert,
 		TLSKeyFile:      o.tlsKey,

@@ -139,6 +139,13 @@ type Config struct {
 	// (store.go), shared by every replica on it; nil keeps them in files
 	// in Dir.
 	Store store.Store
+	// Vouched, when set, reports the object ID of the principal another
+	// replica authenticated for r when that replica forwarded r and its
+	// signature checked (package server's forwarding): such a request
+	// passes as that principal, which must still exist, whatever its
+	// token's audience or signing key; its roles are checked here as on
+	// the replica that forwarded it.
+	Vouched func(r *http.Request) (objectID string, ok bool)
 }
 
 // Issuer issues and checks access tokens.

@@ -47,7 +47,7 @@ func startReplica(t *testing.T, st store.Store, dir string) (replica, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: apiHandler(api, iss, nil, []string{ln.Addr().String()}, false)}
+	hs := &http.Server{Handler: apiHandler(api, iss, nil, []string{ln.Addr().String()}, false, nil)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	return replica{base: "http://" + ln.Addr().String(), dir: dir}, created

@@ -35,6 +35,7 @@ func openIssuer(o Options, st store.Store, endpoint string, log *slog.Logger) (*
 		Endpoint:   func(r *http.Request) string { return api.RequestEndpoint(r, endpoint) },
 		Configured: endpoint,
 		Logger:     log,
+		Vouched:    vouchedPrincipal, // requests another replica forwarded (forward.go)
 	})
 	if err != nil {
 		return nil, err
