@@ -379,22 +379,40 @@ func (s *Server) newEtag() string { return `W/"` + s.newUUID() + `"` }
 // registry).
 var subRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// NeedsLeader reports whether r is a request whose answer needs the
-// leader's live state (the route table's leader endpoints: a connection's
-// connectionStatus, the instances view, the BGP and point-to-site
-// actions): a follower replica forwards it to the leader. Paths the API
-// does not serve need no leader (they answer 404 anywhere).
-func (s *Server) NeedsLeader(r *http.Request) bool {
+// LeaderNeed is how much a request's answer needs the leader's live
+// state (the agents report to the leader only).
+type LeaderNeed int
+
+const (
+	// LeaderNotNeeded: every replica answers from the store.
+	LeaderNotNeeded LeaderNeed = iota
+	// LeaderPreferred: the answer holds live fields (a connection's
+	// connectionStatus); a follower forwards it to the leader, and answers
+	// it itself, with those fields Unknown, when no leader can be reached.
+	LeaderPreferred
+	// LeaderRequired: only the leader can answer (the instances view, the
+	// BGP and point-to-site actions); a follower forwards it, or answers
+	// 503 when no leader can be reached.
+	LeaderRequired
+)
+
+// NeedsLeader reports whether r's answer needs the leader's live state
+// (the route table's leader field): a follower replica forwards such a
+// request to the leader. Paths the API does not serve need no leader
+// (they answer 404 anywhere).
+func (s *Server) NeedsLeader(r *http.Request) LeaderNeed {
 	segs, err := splitPath(r.URL.EscapedPath())
 	if err != nil {
-		return false
+		return LeaderNotNeeded
 	}
 	rt, _ := s.router.match(segs)
 	if rt == nil {
-		return false
+		return LeaderNotNeeded
 	}
-	ep := rt.endpoint(r.Method)
-	return ep != nil && ep.leader
+	if ep := rt.endpoint(r.Method); ep != nil {
+		return ep.leader
+	}
+	return LeaderNotNeeded
 }
 
 // WithRequestEndpoint returns r with endpoint (http(s)://HOST[:PORT]) as

@@ -204,8 +204,8 @@ type forwarder struct {
 	self replicaInfo
 	// el says whether this replica leads and who does.
 	el elector
-	// needs reports whether a request needs the leader.
-	needs func(*http.Request) bool
+	// needs reports how much a request needs the leader.
+	needs func(*http.Request) api.LeaderNeed
 	// endpoint is the configured endpoint (api.RequestEndpoint).
 	endpoint string
 	// signer signs the forwarded requests.
@@ -229,12 +229,23 @@ type forwarder struct {
 const leaderInfoTimeout = 2 * time.Second
 
 // serve forwards r if it needs the leader and this replica does not lead;
-// it reports whether it answered r.
-func (f *forwarder) serve(w http.ResponseWriter, r *http.Request) bool {
-	if f.el.Leader() || !f.needs(r) {
+// it reports whether it answered r. A request the leader is only
+// preferred for (api.LeaderPreferred) that cannot reach one is served by
+// local (its live fields Unknown) instead of a 503.
+func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, local http.Handler) bool {
+	if f.el.Leader() {
+		return false
+	}
+	need := f.needs(r)
+	if need == api.LeaderNotNeeded {
 		return false
 	}
 	unavailable := func(code, format string, args ...any) bool {
+		if need == api.LeaderPreferred {
+			f.log.Debug("no leader to forward to: answering with live fields Unknown", "path", r.URL.Path, "why", fmt.Sprintf(format, args...))
+			local.ServeHTTP(w, r)
+			return true
+		}
 		w.Header().Set("Retry-After", forwardRetryAfter)
 		armerr.Write(w, &armerr.Error{Code: code, Status: http.StatusServiceUnavailable, Message: fmt.Sprintf(format, args...)})
 		return true
@@ -401,10 +412,10 @@ func newForwarder(o Options, self replicaInfo, el elector, srv *api.Server, endp
 	}
 	f := &forwarder{self: self, el: el, endpoint: endpoint, signer: &forwardSigner{kf: kf, now: time.Now}, principal: signedIn, log: log}
 	mounts := providerMounts(o.Provider)
-	f.needs = func(r *http.Request) bool {
+	f.needs = func(r *http.Request) api.LeaderNeed {
 		for _, m := range mounts {
 			if strings.HasPrefix(r.URL.Path, m) {
-				return true
+				return api.LeaderRequired
 			}
 		}
 		return srv.NeedsLeader(r)

@@ -67,7 +67,7 @@ func newForwardPair(t *testing.T) *forwardPair {
 	p.f = &forwarder{
 		self:      replicaInfo{ID: "cp2/10.0.0.12:8480", URL: "http://10.0.0.12:8480"},
 		el:        p.el,
-		needs:     func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/instances") },
+		needs:     needsForTest,
 		endpoint:  "http://follower.example:8480",
 		signer:    signer,
 		principal: func(*http.Request) (string, bool) { return "oid-1", true },
@@ -81,7 +81,8 @@ func newForwardPair(t *testing.T) *forwardPair {
 func (p *forwardPair) do(t *testing.T, path string, hdr http.Header) *http.Response {
 	t.Helper()
 	follower := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !p.f.serve(w, r) {
+		local := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+		if !p.f.serve(w, r, local) {
 			w.WriteHeader(http.StatusTeapot)
 		}
 	}))
@@ -269,5 +270,47 @@ func TestForwardLeaderCertificate(t *testing.T) {
 	p.f.rt = nil // a new transport for the new trust
 	if resp := p.do(t, "/gw/instances", nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("the shared certificate: status %d", resp.StatusCode)
+	}
+}
+
+// needsForTest: .../instances needs the leader, .../connections prefers
+// it.
+func needsForTest(r *http.Request) api.LeaderNeed {
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/instances"):
+		return api.LeaderRequired
+	case strings.HasSuffix(r.URL.Path, "/connections"):
+		return api.LeaderPreferred
+	}
+	return api.LeaderNotNeeded
+}
+
+// TestForwardPreferredFallsBack: a read the leader is only preferred for
+// (a connection: its connectionStatus) is answered here when no leader
+// can be reached, and forwarded when one can.
+func TestForwardPreferredFallsBack(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + closed.Addr().String()
+	closed.Close()
+	tests := []struct {
+		name   string
+		leader func(p *forwardPair) replicaInfo
+		want   int
+	}{
+		{"leader reachable", func(p *forwardPair) replicaInfo { return replicaInfo{ID: "cp1", URL: p.leader.URL} }, http.StatusOK},
+		{"no leader known", func(*forwardPair) replicaInfo { return replicaInfo{} }, http.StatusTeapot},
+		{"leader unreachable", func(*forwardPair) replicaInfo { return replicaInfo{ID: "cp1", URL: deadURL} }, http.StatusTeapot},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newForwardPair(t)
+			p.el.leader = tt.leader(p)
+			if resp := p.do(t, "/gw/connections", nil); resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
 	}
 }

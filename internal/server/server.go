@@ -331,7 +331,7 @@ func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.H
 			iss.Roles(w, r)
 			return
 		}
-		if fwd != nil && fwd.serve(w, r) {
+		if fwd != nil && fwd.serve(w, r, mux) {
 			return
 		}
 		mux.ServeHTTP(w, r)
