@@ -144,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.activity.st, s.activity.log = s.st, s.log
 	if s.pool == nil {
 		p, err := registry.ParseAddressPool(registry.DefaultPublicIPPool())
 		if err != nil {
