@@ -11,13 +11,15 @@ package identity
 // key is created with compare-and-swap against "absent", a delete is
 // conditioned on the revision that was read. An Issuer caches both lists
 // and re-reads them when the cache is older than cacheTTL, so a change
-// made through another replica applies there within that time.
+// made through another replica applies there within that time; a request
+// served from the cache touches neither the store nor the file system.
 //
 // principals.json and roleassignments.json in Config.Dir are an inbox:
 // when either exists (the first start after an upgrade, or `vpngw serve
 // principal-create` on a single-node bbolt installation whose store the
 // running server holds locked), the Issuer imports what the store lacks
-// and renames the file to FILE.imported. The signing key and the
+// at its next refresh (within cacheTTL, or at once for a principal it
+// does not know) and renames the file to FILE.imported. The signing key and the
 // administrator credential stay files in Config.Dir.
 
 import (
@@ -107,7 +109,10 @@ type storedAssignment struct {
 func (i *Issuer) loadStore(ctx context.Context) (storeState, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if !i.cache.read.IsZero() && time.Since(i.cache.read) < cacheTTL && !i.inboxPending() {
+	// The inbox files are looked for only here, at a refresh (at most
+	// every cacheTTL, or on a miss): a request served from the cache costs
+	// no file system call.
+	if !i.cache.read.IsZero() && time.Since(i.cache.read) < cacheTTL {
 		return i.cache, nil
 	}
 	if err := i.importFiles(ctx); err != nil {
@@ -146,17 +151,6 @@ func (i *Issuer) invalidate() {
 	i.mu.Lock()
 	i.cache = storeState{}
 	i.mu.Unlock()
-}
-
-// inboxPending reports whether principals.json or roleassignments.json
-// waits to be imported.
-func (i *Issuer) inboxPending() bool {
-	for _, f := range []string{PrincipalsFile, RoleAssignmentsFile} {
-		if _, err := os.Stat(filepath.Join(i.cfg.Dir, f)); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // importFiles moves principals.json and roleassignments.json into the

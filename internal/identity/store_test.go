@@ -130,3 +130,50 @@ func TestStoreBootstrapOnce(t *testing.T) {
 		t.Fatal("a second bob was added")
 	}
 }
+
+// TestStoreInboxAtRefresh: a request served from the fresh cache looks
+// for no inbox file (it costs no file system call); a role assignment
+// left in the inbox is imported at the next refresh, within cacheTTL.
+func TestStoreInboxAtRefresh(t *testing.T) {
+	st := testStore(t)
+	dir := t.TempDir()
+	i, _ := openStored(t, st, dir)
+	bob, err := NewUser("bob", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddPrincipalToStore(context.Background(), st, bob); err != nil {
+		t.Fatal(err)
+	}
+	i.invalidate()
+	if _, ok := i.find(func(p *Principal) bool { return p.ObjectID == bob.ObjectID }); !ok {
+		t.Fatal("bob not found")
+	}
+	start := time.Now() // the cache was read just now
+	if err := Assign(dir, RoleAssignment{Name: newUUID(), Scope: "/subscriptions/s1", RoleID: RoleReader.ID, PrincipalID: bob.ObjectID}); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := i.permitted(bob, "Microsoft.Network/virtualNetworks/read", "/subscriptions/s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok && time.Since(start) < cacheTTL {
+		t.Fatal("the inbox was read while the cache was fresh")
+	}
+	if _, err := os.Stat(filepath.Join(dir, RoleAssignmentsFile)); err != nil && time.Since(start) < cacheTTL {
+		t.Fatalf("the inbox file was imported while the cache was fresh: %v", err)
+	}
+	deadline := time.Now().Add(cacheTTL + 2*time.Second)
+	for {
+		if ok, _ := i.permitted(bob, "Microsoft.Network/virtualNetworks/read", "/subscriptions/s1"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the inbox's role assignment was not imported after the cache aged")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, RoleAssignmentsFile+ImportedSuffix)); err != nil {
+		t.Errorf("imported file: %v", err)
+	}
+}

@@ -151,12 +151,7 @@ func TestForwardNotNeeded(t *testing.T) {
 }
 
 func TestForwardFailures(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + closed.Addr().String()
-	closed.Close()
+	deadURL := deadURL(t)
 	tests := []struct {
 		name     string
 		leader   func(p *forwardPair) replicaInfo
@@ -289,12 +284,7 @@ func needsForTest(r *http.Request) api.LeaderNeed {
 // (a connection: its connectionStatus) is answered here when no leader
 // can be reached, and forwarded when one can.
 func TestForwardPreferredFallsBack(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + closed.Addr().String()
-	closed.Close()
+	deadURL := deadURL(t)
 	tests := []struct {
 		name   string
 		leader func(p *forwardPair) replicaInfo
@@ -313,4 +303,15 @@ func TestForwardPreferredFallsBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deadURL is the URL of a loopback port nothing listens on.
+func deadURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String()
 }
