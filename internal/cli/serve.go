@@ -198,6 +198,7 @@ apart from the data: without it the stored secrets cannot be read.
 	addMigrateCommand(cmd, e)
 	addAgentTokenCommand(cmd, e)
 	addPrincipalCommand(cmd, e)
+	addPrincipalDeleteCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
@@ -331,6 +332,58 @@ objectId; docs/api.md#role-based-access-control).`,
 	f.StringVar(&name, "name", "", "create a service principal with this display name")
 	f.StringVar(&user, "user", "", "create a user with this sign-in name")
 	f.StringVar(&certFile, "cert-file", "", "with --name: the service principal signs in with this certificate (PEM, RSA key) instead of a secret")
+	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	addStoreFlags(f, &sf)
+	serve.AddCommand(cmd)
+}
+
+func addPrincipalDeleteCommand(serve *cobra.Command, e *env) {
+	var (
+		dataDir string
+		sel     server.PrincipalSelector
+		sf      storeFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "principal-delete",
+		Short: "Delete a principal and its role assignments",
+		Long: `Delete a principal (a service principal by --client-id, a user by --user,
+either by --object-id) and its role assignments from the store, in one
+transaction. With --store etcd (and the server's etcd flags) it works
+while the replicas run: each refuses the principal's tokens within a
+second. The embedded bbolt store is opened by one process at a time: stop
+vpngw serve first. The last principal with the Owner role at "/" (the
+administrator, unless another was given Owner) is refused: nobody could
+assign roles after it. Prints {"objectId", "deletedRoleAssignments"}.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n := 0
+			for _, v := range []string{sel.ClientID, sel.UserName, sel.ObjectID} {
+				if v != "" {
+					n++
+				}
+			}
+			if n != 1 {
+				return usageError{fmt.Errorf("give one of --client-id, --user, --object-id")}
+			}
+			dir, err := dataDirOf(e, dataDir)
+			if err != nil {
+				return err
+			}
+			so, err := sf.options(e)
+			if err != nil {
+				return err
+			}
+			p, roles, err := server.DeletePrincipal(cmd.Context(), so, dir, sel, nil)
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(e.stdout).Encode(map[string]any{"objectId": p.ObjectID, "deletedRoleAssignments": roles})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sel.ClientID, "client-id", "", "delete the service principal with this client ID")
+	f.StringVar(&sel.UserName, "user", "", "delete the user with this sign-in name")
+	f.StringVar(&sel.ObjectID, "object-id", "", "delete the principal with this object ID")
 	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
 	addStoreFlags(f, &sf)
 	serve.AddCommand(cmd)

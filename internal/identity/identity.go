@@ -367,10 +367,13 @@ func (i *Issuer) find(pred func(*Principal) bool) (Principal, bool) {
 				return p, true
 			}
 		}
-		// A miss re-reads a cache older than missTTL: a principal just
-		// created through another replica signs in at once.
+		// A miss re-reads a cache older than missTTL, or one with an inbox
+		// file waiting (principal-create on bbolt): a principal just
+		// created through another replica or the inbox signs in at once.
+		// (Only a miss looks for the inbox; a hit costs no file system
+		// call.)
 		i.mu.Lock()
-		stale := time.Since(i.cache.read) >= missTTL
+		stale := time.Since(i.cache.read) >= missTTL || i.inboxWaiting()
 		if stale {
 			i.cache = storeState{}
 		}

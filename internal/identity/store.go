@@ -18,8 +18,8 @@ package identity
 // when either exists (the first start after an upgrade, or `vpngw serve
 // principal-create` on a single-node bbolt installation whose store the
 // running server holds locked), the Issuer imports what the store lacks
-// at its next refresh (within cacheTTL, or at once for a principal it
-// does not know) and renames the file to FILE.imported. The signing key and the
+// at its next refresh (within cacheTTL, or at once when a principal is
+// not found) and renames the file to FILE.imported. The signing key and the
 // administrator credential stay files in Config.Dir.
 
 import (
@@ -30,6 +30,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,6 +154,17 @@ func (i *Issuer) invalidate() {
 	i.mu.Unlock()
 }
 
+// inboxWaiting reports whether principals.json or roleassignments.json
+// waits to be imported.
+func (i *Issuer) inboxWaiting() bool {
+	for _, f := range []string{PrincipalsFile, RoleAssignmentsFile} {
+		if _, err := os.Stat(filepath.Join(i.cfg.Dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // importFiles moves principals.json and roleassignments.json into the
 // store: every item the store lacks is created (an existing key is kept),
 // then the file is renamed FILE.imported. Called with i.mu held.
@@ -259,4 +271,80 @@ func (i *Issuer) bootstrapStore(ctx context.Context) (created bool, err error) {
 // storeCtx returns a context for one store operation.
 func storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), storeTimeout)
+}
+
+// Errors of DeletePrincipalFromStore.
+var (
+	// ErrPrincipalNotFound: no principal matches.
+	ErrPrincipalNotFound = errors.New("identity: no such principal")
+	// ErrLastOwner: the principal is the last one with the Owner role at
+	// the root scope "/"; without one, nobody could assign roles.
+	ErrLastOwner = errors.New("identity: the last Owner of /")
+)
+
+// DeletePrincipalFromStore deletes the principal match selects (for
+// `vpngw serve principal-delete`) and its role assignments, in one
+// transaction conditioned on the revisions read (a concurrent change is
+// store.ErrConflict: run it again). It refuses the last principal with
+// Owner at "/" (ErrLastOwner). It returns the deleted principal and how
+// many role assignments went with it. Replicas' caches forget it within
+// cacheTTL.
+func DeletePrincipalFromStore(ctx context.Context, st store.Store, match func(Principal) bool) (Principal, int, error) {
+	pkvs, _, err := st.List(ctx, PrincipalsPrefix)
+	if err != nil {
+		return Principal{}, 0, fmt.Errorf("identity: %w", err)
+	}
+	var (
+		gone    Principal
+		goneKV  store.KV
+		found   bool
+		present = map[string]bool{}
+	)
+	for _, kv := range pkvs {
+		var p Principal
+		if json.Unmarshal(kv.Value, &p) != nil {
+			continue
+		}
+		present[p.ObjectID] = true
+		if match(p) {
+			if found {
+				return Principal{}, 0, fmt.Errorf("identity: more than one principal matches (%s, %s)", gone.ObjectID, p.ObjectID)
+			}
+			gone, goneKV, found = p, kv, true
+		}
+	}
+	if !found {
+		return Principal{}, 0, ErrPrincipalNotFound
+	}
+	akvs, _, err := st.List(ctx, RoleAssignmentsPrefix)
+	if err != nil {
+		return Principal{}, 0, fmt.Errorf("identity: %w", err)
+	}
+	cmps := []store.Cmp{{Key: goneKV.Key, ModRevision: goneKV.ModRevision}}
+	ops := []store.Op{store.DeleteOp(goneKV.Key)}
+	otherOwner := false
+	for _, kv := range akvs {
+		var a RoleAssignment
+		if json.Unmarshal(kv.Value, &a) != nil {
+			continue
+		}
+		switch {
+		case a.PrincipalID == gone.ObjectID:
+			cmps = append(cmps, store.Cmp{Key: kv.Key, ModRevision: kv.ModRevision})
+			ops = append(ops, store.DeleteOp(kv.Key))
+		case a.RoleID == RoleOwner.ID && a.Scope == "/" && present[a.PrincipalID]:
+			otherOwner = true
+		}
+	}
+	ownsRoot := slices.ContainsFunc(akvs, func(kv store.KV) bool {
+		var a RoleAssignment
+		return json.Unmarshal(kv.Value, &a) == nil && a.PrincipalID == gone.ObjectID && a.RoleID == RoleOwner.ID && a.Scope == "/"
+	})
+	if ownsRoot && !otherOwner {
+		return Principal{}, 0, ErrLastOwner
+	}
+	if _, err := st.Txn(ctx, cmps, ops); err != nil {
+		return Principal{}, 0, fmt.Errorf("identity: deleting principal %s: %w", gone.ObjectID, err)
+	}
+	return gone, len(ops) - 1, nil
 }
