@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -314,4 +315,28 @@ func deadURL(t *testing.T) string {
 	}
 	defer ln.Close()
 	return "http://" + ln.Addr().String()
+}
+
+// FuzzForwardVerify: any forwarding headers a client may send are
+// refused without panicking, unless they carry the replicas' signature.
+func FuzzForwardVerify(f *testing.F) {
+	kf, err := registry.CreateKeyFile(filepath.Join(f.TempDir(), "secrets.key"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &forwardSigner{kf: kf, now: time.Now}
+	kid, _ := kf.Current()
+	f.Add("cp2", "oid", "http://a.example", kid+".1700000000.AAAA")
+	f.Add("", "", "", "..")
+	f.Add("x", "y", "z", kid+"."+strconv.FormatInt(time.Now().Unix(), 10)+".")
+	f.Fuzz(func(t *testing.T, by, principal, endpoint, sig string) {
+		r := httptest.NewRequest(http.MethodGet, "/gw/instances", nil)
+		r.Header.Set(hdrForwardedBy, by)
+		r.Header.Set(hdrForwardedPrincipal, principal)
+		r.Header.Set(hdrForwardedEndpoint, endpoint)
+		r.Header.Set(hdrForwardedSignature, sig)
+		if _, _, err := s.verify(r); err == nil {
+			t.Fatalf("forged forwarding headers verified: %q %q %q %q", by, principal, endpoint, sig)
+		}
+	})
 }
