@@ -276,11 +276,7 @@ objectId; docs/api.md#role-based-access-control).`,
 			if (name == "") == (user == "") {
 				return usageError{fmt.Errorf("give --name (a service principal) or --user")}
 			}
-			dir, err := dataDirOf(e, dataDir)
-			if err != nil {
-				return err
-			}
-			so, err := sf.options(e)
+			dir, so, err := dataDirAndStore(e, dataDir, sf)
 			if err != nil {
 				return err
 			}
@@ -365,11 +361,7 @@ assign roles after it. Prints {"objectId", "deletedRoleAssignments"}.`,
 			if n != 1 {
 				return usageError{fmt.Errorf("give one of --client-id, --user, --object-id")}
 			}
-			dir, err := dataDirOf(e, dataDir)
-			if err != nil {
-				return err
-			}
-			so, err := sf.options(e)
+			dir, so, err := dataDirAndStore(e, dataDir, sf)
 			if err != nil {
 				return err
 			}
@@ -387,6 +379,17 @@ assign roles after it. Prints {"objectId", "deletedRoleAssignments"}.`,
 	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
 	addStoreFlags(f, &sf)
 	serve.AddCommand(cmd)
+}
+
+// dataDirAndStore is a serve subcommand's data directory (--data-dir,
+// same default as serve) and store (its store flags).
+func dataDirAndStore(e *env, dataDir string, sf storeFlags) (string, server.StoreOptions, error) {
+	dir, err := dataDirOf(e, dataDir)
+	if err != nil {
+		return "", server.StoreOptions{}, err
+	}
+	so, err := sf.options(e)
+	return dir, so, err
 }
 
 func addAgentTokenCommand(serve *cobra.Command, e *env) {
