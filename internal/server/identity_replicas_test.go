@@ -228,12 +228,12 @@ func TestPrincipalDelete(t *testing.T) {
 	}
 	admin := adminCredential(t, o.DataDir)
 	adminTok := rep.signIn(t, admin.ClientID, admin.ClientSecret)
+	time.Sleep(150 * time.Millisecond) // past the issuer's re-read on a miss
 	assignment := haSub + "/providers/Microsoft.Authorization/roleAssignments/88888888-8888-4888-8888-888888888888?api-version=2022-04-01"
 	if st, b := rep.do(t, http.MethodPut, assignment, adminTok, fmt.Sprintf(`{"properties":{"roleDefinitionId":%q,"principalId":%q}}`,
 		haSub+"/providers/Microsoft.Authorization/roleDefinitions/"+identity.RoleReader.ID, p.ObjectID)); st != http.StatusCreated {
 		t.Fatalf("role assignment: %d %s", st, b)
 	}
-	time.Sleep(150 * time.Millisecond) // past the issuer's re-read on a miss
 	rep.signIn(t, p.AppID, secret)
 
 	tests := []struct {
