@@ -2,29 +2,58 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/armerr"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
+	"github.com/vpngw/vpngw/internal/store"
 )
 
 // The activity log: what was done to the subscription's resources, by
 // whom, and how it ended, as Azure Monitor's Activity Log serves it
-// (Microsoft.Insights/eventtypes/management/values). vpngw keeps the last
-// activityRingSize entries in memory: every long-running operation (one
-// entry, updated from Started to Succeeded or Failed) and every write the
-// API refused (Failed, with the ARM error). The portal reads it, so that an
-// operation started from the CLI shows there with its progress.
+// (Microsoft.Insights/eventtypes/management/values): every long-running
+// operation (one entry, updated from Started to Succeeded or Failed) and
+// every write the API refused (Failed, with the ARM error). The portal
+// reads it, so that an operation started from the CLI shows there with
+// its progress.
+//
+// The entries live in the store (one key each under ActivityKeyPrefix,
+// named by the operation's or the refused request's ID), so every replica
+// sharing it shows every replica's entries, and they survive restarts: an
+// operation accepted by one replica and finished by the leader is one
+// entry. Creates are compare-and-swap on an absent key and updates on the
+// key's revision (retried on a conflict), so writers on several replicas
+// lose nothing. The log keeps the newest activityRingSize entries: every
+// activityCompactEvery entries a replica adds, it deletes the oldest
+// beyond that bound (between compactions a few more may be stored; reads
+// show the newest activityRingSize). Writing the log is best effort: a
+// failure is logged and does not fail the request or the operation.
 
 // activityRingSize bounds the activity log.
 const activityRingSize = 500
+
+// activityCompactEvery is how many entries a replica adds between two
+// compactions of the log.
+const activityCompactEvery = 50
+
+// activityWriteTimeout bounds one write of the log.
+const activityWriteTimeout = 5 * time.Second
+
+// activityRetries bounds the compare-and-swap attempts of one update.
+const activityRetries = 8
+
+// ActivityKeyPrefix is the store prefix of the activity log's entries.
+const ActivityKeyPrefix = "activity/"
 
 // ActivityLogAPIVersion is the api-version of the activity log, Azure
 // Monitor's.
@@ -77,54 +106,147 @@ type EventData struct {
 	Properties map[string]string `json:"properties"`
 }
 
-// activityLog is the bounded ring of events, oldest first.
+// activityLog is the log's entries in the store.
 type activityLog struct {
-	// mu guards events.
-	mu sync.Mutex
-	// events holds at most activityRingSize events, oldest first.
-	events []*EventData
+	// st holds the entries under ActivityKeyPrefix.
+	st store.Store
+	// log receives the failures to write the log.
+	log *slog.Logger
+	// added counts the entries this replica added (compaction).
+	added atomic.Int64
 }
 
-// add appends e, dropping the oldest beyond the bound.
-func (l *activityLog) add(e *EventData) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.events) >= activityRingSize {
-		l.events = slices.Delete(l.events, 0, len(l.events)-activityRingSize+1)
+// activityKey is the store key of the entry with operation ID id.
+func activityKey(id string) string { return ActivityKeyPrefix + id }
+
+// writeCtx is a context for one write of the log that outlives a
+// canceled request.
+func writeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), activityWriteTimeout)
+}
+
+// add stores e, a new entry, and compacts the log every
+// activityCompactEvery entries.
+func (l *activityLog) add(ctx context.Context, e *EventData) {
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	b, err := json.Marshal(e)
+	if err == nil {
+		_, err = l.st.CompareAndSwap(ctx, activityKey(e.OperationID), b, 0)
 	}
-	l.events = append(l.events, e)
-}
-
-// update applies f to the event of operation id; it reports false when the
-// ring no longer (or never: an operation resumed after a restart) holds it.
-func (l *activityLog) update(id string, f func(*EventData)) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := len(l.events) - 1; i >= 0; i-- {
-		if l.events[i].OperationID == id {
-			f(l.events[i])
-			return true
-		}
+	if err != nil {
+		l.log.Warn("activity log: adding an entry", "operation", e.OperationID, "err", err)
+		return
 	}
-	return false
+	if l.added.Add(1)%activityCompactEvery == 0 {
+		l.compact(ctx)
+	}
 }
 
-// snapshot returns copies of the events that keep, newest first.
-func (l *activityLog) snapshot(keep func(*EventData) bool) []EventData {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := []EventData{}
-	for i := len(l.events) - 1; i >= 0; i-- {
-		if e := l.events[i]; keep(e) {
-			c := *e
-			c.Properties = make(map[string]string, len(e.Properties))
-			for k, v := range e.Properties {
-				c.Properties[k] = v
+// update applies f to the entry of operation id, or stores missing() with
+// f applied when there is none (an operation whose start was not logged).
+// A concurrent change of the entry makes it read and apply f again.
+func (l *activityLog) update(ctx context.Context, id string, f func(*EventData), missing func() *EventData) {
+	ctx, cancel := writeCtx(ctx)
+	defer cancel()
+	key := activityKey(id)
+	var err error
+	for range activityRetries {
+		var (
+			e   *EventData
+			rev int64
+		)
+		kv, gerr := l.st.Get(ctx, key)
+		switch {
+		case gerr == nil:
+			e = new(EventData)
+			if err = json.Unmarshal(kv.Value, e); err != nil {
+				break
 			}
-			out = append(out, c)
+			rev = kv.ModRevision
+		case errors.Is(gerr, store.ErrNotFound):
+			e = missing()
+		default:
+			err = gerr
+		}
+		if err != nil {
+			break
+		}
+		f(e)
+		b, merr := json.Marshal(e)
+		if merr != nil {
+			err = merr
+			break
+		}
+		if _, err = l.st.CompareAndSwap(ctx, key, b, rev); !errors.Is(err, store.ErrConflict) {
+			break
 		}
 	}
-	return out
+	if err != nil {
+		l.log.Warn("activity log: updating an entry", "operation", id, "err", err)
+	}
+}
+
+// entries reads the log: the newest activityRingSize entries, newest
+// first (by submission, then by the last change).
+func (l *activityLog) entries(ctx context.Context) ([]*EventData, error) {
+	kvs, _, err := l.st.List(ctx, ActivityKeyPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*EventData, 0, len(kvs))
+	for _, kv := range kvs {
+		e := new(EventData)
+		if err := json.Unmarshal(kv.Value, e); err != nil {
+			l.log.Warn("activity log: an unreadable entry", "key", kv.Key, "err", err)
+			continue
+		}
+		out = append(out, e)
+	}
+	slices.SortStableFunc(out, func(a, b *EventData) int {
+		return cmp.Or(b.SubmissionTimestamp.Compare(a.SubmissionTimestamp), b.EventTimestamp.Compare(a.EventTimestamp),
+			strings.Compare(b.OperationID, a.OperationID))
+	})
+	if len(out) > activityRingSize {
+		out = out[:activityRingSize]
+	}
+	return out, nil
+}
+
+// compact deletes the entries beyond the newest activityRingSize.
+// Several replicas compacting at once delete the same keys: a delete of a
+// key already gone is a no-op.
+func (l *activityLog) compact(ctx context.Context) {
+	kvs, _, err := l.st.List(ctx, ActivityKeyPrefix)
+	if err != nil || len(kvs) <= activityRingSize {
+		return
+	}
+	type entry struct {
+		key  string
+		sub  time.Time
+		last time.Time
+	}
+	all := make([]entry, 0, len(kvs))
+	for _, kv := range kvs {
+		var e EventData
+		_ = json.Unmarshal(kv.Value, &e) // unreadable: zero times, the oldest
+		all = append(all, entry{kv.Key, e.SubmissionTimestamp, e.EventTimestamp})
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		return cmp.Or(b.sub.Compare(a.sub), b.last.Compare(a.last), strings.Compare(b.key, a.key))
+	})
+	var ops []store.Op
+	for _, e := range all[activityRingSize:] {
+		ops = append(ops, store.DeleteOp(e.key))
+	}
+	for len(ops) > 0 { // etcd bounds a transaction's operations
+		n := min(len(ops), 100)
+		if _, err := l.st.Txn(ctx, nil, ops[:n]); err != nil {
+			l.log.Warn("activity log: compacting", "err", err)
+			return
+		}
+		ops = ops[n:]
+	}
 }
 
 // caller names who sent r: the portal (which says so in
@@ -144,8 +266,9 @@ func caller(r *http.Request) string {
 	return who
 }
 
-// resumedCaller is the caller of an operation whose start the ring does
-// not hold (resumed after a restart).
+// resumedCaller is the caller of an operation whose start the log does
+// not hold (resumed after a restart of an older server, which kept the
+// log in memory).
 const resumedCaller = "vpngw serve (resumed after a restart)"
 
 // correlationID is the request's x-ms-correlation-request-id (ServeHTTP
@@ -236,7 +359,7 @@ func (s *Server) logStarted(r *request, op *registry.Operation) {
 	e := s.newEvent(caller(r.Request), correlationID(r), op.ID, target, name, display)
 	e.SubmissionTimestamp, e.EventTimestamp = op.StartTime, op.StartTime
 	e.Properties["startTime"] = op.StartTime.Format(time.RFC3339Nano)
-	s.activity.add(e)
+	s.activity.add(r.Context(), e)
 }
 
 // logFinished records the end of op (its status and error are set).
@@ -250,16 +373,17 @@ func (s *Server) logFinished(op *registry.Operation) {
 			markFailed(e, op.ErrorStatus, op.Error)
 		}
 	}
-	if !s.activity.update(op.ID, apply) {
-		// Resumed after a restart: the start is not in the ring.
+	// An operation whose start the log does not hold (resumed after a
+	// restart of a server of an older version) gets an entry now.
+	resumed := func() *EventData {
 		target := op.TargetID()
 		name, display := operationName(op.Kind, target)
 		e := s.newEvent(resumedCaller, op.ID, op.ID, target, name, display)
 		e.SubmissionTimestamp = op.StartTime
 		e.Properties["startTime"] = op.StartTime.Format(time.RFC3339Nano)
-		apply(e)
-		s.activity.add(e)
+		return e
 	}
+	s.activity.update(context.Background(), op.ID, apply, resumed)
 }
 
 // markFailed makes e a failure with the ARM error.
@@ -318,7 +442,7 @@ func (s *Server) logRefused(r *request, err *armerr.Error) {
 	e.EventTimestamp = e.SubmissionTimestamp
 	e.Properties["endTime"] = e.EventTimestamp.Format(time.RFC3339Nano)
 	markFailed(e, err.HTTPStatus(), err)
-	s.activity.add(e)
+	s.activity.add(r.Context(), e)
 }
 
 // getActivityLog serves GET /subscriptions/{s}/providers/Microsoft.Insights/eventtypes/management/values:
@@ -329,9 +453,16 @@ func (s *Server) getActivityLog(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	events := s.activity.snapshot(func(e *EventData) bool {
-		return strings.EqualFold(e.SubscriptionID, sub) && f.keep(e)
-	})
+	all, err := s.activity.entries(r.Context())
+	if err != nil {
+		return err
+	}
+	events := []EventData{}
+	for _, e := range all {
+		if strings.EqualFold(e.SubscriptionID, sub) && f.keep(e) {
+			events = append(events, *e)
+		}
+	}
 	writeJSON(w, http.StatusOK, struct {
 		Value []EventData `json:"value"`
 	}{events})

@@ -95,15 +95,28 @@ func TestRestartResumesOperations(t *testing.T) {
 		Value []EventData `json:"value"`
 	}
 	h2.expect(h2.do(http.MethodGet, resource.ActivityLogPath(testSub)+"?api-version="+ActivityLogAPIVersion, nil), http.StatusOK).json(t, &log)
-	resumed := map[string]string{}
+	// The log is in the store: the group delete the first server accepted
+	// is one entry, its start by the client and its end by the new server;
+	// the operation whose start was never logged gets an entry of its own.
+	resumed, deletes := map[string]string{}, map[string]string{}
 	for _, e := range log.Value {
 		if e.Caller == resumedCaller {
 			resumed[e.OperationName.Value] = e.Status.Value
 		}
+		if e.OperationName.Value == "Microsoft.Resources/subscriptions/resourceGroups/delete" {
+			deletes[e.OperationID] = e.Caller + ": " + e.Status.Value
+		}
 	}
-	if resumed["Microsoft.Network/localNetworkGateways/write"] != StatusSucceeded ||
-		resumed["Microsoft.Resources/subscriptions/resourceGroups/delete"] != StatusSucceeded {
+	if resumed["Microsoft.Network/localNetworkGateways/write"] != StatusSucceeded {
 		t.Errorf("resumed operations in the activity log: %v (%+v)", resumed, log.Value)
+	}
+	if len(deletes) != 1 {
+		t.Errorf("the group delete's entries: %v, want one", deletes)
+	}
+	for _, d := range deletes {
+		if !strings.HasSuffix(d, ": "+StatusSucceeded) || strings.HasPrefix(d, resumedCaller) {
+			t.Errorf("the group delete's entry: %s, want the client's, Succeeded", d)
+		}
 	}
 	// The deleted group's public IP address was released.
 	kvs, _, err := st2.List(t.Context(), registry.AddressKeyPrefix)

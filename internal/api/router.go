@@ -46,6 +46,11 @@ type endpoint struct {
 	// minAPIVersion is the oldest api-version the endpoint takes;
 	// MinAPIVersion when empty (another provider's endpoint has its own).
 	minAPIVersion string
+	// leader says whether the answer needs the leader's live state (the
+	// agents' reports: connection status, instances, BGP, point-to-site),
+	// which a follower replica forwards the request to the leader for
+	// (Server.NeedsLeader).
+	leader LeaderNeed
 }
 
 // responseSpec documents one success response.

@@ -79,6 +79,10 @@ func (s *Server) buildRoutes() []*route {
 		k := k
 		item := groupPath + networkPath + "/" + k.typ + "/{" + k.param + "}"
 		itemOf := func(r *request) (resource.ID, error) { return resourceID(r, k) }
+		live := LeaderNotNeeded
+		if k == connectionKind {
+			live = LeaderPreferred
+		}
 		schema := &schemaRef{typ: objectType(k.typ)}
 		list := &schemaRef{typ: objectType(k.typ), list: true}
 		routes = append(routes,
@@ -87,6 +91,7 @@ func (s *Server) buildRoutes() []*route {
 				endpoints: []*endpoint{{
 					method: http.MethodGet, operationID: k.opPrefix + "_ListAll", summary: "List the " + k.noun + "s of a subscription.",
 					handle: s.listResources(k, false), responses: []responseSpec{ok(list)},
+					leader: live, // a connection's connectionStatus
 				}},
 			},
 			&route{
@@ -94,6 +99,7 @@ func (s *Server) buildRoutes() []*route {
 				endpoints: []*endpoint{{
 					method: http.MethodGet, operationID: k.opPrefix + "_List", summary: "List the " + k.noun + "s of a resource group.",
 					handle: s.listResources(k, true), responses: []responseSpec{ok(list)},
+					leader: live,
 				}},
 			},
 			&route{
@@ -102,6 +108,7 @@ func (s *Server) buildRoutes() []*route {
 					{
 						method: http.MethodGet, operationID: k.opPrefix + "_Get", summary: "Get a " + k.noun + ".",
 						handle: s.getResource(k), responses: []responseSpec{ok(schema)},
+						leader: live,
 					},
 					{
 						method: http.MethodPut, operationID: k.opPrefix + "_CreateOrUpdate", summary: "Create or update a " + k.noun + ".",
@@ -132,8 +139,15 @@ func (s *Server) buildRoutes() []*route {
 	// operation (answerAction): 202, and the result, of schema result (nil:
 	// none), at the operation's Location URL, as in Azure's spec.
 	gwAction := func(action, opID, summary string, handle func(http.ResponseWriter, *request) error, body, result *schemaRef) *route {
+		// Every such action but setvpnclientipsecparameters (an update run
+		// by the operation workers) reads the agents' reports.
+		need := LeaderRequired
+		if action == "setvpnclientipsecparameters" {
+			need = LeaderNotNeeded
+		}
 		return &route{pattern: gwItem + "/" + action, tag: "VirtualNetworkGateways", endpoints: []*endpoint{{
 			method: http.MethodPost, operationID: opID, summary: summary, handle: handle, body: body, longRunning: true,
+			leader: need,
 			responses: []responseSpec{
 				{status: http.StatusOK, desc: "The operation's result (what its Location URL answers).", body: result},
 				lro(http.StatusAccepted, "Accepted: a long-running operation; its Location URL answers the result.", nil),
@@ -227,6 +241,7 @@ func (s *Server) buildRoutes() []*route {
 				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListConnections",
 				summary: "List the connections that use a gateway.",
 				handle:  s.listGatewayConnections, responses: []responseSpec{ok(listOf[resource.Connection]())},
+				leader: LeaderPreferred,
 			}},
 		},
 		&route{
@@ -235,6 +250,7 @@ func (s *Server) buildRoutes() []*route {
 				method: http.MethodGet, operationID: "VirtualNetworkGateways_ListInstances",
 				summary: "vpngw extension: list a gateway's instances (the agents that run it: IDs, roles, addresses, last reports; never keys). 404 InstancesNotAvailable with --provider none.",
 				handle:  s.listGatewayInstances, responses: []responseSpec{ok(listOf[GatewayInstance]())},
+				leader: LeaderRequired,
 			}},
 		},
 		gwAction("generatevpnprofile", "VirtualNetworkGateways_GenerateVpnProfile",

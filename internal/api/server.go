@@ -144,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.activity.st, s.activity.log = s.st, s.log
 	if s.pool == nil {
 		p, err := registry.ParseAddressPool(registry.DefaultPublicIPPool())
 		if err != nil {
@@ -378,3 +379,51 @@ func (s *Server) newEtag() string { return `W/"` + s.newUUID() + `"` }
 // token of these characters is accepted, there is no subscription
 // registry). Compiled on first use, not at every start of the binary.
 var subRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`) })
+
+// LeaderNeed is how much a request's answer needs the leader's live
+// state (the agents report to the leader only).
+type LeaderNeed int
+
+const (
+	// LeaderNotNeeded: every replica answers from the store.
+	LeaderNotNeeded LeaderNeed = iota
+	// LeaderPreferred: the answer holds live fields (a connection's
+	// connectionStatus); a follower forwards it to the leader, and answers
+	// it itself, with those fields Unknown, when no leader can be reached.
+	LeaderPreferred
+	// LeaderRequired: only the leader can answer (the instances view, the
+	// BGP and point-to-site actions); a follower forwards it, or answers
+	// 503 when no leader can be reached.
+	LeaderRequired
+)
+
+// NeedsLeader reports whether r's answer needs the leader's live state
+// (the route table's leader field): a follower replica forwards such a
+// request to the leader. Paths the API does not serve need no leader
+// (they answer 404 anywhere).
+func (s *Server) NeedsLeader(r *http.Request) LeaderNeed {
+	segs, err := splitPath(r.URL.EscapedPath())
+	if err != nil {
+		return LeaderNotNeeded
+	}
+	rt, _ := s.router.match(segs)
+	if rt == nil {
+		return LeaderNotNeeded
+	}
+	if ep := rt.endpoint(r.Method); ep != nil {
+		return ep.leader
+	}
+	return LeaderNotNeeded
+}
+
+// WithRequestEndpoint returns r with endpoint (http(s)://HOST[:PORT]) as
+// the endpoint RequestEndpoint reports for it: a request another replica
+// forwarded (and vouched for) builds its operation URLs for the endpoint
+// the client reached, not this replica's.
+func WithRequestEndpoint(r *http.Request, endpoint string) *http.Request {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), forwardedKey{}, forwarded{scheme: u.Scheme, host: u.Host}))
+}

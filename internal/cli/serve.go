@@ -28,6 +28,7 @@ type serveOptions struct {
 	allowedHost  []string
 	endpoint     string
 	trustProxy   bool
+	advertiseURL string
 	insecure     bool
 	insecureHTTP bool
 	tlsCert      string
@@ -191,11 +192,13 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringSliceVar(&o.pool, "public-ip-pool", registry.DefaultPublicIPPool(), "CIDRs public IP addresses are allocated from (network and broadcast addresses excluded)")
 	addStoreFlags(f, &o.store)
+	f.StringVar(&o.advertiseURL, "advertise-url", "", "with --store etcd: this replica's API as the other replicas reach it, http(s)://HOST:PORT; followers forward what only the leader knows (live status, instances, BGP and point-to-site actions) to the leader's (default: the listen address, none for a wildcard one)")
 	f.DurationVar(&o.leaderTTL, "leader-ttl", server.DefaultLeaderTTL, "with --store etcd: lease of the elected leader among servers sharing the prefix, whole seconds from 2s to 60s; a dead leader is replaced about this long after its last renewal")
 	addRotateKeyCommand(cmd, e)
 	addMigrateCommand(cmd, e)
 	addAgentTokenCommand(cmd, e)
 	addPrincipalCommand(cmd, e)
+	addPrincipalDeleteCommand(cmd, e)
 	root.AddCommand(cmd)
 }
 
@@ -273,11 +276,7 @@ objectId; docs/api.md#role-based-access-control).`,
 			if (name == "") == (user == "") {
 				return usageError{fmt.Errorf("give --name (a service principal) or --user")}
 			}
-			dir, err := dataDirOf(e, dataDir)
-			if err != nil {
-				return err
-			}
-			so, err := sf.options(e)
+			dir, so, err := dataDirAndStore(e, dataDir, sf)
 			if err != nil {
 				return err
 			}
@@ -332,6 +331,65 @@ objectId; docs/api.md#role-based-access-control).`,
 	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
 	addStoreFlags(f, &sf)
 	serve.AddCommand(cmd)
+}
+
+func addPrincipalDeleteCommand(serve *cobra.Command, e *env) {
+	var (
+		dataDir string
+		sel     server.PrincipalSelector
+		sf      storeFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "principal-delete",
+		Short: "Delete a principal and its role assignments",
+		Long: `Delete a principal (a service principal by --client-id, a user by --user,
+either by --object-id) and its role assignments from the store, in one
+transaction. With --store etcd (and the server's etcd flags) it works
+while the replicas run: each refuses the principal's tokens within a
+second. The embedded bbolt store is opened by one process at a time: stop
+vpngw serve first. The last principal with the Owner role at "/" (the
+administrator, unless another was given Owner) is refused: nobody could
+assign roles after it. Prints {"objectId", "deletedRoleAssignments"}.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			n := 0
+			for _, v := range []string{sel.ClientID, sel.UserName, sel.ObjectID} {
+				if v != "" {
+					n++
+				}
+			}
+			if n != 1 {
+				return usageError{fmt.Errorf("give one of --client-id, --user, --object-id")}
+			}
+			dir, so, err := dataDirAndStore(e, dataDir, sf)
+			if err != nil {
+				return err
+			}
+			p, roles, err := server.DeletePrincipal(cmd.Context(), so, dir, sel, nil)
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(e.stdout).Encode(map[string]any{"objectId": p.ObjectID, "deletedRoleAssignments": roles})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sel.ClientID, "client-id", "", "delete the service principal with this client ID")
+	f.StringVar(&sel.UserName, "user", "", "delete the user with this sign-in name")
+	f.StringVar(&sel.ObjectID, "object-id", "", "delete the principal with this object ID")
+	f.StringVar(&dataDir, "data-dir", "", "the server's --data-dir (same default)")
+	addStoreFlags(f, &sf)
+	serve.AddCommand(cmd)
+}
+
+// dataDirAndStore is a serve subcommand's data directory (--data-dir,
+// same default as serve) and store (its store flags).
+func dataDirAndStore(e *env, dataDir string, sf storeFlags) (string, server.StoreOptions, error) {
+	dir, err := dataDirOf(e, dataDir)
+	if err != nil {
+		return "", server.StoreOptions{}, err
+	}
+	so, err := sf.options(e)
+	return dir, so, err
 }
 
 func addAgentTokenCommand(serve *cobra.Command, e *env) {
@@ -479,6 +537,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		AllowedHosts:    o.allowedHost,
 		Endpoint:        o.endpoint,
 		TrustProxy:      o.trustProxy,
+		AdvertiseURL:    o.advertiseURL,
 		InsecureHTTP:    o.insecureHTTP,
 		TLSCertFile:     o.tlsCert,
 		TLSKeyFile:      o.tlsKey,

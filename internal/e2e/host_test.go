@@ -654,7 +654,10 @@ func leads(hc *http.Client, s *server) bool {
 // lost (25 s of them, the leader killed 1 s in); a follower leads within
 // the lease plus a margin; the agents
 // report to the new leader (both instances Ready there, the connection
-// Connected read from it); the in-flight operation reaches Succeeded; and
+// Connected read from it); a follower answers a connection's live status,
+// the instances view and a BGP action with the leader's answers, before
+// the kill and after it (the new leader's); the in-flight operation
+// reaches Succeeded; and
 // every acknowledged write is on both live replicas. It logs the takeover
 // and agent reconnect times.
 func TestReplicasTunnelsThroughTakeover(t *testing.T) {
@@ -743,7 +746,7 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 		"--address-prefixes", "10.1.255.0/27", "-o", "none")
 	fw.cli("network", "public-ip", "create", "-g", group, "-n", pip, "-o", "none")
 	fw.cli("network", "vnet-gateway", "create", "-g", group, "-n", gw, "--vnet", vnet, "--public-ip-addresses", pip,
-		"--sku", "VpnGw1", "--no-wait", "-o", "none")
+		"--sku", "VpnGw1", "--asn", "65515", "--no-wait", "-o", "none")
 	instancesOn := func(s *server) []api.GatewayInstance {
 		var list []api.GatewayInstance
 		out, err := s.cliErr("network", "vnet-gateway", "list-instances", "-g", group, "-n", gw, "-o", "json")
@@ -790,6 +793,28 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	nstest.WaitFor(t, 60*time.Second, func() bool { return status(ld, "to-onprem", "connectionStatus") == "Connected" },
 		"to-onprem is %s on the leader", status(ld, "to-onprem", "connectionStatus"))
 	reachable(t, w.vm, hostSiteHost, 20*time.Second)
+	// A follower answers what only the leader knows (the agents report to
+	// it) by forwarding the request to the leader.
+	bgpPeers := func(s *server) string {
+		out, err := s.cliErr("network", "vnet-gateway", "list-bgp-peer-status", "-g", group, "-n", gw, "-o", "json")
+		if err != nil {
+			return "error: " + out
+		}
+		return strings.Join(strings.Fields(out), "")
+	}
+	askFollower := func(f, l *server, when string) {
+		t.Helper()
+		if got := status(f, "to-onprem", "connectionStatus"); got != "Connected" {
+			t.Errorf("%s: to-onprem is %q read through a follower, want the leader's Connected", when, got)
+		}
+		if fl, ll := instancesOn(f), instancesOn(l); len(fl) != 2 || fl[0].Name != ll[0].Name || fl[0].State != api.InstanceStateReady {
+			t.Errorf("%s: the instances view through a follower: %+v; the leader's: %+v", when, fl, ll)
+		}
+		if got, want := bgpPeers(f), bgpPeers(l); got != want || strings.HasPrefix(got, "error") {
+			t.Errorf("%s: list-bgp-peer-status through a follower: %s; the leader's: %s", when, got, want)
+		}
+	}
+	askFollower(fw, ld, "before the kill")
 
 	// Pings at 10 pps throughout; the leader is killed a second in.
 	const pings = 250 // 25 s: NS.Run kills a command after 30 s
@@ -841,6 +866,11 @@ func TestReplicasTunnelsThroughTakeover(t *testing.T) {
 	if got := status(nl, "to-onprem", "connectionStatus"); got != "Connected" {
 		t.Errorf("to-onprem is %s read from the new leader", got)
 	}
+	other := live[0]
+	if other == next {
+		other = live[1]
+	}
+	askFollower(reps[other], nl, "after the takeover")
 	nstest.WaitFor(t, 60*time.Second, func() bool { return status(nl, "to-onprem2", "provisioningState") == "Succeeded" },
 		"to-onprem2 is %s", status(nl, "to-onprem2", "provisioningState"))
 	settled := time.Now()

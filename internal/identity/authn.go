@@ -57,6 +57,15 @@ const errorDescriptionMissingToken = "The authentication failed because of missi
 // Check returns the principal of r's bearer token, or the ARM error
 // (401) that refuses it.
 func (i *Issuer) Check(r *http.Request) (Principal, *armerr.Error) {
+	if i.cfg.Vouched != nil {
+		if oid, ok := i.cfg.Vouched(r); ok {
+			p, found := i.find(func(q *Principal) bool { return q.ObjectID == oid })
+			if !found {
+				return Principal{}, armerr.Errorf(armerr.CodeInvalidToken, "", "The access token's principal '%s' does not exist (any more).", oid)
+			}
+			return p, nil
+		}
+	}
 	h := r.Header.Get("Authorization")
 	if c, err := r.Cookie(SessionCookie); h == "" && err == nil && c.Value != "" {
 		h = "Bearer " + c.Value

@@ -193,8 +193,25 @@ func (i *Issuer) addAssignment(a RoleAssignment) error {
 	return nil
 }
 
-// removeAssignment deletes a as listAssignments returned it. Called with
-// i.amu held.
+// Errors of removeAssignment with a store, when the key changed since it
+// was read (another replica, or a cache up to cacheTTL old).
+var (
+	// errAssignmentGone: another request deleted it first.
+	errAssignmentGone = errors.New("identity: the role assignment was deleted meanwhile")
+	// errAssignmentChanged: another request replaced it by a different
+	// one (deleted and re-created it with another role or principal).
+	errAssignmentChanged = errors.New("identity: the role assignment was replaced meanwhile")
+)
+
+// removeAssignmentRetries bounds removeAssignment's compare-and-swap
+// attempts.
+const removeAssignmentRetries = 4
+
+// removeAssignment deletes a as listAssignments returned it. With a
+// store, the delete is conditioned on the key's revision: when the key
+// changed since it was read, it is read again and deleted if it still
+// holds the same assignment (errAssignmentGone if it is gone,
+// errAssignmentChanged if it holds another). Called with i.amu held.
 func (i *Issuer) removeAssignment(a storedAssignment) error {
 	if i.cfg.Store == nil {
 		as, err := readAssignments(i.cfg.Dir)
@@ -206,10 +223,33 @@ func (i *Issuer) removeAssignment(a storedAssignment) error {
 	defer i.invalidate()
 	ctx, cancel := storeCtx()
 	defer cancel()
-	if _, err := i.cfg.Store.Delete(ctx, assignmentKey(a.Name), a.modRevision); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("identity: %w", err)
+	key, rev := assignmentKey(a.Name), a.modRevision
+	for range removeAssignmentRetries {
+		_, err := i.cfg.Store.Delete(ctx, key, rev)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, store.ErrNotFound):
+			return errAssignmentGone
+		case !errors.Is(err, store.ErrConflict):
+			return fmt.Errorf("identity: %w", err)
+		}
+		kv, err := i.cfg.Store.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return errAssignmentGone
+		} else if err != nil {
+			return fmt.Errorf("identity: %w", err)
+		}
+		var cur RoleAssignment
+		if err := json.Unmarshal(kv.Value, &cur); err != nil {
+			return fmt.Errorf("identity: %s: %w", key, err)
+		}
+		if cur != a.RoleAssignment {
+			return errAssignmentChanged
+		}
+		rev = kv.ModRevision
 	}
-	return nil
+	return fmt.Errorf("identity: %s kept changing: %w", key, store.ErrConflict)
 }
 
 // permitted reports whether principal p may perform action at scope.
@@ -488,7 +528,15 @@ func (i *Issuer) Roles(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		gone := as[idx]
-		if err := i.removeAssignment(gone); err != nil {
+		switch err := i.removeAssignment(gone); {
+		case errors.Is(err, errAssignmentGone):
+			w.WriteHeader(http.StatusNoContent) // deleted by another request first
+			return
+		case errors.Is(err, errAssignmentChanged):
+			armerr.Write(w, &armerr.Error{Code: "RoleAssignmentChanged", Status: http.StatusConflict,
+				Message: "The role assignment '" + name + "' was replaced by another request (deleted and created again with another role or principal) while this one deleted it; read it and delete it again if that is still meant."})
+			return
+		case err != nil:
 			armerr.Write(w, &armerr.Error{Code: armerr.CodeInternal, Message: "The role assignments could not be written.", Status: http.StatusInternalServerError})
 			return
 		}

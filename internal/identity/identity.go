@@ -139,6 +139,13 @@ type Config struct {
 	// (store.go), shared by every replica on it; nil keeps them in files
 	// in Dir.
 	Store store.Store
+	// Vouched, when set, reports the object ID of the principal another
+	// replica authenticated for r when that replica forwarded r and its
+	// signature checked (package server's forwarding): such a request
+	// passes as that principal, which must still exist, whatever its
+	// token's audience or signing key; its roles are checked here as on
+	// the replica that forwarded it.
+	Vouched func(r *http.Request) (objectID string, ok bool)
 }
 
 // Issuer issues and checks access tokens.
@@ -360,10 +367,13 @@ func (i *Issuer) find(pred func(*Principal) bool) (Principal, bool) {
 				return p, true
 			}
 		}
-		// A miss re-reads a cache older than missTTL: a principal just
-		// created through another replica signs in at once.
+		// A miss re-reads a cache older than missTTL, or one with an inbox
+		// file waiting (principal-create on bbolt): a principal just
+		// created through another replica or the inbox signs in at once.
+		// (Only a miss looks for the inbox; a hit costs no file system
+		// call.)
 		i.mu.Lock()
-		stale := time.Since(i.cache.read) >= missTTL
+		stale := time.Since(i.cache.read) >= missTTL || i.inboxWaiting()
 		if stale {
 			i.cache = storeState{}
 		}

@@ -11,13 +11,15 @@ package identity
 // key is created with compare-and-swap against "absent", a delete is
 // conditioned on the revision that was read. An Issuer caches both lists
 // and re-reads them when the cache is older than cacheTTL, so a change
-// made through another replica applies there within that time.
+// made through another replica applies there within that time; a request
+// served from the cache touches neither the store nor the file system.
 //
 // principals.json and roleassignments.json in Config.Dir are an inbox:
 // when either exists (the first start after an upgrade, or `vpngw serve
 // principal-create` on a single-node bbolt installation whose store the
 // running server holds locked), the Issuer imports what the store lacks
-// and renames the file to FILE.imported. The signing key and the
+// at its next refresh (within cacheTTL, or at once when a principal is
+// not found) and renames the file to FILE.imported. The signing key and the
 // administrator credential stay files in Config.Dir.
 
 import (
@@ -28,6 +30,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,7 +110,10 @@ type storedAssignment struct {
 func (i *Issuer) loadStore(ctx context.Context) (storeState, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if !i.cache.read.IsZero() && time.Since(i.cache.read) < cacheTTL && !i.inboxPending() {
+	// The inbox files are looked for only here, at a refresh (at most
+	// every cacheTTL, or on a miss): a request served from the cache costs
+	// no file system call.
+	if !i.cache.read.IsZero() && time.Since(i.cache.read) < cacheTTL {
 		return i.cache, nil
 	}
 	if err := i.importFiles(ctx); err != nil {
@@ -148,9 +154,9 @@ func (i *Issuer) invalidate() {
 	i.mu.Unlock()
 }
 
-// inboxPending reports whether principals.json or roleassignments.json
+// inboxWaiting reports whether principals.json or roleassignments.json
 // waits to be imported.
-func (i *Issuer) inboxPending() bool {
+func (i *Issuer) inboxWaiting() bool {
 	for _, f := range []string{PrincipalsFile, RoleAssignmentsFile} {
 		if _, err := os.Stat(filepath.Join(i.cfg.Dir, f)); err == nil {
 			return true
@@ -265,4 +271,80 @@ func (i *Issuer) bootstrapStore(ctx context.Context) (created bool, err error) {
 // storeCtx returns a context for one store operation.
 func storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), storeTimeout)
+}
+
+// Errors of DeletePrincipalFromStore.
+var (
+	// ErrPrincipalNotFound: no principal matches.
+	ErrPrincipalNotFound = errors.New("identity: no such principal")
+	// ErrLastOwner: the principal is the last one with the Owner role at
+	// the root scope "/"; without one, nobody could assign roles.
+	ErrLastOwner = errors.New("identity: the last Owner of /")
+)
+
+// DeletePrincipalFromStore deletes the principal match selects (for
+// `vpngw serve principal-delete`) and its role assignments, in one
+// transaction conditioned on the revisions read (a concurrent change is
+// store.ErrConflict: run it again). It refuses the last principal with
+// Owner at "/" (ErrLastOwner). It returns the deleted principal and how
+// many role assignments went with it. Replicas' caches forget it within
+// cacheTTL.
+func DeletePrincipalFromStore(ctx context.Context, st store.Store, match func(Principal) bool) (Principal, int, error) {
+	pkvs, _, err := st.List(ctx, PrincipalsPrefix)
+	if err != nil {
+		return Principal{}, 0, fmt.Errorf("identity: %w", err)
+	}
+	var (
+		gone    Principal
+		goneKV  store.KV
+		found   bool
+		present = map[string]bool{}
+	)
+	for _, kv := range pkvs {
+		var p Principal
+		if json.Unmarshal(kv.Value, &p) != nil {
+			continue
+		}
+		present[p.ObjectID] = true
+		if match(p) {
+			if found {
+				return Principal{}, 0, fmt.Errorf("identity: more than one principal matches (%s, %s)", gone.ObjectID, p.ObjectID)
+			}
+			gone, goneKV, found = p, kv, true
+		}
+	}
+	if !found {
+		return Principal{}, 0, ErrPrincipalNotFound
+	}
+	akvs, _, err := st.List(ctx, RoleAssignmentsPrefix)
+	if err != nil {
+		return Principal{}, 0, fmt.Errorf("identity: %w", err)
+	}
+	cmps := []store.Cmp{{Key: goneKV.Key, ModRevision: goneKV.ModRevision}}
+	ops := []store.Op{store.DeleteOp(goneKV.Key)}
+	otherOwner := false
+	for _, kv := range akvs {
+		var a RoleAssignment
+		if json.Unmarshal(kv.Value, &a) != nil {
+			continue
+		}
+		switch {
+		case a.PrincipalID == gone.ObjectID:
+			cmps = append(cmps, store.Cmp{Key: kv.Key, ModRevision: kv.ModRevision})
+			ops = append(ops, store.DeleteOp(kv.Key))
+		case a.RoleID == RoleOwner.ID && a.Scope == "/" && present[a.PrincipalID]:
+			otherOwner = true
+		}
+	}
+	ownsRoot := slices.ContainsFunc(akvs, func(kv store.KV) bool {
+		var a RoleAssignment
+		return json.Unmarshal(kv.Value, &a) == nil && a.PrincipalID == gone.ObjectID && a.RoleID == RoleOwner.ID && a.Scope == "/"
+	})
+	if ownsRoot && !otherOwner {
+		return Principal{}, 0, ErrLastOwner
+	}
+	if _, err := st.Txn(ctx, cmps, ops); err != nil {
+		return Principal{}, 0, fmt.Errorf("identity: deleting principal %s: %w", gone.ObjectID, err)
+	}
+	return gone, len(ops) - 1, nil
 }

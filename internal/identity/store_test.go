@@ -2,11 +2,13 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,5 +130,105 @@ func TestStoreBootstrapOnce(t *testing.T) {
 	}
 	if err := AddPrincipalToStore(context.Background(), st, bob); err == nil {
 		t.Fatal("a second bob was added")
+	}
+}
+
+// TestStoreInboxAtRefresh: a request served from the fresh cache looks
+// for no inbox file (it costs no file system call); a role assignment
+// left in the inbox is imported at the next refresh, within cacheTTL.
+func TestStoreInboxAtRefresh(t *testing.T) {
+	st := testStore(t)
+	dir := t.TempDir()
+	i, _ := openStored(t, st, dir)
+	bob, err := NewUser("bob", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddPrincipalToStore(context.Background(), st, bob); err != nil {
+		t.Fatal(err)
+	}
+	i.invalidate()
+	if _, ok := i.find(func(p *Principal) bool { return p.ObjectID == bob.ObjectID }); !ok {
+		t.Fatal("bob not found")
+	}
+	start := time.Now() // the cache was read just now
+	if err := Assign(dir, RoleAssignment{Name: newUUID(), Scope: "/subscriptions/s1", RoleID: RoleReader.ID, PrincipalID: bob.ObjectID}); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := i.permitted(bob, "Microsoft.Network/virtualNetworks/read", "/subscriptions/s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok && time.Since(start) < cacheTTL {
+		t.Fatal("the inbox was read while the cache was fresh")
+	}
+	if _, err := os.Stat(filepath.Join(dir, RoleAssignmentsFile)); err != nil && time.Since(start) < cacheTTL {
+		t.Fatalf("the inbox file was imported while the cache was fresh: %v", err)
+	}
+	deadline := time.Now().Add(cacheTTL + 2*time.Second)
+	for {
+		if ok, _ := i.permitted(bob, "Microsoft.Network/virtualNetworks/read", "/subscriptions/s1"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the inbox's role assignment was not imported after the cache aged")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(dir, RoleAssignmentsFile+ImportedSuffix)); err != nil {
+		t.Errorf("imported file: %v", err)
+	}
+}
+
+// TestRemoveAssignmentRace: a delete whose read of the assignment is
+// stale (another replica changed the key since) deletes it when the key
+// still holds the same assignment, and says what happened otherwise,
+// never an internal error.
+func TestRemoveAssignmentRace(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// meanwhile is what another replica does after the read.
+		meanwhile func(st store.Store, key string, a RoleAssignment)
+		want      error
+	}{
+		{"deleted and created again alike", func(st store.Store, key string, a RoleAssignment) {
+			st.Delete(ctx, key, 0)
+			b, _ := json.Marshal(a)
+			st.CompareAndSwap(ctx, key, b, 0)
+		}, nil},
+		{"deleted", func(st store.Store, key string, _ RoleAssignment) { st.Delete(ctx, key, 0) }, errAssignmentGone},
+		{"replaced by another role", func(st store.Store, key string, a RoleAssignment) {
+			st.Delete(ctx, key, 0)
+			a.RoleID = RoleOwner.ID
+			b, _ := json.Marshal(a)
+			st.CompareAndSwap(ctx, key, b, 0)
+		}, errAssignmentChanged},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := testStore(t)
+			i, _ := openStored(t, st, t.TempDir())
+			a := RoleAssignment{Name: newUUID(), Scope: "/subscriptions/s1", RoleID: RoleReader.ID, PrincipalID: newUUID()}
+			if err := i.addAssignment(a); err != nil {
+				t.Fatal(err)
+			}
+			as, err := i.listAssignments()
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx := slices.IndexFunc(as, func(x storedAssignment) bool { return x.Name == a.Name })
+			if idx < 0 {
+				t.Fatal("the assignment is not listed")
+			}
+			tt.meanwhile(st, assignmentKey(a.Name), a)
+			if err := i.removeAssignment(as[idx]); !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("removeAssignment: %v, want %v", err, tt.want)
+			}
+			_, err = st.Get(ctx, assignmentKey(a.Name))
+			if gone := errors.Is(err, store.ErrNotFound); gone != (tt.want != errAssignmentChanged) {
+				t.Errorf("the key after the delete: %v", err)
+			}
+		})
 	}
 }

@@ -106,8 +106,8 @@ func (h *health) status(ctx context.Context) HealthStatus {
 		return s
 	}
 	s.Store.Revision = rev
-	if id, err := h.el.LeaderID(ctx); err == nil {
-		s.LeaderID = id
+	if l, err := h.el.LeaderInfo(ctx); err == nil {
+		s.LeaderID = l.ID
 	}
 	return s
 }

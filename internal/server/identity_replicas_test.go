@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,7 +48,7 @@ func startReplica(t *testing.T, st store.Store, dir string) (replica, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: apiHandler(api, iss, nil, []string{ln.Addr().String()}, false)}
+	hs := &http.Server{Handler: apiHandler(api, iss, nil, []string{ln.Addr().String()}, false, nil)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	return replica{base: "http://" + ln.Addr().String(), dir: dir}, created
@@ -203,5 +204,73 @@ func TestPrincipalCreateEtcd(t *testing.T) {
 	replica{base: "http://" + addr}.signIn(t, p.AppID, secret)
 	if err := AddPrincipal(context.Background(), o.Store, t.TempDir(), p, nil); err == nil {
 		t.Fatal("a second carol was added")
+	}
+}
+
+// TestPrincipalDelete: `serve principal-delete` (DeletePrincipal) on a
+// real etcd while a replica runs: the principal and its role assignment
+// are deleted and its credential no longer signs in; the administrator
+// (the last Owner of /) and an unknown principal are refused. On bbolt
+// it refuses while the server holds the store, and works once stopped.
+func TestPrincipalDelete(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	o := etcdOptions(t, etcd.Endpoint, "/vpngw/principal-delete/", keyFile)
+	addr, _ := startNoneStop(t, o)
+	rep := replica{base: "http://" + addr}
+	ctx := context.Background()
+	p, secret, err := identity.NewServicePrincipal("dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AddPrincipal(ctx, o.Store, t.TempDir(), p, nil); err != nil {
+		t.Fatal(err)
+	}
+	admin := adminCredential(t, o.DataDir)
+	adminTok := rep.signIn(t, admin.ClientID, admin.ClientSecret)
+	time.Sleep(150 * time.Millisecond) // past the issuer's re-read on a miss
+	assignment := haSub + "/providers/Microsoft.Authorization/roleAssignments/88888888-8888-4888-8888-888888888888?api-version=2022-04-01"
+	if st, b := rep.do(t, http.MethodPut, assignment, adminTok, fmt.Sprintf(`{"properties":{"roleDefinitionId":%q,"principalId":%q}}`,
+		haSub+"/providers/Microsoft.Authorization/roleDefinitions/"+identity.RoleReader.ID, p.ObjectID)); st != http.StatusCreated {
+		t.Fatalf("role assignment: %d %s", st, b)
+	}
+	rep.signIn(t, p.AppID, secret)
+
+	tests := []struct {
+		name string
+		sel  PrincipalSelector
+		want error
+	}{
+		{"unknown", PrincipalSelector{ClientID: "00000000-0000-4000-8000-000000000000"}, identity.ErrPrincipalNotFound},
+		{"the last Owner of /", PrincipalSelector{ClientID: admin.ClientID}, identity.ErrLastOwner},
+	}
+	for _, tt := range tests {
+		if _, _, err := DeletePrincipal(ctx, o.Store, o.DataDir, tt.sel, nil); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	got, roles, err := DeletePrincipal(ctx, o.Store, o.DataDir, PrincipalSelector{ClientID: p.AppID}, nil)
+	if err != nil || got.ObjectID != p.ObjectID || roles != 1 {
+		t.Fatalf("deleting dave: %+v, %d role assignments, %v", got, roles, err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the replica's cache ages
+	if _, err := client.SignIn(ctx, &http.Client{Timeout: 10 * time.Second}, rep.base, p.AppID, secret, "", ""); err == nil {
+		t.Error("a deleted principal signed in")
+	}
+	if st, _ := rep.do(t, http.MethodGet, assignment, adminTok, ""); st != http.StatusNotFound {
+		t.Errorf("the deleted principal's role assignment: %d, want 404", st)
+	}
+
+	// bbolt: one process at a time.
+	bo := Options{DataDir: t.TempDir()}
+	_, stop := startNoneStop(t, bo)
+	boltAdmin := adminCredential(t, bo.DataDir)
+	if _, _, err := DeletePrincipal(ctx, bo.Store, bo.DataDir, PrincipalSelector{ClientID: boltAdmin.ClientID}, nil); err == nil ||
+		!strings.Contains(err.Error(), "stop vpngw serve first") {
+		t.Errorf("principal-delete on a running bbolt server: %v", err)
+	}
+	stop()
+	if _, _, err := DeletePrincipal(ctx, bo.Store, bo.DataDir, PrincipalSelector{ClientID: boltAdmin.ClientID}, nil); !errors.Is(err, identity.ErrLastOwner) {
+		t.Errorf("principal-delete of the bbolt administrator, stopped: %v, want ErrLastOwner", err)
 	}
 }

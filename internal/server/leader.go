@@ -23,6 +23,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -82,8 +83,9 @@ type elector interface {
 	Resign(ctx context.Context)
 	// Leader reports whether this replica leads now.
 	Leader() bool
-	// LeaderID asks who leads: the leader's replica ID, "" if none.
-	LeaderID(ctx context.Context) (string, error)
+	// LeaderInfo asks who leads: the leader's replica ID and API URL
+	// (zero if none leads).
+	LeaderInfo(ctx context.Context) (replicaInfo, error)
 	// Solo reports that this replica is the only one (bbolt): it leads
 	// for its whole life, and a term that fails to start fails the server.
 	Solo() bool
@@ -91,8 +93,8 @@ type elector interface {
 
 // soloElector is the elector of a store only this process opens.
 type soloElector struct {
-	// id is the replica's ID.
-	id string
+	// self is the replica's ID and API URL.
+	self replicaInfo
 	// leading is set by Campaign, cleared by Resign.
 	leading atomic.Bool
 }
@@ -104,11 +106,11 @@ func (e *soloElector) Campaign(ctx context.Context) (context.Context, error) {
 func (e *soloElector) Resign(context.Context) { e.leading.Store(false) }
 func (e *soloElector) Leader() bool           { return e.leading.Load() }
 func (e *soloElector) Solo() bool             { return true }
-func (e *soloElector) LeaderID(context.Context) (string, error) {
+func (e *soloElector) LeaderInfo(context.Context) (replicaInfo, error) {
 	if e.leading.Load() {
-		return e.id, nil
+		return e.self, nil
 	}
-	return "", nil
+	return replicaInfo{}, nil
 }
 
 // etcdElector elects the leader among the replicas sharing an etcd
@@ -117,8 +119,9 @@ type etcdElector struct {
 	cli *clientv3.Client
 	// prefix is the election's key prefix (store prefix + electionKey).
 	prefix string
-	// id is this replica's ID, the value of its election key.
-	id string
+	// self is this replica's ID and API URL; its JSON is the value of
+	// its election key.
+	self replicaInfo
 	// ttl is the session's lease.
 	ttl time.Duration
 	log *slog.Logger
@@ -131,11 +134,11 @@ type etcdElector struct {
 	election *concurrency.Election
 }
 
-func newEtcdElector(s *etcdstore.Store, id string, ttl time.Duration, log *slog.Logger) *etcdElector {
+func newEtcdElector(s *etcdstore.Store, self replicaInfo, ttl time.Duration, log *slog.Logger) *etcdElector {
 	if ttl == 0 {
 		ttl = DefaultLeaderTTL
 	}
-	return &etcdElector{cli: s.Client(), prefix: s.Prefix() + electionKey, id: id, ttl: ttl, log: log}
+	return &etcdElector{cli: s.Client(), prefix: s.Prefix() + electionKey, self: self, ttl: ttl, log: log}
 }
 
 func (e *etcdElector) Solo() bool   { return false }
@@ -150,7 +153,7 @@ func (e *etcdElector) Campaign(ctx context.Context) (context.Context, error) {
 	e.mu.Lock()
 	e.sess, e.election = sess, el
 	e.mu.Unlock()
-	if err := el.Campaign(ctx, e.id); err != nil {
+	if err := el.Campaign(ctx, e.self.value()); err != nil {
 		e.closeSession()
 		return nil, fmt.Errorf("leader election: campaign: %w", err)
 	}
@@ -261,23 +264,50 @@ func (e *etcdElector) closeSession() {
 	}
 }
 
-func (e *etcdElector) LeaderID(ctx context.Context) (string, error) {
+func (e *etcdElector) LeaderInfo(ctx context.Context) (replicaInfo, error) {
 	resp, err := e.cli.Get(ctx, e.prefix, clientv3.WithFirstCreate()...)
 	if err != nil {
-		return "", err
+		return replicaInfo{}, err
 	}
 	if len(resp.Kvs) == 0 {
-		return "", nil
+		return replicaInfo{}, nil
 	}
-	return string(resp.Kvs[0].Value), nil
+	return parseReplicaInfo(resp.Kvs[0].Value), nil
+}
+
+// replicaInfo is what a replica publishes as its election value: who it
+// is and where the other replicas reach its API (to forward requests
+// only the leader can answer; forward.go).
+type replicaInfo struct {
+	// ID is the replica's ID (replicaID).
+	ID string `json:"id"`
+	// URL is the replica's API as the other replicas reach it
+	// (--advertise-url, or derived from --listen); "" when it has none.
+	URL string `json:"url,omitempty"`
+}
+
+// value is i as an election value.
+func (i replicaInfo) value() string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+// parseReplicaInfo reads an election value; a value that is not JSON
+// is an ID alone (a replica of a version that published only that).
+func parseReplicaInfo(v []byte) replicaInfo {
+	var i replicaInfo
+	if json.Unmarshal(v, &i) != nil || i.ID == "" {
+		return replicaInfo{ID: string(v)}
+	}
+	return i
 }
 
 // newElector is the elector for raw: etcd elects, anything else is solo.
-func newElector(raw store.Store, id string, ttl time.Duration, log *slog.Logger) elector {
+func newElector(raw store.Store, self replicaInfo, ttl time.Duration, log *slog.Logger) elector {
 	if s, ok := raw.(*etcdstore.Store); ok {
-		return newEtcdElector(s, id, ttl, log)
+		return newEtcdElector(s, self, ttl, log)
 	}
-	return &soloElector{id: id}
+	return &soloElector{self: self}
 }
 
 // lead runs this replica's terms as leader until ctx ends or the

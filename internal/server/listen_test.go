@@ -267,7 +267,7 @@ func TestLabAPIGuarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	iss, cred := testIssuer(t)
-	hs := &http.Server{Handler: apiHandler(api, iss, map[string]http.Handler{"/lab/v1/": lab}, []string{ln.Addr().String()}, false)}
+	hs := &http.Server{Handler: apiHandler(api, iss, map[string]http.Handler{"/lab/v1/": lab}, []string{ln.Addr().String()}, false, nil)}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	u := "http://" + ln.Addr().String() + "/lab/v1/down"

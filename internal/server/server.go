@@ -79,6 +79,13 @@ type Options struct {
 	// and the listen address (or the first AllowedHosts for a wildcard
 	// Listen).
 	Endpoint string
+	// AdvertiseURL is this replica's API URL as the other replicas reach
+	// it (http(s)://HOST:PORT): the leader publishes it, and followers
+	// forward the requests only the leader can answer to it (forward.go).
+	// Empty: derived from Listen's bound address (none for a wildcard
+	// address: such a leader cannot be forwarded to). Its HOST:PORT is an
+	// allowed host.
+	AdvertiseURL string
 	// TrustProxy honours X-Forwarded-Proto and X-Forwarded-Host (whose
 	// host must be an allowed one) in operation URLs: only for a server
 	// reached solely through a reverse proxy that sets them.
@@ -167,6 +174,10 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer ln.Close() // on early returns; Shutdown closes it otherwise
+	advertise, hosts, err := advertiseURL(o, ln.Addr(), hosts)
+	if err != nil {
+		return err
+	}
 	dir := o.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -204,7 +215,8 @@ func Run(ctx context.Context, o Options) error {
 	// whole run, started before the API serves.
 	host, _ := os.Hostname()
 	id := replicaID(host, ln.Addr().String())
-	el := newElector(raw, id, o.LeaderTTL, log.With("component", "leader"))
+	self := replicaInfo{ID: id, URL: advertise}
+	el := newElector(raw, self, o.LeaderTTL, log.With("component", "leader"))
 	var prov api.Provisioner = api.NoneProvisioner{}
 	if o.provisioner != nil {
 		prov = o.provisioner
@@ -248,7 +260,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	handler := withHealth(apiHandler(web, iss, mounts, hosts, o.TrustProxy), &health{el: el, id: id, st: raw, kind: storeKind(o.Store)})
+	fwd, err := newForwarder(o, self, el, srv, endpoint, ca, tlsCfg, log.With("component", "forward"))
+	if err != nil {
+		return err
+	}
+	handler := withHealth(apiHandler(web, iss, mounts, hosts, o.TrustProxy, fwd), &health{el: el, id: id, st: raw, kind: storeKind(o.Store)})
 	hs := newHTTPServer(ctx, handler, apiLimits, log)
 	served := make(chan error, 1)
 	if tlsCfg == nil {
@@ -298,8 +314,11 @@ func joinPrefixes(pool *registry.AddressPool) string {
 // apiHandler is everything served on the API listener: the token issuer
 // (/adfs/), and behind its token check and role check the API with the
 // portal in front of it (srv), the role API and the provider's mounts
-// (the lab's /lab/v1/); all behind api.Guard for hosts.
-func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.Handler, hosts []string, trustProxy bool) http.Handler {
+// (the lab's /lab/v1/); all behind api.Guard for hosts. With fwd (nil:
+// one replica), a follower forwards what needs the leader once the
+// caller passed both checks, and requests forwarded by another replica
+// are checked (vouch) before the sign-in.
+func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.Handler, hosts []string, trustProxy bool, fwd *forwarder) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", srv)
 	for path, h := range mounts {
@@ -312,14 +331,21 @@ func apiHandler(srv http.Handler, iss *identity.Issuer, mounts map[string]http.H
 			iss.Roles(w, r)
 			return
 		}
+		if fwd != nil && fwd.serve(w, r, mux) {
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 	top := http.NewServeMux()
 	top.Handle(identity.AuthorityPath+"/", iss.Handler())
 	top.HandleFunc("POST "+portal.SignInPath, iss.SessionSignIn)
 	top.Handle("/", iss.Authenticate(iss.Authorize(inner, classify), openPath, portalPage, portal.SignInPath))
-	if trustProxy {
-		return api.GuardBehindProxy(top, hosts)
+	var h http.Handler = top
+	if fwd != nil {
+		h = vouch(top, fwd.signer, fwd.log)
 	}
-	return api.Guard(top, hosts)
+	if trustProxy {
+		return api.GuardBehindProxy(h, hosts)
+	}
+	return api.Guard(h, hosts)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -35,6 +36,7 @@ func openIssuer(o Options, st store.Store, endpoint string, log *slog.Logger) (*
 		Endpoint:   func(r *http.Request) string { return api.RequestEndpoint(r, endpoint) },
 		Configured: endpoint,
 		Logger:     log,
+		Vouched:    vouchedPrincipal, // requests another replica forwarded (forward.go)
 	})
 	if err != nil {
 		return nil, err
@@ -113,4 +115,44 @@ func AddPrincipal(ctx context.Context, so StoreOptions, dataDir string, p identi
 	}
 	defer st.Close()
 	return identity.AddPrincipalToStore(ctx, st, p)
+}
+
+// PrincipalSelector names the principal `vpngw serve principal-delete`
+// deletes: exactly one field is set.
+type PrincipalSelector struct {
+	// ClientID is a service principal's client (application) ID.
+	ClientID string
+	// UserName is a user's sign-in name.
+	UserName string
+	// ObjectID is any principal's object ID.
+	ObjectID string
+}
+
+func (s PrincipalSelector) match(p identity.Principal) bool {
+	switch {
+	case s.ObjectID != "":
+		return strings.EqualFold(p.ObjectID, s.ObjectID)
+	case s.ClientID != "":
+		return p.AppID != "" && strings.EqualFold(p.AppID, s.ClientID)
+	case s.UserName != "":
+		return p.UserName != "" && strings.EqualFold(p.UserName, s.UserName)
+	}
+	return false
+}
+
+// DeletePrincipal deletes the principal sel names and its role
+// assignments from the store (identity.DeletePrincipalFromStore), for
+// `vpngw serve principal-delete`. The embedded bbolt store can be opened
+// by one process only: stop the server first. Every replica refuses the
+// principal's tokens within a second.
+func DeletePrincipal(ctx context.Context, so StoreOptions, dataDir string, sel PrincipalSelector, log *slog.Logger) (identity.Principal, int, error) {
+	st, err := openStore(ctx, so, dataDir, log)
+	if err != nil {
+		if so.Kind != StoreEtcd {
+			return identity.Principal{}, 0, fmt.Errorf("%w (the embedded store is open in one process at a time: stop vpngw serve first)", err)
+		}
+		return identity.Principal{}, 0, err
+	}
+	defer st.Close()
+	return identity.DeletePrincipalFromStore(ctx, st, sel.match)
 }

@@ -92,7 +92,39 @@ func (l *etcdWriteLock) Lock(ctx context.Context) (func(), error) {
 	}
 }
 
+// lockResult is what a lockWait goroutine returns.
+type lockResult struct {
+	unlock func()
+	err    error
+}
+
+// tryLock is lockWait that returns when ctx ends even if lockWait does
+// not: concurrency.Mutex.Lock, when its wait fails, deletes its key with
+// the etcd client's own context, which on an etcd that cannot be reached
+// blocks until the client closes (after the operations that wait on the
+// lock have stopped: a deadlock at shutdown). A lock won after the
+// caller gave up is released.
 func (l *etcdWriteLock) tryLock(ctx context.Context) (func(), error) {
+	ch := make(chan lockResult, 1)
+	go func() {
+		unlock, err := l.lockWait(ctx)
+		ch <- lockResult{unlock, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.unlock, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.unlock != nil {
+				r.unlock()
+			}
+		}()
+		return nil, fmt.Errorf("writer lock: %w", ctx.Err())
+	}
+}
+
+// lockWait takes the etcd mutex, waiting while another replica holds it.
+func (l *etcdWriteLock) lockWait(ctx context.Context) (func(), error) {
 	sess, err := l.session(ctx)
 	if err != nil {
 		return nil, err
