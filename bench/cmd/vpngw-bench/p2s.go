@@ -46,6 +46,10 @@ const (
 	p2sSrvKey   = "server.key"
 	p2sVpngwCfg = "p2s-vpngw.yaml"
 	p2sSwanDir  = "swanctl" // SWANCTL_DIR: swanctl.conf, x509ca/, x509/, private/
+	// p2sSwanEAPTLS is the strongSwan gateway's template for EAP-TLS
+	// clients (the charon client with the generated profile), beside
+	// swanctl.conf (IKEv2 certificates, the Go client).
+	p2sSwanEAPTLS = "swanctl-eaptls.conf"
 	// p2sClientDir is the SWANCTL_DIR of the strongSwan client of the
 	// first-ping measurement (firstping.go), p2sProfileName its connection
 	// and child.
@@ -147,6 +151,15 @@ pools {
 	}
 }
 `, respAddr, ikeP, swanDPD, p2sSrvCert, p2sFQDN, p2sCACert, scaleHub, espP, p2sPool)
+	// The charon client of the first-ping measurement runs the client
+	// profile unedited, which authenticates with EAP-TLS as Azure's
+	// strongSwan instructions do; the strongSwan gateway takes it with this
+	// variant of the template (the Go client does IKEv2 certificates).
+	swanEAPTLS := strings.Replace(swan, "\t\tremote {\n\t\t\tauth = pubkey\n",
+		"\t\tremote {\n\t\t\tauth = eap-tls\n\t\t\teap_id = %any\n", 1)
+	if swanEAPTLS == swan {
+		return fmt.Errorf("p2s plan: the strongSwan template has no remote pubkey round to turn into EAP-TLS")
+	}
 	// The first-ping client is configured from the client package the
 	// control plane would hand out (profile.Build), unedited, plus its
 	// certificate and key where the package's README says they go.
@@ -171,6 +184,7 @@ pools {
 		{filepath.Join(dir, p2sSrvKey), srvKey},
 		{filepath.Join(dir, p2sVpngwCfg), []byte(yml)},
 		{filepath.Join(sw, "swanctl.conf"), []byte(swan)},
+		{filepath.Join(sw, p2sSwanEAPTLS), []byte(swanEAPTLS)},
 		{filepath.Join(sw, "x509ca", p2sCACert), caPEM},
 		{filepath.Join(sw, "x509", p2sSrvCert), srvPEM},
 		{filepath.Join(sw, "private", p2sSrvKey), srvKey},
