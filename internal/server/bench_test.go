@@ -27,17 +27,19 @@ func BenchmarkAPIWrite(b *testing.B) {
 		name  string
 		bases []string
 	}
-	var setups []setup
-	bolt, stopBolt := startNoneStop(b, Options{SecretsKeyFile: keyFile})
-	defer stopBolt()
-	setups = append(setups, setup{"bolt", []string{"http://" + bolt}})
+	// The etcd replicas start first: only the first bootstraps an
+	// administrator, and the second signs in with that one's credential
+	// (adminToken remembers the first credential it reads per test).
 	var etcdBases []string
 	for range 2 {
 		addr, stop := startNoneStop(b, etcdOptions(b, etcd.Endpoint, "/vpngw/bench/", keyFile))
 		defer stop()
 		etcdBases = append(etcdBases, "http://"+addr)
 	}
-	setups = append(setups, setup{"etcd-1-replica", etcdBases[:1]}, setup{"etcd-2-replicas", etcdBases})
+	bolt, stopBolt := startNoneStop(b, Options{SecretsKeyFile: keyFile})
+	defer stopBolt()
+	setups := []setup{{"bolt", []string{"http://" + bolt}},
+		{"etcd-1-replica", etcdBases[:1]}, {"etcd-2-replicas", etcdBases}}
 	var seq atomic.Int64
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	for i, s := range setups {
@@ -75,6 +77,9 @@ func BenchmarkAPIWrite(b *testing.B) {
 func put(b *testing.B, c *http.Client, url, body string) {
 	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	if tok, ok := serverTokens.Load(req.URL.Host); ok { // runNone signed in
+		req.Header.Set("Authorization", "Bearer "+tok.(string))
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		b.Error(err)
