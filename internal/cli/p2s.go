@@ -12,14 +12,15 @@ import (
 )
 
 // Point-to-site commands of vnet-gateway, in az's words: vpn-client
-// generate / show-health, root-cert and revoked-cert create / delete,
+// generate / show-url / show-health, root-cert and revoked-cert create / delete,
 // disconnect-vpn-connections.
 
 func vpnClientCommand(e *env, g *globalOptions) *cobra.Command {
 	cmd := newGroup("vpn-client", "Download a VPN client configuration package and see the connected clients.",
 		`Point-to-site clients of a virtual network gateway: the client
-configuration package (generate) and the connected clients (show-health).`)
-	cmd.AddCommand(vpnClientGenerateCmd(e, g), vpnClientShowHealthCmd(e, g), vpnClientIpsecPolicyCommand(e, g))
+configuration package (generate, show-url) and the connected clients
+(show-health).`)
+	cmd.AddCommand(vpnClientGenerateCmd(e, g), vpnClientShowURLCmd(e, g), vpnClientShowHealthCmd(e, g), vpnClientIpsecPolicyCommand(e, g))
 	return cmd
 }
 
@@ -130,6 +131,21 @@ whose CA --radius-server-auth-certificate gives.`
 	addEnum(f, &auth, "authentication-method", "", "Method used to authenticate with the generated client.", []string{"EAPMSCHAPv2", "EAPTLS"})
 	f.StringVar(&radiusCert, "radius-server-auth-certificate", "", "Public certificate data for the Radius server auth certificate in Base-64 format, or its file. Required only if external Radius auth has been configured with EAPTLS auth (vpngw: the CA that issued the RADIUS server's certificate).")
 	addEnum(f, &arch, "processor-architecture", "", "Processor architecture of the target system (accepted, unused: vpngw builds no installers).", []string{"Amd64", "X86"})
+	required(cmd, "resource-group", "name")
+	return cmd
+}
+
+func vpnClientShowURLCmd(e *env, g *globalOptions) *cobra.Command {
+	var rg, name string
+	cmd := leaf(e, g, "show-url", "Retrieve a pre-generated VPN client configuration.", func(ctx context.Context, x *invocation) error {
+		return x.post(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/getvpnprofilepackageurl", nil)
+	})
+	cmd.Long = `Print the URL of the gateway's latest client package, the one the last
+'vpn-client generate' built (getvpnprofilepackageurl), while its hour lasts.
+It fails (VpnClientPackageNotFound) when none was generated.`
+	cmd.Example = `  curl -o vpnclient.zip "$(vpngw network vnet-gateway vpn-client show-url -g MyResourceGroup -n MyVnetGateway -o tsv)"`
+	groupFlag(cmd, &rg)
+	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
 	required(cmd, "resource-group", "name")
 	return cmd
 }
