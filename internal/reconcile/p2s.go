@@ -10,7 +10,11 @@ package reconcile
 //   - Compute maps the configuration to the active instance's pointToSite
 //     section (pointToSiteFor): the pool, the identity's certificate and
 //     key, the roots and revoked thumbprints (Certificate), the RADIUS
-//     servers (Radius); the VNet routes the pool to that instance;
+//     servers (Radius); the VNet routes the pool to that instance. An
+//     active-active gateway with a third public IP runs it on both
+//     instances, each with half of the pool routed to it; the third IP
+//     is delivered to one of them (GatewaySpec.P2SFrontend), moved by
+//     failoverSilent when that one falls silent;
 //   - SSTP, OpenVPN and AAD are refused (Problem, Unsupported): the
 //     gateway keeps running, its operation fails with the reason;
 //   - the instances report their clients (agentapi.PointToSiteStatus):
@@ -231,8 +235,9 @@ func p2sDNS(vnet *resource.VirtualNetwork) []string {
 	return out
 }
 
-// p2sInstance is the instance of spec that runs point-to-site: the first
-// active one (an active-active gateway's second instance runs none yet).
+// p2sInstance is the first active instance of spec that runs
+// point-to-site (both do on an active-active gateway with its third
+// public IP, GatewaySpec.P2SAddress).
 func p2sInstance(spec *GatewaySpec) *InstanceSpec {
 	for _, in := range spec.Instances {
 		if in.Active && in.Assignment.Config.PointToSite != nil {
@@ -279,7 +284,11 @@ func (r *Reconciler) VpnServer(_ context.Context, gw *resource.VirtualNetworkGat
 	if blk == nil {
 		return resource.VpnServer{}, resource.Errorf(CodeNotRealizable, "", "gateway %s has no point-to-site identity yet", id)
 	}
-	return resource.VpnServer{FQDN: ident.FQDN, Addresses: []string{in.PublicIP.String()}, RootCertificate: blk.Bytes,
+	addr := in.PublicIP
+	if spec.P2SAddress.IsValid() {
+		addr = spec.P2SAddress // active-active: the third public IP
+	}
+	return resource.VpnServer{FQDN: ident.FQDN, Addresses: []string{addr.String()}, RootCertificate: blk.Bytes,
 		Routes: slices.Clone(in.Assignment.Config.LocalPrefixes), DNS: slices.Clone(in.Assignment.Config.PointToSite.DNS)}, nil
 }
 
