@@ -214,11 +214,13 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 			return err
 		}
 		auth, radiusRoot = profile.AuthEAPTLSRadius, root
-	case strings.EqualFold(in.AuthenticationMethod, "EAPMSCHAPv2") && radius:
+	case strings.EqualFold(in.AuthenticationMethod, "EAPMSCHAPv2") && (radius || len(c.VpnClientLocalUsers) > 0):
+		// The RADIUS server, or the gateway's local users (vpngw), check
+		// the password.
 		auth = profile.AuthEAPMSCHAPv2
 	default:
 		return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "authenticationMethod",
-			"authenticationMethod %q does not match the gateway's vpnAuthenticationTypes %v (EAPTLS needs Certificate or Radius, EAPMSCHAPv2 needs Radius).",
+			"authenticationMethod %q does not match the gateway's vpnAuthenticationTypes %v (EAPTLS needs Certificate or Radius, EAPMSCHAPv2 needs Radius or vpnClientLocalUsers).",
 			in.AuthenticationMethod, c.VpnAuthenticationTypes)
 	}
 	srv, err := p.VpnServer(r.Context(), gw)

@@ -63,3 +63,35 @@ func TestVpnClientShowURL(t *testing.T) {
 		t.Errorf("show-url did not POST getvpnprofilepackageurl: %v", a.reqs())
 	}
 }
+
+// local-user create adds a user with its password to the gateway's
+// vpnClientLocalUsers (show never prints it), refuses a name twice, and
+// local-user delete removes one; the other keeps its stored password.
+func TestLocalUsers(t *testing.T) {
+	a := newTestAPI(t)
+	seed(t, a)
+	seedGateway(t, a, "gw1", "vnet1", "pip1", 1)
+	mustRun(t, a, "network", "vnet-gateway", "update", "-g", "rg1", "-n", "gw1", "--address-prefixes", "172.16.0.0/24", "--client-protocol", "IkeV2", "-o", "none")
+	user := func(verb, name string, more ...string) []string {
+		return append([]string{"network", "vnet-gateway", "local-user", verb, "-g", "rg1", "--gateway-name", "gw1", "-n", name, "-o", "none"}, more...)
+	}
+	mustRun(t, a, user("create", "dave", "--password", "Dave-Secret-42")...)
+	mustRun(t, a, user("create", "erin", "--password", "Erin-Secret-43")...)
+	show := []string{"network", "vnet-gateway", "show", "-g", "rg1", "-n", "gw1", "-o", "json"}
+	if out := mustRun(t, a, show...); !strings.Contains(out, `"erin"`) || strings.Contains(out, "Secret-4") {
+		t.Fatalf("show: %s", out)
+	}
+	if code, _, errOut := run(t, a, user("create", "DAVE", "--password", "Other-Secret-1")...); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Fatalf("a second dave: exit %d, %s", code, errOut)
+	}
+	mustRun(t, a, user("delete", "dave")...)
+	if code, _, errOut := run(t, a, user("delete", "dave")...); code == 0 || !strings.Contains(errOut, "no local-user") {
+		t.Fatalf("deleting dave twice: exit %d, %s", code, errOut)
+	}
+	if out := mustRun(t, a, show...); strings.Contains(out, `"dave"`) || !strings.Contains(out, `"erin"`) {
+		t.Fatalf("show after delete: %s", out)
+	}
+	if code, _, errOut := run(t, a, user("create", "frank", "--password", "short")...); code == 0 || !strings.Contains(errOut, "password") {
+		t.Fatalf("a short password: exit %d, %s", code, errOut)
+	}
+}

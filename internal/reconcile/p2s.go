@@ -10,7 +10,8 @@ package reconcile
 //   - Compute maps the configuration to the active instance's pointToSite
 //     section (pointToSiteFor): the pool, the identity's certificate and
 //     key, the roots and revoked thumbprints (Certificate), the RADIUS
-//     servers (Radius); the VNet routes the pool to that instance. An
+//     servers (Radius), the local users' NT hashes (vpnClientLocalUsers);
+//     the VNet routes the pool to that instance. An
 //     active-active gateway with a third public IP runs it on both
 //     instances, each with half of the pool routed to it; the third IP
 //     is delivered to one of them (GatewaySpec.P2SFrontend), moved by
@@ -25,6 +26,7 @@ package reconcile
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -38,6 +40,7 @@ import (
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/netx"
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -211,7 +214,13 @@ func pointToSiteFor(g *resource.VirtualNetworkGateway, ident P2SIdentity, haveId
 			ps.RadiusServers = append(ps.RadiusServers, gwconfig.P2SRadiusServer{Address: s.RadiusServerAddress, Secret: s.RadiusServerSecret, Score: s.RadiusServerScore})
 		}
 	}
-	if len(ps.ClientRootCertificates) == 0 && len(ps.RadiusServers) == 0 {
+	// Local users (a vpngw extension) go to the agents as NT hashes, all
+	// EAP-MSCHAPv2 needs: the passwords stay in the store, sealed.
+	for _, u := range c.VpnClientLocalUsers {
+		h := mschapv2.NTPasswordHash(u.Properties.Password)
+		ps.Users = append(ps.Users, gwconfig.P2SUser{Name: u.Name, NTHash: hex.EncodeToString(h[:])})
+	}
+	if len(ps.ClientRootCertificates) == 0 && len(ps.RadiusServers) == 0 && len(ps.Users) == 0 {
 		// No client could authenticate yet (a pool set before its root
 		// certificates, as az's steps go): nothing to run.
 		return nil, nil, Problem{}

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -299,4 +301,48 @@ func TestActiveActivePointToSite(t *testing.T) {
 	if f := h.desired().Gateways[0].P2SFrontend; f != 1 {
 		t.Fatalf("the point-to-site address went back to instance %d", f)
 	}
+}
+
+// Local users (vpnClientLocalUsers) reach the agent as NT hashes, never
+// as passwords; GET shows their names only, and a PUT of that GET (no
+// passwords) keeps them.
+func TestPointToSiteLocalUsersReachTheAgent(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	gw := res("rg1", "virtualNetworkGateways", "gw1")
+	body := h.get(gw)
+	props := body["properties"].(map[string]any)
+	props["vpnClientConfiguration"] = map[string]any{"vpnClientAddressPool": map[string]any{"addressPrefixes": []string{"172.16.230.0/24"}},
+		"vpnClientProtocols":  []string{"IkeV2"},
+		"vpnClientLocalUsers": []map[string]any{{"name": `CORP\dave`, "properties": map[string]any{"password": "Dave-Secret-42"}}}}
+	put := func() {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		h.put(gw, string(b))
+	}
+	put()
+	want := mschapv2.NTPasswordHash("Dave-Secret-42")
+	check := func() {
+		t.Helper()
+		g := h.desired().Gateways[0]
+		cfg := h.agent(g.Instances[0].ID).config()
+		if _, err := cfg.Check(); err != nil {
+			t.Fatalf("assignment does not validate: %v", err)
+		}
+		if p := cfg.PointToSite; p == nil || len(p.Users) != 1 || p.Users[0].Name != `CORP\dave` || p.Users[0].Password != "" ||
+			p.Users[0].NTHash != hex.EncodeToString(want[:]) {
+			t.Fatalf("pointToSite users: %+v", p)
+		}
+		b, _ := json.Marshal(cfg)
+		if bytes.Contains(b, []byte("Dave-Secret-42")) {
+			t.Fatal("the assignment carries the password")
+		}
+	}
+	check()
+	body = h.get(gw)
+	if b, _ := json.Marshal(body); bytes.Contains(b, []byte("Dave-Secret-42")) || !bytes.Contains(b, []byte(`dave`)) {
+		t.Fatalf("GET: %s", b)
+	}
+	put() // the GET back, without the password
+	check()
 }

@@ -261,7 +261,8 @@ func (p *Profile) readme() string {
 		"private key (PEM) in private/."
 	switch p.Auth {
 	case AuthEAPMSCHAPv2:
-		how = "User name and password (EAP-MSCHAPv2, checked by the gateway's RADIUS server):\n" +
+		how = "User name and password (EAP-MSCHAPv2, checked by the gateway's RADIUS server or\n" +
+			"its local users):\n" +
 			"replace USERNAME and PASSWORD in swanctl.conf."
 	case AuthEAPTLSRadius:
 		how = "Certificate authentication with EAP-TLS, checked by the gateway's RADIUS server:\n" +
