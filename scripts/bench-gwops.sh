@@ -20,7 +20,9 @@
 # `vpngw network vpn-connection list` and the REST GET list LISTS times,
 # and deletes it.
 #
-# Env: GWOPS=100 (N, 2..100); REPEATS=7; LISTS=5; VPNGW_BIN; RESULTS.
+# Env: GWOPS=100 (N, 2..100); REPEATS=7; LISTS=5; VPNGW_BIN; RESULTS;
+# VPNGW_BEFORE=path: also time every list with this vpngw binary (the CLI
+# before a change), alternating with VPNGW_BIN, same run and server.
 # Output: the table (stdout and $RESULTS/gwops.md), gwops.jsonl, the
 # server's and charon's logs. Needs root; everything it starts is stopped
 # by PID and the lab removed (vpngw lab down) on exit, Ctrl-C and errors.
@@ -34,6 +36,7 @@ N=${GWOPS:-100}
 REPEATS=${REPEATS:-7}
 LISTS=${LISTS:-5}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
+VPNGW_BEFORE=${VPNGW_BEFORE:-}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
 VCS=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
@@ -80,6 +83,7 @@ cleanup() {
 [ "$(id -u)" = 0 ] || die "run as root (the lab provider)"
 [ -x "$VPNGW_BIN" ] || die "$VPNGW_BIN is missing (make build)"
 [ -x "$CHARON" ] || die "$CHARON is missing (strongswan-charon)"
+[ -z "$VPNGW_BEFORE" ] || [ -x "$VPNGW_BEFORE" ] || die "VPNGW_BEFORE=$VPNGW_BEFORE is not an executable"
 [[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 2 ] && [ "$N" -le 100 ] || die "GWOPS must be 2..100 (VpnGw5 takes 100 site-to-site connections)"
 go build -o "$BENCH" ./bench/cmd/vpngw-bench
 mkdir -p "$RESULTS" "$LOGS" "$CONF" "$DIR/site/run" "$DIR/cli"
@@ -188,10 +192,11 @@ done
 log "$up connections Connected"
 
 "$BENCH" gwops -out "$RESULTS" -repeats "$REPEATS" -lists "$LISTS" -bin "$VPNGW_BIN" -credential "$CRED" \
-	-g "$RG" -gateway "$GW" -conn "conn$((N - 1))" -site "site$((N - 1))" -shared-key "Scale$((N - 1))Key0123" || status=1
+	-g "$RG" -gateway "$GW" -conn "conn$((N - 1))" -site "site$((N - 1))" -shared-key "Scale$((N - 1))Key0123" \
+	${VPNGW_BEFORE:+-before "$VPNGW_BEFORE"} || status=1
 echo
 {
-	echo "vpngw $VPNGW_BIN (tree at $VCS when the run started), $N connections on one VpnGw5 gateway (lab), $REPEATS repeats x $LISTS lists, $(date -Is)"
+	echo "vpngw $VPNGW_BIN (tree at $VCS when the run started)${VPNGW_BEFORE:+, before: $VPNGW_BEFORE}, $N connections on one VpnGw5 gateway (lab), $REPEATS repeats x $LISTS lists, $(date -Is)"
 	echo
 	"$BENCH" gwops-report -dir "$RESULTS"
 } | tee "$RESULTS/gwops.md"

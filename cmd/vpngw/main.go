@@ -11,5 +11,6 @@ import (
 )
 
 func main() {
+	cli.TuneRuntime(os.Args[1:], os.Getenv)
 	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -4,8 +4,10 @@ package agent
 //
 // With bgpSettings the instance runs one BGP speaker (package bgp, GoBGP
 // embedded). Its sessions are kernel TCP connections between the
-// instance's peering address, which the data plane puts on the TUN device
-// (gwconfig adds it to TunnelAddrs), and each BGP-enabled connection's
+// instance's peering address (or, for a connection that names one in
+// bgpPeer.localBgpAddress, one of its customBgpIpAddresses), which the
+// data plane puts on the TUN device (gwconfig adds them to TunnelAddrs),
+// and each BGP-enabled connection's
 // peer address, which host.routes routes into that connection's tunnel as
 // a /32. Route-based tunnels negotiate 0.0.0.0/0 selectors, so the
 // session's packets, and those of every learned prefix, fit the Child SA.
@@ -16,8 +18,8 @@ package agent
 //	        (data-plane prefix table + kernel route "PREFIX dev TUN")
 //
 // The loop owns the speaker's lifecycle and configuration (setBGP): a
-// reload that leaves the ASN, the peering address, the timers and the
-// VNet alone keeps the speaker and its sessions, and only changes
+// reload that leaves the ASN, the peering and custom BGP addresses, the
+// timers and the VNet alone keeps the speaker and its sessions, and only changes
 // neighbors (bgp.Speaker.SetNeighbors re-creates only changed ones) and
 // advertised prefixes. Status queries the speaker from the caller's
 // goroutine (GoBGP's management loop answers them), never the loop.
@@ -54,11 +56,17 @@ type bgpKey struct {
 	fast bool
 	gr   bool
 	vnet string
+	// custom lists the further listen addresses (customBgpIpAddresses).
+	custom string
 }
 
 func bgpKeyOf(cfg *gwconfig.Instance) bgpKey {
 	b := cfg.BGP
-	return bgpKey{asn: b.ASN, addr: b.PeeringAddr, fast: b.Fast, gr: b.GracefulRestart, vnet: fmtPrefixes(cfg.LocalNets)}
+	var custom []netip.Prefix
+	for _, a := range b.CustomAddrs {
+		custom = append(custom, netip.PrefixFrom(a, 32))
+	}
+	return bgpKey{asn: b.ASN, addr: b.PeeringAddr, fast: b.Fast, gr: b.GracefulRestart, vnet: fmtPrefixes(cfg.LocalNets), custom: fmtPrefixes(custom)}
 }
 
 func fmtPrefixes(ps []netip.Prefix) string {
@@ -108,6 +116,7 @@ func (a *Agent) setBGP(ctx context.Context, cfg *gwconfig.Instance) error {
 		bc := bgp.Config{
 			ASN:             cfg.BGP.ASN,
 			ListenAddr:      cfg.BGP.PeeringAddr,
+			LocalAddrs:      cfg.BGP.CustomAddrs,
 			GracefulRestart: cfg.BGP.GracefulRestart,
 			VNet:            cfg.LocalNets,
 			Advertise:       advertised(cfg),
@@ -137,7 +146,7 @@ func (a *Agent) setBGP(ctx context.Context, cfg *gwconfig.Instance) error {
 	byPeer := map[netip.Addr]string{}
 	for _, p := range cfg.Peers {
 		if b := p.BGP; b != nil {
-			ns = append(ns, bgp.Neighbor{Address: b.Addr, ASN: b.ASN, Passive: b.Passive, Weight: b.Weight, Gateway: b.Gateway})
+			ns = append(ns, bgp.Neighbor{Address: b.Addr, ASN: b.ASN, Passive: b.Passive, Weight: b.Weight, Gateway: b.Gateway, LocalAddress: b.Local})
 			byPeer[b.Addr] = p.Name
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/armerr"
@@ -14,7 +15,8 @@ import (
 // newer versions, and unknown properties are rejected rather than ignored.
 const MinAPIVersion = "2018-08-01"
 
-var apiVersionRE = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})(-preview)?$`)
+// apiVersionRE is compiled on first use, not at every start of the binary.
+var apiVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})(-preview)?$`) })
 
 // checkAPIVersion validates the api-version query parameter, min or
 // later, and returns it.
@@ -32,7 +34,7 @@ func checkAPIVersion(r *http.Request, min string) (string, error) {
 	if len(vals) > 1 {
 		return bad()
 	}
-	m := apiVersionRE.FindStringSubmatch(v)
+	m := apiVersionRE().FindStringSubmatch(v)
 	if m == nil {
 		return bad()
 	}

@@ -68,7 +68,7 @@ func resourceID(r *request, k kind) (resource.ID, error) {
 }
 
 func checkSubscription(sub string) error {
-	if !subRE.MatchString(sub) {
+	if !subRE().MatchString(sub) {
 		return errorf(http.StatusBadRequest, armerr.CodeInvalidSubscriptionID, paramSub,
 			"The subscription ID '%s' is invalid: use letters, digits, '.', '_' and '-' (a GUID, as in Azure).", sub)
 	}

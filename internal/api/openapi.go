@@ -162,7 +162,7 @@ func (s *Server) openAPI() map[string]any {
 				ps = append(ps, map[string]any{
 					"name": "api-version", "in": "query", "required": true,
 					"description": "YYYY-MM-DD[-preview], " + MinAPIVersion + " or later.",
-					"schema":      map[string]any{"type": "string", "pattern": apiVersionRE.String()},
+					"schema":      map[string]any{"type": "string", "pattern": apiVersionRE().String()},
 				})
 			}
 			if ep.conditional {

@@ -376,5 +376,5 @@ func (s *Server) newEtag() string { return `W/"` + s.newUUID() + `"` }
 
 // subRE is what vpngw accepts as a subscription ID (Azure uses GUIDs; any
 // token of these characters is accepted, there is no subscription
-// registry).
-var subRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// registry). Compiled on first use, not at every start of the binary.
+var subRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`) })

@@ -55,6 +55,10 @@ type Config struct {
 	// or a custom APIPA address): the speaker listens there and opens its
 	// sessions from it.
 	ListenAddr netip.Addr
+	// LocalAddrs are further addresses of the instance (custom APIPA
+	// addresses) the speaker listens on, for neighbors whose
+	// Neighbor.LocalAddress is one of them.
+	LocalAddrs []netip.Addr
 	// Port is the TCP port to listen on (default 179).
 	Port uint16
 	// VNet is the virtual network's address space. Azure's rules are about
@@ -102,6 +106,10 @@ type Neighbor struct {
 	// Gateway: the peer is another gateway (VNet-to-VNet), whose ASN
 	// follows the gateway rules (Azure's default 65515 allowed).
 	Gateway bool
+	// LocalAddress is our address for this session (Azure's per-connection
+	// gatewayCustomBgpIpAddresses): Config.ListenAddr or one of
+	// Config.LocalAddrs; zero means ListenAddr.
+	LocalAddress netip.Addr
 }
 
 // withDefaults returns c with its defaults filled in.
@@ -147,6 +155,11 @@ func (c Config) validate() error {
 	}
 	if !c.ListenAddr.Is4() {
 		return fmt.Errorf("%w: listen address %v is not IPv4", ErrInvalidConfig, c.ListenAddr)
+	}
+	for _, a := range c.LocalAddrs {
+		if !a.Is4() {
+			return fmt.Errorf("%w: local address %v is not IPv4", ErrInvalidConfig, a)
+		}
 	}
 	if !c.RouterID.Is4() {
 		return fmt.Errorf("%w: router ID %v is not IPv4", ErrInvalidConfig, c.RouterID)

@@ -121,7 +121,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 		Asn:             s.cfg.ASN,
 		RouterId:        s.cfg.RouterID.String(),
 		ListenPort:      int32(s.cfg.Port),
-		ListenAddresses: []string{s.cfg.ListenAddr.String()},
+		ListenAddresses: s.listenAddresses(),
 	}})
 	if err != nil {
 		srv.Stop()
@@ -208,6 +208,12 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 		if _, dup := want[n.Address]; dup {
 			return fmt.Errorf("%w: neighbor %v listed twice", ErrInvalidConfig, n.Address)
 		}
+		if n.LocalAddress == s.cfg.ListenAddr {
+			n.LocalAddress = netip.Addr{} // the default, spelt out
+		}
+		if a := n.LocalAddress; a.IsValid() && !slices.Contains(s.cfg.LocalAddrs, a) {
+			return fmt.Errorf("%w: neighbor %v: local address %v is not one the speaker listens on", ErrInvalidConfig, n.Address, a)
+		}
 		want[n.Address] = n
 	}
 	s.mu.Lock()
@@ -245,7 +251,7 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 			continue
 		}
 		s.neighbors[addr] = n
-		s.log.Info("bgp neighbor added", "neighbor", addr, "asn", n.ASN, "passive", n.Passive, "maxPrefixes", n.MaxPrefixes)
+		s.log.Info("bgp neighbor added", "neighbor", addr, "asn", n.ASN, "passive", n.Passive, "maxPrefixes", n.MaxPrefixes, "local", s.localAddr(n))
 	}
 	return errors.Join(errs...)
 }
@@ -267,6 +273,26 @@ func (s *Speaker) deletePeer(ctx context.Context, addr netip.Addr) error {
 
 var ipv4Unicast = &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 
+// listenAddresses are the addresses GoBGP listens on: ListenAddr and
+// LocalAddrs.
+func (s *Speaker) listenAddresses() []string {
+	out := []string{s.cfg.ListenAddr.String()}
+	for _, a := range s.cfg.LocalAddrs {
+		if a != s.cfg.ListenAddr {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// localAddr is our address for n's session.
+func (s *Speaker) localAddr(n Neighbor) netip.Addr {
+	if n.LocalAddress.IsValid() {
+		return n.LocalAddress
+	}
+	return s.cfg.ListenAddr
+}
+
 // apiPeer is n as GoBGP's peer configuration, with GoBGP's own prefix
 // limit set to gobgpLimit (0: none; the speaker enforces n.MaxPrefixes).
 func (s *Speaker) apiPeer(n Neighbor, gobgpLimit uint32) *api.Peer {
@@ -282,7 +308,7 @@ func (s *Speaker) apiPeer(n Neighbor, gobgpLimit uint32) *api.Peer {
 			HoldTime:          secs(s.cfg.HoldTime),
 			KeepaliveInterval: secs(s.cfg.KeepAlive),
 		}},
-		Transport: &api.Transport{LocalAddress: s.cfg.ListenAddr.String(), PassiveMode: n.Passive},
+		Transport: &api.Transport{LocalAddress: s.localAddr(n).String(), PassiveMode: n.Passive},
 		AfiSafis:  []*api.AfiSafi{afi},
 	}
 	if s.cfg.GracefulRestart {
@@ -531,6 +557,11 @@ func (s *Speaker) peerStatus(p *api.Peer) PeerStatus {
 		st.Neighbor, _ = netip.ParseAddr(c.NeighborAddress)
 		st.ASN = c.PeerAsn
 	}
+	s.mu.Lock()
+	if n, ok := s.neighbors[st.Neighbor]; ok {
+		st.LocalAddress = s.localAddr(n)
+	}
+	s.mu.Unlock()
 	ps := p.GetState()
 	if ps == nil {
 		return st
@@ -580,7 +611,7 @@ func (s *Speaker) peerStatus(p *api.Peer) PeerStatus {
 // does: its own prefixes (origin Network) and every accepted path learned
 // from a peer (not only the best), sorted by prefix then source.
 func (s *Speaker) LearnedRoutes(ctx context.Context) ([]GatewayRoute, error) {
-	return s.listRoutes(ctx, apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC}, false)
+	return s.listRoutes(ctx, apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC}, netip.Addr{})
 }
 
 // AdvertisedRoutes lists what the gateway sends to peer, as
@@ -588,20 +619,23 @@ func (s *Speaker) LearnedRoutes(ctx context.Context) ([]GatewayRoute, error) {
 // own address as next hop).
 func (s *Speaker) AdvertisedRoutes(ctx context.Context, peer netip.Addr) ([]GatewayRoute, error) {
 	s.mu.Lock()
-	_, ok := s.neighbors[peer]
+	n, ok := s.neighbors[peer]
 	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: %v", ErrUnknownPeer, peer)
 	}
-	return s.listRoutes(ctx, apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_OUT, Name: peer.String(), Family: bgp.RF_IPv4_UC}, true)
+	return s.listRoutes(ctx, apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_ADJ_OUT, Name: peer.String(), Family: bgp.RF_IPv4_UC}, s.localAddr(n))
 }
 
-func (s *Speaker) listRoutes(ctx context.Context, req apiutil.ListPathRequest, out bool) ([]GatewayRoute, error) {
+// listRoutes lists the paths of req; out is our address for the peer
+// whose Adj-RIB-Out req lists (zero: the global RIB).
+func (s *Speaker) listRoutes(ctx context.Context, req apiutil.ListPathRequest, out netip.Addr) ([]GatewayRoute, error) {
 	s.mu.Lock()
 	srv, err := s.srv, s.running()
 	weights := map[netip.Addr]int{}
+	locals := map[netip.Addr]netip.Addr{}
 	for a, n := range s.neighbors {
-		weights[a] = n.Weight
+		weights[a], locals[a] = n.Weight, s.localAddr(n)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -619,12 +653,15 @@ func (s *Speaker) listRoutes(ctx context.Context, req apiutil.ListPathRequest, o
 			}
 			g := GatewayRoute{LocalAddress: s.cfg.ListenAddr, Network: r.Prefix, NextHop: r.NextHop,
 				SourcePeer: r.Peer, Origin: r.Origin, Weight: weights[r.Peer]}
+			if l, ok := locals[r.Peer]; ok {
+				g.LocalAddress = l
+			}
 			if r.Origin == OriginNetwork {
 				g.SourcePeer, g.Weight = s.cfg.ListenAddr, LocalWeight
 			}
 			path := r.ASPath
-			if out {
-				g.NextHop = s.cfg.ListenAddr
+			if out.IsValid() {
+				g.LocalAddress, g.NextHop = out, out
 				if len(path) == 0 || path[0] != s.cfg.ASN {
 					path = append([]uint32{s.cfg.ASN}, path...)
 				}

@@ -335,22 +335,29 @@ func (x *invocation) showList(items [][]byte, cols []column) error {
 		if err != nil {
 			return err
 		}
-		all = append(all, azShape(v, x.flatten))
+		all = append(all, v)
 	}
-	return x.out.print(all, cols)
+	return x.showValues(all, cols)
+}
+
+// showValues prints decoded list items (rewriting them in az's shape).
+func (x *invocation) showValues(items []any, cols []column) error {
+	for i, v := range items {
+		items[i] = azShape(v, x.flatten)
+	}
+	return x.out.print(items, cols)
 }
 
 // list GETs a collection and prints it.
 func (x *invocation) list(ctx context.Context, path string, cols []column) error {
-	items, err := x.api.List(ctx, path)
+	items, err := x.api.ListValues(ctx, path)
 	if err != nil {
 		return err
 	}
-	raw := make([][]byte, len(items))
-	for i, it := range items {
-		raw[i] = it
+	if items == nil {
+		items = []any{} // printed as [], as before
 	}
-	return x.showList(raw, cols)
+	return x.showValues(items, cols)
 }
 
 // finish waits for an operation unless noWait, showing progress on a

@@ -103,50 +103,55 @@ func decodeOutput(data []byte) (any, error) {
 // those of resource groups); every object with a resource ID gains
 // "resourceGroup"; and shared keys are removed (the API never returns them
 // outside the sharedkey sub-resource; this is a second line of defence).
+// It rewrites v's objects and arrays in place (v is freshly decoded) and
+// returns the result, which may be a different map than v.
 func azShape(v any, flatten bool) any {
 	switch x := v.(type) {
 	case []any:
-		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = azShape(e, flatten)
+			x[i] = azShape(e, flatten)
 		}
-		return out
+		return x
 	case map[string]any:
-		out := make(map[string]any, len(x))
-		var leftover map[string]any
-		for k, e := range x {
-			if k == "sharedKey" || k == "radiusServerSecret" {
-				continue
-			}
-			if k != "properties" || !flatten {
-				out[k] = azShape(e, flatten)
-			}
+		delete(x, "sharedKey")
+		delete(x, "radiusServerSecret")
+		props, hasProps := x["properties"]
+		if flatten {
+			delete(x, "properties")
 		}
-		if props, ok := x["properties"].(map[string]any); ok && flatten {
-			for k, e := range azShape(props, flatten).(map[string]any) {
-				if _, clash := out[k]; clash {
+		for k, e := range x {
+			x[k] = azShape(e, flatten)
+		}
+		if pm, ok := props.(map[string]any); ok && flatten {
+			// The object's own members win; clashing properties stay
+			// under "properties". They are merged into the properties
+			// map, usually the larger one.
+			pm = azShape(pm, flatten).(map[string]any)
+			var leftover map[string]any
+			for k, e := range x {
+				if p, clash := pm[k]; clash {
 					if leftover == nil {
 						leftover = map[string]any{}
 					}
-					leftover[k] = e
-					continue
+					leftover[k] = p
 				}
-				out[k] = e
+				pm[k] = e
 			}
 			if leftover != nil {
-				out["properties"] = leftover
+				pm["properties"] = leftover
 			}
-		} else if p, ok := x["properties"]; ok && flatten {
-			out["properties"] = azShape(p, flatten)
+			x = pm
+		} else if hasProps && flatten {
+			x["properties"] = azShape(props, flatten)
 		}
-		if _, has := out["resourceGroup"]; !has {
-			if id, ok := out["id"].(string); ok {
+		if _, has := x["resourceGroup"]; !has {
+			if id, ok := x["id"].(string); ok {
 				if rid, err := resource.ParseID(stripChildren(id), ""); err == nil {
-					out["resourceGroup"] = rid.ResourceGroup
+					x["resourceGroup"] = rid.ResourceGroup
 				}
 			}
 		}
-		return out
+		return x
 	}
 	return v
 }
@@ -191,7 +196,7 @@ func (p printer) print(v any, cols []column) error {
 		if v == nil {
 			return nil
 		}
-		b, err := json.MarshalIndent(v, "", "  ")
+		b, err := appendJSON(nil, v, 0) // as json.MarshalIndent(v, "", "  ")
 		if err != nil {
 			return err
 		}

@@ -24,6 +24,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -203,7 +204,37 @@ func (c *Client) Get(ctx context.Context, path string, out any) (*Response, erro
 // List reads a collection ({"value":[...],"nextLink":...}) at path, following
 // nextLink, and returns the raw items.
 func (c *Client) List(ctx context.Context, path string) ([]json.RawMessage, error) {
-	var all []json.RawMessage
+	return listPages[json.RawMessage](ctx, c, path, func(r *Response, page any) error { return r.Decode(page) })
+}
+
+// ListValues reads a collection as List does and returns its items decoded
+// as encoding/json decodes into an any, with numbers kept exact as
+// json.Number. It decodes each page once (List's raw items need a second
+// decoding to be used): for printing what was listed.
+func (c *Client) ListValues(ctx context.Context, path string) ([]any, error) {
+	return listPages[any](ctx, c, path, func(r *Response, page any) error {
+		if len(bytes.TrimSpace(r.Body)) == 0 {
+			return nil // as Response.Decode
+		}
+		d := json.NewDecoder(bytes.NewReader(r.Body))
+		d.UseNumber()
+		err := d.Decode(page)
+		if err == nil {
+			if _, end := d.Token(); end != io.EOF { // as json.Unmarshal: one value only
+				err = errors.New("invalid data after the top-level value")
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("client: decoding response body: %w", err)
+		}
+		return nil
+	})
+}
+
+// listPages GETs path and each nextLink, decoding each page with decode,
+// and returns the items of all pages.
+func listPages[T any](ctx context.Context, c *Client, path string, decode func(r *Response, page any) error) ([]T, error) {
+	var all []T
 	next := path
 	for range 1000 { // bound the pages: a server that links to itself must not hang us
 		resp, err := c.Do(ctx, http.MethodGet, next, nil, nil)
@@ -211,10 +242,10 @@ func (c *Client) List(ctx context.Context, path string) ([]json.RawMessage, erro
 			return nil, err
 		}
 		var page struct {
-			Value    []json.RawMessage `json:"value"`
-			NextLink string            `json:"nextLink"`
+			Value    []T    `json:"value"`
+			NextLink string `json:"nextLink"`
 		}
-		if err := resp.Decode(&page); err != nil {
+		if err := decode(resp, &page); err != nil {
 			return nil, err
 		}
 		all = append(all, page.Value...)

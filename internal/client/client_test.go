@@ -118,6 +118,55 @@ func TestListFollowsNextLink(t *testing.T) {
 	if got := strings.Join(names, ","); got != "a,b,c" {
 		t.Errorf("names = %s, want a,b,c", got)
 	}
+	values, err := c.ListValues(context.Background(), "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names = nil
+	for _, v := range values {
+		names = append(names, v.(map[string]any)["name"].(string))
+	}
+	if got := strings.Join(names, ","); got != "a,b,c" {
+		t.Errorf("ListValues: names = %s, want a,b,c", got)
+	}
+}
+
+// TestListValues: items decoded once, numbers kept exact; an empty body
+// is an empty list and data after the page an error, as with List.
+func TestListValues(t *testing.T) {
+	tests := []struct {
+		body    string
+		want    string // the items, re-encoded
+		wantErr bool
+	}{
+		{body: `{"value":[{"n":12345678901234567890,"f":1.50}]}`, want: `[{"f":1.50,"n":12345678901234567890}]`},
+		{body: ``, want: `null`},
+		{body: `{"value":[]}`, want: `null`},
+		{body: `{"value":[]} {}`, wantErr: true},
+		{body: `{"value":[}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, tt.body)
+		}))
+		c, _ := New(srv.URL)
+		values, err := c.ListValues(context.Background(), "/subscriptions/s1/resourcegroups")
+		srv.Close()
+		if tt.wantErr {
+			if err == nil {
+				t.Errorf("%q: no error", tt.body)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.body, err)
+			continue
+		}
+		if got, _ := json.Marshal(values); string(got) != tt.want {
+			t.Errorf("%q: %s, want %s", tt.body, got, tt.want)
+		}
+	}
 }
 
 func TestErrorDecoding(t *testing.T) {

@@ -222,6 +222,12 @@ func dualRedundancy(t *testing.T, activeActive, fast, gr bool) {
 // instance order.
 func enableGatewayBGP(t *testing.T, c *cloud, path string, fast, gr bool) []string {
 	t.Helper()
+	return enableGatewayBGPASN(t, c, path, 65515, fast, gr)
+}
+
+// enableGatewayBGPASN is enableGatewayBGP with the gateway's ASN.
+func enableGatewayBGPASN(t *testing.T, c *cloud, path string, asn int, fast, gr bool) []string {
+	t.Helper()
 	ctx := context.Background()
 	code, body, _, err := c.do(ctx, "GET", path, "")
 	if err != nil || code != 200 {
@@ -233,7 +239,7 @@ func enableGatewayBGP(t *testing.T, c *cloud, path string, fast, gr bool) []stri
 	}
 	pr := gw["properties"].(map[string]any)
 	pr["enableBgp"] = true
-	pr["bgpSettings"] = map[string]any{"asn": 65515, "fastTimers": fast, "gracefulRestart": gr}
+	pr["bgpSettings"] = map[string]any{"asn": asn, "fastTimers": fast, "gracefulRestart": gr}
 	b, _ := json.Marshal(gw)
 	if code, body, _, err = c.do(ctx, "PUT", path, string(b)); err != nil || (code != 200 && code != 201) {
 		t.Fatalf("PUT gateway: %v %d %s", err, code, body)

@@ -3,6 +3,7 @@ package gwconfig
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/vpngw/vpngw/internal/bgp/bgprules"
 )
@@ -20,6 +21,13 @@ type BgpSettings struct {
 	// one of tunnel.addresses, listens on TCP 179 there and opens its
 	// sessions from it. Required.
 	BgpPeeringAddress string `yaml:"bgpPeeringAddress" json:"bgpPeeringAddress"`
+	// CustomBgpIPAddresses are further custom APIPA addresses of this
+	// instance (its ipConfiguration's customBgpIpAddresses beyond the
+	// bgpPeeringAddress), in 169.254.21.0–169.254.22.255, for connections
+	// that choose one with bgpPeer.localBgpAddress (Azure's per-connection
+	// gatewayCustomBgpIpAddresses). The agent puts each on the TUN device
+	// (as a /32) and its speaker listens on each.
+	CustomBgpIPAddresses []string `yaml:"customBgpIpAddresses" json:"customBgpIpAddresses,omitempty"`
 	// FastTimers use a 9 s hold time and 3 s keepalives instead of
 	// Azure's 180 s / 60 s (a vpngw extension for peers that agree; Azure
 	// has no BFD).
@@ -50,6 +58,12 @@ type BgpPeer struct {
 	// Gateway says the peer is another gateway (a VNet-to-VNet
 	// connection), whose ASN follows the gateway rules: 65515 allowed.
 	Gateway bool `yaml:"gateway" json:"gateway,omitempty"`
+	// LocalBgpAddress is the gateway's address for this session (Azure's
+	// gatewayCustomBgpIpAddresses of the connection, for this instance):
+	// bgpSettings.bgpPeeringAddress or one of bgpSettings.customBgpIpAddresses.
+	// Empty: bgpSettings.bgpPeeringAddress. An APIPA local address makes
+	// the gateway only listen: the peer must open the session.
+	LocalBgpAddress string `yaml:"localBgpAddress" json:"localBgpAddress,omitempty"`
 }
 
 // BGP is BgpSettings in typed form.
@@ -62,6 +76,8 @@ type BGP struct {
 	Fast bool
 	// GracefulRestart is BgpSettings.GracefulRestart.
 	GracefulRestart bool
+	// CustomAddrs are CustomBgpIPAddresses.
+	CustomAddrs []netip.Addr
 }
 
 // PeerBGP is a BGP-enabled connection's peer in typed form.
@@ -72,8 +88,10 @@ type PeerBGP struct {
 	Addr netip.Addr
 	// Weight is PeerWeight.
 	Weight int
-	// Passive: the peer is APIPA and must initiate.
+	// Passive: the peer or Local is APIPA, so the peer must initiate.
 	Passive bool
+	// Local is LocalBgpAddress (zero: the gateway's PeeringAddr).
+	Local netip.Addr
 	// Gateway: the peer is another gateway (BgpPeer.Gateway).
 	Gateway bool
 }
@@ -108,7 +126,22 @@ func checkBGP(b *BgpSettings, vpnType string) (*BGP, error) {
 			return nil, fieldErr("bgpSettings.bgpPeeringAddress", "%v", err)
 		}
 	}
-	return &BGP{ASN: b.ASN, PeeringAddr: a, Fast: b.FastTimers, GracefulRestart: b.GracefulRestart}, nil
+	out := &BGP{ASN: b.ASN, PeeringAddr: a, Fast: b.FastTimers, GracefulRestart: b.GracefulRestart}
+	for i, s := range b.CustomBgpIPAddresses {
+		f := fmt.Sprintf("bgpSettings.customBgpIpAddresses[%d]", i)
+		c, err := parseAddr(s, f)
+		if err != nil {
+			return nil, err
+		}
+		if err := bgprules.ValidateAPIPA(c); err != nil {
+			return nil, fieldErr(f, "%v", err)
+		}
+		if c == a || slices.Contains(out.CustomAddrs, c) {
+			return nil, fieldErr(f, "%s is listed twice (bgpPeeringAddress and customBgpIpAddresses together name each address once)", c)
+		}
+		out.CustomAddrs = append(out.CustomAddrs, c)
+	}
+	return out, nil
 }
 
 // checkBgpPeer checks a connection's BGP settings (f names the connection)
@@ -149,10 +182,25 @@ func (cn *Connection) checkBgpPeer(f string, gw *BGP, p *Peer) error {
 	if a == gw.PeeringAddr {
 		return fieldErr(f+".bgpPeer.bgpPeeringAddress", "%s is the gateway's own bgpPeeringAddress", a)
 	}
+	if slices.Contains(gw.CustomAddrs, a) {
+		return fieldErr(f+".bgpPeer.bgpPeeringAddress", "%s is one of the gateway's own customBgpIpAddresses", a)
+	}
 	if bp.PeerWeight < 0 || bp.PeerWeight > MaxPeerWeight {
 		return fieldErr(f+".bgpPeer.peerWeight", "%d is outside 0..%d", bp.PeerWeight, MaxPeerWeight)
 	}
 	p.BGP = &PeerBGP{ASN: bp.ASN, Addr: a, Weight: bp.PeerWeight, Passive: bgprules.IsAPIPA(a), Gateway: bp.Gateway}
+	if bp.LocalBgpAddress != "" {
+		f := f + ".bgpPeer.localBgpAddress"
+		l, err := parseAddr(bp.LocalBgpAddress, f)
+		if err != nil {
+			return err
+		}
+		if l != gw.PeeringAddr && !slices.Contains(gw.CustomAddrs, l) {
+			return fieldErr(f, "%s is not one of the instance's BGP addresses (bgpSettings.bgpPeeringAddress, bgpSettings.customBgpIpAddresses)", l)
+		}
+		p.BGP.Local = l
+		p.BGP.Passive = p.BGP.Passive || bgprules.IsAPIPA(l)
+	}
 	c := *bp
 	cn.BgpPeer = &c
 	return nil

@@ -191,9 +191,10 @@ func (c Config) Check() (*Instance, error) {
 			return nil, err
 		}
 		c.BgpSettings = &b
-		host := netip.PrefixFrom(in.BGP.PeeringAddr, 32)
-		if !slices.ContainsFunc(in.TunnelAddrs, func(p netip.Prefix) bool { return p.Addr() == host.Addr() }) {
-			in.TunnelAddrs = append(in.TunnelAddrs, host)
+		for _, a := range append([]netip.Addr{in.BGP.PeeringAddr}, in.BGP.CustomAddrs...) {
+			if !slices.ContainsFunc(in.TunnelAddrs, func(p netip.Prefix) bool { return p.Addr() == a }) {
+				in.TunnelAddrs = append(in.TunnelAddrs, netip.PrefixFrom(a, 32))
+			}
 		}
 	}
 	if c.ThroughputLimitMbps < 0 {
@@ -488,7 +489,7 @@ func (cn *Connection) checkIKEv1(f string, policyBased bool, p *Peer) error {
 // RestartFields names the settings that differ between two configurations
 // and that a running instance cannot change in place: the TUN device and
 // its MTU, the ports, raw ESP, the local address, the throughput limit and
-// the BGP peering address (an address of the TUN device).
+// the BGP peering and custom BGP addresses (addresses of the TUN device).
 // A change of any of them restarts the data plane (the control plane's
 // agent does so itself; `vpngw agent --config` refuses the reload). Both
 // configurations must be checked (Instance.Config).
@@ -506,9 +507,18 @@ func RestartFields(cur, next *Config) []string {
 	diff("rawEsp", (cur.RawESP == nil || *cur.RawESP) != (next.RawESP == nil || *next.RawESP))
 	diff("localAddress", cur.LocalAddress != next.LocalAddress)
 	diff("throughputLimitMbps", cur.ThroughputLimitMbps != next.ThroughputLimitMbps)
-	// The BGP peering address lives on the TUN device.
+	// The BGP peering address lives on the TUN device, and so do the
+	// custom BGP addresses.
 	diff("bgpSettings.bgpPeeringAddress", bgpAddr(cur) != bgpAddr(next))
+	diff("bgpSettings.customBgpIpAddresses", !slices.Equal(customBgpAddrs(cur), customBgpAddrs(next)))
 	return out
+}
+
+func customBgpAddrs(c *Config) []string {
+	if c.BgpSettings == nil {
+		return nil
+	}
+	return c.BgpSettings.CustomBgpIPAddresses
 }
 
 func bgpAddr(c *Config) string {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/renameio/v2"
 
@@ -341,16 +342,21 @@ func ClassifyARM(r *http.Request) Request {
 	return req
 }
 
-// roleAssignmentPath matches SCOPE/providers/Microsoft.Authorization/TYPE[/NAME].
-var authorizationPath = regexp.MustCompile(`(?i)^(.*?)/providers/Microsoft\.Authorization/(roleAssignments|roleDefinitions)(?:/([^/]+))?$`)
+// authorizationPath matches SCOPE/providers/Microsoft.Authorization/TYPE[/NAME].
+// It and guidRE are compiled on first use, not at every start of the binary.
+var authorizationPath = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^(.*?)/providers/Microsoft\.Authorization/(roleAssignments|roleDefinitions)(?:/([^/]+))?$`)
+})
 
 // IsAuthorizationPath reports whether r is for the role API
 // (SCOPE/providers/Microsoft.Authorization/...), which Roles serves.
 func IsAuthorizationPath(r *http.Request) bool {
-	return authorizationPath.MatchString(strings.TrimRight(r.URL.Path, "/"))
+	return authorizationPath().MatchString(strings.TrimRight(r.URL.Path, "/"))
 }
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+var guidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
 
 // roleAssignmentJSON is a role assignment in ARM's shape.
 type roleAssignmentJSON struct {
@@ -386,7 +392,7 @@ func roleDefinitionJSON(scope string, d RoleDefinition) map[string]any {
 
 // ClassifyAuthorization is the action of a role API request.
 func ClassifyAuthorization(r *http.Request) Request {
-	m := authorizationPath.FindStringSubmatch(strings.TrimRight(r.URL.Path, "/"))
+	m := authorizationPath().FindStringSubmatch(strings.TrimRight(r.URL.Path, "/"))
 	if m == nil {
 		return Request{Actions: []string{"Microsoft.Authorization/unknown/read"}, Scope: "/"}
 	}
@@ -406,7 +412,7 @@ func ClassifyAuthorization(r *http.Request) Request {
 // assignments at, above and below SCOPE), GET/PUT/DELETE .../NAME. Put it
 // behind Authenticate and Authorize(ClassifyAuthorization).
 func (i *Issuer) Roles(w http.ResponseWriter, r *http.Request) {
-	m := authorizationPath.FindStringSubmatch(strings.TrimRight(r.URL.Path, "/"))
+	m := authorizationPath().FindStringSubmatch(strings.TrimRight(r.URL.Path, "/"))
 	if m == nil {
 		armerr.Write(w, &armerr.Error{Code: armerr.CodePathNotFound, Message: "No such path.", Status: http.StatusNotFound})
 		return
@@ -519,7 +525,7 @@ func (i *Issuer) parseAssignment(r *http.Request, scope, name string) (RoleAssig
 	bad := func(code, target, format string, args ...any) (RoleAssignment, *armerr.Error) {
 		return RoleAssignment{}, armerr.Errorf(code, target, format, args...)
 	}
-	if !guidRE.MatchString(name) {
+	if !guidRE().MatchString(name) {
 		return bad("InvalidRoleAssignmentId", "name", "The role assignment ID '%s' is not valid: it must be a GUID.", name)
 	}
 	if scope != "/" && !strings.HasPrefix(strings.ToLower(scope), "/subscriptions/") {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DefaultPrefix is the namespace prefix of the production lab.
@@ -26,16 +27,18 @@ const (
 	IfVM = "eth0"
 )
 
+// The name patterns are compiled on first use rather than in the package
+// initialiser, which every start of the binary (each CLI command) runs.
 var (
-	prefixRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
-	siteRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+	prefixRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`) })
+	siteRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`) })
 )
 
 // ValidPrefix reports whether p can prefix the lab's namespace names: a
 // lower-case letter, then up to 15 lower-case letters or digits. A hyphen is
 // not allowed, so one lab's prefix is never the start of another lab's
 // namespace names ("vpngw" owns "vpngw-*", never "vpngwx-*").
-func ValidPrefix(p string) bool { return prefixRE.MatchString(p) }
+func ValidPrefix(p string) bool { return prefixRE().MatchString(p) }
 
 // Names computes the lab's namespace names. They are deterministic, so that
 // `vpngw lab exec` finds a namespace from a resource's name without asking
@@ -96,7 +99,7 @@ func checkSiteName(name string) error { return checkEndpointName("site", name) }
 
 // checkEndpointName checks the name of a site or client (kind).
 func checkEndpointName(kind, name string) error {
-	if !siteRE.MatchString(strings.ToLower(name)) {
+	if !siteRE().MatchString(strings.ToLower(name)) {
 		return fmt.Errorf("%w: %s name %q: want 1-40 letters, digits and hyphens, not starting or ending with a hyphen", ErrInvalid, kind, name)
 	}
 	return nil

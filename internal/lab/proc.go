@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -255,14 +256,15 @@ type ProcessSpec struct {
 	LogFile string
 }
 
-var procNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+// procNameRE is compiled on first use, not at every start of the binary.
+var procNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`) })
 
 // EnsureProcess makes sure the named process runs: if the recorded one
 // still runs with the same namespace and command line it is returned as is;
 // otherwise the old one (if running) is stopped and a new one started with
 // StartDetached and recorded.
 func (l *Lab) EnsureProcess(ctx context.Context, spec ProcessSpec) (Process, error) {
-	if !procNameRE.MatchString(spec.Name) {
+	if !procNameRE().MatchString(spec.Name) {
 		return Process{}, fmt.Errorf("%w: process name %q", ErrInvalid, spec.Name)
 	}
 	if !l.names.Owns(spec.Namespace) {

@@ -23,7 +23,9 @@ func (r *Reconciler) GatewayBGP(ctx context.Context, gw *resource.VirtualNetwork
 	}
 	names := map[string]string{}
 	for _, c := range conns {
-		names[c.agentName] = c.id.Name
+		for _, n := range c.agentNames {
+			names[n] = c.id.Name
+		}
 	}
 	now := time.Now()
 	var out []agentapi.BGPStatus

@@ -116,8 +116,14 @@ type GatewaySpec struct {
 	// not in LearnedVia go through the first active instance.
 	LearnedVia map[netip.Prefix]int
 	// Connections maps each connection's ID key to the name the agents
-	// know it by.
+	// know it by (its tunnel to the peer's first instance).
 	Connections map[string]string
+	// PeerTunnels maps the ID key of a connection with more than one
+	// tunnel per instance to the agent names of the others, in the peer's
+	// instance order: a BGP VNet-to-VNet connection to an active-active
+	// gateway has one tunnel to each of the peer's instances (Azure's full
+	// mesh), Connections names the one to instance 0.
+	PeerTunnels map[string][]string
 	// PinnedVia maps prefixes of Routes to the instance the VNet routes
 	// them through whatever BGP says: each instance's half of the
 	// point-to-site pool of an active-active gateway.
@@ -129,6 +135,16 @@ type GatewaySpec struct {
 	// address to instance P2SFrontend (GatewayState.P2SFrontend).
 	P2SAddress  netip.Addr
 	P2SFrontend int
+}
+
+// tunnelNames lists the agent names of a connection's tunnels on each
+// active instance: Connections' name, then PeerTunnels'.
+func (g *GatewaySpec) tunnelNames(key string) []string {
+	name, ok := g.Connections[key]
+	if !ok {
+		return nil
+	}
+	return append([]string{name}, g.PeerTunnels[key]...)
 }
 
 // InstanceSpec is one gateway instance (an agent).
@@ -326,6 +342,9 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			deps[pk] = true
 		}
 		var routes []netip.Prefix
+		// locals are the connections' per-instance local BGP addresses
+		// (gatewayCustomBgpIpAddresses), by agent name.
+		locals := map[string][2]string{}
 		cs := append([]*resource.Connection(nil), s.Connections...)
 		sort.Slice(cs, func(i, j int) bool { return strings.ToLower(cs[i].ID) < strings.ToLower(cs[j].ID) })
 		for _, c := range cs {
@@ -336,10 +355,17 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			}
 			deps[cid.Key()] = true
 			ac, remote, deps2, problem := connectionFor(c, cid, lngs, gws, vnets, pips, gatewayVNet, gatewayPublicIPs)
+			// more are the tunnels to the peer's other instances.
+			var more []gwconfig.Connection
+			// local is the BGP address each instance uses for it.
+			var local [2]string
 			if problem.Msg == "" {
 				problem = bgpPeerFor(&ac, c, lngs, gwASN, space)
 				if problem.Msg == "" && c.Properties.ConnectionType == resource.ConnectionTypeVnet2Vnet {
-					problem = vnet2VnetBGPPeer(&ac, c, gws, gwASN, space, gatewayVNet, gatewayPublicIPs)
+					more, problem = vnet2VnetBGPPeer(&ac, c, gws, gwASN, space, gatewayVNet, gatewayPublicIPs)
+				}
+				if problem.Msg == "" && ac.EnableBgp {
+					local, problem = gatewayCustomBgp(c, g, aa)
 				}
 			}
 			for dk := range deps2 {
@@ -357,6 +383,23 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			ac.Name = agentConnName(cid)
 			spec.Connections[cid.Key()] = ac.Name
 			conns = append(conns, ac)
+			if local != ([2]string{}) {
+				locals[ac.Name] = local
+			}
+			for j, m := range more {
+				m.Name = fmt.Sprintf("%s-i%d", ac.Name, j+1)
+				if spec.PeerTunnels == nil {
+					spec.PeerTunnels = map[string][]string{}
+				}
+				spec.PeerTunnels[cid.Key()] = append(spec.PeerTunnels[cid.Key()], m.Name)
+				conns = append(conns, m)
+			}
+			if len(more) > 0 {
+				// Learned over BGP only, through whichever instance
+				// has it (addLearnedRoutes): a static route would pin
+				// the other VNet to one tunnel and one instance.
+				remote = nil
+			}
 			routes = append(routes, remote...)
 		}
 		ident, haveIdent := s.Identities[spec.Key]
@@ -418,13 +461,13 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				// Both instances run a speaker (the standby's has no
 				// neighbors), so a failover changes no restart field.
 				cfg.BgpSettings = &gwconfig.BgpSettings{ASN: gwASN, BgpPeeringAddress: bgpPeeringAddress(g, gwSubnet, i, aa).String(),
-					FastTimers: gwFast, GracefulRestart: gwGR}
+					CustomBgpIPAddresses: customBgpAddresses(g, i, aa), FastTimers: gwFast, GracefulRestart: gwGR}
 			}
 			role := agentapi.RoleStandby
 			var resets map[string]int64
 			if active {
 				role = agentapi.RoleActive
-				cfg.Connections = conns
+				cfg.Connections = withLocalBGP(conns, locals, i)
 				resets = connectionResets(st.ConnectionResets, conns)
 			}
 			var disconnect []string
@@ -581,24 +624,31 @@ func bgpPeerFor(ac *gwconfig.Connection, c *resource.Connection, lngs map[string
 
 // vnet2VnetBGPPeer turns on BGP for a VNet-to-VNet connection with
 // enableBgp when both gateways speak BGP: the peer is the other gateway's
-// ASN and the BGP address of the instance this connection's tunnel ends on
-// (its first instance, the one connectionFor dials). The connection keeps
-// the other VNet's address space as static prefixes (Azure's hidden local
-// network gateway has them too); BGP adds what the other gateway learned
-// (transit to its sites). Without BGP on our side or theirs, the
-// connection stays static, as before.
+// ASN and the BGP address of the instance the tunnel ends on. Without BGP
+// on our side or theirs, the connection stays static, as before.
+//
+// An active-standby peer has one tunnel (to its first instance, the one
+// connectionFor dials); the connection keeps the other VNet's address
+// space as static prefixes (Azure's hidden local network gateway has them
+// too) and BGP adds what the other gateway learned (transit to its
+// sites). An active-active peer gets Azure's full mesh: ac becomes the
+// tunnel to its instance 0 and more the tunnels to its other instances,
+// each with that instance's public address and BGP address; all of them
+// carry no static prefixes, so the other VNet's address space is learned
+// over BGP from every instance and the speaker's best path picks the
+// tunnel (one per prefix), which moves when a session goes down.
 func vnet2VnetBGPPeer(ac *gwconfig.Connection, c *resource.Connection, gws map[string]*resource.VirtualNetworkGateway, gwASN uint32, vnet []netip.Prefix,
 	gatewayVNet func(*resource.VirtualNetworkGateway) (resource.ID, *resource.VirtualNetwork, netip.Prefix, bool),
 	gatewayPublicIPs func(*resource.VirtualNetworkGateway) ([]netip.Addr, []string),
-) Problem {
+) (more []gwconfig.Connection, _ Problem) {
 	p := c.Properties
 	if !p.EnableBgp || gwASN == 0 {
-		return Problem{}
+		return nil, Problem{}
 	}
 	g2id, _ := ref(p.VirtualNetworkGateway2)
 	g2 := gws[g2id.Key()]
 	if !g2.Properties.EnableBgp || strings.EqualFold(g2.Properties.VpnType, resource.VpnTypePolicyBased) {
-		return Problem{Msg: "BGP: the peer gateway does not have BGP enabled; a BGP Vnet2Vnet connection needs BGP on both gateways"}
+		return nil, Problem{Msg: "BGP: the peer gateway does not have BGP enabled; a BGP Vnet2Vnet connection needs BGP on both gateways"}
 	}
 	b := resource.BgpSettings{}
 	if g2.Properties.BgpSettings != nil {
@@ -609,49 +659,133 @@ func vnet2VnetBGPPeer(ac *gwconfig.Connection, c *resource.Connection, gws map[s
 		asn = bgprules.DefaultASN
 	}
 	if b.ASN < 0 || b.ASN > resource.MaxASN {
-		return Problem{Msg: fmt.Sprintf("BGP: the peer gateway's ASN %d is out of range", b.ASN)}
+		return nil, Problem{Msg: fmt.Sprintf("BGP: the peer gateway's ASN %d is out of range", b.ASN)}
 	}
 	if asn == gwASN {
-		return Problem{Msg: fmt.Sprintf("BGP: both gateways use ASN %d; a BGP Vnet2Vnet connection needs different ASNs", asn)}
+		return nil, Problem{Msg: fmt.Sprintf("BGP: both gateways use ASN %d; a BGP Vnet2Vnet connection needs different ASNs", asn)}
 	}
 	_, _, subnet2, _ := gatewayVNet(g2)
 	addrs, _ := gatewayPublicIPs(g2)
-	addr := bgpPeeringAddress(g2, subnet2, 0, g2.Properties.ActiveActive && len(addrs) >= 2)
-	if err := bgprules.ValidatePeerAddress(addr, addrs[0], vnet); err != nil {
-		return Problem{Msg: "BGP: " + err.Error()}
+	aa := g2.Properties.ActiveActive && len(addrs) >= 2
+	n := 1
+	if aa {
+		n = 2
 	}
-	ac.EnableBgp = true
-	ac.BgpPeer = &gwconfig.BgpPeer{ASN: asn, BgpPeeringAddress: addr.String(), PeerWeight: int(b.PeerWeight), Gateway: true}
-	return Problem{}
+	tunnels := make([]gwconfig.Connection, n)
+	for j := range tunnels {
+		addr := bgpPeeringAddress(g2, subnet2, j, aa)
+		if err := bgprules.ValidatePeerAddress(addr, addrs[j], vnet); err != nil {
+			return nil, Problem{Msg: "BGP: " + err.Error()}
+		}
+		t := *ac
+		t.RemoteAddress = addrs[j].String()
+		t.EnableBgp = true
+		t.BgpPeer = &gwconfig.BgpPeer{ASN: asn, BgpPeeringAddress: addr.String(), PeerWeight: int(b.PeerWeight), Gateway: true}
+		if aa {
+			t.RemotePrefixes = nil
+		}
+		tunnels[j] = t
+	}
+	*ac = tunnels[0]
+	return tunnels[1:], Problem{}
 }
 
 // bgpPeeringAddress is instance i's BGP address: the first custom APIPA
 // address of its ipConfiguration if it has one, else Azure's default (the
 // last usable GatewaySubnet address when active-standby, the instance's
-// own address when active-active). An instance has one speaker address.
+// own address when active-active). Connections may choose another of the
+// ipConfiguration's custom addresses (customBgpAddresses).
 func bgpPeeringAddress(g *resource.VirtualNetworkGateway, gwSubnet netip.Prefix, i int, activeActive bool) netip.Addr {
-	ics := g.Properties.IPConfigurations
-	ic := min(i, len(ics)-1)
-	if !activeActive {
-		ic = 0
-	}
-	if ic >= 0 && g.Properties.BgpSettings != nil {
-		suffix := "/ipconfigurations/" + strings.ToLower(ics[ic].Name)
-		for _, e := range g.Properties.BgpSettings.BgpPeeringAddresses {
-			if !strings.HasSuffix(strings.ToLower(e.IPConfigurationID), suffix) {
-				continue
-			}
-			for _, s := range e.CustomBgpIPAddresses {
-				if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
-					return a
-				}
-			}
-		}
+	if custom := instanceCustomBgp(g, i, activeActive); len(custom) > 0 {
+		return custom[0]
 	}
 	if activeActive {
 		return instanceIP(gwSubnet, i)
 	}
 	return netx.LastUsable(gwSubnet)
+}
+
+// instanceIPConfig is the name of the ipConfiguration instance i runs on:
+// its own when active-active, the first one when active-standby (the
+// standby takes over the active one's).
+func instanceIPConfig(g *resource.VirtualNetworkGateway, i int, activeActive bool) string {
+	ics := g.Properties.IPConfigurations
+	if len(ics) == 0 {
+		return ""
+	}
+	if !activeActive {
+		return ics[0].Name
+	}
+	return ics[min(i, len(ics)-1)].Name
+}
+
+// instanceCustomBgp lists the custom APIPA BGP addresses of instance i's
+// ipConfiguration (the valid IPv4 ones, once each, in order).
+func instanceCustomBgp(g *resource.VirtualNetworkGateway, i int, activeActive bool) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range g.CustomBgpIPAddressesOf(instanceIPConfig(g, i, activeActive)) {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// customBgpAddresses are instance i's custom BGP addresses other than its
+// bgpPeeringAddress, as the agent's bgpSettings.customBgpIpAddresses.
+func customBgpAddresses(g *resource.VirtualNetworkGateway, i int, activeActive bool) []string {
+	var out []string
+	for j, a := range instanceCustomBgp(g, i, activeActive) {
+		if j > 0 {
+			out = append(out, a.String())
+		}
+	}
+	return out
+}
+
+// gatewayCustomBgp is, per instance, the local BGP address that c's
+// gatewayCustomBgpIpAddresses choose for its session ("" for the
+// instance's bgpPeeringAddress), or why it cannot be used: the resource
+// rules checked it against the gateway when c was written, the gateway
+// may have changed since.
+func gatewayCustomBgp(c *resource.Connection, g *resource.VirtualNetworkGateway, activeActive bool) ([2]string, Problem) {
+	var out [2]string
+	if len(c.Properties.GatewayCustomBgpIPAddresses) == 0 {
+		return out, Problem{}
+	}
+	if c.Properties.ConnectionType != resource.ConnectionTypeIPsec {
+		return out, Problem{Msg: "BGP: gatewayCustomBgpIpAddresses are served on IPsec connections only"}
+	}
+	for i := range out {
+		ic := instanceIPConfig(g, i, activeActive)
+		s := c.GatewayCustomBgpIPAddressFor(ic)
+		if s == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || !slices.Contains(instanceCustomBgp(g, i, activeActive), a) {
+			return out, Problem{Msg: fmt.Sprintf("BGP: gatewayCustomBgpIpAddresses: %s is not one of ipConfiguration %s's customBgpIpAddresses on the gateway", s, ic)}
+		}
+		out[i] = a.String()
+	}
+	return out, Problem{}
+}
+
+// withLocalBGP returns conns as instance i sees them: each BGP peer with
+// the local address its connection chose for i (locals, by agent name).
+func withLocalBGP(conns []gwconfig.Connection, locals map[string][2]string, i int) []gwconfig.Connection {
+	if len(locals) == 0 {
+		return conns
+	}
+	out := slices.Clone(conns)
+	for k := range out {
+		if l := locals[out[k].Name][i]; l != "" && out[k].BgpPeer != nil {
+			p := *out[k].BgpPeer
+			p.LocalBgpAddress = l
+			out[k].BgpPeer = &p
+		}
+	}
+	return out
 }
 
 func dedupPrefixes(ps []netip.Prefix) []netip.Prefix {

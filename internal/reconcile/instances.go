@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -65,13 +66,15 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 				if fresh {
 					status = resource.ConnectionStatusNotConnected
 					for _, cs := range seen.Status.Connections {
-						if cs.Name != c.agentName {
+						if !slices.Contains(c.agentNames, cs.Name) {
 							continue
 						}
-						switch cs.Status {
-						case "Connected":
+						// With several tunnels (an active-active
+						// VNet-to-VNet peer), the best of them.
+						switch {
+						case cs.Status == "Connected":
 							status = resource.ConnectionStatusConnected
-						case "Connecting":
+						case cs.Status == "Connecting" && status != resource.ConnectionStatusConnected:
 							status = resource.ConnectionStatusConnecting
 						}
 					}
@@ -106,11 +109,11 @@ func (r *Reconciler) gatewayView(ctx context.Context, gw *resource.VirtualNetwor
 	return nil, nil, nil
 }
 
-// connRef is a connection of a gateway: its ID as stored and the name its
-// agents know it by.
+// connRef is a connection of a gateway: its ID as stored and the names its
+// agents know its tunnels by (GatewaySpec.tunnelNames).
 type connRef struct {
-	id        resource.ID
-	agentName string
+	id         resource.ID
+	agentNames []string
 }
 
 // gatewayConnections lists spec's connections, sorted by ID, with the IDs
@@ -129,8 +132,8 @@ func (r *Reconciler) gatewayConnections(ctx context.Context, spec *GatewaySpec) 
 		if err != nil {
 			continue
 		}
-		if name, ok := spec.Connections[id.Key()]; ok {
-			out = append(out, connRef{id: id, agentName: name})
+		if names := spec.tunnelNames(id.Key()); names != nil {
+			out = append(out, connRef{id: id, agentNames: names})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id.Key() < out[j].id.Key() })

@@ -540,17 +540,21 @@ func (r *Reconciler) ResetConnection(ctx context.Context, _ resource.View, c *re
 		}
 		return resource.Errorf(CodeNotRealizable, "", "connection %s cannot be reset: %s", id, why)
 	}
-	name := spec.Connections[key]
 	st := r.state(spec.Key)
 	// Keep the counters of the gateway's connections (drop those of
-	// connections that are gone) and count this reset.
+	// connections that are gone) and count this reset on each of the
+	// connection's tunnels.
 	resets := map[string]int64{}
-	for _, n := range spec.Connections {
-		if v := st.ConnectionResets[n]; v != 0 {
-			resets[n] = v
+	for k := range spec.Connections {
+		for _, n := range spec.tunnelNames(k) {
+			if v := st.ConnectionResets[n]; v != 0 {
+				resets[n] = v
+			}
 		}
 	}
-	resets[name]++
+	for _, n := range spec.tunnelNames(key) {
+		resets[n]++
+	}
 	st.ConnectionResets = resets
 	r.log.Info("connection reset", "connection", id.String(), "gateway", spec.ID.String())
 	if err := r.setState(ctx, spec.Key, st); err != nil {
@@ -668,40 +672,48 @@ func (r *Reconciler) ConnectionStatus(_ context.Context, c *resource.Connection)
 	if spec == nil {
 		return rep, nil
 	}
-	name := spec.Connections[cid.Key()]
+	names := spec.tunnelNames(cid.Key())
 	connecting, connected, known := false, false, false
 	now := time.Now()
 	for _, in := range spec.Instances {
 		if !in.Active {
 			continue
 		}
-		t := resource.TunnelConnectionHealth{Tunnel: fmt.Sprintf("%s_%s", in.ID, in.PublicIP), ConnectionStatus: resource.ConnectionStatusUnknown}
 		s, ok := r.cfg.Hub.Report(in.ID)
-		if ok && r.fresh(s, now) {
-			known = true
-			t.ConnectionStatus = resource.ConnectionStatusNotConnected
-			for _, cs := range s.Status.Connections {
-				if cs.Name != name {
-					continue
-				}
-				switch cs.Status {
-				case agentapi.Connected:
-					t.ConnectionStatus = resource.ConnectionStatusConnected
-					connected = true
-				case agentapi.Connecting:
-					t.ConnectionStatus = resource.ConnectionStatusConnecting
-					connecting = true
-				}
-				t.IngressBytesTransferred = int64(cs.IngressBytes)
-				t.EgressBytesTransferred = int64(cs.EgressBytes)
-				if !cs.LastConnected.IsZero() {
-					t.LastConnectionEstablishedUtcTime = cs.LastConnected.UTC().Format(time.RFC3339)
+		for j, name := range names {
+			// One tunnel per instance, or per instance and peer instance
+			// (an active-active VNet-to-VNet peer: the peer's index added).
+			tunnel := fmt.Sprintf("%s_%s", in.ID, in.PublicIP)
+			if len(names) > 1 {
+				tunnel = fmt.Sprintf("%s_%s_%d", in.ID, in.PublicIP, j)
+			}
+			t := resource.TunnelConnectionHealth{Tunnel: tunnel, ConnectionStatus: resource.ConnectionStatusUnknown}
+			if ok && r.fresh(s, now) {
+				known = true
+				t.ConnectionStatus = resource.ConnectionStatusNotConnected
+				for _, cs := range s.Status.Connections {
+					if cs.Name != name {
+						continue
+					}
+					switch cs.Status {
+					case agentapi.Connected:
+						t.ConnectionStatus = resource.ConnectionStatusConnected
+						connected = true
+					case agentapi.Connecting:
+						t.ConnectionStatus = resource.ConnectionStatusConnecting
+						connecting = true
+					}
+					t.IngressBytesTransferred = int64(cs.IngressBytes)
+					t.EgressBytesTransferred = int64(cs.EgressBytes)
+					if !cs.LastConnected.IsZero() {
+						t.LastConnectionEstablishedUtcTime = cs.LastConnected.UTC().Format(time.RFC3339)
+					}
 				}
 			}
+			rep.IngressBytes += t.IngressBytesTransferred
+			rep.EgressBytes += t.EgressBytesTransferred
+			rep.Tunnels = append(rep.Tunnels, t)
 		}
-		rep.IngressBytes += t.IngressBytesTransferred
-		rep.EgressBytes += t.EgressBytesTransferred
-		rep.Tunnels = append(rep.Tunnels, t)
 	}
 	switch {
 	case connected:

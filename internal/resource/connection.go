@@ -79,6 +79,10 @@ type ConnectionProperties struct {
 	SharedKey string `json:"sharedKey,omitempty"`
 	// EnableBgp runs BGP over the connection.
 	EnableBgp bool `json:"enableBgp"`
+	// GatewayCustomBgpIPAddresses choose, per ipConfiguration of
+	// virtualNetworkGateway1, the custom APIPA address its instance uses
+	// for this connection's BGP session (GatewayCustomBgpIPAddress).
+	GatewayCustomBgpIPAddresses []GatewayCustomBgpIPAddress `json:"gatewayCustomBgpIpAddresses,omitempty"`
 	// UseLocalAzureIPAddress uses the gateway's private IP.
 	UseLocalAzureIPAddress bool `json:"useLocalAzureIpAddress"`
 	// UsePolicyBasedTrafficSelectors proposes prefix-pair selectors (needs a
@@ -447,6 +451,7 @@ func (r *resolver) connectionRelations(c *Connection, creating, setDefaults bool
 			r.l.addf(CodeBgpNotSupported, "properties.enableBgp", "Gateway %s does not have BGP enabled; set its enableBgp to true first.", nameOf(gw1))
 		}
 	}
+	r.gatewayCustomBgp(c, gw1)
 	var asn1 int64
 	if g1.BgpSettings != nil {
 		asn1 = g1.BgpSettings.ASN

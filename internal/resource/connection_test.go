@@ -205,6 +205,29 @@ func TestResolveConnection(t *testing.T) {
 		c.Properties.EnableBgp = true
 	})
 	withPolicy := func(c *Connection) { c.Properties.IpsecPolicies = []IpsecPolicy{goodPolicy()} }
+	// apipaSite: gw1 has BGP with the custom APIPA addresses 169.254.21.2
+	// and 169.254.21.6 on ipconfig1; site3 peers from 169.254.21.1.
+	apipaSite := func(w *world) {
+		bgpSite(65010, "169.254.21.1")(w)
+		g := w.get(TypeVirtualNetworkGateways, "gw1").(*VirtualNetworkGateway)
+		g.Properties.BgpSettings = &BgpSettings{ASN: 65515, BgpPeeringAddresses: []IPConfigurationBgpPeeringAddress{{
+			IPConfigurationID: ipcfgID("gw1", "ipconfig1"), CustomBgpIPAddresses: []string{"169.254.21.2", "169.254.21.6"}}}}
+		w.mustPut(g)
+	}
+	apipaConn := func(ipConfig, addr string, more ...func(*Connection)) func(*world) Object {
+		return func(w *world) Object {
+			c := bgpConn(w).(*Connection)
+			id := ""
+			if ipConfig != "" {
+				id = ipcfgID("gw1", ipConfig)
+			}
+			c.Properties.GatewayCustomBgpIPAddresses = []GatewayCustomBgpIPAddress{{IPConfigurationID: id, CustomBgpIPAddress: addr}}
+			for _, f := range more {
+				f(c)
+			}
+			return c
+		}
+	}
 	const g1 = "properties.virtualNetworkGateway1.id"
 	const g2 = "properties.virtualNetworkGateway2.id"
 	const l2 = "properties.localNetworkGateway2.id"
@@ -325,6 +348,31 @@ func TestResolveConnection(t *testing.T) {
 		}, obj: bgpConn, code: CodeInvalidAsn, target: l2, msg: []string{"differ"}},
 		{name: "BGP site peer inside the vnet", setup: bgpSite(65010, "10.1.0.200"), obj: bgpConn,
 			code: CodeInvalidLocalNetworkGw, target: l2, msg: []string{"10.1.0.200"}},
+		{name: "gatewayCustomBgpIpAddresses", setup: apipaSite, obj: apipaConn("ipconfig1", "169.254.21.6")},
+		{name: "gatewayCustomBgpIpAddresses without enableBgp", setup: apipaSite, obj: apipaConn("ipconfig1", "169.254.21.6", func(c *Connection) { c.Properties.EnableBgp = false }),
+			code: CodeInvalidParameter, target: "properties.gatewayCustomBgpIpAddresses", msg: []string{"enableBgp"}},
+		{name: "gatewayCustomBgpIpAddresses not the gateway's", setup: apipaSite, obj: apipaConn("ipconfig1", "169.254.21.9"),
+			code: CodeInvalidParameter, target: "properties.gatewayCustomBgpIpAddresses[0].customBgpIpAddress", msg: []string{"169.254.21.9", "169.254.21.2, 169.254.21.6"}},
+		{name: "gatewayCustomBgpIpAddresses outside the APIPA range", setup: apipaSite, obj: apipaConn("ipconfig1", "169.254.23.1"),
+			code: CodeInvalidParameter, target: "properties.gatewayCustomBgpIpAddresses[0].customBgpIpAddress", msg: []string{"169.254.21.0 - 169.254.22.255"}},
+		{name: "gatewayCustomBgpIpAddresses not an address", setup: apipaSite, obj: apipaConn("ipconfig1", "fe80::1%eth0"),
+			code: CodeInvalidParameter, target: "properties.gatewayCustomBgpIpAddresses[0].customBgpIpAddress"},
+		{name: "gatewayCustomBgpIpAddresses unknown ipConfiguration", setup: apipaSite, obj: apipaConn("ipconfig7", "169.254.21.6"),
+			code: CodeInvalidParameter, target: "properties.gatewayCustomBgpIpAddresses[0].ipConfigurationId", msg: []string{"ipconfig7"}},
+		{name: "gatewayCustomBgpIpAddresses ipConfiguration twice", setup: apipaSite, obj: apipaConn("ipconfig1", "169.254.21.6", func(c *Connection) {
+			c.Properties.GatewayCustomBgpIPAddresses = append(c.Properties.GatewayCustomBgpIPAddresses, c.Properties.GatewayCustomBgpIPAddresses[0])
+		}), code: CodeInvalidParameter, target: "properties.gatewayCustomBgpIpAddresses[1].ipConfigurationId", msg: []string{"also chosen"}},
+		{name: "gatewayCustomBgpIpAddresses without ipConfigurationId", setup: apipaSite, obj: apipaConn("", "169.254.21.6"),
+			code: CodeMissingParameter, target: "properties.gatewayCustomBgpIpAddresses[0].ipConfigurationId"},
+		{name: "gatewayCustomBgpIpAddresses on Vnet2Vnet", setup: func(w *world) {
+			apipaSite(w)
+			g := newGateway("gw2", "vnet2", "pip2")
+			g.Properties.EnableBgp, g.Properties.BgpSettings = true, &BgpSettings{ASN: 65020}
+			w.mustPut(g)
+		}, obj: v2v(func(c *Connection) {
+			c.Properties.EnableBgp = true
+			c.Properties.GatewayCustomBgpIPAddresses = []GatewayCustomBgpIPAddress{{IPConfigurationID: ipcfgID("gw1", "ipconfig1"), CustomBgpIPAddress: "169.254.21.6"}}
+		}), code: CodeInvalidParameter, target: "properties.gatewayCustomBgpIpAddresses", msg: []string{"IPsec"}},
 		{name: "BGP Vnet2Vnet", setup: func(w *world) {
 			bgpGW(w)
 			g := newGateway("gw2", "vnet2", "pip2")

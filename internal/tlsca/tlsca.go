@@ -213,6 +213,9 @@ func (ca *CA) Fingerprint() string {
 
 // Pool returns a certificate pool of the system's roots plus the PEM
 // certificates in caFile (when not ""), for clients of a vpngw server.
+// Loading the system's roots parses every certificate under /etc/ssl/certs
+// (30–50 ms of CPU on Debian): a short-lived client that may not need them
+// starts with FilePool.
 func Pool(caFile string) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -221,14 +224,31 @@ func Pool(caFile string) (*x509.CertPool, error) {
 	if caFile == "" {
 		return pool, nil
 	}
-	b, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("CA file: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", caFile)
+	if err := appendFile(pool, caFile); err != nil {
+		return nil, err
 	}
 	return pool, nil
+}
+
+// FilePool returns a certificate pool of only the PEM certificates in
+// caFile.
+func FilePool(caFile string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if err := appendFile(pool, caFile); err != nil {
+		return nil, err
+	}
+	return pool, nil
+}
+
+func appendFile(pool *x509.CertPool, caFile string) error {
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("CA file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return fmt.Errorf("CA file %s: no PEM certificate in it", caFile)
+	}
+	return nil
 }
 
 func serial() *big.Int {

@@ -6,7 +6,10 @@
 // Every process a test starts is stopped by PID, never by name: Start
 // returns a Proc with exactly one goroutine waiting for the process, so the
 // test, its cleanup and a namespace's cleanup can all stop or wait for it
-// without racing on exec.Cmd.Wait.
+// without racing on exec.Cmd.Wait. The process is killed if the test
+// process dies first (PR_SET_PDEATHSIG): a test binary that a timeout kills
+// leaves no etcd, charon or FreeRADIUS behind holding ports, namespaces or
+// the inherited file descriptors of the benchmark lock.
 //
 //	p := tstest.StartT(t, exec.Command("sleep", "60"), 5*time.Second)
 //	...
@@ -16,6 +19,7 @@ package tstest
 import (
 	"fmt"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -32,14 +36,31 @@ type Proc struct {
 
 // Start starts cmd and a goroutine that waits for it.
 func Start(cmd *exec.Cmd) (*Proc, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("tstest: start %v: %w", cmd.Args, err)
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	if cmd.SysProcAttr.Pdeathsig == 0 {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
 	p := &Proc{Cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		// The death signal fires when the thread that forked the child
+		// exits, not the process: keep this goroutine on its thread for
+		// the child's whole life, so that Go never retires it early.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("tstest: start %v: %w", cmd.Args, err)
+	}
 	return p, nil
 }
 

@@ -69,7 +69,8 @@ func TestFlowsReportRatios(t *testing.T) {
 func TestGwopsReport(t *testing.T) {
 	dir := t.TempDir()
 	for i, c := range []float64{400, 500, 600, 700, 1200} {
-		s := GwopsSample{Repeat: i + 1, Connections: 100, CreateMs: c / 2, ConnectedMs: c, ListCLIMs: []float64{50, 60}, ListRESTMs: []float64{5, 6}}
+		s := GwopsSample{Repeat: i + 1, Connections: 100, CreateMs: c / 2, ConnectedMs: c, ListCLIMs: []float64{50, 60}, ListRESTMs: []float64{5, 6},
+			ListCLICPUMs: []float64{30, 40}, ListBeforeMs: []float64{100, 120 + c/100}, ListBeforeCPUMs: []float64{80, 90}}
 		if err := appendJSONLine(dir, gwopsFile, s); err != nil {
 			t.Fatal(err)
 		}
@@ -84,6 +85,10 @@ func TestGwopsReport(t *testing.T) {
 		"| create -> Connected (CLI create, then GET polled) | 5 | 600.0 | 1200.0 | 1200.0 | < 1000 ms: missed |",
 		"| REST GET connections (round trip) | 10 | 5.5 | 6.0 | 6.0 | < 100 ms: met |",
 		"create -> Connected per repeat (ms): 400, 500, 600, 700, 1200",
+		"| the same processes' CPU time | 10 | 35.0 | 40.0 | 40.0 | |",
+		"| list with the -before binary (same run, alternating) | 10 | 112.0 | 127.0 | 132.0 | < 100 ms: missed |",
+		"| the same processes' CPU time | 10 | 85.0 | 90.0 | 90.0 | |",
+		"list, before / after (median wall time per repeat): 2.04, 2.05, 2.05, 2.06, 2.11; median 2.05",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())

@@ -8,7 +8,9 @@ package main
 // polls the API until its connectionStatus is Connected, times
 // `vpngw network vpn-connection list` (the process, sign-in cache
 // included) and the REST GET of the collection, and deletes the connection
-// again.
+// again. With -before, each list is also timed with another vpngw binary
+// (the CLI before a change), alternating with -bin, so that the two are
+// compared in the same run on the same server.
 
 import (
 	"context"
@@ -37,6 +39,7 @@ type gwopsOptions struct {
 	Repeats    int    // create/delete cycles
 	Lists      int    // list timings of each kind per repeat
 	Bin        string // the vpngw binary (CLI)
+	Before     string // another vpngw binary whose list is timed too ("" none)
 	URL        string // the API (VPNGW_URL)
 	CAFile     string // the server's CA (VPNGW_CA_FILE)
 	Credential string // the administrator's credential file (REST sign-in)
@@ -62,8 +65,14 @@ type GwopsSample struct {
 	// 5 ms).
 	ConnectedMs float64 `json:"connectedMs"`
 	// ListCLIMs are the wall times of `vpngw network vpn-connection list
-	// -g GROUP -o json` (output to /dev/null).
+	// -g GROUP -o json` (its output read through a pipe and discarded).
 	ListCLIMs []float64 `json:"listCliMs"`
+	// ListCLICPUMs are the same processes' CPU times (user + system).
+	ListCLICPUMs []float64 `json:"listCliCpuMs,omitempty"`
+	// ListBeforeMs and ListBeforeCPUMs are the same list run with the
+	// -before binary, alternating with -bin.
+	ListBeforeMs    []float64 `json:"listBeforeMs,omitempty"`
+	ListBeforeCPUMs []float64 `json:"listBeforeCpuMs,omitempty"`
 	// ListRESTMs are the round trips of the REST GET of the group's
 	// connections (one keep-alive HTTPS connection, bearer token).
 	ListRESTMs []float64 `json:"listRestMs"`
@@ -105,16 +114,26 @@ func gwopsClient(ctx context.Context, o gwopsOptions) (*client.Client, error) {
 // cli runs the vpngw CLI (with this process's VPNGW_* environment) and
 // returns its wall time.
 func cli(ctx context.Context, bin string, args ...string) (time.Duration, error) {
+	d, _, err := cliTimes(ctx, bin, args...)
+	return d, err
+}
+
+// cliTimes runs the vpngw CLI as cli does and returns its wall time and
+// its CPU time (user + system).
+func cliTimes(ctx context.Context, bin string, args ...string) (wall, cpu time.Duration, err error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var stderr limitedBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	t0 := time.Now()
-	err := cmd.Run()
-	d := time.Since(t0)
-	if err != nil {
-		return d, fmt.Errorf("vpngw %v: %w: %s", args, err, stderr.String())
+	err = cmd.Run()
+	wall = time.Since(t0)
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	return d, nil
+	if err != nil {
+		return wall, cpu, fmt.Errorf("%s %v: %w: %s", bin, args, err, stderr.String())
+	}
+	return wall, cpu, nil
 }
 
 // limitedBuffer keeps the first 4 kB written to it.
@@ -182,12 +201,33 @@ func gwopsCycle(ctx context.Context, o gwopsOptions, c *client.Client, group, co
 			return fmt.Errorf("%s not Connected (%q): %w", o.Conn, conn.Properties.ConnectionStatus, err)
 		}
 	}
-	for range o.Lists {
-		d, err := cli(ctx, o.Bin, "network", "vpn-connection", "list", "-g", o.Group, "-o", "json")
+	for i := range o.Lists {
+		list := []string{"network", "vpn-connection", "list", "-g", o.Group, "-o", "json"}
+		before := func() error {
+			if o.Before == "" {
+				return nil
+			}
+			d, cpu, err := cliTimes(ctx, o.Before, list...)
+			s.ListBeforeMs = append(s.ListBeforeMs, ms2(d))
+			s.ListBeforeCPUMs = append(s.ListBeforeCPUMs, ms2(cpu))
+			return err
+		}
+		if i%2 == 1 { // alternate which binary goes first
+			if err := before(); err != nil {
+				return err
+			}
+		}
+		d, cpu, err := cliTimes(ctx, o.Bin, list...)
 		if err != nil {
 			return err
 		}
 		s.ListCLIMs = append(s.ListCLIMs, ms2(d))
+		s.ListCLICPUMs = append(s.ListCLICPUMs, ms2(cpu))
+		if i%2 == 0 {
+			if err := before(); err != nil {
+				return err
+			}
+		}
 		t := time.Now()
 		items, err := c.List(ctx, group+"/providers/Microsoft.Network/connections")
 		if err != nil {
@@ -209,8 +249,12 @@ func printGwops(w io.Writer, s GwopsSample) {
 		fmt.Fprintf(w, "  r%d FAILED: %s\n", s.Repeat, s.Error)
 		return
 	}
-	fmt.Fprintf(w, "  r%d create %.0f ms, Connected at %.0f ms; %d connections: list CLI median %.0f ms, REST median %.1f ms\n",
+	fmt.Fprintf(w, "  r%d create %.0f ms, Connected at %.0f ms; %d connections: list CLI median %.0f ms, REST median %.1f ms",
 		s.Repeat, s.CreateMs, s.ConnectedMs, s.Connections, median(s.ListCLIMs), median(s.ListRESTMs))
+	if len(s.ListBeforeMs) > 0 {
+		fmt.Fprintf(w, ", before median %.0f ms", median(s.ListBeforeMs))
+	}
+	fmt.Fprintln(w)
 }
 
 // writeGwopsReport prints median and p90 of each figure over all repeats,
@@ -220,7 +264,7 @@ func writeGwopsReport(dir string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var create, connected, lcli, lrest []float64
+	var create, connected, lcli, lcpu, lbefore, lbeforeCPU, lrest, ratios []float64
 	conns := map[int]bool{}
 	for _, s := range samples {
 		if s.Error != "" {
@@ -230,6 +274,12 @@ func writeGwopsReport(dir string, w io.Writer) error {
 		create = append(create, s.CreateMs)
 		connected = append(connected, s.ConnectedMs)
 		lcli = append(lcli, s.ListCLIMs...)
+		lcpu = append(lcpu, s.ListCLICPUMs...)
+		lbefore = append(lbefore, s.ListBeforeMs...)
+		lbeforeCPU = append(lbeforeCPU, s.ListBeforeCPUMs...)
+		if len(s.ListBeforeMs) > 0 && len(s.ListCLIMs) > 0 {
+			ratios = append(ratios, median(s.ListBeforeMs)/median(s.ListCLIMs))
+		}
 		lrest = append(lrest, s.ListRESTMs...)
 		conns[s.Connections] = true
 	}
@@ -247,12 +297,23 @@ func writeGwopsReport(dir string, w io.Writer) error {
 		return []string{name, fmt.Sprint(len(v)), fmt.Sprintf("%.1f", median(v)), fmt.Sprintf("%.1f", p90), fmt.Sprintf("%.1f", sorted[len(sorted)-1]), t}
 	}
 	fmt.Fprintf(w, "connections listed with the new one in place: %v\n\n", sortedKeys(conns))
-	writeTable(w, []string{"operation", "samples", "median ms", "p90 ms", "max ms", "target (p90)"}, [][]string{
+	rows := [][]string{
 		row("create -> Connected (CLI create, then GET polled)", connected, 1000),
 		row("CLI create alone (operation Succeeded)", create, 0),
 		row("vpngw network vpn-connection list (process)", lcli, 100),
-		row("REST GET connections (round trip)", lrest, 100),
-	})
+	}
+	if len(lcpu) > 0 {
+		rows = append(rows, row("  the same processes' CPU time", lcpu, 0))
+	}
+	if len(lbefore) > 0 {
+		rows = append(rows, row("list with the -before binary (same run, alternating)", lbefore, 100),
+			row("  the same processes' CPU time", lbeforeCPU, 0))
+	}
+	rows = append(rows, row("REST GET connections (round trip)", lrest, 100))
+	writeTable(w, []string{"operation", "samples", "median ms", "p90 ms", "max ms", "target (p90)"}, rows)
 	fmt.Fprintf(w, "\ncreate -> Connected per repeat (ms): %s\n", fmtList(connected, "%.0f"))
+	if len(ratios) > 0 {
+		fmt.Fprintf(w, "list, before / after (median wall time per repeat): %s; median %.2f\n", fmtList(ratios, "%.2f"), median(ratios))
+	}
 	return nil
 }

@@ -340,6 +340,7 @@ func run(ctx context.Context, args []string) error {
 		fs.IntVar(&o.Repeats, "repeats", 5, "create/list/delete cycles")
 		fs.IntVar(&o.Lists, "lists", 5, "timed lists of each kind per cycle")
 		fs.StringVar(&o.Bin, "bin", "bin/vpngw", "the vpngw binary (its CLI runs with this environment's VPNGW_URL, VPNGW_CA_FILE, VPNGW_CONFIG_DIR)")
+		fs.StringVar(&o.Before, "before", "", "another vpngw binary: each list is timed with it too, alternating with -bin")
 		fs.StringVar(&o.URL, "url", os.Getenv("VPNGW_URL"), "the API")
 		fs.StringVar(&o.CAFile, "ca", os.Getenv("VPNGW_CA_FILE"), "the server's CA certificate")
 		fs.StringVar(&o.Credential, "credential", "", "the administrator's credential file (for the REST client's sign-in)")

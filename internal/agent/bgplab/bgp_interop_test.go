@@ -56,12 +56,13 @@ var (
 // bgpSite is an on-premises site: strongSwan and FRR on its gateway.
 type bgpSite struct {
 	*nstest.Site
-	n       int        // 2 for B, 3 for C
-	wan     netip.Addr // the site gateway's public address
-	bgpAddr string     // FRR's address (on the gateway's lo)
-	bgpOnly netip.Addr // a host address in 10.n.50.0/24, a prefix only BGP knows
-	asn     uint32
-	frr     *bgptest.FRR
+	n        int        // 2 for B, 3 for C
+	wan      netip.Addr // the site gateway's public address
+	bgpAddr  string     // FRR's address (on the gateway's lo)
+	localBGP string     // the gateway's address for this site's session when not the lab's gwBGP (siteOpts.localBGP)
+	bgpOnly  netip.Addr // a host address in 10.n.50.0/24, a prefix only BGP knows
+	asn      uint32
+	frr      *bgptest.FRR
 }
 
 // lab is the gateway (this process's namespace) with its VNet host.
@@ -101,6 +102,11 @@ type siteOpts struct {
 	// (passive: Azure's rule) and the site 169.254.21.1, which opens the
 	// session.
 	apipa bool
+	// localBGP and siteBGP: BGP over these custom APIPA addresses
+	// instead, the gateway's (one of its customBgpIpAddresses, which the
+	// connection names as bgpPeer.localBgpAddress: Azure's
+	// gatewayCustomBgpIpAddresses) and the site's, which opens the session.
+	localBGP, siteBGP string
 	// nets are more prefixes FRR advertises.
 	nets []string
 }
@@ -119,6 +125,11 @@ func (l *lab) site(n int, o siteOpts) *bgpSite {
 	if o.apipa {
 		l.gwBGP, s.bgpAddr = "169.254.21.2", "169.254.21.1"
 		local, remote = append(local, s.bgpAddr+"/32"), append(remote, l.gwBGP+"/32")
+	}
+	gwBGP := l.gwBGP // the address FRR peers with
+	if o.localBGP != "" {
+		gwBGP, s.bgpAddr, s.localBGP = o.localBGP, o.siteBGP, o.localBGP
+		local, remote = append(local, s.bgpAddr+"/32"), append(remote, gwBGP+"/32")
 	}
 	gwWAN := netip.AddrFrom4([4]byte{192, 0, 2, byte(4*(n-2) + 1)})
 	l.link(s.GW, "wan0", netip.PrefixFrom(s.wan, 30), fmt.Sprintf("wan%d", n-2), netip.PrefixFrom(gwWAN, 30))
@@ -144,7 +155,7 @@ router bgp %d
  neighbor %s timers connect 1
  address-family ipv4 unicast
 %s exit-address-family
-`, n, s.asn, s.bgpAddr, l.gwBGP, gwASN, l.gwBGP, s.bgpAddr, l.gwBGP, l.gwBGP, nets.String()))
+`, n, s.asn, s.bgpAddr, gwBGP, gwASN, gwBGP, s.bgpAddr, gwBGP, gwBGP, nets.String()))
 	return s
 }
 
@@ -153,7 +164,7 @@ router bgp %d
 func (s *bgpSite) connection() gwconfig.Connection {
 	return gwconfig.Connection{Name: fmt.Sprintf("to-%d", s.n), RemoteAddress: s.wan.String(),
 		RemotePrefixes: []string{s.LAN.String()}, SharedKey: psk, IKEProposals: ikeSuite, ESPProposals: espSuite,
-		EnableBgp: true, BgpPeer: &gwconfig.BgpPeer{ASN: s.asn, BgpPeeringAddress: s.bgpAddr}}
+		EnableBgp: true, BgpPeer: &gwconfig.BgpPeer{ASN: s.asn, BgpPeeringAddress: s.bgpAddr, LocalBgpAddress: s.localBGP}}
 }
 
 func (l *lab) config(sites ...*bgpSite) *gwconfig.Config {
@@ -162,6 +173,9 @@ func (l *lab) config(sites ...*bgpSite) *gwconfig.Config {
 		BgpSettings:  &gwconfig.BgpSettings{BgpPeeringAddress: l.gwBGP, FastTimers: true}}
 	for _, s := range sites {
 		c.Connections = append(c.Connections, s.connection())
+		if s.localBGP != "" && s.localBGP != l.gwBGP {
+			c.BgpSettings.CustomBgpIPAddresses = append(c.BgpSettings.CustomBgpIPAddresses, s.localBGP)
+		}
 	}
 	return c
 }
@@ -400,5 +414,54 @@ func TestBGPAPIPASiteInitiates(t *testing.T) {
 	}
 	if p := a.Status().BGP.Peers; len(p) != 1 || p[0].LocalAddress != "169.254.21.2" || p[0].State != "Connected" {
 		t.Fatalf("peer status: %+v", p)
+	}
+}
+
+// TestBGPPerConnectionAPIPA: two connections on one instance use different
+// custom APIPA addresses of the gateway (Azure's per-connection
+// gatewayCustomBgpIpAddresses): site B peers with the bgpPeeringAddress
+// 169.254.21.2 from 169.254.21.1, site C with the further custom address
+// 169.254.21.6 (bgpSettings.customBgpIpAddresses, the connection's
+// bgpPeer.localBgpAddress) from 169.254.21.5. The gateway only listens:
+// each FRR opened its session to our port 179 on the address it peers
+// with; each session is Established from the right local address on both
+// sides; the VNet host reaches both sites' BGP-only prefixes.
+func TestBGPPerConnectionAPIPA(t *testing.T) {
+	l := newLab(t)
+	b := l.site(2, siteOpts{apipa: true})
+	c := l.site(3, siteOpts{localBGP: "169.254.21.6", siteBGP: "169.254.21.5"})
+	a := l.start(l.config(b, c))
+	for _, s := range []*bgpSite{b, c} {
+		p := fmt.Sprintf("10.%d.50.0/24", s.n)
+		nstest.WaitFor(t, 30*time.Second, func() bool { return learnedFrom(a, p, s.bgpAddr) }, "%s not learned from %s", p, s.bgpAddr)
+		nstest.WaitFor(t, 5*time.Second, func() bool { return pings(l.vnet, s.bgpOnly.String()) }, "the VNet host cannot reach %s", s.bgpOnly)
+	}
+	for _, x := range []struct {
+		s     *bgpSite
+		local string // the gateway's address for the session
+	}{{b, "169.254.21.2"}, {c, "169.254.21.6"}} {
+		n, err := x.s.frr.Neighbor(x.local)
+		if err != nil || n.State != "Established" || n.PortForeign != 179 || n.HostLocal != x.s.bgpAddr || n.HostForeign != x.local {
+			t.Errorf("FRR on site %d: the session must be Established, opened by FRR from %s to %s port 179: %+v %v", x.s.n, x.s.bgpAddr, x.local, n, err)
+		}
+		found := false
+		for _, p := range a.Status().BGP.Peers {
+			if p.Neighbor == x.s.bgpAddr {
+				found = true
+				if p.LocalAddress != x.local || p.State != "Connected" {
+					t.Errorf("peer %s: local address %s state %s, want %s Connected", p.Neighbor, p.LocalAddress, p.State, x.local)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no peer status for %s: %+v", x.s.bgpAddr, a.Status().BGP.Peers)
+		}
+	}
+	// Both addresses are on the TUN.
+	addrs := l.gw.MustRun(t, "ip", "-o", "-4", "addr", "show", "dev", "vpngw0")
+	for _, want := range []string{"169.254.21.2/32", "169.254.21.6/32"} {
+		if !strings.Contains(addrs, want) {
+			t.Errorf("TUN addresses %q lack %s", addrs, want)
+		}
 	}
 }
