@@ -3,9 +3,10 @@ package e2e_test
 import (
 	"net/netip"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -78,9 +79,9 @@ func TestPointToSiteActiveActive(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := c.labProcessPID("agent-" + reconcile.InstanceID(gw, 0))
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // lab down stops it by PID
+	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) }) // lab down stops it by PID
 	hung := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	// Each client pings the VM once a second until a reply comes back.
