@@ -59,6 +59,9 @@ type clientPackage struct {
 	Zip []byte `json:"zip"`
 	// Name is the gateway's name (the file name's start).
 	Name string `json:"name"`
+	// Gateway is the gateway's ID key (resource.ID.Key): what
+	// getvpnprofilepackageurl finds the gateway's latest package by.
+	Gateway string `json:"gateway,omitempty"`
 	// Expires is when the URL stops working (packageTTL after it was
 	// built).
 	Expires time.Time `json:"expires"`
@@ -211,11 +214,13 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 			return err
 		}
 		auth, radiusRoot = profile.AuthEAPTLSRadius, root
-	case strings.EqualFold(in.AuthenticationMethod, "EAPMSCHAPv2") && radius:
+	case strings.EqualFold(in.AuthenticationMethod, "EAPMSCHAPv2") && (radius || len(c.VpnClientLocalUsers) > 0):
+		// The RADIUS server, or the gateway's local users (vpngw), check
+		// the password.
 		auth = profile.AuthEAPMSCHAPv2
 	default:
 		return errorf(http.StatusBadRequest, armerr.CodeInvalidParameter, "authenticationMethod",
-			"authenticationMethod %q does not match the gateway's vpnAuthenticationTypes %v (EAPTLS needs Certificate or Radius, EAPMSCHAPv2 needs Radius).",
+			"authenticationMethod %q does not match the gateway's vpnAuthenticationTypes %v (EAPTLS needs Certificate or Radius, EAPMSCHAPv2 needs Radius or vpnClientLocalUsers).",
 			in.AuthenticationMethod, c.VpnAuthenticationTypes)
 	}
 	srv, err := p.VpnServer(r.Context(), gw)
@@ -245,10 +250,42 @@ func (s *Server) generateVpnProfile(w http.ResponseWriter, r *request) error {
 		return internalf("randomness: %v", err)
 	}
 	id := hex.EncodeToString(idb[:])
-	if err := s.putPackage(r.Context(), id, clientPackage{Zip: zip, Name: gw.Name, Expires: s.now().Add(packageTTL)}); err != nil {
+	gk := strings.ToLower(gw.ID)
+	if err := s.putPackage(r.Context(), id, clientPackage{Zip: zip, Name: gw.Name, Gateway: gk, Expires: s.now().Add(packageTTL)}); err != nil {
 		return internalf("storing the client package of %s: %v", gw.ID, err)
 	}
 	return s.answerAction(w, r, gw, s.endpointFor(r.Request)+"/vpnclientpackages/"+id)
+}
+
+// getVpnProfilePackageURL serves POST getvpnprofilepackageurl: the URL of
+// the gateway's latest client package that has not expired (the one the
+// last generatevpnprofile built), as a JSON string (a long-running
+// operation: answerAction). Without one it fails with 404
+// VpnClientPackageNotFound.
+func (s *Server) getVpnProfilePackageURL(w http.ResponseWriter, r *request) error {
+	gw, _, err := s.p2sGateway(r)
+	if err != nil {
+		return err
+	}
+	kvs, _, err := s.st.List(r.Context(), packageKeyPrefix)
+	if err != nil {
+		return internalf("listing client packages: %v", err)
+	}
+	gk := strings.ToLower(gw.ID)
+	var latest string
+	var expires time.Time
+	for _, kv := range kvs {
+		var p clientPackage
+		if json.Unmarshal(kv.Value, &p) != nil || p.Gateway != gk || s.now().After(p.Expires) || !p.Expires.After(expires) {
+			continue
+		}
+		latest, expires = strings.TrimPrefix(kv.Key, packageKeyPrefix), p.Expires
+	}
+	if latest == "" {
+		return errorf(http.StatusNotFound, armerr.CodeVpnClientPackageNotFound, "",
+			"Gateway %s has no client package: none was generated in the last %v. Generate one first (generatevpnprofile; vpngw network vnet-gateway vpn-client generate).", gw.Name, packageTTL)
+	}
+	return s.answerAction(w, r, gw, s.endpointFor(r.Request)+"/vpnclientpackages/"+latest)
 }
 
 // getVpnClientPackage serves the zip at the URL generatevpnprofile gave.

@@ -155,11 +155,24 @@ func TestVpnClientPackageSharedByReplicas(t *testing.T) {
 	s := h1.site("rg", "Key1Key1Key1")
 	h1.wait(h1.expect(h1.do(http.MethodPut, s.gw, radiusP2SGateway(s)), http.StatusOK))
 
+	// getvpnprofilepackageurl before any package: 404 on both.
+	urlAction := s.gw + "/getvpnprofilepackageurl"
+	for _, h := range []*harness{h1, h2} {
+		h.expectErr(h.do(http.MethodPost, urlAction, nil), http.StatusNotFound, armerr.CodeVpnClientPackageNotFound)
+	}
 	var link string
 	h1.action(s.gw+"/generatevpnprofile", `{}`).json(t, &link)
 	u, err := url.Parse(link)
 	if err != nil || !strings.HasPrefix(u.Path, "/vpnclientpackages/") {
 		t.Fatalf("generatevpnprofile answered %q", link)
+	}
+	// Both replicas answer the latest package's URL.
+	for i, h := range []*harness{h1, h2} {
+		var got string
+		h.action(urlAction, "").json(t, &got)
+		if gu, err := url.Parse(got); err != nil || gu.Path != u.Path {
+			t.Fatalf("server %d: getvpnprofilepackageurl = %q, want the path of %q", i+1, got, link)
+		}
 	}
 	var zips [2][]byte
 	for i, h := range []*harness{h1, h2} {
@@ -195,8 +208,22 @@ func TestVpnClientPackageSharedByReplicas(t *testing.T) {
 	for _, h := range []*harness{h1, h2} {
 		h.expectErr(h.do(http.MethodGet, u.Path, nil), http.StatusNotFound, armerr.CodeResourceNotFound)
 	}
-	h2.action(s.gw+"/generatevpnprofile", `{}`)
+	h1.expectErr(h1.do(http.MethodPost, urlAction, nil), http.StatusNotFound, armerr.CodeVpnClientPackageNotFound)
+	var link2, link3 string
+	h2.action(s.gw+"/generatevpnprofile", `{}`).json(t, &link2)
 	if kvs, _, err := st.List(context.Background(), packageKeyPrefix); err != nil || len(kvs) != 1 || kvs[0].Key == packageKeyPrefix+path.Base(u.Path) {
 		t.Fatalf("stored packages after expiry: %v %+v", err, kvs)
 	}
+	// A later package is the one getvpnprofilepackageurl names.
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	h1.action(s.gw+"/generatevpnprofile", `{}`).json(t, &link3)
+	var got string
+	h2.action(urlAction, "").json(t, &got)
+	if path.Base(got) != path.Base(link3) || path.Base(link2) == path.Base(link3) {
+		t.Fatalf("getvpnprofilepackageurl = %q after %q then %q", got, link2, link3)
+	}
+	// An unknown gateway is 404.
+	h1.expectErr(h1.do(http.MethodPost, rid("rg", "virtualNetworkGateways", "nope")+"/getvpnprofilepackageurl", nil), http.StatusNotFound, "ResourceNotFound")
 }

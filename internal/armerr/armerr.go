@@ -89,6 +89,7 @@ const (
 	CodeInvalidLocation           = "InvalidResourceLocation"                     // location missing, or changed on update
 	CodeUnsupportedConnection     = "ConnectionTypeNotSupported"                  // ExpressRoute / VPNClient connections
 	CodeVpnClientConfiguration    = "VpnClientConfigurationInvalid"               // point-to-site settings
+	CodeVpnClientPackageNotFound  = "VpnClientPackageNotFound"                    // getvpnprofilepackageurl before any generatevpnprofile
 	CodeInvalidTag                = "InvalidTag"                                  // tag count or length
 	CodeInvalidTrafficSelector    = "InvalidTrafficSelectorPolicy"                // trafficSelectorPolicies
 	CodeGatewayPerVnetLimit       = "VirtualNetworkGatewayPerVnetLimitReached"    // a second Vpn (or ExpressRoute) gateway in a VNet

@@ -12,14 +12,16 @@ import (
 )
 
 // Point-to-site commands of vnet-gateway, in az's words: vpn-client
-// generate / show-health, root-cert and revoked-cert create / delete,
+// generate / show-url / show-health, root-cert and revoked-cert create / delete,
+// and local-user create / delete (a vpngw extension),
 // disconnect-vpn-connections.
 
 func vpnClientCommand(e *env, g *globalOptions) *cobra.Command {
 	cmd := newGroup("vpn-client", "Download a VPN client configuration package and see the connected clients.",
 		`Point-to-site clients of a virtual network gateway: the client
-configuration package (generate) and the connected clients (show-health).`)
-	cmd.AddCommand(vpnClientGenerateCmd(e, g), vpnClientShowHealthCmd(e, g), vpnClientIpsecPolicyCommand(e, g))
+configuration package (generate, show-url) and the connected clients
+(show-health).`)
+	cmd.AddCommand(vpnClientGenerateCmd(e, g), vpnClientShowURLCmd(e, g), vpnClientShowHealthCmd(e, g), vpnClientIpsecPolicyCommand(e, g))
 	return cmd
 }
 
@@ -134,6 +136,21 @@ whose CA --radius-server-auth-certificate gives.`
 	return cmd
 }
 
+func vpnClientShowURLCmd(e *env, g *globalOptions) *cobra.Command {
+	var rg, name string
+	cmd := leaf(e, g, "show-url", "Retrieve a pre-generated VPN client configuration.", func(ctx context.Context, x *invocation) error {
+		return x.post(ctx, x.id(rg, resource.TypeVirtualNetworkGateways, name).String()+"/getvpnprofilepackageurl", nil)
+	})
+	cmd.Long = `Print the URL of the gateway's latest client package, the one the last
+'vpn-client generate' built (getvpnprofilepackageurl), while its hour lasts.
+It fails (VpnClientPackageNotFound) when none was generated.`
+	cmd.Example = `  curl -o vpnclient.zip "$(vpngw network vnet-gateway vpn-client show-url -g MyResourceGroup -n MyVnetGateway -o tsv)"`
+	groupFlag(cmd, &rg)
+	cmd.Flags().StringVarP(&name, "name", "n", "", "Name of the VNet gateway.")
+	required(cmd, "resource-group", "name")
+	return cmd
+}
+
 func vpnClientShowHealthCmd(e *env, g *globalOptions) *cobra.Command {
 	var rg, name string
 	cmd := leaf(e, g, "show-health", "Get the VPN client connection health detail per client connection.", func(ctx context.Context, x *invocation) error {
@@ -165,9 +182,12 @@ show-health'): the clients are told and their addresses return to the pool.`
 	return cmd
 }
 
-// p2sCertKind is root-cert or revoked-cert.
+// p2sCertKind is root-cert, revoked-cert or local-user: a named entry of a
+// list in vpnClientConfiguration with one property.
 type p2sCertKind struct {
 	use, what, list, field, flag, flagHelp string
+	// long, if set, replaces the group's description.
+	long string
 }
 
 var (
@@ -175,10 +195,21 @@ var (
 		field: "publicCertData", flag: "public-cert-data", flagHelp: "Base64 contents of the root certificate file or file path."}
 	revokedCertKind = p2sCertKind{use: "revoked-cert", what: "revoked VPN client certificate", list: "vpnClientRevokedCertificates",
 		field: "thumbprint", flag: "thumbprint", flagHelp: "Certificate thumbprint."}
+	localUserKind = p2sCertKind{use: "local-user", what: "point-to-site local user", list: "vpnClientLocalUsers",
+		field: "password", flag: "password", flagHelp: "The user's password (8 to 128 characters; write-only: no show prints it).",
+		long: `Manage the point-to-site users the gateway checks itself with EAP-MSCHAPv2
+(vpnClientLocalUsers, a vpngw extension: Azure checks user names and
+passwords only through RADIUS, and local users exclude Radius
+authentication). Passwords are write-only and sealed at rest. Clients use
+the profile of 'vpn-client generate --authentication-method EAPMSCHAPv2'.`}
 )
 
 func p2sCertCommand(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
-	cmd := newGroup(k.use, "Manage "+k.what+"s.", "Manage the "+k.what+"s of a gateway's point-to-site configuration ("+k.list+").")
+	long := k.long
+	if long == "" {
+		long = "Manage the " + k.what + "s of a gateway's point-to-site configuration (" + k.list + ")."
+	}
+	cmd := newGroup(k.use, "Manage "+k.what+"s.", long)
 	cmd.AddCommand(p2sCertCreateCmd(e, g, k), p2sCertDeleteCmd(e, g, k))
 	return cmd
 }
@@ -197,7 +228,11 @@ func certBody(value string) string {
 func p2sCertCreateCmd(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
 	var rg, gw, name, value string
 	var noWait bool
-	cmd := leaf(e, g, "create", "Upload a "+k.what+".", func(ctx context.Context, x *invocation) error {
+	short := "Upload a " + k.what + "."
+	if k.use == localUserKind.use {
+		short = "Add a " + k.what + "."
+	}
+	cmd := leaf(e, g, "create", short, func(ctx context.Context, x *invocation) error {
 		v := value
 		if k.use == rootCertKind.use {
 			v = certBody(value)
@@ -215,8 +250,11 @@ func p2sCertCreateCmd(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
 		})
 	})
 	cmd.Long = "Add a " + k.what + " to a gateway (" + k.list + "); the gateway is updated as a long-running operation."
-	if k.use == revokedCertKind.use {
+	switch k.use {
+	case revokedCertKind.use:
 		cmd.Long += " Clients whose certificate chain has the thumbprint are refused, and connected ones are disconnected."
+	case localUserKind.use:
+		cmd.Long += " Adding or deleting a user disconnects the connected clients, which must connect again (vpngw does not yet apply a change of users in place)."
 	}
 	groupFlag(cmd, &rg)
 	f := cmd.Flags()

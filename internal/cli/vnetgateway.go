@@ -56,6 +56,7 @@ for it unless --no-wait is given.`)
 		vpnClientCommand(e, g),
 		p2sCertCommand(e, g, rootCertKind),
 		p2sCertCommand(e, g, revokedCertKind),
+		p2sCertCommand(e, g, localUserKind),
 		waitCmd(e, g, vnetGatewayKind),
 	)
 	return cmd

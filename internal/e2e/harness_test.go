@@ -456,17 +456,25 @@ func (c *cloud) gateway(group, sub, vnet, space string, extraGW ...string) (gwIP
 // active-active VpnGw2 gateway GW1 on them, and returns the two addresses.
 func (c *cloud) activeActiveGateway() []string {
 	c.t.Helper()
+	return c.activeActiveGatewayWith("GW1", []string{"ip1", "ip2"})
+}
+
+// activeActiveGatewayWith is activeActiveGateway with the gateway's name,
+// its public IPs' names (a third for point-to-site) and more flags of
+// vnet-gateway create.
+func (c *cloud) activeActiveGatewayWith(name string, pips []string, extra ...string) []string {
+	c.t.Helper()
 	c.cli("group", "create", "-n", "RG1", "-l", "westeurope", "-o", "none")
 	c.cli("network", "vnet", "create", "-g", "RG1", "-n", "VNet1", "--address-prefixes", "10.1.0.0/16",
 		"--subnet-name", "Workload", "--subnet-prefixes", "10.1.1.0/24", "-o", "none")
 	c.cli("network", "vnet", "subnet", "create", "-g", "RG1", "--vnet-name", "VNet1", "-n", "GatewaySubnet", "--address-prefixes", "10.1.255.0/27", "-o", "none")
 	var ips []string
-	for _, n := range []string{"ip1", "ip2"} {
+	for _, n := range pips {
 		c.cli("network", "public-ip", "create", "-g", "RG1", "-n", n, "-o", "none")
 		ips = append(ips, strings.TrimSpace(c.cli("network", "public-ip", "show", "-g", "RG1", "-n", n, "--query", "ipAddress", "-o", "tsv")))
 	}
-	c.cli("network", "vnet-gateway", "create", "-g", "RG1", "-n", "GW1", "--vnet", "VNet1", "--public-ip-addresses", "ip1", "ip2",
-		"--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "-o", "none")
+	args := append([]string{"network", "vnet-gateway", "create", "-g", "RG1", "-n", name, "--vnet", "VNet1", "--public-ip-addresses"}, pips...)
+	c.cli(append(append(args, "--sku", "VpnGw2", "--vpn-gateway-generation", "Generation2", "-o", "none"), extra...)...)
 	return ips
 }
 

@@ -206,15 +206,25 @@ func pointToSiteCertificate(t *testing.T, r *strings.Replacer, want string) {
 // the way az's steps go (the pool and protocol, then a root .cer) and
 // returns a client certificate the root issued (alice@contoso.test).
 func (c *cloud) certP2S(pool string) *pki.Issued {
+	c.t.Helper()
+	return c.certP2SUsers(pool, "alice@contoso.test")[0]
+}
+
+// certP2SUsers is certP2S with a client certificate for each name.
+func (c *cloud) certP2SUsers(pool string, names ...string) []*pki.Issued {
 	t := c.t
 	t.Helper()
 	ca, err := pki.NewCA("Contoso P2S Root", pki.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, err := ca.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
-	if err != nil {
-		t.Fatal(err)
+	var users []*pki.Issued
+	for _, n := range names {
+		u, err := ca.IssueClient(n, pki.ECDSAP256, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u)
 	}
 	c.cli("network", "vnet-gateway", "update", "-g", "RG1", "-n", "VNet1-gw", "--address-prefixes", pool,
 		"--client-protocol", "IkeV2", "-o", "none")
@@ -222,7 +232,7 @@ func (c *cloud) certP2S(pool string) *pki.Issued {
 	writeFile(t, rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
 	c.cli("network", "vnet-gateway", "root-cert", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "ContosoRoot",
 		"--public-cert-data", rootFile, "-o", "none")
-	return alice
+	return users
 }
 
 // certClient starts a strongSwan client in ns configured from the

@@ -284,7 +284,13 @@ func (l *Lab) deleteInstance(ctx context.Context, gi *GatewayInstance) error {
 		return err
 	}
 	l.log.Info("deleted gateway instance", "gateway", gi.Gateway, "instance", gi.Instance, "ns", gi.Namespace)
-	return l.save()
+	if err := l.save(); err != nil {
+		return err
+	}
+	if len(g.Frontends) > 0 {
+		return l.syncFrontends(ctx) // its rules toward this instance go
+	}
+	return nil
 }
 
 // realizeInstance makes the instance's namespace, legs and routes.

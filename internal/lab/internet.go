@@ -86,6 +86,9 @@ func (l *Lab) realizeInternet(ctx context.Context) error {
 			l.log.Info("removed stale internet leg", "if", name)
 		}
 	}
+	if err := l.syncFrontends(ctx); err != nil {
+		return err
+	}
 	return l.syncInternetRoutes(inet)
 }
 

@@ -61,6 +61,9 @@ type gatewayState struct {
 	ID string `json:"id"`
 	// Instances by index.
 	Instances map[int]*GatewayInstance `json:"instances"`
+	// Frontends maps public IPs (strings) to the instance index the
+	// internet delivers them to (SetFrontends).
+	Frontends map[string]int `json:"frontends,omitempty"`
 }
 
 func newState(prefix string) *state {

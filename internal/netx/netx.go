@@ -59,6 +59,17 @@ func LastAddr(p netip.Prefix) netip.Addr {
 	return a
 }
 
+// Halves splits p into its lower and upper half (one bit longer each);
+// ok is false when p is a single address.
+func Halves(p netip.Prefix) (lo, hi netip.Prefix, ok bool) {
+	p = p.Masked()
+	if p.Bits() >= p.Addr().BitLen() {
+		return p, p, false
+	}
+	lo = netip.PrefixFrom(p.Addr(), p.Bits()+1)
+	return lo, netip.PrefixFrom(LastAddr(lo).Next(), p.Bits()+1), true
+}
+
 // LastUsable is the last usable host address of an IPv4 prefix: the
 // address before broadcast.
 func LastUsable(p netip.Prefix) netip.Addr { return LastAddr(p).Prev() }

@@ -172,3 +172,21 @@ func TestReservedWithin(t *testing.T) {
 		}
 	}
 }
+
+func TestHalves(t *testing.T) {
+	for _, tc := range []struct {
+		in, lo, hi string
+		ok         bool
+	}{
+		{"172.16.201.0/24", "172.16.201.0/25", "172.16.201.128/25", true},
+		{"10.9.0.16/28", "10.9.0.16/29", "10.9.0.24/29", true},
+		{"10.9.0.17/28", "10.9.0.16/29", "10.9.0.24/29", true}, // masked first
+		{"192.168.0.0/16", "192.168.0.0/17", "192.168.128.0/17", true},
+		{"10.0.0.1/32", "10.0.0.1/32", "10.0.0.1/32", false},
+	} {
+		lo, hi, ok := Halves(netip.MustParsePrefix(tc.in))
+		if lo.String() != tc.lo || hi.String() != tc.hi || ok != tc.ok {
+			t.Errorf("Halves(%s) = %s %s %v, want %s %s %v", tc.in, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+}

@@ -44,6 +44,13 @@ type GatewayState struct {
 	// ended (vpnConnectionIds, at most maxDisconnects); the active
 	// instances' assignments carry them.
 	Disconnects []string `json:"disconnects,omitempty"`
+	// P2SFrontend is the index of the instance the point-to-site public
+	// IP of an active-active gateway (its third ipConfiguration) is
+	// delivered to. The failover monitor moves it to the other instance
+	// when this one falls silent (failoverSilent); it does not move back
+	// by itself, so that the clients connected meanwhile stay where they
+	// are.
+	P2SFrontend int `json:"p2sFrontend,omitempty"`
 }
 
 // Options tune the desired state.
@@ -117,6 +124,17 @@ type GatewaySpec struct {
 	// gateway has one tunnel to each of the peer's instances (Azure's full
 	// mesh), Connections names the one to instance 0.
 	PeerTunnels map[string][]string
+	// PinnedVia maps prefixes of Routes to the instance the VNet routes
+	// them through whatever BGP says: each instance's half of the
+	// point-to-site pool of an active-active gateway.
+	PinnedVia map[netip.Prefix]int
+	// P2SAddress is the public IP point-to-site clients of an
+	// active-active gateway connect to (the third ipConfiguration's);
+	// invalid otherwise, where clients use the active instance's
+	// PublicIP. Both instances serve clients; the provider delivers this
+	// address to instance P2SFrontend (GatewayState.P2SFrontend).
+	P2SAddress  netip.Addr
+	P2SFrontend int
 }
 
 // tunnelNames lists the agent names of a connection's tunnels on each
@@ -394,14 +412,33 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 			// operation fails with the reason.
 			d.Problems[gid.Key()] = problem
 		}
-		routes = append(routes, pool...)
-		spec.Routes = dedupPrefixes(routes)
-		// Point-to-site runs on the first active instance, where the VNet
-		// routes the pool.
+		// Point-to-site runs on the active instance, where the VNet routes
+		// the pool. On an active-active gateway with its third public IP
+		// both instances run it, each leasing from its own half of the
+		// pool (no address can be handed out twice), and the VNet routes
+		// each half to its instance (Azure's design: reference §1.7).
 		p2sIndex := st.Active
+		var halves [2][]string
 		if aa {
 			p2sIndex = 0
+			if p2s != nil && len(addrs) >= 3 {
+				spec.P2SAddress, spec.P2SFrontend = addrs[2], st.P2SFrontend&1
+				spec.PinnedVia = map[netip.Prefix]int{}
+				var split []netip.Prefix
+				for _, p := range pool {
+					lo, hi, ok := netx.Halves(p)
+					if !ok {
+						continue // validation keeps pools at /28 or larger
+					}
+					halves[0], halves[1] = append(halves[0], lo.String()), append(halves[1], hi.String())
+					spec.PinnedVia[lo], spec.PinnedVia[hi] = 0, 1
+					split = append(split, lo, hi)
+				}
+				pool = split
+			}
 		}
+		routes = append(routes, pool...)
+		spec.Routes = dedupPrefixes(routes)
 		for i := 0; i < 2; i++ {
 			pub := addrs[0]
 			active := i == st.Active
@@ -434,8 +471,11 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 				resets = connectionResets(st.ConnectionResets, conns)
 			}
 			var disconnect []string
-			if active && i == p2sIndex && p2s != nil {
+			if active && p2s != nil && (i == p2sIndex || spec.P2SAddress.IsValid()) {
 				c := *p2s
+				if spec.P2SAddress.IsValid() {
+					c.AddressPool = halves[i]
+				}
 				cfg.PointToSite = &c
 				disconnect = slices.Clone(st.Disconnects)
 			}

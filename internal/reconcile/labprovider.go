@@ -104,11 +104,23 @@ func (p *LabProvider) Apply(ctx context.Context, d *Desired) error {
 				}
 			}
 		}
+		// The point-to-site public IP of an active-active gateway goes to
+		// one instance, translated like Azure's load balancer does.
+		var fronts map[netip.Addr]int
+		if g.P2SAddress.IsValid() {
+			fronts = map[netip.Addr]int{g.P2SAddress: g.P2SFrontend}
+		}
+		if err := l.SetFrontends(ctx, gid, fronts); err != nil {
+			errs = append(errs, fmt.Errorf("gateway %s point-to-site public IP: %w", g.ID, err))
+		}
 		if via.IsValid() {
 			for _, r := range g.Routes {
 				v := via
 				if i, ok := g.LearnedVia[r]; ok && viaOf[i].IsValid() {
 					v = viaOf[i] // learned over BGP by this instance
+				}
+				if i, ok := g.PinnedVia[r]; ok && viaOf[i].IsValid() {
+					v = viaOf[i] // this instance's half of the P2S pool
 				}
 				routes[vnetID] = append(routes[vnetID], lab.Route{Prefix: r, Via: v})
 			}

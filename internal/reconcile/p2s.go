@@ -10,7 +10,12 @@ package reconcile
 //   - Compute maps the configuration to the active instance's pointToSite
 //     section (pointToSiteFor): the pool, the identity's certificate and
 //     key, the roots and revoked thumbprints (Certificate), the RADIUS
-//     servers (Radius); the VNet routes the pool to that instance;
+//     servers (Radius), the local users' NT hashes (vpnClientLocalUsers);
+//     the VNet routes the pool to that instance. An
+//     active-active gateway with a third public IP runs it on both
+//     instances, each with half of the pool routed to it; the third IP
+//     is delivered to one of them (GatewaySpec.P2SFrontend), moved by
+//     failoverSilent when that one falls silent;
 //   - SSTP, OpenVPN and AAD are refused (Problem, Unsupported): the
 //     gateway keeps running, its operation fails with the reason;
 //   - the instances report their clients (agentapi.PointToSiteStatus):
@@ -21,6 +26,7 @@ package reconcile
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -34,6 +40,7 @@ import (
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/gwconfig"
 	"github.com/vpngw/vpngw/internal/netx"
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -207,7 +214,13 @@ func pointToSiteFor(g *resource.VirtualNetworkGateway, ident P2SIdentity, haveId
 			ps.RadiusServers = append(ps.RadiusServers, gwconfig.P2SRadiusServer{Address: s.RadiusServerAddress, Secret: s.RadiusServerSecret, Score: s.RadiusServerScore})
 		}
 	}
-	if len(ps.ClientRootCertificates) == 0 && len(ps.RadiusServers) == 0 {
+	// Local users (a vpngw extension) go to the agents as NT hashes, all
+	// EAP-MSCHAPv2 needs: the passwords stay in the store, sealed.
+	for _, u := range c.VpnClientLocalUsers {
+		h := mschapv2.NTPasswordHash(u.Properties.Password)
+		ps.Users = append(ps.Users, gwconfig.P2SUser{Name: u.Name, NTHash: hex.EncodeToString(h[:])})
+	}
+	if len(ps.ClientRootCertificates) == 0 && len(ps.RadiusServers) == 0 && len(ps.Users) == 0 {
 		// No client could authenticate yet (a pool set before its root
 		// certificates, as az's steps go): nothing to run.
 		return nil, nil, Problem{}
@@ -231,8 +244,9 @@ func p2sDNS(vnet *resource.VirtualNetwork) []string {
 	return out
 }
 
-// p2sInstance is the instance of spec that runs point-to-site: the first
-// active one (an active-active gateway's second instance runs none yet).
+// p2sInstance is the first active instance of spec that runs
+// point-to-site (both do on an active-active gateway with its third
+// public IP, GatewaySpec.P2SAddress).
 func p2sInstance(spec *GatewaySpec) *InstanceSpec {
 	for _, in := range spec.Instances {
 		if in.Active && in.Assignment.Config.PointToSite != nil {
@@ -279,7 +293,11 @@ func (r *Reconciler) VpnServer(_ context.Context, gw *resource.VirtualNetworkGat
 	if blk == nil {
 		return resource.VpnServer{}, resource.Errorf(CodeNotRealizable, "", "gateway %s has no point-to-site identity yet", id)
 	}
-	return resource.VpnServer{FQDN: ident.FQDN, Addresses: []string{in.PublicIP.String()}, RootCertificate: blk.Bytes,
+	addr := in.PublicIP
+	if spec.P2SAddress.IsValid() {
+		addr = spec.P2SAddress // active-active: the third public IP
+	}
+	return resource.VpnServer{FQDN: ident.FQDN, Addresses: []string{addr.String()}, RootCertificate: blk.Bytes,
 		Routes: slices.Clone(in.Assignment.Config.LocalPrefixes), DNS: slices.Clone(in.Assignment.Config.PointToSite.DNS)}, nil
 }
 

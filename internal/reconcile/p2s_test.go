@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/resource"
@@ -238,4 +240,109 @@ func TestPointToSiteReachesTheAgent(t *testing.T) {
 	if !slices.Contains(names, "strongSwan/x509ca/RadiusServerRoot.pem") || !strings.Contains(string(sw), "aaa_id = %any") {
 		t.Fatalf("EAP-TLS through RADIUS package: %v\n%s", names, sw)
 	}
+}
+
+// An active-active gateway with point-to-site and its third public IP
+// runs point-to-site on both instances, each with its half of the pool,
+// which the VNet routes to it; clients connect to the third IP (the
+// profile's address), which goes to one instance and moves to the other
+// when that one falls silent, and stays there when it comes back.
+func TestActiveActivePointToSite(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	for _, ip := range []string{"gw1-ip2", "gw1-ip3"} {
+		h.put(res("rg1", "publicIPAddresses", ip), `{"location":"westeurope","sku":{"name":"Standard"},"properties":{"publicIPAllocationMethod":"Static"}}`)
+	}
+	gw := res("rg1", "virtualNetworkGateways", "gw1")
+	h.put(gw, fmt.Sprintf(`{"location":"westeurope","properties":{"gatewayType":"Vpn","vpnType":"RouteBased","sku":{"name":"VpnGw2"},"vpnGatewayGeneration":"Generation2",
+		"activeActive":true,
+		"ipConfigurations":[{"name":"default","properties":{"subnet":{"id":"%[1]s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%[2]s"}}},
+		{"name":"activeActive","properties":{"subnet":{"id":"%[1]s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%[3]s"}}},
+		{"name":"p2s","properties":{"subnet":{"id":"%[1]s/subnets/GatewaySubnet"},"publicIPAddress":{"id":"%[4]s"}}}],
+		"vpnClientConfiguration":{"vpnClientAddressPool":{"addressPrefixes":["172.16.201.0/24","172.16.210.0/28"]},"vpnClientProtocols":["IkeV2"],
+		"vpnAuthenticationTypes":["Radius"],"radiusServerAddress":"10.1.0.10","radiusServerSecret":"radsecret"}}}`,
+		res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip"), res("rg1", "publicIPAddresses", "gw1-ip2"), res("rg1", "publicIPAddresses", "gw1-ip3")))
+	third := h.get(res("rg1", "publicIPAddresses", "gw1-ip3"))["properties"].(map[string]any)["ipAddress"]
+	g := h.desired().Gateways[0]
+	if g.P2SAddress.String() != third || g.P2SFrontend != 0 {
+		t.Fatalf("point-to-site address %v to instance %d, want the third public IP %v", g.P2SAddress, g.P2SFrontend, third)
+	}
+	halves := [2][]string{{"172.16.201.0/25", "172.16.210.0/29"}, {"172.16.201.128/25", "172.16.210.8/29"}}
+	for i, in := range g.Instances {
+		cfg := h.agent(in.ID).config()
+		if _, err := cfg.Check(); err != nil {
+			t.Fatalf("instance %d: assignment does not validate: %v", i, err)
+		}
+		if p := cfg.PointToSite; p == nil || !slices.Equal(p.AddressPool, halves[i]) || p.FQDN != reconcile.P2SFQDN(g.Key) {
+			t.Fatalf("instance %d: pointToSite %+v, want the pool %v", i, p, halves[i])
+		}
+		for _, s := range halves[i] {
+			p := netip.MustParsePrefix(s)
+			if via, ok := g.PinnedVia[p]; !ok || via != i || !slices.Contains(g.Routes, p) {
+				t.Errorf("the VNet does not route %s to instance %d: %v %v", p, i, g.PinnedVia, g.Routes)
+			}
+		}
+	}
+	if slices.Contains(g.Routes, netip.MustParsePrefix("172.16.201.0/24")) {
+		t.Errorf("the whole pool is routed as well: %v", g.Routes)
+	}
+	// Instance 0 falls silent (after the start-up grace, 3 × 1 s here):
+	// the address moves to instance 1, and stays there once 0 is back.
+	time.Sleep(3 * time.Second)
+	a0 := h.agent(g.Instances[0].ID)
+	a0.mu.Lock()
+	a0.silent = true
+	a0.mu.Unlock()
+	waitFor(t, 5*time.Second, func() bool { return h.desired().Gateways[0].P2SFrontend == 1 }, "the point-to-site address did not move to instance 1")
+	a0.mu.Lock()
+	a0.silent = false
+	a0.mu.Unlock()
+	time.Sleep(2 * time.Second)
+	if f := h.desired().Gateways[0].P2SFrontend; f != 1 {
+		t.Fatalf("the point-to-site address went back to instance %d", f)
+	}
+}
+
+// Local users (vpnClientLocalUsers) reach the agent as NT hashes, never
+// as passwords; GET shows their names only, and a PUT of that GET (no
+// passwords) keeps them.
+func TestPointToSiteLocalUsersReachTheAgent(t *testing.T) {
+	h := newHarness(t, reconcile.Options{})
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	gw := res("rg1", "virtualNetworkGateways", "gw1")
+	body := h.get(gw)
+	props := body["properties"].(map[string]any)
+	props["vpnClientConfiguration"] = map[string]any{"vpnClientAddressPool": map[string]any{"addressPrefixes": []string{"172.16.230.0/24"}},
+		"vpnClientProtocols":  []string{"IkeV2"},
+		"vpnClientLocalUsers": []map[string]any{{"name": `CORP\dave`, "properties": map[string]any{"password": "Dave-Secret-42"}}}}
+	put := func() {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		h.put(gw, string(b))
+	}
+	put()
+	want := mschapv2.NTPasswordHash("Dave-Secret-42")
+	check := func() {
+		t.Helper()
+		g := h.desired().Gateways[0]
+		cfg := h.agent(g.Instances[0].ID).config()
+		if _, err := cfg.Check(); err != nil {
+			t.Fatalf("assignment does not validate: %v", err)
+		}
+		if p := cfg.PointToSite; p == nil || len(p.Users) != 1 || p.Users[0].Name != `CORP\dave` || p.Users[0].Password != "" ||
+			p.Users[0].NTHash != hex.EncodeToString(want[:]) {
+			t.Fatalf("pointToSite users: %+v", p)
+		}
+		b, _ := json.Marshal(cfg)
+		if bytes.Contains(b, []byte("Dave-Secret-42")) {
+			t.Fatal("the assignment carries the password")
+		}
+	}
+	check()
+	body = h.get(gw)
+	if b, _ := json.Marshal(body); bytes.Contains(b, []byte("Dave-Secret-42")) || !bytes.Contains(b, []byte(`dave`)) {
+		t.Fatalf("GET: %s", b)
+	}
+	put() // the GET back, without the password
+	check()
 }

@@ -595,6 +595,9 @@ func (r *Reconciler) failoverSilent(ctx context.Context) bool {
 	now := time.Now()
 	did := false
 	for _, g := range r.desired.Load().Gateways {
+		if g.P2SAddress.IsValid() && len(g.Instances) == 2 {
+			did = r.moveP2SFrontend(ctx, g, now) || did
+		}
 		if g.ActiveActive || len(g.Instances) != 2 {
 			continue
 		}
@@ -622,6 +625,31 @@ func (r *Reconciler) failoverSilent(ctx context.Context) bool {
 		did = true
 	}
 	return did
+}
+
+// moveP2SFrontend moves the point-to-site public IP of an active-active
+// gateway to the other instance when the one it is delivered to stopped
+// reporting and the other reports (the same judgement as failoverSilent).
+// Clients of the silent instance find their gateway gone; they reconnect
+// to the same address and land on the other instance, which leases them
+// an address from its half of the pool. It reports whether it moved.
+func (r *Reconciler) moveP2SFrontend(ctx context.Context, g *GatewaySpec, now time.Time) bool {
+	st := r.state(g.Key)
+	i := st.P2SFrontend & 1 // the state, which a pass may not have applied yet
+	from, to := g.Instances[i], g.Instances[1-i]
+	a, aok := r.cfg.Hub.Report(from.ID)
+	b, bok := r.cfg.Hub.Report(to.ID)
+	if !bok || !r.fresh(b, now) || b.Error != "" || !aok || r.fresh(a, now) {
+		return false
+	}
+	r.log.Warn("gateway instance serving point-to-site is silent: moving the point-to-site public IP", "gateway", g.ID.String(),
+		"address", g.P2SAddress.String(), "silent", from.ID, "last_report", now.Sub(a.At).Round(time.Millisecond), "to", to.ID)
+	st.P2SFrontend = to.Index
+	if err := r.setState(ctx, g.Key, st); err != nil {
+		r.log.Error("moving the point-to-site public IP: saving state", "err", err)
+		return false
+	}
+	return true
 }
 
 // ConnectionStatus implements api.Provisioner from the instances' latest

@@ -158,10 +158,14 @@ func TestRedactAndClone(t *testing.T) {
 		t.Fatal("Redact did not deep-copy")
 	}
 	g := newGateway("gw1", "vnet1", "pip1")
-	g.Properties.VpnClientConfiguration = &VpnClientConfiguration{RadiusServerSecret: "s1", RadiusServers: []RadiusServer{{RadiusServerAddress: "10.0.0.1", RadiusServerSecret: "s2"}}}
+	g.Properties.VpnClientConfiguration = &VpnClientConfiguration{RadiusServerSecret: "s1", RadiusServers: []RadiusServer{{RadiusServerAddress: "10.0.0.1", RadiusServerSecret: "s2"}},
+		VpnClientLocalUsers: []VpnClientLocalUser{localUser("alice", "alicepw1")}}
 	rg := Redact(g).(*VirtualNetworkGateway)
 	if rg.Properties.VpnClientConfiguration.RadiusServerSecret != "" || rg.Properties.VpnClientConfiguration.RadiusServers[0].RadiusServerSecret != "" {
 		t.Fatal("RADIUS secrets not redacted")
+	}
+	if u := rg.Properties.VpnClientConfiguration.VpnClientLocalUsers[0]; u.Name != "alice" || u.Properties.Password != "" {
+		t.Fatalf("local user redacted to %+v", u)
 	}
 	if g.Properties.VpnClientConfiguration.RadiusServers[0].RadiusServerSecret != "s2" {
 		t.Fatal("Redact changed the original")

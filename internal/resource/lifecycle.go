@@ -411,8 +411,8 @@ func Clone(obj Object) Object {
 }
 
 // Secrets returns a pointer to every secret field of obj: a connection's
-// sharedKey and the RADIUS server secrets of a gateway's point-to-site
-// configuration. It is the one list of secrets: Redact clears them for
+// sharedKey, and the RADIUS server secrets and local users' passwords of a
+// gateway's point-to-site configuration. It is the one list of secrets: Redact clears them for
 // responses, and the registry seals them at rest. For objects of the same
 // shape (the same RADIUS servers) the order is the same.
 func Secrets(obj Object) []*string {
@@ -427,6 +427,9 @@ func Secrets(obj Object) []*string {
 		out := []*string{&c.RadiusServerSecret}
 		for i := range c.RadiusServers {
 			out = append(out, &c.RadiusServers[i].RadiusServerSecret)
+		}
+		for i := range c.VpnClientLocalUsers {
+			out = append(out, &c.VpnClientLocalUsers[i].Properties.Password)
 		}
 		return out
 	}

@@ -93,6 +93,7 @@ func checkLimits(l *errList, obj Object) {
 			limit(t+".vpnAuthenticationTypes", len(c.VpnAuthenticationTypes), MaxShortList, "vpnAuthenticationTypes")
 			limit(t+".vpnClientIpsecPolicies", len(c.VpnClientIpsecPolicies), MaxShortList, "vpnClientIpsecPolicies")
 			limit(t+".radiusServers", len(c.RadiusServers), MaxRadiusServers, "radiusServers")
+			limit(t+".vpnClientLocalUsers", len(c.VpnClientLocalUsers), MaxLocalUsers, "A gateway's local users (vpnClientLocalUsers; use RADIUS for more)")
 		}
 	case *LocalNetworkGateway:
 		limit("properties.localNetworkAddressSpace.addressPrefixes", len(o.Properties.LocalNetworkAddressSpace.AddressPrefixes), MaxLocalNetworkPrefixes, "A local network gateway's address prefixes")

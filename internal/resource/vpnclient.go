@@ -8,6 +8,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 )
 
 // Point-to-site limits (reference §2.5).
@@ -17,6 +21,13 @@ const (
 	MinClientPoolBits      = 29 // P2S pool /29 or larger
 	// MinClientPoolBitsActiveActive: /28 or larger on an active-active gateway.
 	MinClientPoolBitsActiveActive = 28
+	// MaxLocalUsers bounds vpnClientLocalUsers; local user names are at
+	// most MaxLocalUserName characters, passwords MinLocalUserPassword to
+	// MaxLocalUserPassword.
+	MaxLocalUsers        = 100
+	MaxLocalUserName     = 64
+	MinLocalUserPassword = 8
+	MaxLocalUserPassword = 128
 )
 
 // Point-to-site enumerations, in ARM's spelling.
@@ -50,6 +61,10 @@ type VpnClientConfiguration struct {
 	RadiusServerSecret string `json:"radiusServerSecret,omitempty"`
 	// RadiusServers are several RADIUS servers with scores.
 	RadiusServers []RadiusServer `json:"radiusServers,omitempty"`
+	// VpnClientLocalUsers (a vpngw extension; Azure checks user names and
+	// passwords only through RADIUS) are users the gateway itself checks
+	// with EAP-MSCHAPv2. Not with Radius authentication.
+	VpnClientLocalUsers []VpnClientLocalUser `json:"vpnClientLocalUsers,omitempty"`
 	// AadTenant is the Entra ID tenant URL (AAD authentication).
 	AadTenant string `json:"aadTenant,omitempty"`
 	// AadAudience is the Entra ID application ID (AAD authentication).
@@ -98,6 +113,25 @@ type VpnClientRevokedCertificateProperties struct {
 	ProvisioningState string `json:"provisioningState,omitempty"`
 }
 
+// VpnClientLocalUser is a point-to-site user the gateway checks itself
+// (vpngw extension).
+type VpnClientLocalUser struct {
+	// Name is the user name (1 to 64 printable characters, no spaces; a
+	// "DOMAIN\" prefix is allowed and ignored when matching); names are
+	// unique without domain and case.
+	Name string `json:"name"`
+	// Properties holds the password.
+	Properties VpnClientLocalUserProperties `json:"properties"`
+}
+
+// VpnClientLocalUserProperties are a local user's properties.
+type VpnClientLocalUserProperties struct {
+	// Password is write-only (removed by Redact, sealed at rest): 8 to 128
+	// printable characters. A PUT that omits it keeps the stored one of
+	// the user with that name.
+	Password string `json:"password,omitempty"`
+}
+
 // RadiusServer is one RADIUS server.
 type RadiusServer struct {
 	// RadiusServerAddress is the server's IP address.
@@ -144,12 +178,20 @@ func prepareVpnClient(g, old *VirtualNetworkGateway) {
 			c.VpnClientProtocols = []string{VpnClientIkeV2}
 		}
 	}
-	// RADIUS secrets are write-only: GET never shows them, so a
-	// GET-modify-PUT omits them; keep the stored ones.
+	// RADIUS secrets and local users' passwords are write-only: GET never
+	// shows them, so a GET-modify-PUT omits them; keep the stored ones.
 	if old == nil || old.Properties.VpnClientConfiguration == nil {
 		return
 	}
 	oc := old.Properties.VpnClientConfiguration
+	for i := range c.VpnClientLocalUsers {
+		u := &c.VpnClientLocalUsers[i]
+		for _, ou := range oc.VpnClientLocalUsers {
+			if u.Properties.Password == "" && strings.EqualFold(u.Name, ou.Name) {
+				u.Properties.Password = ou.Properties.Password
+			}
+		}
+	}
 	if c.RadiusServerSecret == "" && c.RadiusServerAddress != "" && strings.EqualFold(c.RadiusServerAddress, oc.RadiusServerAddress) {
 		c.RadiusServerSecret = oc.RadiusServerSecret
 	}
@@ -173,7 +215,7 @@ func vpnClientEmpty(c *VpnClientConfiguration) bool {
 		len(c.VpnClientRootCertificates) == 0 && len(c.VpnClientRevokedCertificates) == 0 &&
 		len(c.VpnClientProtocols) == 0 && len(c.VpnAuthenticationTypes) == 0 &&
 		len(c.VpnClientIpsecPolicies) == 0 && c.RadiusServerAddress == "" && c.RadiusServerSecret == "" &&
-		len(c.RadiusServers) == 0 && c.AadTenant == "" && c.AadAudience == "" && c.AadIssuer == ""
+		len(c.RadiusServers) == 0 && len(c.VpnClientLocalUsers) == 0 && c.AadTenant == "" && c.AadAudience == "" && c.AadIssuer == ""
 }
 
 // vpnClientConfigured reports whether a gateway has point-to-site settings.
@@ -295,6 +337,7 @@ func validateVpnClient(l *errList, g *VirtualNetworkGateway, sku SKU, skuOK bool
 			}
 		}
 	}
+	validateLocalUsers(l, c, t, radius)
 	if aad {
 		for _, f := range []struct{ name, v string }{{"aadTenant", c.AadTenant}, {"aadAudience", c.AadAudience}, {"aadIssuer", c.AadIssuer}} {
 			if f.v == "" {
@@ -421,4 +464,45 @@ type VpnServer struct {
 	// DNS are the DNS servers clients are given (the VNet's custom DNS
 	// servers).
 	DNS []string
+}
+
+// validateLocalUsers checks vpnClientLocalUsers (their count is
+// checkLimits' rule, MaxLocalUsers): names unique as EAP-MSCHAPv2 matches them (without domain and case),
+// passwords present and of a sane length; never with Radius (the RADIUS
+// server checks the passwords then). Errors never show a password.
+func validateLocalUsers(l *errList, c *VpnClientConfiguration, t string, radius bool) {
+	ut := t + ".vpnClientLocalUsers"
+	if len(c.VpnClientLocalUsers) == 0 {
+		return
+	}
+	if radius {
+		l.addf(CodeVpnClientConfiguration, ut, "Local users and Radius authentication exclude each other: with Radius the RADIUS server checks user names and passwords. Remove vpnClientLocalUsers or Radius.")
+	}
+	seen := map[string]bool{}
+	for i, u := range c.VpnClientLocalUsers {
+		et := fmt.Sprintf("%s[%d]", ut, i)
+		match := strings.ToLower(mschapv2.UserName(u.Name))
+		switch {
+		case u.Name == "":
+			l.addf(CodeMissingParameter, et+".name", "Every local user needs a name.")
+		case utf8.RuneCountInString(u.Name) > MaxLocalUserName || !printableNoSpace(u.Name) || match == "":
+			l.addf(CodeInvalidParameter, et+".name", "User name %q is invalid: 1 to %d printable characters without spaces (a DOMAIN\\ prefix is allowed).", u.Name, MaxLocalUserName)
+		case seen[match]:
+			l.addf(CodeVpnClientConfiguration, et+".name", "User %q is listed twice (names are matched without domain and case).", u.Name)
+		}
+		seen[match] = true
+		pw := u.Properties.Password
+		switch n := utf8.RuneCountInString(pw); {
+		case pw == "":
+			l.addf(CodeMissingParameter, et+".properties.password", "Local user %q needs a password.", u.Name)
+		case n < MinLocalUserPassword || n > MaxLocalUserPassword || !utf8.ValidString(pw) || strings.ContainsFunc(pw, unicode.IsControl):
+			l.addf(CodeInvalidParameter, et+".properties.password", "The password of local user %q must be %d to %d characters without control characters.", u.Name, MinLocalUserPassword, MaxLocalUserPassword)
+		}
+	}
+}
+
+// printableNoSpace reports whether s is valid UTF-8 of printable
+// characters other than spaces.
+func printableNoSpace(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) || unicode.IsSpace(r) })
 }

@@ -139,6 +139,47 @@ func TestValidateVpnClientConfiguration(t *testing.T) {
 			radius(c)
 			c.RadiusServers = []RadiusServer{{RadiusServerAddress: "10.1.0.12", RadiusServerSecret: "a", RadiusServerScore: -1}}
 		}, code: CodeInvalidParameter, target: t0 + ".radiusServers[0].radiusServerScore"},
+		{name: "local users", mut: func(g *VirtualNetworkGateway) { cfg(g).VpnClientLocalUsers = nUsers(MaxLocalUsers) }},
+		{name: "local users alone", mut: func(g *VirtualNetworkGateway) {
+			c := cfg(g)
+			c.VpnAuthenticationTypes, c.VpnClientRootCertificates = nil, nil
+			c.VpnClientLocalUsers = []VpnClientLocalUser{localUser(`CORP\alice`, "pässwörd1")}
+		}},
+		{name: "too many local users", mut: func(g *VirtualNetworkGateway) { cfg(g).VpnClientLocalUsers = nUsers(MaxLocalUsers + 1) },
+			code: CodeLimitExceeded, target: t0 + ".vpnClientLocalUsers"},
+		{name: "local users with radius", mut: func(g *VirtualNetworkGateway) {
+			radius(cfg(g))
+			cfg(g).VpnClientLocalUsers = nUsers(1)
+		}, code: CodeVpnClientConfiguration, target: t0 + ".vpnClientLocalUsers", msg: []string{"Radius"}},
+		{name: "local user twice", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser("alice", "password1"), localUser(`CORP\ALICE`, "password2")}
+		}, code: CodeVpnClientConfiguration, target: t0 + ".vpnClientLocalUsers[1].name", msg: []string{"twice"}},
+		{name: "local user no name", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser("", "password1")}
+		},
+			code: CodeMissingParameter, target: t0 + ".vpnClientLocalUsers[0].name"},
+		{name: "local user name with space", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser("al ice", "password1")}
+		}, code: CodeInvalidParameter, target: t0 + ".vpnClientLocalUsers[0].name"},
+		{name: "local user domain only", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser(`CORP\`, "password1")}
+		}, code: CodeInvalidParameter, target: t0 + ".vpnClientLocalUsers[0].name"},
+		{name: "local user name too long", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser(strings.Repeat("a", MaxLocalUserName+1), "password1")}
+		}, code: CodeInvalidParameter, target: t0 + ".vpnClientLocalUsers[0].name"},
+		{name: "local user no password", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser("bob", "")}
+		},
+			code: CodeMissingParameter, target: t0 + ".vpnClientLocalUsers[0].properties.password"},
+		{name: "local user short password", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser("bob", "seven77")}
+		}, code: CodeInvalidParameter, target: t0 + ".vpnClientLocalUsers[0].properties.password", msg: []string{"8 to 128"}},
+		{name: "local user long password", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser("bob", strings.Repeat("p", MaxLocalUserPassword+1))}
+		}, code: CodeInvalidParameter, target: t0 + ".vpnClientLocalUsers[0].properties.password"},
+		{name: "local user password with newline", mut: func(g *VirtualNetworkGateway) {
+			cfg(g).VpnClientLocalUsers = []VpnClientLocalUser{localUser("bob", "password\n1")}
+		}, code: CodeInvalidParameter, target: t0 + ".vpnClientLocalUsers[0].properties.password"},
 		{name: "aad", mut: func(g *VirtualNetworkGateway) { aad(cfg(g)) }},
 		{name: "aad missing issuer", mut: func(g *VirtualNetworkGateway) { aad(cfg(g)); cfg(g).AadIssuer = "" },
 			code: CodeMissingParameter, target: t0 + ".aadIssuer"},
@@ -188,6 +229,18 @@ func nRevoked(n int) []VpnClientRevokedCertificate {
 	for i := range n {
 		out = append(out, VpnClientRevokedCertificate{Name: fmt.Sprintf("r%d", i),
 			Properties: VpnClientRevokedCertificateProperties{Thumbprint: fmt.Sprintf("%040X", i+1)}})
+	}
+	return out
+}
+
+func localUser(name, password string) VpnClientLocalUser {
+	return VpnClientLocalUser{Name: name, Properties: VpnClientLocalUserProperties{Password: password}}
+}
+
+func nUsers(n int) []VpnClientLocalUser {
+	var out []VpnClientLocalUser
+	for i := range n {
+		out = append(out, localUser(fmt.Sprintf("user%d", i), fmt.Sprintf("password%d", i)))
 	}
 	return out
 }

@@ -229,6 +229,11 @@ connections {
 		remote_addrs = %[2]s
 		vips = 0.0.0.0
 		encap = yes
+		# A gateway that stops answering (DPD after 10 s of silence) is
+		# connected to again, with no limit on tries: on an active-active
+		# gateway the other instance answers at the same address.
+		dpd_delay = 10s
+		keyingtries = 0
 		proposals = %[8]s
 %[6]s
 		remote {
@@ -241,6 +246,7 @@ connections {
 				remote_ts = %[4]s
 				esp_proposals = %[9]s
 				start_action = none
+				dpd_action = restart
 			}
 		}
 	}
@@ -255,7 +261,8 @@ func (p *Profile) readme() string {
 		"private key (PEM) in private/."
 	switch p.Auth {
 	case AuthEAPMSCHAPv2:
-		how = "User name and password (EAP-MSCHAPv2, checked by the gateway's RADIUS server):\n" +
+		how = "User name and password (EAP-MSCHAPv2, checked by the gateway's RADIUS server or\n" +
+			"its local users):\n" +
 			"replace USERNAME and PASSWORD in swanctl.conf."
 	case AuthEAPTLSRadius:
 		how = "Certificate authentication with EAP-TLS, checked by the gateway's RADIUS server:\n" +

@@ -72,7 +72,7 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("VpnSettings.xml: %+v", vs)
 	}
 	sw := files["strongSwan/swanctl.conf"]
-	for _, want := range []string{"remote_addrs = 203.0.113.5", "id = azuregateway-g1.vpn.vpngw.internal", "vips = 0.0.0.0", "remote_ts = 10.1.0.0/16,10.2.0.0/16",
+	for _, want := range []string{"remote_addrs = 203.0.113.5", "dpd_delay = 10s", "keyingtries = 0", "dpd_action = restart", "id = azuregateway-g1.vpn.vpngw.internal", "vips = 0.0.0.0", "remote_ts = 10.1.0.0/16,10.2.0.0/16",
 		"auth = eap-tls\n\t\t\tcerts = client.pem", "cacerts = VpnServerRoot.pem"} {
 		if !strings.Contains(sw, want) {
 			t.Errorf("swanctl.conf lacks %q:\n%s", want, sw)
