@@ -29,10 +29,11 @@ import (
 //     (Engine.Changed), removes the tunnel and its route (host.dropClient);
 //   - a reload keeps the template's *ike.RemoteAccess (and so its pool and
 //     the connected clients) while the pointToSite section is unchanged
-//     (gwconfig.P2S.Equal); when only the client-certificate check changed
-//     (roots, revoked thumbprints: gwconfig.P2S.SameServer) the template
-//     gets a RemoteAccess sharing everything but Clients, which the engine
-//     applies in place, disconnecting only the clients it now refuses;
+//     (gwconfig.P2S.Equal); when only the client checks changed (roots,
+//     revoked thumbprints, local users: gwconfig.P2S.SameServer) the
+//     template gets a RemoteAccess sharing everything but Clients and
+//     Users, which the engine applies in place, disconnecting only the
+//     clients it now refuses (a removed user, a changed password);
 //     client tunnels are never pruned as unconfigured connections;
 //   - with RADIUS servers, clients' EAP is relayed (radiusRelay): each
 //     message is sent from a goroutine of its own and the answer handed
@@ -62,6 +63,9 @@ func newP2S(prev *p2sState, in *gwconfig.Instance, relay func([]gwconfig.RadiusS
 	if prev != nil && prev.cfg.SameServer(p) {
 		ra := *prev.ra
 		ra.Clients = p.Clients
+		if len(p.Users) > 0 {
+			ra.Users = p.Lookup
+		}
 		return &p2sState{cfg: p, ra: &ra}, nil
 	}
 	pl, err := pool.New(p.Pool)

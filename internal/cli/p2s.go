@@ -254,7 +254,7 @@ func p2sCertCreateCmd(e *env, g *globalOptions, k p2sCertKind) *cobra.Command {
 	case revokedCertKind.use:
 		cmd.Long += " Clients whose certificate chain has the thumbprint are refused, and connected ones are disconnected."
 	case localUserKind.use:
-		cmd.Long += " Adding or deleting a user disconnects the connected clients, which must connect again (vpngw does not yet apply a change of users in place)."
+		cmd.Long += " Adding or deleting a user, or changing a password, applies in place: only the deleted user's sessions, or those of the user whose password changed, end."
 	}
 	groupFlag(cmd, &rg)
 	f := cmd.Flags()

@@ -19,8 +19,9 @@ import (
 // `vpn-client generate` built; that profile, with a user's name and
 // password in its placeholders, connects a real strongSwan client
 // (eap-mschapv2) on a lab client, which reaches a VM and appears in the
-// health. After `local-user delete` the deleted user is refused and the
-// other still connects.
+// health. After `local-user delete` the deleted user's session ends and
+// he is refused; the other user's session survives that and a user's
+// creation (the change applies in place).
 func TestPointToSiteLocalUsers(t *testing.T) {
 	c := newCloud(t)
 	c.gateway("RG1", sub1, "VNet1", "10.1.0.0/16")
@@ -58,16 +59,37 @@ func TestPointToSiteLocalUsers(t *testing.T) {
 		return len(h) == 1 && h[0].VpnUserName == "dave" && netip.MustParsePrefix(pool).Contains(netip.MustParseAddr(h[0].PrivateIPAddress))
 	}, "health: %+v", h)
 
-	// Deleting dave: his session ends (the users changed), and he cannot
-	// connect again; erin can.
+	erin := client("erin-laptop", "192.0.2.72")
+	if err := connectWithin(erin, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	reachable(t, erin.ns, vm, 10*time.Second)
+	erinIP := func() string {
+		for _, d := range c.health("VNet1-gw") {
+			if d.VpnUserName == "erin" {
+				return d.PrivateIPAddress
+			}
+		}
+		return ""
+	}
+	var ip0 string
+	nstest.WaitFor(t, 5*time.Second, func() bool { ip0 = erinIP(); return ip0 != "" }, "erin not in the health list")
+
+	// Deleting dave: his session ends and he cannot connect again; erin's
+	// session is untouched (the change applies in place).
 	c.cli("network", "vnet-gateway", "local-user", "delete", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "dave", "-o", "none")
 	nstest.WaitFor(t, 10*time.Second, func() bool { return !dave.swan.Established(dave.conn) }, "the deleted user is still connected")
 	if err := dave.connect(10 * time.Second); err == nil {
 		t.Fatal("a deleted user connected")
 	}
-	erin := client("erin-laptop", "192.0.2.72")
-	if err := connectWithin(erin, 20*time.Second); err != nil {
-		t.Fatal(err)
+	// Adding a user leaves her session alone too.
+	c.cli("network", "vnet-gateway", "local-user", "create", "-g", "RG1", "--gateway-name", "VNet1-gw", "-n", "frank", "--password", "Frank-Secret-44", "-o", "none")
+	time.Sleep(2 * time.Second) // the agents have the new users (the create waited for the operation)
+	if !erin.swan.Established(erin.conn) || erinIP() != ip0 {
+		t.Fatalf("erin's session did not survive deleting dave and adding frank (address %s, was %s)", erinIP(), ip0)
+	}
+	if out := erin.swan.Log(); strings.Count(out, "EAP method EAP_MSCHAPV2 succeeded") != 1 {
+		t.Fatalf("erin authenticated %d times, want once", strings.Count(out, "EAP method EAP_MSCHAPV2 succeeded"))
 	}
 	reachable(t, erin.ns, vm, 10*time.Second)
 }

@@ -168,20 +168,22 @@ func (p *P2S) Lookup(user string) ([16]byte, bool) {
 // certificate and key content included (files may change under the same
 // names). Either may be nil.
 func (p *P2S) Equal(o *P2S) bool {
-	return p.SameServer(o) && (p == nil || p.ClientsEqual(o))
+	return p.SameServer(o) && (p == nil || p.ClientsEqual(o) && mapsEqual(p.Users, o.Users))
 }
 
 // SameServer reports whether two checked point-to-site settings are the
-// same but for the client-certificate check (ClientRootCertificates and
-// RevokedThumbprints): such a change applies without disconnecting the
-// clients it still accepts. Either may be nil.
+// same but for the client checks: the client-certificate check
+// (ClientRootCertificates and RevokedThumbprints) and the local users
+// (added, removed or with new passwords, as long as there are some before
+// and after). Such a change applies without disconnecting the clients it
+// still accepts. Either may be nil.
 func (p *P2S) SameServer(o *P2S) bool {
 	if p == nil || o == nil {
 		return p == o
 	}
 	return p.Name == o.Name && p.FQDN == o.FQDN && slices.Equal(p.Pool, o.Pool) && slices.Equal(p.DNS, o.DNS) &&
 		slices.EqualFunc(p.Cert, o.Cert, func(a, b []byte) bool { return string(a) == string(b) }) &&
-		keyEqual(p.Key, o.Key) && mapsEqual(p.Users, o.Users) &&
+		keyEqual(p.Key, o.Key) && (len(p.Users) > 0) == (len(o.Users) > 0) &&
 		reflect.DeepEqual(p.IpsecPolicy, o.IpsecPolicy) &&
 		slices.EqualFunc(p.Radius, o.Radius, func(a, b RadiusServer) bool {
 			return a.Addr == b.Addr && a.Score == b.Score && string(a.Secret) == string(b.Secret)

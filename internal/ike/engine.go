@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike/message"
+	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
 )
 
@@ -165,7 +166,13 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 		want[p.Name] = p
 	}
 	kept := map[string]bool{}
-	var recheck []*peer
+	// recheckOf is a template whose client checks changed, with the
+	// local users its clients signed in with.
+	type recheckOf struct {
+		tmpl     *peer
+		oldUsers mschapv2.Lookup
+	}
+	var recheck []recheckOf
 	for name, p := range e.peers {
 		cfg, ok := want[name]
 		switch {
@@ -173,16 +180,16 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 		case peerEqual(p.cfg, cfg):
 			kept[name] = true
 		case raCompatible(p.cfg, cfg):
-			// Only the client-certificate check changed: keep the
-			// clients that still pass it.
+			// Only the client checks changed: keep the clients that
+			// still pass them.
+			recheck = append(recheck, recheckOf{p, p.cfg.RemoteAccess.Users})
 			p.cfg = cfg
 			kept[name] = true
 			e.touchPeer(p)
-			recheck = append(recheck, p)
 		}
 	}
-	for _, p := range recheck {
-		e.recheckClients(now, p)
+	for _, r := range recheck {
+		e.recheckClients(now, r.tmpl, r.oldUsers)
 	}
 	for name, p := range e.peers {
 		if kept[name] || (p.client != nil && kept[p.client.template]) {

@@ -308,6 +308,30 @@ func TestInteropRemoteAccessEAPMSCHAPv2(t *testing.T) {
 	if n, _ := l.pool.Stats(); n != 1 {
 		t.Fatalf("%d addresses leased after a refused client, want 1", n)
 	}
+
+	// Changing the users keeps the sessions of those still allowed: a user
+	// added, another removed, bob unchanged.
+	bobSA := l.clients()[`CORP\bob`].IKE[0].SPIi
+	l.setUsers(map[string]string{"bob": "s3cret!", "dave": "pw-dave"})
+	time.Sleep(500 * time.Millisecond)
+	if c, ok := l.clients()[`CORP\bob`]; !ok || len(c.IKE) != 1 || c.IKE[0].SPIi != bobSA {
+		t.Fatalf("bob's session did not survive adding dave and removing alice and carol: %+v", c)
+	}
+	// His password changed: his session ends, as when he is removed.
+	l.setUsers(map[string]string{"bob": "new-s3cret!", "dave": "pw-dave"})
+	nstest.WaitFor(t, 5*time.Second, func() bool { _, ok := l.clients()[`CORP\bob`]; return !ok }, "bob still connected after his password changed")
+}
+
+// setUsers gives the template local users (name: password) in place of
+// its current ones.
+func (l *raLab) setUsers(users map[string]string) {
+	ra := *l.tmpl.RemoteAccess
+	ra.Users = func(u string) ([16]byte, bool) {
+		pw, ok := users[mschapv2.UserName(u)]
+		return mschapv2.NTPasswordHash(pw), ok
+	}
+	l.tmpl.RemoteAccess = &ra
+	l.setTemplate()
 }
 
 // revoke gives the template the lab's root with c's thumbprint revoked.

@@ -440,34 +440,50 @@ func (sa *ikeSA) raAccept(now time.Time, m, first *message.Message, t *peer, use
 
 // raCompatible reports whether template configuration b can replace a
 // without disconnecting its clients: both remote access, the same pool,
-// key, certificate, users and DNS, and nothing else changed but the
-// client-certificate check (new roots or revoked thumbprints).
+// key, certificate, relay and DNS, and nothing else changed but the
+// client checks: the client certificates (new roots or revoked
+// thumbprints) and the local users (added, removed, new passwords).
+// recheckClients then ends the sessions those changes refuse.
 func raCompatible(a, b Peer) bool {
 	ra, rb := a.RemoteAccess, b.RemoteAccess
 	if ra == nil || rb == nil || ra.Pool != rb.Pool || ra.Key != rb.Key || ra.Relay != rb.Relay || !reflect.DeepEqual(ra.Cert, rb.Cert) ||
-		!reflect.DeepEqual(ra.DNS, rb.DNS) || (ra.Users == nil) != (rb.Users == nil) ||
-		(ra.Users != nil && reflect.ValueOf(ra.Users).Pointer() != reflect.ValueOf(rb.Users).Pointer()) {
+		!reflect.DeepEqual(ra.DNS, rb.DNS) || (ra.Users == nil) != (rb.Users == nil) {
 		return false
 	}
 	a.RemoteAccess, b.RemoteAccess = nil, nil
 	return reflect.DeepEqual(a, b)
 }
 
-// recheckClients disconnects the certificate clients of template t whose
-// chain no longer verifies (a revoked thumbprint, a removed root), as
-// Azure does when a certificate is revoked.
-func (e *Engine) recheckClients(now time.Time, t *peer) {
-	v := t.cfg.RemoteAccess.Clients
+// recheckClients disconnects the clients of template t that its changed
+// configuration refuses: certificate clients whose chain no longer
+// verifies (a revoked thumbprint, a removed root), as Azure does when a
+// certificate is revoked, and local EAP-MSCHAPv2 users who were removed or
+// whose password changed (oldUsers is the lookup they signed in with).
+func (e *Engine) recheckClients(now time.Time, t *peer, oldUsers mschapv2.Lookup) {
+	ra := t.cfg.RemoteAccess
+	v := ra.Clients
 	for _, p := range e.peers {
 		c := p.client
-		if c == nil || c.template != t.cfg.Name || c.chain == nil {
+		if c == nil || c.template != t.cfg.Name {
 			continue
 		}
 		var err error
-		if v == nil {
+		switch {
+		case c.chain != nil && v == nil:
 			err = fmt.Errorf("certificate clients are no longer accepted")
-		} else {
+		case c.chain != nil:
 			_, err = v.Verify(c.chain, now)
+		case ra.Relay == nil && ra.Users != nil && oldUsers != nil:
+			// A local EAP-MSCHAPv2 user (a RADIUS relay's users are the
+			// RADIUS server's to judge).
+			newHash, ok := ra.Users(c.user)
+			oldHash, had := oldUsers(c.user)
+			switch {
+			case !ok:
+				err = fmt.Errorf("user %q was removed", c.user)
+			case had && newHash != oldHash:
+				err = fmt.Errorf("user %q's password changed", c.user)
+			}
 		}
 		if err == nil {
 			continue
