@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/vpngw/vpngw/internal/api"
@@ -15,12 +14,7 @@ import (
 // in both replicas' activity logs (the log is in the store).
 func TestActivityLogSharedByReplicas(t *testing.T) {
 	etcd := etcdtest.Start(t)
-	keyFile := filepath.Join(t.TempDir(), "secrets.key")
-	var bases [2]string
-	for i := range bases {
-		addr, _ := startNoneStop(t, etcdOptions(t, etcd.Endpoint, "/vpngw/activity/", keyFile))
-		bases[i] = "http://" + addr
-	}
+	bases := startEtcdReplicas(t, etcd.Endpoint, "/vpngw/activity/", 2)
 	rg := haSub + "/resourceGroups/act"
 	putJSON(t, bases[0]+rg+etcdTestAPI, `{"location":"westeurope"}`)
 	lng := haID("act", "localNetworkGateways", "site")

@@ -30,12 +30,7 @@ func BenchmarkAPIWrite(b *testing.B) {
 	// The etcd replicas start first: only the first bootstraps an
 	// administrator, and the second signs in with that one's credential
 	// (adminToken remembers the first credential it reads per test).
-	var etcdBases []string
-	for range 2 {
-		addr, stop := startNoneStop(b, etcdOptions(b, etcd.Endpoint, "/vpngw/bench/", keyFile))
-		defer stop()
-		etcdBases = append(etcdBases, "http://"+addr)
-	}
+	etcdBases := startEtcdReplicas(b, etcd.Endpoint, "/vpngw/bench/", 2)
 	bolt, stopBolt := startNoneStop(b, Options{SecretsKeyFile: keyFile})
 	defer stopBolt()
 	setups := []setup{{"bolt", []string{"http://" + bolt}},

@@ -25,6 +25,20 @@ func etcdOptions(t testing.TB, endpoint, prefix, keyFile string) Options {
 	}
 }
 
+// startEtcdReplicas starts n `serve --provider none` replicas on the etcd
+// at endpoint under prefix, sharing one secrets key, and returns their
+// base URLs. They stop at the test's cleanup.
+func startEtcdReplicas(t testing.TB, endpoint, prefix string, n int) []string {
+	t.Helper()
+	keyFile := filepath.Join(t.TempDir(), "secrets.key")
+	bases := make([]string, n)
+	for i := range bases {
+		addr, _ := startNoneStop(t, etcdOptions(t, endpoint, prefix, keyFile))
+		bases[i] = "http://" + addr
+	}
+	return bases
+}
+
 // putJSON PUTs body and fails the test unless the API accepts it.
 func putJSON(t *testing.T, url, body string) {
 	t.Helper()

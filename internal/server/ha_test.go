@@ -532,12 +532,7 @@ func TestReplicasEtcdMemberLost(t *testing.T) {
 // round when this was tried.
 func TestReplicasShareWriterLock(t *testing.T) {
 	etcd := etcdtest.Start(t)
-	keyFile := filepath.Join(t.TempDir(), "secrets.key")
-	var bases [2]string
-	for i := range bases {
-		addr, _ := startNoneStop(t, etcdOptions(t, etcd.Endpoint, "/vpngw/lock/", keyFile))
-		bases[i] = "http://" + addr
-	}
+	bases := startEtcdReplicas(t, etcd.Endpoint, "/vpngw/lock/", 2)
 	const rounds, racers = 20, 4
 	putJSON(t, bases[0]+haSub+"/resourceGroups/lock"+etcdTestAPI, `{"location":"westeurope"}`)
 	vnetBody := `{"location":"westeurope","properties":{"addressSpace":{"addressPrefixes":["10.1.0.0/16"]},"subnets":[{"name":"GatewaySubnet","properties":{"addressPrefix":"10.1.255.0/27"}}]}}`
