@@ -199,6 +199,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.dp.Close()
 		return err
 	}
+	if err := dp.SetCoveringRoutes(a.p2s.routes()); err != nil {
+		a.dp.Close()
+		return fmt.Errorf("agent: point-to-site pool route: %w", err)
+	}
 	if err := a.eng.SetPeers(time.Now(), a.cfg, peers, a.p2s.peer(a.cfg)); err != nil {
 		a.dp.Close()
 		return err
@@ -328,6 +332,10 @@ func (a *Agent) Reload(ctx context.Context, cfg *gwconfig.Instance) error {
 		p2s, err := newP2S(a.p2s, cfg, a.newRelay)
 		if err != nil {
 			rerr = err
+			return
+		}
+		if rerr = a.dp.SetCoveringRoutes(p2s.routes()); rerr != nil {
+			rerr = fmt.Errorf("agent: point-to-site pool route: %w", rerr)
 			return
 		}
 		if rerr = a.eng.SetPeers(now, cfg, peers, p2s.peer(cfg)); rerr != nil {

@@ -23,7 +23,9 @@ import (
 //     "<template>/<user>/<address>"; when the client's first Child SA is
 //     installed the host creates its data-plane tunnel on the fly
 //     (host.clientTunnel): the client's address as the one routed prefix
-//     (a kernel route into the TUN device), its endpoint as IKE found it;
+//     (in the data plane's prefix table only: the pool's prefixes are
+//     routed into the TUN device once, as covering routes, so a client
+//     costs no netlink route), its endpoint as IKE found it;
 //   - when the engine forgets the client (its last IKE SA gone, or the
 //     template changed) the status path, which is told of the change
 //     (Engine.Changed), removes the tunnel and its route (host.dropClient);
@@ -157,6 +159,16 @@ func (s *p2sState) peer(in *gwconfig.Instance) *ike.Peer {
 	}
 }
 
+// routes are the prefixes the kernel routes into the TUN device for the
+// clients (dataplane.SetCoveringRoutes): the address pool; nil without
+// point-to-site.
+func (s *p2sState) routes() []netip.Prefix {
+	if s == nil {
+		return nil
+	}
+	return s.cfg.Pool
+}
+
 // name is the template's name ("" without point-to-site).
 func (s *p2sState) name() string {
 	if s == nil {
@@ -167,7 +179,8 @@ func (s *p2sState) name() string {
 
 // clientTunnel creates the data-plane tunnel of a remote-access client
 // whose first Child SA is being installed: its virtual address is routed
-// into it. It reports false for a name that is no client.
+// into it (by the data plane's prefix table; the kernel's route is the
+// pool's). It reports false for a name that is no client.
 func (h *host) clientTunnel(name string, local, remote netip.AddrPort, encap bool) (bool, error) {
 	c, ok := h.a.eng.v2.Client(name)
 	if !ok {

@@ -251,6 +251,9 @@ type Dataplane struct {
 	// throws are the peer addresses the default route table throws back
 	// to the main table.
 	throws map[netip.Addr]bool
+	// covers are the covering routes (cover.go): kernel routes into the
+	// TUN device that no tunnel owns.
+	covers []netip.Prefix
 
 	localMu    sync.Mutex // guards localCache
 	localCache map[netip.Addr]localEntry
@@ -409,6 +412,9 @@ func (d *Dataplane) Close() error {
 		// the device outlives us).
 		d.mu.Lock()
 		for p := range d.routes {
+			d.delTunnelRoute(p)
+		}
+		for _, p := range d.covers {
 			d.delRoute(p)
 		}
 		d.mu.Unlock()
@@ -586,7 +592,7 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 	for _, p := range t.prefixes {
 		p = p.Masked()
 		if owner, ok := d.routes[p]; ok && owner == tc.ID && !want[p] {
-			errs = append(errs, d.delRoute(p))
+			errs = append(errs, d.delTunnelRoute(p))
 			delete(d.routes, p)
 		}
 	}
@@ -594,7 +600,7 @@ func (d *Dataplane) SetTunnel(tc TunnelConfig) error {
 		if _, ok := d.routes[p]; ok {
 			continue
 		}
-		if err := d.addRoute(p); err != nil {
+		if err := d.addTunnelRoute(p); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -620,7 +626,7 @@ func (d *Dataplane) RemoveTunnel(id string) error {
 	for _, p := range t.prefixes {
 		p = p.Masked()
 		if owner, ok := d.routes[p]; ok && owner == id {
-			errs = append(errs, d.delRoute(p))
+			errs = append(errs, d.delTunnelRoute(p))
 			delete(d.routes, p)
 		}
 	}
