@@ -22,7 +22,8 @@
 #      (heap-IMPL-nN-rR.pprof); IMPLS="vpngw" runs only these responders
 #      (no ratios without strongswan);
 #      VPNGW_BEFORE=path: also run this vpngw binary (impl vpngw-before),
-#      for before/after figures from the same run;
+#      for before/after figures from the same run (the first-ping part
+#      too: its connects rotate over vpngw, strongswan, vpngw-before);
 #      PERF=1 records `perf record -g` of the vpngw agent's setup phase
 #      (first repeat, each N) into $RESULTS/perf-N.data;
 #      PING_ONLY=1 (P2S mode) runs only the first-ping part, not the N
@@ -203,8 +204,10 @@ first_ping() {
 	local n=$1 r=$2 impl=$3 gw cl cdir=$RUN/c gdir=$RUN/r
 	for ns in "$NS_I" "$NS_R"; do nsx "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0; done
 	swan_conf "$CONF"
-	if [ "$impl" = vpngw ]; then
-		nsx_bg "$NS_R" "$LOGS/ping-vpngw-r$r.log" "$VPNGW_BIN" agent --config "$CONF/$n/p2s-vpngw.yaml" --log-level warn
+	if [ "$impl" != strongswan ]; then
+		local bin=$VPNGW_BIN
+		[ "$impl" = vpngw-before ] && bin=$VPNGW_BEFORE
+		nsx_bg "$NS_R" "$LOGS/ping-$impl-r$r.log" "$bin" agent --config "$CONF/$n/p2s-vpngw.yaml" --log-level warn
 		gw=$BG_PID
 		for _ in $(seq 1 200); do [ -S "$SOCK" ] && break; alive "$gw" || break; sleep 0.05; done
 		[ -S "$SOCK" ] || { fail "first ping: vpngw agent did not come up"; stop_pid "$gw"; return 0; }
@@ -234,7 +237,7 @@ first_ping() {
 	# gateway, now that charon has left the IKE ports. It authenticates
 	# with IKEv2 certificates, which the strongSwan gateway takes with the
 	# plain template (vpngw takes both at once).
-	if [ "$impl" != vpngw ]; then gw_load "$n" "$r" swanctl.conf || { stop_pid "$gw"; return 0; }; fi
+	if [ "$impl" = strongswan ]; then gw_load "$n" "$r" swanctl.conf || { stop_pid "$gw"; return 0; }; fi
 	nsx "$NS_I" "$BENCH" first-ping -client go -p2s "$CONF/$n" -out "$RESULTS" -repeat "$r" -impl "$impl" -tries "$PING_TRIES" ||
 		fail "first ping (Go client): $impl repeat $r"
 	stop_pid "$gw"
@@ -266,7 +269,9 @@ for n in $SCALE; do
 	done
 	if [ "$MODE" = p2s ] && [ "$n" = "${SCALE%% *}" ] && [ "$PING_TRIES" -gt 0 ]; then
 		for r in $(seq 1 "$REPEATS"); do
-			order=vpngw; [ $((r % 2)) = 0 ] && order="strongswan vpngw" || order="vpngw strongswan"
+			if [ -n "$VPNGW_BEFORE" ]; then
+				order=$(printf '%s\n' vpngw strongswan vpngw-before | awk -v r="$r" '{a[NR]=$0} END {for (i=0; i<NR; i++) print a[(i+r-1)%NR+1]}')
+			elif [ $((r % 2)) = 0 ]; then order="strongswan vpngw"; else order="vpngw strongswan"; fi
 			[ -z "$PING_ONLY" ] || "$BENCH" idle -out "$RESULTS" -repeat "$r" -window 2s || true
 			for impl in $order; do
 				log "first ping, repeat $r/$REPEATS: $impl gateway"

@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -212,44 +213,75 @@ func writePingTable(w io.Writer, client string, samples []PingSample) {
 		all[s.Impl] = append(all[s.Impl], s.FirstPingMs)
 		reps[s.Repeat] = true
 	}
-	var ratios []float64
-	var per []string
-	for _, r := range sortedKeys(reps) {
-		v, sw := by[key{r, "vpngw"}], by[key{r, "strongswan"}]
-		if len(v) == 0 || len(sw) == 0 {
-			per = append(per, "–")
-			continue
-		}
-		x := median(v) / median(sw)
-		ratios = append(ratios, x)
-		per = append(per, fmt.Sprintf("%.2f", x))
+	// vpngw-before (VPNGW_BEFORE) is a second vpngw binary of the same
+	// run: its own row and ratio.
+	impls := []string{"vpngw"}
+	if len(all["vpngw-before"]) > 0 {
+		impls = append(impls, "vpngw-before")
 	}
 	name := map[string]string{"strongswan": "strongSwan charon client", "go": "Go client (vpngw's engine, ICMP in ESP)"}[client]
 	fmt.Fprintf(w, "\n### First ping, %s: IKE_SA_INIT to the first echo reply through the tunnel (ms)\n\n", name)
 	fmt.Fprintf(w, "| gateway | median (all connects) | per repeat (median of its connects) |\n|---|---|---|\n")
-	for _, impl := range []string{"vpngw", "strongswan"} {
+	for _, impl := range append(slices.Clone(impls), "strongswan") {
 		var pr []string
 		for _, r := range sortedKeys(reps) {
 			pr = append(pr, fmtMedian(by[key{r, impl}]))
 		}
 		fmt.Fprintf(w, "| %s | %s | %s |\n", impl, fmtMedian(all[impl]), strings.Join(pr, " "))
 	}
-	fmt.Fprintf(w, "| ratio vpngw/strongSwan | **%s** (median of the per-repeat ratios) | %s |\n", fmtMedian(ratios), strings.Join(per, " "))
-	// Where the time went, from the client: the gateway's last IKE
-	// message (IKE_AUTH response) in, the Child SA installed.
-	auth, child := map[string][]float64{}, map[string][]float64{}
+	for _, impl := range impls {
+		var ratios []float64
+		var per []string
+		for _, r := range sortedKeys(reps) {
+			v, sw := by[key{r, impl}], by[key{r, "strongswan"}]
+			if len(v) == 0 || len(sw) == 0 {
+				per = append(per, "–")
+				continue
+			}
+			x := median(v) / median(sw)
+			ratios = append(ratios, x)
+			per = append(per, fmt.Sprintf("%.2f", x))
+		}
+		fmt.Fprintf(w, "| ratio %s/strongSwan | **%s** (median of the per-repeat ratios) | %s |\n", impl, fmtMedian(ratios), strings.Join(per, " "))
+	}
+	// Where the time went, from the client's arrival times (Go client):
+	// each step's median over the connects, per gateway.
+	type step struct {
+		name string
+		of   func(s PingSample) float64
+	}
+	steps := []step{
+		{"IKE_SA_INIT sent → its answer in", func(s PingSample) float64 { return s.IKEInMs[0] }},
+		{"IKE_SA_INIT answer in → IKE_AUTH answer in", func(s PingSample) float64 { return s.IKEInMs[len(s.IKEInMs)-1] - s.IKEInMs[0] }},
+		{"IKE_AUTH answer in → the client's Child SA", func(s PingSample) float64 { return s.InitiateMs - s.IKEInMs[len(s.IKEInMs)-1] }},
+		{"Child SA → first echo reply", func(s PingSample) float64 { return s.FirstPingMs - s.InitiateMs }},
+	}
+	gws := append(slices.Clone(impls), "strongswan")
+	vals := map[string][][]float64{}
 	for _, s := range samples {
-		if s.Error != "" {
+		if s.Error != "" || len(s.IKEInMs) < 2 {
 			continue
 		}
-		child[s.Impl] = append(child[s.Impl], s.InitiateMs)
-		if n := len(s.IKEInMs); n > 0 {
-			auth[s.Impl] = append(auth[s.Impl], s.IKEInMs[n-1])
+		if vals[s.Impl] == nil {
+			vals[s.Impl] = make([][]float64, len(steps))
+		}
+		for i, st := range steps {
+			vals[s.Impl][i] = append(vals[s.Impl][i], st.of(s))
 		}
 	}
-	if len(auth["vpngw"]) > 0 {
-		fmt.Fprintf(w, "\nMedians (ms from the start): the gateway's IKE_AUTH response in, vpngw %s, strongSwan %s; the client's Child SA installed, vpngw %s, strongSwan %s.\n",
-			fmtMedian(auth["vpngw"]), fmtMedian(auth["strongswan"]), fmtMedian(child["vpngw"]), fmtMedian(child["strongswan"]))
+	if len(vals["vpngw"]) > 0 {
+		fmt.Fprintf(w, "\nWhere the time went (medians over the connects, ms, from the client's arrival times):\n\n| step | %s |\n|---|%s\n", strings.Join(gws, " | "), strings.Repeat("---|", len(gws)))
+		for i, st := range steps {
+			var cols []string
+			for _, g := range gws {
+				if vals[g] == nil {
+					cols = append(cols, "–")
+					continue
+				}
+				cols = append(cols, fmtMedian(vals[g][i]))
+			}
+			fmt.Fprintf(w, "| %s | %s |\n", st.name, strings.Join(cols, " | "))
+		}
 	}
 	if failed > 0 {
 		fmt.Fprintf(w, "\n%d connects failed and are left out (see %s).\n", failed, pingFile)

@@ -34,7 +34,7 @@ func TestCheckAddresses(t *testing.T) {
 
 // TestP2SReport: the P2S report names its figures, lists the addresses
 // per sample, and gives the first-ping ratio of every repeat and their
-// median.
+// median (for a vpngw-before binary too), and the Go client's steps.
 func TestP2SReport(t *testing.T) {
 	dir := t.TempDir()
 	for _, s := range []ScaleSample{
@@ -50,6 +50,9 @@ func TestP2SReport(t *testing.T) {
 		{Repeat: 1, Impl: "strongswan", Try: 1, FirstPingMs: 40},
 		{Repeat: 2, Impl: "vpngw", Try: 1, FirstPingMs: 10}, {Repeat: 2, Impl: "strongswan", Try: 1, FirstPingMs: 50},
 		{Repeat: 2, Impl: "strongswan", Try: 2, Error: "no echo reply"},
+		{Repeat: 1, Impl: "vpngw-before", Try: 1, FirstPingMs: 20}, {Repeat: 2, Impl: "vpngw-before", Try: 1, FirstPingMs: 40},
+		{Repeat: 3, Impl: "vpngw", Client: "go", Try: 1, FirstPingMs: 4, InitiateMs: 3.5, IKEInMs: []float64{1, 3}},
+		{Repeat: 3, Impl: "strongswan", Client: "go", Try: 1, FirstPingMs: 8, InitiateMs: 7, IKEInMs: []float64{2, 6}},
 	} {
 		if err := appendJSONLine(dir, pingFile, s); err != nil {
 			t.Fatal(err)
@@ -66,7 +69,12 @@ func TestP2SReport(t *testing.T) {
 		"| responder memory per connected client (kB) | vpngw | 20.00 | 40.00 | 0.500 | 0.50 |",
 		"r1 vpngw 10/10, r1 strongswan 10/10",
 		"| ratio vpngw/strongSwan | **0.350** (median of the per-repeat ratios) | 0.50 0.20 |",
+		"| ratio vpngw-before/strongSwan | **0.650** (median of the per-repeat ratios) | 0.50 0.80 |",
 		"1 connects failed",
+		"| ratio vpngw/strongSwan | **0.500** (median of the per-repeat ratios) | 0.50 |",
+		"| step | vpngw | strongswan |",
+		"| IKE_SA_INIT answer in → IKE_AUTH answer in | 2.00 | 4.00 |",
+		"| Child SA → first echo reply | 0.500 | 1.00 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
