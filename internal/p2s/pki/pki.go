@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -24,6 +25,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -157,18 +159,38 @@ func Thumbprint(c *x509.Certificate) string {
 }
 
 // Verifier checks client certificates against a gateway's roots and
-// revoked thumbprints. It is immutable and safe for concurrent use.
+// revoked thumbprints. Its roots and thumbprints never change (a new
+// configuration makes a new Verifier); it is safe for concurrent use.
+//
+// It remembers the chains it accepted (at most maxVerified, forgotten all
+// at once when full), so that a client that connects again with the same
+// chain costs no chain building and no signature check, only a parse of
+// its certificate, the revocation check and the validity window, as
+// strongSwan's certificate cache spares it the signature checks.
 type Verifier struct {
 	roots   *x509.CertPool
 	names   []string
 	revoked map[string]bool
 	certReq []byte
+
+	mu sync.Mutex // guards verified
+	// verified are the chains Verify accepted, by the SHA-256 of their
+	// certificates' DER, with the window in which all of the chain's
+	// certificates (its root included) are valid.
+	verified map[[sha256.Size]byte]window
 }
+
+// maxVerified bounds Verifier.verified (about 80 bytes each).
+const maxVerified = 4096
+
+// window is the time a verified chain stays valid: all its certificates'
+// validity periods at once.
+type window struct{ notBefore, notAfter time.Time }
 
 // NewVerifier parses the roots (publicCertData values) and the revoked
 // thumbprints; a root that does not parse is an error naming its index.
 func NewVerifier(roots []string, revoked []string) (*Verifier, error) {
-	v := &Verifier{roots: x509.NewCertPool(), revoked: map[string]bool{}}
+	v := &Verifier{roots: x509.NewCertPool(), revoked: map[string]bool{}, verified: map[[sha256.Size]byte]window{}}
 	for i, r := range roots {
 		der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(r), ""))
 		if err != nil {
@@ -197,7 +219,8 @@ func (v *Verifier) CertReq() []byte { return v.certReq }
 // Verify checks a client's certificate chain (end entity first, DER) at
 // time now: revoked thumbprints first (of every certificate in the chain,
 // as a revoked intermediate revokes its clients), then the chain to a
-// root, its validity and client-authentication usage.
+// root, its validity and client-authentication usage (or, for a chain it
+// accepted before, the validity window it found then).
 func (v *Verifier) Verify(chain [][]byte, now time.Time) (*x509.Certificate, error) {
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("%w: no certificate", ErrUntrusted)
@@ -215,14 +238,51 @@ func (v *Verifier) Verify(chain [][]byte, now time.Time) (*x509.Certificate, err
 			return certs[0], fmt.Errorf("%w: %q (thumbprint %s)", ErrRevoked, c.Subject.CommonName, Thumbprint(c))
 		}
 	}
+	key := chainKey(chain)
+	v.mu.Lock()
+	w, ok := v.verified[key]
+	v.mu.Unlock()
+	if ok && !now.Before(w.notBefore) && !now.After(w.notAfter) {
+		return certs[0], nil
+	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	_, err := certs[0].Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, CurrentTime: now,
+	chains, err := certs[0].Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	if err != nil {
 		return certs[0], fmt.Errorf("%w: %q: %v (roots: %s)", ErrUntrusted, certs[0].Subject.CommonName, err, strings.Join(v.names, ", "))
 	}
+	w = window{notAfter: certs[0].NotAfter}
+	for _, c := range chains[0] {
+		if c.NotBefore.After(w.notBefore) {
+			w.notBefore = c.NotBefore
+		}
+		if c.NotAfter.Before(w.notAfter) {
+			w.notAfter = c.NotAfter
+		}
+	}
+	v.mu.Lock()
+	if len(v.verified) >= maxVerified {
+		clear(v.verified)
+	}
+	v.verified[key] = w
+	v.mu.Unlock()
 	return certs[0], nil
+}
+
+// chainKey identifies a chain: the SHA-256 of its certificates' DER, each
+// preceded by its length.
+func chainKey(chain [][]byte) [sha256.Size]byte {
+	h := sha256.New()
+	for _, der := range chain {
+		var n [4]byte
+		n[0], n[1], n[2], n[3] = byte(len(der)>>24), byte(len(der)>>16), byte(len(der)>>8), byte(len(der))
+		h.Write(n[:])
+		h.Write(der)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
 }

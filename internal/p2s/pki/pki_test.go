@@ -69,3 +69,46 @@ func TestVerifyClient(t *testing.T) {
 		t.Fatalf("server certificate: EKU %v, names %v", server.Cert.UnknownExtKeyUsage, server.Cert.DNSNames)
 	}
 }
+
+// TestVerifyRemembersChains: a chain Verify accepted is remembered (and
+// only then), and a remembered chain is still refused outside its
+// validity window; a new Verifier (a new configuration: a revoked
+// thumbprint) remembers nothing.
+func TestVerifyRemembersChains(t *testing.T) {
+	root, err := NewCA("P2SRootCert", ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewCA("Other", ECDSAP256)
+	c, _ := root.IssueClient("alice@contoso.com", ECDSAP256, 24*time.Hour)
+	stranger, _ := other.IssueClient("eve@evil.example", ECDSAP256, 24*time.Hour)
+	v, err := NewVerifier([]string{PublicCertData(root.Cert)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := v.Verify([][]byte{stranger.Cert.Raw}, now); !errors.Is(err, ErrUntrusted) {
+		t.Fatalf("stranger: %v", err)
+	}
+	if len(v.verified) != 0 {
+		t.Fatalf("a refused chain was remembered")
+	}
+	for i := range 2 {
+		leaf, err := v.Verify([][]byte{c.Cert.Raw}, now)
+		if err != nil || leaf.Subject.CommonName != "alice@contoso.com" {
+			t.Fatalf("verify %d: %v, %v", i, leaf, err)
+		}
+		if len(v.verified) != 1 {
+			t.Fatalf("verify %d: %d chains remembered, want 1", i, len(v.verified))
+		}
+	}
+	for _, at := range []time.Time{now.Add(48 * time.Hour), c.Cert.NotBefore.Add(-time.Minute)} {
+		if _, err := v.Verify([][]byte{c.Cert.Raw}, at); !errors.Is(err, ErrUntrusted) {
+			t.Fatalf("remembered chain at %v, outside its validity: %v", at, err)
+		}
+	}
+	revoking, _ := NewVerifier([]string{PublicCertData(root.Cert)}, []string{Thumbprint(c.Cert)})
+	if _, err := revoking.Verify([][]byte{c.Cert.Raw}, now); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("revoked after being accepted by the old verifier: %v", err)
+	}
+}
