@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -61,7 +62,12 @@ type PingSample struct {
 	// IKE messages (IKE_SA_INIT response, IKE_AUTH response), from the
 	// start: the gateway's and the client's shares of the setup.
 	IKEInMs []float64 `json:"ikeInMs,omitempty"`
-	Error   string    `json:"error,omitempty"`
+	// IKEOutMs (Go client only) are the times the client's IKE messages
+	// left (IKE_SA_INIT, IKE_AUTH, then any Delete), from the start: the
+	// IKE_AUTH step splits into the client's part (IKE_SA_INIT answer in
+	// → its IKE_AUTH out) and the gateway's round trip (→ the answer in).
+	IKEOutMs []float64 `json:"ikeOutMs,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 func swanctl(ctx context.Context, uri string, args ...string) *exec.Cmd {
@@ -195,6 +201,15 @@ func writePingReport(dir string, w io.Writer) error {
 	return nil
 }
 
+// outAt is the time the client's i-th IKE message left (NaN when the
+// sample has none: samples from before IKEOutMs).
+func outAt(s PingSample, i int) float64 {
+	if i >= len(s.IKEOutMs) {
+		return math.NaN()
+	}
+	return s.IKEOutMs[i]
+}
+
 func writePingTable(w io.Writer, client string, samples []PingSample) {
 	type key struct {
 		repeat int
@@ -253,6 +268,8 @@ func writePingTable(w io.Writer, client string, samples []PingSample) {
 	steps := []step{
 		{"IKE_SA_INIT sent → its answer in", func(s PingSample) float64 { return s.IKEInMs[0] }},
 		{"IKE_SA_INIT answer in → IKE_AUTH answer in", func(s PingSample) float64 { return s.IKEInMs[len(s.IKEInMs)-1] - s.IKEInMs[0] }},
+		{"… of which the client's (→ its IKE_AUTH out)", func(s PingSample) float64 { return outAt(s, 1) - s.IKEInMs[0] }},
+		{"… and the gateway's round trip (→ the answer in)", func(s PingSample) float64 { return s.IKEInMs[len(s.IKEInMs)-1] - outAt(s, 1) }},
 		{"IKE_AUTH answer in → the client's Child SA", func(s PingSample) float64 { return s.InitiateMs - s.IKEInMs[len(s.IKEInMs)-1] }},
 		{"Child SA → first echo reply", func(s PingSample) float64 { return s.FirstPingMs - s.InitiateMs }},
 	}
@@ -266,7 +283,9 @@ func writePingTable(w io.Writer, client string, samples []PingSample) {
 			vals[s.Impl] = make([][]float64, len(steps))
 		}
 		for i, st := range steps {
-			vals[s.Impl][i] = append(vals[s.Impl][i], st.of(s))
+			if v := st.of(s); !math.IsNaN(v) {
+				vals[s.Impl][i] = append(vals[s.Impl][i], v)
+			}
 		}
 	}
 	if len(vals["vpngw"]) > 0 {

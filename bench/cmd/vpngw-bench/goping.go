@@ -29,10 +29,19 @@ import (
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
-// pingHost is scaleHost that keeps the Child SA.
+// pingHost is scaleHost that keeps the Child SA and notes when each IKE
+// message leaves.
 type pingHost struct {
 	*scaleHost
 	child *ike.ChildSA
+	// t0 is the connect's start, sent the times its IKE messages left.
+	t0   time.Time
+	sent []time.Duration
+}
+
+func (h *pingHost) SendIKE(p ike.Packet) {
+	h.scaleHost.SendIKE(p)
+	h.sent = append(h.sent, time.Since(h.t0))
 }
 
 func (h *pingHost) InstallChildSA(c *ike.ChildSA, outbound bool) error {
@@ -78,10 +87,13 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 	var out []PingSample
 	for try := 1; try <= o.Tries; try++ {
 		s := PingSample{Repeat: o.Repeat, Impl: o.Impl, Client: "go", Try: try}
-		fp, ini, ikeIn, err := goFirstPing(ctx, o, peers[try-1], p500, p4500, in, espIn)
+		fp, ini, ikeIn, ikeOut, err := goFirstPing(ctx, o, peers[try-1], p500, p4500, in, espIn)
 		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
 		for _, d := range ikeIn {
 			s.IKEInMs = append(s.IKEInMs, ms(d))
+		}
+		for _, d := range ikeOut {
+			s.IKEOutMs = append(s.IKEOutMs, ms(d))
 		}
 		if err != nil {
 			s.Error = err.Error()
@@ -95,12 +107,13 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 }
 
 // goFirstPing is one connect of peer: the time to the first echo reply,
-// to the Child SA and to the arrival of each IKE message.
-func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte) (first, child time.Duration, ikeIn []time.Duration, err error) {
+// to the Child SA, to the arrival of each IKE message and to the sending
+// of each of the client's (until the Child SA).
+func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte) (first, child time.Duration, ikeIn, ikeOut []time.Duration, err error) {
 	h := &pingHost{scaleHost: &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}, vips: map[string]netip.Addr{}}}
 	eng := ike.New(ike.Config{}, h, slog.New(slog.DiscardHandler))
 	if err := eng.SetPeers(time.Now(), []ike.Peer{peer}); err != nil {
-		return 0, 0, nil, err
+		return 0, 0, nil, nil, err
 	}
 	// Leave with a Delete (the gateway frees the address) and drain.
 	defer func() {
@@ -139,15 +152,16 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
 	t0 := time.Now()
+	h.t0 = t0
 	if err := eng.Initiate(t0, peer.Name); err != nil {
-		return 0, 0, nil, err
+		return 0, 0, nil, nil, err
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return 0, 0, ikeIn, ctx.Err()
+			return 0, 0, ikeIn, h.sent, ctx.Err()
 		case <-bound.C:
-			return 0, 0, ikeIn, fmt.Errorf("no echo reply within %v", o.Bound)
+			return 0, 0, ikeIn, h.sent, fmt.Errorf("no echo reply within %v", o.Bound)
 		case p := <-in:
 			now := time.Now()
 			ikeIn = append(ikeIn, now.Sub(t0))
@@ -157,13 +171,13 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 				continue
 			}
 			if ok, err := isEchoReply(b, inSA, id); err == nil && ok {
-				return time.Since(t0), childAt.Sub(t0), ikeIn, nil
+				return time.Since(t0), childAt.Sub(t0), ikeIn, h.sent, nil
 			}
 		case <-tick.C:
 			eng.Tick(time.Now())
 			if outSA != nil {
 				if err := send(); err != nil {
-					return 0, childAt.Sub(t0), ikeIn, err
+					return 0, childAt.Sub(t0), ikeIn, h.sent, err
 				}
 			}
 		}
@@ -171,13 +185,13 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 			childAt = time.Now()
 			var err error
 			if outSA, inSA, err = espSAs(h.child); err != nil {
-				return 0, childAt.Sub(t0), ikeIn, err
+				return 0, childAt.Sub(t0), ikeIn, h.sent, err
 			}
 			if vip = h.vips[peer.Name]; !vip.IsValid() {
-				return 0, childAt.Sub(t0), ikeIn, errors.New("Child SA without an address")
+				return 0, childAt.Sub(t0), ikeIn, h.sent, errors.New("Child SA without an address")
 			}
 			if err := send(); err != nil {
-				return 0, childAt.Sub(t0), ikeIn, err
+				return 0, childAt.Sub(t0), ikeIn, h.sent, err
 			}
 		}
 	}
