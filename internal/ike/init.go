@@ -437,8 +437,10 @@ func (e *Engine) handleInitRequest(now time.Time, pkt Packet, h message.Header) 
 	e.halfOpen++
 	sa.initKey = key
 	e.initResp[key] = sa
-	e.log.Info("IKE_SA_INIT answered", append(sa.logAttrs(), "from", pkt.Remote, "suite", s.String(), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)...)
+	// The answer first: the log line's arguments alone cost tens of
+	// microseconds on a shared vCPU.
 	sa.send([][]byte{b})
+	e.log.Info("IKE_SA_INIT answered", append(sa.logAttrs(), "from", pkt.Remote, "suite", s.String(), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)...)
 	sa.respondInitKeys(now, dh, ke.Data)
 }
 

@@ -431,10 +431,12 @@ func (sa *ikeSA) raAccept(now time.Time, m, first *message.Message, t *peer, use
 	sa.candidates, sa.ra = nil, nil
 	p.sa = sa
 	sa.setEstablished(now)
-	sa.e.log.Info("remote-access client connected", append(sa.logAttrs(), "user", user, "remote", sa.remote, "address", vip, "suite", sa.suite.String())...)
 	sa.e.host.Event(Event{Kind: EventIKEUp, Peer: p.cfg.Name, Time: now})
+	// The Child SA is installed before the answer leaves (the client's
+	// first ESP packet may follow it at once); the log line after it.
 	ps = append(ps, sa.acceptChild(now, first, nil, nil, false)...)
 	sa.respond(now, m, ps)
+	sa.e.log.Info("remote-access client connected", append(sa.logAttrs(), "user", user, "remote", sa.remote, "address", vip, "suite", sa.suite.String())...)
 	return p
 }
 

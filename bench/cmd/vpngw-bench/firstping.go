@@ -62,10 +62,11 @@ type PingSample struct {
 	// IKE messages (IKE_SA_INIT response, IKE_AUTH response), from the
 	// start: the gateway's and the client's shares of the setup.
 	IKEInMs []float64 `json:"ikeInMs,omitempty"`
-	// IKEOutMs (Go client only) are the times the client's IKE messages
-	// left (IKE_SA_INIT, IKE_AUTH, then any Delete), from the start: the
-	// IKE_AUTH step splits into the client's part (IKE_SA_INIT answer in
-	// → its IKE_AUTH out) and the gateway's round trip (→ the answer in).
+	// IKEOutMs (Go client only) are the times the client handed its IKE
+	// messages to the socket (IKE_SA_INIT, IKE_AUTH, then any Delete),
+	// from the start: the IKE_AUTH step splits into the client's part
+	// (IKE_SA_INIT answer in → its IKE_AUTH out) and the gateway's round
+	// trip (→ the answer in, the client's send system call included).
 	IKEOutMs []float64 `json:"ikeOutMs,omitempty"`
 	Error    string    `json:"error,omitempty"`
 }

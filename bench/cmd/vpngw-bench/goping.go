@@ -34,14 +34,17 @@ import (
 type pingHost struct {
 	*scaleHost
 	child *ike.ChildSA
-	// t0 is the connect's start, sent the times its IKE messages left.
+	// t0 is the connect's start, sent the times its IKE messages were
+	// handed to the socket.
 	t0   time.Time
 	sent []time.Duration
 }
 
 func (h *pingHost) SendIKE(p ike.Packet) {
-	h.scaleHost.SendIKE(p)
+	// Before the write: on a veth pair the sending system call carries
+	// the datagram into the gateway's socket itself.
 	h.sent = append(h.sent, time.Since(h.t0))
+	h.scaleHost.SendIKE(p)
 }
 
 func (h *pingHost) InstallChildSA(c *ike.ChildSA, outbound bool) error {
