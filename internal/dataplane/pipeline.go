@@ -87,6 +87,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -218,6 +219,9 @@ type outBatch struct {
 type inBatch struct {
 	mu    sync.Mutex // locked until decryption finished
 	elems []*element
+	// inflight is the receiving goroutine's count of queued batches,
+	// decremented by the TUN writer once the batch is written.
+	inflight *atomic.Int32
 }
 
 var (
@@ -234,6 +238,7 @@ func (d *Dataplane) freeOut(b *outBatch) {
 func (d *Dataplane) freeIn(b *inBatch) {
 	d.pool.putAll(b.elems)
 	b.elems = b.elems[:0]
+	b.inflight = nil
 	inBatchPool.Put(b)
 }
 
@@ -293,6 +298,7 @@ func (d *Dataplane) routineReadTUN() {
 	defer d.pool.putAll(elems)
 	var seqs seqReserver
 	limiter := d.cfg.Limiter
+	s := newSendBufs() // for batches run to completion
 	for {
 		count, err := d.tun.Read(bufs, sizes, txOffset)
 		if count > 0 {
@@ -340,9 +346,7 @@ func (d *Dataplane) routineReadTUN() {
 				outBatchPool.Put(b)
 			} else {
 				seqs.assign(b.elems)
-				b.mu.Lock()
-				d.sendQ <- b
-				d.encQ <- b
+				d.dispatchOut(b, &s)
 			}
 		}
 		if err != nil {
@@ -358,22 +362,48 @@ func (d *Dataplane) routineReadTUN() {
 	}
 }
 
+// dispatchOut is the end of stage 3: a batch of at most inlineMax packets
+// read while no earlier batch is in flight runs to completion here (stages
+// 4 and 5 in the TUN reader: s is its scratch); any other is locked and
+// queued for the workers and the sender. The reader is the only producer,
+// so with nothing in flight no other goroutine sends, and send order stays
+// sequence order.
+func (d *Dataplane) dispatchOut(b *outBatch, s *sendBufs) {
+	if len(b.elems) <= d.inlineMax && d.outInflight.Load() == 0 {
+		sealBatch(b)
+		if !d.closed.Load() {
+			d.sendBatch(b, s)
+		}
+		d.freeOut(b)
+		return
+	}
+	d.outInflight.Add(1)
+	b.mu.Lock()
+	d.sendQ <- b
+	d.encQ <- b
+}
+
 // routineEncrypt is stage 4 of the outbound path.
 func (d *Dataplane) routineEncrypt() {
 	defer d.wg.Done()
 	for b := range d.encQ {
-		for _, e := range b.elems {
-			if e.seq == 0 {
-				continue
-			}
-			start := cap(e.buf) - cap(e.pkt)
-			p, err := e.sa.SealSeq(e.buf[:start+len(e.pkt)], start, e.seq, 0)
-			if err != nil {
-				continue // counted by the SA
-			}
-			e.pkt, e.ok = p, true
-		}
+		sealBatch(b)
 		b.mu.Unlock()
+	}
+}
+
+// sealBatch seals b's packets in place, each with its sequence number.
+func sealBatch(b *outBatch) {
+	for _, e := range b.elems {
+		if e.seq == 0 {
+			continue
+		}
+		start := cap(e.buf) - cap(e.pkt)
+		p, err := e.sa.SealSeq(e.buf[:start+len(e.pkt)], start, e.seq, 0)
+		if err != nil {
+			continue // counted by the SA
+		}
+		e.pkt, e.ok = p, true
 	}
 }
 
@@ -443,21 +473,27 @@ func (r *seqReserver) assign(elems []*element) {
 // own destination).
 func (d *Dataplane) routineSend() {
 	defer d.wg.Done()
-	s := sendBufs{
-		bufs: make([][]byte, 0, conn.IdealBatchSize),
-		dsts: make([][4]byte, 0, conn.IdealBatchSize),
-	}
+	s := newSendBufs()
 	for b := range d.sendQ {
 		b.mu.Lock()
 		if !d.closed.Load() {
 			d.sendBatch(b, &s)
 		}
 		b.mu.Unlock()
+		d.outInflight.Add(-1) // sent: the reader may send the next itself
 		d.freeOut(b)
 	}
 }
 
-// sendBufs is routineSend's scratch space.
+func newSendBufs() sendBufs {
+	return sendBufs{
+		bufs: make([][]byte, 0, conn.IdealBatchSize),
+		dsts: make([][4]byte, 0, conn.IdealBatchSize),
+	}
+}
+
+// sendBufs is the sender's scratch space (routineSend's, and the TUN
+// reader's for the batches it runs to completion).
 type sendBufs struct {
 	bufs  [][]byte
 	dsts  [][4]byte     // raw ESP: each buffer's destination
@@ -568,6 +604,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 		port = d.cfg.NATTPort
 	}
 	var batch *inBatch
+	var rs receiverState
 	errorsInARow := 0
 	for {
 		count, err := fn(bufs, sizes, eps)
@@ -623,7 +660,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 				bufs[i] = elems[i].buf[rxOffset:]
 			}
 		}
-		d.dispatchIn(batch)
+		d.dispatchIn(batch, &rs)
 		batch = nil
 	}
 }
@@ -663,12 +700,37 @@ func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, b **inB
 	return true
 }
 
-// dispatchIn queues the batch of one receive (nil: no ESP in it) for
-// decryption and writing.
-func (d *Dataplane) dispatchIn(b *inBatch) {
+// receiverState is one receiving goroutine's part in running batches to
+// completion.
+type receiverState struct {
+	// inflight counts this receiver's batches queued and not yet written.
+	inflight atomic.Int32
+	// bufs is the scratch for writing a batch run to completion.
+	bufs [][]byte
+}
+
+// dispatchIn is the end of stage 3 for the batch of one receive (nil: no
+// ESP in it). A batch of at most inlineMax packets, received while none
+// of this receiver's earlier batches is in flight, runs to completion here
+// (stages 4 and 5 in the receiver), so a flow's packets still reach the
+// TUN device in receive order; any other is locked and queued for the
+// workers and the TUN writer. Receivers on other sockets may write at the
+// same time (tun.Device.Write serialises them; the replay windows take
+// their own locks).
+func (d *Dataplane) dispatchIn(b *inBatch, r *receiverState) {
 	if b == nil {
 		return
 	}
+	if len(b.elems) <= d.inlineMax && r.inflight.Load() == 0 {
+		openBatch(b)
+		r.bufs = d.commitIn(b, r.bufs[:0])
+		d.writeTUN(r.bufs)
+		clear(r.bufs)
+		d.freeIn(b)
+		return
+	}
+	r.inflight.Add(1)
+	b.inflight = &r.inflight
 	b.mu.Lock()
 	d.writeQ <- b
 	d.decQ <- b
@@ -678,15 +740,31 @@ func (d *Dataplane) dispatchIn(b *inBatch) {
 func (d *Dataplane) routineDecrypt() {
 	defer d.wg.Done()
 	for b := range d.decQ {
-		for _, e := range b.elems {
-			start := cap(e.buf) - cap(e.pkt)
-			inner, nh, err := e.in.sa.Decrypt(e.buf[:start+len(e.pkt)], start, e.seq)
-			if err != nil {
-				continue // counted by the SA
-			}
-			e.pkt, e.nh, e.ok = inner, nh, true
-		}
+		openBatch(b)
 		b.mu.Unlock()
+	}
+}
+
+// openBatch verifies and decrypts b's packets in place.
+func openBatch(b *inBatch) {
+	for _, e := range b.elems {
+		start := cap(e.buf) - cap(e.pkt)
+		inner, nh, err := e.in.sa.Decrypt(e.buf[:start+len(e.pkt)], start, e.seq)
+		if err != nil {
+			continue // counted by the SA
+		}
+		e.pkt, e.nh, e.ok = inner, nh, true
+	}
+}
+
+// writeTUN writes committed packets (with tunWriteOffset of headroom) to
+// the TUN device with one call.
+func (d *Dataplane) writeTUN(bufs [][]byte) {
+	if len(bufs) == 0 {
+		return
+	}
+	if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
+		d.stats.tunWriteErrs.Add(1)
 	}
 }
 
@@ -734,14 +812,13 @@ func (d *Dataplane) routineWriteTUN() {
 				break coalesce
 			}
 		}
-		if len(bufs) > 0 {
-			if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
-				d.stats.tunWriteErrs.Add(1)
-			}
-		}
+		d.writeTUN(bufs)
 		clear(bufs)
 		for i, h := range held {
 			h.mu.Unlock()
+			if h.inflight != nil {
+				h.inflight.Add(-1) // written: its receiver may write the next itself
+			}
 			d.freeIn(h)
 			held[i] = nil
 		}
