@@ -437,15 +437,13 @@ run_mode() { # MODE REPEAT
 		for p in $STREAMS; do
 			if [ "$PERF" = 1 ] && [ "$r" = 1 ] && [ -z "$perfpid" ] && [ -n "$pids" ]; then
 				# the transfer's measured part, after iperf3's start and omit
-				(sleep $((OMIT + 1)) && exec perf record -g -F 499 -p "$pids" -o "$RESULTS/perf-$m.data" \
-					-- sleep $((DURATION - 2))) >"$LOGS/perf-$m.log" 2>&1 &
-				perfpid=$!
+				perf_start "$m" "$pids"
+				perfpid=$PERF_PID
 			fi
 			"$BENCH" iperf -out "$RESULTS" -mode "$m" -repeat "$r" -streams "$p" -t "$DURATION" -O "$OMIT" \
 				-client-ns "$NS_AH" -server-ns "$NS_BH" -dst 10.2.0.10 ${pids:+-pids "$pids"} || rc=1
 			if [ -n "$perfpid" ]; then
-				wait "$perfpid" || true
-				perf script -i "$RESULTS/perf-$m.data" 2>/dev/null | fold_perf >"$RESULTS/perf-$m.folded"
+				perf_finish "$m" "$perfpid"
 				perfpid=done
 			fi
 		done
@@ -455,13 +453,6 @@ run_mode() { # MODE REPEAT
 	return $rc
 }
 
-# fold_perf: `perf script` output to folded stacks (root;...;leaf count).
-fold_perf() {
-	awk '/^\S/ { if (n) print s; s = $1; n = 0; next }
-		/^\s+[0-9a-f]+ / { f = $2; sub(/\+0x[0-9a-f]+$/, "", f); s = (n++ ? f ";" : s ";" f) ; next }
-		END { if (n) print s }' | awk -F';' '{ out = $1; for (i = NF; i > 1; i--) out = out ";" $i; c[out]++ }
-		END { for (k in c) print k, c[k] }' | sort -k2 -nr
-}
 
 # ping_rtt MODE REPEAT: PING_N pings through the mode's path, RTTs kept.
 ping_rtt() {

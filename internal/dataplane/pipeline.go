@@ -304,6 +304,7 @@ func (d *Dataplane) routineReadTUN() {
 		if count > 0 {
 			b := outBatchPool.Get().(*outBatch)
 			snap := d.state.Load()
+			raw := false // a packet of the batch leaves as raw ESP
 			for i := 0; i < count; i++ {
 				size := sizes[i]
 				if size < 1 {
@@ -333,6 +334,7 @@ func (d *Dataplane) routineReadTUN() {
 				mss := t.mss.Load()
 				clampMSS(pkt, uint16(mss), uint16(mss>>16))
 				e.pkt, e.t, e.sa = pkt, t, sa
+				raw = raw || !t.path.Load().encap
 				seqs.count(sa)
 				b.elems = append(b.elems, e)
 				elems[i] = nil
@@ -346,7 +348,7 @@ func (d *Dataplane) routineReadTUN() {
 				outBatchPool.Put(b)
 			} else {
 				seqs.assign(b.elems)
-				d.dispatchOut(b, &s)
+				d.dispatchOut(b, raw, &s)
 			}
 		}
 		if err != nil {
@@ -362,14 +364,17 @@ func (d *Dataplane) routineReadTUN() {
 	}
 }
 
-// dispatchOut is the end of stage 3: a batch of at most inlineMax packets
-// read while no earlier batch is in flight runs to completion here (stages
-// 4 and 5 in the TUN reader: s is its scratch); any other is locked and
-// queued for the workers and the sender. The reader is the only producer,
-// so with nothing in flight no other goroutine sends, and send order stays
-// sequence order.
-func (d *Dataplane) dispatchOut(b *outBatch, s *sendBufs) {
-	if len(b.elems) <= d.inlineMax && d.outInflight.Load() == 0 {
+// dispatchOut is the end of stage 3: a batch of at most inlineMax packets,
+// none of them raw ESP, read while no earlier batch is in flight runs to
+// completion here (stages 4 and 5 in the TUN reader: s is its scratch);
+// any other is locked and queued for the workers and the sender. The
+// reader is the only producer, so with nothing in flight no other
+// goroutine sends, and send order stays sequence order. Raw ESP keeps the
+// pipeline: its sendmmsg does per-packet kernel work (on a veth, the
+// peer's receive too), and overlapping it with the next read was worth
+// more than the hand-offs (docs/benchmarks.md, run to completion).
+func (d *Dataplane) dispatchOut(b *outBatch, raw bool, s *sendBufs) {
+	if !raw && len(b.elems) <= d.inlineMax && d.outInflight.Load() == 0 {
 		sealBatch(b)
 		if !d.closed.Load() {
 			d.sendBatch(b, s)
@@ -703,6 +708,10 @@ func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, b **inB
 // receiverState is one receiving goroutine's part in running batches to
 // completion.
 type receiverState struct {
+	// pipeline turns running to completion off for this receiver (raw
+	// ESP: its receives are small, and the TUN writer's coalescing of
+	// queued batches gives GRO more segments per write).
+	pipeline bool
 	// inflight counts this receiver's batches queued and not yet written.
 	inflight atomic.Int32
 	// bufs is the scratch for writing a batch run to completion.
@@ -721,7 +730,7 @@ func (d *Dataplane) dispatchIn(b *inBatch, r *receiverState) {
 	if b == nil {
 		return
 	}
-	if len(b.elems) <= d.inlineMax && r.inflight.Load() == 0 {
+	if !r.pipeline && len(b.elems) <= d.inlineMax && r.inflight.Load() == 0 {
 		openBatch(b)
 		r.bufs = d.commitIn(b, r.bufs[:0])
 		d.writeTUN(r.bufs)

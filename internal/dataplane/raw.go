@@ -222,7 +222,7 @@ func (d *Dataplane) routineReceiveRaw() {
 	}
 	defer d.pool.putAll(elems)
 	var batch *inBatch
-	var rs receiverState
+	rs := receiverState{pipeline: true}
 	errorsInARow := 0
 	for {
 		count, err := d.raw.recvmmsg(hdrs)
