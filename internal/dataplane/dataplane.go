@@ -107,11 +107,11 @@ type Config struct {
 	// InlineMax is the largest batch (in packets) that the goroutine that
 	// read it seals and sends, or opens and writes, itself (run to
 	// completion) instead of handing it to the workers, when none of that
-	// goroutine's earlier batches is still in flight (see pipeline.go).
-	// 0 means the default: every batch when GOMAXPROCS is 2 or less (the
-	// hand-offs cost more than the parallel crypto gains), otherwise
-	// DefaultInlineMax; a negative value turns it off (every batch goes
-	// through the workers).
+	// goroutine's earlier batches is still in flight (see pipeline.go);
+	// raw ESP batches always go through the workers. 0 means the default:
+	// every batch when GOMAXPROCS is 2 or less (the hand-offs cost more
+	// than the parallel crypto gains), otherwise DefaultInlineMax; a
+	// negative value turns it off (every batch goes through the workers).
 	InlineMax int
 	// Limiter, if set, caps the aggregate outbound throughput (see Limiter).
 	Limiter Limiter
@@ -284,9 +284,9 @@ type Dataplane struct {
 	// not yet sent (the reader sends inline only when it is 0).
 	outInflight atomic.Int32
 	encQ        chan *outBatch // TUN reader -> encryption workers
-	sendQ  chan *outBatch // TUN reader -> sequential sender (in order)
-	decQ   chan *inBatch  // receivers -> decryption workers
-	writeQ chan *inBatch  // receivers -> sequential TUN writer (in order)
+	sendQ       chan *outBatch // TUN reader -> sequential sender (in order)
+	decQ        chan *inBatch  // receivers -> decryption workers
+	writeQ      chan *inBatch  // receivers -> sequential TUN writer (in order)
 
 	stats globalCounters
 

@@ -22,13 +22,16 @@ package dataplane
  *      EventAcquire (noOutboundSA), which brings the tunnel up on demand.
  *   3. Sequence numbers (sequential, seqReserver): each SA of the read
  *      reserves consecutive sequence numbers for its packets, handed out
- *      in read order, so sequence order equals send order. The batch is
- *      locked and queued twice: on sendQ, which keeps order, and on encQ,
- *      which feeds the workers.
- *   4. Encryption (routineEncrypt, parallel, one per CPU): seals each packet
- *      in place (esp.OutboundSA.SealSeq) and unlocks the batch.
- *   5. Transmission (routineSend, sequential): takes batches from sendQ in
- *      order, waits for each batch's lock (its encryption), and sends it:
+ *      in read order, so sequence order equals send order. Then
+ *      (dispatchOut) the batch either runs to completion in the reader
+ *      (see below) or is locked and queued twice: on sendQ, which keeps
+ *      order, and on encQ, which feeds the workers.
+ *   4. Encryption (routineEncrypt, parallel, one per CPU; or the reader):
+ *      seals each packet in place (esp.OutboundSA.SealSeq) and unlocks the
+ *      batch.
+ *   5. Transmission (routineSend, sequential; or the reader): takes
+ *      batches from sendQ in order, waits for each batch's lock (its
+ *      encryption), and sends it:
  *      one sendmmsg per peer address with UDP encapsulation, where UDP GSO
  *      coalesces equal-sized ESP packets into one super-datagram
  *      (conn.StdNetBind), and one sendmmsg of raw IP protocol 50 for all
@@ -47,11 +50,14 @@ package dataplane
  *   3. SPI lookup and replay pre-check (esp.InboundSA.Check): unknown SPIs,
  *      replays and too-old packets are dropped before any crypto. Each
  *      packet records its inbound SA; the receive's packets form one
- *      inBatch however many SAs they belong to, locked and queued on
- *      writeQ (in order) and decQ (workers).
- *   4. Decryption (routineDecrypt, parallel): verifies the ICV and decrypts
- *      in place (esp.InboundSA.Decrypt), then unlocks the batch.
- *   5. Commit and write (routineWriteTUN, sequential): in receive order,
+ *      inBatch however many SAs they belong to, which (dispatchIn) either
+ *      runs to completion in the receiver (see below) or is locked and
+ *      queued on writeQ (in order) and decQ (workers).
+ *   4. Decryption (routineDecrypt, parallel; or the receiver): verifies the
+ *      ICV and decrypts in place (esp.InboundSA.Decrypt), then unlocks the
+ *      batch.
+ *   5. Commit and write (routineWriteTUN, sequential; or the receiver): in
+ *      receive order,
  *      commits each sequence number to the replay window (Commit re-checks,
  *      so a duplicate decrypted in parallel is dropped here), drops dummy
  *      packets, checks the inner addresses against the SA's selectors,
@@ -62,6 +68,24 @@ package dataplane
  *      batches queued behind it whose decryption is done (a writer that
  *      fell behind writes more per call); the tun package coalesces TCP
  *      segments (GRO) into super-packets for the kernel.
+ *
+ * Run to completion
+ *
+ * Every queued batch costs wake-ups: a worker, then the sender or writer
+ * (futex, context switch). On a machine with few cores, where the peers
+ * and the applications share the CPUs, those cost more than parallel
+ * crypto gains (AES-GCM is ~10 % of the agent's CPU). So a batch of at most
+ * inlineMax packets (Config.InlineMax; every batch when GOMAXPROCS <= 2)
+ * runs stages 4 and 5 in the goroutine that read it, when none of that
+ * goroutine's earlier batches is still in flight (outInflight for the one
+ * TUN reader, receiverState.inflight per receiver, decremented by the
+ * sender and the writer once a batch is out): nothing can overtake it, so
+ * send order stays sequence order and a receiver's packets reach the TUN
+ * device in receive order. Raw ESP keeps the pipeline (batches with a raw
+ * ESP packet, and the raw receiver): its per-packet kernel send work
+ * overlaps the next read, and its small receives gain from the writer's
+ * coalescing. Receivers on different sockets may write to the TUN device
+ * at once (tun.Device.Write serialises them; replay windows lock).
  *
  * Locking, producers and consumers
  *
