@@ -73,3 +73,27 @@ gateway_pair() {
 		nsx "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
 	done
 }
+
+# fold_perf: `perf script` output to folded stacks (root;...;leaf count).
+fold_perf() {
+	awk 'function out() { if (n) { k = c0; for (i = n; i >= 1; i--) k = k ";" f[i]; cnt[k]++ } n = 0 }
+		/^[^ \t]/ { out(); c0 = $1; next }
+		/^[ \t]+[0-9a-f]+ / { s = $2; sub(/\+0x[0-9a-f]+$/, "", s); f[++n] = s; next }
+		END { out(); for (k in cnt) print k, cnt[k] }' | sort -k2 -nr
+}
+
+# perf_start NAME PIDS: `perf record -g -F 499` of PIDS (comma-separated)
+# during the measured part of a transfer that starts now (after OMIT + 1 s,
+# for DURATION - 2 s), into $RESULTS/perf-NAME.data; sets PERF_PID.
+perf_start() {
+	(sleep $((OMIT + 1)) && exec perf record -g -F 499 -p "$2" -o "$RESULTS/perf-$1.data" \
+		-- sleep $((DURATION - 2))) >"$LOGS/perf-$1.log" 2>&1 &
+	PERF_PID=$!
+}
+
+# perf_finish NAME PID: waits for perf_start's recording and folds it into
+# $RESULTS/perf-NAME.folded.
+perf_finish() {
+	wait "$2" || true
+	perf script -i "$RESULTS/perf-$1.data" 2>/dev/null | fold_perf >"$RESULTS/perf-$1.folded"
+}

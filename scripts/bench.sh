@@ -44,6 +44,12 @@
 #   MODES="plain vpngw-udp vpngw-esp strongswan wireguard-go vpngw-ikev1 strongswan-ikev1"
 #   SETUP_N=20        measured setup cycles per implementation and protocol, spread over the repeats
 #   VPNGW_BEFORE=path  add the vpngw-before mode with this binary
+#   PING_N=0          after each mode's transfers, N pings host A -> host B at 5 ms
+#                     intervals (one warm-up first); the RTTs in ping-MODE-rREPEAT.txt,
+#                     min/median/p90 in the log
+#   PERF=0            1: `perf record -g -F 499` of both daemons during each mode's
+#                     first transfer of repeat 1 (perf-MODE.data and the folded
+#                     stacks perf-MODE.folded in $RESULTS)
 #   VPNGW_BIN=bin/vpngw   WG_BIN (default: built into bin/bench/wireguard)
 #   RESULTS=bench-results/<timestamp>
 #
@@ -73,6 +79,8 @@ STREAMS=${STREAMS:-"1 4"}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
 MODES=${MODES:-"plain vpngw-udp vpngw-esp strongswan wireguard-go vpngw-ikev1 strongswan-ikev1${VPNGW_BEFORE:+ vpngw-before}"}
 SETUP_N=${SETUP_N:-20}
+PING_N=${PING_N:-0}
+PERF=${PERF:-0}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 WG_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
 WG_BIN=${WG_BIN:-$ROOT/bin/bench/wireguard}
@@ -425,13 +433,34 @@ run_mode() { # MODE REPEAT
 		rc=1
 	else
 		pids=$(IFS=,; echo "${DAEMON_PIDS[*]}")
+		local perfpid=
 		for p in $STREAMS; do
+			if [ "$PERF" = 1 ] && [ "$r" = 1 ] && [ -z "$perfpid" ] && [ -n "$pids" ]; then
+				# the transfer's measured part, after iperf3's start and omit
+				perf_start "$m" "$pids"
+				perfpid=$PERF_PID
+			fi
 			"$BENCH" iperf -out "$RESULTS" -mode "$m" -repeat "$r" -streams "$p" -t "$DURATION" -O "$OMIT" \
 				-client-ns "$NS_AH" -server-ns "$NS_BH" -dst 10.2.0.10 ${pids:+-pids "$pids"} || rc=1
+			if [ -n "$perfpid" ]; then
+				perf_finish "$m" "$perfpid"
+				perfpid=done
+			fi
 		done
+		[ "$PING_N" -gt 0 ] && { ping_rtt "$m" "$r" || rc=1; }
 	fi
 	"down_$fn" "$r"
 	return $rc
+}
+
+
+# ping_rtt MODE REPEAT: PING_N pings through the mode's path, RTTs kept.
+ping_rtt() {
+	local f=$RESULTS/ping-$1-r$2.txt
+	nsx "$NS_AH" ping -c 1 -W 1 -q 10.2.0.10 >/dev/null 2>&1 || true
+	nsx "$NS_AH" ping -c "$PING_N" -i 0.005 -W 1 10.2.0.10 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' >"$f"
+	[ -s "$f" ] || { fail "$1, repeat $2: no ping replies"; return 1; }
+	log "$1 repeat $2 ping RTT ms: $(sort -n "$f" | awk '{ v[NR] = $1 } END { printf "n=%d min %.3f median %.3f p90 %.3f", NR, v[1], v[int((NR + 1) / 2)], v[int(NR * 0.9)] }')"
 }
 
 # --- main ---------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"runtime"
@@ -59,6 +60,10 @@ const (
 	DefaultIKEPort     = 500
 	DefaultNATTPort    = 4500
 	DefaultUnderlayMTU = 1500
+	// DefaultInlineMax is Config.InlineMax's default with more than two
+	// CPUs: small batches (ACKs, pings, interactive traffic) run to
+	// completion, bulk batches are sealed and opened in parallel.
+	DefaultInlineMax = 8
 )
 
 // Sentinel errors.
@@ -99,6 +104,15 @@ type Config struct {
 	// Workers is the number of encryption and of decryption goroutines;
 	// default runtime.NumCPU().
 	Workers int
+	// InlineMax is the largest batch (in packets) that the goroutine that
+	// read it seals and sends, or opens and writes, itself (run to
+	// completion) instead of handing it to the workers, when none of that
+	// goroutine's earlier batches is still in flight (see pipeline.go);
+	// raw ESP batches always go through the workers. 0 means the default:
+	// every batch when GOMAXPROCS is 2 or less (the hand-offs cost more
+	// than the parallel crypto gains), otherwise DefaultInlineMax; a
+	// negative value turns it off (every batch goes through the workers).
+	InlineMax int
 	// Limiter, if set, caps the aggregate outbound throughput (see Limiter).
 	Limiter Limiter
 	// Logger receives rare events (errors, lifecycle); nil is silent. The
@@ -264,11 +278,18 @@ type Dataplane struct {
 	done       chan struct{} // closed when the packet path has stopped
 	evWG       sync.WaitGroup
 
-	pool   *elemPool
-	encQ   chan *outBatch // TUN reader -> encryption workers
-	sendQ  chan *outBatch // TUN reader -> sequential sender (in order)
-	decQ   chan *inBatch  // receivers -> decryption workers
-	writeQ chan *inBatch  // receivers -> sequential TUN writer (in order)
+	pool *elemPool
+	// inlineMax is Config.InlineMax resolved: batches of at most this many
+	// packets run to completion in their reader when it has nothing in
+	// flight; 0 never.
+	inlineMax int
+	// outInflight counts the outbound batches queued by the TUN reader and
+	// not yet sent (the reader sends inline only when it is 0).
+	outInflight atomic.Int32
+	encQ        chan *outBatch // TUN reader -> encryption workers
+	sendQ       chan *outBatch // TUN reader -> sequential sender (in order)
+	decQ        chan *inBatch  // receivers -> decryption workers
+	writeQ      chan *inBatch  // receivers -> sequential TUN writer (in order)
 
 	stats globalCounters
 
@@ -307,6 +328,15 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.NumCPU()
 	}
+	inlineMax := cfg.InlineMax
+	switch {
+	case inlineMax < 0:
+		inlineMax = 0
+	case inlineMax == 0 && runtime.GOMAXPROCS(0) <= 2:
+		inlineMax = math.MaxInt
+	case inlineMax == 0:
+		inlineMax = DefaultInlineMax
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -323,6 +353,7 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 		events:     make(chan Event, 256),
 		done:       make(chan struct{}),
 		pool:       newElemPool(poolLimit),
+		inlineMax:  inlineMax,
 		encQ:       make(chan *outBatch, queueLen),
 		sendQ:      make(chan *outBatch, queueLen),
 		decQ:       make(chan *inBatch, queueLen),

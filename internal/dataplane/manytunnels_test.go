@@ -90,15 +90,7 @@ func TestManyTunnelsOneCallPerRead(t *testing.T) {
 			var natt [][]byte
 			for i := range n {
 				p := ipv4TCP(fmt.Sprintf("10.2.%d.5", i), "10.1.0.5", 80, 1000, 0x10, nil)
-				off := peerOut[i].Headroom()
-				buf := make([]byte, off+len(p), off+len(p)+peerOut[i].Tailroom())
-				copy(buf[off:], p)
-				seq, _ := peerOut[i].Reserve(1)
-				pkt, err := peerOut[i].SealSeq(buf, off, seq, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				natt = append(natt, pkt)
+				natt = append(natt, sealPeer(t, peerOut[i], p))
 			}
 			runReceive(d, tc.remote(0), natt, nil)
 			if ft.writes != 1 || len(ft.written) != n {
@@ -136,13 +128,7 @@ func TestWriteCoalescesReadyBatches(t *testing.T) {
 		for i := range per {
 			p := ipv4TCP("10.2.0.5", "10.1.0.5", 80, 1000, 0x10, []byte(fmt.Sprintf("receive %d packet %d", r, i)))
 			want = append(want, p)
-			off := out.Headroom()
-			buf := make([]byte, off+len(p), off+len(p)+out.Tailroom())
-			copy(buf[off:], p)
-			seq, _ := out.Reserve(1)
-			pkt, err := out.SealSeq(buf, off, seq, 0)
-			must(t, err)
-			dgrams = append(dgrams, pkt)
+			dgrams = append(dgrams, sealPeer(t, out, p))
 		}
 		d.routineReceive(recvFrom(fuzzRouteRemote, dgrams), true) // one batch each
 	}

@@ -22,13 +22,16 @@ package dataplane
  *      EventAcquire (noOutboundSA), which brings the tunnel up on demand.
  *   3. Sequence numbers (sequential, seqReserver): each SA of the read
  *      reserves consecutive sequence numbers for its packets, handed out
- *      in read order, so sequence order equals send order. The batch is
- *      locked and queued twice: on sendQ, which keeps order, and on encQ,
- *      which feeds the workers.
- *   4. Encryption (routineEncrypt, parallel, one per CPU): seals each packet
- *      in place (esp.OutboundSA.SealSeq) and unlocks the batch.
- *   5. Transmission (routineSend, sequential): takes batches from sendQ in
- *      order, waits for each batch's lock (its encryption), and sends it:
+ *      in read order, so sequence order equals send order. Then
+ *      (dispatchOut) the batch either runs to completion in the reader
+ *      (see below) or is locked and queued twice: on sendQ, which keeps
+ *      order, and on encQ, which feeds the workers.
+ *   4. Encryption (routineEncrypt, parallel, one per CPU; or the reader):
+ *      seals each packet in place (esp.OutboundSA.SealSeq) and unlocks the
+ *      batch.
+ *   5. Transmission (routineSend, sequential; or the reader): takes
+ *      batches from sendQ in order, waits for each batch's lock (its
+ *      encryption), and sends it:
  *      one sendmmsg per peer address with UDP encapsulation, where UDP GSO
  *      coalesces equal-sized ESP packets into one super-datagram
  *      (conn.StdNetBind), and one sendmmsg of raw IP protocol 50 for all
@@ -47,11 +50,14 @@ package dataplane
  *   3. SPI lookup and replay pre-check (esp.InboundSA.Check): unknown SPIs,
  *      replays and too-old packets are dropped before any crypto. Each
  *      packet records its inbound SA; the receive's packets form one
- *      inBatch however many SAs they belong to, locked and queued on
- *      writeQ (in order) and decQ (workers).
- *   4. Decryption (routineDecrypt, parallel): verifies the ICV and decrypts
- *      in place (esp.InboundSA.Decrypt), then unlocks the batch.
- *   5. Commit and write (routineWriteTUN, sequential): in receive order,
+ *      inBatch however many SAs they belong to, which (dispatchIn) either
+ *      runs to completion in the receiver (see below) or is locked and
+ *      queued on writeQ (in order) and decQ (workers).
+ *   4. Decryption (routineDecrypt, parallel; or the receiver): verifies the
+ *      ICV and decrypts in place (esp.InboundSA.Decrypt), then unlocks the
+ *      batch.
+ *   5. Commit and write (routineWriteTUN, sequential; or the receiver): in
+ *      receive order,
  *      commits each sequence number to the replay window (Commit re-checks,
  *      so a duplicate decrypted in parallel is dropped here), drops dummy
  *      packets, checks the inner addresses against the SA's selectors,
@@ -62,6 +68,24 @@ package dataplane
  *      batches queued behind it whose decryption is done (a writer that
  *      fell behind writes more per call); the tun package coalesces TCP
  *      segments (GRO) into super-packets for the kernel.
+ *
+ * Run to completion
+ *
+ * Every queued batch costs wake-ups: a worker, then the sender or writer
+ * (futex, context switch). On a machine with few cores, where the peers
+ * and the applications share the CPUs, those cost more than parallel
+ * crypto gains (AES-GCM is ~10 % of the agent's CPU). So a batch of at most
+ * inlineMax packets (Config.InlineMax; every batch when GOMAXPROCS <= 2)
+ * runs stages 4 and 5 in the goroutine that read it, when none of that
+ * goroutine's earlier batches is still in flight (outInflight for the one
+ * TUN reader, receiverState.inflight per receiver, decremented by the
+ * sender and the writer once a batch is out): nothing can overtake it, so
+ * send order stays sequence order and a receiver's packets reach the TUN
+ * device in receive order. Raw ESP keeps the pipeline (batches with a raw
+ * ESP packet, and the raw receiver): its per-packet kernel send work
+ * overlaps the next read, and its small receives gain from the writer's
+ * coalescing. Receivers on different sockets may write to the TUN device
+ * at once (tun.Device.Write serialises them; replay windows lock).
  *
  * Locking, producers and consumers
  *
@@ -87,6 +111,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -218,6 +243,9 @@ type outBatch struct {
 type inBatch struct {
 	mu    sync.Mutex // locked until decryption finished
 	elems []*element
+	// inflight is the receiving goroutine's count of queued batches,
+	// decremented by the TUN writer once the batch is written.
+	inflight *atomic.Int32
 }
 
 var (
@@ -234,6 +262,7 @@ func (d *Dataplane) freeOut(b *outBatch) {
 func (d *Dataplane) freeIn(b *inBatch) {
 	d.pool.putAll(b.elems)
 	b.elems = b.elems[:0]
+	b.inflight = nil
 	inBatchPool.Put(b)
 }
 
@@ -293,11 +322,13 @@ func (d *Dataplane) routineReadTUN() {
 	defer d.pool.putAll(elems)
 	var seqs seqReserver
 	limiter := d.cfg.Limiter
+	s := newSendBufs() // for batches run to completion
 	for {
 		count, err := d.tun.Read(bufs, sizes, txOffset)
 		if count > 0 {
 			b := outBatchPool.Get().(*outBatch)
 			snap := d.state.Load()
+			raw := false // a packet of the batch leaves as raw ESP
 			for i := 0; i < count; i++ {
 				size := sizes[i]
 				if size < 1 {
@@ -327,6 +358,7 @@ func (d *Dataplane) routineReadTUN() {
 				mss := t.mss.Load()
 				clampMSS(pkt, uint16(mss), uint16(mss>>16))
 				e.pkt, e.t, e.sa = pkt, t, sa
+				raw = raw || !t.path.Load().encap
 				seqs.count(sa)
 				b.elems = append(b.elems, e)
 				elems[i] = nil
@@ -340,9 +372,7 @@ func (d *Dataplane) routineReadTUN() {
 				outBatchPool.Put(b)
 			} else {
 				seqs.assign(b.elems)
-				b.mu.Lock()
-				d.sendQ <- b
-				d.encQ <- b
+				d.dispatchOut(b, raw, &s)
 			}
 		}
 		if err != nil {
@@ -358,22 +388,51 @@ func (d *Dataplane) routineReadTUN() {
 	}
 }
 
+// dispatchOut is the end of stage 3: a batch of at most inlineMax packets,
+// none of them raw ESP, read while no earlier batch is in flight runs to
+// completion here (stages 4 and 5 in the TUN reader: s is its scratch);
+// any other is locked and queued for the workers and the sender. The
+// reader is the only producer, so with nothing in flight no other
+// goroutine sends, and send order stays sequence order. Raw ESP keeps the
+// pipeline: its sendmmsg does per-packet kernel work (on a veth, the
+// peer's receive too), and overlapping it with the next read was worth
+// more than the hand-offs (docs/benchmarks.md, run to completion).
+func (d *Dataplane) dispatchOut(b *outBatch, raw bool, s *sendBufs) {
+	if !raw && len(b.elems) <= d.inlineMax && d.outInflight.Load() == 0 {
+		sealBatch(b)
+		if !d.closed.Load() {
+			d.sendBatch(b, s)
+		}
+		d.freeOut(b)
+		return
+	}
+	d.outInflight.Add(1)
+	b.mu.Lock()
+	d.sendQ <- b
+	d.encQ <- b
+}
+
 // routineEncrypt is stage 4 of the outbound path.
 func (d *Dataplane) routineEncrypt() {
 	defer d.wg.Done()
 	for b := range d.encQ {
-		for _, e := range b.elems {
-			if e.seq == 0 {
-				continue
-			}
-			start := cap(e.buf) - cap(e.pkt)
-			p, err := e.sa.SealSeq(e.buf[:start+len(e.pkt)], start, e.seq, 0)
-			if err != nil {
-				continue // counted by the SA
-			}
-			e.pkt, e.ok = p, true
-		}
+		sealBatch(b)
 		b.mu.Unlock()
+	}
+}
+
+// sealBatch seals b's packets in place, each with its sequence number.
+func sealBatch(b *outBatch) {
+	for _, e := range b.elems {
+		if e.seq == 0 {
+			continue
+		}
+		start := cap(e.buf) - cap(e.pkt)
+		p, err := e.sa.SealSeq(e.buf[:start+len(e.pkt)], start, e.seq, 0)
+		if err != nil {
+			continue // counted by the SA
+		}
+		e.pkt, e.ok = p, true
 	}
 }
 
@@ -443,21 +502,27 @@ func (r *seqReserver) assign(elems []*element) {
 // own destination).
 func (d *Dataplane) routineSend() {
 	defer d.wg.Done()
-	s := sendBufs{
-		bufs: make([][]byte, 0, conn.IdealBatchSize),
-		dsts: make([][4]byte, 0, conn.IdealBatchSize),
-	}
+	s := newSendBufs()
 	for b := range d.sendQ {
 		b.mu.Lock()
 		if !d.closed.Load() {
 			d.sendBatch(b, &s)
 		}
 		b.mu.Unlock()
+		d.outInflight.Add(-1) // sent: the reader may send the next itself
 		d.freeOut(b)
 	}
 }
 
-// sendBufs is routineSend's scratch space.
+func newSendBufs() sendBufs {
+	return sendBufs{
+		bufs: make([][]byte, 0, conn.IdealBatchSize),
+		dsts: make([][4]byte, 0, conn.IdealBatchSize),
+	}
+}
+
+// sendBufs is the sender's scratch space (routineSend's, and the TUN
+// reader's for the batches it runs to completion).
 type sendBufs struct {
 	bufs  [][]byte
 	dsts  [][4]byte     // raw ESP: each buffer's destination
@@ -568,6 +633,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 		port = d.cfg.NATTPort
 	}
 	var batch *inBatch
+	var rs receiverState
 	errorsInARow := 0
 	for {
 		count, err := fn(bufs, sizes, eps)
@@ -623,7 +689,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 				bufs[i] = elems[i].buf[rxOffset:]
 			}
 		}
-		d.dispatchIn(batch)
+		d.dispatchIn(batch, &rs)
 		batch = nil
 	}
 }
@@ -663,12 +729,41 @@ func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, b **inB
 	return true
 }
 
-// dispatchIn queues the batch of one receive (nil: no ESP in it) for
-// decryption and writing.
-func (d *Dataplane) dispatchIn(b *inBatch) {
+// receiverState is one receiving goroutine's part in running batches to
+// completion.
+type receiverState struct {
+	// pipeline turns running to completion off for this receiver (raw
+	// ESP: its receives are small, and the TUN writer's coalescing of
+	// queued batches gives GRO more segments per write).
+	pipeline bool
+	// inflight counts this receiver's batches queued and not yet written.
+	inflight atomic.Int32
+	// bufs is the scratch for writing a batch run to completion.
+	bufs [][]byte
+}
+
+// dispatchIn is the end of stage 3 for the batch of one receive (nil: no
+// ESP in it). A batch of at most inlineMax packets, received while none
+// of this receiver's earlier batches is in flight, runs to completion here
+// (stages 4 and 5 in the receiver), so a flow's packets still reach the
+// TUN device in receive order; any other is locked and queued for the
+// workers and the TUN writer. Receivers on other sockets may write at the
+// same time (tun.Device.Write serialises them; the replay windows take
+// their own locks).
+func (d *Dataplane) dispatchIn(b *inBatch, r *receiverState) {
 	if b == nil {
 		return
 	}
+	if !r.pipeline && len(b.elems) <= d.inlineMax && r.inflight.Load() == 0 {
+		openBatch(b)
+		r.bufs = d.commitIn(b, r.bufs[:0])
+		d.writeTUN(r.bufs)
+		clear(r.bufs)
+		d.freeIn(b)
+		return
+	}
+	r.inflight.Add(1)
+	b.inflight = &r.inflight
 	b.mu.Lock()
 	d.writeQ <- b
 	d.decQ <- b
@@ -678,15 +773,31 @@ func (d *Dataplane) dispatchIn(b *inBatch) {
 func (d *Dataplane) routineDecrypt() {
 	defer d.wg.Done()
 	for b := range d.decQ {
-		for _, e := range b.elems {
-			start := cap(e.buf) - cap(e.pkt)
-			inner, nh, err := e.in.sa.Decrypt(e.buf[:start+len(e.pkt)], start, e.seq)
-			if err != nil {
-				continue // counted by the SA
-			}
-			e.pkt, e.nh, e.ok = inner, nh, true
-		}
+		openBatch(b)
 		b.mu.Unlock()
+	}
+}
+
+// openBatch verifies and decrypts b's packets in place.
+func openBatch(b *inBatch) {
+	for _, e := range b.elems {
+		start := cap(e.buf) - cap(e.pkt)
+		inner, nh, err := e.in.sa.Decrypt(e.buf[:start+len(e.pkt)], start, e.seq)
+		if err != nil {
+			continue // counted by the SA
+		}
+		e.pkt, e.nh, e.ok = inner, nh, true
+	}
+}
+
+// writeTUN writes committed packets (with tunWriteOffset of headroom) to
+// the TUN device with one call.
+func (d *Dataplane) writeTUN(bufs [][]byte) {
+	if len(bufs) == 0 {
+		return
+	}
+	if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
+		d.stats.tunWriteErrs.Add(1)
 	}
 }
 
@@ -734,14 +845,13 @@ func (d *Dataplane) routineWriteTUN() {
 				break coalesce
 			}
 		}
-		if len(bufs) > 0 {
-			if _, err := d.tun.Write(bufs, tunWriteOffset); err != nil && !d.closed.Load() {
-				d.stats.tunWriteErrs.Add(1)
-			}
-		}
+		d.writeTUN(bufs)
 		clear(bufs)
 		for i, h := range held {
 			h.mu.Unlock()
+			if h.inflight != nil {
+				h.inflight.Add(-1) // written: its receiver may write the next itself
+			}
 			d.freeIn(h)
 			held[i] = nil
 		}

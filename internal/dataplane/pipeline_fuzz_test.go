@@ -33,6 +33,7 @@ import (
 type fakeTUN struct {
 	mu      sync.Mutex
 	in      [][]byte
+	chunks  []int // if set, read i returns at most chunks[i] packets
 	written [][]byte
 	writes  int // Write calls
 	events  chan tun.Event
@@ -45,8 +46,11 @@ func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(f.in) == 0 {
 		return 0, os.ErrClosed
 	}
-	n := 0
-	for n < len(bufs) && len(f.in) > 0 {
+	n, most := 0, len(bufs)
+	if len(f.chunks) > 0 {
+		most, f.chunks = min(most, f.chunks[0]), f.chunks[1:]
+	}
+	for n < most && len(f.in) > 0 {
 		sizes[n] = copy(bufs[n][offset:], f.in[0])
 		f.in = f.in[1:]
 		n++
@@ -256,6 +260,19 @@ func runSend(d *Dataplane, tu *fakeTUN, inner [][]byte) {
 	d.wg.Add(1)
 	d.routineReadTUN() // closes encQ and sendQ when the fake TUN is drained
 	d.wg.Wait()
+}
+
+// sealPeer seals inner with the peer's outbound SA out, as the peer would
+// (next sequence number, next header from the IP version).
+func sealPeer(t testing.TB, out *esp.OutboundSA, inner []byte) []byte {
+	t.Helper()
+	off := out.Headroom()
+	buf := make([]byte, off+len(inner), off+len(inner)+out.Tailroom())
+	copy(buf[off:], inner)
+	seq, _ := out.Reserve(1)
+	pkt, err := out.SealSeq(buf, off, seq, 0)
+	must(t, err)
+	return pkt
 }
 
 // sealFor seals inner as the peer would on inbound SA i, with next header

@@ -39,7 +39,9 @@ type rawESP struct {
 	// hdrincl is whether IP_HDRINCL is on: sends carry their own header.
 	hdrincl bool
 
-	// send scratch, used by routineSend only.
+	// send scratch, used by one goroutine at a time: routineSend, or the
+	// TUN reader for a batch it runs to completion while nothing is in
+	// flight (dispatchOut).
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet4
@@ -180,7 +182,8 @@ func (r *rawESP) mmsg(write bool, hdrs []mmsghdr) (int, error) {
 
 // sendOne sends one packet framed by rawFrame with IP_HDRINCL off for the
 // call, so that the kernel builds the header and fragments the packet.
-// Only routineSend sends on the socket, so switching the option is safe.
+// Only one goroutine sends on the socket at a time (see the scratch
+// fields), so switching the option is safe.
 func (r *rawESP) sendOne(b []byte, dst [4]byte) error {
 	var err error
 	cerr := r.rc.Control(func(fd uintptr) {
@@ -219,6 +222,7 @@ func (d *Dataplane) routineReceiveRaw() {
 	}
 	defer d.pool.putAll(elems)
 	var batch *inBatch
+	rs := receiverState{pipeline: true}
 	errorsInARow := 0
 	for {
 		count, err := d.raw.recvmmsg(hdrs)
@@ -257,7 +261,7 @@ func (d *Dataplane) routineReceiveRaw() {
 				setBuf(i)
 			}
 		}
-		d.dispatchIn(batch)
+		d.dispatchIn(batch, &rs)
 		batch = nil
 	}
 }
