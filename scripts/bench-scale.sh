@@ -27,7 +27,11 @@
 #      PERF=1 records `perf record -g` of the vpngw agent's setup phase
 #      (first repeat, each N) into $RESULTS/perf-N.data;
 #      PING_ONLY=1 (P2S mode) runs only the first-ping part, not the N
-#      clients (N then only sizes the plan).
+#      clients (N then only sizes the plan);
+#      REMOTE=1 runs vpngw's agent in remote mode (--server), fed and
+#      reporting over a Unix socket to the control plane's agent API
+#      (`vpngw-bench hub`: reconcile.Hub, as in `vpngw serve`), whose idle
+#      CPU is then reported too ("control plane").
 #
 # P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
 # variant: the same load client and addresses, but each client is a
@@ -62,6 +66,7 @@ HEAPPROF=${HEAPPROF:-}
 PING_TRIES=${PING_TRIES:-5}
 PERF=${PERF:-}
 PING_ONLY=${PING_ONLY:-}
+REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
 BENCH=$ROOT/bin/vpngw-bench
@@ -150,7 +155,14 @@ run_vpngw() { # N REPEAT
 		base=$(rss "$pid")
 		stop_pid "$pid" 200
 	fi
-	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r.log" "$VPNGW_BIN" agent --config "$cfg" --log-level warn
+	local hubpid=0 src=(--config "$cfg")
+	if [ -n "$REMOTE" ]; then
+		nsx_bg "$NS_R" "$LOGS/hub-$impl-n$n-r$r.log" "$BENCH" hub -config "$cfg" -socket "$RUN/hub.sock" -instance scale
+		hubpid=$BG_PID
+		for _ in $(seq 1 100); do [ -S "$RUN/hub.sock" ] && break; sleep 0.05; done
+		src=(--server "unix://$RUN/hub.sock" --instance scale --state-dir "$RUN/state-$impl")
+	fi
+	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r.log" "$VPNGW_BIN" agent "${src[@]}" --log-level warn
 	pid=$BG_PID
 	for _ in $(seq 1 1200); do [ -S "$SOCK" ] && break; alive "$pid" || break; sleep 0.05; done
 	[ -S "$SOCK" ] || { fail "vpngw agent with $n connections did not come up"; stop_pid "$pid" 200; return 0; }
@@ -161,7 +173,7 @@ run_vpngw() { # N REPEAT
 		perfpid=$!
 		PIDS+=("$perfpid")
 	fi
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "$impl scale N=$n repeat $r"
 	if [ -n "$HEAPPROF" ]; then
 		curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/heap-$impl-n$n-r$r.pprof" "http://agent/debug/pprof/heap?gc=1" ||
@@ -169,7 +181,8 @@ run_vpngw() { # N REPEAT
 	fi
 	if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true; fi
 	stop_pid "$pid" 200
-	rm -f "$SOCK"
+	[ "$hubpid" = 0 ] || stop_pid "$hubpid" 200
+	rm -f "$SOCK" "$RUN/hub.sock"
 }
 
 run_strongswan() { # N REPEAT

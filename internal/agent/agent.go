@@ -71,10 +71,12 @@ type Options struct {
 	IKEv1 ikev1.Config
 	// Lookup resolves remoteFqdn (default net.LookupHost).
 	Lookup func(host string) ([]string, error)
-	// OnStatus, if set, is called whenever the status changed, from a
+	// OnChange, if set, is called whenever the status changed, from a
 	// goroutine of its own (never the loop): changes that happen while it
-	// runs are reported by one more call.
-	OnStatus func(Status)
+	// runs are reported by one more call. It is not given the status:
+	// building one costs work proportional to the tunnels, which the
+	// caller does (Status) only when it needs it.
+	OnChange func()
 }
 
 // Agent is one running gateway instance.
@@ -96,7 +98,7 @@ type Agent struct {
 	// book holds the connections' IKE status, updated by the loop for
 	// changed connections only; see Status.
 	book    statusBook
-	changed chan struct{} // pokes the OnStatus notifier (capacity 1)
+	changed chan struct{} // pokes the OnChange notifier (capacity 1)
 	started time.Time
 	waiters []waiter     // InitiateWait callers (loop-owned)
 	idle    idleWatch    // on-demand connections (loop-owned; idle.go)
@@ -216,7 +218,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: BGP: %w", err)
 	}
 	a.log.Info("agent running", "name", a.cfg.Name, "local", a.cfg.LocalAddress, "tun", dp.TUNName(), "connections", len(peers))
-	if a.opts.OnStatus != nil {
+	if a.opts.OnChange != nil {
 		go a.notifyStatus(ctx)
 	}
 	a.loop(ctx)
@@ -647,9 +649,9 @@ func (a *Agent) updateConn(name string) {
 	b.mu.Unlock()
 }
 
-// poke wakes the OnStatus notifier, if any.
+// poke wakes the OnChange notifier, if any.
 func (a *Agent) poke() {
-	if a.opts.OnStatus == nil {
+	if a.opts.OnChange == nil {
 		return
 	}
 	select {
@@ -658,14 +660,14 @@ func (a *Agent) poke() {
 	}
 }
 
-// notifyStatus calls OnStatus after changes, off the loop.
+// notifyStatus calls OnChange after changes, off the loop.
 func (a *Agent) notifyStatus(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.changed:
-			a.opts.OnStatus(a.Status())
+			a.opts.OnChange()
 		}
 	}
 }

@@ -25,6 +25,16 @@ package agent
 //	routineReport: every agentapi.ReportEvery (heartbeat) and on every status change ─► PUT the Report
 //	               unreachable ─► interrupt routinePoll's request to that server
 //
+// Reports cost the control plane nothing per tunnel while nothing changes
+// (agentapi's versioned reports): routineReport rebuilds the status after
+// a change, and otherwise every countersEvery to refresh the traffic
+// counters, and the agentapi.Reporter sends it only when it differs from
+// the one the server holds; the other heartbeats are bare. Building a
+// status costs work proportional to the tunnels, so the gaps between
+// builds grow with what the last one cost (changeShare, countersShare):
+// an instance with 10,000 clients spends at most about 0.4 % of a core
+// building statuses while idle, 5 % while clients come and go.
+//
 // The instance (an Agent with its status socket) runs on goroutines of its
 // own, started by startInstance and joined by instance.stop. The
 // supervisor's mutex guards which instance runs and with what.
@@ -83,6 +93,16 @@ const (
 	reportSettle = 100 * time.Millisecond
 	// reportTimeout bounds one report.
 	reportTimeout = 5 * time.Second
+	// countersEvery is how often an idle instance rebuilds its status to
+	// refresh the traffic counters (at least; see countersShare): the
+	// control plane's counters lag by up to that much.
+	countersEvery = 2 * time.Second
+	// changeShare and countersShare bound the share of time spent building
+	// statuses: the next build after a change waits at least changeShare
+	// times what the last build took, and the next refresh of the
+	// counters countersShare times.
+	changeShare   = 20
+	countersShare = 250
 	// stopTimeout is how long a stopping instance may take to delete its
 	// SAs on the peers.
 	stopTimeout = 15 * time.Second
@@ -153,11 +173,13 @@ type supervisor struct {
 	// by mu.
 	applyErr string
 
-	// lastRep is the latest report built, sent again as the heartbeat
-	// while apply holds mu (stopping an instance can take stopTimeout,
-	// far longer than the control plane's failover timeout). Owned by
-	// routineReport.
-	lastRep agentapi.Report
+	// lastRev and lastErr are the revision and apply error last read,
+	// reported again while apply holds mu (stopping an instance can take
+	// stopTimeout, far longer than the control plane's failover timeout);
+	// read is whether they were ever read. Owned by routineReport.
+	lastRev int64
+	lastErr string
+	read    bool
 }
 
 // poke asks routineReport for a report soon.
@@ -279,10 +301,17 @@ func (s *supervisor) abandon(i int32) {
 
 // routineReport sends the instance's report every agentapi.ReportEvery
 // (the heartbeat by which the control plane tells a live instance from a
-// hung or dead one) and soon after every status change.
+// hung or dead one) and soon after every status change; the status goes
+// out only when it changed (see the file comment).
 func (s *supervisor) routineReport(ctx context.Context) {
 	tick := time.NewTicker(agentapi.ReportEvery)
 	defer tick.Stop()
+	rep := agentapi.NewReporter()
+	var (
+		built   time.Time     // when the status was last built
+		cost    time.Duration // what that build took
+		changed = true        // the status changed since it was built
+	)
 	failing := false
 	for {
 		select {
@@ -290,6 +319,7 @@ func (s *supervisor) routineReport(ctx context.Context) {
 			return
 		case <-tick.C:
 		case <-s.poked:
+			changed = true
 			// Let a burst of changes settle into one report.
 			select {
 			case <-time.After(reportSettle):
@@ -297,9 +327,14 @@ func (s *supervisor) routineReport(ctx context.Context) {
 				return
 			}
 		}
+		since := time.Since(built)
+		build := changed && since >= max(reportSettle, changeShare*cost) || since >= max(countersEvery, countersShare*cost)
+		if t0 := time.Now(); s.snapshot(rep, build) {
+			built, cost, changed = t0, time.Since(t0), false
+		}
 		i := s.server.Load()
 		rctx, cancel := context.WithTimeout(ctx, reportTimeout)
-		err := s.clients[i].Report(rctx, s.report())
+		_, err := rep.Send(rctx, s.clients[i], s.lastRev, s.lastErr)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -321,26 +356,37 @@ func (s *supervisor) routineReport(ctx context.Context) {
 	}
 }
 
-// report is the current Report, or the previous one while apply holds
-// s.mu (the process is alive, and a heartbeat must not wait for an
-// instance to stop). Called by routineReport only.
-func (s *supervisor) report() agentapi.Report {
+// snapshot reads the revision and apply error into s.lastRev and
+// s.lastErr and, with build (or before the first status), gives rep the
+// instance's current status; it reports whether it did. While apply
+// holds s.mu it changes nothing (the process is alive, and a heartbeat
+// must not wait for an instance to stop), unless nothing was read yet.
+// Called by routineReport only.
+func (s *supervisor) snapshot(rep *agentapi.Reporter, build bool) bool {
 	if !s.mu.TryLock() {
-		if s.lastRep.Revision != 0 {
-			return s.lastRep
+		if s.read {
+			return false
 		}
 		s.mu.Lock() // nothing reported yet: wait for the first state
 	}
-	defer s.mu.Unlock()
-	rep := agentapi.Report{Revision: -1, Error: s.applyErr}
+	s.lastRev, s.lastErr, s.read = -1, s.applyErr, true
 	if s.cur != nil {
-		rep.Revision = s.cur.Revision
+		s.lastRev = s.cur.Revision
 	}
-	if s.run != nil {
-		rep.Status = s.run.ag.Status()
+	build = build || rep.Seq() == 0
+	var st agentapi.Status
+	if build && s.run != nil {
+		st = s.run.ag.Status()
 	}
-	s.lastRep = rep
-	return rep
+	s.mu.Unlock()
+	if !build {
+		return false
+	}
+	if _, err := rep.SetStatus(st); err != nil {
+		s.log.Error("cannot encode the status", "err", err)
+		return false
+	}
+	return true
 }
 
 // accept checks an assignment and applies it; an invalid one is reported,
@@ -385,7 +431,7 @@ func (s *supervisor) apply(ctx context.Context, a *agentapi.Assignment, in *gwco
 			s.log.Info("restarting the instance", "revision", a.Revision, "changed", strings.Join(restart, ","))
 		}
 		s.stop()
-		run, err := startInstance(ctx, in, Options{Logger: s.log, OnStatus: func(Status) { s.poke() }})
+		run, err := startInstance(ctx, in, Options{Logger: s.log, OnChange: s.poke})
 		if err != nil {
 			s.applyErr = err.Error()
 			s.log.Error("cannot start the instance", "revision", a.Revision, "err", err)

@@ -33,6 +33,10 @@ type fakeReplica struct {
 	mode    int
 	changed chan struct{} // closed and replaced on every mode change
 	reports int           // reports received while leading
+	// held is the status version it holds (0: none); full and bare
+	// count the reports with the status and the heartbeats it took.
+	held       uint64
+	full, bare int
 }
 
 func newFakeReplica(t *testing.T, mode int) *fakeReplica {
@@ -56,6 +60,44 @@ func (f *fakeReplica) reported() int {
 	return f.reports
 }
 
+// counts returns the full reports and bare heartbeats taken.
+func (f *fakeReplica) counts() (full, bare int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.full, f.bare
+}
+
+// forget drops the status held, as a control plane restart does.
+func (f *fakeReplica) forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = 0
+}
+
+// putStatus takes a report as the hub does: a heartbeat only for the
+// version held (else 409), the version held in the answer.
+func (f *fakeReplica) putStatus(w http.ResponseWriter, r *http.Request) {
+	var rep agentapi.Report
+	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case !rep.Unchanged:
+		f.full++
+		f.held = rep.StatusSeq
+	case rep.StatusSeq != f.held:
+		http.Error(w, "status version unknown", http.StatusConflict)
+		return
+	default:
+		f.bare++
+	}
+	w.Header().Set(agentapi.StatusSeqHeader, strconv.FormatUint(f.held, 10))
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (f *fakeReplica) serve(w http.ResponseWriter, r *http.Request) {
 	for {
 		f.mu.Lock()
@@ -72,7 +114,7 @@ func (f *fakeReplica) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.Method == http.MethodPut {
-			w.WriteHeader(http.StatusNoContent)
+			f.putStatus(w, r)
 			return
 		}
 		after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
@@ -142,6 +184,52 @@ func TestRemoteSeveralServers(t *testing.T) {
 	}
 	if r[1].reported() != 0 {
 		t.Error("a follower counted reports")
+	}
+}
+
+// TestRemoteHeartbeatsCarryNoStatus: an agent whose status does not
+// change sends it once and then bare heartbeats, also across the counter
+// refreshes (countersEvery); a server that lost it (a restart) gets it
+// again at the next heartbeat, and so does the next leader.
+func TestRemoteHeartbeatsCarryNoStatus(t *testing.T) {
+	r := []*fakeReplica{newFakeReplica(t, replicaLeader), newFakeReplica(t, replicaFollower)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunRemote(ctx, RemoteOptions{Servers: []string{r[0].srv.URL, r[1].srv.URL}, Instance: "g-0", StateDir: t.TempDir()})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunRemote: %v", err)
+		}
+	}()
+	// waitBare waits for n more heartbeats at f and returns the full
+	// reports it took meanwhile.
+	waitBare := func(f *fakeReplica, n int, within time.Duration) int {
+		t.Helper()
+		full0, bare0 := f.counts()
+		for start := time.Now(); time.Since(start) < within; time.Sleep(20 * time.Millisecond) {
+			if full, bare := f.counts(); bare >= bare0+n {
+				return full - full0
+			}
+		}
+		full, bare := f.counts()
+		t.Fatalf("%d heartbeats within %v (full reports %d), want %d", bare-bare0, within, full-full0, n)
+		return 0
+	}
+	// Past two counter refreshes: one status, the rest heartbeats.
+	if full := waitBare(r[0], int(2*countersEvery/agentapi.ReportEvery)+2, 4*countersEvery); full != 1 {
+		t.Errorf("%d full reports for one unchanged status, want 1", full)
+	}
+	r[0].forget()
+	if full := waitBare(r[0], 3, 2*time.Second); full != 1 {
+		t.Errorf("after a restart of the server: %d full reports, want 1", full)
+	}
+	r[0].setMode(replicaDown)
+	r[1].setMode(replicaLeader)
+	if full := waitBare(r[1], 3, 5*time.Second); full != 1 {
+		t.Errorf("at the next leader: %d full reports, want 1", full)
 	}
 }
 

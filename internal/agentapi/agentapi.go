@@ -7,7 +7,26 @@
 //	agent ── GET  /agent/v1/instances/ID/config?after=REV&wait=25s (long poll) ──► serve
 //	      ◄── 200 Assignment | 204 (nothing newer) | 404 (unknown) | 410 (deleted)
 //	agent ── PUT  /agent/v1/instances/ID/status  Report ──────────────────────────► serve
-//	      ◄── 204
+//	      ◄── 204 (Vpngw-Status-Seq: the status version it holds) | 409 (a heartbeat it cannot match)
+//
+// Reports are versioned so that an idle instance costs the control plane
+// the same whatever its number of tunnels: an instance numbers each status
+// it sends (Report.StatusSeq, unique across its restarts) and, once the
+// server in use answered that it holds that version (the StatusSeqHeader
+// of its answer), sends bare heartbeats (Report.Unchanged, no Status)
+// until the status changes. The control plane keeps the last full status
+// per instance; a heartbeat whose version it does not hold (it restarted,
+// another replica took over, the instance was deleted and re-created) is
+// answered 409 (ErrStatusNeeded) and the instance sends its full status at
+// once. Reporter is the instance's side of this. An instance rebuilds its
+// status (traffic counters included) when its state changed and otherwise
+// at most every few seconds, and sends it only if it differs from the last
+// one sent, so traffic counters on the control plane lag by that much.
+//
+// Compatibility: a control plane that predates versions answers without
+// the header, and a new instance then sends its full status every time,
+// as before; an instance that predates versions sends no StatusSeq, and
+// the control plane stores each of its reports whole, as before.
 //
 // With a token, requests carry "Authorization: Bearer TOKEN"; a wrong or
 // missing one is answered 401. The assignment's Config is the same
@@ -46,6 +65,16 @@ const MaxWait = time.Minute
 // instance silent for its failover timeout (reconcile.DefaultFailoverAfter,
 // several of these periods) is replaced by its standby.
 const ReportEvery = 150 * time.Millisecond
+
+// StatusSeqHeader is the header of the control plane's answer to a report
+// naming the status version (Report.StatusSeq) it holds for the instance,
+// absent when it holds none (or predates versions).
+const StatusSeqHeader = "Vpngw-Status-Seq"
+
+// MaxReport is the largest report body the control plane reads: a full
+// status costs about 1.5 kB per tunnel or point-to-site client, and an
+// instance may have 10,000 clients.
+const MaxReport = 64 << 20
 
 // ConfigPath is the long poll for an assignment newer than revision after,
 // held at most wait.
@@ -95,8 +124,16 @@ type Report struct {
 	Revision int64 `json:"revision"`
 	// Error is why the assignment could not be applied, if it could not.
 	Error string `json:"error,omitempty"`
-	// Status is the instance's status.
-	Status Status `json:"status"`
+	// StatusSeq is the version of the instance's status (0: an instance
+	// that predates versions, whose every report carries its status).
+	// Each status an instance sends has a larger one than the last, also
+	// across its restarts.
+	StatusSeq uint64 `json:"statusSeq,omitempty"`
+	// Unchanged marks a heartbeat: the status is the one numbered
+	// StatusSeq, sent before, and Status is empty.
+	Unchanged bool `json:"unchanged,omitempty"`
+	// Status is the instance's status (absent from a heartbeat).
+	Status Status `json:"status,omitzero"`
 }
 
 // Status is a snapshot of an instance: what it reports to the control

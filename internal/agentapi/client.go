@@ -6,11 +6,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -82,20 +84,52 @@ func (c *Client) Fetch(ctx context.Context, after int64) (*Assignment, error) {
 	return &a, nil
 }
 
-// Report sends the instance's report.
-func (c *Client) Report(ctx context.Context, rep Report) error {
-	_, err := c.do(ctx, http.MethodPut, StatusPath(c.instance), rep, nil)
-	return err
+// ErrStatusNeeded is Report's error for a heartbeat (Report.Unchanged)
+// whose status version the control plane does not hold: the instance must
+// send its full status.
+var ErrStatusNeeded = errors.New("agentapi: the control plane does not hold this status version; send the full status")
+
+// Report sends the instance's report. It returns the status version the
+// control plane holds after it (StatusSeqHeader; 0 when it holds none or
+// predates versions). A heartbeat it cannot match is ErrStatusNeeded.
+func (c *Client) Report(ctx context.Context, rep Report) (uint64, error) {
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return 0, err
+	}
+	return c.putReport(ctx, b)
+}
+
+// putReport sends an encoded Report (see Report).
+func (c *Client) putReport(ctx context.Context, body []byte) (uint64, error) {
+	var held uint64
+	code, err := c.send(ctx, http.MethodPut, StatusPath(c.instance), body, nil, func(h http.Header) {
+		held, _ = strconv.ParseUint(h.Get(StatusSeqHeader), 10, 64)
+	})
+	if code == http.StatusConflict {
+		return held, fmt.Errorf("%w (%w)", ErrStatusNeeded, err)
+	}
+	return held, err
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) (int, error) {
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return 0, err
 		}
-		rd = bytes.NewReader(b)
+	}
+	return c.send(ctx, method, path, b, out, nil)
+}
+
+// send makes one request with an encoded JSON body (nil: none), decodes
+// a 200 answer's body into out (if not nil) and hands the answer's header
+// to header (if not nil).
+func (c *Client) send(ctx context.Context, method, path string, body []byte, out any, header func(http.Header)) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
@@ -112,6 +146,9 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		return 0, err
 	}
 	defer resp.Body.Close()
+	if header != nil {
+		header(resp.Header)
+	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return resp.StatusCode, &HTTPError{Code: resp.StatusCode, msg: fmt.Sprintf("agent: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))}

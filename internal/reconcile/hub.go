@@ -255,7 +255,7 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var rep agentapi.Report
-	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&rep); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r.Body, agentapi.MaxReport)).Decode(&rep); err != nil {
 		http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -271,12 +271,29 @@ func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 		rep.Revision = -1
 	}
 	prev := h.reports[id]
+	if rep.Unchanged {
+		// A heartbeat: the status this hub holds, if it holds that
+		// version; otherwise the instance must send it (this hub
+		// restarted or took over, or the instance was re-created).
+		if prev == nil || prev.StatusSeq != rep.StatusSeq {
+			h.mu.Unlock()
+			if prev != nil && prev.StatusSeq != 0 {
+				w.Header().Set(agentapi.StatusSeqHeader, strconv.FormatUint(prev.StatusSeq, 10))
+			}
+			http.Error(w, "status version unknown: send the full status", http.StatusConflict)
+			return
+		}
+		rep.Status, rep.Unchanged = prev.Status, false
+	}
 	h.reports[id] = &Seen{Report: rep, At: time.Now()}
 	// Wake waiters only when something they may wait for changed.
-	if prev == nil || prev.Revision != rep.Revision || prev.Error != rep.Error || statusDigest(prev.Status) != statusDigest(rep.Status) {
+	if prev == nil || prev.Revision != rep.Revision || prev.Error != rep.Error || (rep.StatusSeq == 0 || prev.StatusSeq != rep.StatusSeq) && statusDigest(prev.Status) != statusDigest(rep.Status) {
 		h.broadcast()
 	}
 	h.mu.Unlock()
+	if rep.StatusSeq != 0 {
+		w.Header().Set(agentapi.StatusSeqHeader, strconv.FormatUint(rep.StatusSeq, 10))
+	}
 	if rep.Error != "" && (prev == nil || prev.Error != rep.Error) {
 		h.log.Warn("gateway instance cannot apply its assignment", "instance", id, "revision", rep.Revision, "err", rep.Error)
 	}

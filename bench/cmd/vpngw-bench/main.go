@@ -194,6 +194,7 @@ func run(ctx context.Context, args []string) error {
 		fs.IntVar(&o.Window, "window", 64, "setups in flight at most")
 		fs.StringVar(&resp, "responder", "192.0.2.2", "the responder's address")
 		fs.IntVar(&o.PID, "pid", 0, "the responder's PID")
+		fs.IntVar(&o.HubPID, "hub-pid", 0, "the PID of the control plane the responder reports to (remote mode; 0: none)")
 		fs.IntVar(&o.BaseRSSkB, "base-rss", 0, "the responder's RSS (kB) with no peer configured")
 		fs.DurationVar(&o.Idle, "idle", 10*time.Second, "idle window with all tunnels up")
 		fs.DurationVar(&o.Deadline, "deadline", 5*time.Minute, "bound of the setup phase")
@@ -368,6 +369,18 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: gwops-report needs -dir", errUsage)
 		}
 		return writeGwopsReport(dir, os.Stdout)
+	case "hub":
+		var file, socket, instance string
+		fs.StringVar(&file, "config", "", "the instance's configuration (gwconfig YAML)")
+		fs.StringVar(&socket, "socket", "", "the Unix socket to serve the agent API on")
+		fs.StringVar(&instance, "instance", "scale", "the instance's ID")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if file == "" || socket == "" {
+			return fmt.Errorf("%w: hub needs -config and -socket", errUsage)
+		}
+		return runHub(ctx, file, socket, instance)
 	case "idle":
 		var o idleOptions
 		fs.StringVar(&o.Out, "out", "", "results directory (idle.jsonl is appended)")

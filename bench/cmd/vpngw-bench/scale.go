@@ -56,6 +56,7 @@ type scaleOptions struct {
 	Window    int           // IKE_SA+CHILD_SA setups in flight at most
 	Responder netip.Addr    // the responder's IKE address
 	PID       int           // the responder's PID (CPU and RSS)
+	HubPID    int           // the control plane's PID (remote mode; 0: none)
 	BaseRSSkB int           // the responder's RSS with no peer configured
 	Idle      time.Duration // idle window with all tunnels up
 	Deadline  time.Duration // the whole setup phase
@@ -95,6 +96,9 @@ type ScaleSample struct {
 	// IdlePctCore is the responder's CPU in the idle window with all
 	// tunnels up, in % of one core.
 	IdlePctCore float64 `json:"idlePctCore"`
+	// HubIdlePctCore is the same for the control plane the responder
+	// reports to (an agent in remote mode; absent in file mode).
+	HubIdlePctCore float64 `json:"hubIdlePctCore,omitempty"`
 	// DPD is whether dead peer detection was on (see writeScalePlan).
 	DPD bool `json:"dpd"`
 	// Mode is "p2s" for point-to-site clients (empty: site-to-site
@@ -309,12 +313,15 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	// Settle (the responder's last installs and logs), then the idle
 	// window: the engine keeps answering liveness checks meanwhile.
 	idleStart := time.Now().Add(2 * time.Second)
-	var icpu0 uint64
+	var icpu0, hcpu0 uint64
 	measuring := false
 	for {
 		now := time.Now()
 		if !measuring && !now.Before(idleStart) {
 			icpu0, _ = procTicks(o.PID)
+			if o.HubPID > 0 {
+				hcpu0, _ = procTicks(o.HubPID)
+			}
 			measuring = true
 		}
 		if measuring && now.Sub(idleStart) >= o.Idle {
@@ -336,6 +343,10 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	}
 	icpu1, _ := procTicks(o.PID)
 	s.IdlePctCore = float64(icpu1-icpu0) / float64(clockTicks()) / o.Idle.Seconds() * 100
+	if o.HubPID > 0 {
+		hcpu1, _ := procTicks(o.HubPID)
+		s.HubIdlePctCore = float64(hcpu1-hcpu0) / float64(clockTicks()) / o.Idle.Seconds() * 100
+	}
 	if rss, err := procRSSkB(o.PID); err == nil {
 		s.RSSkB = rss
 		if s.Up > 0 && o.BaseRSSkB > 0 {
@@ -463,8 +474,12 @@ func printScale(samples []ScaleSample) {
 		if s.Mode == "p2s" {
 			addrs = fmt.Sprintf(" (%d distinct pool addresses)", s.Addresses)
 		}
-		fmt.Printf("  r%d %-10s N=%d up %d%s in %.1fs: %.0f setups/s, responder %.2f ms CPU/setup, %.1f kB/tunnel, idle %.2f%% core%s\n",
-			s.Repeat, s.Impl, s.N, s.Up, addrs, s.SetupSec, s.SetupsPerSec, s.RespCPUPerSetupMs, s.KBPerTunnel, s.IdlePctCore, errSuffix(s.Error))
+		hub := ""
+		if s.HubIdlePctCore > 0 {
+			hub = fmt.Sprintf(" (control plane %.2f%% core)", s.HubIdlePctCore)
+		}
+		fmt.Printf("  r%d %-10s N=%d up %d%s in %.1fs: %.0f setups/s, responder %.2f ms CPU/setup, %.1f kB/tunnel, idle %.2f%% core%s%s\n",
+			s.Repeat, s.Impl, s.N, s.Up, addrs, s.SetupSec, s.SetupsPerSec, s.RespCPUPerSetupMs, s.KBPerTunnel, s.IdlePctCore, hub, errSuffix(s.Error))
 	}
 }
 
