@@ -73,10 +73,14 @@ type Config struct {
 	Now func() time.Time
 }
 
-// The TLS versions offered by default: 1.2 (RFC 5216) and 1.3 (RFC 9190).
+// The TLS versions offered by default: 1.2 (RFC 5216) only. TLS 1.3
+// (RFC 9190) is offered when MaxVersion says so; it is not the default
+// because strongSwan 5.9.0 to 5.9.9 clients with TLS 1.3 enabled crash on
+// RFC 9190's protected success indication and derive another MSK (a
+// draft's), while with 1.2 they connect (see docs/p2s.md).
 const (
 	DefaultMinVersion = tls.VersionTLS12
-	DefaultMaxVersion = tls.VersionTLS13
+	DefaultMaxVersion = tls.VersionTLS12
 )
 
 // Result is how a finished exchange ended.
@@ -138,7 +142,7 @@ func NewServer(cfg Config, eapID uint8) (*Server, eap.Packet, error) {
 		cfg.MinVersion = DefaultMinVersion
 	}
 	if cfg.MaxVersion == 0 {
-		cfg.MaxVersion = DefaultMaxVersion
+		cfg.MaxVersion = max(DefaultMaxVersion, cfg.MinVersion)
 	}
 	for _, v := range []uint16{cfg.MinVersion, cfg.MaxVersion} {
 		if v != tls.VersionTLS12 && v != tls.VersionTLS13 {

@@ -307,7 +307,7 @@ func TestVersionsAndResumption(t *testing.T) {
 			k := newTestPKI(t, pki.ECDSAP256)
 			tickets := NewTicketKeys(nil, 0, 0)
 			revoked := false
-			cfg := Config{Certificate: k.server, Tickets: tickets, Fragment: tc.fragment,
+			cfg := Config{Certificate: k.server, Tickets: tickets, Fragment: tc.fragment, MaxVersion: tls.VersionTLS13,
 				Verify: func(c [][]byte) (*x509.Certificate, error) {
 					if revoked {
 						return nil, errors.New("revoked")
@@ -382,7 +382,7 @@ func TestNoTicketsNoResumption(t *testing.T) {
 		k := newTestPKI(t, pki.ECDSAP256)
 		cache := tls.NewLRUClientSessionCache(4)
 		for i := range 2 {
-			s, start, err := NewServer(Config{Certificate: k.server,
+			s, start, err := NewServer(Config{Certificate: k.server, MaxVersion: tls.VersionTLS13,
 				Verify: func(c [][]byte) (*x509.Certificate, error) { return k.verifier.Verify(c, time.Now()) }}, 1)
 			if err != nil {
 				t.Fatal(err)
@@ -399,8 +399,8 @@ func TestNoTicketsNoResumption(t *testing.T) {
 	}
 }
 
-// TestVersionBounds: the server's versions are configurable and checked;
-// a client below the minimum is refused.
+// TestVersionBounds: the server's versions are configurable and checked
+// (1.2 only by default); a client below the minimum is refused.
 func TestVersionBounds(t *testing.T) {
 	k := newTestPKI(t, pki.ECDSAP256)
 	verify := func(c [][]byte) (*x509.Certificate, error) { return k.verifier.Verify(c, time.Now()) }
@@ -423,6 +423,8 @@ func TestVersionBounds(t *testing.T) {
 		min, max, client, want uint16
 	}{
 		{0, tls.VersionTLS12, tls.VersionTLS13, tls.VersionTLS12},
+		{0, 0, tls.VersionTLS13, tls.VersionTLS12}, // the default
+		{0, tls.VersionTLS13, tls.VersionTLS13, tls.VersionTLS13},
 		{tls.VersionTLS13, 0, tls.VersionTLS12, 0},
 	} {
 		s, start, err := NewServer(Config{Certificate: k.server, Verify: verify, MinVersion: tc.min, MaxVersion: tc.max}, 1)
