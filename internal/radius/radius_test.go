@@ -253,6 +253,24 @@ func tlsRelay(t *testing.T, c *Client, user string, peer *eaptls.Peer) (res Resu
 	return
 }
 
+// startTLS runs FreeRADIUS with EAP-TLS (server name
+// radius.example.test, tls_max_version maxVersion, "" for 1.2) for
+// clients of clientCA, and returns a client for it and the roots its
+// certificate chains to.
+func startTLS(t *testing.T, clientCA *pki.CA, maxVersion string) (*Client, *x509.CertPool, *radiustest.Server) {
+	t.Helper()
+	tlsFiles, srvCA := radiustest.NewTLS(t, "radius.example.test", clientCA.Cert)
+	tlsFiles.MaxVersion = maxVersion
+	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles})
+	c, err := NewClient([]Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srvCA.Cert)
+	return c, roots, srv
+}
+
 // TestEAPTLSThroughFreeRADIUS: a real FreeRADIUS 3.2 with its eap/tls
 // module authenticates a client certificate over EAP-TLS relayed through
 // EAPSession: many round trips, EAP messages far over one attribute's 253
@@ -267,14 +285,7 @@ func TestEAPTLSThroughFreeRADIUS(t *testing.T) {
 	alice, _ := clientCA.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
 	other, _ := pki.NewCA("Another root", pki.ECDSAP256)
 	mallory, _ := other.IssueClient("mallory@evil.example", pki.ECDSAP256, time.Hour)
-	tlsFiles, srvCA := radiustest.NewTLS(t, "radius.example.test", clientCA.Cert)
-	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles})
-	c, err := NewClient([]Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(srvCA.Cert)
+	c, roots, _ := startTLS(t, clientCA, "")
 	peerFor := func(cert *pki.Issued) *eaptls.Peer {
 		p := eaptls.NewPeer(&tls.Config{RootCAs: roots, ServerName: "radius.example.test", MaxVersion: tls.VersionTLS12,
 			Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Cert.Raw}, PrivateKey: cert.Key}}}, 1000)
@@ -321,15 +332,7 @@ func TestEAPTLS13ThroughFreeRADIUS(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice, _ := clientCA.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
-	tlsFiles, srvCA := radiustest.NewTLS(t, "radius.example.test", clientCA.Cert)
-	tlsFiles.MaxVersion = "1.3"
-	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles})
-	c, err := NewClient([]Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(srvCA.Cert)
+	c, roots, srv := startTLS(t, clientCA, "1.3")
 	p := eaptls.NewPeer(&tls.Config{RootCAs: roots, ServerName: "radius.example.test", MaxVersion: tls.VersionTLS13,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{alice.Cert.Raw}, PrivateKey: alice.Key}}}, 1000)
 	t.Cleanup(p.Close)
