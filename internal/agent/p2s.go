@@ -64,7 +64,7 @@ func newP2S(prev *p2sState, in *gwconfig.Instance, relay func([]gwconfig.RadiusS
 	}
 	if prev != nil && prev.cfg.SameServer(p) {
 		ra := *prev.ra
-		ra.Clients = p.Clients
+		ra.Clients, ra.TLSMaxVersion = p.Clients, p.TLSMaxVersion
 		if len(p.Users) > 0 {
 			ra.Users = p.Lookup
 		}
@@ -74,7 +74,7 @@ func newP2S(prev *p2sState, in *gwconfig.Instance, relay func([]gwconfig.RadiusS
 	if err != nil {
 		return nil, fmt.Errorf("%w: pointToSite.addressPool: %w", gwconfig.ErrInvalid, err)
 	}
-	ra := &ike.RemoteAccess{Cert: p.Cert, Key: p.Key, Clients: p.Clients, Pool: pl, DNS: p.DNS}
+	ra := &ike.RemoteAccess{Cert: p.Cert, Key: p.Key, Clients: p.Clients, Pool: pl, DNS: p.DNS, TLSMaxVersion: p.TLSMaxVersion}
 	if len(p.Users) > 0 {
 		ra.Users = p.Lookup
 	}

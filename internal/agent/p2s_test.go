@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/pem"
 	"log/slog"
@@ -61,6 +62,7 @@ func TestP2STemplateAcrossReloads(t *testing.T) {
 		{"DNS changed", strings.Replace(p2sConfig, "10.1.0.53", "10.1.0.54", 1), false},
 		{"password changed", strings.Replace(p2sConfig, `"pw"`, `"pw2"`, 1), false},
 		{"pool changed", strings.Replace(p2sConfig, "192.168.50.0/29", "192.168.50.0/28", 1), false},
+		{"EAP-TLS version named", strings.Replace(p2sConfig, `"dns":`, `"eapTlsMaxVersion":"1.2","dns":`, 1), true},
 	} {
 		s2, err := newP2S(s1, parse(tc.cfg), nil)
 		if err != nil {
@@ -87,9 +89,9 @@ func TestP2SRevocationKeepsTemplate(t *testing.T) {
 	}
 	blk, _ := pem.Decode(caPEM)
 	root := base64.StdEncoding.EncodeToString(blk.Bytes)
-	cfg := func(revoked string) *gwconfig.Instance {
+	cfg := func(revoked string, extra ...string) *gwconfig.Instance {
 		t.Helper()
-		s := strings.Replace(p2sConfig, `"users":[{"name":"alice","password":"pw"}]`, `"clientRootCertificates":["`+root+`"],"revokedThumbprints":[`+revoked+`]`, 1)
+		s := strings.Replace(p2sConfig, `"users":[{"name":"alice","password":"pw"}]`, `"clientRootCertificates":["`+root+`"],"revokedThumbprints":[`+revoked+`]`+strings.Join(extra, ""), 1)
 		in, err := gwconfig.Parse([]byte(s))
 		if err != nil {
 			t.Fatal(err)
@@ -120,6 +122,18 @@ func TestP2SRevocationKeepsTemplate(t *testing.T) {
 	if err := e.SetPeers(now, second, nil, s2.peer(second)); err != nil {
 		t.Fatal(err)
 	}
+	// So does a change of the EAP-TLS version (default 1.2).
+	third := cfg(`"`+strings.Repeat("AB", 20)+`"`, `,"eapTlsMaxVersion":"1.3"`)
+	s3, err := newP2S(s2, third, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.ra.TLSMaxVersion != tls.VersionTLS12 || s3 == s2 || s3.ra.Pool != s2.ra.Pool || s3.ra.TLSMaxVersion != tls.VersionTLS13 {
+		t.Fatalf("EAP-TLS 1.3: %+v vs %+v", s3.ra, s2.ra)
+	}
+	if err := e.SetPeers(now, third, nil, s3.peer(third)); err != nil {
+		t.Fatal(err)
+	}
 	// RADIUS needs the agent's relay.
 	rad := strings.Replace(p2sConfig, `"users":[{"name":"alice","password":"pw"}]`, `"radiusServers":[{"address":"10.1.0.10","secret":"s"}]`, 1)
 	in, err := gwconfig.Parse([]byte(rad))
@@ -130,9 +144,9 @@ func TestP2SRevocationKeepsTemplate(t *testing.T) {
 		t.Fatalf("RADIUS without a relay: %v", err)
 	}
 	a := &Agent{cfg: in, log: slog.New(slog.DiscardHandler)}
-	s3, err := newP2S(nil, in, a.newRelay)
-	if err != nil || s3.ra.Relay == nil || s3.ra.Users != nil {
-		t.Fatalf("RADIUS: %+v %v", s3, err)
+	s4, err := newP2S(nil, in, a.newRelay)
+	if err != nil || s4.ra.Relay == nil || s4.ra.Users != nil {
+		t.Fatalf("RADIUS: %+v %v", s4, err)
 	}
 }
 

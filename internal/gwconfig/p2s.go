@@ -85,6 +85,13 @@ type PointToSite struct {
 	// Azure's names and rules, see transform.IpsecPolicy). It replaces
 	// the default offer: clients must propose exactly its suite.
 	IpsecPolicy *transform.IpsecPolicy `yaml:"ipsecPolicy" json:"ipsecPolicy,omitempty"`
+	// EAPTLSMaxVersion is the highest TLS version of EAP-TLS terminated
+	// by the gateway: "1.2" (RFC 5216, the default) or "1.3" (RFC 9190).
+	// A vpngw extension (Azure has no such setting); 1.3 is not the
+	// default because strongSwan 5.9.0 to 5.9.9 clients that enable it
+	// fail against RFC 9190 (docs/p2s.md). A change applies to the next
+	// EAP-TLS exchange; connected clients stay.
+	EAPTLSMaxVersion string `yaml:"eapTlsMaxVersion" json:"eapTlsMaxVersion,omitempty"`
 }
 
 // P2SRadiusServer is one RADIUS server point-to-site relays EAP to.
@@ -155,6 +162,9 @@ type P2S struct {
 	IKEProposals, ESPProposals []transform.Proposal
 	ChildLifetime              time.Duration
 	ChildLifeBytes             uint64
+	// TLSMaxVersion is EAPTLSMaxVersion (tls.VersionTLS12 or
+	// tls.VersionTLS13).
+	TLSMaxVersion uint16
 }
 
 // Lookup finds a user's NT hash by the name a client sent (domain and
@@ -168,7 +178,7 @@ func (p *P2S) Lookup(user string) ([16]byte, bool) {
 // certificate and key content included (files may change under the same
 // names). Either may be nil.
 func (p *P2S) Equal(o *P2S) bool {
-	return p.SameServer(o) && (p == nil || p.ClientsEqual(o) && mapsEqual(p.Users, o.Users))
+	return p.SameServer(o) && (p == nil || p.ClientsEqual(o) && mapsEqual(p.Users, o.Users) && p.TLSMaxVersion == o.TLSMaxVersion)
 }
 
 // SameServer reports whether two checked point-to-site settings are the
@@ -332,6 +342,14 @@ func (ps *PointToSite) check(localNets []netip.Prefix, routed map[netip.Prefix]s
 		}
 		ps.IpsecPolicy = &ap.Policy
 		ap.apply(&out.IKEProposals, &out.ESPProposals, &out.ChildLifetime, &out.ChildLifeBytes)
+	}
+	switch ps.EAPTLSMaxVersion {
+	case "", "1.2":
+		ps.EAPTLSMaxVersion, out.TLSMaxVersion = "1.2", tls.VersionTLS12
+	case "1.3":
+		out.TLSMaxVersion = tls.VersionTLS13
+	default:
+		return nil, fieldErr(f+".eapTlsMaxVersion", "%q is not a TLS version EAP-TLS offers (1.2 or 1.3)", ps.EAPTLSMaxVersion)
 	}
 	ps.AddressPool = slices.Clone(ps.AddressPool)
 	ps.Users = slices.Clone(ps.Users)

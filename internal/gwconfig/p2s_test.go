@@ -107,6 +107,7 @@ func TestPointToSiteErrors(t *testing.T) {
 		{"IPv6 dns", r(p2sConfig(""), "dns: [10.1.0.53]", "dns: ['fd00::53']", 1), "pointToSite.dns[0]: fd00::53 is not IPv4"},
 		{"policy field missing", p2sConfig("  ipsecPolicy: {saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400000, ipsecEncryption: GCMAES256, ipsecIntegrity: GCMAES256, ikeEncryption: GCMAES256, ikeIntegrity: SHA384, dhGroup: ECP384}\n"), "pointToSite.ipsecPolicy.pfsGroup: "},
 		{"policy bad value", p2sConfig("  ipsecPolicy: {saLifeTimeSeconds: 3600, saDataSizeKilobytes: 102400000, ipsecEncryption: AES512, ipsecIntegrity: SHA256, ikeEncryption: AES256, ikeIntegrity: SHA384, dhGroup: ECP384, pfsGroup: ECP384}\n"), "pointToSite.ipsecPolicy.ipsecEncryption: "},
+		{"TLS version", p2sConfig("  eapTlsMaxVersion: '1.1'\n"), `pointToSite.eapTlsMaxVersion: "1.1" is not a TLS version EAP-TLS offers (1.2 or 1.3)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			refused(t, tc.yaml, tc.want, "8846f7eaee8fb117ad06bdd830b758", "correct horse", "radsecret", "notakey")

@@ -61,6 +61,10 @@ type RemoteAccess struct {
 	// Pool gives each client its address; DNS servers are sent with it.
 	Pool *pool.Pool
 	DNS  []netip.Addr
+	// TLSMinVersion and TLSMaxVersion bound the TLS versions of EAP-TLS
+	// terminated by the gateway (tls.VersionTLS12 or tls.VersionTLS13;
+	// 0: eaptls.DefaultMinVersion, DefaultMaxVersion).
+	TLSMinVersion, TLSMaxVersion uint16
 }
 
 // RemoteAccessClient makes a peer a point-to-site client, the initiator

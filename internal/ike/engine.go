@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike/message"
+	"github.com/vpngw/vpngw/internal/p2s/eaptls"
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
 )
@@ -61,6 +62,9 @@ type Engine struct {
 	changed map[string]struct{}
 	// work counts SAs and peers visited by bookkeeping (see Work).
 	work uint64
+	// tlsTickets are the gateway's EAP-TLS session ticket keys, shared
+	// by all its remote-access templates so that clients resume.
+	tlsTickets *eaptls.TicketKeys
 }
 
 type initKey struct {
@@ -144,10 +148,16 @@ func New(cfg Config, host Host, log *slog.Logger) *Engine {
 		dirtyPeers: map[*peer]struct{}{},
 		retimed:    map[*ikeSA]struct{}{},
 		changed:    map[string]struct{}{},
+		tlsTickets: eaptls.NewTicketKeys(nil, 0, 0), // crypto/rand: secret even when cfg.Rand is a test's
 	}
 	e.cookies.init(r)
 	return e
 }
+
+// EAPTLSSessions returns how many EAP-TLS exchanges the gateway
+// terminated succeeded with a full TLS handshake and how many resumed a
+// session from a ticket. Safe to call from any goroutine.
+func (e *Engine) EAPTLSSessions() (full, resumed uint64) { return e.tlsTickets.Counts() }
 
 // SetPeers replaces the configured peers. Peers whose configuration did not
 // change keep their SAs untouched; removed peers are deleted (the peer is

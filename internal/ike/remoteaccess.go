@@ -86,6 +86,9 @@ type eapResult struct {
 	user  string
 	msk   []byte
 	chain [][]byte
+	// tlsVersion and resumed describe a finished EAP-TLS exchange.
+	tlsVersion uint16
+	resumed    bool
 }
 
 // mschapMethod is EAP-MSCHAPv2 with local users.
@@ -108,19 +111,23 @@ type tlsMethod struct {
 func (m tlsMethod) handle(now time.Time, resp eap.Packet) (eap.Packet, bool, eapResult, error) {
 	*m.now = now
 	next, done, res, err := m.s.Handle(resp)
-	return next, done, eapResult{user: res.User, msk: res.MSK, chain: res.Chain}, err
+	return next, done, eapResult{user: res.User, msk: res.MSK, chain: res.Chain, tlsVersion: res.Version, resumed: res.Resumed}, err
 }
 func (tlsMethod) name() string { return "EAP-TLS" }
 func (m tlsMethod) close()     { m.s.Close() }
 
 // newTLSMethod starts EAP-TLS with the gateway's certificate as the TLS
-// server's and the template's client check; req is the Start Request.
-func newTLSMethod(ra *RemoteAccess, eapID uint8) (eapMethod, eap.Packet, error) {
+// server's, the template's client check and TLS versions, and the
+// engine's session ticket keys; req is the Start Request.
+func (e *Engine) newTLSMethod(ra *RemoteAccess, eapID uint8) (eapMethod, eap.Packet, error) {
 	now := new(time.Time)
 	v := ra.Clients
 	s, req, err := eaptls.NewServer(eaptls.Config{
 		Certificate: tls.Certificate{Certificate: ra.Cert, PrivateKey: ra.Key},
 		Verify:      func(chain [][]byte) (*x509.Certificate, error) { return v.Verify(chain, *now) },
+		MinVersion:  ra.TLSMinVersion,
+		MaxVersion:  ra.TLSMaxVersion,
+		Tickets:     e.tlsTickets,
 	}, eapID)
 	if err != nil {
 		return nil, eap.Packet{}, err
@@ -241,7 +248,7 @@ func (sa *ikeSA) startEAP(now time.Time, pkt Packet, m *message.Message, t *peer
 		srv, req, err2 = mschapv2.NewServer(sa.e.rand, ra.Users, 1)
 		method = mschapMethod{srv}
 	} else {
-		method, req, err2 = newTLSMethod(ra, 1)
+		method, req, err2 = sa.e.newTLSMethod(ra, 1)
 	}
 	if err2 != nil {
 		sa.raFail(now, t, m, err2.Error(), authFailed)
@@ -368,7 +375,7 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 		}
 		if types, ok := in.Nak(); ok && slices.Contains(types, eap.TypeTLS) && t.cfg.RemoteAccess.Clients != nil && ra.method.name() != "EAP-TLS" {
 			// The client wants EAP-TLS instead (RFC 3748 §5.3.1).
-			method, req, err := newTLSMethod(t.cfg.RemoteAccess, in.Identifier+1)
+			method, req, err := sa.e.newTLSMethod(t.cfg.RemoteAccess, in.Identifier+1)
 			b, merr := req.Marshal()
 			if err != nil || merr != nil {
 				sa.raFail(now, t, m, fmt.Sprintf("EAP-TLS for %s: %v", sa.remote, errors.Join(err, merr)), authFailed)
@@ -395,6 +402,9 @@ func (sa *ikeSA) continueEAP(now time.Time, m *message.Message) {
 		if done {
 			ra.msk, ra.chain = res.msk, res.chain
 			ra.method.close()
+			if res.tlsVersion != 0 {
+				sa.e.log.Info("EAP-TLS succeeded", append(sa.logAttrs(), "user", res.user, "tls", tls.VersionName(res.tlsVersion), "resumed", res.resumed)...)
+			}
 		}
 		sa.respond(now, m, []message.Payload{&message.EAP{Data: b}})
 		return

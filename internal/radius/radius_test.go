@@ -253,6 +253,24 @@ func tlsRelay(t *testing.T, c *Client, user string, peer *eaptls.Peer) (res Resu
 	return
 }
 
+// startTLS runs FreeRADIUS with EAP-TLS (server name
+// radius.example.test, tls_max_version maxVersion, "" for 1.2) for
+// clients of clientCA, and returns a client for it and the roots its
+// certificate chains to.
+func startTLS(t *testing.T, clientCA *pki.CA, maxVersion string) (*Client, *x509.CertPool, *radiustest.Server) {
+	t.Helper()
+	tlsFiles, srvCA := radiustest.NewTLS(t, "radius.example.test", clientCA.Cert)
+	tlsFiles.MaxVersion = maxVersion
+	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles})
+	c, err := NewClient([]Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(srvCA.Cert)
+	return c, roots, srv
+}
+
 // TestEAPTLSThroughFreeRADIUS: a real FreeRADIUS 3.2 with its eap/tls
 // module authenticates a client certificate over EAP-TLS relayed through
 // EAPSession: many round trips, EAP messages far over one attribute's 253
@@ -267,14 +285,7 @@ func TestEAPTLSThroughFreeRADIUS(t *testing.T) {
 	alice, _ := clientCA.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
 	other, _ := pki.NewCA("Another root", pki.ECDSAP256)
 	mallory, _ := other.IssueClient("mallory@evil.example", pki.ECDSAP256, time.Hour)
-	tlsFiles, srvCA := radiustest.NewTLS(t, "radius.example.test", clientCA.Cert)
-	srv := radiustest.StartWith(t, radiustest.Options{TLS: tlsFiles})
-	c, err := NewClient([]Server{{Addr: srv.Addr, Secret: []byte(srv.Secret)}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(srvCA.Cert)
+	c, roots, _ := startTLS(t, clientCA, "")
 	peerFor := func(cert *pki.Issued) *eaptls.Peer {
 		p := eaptls.NewPeer(&tls.Config{RootCAs: roots, ServerName: "radius.example.test", MaxVersion: tls.VersionTLS12,
 			Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Cert.Raw}, PrivateKey: cert.Key}}}, 1000)
@@ -306,4 +317,38 @@ func TestEAPTLSThroughFreeRADIUS(t *testing.T) {
 		}
 		t.Logf("refused: %v", err)
 	})
+}
+
+// TestEAPTLS13ThroughFreeRADIUS: EAP-TLS with TLS 1.3 (RFC 9190) between
+// eaptls.Peer and FreeRADIUS 3.2 (tls_max_version 1.3, OpenSSL): the
+// Peer reads FreeRADIUS's protected success indication, and the MSK in
+// the Access-Accept equals the Peer's, exported with
+// EXPORTER_EAP_TLS_Key_Material and context 0x0D: an independent
+// implementation checks the derivation and flow the gateway's own
+// EAP-TLS 1.3 server (same package, same exporter) uses.
+func TestEAPTLS13ThroughFreeRADIUS(t *testing.T) {
+	clientCA, err := pki.NewCA("Contoso clients", pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := clientCA.IssueClient("alice@contoso.test", pki.ECDSAP256, time.Hour)
+	c, roots, srv := startTLS(t, clientCA, "1.3")
+	p := eaptls.NewPeer(&tls.Config{RootCAs: roots, ServerName: "radius.example.test", MaxVersion: tls.VersionTLS13,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{alice.Cert.Raw}, PrivateKey: alice.Key}}}, 1000)
+	t.Cleanup(p.Close)
+	res, _, rounds, err := tlsRelay(t, c, "alice@contoso.test", p)
+	if err != nil || res.Code != AccessAccept {
+		t.Fatalf("EAP-TLS 1.3: %v %v\n%s", res.Code, err, srv.Log())
+	}
+	if v := p.State().Version; v != tls.VersionTLS13 {
+		t.Fatalf("negotiated %s", tls.VersionName(v))
+	}
+	msk, err := p.MSK()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.MSK) != eaptls.MSKLen || !bytes.Equal(res.MSK, msk) {
+		t.Fatalf("MSK from the Access-Accept %x, the client's (RFC 9190) %x", res.MSK, msk)
+	}
+	t.Logf("EAP-TLS 1.3 through FreeRADIUS: %d round trips, %s", rounds, tls.CipherSuiteName(p.State().CipherSuite))
 }

@@ -1,13 +1,14 @@
-// Package eaptls is EAP-TLS (RFC 5216) on the authenticator side, as a
-// point-to-site gateway terminates it inside IKEv2: the EAP-TLS framing
-// (Flags with L, M and S, the TLS Message Length, fragmentation and
-// reassembly both ways with limits), Go's crypto/tls as the TLS server
-// over that framing, the client's certificate chain checked by a callback
-// (the gateway's roots and revoked thumbprints), and the MSK of RFC 5216
-// §2.3.
+// Package eaptls is EAP-TLS on the authenticator side, as a point-to-site
+// gateway terminates it inside IKEv2: RFC 5216 with TLS 1.2 and RFC 9190
+// with TLS 1.3. It has the EAP-TLS framing (Flags with L, M and S, the
+// TLS Message Length, fragmentation and reassembly both ways with
+// limits), Go's crypto/tls as the TLS server over that framing, the
+// client's certificate chain checked by a callback (the gateway's roots
+// and revoked thumbprints, again on a resumed session), the MSK, EMSK
+// and Session-Id of each RFC, and session resumption from the gateway's
+// rotating ticket keys (TicketKeys).
 //
-// The exchange, for TLS 1.2 (the version strongSwan's eap-tls and Windows
-// negotiate by default; the server offers nothing newer):
+// The exchange with TLS 1.2 (the default; Config.MaxVersion offers 1.3):
 //
 //	gateway                                       client
 //	Request  TLS Start (S)                  ─►
@@ -16,9 +17,18 @@
 //	                                        ◄─ Response  (empty: ack)   M on all but the last,
 //	Request  (next fragment) ...            ─►   each acknowledged)
 //	                                        ◄─ Response  Certificate..Finished (fragmented too)
-//	Request  ChangeCipherSpec, Finished     ─►
+//	Request  [NewSessionTicket,] CCS, Finished ─►
 //	                                        ◄─ Response  (empty)
 //	EAP-Success                             ─►
+//
+// With TLS 1.3 (RFC 9190 §2.1.1), the server's first flight runs from
+// ServerHello to its Finished; after the client's Certificate..Finished
+// the gateway sends [NewSessionTicket and] the protected success
+// indication (one octet 0x00 of application data), the client
+// acknowledges with an empty Response, and EAP-Success follows. A resumed
+// 1.3 session skips the certificates (ServerHello, EncryptedExtensions,
+// Finished; the client's Finished; the indication; the ack); a resumed
+// 1.2 session ends with EAP-Success right after the client's Finished.
 //
 // Server.Handle is synchronous: crypto/tls runs in a goroutine of its own
 // over an in-memory connection, and Handle hands it the client's

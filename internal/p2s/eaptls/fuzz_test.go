@@ -47,7 +47,8 @@ func FuzzReassembler(f *testing.F) {
 // FuzzServer answers the Start with the input cut into EAP-TLS Responses
 // (a length octet, then that many bytes of EAP-TLS data, each with the
 // expected Identifier): whatever the client sends, Handle does not panic
-// or hang, and never succeeds without a certificate.
+// or hang, and never succeeds without a certificate. The server offers
+// TLS 1.2 and 1.3 and resumes from tickets.
 func FuzzServer(f *testing.F) {
 	gw, err := pki.NewCA("fuzz gateway", pki.ECDSAP256)
 	if err != nil {
@@ -62,10 +63,11 @@ func FuzzServer(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	tickets := NewTicketKeys(nil, 0, 0)
 	f.Add([]byte{5, FlagLength | FlagMore, 0, 0, 1, 0, 3, FlagMore, 1, 2, 1, 0})
 	f.Add([]byte{6, 0, 22, 3, 1, 0, 1})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s, req, err := NewServer(Config{Certificate: cert, MaxMessage: 4096, MaxRounds: 16,
+		s, req, err := NewServer(Config{Certificate: cert, MaxMessage: 4096, MaxRounds: 16, MaxVersion: tls.VersionTLS13, Tickets: tickets,
 			Verify: func(c [][]byte) (*x509.Certificate, error) { return v.Verify(c, time.Now()) }}, 1)
 		if err != nil {
 			t.Fatal(err)

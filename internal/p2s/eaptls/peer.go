@@ -22,8 +22,11 @@ type Peer struct {
 	done     chan error
 	finished bool
 	err      error // the handshake's result, once finished
-	in       *Reassembler
-	out      *Fragmenter
+	// committed: the TLS 1.3 server's protected success indication
+	// arrived.
+	committed bool
+	in        *Reassembler
+	out       *Fragmenter
 }
 
 // NewPeer returns a client with TLS configuration cfg (its certificate,
@@ -82,7 +85,7 @@ func (p *Peer) Handle(req eap.Packet) (eap.Packet, error) {
 		p.conn = newPipeConn(ctx)
 		p.done = make(chan error, 1)
 		p.tc = tls.Client(p.conn, p.cfg)
-		go func() { p.done <- p.tc.HandshakeContext(ctx) }()
+		go func() { p.done <- p.run(ctx) }()
 		return p.send(req, p.wait()), nil
 	}
 	if p.out != nil {
@@ -107,13 +110,44 @@ func (p *Peer) Handle(req eap.Packet) (eap.Packet, error) {
 	return p.send(req, p.wait()), nil
 }
 
-// MSK is RFC 5216's MSK as the client derives it (after the handshake).
+// run is the TLS goroutine: the handshake and, with TLS 1.3, the
+// server's protected success indication (RFC 9190 §2.5), read after the
+// client's Finished went out (the server's tickets come before it).
+func (p *Peer) run(ctx context.Context) error {
+	if err := p.tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if p.tc.ConnectionState().Version < tls.VersionTLS13 {
+		return nil
+	}
+	b := make([]byte, 16)
+	n, err := p.tc.Read(b)
+	if err != nil {
+		return fmt.Errorf("waiting for the protected success indication: %w", err)
+	}
+	if n != 1 || b[0] != commitment[0] {
+		return fmt.Errorf("%w: protected success indication %x, want %x", ErrAuthFailed, b[:n], commitment)
+	}
+	p.committed = true
+	return nil
+}
+
+// MSK is the MSK as the client derives it (after the handshake): RFC
+// 5216's for TLS 1.2, RFC 9190's for TLS 1.3 (only after the server's
+// protected success indication).
 func (p *Peer) MSK() ([]byte, error) {
 	if !p.finished || p.err != nil {
 		return nil, fmt.Errorf("%w: the handshake did not complete: %v", ErrAuthFailed, p.err)
 	}
 	st := p.tc.ConnectionState()
-	k, err := st.ExportKeyingMaterial(mskLabel, nil, 2*MSKLen)
+	label, context := mskLabel, []byte(nil)
+	if st.Version >= tls.VersionTLS13 {
+		if !p.committed {
+			return nil, fmt.Errorf("%w: no protected success indication", ErrAuthFailed)
+		}
+		label, context = keyMaterialLabel, typeCode
+	}
+	k, err := st.ExportKeyingMaterial(label, context, 2*MSKLen)
 	if err != nil {
 		return nil, err
 	}

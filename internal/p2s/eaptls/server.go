@@ -25,8 +25,23 @@ import (
 // the 128-byte Key_Material).
 const MSKLen = 64
 
-// mskLabel is RFC 5216 §2.3's PRF label.
+// mskLabel is RFC 5216 §2.3's PRF label (TLS 1.2).
 const mskLabel = "client EAP encryption"
+
+// TLS 1.3 exporter labels (RFC 9190 §2.3), with the EAP Type-Code (13) as
+// the context.
+const (
+	keyMaterialLabel = "EXPORTER_EAP_TLS_Key_Material"
+	methodIDLabel    = "EXPORTER_EAP_TLS_Method-Id"
+)
+
+// typeCode is EAP-TLS's Type-Code, the exporter context and the first
+// octet of the Session-Id.
+var typeCode = []byte{byte(eap.TypeTLS)}
+
+// commitment is the TLS 1.3 server's protected success indication (RFC
+// 9190 §2.5): one octet of application data after the handshake.
+var commitment = []byte{0x00}
 
 // HandshakeTimeout bounds one exchange's TLS goroutine: an exchange the
 // caller abandons without Close still ends by then.
@@ -45,7 +60,28 @@ type Config struct {
 	// Fragment, MaxMessage and MaxRounds override the defaults (0: the
 	// package defaults).
 	Fragment, MaxMessage, MaxRounds int
+	// MinVersion and MaxVersion bound the TLS versions offered
+	// (tls.VersionTLS12 or tls.VersionTLS13; 0: DefaultMinVersion,
+	// DefaultMaxVersion).
+	MinVersion, MaxVersion uint16
+	// Tickets, when set, are the gateway's session ticket keys: the
+	// server issues tickets and resumes sessions from them. Nil: no
+	// resumption.
+	Tickets *TicketKeys
+	// Now is the clock for ticket key rotation and ticket ages (nil:
+	// time.Now).
+	Now func() time.Time
 }
+
+// The TLS versions offered by default: 1.2 (RFC 5216) only. TLS 1.3
+// (RFC 9190) is offered when MaxVersion says so; it is not the default
+// because strongSwan 5.9.0 to 5.9.9 clients with TLS 1.3 enabled crash on
+// RFC 9190's protected success indication and derive another MSK (a
+// draft's), while with 1.2 they connect (see docs/p2s.md).
+const (
+	DefaultMinVersion = tls.VersionTLS12
+	DefaultMaxVersion = tls.VersionTLS12
+)
 
 // Result is how a finished exchange ended.
 type Result struct {
@@ -54,8 +90,17 @@ type Result struct {
 	User string
 	// Chain is the client's certificate chain (DER, end entity first).
 	Chain [][]byte
-	// MSK is set on success.
-	MSK []byte
+	// MSK and EMSK are set on success.
+	MSK, EMSK []byte
+	// SessionID is the EAP Session-Id (RFC 5216 §2.3 for TLS 1.2: 0x0D,
+	// client and server random; RFC 9190 §2.3 for TLS 1.3: 0x0D and the
+	// Method-Id exported from TLS), set on success.
+	SessionID []byte
+	// Version is the negotiated TLS version, Resumed whether the session
+	// was resumed from a ticket (the client's certificate then comes from
+	// the ticket and was checked again).
+	Version uint16
+	Resumed bool
 }
 
 // Server is the authenticator side of one EAP-TLS exchange. It is not
@@ -92,6 +137,23 @@ const (
 func NewServer(cfg Config, eapID uint8) (*Server, eap.Packet, error) {
 	if cfg.Verify == nil || len(cfg.Certificate.Certificate) == 0 || cfg.Certificate.PrivateKey == nil {
 		return nil, eap.Packet{}, errors.New("eaptls: a server certificate, key and Verify are required")
+	}
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = DefaultMinVersion
+	}
+	if cfg.MaxVersion == 0 {
+		cfg.MaxVersion = max(DefaultMaxVersion, cfg.MinVersion)
+	}
+	for _, v := range []uint16{cfg.MinVersion, cfg.MaxVersion} {
+		if v != tls.VersionTLS12 && v != tls.VersionTLS13 {
+			return nil, eap.Packet{}, fmt.Errorf("eaptls: TLS version %#x: only 1.2 (%#x) and 1.3 (%#x) are supported", v, tls.VersionTLS12, tls.VersionTLS13)
+		}
+	}
+	if cfg.MinVersion > cfg.MaxVersion {
+		return nil, eap.Packet{}, fmt.Errorf("eaptls: minimum TLS version %s over the maximum %s", tls.VersionName(cfg.MinVersion), tls.VersionName(cfg.MaxVersion))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Fragment <= 0 {
 		cfg.Fragment = DefaultFragment
@@ -201,11 +263,12 @@ func (s *Server) success() (eap.Packet, bool, Result, error) {
 	if s.finishErr != nil || !s.finished {
 		return s.fail(fmt.Errorf("%w: the TLS handshake did not complete", ErrAuthFailed))
 	}
-	msk, err := s.msk()
-	if err != nil {
+	if err := s.keys(); err != nil {
 		return s.fail(err)
 	}
-	s.res.MSK = msk
+	if s.cfg.Tickets != nil {
+		s.cfg.Tickets.count(s.res.Resumed)
+	}
 	s.state = stDone
 	s.Close()
 	s.eapID++
@@ -220,7 +283,7 @@ func (s *Server) Close() {
 }
 
 // start runs the TLS server goroutine.
-func (s *Server) start() {
+func (s *Server) start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), HandshakeTimeout)
 	s.cancel = cancel
 	s.conn = newPipeConn(ctx)
@@ -228,39 +291,73 @@ func (s *Server) start() {
 	tc := &tls.Config{
 		Certificates: []tls.Certificate{s.cfg.Certificate},
 		Rand:         s.cfg.Rand,
-		// TLS 1.2: RFC 5216's key derivation, what clients negotiate by
-		// default (strongSwan's eap-tls: version_max 1.2).
-		MinVersion:             tls.VersionTLS12,
-		MaxVersion:             tls.VersionTLS12,
+		Time:         s.cfg.Now,
+		MinVersion:   s.cfg.MinVersion,
+		MaxVersion:   s.cfg.MaxVersion,
+		// Any certificate: Verify checks it against the gateway's roots
+		// and revocations, in VerifyConnection, which (unlike
+		// VerifyPeerCertificate) also runs for a resumed session, whose
+		// chain comes from the ticket: a certificate revoked or expired
+		// since cannot resume.
 		ClientAuth:             tls.RequireAnyClientCert,
-		SessionTicketsDisabled: true,
+		SessionTicketsDisabled: s.cfg.Tickets == nil,
 		KeyLogWriter:           &s.keyLog,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			leaf, err := s.cfg.Verify(raw)
-			if leaf != nil {
-				s.res.User = leaf.Subject.CommonName
-				if s.res.User == "" {
-					s.res.User = leaf.Subject.String()
-				}
-			}
-			if err != nil {
-				return err
-			}
-			s.res.Chain = raw
-			return nil
-		},
+		VerifyConnection:       s.verify,
+	}
+	if s.cfg.Tickets != nil {
+		keys, err := s.cfg.Tickets.current(s.cfg.Now())
+		if err != nil {
+			cancel()
+			return err
+		}
+		tc.SetSessionTicketKeys(keys)
 	}
 	s.tlsConn = tls.Server(s.conn, tc)
 	go func() {
-		s.done <- s.tlsConn.HandshakeContext(ctx)
+		err := s.tlsConn.HandshakeContext(ctx)
+		if err == nil && s.tlsConn.ConnectionState().Version >= tls.VersionTLS13 {
+			// RFC 9190 §2.5: the server commits to not sending more
+			// handshake messages with one octet of application data,
+			// after its tickets, in the flight that answers the
+			// client's Finished.
+			_, err = s.tlsConn.Write(commitment)
+		}
+		s.done <- err
 	}()
+	return nil
+}
+
+// verify checks the client's certificate chain, on full handshakes and
+// resumptions alike, and records the user.
+func (s *Server) verify(st tls.ConnectionState) error {
+	raw := make([][]byte, len(st.PeerCertificates))
+	for i, c := range st.PeerCertificates {
+		raw[i] = c.Raw
+	}
+	if len(raw) == 0 {
+		return errors.New("eaptls: the client sent no certificate")
+	}
+	leaf, err := s.cfg.Verify(raw)
+	if leaf != nil {
+		s.res.User = leaf.Subject.CommonName
+		if s.res.User == "" {
+			s.res.User = leaf.Subject.String()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.res.Chain = raw
+	return nil
 }
 
 // feed gives the TLS server the client's bytes and returns what it wrote
 // before it wanted more or ended.
 func (s *Server) feed(b []byte) ([]byte, error) {
 	if s.conn == nil {
-		s.start()
+		if err := s.start(); err != nil {
+			return nil, err
+		}
 		s.wait() // its first Read
 	}
 	if s.finished {
@@ -284,28 +381,58 @@ func (s *Server) wait() {
 	}
 }
 
-// msk derives RFC 5216's MSK. crypto/tls exports it (RFC 5705) when the
-// client negotiated the extended master secret; otherwise the master
-// secret comes from the connection's key log and the TLS 1.2 PRF of the
-// cipher suite derives it (the same computation).
-func (s *Server) msk() ([]byte, error) {
+// keys sets the result's version, MSK, EMSK and Session-Id.
+func (s *Server) keys() error {
 	st := s.tlsConn.ConnectionState()
-	if k, err := st.ExportKeyingMaterial(mskLabel, nil, 2*MSKLen); err == nil {
-		return k[:MSKLen], nil
+	s.res.Version, s.res.Resumed = st.Version, st.DidResume
+	if st.Version >= tls.VersionTLS13 {
+		// RFC 9190 §2.3.
+		k, err := st.ExportKeyingMaterial(keyMaterialLabel, typeCode, 2*MSKLen)
+		if err != nil {
+			return fmt.Errorf("eaptls: TLS 1.3 key material: %w", err)
+		}
+		id, err := st.ExportKeyingMaterial(methodIDLabel, typeCode, 64)
+		if err != nil {
+			return fmt.Errorf("eaptls: TLS 1.3 Method-Id: %w", err)
+		}
+		s.res.MSK, s.res.EMSK, s.res.SessionID = k[:MSKLen], k[MSKLen:], append(append([]byte(nil), typeCode...), id...)
+		return nil
 	}
-	clientRandom, master, err := fromKeyLog(s.keyLog.Bytes())
+	k, err := s.keyMaterial12(st)
+	if err != nil {
+		return err
+	}
+	clientRandom, serverRandom := s.conn.randoms()
+	if clientRandom == nil || serverRandom == nil {
+		return errors.New("eaptls: no hello randoms for the Session-Id")
+	}
+	s.res.MSK, s.res.EMSK = k[:MSKLen], k[MSKLen:]
+	s.res.SessionID = append(append(append([]byte(nil), typeCode...), clientRandom...), serverRandom...)
+	return nil
+}
+
+// keyMaterial12 derives RFC 5216's 128-byte Key_Material (MSK, then
+// EMSK). crypto/tls exports it (RFC 5705) when the client negotiated the
+// extended master secret; otherwise the master secret comes from the
+// connection's key log and the TLS 1.2 PRF of the cipher suite derives it
+// (the same computation).
+func (s *Server) keyMaterial12(st tls.ConnectionState) ([]byte, error) {
+	if k, err := st.ExportKeyingMaterial(mskLabel, nil, 2*MSKLen); err == nil {
+		return k, nil
+	}
+	_, master, err := fromKeyLog(s.keyLog.Bytes())
 	if err != nil {
 		return nil, err
 	}
-	serverRandom := s.conn.serverRandom()
-	if serverRandom == nil {
-		return nil, errors.New("eaptls: no ServerHello random for the MSK")
+	clientRandom, serverRandom := s.conn.randoms()
+	if clientRandom == nil || serverRandom == nil {
+		return nil, errors.New("eaptls: no hello randoms for the MSK")
 	}
 	h := sha256.New
 	if strings.HasSuffix(tls.CipherSuiteName(st.CipherSuite), "SHA384") {
 		h = sha512.New384
 	}
-	return prf12(h, master, mskLabel, append(clientRandom, serverRandom...), 2*MSKLen)[:MSKLen], nil
+	return prf12(h, master, mskLabel, append(append([]byte(nil), clientRandom...), serverRandom...), 2*MSKLen), nil
 }
 
 // fromKeyLog reads the client random and the master secret from an NSS
@@ -355,12 +482,14 @@ type pipeConn struct {
 	in   chan []byte
 	rbuf []byte // the TLS goroutine's only
 
-	// mu guards wbuf and the server random.
+	// mu guards wbuf and the randoms.
 	mu   sync.Mutex
 	wbuf []byte
-	// random is the ServerHello's random, from the first write.
-	random []byte
-	wrote  bool
+	// random is the random of the first hello written (the server's
+	// ServerHello), peerRandom of the first one pushed (the client's
+	// ClientHello), each from the first record.
+	random, peerRandom []byte
+	wrote, pushed      bool
 }
 
 func newPipeConn(ctx context.Context) *pipeConn {
@@ -370,6 +499,12 @@ func newPipeConn(ctx context.Context) *pipeConn {
 // push hands the TLS goroutine the peer's bytes (the caller's side; only
 // after a want).
 func (c *pipeConn) push(b []byte) {
+	c.mu.Lock()
+	if !c.pushed {
+		c.pushed = true
+		c.peerRandom = helloRandom(b)
+	}
+	c.mu.Unlock()
 	select {
 	case c.in <- append([]byte(nil), b...):
 	case <-c.ctx.Done():
@@ -385,7 +520,13 @@ func (c *pipeConn) take() []byte {
 	return b
 }
 
-func (c *pipeConn) serverRandom() []byte { c.mu.Lock(); defer c.mu.Unlock(); return c.random }
+// randoms returns the peer's (client's) and our (server's) hello
+// randoms, nil until seen.
+func (c *pipeConn) randoms() (peer, ours []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerRandom, c.random
+}
 
 func (c *pipeConn) Read(p []byte) (int, error) {
 	for len(c.rbuf) == 0 {
@@ -414,7 +555,7 @@ func (c *pipeConn) Write(p []byte) (int, error) {
 	defer c.mu.Unlock()
 	if !c.wrote {
 		c.wrote = true
-		c.random = serverHelloRandom(p)
+		c.random = helloRandom(p)
 	}
 	c.wbuf = append(c.wbuf, p...)
 	return len(p), nil
@@ -432,12 +573,12 @@ type pipeAddr struct{}
 func (pipeAddr) Network() string { return "eap-tls" }
 func (pipeAddr) String() string  { return "eap-tls" }
 
-// serverHelloRandom returns the 32-byte Random of the ServerHello at the
-// start of b (the server's first record), or nil.
-func serverHelloRandom(b []byte) []byte {
-	// record: type(1)=22 version(2) length(2); handshake: type(1)=2
+// helloRandom returns the 32-byte Random of the ClientHello or
+// ServerHello at the start of b (a side's first record), or nil.
+func helloRandom(b []byte) []byte {
+	// record: type(1)=22 version(2) length(2); handshake: type(1)=1 or 2
 	// length(3) version(2) random(32)
-	if len(b) < 5+4+2+32 || b[0] != 22 || b[5] != 2 {
+	if len(b) < 5+4+2+32 || b[0] != 22 || (b[5] != 1 && b[5] != 2) {
 		return nil
 	}
 	return append([]byte(nil), b[11:43]...)

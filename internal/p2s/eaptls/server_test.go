@@ -148,7 +148,11 @@ func TestExchange(t *testing.T) {
 			if strings.HasSuffix(tls.CipherSuiteName(st.CipherSuite), "SHA384") {
 				h = sha512.New384
 			}
-			if got := prf12(h, master, mskLabel, append(cr, s.conn.serverRandom()...), 128); !bytes.Equal(got, want) {
+			pr, sr := s.conn.randoms()
+			if !bytes.Equal(pr, cr) {
+				t.Errorf("the ClientHello's random is not the key log's")
+			}
+			if got := prf12(h, master, mskLabel, append(cr, sr...), 128); !bytes.Equal(got, want) {
 				t.Errorf("PRF over the key log's master secret differs from ExportKeyingMaterial")
 			}
 			if tc.serverFragment < 200 && rounds < 10 {
@@ -280,5 +284,187 @@ func TestFragmenterAndParse(t *testing.T) {
 	}
 	if _, err := ParseMessage(nil); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("empty: %v", err)
+	}
+}
+
+// TestVersionsAndResumption: each version, full handshake then a
+// resumption from the ticket the first exchange left in the client's
+// cache; the MSK is what the client derives (RFC 5216 for 1.2, RFC 9190
+// for 1.3), the resumed exchange keeps the user, and the
+// gateway's counters say so. A certificate revoked after the first
+// exchange cannot resume.
+func TestVersionsAndResumption(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		max      uint16 // the client's
+		fragment int
+	}{
+		{"TLS 1.2", tls.VersionTLS12, DefaultFragment},
+		{"TLS 1.3", tls.VersionTLS13, DefaultFragment},
+		{"TLS 1.3 fragmented", tls.VersionTLS13, 90},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newTestPKI(t, pki.ECDSAP256)
+			tickets := NewTicketKeys(nil, 0, 0)
+			revoked := false
+			cfg := Config{Certificate: k.server, Tickets: tickets, Fragment: tc.fragment, MaxVersion: tls.VersionTLS13,
+				Verify: func(c [][]byte) (*x509.Certificate, error) {
+					if revoked {
+						return nil, errors.New("revoked")
+					}
+					return k.verifier.Verify(c, time.Now())
+				}}
+			cache := tls.NewLRUClientSessionCache(4)
+			connect := func() (Result, error, int, *Peer) {
+				s, start, err := NewServer(cfg, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				p := NewPeer(&tls.Config{RootCAs: k.serverCA, ServerName: "gw.example.net", Certificates: []tls.Certificate{k.client},
+					MaxVersion: tc.max, ClientSessionCache: cache}, tc.fragment)
+				t.Cleanup(p.Close)
+				res, err, rounds := run(t, s, start, p)
+				return res, err, rounds, p
+			}
+			check := func(res Result, p *Peer, resumed bool) {
+				t.Helper()
+				if res.Version != tc.max || res.Resumed != resumed || res.User != k.clientCN || len(res.Chain) != 1 {
+					t.Fatalf("version %s resumed %v user %q chain %d", tls.VersionName(res.Version), res.Resumed, res.User, len(res.Chain))
+				}
+				msk, err := p.MSK()
+				if err != nil || len(res.MSK) != MSKLen || !bytes.Equal(msk, res.MSK) {
+					t.Fatalf("MSK differs from the client's (%v)", err)
+				}
+				if len(res.EMSK) != MSKLen || len(res.SessionID) != 65 || res.SessionID[0] != 13 {
+					t.Fatalf("EMSK %d bytes, Session-Id %x", len(res.EMSK), res.SessionID)
+				}
+				st := p.State()
+				label, ctx := "client EAP encryption", []byte(nil)
+				if tc.max == tls.VersionTLS13 {
+					label, ctx = "EXPORTER_EAP_TLS_Key_Material", []byte{13}
+				}
+				want, _ := st.ExportKeyingMaterial(label, ctx, 128)
+				if !bytes.Equal(want, append(append([]byte(nil), res.MSK...), res.EMSK...)) {
+					t.Fatalf("Key_Material is not %s's", label)
+				}
+			}
+			res, err, full, p := connect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(res, p, false)
+			res, err, short, p := connect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(res, p, true)
+			if f, r := tickets.Counts(); f != 1 || r != 1 {
+				t.Fatalf("counts: %d full, %d resumed", f, r)
+			}
+			t.Logf("full handshake %d round trips, resumption %d", full, short)
+
+			revoked = true
+			if res, err, _, _ = connect(); !errors.Is(err, ErrAuthFailed) || res.MSK != nil {
+				t.Fatalf("revoked certificate: err %v", err)
+			}
+			if f, r := tickets.Counts(); f != 1 || r != 1 {
+				t.Fatalf("counts after the refusal: %d full, %d resumed", f, r)
+			}
+		})
+	}
+}
+
+// TestNoTicketsNoResumption: without ticket keys the server issues no
+// tickets and every exchange is a full handshake.
+func TestNoTicketsNoResumption(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		k := newTestPKI(t, pki.ECDSAP256)
+		cache := tls.NewLRUClientSessionCache(4)
+		for i := range 2 {
+			s, start, err := NewServer(Config{Certificate: k.server, MaxVersion: tls.VersionTLS13,
+				Verify: func(c [][]byte) (*x509.Certificate, error) { return k.verifier.Verify(c, time.Now()) }}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := NewPeer(&tls.Config{RootCAs: k.serverCA, ServerName: "gw.example.net", Certificates: []tls.Certificate{k.client},
+				MaxVersion: v, ClientSessionCache: cache}, 1024)
+			res, err, _ := run(t, s, start, p)
+			s.Close()
+			p.Close()
+			if err != nil || res.Resumed || res.Version != v {
+				t.Fatalf("%s exchange %d: err %v resumed %v version %s", tls.VersionName(v), i, err, res.Resumed, tls.VersionName(res.Version))
+			}
+		}
+	}
+}
+
+// TestVersionBounds: the server's versions are configurable and checked
+// (1.2 only by default); a client below the minimum is refused.
+func TestVersionBounds(t *testing.T) {
+	k := newTestPKI(t, pki.ECDSAP256)
+	verify := func(c [][]byte) (*x509.Certificate, error) { return k.verifier.Verify(c, time.Now()) }
+	for _, tc := range []struct {
+		name     string
+		min, max uint16
+		err      string
+	}{
+		{"1.1", tls.VersionTLS11, 0, "only 1.2"},
+		{"min over max", tls.VersionTLS13, tls.VersionTLS12, "over the maximum"},
+		{"1.0 max", 0, tls.VersionTLS10, "only 1.2"},
+	} {
+		if _, _, err := NewServer(Config{Certificate: k.server, Verify: verify, MinVersion: tc.min, MaxVersion: tc.max}, 1); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// A server capped at 1.2 serves a 1.3-capable client at 1.2; a
+	// server requiring 1.3 refuses a 1.2 client.
+	for _, tc := range []struct {
+		min, max, client, want uint16
+	}{
+		{0, tls.VersionTLS12, tls.VersionTLS13, tls.VersionTLS12},
+		{0, 0, tls.VersionTLS13, tls.VersionTLS12}, // the default
+		{0, tls.VersionTLS13, tls.VersionTLS13, tls.VersionTLS13},
+		{tls.VersionTLS13, 0, tls.VersionTLS12, 0},
+	} {
+		s, start, err := NewServer(Config{Certificate: k.server, Verify: verify, MinVersion: tc.min, MaxVersion: tc.max}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewPeer(&tls.Config{RootCAs: k.serverCA, ServerName: "gw.example.net", Certificates: []tls.Certificate{k.client}, MaxVersion: tc.client}, 1024)
+		res, err, _ := run(t, s, start, p)
+		s.Close()
+		p.Close()
+		if tc.want == 0 {
+			if !errors.Is(err, ErrAuthFailed) {
+				t.Errorf("1.2 client at a 1.3-only server: %v", err)
+			}
+			continue
+		}
+		if err != nil || res.Version != tc.want {
+			t.Errorf("client max %s: %v, version %s", tls.VersionName(tc.client), err, tls.VersionName(res.Version))
+		}
+	}
+}
+
+// TestTicketKeysRotate: a new key every period, at most keep of them,
+// the newest first.
+func TestTicketKeysRotate(t *testing.T) {
+	k := NewTicketKeys(nil, time.Minute, 2)
+	t0 := time.Unix(1e9, 0)
+	a, err := k.current(t0)
+	if err != nil || len(a) != 1 {
+		t.Fatal(a, err)
+	}
+	if b, _ := k.current(t0.Add(59 * time.Second)); len(b) != 1 || b[0] != a[0] {
+		t.Fatal("rotated within the period")
+	}
+	b, _ := k.current(t0.Add(time.Minute))
+	if len(b) != 2 || b[1] != a[0] || b[0] == a[0] {
+		t.Fatal("no rotation after a period")
+	}
+	c, _ := k.current(t0.Add(2 * time.Minute))
+	if len(c) != 2 || c[1] != b[0] {
+		t.Fatal("kept more than 2 keys")
 	}
 }

@@ -75,8 +75,9 @@ const minimalEAP = `eap {
 
 // tlsEAP is the eap module with EAP-TLS (the default type) and
 // EAP-MSCHAPv2: the server's certificate and key, and the roots client
-// certificates must chain to (files written by StartWith). TLS 1.2, as
-// the packaged configuration and strongSwan's eap-tls.
+// certificates must chain to (files written by StartWith), and the
+// highest TLS version (TLS.MaxVersion: by default 1.2, as the packaged
+// configuration and strongSwan's eap-tls).
 const tlsEAP = `eap {
 	default_eap_type = tls
 	timer_expire = 60
@@ -89,7 +90,7 @@ const tlsEAP = `eap {
 		ca_file = %s
 		cipher_list = "DEFAULT"
 		tls_min_version = "1.2"
-		tls_max_version = "1.2"
+		tls_max_version = "%s"
 		ecdh_curve = "prime256v1"
 		fragment_size = 1024
 		include_length = yes
@@ -139,6 +140,9 @@ type TLS struct {
 	CertPEM, KeyPEM []byte
 	// ClientCAPEM are the roots that client certificates must chain to.
 	ClientCAPEM []byte
+	// MaxVersion is the eap module's tls_max_version ("1.2" when empty,
+	// or "1.3").
+	MaxVersion string
 }
 
 // site is the one virtual server: authentication on a loopback port,
@@ -213,7 +217,11 @@ func StartWith(t testing.TB, o Options) *Server {
 		for i, b := range [][]byte{o.TLS.KeyPEM, o.TLS.CertPEM, o.TLS.ClientCAPEM} {
 			must(os.WriteFile(files[i], b, 0o600))
 		}
-		eapConf = fmt.Sprintf(tlsEAP, files[0], files[1], files[2])
+		maxVersion := o.TLS.MaxVersion
+		if maxVersion == "" {
+			maxVersion = "1.2"
+		}
+		eapConf = fmt.Sprintf(tlsEAP, files[0], files[1], files[2], maxVersion)
 	}
 	must(os.WriteFile(filepath.Join(conf, "mods-enabled", "eap"), []byte(eapConf), 0o600))
 	_ = os.Remove(filepath.Join(conf, "sites-enabled", "inner-tunnel"))

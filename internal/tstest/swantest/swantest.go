@@ -90,6 +90,11 @@ charon {
 	load_modular = no
 	load = random nonce openssl aes aesni gcm md5 sha1 sha2 hmac kdf pem pkcs1 x509 pubkey curve25519 chapoly eap-identity eap-mschapv2 eap-tls kernel-libipsec kernel-netlink socket-default vici resolve
 	install_routes = yes
+{{- if .TLSVersionMax}}
+	tls {
+		version_max = {{.TLSVersionMax}}
+	}
+{{- end}}
 	retransmit_timeout = 1.0
 	retransmit_base = 1.4
 	retransmit_tries = 5
@@ -204,12 +209,26 @@ func Start(t testing.TB, ns *nstest.NS, conns ...Conn) *Daemon {
 // existing swanctl.conf (for example one from the documentation).
 func StartFile(t testing.TB, ns *nstest.NS, swconf string) *Daemon {
 	t.Helper()
+	return StartFileWith(t, ns, swconf, Options{})
+}
+
+// Options are strongswan.conf settings beyond the defaults.
+type Options struct {
+	// TLSVersionMax is libtls's charon.tls.version_max ("1.2", "1.3";
+	// empty: strongSwan's default, 1.2), the highest TLS version the
+	// eap-tls plugin offers.
+	TLSVersionMax string
+}
+
+// StartFileWith is StartFile with strongswan.conf options.
+func StartFileWith(t testing.TB, ns *nstest.NS, swconf string, o Options) *Daemon {
+	t.Helper()
 	dir := t.TempDir()
 	d := &Daemon{t: t, ns: ns, runDir: filepath.Join(dir, "run"), conf: filepath.Join(dir, "strongswan.conf"), swconf: swconf}
 	if err := os.MkdirAll(d.runDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeTemplate(t, d.conf, strongswanConf, nil)
+	writeTemplate(t, d.conf, strongswanConf, &o)
 	cmd := ns.Command(context.Background(), "sh", "-c",
 		fmt.Sprintf("mount --bind '%s' /run && exec env STRONGSWAN_CONF='%s' %s", d.runDir, d.conf, Charon))
 	out, err := os.Create(filepath.Join(dir, "charon.stdout"))
