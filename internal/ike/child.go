@@ -274,8 +274,10 @@ func (sa *ikeSA) installChild(now time.Time, c *childSA, gir []byte, weInitiated
 	if !hs.Encap {
 		hs.Local = netipAddrPortNoPort(sa.local)
 		hs.Remote = netipAddrPortNoPort(sa.remote)
-	} else if sa.remote.Port() == p.cfg.Port {
+	} else if sa.remote.Port() == p.cfg.Port && (p.client == nil || p.cfg.Port == 500) {
 		// ESP-in-UDP goes to the NAT-T port even if IKE stayed on 500.
+		// A remote-access client's Port is the endpoint its IKE_AUTH came
+		// from (behind a NAT, any port): ESP goes back there.
 		hs.Remote = netip.AddrPortFrom(sa.remote.Addr(), natTPort(sa.remote.Port()))
 		hs.Local = netip.AddrPortFrom(sa.local.Addr(), natTPort(sa.local.Port()))
 	}

@@ -107,6 +107,10 @@ type testNet struct {
 	// lost).
 	checkTraffic bool
 	delivered    int
+	// snat, when set, is a NAT in front of A: a packet A sends from a
+	// key endpoint leaves from its value, and one to a value reaches A
+	// at its key.
+	snat map[netip.AddrPort]netip.AddrPort
 }
 
 var (
@@ -183,8 +187,17 @@ func (n *testNet) deliverAll() {
 		if n.drop != nil && n.drop(p) {
 			continue
 		}
-		dst := n.other(p.Remote.Addr())
-		dst.e.HandlePacket(n.now, Packet{Data: p.Data, Local: p.Remote, Remote: p.Local})
+		from, to := p.Local, p.Remote
+		if m, ok := n.snat[from]; ok {
+			from = m
+		}
+		for k, v := range n.snat {
+			if v == to {
+				to = k
+			}
+		}
+		dst := n.other(to.Addr())
+		dst.e.HandlePacket(n.now, Packet{Data: p.Data, Local: to, Remote: from})
 		n.delivered++
 		n.collect()
 		if n.checkTraffic {

@@ -323,3 +323,33 @@ func TestRemoteAccessProofSignedAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteAccessClientBehindNAT: a client behind a NAT that maps its
+// ports to even ones (as charon-nm's random ports or any NAT may): the
+// gateway's Child SA sends ESP-in-UDP to the endpoint the client's
+// IKE_AUTH came from, not to a port computed from it. (It used to add
+// one to an even port, the convention of tests that run IKE on other
+// ports than 500, so such a client's tunnel carried nothing back.)
+func TestRemoteAccessClientBehindNAT(t *testing.T) {
+	r := newRAPair(t, pki.ECDSAP256)
+	c1 := r.client(t, "laptop1", r.ca, pki.ECDSAP256, r.ca.Cert)
+	natIKE := netip.AddrPortFrom(addrA, 40000)
+	natT := netip.AddrPortFrom(addrA, 40002)
+	r.n.snat = map[netip.AddrPort]netip.AddrPort{
+		netip.AddrPortFrom(addrA, 500):  natIKE,
+		netip.AddrPortFrom(addrA, 4500): natT,
+	}
+	r.n.setPeers([]Peer{c1}, []Peer{r.tmpl})
+	r.n.run(5 * time.Second)
+	if len(r.vips()) != 1 {
+		t.Fatalf("the client did not connect: %v", r.vips())
+	}
+	if len(r.n.b.h.children) != 1 {
+		t.Fatalf("gateway Child SAs: %d, want one", len(r.n.b.h.children))
+	}
+	for _, c := range r.n.b.h.children {
+		if !c.Encap || c.Remote != natT {
+			t.Errorf("gateway Child SA %08x: encap %v, remote %v; want ESP-in-UDP to the NAT's %v", c.InSPI, c.Encap, c.Remote, natT)
+		}
+	}
+}
