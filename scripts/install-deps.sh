@@ -22,6 +22,12 @@ PKGS=(
 	etcd-server
 	# internal/bgp interop tests (TestFRR*, TestBIRD*, TestTransit*): real BGP peers
 	frr bird2
+	# internal/e2e TestPointToSiteNetworkManager: the client package's
+	# NetworkManager keyfile brought up by a real NetworkManager with
+	# strongSwan's charon-nm (internal/tstest/nmtest runs them privately).
+	# The host's own NetworkManager service is not started by this
+	# install (see policy-rc.d below).
+	network-manager strongswan-nm dbus
 	# internal/e2e TestAzureCLI: Debian's az, unpatched, against vpngw serve
 	azure-cli
 )
@@ -42,4 +48,13 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Packages must not start their services on a machine that runs systemd (a
+# NetworkManager starting on the host could take over its interfaces): a
+# policy-rc.d that refuses every start, for the length of the install,
+# unless the machine has one of its own.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+	chmod 755 /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -290,7 +290,10 @@ Then, with charon running:
 
 // networkManager is a keyfile for NetworkManager's strongswan plugin
 // (/etc/NetworkManager/system-connections/, mode 0600); the certificate
-// paths are where the user puts the files.
+// paths are where the user puts the files. It offers the same proposals
+// and asks for the same routes as swanctl.conf (charon-nm takes one
+// proposal per item, separated by ';', and has no "default" keyword: the
+// gateway's own suites are listed).
 func (p *Profile) networkManager() string {
 	method, creds := "key", "usercert=/etc/swanctl/x509/client.pem\nuserkey=/etc/swanctl/private/client.key\n"
 	switch p.Auth {
@@ -299,6 +302,15 @@ func (p *Profile) networkManager() string {
 		method, creds = "eap", "user=USERNAME\npassword-flags=2\n"
 	case AuthEAPTLSRadius:
 		method = "eap-tls"
+	}
+	nmList := func(list string) string {
+		var out []string
+		for _, s := range strings.Split(list, ",") {
+			if s = strings.TrimSpace(s); s != "" && s != "default" {
+				out = append(out, s)
+			}
+		}
+		return strings.Join(out, ";")
 	}
 	return fmt.Sprintf(`[connection]
 id=%[1]s
@@ -314,10 +326,14 @@ method=%[4]s
 %[5]svirtual=yes
 encap=yes
 ipcomp=no
-proposal=no
+proposal=yes
+ike=%[6]s
+esp=%[7]s
+remote-ts=%[8]s
 
 [ipv4]
 method=auto
 never-default=true
-`, p.Name, p.Addresses[0], p.FQDN, method, creds)
+`, p.Name, p.Addresses[0], p.FQDN, method, creds,
+		nmList(cmp.Or(p.IKEProposals, defaultIKEProposals)), nmList(cmp.Or(p.ESPProposals, defaultESPProposals)), strings.Join(p.Routes, ";"))
 }
