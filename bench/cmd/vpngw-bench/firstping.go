@@ -68,7 +68,16 @@ type PingSample struct {
 	// (IKE_SA_INIT answer in → its IKE_AUTH out) and the gateway's round
 	// trip (→ the answer in, the client's send system call included).
 	IKEOutMs []float64 `json:"ikeOutMs,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// AuthCPUMs, AuthFaults and AuthGCs (Go client only) are what the
+	// client process spent while it handled the IKE_SA_INIT answer and
+	// sent its IKE_AUTH (the client's part of that step): CPU time (user
+	// and system, getrusage), minor page faults and finished GC cycles.
+	// CPU time near the step's wall time means the client was computing,
+	// not waiting for a core.
+	AuthCPUMs  float64 `json:"authCpuMs,omitempty"`
+	AuthFaults int64   `json:"authFaults,omitempty"`
+	AuthGCs    uint32  `json:"authGCs,omitempty"`
+	Error      string  `json:"error,omitempty"`
 }
 
 func swanctl(ctx context.Context, uri string, args ...string) *exec.Cmd {

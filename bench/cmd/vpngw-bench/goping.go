@@ -28,11 +28,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/metrics"
 	"sync"
 	"time"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/vpngw/vpngw/internal/esp"
 	"github.com/vpngw/vpngw/internal/ike"
@@ -112,8 +114,10 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 		if err := keyReady(ctx, keys, group); err != nil {
 			return out, err
 		}
-		fp, ini, ikeIn, ikeOut, err := goFirstPing(ctx, o, peers[try-1], keys, p500, p4500, in, espIn)
+		var cost stepCost
+		fp, ini, ikeIn, ikeOut, err := goFirstPing(ctx, o, peers[try-1], keys, p500, p4500, in, espIn, &cost)
 		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
+		s.AuthCPUMs, s.AuthFaults, s.AuthGCs = ms(cost.cpu), cost.faults, cost.gcs
 		for _, d := range ikeIn {
 			s.IKEInMs = append(s.IKEInMs, ms(d))
 		}
@@ -134,7 +138,7 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 // goFirstPing is one connect of peer: the time to the first echo reply,
 // to the Child SA, to the arrival of each IKE message and to the sending
 // of each of the client's (until the Child SA).
-func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *transform.KeyPool, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte) (first, child time.Duration, ikeIn, ikeOut []time.Duration, err error) {
+func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *transform.KeyPool, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte, auth *stepCost) (first, child time.Duration, ikeIn, ikeOut []time.Duration, err error) {
 	h := &pingHost{scaleHost: &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}, vips: map[string]netip.Addr{}}}
 	eng := ike.New(ike.Config{Keys: keys}, h, slog.New(slog.DiscardHandler))
 	if err := eng.SetPeers(time.Now(), []ike.Peer{peer}); err != nil {
@@ -190,7 +194,13 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *tran
 		case p := <-in:
 			now := time.Now()
 			ikeIn = append(ikeIn, now.Sub(t0))
-			eng.HandlePacket(now, p)
+			if len(ikeIn) == 1 { // the IKE_SA_INIT answer: the client's part of IKE_AUTH
+				c0 := costNow()
+				eng.HandlePacket(now, p)
+				*auth = costNow().since(c0)
+			} else {
+				eng.HandlePacket(now, p)
+			}
 		case b := <-espIn:
 			if inSA == nil {
 				continue
@@ -234,6 +244,33 @@ func keyReady(ctx context.Context, keys *transform.KeyPool, group transform.ID) 
 		}
 	}
 	return nil
+}
+
+// stepCost is what the client process spent over a step (PingSample's
+// AuthCPUMs, AuthFaults, AuthGCs), or a reading of its counters.
+type stepCost struct {
+	cpu    time.Duration
+	faults int64
+	gcs    uint32
+}
+
+// costNow reads the process's CPU time, minor faults and GC cycles (a
+// system call and a runtime/metrics read, no stop of the world: a few
+// microseconds inside the step).
+func costNow() stepCost {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	gc := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(gc)
+	c := stepCost{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), faults: ru.Minflt}
+	if gc[0].Value.Kind() == metrics.KindUint64 {
+		c.gcs = uint32(gc[0].Value.Uint64())
+	}
+	return c
+}
+
+func (c stepCost) since(c0 stepCost) stepCost {
+	return stepCost{cpu: c.cpu - c0.cpu, faults: c.faults - c0.faults, gcs: c.gcs - c0.gcs}
 }
 
 // seqID varies the echo ID per process.
