@@ -276,9 +276,15 @@ func writePingTable(w io.Writer, client string, samples []PingSample) {
 		of   func(s PingSample) float64
 	}
 	steps := []step{
-		{"IKE_SA_INIT sent → its answer in", func(s PingSample) float64 { return s.IKEInMs[0] }},
+		{"start → IKE_SA_INIT answer in (the client's IKE_SA_INIT included)", func(s PingSample) float64 { return s.IKEInMs[0] }},
 		{"IKE_SA_INIT answer in → IKE_AUTH answer in", func(s PingSample) float64 { return s.IKEInMs[len(s.IKEInMs)-1] - s.IKEInMs[0] }},
 		{"… of which the client's (→ its IKE_AUTH out)", func(s PingSample) float64 { return outAt(s, 1) - s.IKEInMs[0] }},
+		{"… the client's CPU time over its part (getrusage)", func(s PingSample) float64 {
+			if s.AuthCPUMs == 0 {
+				return math.NaN() // samples from before AuthCPUMs
+			}
+			return s.AuthCPUMs
+		}},
 		{"… and the gateway's round trip (→ the answer in)", func(s PingSample) float64 { return s.IKEInMs[len(s.IKEInMs)-1] - outAt(s, 1) }},
 		{"IKE_AUTH answer in → the client's Child SA", func(s PingSample) float64 { return s.InitiateMs - s.IKEInMs[len(s.IKEInMs)-1] }},
 		{"Child SA → first echo reply", func(s PingSample) float64 { return s.FirstPingMs - s.InitiateMs }},

@@ -38,6 +38,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/esp"
 	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -180,6 +181,16 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *tran
 	defer bound.Stop()
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
+	// A packet left from the previous connect (the answer to its Delete,
+	// after the drain stopped) is not this connect's: drop it before the
+	// timer starts, or it would pass for the IKE_SA_INIT answer.
+	for drained := false; !drained; {
+		select {
+		case <-in:
+		default:
+			drained = true
+		}
+	}
 	t0 := time.Now()
 	h.t0 = t0
 	if err := eng.Initiate(t0, peer.Name); err != nil {
@@ -193,8 +204,15 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *tran
 			return 0, 0, ikeIn, h.sent, fmt.Errorf("no echo reply within %v", o.Bound)
 		case p := <-in:
 			now := time.Now()
-			ikeIn = append(ikeIn, now.Sub(t0))
-			if len(ikeIn) == 1 { // the IKE_SA_INIT answer: the client's part of IKE_AUTH
+			// Only the answers to the client's IKE_SA_INIT and IKE_AUTH
+			// are steps; the first one's handling is the client's part of
+			// IKE_AUTH (it sends its IKE_AUTH from inside HandlePacket).
+			hd, herr := message.ParseHeader(p.Data)
+			step := herr == nil && hd.IsResponse() && (hd.Exchange == message.IKESAInit || hd.Exchange == message.IKEAuth)
+			if step {
+				ikeIn = append(ikeIn, now.Sub(t0))
+			}
+			if step && hd.Exchange == message.IKESAInit {
 				c0 := costNow()
 				eng.HandlePacket(now, p)
 				*auth = costNow().since(c0)
