@@ -77,7 +77,10 @@ type PingSample struct {
 	AuthCPUMs  float64 `json:"authCpuMs,omitempty"`
 	AuthFaults int64   `json:"authFaults,omitempty"`
 	AuthGCs    uint32  `json:"authGCs,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	// Leftover (Go client only) names the packets of the previous connect
+	// (the answer to its Delete) dropped before this one's timer started.
+	Leftover []string `json:"leftover,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 func swanctl(ctx context.Context, uri string, args ...string) *exec.Cmd {

@@ -118,7 +118,7 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 		var cost stepCost
 		fp, ini, ikeIn, ikeOut, err := goFirstPing(ctx, o, peers[try-1], keys, p500, p4500, in, espIn, &cost)
 		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
-		s.AuthCPUMs, s.AuthFaults, s.AuthGCs = ms(cost.cpu), cost.faults, cost.gcs
+		s.AuthCPUMs, s.AuthFaults, s.AuthGCs, s.Leftover = ms(cost.cpu), cost.faults, cost.gcs, cost.leftover
 		for _, d := range ikeIn {
 			s.IKEInMs = append(s.IKEInMs, ms(d))
 		}
@@ -186,7 +186,8 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *tran
 	// timer starts, or it would pass for the IKE_SA_INIT answer.
 	for drained := false; !drained; {
 		select {
-		case <-in:
+		case p := <-in:
+			auth.leftover = append(auth.leftover, describeIKE(p.Data))
 		default:
 			drained = true
 		}
@@ -270,6 +271,22 @@ type stepCost struct {
 	cpu    time.Duration
 	faults int64
 	gcs    uint32
+	// leftover describes the packets of the previous connect dropped
+	// before the timer started (PingSample.Leftover).
+	leftover []string
+}
+
+// describeIKE names an IKE message by its header: "INFORMATIONAL
+// response".
+func describeIKE(b []byte) string {
+	h, err := message.ParseHeader(b)
+	if err != nil {
+		return "not IKE"
+	}
+	if h.IsResponse() {
+		return h.Exchange.String() + " response"
+	}
+	return h.Exchange.String() + " request"
 }
 
 // costNow reads the process's CPU time, minor faults and GC cycles (a
