@@ -80,7 +80,10 @@ type PingSample struct {
 	// Leftover (Go client only) names the packets of the previous connect
 	// (the answer to its Delete) dropped before this one's timer started.
 	Leftover []string `json:"leftover,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	// Other (Go client only) names the IKE packets that arrived during the
+	// connect and were not the answers to its IKE_SA_INIT or IKE_AUTH.
+	Other []string `json:"other,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 func swanctl(ctx context.Context, uri string, args ...string) *exec.Cmd {

@@ -118,7 +118,8 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 		var cost stepCost
 		fp, ini, ikeIn, ikeOut, err := goFirstPing(ctx, o, peers[try-1], keys, p500, p4500, in, espIn, &cost)
 		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
-		s.AuthCPUMs, s.AuthFaults, s.AuthGCs, s.Leftover = ms(cost.cpu), cost.faults, cost.gcs, cost.leftover
+		s.AuthCPUMs, s.AuthFaults, s.AuthGCs = ms(cost.cpu), cost.faults, cost.gcs
+		s.Leftover, s.Other = cost.leftover, cost.other
 		for _, d := range ikeIn {
 			s.IKEInMs = append(s.IKEInMs, ms(d))
 		}
@@ -212,6 +213,8 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *tran
 			step := herr == nil && hd.IsResponse() && (hd.Exchange == message.IKESAInit || hd.Exchange == message.IKEAuth)
 			if step {
 				ikeIn = append(ikeIn, now.Sub(t0))
+			} else {
+				auth.other = append(auth.other, describeIKE(p.Data))
 			}
 			if step && hd.Exchange == message.IKESAInit {
 				c0 := costNow()
@@ -274,6 +277,9 @@ type stepCost struct {
 	// leftover describes the packets of the previous connect dropped
 	// before the timer started (PingSample.Leftover).
 	leftover []string
+	// other describes the other IKE packets that arrived during the
+	// connect (PingSample.Other).
+	other []string
 }
 
 // describeIKE names an IKE message by its header: "INFORMATIONAL
