@@ -25,8 +25,8 @@
 // SA (an acquire event) and torn down after their idle timeout (idle.go).
 //
 // One more goroutine refills the engines' key pool (transform.KeyPool):
-// DH key pairs (MODP and elliptic-curve) drawn ahead, between exchanges,
-// so that no g^x waits on a setup's critical path.
+// MODP key pairs drawn ahead, between exchanges, so that no g^x waits on a
+// setup's critical path.
 //
 // The data plane moves packets on its own goroutines; the loop only
 // installs and removes SAs. When a liveness check falls due the engine asks
@@ -163,7 +163,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.dp = dp
 	a.host = newHost(a, dp)
-	// DH key pairs (every group) drawn ahead, between exchanges (transform.KeyPool),
+	// MODP key pairs drawn ahead, between exchanges (transform.KeyPool),
 	// shared by both engines, unless a test set its own randomness.
 	v2cfg, v1cfg := a.opts.IKE, a.opts.IKEv1
 	if v2cfg.Keys == nil && v1cfg.Keys == nil && v2cfg.Rand == nil && v1cfg.Rand == nil {

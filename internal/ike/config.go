@@ -403,7 +403,7 @@ func (p Peer) Validate() error {
 type Config struct {
 	// Rand is the source of SPIs, nonces and DH keys; nil means crypto/rand.
 	Rand io.Reader
-	// Keys, if set, supplies the DH key pairs (every group) drawn
+	// Keys, if set, supplies the DH key pairs of the MODP groups drawn
 	// ahead of time (Rand is then not used for them); nil draws each
 	// when it is needed.
 	Keys *transform.KeyPool

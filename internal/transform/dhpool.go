@@ -7,17 +7,16 @@ import (
 	"time"
 )
 
-// KeyPool keeps a few fresh Diffie-Hellman key pairs drawn ahead of time,
-// so that a key exchange does not wait for g^x on its critical path (0.3–1
-// ms with MODP-2048 on a shared vCPU; 30–60 µs for an elliptic-curve
-// group, which is a tenth of an IKEv2 responder's IKE_SA_INIT answer): an
-// IKEv2 responder answers IKE_SA_INIT, an IKEv1 responder answers MM3 and
-// an initiator sends MM3 or IKE_SA_INIT with a ready key. Every group
-// NewDH knows is pooled (MODP, ECP, Curve25519).
+// KeyPool keeps a few fresh Diffie-Hellman key pairs of the MODP groups
+// drawn ahead of time, so that a key exchange does not wait for g^x (0.3–1
+// ms with MODP-2048 on a shared vCPU) on its critical path: an IKEv1
+// responder answers MM3 and an initiator sends MM3 or IKE_SA_INIT with a
+// ready key.
 //
 // Each pooled key is handed out once and never again: a pooled key is a
 // fresh key drawn a little earlier, not a reused one (RFC 7296 §2.12 would
-// allow reuse; we do not need it).
+// allow reuse; we do not need it). The elliptic-curve groups are not
+// pooled: their key pairs cost tens of microseconds.
 //
 // A group is pooled once Get has asked for it. Run refills the pool on a
 // goroutine of its own, one key at a time, only after Quiet has passed
@@ -64,14 +63,9 @@ func NewKeyPool(size int, quiet time.Duration, rand io.Reader) *KeyPool {
 	return &KeyPool{rand: rand, size: size, quiet: quiet, kick: make(chan struct{}, 1), keys: map[ID][]DH{}}
 }
 
-// pooled reports whether keys of group can be drawn ahead: every group
-// with a key pair (not DHNone or an unknown group, whose error NewDH
-// reports inline).
+// pooled reports whether keys of group are worth drawing ahead.
 func pooled(group ID) bool {
-	if _, ok := modpGroups[group]; ok {
-		return true
-	}
-	_, _, ok := ecdhCurve(group)
+	_, ok := modpGroups[group]
 	return ok
 }
 

@@ -28,7 +28,7 @@ var ErrAggressiveMode = errors.New("ikev1: Aggressive Mode refused (only Main Mo
 type Config struct {
 	// Rand is the randomness source (crypto/rand when nil).
 	Rand io.Reader
-	// Keys, if set, supplies the DH key pairs (every group) drawn
+	// Keys, if set, supplies the DH key pairs of the MODP groups drawn
 	// ahead of time (Rand is then not used for them); nil draws each
 	// when it is needed.
 	Keys *transform.KeyPool
