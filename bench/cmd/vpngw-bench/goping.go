@@ -106,7 +106,7 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 	kwg.Go(func() { keys.Run(rctx) })
 	defer func() { stop(); kwg.Wait() }()
 	group := ikeP[0].DH[0]
-	if _, err := keys.Get(group, nil); err != nil {
+	if err := keys.Fill(group); err != nil {
 		return nil, err
 	}
 	var out []PingSample
