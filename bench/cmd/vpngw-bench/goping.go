@@ -219,7 +219,8 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *tran
 			if step && hd.Exchange == message.IKESAInit {
 				c0 := costNow()
 				eng.HandlePacket(now, p)
-				*auth = costNow().since(c0)
+				c := costNow().since(c0)
+				auth.cpu, auth.faults, auth.gcs = c.cpu, c.faults, c.gcs
 			} else {
 				eng.HandlePacket(now, p)
 			}
