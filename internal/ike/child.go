@@ -1,8 +1,10 @@
 package ike
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sort"
 	"time"
@@ -291,10 +293,15 @@ func (sa *ikeSA) installChild(now time.Time, c *childSA, gir []byte, weInitiated
 	if outbound {
 		sa.outboundMovedTo(c)
 	}
-	sa.e.log.Info("Child SA installed", append(sa.logAttrs(),
-		"in_spi", fmt.Sprintf("%08x", c.inSPI), "out_spi", fmt.Sprintf("%08x", c.outSPI),
-		"suite", s.String(), "local_ts", TSString(c.localTS), "remote_ts", TSString(c.remoteTS),
-		"encap", hs.Encap, "rekey_of", spiOrNone(c.replaces))...)
+	// The line's arguments (SPIs, suite and selectors as text: ~10
+	// allocations) are built only when Info is on: this runs on the
+	// IKE_AUTH answer's path.
+	if sa.e.log.Enabled(context.Background(), slog.LevelInfo) {
+		sa.e.log.Info("Child SA installed", append(sa.logAttrs(),
+			"in_spi", fmt.Sprintf("%08x", c.inSPI), "out_spi", fmt.Sprintf("%08x", c.outSPI),
+			"suite", s.String(), "local_ts", TSString(c.localTS), "remote_ts", TSString(c.remoteTS),
+			"encap", hs.Encap, "rekey_of", spiOrNone(c.replaces))...)
+	}
 	sa.e.host.Event(Event{Kind: EventChildUp, Peer: p.cfg.Name, Time: now, InSPI: c.inSPI})
 	return nil
 }

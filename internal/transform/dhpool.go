@@ -16,7 +16,9 @@ import (
 // Each pooled key is handed out once and never again: a pooled key is a
 // fresh key drawn a little earlier, not a reused one (RFC 7296 §2.12 would
 // allow reuse; we do not need it). The elliptic-curve groups are not
-// pooled: their key pairs cost tens of microseconds.
+// pooled unless Fill asked for them: their key pairs cost tens of
+// microseconds, less than the wake-up of Run that a pooled Get causes
+// (measured: docs/benchmarks.md, time to first ping, fifth pass).
 //
 // A group is pooled once Get has asked for it. Run refills the pool on a
 // goroutine of its own, one key at a time, only after Quiet has passed
@@ -72,11 +74,15 @@ func pooled(group ID) bool {
 // Get returns a fresh key pair of group: a pooled one if there is one,
 // else one drawn now with rand (the pool's own source when p is not nil).
 func (p *KeyPool) Get(group ID, rand io.Reader) (DH, error) {
-	if p == nil || !pooled(group) {
+	if p == nil {
 		return NewDH(group, rand)
 	}
 	p.mu.Lock()
-	ks := p.keys[group]
+	ks, filled := p.keys[group]
+	if !filled && !pooled(group) {
+		p.mu.Unlock()
+		return NewDH(group, rand)
+	}
 	var k DH
 	if n := len(ks); n > 0 {
 		k, ks[n-1] = ks[n-1], nil
@@ -96,6 +102,31 @@ func (p *KeyPool) Get(group ID, rand io.Reader) (DH, error) {
 		return k, nil
 	}
 	return NewDH(group, p.rand)
+}
+
+// Fill draws key pairs of group now, until the pool holds its size, and
+// from then on pools group like the MODP groups (Run refills it), even an
+// elliptic-curve group: for a caller that draws its keys ahead itself, as
+// a client does before it starts a timer.
+func (p *KeyPool) Fill(group ID) error {
+	for {
+		p.mu.Lock()
+		n := len(p.keys[group])
+		if n >= p.size {
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		k, err := NewDH(group, p.rand)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		if len(p.keys[group]) < p.size {
+			p.keys[group] = append(p.keys[group], k)
+		}
+		p.mu.Unlock()
+	}
 }
 
 // Stats returns how many keys Get took from the pool and how many it drew

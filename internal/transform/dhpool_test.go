@@ -10,7 +10,7 @@ import (
 
 // TestKeyPool: Get draws inline until Run refilled the pool after the
 // quiet spell; a pooled key is handed out once; the pool holds at most
-// its size; an ECP group is never pooled; a nil pool draws inline.
+// its size; an ECP group is pooled only after Fill; a nil pool draws inline.
 func TestKeyPool(t *testing.T) {
 	p := NewKeyPool(3, 5*time.Millisecond, nil)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -70,6 +70,20 @@ func TestKeyPool(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	if n := p.Ready(DHECP256); n != 0 {
 		t.Fatalf("ECP keys pooled: %d", n)
+	}
+	// Fill pools a group of any kind at once, and Get hands its keys out.
+	if err := p.Fill(DHECP256); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Ready(DHECP256); n != 3 {
+		t.Fatalf("after Fill: %d ECP keys ready, want 3", n)
+	}
+	d0, _ := p.Stats()
+	if k, err := p.Get(DHECP256, nil); err != nil || k.Group() != DHECP256 {
+		t.Fatalf("Get after Fill: %v", err)
+	}
+	if d, _ := p.Stats(); d != d0+1 || p.Ready(DHECP256) != 2 {
+		t.Fatalf("Get after Fill did not take a pooled key: drawn %d→%d, %d ready", d0, d, p.Ready(DHECP256))
 	}
 	var nilPool *KeyPool
 	if k, err := nilPool.Get(DHMODP1024, nil); err != nil || k.Group() != DHMODP1024 {

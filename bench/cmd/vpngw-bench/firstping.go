@@ -68,7 +68,22 @@ type PingSample struct {
 	// (IKE_SA_INIT answer in → its IKE_AUTH out) and the gateway's round
 	// trip (→ the answer in, the client's send system call included).
 	IKEOutMs []float64 `json:"ikeOutMs,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// AuthCPUMs, AuthFaults and AuthGCs (Go client only) are what the
+	// client process spent while it handled the IKE_SA_INIT answer and
+	// sent its IKE_AUTH (the client's part of that step): CPU time (user
+	// and system, getrusage), minor page faults and finished GC cycles.
+	// CPU time near the step's wall time means the client was computing,
+	// not waiting for a core.
+	AuthCPUMs  float64 `json:"authCpuMs,omitempty"`
+	AuthFaults int64   `json:"authFaults,omitempty"`
+	AuthGCs    uint32  `json:"authGCs,omitempty"`
+	// Leftover (Go client only) names the packets of the previous connect
+	// (the answer to its Delete) dropped before this one's timer started.
+	Leftover []string `json:"leftover,omitempty"`
+	// Other (Go client only) names the IKE packets that arrived during the
+	// connect and were not the answers to its IKE_SA_INIT or IKE_AUTH.
+	Other []string `json:"other,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 func swanctl(ctx context.Context, uri string, args ...string) *exec.Cmd {
@@ -267,9 +282,15 @@ func writePingTable(w io.Writer, client string, samples []PingSample) {
 		of   func(s PingSample) float64
 	}
 	steps := []step{
-		{"IKE_SA_INIT sent → its answer in", func(s PingSample) float64 { return s.IKEInMs[0] }},
+		{"start → IKE_SA_INIT answer in (the client's IKE_SA_INIT included)", func(s PingSample) float64 { return s.IKEInMs[0] }},
 		{"IKE_SA_INIT answer in → IKE_AUTH answer in", func(s PingSample) float64 { return s.IKEInMs[len(s.IKEInMs)-1] - s.IKEInMs[0] }},
 		{"… of which the client's (→ its IKE_AUTH out)", func(s PingSample) float64 { return outAt(s, 1) - s.IKEInMs[0] }},
+		{"… the client's CPU time over its part (getrusage)", func(s PingSample) float64 {
+			if s.AuthCPUMs == 0 {
+				return math.NaN() // samples from before AuthCPUMs
+			}
+			return s.AuthCPUMs
+		}},
 		{"… and the gateway's round trip (→ the answer in)", func(s PingSample) float64 { return s.IKEInMs[len(s.IKEInMs)-1] - outAt(s, 1) }},
 		{"IKE_AUTH answer in → the client's Child SA", func(s PingSample) float64 { return s.InitiateMs - s.IKEInMs[len(s.IKEInMs)-1] }},
 		{"Child SA → first echo reply", func(s PingSample) float64 { return s.FirstPingMs - s.InitiateMs }},

@@ -10,6 +10,15 @@ package main
 // virtual address to install, so the figure is mostly the gateway's: its
 // two IKE exchanges, its Child SA and route installation, and its data
 // path for the first packet both ways.
+//
+// What the client does before its timer starts, as any client may: its
+// certificate and key exist already, and its IKE_SA_INIT's ECDH key pair
+// is drawn ahead (a transform.KeyPool, refilled in the pause between
+// connects; a fresh pair every connect, never reused). Inside the window
+// it does only what depends on the gateway: g^ir, the keys, its AUTH
+// signature, checking the gateway's answer, the first packet. The same
+// client code runs against every gateway measured, so its cost adds the
+// same to each.
 
 import (
 	"context"
@@ -19,13 +28,17 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/metrics"
+	"sync"
 	"time"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/vpngw/vpngw/internal/esp"
 	"github.com/vpngw/vpngw/internal/ike"
+	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -87,11 +100,26 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	startReceivers(rctx, p500, p4500, in, espIn)
+	// The client's ECDH key pairs, drawn ahead (the package comment).
+	keys := transform.NewKeyPool(1, 100*time.Millisecond, nil)
+	var kwg sync.WaitGroup
+	kwg.Go(func() { keys.Run(rctx) })
+	defer func() { stop(); kwg.Wait() }()
+	group := ikeP[0].DH[0]
+	if err := keys.Fill(group); err != nil {
+		return nil, err
+	}
 	var out []PingSample
 	for try := 1; try <= o.Tries; try++ {
 		s := PingSample{Repeat: o.Repeat, Impl: o.Impl, Client: "go", Try: try}
-		fp, ini, ikeIn, ikeOut, err := goFirstPing(ctx, o, peers[try-1], p500, p4500, in, espIn)
+		if err := keyReady(ctx, keys, group); err != nil {
+			return out, err
+		}
+		var cost stepCost
+		fp, ini, ikeIn, ikeOut, err := goFirstPing(ctx, o, peers[try-1], keys, p500, p4500, in, espIn, &cost)
 		s.FirstPingMs, s.InitiateMs = ms(fp), ms(ini)
+		s.AuthCPUMs, s.AuthFaults, s.AuthGCs = ms(cost.cpu), cost.faults, cost.gcs
+		s.Leftover, s.Other = cost.leftover, cost.other
 		for _, d := range ikeIn {
 			s.IKEInMs = append(s.IKEInMs, ms(d))
 		}
@@ -112,9 +140,9 @@ func runGoFirstPing(ctx context.Context, o goPingOptions) ([]PingSample, error) 
 // goFirstPing is one connect of peer: the time to the first echo reply,
 // to the Child SA, to the arrival of each IKE message and to the sending
 // of each of the client's (until the Child SA).
-func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte) (first, child time.Duration, ikeIn, ikeOut []time.Duration, err error) {
+func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, keys *transform.KeyPool, p500, p4500 *ipv4.PacketConn, in <-chan ike.Packet, espIn <-chan []byte, auth *stepCost) (first, child time.Duration, ikeIn, ikeOut []time.Duration, err error) {
 	h := &pingHost{scaleHost: &scaleHost{p500: p500, p4500: p4500, up: map[string]bool{}, vips: map[string]netip.Addr{}}}
-	eng := ike.New(ike.Config{}, h, slog.New(slog.DiscardHandler))
+	eng := ike.New(ike.Config{Keys: keys}, h, slog.New(slog.DiscardHandler))
 	if err := eng.SetPeers(time.Now(), []ike.Peer{peer}); err != nil {
 		return 0, 0, nil, nil, err
 	}
@@ -154,6 +182,17 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 	defer bound.Stop()
 	tick := time.NewTicker(o.Every)
 	defer tick.Stop()
+	// A packet left from the previous connect (the answer to its Delete,
+	// after the drain stopped) is not this connect's: drop it before the
+	// timer starts, or it would pass for the IKE_SA_INIT answer.
+	for drained := false; !drained; {
+		select {
+		case p := <-in:
+			auth.leftover = append(auth.leftover, describeIKE(p.Data))
+		default:
+			drained = true
+		}
+	}
 	t0 := time.Now()
 	h.t0 = t0
 	if err := eng.Initiate(t0, peer.Name); err != nil {
@@ -167,8 +206,24 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 			return 0, 0, ikeIn, h.sent, fmt.Errorf("no echo reply within %v", o.Bound)
 		case p := <-in:
 			now := time.Now()
-			ikeIn = append(ikeIn, now.Sub(t0))
-			eng.HandlePacket(now, p)
+			// Only the answers to the client's IKE_SA_INIT and IKE_AUTH
+			// are steps; the first one's handling is the client's part of
+			// IKE_AUTH (it sends its IKE_AUTH from inside HandlePacket).
+			hd, herr := message.ParseHeader(p.Data)
+			step := herr == nil && hd.IsResponse() && (hd.Exchange == message.IKESAInit || hd.Exchange == message.IKEAuth)
+			if step {
+				ikeIn = append(ikeIn, now.Sub(t0))
+			} else {
+				auth.other = append(auth.other, describeIKE(p.Data))
+			}
+			if step && hd.Exchange == message.IKESAInit {
+				c0 := costNow()
+				eng.HandlePacket(now, p)
+				c := costNow().since(c0)
+				auth.cpu, auth.faults, auth.gcs = c.cpu, c.faults, c.gcs
+			} else {
+				eng.HandlePacket(now, p)
+			}
 		case b := <-espIn:
 			if inSA == nil {
 				continue
@@ -198,6 +253,66 @@ func goFirstPing(ctx context.Context, o goPingOptions, peer ike.Peer, p500, p450
 			}
 		}
 	}
+}
+
+// keyReady waits (up to a second) until keys holds a key pair of group.
+func keyReady(ctx context.Context, keys *transform.KeyPool, group transform.ID) error {
+	end := time.Now().Add(time.Second)
+	for keys.Ready(group) == 0 {
+		if time.Now().After(end) {
+			return fmt.Errorf("no %v key pair drawn ahead within a second", group)
+		}
+		if err := pause(ctx, time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stepCost is what the client process spent over a step (PingSample's
+// AuthCPUMs, AuthFaults, AuthGCs), or a reading of its counters.
+type stepCost struct {
+	cpu    time.Duration
+	faults int64
+	gcs    uint32
+	// leftover describes the packets of the previous connect dropped
+	// before the timer started (PingSample.Leftover).
+	leftover []string
+	// other describes the other IKE packets that arrived during the
+	// connect (PingSample.Other).
+	other []string
+}
+
+// describeIKE names an IKE message by its header: "INFORMATIONAL
+// response".
+func describeIKE(b []byte) string {
+	h, err := message.ParseHeader(b)
+	if err != nil {
+		return "not IKE"
+	}
+	if h.IsResponse() {
+		return h.Exchange.String() + " response"
+	}
+	return h.Exchange.String() + " request"
+}
+
+// costNow reads the process's CPU time, minor faults and GC cycles (a
+// system call and a runtime/metrics read, no stop of the world: a few
+// microseconds inside the step).
+func costNow() stepCost {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	gc := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(gc)
+	c := stepCost{cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), faults: ru.Minflt}
+	if gc[0].Value.Kind() == metrics.KindUint64 {
+		c.gcs = uint32(gc[0].Value.Uint64())
+	}
+	return c
+}
+
+func (c stepCost) since(c0 stepCost) stepCost {
+	return stepCost{cpu: c.cpu - c0.cpu, faults: c.faults - c0.faults, gcs: c.gcs - c0.gcs}
 }
 
 // seqID varies the echo ID per process.

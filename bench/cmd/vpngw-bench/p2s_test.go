@@ -51,7 +51,7 @@ func TestP2SReport(t *testing.T) {
 		{Repeat: 2, Impl: "vpngw", Try: 1, FirstPingMs: 10}, {Repeat: 2, Impl: "strongswan", Try: 1, FirstPingMs: 50},
 		{Repeat: 2, Impl: "strongswan", Try: 2, Error: "no echo reply"},
 		{Repeat: 1, Impl: "vpngw-before", Try: 1, FirstPingMs: 20}, {Repeat: 2, Impl: "vpngw-before", Try: 1, FirstPingMs: 40},
-		{Repeat: 3, Impl: "vpngw", Client: "go", Try: 1, FirstPingMs: 4, InitiateMs: 3.5, IKEInMs: []float64{1, 3}, IKEOutMs: []float64{0, 1.5}},
+		{Repeat: 3, Impl: "vpngw", Client: "go", Try: 1, FirstPingMs: 4, InitiateMs: 3.5, IKEInMs: []float64{1, 3}, IKEOutMs: []float64{0, 1.5}, AuthCPUMs: 0.25},
 		{Repeat: 3, Impl: "strongswan", Client: "go", Try: 1, FirstPingMs: 8, InitiateMs: 7, IKEInMs: []float64{2, 6}},
 	} {
 		if err := appendJSONLine(dir, pingFile, s); err != nil {
@@ -77,6 +77,8 @@ func TestP2SReport(t *testing.T) {
 		"| Child SA → first echo reply | 0.500 | 1.00 |",
 		"| … of which the client's (→ its IKE_AUTH out) | 0.500 | – |",
 		"| … and the gateway's round trip (→ the answer in) | 1.50 | – |",
+		"| … the client's CPU time over its part (getrusage) | 0.250 | – |",
+		"| start → IKE_SA_INIT answer in (the client's IKE_SA_INIT included) | 1.00 | 2.00 |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
