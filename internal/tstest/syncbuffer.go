@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -43,4 +44,14 @@ func Logger(t testing.TB, name string) *slog.Logger {
 		}
 	})
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// TailLines is the last n lines of s (a daemon's log for a failed test's
+// output).
+func TailLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

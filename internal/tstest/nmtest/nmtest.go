@@ -210,7 +210,7 @@ func (m *NM) start(name string, bin string, args ...string) *tstest.Proc {
 		p.Stop(syscall.SIGTERM, stopGrace)
 		out.Close()
 		if m.t.Failed() && name == "nm" {
-			m.t.Logf("NetworkManager log (tail):\n%s\ncharon-nm log (tail):\n%s", tail(m.output(name), 80), tail(m.CharonLog(), 120))
+			m.t.Logf("NetworkManager log (tail):\n%s\ncharon-nm log (tail):\n%s", tstest.TailLines(m.output(name), 80), tstest.TailLines(m.CharonLog(), 120))
 		}
 	})
 	return p
@@ -328,12 +328,4 @@ func write(t testing.TB, path, s string) {
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

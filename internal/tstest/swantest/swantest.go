@@ -242,7 +242,7 @@ func StartFileWith(t testing.TB, ns *nstest.NS, swconf string, o Options) *Daemo
 	t.Cleanup(func() {
 		d.Stop()
 		if t.Failed() {
-			t.Logf("charon log (%s):\n%s", ns.Name, tail(d.Log(), 200))
+			t.Logf("charon log (%s):\n%s", ns.Name, tstest.TailLines(d.Log(), 200))
 		}
 	})
 	if !nstest.Eventually(10*time.Second, func() bool {
@@ -363,11 +363,3 @@ func (d *Daemon) Stop() { d.proc.Stop(syscall.SIGTERM, stopGrace) }
 
 // stopGrace is how long charon gets between SIGTERM and SIGKILL.
 const stopGrace = 5 * time.Second
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
