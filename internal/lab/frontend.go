@@ -1,17 +1,27 @@
 package lab
 
-// Frontends: public IPs the internet delivers to a gateway instance by
+// Frontends: public IPs the internet delivers to a gateway's instances by
 // destination NAT, as Azure's load balancer puts a gateway's public IPs
 // in front of its instances. vpngw uses one for the point-to-site public
 // IP of an active-active gateway (its third ipConfiguration): the
 // internet router (the internet namespace) rewrites the destination of
-// what is sent to the frontend address to the chosen instance's own
-// public IP, and conntrack rewrites the replies' source back, so clients
-// see only the frontend address. Moving a frontend to another instance
-// rewrites the rules and deletes the router's conntrack entries for that
-// address, so the next datagram of every client flow goes to the new
-// instance (without that, a client that keeps sending would stay
-// pinned to the old one).
+// what is sent to the frontend address to one instance's own public IP,
+// and conntrack rewrites the replies' source back, so clients see only
+// the frontend address.
+//
+// A frontend has a set of instances. With one, everything goes to it;
+// with several, a flow's first datagram picks the instance by a hash of
+// its source address (nftables jhash with a fixed seed, so the choice is
+// stable and the same after a rebuild), so all of one client's IKE and
+// ESP-in-UDP, whatever the ports, reach the same instance, and clients
+// spread over the instances. Conntrack keeps the choice for the life of
+// the flow: adding an instance to the set moves no live client. Taking
+// one out rewrites the rules and deletes the router's conntrack entries
+// that lead to that instance (and only those), so the next datagram of
+// each of its clients' flows is hashed again over the instances left
+// (without that, a client that keeps sending would stay pinned to the
+// gone one); the other instances' clients keep their entries and never
+// notice.
 //
 // The rules live in one nftables table, vpngw_frontends, in the
 // internet namespace, rebuilt whole (nft -f, one transaction) from the
@@ -24,6 +34,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,17 +46,28 @@ import (
 // frontendTable is the nftables table of the frontends' rules.
 const frontendTable = "vpngw_frontends"
 
+// frontendSeed is the jhash seed of the frontends' rules: fixed, so a
+// client's instance depends only on its address and the instance set
+// (nftables would pick a random one per rule otherwise).
+const frontendSeed = 0x7670
+
 // SetFrontends sets the frontends of a gateway: each address is delivered
-// to the instance of that index (to its first public IP). nil or empty
-// removes them. An address must be a TEST-NET address that no endpoint
-// holds.
-func (l *Lab) SetFrontends(ctx context.Context, gatewayID string, fronts map[netip.Addr]int) error {
-	for a, i := range fronts {
+// to the instances of those indexes (to their first public IPs), a
+// client's flows to one of them by the hash of its source address. nil or
+// empty removes them. An address must be a TEST-NET address that no
+// endpoint holds, with at least one instance.
+func (l *Lab) SetFrontends(ctx context.Context, gatewayID string, fronts map[netip.Addr][]int) error {
+	for a, set := range fronts {
 		if err := checkPublic(a); err != nil {
 			return err
 		}
-		if i < 0 || i >= MaxInstances {
-			return fmt.Errorf("%w: frontend %s: instance %d out of range", ErrInvalid, a, i)
+		if len(set) == 0 {
+			return fmt.Errorf("%w: frontend %s: no instance", ErrInvalid, a)
+		}
+		for _, i := range set {
+			if i < 0 || i >= MaxInstances {
+				return fmt.Errorf("%w: frontend %s: instance %d out of range", ErrInvalid, a, i)
+			}
 		}
 	}
 	l.mu.Lock()
@@ -63,17 +85,31 @@ func (l *Lab) SetFrontends(ctx context.Context, gatewayID string, fronts map[net
 			return fmt.Errorf("%w: frontend %s is held by %s", ErrAddressInUse, a, ns)
 		}
 	}
-	want := map[string]int{}
-	for a, i := range fronts {
-		want[a.String()] = i
+	want := map[string][]int{}
+	for a, set := range fronts {
+		set = slices.Clone(set)
+		slices.Sort(set)
+		want[a.String()] = slices.Compact(set)
 	}
-	var moved []netip.Addr
-	for a, i := range g.Frontends {
-		if j, ok := want[a]; !ok || j != i {
-			moved = append(moved, netip.MustParseAddr(a))
+	// The conntrack entries to delete: those of a removed frontend, and
+	// those toward an instance taken out of a frontend's set.
+	var gone []conntrackDNAT
+	same := len(want) == len(g.Frontends)
+	for a, set := range g.Frontends {
+		now, ok := want[a]
+		same = same && ok && slices.Equal(now, set)
+		for _, i := range set {
+			if ok && slices.Contains(now, i) {
+				continue
+			}
+			d := conntrackDNAT{dst: netip.MustParseAddr(a)}
+			if gi := g.Instances[i]; ok && gi != nil && len(gi.PublicIPs) > 0 {
+				d.to = gi.PublicIPs[0]
+			}
+			gone = append(gone, d)
 		}
 	}
-	if len(moved) == 0 && len(want) == len(g.Frontends) {
+	if same {
 		return nil
 	}
 	g.Frontends = want
@@ -87,7 +123,7 @@ func (l *Lab) SetFrontends(ctx context.Context, gatewayID string, fronts map[net
 		return err
 	}
 	l.log.Info("frontends set", "gateway", gatewayID, "frontends", want)
-	return flushConntrack(l.names.Internet(), moved)
+	return flushConntrack(l.names.Internet(), gone)
 }
 
 // frontendRules is the nft script for the state's frontends: every
@@ -96,9 +132,24 @@ func (l *Lab) frontendRules() string {
 	var rules []string
 	for _, id := range sortedKeys(l.st.Gateways) {
 		g := l.st.Gateways[id]
-		for a, i := range g.Frontends {
-			if gi := g.Instances[i]; gi != nil && len(gi.PublicIPs) > 0 {
-				rules = append(rules, fmt.Sprintf("\t\tip daddr %s dnat to %s\n", a, gi.PublicIPs[0]))
+		for a, set := range g.Frontends {
+			var to []netip.Addr
+			for _, i := range set {
+				if gi := g.Instances[i]; gi != nil && len(gi.PublicIPs) > 0 {
+					to = append(to, gi.PublicIPs[0])
+				}
+			}
+			switch len(to) {
+			case 0:
+			case 1:
+				rules = append(rules, fmt.Sprintf("\t\tip daddr %s dnat to %s\n", a, to[0]))
+			default:
+				var m []string
+				for k, t := range to {
+					m = append(m, fmt.Sprintf("%d : %s", k, t))
+				}
+				rules = append(rules, fmt.Sprintf("\t\tip daddr %s dnat to jhash ip saddr mod %d seed %#x map { %s }\n",
+					a, len(to), frontendSeed, strings.Join(m, ", ")))
 			}
 		}
 	}
@@ -137,10 +188,20 @@ func (l *Lab) syncFrontends(ctx context.Context) error {
 	return nil
 }
 
+// conntrackDNAT selects connection tracking entries: those sent to dst
+// and, if to is valid, translated to it.
+type conntrackDNAT struct {
+	// dst is the original destination (a frontend address).
+	dst netip.Addr
+	// to is the address dst was translated to (the reply's source), or
+	// invalid for any.
+	to netip.Addr
+}
+
 // flushConntrack deletes the connection tracking entries of namespace ns
-// whose original destination is one of addrs.
-func flushConntrack(ns string, addrs []netip.Addr) error {
-	if len(addrs) == 0 || !nsPresent(ns) {
+// that one of sel selects.
+func flushConntrack(ns string, sel []conntrackDNAT) error {
+	if len(sel) == 0 || !nsPresent(ns) {
 		return nil
 	}
 	c, err := dial(ns)
@@ -149,10 +210,15 @@ func flushConntrack(ns string, addrs []netip.Addr) error {
 	}
 	defer c.Close()
 	var filters []netlink.CustomConntrackFilter
-	for _, a := range addrs {
+	for _, s := range sel {
 		f := &netlink.ConntrackFilter{}
-		if err := f.AddIP(netlink.ConntrackOrigDstIP, net.IP(a.AsSlice())); err != nil {
+		if err := f.AddIP(netlink.ConntrackOrigDstIP, net.IP(s.dst.AsSlice())); err != nil {
 			return err
+		}
+		if s.to.IsValid() {
+			if err := f.AddIP(netlink.ConntrackReplySrcIP, net.IP(s.to.AsSlice())); err != nil {
+				return err
+			}
 		}
 		filters = append(filters, f)
 	}

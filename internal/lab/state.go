@@ -61,9 +61,12 @@ type gatewayState struct {
 	ID string `json:"id"`
 	// Instances by index.
 	Instances map[int]*GatewayInstance `json:"instances"`
-	// Frontends maps public IPs (strings) to the instance index the
-	// internet delivers them to (SetFrontends).
-	Frontends map[string]int `json:"frontends,omitempty"`
+	// Frontends maps public IPs (strings) to the indexes (sorted) of the
+	// instances the internet delivers them to, by a hash of the client's
+	// address (SetFrontends). (The key was "frontends", one index, before:
+	// a state of that form loses its frontends until the next
+	// SetFrontends.)
+	Frontends map[string][]int `json:"frontendSets,omitempty"`
 }
 
 func newState(prefix string) *state {

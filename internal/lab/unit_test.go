@@ -385,3 +385,37 @@ func TestCapLog(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A frontend with one instance is a plain destination NAT; with two, a
+// flow's instance is picked by a hash of its source address with the
+// fixed seed; instances without a public IP are skipped.
+func TestFrontendRules(t *testing.T) {
+	l := &Lab{st: newState("vpngw")}
+	l.st.Gateways["gw"] = &gatewayState{
+		Instances: map[int]*GatewayInstance{
+			0: {PublicIPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}},
+			1: {PublicIPs: []netip.Addr{netip.MustParseAddr("192.0.2.2")}},
+		},
+	}
+	for _, tc := range []struct {
+		fronts map[string][]int
+		want   string
+	}{
+		{nil, ""},
+		{map[string][]int{"192.0.2.9": {1}}, "\t\tip daddr 192.0.2.9 dnat to 192.0.2.2\n"},
+		{map[string][]int{"192.0.2.9": {0, 1}}, "\t\tip daddr 192.0.2.9 dnat to jhash ip saddr mod 2 seed 0x7670 map { 0 : 192.0.2.1, 1 : 192.0.2.2 }\n"},
+		{map[string][]int{"192.0.2.9": {0, 3}}, "\t\tip daddr 192.0.2.9 dnat to 192.0.2.1\n"},
+		{map[string][]int{"192.0.2.9": {3}}, ""},
+	} {
+		l.st.Gateways["gw"].Frontends = tc.fronts
+		got := l.frontendRules()
+		head := "table ip vpngw_frontends {}\ndelete table ip vpngw_frontends\n"
+		want := head
+		if tc.want != "" {
+			want += "table ip vpngw_frontends {\n\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n" + tc.want + "\t}\n}\n"
+		}
+		if got != want {
+			t.Errorf("%v: rules\n%s\nwant\n%s", tc.fronts, got, want)
+		}
+	}
+}

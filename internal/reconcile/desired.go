@@ -44,13 +44,12 @@ type GatewayState struct {
 	// ended (vpnConnectionIds, at most maxDisconnects); the active
 	// instances' assignments carry them.
 	Disconnects []string `json:"disconnects,omitempty"`
-	// P2SFrontend is the index of the instance the point-to-site public
-	// IP of an active-active gateway (its third ipConfiguration) is
-	// delivered to. The failover monitor moves it to the other instance
-	// when this one falls silent (failoverSilent); it does not move back
-	// by itself, so that the clients connected meanwhile stay where they
-	// are.
-	P2SFrontend int `json:"p2sFrontend,omitempty"`
+	// P2SOut lists the instances taken out of the point-to-site public IP
+	// of an active-active gateway (its third ipConfiguration), which is
+	// delivered to the others only. The failover monitor takes an
+	// instance out when it falls silent while the other reports, and puts
+	// it back when it reports again (updateP2SFrontends); never both.
+	P2SOut []int `json:"p2sOut,omitempty"`
 }
 
 // Options tune the desired state.
@@ -131,10 +130,13 @@ type GatewaySpec struct {
 	// P2SAddress is the public IP point-to-site clients of an
 	// active-active gateway connect to (the third ipConfiguration's);
 	// invalid otherwise, where clients use the active instance's
-	// PublicIP. Both instances serve clients; the provider delivers this
-	// address to instance P2SFrontend (GatewayState.P2SFrontend).
-	P2SAddress  netip.Addr
-	P2SFrontend int
+	// PublicIP. Both instances serve clients.
+	P2SAddress netip.Addr
+	// P2SFrontends are the indexes (sorted) of the instances the provider
+	// delivers P2SAddress to, spreading clients over them by a stable
+	// hash of their address: both, or the one left when the other is out
+	// (GatewayState.P2SOut).
+	P2SFrontends []int
 }
 
 // tunnelNames lists the agent names of a connection's tunnels on each
@@ -422,7 +424,7 @@ func Compute(s *Snapshot, states map[string]GatewayState, opts Options) *Desired
 		if aa {
 			p2sIndex = 0
 			if p2s != nil && len(addrs) >= 3 {
-				spec.P2SAddress, spec.P2SFrontend = addrs[2], st.P2SFrontend&1
+				spec.P2SAddress, spec.P2SFrontends = addrs[2], p2sFrontends(st.P2SOut)
 				spec.PinnedVia = map[netip.Prefix]int{}
 				var split []netip.Prefix
 				for _, p := range pool {
@@ -802,3 +804,19 @@ func dedupPrefixes(ps []netip.Prefix) []netip.Prefix {
 }
 
 func parseGatewayID(s string) (resource.ID, error) { return resource.ParseID(s, "") }
+
+// p2sFrontends is the instances of an active-active gateway its
+// point-to-site public IP is delivered to: those not out, or both if
+// (against updateP2SFrontends' rule) both are.
+func p2sFrontends(out []int) []int {
+	var in []int
+	for i := 0; i < 2; i++ {
+		if !slices.Contains(out, i) {
+			in = append(in, i)
+		}
+	}
+	if len(in) == 0 {
+		return []int{0, 1}
+	}
+	return in
+}

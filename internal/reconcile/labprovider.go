@@ -105,10 +105,11 @@ func (p *LabProvider) Apply(ctx context.Context, d *Desired) error {
 			}
 		}
 		// The point-to-site public IP of an active-active gateway goes to
-		// one instance, translated like Azure's load balancer does.
-		var fronts map[netip.Addr]int
+		// the instances that work, clients spread over them by their
+		// address, translated like Azure's load balancer does.
+		var fronts map[netip.Addr][]int
 		if g.P2SAddress.IsValid() {
-			fronts = map[netip.Addr]int{g.P2SAddress: g.P2SFrontend}
+			fronts = map[netip.Addr][]int{g.P2SAddress: g.P2SFrontends}
 		}
 		if err := l.SetFrontends(ctx, gid, fronts); err != nil {
 			errs = append(errs, fmt.Errorf("gateway %s point-to-site public IP: %w", g.ID, err))

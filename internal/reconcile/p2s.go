@@ -14,8 +14,9 @@ package reconcile
 //     the VNet routes the pool to that instance. An
 //     active-active gateway with a third public IP runs it on both
 //     instances, each with half of the pool routed to it; the third IP
-//     is delivered to one of them (GatewaySpec.P2SFrontend), moved by
-//     failoverSilent when that one falls silent;
+//     is delivered to both, clients spread by their address
+//     (GatewaySpec.P2SFrontends), and to the other alone while one is
+//     silent (updateP2SFrontends);
 //   - SSTP, OpenVPN and AAD are refused (Problem, Unsupported): the
 //     gateway keeps running, its operation fails with the reason;
 //   - the instances report their clients (agentapi.PointToSiteStatus):

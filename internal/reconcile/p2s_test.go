@@ -264,8 +264,8 @@ func TestActiveActivePointToSite(t *testing.T) {
 		res("rg1", "virtualNetworks", "vnet1"), res("rg1", "publicIPAddresses", "gw1-ip"), res("rg1", "publicIPAddresses", "gw1-ip2"), res("rg1", "publicIPAddresses", "gw1-ip3")))
 	third := h.get(res("rg1", "publicIPAddresses", "gw1-ip3"))["properties"].(map[string]any)["ipAddress"]
 	g := h.desired().Gateways[0]
-	if g.P2SAddress.String() != third || g.P2SFrontend != 0 {
-		t.Fatalf("point-to-site address %v to instance %d, want the third public IP %v", g.P2SAddress, g.P2SFrontend, third)
+	if g.P2SAddress.String() != third || !slices.Equal(g.P2SFrontends, []int{0, 1}) {
+		t.Fatalf("point-to-site address %v to instances %v, want the third public IP %v to both", g.P2SAddress, g.P2SFrontends, third)
 	}
 	halves := [2][]string{{"172.16.201.0/25", "172.16.210.0/29"}, {"172.16.201.128/25", "172.16.210.8/29"}}
 	for i, in := range g.Instances {
@@ -287,19 +287,29 @@ func TestActiveActivePointToSite(t *testing.T) {
 		t.Errorf("the whole pool is routed as well: %v", g.Routes)
 	}
 	// Instance 0 falls silent (after the start-up grace, 3 × 1 s here):
-	// the address moves to instance 1, and stays there once 0 is back.
+	// the address goes to instance 1 alone, and to both again once 0 is
+	// back. Then instance 1 falls silent: 0 alone; and while 0 serves
+	// alone, its own silence takes nothing out (nobody else would serve).
 	time.Sleep(3 * time.Second)
-	a0 := h.agent(g.Instances[0].ID)
-	a0.mu.Lock()
-	a0.silent = true
-	a0.mu.Unlock()
-	waitFor(t, 5*time.Second, func() bool { return h.desired().Gateways[0].P2SFrontend == 1 }, "the point-to-site address did not move to instance 1")
-	a0.mu.Lock()
-	a0.silent = false
-	a0.mu.Unlock()
+	silence := func(i int, on bool) {
+		a := h.agent(g.Instances[i].ID)
+		a.mu.Lock()
+		a.silent = on
+		a.mu.Unlock()
+	}
+	frontends := func(want ...int) func() bool {
+		return func() bool { return slices.Equal(h.desired().Gateways[0].P2SFrontends, want) }
+	}
+	silence(0, true)
+	waitFor(t, 5*time.Second, frontends(1), "the point-to-site address did not go to instance 1 alone")
+	silence(0, false)
+	waitFor(t, 5*time.Second, frontends(0, 1), "the point-to-site address did not go to both again")
+	silence(1, true)
+	waitFor(t, 5*time.Second, frontends(0), "the point-to-site address did not go to instance 0 alone")
+	silence(0, true)
 	time.Sleep(2 * time.Second)
-	if f := h.desired().Gateways[0].P2SFrontend; f != 1 {
-		t.Fatalf("the point-to-site address went back to instance %d", f)
+	if f := h.desired().Gateways[0].P2SFrontends; !slices.Equal(f, []int{0}) {
+		t.Fatalf("both silent: the point-to-site address goes to %v, want instance 0 (the one left) still", f)
 	}
 }
 

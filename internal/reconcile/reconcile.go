@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -596,7 +597,7 @@ func (r *Reconciler) failoverSilent(ctx context.Context) bool {
 	did := false
 	for _, g := range r.desired.Load().Gateways {
 		if g.P2SAddress.IsValid() && len(g.Instances) == 2 {
-			did = r.moveP2SFrontend(ctx, g, now) || did
+			did = r.updateP2SFrontends(ctx, g, now) || did
 		}
 		if g.ActiveActive || len(g.Instances) != 2 {
 			continue
@@ -627,26 +628,42 @@ func (r *Reconciler) failoverSilent(ctx context.Context) bool {
 	return did
 }
 
-// moveP2SFrontend moves the point-to-site public IP of an active-active
-// gateway to the other instance when the one it is delivered to stopped
-// reporting and the other reports (the same judgement as failoverSilent).
-// Clients of the silent instance find their gateway gone; they reconnect
-// to the same address and land on the other instance, which leases them
-// an address from its half of the pool. It reports whether it moved.
-func (r *Reconciler) moveP2SFrontend(ctx context.Context, g *GatewaySpec, now time.Time) bool {
+// updateP2SFrontends keeps the point-to-site public IP of an
+// active-active gateway delivered to the instances that work: an instance
+// that stopped reporting while the other reports (the same judgement as
+// failoverSilent) is taken out, so its clients, reconnecting to the same
+// address, land on the other instance, which leases them an address from
+// its half of the pool; an instance out that reports again (without an
+// error) is put back, for new clients (the provider's delivery keeps
+// connected clients where they are). It reports whether it changed the
+// set.
+func (r *Reconciler) updateP2SFrontends(ctx context.Context, g *GatewaySpec, now time.Time) bool {
 	st := r.state(g.Key)
-	i := st.P2SFrontend & 1 // the state, which a pass may not have applied yet
-	from, to := g.Instances[i], g.Instances[1-i]
-	a, aok := r.cfg.Hub.Report(from.ID)
-	b, bok := r.cfg.Hub.Report(to.ID)
-	if !bok || !r.fresh(b, now) || b.Error != "" || !aok || r.fresh(a, now) {
+	out := slices.Clone(st.P2SOut) // the state, which a pass may not have applied yet
+	for i, in := range g.Instances {
+		a, aok := r.cfg.Hub.Report(in.ID)
+		o, ook := r.cfg.Hub.Report(g.Instances[1-i].ID)
+		switch {
+		case slices.Contains(out, i):
+			if aok && r.fresh(a, now) && a.Error == "" {
+				r.log.Info("gateway instance reports again: point-to-site public IP delivered to it again", "gateway", g.ID.String(),
+					"address", g.P2SAddress.String(), "instance", in.ID)
+				out = slices.DeleteFunc(out, func(j int) bool { return j == i })
+			}
+		case aok && !r.fresh(a, now) && !slices.Contains(out, 1-i) && ook && r.fresh(o, now) && o.Error == "":
+			// Only an instance that was running can fall silent, and
+			// only while the other serves.
+			r.log.Warn("gateway instance is silent: point-to-site public IP delivered to the other instance only", "gateway", g.ID.String(),
+				"address", g.P2SAddress.String(), "silent", in.ID, "last_report", now.Sub(a.At).Round(time.Millisecond), "to", g.Instances[1-i].ID)
+			out = append(out, i)
+		}
+	}
+	if slices.Equal(out, st.P2SOut) {
 		return false
 	}
-	r.log.Warn("gateway instance serving point-to-site is silent: moving the point-to-site public IP", "gateway", g.ID.String(),
-		"address", g.P2SAddress.String(), "silent", from.ID, "last_report", now.Sub(a.At).Round(time.Millisecond), "to", to.ID)
-	st.P2SFrontend = to.Index
+	st.P2SOut = out
 	if err := r.setState(ctx, g.Key, st); err != nil {
-		r.log.Error("moving the point-to-site public IP: saving state", "err", err)
+		r.log.Error("point-to-site public IP: saving state", "err", err)
 		return false
 	}
 	return true
