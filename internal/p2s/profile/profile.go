@@ -229,10 +229,12 @@ connections {
 		remote_addrs = %[2]s
 		vips = 0.0.0.0
 		encap = yes
-		# A gateway that stops answering (DPD after 10 s of silence) is
-		# connected to again, with no limit on tries: on an active-active
-		# gateway the other instance answers at the same address.
-		dpd_delay = 10s
+		# A gateway that stops answering (a liveness check after 5 s of
+		# silence, given up after charon's retransmissions) is connected
+		# to again, with no limit on tries: on an active-active gateway
+		# the other instance answers at the same address. (See README.txt
+		# for the retransmissions.)
+		dpd_delay = 5s
 		keyingtries = 0
 		proposals = %[8]s
 %[6]s
@@ -285,6 +287,18 @@ This directory is laid out like /etc/swanctl. %s
 Then, with charon running:
   swanctl --load-all --file swanctl.conf
   swanctl --initiate --child %s
+
+If the gateway instance serving you stops, charon notices after 5 s without
+traffic from it (dpd_delay), then retransmits its check until it gives up
+and connects again, to another instance. With charon's default
+retransmissions (4 s, base 1.8, 5 tries) giving up takes 165 s; with these
+in strongswan.conf (they apply to all of charon's connections, and a lossy
+link gives up on a connect sooner too) 16 s:
+  charon {
+    retransmit_timeout = 1.0
+    retransmit_base = 1.4
+    retransmit_tries = 5
+  }
 `, p.Name, p.Addresses[0], p.FQDN, strings.Join(p.Routes, ", "), dns, how, p.Name)
 }
 

@@ -72,7 +72,7 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("VpnSettings.xml: %+v", vs)
 	}
 	sw := files["strongSwan/swanctl.conf"]
-	for _, want := range []string{"remote_addrs = 203.0.113.5", "dpd_delay = 10s", "keyingtries = 0", "dpd_action = restart", "id = azuregateway-g1.vpn.vpngw.internal", "vips = 0.0.0.0", "remote_ts = 10.1.0.0/16,10.2.0.0/16",
+	for _, want := range []string{"remote_addrs = 203.0.113.5", "dpd_delay = 5s", "keyingtries = 0", "dpd_action = restart", "id = azuregateway-g1.vpn.vpngw.internal", "vips = 0.0.0.0", "remote_ts = 10.1.0.0/16,10.2.0.0/16",
 		"auth = eap-tls\n\t\t\tcerts = client.pem", "cacerts = VpnServerRoot.pem"} {
 		if !strings.Contains(sw, want) {
 			t.Errorf("swanctl.conf lacks %q:\n%s", want, sw)
@@ -89,7 +89,7 @@ func TestBuild(t *testing.T) {
 	} else if sw := unzip(t, b)["strongSwan/swanctl.conf"]; !strings.Contains(sw, "\tproposals = aes256-sha256-prfsha256-ecp256\n") || !strings.Contains(sw, "esp_proposals = aes128gcm16\n") {
 		t.Errorf("custom proposals:\n%s", sw)
 	}
-	if !strings.Contains(files["strongSwan/README.txt"], "DNS servers: 10.1.0.4, 10.1.0.5") {
+	if !strings.Contains(files["strongSwan/README.txt"], "DNS servers: 10.1.0.4, 10.1.0.5") || !strings.Contains(files["strongSwan/README.txt"], "retransmit_tries = 5") {
 		t.Errorf("README:\n%s", files["strongSwan/README.txt"])
 	}
 	bad := p
