@@ -7,6 +7,7 @@
 //	strongSwan/x509ca/VpnServerRoot.pem  the same CA for swanctl
 //	strongSwan/README.txt                where the client's certificate or password goes
 //	NetworkManager/NAME.nmconnection     a NetworkManager (strongswan plugin) keyfile
+//	NetworkManager/charon-nm.conf        (EAP-TLS with RADIUS) charon-nm's CA directory
 //
 // The strongSwan directory is laid out like /etc/swanctl: with the
 // client's certificate in x509/ and its key in private/ (certificate
@@ -127,7 +128,10 @@ func Build(p Profile, rootCN string) ([]byte, error) {
 		files = append(files, struct {
 			name string
 			data []byte
-		}{"strongSwan/x509ca/RadiusServerRoot.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.RadiusServerRoot})})
+		}{"strongSwan/x509ca/RadiusServerRoot.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.RadiusServerRoot})}, struct {
+			name string
+			data []byte
+		}{"NetworkManager/charon-nm.conf", []byte(charonNMConf)})
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -308,14 +312,21 @@ link gives up on a connect sooner too) 16 s:
 // and asks for the same routes as swanctl.conf (charon-nm takes one
 // proposal per item, separated by ';', and has no "default" keyword: the
 // gateway's own suites are listed).
+//
+// With EAP-TLS through RADIUS the keyfile names no CA certificate:
+// charon-nm takes one file there, and the client must trust two roots, the
+// gateway's (IKE) and the RADIUS server's (inside EAP-TLS). Without one,
+// charon-nm trusts the CAs of its charon-nm.ca_dir, which charonNMConf
+// points at /etc/swanctl/x509ca, where both go; remote-identity still
+// pins the gateway's name.
 func (p *Profile) networkManager() string {
-	method, creds := "key", "usercert=/etc/swanctl/x509/client.pem\nuserkey=/etc/swanctl/private/client.key\n"
+	method, ca, creds := "key", "certificate=/etc/swanctl/x509ca/VpnServerRoot.pem\n", "usercert=/etc/swanctl/x509/client.pem\nuserkey=/etc/swanctl/private/client.key\n"
 	switch p.Auth {
 	case AuthEAPMSCHAPv2:
 		// The password is asked for when connecting (not saved).
 		method, creds = "eap", "user=USERNAME\npassword-flags=2\n"
 	case AuthEAPTLSRadius:
-		method = "eap-tls"
+		method, ca = "eap-tls", ""
 	}
 	nmList := func(list string) string {
 		var out []string
@@ -335,8 +346,7 @@ autoconnect=false
 service-type=org.freedesktop.NetworkManager.strongswan
 address=%[2]s
 remote-identity=%[3]s
-certificate=/etc/swanctl/x509ca/VpnServerRoot.pem
-method=%[4]s
+%[9]smethod=%[4]s
 %[5]svirtual=yes
 encap=yes
 ipcomp=no
@@ -349,5 +359,16 @@ remote-ts=%[8]s
 method=auto
 never-default=true
 `, p.Name, p.Addresses[0], p.FQDN, method, creds,
-		nmList(cmp.Or(p.IKEProposals, defaultIKEProposals)), nmList(cmp.Or(p.ESPProposals, defaultESPProposals)), strings.Join(p.Routes, ";"))
+		nmList(cmp.Or(p.IKEProposals, defaultIKEProposals)), nmList(cmp.Or(p.ESPProposals, defaultESPProposals)), strings.Join(p.Routes, ";"), ca)
 }
+
+// charonNMConf is NetworkManager/charon-nm.conf, for /etc/strongswan.d/.
+const charonNMConf = `# For /etc/strongswan.d/charon-nm.conf (root, mode 0644). NetworkManager's
+# strongSwan plugin (charon-nm) then trusts the CAs in /etc/swanctl/x509ca
+# (copy VpnServerRoot.pem and RadiusServerRoot.pem there) for connections
+# that name no CA certificate, as the EAP-TLS keyfile beside this file;
+# instead of the system's CAs (/etc/ssl/certs), its default.
+charon-nm {
+	ca_dir = /etc/swanctl/x509ca
+}
+`

@@ -121,6 +121,12 @@ func TestBuild(t *testing.T) {
 		!strings.Contains(files["NetworkManager/gw1.nmconnection"], "method=eap-tls") {
 		t.Errorf("EAP-TLS through RADIUS: %v", files)
 	}
+	// charon-nm takes one CA file: this keyfile names none, and the
+	// package points charon-nm's CA directory at both roots.
+	if nm := files["NetworkManager/gw1.nmconnection"]; strings.Contains(nm, "certificate=") ||
+		!strings.Contains(files["NetworkManager/charon-nm.conf"], "ca_dir = /etc/swanctl/x509ca") {
+		t.Errorf("EAP-TLS through RADIUS, NetworkManager: %s\n%s", nm, files["NetworkManager/charon-nm.conf"])
+	}
 	for _, tc := range []struct {
 		name string
 		mut  func(*Profile)

@@ -127,10 +127,23 @@ const strongswanConf = `charon-nm {
 }
 `
 
+// Options tune StartWith.
+type Options struct {
+	// StrongswanD is appended to charon-nm's strongswan.conf, as a file
+	// the user puts in /etc/strongswan.d is included in the host's.
+	StrongswanD string
+}
+
 // Start runs dbus-daemon and NetworkManager for ns and waits until
 // NetworkManager answers; every device of ns but lo is set managed (it
 // stays as configured: NetworkManager "connects" it externally).
 func Start(t testing.TB, ns *nstest.NS) *NM {
+	t.Helper()
+	return StartWith(t, ns, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, ns *nstest.NS, o Options) *NM {
 	t.Helper()
 	Require(t)
 	dir := t.TempDir()
@@ -148,7 +161,7 @@ func Start(t testing.TB, ns *nstest.NS) *NM {
 	write(t, filepath.Join(dir, "bus.conf"), fmt.Sprintf(busConf, sock))
 	write(t, filepath.Join(dir, "vpn", "nm-strongswan-service.name"), serviceName)
 	write(t, filepath.Join(dir, "etc", "NetworkManager.conf"), nmConf)
-	write(t, filepath.Join(dir, "strongswan.conf"), strongswanConf)
+	write(t, filepath.Join(dir, "strongswan.conf"), strongswanConf+o.StrongswanD)
 
 	m.dbus = m.start("dbus", DBusDaemon, "--nofork", "--nopidfile", "--config-file="+filepath.Join(dir, "bus.conf"))
 	if !nstest.Eventually(5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
