@@ -26,6 +26,9 @@
 #      too: its connects rotate over vpngw, strongswan, vpngw-before);
 #      PERF=1 records `perf record -g` of the vpngw agent's setup phase
 #      (first repeat, each N) into $RESULTS/perf-N.data;
+#      TRACE=1 records the whole machine's scheduler, system-call and
+#      network events (perf record -a, TRACE_EVENTS) over the Go client's
+#      connects of the first repeat into $RESULTS/trace-IMPL.data;
 #      PING_ONLY=1 (P2S mode) runs only the first-ping part, not the N
 #      clients (N then only sizes the plan);
 #      REMOTE=1 runs vpngw's agent in remote mode (--server), fed and
@@ -65,6 +68,12 @@ DPD=${DPD:-on}
 HEAPPROF=${HEAPPROF:-}
 PING_TRIES=${PING_TRIES:-5}
 PERF=${PERF:-}
+TRACE=${TRACE:-}
+# The kernel's view of a connect (TRACE=1): when each datagram enters the
+# receiver's network stack, who is woken, when a thread runs, and when the
+# system calls on both sides return (`perf script -i trace-IMPL.data`; no
+# write events: perf's own writes would feed back into the trace).
+TRACE_EVENTS=${TRACE_EVENTS:-sched:sched_waking,sched:sched_wakeup,sched:sched_switch,net:netif_rx,syscalls:sys_enter_sendmsg,syscalls:sys_exit_sendmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_exit_sendmmsg,syscalls:sys_enter_sendto,syscalls:sys_exit_recvmmsg,syscalls:sys_exit_recvmsg,syscalls:sys_exit_recvfrom,syscalls:sys_enter_epoll_pwait,syscalls:sys_exit_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_exit_futex,syscalls:sys_enter_connect,syscalls:sys_exit_getsockname,irq_vectors:reschedule_entry}
 PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
@@ -251,8 +260,16 @@ first_ping() {
 	# with IKEv2 certificates, which the strongSwan gateway takes with the
 	# plain template (vpngw takes both at once).
 	if [ "$impl" = strongswan ]; then gw_load "$n" "$r" swanctl.conf || { stop_pid "$gw"; return 0; }; fi
+	local tracepid=
+	if [ -n "$TRACE" ] && [ "$r" = 1 ] && command -v perf >/dev/null; then
+		perf record -a -o "$RESULTS/trace-$impl.data" -e "$TRACE_EVENTS" >"$LOGS/trace-$impl.log" 2>&1 &
+		tracepid=$!
+		PIDS+=("$tracepid")
+		sleep 1
+	fi
 	nsx "$NS_I" "$BENCH" first-ping -client go -p2s "$CONF/$n" -out "$RESULTS" -repeat "$r" -impl "$impl" -tries "$PING_TRIES" ||
 		fail "first ping (Go client): $impl repeat $r"
+	if [ -n "$tracepid" ]; then kill -INT "$tracepid" 2>/dev/null; wait "$tracepid" 2>/dev/null || true; fi
 	stop_pid "$gw"
 	mv "$gdir/charon.log" "$LOGS/ping-strongswan-r$r-charon.log" 2>/dev/null || true
 	rm -f "$SOCK"

@@ -269,8 +269,11 @@ type Dataplane struct {
 	// TUN device that no tunnel owns.
 	covers []netip.Prefix
 
-	localMu    sync.Mutex // guards localCache
+	localMu    sync.Mutex // guards localCache and srcSel
 	localCache map[netip.Addr]localEntry
+	// srcSel asks the kernel for the source address towards a peer
+	// (localFor, on a cache miss).
+	srcSel srcSelector
 
 	ikeHandler atomic.Pointer[func(IKEPacket)]
 	evHandler  atomic.Pointer[func(Event)]
@@ -374,6 +377,9 @@ func (d *Dataplane) open(ctx context.Context) error {
 	if d.nl, err = netlink.NewHandle(); err != nil {
 		return fmt.Errorf("dataplane: netlink: %w", err)
 	}
+	if err := d.srcSel.open(); err != nil {
+		return err
+	}
 	if d.tun, err = tun.CreateTUN(d.cfg.TUNName, d.cfg.MTU); err != nil {
 		return fmt.Errorf("dataplane: create TUN %s: %w", d.cfg.TUNName, err)
 	}
@@ -428,6 +434,7 @@ func (d *Dataplane) teardown() {
 	if d.nl != nil {
 		d.nl.Close()
 	}
+	d.srcSel.close()
 }
 
 // TUNName returns the TUN device's name.
@@ -475,6 +482,9 @@ func (d *Dataplane) Close() error {
 		d.evWG.Wait()
 		d.pool.release()
 		d.nl.Close()
+		d.localMu.Lock()
+		d.srcSel.close()
+		d.localMu.Unlock()
 		d.closeErr = errors.Join(errs...)
 		d.log.Info("dataplane closed", "tun", d.tunName)
 	})

@@ -272,9 +272,12 @@ var errRawNotIPv4 = errors.New("dataplane: raw ESP is IPv4 only")
 
 // localFor returns the local address and port a datagram from ep arrived
 // on: the IP_PKTINFO destination when the kernel reported it (conn drops it
-// for datagrams that went through UDP GRO), else the source address the
-// routing table picks towards the peer, cached for localTTL. IKE needs it
-// for NAT detection (RFC 7296 §2.23).
+// whenever the socket has UDP GRO, that is always on Linux: its split of
+// coalesced datagrams keeps no control message), else the source address
+// the routing table picks towards the peer (srcSelector: a connect on a
+// UDP socket, not a netlink lookup), cached for localTTL. IKE needs it for
+// NAT detection (RFC 7296 §2.23), before the answer to a new client's
+// IKE_SA_INIT.
 //
 // The cache holds every peer (up to localCacheMax): with 10,000 idle
 // tunnels each liveness check arrives through GRO without IP_PKTINFO, and a
@@ -296,10 +299,8 @@ func (d *Dataplane) localFor(ep *conn.StdNetEndpoint, port uint16) netip.AddrPor
 	if remote.Is6() {
 		local = netip.IPv6Unspecified()
 	}
-	if routes, err := d.nl.RouteGet(remote.AsSlice()); err == nil && len(routes) > 0 {
-		if a, ok := netip.AddrFromSlice(routes[0].Src); ok {
-			local = a.Unmap()
-		}
+	if a, err := d.srcSel.pick(remote); err == nil {
+		local = a.Unmap()
 	}
 	if len(d.localCache) >= localCacheMax {
 		clear(d.localCache)
