@@ -312,9 +312,10 @@ func (d *Dataplane) routineReadTUN() {
 		d.wg.Done()
 	}()
 	n := d.batchSize
-	elems := make([]*element, n)
-	bufs := make([][]byte, n)
-	sizes := make([]int, n)
+	// Twice the batch size: readTUN gives every read at least n slots.
+	elems := make([]*element, 2*n)
+	bufs := make([][]byte, 2*n)
+	sizes := make([]int, 2*n)
 	d.pool.fill(elems)
 	for i := range elems {
 		bufs[i] = elems[i].buf[:]
@@ -324,7 +325,7 @@ func (d *Dataplane) routineReadTUN() {
 	limiter := d.cfg.Limiter
 	s := newSendBufs() // for batches run to completion
 	for {
-		count, err := d.tun.Read(bufs, sizes, txOffset)
+		count, err := d.readTUN(bufs, sizes, n)
 		if count > 0 {
 			b := outBatchPool.Get().(*outBatch)
 			snap := d.state.Load()
@@ -397,6 +398,24 @@ func (d *Dataplane) routineReadTUN() {
 // pipeline: its sendmmsg does per-packet kernel work (on a veth, the
 // peer's receive too), and overlapping it with the next read was worth
 // more than the hand-offs (docs/benchmarks.md, run to completion).
+// readTUN reads one outbound batch into bufs (2n slots): one read, then
+// more while the batch holds fewer than n packets and d.tunReady says the
+// device has another packet queued, each read given at least n slots (a
+// super-packet splits into up to n segments). With many flows the kernel
+// queues small super-packets (each flow's TSO size shrinks with its rate)
+// and single ACKs: read one per batch, each became its own send (a
+// sendmmsg of one datagram) and, on the peer, its own receive; drained,
+// they leave together. Packets keep the device's order.
+func (d *Dataplane) readTUN(bufs [][]byte, sizes []int, n int) (int, error) {
+	count, err := d.tun.Read(bufs, sizes, txOffset)
+	for err == nil && count < n && d.tunReady != nil && d.tunReady() {
+		var c int
+		c, err = d.tun.Read(bufs[count:], sizes[count:], txOffset)
+		count += c
+	}
+	return count, err
+}
+
 func (d *Dataplane) dispatchOut(b *outBatch, raw bool, s *sendBufs) {
 	if !raw && len(b.elems) <= d.inlineMax && d.outInflight.Load() == 0 {
 		sealBatch(b)
