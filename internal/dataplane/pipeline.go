@@ -4,11 +4,14 @@ package dataplane
  *
  * Outbound (inner packets from the TUN device to the peer):
  *
- *   1. TUN read (routineReadTUN, sequential): one read returns up to 128
- *      packets; a TSO super-packet from the kernel is split into MSS-sized
- *      segments in userspace (virtio-net header, tun package). Each packet
- *      lands at txOffset in its own 64 KiB element buffer, leaving room for
- *      the ESP header in front and the trailer behind.
+ *   1. TUN read (routineReadTUN, sequential): a read returns one packet
+ *      or one TSO super-packet from the kernel, split into MSS-sized
+ *      segments in userspace (virtio-net header, tun package); while the
+ *      batch holds fewer than 128 packets and the device has more queued,
+ *      the reader reads again into the same batch (readTUN: ACKs and many
+ *      flows' small super-packets leave together). Each packet lands at
+ *      txOffset in its own 64 KiB element buffer, leaving room for the ESP
+ *      header in front and the trailer behind.
  *   2. Route and selector lookup (sequential): the inner destination is
  *      looked up in the snapshot's prefix table (bart) to find the tunnel;
  *      the tunnel's outbound SA is the one whose selectors match (one SA
