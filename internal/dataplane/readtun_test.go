@@ -14,11 +14,11 @@ import (
 )
 
 // TestReadTUNDrainsQueuedPackets: when the TUN device has more packets
-// queued after a read (single ACKs, small super-packets of many flows),
-// the reader takes them into the same batch, up to the batch size, so
-// they leave with one Send; every read still gets a full batch of
-// buffers; and the packets leave in the order the device gave them, with
-// sequence numbers in that order.
+// queued after a read of a single packet (ACKs), the reader takes them
+// into the same batch, up to the batch size, so they leave with one Send;
+// a read of a super-packet (several packets) ends the batch; every read
+// still gets a full batch of buffers; and the packets leave in the order
+// the device gave them, with sequence numbers in that order.
 func TestReadTUNDrainsQueuedPackets(t *testing.T) {
 	n := conn.IdealBatchSize
 	for _, tc := range []struct {
@@ -29,9 +29,10 @@ func TestReadTUNDrainsQueuedPackets(t *testing.T) {
 	}{
 		{"one packet per read, drained", repeatInt(1, 40), true, 1},
 		{"one packet per read, no readiness", repeatInt(1, 40), false, 40},
-		{"small super-packets, drained", repeatInt(3, 20), true, 1},
-		// 100 + 100 fill one batch (two Sends of at most n), 100 the next.
-		{"drained up to the batch size", []int{100, 100, 100}, true, 3},
+		{"drained up to the batch size", repeatInt(1, 200), true, 2},
+		// A super-packet ends the batch: [1 1 1 3] [1 1 5] [2] [1].
+		{"a super-packet ends the batch", []int{1, 1, 1, 3, 1, 1, 5, 2, 1}, true, 4},
+		{"super-packets are not drained", repeatInt(3, 20), true, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			total := 0
