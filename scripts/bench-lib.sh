@@ -82,11 +82,14 @@ fold_perf() {
 		END { out(); for (k in cnt) print k, cnt[k] }' | sort -k2 -nr
 }
 
-# perf_start NAME PIDS: `perf record -g -F 499` of PIDS (comma-separated)
-# during the measured part of a transfer that starts now (after OMIT + 1 s,
-# for DURATION - 2 s), into $RESULTS/perf-NAME.data; sets PERF_PID.
+# perf_start NAME PIDS: `perf record -g -F 499` of PIDS (comma-separated;
+# empty: every CPU, -a) during the measured part of a transfer that starts
+# now (after OMIT + 1 s, for DURATION - 2 s), into $RESULTS/perf-NAME.data;
+# sets PERF_PID.
 perf_start() {
-	(sleep $((OMIT + 1)) && exec perf record -g -F 499 -p "$2" -o "$RESULTS/perf-$1.data" \
+	local target=(-p "$2")
+	[ -n "$2" ] || target=(-a)
+	(sleep $((OMIT + 1)) && exec perf record -g -F 499 "${target[@]}" -o "$RESULTS/perf-$1.data" \
 		-- sleep $((DURATION - 2))) >"$LOGS/perf-$1.log" 2>&1 &
 	PERF_PID=$!
 }
@@ -96,4 +99,52 @@ perf_start() {
 perf_finish() {
 	wait "$2" || true
 	perf script -i "$RESULTS/perf-$1.data" 2>/dev/null | fold_perf >"$RESULTS/perf-$1.folded"
+}
+
+# syscalls_start NAME PIDS: records the data path's system calls of PIDS
+# (comma-separated) — read, write, recvmmsg, sendmmsg, entry and exit —
+# during the measured part of a transfer that starts now (after OMIT + 1 s,
+# for DURATION - 2 s), into $RESULTS/syscalls-NAME.data; sets PERF_PID.
+syscalls_start() {
+	local ev=syscalls:sys_enter_read,syscalls:sys_exit_read,syscalls:sys_enter_write,syscalls:sys_exit_write
+	ev=$ev,syscalls:sys_enter_recvmmsg,syscalls:sys_exit_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_exit_sendmmsg
+	(sleep $((OMIT + 1)) && exec perf record -e "$ev" -p "$2" -o "$RESULTS/syscalls-$1.data" \
+		-- sleep $((DURATION - 2))) >"$LOGS/syscalls-$1.log" 2>&1 &
+	PERF_PID=$!
+}
+
+# syscalls_finish NAME PID LABELS: waits for syscalls_start's recording and
+# summarises it into $RESULTS/syscalls-NAME.txt, one line per process, file
+# descriptor and call: calls per second, and the mean of what each returned
+# (bytes for read and write, messages for recvmmsg and sendmmsg; calls that
+# failed, e.g. EAGAIN, counted apart). LABELS names the PIDs ("pid=name ...").
+syscalls_finish() {
+	wait "$2" || true
+	perf script -i "$RESULTS/syscalls-$1.data" -F pid,tid,event,trace 2>/dev/null |
+		awk -v labels="$3" -v secs=$((DURATION - 2)) '
+		function hex(s,  i, v) {
+			s = tolower(s); v = 0
+			if (s ~ /^0xffffffff/) return -1 # an error (-errno)
+			for (i = 3; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+			return v
+		}
+		BEGIN { n = split(labels, L, " "); for (i = 1; i <= n; i++) { split(L[i], kv, "="); name[kv[1]] = kv[2] } }
+		{
+			tid = $1; pid = tid; sub(/\/.*/, "", pid); ev = $2
+			sub(/^syscalls:/, "", ev); sub(/:$/, "", ev)
+			if (ev ~ /^sys_enter_/) {
+				c = ev; sub(/^sys_enter_/, "", c)
+				fd = ""; if (match($0, /fd: 0x[0-9a-f]+/)) fd = hex(substr($0, RSTART + 4, RLENGTH - 4))
+				efd[tid] = fd; ecall[tid] = c; next
+			}
+			c = ev; sub(/^sys_exit_/, "", c)
+			if (ecall[tid] != c) next
+			ret = $NF; if (ret ~ /^0x/) ret = hex(ret)
+			k = (pid in name ? name[pid] : pid) " fd " efd[tid] " " c
+			if (ret + 0 < 0) { fail[k]++ } else { calls[k]++; sum[k] += ret }
+			keys[k] = 1
+		}
+		END {
+			for (k in keys) printf "%-28s %10.0f %10.0f %12.1f\n", k, calls[k] / secs, fail[k] / secs, calls[k] ? sum[k] / calls[k] : 0
+		}' | sort | { printf "%-28s %10s %10s %12s\n" "process fd call" "calls/s" "failed/s" "mean return"; cat; } >"$RESULTS/syscalls-$1.txt"
 }

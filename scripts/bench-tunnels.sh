@@ -27,7 +27,11 @@
 #      VPNGW_BEFORE=path: also vpngw-before-{udp,esp}-{1,N} with this
 #      binary (N flows through 1 and N tunnels), a same-run before/after;
 #      PERF=1: `perf record -g` of both agents during each mode's flows in
-#      repeat 1 (perf-MODE.data, folded stacks perf-MODE.folded).
+#      repeat 1 (perf-MODE.data, folded stacks perf-MODE.folded); PERF=all:
+#      the same of every CPU (the hosts' TCP stacks, softirqs, idle);
+#      SYSCALLS=1: the agents' read/write/recvmmsg/sendmmsg calls per
+#      second and what each returned on average, per file descriptor,
+#      during each mode's flows in repeat 1 (syscalls-MODE.txt).
 # Output: progress lines, the table (stdout and $RESULTS/tunnels.md),
 # flows.jsonl and the agents' logs. Needs root. Everything it starts is
 # stopped by PID and every namespace deleted on exit, Ctrl-C and errors.
@@ -45,6 +49,7 @@ MODES=${MODES:-"udp esp plain"}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
 PERF=${PERF:-0}
+SYSCALLS=${SYSCALLS:-0}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
 VCS=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
@@ -145,10 +150,13 @@ run_mode() { # ENC TUNNELS FLOWS REPEAT [before]
 		fail "$m, repeat $r: the tunnels did not come up (logs in $LOGS)"
 		rc=1
 	else
-		if [ "$PERF" = 1 ] && [ "$r" = 1 ]; then perf_start "$m" "$a,$b"; fi
+		if [ "$PERF" = 1 ] && [ "$r" = 1 ]; then perf_start "$m" "$a,$b" && PF_PID=$PERF_PID; fi
+		if [ "$PERF" = all ] && [ "$r" = 1 ]; then perf_start "$m" "" && PF_PID=$PERF_PID; fi
+		if [ "$SYSCALLS" = 1 ] && [ "$r" = 1 ]; then syscalls_start "$m" "$a,$b" && SC_PID=$PERF_PID; fi
 		"$BENCH" flows -out "$RESULTS" -mode "$m" -tunnels "$n" -repeat "$r" -n "$flows" -t "$DURATION" -O "$OMIT" \
 			-client-ns "$NS_AH" -server-ns "$NS_BH" -pids "$a,$b" || { fail "$m, repeat $r: flows"; rc=1; }
-		if [ "$PERF" = 1 ] && [ "$r" = 1 ]; then perf_finish "$m" "$PERF_PID"; fi
+		if { [ "$PERF" = 1 ] || [ "$PERF" = all ]; } && [ "$r" = 1 ]; then perf_finish "$m" "$PF_PID"; fi
+		if [ "$SYSCALLS" = 1 ] && [ "$r" = 1 ]; then syscalls_finish "$m" "$SC_PID" "$a=gw-a $b=gw-b"; fi
 	fi
 	stop_pid "$a"
 	stop_pid "$b"

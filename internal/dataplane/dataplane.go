@@ -235,6 +235,11 @@ type Dataplane struct {
 	nattRecv  []conn.ReceiveFunc
 	raw       *rawESP // nil without Config.RawESP
 	batchSize int
+	// tunReady reports whether the TUN device has a packet queued (a poll
+	// that does not wait), so that the reader drains it into one batch
+	// (readTUN); nil when the device has no file descriptor: one read per
+	// batch.
+	tunReady func() bool
 
 	// state is the immutable route table read by the packet path; bySPI
 	// and byRemote are its other lookups (see state.go).
@@ -387,6 +392,7 @@ func (d *Dataplane) open(ctx context.Context) error {
 		return fmt.Errorf("dataplane: TUN name: %w", err)
 	}
 	d.batchSize = max(d.tun.BatchSize(), conn.IdealBatchSize)
+	d.tunReady = fileReady(d.tun.File())
 	if d.link, err = d.nl.LinkByName(d.tunName); err != nil {
 		return fmt.Errorf("dataplane: TUN link: %w", err)
 	}

@@ -36,7 +36,17 @@ type fakeTUN struct {
 	chunks  []int // if set, read i returns at most chunks[i] packets
 	written [][]byte
 	writes  int // Write calls
-	events  chan tun.Event
+	reads   int // Read calls that returned packets
+	// minSlots is the fewest buffers a Read call was given (0: none yet).
+	minSlots int
+	events   chan tun.Event
+}
+
+// ready reports whether a Read would return packets (Dataplane.tunReady).
+func (f *fakeTUN) ready() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.in) > 0
 }
 
 func (f *fakeTUN) File() *os.File { return nil }
@@ -46,6 +56,10 @@ func (f *fakeTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if len(f.in) == 0 {
 		return 0, os.ErrClosed
 	}
+	if f.minSlots == 0 || len(bufs) < f.minSlots {
+		f.minSlots = len(bufs)
+	}
+	f.reads++
 	n, most := 0, len(bufs)
 	if len(f.chunks) > 0 {
 		most, f.chunks = min(most, f.chunks[0]), f.chunks[1:]
