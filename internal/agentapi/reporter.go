@@ -5,23 +5,74 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
 // Reporter is an instance's side of versioned reports (see the package
-// comment): it numbers the statuses it is given, sends a status only to a
-// server that does not hold it yet, and a bare heartbeat otherwise. It is
-// not safe for concurrent use (one routine reports).
+// comment): it numbers the statuses it is given, sends a bare heartbeat to
+// a server that holds the current one, a delta to one that holds an
+// earlier one and takes deltas, and the full status otherwise. It is not
+// safe for concurrent use (one routine reports).
 type Reporter struct {
-	// seq is the version of last; 0 before the first status.
+	// seq is the version of cur; 0 before the first status.
 	seq uint64
-	// last is the JSON of the latest status (nil before the first).
-	last []byte
-	// holder is the server known to hold version seq (nil: none known,
-	// the next report carries the full status).
-	holder *Client
+	// cur is the current status, encoded per entry.
+	cur encodedStatus
+	// full is cur's full Status JSON, encoded when first needed (nil:
+	// not yet).
+	full []byte
+	// holder is the server known to hold version ackedSeq, whose
+	// encoding is acked (nil: none known, the next report carries the
+	// full status); deltas says it takes deltas.
+	holder   *Client
+	ackedSeq uint64
+	acked    encodedStatus
+	deltas   bool
 	// now is the clock (time.Now), which seeds the first version.
 	now func() time.Time
+}
+
+// encodedStatus is a Status encoded in parts: what a delta is made of and
+// compared by.
+type encodedStatus struct {
+	// st is the status itself (for the full encoding).
+	st Status
+	// gateway is the JSON of st without its connections and clients
+	// (StatusDelta.Gateway).
+	gateway []byte
+	// conns and clients are the JSON of each connection and client,
+	// sorted by name.
+	conns, clients []entryJSON
+	// dup marks a list with a name twice, which no delta can express
+	// (such a status always goes out in full).
+	dup bool
+}
+
+// entryJSON is one connection's or client's JSON.
+type entryJSON struct {
+	name string
+	json []byte
+}
+
+// SendKind is what Send sent.
+type SendKind int
+
+// What Send sent.
+const (
+	// SentHeartbeat is a bare heartbeat: the server holds the current
+	// status.
+	SentHeartbeat SendKind = iota
+	// SentDelta is the current status as a delta from the version the
+	// server held.
+	SentDelta
+	// SentFull is the full status.
+	SentFull
+)
+
+func (k SendKind) String() string {
+	return [...]string{"heartbeat", "delta", "full"}[k]
 }
 
 // NewReporter returns a Reporter whose first version follows the clock,
@@ -31,18 +82,18 @@ func NewReporter() *Reporter { return &Reporter{now: time.Now} }
 
 // SetStatus makes st the current status. It reports whether st differs
 // from the previous one (a new version); an equal status keeps its
-// version, so that the next Send is a heartbeat.
+// version, so that the next Send is a heartbeat. The work is one JSON
+// encoding of st, in parts.
 func (r *Reporter) SetStatus(st Status) (bool, error) {
-	b, err := json.Marshal(st)
+	e, err := encodeStatus(st)
 	if err != nil {
 		return false, err
 	}
-	if r.last != nil && bytes.Equal(b, r.last) {
+	if r.seq != 0 && e.equal(&r.cur) {
 		return false, nil
 	}
-	r.last = b
+	r.cur, r.full = e, nil
 	r.seq = max(r.seq+1, uint64(r.now().UnixNano()))
-	r.holder = nil
 	return true, nil
 }
 
@@ -56,42 +107,158 @@ type wireReport struct {
 	StatusSeq uint64          `json:"statusSeq,omitempty"`
 	Unchanged bool            `json:"unchanged,omitempty"`
 	Status    json.RawMessage `json:"status,omitempty"`
+	BaseSeq   uint64          `json:"baseSeq,omitempty"`
+	Delta     *wireDelta      `json:"delta,omitempty"`
+}
+
+// wireDelta is a StatusDelta with its parts already encoded.
+type wireDelta struct {
+	Gateway        json.RawMessage   `json:"gateway"`
+	Connections    []json.RawMessage `json:"connections,omitempty"`
+	Removed        []string          `json:"removed,omitempty"`
+	Clients        []json.RawMessage `json:"clients,omitempty"`
+	RemovedClients []string          `json:"removedClients,omitempty"`
 }
 
 // Send reports the assignment revision and error with the current status
-// (SetStatus) to c: as a heartbeat when c holds the current version, or
-// else in full. A heartbeat c cannot match (it restarted, or lost the
-// instance) is followed at once by the full status. It reports whether
-// the full status went out.
-func (r *Reporter) Send(ctx context.Context, c *Client, revision int64, applyErr string) (full bool, err error) {
+// (SetStatus) to c: as a heartbeat when c holds the current version, as a
+// delta when it holds an earlier one and takes deltas, or else in full. A
+// heartbeat or delta c cannot match (it restarted, or lost the instance)
+// is followed at once by the full status. It reports what went out last.
+func (r *Reporter) Send(ctx context.Context, c *Client, revision int64, applyErr string) (SendKind, error) {
 	w := wireReport{Revision: revision, Error: applyErr, StatusSeq: r.seq}
-	if r.holder == c && r.seq != 0 {
-		w.Unchanged = true
-		held, err := r.put(ctx, c, w)
-		if err == nil && held == r.seq {
-			return false, nil
+	if r.holder == c && r.seq != 0 && (r.ackedSeq == r.seq || r.deltas && !r.cur.dup) {
+		kind := SentHeartbeat
+		if r.ackedSeq == r.seq {
+			w.Unchanged = true
+		} else {
+			kind, w.BaseSeq, w.Delta = SentDelta, r.ackedSeq, r.delta()
+		}
+		a, err := r.put(ctx, c, w)
+		if err == nil && a.held == r.seq {
+			r.acknowledged(a)
+			return kind, nil
+		}
+		if err != nil && !errors.Is(err, ErrStatusNeeded) {
+			return kind, err
 		}
 		r.holder = nil
-		if err != nil && !errors.Is(err, ErrStatusNeeded) {
-			return false, err
+		w.Unchanged, w.BaseSeq, w.Delta = false, 0, nil
+	}
+	if r.full == nil {
+		b, err := json.Marshal(r.cur.st)
+		if err != nil {
+			return SentFull, err
 		}
-		w.Unchanged = false
+		r.full = b
 	}
-	w.Status = r.last
-	held, err := r.put(ctx, c, w)
+	w.Status = r.full
+	a, err := r.put(ctx, c, w)
 	if err != nil {
-		return true, err
+		return SentFull, err
 	}
-	if held == r.seq && r.seq != 0 {
+	r.holder = nil
+	if a.held == r.seq && r.seq != 0 {
 		r.holder = c
+		r.acknowledged(a)
 	}
-	return true, nil
+	return SentFull, nil
 }
 
-func (r *Reporter) put(ctx context.Context, c *Client, w wireReport) (uint64, error) {
+// acknowledged records that the holder holds the current version.
+func (r *Reporter) acknowledged(a reportAnswer) {
+	r.ackedSeq, r.acked, r.deltas = r.seq, r.cur, a.deltas
+}
+
+// delta is the current status as changes from the acknowledged one.
+func (r *Reporter) delta() *wireDelta {
+	d := &wireDelta{Gateway: r.cur.gateway}
+	d.Connections, d.Removed = diffEntries(r.acked.conns, r.cur.conns)
+	d.Clients, d.RemovedClients = diffEntries(r.acked.clients, r.cur.clients)
+	return d
+}
+
+func (r *Reporter) put(ctx context.Context, c *Client, w wireReport) (reportAnswer, error) {
 	b, err := json.Marshal(w)
 	if err != nil {
-		return 0, err
+		return reportAnswer{}, err
 	}
 	return c.putReport(ctx, b)
+}
+
+// encodeStatus encodes st in parts (see encodedStatus).
+func encodeStatus(st Status) (encodedStatus, error) {
+	e := encodedStatus{st: st}
+	gw := st
+	gw.Connections = nil
+	if st.PointToSite != nil {
+		p := *st.PointToSite
+		p.Clients = nil
+		gw.PointToSite = &p
+	}
+	var err error
+	if e.gateway, err = json.Marshal(gw); err != nil {
+		return e, err
+	}
+	var dup bool
+	if e.conns, e.dup, err = encodeEntries(st.Connections); err != nil {
+		return e, err
+	}
+	if st.PointToSite != nil {
+		e.clients, dup, err = encodeEntries(st.PointToSite.Clients)
+		e.dup = e.dup || dup
+	}
+	return e, err
+}
+
+// encodeEntries encodes each entry of cs, sorted by name, and reports
+// whether a name occurs twice.
+func encodeEntries(cs []ConnectionStatus) ([]entryJSON, bool, error) {
+	out := make([]entryJSON, len(cs))
+	for i := range cs {
+		b, err := json.Marshal(&cs[i])
+		if err != nil {
+			return nil, false, err
+		}
+		out[i] = entryJSON{name: cs[i].Name, json: b}
+	}
+	slices.SortFunc(out, func(a, b entryJSON) int { return strings.Compare(a.name, b.name) })
+	dup := false
+	for i := range out {
+		dup = dup || out[i].name == "" || i > 0 && out[i].name == out[i-1].name
+	}
+	return out, dup, nil
+}
+
+// equal reports whether e and o encode the same status.
+func (e *encodedStatus) equal(o *encodedStatus) bool {
+	return bytes.Equal(e.gateway, o.gateway) && equalEntries(e.conns, o.conns) && equalEntries(e.clients, o.clients)
+}
+
+func equalEntries(a, b []entryJSON) bool {
+	return slices.EqualFunc(a, b, func(x, y entryJSON) bool { return x.name == y.name && bytes.Equal(x.json, y.json) })
+}
+
+// diffEntries walks two name-sorted entry lists and returns the entries
+// of now added or changed since was, and the names of was's entries that
+// now lacks.
+func diffEntries(was, now []entryJSON) (changed []json.RawMessage, removed []string) {
+	i, j := 0, 0
+	for i < len(was) || j < len(now) {
+		switch {
+		case j == len(now) || i < len(was) && was[i].name < now[j].name:
+			removed = append(removed, was[i].name)
+			i++
+		case i == len(was) || now[j].name < was[i].name:
+			changed = append(changed, now[j].json)
+			j++
+		default:
+			if !bytes.Equal(was[i].json, now[j].json) {
+				changed = append(changed, now[j].json)
+			}
+			i++
+			j++
+		}
+	}
+	return changed, removed
 }
