@@ -3,9 +3,14 @@ package agentapi
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 // names lists the names of cs, in order.
@@ -131,4 +136,151 @@ func FuzzStatusDelta(f *testing.F) {
 			}
 		}
 	})
+}
+
+// leafPaths lists the paths (field indices; 0 for a slice's or array's
+// first element) to every leaf value under v: strings, numbers, bools and
+// the opaque structs time.Time, netip.Addr and netip.AddrPort.
+func leafPaths(t *testing.T, v reflect.Value, path []int, out *[][]int) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			t.Fatalf("nil pointer at %v: populate it", path)
+		}
+		leafPaths(t, v.Elem(), path, out)
+	case reflect.Slice, reflect.Array:
+		if v.Len() == 0 {
+			t.Fatalf("empty list at %v: populate it", path)
+		}
+		leafPaths(t, v.Index(0), append(slices.Clone(path), 0), out)
+	case reflect.Struct:
+		switch v.Interface().(type) {
+		case time.Time, netip.Addr, netip.AddrPort:
+			*out = append(*out, path)
+			return
+		}
+		for i := range v.NumField() {
+			leafPaths(t, v.Field(i), append(slices.Clone(path), i), out)
+		}
+	default:
+		*out = append(*out, path)
+	}
+}
+
+// mutate changes the leaf of v at path.
+func mutate(t *testing.T, v reflect.Value, path []int) {
+	for _, i := range path {
+		for v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		if v.Kind() == reflect.Slice || v.Kind() == reflect.Array {
+			v = v.Index(i)
+		} else {
+			v = v.Field(i)
+		}
+	}
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	switch x := v.Interface().(type) {
+	case time.Time:
+		v.Set(reflect.ValueOf(x.Add(time.Nanosecond)))
+	case netip.Addr:
+		v.Set(reflect.ValueOf(x.Next()))
+	case netip.AddrPort:
+		v.Set(reflect.ValueOf(netip.AddrPortFrom(x.Addr(), x.Port()+1)))
+	default:
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			v.SetUint(v.Uint() + 1)
+		default:
+			t.Fatalf("leaf of kind %v at %v: teach mutate", v.Kind(), path)
+		}
+	}
+}
+
+// TestEqualEntryCoversEveryField changes each leaf of a fully populated
+// entry in turn and checks that equalEntry sees the change (the Reporter
+// reuses an entry's encoding when equalEntry says it is unchanged, so a
+// field it missed would never reach the control plane).
+func TestEqualEntryCoversEveryField(t *testing.T) {
+	base := populatedStatus().Connections[0]
+	base.Client = &tunstat.ClientStatus{Template: "p2s", User: "alice", VirtualIP: netip.MustParseAddr("172.16.0.2")}
+	copyOf := func() ConnectionStatus {
+		b, err := json.Marshal(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c ConnectionStatus
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := copyOf(); !equalEntry(&c, &base) {
+		t.Fatal("a copy is not equal")
+	}
+	var paths [][]int
+	leafPaths(t, reflect.ValueOf(base), nil, &paths)
+	if len(paths) < 40 {
+		t.Fatalf("only %d leaves found", len(paths))
+	}
+	for _, p := range paths {
+		c := copyOf()
+		mutate(t, reflect.ValueOf(&c).Elem(), p)
+		if equalEntry(&c, &base) {
+			t.Errorf("a change of the leaf at %v went unseen", p)
+		}
+	}
+	// Lists of another length, and pointers set on one side only.
+	for _, change := range []func(*ConnectionStatus){
+		func(c *ConnectionStatus) { c.IKE = nil },
+		func(c *ConnectionStatus) { c.IKE[0].Children = nil },
+		func(c *ConnectionStatus) { c.Traffic.SAs = c.Traffic.SAs[:1] },
+		func(c *ConnectionStatus) { c.RemotePrefixes = c.RemotePrefixes[:1] },
+		func(c *ConnectionStatus) { c.Traffic = nil },
+		func(c *ConnectionStatus) { c.Client = nil },
+	} {
+		c := copyOf()
+		change(&c)
+		if equalEntry(&c, &base) || equalEntry(&base, &c) {
+			t.Error("a shorter list or a nil pointer went unseen")
+		}
+	}
+}
+
+// TestReporterReusesUnchanged: a status build that changed one client
+// re-encodes that client only, and the Reporter's encoding of the others
+// is still what json.Marshal makes of them.
+func TestReporterReusesUnchanged(t *testing.T) {
+	st := scaleStatus(100)
+	r := NewReporter()
+	if _, err := r.SetStatus(st); err != nil {
+		t.Fatal(err)
+	}
+	before := r.cur.clients
+	next := scaleStatus(100)
+	next.PointToSite.Clients[7].EgressBytes++
+	if changed, err := r.SetStatus(next); err != nil || !changed {
+		t.Fatal(changed, err)
+	}
+	reused := 0
+	for i, e := range r.cur.clients {
+		if &e.json[0] == &before[i].json[0] {
+			reused++
+		}
+		want, _ := json.Marshal(&next.PointToSite.Clients[slices.IndexFunc(next.PointToSite.Clients, func(c ConnectionStatus) bool { return c.Name == e.name })])
+		if string(e.json) != string(want) {
+			t.Fatalf("client %s: encoding %s, want %s", e.name, e.json, want)
+		}
+	}
+	if reused != 99 {
+		t.Fatalf("%d of 100 encodings reused, want 99", reused)
+	}
 }

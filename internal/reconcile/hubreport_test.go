@@ -136,6 +136,7 @@ func TestVersionedReports(t *testing.T) {
 	}
 	send(agentapi.SentHeartbeat)
 	// A change (counters included) goes out as a delta.
+	st = cloneStatus(t, st)
 	st.Connections[0].IngressBytes = 8
 	seq := rep.Seq()
 	if changed, _ := rep.SetStatus(st); !changed || rep.Seq() <= seq {
@@ -254,6 +255,7 @@ func TestReportCompatibility(t *testing.T) {
 	st := manyClients(2)
 	for i := range 4 {
 		if i == 2 {
+			st = cloneStatus(t, st)
 			st.PointToSite.Clients[0].EgressBytes++
 		}
 		if _, err := rep.SetStatus(st); err != nil {
@@ -366,6 +368,17 @@ func BenchmarkHeartbeat(b *testing.B) {
 	}
 }
 
+// cloneStatus is a deep copy of st (the Reporter keeps the statuses it is
+// given: a changed status is a new one).
+func cloneStatus(t *testing.T, st agentapi.Status) agentapi.Status {
+	t.Helper()
+	var c agentapi.Status
+	if err := json.Unmarshal([]byte(statusJSON(t, st)), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // statusJSON is st's JSON, for comparing statuses whole.
 func statusJSON(t *testing.T, st agentapi.Status) string {
 	t.Helper()
@@ -461,6 +474,7 @@ func TestDeltaReports(t *testing.T) {
 		if got, err := rep.Send(ctx, rc, 1, ""); err != nil || got != agentapi.SentFull {
 			t.Fatalf("to the recording client: %v, %v", got, err)
 		}
+		changed = cloneStatus(t, changed)
 		changed.PointToSite.Clients[12].EgressBytes = 2
 		set(changed)
 		if got, err := rep.Send(ctx, rc, 1, ""); err != nil || got != agentapi.SentDelta {
@@ -497,6 +511,7 @@ func TestDeltaReports(t *testing.T) {
 	if _, err := c.Report(ctx, agentapi.Report{Revision: 1, StatusSeq: 8, Status: other}); err != nil {
 		t.Fatal(err)
 	}
+	last = cloneStatus(t, last)
 	last.PointToSite.Clients[2].EgressBytes = 5
 	set(last)
 	send(agentapi.SentFull)
@@ -510,12 +525,14 @@ func TestDeltaReports(t *testing.T) {
 	// A control plane restart: the delta is refused, the full status
 	// follows; then deltas again.
 	tap.restart()
+	last = cloneStatus(t, last)
 	last.PointToSite.Clients[3].EgressBytes = 5
 	set(last)
 	send(agentapi.SentFull)
 	if _, codes := tap.last(2); codes[0] != http.StatusConflict || codes[1] != http.StatusNoContent {
 		t.Fatalf("after a restart: answers %v, want 409 then 204", codes)
 	}
+	last = cloneStatus(t, last)
 	last.PointToSite.Clients[4].EgressBytes = 5
 	set(last)
 	send(agentapi.SentDelta)
