@@ -511,27 +511,27 @@ func TestDeltaReports(t *testing.T) {
 	if _, err := c.Report(ctx, agentapi.Report{Revision: 1, StatusSeq: 8, Status: other}); err != nil {
 		t.Fatal(err)
 	}
-	last = cloneStatus(t, last)
-	last.PointToSite.Clients[2].EgressBytes = 5
-	set(last)
-	send(agentapi.SentFull)
-	if _, codes := tap.last(2); codes[0] != http.StatusConflict || codes[1] != http.StatusNoContent {
-		t.Fatalf("delta on a lost base: answers %v, want 409 then 204", codes)
+	// refusedThenFull changes client i: the delta is refused (409) and
+	// the full status follows (204), which the hub then holds.
+	refusedThenFull := func(what string, i int) {
+		t.Helper()
+		last = cloneStatus(t, last)
+		last.PointToSite.Clients[i].EgressBytes = 5
+		set(last)
+		send(agentapi.SentFull)
+		if _, codes := tap.last(2); codes[0] != http.StatusConflict || codes[1] != http.StatusNoContent {
+			t.Fatalf("%s: answers %v, want 409 then 204", what, codes)
+		}
+		if statusJSON(t, hub()) != statusJSON(t, last) {
+			t.Fatalf("%s: after the full status that followed a refused delta the hub's status differs", what)
+		}
 	}
-	if statusJSON(t, hub()) != statusJSON(t, last) {
-		t.Fatal("after the full status that followed a refused delta the hub's status differs")
-	}
+	refusedThenFull("delta on a lost base", 2)
 
 	// A control plane restart: the delta is refused, the full status
 	// follows; then deltas again.
 	tap.restart()
-	last = cloneStatus(t, last)
-	last.PointToSite.Clients[3].EgressBytes = 5
-	set(last)
-	send(agentapi.SentFull)
-	if _, codes := tap.last(2); codes[0] != http.StatusConflict || codes[1] != http.StatusNoContent {
-		t.Fatalf("after a restart: answers %v, want 409 then 204", codes)
-	}
+	refusedThenFull("after a restart", 3)
 	last = cloneStatus(t, last)
 	last.PointToSite.Clients[4].EgressBytes = 5
 	set(last)
