@@ -104,9 +104,10 @@ const (
 	// times what the last build took, and the next refresh of the
 	// counters countersShare times. Counters are Azure's
 	// ingress/egressBytesTransferred, which its portal shows minutes
-	// late: at 10,000 clients (a build of ~40 ms) they lag by up to ~40 s,
-	// at 1,000 by ~4 s, below that by countersEvery; a state change goes
-	// out within reportSettle (or changeShare builds).
+	// late: at 10,000 clients (a build of 40 – 60 ms) they lag by up to
+	// about a minute, at 1,000 by a few seconds, with a few hundred by
+	// countersEvery; a state change goes out within reportSettle (or
+	// changeShare builds).
 	changeShare   = 20
 	countersShare = 1000
 	// stopTimeout is how long a stopping instance may take to delete its

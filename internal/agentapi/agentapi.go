@@ -20,8 +20,10 @@
 // answered 409 (ErrStatusNeeded) and the instance sends its full status at
 // once. Reporter is the instance's side of this. An instance rebuilds its
 // status (traffic counters included) when its state changed and otherwise
-// at most every few seconds, and sends it only if it differs from the last
-// one sent, so traffic counters on the control plane lag by that much.
+// every few seconds (up to about a minute with 10,000 clients: the period
+// grows with what a build costs), and sends it only if it differs from the
+// last one sent, so traffic counters on the control plane lag by that
+// much.
 //
 // A changed status goes to a control plane that holds an earlier version
 // as a delta (Report.Delta, StatusDelta): the gateway-wide part in full and
