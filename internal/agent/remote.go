@@ -105,9 +105,9 @@ const (
 	// counters countersShare times. Counters are Azure's
 	// ingress/egressBytesTransferred, which its portal shows minutes
 	// late: at 10,000 clients (a build of 40 – 60 ms) they lag by up to
-	// about a minute, at 1,000 by a few seconds, with a few hundred by
-	// countersEvery; a state change goes out within reportSettle (or
-	// changeShare builds).
+	// about a minute, at 1,000 by 10 – 20 s (measured on a busy box), with
+	// a few dozen by countersEvery; a state change goes out within
+	// reportSettle (or changeShare builds).
 	changeShare   = 20
 	countersShare = 1000
 	// stopTimeout is how long a stopping instance may take to delete its
