@@ -22,8 +22,8 @@ type Reporter struct {
 	seq uint64
 	// cur is the current status, encoded per entry.
 	cur encodedStatus
-	// full is cur's full Status JSON, encoded when first needed (nil:
-	// not yet).
+	// full is cur's full Status JSON, encoded when needed and kept until
+	// a server acknowledged it (nil: not encoded, or acknowledged).
 	full []byte
 	// holder is the server known to hold version ackedSeq, whose
 	// encoding is acked (nil: none known, the next report carries the
@@ -166,6 +166,7 @@ func (r *Reporter) Send(ctx context.Context, c *Client, revision int64, applyErr
 	if a.held == r.seq && r.seq != 0 {
 		r.holder = c
 		r.acknowledged(a)
+		r.full = nil // held by c: not needed again unless c loses it
 	}
 	return SentFull, nil
 }
