@@ -256,31 +256,54 @@ func TestEqualEntryCoversEveryField(t *testing.T) {
 }
 
 // TestReporterReusesUnchanged: a status build that changed one client
-// re-encodes that client only, and the Reporter's encoding of the others
-// is still what json.Marshal makes of them.
+// re-encodes that client only, also when clients were added and removed
+// before it (an instance lists them sorted by name), and the Reporter's
+// encoding of the others is still what json.Marshal makes of them.
 func TestReporterReusesUnchanged(t *testing.T) {
-	st := scaleStatus(100)
+	sorted := func(st Status) Status {
+		slices.SortFunc(st.PointToSite.Clients, func(a, b ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
+		return st
+	}
 	r := NewReporter()
-	if _, err := r.SetStatus(st); err != nil {
+	if _, err := r.SetStatus(sorted(scaleStatus(100))); err != nil {
 		t.Fatal(err)
 	}
-	before := r.cur.clients
-	next := scaleStatus(100)
-	next.PointToSite.Clients[7].EgressBytes++
-	if changed, err := r.SetStatus(next); err != nil || !changed {
-		t.Fatal(changed, err)
-	}
-	reused := 0
-	for i, e := range r.cur.clients {
-		if &e.json[0] == &before[i].json[0] {
-			reused++
+	// reused counts the entries whose encoding is the previous build's.
+	reused := func(set Status) int {
+		t.Helper()
+		old := map[string]*byte{}
+		for _, e := range r.cur.clients {
+			old[e.name] = &e.json[0]
 		}
-		want, _ := json.Marshal(&next.PointToSite.Clients[slices.IndexFunc(next.PointToSite.Clients, func(c ConnectionStatus) bool { return c.Name == e.name })])
-		if string(e.json) != string(want) {
-			t.Fatalf("client %s: encoding %s, want %s", e.name, e.json, want)
+		if changed, err := r.SetStatus(set); err != nil || !changed {
+			t.Fatal(changed, err)
 		}
+		n := 0
+		for _, e := range r.cur.clients {
+			if old[e.name] == &e.json[0] {
+				n++
+			}
+			want, _ := json.Marshal(&set.PointToSite.Clients[slices.IndexFunc(set.PointToSite.Clients, func(c ConnectionStatus) bool { return c.Name == e.name })])
+			if string(e.json) != string(want) {
+				t.Fatalf("client %s: encoding %s, want %s", e.name, e.json, want)
+			}
+		}
+		return n
 	}
-	if reused != 99 {
-		t.Fatalf("%d of 100 encodings reused, want 99", reused)
+	next := sorted(scaleStatus(100))
+	next.PointToSite.Clients[70].EgressBytes++
+	if n := reused(next); n != 99 {
+		t.Fatalf("%d of 100 encodings reused, want 99", n)
+	}
+	// A client added before all the others, one removed, one changed.
+	third := next
+	p := *next.PointToSite
+	added := p.Clients[0]
+	added.Name = "p2s/aaa/172.16.255.1"
+	p.Clients = append([]ConnectionStatus{added}, slices.Delete(slices.Clone(p.Clients), 50, 51)...)
+	p.Clients[80].IngressBytes++
+	third.PointToSite = &p
+	if n := reused(third); n != 98 {
+		t.Fatalf("after an insertion and a removal: %d of 100 encodings reused, want 98 (all but the new client and the changed one)", n)
 	}
 }

@@ -226,18 +226,28 @@ func encodeStatus(st Status, prev *encodedStatus) (encodedStatus, error) {
 }
 
 // encodeEntries encodes each entry of cs, sorted by name, and reports
-// whether a name occurs twice. An entry equal (equalEntry) to the entry
-// of prev at the same index keeps prev's encoding (prevJSON, sorted by
-// name, without a name twice): an instance lists its entries in the same
-// order each time, so an unchanged entry costs a comparison, not an
-// encoding.
+// whether a name occurs twice. An entry equal (equalEntry) to prev's
+// entry of the same name keeps prev's encoding (prevJSON, sorted by name,
+// without a name twice): an unchanged entry costs a comparison, not an
+// encoding. An instance lists its entries sorted by name, so prev's entry
+// is found by walking both lists together (entries added or removed
+// since do not misalign the rest); out of order, an entry is compared
+// with the one at its index.
 func encodeEntries(cs, prev []ConnectionStatus, prevJSON []entryJSON) ([]entryJSON, bool, error) {
 	out := make([]entryJSON, len(cs))
+	j := 0
 	for i := range cs {
 		c := &cs[i]
-		if i < len(prev) && equalEntry(c, &prev[i]) {
-			if k, ok := slices.BinarySearchFunc(prevJSON, c.Name, func(e entryJSON, n string) int { return strings.Compare(e.name, n) }); ok {
-				out[i] = prevJSON[k]
+		for j < len(prev) && prev[j].Name < c.Name {
+			j++
+		}
+		k := j
+		if k >= len(prev) || prev[k].Name != c.Name {
+			k = i
+		}
+		if k < len(prev) && equalEntry(c, &prev[k]) {
+			if n, ok := slices.BinarySearchFunc(prevJSON, c.Name, func(e entryJSON, n string) int { return strings.Compare(e.name, n) }); ok {
+				out[i] = prevJSON[n]
 				continue
 			}
 		}
