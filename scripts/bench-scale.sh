@@ -31,6 +31,11 @@
 #      connects of the first repeat into $RESULTS/trace-IMPL.data;
 #      PING_ONLY=1 (P2S mode) runs only the first-ping part, not the N
 #      clients (N then only sizes the plan);
+#      CPUPROF=SECS: SECS after the load client starts (first repeat,
+#      each N), a 30 s CPU profile of the vpngw agent (its status socket's
+#      /debug/pprof/profile, cpu-IMPL-nN.pprof) and, with REMOTE=1, `perf
+#      record -g` of the control plane (perf-hub-IMPL-nN.data): for the
+#      idle window, SECS past the setups;
 #      REMOTE=1 runs vpngw's agent in remote mode (--server), fed and
 #      reporting over a Unix socket to the control plane's agent API
 #      (`vpngw-bench hub`: reconcile.Hub, as in `vpngw serve`), whose idle
@@ -74,6 +79,7 @@ TRACE=${TRACE:-}
 # system calls on both sides return (`perf script -i trace-IMPL.data`; no
 # write events: perf's own writes would feed back into the trace).
 TRACE_EVENTS=${TRACE_EVENTS:-sched:sched_waking,sched:sched_wakeup,sched:sched_switch,net:netif_rx,syscalls:sys_enter_sendmsg,syscalls:sys_exit_sendmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_exit_sendmmsg,syscalls:sys_enter_sendto,syscalls:sys_exit_recvmmsg,syscalls:sys_exit_recvmsg,syscalls:sys_exit_recvfrom,syscalls:sys_enter_epoll_pwait,syscalls:sys_exit_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_exit_futex,syscalls:sys_enter_connect,syscalls:sys_exit_getsockname,irq_vectors:reschedule_entry}
+CPUPROF=${CPUPROF:-}
 PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
@@ -182,6 +188,17 @@ run_vpngw() { # N REPEAT
 		perfpid=$!
 		PIDS+=("$perfpid")
 	fi
+	local profpid=
+	if [ -n "$CPUPROF" ] && [ "$r" = 1 ]; then
+		(
+			sleep "$CPUPROF"
+			[ "$hubpid" = 0 ] || perf record -g -F 499 -p "$hubpid" -o "$RESULTS/perf-hub-$impl-n$n.data" -- sleep 30 >"$LOGS/perf-hub-$impl-n$n.log" 2>&1 &
+			curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/cpu-$impl-n$n.pprof" "http://agent/debug/pprof/profile?seconds=30"
+			wait
+		) &
+		profpid=$!
+		PIDS+=("$profpid")
+	fi
 	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "$impl scale N=$n repeat $r"
 	if [ -n "$HEAPPROF" ]; then
@@ -189,6 +206,7 @@ run_vpngw() { # N REPEAT
 			log "no heap profile from $impl (an agent without /debug/pprof?)"
 	fi
 	if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null || true; fi
+	if [ -n "$profpid" ]; then wait "$profpid" 2>/dev/null || true; fi
 	stop_pid "$pid" 200
 	[ "$hubpid" = 0 ] || stop_pid "$hubpid" 200
 	rm -f "$SOCK" "$RUN/hub.sock"

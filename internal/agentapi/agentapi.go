@@ -20,13 +20,28 @@
 // answered 409 (ErrStatusNeeded) and the instance sends its full status at
 // once. Reporter is the instance's side of this. An instance rebuilds its
 // status (traffic counters included) when its state changed and otherwise
-// at most every few seconds, and sends it only if it differs from the last
-// one sent, so traffic counters on the control plane lag by that much.
+// every few seconds (up to about a minute with 10,000 clients: the period
+// grows with what a build costs), and sends it only if it differs from the
+// last one sent, so traffic counters on the control plane lag by that
+// much.
+//
+// A changed status goes to a control plane that holds an earlier version
+// as a delta (Report.Delta, StatusDelta): the gateway-wide part in full and
+// only the connections and point-to-site clients added, changed or removed
+// since that version (Report.BaseSeq), so a change costs both sides work
+// proportional to what changed, not to the tunnels. The control plane
+// merges it into the status it holds (StatusDelta.Apply) and answers 409
+// when it does not hold the base version (restart, takeover, a delta lost
+// in between); the instance then sends its full status at once. A control
+// plane that takes deltas says so in every answer to a report
+// (StatusDeltaHeader); an instance sends deltas only to one that said so.
 //
 // Compatibility: a control plane that predates versions answers without
 // the header, and a new instance then sends its full status every time,
 // as before; an instance that predates versions sends no StatusSeq, and
-// the control plane stores each of its reports whole, as before.
+// the control plane stores each of its reports whole, as before. A control
+// plane that predates deltas (no StatusDeltaHeader) gets full statuses
+// only; an instance that predates them never sends one.
 //
 // With a token, requests carry "Authorization: Bearer TOKEN"; a wrong or
 // missing one is answered 401. The assignment's Config is the same
@@ -38,8 +53,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,6 +87,12 @@ const ReportEvery = 150 * time.Millisecond
 // naming the status version (Report.StatusSeq) it holds for the instance,
 // absent when it holds none (or predates versions).
 const StatusSeqHeader = "Vpngw-Status-Seq"
+
+// StatusDeltaHeader, set to "1" in a control plane's answer to a report,
+// says that it takes deltas (Report.Delta). An instance sends deltas only to
+// a control plane whose answer carried it: one that predates deltas would
+// store a delta's report as an empty status.
+const StatusDeltaHeader = "Vpngw-Status-Delta"
 
 // MaxReport is the largest report body the control plane reads: a full
 // status costs about 1.5 kB per tunnel or point-to-site client, and an
@@ -132,8 +155,126 @@ type Report struct {
 	// Unchanged marks a heartbeat: the status is the one numbered
 	// StatusSeq, sent before, and Status is empty.
 	Unchanged bool `json:"unchanged,omitempty"`
-	// Status is the instance's status (absent from a heartbeat).
+	// Status is the instance's status (absent from a heartbeat and from a
+	// delta).
 	Status Status `json:"status,omitzero"`
+	// BaseSeq, with Delta, is the version of the status the delta applies
+	// to: one the control plane acknowledged holding.
+	BaseSeq uint64 `json:"baseSeq,omitempty"`
+	// Delta is the status numbered StatusSeq as its changes from the one
+	// numbered BaseSeq (nil: Status is the full status, or this is a
+	// heartbeat).
+	Delta *StatusDelta `json:"delta,omitempty"`
+}
+
+// StatusDelta is a status as its changes from an earlier version: the
+// gateway-wide part whole, the connection and client lists as the entries
+// added or changed (whole entries) and the names of those removed. Entries
+// are identified by name (ConnectionStatus.Name).
+type StatusDelta struct {
+	// Gateway is the status without its connections and point-to-site
+	// clients: every other field, in full (a nil PointToSite means none,
+	// and no clients).
+	Gateway Status `json:"gateway"`
+	// Connections are the connections added or changed since the base
+	// version; Removed names those gone.
+	Connections []ConnectionStatus `json:"connections,omitempty"`
+	Removed     []string           `json:"removed,omitempty"`
+	// Clients and RemovedClients are the same for the point-to-site
+	// clients.
+	Clients        []ConnectionStatus `json:"clients,omitempty"`
+	RemovedClients []string           `json:"removedClients,omitempty"`
+}
+
+// Apply returns base with d applied: d's gateway-wide part, and base's
+// connections and clients with d's added, changed and removed entries,
+// sorted by name (the order an instance reports them in). base is not
+// modified, and the result shares no list with it.
+func (d *StatusDelta) Apply(base Status) Status {
+	st := d.Gateway
+	st.Connections = mergeEntries(base.Connections, d.Connections, d.Removed)
+	if d.Gateway.PointToSite != nil {
+		p := *d.Gateway.PointToSite
+		var old []ConnectionStatus
+		if base.PointToSite != nil {
+			old = base.PointToSite.Clients
+		}
+		p.Clients = mergeEntries(old, d.Clients, d.RemovedClients)
+		st.PointToSite = &p
+	}
+	return st
+}
+
+// ErrBadDelta is Check's error for a delta that cannot be applied.
+var ErrBadDelta = errors.New("agentapi: bad status delta")
+
+// Check reports whether d can be applied: every entry named, no name
+// twice among the changed entries or among the removed ones of a list,
+// and none both changed and removed.
+func (d *StatusDelta) Check() error {
+	if err := checkEntries("connections", d.Connections, d.Removed); err != nil {
+		return err
+	}
+	if d.Gateway.PointToSite == nil && (len(d.Clients) > 0 || len(d.RemovedClients) > 0) {
+		return fmt.Errorf("%w: clients: changed or removed without a pointToSite part", ErrBadDelta)
+	}
+	return checkEntries("clients", d.Clients, d.RemovedClients)
+}
+
+func checkEntries(field string, changed []ConnectionStatus, removed []string) error {
+	seen := make(map[string]bool, len(changed)+len(removed))
+	for _, c := range changed {
+		if c.Name == "" || seen[c.Name] {
+			return fmt.Errorf("%w: %s: entry name %q empty or repeated", ErrBadDelta, field, c.Name)
+		}
+		seen[c.Name] = true
+	}
+	for _, n := range removed {
+		if n == "" || seen[n] {
+			return fmt.Errorf("%w: %s: removed name %q empty, repeated or also changed", ErrBadDelta, field, n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// mergeEntries returns base with the entries of changed replacing or
+// joining those of the same name and those named in removed left out,
+// sorted by name, in a new slice.
+func mergeEntries(base, changed []ConnectionStatus, removed []string) []ConnectionStatus {
+	byName := make(map[string]int, len(changed))
+	for i, c := range changed {
+		byName[c.Name] = i
+	}
+	gone := make(map[string]bool, len(removed))
+	for _, n := range removed {
+		gone[n] = true
+	}
+	out := make([]ConnectionStatus, 0, len(base)+len(changed))
+	sorted := true
+	for _, c := range base {
+		if gone[c.Name] {
+			continue
+		}
+		if i, ok := byName[c.Name]; ok {
+			c = changed[i]
+			delete(byName, c.Name)
+		}
+		if n := len(out); n > 0 && out[n-1].Name > c.Name {
+			sorted = false
+		}
+		out = append(out, c)
+	}
+	for _, c := range changed {
+		if _, ok := byName[c.Name]; ok {
+			out = append(out, c)
+			sorted = false
+		}
+	}
+	if !sorted {
+		slices.SortStableFunc(out, func(a, b ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return out
 }
 
 // Status is a snapshot of an instance: what it reports to the control

@@ -84,9 +84,9 @@ func (c *Client) Fetch(ctx context.Context, after int64) (*Assignment, error) {
 	return &a, nil
 }
 
-// ErrStatusNeeded is Report's error for a heartbeat (Report.Unchanged)
-// whose status version the control plane does not hold: the instance must
-// send its full status.
+// ErrStatusNeeded is Report's error for a heartbeat (Report.Unchanged) or a
+// delta (Report.Delta) whose status version (base version) the control
+// plane does not hold: the instance must send its full status.
 var ErrStatusNeeded = errors.New("agentapi: the control plane does not hold this status version; send the full status")
 
 // Report sends the instance's report. It returns the status version the
@@ -97,19 +97,29 @@ func (c *Client) Report(ctx context.Context, rep Report) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.putReport(ctx, b)
+	a, err := c.putReport(ctx, b)
+	return a.held, err
+}
+
+// reportAnswer is what the control plane's answer to a report says.
+type reportAnswer struct {
+	// held is the status version it holds (StatusSeqHeader; 0: none).
+	held uint64
+	// deltas says it takes deltas (StatusDeltaHeader).
+	deltas bool
 }
 
 // putReport sends an encoded Report (see Report).
-func (c *Client) putReport(ctx context.Context, body []byte) (uint64, error) {
-	var held uint64
+func (c *Client) putReport(ctx context.Context, body []byte) (reportAnswer, error) {
+	var a reportAnswer
 	code, err := c.send(ctx, http.MethodPut, StatusPath(c.instance), body, nil, func(h http.Header) {
-		held, _ = strconv.ParseUint(h.Get(StatusSeqHeader), 10, 64)
+		a.held, _ = strconv.ParseUint(h.Get(StatusSeqHeader), 10, 64)
+		a.deltas = h.Get(StatusDeltaHeader) == "1"
 	})
 	if code == http.StatusConflict {
-		return held, fmt.Errorf("%w (%w)", ErrStatusNeeded, err)
+		return a, fmt.Errorf("%w (%w)", ErrStatusNeeded, err)
 	}
-	return held, err
+	return a, err
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body any, out any) (int, error) {

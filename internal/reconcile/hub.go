@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -270,7 +271,33 @@ func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 		// has not applied this hub's yet.
 		rep.Revision = -1
 	}
+	if rep.Delta != nil {
+		if err := rep.Delta.Check(); err != nil || rep.StatusSeq == 0 || rep.Unchanged {
+			h.mu.Unlock()
+			if err == nil {
+				err = errors.New("a delta needs a statusSeq and is no heartbeat")
+			}
+			w.Header().Set(agentapi.StatusDeltaHeader, "1")
+			http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
+	w.Header().Set(agentapi.StatusDeltaHeader, "1")
 	prev := h.reports[id]
+	if rep.Delta != nil {
+		// A delta: merged into the status this hub holds, if it holds
+		// the base version; otherwise (as for a heartbeat) the instance
+		// must send its full status.
+		if prev == nil || prev.StatusSeq == 0 || prev.StatusSeq != rep.BaseSeq {
+			h.mu.Unlock()
+			if prev != nil && prev.StatusSeq != 0 {
+				w.Header().Set(agentapi.StatusSeqHeader, strconv.FormatUint(prev.StatusSeq, 10))
+			}
+			http.Error(w, "status base version unknown: send the full status", http.StatusConflict)
+			return
+		}
+		rep.Status, rep.Delta, rep.BaseSeq = rep.Delta.Apply(prev.Status), nil, 0
+	}
 	if rep.Unchanged {
 		// A heartbeat: the status this hub holds, if it holds that
 		// version; otherwise the instance must send it (this hub

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,7 +91,13 @@ func manyClients(n int) agentapi.Status {
 			Status: agentapi.Connected, IngressBytes: uint64(i), EgressBytes: uint64(2 * i),
 			Traffic: &tunstat.TunnelStats{ID: "t", RxBytes: uint64(i), TxBytes: uint64(2 * i)}})
 	}
+	sortClients(st)
 	return st
+}
+
+// sortClients sorts st's clients by name, as an instance reports them.
+func sortClients(st agentapi.Status) {
+	slices.SortFunc(st.PointToSite.Clients, func(a, b agentapi.ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // TestVersionedReports drives the agent's side (agentapi.Reporter) against
@@ -104,20 +112,20 @@ func TestVersionedReports(t *testing.T) {
 	if _, err := rep.SetStatus(st); err != nil {
 		t.Fatal(err)
 	}
-	send := func(wantFull bool) {
+	send := func(want agentapi.SendKind) {
 		t.Helper()
-		full, err := rep.Send(ctx, c, 0, "")
-		if err != nil || full != wantFull {
-			t.Fatalf("send: full %v, err %v; want full %v", full, err, wantFull)
+		got, err := rep.Send(ctx, c, 0, "")
+		if err != nil || got != want {
+			t.Fatalf("send: sent %v, err %v; want %v", got, err, want)
 		}
 	}
-	send(true)
+	send(agentapi.SentFull)
 	first, _ := tap.hub.Load().Report("i-0")
 	if first.StatusSeq != rep.Seq() || len(first.Status.PointToSite.Clients) != 3 {
 		t.Fatalf("hub holds %+v", first)
 	}
 	time.Sleep(5 * time.Millisecond)
-	send(false)
+	send(agentapi.SentHeartbeat)
 	s, _ := tap.hub.Load().Report("i-0")
 	if !s.At.After(first.At) || len(s.Status.PointToSite.Clients) != 3 || !s.Status.Connected("site-a") || s.Unchanged {
 		t.Fatalf("after a heartbeat the hub holds %+v", s)
@@ -126,28 +134,29 @@ func TestVersionedReports(t *testing.T) {
 	if changed, _ := rep.SetStatus(manyClients(3)); changed {
 		t.Fatal("an equal status counted as changed")
 	}
-	send(false)
-	// A change (counters included) goes out in full.
+	send(agentapi.SentHeartbeat)
+	// A change (counters included) goes out as a delta.
+	st = cloneStatus(t, st)
 	st.Connections[0].IngressBytes = 8
 	seq := rep.Seq()
 	if changed, _ := rep.SetStatus(st); !changed || rep.Seq() <= seq {
 		t.Fatalf("changed status: version %d after %d", rep.Seq(), seq)
 	}
-	send(true)
+	send(agentapi.SentDelta)
 	if s, _ := tap.hub.Load().Report("i-0"); s.Status.Connections[0].IngressBytes != 8 {
 		t.Fatalf("hub holds %+v", s.Status.Connections[0])
 	}
 	// A control plane restart: the heartbeat is refused (409) and the
 	// full status follows in the same Send.
 	tap.restart()
-	send(true)
+	send(agentapi.SentFull)
 	if _, codes := tap.last(2); codes[0] != http.StatusConflict || codes[1] != http.StatusNoContent {
 		t.Fatalf("after a restart: answers %v, want 409 then 204", codes)
 	}
 	if s, ok := tap.hub.Load().Report("i-0"); !ok || s.StatusSeq != rep.Seq() || s.Status.Connections[0].IngressBytes != 8 {
 		t.Fatalf("restarted hub holds %+v", s)
 	}
-	send(false)
+	send(agentapi.SentHeartbeat)
 }
 
 // TestReportVersionGap: a heartbeat naming a version the hub does not hold
@@ -209,12 +218,55 @@ func TestReportCompatibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if f, err := rep.Send(ctx, oc, 1, ""); err != nil || !f {
+		if f, err := rep.Send(ctx, oc, 1, ""); err != nil || f != agentapi.SentFull {
 			t.Fatalf("to an old control plane: full %v, %v", f, err)
 		}
 	}
 	if full.Load() != 3 {
 		t.Fatalf("old control plane got %d full statuses, want 3", full.Load())
+	}
+
+	// A control plane with versions but without deltas (no
+	// StatusDeltaHeader): heartbeats while nothing changed, a changed
+	// status in full.
+	var kinds []string
+	noDelta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep struct {
+			StatusSeq uint64          `json:"statusSeq"`
+			Unchanged bool            `json:"unchanged"`
+			Delta     json.RawMessage `json:"delta"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &rep)
+		if rep.Delta != nil {
+			http.Error(w, "a delta reached a control plane without deltas", http.StatusBadRequest)
+			return
+		}
+		kinds = append(kinds, map[bool]string{true: "heartbeat", false: "full"}[rep.Unchanged])
+		w.Header().Set(agentapi.StatusSeqHeader, strconv.FormatUint(rep.StatusSeq, 10))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer noDelta.Close()
+	nc, err := agentapi.NewClient(noDelta.URL, "i-0", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = agentapi.NewReporter()
+	st := manyClients(2)
+	for i := range 4 {
+		if i == 2 {
+			st = cloneStatus(t, st)
+			st.PointToSite.Clients[0].EgressBytes++
+		}
+		if _, err := rep.SetStatus(st); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rep.Send(ctx, nc, 1, ""); err != nil {
+			t.Fatalf("to a control plane without deltas: %v", err)
+		}
+	}
+	if got := strings.Join(kinds, " "); got != "full heartbeat full heartbeat" {
+		t.Fatalf("to a control plane without deltas: %s", got)
 	}
 }
 
@@ -312,6 +364,253 @@ func BenchmarkHeartbeat(b *testing.B) {
 				}
 				b.ReportMetric(float64(bytes), "bytes/op")
 			})
+		}
+	}
+}
+
+// cloneStatus is a deep copy of st (the Reporter keeps the statuses it is
+// given: a changed status is a new one).
+func cloneStatus(t *testing.T, st agentapi.Status) agentapi.Status {
+	t.Helper()
+	var c agentapi.Status
+	if err := json.Unmarshal([]byte(statusJSON(t, st)), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// statusJSON is st's JSON, for comparing statuses whole.
+func statusJSON(t *testing.T, st agentapi.Status) string {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestDeltaReports drives per-connection deltas between the agent's side
+// (agentapi.Reporter) and the hub: after the full status, a change goes
+// out as a delta carrying exactly the changed, added and removed entries,
+// and the hub's merged status is the agent's whole; a full report resets
+// what the hub holds; a delta whose base the hub does not hold (a lost
+// version, a control plane restart) is refused and the full status
+// follows at once.
+func TestDeltaReports(t *testing.T) {
+	ctx := context.Background()
+	tap, c := newReportTap(t)
+	hub := func() agentapi.Status {
+		s, ok := tap.hub.Load().Report("i-0")
+		if !ok {
+			t.Fatal("the hub holds no report")
+		}
+		return s.Status
+	}
+	rep := agentapi.NewReporter()
+	st := manyClients(1000)
+	set := func(st agentapi.Status) {
+		t.Helper()
+		if changed, err := rep.SetStatus(st); err != nil || !changed {
+			t.Fatalf("SetStatus: changed %v, %v", changed, err)
+		}
+	}
+	send := func(want agentapi.SendKind) {
+		t.Helper()
+		got, err := rep.Send(ctx, c, 1, "")
+		if err != nil || got != want {
+			t.Fatalf("send: sent %v, err %v; want %v", got, err, want)
+		}
+	}
+	set(st)
+	send(agentapi.SentFull)
+	fullBytes, _ := tap.last(1)
+
+	// One client's counters, one connection's state, a client gone, a
+	// client new, the gateway-wide counters.
+	next := manyClients(1000)
+	cl := next.PointToSite.Clients
+	cl[10].IngressBytes, cl[10].Traffic.RxBytes = 99, 99
+	next.Connections[0].Status = agentapi.Connecting
+	gone := cl[500].Name
+	added := cl[500]
+	added.Name = "p2s/new/172.16.200.1"
+	cl[500] = added
+	sortClients(next)
+	next.PointToSite.LeasedAddresses = 1000
+	set(next)
+	send(agentapi.SentDelta)
+	deltaBytes, _ := tap.last(1)
+	if got, want := statusJSON(t, hub()), statusJSON(t, next); got != want {
+		t.Fatal("after a delta the hub's status differs from the agent's")
+	}
+	if deltaBytes[0]*20 > fullBytes[0] {
+		t.Errorf("delta of 3 entries: %d bytes, full status %d", deltaBytes[0], fullBytes[0])
+	}
+	t.Logf("1,000 clients: full status %d bytes, delta of 3 entries %d bytes", fullBytes[0], deltaBytes[0])
+	for _, c := range hub().PointToSite.Clients {
+		if c.Name == gone {
+			t.Fatalf("removed client %s still held", gone)
+		}
+	}
+
+	// What the delta carried: exactly the changed entries.
+	var body struct {
+		Delta agentapi.StatusDelta `json:"delta"`
+	}
+	rec := &recordingTap{}
+	rec.next = tap
+	{
+		changed := manyClients(1000)
+		changed.PointToSite.Clients[500] = added
+		sortClients(changed)
+		changed.PointToSite.Clients[10].IngressBytes, changed.PointToSite.Clients[10].Traffic.RxBytes = 99, 99
+		changed.PointToSite.Clients[11].EgressBytes = 1 // one more
+		changed.Connections[0].Status = agentapi.Connecting
+		set(changed)
+		rc, srv := rec.client(t)
+		defer srv.Close()
+		// The recording client is another server to the Reporter: hand
+		// it over by a full report first, then the delta.
+		if got, err := rep.Send(ctx, rc, 1, ""); err != nil || got != agentapi.SentFull {
+			t.Fatalf("to the recording client: %v, %v", got, err)
+		}
+		changed = cloneStatus(t, changed)
+		changed.PointToSite.Clients[12].EgressBytes = 2
+		set(changed)
+		if got, err := rep.Send(ctx, rc, 1, ""); err != nil || got != agentapi.SentDelta {
+			t.Fatalf("delta to the recording client: %v, %v", got, err)
+		}
+		if err := json.Unmarshal(rec.lastBody(), &body); err != nil {
+			t.Fatal(err)
+		}
+		d := body.Delta
+		if len(d.Connections) != 0 || len(d.Removed) != 0 || len(d.RemovedClients) != 0 || len(d.Clients) != 1 || d.Clients[0].Name != changed.PointToSite.Clients[12].Name || d.Clients[0].EgressBytes != 2 {
+			t.Fatalf("delta of one client's counter: %+v", d)
+		}
+		if statusJSON(t, hub()) != statusJSON(t, changed) {
+			t.Fatal("the hub's status differs after the delta through the recording client")
+		}
+	}
+
+	// A full report from elsewhere (another run of the instance) resets
+	// what the hub holds; the Reporter's next delta names a base the hub
+	// no longer holds: 409, then the full status.
+	other := manyClients(3)
+	if _, err := c.Report(ctx, agentapi.Report{Revision: 1, StatusSeq: 7, Status: other}); err != nil {
+		t.Fatal(err)
+	}
+	if statusJSON(t, hub()) != statusJSON(t, other) {
+		t.Fatal("a full report did not replace the status")
+	}
+	// The Reporter's holder is the recording client: switch back (full),
+	// then break the base behind its back.
+	last := manyClients(1000)
+	last.PointToSite.Clients[1].EgressBytes = 5
+	set(last)
+	send(agentapi.SentFull)
+	if _, err := c.Report(ctx, agentapi.Report{Revision: 1, StatusSeq: 8, Status: other}); err != nil {
+		t.Fatal(err)
+	}
+	// refusedThenFull changes client i: the delta is refused (409) and
+	// the full status follows (204), which the hub then holds.
+	refusedThenFull := func(what string, i int) {
+		t.Helper()
+		last = cloneStatus(t, last)
+		last.PointToSite.Clients[i].EgressBytes = 5
+		set(last)
+		send(agentapi.SentFull)
+		if _, codes := tap.last(2); codes[0] != http.StatusConflict || codes[1] != http.StatusNoContent {
+			t.Fatalf("%s: answers %v, want 409 then 204", what, codes)
+		}
+		if statusJSON(t, hub()) != statusJSON(t, last) {
+			t.Fatalf("%s: after the full status that followed a refused delta the hub's status differs", what)
+		}
+	}
+	refusedThenFull("delta on a lost base", 2)
+
+	// A control plane restart: the delta is refused, the full status
+	// follows; then deltas again.
+	tap.restart()
+	refusedThenFull("after a restart", 3)
+	last = cloneStatus(t, last)
+	last.PointToSite.Clients[4].EgressBytes = 5
+	set(last)
+	send(agentapi.SentDelta)
+	if statusJSON(t, hub()) != statusJSON(t, last) {
+		t.Fatal("after a restart and a delta the hub's status differs")
+	}
+	send(agentapi.SentHeartbeat)
+}
+
+// recordingTap forwards to a reportTap and keeps the last request body.
+type recordingTap struct {
+	next *reportTap
+	mu   sync.Mutex
+	body []byte
+}
+
+func (r *recordingTap) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	b, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.body = b
+	r.mu.Unlock()
+	req.Body = io.NopCloser(strings.NewReader(string(b)))
+	r.next.ServeHTTP(w, req)
+}
+
+func (r *recordingTap) lastBody() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.body
+}
+
+func (r *recordingTap) client(t *testing.T) (*agentapi.Client, *httptest.Server) {
+	t.Helper()
+	srv := httptest.NewServer(r)
+	c, err := agentapi.NewClient(srv.URL, "i-0", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, srv
+}
+
+// TestDeltaRefused: the hub refuses a delta it cannot apply (400, the
+// status held unchanged) and one whose base it does not hold (409,
+// ErrStatusNeeded, with the version it holds).
+func TestDeltaRefused(t *testing.T) {
+	ctx := context.Background()
+	tap, c := newReportTap(t)
+	st := manyClients(2)
+	if _, err := c.Report(ctx, agentapi.Report{StatusSeq: 5, Status: st}); err != nil {
+		t.Fatal(err)
+	}
+	entry := st.PointToSite.Clients[0]
+	gw := st
+	gw.Connections = nil
+	p := *st.PointToSite
+	p.Clients = nil
+	gw.PointToSite = &p
+	for _, tc := range []struct {
+		name string
+		rep  agentapi.Report
+		code int
+	}{
+		{"repeated entry", agentapi.Report{StatusSeq: 6, BaseSeq: 5, Delta: &agentapi.StatusDelta{Gateway: gw, Clients: []agentapi.ConnectionStatus{entry, entry}}}, http.StatusBadRequest},
+		{"changed and removed", agentapi.Report{StatusSeq: 6, BaseSeq: 5, Delta: &agentapi.StatusDelta{Gateway: gw, Clients: []agentapi.ConnectionStatus{entry}, RemovedClients: []string{entry.Name}}}, http.StatusBadRequest},
+		{"clients without pointToSite", agentapi.Report{StatusSeq: 6, BaseSeq: 5, Delta: &agentapi.StatusDelta{Gateway: agentapi.Status{Name: "gw-0"}, RemovedClients: []string{entry.Name}}}, http.StatusBadRequest},
+		{"no version", agentapi.Report{BaseSeq: 5, Delta: &agentapi.StatusDelta{Gateway: gw}}, http.StatusBadRequest},
+		{"unknown base", agentapi.Report{StatusSeq: 6, BaseSeq: 4, Delta: &agentapi.StatusDelta{Gateway: gw}}, http.StatusConflict},
+	} {
+		held, err := c.Report(ctx, tc.rep)
+		var he *agentapi.HTTPError
+		if !errors.As(err, &he) || he.Code != tc.code {
+			t.Errorf("%s: %v, want HTTP %d", tc.name, err, tc.code)
+		}
+		if tc.code == http.StatusConflict && (!errors.Is(err, agentapi.ErrStatusNeeded) || held != 5) {
+			t.Errorf("%s: held %d, %v", tc.name, held, err)
+		}
+		if s, _ := tap.hub.Load().Report("i-0"); s.StatusSeq != 5 || statusJSON(t, s.Status) != statusJSON(t, st) {
+			t.Errorf("%s: the hub's status changed", tc.name)
 		}
 	}
 }

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/gwconfig"
@@ -17,7 +22,9 @@ import (
 // of the control plane that takes the agents' reports) on a Unix socket,
 // handing instance the configuration in file, until ctx ends: the scale
 // mode's control plane for an agent in remote mode (REMOTE=1), whose CPU
-// is then measured with the agent's (scale -hub-pid).
+// is then measured with the agent's (scale -hub-pid). Every 10 s and at
+// the end it logs the reports it took since the last line, by kind (bare
+// heartbeat, delta, full status) with their bytes (reportCounter).
 func runHub(ctx context.Context, file, socket, instance string) error {
 	in, err := gwconfig.LoadFile(file)
 	if err != nil {
@@ -30,13 +37,87 @@ func runHub(ctx context.Context, file, socket, instance string) error {
 	if err != nil {
 		return fmt.Errorf("hub: %w", err)
 	}
-	srv := &http.Server{Handler: hub}
+	rc := &reportCounter{next: hub}
+	srv := &http.Server{Handler: rc}
 	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				rc.log()
+				_ = srv.Close()
+				return
+			case <-t.C:
+				rc.log()
+			}
+		}
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// reportCounter counts the agent API's status reports by kind, told from
+// the body's first bytes (a Report's fields come in a fixed order:
+// "unchanged" marks a heartbeat, "baseSeq" a delta, else a full status),
+// and their bytes, without reading the bodies twice.
+type reportCounter struct {
+	next http.Handler
+	mu   sync.Mutex
+	// n and bytes are per kind: heartbeat, delta, full.
+	n, bytes [3]int64
+}
+
+var reportKinds = [3]string{"heartbeat", "delta", "full"}
+
+func (rc *reportCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		rc.next.ServeHTTP(w, r)
+		return
+	}
+	br := bufio.NewReaderSize(r.Body, 512)
+	head, _ := br.Peek(512)
+	kind := 2
+	switch {
+	case bytes.Contains(head, []byte(`"unchanged"`)):
+		kind = 0
+	case bytes.Contains(head, []byte(`"baseSeq"`)):
+		kind = 1
+	}
+	cr := &countingReader{r: br}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{cr, r.Body}
+	rc.next.ServeHTTP(w, r)
+	rc.mu.Lock()
+	rc.n[kind]++
+	rc.bytes[kind] += cr.n
+	rc.mu.Unlock()
+}
+
+// log writes the counts since the last call to stderr and resets them.
+func (rc *reportCounter) log() {
+	rc.mu.Lock()
+	n, b := rc.n, rc.bytes
+	rc.n, rc.bytes = [3]int64{}, [3]int64{}
+	rc.mu.Unlock()
+	line := time.Now().UTC().Format("15:04:05") + " reports:"
+	for k := range n {
+		line += fmt.Sprintf(" %s %d (%d bytes)", reportKinds[k], n[k], b[k])
+	}
+	fmt.Fprintln(os.Stderr, line)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

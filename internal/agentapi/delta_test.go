@@ -1,0 +1,309 @@
+package agentapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vpngw/vpngw/internal/tunstat"
+)
+
+// names lists the names of cs, in order.
+func names(cs []ConnectionStatus) string {
+	var s []string
+	for _, c := range cs {
+		s = append(s, c.Name)
+	}
+	return strings.Join(s, " ")
+}
+
+func named(tmpl ConnectionStatus, ns ...string) []ConnectionStatus {
+	var out []ConnectionStatus
+	for _, n := range ns {
+		c := tmpl
+		c.Name = n
+		out = append(out, c)
+	}
+	return out
+}
+
+// TestDeltaApply: a delta replaces, adds and removes entries by name,
+// keeps the rest, sorts by name, takes the gateway-wide part whole and
+// leaves the base alone.
+func TestDeltaApply(t *testing.T) {
+	tmpl := populatedStatus().Connections[1]
+	base := Status{Name: "gw-0", Connections: named(tmpl, "a", "b", "c"),
+		PointToSite: &PointToSiteStatus{Name: "p2s", LeasedAddresses: 2, Clients: named(tmpl, "p/1", "p/2")}}
+	changedB := tmpl
+	changedB.Name, changedB.Status = "b", Connected
+	for _, tc := range []struct {
+		name            string
+		d               StatusDelta
+		conns, clients  string
+		noP2S           bool
+		leased          int
+		bStatus, gwName string
+	}{
+		{name: "gateway part only", d: StatusDelta{Gateway: Status{Name: "gw-1", PointToSite: &PointToSiteStatus{Name: "p2s", LeasedAddresses: 2}}},
+			conns: "a b c", clients: "p/1 p/2", leased: 2, bStatus: tmpl.Status, gwName: "gw-1"},
+		{name: "change, add, remove", d: StatusDelta{Gateway: Status{Name: "gw-0", PointToSite: &PointToSiteStatus{LeasedAddresses: 2}},
+			Connections: append([]ConnectionStatus{changedB}, named(tmpl, "0", "bb")...), Removed: []string{"c"},
+			Clients: named(tmpl, "p/0"), RemovedClients: []string{"p/2"}},
+			conns: "0 a b bb", clients: "p/0 p/1", leased: 2, bStatus: Connected, gwName: "gw-0"},
+		{name: "point-to-site gone", d: StatusDelta{Gateway: Status{Name: "gw-0"}},
+			conns: "a b c", noP2S: true, bStatus: tmpl.Status, gwName: "gw-0"},
+		{name: "removing an unknown name", d: StatusDelta{Gateway: Status{Name: "gw-0", PointToSite: &PointToSiteStatus{}}, Removed: []string{"zz"}, RemovedClients: []string{"p/9"}},
+			conns: "a b c", clients: "p/1 p/2", bStatus: tmpl.Status, gwName: "gw-0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := json.Marshal(base)
+			if err := tc.d.Check(); err != nil {
+				t.Fatal(err)
+			}
+			got := tc.d.Apply(base)
+			if after, _ := json.Marshal(base); string(after) != string(before) {
+				t.Fatal("Apply modified the base")
+			}
+			if got.Name != tc.gwName || names(got.Connections) != tc.conns || got.Connections[slices.IndexFunc(got.Connections, func(c ConnectionStatus) bool { return c.Name == "b" })].Status != tc.bStatus {
+				t.Fatalf("connections %q (b %+v), gateway %q", names(got.Connections), got.Connections, got.Name)
+			}
+			if tc.noP2S != (got.PointToSite == nil) {
+				t.Fatalf("pointToSite %+v", got.PointToSite)
+			}
+			if got.PointToSite != nil && (names(got.PointToSite.Clients) != tc.clients || got.PointToSite.LeasedAddresses != tc.leased) {
+				t.Fatalf("clients %q, leased %d", names(got.PointToSite.Clients), got.PointToSite.LeasedAddresses)
+			}
+		})
+	}
+}
+
+// TestReporterDelta: the Reporter's delta between two versions holds
+// exactly the entries that differ.
+func TestReporterDelta(t *testing.T) {
+	tmpl := populatedStatus().Connections[1]
+	was := Status{Name: "gw-0", Connections: named(tmpl, "a", "b", "c", "d")}
+	now := Status{Name: "gw-0", Connections: named(tmpl, "b", "c", "d", "e")}
+	now.Connections[1].IngressBytes = 5 // c
+	r := NewReporter()
+	if _, err := r.SetStatus(was); err != nil {
+		t.Fatal(err)
+	}
+	r.acknowledged(reportAnswer{held: r.seq, deltas: true})
+	if changed, err := r.SetStatus(now); err != nil || !changed {
+		t.Fatal(changed, err)
+	}
+	d := r.delta()
+	var got []string
+	for _, c := range d.Connections {
+		var cs ConnectionStatus
+		if err := json.Unmarshal(c, &cs); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, cs.Name)
+	}
+	if strings.Join(got, " ") != "c e" || fmt.Sprint(d.Removed) != "[a]" || len(d.Clients)+len(d.RemovedClients) != 0 {
+		t.Fatalf("delta: changed %v, removed %v", got, d.Removed)
+	}
+}
+
+// FuzzStatusDelta decodes a delta as the control plane does and, when
+// Check accepts it, applies it: no panic, and the result's lists are
+// sorted by name with no name twice.
+func FuzzStatusDelta(f *testing.F) {
+	f.Add([]byte(`{"gateway":{"name":"gw","pointToSite":{"name":"p"}},"connections":[{"name":"x"}],"removed":["a"],"clients":[{"name":"p/1"}],"removedClients":["p/2"]}`))
+	f.Add([]byte(`{"gateway":{"name":"gw"},"connections":[{"name":"b"},{"name":"a"}]}`))
+	base := Status{Connections: named(ConnectionStatus{}, "a", "b", "c"), PointToSite: &PointToSiteStatus{Clients: named(ConnectionStatus{}, "p/1", "p/2")}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d StatusDelta
+		if json.Unmarshal(b, &d) != nil || d.Check() != nil {
+			return
+		}
+		st := d.Apply(base)
+		lists := [][]ConnectionStatus{st.Connections}
+		if st.PointToSite != nil {
+			lists = append(lists, st.PointToSite.Clients)
+		}
+		for _, l := range lists {
+			for i := 1; i < len(l); i++ {
+				if l[i-1].Name >= l[i].Name {
+					t.Fatalf("not sorted or repeated: %q", names(l))
+				}
+			}
+		}
+	})
+}
+
+// leafPaths lists the paths (field indices; 0 for a slice's or array's
+// first element) to every leaf value under v: strings, numbers, bools and
+// the opaque structs time.Time, netip.Addr and netip.AddrPort.
+func leafPaths(t *testing.T, v reflect.Value, path []int, out *[][]int) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			t.Fatalf("nil pointer at %v: populate it", path)
+		}
+		leafPaths(t, v.Elem(), path, out)
+	case reflect.Slice, reflect.Array:
+		if v.Len() == 0 {
+			t.Fatalf("empty list at %v: populate it", path)
+		}
+		leafPaths(t, v.Index(0), append(slices.Clone(path), 0), out)
+	case reflect.Struct:
+		switch v.Interface().(type) {
+		case time.Time, netip.Addr, netip.AddrPort:
+			*out = append(*out, path)
+			return
+		}
+		for i := range v.NumField() {
+			leafPaths(t, v.Field(i), append(slices.Clone(path), i), out)
+		}
+	default:
+		*out = append(*out, path)
+	}
+}
+
+// mutate changes the leaf of v at path.
+func mutate(t *testing.T, v reflect.Value, path []int) {
+	for _, i := range path {
+		for v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
+		if v.Kind() == reflect.Slice || v.Kind() == reflect.Array {
+			v = v.Index(i)
+		} else {
+			v = v.Field(i)
+		}
+	}
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	switch x := v.Interface().(type) {
+	case time.Time:
+		v.Set(reflect.ValueOf(x.Add(time.Nanosecond)))
+	case netip.Addr:
+		v.Set(reflect.ValueOf(x.Next()))
+	case netip.AddrPort:
+		v.Set(reflect.ValueOf(netip.AddrPortFrom(x.Addr(), x.Port()+1)))
+	default:
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			v.SetUint(v.Uint() + 1)
+		default:
+			t.Fatalf("leaf of kind %v at %v: teach mutate", v.Kind(), path)
+		}
+	}
+}
+
+// TestEqualEntryCoversEveryField changes each leaf of a fully populated
+// entry in turn and checks that equalEntry sees the change (the Reporter
+// reuses an entry's encoding when equalEntry says it is unchanged, so a
+// field it missed would never reach the control plane).
+func TestEqualEntryCoversEveryField(t *testing.T) {
+	base := populatedStatus().Connections[0]
+	base.Client = &tunstat.ClientStatus{Template: "p2s", User: "alice", VirtualIP: netip.MustParseAddr("172.16.0.2")}
+	copyOf := func() ConnectionStatus {
+		b, err := json.Marshal(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c ConnectionStatus
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := copyOf(); !equalEntry(&c, &base) {
+		t.Fatal("a copy is not equal")
+	}
+	var paths [][]int
+	leafPaths(t, reflect.ValueOf(base), nil, &paths)
+	if len(paths) < 40 {
+		t.Fatalf("only %d leaves found", len(paths))
+	}
+	for _, p := range paths {
+		c := copyOf()
+		mutate(t, reflect.ValueOf(&c).Elem(), p)
+		if equalEntry(&c, &base) {
+			t.Errorf("a change of the leaf at %v went unseen", p)
+		}
+	}
+	// Lists of another length, and pointers set on one side only.
+	for _, change := range []func(*ConnectionStatus){
+		func(c *ConnectionStatus) { c.IKE = nil },
+		func(c *ConnectionStatus) { c.IKE[0].Children = nil },
+		func(c *ConnectionStatus) { c.Traffic.SAs = c.Traffic.SAs[:1] },
+		func(c *ConnectionStatus) { c.RemotePrefixes = c.RemotePrefixes[:1] },
+		func(c *ConnectionStatus) { c.Traffic = nil },
+		func(c *ConnectionStatus) { c.Client = nil },
+	} {
+		c := copyOf()
+		change(&c)
+		if equalEntry(&c, &base) || equalEntry(&base, &c) {
+			t.Error("a shorter list or a nil pointer went unseen")
+		}
+	}
+}
+
+// TestReporterReusesUnchanged: a status build that changed one client
+// re-encodes that client only, also when clients were added and removed
+// before it (an instance lists them sorted by name), and the Reporter's
+// encoding of the others is still what json.Marshal makes of them.
+func TestReporterReusesUnchanged(t *testing.T) {
+	sorted := func(st Status) Status {
+		slices.SortFunc(st.PointToSite.Clients, func(a, b ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
+		return st
+	}
+	r := NewReporter()
+	if _, err := r.SetStatus(sorted(scaleStatus(100))); err != nil {
+		t.Fatal(err)
+	}
+	// reused counts the entries whose encoding is the previous build's.
+	reused := func(set Status) int {
+		t.Helper()
+		old := map[string]*byte{}
+		for _, e := range r.cur.clients {
+			old[e.name] = &e.json[0]
+		}
+		if changed, err := r.SetStatus(set); err != nil || !changed {
+			t.Fatal(changed, err)
+		}
+		n := 0
+		for _, e := range r.cur.clients {
+			if old[e.name] == &e.json[0] {
+				n++
+			}
+			want, _ := json.Marshal(&set.PointToSite.Clients[slices.IndexFunc(set.PointToSite.Clients, func(c ConnectionStatus) bool { return c.Name == e.name })])
+			if string(e.json) != string(want) {
+				t.Fatalf("client %s: encoding %s, want %s", e.name, e.json, want)
+			}
+		}
+		return n
+	}
+	next := sorted(scaleStatus(100))
+	next.PointToSite.Clients[70].EgressBytes++
+	if n := reused(next); n != 99 {
+		t.Fatalf("%d of 100 encodings reused, want 99", n)
+	}
+	// A client added before all the others, one removed, one changed.
+	third := next
+	p := *next.PointToSite
+	added := p.Clients[0]
+	added.Name = "p2s/aaa/172.16.255.1"
+	p.Clients = append([]ConnectionStatus{added}, slices.Delete(slices.Clone(p.Clients), 50, 51)...)
+	p.Clients[80].IngressBytes++
+	third.PointToSite = &p
+	if n := reused(third); n != 98 {
+		t.Fatalf("after an insertion and a removal: %d of 100 encodings reused, want 98 (all but the new client and the changed one)", n)
+	}
+}
