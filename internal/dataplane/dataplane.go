@@ -118,10 +118,6 @@ type Config struct {
 	// Logger receives rare events (errors, lifecycle); nil is silent. The
 	// packet path counts instead of logging.
 	Logger *slog.Logger
-
-	// noRawRing (tests) keeps raw ESP receive on the raw socket alone,
-	// without the packet ring (ring.go): the fallback path.
-	noRawRing bool
 }
 
 // IKEPacket is an IKE datagram. On receive, Data is the IKE message without
@@ -408,7 +404,7 @@ func (d *Dataplane) open(ctx context.Context) error {
 		return fmt.Errorf("dataplane: UDP %d: %w", d.cfg.NATTPort, err)
 	}
 	if d.cfg.RawESP {
-		if d.raw, err = openRawESP(!d.cfg.noRawRing, d.log); err != nil {
+		if d.raw, err = openRawESP(); err != nil {
 			return fmt.Errorf("dataplane: raw ESP socket: %w", err)
 		}
 	}

@@ -461,14 +461,7 @@ func TestRawESPOverSmallWANMTU(t *testing.T) {
 	if stA.DropSend != 0 || stB.DropSend != 0 {
 		t.Fatalf("send drops: A %d, B %d", stA.DropSend, stB.DropSend)
 	}
-	// With the receive ring (ring.go), the first fragmented packet after a
-	// quiet spell is lost: its reassembly completes before the raw socket's
-	// filter lets reassembled packets in. One, no more.
-	if stA.TxPackets < 9 || stB.RxPackets+1 < stA.TxPackets {
-		t.Fatalf("A sent %d, B received %d ESP packets; want >= 9, at most one lost", stA.TxPackets, stB.RxPackets)
-	}
-	// The receive ring saw the fragments and left them to the raw socket.
-	if l.dpB.raw.ring == nil || l.dpB.raw.ring.fragments.Load() == 0 {
-		t.Fatalf("B's receive ring saw no ESP fragments (ring %v)", l.dpB.raw.ring != nil)
+	if stA.TxPackets < 9 || stB.RxPackets < 9 {
+		t.Fatalf("A sent %d, B received %d ESP packets; want >= 9", stA.TxPackets, stB.RxPackets)
 	}
 }

@@ -290,10 +290,6 @@ func (d *Dataplane) start() {
 	if d.raw != nil {
 		d.recvWG.Add(1)
 		go d.routineReceiveRaw()
-		if d.raw.ring != nil {
-			d.recvWG.Add(1)
-			go d.routineReceiveRing()
-		}
 	}
 }
 

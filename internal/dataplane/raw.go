@@ -3,7 +3,6 @@ package dataplane
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"syscall"
@@ -39,9 +38,6 @@ type rawESP struct {
 	rc syscall.RawConn
 	// hdrincl is whether IP_HDRINCL is on: sends carry their own header.
 	hdrincl bool
-	// ring is the receive ring that takes most received ESP from the raw
-	// socket (ring.go); nil when it could not be opened.
-	ring *espRing
 
 	// send scratch, used by one goroutine at a time: routineSend, or the
 	// TUN reader for a batch it runs to completion while nothing is in
@@ -63,9 +59,7 @@ const rawHeaderLen = 20
 // rawTTL is the outer header's TTL (Linux's default).
 const rawTTL = 64
 
-// openRawESP opens the raw socket and, with ring, the receive ring (a
-// failure to open the ring is logged and leaves the raw socket alone).
-func openRawESP(ring bool, log *slog.Logger) (*rawESP, error) {
+func openRawESP() (*rawESP, error) {
 	c, err := net.ListenIP("ip4:50", nil)
 	if err != nil {
 		return nil, err
@@ -84,13 +78,6 @@ func openRawESP(ring bool, log *slog.Logger) (*rawESP, error) {
 		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size)
 		r.hdrincl = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_HDRINCL, 1) == nil
 	})
-	if ring {
-		var err error
-		rc.Control(func(fd uintptr) { r.ring, err = openRing(int(fd)) })
-		if err != nil {
-			log.Warn("raw ESP receive ring unavailable; the raw socket receives", "err", err)
-		}
-	}
 	n := conn.IdealBatchSize
 	r.hdrs = make([]mmsghdr, n)
 	r.iovs = make([]unix.Iovec, n)
@@ -105,12 +92,7 @@ func openRawESP(ring bool, log *slog.Logger) (*rawESP, error) {
 	return r, nil
 }
 
-func (r *rawESP) Close() error {
-	if r.ring != nil {
-		return errors.Join(r.ring.Close(), r.c.Close())
-	}
-	return r.c.Close()
-}
+func (r *rawESP) Close() error { return r.c.Close() }
 
 // rawFrame returns the packet to send for e's sealed ESP packet (e.pkt) to
 // dst: with IP_HDRINCL, the packet with an outer IPv4 header written into
