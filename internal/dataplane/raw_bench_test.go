@@ -39,28 +39,41 @@ func BenchmarkRawESPSend(b *testing.B) {
 			// Received copies fill the socket's queue and are dropped
 			// by the kernel; a small queue keeps that cheap.
 			r.rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
-			const batch, size = 64, 1424
-			dst := [4]byte{127, 0, 0, 1}
-			elems := make([]*element, batch)
-			for i := range elems {
-				e := &element{buf: new([bufSize]byte)}
-				e.pkt = e.buf[txOffset-24 : txOffset-24+size]
-				elems[i] = e
-			}
-			bufs := make([][]byte, 0, batch)
-			dsts := make([][4]byte, 0, batch)
-			b.SetBytes(batch * size)
-			b.ReportAllocs()
-			for b.Loop() {
-				bufs, dsts = bufs[:0], dsts[:0]
-				for _, e := range elems {
-					bufs = append(bufs, r.rawFrame(e, dst))
-					dsts = append(dsts, dst)
-				}
-				if err := r.send(bufs, dsts); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchRawSend(b, r, [4]byte{127, 0, 0, 1})
 		})
+	}
+}
+
+// rawBatch and rawSize are the benchmarks' batch: 64 ESP packets of 1,424
+// bytes.
+const rawBatch, rawSize = 64, 1424
+
+// rawElems returns rawBatch elements holding a rawSize-byte packet each.
+func rawElems() []*element {
+	elems := make([]*element, rawBatch)
+	for i := range elems {
+		e := &element{buf: new([bufSize]byte)}
+		e.pkt = e.buf[txOffset-24 : txOffset-24+rawSize]
+		elems[i] = e
+	}
+	return elems
+}
+
+// benchRawSend measures r.send of rawBatch packets to dst.
+func benchRawSend(b *testing.B, r *rawESP, dst [4]byte) {
+	elems := rawElems()
+	bufs := make([][]byte, 0, rawBatch)
+	dsts := make([][4]byte, 0, rawBatch)
+	b.SetBytes(rawBatch * rawSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		bufs, dsts = bufs[:0], dsts[:0]
+		for _, e := range elems {
+			bufs = append(bufs, r.rawFrame(e, dst))
+			dsts = append(dsts, dst)
+		}
+		if err := r.send(bufs, dsts); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
