@@ -52,6 +52,40 @@ func pingCount(t *testing.T, from *nstest.NS, to string, count int, interval str
 	return sent, rx
 }
 
+// pingLost sends count pings at interval (timestamped, not quiet) and
+// returns how many were answered and, for the loss report, which sequence
+// numbers went unanswered with the time of the last answer before each.
+func pingLost(t *testing.T, from *nstest.NS, to string, count int, interval string) (sent, got int, lost []string) {
+	t.Helper()
+	out, _ := from.Run("ping", "-c", strconv.Itoa(count), "-i", interval, "-W", "1", "-D", to)
+	var rx int
+	if _, err := fmt.Sscanf(afterLine(out, "packets transmitted"), "%d packets transmitted, %d received", &sent, &rx); err != nil {
+		t.Fatalf("ping output: %v\n%s", err, out)
+	}
+	answered := map[int]string{}
+	for _, line := range strings.Split(out, "\n") {
+		var ts string
+		var seq int
+		i := strings.Index(line, "icmp_seq=")
+		if i < 0 || !strings.HasPrefix(line, "[") {
+			continue
+		}
+		ts = strings.Trim(strings.Fields(line)[0], "[]")
+		if _, err := fmt.Sscanf(line[i:], "icmp_seq=%d", &seq); err == nil {
+			answered[seq] = ts
+		}
+	}
+	last := ""
+	for seq := 1; seq <= sent; seq++ {
+		if ts, ok := answered[seq]; ok {
+			last = ts
+			continue
+		}
+		lost = append(lost, fmt.Sprintf("icmp_seq=%d (last answer before it at %s)", seq, last))
+	}
+	return sent, rx, lost
+}
+
 // afterLine returns the line of out that contains s.
 func afterLine(out, s string) string {
 	for _, line := range strings.Split(out, "\n") {
@@ -93,31 +127,40 @@ func TestInteropIKEv1RekeyNoLoss(t *testing.T) {
 				}
 			})
 			a := l.bringUp(l.v1Config(), sw, tc.swanStarts)
-			type result struct{ sent, got int }
+			type result struct {
+				sent, got int
+				lost      []string
+			}
 			done := make(chan result, 1)
 			go func() {
-				s, g := pingCount(t, l.a.host, l.b.lanHost.String(), 800, "0.01") // 8 s at 100 pps
-				done <- result{s, g}
+				s, g, lost := pingLost(t, l.a.host, l.b.lanHost.String(), 800, "0.01") // 8 s at 100 pps
+				done <- result{s, g, lost}
 			}()
 			time.Sleep(time.Second)
 			first := currentChild(t, a)
+			// mark logs when a rekey starts, in ping -D's clock.
+			mark := func(what string) { t.Logf("%s at %.6f", what, float64(time.Now().UnixMicro())/1e6) }
 			if tc.onRequest {
+				mark("strongSwan rekeys")
 				if err := sw.RekeyChild("vpngw"); err != nil {
 					t.Error(err)
 				}
 				time.Sleep(2 * time.Second)
+				mark("vpngw rekeys")
 				if err := a.Rekey(context.Background(), "to-b", false); err != nil {
 					t.Error(err)
 				}
 				time.Sleep(2 * time.Second)
+				mark("strongSwan rekeys")
 				if err := sw.RekeyChild("vpngw"); err != nil {
 					t.Error(err)
 				}
 			}
 			r := <-done
-			t.Logf("Quick Mode rekeys (%s) under 100 pps: %d of %d pings answered, %d lost", tc.name, r.got, r.sent, r.sent-r.got)
+			t.Logf("Quick Mode rekeys (%s) under 100 pps: %d of %d pings answered, %d lost; %s", tc.name, r.got, r.sent, r.sent-r.got,
+				strings.TrimSpace(afterLine(fmtStatus(a.Status()), "Data plane")))
 			if r.sent != r.got {
-				t.Fatalf("%d of %d pings lost across Quick Mode rekeys\n%s", r.sent-r.got, r.sent, fmtStatus(a.Status()))
+				t.Fatalf("%d of %d pings lost across Quick Mode rekeys (%s)\n%s", r.sent-r.got, r.sent, strings.Join(r.lost, ", "), fmtStatus(a.Status()))
 			}
 			if currentChild(t, a) == first {
 				t.Fatalf("the Child SA was not replaced:\n%s", fmtStatus(a.Status()))

@@ -45,5 +45,8 @@
 // retransmitted by the side waiting for an answer; a side that answered
 // resends its last answer when the same request arrives again. A
 // responder's Quick Mode SA is installed inbound when it answers and
-// becomes outbound on HASH(3); it is removed if HASH(3) never comes.
+// becomes outbound on HASH(3); it is removed if HASH(3) never comes. An
+// initiator's rekey SA is installed inbound before it sends HASH(3) and
+// becomes outbound a moment later (a fifth of RekeyGrace), as the
+// responder may install it only when HASH(3) arrives.
 package ikev1

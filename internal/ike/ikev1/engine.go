@@ -106,7 +106,20 @@ type child struct {
 	// lives on a phase 1 SA we replaced (re-authentication), reached its
 	// byte lifetime (SoftLimit) or an operator asked (Rekey, RekeyChild).
 	move bool
+	// activateAt, when set, is when the outbound SA of a rekey we
+	// initiated takes over from the one it replaces (see
+	// outboundDelay); until then the old SA carries our traffic.
+	activateAt time.Time
 }
+
+// outboundDelay is how long after our HASH(3) the outbound SA of a Quick
+// Mode rekey we initiated waits before it carries traffic. The responder
+// installs the new SA only when HASH(3) arrives (strongSwan does, RFC 2409
+// leaves it open), so a packet sent on it at once can overtake HASH(3) and
+// be dropped as of an unknown SPI; the old SA is valid on both sides until
+// its Delete, RekeyGrace later. A fifth of RekeyGrace (1 s by default)
+// leaves the responder time to process HASH(3) on a loaded host.
+func (e *Engine) outboundDelay() time.Duration { return e.cfg.RekeyGrace / 5 }
 
 // New returns an Engine that calls host; log may be nil.
 func New(cfg Config, host ike.Host, log *slog.Logger) *Engine {
@@ -510,6 +523,7 @@ func (e *Engine) NextDeadline() time.Time {
 			}
 			at(c.expireAt)
 			at(c.deleteAt)
+			at(c.activateAt)
 		}
 	}
 	for _, s := range e.sas {
@@ -547,6 +561,9 @@ func (e *Engine) Tick(now time.Time) {
 			p.sa = e.startMainMode(now, p)
 		}
 		for _, c := range slices.Clone(p.children) {
+			if !c.activateAt.IsZero() && !now.Before(c.activateAt) {
+				e.activate(c)
+			}
 			switch {
 			case !c.deleteAt.IsZero() && !now.Before(c.deleteAt):
 				e.removeChild(now, p, c, "rekeyed", true)
@@ -677,6 +694,11 @@ func (e *Engine) childByIn(inSPI uint32) (*peer, *child) {
 // current one).
 func (e *Engine) removeChild(now time.Time, p *peer, c *child, reason string, tell bool) {
 	p.children = slices.DeleteFunc(p.children, func(x *child) bool { return x == c })
+	for _, x := range p.children {
+		if x.Replaces == c.InSPI && !x.activateAt.IsZero() {
+			e.activate(x) // its predecessor is gone: no reason to wait
+		}
+	}
 	if tell {
 		via := c.on
 		if via == nil || via.state != stEstablished {
@@ -768,3 +790,10 @@ func (x *xmit) deadline() time.Time {
 
 // blockOf returns the phase 1 cipher of s.
 func (s *sa) block() cipher.Block { return s.blk }
+
+// activate makes the outbound SA of c, a rekey we initiated, carry the
+// traffic of its selectors (see outboundDelay).
+func (e *Engine) activate(c *child) {
+	c.activateAt = time.Time{}
+	e.host.ActivateOutbound(c.InSPI)
+}

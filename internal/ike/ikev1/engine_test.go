@@ -109,18 +109,24 @@ func TestMainModeQuickModeBothWays(t *testing.T) {
 	}
 }
 
+// upForRekey sets up a with one Child SA of an hour's lifetime toward b
+// (ResponderOnly) and returns its inbound SPI.
+func upForRekey(t *testing.T) (n *testNet, first uint32) {
+	n = setup(t, ike.ModeDefault, ike.ModeResponderOnly, func(a, b *ike.Peer) {
+		a.ChildLifetime, b.ChildLifetime = time.Hour, time.Hour
+	})
+	n.run(5 * time.Second)
+	mirrored(t, n)
+	for in := range n.a.h.children {
+		first = in
+	}
+	return n, first
+}
+
 func TestQuickModeRekeyAndDelete(t *testing.T) {
 	for _, who := range []string{"initiator rekeys by time", "on request"} {
 		t.Run(who, func(t *testing.T) {
-			n := setup(t, ike.ModeDefault, ike.ModeResponderOnly, func(a, b *ike.Peer) {
-				a.ChildLifetime, b.ChildLifetime = time.Hour, time.Hour
-			})
-			n.run(5 * time.Second)
-			mirrored(t, n)
-			var first uint32
-			for in := range n.a.h.children {
-				first = in
-			}
+			n, first := upForRekey(t)
 			if who == "on request" {
 				if err := n.a.e.RekeyChild(n.now, first); err != nil {
 					t.Fatal(err)
@@ -246,5 +252,43 @@ func TestLostMM2IsResent(t *testing.T) {
 	}
 	if !n.a.e.Established("peer") || !n.b.e.Established("peer") {
 		t.Fatalf("not established 3 s after a lost MM2: a %q, b %q", n.a.e.LastError("peer"), n.b.e.LastError("peer"))
+	}
+}
+
+// The initiator of a Quick Mode rekey sends on the new SA only after the
+// responder has processed HASH(3) (strongSwan installs the SA then, so a
+// packet sent on it earlier is dropped); until then the old SA carries the
+// traffic, and the new SA's inbound half is ready before HASH(3) leaves.
+func TestRekeyInitiatorWaitsForHash3(t *testing.T) {
+	for _, who := range []string{"initiator rekeys by time", "on request"} {
+		t.Run(who, func(t *testing.T) {
+			n, first := upForRekey(t)
+			n.check = func() {
+				for in, c := range n.a.h.children {
+					if c.Replaces == 0 || !n.a.h.active[in] {
+						continue
+					}
+					// b is vpngw: it activates its own outbound on HASH(3).
+					if twin := n.b.h.children[c.OutSPI]; twin == nil || !n.b.h.active[twin.InSPI] {
+						t.Fatalf("a sends on %08x before b processed HASH(3)", c.OutSPI)
+					}
+					if _, old := n.a.h.children[first]; old && n.now.Sub(c.Established) < n.a.e.outboundDelay() {
+						t.Fatalf("a switched to %08x after %v, before the delay", c.OutSPI, n.now.Sub(c.Established))
+					}
+				}
+			}
+			if who == "on request" {
+				if err := n.a.e.RekeyChild(n.now, first); err != nil {
+					t.Fatal(err)
+				}
+				n.run(5 * time.Second)
+			} else {
+				n.run(56 * time.Minute)
+			}
+			mirrored(t, n)
+			if _, old := n.a.h.children[first]; old || len(n.a.h.children) != 1 {
+				t.Fatalf("old SA still installed: %d", len(n.a.h.children))
+			}
+		})
 	}
 }

@@ -300,10 +300,19 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, qm2 []byte, m *isakmp.Mess
 		return
 	}
 	delete(s.qms, q.mid)
-	c, err := e.install(now, s, q, true)
+	// A rekey's outbound SA waits for the responder to install it (see
+	// outboundDelay); a new pair has no other SA to send on.
+	old := false
+	for _, c := range s.p.children {
+		old = old || (q.replaces != 0 && c.InSPI == q.replaces)
+	}
+	c, err := e.install(now, s, q, !old)
 	if err != nil {
 		e.qmFailed(now, s, q, "Quick Mode: "+err.Error())
 		return
+	}
+	if old {
+		c.activateAt = now.Add(e.outboundDelay())
 	}
 	e.send(s, msg)
 	s.answered = append(s.answered, answered{qm2: qm2, hash3: msg})

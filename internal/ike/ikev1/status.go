@@ -116,7 +116,7 @@ func (e *Engine) peerStatus(p *peer) ike.PeerStatus {
 			st.Children = append(st.Children, ike.ChildSAStatus{
 				InSPI: fmt.Sprintf("%08x", c.InSPI), OutSPI: fmt.Sprintf("%08x", c.OutSPI), State: state,
 				Suite: qmSuite{c.Encr, c.Integ, c.PFS}.String(), LocalTS: ike.TSString(c.LocalTS), RemoteTS: ike.TSString(c.RemoteTS),
-				Outbound: c.deleteAt.IsZero(), Established: c.Established, RekeyAt: c.rekeyAt,
+				Outbound: c.deleteAt.IsZero() && c.activateAt.IsZero(), Established: c.Established, RekeyAt: c.rekeyAt,
 			})
 		}
 		ps.IKE = append(ps.IKE, st)
