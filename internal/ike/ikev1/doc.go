@@ -19,7 +19,12 @@
 // narrow pair (route-based peers have 0.0.0.0/0 on both sides: one pair);
 // at most transform.AzureMaxSelectorPairs. As responder a proposed pair is
 // accepted when it lies within the configured prefixes, and installed as
-// proposed. Pairs of OnDemand peers are negotiated only when asked
+// proposed. As initiator the Child SA gets the IDci/IDcr the responder
+// returns when they lie within the proposed pair (strongSwan narrows a
+// 0.0.0.0/0 proposal to its configured subnets), so the peer's later
+// rekeys of it match; an answer wider than or disjoint from the proposal
+// fails the Quick Mode (INVALID_ID_INFORMATION, naming both). Pairs of
+// OnDemand peers are negotiated only when asked
 // (Initiate, InitiatePair). The phase 1 SA is re-authenticated before it
 // expires by a new Main Mode, make-before-break: the Child SAs move to it
 // by Quick Mode rekeys before the old SA is deleted. Refused messages are

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vpngw/vpngw/internal/ike"
 	"github.com/vpngw/vpngw/internal/ike/isakmp"
+	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/transform"
 )
 
@@ -64,6 +65,10 @@ type Engine struct {
 	dropLog ike.DropLog
 	// changed are the peers touched since the last Changed.
 	changed map[string]struct{}
+	// narrow, set by tests only, gives the selectors (ours, the peer's)
+	// a Quick Mode responder answers and installs instead of echoing the
+	// proposal: it stands in for strongSwan's narrowing.
+	narrow func(local, remote message.TrafficSelector) (message.TrafficSelector, message.TrafficSelector)
 }
 
 // peer is a configured connection with its state.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -271,6 +272,17 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, qm2 []byte, m *isakmp.Mess
 		e.qmFailed(now, s, q, fmt.Sprintf("Quick Mode: peer chose %v, which we did not offer (we offered %v)", su, names(s.p.qmsInit)))
 		return
 	}
+	local, remote, err := answerIDs(q, m.All(isakmp.PayloadID))
+	if err != nil {
+		delete(s.qms, q.mid)
+		e.qmFailed(now, s, q, "Quick Mode: "+err.Error())
+		return
+	}
+	if tsPairString(local, remote) != tsPairString(q.local, q.remote) {
+		e.log.Info("IKEv1: Quick Mode responder narrowed the selectors", "peer", s.p.cfg.Name,
+			"proposed", tsPairString(q.local, q.remote), "answered", tsPairString(local, remote))
+	}
+	q.local, q.remote = local, remote
 	q.suite, q.nr, q.spiOut = su, no.Data, binary.BigEndian.Uint32(sap.Proposals[0].SPI)
 	if life.seconds != 0 && life.seconds < q.life.seconds {
 		q.life.seconds = life.seconds
@@ -322,6 +334,51 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, qm2 []byte, m *isakmp.Mess
 	e.childUp(now, s, c)
 }
 
+// errIDs is why the selectors of a Quick Mode answer are refused.
+var errIDs = errors.New("INVALID_ID_INFORMATION")
+
+// answerIDs returns the selectors of the Child SA a Quick Mode answer
+// (QM2) sets up: ours when it carries no ID payloads (RFC 2409 §5.5:
+// the responder returns the IDs it was sent, which are ours), the
+// answer's IDci/IDcr when they lie within what we proposed (strongSwan
+// narrows a proposal to its own configuration and returns the narrowed
+// IDs), and an error wrapping errIDs when only one is present, one does
+// not parse, or they are wider than or disjoint from our proposal.
+func answerIDs(q *qm, ids []isakmp.Payload) (local, remote message.TrafficSelector, err error) {
+	switch len(ids) {
+	case 0:
+		return q.local, q.remote, nil
+	case 2:
+	default:
+		return q.local, q.remote, fmt.Errorf("%w: answer carries %d ID payloads, want IDci and IDcr", errIDs, len(ids))
+	}
+	l, ok1 := idTS(ids[0].(*isakmp.ID))
+	r, ok2 := idTS(ids[1].(*isakmp.ID))
+	if !ok1 || !ok2 {
+		return q.local, q.remote, fmt.Errorf("%w: answer's IDci/IDcr do not parse", errIDs)
+	}
+	if !tsWithin(l, q.local) || !tsWithin(r, q.remote) {
+		return q.local, q.remote, fmt.Errorf("%w: peer answered %s, not within our proposal %s",
+			errIDs, tsPairString(l, r), tsPairString(q.local, q.remote))
+	}
+	return l, r, nil
+}
+
+// tsWithin reports whether selector t lies within outer: same address
+// family, address range, port range and protocol (any when outer's is 0)
+// inside outer's.
+func tsWithin(t, outer message.TrafficSelector) bool {
+	return t.Type == outer.Type &&
+		outer.StartAddr.Compare(t.StartAddr) <= 0 && t.StartAddr.Compare(t.EndAddr) <= 0 && t.EndAddr.Compare(outer.EndAddr) <= 0 &&
+		outer.StartPort <= t.StartPort && t.StartPort <= t.EndPort && t.EndPort <= outer.EndPort &&
+		(outer.IPProtocol == 0 || outer.IPProtocol == t.IPProtocol)
+}
+
+// tsPairString formats a local/remote selector pair for logs and reasons.
+func tsPairString(local, remote message.TrafficSelector) string {
+	return ike.TSString([]message.TrafficSelector{local}) + " === " + ike.TSString([]message.TrafficSelector{remote})
+}
+
 func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message, hash, next []byte) {
 	if !hmac.Equal(hash, s.prf.Sum(nil, s.keys.A, be32(m.Header.MessageID), m.AfterFirst())) {
 		e.badHash(now, s, "HASH(1)", nil)
@@ -346,6 +403,10 @@ func (e *Engine) respQM1(now time.Time, s *sa, pkt ike.Packet, m *isakmp.Message
 		}
 	} else {
 		q.remote, q.local, ok = ike.PrefixTS(netip.PrefixFrom(s.remote.Addr(), 32)), ike.PrefixTS(netip.PrefixFrom(s.local.Addr(), 32)), len(ids) == 0
+	}
+	if ok && e.narrow != nil {
+		q.local, q.remote = e.narrow(q.local, q.remote)
+		ids = []isakmp.Payload{tsID(q.remote), tsID(q.local)}
 	}
 	if !ok || !within(q.local, p.cfg.LocalTS) || !within(q.remote, p.cfg.RemoteTS) {
 		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: INVALID_ID_INFORMATION: peer proposed its %s to our %s, we allow its %v to our %v",
