@@ -23,7 +23,9 @@
 // returns when they lie within the proposed pair (strongSwan narrows a
 // 0.0.0.0/0 proposal to its configured subnets), so the peer's later
 // rekeys of it match; an answer wider than or disjoint from the proposal
-// fails the Quick Mode (INVALID_ID_INFORMATION, naming both). Pairs of
+// fails the Quick Mode (INVALID_ID_INFORMATION, naming both) and is
+// answered with that notify, on which a responder waiting for HASH(3)
+// drops the inbound SA it installed at once. Pairs of
 // OnDemand peers are negotiated only when asked
 // (Initiate, InitiatePair). The phase 1 SA is re-authenticated before it
 // expires by a new Main Mode, make-before-break: the Child SAs move to it

@@ -125,8 +125,10 @@ func (e *Engine) handleInfo(now time.Time, s *sa, pkt ike.Packet, h isakmp.Heade
 	}
 }
 
-// peerError handles an error notify the peer sent on s: its Quick Modes
-// in progress fail, with what we proposed in the reason.
+// peerError handles an error notify the peer sent on s: our Quick Modes
+// in progress fail, with what we proposed in the reason; without any,
+// the ones we answered and wait on for HASH(3) do (IKEv1 notifies name
+// no exchange, so ours are taken to be the ones refused first).
 func (e *Engine) peerError(now time.Time, s *sa, n uint16) {
 	p := s.p
 	p.lastErr = "peer sent notify " + notifyName(n)
@@ -146,6 +148,22 @@ func (e *Engine) peerError(now time.Time, s *sa, n uint16) {
 			detail = fmt.Sprintf(": we proposed our %s to its %s", ike.TSString([]message.TrafficSelector{q.local}), ike.TSString([]message.TrafficSelector{q.remote}))
 		}
 		e.qmFailed(now, s, q, "Quick Mode: "+p.lastErr+detail)
+	}
+	if failed {
+		return
+	}
+	// With none of ours in progress, the notify refuses an answer of
+	// ours: the Quick Modes we answered and wait on for HASH(3) end now,
+	// with the inbound SAs they installed.
+	for _, mid := range slices.Sorted(maps.Keys(s.qms)) {
+		q := s.qms[mid]
+		if q.initiator || q.child == nil {
+			continue
+		}
+		delete(s.qms, mid)
+		failed = true
+		e.host.DeleteChildSA(q.child.InSPI)
+		e.qmFailed(now, s, q, "Quick Mode: "+p.lastErr+" in answer to ours, instead of HASH(3)")
 	}
 	if !failed {
 		e.event(ike.Event{Kind: ike.EventFailure, Peer: p.cfg.Name, Time: now, Reason: p.lastErr})

@@ -71,7 +71,8 @@ func TestQuickModeInitiatorTakesNarrowedIDs(t *testing.T) {
 }
 
 // TestQuickModeInitiatorRefusesWiderIDs: an answer whose IDs are not
-// within our proposal fails the Quick Mode with a reason naming both.
+// within our proposal fails the Quick Mode with a reason naming both,
+// and the responder is told (INVALID_ID_INFORMATION) and drops its half.
 func TestQuickModeInitiatorRefusesWiderIDs(t *testing.T) {
 	cases := []struct {
 		name          string
@@ -94,6 +95,14 @@ func TestQuickModeInitiatorRefusesWiderIDs(t *testing.T) {
 			want := "peer answered " + tc.remote + " === " + tc.local + ", not within our proposal 10.1.0.0/16 === 10.2.0.0/16"
 			if !strings.Contains(r, "INVALID_ID_INFORMATION") || !strings.Contains(r, want) {
 				t.Fatalf("reason %q, want it to contain %q", r, want)
+			}
+			// a told b, which dropped the SA it had installed for its
+			// answer at once instead of waiting for a HASH(3).
+			if rb := n.b.e.LastError("peer"); !strings.Contains(rb, "peer sent notify INVALID_ID_INFORMATION in answer to ours") {
+				t.Fatalf("b's reason %q, want the notify a sent", rb)
+			}
+			if len(n.b.h.children) != 0 {
+				t.Fatalf("b still holds %d Child SAs for the refused answer", len(n.b.h.children))
 			}
 		})
 	}

@@ -269,13 +269,15 @@ func (e *Engine) initQM2(now time.Time, s *sa, q *qm, qm2 []byte, m *isakmp.Mess
 	su, life, ok := parseQM(sap.Proposals[0].Transforms[0])
 	if !ok || !containsQM(s.p.qmsInit, su) {
 		delete(s.qms, q.mid)
-		e.qmFailed(now, s, q, fmt.Sprintf("Quick Mode: peer chose %v, which we did not offer (we offered %v)", su, names(s.p.qmsInit)))
+		// Told, so that the responder drops the SA it installed for
+		// this answer now, not when it gives up waiting for HASH(3).
+		e.qmRefused(now, s, q, fmt.Sprintf("Quick Mode: NO_PROPOSAL_CHOSEN: peer chose %v, which we did not offer (we offered %v)", su, names(s.p.qmsInit)))
 		return
 	}
 	local, remote, err := answerIDs(q, m.All(isakmp.PayloadID))
 	if err != nil {
 		delete(s.qms, q.mid)
-		e.qmFailed(now, s, q, "Quick Mode: "+err.Error())
+		e.qmRefused(now, s, q, "Quick Mode: "+err.Error())
 		return
 	}
 	if tsPairString(local, remote) != tsPairString(q.local, q.remote) {
