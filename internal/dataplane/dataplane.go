@@ -377,6 +377,9 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 	return d, nil
 }
 
+// in6AddrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h).
+const in6AddrGenModeNone = 1
+
 func (d *Dataplane) open(ctx context.Context) error {
 	var err error
 	if d.nl, err = netlink.NewHandle(); err != nil {
@@ -403,6 +406,14 @@ func (d *Dataplane) open(ctx context.Context) error {
 		if err := d.nl.AddrReplace(d.link, &netlink.Addr{IPNet: prefixToIPNet(p)}); err != nil {
 			return fmt.Errorf("dataplane: address %s on %s: %w", p, d.tunName, err)
 		}
+	}
+	// No IPv6 link-local address on the TUN: with one, the kernel sends
+	// router solicitations (and MLD reports) into it, which no tunnel
+	// routes and which would show as no-route drops. Configured IPv6
+	// addresses and routes are unaffected. A kernel or namespace without
+	// IPv6 refuses the setting, and then has nothing to solicit with.
+	if err := d.nl.LinkSetIP6AddrGenMode(d.link, in6AddrGenModeNone); err != nil {
+		d.log.Debug("dataplane: TUN IPv6 address generation left on", "tun", d.tunName, "err", err)
 	}
 	if err := d.nl.LinkSetUp(d.link); err != nil {
 		return fmt.Errorf("dataplane: set %s up: %w", d.tunName, err)

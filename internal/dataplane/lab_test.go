@@ -169,6 +169,16 @@ func testTunnel(t *testing.T, encap bool) {
 	}
 	t.Logf("A: %+v", stA)
 	t.Logf("B: %+v", stB)
+	// The TUN carries no link-local address, so the kernel sends no
+	// router solicitations into it to be dropped as unroutable.
+	for _, gw := range []*nstest.NS{l.gwA, l.gwB} {
+		if out := gw.MustRun(t, "ip", "-6", "-o", "addr", "show", "dev", "vdp0"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s: TUN has IPv6 addresses: %s", gw.Name, out)
+		}
+	}
+	if a, b := l.dpA.Stats().NoRoute, l.dpB.Stats().NoRoute; a != 0 || b != 0 {
+		t.Errorf("no-route drops A %d B %d, want 0", a, b)
+	}
 }
 
 func TestTunnelUDPEncap(t *testing.T) { testTunnel(t, true) }
