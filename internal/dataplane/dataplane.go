@@ -229,8 +229,11 @@ type Dataplane struct {
 	nl      *netlink.Handle
 	link    netlink.Link
 
-	ikeBind   conn.Bind // UDP IKEPort
-	nattBind  conn.Bind // UDP NATTPort
+	ikeBind  conn.Bind // UDP IKEPort
+	nattBind conn.Bind // UDP NATTPort
+	// ikeSock sends IKE in batches over the two binds' sockets
+	// (SendIKEBatch, ikebatch.go).
+	ikeSock   *ikeSockets
 	ikeRecv   []conn.ReceiveFunc
 	nattRecv  []conn.ReceiveFunc
 	raw       *rawESP // nil without Config.RawESP
@@ -415,6 +418,7 @@ func (d *Dataplane) open(ctx context.Context) error {
 	if d.nattRecv, _, err = d.nattBind.Open(d.cfg.NATTPort); err != nil {
 		return fmt.Errorf("dataplane: UDP %d: %w", d.cfg.NATTPort, err)
 	}
+	d.ikeSock = openIKESockets(d.ikeBind, d.nattBind)
 	if d.cfg.RawESP {
 		if d.raw, err = openRawESP(); err != nil {
 			return fmt.Errorf("dataplane: raw ESP socket: %w", err)
