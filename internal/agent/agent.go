@@ -17,6 +17,12 @@
 //	                                                                           ▼
 //	                     dataplane: SendIKE, SetTunnel, Add/Set/RemoveSA
 //
+// The loop takes the datagrams queued behind the one it woke for together
+// (handleIKE, up to 256) and the host holds the engines' sends until the
+// burst, or a timer tick, is done: they leave in one
+// dataplane.SendIKEBatch, so that the answers to many peers' liveness
+// checks cost one system call, not one each.
+//
 // Datagrams go to an engine by the header's version byte, connections by
 // their connectionProtocol; a pointToSite section is one more IKEv2 peer,
 // whose clients get data-plane tunnels of their own while they are
