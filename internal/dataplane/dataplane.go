@@ -229,11 +229,8 @@ type Dataplane struct {
 	nl      *netlink.Handle
 	link    netlink.Link
 
-	ikeBind  conn.Bind // UDP IKEPort
-	nattBind conn.Bind // UDP NATTPort
-	// ikeSock sends IKE in batches over the two binds' sockets
-	// (SendIKEBatch, ikebatch.go).
-	ikeSock   *ikeSockets
+	ikeBind   conn.Bind // UDP IKEPort
+	nattBind  conn.Bind // UDP NATTPort
 	ikeRecv   []conn.ReceiveFunc
 	nattRecv  []conn.ReceiveFunc
 	raw       *rawESP // nil without Config.RawESP
@@ -303,6 +300,10 @@ type Dataplane struct {
 	writeQ      chan *inBatch  // receivers -> sequential TUN writer (in order)
 
 	stats globalCounters
+
+	// ikeSock sends IKE in batches over the two binds' sockets
+	// (SendIKEBatch, ikebatch.go).
+	ikeSock *ikeSockets
 
 	closed    atomic.Bool
 	closeOnce sync.Once
