@@ -17,6 +17,12 @@
 //	                                                                           ▼
 //	                     dataplane: SendIKE, SetTunnel, Add/Set/RemoveSA
 //
+// The loop takes the datagrams queued behind the one it woke for together
+// (handleIKE, up to 256) and the host holds the engines' sends until the
+// burst, or a timer tick, is done: they leave in one
+// dataplane.SendIKEBatch, so that the answers to many peers' liveness
+// checks cost one system call, not one each.
+//
 // Datagrams go to an engine by the header's version byte, connections by
 // their connectionProtocol; a pointToSite section is one more IKEv2 peer,
 // whose clients get data-plane tunnels of their own while they are
@@ -248,7 +254,7 @@ func (a *Agent) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case p := <-a.ikeIn:
-			a.eng.HandlePacket(time.Now(), p)
+			a.handleIKE(p)
 		case ev := <-a.events:
 			a.dataplaneEvent(ev)
 		case f := <-a.calls:
@@ -257,13 +263,36 @@ func (a *Agent) loop(ctx context.Context) {
 			a.applyLearned()
 		case <-timer.C:
 			now := time.Now()
+			a.host.sendLater()
 			a.eng.Tick(now)
 			a.checkIdle(now)
+			a.host.flush()
 		}
 		if a.host.dirty && len(a.waiters) > 0 {
 			a.notifyWaiters()
 		}
 		a.publish()
+	}
+}
+
+// ikeDrainMax bounds the datagrams the loop handles in one go (handleIKE)
+// before it looks at its other inputs.
+const ikeDrainMax = 256
+
+// handleIKE hands p, and the datagrams queued behind it, to the engines,
+// and sends their answers together: a burst of liveness checks from many
+// peers costs one sendmmsg per 256 answers, not one per answer.
+func (a *Agent) handleIKE(p ike.Packet) {
+	a.host.sendLater()
+	defer a.host.flush()
+	a.eng.HandlePacket(time.Now(), p)
+	for range ikeDrainMax - 1 {
+		select {
+		case p := <-a.ikeIn:
+			a.eng.HandlePacket(time.Now(), p)
+		default:
+			return
+		}
 	}
 }
 

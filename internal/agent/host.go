@@ -43,6 +43,15 @@ type host struct {
 	clients map[string]bool
 	// dirty asks the loop to refresh the status snapshot.
 	dirty bool
+	// out collects the engines' datagrams while the loop handles a burst
+	// (batching: sendLater), for one SendIKEBatch at its end (flush):
+	// at 10,000 idle tunnels the liveness checks arrive in bursts and each
+	// answer goes to another peer.
+	out      []dataplane.IKEPacket
+	batching bool
+	// sendBatch sends a burst's datagrams (the data plane's SendIKEBatch;
+	// tests count the calls).
+	sendBatch func([]dataplane.IKEPacket) error
 }
 
 type installed struct {
@@ -52,9 +61,13 @@ type installed struct {
 }
 
 func newHost(a *Agent, dp *dataplane.Dataplane) *host {
-	return &host{a: a, dp: dp, tunnels: map[string]dataplane.TunnelConfig{}, prefixes: map[string][]netip.Prefix{},
+	h := &host{a: a, dp: dp, tunnels: map[string]dataplane.TunnelConfig{}, prefixes: map[string][]netip.Prefix{},
 		bgpHost: map[string]netip.Prefix{}, learned: map[string][]netip.Prefix{}, static: map[netip.Prefix]string{},
 		children: map[uint32]*installed{}, outToIn: map[uint32]uint32{}, lastUp: map[string]time.Time{}, clients: map[string]bool{}}
+	if dp != nil {
+		h.sendBatch = dp.SendIKEBatch
+	}
+	return h
 }
 
 // setTunnels creates or updates the data plane tunnel (and its kernel
@@ -222,11 +235,44 @@ func policySelectors(local, remote []netip.Prefix) *dataplane.Selectors {
 	return &dataplane.Selectors{Local: conv(local), Remote: conv(remote)}
 }
 
-// SendIKE implements ike.Host.
+// ikeBatchMax is the most datagrams the host holds before it sends them
+// (the data plane sends up to 256 per system call).
+const ikeBatchMax = 256
+
+// SendIKE implements ike.Host: at once, or at the end of the burst the loop
+// is handling (sendLater).
 func (h *host) SendIKE(p ike.Packet) {
+	if h.batching && h.sendBatch != nil {
+		h.out = append(h.out, dataplane.IKEPacket{Data: append([]byte(nil), p.Data...), Local: p.Local, Remote: p.Remote})
+		if len(h.out) >= ikeBatchMax {
+			h.sendOut()
+		}
+		return
+	}
 	if err := h.dp.SendIKE(dataplane.IKEPacket{Data: p.Data, Local: p.Local, Remote: p.Remote}); err != nil {
 		h.a.log.Debug("sending IKE", "to", p.Remote, "err", err)
 	}
+}
+
+// sendLater collects the engines' datagrams until flush.
+func (h *host) sendLater() { h.batching = true }
+
+// flush sends the datagrams collected since sendLater and sends the next
+// ones at once again.
+func (h *host) flush() {
+	h.batching = false
+	h.sendOut()
+}
+
+func (h *host) sendOut() {
+	if len(h.out) == 0 {
+		return
+	}
+	if err := h.sendBatch(h.out); err != nil {
+		h.a.log.Debug("sending IKE", "datagrams", len(h.out), "err", err)
+	}
+	clear(h.out)
+	h.out = h.out[:0]
 }
 
 // selectors converts negotiated traffic selectors for the data plane.

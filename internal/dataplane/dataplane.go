@@ -301,6 +301,10 @@ type Dataplane struct {
 
 	stats globalCounters
 
+	// ikeSock sends IKE in batches over the two binds' sockets
+	// (SendIKEBatch, ikebatch.go).
+	ikeSock *ikeSockets
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -426,6 +430,7 @@ func (d *Dataplane) open(ctx context.Context) error {
 	if d.nattRecv, _, err = d.nattBind.Open(d.cfg.NATTPort); err != nil {
 		return fmt.Errorf("dataplane: UDP %d: %w", d.cfg.NATTPort, err)
 	}
+	d.ikeSock = openIKESockets(d.ikeBind, d.nattBind)
 	if d.cfg.RawESP {
 		if d.raw, err = openRawESP(); err != nil {
 			return fmt.Errorf("dataplane: raw ESP socket: %w", err)

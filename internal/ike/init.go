@@ -229,13 +229,21 @@ func (sa *ikeSA) deriveKeys(gir []byte) error {
 }
 
 // useKeys installs the SK_e/SK_a ciphers for both directions.
+//
+// The SA keeps them expanded (AES-GCM: key schedule and GHASH table, ~1.3
+// kB each). It used to keep only the keys and expand them for each
+// message, to save that memory on idle tunnels; but an idle tunnel with
+// DPD still protects a message in each direction every 24–30 s, and at
+// 10,000 tunnels the expansions (~7 µs each here) and the garbage they
+// left cost over 1 % of a core of the agent's idle CPU (docs/benchmarks.md,
+// "Idle at 10,000: liveness checks batched").
 func (sa *ikeSA) useKeys(keys transform.IKEKeys) error {
 	s := sa.suite
-	ci, err := newKeyedCipher(s, keys.SKei, keys.SKai)
+	ci, err := transform.NewCipher(s.encr.ID, s.encr.KeyBits, s.integ, keys.SKei, keys.SKai)
 	if err != nil {
 		return err
 	}
-	cr, err := newKeyedCipher(s, keys.SKer, keys.SKar)
+	cr, err := transform.NewCipher(s.encr.ID, s.encr.KeyBits, s.integ, keys.SKer, keys.SKar)
 	if err != nil {
 		return err
 	}
@@ -246,49 +254,6 @@ func (sa *ikeSA) useKeys(keys transform.IKEKeys) error {
 		sa.out, sa.in = &message.Crypto{Cipher: cr, Rand: sa.e.rand}, &message.Crypto{Cipher: ci}
 	}
 	return nil
-}
-
-// keyedCipher is an IKE SA's cipher for one direction that keeps only its
-// keys and instantiates the algorithm (AES key schedule, GHASH tables:
-// ~0.8 kB) for each message. An established IKE SA protects a message
-// every half minute at most (a liveness check), so holding two expanded
-// ciphers per SA for thousands of idle tunnels cost more memory than
-// instantiating them costs CPU (about a microsecond).
-type keyedCipher struct {
-	suite               suite
-	encKey, integKey    []byte // the SA's SK_e and SK_a (shared, read-only)
-	ivLen, icvLen, algn int
-}
-
-// newKeyedCipher checks that the suite's cipher can be made with these
-// keys and returns it.
-func newKeyedCipher(s suite, encKey, integKey []byte) (*keyedCipher, error) {
-	c, err := transform.NewCipher(s.encr.ID, s.encr.KeyBits, s.integ, encKey, integKey)
-	if err != nil {
-		return nil, err
-	}
-	return &keyedCipher{suite: s, encKey: encKey, integKey: integKey, ivLen: c.IVLen(), icvLen: c.ICVLen(), algn: c.Align()}, nil
-}
-
-func (k *keyedCipher) cipher() transform.Cipher {
-	c, err := transform.NewCipher(k.suite.encr.ID, k.suite.encr.KeyBits, k.suite.integ, k.encKey, k.integKey)
-	if err != nil {
-		// newKeyedCipher made one from the same values.
-		panic("ike: IKE SA cipher: " + err.Error())
-	}
-	return c
-}
-
-func (k *keyedCipher) IVLen() int  { return k.ivLen }
-func (k *keyedCipher) ICVLen() int { return k.icvLen }
-func (k *keyedCipher) Align() int  { return k.algn }
-
-func (k *keyedCipher) Seal(dst, iv, plaintext, aad, tail []byte) []byte {
-	return k.cipher().Seal(dst, iv, plaintext, aad, tail)
-}
-
-func (k *keyedCipher) Open(dst, iv, ciphertext, aad, tail []byte) ([]byte, error) {
-	return k.cipher().Open(dst, iv, ciphertext, aad, tail)
 }
 
 // handleInitRequest is the responder side of IKE_SA_INIT.

@@ -1,0 +1,176 @@
+package dataplane
+
+// IKE datagrams to many peers in one system call.
+//
+// An idle gateway with thousands of tunnels spends its IKE work on liveness
+// checks: the clients' checks arrive in bursts (their engines coalesce
+// their timers on a one-second grid) and each answer goes to a different
+// peer. wireguard-go's conn.Bind.Send takes one endpoint per call, so the
+// answers cost one sendmmsg each. SendIKEBatch sends any number of
+// datagrams, each with its own destination, in one sendmmsg per socket
+// (the IKE port's and the NAT-T port's, per address family), through the
+// x/net PacketConns of the data plane's own binds: the sockets that
+// receive IKE, so that the answers leave from the ports the requests came
+// to. The binds do not export them; bindPacketConns reads them from
+// conn.StdNetBind's fields (TestBindPacketConns fails if a wireguard-go
+// update moves them; SendIKEBatch then falls back to one Send per
+// datagram).
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.zx2c4.com/wireguard/conn"
+
+	"github.com/vpngw/vpngw/internal/esp"
+)
+
+// ikeBatchMax caps the messages of one sendmmsg (the kernel takes at most
+// UIO_MAXIOV, 1024).
+const ikeBatchMax = 256
+
+// nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 §2.2).
+var nonESPMarker [esp.NonESPMarkerLen]byte
+
+// batchWriter is one socket's batch send: ipv4.PacketConn.WriteBatch or
+// ipv6.PacketConn.WriteBatch (their Message types are the same).
+type batchWriter func(ms []ipv4.Message, flags int) (int, error)
+
+// ikeSockets are the IKE and NAT-T sockets' batch writers by family, nil
+// where the bind has no such socket or its fields could not be read.
+type ikeSockets struct {
+	ike4, ike6, natt4, natt6 batchWriter
+
+	mu   sync.Mutex // guards the scratch messages
+	msgs [4][]ipv4.Message
+	// calls counts the sendmmsg system calls (tests).
+	calls atomic.Uint64
+}
+
+// bindPacketConns returns the batch writers of an opened
+// conn.StdNetBind's IPv4 and IPv6 sockets (ipv4PC, ipv6PC), nil for those
+// it cannot find.
+func bindPacketConns(b conn.Bind) (v4, v6 batchWriter) {
+	sb, ok := b.(*conn.StdNetBind)
+	if !ok || sb == nil {
+		return nil, nil
+	}
+	v := reflect.ValueOf(sb).Elem()
+	if f := v.FieldByName("ipv4PC"); f.IsValid() && f.Type() == reflect.TypeFor[*ipv4.PacketConn]() && !f.IsNil() {
+		v4 = (*ipv4.PacketConn)(f.UnsafePointer()).WriteBatch
+	}
+	if f := v.FieldByName("ipv6PC"); f.IsValid() && f.Type() == reflect.TypeFor[*ipv6.PacketConn]() && !f.IsNil() {
+		v6 = (*ipv6.PacketConn)(f.UnsafePointer()).WriteBatch
+	}
+	return v4, v6
+}
+
+// openIKESockets finds the batch writers of the opened IKE and NAT-T binds.
+func openIKESockets(ike, natt conn.Bind) *ikeSockets {
+	s := &ikeSockets{}
+	s.ike4, s.ike6 = bindPacketConns(ike)
+	s.natt4, s.natt6 = bindPacketConns(natt)
+	return s
+}
+
+// SendIKEBatch sends IKE messages, each to its own peer, as SendIKE does
+// one: from the NAT-T socket behind the non-ESP marker when p.Local's port
+// is NATTPort (or p.Remote's is 4500 and p.Local's unset), else from the
+// IKE socket. It makes one sendmmsg per socket and address family for up
+// to 256 messages. A message the kernel refuses is skipped and the rest
+// still sent; the error joins the refusals. Data is not retained.
+func (d *Dataplane) SendIKEBatch(ps []IKEPacket) error {
+	if d.closed.Load() {
+		return ErrClosed
+	}
+	s := d.ikeSock
+	if s == nil {
+		return d.sendIKEEach(ps)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.msgs {
+		s.msgs[i] = s.msgs[i][:0]
+	}
+	var errs []error
+	var slow []IKEPacket // to a socket without a batch writer
+	for _, p := range ps {
+		if !p.Remote.IsValid() {
+			errs = append(errs, fmt.Errorf("%w: invalid remote %v", ErrInvalid, p.Remote))
+			continue
+		}
+		natt := p.Local.Port() == d.cfg.NATTPort || (p.Local.Port() == 0 && p.Remote.Port() == DefaultNATTPort)
+		v6 := p.Remote.Addr().Is6() && !p.Remote.Addr().Is4In6()
+		k, w := 0, s.ike4
+		switch {
+		case !natt && v6:
+			k, w = 1, s.ike6
+		case natt && !v6:
+			k, w = 2, s.natt4
+		case natt && v6:
+			k, w = 3, s.natt6
+		}
+		if w == nil {
+			slow = append(slow, p)
+			continue
+		}
+		m := ipv4.Message{Addr: net.UDPAddrFromAddrPort(p.Remote)}
+		if natt {
+			m.Buffers = net.Buffers{nonESPMarker[:], p.Data}
+		} else {
+			m.Buffers = net.Buffers{p.Data}
+		}
+		s.msgs[k] = append(s.msgs[k], m)
+	}
+	for k, w := range []batchWriter{s.ike4, s.ike6, s.natt4, s.natt6} {
+		if err := s.write(w, s.msgs[k]); err != nil {
+			errs = append(errs, err)
+		}
+		d.stats.ikeOut.Add(uint64(len(s.msgs[k])))
+		clear(s.msgs[k]) // drop the references to the callers' buffers
+	}
+	if err := d.sendIKEEach(slow); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// write sends ms with as few sendmmsg calls as the kernel allows, skipping
+// each message it refuses.
+func (s *ikeSockets) write(w batchWriter, ms []ipv4.Message) error {
+	var errs []error
+	for len(ms) > 0 {
+		s.calls.Add(1)
+		n, err := w(ms[:min(len(ms), ikeBatchMax)], 0)
+		if n < 0 {
+			n = 0
+		}
+		ms = ms[n:]
+		if err != nil {
+			if len(ms) > 0 {
+				errs = append(errs, fmt.Errorf("dataplane: IKE to %v: %w", ms[0].Addr, err))
+				ms = ms[1:]
+			} else {
+				errs = append(errs, fmt.Errorf("dataplane: IKE: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sendIKEEach sends ps one at a time (SendIKE).
+func (d *Dataplane) sendIKEEach(ps []IKEPacket) error {
+	var errs []error
+	for _, p := range ps {
+		if err := d.SendIKE(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
