@@ -60,6 +60,19 @@ type mmsghdr struct {
 	len uint32
 }
 
+// newMmsgHdrs returns n message headers for sendmmsg, each with one iovec
+// (iovs[i]) and a destination address (names[i], of type N).
+func newMmsgHdrs[N any](n int) (hdrs []mmsghdr, iovs []unix.Iovec, names []N) {
+	hdrs, iovs, names = make([]mmsghdr, n), make([]unix.Iovec, n), make([]N, n)
+	for i := range hdrs {
+		hdrs[i].hdr.Iov = &iovs[i]
+		hdrs[i].hdr.SetIovlen(1)
+		hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+		hdrs[i].hdr.Namelen = uint32(unsafe.Sizeof(names[i]))
+	}
+	return hdrs, iovs, names
+}
+
 // rawHeaderLen is the outer IPv4 header rawFrame writes (no options).
 const rawHeaderLen = 20
 
@@ -87,15 +100,8 @@ func openRawESP(packet bool) (*rawESP, error) {
 		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size)
 		r.hdrincl = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_HDRINCL, 1) == nil
 	})
-	n := conn.IdealBatchSize
-	r.hdrs = make([]mmsghdr, n)
-	r.iovs = make([]unix.Iovec, n)
-	r.names = make([]unix.RawSockaddrInet4, n)
-	for i := range r.hdrs {
-		r.hdrs[i].hdr.Iov = &r.iovs[i]
-		r.hdrs[i].hdr.SetIovlen(1)
-		r.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
-		r.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet4
+	r.hdrs, r.iovs, r.names = newMmsgHdrs[unix.RawSockaddrInet4](conn.IdealBatchSize)
+	for i := range r.names {
 		r.names[i].Family = unix.AF_INET
 	}
 	if packet && r.hdrincl {

@@ -60,6 +60,11 @@ const rawHopRefresh = 2 * time.Second
 // rawHopMax bounds the hop table; destinations beyond it use the raw socket.
 const rawHopMax = 4096
 
+// rawHopIdle is how many resolutions in a row a destination may go without
+// a packet before it leaves the table (a minute); its next packet takes the
+// raw socket and asks for it again.
+const rawHopIdle = 30
+
 // rawHop is the way out to one raw ESP destination. Immutable once
 // published, except poke.
 type rawHop struct {
@@ -72,6 +77,10 @@ type rawHop struct {
 	// poke is set while the neighbour entry is STALE, once per resolution:
 	// the next packet goes through the raw socket.
 	poke atomic.Bool
+	// used is set by the sender when a packet to the destination comes;
+	// idle counts the resolutions before this one that saw none.
+	used atomic.Bool
+	idle int
 }
 
 // hopTable maps a destination to its hop.
@@ -166,15 +175,8 @@ func openPacketSend() (_ *packetSend, err error) {
 	if err = netlink.LinkSubscribeWithOptions(p.links, p.done, netlink.LinkSubscribeOptions{}); err != nil {
 		return nil, fmt.Errorf("dataplane: link updates: %w", err)
 	}
-	n := conn.IdealBatchSize
-	p.hdrs = make([]mmsghdr, n)
-	p.iovs = make([]unix.Iovec, n)
-	p.names = make([]unix.RawSockaddrLinklayer, n)
-	for i := range p.hdrs {
-		p.hdrs[i].hdr.Iov = &p.iovs[i]
-		p.hdrs[i].hdr.SetIovlen(1)
-		p.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&p.names[i]))
-		p.hdrs[i].hdr.Namelen = unix.SizeofSockaddrLinklayer
+	p.hdrs, p.iovs, p.names = newMmsgHdrs[unix.RawSockaddrLinklayer](conn.IdealBatchSize)
+	for i := range p.names {
 		p.names[i].Family = unix.AF_PACKET
 		p.names[i].Protocol = htons(unix.ETH_P_IP)
 		p.names[i].Halen = 6
@@ -199,13 +201,17 @@ func (p *packetSend) Close() error {
 // header is complete) or on the raw socket (nil; b is unchanged).
 func (p *packetSend) prepare(hops hopTable, b []byte, dst [4]byte) *rawHop {
 	h := hops[dst]
-	switch {
-	case h == nil:
+	if h == nil {
 		select {
 		case p.want <- dst:
 		default:
 		}
 		return nil
+	}
+	if !h.used.Load() {
+		h.used.Store(true)
+	}
+	switch {
 	case !h.ok, len(b) > h.mtu, len(b) < rawHeaderLen:
 		return nil
 	case h.poke.Load() && h.poke.CompareAndSwap(true, false):
@@ -292,50 +298,44 @@ func (p *packetSend) routineResolve() {
 	defer p.wg.Done()
 	tick := time.NewTicker(rawHopRefresh)
 	defer tick.Stop()
+	now := make(chan time.Time)
+	close(now)
+	var add [][4]byte
+	pending := false // add or a kernel change waits for resolveAll
 	for {
-		var add [][4]byte
+		// With something pending, resolve once nothing else is ready:
+		// a burst of changes costs one resolution (mostly: select picks
+		// among ready cases at random).
+		wait := tick.C
+		if pending {
+			wait = now
+		}
 		select {
 		case <-p.done:
 			return
 		case dst := <-p.want:
-			add = append(add, dst)
+			if len(*p.hops.Load()) < rawHopMax { // else it stays on the raw socket
+				add, pending = append(add, dst), true
+			}
 		case _, ok := <-p.neighs:
-			if !ok {
+			if !ok { // the subscription failed: the ticker remains
 				p.neighs = nil
 			}
+			pending = true
 		case _, ok := <-p.routes:
 			if !ok {
 				p.routes = nil
 			}
+			pending = true
 		case _, ok := <-p.links:
 			if !ok {
 				p.links = nil
 			}
-		case <-tick.C:
+			pending = true
+		case <-wait:
+			p.resolveAll(add)
+			add, pending = add[:0], false
 		}
-		// Whatever else is pending is covered by this resolution.
-	drain:
-		for {
-			select {
-			case dst := <-p.want:
-				add = append(add, dst)
-			case _, ok := <-p.neighs:
-				if !ok {
-					p.neighs = nil
-				}
-			case _, ok := <-p.routes:
-				if !ok {
-					p.routes = nil
-				}
-			case _, ok := <-p.links:
-				if !ok {
-					p.links = nil
-				}
-			default:
-				break drain
-			}
-		}
-		p.resolveAll(add)
 	}
 }
 
@@ -352,8 +352,18 @@ func (p *packetSend) resolveAll(add [][4]byte) {
 		}
 		next[dst] = p.resolve(dst, links, neighs)
 	}
-	for dst := range old {
+	for dst, h := range old {
+		idle := 0
+		if !h.used.Load() {
+			idle = h.idle + 1
+		}
+		if idle > rawHopIdle {
+			continue
+		}
 		resolve(dst)
+		if h := next[dst]; h != nil {
+			h.idle = idle
+		}
 	}
 	for _, dst := range add {
 		resolve(dst)

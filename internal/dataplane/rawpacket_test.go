@@ -173,6 +173,23 @@ func TestRawESPPacketSend(t *testing.T) {
 	}
 }
 
+// TestRawESPSocketSend: with Config.RawSocketSend there is no AF_PACKET
+// path and raw ESP still flows both ways on the raw socket.
+func TestRawESPSocketSend(t *testing.T) {
+	l := newLabWith(t, Config{RawESP: true, RawSocketSend: true})
+	l.connect(t, false, 0x1000, 0x2000)
+	if l.dpA.raw.pkt != nil || l.dpB.raw.pkt != nil {
+		t.Fatal("AF_PACKET path open with RawSocketSend")
+	}
+	ping(t, l.hostA, "10.2.0.10")
+	l.transfer(t, 4<<20)
+	stA, _ := l.dpA.TunnelStats("b")
+	stB, _ := l.dpB.TunnelStats("a")
+	if stA.TxPackets < 3000 || stB.RxPackets < 3000 || stB.TxPackets == 0 || stA.DropSend != 0 {
+		t.Fatalf("stats A %+v B %+v", stA, stB)
+	}
+}
+
 // TestRawESPPacketSmallMTU: ESP packets over the WAN device's MTU take the
 // raw socket (the kernel fragments them), smaller ones AF_PACKET.
 func TestRawESPPacketSmallMTU(t *testing.T) {
@@ -235,4 +252,33 @@ func TestRawESPPacketMACChange(t *testing.T) {
 func hopOK(dp *Dataplane, dst netip.Addr) bool {
 	h := (*dp.raw.pkt.hops.Load())[dst.As4()]
 	return h != nil && h.ok
+}
+
+// TestResolveAllIdle: resolveAll keeps destinations with packets, counts
+// the resolutions without any, and drops one idle for more than
+// rawHopIdle; a requested destination is added. (The host's own
+// namespace, unprivileged: 127.0.0.x resolves to a local route, which
+// the raw socket must take.)
+func TestResolveAllIdle(t *testing.T) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Skip("no netlink:", err)
+	}
+	defer h.Close()
+	p := &packetSend{nl: h}
+	used, fresh, old, added := [4]byte{127, 0, 0, 1}, [4]byte{127, 0, 0, 2}, [4]byte{127, 0, 0, 3}, [4]byte{127, 0, 0, 4}
+	tab := hopTable{used: {}, fresh: {idle: 3}, old: {idle: rawHopIdle}}
+	tab[used].used.Store(true)
+	p.hops.Store(&tab)
+	p.resolveAll([][4]byte{added})
+	got := *p.hops.Load()
+	if len(got) != 3 || got[old] != nil || got[used] == nil || got[fresh] == nil || got[added] == nil {
+		t.Fatalf("table %v", got)
+	}
+	if got[used].idle != 0 || got[fresh].idle != 4 || got[added].idle != 0 {
+		t.Fatalf("idle: used %d fresh %d added %d", got[used].idle, got[fresh].idle, got[added].idle)
+	}
+	if h := got[used]; h.ok || h.why != "not a unicast route" {
+		t.Fatalf("hop to a local address: %+v", h)
+	}
 }
