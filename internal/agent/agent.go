@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -145,6 +146,10 @@ func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 	return a, nil
 }
 
+// envRawESPSend set to "socket" sends raw ESP through the raw IP socket
+// only (dataplane.Config.RawSocketSend), without the AF_PACKET path.
+const envRawESPSend = "VPNGW_RAW_ESP_SEND"
+
 // Run opens the data plane in the current network namespace, negotiates
 // the configured connections and serves until ctx is cancelled. On the way
 // out it deletes its SAs on the peers and removes its routes and TUN.
@@ -160,7 +165,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		IKEPort:   uint16(a.cfg.IKEPort),
 		NATTPort:  uint16(a.cfg.NATTPort),
 		RawESP:    *a.cfg.RawESP,
-		Logger:    a.log.With("component", "dataplane"),
+		// An escape hatch and the benchmark's A/B switch (docs/dataplane.md).
+		RawSocketSend: os.Getenv(envRawESPSend) == "socket",
+		Logger:        a.log.With("component", "dataplane"),
 	}
 	if a.cfg.ThroughputLimitMbps > 0 {
 		dcfg.Limiter = dataplane.NewFairShare(float64(a.cfg.ThroughputLimitMbps)*1e6, 0)

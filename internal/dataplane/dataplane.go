@@ -98,6 +98,10 @@ type Config struct {
 	// RawESP opens a raw IP protocol 50 socket for tunnels with Encap false.
 	// The kernel must not handle ESP itself (it has no CONFIG_INET_ESP here).
 	RawESP bool
+	// RawSocketSend sends all raw ESP through the raw IP socket, turning
+	// off the AF_PACKET send path (rawpacket.go: faster, but past the
+	// host's netfilter OUTPUT/POSTROUTING, policy routing and qdisc).
+	RawSocketSend bool
 	// UnderlayMTU is the path MTU between the gateways, used to compute the
 	// MSS clamp; default 1500.
 	UnderlayMTU int
@@ -432,7 +436,7 @@ func (d *Dataplane) open(ctx context.Context) error {
 	}
 	d.ikeSock = openIKESockets(d.ikeBind, d.nattBind)
 	if d.cfg.RawESP {
-		if d.raw, err = openRawESP(); err != nil {
+		if d.raw, err = openRawESP(!d.cfg.RawSocketSend); err != nil {
 			return fmt.Errorf("dataplane: raw ESP socket: %w", err)
 		}
 	}

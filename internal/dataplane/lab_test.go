@@ -35,6 +35,13 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func newLab(t *testing.T, rawESP bool) *lab {
 	t.Helper()
+	return newLabWith(t, Config{RawESP: rawESP})
+}
+
+// newLabWith is newLab with the gateways' data planes opened with cfg (its
+// TUNName set).
+func newLabWith(t *testing.T, cfg Config) *lab {
+	t.Helper()
 	nstest.RequirePriv(t)
 	l := &lab{
 		hostA: nstest.New(t, "vdp-ha"), gwA: nstest.New(t, "vdp-ga"),
@@ -50,8 +57,9 @@ func newLab(t *testing.T, rawESP bool) *lab {
 		gw.Sysctl(t, "net.ipv4.conf.all.rp_filter", "0")
 		gw.Sysctl(t, "net.ipv4.conf.default.rp_filter", "0")
 	}
-	l.dpA = openIn(t, l.gwA, Config{TUNName: "vdp0", RawESP: rawESP})
-	l.dpB = openIn(t, l.gwB, Config{TUNName: "vdp0", RawESP: rawESP})
+	cfg.TUNName = "vdp0"
+	l.dpA = openIn(t, l.gwA, cfg)
+	l.dpB = openIn(t, l.gwB, cfg)
 	return l
 }
 

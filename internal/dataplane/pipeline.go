@@ -40,7 +40,8 @@ package dataplane
  *      (conn.StdNetBind), and one sendmmsg of raw IP protocol 50 for all
  *      raw ESP packets (each message with its own destination, each
  *      packet with its outer IPv4 header written into its headroom:
- *      IP_HDRINCL, raw.go).
+ *      IP_HDRINCL, raw.go), or, where the next hop is resolved, on an
+ *      AF_PACKET socket past the kernel's IP output (rawpacket.go).
  *
  * Inbound (ESP from the peer to the TUN device):
  *

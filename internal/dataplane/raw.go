@@ -33,11 +33,18 @@ import (
 // Both directions use recvmmsg/sendmmsg directly on preallocated headers:
 // no per-message allocation (x/net's ipv4.PacketConn allocated an address
 // per message and packed the headers per call).
+//
+// With pkt (the default, see rawpacket.go) most sends leave on an
+// AF_PACKET socket past the kernel's IP output path instead; the raw
+// socket takes the rest, and always receives.
 type rawESP struct {
 	c  *net.IPConn
 	rc syscall.RawConn
 	// hdrincl is whether IP_HDRINCL is on: sends carry their own header.
 	hdrincl bool
+	// pkt is the AF_PACKET send path; nil when off (Config.RawSocketSend)
+	// or without IP_HDRINCL.
+	pkt *packetSend
 
 	// send scratch, used by one goroutine at a time: routineSend, or the
 	// TUN reader for a batch it runs to completion while nothing is in
@@ -53,13 +60,28 @@ type mmsghdr struct {
 	len uint32
 }
 
+// newMmsgHdrs returns n message headers for sendmmsg, each with one iovec
+// (iovs[i]) and a destination address (names[i], of type N).
+func newMmsgHdrs[N any](n int) (hdrs []mmsghdr, iovs []unix.Iovec, names []N) {
+	hdrs, iovs, names = make([]mmsghdr, n), make([]unix.Iovec, n), make([]N, n)
+	for i := range hdrs {
+		hdrs[i].hdr.Iov = &iovs[i]
+		hdrs[i].hdr.SetIovlen(1)
+		hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+		hdrs[i].hdr.Namelen = uint32(unsafe.Sizeof(names[i]))
+	}
+	return hdrs, iovs, names
+}
+
 // rawHeaderLen is the outer IPv4 header rawFrame writes (no options).
 const rawHeaderLen = 20
 
 // rawTTL is the outer header's TTL (Linux's default).
 const rawTTL = 64
 
-func openRawESP() (*rawESP, error) {
+// openRawESP opens the raw socket, and with packet the AF_PACKET send
+// path, in the calling thread's network namespace.
+func openRawESP(packet bool) (*rawESP, error) {
 	c, err := net.ListenIP("ip4:50", nil)
 	if err != nil {
 		return nil, err
@@ -78,21 +100,25 @@ func openRawESP() (*rawESP, error) {
 		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size)
 		r.hdrincl = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_HDRINCL, 1) == nil
 	})
-	n := conn.IdealBatchSize
-	r.hdrs = make([]mmsghdr, n)
-	r.iovs = make([]unix.Iovec, n)
-	r.names = make([]unix.RawSockaddrInet4, n)
-	for i := range r.hdrs {
-		r.hdrs[i].hdr.Iov = &r.iovs[i]
-		r.hdrs[i].hdr.SetIovlen(1)
-		r.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
-		r.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet4
+	r.hdrs, r.iovs, r.names = newMmsgHdrs[unix.RawSockaddrInet4](conn.IdealBatchSize)
+	for i := range r.names {
 		r.names[i].Family = unix.AF_INET
+	}
+	if packet && r.hdrincl {
+		if r.pkt, err = openPacketSend(); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
-func (r *rawESP) Close() error { return r.c.Close() }
+func (r *rawESP) Close() error {
+	if r.pkt != nil {
+		r.pkt.Close()
+	}
+	return r.c.Close()
+}
 
 // rawFrame returns the packet to send for e's sealed ESP packet (e.pkt) to
 // dst: with IP_HDRINCL, the packet with an outer IPv4 header written into
@@ -117,9 +143,49 @@ func (r *rawESP) rawFrame(e *element, dst [4]byte) []byte {
 	return f
 }
 
-// send writes packets, bufs[i] to dsts[i] (framed by rawFrame), with one
-// sendmmsg per conn.IdealBatchSize packets.
+// send writes packets, bufs[i] to dsts[i] (framed by rawFrame): each run
+// of packets taking the same way (AF_PACKET or the raw socket, see
+// packetSend.prepare) with one sendmmsg per conn.IdealBatchSize packets,
+// the runs in order.
 func (r *rawESP) send(bufs [][]byte, dsts [][4]byte) error {
+	p := r.pkt
+	if p == nil {
+		return r.sendSocket(bufs, dsts)
+	}
+	hops := *p.hops.Load()
+	p.ways = p.ways[:0]
+	for i, b := range bufs {
+		if len(b) == 0 {
+			return fmt.Errorf("dataplane: raw ESP send: no headroom for the outer header")
+		}
+		p.ways = append(p.ways, p.prepare(hops, b, dsts[i]))
+	}
+	var first error
+	for start := 0; start < len(bufs); {
+		viaPacket := p.ways[start] != nil
+		end := start + 1
+		for end < len(bufs) && (p.ways[end] != nil) == viaPacket {
+			end++
+		}
+		var err error
+		if viaPacket {
+			err = p.send(bufs[start:end], p.ways[start:end])
+		} else {
+			p.fellBack.Add(uint64(end - start))
+			err = r.sendSocket(bufs[start:end], dsts[start:end])
+		}
+		if first == nil {
+			first = err
+		}
+		start = end
+	}
+	clear(p.ways)
+	return first
+}
+
+// sendSocket writes packets on the raw socket, bufs[i] to dsts[i] (framed
+// by rawFrame), with one sendmmsg per conn.IdealBatchSize packets.
+func (r *rawESP) sendSocket(bufs [][]byte, dsts [][4]byte) error {
 	for start := 0; start < len(bufs); {
 		n := min(len(bufs)-start, len(r.hdrs))
 		for i := range n {
@@ -148,18 +214,18 @@ func (r *rawESP) send(bufs [][]byte, dsts [][4]byte) error {
 
 // sendmmsg sends hdrs with one system call (waiting while the socket
 // buffer is full) and returns how many went out.
-func (r *rawESP) sendmmsg(hdrs []mmsghdr) (int, error) { return r.mmsg(true, hdrs) }
+func (r *rawESP) sendmmsg(hdrs []mmsghdr) (int, error) { return mmsg(r.rc, true, hdrs) }
 
 // recvmmsg reads up to len(hdrs) packets with one system call (waiting for
 // the first) and returns how many arrived; hdrs[i].len is each one's size.
-func (r *rawESP) recvmmsg(hdrs []mmsghdr) (int, error) { return r.mmsg(false, hdrs) }
+func (r *rawESP) recvmmsg(hdrs []mmsghdr) (int, error) { return mmsg(r.rc, false, hdrs) }
 
-// mmsg is sendmmsg(2) (write) or recvmmsg(2) on the socket, through the
-// runtime's poller (EAGAIN waits for readiness).
-func (r *rawESP) mmsg(write bool, hdrs []mmsghdr) (int, error) {
-	trap, wait := uintptr(unix.SYS_RECVMMSG), r.rc.Read
+// mmsg is sendmmsg(2) (write) or recvmmsg(2) on the socket of rc, through
+// the runtime's poller (EAGAIN waits for readiness).
+func mmsg(rc syscall.RawConn, write bool, hdrs []mmsghdr) (int, error) {
+	trap, wait := uintptr(unix.SYS_RECVMMSG), rc.Read
 	if write {
-		trap, wait = unix.SYS_SENDMMSG, r.rc.Write
+		trap, wait = unix.SYS_SENDMMSG, rc.Write
 	}
 	var n int
 	var errno syscall.Errno

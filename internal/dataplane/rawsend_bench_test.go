@@ -2,14 +2,10 @@ package dataplane
 
 import (
 	"encoding/binary"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"unsafe"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+	"time"
 
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 )
@@ -20,95 +16,57 @@ import (
 //
 //   - raw: the data plane's raw socket (IP_HDRINCL, one sendmmsg): route
 //     lookup, ip_output, neighbour, qdisc per packet;
-//   - packet: an AF_PACKET SOCK_DGRAM socket with PACKET_QDISC_BYPASS, the
-//     outer IPv4 header complete (source, ID, length, checksum written
-//     here) and the next hop's MAC given per message (one sendmmsg): none
-//     of the IP output path.
+//   - packet: the data plane's AF_PACKET send path (rawpacket.go): a
+//     SOCK_DGRAM socket with PACKET_QDISC_BYPASS, the outer IPv4 header
+//     completed by us and the next hop's MAC given per message (one
+//     sendmmsg): none of the IP output path.
 //
-// An experiment for issue 15 (the send side of raw ESP), not a data-plane
-// path. Privileged; run under the heavy lock.
+// Privileged; run under the heavy lock.
 func BenchmarkRawESPSendVeth(b *testing.B) {
 	nstest.RequirePriv(b)
 	a, peer := nstest.New(b, "vdp-sa"), nstest.New(b, "vdp-sb")
 	nstest.Link(b, a, "wan0", pfx("192.0.2.1/24"), peer, "wan0", pfx("192.0.2.2/24"))
-	var peerMAC net.HardwareAddr
-	must(b, peer.Do(func() error {
-		l, err := netlink.LinkByName("wan0")
-		if err == nil {
-			peerMAC = l.Attrs().HardwareAddr
-		}
-		return err
-	}))
 	a.MustRun(b, "ping", "-c", "1", "-W", "2", "192.0.2.2") // resolve the neighbour
-	const batch, size = rawBatch, rawSize
+	const batch = rawBatch
 	dst := [4]byte{192, 0, 2, 2}
-	elems := rawElems()
 
 	b.Run("raw", func(b *testing.B) {
 		var r *rawESP
-		must(b, a.Do(func() (err error) { r, err = openRawESP(); return err }))
+		must(b, a.Do(func() (err error) { r, err = openRawESP(false); return err }))
 		defer r.Close()
 		defer checkReceived(b, peer)()
 		benchRawSend(b, r, dst)
 	})
 
 	b.Run("packet", func(b *testing.B) {
-		var fd, ifindex int
-		must(b, a.Do(func() (err error) {
-			l, err := netlink.LinkByName("wan0")
-			if err != nil {
-				return err
-			}
-			ifindex = l.Attrs().Index
-			fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-			return err
-		}))
-		defer unix.Close(fd)
-		must(b, unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS, 1))
-		var name unix.RawSockaddrLinklayer
-		name.Family = unix.AF_PACKET
-		name.Protocol = htons(unix.ETH_P_IP)
-		name.Ifindex = int32(ifindex)
-		name.Halen = 6
-		for i, c := range peerMAC {
-			name.Addr[i] = c
-		}
-		hdrs := make([]mmsghdr, batch)
-		iovs := make([]unix.Iovec, batch)
-		names := make([]unix.RawSockaddrLinklayer, batch)
-		for i := range hdrs {
-			names[i] = name
-			hdrs[i].hdr.Iov = &iovs[i]
-			hdrs[i].hdr.SetIovlen(1)
-			hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
-			hdrs[i].hdr.Namelen = unix.SizeofSockaddrLinklayer
-		}
-		r := &rawESP{hdrincl: true}
-		var id uint16
+		var r *rawESP
+		must(b, a.Do(func() (err error) { r, err = openRawESP(true); return err }))
+		defer r.Close()
+		waitHop(b, r, dst)
 		defer checkReceived(b, peer)()
-		b.SetBytes(batch * size)
-		b.ReportAllocs()
-		for b.Loop() {
-			for i, e := range elems {
-				f := r.rawFrame(e, dst)
-				h := f[:rawHeaderLen]
-				binary.BigEndian.PutUint16(h[2:], uint16(len(f)))
-				binary.BigEndian.PutUint16(h[4:], id)
-				id++
-				copy(h[12:16], []byte{192, 0, 2, 1})
-				binary.BigEndian.PutUint16(h[10:], ^ipv4HeaderSum(h))
-				iovs[i].Base = &f[0]
-				iovs[i].SetLen(len(f))
-			}
-			for sent := 0; sent < batch; {
-				n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(batch-sent), 0, 0, 0)
-				if e != 0 {
-					b.Fatal(e)
-				}
-				sent += int(n)
-			}
+		sent := r.pkt.sent.Load()
+		benchRawSend(b, r, dst)
+		if got := r.pkt.sent.Load() - sent; got < uint64(b.N*batch) {
+			b.Errorf("%d packets left on AF_PACKET, want %d", got, b.N*batch)
 		}
 	})
+}
+
+// waitHop asks r's AF_PACKET path for the hop to dst and waits until it is
+// resolved.
+func waitHop(tb testing.TB, r *rawESP, dst [4]byte) {
+	tb.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if h := (*r.pkt.hops.Load())[dst]; h != nil && h.ok {
+			return
+		}
+		select {
+		case r.pkt.want <- dst:
+		default:
+		}
+	}
+	h := (*r.pkt.hops.Load())[dst]
+	tb.Fatalf("no AF_PACKET hop to %v: %+v", dst, h)
 }
 
 // checkReceived returns a function that fails the benchmark unless the
@@ -160,6 +118,3 @@ func ipv4HeaderSum(h []byte) uint16 {
 	}
 	return uint16(s)
 }
-
-// htons is the network-order protocol number for sockaddr_ll.
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
