@@ -474,8 +474,15 @@ func TestRawESPOverSmallWANMTU(t *testing.T) {
 	ping(t, l.hostA, "-s", "1300", "10.2.0.10")
 	ping(t, l.hostB, "-s", "1300", "10.1.0.10")
 	ping(t, l.hostA, "10.2.0.10")
-	stA, _ := l.dpA.TunnelStats("b")
-	stB, _ := l.dpB.TunnelStats("a")
+	// The sender counts a batch after its send returns, which can be after
+	// the echo reply has come back over the veths and ping has exited: wait
+	// for the counters rather than read them once.
+	var stA, stB TunnelStats
+	nstest.Eventually(2*time.Second, func() bool {
+		stA, _ = l.dpA.TunnelStats("b")
+		stB, _ = l.dpB.TunnelStats("a")
+		return stA.TxPackets >= 9 && stB.RxPackets >= 9
+	})
 	if stA.DropSend != 0 || stB.DropSend != 0 {
 		t.Fatalf("send drops: A %d, B %d", stA.DropSend, stB.DropSend)
 	}
