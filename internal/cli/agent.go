@@ -54,7 +54,12 @@ and moves to the next when it cannot be reached or fails.
 The token file holds the instance's own token (vpngw serve agent-token
 --instance NAME prints it on the control plane); --ca-file is the control
 plane's CA (its DATA-DIR/tls/ca.crt), which its agent API's certificate
-chains to.`,
+chains to.
+
+Environment: VPNGW_RAW_ESP_SEND=socket sends raw ESP (IP protocol 50)
+through the kernel's IP output path only, not on AF_PACKET past it: use it
+when the host's netfilter OUTPUT/POSTROUTING rules, policy routing or egress
+qdisc must see the gateway's ESP packets (docs/dataplane.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status {
