@@ -60,7 +60,11 @@ func rawElems() []*element {
 }
 
 // benchRawSend measures r.send of rawBatch packets to dst.
-func benchRawSend(b *testing.B, r *rawESP, dst [4]byte) {
+func benchRawSend(b *testing.B, r *rawESP, dst [4]byte) { benchRawSendThen(b, r, dst, nil) }
+
+// benchRawSendThen measures r.send of rawBatch packets to dst, each
+// followed by then (if not nil), which must not fail.
+func benchRawSendThen(b *testing.B, r *rawESP, dst [4]byte, then func()) {
 	elems := rawElems()
 	bufs := make([][]byte, 0, rawBatch)
 	dsts := make([][4]byte, 0, rawBatch)
@@ -74,6 +78,9 @@ func benchRawSend(b *testing.B, r *rawESP, dst [4]byte) {
 		}
 		if err := r.send(bufs, dsts); err != nil {
 			b.Fatal(err)
+		}
+		if then != nil {
+			then()
 		}
 	}
 }
