@@ -60,11 +60,7 @@ func rawElems() []*element {
 }
 
 // benchRawSend measures r.send of rawBatch packets to dst.
-func benchRawSend(b *testing.B, r *rawESP, dst [4]byte) { benchRawSendThen(b, r, dst, nil) }
-
-// benchRawSendThen measures r.send of rawBatch packets to dst, each
-// followed by then (if not nil), which must not fail.
-func benchRawSendThen(b *testing.B, r *rawESP, dst [4]byte, then func()) {
+func benchRawSend(b *testing.B, r *rawESP, dst [4]byte) {
 	elems := rawElems()
 	bufs := make([][]byte, 0, rawBatch)
 	dsts := make([][4]byte, 0, rawBatch)
@@ -78,9 +74,6 @@ func benchRawSendThen(b *testing.B, r *rawESP, dst [4]byte, then func()) {
 		}
 		if err := r.send(bufs, dsts); err != nil {
 			b.Fatal(err)
-		}
-		if then != nil {
-			then()
 		}
 	}
 }

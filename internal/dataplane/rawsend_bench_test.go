@@ -23,8 +23,12 @@ import (
 //
 // Privileged; run under the heavy lock.
 func BenchmarkRawESPSendVeth(b *testing.B) {
-	a, peer, dst := vethPeers(b, "vdp-s")
+	nstest.RequirePriv(b)
+	a, peer := nstest.New(b, "vdp-sa"), nstest.New(b, "vdp-sb")
+	nstest.Link(b, a, "wan0", pfx("192.0.2.1/24"), peer, "wan0", pfx("192.0.2.2/24"))
+	a.MustRun(b, "ping", "-c", "1", "-W", "2", "192.0.2.2") // resolve the neighbour
 	const batch = rawBatch
+	dst := [4]byte{192, 0, 2, 2}
 
 	b.Run("raw", func(b *testing.B) {
 		var r *rawESP
@@ -46,17 +50,6 @@ func BenchmarkRawESPSendVeth(b *testing.B) {
 			b.Errorf("%d packets left on AF_PACKET, want %d", got, b.N*batch)
 		}
 	})
-}
-
-// vethPeers returns two new namespaces linked by a veth pair (wan0,
-// 192.0.2.1/24 in a, 192.0.2.2/24 in peer), a's neighbour entry for the
-// peer resolved, and the peer's address. Privileged.
-func vethPeers(b *testing.B, prefix string) (a, peer *nstest.NS, dst [4]byte) {
-	nstest.RequirePriv(b)
-	a, peer = nstest.New(b, prefix+"a"), nstest.New(b, prefix+"b")
-	nstest.Link(b, a, "wan0", pfx("192.0.2.1/24"), peer, "wan0", pfx("192.0.2.2/24"))
-	a.MustRun(b, "ping", "-c", "1", "-W", "2", "192.0.2.2") // resolve the neighbour
-	return a, peer, [4]byte{192, 0, 2, 2}
 }
 
 // waitHop asks r's AF_PACKET path for the hop to dst and waits until it is
