@@ -150,11 +150,6 @@ func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 // only (dataplane.Config.RawSocketSend), without the AF_PACKET path.
 const envRawESPSend = "VPNGW_RAW_ESP_SEND"
 
-// envRawESPRecv set to "poll" receives raw ESP on a non-blocking socket
-// in the runtime's poller (dataplane.Config.RawRecvPoll), as before
-// 2026-12-03.
-const envRawESPRecv = "VPNGW_RAW_ESP_RECV"
-
 // Run opens the data plane in the current network namespace, negotiates
 // the configured connections and serves until ctx is cancelled. On the way
 // out it deletes its SAs on the peers and removes its routes and TUN.
@@ -172,7 +167,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		RawESP:    *a.cfg.RawESP,
 		// An escape hatch and the benchmark's A/B switch (docs/dataplane.md).
 		RawSocketSend: os.Getenv(envRawESPSend) == "socket",
-		RawRecvPoll:   os.Getenv(envRawESPRecv) == "poll",
 		Logger:        a.log.With("component", "dataplane"),
 	}
 	if a.cfg.ThroughputLimitMbps > 0 {

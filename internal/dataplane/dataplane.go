@@ -102,10 +102,6 @@ type Config struct {
 	// off the AF_PACKET send path (rawpacket.go: faster, but past the
 	// host's netfilter OUTPUT/POSTROUTING, policy routing and qdisc).
 	RawSocketSend bool
-	// RawRecvPoll makes the raw ESP socket non-blocking and waits for it
-	// in the runtime's poller, as before 2026-12-03 (raw.go: the default
-	// blocking receive wakes less).
-	RawRecvPoll bool
 	// UnderlayMTU is the path MTU between the gateways, used to compute the
 	// MSS clamp; default 1500.
 	UnderlayMTU int
@@ -440,7 +436,7 @@ func (d *Dataplane) open(ctx context.Context) error {
 	}
 	d.ikeSock = openIKESockets(d.ikeBind, d.nattBind)
 	if d.cfg.RawESP {
-		if d.raw, err = openRawESP(!d.cfg.RawSocketSend, d.cfg.RawRecvPoll); err != nil {
+		if d.raw, err = openRawESP(!d.cfg.RawSocketSend); err != nil {
 			return fmt.Errorf("dataplane: raw ESP socket: %w", err)
 		}
 	}

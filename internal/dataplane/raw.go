@@ -3,8 +3,8 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
-	"os"
 	"syscall"
 	"time"
 	"unsafe"
@@ -37,17 +37,8 @@ import (
 // With pkt (the default, see rawpacket.go) most sends leave on an
 // AF_PACKET socket past the kernel's IP output path instead; the raw
 // socket takes the rest, and always receives.
-//
-// The socket is blocking and outside the runtime's poller (unless
-// openRawESP's poll): registered with epoll, the socket's wait queue
-// always has a waiter, so every packet queued to it ran the epoll
-// callback (a lock with interrupts off, costly in this VM) even while the
-// receiver was busy with the previous batch; blocking in recvmmsg
-// (MSG_WAITFORONE), the receiver is on the wait queue only while it waits,
-// and a packet queued meanwhile wakes nothing. Close shuts the socket down
-// to wake a waiting receiver.
 type rawESP struct {
-	f  *os.File
+	c  *net.IPConn
 	rc syscall.RawConn
 	// hdrincl is whether IP_HDRINCL is on: sends carry their own header.
 	hdrincl bool
@@ -89,52 +80,44 @@ const rawHeaderLen = 20
 const rawTTL = 64
 
 // openRawESP opens the raw socket, and with packet the AF_PACKET send
-// path, in the calling thread's network namespace. With poll the socket
-// is non-blocking and registered with the runtime's poller (as before
-// 2026-12-03; Config.RawRecvPoll).
-func openRawESP(packet, poll bool) (*rawESP, error) {
-	typ := unix.SOCK_RAW | unix.SOCK_CLOEXEC
-	if poll {
-		typ |= unix.SOCK_NONBLOCK
-	}
-	fd, err := unix.Socket(unix.AF_INET, typ, unix.IPPROTO_ESP)
+// path, in the calling thread's network namespace.
+func openRawESP(packet bool) (*rawESP, error) {
+	c, err := net.ListenIP("ip4:50", nil)
 	if err != nil {
+		return nil, err
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
 		return nil, fmt.Errorf("dataplane: raw ESP socket: %w", err)
 	}
-	// As conn.StdNetBind does for UDP: large buffers, beyond rmem_max
-	// when we have CAP_NET_ADMIN.
-	const size = 7 << 20
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size)
-	r := &rawESP{f: os.NewFile(uintptr(fd), "raw-esp")}
-	r.hdrincl = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_HDRINCL, 1) == nil
-	if r.rc, err = r.f.SyscallConn(); err != nil {
-		r.f.Close()
-		return nil, fmt.Errorf("dataplane: raw ESP socket: %w", err)
-	}
+	r := &rawESP{c: c, rc: rc}
+	rc.Control(func(fd uintptr) {
+		// As conn.StdNetBind does for UDP: large buffers, beyond
+		// rmem_max when we have CAP_NET_ADMIN.
+		const size = 7 << 20
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, size)
+		r.hdrincl = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_HDRINCL, 1) == nil
+	})
 	r.hdrs, r.iovs, r.names = newMmsgHdrs[unix.RawSockaddrInet4](conn.IdealBatchSize)
 	for i := range r.names {
 		r.names[i].Family = unix.AF_INET
 	}
 	if packet && r.hdrincl {
 		if r.pkt, err = openPacketSend(); err != nil {
-			r.f.Close()
+			c.Close()
 			return nil, err
 		}
 	}
 	return r, nil
 }
 
-// Close closes the sockets; a receiver waiting in recvmmsg returns (no
-// packets, or an error).
 func (r *rawESP) Close() error {
 	if r.pkt != nil {
 		r.pkt.Close()
 	}
-	// Shutting down wakes a receiver blocked in the kernel (closing does
-	// not); on an unconnected socket it reports ENOTCONN but still does.
-	r.rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_RD) })
-	return r.f.Close()
+	return r.c.Close()
 }
 
 // rawFrame returns the packet to send for e's sealed ESP packet (e.pkt) to
@@ -235,22 +218,19 @@ func (r *rawESP) sendmmsg(hdrs []mmsghdr) (int, error) { return mmsg(r.rc, true,
 
 // recvmmsg reads up to len(hdrs) packets with one system call (waiting for
 // the first) and returns how many arrived; hdrs[i].len is each one's size.
-// After Close it returns no packets or an error.
 func (r *rawESP) recvmmsg(hdrs []mmsghdr) (int, error) { return mmsg(r.rc, false, hdrs) }
 
-// mmsg is sendmmsg(2) (write) or recvmmsg(2) (with MSG_WAITFORONE: wait
-// for the first message only) on the socket of rc: blocking in the kernel
-// on a blocking socket, through the runtime's poller on a non-blocking one
-// (EAGAIN waits for readiness).
+// mmsg is sendmmsg(2) (write) or recvmmsg(2) on the socket of rc, through
+// the runtime's poller (EAGAIN waits for readiness).
 func mmsg(rc syscall.RawConn, write bool, hdrs []mmsghdr) (int, error) {
-	trap, wait, flags := uintptr(unix.SYS_RECVMMSG), rc.Read, uintptr(unix.MSG_WAITFORONE)
+	trap, wait := uintptr(unix.SYS_RECVMMSG), rc.Read
 	if write {
-		trap, wait, flags = unix.SYS_SENDMMSG, rc.Write, 0
+		trap, wait = unix.SYS_SENDMMSG, rc.Write
 	}
 	var n int
 	var errno syscall.Errno
 	err := wait(func(fd uintptr) bool {
-		m, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), flags, 0, 0)
+		m, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), 0, 0, 0)
 		if e == unix.EAGAIN {
 			return false
 		}
@@ -312,9 +292,6 @@ func (d *Dataplane) routineReceiveRaw() {
 	errorsInARow := 0
 	for {
 		count, err := d.raw.recvmmsg(hdrs)
-		if err == nil && count == 0 && d.closed.Load() {
-			return // shut down by Close
-		}
 		if err != nil {
 			if d.closed.Load() {
 				return

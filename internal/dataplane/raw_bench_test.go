@@ -23,7 +23,7 @@ func BenchmarkRawESPSend(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var r *rawESP
 			must(b, ns.Do(func() (err error) {
-				r, err = openRawESP(false, false)
+				r, err = openRawESP(false)
 				return err
 			}))
 			defer r.Close()

@@ -32,7 +32,7 @@ func BenchmarkRawESPSendVeth(b *testing.B) {
 
 	b.Run("raw", func(b *testing.B) {
 		var r *rawESP
-		must(b, a.Do(func() (err error) { r, err = openRawESP(false, false); return err }))
+		must(b, a.Do(func() (err error) { r, err = openRawESP(false); return err }))
 		defer r.Close()
 		defer checkReceived(b, peer)()
 		benchRawSend(b, r, dst)
@@ -40,7 +40,7 @@ func BenchmarkRawESPSendVeth(b *testing.B) {
 
 	b.Run("packet", func(b *testing.B) {
 		var r *rawESP
-		must(b, a.Do(func() (err error) { r, err = openRawESP(true, false); return err }))
+		must(b, a.Do(func() (err error) { r, err = openRawESP(true); return err }))
 		defer r.Close()
 		waitHop(b, r, dst)
 		defer checkReceived(b, peer)()
