@@ -187,6 +187,11 @@ type supervisor struct {
 	lastRev int64
 	lastErr string
 	read    bool
+	// built is the last status given to the Reporter and builtOf the
+	// instance it is of (nil: none), whose traffic counters the builds
+	// between two counter refreshes keep. Owned by routineReport.
+	built   agentapi.Status
+	builtOf *instance
 }
 
 // poke asks routineReport for a report soon.
@@ -335,8 +340,9 @@ func (s *supervisor) routineReport(ctx context.Context) {
 			}
 		}
 		since := time.Since(built)
-		build := changed && since >= max(reportSettle, changeShare*cost) || since >= max(countersEvery, countersShare*cost)
-		if t0 := time.Now(); s.snapshot(rep, build) {
+		counters := since >= max(countersEvery, countersShare*cost)
+		build := counters || changed && since >= max(reportSettle, changeShare*cost)
+		if t0 := time.Now(); s.snapshot(rep, build, counters) {
 			built, cost, changed = t0, time.Since(t0), false
 		}
 		i := s.server.Load()
@@ -365,11 +371,15 @@ func (s *supervisor) routineReport(ctx context.Context) {
 
 // snapshot reads the revision and apply error into s.lastRev and
 // s.lastErr and, with build (or before the first status), gives rep the
-// instance's current status; it reports whether it did. While apply
-// holds s.mu it changes nothing (the process is alive, and a heartbeat
-// must not wait for an instance to stop), unless nothing was read yet.
-// Called by routineReport only.
-func (s *supervisor) snapshot(rep *agentapi.Reporter, build bool) bool {
+// instance's current status; it reports whether it did. The traffic
+// counters are read afresh with counters (the periodic refresh), for a
+// new instance and for entries the last status built lacks; otherwise
+// they are the last status's (Agent.StatusKeepTraffic): a build after a
+// state change reads no counters of unchanged tunnels. While apply holds
+// s.mu it changes nothing (the process is alive, and a heartbeat must
+// not wait for an instance to stop), unless nothing was read yet. Called
+// by routineReport only.
+func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) bool {
 	if !s.mu.TryLock() {
 		if s.read {
 			return false
@@ -382,8 +392,13 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build bool) bool {
 	}
 	build = build || rep.Seq() == 0
 	var st agentapi.Status
-	if build && s.run != nil {
-		st = s.run.ag.Status()
+	run := s.run
+	if build && run != nil {
+		if counters || run != s.builtOf {
+			st = run.ag.Status()
+		} else {
+			st = run.ag.StatusKeepTraffic(&s.built)
+		}
 	}
 	s.mu.Unlock()
 	if !build {
@@ -393,6 +408,7 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build bool) bool {
 		s.log.Error("cannot encode the status", "err", err)
 		return false
 	}
+	s.built, s.builtOf = st, run
 	return true
 }
 
