@@ -15,6 +15,8 @@
 #
 # Env: SCALE="1000"  peer counts; REPEATS=5; WINDOW=32; IDLE=45s (covers
 #      every tunnel's first liveness check, 24-30 s after it came up);
+#      SETTLE=2s between the last setup and the idle window (in remote
+#      mode the last clients' reports may still be on their way then);
 #      DPD=on: dead peer detection on both responders and the client
 #      (vpngw's default 45 s timeout, strongSwan dpd_delay = 30s); DPD=off:
 #      strongSwan dpd_delay = 0, vpngw and client the longest timeout;
@@ -79,6 +81,7 @@ SCALE=${SCALE:-1000}
 REPEATS=${REPEATS:-5}
 WINDOW=${WINDOW:-32}
 IDLE=${IDLE:-45s}
+SETTLE=${SETTLE:-2s}
 DPD=${DPD:-on}
 HEAPPROF=${HEAPPROF:-}
 PING_TRIES=${PING_TRIES:-5}
@@ -214,7 +217,7 @@ run_vpngw() { # N REPEAT
 		profpid=$!
 		PIDS+=("$profpid")
 	fi
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "$impl scale N=$n repeat $r"
 	if [ -n "$HEAPPROF" ]; then
 		curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/heap-$impl-n$n-r$r.pprof" "http://agent/debug/pprof/heap?gc=1" ||
@@ -242,7 +245,7 @@ run_strongswan() { # N REPEAT
 		{ fail "swanctl --load-all ($MODE, N=$n)"; stop_pid "$pid" 200; return 0; }
 	sleep 2
 	[ "$MODE" = scale ] || base=$(rss "$pid") # P2S baseline: the template, no client
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "strongSwan scale N=$n repeat $r"
 	stop_pid "$pid" 200
 	mv "$dir/charon.log" "$LOGS/strongswan-n$n-r$r-charon.log" 2>/dev/null || true
