@@ -406,11 +406,16 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) bool
 	if !build {
 		return false
 	}
-	if _, err := rep.SetStatus(st); err != nil {
+	changed, err := rep.SetStatus(st)
+	if err != nil {
 		s.log.Error("cannot encode the status", "err", err)
 		return false
 	}
-	s.built, s.builtOf = st, run
+	if changed || run != s.builtOf {
+		// An unchanged status keeps the one the Reporter holds (equal to
+		// st): one copy of a large status retained, not two.
+		s.built, s.builtOf = st, run
+	}
 	return true
 }
 
