@@ -15,6 +15,8 @@
 #
 # Env: SCALE="1000"  peer counts; REPEATS=5; WINDOW=32; IDLE=45s (covers
 #      every tunnel's first liveness check, 24-30 s after it came up);
+#      SETTLE=2s between the last setup and the idle window (in remote
+#      mode the last clients' reports may still be on their way then);
 #      DPD=on: dead peer detection on both responders and the client
 #      (vpngw's default 45 s timeout, strongSwan dpd_delay = 30s); DPD=off:
 #      strongSwan dpd_delay = 0, vpngw and client the longest timeout;
@@ -35,11 +37,21 @@
 #      each N), a 30 s CPU profile of the vpngw agent (its status socket's
 #      /debug/pprof/profile, cpu-IMPL-nN.pprof) and, with REMOTE=1, `perf
 #      record -g` of the control plane (perf-hub-IMPL-nN.data): for the
-#      idle window, SECS past the setups;
+#      idle window, SECS past the setups; CPUPROF_SECS (30) is the
+#      profiles' length; with ALLOCPROF=1 also the agent's heap profile
+#      at the start and at the end of that profile (allocs-IMPL-nN-{0,1}
+#      .pprof: `go tool pprof -sample_index=alloc_space -base` of the two
+#      is what the agent allocated in between; each forces a collection,
+#      which that repeat's idle figure then includes);
 #      REMOTE=1 runs vpngw's agent in remote mode (--server), fed and
 #      reporting over a Unix socket to the control plane's agent API
 #      (`vpngw-bench hub`: reconcile.Hub, as in `vpngw serve`), whose idle
-#      CPU is then reported too ("control plane").
+#      CPU is then reported too ("control plane"); in such a run the impl
+#      vpngw-file (IMPLS="vpngw vpngw-file") is the same agent binary from
+#      its config file, without the control plane: file against remote
+#      mode in one run;
+#      AGENT_GODEBUG=gctrace=1 (say) runs the vpngw agents with that
+#      GODEBUG (the collector's trace then lands in their logs).
 #
 # P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
 # variant: the same load client and addresses, but each client is a
@@ -69,6 +81,7 @@ SCALE=${SCALE:-1000}
 REPEATS=${REPEATS:-5}
 WINDOW=${WINDOW:-32}
 IDLE=${IDLE:-45s}
+SETTLE=${SETTLE:-2s}
 DPD=${DPD:-on}
 HEAPPROF=${HEAPPROF:-}
 PING_TRIES=${PING_TRIES:-5}
@@ -80,6 +93,8 @@ TRACE=${TRACE:-}
 # write events: perf's own writes would feed back into the trace).
 TRACE_EVENTS=${TRACE_EVENTS:-sched:sched_waking,sched:sched_wakeup,sched:sched_switch,net:netif_rx,syscalls:sys_enter_sendmsg,syscalls:sys_exit_sendmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_exit_sendmmsg,syscalls:sys_enter_sendto,syscalls:sys_exit_recvmmsg,syscalls:sys_exit_recvmsg,syscalls:sys_exit_recvfrom,syscalls:sys_enter_epoll_pwait,syscalls:sys_exit_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_exit_futex,syscalls:sys_enter_connect,syscalls:sys_exit_getsockname,irq_vectors:reschedule_entry}
 CPUPROF=${CPUPROF:-}
+CPUPROF_SECS=${CPUPROF_SECS:-30}
+ALLOCPROF=${ALLOCPROF:-}
 PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
@@ -158,6 +173,7 @@ EOF
 }
 
 run_vpngw_before() { VPNGW_BIN=$VPNGW_BEFORE IMPL=vpngw-before run_vpngw "$@"; }
+run_vpngw_file() { IMPL=vpngw-file FILE_MODE=1 run_vpngw "$@"; }
 run_vpngw() { # N REPEAT
 	local n=$1 r=$2 base pid perfpid= impl=${IMPL:-vpngw} cfg=$CONF/$n/scale-vpngw.yaml p2s=()
 	if [ "$MODE" = p2s ]; then cfg=$CONF/$n/p2s-vpngw.yaml p2s=(-p2s "$CONF/$n"); fi
@@ -171,13 +187,13 @@ run_vpngw() { # N REPEAT
 		stop_pid "$pid" 200
 	fi
 	local hubpid=0 src=(--config "$cfg")
-	if [ -n "$REMOTE" ]; then
+	if [ -n "$REMOTE" ] && [ -z "${FILE_MODE:-}" ]; then
 		nsx_bg "$NS_R" "$LOGS/hub-$impl-n$n-r$r.log" "$BENCH" hub -config "$cfg" -socket "$RUN/hub.sock" -instance scale
 		hubpid=$BG_PID
 		for _ in $(seq 1 100); do [ -S "$RUN/hub.sock" ] && break; sleep 0.05; done
 		src=(--server "unix://$RUN/hub.sock" --instance scale --state-dir "$RUN/state-$impl")
 	fi
-	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r.log" "$VPNGW_BIN" agent "${src[@]}" --log-level warn
+	nsx_bg "$NS_R" "$LOGS/$impl-n$n-r$r.log" env ${AGENT_GODEBUG:+GODEBUG=$AGENT_GODEBUG} "$VPNGW_BIN" agent "${src[@]}" --log-level warn
 	pid=$BG_PID
 	for _ in $(seq 1 1200); do [ -S "$SOCK" ] && break; alive "$pid" || break; sleep 0.05; done
 	[ -S "$SOCK" ] || { fail "vpngw agent with $n connections did not come up"; stop_pid "$pid" 200; return 0; }
@@ -192,14 +208,16 @@ run_vpngw() { # N REPEAT
 	if [ -n "$CPUPROF" ] && [ "$r" = 1 ]; then
 		(
 			sleep "$CPUPROF"
-			[ "$hubpid" = 0 ] || perf record -g -F 499 -p "$hubpid" -o "$RESULTS/perf-hub-$impl-n$n.data" -- sleep 30 >"$LOGS/perf-hub-$impl-n$n.log" 2>&1 &
-			curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/cpu-$impl-n$n.pprof" "http://agent/debug/pprof/profile?seconds=30"
+			[ "$hubpid" = 0 ] || perf record -g -F 499 -p "$hubpid" -o "$RESULTS/perf-hub-$impl-n$n.data" -- sleep "$CPUPROF_SECS" >"$LOGS/perf-hub-$impl-n$n.log" 2>&1 &
+			[ -z "$ALLOCPROF" ] || curl -s --max-time 30 --unix-socket "$SOCK" -o "$RESULTS/allocs-$impl-n$n-0.pprof" "http://agent/debug/pprof/heap?gc=1"
+			curl -s --max-time $((CPUPROF_SECS + 30)) --unix-socket "$SOCK" -o "$RESULTS/cpu-$impl-n$n.pprof" "http://agent/debug/pprof/profile?seconds=$CPUPROF_SECS"
+			[ -z "$ALLOCPROF" ] || curl -s --max-time 30 --unix-socket "$SOCK" -o "$RESULTS/allocs-$impl-n$n-1.pprof" "http://agent/debug/pprof/heap?gc=1"
 			wait
 		) &
 		profpid=$!
 		PIDS+=("$profpid")
 	fi
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "$impl scale N=$n repeat $r"
 	if [ -n "$HEAPPROF" ]; then
 		curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/heap-$impl-n$n-r$r.pprof" "http://agent/debug/pprof/heap?gc=1" ||
@@ -227,7 +245,7 @@ run_strongswan() { # N REPEAT
 		{ fail "swanctl --load-all ($MODE, N=$n)"; stop_pid "$pid" 200; return 0; }
 	sleep 2
 	[ "$MODE" = scale ] || base=$(rss "$pid") # P2S baseline: the template, no client
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -dpd="$dpd" "${p2s[@]}" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" "${p2s[@]}" ||
 		fail "strongSwan scale N=$n repeat $r"
 	stop_pid "$pid" 200
 	mv "$dir/charon.log" "$LOGS/strongswan-n$n-r$r-charon.log" 2>/dev/null || true

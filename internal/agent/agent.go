@@ -66,6 +66,7 @@ import (
 	"github.com/vpngw/vpngw/internal/ike/ikev1"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
 	"github.com/vpngw/vpngw/internal/transform"
+	"github.com/vpngw/vpngw/internal/tunstat"
 )
 
 // Options configure an Agent beyond its Config.
@@ -507,7 +508,27 @@ func (a *Agent) Rekey(ctx context.Context, name string, ikeSA bool) error {
 // the loop's last event and the traffic counters read from the data plane.
 // It runs in the caller's goroutine, costs O(connections) there and
 // nothing on the loop.
-func (a *Agent) Status() Status {
+func (a *Agent) Status() Status { return a.status(nil) }
+
+// StatusKeepTraffic is Status for a caller that holds an earlier snapshot
+// of this agent (prev) and wants the current state but not fresh traffic
+// counters: each connection and client listed in prev with counters keeps
+// prev's (the same *TunnelStats, shared: neither snapshot may be
+// modified), and only the others have theirs read from the data plane.
+// Remote mode builds its status this way after a state change and reads
+// every counter only at its periodic counter refresh: a build after a
+// change then costs no data plane lookup (and no allocation) per
+// unchanged tunnel. The gateway-wide data plane counters are read as in
+// Status.
+func (a *Agent) StatusKeepTraffic(prev *Status) Status {
+	if prev == nil {
+		return a.status(nil)
+	}
+	return a.status(prev)
+}
+
+// status is Status, or StatusKeepTraffic with prev.
+func (a *Agent) status(prev *Status) Status {
 	b := &a.book
 	b.mu.Lock()
 	st := Status{Name: b.name, LocalAddress: b.local, Started: b.started, TUN: b.tun}
@@ -527,16 +548,23 @@ func (a *Agent) Status() Status {
 	pl := b.pool
 	b.mu.Unlock()
 	sortByName(st.Connections)
+	var prevConns, prevClients []ConnectionStatus
+	if prev != nil {
+		prevConns = prev.Connections
+		if prev.PointToSite != nil {
+			prevClients = prev.PointToSite.Clients
+		}
+	}
 	if dp != nil {
 		g := dp.Stats()
 		st.Dataplane = &g
-		addTraffic(dp, st.Connections)
+		addTraffic(st.Connections, prevConns, dp.TunnelStats)
 	}
 	st.BGP = a.bgpStatus()
 	if p := st.PointToSite; p != nil {
 		sortByName(p.Clients)
 		if dp != nil {
-			addTraffic(dp, p.Clients)
+			addTraffic(p.Clients, prevClients, dp.TunnelStats)
 		}
 		if pl != nil {
 			p.LeasedAddresses, p.PoolSize = pl.Stats()
@@ -549,12 +577,36 @@ func sortByName(cs []ConnectionStatus) {
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 }
 
-// addTraffic fills in the tunnels' traffic counters.
-func addTraffic(dp *dataplane.Dataplane, cs []ConnectionStatus) {
+// addTraffic fills in the tunnels' traffic counters of cs (sorted by
+// name, without counters): an entry of the same name in prev (an earlier
+// snapshot, sorted by name; nil: none) that has counters lends them, the
+// others are read (read: the data plane's TunnelStats) into one
+// allocation.
+func addTraffic(cs, prev []ConnectionStatus, read func(string) (tunstat.TunnelStats, bool)) {
+	missing, j := 0, 0
 	for i := range cs {
 		c := &cs[i]
-		if ts, ok := dp.TunnelStats(c.Name); ok {
-			c.Traffic = &ts
+		for j < len(prev) && prev[j].Name < c.Name {
+			j++
+		}
+		if j < len(prev) && prev[j].Name == c.Name && prev[j].Traffic != nil {
+			c.Traffic, c.IngressBytes, c.EgressBytes = prev[j].Traffic, prev[j].IngressBytes, prev[j].EgressBytes
+			continue
+		}
+		missing++
+	}
+	if missing == 0 {
+		return
+	}
+	fresh := make([]tunstat.TunnelStats, 0, missing) // never grows: the pointers below stay valid
+	for i := range cs {
+		c := &cs[i]
+		if c.Traffic != nil {
+			continue
+		}
+		if ts, ok := read(c.Name); ok {
+			fresh = append(fresh, ts)
+			c.Traffic = &fresh[len(fresh)-1]
 			c.IngressBytes, c.EgressBytes = ts.RxBytes, ts.TxBytes
 		}
 	}

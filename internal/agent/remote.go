@@ -32,7 +32,9 @@ package agent
 // the one the server holds, as a delta of the connections and clients
 // that changed; the other heartbeats are bare. Building a status costs
 // work proportional to the tunnels (a copy and a comparison per entry;
-// only changed entries are encoded), so the gaps between builds grow with
+// only changed entries are encoded; the data plane's per-tunnel counters
+// are read at the counter refresh only, a build after a change keeps the
+// last build's), so the gaps between builds grow with
 // what the last one cost (changeShare, countersShare): an instance with
 // 10,000 clients spends at most about 0.1 % of a core building statuses
 // while idle, 5 % while clients come and go.
@@ -187,6 +189,11 @@ type supervisor struct {
 	lastRev int64
 	lastErr string
 	read    bool
+	// built is the last status given to the Reporter and builtOf the
+	// instance it is of (nil: none), whose traffic counters the builds
+	// between two counter refreshes keep. Owned by routineReport.
+	built   agentapi.Status
+	builtOf *instance
 }
 
 // poke asks routineReport for a report soon.
@@ -335,8 +342,9 @@ func (s *supervisor) routineReport(ctx context.Context) {
 			}
 		}
 		since := time.Since(built)
-		build := changed && since >= max(reportSettle, changeShare*cost) || since >= max(countersEvery, countersShare*cost)
-		if t0 := time.Now(); s.snapshot(rep, build) {
+		counters := since >= max(countersEvery, countersShare*cost)
+		build := counters || changed && since >= max(reportSettle, changeShare*cost)
+		if t0 := time.Now(); s.snapshot(rep, build, counters) {
 			built, cost, changed = t0, time.Since(t0), false
 		}
 		i := s.server.Load()
@@ -365,11 +373,15 @@ func (s *supervisor) routineReport(ctx context.Context) {
 
 // snapshot reads the revision and apply error into s.lastRev and
 // s.lastErr and, with build (or before the first status), gives rep the
-// instance's current status; it reports whether it did. While apply
-// holds s.mu it changes nothing (the process is alive, and a heartbeat
-// must not wait for an instance to stop), unless nothing was read yet.
-// Called by routineReport only.
-func (s *supervisor) snapshot(rep *agentapi.Reporter, build bool) bool {
+// instance's current status; it reports whether it did. The traffic
+// counters are read afresh with counters (the periodic refresh), for a
+// new instance and for entries the last status built lacks; otherwise
+// they are the last status's (Agent.StatusKeepTraffic): a build after a
+// state change reads no counters of unchanged tunnels. While apply holds
+// s.mu it changes nothing (the process is alive, and a heartbeat must
+// not wait for an instance to stop), unless nothing was read yet. Called
+// by routineReport only.
+func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) bool {
 	if !s.mu.TryLock() {
 		if s.read {
 			return false
@@ -382,16 +394,27 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build bool) bool {
 	}
 	build = build || rep.Seq() == 0
 	var st agentapi.Status
-	if build && s.run != nil {
-		st = s.run.ag.Status()
+	run := s.run
+	if build && run != nil {
+		if counters || run != s.builtOf {
+			st = run.ag.Status()
+		} else {
+			st = run.ag.StatusKeepTraffic(&s.built)
+		}
 	}
 	s.mu.Unlock()
 	if !build {
 		return false
 	}
-	if _, err := rep.SetStatus(st); err != nil {
+	changed, err := rep.SetStatus(st)
+	if err != nil {
 		s.log.Error("cannot encode the status", "err", err)
 		return false
+	}
+	if changed || run != s.builtOf {
+		// An unchanged status keeps the one the Reporter holds (equal to
+		// st): one copy of a large status retained, not two.
+		s.built, s.builtOf = st, run
 	}
 	return true
 }

@@ -197,6 +197,7 @@ func run(ctx context.Context, args []string) error {
 		fs.IntVar(&o.HubPID, "hub-pid", 0, "the PID of the control plane the responder reports to (remote mode; 0: none)")
 		fs.IntVar(&o.BaseRSSkB, "base-rss", 0, "the responder's RSS (kB) with no peer configured")
 		fs.DurationVar(&o.Idle, "idle", 10*time.Second, "idle window with all tunnels up")
+		fs.DurationVar(&o.Settle, "settle", 2*time.Second, "wait between the last setup and the idle window")
 		fs.DurationVar(&o.Deadline, "deadline", 5*time.Minute, "bound of the setup phase")
 		fs.BoolVar(&o.DPD, "dpd", true, "the load client checks liveness (default DPD timeout, 45 s); false: the longest timeout (3600 s)")
 		fs.StringVar(&o.P2SDir, "p2s", "", "point-to-site clients (certificate auth, CFG_REQUEST) with the plan in this directory (scale-plan -p2s)")

@@ -59,8 +59,11 @@ type scaleOptions struct {
 	HubPID    int           // the control plane's PID (remote mode; 0: none)
 	BaseRSSkB int           // the responder's RSS with no peer configured
 	Idle      time.Duration // idle window with all tunnels up
-	Deadline  time.Duration // the whole setup phase
-	IKE, ESP  string        // proposals
+	// Settle is the wait between the last setup and the idle window (the
+	// responder's last installs, logs and, in remote mode, reports).
+	Settle   time.Duration
+	Deadline time.Duration // the whole setup phase
+	IKE, ESP string        // proposals
 	// DPD: the client's peers keep the default DPD timeout; false: the
 	// longest (no liveness check within a run).
 	DPD bool
@@ -312,7 +315,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	}
 	// Settle (the responder's last installs and logs), then the idle
 	// window: the engine keeps answering liveness checks meanwhile.
-	idleStart := time.Now().Add(2 * time.Second)
+	idleStart := time.Now().Add(o.Settle)
 	var icpu0, hcpu0 uint64
 	measuring := false
 	for {
