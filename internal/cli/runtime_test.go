@@ -2,7 +2,6 @@ package cli
 
 import (
 	"math"
-	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -33,41 +32,13 @@ func TestTuneRuntime(t *testing.T) {
 		// Restore what the test process had after each case.
 		gc := debug.SetGCPercent(100)
 		limit := debug.SetMemoryLimit(math.MaxInt64)
-		procs := runtime.GOMAXPROCS(0)
 		TuneRuntime(tt.args, func(k string) string { return tt.env[k] })
-		runtime.GOMAXPROCS(procs) // the agent's case may have set one P
 		gotGC := debug.SetGCPercent(gc)
 		gotLimit := debug.SetMemoryLimit(limit)
 		tuned := gotGC == -1 && gotLimit == clientMemoryLimit
 		untouched := gotGC == 100 && gotLimit == math.MaxInt64
 		if tt.tune && !tuned || !tt.tune && !untouched {
 			t.Errorf("%q %v: GC percent %d, memory limit %d; want tuned=%v", tt.args, tt.env, gotGC, gotLimit, tt.tune)
-		}
-	}
-}
-
-// TestAgentProcs: the agent gets one P on one or two CPUs' worth of
-// default procs, not on more, not with GOMAXPROCS set, and no other
-// command is touched.
-func TestAgentProcs(t *testing.T) {
-	tests := []struct {
-		args  []string
-		env   map[string]string
-		procs int
-		want  int
-	}{
-		{args: []string{"agent", "--config", "f"}, procs: 2, want: 1},
-		{args: []string{"agent", "--config", "f"}, procs: 1},
-		{args: []string{"agent", "--config", "f"}, procs: 4},
-		{args: []string{"agent", "--config", "f"}, env: map[string]string{"GOMAXPROCS": "2"}, procs: 2},
-		{args: []string{"serve"}, procs: 2},
-		{args: []string{"lab", "up"}, procs: 2},
-		{args: []string{"network", "list"}, procs: 2},
-		{args: nil, procs: 2},
-	}
-	for _, tt := range tests {
-		if got := agentProcs(tt.args, func(k string) string { return tt.env[k] }, tt.procs); got != tt.want {
-			t.Errorf("%q %v with %d procs: %d, want %d", tt.args, tt.env, tt.procs, got, tt.want)
 		}
 	}
 }
