@@ -520,14 +520,9 @@ func (a *Agent) Status() Status { return a.status(nil) }
 // change then costs no data plane lookup (and no allocation) per
 // unchanged tunnel. The gateway-wide data plane counters are read as in
 // Status.
-func (a *Agent) StatusKeepTraffic(prev *Status) Status {
-	if prev == nil {
-		return a.status(nil)
-	}
-	return a.status(prev)
-}
+func (a *Agent) StatusKeepTraffic(prev *Status) Status { return a.status(prev) }
 
-// status is Status, or StatusKeepTraffic with prev.
+// status is StatusKeepTraffic; with prev nil, Status.
 func (a *Agent) status(prev *Status) Status {
 	b := &a.book
 	b.mu.Lock()
