@@ -28,7 +28,7 @@ func (l loopHost) SendIKE(p ike.Packet) { l.h.SendIKE(p) }
 // must leave in one batch, one data plane send for all n, and answer every
 // check.
 func TestLivenessAnswersBatched(t *testing.T) {
-	for _, n := range []int{1, 100, ikeBatchMax + 44} {
+	for _, n := range []int{1, 100, dataplane.IKEBatchMax + 44} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			now := time.Now()
 			gw := netip.MustParseAddr("192.0.2.1")
@@ -90,7 +90,7 @@ func TestLivenessAnswersBatched(t *testing.T) {
 			if len(client.sent) != n {
 				t.Fatalf("the initiator sent %d liveness checks after 31 s, want %d", len(client.sent), n)
 			}
-			want := (n + ikeBatchMax - 1) / ikeBatchMax
+			want := (n + dataplane.IKEBatchMax - 1) / dataplane.IKEBatchMax
 			if got := exchange(); got != want {
 				t.Errorf("%d liveness answers took %d data plane sends, want %d", n, got, want)
 			}

@@ -235,16 +235,12 @@ func policySelectors(local, remote []netip.Prefix) *dataplane.Selectors {
 	return &dataplane.Selectors{Local: conv(local), Remote: conv(remote)}
 }
 
-// ikeBatchMax is the most datagrams the host holds before it sends them
-// (the data plane sends up to 256 per system call).
-const ikeBatchMax = 256
-
 // SendIKE implements ike.Host: at once, or at the end of the burst the loop
 // is handling (sendLater).
 func (h *host) SendIKE(p ike.Packet) {
 	if h.batching && h.sendBatch != nil {
 		h.out = append(h.out, dataplane.IKEPacket{Data: append([]byte(nil), p.Data...), Local: p.Local, Remote: p.Remote})
-		if len(h.out) >= ikeBatchMax {
+		if len(h.out) >= dataplane.IKEBatchMax {
 			h.sendOut()
 		}
 		return

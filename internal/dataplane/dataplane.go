@@ -540,9 +540,8 @@ func (d *Dataplane) SendIKE(p IKEPacket) error {
 	if !p.Remote.IsValid() {
 		return fmt.Errorf("%w: invalid remote %v", ErrInvalid, p.Remote)
 	}
-	natt := p.Local.Port() == d.cfg.NATTPort || (p.Local.Port() == 0 && p.Remote.Port() == DefaultNATTPort)
 	ep := &conn.StdNetEndpoint{AddrPort: p.Remote}
-	if !natt {
+	if !d.viaNATT(p) {
 		d.stats.ikeOut.Add(1)
 		return d.ikeBind.Send([][]byte{p.Data}, ep)
 	}
@@ -550,6 +549,13 @@ func (d *Dataplane) SendIKE(p IKEPacket) error {
 	copy(buf[esp.NonESPMarkerLen:], p.Data)
 	d.stats.ikeOut.Add(1)
 	return d.nattBind.Send([][]byte{buf}, ep)
+}
+
+// viaNATT reports whether p leaves from the NAT-T socket (behind the
+// non-ESP marker): when its local port is NATTPort, or unset with the
+// remote's port 4500.
+func (d *Dataplane) viaNATT(p IKEPacket) bool {
+	return p.Local.Port() == d.cfg.NATTPort || (p.Local.Port() == 0 && p.Remote.Port() == DefaultNATTPort)
 }
 
 // SendKeepalive sends a NAT-keepalive (a single 0xFF byte, RFC 3948 §2.3)

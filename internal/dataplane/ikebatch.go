@@ -31,9 +31,10 @@ import (
 	"github.com/vpngw/vpngw/internal/esp"
 )
 
-// ikeBatchMax caps the messages of one sendmmsg (the kernel takes at most
-// UIO_MAXIOV, 1024).
-const ikeBatchMax = 256
+// IKEBatchMax caps the messages of one sendmmsg of SendIKEBatch (the
+// kernel takes at most UIO_MAXIOV, 1024); a caller that collects
+// datagrams sends them when it holds this many.
+const IKEBatchMax = 256
 
 // nonESPMarker precedes IKE messages on the NAT-T port (RFC 3948 §2.2).
 var nonESPMarker [esp.NonESPMarkerLen]byte
@@ -105,7 +106,7 @@ func (d *Dataplane) SendIKEBatch(ps []IKEPacket) error {
 			errs = append(errs, fmt.Errorf("%w: invalid remote %v", ErrInvalid, p.Remote))
 			continue
 		}
-		natt := p.Local.Port() == d.cfg.NATTPort || (p.Local.Port() == 0 && p.Remote.Port() == DefaultNATTPort)
+		natt := d.viaNATT(p)
 		v6 := p.Remote.Addr().Is6() && !p.Remote.Addr().Is4In6()
 		k, w := 0, s.ike4
 		switch {
@@ -147,7 +148,7 @@ func (s *ikeSockets) write(w batchWriter, ms []ipv4.Message) error {
 	var errs []error
 	for len(ms) > 0 {
 		s.calls.Add(1)
-		n, err := w(ms[:min(len(ms), ikeBatchMax)], 0)
+		n, err := w(ms[:min(len(ms), IKEBatchMax)], 0)
 		if n < 0 {
 			n = 0
 		}
