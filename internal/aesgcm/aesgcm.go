@@ -1,0 +1,257 @@
+// Package aesgcm is AES-GCM (NIST SP 800-38D) with a 12-byte nonce and a
+// 16-byte tag, for 128- and 256-bit keys: the ESP transforms aes128gcm16
+// and aes256gcm16 (RFC 4106).
+//
+// On amd64 CPUs with AVX-512 (F, VL, BW), VAES, VPCLMULQDQ and BMI2 it runs
+// assembly that encrypts 16 counter blocks per iteration in four 512-bit
+// registers and folds 16 ciphertext blocks into GHASH with one reduction
+// (precomputed powers H^1..H^16). Go's own crypto/cipher GCM uses 128-bit
+// AES-NI and PCLMULQDQ only. Everywhere else (other CPUs, other
+// architectures, AES-192, or when New is asked for ImplGeneric) an AEAD is
+// crypto/cipher's GCM, so the two paths produce identical bytes.
+//
+// An AEAD is stateless after New and safe for concurrent use.
+package aesgcm
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+const (
+	// NonceSize is the GCM nonce length.
+	NonceSize = 12
+	// TagSize is the GCM tag length.
+	TagSize = 16
+	// SaltSize and IVSize split the nonce the ESP way (RFC 4106):
+	// salt from the keying material, then the per-packet IV.
+	SaltSize = 4
+	IVSize   = 8
+
+	// maxPlaintext is GCM's limit with a 96-bit nonce: 2^32-2 blocks.
+	maxPlaintext = (1<<32 - 2) * 16
+)
+
+// Impl selects an implementation.
+type Impl int
+
+const (
+	// ImplAuto uses the assembly when the CPU has the features, the
+	// generic path otherwise.
+	ImplAuto Impl = iota
+	// ImplGeneric always uses crypto/cipher's GCM.
+	ImplGeneric
+)
+
+var errOpen = errors.New("cipher: message authentication failed")
+
+// AEAD is AES-GCM with a 12-byte nonce and a 16-byte tag. It implements
+// cipher.AEAD with crypto/cipher's exact semantics (append to dst,
+// in place when dst and the input alias exactly, Open clears its output
+// and returns an error when the tag does not verify), and adds
+// SealIV/OpenIV that take the nonce as a salt fixed at New plus an
+// 8-byte IV, without allocating.
+type AEAD struct {
+	// k is the expanded key and GHASH powers for the assembly; nil on
+	// the generic path.
+	k *keySched
+	// generic is crypto/cipher's GCM, used when k is nil.
+	generic cipher.AEAD
+	// salt is the nonce prefix SealIV and OpenIV use.
+	salt [SaltSize]byte
+	// nonces recycles nonce buffers for the generic path of SealIV and
+	// OpenIV (a nonce passed through cipher.AEAD escapes).
+	nonces sync.Pool
+}
+
+// keySched is what the assembly reads.
+type keySched struct {
+	// rk holds the nr+1 AES round keys, 16 bytes each.
+	rk [15 * 16]byte
+	nr int
+	// powers holds H^16 … H^1 (entry i is H^(16-i)) in the byte-reflected
+	// form the GHASH code multiplies in, each times x (see ghashPowers),
+	// followed by 16 zero entries so that a batch of b < 16 blocks can
+	// load 16 powers starting at entry 16-b.
+	powers [32][16]byte
+}
+
+// New returns AES-GCM for key (16, 24 or 32 bytes) with the nonce salt
+// salt for SealIV/OpenIV (nil means zero; Seal and Open ignore it). impl
+// chooses the implementation; AES-192 always uses the generic one.
+func New(key, salt []byte, impl Impl) (*AEAD, error) {
+	if salt != nil && len(salt) != SaltSize {
+		return nil, fmt.Errorf("aesgcm: salt is %d bytes, want %d", len(salt), SaltSize)
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("aesgcm: %w", err)
+	}
+	a := &AEAD{}
+	copy(a.salt[:], salt)
+	a.nonces.New = func() any { return new([NonceSize]byte) }
+	if impl == ImplAuto && hasAsm && (len(key) == 16 || len(key) == 32) {
+		a.k = newKeySched(key, b)
+		return a, nil
+	}
+	if a.generic, err = cipher.NewGCM(b); err != nil {
+		return nil, fmt.Errorf("aesgcm: %w", err)
+	}
+	return a, nil
+}
+
+// Accelerated reports whether a uses the assembly.
+func (a *AEAD) Accelerated() bool { return a.k != nil }
+
+// NonceSize returns 12.
+func (a *AEAD) NonceSize() int { return NonceSize }
+
+// Overhead returns the tag length, 16.
+func (a *AEAD) Overhead() int { return TagSize }
+
+// Seal encrypts and authenticates plaintext and aad with nonce and
+// appends the result to dst, as cipher.AEAD's Seal.
+func (a *AEAD) Seal(dst, nonce, plaintext, aad []byte) []byte {
+	if len(nonce) != NonceSize {
+		panic("aesgcm: incorrect nonce length given to GCM")
+	}
+	if a.k == nil {
+		return a.generic.Seal(dst, nonce, plaintext, aad)
+	}
+	var j0 [16]byte
+	copy(j0[:], nonce)
+	return a.seal(dst, &j0, plaintext, aad)
+}
+
+// Open authenticates and decrypts ciphertext and aad with nonce and
+// appends the plaintext to dst, as cipher.AEAD's Open.
+func (a *AEAD) Open(dst, nonce, ciphertext, aad []byte) ([]byte, error) {
+	if len(nonce) != NonceSize {
+		panic("aesgcm: incorrect nonce length given to GCM")
+	}
+	if a.k == nil {
+		return a.generic.Open(dst, nonce, ciphertext, aad)
+	}
+	var j0 [16]byte
+	copy(j0[:], nonce)
+	return a.open(dst, &j0, ciphertext, aad)
+}
+
+// SealIV is Seal with the nonce salt ‖ iv (salt from New), iv 8 bytes.
+func (a *AEAD) SealIV(dst, iv, plaintext, aad []byte) []byte {
+	if len(iv) != IVSize {
+		panic("aesgcm: IV must be 8 bytes")
+	}
+	if a.k == nil {
+		n := a.nonces.Get().(*[NonceSize]byte)
+		copy(n[:], a.salt[:])
+		copy(n[SaltSize:], iv)
+		out := a.generic.Seal(dst, n[:], plaintext, aad)
+		a.nonces.Put(n)
+		return out
+	}
+	var j0 [16]byte
+	copy(j0[:], a.salt[:])
+	copy(j0[SaltSize:], iv)
+	return a.seal(dst, &j0, plaintext, aad)
+}
+
+// OpenIV is Open with the nonce salt ‖ iv (salt from New), iv 8 bytes.
+func (a *AEAD) OpenIV(dst, iv, ciphertext, aad []byte) ([]byte, error) {
+	if len(iv) != IVSize {
+		panic("aesgcm: IV must be 8 bytes")
+	}
+	if a.k == nil {
+		n := a.nonces.Get().(*[NonceSize]byte)
+		copy(n[:], a.salt[:])
+		copy(n[SaltSize:], iv)
+		out, err := a.generic.Open(dst, n[:], ciphertext, aad)
+		a.nonces.Put(n)
+		return out, err
+	}
+	var j0 [16]byte
+	copy(j0[:], a.salt[:])
+	copy(j0[SaltSize:], iv)
+	return a.open(dst, &j0, ciphertext, aad)
+}
+
+// seal is the assembly path; j0 holds the nonce in its first 12 bytes.
+func (a *AEAD) seal(dst []byte, j0 *[16]byte, plaintext, aad []byte) []byte {
+	if uint64(len(plaintext)) > maxPlaintext {
+		panic("aesgcm: message too large for GCM")
+	}
+	ret, out := sliceForAppend(dst, len(plaintext)+TagSize)
+	if inexactOverlap(out, plaintext) {
+		panic("aesgcm: invalid buffer overlap of output and input")
+	}
+	if anyOverlap(out, aad) {
+		panic("aesgcm: invalid buffer overlap of output and additional data")
+	}
+	j0[15] = 1
+	ct := out[:len(plaintext)]
+	ctr32(&a.k.rk, a.k.nr, j0, ct, plaintext)
+	a.tag((*[TagSize]byte)(out[len(plaintext):]), j0, ct, aad)
+	return ret
+}
+
+// open is the assembly path; j0 holds the nonce in its first 12 bytes.
+// It verifies the tag before it decrypts.
+func (a *AEAD) open(dst []byte, j0 *[16]byte, ciphertext, aad []byte) ([]byte, error) {
+	if len(ciphertext) < TagSize || uint64(len(ciphertext)) > maxPlaintext+TagSize {
+		return nil, errOpen
+	}
+	ct, want := ciphertext[:len(ciphertext)-TagSize], ciphertext[len(ciphertext)-TagSize:]
+	ret, out := sliceForAppend(dst, len(ct))
+	if inexactOverlap(out, ciphertext) {
+		panic("aesgcm: invalid buffer overlap of output and input")
+	}
+	if anyOverlap(out, aad) {
+		panic("aesgcm: invalid buffer overlap of output and additional data")
+	}
+	j0[15] = 1
+	var tag [TagSize]byte
+	a.tag(&tag, j0, ct, aad)
+	if subtle.ConstantTimeCompare(tag[:], want) != 1 {
+		// crypto/cipher clears the output on failure (it may have
+		// decrypted into it already); do the same.
+		clear(out)
+		return nil, errOpen
+	}
+	ctr32(&a.k.rk, a.k.nr, j0, out, ct)
+	return ret, nil
+}
+
+// tag computes the GCM tag of ciphertext ct and aad into t; j0 is the
+// pre-counter block.
+func (a *AEAD) tag(t *[TagSize]byte, j0 *[16]byte, ct, aad []byte) {
+	var y, lens [16]byte
+	ghash(&y, &a.k.powers, aad)
+	ghash(&y, &a.k.powers, ct)
+	binary.BigEndian.PutUint64(lens[:8], uint64(len(aad))*8)
+	binary.BigEndian.PutUint64(lens[8:], uint64(len(ct))*8)
+	ghash(&y, &a.k.powers, lens[:])
+	var ek [16]byte
+	encBlock(&a.k.rk, a.k.nr, &ek, j0)
+	// y is byte-reflected: its byte 15 is the tag's byte 0.
+	for i := range t {
+		t[i] = y[15-i] ^ ek[i]
+	}
+}
+
+// sliceForAppend extends in by n bytes, reusing its capacity when it can,
+// and returns the whole slice and the n new bytes (as crypto/cipher does).
+func sliceForAppend(in []byte, n int) (head, tail []byte) {
+	if total := len(in) + n; cap(in) >= total {
+		head = in[:total]
+	} else {
+		head = make([]byte, total)
+		copy(head, in)
+	}
+	tail = head[len(in):]
+	return head, tail
+}
