@@ -32,6 +32,7 @@ var matrix = []struct {
 	v1       bool // connectionProtocol IKEv1, with Azure's IKEv1 offers
 }{
 	{"aes256gcm16-prfsha256-ecp256", "aes256gcm16", false},
+	{"aes128gcm16-prfsha256-ecp256", "aes128gcm16", false},
 	{"aes256-sha256-modp2048", "aes256-sha256", false},
 	{"aes256-sha1-modp1024", "aes128-sha1", false},
 	// IKEv1: strongSwan offers one of Azure's RouteBased Main Mode suites

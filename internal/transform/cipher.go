@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/vpngw/vpngw/internal/aesgcm"
 )
 
 // NewCipher instantiates encryption algorithm encr (with key length keyBits,
@@ -82,6 +84,11 @@ func sliceForAppend(in []byte, n int) (head, tail []byte) {
 // material followed by the 8-byte explicit IV.
 type aeadCipher struct {
 	aead cipher.AEAD // stateless, safe for concurrent use
+	// gcm is set for AES-GCM with a 16-byte ICV (aes*gcm16): it is also
+	// aead, and Seal/Open call its SealIV/OpenIV, which take the salt
+	// fixed at New and need no nonce buffer. It runs the VAES assembly
+	// when the CPU has it (see package aesgcm).
+	gcm *aesgcm.AEAD
 	salt [gcmSaltLen]byte
 	// nonces recycles *[12]byte nonce buffers: a nonce passed through the
 	// cipher.AEAD interface escapes, so a stack array would be allocated
@@ -93,19 +100,19 @@ func newAEADCipher(encr ID, keyMat []byte) (*aeadCipher, error) {
 	key, salt := keyMat[:len(keyMat)-gcmSaltLen], keyMat[len(keyMat)-gcmSaltLen:]
 	var (
 		aead cipher.AEAD
+		gcm  *aesgcm.AEAD
 		err  error
 	)
 	switch encr {
-	case EncrAESGCM12, EncrAESGCM16:
+	case EncrAESGCM16:
+		gcm, err = aesgcm.New(key, salt, aesgcm.ImplAuto)
+		aead = gcm
+	case EncrAESGCM12:
 		var b cipher.Block
 		if b, err = aes.NewCipher(key); err != nil {
 			return nil, fmt.Errorf("transform: AES key: %w", err)
 		}
-		if encr == EncrAESGCM16 {
-			aead, err = cipher.NewGCM(b)
-		} else {
-			aead, err = cipher.NewGCMWithTagSize(b, 12)
-		}
+		aead, err = cipher.NewGCMWithTagSize(b, 12)
 	case EncrChaCha20Poly1305:
 		aead, err = chacha20poly1305.New(key)
 	default:
@@ -114,7 +121,7 @@ func newAEADCipher(encr ID, keyMat []byte) (*aeadCipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transform: %s: %w", Name(TypeENCR, encr), err)
 	}
-	c := &aeadCipher{aead: aead}
+	c := &aeadCipher{aead: aead, gcm: gcm}
 	copy(c.salt[:], salt)
 	c.nonces.New = func() any { return new([12]byte) }
 	return c, nil
@@ -138,6 +145,9 @@ func (c *aeadCipher) Seal(dst, iv, plaintext, aad, tail []byte) []byte {
 	if len(tail) != 0 {
 		panic("transform: AEAD Seal: tail must be empty; put the ESN into aad")
 	}
+	if c.gcm != nil {
+		return c.gcm.SealIV(dst, iv, plaintext, aad)
+	}
 	n := c.nonce(iv)
 	out := c.aead.Seal(dst, n[:], plaintext, aad)
 	c.nonces.Put(n)
@@ -150,6 +160,12 @@ func (c *aeadCipher) Open(dst, iv, ciphertext, aad, tail []byte) ([]byte, error)
 	}
 	if len(tail) != 0 {
 		panic("transform: AEAD Open: tail must be empty; put the ESN into aad")
+	}
+	if c.gcm != nil {
+		if out, err := c.gcm.OpenIV(dst, iv, ciphertext, aad); err == nil {
+			return out, nil
+		}
+		return nil, ErrAuth
 	}
 	n := c.nonce(iv)
 	out, err := c.aead.Open(dst, n[:], ciphertext, aad)
