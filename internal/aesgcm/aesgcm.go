@@ -17,7 +17,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -229,18 +228,7 @@ func (a *AEAD) open(dst []byte, j0 *[16]byte, ciphertext, aad []byte) ([]byte, e
 // tag computes the GCM tag of ciphertext ct and aad into t; j0 is the
 // pre-counter block.
 func (a *AEAD) tag(t *[TagSize]byte, j0 *[16]byte, ct, aad []byte) {
-	var y, lens [16]byte
-	ghash(&y, &a.k.powers, aad)
-	ghash(&y, &a.k.powers, ct)
-	binary.BigEndian.PutUint64(lens[:8], uint64(len(aad))*8)
-	binary.BigEndian.PutUint64(lens[8:], uint64(len(ct))*8)
-	ghash(&y, &a.k.powers, lens[:])
-	var ek [16]byte
-	encBlock(&a.k.rk, a.k.nr, &ek, j0)
-	// y is byte-reflected: its byte 15 is the tag's byte 0.
-	for i := range t {
-		t[i] = y[15-i] ^ ek[i]
-	}
+	gcmTag(&a.k.rk, a.k.nr, &a.k.powers, t, j0, aad, ct)
 }
 
 // sliceForAppend extends in by n bytes, reusing its capacity when it can,

@@ -17,13 +17,9 @@ var hasAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW &&
 //go:noescape
 func ctr32(rk *[15 * 16]byte, nr int, j0 *[16]byte, dst, src []byte)
 
-// ghash folds data, zero-padded to whole blocks, into the GHASH state y
-// (reflected form) with the key powers p.
+// gcmTag computes the GCM tag of ciphertext ct and aad into tag: GHASH
+// with the key powers p, XORed with the encryption of the pre-counter
+// block j0.
 //
 //go:noescape
-func ghash(y *[16]byte, p *[32][16]byte, data []byte)
-
-// encBlock encrypts one block.
-//
-//go:noescape
-func encBlock(rk *[15 * 16]byte, nr int, dst, src *[16]byte)
+func gcmTag(rk *[15 * 16]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, ct []byte)

@@ -198,104 +198,127 @@ ctrDone:
 	VPCLMULQDQ $0x11, b, a, Z12 \
 	VPXORD Z12, Z13, Z13
 
-// func ghash(y *[16]byte, p *[32][16]byte, data []byte)
-TEXT ·ghash(SB), NOSPLIT, $0-40
-	MOVQ y+0(FP), AX
-	MOVQ p+8(FP), BX
-	MOVQ data_base+16(FP), SI
-	MOVQ data_len+24(FP), CX
-	TESTQ CX, CX
-	JZ ghashDone
+// GHASHBATCH folds the next min(CX, 256) bytes at SI (zero-padded to
+// whole blocks) into the state X8 (Z8, upper lanes zero) with the powers
+// at BX, and advances SI and CX by 256. Needs Z31 = bswapMask, Z30 =
+// gfPoly, R9 = 16, R12 = 0, R13 = 64. Clobbers Z0-Z7, Z10-Z13, DX, R10,
+// R11, K1-K4.
+#define GHASHBATCH \
+	MASKS \
+	VMOVDQU8.Z 0(SI), K1, Z0 \
+	VMOVDQU8.Z 64(SI), K2, Z1 \
+	VMOVDQU8.Z 128(SI), K3, Z2 \
+	VMOVDQU8.Z 192(SI), K4, Z3 \
+	VPSHUFB Z31, Z0, Z0 \
+	VPSHUFB Z31, Z1, Z1 \
+	VPSHUFB Z31, Z2, Z2 \
+	VPSHUFB Z31, Z3, Z3 \
+	VPXORD Z8, Z0, Z0 \
+	MOVQ CX, DX \
+	ADDQ $15, DX \
+	SHRQ $4, DX \
+	CMPQ DX, R9 \
+	CMOVQGT R9, DX \
+	MOVQ R9, R10 \
+	SUBQ DX, R10 \
+	SHLQ $4, R10 \
+	ADDQ BX, R10 \
+	VMOVDQU64 0(R10), Z4 \
+	VMOVDQU64 64(R10), Z5 \
+	VMOVDQU64 128(R10), Z6 \
+	VMOVDQU64 192(R10), Z7 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z13, Z13, Z13 \
+	MULACC(Z0, Z4) \
+	MULACC(Z1, Z5) \
+	MULACC(Z2, Z6) \
+	MULACC(Z3, Z7) \
+	REDUCE \
+	VEXTRACTI64X4 $1, Z13, Y12 \
+	VPXOR Y12, Y13, Y13 \
+	VEXTRACTI128 $1, Y13, X12 \
+	VPXOR X12, X13, X8 \
+	ADDQ $256, SI \
+	SUBQ $256, CX
+
+// REDUCE reduces the products in Z10, Z11, Z13 into Z13, lane by lane.
+#define REDUCE \
+	VPCLMULQDQ $0x01, Z10, Z30, Z12 \
+	VPSHUFD $0x4e, Z10, Z10 \
+	VPXORD Z10, Z11, Z11 \
+	VPXORD Z12, Z11, Z11 \
+	VPCLMULQDQ $0x01, Z11, Z30, Z12 \
+	VPSHUFD $0x4e, Z11, Z11 \
+	VPXORD Z11, Z13, Z13 \
+	VPXORD Z12, Z13, Z13
+
+// func gcmTag(rk *[240]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, ct []byte)
+//
+// The GCM tag: GHASH of aad, ct and the length block, XORed with the
+// encrypted pre-counter block j0.
+TEXT ·gcmTag(SB), NOSPLIT, $0-88
+	MOVQ p+16(FP), BX
 	XORQ R12, R12
 	MOVQ $64, R13
 	MOVQ $16, R9
-
 	VBROADCASTI32X4 bswapMask<>(SB), Z31
 	VBROADCASTI32X4 gfPoly<>(SB), Z30
-	VMOVDQU (AX), X8 // the state, upper lanes zero
+	VPXOR X8, X8, X8
+	MOVQ aad_base+40(FP), SI
+	MOVQ aad_len+48(FP), CX
+	XORQ R8, R8 // 0 while hashing aad, 1 while hashing ct
 
-ghashLoop:
-	MASKS
-	VMOVDQU8.Z 0(SI), K1, Z0
-	VMOVDQU8.Z 64(SI), K2, Z1
-	VMOVDQU8.Z 128(SI), K3, Z2
-	VMOVDQU8.Z 192(SI), K4, Z3
-	VPSHUFB Z31, Z0, Z0
-	VPSHUFB Z31, Z1, Z1
-	VPSHUFB Z31, Z2, Z2
-	VPSHUFB Z31, Z3, Z3
-	VPXORD Z8, Z0, Z0
+tagSegment:
+	TESTQ CX, CX
+	JZ tagNextSegment
 
-	// b = min(ceil(CX/16), 16) blocks in this batch multiply H^b … H^1:
-	// the powers from entry 16-b on (zero entries follow H^1).
-	MOVQ CX, DX
-	ADDQ $15, DX
-	SHRQ $4, DX
-	CMPQ DX, R9
-	CMOVQGT R9, DX
-	MOVQ R9, R10
-	SUBQ DX, R10
-	SHLQ $4, R10
-	ADDQ BX, R10
-	VMOVDQU64 0(R10), Z4
-	VMOVDQU64 64(R10), Z5
-	VMOVDQU64 128(R10), Z6
-	VMOVDQU64 192(R10), Z7
+tagLoop:
+	GHASHBATCH
+	JG tagLoop
 
+tagNextSegment:
+	TESTQ R8, R8
+	JNZ tagLengths
+	INCQ R8
+	MOVQ ct_base+64(FP), SI
+	MOVQ ct_len+72(FP), CX
+	JMP tagSegment
+
+tagLengths:
+	// The length block reflected: low half ct bits, high half aad bits.
+	MOVQ ct_len+72(FP), DX
+	SHLQ $3, DX
+	MOVQ DX, X0
+	MOVQ aad_len+48(FP), DX
+	SHLQ $3, DX
+	VPINSRQ $1, DX, X0, X0
+	VPXOR X8, X0, X0
+	VMOVDQU 240(BX), X4 // H^1
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
 	VPXORD Z13, Z13, Z13
 	MULACC(Z0, Z4)
-	MULACC(Z1, Z5)
-	MULACC(Z2, Z6)
-	MULACC(Z3, Z7)
+	REDUCE
+	VPSHUFB X31, X13, X13 // back to byte order
 
-	// Reduce: fold the low quarter into the middle, the middle into the
-	// high half (each lane; the fold is linear, so lanes add after).
-	VPCLMULQDQ $0x01, Z10, Z30, Z12
-	VPSHUFD $0x4e, Z10, Z10
-	VPXORD Z10, Z11, Z11
-	VPXORD Z12, Z11, Z11
-	VPCLMULQDQ $0x01, Z11, Z30, Z12
-	VPSHUFD $0x4e, Z11, Z11
-	VPXORD Z11, Z13, Z13
-	VPXORD Z12, Z13, Z13
-
-	// Sum the four lanes into X8.
-	VEXTRACTI64X4 $1, Z13, Y12
-	VPXOR Y12, Y13, Y13
-	VEXTRACTI128 $1, Y13, X12
-	VPXOR X12, X13, X8
-
-	ADDQ $256, SI
-	SUBQ $256, CX
-	JG ghashLoop
-
-	VMOVDQU X8, (AX)
-	VZEROUPPER
-
-ghashDone:
-	RET
-
-// func encBlock(rk *[240]byte, nr int, dst, src *[16]byte)
-TEXT ·encBlock(SB), NOSPLIT, $0-32
+	// X13 ^= AES(j0)
 	MOVQ rk+0(FP), AX
 	MOVQ nr+8(FP), CX
-	MOVQ dst+16(FP), DI
-	MOVQ src+24(FP), SI
-	MOVOU (SI), X0
-	MOVOU (AX), X1
-	PXOR X1, X0
+	MOVQ j0+32(FP), DX
+	VMOVDQU (DX), X0
+	VPXOR (AX), X0, X0
 	ADDQ $16, AX
 	DECQ CX
 
-encLoop:
-	MOVOU (AX), X1
-	AESENC X1, X0
+tagAES:
+	VAESENC (AX), X0, X0
 	ADDQ $16, AX
 	DECQ CX
-	JNZ encLoop
-	MOVOU (AX), X1
-	AESENCLAST X1, X0
-	MOVOU X0, (DI)
+	JNZ tagAES
+	VAESENCLAST (AX), X0, X0
+	VPXOR X0, X13, X13
+	MOVQ tag+24(FP), DI
+	VMOVDQU X13, (DI)
+	VZEROUPPER
 	RET

@@ -88,7 +88,7 @@ type aeadCipher struct {
 	// aead, and Seal/Open call its SealIV/OpenIV, which take the salt
 	// fixed at New and need no nonce buffer. It runs the VAES assembly
 	// when the CPU has it (see package aesgcm).
-	gcm *aesgcm.AEAD
+	gcm  *aesgcm.AEAD
 	salt [gcmSaltLen]byte
 	// nonces recycles *[12]byte nonce buffers: a nonce passed through the
 	// cipher.AEAD interface escapes, so a stack array would be allocated
