@@ -9,35 +9,55 @@ import (
 
 const benchSize = 1400
 
-func benchSA(b testing.TB, esn bool) (*OutboundSA, *InboundSA) {
+// benchCiphers are the AES-256-GCM ciphers the benchmarks run: the
+// tests' crypto/cipher one ("aes256gcm16") and transform's, which is
+// internal/aesgcm's VAES assembly where the CPU has it
+// ("aes256gcm16-transform").
+var benchCiphers = []string{"aes256gcm16", "aes256gcm16-transform"}
+
+func benchSA(b testing.TB, name string, esn bool) (*OutboundSA, *InboundSA) {
 	key := make([]byte, 36)
 	for i := range key {
 		key[i] = byte(i * 7)
 	}
-	return newPair(b, family{"aes256gcm16", transform.EncrAESGCM16, func() transform.Cipher { return newGCM(key, 16) }}, esn)
+	newCipher := func() transform.Cipher { return newGCM(key, 16) }
+	if name == "aes256gcm16-transform" {
+		newCipher = func() transform.Cipher {
+			c, err := transform.NewCipher(transform.EncrAESGCM16, 256, transform.IntegNone, key, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return c
+		}
+	}
+	return newPair(b, family{"aes256gcm16", transform.EncrAESGCM16, newCipher}, esn)
 }
 
 func BenchmarkSeal(b *testing.B) {
-	for _, esn := range []bool{false, true} {
-		name := "aes256gcm16"
-		if esn {
-			name += "-esn"
-		}
-		b.Run(name, func(b *testing.B) {
-			out, _ := benchSA(b, esn)
-			const off = MaxHeadroom
-			store := make([]byte, off+benchSize+MaxTailroom)
-			pkt := testPacket(benchSize, false, 0)
-			b.SetBytes(benchSize)
-			b.ReportAllocs()
-			for b.Loop() {
-				buf := store[:off+benchSize]
-				copy(buf[off:], pkt)
-				if _, err := out.Seal(buf, off); err != nil {
-					b.Fatal(err)
-				}
+	for _, c := range benchCiphers {
+		for _, esn := range []bool{false, true} {
+			name := c
+			if esn {
+				name += "-esn"
 			}
-		})
+			b.Run(name, func(b *testing.B) { benchSeal(b, c, esn) })
+		}
+	}
+}
+
+func benchSeal(b *testing.B, c string, esn bool) {
+	out, _ := benchSA(b, c, esn)
+	const off = MaxHeadroom
+	store := make([]byte, off+benchSize+MaxTailroom)
+	pkt := testPacket(benchSize, false, 0)
+	b.SetBytes(benchSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf := store[:off+benchSize]
+		copy(buf[off:], pkt)
+		if _, err := out.Seal(buf, off); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -45,43 +65,47 @@ func BenchmarkSeal(b *testing.B) {
 // ring of pre-sealed packets; each iteration includes copying the packet
 // into the work buffer, since decryption is in place.
 func BenchmarkOpen(b *testing.B) {
-	for _, esn := range []bool{false, true} {
-		name := "aes256gcm16"
-		if esn {
-			name += "-esn"
+	for _, c := range benchCiphers {
+		for _, esn := range []bool{false, true} {
+			name := c
+			if esn {
+				name += "-esn"
+			}
+			b.Run(name, func(b *testing.B) { benchOpen(b, c, esn) })
 		}
-		b.Run(name, func(b *testing.B) {
-			out, in := benchSA(b, esn)
-			const ring = 1024
-			pkts := make([][]byte, ring)
-			for i := range pkts {
-				buf, off := layout(testPacket(benchSize, false, byte(i)))
-				s, err := out.Seal(buf, off)
-				if err != nil {
-					b.Fatal(err)
-				}
-				pkts[i] = s
-			}
-			work := make([]byte, ScratchLen+len(pkts[0]))
-			b.SetBytes(benchSize)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if i == ring {
-					// Start over: a fresh window accepts the ring again.
-					i = 0
-					in.mu.Lock()
-					in.window.top = 0
-					clear(in.window.blocks)
-					in.mu.Unlock()
-				}
-				copy(work[ScratchLen:], pkts[i])
-				if _, _, _, err := in.Open(work, ScratchLen); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
+	}
+}
+
+func benchOpen(b *testing.B, c string, esn bool) {
+	out, in := benchSA(b, c, esn)
+	const ring = 1024
+	pkts := make([][]byte, ring)
+	for i := range pkts {
+		buf, off := layout(testPacket(benchSize, false, byte(i)))
+		s, err := out.Seal(buf, off)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkts[i] = s
+	}
+	work := make([]byte, ScratchLen+len(pkts[0]))
+	b.SetBytes(benchSize)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == ring {
+			// Start over: a fresh window accepts the ring again.
+			i = 0
+			in.mu.Lock()
+			in.window.top = 0
+			clear(in.window.blocks)
+			in.mu.Unlock()
+		}
+		copy(work[ScratchLen:], pkts[i])
+		if _, _, _, err := in.Open(work, ScratchLen); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
 
@@ -89,29 +113,34 @@ func TestSealOpenAllocs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocation count")
 	}
-	for _, esn := range []bool{false, true} {
-		out, in := benchSA(t, esn)
-		const off = MaxHeadroom
-		store := make([]byte, off+benchSize+MaxTailroom)
-		pkt := testPacket(benchSize, false, 0)
-		work := make([]byte, ScratchLen+benchSize+64)
-		allocs := testing.AllocsPerRun(200, func() {
-			buf := store[:off+benchSize]
-			copy(buf[off:], pkt)
-			s, err := out.Seal(buf, off)
-			if err != nil {
-				t.Fatal(err)
+	for _, c := range benchCiphers {
+		for _, esn := range []bool{false, true} {
+			if allocs := sealOpenAllocs(t, c, esn); allocs != 0 {
+				t.Errorf("%s esn=%v: %v allocations per Seal+Open, want 0", c, esn, allocs)
 			}
-			w := work[:ScratchLen+len(s)]
-			copy(w[ScratchLen:], s)
-			if _, _, _, err := in.Open(w, ScratchLen); err != nil {
-				t.Fatal(err)
-			}
-		})
-		if allocs != 0 {
-			t.Errorf("esn=%v: %v allocations per Seal+Open, want 0", esn, allocs)
 		}
 	}
+}
+
+func sealOpenAllocs(t *testing.T, c string, esn bool) float64 {
+	out, in := benchSA(t, c, esn)
+	const off = MaxHeadroom
+	store := make([]byte, off+benchSize+MaxTailroom)
+	pkt := testPacket(benchSize, false, 0)
+	work := make([]byte, ScratchLen+benchSize+64)
+	return testing.AllocsPerRun(200, func() {
+		buf := store[:off+benchSize]
+		copy(buf[off:], pkt)
+		s, err := out.Seal(buf, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := work[:ScratchLen+len(s)]
+		copy(w[ScratchLen:], s)
+		if _, _, _, err := in.Open(w, ScratchLen); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // BenchmarkMemoryPerSA reports the live heap of one Child SA's ESP state
