@@ -148,15 +148,13 @@ func (a *AEAD) SealIV(dst, iv, plaintext, aad []byte) []byte {
 	}
 	if a.k == nil {
 		n := a.nonces.Get().(*[NonceSize]byte)
-		copy(n[:], a.salt[:])
-		copy(n[SaltSize:], iv)
+		a.ivNonce(n, iv)
 		out := a.generic.Seal(dst, n[:], plaintext, aad)
 		a.nonces.Put(n)
 		return out
 	}
 	var j0 [16]byte
-	copy(j0[:], a.salt[:])
-	copy(j0[SaltSize:], iv)
+	a.ivNonce((*[NonceSize]byte)(j0[:]), iv)
 	return a.seal(dst, &j0, plaintext, aad)
 }
 
@@ -167,16 +165,20 @@ func (a *AEAD) OpenIV(dst, iv, ciphertext, aad []byte) ([]byte, error) {
 	}
 	if a.k == nil {
 		n := a.nonces.Get().(*[NonceSize]byte)
-		copy(n[:], a.salt[:])
-		copy(n[SaltSize:], iv)
+		a.ivNonce(n, iv)
 		out, err := a.generic.Open(dst, n[:], ciphertext, aad)
 		a.nonces.Put(n)
 		return out, err
 	}
 	var j0 [16]byte
-	copy(j0[:], a.salt[:])
-	copy(j0[SaltSize:], iv)
+	a.ivNonce((*[NonceSize]byte)(j0[:]), iv)
 	return a.open(dst, &j0, ciphertext, aad)
+}
+
+// ivNonce writes the nonce salt ‖ iv to n.
+func (a *AEAD) ivNonce(n *[NonceSize]byte, iv []byte) {
+	copy(n[:], a.salt[:])
+	copy(n[SaltSize:], iv)
 }
 
 // seal is the assembly path; j0 holds the nonce in its first 12 bytes.
