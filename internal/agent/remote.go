@@ -135,6 +135,7 @@ func RunRemote(ctx context.Context, o RemoteOptions) error {
 			return err
 		}
 		s.clients = append(s.clients, c)
+		defer c.Close()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
