@@ -112,6 +112,18 @@ func (h *rawHub) serve(c net.Conn) {
 	}
 }
 
+// rawClient starts h and returns a client of it.
+func rawClient(t *testing.T, h *rawHub) (*rawHub, *Client) {
+	t.Helper()
+	h, url := newRawHub(t, h)
+	c, err := NewClient(url, "i1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return h, c
+}
+
 // heartbeating returns a Reporter whose status hub holds, so that each
 // Send is a bare heartbeat.
 func heartbeating(t *testing.T, c *Client) *Reporter {
@@ -181,12 +193,7 @@ func TestHeartbeatConnection(t *testing.T) {
 // server that does not answer fails the report at the context's deadline.
 func TestReportConnRecovers(t *testing.T) {
 	t.Run("dropped", func(t *testing.T) {
-		h, url := newRawHub(t, &rawHub{closeAfter: true})
-		c, err := NewClient(url, "i1", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		h, c := rawClient(t, &rawHub{closeAfter: true})
 		r := heartbeating(t, c)
 		for i := range 5 {
 			if k, err := r.Send(context.Background(), c, 3, ""); err != nil || k != SentHeartbeat {
@@ -198,13 +205,8 @@ func TestReportConnRecovers(t *testing.T) {
 		}
 	})
 	t.Run("conflict", func(t *testing.T) {
-		h, url := newRawHub(t, &rawHub{status: "409 Conflict"})
-		c, err := NewClient(url, "i1", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_, err = c.putReport(context.Background(), []byte(`{"revision":1,"statusSeq":5,"unchanged":true}`))
+		h, c := rawClient(t, &rawHub{status: "409 Conflict"})
+		_, err := c.putReport(context.Background(), []byte(`{"revision":1,"statusSeq":5,"unchanged":true}`))
 		if !errors.Is(err, ErrStatusNeeded) {
 			t.Fatalf("409: %v, want ErrStatusNeeded", err)
 		}
@@ -217,12 +219,7 @@ func TestReportConnRecovers(t *testing.T) {
 		}
 	})
 	t.Run("mute", func(t *testing.T) {
-		_, url := newRawHub(t, &rawHub{mute: true})
-		c, err := NewClient(url, "i1", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		_, c := rawClient(t, &rawHub{mute: true})
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		if _, err := c.putReport(ctx, []byte(`{"revision":1}`)); !errors.Is(err, context.DeadlineExceeded) {
