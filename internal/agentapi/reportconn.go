@@ -52,6 +52,9 @@ type reportConn struct {
 	buf []byte
 	// dials counts connections opened (tests).
 	dials int
+	// timeout bounds an attempt whose context has no deadline
+	// (ReportTimeout; shorter in tests).
+	timeout time.Duration
 }
 
 // smallBody is the largest body written together with the head, in one
@@ -66,20 +69,22 @@ func newReportConn(host, path, token string, dial func(ctx context.Context) (net
 		h += "Authorization: Bearer " + token + "\r\n"
 	}
 	h += "Content-Type: application/json\r\nContent-Length: "
-	return &reportConn{dial: dial, head: []byte(h)}
+	return &reportConn{dial: dial, head: []byte(h), timeout: ReportTimeout}
 }
 
 // put sends one report (an encoded Report) and hands the answer's header
 // to header; it returns the answer's status code. A connection that was
 // reused and failed before any answer (the server closed it while idle)
 // is replaced and the report sent again, once: a report is idempotent.
+// Each attempt ends at ctx's deadline or, without one, rc.timeout
+// (ReportTimeout) after it starts.
 func (rc *reportConn) put(ctx context.Context, body []byte, header func(http.Header)) (int, error) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		reused := rc.conn != nil
 		if !reused {
-			conn, err := rc.dial(ctx)
+			conn, err := rc.dialBounded(ctx)
 			if err != nil {
 				return 0, err
 			}
@@ -98,7 +103,7 @@ func (rc *reportConn) put(ctx context.Context, body []byte, header func(http.Hea
 		}
 		rc.close()
 		if ctxErr := ctx.Err(); ctxErr != nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			if ctxErr == nil { // the connection's deadline is the context's
+			if ctxErr == nil { // the connection's deadline: the context's or ReportTimeout
 				ctxErr = context.DeadlineExceeded
 			}
 			return 0, fmt.Errorf("agentapi: report: %w (%w)", ctxErr, err)
@@ -115,7 +120,10 @@ func (rc *reportConn) put(ctx context.Context, body []byte, header func(http.Hea
 // answer that does not close it.
 func (rc *reportConn) roundTrip(ctx context.Context, body []byte, header func(http.Header)) (code int, answered bool, err error) {
 	conn := rc.conn
-	dl, _ := ctx.Deadline() // zero: none
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(rc.timeout)
+	}
 	if err := conn.SetDeadline(dl); err != nil {
 		return 0, false, err
 	}
@@ -166,6 +174,17 @@ func (rc *reportConn) roundTrip(ctx context.Context, body []byte, header func(ht
 		return code, true, &HTTPError{Code: code, msg: fmt.Sprintf("agent: PUT %s: %s: %s", rc.path(), resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	return code, true, nil
+}
+
+// dialBounded dials within ctx's deadline or, without one, rc.timeout
+// (a new connection is rare: the timer is not worth saving there).
+func (rc *reportConn) dialBounded(ctx context.Context) (net.Conn, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rc.timeout)
+		defer cancel()
+	}
+	return rc.dial(ctx)
 }
 
 // path is the request's path, for errors.

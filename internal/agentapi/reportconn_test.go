@@ -226,4 +226,18 @@ func TestReportConnRecovers(t *testing.T) {
 			t.Fatalf("unanswered report: %v, want the deadline", err)
 		}
 	})
+	t.Run("mute, context without deadline", func(t *testing.T) {
+		// The reporting routine passes a context without a deadline:
+		// the report's own timeout (ReportTimeout) still ends it.
+		_, c := rawClient(t, &rawHub{mute: true})
+		c.rep.timeout = 200 * time.Millisecond
+		start := time.Now()
+		_, err := c.putReport(context.Background(), []byte(`{"revision":1}`))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("unanswered report: %v, want the deadline", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("unanswered report took %v, want about the 200ms timeout", d)
+		}
+	})
 }
