@@ -95,8 +95,6 @@ const (
 	// reportSettle lets a burst of status changes settle into one report
 	// (reports also go out every agentapi.ReportEvery, the heartbeat).
 	reportSettle = 100 * time.Millisecond
-	// reportTimeout bounds one report.
-	reportTimeout = 5 * time.Second
 	// countersEvery is how often an idle instance rebuilds its status to
 	// refresh the traffic counters (at least; see countersShare): the
 	// control plane's counters lag by up to that much.
@@ -135,6 +133,7 @@ func RunRemote(ctx context.Context, o RemoteOptions) error {
 			return err
 		}
 		s.clients = append(s.clients, c)
+		defer c.Close()
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -348,9 +347,9 @@ func (s *supervisor) routineReport(ctx context.Context) {
 			built, cost, changed = t0, time.Since(t0), false
 		}
 		i := s.server.Load()
-		rctx, cancel := context.WithTimeout(ctx, reportTimeout)
-		_, err := rep.Send(rctx, s.clients[i], s.lastRev, s.lastErr)
-		cancel()
+		// Each request ends within agentapi.ReportTimeout (ctx has no
+		// deadline): no timer per heartbeat.
+		_, err := rep.Send(ctx, s.clients[i], s.lastRev, s.lastErr)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if !failing {

@@ -83,6 +83,12 @@ const MaxWait = time.Minute
 // several of these periods) is replaced by its standby.
 const ReportEvery = 150 * time.Millisecond
 
+// ReportTimeout bounds one report (a request and its answer) whose
+// context has no deadline of its own: the reporting routine passes its
+// long-lived context rather than a context.WithTimeout per heartbeat
+// (a timer and a cancel registration every ReportEvery).
+const ReportTimeout = 5 * time.Second
+
 // StatusSeqHeader is the header of the control plane's answer to a report
 // naming the status version (Report.StatusSeq) it holds for the instance,
 // absent when it holds none (or predates versions).

@@ -27,6 +27,8 @@ type Client struct {
 	token    string
 	base     string
 	http     *http.Client
+	// rep carries the reports (reportconn.go); http the rest.
+	rep *reportConn
 }
 
 // NewClient returns a client of the control plane at server
@@ -39,8 +41,10 @@ func NewClient(server, instance, token string, roots *x509.CertPool) (*Client, e
 		return nil, fmt.Errorf("agentapi: --server %q: %w", server, err)
 	}
 	c := &Client{instance: instance, token: token}
-	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: time.Minute,
-		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	tlsConf := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	tr := &http.Transport{MaxIdleConns: 2, IdleConnTimeout: time.Minute, TLSClientConfig: tlsConf}
+	host := u.Host
+	var dial func(ctx context.Context) (net.Conn, error)
 	switch u.Scheme {
 	case "unix":
 		path := u.Path
@@ -48,14 +52,36 @@ func NewClient(server, instance, token string, roots *x509.CertPool) (*Client, e
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}
-		c.base = "http://vpngw"
+		c.base, host = "http://vpngw", "vpngw"
+		dial = func(ctx context.Context) (net.Conn, error) { return tr.DialContext(ctx, "unix", path) }
 	case "http", "https":
 		c.base = strings.TrimSuffix(server, "/")
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+		}
+		dial = func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		}
+		if u.Scheme == "https" {
+			dial = tlsDial(dial, u.Hostname(), tlsConf)
+		}
 	default:
 		return nil, fmt.Errorf("agentapi: --server %q: want http://, https:// or unix://", server)
 	}
 	c.http = &http.Client{Transport: tr}
+	c.rep = newReportConn(host, StatusPath(instance), token, dial)
 	return c, nil
+}
+
+// Close closes the client's idle connections; a request made afterwards
+// opens new ones.
+func (c *Client) Close() {
+	c.rep.mu.Lock()
+	c.rep.close()
+	c.rep.mu.Unlock()
+	c.http.CloseIdleConnections()
 }
 
 // HTTPError is a non-2xx answer of the agent API.
@@ -112,7 +138,7 @@ type reportAnswer struct {
 // putReport sends an encoded Report (see Report).
 func (c *Client) putReport(ctx context.Context, body []byte) (reportAnswer, error) {
 	var a reportAnswer
-	code, err := c.send(ctx, http.MethodPut, StatusPath(c.instance), body, nil, func(h http.Header) {
+	code, err := c.rep.put(ctx, body, func(h http.Header) {
 		a.held, _ = strconv.ParseUint(h.Get(StatusSeqHeader), 10, 64)
 		a.deltas = h.Get(StatusDeltaHeader) == "1"
 	})

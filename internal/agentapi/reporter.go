@@ -34,6 +34,12 @@ type Reporter struct {
 	deltas   bool
 	// now is the clock (time.Now), which seeds the first version.
 	now func() time.Time
+	// hb is the last bare heartbeat's encoding, for hbRev, hbErr and
+	// hbSeq: an idle instance sends the same one every ReportEvery.
+	hb    []byte
+	hbRev int64
+	hbErr string
+	hbSeq uint64
 }
 
 // encodedStatus is a Status encoded in parts: what a delta is made of and
@@ -185,9 +191,16 @@ func (r *Reporter) delta() *wireDelta {
 }
 
 func (r *Reporter) put(ctx context.Context, c *Client, w wireReport) (reportAnswer, error) {
+	heartbeat := w.Unchanged && w.Status == nil && w.Delta == nil
+	if heartbeat && r.hb != nil && r.hbRev == w.Revision && r.hbErr == w.Error && r.hbSeq == w.StatusSeq {
+		return c.putReport(ctx, r.hb)
+	}
 	b, err := json.Marshal(w)
 	if err != nil {
 		return reportAnswer{}, err
+	}
+	if heartbeat {
+		r.hb, r.hbRev, r.hbErr, r.hbSeq = b, w.Revision, w.Error, w.StatusSeq
 	}
 	return c.putReport(ctx, b)
 }

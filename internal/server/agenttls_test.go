@@ -76,4 +76,26 @@ func TestAgentAPITLSAndInstanceTokens(t *testing.T) {
 	if err := fetch("g1-0", agentapi.InstanceToken(key, "g1-0"), nil); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("without the CA: %v", err)
 	}
+	// Reports take a connection of their own (agentapi's reportConn),
+	// with the same checks: the instance's token reaches the hub (an
+	// instance not assigned yet is 404), another's is refused, and the
+	// server's certificate is verified.
+	report := func(token string, pool *x509.CertPool) error {
+		c, err := agentapi.NewClient("https://"+agentAddr, "g1-0", token, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, err = c.Report(context.Background(), agentapi.Report{Revision: 1})
+		return err
+	}
+	if err := report(agentapi.InstanceToken(key, "g1-0"), roots); code(err) != http.StatusNotFound {
+		t.Errorf("report, own token: %v", err)
+	}
+	if err := report(agentapi.InstanceToken(key, "g1-1"), roots); code(err) != http.StatusUnauthorized {
+		t.Errorf("report, another instance's token: %v", err)
+	}
+	if err := report(agentapi.InstanceToken(key, "g1-0"), nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("report without the CA: %v", err)
+	}
 }
