@@ -194,14 +194,15 @@ func (a *AEAD) seal(dst []byte, j0 *[16]byte, plaintext, aad []byte) []byte {
 		panic("aesgcm: invalid buffer overlap of output and additional data")
 	}
 	j0[15] = 1
-	ct := out[:len(plaintext)]
-	ctr32(&a.k.rk, a.k.nr, j0, ct, plaintext)
-	a.tag((*[TagSize]byte)(out[len(plaintext):]), j0, ct, aad)
+	k := a.k
+	gcmSeal(&k.rk, k.nr, &k.powers, (*[TagSize]byte)(out[len(plaintext):]), j0, aad, out[:len(plaintext)], plaintext)
 	return ret
 }
 
 // open is the assembly path; j0 holds the nonce in its first 12 bytes.
-// It verifies the tag before it decrypts.
+// It decrypts into out while it hashes the ciphertext (one pass), then
+// compares the tag in constant time and clears out if it does not match,
+// as crypto/cipher does.
 func (a *AEAD) open(dst []byte, j0 *[16]byte, ciphertext, aad []byte) ([]byte, error) {
 	if len(ciphertext) < TagSize || uint64(len(ciphertext)) > maxPlaintext+TagSize {
 		return nil, errOpen
@@ -216,21 +217,13 @@ func (a *AEAD) open(dst []byte, j0 *[16]byte, ciphertext, aad []byte) ([]byte, e
 	}
 	j0[15] = 1
 	var tag [TagSize]byte
-	a.tag(&tag, j0, ct, aad)
+	k := a.k
+	gcmOpen(&k.rk, k.nr, &k.powers, &tag, j0, aad, out, ct)
 	if subtle.ConstantTimeCompare(tag[:], want) != 1 {
-		// crypto/cipher clears the output on failure (it may have
-		// decrypted into it already); do the same.
 		clear(out)
 		return nil, errOpen
 	}
-	ctr32(&a.k.rk, a.k.nr, j0, out, ct)
 	return ret, nil
-}
-
-// tag computes the GCM tag of ciphertext ct and aad into t; j0 is the
-// pre-counter block.
-func (a *AEAD) tag(t *[TagSize]byte, j0 *[16]byte, ct, aad []byte) {
-	gcmTag(&a.k.rk, a.k.nr, &a.k.powers, t, j0, aad, ct)
 }
 
 // sliceForAppend extends in by n bytes, reusing its capacity when it can,

@@ -227,6 +227,21 @@ func checkOne(t *testing.T, impl Impl, key, nonce, aad, plain []byte, pad int) {
 			t.Fatalf("len %d: tampered Open leaves dst %x, stdlib %x", n, dst1[:pad+n], dst2[:pad+n])
 		}
 	}
+	// In-place Open of a tampered ciphertext: Open decrypts over its
+	// input while it hashes, so on failure the whole output (the
+	// ciphertext's place) must be zero, as crypto/cipher leaves it, and
+	// the tag bytes behind it untouched.
+	for _, c := range cases {
+		buf1, buf2 := append([]byte(nil), c[0]...), append([]byte(nil), c[0]...)
+		out1, err1 := a.Open(buf1[:0], nonce, buf1, c[1])
+		out2, err2 := ref.Open(buf2[:0], nonce, buf2, c[1])
+		if err1 == nil || err2 == nil || out1 != nil || out2 != nil {
+			t.Fatalf("len %d: tampered in-place Open = %x, %v (stdlib %v)", n, out1, err1, err2)
+		}
+		if !bytes.Equal(buf1[:n], make([]byte, n)) || !bytes.Equal(buf1, buf2) {
+			t.Fatalf("len %d: tampered in-place Open leaves %x, stdlib %x", n, buf1, buf2)
+		}
+	}
 	if _, err := a.Open(nil, nonce, ct[:min(len(ct), TagSize-1)], aad); err == nil {
 		t.Fatalf("Open of a too short ciphertext succeeded")
 	}
@@ -285,7 +300,9 @@ func TestOverlapPanics(t *testing.T) {
 // TestCounterWrap checks the key schedule and inc32 against crypto/aes:
 // the counter's last 32 bits wrap without carrying into the nonce. GCM
 // with a 12-byte nonce starts the counter at 2, so only a long message
-// wraps; instead this drives ctr32 directly.
+// wraps; instead this drives gcmSeal and gcmOpen directly with a
+// pre-counter block close to the wrap (zero input: the output is the
+// keystream), in place and out of place.
 func TestCounterWrap(t *testing.T) {
 	if !hasAsm {
 		t.Skip("CPU lacks the assembly's features")
@@ -300,18 +317,32 @@ func TestCounterWrap(t *testing.T) {
 
 func counterWrap(t *testing.T, k *keySched, b cipher.Block) {
 	j0 := [16]byte{0: 1, 12: 0xff, 13: 0xff, 14: 0xff, 15: 0xf0}
-	src := make([]byte, 40*16)
-	got := make([]byte, len(src))
-	ctr32(&k.rk, k.nr, &j0, got, src)
-	want := make([]byte, len(src))
+	const size = 40*16 + 5
+	want := make([]byte, size)
 	ctr := j0
-	for i := 0; i < len(src); i += 16 {
+	var ks [16]byte
+	for i := 0; i < size; i += 16 {
 		c := uint32(ctr[12])<<24 | uint32(ctr[13])<<16 | uint32(ctr[14])<<8 | uint32(ctr[15])
 		c++
 		ctr[12], ctr[13], ctr[14], ctr[15] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
-		b.Encrypt(want[i:], ctr[:])
+		b.Encrypt(ks[:], ctr[:])
+		copy(want[i:], ks[:])
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("AES-%d: ctr32 across the 32-bit wrap differs", (k.nr-6)*32)
+	fns := []struct {
+		name string
+		fn   func(rk *[15 * 16]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, dst, src []byte)
+	}{{"gcmSeal", gcmSeal}, {"gcmOpen", gcmOpen}}
+	for _, f := range fns {
+		var tag [16]byte
+		got := make([]byte, size)
+		f.fn(&k.rk, k.nr, &k.powers, &tag, &j0, nil, got, make([]byte, size))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("AES-%d: %s across the 32-bit wrap differs", (k.nr-6)*32, f.name)
+		}
+		inPlace := make([]byte, size)
+		f.fn(&k.rk, k.nr, &k.powers, &tag, &j0, nil, inPlace, inPlace)
+		if !bytes.Equal(inPlace, want) {
+			t.Fatalf("AES-%d: in-place %s across the 32-bit wrap differs", (k.nr-6)*32, f.name)
+		}
 	}
 }

@@ -10,16 +10,21 @@ var hasAsm = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW &&
 	cpu.X86.HasAVX512VAES && cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasBMI2 &&
 	cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ
 
-// ctr32 XORs src with the AES-CTR keystream of the counter blocks j0+1,
-// j0+2, … (the last 32 bits counting big-endian, mod 2^32) into dst,
-// len(dst) >= len(src). rk holds nr+1 round keys, nr 10 or 14.
+// gcmSeal encrypts src into dst (len(dst) >= len(src)) with the AES-CTR
+// keystream of the counter blocks j0+1, j0+2, … (the last 32 bits
+// counting big-endian, mod 2^32) and writes the GCM tag of aad and the
+// ciphertext to tag: GHASH with the key powers p, XORed with the
+// encryption of j0. One pass: the hashing of each 16-block chunk of
+// ciphertext overlaps the encryption of the next. rk holds nr+1 round
+// keys, nr 10 or 14. dst may be src exactly.
 //
 //go:noescape
-func ctr32(rk *[15 * 16]byte, nr int, j0 *[16]byte, dst, src []byte)
+func gcmSeal(rk *[15 * 16]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, dst, src []byte)
 
-// gcmTag computes the GCM tag of ciphertext ct and aad into tag: GHASH
-// with the key powers p, XORed with the encryption of the pre-counter
-// block j0.
+// gcmOpen decrypts src into dst as gcmSeal encrypts and writes the GCM
+// tag of aad and src (the ciphertext) to tag, hashing each chunk while
+// its keystream is computed; the caller compares the tag. dst may be
+// src exactly.
 //
 //go:noescape
-func gcmTag(rk *[15 * 16]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, ct []byte)
+func gcmOpen(rk *[15 * 16]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, dst, src []byte)

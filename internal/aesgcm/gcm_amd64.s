@@ -37,10 +37,16 @@ DATA laneInc<>+48(SB)/8, $4
 DATA laneInc<>+56(SB)/8, $0
 GLOBL laneInc<>(SB), RODATA|NOPTR, $64
 
-// inc4 advances every lane's counter by 4.
+// inc4 advances every lane's counter by 4 (a 512-bit memory operand).
 DATA inc4<>+0(SB)/8, $4
 DATA inc4<>+8(SB)/8, $0
-GLOBL inc4<>(SB), RODATA|NOPTR, $16
+DATA inc4<>+16(SB)/8, $4
+DATA inc4<>+24(SB)/8, $0
+DATA inc4<>+32(SB)/8, $4
+DATA inc4<>+40(SB)/8, $0
+DATA inc4<>+48(SB)/8, $4
+DATA inc4<>+56(SB)/8, $0
+GLOBL inc4<>(SB), RODATA|NOPTR, $64
 
 // MASKS sets K1-K4 to the byte masks of the next 256 bytes when CX bytes
 // remain (CX > 0): chunk i gets min(max(CX-64i, 0), 64) low bits. BZHI
@@ -87,104 +93,6 @@ GLOBL inc4<>(SB), RODATA|NOPTR, $16
 	VAESENCLAST k, Z2, Z2 \
 	VAESENCLAST k, Z3, Z3
 
-// func ctr32(rk *[240]byte, nr int, j0 *[16]byte, dst, src []byte)
-TEXT ·ctr32(SB), NOSPLIT, $0-72
-	MOVQ rk+0(FP), AX
-	MOVQ nr+8(FP), R8
-	MOVQ j0+16(FP), BX
-	MOVQ dst_base+24(FP), DI
-	MOVQ src_base+48(FP), SI
-	MOVQ src_len+56(FP), CX
-	TESTQ CX, CX
-	JZ ctrDone
-	XORQ R12, R12
-	MOVQ $64, R13
-
-	VBROADCASTI32X4 bswapMask<>(SB), Z31
-	VBROADCASTI32X4 (BX), Z15
-	VPSHUFB Z31, Z15, Z15
-	VPADDD laneInc<>(SB), Z15, Z15 // lanes j0+1 … j0+4
-	VBROADCASTI32X4 inc4<>(SB), Z14
-
-	// Round keys 0-14 in Z16-Z30 (AES-128 uses 0-10; the rest of rk is
-	// in bounds).
-	VBROADCASTI32X4 0(AX), Z16
-	VBROADCASTI32X4 16(AX), Z17
-	VBROADCASTI32X4 32(AX), Z18
-	VBROADCASTI32X4 48(AX), Z19
-	VBROADCASTI32X4 64(AX), Z20
-	VBROADCASTI32X4 80(AX), Z21
-	VBROADCASTI32X4 96(AX), Z22
-	VBROADCASTI32X4 112(AX), Z23
-	VBROADCASTI32X4 128(AX), Z24
-	VBROADCASTI32X4 144(AX), Z25
-	VBROADCASTI32X4 160(AX), Z26
-	VBROADCASTI32X4 176(AX), Z27
-	VBROADCASTI32X4 192(AX), Z28
-	VBROADCASTI32X4 208(AX), Z29
-	VBROADCASTI32X4 224(AX), Z30
-
-ctrLoop:
-	MASKS
-
-	VPSHUFB Z31, Z15, Z0
-	VPADDD  Z14, Z15, Z15
-	VPSHUFB Z31, Z15, Z1
-	VPADDD  Z14, Z15, Z15
-	VPSHUFB Z31, Z15, Z2
-	VPADDD  Z14, Z15, Z15
-	VPSHUFB Z31, Z15, Z3
-	VPADDD  Z14, Z15, Z15
-
-	VPXORD Z16, Z0, Z0
-	VPXORD Z16, Z1, Z1
-	VPXORD Z16, Z2, Z2
-	VPXORD Z16, Z3, Z3
-	AESROUND(Z17)
-	AESROUND(Z18)
-	AESROUND(Z19)
-	AESROUND(Z20)
-	AESROUND(Z21)
-	AESROUND(Z22)
-	AESROUND(Z23)
-	AESROUND(Z24)
-	AESROUND(Z25)
-	CMPQ R8, $10
-	JE ctrLast128
-	AESROUND(Z26)
-	AESROUND(Z27)
-	AESROUND(Z28)
-	AESROUND(Z29)
-	AESLAST(Z30)
-	JMP ctrXor
-
-ctrLast128:
-	AESLAST(Z26)
-
-ctrXor:
-	VMOVDQU8.Z 0(SI), K1, Z4
-	VMOVDQU8.Z 64(SI), K2, Z5
-	VMOVDQU8.Z 128(SI), K3, Z6
-	VMOVDQU8.Z 192(SI), K4, Z7
-	VPXORD Z4, Z0, Z0
-	VPXORD Z5, Z1, Z1
-	VPXORD Z6, Z2, Z2
-	VPXORD Z7, Z3, Z3
-	VMOVDQU8 Z0, K1, 0(DI)
-	VMOVDQU8 Z1, K2, 64(DI)
-	VMOVDQU8 Z2, K3, 128(DI)
-	VMOVDQU8 Z3, K4, 192(DI)
-
-	ADDQ $256, SI
-	ADDQ $256, DI
-	SUBQ $256, CX
-	JG ctrLoop
-
-	VZEROUPPER
-
-ctrDone:
-	RET
-
 // MULACC multiplies the blocks in a by the powers in b lane by lane and
 // XORs the three partial products into Z10 (low), Z11 (middle), Z13
 // (high). Clobbers Z12.
@@ -198,11 +106,51 @@ ctrDone:
 	VPCLMULQDQ $0x11, b, a, Z12 \
 	VPXORD Z12, Z13, Z13
 
+// POWPTR sets r to the powers for the next min(ceil(CX/16), 16) = b
+// blocks: entry 16-b at BX, so the batch's last block gets H^1 and the
+// lanes past it multiply by zero entries. Clobbers DX; needs R9 = 16.
+#define POWPTR(r) \
+	MOVQ CX, DX \
+	ADDQ $15, DX \
+	SHRQ $4, DX \
+	CMPQ DX, R9 \
+	CMOVQGT R9, DX \
+	MOVQ R9, r \
+	SUBQ DX, r \
+	SHLQ $4, r \
+	ADDQ BX, r
+
+// ZEROACC clears the product accumulators.
+#define ZEROACC \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z13, Z13, Z13
+
+// FOLD XORs the four lanes of Z13 into X8 (upper lanes of Z8 zeroed).
+// Clobbers Z12.
+#define FOLD \
+	VEXTRACTI64X4 $1, Z13, Y12 \
+	VPXOR Y12, Y13, Y13 \
+	VEXTRACTI128 $1, Y13, X12 \
+	VPXOR X12, X13, X8
+
+// REDUCE reduces the products in Z10, Z11, Z13 into Z13, lane by lane.
+// Needs Z9 = gfPoly; clobbers Z12.
+#define REDUCE \
+	VPCLMULQDQ $0x01, Z10, Z9, Z12 \
+	VPSHUFD $0x4e, Z10, Z10 \
+	VPXORD Z10, Z11, Z11 \
+	VPXORD Z12, Z11, Z11 \
+	VPCLMULQDQ $0x01, Z11, Z9, Z12 \
+	VPSHUFD $0x4e, Z11, Z11 \
+	VPXORD Z11, Z13, Z13 \
+	VPXORD Z12, Z13, Z13
+
 // GHASHBATCH folds the next min(CX, 256) bytes at SI (zero-padded to
 // whole blocks) into the state X8 (Z8, upper lanes zero) with the powers
-// at BX, and advances SI and CX by 256. Needs Z31 = bswapMask, Z30 =
-// gfPoly, R9 = 16, R12 = 0, R13 = 64. Clobbers Z0-Z7, Z10-Z13, DX, R10,
-// R11, K1-K4.
+// at BX, and advances SI and CX by 256. Needs Z31 = bswapMask, Z9 =
+// gfPoly, R9 = 16, R12 = 0, R13 = 64. Clobbers Z0-Z3, Z10-Z13, DX, R10,
+// R11, R14, K1-K4.
 #define GHASHBATCH \
 	MASKS \
 	VMOVDQU8.Z 0(SI), K1, Z0 \
@@ -214,111 +162,291 @@ ctrDone:
 	VPSHUFB Z31, Z2, Z2 \
 	VPSHUFB Z31, Z3, Z3 \
 	VPXORD Z8, Z0, Z0 \
-	MOVQ CX, DX \
-	ADDQ $15, DX \
-	SHRQ $4, DX \
-	CMPQ DX, R9 \
-	CMOVQGT R9, DX \
-	MOVQ R9, R10 \
-	SUBQ DX, R10 \
-	SHLQ $4, R10 \
-	ADDQ BX, R10 \
-	VMOVDQU64 0(R10), Z4 \
-	VMOVDQU64 64(R10), Z5 \
-	VMOVDQU64 128(R10), Z6 \
-	VMOVDQU64 192(R10), Z7 \
-	VPXORD Z10, Z10, Z10 \
-	VPXORD Z11, Z11, Z11 \
-	VPXORD Z13, Z13, Z13 \
-	MULACC(Z0, Z4) \
-	MULACC(Z1, Z5) \
-	MULACC(Z2, Z6) \
-	MULACC(Z3, Z7) \
+	POWPTR(R14) \
+	ZEROACC \
+	MULACC(Z0, 0(R14)) \
+	MULACC(Z1, 64(R14)) \
+	MULACC(Z2, 128(R14)) \
+	MULACC(Z3, 192(R14)) \
 	REDUCE \
-	VEXTRACTI64X4 $1, Z13, Y12 \
-	VPXOR Y12, Y13, Y13 \
-	VEXTRACTI128 $1, Y13, X12 \
-	VPXOR X12, X13, X8 \
+	FOLD \
 	ADDQ $256, SI \
 	SUBQ $256, CX
 
-// REDUCE reduces the products in Z10, Z11, Z13 into Z13, lane by lane.
-#define REDUCE \
-	VPCLMULQDQ $0x01, Z10, Z30, Z12 \
-	VPSHUFD $0x4e, Z10, Z10 \
-	VPXORD Z10, Z11, Z11 \
-	VPXORD Z12, Z11, Z11 \
-	VPCLMULQDQ $0x01, Z11, Z30, Z12 \
-	VPSHUFD $0x4e, Z11, Z11 \
-	VPXORD Z11, Z13, Z13 \
-	VPXORD Z12, Z13, Z13
+// PROLOGUE loads the common registers and hashes the aad into X8:
+// BX = powers, R9 = 16, R12 = 0, R13 = 64, Z31 = bswapMask, Z9 =
+// gfPoly, then AX = round keys, R8 = nr, Z15 = the counters j0+1 …
+// j0+4 (byte-reflected), Z16-Z30 = round keys 0-14 (AES-128 uses 0-10;
+// the rest of rk is in bounds), SI = src, DI = dst, CX = len(src).
+#define PROLOGUE \
+	MOVQ p+16(FP), BX \
+	XORQ R12, R12 \
+	MOVQ $64, R13 \
+	MOVQ $16, R9 \
+	VBROADCASTI32X4 bswapMask<>(SB), Z31 \
+	VBROADCASTI32X4 gfPoly<>(SB), Z9 \
+	VPXOR X8, X8, X8 \
+	MOVQ aad_base+40(FP), SI \
+	MOVQ aad_len+48(FP), CX \
+	TESTQ CX, CX \
+	JZ aadDone \
+aadLoop: \
+	GHASHBATCH \
+	JG aadLoop \
+aadDone: \
+	MOVQ rk+0(FP), AX \
+	MOVQ nr+8(FP), R8 \
+	MOVQ j0+32(FP), DX \
+	VBROADCASTI32X4 (DX), Z15 \
+	VPSHUFB Z31, Z15, Z15 \
+	VPADDD laneInc<>(SB), Z15, Z15 \
+	VBROADCASTI32X4 0(AX), Z16 \
+	VBROADCASTI32X4 16(AX), Z17 \
+	VBROADCASTI32X4 32(AX), Z18 \
+	VBROADCASTI32X4 48(AX), Z19 \
+	VBROADCASTI32X4 64(AX), Z20 \
+	VBROADCASTI32X4 80(AX), Z21 \
+	VBROADCASTI32X4 96(AX), Z22 \
+	VBROADCASTI32X4 112(AX), Z23 \
+	VBROADCASTI32X4 128(AX), Z24 \
+	VBROADCASTI32X4 144(AX), Z25 \
+	VBROADCASTI32X4 160(AX), Z26 \
+	VBROADCASTI32X4 176(AX), Z27 \
+	VBROADCASTI32X4 192(AX), Z28 \
+	VBROADCASTI32X4 208(AX), Z29 \
+	VBROADCASTI32X4 224(AX), Z30 \
+	MOVQ dst_base+64(FP), DI \
+	MOVQ src_base+88(FP), SI \
+	MOVQ src_len+96(FP), CX
 
-// func gcmTag(rk *[240]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, ct []byte)
+// COUNTERS puts the next 16 counter blocks, in byte order and XORed
+// with round key 0, in Z0-Z3, and advances Z15.
+#define COUNTERS \
+	VPSHUFB Z31, Z15, Z0 \
+	VPADDD  inc4<>(SB), Z15, Z15 \
+	VPSHUFB Z31, Z15, Z1 \
+	VPADDD  inc4<>(SB), Z15, Z15 \
+	VPSHUFB Z31, Z15, Z2 \
+	VPADDD  inc4<>(SB), Z15, Z15 \
+	VPSHUFB Z31, Z15, Z3 \
+	VPADDD  inc4<>(SB), Z15, Z15 \
+	VPXORD Z16, Z0, Z0 \
+	VPXORD Z16, Z1, Z1 \
+	VPXORD Z16, Z2, Z2 \
+	VPXORD Z16, Z3, Z3
+
+// EPILOGUE hashes the length block into X8 and writes the tag: GHASH
+// XORed with AES(j0). The length block reflected: low half ct bits,
+// high half aad bits.
+#define EPILOGUE \
+	MOVQ src_len+96(FP), DX \
+	SHLQ $3, DX \
+	MOVQ DX, X0 \
+	MOVQ aad_len+48(FP), DX \
+	SHLQ $3, DX \
+	VPINSRQ $1, DX, X0, X0 \
+	VPXOR X8, X0, X0 \
+	VMOVDQU 240(BX), X4 \
+	ZEROACC \
+	MULACC(Z0, Z4) \
+	REDUCE \
+	VPSHUFB X31, X13, X13 \
+	MOVQ j0+32(FP), DX \
+	VMOVDQU (DX), X0 \
+	VPXORD X16, X0, X0 \
+	VAESENC X17, X0, X0 \
+	VAESENC X18, X0, X0 \
+	VAESENC X19, X0, X0 \
+	VAESENC X20, X0, X0 \
+	VAESENC X21, X0, X0 \
+	VAESENC X22, X0, X0 \
+	VAESENC X23, X0, X0 \
+	VAESENC X24, X0, X0 \
+	VAESENC X25, X0, X0 \
+	CMPQ R8, $10 \
+	JE tagLast128 \
+	VAESENC X26, X0, X0 \
+	VAESENC X27, X0, X0 \
+	VAESENC X28, X0, X0 \
+	VAESENC X29, X0, X0 \
+	VAESENCLAST X30, X0, X0 \
+	JMP tagOut \
+tagLast128: \
+	VAESENCLAST X26, X0, X0 \
+tagOut: \
+	VPXOR X0, X13, X13 \
+	MOVQ tag+24(FP), DI \
+	VMOVDQU X13, (DI) \
+	VZEROUPPER \
+	RET
+
+// func gcmSeal(rk *[240]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, dst, src []byte)
 //
-// The GCM tag: GHASH of aad, ct and the length block, XORed with the
-// encrypted pre-counter block j0.
-TEXT ·gcmTag(SB), NOSPLIT, $0-88
-	MOVQ p+16(FP), BX
-	XORQ R12, R12
-	MOVQ $64, R13
-	MOVQ $16, R9
-	VBROADCASTI32X4 bswapMask<>(SB), Z31
-	VBROADCASTI32X4 gfPoly<>(SB), Z30
-	VPXOR X8, X8, X8
-	MOVQ aad_base+40(FP), SI
-	MOVQ aad_len+48(FP), CX
-	XORQ R8, R8 // 0 while hashing aad, 1 while hashing ct
-
-tagSegment:
+// Seal, stitched: iteration i encrypts the counters of 16-block chunk i
+// while it multiplies chunk i-1's ciphertext (byte-reflected in Z4-Z7,
+// the hash state already XORed into its first block; powers at R14) by
+// the key powers, reduces once per chunk, and then XORs chunk i with
+// the keystream and keeps its ciphertext in Z4-Z7 for the next
+// iteration. The first iteration has no previous chunk: Z4-Z7 are zero
+// with the zero powers (R14 = BX+256), and Z14 carries the aad's hash
+// into the high accumulator instead. After the loop the last chunk is
+// hashed alone.
+TEXT ·gcmSeal(SB), NOSPLIT, $0-112
+	PROLOGUE
 	TESTQ CX, CX
-	JZ tagNextSegment
+	JZ sealLengths
 
-tagLoop:
-	GHASHBATCH
-	JG tagLoop
+	VMOVDQA64 Z8, Z14
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	LEAQ 256(BX), R14
 
-tagNextSegment:
-	TESTQ R8, R8
-	JNZ tagLengths
-	INCQ R8
-	MOVQ ct_base+64(FP), SI
-	MOVQ ct_len+72(FP), CX
-	JMP tagSegment
-
-tagLengths:
-	// The length block reflected: low half ct bits, high half aad bits.
-	MOVQ ct_len+72(FP), DX
-	SHLQ $3, DX
-	MOVQ DX, X0
-	MOVQ aad_len+48(FP), DX
-	SHLQ $3, DX
-	VPINSRQ $1, DX, X0, X0
-	VPXOR X8, X0, X0
-	VMOVDQU 240(BX), X4 // H^1
+sealLoop:
+	MASKS
+	COUNTERS
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
-	VPXORD Z13, Z13, Z13
-	MULACC(Z0, Z4)
+	VMOVDQA64 Z14, Z13
+	VPXORD Z14, Z14, Z14
+	AESROUND(Z17)
+	MULACC(Z4, 0(R14))
+	AESROUND(Z18)
+	MULACC(Z5, 64(R14))
+	AESROUND(Z19)
+	MULACC(Z6, 128(R14))
+	AESROUND(Z20)
+	MULACC(Z7, 192(R14))
+	AESROUND(Z21)
 	REDUCE
-	VPSHUFB X31, X13, X13 // back to byte order
+	AESROUND(Z22)
+	FOLD
+	AESROUND(Z23)
+	AESROUND(Z24)
+	AESROUND(Z25)
+	CMPQ R8, $10
+	JE sealLast128
+	AESROUND(Z26)
+	AESROUND(Z27)
+	AESROUND(Z28)
+	AESROUND(Z29)
+	AESLAST(Z30)
+	JMP sealXor
 
-	// X13 ^= AES(j0)
-	MOVQ rk+0(FP), AX
-	MOVQ nr+8(FP), CX
-	MOVQ j0+32(FP), DX
-	VMOVDQU (DX), X0
-	VPXOR (AX), X0, X0
-	ADDQ $16, AX
-	DECQ CX
+sealLast128:
+	AESLAST(Z26)
 
-tagAES:
-	VAESENC (AX), X0, X0
-	ADDQ $16, AX
-	DECQ CX
-	JNZ tagAES
-	VAESENCLAST (AX), X0, X0
-	VPXOR X0, X13, X13
-	MOVQ tag+24(FP), DI
-	VMOVDQU X13, (DI)
-	VZEROUPPER
-	RET
+sealXor:
+	VMOVDQU8.Z 0(SI), K1, Z4
+	VMOVDQU8.Z 64(SI), K2, Z5
+	VMOVDQU8.Z 128(SI), K3, Z6
+	VMOVDQU8.Z 192(SI), K4, Z7
+	VPXORD Z4, Z0, Z0
+	VPXORD Z5, Z1, Z1
+	VPXORD Z6, Z2, Z2
+	VPXORD Z7, Z3, Z3
+	VMOVDQU8 Z0, K1, 0(DI)
+	VMOVDQU8 Z1, K2, 64(DI)
+	VMOVDQU8 Z2, K3, 128(DI)
+	VMOVDQU8 Z3, K4, 192(DI)
+	// The ciphertext to hash next: masked-off bytes zero (they hold
+	// keystream in Z0-Z3), byte-reflected, the state in the first block.
+	VMOVDQU8.Z Z0, K1, Z4
+	VMOVDQU8.Z Z1, K2, Z5
+	VMOVDQU8.Z Z2, K3, Z6
+	VMOVDQU8.Z Z3, K4, Z7
+	VPSHUFB Z31, Z4, Z4
+	VPSHUFB Z31, Z5, Z5
+	VPSHUFB Z31, Z6, Z6
+	VPSHUFB Z31, Z7, Z7
+	VPXORD Z8, Z4, Z4
+	POWPTR(R14)
+
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $256, CX
+	JG sealLoop
+
+	ZEROACC
+	MULACC(Z4, 0(R14))
+	MULACC(Z5, 64(R14))
+	MULACC(Z6, 128(R14))
+	MULACC(Z7, 192(R14))
+	REDUCE
+	FOLD
+
+sealLengths:
+	EPILOGUE
+
+// func gcmOpen(rk *[240]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, dst, src []byte)
+//
+// Open, stitched: each iteration loads a 16-block chunk of ciphertext
+// (all of it before anything is stored, so dst may be src), multiplies
+// its blocks by the key powers while the AES rounds of their counters
+// run (Z14 holds one byte-reflected block at a time), reduces once, and
+// XORs the keystream into dst. tag gets the computed tag; the caller
+// compares it.
+TEXT ·gcmOpen(SB), NOSPLIT, $0-112
+	PROLOGUE
+	TESTQ CX, CX
+	JZ openLengths
+
+openLoop:
+	MASKS
+	POWPTR(R14)
+	VMOVDQU8.Z 0(SI), K1, Z4
+	VMOVDQU8.Z 64(SI), K2, Z5
+	VMOVDQU8.Z 128(SI), K3, Z6
+	VMOVDQU8.Z 192(SI), K4, Z7
+	COUNTERS
+	ZEROACC
+	VPSHUFB Z31, Z4, Z14
+	VPXORD Z8, Z14, Z14
+	AESROUND(Z17)
+	MULACC(Z14, 0(R14))
+	VPSHUFB Z31, Z5, Z14
+	AESROUND(Z18)
+	MULACC(Z14, 64(R14))
+	VPSHUFB Z31, Z6, Z14
+	AESROUND(Z19)
+	MULACC(Z14, 128(R14))
+	VPSHUFB Z31, Z7, Z14
+	AESROUND(Z20)
+	MULACC(Z14, 192(R14))
+	AESROUND(Z21)
+	REDUCE
+	AESROUND(Z22)
+	FOLD
+	AESROUND(Z23)
+	AESROUND(Z24)
+	AESROUND(Z25)
+	CMPQ R8, $10
+	JE openLast128
+	AESROUND(Z26)
+	AESROUND(Z27)
+	AESROUND(Z28)
+	AESROUND(Z29)
+	AESLAST(Z30)
+	JMP openXor
+
+openLast128:
+	AESLAST(Z26)
+
+openXor:
+	VPXORD Z4, Z0, Z0
+	VPXORD Z5, Z1, Z1
+	VPXORD Z6, Z2, Z2
+	VPXORD Z7, Z3, Z3
+	VMOVDQU8 Z0, K1, 0(DI)
+	VMOVDQU8 Z1, K2, 64(DI)
+	VMOVDQU8 Z2, K3, 128(DI)
+	VMOVDQU8 Z3, K4, 192(DI)
+
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $256, CX
+	JG openLoop
+
+openLengths:
+	EPILOGUE
