@@ -173,12 +173,40 @@ GLOBL inc4<>(SB), RODATA|NOPTR, $64
 	ADDQ $256, SI \
 	SUBQ $256, CX
 
-// PROLOGUE loads the common registers and hashes the aad into X8:
-// BX = powers, R9 = 16, R12 = 0, R13 = 64, Z31 = bswapMask, Z9 =
+// PROLOGUE writes AES(j0) to the tag (the epilogue XORs the hash
+// into it; computing it first lets its latency overlap the hashing),
+// loads the common registers and hashes the aad into X8: BX = powers, R9 = 16, R12 = 0, R13 = 64, Z31 = bswapMask, Z9 =
 // gfPoly, then AX = round keys, R8 = nr, Z15 = the counters j0+1 …
 // j0+4 (byte-reflected), Z16-Z30 = round keys 0-14 (AES-128 uses 0-10;
 // the rest of rk is in bounds), SI = src, DI = dst, CX = len(src).
 #define PROLOGUE \
+	MOVQ rk+0(FP), AX \
+	MOVQ nr+8(FP), R8 \
+	MOVQ j0+32(FP), DX \
+	MOVQ tag+24(FP), DI \
+	VMOVDQU (DX), X0 \
+	VPXOR 0(AX), X0, X0 \
+	VAESENC 16(AX), X0, X0 \
+	VAESENC 32(AX), X0, X0 \
+	VAESENC 48(AX), X0, X0 \
+	VAESENC 64(AX), X0, X0 \
+	VAESENC 80(AX), X0, X0 \
+	VAESENC 96(AX), X0, X0 \
+	VAESENC 112(AX), X0, X0 \
+	VAESENC 128(AX), X0, X0 \
+	VAESENC 144(AX), X0, X0 \
+	CMPQ R8, $10 \
+	JE j0Last128 \
+	VAESENC 160(AX), X0, X0 \
+	VAESENC 176(AX), X0, X0 \
+	VAESENC 192(AX), X0, X0 \
+	VAESENC 208(AX), X0, X0 \
+	VAESENCLAST 224(AX), X0, X0 \
+	JMP j0Done \
+j0Last128: \
+	VAESENCLAST 160(AX), X0, X0 \
+j0Done: \
+	VMOVDQU X0, (DI) \
 	MOVQ p+16(FP), BX \
 	XORQ R12, R12 \
 	MOVQ $64, R13 \
@@ -194,8 +222,6 @@ aadLoop: \
 	GHASHBATCH \
 	JG aadLoop \
 aadDone: \
-	MOVQ rk+0(FP), AX \
-	MOVQ nr+8(FP), R8 \
 	MOVQ j0+32(FP), DX \
 	VBROADCASTI32X4 (DX), Z15 \
 	VPSHUFB Z31, Z15, Z15 \
@@ -235,8 +261,8 @@ aadDone: \
 	VPXORD Z16, Z2, Z2 \
 	VPXORD Z16, Z3, Z3
 
-// EPILOGUE hashes the length block into X8 and writes the tag: GHASH
-// XORed with AES(j0). The length block reflected: low half ct bits,
+// EPILOGUE hashes the length block into X8 and XORs the hash into the
+// tag, which holds AES(j0) from the prologue. The length block reflected: low half ct bits,
 // high half aad bits.
 #define EPILOGUE \
 	MOVQ src_len+96(FP), DX \
@@ -251,31 +277,8 @@ aadDone: \
 	MULACC(Z0, Z4) \
 	REDUCE \
 	VPSHUFB X31, X13, X13 \
-	MOVQ j0+32(FP), DX \
-	VMOVDQU (DX), X0 \
-	VPXORD X16, X0, X0 \
-	VAESENC X17, X0, X0 \
-	VAESENC X18, X0, X0 \
-	VAESENC X19, X0, X0 \
-	VAESENC X20, X0, X0 \
-	VAESENC X21, X0, X0 \
-	VAESENC X22, X0, X0 \
-	VAESENC X23, X0, X0 \
-	VAESENC X24, X0, X0 \
-	VAESENC X25, X0, X0 \
-	CMPQ R8, $10 \
-	JE tagLast128 \
-	VAESENC X26, X0, X0 \
-	VAESENC X27, X0, X0 \
-	VAESENC X28, X0, X0 \
-	VAESENC X29, X0, X0 \
-	VAESENCLAST X30, X0, X0 \
-	JMP tagOut \
-tagLast128: \
-	VAESENCLAST X26, X0, X0 \
-tagOut: \
-	VPXOR X0, X13, X13 \
 	MOVQ tag+24(FP), DI \
+	VPXOR (DI), X13, X13 \
 	VMOVDQU X13, (DI) \
 	VZEROUPPER \
 	RET
