@@ -5,7 +5,11 @@
 // On amd64 CPUs with AVX-512 (F, VL, BW), VAES, VPCLMULQDQ and BMI2 it runs
 // assembly that encrypts 16 counter blocks per iteration in four 512-bit
 // registers and folds 16 ciphertext blocks into GHASH with one reduction
-// (precomputed powers H^1..H^16). Go's own crypto/cipher GCM uses 128-bit
+// (precomputed powers H^1..H^16), in one pass over the data: Seal hashes
+// the previous 16 ciphertext blocks while it encrypts the next counters,
+// Open hashes 16 ciphertext blocks while it computes their keystream,
+// decrypts, and checks the tag afterwards (clearing its output when the
+// tag does not match). Go's own crypto/cipher GCM uses 128-bit
 // AES-NI and PCLMULQDQ only. Everywhere else (other CPUs, other
 // architectures, AES-192, or when New is asked for ImplGeneric) an AEAD is
 // crypto/cipher's GCM, so the two paths produce identical bytes.

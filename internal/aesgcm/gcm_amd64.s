@@ -283,6 +283,36 @@ aadDone: \
 	VZEROUPPER \
 	RET
 
+// AESTAIL runs AES rounds 7 to the last on Z0-Z3 (nr in R8, 10 or 14)
+// and continues at label done; l128 is a label name for the macro's use.
+#define AESTAIL(l128, done) \
+	AESROUND(Z23) \
+	AESROUND(Z24) \
+	AESROUND(Z25) \
+	CMPQ R8, $10 \
+	JE l128 \
+	AESROUND(Z26) \
+	AESROUND(Z27) \
+	AESROUND(Z28) \
+	AESROUND(Z29) \
+	AESLAST(Z30) \
+	JMP done \
+l128: \
+	AESLAST(Z26) \
+done:
+
+// XORSTORE XORs Z4-Z7 into the keystream in Z0-Z3 and stores the result
+// at DI through the masks K1-K4.
+#define XORSTORE \
+	VPXORD Z4, Z0, Z0 \
+	VPXORD Z5, Z1, Z1 \
+	VPXORD Z6, Z2, Z2 \
+	VPXORD Z7, Z3, Z3 \
+	VMOVDQU8 Z0, K1, 0(DI) \
+	VMOVDQU8 Z1, K2, 64(DI) \
+	VMOVDQU8 Z2, K3, 128(DI) \
+	VMOVDQU8 Z3, K4, 192(DI)
+
 // func gcmSeal(rk *[240]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, dst, src []byte)
 //
 // Seal, stitched: iteration i encrypts the counters of 16-block chunk i
@@ -325,34 +355,12 @@ sealLoop:
 	REDUCE
 	AESROUND(Z22)
 	FOLD
-	AESROUND(Z23)
-	AESROUND(Z24)
-	AESROUND(Z25)
-	CMPQ R8, $10
-	JE sealLast128
-	AESROUND(Z26)
-	AESROUND(Z27)
-	AESROUND(Z28)
-	AESROUND(Z29)
-	AESLAST(Z30)
-	JMP sealXor
-
-sealLast128:
-	AESLAST(Z26)
-
-sealXor:
+	AESTAIL(sealLast128, sealXor)
 	VMOVDQU8.Z 0(SI), K1, Z4
 	VMOVDQU8.Z 64(SI), K2, Z5
 	VMOVDQU8.Z 128(SI), K3, Z6
 	VMOVDQU8.Z 192(SI), K4, Z7
-	VPXORD Z4, Z0, Z0
-	VPXORD Z5, Z1, Z1
-	VPXORD Z6, Z2, Z2
-	VPXORD Z7, Z3, Z3
-	VMOVDQU8 Z0, K1, 0(DI)
-	VMOVDQU8 Z1, K2, 64(DI)
-	VMOVDQU8 Z2, K3, 128(DI)
-	VMOVDQU8 Z3, K4, 192(DI)
+	XORSTORE
 	// The ciphertext to hash next: masked-off bytes zero (they hold
 	// keystream in Z0-Z3), byte-reflected, the state in the first block.
 	VMOVDQU8.Z Z0, K1, Z4
@@ -421,30 +429,8 @@ openLoop:
 	REDUCE
 	AESROUND(Z22)
 	FOLD
-	AESROUND(Z23)
-	AESROUND(Z24)
-	AESROUND(Z25)
-	CMPQ R8, $10
-	JE openLast128
-	AESROUND(Z26)
-	AESROUND(Z27)
-	AESROUND(Z28)
-	AESROUND(Z29)
-	AESLAST(Z30)
-	JMP openXor
-
-openLast128:
-	AESLAST(Z26)
-
-openXor:
-	VPXORD Z4, Z0, Z0
-	VPXORD Z5, Z1, Z1
-	VPXORD Z6, Z2, Z2
-	VPXORD Z7, Z3, Z3
-	VMOVDQU8 Z0, K1, 0(DI)
-	VMOVDQU8 Z1, K2, 64(DI)
-	VMOVDQU8 Z2, K3, 128(DI)
-	VMOVDQU8 Z3, K4, 192(DI)
+	AESTAIL(openLast128, openXor)
+	XORSTORE
 
 	ADDQ $256, SI
 	ADDQ $256, DI
