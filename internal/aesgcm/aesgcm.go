@@ -190,7 +190,7 @@ func (a *AEAD) seal(dst []byte, j0 *[16]byte, plaintext, aad []byte) []byte {
 	if uint64(len(plaintext)) > maxPlaintext {
 		panic("aesgcm: message too large for GCM")
 	}
-	ret, out := sliceForAppend(dst, len(plaintext)+TagSize)
+	ret, out := SliceForAppend(dst, len(plaintext)+TagSize)
 	if inexactOverlap(out, plaintext) {
 		panic("aesgcm: invalid buffer overlap of output and input")
 	}
@@ -212,7 +212,7 @@ func (a *AEAD) open(dst []byte, j0 *[16]byte, ciphertext, aad []byte) ([]byte, e
 		return nil, errOpen
 	}
 	ct, want := ciphertext[:len(ciphertext)-TagSize], ciphertext[len(ciphertext)-TagSize:]
-	ret, out := sliceForAppend(dst, len(ct))
+	ret, out := SliceForAppend(dst, len(ct))
 	if inexactOverlap(out, ciphertext) {
 		panic("aesgcm: invalid buffer overlap of output and input")
 	}
@@ -230,9 +230,10 @@ func (a *AEAD) open(dst []byte, j0 *[16]byte, ciphertext, aad []byte) ([]byte, e
 	return ret, nil
 }
 
-// sliceForAppend extends in by n bytes, reusing its capacity when it can,
-// and returns the whole slice and the n new bytes (as crypto/cipher does).
-func sliceForAppend(in []byte, n int) (head, tail []byte) {
+// SliceForAppend extends in by n bytes, reusing its capacity when it can,
+// and returns the whole slice and the n new bytes: crypto/cipher's rule for
+// where an AEAD's output goes, which transform's other ciphers follow too.
+func SliceForAppend(in []byte, n int) (head, tail []byte) {
 	if total := len(in) + n; cap(in) >= total {
 		head = in[:total]
 	} else {

@@ -66,19 +66,6 @@ func NewCipher(encr ID, keyBits int, integ ID, encKey, integKey []byte) (Cipher,
 	return nil, fmt.Errorf("%w: encryption %s", ErrUnsupported, Name(TypeENCR, encr))
 }
 
-// sliceForAppend extends in by n bytes, reusing its capacity when it can,
-// and returns the whole slice and the n new bytes (as crypto/cipher does).
-func sliceForAppend(in []byte, n int) (head, tail []byte) {
-	if total := len(in) + n; cap(in) >= total {
-		head = in[:total]
-	} else {
-		head = make([]byte, total)
-		copy(head, in)
-	}
-	tail = head[len(in):]
-	return head, tail
-}
-
 // aeadCipher is AES-GCM (RFC 4106, RFC 5282) or ChaCha20-Poly1305
 // (RFC 7634): the 12-byte nonce is the 4-byte salt from the keying
 // material followed by the 8-byte explicit IV.
@@ -267,7 +254,7 @@ func (c *cbcCipher) Seal(dst, iv, plaintext, aad, tail []byte) []byte {
 	if len(plaintext)%c.bs != 0 {
 		panic("transform: CBC Seal: plaintext is not a multiple of the block size")
 	}
-	ret, out := sliceForAppend(dst, len(plaintext)+c.mac.icvLen)
+	ret, out := aesgcm.SliceForAppend(dst, len(plaintext)+c.mac.icvLen)
 	ct := out[:len(plaintext)]
 	if len(plaintext) > 0 {
 		m := c.enc.Get().(cbcMode)
@@ -288,7 +275,7 @@ func (c *cbcCipher) Open(dst, iv, ciphertext, aad, tail []byte) ([]byte, error) 
 	if !c.mac.verify(icv, aad, iv, body, tail) {
 		return nil, ErrAuth
 	}
-	ret, out := sliceForAppend(dst, n)
+	ret, out := aesgcm.SliceForAppend(dst, n)
 	if n > 0 {
 		m := c.dec.Get().(cbcMode)
 		m.SetIV(iv)
@@ -312,7 +299,7 @@ func (c *nullCipher) Seal(dst, iv, plaintext, aad, tail []byte) []byte {
 	if len(iv) != 0 {
 		panic("transform: NULL Seal: IV must be empty")
 	}
-	ret, out := sliceForAppend(dst, len(plaintext)+c.mac.icvLen)
+	ret, out := aesgcm.SliceForAppend(dst, len(plaintext)+c.mac.icvLen)
 	ct := out[:len(plaintext)]
 	copy(ct, plaintext)
 	c.mac.icv(out[len(plaintext):], aad, ct, tail)
@@ -328,7 +315,7 @@ func (c *nullCipher) Open(dst, iv, ciphertext, aad, tail []byte) ([]byte, error)
 	if !c.mac.verify(icv, aad, body, tail) {
 		return nil, ErrAuth
 	}
-	ret, out := sliceForAppend(dst, n)
+	ret, out := aesgcm.SliceForAppend(dst, n)
 	copy(out, body)
 	return ret, nil
 }
