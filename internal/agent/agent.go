@@ -11,7 +11,6 @@
 // (engines.go); everything that touches them arrives on channels:
 //
 //	dataplane IKE handler ──► ikeIn ──┐
-//	  (INFORMATIONAL requests) ► lazy ┤ (taken every lazyHold)
 //	dataplane SA events ───► events ──┤        ┌► ike.Engine   (IKEv2) ┐
 //	Reload / Status / Initiate ► calls ┼─► loop ┤                       ├► host (ike.Host)
 //	timer at the earlier NextDeadline ┘        └► ikev1.Engine (IKEv1) ┘      │
@@ -22,11 +21,7 @@
 // (handleIKE, up to 256) and the host holds the engines' sends until the
 // burst, or a timer tick, is done: they leave in one
 // dataplane.SendIKEBatch, so that the answers to many peers' liveness
-// checks cost one system call, not one each. The peers' INFORMATIONAL
-// requests (liveness checks, Deletes) do not wake the loop each: they wait
-// in a queue of their own (lazy.go) that the loop takes once per lazyHold
-// (50 ms), so that a second's checks of 10,000 clients cost the loop a
-// few wake-ups instead of hundreds.
+// checks cost one system call, not one each.
 //
 // Datagrams go to an engine by the header's version byte, connections by
 // their connectionProtocol; a pointToSite section is one more IKEv2 peer,
@@ -104,7 +99,6 @@ type Agent struct {
 	host *host
 
 	ikeIn  chan ike.Packet
-	lazy   *lazyQueue // the peers' INFORMATIONAL requests (lazy.go)
 	events chan dataplane.Event
 	calls  chan func()
 	done   chan struct{}
@@ -140,7 +134,6 @@ func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 		opts:   opts,
 		cfg:    cfg,
 		ikeIn:  make(chan ike.Packet, 256),
-		lazy:   newLazyQueue(),
 		events: make(chan dataplane.Event, 64),
 		calls:  make(chan func()),
 		done:   make(chan struct{}),
@@ -200,7 +193,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.eng = newEngines(ike.New(v2cfg, liveHost{a.host}, a.log.With("component", "ike")),
 		ikev1.New(v1cfg, liveHost{a.host}, a.log.With("component", "ikev1")))
 	a.started = time.Now()
-	dp.SetIKEHandler(a.receiveIKE)
+	dp.SetIKEHandler(func(p dataplane.IKEPacket) {
+		pkt := ike.Packet{Data: append([]byte(nil), p.Data...), Local: p.Local, Remote: p.Remote}
+		select {
+		case a.ikeIn <- pkt:
+		default: // the loop is overloaded: drop (IKE retransmits)
+			a.ikeQueueFull.Add(1)
+		}
+	})
 	dp.SetEventHandler(func(ev dataplane.Event) {
 		select {
 		case a.events <- ev:
@@ -243,24 +243,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	return dp.Close()
 }
 
-// receiveIKE is the data plane's IKE handler (on its receive goroutines):
-// a peer's INFORMATIONAL request waits for the loop's next take of the
-// lazy queue (lazyHold), everything else goes to the loop at once.
-func (a *Agent) receiveIKE(p dataplane.IKEPacket) {
-	pkt := ike.Packet{Data: append([]byte(nil), p.Data...), Local: p.Local, Remote: p.Remote}
-	if isLazyIKE(pkt.Data) {
-		if !a.lazy.put(pkt) {
-			a.ikeQueueFull.Add(1)
-		}
-		return
-	}
-	select {
-	case a.ikeIn <- pkt:
-	default: // the loop is overloaded: drop (IKE retransmits)
-		a.ikeQueueFull.Add(1)
-	}
-}
-
 // loop is the IKE loop; see the package comment.
 func (a *Agent) loop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
@@ -268,10 +250,8 @@ func (a *Agent) loop(ctx context.Context) {
 	a.refresh()
 	for {
 		d := a.eng.NextDeadline()
-		for _, n := range [...]time.Time{a.idle.next, a.lazy.due} {
-			if !n.IsZero() && (d.IsZero() || n.Before(d)) {
-				d = n
-			}
+		if n := a.idle.next; !n.IsZero() && (d.IsZero() || n.Before(d)) {
+			d = n
 		}
 		if !d.IsZero() {
 			timer.Reset(max(time.Until(d), 0))
@@ -283,8 +263,6 @@ func (a *Agent) loop(ctx context.Context) {
 			return
 		case p := <-a.ikeIn:
 			a.handleIKE(p)
-		case <-a.lazy.kick:
-			a.lazy.arm(time.Now())
 		case ev := <-a.events:
 			a.dataplaneEvent(ev)
 		case f := <-a.calls:
@@ -294,7 +272,6 @@ func (a *Agent) loop(ctx context.Context) {
 		case <-timer.C:
 			now := time.Now()
 			a.host.sendLater()
-			a.handleLazy(now)
 			a.eng.Tick(now)
 			a.checkIdle(now)
 			a.host.flush()
@@ -324,14 +301,6 @@ func (a *Agent) handleIKE(p ike.Packet) {
 		default:
 			return
 		}
-	}
-}
-
-// handleLazy hands the held INFORMATIONAL requests to the engines once
-// their hold is over; their answers leave with the host's batch.
-func (a *Agent) handleLazy(now time.Time) {
-	for _, p := range a.lazy.take(now) {
-		a.eng.HandlePacket(time.Now(), p)
 	}
 }
 
