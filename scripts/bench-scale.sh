@@ -50,6 +50,9 @@
 #      vpngw-file (IMPLS="vpngw vpngw-file") is the same agent binary from
 #      its config file, without the control plane: file against remote
 #      mode in one run;
+#      GOTRACE=SECS: after the CPUPROF profile, an execution trace of
+#      the agent that long (trace-IMPL-nN.out, `go tool trace`: every
+#      goroutine wake-up and its cause);
 #      AGENT_GODEBUG=gctrace=1 (say) runs the vpngw agents with that
 #      GODEBUG (the collector's trace then lands in their logs).
 #
@@ -95,6 +98,7 @@ TRACE_EVENTS=${TRACE_EVENTS:-sched:sched_waking,sched:sched_wakeup,sched:sched_s
 CPUPROF=${CPUPROF:-}
 CPUPROF_SECS=${CPUPROF_SECS:-30}
 ALLOCPROF=${ALLOCPROF:-}
+GOTRACE=${GOTRACE:-}
 PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
@@ -212,6 +216,7 @@ run_vpngw() { # N REPEAT
 			[ -z "$ALLOCPROF" ] || curl -s --max-time 30 --unix-socket "$SOCK" -o "$RESULTS/allocs-$impl-n$n-0.pprof" "http://agent/debug/pprof/heap?gc=1"
 			curl -s --max-time $((CPUPROF_SECS + 30)) --unix-socket "$SOCK" -o "$RESULTS/cpu-$impl-n$n.pprof" "http://agent/debug/pprof/profile?seconds=$CPUPROF_SECS"
 			[ -z "$ALLOCPROF" ] || curl -s --max-time 30 --unix-socket "$SOCK" -o "$RESULTS/allocs-$impl-n$n-1.pprof" "http://agent/debug/pprof/heap?gc=1"
+			[ -z "$GOTRACE" ] || curl -s --max-time $((GOTRACE + 30)) --unix-socket "$SOCK" -o "$RESULTS/trace-$impl-n$n.out" "http://agent/debug/pprof/trace?seconds=$GOTRACE"
 			wait
 		) &
 		profpid=$!

@@ -9,6 +9,8 @@ import (
 	"runtime/pprof"
 	"testing"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/transform"
 )
 
 // scaleNet is an initiator engine A with n peers, each from its own
@@ -26,6 +28,13 @@ type scaleNet struct {
 
 func newScaleNet(t testing.TB, n int) *scaleNet {
 	t.Helper()
+	return newScaleNetWith(t, n, nil)
+}
+
+// newScaleNetWith is newScaleNet with the IKE proposals of every peer on
+// both sides (nil: the defaults).
+func newScaleNetWith(t testing.TB, n int, ikeP []transform.Proposal) *scaleNet {
+	t.Helper()
 	s := &scaleNet{t: t, now: time.Unix(1_700_000_000, 0), ha: newTestHost("A"), hb: newTestHost("B")}
 	s.a, s.b = New(Config{}, s.ha, nil), New(Config{}, s.hb, nil)
 	var pa, pb []Peer
@@ -34,8 +43,8 @@ func newScaleNet(t testing.TB, n int) *scaleNet {
 		addr := netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)})
 		siteTS := []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)}
 		hubTS := []netip.Prefix{netip.MustParsePrefix("172.16.0.0/16")}
-		pa = append(pa, Peer{Name: name, Local: addr, Remote: addrB, PSK: []byte("k" + name), LocalTS: siteTS, RemoteTS: hubTS})
-		pb = append(pb, Peer{Name: name, Local: addrB, Remote: addr, PSK: []byte("k" + name), Mode: ModeResponderOnly, LocalTS: hubTS, RemoteTS: siteTS})
+		pa = append(pa, Peer{Name: name, Local: addr, Remote: addrB, PSK: []byte("k" + name), LocalTS: siteTS, RemoteTS: hubTS, IKEProposals: ikeP})
+		pb = append(pb, Peer{Name: name, Local: addrB, Remote: addr, PSK: []byte("k" + name), Mode: ModeResponderOnly, LocalTS: hubTS, RemoteTS: siteTS, IKEProposals: ikeP})
 		s.names = append(s.names, name)
 	}
 	if err := s.b.SetPeers(s.now, pb); err != nil {
