@@ -222,6 +222,14 @@ func (r *rawESP) recvmmsg(hdrs []mmsghdr) (int, error) { return mmsg(r.rc, false
 
 // mmsg is sendmmsg(2) (write) or recvmmsg(2) on the socket of rc, through
 // the runtime's poller (EAGAIN waits for readiness).
+//
+// The call is a RawSyscall with MSG_DONTWAIT: it never blocks, so the
+// runtime need not know the goroutine is in the kernel. Through
+// Syscall (entersyscall), a batch that runs longer than sysmon's 20 µs
+// tick (a send runs the receiving side's IP input inline on a veth) has
+// its P retaken and handed to another thread, and the first call after
+// the process idled wakes sysmon back to 20 µs polling
+// (docs/benchmarks.md, "Raw ESP system calls outside the scheduler").
 func mmsg(rc syscall.RawConn, write bool, hdrs []mmsghdr) (int, error) {
 	trap, wait := uintptr(unix.SYS_RECVMMSG), rc.Read
 	if write {
@@ -230,7 +238,7 @@ func mmsg(rc syscall.RawConn, write bool, hdrs []mmsghdr) (int, error) {
 	var n int
 	var errno syscall.Errno
 	err := wait(func(fd uintptr) bool {
-		m, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), 0, 0, 0)
+		m, _, e := unix.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EAGAIN {
 			return false
 		}

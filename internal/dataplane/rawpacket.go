@@ -284,10 +284,17 @@ func (p *packetSend) sendmmsg(hdrs []mmsghdr) (int, error) {
 	return p.call.n, nil
 }
 
-// sendmmsgFd is p.callFn: sendmmsg(2) of p.call.hdrs on fd.
+// sendmmsgFd is p.callFn: sendmmsg(2) of p.call.hdrs on fd. It first
+// tries without blocking, as a RawSyscall (see mmsg: no P retaken from a
+// long batch, no sysmon woken); only a full send buffer (EAGAIN before
+// the first packet) makes it wait in a blocking call the runtime knows
+// about.
 func (p *packetSend) sendmmsgFd(fd uintptr) {
 	h := p.call.hdrs
-	n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)), 0, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)), unix.MSG_DONTWAIT, 0, 0)
+	if errno == unix.EAGAIN {
+		n, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&h[0])), uintptr(len(h)), 0, 0, 0)
+	}
 	p.call.n, p.call.errno = int(n), errno
 }
 
