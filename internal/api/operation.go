@@ -195,7 +195,24 @@ func (s *Server) runOp(ctx context.Context, id string) {
 		log.Info("operation interrupted (shutdown or lost leadership); it resumes on the next start")
 		return
 	}
-	s.finish(context.WithoutCancel(ctx), log, op, err)
+	cctx, cancel := commitCtx(ctx)
+	defer cancel()
+	s.finish(cctx, log, op, err)
+}
+
+// opCommitTimeout bounds the store writes that commit an operation's
+// outcome. They outlive the workers' context (work that finished is
+// committed even as the workers stop), but not an unreachable store:
+// without a deadline an etcd call waits for a connection forever, and
+// StopWorkers with it. A commit that gives up leaves the operation in
+// progress in the store, where the next leader resumes it, as it does an
+// interrupted one.
+const opCommitTimeout = 15 * time.Second
+
+// commitCtx is the context of an operation's commit: ctx's values, not
+// its cancellation, and at most opCommitTimeout.
+func commitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), opCommitTimeout)
 }
 
 // finish commits the outcome of op (not a group delete): the resource
@@ -282,32 +299,39 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *regis
 		}
 		for _, m := range members {
 			if m.Op != op.ID {
-				s.failGroupDelete(context.WithoutCancel(ctx), log, op, internalf("%s is owned by operation %q", m.ID, m.Op))
+				cctx, cancel := commitCtx(ctx)
+				s.failGroupDelete(cctx, log, op, internalf("%s is owned by operation %q", m.ID, m.Op))
+				cancel()
 				return
 			}
 			if err := s.prov.Teardown(ctx, s.view, m.Obj); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				s.failGroupDelete(context.WithoutCancel(ctx), log, op, err)
+				cctx, cancel := commitCtx(ctx)
+				s.failGroupDelete(cctx, log, op, err)
+				cancel()
 				return
 			}
 			ops := []store.Op{store.DeleteOp(registry.Key(m.ID))}
 			if a, ok := registry.PublicIP(m.Obj); ok {
 				ops = append(ops, store.DeleteOp(registry.AddressKey(a)))
 			}
-			unlock, err := s.lockWrites(context.WithoutCancel(ctx))
+			cctx, cancel := commitCtx(ctx)
+			unlock, err := s.lockWrites(cctx)
 			if err == nil {
-				_, err = s.st.Txn(context.WithoutCancel(ctx), []store.Cmp{{Key: registry.Key(m.ID), ModRevision: m.Rev}}, ops)
+				_, err = s.st.Txn(cctx, []store.Cmp{{Key: registry.Key(m.ID), ModRevision: m.Rev}}, ops)
 				unlock()
 			}
+			cancel()
 			if err != nil {
 				log.Error("group delete: remove member", "member", m.ID.String(), "err", err)
 				return
 			}
 		}
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := commitCtx(ctx)
+	defer cancel()
 	unlock, err := s.lockWrites(ctx)
 	if err != nil {
 		log.Error("group delete: commit", "err", err)
