@@ -299,18 +299,14 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *regis
 		}
 		for _, m := range members {
 			if m.Op != op.ID {
-				cctx, cancel := commitCtx(ctx)
-				s.failGroupDelete(cctx, log, op, internalf("%s is owned by operation %q", m.ID, m.Op))
-				cancel()
+				s.failGroupDelete(ctx, log, op, internalf("%s is owned by operation %q", m.ID, m.Op))
 				return
 			}
 			if err := s.prov.Teardown(ctx, s.view, m.Obj); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				cctx, cancel := commitCtx(ctx)
-				s.failGroupDelete(cctx, log, op, err)
-				cancel()
+				s.failGroupDelete(ctx, log, op, err)
 				return
 			}
 			ops := []store.Op{store.DeleteOp(registry.Key(m.ID))}
@@ -358,8 +354,10 @@ func (s *Server) runGroupDelete(ctx context.Context, log *slog.Logger, op *regis
 }
 
 // failGroupDelete marks the group and its remaining resources Failed and
-// ends the operation.
+// ends the operation, on a commit context (commitCtx) derived from ctx.
 func (s *Server) failGroupDelete(ctx context.Context, log *slog.Logger, op *registry.Operation, workErr error) {
+	ctx, cancel := commitCtx(ctx)
+	defer cancel()
 	unlock, err := s.lockWrites(ctx)
 	if err != nil {
 		log.Error("group delete: commit failure", "err", err)
