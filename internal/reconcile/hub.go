@@ -35,6 +35,9 @@ type Hub struct {
 	// refusedAt is when a refused request from each remote host was last
 	// logged (one line per host and minute, however often it retries).
 	refusedAt map[string]time.Time
+	// mux routes the agent API's requests; built once by NewHub (a mux
+	// built per request cost each heartbeat its pattern parsing).
+	mux *http.ServeMux
 }
 
 // Seen is an instance's latest report and when it arrived.
@@ -48,8 +51,12 @@ func NewHub(token string, log *slog.Logger) *Hub {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{log: log, token: token, assign: map[string]*agentapi.Assignment{}, reports: map[string]*Seen{},
-		gone: map[string]time.Time{}, changed: make(chan struct{}), refusedAt: map[string]time.Time{}}
+	h := &Hub{log: log, token: token, assign: map[string]*agentapi.Assignment{}, reports: map[string]*Seen{},
+		gone: map[string]time.Time{}, changed: make(chan struct{}), refusedAt: map[string]time.Time{},
+		mux: http.NewServeMux()}
+	h.mux.HandleFunc(agentapi.ConfigRoute, h.checked(h.getConfig))
+	h.mux.HandleFunc(agentapi.StatusRoute, h.checked(h.putStatus))
+	return h
 }
 
 // broadcast wakes every waiter (h.mu held).
@@ -156,10 +163,7 @@ func (h *Hub) authorized(r *http.Request) bool {
 
 // ServeHTTP implements the agent API.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mux := http.NewServeMux()
-	mux.HandleFunc(agentapi.ConfigRoute, h.checked(h.getConfig))
-	mux.HandleFunc(agentapi.StatusRoute, h.checked(h.putStatus))
-	mux.ServeHTTP(w, r)
+	h.mux.ServeHTTP(w, r)
 }
 
 // checked runs next for a request with its instance's token.

@@ -614,3 +614,29 @@ func TestDeltaRefused(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHubHeartbeat measures the hub's side of one bare heartbeat
+// (routing, token check, decoding and storing), without the network: the
+// control plane's cost per instance per agentapi.ReportEvery.
+func BenchmarkHubHeartbeat(b *testing.B) {
+	hub := reconcile.NewHub("", nil)
+	hub.Set(map[string]agentapi.Assignment{"i-0": {Role: agentapi.RoleActive}})
+	put := func(rep agentapi.Report) int {
+		body, err := json.Marshal(rep)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		hub.ServeHTTP(w, httptest.NewRequest(http.MethodPut, agentapi.StatusPath("i-0"), strings.NewReader(string(body))))
+		return w.Code
+	}
+	if code := put(agentapi.Report{Revision: 1, StatusSeq: 1, Status: manyClients(10)}); code >= 300 {
+		b.Fatalf("full report: HTTP %d", code)
+	}
+	hb := agentapi.Report{Revision: 1, StatusSeq: 1, Unchanged: true}
+	for b.Loop() {
+		if code := put(hb); code >= 300 {
+			b.Fatalf("heartbeat: HTTP %d", code)
+		}
+	}
+}
