@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"container/heap"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -355,8 +354,8 @@ func (e *Engine) Tick(now time.Time) {
 	e.flush()
 	var sas []*ikeSA
 	var peers []*peer
-	for len(e.timers) > 0 && !e.timers[0].at.After(now) {
-		t := heap.Pop(&e.timers).(*timer)
+	for e.timers.len() > 0 && !e.timers.top().at.After(now) {
+		t := e.timers.pop()
 		e.work++
 		if t.sa != nil {
 			sas = append(sas, t.sa)
@@ -407,10 +406,10 @@ func (e *Engine) shouldInitiate(p *peer) bool {
 // late.
 func (e *Engine) NextDeadline() time.Time {
 	e.flush()
-	if len(e.timers) == 0 {
+	if e.timers.len() == 0 {
 		return time.Time{}
 	}
-	return e.timers[0].at
+	return e.timers.top().at
 }
 
 // initiate starts an IKE SA with p as original initiator.

@@ -222,8 +222,8 @@ func TestIdleLiveness(t *testing.T) {
 		s.b.Changed(func(string) { changed++ })
 		if step == 0 {
 			deadlines = map[time.Time]bool{}
-			for _, tm := range s.b.timers {
-				deadlines[tm.at] = true
+			for _, en := range s.b.timers.h {
+				deadlines[en.t.at] = true
 			}
 		}
 	}
@@ -249,7 +249,7 @@ func TestIdleLiveness(t *testing.T) {
 			hi = d
 		}
 	}
-	t.Logf("%.2f exchanges per tunnel; B's %d timers on %d instants over %v", per, len(s.b.timers), len(deadlines), hi.Sub(lo))
+	t.Logf("%.2f exchanges per tunnel; B's %d timers on %d instants over %v", per, s.b.timers.len(), len(deadlines), hi.Sub(lo))
 	if len(deadlines) > 6 {
 		t.Errorf("B's timers fall on %d distinct instants, want them coalesced on the %v grid (≤ 6)", len(deadlines), livenessGrid)
 	}

@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"container/heap"
 	"net/netip"
 	"time"
 )
@@ -26,7 +25,8 @@ import (
 // retimes its SA (statusSig, retouch), so idle tunnels cost no status
 // rebuilds.
 
-// timer is a heap entry: one IKE SA's or one peer's next deadline.
+// timer is one IKE SA's or one peer's next deadline, queued in
+// Engine.timers.
 type timer struct {
 	at  time.Time
 	idx int // position in Engine.timers; -1 when not queued
@@ -34,27 +34,117 @@ type timer struct {
 	p   *peer
 }
 
-// timerHeap implements heap.Interface over *timer, earliest first.
-type timerHeap []*timer
+// timerHeap is a binary min-heap of timers by due time. Each entry carries
+// its due time inline, as nanoseconds from the heap's epoch (monotonic
+// where both times have a monotonic reading, as time.Time.Before
+// compares): sifting an entry through a heap of 10,000 SAs (every answered
+// liveness check moves its SA's deadline later) compares keys in
+// contiguous memory and reads no timer, and the sift is plain code, not
+// container/heap's interface calls.
+type timerHeap struct {
+	epoch time.Time // when the first timer was queued (time.Now: a monotonic reading)
+	h     []heapEntry
+}
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].idx, h[j].idx = i, j
+type heapEntry struct {
+	key int64 // t.at, in nanoseconds from epoch
+	t   *timer
 }
-func (h *timerHeap) Push(x any) {
-	t := x.(*timer)
-	t.idx = len(*h)
-	*h = append(*h, t)
+
+func (q *timerHeap) len() int { return len(q.h) }
+
+// top returns the earliest timer; the heap must not be empty.
+func (q *timerHeap) top() *timer { return q.h[0].t }
+
+func (q *timerHeap) key(at time.Time) int64 {
+	if q.epoch.IsZero() {
+		q.epoch = time.Now()
+	}
+	return int64(at.Sub(q.epoch))
 }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	t.idx = -1
+
+// set queues t at at, or moves it there if queued.
+func (q *timerHeap) set(t *timer, at time.Time) {
+	k := q.key(at)
+	t.at = at
+	if i := t.idx; i >= 0 {
+		old := q.h[i].key
+		q.h[i].key = k
+		switch {
+		case k > old:
+			q.down(i)
+		case k < old:
+			q.up(i)
+		}
+		return
+	}
+	t.idx = len(q.h)
+	q.h = append(q.h, heapEntry{k, t})
+	q.up(t.idx)
+}
+
+// pop removes and returns the earliest timer; the heap must not be empty.
+func (q *timerHeap) pop() *timer {
+	t := q.h[0].t
+	q.remove(0)
 	return t
+}
+
+// remove unqueues the timer at position i.
+func (q *timerHeap) remove(i int) {
+	last := len(q.h) - 1
+	t := q.h[i].t
+	if i != last {
+		q.swap(i, last)
+	}
+	q.h[last] = heapEntry{}
+	q.h = q.h[:last]
+	t.idx = -1
+	if i != last {
+		if !q.down(i) {
+			q.up(i)
+		}
+	}
+}
+
+func (q *timerHeap) swap(i, j int) {
+	h := q.h
+	h[i], h[j] = h[j], h[i]
+	h[i].t.idx, h[j].t.idx = i, j
+}
+
+func (q *timerHeap) up(j int) {
+	h := q.h
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if h[i].key <= h[j].key {
+			break
+		}
+		q.swap(i, j)
+		j = i
+	}
+}
+
+// down sifts the entry at i0 toward the leaves; it reports whether it
+// moved.
+func (q *timerHeap) down(i0 int) bool {
+	h, n := q.h, len(q.h)
+	i := i0
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if r := j + 1; r < n && h[r].key < h[j].key {
+			j = r
+		}
+		if h[j].key >= h[i].key {
+			break
+		}
+		q.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // schedule (re)queues t at at; the zero Time unqueues it.
@@ -63,17 +153,12 @@ func (e *Engine) schedule(t *timer, at time.Time) {
 		e.unschedule(t)
 		return
 	}
-	t.at = at
-	if t.idx >= 0 {
-		heap.Fix(&e.timers, t.idx)
-		return
-	}
-	heap.Push(&e.timers, t)
+	e.timers.set(t, at)
 }
 
 func (e *Engine) unschedule(t *timer) {
 	if t.idx >= 0 {
-		heap.Remove(&e.timers, t.idx)
+		e.timers.remove(t.idx)
 	}
 }
 
