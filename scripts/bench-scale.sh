@@ -54,7 +54,14 @@
 #      the agent that long (trace-IMPL-nN.out, `go tool trace`: every
 #      goroutine wake-up and its cause);
 #      AGENT_GODEBUG=gctrace=1 (say) runs the vpngw agents with that
-#      GODEBUG (the collector's trace then lands in their logs).
+#      GODEBUG (the collector's trace then lands in their logs);
+#      THREADS=SECS: SECS after the agent starts (every repeat; for the
+#      idle window, SECS past the setups), the CPU time and the number of
+#      times each of the agent's threads ran over THREADS_SECS (40)
+#      (/proc/PID/task/*/schedstat; threads-IMPL-nN-rR.txt and a line in
+#      the log). The Go runtime's sysmon is the process's second thread (the
+#      first the runtime starts; it never runs goroutines) and is shown
+#      apart: what it costs is in no CPU profile, pprof or perf by symbol.
 #
 # P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
 # variant: the same load client and addresses, but each client is a
@@ -99,6 +106,8 @@ CPUPROF=${CPUPROF:-}
 CPUPROF_SECS=${CPUPROF_SECS:-30}
 ALLOCPROF=${ALLOCPROF:-}
 GOTRACE=${GOTRACE:-}
+THREADS=${THREADS:-}
+THREADS_SECS=${THREADS_SECS:-40}
 PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
@@ -119,6 +128,28 @@ BENCH_NAME=bench-scale
 # shellcheck source=scripts/bench-lib.sh
 . "$ROOT/scripts/bench-lib.sh"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# threads_snap PID: one line per thread: TID, nanoseconds run, times run.
+threads_snap() { local t; for t in /proc/"$1"/task/*; do echo "${t##*/} $(cut -d' ' -f1,3 "$t/schedstat" 2>/dev/null)"; done; }
+# threads_report BEFORE AFTER SECS: each thread's share of a core and runs
+# per second between two threads_snap, the second thread as sysmon, and a
+# summary line last.
+threads_report() {
+	awk -v secs="$3" '
+		NR == FNR { ns[$1] = $2; n[$1] = $3; next }
+		NF == 3 { tid[++k] = $1; dns[k] = $2 - ns[$1]; dn[k] = $3 - n[$1] }
+		END {
+			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (tid[j] + 0 < tid[i] + 0) {
+				t = tid[i]; tid[i] = tid[j]; tid[j] = t; t = dns[i]; dns[i] = dns[j]; dns[j] = t; t = dn[i]; dn[i] = dn[j]; dn[j] = t
+			}
+			for (i = 1; i <= k; i++) {
+				role = i == 1 ? "main" : i == 2 ? "sysmon" : ""
+				printf "thread %s %s: %.2f%% of a core, %.0f runs/s\n", tid[i], role, dns[i] / secs / 1e7, dn[i] / secs
+				all += dns[i]; alln += dn[i]
+				if (i == 2) { sm = dns[i]; smn = dn[i] }
+			}
+			printf "agent threads over %ss: %.2f%% of a core, %.0f runs/s; sysmon %.2f%%, %.0f runs/s\n", secs, all / secs / 1e7, alln / secs, sm / secs / 1e7, smn / secs
+		}' "$1" "$2"
+}
 
 cleanup() {
 	local rc=$?
@@ -209,6 +240,17 @@ run_vpngw() { # N REPEAT
 		PIDS+=("$perfpid")
 	fi
 	local profpid=
+	if [ -n "$THREADS" ]; then
+		(
+			sleep "$THREADS"
+			threads_snap "$pid" >"$LOGS/threads-$impl-n$n-r$r.0"
+			sleep "$THREADS_SECS"
+			threads_snap "$pid" >"$LOGS/threads-$impl-n$n-r$r.1"
+			threads_report "$LOGS/threads-$impl-n$n-r$r.0" "$LOGS/threads-$impl-n$n-r$r.1" "$THREADS_SECS" >"$RESULTS/threads-$impl-n$n-r$r.txt"
+			log "  r$r $impl threads: $(tail -1 "$RESULTS/threads-$impl-n$n-r$r.txt")"
+		) &
+		PIDS+=("$!")
+	fi
 	if [ -n "$CPUPROF" ] && [ "$r" = 1 ]; then
 		(
 			sleep "$CPUPROF"
