@@ -53,7 +53,7 @@ func NewClient(server, instance, token string, roots *x509.CertPool) (*Client, e
 			return d.DialContext(ctx, "unix", path)
 		}
 		c.base, host = "http://vpngw", "vpngw"
-		dial = func(ctx context.Context) (net.Conn, error) { return tr.DialContext(ctx, "unix", path) }
+		dial = rawIODial(func(ctx context.Context) (net.Conn, error) { return tr.DialContext(ctx, "unix", path) })
 	case "http", "https":
 		c.base = strings.TrimSuffix(server, "/")
 		addr := u.Host
@@ -64,6 +64,7 @@ func NewClient(server, instance, token string, roots *x509.CertPool) (*Client, e
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", addr)
 		}
+		dial = rawIODial(dial)
 		if u.Scheme == "https" {
 			dial = tlsDial(dial, u.Hostname(), tlsConf)
 		}
