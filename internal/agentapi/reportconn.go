@@ -12,9 +12,10 @@ package agentapi
 // heartbeat's bytes. reportConn keeps one HTTP/1.1 connection to the
 // server, writes each PUT from a prebuilt head (only Content-Length
 // varies) in one write and reads the answer on the same goroutine: one
-// write and one read per heartbeat, nothing else woken. The requests on
-// the wire are the same as net/http's (same method, path, headers and
-// body), so every control plane takes them.
+// write and one read per heartbeat, nothing else woken (not even the
+// runtime's sysmon: the dial wraps the socket in a rawIOConn, rawio.go).
+// The requests on the wire are the same as net/http's (same method, path,
+// headers and body), so every control plane takes them.
 //
 //	Reporter.Send ─► Client.putReport ─► reportConn.put: [dial] ─► write head+body ─► http.ReadResponse ─► drain body
 //	                                           └─ a reused connection the server closed: redial once, resend
