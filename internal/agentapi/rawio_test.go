@@ -1,21 +1,20 @@
+//go:build linux
+
 package agentapi
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/vpngw/vpngw/internal/tlsca"
 )
 
 // rawIOPair returns a connected pair over network ("tcp" or "unix"): the
@@ -121,24 +120,22 @@ func TestRawIOConn(t *testing.T) {
 // TestRawIOConnTLS: a TLS client over the wrapper (as the report
 // connection to an https:// server) handshakes and exchanges data.
 func TestRawIOConnTLS(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	dir := t.TempDir()
+	ca, _, err := tlsca.LoadOrCreate(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vpngw"}, DNSNames: []string{"vpngw"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := ca.Issue([]string{"vpngw"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
+	roots, err := tlsca.FilePool(ca.CertPath())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	c, s := rawIOPair(t, "tcp")
-	srv := tls.Server(s, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}})
+	srv := tls.Server(s, &tls.Config{Certificates: []tls.Certificate{cert}})
 	go func() {
 		b := make([]byte, 5)
 		if _, err := io.ReadFull(srv, b); err == nil {
