@@ -128,8 +128,9 @@ BENCH_NAME=bench-scale
 # shellcheck source=scripts/bench-lib.sh
 . "$ROOT/scripts/bench-lib.sh"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# threads_snap PID: one line per thread: TID, nanoseconds run, times run.
-threads_snap() { local t; for t in /proc/"$1"/task/*; do echo "${t##*/} $(cut -d' ' -f1,3 "$t/schedstat" 2>/dev/null)"; done; }
+# threads_snap PID: one line per thread, by TID: TID, nanoseconds run,
+# times run.
+threads_snap() { local t; for t in /proc/"$1"/task/*; do echo "${t##*/} $(cut -d' ' -f1,3 "$t/schedstat" 2>/dev/null)"; done | sort -n; }
 # threads_report BEFORE AFTER SECS: each thread's share of a core and runs
 # per second between two threads_snap, the second thread as sysmon, and a
 # summary line last.
@@ -138,9 +139,6 @@ threads_report() {
 		NR == FNR { ns[$1] = $2; n[$1] = $3; next }
 		NF == 3 { tid[++k] = $1; dns[k] = $2 - ns[$1]; dn[k] = $3 - n[$1] }
 		END {
-			for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (tid[j] + 0 < tid[i] + 0) {
-				t = tid[i]; tid[i] = tid[j]; tid[j] = t; t = dns[i]; dns[i] = dns[j]; dns[j] = t; t = dn[i]; dn[i] = dn[j]; dn[j] = t
-			}
 			for (i = 1; i <= k; i++) {
 				role = i == 1 ? "main" : i == 2 ? "sysmon" : ""
 				printf "thread %s %s: %.2f%% of a core, %.0f runs/s\n", tid[i], role, dns[i] / secs / 1e7, dn[i] / secs
