@@ -61,7 +61,9 @@
 #      (/proc/PID/task/*/schedstat; threads-IMPL-nN-rR.txt and a line in
 #      the log). The Go runtime's sysmon is the process's second thread (the
 #      first the runtime starts; it never runs goroutines) and is shown
-#      apart: what it costs is in no CPU profile, pprof or perf by symbol.
+#      apart: what it costs is in no CPU profile, pprof or perf by symbol;
+#      with PERF_IDLE=1 also `perf record -g -F 997` of the agent over the
+#      same window (perfidle-IMPL-nN-rR.data; ~1 sample per ms of CPU).
 #
 # P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
 # variant: the same load client and addresses, but each client is a
@@ -108,6 +110,7 @@ ALLOCPROF=${ALLOCPROF:-}
 GOTRACE=${GOTRACE:-}
 THREADS=${THREADS:-}
 THREADS_SECS=${THREADS_SECS:-40}
+PERF_IDLE=${PERF_IDLE:-}
 PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
@@ -242,6 +245,7 @@ run_vpngw() { # N REPEAT
 		(
 			sleep "$THREADS"
 			threads_snap "$pid" >"$LOGS/threads-$impl-n$n-r$r.0"
+			[ -z "$PERF_IDLE" ] || perf record -g -F 997 -p "$pid" -o "$RESULTS/perfidle-$impl-n$n-r$r.data" -- sleep "$THREADS_SECS" >"$LOGS/perfidle-$impl-n$n-r$r.log" 2>&1 &
 			sleep "$THREADS_SECS"
 			threads_snap "$pid" >"$LOGS/threads-$impl-n$n-r$r.1"
 			threads_report "$LOGS/threads-$impl-n$n-r$r.0" "$LOGS/threads-$impl-n$n-r$r.1" "$THREADS_SECS" >"$RESULTS/threads-$impl-n$n-r$r.txt"

@@ -78,10 +78,17 @@ const MaxWait = time.Minute
 
 // ReportEvery is how often an instance reports even when nothing changed
 // (its heartbeat; it also reports soon after every change). The control
-// plane judges an instance by the age of its latest report: an active
-// instance silent for its failover timeout (reconcile.DefaultFailoverAfter,
-// several of these periods) is replaced by its standby.
-const ReportEvery = 150 * time.Millisecond
+// plane judges an instance by two signals: its long poll (an instance
+// whose poll connection closes, because its process exited or its
+// connection was reset, is gone at once) and the age of its latest report
+// (an instance that stays connected but stops reporting, hung or cut off
+// without a reset, is gone after its failover timeout,
+// reconcile.DefaultFailoverAfter, three of these periods). An active
+// instance that is gone is replaced by its standby. The heartbeat only
+// has to catch the second kind, so it can be slower than when it was the
+// only signal (150 ms, a 700 ms timeout): each is a request the control
+// plane serves for every instance.
+const ReportEvery = 500 * time.Millisecond
 
 // ReportTimeout bounds one report (a request and its answer) whose
 // context has no deadline of its own: the reporting routine passes its

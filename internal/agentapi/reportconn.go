@@ -3,7 +3,7 @@ package agentapi
 // Reports go over a connection of their own, written and read by the
 // reporting goroutine itself.
 //
-// An instance reports every ReportEvery (150 ms), nearly always a bare
+// An instance reports every ReportEvery (500 ms), nearly always a bare
 // heartbeat of ~60 bytes answered 204. Through net/http's Transport each
 // one cost a request and header maps, a context, and three goroutine
 // hand-offs (the caller hands the request to the connection's write loop,

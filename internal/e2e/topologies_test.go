@@ -16,6 +16,8 @@ import (
 	"github.com/vpngw/vpngw/internal/tstest/nstest"
 	"github.com/vpngw/vpngw/internal/tstest/swantest"
 	"github.com/vpngw/vpngw/internal/tunstat"
+
+	"golang.org/x/sys/unix"
 )
 
 const sub1 = "00000000-0000-0000-0000-000000000000"
@@ -363,9 +365,24 @@ func TestResetAndServeRestart(t *testing.T) {
 // second from the VM measure the outage.
 func TestHungActiveFailsOver(t *testing.T) {
 	c, vmNS, s := newSiteCloud(t, "hungKey3", nil)
-	h := hangActive(t, c, sub1, "RG1", "VNet1-gw", "to-onprem", vmNS, s.host)
-	if h.outage > 3*time.Second {
+	h := stopActive(t, c, syscall.SIGSTOP, sub1, "RG1", "VNet1-gw", "to-onprem", vmNS, s.host)
+	if h.outage > reconcile.DefaultFailoverAfter+1500*time.Millisecond {
 		t.Fatalf("outage %v", h.outage)
+	}
+	reachable(t, vmNS, s.host, 5*time.Second)
+}
+
+// An unplanned failover from a dead active instance (SIGKILL: the kernel
+// closes its sockets, among them its long poll to the control plane): the
+// control plane judges it gone at once, without the failover timeout, so
+// the outage is shorter than that timeout alone, where a hung instance's
+// is longer.
+func TestKilledActiveFailsOver(t *testing.T) {
+	c, vmNS, s := newSiteCloud(t, "killKey5", nil)
+	h := stopActive(t, c, syscall.SIGKILL, sub1, "RG1", "VNet1-gw", "to-onprem", vmNS, s.host)
+	if h.outage >= reconcile.DefaultFailoverAfter {
+		t.Fatalf("outage %v, not shorter than the failover timeout (%v): the closed connection did not count",
+			h.outage, reconcile.DefaultFailoverAfter)
 	}
 	reachable(t, vmNS, s.host, 5*time.Second)
 }
@@ -379,10 +396,10 @@ func TestHungActiveFailsOverVNetToVNet(t *testing.T) {
 	nsA := c.vmNS(sub1, "RG-A", "vma")
 	reachable(t, nsA, vmB, 10*time.Second)
 
-	h := hangActive(t, c, sub1, "RG-A", "VNetA-gw", "A-to-B", nsA, vmB)
+	h := stopActive(t, c, syscall.SIGSTOP, sub1, "RG-A", "VNetA-gw", "A-to-B", nsA, vmB)
 	// Recorded in docs/lab.md; a bound loose enough for a
 	// loaded machine, tight enough to fail if B waited for DPD (45 s).
-	if h.outage > 5*time.Second {
+	if h.outage > reconcile.DefaultFailoverAfter+3500*time.Millisecond {
 		t.Fatalf("VNet-to-VNet outage %v", h.outage)
 	}
 	reachable(t, nsA, vmB, 5*time.Second)
@@ -415,7 +432,7 @@ func newVNetPair(t *testing.T, key string) (c *cloud, gwA, gwB string, vmA, vmB 
 	return c, gwA, gwB, vmA, vmB
 }
 
-// hung is what hangActive measured.
+// hung is what stopActive measured.
 type hung struct {
 	// unknownAt and connectedAt are when, after SIGSTOP, the API first
 	// reported the connection Unknown (0: the poll missed the window) and
@@ -426,12 +443,13 @@ type hung struct {
 	pings  pingRun
 }
 
-// hangActive stops (SIGSTOP) the active instance of gateway gwName while
-// from pings to at 20 per second, watches connection conn's status through
-// the API until it is Connected again after the failover, and checks that
-// instance 1 is then the active one. It fails the test if the connection
-// never recovers, is reported Unknown late, or no ping gets through.
-func hangActive(t *testing.T, c *cloud, subscription, group, gwName, conn string, from *nstest.NS, to netip.Addr) hung {
+// stopActive sends sig (SIGSTOP: hung; SIGKILL: dead) to the active
+// instance of gateway gwName while from pings to at 20 per second, watches
+// connection conn's status through the API until it is Connected again
+// after the failover, and checks that instance 1 is then the active one.
+// It fails the test if the connection never recovers, is reported Unknown
+// late, or no ping gets through.
+func stopActive(t *testing.T, c *cloud, sig syscall.Signal, subscription, group, gwName, conn string, from *nstest.NS, to netip.Addr) hung {
 	t.Helper()
 	gwPath := "/subscriptions/" + subscription + "/resourceGroups/" + group + "/providers/Microsoft.Network/virtualNetworkGateways/" + gwName
 	gw, err := resource.ParseID(gwPath, "")
@@ -448,7 +466,7 @@ func hangActive(t *testing.T, c *cloud, subscription, group, gwName, conn string
 	go func() { pings <- pingGaps(from, to, count, interval) }()
 	time.Sleep(time.Second)
 	stopped := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatal(err)
 	}
 	// Watch connectionStatus through the API (every 50 ms) until it is
@@ -469,9 +487,9 @@ func hangActive(t *testing.T, c *cloud, subscription, group, gwName, conn string
 		switch st := cn.Properties.ConnectionStatus; {
 		case st == "Unknown" && h.unknownAt == 0:
 			h.unknownAt = time.Since(stopped)
-		case st == "Connected" && (h.unknownAt != 0 || time.Since(stopped) > 1500*time.Millisecond):
+		case st == "Connected" && (h.unknownAt != 0 || time.Since(stopped) > reconcile.DefaultFailoverAfter+time.Second):
 			// Connected well past the failover timeout means a fresh report
-			// from the new active instance (the hung one never reports
+			// from the new active instance (the stopped one never reports
 			// again), even if a loaded machine's polling missed the short
 			// Unknown window.
 			h.connectedAt = time.Since(stopped)
@@ -479,20 +497,22 @@ func hangActive(t *testing.T, c *cloud, subscription, group, gwName, conn string
 	}
 	h.pings = <-pings
 	h.outage = time.Duration(h.pings.maxGap) * interval
-	t.Logf("hung active instance of %s: connectionStatus Unknown %v after SIGSTOP, Connected again after %v; "+
-		"%d of %d pings lost, longest outage %v (%d consecutive)", gwName,
+	t.Logf("active instance of %s stopped (%v): connectionStatus Unknown %v after it, Connected again after %v; "+
+		"%d of %d pings lost, longest outage %v (%d consecutive)", gwName, unix.SignalName(sig),
 		h.unknownAt.Round(time.Millisecond), h.connectedAt.Round(time.Millisecond), h.pings.lost, h.pings.sent,
 		h.outage, h.pings.maxGap)
 	if h.connectedAt == 0 {
 		t.Fatalf("connectionStatus: Unknown after %v, never Connected again", h.unknownAt)
 	}
 	if h.unknownAt == 0 {
-		// The window is about 0.3 s; TestSilentActiveIsUnknownThenFailsOver
-		// (internal/reconcile) asserts the Unknown state deterministically.
+		// The window is about 0.3 s (SIGSTOP) or shorter (SIGKILL);
+		// TestSilentActiveIsUnknownThenFailsOver and
+		// TestDeadInstanceIsGoneAtOnce (internal/reconcile) assert the
+		// states deterministically.
 		t.Logf("the Unknown window was shorter than this poll could see")
 	}
-	if h.unknownAt > 2*time.Second {
-		t.Errorf("connectionStatus Unknown only %v after the instance hung", h.unknownAt)
+	if h.unknownAt > reconcile.DefaultFailoverAfter+time.Second {
+		t.Errorf("connectionStatus Unknown only %v after the instance stopped", h.unknownAt)
 	}
 	if h.pings.received == 0 {
 		t.Fatalf("no ping got through (%d sent)", h.pings.sent)

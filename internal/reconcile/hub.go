@@ -30,6 +30,13 @@ type Hub struct {
 	assign  map[string]*agentapi.Assignment // desired, by instance ID
 	reports map[string]*Seen                // latest report, by instance ID
 	gone    map[string]time.Time            // instances removed recently (answered 410)
+	// polls counts each instance's long polls in flight; closed is when
+	// an instance's last one ended because its client went away (the
+	// connection closed: the process exited or was killed, or the
+	// instance abandoned this server), until its next request. See
+	// Seen.ClosedAt.
+	polls   map[string]int
+	closed  map[string]time.Time
 	lastRev int64
 	changed chan struct{} // closed and replaced on every change
 	// refusedAt is when a refused request from each remote host was last
@@ -44,6 +51,12 @@ type Hub struct {
 type Seen struct {
 	agentapi.Report
 	At time.Time
+	// ClosedAt, when set, is when the instance's long poll ended because
+	// its connection closed, with no request from it since: its process
+	// exited (the kernel closes a dead process's sockets, so this comes
+	// at once, where a missing heartbeat takes the failover timeout) or
+	// it left this server.
+	ClosedAt time.Time
 }
 
 // NewHub returns an empty hub.
@@ -52,7 +65,8 @@ func NewHub(token string, log *slog.Logger) *Hub {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Hub{log: log, token: token, assign: map[string]*agentapi.Assignment{}, reports: map[string]*Seen{},
-		gone: map[string]time.Time{}, changed: make(chan struct{}), refusedAt: map[string]time.Time{},
+		gone: map[string]time.Time{}, polls: map[string]int{}, closed: map[string]time.Time{},
+		changed: make(chan struct{}), refusedAt: map[string]time.Time{},
 		mux: http.NewServeMux()}
 	h.mux.HandleFunc(agentapi.ConfigRoute, h.checked(h.getConfig))
 	h.mux.HandleFunc(agentapi.StatusRoute, h.checked(h.putStatus))
@@ -105,6 +119,7 @@ func (h *Hub) Set(want map[string]agentapi.Assignment) map[string]int64 {
 		if _, ok := want[id]; !ok {
 			delete(h.assign, id)
 			delete(h.reports, id)
+			delete(h.closed, id)
 			h.gone[id] = time.Now()
 			changed = true
 		}
@@ -128,7 +143,9 @@ func (h *Hub) Report(id string) (Seen, bool) {
 	if !ok {
 		return Seen{}, false
 	}
-	return *s, true
+	out := *s
+	out.ClosedAt = h.closed[id]
+	return out, true
 }
 
 // Wait blocks until cond (called with the hub unlocked) returns true,
@@ -214,6 +231,12 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	h.mu.Lock()
+	h.polls[id]++
+	delete(h.closed, id)
+	h.mu.Unlock()
+	clientGone := false
+	defer func() { h.pollEnded(id, clientGone) }()
 	for {
 		h.mu.Lock()
 		a := h.assign[id]
@@ -252,7 +275,29 @@ func (h *Hub) getConfig(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		case <-r.Context().Done():
+			// The client went away: net/http cancels the request when
+			// the connection closes (HTTP/1.1: its read of the idle
+			// connection ends) or the stream is reset (HTTP/2).
+			clientGone = true
 			return
+		}
+	}
+}
+
+// pollEnded counts a long poll of instance id out; when its client went
+// away and it was the instance's last, the instance is marked closed
+// (Seen.ClosedAt) and waiters are woken.
+func (h *Hub) pollEnded(id string, clientGone bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.polls[id]--; h.polls[id] > 0 {
+		return
+	}
+	delete(h.polls, id)
+	if clientGone {
+		if _, known := h.reports[id]; known {
+			h.closed[id] = time.Now()
+			h.broadcast()
 		}
 	}
 }
@@ -317,6 +362,7 @@ func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 		rep.Status, rep.Unchanged = prev.Status, false
 	}
 	h.reports[id] = &Seen{Report: rep, At: time.Now()}
+	delete(h.closed, id)
 	// Wake waiters only when something they may wait for changed.
 	if prev == nil || prev.Revision != rep.Revision || prev.Error != rep.Error || (rep.StatusSeq == 0 || prev.StatusSeq != rep.StatusSeq) && statusDigest(prev.Status) != statusDigest(rep.Status) {
 		h.broadcast()

@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -101,5 +102,86 @@ func TestHubRevisionFromAnotherReplica(t *testing.T) {
 		if s, ok := hub.Report("i-0"); !ok || s.Revision != tc.want {
 			t.Errorf("reported %d: hub keeps %d, want %d", tc.reported, s.Revision, tc.want)
 		}
+	}
+}
+
+// TestHubClosedPoll: an instance whose long poll ends because its client
+// went away (its connection closed) is marked closed (Seen.ClosedAt) until
+// its next request; a poll that runs its course is not, also behind a
+// server whose read timeout is shorter than the poll (net/http lifts the
+// read deadline while it watches the connection during the handler; were
+// it to time out, that would read as the client gone); an instance that
+// never reported is never marked.
+func TestHubClosedPoll(t *testing.T) {
+	hub := reconcile.NewHub("", nil)
+	srv := httptest.NewUnstartedServer(hub)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	revs := hub.Set(map[string]agentapi.Assignment{"i-0": {Role: agentapi.RoleActive}, "i-1": {Role: agentapi.RoleStandby}})
+	poll := func(ctx context.Context, id string, wait time.Duration) (int, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/agent/v1/instances/%s/config?after=%d&wait=%v", srv.URL, id, revs[id], wait), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	report := func(id string) {
+		req, _ := http.NewRequest("PUT", srv.URL+"/agent/v1/instances/"+id+"/status", strings.NewReader(fmt.Sprintf(`{"revision":%d}`, revs[id])))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("report: %d", resp.StatusCode)
+		}
+	}
+	closedAt := func(id string) time.Time {
+		s, _ := hub.Report(id)
+		return s.ClosedAt
+	}
+	report("i-0")
+	// A poll longer than the server's read timeout runs its course.
+	if code, err := poll(context.Background(), "i-0", time.Second); err != nil || code != http.StatusNoContent {
+		t.Fatalf("a poll past the read timeout: %d %v", code, err)
+	}
+	if at := closedAt("i-0"); !at.IsZero() {
+		t.Fatalf("a poll that ran its course marked the instance closed at %v", at)
+	}
+	// A client that goes away mid-poll.
+	gone := func(id string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _, _ = poll(ctx, id, 5*time.Second); close(done) }()
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		<-done
+	}
+	gone("i-0")
+	waitFor(t, 2*time.Second, func() bool { return !closedAt("i-0").IsZero() }, "a poll whose client went away did not mark the instance closed")
+	if s, ok := hub.Report("i-0"); !ok || s.Revision != revs["i-0"] {
+		t.Fatalf("a closed instance lost its report: %+v %v", s, ok)
+	}
+	// Its next request clears the mark: a report, or a poll.
+	report("i-0")
+	if at := closedAt("i-0"); !at.IsZero() {
+		t.Fatal("a report did not clear the closed mark")
+	}
+	gone("i-0")
+	waitFor(t, 2*time.Second, func() bool { return !closedAt("i-0").IsZero() }, "not marked closed again")
+	if code, err := poll(context.Background(), "i-0", 50*time.Millisecond); err != nil || code != http.StatusNoContent {
+		t.Fatalf("poll: %d %v", code, err)
+	}
+	if at := closedAt("i-0"); !at.IsZero() {
+		t.Fatal("a poll did not clear the closed mark")
+	}
+	// Never reported: nothing to mark.
+	gone("i-1")
+	time.Sleep(100 * time.Millisecond)
+	if _, ok := hub.Report("i-1"); ok {
+		t.Fatal("an instance that never reported has a report")
 	}
 }

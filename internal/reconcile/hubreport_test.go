@@ -319,7 +319,8 @@ func cpuTime() time.Duration {
 // versioned, and what a changed status still costs), "versioned" the
 // bare heartbeat an unchanged status now costs. cpu-ms/op is the
 // process's CPU per heartbeat; at one heartbeat per
-// agentapi.ReportEvery, cpu-ms/op ÷ 150 ms is the share of a core.
+// agentapi.ReportEvery, cpu-ms/op ÷ ReportEvery (500 ms) is the share of
+// a core.
 func BenchmarkHeartbeat(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{1000, 10000} {

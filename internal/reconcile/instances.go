@@ -54,7 +54,7 @@ func (r *Reconciler) GatewayInstances(ctx context.Context, gw *resource.VirtualN
 			gi.Error = "it cannot apply its configuration: " + seen.Error
 		case !fresh:
 			gi.State = api.InstanceStateSilent
-			gi.Error = fmt.Sprintf("it last reported %s ago", now.Sub(seen.At).Round(100*time.Millisecond))
+			gi.Error = silence(seen, now)
 		case seen.Revision < gi.DesiredRevision:
 			gi.State = api.InstanceStateApplying
 		default:

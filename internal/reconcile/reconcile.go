@@ -80,20 +80,28 @@ type Config struct {
 	RealizeTimeout time.Duration
 	// FailoverAfter is how old an active instance's latest report may get
 	// before its standby takes over, and before its connections show
-	// Unknown (default DefaultFailoverAfter).
+	// Unknown (default DefaultFailoverAfter); an instance whose connection
+	// closed (Seen.ClosedAt) is taken as gone at once.
 	FailoverAfter time.Duration
 }
 
-// DefaultFailoverAfter is the default failover timeout. Agents report every
-// agentapi.ReportEvery (150 ms), so 700 ms is four and a half missed
-// heartbeats: a live agent on a loaded 2-core machine (scheduling delays of
-// tens of milliseconds, a report that takes a garbage collection or a slow
-// fsync in the store) stays well inside it. A stall of the control plane
-// itself ages every report at once; the failover also requires a standby
-// whose own report is younger than the timeout and carries no error, so a
-// slow control plane does not swap the roles. With failoverCheckEvery this
-// puts the detection of a hung or dead active instance at 0.7–0.8 s.
-const DefaultFailoverAfter = 700 * time.Millisecond
+// DefaultFailoverAfter is the default failover timeout: how long an
+// instance that is still connected to the control plane (its long poll
+// open) may go without a report. An instance whose poll connection closed
+// (its process exited, crashed or was killed: the kernel closes its
+// sockets) is judged at once, without this wait (Seen.ClosedAt); the
+// timeout catches what keeps a connection open but reports nothing: a hung
+// process (SIGSTOP, a paused VM) or a host cut off without a reset. Agents
+// report every agentapi.ReportEvery (500 ms), so 1.5 s is three missed
+// heartbeats, a full second beyond one: a live agent on a loaded 2-core
+// machine (scheduling delays of tens of milliseconds, a report that takes
+// a garbage collection or a slow fsync in the store) stays well inside it.
+// A stall of the control plane itself ages every report at once; the
+// failover also requires a standby whose own report is younger than the
+// timeout and carries no error, so a slow control plane does not swap the
+// roles. With failoverCheckEvery this puts the detection of a dead active
+// instance at 0.1 s and of a hung one at 1.5–1.6 s.
+const DefaultFailoverAfter = 1500 * time.Millisecond
 
 // failoverCheckEvery is how often the reconciler looks for silent active
 // instances.
@@ -580,23 +588,37 @@ func (r *Reconciler) gatewayRevisions(gk string) map[string]int64 {
 	return want
 }
 
-// fresh reports whether an instance's latest report is younger than the
-// failover timeout: an instance is judged by its heartbeat.
+// fresh reports whether an instance is connected (its poll connection did
+// not close since its latest report) and its latest report is younger than
+// the failover timeout: an instance is judged by its connection and its
+// heartbeat.
 func (r *Reconciler) fresh(s Seen, now time.Time) bool {
-	return now.Sub(s.At) < r.cfg.FailoverAfter
+	return s.ClosedAt.IsZero() && now.Sub(s.At) < r.cfg.FailoverAfter
+}
+
+// silence says why an instance is not fresh, for logs and the instances
+// view.
+func silence(s Seen, now time.Time) string {
+	if !s.ClosedAt.IsZero() {
+		return fmt.Sprintf("its connection to the control plane closed %s ago (last report %s ago)",
+			now.Sub(s.ClosedAt).Round(100*time.Millisecond), now.Sub(s.At).Round(100*time.Millisecond))
+	}
+	return fmt.Sprintf("it last reported %s ago", now.Sub(s.At).Round(100*time.Millisecond))
 }
 
 // failoverSilent promotes the standby of an active-standby gateway whose
-// active instance stopped reporting (hung or dead: an unplanned failover).
-// It reports whether it failed any gateway over.
+// active instance is gone (its connection closed, or it stopped reporting:
+// dead or hung; an unplanned failover). It reports whether it failed any
+// gateway over.
 func (r *Reconciler) failoverSilent(ctx context.Context) bool {
-	if time.Since(r.started) < 3*r.cfg.FailoverAfter {
-		return false // give agents time to report after a control plane restart
-	}
+	// Give agents time to report after a control plane restart; an
+	// instance whose connection closed reported since this start (the
+	// hub marks only instances it holds a report of), so it needs none.
+	grace := time.Since(r.started) < 3*r.cfg.FailoverAfter
 	now := time.Now()
 	did := false
 	for _, g := range r.desired.Load().Gateways {
-		if g.P2SAddress.IsValid() && len(g.Instances) == 2 {
+		if g.P2SAddress.IsValid() && len(g.Instances) == 2 && !grace {
 			did = r.updateP2SFrontends(ctx, g, now) || did
 		}
 		if g.ActiveActive || len(g.Instances) != 2 {
@@ -612,11 +634,11 @@ func (r *Reconciler) failoverSilent(ctx context.Context) bool {
 		// Only an instance that was running can fall silent: one that never
 		// reported (not started yet, on a real host) is not failed over,
 		// or the roles would swap away from where the public IP is.
-		if !aok || r.fresh(a, now) {
+		if !aok || r.fresh(a, now) || grace && a.ClosedAt.IsZero() {
 			continue
 		}
-		r.log.Warn("active gateway instance is silent: failing over to the standby", "gateway", g.ID.String(),
-			"silent", act.ID, "last_report", now.Sub(a.At).Round(time.Millisecond), "standby", stby.ID)
+		r.log.Warn("active gateway instance is gone: failing over to the standby", "gateway", g.ID.String(),
+			"silent", act.ID, "why", silence(a, now), "standby", stby.ID)
 		st.Active = 1 - st.Active
 		st.Restarts[1-st.Active]++
 		if err := r.setState(ctx, g.Key, st); err != nil {
@@ -653,8 +675,8 @@ func (r *Reconciler) updateP2SFrontends(ctx context.Context, g *GatewaySpec, now
 		case aok && !r.fresh(a, now) && !slices.Contains(out, 1-i) && ook && r.fresh(o, now) && o.Error == "":
 			// Only an instance that was running can fall silent, and
 			// only while the other serves.
-			r.log.Warn("gateway instance is silent: point-to-site public IP delivered to the other instance only", "gateway", g.ID.String(),
-				"address", g.P2SAddress.String(), "silent", in.ID, "last_report", now.Sub(a.At).Round(time.Millisecond), "to", g.Instances[1-i].ID)
+			r.log.Warn("gateway instance is gone: point-to-site public IP delivered to the other instance only", "gateway", g.ID.String(),
+				"address", g.P2SAddress.String(), "silent", in.ID, "why", silence(a, now), "to", g.Instances[1-i].ID)
 			out = append(out, i)
 		}
 	}

@@ -43,11 +43,14 @@ func (p *fakeProvider) InstanceProblem(string) string { return "" }
 // every assignment at once and reports each of its connections as
 // Connected (or as told).
 type fakeAgent struct {
-	id       string
-	base     string
-	mu       sync.Mutex
-	cur      *agentapi.Assignment
-	silent   bool // stops reporting (a dead instance)
+	id     string
+	base   string
+	mu     sync.Mutex
+	cur    *agentapi.Assignment
+	silent bool // stops reporting (a hung instance)
+	// kill ends the agent like a process that exited: its poll's
+	// connection closes and it reports no more.
+	kill     context.CancelFunc
 	state    string
 	restarts int
 	bgp      *agentapi.BGPStatus         // reported as is when set
@@ -126,6 +129,11 @@ type harness struct {
 const sub = "/subscriptions/00000000-0000-0000-0000-000000000000"
 
 func newHarness(t *testing.T, opts reconcile.Options) *harness {
+	return newHarnessFailover(t, opts, time.Second)
+}
+
+// newHarnessFailover is newHarness with the reconciler's failover timeout.
+func newHarnessFailover(t *testing.T, opts reconcile.Options, failoverAfter time.Duration) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{})
@@ -136,7 +144,7 @@ func newHarness(t *testing.T, opts reconcile.Options) *harness {
 	h := &harness{t: t, ctx: ctx, prov: &fakeProvider{}, agents: map[string]*fakeAgent{}}
 	hub := reconcile.NewHub("", nil)
 	h.rec = reconcile.New(reconcile.Config{Store: st, View: registry.NewView(st), WatchPrefix: registry.ResourceKeyPrefix,
-		Provider: h.prov, Hub: hub, Options: opts, RealizeTimeout: 5 * time.Second, FailoverAfter: time.Second})
+		Provider: h.prov, Hub: hub, Options: opts, RealizeTimeout: 5 * time.Second, FailoverAfter: failoverAfter})
 	hubSrv := httptest.NewServer(hub)
 	t.Cleanup(hubSrv.Close)
 	h.hubURL = hubSrv.URL
@@ -167,9 +175,7 @@ func newHarness(t *testing.T, opts reconcile.Options) *harness {
 				for id := range d.Instances {
 					h.mu.Lock()
 					if h.agents[id] == nil {
-						a := &fakeAgent{id: id, base: h.hubURL, silent: h.silentNew}
-						h.agents[id] = a
-						go a.run(ctx, t)
+						h.startAgent(id)
 					}
 					h.mu.Unlock()
 				}
@@ -178,6 +184,15 @@ func newHarness(t *testing.T, opts reconcile.Options) *harness {
 		}
 	}()
 	return h
+}
+
+// startAgent starts (or starts again) the fake agent of instance id
+// (h.mu held).
+func (h *harness) startAgent(id string) {
+	ctx, kill := context.WithCancel(h.ctx)
+	a := &fakeAgent{id: id, base: h.hubURL, silent: h.silentNew, kill: kill}
+	h.agents[id] = a
+	go a.run(ctx, h.t)
 }
 
 // assignment is the agent's current assignment.
@@ -459,23 +474,31 @@ func TestResetFailsOverToStandby(t *testing.T) {
 	}, "no failover from a silent active instance")
 }
 
+// connectedSite builds gateway gw1 with site connection c1 and waits until
+// c1 is Connected. It returns c1's connectionStatus getter and the IDs of
+// the gateway's two instances.
+func (h *harness) connectedSite() (status func() any, i0, i1 string) {
+	h.t.Helper()
+	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
+	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10","localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16"]}}}`)
+	h.put(res("rg1", "connections", "c1"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc",
+		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
+		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
+	status = func() any {
+		return h.get(res("rg1", "connections", "c1"))["properties"].(map[string]any)["connectionStatus"]
+	}
+	waitFor(h.t, 5*time.Second, func() bool { return status() == "Connected" }, "connection never Connected")
+	g := h.desired().Gateways[0]
+	return status, g.Instances[0].ID, g.Instances[1].ID
+}
+
 // A hung active instance: its connection turns Unknown once its report is
 // older than the failover timeout; the standby takes over only while its
 // own report is fresh (both silent, as when the control plane itself
 // stalls: no swap); then the connection is Connected on the new active.
 func TestSilentActiveIsUnknownThenFailsOver(t *testing.T) {
 	h := newHarness(t, reconcile.Options{})
-	h.site("rg1", "vnet1", "10.1.0.0/16", "10.1.255.0/27", "gw1")
-	h.put(res("rg1", "localNetworkGateways", "site1"), `{"location":"westeurope","properties":{"gatewayIpAddress":"192.0.2.10","localNetworkAddressSpace":{"addressPrefixes":["10.50.0.0/16"]}}}`)
-	h.put(res("rg1", "connections", "c1"), fmt.Sprintf(`{"location":"westeurope","properties":{"connectionType":"IPsec","sharedKey":"k1abc",
-		"virtualNetworkGateway1":{"id":"%s"},"localNetworkGateway2":{"id":"%s"}}}`,
-		res("rg1", "virtualNetworkGateways", "gw1"), res("rg1", "localNetworkGateways", "site1")))
-	status := func() any {
-		return h.get(res("rg1", "connections", "c1"))["properties"].(map[string]any)["connectionStatus"]
-	}
-	waitFor(t, 5*time.Second, func() bool { return status() == "Connected" }, "connection never Connected")
-	g := h.desired().Gateways[0]
-	i0, i1 := g.Instances[0].ID, g.Instances[1].ID
+	status, i0, i1 := h.connectedSite()
 	// Let the control plane's start-up grace (3 × 1 s here) pass.
 	time.Sleep(3 * time.Second)
 	setSilent := func(id string, v bool) {
@@ -501,6 +524,58 @@ func TestSilentActiveIsUnknownThenFailsOver(t *testing.T) {
 		return d.Gateways[0].Instances[1].Active
 	}, "no failover to the standby once it reports")
 	waitFor(t, 3*time.Second, func() bool { return status() == "Connected" }, "connection not Connected after the failover")
+}
+
+// An instance whose process exits closes its long poll's connection, and
+// the control plane judges it gone at once rather than after the failover
+// timeout (30 s here: nothing but the closed connection can explain a
+// failover within this test). A dead standby fails nothing over and the
+// instances view says why it is Silent; a dead active instance is
+// replaced by the standby; started again, the dead instance reports and
+// is Ready as the standby.
+func TestDeadInstanceIsGoneAtOnce(t *testing.T) {
+	h := newHarnessFailover(t, reconcile.Options{}, 30*time.Second)
+	status, i0, i1 := h.connectedSite()
+	gwPath := res("rg1", "virtualNetworkGateways", "gw1")
+	instance := func(id string) api.GatewayInstance {
+		for _, in := range h.instances(gwPath) {
+			if in.Name == id {
+				return in
+			}
+		}
+		t.Fatalf("no instance %s in the view", id)
+		return api.GatewayInstance{}
+	}
+	// Both reported; the standby dies.
+	waitFor(t, 5*time.Second, func() bool { return instance(i1).State == api.InstanceStateReady }, "standby never Ready")
+	h.agent(i1).kill()
+	waitFor(t, 5*time.Second, func() bool {
+		in := instance(i1)
+		return in.State == api.InstanceStateSilent && strings.Contains(in.Error, "connection to the control plane closed")
+	}, "a dead standby is not Silent with its connection closed")
+	time.Sleep(500 * time.Millisecond) // five failover checks
+	if !h.desired().Gateways[0].Instances[0].Active || status() != "Connected" {
+		t.Fatal("a dead standby changed the roles or the connection")
+	}
+	// Started again, it is Ready as the standby.
+	h.mu.Lock()
+	h.startAgent(i1)
+	h.mu.Unlock()
+	waitFor(t, 5*time.Second, func() bool { return instance(i1).State == api.InstanceStateReady }, "a restarted standby is not Ready again")
+	// The active instance dies: the standby takes over well inside the
+	// 30 s timeout, and the connection is Connected through it.
+	killed := time.Now()
+	h.agent(i0).kill()
+	waitFor(t, 5*time.Second, func() bool { return h.desired().Gateways[0].Instances[1].Active }, "no failover from a dead active instance")
+	took := time.Since(killed)
+	waitFor(t, 5*time.Second, func() bool {
+		a := h.agent(i1)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.cur != nil && a.cur.Role == agentapi.RoleActive
+	}, "the standby never got the active role")
+	waitFor(t, 5*time.Second, func() bool { return status() == "Connected" }, "connection not Connected after the failover")
+	t.Logf("failover %v after the active instance's connection closed (timeout 30 s)", took.Round(time.Millisecond))
 }
 
 func TestThroughputCapSwitch(t *testing.T) {
