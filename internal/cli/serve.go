@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/vpngw/vpngw/internal/agentapi"
 	"github.com/vpngw/vpngw/internal/identity"
+	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/server"
 )
@@ -44,6 +45,7 @@ type serveOptions struct {
 	labPrefix    string
 	noCap        bool
 	leaderTTL    time.Duration
+	failover     time.Duration
 	store        storeFlags
 }
 
@@ -187,6 +189,7 @@ apart from the data: without it the stored secrets cannot be read.
 	f.StringVar(&o.agentListen, "agent-listen", "", "where agents reach the control plane: unix:///PATH or HOST:PORT (default: unix socket DATA-DIR/agent.sock for lab, 127.0.0.1:8481 for host)")
 	f.StringVar(&o.agentToken, "agent-token-file", "", "the agent key: each instance's agent presents its own token derived from it, printed by vpngw serve agent-token (default for host: DATA-DIR/agent-token, created if missing)")
 	f.StringVar(&o.labPrefix, "lab-prefix", "vpngw", "prefix of the lab's network namespace names")
+	f.DurationVar(&o.failover, "failover-after", reconcile.DefaultFailoverAfter, "how long an active gateway instance that stays connected may go without a report (agents report every 500 ms) before its standby takes over, from 1s to 1m; one whose connection to the control plane closes (its process exited) is replaced at once. Raise it for an agent API reached over a slow or lossy link")
 	f.BoolVar(&o.noCap, "no-throughput-cap", false, "do not cap each gateway's aggregate throughput at its SKU's benchmark")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -527,6 +530,9 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 	if err := server.CheckLeaderTTL(o.leaderTTL); err != nil {
 		return usageError{err}
 	}
+	if err := reconcile.CheckFailoverAfter(o.failover); err != nil {
+		return usageError{err}
+	}
 	dir, keyFile, err := storePaths(e, o.dataDir, o.keyFile)
 	if err != nil {
 		return err
@@ -551,6 +557,7 @@ func runServe(ctx context.Context, e *env, o serveOptions) error {
 		LabPrefix:       o.labPrefix,
 		NoThroughputCap: o.noCap,
 		LeaderTTL:       o.leaderTTL,
+		FailoverAfter:   o.failover,
 		Logger:          log,
 	})
 }

@@ -185,3 +185,25 @@ func TestHubClosedPoll(t *testing.T) {
 		t.Fatal("an instance that never reported has a report")
 	}
 }
+
+func TestCheckFailoverAfter(t *testing.T) {
+	for _, tc := range []struct {
+		d  time.Duration
+		ok bool
+	}{
+		{0, true}, // the default
+		{reconcile.MinFailoverAfter, true},
+		{reconcile.DefaultFailoverAfter, true},
+		{reconcile.MaxFailoverAfter, true},
+		{reconcile.MinFailoverAfter - time.Millisecond, false},
+		{agentapi.ReportEvery, false}, // one late heartbeat would fail over
+		{reconcile.MaxFailoverAfter + time.Second, false},
+		{-time.Second, false},
+	} {
+		if err := reconcile.CheckFailoverAfter(tc.d); (err == nil) != tc.ok {
+			t.Errorf("CheckFailoverAfter(%v) = %v, want ok %v", tc.d, err, tc.ok)
+		} else if err != nil && !strings.Contains(err.Error(), "--failover-after") {
+			t.Errorf("CheckFailoverAfter(%v) = %v: does not name the flag", tc.d, err)
+		}
+	}
+}

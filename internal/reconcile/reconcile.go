@@ -103,6 +103,24 @@ type Config struct {
 // instance at 0.1 s and of a hung one at 1.5–1.6 s.
 const DefaultFailoverAfter = 1500 * time.Millisecond
 
+// Bounds of Config.FailoverAfter (vpngw serve --failover-after): at least
+// two heartbeats (agentapi.ReportEvery), so that one late report fails
+// nothing over; at most a minute (Azure documents 60 – 90 s for an
+// unplanned failover).
+const (
+	MinFailoverAfter = 2 * agentapi.ReportEvery
+	MaxFailoverAfter = time.Minute
+)
+
+// CheckFailoverAfter reports whether d is a usable failover timeout (0 is
+// the default).
+func CheckFailoverAfter(d time.Duration) error {
+	if d != 0 && (d < MinFailoverAfter || d > MaxFailoverAfter) {
+		return fmt.Errorf("--failover-after %v: want from %v to %v", d, MinFailoverAfter, MaxFailoverAfter)
+	}
+	return nil
+}
+
 // failoverCheckEvery is how often the reconciler looks for silent active
 // instances.
 const failoverCheckEvery = 100 * time.Millisecond

@@ -115,7 +115,7 @@ func startProvider(ctx context.Context, o Options, st store.Store, pool *registr
 	rec := reconcile.New(reconcile.Config{
 		Store: st, View: registry.NewView(st), WatchPrefix: registry.ResourceKeyPrefix,
 		Provider: provider, Hub: hub, Options: reconcile.Options{NoThroughputCap: o.NoThroughputCap},
-		Logger: log.With("component", "reconcile"),
+		FailoverAfter: o.FailoverAfter, Logger: log.With("component", "reconcile"),
 	})
 	ln, err := listenAgentAPI(listen)
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/vpngw/vpngw/internal/api"
 	"github.com/vpngw/vpngw/internal/identity"
 	"github.com/vpngw/vpngw/internal/portal"
+	"github.com/vpngw/vpngw/internal/reconcile"
 	"github.com/vpngw/vpngw/internal/registry"
 	"github.com/vpngw/vpngw/internal/tlsca"
 )
@@ -130,6 +131,11 @@ type Options struct {
 	LabPrefix string
 	// NoThroughputCap leaves gateways' aggregate throughput uncapped.
 	NoThroughputCap bool
+	// FailoverAfter is how long an active gateway instance that stays
+	// connected may go without a report before its standby takes over
+	// (reconcile.Config.FailoverAfter; reconcile.DefaultFailoverAfter
+	// when 0; reconcile.CheckFailoverAfter).
+	FailoverAfter time.Duration
 	// Logger receives the logs of every component; nil is silent.
 	Logger *slog.Logger
 
@@ -152,6 +158,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := CheckLeaderTTL(o.LeaderTTL); err != nil {
+		return err
+	}
+	if err := reconcile.CheckFailoverAfter(o.FailoverAfter); err != nil {
 		return err
 	}
 	if o.DataDir == "" {
