@@ -235,9 +235,9 @@ type Dataplane struct {
 
 	ikeBind   conn.Bind // UDP IKEPort
 	nattBind  conn.Bind // UDP NATTPort
-	ikeRecv   []conn.ReceiveFunc
-	nattRecv  []conn.ReceiveFunc
-	raw       *rawESP // nil without Config.RawESP
+	ikeRecv   []udpRead // the IKE socket's reads, one per family
+	nattRecv  []udpRead // the NAT-T socket's
+	raw       *rawESP   // nil without Config.RawESP
 	batchSize int
 	// tunReady reports whether the TUN device has a packet queued (a poll
 	// that does not wait), so that the reader drains it into one batch
@@ -427,11 +427,11 @@ func (d *Dataplane) open(ctx context.Context) error {
 		return fmt.Errorf("dataplane: set %s up: %w", d.tunName, err)
 	}
 	d.ikeBind = conn.NewStdNetBind()
-	if d.ikeRecv, _, err = d.ikeBind.Open(d.cfg.IKEPort); err != nil {
+	if d.ikeRecv, err = openUDPReads(d.ikeBind, d.cfg.IKEPort); err != nil {
 		return fmt.Errorf("dataplane: UDP %d: %w", d.cfg.IKEPort, err)
 	}
 	d.nattBind = conn.NewStdNetBind()
-	if d.nattRecv, _, err = d.nattBind.Open(d.cfg.NATTPort); err != nil {
+	if d.nattRecv, err = openUDPReads(d.nattBind, d.cfg.NATTPort); err != nil {
 		return fmt.Errorf("dataplane: UDP %d: %w", d.cfg.NATTPort, err)
 	}
 	d.ikeSock = openIKESockets(d.ikeBind, d.nattBind)

@@ -8,12 +8,14 @@ package dataplane
 // peer. wireguard-go's conn.Bind.Send takes one endpoint per call, so the
 // answers cost one sendmmsg each. SendIKEBatch sends any number of
 // datagrams, each with its own destination, in one sendmmsg per socket
-// (the IKE port's and the NAT-T port's, per address family), through the
-// x/net PacketConns of the data plane's own binds: the sockets that
-// receive IKE, so that the answers leave from the ports the requests came
-// to. The binds do not export them; bindPacketConns reads them from
-// conn.StdNetBind's fields (TestBindPacketConns fails if a wireguard-go
-// update moves them; SendIKEBatch then falls back to one Send per
+// (the IKE port's and the NAT-T port's, per address family) on the
+// sockets of the data plane's own binds: the sockets that receive IKE, so
+// that the answers leave from the ports the requests came to. The
+// sendmmsg is a raw system call (udpWriter, udpio.go) on the bind's
+// sockets, which udpConns reads from conn.StdNetBind's fields; where it
+// cannot, x/net's WriteBatch on the bind's PacketConns (bindPacketConns;
+// TestBindUDPConns and TestBindPacketConns fail if a wireguard-go update
+// moves them; with neither, SendIKEBatch falls back to one Send per
 // datagram).
 
 import (
@@ -72,11 +74,27 @@ func bindPacketConns(b conn.Bind) (v4, v6 batchWriter) {
 	return v4, v6
 }
 
-// openIKESockets finds the batch writers of the opened IKE and NAT-T binds.
+// openIKESockets finds the batch writers of the opened IKE and NAT-T
+// binds: udpWriters on their sockets (raw system calls, udpio.go), else
+// x/net's WriteBatch on them.
 func openIKESockets(ike, natt conn.Bind) *ikeSockets {
 	s := &ikeSockets{}
 	s.ike4, s.ike6 = bindPacketConns(ike)
 	s.natt4, s.natt6 = bindPacketConns(natt)
+	raw := func(c *net.UDPConn, fallback batchWriter) batchWriter {
+		if c == nil {
+			return fallback
+		}
+		w, err := newUDPWriter(c, IKEBatchMax)
+		if err != nil {
+			return fallback
+		}
+		return w.write
+	}
+	v4, v6 := udpConns(ike)
+	s.ike4, s.ike6 = raw(v4, s.ike4), raw(v6, s.ike6)
+	v4, v6 = udpConns(natt)
+	s.natt4, s.natt6 = raw(v4, s.natt4), raw(v6, s.natt6)
 	return s
 }
 

@@ -130,7 +130,7 @@ func TestWriteCoalescesReadyBatches(t *testing.T) {
 			want = append(want, p)
 			dgrams = append(dgrams, sealPeer(t, out, p))
 		}
-		d.routineReceive(recvFrom(fuzzRouteRemote, dgrams), true) // one batch each
+		d.routineReceive(bindRead(recvFrom(fuzzRouteRemote, dgrams)), true) // one batch each
 	}
 	// Decrypt every batch, then let the writer find them all ready.
 	close(d.decQ)

@@ -46,8 +46,9 @@ package dataplane
  * Inbound (ESP from the peer to the TUN device):
  *
  *   1. Receive (routineReceive per socket, sequential each): recvmmsg with
- *      UDP GRO (split back into datagrams by conn.StdNetBind) on NATTPort
- *      and IKEPort, or batched reads of the raw ESP socket.
+ *      UDP GRO on NATTPort and IKEPort, as a raw system call, split back
+ *      into datagrams with their local addresses (udpReader, udpio.go), or
+ *      batched reads of the raw ESP socket.
  *   2. Demultiplex: on NATTPort a 1-byte 0xFF is a NAT-keepalive (counted,
  *      dropped), a zero non-ESP marker means IKE (handed to the IKE handler
  *      without the marker), anything else is ESP. IKEPort carries only IKE.
@@ -283,13 +284,13 @@ func (d *Dataplane) start() {
 		go d.routineEncrypt()
 		go d.routineDecrypt()
 	}
-	for _, fn := range d.ikeRecv {
+	for _, r := range d.ikeRecv {
 		d.recvWG.Add(1)
-		go d.routineReceive(fn, false)
+		go d.routineReceive(r, false)
 	}
-	for _, fn := range d.nattRecv {
+	for _, r := range d.nattRecv {
 		d.recvWG.Add(1)
-		go d.routineReceive(fn, true)
+		go d.routineReceive(r, true)
 	}
 	if d.raw != nil {
 		d.recvWG.Add(1)
@@ -640,15 +641,44 @@ func countSent(es []*element, err error) {
 	}
 }
 
+// udpRead is one UDP socket's batch read: it fills bufs, sizes[i] each
+// datagram's length (0: skip the slot), from[i] its source and to[i] the
+// local address it was sent to (invalid: unknown), and waits for the
+// first. udpReader.read, or a bind's ReceiveFunc through bindRead.
+type udpRead func(bufs [][]byte, sizes []int, from []netip.AddrPort, to []netip.Addr) (int, error)
+
+// bindRead adapts a conn.Bind's ReceiveFunc to udpRead (the fallback when
+// the bind's sockets cannot be read directly, and the tests' fakes).
+func bindRead(fn conn.ReceiveFunc) udpRead {
+	var eps []conn.Endpoint
+	return func(bufs [][]byte, sizes []int, from []netip.AddrPort, to []netip.Addr) (int, error) {
+		if len(eps) < len(bufs) {
+			eps = make([]conn.Endpoint, len(bufs))
+		}
+		n, err := fn(bufs, sizes, eps[:len(bufs)])
+		for i := range n {
+			from[i], to[i] = netip.AddrPort{}, netip.Addr{}
+			if ep, ok := eps[i].(*conn.StdNetEndpoint); ok && ep != nil {
+				from[i], to[i] = ep.AddrPort, ep.SrcIP()
+			} else {
+				sizes[i] = 0
+			}
+			eps[i] = nil
+		}
+		return n, err
+	}
+}
+
 // routineReceive is stages 1-3 of the inbound path for one UDP socket
 // family (natt: the NAT-T port with demultiplexing; else the IKE port).
-func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
+func (d *Dataplane) routineReceive(read udpRead, natt bool) {
 	defer d.recvWG.Done()
 	n := conn.IdealBatchSize
 	elems := make([]*element, n)
 	bufs := make([][]byte, n)
 	sizes := make([]int, n)
-	eps := make([]conn.Endpoint, n)
+	from := make([]netip.AddrPort, n)
+	to := make([]netip.Addr, n)
 	d.pool.fill(elems)
 	for i := range elems {
 		bufs[i] = elems[i].buf[rxOffset:]
@@ -662,7 +692,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 	var rs receiverState
 	errorsInARow := 0
 	for {
-		count, err := fn(bufs, sizes, eps)
+		count, err := read(bufs, sizes, from, to)
 		if err != nil {
 			if d.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -683,13 +713,12 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 				continue
 			}
 			data := elems[i].buf[rxOffset : rxOffset+size]
-			ep, _ := eps[i].(*conn.StdNetEndpoint)
-			if ep == nil {
+			remote := from[i]
+			if !remote.IsValid() {
 				continue
 			}
-			remote := ep.AddrPort
 			if !natt {
-				d.deliverIKE(data, d.localFor(ep, port), remote)
+				d.deliverIKE(data, d.localFor(to[i], remote, port), remote)
 				continue
 			}
 			switch classify4500(data) {
@@ -700,7 +729,7 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 					t.lastKeepalive.Store(time.Now().UnixNano())
 				}
 			case kindIKE:
-				d.deliverIKE(data[esp.NonESPMarkerLen:], d.localFor(ep, port), remote)
+				d.deliverIKE(data[esp.NonESPMarkerLen:], d.localFor(to[i], remote, port), remote)
 			case kindESP:
 				if d.acceptESP(snap, elems[i], rxOffset, size, &batch) {
 					elems[i] = nil
@@ -708,7 +737,6 @@ func (d *Dataplane) routineReceive(fn conn.ReceiveFunc, natt bool) {
 			default:
 				d.stats.malformed.Add(1)
 			}
-			eps[i] = nil
 		}
 		if d.pool.fill(elems[:count]) {
 			for i := range count {

@@ -344,10 +344,11 @@ func (d *Dataplane) routineReceiveRaw() {
 // send drops.
 var errRawNotIPv4 = errors.New("dataplane: raw ESP is IPv4 only")
 
-// localFor returns the local address and port a datagram from ep arrived
-// on: the IP_PKTINFO destination when the kernel reported it (conn drops it
-// whenever the socket has UDP GRO, that is always on Linux: its split of
-// coalesced datagrams keeps no control message), else the source address
+// localFor returns the local address and port a datagram from remote
+// arrived on: local, the IP_PKTINFO destination, when the kernel reported
+// it (udpReader keeps it; conn.StdNetBind, the fallback, drops it whenever
+// the socket has UDP GRO, that is always on Linux: its split of coalesced
+// datagrams keeps no control message), else the source address
 // the routing table picks towards the peer (srcSelector: a connect on a
 // UDP socket, not a netlink lookup), cached for localTTL. IKE needs it for
 // NAT detection (RFC 7296 §2.23), before the answer to a new client's
@@ -358,18 +359,18 @@ var errRawNotIPv4 = errors.New("dataplane: raw ESP is IPv4 only")
 // smaller cache (it was 4,096, cleared when full) or a shorter life (it
 // was a minute) made a netlink route lookup of most of them, a fifth of
 // the idle agent's CPU.
-func (d *Dataplane) localFor(ep *conn.StdNetEndpoint, port uint16) netip.AddrPort {
-	if a := ep.SrcIP(); a.IsValid() && !a.IsUnspecified() {
-		return netip.AddrPortFrom(a.Unmap(), port)
+func (d *Dataplane) localFor(local netip.Addr, from netip.AddrPort, port uint16) netip.AddrPort {
+	if local.IsValid() && !local.IsUnspecified() {
+		return netip.AddrPortFrom(local.Unmap(), port)
 	}
-	remote := ep.AddrPort.Addr().Unmap()
+	remote := from.Addr().Unmap()
 	now := time.Now()
 	d.localMu.Lock()
 	defer d.localMu.Unlock()
 	if c, ok := d.localCache[remote]; ok && now.Sub(c.at) < localTTL {
 		return netip.AddrPortFrom(c.addr, port)
 	}
-	local := netip.IPv4Unspecified()
+	local = netip.IPv4Unspecified()
 	if remote.Is6() {
 		local = netip.IPv6Unspecified()
 	}

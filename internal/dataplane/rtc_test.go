@@ -112,7 +112,7 @@ func TestRunToCompletion(t *testing.T) {
 				go d.routineWriteTUN()
 			}
 			d.recvWG.Add(1)
-			d.routineReceive(recvChunks(fuzzRouteRemote, dgrams, chunks), true)
+			d.routineReceive(bindRead(recvChunks(fuzzRouteRemote, dgrams, chunks)), true)
 			close(d.decQ)
 			close(d.writeQ)
 			d.wg.Wait()
