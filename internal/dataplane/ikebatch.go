@@ -60,18 +60,28 @@ type ikeSockets struct {
 // conn.StdNetBind's IPv4 and IPv6 sockets (ipv4PC, ipv6PC), nil for those
 // it cannot find.
 func bindPacketConns(b conn.Bind) (v4, v6 batchWriter) {
-	sb, ok := b.(*conn.StdNetBind)
-	if !ok || sb == nil {
-		return nil, nil
+	if pc := bindField[ipv4.PacketConn](b, "ipv4PC"); pc != nil {
+		v4 = pc.WriteBatch
 	}
-	v := reflect.ValueOf(sb).Elem()
-	if f := v.FieldByName("ipv4PC"); f.IsValid() && f.Type() == reflect.TypeFor[*ipv4.PacketConn]() && !f.IsNil() {
-		v4 = (*ipv4.PacketConn)(f.UnsafePointer()).WriteBatch
-	}
-	if f := v.FieldByName("ipv6PC"); f.IsValid() && f.Type() == reflect.TypeFor[*ipv6.PacketConn]() && !f.IsNil() {
-		v6 = (*ipv6.PacketConn)(f.UnsafePointer()).WriteBatch
+	if pc := bindField[ipv6.PacketConn](b, "ipv6PC"); pc != nil {
+		v6 = pc.WriteBatch
 	}
 	return v4, v6
+}
+
+// bindField returns the field name, of type *T, of an opened
+// conn.StdNetBind: nil when b is not one, or the field is missing, of
+// another type or nil (a wireguard-go update moved it).
+func bindField[T any](b conn.Bind, name string) *T {
+	sb, ok := b.(*conn.StdNetBind)
+	if !ok || sb == nil {
+		return nil
+	}
+	f := reflect.ValueOf(sb).Elem().FieldByName(name)
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*T]() || f.IsNil() {
+		return nil
+	}
+	return (*T)(f.UnsafePointer())
 }
 
 // openIKESockets finds the batch writers of the opened IKE and NAT-T

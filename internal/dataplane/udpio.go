@@ -27,7 +27,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"reflect"
 	"syscall"
 	"unsafe"
 
@@ -39,19 +38,7 @@ import (
 // udpConns returns an opened conn.StdNetBind's IPv4 and IPv6 sockets (nil
 // for those it does not have or that cannot be found).
 func udpConns(b conn.Bind) (v4, v6 *net.UDPConn) {
-	sb, ok := b.(*conn.StdNetBind)
-	if !ok || sb == nil {
-		return nil, nil
-	}
-	v := reflect.ValueOf(sb).Elem()
-	get := func(name string) *net.UDPConn {
-		f := v.FieldByName(name)
-		if !f.IsValid() || f.Type() != reflect.TypeFor[*net.UDPConn]() || f.IsNil() {
-			return nil
-		}
-		return (*net.UDPConn)(f.UnsafePointer())
-	}
-	return get("ipv4"), get("ipv6")
+	return bindField[net.UDPConn](b, "ipv4"), bindField[net.UDPConn](b, "ipv6")
 }
 
 // openUDPReads opens b on port and returns a read per socket it opened:
