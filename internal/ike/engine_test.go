@@ -231,7 +231,28 @@ func TestChildRekeyMakeBeforeBreak(t *testing.T) {
 	if len(n.a.h.children) > 2 || len(n.b.h.children) > 2 {
 		t.Fatalf("old SAs linger: A %d B %d", len(n.a.h.children), len(n.b.h.children))
 	}
-	n.run(time.Minute)
+	// The rekey time is random (jitter), so time the last checks from the
+	// installed Child SA's own rekey time rather than from the clock: just
+	// before it the previous rekey is minutes old, and one grace period
+	// (3× for a collision) after it the replaced SA must be gone.
+	var next time.Time
+	for _, c := range n.a.e.peers["to-b"].sa.sortedChildren() {
+		if c.state == chInstalled {
+			next = c.rekeyAt
+		}
+	}
+	if next.IsZero() || !next.After(n.now.Add(time.Second)) {
+		t.Fatalf("no installed Child SA with a future rekey time (next %v, now %v)", next, n.now)
+	}
+	n.run(next.Add(-time.Second).Sub(n.now))
+	if len(n.a.h.children) != 1 || len(n.b.h.children) != 1 {
+		t.Fatalf("before the next rekey: A %d B %d", len(n.a.h.children), len(n.b.h.children))
+	}
+	before := n.a.h.outbound["10.1.0.0/16|10.2.0.0/16"]
+	n.run(time.Second + 3*n.a.e.cfg.RekeyGrace + time.Second)
+	if n.a.h.outbound["10.1.0.0/16|10.2.0.0/16"] == before {
+		t.Fatal("the next rekey did not happen at its rekey time")
+	}
 	if len(n.a.h.children) != 1 || len(n.b.h.children) != 1 {
 		t.Fatalf("after grace: A %d B %d", len(n.a.h.children), len(n.b.h.children))
 	}
