@@ -85,6 +85,10 @@ type Options struct {
 	// building one costs work proportional to the tunnels, which the
 	// caller does (Status) only when it needs it.
 	OnChange func()
+	// TrackChanges keeps the names of the connections and clients whose
+	// status changed, so that TakeChanges can hand over just those
+	// (remote mode's reports); without it TakeChanges always says All.
+	TrackChanges bool
 }
 
 // Agent is one running gateway instance.
@@ -143,6 +147,7 @@ func New(cfg *gwconfig.Instance, opts Options) (*Agent, error) {
 	}
 	a.book.conns = map[string]ConnectionStatus{}
 	a.book.clients = map[string]ConnectionStatus{}
+	a.book.trackChanges = opts.TrackChanges
 	a.book.name = cfg.Name
 	return a, nil
 }
@@ -508,97 +513,147 @@ func (a *Agent) Rekey(ctx context.Context, name string, ikeSA bool) error {
 // the loop's last event and the traffic counters read from the data plane.
 // It runs in the caller's goroutine, costs O(connections) there and
 // nothing on the loop.
-func (a *Agent) Status() Status { return a.status(nil) }
-
-// StatusKeepTraffic is Status for a caller that holds an earlier snapshot
-// of this agent (prev) and wants the current state but not fresh traffic
-// counters: each connection and client listed in prev with counters keeps
-// prev's (the same *TunnelStats, shared: neither snapshot may be
-// modified), and only the others have theirs read from the data plane.
-// Remote mode builds its status this way after a state change and reads
-// every counter only at its periodic counter refresh: a build after a
-// change then costs no data plane lookup (and no allocation) per
-// unchanged tunnel. The gateway-wide data plane counters are read as in
-// Status.
-func (a *Agent) StatusKeepTraffic(prev *Status) Status { return a.status(prev) }
-
-// status is StatusKeepTraffic; with prev nil, Status.
-func (a *Agent) status(prev *Status) Status {
+func (a *Agent) Status() Status {
 	b := &a.book
 	b.mu.Lock()
-	st := Status{Name: b.name, LocalAddress: b.local, Started: b.started, TUN: b.tun}
-	dp := b.dp
+	st, dp, pl := b.gatewayLocked()
 	st.Connections = make([]ConnectionStatus, 0, len(b.conns))
 	for _, cs := range b.conns {
 		st.Connections = append(st.Connections, cs)
 	}
-	if b.p2s != nil {
-		p := *b.p2s
-		p.Clients = make([]ConnectionStatus, 0, len(b.clients))
+	if st.PointToSite != nil {
+		st.PointToSite.Clients = make([]ConnectionStatus, 0, len(b.clients))
 		for _, cs := range b.clients {
-			p.Clients = append(p.Clients, cs)
+			st.PointToSite.Clients = append(st.PointToSite.Clients, cs)
 		}
-		st.PointToSite = &p
 	}
-	pl := b.pool
 	b.mu.Unlock()
 	sortByName(st.Connections)
-	var prevConns, prevClients []ConnectionStatus
-	if prev != nil {
-		prevConns = prev.Connections
-		if prev.PointToSite != nil {
-			prevClients = prev.PointToSite.Clients
+	if st.PointToSite != nil {
+		sortByName(st.PointToSite.Clients)
+	}
+	a.finishStatus(&st, st.Connections, st.PointToSite, dp, pl)
+	return st
+}
+
+// StatusChanges is the instance's status as the changes since the last
+// TakeChanges (or DropChanges).
+type StatusChanges struct {
+	// All says the changes are not known (the status was rebuilt after a
+	// configuration change, or TrackChanges is off): the caller needs
+	// Status. The other fields are then empty.
+	All bool
+	// Gateway is the gateway-wide part of the status, read now (no
+	// connections and no clients).
+	Gateway Status
+	// Conns and Clients are the connections and point-to-site clients
+	// added or changed, with their traffic counters read now.
+	Conns, Clients []ConnectionStatus
+	// Removed names the connections and clients gone.
+	Removed []string
+}
+
+// TakeChanges returns the status changes since the last call and forgets
+// them (Options.TrackChanges). It costs work proportional to the changed
+// entries, not to the tunnels: remote mode reports a client's rekey among
+// 10,000 clients by reading that client's entry and counters alone. The
+// entries of unchanged tunnels keep the traffic counters the caller last
+// had; Status reads them all.
+func (a *Agent) TakeChanges() StatusChanges {
+	b := &a.book
+	b.mu.Lock()
+	if !b.trackChanges || b.changedAll {
+		b.changedAll = false
+		b.changedNames = emptiedNames(b.changedNames)
+		b.mu.Unlock()
+		return StatusChanges{All: true}
+	}
+	var ch StatusChanges
+	for name := range b.changedNames {
+		if cs, ok := b.conns[name]; ok {
+			ch.Conns = append(ch.Conns, cs)
+		} else if cs, ok := b.clients[name]; ok {
+			ch.Clients = append(ch.Clients, cs)
+		} else {
+			ch.Removed = append(ch.Removed, name)
 		}
 	}
+	b.changedNames = emptiedNames(b.changedNames)
+	st, dp, pl := b.gatewayLocked()
+	b.mu.Unlock()
+	a.finishStatus(&st, ch.Conns, st.PointToSite, dp, pl)
+	if dp != nil {
+		addTraffic(ch.Clients, dp.TunnelStats)
+	}
+	ch.Gateway = st
+	return ch
+}
+
+// DropChanges forgets the changes logged so far, for a caller about to
+// build the full Status.
+func (a *Agent) DropChanges() {
+	b := &a.book
+	b.mu.Lock()
+	b.changedAll = false
+	b.changedNames = emptiedNames(b.changedNames)
+	b.mu.Unlock()
+}
+
+// emptiedNames returns m emptied: a set that grew large (a mass setup) is
+// dropped rather than cleared, since clearing and iterating a map costs
+// its largest size.
+func emptiedNames(m map[string]struct{}) map[string]struct{} {
+	if len(m) > 64 {
+		return map[string]struct{}{}
+	}
+	clear(m)
+	return m
+}
+
+// gatewayLocked returns the gateway-wide part of the status as the book
+// holds it (its point-to-site part a copy without clients), the data
+// plane and the address pool; b.mu is held.
+func (b *statusBook) gatewayLocked() (Status, *dataplane.Dataplane, *pool.Pool) {
+	st := Status{Name: b.name, LocalAddress: b.local, Started: b.started, TUN: b.tun}
+	if b.p2s != nil {
+		p := *b.p2s
+		st.PointToSite = &p
+	}
+	return st, b.dp, b.pool
+}
+
+// finishStatus completes st's gateway-wide part (the data plane's and
+// the pool's counters, BGP) and reads the traffic counters of conns.
+func (a *Agent) finishStatus(st *Status, conns []ConnectionStatus, p *PointToSiteStatus, dp *dataplane.Dataplane, pl *pool.Pool) {
 	if dp != nil {
 		g := dp.Stats()
 		st.Dataplane = &g
-		addTraffic(st.Connections, prevConns, dp.TunnelStats)
+		addTraffic(conns, dp.TunnelStats)
 	}
 	st.BGP = a.bgpStatus()
-	if p := st.PointToSite; p != nil {
-		sortByName(p.Clients)
+	if p != nil {
 		if dp != nil {
-			addTraffic(p.Clients, prevClients, dp.TunnelStats)
+			addTraffic(p.Clients, dp.TunnelStats)
 		}
 		if pl != nil {
 			p.LeasedAddresses, p.PoolSize = pl.Stats()
 		}
 	}
-	return st
 }
 
 func sortByName(cs []ConnectionStatus) {
 	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
 }
 
-// addTraffic fills in the tunnels' traffic counters of cs (sorted by
-// name, without counters): an entry of the same name in prev (an earlier
-// snapshot, sorted by name; nil: none) that has counters lends them, the
-// others are read (read: the data plane's TunnelStats) into one
-// allocation.
-func addTraffic(cs, prev []ConnectionStatus, read func(string) (tunstat.TunnelStats, bool)) {
-	missing, j := 0, 0
-	for i := range cs {
-		c := &cs[i]
-		for j < len(prev) && prev[j].Name < c.Name {
-			j++
-		}
-		if j < len(prev) && prev[j].Name == c.Name && prev[j].Traffic != nil {
-			c.Traffic, c.IngressBytes, c.EgressBytes = prev[j].Traffic, prev[j].IngressBytes, prev[j].EgressBytes
-			continue
-		}
-		missing++
-	}
-	if missing == 0 {
+// addTraffic fills in the traffic counters of cs (read: the data plane's
+// TunnelStats), into one allocation.
+func addTraffic(cs []ConnectionStatus, read func(string) (tunstat.TunnelStats, bool)) {
+	if len(cs) == 0 {
 		return
 	}
-	fresh := make([]tunstat.TunnelStats, 0, missing) // never grows: the pointers below stay valid
+	fresh := make([]tunstat.TunnelStats, 0, len(cs)) // never grows: the pointers below stay valid
 	for i := range cs {
 		c := &cs[i]
-		if c.Traffic != nil {
-			continue
-		}
 		if ts, ok := read(c.Name); ok {
 			fresh = append(fresh, ts)
 			c.Traffic = &fresh[len(fresh)-1]
@@ -618,6 +673,12 @@ type statusBook struct {
 	ikeDrops    []*ike.DropCounters         // the engines' (read without the loop)
 	conns       map[string]ConnectionStatus // without traffic counters
 	updates     uint64                      // connection entries rebuilt (for tests)
+	// trackChanges is Options.TrackChanges. changedNames then names the
+	// connections and clients changed since TakeChanges last ran, and
+	// changedAll says the whole book was rebuilt since.
+	trackChanges bool
+	changedNames map[string]struct{}
+	changedAll   bool
 	// p2s is the point-to-site template's part (nil: none; no clients
 	// and no pool counts) and clients its clients, without traffic
 	// counters; pool is the template's address pool.
@@ -648,6 +709,7 @@ func (a *Agent) refresh() {
 	}
 	clear(b.conns)
 	clear(b.clients)
+	b.changedAll = true
 	b.p2s, b.pool = nil, nil
 	if s := a.p2s; s != nil {
 		b.p2s = &PointToSiteStatus{Name: s.cfg.Name, AddressPool: s.cfg.AddressPool}
@@ -695,6 +757,7 @@ func (a *Agent) updateConn(name string) {
 		b.mu.Lock()
 		delete(b.conns, name)
 		delete(b.clients, name)
+		b.logChange(name)
 		b.mu.Unlock()
 		a.host.dropClient(name)
 		return
@@ -729,7 +792,19 @@ func (a *Agent) updateConn(name string) {
 	b.mu.Lock()
 	into[name] = cs
 	b.updates++
+	b.logChange(name)
 	b.mu.Unlock()
+}
+
+// logChange notes that name's entry changed (b.mu is held).
+func (b *statusBook) logChange(name string) {
+	if !b.trackChanges {
+		return
+	}
+	if b.changedNames == nil {
+		b.changedNames = map[string]struct{}{}
+	}
+	b.changedNames[name] = struct{}{}
 }
 
 // poke wakes the OnChange notifier, if any.

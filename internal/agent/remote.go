@@ -26,18 +26,23 @@ package agent
 //	               unreachable ─► interrupt routinePoll's request to that server
 //
 // Reports cost the control plane nothing per tunnel while nothing changes
-// (agentapi's versioned reports): routineReport rebuilds the status after
-// a change, and otherwise every countersEvery to refresh the traffic
-// counters, and the agentapi.Reporter sends it only when it differs from
-// the one the server holds, as a delta of the connections and clients
-// that changed; the other heartbeats are bare. Building a status costs
-// work proportional to the tunnels (a copy and a comparison per entry;
-// only changed entries are encoded; the data plane's per-tunnel counters
-// are read at the counter refresh only, a build after a change keeps the
-// last build's), so the gaps between builds grow with
-// what the last one cost (changeShare, countersShare): an instance with
-// 10,000 clients spends at most about 0.1 % of a core building statuses
-// while idle, 5 % while clients come and go.
+// (agentapi's versioned reports), and the agent work per change, not per
+// tunnel:
+//
+//   - after a change, routineReport takes the changed entries from the
+//     instance (Agent.TakeChanges: the connections and clients the IKE
+//     loop rewrote, with their counters) and hands them to the
+//     agentapi.Reporter (Update), which compares and encodes those alone:
+//     a client's rekey among 10,000 clients costs one entry's work;
+//   - every countersEvery (at least; see countersShare) it builds the
+//     full status (Agent.Status) to refresh every tunnel's traffic
+//     counters: work proportional to the tunnels (a copy, a sort and a
+//     comparison per entry; changed entries are encoded), so the gap
+//     between these full builds grows with what the last one cost, and an
+//     instance with 10,000 clients spends about 0.1 % of a core on them;
+//   - the Reporter sends the status only when it differs from the one the
+//     server holds, as a delta of the connections and clients that
+//     changed; the other heartbeats are bare.
 //
 // The instance (an Agent with its status socket) runs on goroutines of its
 // own, started by startInstance and joined by instance.stop. The
@@ -101,13 +106,15 @@ const (
 	countersEvery = 2 * time.Second
 	// changeShare and countersShare bound the share of time spent building
 	// statuses: the next build after a change waits at least changeShare
-	// times what the last build took, and the next refresh of the
-	// counters countersShare times. Counters are Azure's
-	// ingress/egressBytesTransferred, which its portal shows minutes
-	// late: at 10,000 clients (a build of 40 – 60 ms) they lag by up to
-	// about a minute, at 1,000 by 10 – 20 s (measured on a busy box), with
-	// a few dozen by countersEvery; a state change goes out within
-	// reportSettle (or changeShare builds).
+	// times what the last build took (a build of the changes is the
+	// changed entries' work: in practice reportSettle decides), and the
+	// next full build, which refreshes every tunnel's counters,
+	// countersShare times what the last full build took. Counters are
+	// Azure's ingress/egressBytesTransferred, which its portal shows
+	// minutes late: at 10,000 clients (a full build of 10 – 60 ms) they
+	// lag by up to about a minute, at 1,000 by 10 – 20 s (measured on a
+	// busy box), with a few dozen by countersEvery; a state change goes
+	// out within reportSettle.
 	changeShare   = 20
 	countersShare = 1000
 	// stopTimeout is how long a stopping instance may take to delete its
@@ -188,10 +195,8 @@ type supervisor struct {
 	lastRev int64
 	lastErr string
 	read    bool
-	// built is the last status given to the Reporter and builtOf the
-	// instance it is of (nil: none), whose traffic counters the builds
-	// between two counter refreshes keep. Owned by routineReport.
-	built   agentapi.Status
+	// builtOf is the instance whose status the Reporter holds (nil:
+	// none): another one's needs a full build. Owned by routineReport.
 	builtOf *instance
 }
 
@@ -321,9 +326,9 @@ func (s *supervisor) routineReport(ctx context.Context) {
 	defer tick.Stop()
 	rep := agentapi.NewReporter()
 	var (
-		built   time.Time     // when the status was last built
-		cost    time.Duration // what that build took
-		changed = true        // the status changed since it was built
+		built, fullBuilt time.Time     // when the status was last built, in full
+		cost, fullCost   time.Duration // what those builds took
+		changed          = true        // the status changed since it was built
 	)
 	failing := false
 	for {
@@ -340,11 +345,14 @@ func (s *supervisor) routineReport(ctx context.Context) {
 				return
 			}
 		}
-		since := time.Since(built)
-		counters := since >= max(countersEvery, countersShare*cost)
-		build := counters || changed && since >= max(reportSettle, changeShare*cost)
-		if t0 := time.Now(); s.snapshot(rep, build, counters) {
+		counters := time.Since(fullBuilt) >= max(countersEvery, countersShare*fullCost)
+		build := counters || changed && time.Since(built) >= max(reportSettle, changeShare*cost)
+		t0 := time.Now()
+		if ok, full := s.snapshot(rep, build, counters); ok {
 			built, cost, changed = t0, time.Since(t0), false
+			if full {
+				fullBuilt, fullCost = built, cost
+			}
 		}
 		i := s.server.Load()
 		// Each request ends within agentapi.ReportTimeout (ctx has no
@@ -372,18 +380,19 @@ func (s *supervisor) routineReport(ctx context.Context) {
 
 // snapshot reads the revision and apply error into s.lastRev and
 // s.lastErr and, with build (or before the first status), gives rep the
-// instance's current status; it reports whether it did. The traffic
-// counters are read afresh with counters (the periodic refresh), for a
-// new instance and for entries the last status built lacks; otherwise
-// they are the last status's (Agent.StatusKeepTraffic): a build after a
-// state change reads no counters of unchanged tunnels. While apply holds
-// s.mu it changes nothing (the process is alive, and a heartbeat must
-// not wait for an instance to stop), unless nothing was read yet. Called
-// by routineReport only.
-func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) bool {
+// instance's current status; it reports whether it did, and whether in
+// full. With counters (the periodic refresh of every tunnel's traffic
+// counters), for a new instance and when the instance cannot tell what
+// changed, that is the full status (Agent.Status, rep.SetStatus);
+// otherwise the changes since the last build (Agent.TakeChanges,
+// rep.Update), whose work is the changed entries'. While apply holds s.mu
+// it changes nothing (the process is alive, and a heartbeat must not wait
+// for an instance to stop), unless nothing was read yet. Called by
+// routineReport only.
+func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) (built, full bool) {
 	if !s.mu.TryLock() {
 		if s.read {
-			return false
+			return false, false
 		}
 		s.mu.Lock() // nothing reported yet: wait for the first state
 	}
@@ -392,30 +401,38 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) bool
 		s.lastRev = s.cur.Revision
 	}
 	build = build || rep.Seq() == 0
-	var st agentapi.Status
+	var (
+		st Status
+		ch StatusChanges
+	)
 	run := s.run
+	full = true
 	if build && run != nil {
-		if counters || run != s.builtOf {
+		if !counters && run == s.builtOf {
+			ch = run.ag.TakeChanges()
+			full = ch.All
+		}
+		if full {
+			run.ag.DropChanges() // the full status holds them
 			st = run.ag.Status()
-		} else {
-			st = run.ag.StatusKeepTraffic(&s.built)
 		}
 	}
 	s.mu.Unlock()
 	if !build {
-		return false
+		return false, false
 	}
-	changed, err := rep.SetStatus(st)
+	var err error
+	if full {
+		_, err = rep.SetStatus(st)
+	} else {
+		_, err = rep.Update(ch.Gateway, ch.Conns, ch.Removed, ch.Clients, ch.Removed)
+	}
 	if err != nil {
 		s.log.Error("cannot encode the status", "err", err)
-		return false
+		return false, false
 	}
-	if changed || run != s.builtOf {
-		// An unchanged status keeps the one the Reporter holds (equal to
-		// st): one copy of a large status retained, not two.
-		s.built, s.builtOf = st, run
-	}
-	return true
+	s.builtOf = run
+	return true, full
 }
 
 // accept checks an assignment and applies it; an invalid one is reported,
@@ -460,7 +477,7 @@ func (s *supervisor) apply(ctx context.Context, a *agentapi.Assignment, in *gwco
 			s.log.Info("restarting the instance", "revision", a.Revision, "changed", strings.Join(restart, ","))
 		}
 		s.stop()
-		run, err := startInstance(ctx, in, Options{Logger: s.log, OnChange: s.poke})
+		run, err := startInstance(ctx, in, Options{Logger: s.log, OnChange: s.poke, TrackChanges: true})
 		if err != nil {
 			s.applyErr = err.Error()
 			s.log.Error("cannot start the instance", "revision", a.Revision, "err", err)

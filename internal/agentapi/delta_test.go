@@ -272,20 +272,23 @@ func TestReporterReusesUnchanged(t *testing.T) {
 	reused := func(set Status) int {
 		t.Helper()
 		old := map[string]*byte{}
-		for _, e := range r.cur.clients {
-			old[e.name] = &e.json[0]
+		for name, e := range r.cur.clients {
+			old[name] = &e.json[0]
 		}
 		if changed, err := r.SetStatus(set); err != nil || !changed {
 			t.Fatal(changed, err)
 		}
 		n := 0
-		for _, e := range r.cur.clients {
-			if old[e.name] == &e.json[0] {
+		if len(r.cur.clients) != len(set.PointToSite.Clients) {
+			t.Fatalf("%d clients held, want %d", len(r.cur.clients), len(set.PointToSite.Clients))
+		}
+		for name, e := range r.cur.clients {
+			if old[name] == &e.json[0] {
 				n++
 			}
-			want, _ := json.Marshal(&set.PointToSite.Clients[slices.IndexFunc(set.PointToSite.Clients, func(c ConnectionStatus) bool { return c.Name == e.name })])
+			want, _ := json.Marshal(&set.PointToSite.Clients[slices.IndexFunc(set.PointToSite.Clients, func(c ConnectionStatus) bool { return c.Name == name })])
 			if string(e.json) != string(want) {
-				t.Fatalf("client %s: encoding %s, want %s", e.name, e.json, want)
+				t.Fatalf("client %s: encoding %s, want %s", name, e.json, want)
 			}
 		}
 		return n
@@ -306,4 +309,69 @@ func TestReporterReusesUnchanged(t *testing.T) {
 	if n := reused(third); n != 98 {
 		t.Fatalf("after an insertion and a removal: %d of 100 encodings reused, want 98 (all but the new client and the changed one)", n)
 	}
+}
+
+// TestReporterUpdateWorkPerChange checks that Update's work is the
+// changes', whatever the number of clients held: one client's change
+// compares and encodes that client, and the next delta carries it alone.
+func TestReporterUpdateWorkPerChange(t *testing.T) {
+	for _, n := range []int{10, 1000} {
+		st := scaleStatus(n)
+		r := NewReporter()
+		if _, err := r.SetStatus(st); err != nil {
+			t.Fatal(err)
+		}
+		r.acknowledged(reportAnswer{held: r.seq, deltas: true})
+		gw := st
+		gw.Connections, gw.PointToSite = nil, &PointToSiteStatus{Name: st.PointToSite.Name, AddressPool: st.PointToSite.AddressPool, PoolSize: st.PointToSite.PoolSize, LeasedAddresses: n}
+
+		// Unchanged: no new version.
+		same := st.PointToSite.Clients[n/2]
+		r.work = 0
+		if changed, err := r.Update(gw, nil, nil, []ConnectionStatus{same}, []string{"p2s/nobody"}); err != nil || changed {
+			t.Fatalf("n=%d: an unchanged client and an unknown removal: changed %v, %v", n, changed, err)
+		}
+
+		moved := same
+		moved.State = "connecting"
+		gone := st.PointToSite.Clients[0].Name
+		if changed, err := r.Update(gw, nil, nil, []ConnectionStatus{moved}, []string{gone}); err != nil || !changed {
+			t.Fatalf("n=%d: changed %v, %v", n, changed, err)
+		}
+		if r.work != 4 {
+			t.Errorf("n=%d: %d entries visited for 2 + 2 given, want 4", n, r.work)
+		}
+		d := r.delta()
+		if len(d.Clients) != 1 || !strings.Contains(string(d.Clients[0]), moved.Name) || fmt.Sprint(d.RemovedClients) != "["+gone+"]" || len(d.Connections)+len(d.Removed) != 0 {
+			t.Fatalf("n=%d: delta %d clients, removed %v, connections %d/%d", n, len(d.Clients), d.RemovedClients, len(d.Connections), len(d.Removed))
+		}
+		// The full status is the base with the change applied.
+		full := r.Status()
+		want := d.apply(t, st)
+		if !reflect.DeepEqual(names(full.PointToSite.Clients), names(want.PointToSite.Clients)) || len(full.PointToSite.Clients) != n-1 {
+			t.Fatalf("n=%d: full status has %d clients, the delta applied %d", n, len(full.PointToSite.Clients), len(want.PointToSite.Clients))
+		}
+		// Acknowledged, the next delta is empty but for the gateway part.
+		r.acknowledged(reportAnswer{held: r.seq, deltas: true})
+		if d := r.delta(); len(d.Clients)+len(d.RemovedClients)+len(d.Connections)+len(d.Removed) != 0 {
+			t.Fatalf("n=%d: delta after the acknowledgement not empty", n)
+		}
+	}
+}
+
+// apply decodes d as the control plane does and applies it to base.
+func (d *wireDelta) apply(t *testing.T, base Status) Status {
+	t.Helper()
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sd StatusDelta
+	if err := json.Unmarshal(b, &sd); err != nil {
+		t.Fatal(err)
+	}
+	if err := sd.Check(); err != nil {
+		t.Fatal(err)
+	}
+	return sd.Apply(base)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -25,13 +26,16 @@ type Reporter struct {
 	// full is cur's full Status JSON, encoded when needed and kept until
 	// a server acknowledged it (nil: not encoded, or acknowledged).
 	full []byte
-	// holder is the server known to hold version ackedSeq, whose
-	// encoding is acked (nil: none known, the next report carries the
-	// full status); deltas says it takes deltas.
+	// holder is the server known to hold version ackedSeq (nil: none
+	// known, the next report carries the full status); deltas says it
+	// takes deltas.
 	holder   *Client
 	ackedSeq uint64
-	acked    encodedStatus
 	deltas   bool
+	// dirtyConns and dirtyClients name the entries added, changed or
+	// removed since version ackedSeq: what the next delta carries (an
+	// entry cur holds goes as its JSON, one it lacks as a removal).
+	dirtyConns, dirtyClients map[string]struct{}
 	// now is the clock (time.Now), which seeds the first version.
 	now func() time.Time
 	// hb is the last bare heartbeat's encoding, for hbRev, hbErr and
@@ -40,27 +44,30 @@ type Reporter struct {
 	hbRev int64
 	hbErr string
 	hbSeq uint64
+	// work counts the entries compared, encoded or removed by SetStatus
+	// and Update (for tests of the work per change).
+	work uint64
 }
 
-// encodedStatus is a Status encoded in parts: what a delta is made of and
-// compared by.
+// encodedStatus is a Status held in parts, each with its JSON: what a
+// delta is made of. Entries are kept by name, so that a change costs work
+// proportional to the entries it touches (Update), not to the status.
 type encodedStatus struct {
-	// st is the status itself (for the full encoding).
-	st Status
-	// gateway is the JSON of st without its connections and clients
-	// (StatusDelta.Gateway).
+	// gw is the gateway-wide part: the status without its connections
+	// and clients (StatusDelta.Gateway); gateway is its JSON.
+	gw      Status
 	gateway []byte
-	// conns and clients are the JSON of each connection and client,
-	// sorted by name.
-	conns, clients []entryJSON
-	// dup marks a list with a name twice, which no delta can express
-	// (such a status always goes out in full).
-	dup bool
+	// conns and clients are the connections and clients by name.
+	conns, clients map[string]entry
+	// raw is a status given to SetStatus with a list naming an entry
+	// twice (or not at all), which no delta can express: it goes out in
+	// full, as given, until the next SetStatus or Update (nil: none).
+	raw *Status
 }
 
-// entryJSON is one connection's or client's JSON.
-type entryJSON struct {
-	name string
+// entry is one connection's or client's status and its JSON.
+type entry struct {
+	cs   ConnectionStatus
 	json []byte
 }
 
@@ -93,19 +100,172 @@ func NewReporter() *Reporter { return &Reporter{now: time.Now} }
 // changed status is a new one. It reports whether st differs
 // from the previous one (a new version); an equal status keeps its
 // version, so that the next Send is a heartbeat. The work is a comparison
-// with the previous status and the JSON encoding of the entries that
-// differ and of the gateway-wide part.
+// of every entry with the previous status's entry of the same name and
+// the JSON encoding of the entries that differ and of the gateway-wide
+// part; Update does the same for a known set of changes.
 func (r *Reporter) SetStatus(st Status) (bool, error) {
-	e, err := encodeStatus(st, &r.cur)
+	var clients []ConnectionStatus
+	if st.PointToSite != nil {
+		clients = st.PointToSite.Clients
+	}
+	var raw *Status
+	if dupNames(st.Connections) || dupNames(clients) {
+		raw = &st
+	}
+	removed := func(m map[string]entry, now []ConnectionStatus) []string {
+		if len(m) == 0 {
+			return nil
+		}
+		keep := make(map[string]struct{}, len(now))
+		for i := range now {
+			keep[now[i].Name] = struct{}{}
+		}
+		var out []string
+		for name := range m {
+			if _, ok := keep[name]; !ok {
+				out = append(out, name)
+			}
+		}
+		return out
+	}
+	return r.update(st, st.Connections, removed(r.cur.conns, st.Connections), clients, removed(r.cur.clients, clients), raw)
+}
+
+// Update changes the current status by a known set of changes: gw is the
+// new gateway-wide part (its connection and client lists are ignored),
+// conns and clients the connections and clients added or changed, and
+// removed and removedClients the names of those gone (a name the status
+// lacks is ignored). It reports whether the status changed (a new
+// version), as SetStatus. The work is proportional to the entries given,
+// not to the entries held: an instance with 10,000 clients reports one
+// client's rekey by comparing and encoding that client. The Reporter
+// keeps the entries; the caller must not modify them afterwards.
+func (r *Reporter) Update(gw Status, conns []ConnectionStatus, removed []string, clients []ConnectionStatus, removedClients []string) (bool, error) {
+	if dupNames(conns) || dupNames(clients) {
+		return false, fmt.Errorf("agentapi: status update names an entry twice or not at all")
+	}
+	return r.update(gw, conns, removed, clients, removedClients, nil)
+}
+
+// update is SetStatus and Update; raw is SetStatus's status when it
+// names an entry twice (see encodedStatus.raw).
+func (r *Reporter) update(gw Status, conns []ConnectionStatus, removed []string, clients []ConnectionStatus, removedClients []string, raw *Status) (bool, error) {
+	gw.Connections = nil
+	if gw.PointToSite != nil {
+		p := *gw.PointToSite
+		p.Clients = nil
+		gw.PointToSite = &p
+	}
+	gwJSON, err := json.Marshal(gw)
 	if err != nil {
 		return false, err
 	}
-	if r.seq != 0 && e.equal(&r.cur) {
+	// Encode first: an entry that cannot be encoded changes nothing.
+	type change struct {
+		m     *map[string]entry
+		dirty *map[string]struct{}
+		e     entry
+	}
+	var changes []change
+	for _, l := range []struct {
+		m     *map[string]entry
+		dirty *map[string]struct{}
+		cs    []ConnectionStatus
+	}{{&r.cur.conns, &r.dirtyConns, conns}, {&r.cur.clients, &r.dirtyClients, clients}} {
+		for i := range l.cs {
+			c := &l.cs[i]
+			r.work++
+			if old, ok := (*l.m)[c.Name]; ok && equalEntry(c, &old.cs) {
+				continue
+			}
+			b, err := json.Marshal(c)
+			if err != nil {
+				return false, err
+			}
+			changes = append(changes, change{l.m, l.dirty, entry{*c, b}})
+		}
+	}
+	changed := raw != nil || r.cur.raw != nil || !bytes.Equal(gwJSON, r.cur.gateway)
+	r.cur.gw, r.cur.gateway, r.cur.raw = gw, gwJSON, raw
+	for _, c := range changes {
+		put(c.m, c.e.cs.Name, c.e)
+		mark(c.dirty, c.e.cs.Name)
+		changed = true
+	}
+	for _, l := range []struct {
+		m     map[string]entry
+		dirty *map[string]struct{}
+		names []string
+	}{{r.cur.conns, &r.dirtyConns, removed}, {r.cur.clients, &r.dirtyClients, removedClients}} {
+		for _, name := range l.names {
+			r.work++
+			if _, ok := l.m[name]; ok {
+				delete(l.m, name)
+				mark(l.dirty, name)
+				changed = true
+			}
+		}
+	}
+	if r.seq != 0 && !changed {
 		return false, nil
 	}
-	r.cur, r.full = e, nil
+	r.full = nil
 	r.seq = max(r.seq+1, uint64(r.now().UnixNano()))
 	return true, nil
+}
+
+func put(m *map[string]entry, name string, e entry) {
+	if *m == nil {
+		*m = map[string]entry{}
+	}
+	(*m)[name] = e
+}
+
+func mark(m *map[string]struct{}, name string) {
+	if *m == nil {
+		*m = map[string]struct{}{}
+	}
+	(*m)[name] = struct{}{}
+}
+
+// dupNames reports whether cs names an entry twice or not at all.
+func dupNames(cs []ConnectionStatus) bool {
+	seen := make(map[string]struct{}, len(cs))
+	for i := range cs {
+		if _, ok := seen[cs[i].Name]; ok || cs[i].Name == "" {
+			return true
+		}
+		seen[cs[i].Name] = struct{}{}
+	}
+	return false
+}
+
+// Status returns the current status, its lists sorted by name: what a
+// full report carries. It costs work proportional to the status.
+func (r *Reporter) Status() Status {
+	if r.cur.raw != nil {
+		return *r.cur.raw
+	}
+	st := r.cur.gw
+	st.Connections = sortedEntries(r.cur.conns)
+	if st.PointToSite != nil {
+		p := *st.PointToSite
+		p.Clients = sortedEntries(r.cur.clients)
+		st.PointToSite = &p
+	}
+	return st
+}
+
+func sortedEntries(m map[string]entry) []ConnectionStatus {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]ConnectionStatus, 0, len(m))
+	for _, e := range m {
+		out = append(out, e.cs)
+	}
+	slices.SortFunc(out, func(a, b ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // Seq is the current status version (0: none yet).
@@ -138,7 +298,7 @@ type wireDelta struct {
 // is followed at once by the full status. It reports what went out last.
 func (r *Reporter) Send(ctx context.Context, c *Client, revision int64, applyErr string) (SendKind, error) {
 	w := wireReport{Revision: revision, Error: applyErr, StatusSeq: r.seq}
-	if r.holder == c && r.seq != 0 && (r.ackedSeq == r.seq || r.deltas && !r.cur.dup) {
+	if r.holder == c && r.seq != 0 && (r.ackedSeq == r.seq || r.deltas && r.cur.raw == nil) {
 		kind := SentHeartbeat
 		if r.ackedSeq == r.seq {
 			w.Unchanged = true
@@ -157,7 +317,7 @@ func (r *Reporter) Send(ctx context.Context, c *Client, revision int64, applyErr
 		w.Unchanged, w.BaseSeq, w.Delta = false, 0, nil
 	}
 	if r.full == nil {
-		b, err := json.Marshal(r.cur.st)
+		b, err := json.Marshal(r.Status())
 		if err != nil {
 			return SentFull, err
 		}
@@ -179,15 +339,48 @@ func (r *Reporter) Send(ctx context.Context, c *Client, revision int64, applyErr
 
 // acknowledged records that the holder holds the current version.
 func (r *Reporter) acknowledged(a reportAnswer) {
-	r.ackedSeq, r.acked, r.deltas = r.seq, r.cur, a.deltas
+	r.ackedSeq, r.deltas = r.seq, a.deltas
+	r.dirtyConns, r.dirtyClients = emptied(r.dirtyConns), emptied(r.dirtyClients)
 }
 
-// delta is the current status as changes from the acknowledged one.
+// emptied returns m emptied; a map that grew large (a full status's
+// worth of changes) is dropped rather than cleared, since clearing and
+// iterating a map costs its largest size.
+func emptied(m map[string]struct{}) map[string]struct{} {
+	if len(m) > 64 {
+		return nil
+	}
+	clear(m)
+	return m
+}
+
+// delta is the current status as changes from the acknowledged one: the
+// entries marked dirty since, sorted by name.
 func (r *Reporter) delta() *wireDelta {
 	d := &wireDelta{Gateway: r.cur.gateway}
-	d.Connections, d.Removed = diffEntries(r.acked.conns, r.cur.conns)
-	d.Clients, d.RemovedClients = diffEntries(r.acked.clients, r.cur.clients)
+	d.Connections, d.Removed = dirtyEntries(r.dirtyConns, r.cur.conns)
+	if r.cur.gw.PointToSite != nil { // without it the clients are gone with it
+		d.Clients, d.RemovedClients = dirtyEntries(r.dirtyClients, r.cur.clients)
+	}
 	return d
+}
+
+// dirtyEntries returns the JSON of the entries named in dirty that m
+// holds and the names of those it does not, each sorted by name.
+func dirtyEntries(dirty map[string]struct{}, m map[string]entry) (changed []json.RawMessage, removed []string) {
+	names := make([]string, 0, len(dirty))
+	for name := range dirty {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if e, ok := m[name]; ok {
+			changed = append(changed, e.json)
+		} else {
+			removed = append(removed, name)
+		}
+	}
+	return changed, removed
 }
 
 func (r *Reporter) put(ctx context.Context, c *Client, w wireReport) (reportAnswer, error) {
@@ -203,112 +396,6 @@ func (r *Reporter) put(ctx context.Context, c *Client, w wireReport) (reportAnsw
 		r.hb, r.hbRev, r.hbErr, r.hbSeq = b, w.Revision, w.Error, w.StatusSeq
 	}
 	return c.putReport(ctx, b)
-}
-
-// encodeStatus encodes st in parts (see encodedStatus), reusing prev's
-// encoding of each entry equal to prev's entry of the same name.
-func encodeStatus(st Status, prev *encodedStatus) (encodedStatus, error) {
-	e := encodedStatus{st: st}
-	gw := st
-	gw.Connections = nil
-	if st.PointToSite != nil {
-		p := *st.PointToSite
-		p.Clients = nil
-		gw.PointToSite = &p
-	}
-	var err error
-	if e.gateway, err = json.Marshal(gw); err != nil {
-		return e, err
-	}
-	var prevConns, prevClients []ConnectionStatus
-	if !prev.dup { // with a name twice, an entry's encoding cannot be found by name
-		prevConns = prev.st.Connections
-		if prev.st.PointToSite != nil {
-			prevClients = prev.st.PointToSite.Clients
-		}
-	}
-	var dup bool
-	if e.conns, e.dup, err = encodeEntries(st.Connections, prevConns, prev.conns); err != nil {
-		return e, err
-	}
-	if st.PointToSite != nil {
-		e.clients, dup, err = encodeEntries(st.PointToSite.Clients, prevClients, prev.clients)
-		e.dup = e.dup || dup
-	}
-	return e, err
-}
-
-// encodeEntries encodes each entry of cs, sorted by name, and reports
-// whether a name occurs twice. An entry equal (equalEntry) to prev's
-// entry of the same name keeps prev's encoding (prevJSON, sorted by name,
-// without a name twice): an unchanged entry costs a comparison, not an
-// encoding. An instance lists its entries sorted by name, so prev's entry
-// is found by walking both lists together (entries added or removed
-// since do not misalign the rest); out of order, an entry is compared
-// with the one at its index.
-func encodeEntries(cs, prev []ConnectionStatus, prevJSON []entryJSON) ([]entryJSON, bool, error) {
-	out := make([]entryJSON, len(cs))
-	j := 0
-	for i := range cs {
-		c := &cs[i]
-		for j < len(prev) && prev[j].Name < c.Name {
-			j++
-		}
-		k := j
-		if k >= len(prev) || prev[k].Name != c.Name {
-			k = i
-		}
-		if k < len(prev) && equalEntry(c, &prev[k]) {
-			if n, ok := slices.BinarySearchFunc(prevJSON, c.Name, func(e entryJSON, n string) int { return strings.Compare(e.name, n) }); ok {
-				out[i] = prevJSON[n]
-				continue
-			}
-		}
-		b, err := json.Marshal(c)
-		if err != nil {
-			return nil, false, err
-		}
-		out[i] = entryJSON{name: c.Name, json: b}
-	}
-	slices.SortFunc(out, func(a, b entryJSON) int { return strings.Compare(a.name, b.name) })
-	dup := false
-	for i := range out {
-		dup = dup || out[i].name == "" || i > 0 && out[i].name == out[i-1].name
-	}
-	return out, dup, nil
-}
-
-// equal reports whether e and o encode the same status.
-func (e *encodedStatus) equal(o *encodedStatus) bool {
-	return bytes.Equal(e.gateway, o.gateway) && equalEntries(e.conns, o.conns) && equalEntries(e.clients, o.clients)
-}
-
-func equalEntries(a, b []entryJSON) bool {
-	return slices.EqualFunc(a, b, func(x, y entryJSON) bool { return x.name == y.name && bytes.Equal(x.json, y.json) })
-}
-
-// diffEntries walks two name-sorted entry lists and returns the entries
-// of now added or changed since was, and the names of was's entries that
-// now lacks.
-func diffEntries(was, now []entryJSON) (changed []json.RawMessage, removed []string) {
-	i, j := 0, 0
-	for i < len(was) || j < len(now) {
-		switch {
-		case j == len(now) || i < len(was) && was[i].name < now[j].name:
-			removed = append(removed, was[i].name)
-			i++
-		case i == len(was) || now[j].name < was[i].name:
-			changed = append(changed, now[j].json)
-			j++
-		default:
-			if !bytes.Equal(was[i].json, now[j].json) {
-				changed = append(changed, now[j].json)
-			}
-			i++
-			j++
-		}
-	}
-	return changed, removed
 }
 
 // equalEntry reports whether a and b are equal in every field (times to
