@@ -20,6 +20,9 @@
 #      DPD=on: dead peer detection on both responders and the client
 #      (vpngw's default 45 s timeout, strongSwan dpd_delay = 30s); DPD=off:
 #      strongSwan dpd_delay = 0, vpngw and client the longest timeout;
+#      REKEYS=R: the load client starts R Child SA rekeys a second over
+#      the idle window, round robin over its clients (default 0): the
+#      steady stream of state changes a large gateway sees;
 #      HEAPPROF=1 saves the vpngw agent's heap profile with all tunnels up
 #      (heap-IMPL-nN-rR.pprof); IMPLS="vpngw" runs only these responders
 #      (no ratios without strongswan);
@@ -95,6 +98,8 @@ WINDOW=${WINDOW:-32}
 IDLE=${IDLE:-45s}
 SETTLE=${SETTLE:-2s}
 DPD=${DPD:-on}
+REKEYS=${REKEYS:-0}
+case $REKEYS in *[!0-9]*|'') echo "REKEYS=$REKEYS: a number of rekeys a second" >&2; exit 2 ;; esac
 HEAPPROF=${HEAPPROF:-}
 PING_TRIES=${PING_TRIES:-5}
 PERF=${PERF:-}
@@ -266,7 +271,7 @@ run_vpngw() { # N REPEAT
 		profpid=$!
 		PIDS+=("$profpid")
 	fi
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" "${p2s[@]}" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" -rekeys "$REKEYS" "${p2s[@]}" ||
 		fail "$impl scale N=$n repeat $r"
 	if [ -n "$HEAPPROF" ]; then
 		curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/heap-$impl-n$n-r$r.pprof" "http://agent/debug/pprof/heap?gc=1" ||
@@ -294,7 +299,7 @@ run_strongswan() { # N REPEAT
 		{ fail "swanctl --load-all ($MODE, N=$n)"; stop_pid "$pid" 200; return 0; }
 	sleep 2
 	[ "$MODE" = scale ] || base=$(rss "$pid") # P2S baseline: the template, no client
-	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" "${p2s[@]}" ||
+	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl strongswan -n "$n" -window "$WINDOW" -pid "$pid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" -rekeys "$REKEYS" "${p2s[@]}" ||
 		fail "strongSwan scale N=$n repeat $r"
 	stop_pid "$pid" 200
 	mv "$dir/charon.log" "$LOGS/strongswan-n$n-r$r-charon.log" 2>/dev/null || true

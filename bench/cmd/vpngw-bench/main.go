@@ -201,12 +201,13 @@ func run(ctx context.Context, args []string) error {
 		fs.DurationVar(&o.Deadline, "deadline", 5*time.Minute, "bound of the setup phase")
 		fs.BoolVar(&o.DPD, "dpd", true, "the load client checks liveness (default DPD timeout, 45 s); false: the longest timeout (3600 s)")
 		fs.StringVar(&o.P2SDir, "p2s", "", "point-to-site clients (certificate auth, CFG_REQUEST) with the plan in this directory (scale-plan -p2s)")
+		fs.IntVar(&o.Rekeys, "rekeys", 0, "Child SA rekeys a second the clients start in the idle window, round robin over the clients (0: none)")
 		if err := fs.Parse(args); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		a, err := netip.ParseAddr(resp)
-		if err != nil || o.Out == "" || o.Impl == "" || o.PID <= 0 || o.N < 1 || o.Window < 1 {
-			return fmt.Errorf("%w: scale needs -out, -impl, -pid, -n >= 1, -window >= 1 and a -responder address", errUsage)
+		if err != nil || o.Out == "" || o.Impl == "" || o.PID <= 0 || o.N < 1 || o.Window < 1 || o.Rekeys < 0 {
+			return fmt.Errorf("%w: scale needs -out, -impl, -pid, -n >= 1, -window >= 1, -rekeys >= 0 and a -responder address", errUsage)
 		}
 		o.Responder = a
 		s, err := runScale(ctx, o)

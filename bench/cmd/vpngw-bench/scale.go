@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,6 +71,11 @@ type scaleOptions struct {
 	// P2SDir, when set, makes the clients point-to-site clients with
 	// certificates from the plan in P2SDir (see p2s.go).
 	P2SDir string
+	// Rekeys is how many Child SA rekeys a second the clients start during
+	// the idle window, spread over the window and over the clients (0:
+	// none): the steady stream of state changes a large gateway sees
+	// (rekeys, connects and disconnects) on top of the liveness checks.
+	Rekeys int
 }
 
 // ScaleSample is one scale run.
@@ -104,6 +110,11 @@ type ScaleSample struct {
 	HubIdlePctCore float64 `json:"hubIdlePctCore,omitempty"`
 	// DPD is whether dead peer detection was on (see writeScalePlan).
 	DPD bool `json:"dpd"`
+	// Rekeys is the Child SA rekeys a second asked for in the idle window
+	// (ScaleOptions.Rekeys) and RekeysStarted how many the clients
+	// started in it.
+	Rekeys        int `json:"rekeys,omitempty"`
+	RekeysStarted int `json:"rekeysStarted,omitempty"`
 	// Mode is "p2s" for point-to-site clients (empty: site-to-site
 	// peers); Addresses is then the number of distinct pool addresses
 	// the Up clients got (a clash is an Error).
@@ -184,7 +195,7 @@ func listenIKE() (p500, p4500 *ipv4.PacketConn, err error) {
 // against one responder, at most Window in flight, then watches the
 // responder idle. It runs in the initiator's namespace.
 func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
-	s := ScaleSample{Repeat: o.Repeat, Impl: o.Impl, N: o.N, Window: o.Window, BaseRSSkB: o.BaseRSSkB, DPD: o.DPD}
+	s := ScaleSample{Repeat: o.Repeat, Impl: o.Impl, N: o.N, Window: o.Window, BaseRSSkB: o.BaseRSSkB, DPD: o.DPD, Rekeys: o.Rekeys}
 	if o.P2SDir != "" {
 		s.Mode = "p2s"
 	}
@@ -318,6 +329,14 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	idleStart := time.Now().Add(o.Settle)
 	var icpu0, hcpu0 uint64
 	measuring := false
+	var upNames []string // the clients up, for the rekeys
+	for name, ok := range h.up {
+		if ok {
+			upNames = append(upNames, name)
+		}
+	}
+	slices.Sort(upNames)
+	nextRekey := 0 // the next client to rekey
 	for {
 		now := time.Now()
 		if !measuring && !now.Before(idleStart) {
@@ -330,7 +349,18 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 		if measuring && now.Sub(idleStart) >= o.Idle {
 			break
 		}
+		if measuring && o.Rekeys > 0 && len(upNames) > 0 {
+			// Keep the rekeys started on the line of Rekeys a second.
+			due := int(now.Sub(idleStart).Seconds() * float64(o.Rekeys))
+			for ; s.RekeysStarted < due; s.RekeysStarted++ {
+				_ = eng.Rekey(now, upNames[nextRekey%len(upNames)], false) // a client whose SA is busy just skips one
+				nextRekey++
+			}
+		}
 		wake := time.Second / 10
+		if o.Rekeys > 0 {
+			wake = min(wake, time.Second/time.Duration(max(o.Rekeys, 1)))
+		}
 		if d := eng.NextDeadline(); !d.IsZero() {
 			wake = min(wake, max(time.Until(d), 0))
 		}
@@ -480,6 +510,9 @@ func printScale(samples []ScaleSample) {
 		hub := ""
 		if s.HubIdlePctCore > 0 {
 			hub = fmt.Sprintf(" (control plane %.2f%% core)", s.HubIdlePctCore)
+		}
+		if s.Rekeys > 0 {
+			hub += fmt.Sprintf(", %d client rekeys started in it (%d/s asked)", s.RekeysStarted, s.Rekeys)
 		}
 		fmt.Printf("  r%d %-10s N=%d up %d%s in %.1fs: %.0f setups/s, responder %.2f ms CPU/setup, %.1f kB/tunnel, idle %.2f%% core%s%s\n",
 			s.Repeat, s.Impl, s.N, s.Up, addrs, s.SetupSec, s.SetupsPerSec, s.RespCPUPerSetupMs, s.KBPerTunnel, s.IdlePctCore, hub, errSuffix(s.Error))
