@@ -20,6 +20,10 @@
 #      DPD=on: dead peer detection on both responders and the client
 #      (vpngw's default 45 s timeout, strongSwan dpd_delay = 30s); DPD=off:
 #      strongSwan dpd_delay = 0, vpngw and client the longest timeout;
+#      HUB_BEFORE=path (REMOTE=1): the vpngw-bench binary whose control
+#      plane (`vpngw-bench hub`, reconcile.Hub) the vpngw-before runs
+#      report to, for a same-run before/after of the control plane alone
+#      (with VPNGW_BEFORE=bin/vpngw);
 #      REKEYS=R: the load client starts R Child SA rekeys a second over
 #      the idle window, round robin over its clients (default 0): the
 #      steady stream of state changes a large gateway sees;
@@ -120,6 +124,7 @@ PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
+HUB_BEFORE=${HUB_BEFORE:-}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
 RESULTS=${RESULTS:-$ROOT/bench-results/$MODE-$STAMP}
@@ -229,7 +234,9 @@ run_vpngw() { # N REPEAT
 	fi
 	local hubpid=0 src=(--config "$cfg")
 	if [ -n "$REMOTE" ] && [ -z "${FILE_MODE:-}" ]; then
-		nsx_bg "$NS_R" "$LOGS/hub-$impl-n$n-r$r.log" "$BENCH" hub -config "$cfg" -socket "$RUN/hub.sock" -instance scale
+		local hubbin=$BENCH
+		if [ "$impl" = vpngw-before ] && [ -n "$HUB_BEFORE" ]; then hubbin=$HUB_BEFORE; fi
+		nsx_bg "$NS_R" "$LOGS/hub-$impl-n$n-r$r.log" "$hubbin" hub -config "$cfg" -socket "$RUN/hub.sock" -instance scale
 		hubpid=$BG_PID
 		for _ in $(seq 1 100); do [ -S "$RUN/hub.sock" ] && break; sleep 0.05; done
 		src=(--server "unix://$RUN/hub.sock" --instance scale --state-dir "$RUN/state-$impl")

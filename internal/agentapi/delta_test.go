@@ -3,6 +3,7 @@ package agentapi
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -374,4 +375,65 @@ func (d *wireDelta) apply(t *testing.T, base Status) Status {
 		t.Fatal(err)
 	}
 	return sd.Apply(base)
+}
+
+// TestApplyOwned checks the in-place merge against Apply on random
+// deltas Check accepts (changes, additions, removals, unknown removals,
+// the point-to-site part gone), on sorted client lists and on unsorted
+// ones (merged as Apply does).
+func TestApplyOwned(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	name := func() string { return fmt.Sprintf("p/%02d", rng.IntN(40)) }
+	entry := func(n, status string) ConnectionStatus {
+		return ConnectionStatus{PeerStatus: tunstat.PeerStatus{Name: n}, Status: status}
+	}
+	same := func(a, b ConnectionStatus) bool { return a.Name == b.Name && a.Status == b.Status }
+	for round := range 3000 {
+		seen := map[string]bool{}
+		var clients []ConnectionStatus
+		for range rng.IntN(30) {
+			if n := name(); !seen[n] {
+				seen[n] = true
+				clients = append(clients, entry(n, "base"))
+			}
+		}
+		if rng.IntN(5) > 0 {
+			slices.SortFunc(clients, func(a, b ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
+		}
+		base := Status{Name: "gw", Connections: named(ConnectionStatus{}, "a", "b"), PointToSite: &PointToSiteStatus{Name: "p2s", Clients: clients}}
+		used := map[string]bool{}
+		d := StatusDelta{Gateway: Status{Name: "gw", PointToSite: &PointToSiteStatus{Name: "p2s", LeasedAddresses: round}}, Removed: []string{"a"}}
+		for i := range rng.IntN(6) {
+			if n := name(); !used[n] {
+				used[n] = true
+				d.Clients = append(d.Clients, entry(n, fmt.Sprint("changed", i)))
+			}
+		}
+		for range rng.IntN(6) {
+			if n := name(); !used[n] {
+				used[n] = true
+				d.RemovedClients = append(d.RemovedClients, n)
+			}
+		}
+		if rng.IntN(10) == 0 {
+			d.Gateway.PointToSite, d.Clients, d.RemovedClients = nil, nil, nil
+		}
+		if err := d.Check(); err != nil {
+			t.Fatal(err)
+		}
+		want := d.Apply(base)
+		got := d.ApplyOwned(base) // base's clients are not read after this
+		if (got.PointToSite == nil) != (want.PointToSite == nil) || names(got.Connections) != names(want.Connections) {
+			t.Fatalf("round %d: pointToSite %v / %v, connections %q / %q", round, got.PointToSite, want.PointToSite, names(got.Connections), names(want.Connections))
+		}
+		if got.PointToSite == nil {
+			continue
+		}
+		if got.PointToSite.LeasedAddresses != round || !slices.EqualFunc(got.PointToSite.Clients, want.PointToSite.Clients, same) {
+			t.Fatalf("round %d: clients\n got %q\nwant %q", round, names(got.PointToSite.Clients), names(want.PointToSite.Clients))
+		}
+		if !SortedByName(got.PointToSite.Clients) {
+			t.Fatalf("round %d: result not sorted: %q", round, names(got.PointToSite.Clients))
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vpngw/vpngw/internal/tunstat"
@@ -49,4 +51,30 @@ func BenchmarkReportJSON(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDeltaApply measures the hub's merge of a delta of one changed
+// client into a status of 10,000: Apply (a new list) against ApplyOwned
+// (in place).
+func BenchmarkDeltaApply(b *testing.B) {
+	st := scaleStatus(10000)
+	slices.SortFunc(st.PointToSite.Clients, func(a, b ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
+	c := st.PointToSite.Clients[5000]
+	c.State = "connecting"
+	d := StatusDelta{Gateway: Status{Name: st.Name, PointToSite: &PointToSiteStatus{Name: "p2s"}}, Clients: []ConnectionStatus{c}}
+	b.Run("Apply", func(b *testing.B) {
+		for range b.N {
+			if out := d.Apply(st); len(out.PointToSite.Clients) != 10000 {
+				b.Fatal(len(out.PointToSite.Clients))
+			}
+		}
+	})
+	b.Run("ApplyOwned", func(b *testing.B) {
+		cur := st
+		for range b.N {
+			if cur = d.ApplyOwned(cur); len(cur.PointToSite.Clients) != 10000 {
+				b.Fatal(len(cur.PointToSite.Clients))
+			}
+		}
+	})
 }

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +137,8 @@ func (h *Hub) Set(want map[string]agentapi.Assignment) map[string]int64 {
 	return revs
 }
 
-// Report returns an instance's latest report.
+// Report returns an instance's latest report, without its point-to-site
+// clients (Status.PointToSite.Clients is nil; Clients has them).
 func (h *Hub) Report(id string) (Seen, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -145,7 +148,30 @@ func (h *Hub) Report(id string) (Seen, bool) {
 	}
 	out := *s
 	out.ClosedAt = h.closed[id]
+	if p := out.Status.PointToSite; p != nil {
+		// The clients' list is the hub's own, changed in place by the
+		// next delta (putStatus): Clients copies it.
+		cp := *p
+		cp.Clients = nil
+		out.Status.PointToSite = &cp
+	}
 	return out, true
+}
+
+// Clients returns a copy of the point-to-site clients in instance id's
+// latest report, sorted by name (nil: none, or no report). Report leaves
+// them out: the hub merges each delta into its own list in place
+// (agentapi.StatusDelta.ApplyOwned), which costs a report of one client's
+// change among 10,000 no copy of the list; a reader pays for the copy
+// when it asks.
+func (h *Hub) Clients(id string) []agentapi.ConnectionStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, ok := h.reports[id]
+	if !ok || s.Status.PointToSite == nil {
+		return nil
+	}
+	return slices.Clone(s.Status.PointToSite.Clients)
 }
 
 // Wait blocks until cond (called with the hub unlocked) returns true,
@@ -345,7 +371,13 @@ func (h *Hub) putStatus(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "status base version unknown: send the full status", http.StatusConflict)
 			return
 		}
-		rep.Status, rep.Delta, rep.BaseSeq = rep.Delta.Apply(prev.Status), nil, 0
+		// The previous report's client list is the hub's alone (Report
+		// leaves it out), so the delta is merged into it in place.
+		rep.Status, rep.Delta, rep.BaseSeq = rep.Delta.ApplyOwned(prev.Status), nil, 0
+	} else if p := rep.Status.PointToSite; p != nil && !rep.Unchanged && !agentapi.SortedByName(p.Clients) {
+		// A full status: kept sorted by name, the order deltas merge in
+		// (an instance sends it sorted; this is for one that did not).
+		slices.SortStableFunc(p.Clients, func(a, b agentapi.ConnectionStatus) int { return strings.Compare(a.Name, b.Name) })
 	}
 	if rep.Unchanged {
 		// A heartbeat: the status this hub holds, if it holds that

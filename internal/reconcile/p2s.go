@@ -317,7 +317,7 @@ func (r *Reconciler) VpnClientHealth(_ context.Context, gw *resource.VirtualNetw
 		if !in.Active || !ok || !r.fresh(s, now) || s.Status.PointToSite == nil {
 			continue
 		}
-		for _, c := range s.Status.PointToSite.Clients {
+		for _, c := range r.cfg.Hub.Clients(in.ID) {
 			if c.Client == nil || len(c.IKE) == 0 {
 				continue
 			}
