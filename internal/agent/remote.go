@@ -429,6 +429,7 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) (bui
 	}
 	if err != nil {
 		s.log.Error("cannot encode the status", "err", err)
+		s.builtOf = nil // the changes taken are lost: the next build is full
 		return false, false
 	}
 	s.builtOf = run
