@@ -532,7 +532,7 @@ func (a *Agent) Status() Status {
 	if st.PointToSite != nil {
 		sortByName(st.PointToSite.Clients)
 	}
-	a.finishStatus(&st, st.Connections, st.PointToSite, dp, pl)
+	a.finishStatus(&st, dp, pl)
 	return st
 }
 
@@ -581,8 +581,9 @@ func (a *Agent) TakeChanges() StatusChanges {
 	b.changedNames = emptiedNames(b.changedNames)
 	st, dp, pl := b.gatewayLocked()
 	b.mu.Unlock()
-	a.finishStatus(&st, ch.Conns, st.PointToSite, dp, pl)
+	a.finishStatus(&st, dp, pl)
 	if dp != nil {
+		addTraffic(ch.Conns, dp.TunnelStats)
 		addTraffic(ch.Clients, dp.TunnelStats)
 	}
 	ch.Gateway = st
@@ -623,15 +624,16 @@ func (b *statusBook) gatewayLocked() (Status, *dataplane.Dataplane, *pool.Pool) 
 }
 
 // finishStatus completes st's gateway-wide part (the data plane's and
-// the pool's counters, BGP) and reads the traffic counters of conns.
-func (a *Agent) finishStatus(st *Status, conns []ConnectionStatus, p *PointToSiteStatus, dp *dataplane.Dataplane, pl *pool.Pool) {
+// the pool's counters, BGP) and reads the traffic counters of the
+// connections and clients it lists.
+func (a *Agent) finishStatus(st *Status, dp *dataplane.Dataplane, pl *pool.Pool) {
 	if dp != nil {
 		g := dp.Stats()
 		st.Dataplane = &g
-		addTraffic(conns, dp.TunnelStats)
+		addTraffic(st.Connections, dp.TunnelStats)
 	}
 	st.BGP = a.bgpStatus()
-	if p != nil {
+	if p := st.PointToSite; p != nil {
 		if dp != nil {
 			addTraffic(p.Clients, dp.TunnelStats)
 		}

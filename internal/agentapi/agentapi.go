@@ -204,20 +204,7 @@ type StatusDelta struct {
 // connections and clients with d's added, changed and removed entries,
 // sorted by name (the order an instance reports them in). base is not
 // modified, and the result shares no list with it.
-func (d *StatusDelta) Apply(base Status) Status {
-	st := d.Gateway
-	st.Connections = mergeEntries(base.Connections, d.Connections, d.Removed)
-	if d.Gateway.PointToSite != nil {
-		p := *d.Gateway.PointToSite
-		var old []ConnectionStatus
-		if base.PointToSite != nil {
-			old = base.PointToSite.Clients
-		}
-		p.Clients = mergeEntries(old, d.Clients, d.RemovedClients)
-		st.PointToSite = &p
-	}
-	return st
-}
+func (d *StatusDelta) Apply(base Status) Status { return d.apply(base, mergeEntries) }
 
 // ApplyOwned is Apply for a caller that owns base's client list (the
 // hub, which hands no one its clients' backing array): the clients are
@@ -230,7 +217,10 @@ func (d *StatusDelta) Apply(base Status) Status {
 // gateway) are merged as Apply does. base's client list must not be read
 // by anyone else afterwards. A base whose clients are not sorted by name
 // or name one twice is merged as Apply does.
-func (d *StatusDelta) ApplyOwned(base Status) Status {
+func (d *StatusDelta) ApplyOwned(base Status) Status { return d.apply(base, mergeInPlace) }
+
+// apply is Apply, merging the clients with mergeClients.
+func (d *StatusDelta) apply(base Status, mergeClients func(list, changed []ConnectionStatus, removed []string) []ConnectionStatus) Status {
 	st := d.Gateway
 	st.Connections = mergeEntries(base.Connections, d.Connections, d.Removed)
 	if d.Gateway.PointToSite != nil {
@@ -239,7 +229,7 @@ func (d *StatusDelta) ApplyOwned(base Status) Status {
 		if base.PointToSite != nil {
 			old = base.PointToSite.Clients
 		}
-		p.Clients = mergeInPlace(old, d.Clients, d.RemovedClients)
+		p.Clients = mergeClients(old, d.Clients, d.RemovedClients)
 		st.PointToSite = &p
 	}
 	return st
