@@ -311,6 +311,39 @@ func procTicks(pid int) (uint64, error) {
 	return parseProcStat(string(b))
 }
 
+// procUDPIn returns the UDP datagrams delivered in pid's network namespace
+// (InDatagrams of the Udp line of /proc/PID/net/snmp).
+func procUDPIn(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/snmp", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseSNMPUDPIn(string(b))
+}
+
+// parseSNMPUDPIn reads InDatagrams from /proc/net/snmp's Udp lines (a
+// header line of names, then one of values).
+func parseSNMPUDPIn(snmp string) (uint64, error) {
+	var names []string
+	for line := range strings.Lines(snmp) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "InDatagrams" && i < len(f) {
+				return strconv.ParseUint(f[i], 10, 64)
+			}
+		}
+		break
+	}
+	return 0, fmt.Errorf("no Udp InDatagrams in snmp")
+}
+
 // parseProcStat reads utime and stime (fields 14 and 15 of proc(5)) from a
 // /proc/PID/stat line; the command name in parentheses may contain spaces.
 func parseProcStat(line string) (uint64, error) {

@@ -50,6 +50,31 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
+func TestParseSNMPUDPIn(t *testing.T) {
+	const snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n" +
+		"Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\n" +
+		"Udp: 2877 11 0 2892 0 0 0 0 0\n" +
+		"UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\n" +
+		"UdpLite: 5 0 0 0 0 0 0 0 0\n"
+	for _, tc := range []struct {
+		name, in string
+		want     uint64
+		err      bool
+	}{
+		{"kernel's", snmp, 2877, false},
+		{"columns moved", "Udp: NoPorts InDatagrams\nUdp: 4 9\n", 9, false},
+		{"no Udp line", "Ip: Forwarding\nIp: 1\n", 0, true},
+		{"UdpLite only", "UdpLite: InDatagrams\nUdpLite: 5\n", 0, true},
+		{"no values", "Udp: InDatagrams\n", 0, true},
+		{"not a number", "Udp: InDatagrams\nUdp: x\n", 0, true},
+	} {
+		got, err := parseSNMPUDPIn(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("%s: parseSNMPUDPIn = %d, %v; want %d, err %v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}
+
 func TestParseBoxBusy(t *testing.T) {
 	// user nice system idle iowait irq softirq steal guest guest_nice
 	got, err := parseBoxBusy("cpu  100 5 50 1000 30 2 8 40 0 0")

@@ -105,6 +105,14 @@ type ScaleSample struct {
 	// IdlePctCore is the responder's CPU in the idle window with all
 	// tunnels up, in % of one core.
 	IdlePctCore float64 `json:"idlePctCore"`
+	// IdleDatagramsPerSec is the UDP datagrams the responder's network
+	// namespace received a second in the idle window (the clients'
+	// liveness checks and answers, and rekeys: /proc/PID/net/snmp), and
+	// IdleUsPerDatagram the responder's CPU per datagram: the idle figure
+	// per unit of the work that remains, which does not swing with how
+	// many liveness checks fell in the window.
+	IdleDatagramsPerSec float64 `json:"idleDatagramsPerSec,omitempty"`
+	IdleUsPerDatagram   float64 `json:"idleUsPerDatagram,omitempty"`
 	// HubIdlePctCore is the same for the control plane the responder
 	// reports to (an agent in remote mode; absent in file mode).
 	HubIdlePctCore float64 `json:"hubIdlePctCore,omitempty"`
@@ -327,7 +335,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	// Settle (the responder's last installs and logs), then the idle
 	// window: the engine keeps answering liveness checks meanwhile.
 	idleStart := time.Now().Add(o.Settle)
-	var icpu0, hcpu0 uint64
+	var icpu0, hcpu0, udp0 uint64
 	measuring := false
 	var upNames []string // the clients up, for the rekeys
 	for name, ok := range h.up {
@@ -341,6 +349,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 		now := time.Now()
 		if !measuring && !now.Before(idleStart) {
 			icpu0, _ = procTicks(o.PID)
+			udp0, _ = procUDPIn(o.PID)
 			if o.HubPID > 0 {
 				hcpu0, _ = procTicks(o.HubPID)
 			}
@@ -376,6 +385,10 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	}
 	icpu1, _ := procTicks(o.PID)
 	s.IdlePctCore = float64(icpu1-icpu0) / float64(clockTicks()) / o.Idle.Seconds() * 100
+	if udp1, err := procUDPIn(o.PID); err == nil && udp1 > udp0 {
+		s.IdleDatagramsPerSec = float64(udp1-udp0) / o.Idle.Seconds()
+		s.IdleUsPerDatagram = float64(icpu1-icpu0) / float64(clockTicks()) * 1e6 / float64(udp1-udp0)
+	}
 	if o.HubPID > 0 {
 		hcpu1, _ := procTicks(o.HubPID)
 		s.HubIdlePctCore = float64(hcpu1-hcpu0) / float64(clockTicks()) / o.Idle.Seconds() * 100
@@ -511,6 +524,9 @@ func printScale(samples []ScaleSample) {
 		if s.HubIdlePctCore > 0 {
 			hub = fmt.Sprintf(" (control plane %.2f%% core)", s.HubIdlePctCore)
 		}
+		if s.IdleDatagramsPerSec > 0 {
+			hub += fmt.Sprintf(", %.0f datagrams/s in, %.1f µs per datagram", s.IdleDatagramsPerSec, s.IdleUsPerDatagram)
+		}
 		if s.Rekeys > 0 {
 			hub += fmt.Sprintf(", %d client rekeys started in it (%d/s asked)", s.RekeysStarted, s.Rekeys)
 		}
@@ -569,6 +585,7 @@ func writeScaleReport(dir string, w io.Writer) error {
 		{memory, func(s ScaleSample) float64 { return s.KBPerTunnel }},
 		{"responder RSS, all connected (MiB)", func(s ScaleSample) float64 { return float64(s.RSSkB) / 1024 }},
 		{"responder idle CPU, all tunnels up (% of a core)", func(s ScaleSample) float64 { return s.IdlePctCore }},
+		{"responder idle CPU per datagram received (µs)", func(s ScaleSample) float64 { return s.IdleUsPerDatagram }},
 		{"load client CPU per setup (ms)", func(s ScaleSample) float64 { return s.InitCPUms / max(float64(s.Up), 1) }},
 	}
 	impls := []string{"vpngw"}
