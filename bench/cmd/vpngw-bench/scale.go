@@ -336,6 +336,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	// window: the engine keeps answering liveness checks meanwhile.
 	idleStart := time.Now().Add(o.Settle)
 	var icpu0, hcpu0, udp0 uint64
+	var udp0Err error
 	measuring := false
 	var upNames []string // the clients up, for the rekeys
 	for name, ok := range h.up {
@@ -349,7 +350,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 		now := time.Now()
 		if !measuring && !now.Before(idleStart) {
 			icpu0, _ = procTicks(o.PID)
-			udp0, _ = procUDPIn(o.PID)
+			udp0, udp0Err = procUDPIn(o.PID)
 			if o.HubPID > 0 {
 				hcpu0, _ = procTicks(o.HubPID)
 			}
@@ -385,7 +386,7 @@ func runScale(ctx context.Context, o scaleOptions) (ScaleSample, error) {
 	}
 	icpu1, _ := procTicks(o.PID)
 	s.IdlePctCore = float64(icpu1-icpu0) / float64(clockTicks()) / o.Idle.Seconds() * 100
-	if udp1, err := procUDPIn(o.PID); err == nil && udp1 > udp0 {
+	if udp1, err := procUDPIn(o.PID); err == nil && udp0Err == nil && udp1 > udp0 {
 		s.IdleDatagramsPerSec = float64(udp1-udp0) / o.Idle.Seconds()
 		s.IdleUsPerDatagram = float64(icpu1-icpu0) / float64(clockTicks()) * 1e6 / float64(udp1-udp0)
 	}
