@@ -590,6 +590,21 @@ func (a *Agent) TakeChanges() StatusChanges {
 	return ch
 }
 
+// TrafficSeq is the data plane's dataplane.Dataplane.TrafficSeq (0
+// without one): it changes after every change of a tunnel's traffic
+// counters, so a caller that read it before Status and finds it the same
+// later knows every tunnel's counters it holds are still current.
+func (a *Agent) TrafficSeq() uint64 {
+	b := &a.book
+	b.mu.Lock()
+	dp := b.dp
+	b.mu.Unlock()
+	if dp == nil {
+		return 0
+	}
+	return dp.TrafficSeq()
+}
+
 // DropChanges forgets the changes logged so far, for a caller about to
 // build the full Status.
 func (a *Agent) DropChanges() {

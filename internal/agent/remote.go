@@ -34,12 +34,17 @@ package agent
 //     loop rewrote, with their counters) and hands them to the
 //     agentapi.Reporter (Update), which compares and encodes those alone:
 //     a client's rekey among 10,000 clients costs one entry's work;
-//   - every countersEvery (at least; see countersShare) it builds the
-//     full status (Agent.Status) to refresh every tunnel's traffic
-//     counters: work proportional to the tunnels (a copy, a sort and a
-//     comparison per entry; changed entries are encoded), so the gap
-//     between these full builds grows with what the last one cost, and an
-//     instance with 10,000 clients spends about 0.1 % of a core on them;
+//   - every countersEvery (at least; see countersShare) it refreshes
+//     every tunnel's traffic counters. While no tunnel's counters moved
+//     since the last full build (Agent.TrafficSeq, which the data plane
+//     changes after every counter change, once per batch), an idle
+//     gateway's, there is nothing to refresh: it takes the changes, as
+//     after a change, and the refresh costs nothing per tunnel. Otherwise
+//     it builds the full status (Agent.Status): work proportional to the
+//     tunnels (a copy, a sort and a comparison per entry; changed entries
+//     are encoded), so the gap between these full builds grows with what
+//     the last one cost, and an instance with 10,000 clients carrying
+//     traffic spends about 0.1 % of a core on them;
 //   - the Reporter sends the status only when it differs from the one the
 //     server holds, as a delta of the connections and clients that
 //     changed; the other heartbeats are bare.
@@ -100,21 +105,23 @@ const (
 	// reportSettle lets a burst of status changes settle into one report
 	// (reports also go out every agentapi.ReportEvery, the heartbeat).
 	reportSettle = 100 * time.Millisecond
-	// countersEvery is how often an idle instance rebuilds its status to
-	// refresh the traffic counters (at least; see countersShare): the
-	// control plane's counters lag by up to that much.
+	// countersEvery is how often an instance refreshes the traffic
+	// counters it reports (at least; see countersShare): the control
+	// plane's counters lag by up to that much.
 	countersEvery = 2 * time.Second
 	// changeShare and countersShare bound the share of time spent building
 	// statuses: the next build after a change waits at least changeShare
 	// times what the last build took (a build of the changes is the
 	// changed entries' work: in practice reportSettle decides), and the
-	// next full build, which refreshes every tunnel's counters,
-	// countersShare times what the last full build took. Counters are
-	// Azure's ingress/egressBytesTransferred, which its portal shows
-	// minutes late: at 10,000 clients (a full build of 10 – 60 ms) they
-	// lag by up to about a minute, at 1,000 by 10 – 20 s (measured on a
-	// busy box), with a few dozen by countersEvery; a state change goes
-	// out within reportSettle.
+	// next counter refresh countersShare times what the last one took
+	// (a full build, or an idle refresh's check). Counters are Azure's
+	// ingress/egressBytesTransferred, which its portal shows minutes
+	// late: while tunnels carry traffic, at 10,000 clients (a full build
+	// of 10 – 80 ms) they lag by up to about a minute, at 1,000 by 10 –
+	// 20 s (measured on a busy box), with a few dozen by countersEvery;
+	// the first traffic after an idle spell shows within countersEvery
+	// (the idle refresh costs little); a state change goes out within
+	// reportSettle.
 	changeShare   = 20
 	countersShare = 1000
 	// stopTimeout is how long a stopping instance may take to delete its
@@ -196,8 +203,11 @@ type supervisor struct {
 	lastErr string
 	read    bool
 	// builtOf is the instance whose status the Reporter holds (nil:
-	// none): another one's needs a full build. Owned by routineReport.
-	builtOf *instance
+	// none): another one's needs a full build. countedSeq is its
+	// TrafficSeq as read before its last full build. Owned by
+	// routineReport.
+	builtOf    *instance
+	countedSeq uint64
 }
 
 // poke asks routineReport for a report soon.
@@ -348,9 +358,11 @@ func (s *supervisor) routineReport(ctx context.Context) {
 		counters := time.Since(fullBuilt) >= max(countersEvery, countersShare*fullCost)
 		build := counters || changed && time.Since(built) >= max(reportSettle, changeShare*cost)
 		t0 := time.Now()
-		if ok, full := s.snapshot(rep, build, counters); ok {
+		if kind := s.snapshot(rep, build, counters); kind != builtNothing {
 			built, cost, changed = t0, time.Since(t0), false
-			if full {
+			if kind == builtFull || kind == builtIdle {
+				// The counters are current: the next refresh is due
+				// after what this one cost (an idle one's, little).
 				fullBuilt, fullCost = built, cost
 			}
 		}
@@ -378,21 +390,32 @@ func (s *supervisor) routineReport(ctx context.Context) {
 	}
 }
 
+// buildKind is what snapshot gave the Reporter.
+type buildKind int
+
+const (
+	builtNothing buildKind = iota
+	builtChanges           // the changes since the last build
+	builtIdle              // the changes, at a counter refresh that found no tunnel's counters moved
+	builtFull              // the full status
+)
+
 // snapshot reads the revision and apply error into s.lastRev and
 // s.lastErr and, with build (or before the first status), gives rep the
-// instance's current status; it reports whether it did, and whether in
-// full. With counters (the periodic refresh of every tunnel's traffic
-// counters), for a new instance and when the instance cannot tell what
-// changed, that is the full status (Agent.Status, rep.SetStatus);
-// otherwise the changes since the last build (Agent.TakeChanges,
-// rep.Update), whose work is the changed entries'. While apply holds s.mu
-// it changes nothing (the process is alive, and a heartbeat must not wait
-// for an instance to stop), unless nothing was read yet. Called by
-// routineReport only.
-func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) (built, full bool) {
+// instance's current status; it reports what it gave. With counters (the
+// periodic refresh of every tunnel's traffic counters), for a new
+// instance and when the instance cannot tell what changed, that is the
+// full status (Agent.Status, rep.SetStatus); otherwise, and at a counter
+// refresh when no tunnel's counters moved since the last full build
+// (Agent.TrafficSeq), the changes since the last build
+// (Agent.TakeChanges, rep.Update), whose work is the changed entries'.
+// While apply holds s.mu it changes nothing (the process is alive, and a
+// heartbeat must not wait for an instance to stop), unless nothing was
+// read yet. Called by routineReport only.
+func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) buildKind {
 	if !s.mu.TryLock() {
 		if s.read {
-			return false, false
+			return builtNothing
 		}
 		s.mu.Lock() // nothing reported yet: wait for the first state
 	}
@@ -406,11 +429,17 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) (bui
 		ch StatusChanges
 	)
 	run := s.run
-	full = true
+	full, idle := true, false
+	var seq uint64
 	if build && run != nil {
-		if !counters && run == s.builtOf {
-			ch = run.ag.TakeChanges()
-			full = ch.All
+		// Read before the counters: a change after it changes it.
+		seq = run.ag.TrafficSeq()
+		if run == s.builtOf {
+			idle = counters && seq == s.countedSeq
+			if !counters || idle {
+				ch = run.ag.TakeChanges()
+				full = ch.All
+			}
 		}
 		if full {
 			run.ag.DropChanges() // the full status holds them
@@ -419,7 +448,7 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) (bui
 	}
 	s.mu.Unlock()
 	if !build {
-		return false, false
+		return builtNothing
 	}
 	var err error
 	if full {
@@ -430,10 +459,17 @@ func (s *supervisor) snapshot(rep *agentapi.Reporter, build, counters bool) (bui
 	if err != nil {
 		s.log.Error("cannot encode the status", "err", err)
 		s.builtOf = nil // the changes taken are lost: the next build is full
-		return false, false
+		return builtNothing
 	}
 	s.builtOf = run
-	return true, full
+	switch {
+	case full:
+		s.countedSeq = seq
+		return builtFull
+	case idle:
+		return builtIdle
+	}
+	return builtChanges
 }
 
 // accept checks an assignment and applies it; an invalid one is reported,

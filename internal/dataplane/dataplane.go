@@ -304,6 +304,9 @@ type Dataplane struct {
 	writeQ      chan *inBatch  // receivers -> sequential TUN writer (in order)
 
 	stats globalCounters
+	// moved marks every change of a tunnel's or SA's counters
+	// (TrafficSeq).
+	moved trafficSeq
 
 	// ikeSock sends IKE in batches over the two binds' sockets
 	// (SendIKEBatch, ikebatch.go).
@@ -940,6 +943,16 @@ func (d *Dataplane) TunnelStats(id string) (TunnelStats, bool) {
 
 // Stats returns the gateway-wide counters.
 func (d *Dataplane) Stats() Stats { return d.stats.snapshot() }
+
+// TrafficSeq returns a number that changes after every change of any
+// tunnel's counters (TunnelStats, its SAs' included): counters read after
+// TrafficSeq returned s are stale only if a later call returns another
+// number. A reader that refreshes every tunnel's counters periodically
+// (remote mode's reports) skips the refresh while it stays the same,
+// which it does while no tunnel carries traffic, however many tunnels
+// there are. The packet path pays a load of a shared flag per batch
+// (trafficSeq), not a write per packet.
+func (d *Dataplane) TrafficSeq() uint64 { return d.moved.read() }
 
 func limitEvent(l esp.Limit) EventKind {
 	switch l {

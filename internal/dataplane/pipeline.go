@@ -334,7 +334,8 @@ func (d *Dataplane) routineReadTUN() {
 		if count > 0 {
 			b := outBatchPool.Get().(*outBatch)
 			snap := d.state.Load()
-			raw := false // a packet of the batch leaves as raw ESP
+			raw := false     // a packet of the batch leaves as raw ESP
+			dropped := false // a tunnel counted a drop
 			for i := 0; i < count; i++ {
 				size := sizes[i]
 				if size < 1 {
@@ -355,10 +356,12 @@ func (d *Dataplane) routineReadTUN() {
 				sa := t.pickOutbound(pkt)
 				if sa == nil {
 					d.noOutboundSA(t, pkt)
+					dropped = true
 					continue
 				}
 				if limiter != nil && !limiter.Allow(t.id, size) {
 					t.dropRate.Add(1)
+					dropped = true
 					continue
 				}
 				mss := t.mss.Load()
@@ -373,6 +376,9 @@ func (d *Dataplane) routineReadTUN() {
 				for i := range count {
 					bufs[i] = elems[i].buf[:]
 				}
+			}
+			if dropped {
+				d.moved.mark()
 			}
 			if len(b.elems) == 0 {
 				outBatchPool.Put(b)
@@ -619,6 +625,7 @@ func (d *Dataplane) sendBatch(b *outBatch, s *sendBufs) {
 		clear(s.drops)
 	}
 	clear(s.sent)
+	d.moved.mark() // after the seals' counts and the sends'
 }
 
 // countSent accounts the packets of one send call to their tunnels (sent,
@@ -727,6 +734,7 @@ func (d *Dataplane) routineReceive(read udpRead, natt bool) {
 				if t := d.tunnelByRemote(remote); t != nil {
 					t.keepalives.Add(1)
 					t.lastKeepalive.Store(time.Now().UnixNano())
+					d.moved.mark()
 				}
 			case kindIKE:
 				d.deliverIKE(data[esp.NonESPMarkerLen:], d.localFor(to[i], remote, port), remote)
@@ -773,6 +781,7 @@ func (d *Dataplane) acceptESP(snap *snapshot, e *element, off, size int, b **inB
 	}
 	seq, err := in.sa.Check(pkt)
 	if err != nil {
+		d.moved.mark()
 		return false // counted by the SA
 	}
 	e.pkt, e.seq, e.in = pkt, seq, in
@@ -1002,6 +1011,7 @@ func (d *Dataplane) commitIn(b *inBatch, bufs [][]byte) [][]byte {
 		bytes += uint64(len(e.pkt))
 	}
 	account()
+	d.moved.mark() // after the batch's counts, the decryption's included
 	return bufs
 }
 

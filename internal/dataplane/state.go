@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gaissmai/bart"
+	"golang.org/x/sys/cpu"
 	"golang.zx2c4.com/wireguard/conn"
 
 	"github.com/vpngw/vpngw/internal/esp"
@@ -294,6 +295,35 @@ type globalCounters struct {
 	noRoute, unknownSPI, malformed atomic.Uint64
 	ikeIn, ikeOut, keepalives      atomic.Uint64
 	eventsDropped, tunWriteErrs    atomic.Uint64
+}
+
+// trafficSeq tells readers whether tunnel or SA counters moved
+// (Dataplane.TrafficSeq). The packet path marks it after its counter
+// updates, once per batch: a load of moved, and a store only when it is
+// clear, which a reader makes it at most every few seconds; so the line
+// stays shared between the cores whatever the packet rate. A reader
+// clears moved and, if it was set, counts a new seq.
+type trafficSeq struct {
+	_     cpu.CacheLinePad
+	moved atomic.Bool
+	seq   atomic.Uint64
+	_     cpu.CacheLinePad
+}
+
+// mark notes that counters moved (after the updates it covers).
+func (t *trafficSeq) mark() {
+	if !t.moved.Load() {
+		t.moved.Store(true)
+	}
+}
+
+// read returns the sequence, a new number if counters moved since the
+// last read (by any reader).
+func (t *trafficSeq) read() uint64 {
+	if t.moved.Swap(false) {
+		return t.seq.Add(1)
+	}
+	return t.seq.Load()
 }
 
 func (c *globalCounters) snapshot() Stats {
