@@ -6,10 +6,12 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vpngw/vpngw/internal/tunstat"
 )
@@ -436,4 +438,53 @@ func TestApplyOwned(t *testing.T) {
 			t.Fatalf("round %d: result not sorted: %q", round, names(got.PointToSite.Clients))
 		}
 	}
+}
+
+// TestReporterDoesNotPinCallersCounters: the agent hands each build's
+// traffic counters to the Reporter in one allocation for all entries
+// (agent.addTraffic). An entry the Reporter keeps must not keep that
+// allocation alive: on a gateway where one client's counters move per
+// build and the others' stay put, every build's whole allocation would
+// otherwise stay in memory, growing without bound.
+func TestReporterDoesNotPinCallersCounters(t *testing.T) {
+	const n, builds = 2000, 100
+	base := scaleStatus(n)
+	build := func(k int) Status {
+		st := base
+		p := *base.PointToSite
+		p.Clients = slices.Clone(p.Clients)
+		counters := make([]tunstat.TunnelStats, n) // one allocation, as the agent's
+		for i := range p.Clients {
+			counters[i] = *p.Clients[i].Traffic
+			p.Clients[i].Traffic = &counters[i]
+		}
+		if k > 0 {
+			counters[k].RxBytes += uint64(k) // one client's traffic
+		}
+		st.PointToSite = &p
+		return st
+	}
+	r := NewReporter()
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	if _, err := r.SetStatus(build(0)); err != nil {
+		t.Fatal(err)
+	}
+	before := heap()
+	for k := 1; k <= builds; k++ {
+		if changed, err := r.SetStatus(build(k)); err != nil || !changed {
+			t.Fatalf("build %d: changed %v, %v", k, changed, err)
+		}
+	}
+	grown := int64(heap()) - int64(before)
+	perBuild := int64(n) * int64(unsafe.Sizeof(tunstat.TunnelStats{}))
+	t.Logf("heap grew %d kB over %d builds (one build's counters: %d kB)", grown>>10, builds, perBuild>>10)
+	if grown > 10*perBuild {
+		t.Fatalf("heap grew %d kB over %d builds of one changed client each: the Reporter keeps the callers' counters alive (%d kB a build)", grown>>10, builds, perBuild>>10)
+	}
+	runtime.KeepAlive(r)
 }

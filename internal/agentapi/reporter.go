@@ -182,7 +182,15 @@ func (r *Reporter) update(gw Status, conns []ConnectionStatus, removed []string,
 			if err != nil {
 				return false, err
 			}
-			changes = append(changes, change{l.m, l.dirty, entry{*c, b}})
+			e := entry{*c, b}
+			if c.Traffic != nil {
+				// Its own copy: the callers' entries share one
+				// allocation of counters per build (agent.addTraffic),
+				// which an entry kept for long would keep alive whole.
+				tr := *c.Traffic
+				e.cs.Traffic = &tr
+			}
+			changes = append(changes, change{l.m, l.dirty, e})
 		}
 	}
 	changed := raw != nil || r.cur.raw != nil || !bytes.Equal(gwJSON, r.cur.gateway)
