@@ -354,10 +354,23 @@ func TestReporterUpdateWorkPerChange(t *testing.T) {
 		if !reflect.DeepEqual(names(full.PointToSite.Clients), names(want.PointToSite.Clients)) || len(full.PointToSite.Clients) != n-1 {
 			t.Fatalf("n=%d: full status has %d clients, the delta applied %d", n, len(full.PointToSite.Clients), len(want.PointToSite.Clients))
 		}
-		// Acknowledged, the next delta is empty but for the gateway part.
+		// Acknowledged, the next delta is empty but for the gateway part,
+		// and no entry keeps its encoding (a full status is encoded from
+		// the statuses).
 		r.acknowledged(reportAnswer{held: r.seq, deltas: true})
 		if d := r.delta(); len(d.Clients)+len(d.RemovedClients)+len(d.Connections)+len(d.Removed) != 0 {
 			t.Fatalf("n=%d: delta after the acknowledgement not empty", n)
+		}
+		if k := encoded(r); k != 0 {
+			t.Fatalf("n=%d: %d entries keep their JSON after the acknowledgement", n, k)
+		}
+		// The next change is encoded for its delta, alone.
+		moved.State = "established"
+		if changed, err := r.Update(gw, nil, nil, []ConnectionStatus{moved}, nil); err != nil || !changed {
+			t.Fatalf("n=%d: changed %v, %v", n, changed, err)
+		}
+		if d := r.delta(); len(d.Clients) != 1 || !strings.Contains(string(d.Clients[0]), `"established"`) || encoded(r) != 1 {
+			t.Fatalf("n=%d: after a change, delta of %d clients, %d entries encoded", n, len(d.Clients), encoded(r))
 		}
 	}
 }
@@ -438,6 +451,19 @@ func TestApplyOwned(t *testing.T) {
 			t.Fatalf("round %d: result not sorted: %q", round, names(got.PointToSite.Clients))
 		}
 	}
+}
+
+// encoded counts the entries r holds with their JSON.
+func encoded(r *Reporter) int {
+	k := 0
+	for _, m := range []map[string]entry{r.cur.conns, r.cur.clients} {
+		for _, e := range m {
+			if e.json != nil {
+				k++
+			}
+		}
+	}
+	return k
 }
 
 // TestReporterDoesNotPinCallersCounters: the agent hands each build's
