@@ -39,12 +39,15 @@ package agent
 //     since the last full build (Agent.TrafficSeq, which the data plane
 //     changes after every counter change, once per batch), an idle
 //     gateway's, there is nothing to refresh: it takes the changes, as
-//     after a change, and the refresh costs nothing per tunnel. Otherwise
-//     it builds the full status (Agent.Status): work proportional to the
-//     tunnels (a copy, a sort and a comparison per entry; changed entries
-//     are encoded), so the gap between these full builds grows with what
-//     the last one cost, and an instance with 10,000 clients carrying
-//     traffic spends about 0.1 % of a core on them;
+//     after a change (at least the gateway-wide part with its IKE
+//     counters, a small delta); the refresh costs nothing per tunnel and
+//     the next is due countersEvery later, so traffic after an idle spell
+//     shows within countersEvery. Otherwise it builds the full status
+//     (Agent.Status): work proportional to the tunnels (a copy, a sort
+//     and a comparison per entry; changed entries are encoded), so the
+//     gap between these full builds grows with what the last one cost,
+//     and an instance with 10,000 clients carrying traffic spends about
+//     0.1 % of a core on them;
 //   - the Reporter sends the status only when it differs from the one the
 //     server holds, as a delta of the connections and clients that
 //     changed; the other heartbeats are bare.

@@ -212,11 +212,13 @@ func (d *StatusDelta) Apply(base Status) Status { return d.apply(base, mergeEntr
 // search and overwritten; an added or removed one moves the entries after
 // it. A delta of a few clients into a status of 10,000 then costs a
 // comparison of neighbouring names per client held (the sortedness check)
-// and no copy of the list, where Apply copies every entry and leaves the
+// and no copy of the list, and one of no client costs nothing per client
+// held, where Apply copies every entry and leaves the
 // old list to the collector. The connections (a few, at most 100 per
 // gateway) are merged as Apply does. base's client list must not be read
 // by anyone else afterwards. A base whose clients are not sorted by name
-// or name one twice is merged as Apply does.
+// or name one twice is merged as Apply does, unless d changes no client:
+// the list then stays as it was.
 func (d *StatusDelta) ApplyOwned(base Status) Status { return d.apply(base, mergeInPlace) }
 
 // apply is Apply, merging the clients with mergeClients.
@@ -236,7 +238,12 @@ func (d *StatusDelta) apply(base Status, mergeClients func(list, changed []Conne
 }
 
 // mergeInPlace is mergeEntries changing list in place (see ApplyOwned).
+// A delta that changes no client (the gateway-wide part alone: an idle
+// gateway's counters) leaves list as it is, at no cost per client.
 func mergeInPlace(list, changed []ConnectionStatus, removed []string) []ConnectionStatus {
+	if len(changed) == 0 && len(removed) == 0 {
+		return list
+	}
 	if !SortedByName(list) {
 		return mergeEntries(list, changed, removed)
 	}
