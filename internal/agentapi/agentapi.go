@@ -212,9 +212,9 @@ func (d *StatusDelta) Apply(base Status) Status { return d.apply(base, mergeEntr
 // search and overwritten; an added or removed one moves the entries after
 // it. A delta of a few clients into a status of 10,000 then costs a
 // comparison of neighbouring names per client held (the sortedness check)
-// and no copy of the list, and one of no client costs nothing per client
-// held, where Apply copies every entry and leaves the
-// old list to the collector. The connections (a few, at most 100 per
+// and no copy of the list, where Apply copies every entry and leaves the
+// old list to the collector; a delta of no client costs nothing per
+// client held. The connections (a few, at most 100 per
 // gateway) are merged as Apply does. base's client list must not be read
 // by anyone else afterwards. A base whose clients are not sorted by name
 // or name one twice is merged as Apply does, unless d changes no client:
