@@ -517,10 +517,7 @@ func (a *Agent) Status() Status {
 	b := &a.book
 	b.mu.Lock()
 	st, dp, pl := b.gatewayLocked()
-	st.Connections = make([]ConnectionStatus, 0, len(b.conns))
-	for _, cs := range b.conns {
-		st.Connections = append(st.Connections, cs)
-	}
+	st.Connections = b.connectionsLocked()
 	if st.PointToSite != nil {
 		st.PointToSite.Clients = make([]ConnectionStatus, 0, len(b.clients))
 		for _, cs := range b.clients {
@@ -636,6 +633,16 @@ func (b *statusBook) gatewayLocked() (Status, *dataplane.Dataplane, *pool.Pool) 
 		st.PointToSite = &p
 	}
 	return st, b.dp, b.pool
+}
+
+// connectionsLocked copies the connections' entries, without traffic
+// counters, in no order (b.mu held).
+func (b *statusBook) connectionsLocked() []ConnectionStatus {
+	cs := make([]ConnectionStatus, 0, len(b.conns))
+	for _, c := range b.conns {
+		cs = append(cs, c)
+	}
+	return cs
 }
 
 // finishStatus completes st's gateway-wide part (the data plane's and

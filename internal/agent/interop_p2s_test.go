@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,10 +183,21 @@ func TestInteropP2SClientsAndSite(t *testing.T) {
 		}
 	}
 	m := metrics(t, cfg.StatusSocket)
-	for _, want := range []string{"vpngw_p2s_clients 2", `vpngw_p2s_pool_addresses{state="leased"} 2`,
-		fmt.Sprintf(`vpngw_p2s_client_ingress_bytes_total{client="p2s/bob/%s",user="bob"}`, bobIP)} {
+	for _, want := range []string{"vpngw_p2s_clients 2", `vpngw_p2s_pool_addresses{state="leased"} 2`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Each client's byte counters, read for the scrape from the data plane
+	// (Dataplane.TunnelBytes), hold its transfers.
+	for _, c := range []struct{ name, user string }{{"p2s/alice/" + aliceIP.String(), "alice"}, {"p2s/bob/" + bobIP.String(), "bob"}} {
+		for _, fam := range []string{"vpngw_p2s_client_ingress_bytes_total", "vpngw_p2s_client_egress_bytes_total"} {
+			sample := fmt.Sprintf(`%s{client=%q,user=%q} `, fam, c.name, c.user)
+			_, rest, ok := strings.Cut(m, "\n"+sample)
+			v, err := strconv.ParseUint(strings.SplitN(rest, "\n", 2)[0], 10, 64)
+			if !ok || err != nil || v < 4<<20 {
+				t.Errorf("metrics: %s is %q, want at least %d bytes", sample, strings.SplitN(rest, "\n", 2)[0], 4<<20)
+			}
 		}
 	}
 
