@@ -70,7 +70,13 @@
 #      first the runtime starts; it never runs goroutines) and is shown
 #      apart: what it costs is in no CPU profile, pprof or perf by symbol;
 #      with PERF_IDLE=1 also `perf record -g -F 997` of the agent over the
-#      same window (perfidle-IMPL-nN-rR.data; ~1 sample per ms of CPU).
+#      same window (perfidle-IMPL-nN-rR.data; ~1 sample per ms of CPU);
+#      SCRAPES=K: after the idle window, K scrapes of the vpngw agent's
+#      /metrics back to back, then K asking for gzip (as Prometheus does):
+#      the agent's CPU time per scrape (utime + stime over the K, from
+#      /proc/PID/stat, so ±10 ms / K), the wall time and the bytes sent, a
+#      line in the log, scrape-IMPL-nN-rR.txt, scrape.jsonl and a table in
+#      the report (with vpngw-before: its ratio, per repeat).
 #
 # P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
 # variant: the same load client and addresses, but each client is a
@@ -120,6 +126,8 @@ GOTRACE=${GOTRACE:-}
 THREADS=${THREADS:-}
 THREADS_SECS=${THREADS_SECS:-40}
 PERF_IDLE=${PERF_IDLE:-}
+SCRAPES=${SCRAPES:-}
+case $SCRAPES in *[!0-9]*) echo "SCRAPES=$SCRAPES: a number of scrapes" >&2; exit 2 ;; esac
 PING_ONLY=${PING_ONLY:-}
 REMOTE=${REMOTE:-}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
@@ -141,6 +149,30 @@ BENCH_NAME=bench-scale
 # shellcheck source=scripts/bench-lib.sh
 . "$ROOT/scripts/bench-lib.sh"
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# cpu_ticks PID: the process's utime + stime, in clock ticks.
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# scrape_cost IMPL N REPEAT PID: SCRAPES scrapes of the agent's /metrics,
+# plain and gzip, and what each cost the agent.
+scrape_cost() {
+	local impl=$1 n=$2 r=$3 pid=$4 enc hdr c0 c1 t0 t1 bytes k ms out=$RESULTS/scrape-$1-n$2-r$3.txt tck
+	tck=$(getconf CLK_TCK)
+	: >"$out"
+	for enc in plain gzip; do
+		hdr=()
+		[ "$enc" = plain ] || hdr=(-H 'Accept-Encoding: gzip')
+		c0=$(cpu_ticks "$pid") t0=$(date +%s%N) bytes=0
+		for k in $(seq 1 "$SCRAPES"); do
+			bytes=$(curl -s --max-time 30 --unix-socket "$SOCK" "${hdr[@]}" -o /dev/null -w '%{size_download}' http://agent/metrics) || bytes=failed
+		done
+		c1=$(cpu_ticks "$pid") t1=$(date +%s%N)
+		ms=$(awk -v c=$((c1 - c0)) -v k="$SCRAPES" -v t="$tck" 'BEGIN {printf "%.1f", c * 1000 / t / k}')
+		echo "$enc: $ms ms of agent CPU per scrape, $(((t1 - t0) / 1000000 / SCRAPES)) ms wall, $bytes bytes, $SCRAPES scrapes" >>"$out"
+		[ "$bytes" = failed ] ||
+			printf '{"impl":"%s","n":%d,"repeat":%d,"encoding":"%s","cpuMs":%s,"wallMs":%d,"bytes":%d,"scrapes":%d}\n' \
+				"$impl" "$n" "$r" "$enc" "$ms" $(((t1 - t0) / 1000000 / SCRAPES)) "$bytes" "$SCRAPES" >>"$RESULTS/scrape.jsonl"
+	done
+	log "  r$r $impl /metrics: $(paste -sd ';' "$out")"
+}
 # threads_snap PID: one line per thread, by TID: TID, nanoseconds run,
 # times run.
 threads_snap() { local t; for t in /proc/"$1"/task/*; do echo "${t##*/} $(cut -d' ' -f1,3 "$t/schedstat" 2>/dev/null)"; done | sort -n; }
@@ -280,6 +312,7 @@ run_vpngw() { # N REPEAT
 	fi
 	nsx "$NS_I" "$BENCH" scale -out "$RESULTS" -repeat "$r" -impl "$impl" -n "$n" -window "$WINDOW" -pid "$pid" -hub-pid "$hubpid" -base-rss "$base" -idle "$IDLE" -settle "$SETTLE" -dpd="$dpd" -rekeys "$REKEYS" "${p2s[@]}" ||
 		fail "$impl scale N=$n repeat $r"
+	[ -z "$SCRAPES" ] || [ "$SCRAPES" = 0 ] || scrape_cost "$impl" "$n" "$r" "$pid"
 	if [ -n "$HEAPPROF" ]; then
 		curl -s --max-time 60 --unix-socket "$SOCK" -o "$RESULTS/heap-$impl-n$n-r$r.pprof" "http://agent/debug/pprof/heap?gc=1" ||
 			log "no heap profile from $impl (an agent without /debug/pprof?)"

@@ -345,3 +345,31 @@ func TestBuildReportBeforeModes(t *testing.T) {
 		}
 	}
 }
+
+// TestScrapeReport: the /metrics scrape table gives each implementation's
+// median CPU per scrape and vpngw's ratio to vpngw-before per repeat.
+func TestScrapeReport(t *testing.T) {
+	dir := t.TempDir()
+	lines := `{"impl":"vpngw","n":100,"repeat":1,"encoding":"plain","cpuMs":20,"wallMs":40,"bytes":2000,"scrapes":10}
+{"impl":"vpngw-before","n":100,"repeat":1,"encoding":"plain","cpuMs":100,"wallMs":90,"bytes":2000,"scrapes":10}
+{"impl":"vpngw","n":100,"repeat":2,"encoding":"plain","cpuMs":30,"wallMs":40,"bytes":2000,"scrapes":10}
+{"impl":"vpngw-before","n":100,"repeat":2,"encoding":"plain","cpuMs":120,"wallMs":90,"bytes":2000,"scrapes":10}
+{"impl":"vpngw","n":100,"repeat":1,"encoding":"gzip","cpuMs":25,"wallMs":40,"bytes":300,"scrapes":10}
+`
+	if err := os.WriteFile(filepath.Join(dir, scrapeFile), []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := writeScrapeReport(dir, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| 100 | plain | vpngw | 25.00 | 20.0 30.0 | 2000 | 0.225 | 0.20 0.25 |",
+		"| 100 | plain | vpngw-before | 110 | 100.0 120.0 | 2000 | – |  |",
+		"| 100 | gzip | vpngw | 25.00 | 25.0 | 300 | – |  |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -652,6 +652,9 @@ func writeScaleReport(dir string, w io.Writer) error {
 			}
 		}
 	}
+	if err := writeScrapeReport(dir, w); err != nil {
+		return err
+	}
 	return writePingReport(dir, w)
 }
 
@@ -676,4 +679,68 @@ func fmtMedian(v []float64) string {
 		return fmt.Sprintf("%.2f", m)
 	}
 	return fmt.Sprintf("%.3f", m)
+}
+
+// scrapeFile holds bench-scale.sh's SCRAPES samples: what scrapes of the
+// agent's /metrics cost it, with all tunnels up.
+const scrapeFile = "scrape.jsonl"
+
+// ScrapeSample is one implementation's scrapes in one repeat, one encoding.
+type ScrapeSample struct {
+	Impl     string  `json:"impl"`
+	N        int     `json:"n"`
+	Repeat   int     `json:"repeat"`
+	Encoding string  `json:"encoding"` // plain or gzip
+	CPUms    float64 `json:"cpuMs"`    // the agent's CPU per scrape
+	WallMs   int     `json:"wallMs"`
+	Bytes    int     `json:"bytes"` // one scrape's response, as sent
+	Scrapes  int     `json:"scrapes"`
+}
+
+// writeScrapeReport prints, per peer count and encoding, the agent's CPU
+// per scrape for each implementation and, with vpngw-before, the ratio of
+// every repeat and their median.
+func writeScrapeReport(dir string, w io.Writer) error {
+	samples, err := readJSONLines[ScrapeSample](dir, scrapeFile)
+	if err != nil || len(samples) == 0 {
+		return err
+	}
+	type key struct {
+		n, repeat      int
+		impl, encoding string
+	}
+	got := map[key]ScrapeSample{}
+	ns, reps := map[int]bool{}, map[int]bool{}
+	for _, s := range samples {
+		got[key{s.N, s.Repeat, s.Impl, s.Encoding}] = s
+		ns[s.N], reps[s.Repeat] = true, true
+	}
+	fmt.Fprintf(w, "\n### /metrics scrapes, all tunnels up\n\n| N | encoding | responder | agent CPU per scrape, ms: median | per repeat | bytes per scrape | vpngw / vpngw-before: median | per repeat |\n|---|---|---|---|---|---|---|---|\n")
+	for _, n := range sortedKeys(ns) {
+		for _, enc := range []string{"plain", "gzip"} {
+			for _, impl := range []string{"vpngw", "vpngw-before"} {
+				var vv, ratios []float64
+				var per, perRatio []string
+				bytes := 0
+				for _, r := range sortedKeys(reps) {
+					s, ok := got[key{n, r, impl, enc}]
+					if !ok {
+						continue
+					}
+					vv = append(vv, s.CPUms)
+					per = append(per, fmt.Sprintf("%.1f", s.CPUms))
+					bytes = s.Bytes
+					if b, ok := got[key{n, r, "vpngw-before", enc}]; ok && impl == "vpngw" && b.CPUms > 0 {
+						ratios = append(ratios, s.CPUms/b.CPUms)
+						perRatio = append(perRatio, fmt.Sprintf("%.2f", s.CPUms/b.CPUms))
+					}
+				}
+				if len(vv) == 0 {
+					continue
+				}
+				fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %d | %s | %s |\n", n, enc, impl, fmtMedian(vv), strings.Join(per, " "), bytes, fmtMedian(ratios), strings.Join(perRatio, " "))
+			}
+		}
+	}
+	return nil
 }
