@@ -162,7 +162,7 @@ scrape_cost() {
 		[ "$enc" = plain ] || hdr=(-H 'Accept-Encoding: gzip')
 		c0=$(cpu_ticks "$pid") t0=$(date +%s%N) bytes=0
 		for k in $(seq 1 "$SCRAPES"); do
-			bytes=$(curl -s --max-time 30 --unix-socket "$SOCK" "${hdr[@]}" -o /dev/null -w '%{size_download}' http://agent/metrics) || bytes=failed
+			bytes=$(curl -sf --max-time 30 --unix-socket "$SOCK" "${hdr[@]}" -o /dev/null -w '%{size_download}' http://agent/metrics) || bytes=failed
 		done
 		c1=$(cpu_ticks "$pid") t1=$(date +%s%N)
 		ms=$(awk -v c=$((c1 - c0)) -v k="$SCRAPES" -v t="$tck" 'BEGIN {printf "%.1f", c * 1000 / t / k}')
