@@ -143,8 +143,9 @@ const (
 
 // writeMetrics writes every family, each once with its samples together,
 // from st and clients (metricsStatus). Label names go in alphabetical
-// order and samples in their labels' order, as client_golang's registry
-// wrote them before: a scrape reads the same as it did.
+// order, as client_golang's registry wrote them before, so each sample's
+// line reads as it did; samples come in a stable order (connections,
+// their SAs and the clients by name).
 func (a *Agent) writeMetrics(w *promtext.Writer, st Status, clients []p2sSample) {
 	perConn := func(name, help string, typ promtext.Type, v func(cs *ConnectionStatus) (uint64, bool)) {
 		w.Family(name, help, typ)
@@ -171,12 +172,20 @@ func (a *Agent) writeMetrics(w *promtext.Writer, st Status, clients []p2sSample)
 			return uint64(n), true
 		})
 	// The drop counters exist for connections the data plane has.
+	drops := func(v func(t *tunstat.TunnelStats) uint64) func(cs *ConnectionStatus) (uint64, bool) {
+		return func(cs *ConnectionStatus) (uint64, bool) {
+			if cs.Traffic == nil {
+				return 0, false
+			}
+			return v(cs.Traffic), true
+		}
+	}
 	perConn(mRateDrops, "Outbound packets dropped by the gateway's throughput cap.", promtext.Counter,
-		func(cs *ConnectionStatus) (uint64, bool) { return trafficOf(cs).DropRateLimit, cs.Traffic != nil })
+		drops(func(t *tunstat.TunnelStats) uint64 { return t.DropRateLimit }))
 	perConn(mPolicyDrops, "Outbound packets routed to a PolicyBased connection but outside its selectors (gateway prefixes x site prefixes), dropped.", promtext.Counter,
-		func(cs *ConnectionStatus) (uint64, bool) { return trafficOf(cs).DropPolicy, cs.Traffic != nil })
+		drops(func(t *tunstat.TunnelStats) uint64 { return t.DropPolicy }))
 	perConn(mTransitDrops, "Packets from the connection's tunnel routed on into another tunnel and dropped because one of the two connections has no BGP (Azure: transit needs BGP on every connection it crosses).", promtext.Counter,
-		func(cs *ConnectionStatus) (uint64, bool) { return trafficOf(cs).DropTransit, cs.Traffic != nil })
+		drops(func(t *tunstat.TunnelStats) uint64 { return t.DropTransit }))
 
 	// Per SA. The data plane may list an outbound SA twice (while it is
 	// both in use and being retired); a repeated sample would make a
@@ -280,14 +289,6 @@ func (a *Agent) writeMetrics(w *promtext.Writer, st Status, clients []p2sSample)
 		}
 		w.Sample(mIKEDropped, a.ikeQueueFull.Load(), "reason", "queue_full")
 	}
-}
-
-// trafficOf is cs's traffic counters, zero when the data plane has none.
-func trafficOf(cs *ConnectionStatus) *tunstat.TunnelStats {
-	if cs.Traffic == nil {
-		return &tunstat.TunnelStats{}
-	}
-	return cs.Traffic
 }
 
 func b2u(b bool) uint64 {
