@@ -72,11 +72,14 @@
 #      with PERF_IDLE=1 also `perf record -g -F 997` of the agent over the
 #      same window (perfidle-IMPL-nN-rR.data; ~1 sample per ms of CPU);
 #      SCRAPES=K: after the idle window, K scrapes of the vpngw agent's
-#      /metrics back to back, then K asking for gzip (as Prometheus does):
-#      the agent's CPU time per scrape (utime + stime over the K, from
-#      /proc/PID/stat, so ±10 ms / K), the wall time and the bytes sent, a
-#      line in the log, scrape-IMPL-nN-rR.txt, scrape.jsonl and a table in
-#      the report (with vpngw-before: its ratio, per repeat).
+#      /metrics back to back, then K asking for gzip (as Prometheus does),
+#      then K reads of its full /status (every client listed) and K of the
+#      summary (/status?clients=none; an agent older than the query
+#      ignores it and answers in full): the agent's CPU time per request
+#      (utime + stime over the K, from /proc/PID/stat, so ±10 ms / K), the
+#      wall time and the bytes sent, a line in the log,
+#      scrape-IMPL-nN-rR.txt, scrape.jsonl and a table in the report (with
+#      vpngw-before: its ratio, per repeat).
 #
 # P2S="1000 10000" (scripts/bench.sh passes it on) is the point-to-site
 # variant: the same load client and addresses, but each client is a
@@ -151,27 +154,32 @@ BENCH_NAME=bench-scale
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # cpu_ticks PID: the process's utime + stime, in clock ticks.
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-# scrape_cost IMPL N REPEAT PID: SCRAPES scrapes of the agent's /metrics,
-# plain and gzip, and what each cost the agent.
+# scrape_cost IMPL N REPEAT PID: SCRAPES requests of each kind to the
+# agent's status socket (/metrics plain and gzip, /status in full and its
+# summary) and what each cost the agent.
 scrape_cost() {
-	local impl=$1 n=$2 r=$3 pid=$4 enc hdr c0 c1 t0 t1 bytes k ms out=$RESULTS/scrape-$1-n$2-r$3.txt tck
+	local impl=$1 n=$2 r=$3 pid=$4 enc hdr path c0 c1 t0 t1 bytes k ms out=$RESULTS/scrape-$1-n$2-r$3.txt tck
 	tck=$(getconf CLK_TCK)
 	: >"$out"
-	for enc in plain gzip; do
-		hdr=()
-		[ "$enc" = plain ] || hdr=(-H 'Accept-Encoding: gzip')
+	for enc in plain gzip status status-summary; do
+		hdr=() path=/metrics
+		case $enc in
+		gzip) hdr=(-H 'Accept-Encoding: gzip') ;;
+		status) path=/status ;;
+		status-summary) path='/status?clients=none' ;;
+		esac
 		c0=$(cpu_ticks "$pid") t0=$(date +%s%N) bytes=0
 		for k in $(seq 1 "$SCRAPES"); do
-			bytes=$(curl -sf --max-time 30 --unix-socket "$SOCK" "${hdr[@]}" -o /dev/null -w '%{size_download}' http://agent/metrics) || bytes=failed
+			bytes=$(curl -sf --max-time 30 --unix-socket "$SOCK" "${hdr[@]}" -o /dev/null -w '%{size_download}' "http://agent$path") || bytes=failed
 		done
 		c1=$(cpu_ticks "$pid") t1=$(date +%s%N)
 		ms=$(awk -v c=$((c1 - c0)) -v k="$SCRAPES" -v t="$tck" 'BEGIN {printf "%.1f", c * 1000 / t / k}')
-		echo "$enc: $ms ms of agent CPU per scrape, $(((t1 - t0) / 1000000 / SCRAPES)) ms wall, $bytes bytes, $SCRAPES scrapes" >>"$out"
+		echo "$enc: $ms ms of agent CPU per request, $(((t1 - t0) / 1000000 / SCRAPES)) ms wall, $bytes bytes, $SCRAPES requests" >>"$out"
 		[ "$bytes" = failed ] ||
 			printf '{"impl":"%s","n":%d,"repeat":%d,"encoding":"%s","cpuMs":%s,"wallMs":%d,"bytes":%d,"scrapes":%d}\n' \
 				"$impl" "$n" "$r" "$enc" "$ms" $(((t1 - t0) / 1000000 / SCRAPES)) "$bytes" "$SCRAPES" >>"$RESULTS/scrape.jsonl"
 	done
-	log "  r$r $impl /metrics: $(paste -sd ';' "$out")"
+	log "  r$r $impl status socket: $(paste -sd ';' "$out")"
 }
 # threads_snap PID: one line per thread, by TID: TID, nanoseconds run,
 # times run.

@@ -201,6 +201,25 @@ func TestInteropP2SClientsAndSite(t *testing.T) {
 		}
 	}
 
+	// The status socket lists the clients a query names: alice by her
+	// user name, bob by his public address, with their counters; the
+	// summary counts both and lists neither.
+	for _, c := range []struct {
+		term, want string
+	}{{"alice", "p2s/alice/" + aliceIP.String()}, {"203.0.113.12", "p2s/bob/" + bobIP.String()}} {
+		qs, err := agent.FetchStatus(context.Background(), cfg.StatusSocket, agent.StatusQuery{Clients: []string{c.term}})
+		if err != nil || qs.PointToSite == nil || qs.PointToSite.ClientCount != 2 || len(qs.PointToSite.Clients) != 1 {
+			t.Fatalf("status for client=%s: %v\n%s", c.term, err, fmtStatus(qs))
+		}
+		if cl := qs.PointToSite.Clients[0]; cl.Name != c.want || cl.IngressBytes < 4<<20 || len(cl.IKE) == 0 {
+			t.Errorf("client=%s: listed %s with %d bytes in and %d IKE SAs, want %s with its transfer and SA", c.term, cl.Name, cl.IngressBytes, len(cl.IKE), c.want)
+		}
+	}
+	if qs, err := agent.FetchStatus(context.Background(), cfg.StatusSocket, agent.StatusQuery{NoClients: true}); err != nil || qs.PointToSite == nil ||
+		qs.PointToSite.ClientCount != 2 || len(qs.PointToSite.Clients) != 0 || !qs.Connected("to-b") {
+		t.Errorf("summary status: %v\n%s", err, fmtStatus(qs))
+	}
+
 	// A reload with the same configuration keeps the clients (the same
 	// template) and their tunnels.
 	in, err := l.withP2S(l.agentConfig(ikeP, espP), pkiDir).Check()

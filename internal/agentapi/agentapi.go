@@ -431,10 +431,14 @@ type PointToSiteStatus struct {
 	PoolSize        int `json:"poolSize"`
 	// LastError is why the last client was refused, if one was.
 	LastError string `json:"lastError,omitempty"`
+	// ClientCount counts the connected clients, listed or not.
+	ClientCount int `json:"clientCount"`
 	// Clients are the connected clients, by name ("NAME/USER/ADDRESS"):
 	// PeerStatus.Client says who (user, virtual IP), PeerStatus.Remote
 	// where from (public address and port), and the byte counters are
-	// the client's tunnel's.
+	// the client's tunnel's. The agent's status socket lists those its
+	// query picks (agent.StatusQuery); a status reported to the control
+	// plane lists them all.
 	Clients []ConnectionStatus `json:"clients"`
 }
 

@@ -25,6 +25,8 @@ func addAgentCommand(root *cobra.Command, e *env) {
 		instance, tokenFile, stateDir, caFile           string
 		servers                                         []string
 		status, check                                   bool
+		clients                                         string
+		clientTerms                                     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE",
@@ -47,6 +49,7 @@ and moves to the next when it cannot be reached or fails.
   vpngw agent --config /etc/vpngw/agent.yaml
   vpngw agent --check --config /etc/vpngw/agent.yaml   validate and exit
   vpngw agent --status [--config FILE | --socket PATH]  show SAs and counters
+  vpngw agent --status --socket PATH --client alice     one point-to-site user's sessions
   vpngw agent --server https://cp:8481 --instance NAME --token-file /etc/vpngw/token \
       --ca-file /etc/vpngw/ca.crt
   vpngw agent --server https://cp1:8481,https://cp2:8481,https://cp3:8481 --instance NAME ...
@@ -56,6 +59,11 @@ The token file holds the instance's own token (vpngw serve agent-token
 plane's CA (its DATA-DIR/tls/ca.crt), which its agent API's certificate
 chains to.
 
+--status lists point-to-site clients when there are at most 100 of them;
+with more it prints their count and the rest of the status (--clients all
+lists them all, --client picks some by name, user, virtual IP, public
+address or vpnConnectionId). -o json lists them all unless told otherwise.
+
 Environment: VPNGW_RAW_ESP_SEND=socket sends raw ESP (IP protocol 50)
 through the kernel's IP output path only, not on AF_PACKET past it: use it
 when the host's netfilter OUTPUT/POSTROUTING rules, policy routing or egress
@@ -63,7 +71,7 @@ qdisc must see the gateway's ESP packets (docs/dataplane.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if status {
-				return agentStatus(cmd.Context(), e, configPath, socket, output)
+				return agentStatus(cmd.Context(), e, configPath, socket, output, clients, clientTerms)
 			}
 			if len(servers) > 0 {
 				if configPath != "" {
@@ -127,6 +135,8 @@ qdisc must see the gateway's ESP packets (docs/dataplane.md).`,
 	f.BoolVar(&check, "check", false, "validate the configuration and exit")
 	f.StringVar(&socket, "socket", "", "status socket (default: statusSocket from the config, /run/vpngw/agent-NAME.sock)")
 	f.StringVarP(&output, "output", "o", "table", "status output: table or json")
+	f.StringVar(&clients, "clients", "auto", "with --status: the point-to-site clients to list, all, none or auto (a table lists them when there are at most 100, -o json always)")
+	f.StringArrayVar(&clientTerms, "client", nil, "with --status: list only this point-to-site client (its name, user, virtual IP, public address or vpnConnectionId); repeatable")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(cmd)
@@ -176,7 +186,31 @@ func runAgent(ctx context.Context, cfg *gwconfig.Instance, path string, log *slo
 	return a.Run(ctx)
 }
 
-func agentStatus(ctx context.Context, e *env, configPath, socket, output string) error {
+// autoClients is how many point-to-site clients --status lists in a table
+// without --clients all.
+const autoClients = 100
+
+func agentStatus(ctx context.Context, e *env, configPath, socket, output, clients string, terms []string) error {
+	if output != "table" && output != "json" {
+		return usageError{fmt.Errorf("--output %q: want table or json", output)}
+	}
+	var q agent.StatusQuery
+	auto := false
+	switch clients {
+	case "all":
+	case "none":
+		q.NoClients = true
+	case "auto":
+		auto = output == "table" && len(terms) == 0
+	default:
+		return usageError{fmt.Errorf("--clients %q: want all, none or auto", clients)}
+	}
+	if len(terms) > 0 {
+		if q.NoClients {
+			return usageError{fmt.Errorf("--client with --clients none lists nothing: give one of them")}
+		}
+		q.Clients = terms
+	}
 	if socket == "" {
 		if configPath == "" {
 			return usageError{fmt.Errorf("--status needs --config or --socket")}
@@ -192,9 +226,17 @@ func agentStatus(ctx context.Context, e *env, configPath, socket, output string)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := agent.FetchStatus(ctx, socket)
+	// auto asks for the summary first: a gateway with 10,000 clients is
+	// not made to list them for a table no one reads to the end.
+	q.NoClients = q.NoClients || auto
+	st, err := agent.FetchStatus(ctx, socket, q)
 	if err != nil {
 		return err
+	}
+	if p := st.PointToSite; auto && p != nil && p.ClientCount > 0 && p.ClientCount <= autoClients {
+		if st, err = agent.FetchStatus(ctx, socket, agent.StatusQuery{}); err != nil {
+			return err
+		}
 	}
 	if output == "json" {
 		enc := json.NewEncoder(e.stdout)
@@ -202,5 +244,8 @@ func agentStatus(ctx context.Context, e *env, configPath, socket, output string)
 		return enc.Encode(st)
 	}
 	agent.WriteStatus(e.stdout, st)
+	if p := st.PointToSite; auto && p != nil && len(p.Clients) < p.ClientCount {
+		fmt.Fprintf(e.stdout, "\n%d point-to-site clients, not listed: --clients all lists them, --client USER|ADDRESS picks some.\n", p.ClientCount)
+	}
 	return nil
 }

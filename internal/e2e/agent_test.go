@@ -36,7 +36,7 @@ func statusOf(t *testing.T, sock string) agent.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	st, err := agent.FetchStatus(ctx, sock)
+	st, err := agent.FetchStatus(ctx, sock, agent.StatusQuery{})
 	if err != nil {
 		return agent.Status{}
 	}

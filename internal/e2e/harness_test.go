@@ -626,7 +626,7 @@ func transfer(t *testing.T, from, to *nstest.NS, toAddr netip.Addr, n int) {
 func (c *cloud) agentStatus(instance string) agent.Status {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	st, _ := agent.FetchStatus(ctx, "/run/vpngw/agent-"+instance+".sock")
+	st, _ := agent.FetchStatus(ctx, "/run/vpngw/agent-"+instance+".sock", agent.StatusQuery{})
 	return st
 }
 

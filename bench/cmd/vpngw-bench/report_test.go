@@ -346,8 +346,9 @@ func TestBuildReportBeforeModes(t *testing.T) {
 	}
 }
 
-// TestScrapeReport: the /metrics scrape table gives each implementation's
-// median CPU per scrape and vpngw's ratio to vpngw-before per repeat.
+// TestScrapeReport: the status socket's table gives each implementation's
+// median CPU per request of each kind and vpngw's ratio to vpngw-before per
+// repeat.
 func TestScrapeReport(t *testing.T) {
 	dir := t.TempDir()
 	lines := `{"impl":"vpngw","n":100,"repeat":1,"encoding":"plain","cpuMs":20,"wallMs":40,"bytes":2000,"scrapes":10}
@@ -355,6 +356,8 @@ func TestScrapeReport(t *testing.T) {
 {"impl":"vpngw","n":100,"repeat":2,"encoding":"plain","cpuMs":30,"wallMs":40,"bytes":2000,"scrapes":10}
 {"impl":"vpngw-before","n":100,"repeat":2,"encoding":"plain","cpuMs":120,"wallMs":90,"bytes":2000,"scrapes":10}
 {"impl":"vpngw","n":100,"repeat":1,"encoding":"gzip","cpuMs":25,"wallMs":40,"bytes":300,"scrapes":10}
+{"impl":"vpngw","n":100,"repeat":1,"encoding":"status-summary","cpuMs":1,"wallMs":5,"bytes":900,"scrapes":10}
+{"impl":"vpngw-before","n":100,"repeat":1,"encoding":"status-summary","cpuMs":50,"wallMs":60,"bytes":90000,"scrapes":10}
 `
 	if err := os.WriteFile(filepath.Join(dir, scrapeFile), []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
@@ -367,6 +370,7 @@ func TestScrapeReport(t *testing.T) {
 		"| 100 | plain | vpngw | 25.00 | 20.0 30.0 | 2000 | 0.225 | 0.20 0.25 |",
 		"| 100 | plain | vpngw-before | 110 | 100.0 120.0 | 2000 | – |  |",
 		"| 100 | gzip | vpngw | 25.00 | 25.0 | 300 | – |  |",
+		"| 100 | status-summary | vpngw | 1.00 | 1.0 | 900 | 0.020 | 0.020 |",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())

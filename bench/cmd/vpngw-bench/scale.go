@@ -681,24 +681,40 @@ func fmtMedian(v []float64) string {
 	return fmt.Sprintf("%.3f", m)
 }
 
-// scrapeFile holds bench-scale.sh's SCRAPES samples: what scrapes of the
-// agent's /metrics cost it, with all tunnels up.
+// scrapeFile holds bench-scale.sh's SCRAPES samples: what requests to the
+// agent's status socket (/metrics, /status) cost it, with all tunnels up.
 const scrapeFile = "scrape.jsonl"
 
-// ScrapeSample is one implementation's scrapes in one repeat, one encoding.
+// scrapeKinds are the requests SCRAPES makes, in the report's order: GET
+// /metrics plain and gzip, GET /status with every client and its summary
+// (?clients=none).
+var scrapeKinds = []string{"plain", "gzip", "status", "status-summary"}
+
+// ScrapeSample is one implementation's requests of one kind in one repeat.
 type ScrapeSample struct {
-	Impl     string  `json:"impl"`
-	N        int     `json:"n"`
-	Repeat   int     `json:"repeat"`
-	Encoding string  `json:"encoding"` // plain or gzip
-	CPUms    float64 `json:"cpuMs"`    // the agent's CPU per scrape
+	Impl   string `json:"impl"`
+	N      int    `json:"n"`
+	Repeat int    `json:"repeat"`
+	// Encoding is the kind of request, one of scrapeKinds (named when
+	// /metrics was the only one).
+	Encoding string  `json:"encoding"`
+	CPUms    float64 `json:"cpuMs"` // the agent's CPU per request
 	WallMs   int     `json:"wallMs"`
 	Bytes    int     `json:"bytes"` // one scrape's response, as sent
 	Scrapes  int     `json:"scrapes"`
 }
 
-// writeScrapeReport prints, per peer count and encoding, the agent's CPU
-// per scrape for each implementation and, with vpngw-before, the ratio of
+// fmtRatio prints a ratio to two decimals, or three below 0.1, where two
+// would print a 250-fold gain as 0.00.
+func fmtRatio(r float64) string {
+	if r < 0.1 {
+		return fmt.Sprintf("%.3f", r)
+	}
+	return fmt.Sprintf("%.2f", r)
+}
+
+// writeScrapeReport prints, per peer count and kind of request, the agent's
+// CPU per request for each implementation and, with vpngw-before, the ratio of
 // every repeat and their median.
 func writeScrapeReport(dir string, w io.Writer) error {
 	samples, err := readJSONLines[ScrapeSample](dir, scrapeFile)
@@ -715,9 +731,9 @@ func writeScrapeReport(dir string, w io.Writer) error {
 		got[key{s.N, s.Repeat, s.Impl, s.Encoding}] = s
 		ns[s.N], reps[s.Repeat] = true, true
 	}
-	fmt.Fprintf(w, "\n### /metrics scrapes, all tunnels up\n\n| N | encoding | responder | agent CPU per scrape, ms: median | per repeat | bytes per scrape | vpngw / vpngw-before: median | per repeat |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "\n### Status socket requests, all tunnels up\n\n/metrics plain and gzip, /status with every client and its summary (status-summary: ?clients=none).\n\n| N | request | responder | agent CPU per request, ms: median | per repeat | bytes per request | vpngw / vpngw-before: median | per repeat |\n|---|---|---|---|---|---|---|---|\n")
 	for _, n := range sortedKeys(ns) {
-		for _, enc := range []string{"plain", "gzip"} {
+		for _, enc := range scrapeKinds {
 			for _, impl := range []string{"vpngw", "vpngw-before"} {
 				var vv, ratios []float64
 				var per, perRatio []string
@@ -732,7 +748,7 @@ func writeScrapeReport(dir string, w io.Writer) error {
 					bytes = s.Bytes
 					if b, ok := got[key{n, r, "vpngw-before", enc}]; ok && impl == "vpngw" && b.CPUms > 0 {
 						ratios = append(ratios, s.CPUms/b.CPUms)
-						perRatio = append(perRatio, fmt.Sprintf("%.2f", s.CPUms/b.CPUms))
+						perRatio = append(perRatio, fmtRatio(s.CPUms/b.CPUms))
 					}
 				}
 				if len(vv) == 0 {

@@ -293,7 +293,7 @@ func TestBGPLearnedRouteThroughTunnel(t *testing.T) {
 	// --status reads the same over the status socket; the metrics.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if fetched, err := agent.FetchStatus(ctx, cfg.StatusSocket); err != nil || fetched.BGP == nil || len(fetched.BGP.LearnedRoutes) != len(st.BGP.LearnedRoutes) {
+	if fetched, err := agent.FetchStatus(ctx, cfg.StatusSocket, agent.StatusQuery{}); err != nil || fetched.BGP == nil || len(fetched.BGP.LearnedRoutes) != len(st.BGP.LearnedRoutes) {
 		t.Fatalf("status over the socket: %v %+v", err, fetched.BGP)
 	}
 	m := l.gw.MustRun(t, "curl", "-sf", "--unix-socket", cfg.StatusSocket, "http://agent/metrics")
