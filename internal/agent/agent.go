@@ -548,9 +548,8 @@ func (a *Agent) StatusFor(q StatusQuery) Status {
 // StatusChanges is the instance's status as the changes since the last
 // TakeChanges (or DropChanges).
 type StatusChanges struct {
-	// All says the changes are not known (the status was rebuilt after a
-	// configuration change, or TrackChanges is off): the caller needs
-	// Status. The other fields are then empty.
+	// All says the changes are not known (TrackChanges is off): the
+	// caller needs Status. The other fields are then empty.
 	All bool
 	// Gateway is the gateway-wide part of the status, read now (no
 	// connections and no clients).
@@ -571,8 +570,7 @@ type StatusChanges struct {
 func (a *Agent) TakeChanges() StatusChanges {
 	b := &a.book
 	b.mu.Lock()
-	if !b.trackChanges || b.changedAll {
-		b.changedAll = false
+	if !b.trackChanges {
 		b.changedNames = emptiedNames(b.changedNames)
 		b.mu.Unlock()
 		return StatusChanges{All: true}
@@ -619,7 +617,6 @@ func (a *Agent) TrafficSeq() uint64 {
 func (a *Agent) DropChanges() {
 	b := &a.book
 	b.mu.Lock()
-	b.changedAll = false
 	b.changedNames = emptiedNames(b.changedNames)
 	b.mu.Unlock()
 }
@@ -711,11 +708,11 @@ type statusBook struct {
 	conns       map[string]ConnectionStatus // without traffic counters
 	updates     uint64                      // connection entries rebuilt (for tests)
 	// trackChanges is Options.TrackChanges. changedNames then names the
-	// connections and clients changed since TakeChanges last ran, and
-	// changedAll says the whole book was rebuilt since.
+	// connections and clients changed since TakeChanges last ran (a
+	// configuration change names every connection, not the clients: see
+	// refresh).
 	trackChanges bool
 	changedNames map[string]struct{}
-	changedAll   bool
 	// p2s is the point-to-site template's part (nil: none; no clients
 	// and no pool counts) and clients its clients, without traffic
 	// counters; pool is the template's address pool.
@@ -728,8 +725,15 @@ type statusBook struct {
 	p2sName     string                         // the point-to-site template's name (loop-owned)
 }
 
-// refresh rebuilds the whole status book (on the loop, at start and on
-// every configuration change: work proportional to the connections).
+// refresh rebuilds the status book's configured part (on the loop, at
+// start and on every configuration change): the gateway-wide fields, the
+// connections and the point-to-site template, work proportional to the
+// configuration. Point-to-site clients keep their entries: a reload
+// changes a client only by ending it (a changed or removed template, a
+// revoked certificate, a removed user), and the engine reports each one it
+// ends, like any other change, to the publish at the end. So a reload of a
+// gateway with 10,000 clients neither rebuilds 10,000 entries on the loop
+// nor makes remote mode report the whole status again.
 func (a *Agent) refresh() {
 	b := &a.book
 	b.policyBased = a.cfg.VPNType == gwconfig.PolicyBased
@@ -744,29 +748,43 @@ func (a *Agent) refresh() {
 	if a.dp != nil {
 		b.tun = a.dp.TUNName()
 	}
+	// Every connection's entry is rebuilt below, or gone: both are changes.
+	for name := range b.conns {
+		b.logChange(name)
+	}
 	clear(b.conns)
-	clear(b.clients)
-	b.changedAll = true
 	b.p2s, b.pool = nil, nil
 	if s := a.p2s; s != nil {
 		b.p2s = &PointToSiteStatus{Name: s.cfg.Name, AddressPool: s.cfg.AddressPool}
 		b.pool = s.ra.Pool
 	}
 	b.mu.Unlock()
-	for _, name := range a.eng.Peers() {
+	for _, name := range a.eng.ConfiguredPeers() {
 		a.updateConn(name)
 	}
 	// Clients the engine dropped with their template (a changed or removed
-	// pointToSite section) lose their tunnels now: the changes that would
-	// report them are swallowed below.
+	// pointToSite section) lose their entries and tunnels now; publish
+	// would find them too, as changed peers.
+	var gone []string
+	b.mu.Lock()
+	for name := range b.clients {
+		if _, ok := a.eng.v2.Client(name); !ok {
+			gone = append(gone, name)
+			delete(b.clients, name)
+			b.logChange(name)
+		}
+	}
+	b.mu.Unlock()
+	for _, name := range gone {
+		a.host.dropClient(name)
+	}
 	for name := range a.host.clients {
 		if _, ok := a.eng.v2.Client(name); !ok {
 			a.host.dropClient(name)
 		}
 	}
-	a.eng.Changed(func(string) {}) // all are fresh
-	a.host.dirty = false
-	a.poke()
+	a.host.dirty = true // the gateway-wide part changed
+	a.publish()
 }
 
 // publish updates the status of the connections the engine reports as

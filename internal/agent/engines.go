@@ -183,6 +183,12 @@ func (e *engines) Peers() []string {
 	return append(e.v2.Peers(), e.v1.Peers()...)
 }
 
+// ConfiguredPeers lists the configured connections (both engines) and the
+// point-to-site template, not its clients.
+func (e *engines) ConfiguredPeers() []string {
+	return append(e.v2.ConfiguredPeers(), e.v1.Peers()...)
+}
+
 // Changed reports the connections of either engine whose state may have
 // changed since the last call.
 func (e *engines) Changed(f func(name string)) {

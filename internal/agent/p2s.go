@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
@@ -214,34 +216,38 @@ func (h *host) dropClient(name string) {
 // DisconnectClients ends the point-to-site sessions named by their
 // agentapi.VpnConnectionID (Azure's disconnectVirtualNetworkGatewayVpnConnections):
 // each client's IKE SA is deleted (the client told) and its address goes
-// back to the pool. IDs of sessions that are gone are ignored; it returns
-// how many clients it disconnected.
+// back to the pool. IDs of sessions that are gone, or that name no
+// session, are ignored; it returns how many clients it disconnected. The
+// loop's work is a look at each client's IKE SAs, whatever it builds for
+// the status.
 func (a *Agent) DisconnectClients(ctx context.Context, ids []string) (int, error) {
-	if len(ids) == 0 {
+	spis := sessionSPIs(ids)
+	if len(spis) == 0 {
 		return 0, nil
-	}
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
 	}
 	n := 0
 	err := a.do(ctx, func() {
 		now := time.Now()
-		for _, name := range a.eng.v2.Peers() {
-			if _, ok := a.eng.v2.Client(name); !ok {
-				continue
-			}
-			ps, _ := a.eng.v2.PeerStatus(name)
-			for _, sa := range ps.IKE {
-				if want[agentapi.VpnConnectionID(sa.SPIi)] {
-					a.log.Info("disconnecting point-to-site client", "client", name, "vpnConnectionId", agentapi.VpnConnectionID(sa.SPIi))
-					if err := a.eng.v2.Terminate(now, name); err == nil {
-						n++
-					}
-					break
-				}
+		for _, name := range a.eng.v2.ClientsByInitiatorSPI(spis) {
+			a.log.Info("disconnecting point-to-site client", "client", name)
+			if err := a.eng.v2.Terminate(now, name); err == nil {
+				n++
 			}
 		}
 	})
 	return n, err
+}
+
+// sessionSPIs reads the IKE SA initiator SPIs out of vpnConnectionIds
+// ("IKEv2_" and 16 hex digits); IDs of another shape name no session.
+func sessionSPIs(ids []string) map[uint64]bool {
+	spis := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		if hex, ok := strings.CutPrefix(id, agentapi.VpnConnectionID("")); ok && len(hex) == 16 {
+			if spi, err := strconv.ParseUint(hex, 16, 64); err == nil {
+				spis[spi] = true
+			}
+		}
+	}
+	return spis
 }

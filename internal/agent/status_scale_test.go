@@ -51,8 +51,8 @@ func statusWork(t *testing.T, n int) (updates, work uint64, ch StatusChanges) {
 		t.Fatal(err)
 	}
 	a.refresh()
-	if ch := a.TakeChanges(); !ch.All {
-		t.Fatalf("changes after the book was rebuilt: %d connections, want All", len(ch.Conns))
+	if ch := a.TakeChanges(); ch.All || len(ch.Conns) != n {
+		t.Fatalf("changes after the book was rebuilt: all %v, %d connections, want the %d connections", ch.All, len(ch.Conns), n)
 	}
 	u0, w0 := a.book.updates, a.eng.v2.Work()
 

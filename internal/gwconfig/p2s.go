@@ -275,7 +275,7 @@ func (ps *PointToSite) check(localNets []netip.Prefix, routed map[netip.Prefix]s
 			}
 		}
 	}
-	if _, err := pool.New(out.Pool); err != nil {
+	if err := pool.Check(out.Pool); err != nil {
 		return nil, fieldErr(f+".addressPool", "%v", err)
 	}
 	ps.FQDN = strings.TrimSuffix(strings.ToLower(ps.FQDN), ".")

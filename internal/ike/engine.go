@@ -230,10 +230,10 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 func (e *Engine) indexPeers() {
 	clear(e.byRemote)
 	e.loose = e.loose[:0]
-	for _, name := range e.Peers() {
+	for _, name := range e.ConfiguredPeers() { // clients reconnect through their template
 		p := e.peers[name]
-		if p.cfg.Mode == ModeInitiatorOnly || p.client != nil {
-			continue // clients reconnect through their template
+		if p.cfg.Mode == ModeInitiatorOnly {
+			continue
 		}
 		if p.cfg.Remote.IsValid() {
 			e.byRemote[p.cfg.Remote] = append(e.byRemote[p.cfg.Remote], p)
@@ -244,7 +244,23 @@ func (e *Engine) indexPeers() {
 	}
 }
 
-// Peers returns the names of the configured peers, sorted.
+// ConfiguredPeers returns the names of the configured peers (connections
+// and point-to-site templates, not the templates' clients), sorted. It
+// walks the peers, clients included, without building anything for them.
+func (e *Engine) ConfiguredPeers() []string {
+	var out []string
+	e.work += uint64(len(e.peers))
+	for n, p := range e.peers {
+		if p.client == nil {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Peers returns the names of the configured peers and the point-to-site
+// clients, sorted.
 func (e *Engine) Peers() []string {
 	out := make([]string, 0, len(e.peers))
 	e.work += uint64(len(e.peers))

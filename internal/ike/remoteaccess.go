@@ -630,6 +630,27 @@ func (e *Engine) Client(name string) (tunstat.ClientStatus, bool) {
 	return p.client.status(), true
 }
 
+// ClientsByInitiatorSPI returns the clients with an IKE SA whose initiator
+// SPI is in spis (a session's vpnConnectionId names it), sorted by name.
+// It visits each client's IKE SAs and builds no status.
+func (e *Engine) ClientsByInitiatorSPI(spis map[uint64]bool) []string {
+	var out []string
+	e.work += uint64(len(e.peers))
+	for name, p := range e.peers {
+		if p.client == nil {
+			continue
+		}
+		for _, sa := range p.sas {
+			if spis[sa.spiI] {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (c *client) status() tunstat.ClientStatus {
 	return tunstat.ClientStatus{Template: c.template, User: c.user, VirtualIP: c.vip}
 }

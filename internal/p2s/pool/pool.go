@@ -42,25 +42,43 @@ type Pool struct {
 // clients; a /16 is 65,534 addresses).
 const maxAddrs = 1 << 20
 
-// New returns a pool over prefixes (IPv4, /29 or larger, not overlapping).
-func New(prefixes []netip.Prefix) (*Pool, error) {
-	p := &Pool{byKey: map[string]netip.Addr{}, byAddr: map[netip.Addr]string{}}
+// Check reports whether New would accept prefixes (IPv4, /29 or larger,
+// not overlapping, at most maxAddrs addresses in all), without building
+// the pool: a configuration's check of a /12 costs nothing per address.
+func Check(prefixes []netip.Prefix) error {
+	size := 0
 	for i, pr := range prefixes {
 		if !pr.IsValid() || !pr.Addr().Is4() || pr.Bits() > 29 || pr.Masked() != pr {
-			return nil, fmt.Errorf("%w: prefixes[%d] %v: want an IPv4 network of /29 or larger", ErrInvalid, i, pr)
+			return fmt.Errorf("%w: prefixes[%d] %v: want an IPv4 network of /29 or larger", ErrInvalid, i, pr)
 		}
 		if pr.Bits() < 32-20 {
-			return nil, fmt.Errorf("%w: prefixes[%d] %v: larger than %d addresses", ErrInvalid, i, pr, maxAddrs)
+			return fmt.Errorf("%w: prefixes[%d] %v: larger than %d addresses", ErrInvalid, i, pr, maxAddrs)
 		}
 		for j, o := range prefixes[:i] {
 			if o.Overlaps(pr) {
-				return nil, fmt.Errorf("%w: prefixes[%d] %v overlaps prefixes[%d] %v", ErrInvalid, i, pr, j, o)
+				return fmt.Errorf("%w: prefixes[%d] %v overlaps prefixes[%d] %v", ErrInvalid, i, pr, j, o)
 			}
 		}
 		n := 1 << (32 - pr.Bits())
-		if p.size+n > maxAddrs {
-			return nil, fmt.Errorf("%w: more than %d addresses in all", ErrInvalid, maxAddrs)
+		if size+n > maxAddrs {
+			return fmt.Errorf("%w: more than %d addresses in all", ErrInvalid, maxAddrs)
 		}
+		size += n - 3 // as New counts them: .0, .1 and the last are not leased
+	}
+	if len(prefixes) == 0 {
+		return fmt.Errorf("%w: no prefixes", ErrInvalid)
+	}
+	return nil
+}
+
+// New returns a pool over prefixes, if Check accepts them.
+func New(prefixes []netip.Prefix) (*Pool, error) {
+	if err := Check(prefixes); err != nil {
+		return nil, err
+	}
+	p := &Pool{byKey: map[string]netip.Addr{}, byAddr: map[netip.Addr]string{}}
+	for _, pr := range prefixes {
+		n := 1 << (32 - pr.Bits())
 		p.prefixes = append(p.prefixes, pr)
 		gw := pr.Addr().Next()
 		p.gateway = append(p.gateway, gw)
@@ -71,9 +89,6 @@ func New(prefixes []netip.Prefix) (*Pool, error) {
 			a = a.Next()
 		}
 		p.size += n - 3
-	}
-	if p.size == 0 {
-		return nil, fmt.Errorf("%w: no prefixes", ErrInvalid)
 	}
 	return p, nil
 }

@@ -15,6 +15,8 @@ func pfx(s ...string) []netip.Prefix {
 	return out
 }
 
+// TestNewRefuses: New and Check refuse the same prefixes, alike; both
+// accept a /12, the largest pool.
 func TestNewRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -26,9 +28,23 @@ func TestNewRefuses(t *testing.T) {
 		{"IPv6", pfx("fd00::/64")},
 		{"overlap", pfx("172.16.0.0/24", "172.16.0.128/25")},
 		{"too large", pfx("10.0.0.0/8")},
+		{"too many in all", pfx("10.0.0.0/12", "172.16.0.0/29")},
 	} {
 		if _, err := New(tc.in); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+		// Check refuses what New refuses, with the same reason.
+		_, nerr := New(tc.in)
+		if err := Check(tc.in); err == nil || err.Error() != nerr.Error() {
+			t.Errorf("%s: Check says %v, New %v", tc.name, err, nerr)
+		}
+	}
+	for _, in := range [][]netip.Prefix{pfx("172.16.0.0/29"), pfx("10.0.0.0/12"), pfx("10.0.0.0/13", "10.8.0.0/14", "10.12.0.0/15")} {
+		if err := Check(in); err != nil {
+			t.Errorf("Check(%v): %v", in, err)
+		}
+		if _, err := New(in); err != nil {
+			t.Errorf("New(%v): %v", in, err)
 		}
 	}
 }
