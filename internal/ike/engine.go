@@ -14,6 +14,7 @@ import (
 	"github.com/vpngw/vpngw/internal/ike/message"
 	"github.com/vpngw/vpngw/internal/p2s/eaptls"
 	"github.com/vpngw/vpngw/internal/p2s/mschapv2"
+	"github.com/vpngw/vpngw/internal/p2s/pki"
 	"github.com/vpngw/vpngw/internal/p2s/pool"
 )
 
@@ -178,8 +179,9 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 	// recheckOf is a template whose client checks changed, with the
 	// local users its clients signed in with.
 	type recheckOf struct {
-		tmpl     *peer
-		oldUsers mschapv2.Lookup
+		tmpl       *peer
+		oldUsers   mschapv2.Lookup
+		oldClients *pki.Verifier
 	}
 	var recheck []recheckOf
 	for name, p := range e.peers {
@@ -191,14 +193,14 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 		case raCompatible(p.cfg, cfg):
 			// Only the client checks changed: keep the clients that
 			// still pass them.
-			recheck = append(recheck, recheckOf{p, p.cfg.RemoteAccess.Users})
+			recheck = append(recheck, recheckOf{p, p.cfg.RemoteAccess.Users, p.cfg.RemoteAccess.Clients})
 			p.cfg = cfg
 			kept[name] = true
 			e.touchPeer(p)
 		}
 	}
 	for _, r := range recheck {
-		e.recheckClients(now, r.tmpl, r.oldUsers)
+		e.recheckClients(now, r.tmpl, r.oldUsers, r.oldClients)
 	}
 	for name, p := range e.peers {
 		if kept[name] || (p.client != nil && kept[p.client.template]) {

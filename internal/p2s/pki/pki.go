@@ -20,6 +20,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -166,12 +167,16 @@ func Thumbprint(c *x509.Certificate) string {
 // at once when full), so that a client that connects again with the same
 // chain costs no chain building and no signature check, only a parse of
 // its certificate, the revocation check and the validity window, as
-// strongSwan's certificate cache spares it the signature checks.
+// strongSwan's certificate cache spares it the signature checks. A new
+// Verifier with the same roots can take them over (Adopt), so that
+// rechecking the connected clients after a revocation (Recheck) costs a
+// hash of each chain, not its signatures.
 type Verifier struct {
-	roots   *x509.CertPool
-	names   []string
-	revoked map[string]bool
-	certReq []byte
+	roots    *x509.CertPool
+	rootsSum [sha256.Size]byte // of the roots' DER, in order
+	names    []string
+	revoked  map[string]bool
+	certReq  []byte
 
 	mu sync.Mutex // guards verified
 	// verified are the chains Verify accepted, by the SHA-256 of their
@@ -180,8 +185,9 @@ type Verifier struct {
 	verified map[[sha256.Size]byte]window
 }
 
-// maxVerified bounds Verifier.verified (about 80 bytes each).
-const maxVerified = 4096
+// maxVerified bounds Verifier.verified (about 100 bytes each): more than a
+// gateway's clients (10,000 on the largest SKU), so that all of theirs fit.
+const maxVerified = 1 << 15
 
 // window is the time a verified chain stays valid: all its certificates'
 // validity periods at once.
@@ -191,6 +197,7 @@ type window struct{ notBefore, notAfter time.Time }
 // thumbprints; a root that does not parse is an error naming its index.
 func NewVerifier(roots []string, revoked []string) (*Verifier, error) {
 	v := &Verifier{roots: x509.NewCertPool(), revoked: map[string]bool{}, verified: map[[sha256.Size]byte]window{}}
+	sum := sha256.New()
 	for i, r := range roots {
 		der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(r), ""))
 		if err != nil {
@@ -201,10 +208,13 @@ func NewVerifier(roots []string, revoked []string) (*Verifier, error) {
 			return nil, fmt.Errorf("%w: roots[%d]: %v", ErrInvalid, i, err)
 		}
 		v.roots.AddCert(c)
+		sum.Write(binary.BigEndian.AppendUint32(nil, uint32(len(der))))
+		sum.Write(der)
 		v.names = append(v.names, c.Subject.CommonName)
 		h := sha1.Sum(c.RawSubjectPublicKeyInfo)
 		v.certReq = append(v.certReq, h[:]...)
 	}
+	sum.Sum(v.rootsSum[:0])
 	for _, t := range revoked {
 		v.revoked[strings.ToUpper(t)] = true
 	}
@@ -270,6 +280,55 @@ func (v *Verifier) Verify(chain [][]byte, now time.Time) (*x509.Certificate, err
 	v.verified[key] = w
 	v.mu.Unlock()
 	return certs[0], nil
+}
+
+// Adopt takes over the chains old accepted, if old has the same roots (a
+// configuration that changed only the revoked thumbprints): they chain to
+// the same roots, so only the revocation and validity checks, which
+// Verify and Recheck make anyway, can refuse them now.
+func (v *Verifier) Adopt(old *Verifier) {
+	if old == nil || old == v || old.rootsSum != v.rootsSum {
+		return
+	}
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for k, w := range old.verified {
+		if len(v.verified) >= maxVerified {
+			return
+		}
+		v.verified[k] = w
+	}
+}
+
+// Recheck is Verify for a chain accepted before (a connected client's,
+// after the configuration changed), without returning the certificate: a
+// chain it remembers costs the thumbprints and a hash, no parse and no
+// signature check.
+func (v *Verifier) Recheck(chain [][]byte, now time.Time) error {
+	if len(chain) == 0 {
+		return fmt.Errorf("%w: no certificate", ErrUntrusted)
+	}
+	for _, der := range chain {
+		s := sha1.Sum(der)
+		if t := strings.ToUpper(hex.EncodeToString(s[:])); v.revoked[t] {
+			name := ""
+			if c, err := x509.ParseCertificate(der); err == nil {
+				name = c.Subject.CommonName
+			}
+			return fmt.Errorf("%w: %q (thumbprint %s)", ErrRevoked, name, t)
+		}
+	}
+	key := chainKey(chain)
+	v.mu.Lock()
+	w, ok := v.verified[key]
+	v.mu.Unlock()
+	if ok && !now.Before(w.notBefore) && !now.After(w.notAfter) {
+		return nil
+	}
+	_, err := v.Verify(chain, now)
+	return err
 }
 
 // chainKey identifies a chain: the SHA-256 of its certificates' DER, each
