@@ -53,7 +53,9 @@
 #      REMOTE=1 runs vpngw's agent in remote mode (--server), fed and
 #      reporting over a Unix socket to the control plane's agent API
 #      (`vpngw-bench hub`: reconcile.Hub, as in `vpngw serve`), whose idle
-#      CPU is then reported too ("control plane"); in such a run the impl
+#      CPU is then reported too ("control plane"; a SIGHUP to the hub adds
+#      a connection to the assignment, the next removes it: a gateway
+#      operation during the idle window); in such a run the impl
 #      vpngw-file (IMPLS="vpngw vpngw-file") is the same agent binary from
 #      its config file, without the control plane: file against remote
 #      mode in one run;

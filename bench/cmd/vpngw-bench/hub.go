@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/agentapi"
@@ -25,6 +28,11 @@ import (
 // is then measured with the agent's (scale -hub-pid). Every 10 s and at
 // the end it logs the reports it took since the last line, by kind (bare
 // heartbeat, delta, full status) with their bytes (reportCounter).
+//
+// SIGHUP adds a connection to the assignment (hubExtra), the next one
+// takes it away again: a gateway operation on the control plane (a
+// connection created or deleted) for the agent to apply while its tunnels
+// are up.
 func runHub(ctx context.Context, file, socket, instance string) error {
 	in, err := gwconfig.LoadFile(file)
 	if err != nil {
@@ -32,6 +40,27 @@ func runHub(ctx context.Context, file, socket, instance string) error {
 	}
 	hub := reconcile.NewHub("", nil)
 	hub.Set(map[string]agentapi.Assignment{instance: {Role: agentapi.RoleActive, Config: in.Config}})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		extra := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				extra = !extra
+				cfg := in.Config
+				if extra {
+					cfg.Connections = append(slices.Clone(cfg.Connections), hubExtra)
+				}
+				revs := hub.Set(map[string]agentapi.Assignment{instance: {Role: agentapi.RoleActive, Config: cfg}})
+				fmt.Fprintf(os.Stderr, "%s hub: SIGHUP: connection %s %s, revision %d\n", time.Now().Format("15:04:05.000"),
+					hubExtra.Name, map[bool]string{true: "added", false: "removed"}[extra], revs[instance])
+			}
+		}
+	}()
 	_ = os.Remove(socket)
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
@@ -58,6 +87,12 @@ func runHub(ctx context.Context, file, socket, instance string) error {
 	}
 	return nil
 }
+
+// hubExtra is the connection a SIGHUP adds to the hub's assignment: a
+// responder-only site that never connects, outside the scale plans'
+// prefixes and pools.
+var hubExtra = gwconfig.Connection{Name: "hub-extra", RemoteAddress: "198.51.100.250", RemotePrefixes: []string{"10.250.0.0/24"},
+	SharedKey: "vbenchHubExtraSecret", ConnectionMode: "ResponderOnly"}
 
 // reportCounter counts the agent API's status reports by kind, told from
 // the body's first bytes (a Report's fields come in a fixed order:
