@@ -217,9 +217,8 @@ func (h *host) dropClient(name string) {
 // agentapi.VpnConnectionID (Azure's disconnectVirtualNetworkGatewayVpnConnections):
 // each client's IKE SA is deleted (the client told) and its address goes
 // back to the pool. IDs of sessions that are gone, or that name no
-// session, are ignored; it returns how many clients it disconnected. The
-// loop's work is a look at each client's IKE SAs, whatever it builds for
-// the status.
+// session, are ignored; it returns how many clients it disconnected. On
+// the loop it looks at each client's IKE SAs and builds no status.
 func (a *Agent) DisconnectClients(ctx context.Context, ids []string) (int, error) {
 	spis := sessionSPIs(ids)
 	if len(spis) == 0 {
@@ -228,8 +227,9 @@ func (a *Agent) DisconnectClients(ctx context.Context, ids []string) (int, error
 	n := 0
 	err := a.do(ctx, func() {
 		now := time.Now()
-		for _, name := range a.eng.v2.ClientsByInitiatorSPI(spis) {
-			a.log.Info("disconnecting point-to-site client", "client", name)
+		names := a.eng.v2.ClientsByInitiatorSPI(spis)
+		a.log.Info("disconnecting point-to-site sessions", "vpnConnectionIds", ids, "clients", names)
+		for _, name := range names {
 			if err := a.eng.v2.Terminate(now, name); err == nil {
 				n++
 			}

@@ -20,10 +20,11 @@ import (
 )
 
 // ServeStatus serves the agent's status as JSON on a Unix socket (GET
-// /status, with StatusQuery's parameters), its Prometheus metrics (GET /metrics), heap and CPU profiles
-// and an execution trace (GET /debug/pprof/heap, /debug/pprof/profile,
-// /debug/pprof/trace) and operator actions until ctx ends. The socket is created mode 0660 and removed on
-// exit. Status never contains keys.
+// /status, with StatusQuery's parameters), its Prometheus metrics (GET
+// /metrics), heap and CPU profiles and an execution trace (GET
+// /debug/pprof/heap, /debug/pprof/profile, /debug/pprof/trace) and
+// operator actions until ctx ends. The socket is created mode 0660 and
+// removed on exit. Status never contains keys.
 func ServeStatus(ctx context.Context, a *Agent, socket string) error {
 	if err := os.MkdirAll(filepath.Dir(socket), 0o755); err != nil {
 		return err

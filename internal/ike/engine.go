@@ -177,7 +177,8 @@ func (e *Engine) SetPeers(now time.Time, peers []Peer) error {
 	}
 	kept := map[string]bool{}
 	// recheckOf is a template whose client checks changed, with the
-	// local users its clients signed in with.
+	// local users its clients signed in with and the verifier that
+	// accepted their certificates.
 	type recheckOf struct {
 		tmpl       *peer
 		oldUsers   mschapv2.Lookup

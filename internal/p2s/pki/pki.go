@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"strings"
 	"sync"
@@ -291,10 +292,11 @@ func (v *Verifier) Adopt(old *Verifier) {
 		return
 	}
 	old.mu.Lock()
-	defer old.mu.Unlock()
+	taken := maps.Clone(old.verified) // one lock at a time
+	old.mu.Unlock()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for k, w := range old.verified {
+	for k, w := range taken {
 		if len(v.verified) >= maxVerified {
 			return
 		}
