@@ -68,7 +68,11 @@ func TestSiteToSite(t *testing.T) {
 			transfer(t, s.hostNS, vmNS, vm, 4<<20)
 			conn := c.connection(sub1, "RG1", "to-onprem")
 			if conn["connectionStatus"] != "Connected" || conn["ingressBytesTransferred"].(float64) == 0 {
-				nstest.WaitFor(t, 5*time.Second, func() bool {
+				// The agent refreshes the counters it reports every
+				// max(2 s, 1,000 times its last refresh's wall time)
+				// (agent countersShare): on a loaded machine a refresh
+				// that was preempted for 5 ms defers the next by 5 s.
+				nstest.WaitFor(t, 20*time.Second, func() bool {
 					conn = c.connection(sub1, "RG1", "to-onprem")
 					return conn["ingressBytesTransferred"].(float64) > 0
 				}, "byte counters: %v", conn)
