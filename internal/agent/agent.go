@@ -763,21 +763,8 @@ func (a *Agent) refresh() {
 		a.updateConn(name)
 	}
 	// Clients the engine dropped with their template (a changed or removed
-	// pointToSite section) lose their entries and tunnels now; publish
-	// would find them too, as changed peers.
-	var gone []string
-	b.mu.Lock()
-	for name := range b.clients {
-		if _, ok := a.eng.v2.Client(name); !ok {
-			gone = append(gone, name)
-			delete(b.clients, name)
-			b.logChange(name)
-		}
-	}
-	b.mu.Unlock()
-	for _, name := range gone {
-		a.host.dropClient(name)
-	}
+	// pointToSite section) are changed peers: the publish below removes
+	// their entries and tunnels. A tunnel left without a client goes too.
 	for name := range a.host.clients {
 		if _, ok := a.eng.v2.Client(name); !ok {
 			a.host.dropClient(name)
