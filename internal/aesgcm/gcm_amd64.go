@@ -28,3 +28,12 @@ func gcmSeal(rk *[15 * 16]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad,
 //
 //go:noescape
 func gcmOpen(rk *[15 * 16]byte, nr int, p *[32][16]byte, tag, j0 *[16]byte, aad, dst, src []byte)
+
+// hasKeyAsm reports whether the CPU runs subWord and clmul.
+var hasKeyAsm = cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ
+
+// subWord applies the AES S-box to each byte of w (AESKEYGENASSIST).
+func subWord(w uint32) uint32
+
+// clmul is the carry-less product of two 64-bit values (PCLMULQDQ).
+func clmul(a, b uint64) u128

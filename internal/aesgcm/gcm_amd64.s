@@ -439,3 +439,25 @@ openLoop:
 
 openLengths:
 	EPILOGUE
+
+// func subWord(w uint32) uint32
+// AESKEYGENASSIST's low dword is SubWord of the source's second dword;
+// the S-box works bytewise, so the bytes' order does not matter.
+TEXT ·subWord(SB), NOSPLIT, $0-12
+	MOVL w+0(FP), AX
+	MOVQ AX, X0
+	PSHUFD $0x00, X0, X0
+	AESKEYGENASSIST $0x00, X0, X1
+	MOVQ X1, AX
+	MOVL AX, ret+8(FP)
+	RET
+
+// func clmul(a, b uint64) u128
+TEXT ·clmul(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), X0
+	MOVQ b+8(FP), X1
+	PCLMULQDQ $0x00, X1, X0
+	MOVQ X0, ret_lo+16(FP)
+	PEXTRQ $1, X0, AX
+	MOVQ AX, ret_hi+24(FP)
+	RET
