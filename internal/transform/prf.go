@@ -36,6 +36,16 @@ func (p *hmacPRF) Sum(dst, key []byte, data ...[]byte) []byte {
 	return m.Sum(dst)
 }
 
+// keyed returns the HMAC keyed with key, for many inputs under one key.
+func (p *hmacPRF) keyed(key []byte) hash.Hash { return hmac.New(p.hash, key) }
+
+// keyedPRF is a PRF that can be keyed once for several inputs: prf+
+// computes all its blocks under one key, and keying an HMAC (two hash
+// states and two compressions) cost as much as a block.
+type keyedPRF interface {
+	keyed(key []byte) hash.Hash
+}
+
 // PRFPlus returns the first n bytes of prf+(key, seed) (RFC 7296 §2.13):
 //
 //	prf+ (K,S) = T1 | T2 | T3 | T4 | ...
@@ -55,6 +65,23 @@ func PRFPlus(prf PRF, key, seed []byte, n int) []byte {
 	}
 	out := make([]byte, 0, n+size)
 	var prev []byte
+	if k, ok := prf.(keyedPRF); ok {
+		m := k.keyed(key)
+		var ctr [1]byte
+		for i := 1; len(out) < n; i++ {
+			if i > 1 {
+				m.Reset()
+			}
+			m.Write(prev)
+			m.Write(seed)
+			ctr[0] = byte(i)
+			m.Write(ctr[:])
+			start := len(out)
+			out = m.Sum(out)
+			prev = out[start:len(out):len(out)]
+		}
+		return out[:n:n]
+	}
 	for i := 1; len(out) < n; i++ {
 		start := len(out)
 		out = prf.Sum(out, key, prev, seed, []byte{byte(i)})
