@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vpngw/vpngw/internal/ike/message"
@@ -285,6 +286,9 @@ type Peer struct {
 	// customIKE and customESP record that proposals were configured (not
 	// defaulted): then they are also all we accept as responder.
 	customIKE, customESP bool
+	// acceptIKE is ikeAccept's answer when shared (peerDefaults); nil
+	// means build it.
+	acceptIKE []transform.Proposal
 	// trust is Client's roots and CERTREQ (set by withDefaults).
 	trust *clientTrust
 }
@@ -314,15 +318,21 @@ type peerDefaults struct {
 	// thousands of point-to-site clients connecting, rebuilding it for
 	// each was 2 % of the gateway's CPU, in allocations).
 	espAccept []transform.Proposal
+	// ikeAccept is what a responder without a custom policy accepts for
+	// IKE SAs (ikeAccept of a peer with the default proposals), built
+	// once for the same reason.
+	ikeAccept []transform.Proposal
 }
 
 func newPeerDefaults() *peerDefaults {
-	return &peerDefaults{
+	d := &peerDefaults{
 		ike:       append(transform.AzureDefaultIKEProposals(), transform.ModernIKEProposals()...),
 		esp:       append(transform.AzureDefaultESPInitiator(), transform.ModernESPProposals()...),
 		anyTS:     []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")},
 		espAccept: espAcceptDefault(),
 	}
+	d.ikeAccept = slices.Clip((&Peer{IKEProposals: d.ike}).ikeAccept())
+	return d
 }
 
 // withDefaults returns p with zero fields defaulted; slices come from d
@@ -335,6 +345,7 @@ func (p Peer) withDefaults(d *peerDefaults) Peer {
 		p.customIKE = true
 	} else {
 		p.IKEProposals = d.ike
+		p.acceptIKE = d.ikeAccept
 	}
 	if len(p.ESPProposals) > 0 {
 		p.customESP = true
@@ -490,6 +501,9 @@ var (
 func (p *Peer) ikeAccept() []transform.Proposal {
 	if p.customIKE {
 		return p.IKEProposals
+	}
+	if p.acceptIKE != nil {
+		return p.acceptIKE
 	}
 	return append(append(transform.VpngwIKEProposals(), p.IKEProposals...),
 		transform.Proposal{Encr: acceptEncrAEAD, PRF: acceptPRF, DH: acceptDH},

@@ -446,7 +446,12 @@ func (sa *ikeSA) natdPayloadsResponder(p *peer, pkt Packet) []message.Payload {
 
 type transformProposals = []transform.Proposal
 
+// flatten joins the candidates' proposals; one candidate's are returned
+// as they are (read only).
 func flatten(ps []transformProposals) []transform.Proposal {
+	if len(ps) == 1 {
+		return ps[0]
+	}
 	var out []transform.Proposal
 	for _, p := range ps {
 		out = append(out, p...)
