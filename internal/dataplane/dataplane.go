@@ -248,6 +248,7 @@ type Dataplane struct {
 	// state is the immutable route table read by the packet path; bySPI
 	// and byRemote are its other lookups (see state.go).
 	state    atomic.Pointer[snapshot]
+	hosts    hostIndex // every snapshot's host routes
 	bySPI    cowIndex[uint32, *inboundSA]
 	byRemote cowIndex[netip.AddrPort, *tunnel]
 	// noTransit counts the tunnels with TunnelConfig.NoTransit (written
@@ -378,7 +379,7 @@ func Open(ctx context.Context, cfg Config) (*Dataplane, error) {
 		decQ:       make(chan *inBatch, queueLen),
 		writeQ:     make(chan *inBatch, queueLen),
 	}
-	d.state.Store(emptySnapshot())
+	d.state.Store(d.emptySnapshot())
 	if err := d.open(ctx); err != nil {
 		d.teardown()
 		return nil, err

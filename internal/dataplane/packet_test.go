@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -181,12 +182,14 @@ func TestLookup(t *testing.T) {
 	routes := new(bart.Table[*tunnel])
 	routes.Insert(pfx("10.2.0.0/16"), ta)
 	routes.Insert(pfx("10.2.5.0/24"), tb)
-	snap := &snapshot{routes: routes}
+	hosts := &hostIndex{}
+	hosts.setHost(netip.MustParseAddr("10.2.5.9"), ta) // a host route inside b's /24
+	snap := &snapshot{routes: routes, hosts: hosts}
 	for _, tc := range []struct {
 		dst  string
 		want *tunnel
-	}{{"10.2.0.10", ta}, {"10.2.5.1", tb}, {"10.3.0.1", nil}} {
-		got, _ := snap.routes.Lookup(netip.MustParseAddr(tc.dst))
+	}{{"10.2.0.10", ta}, {"10.2.5.1", tb}, {"10.2.5.9", ta}, {"10.3.0.1", nil}} {
+		got, _ := snap.lookup(netip.MustParseAddr(tc.dst))
 		if got != tc.want {
 			t.Errorf("lookup %s = %v", tc.dst, got)
 		}
@@ -270,5 +273,146 @@ func TestTokenBucket(t *testing.T) {
 	}
 	if allowed != 10 {
 		t.Fatalf("after 10ms allowed %d", allowed)
+	}
+}
+
+// TestHostRoutes: host routes (/32, /128) live in the exact-match index,
+// not the route table; moving them publishes no new snapshot, a tunnel
+// removes only its own, and rebuild puts them back.
+func TestHostRoutes(t *testing.T) {
+	d := &Dataplane{tunnels: map[string]*tunnel{}, inSAs: map[uint32]*inboundSA{}}
+	d.state.Store(d.emptySnapshot())
+	ta, tb := &tunnel{id: "a"}, &tunnel{id: "b"}
+	route := func(dst string) *tunnel {
+		got, _ := d.state.Load().lookup(netip.MustParseAddr(dst))
+		return got
+	}
+	aNets := []netip.Prefix{pfx("10.2.0.0/16"), pfx("10.2.5.7/32"), pfx("fd00::5/128")}
+	d.setRoutes(ta, nil, aNets)
+	snap := d.state.Load()
+	if n := snap.routes.Size(); n != 1 {
+		t.Fatalf("route table holds %d prefixes, want 1 (host routes apart)", n)
+	}
+	if n := d.hosts.n.Load(); n != 2 {
+		t.Fatalf("host index holds %d, want 2", n)
+	}
+	for dst, want := range map[string]*tunnel{"10.2.5.7": ta, "10.2.5.8": ta, "fd00::5": ta, "fd00::6": nil} {
+		if got := route(dst); got != want {
+			t.Errorf("lookup %s = %v, want %v", dst, got, want)
+		}
+	}
+	// b takes a host route of its own; only the index changes.
+	d.setRoutes(tb, nil, []netip.Prefix{pfx("10.2.9.9/32")})
+	if d.state.Load() != snap {
+		t.Error("a host route change published a new snapshot")
+	}
+	if got := route("10.2.9.9"); got != tb {
+		t.Errorf("lookup 10.2.9.9 = %v, want b", got)
+	}
+	// a drops its host routes; b's stays.
+	d.setRoutes(ta, aNets, aNets[:1])
+	if got := route("10.2.5.7"); got != ta { // now by a's /16
+		t.Errorf("after removal, lookup 10.2.5.7 = %v, want a by its /16", got)
+	}
+	if got := route("fd00::5"); got != nil {
+		t.Errorf("after removal, lookup fd00::5 = %v", got)
+	}
+	if n := d.hosts.n.Load(); n != 1 {
+		t.Errorf("host index holds %d, want 1 (b's)", n)
+	}
+	if m := d.hosts.blocks.Load(); m == nil || len(*m) != 1 {
+		t.Errorf("host index blocks = %v, want b's /24 only (a's emptied one removed)", m)
+	}
+	// a removing a host route it does not own leaves it.
+	d.setRoutes(ta, []netip.Prefix{pfx("10.2.9.9/32")}, nil)
+	if got := route("10.2.9.9"); got != tb {
+		t.Errorf("a removed b's host route: lookup = %v", got)
+	}
+	// rebuild (tests assembling tunnels by hand) puts both kinds back.
+	ta.prefixes, tb.prefixes = aNets, []netip.Prefix{pfx("10.2.9.9/32")}
+	for _, x := range []*tunnel{ta, tb} {
+		x.path.Store(&tunnelPath{remote: netip.MustParseAddrPort("192.0.2.1:4500")})
+		d.tunnels[x.id] = x
+	}
+	d.rebuild()
+	for dst, want := range map[string]*tunnel{"10.2.5.7": ta, "fd00::5": ta, "10.2.9.9": tb, "10.2.1.1": ta} {
+		if got := route(dst); got != want {
+			t.Errorf("after rebuild, lookup %s = %v, want %v", dst, got, want)
+		}
+	}
+	if n := d.hosts.n.Load(); n != 3 {
+		t.Errorf("after rebuild the host index holds %d, want 3", n)
+	}
+}
+
+// BenchmarkSetRoutesClients is a point-to-site client's route leaving and
+// coming back (one op) with 10,000 clients' host routes in place.
+func BenchmarkSetRoutesClients(b *testing.B) {
+	d := &Dataplane{}
+	d.state.Store(d.emptySnapshot())
+	const n = 10000
+	ts := make([]*tunnel, n)
+	ps := make([][]netip.Prefix, n)
+	base := netip.MustParseAddr("10.8.0.0").As4()
+	for i := range ts {
+		a := base
+		a[2], a[3] = byte(i>>8), byte(i)
+		ts[i] = &tunnel{id: fmt.Sprint(i)}
+		ps[i] = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4(a), 32)}
+		d.setRoutes(ts[i], nil, ps[i])
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := i % n
+		d.setRoutes(ts[k], ps[k], nil)
+		d.setRoutes(ts[k], nil, ps[k])
+		i += 7919
+	}
+}
+
+// BenchmarkLookupClients is the packet path's route lookup with 10,000
+// client host routes and one site prefix: "table" with the host routes in
+// the route table (as before the host index), "index" as now; "client"
+// looks up a client's address, "site" an address of the site.
+func BenchmarkLookupClients(b *testing.B) {
+	site := &tunnel{id: "site"}
+	inTable := new(bart.Table[*tunnel])
+	inTable.Insert(pfx("10.20.0.0/16"), site)
+	d := &Dataplane{}
+	d.state.Store(d.emptySnapshot())
+	d.setRoutes(site, nil, []netip.Prefix{pfx("10.20.0.0/16")})
+	base := netip.MustParseAddr("10.8.0.0").As4()
+	var clients []netip.Addr
+	for i := range 10000 {
+		a := base
+		a[2], a[3] = byte(i>>8), byte(i)
+		t := &tunnel{id: fmt.Sprint(i)}
+		p := netip.PrefixFrom(netip.AddrFrom4(a), 32)
+		inTable.Insert(p, t)
+		d.setRoutes(t, nil, []netip.Prefix{p})
+		clients = append(clients, p.Addr())
+	}
+	siteAddr := netip.MustParseAddr("10.20.3.4")
+	for _, c := range []struct {
+		name string
+		snap *snapshot
+	}{{"table", &snapshot{routes: inTable}}, {"index", d.state.Load()}} {
+		b.Run(c.name+"/client", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if _, ok := c.snap.lookup(clients[i%len(clients)]); !ok {
+					b.Fatal("no route")
+				}
+				i += 7919
+			}
+		})
+		b.Run(c.name+"/site", func(b *testing.B) {
+			for b.Loop() {
+				if t, _ := c.snap.lookup(siteAddr); t != site {
+					b.Fatal("wrong route")
+				}
+			}
+		})
 	}
 }

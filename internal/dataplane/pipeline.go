@@ -348,7 +348,7 @@ func (d *Dataplane) routineReadTUN() {
 					d.stats.malformed.Add(1)
 					continue
 				}
-				t, ok := snap.routes.Lookup(dst)
+				t, ok := snap.lookup(dst)
 				if !ok {
 					d.stats.noRoute.Add(1)
 					continue
@@ -945,7 +945,7 @@ func transitAllowed(snap *snapshot, local []netip.Prefix, from *tunnel, pkt []by
 			return true
 		}
 	}
-	lpm, to, ok := snap.routes.LookupPrefixLPM(netip.PrefixFrom(dst, dst.BitLen()))
+	lpm, to, ok := snap.lookupLPM(dst)
 	if !ok || to == from || lpm.Bits() == 0 {
 		return true
 	}

@@ -189,7 +189,7 @@ func newFakeDataplane(tu *fakeTUN, bind *fakeBind, pool *elemPool) *Dataplane {
 		decQ:       make(chan *inBatch, queueLen),
 		writeQ:     make(chan *inBatch, queueLen),
 	}
-	d.state.Store(emptySnapshot())
+	d.state.Store(d.emptySnapshot())
 	return d
 }
 

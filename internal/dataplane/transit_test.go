@@ -20,7 +20,9 @@ func TestTransitAllowed(t *testing.T) {
 	routes.Insert(pfx("0.0.0.0/0"), bgpB)  // a learned default route
 	routes.Insert(pfx("10.0.0.0/8"), bgpA) // a learned supernet of the VNet
 	local := []netip.Prefix{pfx("10.1.0.0/16")}
-	snap := &snapshot{routes: routes}
+	hosts := &hostIndex{}
+	hosts.setHost(netip.MustParseAddr("10.4.0.9"), bgpA) // a host route inside the static /16
+	snap := &snapshot{routes: routes, hosts: hosts}
 	v4 := func(dst string) []byte {
 		p := make([]byte, 20)
 		p[0] = 0x45
@@ -41,6 +43,8 @@ func TestTransitAllowed(t *testing.T) {
 		{"static to the supernet outside the vnet", static, v4("10.9.0.1"), false},
 		{"bgp to the vnet", bgpB, v4("10.1.0.4"), true},
 		{"static to itself", static, v4("10.4.9.9"), true},
+		{"bgp to a bgp host route inside the static prefix", bgpB, v4("10.4.0.9"), true},
+		{"static to a bgp host route inside its own prefix", static, v4("10.4.0.9"), false},
 		{"not ip", static, []byte{0x00}, true},
 		{"static to what only the default route covers", static, v4("8.8.8.8"), true},
 	} {
