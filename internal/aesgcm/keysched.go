@@ -19,10 +19,10 @@ func newKeySched(key []byte, b cipher.Block) *keySched {
 }
 
 // expandKey is the AES key expansion of FIPS 197 section 5.2: rk gets
-// the round keys as the byte strings AESENC takes. subWord is the
-// assembly's on amd64 (AESKEYGENASSIST: constant time, and ~100× faster
-// than computing the S-box, which took ~15 % of a point-to-site setup's
-// CPU).
+// the round keys as the byte strings AESENC takes. On amd64 subWord is
+// AESKEYGENASSIST: constant time, where computing the S-box in Go was
+// neither constant nor cheap (15 % of the agent's CPU while 10,000
+// point-to-site clients connected; New took 9.4 µs, now 1.3).
 func expandKey(rk, key []byte) {
 	nk := len(key) / 4
 	w := make([]uint32, len(rk)/4)
