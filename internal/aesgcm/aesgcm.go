@@ -91,16 +91,16 @@ func New(key, salt []byte, impl Impl) (*AEAD, error) {
 	if salt != nil && len(salt) != SaltSize {
 		return nil, fmt.Errorf("aesgcm: salt is %d bytes, want %d", len(salt), SaltSize)
 	}
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("aesgcm: %w", err)
-	}
 	a := &AEAD{}
 	copy(a.salt[:], salt)
 	a.nonces.New = func() any { return new([NonceSize]byte) }
 	if impl == ImplAuto && hasAsm && (len(key) == 16 || len(key) == 32) {
-		a.k = newKeySched(key, b)
+		a.k = newKeySched(key)
 		return a, nil
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("aesgcm: %w", err)
 	}
 	if a.generic, err = cipher.NewGCM(b); err != nil {
 		return nil, fmt.Errorf("aesgcm: %w", err)

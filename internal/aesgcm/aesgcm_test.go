@@ -311,7 +311,7 @@ func TestCounterWrap(t *testing.T) {
 		key := bytes.Repeat([]byte{byte(n)}, n)
 		key[3] = 0x99
 		b, _ := aes.NewCipher(key)
-		counterWrap(t, newKeySched(key, b), b)
+		counterWrap(t, newKeySched(key), b)
 	}
 }
 

@@ -37,3 +37,8 @@ func subWord(w uint32) uint32
 
 // clmul is the carry-less product of two 64-bit values (PCLMULQDQ).
 func clmul(a, b uint64) u128
+
+// encryptBlock encrypts src into dst with the nr+1 round keys rk (AESENC).
+//
+//go:noescape
+func encryptBlock(rk *[15 * 16]byte, nr int, dst, src *[16]byte)

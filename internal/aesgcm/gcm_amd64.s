@@ -461,3 +461,26 @@ TEXT ·clmul(SB), NOSPLIT, $0-32
 	PEXTRQ $1, X0, AX
 	MOVQ AX, ret_hi+24(FP)
 	RET
+
+// func encryptBlock(rk *[15 * 16]byte, nr int, dst, src *[16]byte)
+TEXT ·encryptBlock(SB), NOSPLIT, $0-32
+	MOVQ rk+0(FP), AX
+	MOVQ nr+8(FP), CX
+	MOVQ dst+16(FP), DI
+	MOVQ src+24(FP), SI
+	MOVOU (SI), X0
+	MOVOU (AX), X1
+	PXOR X1, X0
+	DECQ CX
+
+encRound:
+	ADDQ $16, AX
+	MOVOU (AX), X1
+	AESENC X1, X0
+	DECQ CX
+	JNZ encRound
+	ADDQ $16, AX
+	MOVOU (AX), X1
+	AESENCLAST X1, X0
+	MOVOU X0, (DI)
+	RET

@@ -74,6 +74,34 @@ func needKeyAsm(t *testing.T) {
 	}
 }
 
+// TestEncryptBlock checks the round keys and encryptBlock against
+// crypto/aes on random keys and blocks, AES-128 and AES-256.
+func TestEncryptBlock(t *testing.T) {
+	if !hasAsm {
+		t.Skip("CPU lacks the assembly's features")
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{16, 32} {
+		for range 100 {
+			key := make([]byte, n)
+			var src, got, want [16]byte
+			for i := range key {
+				key[i] = byte(r.Uint32())
+			}
+			for i := range src {
+				src[i] = byte(r.Uint32())
+			}
+			b, _ := aes.NewCipher(key)
+			b.Encrypt(want[:], src[:])
+			k := newKeySched(key)
+			encryptBlock(&k.rk, k.nr, &got, &src)
+			if got != want {
+				t.Fatalf("AES-%d key %x: encryptBlock(%x) = %x, want %x", 8*n, key, src, got, want)
+			}
+		}
+	}
+}
+
 // BenchmarkNew is the cost of a new AES-256-GCM key (four per Child SA
 // pair and IKE SA set up).
 func BenchmarkNew(b *testing.B) {
