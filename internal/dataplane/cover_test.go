@@ -8,7 +8,7 @@ import (
 
 // TestCoveringRoutes: a tunnel's /32 inside a covering route gets no
 // kernel route of its own and still carries traffic (the data plane's
-// prefix table finds it); an address of the cover that no tunnel owns is
+// host index finds it); an address of the cover that no tunnel owns is
 // dropped as NoRoute; removing the cover gives the /32 its own route back,
 // and covering again takes it away.
 func TestCoveringRoutes(t *testing.T) {
