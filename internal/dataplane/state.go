@@ -26,8 +26,9 @@ import (
 // there is the answer. The reason is the cost of an update: bart's
 // persistent insert clones the changed node's leaf and fringe children,
 // and thousands of clients in one pool put up to 256 fringes under a
-// node, so each client's route cost ~24 µs and ~7 kB of garbage (~5 % of
-// a setup's CPU at 10,000 clients); the index stores one pointer.
+// node: with 10,000 clients a route removed and added back cost ~26 µs
+// and 24 kB in 532 allocations (BenchmarkSetRoutesClients; ~5 % of a
+// setup's CPU); the index stores a pointer (~130 ns, no allocation).
 type snapshot struct {
 	routes *bart.Table[*tunnel] // inner destination -> tunnel, host routes excepted
 	hosts  *hostIndex           // host routes; nil: none
@@ -136,6 +137,7 @@ func (h *hostIndex) clearHosts() {
 // isHost reports whether p is a host route, kept in hostIndex.
 func isHost(p netip.Prefix) bool { return p.Bits() == p.Addr().BitLen() }
 
+// hostShard spreads IPv6 host routes over hostIndex.v6's shards.
 func hostShard(a netip.Addr) uint8 {
 	b := a.As16()
 	return b[15] ^ b[14] ^ b[13] ^ b[12]
