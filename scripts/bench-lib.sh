@@ -6,6 +6,10 @@
 PIDS=()  # background processes started with nsx_bg, stopped by PID
 BG_PID=  # the last one
 
+# WG_VERSION is the wireguard-go the baselines run (bench.sh,
+# bench-tunnels.sh), built by build_wireguard_go.
+WG_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
+
 log() { printf '%s %s\n' "$(date +%T)" "$*"; }
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 fail() { # a failed step: noted in $RESULTS/failures.txt, the run goes on
@@ -34,6 +38,15 @@ stop_pid() {
 swan_secrets() { printf 'secrets {\n\tike-s2s {\n\t\tid-a = 192.0.2.1\n\t\tid-b = 192.0.2.2\n\t\tsecret = "%s"\n\t}\n}\n' "$1"; }
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# build_wireguard_go BIN: `go install` wireguard-go $WG_VERSION into BIN's
+# directory unless BIN is there already.
+build_wireguard_go() {
+	[ -x "$1" ] && return 0
+	log "building wireguard-go $WG_VERSION into $(dirname "$1")"
+	mkdir -p "$(dirname "$1")"
+	GOBIN=$(dirname "$1") go install "golang.zx2c4.com/wireguard@$WG_VERSION"
+}
 # nsx_bg NS LOG CMD...: start in the background (ip netns exec execs, so
 # BG_PID is the command's PID).
 nsx_bg() { local ns=$1 logf=$2; shift 2; ip netns exec "$ns" "$@" </dev/null >"$logf" 2>&1 & BG_PID=$!; PIDS+=("$BG_PID"); }

@@ -16,6 +16,11 @@
 #   vpngw-esp-*   the same with raw ESP (IP protocol 50)
 #   plain-1flow, plain-N  no tunnel, kernel forwarding: what the hosts' TCP
 #                 stacks and veths do with one flow and with N
+#   wireguard-go-1flow, wireguard-go-1  wireguard-go on both gateways, one
+#                 peer (10.1.0.0/16 <-> 10.2.0.0/16), one flow and all N:
+#                 what the same flows cost another user-space tunnel (a
+#                 WireGuard device has one key, so N tunnels between the
+#                 same two devices do not exist there)
 # The N connections run between the same two addresses (an agent has one
 # local address); each side tells them apart by IKE identity (localId
 # tN.a / tN.b, FQDN) and a pre-shared key of its own. The flows are
@@ -23,7 +28,8 @@
 # counted by the sink for DURATION seconds after OMIT).
 #
 # Env: TUNNELS=100 (N, at most 250); REPEATS=5; DURATION=10 OMIT=2;
-#      MODES="udp esp plain"; VPNGW_BIN; RESULTS;
+#      MODES="udp esp plain wg"; VPNGW_BIN; RESULTS; WG_BIN (default:
+#      built into bin/bench/wireguard);
 #      VPNGW_BEFORE=path: also vpngw-before-{udp,esp}-{1,N} with this
 #      binary (N flows through 1 and N tunnels), a same-run before/after;
 #      PERF=1: `perf record -g` of both agents during each mode's flows in
@@ -45,11 +51,12 @@ TUNNELS=${TUNNELS:-100}
 REPEATS=${REPEATS:-5}
 DURATION=${DURATION:-10}
 OMIT=${OMIT:-2}
-MODES=${MODES:-"udp esp plain"}
+MODES=${MODES:-"udp esp plain wg"}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
 VPNGW_BEFORE=${VPNGW_BEFORE:-}
 PERF=${PERF:-0}
 SYSCALLS=${SYSCALLS:-0}
+WG_BIN=${WG_BIN:-$ROOT/bin/bench/wireguard}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
 VCS=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
@@ -64,6 +71,7 @@ RUN=/run/$ID
 LOGS=$RESULTS/logs
 CONF=$RESULTS/conf
 SOCK_A=$RUN/vpngw-a.sock SOCK_B=$RUN/vpngw-b.sock
+WG_A=${ID}a WG_B=${ID}b # wireguard-go's UAPI sockets live in the shared /var/run/wireguard
 
 BENCH_NAME=bench-tunnels
 # shellcheck source=scripts/bench-lib.sh
@@ -73,6 +81,8 @@ cleanup() {
 	trap - EXIT INT TERM
 	set +e
 	kill_tracked_and_netns "${ALL_NS[@]}"
+	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
+	rmdir /var/run/wireguard 2>/dev/null
 	rm -rf "$RUN"
 	exit "$rc"
 }
@@ -83,6 +93,7 @@ cleanup() {
 [[ "$TUNNELS" =~ ^[0-9]+$ ]] && [ "$TUNNELS" -ge 2 ] && [ "$TUNNELS" -le 250 ] || die "TUNNELS must be 2..250"
 [[ "$REPEATS" =~ ^[1-9][0-9]*$ ]] || die "REPEATS must be a positive integer"
 go build -o "$BENCH" ./bench/cmd/vpngw-bench
+case " $MODES " in *" wg "*) build_wireguard_go "$WG_BIN" ;; esac
 mkdir -p "$RESULTS" "$LOGS" "$CONF" "$RUN"
 trap cleanup EXIT
 trap 'echo "bench-tunnels: interrupted" >&2; exit 130' INT TERM
@@ -164,6 +175,43 @@ run_mode() { # ENC TUNNELS FLOWS REPEAT [before]
 	return $rc
 }
 
+# run_wg FLOWS REPEAT: wireguard-go on both gateways, one peer each,
+# FLOWS flows through it.
+run_wg() {
+	local flows=$1 r=$2 m=wireguard-go-1 a b s rc=0
+	[ "$flows" = 1 ] && m=wireguard-go-1flow
+	if [ ! -s "$RUN/wg-a.key" ]; then
+		(umask 077 && wg genkey >"$RUN/wg-a.key" && wg genkey >"$RUN/wg-b.key") || return 1
+	fi
+	log "repeat $r/$REPEATS: $m"
+	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
+	nsx_bg "$NS_AG" "$LOGS/$m-r$r-gw-a.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_A"
+	a=$BG_PID
+	nsx_bg "$NS_BG" "$LOGS/$m-r$r-gw-b.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_B"
+	b=$BG_PID
+	for s in "$WG_A" "$WG_B"; do
+		for _ in $(seq 1 100); do [ -S "/var/run/wireguard/$s.sock" ] && break; sleep 0.05; done
+	done
+	# The first flow's packets start the handshake; OMIT covers it.
+	if nsx "$NS_AG" wg set "$WG_A" private-key "$RUN/wg-a.key" listen-port 51820 \
+		peer "$(wg pubkey <"$RUN/wg-b.key")" endpoint 192.0.2.2:51820 allowed-ips 10.2.0.0/16 &&
+		nsx "$NS_BG" wg set "$WG_B" private-key "$RUN/wg-b.key" listen-port 51820 \
+			peer "$(wg pubkey <"$RUN/wg-a.key")" endpoint 192.0.2.1:51820 allowed-ips 10.1.0.0/16 &&
+		nsx "$NS_AG" ip link set "$WG_A" up && nsx "$NS_BG" ip link set "$WG_B" up &&
+		nsx "$NS_AG" ip route replace 10.2.0.0/16 dev "$WG_A" &&
+		nsx "$NS_BG" ip route replace 10.1.0.0/16 dev "$WG_B"; then
+		"$BENCH" flows -out "$RESULTS" -mode "$m" -tunnels 1 -repeat "$r" -n "$flows" -t "$DURATION" -O "$OMIT" \
+			-client-ns "$NS_AH" -server-ns "$NS_BH" -pids "$a,$b" || { fail "$m, repeat $r: flows"; rc=1; }
+	else
+		fail "$m, repeat $r: wireguard-go did not come up (logs in $LOGS)"
+		rc=1
+	fi
+	stop_pid "$a"
+	stop_pid "$b"
+	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
+	return $rc
+}
+
 list=()
 for e in $MODES; do
 	case $e in
@@ -172,7 +220,8 @@ for e in $MODES; do
 		[ -n "$VPNGW_BEFORE" ] && list+=("$e 1 $TUNNELS before" "$e $TUNNELS $TUNNELS before")
 		;;
 	plain) list+=("plain 0 1" "plain 0 $TUNNELS") ;;
-	*) die "unknown mode $e (udp, esp, plain)" ;;
+	wg) list+=("wg 1 1" "wg 1 $TUNNELS") ;;
+	*) die "unknown mode $e (udp, esp, plain, wg)" ;;
 	esac
 done
 log "bench-tunnels $ID: $TUNNELS flows through 1 and $TUNNELS tunnels, [$MODES], $REPEATS repeats, ${DURATION}s after ${OMIT}s; results in $RESULTS"
@@ -183,7 +232,11 @@ for r in $(seq 1 "$REPEATS"); do
 	k=${#list[@]}
 	for i in $(seq 0 $((k - 1))); do
 		read -r enc n flows before <<<"${list[$(((i + r - 1) % k))]}"
-		run_mode "$enc" "$n" "$flows" "$r" $before || status=1
+		if [ "$enc" = wg ]; then
+			run_wg "$flows" "$r" || status=1
+		else
+			run_mode "$enc" "$n" "$flows" "$r" $before || status=1
+		fi
 	done
 done
 echo

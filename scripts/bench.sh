@@ -82,7 +82,6 @@ SETUP_N=${SETUP_N:-20}
 PING_N=${PING_N:-0}
 PERF=${PERF:-0}
 VPNGW_BIN=${VPNGW_BIN:-$ROOT/bin/vpngw}
-WG_VERSION=v0.0.0-20260522210424-ecfc5a8d5446
 WG_BIN=${WG_BIN:-$ROOT/bin/bench/wireguard}
 BENCH=$ROOT/bin/vpngw-bench
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -160,11 +159,7 @@ done
 [ "$DURATION" -ge 2 ] || die "DURATION must be at least 2"
 
 go build -o "$BENCH" ./bench/cmd/vpngw-bench
-if [ ! -x "$WG_BIN" ]; then
-	log "building wireguard-go $WG_VERSION into $(dirname "$WG_BIN")"
-	mkdir -p "$(dirname "$WG_BIN")"
-	GOBIN=$(dirname "$WG_BIN") go install "golang.zx2c4.com/wireguard@$WG_VERSION"
-fi
+build_wireguard_go "$WG_BIN"
 
 mkdir -p "$RESULTS" "$LOGS" "$CONF"
 trap cleanup EXIT

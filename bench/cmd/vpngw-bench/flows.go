@@ -376,27 +376,63 @@ func writeFlowsReport(dir string, w io.Writer) error {
 	}
 	sort.Strings(encs)
 	for _, e := range encs {
-		for _, base := range []string{"1xN", "1x1"} {
-			var ratios []float64
-			for _, r := range sortedRepeats(cell[e]) {
-				n, okN := cell[e][r]["NxN"]
-				b, okB := cell[e][r][base]
-				if okN && okB && b > 0 {
-					ratios = append(ratios, n/b)
-				}
-			}
+		for _, q := range []struct{ num, den, label string }{
+			{"NxN", "1xN", "N tunnels / the same N flows through 1 tunnel"},
+			{"NxN", "1x1", "N tunnels / 1 flow through 1 tunnel"},
+			{"1xN", "1x1", "N flows / 1 flow, both through 1 tunnel"},
+		} {
+			ratios := shapeRatios(cell[e], cell[e], q.num, q.den)
 			if len(ratios) == 0 {
 				continue
 			}
-			label := map[string]string{"1xN": "N tunnels / the same N flows through 1 tunnel", "1x1": "N tunnels / 1 flow through 1 tunnel"}[base]
+			label, target := q.label, "–"
+			if q.num == "NxN" {
+				target = pass(median(ratios) >= 0.9)
+			}
 			if e == "plain" {
 				label = "N flows / 1 flow (no tunnel)"
 			}
-			rows = append(rows, []string{e, label, fmt.Sprintf("%.2f", median(ratios)), fmtList(ratios, "%.2f"), pass(median(ratios) >= 0.9)})
+			rows = append(rows, []string{e, label, fmt.Sprintf("%.2f", median(ratios)), fmtList(ratios, "%.2f"), target})
 		}
 	}
 	writeTable(w, []string{"encapsulation", "ratio", "median", "per repeat", "target >= 0.9"}, rows)
+	// Against wireguard-go (its one tunnel) in the same repeat.
+	wg := cell["wireguard-go"]
+	if wg == nil {
+		return nil
+	}
+	rows = rows[:0]
+	for _, e := range encs {
+		if !strings.HasPrefix(e, "vpngw") {
+			continue
+		}
+		for _, q := range []struct{ num, den, label string }{
+			{"1x1", "1x1", "1 flow, 1 tunnel each"},
+			{"1xN", "1xN", "N flows, 1 tunnel each"},
+			{"NxN", "1xN", "N flows: N tunnels / wireguard-go's 1 tunnel"},
+		} {
+			if ratios := shapeRatios(cell[e], wg, q.num, q.den); len(ratios) > 0 {
+				rows = append(rows, []string{e + " / wireguard-go", q.label, fmt.Sprintf("%.2f", median(ratios)), fmtList(ratios, "%.2f")})
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	writeTable(w, []string{"throughput", "shape", "median", "per repeat"}, rows)
 	return nil
+}
+
+// shapeRatios returns, for every repeat that has both, num's figure for
+// shape a over den's figure for shape b.
+func shapeRatios(num, den map[int]map[string]float64, a, b string) []float64 {
+	var out []float64
+	for _, r := range sortedRepeats(num) {
+		x, okX := num[r][a]
+		y, okY := den[r][b]
+		if okX && okY && y > 0 {
+			out = append(out, x/y)
+		}
+	}
+	return out
 }
 
 // flowsEncap is the mode label without its last part (vpngw-udp-100,

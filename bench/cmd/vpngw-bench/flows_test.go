@@ -27,8 +27,9 @@ func TestFillFlows(t *testing.T) {
 }
 
 // TestFlowsReportRatios: each repeat's N-tunnel figure is divided by the
-// same repeat's one-tunnel figures of the same encapsulation; failed
-// samples are listed and left out.
+// same repeat's one-tunnel figures of the same encapsulation, and vpngw's
+// figures by wireguard-go's of the same repeat and shape; failed samples
+// are listed and left out.
 func TestFlowsReportRatios(t *testing.T) {
 	dir := t.TempDir()
 	for _, s := range []FlowsSample{
@@ -43,6 +44,10 @@ func TestFlowsReportRatios(t *testing.T) {
 		{Repeat: 1, Mode: "plain-1flow", Tunnels: 0, Flows: 1, Gbps: 8},
 		{Repeat: 1, Mode: "plain-100", Tunnels: 0, Flows: 100, Gbps: 10},
 		{Repeat: 1, Mode: "vpngw-before-esp-100", Tunnels: 100, Flows: 100, Gbps: 0.5},
+		{Repeat: 1, Mode: "wireguard-go-1flow", Tunnels: 1, Flows: 1, Gbps: 1},
+		{Repeat: 1, Mode: "wireguard-go-1", Tunnels: 1, Flows: 100, Gbps: 0.5},
+		{Repeat: 2, Mode: "wireguard-go-1flow", Tunnels: 1, Flows: 1, Gbps: 0.5},
+		{Repeat: 2, Mode: "wireguard-go-1", Tunnels: 1, Flows: 100, Gbps: 0.4},
 	} {
 		if err := appendJSONLine(dir, flowsFile, s); err != nil {
 			t.Fatal(err)
@@ -58,7 +63,12 @@ func TestFlowsReportRatios(t *testing.T) {
 		"| vpngw-udp     | N tunnels / the same N flows through 1 tunnel | 0.90   | 0.80, 1.00 | met",
 		"| vpngw-udp     | N tunnels / 1 flow through 1 tunnel           | 1.20   | 0.40, 2.00 | met",
 		"| vpngw-before-esp | N tunnels / the same N flows through 1 tunnel | 0.50",
+		"| vpngw-udp     | N flows / 1 flow, both through 1 tunnel | 1.25 | 0.50, 2.00 | – |",
 		"| plain | N flows / 1 flow (no tunnel) | 1.25",
+		"| wireguard-go | N flows / 1 flow, both through 1 tunnel | 0.65 | 0.50, 0.80 | – |",
+		"| vpngw-udp / wireguard-go | 1 flow, 1 tunnel each | 2.00 | 2.00, 2.00 |",
+		"| vpngw-udp / wireguard-go | N flows, 1 tunnel each | 3.50 | 2.00, 5.00 |",
+		"| vpngw-udp / wireguard-go | N flows: N tunnels / wireguard-go's 1 tunnel | 3.30 | 1.60, 5.00 |",
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("report lacks %q:\n%s", want, out)
