@@ -30,8 +30,8 @@
 # Env: TUNNELS=100 (N, at most 250); REPEATS=5; DURATION=10 OMIT=2;
 #      MODES="udp esp plain wg"; VPNGW_BIN; RESULTS; WG_BIN (default:
 #      built into bin/bench/wireguard);
-#      VPNGW_BEFORE=path: also vpngw-before-{udp,esp}-{1,N} with this
-#      binary (N flows through 1 and N tunnels), a same-run before/after;
+#      VPNGW_BEFORE=path: also vpngw-before-{udp,esp}-{1flow,1,N} with
+#      this binary, a same-run before/after;
 #      PERF=1: `perf record -g` of both agents during each mode's flows in
 #      repeat 1 (perf-MODE.data, folded stacks perf-MODE.folded); PERF=all:
 #      the same of every CPU (the hosts' TCP stacks, softirqs, idle);
@@ -217,7 +217,7 @@ for e in $MODES; do
 	case $e in
 	udp | esp)
 		list+=("$e 1 1" "$e 1 $TUNNELS" "$e $TUNNELS $TUNNELS")
-		[ -n "$VPNGW_BEFORE" ] && list+=("$e 1 $TUNNELS before" "$e $TUNNELS $TUNNELS before")
+		[ -n "$VPNGW_BEFORE" ] && list+=("$e 1 1 before" "$e 1 $TUNNELS before" "$e $TUNNELS $TUNNELS before")
 		;;
 	plain) list+=("plain 0 1" "plain 0 $TUNNELS") ;;
 	wg) list+=("wg 1 1" "wg 1 $TUNNELS") ;;
