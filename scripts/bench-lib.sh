@@ -47,6 +47,7 @@ build_wireguard_go() {
 	mkdir -p "$(dirname "$1")"
 	GOBIN=$(dirname "$1") go install "golang.zx2c4.com/wireguard@$WG_VERSION"
 }
+
 # nsx_bg NS LOG CMD...: start in the background (ip netns exec execs, so
 # BG_PID is the command's PID).
 nsx_bg() { local ns=$1 logf=$2; shift 2; ip netns exec "$ns" "$@" </dev/null >"$logf" 2>&1 & BG_PID=$!; PIDS+=("$BG_PID"); }
