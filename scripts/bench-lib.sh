@@ -48,6 +48,36 @@ build_wireguard_go() {
 	GOBIN=$(dirname "$1") go install "golang.zx2c4.com/wireguard@$WG_VERSION"
 }
 
+# wg_gateways_up LOGPREFIX: wireguard-go ($WG_BIN) on gateway A ($NS_AG,
+# device $WG_A, 192.0.2.1) and B ($NS_BG, $WG_B, 192.0.2.2), keys kept in
+# $RUN, one peer each (10.2.0.0/16 behind B, 10.1.0.0/16 behind A),
+# routed through the devices; logs in LOGPREFIX-gw-{a,b}.log. WG_PID_A and
+# WG_PID_B are set as each starts, so the caller can stop them after a
+# failure too.
+WG_PID_A= WG_PID_B=
+wg_gateways_up() {
+	local s
+	if [ ! -s "$RUN/wg-a.key" ]; then
+		(umask 077 && wg genkey >"$RUN/wg-a.key" && wg genkey >"$RUN/wg-b.key") || return 1
+	fi
+	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
+	nsx_bg "$NS_AG" "$1-gw-a.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_A"
+	WG_PID_A=$BG_PID
+	nsx_bg "$NS_BG" "$1-gw-b.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_B"
+	WG_PID_B=$BG_PID
+	for s in "$WG_A" "$WG_B"; do
+		for _ in $(seq 1 100); do [ -S "/var/run/wireguard/$s.sock" ] && break; sleep 0.05; done
+		[ -S "/var/run/wireguard/$s.sock" ] || { echo "wireguard-go $s did not come up" >&2; return 1; }
+	done
+	nsx "$NS_AG" wg set "$WG_A" private-key "$RUN/wg-a.key" listen-port 51820 \
+		peer "$(wg pubkey <"$RUN/wg-b.key")" endpoint 192.0.2.2:51820 allowed-ips 10.2.0.0/16 &&
+		nsx "$NS_BG" wg set "$WG_B" private-key "$RUN/wg-b.key" listen-port 51820 \
+			peer "$(wg pubkey <"$RUN/wg-a.key")" endpoint 192.0.2.1:51820 allowed-ips 10.1.0.0/16 &&
+		nsx "$NS_AG" ip link set "$WG_A" up && nsx "$NS_BG" ip link set "$WG_B" up &&
+		nsx "$NS_AG" ip route replace 10.2.0.0/16 dev "$WG_A" &&
+		nsx "$NS_BG" ip route replace 10.1.0.0/16 dev "$WG_B"
+}
+
 # nsx_bg NS LOG CMD...: start in the background (ip netns exec execs, so
 # BG_PID is the command's PID).
 nsx_bg() { local ns=$1 logf=$2; shift 2; ip netns exec "$ns" "$@" </dev/null >"$logf" 2>&1 & BG_PID=$!; PIDS+=("$BG_PID"); }

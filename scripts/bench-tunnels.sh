@@ -178,36 +178,20 @@ run_mode() { # ENC TUNNELS FLOWS REPEAT [before]
 # run_wg FLOWS REPEAT: wireguard-go on both gateways, one peer each,
 # FLOWS flows through it.
 run_wg() {
-	local flows=$1 r=$2 m=wireguard-go-1 a b s rc=0
+	local flows=$1 r=$2 m=wireguard-go-1 rc=0
 	[ "$flows" = 1 ] && m=wireguard-go-1flow
-	if [ ! -s "$RUN/wg-a.key" ]; then
-		(umask 077 && wg genkey >"$RUN/wg-a.key" && wg genkey >"$RUN/wg-b.key") || return 1
-	fi
 	log "repeat $r/$REPEATS: $m"
-	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
-	nsx_bg "$NS_AG" "$LOGS/$m-r$r-gw-a.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_A"
-	a=$BG_PID
-	nsx_bg "$NS_BG" "$LOGS/$m-r$r-gw-b.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_B"
-	b=$BG_PID
-	for s in "$WG_A" "$WG_B"; do
-		for _ in $(seq 1 100); do [ -S "/var/run/wireguard/$s.sock" ] && break; sleep 0.05; done
-	done
 	# The first flow's packets start the handshake; OMIT covers it.
-	if nsx "$NS_AG" wg set "$WG_A" private-key "$RUN/wg-a.key" listen-port 51820 \
-		peer "$(wg pubkey <"$RUN/wg-b.key")" endpoint 192.0.2.2:51820 allowed-ips 10.2.0.0/16 &&
-		nsx "$NS_BG" wg set "$WG_B" private-key "$RUN/wg-b.key" listen-port 51820 \
-			peer "$(wg pubkey <"$RUN/wg-a.key")" endpoint 192.0.2.1:51820 allowed-ips 10.1.0.0/16 &&
-		nsx "$NS_AG" ip link set "$WG_A" up && nsx "$NS_BG" ip link set "$WG_B" up &&
-		nsx "$NS_AG" ip route replace 10.2.0.0/16 dev "$WG_A" &&
-		nsx "$NS_BG" ip route replace 10.1.0.0/16 dev "$WG_B"; then
+	if wg_gateways_up "$LOGS/$m-r$r"; then
 		"$BENCH" flows -out "$RESULTS" -mode "$m" -tunnels 1 -repeat "$r" -n "$flows" -t "$DURATION" -O "$OMIT" \
-			-client-ns "$NS_AH" -server-ns "$NS_BH" -pids "$a,$b" || { fail "$m, repeat $r: flows"; rc=1; }
+			-client-ns "$NS_AH" -server-ns "$NS_BH" -pids "$WG_PID_A,$WG_PID_B" || { fail "$m, repeat $r: flows"; rc=1; }
 	else
 		fail "$m, repeat $r: wireguard-go did not come up (logs in $LOGS)"
 		rc=1
 	fi
-	stop_pid "$a"
-	stop_pid "$b"
+	stop_pid "$WG_PID_A"
+	stop_pid "$WG_PID_B"
+	WG_PID_A= WG_PID_B=
 	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
 	return $rc
 }

@@ -383,33 +383,13 @@ up_strongswan_ikev1() { # setup cycles only (Main Mode + Quick Mode), no transfe
 down_strongswan_ikev1() { down_charons strongswan-ikev1 "$1"; }
 
 # --- wireguard-go -----------------------------------------------------------------------------
-WGP_A= WGP_B=
 up_wireguard_go() {
-	local r=$1 s
-	if [ ! -s "$RUN/wg-a.key" ]; then
-		(umask 077 && wg genkey >"$RUN/wg-a.key" && wg genkey >"$RUN/wg-b.key") || return 1
-	fi
-	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
-	nsx_bg "$NS_AG" "$LOGS/wireguard-go-r$r-gw-a.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_A"
-	WGP_A=$BG_PID
-	nsx_bg "$NS_BG" "$LOGS/wireguard-go-r$r-gw-b.log" env LOG_LEVEL=error "$WG_BIN" -f "$WG_B"
-	WGP_B=$BG_PID
-	DAEMON_PIDS=("$WGP_A" "$WGP_B")
-	for s in "$WG_A" "$WG_B"; do
-		for _ in $(seq 1 100); do [ -S "/var/run/wireguard/$s.sock" ] && break; sleep 0.05; done
-		[ -S "/var/run/wireguard/$s.sock" ] || { echo "wireguard-go $s did not come up" >&2; return 1; }
-	done
-	nsx "$NS_AG" wg set "$WG_A" private-key "$RUN/wg-a.key" listen-port 51820 \
-		peer "$(wg pubkey <"$RUN/wg-b.key")" endpoint 192.0.2.2:51820 allowed-ips 10.2.0.0/16 &&
-		nsx "$NS_BG" wg set "$WG_B" private-key "$RUN/wg-b.key" listen-port 51820 \
-			peer "$(wg pubkey <"$RUN/wg-a.key")" endpoint 192.0.2.1:51820 allowed-ips 10.1.0.0/16 &&
-		nsx "$NS_AG" ip link set "$WG_A" up && nsx "$NS_BG" ip link set "$WG_B" up &&
-		nsx "$NS_AG" ip route replace 10.2.0.0/16 dev "$WG_A" &&
-		nsx "$NS_BG" ip route replace 10.1.0.0/16 dev "$WG_B"
+	wg_gateways_up "$LOGS/wireguard-go-r$1" || return 1
+	DAEMON_PIDS=("$WG_PID_A" "$WG_PID_B")
 }
 down_wireguard_go() {
-	stop_pids ${WGP_A:+"$WGP_A"} ${WGP_B:+"$WGP_B"}
-	WGP_A= WGP_B=
+	stop_pids ${WG_PID_A:+"$WG_PID_A"} ${WG_PID_B:+"$WG_PID_B"}
+	WG_PID_A= WG_PID_B=
 	rm -f "/var/run/wireguard/$WG_A.sock" "/var/run/wireguard/$WG_B.sock"
 }
 

@@ -416,8 +416,10 @@ func writeFlowsReport(dir string, w io.Writer) error {
 			}
 		}
 	}
-	fmt.Fprintln(w)
-	writeTable(w, []string{"throughput", "shape", "median", "per repeat"}, rows)
+	if len(rows) > 0 {
+		fmt.Fprintln(w)
+		writeTable(w, []string{"throughput", "shape", "median", "per repeat"}, rows)
+	}
 	return nil
 }
 
